@@ -1,0 +1,83 @@
+"""Input checks shared by every public entry point.
+
+Each check raises ``ValueError``/``TypeError`` naming the argument and what was expected,
+so that bad input fails at the boundary instead of deep inside a solver.
+"""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import scipy.sparse as sp
+
+
+def check_finite_array(value, name: str, ndim: int | None = None) -> np.ndarray:
+    """Return ``value`` as a float64 ndarray, refusing NaN/inf and wrong dimensionality."""
+    if sp.issparse(value):
+        data = value.data
+        if not np.all(np.isfinite(data)):
+            raise ValueError(f"{name} contains NaN or inf values; expected finite numbers")
+        return value
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{name} must be an array of real numbers, got {type(value).__name__}") from error
+    if ndim is not None and array.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-dimensional, got shape {array.shape}")
+    if not np.all(np.isfinite(array)):
+        n_bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+        raise ValueError(f"{name} contains {n_bad} NaN or inf value(s); expected finite numbers")
+    return array
+
+
+def check_positive_int(value, name: str, minimum: int = 1) -> int:
+    """Return ``value`` as int, refusing non-integers and values below ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_positive_float(value, name: str, strict: bool = True) -> float:
+    """Return ``value`` as float, refusing NaN/inf and non-positive (or negative) values."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value) or (value <= 0 if strict else value < 0):
+        expected = "> 0" if strict else ">= 0"
+        raise ValueError(f"{name} must be finite and {expected}, got {value}")
+    return value
+
+
+def check_lam(lam, n_groups: int, name: str = "lam") -> np.ndarray:
+    """Return λ as an array of one non-negative finite value per group.
+
+    A scalar is broadcast to every group; an array must have exactly ``n_groups`` entries.
+    """
+    lam_array = np.asarray(lam, dtype=np.float64)
+    if lam_array.ndim == 0:
+        lam_array = np.full(n_groups, float(lam_array))
+    if lam_array.ndim != 1 or lam_array.shape[0] != n_groups:
+        raise ValueError(
+            f"{name} must be a scalar or have one value per group ({n_groups}), "
+            f"got shape {np.shape(lam)}"
+        )
+    if not np.all(np.isfinite(lam_array)):
+        raise ValueError(f"{name} contains NaN or inf; expected finite values >= 0")
+    if np.any(lam_array < 0):
+        bad = np.flatnonzero(lam_array < 0)
+        raise ValueError(f"{name} must be >= 0, got negative value(s) at group(s) {bad.tolist()[:10]}")
+    return lam_array
+
+
+def check_weights(weights, size: int, name: str = "weights") -> np.ndarray:
+    """Return penalty factors: ``size`` finite values >= 0 (0 means unpenalized)."""
+    if weights is None:
+        return np.ones(size)
+    weights = check_finite_array(weights, name, ndim=1)
+    if weights.shape[0] != size:
+        raise ValueError(f"{name} must have {size} entries, got {weights.shape[0]}")
+    if np.any(weights < 0):
+        raise ValueError(f"{name} must be >= 0 (0 = unpenalized), got a negative entry")
+    return weights

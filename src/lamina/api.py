@@ -1,0 +1,152 @@
+"""``lamina.solve``: one function for every kind of A and every penalty.
+
+Objective (operator convention, PyLops'):  ½‖Ax − b‖² + Σ_g λ_g R(x_g).
+"""
+from __future__ import annotations
+
+from enum import Enum
+from importlib import import_module
+
+import numpy as np
+
+from lamina._validation import check_finite_array, check_lam, check_positive_float, check_positive_int
+from lamina.groups import as_groups
+from lamina.operators import as_forward_model, dottest, is_explicit
+from lamina.penalties import L0, ElasticNet, GroupL1, Penalty, make_penalty
+from lamina.solvers.base import SolveResult
+
+
+class Solver(str, Enum):
+    """Algorithms ``solve`` can run; ``solver=`` takes these names."""
+
+    CD = "cd"                # coordinate descent, working sets (explicit matrices)
+    FISTA = "fista"          # accelerated proximal gradient with restart (any A)
+    ISTA = "ista"            # proximal gradient (any A)
+    CHOLESKY = "cholesky"    # closed-form ridge (explicit matrices)
+    LSQR = "lsqr"            # ridge on operators
+    CG = "cg"                # ridge on operators, normal equations
+    IHT = "iht"              # iterative hard thresholding (L0)
+    OMP = "omp"              # orthogonal matching pursuit (L0)
+    IRL1 = "irl1"            # iteratively reweighted L1 (L0 surrogate)
+
+
+# name -> (module, function, penalties it accepts, needs an explicit matrix)
+_REGISTRY = {
+    Solver.CD: ("lamina.solvers.cd", "coordinate_descent", (ElasticNet, GroupL1), True),
+    Solver.FISTA: ("lamina.solvers.apg", "proximal_gradient", (Penalty,), False),
+    Solver.ISTA: ("lamina.solvers.apg", "proximal_gradient", (Penalty,), False),
+    Solver.CHOLESKY: ("lamina.solvers.ridge", "ridge_closed_form", (ElasticNet,), True),
+    Solver.LSQR: ("lamina.solvers.ridge", "ridge_iterative", (ElasticNet,), False),
+    Solver.CG: ("lamina.solvers.ridge", "ridge_iterative", (ElasticNet,), False),
+    Solver.IHT: ("lamina.solvers.iht", "iterative_hard_thresholding", (L0,), False),
+    Solver.OMP: ("lamina.solvers.omp", "orthogonal_matching_pursuit", (L0,), False),
+    Solver.IRL1: ("lamina.solvers.irl1", "reweighted_l1", (L0,), False),
+}
+
+_EXTRA_OPTIONS = {Solver.ISTA: {"accelerate": False}, Solver.LSQR: {"method": "lsqr"},
+                  Solver.CG: {"method": "cg"}}
+
+
+def _is_pure_l2(penalty: Penalty) -> bool:
+    return isinstance(penalty, ElasticNet) and penalty.l1_ratio == 0.0
+
+
+def default_solver(penalty: Penalty, explicit: bool) -> Solver:
+    """The solver ``solve`` picks for a penalty and a kind of A."""
+    if isinstance(penalty, L0):
+        return Solver.IHT
+    if _is_pure_l2(penalty):
+        return Solver.CHOLESKY if explicit else Solver.LSQR
+    if isinstance(penalty, (ElasticNet, GroupL1)) and explicit:
+        return Solver.CD
+    return Solver.FISTA
+
+
+def _parse_solver(solver) -> Solver:
+    try:
+        return Solver(solver)
+    except ValueError:
+        choices = ", ".join(repr(s.value) for s in Solver)
+        raise ValueError(f"solver must be one of {choices}; got {solver!r}") from None
+
+
+def solve(A, b, penalty, lam, groups=None, *, tol: float = 1e-6, max_iter: int | None = None,
+          solver=None, x0=None, callback=None, check_adjoint: bool = True,
+          options: dict | None = None) -> SolveResult:
+    """Minimize ½‖Ax − b‖² + Σ_g λ_g R(x_g) with the solver suited to A and R.
+
+    Parameters
+    ----------
+    A : ndarray, scipy.sparse matrix, scipy LinearOperator or PyLops operator, shape (m, n)
+    b : ndarray, shape (m,)
+    penalty : {"l0", "l1", "l2", "elasticnet", "group_l1"} or Penalty
+        R; a Penalty object carries penalty factors (0 = unpenalized) or the l1_ratio.
+    lam : float or array, shape (n_groups,)
+        λ, one value or one per group; non-negative.
+    groups : Groups, labels (n,), list of index arrays, or None
+        The partition λ refers to. None: one group, or one per coefficient when ``lam`` has
+        n values.
+    tol : float
+        Stopping tolerance: relative duality gap (gap ≤ tol·½‖b‖²) for convex penalties on
+        iterative solvers, relative residual or change otherwise.
+    max_iter : int, optional
+        Iteration budget (solver's default if None); a warning is raised when it runs out.
+    solver : str, optional
+        Override the choice (see :class:`Solver`).
+    x0 : ndarray, shape (n,), optional
+        Warm start.
+    callback : callable, optional
+        ``callback(iteration, x, objective, criterion)`` each recorded iteration; True stops.
+    check_adjoint : bool
+        Run the dot test on operators before solving (two products with A and Aᵀ).
+    options : dict, optional
+        Solver-specific keyword arguments (e.g. ``{"step": 0.5}`` for FISTA).
+
+    Returns
+    -------
+    SolveResult
+        ``.x``, ``.objective``, ``.n_iter``, ``.converged``, ``.history`` …
+
+    Notes
+    -----
+    Default solvers: coordinate descent with working sets (explicit A; L1, elastic net,
+    group L1), FISTA with restart (operators), Cholesky / LSQR (L2), IHT (L0).
+
+    Examples
+    --------
+    >>> import numpy as np, lamina
+    >>> A = np.eye(3); b = np.array([3.0, 0.5, -2.0])
+    >>> lamina.solve(A, b, "l1", 1.0).x.tolist()
+    [2.0, 0.0, -1.0]
+    """
+    A = as_forward_model(A)
+    b = check_finite_array(b, "b", ndim=1)
+    if A.shape[0] != b.shape[0]:
+        raise ValueError(f"A has {A.shape[0]} rows but b has {b.shape[0]} entries; shapes must match")
+    penalty = make_penalty(penalty)
+    n_features = A.shape[1]
+    groups = as_groups(groups, n_features, n_lam=np.size(lam))
+    lam = check_lam(lam, groups.n_groups)
+    check_positive_float(tol, "tol")
+    explicit = is_explicit(A)
+    if x0 is not None:
+        x0 = check_finite_array(x0, "x0", ndim=1)
+        if x0.shape[0] != n_features:
+            raise ValueError(f"x0 must have {n_features} entries (columns of A), got {x0.shape[0]}")
+    choice = default_solver(penalty, explicit) if solver is None else _parse_solver(solver)
+    module, function, accepted, needs_explicit = _REGISTRY[choice]
+    if not isinstance(penalty, accepted) or (choice in (Solver.CHOLESKY, Solver.LSQR, Solver.CG)
+                                             and not _is_pure_l2(penalty)):
+        raise ValueError(f"solver {choice.value!r} does not handle penalty {penalty.name!r}")
+    if needs_explicit and not explicit:
+        raise ValueError(f"solver {choice.value!r} needs an explicit matrix A (ndarray or scipy.sparse), "
+                         f"got an operator; use 'fista' or 'lsqr'")
+    if not explicit and check_adjoint:
+        dottest(A)
+    kwargs = dict(_EXTRA_OPTIONS.get(choice, {}), **(options or {}))
+    if max_iter is not None:
+        kwargs["max_iter"] = check_positive_int(max_iter, "max_iter")
+    if x0 is not None:
+        kwargs["x0"] = x0
+    run = getattr(import_module(module), function)
+    return run(A, b, penalty, lam, groups, tol=tol, callback=callback, **kwargs)

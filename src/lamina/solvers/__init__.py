@@ -1,0 +1,1 @@
+"""Solvers, one algorithm per module; ``lamina.solve`` picks among them."""

@@ -1,0 +1,125 @@
+"""Coordinate descent with working sets for explicit matrices (dense or sparse).
+
+Solves  min_w ½‖y − Xw‖² + Σ_j a_j|w_j| + ½ Σ_j c_j w_j²   (L1, L2, elastic net)
+   or   min_w ½‖y − Xw‖² + Σ_g t_g ‖w_g‖₂                    (group L1)
+with strengths from the penalty, λ per group and penalty factors.
+
+Outer loop (Python, one full gradient Xᵀr per iteration): duality gap, optimality violation
+per unit, working set = the units with the largest violations plus the current support,
+doubling with the support (Johnson & Guestrin 2015; Massias et al. 2018). Inner loop
+(numba): CD epochs with Anderson extrapolation on the working set, to a tolerance 0.3 ×
+the outer violation (as skglm does). Stops when gap ≤ tol · ½‖y‖².
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from lamina.groups import Groups
+from lamina.penalties import ElasticNet, GroupL1, Penalty
+from lamina.solvers import _cd_kernels as kernels
+from lamina.solvers.base import Monitor, SolveResult, duality_gap
+
+_EMPTY_DENSE = np.empty((0, 0), order="F")
+_EMPTY_DATA, _EMPTY_INDEX = np.empty(0), np.empty(0, dtype=np.int32)
+
+
+def _design_arrays(X):
+    """(X, data, indices, indptr, is_sparse) as the kernels expect them."""
+    if sp.issparse(X):
+        X = sp.csc_matrix(X)
+        return (_EMPTY_DENSE, X.data.astype(np.float64), X.indices.astype(np.int32),
+                X.indptr.astype(np.int32), True)
+    return np.asfortranarray(X, dtype=np.float64), _EMPTY_DATA, _EMPTY_INDEX, _EMPTY_INDEX, False
+
+
+def _block_lipschitz(X, groups: Groups) -> np.ndarray:
+    """‖X_g‖₂² per group (squared spectral norm of the block)."""
+    lips = np.empty(groups.n_groups)
+    for g in range(groups.n_groups):
+        block = X[:, groups.indices(g)]
+        block = block.toarray() if sp.issparse(block) else block
+        lips[g] = np.linalg.norm(block, 2) ** 2 if block.shape[1] > 1 else np.dot(block.ravel(), block.ravel())
+    return lips
+
+
+def column_lipschitz(X) -> np.ndarray:
+    """‖X_j‖² per column."""
+    if sp.issparse(X):
+        return np.asarray(X.multiply(X).sum(axis=0)).ravel()
+    return np.einsum("ij,ij->j", X, X)
+
+
+def coordinate_descent(X, y, penalty: Penalty, lam, groups: Groups, *, x0=None, tol: float = 1e-6,
+                       max_iter: int = 100, max_epochs: int = 50_000, p0: int = 10,
+                       n_anderson: int = 5, callback=None, lipschitz=None) -> SolveResult:
+    """Working-set coordinate descent for the elastic-net family and group L1.
+
+    Parameters
+    ----------
+    X : ndarray or scipy.sparse matrix, shape (n_samples, n_features)
+    y : ndarray, shape (n_samples,)
+    penalty : ElasticNet, L1, L2 or GroupL1
+    lam : ndarray, shape (n_groups,)
+        λ per group (validated by the caller).
+    groups : Groups
+    x0 : ndarray, shape (n_features,), optional
+        Warm start.
+    tol : float
+        Stop when the duality gap ≤ tol · ½‖y‖².
+    max_iter : int
+        Outer iterations (working-set updates).
+    max_epochs : int
+        Epoch budget of each inner solve.
+    p0 : int
+        Initial working-set size.
+    n_anderson : int
+        Iterates per Anderson extrapolation (0 disables it).
+    callback : callable, optional
+        ``callback(iteration, w, objective, gap)``; returning True stops.
+    lipschitz : ndarray, optional
+        Precomputed ‖X_j‖² (or ‖X_g‖₂² for group L1), e.g. shared along a path.
+
+    Returns
+    -------
+    SolveResult
+    """
+    if isinstance(penalty, ElasticNet):
+        kind, n_units = kernels.ELASTIC_NET, groups.n_features
+        l1, l2 = penalty.split(lam, groups)
+        thr = _EMPTY_DATA
+        always_in = (l1 == 0)
+    elif isinstance(penalty, GroupL1):
+        kind, n_units = kernels.GROUP_L1, groups.n_groups
+        l1 = l2 = _EMPTY_DATA
+        thr = penalty.thresholds(lam, groups)
+        always_in = (thr == 0)
+    else:
+        raise TypeError(f"coordinate descent handles L1, L2, elastic net and group L1; got {penalty.name}")
+    design = _design_arrays(X)
+    if lipschitz is None:
+        lipschitz = column_lipschitz(X) if kind == kernels.ELASTIC_NET else _block_lipschitz(X, groups)
+    w = np.zeros(groups.n_features) if x0 is None else np.array(x0, dtype=np.float64)
+    residual = y - X @ w if np.any(w) else y.copy()
+    half_norm_y = 0.5 * float(np.dot(y, y))
+    threshold = tol * max(half_norm_y, np.finfo(float).tiny)
+    monitor = Monitor("coordinate_descent", tol, "duality_gap", callback)
+    n_epochs = 0
+    iteration = 0
+    for iteration in range(1, max_iter + 1):
+        corr = X.T @ residual
+        primal = 0.5 * float(np.dot(residual, residual)) + penalty.value(w, lam, groups)
+        gap = duality_gap(penalty, lam, groups, y, residual, corr, primal)
+        if monitor.record(iteration, w, primal, gap, threshold):
+            break
+        violations = penalty.subdiff_distance(w, -corr, lam, groups)
+        support = (w != 0) if kind == kernels.ELASTIC_NET else (groups.norms(w) > 0)
+        ws_size = min(n_units, max(p0, 2 * int(support.sum())))
+        priority = np.where(support | always_in, np.inf, violations)
+        ws = np.argpartition(-priority, ws_size - 1)[:ws_size] if ws_size < n_units else np.arange(n_units)
+        ws = np.sort(ws).astype(np.int64)
+        tol_in = 0.3 * float(np.max(violations))
+        n_epochs += kernels.solve_subproblem(
+            kind, ws, w, residual, lipschitz, l1, l2, thr, groups.order, groups.ptr, *design,
+            tol_in, max_epochs, n_anderson)
+    return monitor.result(w, iteration, lam=lam, n_epochs=n_epochs)
