@@ -1,0 +1,38 @@
+"""Run every benchmark in one process and print/write their markdown tables.
+
+Usage: ``python benchmarks/run.py [--quick] [--only NAME ...]``; tables go to stdout and to
+``benchmarks/out/<name>.md``. Each benchmark module exposes ``run(quick: bool) -> str``.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import pathlib
+import platform
+import sys
+import time
+
+HERE = pathlib.Path(__file__).resolve().parent
+BENCHMARKS = ["bench_lasso", "bench_operators"]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="smaller problems, fewer repeats")
+    parser.add_argument("--only", nargs="*", default=None, help="subset of " + ", ".join(BENCHMARKS))
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(HERE))
+    out_dir = HERE / "out"
+    out_dir.mkdir(exist_ok=True)
+    print(f"# lamina benchmarks — {time.strftime('%Y-%m-%d %H:%M')} — {platform.processor() or platform.machine()}")
+    for name in args.only or BENCHMARKS:
+        started = time.perf_counter()
+        table = importlib.import_module(name).run(quick=args.quick)
+        table += f"\n_{name}: {time.perf_counter() - started:.0f} s in all_\n"
+        (out_dir / f"{name}.md").write_text(table)
+        print(table, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
