@@ -7,10 +7,12 @@ Estimators on n samples:       1/(2n)‖y − Xw‖² + Σ_g λ_g R(w_g)       (
 R: L0 = #nonzeros, L1 = Σ|x|, L2 = ½‖x‖², elastic net and group L1 as in scikit-learn.
 """
 from lamina.api import Solver, solve
+from lamina.estimators import ElasticNetModel, GroupLasso, Lasso, Ridge
 from lamina.groups import Groups
 from lamina.penalties import L0, L1, L2, ElasticNet, GroupL1, Penalty
 from lamina.scaling import ScalingRule, scale_weights
 from lamina.solvers.base import ConvergenceWarning, SolveResult
+from lamina.solvers.path import Path, lam_grid, regularization_path
 
 __version__ = "0.1.0"
 
@@ -18,4 +20,6 @@ __all__ = [
     "solve", "Solver", "SolveResult", "ConvergenceWarning",
     "Groups", "ScalingRule", "scale_weights",
     "Penalty", "L0", "L1", "L2", "ElasticNet", "GroupL1",
+    "Lasso", "ElasticNetModel", "Ridge", "GroupLasso",
+    "regularization_path", "lam_grid", "Path",
 ]

@@ -1,0 +1,261 @@
+"""lamina.solve against independent references: scikit-learn, closed forms, KKT conditions."""
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.sparse.linalg import aslinearoperator
+from sklearn.linear_model import ElasticNet as SkElasticNet
+from sklearn.linear_model import Lasso as SkLasso
+
+import lamina
+from lamina import L1, L2, ConvergenceWarning, ElasticNet, Groups, GroupL1
+from lamina.testing import check_solution
+
+
+def sk_lasso(X, y, lam, l1_ratio=1.0):
+    """scikit-learn's solution of ½‖y − Xw‖² + λ(ρ|w| + (1−ρ)/2 w²) (alpha = λ/n)."""
+    n = X.shape[0]
+    model = SkElasticNet(alpha=lam / n, l1_ratio=l1_ratio, fit_intercept=False, tol=1e-12, max_iter=200_000)
+    return model.fit(X, y).coef_
+
+
+@pytest.mark.parametrize("fraction", [0.5, 0.1, 0.01])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_lasso_matches_sklearn(lasso_problem, fraction, sparse):
+    X, y = lasso_problem
+    lam = fraction * np.max(np.abs(X.T @ y))
+    A = sp.csc_matrix(X) if sparse else X
+    result = lamina.solve(A, y, "l1", lam, tol=1e-12)
+    assert result.converged and result.solver == "coordinate_descent"
+    np.testing.assert_allclose(result.x, sk_lasso(X, y, lam), atol=1e-7)
+    assert result.dual_gap <= 1e-12 * 0.5 * y @ y
+
+
+def test_elastic_net_matches_sklearn(lasso_problem):
+    X, y = lasso_problem
+    lam = 0.05 * np.max(np.abs(X.T @ y))
+    result = lamina.solve(X, y, ElasticNet(0.4), lam, tol=1e-13)
+    reference = sk_lasso(X, y, lam, l1_ratio=0.4)
+    objective = lambda w: 0.5 * np.sum((y - X @ w) ** 2) + lam * (0.4 * np.abs(w).sum() + 0.3 * w @ w)
+    # the gap bounds the objective error; coefficients converge as its square root
+    assert abs(result.objective - objective(reference)) <= 1e-11 * objective(reference)
+    np.testing.assert_allclose(result.x, reference, atol=1e-5)
+
+
+def test_per_group_lambda_equals_rescaled_columns(lasso_problem):
+    """Weighted lasso with λ_j = λ s_j is a plain lasso on columns X_j / s_j."""
+    X, y = lasso_problem
+    p = X.shape[1]
+    groups = Groups.contiguous([50, 50, 50])
+    lam = np.array([1.0, 3.0, 0.5]) * 0.05 * np.max(np.abs(X.T @ y))
+    result = lamina.solve(X, y, "l1", lam, groups=groups, tol=1e-12)
+    scale = groups.expand(lam / lam[0])
+    reference = sk_lasso(X / scale, y, lam[0]) / scale
+    np.testing.assert_allclose(result.x, reference, atol=1e-7)
+    assert result.x.shape == (p,)
+
+
+def test_penalty_factor_zero_leaves_coefficient_free(lasso_problem):
+    X, y = lasso_problem
+    weights = np.ones(X.shape[1])
+    weights[:3] = 0.0
+    lam = 0.5 * np.max(np.abs(X.T @ y))
+    result = lamina.solve(X, y, L1(weights=weights), lam, tol=1e-12)
+    assert np.all(result.x[:3] != 0)
+    check_solution(X, y, result.x, L1(weights=weights), np.array([lam]), Groups.single(X.shape[1]))
+
+
+def test_group_lasso_orthogonal_design_closed_form(rng):
+    """With orthonormal columns the group lasso is block soft thresholding of Xᵀy."""
+    X, _ = np.linalg.qr(rng.standard_normal((40, 12)))
+    y = rng.standard_normal(40) * 3
+    groups = Groups.contiguous([3, 4, 5])
+    lam = np.array([0.5, 2.0, 1.0])
+    expected = GroupL1().prox(X.T @ y, lam, groups, 1.0)
+    for solver in ("cd", "fista"):
+        result = lamina.solve(X, y, "group_l1", lam, groups=groups, tol=1e-12, solver=solver)
+        np.testing.assert_allclose(result.x, expected, atol=1e-8)
+
+
+def test_group_lasso_kkt_and_solvers_agree(lasso_problem):
+    X, y = lasso_problem
+    groups = Groups.contiguous([10] * 15)
+    lam = 0.2 * GroupL1().lam_max(X.T @ y, groups)
+    cd = lamina.solve(X, y, "group_l1", lam, groups=groups, tol=1e-12)
+    apg = lamina.solve(aslinearoperator(X), y, "group_l1", lam, groups=groups, tol=1e-12, max_iter=50_000)
+    check_solution(X, y, cd.x, GroupL1(), np.full(15, lam), groups, rtol=1e-6)
+    np.testing.assert_allclose(apg.x, cd.x, atol=1e-6)
+    assert 0 < np.count_nonzero(groups.norms(cd.x)) < 15
+
+
+@pytest.mark.parametrize("penalty", ["l1", ElasticNet(0.7)])
+def test_fista_on_operator_matches_cd(lasso_problem, penalty):
+    X, y = lasso_problem
+    lam = 0.05 * np.max(np.abs(X.T @ y))
+    cd = lamina.solve(X, y, penalty, lam, tol=1e-13)
+    apg = lamina.solve(aslinearoperator(X), y, penalty, lam, tol=1e-12, max_iter=50_000)
+    assert apg.solver == "fista" and apg.converged
+    np.testing.assert_allclose(apg.x, cd.x, atol=1e-6)
+    assert abs(apg.objective - cd.objective) <= 1e-9 * cd.objective
+
+
+def test_pylops_operator_is_accepted(rng):
+    import pylops
+    X = rng.standard_normal((30, 50))
+    y = rng.standard_normal(30)
+    op = pylops.MatrixMult(X)
+    lam = 0.1 * np.max(np.abs(X.T @ y))
+    result = lamina.solve(op, y, "l1", lam, tol=1e-12, max_iter=50_000)
+    np.testing.assert_allclose(result.x, sk_lasso(X, y, lam), atol=1e-6)
+
+
+def test_history_is_recorded_and_gap_shrinks(lasso_problem):
+    X, y = lasso_problem
+    lam = 0.01 * np.max(np.abs(X.T @ y))
+    result = lamina.solve(aslinearoperator(X), y, "l1", lam, tol=1e-10, max_iter=50_000)
+    history = result.history
+    assert len(history.objective) == len(history.criterion) == len(history.time) >= 2
+    assert history.criterion[-1] < history.criterion[0]
+    assert np.all(np.diff(history.time) >= 0)
+
+
+def test_warns_when_budget_ends_unconverged(lasso_problem):
+    X, y = lasso_problem
+    lam = 0.001 * np.max(np.abs(X.T @ y))
+    with pytest.warns(ConvergenceWarning, match="max_iter"):
+        result = lamina.solve(aslinearoperator(X), y, "l1", lam, tol=1e-14, max_iter=20)
+    assert not result.converged
+
+
+def test_callback_can_stop(lasso_problem):
+    X, y = lasso_problem
+    calls = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        lamina.solve(aslinearoperator(X), y, "l1", 1.0, tol=1e-14,
+                     callback=lambda k, x, obj, crit: calls.append(k) or True)
+    assert len(calls) == 1
+
+
+def test_warm_start_takes_fewer_iterations(lasso_problem):
+    X, y = lasso_problem
+    op = aslinearoperator(X)
+    lam = 0.02 * np.max(np.abs(X.T @ y))
+    cold = lamina.solve(op, y, "l1", lam, tol=1e-10, max_iter=50_000)
+    warm = lamina.solve(op, y, "l1", lam * 1.01, tol=1e-10, max_iter=50_000, x0=cold.x)
+    assert warm.n_iter < cold.n_iter
+
+
+# ---------------------------------------------------------------- L2
+@pytest.mark.parametrize("shape", [(60, 20), (20, 60)])
+def test_ridge_closed_form(rng, shape):
+    X = rng.standard_normal(shape)
+    y = rng.standard_normal(shape[0])
+    groups = Groups.from_labels(rng.integers(0, 3, shape[1]))
+    lam = np.array([0.5, 2.0, 7.0])
+    c = groups.expand(lam)
+    expected = np.linalg.solve(X.T @ X + np.diag(c), X.T @ y)
+    result = lamina.solve(X, y, "l2", lam, groups=groups)
+    assert result.solver == "cholesky"
+    np.testing.assert_allclose(result.x, expected, atol=1e-9)
+    for solver in ("lsqr", "cg"):
+        iterative = lamina.solve(aslinearoperator(X), y, "l2", lam, groups=groups, tol=1e-10,
+                                 solver=solver, max_iter=5000)
+        np.testing.assert_allclose(iterative.x, expected, atol=1e-6)
+
+
+def test_ridge_with_unpenalized_coefficients(rng):
+    X = rng.standard_normal((15, 40))
+    y = rng.standard_normal(15)
+    weights = np.ones(40)
+    weights[:2] = 0
+    result = lamina.solve(X, y, L2(weights=weights), 1.0)
+    grad = X.T @ (X @ result.x - y) + weights * result.x
+    assert np.max(np.abs(grad)) < 1e-8
+
+
+def test_ridge_factorization_ray_matches_solves(rng):
+    from lamina.solvers.ridge import RidgeFactorization
+    X = rng.standard_normal((30, 10))
+    y = rng.standard_normal(30)
+    fact = RidgeFactorization(X, y)
+    c0 = rng.uniform(0.5, 2.0, 10)
+    path = fact.solve_ray([0.1, 1.0, 10.0], c0)
+    for row, t in zip(path, [0.1, 1.0, 10.0]):
+        np.testing.assert_allclose(row, fact.solve(t * c0), atol=1e-10)
+
+
+# ---------------------------------------------------------------- properties
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10_000), st.floats(0.01, 0.9), st.sampled_from(["l1", "group_l1"]))
+def test_cd_solution_satisfies_kkt(seed, fraction, penalty):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((25, 30))
+    y = rng.standard_normal(25)
+    groups = Groups.contiguous([5] * 6)
+    pen = lamina.penalties.make_penalty(penalty)
+    lam = fraction * pen.lam_max(X.T @ y, groups) * rng.uniform(0.5, 1.5, 6)
+    result = lamina.solve(X, y, pen, lam, groups=groups, tol=1e-12)
+    check_solution(X, y, result.x, pen, lam, groups, rtol=1e-5)
+
+
+# ---------------------------------------------------------------- bad input
+def test_bad_input_errors(lasso_problem):
+    X, y = lasso_problem
+    p = X.shape[1]
+    bad_X = X.copy()
+    bad_X[0, 0] = np.nan
+    with pytest.raises(ValueError, match="A contains"):
+        lamina.solve(bad_X, y, "l1", 1.0)
+    with pytest.raises(ValueError, match="b contains"):
+        lamina.solve(X, np.full_like(y, np.inf), "l1", 1.0)
+    with pytest.raises(ValueError, match="rows but b has"):
+        lamina.solve(X, y[:-1], "l1", 1.0)
+    with pytest.raises(ValueError, match="lam must be >= 0"):
+        lamina.solve(X, y, "l1", -1.0)
+    with pytest.raises(ValueError, match="one value per group"):
+        lamina.solve(X, y, "l1", [1.0, 2.0], groups=Groups.contiguous([50, 50, 50]))
+    with pytest.raises(ValueError, match="lam contains NaN"):
+        lamina.solve(X, y, "l1", np.nan)
+    with pytest.raises(ValueError, match="out of range"):
+        lamina.solve(X, y, "l1", [1.0, 1.0], groups=[np.arange(p - 1), np.array([p])])
+    with pytest.raises(ValueError, match="empty"):
+        lamina.solve(X, y, "l1", [1.0, 1.0], groups=[np.arange(p), np.array([], dtype=int)])
+    with pytest.raises(ValueError, match="solver must be one of"):
+        lamina.solve(X, y, "l1", 1.0, solver="newton")
+    with pytest.raises(ValueError, match="does not handle penalty"):
+        lamina.solve(X, y, "l1", 1.0, solver="cholesky")
+    with pytest.raises(ValueError, match="needs an explicit matrix"):
+        lamina.solve(aslinearoperator(X), y, "l1", 1.0, solver="cd")
+    with pytest.raises(ValueError, match="x0 must have"):
+        lamina.solve(X, y, "l1", 1.0, x0=np.zeros(3))
+    with pytest.raises(TypeError, match="A must be"):
+        lamina.solve("matrix", y, "l1", 1.0)
+    with pytest.raises(ValueError, match="tol must be"):
+        lamina.solve(X, y, "l1", 1.0, tol=-1)
+
+
+def test_operator_with_wrong_adjoint_is_refused(lasso_problem):
+    from scipy.sparse.linalg import LinearOperator
+    X, y = lasso_problem
+    bad = LinearOperator(X.shape, matvec=lambda v: X @ v, rmatvec=lambda r: 2 * X.T @ r)
+    with pytest.raises(ValueError, match="A fails the dot test"):
+        lamina.solve(bad, y, "l1", 1.0)
+
+
+def test_non_finite_objective_is_reported(rng):
+    from scipy.sparse.linalg import LinearOperator
+    X = rng.standard_normal((10, 5))
+    y = rng.standard_normal(10)
+    calls = [0]
+
+    def exploding(v):
+        calls[0] += 1
+        return X @ v * (np.inf if calls[0] > 30 else 1.0)
+
+    op = LinearOperator(X.shape, matvec=exploding, rmatvec=lambda r: X.T @ r)
+    with pytest.raises(FloatingPointError, match="objective became"):
+        lamina.solve(op, y, "l1", 0.1, tol=1e-14, check_adjoint=False, options={"check_every": 1})
