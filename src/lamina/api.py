@@ -23,8 +23,8 @@ class Solver(str, Enum):
     FISTA = "fista"          # accelerated proximal gradient with restart (any A)
     ISTA = "ista"            # proximal gradient (any A)
     CHOLESKY = "cholesky"    # closed-form ridge (explicit matrices)
-    LSQR = "lsqr"            # ridge on operators
-    CG = "cg"                # ridge on operators, normal equations
+    LSQR = "lsqr"            # ridge on operators, damped least squares
+    CG = "cg"                # ridge on operators, normal equations (default)
     IHT = "iht"              # iterative hard thresholding (L0)
     OMP = "omp"              # orthogonal matching pursuit (L0)
     IRL1 = "irl1"            # iteratively reweighted L1 (L0 surrogate)
@@ -56,7 +56,7 @@ def default_solver(penalty: Penalty, explicit: bool) -> Solver:
     if isinstance(penalty, L0):
         return Solver.IHT
     if _is_pure_l2(penalty):
-        return Solver.CHOLESKY if explicit else Solver.LSQR
+        return Solver.CHOLESKY if explicit else Solver.CG
     if isinstance(penalty, (ElasticNet, GroupL1)) and explicit:
         return Solver.CD
     return Solver.FISTA
@@ -110,7 +110,7 @@ def solve(A, b, penalty, lam, groups=None, *, tol: float = 1e-6, max_iter: int |
     Notes
     -----
     Default solvers: coordinate descent with working sets (explicit A; L1, elastic net,
-    group L1), FISTA with restart (operators), Cholesky / LSQR (L2), IHT (L0).
+    group L1), FISTA with restart (operators), Cholesky / CG (L2), IHT (L0).
 
     Examples
     --------

@@ -1,0 +1,57 @@
+import json
+
+import numpy as np
+import pytest
+
+from lamina.cli import main
+from lamina.inverse import deconvolution, ricker
+from lamina.inverse.study import discrepancy_index, run_penalty
+from lamina.operators import dottest
+
+
+def test_ricker_is_centred_and_normalized():
+    w = ricker(20.0, 0.004)
+    assert w.shape[0] % 2 == 1 and w[w.shape[0] // 2] == 1.0
+    np.testing.assert_allclose(w, w[::-1])
+
+
+def test_deconvolution_problem_is_consistent():
+    problem = deconvolution(n_samples=600, n_spikes=12, snr_db=30, seed=3)
+    dottest(problem.A)
+    noise = problem.b - problem.A @ problem.x_true
+    assert np.count_nonzero(problem.x_true) == 12
+    assert abs(np.std(noise) - problem.sigma) < 0.2 * problem.sigma
+    with pytest.raises(ValueError, match="odd length"):
+        deconvolution(n_samples=100, wavelet=np.ones(4))
+
+
+def test_discrepancy_index_picks_largest_lambda_under_target():
+    assert discrepancy_index(np.array([5.0, 3.0, 1.0, 0.5]), 2.0) == 2
+    assert discrepancy_index(np.array([5.0, 3.0]), 1.0) == 1
+
+
+def test_l1_path_recovers_spikes():
+    problem = deconvolution(n_samples=800, n_spikes=15, snr_db=25, seed=1)
+    curve = run_penalty(problem, "l1", n_lams=12)
+    assert curve.errors[curve.oracle] < 0.3
+    assert curve.errors[curve.chosen] < 2 * curve.errors[curve.oracle]
+
+
+def test_cli_invert_writes_report(tmp_path, capsys):
+    code = main(["invert", "--out", str(tmp_path), "--samples", "600", "--spikes", "10", "--lams", "6",
+                 "--penalties", "l1", "l2", "--json", "--quiet"])
+    assert code == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["penalty"] for row in rows] == ["l1", "l2"]
+    page = (tmp_path / "report.html").read_text()
+    assert page.count("<img") == 3 and "<table" in page
+    for name in ("traces.png", "lambda_curves.png", "convergence.png", "results.json"):
+        assert (tmp_path / name).stat().st_size > 0
+
+
+def test_cli_usage_and_runtime_errors(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["invert", "--penalties", "l7"])
+    assert exit_info.value.code == 2
+    assert main(["invert", "--out", str(tmp_path), "--samples", "4"]) == 1
+    assert "n_samples must be >= 16" in capsys.readouterr().err
