@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-core
 BENCH_STAMP := $(VENV)/.installed-bench
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-all bench install clean
+.PHONY: demo test bench install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,10 +25,6 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
-
-# Every test, the slow ones too (what CI runs).
-test-all: $(STAMP)
-	$(BIN)/python -m pytest -m "slow or not slow" $(PYTEST_ARGS)
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/run.py

@@ -23,7 +23,7 @@ class GroupL1(Penalty):
     Examples
     --------
     >>> from lamina.groups import Groups
-    >>> GroupL1().prox(np.array([3.0, 4.0, 0.1]), np.array([1.0, 1.0]), Groups.contiguous([2, 1]), 1.0).tolist()
+    >>> GroupL1().prox(np.array([3.0, 4.0, 0.1]), np.array([1.0, 1.0]), Groups.contiguous([2, 1]), 1.0).round(12).tolist()
     [2.4, 3.2, 0.0]
     """
 
