@@ -259,3 +259,9 @@ def test_non_finite_objective_is_reported(rng):
     op = LinearOperator(X.shape, matvec=exploding, rmatvec=lambda r: X.T @ r)
     with pytest.raises(FloatingPointError, match="objective became"):
         lamina.solve(op, y, "l1", 0.1, tol=1e-14, check_adjoint=False, options={"check_every": 1})
+
+
+def test_fista_refuses_nonconvex_penalty(lasso_problem):
+    X, y = lasso_problem
+    with pytest.raises(ValueError, match="needs a convex penalty"):
+        lamina.solve(X, y, "l0", 1.0, solver="fista")

@@ -91,6 +91,7 @@ def solve(A, b, penalty, lam, groups=None, *, tol: float = 1e-6, max_iter: int |
         iterative solvers, relative residual or change otherwise.
     max_iter : int, optional
         Iteration budget (solver's default if None); a warning is raised when it runs out.
+        Outer (working-set) iterations for ``cd``, atoms for ``omp``, reweightings for ``irl1``.
     solver : str, optional
         Override the choice (see :class:`Solver`).
     x0 : ndarray, shape (n,), optional
@@ -138,6 +139,9 @@ def solve(A, b, penalty, lam, groups=None, *, tol: float = 1e-6, max_iter: int |
     if not isinstance(penalty, accepted) or (choice in (Solver.CHOLESKY, Solver.LSQR, Solver.CG)
                                              and not _is_pure_l2(penalty)):
         raise ValueError(f"solver {choice.value!r} does not handle penalty {penalty.name!r}")
+    if choice is Solver.FISTA and not penalty.convex:
+        raise ValueError(f"solver 'fista' needs a convex penalty (momentum has no guarantee on "
+                         f"{penalty.name!r}); use 'iht' (monotone), 'omp' or 'irl1'")
     if needs_explicit and not explicit:
         raise ValueError(f"solver {choice.value!r} needs an explicit matrix A (ndarray or scipy.sparse), "
                          f"got an operator; use 'fista' or 'lsqr'")

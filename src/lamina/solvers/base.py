@@ -93,8 +93,12 @@ class Monitor:
         stop_requested = bool(self.callback(iteration, x, objective, criterion)) if self.callback else False
         return self.converged or stop_requested
 
-    def result(self, x, n_iter: int, lam=None, **info) -> SolveResult:
-        """Build the result; warn when the tolerance was not met."""
+    def result(self, x, n_iter: int, lam=None, objective: float | None = None, **info) -> SolveResult:
+        """Build the result; warn when the tolerance was not met.
+
+        ``objective`` overrides the last recorded value, for solvers that return an earlier
+        iterate than their last one (e.g. the best point of a greedy path).
+        """
         if not self.converged:
             last = self.history.criterion[-1] if self.history.criterion else float("nan")
             warnings.warn(
@@ -103,7 +107,8 @@ class Monitor:
                 ConvergenceWarning, stacklevel=3,
             )
         return SolveResult(
-            x=x, objective=self.history.objective[-1] if self.history.objective else float("nan"),
+            x=x, objective=float(objective) if objective is not None else (
+                self.history.objective[-1] if self.history.objective else float("nan")),
             n_iter=n_iter, converged=self.converged,
             criterion=self.history.criterion[-1] if self.history.criterion else float("nan"),
             criterion_name=self.criterion_name, history=self.history, solver=self.solver,

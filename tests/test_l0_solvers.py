@@ -1,0 +1,318 @@
+"""L0 solvers (IHT, NIHT, OMP, reweighted L1) against independent references: scikit-learn's
+OMP, exact recovery of sparse vectors, fixed points of the prox-gradient map, monotonicity."""
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.sparse.linalg import aslinearoperator
+from sklearn.linear_model import OrthogonalMatchingPursuit
+
+import lamina
+from lamina import L0, ConvergenceWarning, Groups
+from lamina.solvers.iht import iterative_hard_thresholding, normalized_iht
+from lamina.solvers.irl1 import reweighted_l1
+from lamina.solvers.omp import least_squares_on_support, omp, orthogonal_matching_pursuit
+
+FORMS = {"dense": lambda A: A, "sparse": sp.csc_matrix, "operator": aslinearoperator}
+
+
+def sparse_problem(seed, n_rows=128, n_features=256, n_nonzero=10, noise=0.0):
+    """Gaussian A with N(0, 1/m) entries, k-sparse x with magnitudes ≥ 0.5, b = Ax (+ noise)."""
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((n_rows, n_features)) / np.sqrt(n_rows)
+    x = np.zeros(n_features)
+    support = rng.choice(n_features, n_nonzero, replace=False)
+    x[support] = rng.choice([-1.0, 1.0], n_nonzero) * (0.5 + rng.random(n_nonzero))
+    b = A @ x + noise * rng.standard_normal(n_rows)
+    return A, b, x
+
+
+def l0_objective(A, b, x, t):
+    r = A @ x - b
+    return 0.5 * r @ r + np.sum(t * (x != 0))
+
+
+def single(lam, n):
+    return np.array([lam]), Groups.single(n)
+
+
+# ----------------------------------------------------------------------------- OMP
+@settings(max_examples=50, deadline=None)
+@given(seed=st.integers(0, 10_000), shape=st.sampled_from([(30, 50), (60, 40), (40, 40)]),
+       k=st.integers(1, 15))
+def test_omp_matches_sklearn(seed, shape, k):
+    rng = np.random.default_rng(seed)
+    A, b = rng.standard_normal(shape), rng.standard_normal(shape[0])
+    reference = OrthogonalMatchingPursuit(n_nonzero_coefs=k, fit_intercept=False).fit(A, b).coef_
+    result = omp(A, b, k)
+    assert result.converged and np.count_nonzero(result.x) == k
+    np.testing.assert_allclose(result.x, reference, atol=1e-10)
+    # the penalized path with a negligible λ, cut at k atoms (so: unconverged), ends there too
+    lam, groups = single(1e-14, shape[1])
+    with pytest.warns(ConvergenceWarning, match="orthogonal_matching_pursuit"):
+        penalized = orthogonal_matching_pursuit(aslinearoperator(A), b, L0(), lam, groups, max_iter=k)
+    np.testing.assert_allclose(penalized.x, reference, atol=1e-10)
+
+
+def test_omp_sparse_matrix_equals_dense():
+    A, b, _ = sparse_problem(1, 60, 90, 5, noise=0.1)
+    A[np.abs(A) < 0.1] = 0.0
+    dense, csc = omp(A, b, 12), omp(sp.csc_matrix(A), b, 12)
+    np.testing.assert_allclose(csc.x, dense.x, atol=1e-12)
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_omp_recovers_sparse_vector(form):
+    A, b, x = sparse_problem(0)
+    constrained = omp(FORMS[form](A), b)  # stops on the residual, not on a given sparsity
+    np.testing.assert_allclose(constrained.x, x, atol=1e-10)
+    assert constrained.n_iter == 10
+    lam, groups = single(1e-6, A.shape[1])
+    penalized = orthogonal_matching_pursuit(FORMS[form](A), b, L0(), lam, groups)
+    np.testing.assert_allclose(penalized.x, x, atol=1e-10)
+    assert penalized.converged and penalized.n_iter == 10
+
+
+def test_penalized_omp_returns_best_iterate_of_the_path():
+    A, b, _ = sparse_problem(2, 80, 120, 12, noise=0.3)
+    t = 0.05
+    lam, groups = single(t, A.shape[1])
+    result = orthogonal_matching_pursuit(A, b, L0(), lam, groups)
+    # independent path: constrained OMP with k atoms, k = 0 .. 80 (= min(m, n))
+    path = [0.5 * b @ b] + [l0_objective(A, b, omp(A, b, k).x, t) for k in range(1, 81)]
+    best = int(np.argmin(path))
+    assert np.count_nonzero(result.x) == best
+    np.testing.assert_allclose(result.x, omp(A, b, best).x, atol=1e-10)
+    assert np.isclose(result.objective, path[best])
+    np.testing.assert_allclose(result.history.objective, path[:len(result.history.objective)])
+    # it stopped early, at the first k where every later iterate (penalty ≥ t(k + 1)) is
+    # provably no better than the best so far — in particular before ½‖r_k‖² < t
+    n_atoms = len(result.history.objective) - 1
+    assert result.info["stop_reason"] == "tolerance" and n_atoms < 80
+    assert min(path[:n_atoms + 1]) <= t * (n_atoms + 1) + 1e-12 * b @ b
+    assert min(path[:n_atoms]) > t * n_atoms + 1e-12 * b @ b
+    assert all(path[k] - t * k >= t for k in range(n_atoms))
+
+
+def test_penalized_omp_unpenalized_columns_are_always_selected():
+    A, b, _ = sparse_problem(3, 60, 100, 5)
+    weights = np.ones(100)
+    weights[[7, 42]] = 0.0
+    lam, groups = single(0.5 * np.max(np.abs(A.T @ b)) ** 2, 100)  # large: nothing else pays off
+    result = orthogonal_matching_pursuit(A, b, L0(weights=weights), lam, groups)
+    np.testing.assert_allclose(result.x, least_squares_on_support(A, b, [7, 42]), atol=1e-12)
+
+
+def test_omp_warm_start_seeds_support():
+    A, b, x = sparse_problem(4)
+    lam, groups = single(1e-6, A.shape[1])
+    seed_support = np.flatnonzero(x)[:3]
+    x0 = np.zeros(A.shape[1])
+    x0[seed_support] = 1.0
+    result = orthogonal_matching_pursuit(A, b, L0(), lam, groups, x0=x0)
+    assert result.info["n_seeded"] == 3
+    np.testing.assert_allclose(result.x, x, atol=1e-10)
+
+
+# ----------------------------------------------------------------------------- IHT
+def prox_gradient_map(A, b, x, lipschitz, lam, groups):
+    grad = A.T @ (A @ x - b)
+    return L0().prox(x - grad / lipschitz, lam, groups, 1.0 / lipschitz)
+
+
+@pytest.mark.parametrize("polish", [True, False])
+@pytest.mark.parametrize("form", FORMS)
+def test_iht_fixed_point_and_monotone(form, polish):
+    A, b, _ = sparse_problem(5, noise=0.05)
+    lam, groups = single(0.02, A.shape[1])
+    result = iterative_hard_thresholding(FORMS[form](A), b, L0(), lam, groups, tol=1e-10,
+                                         max_iter=20_000, polish=polish)
+    assert result.converged
+    x, lipschitz = result.x, result.info["lipschitz"]
+    mapped = prox_gradient_map(A, b, x, lipschitz, lam, groups)
+    np.testing.assert_array_equal(mapped != 0, x != 0)
+    np.testing.assert_allclose(mapped, x, rtol=1e-8, atol=1e-10)
+    # stationarity: zero gradient on the support, |grad| ≤ √(2 t L) off it
+    grad = A.T @ (A @ x - b)
+    on = x != 0
+    assert np.max(np.abs(grad[on])) <= 1e-6 * np.max(np.abs(A.T @ b))
+    assert np.all(np.abs(grad[~on]) <= np.sqrt(2 * 0.02 * lipschitz) * (1 + 1e-12))
+    history = np.array(result.history.objective)
+    assert np.all(np.diff(history) <= 1e-12 * history[:-1])
+    assert np.isclose(result.objective, l0_objective(A, b, x, 0.02))
+
+
+@settings(max_examples=50, deadline=None)
+@given(seed=st.integers(0, 10_000), lam=st.floats(1e-3, 1.0), n_groups=st.sampled_from([1, 3]))
+def test_iht_monotone_fixed_point_random(seed, lam, n_groups):
+    rng = np.random.default_rng(seed)
+    A, b = rng.standard_normal((20, 30)), rng.standard_normal(20)
+    groups = Groups.contiguous([10] * 3) if n_groups == 3 else Groups.single(30)
+    lam = lam * (1.0 + rng.random(n_groups))
+    result = iterative_hard_thresholding(A, b, L0(), lam, groups, tol=1e-12, max_iter=50_000)
+    mapped = prox_gradient_map(A, b, result.x, result.info["lipschitz"], lam, groups)
+    np.testing.assert_allclose(mapped, result.x, rtol=1e-8, atol=1e-10)
+    history = np.array(result.history.objective)
+    assert np.all(np.diff(history) <= 1e-12 * history[:-1])
+
+
+def test_iht_huge_lambda_gives_zero():
+    A, b, _ = sparse_problem(6)
+    lam_max = L0().lam_max(A.T @ b, Groups.single(256))
+    result = iterative_hard_thresholding(A, b, L0(), np.array([2 * lam_max]), Groups.single(256))
+    assert not np.any(result.x) and result.converged
+
+
+def test_iht_stops_with_warning_when_budget_runs_out():
+    A, b, _ = sparse_problem(7, noise=0.05)
+    lam, groups = single(0.02, A.shape[1])
+    with pytest.warns(ConvergenceWarning, match="iterative_hard_thresholding"):
+        result = iterative_hard_thresholding(A, b, L0(), lam, groups, max_iter=2)
+    assert not result.converged and result.n_iter == 2
+
+
+# ----------------------------------------------------------------------------- NIHT
+@pytest.mark.parametrize("form", FORMS)
+def test_niht_recovers_sparse_vector(form):
+    A, b, x = sparse_problem(8)
+    result = normalized_iht(FORMS[form](A), b, 10, tol=1e-12)
+    assert result.converged
+    np.testing.assert_allclose(result.x, x, atol=1e-9)
+    residuals = np.array(result.history.objective)
+    assert np.all(np.diff(residuals) <= 1e-12 * residuals[:-1])
+
+
+def test_niht_noisy_keeps_sparsity_and_is_stationary():
+    A, b, _ = sparse_problem(9, noise=0.1)
+    result = normalized_iht(A, b, 15, tol=1e-10, max_iter=5000)
+    support = result.x != 0
+    assert np.count_nonzero(support) <= 15
+    # a fixed point is least squares on its support
+    np.testing.assert_allclose(result.x, least_squares_on_support(A, b, support), atol=1e-7)
+    residuals = np.array(result.history.objective)
+    assert np.all(np.diff(residuals) <= 1e-12 * residuals[:-1])
+
+
+def test_niht_warm_start_is_thresholded():
+    A, b, x = sparse_problem(10)
+    result = normalized_iht(A, b, 10, x0=x + 1e-3, tol=1e-12)
+    np.testing.assert_allclose(result.x, x, atol=1e-9)
+
+
+# ----------------------------------------------------------------------------- IRL1
+@pytest.mark.parametrize("form", FORMS)
+def test_irl1_recovers_sparse_vector(form):
+    A, b, x = sparse_problem(11)
+    t = 0.5 * (1e-3 * np.max(np.abs(A.T @ b))) ** 2  # L1 weight at zero = 1e-3 ‖Aᵀb‖∞
+    lam, groups = single(t, A.shape[1])
+    result = reweighted_l1(FORMS[form](A), b, L0(), lam, groups)
+    assert result.converged and result.info["debiased"]
+    np.testing.assert_allclose(result.x, x, atol=1e-10)
+
+
+def test_irl1_surrogate_decreases_and_debiasing_helps():
+    A, b, _ = sparse_problem(12, noise=0.05)
+    t = 0.01
+    lam, groups = single(t, A.shape[1])
+    biased = reweighted_l1(A, b, L0(), lam, groups, debias=False, inner_tol=1e-12,
+                           eps=0.05, max_iter=30, tol=1e-8)
+    surrogate = np.array(biased.info["surrogate"])
+    assert np.all(np.diff(surrogate) <= 1e-9 * surrogate[:-1])
+    # each iterate solves its weighted lasso: KKT with weights √(2t) ε / (|x_prev| + ε)
+    debiased = reweighted_l1(A, b, L0(), lam, groups, inner_tol=1e-12, eps=0.05, max_iter=30)
+    np.testing.assert_array_equal(debiased.x != 0, biased.x != 0)
+    on = debiased.x != 0
+    assert np.max(np.abs(A[:, on].T @ (A @ debiased.x - b))) <= 1e-10
+    assert debiased.objective <= l0_objective(A, b, biased.x, t)
+    assert np.isclose(debiased.objective, l0_objective(A, b, debiased.x, t))
+
+
+def test_irl1_first_iteration_is_lasso_with_matching_threshold():
+    """One reweighting from 0 is the lasso with λ₁ = √(2t)."""
+    A, b, _ = sparse_problem(13, noise=0.05)
+    t = 0.02
+    lam, groups = single(t, A.shape[1])
+    with pytest.warns(ConvergenceWarning):
+        first = reweighted_l1(A, b, L0(), lam, groups, max_iter=1, debias=False, inner_tol=1e-12)
+    lasso = lamina.solve(A, b, "l1", np.sqrt(2 * t), tol=1e-12)
+    np.testing.assert_allclose(first.x, lasso.x, atol=1e-8)
+
+
+# ----------------------------------------------------------------------------- dispatcher
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("solver,name", [("iht", "iterative_hard_thresholding"),
+                                         ("omp", "orthogonal_matching_pursuit"),
+                                         ("irl1", "reweighted_l1")])
+def test_solve_dispatches_l0_solvers(solver, name, form):
+    A, b, x = sparse_problem(14, noise=0.01)
+    result = lamina.solve(FORMS[form](A), b, "l0", 0.005, solver=solver)
+    assert result.solver == name and result.converged
+    np.testing.assert_array_equal(result.x != 0, x != 0)
+    assert np.isclose(result.objective, l0_objective(A, b, result.x, 0.005))
+    # per-group λ and x0 travel through solve
+    groups = Groups.contiguous([128, 128])
+    warm = lamina.solve(A, b, "l0", [0.005, 0.005], groups=groups, solver=solver, x0=result.x,
+                        max_iter=500 if solver != "irl1" else 10)
+    np.testing.assert_allclose(warm.x, result.x, atol=1e-6)
+
+
+def test_solve_default_l0_solver_is_iht():
+    A, b, _ = sparse_problem(15, noise=0.01)
+    assert lamina.solve(A, b, "l0", 0.005).solver == "iterative_hard_thresholding"
+
+
+# ----------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("bad,error,match", [(0, ValueError, "sparsity"), (257, ValueError, "sparsity"),
+                                             (2.5, TypeError, "sparsity"), (True, TypeError, "sparsity"),
+                                             (-3, ValueError, "sparsity")])
+def test_bad_sparsity_raises(bad, error, match):
+    A, b, _ = sparse_problem(16)
+    with pytest.raises(error, match=match):
+        omp(A, b, bad)
+    with pytest.raises(error, match=match):
+        normalized_iht(A, b, bad)
+
+
+def test_bad_arguments_raise():
+    A, b, _ = sparse_problem(17)
+    lam, groups = single(0.01, A.shape[1])
+    with pytest.raises(ValueError, match="step"):
+        iterative_hard_thresholding(A, b, L0(), lam, groups, step=-1.0)
+    with pytest.raises(ValueError, match="max_iter"):
+        iterative_hard_thresholding(A, b, L0(), lam, groups, max_iter=0)
+    with pytest.raises(ValueError, match="eps"):
+        reweighted_l1(A, b, L0(), lam, groups, eps=0.0)
+    with pytest.raises(ValueError, match="inner_tol"):
+        reweighted_l1(A, b, L0(), lam, groups, inner_tol=-1.0)
+    with pytest.raises(ValueError, match="max_iter"):
+        orthogonal_matching_pursuit(A, b, L0(), lam, groups, max_iter=0)
+    with pytest.raises(ValueError, match="margin"):
+        normalized_iht(A, b, 5, margin=1.5)
+    with pytest.raises(ValueError, match="shrink"):
+        normalized_iht(A, b, 5, shrink=1.0)
+    with pytest.raises(ValueError, match="rows"):
+        omp(A, b[:-1], 5)
+    with pytest.raises(ValueError, match="x0"):
+        normalized_iht(A, b, 5, x0=np.zeros(3))
+    with pytest.raises(ValueError, match="tol"):
+        omp(A, b, 5, tol=0.0)
+    with pytest.raises(ValueError, match="does not handle"):
+        lamina.solve(A, b, "l1", 0.1, solver="omp")
+    with pytest.raises(TypeError, match="step"):
+        lamina.solve(A, b, "l0", 0.1, solver="iht", options={"step": "big"})
+
+
+def test_callback_stops_and_warns():
+    A, b, _ = sparse_problem(18)
+    seen = []
+
+    def stop_at_three(iteration, x, objective, criterion):
+        seen.append(iteration)
+        return iteration >= 3
+
+    with pytest.warns(ConvergenceWarning):
+        result = omp(A, b, 10, callback=stop_at_three)
+    assert np.count_nonzero(result.x) == 3 and seen == [0, 1, 2, 3]
+    with pytest.warns(ConvergenceWarning):
+        normalized_iht(A, b, 10, callback=stop_at_three)
