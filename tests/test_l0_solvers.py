@@ -257,9 +257,9 @@ def test_solve_dispatches_l0_solvers(solver, name, form):
     np.testing.assert_allclose(warm.x, result.x, atol=1e-6)
 
 
-def test_solve_default_l0_solver_is_iht():
+def test_solve_default_l0_solver_is_reweighted_l1():
     A, b, _ = sparse_problem(15, noise=0.01)
-    assert lamina.solve(A, b, "l0", 0.005).solver == "iterative_hard_thresholding"
+    assert lamina.solve(A, b, "l0", 0.005).solver == lamina.solve(A, b, "l0", 0.005, solver="irl1").solver
 
 
 # ----------------------------------------------------------------------------- bad input

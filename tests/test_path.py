@@ -34,3 +34,11 @@ def test_path_errors(lasso_problem):
         lamina.lam_grid(1.0, 5, eps=2.0)
     with pytest.raises(ValueError, match="no finite"):
         regularization_path(X, y, "l2")
+
+
+def test_nonconvex_path_points_start_cold(lasso_problem):
+    X, y = lasso_problem
+    path = regularization_path(X, y, "l0", n_lams=4, eps=1e-2)
+    for t, result in zip(path.multipliers, path.results):
+        alone = lamina.solve(X, y, "l0", t)
+        np.testing.assert_allclose(result.x, alone.x)

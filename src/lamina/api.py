@@ -54,7 +54,9 @@ def _is_pure_l2(penalty: Penalty) -> bool:
 def default_solver(penalty: Penalty, explicit: bool) -> Solver:
     """The solver ``solve`` picks for a penalty and a kind of A."""
     if isinstance(penalty, L0):
-        return Solver.IHT
+        # reweighted L1 escapes the poor local minima IHT and OMP stop in on coherent operators
+        # (deconvolution: relative error 0.01 vs 0.40 / 0.46 at the best λ of each)
+        return Solver.IRL1
     if _is_pure_l2(penalty):
         return Solver.CHOLESKY if explicit else Solver.CG
     if isinstance(penalty, (ElasticNet, GroupL1)) and explicit:
@@ -111,7 +113,7 @@ def solve(A, b, penalty, lam, groups=None, *, tol: float = 1e-6, max_iter: int |
     Notes
     -----
     Default solvers: coordinate descent with working sets (explicit A; L1, elastic net,
-    group L1), FISTA with restart (operators), Cholesky / CG (L2), IHT (L0).
+    group L1), FISTA with restart (operators), Cholesky / CG (L2), reweighted L1 (L0).
 
     Examples
     --------

@@ -1,9 +1,11 @@
 """Regularization paths: solve along a grid of λ with warm starts.
 
 The grid is a ray λ = t · direction (one value per group) for decreasing multipliers t,
-from t_max — the smallest t at which x = 0 is optimal — down to ``eps · t_max``; each solve
-starts from the previous solution, which is what makes a path of 50 values cost a few
-single fits.
+from t_max — the smallest t at which x = 0 is optimal — down to ``eps · t_max``; for convex
+penalties each solve starts from the previous solution, which is what makes a path of 50
+values cost a few single fits. Non-convex penalties (L0) start every point cold: there the
+start decides which local minimum is reached, and the previous (sparser) solution is a bad one
+(reweighted L1 on deconvolution: relative error 0.50 warm against 0.01 cold).
 """
 from __future__ import annotations
 
@@ -94,7 +96,7 @@ def regularization_path(A, b, penalty="l1", *, groups=None, direction=None, mult
     for k, t in enumerate(multipliers):
         result = solve(A, b, penalty, t * direction, groups, tol=tol, solver=solver, x0=x,
                        check_adjoint=(k == 0), options=options)
-        x = result.x
+        x = result.x if penalty.convex else None
         results.append(result)
         if callback is not None:
             callback(k, result)
