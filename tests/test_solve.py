@@ -98,7 +98,8 @@ def test_fista_on_operator_matches_cd(lasso_problem, penalty):
     cd = lamina.solve(X, y, penalty, lam, tol=1e-13)
     apg = lamina.solve(aslinearoperator(X), y, penalty, lam, tol=1e-12, max_iter=50_000)
     assert apg.solver == "fista" and apg.converged
-    np.testing.assert_allclose(apg.x, cd.x, atol=1e-6)
+    # A gap of ε certifies ‖x − x*‖ ≤ √(2ε/μ) only, so compare x loosely, objectives tightly.
+    np.testing.assert_allclose(apg.x, cd.x, atol=1e-5)
     assert abs(apg.objective - cd.objective) <= 1e-9 * cd.objective
 
 

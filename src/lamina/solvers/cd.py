@@ -74,7 +74,7 @@ def _certificate(kind, penalty, lam, groups, y, w, residual, corr, l1, l2, lipsc
 
 
 def coordinate_descent(X, y, penalty: Penalty, lam, groups: Groups, *, x0=None, tol: float = 1e-6,
-                       max_iter: int = 100, max_epochs: int = 50_000, p0: int = 10,
+                       max_iter: int = 100, max_epochs: int = 50_000, p0: int = 100,
                        n_anderson: int = 5, callback=None, lipschitz=None) -> SolveResult:
     """Working-set coordinate descent for the elastic-net family and group L1.
 
@@ -95,7 +95,9 @@ def coordinate_descent(X, y, penalty: Penalty, lam, groups: Groups, *, x0=None, 
     max_epochs : int
         Epoch budget of each inner solve.
     p0 : int
-        Initial working-set size.
+        Initial working-set size. Each outer iteration costs one pass over X (the
+        certificate), so the set starts large enough that few passes are needed and never
+        shrinks: size = max(p0, 2·|support|, previous size).
     n_anderson : int
         Iterates per Anderson extrapolation (0 disables it).
     callback : callable, optional
@@ -134,6 +136,7 @@ def coordinate_descent(X, y, penalty: Penalty, lam, groups: Groups, *, x0=None, 
     monitor = Monitor("coordinate_descent", tol, "duality_gap", callback)
     n_epochs = 0
     iteration = 0
+    ws_size = 0
     for iteration in range(1, max_iter + 1):
         # Recomputed from scratch: the certificate uses y − Xw itself, whatever rounding
         # the incremental updates of the inner solver have accumulated.
@@ -144,7 +147,7 @@ def coordinate_descent(X, y, penalty: Penalty, lam, groups: Groups, *, x0=None, 
         if monitor.record(iteration, w, primal, gap, threshold):
             break
         support = (w != 0) if kind == kernels.ELASTIC_NET else (groups.norms(w) > 0)
-        ws_size = min(n_units, max(p0, 2 * int(support.sum())))
+        ws_size = min(n_units, max(p0, 2 * int(support.sum()), ws_size))
         priority = np.where(support | always_in, np.inf, violations)
         ws = np.argpartition(-priority, ws_size - 1)[:ws_size] if ws_size < n_units else np.arange(n_units)
         ws = np.sort(ws).astype(np.int64)
