@@ -5,17 +5,21 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-core
 BENCH_STAMP := $(VENV)/.installed-bench
 PYTEST_ARGS ?=
+# torch must be the pinned CPU build (pip takes it from the local wheel where one lies on disk);
+# an unpinned torch pulls a multi-GB CUDA build. Override with PIP_CONSTRAINT=... if needed.
+PIP_CONSTRAINT ?= $(CURDIR)/.ci/constraints.txt
+export PIP_CONSTRAINT
 
 .PHONY: demo test bench install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[torch,dev]"
 	touch $@
 
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	$(BIN)/python -m pip install --quiet -e ".[torch,dev,bench]"
 	touch $@
 
 install: $(STAMP)
