@@ -1,0 +1,172 @@
+"""The page of a study: does a λ per group help, at what compute?
+
+Input is :func:`lamina.studies.study_rows` — one row per finished cell with ``params``
+(``method``, ``seed`` and any setting) and ``metrics``. The metrics this page reads, when
+present: ``objective`` (the test metric that decides, lower is better), any other numbers
+(accuracy, MSE …), ``fits`` and ``seconds`` (compute), and ``lambdas`` (group → λ). A cell's
+``trajectory`` steps may carry ``lambdas`` too (λ during training/tuning).
+
+Sections: results table (mean ± std over seeds per method), λ per group for each method as
+bars, λ trajectories, test metric against compute, and any extra figures the caller passes.
+"""
+from __future__ import annotations
+
+import math
+import pathlib
+from collections import defaultdict
+
+import numpy as np
+
+from lamina.report.html import figure_html, table_html, write_report
+
+
+def _numeric_metrics(rows: list[dict]) -> list[str]:
+    names: dict[str, None] = {}
+    for row in rows:
+        for key, value in row["metrics"].items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and key != "pid":
+                names.setdefault(key, None)
+    return list(names)
+
+
+def _by_method(rows: list[dict]) -> dict[str, list[dict]]:
+    grouped: dict[str, list[dict]] = defaultdict(list)
+    for row in rows:
+        if row.get("state", "COMPLETE") == "COMPLETE":
+            grouped[str(row["params"].get("method", row["cell"]))].append(row)
+    return dict(grouped)
+
+
+def _mean_spread(values: list[float]) -> str:
+    values = [v for v in values if v is not None and math.isfinite(v)]
+    if not values:
+        return "—"
+    mean = float(np.mean(values))
+    if len(values) == 1:
+        return f"{mean:.4g}"
+    return f"{mean:.4g} ± {float(np.std(values, ddof=1)):.2g}"
+
+
+def results_table(rows: list[dict], metric_label: str = "objective") -> list[dict]:
+    """Table rows: method, n seeds, then mean ± std of every numeric metric.
+
+    Methods are sorted by mean ``objective`` (best first).
+    """
+    grouped = _by_method(rows)
+    metrics = _numeric_metrics(rows)
+    table = []
+    for method, cells in grouped.items():
+        entry = {"method": method, "seeds": len(cells)}
+        for name in metrics:
+            label = metric_label if name == "objective" else name
+            entry[label] = _mean_spread([c["metrics"].get(name) for c in cells])
+        entry["_sort"] = np.nanmean([c["metrics"].get("objective", np.nan) for c in cells])
+        table.append(entry)
+    table.sort(key=lambda e: (math.isnan(e["_sort"]), e["_sort"]))
+    for entry in table:
+        del entry["_sort"]
+    return table
+
+
+def _mean_lambdas(cells: list[dict]) -> dict[str, float]:
+    collected: dict[str, list[float]] = defaultdict(list)
+    for cell in cells:
+        for group, value in (cell["metrics"].get("lambdas") or {}).items():
+            collected[group].append(float(value))
+    return {group: float(np.exp(np.mean(np.log(np.maximum(v, 1e-300))))) for group, v in collected.items()}
+
+
+def lambda_bars(rows: list[dict]):
+    """Grouped bars: λ per group (geometric mean over seeds), one colour per method; None if no λ."""
+    import matplotlib.pyplot as plt
+
+    per_method = {m: _mean_lambdas(c) for m, c in _by_method(rows).items()}
+    per_method = {m: lam for m, lam in per_method.items() if lam}
+    if not per_method:
+        return None
+    groups = list(dict.fromkeys(g for lam in per_method.values() for g in lam))
+    width = 0.8 / len(per_method)
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(groups) + 2), 3.6))
+    for k, (method, lam) in enumerate(per_method.items()):
+        heights = [lam.get(g, np.nan) for g in groups]
+        ax.bar(np.arange(len(groups)) + (k - (len(per_method) - 1) / 2) * width, heights, width, label=method)
+    ax.set_yscale("log")
+    ax.set_xticks(np.arange(len(groups)), groups, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("λ per group")
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def trajectory_plot(rows: list[dict]):
+    """λ per group along each tuner's trajectory (first seed of each method); None if none."""
+    import matplotlib.pyplot as plt
+
+    traced = {}
+    for method, cells in _by_method(rows).items():
+        steps = [s for s in sorted(cells, key=lambda c: c["cell"])[0].get("trajectory", []) if s.get("lambdas")]
+        if len(steps) >= 2:
+            traced[method] = steps
+    if not traced:
+        return None
+    fig, axes = plt.subplots(1, len(traced), figsize=(4.2 * len(traced), 3.2), squeeze=False)
+    for ax, (method, steps) in zip(axes[0], traced.items()):
+        for group in steps[-1]["lambdas"]:
+            ax.plot([s["step"] for s in steps], [s["lambdas"].get(group, np.nan) for s in steps], label=group)
+        ax.set_yscale("log")
+        ax.set_title(method, fontsize=9)
+        ax.set_xlabel("step")
+    axes[0][0].set_ylabel("λ")
+    axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def compute_plot(rows: list[dict], metric_label: str = "objective"):
+    """Test metric against seconds spent, one point per cell, one colour per method."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    plotted = False
+    for method, cells in _by_method(rows).items():
+        points = [(c["metrics"].get("seconds", c.get("seconds")), c["metrics"].get("objective")) for c in cells]
+        points = [(s, o) for s, o in points if s is not None and o is not None and math.isfinite(o)]
+        if points:
+            ax.scatter(*zip(*points), label=method, s=22)
+            plotted = True
+    if not plotted:
+        plt.close(fig)
+        return None
+    ax.set_xscale("log")
+    ax.set_xlabel("compute (seconds)")
+    ax.set_ylabel(f"test {metric_label}")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def write_study_report(path, title: str, rows: list[dict], *, metric_label: str = "objective",
+                       intro: str = "", extra_sections: list[tuple[str, str]] = (),
+                       figure_dir=None) -> pathlib.Path:
+    """Write the study page to ``path`` (PNG copies of the figures into ``figure_dir``)."""
+    import matplotlib.pyplot as plt
+
+    figure_dir = pathlib.Path(figure_dir) if figure_dir else None
+    if figure_dir:
+        figure_dir.mkdir(parents=True, exist_ok=True)
+    sections = [("Results", table_html(results_table(rows, metric_label),
+                                       caption=f"mean ± std over seeds; lower {metric_label} is better"))]
+    failed = [r for r in rows if r.get("state") == "FAIL"]
+    if failed:
+        sections.append(("Failed cells", table_html([{"cell": r["cell"], "error": r.get("error")} for r in failed])))
+    for heading, maker, name, caption in (
+            ("λ per group", lambda_bars, "lambdas.png", "λ per group for each method (geometric mean over seeds)"),
+            ("λ trajectories", trajectory_plot, "trajectories.png", "λ per group while each tuner ran"),
+            ("Test metric against compute", lambda r: compute_plot(r, metric_label), "compute.png",
+             f"test {metric_label} against seconds, one point per seed")):
+        figure = maker(rows)
+        if figure is not None:
+            sections.append((heading, figure_html(figure, caption, figure_dir / name if figure_dir else None)))
+            plt.close(figure)
+    sections.extend(extra_sections)
+    return write_report(path, title, sections, intro)

@@ -1,0 +1,34 @@
+"""The study page: table sorted by the decisive metric, figures present when their data is."""
+from lamina.report.study_report import results_table, write_study_report
+
+
+def fake_rows():
+    rows = []
+    for method, base, lam in (("none", 0.30, None), ("cv", 0.20, {"fc1": 1.0, "fc2": 1.0}),
+                              ("evidence", 0.10, {"fc1": 3.0, "fc2": 0.5})):
+        for seed in range(3):
+            metrics = {"objective": base + 0.01 * seed, "accuracy": 0.9, "seconds": 1.0 + seed, "fits": 1}
+            if lam:
+                metrics["lambdas"] = lam
+            trajectory = [{"step": s, "lambdas": {k: v * (s + 1) for k, v in lam.items()}}
+                          for s in range(3)] if lam else []
+            rows.append({"cell": f"{method}-{seed}", "params": {"method": method, "seed": seed},
+                         "metrics": metrics, "state": "COMPLETE", "trajectory": trajectory})
+    rows.append({"cell": "broken-0", "params": {"method": "broken", "seed": 0}, "metrics": {},
+                 "state": "FAIL", "error": "RuntimeError: boom", "trajectory": []})
+    return rows
+
+
+def test_results_table_sorts_by_objective_and_reports_spread():
+    table = results_table(fake_rows(), metric_label="NLL")
+    assert [row["method"] for row in table] == ["evidence", "cv", "none"]
+    assert table[0]["NLL"] == "0.11 ± 0.01"
+    assert table[0]["seeds"] == 3
+
+
+def test_report_has_table_and_three_figures(tmp_path):
+    page = write_study_report(tmp_path / "r.html", "study", fake_rows(), metric_label="NLL",
+                              figure_dir=tmp_path / "fig")
+    text = page.read_text()
+    assert text.count("<img") == 3 and "Failed cells" in text and "boom" in text
+    assert sorted(p.name for p in (tmp_path / "fig").iterdir()) == ["compute.png", "lambdas.png", "trajectories.png"]
