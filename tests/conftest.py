@@ -1,3 +1,10 @@
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import tempfile
+
 import numpy as np
 import pytest
 
@@ -22,3 +29,59 @@ def lasso_problem(rng):
     w[rng.choice(p, 8, replace=False)] = rng.standard_normal(8) * 3
     y = X @ w + 0.1 * rng.standard_normal(n)
     return X, y
+
+
+# ----------------------------------------------------------------------------- PostgreSQL
+def _postgres_bin():
+    for candidate in sorted(pathlib.Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (candidate / "initdb").exists():
+            return candidate
+    initdb = shutil.which("initdb")
+    return pathlib.Path(initdb).parent if initdb else None
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def postgres_url():
+    """A real PostgreSQL server on loopback for the test's lifetime (Debian's package).
+
+    Skips where PostgreSQL is not installed, unless LAMINA_REQUIRE_POSTGRES=1 (set by .ci/run),
+    which turns a missing server into a failure.
+    """
+    required = os.environ.get("LAMINA_REQUIRE_POSTGRES") == "1"
+    bindir = _postgres_bin()
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        bindir = None
+    if bindir is None:
+        message = "PostgreSQL server binaries (apt-get install postgresql) or the psycopg driver missing"
+        if required:
+            pytest.fail(f"LAMINA_REQUIRE_POSTGRES=1 but {message}")
+        pytest.skip(message)
+    # not under pytest's tmp dir: that is private to root, and the server runs as postgres
+    root = pathlib.Path(tempfile.mkdtemp(prefix="lamina-pg-"))
+    data = root / "data"
+    as_user = []
+    if os.geteuid() == 0:  # initdb and postgres refuse to run as root
+        shutil.chown(root, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port = _free_port()
+    subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-U", "lamina", "--auth=trust",
+                    "-E", "UTF8"], check=True, capture_output=True)
+    subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(root / "log"),
+                    "-o", f"-p {port} -k {root} -c listen_addresses=127.0.0.1", "start"],
+                   check=True, capture_output=True)
+    try:
+        subprocess.run([*as_user, str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port),
+                        "-U", "lamina", "studies"], check=True, capture_output=True)
+        yield f"postgresql://lamina@127.0.0.1:{port}/studies"
+    finally:
+        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+                       capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)

@@ -65,10 +65,12 @@ def dottest(A, n_trials: int = 2, rtol: float = 1e-6, seed: int = 0, name: str =
 
 
 def matvec(A, x) -> np.ndarray:
+    """A x for an explicit matrix or a LinearOperator."""
     return A @ x if is_explicit(A) else A.matvec(x)
 
 
 def rmatvec(A, r) -> np.ndarray:
+    """Aᵀ r for an explicit matrix or a LinearOperator."""
     return A.T @ r if is_explicit(A) else A.rmatvec(r)
 
 
