@@ -1,4 +1,5 @@
 """Studies persist in an Optuna storage, resume after a kill, and never run a cell twice."""
+import json
 import os
 import pathlib
 import shutil
@@ -119,3 +120,19 @@ def test_two_worker_processes_on_postgresql_run_each_cell_once(postgres_url, tmp
     # a second machine joining later finds nothing left to do
     assert len(run_study("pg-study", cells, "study_cells:ridge_cell", spec, resume=True)) == 8
     assert runs_per_cell(tmp_path) == {f"c{i}": 1 for i in range(8)}
+
+
+def test_report_command_builds_the_page_of_a_stored_study(tmp_path, capsys):
+    from lamina.studies.commands import add_report_parser
+    import argparse
+    spec = storage_spec(tmp_path / "study.db", "unused")
+    run_study("s", make_cells(tmp_path, 3), "study_cells:ridge_cell", spec)
+    parser = argparse.ArgumentParser()
+    add_report_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["report", "--storage", str(tmp_path / "study.db"), "--out", str(tmp_path / "r"), "--json"])
+    assert args.run(args) == 0
+    table = json.loads(capsys.readouterr().out)
+    assert len(table) == 3 and (tmp_path / "r" / "report.html").exists()
+    missing = parser.parse_args(["report", "--storage", str(tmp_path / "nope.db")])
+    with pytest.raises(ValueError, match="--storage"):
+        missing.run(missing)
