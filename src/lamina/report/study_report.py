@@ -73,7 +73,8 @@ def _mean_lambdas(cells: list[dict]) -> dict[str, float]:
     for cell in cells:
         for group, value in (cell["metrics"].get("lambdas") or {}).items():
             collected[group].append(float(value))
-    return {group: float(np.exp(np.mean(np.log(np.maximum(v, 1e-300))))) for group, v in collected.items()}
+    # geometric mean over seeds; a group with λ = 0 (unregularized) stays 0 and is not drawn
+    return {group: float(np.exp(np.mean(np.log(v)))) if min(v) > 0 else 0.0 for group, v in collected.items()}
 
 
 def lambda_bars(rows: list[dict]):
@@ -81,14 +82,14 @@ def lambda_bars(rows: list[dict]):
     import matplotlib.pyplot as plt
 
     per_method = {m: _mean_lambdas(c) for m, c in _by_method(rows).items()}
-    per_method = {m: lam for m, lam in per_method.items() if lam}
+    per_method = {m: lam for m, lam in per_method.items() if any(v > 0 for v in lam.values())}
     if not per_method:
         return None
     groups = list(dict.fromkeys(g for lam in per_method.values() for g in lam))
     width = 0.8 / len(per_method)
     fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(groups) + 2), 3.6))
     for k, (method, lam) in enumerate(per_method.items()):
-        heights = [lam.get(g, np.nan) for g in groups]
+        heights = [lam.get(g, 0.0) or np.nan for g in groups]
         ax.bar(np.arange(len(groups)) + (k - (len(per_method) - 1) / 2) * width, heights, width, label=method)
     ax.set_yscale("log")
     ax.set_xticks(np.arange(len(groups)), groups, rotation=30, ha="right", fontsize=8)
@@ -105,14 +106,16 @@ def trajectory_plot(rows: list[dict]):
     traced = {}
     for method, cells in _by_method(rows).items():
         steps = [s for s in sorted(cells, key=lambda c: c["cell"])[0].get("trajectory", []) if s.get("lambdas")]
-        if len(steps) >= 2:
+        if len(steps) >= 2 and any(v > 0 for s in steps for v in s["lambdas"].values()):
             traced[method] = steps
     if not traced:
         return None
     fig, axes = plt.subplots(1, len(traced), figsize=(4.2 * len(traced), 3.2), squeeze=False)
     for ax, (method, steps) in zip(axes[0], traced.items()):
         for group in steps[-1]["lambdas"]:
-            ax.plot([s["step"] for s in steps], [s["lambdas"].get(group, np.nan) for s in steps], label=group)
+            values = [s["lambdas"].get(group, 0.0) or np.nan for s in steps]
+            if np.any(np.isfinite(values)):
+                ax.plot([s["step"] for s in steps], values, label=group)
         ax.set_yscale("log")
         ax.set_title(method, fontsize=9)
         ax.set_xlabel("step")

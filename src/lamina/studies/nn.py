@@ -1,0 +1,156 @@
+"""The network study behind ``lamina nn``: does a δ per layer help, and at what compute?
+
+Every strategy trains the same model with the same recipe (Adam, epochs, lr, batch size) on
+the same split, for several seeds; each (strategy, seed) is one cell of a study stored in an
+Optuna storage (see :mod:`lamina.studies.runner`), so the study resumes after a kill and
+spreads over workers.
+
+Tasks
+-----
+``"digits"`` (default): scikit-learn's bundled 8×8 digits, 500 training images, the other
+1297 as test set, MLP 64-256-256-10 — the benchmark of DESIGN.md.
+``"diabetes"``: scikit-learn's diabetes regression (Gaussian likelihood, noise learned), 300
+training rows, MLP 10-64-64-1.
+``"path/to/file.npz"``: arrays ``X_train, y_train, X_test, y_test`` (and optional
+``likelihood``: "classification" or "regression"), an MLP with ``hidden`` widths.
+``"package.module:function"``: a function of ``seed`` returning
+``(model, (X_train, y_train), (X_test, y_test), likelihood)`` — any ``nn.Module``.
+"""
+from __future__ import annotations
+
+import importlib
+import pathlib
+from dataclasses import dataclass
+
+import numpy as np
+
+# name → (tune method, tune options). Budgets of the baselines are options of the study.
+STRATEGIES = {
+    "none": ("none", {}),
+    "uniform": ("fixed", {"rule": "uniform"}),
+    "per_element": ("fixed", {"rule": "per_element"}),
+    "sqrt_numel": ("fixed", {"rule": "sqrt_numel"}),
+    "fan_in": ("fixed", {"rule": "fan_in"}),
+    "inverse_norm": ("fixed", {"rule": "inverse_norm"}),
+    "alpha_hill": ("fixed", {"rule": "alpha_hill"}),
+    "awd": ("fixed", {"rule": "awd"}),
+    "evidence": ("evidence", {}),
+    "hypergradient": ("hypergradient", {}),
+    "cv": ("cv", {}),
+    "optuna": ("optuna", {}),
+}
+DEFAULT_STRATEGIES = ("none", "uniform", "fan_in", "evidence", "hypergradient", "cv", "optuna")
+
+
+@dataclass
+class Task:
+    model: object
+    train: tuple
+    test: tuple
+    likelihood: str
+
+
+def _standardize(X_train, X_test):
+    mean, std = X_train.mean(axis=0), X_train.std(axis=0)
+    std[std == 0] = 1.0
+    return (X_train - mean) / std, (X_test - mean) / std
+
+
+def _mlp(sizes: list[int]):
+    from torch import nn
+    layers = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
+    return nn.Sequential(*layers[:-1])
+
+
+def _split(X, y, n_train: int, seed: int):
+    order = np.random.default_rng(seed).permutation(len(y))
+    return (X[order[:n_train]], y[order[:n_train]]), (X[order[n_train:]], y[order[n_train:]])
+
+
+def load_task(task: str, seed: int, hidden=(256, 256), n_train: int | None = None) -> Task:
+    """Build the model and the train/test split of ``task`` for ``seed`` (see module doc)."""
+    import torch
+    from sklearn import datasets
+
+    torch.manual_seed(seed)
+    if task in ("digits", "diabetes"):
+        loader = datasets.load_digits if task == "digits" else datasets.load_diabetes
+        X, y = loader(return_X_y=True)
+        (X_tr, y_tr), (X_te, y_te) = _split(X.astype(np.float32), y, n_train or (500 if task == "digits" else 300), seed)
+        if task == "digits":
+            X_tr, X_te = X_tr / 16.0, X_te / 16.0
+            likelihood, out, y_tr, y_te = "classification", 10, y_tr.astype(np.int64), y_te.astype(np.int64)
+            widths = list(hidden)
+        else:
+            X_tr, X_te = _standardize(X_tr, X_te)
+            mean, std = y_tr.mean(), y_tr.std()
+            y_tr, y_te = ((y_tr - mean) / std).astype(np.float32), ((y_te - mean) / std).astype(np.float32)
+            likelihood, out, widths = "regression", 1, [64, 64] if tuple(hidden) == (256, 256) else list(hidden)
+        model = _mlp([X_tr.shape[1], *widths, out])
+        return Task(model, (torch.as_tensor(X_tr), torch.as_tensor(y_tr)),
+                    (torch.as_tensor(X_te), torch.as_tensor(y_te)), likelihood)
+    if task.endswith(".npz"):
+        return _npz_task(pathlib.Path(task), hidden)
+    module, sep, name = task.partition(":")
+    if not sep:
+        raise ValueError(f"task must be 'digits', 'diabetes', a .npz file or 'module:function', got {task!r}")
+    model, train, test, likelihood = getattr(importlib.import_module(module), name)(seed)
+    return Task(model, tuple(train), tuple(test), likelihood)
+
+
+def _npz_task(path: pathlib.Path, hidden) -> Task:
+    import torch
+    if not path.exists():
+        raise ValueError(f"task file {path} does not exist")
+    data = np.load(path, allow_pickle=False)
+    missing = {"X_train", "y_train", "X_test", "y_test"} - set(data.files)
+    if missing:
+        raise ValueError(f"task file {path} lacks arrays {sorted(missing)}")
+    likelihood = str(data["likelihood"]) if "likelihood" in data.files else (
+        "classification" if np.issubdtype(data["y_train"].dtype, np.integer) else "regression")
+    X_tr, X_te = _standardize(data["X_train"].astype(np.float32), data["X_test"].astype(np.float32))
+    if likelihood == "classification":
+        y_tr, y_te = data["y_train"].astype(np.int64), data["y_test"].astype(np.int64)
+        out = int(max(y_tr.max(), y_te.max())) + 1
+    else:
+        y_tr, y_te, out = data["y_train"].astype(np.float32), data["y_test"].astype(np.float32), 1
+    model = _mlp([X_tr.shape[1], *hidden, out])
+    return Task(model, (torch.as_tensor(X_tr), torch.as_tensor(y_tr)),
+                (torch.as_tensor(X_te), torch.as_tensor(y_te)), likelihood)
+
+
+def run_cell(params: dict, recorder) -> dict:
+    """One (strategy, seed): tune + train, then test metrics; the δ trajectory is recorded."""
+    from lamina.torch import evaluate, tune
+
+    strategy = params["strategy"]
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {sorted(STRATEGIES)}, got {strategy!r}")
+    method, options = STRATEGIES[strategy]
+    options = {**options, **params.get("options", {}).get(strategy, {})}
+    task = load_task(params["task"], params["seed"], tuple(params.get("hidden", (256, 256))))
+    result = tune(task.model, task.train, likelihood=task.likelihood, method=method,
+                  epochs=params["epochs"], lr=params["lr"], batch_size=params["batch_size"],
+                  seed=params["seed"], **options)
+    for step, lambdas in enumerate(result.trajectory):
+        recorder.log(step, lambdas=lambdas)
+    metrics = evaluate(result.model, task.test, task.likelihood)
+    return {"objective": metrics.pop("nll"), **metrics, "seconds": result.seconds,
+            "fits": result.compute.fits, "epochs": result.compute.epochs,
+            "lambdas": {k: float(v) for k, v in result.lambdas.items()}}
+
+
+def study_cells(task: str, strategies, seeds: int, *, epochs: int, lr: float, batch_size: int,
+                hidden=(256, 256), options: dict | None = None):
+    """The cells of a network study: one per (strategy, seed)."""
+    from lamina.studies.runner import Cell
+
+    unknown = [s for s in strategies if s not in STRATEGIES]
+    if unknown:
+        raise ValueError(f"--methods: unknown {unknown}; choose from {sorted(STRATEGIES)}")
+    return [Cell(f"{strategy}/seed={seed}",
+                 {"task": task, "strategy": strategy, "method": strategy, "seed": seed, "epochs": epochs,
+                  "lr": lr, "batch_size": batch_size, "hidden": list(hidden), "options": options or {}})
+            for strategy in strategies for seed in range(seeds)]
