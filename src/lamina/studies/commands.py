@@ -162,3 +162,31 @@ def run_nn(args) -> int:
              "compute counts full trainings (fits) and seconds.")
     return run_study_command(args, kind="nn", cells=cells, run_cell="lamina.studies.nn:run_cell",
                              metric="NLL", intro=intro)
+
+
+# ----------------------------------------------------------------------------- lamina linear
+def add_linear_parser(sub) -> argparse.ArgumentParser:
+    from lamina.studies.linear import DEFAULT_STRATEGIES, STRATEGIES
+    linear = sub.add_parser("linear", help="linear study: λ per feature group vs one λ, several splits")
+    linear.add_argument("--task", default="diabetes",
+                        help="diabetes (default), synthetic, a .npz file (X, y, groups) or module:function")
+    linear.add_argument("--methods", nargs="+", default=list(DEFAULT_STRATEGIES), choices=sorted(STRATEGIES),
+                        metavar="METHOD", help=f"strategies (default: {' '.join(DEFAULT_STRATEGIES)}; "
+                                               f"all: {' '.join(sorted(STRATEGIES))})")
+    linear.add_argument("--seeds", type=int, default=5, help="train/test splits (default 5)")
+    _add_study_options(linear, "linear")
+    linear.set_defaults(run=run_linear)
+    return linear
+
+
+def run_linear(args) -> int:
+    from lamina.studies.linear import study_cells
+
+    if args.seeds < 1:
+        raise ValueError("--seeds must be >= 1")
+    if args.task.endswith(".npz") and not pathlib.Path(args.task).exists():
+        raise ValueError(f"--task: no file {args.task}")
+    intro = (f"Task {args.task}: held-out MSE of linear models whose λ per feature group is tuned "
+             f"(lamina) against one λ and scikit-learn's tuned baselines, over {args.seeds} splits.")
+    return run_study_command(args, kind="linear", cells=study_cells(args.task, args.methods, args.seeds),
+                             run_cell="lamina.studies.linear:run_cell", metric="MSE", intro=intro)
