@@ -1,0 +1,208 @@
+"""Per-layer δ for PyTorch networks: lamina's tuners and rules against CV, Optuna, laplace-torch.
+
+Settings (data shipped with scikit-learn, nothing downloaded):
+
+* ``digits-mlp``: 64-256-256-10 MLP, 500 training digits (pixels/16), the rest as test;
+* ``diabetes-mlp``: 10-50-50-1 MLP, Gaussian likelihood, standardized X and y, 300 training
+  samples, the rest as test (noise precision learned by the evidence tuner and laplace-torch;
+  other methods use β = 1/MSE of their training fit for the test NLL);
+* ``digits-cnn``: conv(1→16, 3×3) + BatchNorm + ReLU + maxpool → conv(16→32) + BatchNorm
+  + ReLU + maxpool → Linear(128→10), digits as 8×8 images, 500 training samples.
+
+Every method uses the same recipe per setting — Adam, lr 3e-3, batch 128, 300 epochs (digits)
+— and the same seeds; the model is initialized from the seed. Time ratios are to the
+unregularized fit of the same seed in the same run. Rules use base δ = 1 (prior precision
+of a standard normal, laplace-torch's default init) times the rule's normalized weights.
+laplace-torch (optional) runs ``marglik_training`` with a layerwise prior and K-FAC (asdl),
+the same optimizer recipe; its row is skipped, with a note, when it is not installed.
+
+Usage: ``python benchmarks/bench_nn.py [--quick] [--only digits-mlp]``.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+
+import numpy as np
+
+METHODS_QUICK = {"cv": {"grid": np.logspace(-2, 2, 5), "folds": 3, "n_jobs": 2}, "optuna": {"n_trials": 10}}
+METHODS_FULL = {"cv": {"grid": np.logspace(-2, 2, 13), "folds": 5, "n_jobs": 2}, "optuna": {"n_trials": 50}}
+RULES = ["uniform", "per_element", "fan_in", "sqrt_numel", "inverse_norm", "alpha_hill", "awd"]
+
+
+def settings():
+    import torch
+    from sklearn.datasets import load_diabetes, load_digits
+    from sklearn.model_selection import train_test_split
+    from torch import nn
+
+    def digits(seed):
+        X, y = load_digits(return_X_y=True)
+        Xtr, Xte, ytr, yte = train_test_split(X / 16.0, y, train_size=500, random_state=seed, stratify=y)
+        return Xtr.astype(np.float32), ytr, Xte.astype(np.float32), yte
+
+    def diabetes(seed):
+        X, y = load_diabetes(return_X_y=True)
+        Xtr, Xte, ytr, yte = train_test_split(X, y, train_size=300, random_state=seed)
+        mx, sx, my, sy = Xtr.mean(0), Xtr.std(0), ytr.mean(), ytr.std()
+        return (((Xtr - mx) / sx).astype(np.float32), ((ytr - my) / sy).astype(np.float32),
+                ((Xte - mx) / sx).astype(np.float32), ((yte - my) / sy).astype(np.float32))
+
+    def mlp(sizes):
+        layers = []
+        for a, b in zip(sizes[:-1], sizes[1:]):
+            layers += [nn.Linear(a, b), nn.ReLU()]
+        return nn.Sequential(*layers[:-1])
+
+    class Flat1(nn.Module):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            return self.net(x).squeeze(-1)
+
+    class CNN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1, self.bn1 = nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16)
+            self.conv2, self.bn2 = nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32)
+            self.head = nn.Linear(32 * 2 * 2, 10)
+
+        def forward(self, x):
+            h = x.view(-1, 1, 8, 8)
+            h = torch.max_pool2d(self.bn1(self.conv1(h)).relu(), 2)
+            h = torch.max_pool2d(self.bn2(self.conv2(h)).relu(), 2)
+            return self.head(h.flatten(1))
+
+    return {
+        "digits-mlp": ("classification", digits, lambda: mlp([64, 256, 256, 10])),
+        "diabetes-mlp": ("regression", diabetes, lambda: Flat1(mlp([10, 50, 50, 1]))),
+        "digits-cnn": ("classification", digits, CNN),
+    }
+
+
+def laplace_row(make_model, likelihood, data, seed, epochs, lr, batch_size):
+    """laplace-torch marglik training; returns (model, seconds, sigma) or None if missing."""
+    try:
+        from laplace.curvature import AsdlGGN
+        from laplace.marglik_training import marglik_training
+    except ImportError:
+        return None
+    import torch
+    Xtr, ytr, _, _ = data
+    torch.manual_seed(seed)
+    model = make_model()
+    target = torch.tensor(ytr) if likelihood == "classification" else torch.tensor(ytr)[:, None]
+    inner = model.net if hasattr(model, "net") else model
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.tensor(Xtr), target),
+                                         batch_size=batch_size, shuffle=True,
+                                         generator=torch.Generator().manual_seed(seed))
+    started = time.perf_counter()
+    la, trained, _, _ = marglik_training(inner, loader, likelihood=likelihood, hessian_structure="kron",
+                                         backend=AsdlGGN, n_epochs=epochs, optimizer_kwargs={"lr": lr},
+                                         prior_structure="layerwise", progress_bar=False)
+    seconds = time.perf_counter() - started
+    sigma = float(la.sigma_noise) if likelihood == "regression" else None
+    return model, seconds, sigma
+
+
+def score(model, likelihood, data, noise_precision=None):
+    import torch
+
+    import lamina.torch as lt
+    Xtr, ytr, Xte, yte = data
+    if likelihood == "classification":
+        return lt.evaluate(model, (Xte, yte))
+    if noise_precision is None:  # the model's own belief: 1 / training MSE
+        with torch.no_grad():
+            model.eval()
+            mse = float((model(torch.tensor(Xtr)) - torch.tensor(ytr)).pow(2).mean())
+        noise_precision = 1.0 / max(mse, 1e-12)
+    return lt.evaluate(model, (Xte, yte), lt.Gaussian(noise_precision))
+
+
+def run_setting(name, quick, seeds, out_rows):
+    import torch
+
+    import lamina.torch as lt
+    likelihood, load, make_model = settings()[name]
+    epochs = 300
+    budgets = METHODS_QUICK if quick else METHODS_FULL
+    methods = [("none", {}, "no regularization")]
+    methods += [("fixed", {"rule": r, "delta": 1.0}, f"rule {r}, δ=1") for r in RULES]
+    methods += [("evidence", {"structure": "kfac"}, "lamina evidence (K-FAC, default)"),
+                ("evidence", {"structure": "diag"}, "lamina evidence (diagonal)"),
+                ("hypergradient", {}, "lamina hypergradient (20% held out)"),
+                ("cv", budgets["cv"], f"one δ by {budgets['cv']['folds']}-fold CV, "
+                                      f"{len(budgets['cv']['grid'])} values"),
+                ("optuna", budgets["optuna"], f"Optuna TPE per layer, {budgets['optuna']['n_trials']} trials")]
+    rows = {label: [] for _, _, label in methods}
+    rows["laplace-torch marglik (layerwise, K-FAC)"] = []
+    notes = []
+    warm = make_model()  # one-time imports (torch.optim pulls in dynamo) must not hit a timed fit
+    data = load(seeds[0])
+    lt.tune(warm, (data[0][:64], data[1][:64]), likelihood=likelihood, method="evidence", epochs=2,
+            burn_in=1, update_every=1)
+    for seed in seeds:
+        data = load(seed)
+        base_seconds = None
+        for method, options, label in methods:
+            torch.manual_seed(seed)
+            model = make_model()
+            result = lt.tune(model, (data[0], data[1]), likelihood=likelihood, method=method, epochs=epochs,
+                             lr=3e-3, batch_size=128, seed=seed, **copy.deepcopy(options))
+            beta = result.info.get("noise_precision") if method == "evidence" else None
+            metrics = score(result.model, likelihood, data, beta)
+            if method == "none":
+                base_seconds = result.seconds
+            rows[label].append((metrics, result.seconds, result.seconds / base_seconds, result.compute.fits))
+            print(f"  {name} seed {seed} {label}: {metrics} {result.seconds:.1f}s", flush=True)
+        if quick and seed != seeds[0]:
+            continue
+        lap = laplace_row(make_model, likelihood, data, seed, epochs, 3e-3, 128)
+        if lap is None:
+            notes.append("laplace-torch not installed: row skipped")
+            continue
+        model, seconds, sigma = lap
+        metrics = score(model, likelihood, data, None if sigma is None else 1.0 / sigma ** 2)
+        rows["laplace-torch marglik (layerwise, K-FAC)"].append((metrics, seconds, seconds / base_seconds, 1.0))
+        print(f"  {name} seed {seed} laplace: {metrics} {seconds:.1f}s", flush=True)
+    second = "accuracy" if likelihood == "classification" else "rmse"
+    lines = [f"### {name} ({likelihood}), seeds {list(seeds)}", "",
+             f"| method | test NLL | {second} | time | × no-reg time | fits | seeds |", "|---|---|---|---|---|---|---|"]
+    for label, entries in rows.items():
+        if not entries:
+            continue
+        nll = np.mean([e[0]["nll"] for e in entries])
+        other = np.mean([e[0][second] for e in entries])
+        lines.append(f"| {label} | {nll:.3f} | {other:.3f} | {np.mean([e[1] for e in entries]):.1f} s | "
+                     f"{np.mean([e[2] for e in entries]):.2f} | {np.mean([e[3] for e in entries]):.1f} | "
+                     f"{len(entries)} |")
+    lines += [f"_{note}_" for note in sorted(set(notes))]
+    out_rows.append("\n".join(lines) + "\n")
+
+
+def run(quick: bool = False, only=None) -> str:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return "## bench_nn\n\n_torch not installed: skipped_\n"
+    seeds = [0] if quick else [0, 1, 2]
+    names = only or list(settings())
+    out = [f"## bench_nn — per-layer δ for PyTorch networks ({'quick' if quick else 'full'})\n",
+           "Same recipe per setting for every method: Adam, lr 3e-3, batch 128, 300 epochs. "
+           "Ratios are to the unregularized fit of the same seed in the same run. "
+           "CPU shared with other processes: absolute times are noisy.\n"]
+    for name in names:
+        run_setting(name, quick, seeds, out)
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", nargs="*", default=None)
+    args = parser.parse_args()
+    print(run(quick=args.quick, only=args.only))

@@ -1,0 +1,148 @@
+"""Baseline tuners on the same interface: K-fold CV of one δ, and Optuna over the δ vector.
+
+Both restart training from the model's initial weights for every candidate (a deep copy),
+with the same recipe, and refit on the whole training set at the chosen δ.
+
+* ``tune_cv``: δ (the same for every group, times the rule's weights) on a log grid; score =
+  mean held-out NLL over K folds; the (δ, fold) fits run in parallel with joblib.
+* ``tune_optuna``: log δ_g per group from TPE on one held-out split, with median pruning on
+  the validation NLL reported every few epochs and optional persistent ``storage``.
+"""
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import torch
+
+from lamina.torch.fit import as_tensors, evaluate, fit, model_device, model_dtype
+from lamina.torch.hypergradient import split_train
+from lamina.torch.penalty import Regularizer
+from lamina.torch.rules import make_rule
+from lamina.tuners.base import Compute
+
+
+def _fit_score(model, train, val, likelihood, recipe, deltas, by, mode, threads):
+    if threads is not None:
+        torch.set_num_threads(threads)
+    model = copy.deepcopy(model)
+    likelihood = copy.deepcopy(likelihood)
+    reg = Regularizer(model, int(train[0].shape[0]), deltas, mode=mode, by=by)
+    fit(model, train, likelihood=likelihood, epochs=recipe.epochs, lr=recipe.lr, batch_size=recipe.batch_size,
+        seed=recipe.seed, optimizer=recipe.optimizer, regularizer=reg, record_lambdas=False)
+    return evaluate(model, val, likelihood)["nll"]
+
+
+def _refit(model, train, likelihood, recipe, deltas, by, mode):
+    reg = Regularizer(model, int(train[0].shape[0]), deltas, mode=mode, by=by)
+    out = fit(model, train, likelihood=likelihood, epochs=recipe.epochs, lr=recipe.lr,
+              batch_size=recipe.batch_size, seed=recipe.seed, optimizer=recipe.optimizer, regularizer=reg)
+    return reg, out
+
+
+def tune_cv(model, train, likelihood, recipe, *, grid=None, folds: int = 5, n_jobs: int = 1, rule="uniform",
+            by=None, mode="coupled"):
+    """One δ by K-fold cross-validation over ``grid`` (default 13 values, 10⁻² … 10²)."""
+    from joblib import Parallel, delayed
+
+    from lamina.torch.tune import NetTuneResult
+    device = model_device(model)
+    X, y = as_tensors(train, likelihood, device, "train", model_dtype(model))
+    grid = np.logspace(-2, 2, 13) if grid is None else np.asarray(grid, dtype=np.float64)
+    if grid.ndim != 1 or grid.size == 0 or np.any(~np.isfinite(grid)) or np.any(grid < 0):
+        raise ValueError(f"grid must be a non-empty 1-D array of non-negative values, got {grid!r}")
+    if not 2 <= int(folds) <= X.shape[0]:
+        raise ValueError(f"folds must lie in 2..{X.shape[0]}, got {folds!r}")
+    weights, _ = make_rule(rule, Regularizer(model, X.shape[0]).reg_groups)
+    perm = torch.randperm(X.shape[0], generator=torch.Generator().manual_seed(recipe.seed)).to(device)
+    parts = torch.tensor_split(perm, int(folds))
+    splits = [(torch.cat([parts[j] for j in range(folds) if j != k]), parts[k]) for k in range(folds)]
+    init = copy.deepcopy(model)
+    threads = 1 if n_jobs != 1 else None
+    jobs = [delayed(_fit_score)(init, (X[tr], y[tr]), (X[va], y[va]), likelihood, recipe, d * weights,
+                                by, mode, threads) for d in grid for tr, va in splits]
+    scores = np.array(Parallel(n_jobs=n_jobs)(jobs)).reshape(len(grid), folds)
+    mean = scores.mean(axis=1)
+    best = float(grid[int(np.argmin(mean))])
+    reg, out = _refit(model, (X, y), likelihood, recipe, best * weights, by, mode)
+    trajectory = [dict(zip(reg.names, (d * weights).tolist())) for d in grid]
+    return NetTuneResult("cv", reg.lambdas, model, trajectory,
+                         Compute(fits=float(len(grid) * folds + 1), epochs=float((len(grid) * folds + 1) * recipe.epochs)),
+                         curve={"lam": grid.tolist(), "score": mean.tolist(), "folds": scores.tolist()},
+                         info={"best_delta": best}, history=out.history)
+
+
+class _PruningCallback:
+    def __init__(self, trial, model, val, likelihood, every):
+        self.trial, self.model, self.val, self.likelihood, self.every = trial, model, val, likelihood, every
+
+    def on_epoch_end(self, epoch, optimizer):
+        import optuna
+        if (epoch + 1) % self.every:
+            return
+        score = evaluate(self.model, self.val, self.likelihood)["nll"]
+        self.model.train()
+        if not math.isfinite(score):
+            raise optuna.TrialPruned()
+        self.trial.report(score, epoch)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned()
+
+
+def tune_optuna(model, train, likelihood, recipe, *, val=None, val_fraction: float = 0.2, n_trials: int = 50,
+                low: float = 1e-3, high: float = 1e3, storage=None, study_name: str | None = None,
+                prune_every: int = 25, pruning: bool = True, by=None, mode="coupled"):
+    """Per-group δ by Optuna TPE on a held-out split (``val`` or ``val_fraction``), then refit."""
+    import optuna
+
+    from lamina.torch.tune import NetTuneResult
+    if not 0 < low < high:
+        raise ValueError(f"need 0 < low < high, got low={low}, high={high}")
+    device = model_device(model)
+    if val is None:
+        fit_data, val_data = split_train(train, likelihood, device, val_fraction, recipe.seed, model_dtype(model))
+    else:
+        fit_data = as_tensors(train, likelihood, device, "train", model_dtype(model))
+        val_data = as_tensors(val, likelihood, device, "val", model_dtype(model))
+    names = Regularizer(model, 1).names
+    init = copy.deepcopy(model)
+    epochs_spent = [0.0]
+
+    def objective(trial):
+        deltas = [trial.suggest_float(name, low, high, log=True) for name in names]
+        net = copy.deepcopy(init)
+        lik = copy.deepcopy(likelihood)
+        reg = Regularizer(net, int(fit_data[0].shape[0]), deltas, mode=mode, by=by)
+        callbacks = [_PruningCallback(trial, net, val_data, lik, prune_every)] if pruning else []
+        try:
+            out = fit(net, fit_data, likelihood=lik, epochs=recipe.epochs, lr=recipe.lr,
+                      batch_size=recipe.batch_size, seed=recipe.seed, optimizer=recipe.optimizer,
+                      regularizer=reg, callbacks=callbacks, record_lambdas=False)
+        except optuna.TrialPruned:
+            epochs_spent[0] += trial.last_step + 1 if trial.last_step is not None else 0
+            raise
+        except FloatingPointError:
+            epochs_spent[0] += recipe.epochs
+            return float("inf")
+        epochs_spent[0] += out.epochs
+        return evaluate(net, val_data, lik)["nll"]
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.samplers.TPESampler(seed=recipe.seed)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=prune_every) if pruning \
+        else optuna.pruners.NopPruner()
+    study = optuna.create_study(direction="minimize", sampler=sampler, pruner=pruner, storage=storage,
+                                study_name=study_name, load_if_exists=storage is not None)
+    study.optimize(objective, n_trials=int(n_trials))
+    best = [study.best_params[name] for name in names]
+    reg, out = _refit(model, as_tensors(train, likelihood, device, "train", model_dtype(model)), likelihood, recipe,
+                    best, by, mode)
+    trajectory = [dict(zip(names, [t.params[n] for n in names])) for t in study.trials if t.params]
+    fits = epochs_spent[0] / recipe.epochs + 1.0
+    return NetTuneResult("optuna", reg.lambdas, model, trajectory,
+                         Compute(fits=fits, epochs=epochs_spent[0] + out.epochs),
+                         curve={"score": [t.value for t in study.trials]},
+                         info={"n_trials": len(study.trials), "best_value": study.best_value,
+                               "pruned": sum(t.state.name == "PRUNED" for t in study.trials)},
+                         history=out.history)

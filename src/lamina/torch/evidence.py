@@ -1,0 +1,312 @@
+"""Online empirical Bayes: MacKay's evidence fixed point per group, during one training run.
+
+With the network objective N·(mean task loss) + ½ Σ_g δ_g ‖W_g‖² (negative log posterior up
+to constants), the Laplace approximation of the evidence is stationary in δ_g when
+
+    δ_g = γ_g / ‖w_g‖²,    γ_g = Σ_i h_i / (h_i + δ_g),
+
+h_i the eigenvalues of the group's block of the generalized Gauss–Newton matrix
+H = Σ_n J_nᵀ Λ_n J_n (sum over the N training samples; Λ the output Hessian of the NLL).
+γ_g counts the group's well-determined parameters (MacKay 1992). For a Gaussian likelihood
+the noise precision follows β = (N·D − Σ_g γ_g) / Σ_n ‖y_n − f_n‖².
+
+Curvature comes almost for free: on every ``curvature_every``-th step the sampled output
+gradient v (E[v vᵀ] = Λ, see :mod:`lamina.torch.likelihoods`) is back-propagated through the
+graph of the forward pass the training step has built anyway — one backward pass without
+weight gradients, no Jacobians of the full output. For ``nn.Linear`` weights, forward hooks
+give each sample's layer input a_n and back-propagated g_n, hence
+
+* ``kfac``: H_g ≈ N · E[a aᵀ] ⊗ E[g gᵀ], eigenvalues N·α_i·β_j from two small eigh;
+* ``diag``: h = N · E[(g²)(a²)ᵀ];
+
+any other group (convolution, embedding, recurrent, normalization …) uses the diagonal from
+the batch gradient of the sampled loss, (Σ_n g_n)², whose cross terms vanish in expectation
+because E[v] = 0. All estimates are exponential moving averages on the device; δ_g is updated
+every ``update_every`` epochs after ``burn_in`` epochs (a few eigendecompositions).
+"""
+from __future__ import annotations
+
+from enum import Enum
+
+import torch
+from torch import nn
+
+from lamina.torch.groups import ParamGroup
+from lamina.torch.likelihoods import Gaussian
+from lamina.torch.penalty import Mode, Penalty, Regularizer
+
+
+class Structure(str, Enum):
+    KFAC = "kfac"
+    DIAG = "diag"
+
+    @classmethod
+    def parse(cls, value) -> "Structure":
+        try:
+            return cls(value)
+        except ValueError:
+            raise ValueError(f"curvature must be 'kfac' or 'diag'; got {value!r}") from None
+
+
+def gamma_diag(h: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    """γ = Σ_i h_i / (h_i + δ) for curvature eigenvalues (or diagonal) h ≥ 0.
+
+    Examples
+    --------
+    >>> gamma_diag(torch.tensor([1.0, 3.0, 0.0]), torch.tensor(1.0)).item()
+    1.25
+    """
+    h = h.clamp_min(0.0)
+    return (h / (h + delta)).sum()
+
+
+def gamma_kfac(eig_a: torch.Tensor, eig_g: torch.Tensor, n_data: int, delta: torch.Tensor) -> torch.Tensor:
+    """γ for H ≈ N · A ⊗ G from the eigenvalues of A and G: Σ_ij Nα_iβ_j / (Nα_iβ_j + δ)."""
+    h = n_data * torch.outer(eig_g.clamp_min(0.0), eig_a.clamp_min(0.0))
+    return gamma_diag(h, delta)
+
+
+class _EMA:
+    """Bias-corrected exponential moving average of a tensor."""
+
+    def __init__(self, decay: float):
+        self.decay, self.value, self.weight = decay, None, 0.0
+
+    def update(self, x: torch.Tensor) -> None:
+        x = x.detach()
+        if self.value is None:
+            self.value = torch.zeros_like(x)
+        self.value.mul_(self.decay).add_(x, alpha=1.0 - self.decay)
+        self.weight = self.weight * self.decay + (1.0 - self.decay)
+
+    def get(self) -> torch.Tensor | None:
+        return None if self.value is None else self.value / self.weight
+
+
+class GGNCurvature:
+    """Moving-average GGN curvature of each regularized group, from sampled output gradients.
+
+    Parameters
+    ----------
+    model : nn.Module
+    groups : list of ParamGroup
+        The regularized groups.
+    structure : {"kfac", "diag"}
+        Structure for ``nn.Linear`` weight groups (others are always diagonal).
+    decay : float
+        EMA factor per curvature step.
+    """
+
+    def __init__(self, model: nn.Module, groups: list[ParamGroup], structure="kfac", decay: float = 0.95):
+        self.structure = Structure.parse(structure)
+        self.groups = groups
+        self.decay = decay
+        linear = {id(m.weight): m for m in model.modules() if isinstance(m, nn.Linear)}
+        self._module_of = {}
+        for k, g in enumerate(groups):
+            if len(g.params) == 1 and id(g.params[0]) in linear:
+                self._module_of[k] = linear[id(g.params[0])]
+        self._generic = [k for k in range(len(groups)) if k not in self._module_of]
+        self._captured: dict[int, list] = {k: [] for k in self._module_of}
+        self._stats = {k: (_EMA(decay), _EMA(decay)) if self.structure is Structure.KFAC else (_EMA(decay),)
+                       for k in self._module_of}
+        self._stats.update({k: (_EMA(decay),) for k in self._generic})
+        self._handles = [model.register_forward_pre_hook(self._clear)]
+        for k, module in self._module_of.items():
+            self._handles.append(module.register_forward_hook(self._make_hook(k)))
+
+    def _clear(self, *_):
+        for captured in self._captured.values():
+            captured.clear()
+
+    def _make_hook(self, k):
+        def hook(module, inputs, output):
+            if torch.is_grad_enabled() and output.requires_grad:
+                self._captured[k].append((inputs[0].detach(), output))
+        return hook
+
+    def remove(self) -> None:
+        """Remove the forward hooks."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    def accumulate(self, output: torch.Tensor, v: torch.Tensor) -> None:
+        """Back-propagate the sampled output gradient ``v`` and update the moving averages.
+
+        ``output`` must still hold its graph (call before the training ``backward``)."""
+        n_batch = output.shape[0]
+        hooked = [(k, a, s) for k, calls in self._captured.items() for a, s in calls]
+        targets = [s for _, _, s in hooked] + [p for k in self._generic for p in self.groups[k].params]
+        if not targets:
+            return
+        grads = torch.autograd.grad(output, targets, grad_outputs=v, retain_graph=True, allow_unused=True)
+        per_group: dict[int, list] = {}
+        for (k, a, s), g in zip(hooked, grads[:len(hooked)]):
+            if g is not None:
+                per_group.setdefault(k, []).append((a.reshape(-1, a.shape[-1]), g.reshape(-1, g.shape[-1])))
+        for k, pairs in per_group.items():
+            a = torch.cat([p[0] for p in pairs])
+            g = torch.cat([p[1] for p in pairs])
+            if self.structure is Structure.KFAC:
+                self._stats[k][0].update(a.T @ a / n_batch)
+                self._stats[k][1].update(g.T @ g / n_batch)
+            else:
+                self._stats[k][0].update((g * g).T @ (a * a) / n_batch)
+        offset = len(hooked)
+        for k in self._generic:
+            parts = []
+            for p in self.groups[k].params:
+                grad = grads[offset]
+                offset += 1
+                parts.append(torch.zeros_like(p).reshape(-1) if grad is None else grad.reshape(-1))
+            flat = torch.cat(parts)
+            self._stats[k][0].update(flat * flat / n_batch)
+        self._clear()
+
+    def ready(self) -> bool:
+        return all(stat.get() is not None for stats in self._stats.values() for stat in stats)
+
+    def spectra(self, n_data: int) -> list[torch.Tensor]:
+        """Curvature eigenvalues (K-FAC) or diagonal of every group, scaled to N samples."""
+        out = []
+        for k in range(len(self.groups)):
+            stats = self._stats[k]
+            if k in self._module_of and self.structure is Structure.KFAC:
+                eig_a = torch.linalg.eigvalsh(stats[0].get()).clamp_min(0.0)
+                eig_g = torch.linalg.eigvalsh(stats[1].get()).clamp_min(0.0)
+                out.append(n_data * torch.outer(eig_g, eig_a).reshape(-1))
+            else:
+                out.append(n_data * stats[0].get().reshape(-1))
+        return out
+
+    def gammas(self, delta: torch.Tensor, n_data: int, spectra=None) -> torch.Tensor:
+        """γ_g for every group at strengths ``delta`` (tensor, one per group), on device."""
+        spectra = self.spectra(n_data) if spectra is None else spectra
+        return torch.stack([gamma_diag(h, delta[k].to(h.dtype)) for k, h in enumerate(spectra)])
+
+
+class OnlineEvidence:
+    """MacKay's evidence updates of δ_g (and β) inside any training loop.
+
+    Use in a loop of your own::
+
+        evidence = OnlineEvidence(model, reg, likelihood)
+        for epoch in range(epochs):
+            for x, y in batches:
+                out = model(x)
+                loss = likelihood.loss(out, y) + reg.penalty()
+                evidence.on_forward(out, y)          # before backward: curvature, residuals
+                opt.zero_grad(); loss.backward(); opt.step()
+            evidence.on_epoch_end(epoch, opt)        # δ_g ← γ_g / ‖w_g‖² when due
+
+    Parameters
+    ----------
+    model : nn.Module
+    regularizer : Regularizer
+        Its δ tensor is updated in place (L2 penalty, coupled or decoupled).
+    likelihood : Classification or Gaussian
+    structure : {"kfac", "diag"}
+    curvature_every : int
+        Accumulate curvature on every k-th step (bounded overhead: one extra backward pass
+        without weight gradients every k steps).
+    update_every, burn_in : int
+        Update δ every ``update_every`` epochs, starting after ``burn_in`` epochs.
+    inner_iterations : int
+        Fixed-point iterations of δ ← γ(δ)/‖w‖² at the current weights per update.
+    max_factor : float
+        Largest change of δ_g (and β) per update, as a factor (damping).
+    update_noise : bool
+        For a Gaussian likelihood, also update the noise precision β.
+    """
+
+    def __init__(self, model: nn.Module, regularizer: Regularizer, likelihood, *, structure="kfac",
+                 curvature_every: int = 1, update_every: int = 5, burn_in: int = 10,
+                 inner_iterations: int = 5, max_factor: float = 10.0, decay: float = 0.95,
+                 update_noise: bool = True, generator: torch.Generator | None = None):
+        if regularizer.penalty_kind is not Penalty.L2:
+            raise ValueError("the evidence tuner needs an L2 regularizer (penalty='l2')")
+        for name, value in (("curvature_every", curvature_every), ("update_every", update_every)):
+            if int(value) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        self.regularizer = regularizer
+        self.likelihood = likelihood
+        self.curvature = GGNCurvature(model, regularizer.reg_groups, structure, decay)
+        self.curvature_every, self.update_every, self.burn_in = int(curvature_every), int(update_every), int(burn_in)
+        self.inner_iterations, self.max_factor = int(inner_iterations), float(max_factor)
+        self.update_noise = update_noise and isinstance(likelihood, Gaussian)
+        self.generator = generator
+        self._step = 0
+        self._outputs = 1
+        self._residual = _EMA(decay)
+        self.gamma: torch.Tensor | None = None
+        self.n_updates = 0
+
+    def on_forward(self, output: torch.Tensor, target: torch.Tensor) -> None:
+        """Call after the forward pass and before ``backward`` (the graph must be alive)."""
+        if self.update_noise:
+            self._outputs = output.shape[-1] if output.ndim > 1 else 1
+            self._residual.update(self.likelihood.residual_sq(output, target) / output.shape[0])
+        if self._step % self.curvature_every == 0 and output.requires_grad:
+            v = self.likelihood.sample_output_grad(output, self.generator)
+            self.curvature.accumulate(output, v)
+        else:
+            self.curvature._clear()
+        self._step += 1
+
+    def due(self, epoch: int) -> bool:
+        return epoch + 1 >= self.burn_in and (epoch + 1 - self.burn_in) % self.update_every == 0
+
+    @torch.no_grad()
+    def update(self, optimizer=None) -> torch.Tensor:
+        """One evidence update at the current weights; returns γ per group (device tensor)."""
+        reg = self.regularizer
+        n_data = reg.n_data
+        norms = torch.stack([g.sq_norm() for g in reg.reg_groups]).double().clamp_min(1e-12)
+        old = reg.delta.double().clamp_min(1e-12)
+        delta = old.clone()
+        spectra = self.curvature.spectra(n_data)
+        for _ in range(self.inner_iterations):
+            gamma = self.curvature.gammas(delta, n_data, spectra).double()
+            delta = (gamma / norms).clamp_min(1e-8)
+        delta = torch.minimum(torch.maximum(delta, old / self.max_factor), old * self.max_factor)
+        self.gamma = self.curvature.gammas(delta, n_data, spectra).double()
+        reg.set_deltas(delta.to(reg.delta.dtype), optimizer if reg.mode is Mode.DECOUPLED else None)
+        if self.update_noise and self._residual.get() is not None:
+            self._update_noise(self.gamma)
+        self.n_updates += 1
+        return self.gamma
+
+    def _update_noise(self, gamma: torch.Tensor) -> None:
+        lik = self.likelihood
+        sse = self._residual.get().double() * self.regularizer.n_data
+        n_out = self.regularizer.n_data * self._n_outputs()
+        dof = torch.clamp(n_out - gamma.sum(), min=0.1 * n_out)
+        beta = dof / sse.clamp_min(1e-12)
+        old = lik.precision.double()
+        beta = torch.minimum(torch.maximum(beta, old / self.max_factor), old * self.max_factor)
+        lik.log_precision.copy_(beta.log().to(lik.log_precision.dtype))
+
+    def _n_outputs(self) -> int:
+        return self._outputs
+
+    def on_epoch_end(self, epoch: int, optimizer=None) -> bool:
+        """Update δ when ``epoch`` (0-based) is due; returns whether it did."""
+        if self.due(epoch) and self.curvature.ready():
+            self.update(optimizer)
+            return True
+        return False
+
+    def remove(self) -> None:
+        self.curvature.remove()
+
+
+def evidence_info(evidence: OnlineEvidence) -> dict:
+    """γ per group and the noise precision, as host floats (for results)."""
+    info = {}
+    if evidence.gamma is not None:
+        info["gamma"] = dict(zip(evidence.regularizer.names, evidence.gamma.cpu().tolist()))
+    if isinstance(evidence.likelihood, Gaussian):
+        info["noise_precision"] = float(evidence.likelihood.precision)
+    info["n_updates"] = evidence.n_updates
+    return info

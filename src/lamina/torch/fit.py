@@ -1,0 +1,300 @@
+"""A small training loop: Adam/SGD/AdamW, penalties, callbacks, early stopping, checkpoints.
+
+Everything inside the epoch loop stays on the model's device: batches are drawn with a
+device generator, losses are summed into device tensors, and the host reads them only every
+``check_every`` epochs (to stop on a non-finite loss) and at the end.
+
+A *callback* is any object with some of ``on_forward(output, target)`` (after the forward
+pass, graph alive), ``on_after_backward()`` and ``on_epoch_end(epoch, optimizer) -> bool``;
+the evidence and hypergradient tuners and the adaptive rules are callbacks.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from lamina.torch.likelihoods import Classification, make_likelihood
+from lamina.torch.penalty import Penalty, Regularizer
+
+
+# ----------------------------------------------------------------------------- data
+def model_device(model: nn.Module) -> torch.device:
+    for p in model.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+def model_dtype(model: nn.Module) -> torch.dtype:
+    for p in model.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    return torch.get_default_dtype()
+
+
+def as_tensors(data, likelihood, device, argument: str = "train", dtype=None):
+    """``(X, y)`` as tensors on ``device`` (float inputs of ``dtype``, default float32 for
+    float64 arrays; long labels for classification)."""
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise TypeError(f"{argument} must be a pair (X, y) of tensors/arrays or a DataLoader, "
+                        f"got {type(data).__name__}")
+    X, y = data
+    X = torch.as_tensor(np.asarray(X) if not isinstance(X, torch.Tensor) else X)
+    y = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y)
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(f"{argument}: X has {X.shape[0]} samples but y has {y.shape[0]}")
+    if X.shape[0] == 0:
+        raise ValueError(f"{argument} is empty")
+    if X.is_floating_point():
+        if dtype is None:
+            dtype = torch.get_default_dtype() if X.dtype == torch.float64 else X.dtype
+        X = X.to(device=device, dtype=dtype)
+    else:
+        X = X.to(device)
+    if isinstance(likelihood, Classification):
+        if y.is_floating_point() and not torch.all(y == y.round()):
+            raise ValueError(f"{argument}: classification needs integer class labels in y")
+        y = y.to(device=device, dtype=torch.long)
+    else:
+        y = y.to(device=device, dtype=X.dtype if X.is_floating_point() else torch.get_default_dtype())
+    if X.is_floating_point() and not torch.isfinite(X).all():
+        raise ValueError(f"{argument}: X contains NaN or inf")
+    return X, y
+
+
+class Batches:
+    """Shuffled minibatches of tensors (on their device) or the batches of a DataLoader."""
+
+    def __init__(self, data, likelihood, batch_size: int, device, seed: int, argument: str = "train",
+                 dtype=None):
+        self.loader = None
+        if isinstance(data, torch.utils.data.DataLoader):
+            self.loader = data
+            self.n_data = len(data.dataset)
+            self.device = device
+            self.dtype = dtype
+        else:
+            self.X, self.y = as_tensors(data, likelihood, device, argument, dtype)
+            self.n_data = int(self.X.shape[0])
+            if int(batch_size) < 1:
+                raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+            self.batch_size = int(batch_size)
+            self.generator = torch.Generator(device=self.X.device)
+            self.generator.manual_seed(int(seed))
+        self.likelihood = likelihood
+
+    def __iter__(self):
+        if self.loader is not None:
+            for X, y in self.loader:
+                yield as_tensors((X, y), self.likelihood, self.device, dtype=self.dtype)
+            return
+        perm = torch.randperm(self.n_data, generator=self.generator, device=self.X.device)
+        for start in range(0, self.n_data, self.batch_size):
+            index = perm[start:start + self.batch_size]
+            yield self.X[index], self.y[index]
+
+    def __len__(self):
+        return len(self.loader) if self.loader is not None else -(-self.n_data // self.batch_size)
+
+    def state(self):
+        return None if self.loader is not None else self.generator.get_state()
+
+    def set_state(self, state):
+        if state is not None and self.loader is None:
+            self.generator.set_state(state)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data, likelihood="classification", batch_size: int = 4096) -> dict:
+    """Mean NLL (and accuracy for classification, RMSE for regression) of ``model`` on data.
+
+    Examples
+    --------
+    >>> net = nn.Linear(2, 3)
+    >>> sorted(evaluate(net, (torch.zeros(4, 2), torch.tensor([0, 1, 2, 0]))))
+    ['accuracy', 'nll']
+    """
+    likelihood = make_likelihood(likelihood, model_device(model))
+    was_training = model.training
+    model.eval()
+    X, y = as_tensors(data, likelihood, model_device(model), "data", model_dtype(model))
+    outputs = torch.cat([model(X[i:i + batch_size]) for i in range(0, X.shape[0], batch_size)])
+    model.train(was_training)
+    result = {"nll": float(likelihood.nll(outputs, y))}
+    if isinstance(likelihood, Classification):
+        result["accuracy"] = float((outputs.argmax(-1) == y).double().mean())
+    else:
+        result["rmse"] = float((outputs.reshape(y.shape) - y).pow(2).mean().sqrt())
+    return result
+
+
+# ----------------------------------------------------------------------------- optimizers
+def make_optimizer(name: str, param_groups: list[dict], lr: float) -> torch.optim.Optimizer:
+    classes = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
+    if name not in classes:
+        raise ValueError(f"optimizer must be one of {sorted(classes)}; got {name!r}")
+    if not (isinstance(lr, (int, float)) and np.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    return classes[name](param_groups, lr=lr)
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns: the trained model and the per-epoch history."""
+
+    model: nn.Module
+    history: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    epochs: int = 0
+    stopped_early: bool = False
+
+
+def _call(callbacks, method: str, *args):
+    for cb in callbacks:
+        fn = getattr(cb, method, None)
+        if fn is not None:
+            fn(*args)
+
+
+def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 300, lr: float = 3e-3,
+        batch_size: int = 128, seed: int = 0, optimizer: str = "adam", regularizer: Regularizer | None = None,
+        callbacks=(), val=None, patience: int | None = None, eval_every: int = 5,
+        checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 10, progress: bool = False,
+        check_every: int = 10, record_lambdas: bool = True) -> FitResult:
+    """Train ``model`` on ``train`` with minibatches; the loss is mean NLL + penalty.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Trained in place, on its own device.
+    train : (X, y) or DataLoader
+    likelihood : "classification", "regression" or a likelihood object
+    epochs, lr, batch_size, seed, optimizer
+        The recipe; ``optimizer`` in {"adam", "adamw", "sgd"}.
+    regularizer : Regularizer, optional
+        Coupled L2 added to the loss; decoupled L2 through the optimizer's param groups;
+        L1/L0 by a proximal step after every optimizer step.
+    callbacks : sequence
+        Objects with ``on_forward``/``on_after_backward``/``on_epoch_end`` (see module docs).
+    val : (X, y), optional
+        Held-out data: validation NLL every ``eval_every`` epochs; with ``patience`` (number
+        of evaluations without improvement) training stops early and the best weights return.
+    checkpoint : path, optional
+        Saved every ``checkpoint_every`` epochs; an existing file is resumed from.
+    progress : bool
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    FitResult
+        ``history`` holds per-epoch ``loss`` (mean training objective), ``val_nll`` (if
+        ``val``) and ``lambdas`` (the δ vector after each epoch).
+    """
+    likelihood = make_likelihood(likelihood, model_device(model))
+    epochs = int(epochs)
+    if epochs < 1:
+        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    device = model_device(model)
+    batches = Batches(train, likelihood, batch_size, device, seed, dtype=model_dtype(model))
+    if regularizer is not None and regularizer.n_data != batches.n_data:
+        raise ValueError(f"regularizer.n_data={regularizer.n_data} differs from the training set "
+                         f"size {batches.n_data}")
+    groups = regularizer.param_groups() if regularizer is not None else [{"params": list(model.parameters())}]
+    opt = make_optimizer(optimizer, groups, lr)
+    prox = regularizer is not None and regularizer.penalty_kind is not Penalty.L2
+    losses, lambdas, val_nll = [], [], []
+    best, best_state, bad_evals, stopped, start_epoch = float("inf"), None, 0, False, 0
+    if checkpoint is not None and os.path.exists(checkpoint):
+        start_epoch = _resume(checkpoint, model, opt, regularizer, likelihood, batches, losses, lambdas)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=epochs, initial=start_epoch, desc="fit", leave=False)
+    started = time.perf_counter()
+    model.train()
+    epoch = start_epoch - 1
+    for epoch in range(start_epoch, epochs):
+        total = torch.zeros((), device=device)
+        for X, y in batches:
+            output = model(X)
+            loss = likelihood.loss(output, y)
+            if regularizer is not None:
+                loss = loss + regularizer.penalty()
+            _call(callbacks, "on_forward", output, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            _call(callbacks, "on_after_backward")
+            opt.step()
+            if prox:
+                regularizer.prox_step(lr)
+            total = total + loss.detach()
+        losses.append(total / len(batches))
+        _call(callbacks, "on_epoch_end", epoch, opt)
+        if regularizer is not None and record_lambdas:
+            lambdas.append(regularizer.delta.detach().clone())
+        if (epoch + 1) % check_every == 0 or epoch + 1 == epochs:
+            _check_finite(losses[-1], epoch, lr)
+        if val is not None and ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs):
+            score = evaluate(model, val, likelihood)["nll"]
+            model.train()
+            val_nll.append((epoch, score))
+            if score < best - 1e-6:
+                best, bad_evals = score, 0
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                bad_evals += 1
+                if patience is not None and bad_evals >= patience:
+                    stopped = True
+        if checkpoint is not None and ((epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs or stopped):
+            _save(checkpoint, epoch, model, opt, regularizer, likelihood, batches, losses, lambdas)
+        if bar is not None:
+            bar.update(1)
+        if stopped:
+            break
+    if bar is not None:
+        bar.close()
+    if stopped and best_state is not None:
+        model.load_state_dict(best_state)
+    history = {"loss": torch.stack(losses).cpu().tolist() if losses else []}
+    if lambdas:
+        names = regularizer.names
+        history["lambdas"] = [dict(zip(names, row)) for row in torch.stack(lambdas).cpu().double().tolist()]
+    if val is not None:
+        history["val_nll"] = val_nll
+    return FitResult(model, history, time.perf_counter() - started, epoch + 1, stopped)
+
+
+def _check_finite(loss: torch.Tensor, epoch: int, lr: float) -> None:
+    if not bool(torch.isfinite(loss)):
+        raise FloatingPointError(f"training loss became non-finite ({float(loss)}) by epoch {epoch + 1}; "
+                                 f"lower lr (now {lr}) or check the data and the model")
+
+
+def _save(path, epoch, model, opt, regularizer, likelihood, batches, losses, lambdas) -> None:
+    state = {"epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
+             "regularizer": None if regularizer is None else regularizer.state_dict(),
+             "log_precision": getattr(likelihood, "log_precision", None),
+             "batches": batches.state(), "losses": [float(x) for x in losses],
+             "lambdas": [x.cpu() for x in lambdas]}
+    tmp = f"{path}.tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _resume(path, model, opt, regularizer, likelihood, batches, losses, lambdas) -> int:
+    state = torch.load(path, map_location=model_device(model), weights_only=False)
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    if regularizer is not None and state["regularizer"] is not None:
+        regularizer.load_state_dict(state["regularizer"])
+    if state.get("log_precision") is not None and hasattr(likelihood, "log_precision"):
+        likelihood.log_precision.copy_(state["log_precision"])
+    batches.set_state(state["batches"])
+    device = model_device(model)
+    losses.extend(torch.tensor(x, device=device) for x in state["losses"])
+    lambdas.extend(x.to(device) for x in state["lambdas"])
+    return int(state["epoch"]) + 1

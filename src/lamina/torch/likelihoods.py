@@ -1,0 +1,101 @@
+"""Likelihoods of the network tuners: the task loss, its NLL, and sampled output gradients.
+
+Both likelihoods give, besides the training loss, a *sampled output gradient* v with
+E[v vᵀ] = Λ, the Hessian of the negative log-likelihood w.r.t. the network output; back-
+propagating v gives Monte-Carlo generalized Gauss–Newton (GGN) curvature at the cost of one
+backward pass.
+
+* classification (softmax cross-entropy): ŷ ~ Cat(softmax f), v = softmax(f) − e_ŷ,
+  Λ = diag(p) − p pᵀ;
+* regression (Gaussian, noise precision β, learned by the evidence tuner):
+  NLL = ½β(y − f)² − ½ log β + ½ log 2π, v = √β ξ with Rademacher ξ (±1), Λ = β I
+  (exact per-sample squares for one output).
+"""
+from __future__ import annotations
+
+import math
+from enum import Enum
+
+import torch
+import torch.nn.functional as F
+
+
+class Likelihood(str, Enum):
+    CLASSIFICATION = "classification"
+    REGRESSION = "regression"
+
+    @classmethod
+    def parse(cls, value) -> "Likelihood":
+        aliases = {"gaussian": "regression", "categorical": "classification"}
+        try:
+            return cls(aliases.get(value, value))
+        except ValueError:
+            raise ValueError("likelihood must be 'classification' or 'regression' "
+                             f"(alias 'gaussian'); got {value!r}") from None
+
+
+class Classification:
+    """Softmax cross-entropy on integer labels."""
+
+    name = "classification"
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Mean negative log-likelihood of the batch."""
+        return F.cross_entropy(output, target)
+
+    def nll(self, output, target) -> torch.Tensor:
+        return F.cross_entropy(output, target)
+
+    def sample_output_grad(self, output: torch.Tensor, generator=None) -> torch.Tensor:
+        """v = softmax(f) − e_ŷ with ŷ sampled from the model, shape of ``output``."""
+        with torch.no_grad():
+            probs = torch.softmax(output.detach(), dim=-1)
+            sample = torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1, generator=generator)
+            onehot = torch.zeros_like(probs.reshape(-1, probs.shape[-1])).scatter_(1, sample, 1.0)
+            return probs - onehot.reshape(probs.shape)
+
+    def residual_sq(self, output, target):
+        return None
+
+
+class Gaussian:
+    """Gaussian likelihood with a scalar noise precision β (a tensor, updated by tuners)."""
+
+    name = "regression"
+
+    def __init__(self, precision: float = 1.0, device=None):
+        self.log_precision = torch.tensor(math.log(precision), device=device)
+
+    @property
+    def precision(self) -> torch.Tensor:
+        return self.log_precision.exp()
+
+    def loss(self, output, target) -> torch.Tensor:
+        """Mean over samples of ½β‖y − f‖² (the −½ log β term is constant in w)."""
+        target = target.reshape(output.shape)
+        return 0.5 * self.precision * (output - target).pow(2).sum(-1).mean() if output.ndim > 1 \
+            else 0.5 * self.precision * (output - target).pow(2).mean()
+
+    def nll(self, output, target) -> torch.Tensor:
+        """Mean NLL per sample, all output dimensions summed."""
+        target = target.reshape(output.shape)
+        dims = output.shape[-1] if output.ndim > 1 else 1
+        sq = (output - target).pow(2)
+        sq = sq.sum(-1) if output.ndim > 1 else sq
+        return (0.5 * self.precision * sq).mean() + 0.5 * dims * (math.log(2 * math.pi) - self.log_precision)
+
+    def sample_output_grad(self, output, generator=None) -> torch.Tensor:
+        signs = torch.randint(0, 2, output.shape, generator=generator, device=output.device)
+        return (2 * signs - 1).to(output.dtype) * self.precision.sqrt().to(output.dtype)
+
+    def residual_sq(self, output, target) -> torch.Tensor:
+        """Σ over the batch of ‖y − f‖² (detached, on device)."""
+        return (output.detach() - target.reshape(output.shape)).pow(2).sum()
+
+
+def make_likelihood(likelihood, device=None):
+    """A likelihood object from its name (or the object itself)."""
+    if isinstance(likelihood, (Classification, Gaussian)):
+        return likelihood
+    kind = Likelihood.parse(likelihood)
+    return Classification() if kind is Likelihood.CLASSIFICATION else Gaussian(device=device)

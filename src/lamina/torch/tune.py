@@ -1,0 +1,196 @@
+"""``lamina.torch.tune``: one entry point for every tuner of a network's λ vector.
+
+All methods train with the same recipe (optimizer, epochs, lr, batch size, seed) and answer
+a :class:`NetTuneResult` — a :class:`lamina.tuners.TuneResult` with ``.model``,
+``.history`` and ``.seconds`` added. λ are reported as δ_g, the prior precision of
+mean task loss + 1/(2N) Σ_g δ_g ‖W_g‖² (weight_decay = δ_g / N).
+
+=================  =========================================================================
+method             what it does
+=================  =========================================================================
+``evidence``       online MacKay fixed point per group (default; one training run)
+``hypergradient``  implicit-differentiation gradient of a held-out loss w.r.t. log δ_g, online
+``cv``             one δ for all groups by K-fold CV over a grid (joblib folds), then refit
+``optuna``         TPE search of the per-group vector on a held-out split, pruning, refit
+``fixed``          δ from a scaling rule and one base δ (``rule=``, ``delta=``), no tuning
+``none``           no regularization (δ = 0)
+=================  =========================================================================
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+import torch
+from torch import nn
+
+from lamina.tuners.base import Compute, TuneResult
+from lamina.torch.evidence import OnlineEvidence, evidence_info
+from lamina.torch.fit import Batches, fit, model_device, model_dtype
+from lamina.torch.likelihoods import make_likelihood
+from lamina.torch.penalty import Regularizer
+from lamina.torch.rules import make_rule
+
+
+class Method(str, Enum):
+    EVIDENCE = "evidence"
+    HYPERGRADIENT = "hypergradient"
+    CV = "cv"
+    OPTUNA = "optuna"
+    FIXED = "fixed"
+    NONE = "none"
+
+    @classmethod
+    def parse(cls, value) -> "Method":
+        try:
+            return cls(value)
+        except ValueError:
+            choices = ", ".join(repr(m.value) for m in cls)
+            raise ValueError(f"method must be one of {choices}; got {value!r}") from None
+
+
+@dataclass
+class NetTuneResult(TuneResult):
+    """:class:`TuneResult` of a network tuner, with the training history.
+
+    ``fitted`` is the trained model (also ``.model``); ``lambdas`` maps group name → δ_g;
+    ``trajectory`` the δ vector after each epoch (online tuners) or each trial/grid point;
+    ``compute.seconds`` the wall time of the whole tuning (also ``.seconds``).
+    """
+
+    history: dict = field(default_factory=dict)
+
+    @property
+    def model(self) -> nn.Module:
+        return self.fitted
+
+    @property
+    def seconds(self) -> float:
+        return self.compute.seconds
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The training recipe shared by every method of one comparison."""
+
+    epochs: int = 300
+    lr: float = 3e-3
+    batch_size: int = 128
+    seed: int = 0
+    optimizer: str = "adam"
+
+
+class RuleCallback:
+    """Recompute an adaptive rule's weights every ``every`` epochs: δ_g = δ · s_g."""
+
+    def __init__(self, rule, regularizer: Regularizer, base: float, every: int = 5):
+        self.rule, self.regularizer, self.base, self.every = rule, regularizer, base, every
+
+    def on_after_backward(self):
+        self.rule.observe(self.regularizer.reg_groups)
+
+    def on_epoch_end(self, epoch, optimizer):
+        if (epoch + 1) % self.every == 0:
+            weights = self.rule.weights(self.regularizer.reg_groups)
+            self.regularizer.set_deltas(self.base * weights, optimizer)
+
+
+def _n_data(train, likelihood, device) -> int:
+    return Batches(train, likelihood, 1, device, 0).n_data
+
+
+def tune(model: nn.Module, train, *, likelihood="classification", method="evidence", epochs: int = 300,
+         lr: float = 3e-3, batch_size: int = 128, seed: int = 0, optimizer: str = "adam", val=None,
+         by=None, delta: float = 1.0, rule="uniform", mode: str = "coupled", progress: bool = False,
+         **options) -> NetTuneResult:
+    """Tune one prior precision δ_g per parameter group of ``model`` and train it.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Trained in place (on its own device; data are moved there).
+    train : (X, y) tensors/arrays or a DataLoader
+    likelihood : {"classification", "regression"}
+        Softmax cross-entropy, or Gaussian with a learned noise precision.
+    method : str
+        See the module table; default ``"evidence"``.
+    epochs, lr, batch_size, seed, optimizer
+        The training recipe (Adam by default).
+    val : (X, y), optional
+        Held-out data for ``hypergradient``/``optuna`` (else a split of ``train``).
+    by : None, "module_type" or dict
+        Grouping (see :func:`lamina.torch.discover_groups`).
+    delta : float
+        Initial δ (``evidence``, ``hypergradient``) or base δ of the rule (``fixed``).
+    rule : str
+        Scaling rule for ``fixed`` (and the starting point of the online tuners).
+    mode : {"coupled", "decoupled"}
+        L2 added to the loss, or as weight decay in the optimizer param groups.
+    **options
+        Passed to the method (e.g. ``structure``, ``update_every`` for evidence; ``grid``,
+        ``folds``, ``n_jobs`` for cv; ``n_trials``, ``storage`` for optuna).
+
+    Returns
+    -------
+    NetTuneResult
+    """
+    method = Method.parse(method)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not (np.isfinite(delta) and delta >= 0):
+        raise ValueError(f"delta must be finite and non-negative, got {delta!r}")
+    lik = make_likelihood(likelihood, model_device(model))
+    recipe = Recipe(int(epochs), lr, batch_size, seed, optimizer)
+    started = time.perf_counter()
+    if method is Method.CV:
+        from lamina.torch.baselines import tune_cv
+        result = tune_cv(model, train, lik, recipe, by=by, mode=mode, **options)
+    elif method is Method.OPTUNA:
+        from lamina.torch.baselines import tune_optuna
+        result = tune_optuna(model, train, lik, recipe, val=val, by=by, mode=mode, **options)
+    elif method is Method.HYPERGRADIENT:
+        from lamina.torch.hypergradient import tune_hypergradient
+        result = tune_hypergradient(model, train, lik, recipe, val=val, by=by, delta=delta, rule=rule,
+                                    mode=mode, progress=progress, **options)
+    else:
+        result = _tune_online(method, model, train, lik, recipe, by=by, delta=delta, rule=rule, mode=mode,
+                              progress=progress, **options)
+    result.compute.seconds = time.perf_counter() - started
+    return result
+
+
+def _tune_online(method, model, train, lik, recipe: Recipe, *, by, delta, rule, mode, progress,
+                 **options) -> NetTuneResult:
+    n_data = _n_data(train, lik, model_device(model))
+    reg = Regularizer(model, n_data, 0.0 if method is Method.NONE else delta, mode=mode, by=by)
+    callbacks = []
+    evidence = None
+    if method is not Method.NONE:
+        weights, adaptive = make_rule(rule, reg.reg_groups)
+        reg.set_deltas(delta * weights)
+        if adaptive is not None:
+            callbacks.append(RuleCallback(adaptive, reg, delta, options.pop("rule_every", 5)))
+    if method is Method.EVIDENCE:
+        generator = torch.Generator(device=model_device(model))
+        generator.manual_seed(recipe.seed + 1)
+        evidence = OnlineEvidence(model, reg, lik, generator=generator, **options)
+        callbacks.append(evidence)
+    elif options:
+        raise TypeError(f"unexpected options for method {method.value!r}: {sorted(options)}")
+    try:
+        out = fit(model, train, likelihood=lik, epochs=recipe.epochs, lr=recipe.lr,
+                  batch_size=recipe.batch_size, seed=recipe.seed, optimizer=recipe.optimizer,
+                  regularizer=reg, callbacks=callbacks, progress=progress)
+    finally:
+        if evidence is not None:
+            evidence.remove()
+    info = evidence_info(evidence) if evidence is not None else {}
+    if hasattr(lik, "log_precision") and "noise_precision" not in info:
+        info["noise_precision"] = float(lik.precision)
+    trajectory = out.history.get("lambdas", [])
+    fits = 1.0
+    return NetTuneResult(method.value, reg.lambdas, model, trajectory,
+                         Compute(fits=fits, epochs=float(out.epochs), seconds=out.seconds),
+                         info=info, history=out.history)

@@ -1,0 +1,203 @@
+"""lamina.torch: groups, rules, penalties, prox steps, the fit loop and input errors."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+import lamina  # noqa: E402
+import lamina.torch as lt  # noqa: E402
+from lamina.torch.groups import discover_groups, regularized  # noqa: E402
+from lamina.torch.penalty import Regularizer, hard_threshold, soft_threshold  # noqa: E402
+from lamina.torch.rules import (AlphaHillRule, AWDRule, hill_alpha, hill_alpha_eigenvalues,  # noqa: E402
+                                make_rule, static_weights)  # noqa: E402
+
+
+class Mixed(nn.Module):
+    """Not a Sequential: embedding → LSTM, and a conv branch with BatchNorm, joined in a head."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(20, 6)
+        self.rnn = nn.LSTM(6, 5, batch_first=True)
+        self.conv = nn.Conv2d(1, 4, 3)
+        self.bn = nn.BatchNorm2d(4)
+        self.head = nn.Linear(5 + 4, 3)
+
+    def forward(self, tokens, image):
+        seq, _ = self.rnn(self.embed(tokens))
+        pooled = self.bn(self.conv(image)).relu().mean(dim=(2, 3))
+        return self.head(torch.cat([seq[:, -1], pooled], dim=1))
+
+
+def test_discovery_on_non_sequential_module():
+    groups = {g.name: g for g in discover_groups(Mixed())}
+    reg = [g.name for g in discover_groups(Mixed()) if g.regularized]
+    assert reg == ["embed.weight", "rnn.weight_ih_l0", "rnn.weight_hh_l0", "conv.weight", "head.weight"]
+    assert groups["rnn.bias_ih_l0"].kind == "bias" and not groups["rnn.bias_ih_l0"].regularized
+    assert groups["bn.weight"].kind == "norm" and not groups["bn.weight"].regularized
+    assert groups["conv.weight"].fan_in == 1 * 3 * 3
+    assert groups["rnn.weight_hh_l0"].fan_in == 5 and groups["head.weight"].fan_in == 9
+    assert groups["embed.weight"].numel == 120
+    with_norm = [g.name for g in discover_groups(Mixed(), regularize_norm=True, regularize_bias=True)
+                 if g.regularized]
+    assert "bn.weight" in with_norm and "head.bias" in with_norm
+
+
+def test_user_grouping_by_type_pattern_and_params():
+    net = Mixed()
+    by_type = [g.name for g in discover_groups(net, "module_type") if g.regularized]
+    assert by_type == ["Embedding", "LSTM", "Conv2d", "Linear"]
+    custom = discover_groups(net, {"backbone": ["embed.*", "rnn.*", net.conv.weight], "head": "head.*"})
+    reg = regularized(custom)
+    assert [g.name for g in reg] == ["backbone", "head"]
+    assert reg[0].numel == 120 + 4 * 5 * 6 + 4 * 5 * 5 + 36
+    with pytest.raises(ValueError, match="by: group"):
+        discover_groups(net, {"nothing": "nope.*"})
+    with pytest.raises(ValueError, match="by must be"):
+        discover_groups(net, "per_layer")
+
+
+def test_static_rules_match_lamina_scaling():
+    net = nn.Sequential(nn.Linear(8, 4), nn.ReLU(), nn.Linear(4, 2))
+    groups = regularized(discover_groups(net))
+    partition = lamina.Groups.contiguous([32, 8])
+    for rule, ref in [("uniform", "uniform"), ("per_element", "per_element"), ("sqrt_numel", "sqrt_size")]:
+        np.testing.assert_allclose(static_weights(rule, groups), lamina.scale_weights(ref, partition))
+    np.testing.assert_allclose(static_weights("fan_in", groups),
+                               lamina.scale_weights("fan_in", partition, fan_in=[8, 4]))
+    norms = np.array([float(net[0].weight.detach().pow(2).sum()), float(net[2].weight.detach().pow(2).sum())])
+    expected = (1 / norms) * 40 / np.dot([32, 8], 1 / norms)
+    np.testing.assert_allclose(static_weights("inverse_norm", groups), expected, rtol=1e-6)
+    with pytest.raises(ValueError, match="rule must be one of"):
+        make_rule("spectral", groups)
+
+
+def test_hill_estimator_recovers_power_law_exponent():
+    rng = np.random.default_rng(0)
+    for alpha in (2.5, 4.0):
+        eig = rng.pareto(alpha - 1, size=4000) + 1.0        # density ∝ λ^(-alpha) on [1, ∞)
+        estimate = hill_alpha_eigenvalues(torch.tensor(eig), tail_fraction=0.2)
+        assert abs(estimate - alpha) < 0.1 * alpha
+    w = torch.randn(30, 20, dtype=torch.float64)
+    eig = torch.linalg.eigvalsh(w.T @ w)
+    assert abs(hill_alpha(w) - hill_alpha_eigenvalues(eig)) < 1e-8
+
+
+def test_adaptive_rules_weights():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(30, 40), nn.ReLU(), nn.Linear(40, 30), nn.ReLU(), nn.Linear(30, 3))
+    groups = regularized(discover_groups(net))
+    sizes = np.array([g.numel for g in groups])
+    with torch.no_grad():   # make the middle layer heavy-tailed: it must get the smallest decay
+        u, s, v = torch.linalg.svd(net[2].weight, full_matrices=False)
+        net[2].weight.copy_(u @ torch.diag(s * torch.arange(1, 31.0) ** -2.0) @ v)
+    s = AlphaHillRule().weights(groups)
+    assert np.argmin(s) == 1 and np.isclose(np.dot(sizes, s), sizes.sum())
+    rule = AWDRule(beta=0.0)
+    net(torch.randn(16, 30)).pow(2).mean().backward()
+    rule.observe(groups)
+    ratio = np.array([float(g.params[0].grad.norm() / g.params[0].detach().norm()) for g in groups])
+    np.testing.assert_allclose(rule.weights(groups), ratio * sizes.sum() / np.dot(sizes, ratio), rtol=1e-5)
+
+
+def test_decoupled_weight_decay_equals_coupled_l2_for_sgd():
+    torch.manual_seed(0)
+    X, y = torch.randn(32, 5), torch.randn(32, 2)
+    nets = [nn.Sequential(nn.Linear(5, 7), nn.Tanh(), nn.Linear(7, 2)) for _ in range(2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    deltas = [3.0, 0.5]
+    coupled = Regularizer(nets[0], 32, deltas)
+    decoupled = Regularizer(nets[1], 32, deltas, mode="decoupled")
+    opt_c = torch.optim.SGD(coupled.param_groups(), lr=0.1)
+    opt_d = torch.optim.SGD(decoupled.param_groups(), lr=0.1)
+    assert [g["weight_decay"] for g in opt_d.param_groups] == [3.0 / 32, 0.5 / 32, 0.0]
+    for _ in range(3):
+        for net, reg, opt in ((nets[0], coupled, opt_c), (nets[1], decoupled, opt_d)):
+            loss = (net(X) - y).pow(2).mean() + reg.penalty()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    for a, b in zip(nets[0].parameters(), nets[1].parameters()):
+        torch.testing.assert_close(a, b)
+    decoupled.set_deltas({"0.weight": 1.0, "2.weight": 2.0}, opt_d)
+    assert [g["weight_decay"] for g in opt_d.param_groups][:2] == [1.0 / 32, 2.0 / 32]
+
+
+def test_prox_operators_against_their_definition():
+    grid = torch.cat([torch.linspace(-4, 4, 80001, dtype=torch.float64), torch.zeros(1, dtype=torch.float64)])
+    for w in (-2.3, -0.4, 0.0, 0.7, 1.9):
+        for t in (0.3, 1.0):
+            l1 = 0.5 * (grid - w) ** 2 + t * grid.abs()
+            l0 = 0.5 * (grid - w) ** 2 + t * (grid != 0)
+            assert abs(float(soft_threshold(torch.tensor(w), t)) - float(grid[l1.argmin()])) < 1e-3
+            assert abs(float(hard_threshold(torch.tensor(w, dtype=torch.float64), t)) - float(grid[l0.argmin()])) < 1e-3
+
+
+def test_regularizer_prox_step_and_sparsity():
+    net = nn.Linear(4, 2)
+    with torch.no_grad():
+        net.weight.copy_(torch.tensor([[0.5, -0.05, 0.2, -1.0], [0.01, 0.3, -0.02, 0.04]]))
+    reg = Regularizer(net, n_data=10, deltas=1.0, penalty="l1")
+    assert float(reg.penalty()) == 0.0
+    reg.prox_step(lr=1.0)                      # threshold η λ / N = 0.1
+    expected = soft_threshold(torch.tensor([[0.5, -0.05, 0.2, -1.0], [0.01, 0.3, -0.02, 0.04]]), 0.1)
+    torch.testing.assert_close(net.weight.detach(), expected)
+    assert reg.sparsity() == {"weight": 0.5}
+    l0 = Regularizer(net, n_data=10, deltas=5.0, penalty="l0")  # threshold √(2·1·5/10) = 1
+    l0.prox_step(lr=1.0)
+    assert l0.sparsity() == {"weight": 1.0}
+
+
+def test_fit_checkpoint_resumes_like_an_uninterrupted_run(tmp_path):
+    X, y = torch.randn(40, 3), torch.randint(0, 2, (40,))
+
+    def run(epochs, path):
+        torch.manual_seed(1)
+        net = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2))
+        reg = Regularizer(net, 40, 0.5)
+        return lt.fit(net, (X, y), epochs=epochs, lr=1e-2, batch_size=16, regularizer=reg,
+                      checkpoint=path, checkpoint_every=2)
+
+    full = run(6, None)
+    path = tmp_path / "ckpt.pt"
+    run(4, path)                                 # "killed" after 4 epochs
+    resumed = run(6, path)
+    for a, b in zip(full.model.parameters(), resumed.model.parameters()):
+        torch.testing.assert_close(a, b)
+    assert len(resumed.history["loss"]) == 6 and resumed.epochs == 6
+
+
+def test_fit_early_stopping_restores_best():
+    torch.manual_seed(0)
+    X, y = torch.randn(60, 4), torch.randint(0, 3, (60,))
+    net = nn.Sequential(nn.Linear(4, 64), nn.ReLU(), nn.Linear(64, 3))
+    out = lt.fit(net, (X[:30], y[:30]), epochs=200, lr=3e-2, val=(X[30:], y[30:]), patience=3, eval_every=2)
+    assert out.stopped_early and out.epochs < 200
+    best = min(score for _, score in out.history["val_nll"])
+    assert abs(lt.evaluate(net, (X[30:], y[30:]))["nll"] - best) < 1e-5
+
+
+def test_bad_inputs_name_the_argument():
+    net = nn.Linear(3, 2)
+    X, y = torch.randn(10, 3), torch.randint(0, 2, (10,))
+    with pytest.raises(ValueError, match="likelihood"):
+        lt.tune(net, (X, y), likelihood="poisson", epochs=1)
+    with pytest.raises(ValueError, match="method"):
+        lt.tune(net, (X, y), method="grid", epochs=1)
+    with pytest.raises(ValueError, match="rule"):
+        lt.tune(net, (X, y), method="fixed", rule="magic", epochs=1)
+    with pytest.raises(ValueError, match="delta"):
+        lt.tune(net, (X, y), method="fixed", delta=-1.0, epochs=1)
+    with pytest.raises(ValueError, match="deltas"):
+        Regularizer(net, 10, [-1.0])
+    with pytest.raises(ValueError, match="X has 10 samples but y has 9"):
+        lt.tune(net, (X, y[:9]), epochs=1)
+    with pytest.raises(ValueError, match="n_data"):
+        Regularizer(net, 0)
+    with pytest.raises(ValueError, match="penalty"):
+        Regularizer(net, 10, penalty="l3")
+    Xr = torch.randn(10, 3) * 1e3
+    with pytest.raises(FloatingPointError, match="non-finite"):
+        lt.fit(nn.Linear(3, 1), (Xr, torch.randn(10)), likelihood="regression", optimizer="sgd",
+               lr=1e6, epochs=20, batch_size=10)

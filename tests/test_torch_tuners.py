@@ -1,0 +1,151 @@
+"""lamina.torch tuners: evidence vs Bayesian linear regression, hypergradient vs finite
+differences, and every method of ``tune`` end to end on small problems."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+import lamina.torch as lt  # noqa: E402
+from lamina.torch.hypergradient import hypergradient  # noqa: E402
+from lamina.torch.likelihoods import Gaussian  # noqa: E402
+from lamina.torch.penalty import Regularizer  # noqa: E402
+from lamina.tuners.base import TuneResult  # noqa: E402
+
+
+def test_evidence_fixed_point_matches_bayesian_ridge():
+    from sklearn.linear_model import BayesianRidge
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 5))
+    y = X @ np.array([1.0, -2.0, 0.5, 0.0, 0.3]) + 0.5 * rng.standard_normal(200)
+    ref = BayesianRidge(fit_intercept=False, tol=1e-10, max_iter=500, alpha_1=0, alpha_2=0,
+                        lambda_1=0, lambda_2=0).fit(X, y)
+    torch.manual_seed(0)
+    net = nn.Linear(5, 1, bias=False)
+    result = lt.tune(net, (X, y), likelihood="regression", epochs=400, lr=0.05, batch_size=200,
+                     burn_in=5, update_every=5, structure="kfac")
+    assert result.method == "evidence"
+    np.testing.assert_allclose(result.lambdas["weight"], ref.lambda_, rtol=0.03)
+    np.testing.assert_allclose(result.info["noise_precision"], ref.alpha_, rtol=0.03)
+    np.testing.assert_allclose(net.weight.detach().numpy().ravel(), ref.coef_, atol=2e-3)
+
+
+class TwoBlocks(nn.Module):
+    """y = W₁ x[:, :3] + W₂ x[:, 3:]: two groups, not a Sequential."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Linear(3, 1, bias=False)
+        self.b = nn.Linear(4, 1, bias=False)
+
+    def forward(self, x):
+        return (self.a(x[:, :3]) + self.b(x[:, 3:])).squeeze(-1)
+
+
+def _ridge(X, y, deltas):
+    n = X.shape[0]
+    penalty = np.diag(np.r_[np.full(3, deltas[0]), np.full(4, deltas[1])])
+    return np.linalg.solve(X.T @ X / n + penalty / n, X.T @ y / n)
+
+
+def test_hypergradient_matches_finite_differences():
+    rng = np.random.default_rng(1)
+    X, Xv = rng.standard_normal((30, 7)), rng.standard_normal((20, 7))
+    w = rng.standard_normal(7)
+    y, yv = X @ w + rng.standard_normal(30), Xv @ w + rng.standard_normal(20)
+    deltas = np.array([2.0, 5.0])
+    net = TwoBlocks().double()
+    reg = Regularizer(net, 30, deltas)
+    coef = _ridge(X, y, deltas)
+    with torch.no_grad():
+        net.a.weight.copy_(torch.tensor(coef[:3])[None])
+        net.b.weight.copy_(torch.tensor(coef[3:])[None])
+    lik = Gaussian()
+    to = dict(dtype=torch.float64)
+    train, val = (torch.tensor(X, **to), torch.tensor(y, **to)), (torch.tensor(Xv, **to), torch.tensor(yv, **to))
+    for solver, n_iter in (("cg", 20), ("neumann", 400)):
+        grad = hypergradient(net, reg, lik, train, val, solver=solver, n_iter=n_iter).numpy()
+
+        def val_nll(d):
+            c = _ridge(X, y, d)
+            return 0.5 * np.mean((Xv @ c - yv) ** 2)
+
+        eps = 1e-5
+        fd = [(val_nll(deltas * np.exp(eps * e)) - val_nll(deltas * np.exp(-eps * e))) / (2 * eps)
+              for e in np.eye(2)]
+        np.testing.assert_allclose(grad, fd, rtol=1e-4 if solver == "cg" else 1e-2, atol=1e-9)
+
+
+def _digits_subset(n=120):
+    from sklearn.datasets import load_digits
+    X, y = load_digits(return_X_y=True)
+    return X[:n] / 16.0, y[:n], X[n:n + 200] / 16.0, y[n:n + 200]
+
+
+def _mlp():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+
+
+@pytest.mark.parametrize("method, options", [
+    ("evidence", {}),
+    ("evidence", {"structure": "diag", "mode": "decoupled", "optimizer": "adamw"}),
+    ("hypergradient", {"burn_in": 4, "update_every": 2}),
+    ("fixed", {"rule": "fan_in", "delta": 2.0}),
+    ("fixed", {"rule": "alpha_hill"}),
+    ("fixed", {"rule": "awd"}),
+    ("none", {}),
+    pytest.param("cv", {"grid": [0.1, 10.0], "folds": 2}, marks=pytest.mark.slow),
+    pytest.param("optuna", {"n_trials": 3, "prune_every": 5}, marks=pytest.mark.slow),
+])
+def test_tune_methods_share_one_result_shape(method, options):
+    X, y, Xt, yt = _digits_subset()
+    net = _mlp()
+    before = lt.evaluate(net, (Xt, yt))["nll"]
+    result = lt.tune(net, (X, y), method=method, epochs=20, lr=1e-2, batch_size=32, **options)
+    assert isinstance(result, TuneResult) and result.method == method
+    assert set(result.lambdas) == {"0.weight", "2.weight"}
+    assert all(np.isfinite(v) and v >= 0 for v in result.lambdas.values())
+    assert result.model is net and result.seconds > 0 and result.compute.fits >= 1
+    assert len(result.history["loss"]) >= 1
+    assert lt.evaluate(net, (Xt, yt))["nll"] < before
+    if method == "none":
+        assert set(result.lambdas.values()) == {0.0}
+    if method == "evidence":
+        assert result.info["n_updates"] >= 1 and len(result.trajectory) == 20
+        assert result.trajectory[0] != result.trajectory[-1]
+
+
+def test_evidence_on_batchnorm_cnn_and_dataloader():
+    X, y, _, _ = _digits_subset(96)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 4, 3, padding=1)
+            self.bn = nn.BatchNorm2d(4)
+            self.fc = nn.Linear(4 * 4 * 4, 10)
+
+        def forward(self, x):
+            h = torch.max_pool2d(self.bn(self.conv(x.view(-1, 1, 8, 8))).relu(), 2)
+            return self.fc(h.flatten(1))
+
+    torch.manual_seed(0)
+    data = torch.utils.data.TensorDataset(torch.tensor(X, dtype=torch.float32), torch.tensor(y))
+    loader = torch.utils.data.DataLoader(data, batch_size=32, shuffle=True)
+    result = lt.tune(Net(), loader, epochs=15, lr=1e-2, burn_in=3, update_every=3)
+    assert list(result.lambdas) == ["conv.weight", "fc.weight"]
+    assert result.info["n_updates"] >= 3
+    assert all(v != 1.0 for v in result.lambdas.values())
+    assert set(result.info["gamma"]) == {"conv.weight", "fc.weight"}
+
+
+def test_l1_training_reports_sparsity():
+    X, y, _, _ = _digits_subset()
+    net = _mlp()
+    reg = Regularizer(net, len(X), 20.0, penalty="l1")
+    lt.fit(net, (X, y), epochs=10, lr=1e-2, batch_size=32, regularizer=reg)
+    sparsity = reg.sparsity()
+    assert sparsity["0.weight"] > 0.1
+    zeros = float((net[0].weight == 0).double().mean())
+    assert sparsity["0.weight"] == pytest.approx(zeros)
