@@ -80,7 +80,7 @@ def test_estimator_errors(data):
     with pytest.raises(ValueError, match="X contains"):
         Lasso().fit(np.where(X > 3, np.nan, X), y)
     with pytest.raises(ValueError, match="not supported"):
-        Lasso(lam="auto").fit(X, y)
+        Lasso(lam="best").fit(X, y)
     with pytest.raises(ValueError, match="lam must be >= 0"):
         Lasso(lam=-0.1).fit(X, y)
     with pytest.raises(ValueError, match="features"):

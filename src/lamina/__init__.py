@@ -7,7 +7,8 @@ Estimators on n samples:       1/(2n)‖y − Xw‖² + Σ_g λ_g R(w_g)       (
 R: L0 = #nonzeros, L1 = Σ|x|, L2 = ½‖x‖², elastic net and group L1 as in scikit-learn.
 """
 from lamina.api import Solver, solve
-from lamina.estimators import ElasticNetModel, GroupLasso, Lasso, Ridge
+from lamina.estimators import ElasticNetModel, GroupLasso, Lasso, LogisticRegression, Ridge
+from lamina.tuners.linear import EvidenceTuner, GridCVTuner, HypergradientTuner, OptunaTuner
 from lamina.groups import Groups
 from lamina.penalties import L0, L1, L2, ElasticNet, GroupL1, Penalty
 from lamina.scaling import ScalingRule, scale_weights
@@ -22,4 +23,5 @@ __all__ = [
     "Penalty", "L0", "L1", "L2", "ElasticNet", "GroupL1",
     "Lasso", "ElasticNetModel", "Ridge", "GroupLasso",
     "regularization_path", "lam_grid", "Path",
+    "LogisticRegression", "EvidenceTuner", "HypergradientTuner", "GridCVTuner", "OptunaTuner",
 ]

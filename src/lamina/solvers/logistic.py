@@ -1,0 +1,101 @@
+"""Penalized logistic regression by proximal Newton (IRLS steps solved by lamina's solvers).
+
+Solves  min_x Σ_i [log(1 + e^{z_i}) − y_i z_i] + Σ_g λ_g R(x_g),  z = Ax, y_i ∈ {0, 1}
+for any penalty ``lamina.solve`` handles on explicit matrices (L1, L2, elastic net, group L1).
+
+Each outer iteration replaces the log-likelihood by its second-order model at x — a weighted
+least-squares problem with weights h = σ(z)(1 − σ(z)) and working response
+t = z − (σ(z) − y)/h — and solves ½‖H^{1/2}(Au − t)‖² + Σ λ_g R(u_g) with coordinate descent
+(closed form for L2), warm-started at x; the step x + s(u − x) is then backtracked on the
+true objective (Armijo, Lee, Sun & Saunders 2014). The inner problem is solved to a duality gap about 10⁻² times the squared current violation. Stopping criterion: the largest distance of −∇F(x) to the penalty's
+subdifferential, relative to ‖∇F(0)‖∞ (``relative_violation``).
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from lamina.groups import Groups
+from lamina.penalties import Penalty
+from lamina.solvers.base import Monitor, SolveResult
+
+
+def _sigmoid(z):
+    return 0.5 * (1.0 + np.tanh(0.5 * z))
+
+
+def _loss(z, y) -> float:
+    return float(np.sum(np.logaddexp(0.0, z) - y * z))
+
+
+def _scale_rows(A, scale):
+    return sp.diags(scale) @ A if sp.issparse(A) else A * scale[:, None]
+
+
+def logistic_regression(A, y, penalty: Penalty, lam, groups: Groups, *, x0=None, tol: float = 1e-6,
+                        max_iter: int = 100, callback=None) -> SolveResult:
+    """Proximal Newton for penalized logistic regression (see module docstring).
+
+    Parameters
+    ----------
+    A : ndarray or sparse, shape (n, p)
+    y : ndarray, shape (n,), values in {0, 1}
+    penalty : Penalty
+    lam : ndarray, shape (n_groups,)
+        λ per group, solver scale (Σ loss, not the mean).
+    groups : Groups
+    x0 : ndarray, optional
+    tol : float
+    max_iter : int
+        Newton steps.
+
+    Examples
+    --------
+    >>> from lamina.penalties import L2
+    >>> A = np.array([[1.0], [2.0], [-1.0], [-2.0]]); y = np.array([1.0, 1.0, 0.0, 1.0])
+    >>> x = logistic_regression(A, y, L2(), np.array([1.0]), Groups.single(1)).x
+    >>> bool(abs((A.T @ (_sigmoid(A @ x) - y))[0] + 1.0 * x[0]) < 1e-6)
+    True
+    """
+    from lamina.api import solve
+    y = np.asarray(y, dtype=np.float64)
+    n_features = A.shape[1]
+    x = np.zeros(n_features) if x0 is None else np.array(x0, dtype=np.float64)
+    grad0 = np.asarray(A.T @ (0.5 - y)).ravel()
+    scale = max(float(np.max(np.abs(grad0))), np.finfo(float).tiny)
+    monitor = Monitor("prox_newton", tol, "relative_violation", callback)
+    z = np.asarray(A @ x).ravel()
+    objective = _loss(z, y) + penalty.value(x, lam, groups)
+    iteration = 0
+    for iteration in range(1, max_iter + 1):
+        prob = _sigmoid(z)
+        grad = np.asarray(A.T @ (prob - y)).ravel()
+        violation = float(np.max(penalty.subdiff_distance(x, grad, lam, groups), initial=0.0)) / scale
+        if monitor.record(iteration, x, objective, violation, tol):
+            break
+        h = np.maximum(prob * (1.0 - prob), 1e-10)
+        root = np.sqrt(h)
+        target = root * (z - (prob - y) / h)
+        # inner duality gap ≲ 1e-2 (current violation)², in the inner solver's relative units
+        wanted = 1e-2 * (violation * scale) ** 2 / max(0.5 * float(target @ target), np.finfo(float).tiny)
+        inner_tol = float(np.clip(wanted, 1e-15, 1e-3))
+        inner = solve(_scale_rows(A, root), target, penalty, lam, groups, tol=inner_tol, x0=x,
+                      check_adjoint=False, max_iter=1000)
+        x, z, objective = _line_search(A, y, penalty, lam, groups, x, z, objective, grad, inner.x)
+    return monitor.result(x, iteration, lam=lam)
+
+
+def _line_search(A, y, penalty, lam, groups, x, z, objective, grad, u):
+    """Backtrack x + s(u − x), s = 1, ½, …, until the Armijo decrease holds (or s < 2⁻²⁰)."""
+    direction = u - x
+    z_direction = np.asarray(A @ direction).ravel()
+    decrease = float(grad @ direction) + penalty.value(u, lam, groups) - penalty.value(x, lam, groups)
+    step = 1.0
+    for _ in range(21):
+        candidate = x + step * direction
+        z_candidate = z + step * z_direction
+        value = _loss(z_candidate, y) + penalty.value(candidate, lam, groups)
+        if value <= objective + 1e-4 * step * min(decrease, 0.0):
+            return candidate, z_candidate, value
+        step *= 0.5
+    return x, z, objective

@@ -1,0 +1,410 @@
+"""Tuners of a λ per feature group for linear models (regression and logistic).
+
+Every tuner answers ``tune(X, y, spec) -> TuneResult`` with λ in scikit-learn's scaling,
+objective 1/n Σ loss + Σ_g λ_g R(w_g) (see :mod:`lamina.tuners.linear_data` for ``spec``):
+
+* :class:`EvidenceTuner` — grouped ARD / MacKay fixed point (empirical Bayes): exact for
+  ridge, Laplace-approximated for logistic ridge; for L1-type penalties the prior precision is
+  mapped to the Laplace prior of equal variance (a heuristic, flagged in ``info``).
+* :class:`HypergradientTuner` — minimizes the K-fold (or hold-out) loss over θ = log λ by
+  gradient descent with backtracking; gradients by implicit differentiation
+  (:mod:`lamina.tuners.linear_implicit`), solutions warm-started from the previous step,
+  started from the best single λ of a warm-started path.
+* :class:`GridCVTuner` — baseline: one λ for all groups (λ = t·direction) along a warm-started
+  path, K folds run in parallel with joblib, t with the lowest mean held-out loss.
+* :class:`OptunaTuner` — baseline: Optuna's TPE over the vector log λ, same K-fold criterion.
+
+Held-out loss: mean squared error (regression) or mean log-loss (logistic).
+"""
+from __future__ import annotations
+
+from enum import Enum
+
+import numpy as np
+
+from lamina.penalties import ElasticNet, GroupL1
+from lamina.tuners.base import Compute, Stopwatch, TuneResult, Tuner
+from lamina.tuners.linear_data import LinearSpec, Loss, TrainingSet, lam_max, make_folds
+from lamina.tuners.linear_evidence import grouped_evidence, laplace_evidence
+from lamina.tuners.linear_implicit import fold_value_and_gradient
+
+#: λ given to a group the evidence switched off, in units of that group's λ_max scale
+OFF = 1e6
+
+
+class TunerName(str, Enum):
+    """Names ``tuner=`` accepts."""
+
+    AUTO = "auto"
+    EVIDENCE = "evidence"
+    HYPERGRADIENT = "hypergradient"
+    CV = "cv"
+    OPTUNA = "optuna"
+
+
+def _names(spec: LinearSpec) -> tuple:
+    return spec.groups.names
+
+
+def _as_dict(spec: LinearSpec, lam) -> dict:
+    return {name: float(value) for name, value in zip(_names(spec), lam)}
+
+
+def _bounds(X, y, spec: LinearSpec) -> tuple[np.ndarray, np.ndarray]:
+    """(lower, upper) λ per group searched by hypergradient and Optuna.
+
+    L1-type: [λ_max,g · 10⁻³, λ_max,g] (above λ_max,g the group is off and the loss flat).
+    Ridge: [10⁻⁷, 10³] × the mean feature variance (λ is in units of ‖x_j‖²/n).
+    """
+    if spec.is_ridge:
+        X2 = X.multiply(X) if hasattr(X, "multiply") else X * X
+        var = np.asarray(X2.mean(axis=0)).ravel()
+        if spec.fit_intercept:
+            var = var - np.asarray(X.mean(axis=0)).ravel() ** 2
+        scale = max(float(np.mean(var)), 1e-12)
+        return np.full(spec.groups.n_groups, 1e-7 * scale), np.full(spec.groups.n_groups, 1e3 * scale)
+    top = lam_max(X, y, spec)
+    return top * 1e-3, top
+
+
+def _grid(X, y, spec: LinearSpec, n_lams: int, direction=None) -> np.ndarray:
+    """Single-λ grid, (n_lams, n_groups), decreasing along direction (ones by default)."""
+    direction = np.ones(spec.groups.n_groups) if direction is None else np.asarray(direction, float)
+    lower, upper = _bounds(X, y, spec)
+    top = float(np.max(upper / direction))
+    bottom = float(np.min(lower / direction)) if spec.is_ridge else top * 1e-3
+    return np.geomspace(top, bottom, n_lams)[:, None] * direction[None, :]
+
+
+def _fold_curve(fold, lams, keep_coefs=False):
+    """Held-out loss of one fold along a (warm-started) grid."""
+    losses, coefs = [], []
+    for lam in lams:
+        x = fold.train.fit(lam)
+        losses.append(fold.validation_loss(x))
+        if keep_coefs:
+            coefs.append(x.copy())
+    return np.array(losses), coefs, fold.train.n_iter, fold.train.n_fits
+
+
+def _mean_over_folds(folds, values):
+    sizes = np.array([f.y_val.shape[0] for f in folds], dtype=float)
+    return np.tensordot(sizes / sizes.sum(), np.asarray(values), axes=1)
+
+
+class LinearTuner(Tuner):
+    """Base of the linear tuners: ``tune(X, y, spec) -> TuneResult`` (λ in sklearn scale)."""
+
+    def tune(self, X, y, spec: LinearSpec) -> TuneResult:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class GridCVTuner(LinearTuner):
+    """One λ for every group (times ``direction``), chosen by K-fold CV on a warm-started path.
+
+    Parameters
+    ----------
+    cv : int
+        Folds (1 = one 80/20 hold-out split).
+    n_lams : int
+        Grid size: geometric from λ_max (every group off) down to λ_max·10⁻³
+        (ridge: 10³ down to 10⁻⁷ × the mean feature variance).
+    direction : array (n_groups,), optional
+        λ = t·direction (a scaling rule); ones by default.
+    n_jobs : int, optional
+        joblib workers over folds.
+    seed : int
+        Fold shuffling.
+    """
+
+    name = "cv"
+
+    def __init__(self, cv: int = 5, n_lams: int = 50, direction=None, n_jobs=None, seed: int = 0):
+        self.cv, self.n_lams, self.direction, self.n_jobs, self.seed = cv, n_lams, direction, n_jobs, seed
+
+    def tune(self, X, y, spec: LinearSpec) -> TuneResult:
+        from joblib import Parallel, delayed
+        with Stopwatch() as clock:
+            folds = make_folds(X, y, spec, self.cv, self.seed)
+            lams = _grid(X, y, spec, self.n_lams, self.direction)
+            out = Parallel(n_jobs=self.n_jobs)(delayed(_fold_curve)(fold, lams) for fold in folds)
+            scores = _mean_over_folds(folds, [o[0] for o in out])
+            best = int(np.argmin(scores))
+        fits = sum(o[3] for o in out)
+        return TuneResult(
+            self.name, _as_dict(spec, lams[best]), trajectory=[],
+            compute=Compute(fits=fits, epochs=sum(o[2] for o in out), seconds=clock.seconds),
+            curve={"lam": lams[:, 0].tolist(), "score": scores.tolist(), "criterion": _criterion(spec)},
+            info={"cv_score": float(scores[best])})
+
+
+def _criterion(spec: LinearSpec) -> str:
+    return "mse" if spec.loss is Loss.SQUARED else "log_loss"
+
+
+class _FoldObjective:
+    """Mean held-out loss over folds and its gradient in θ = log λ, counting the fits."""
+
+    def __init__(self, folds):
+        self.folds = folds
+        self.history = []
+
+    def __call__(self, theta):
+        lam = np.exp(theta)
+        values, grads = zip(*(fold_value_and_gradient(fold, lam) for fold in self.folds))
+        value = float(_mean_over_folds(self.folds, values))
+        grad = _mean_over_folds(self.folds, np.array(grads))
+        self.history.append((lam.copy(), value))
+        return value, grad
+
+
+def _single_lambda_start(folds, lams, patience: int = 4):
+    """Best single λ along a warm-started grid, all folds in lockstep, stopping once the mean
+    held-out loss has risen ``patience`` grid points in a row; folds keep that λ's solution."""
+    scores, best, best_x, rises = [], 0, None, 0
+    for k, lam in enumerate(lams):
+        xs = [fold.train.fit(lam).copy() for fold in folds]
+        scores.append(float(_mean_over_folds(folds, [f.validation_loss(x) for f, x in zip(folds, xs)])))
+        if scores[-1] <= scores[best]:
+            best, best_x, rises = k, xs, 0
+        else:
+            rises += 1
+            if rises >= patience:
+                break
+    for fold, x in zip(folds, best_x):
+        fold.train.x = x
+    return lams[best], np.array(scores)
+
+
+def descend(objective, theta, lower, upper, *, max_evals: int = 25, tol: float = 1e-4,
+            max_move: float = 2.0):
+    """Projected gradient descent with backtracking on θ = log λ.
+
+    Step s: θ⁺ = clip(θ − s∇, lower, upper), accepted when the loss falls by at least
+    10⁻⁴ ∇ᵀ(θ − θ⁺) (Armijo), then s grows ×2; a rejected step shrinks s ×¼. The first step
+    moves the steepest coordinate by 1 (a factor e in λ) and no step moves any coordinate
+    by more than ``max_move``. Stops after ``max_evals`` evaluations, when a step no longer
+    moves θ, or when an accepted step improves the loss by less than ``tol`` relatively.
+
+    Returns (θ, value, trajectory of accepted θ).
+    """
+    value, grad = objective(theta)
+    evals, trajectory, step = 1, [theta.copy()], None
+    while evals < max_evals:
+        # a coordinate at a bound with the gradient pushing outward does not move
+        free = ~(((theta <= lower) & (grad > 0)) | ((theta >= upper) & (grad < 0)))
+        g = np.where(free, grad, 0.0)
+        g_max = float(np.max(np.abs(g)))
+        if g_max == 0.0:
+            break
+        step = 1.0 / g_max if step is None else min(step, max_move / g_max)
+        candidate = np.clip(theta - step * g, lower, upper)
+        if np.max(np.abs(candidate - theta)) < 1e-6:
+            break
+        new_value, new_grad = objective(candidate)
+        evals += 1
+        if new_value <= value - 1e-4 * float(g @ (theta - candidate)):
+            improvement = (value - new_value) / max(abs(value), 1e-300)
+            theta, value, grad = candidate, new_value, new_grad
+            trajectory.append(theta.copy())
+            step *= 2.0
+            if improvement < tol:
+                break
+        else:
+            step *= 0.25
+    return theta, value, trajectory
+
+
+class HypergradientTuner(LinearTuner):
+    """Per-group λ by implicit differentiation of the K-fold held-out loss.
+
+    Starts from the best single λ of a warm-started path on the same folds (lockstep, early
+    stopped), then runs :func:`descend` on θ = log λ within the bounds of ``_bounds``.
+
+    Parameters
+    ----------
+    cv : int
+        Folds (1 = one 80/20 hold-out split).
+    max_evals : int
+        Evaluations of loss + gradient (each one fit per fold).
+    n_lams : int
+        Size of the starting grid (λ_max down to λ_max·10⁻³).
+    tol : float
+        Relative improvement below which the descent stops.
+    seed : int
+    """
+
+    name = "hypergradient"
+
+    def __init__(self, cv: int = 5, max_evals: int = 20, n_lams: int = 20, tol: float = 1e-4, seed: int = 0):
+        self.cv, self.max_evals, self.n_lams, self.tol, self.seed = cv, max_evals, n_lams, tol, seed
+
+    def tune(self, X, y, spec: LinearSpec) -> TuneResult:
+        with Stopwatch() as clock:
+            folds = make_folds(X, y, spec, self.cv, self.seed)
+            lower, upper = _bounds(X, y, spec)
+            lams = _grid(X, y, spec, self.n_lams)
+            start, init_scores = _single_lambda_start(folds, lams)
+            objective = _FoldObjective(folds)
+            theta, value, path = descend(objective, np.log(np.clip(start, lower, upper)), np.log(lower),
+                                         np.log(upper), max_evals=self.max_evals, tol=self.tol)
+        lam = np.exp(theta)
+        return TuneResult(
+            self.name, _as_dict(spec, lam), trajectory=[_as_dict(spec, np.exp(t)) for t in path],
+            compute=Compute(fits=sum(f.train.n_fits for f in folds) / len(folds),
+                            epochs=sum(f.train.n_iter for f in folds), seconds=clock.seconds),
+            curve={"step": list(range(len(objective.history))),
+                   "score": [v for _, v in objective.history], "criterion": _criterion(spec),
+                   "start_lam": lams[: len(init_scores), 0].tolist(), "start_score": init_scores.tolist()},
+            info={"cv_score": value, "start": _as_dict(spec, start), "switched_off": _off_groups(spec, lam, upper)})
+
+
+def _off_groups(spec, lam, upper) -> list:
+    if spec.is_ridge:
+        return []
+    return [name for name, v, u in zip(_names(spec), lam, upper) if v >= u * (1 - 1e-9)]
+
+
+class EvidenceTuner(LinearTuner):
+    """Grouped evidence maximization (MacKay / ARD); see :mod:`lamina.tuners.linear_evidence`.
+
+    Ridge: λ_g = α_g / (β n). L1: λ_g = √(2α_g)/(β n) (Laplace prior of variance 1/α_g);
+    elastic net: the same divided by ρ; group L1: √(α_g (p_g+1))/(β n c_g). Logistic: L2 only,
+    Laplace approximation. Pruned groups get λ = 10⁶ λ_max,g ("switched off").
+
+    Parameters
+    ----------
+    max_iter, tol : fixed-point budget and tolerance on max |Δ log α|.
+    min_gamma : prune a group when its well-determined parameters per coefficient γ_g/p_g
+        fall below this.
+    hyperprior : (a, b, c, d) Gamma hyperparameters (α: a, b; β: c, d), scikit-learn's 10⁻⁶.
+    """
+
+    name = "evidence"
+
+    def __init__(self, max_iter: int = 300, tol: float = 1e-5, min_gamma: float = 1e-7,
+                 hyperprior=(1e-6, 1e-6, 1e-6, 1e-6)):
+        self.max_iter, self.tol, self.min_gamma, self.hyperprior = max_iter, tol, min_gamma, hyperprior
+
+    def tune(self, X, y, spec: LinearSpec) -> TuneResult:
+        with Stopwatch() as clock:
+            if spec.loss is Loss.LOGISTIC:
+                result, n, fits = self._logistic(X, y, spec)
+            else:
+                result = grouped_evidence(X, y, spec.groups, self._factors(spec),
+                                          fit_intercept=spec.fit_intercept, max_iter=self.max_iter,
+                                          tol=self.tol, hyperprior=self.hyperprior, min_gamma=self.min_gamma)
+                n, fits = X.shape[0], result.n_iter
+            lam, off = self._lambdas(X, y, spec, result, n)
+        trajectory = [_as_dict(spec, np.where(np.isfinite(t), t, np.nan)) for t in result.trajectory]
+        return TuneResult(
+            self.name, _as_dict(spec, lam), trajectory=trajectory,
+            compute=Compute(fits=fits, epochs=result.n_iter, seconds=clock.seconds),
+            curve={"iteration": list(range(1, len(result.trajectory) + 1))},
+            info={"alpha": result.alpha.tolist(), "beta": float(result.beta), "gamma": result.gamma.tolist(),
+                  "converged": result.converged, "switched_off": [spec.groups.names[g] for g in np.flatnonzero(off)],
+                  "mapping": "exact" if spec.is_ridge else "laplace-prior moment matching (heuristic)"})
+
+    @staticmethod
+    def _factors(spec):
+        if isinstance(spec.penalty, GroupL1):
+            return None
+        return spec.penalty.factors(spec.groups.n_features)
+
+    def _logistic(self, X, y, spec):
+        if not spec.is_ridge:
+            raise ValueError("tuner='evidence' handles logistic regression with penalty 'l2' only; "
+                             "use tuner='hypergradient' or 'cv'")
+        train = TrainingSet(X, y, spec)
+        lower, upper = _bounds(X, y, spec)
+        result = laplace_evidence(train, np.sqrt(lower * upper), max_iter=self.max_iter,
+                                  min_gamma=self.min_gamma)
+        return result, X.shape[0], train.n_fits
+
+    def _lambdas(self, X, y, spec, result, n):
+        alpha, beta = result.alpha, result.beta
+        off = ~np.isfinite(alpha)
+        safe = np.where(off, 1.0, alpha)
+        penalty = spec.penalty
+        if spec.is_ridge:
+            lam = safe / (beta * n)
+        elif isinstance(penalty, GroupL1):
+            c = penalty.factors(spec.groups.n_groups)
+            lam = np.sqrt(safe * (spec.groups.sizes + 1)) / (beta * n * np.where(c > 0, c, 1.0))
+        else:
+            rho = penalty.l1_ratio if isinstance(penalty, ElasticNet) else 1.0
+            lam = np.sqrt(2 * safe) / (beta * n * rho)
+        if np.any(off):
+            _, upper = _bounds(X, y, spec)
+            lam = np.where(off, OFF * upper, lam)
+        return lam, off
+
+
+class OptunaTuner(LinearTuner):
+    """Optuna TPE over log λ per group (bounds of ``_bounds``), K-fold held-out loss.
+
+    Parameters
+    ----------
+    n_trials : int
+        Trials (each one fit per fold, warm-started from the fold's previous solution).
+    cv : int
+    seed : int
+        Sampler seed and fold shuffling.
+    timeout : float, optional
+        Stop starting new trials after this many seconds (Optuna's ``timeout``).
+    """
+
+    name = "optuna"
+
+    def __init__(self, n_trials: int = 50, cv: int = 5, seed: int = 0, timeout: float | None = None):
+        self.n_trials, self.cv, self.seed, self.timeout = n_trials, cv, seed, timeout
+
+    def tune(self, X, y, spec: LinearSpec) -> TuneResult:
+        import optuna
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        with Stopwatch() as clock:
+            folds = make_folds(X, y, spec, self.cv, self.seed)
+            lower, upper = np.log(_bounds(X, y, spec))
+            names = [f"log_lam_{g}" for g in range(spec.groups.n_groups)]
+
+            def criterion(trial):
+                theta = np.array([trial.suggest_float(k, lo, hi) for k, lo, hi in zip(names, lower, upper)])
+                lam = np.exp(theta)
+                return float(_mean_over_folds(folds, [f.validation_loss(f.train.fit(lam)) for f in folds]))
+
+            study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=self.seed))
+            study.optimize(criterion, n_trials=self.n_trials, timeout=self.timeout)
+            lam = np.exp([study.best_params[k] for k in names])
+        scores = [t.value for t in study.trials]
+        return TuneResult(
+            self.name, _as_dict(spec, lam),
+            trajectory=[_as_dict(spec, np.exp([t.params[k] for k in names])) for t in study.trials],
+            compute=Compute(fits=len(study.trials), epochs=sum(f.train.n_iter for f in folds), seconds=clock.seconds),
+            curve={"trial": list(range(len(scores))), "score": scores, "criterion": _criterion(spec)},
+            info={"cv_score": float(study.best_value), "n_trials": len(study.trials)})
+
+
+def default_tuner_name(spec: LinearSpec) -> TunerName:
+    """The tuner ``lam="auto"`` runs (measured in benchmarks/bench_linear_tuning.py):
+    evidence for squared-loss ridge, hypergradient for everything else."""
+    if spec.is_ridge and spec.loss is Loss.SQUARED:
+        return TunerName.EVIDENCE
+    return TunerName.HYPERGRADIENT
+
+
+_TUNERS = {TunerName.EVIDENCE: EvidenceTuner, TunerName.HYPERGRADIENT: HypergradientTuner,
+           TunerName.CV: GridCVTuner, TunerName.OPTUNA: OptunaTuner}
+
+
+def make_tuner(tuner, spec: LinearSpec) -> LinearTuner:
+    """A tuner from a name ("auto", "evidence", "hypergradient", "cv", "optuna") or an instance."""
+    if isinstance(tuner, LinearTuner):
+        return tuner
+    try:
+        name = TunerName(tuner)
+    except ValueError:
+        choices = ", ".join(repr(t.value) for t in TunerName)
+        raise ValueError(f"tuner must be a LinearTuner or one of {choices}; got {tuner!r}") from None
+    if name is TunerName.AUTO:
+        name = default_tuner_name(spec)
+    return _TUNERS[name]()

@@ -1,0 +1,230 @@
+"""Tuning a λ per feature group for linear models: evidence, hypergradients, baselines."""
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.base import clone
+from sklearn.linear_model import ARDRegression, BayesianRidge
+from sklearn.linear_model import Ridge as SkRidge
+
+import lamina
+from lamina.groups import Groups
+from lamina.penalties import L1, L2, ElasticNet, GroupL1
+from lamina.tuners.linear import GridCVTuner, HypergradientTuner, descend, make_tuner
+from lamina.tuners.linear_data import LinearSpec, Loss, TrainingSet, kfold_indices, make_folds
+from lamina.tuners.linear_evidence import grouped_evidence
+from lamina.tuners.linear_implicit import effective_dof, fold_value_and_gradient
+
+
+def grouped_problem(rng, n=150, sizes=(10, 10, 10), scales=(1.0, 4.0, 1.0), active=(4, 3, 0),
+                    strengths=(2.0, 0.25, 0.0), noise=1.0):
+    """Groups with different feature scales and signal strengths; the last group is noise."""
+    blocks, coefs = [], []
+    for size, scale, k, s in zip(sizes, scales, active, strengths):
+        blocks.append(rng.standard_normal((n, size)) * scale)
+        w = np.zeros(size)
+        w[:k] = s * rng.choice([-1.0, 1.0], k)
+        coefs.append(w)
+    X, w = np.hstack(blocks), np.concatenate(coefs)
+    labels = np.repeat(np.arange(len(sizes)), sizes)
+    return X, X @ w + noise * rng.standard_normal(n), w, labels
+
+
+# ----------------------------------------------------------------------------- evidence
+def test_evidence_singletons_match_ard_regression(rng):
+    n, p = 120, 8
+    X = rng.standard_normal((n, p))
+    w = np.r_[1.5, -2.0, 0.7, 0, 0, 0.3, 0, 0]
+    y = X @ w + 0.5 * rng.standard_normal(n)
+    ref = ARDRegression(max_iter=5000, tol=1e-12, threshold_lambda=1e4).fit(X, y)
+    ours = grouped_evidence(X, y, Groups.singletons(p), max_iter=5000, tol=1e-12, threshold=1e4, min_gamma=0)
+    kept = np.isfinite(ours.alpha)
+    assert np.array_equal(kept, ref.lambda_ < 1e4)
+    np.testing.assert_allclose(ours.mean, ref.coef_, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(ours.alpha[kept], ref.lambda_[kept], rtol=1e-4)
+    np.testing.assert_allclose(ours.beta, ref.alpha_, rtol=1e-6)
+
+
+def test_evidence_one_group_matches_bayesian_ridge(rng):
+    X = rng.standard_normal((80, 12)) + 2.0
+    y = X @ rng.standard_normal(12) + 3.0 + 0.3 * rng.standard_normal(80)
+    ref = BayesianRidge(max_iter=5000, tol=1e-14).fit(X, y)
+    ours = grouped_evidence(X, y, Groups.single(12), max_iter=5000, tol=1e-12)
+    np.testing.assert_allclose(ours.alpha[0], ref.lambda_, rtol=1e-5)
+    np.testing.assert_allclose(ours.beta, ref.alpha_, rtol=1e-5)
+    np.testing.assert_allclose(ours.mean, ref.coef_, rtol=1e-6)
+    model = lamina.Ridge(lam="auto", tuner="evidence").fit(X, y)   # λ = α/(βn)
+    np.testing.assert_allclose(model.lam_[0], ref.lambda_ / (ref.alpha_ * 80), rtol=1e-4)
+    np.testing.assert_allclose(model.coef_, ref.coef_, rtol=1e-4)
+
+
+def test_evidence_kernel_form_equals_primal_form(rng):
+    X, y, _, labels = grouped_problem(rng, n=40, sizes=(30, 30, 30))  # p > n: kernel form
+    groups = Groups.from_labels(labels)
+    wide = grouped_evidence(X, y, groups, max_iter=3, tol=0.0)
+    from lamina.tuners.linear_evidence import _posterior
+    Xc, yc = X - X.mean(0), y - y.mean()
+    prior = np.full(90, 1.0) * 2.0
+    m1, g1 = _posterior(Xc, yc, Xc.T @ yc, None, 3.0, prior)
+    m2, g2 = _posterior(Xc, yc, Xc.T @ yc, Xc.T @ Xc, 3.0, prior)
+    np.testing.assert_allclose(m1, m2, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(g1, g2, rtol=1e-8, atol=1e-10)
+    assert wide.n_iter == 3
+
+
+# ----------------------------------------------------------------------------- hypergradients
+def _fd_check(X, y, spec, lam, cv=2, h=1e-3):
+    folds = make_folds(X, y, spec, cv, seed=1)
+    value, grad = fold_value_and_gradient(folds[0], lam)
+    numeric = []
+    for g in range(lam.size):
+        shift = np.zeros(lam.size)
+        shift[g] = h
+        up = folds[0].validation_loss(folds[0].train.fit(lam * np.exp(shift)))
+        down = folds[0].validation_loss(folds[0].train.fit(lam * np.exp(-shift)))
+        numeric.append((up - down) / (2 * h))
+    return value, grad, np.array(numeric)
+
+
+@pytest.mark.parametrize("penalty, loss, sparse", [
+    (L2(), Loss.SQUARED, False), (L1(), Loss.SQUARED, False), (ElasticNet(0.6), Loss.SQUARED, False),
+    (GroupL1(), Loss.SQUARED, False), (L1(), Loss.SQUARED, True),
+    (L2(), Loss.LOGISTIC, False), (L1(), Loss.LOGISTIC, False)])
+def test_hypergradient_matches_finite_differences(rng, penalty, loss, sparse):
+    X, y, _, labels = grouped_problem(rng, n=100)
+    if loss is Loss.LOGISTIC:
+        y = (y > np.median(y)).astype(float)
+    Xs = sp.csc_matrix(X) if sparse else X
+    spec = LinearSpec(penalty, Groups.from_labels(labels), True, loss, tol=1e-13, max_iter=2000)
+    ridge = getattr(penalty, "l1_ratio", None) == 0
+    lam = np.array([0.02, 0.05, 0.08]) if loss is Loss.SQUARED or ridge else np.array([0.005, 0.01, 0.02])
+    if ridge:
+        lam = lam * 10
+    value, grad, numeric = _fd_check(Xs, y, spec, lam)
+    assert np.isfinite(value) and np.any(grad != 0)
+    np.testing.assert_allclose(grad, numeric, rtol=2e-3, atol=1e-7 * max(1.0, value))
+
+
+def test_ridge_dof_equals_hat_matrix_trace(rng):
+    X, y, _, labels = grouped_problem(rng, n=50, sizes=(20, 40))   # p > n: kernel form
+    groups = Groups.from_labels(labels)
+    for size in (50, 10):
+        Xn, yn = X[:size], y[:size]
+        spec = LinearSpec(L2(), groups, fit_intercept=False)
+        train = TrainingSet(Xn, yn, spec)
+        lam = np.array([0.3, 2.0])
+        x = train.fit(lam)
+        c = size * groups.expand(lam)
+        hat = Xn @ np.linalg.solve(Xn.T @ Xn + np.diag(c), Xn.T)
+        dof = effective_dof(train, x, lam)
+        assert dof.sum() == pytest.approx(np.trace(hat), rel=1e-8)
+
+
+@settings(max_examples=15, deadline=None)
+@given(log_lam=st.lists(st.floats(-4, 2), min_size=2, max_size=2), seed=st.integers(0, 100))
+def test_ridge_dof_per_group_between_zero_and_group_size(log_lam, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((30, 7))
+    groups = Groups.contiguous([3, 4])
+    train = TrainingSet(X, rng.standard_normal(30), LinearSpec(L2(), groups))
+    lam = np.exp(log_lam)
+    dof = effective_dof(train, train.fit(lam), lam)
+    assert np.all(dof > 0) and np.all(dof < groups.sizes)
+    bigger = effective_dof(train, train.fit(lam * 10), lam * 10)
+    assert np.all(bigger < dof)     # more shrinkage, fewer effective parameters
+
+
+def test_grid_cv_scores_match_sklearn_ridge_on_the_same_folds(rng):
+    X, y, _, labels = grouped_problem(rng, n=90)
+    spec = LinearSpec(L2(), Groups.single(X.shape[1]))
+    result = GridCVTuner(cv=3, n_lams=6).tune(X, y, spec)
+    lams, scores = result.curve["lam"], result.curve["score"]
+    for lam, score in zip(lams, scores):
+        errors = []
+        for train, val in kfold_indices(90, 3):
+            model = SkRidge(alpha=lam * train.size).fit(X[train], y[train])
+            errors.append(np.mean((model.predict(X[val]) - y[val]) ** 2))
+        assert score == pytest.approx(np.mean(errors), rel=1e-8)
+    assert result.lambdas["all"] == lams[int(np.argmin(scores))]
+
+
+def test_descend_reaches_the_minimum_of_a_quadratic_within_bounds():
+    target = np.array([0.5, -1.0, 3.0])
+
+    def objective(theta):
+        return float(np.sum((theta - target) ** 2)), 2 * (theta - target)
+
+    theta, value, path = descend(objective, np.zeros(3), np.full(3, -2.0), np.full(3, 2.0),
+                                 max_evals=60, tol=1e-12)
+    np.testing.assert_allclose(theta, [0.5, -1.0, 2.0], atol=1e-3)
+    assert value == pytest.approx(1.0, abs=1e-5) and len(path) > 1
+
+
+# ----------------------------------------------------------------------------- estimators
+def test_lasso_auto_beats_a_single_lambda(rng):
+    X, y, w, labels = grouped_problem(rng, n=150)
+    X_test, _, _, _ = grouped_problem(np.random.default_rng(99), n=2000)
+    signal = X_test @ w                     # excess risk: error against the noiseless signal
+    auto = lamina.Lasso(groups=labels, lam="auto").fit(X, y)
+    single = lamina.Lasso(groups=labels, lam="auto", tuner="cv").fit(X, y)
+    assert auto.lam_.shape == (3,) and len(set(single.lam_)) == 1
+    excess_auto = np.mean((auto.predict(X_test) - signal) ** 2)
+    excess_single = np.mean((single.predict(X_test) - signal) ** 2)
+    assert excess_auto < 0.8 * excess_single
+    table = auto.explain()
+    assert table["switched_off"][2] and not table["switched_off"][0]
+    assert table["dof"][2] == 0 and table["dof"][0] == table["n_nonzero"][0]
+    assert table["tuner"] == "hypergradient" and len(table["curve"]["score"]) >= 2
+    assert auto.tuning_.fitted is auto and auto.tuning_.compute.fits > 0
+
+
+def test_ridge_auto_beats_a_single_lambda(rng):
+    X, y, w, labels = grouped_problem(rng, n=80, strengths=(1.0, 0.1, 0.0))
+    rng_test = np.random.default_rng(5)
+    X_test = np.hstack([rng_test.standard_normal((3000, 10)) * s for s in (1.0, 4.0, 1.0)])
+    signal = X_test @ w
+    auto = lamina.Ridge(groups=labels, lam="auto").fit(X, y)
+    single = lamina.Ridge(groups=labels, lam="auto", tuner="cv").fit(X, y)
+    excess = [np.mean((m.predict(X_test) - signal) ** 2) for m in (auto, single)]
+    assert excess[0] < 0.8 * excess[1]
+    assert auto.explain()["lam"][2] > 10 * auto.explain()["lam"][0]
+
+
+@pytest.mark.parametrize("estimator", [lamina.Lasso, lamina.Ridge, lamina.ElasticNetModel, lamina.GroupLasso])
+@pytest.mark.parametrize("tuner", ["evidence", "hypergradient", "cv", "optuna"])
+def test_every_estimator_with_every_tuner(rng, estimator, tuner):
+    X, y, _, labels = grouped_problem(rng, n=60, sizes=(4, 4, 4))
+    if tuner == "optuna":
+        tuner = lamina.OptunaTuner(n_trials=6, cv=3)
+    model = estimator(groups=labels, lam="auto", tuner=tuner).fit(X, y)
+    assert model.lam_.shape == (3,) and np.all(np.isfinite(model.lam_)) and np.all(model.lam_ > 0)
+    assert model.predict(X).shape == (60,) and model.score(X, y) > 0.5
+    table = model.explain()
+    assert set(table) >= {"group", "lam", "dof", "switched_off", "curve"} and len(table["dof"]) == 3
+    assert model.tuning_.summary()["method"] == (tuner if isinstance(tuner, str) else "optuna")
+
+
+def test_auto_on_sparse_input_and_sklearn_api(rng):
+    X, y, _, labels = grouped_problem(rng, n=80)
+    dense = lamina.Lasso(groups=labels, lam="auto").fit(X, y)
+    sparse = lamina.Lasso(groups=labels, lam="auto").fit(sp.csc_matrix(X), y)
+    assert sparse.lam_ == pytest.approx(dense.lam_, rel=1e-2)
+    model = lamina.Lasso(groups=labels, lam="auto", tuner="cv")
+    assert clone(model).get_params()["tuner"] == "cv"
+    assert clone(model).set_params(tuner="evidence").tuner == "evidence"
+
+
+def test_bad_input_is_named(rng):
+    X, y, _, labels = grouped_problem(rng, n=40)
+    with pytest.raises(ValueError, match="lam='best' is not supported; pass 'auto'"):
+        lamina.Lasso(lam="best").fit(X, y)
+    with pytest.raises(ValueError, match="tuner must be"):
+        lamina.Lasso(lam="auto", tuner="grid").fit(X, y)
+    with pytest.raises(ValueError, match="cv must be"):
+        HypergradientTuner(cv=0).tune(X, y, LinearSpec(L1(), Groups.from_labels(labels)))
+    with pytest.raises(ValueError, match="groups"):
+        lamina.Lasso(lam="auto", groups=labels[:-1]).fit(X, y)
+    with pytest.raises(ValueError, match="penalty 'l2' only"):
+        lamina.LogisticRegression(lam="auto", penalty="l1", tuner="evidence").fit(X, y > 0)
+    assert make_tuner("auto", LinearSpec(L2(), Groups.single(3))).name == "evidence"

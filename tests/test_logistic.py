@@ -1,0 +1,88 @@
+"""Logistic regression with a λ per group: prox-Newton against scikit-learn, tuning."""
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression as SkLogistic
+
+import lamina
+from lamina.groups import Groups
+from lamina.penalties import GroupL1
+from lamina.solvers.logistic import logistic_regression
+
+
+@pytest.fixture
+def data(rng):
+    X = rng.standard_normal((300, 10))
+    w = np.r_[2.0, -1.0, 0, 0, 1.0, 0, 0, 0, 0, 0]
+    y = (X @ w + 0.5 + rng.standard_normal(300) > 0).astype(int)
+    return X, y
+
+
+def _sklearn(C, l1_ratio, **kw):
+    with warnings.catch_warnings():   # scikit-learn ≥ 1.8 moves `penalty` to `l1_ratio`
+        warnings.simplefilter("ignore")
+        try:
+            return SkLogistic(C=C, l1_ratio=l1_ratio, **kw)
+        except TypeError:
+            return SkLogistic(C=C, penalty="l1" if l1_ratio == 1 else "l2", **kw)
+
+
+def test_l2_matches_sklearn_with_intercept(data):
+    X, y = data
+    lam = 0.02
+    ours = lamina.LogisticRegression(lam=lam, tol=1e-10).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = _sklearn(1 / (300 * lam), 0.0, tol=1e-12, max_iter=10_000).fit(X, y)
+    np.testing.assert_allclose(ours.coef_, ref.coef_.ravel(), atol=1e-6)
+    assert ours.intercept_ == pytest.approx(ref.intercept_[0], abs=1e-6)
+    np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-6)
+    assert (ours.predict(X) == ref.predict(X)).mean() == 1.0
+
+
+def test_l1_matches_sklearn_liblinear(data):
+    X, y = data
+    lam = 0.02
+    ours = lamina.LogisticRegression(lam=lam, penalty="l1", fit_intercept=False, tol=1e-10).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = _sklearn(1 / (300 * lam), 1.0, solver="liblinear", fit_intercept=False, tol=1e-12,
+                       max_iter=10_000).fit(X, y)
+    np.testing.assert_allclose(ours.coef_, ref.coef_.ravel(), atol=1e-5)
+    assert np.array_equal(ours.coef_ == 0, ref.coef_.ravel() == 0)
+
+
+def test_prox_newton_solution_is_optimal_for_group_l1(data):
+    X, y = data
+    groups = Groups.contiguous([5, 5])
+    lam = np.array([1.0, 8.0])
+    pen = GroupL1(np.sqrt([5.0, 5.0]))
+    res = logistic_regression(X, y.astype(float), pen, lam, groups, tol=1e-10)
+    grad = X.T @ (1 / (1 + np.exp(-X @ res.x)) - y)
+    assert np.max(pen.subdiff_distance(res.x, grad, lam, groups)) < 1e-7 * np.max(np.abs(X.T @ (0.5 - y)))
+    assert res.converged
+
+
+def test_logistic_auto_per_group_and_labels(data, rng):
+    X, y = data
+    labels = np.where(y == 1, "yes", "no")
+    noise = rng.standard_normal((300, 10))
+    Xw = np.hstack([X, noise])
+    groups = np.repeat([0, 1], 10)
+    for penalty in ("l1", "l2"):
+        model = lamina.LogisticRegression(lam="auto", penalty=penalty, groups=groups).fit(Xw, labels)
+        assert set(model.predict(Xw)) <= {"yes", "no"} and model.score(Xw, labels) > 0.8
+        assert model.lam_[1] > model.lam_[0]            # the noise group is penalized harder
+    ev = lamina.LogisticRegression(lam="auto", penalty="l2", groups=groups, tuner="evidence").fit(Xw, labels)
+    assert ev.lam_[1] > 10 * ev.lam_[0] and ev.explain()["dof"][1] < 1.0
+
+
+def test_logistic_errors(data):
+    X, y = data
+    with pytest.raises(ValueError, match="two classes"):
+        lamina.LogisticRegression().fit(X, np.arange(300) % 3)
+    with pytest.raises(ValueError, match="penalty must be one of"):
+        lamina.LogisticRegression(penalty="l0").fit(X, y)
+    with pytest.raises(ValueError, match="samples"):
+        lamina.LogisticRegression().fit(X, y[:-1])
