@@ -55,3 +55,35 @@ def test_cli_usage_and_runtime_errors(tmp_path, capsys):
     assert exit_info.value.code == 2
     assert main(["invert", "--out", str(tmp_path), "--samples", "4"]) == 1
     assert "n_samples must be >= 16" in capsys.readouterr().err
+
+
+def test_cli_invert_interpolation_with_a_rule(tmp_path, capsys):
+    code = main(["invert", "--problem", "interpolation", "--rule", "gcv", "--traces", "24", "--samples", "64",
+                 "--lams", "5", "--penalties", "l1", "--out", str(tmp_path), "--json", "--quiet"])
+    assert code == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows[0]["rule"] == "gcv" and "filled_snr_db" in rows[0]
+    assert rows[0]["error_ratio"] >= 1.0
+    assert (tmp_path / "gathers.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_cli_sense_writes_phase_report(tmp_path, capsys):
+    code = main(["sense", "--out", str(tmp_path), "--n", "30", "--trials", "2", "--deltas", "2", "--rhos", "3",
+                 "--signal-length", "128", "--json", "--quiet"])
+    assert code == 0
+    results = json.loads(capsys.readouterr().out)
+    assert {row["method"] for row in results["phase"]} == {"bp", "irls"}
+    assert len(results["recovery"]) == 7
+    page = (tmp_path / "report.html").read_text()
+    assert page.count("<img") == 4
+    for name in ("phase.png", "rule_curves.png", "signals.png", "seismogram.png", "results.json"):
+        assert (tmp_path / name).stat().st_size > 0
+
+
+def test_cli_sense_usage_and_runtime_errors(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sense", "--methods", "lasso"])
+    assert exit_info.value.code == 2
+    assert main(["sense", "--out", str(tmp_path), "--n", "2", "--quiet"]) == 1
+    assert "n must be >= 4" in capsys.readouterr().err

@@ -1,4 +1,28 @@
-"""Inverse problems on PyLops operators: problem builders and studies."""
-from lamina.inverse.problems import InverseProblem, add_noise, deconvolution, reflectivity, ricker
+"""Inverse problems on PyLops operators: builders, automatic λ, sparse recovery, phase diagrams.
 
-__all__ = ["InverseProblem", "deconvolution", "ricker", "reflectivity", "add_noise"]
+Objective: ½‖Ax − b‖² + Σ_g λ_g R(x_g), R ∈ {L0, L1, L2} (PyLops' convention).
+
+* :func:`fit` — solve with λ given, or chosen by a rule ("discrepancy", "gcv", "sure", "cv",
+  "lcurve"), optionally one λ per group (hypergradient or SURE);
+* :func:`recover` — noiseless sparse recovery (IRLS by default; basis pursuit, reweighted L1, OMP);
+* :func:`phase_diagram`, :func:`donoho_tanner_weak` — empirical and theoretical phase transitions;
+* problem builders: :func:`deconvolution`, :func:`deconvolution_2d`, :func:`interpolation`,
+  :func:`compressed_sensing`, :func:`seismogram_recovery`.
+"""
+from lamina.inverse.fit import DEFAULT_RULE, FitResult, fit
+from lamina.inverse.noise import estimate_noise
+from lamina.inverse.phase import PhaseDiagram, donoho_tanner_weak, phase_diagram
+from lamina.inverse.problems import (InverseProblem, add_noise, compressed_sensing, deconvolution,
+                                     deconvolution_2d, filled_snr, frequency_band_groups, interpolation,
+                                     reflectivity, ricker, seismogram_recovery, time_window_groups,
+                                     wavelet_scale_groups)
+from lamina.inverse.recover import Recovery, basis_pursuit, irls, recover
+from lamina.inverse.rules import GCV, SURE, Discrepancy, KFoldCV, LCurve, Rule
+
+__all__ = [
+    "fit", "FitResult", "DEFAULT_RULE", "Rule", "Discrepancy", "GCV", "SURE", "KFoldCV", "LCurve",
+    "recover", "Recovery", "basis_pursuit", "irls", "phase_diagram", "PhaseDiagram", "donoho_tanner_weak",
+    "estimate_noise", "InverseProblem", "deconvolution", "deconvolution_2d", "interpolation", "filled_snr",
+    "compressed_sensing", "seismogram_recovery", "ricker", "reflectivity", "add_noise",
+    "time_window_groups", "frequency_band_groups", "wavelet_scale_groups",
+]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 
 import numpy as np
 
@@ -17,18 +18,38 @@ class InverseProblem:
     A : PyLops operator, shape (m, n)
     b : ndarray, shape (m,)
         Noisy data.
-    x_true : ndarray, shape (n,)
+    x_true : ndarray, shape (n,) or None
+        True coefficients (None for real data, or when only the model is known).
     sigma : float
         Standard deviation of the added Gaussian noise.
     meta : dict
         Builder parameters (wavelet, sampling interval …) for plots and reports.
+    synthesis : operator, optional
+        S mapping coefficients to the physical model (transform-domain sparsity: a gather from
+        its f-k coefficients, a signal from its wavelet coefficients); None when x is the model.
+    model_true : ndarray, optional
+        The true physical model (the full gather, the true signal) when it is not ``x_true``.
     """
 
     A: object
     b: np.ndarray
-    x_true: np.ndarray
+    x_true: np.ndarray | None
     sigma: float
     meta: dict = field(default_factory=dict)
+    synthesis: object = None
+    model_true: np.ndarray | None = None
+
+    def model(self, x) -> np.ndarray:
+        """The physical model of coefficients x: S x when the problem has a synthesis S
+        (transform-domain sparsity), x itself otherwise."""
+        return np.asarray(x) if self.synthesis is None else np.asarray(self.synthesis.matvec(np.asarray(x)))
+
+    def relative_error(self, x) -> float:
+        """‖model(x) − truth‖ / ‖truth‖, the truth being ``model_true`` or ``x_true``."""
+        truth = self.model_true if self.model_true is not None else self.x_true
+        if truth is None:
+            raise ValueError("this problem has no truth to compare with")
+        return float(np.linalg.norm(self.model(x) - truth) / np.linalg.norm(truth))
 
 
 def ricker(peak_frequency: float, dt: float, n_samples: int | None = None) -> np.ndarray:
@@ -100,3 +121,329 @@ def deconvolution(n_samples: int = 4000, peak_frequency: float = 20.0, dt: float
     return InverseProblem(A=A, b=b, x_true=x_true, sigma=sigma,
                           meta={"kind": "deconvolution", "wavelet": wavelet, "dt": dt,
                                 "peak_frequency": peak_frequency, "snr_db": snr_db})
+
+
+# ---------------------------------------------------------------------------- 2D deconvolution
+def layered_reflectivity(n_time: int, n_traces: int, n_layers: int, rng: np.random.Generator) -> np.ndarray:
+    """Reflectivity section, shape (n_traces, n_time): ``n_layers`` interfaces whose depth varies
+    smoothly across the section (a dip plus a gentle fold), one random amplitude per interface."""
+    x = np.zeros((n_traces, n_time))
+    positions = np.linspace(0, 1, n_traces)
+    depths = np.sort(rng.uniform(0.08, 0.92, n_layers)) * n_time
+    amplitudes = rng.choice([-1.0, 1.0], n_layers) * rng.uniform(0.2, 1.0, n_layers)
+    for depth, amplitude in zip(depths, amplitudes):
+        dip, fold = rng.uniform(-0.05, 0.05) * n_time, rng.uniform(0, 0.03) * n_time
+        times = np.round(depth + dip * positions + fold * np.sin(2 * np.pi * positions)).astype(int)
+        valid = (times >= 0) & (times < n_time)
+        x[np.flatnonzero(valid), times[valid]] += amplitude
+    return x
+
+
+def deconvolution_2d(n_time: int = 400, n_traces: int = 40, peak_frequency: float = 20.0, dt: float = 0.004,
+                     n_layers: int = 12, snr_db: float = 20.0, wavelet=None, seed: int = 0) -> InverseProblem:
+    """Sparse-spike deconvolution of a 2D section: every trace convolved with the same wavelet.
+
+    The model is the reflectivity section of shape (n_traces, n_time), flattened trace after
+    trace (``x.reshape(n_traces, n_time)``); A is PyLops Convolve1D along time.
+
+    Examples
+    --------
+    >>> problem = deconvolution_2d(n_time=100, n_traces=5, n_layers=4)
+    >>> problem.A.shape, problem.meta["shape"]
+    ((500, 500), (5, 100))
+    """
+    import pylops
+
+    n_time = check_positive_int(n_time, "n_time", minimum=16)
+    n_traces = check_positive_int(n_traces, "n_traces")
+    rng = np.random.default_rng(seed)
+    wavelet = ricker(peak_frequency, dt) if wavelet is None else check_finite_array(wavelet, "wavelet", ndim=1)
+    if wavelet.shape[0] % 2 == 0:
+        raise ValueError(f"wavelet must have odd length (centred), got {wavelet.shape[0]}")
+    A = pylops.signalprocessing.Convolve1D((n_traces, n_time), h=wavelet, offset=wavelet.shape[0] // 2, axis=-1)
+    x_true = layered_reflectivity(n_time, n_traces, n_layers, rng).ravel()
+    b, sigma = add_noise(A @ x_true, snr_db, rng)
+    return InverseProblem(A=A, b=b, x_true=x_true, sigma=sigma,
+                          meta={"kind": "deconvolution_2d", "wavelet": wavelet, "dt": dt, "shape": (n_traces, n_time),
+                                "peak_frequency": peak_frequency, "snr_db": snr_db})
+
+
+def time_window_groups(n_time: int, n_windows: int, n_traces: int = 1):
+    """Groups of coefficients by time window (same windows on every trace), for a λ per window."""
+    from lamina.groups import Groups
+
+    n_windows = check_positive_int(n_windows, "n_windows")
+    window = np.minimum(np.arange(n_time) * n_windows // n_time, n_windows - 1)
+    labels = np.tile(window, n_traces)
+    return Groups(labels, tuple(f"t{w}" for w in range(n_windows)))
+
+
+# ---------------------------------------------------------------------------- interpolation
+def _ricker_at(t, peak_frequency):
+    arg = (np.pi * peak_frequency * t) ** 2
+    return (1.0 - 2.0 * arg) * np.exp(-arg)
+
+
+def synthetic_gather(n_traces: int = 64, n_time: int = 256, dt: float = 0.004, dx: float = 10.0,
+                     peak_frequency: float = 20.0, n_events: int = 5, seed: int = 0) -> np.ndarray:
+    """A shot-gather-like section, shape (n_traces, n_time): linear and parabolic events."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n_time) * dt
+    offsets = (np.arange(n_traces) - n_traces / 2) * dx
+    gather = np.zeros((n_traces, n_time))
+    for event in range(n_events):
+        t0 = rng.uniform(0.15, 0.85) * t[-1]
+        amplitude = rng.choice([-1.0, 1.0]) * rng.uniform(0.4, 1.0)
+        if event % 2:
+            times = t0 + rng.uniform(-2e-4, 2e-4) * offsets                      # linear, slope ≤ 0.2 ms/m
+        else:
+            times = t0 + rng.uniform(0.01, 0.04) * (offsets / offsets.max()) ** 2  # parabolic, ≤ 40 ms
+        gather += amplitude * _ricker_at(t[None, :] - times[:, None], peak_frequency)
+    return gather
+
+
+class Transform(str, Enum):
+    """Sparsifying transforms of the interpolation problem."""
+
+    FK = "fk"        # 2D Fourier (frequency–wavenumber), real and imaginary parts
+    DCT = "dct"      # 2D orthonormal DCT
+    WAVELET = "wavelet"  # 2D orthogonal wavelets (PyLops DWT2D)
+
+
+def _synthesis_2d(transform, shape):
+    import pylops
+
+    from lamina.inverse._linops import real_fourier_synthesis
+
+    transform = _parse_enum(Transform, transform, "transform")
+    if transform is Transform.FK:
+        return real_fourier_synthesis(shape)
+    if transform is Transform.DCT:
+        return pylops.signalprocessing.DCT(dims=shape, dtype="float64").H
+    return pylops.signalprocessing.DWT2D(dims=shape, wavelet="db4", level=3).H
+
+
+def _parse_enum(enum, value, name):
+    try:
+        return enum(value)
+    except ValueError:
+        choices = ", ".join(repr(v.value) for v in enum)
+        raise ValueError(f"{name} must be one of {choices}; got {value!r}") from None
+
+
+def interpolation(n_traces: int = 64, n_time: int = 256, keep: float = 0.6, transform: str = "fk",
+                  snr_db: float = 30.0, dt: float = 0.004, peak_frequency: float = 20.0, n_events: int = 5,
+                  gather=None, seed: int = 0) -> InverseProblem:
+    """Interpolation of irregularly missing traces: b = R S x + noise.
+
+    R (PyLops Restriction along the trace axis) keeps a random ``keep`` share of the traces,
+    S synthesizes the gather from its coefficients in ``transform`` ("fk", "dct", "wavelet").
+    The truth is the full gather (``model_true``, flattened trace after trace);
+    ``meta["missing"]`` lists the traces to fill.
+
+    Examples
+    --------
+    >>> problem = interpolation(n_traces=16, n_time=64, keep=0.5)
+    >>> problem.A.shape, len(problem.meta["missing"])
+    ((512, 2048), 8)
+    """
+    import pylops
+
+    from lamina.inverse._linops import compose
+
+    n_traces = check_positive_int(n_traces, "n_traces", minimum=4)
+    n_time = check_positive_int(n_time, "n_time", minimum=16)
+    if not 0 < keep < 1:
+        raise ValueError(f"keep must lie in (0, 1), got {keep}")
+    rng = np.random.default_rng(seed)
+    if gather is None:
+        gather = synthetic_gather(n_traces, n_time, dt, peak_frequency=peak_frequency, n_events=n_events, seed=seed)
+    gather = check_finite_array(gather, "gather", ndim=2)
+    n_traces, n_time = gather.shape
+    n_keep = max(2, int(round(keep * n_traces)))
+    kept = np.sort(rng.choice(n_traces, n_keep, replace=False))
+    R = pylops.Restriction((n_traces, n_time), kept, axis=0, dtype="float64")
+    S = _synthesis_2d(transform, (n_traces, n_time))
+    A = compose(R, S)
+    b, sigma = add_noise(R @ gather.ravel(), snr_db, rng)
+    return InverseProblem(A=A, b=b, x_true=None, sigma=sigma, synthesis=S, model_true=gather.ravel(),
+                          meta={"kind": "interpolation", "shape": (n_traces, n_time), "kept": kept,
+                                "missing": np.setdiff1d(np.arange(n_traces), kept), "transform": str(transform),
+                                "dt": dt, "snr_db": snr_db})
+
+
+def filled_snr(problem: InverseProblem, x) -> float:
+    """SNR (dB) of the missing traces filled by x: 10 log₁₀(‖d_miss‖² / ‖d̂_miss − d_miss‖²)."""
+    shape = problem.meta["shape"]
+    missing = problem.meta["missing"]
+    truth = problem.model_true.reshape(shape)[missing]
+    estimate = problem.model(x).reshape(shape)[missing]
+    return float(10 * np.log10(np.sum(truth ** 2) / max(np.sum((estimate - truth) ** 2), 1e-300)))
+
+
+def frequency_band_groups(shape, n_bands: int, dt: float = 1.0):
+    """Groups of the f-k coefficients (real and imaginary parts) by temporal-frequency band:
+    equal-width bands of |f| from 0 to Nyquist, for a λ per band."""
+    from lamina.groups import Groups
+
+    n_bands = check_positive_int(n_bands, "n_bands")
+    frequencies = np.abs(np.fft.fftfreq(shape[-1], dt))
+    band = np.minimum((frequencies / frequencies.max() * n_bands).astype(int), n_bands - 1)
+    labels = np.broadcast_to(band, shape).ravel()
+    return Groups(np.concatenate([labels, labels]), tuple(f"band{k}" for k in range(n_bands)))
+
+
+# ---------------------------------------------------------------------------- compressed sensing
+class Measurement(str, Enum):
+    """How the compressed-sensing measurements are taken."""
+
+    GAUSSIAN = "gaussian"              # i.i.d. N(0, 1/m) matrix
+    PARTIAL_DCT = "partial_dct"        # m random rows of the orthonormal DCT
+    PARTIAL_FOURIER = "partial_fourier"  # real and imaginary parts of m/2 random Fourier coefficients
+    RANDOM_SAMPLES = "random_samples"  # m random time samples (PyLops Restriction)
+
+
+class Basis(str, Enum):
+    """Domains in which the compressed-sensing signal is sparse."""
+
+    IDENTITY = "identity"
+    DCT = "dct"
+    FOURIER = "fourier"
+    WAVELET = "wavelet"
+
+
+def sparsity_basis(basis, n: int, wavelet: str = "db4", level: int = 4):
+    """Synthesis operator Ψ (signal = Ψ α) of a basis; orthonormal except "fourier" (a tight
+    frame on the real and imaginary parts of the spectrum, 2n coefficients)."""
+    import pylops
+
+    from lamina.inverse._linops import real_fourier_synthesis
+
+    basis = _parse_enum(Basis, basis, "basis")
+    if basis is Basis.IDENTITY:
+        return pylops.Identity(n, dtype="float64")
+    if basis is Basis.DCT:
+        return pylops.signalprocessing.DCT(dims=n, dtype="float64").H
+    if basis is Basis.FOURIER:
+        return real_fourier_synthesis((n,))
+    return pylops.signalprocessing.DWT(dims=n, wavelet=wavelet, level=level).H
+
+
+def measurement_operator(measurement, m: int, n: int, rng: np.random.Generator):
+    """Φ, shape (m, n), of a measurement scheme (see :class:`Measurement`)."""
+    import pylops
+
+    from lamina.inverse._linops import compose, real_fourier_synthesis
+
+    measurement = _parse_enum(Measurement, measurement, "measurement")
+    m = check_positive_int(m, "m")
+    if m > n:
+        raise ValueError(f"m must be <= n ({n}), got {m}")
+    if measurement is Measurement.GAUSSIAN:
+        return rng.standard_normal((m, n)) / np.sqrt(m)
+    if measurement is Measurement.RANDOM_SAMPLES:
+        return pylops.Restriction(n, np.sort(rng.choice(n, m, replace=False)), dtype="float64")
+    if measurement is Measurement.PARTIAL_DCT:
+        rows = pylops.Restriction(n, np.sort(rng.choice(n, m, replace=False)), dtype="float64")
+        return compose(rows, pylops.signalprocessing.DCT(dims=n, dtype="float64"))
+    # partial Fourier: both parts of m/2 frequencies (analysis = adjoint of the real synthesis)
+    frequencies = np.sort(rng.choice(n, m // 2 + m % 2, replace=False))
+    rows = np.concatenate([frequencies, n + frequencies])[:m]
+    analysis = real_fourier_synthesis((n,)).T
+    return compose(pylops.Restriction(2 * n, np.sort(rows), dtype="float64"), analysis)
+
+
+def wavelet_scale_groups(n: int, wavelet: str = "db4", level: int = 4):
+    """Groups of the coefficients of PyLops DWT(n, wavelet, level) by scale: approximation,
+    then details from coarse to fine — for a λ per wavelet scale."""
+    import pylops
+
+    from lamina.groups import Groups
+
+    transform = pylops.signalprocessing.DWT(dims=n, wavelet=wavelet, level=level)
+    labels = np.zeros(transform.shape[0], dtype=np.int64)
+    names = ["approx"]
+    for scale, piece in enumerate(transform.sl[1:], start=1):
+        labels[piece["d"][0]] = scale
+        names.append(f"detail{level - scale + 1}")
+    return Groups(labels, tuple(names))
+
+
+def compressed_sensing(n: int = 512, m: int = 128, k: int = 20, measurement: str = "gaussian",
+                       basis: str = "identity", snr_db: float | None = None, wavelet: str = "db4",
+                       level: int = 4, seed: int = 0) -> InverseProblem:
+    """b = Φ Ψ α + noise with α k-sparse: measurement Φ of :class:`Measurement`, basis Ψ of
+    :class:`Basis`. ``snr_db=None``: noiseless (σ = 0).
+
+    Examples
+    --------
+    >>> problem = compressed_sensing(n=128, m=48, k=5, measurement="partial_dct", basis="wavelet")
+    >>> problem.A.shape, int(np.count_nonzero(problem.x_true))
+    ((48, 128), 5)
+    """
+    from lamina.inverse._linops import compose
+
+    n = check_positive_int(n, "n", minimum=8)
+    k = check_positive_int(k, "k")
+    rng = np.random.default_rng(seed)
+    Psi = sparsity_basis(basis, n, wavelet, level)
+    Phi = measurement_operator(measurement, m, n, rng)
+    n_coefs = Psi.shape[1]
+    if k > n_coefs:
+        raise ValueError(f"k must be <= {n_coefs}, got {k}")
+    alpha = np.zeros(n_coefs)
+    alpha[rng.choice(n_coefs, k, replace=False)] = rng.standard_normal(k)
+    A = compose(Phi, Psi)
+    clean = np.asarray(A @ alpha) if not isinstance(A, np.ndarray) else A @ alpha
+    if snr_db is None:
+        b, sigma = clean, 0.0
+    else:
+        b, sigma = add_noise(clean, snr_db, rng)
+    return InverseProblem(A=A, b=b, x_true=alpha, sigma=sigma, synthesis=Psi, model_true=Psi @ alpha,
+                          meta={"kind": "compressed_sensing", "measurement": str(measurement), "basis": str(basis),
+                                "n": n, "m": m, "k": k, "snr_db": snr_db})
+
+
+def seismogram(channel: int = 0, n_samples: int = 2048) -> tuple[np.ndarray, float]:
+    """The example seismogram ObsPy ships (``obspy.read()``, BW.RJOB, 100 Hz), demeaned,
+    scaled to unit maximum and cut to ``n_samples`` around its largest amplitude; returns
+    (trace, dt). No download: the file is inside the ObsPy package."""
+    import obspy
+
+    trace = obspy.read()[channel]
+    data = np.asarray(trace.data, dtype=np.float64)
+    data = data - data.mean()
+    n_samples = check_positive_int(n_samples, "n_samples", minimum=16)
+    centre = int(np.argmax(np.abs(data)))
+    start = int(np.clip(centre - n_samples // 3, 0, max(data.size - n_samples, 0)))
+    data = data[start:start + n_samples]
+    return data / np.max(np.abs(data)), float(trace.stats.delta)
+
+
+def seismogram_recovery(keep: float = 0.4, basis: str = "dct", n_samples: int = 2048, channel: int = 0,
+                        wavelet: str = "db4", level: int = 5, seed: int = 0) -> InverseProblem:
+    """Real data: recover ObsPy's example seismogram from a random ``keep`` share of its samples,
+    sparse in ``basis`` (DCT or wavelet). The truth is the full trace; σ is unknown (NaN): the
+    recording's own noise is all there is.
+
+    Examples
+    --------
+    >>> problem = seismogram_recovery(keep=0.5, n_samples=256)
+    >>> problem.A.shape
+    (128, 256)
+    """
+    import pylops
+
+    from lamina.inverse._linops import compose
+
+    if not 0 < keep < 1:
+        raise ValueError(f"keep must lie in (0, 1), got {keep}")
+    trace, dt = seismogram(channel, n_samples)
+    n = trace.size
+    rng = np.random.default_rng(seed)
+    kept = np.sort(rng.choice(n, int(round(keep * n)), replace=False))
+    Psi = sparsity_basis(basis, n, wavelet, level)
+    R = pylops.Restriction(n, kept, dtype="float64")
+    return InverseProblem(A=compose(R, Psi), b=trace[kept], x_true=None, sigma=float("nan"), synthesis=Psi,
+                          model_true=trace, meta={"kind": "seismogram", "kept": kept, "dt": dt, "basis": basis,
+                                                  "missing": np.setdiff1d(np.arange(n), kept), "shape": (n,)})

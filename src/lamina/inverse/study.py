@@ -1,9 +1,11 @@
-"""Deconvolution study: L0, L1 and L2 along a λ path, λ chosen by the discrepancy principle.
+"""Inverse-problem study: L0, L1 and L2 along a λ path, λ chosen by a rule, against the oracle.
 
 For each penalty the whole warm-started path is solved; every point records the relative
-error against the truth and the residual norm. The discrepancy principle picks the largest λ
-whose residual is at most √m σ (σ known); the oracle λ (least error, using the truth) is
-reported beside it so the reader sees what automatic choice costs.
+error against the truth (of the model: the reflectivity, or the full gather for
+interpolation) and the residual norm. A rule of :mod:`lamina.inverse.rules` picks λ — by
+default the discrepancy principle, the largest λ whose residual is at most √m σ (σ known) —
+and the oracle λ (least error, using the truth) is reported beside it so the reader sees
+what the automatic choice costs.
 """
 from __future__ import annotations
 
@@ -14,9 +16,9 @@ import numpy as np
 
 from lamina.groups import Groups
 from lamina.inverse.problems import InverseProblem
+from lamina.inverse.rules import Rule, make_rule, parse_rule
 from lamina.operators import as_forward_model, rmatvec, squared_norm_estimate
 from lamina.penalties import make_penalty
-from lamina.solvers.path import regularization_path
 
 
 @dataclass
@@ -33,12 +35,14 @@ class PenaltyCurve:
     seconds: float
     coefs: np.ndarray
     history: dict = field(default_factory=dict)
+    rule: str = "discrepancy"
+    scores: np.ndarray | None = None
 
     def summary(self) -> dict:
-        return {"penalty": self.penalty, "solver": self.solver,
-                "lam_discrepancy": float(self.lams[self.chosen]),
-                "error_discrepancy": float(self.errors[self.chosen]),
+        return {"penalty": self.penalty, "solver": self.solver, "rule": self.rule,
+                "lam_auto": float(self.lams[self.chosen]), "error_auto": float(self.errors[self.chosen]),
                 "lam_oracle": float(self.lams[self.oracle]), "error_oracle": float(self.errors[self.oracle]),
+                "error_ratio": float(self.errors[self.chosen] / max(self.errors[self.oracle], 1e-300)),
                 "nonzeros": int(np.count_nonzero(self.coefs[self.chosen])),
                 "path_points": int(len(self.lams)), "seconds": round(self.seconds, 3)}
 
@@ -60,32 +64,37 @@ def discrepancy_index(residuals: np.ndarray, target: float) -> int:
 
 
 def run_penalty(problem: InverseProblem, penalty: str, n_lams: int = 25, tol: float = 1e-6,
-                callback=None) -> PenaltyCurve:
-    """Path of one penalty on the problem, with discrepancy and oracle picks."""
+                callback=None, rule=Rule.DISCREPANCY, lams=None) -> PenaltyCurve:
+    """Path of one penalty on the problem, with the rule's pick and the oracle pick.
+
+    The rule gets the problem's σ (known for synthetic data; NaN or None means estimate it).
+    """
+    rule = parse_rule(rule)
     A = as_forward_model(problem.A)
-    lams = _grid(penalty, A, problem.b, n_lams)
+    lams = _grid(penalty, A, problem.b, n_lams) if lams is None else np.asarray(lams, float)
+    sigma = problem.sigma if problem.sigma and np.isfinite(problem.sigma) else None
     started = time.perf_counter()
-    path = regularization_path(A, problem.b, penalty, multipliers=lams, tol=tol,
-                               callback=callback)
+    tuner = make_rule(rule, sigma=sigma)
+    path_callback = None if callback is None else (lambda k, result: callback(k, result))
+    tuned = tuner.tune(A, problem.b, penalty, multipliers=lams, tol=tol, callback=path_callback)
     seconds = time.perf_counter() - started
-    truth_norm = np.linalg.norm(problem.x_true)
-    errors = np.linalg.norm(path.coefs - problem.x_true, axis=1) / truth_norm
-    residuals = np.array([np.linalg.norm(A.matvec(x) - problem.b) for x in path.coefs])
-    target = np.sqrt(problem.b.shape[0]) * problem.sigma
-    chosen = discrepancy_index(residuals, target)
-    result = path.results[chosen]
+    candidates = tuned.info["candidates"]
+    errors = np.array([problem.relative_error(x) for x in candidates.coefs])
+    chosen = tuned.curve["index"]
+    result = candidates.results[chosen]
     return PenaltyCurve(penalty=penalty, solver=result.solver, lams=lams, errors=errors,
-                        residuals=residuals, chosen=chosen, oracle=int(np.argmin(errors)),
-                        seconds=seconds, coefs=path.coefs,
+                        residuals=candidates.residual_norms, chosen=chosen, oracle=int(np.argmin(errors)),
+                        seconds=seconds, coefs=candidates.coefs, rule=rule.value,
+                        scores=np.asarray(tuned.curve["score"]),
                         history={"criterion": list(result.history.criterion),
-                                 "criterion_name": result.criterion_name})
+                                 "criterion_name": result.criterion_name, "sigma": tuned.info.get("sigma")})
 
 
 def deconvolution_study(problem: InverseProblem, penalties=("l1", "l0", "l2"), n_lams: int = 25,
-                        progress=None) -> list[PenaltyCurve]:
+                        progress=None, rule=Rule.DISCREPANCY) -> list[PenaltyCurve]:
     """Run :func:`run_penalty` for each penalty; ``progress(penalty, k)`` after each λ."""
     curves = []
     for name in penalties:
         callback = None if progress is None else (lambda k, _r, name=name: progress(name, k))
-        curves.append(run_penalty(problem, name, n_lams=n_lams, callback=callback))
+        curves.append(run_penalty(problem, name, n_lams=n_lams, callback=callback, rule=rule))
     return curves

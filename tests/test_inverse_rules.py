@@ -1,0 +1,282 @@
+"""λ rules of lamina.inverse: each checked where the right answer is known."""
+import warnings
+
+import numpy as np
+import pytest
+from scipy.sparse.linalg import aslinearoperator
+
+from lamina import solve
+from lamina.inverse import DEFAULT_RULE, estimate_noise, fit
+from lamina.inverse._linops import ridge_dof, row_subset
+from lamina.inverse.pergroup import SURECoordinate, hypergradient
+from lamina.inverse.rules import (compute_candidates, discrepancy_choice, gcv_scores, lcurve_corner,
+                                  menger_curvature, prepare, sure_scores)
+from lamina.groups import Groups
+from lamina.penalties import L1, L2
+
+
+def _ridge_closed_form(A, b, lams):
+    """Residual norms and df of ridge from the SVD (independent of lamina's solvers)."""
+    U, s, _ = np.linalg.svd(A, full_matrices=False)
+    Utb = U.T @ b
+    outside = b - U @ Utb
+    residuals, dofs = [], []
+    for lam in lams:
+        shrink = lam / (s ** 2 + lam)
+        residuals.append(np.sqrt(np.sum((shrink * Utb) ** 2) + np.sum(outside ** 2)))
+        dofs.append(np.sum(s ** 2 / (s ** 2 + lam)))
+    return np.array(residuals), np.array(dofs)
+
+
+@pytest.fixture
+def ridge_problem():
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((70, 40)) @ np.diag(np.geomspace(1, 1e-3, 40))
+    x = rng.standard_normal(40)
+    sigma = 0.05
+    b = A @ x + sigma * rng.standard_normal(70)
+    return A, b, sigma, np.geomspace(10, 1e-7, 30)
+
+
+def test_ridge_candidates_match_closed_form(ridge_problem):
+    A, b, sigma, lams = ridge_problem
+    A_, b_, penalty, groups, d = prepare(A, b, "l2", None, None)
+    cands = compute_candidates(A_, b_, penalty, groups, d, lams, tol=1e-10)
+    residuals, dofs = _ridge_closed_form(A, b, lams)
+    np.testing.assert_allclose(cands.residual_norms, residuals, rtol=1e-6)
+    np.testing.assert_allclose(cands.dof, dofs, rtol=1e-8)
+
+
+def test_gcv_and_discrepancy_on_ridge_pick_the_closed_form_choice(ridge_problem):
+    A, b, sigma, lams = ridge_problem
+    residuals, dofs = _ridge_closed_form(A, b, lams)
+    m = A.shape[0]
+    expected_gcv = int(np.argmin(m * residuals ** 2 / (m - dofs) ** 2))
+    expected_discrepancy = int(np.flatnonzero(residuals <= np.sqrt(m) * sigma)[0])
+    res_gcv = fit(A, b, "l2", rule="gcv", multipliers=lams, tol=1e-10)
+    res_disc = fit(A, b, "l2", rule="discrepancy", sigma=sigma, multipliers=lams, tol=1e-10)
+    assert res_gcv.curve["index"] == expected_gcv
+    assert res_disc.curve["index"] == expected_discrepancy
+    assert res_gcv.lam[0] == pytest.approx(lams[expected_gcv])
+    assert 0 < expected_gcv < len(lams) - 1  # an interior minimum: the test can fail
+
+
+def test_sure_is_unbiased_for_the_lasso_prediction_risk():
+    """E[SURE(λ)] = E‖A(x̂ − x)‖² with df = |support| (Zou, Hastie & Tibshirani 2007)."""
+    rng = np.random.default_rng(0)
+    m, n, sigma = 80, 50, 0.5
+    A = rng.standard_normal((m, n))
+    x = np.zeros(n)
+    x[:8] = rng.standard_normal(8) * 2
+    lam = 4.0
+    sure, risk, dofs = [], [], []
+    for _ in range(300):
+        b = A @ x + sigma * rng.standard_normal(m)
+        x_hat = solve(A, b, "l1", lam, tol=1e-10).x
+        residual = np.linalg.norm(A @ x_hat - b)
+        sure.append(sure_scores([residual], [np.count_nonzero(x_hat)], m, sigma)[0])
+        risk.append(np.sum((A @ (x_hat - x)) ** 2))
+        dofs.append(np.count_nonzero(x_hat))
+    sure, risk, dofs = np.array(sure), np.array(risk), np.array(dofs)
+    standard_error = np.std(sure - risk) / np.sqrt(len(sure))
+    assert abs(sure.mean() - risk.mean()) < 3 * standard_error
+    # the same test detects a biased variant (df left out): it has the power to fail
+    biased = sure - 2 * sigma ** 2 * dofs
+    assert abs(biased.mean() - risk.mean()) > 3 * standard_error
+
+
+def test_lcurve_corner_of_a_hyperbola():
+    """(ξ − a)(η − c) = k has its largest curvature at ξ − a = η − c = √k."""
+    v = np.linspace(3, -3, 61)  # from large residual to large norm, as along a decreasing λ
+    a, c, k = 0.5, -1.0, 0.04
+    xi, eta = a + np.sqrt(k) * np.exp(v), c + np.sqrt(k) * np.exp(-v)
+    index, kappa = lcurve_corner(np.exp(xi), np.exp(eta))
+    assert index == 30 and v[index] == pytest.approx(0.0)
+    assert np.nanargmin(kappa) != index  # the sign convention matters
+    circle = menger_curvature(np.cos(np.linspace(0, -np.pi / 2, 7)), np.sin(np.linspace(0, -np.pi / 2, 7)))
+    np.testing.assert_allclose(circle[1:-1], 1.0)  # clockwise unit circle: κ = +1
+
+
+def test_discrepancy_gcv_edge_cases():
+    assert discrepancy_choice(np.array([5.0, 3.0, 1.0]), 4, 0.1)[0] == 2  # none below: last
+    scores = gcv_scores([1.0, 1.0], [3, 10], 10)
+    assert np.isinf(scores[1]) and scores[0] == pytest.approx(10 / 49)
+
+
+def test_cv_scores_equal_a_manual_k_fold_loop():
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((40, 30))
+    x = np.zeros(30)
+    x[:4] = [2.0, -1.5, 1.0, 3.0]
+    b = A @ x + 0.3 * rng.standard_normal(40)
+    lams = np.geomspace(20, 0.1, 8)
+    result = fit(A, b, "l1", rule="cv", multipliers=lams, n_folds=4, seed=5, tol=1e-10)
+    folds = np.array_split(np.random.default_rng(5).permutation(40), 4)
+    manual = np.zeros(lams.size)
+    for fold in folds:
+        train = np.setdiff1d(np.arange(40), fold)
+        for i, lam in enumerate(lams):
+            x_hat = solve(A[train], b[train], "l1", lam * train.size / 40, tol=1e-10).x
+            manual[i] += np.sum((A[fold] @ x_hat - b[fold]) ** 2)
+    np.testing.assert_allclose(result.curve["score"], manual / 40, rtol=1e-5)
+    assert result.curve["index"] == int(np.argmin(manual))
+    np.testing.assert_allclose(result.x, solve(A, b, "l1", lams[result.curve["index"]], tol=1e-10).x, atol=1e-6)
+
+
+@pytest.mark.parametrize("rule", ["discrepancy", "gcv", "sure", "cv", "lcurve"])
+def test_every_rule_recovers_a_sparse_model(rule):
+    rng = np.random.default_rng(2)
+    A = rng.standard_normal((100, 150))
+    x = np.zeros(150)
+    x[rng.choice(150, 8, replace=False)] = rng.choice([-1, 1], 8) * rng.uniform(1, 3, 8)
+    b = A @ x + 0.2 * rng.standard_normal(100)
+    res = fit(A, b, "l1", rule=rule, sigma=0.2, n_lams=25)
+    assert np.linalg.norm(res.x - x) / np.linalg.norm(x) < 0.15
+    assert res.curve["lam"].shape == res.curve["score"].shape == (25,)
+    assert res.rule == rule and res.lam.shape == (1,)
+    assert res.tune.compute.fits >= 25
+
+
+def test_fit_default_rule_and_fixed_lambda():
+    rng = np.random.default_rng(4)
+    A = rng.standard_normal((60, 80))
+    x = np.zeros(80)
+    x[:5] = 2.0
+    b = A @ x + 0.1 * rng.standard_normal(60)
+    res = fit(A, b)
+    assert res.rule == DEFAULT_RULE.value
+    assert set(np.flatnonzero(np.abs(res.x) > 0.5)) == set(range(5))
+    fixed = fit(A, b, "l1", lam=2.0)
+    assert fixed.curve is None and fixed.lam.tolist() == [2.0]
+    np.testing.assert_allclose(fixed.x, solve(A, b, "l1", 2.0).x)
+
+
+def test_fit_on_an_operator_with_estimated_sigma():
+    rng = np.random.default_rng(5)
+    A = rng.standard_normal((200, 120))
+    x = np.zeros(120)
+    x[:6] = 3.0
+    b = A @ x + 0.3 * rng.standard_normal(200)
+    res = fit(aslinearoperator(A), b, "l1", rule="sure", n_lams=15)
+    assert res.sigma > 0 and res.info["sigma_source"].startswith("estimated")
+    assert np.linalg.norm(res.x - x) / np.linalg.norm(x) < 0.1
+
+
+def test_fit_bad_input_names_the_argument():
+    A, b = np.ones((5, 3)), np.ones(5)
+    with pytest.raises(ValueError, match="rule must be one of"):
+        fit(A, b, rule="aic")
+    with pytest.raises(ValueError, match="sigma"):
+        fit(A, b, rule="sure", sigma=0.0)
+    with pytest.raises(ValueError, match="sigma"):
+        fit(A, b, rule="sure", sigma=-1.0)
+    with pytest.raises(ValueError, match="lam must be >= 0"):
+        fit(A, b, lam=-1.0)
+    with pytest.raises(ValueError, match="lam must be 'auto'"):
+        fit(A, b, lam="best")
+    with pytest.raises(ValueError, match="rows but b has"):
+        fit(A, np.ones(4))
+    with pytest.raises(ValueError, match="rule applies only"):
+        fit(A, b, lam=1.0, rule="gcv")
+    with pytest.raises(ValueError, match="penalty must be 'l0', 'l1' or 'l2'"):
+        fit(A, b, penalty="group_l1")
+    with pytest.raises(ValueError, match="n_folds"):
+        fit(A, b, rule="cv", n_folds=10)
+    with pytest.raises(ValueError, match="per_group"):
+        fit(A, b, per_group="evidence")
+
+
+def test_estimate_noise_from_the_finest_scale():
+    rng = np.random.default_rng(0)
+    t = np.linspace(0, 1, 8192)
+    signal = np.sin(2 * np.pi * 5 * t) + 0.5 * np.cos(2 * np.pi * 13 * t)
+    for sigma in (0.01, 0.3):
+        assert estimate_noise(signal + sigma * rng.standard_normal(t.size)) == pytest.approx(sigma, rel=0.05)
+    two_traces = np.concatenate([signal[:4096], 5 + signal[:4096]]) + 0.1 * rng.standard_normal(8192)
+    assert estimate_noise(two_traces, trace_length=4096) == pytest.approx(0.1, rel=0.05)
+
+
+def test_stochastic_ridge_dof_matches_the_svd():
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((150, 100)) @ np.diag(np.geomspace(1, 1e-2, 100))
+    t = np.geomspace(1, 1e-4, 6)
+    d = rng.uniform(0.5, 2, 100)
+    exact = ridge_dof(A, t, d)
+    estimate = ridge_dof(aslinearoperator(A), t, d, n_probes=200)  # Hutchinson s.e. ≈ 1.5 %
+    np.testing.assert_allclose(estimate, exact, rtol=0.06)
+
+
+def test_row_subset_operator_is_consistent():
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((10, 6))
+    rows = np.array([1, 4, 7])
+    op = row_subset(aslinearoperator(A), rows)
+    v, r = rng.standard_normal(6), rng.standard_normal(3)
+    np.testing.assert_allclose(op.matvec(v), A[rows] @ v)
+    np.testing.assert_allclose(op.rmatvec(r), A[rows].T @ r)
+
+
+# ---------------------------------------------------------------------------- per group
+def _soft_sure(y, lam, sigma):
+    """SureShrink risk of soft thresholding y at lam (Donoho & Johnstone 1995)."""
+    return np.sum(np.minimum(y ** 2, lam ** 2)) - y.size * sigma ** 2 + 2 * sigma ** 2 * np.sum(np.abs(y) > lam)
+
+
+def test_per_group_sure_finds_sureshrink_thresholds_for_an_orthogonal_operator():
+    from scipy.stats import ortho_group
+
+    rng = np.random.default_rng(0)
+    n, sigma = 60, 0.5
+    Q = ortho_group.rvs(n, random_state=1)
+    groups = Groups.contiguous([20, 20, 20])
+    x = np.concatenate([rng.standard_normal(20) * 4, np.where(rng.random(20) < 0.2, 3.0, 0.0), np.zeros(20)])
+    b = Q @ x + sigma * rng.standard_normal(n)
+    factors = np.geomspace(1 / 8, 8, 25)
+    tuner = SURECoordinate(sigma=sigma, factors=factors, n_sweeps=1)
+    start = np.ones(3)
+    result = tuner.tune(Q, b, L1(), groups, start, tol=1e-12)
+    y = Q.T @ b
+    for g in range(3):
+        part = y[groups.indices(g)]
+        best = factors[int(np.argmin([_soft_sure(part, lam, sigma) for lam in factors]))]
+        assert result.lambda_vector[g] == pytest.approx(best)
+    assert len(result.trajectory) == 4 and result.curve["score"][-1] <= result.curve["score"][0]
+
+
+def test_hypergradient_matches_finite_differences():
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((80, 40))
+    x = np.zeros(40)
+    x[:10] = rng.standard_normal(10) * 2
+    b = A @ x + 0.3 * rng.standard_normal(80)
+    groups = Groups.contiguous([20, 20])
+    train, val = np.arange(60), np.arange(60, 80)
+    for penalty, lam in ((L1(), np.array([3.0, 8.0])), (L2(), np.array([2.0, 30.0]))):
+        def loss(lam_vec):
+            x_hat = solve(A[train], b[train], penalty, lam_vec, groups, tol=1e-13).x
+            return 0.5 * np.sum((A[val] @ x_hat - b[val]) ** 2), x_hat
+
+        value, x_hat = loss(lam)
+        got_value, grad = hypergradient(A[train], A[val], b[val], x_hat, penalty, lam, groups)
+        assert got_value == pytest.approx(value)
+        for g in range(2):
+            step = np.zeros(2)
+            step[g] = 1e-5 * lam[g]
+            numeric = (loss(lam + step)[0] - loss(lam - step)[0]) / (2 * step[g])
+            assert grad[g] == pytest.approx(numeric, rel=1e-3, abs=1e-8)
+
+
+def test_per_group_hypergradient_beats_one_lambda_on_held_out_data():
+    rng = np.random.default_rng(1)
+    n = 120
+    A = rng.standard_normal((90, n))
+    x = np.zeros(n)
+    x[:40] = rng.standard_normal(40)          # dense group: wants a small λ
+    x[40 + rng.choice(80, 3, replace=False)] = 4.0  # sparse group: wants a large λ
+    b = A @ x + 0.5 * rng.standard_normal(90)
+    groups = Groups.contiguous([40, 80])
+    single = fit(A, b, "l1", rule="cv", groups=groups, n_lams=20)
+    per = fit(A, b, "l1", rule="cv", groups=groups, n_lams=20, per_group="hypergradient")
+    assert per.lam[0] < per.lam[1]
+    assert per.curve["per_group_score"][-1] < per.curve["per_group_score"][0]
+    assert np.linalg.norm(per.x - x) < np.linalg.norm(single.x - x)
