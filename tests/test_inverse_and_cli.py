@@ -87,3 +87,19 @@ def test_cli_sense_usage_and_runtime_errors(tmp_path, capsys):
     assert exit_info.value.code == 2
     assert main(["sense", "--out", str(tmp_path), "--n", "2", "--quiet"]) == 1
     assert "n must be >= 4" in capsys.readouterr().err
+
+
+def test_cli_study_commands_are_wired(tmp_path, capsys):
+    """`lamina linear` runs, stores and reports a study; `lamina report` rebuilds its page; errors exit 1/2."""
+    out = tmp_path / "lin"
+    assert main(["linear", "--methods", "ridge-auto", "sklearn-ridgecv", "--seeds", "2", "--out", str(out),
+                 "--json"]) == 0
+    table = json.loads(capsys.readouterr().out)
+    assert sorted(row["method"] for row in table["results"]) == ["ridge-auto", "sklearn-ridgecv"]
+    assert main(["report", "--storage", str(out / "study.db"), "--out", str(tmp_path / "page"), "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 2 and (tmp_path / "page" / "report.html").exists()
+    assert main(["report", "--storage", str(tmp_path / "missing.db")]) == 1
+    assert "no SQLite file" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["nn", "--methods", "grid-search"])
+    assert exit_info.value.code == 2

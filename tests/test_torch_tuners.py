@@ -97,6 +97,8 @@ def _mlp():
     ("none", {}),
     pytest.param("cv", {"grid": [0.1, 10.0], "folds": 2}, marks=pytest.mark.slow),
     pytest.param("optuna", {"n_trials": 3, "prune_every": 5}, marks=pytest.mark.slow),
+    # more trials than the pruner's 5 start-up trials, checked every epoch: pruned trials happen
+    pytest.param("optuna", {"n_trials": 9, "prune_every": 1}, marks=pytest.mark.slow, id="optuna-pruned"),
 ])
 def test_tune_methods_share_one_result_shape(method, options):
     X, y, Xt, yt = _digits_subset()
@@ -149,3 +151,13 @@ def test_l1_training_reports_sparsity():
     assert sparsity["0.weight"] > 0.1
     zeros = float((net[0].weight == 0).double().mean())
     assert sparsity["0.weight"] == pytest.approx(zeros)
+
+
+@pytest.mark.slow
+def test_optuna_prunes_and_counts_the_epochs_of_pruned_trials():
+    X, y, _, _ = _digits_subset()
+    result = lt.tune(_mlp(), (X, y), method="optuna", epochs=12, lr=1e-2, batch_size=32, n_trials=10,
+                     prune_every=1, low=1e-3, high=1e4)
+    assert result.info["n_trials"] == 10 and result.info["pruned"] >= 1
+    # every pruned trial ran fewer than its 12 epochs; the refit adds 12
+    assert 12 < result.compute.epochs < 10 * 12 + 12

@@ -5,12 +5,19 @@
     lamina sense [--out DIR] [--methods bp irls] [--ensemble gaussian] [--full] ...
         compressed sensing: phase diagram with the Donoho–Tanner curve, a sparse recovery
         and ObsPy's example seismogram from a share of its samples → HTML report
+    lamina nn [--task digits] [--methods ...] [--seeds 3] [--storage URL] [--workers N] [--resume]
+        network study: the same model trained with every λ strategy, stored as it runs → report
+    lamina linear [--task diabetes] [--methods ...] [--seeds 5] [--storage URL] ...
+        linear study: λ per feature group vs one λ and scikit-learn's tuned models → report
+    lamina report [--storage URL] [--study NAME] [--screenshot]
+        the HTML page of a stored study (SQLite file or PostgreSQL)
 
 Exit codes: 0 success, 1 the job failed (message on stderr), 2 bad command-line usage.
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import pathlib
 import sys
@@ -209,7 +216,20 @@ def build_parser() -> argparse.ArgumentParser:
     sense.add_argument("--quiet", action="store_true", help="no progress bar or table")
     sense.add_argument("--json", action="store_true", help="print the results as JSON")
     sense.set_defaults(run=_sense)
+
+    from lamina.studies.commands import add_linear_parser, add_nn_parser, add_report_parser
+    if importlib.util.find_spec("torch") is not None:
+        add_nn_parser(sub)
+    else:
+        nn = sub.add_parser("nn", help="network study (needs the torch extra: pip install 'lamina[torch]')")
+        nn.set_defaults(run=_torch_missing)
+    add_linear_parser(sub)
+    add_report_parser(sub)
     return parser
+
+
+def _torch_missing(args) -> int:
+    raise ValueError("lamina nn needs PyTorch: pip install 'lamina[torch]'")
 
 
 def main(argv=None) -> int:

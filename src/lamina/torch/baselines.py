@@ -76,9 +76,11 @@ def tune_cv(model, train, likelihood, recipe, *, grid=None, folds: int = 5, n_jo
 class _PruningCallback:
     def __init__(self, trial, model, val, likelihood, every):
         self.trial, self.model, self.val, self.likelihood, self.every = trial, model, val, likelihood, every
+        self.epochs_run = 0
 
     def on_epoch_end(self, epoch, optimizer):
         import optuna
+        self.epochs_run = epoch + 1
         if (epoch + 1) % self.every:
             return
         score = evaluate(self.model, self.val, self.likelihood)["nll"]
@@ -120,7 +122,7 @@ def tune_optuna(model, train, likelihood, recipe, *, val=None, val_fraction: flo
                       batch_size=recipe.batch_size, seed=recipe.seed, optimizer=recipe.optimizer,
                       regularizer=reg, callbacks=callbacks, record_lambdas=False)
         except optuna.TrialPruned:
-            epochs_spent[0] += trial.last_step + 1 if trial.last_step is not None else 0
+            epochs_spent[0] += callbacks[0].epochs_run
             raise
         except FloatingPointError:
             epochs_spent[0] += recipe.epochs
