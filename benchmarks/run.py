@@ -13,7 +13,7 @@ import sys
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
-BENCHMARKS = ["bench_lasso", "bench_operators"]
+BENCHMARKS = ["bench_lasso", "bench_operators", "bench_linear_tuning", "bench_inverse", "bench_phase", "bench_nn"]
 
 
 def main(argv=None) -> int:
