@@ -22,8 +22,8 @@ def test_evidence_fixed_point_matches_bayesian_ridge():
                         lambda_1=0, lambda_2=0).fit(X, y)
     torch.manual_seed(0)
     net = nn.Linear(5, 1, bias=False)
-    result = lt.tune(net, (X, y), likelihood="regression", epochs=400, lr=0.05, batch_size=200,
-                     burn_in=5, update_every=5, structure="kfac")
+    result = lt.tune(net, (X, y), likelihood="regression", method="evidence", epochs=400, lr=0.05,
+                     batch_size=200, burn_in=5, update_every=5, structure="kfac")
     assert result.method == "evidence"
     np.testing.assert_allclose(result.lambdas["weight"], ref.lambda_, rtol=0.03)
     np.testing.assert_allclose(result.info["noise_precision"], ref.alpha_, rtol=0.03)
@@ -88,6 +88,8 @@ def _mlp():
 
 
 @pytest.mark.parametrize("method, options", [
+    ("heldout", {}),
+    ("heldout", {"refit": False, "merge_at": 0.5, "mode": "decoupled", "optimizer": "adamw"}),
     ("evidence", {}),
     ("evidence", {"structure": "diag", "mode": "decoupled", "optimizer": "adamw"}),
     ("hypergradient", {"burn_in": 4, "update_every": 2}),
@@ -108,7 +110,7 @@ def test_tune_methods_share_one_result_shape(method, options):
     assert isinstance(result, TuneResult) and result.method == method
     assert set(result.lambdas) == {"0.weight", "2.weight"}
     assert all(np.isfinite(v) and v >= 0 for v in result.lambdas.values())
-    assert result.model is net and result.seconds > 0 and result.compute.fits >= 1
+    assert result.model is net and result.seconds > 0 and result.compute.fits > 0.5
     assert len(result.history["loss"]) >= 1
     assert lt.evaluate(net, (Xt, yt))["nll"] < before
     if method == "none":
@@ -116,6 +118,67 @@ def test_tune_methods_share_one_result_shape(method, options):
     if method == "evidence":
         assert result.info["n_updates"] >= 1 and len(result.trajectory) == 20
         assert result.trajectory[0] != result.trajectory[-1]
+    if method == "heldout":
+        assert result.info["n_updates"] >= 1 and result.info["n_val"] == 36
+        # refit: 20 epochs on the 84-sample split, then 20 on all 120; merge: 10 + 10
+        assert len(result.trajectory) == (40 if options.get("refit", True) else 20)
+        assert 0.5 < result.compute.fits < 2
+
+
+def _small_digits_task(seed):
+    from sklearn.datasets import load_digits
+    X, y = load_digits(return_X_y=True)
+    order = np.random.default_rng(seed).permutation(len(y))
+    train, test = order[:150], order[150:650]
+    torch.manual_seed(seed)
+    net = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+    return net, (X[train] / 16.0, y[train]), (X[test] / 16.0, y[test])
+
+
+def test_default_tuner_is_heldout_and_beats_no_regularization():
+    """The default tuner must beat the unregularized fit's test NLL (no-reg overfits here)."""
+    gains = []
+    for seed in (0, 1):
+        scores = {}
+        for method in (None, "none"):
+            net, train, test = _small_digits_task(seed)
+            kwargs = {} if method is None else {"method": method}
+            result = lt.tune(net, train, epochs=200, lr=1e-2, batch_size=64, seed=seed, **kwargs)
+            scores[result.method] = lt.evaluate(result.model, test)["nll"]
+        assert set(scores) == {"heldout", "none"}
+        gains.append(scores["none"] - scores["heldout"])
+    assert min(gains) > 0.02, gains
+
+
+def test_weight_scale_search_finds_the_held_out_optimum():
+    from lamina.torch.heldout import weight_scale_search
+    torch.manual_seed(0)
+    X = torch.randn(200, 3)
+    net = nn.Linear(3, 1, bias=False)
+    with torch.no_grad():
+        net.weight.copy_(torch.tensor([[1.0, -2.0, 0.5]]))
+    y = 0.8 * net(X).squeeze(-1).detach()
+    reg = Regularizer(net, 200)
+    log_c = weight_scale_search(net, reg, Gaussian(), (X, y[:, None]))
+    assert log_c == pytest.approx(np.log(0.8), abs=1e-2)
+    assert torch.allclose(net.weight, torch.tensor([[1.0, -2.0, 0.5]]))  # weights restored
+
+
+def test_heldout_regression_learns_noise_and_accepts_val_and_dataloader():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 4)).astype(np.float32)
+    y = (X @ np.array([1.0, -1.0, 0.5, 0.0]) + 0.3 * rng.standard_normal(200)).astype(np.float32)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 1), nn.Flatten(0))
+    result = lt.tune(net, (X[:150], y[:150]), likelihood="regression", epochs=60, lr=1e-2, batch_size=50,
+                     val=(X[150:], y[150:]))
+    assert result.method == "heldout" and result.info["n_val"] == 50
+    assert result.compute.fits == pytest.approx(1.0)  # a given val: one run, no refit
+    assert 2.0 < result.info["noise_precision"] < 40.0  # 1/0.3² ≈ 11
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.tensor(X), torch.tensor(y)),
+                                         batch_size=50)
+    out = lt.tune(net, loader, likelihood="regression", epochs=10, lr=1e-2, batch_size=50)
+    assert out.info["n_train"] == 140 and np.isfinite(list(out.lambdas.values())).all()
 
 
 def test_evidence_on_batchnorm_cnn_and_dataloader():
@@ -135,7 +198,7 @@ def test_evidence_on_batchnorm_cnn_and_dataloader():
     torch.manual_seed(0)
     data = torch.utils.data.TensorDataset(torch.tensor(X, dtype=torch.float32), torch.tensor(y))
     loader = torch.utils.data.DataLoader(data, batch_size=32, shuffle=True)
-    result = lt.tune(Net(), loader, epochs=15, lr=1e-2, burn_in=3, update_every=3)
+    result = lt.tune(Net(), loader, method="evidence", epochs=15, lr=1e-2, burn_in=3, update_every=3)
     assert list(result.lambdas) == ["conv.weight", "fc.weight"]
     assert result.info["n_updates"] >= 3
     assert all(v != 1.0 for v in result.lambdas.values())

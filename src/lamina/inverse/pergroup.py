@@ -63,8 +63,14 @@ def _normal_solve(A, support: np.ndarray, diagonal: np.ndarray, rhs: np.ndarray,
         full[support] = v
         return rmatvec(A, matvec(A, full))[support] + diagonal * v
 
+    if not np.any(diagonal):
+        # A_Sᵀ A_S is singular when the support outgrows the rows (an L1 solution on an
+        # operator can do that): damp it by 1e-8 of its scale so CG converges to (nearly) the
+        # minimum-norm solution instead of running 10·|S| costly products.
+        probe = np.random.default_rng(0).standard_normal(support.size)
+        diagonal = np.full(support.size, 1e-8 * float(probe @ apply(probe)) / float(probe @ probe))
     operator = LinearOperator((support.size, support.size), matvec=apply, dtype=np.float64)
-    return cg(operator, rhs, rtol=tol, atol=0.0, maxiter=10 * support.size)[0]
+    return cg(operator, rhs, rtol=tol, atol=0.0, maxiter=min(10 * support.size, 500))[0]
 
 
 def hypergradient(A_train, A_val, b_val, x, penalty: Penalty, lam, groups: Groups) -> tuple[float, np.ndarray]:

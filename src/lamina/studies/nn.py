@@ -34,12 +34,13 @@ STRATEGIES = {
     "inverse_norm": ("fixed", {"rule": "inverse_norm"}),
     "alpha_hill": ("fixed", {"rule": "alpha_hill"}),
     "awd": ("fixed", {"rule": "awd"}),
+    "heldout": ("heldout", {}),
     "evidence": ("evidence", {}),
     "hypergradient": ("hypergradient", {}),
     "cv": ("cv", {}),
     "optuna": ("optuna", {}),
 }
-DEFAULT_STRATEGIES = ("none", "uniform", "fan_in", "evidence", "hypergradient", "cv", "optuna")
+DEFAULT_STRATEGIES = ("none", "uniform", "fan_in", "heldout", "evidence", "hypergradient", "cv", "optuna")
 
 
 @dataclass

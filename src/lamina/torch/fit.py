@@ -174,7 +174,8 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
     train : (X, y) or DataLoader
     likelihood : "classification", "regression" or a likelihood object
     epochs, lr, batch_size, seed, optimizer
-        The recipe; ``optimizer`` in {"adam", "adamw", "sgd"}.
+        The recipe; ``optimizer`` in {"adam", "adamw", "sgd"}, or an optimizer instance over
+        the model's parameters to continue with (its state kept; ``lr`` then unused).
     regularizer : Regularizer, optional
         Coupled L2 added to the loss; decoupled L2 through the optimizer's param groups;
         L1/L0 by a proximal step after every optimizer step.
@@ -203,8 +204,13 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
     if regularizer is not None and regularizer.n_data != batches.n_data:
         raise ValueError(f"regularizer.n_data={regularizer.n_data} differs from the training set "
                          f"size {batches.n_data}")
-    groups = regularizer.param_groups() if regularizer is not None else [{"params": list(model.parameters())}]
-    opt = make_optimizer(optimizer, groups, lr)
+    if isinstance(optimizer, torch.optim.Optimizer):  # continue with a given optimizer (its state kept)
+        opt = optimizer
+        if regularizer is not None:
+            regularizer.sync_optimizer(opt)
+    else:
+        groups = regularizer.param_groups() if regularizer is not None else [{"params": list(model.parameters())}]
+        opt = make_optimizer(optimizer, groups, lr)
     prox = regularizer is not None and regularizer.penalty_kind is not Penalty.L2
     losses, lambdas, val_nll = [], [], []
     best, best_state, bad_evals, stopped, start_epoch = float("inf"), None, 0, False, 0

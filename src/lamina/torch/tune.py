@@ -8,7 +8,9 @@ mean task loss + 1/(2N) Σ_g δ_g ‖W_g‖² (weight_decay = δ_g / N).
 =================  =========================================================================
 method             what it does
 =================  =========================================================================
-``evidence``       online MacKay fixed point per group (default; one training run)
+``heldout``        held-out weight-scale calibration of δ, then training on all data (default;
+                   one training run, see :mod:`lamina.torch.heldout`)
+``evidence``       online MacKay fixed point per group (one training run)
 ``hypergradient``  implicit-differentiation gradient of a held-out loss w.r.t. log δ_g, online
 ``cv``             one δ for all groups by K-fold CV over a grid (joblib folds), then refit
 ``optuna``         TPE search of the per-group vector on a held-out split, pruning, refit
@@ -35,6 +37,7 @@ from lamina.torch.rules import make_rule
 
 
 class Method(str, Enum):
+    HELDOUT = "heldout"
     EVIDENCE = "evidence"
     HYPERGRADIENT = "hypergradient"
     CV = "cv"
@@ -101,7 +104,7 @@ def _n_data(train, likelihood, device) -> int:
     return Batches(train, likelihood, 1, device, 0).n_data
 
 
-def tune(model: nn.Module, train, *, likelihood="classification", method="evidence", epochs: int = 300,
+def tune(model: nn.Module, train, *, likelihood="classification", method="heldout", epochs: int = 300,
          lr: float = 3e-3, batch_size: int = 128, seed: int = 0, optimizer: str = "adam", val=None,
          by=None, delta: float = 1.0, rule="uniform", mode: str = "coupled", progress: bool = False,
          **options) -> NetTuneResult:
@@ -115,21 +118,28 @@ def tune(model: nn.Module, train, *, likelihood="classification", method="eviden
     likelihood : {"classification", "regression"}
         Softmax cross-entropy, or Gaussian with a learned noise precision.
     method : str
-        See the module table; default ``"evidence"``.
+        See the module table; default ``"heldout"``. Why that default: on the digits MLP
+        (benchmarks/out/RESULTS_issue4.md) the Laplace evidence and the online hypergradient
+        pick δ about ten times above the held-out optimum (for a ReLU net only the geometric
+        mean of the per-layer δ is identifiable, and theirs is ≈ 4), whereas calibrating one
+        scale so that the held-out loss is stationary along the weight-decay direction,
+        c* = argmin_c V(c·W) = 1, lands near it at the cost of one fit.
     epochs, lr, batch_size, seed, optimizer
         The training recipe (Adam by default).
     val : (X, y), optional
-        Held-out data for ``hypergradient``/``optuna`` (else a split of ``train``).
+        Held-out data for ``heldout``/``hypergradient``/``optuna`` (else a split of ``train``).
     by : None, "module_type" or dict
         Grouping (see :func:`lamina.torch.discover_groups`).
     delta : float
-        Initial δ (``evidence``, ``hypergradient``) or base δ of the rule (``fixed``).
+        Initial δ (``heldout``, ``evidence``, ``hypergradient``) or base δ of the rule (``fixed``).
     rule : str
-        Scaling rule for ``fixed`` (and the starting point of the online tuners).
+        Scaling rule for ``fixed``, the per-group ratios kept by ``heldout``, and the starting
+        point of the other online tuners.
     mode : {"coupled", "decoupled"}
         L2 added to the loss, or as weight decay in the optimizer param groups.
     **options
-        Passed to the method (e.g. ``structure``, ``update_every`` for evidence; ``grid``,
+        Passed to the method (``val_fraction``, ``merge_at``, ``kappa`` for heldout;
+        ``structure``, ``update_every`` for evidence; ``grid``,
         ``folds``, ``n_jobs`` for cv; ``n_trials``, ``storage`` for optuna).
 
     Returns
@@ -144,7 +154,11 @@ def tune(model: nn.Module, train, *, likelihood="classification", method="eviden
     lik = make_likelihood(likelihood, model_device(model))
     recipe = Recipe(int(epochs), lr, batch_size, seed, optimizer)
     started = time.perf_counter()
-    if method is Method.CV:
+    if method is Method.HELDOUT:
+        from lamina.torch.heldout import tune_heldout
+        result = tune_heldout(model, train, lik, recipe, val=val, by=by, delta=delta, rule=rule, mode=mode,
+                              progress=progress, **options)
+    elif method is Method.CV:
         from lamina.torch.baselines import tune_cv
         result = tune_cv(model, train, lik, recipe, by=by, mode=mode, **options)
     elif method is Method.OPTUNA:
