@@ -25,7 +25,7 @@ $(BENCH_STAMP): $(STAMP)
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/lamina invert --out out/demo
+	$(BIN)/lamina nn --out out/demo --resume
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

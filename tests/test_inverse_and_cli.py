@@ -96,6 +96,10 @@ def test_cli_study_commands_are_wired(tmp_path, capsys):
                  "--json"]) == 0
     table = json.loads(capsys.readouterr().out)
     assert sorted(row["method"] for row in table["results"]) == ["ridge-auto", "sklearn-ridgecv"]
+    assert main(["linear", "--methods", "ridge-auto", "--seeds", "1", "--out", str(out), "--quiet"]) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert main(["linear", "--methods", "ridge-auto", "sklearn-ridgecv", "--seeds", "2", "--out", str(out),
+                 "--resume", "--quiet"]) == 0
     assert main(["report", "--storage", str(out / "study.db"), "--out", str(tmp_path / "page"), "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 2 and (tmp_path / "page" / "report.html").exists()
     assert main(["report", "--storage", str(tmp_path / "missing.db")]) == 1

@@ -38,7 +38,7 @@ STEP_PREFIX = "step:"
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-class StudyExistsError(RuntimeError):
+class StudyExistsError(ValueError):
     """The study is already in the storage and ``resume`` was not asked for."""
 
 
