@@ -1,5 +1,9 @@
 """The study page: table sorted by the decisive metric, figures present when their data is."""
-from lamina.report.study_report import results_table, write_study_report
+import math
+
+import numpy as np
+
+from lamina.report.study_report import results_table, storable_curve, write_study_report
 
 
 def fake_rows():
@@ -10,6 +14,8 @@ def fake_rows():
             metrics = {"objective": base + 0.01 * seed, "accuracy": 0.9, "seconds": 1.0 + seed, "fits": 1}
             if lam:
                 metrics["lambdas"] = lam
+            if method == "cv":
+                metrics["curve"] = storable_curve({"lam": [0.1, 1.0, 10.0], "score": [0.3, 0.2, 0.4]})
             trajectory = [{"step": s, "lambdas": {k: v * (s + 1) for k, v in lam.items()}}
                           for s in range(3)] if lam else []
             rows.append({"cell": f"{method}-{seed}", "params": {"method": method, "seed": seed},
@@ -26,9 +32,17 @@ def test_results_table_sorts_by_objective_and_reports_spread():
     assert table[0]["seeds"] == 3
 
 
-def test_report_has_table_and_three_figures(tmp_path):
+def test_report_has_table_and_four_figures(tmp_path):
     page = write_study_report(tmp_path / "r.html", "study", fake_rows(), metric_label="NLL",
                               figure_dir=tmp_path / "fig")
     text = page.read_text()
-    assert text.count("<img") == 3 and "Failed cells" in text and "boom" in text
-    assert sorted(p.name for p in (tmp_path / "fig").iterdir()) == ["compute.png", "lambdas.png", "trajectories.png"]
+    assert text.count("<img") == 4 and "Failed cells" in text and "boom" in text
+    assert sorted(p.name for p in (tmp_path / "fig").iterdir()) == ["compute.png", "curves.png", "lambdas.png",
+                                                                   "trajectories.png"]
+
+
+def test_storable_curve_keeps_numeric_lists_only():
+    curve = storable_curve({"lam": np.array([1.0, 2.0]), "score": [0.5, None], "folds": [[1, 2], [3, 4]],
+                            "criterion": "mse", "one": [1.0]})
+    assert set(curve) == {"lam", "score"} and curve["lam"] == [1.0, 2.0] and math.isnan(curve["score"][1])
+    assert storable_curve({"lam": [1.0, 2.0]}) is None and storable_curve(None) is None

@@ -125,6 +125,54 @@ def trajectory_plot(rows: list[dict]):
     return fig
 
 
+_CURVE_X_KEYS = ("lam", "lambda", "t", "multiplier", "iteration", "step", "epoch")
+
+
+def storable_curve(curve, max_points: int = 400) -> dict | None:
+    """The numeric lists of a tuner's ``curve`` (held-out score along its grid or steps), as
+    plain floats for the study storage; None when there is nothing to draw."""
+    if not isinstance(curve, dict):
+        return None
+    kept = {}
+    for key, values in curve.items():
+        array = np.asarray(values, dtype=object) if isinstance(values, (list, tuple, np.ndarray)) else None
+        if array is None or array.ndim != 1 or not 2 <= array.size <= max_points:
+            continue
+        try:
+            kept[str(key)] = [float(v) if v is not None else float("nan") for v in array]
+        except (TypeError, ValueError):
+            continue
+    return kept if "score" in kept else None
+
+
+def curve_plot(rows: list[dict]):
+    """Each tuner's held-out score along its path — the λ grid of a CV baseline (a
+    regularization path of the validation loss), the steps of an online tuner, Optuna's
+    trials — first seed of each method; None if no method recorded one."""
+    import matplotlib.pyplot as plt
+
+    curves = {}
+    for method, cells in _by_method(rows).items():
+        curve = sorted(cells, key=lambda c: c["cell"])[0]["metrics"].get("curve")
+        if curve and "score" in curve:
+            curves[method] = curve
+    if not curves:
+        return None
+    fig, axes = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 3.2), squeeze=False)
+    for ax, (method, curve) in zip(axes[0], curves.items()):
+        x_key = next((k for k in _CURVE_X_KEYS if k in curve and len(curve[k]) == len(curve["score"])), None)
+        x = np.asarray(curve[x_key]) if x_key else np.arange(len(curve["score"]))
+        y = np.asarray(curve["score"], dtype=float)
+        ax.plot(x, y, marker="o", ms=3)
+        if x_key in ("lam", "lambda", "t", "multiplier") and np.all(x > 0):
+            ax.set_xscale("log")
+        ax.set_xlabel(x_key or "trial")
+        ax.set_title(method, fontsize=9)
+    axes[0][0].set_ylabel("held-out score")
+    fig.tight_layout()
+    return fig
+
+
 def compute_plot(rows: list[dict], metric_label: str = "objective"):
     """Test metric against seconds spent, one point per cell, one colour per method."""
     import matplotlib.pyplot as plt
@@ -165,6 +213,8 @@ def write_study_report(path, title: str, rows: list[dict], *, metric_label: str 
     for heading, maker, name, caption in (
             ("λ per group", lambda_bars, "lambdas.png", "λ per group for each method (geometric mean over seeds)"),
             ("λ trajectories", trajectory_plot, "trajectories.png", "λ per group while each tuner ran"),
+            ("Held-out score along each tuner's path", curve_plot, "curves.png",
+             "validation score against λ (CV grid: a regularization path) or against the tuner's steps"),
             ("Test metric against compute", lambda r: compute_plot(r, metric_label), "compute.png",
              f"test {metric_label} against seconds, one point per seed")):
         figure = maker(rows)

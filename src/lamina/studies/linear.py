@@ -111,6 +111,7 @@ def _f1(estimated: np.ndarray, truth: np.ndarray) -> float:
 def run_cell(params: dict, recorder) -> dict:
     """Fit one strategy on one split; held-out MSE, F1 (synthetic), λ per group."""
     import lamina
+    from lamina.report.study_report import storable_curve
 
     strategy = params["strategy"]
     if strategy not in STRATEGIES:
@@ -131,7 +132,8 @@ def run_cell(params: dict, recorder) -> dict:
             recorder.log(step, lambdas=lam)
     seconds = time.perf_counter() - started
     residual = model.predict(task.X_test) - task.y_test
-    metrics = {"objective": float(np.mean(residual ** 2)), "seconds": seconds, "lambdas": lambdas}
+    metrics = {"objective": float(np.mean(residual ** 2)), "seconds": seconds, "lambdas": lambdas,
+               "curve": storable_curve(getattr(getattr(model, "tuning_", None), "curve", None))}
     if task.support is not None:
         metrics["f1"] = _f1(model.coef_, task.support)
     return metrics

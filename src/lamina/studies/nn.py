@@ -124,6 +124,7 @@ def _npz_task(path: pathlib.Path, hidden) -> Task:
 
 def run_cell(params: dict, recorder) -> dict:
     """One (strategy, seed): tune + train, then test metrics; the δ trajectory is recorded."""
+    from lamina.report.study_report import storable_curve
     from lamina.torch import evaluate, tune
 
     strategy = params["strategy"]
@@ -140,7 +141,8 @@ def run_cell(params: dict, recorder) -> dict:
     metrics = evaluate(result.model, task.test, task.likelihood)
     return {"objective": metrics.pop("nll"), **metrics, "seconds": result.seconds,
             "fits": result.compute.fits, "epochs": result.compute.epochs,
-            "lambdas": {k: float(v) for k, v in result.lambdas.items()}}
+            "lambdas": {k: float(v) for k, v in result.lambdas.items()},
+            "curve": storable_curve(result.curve)}
 
 
 def study_cells(task: str, strategies, seeds: int, *, epochs: int, lr: float, batch_size: int,
