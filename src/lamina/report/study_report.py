@@ -99,6 +99,18 @@ def lambda_bars(rows: list[dict]):
     return fig
 
 
+def _panels(count: int, per_row: int = 4):
+    """A grid of ``count`` readable panels, at most ``per_row`` per row; spare axes hidden."""
+    import matplotlib.pyplot as plt
+
+    n_cols = min(count, per_row)
+    n_rows = -(-count // per_row)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.2 * n_cols, 3.2 * n_rows), squeeze=False)
+    for ax in axes.flat[count:]:
+        ax.set_visible(False)
+    return fig, axes
+
+
 def trajectory_plot(rows: list[dict]):
     """λ per group along each tuner's trajectory (first seed of each method); None if none."""
     import matplotlib.pyplot as plt
@@ -110,8 +122,8 @@ def trajectory_plot(rows: list[dict]):
             traced[method] = steps
     if not traced:
         return None
-    fig, axes = plt.subplots(1, len(traced), figsize=(4.2 * len(traced), 3.2), squeeze=False)
-    for ax, (method, steps) in zip(axes[0], traced.items()):
+    fig, axes = _panels(len(traced))
+    for ax, (method, steps) in zip(axes.flat, traced.items()):
         for group in steps[-1]["lambdas"]:
             values = [s["lambdas"].get(group, 0.0) or np.nan for s in steps]
             if np.any(np.isfinite(values)):
@@ -120,7 +132,7 @@ def trajectory_plot(rows: list[dict]):
         ax.set_title(method, fontsize=9)
         ax.set_xlabel("step")
     axes[0][0].set_ylabel("λ")
-    axes[0][-1].legend(fontsize=7)
+    axes.flat[len(traced) - 1].legend(fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -158,8 +170,8 @@ def curve_plot(rows: list[dict]):
             curves[method] = curve
     if not curves:
         return None
-    fig, axes = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 3.2), squeeze=False)
-    for ax, (method, curve) in zip(axes[0], curves.items()):
+    fig, axes = _panels(len(curves))
+    for ax, (method, curve) in zip(axes.flat, curves.items()):
         x_key = next((k for k in _CURVE_X_KEYS if k in curve and len(curve[k]) == len(curve["score"])), None)
         x = np.asarray(curve[x_key]) if x_key else np.arange(len(curve["score"]))
         y = np.asarray(curve["score"], dtype=float)
