@@ -56,6 +56,7 @@ import torch
 from torch import nn
 
 from lamina.torch.fit import as_tensors, fit, model_device, model_dtype
+from lamina.torch.hypergradient import split_train
 from lamina.torch.likelihoods import Gaussian
 from lamina.torch.penalty import Regularizer
 from lamina.torch.rules import make_rule
@@ -159,17 +160,6 @@ def _materialize(train, likelihood, device, dtype):
     return as_tensors(train, likelihood, device, "train", dtype)
 
 
-def _split(X, y, val_fraction: float, seed: int):
-    if not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction!r}")
-    n = X.shape[0]
-    n_val = int(round(val_fraction * n))
-    if n_val < 1 or n - n_val < 1:
-        raise ValueError(f"need at least 2 training samples to hold some out, got {n}")
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed))).to(X.device)
-    return (X[perm[n_val:]], y[perm[n_val:]]), (X[perm[:n_val]], y[perm[:n_val]])
-
-
 def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: float = 0.3, merge_at: float = 1.0,
                  burn_in: int | None = None, update_every: int | None = None, kappa: float = 1.0,
                  max_factor: float = 2.0, refit: bool = True, by=None, delta: float = 1.0, rule="uniform", mode="coupled",
@@ -201,7 +191,7 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     device, dtype = model_device(model), model_dtype(model)
     X, y = _materialize(train, likelihood, device, dtype)
     if val is None:
-        fit_data, val_data = _split(X, y, val_fraction, recipe.seed)
+        fit_data, val_data = split_train((X, y), likelihood, device, val_fraction, recipe.seed, dtype)
         merged = (X, y)
     else:
         fit_data, val_data = (X, y), as_tensors(val, likelihood, device, "val", dtype)

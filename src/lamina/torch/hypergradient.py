@@ -159,6 +159,8 @@ def split_train(train, likelihood, device, val_fraction: float, seed: int, dtype
     generator = torch.Generator().manual_seed(int(seed))
     perm = torch.randperm(X.shape[0], generator=generator).to(X.device)
     n_val = max(1, int(round(val_fraction * X.shape[0])))
+    if n_val >= X.shape[0]:
+        raise ValueError(f"need at least 2 training samples to hold some out, got {X.shape[0]}")
     return (X[perm[n_val:]], y[perm[n_val:]]), (X[perm[:n_val]], y[perm[:n_val]])
 
 
