@@ -201,8 +201,75 @@ def test_evidence_on_batchnorm_cnn_and_dataloader():
     result = lt.tune(Net(), loader, method="evidence", epochs=15, lr=1e-2, burn_in=3, update_every=3)
     assert list(result.lambdas) == ["conv.weight", "fc.weight"]
     assert result.info["n_updates"] >= 3
-    assert all(v != 1.0 for v in result.lambdas.values())
+    # conv.weight feeds BatchNorm: scale-invariant, its δ is held; the head's is tuned
+    assert result.info["scale_invariant"] == ["conv.weight"]
+    assert result.lambdas["conv.weight"] == 1.0 and result.lambdas["fc.weight"] != 1.0
     assert set(result.info["gamma"]) == {"conv.weight", "fc.weight"}
+
+
+class _ConvBN(nn.Module):
+    """conv1 → BatchNorm (scale-invariant), conv2 without normalization, Linear head."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4)
+        self.conv2 = nn.Conv2d(4, 8, 3, padding=1)
+        self.fc = nn.Linear(8 * 4 * 4, 10)
+
+    def forward(self, x):
+        h = self.bn1(self.conv1(x.view(-1, 1, 8, 8))).relu()
+        return self.fc(torch.max_pool2d(self.conv2(h).relu(), 2).flatten(1))
+
+
+@pytest.mark.parametrize("structure", ["kfac", "diag"])
+def test_evidence_holds_delta_of_weights_followed_by_batchnorm(structure):
+    """δ = γ/‖w‖² runs away on a weight followed by BatchNorm (f(cW) = f(W): the evidence is flat
+    in δ, the decay shrinks ‖w‖ for free); the plain fixed point drives δ_conv1 above 10³ in 30
+    epochs here. The tuner must detect exactly conv1 and hold its δ, and still tune the rest."""
+    X, y, _, _ = _digits_subset(120)
+    torch.manual_seed(0)
+    result = lt.tune(_ConvBN(), (X, y), method="evidence", epochs=30, lr=1e-2, batch_size=32, burn_in=3,
+                     update_every=3, structure=structure)
+    assert result.lambdas["conv1.weight"] <= 10.0, result.lambdas  # no runaway (δ starts at 1)
+    assert result.info["scale_invariant"] == ["conv1.weight"]
+    ratios = result.info["scale_invariance_ratio"]
+    assert ratios["conv1.weight"] < 1e-3 and ratios["conv2.weight"] > 0.1 and ratios["fc.weight"] > 0.1
+    assert "normalization" in result.info["scale_invariant_reason"]
+    assert result.lambdas["conv1.weight"] == 1.0
+    assert all(d["conv1.weight"] == 1.0 for d in result.trajectory)
+    assert result.info["n_updates"] >= 5
+    assert result.lambdas["conv2.weight"] != 1.0 and result.lambdas["fc.weight"] != 1.0
+    assert all(np.isfinite(v) for v in result.info["gamma"].values())
+
+
+def test_scale_invariance_detector_is_general_and_side_effect_free():
+    from torch.nn.utils.parametrizations import weight_norm
+
+    from lamina.torch.groups import discover_groups
+    from lamina.torch.invariance import scale_invariant_groups
+    X = torch.tensor(_digits_subset(64)[0], dtype=torch.float32)
+    torch.manual_seed(0)
+    nets = {  # LayerNorm/GroupNorm only make a bias-free weight invariant (a bias is not rescaled)
+        "layernorm+dropout": (nn.Sequential(nn.Linear(64, 16, bias=False), nn.LayerNorm(16), nn.ReLU(),
+                                            nn.Dropout(0.3), nn.Linear(16, 10)), ["0.weight"]),
+        "layernorm with bias": (nn.Sequential(nn.Linear(64, 16), nn.LayerNorm(16), nn.ReLU(),
+                                              nn.Linear(16, 10)), []),
+        "groupnorm": (nn.Sequential(nn.Unflatten(1, (1, 8, 8)), nn.Conv2d(1, 8, 3, bias=False),
+                                    nn.GroupNorm(2, 8), nn.ReLU(), nn.Flatten(), nn.Linear(288, 10)), ["1.weight"]),
+        "weight norm": (nn.Sequential(weight_norm(nn.Linear(64, 16)), nn.ReLU(), nn.Linear(16, 10)),
+                        ["0.parametrizations.weight.original1"]),
+        "plain": (nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10)), []),
+    }
+    for label, (net, expected) in nets.items():
+        net.train()
+        groups = [g for g in discover_groups(net) if g.regularized]
+        assert scale_invariant_groups(net, groups, (X,)) == expected, label
+    net = _ConvBN().train()
+    running, rng = net.bn1.running_mean.clone(), torch.random.get_rng_state()
+    groups = [g for g in discover_groups(net) if g.regularized]
+    assert scale_invariant_groups(net, groups, (X,)) == ["conv1.weight"]
+    assert torch.equal(net.bn1.running_mean, running) and int(net.bn1.num_batches_tracked) == 0
+    assert torch.equal(torch.random.get_rng_state(), rng)
 
 
 def test_l1_training_reports_sparsity():

@@ -23,6 +23,30 @@ any other group (convolution, embedding, recurrent, normalization …) uses the 
 the batch gradient of the sampled loss, (Σ_n g_n)², whose cross terms vanish in expectation
 because E[v] = 0. All estimates are exponential moving averages on the device; δ_g is updated
 every ``update_every`` epochs after ``burn_in`` epochs (a few eigendecompositions).
+
+Scale-invariant groups (weights followed by normalization)
+----------------------------------------------------------
+If the training-mode output satisfies f(c·W_g) = f(W_g) for every c > 0 — a convolution or
+linear weight followed by BatchNorm, LayerNorm or GroupNorm, the direction v of weight
+normalization — the likelihood depends on W_g only through W_g / ‖W_g‖, and
+
+* the exact evidence does not depend on δ_g at all: under the isotropic prior N(0, δ_g⁻¹ I)
+  the direction W_g/‖W_g‖ is uniform on the sphere whatever δ_g, so
+  p(D | δ) = ∫ p(D | W) N(W; 0, δ⁻¹I) dW is flat in δ_g — δ_g is not identifiable;
+* the MAP does not exist: the penalty shrinks ‖W_g‖ towards 0 at no cost in fit, and the
+  curvature scales as h_i ∝ 1/‖W_g‖² (the radial direction has h = 0). The Laplace fixed
+  point only fixes κ_g = δ_g‖W_g‖² (κ = Σ c_i/(c_i + κ) with h_i = c_i/‖W_g‖²), so
+  δ_g = γ_g/‖W_g‖² chases ‖W_g‖ as the decay shrinks it: a larger δ_g shrinks W_g, which
+  raises δ_g again. In practice δ_g runs away (10⁴–10⁵ on a BatchNorm CNN) and the effective
+  learning rate η/‖W_g‖² with it, and the fit is ruined.
+
+So these groups are detected numerically once, on the first training batch (see
+:mod:`lamina.torch.invariance`: outputs unchanged, relative to a random perturbation of the
+same size, when the group is scaled by 2), and their δ_g is *held* at its initial (rule)
+value: empirical Bayes has nothing to say about it, and there it only sets the effective
+step size of the direction. The names, ratios and reason appear in :func:`evidence_info`
+(``"scale_invariant"``, ``"scale_invariance_ratio"``, ``"scale_invariant_reason"``).
+Their γ_g (computed at the held δ_g) still counts in the noise update.
 """
 from __future__ import annotations
 
@@ -32,6 +56,7 @@ import torch
 from torch import nn
 
 from lamina.torch.groups import ParamGroup
+from lamina.torch.invariance import scale_invariance_ratios
 from lamina.torch.likelihoods import Gaussian
 from lamina.torch.penalty import Mode, Penalty, Regularizer
 
@@ -218,12 +243,26 @@ class OnlineEvidence:
         Largest change of δ_g (and β) per update, as a factor (damping).
     update_noise : bool
         For a Gaussian likelihood, also update the noise precision β.
+    scale_invariant : "auto", sequence of group names, or None
+        Groups whose δ is held at its initial value because the evidence does not depend on
+        it (see the module doc). ``"auto"`` (default) detects them on the first training
+        batch seen by ``on_forward`` (train mode, grad enabled); a sequence names them;
+        ``None`` or ``()`` updates every group (the plain fixed point, which runs away on
+        scale-invariant groups).
+    invariance_tol : float
+        Flag a group when scaling it by 2 moves the output less than ``invariance_tol`` times
+        a random perturbation of the same size does.
     """
+
+    REASON = ("training-mode output unchanged when the group is scaled by 2 (weight followed by a "
+              "normalization layer): the evidence does not depend on its δ and δ = γ/‖w‖² runs away "
+              "as the decay shrinks ‖w‖, so δ is held at its initial value")
 
     def __init__(self, model: nn.Module, regularizer: Regularizer, likelihood, *, structure="kfac",
                  curvature_every: int = 1, update_every: int = 5, burn_in: int = 10,
                  inner_iterations: int = 5, max_factor: float = 10.0, decay: float = 0.95,
-                 update_noise: bool = True, generator: torch.Generator | None = None):
+                 update_noise: bool = True, generator: torch.Generator | None = None,
+                 scale_invariant="auto", invariance_tol: float = 1e-2):
         if regularizer.penalty_kind is not Penalty.L2:
             raise ValueError("the evidence tuner needs an L2 regularizer (penalty='l2')")
         for name, value in (("curvature_every", curvature_every), ("update_every", update_every)):
@@ -241,9 +280,47 @@ class OnlineEvidence:
         self._residual = _EMA(decay)
         self.gamma: torch.Tensor | None = None
         self.n_updates = 0
+        self.model = model
+        self.invariance_tol = float(invariance_tol)
+        self.invariance_ratios: dict[str, float] = {}
+        self._input = None
+        self._capture_handle = None
+        if isinstance(scale_invariant, str):
+            if scale_invariant != "auto":
+                raise ValueError(f"scale_invariant must be 'auto', a sequence of group names or None; "
+                                 f"got {scale_invariant!r}")
+            self.scale_invariant: list[str] | None = None  # decided on the first training batch
+            self._capture_handle = model.register_forward_pre_hook(self._capture, with_kwargs=True)
+        else:
+            names = list(scale_invariant or ())
+            unknown = set(names) - set(regularizer.names)
+            if unknown:
+                raise ValueError(f"scale_invariant names unknown group(s) {sorted(unknown)}; "
+                                 f"groups are {regularizer.names}")
+            self.scale_invariant = names
+
+    def _capture(self, module, args, kwargs):
+        if self._input is None and module.training and torch.is_grad_enabled():
+            detach = lambda x: x.detach() if isinstance(x, torch.Tensor) else x  # noqa: E731
+            self._input = (tuple(detach(a) for a in args), {k: detach(v) for k, v in kwargs.items()})
+
+    def _detect(self) -> None:
+        """Flag the scale-invariant groups on the captured first training batch (once)."""
+        self._capture_handle.remove()
+        self._capture_handle = None
+        args, kwargs = self._input
+        self._input = None
+        groups = self.regularizer.reg_groups
+        self.invariance_ratios = scale_invariance_ratios(self.model, groups, args, kwargs)
+        self.scale_invariant = [g.name for g in groups if self.invariance_ratios[g.name] < self.invariance_tol]
 
     def on_forward(self, output: torch.Tensor, target: torch.Tensor) -> None:
         """Call after the forward pass and before ``backward`` (the graph must be alive)."""
+        self._on_forward(output, target)
+        if self.scale_invariant is None and self._input is not None:
+            self._detect()  # after the curvature pass: its extra forwards clear the hooks' captures
+
+    def _on_forward(self, output: torch.Tensor, target: torch.Tensor) -> None:
         if self.update_noise:
             self._outputs = output.shape[-1] if output.ndim > 1 else 1
             self._residual.update(self.likelihood.residual_sq(output, target) / output.shape[0])
@@ -270,12 +347,21 @@ class OnlineEvidence:
             gamma = self.curvature.gammas(delta, n_data, spectra).double()
             delta = (gamma / norms).clamp_min(1e-8)
         delta = torch.minimum(torch.maximum(delta, old / self.max_factor), old * self.max_factor)
+        held = self._held_mask()
+        if held is not None:
+            delta = torch.where(held, reg.delta.double(), delta)
         self.gamma = self.curvature.gammas(delta, n_data, spectra).double()
         reg.set_deltas(delta.to(reg.delta.dtype), optimizer if reg.mode is Mode.DECOUPLED else None)
         if self.update_noise and self._residual.get() is not None:
             self._update_noise(self.gamma)
         self.n_updates += 1
         return self.gamma
+
+    def _held_mask(self) -> torch.Tensor | None:
+        if not self.scale_invariant:
+            return None
+        held = set(self.scale_invariant)
+        return torch.tensor([n in held for n in self.regularizer.names], device=self.regularizer.delta.device)
 
     def _update_noise(self, gamma: torch.Tensor) -> None:
         lik = self.likelihood
@@ -299,6 +385,10 @@ class OnlineEvidence:
 
     def remove(self) -> None:
         self.curvature.remove()
+        if self._capture_handle is not None:
+            self._capture_handle.remove()
+            self._capture_handle = None
+        self._input = None
 
 
 def evidence_info(evidence: OnlineEvidence) -> dict:
@@ -309,4 +399,9 @@ def evidence_info(evidence: OnlineEvidence) -> dict:
     if isinstance(evidence.likelihood, Gaussian):
         info["noise_precision"] = float(evidence.likelihood.precision)
     info["n_updates"] = evidence.n_updates
+    info["scale_invariant"] = list(evidence.scale_invariant or [])
+    if evidence.invariance_ratios:
+        info["scale_invariance_ratio"] = dict(evidence.invariance_ratios)
+    if info["scale_invariant"]:
+        info["scale_invariant_reason"] = OnlineEvidence.REASON
     return info

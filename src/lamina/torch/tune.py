@@ -10,7 +10,8 @@ method             what it does
 =================  =========================================================================
 ``heldout``        held-out weight-scale calibration of δ, then training on all data (default;
                    one training run, see :mod:`lamina.torch.heldout`)
-``evidence``       online MacKay fixed point per group (one training run)
+``evidence``       online MacKay fixed point per group (one training run; δ of scale-invariant
+                   groups, e.g. weights followed by BatchNorm, held: see :mod:`lamina.torch.evidence`)
 ``hypergradient``  implicit-differentiation gradient of a held-out loss w.r.t. log δ_g, online
 ``cv``             one δ for all groups by K-fold CV over a grid (joblib folds), then refit
 ``optuna``         TPE search of the per-group vector on a held-out split, pruning, refit
@@ -139,7 +140,7 @@ def tune(model: nn.Module, train, *, likelihood="classification", method="heldou
         L2 added to the loss, or as weight decay in the optimizer param groups.
     **options
         Passed to the method (``val_fraction``, ``merge_at``, ``kappa`` for heldout;
-        ``structure``, ``update_every`` for evidence; ``grid``,
+        ``structure``, ``update_every``, ``scale_invariant`` for evidence; ``grid``,
         ``folds``, ``n_jobs`` for cv; ``n_trials``, ``storage`` for optuna).
 
     Returns

@@ -1,0 +1,115 @@
+"""Numerical detection of scale-invariant parameter groups (weights followed by normalization).
+
+A group W_g is *scale-invariant* when the network's training-mode output does not change
+when the group is multiplied by a positive constant: f(c·W_g) = f(W_g) for all c > 0. This
+holds for a weight followed by BatchNorm (batch statistics), LayerNorm, GroupNorm or
+InstanceNorm over the dimensions it feeds, and for the direction parameter v of weight
+normalization W = g·v/‖v‖. It is a property of the architecture, not of the weights, so one
+test on one training batch at the start of training is enough.
+
+Test: with U a random direction rescaled to ‖U‖ = (c − 1)‖W_g‖ (a perturbation as large as
+the scaling), compare
+
+    r_g = ‖f(c·W_g) − f(W_g)‖ / ‖f(W_g + U) − f(W_g)‖.
+
+For a group that is not invariant, scaling moves the output about as much as a random
+perturbation of the same size (r_g of order 1; for a ReLU layer without normalization the
+logits double). For an invariant group only the normalization's ε moves it
+(r_g ≈ ε / Var, about 1e-4). The group is flagged when r_g < ``tol`` (default 1e-2) and the
+reference change is measurable (a group that does not influence the output at all — an
+all-zero or unused weight — is not flagged: the test says nothing about it).
+
+Side-effect free: the forward passes use :func:`torch.func.functional_call` with cloned
+buffers (BatchNorm's running statistics are not touched), under ``torch.no_grad`` and with
+the RNG forked and reseeded before every pass (dropout draws the same mask each time, and
+the caller's random stream is unchanged).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from lamina.torch.groups import ParamGroup
+
+
+def _leaves(out) -> list[torch.Tensor]:
+    if isinstance(out, torch.Tensor):
+        return [out]
+    if isinstance(out, dict):
+        return [t for v in out.values() for t in _leaves(v)]
+    if isinstance(out, (list, tuple)):
+        return [t for v in out for t in _leaves(v)]
+    return []
+
+
+def _flat(out) -> torch.Tensor:
+    leaves = [t.detach().reshape(-1).double() for t in _leaves(out) if t.is_floating_point()]
+    if not leaves:
+        raise TypeError("the model's output holds no floating-point tensor")
+    return torch.cat(leaves)
+
+
+@torch.no_grad()
+def scale_invariance_ratios(model: nn.Module, groups: list[ParamGroup], args, kwargs=None, *,
+                            factor: float = 2.0, seed: int = 0) -> dict[str, float]:
+    """r_g = ‖f(c·W_g) − f(W_g)‖ / ‖f(W_g + U) − f(W_g)‖ for every group (see the module doc).
+
+    ``args``/``kwargs`` are one batch of model inputs; the model is run in its current mode
+    (call in train mode: the training objective's normalization uses batch statistics).
+    Returns ``nan`` for a group whose reference change is not measurable (zero or unused
+    weights) or whose tensors are not parameters of ``model``.
+    """
+    kwargs = kwargs or {}
+    params = dict(model.named_parameters())
+    buffers = dict(model.named_buffers())
+    name_of = {id(p): n for n, p in params.items()}
+    device = next(iter(params.values())).device
+    devices = [device] if device.type == "cuda" else []
+
+    def run(overrides: dict) -> torch.Tensor:
+        state = {**params, **{n: b.clone() for n, b in buffers.items()}, **overrides}
+        torch.manual_seed(seed)
+        return _flat(functional_call(model, state, args, kwargs))
+
+    ratios = {}
+    with torch.random.fork_rng(devices=devices):
+        base = run({})
+        scale = float(base.norm())
+        for g in groups:
+            names = [name_of.get(id(p)) for p in g.params]
+            norm = math.sqrt(float(g.sq_norm()))
+            if None in names or norm == 0.0:
+                ratios[g.name] = float("nan")
+                continue
+            scaled = run({n: params[n] * factor for n in names})
+            generator = torch.Generator(device=device).manual_seed(seed + 1)
+            noise = [torch.randn(params[n].shape, generator=generator, device=device, dtype=params[n].dtype)
+                     for n in names]
+            noise_norm = math.sqrt(sum(float(u.pow(2).sum()) for u in noise))
+            step = (factor - 1.0) * norm / max(noise_norm, 1e-30)
+            perturbed = run({n: params[n] + step * u for n, u in zip(names, noise)})
+            d_scale, d_ref = float((scaled - base).norm()), float((perturbed - base).norm())
+            measurable = d_ref > 1e-6 * scale and d_ref > 1e-30
+            ratios[g.name] = d_scale / d_ref if measurable else float("nan")
+    return ratios
+
+
+def scale_invariant_groups(model: nn.Module, groups: list[ParamGroup], args, kwargs=None, *,
+                           tol: float = 1e-2, **options) -> list[str]:
+    """Names of the groups whose scaling leaves the training-mode output unchanged (r_g < tol).
+
+    Examples
+    --------
+    >>> torch.manual_seed(0) is not None
+    True
+    >>> from lamina.torch.groups import discover_groups
+    >>> net = nn.Sequential(nn.Linear(3, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+    >>> groups = [g for g in discover_groups(net) if g.regularized]
+    >>> scale_invariant_groups(net, groups, (torch.randn(16, 3),))
+    ['0.weight']
+    """
+    ratios = scale_invariance_ratios(model, groups, args, kwargs, **options)
+    return [name for name, r in ratios.items() if r < tol]
