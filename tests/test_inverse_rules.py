@@ -280,3 +280,25 @@ def test_per_group_hypergradient_beats_one_lambda_on_held_out_data():
     assert per.lam[0] < per.lam[1]
     assert per.curve["per_group_score"][-1] < per.curve["per_group_score"][0]
     assert np.linalg.norm(per.x - x) < np.linalg.norm(single.x - x)
+
+
+def test_per_group_hypergradient_stops_at_the_lambda_floor_on_an_underdetermined_operator():
+    """Noise-free data in one group pull its λ towards 0; the descent must stop at the floor
+    (min_ratio × the largest starting λ) instead of driving the inner solves to basis pursuit."""
+    from lamina.inverse.pergroup import Hypergradient
+    from lamina.penalties import L1
+    rng = np.random.default_rng(3)
+    n = 200
+    A = rng.standard_normal((60, n)) / np.sqrt(60)
+    x = np.zeros(n)
+    x[:8] = rng.standard_normal(8)
+    b = A @ x
+    groups = Groups.contiguous([100, 100])
+    start = np.array([0.05, 0.05])
+    tuner = Hypergradient(max_iter=40, step=2.0, min_ratio=1e-2)
+    result = tuner.tune(aslinearoperator(A), b, L1(), groups, start)
+    lam = np.array(list(result.lambdas.values()))
+    assert np.all(lam >= 1e-2 * start.max() * (1 - 1e-12))
+    assert lam[0] < start[0]
+    with pytest.raises(ValueError, match="min_ratio"):
+        Hypergradient(min_ratio=0.0)

@@ -111,17 +111,24 @@ class Hypergradient(Tuner):
         Initial largest change of log λ per iteration.
     seed : int
         Seed of the row split.
+    min_ratio : float
+        Floor of every λ_g, as a share of the largest λ of ``start``. Below it a group is
+        effectively unregularized; on an under-determined A the held-out gradient keeps
+        pointing to λ_g → 0 there while each inner solve approaches basis pursuit and slows
+        down by orders of magnitude, so the descent stops at the floor.
     """
 
     name = "hypergradient"
 
-    def __init__(self, validation_share: float = 0.2, max_iter: int = 25, step: float = 0.5, seed: int = 0):
+    def __init__(self, validation_share: float = 0.2, max_iter: int = 25, step: float = 0.5, seed: int = 0,
+                 min_ratio: float = 1e-3):
         self.validation_share = check_positive_float(validation_share, "validation_share")
         if not self.validation_share < 1:
             raise ValueError(f"validation_share must lie in (0, 1), got {validation_share}")
         self.max_iter = check_positive_int(max_iter, "max_iter")
         self.step = check_positive_float(step, "step")
         self.seed = seed
+        self.min_ratio = check_positive_float(min_ratio, "min_ratio")
 
     def tune(self, A, b, penalty, groups: Groups, start, tol: float = 1e-6) -> TuneResult:
         """Refine ``start`` (λ per group for the full problem); returns λ for the full problem."""
@@ -136,6 +143,8 @@ class Hypergradient(Tuner):
         share = train.size / m
         A_t, b_t, A_v, b_v = row_subset(A, train), b[train], row_subset(A, val), b[val]
         theta = np.log(np.maximum(np.asarray(start, float) * share, 1e-300))
+        floor = float(np.log(self.min_ratio * np.max(np.asarray(start, float)) * share))
+        theta = np.maximum(theta, floor)
         x = _quiet_solve(A_t, b_t, penalty, np.exp(theta), groups, None, tol).x
         loss, grad = hypergradient(A_t, A_v, b_v, x, penalty, np.exp(theta), groups)
         losses, trajectory, step, n_inner = [loss], [self._named(groups, np.exp(theta) / share)], self.step, 1
@@ -144,7 +153,9 @@ class Hypergradient(Tuner):
             scale = float(np.max(np.abs(grad_theta)))
             if scale == 0.0 or step < 1e-3:
                 break
-            trial = theta - step * grad_theta / scale
+            trial = np.maximum(theta - step * grad_theta / scale, floor)
+            if np.array_equal(trial, theta):
+                break  # every group that wants to move sits at the floor
             x_trial = _quiet_solve(A_t, b_t, penalty, np.exp(trial), groups, x, tol).x
             n_inner += 1
             loss_trial, grad_trial = hypergradient(A_t, A_v, b_v, x_trial, penalty, np.exp(trial), groups)
