@@ -24,6 +24,20 @@ def _all_finite(array: np.ndarray) -> bool:
     return bool(np.all(np.isfinite(array)))
 
 
+def parse_choice(enum, value, name: str):
+    """``enum(value)``, or a ValueError naming the argument and listing the accepted values.
+
+    >>> from lamina.api import Solver
+    >>> parse_choice(Solver, "cd", "solver").value
+    'cd'
+    """
+    try:
+        return enum(value)
+    except ValueError:
+        choices = ", ".join(repr(member.value) for member in enum)
+        raise ValueError(f"{name} must be one of {choices}; got {value!r}") from None
+
+
 def check_finite_array(value, name: str, ndim: int | None = None) -> np.ndarray:
     """Return ``value`` as a float64 ndarray, refusing NaN/inf and wrong dimensionality."""
     if sp.issparse(value):

@@ -9,7 +9,7 @@ from importlib import import_module
 
 import numpy as np
 
-from lamina._validation import check_finite_array, check_lam, check_positive_float, check_positive_int
+from lamina._validation import check_finite_array, check_lam, check_positive_float, check_positive_int, parse_choice
 from lamina.groups import as_groups
 from lamina.operators import as_forward_model, dottest, is_explicit
 from lamina.penalties import L0, ElasticNet, GroupL1, Penalty, make_penalty
@@ -65,11 +65,7 @@ def default_solver(penalty: Penalty, explicit: bool) -> Solver:
 
 
 def _parse_solver(solver) -> Solver:
-    try:
-        return Solver(solver)
-    except ValueError:
-        choices = ", ".join(repr(s.value) for s in Solver)
-        raise ValueError(f"solver must be one of {choices}; got {solver!r}") from None
+    return parse_choice(Solver, solver, "solver")
 
 
 def solve(A, b, penalty, lam, groups=None, *, tol: float = 1e-6, max_iter: int | None = None,

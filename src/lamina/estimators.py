@@ -21,7 +21,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from lamina._validation import check_finite_array, check_lam
+from lamina._validation import check_finite_array, check_lam, parse_choice
 from lamina.api import solve
 from lamina.groups import Groups, as_groups
 from lamina.penalties import L1, L2, ElasticNet, GroupL1
@@ -327,11 +327,7 @@ class LogisticRegression(ClassifierMixin, _GroupedLinearModel):
         self.tuner = tuner
 
     def _kind(self):
-        try:
-            return _Penalties(self.penalty)
-        except ValueError:
-            choices = ", ".join(repr(p.value) for p in _Penalties)
-            raise ValueError(f"penalty must be one of {choices}; got {self.penalty!r}") from None
+        return parse_choice(_Penalties, self.penalty, "penalty")
 
     def _penalty(self, weights):
         kind = self._kind()

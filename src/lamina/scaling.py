@@ -21,6 +21,7 @@ from enum import Enum
 
 import numpy as np
 
+from lamina._validation import parse_choice
 from lamina.groups import Groups
 
 
@@ -35,11 +36,7 @@ class ScalingRule(str, Enum):
 
     @classmethod
     def parse(cls, value) -> "ScalingRule":
-        try:
-            return cls(value)
-        except ValueError:
-            choices = ", ".join(repr(rule.value) for rule in cls)
-            raise ValueError(f"rule must be one of {choices}; got {value!r}") from None
+        return parse_choice(cls, value, "rule")
 
 
 def scale_weights(rule, groups: Groups, *, reference=None, fan_in=None,

@@ -23,7 +23,7 @@ import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.stats import norm
 
-from lamina._validation import check_positive_float, check_positive_int
+from lamina._validation import check_positive_float, check_positive_int, parse_choice
 
 
 def _weak_threshold_one(delta: float) -> float:
@@ -60,7 +60,7 @@ class Ensemble(str, Enum):
 
 def sensing_matrix(ensemble, m: int, n: int, rng: np.random.Generator) -> np.ndarray:
     """An m×n matrix of the ensemble (explicit; columns of roughly unit norm)."""
-    ensemble = _parse(Ensemble, ensemble, "ensemble")
+    ensemble = parse_choice(Ensemble, ensemble, "ensemble")
     if ensemble is Ensemble.GAUSSIAN:
         return rng.standard_normal((m, n)) / np.sqrt(m)
     if ensemble is Ensemble.BERNOULLI:
@@ -69,14 +69,6 @@ def sensing_matrix(ensemble, m: int, n: int, rng: np.random.Generator) -> np.nda
 
     rows = np.sort(rng.choice(n, m, replace=False))
     return dct(np.eye(n), norm="ortho", axis=0)[rows] * np.sqrt(n / m)
-
-
-def _parse(enum, value, name):
-    try:
-        return enum(value)
-    except ValueError:
-        choices = ", ".join(repr(v.value) for v in enum)
-        raise ValueError(f"{name} must be one of {choices}; got {value!r}") from None
 
 
 def sparse_vector(n: int, k: int, rng: np.random.Generator, amplitudes: str = "normal") -> np.ndarray:
@@ -192,7 +184,7 @@ def phase_diagram(method: str = "bp", ensemble: str = "gaussian", n: int = 100, 
     n = check_positive_int(n, "n", minimum=4)
     n_trials = check_positive_int(n_trials, "n_trials")
     check_positive_float(success_tol, "success_tol")
-    _parse(Ensemble, ensemble, "ensemble")
+    parse_choice(Ensemble, ensemble, "ensemble")
     deltas = np.linspace(0.1, 0.9, 9) if deltas is None else np.asarray(deltas, float)
     rhos = np.linspace(0.05, 0.95, 19) if rhos is None else np.asarray(rhos, float)
     if np.any((deltas <= 0) | (deltas > 1)) or np.any((rhos <= 0) | (rhos > 1)):

@@ -6,7 +6,7 @@ from enum import Enum
 
 import numpy as np
 
-from lamina._validation import check_finite_array, check_positive_float, check_positive_int
+from lamina._validation import check_finite_array, check_positive_float, check_positive_int, parse_choice
 
 
 @dataclass
@@ -215,20 +215,12 @@ def _synthesis_2d(transform, shape):
 
     from lamina.inverse._linops import real_fourier_synthesis
 
-    transform = _parse_enum(Transform, transform, "transform")
+    transform = parse_choice(Transform, transform, "transform")
     if transform is Transform.FK:
         return real_fourier_synthesis(shape)
     if transform is Transform.DCT:
         return pylops.signalprocessing.DCT(dims=shape, dtype="float64").H
     return pylops.signalprocessing.DWT2D(dims=shape, wavelet="db4", level=3).H
-
-
-def _parse_enum(enum, value, name):
-    try:
-        return enum(value)
-    except ValueError:
-        choices = ", ".join(repr(v.value) for v in enum)
-        raise ValueError(f"{name} must be one of {choices}; got {value!r}") from None
 
 
 def interpolation(n_traces: int = 64, n_time: int = 256, keep: float = 0.6, transform: str = "fk",
@@ -319,7 +311,7 @@ def sparsity_basis(basis, n: int, wavelet: str = "db4", level: int = 4):
 
     from lamina.inverse._linops import real_fourier_synthesis
 
-    basis = _parse_enum(Basis, basis, "basis")
+    basis = parse_choice(Basis, basis, "basis")
     if basis is Basis.IDENTITY:
         return pylops.Identity(n, dtype="float64")
     if basis is Basis.DCT:
@@ -335,7 +327,7 @@ def measurement_operator(measurement, m: int, n: int, rng: np.random.Generator):
 
     from lamina.inverse._linops import compose, real_fourier_synthesis
 
-    measurement = _parse_enum(Measurement, measurement, "measurement")
+    measurement = parse_choice(Measurement, measurement, "measurement")
     m = check_positive_int(m, "m")
     if m > n:
         raise ValueError(f"m must be <= n ({n}), got {m}")

@@ -25,7 +25,7 @@ import numpy as np
 import scipy.linalg as sla
 from scipy.sparse.linalg import LinearOperator, cg
 
-from lamina._validation import check_finite_array, check_positive_float, check_positive_int
+from lamina._validation import check_finite_array, check_positive_float, check_positive_int, parse_choice
 from lamina.operators import as_forward_model, is_explicit, matvec, rmatvec
 from lamina.solvers.omp import least_squares_on_support
 
@@ -302,11 +302,7 @@ def recover(A, b, method=None, **options) -> Recovery:
     >>> float(np.linalg.norm(recover(A, A @ x).x - x) / np.linalg.norm(x)) < 1e-8
     True
     """
-    try:
-        method = DEFAULT_METHOD if method is None else Method(method)
-    except ValueError:
-        choices = ", ".join(repr(m.value) for m in Method)
-        raise ValueError(f"method must be one of {choices}; got {method!r}") from None
+    method = DEFAULT_METHOD if method is None else parse_choice(Method, method, "method")
     A = as_forward_model(A)
     b = check_finite_array(b, "b", ndim=1)
     if A.shape[0] != b.shape[0]:

@@ -33,7 +33,7 @@ from enum import Enum
 
 import numpy as np
 
-from lamina._validation import check_finite_array, check_positive_float, check_positive_int
+from lamina._validation import check_finite_array, check_positive_float, check_positive_int, parse_choice
 from lamina.groups import Groups, as_groups
 from lamina.inverse._linops import ridge_dof, row_subset
 from lamina.inverse.noise import estimate_noise
@@ -56,11 +56,7 @@ class Rule(str, Enum):
 
 def parse_rule(rule) -> Rule:
     """A :class:`Rule` from its name, with an error naming the argument."""
-    try:
-        return Rule(rule)
-    except ValueError:
-        choices = ", ".join(repr(r.value) for r in Rule)
-        raise ValueError(f"rule must be one of {choices}; got {rule!r}") from None
+    return parse_choice(Rule, rule, "rule")
 
 
 # ---------------------------------------------------------------------------- the candidates

@@ -55,6 +55,7 @@ from enum import Enum
 import torch
 from torch import nn
 
+from lamina._validation import parse_choice
 from lamina.torch.groups import ParamGroup
 from lamina.torch.invariance import scale_invariance_ratios
 from lamina.torch.likelihoods import Gaussian
@@ -67,10 +68,7 @@ class Structure(str, Enum):
 
     @classmethod
     def parse(cls, value) -> "Structure":
-        try:
-            return cls(value)
-        except ValueError:
-            raise ValueError(f"curvature must be 'kfac' or 'diag'; got {value!r}") from None
+        return parse_choice(cls, value, "curvature")
 
 
 def gamma_diag(h: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lamina._validation import parse_choice
 from lamina.torch.groups import ParamGroup, discover_groups
 
 
@@ -32,10 +33,7 @@ class Penalty(str, Enum):
 
     @classmethod
     def parse(cls, value) -> "Penalty":
-        try:
-            return cls(value)
-        except ValueError:
-            raise ValueError(f"penalty must be one of 'l2', 'l1', 'l0'; got {value!r}") from None
+        return parse_choice(cls, value, "penalty")
 
 
 class Mode(str, Enum):
@@ -44,10 +42,7 @@ class Mode(str, Enum):
 
     @classmethod
     def parse(cls, value) -> "Mode":
-        try:
-            return cls(value)
-        except ValueError:
-            raise ValueError(f"mode must be 'coupled' or 'decoupled'; got {value!r}") from None
+        return parse_choice(cls, value, "mode")
 
 
 def soft_threshold(w: torch.Tensor, threshold) -> torch.Tensor:

@@ -28,6 +28,7 @@ from enum import Enum
 import numpy as np
 import torch
 
+from lamina._validation import parse_choice
 from lamina.groups import Groups
 from lamina.scaling import scale_weights
 from lamina.torch.groups import ParamGroup
@@ -46,11 +47,7 @@ class Rule(str, Enum):
 
     @classmethod
     def parse(cls, value) -> "Rule":
-        try:
-            return cls(value)
-        except ValueError:
-            choices = ", ".join(repr(rule.value) for rule in cls)
-            raise ValueError(f"rule must be one of {choices}; got {value!r}") from None
+        return parse_choice(cls, value, "rule")
 
 
 def _normalize(weights: np.ndarray, sizes: np.ndarray) -> np.ndarray:

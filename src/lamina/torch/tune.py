@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lamina._validation import parse_choice
 from lamina.tuners.base import Compute, TuneResult
 from lamina.torch.evidence import OnlineEvidence, evidence_info
 from lamina.torch.fit import Batches, fit, model_device, model_dtype
@@ -48,11 +49,7 @@ class Method(str, Enum):
 
     @classmethod
     def parse(cls, value) -> "Method":
-        try:
-            return cls(value)
-        except ValueError:
-            choices = ", ".join(repr(m.value) for m in cls)
-            raise ValueError(f"method must be one of {choices}; got {value!r}") from None
+        return parse_choice(cls, value, "method")
 
 
 @dataclass
