@@ -73,6 +73,29 @@ def test_evidence_kernel_form_equals_primal_form(rng):
     assert wide.n_iter == 3
 
 
+def test_evidence_group_kernel_blocks_equal_feature_kernel(rng, monkeypatch):
+    """The O(n³ + Gn²) per-group kernel path gives the same fixed point as the O(n²p) one,
+    pruning and penalty factors included."""
+    from lamina.tuners import linear_evidence
+    X, y, _, labels = grouped_problem(rng, n=60, sizes=(25, 25, 25))   # p > n
+    groups = Groups.from_labels(labels)
+    factors = rng.uniform(0.5, 2.0, 75)
+    assert linear_evidence.GroupKernels.fits(X, groups, factors)
+    options = dict(max_iter=500, tol=1e-10, threshold=1e3)       # the noise group gets pruned
+    fast = grouped_evidence(X, y, groups, factors, **options)
+    monkeypatch.setattr(linear_evidence, "MAX_KERNEL_FLOATS", 0)
+    assert not linear_evidence.GroupKernels.fits(X, groups, factors)
+    slow = grouped_evidence(X, y, groups, factors, **options)
+    assert fast.converged and slow.converged
+    live = np.isfinite(slow.alpha)
+    np.testing.assert_array_equal(live, [True, True, False])
+    np.testing.assert_array_equal(np.isfinite(fast.alpha), live)
+    np.testing.assert_allclose(fast.alpha[live], slow.alpha[live], rtol=1e-8)
+    np.testing.assert_allclose(fast.beta, slow.beta, rtol=1e-8)
+    np.testing.assert_allclose(fast.mean, slow.mean, rtol=1e-7, atol=1e-10)
+    np.testing.assert_allclose(fast.gamma, slow.gamma, rtol=1e-7, atol=1e-10)
+
+
 # ----------------------------------------------------------------------------- hypergradients
 def _fd_check(X, y, spec, lam, cv=2, h=1e-3):
     folds = make_folds(X, y, spec, cv, seed=1)
@@ -159,6 +182,42 @@ def test_descend_reaches_the_minimum_of_a_quadratic_within_bounds():
                                  max_evals=60, tol=1e-12)
     np.testing.assert_allclose(theta, [0.5, -1.0, 2.0], atol=1e-3)
     assert value == pytest.approx(1.0, abs=1e-5) and len(path) > 1
+
+
+@pytest.mark.parametrize("seed, winner", [(10, "path"), (11, "evidence")])
+def test_hypergradient_keeps_the_better_of_two_local_minima(seed, winner):
+    """The K-fold loss is not convex in log λ: descents from the path's best single λ and from
+    the evidence λ end in different minima, and the lower one is returned."""
+    rng = np.random.default_rng(seed)
+    X, y, _, labels = grouped_problem(rng, n=100, sizes=(10, 10, 10, 10), scales=(1, 4, 1, 0.5),
+                                      active=(4, 3, 0, 5), strengths=(2, 0.25, 0, 1))
+    spec = LinearSpec(L1(), Groups.from_labels(labels))
+    result = HypergradientTuner().tune(X, y, spec)
+    starts = result.info["starts"]
+    assert set(starts) == {"path", "evidence"} and result.info["chosen_start"] == winner
+    loser = "evidence" if winner == "path" else "path"
+    assert starts[winner]["cv_score"] < 0.99 * starts[loser]["cv_score"]      # two distinct minima
+    assert result.info["cv_score"] == starts[winner]["cv_score"]
+    assert result.lambdas == pytest.approx(starts[winner]["lam"])
+    path_only = HypergradientTuner(starts=("path",)).tune(X, y, spec)    # same folds, same path run
+    assert path_only.info["cv_score"] == pytest.approx(starts["path"]["cv_score"], rel=1e-12)
+    assert set(path_only.info["starts"]) == {"path"}
+
+
+def test_evidence_start_only_where_affordable_and_meaningful(rng):
+    from lamina.tuners.linear import evidence_start_affordable
+    groups = Groups.contiguous([50] * 20)
+    spec = LinearSpec(L1(), groups)
+    assert evidence_start_affordable(np.zeros((300, 1000)), spec)            # n³ = 2.7·10⁷
+    assert not evidence_start_affordable(np.zeros((1000, 1000)), spec)       # 10⁹ flops per iteration
+    logistic = LinearSpec(L1(), groups, loss=Loss.LOGISTIC)
+    assert not evidence_start_affordable(np.zeros((100, 1000)), logistic)
+    X, y, _, labels = grouped_problem(rng, n=60, sizes=(4, 4, 4))
+    with pytest.raises(ValueError, match="squared loss"):
+        HypergradientTuner(starts=("evidence",)).tune(X, y > np.median(y), LinearSpec(
+            L1(), Groups.from_labels(labels), loss=Loss.LOGISTIC))
+    with pytest.raises(ValueError, match="starts must be"):
+        HypergradientTuner(starts=("grid",)).tune(X, y, LinearSpec(L1(), Groups.from_labels(labels)))
 
 
 # ----------------------------------------------------------------------------- estimators

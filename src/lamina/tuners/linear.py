@@ -9,7 +9,8 @@ objective 1/n Σ loss + Σ_g λ_g R(w_g) (see :mod:`lamina.tuners.linear_data` f
 * :class:`HypergradientTuner` — minimizes the K-fold (or hold-out) loss over θ = log λ by
   gradient descent with backtracking; gradients by implicit differentiation
   (:mod:`lamina.tuners.linear_implicit`), solutions warm-started from the previous step,
-  started from the best single λ of a warm-started path.
+  started from the best single λ of a warm-started path and, where cheap, also from the
+  evidence λ (the loss is not convex in log λ; the lower of the two descents wins).
 * :class:`GridCVTuner` — baseline: one λ for all groups (λ = t·direction) along a warm-started
   path, K folds run in parallel with joblib, t with the lowest mean held-out loss.
 * :class:`OptunaTuner` — baseline: Optuna's TPE over the vector log λ, same K-fold criterion.
@@ -25,7 +26,7 @@ import numpy as np
 from lamina.penalties import ElasticNet, GroupL1
 from lamina.tuners.base import Compute, Stopwatch, TuneResult, Tuner
 from lamina.tuners.linear_data import LinearSpec, Loss, TrainingSet, lam_max, make_folds
-from lamina.tuners.linear_evidence import grouped_evidence, laplace_evidence
+from lamina.tuners.linear_evidence import GroupKernels, grouped_evidence, laplace_evidence
 from lamina.tuners.linear_implicit import fold_value_and_gradient
 
 #: λ given to a group the evidence switched off, in units of that group's λ_max scale
@@ -218,45 +219,112 @@ def descend(objective, theta, lower, upper, *, max_evals: int = 25, tol: float =
 class HypergradientTuner(LinearTuner):
     """Per-group λ by implicit differentiation of the K-fold held-out loss.
 
-    Starts from the best single λ of a warm-started path on the same folds (lockstep, early
-    stopped), then runs :func:`descend` on θ = log λ within the bounds of ``_bounds``.
+    The K-fold loss of a Lasso is not convex in log λ, so the descent runs from up to two
+    starts and keeps the lower loss:
+
+    * ``"path"`` — the best single λ of a warm-started path on the same folds (lockstep,
+      early stopped);
+    * ``"evidence"`` — the grouped-evidence λ (:class:`EvidenceTuner`), which already differs
+      per group; clipped to λ ≥ the smallest λ the path explored (below it the folds
+      over-fit and every fit is slow), and run for squared loss only, when one evidence
+      iteration is cheap (:func:`evidence_start_affordable`); skipped when it gives every
+      group the same λ (a point of the path).
+
+    Each start runs :func:`descend` on θ = log λ within the bounds of ``_bounds``.
 
     Parameters
     ----------
     cv : int
         Folds (1 = one 80/20 hold-out split).
     max_evals : int
-        Evaluations of loss + gradient (each one fit per fold).
+        Evaluations of loss + gradient (each one fit per fold) per start.
     n_lams : int
         Size of the starting grid (λ_max down to λ_max·10⁻³).
     tol : float
         Relative improvement below which the descent stops.
+    starts : "auto" or tuple of "path", "evidence"
+        "auto": both where the evidence start applies, else the path only.
     seed : int
     """
 
     name = "hypergradient"
 
-    def __init__(self, cv: int = 5, max_evals: int = 20, n_lams: int = 20, tol: float = 1e-4, seed: int = 0):
+    def __init__(self, cv: int = 5, max_evals: int = 20, n_lams: int = 20, tol: float = 1e-4,
+                 starts="auto", seed: int = 0):
         self.cv, self.max_evals, self.n_lams, self.tol, self.seed = cv, max_evals, n_lams, tol, seed
+        self.starts = starts
 
     def tune(self, X, y, spec: LinearSpec) -> TuneResult:
+        starts = self._starts(X, spec)
         with Stopwatch() as clock:
             folds = make_folds(X, y, spec, self.cv, self.seed)
             lower, upper = _bounds(X, y, spec)
             lams = _grid(X, y, spec, self.n_lams)
-            start, init_scores = _single_lambda_start(folds, lams)
+            path_lam, init_scores = _single_lambda_start(folds, lams)
+            floor = np.maximum(lower, lams[len(init_scores) - 1])
             objective = _FoldObjective(folds)
-            theta, value, path = descend(objective, np.log(np.clip(start, lower, upper)), np.log(lower),
-                                         np.log(upper), max_evals=self.max_evals, tol=self.tol)
+            runs, descent = {}, []
+            for start in starts:
+                lam0 = path_lam if start == "path" else np.clip(_evidence_lam(X, y, spec), floor, upper)
+                if start != "path" and _uniform(lam0):
+                    continue
+                runs[start] = (lam0, *descend(objective, np.log(np.clip(lam0, lower, upper)), np.log(lower),
+                                              np.log(upper), max_evals=self.max_evals, tol=self.tol))
+                descent += [start] * (len(objective.history) - len(descent))
+            chosen = min(runs, key=lambda k: runs[k][2])
+            start, theta, value, path = runs[chosen]
         lam = np.exp(theta)
         return TuneResult(
             self.name, _as_dict(spec, lam), trajectory=[_as_dict(spec, np.exp(t)) for t in path],
             compute=Compute(fits=sum(f.train.n_fits for f in folds) / len(folds),
                             epochs=sum(f.train.n_iter for f in folds), seconds=clock.seconds),
             curve={"step": list(range(len(objective.history))),
-                   "score": [v for _, v in objective.history], "criterion": _criterion(spec),
+                   "score": [v for _, v in objective.history], "descent": descent, "criterion": _criterion(spec),
                    "start_lam": lams[: len(init_scores), 0].tolist(), "start_score": init_scores.tolist()},
-            info={"cv_score": value, "start": _as_dict(spec, start), "switched_off": _off_groups(spec, lam, upper)})
+            info={"cv_score": value, "start": _as_dict(spec, start), "chosen_start": chosen,
+                  "starts": {k: {"lam": _as_dict(spec, np.exp(r[1])), "cv_score": r[2]} for k, r in runs.items()},
+                  "switched_off": _off_groups(spec, lam, upper)})
+
+    def _starts(self, X, spec: LinearSpec) -> tuple:
+        if self.starts == "auto":
+            return ("path", "evidence") if evidence_start_affordable(X, spec) else ("path",)
+        starts = tuple(self.starts) if not isinstance(self.starts, str) else (self.starts,)
+        unknown = [s for s in starts if s not in ("path", "evidence")]
+        if unknown or not starts:
+            raise ValueError(f"starts must be 'auto' or a non-empty tuple of 'path', 'evidence'; got {self.starts!r}")
+        if "evidence" in starts and spec.loss is not Loss.SQUARED:
+            raise ValueError("starts: the 'evidence' start needs the squared loss")
+        return starts
+
+
+#: most floating-point operations one evidence iteration may cost for the evidence start
+EVIDENCE_START_FLOPS = 1e8
+
+
+def evidence_start_affordable(X, spec: LinearSpec) -> bool:
+    """Whether ``starts="auto"`` adds the evidence start: squared loss, and one evidence
+    iteration costs at most :data:`EVIDENCE_START_FLOPS` — n³ (per-group kernel blocks) or
+    min(n, p)²·max(n, p) — e.g. n = 300 with p = 1,000 yes, n = 1,000 with p = 10,000 no."""
+    if spec.loss is not Loss.SQUARED:
+        return False
+    n, p = X.shape
+    factors = EvidenceTuner._factors(spec)
+    blocks = GroupKernels.fits(X, spec.groups, np.ones(p) if factors is None else factors)
+    cost = float(n) ** 3 if blocks else float(min(n, p)) ** 2 * max(n, p)
+    return cost <= EVIDENCE_START_FLOPS
+
+
+def _evidence_lam(X, y, spec: LinearSpec) -> np.ndarray:
+    """The evidence tuner's λ per group (switched-off groups: far above λ_max, clipped later);
+    a start needs no more than a 10⁻³ tolerance on log α."""
+    result = EvidenceTuner(tol=1e-3).tune(X, y, spec)
+    return np.array([result.lambdas[name] for name in _names(spec)])
+
+
+def _uniform(lam) -> bool:
+    """One λ for every group (e.g. all clipped to the same bound, as when the evidence
+    interpolates the data): a point of the single-λ path, already searched."""
+    return bool(np.allclose(lam, lam[0], rtol=1e-9))
 
 
 def _off_groups(spec, lam, upper) -> list:

@@ -14,7 +14,10 @@ BayesianRidge). The ridge λ of the posterior mean in scikit-learn's scaling is
 ``threshold``) are pruned: w_g = 0, λ_g = ∞ — "switched off".
 
 When p > n the posterior is computed in the n×n kernel form
-C = β⁻¹ I + X D⁻¹ Xᵀ (D = diag(α f)): m = D⁻¹Xᵀ C⁻¹ y and γ_j = x_jᵀ C⁻¹ x_j / d_j.
+C = β⁻¹ I + X D⁻¹ Xᵀ (D = diag(α f)): m = D⁻¹Xᵀ C⁻¹ y and γ_j = x_jᵀ C⁻¹ x_j / d_j. With few
+groups the kernel is a sum of per-group blocks, C = β⁻¹ I + Σ_g K_g / α_g with
+K_g = X_g diag(1/f_g) X_gᵀ computed once, and γ_g = ⟨C⁻¹, K_g⟩ / α_g: an iteration then costs
+O(n³ + G n² + np) instead of O(n² p) (:class:`GroupKernels`).
 
 For the logistic likelihood the same update runs on the Laplace approximation at the MAP
 (Σ = (Xᵀ diag(σ(1−σ)) X + D)⁻¹, MacKay 1992), with β ≡ 1 and λ_g = α_g / n.
@@ -76,6 +79,40 @@ def _posterior(X, y, Xty, gram, beta, prior):
     return mean, gamma
 
 
+#: largest G·n² (floats) for which the per-group kernel blocks are kept in memory (≈ 400 MB)
+MAX_KERNEL_FLOATS = 50_000_000
+
+
+class GroupKernels:
+    """Per-group kernel blocks K_g = X_g diag(1/f_g) X_gᵀ of a wide, centered X (see module
+    docstring): the posterior at (α, β) costs one n×n factorization and inverse."""
+
+    def __init__(self, X, groups: Groups, factors):
+        self.X, self.groups = X, groups
+        self.inv_factors = 1.0 / factors
+        self.blocks = np.stack([(X[:, idx] * self.inv_factors[idx]) @ X[:, idx].T
+                                for idx in (groups.indices(g) for g in range(groups.n_groups))])
+
+    @staticmethod
+    def fits(X, groups: Groups, factors) -> bool:
+        """Worth it and affordable: p > n, every coefficient penalized, G·n² small enough."""
+        n, p = X.shape
+        return p > n and groups.n_groups < p and bool(np.all(factors > 0)) \
+            and groups.n_groups * n * n <= MAX_KERNEL_FLOATS
+
+    def posterior(self, y, beta: float, alpha) -> tuple[np.ndarray, np.ndarray]:
+        """(m, γ per group) at precisions α per group (inf = pruned: m_g = 0, γ_g = 0)."""
+        live = np.isfinite(alpha)
+        inv_alpha = np.where(live, 1.0 / np.where(live, alpha, 1.0), 0.0)
+        kernel = np.tensordot(inv_alpha, self.blocks, axes=1)
+        kernel[np.diag_indices_from(kernel)] += 1.0 / beta
+        factor = sla.cho_factor(kernel, lower=True, check_finite=False)
+        inverse = sla.cho_solve(factor, np.eye(kernel.shape[0]), check_finite=False)
+        mean = inv_alpha[self.groups.labels] * self.inv_factors * (self.X.T @ (inverse @ y))
+        gamma = inv_alpha * np.tensordot(self.blocks, inverse, axes=([1, 2], [0, 1]))
+        return mean, gamma
+
+
 def grouped_evidence(X, y, groups: Groups, factors=None, *, fit_intercept: bool = True,
                      max_iter: int = 300, tol: float = 1e-6, hyperprior=(1e-6, 1e-6, 1e-6, 1e-6),
                      min_gamma: float = 1e-7, threshold: float | None = None,
@@ -122,23 +159,29 @@ def grouped_evidence(X, y, groups: Groups, factors=None, *, fit_intercept: bool 
     pruned = np.zeros(groups.n_groups, dtype=bool)
     use_gram = p <= n
     gram_full = X.T @ X if use_gram else None
-    trajectory, converged, iteration = [], False, 0
-    mean, gamma_coef = np.zeros(p), np.zeros(p)
-    for iteration in range(1, max_iter + 1):
-        keep = ~pruned[labels]
-        cols = np.flatnonzero(keep)
-        prior = (alpha[labels] * factors)[cols]
-        Xk = X[:, cols]
-        gram = gram_full[np.ix_(cols, cols)] if use_gram else None
-        mean = np.zeros(p)
-        gamma_coef = np.zeros(p)
+    kernels = GroupKernels(X, groups, factors) if GroupKernels.fits(X, groups, factors) else None
+
+    def posterior(alpha, beta):
+        """(m, γ per group, Σ_j γ_j) with pruned groups (α = inf) held at zero."""
+        if kernels is not None:
+            mean, gamma_group = kernels.posterior(y, beta, alpha)
+            return mean, gamma_group, float(gamma_group.sum())
+        cols = np.flatnonzero(np.isfinite(alpha)[labels])
+        mean, gamma_coef = np.zeros(p), np.zeros(p)
         if cols.size:
-            mean[cols], gamma_coef[cols] = _posterior(Xk, y, Xk.T @ y, gram, beta, prior)
+            Xk = X[:, cols]
+            gram = gram_full[np.ix_(cols, cols)] if use_gram else None
+            mean[cols], gamma_coef[cols] = _posterior(Xk, y, Xk.T @ y, gram, beta,
+                                                      (alpha[labels] * factors)[cols])
+        return mean, groups.sum(np.where(free, 0.0, gamma_coef)), float(gamma_coef.sum())
+
+    trajectory, converged, iteration = [], False, 0
+    for iteration in range(1, max_iter + 1):
+        mean, gamma_group, gamma_total = posterior(alpha, beta)
         residual = y - X @ mean
-        gamma_group = groups.sum(np.where(free, 0.0, gamma_coef))
         norm2 = groups.sum(factors * mean ** 2)
         new_alpha = (gamma_group + 2 * a) / (norm2 + 2 * b)
-        new_beta = (n - gamma_coef.sum() + 2 * c) / (float(residual @ residual) + 2 * d)
+        new_beta = (n - gamma_total + 2 * c) / (float(residual @ residual) + 2 * d)
         penalized = groups.sum(~free) > 0
         new_alpha = np.where(penalized, new_alpha, alpha)
         prune_now = penalized & ~pruned & ((gamma_group / groups.sizes < min_gamma)
@@ -152,16 +195,8 @@ def grouped_evidence(X, y, groups: Groups, factors=None, *, fit_intercept: bool 
         if change <= tol and not np.any(prune_now):
             converged = True
             break
-    # posterior at the final hyperparameters
-    cols = np.flatnonzero(~pruned[labels])
-    mean = np.zeros(p)
-    gamma_coef = np.zeros(p)
-    if cols.size:
-        Xk = X[:, cols]
-        gram = gram_full[np.ix_(cols, cols)] if use_gram else None
-        mean[cols], gamma_coef[cols] = _posterior(Xk, y, Xk.T @ y, gram, beta,
-                                                  (alpha[labels] * factors)[cols])
-    return EvidenceResult(alpha=alpha, beta=beta, mean=mean, gamma=groups.sum(gamma_coef),
+    mean, gamma_group, _ = posterior(alpha, beta)     # at the final hyperparameters
+    return EvidenceResult(alpha=alpha, beta=beta, mean=mean, gamma=gamma_group,
                           n_iter=iteration, converged=converged, trajectory=trajectory)
 
 
