@@ -26,7 +26,7 @@ from lamina.api import solve
 from lamina.groups import Groups, as_groups
 from lamina.penalties import L1, L2, ElasticNet, GroupL1
 from lamina.tuners.linear import make_tuner
-from lamina.tuners.linear_data import LinearSpec, Loss, TrainingSet, _with_intercept_penalty, blas_threads
+from lamina.tuners.linear_data import LinearSpec, Loss, TrainingSet, blas_threads
 
 
 class _GroupedLinearModel(RegressorMixin, BaseEstimator):
@@ -156,16 +156,7 @@ class _GroupedLinearModel(RegressorMixin, BaseEstimator):
 def effective_dof_of(spec, A, b, x, lam) -> np.ndarray:
     """Effective dof per group of the solution x of the (already centered/augmented) problem."""
     from lamina.tuners.linear_implicit import effective_dof
-    train = TrainingSet.__new__(TrainingSet)
-    train.spec, train.n = spec, A.shape[0]
-    train.A, train.b = A, b
-    train.augmented = x.shape[0] > spec.groups.n_features
-    if train.augmented:
-        g = spec.groups
-        train.groups = Groups(np.append(g.labels, g.n_groups), g.names + ("intercept",))
-        train.penalty = _with_intercept_penalty(spec.penalty)
-    else:
-        train.groups, train.penalty = spec.groups, spec.penalty
+    train = TrainingSet.from_prepared(spec, A, b, augmented=x.shape[0] > spec.groups.n_features)
     return effective_dof(train, x, lam)
 
 

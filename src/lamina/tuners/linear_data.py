@@ -93,22 +93,36 @@ class TrainingSet:
     """
 
     def __init__(self, X, y, spec: LinearSpec):
-        self.spec = spec
-        self.n, self.p = X.shape
-        self.x_mean, self.y_mean = np.zeros(self.p), 0.0
-        self.augmented = spec.fit_intercept and (spec.loss is Loss.LOGISTIC or sp.issparse(X))
-        if self.augmented:
-            ones = np.ones((self.n, 1))
-            self.A = sp.hstack([X, sp.csc_matrix(ones)], format="csc") if sp.issparse(X) else np.hstack([X, ones])
+        n, p = X.shape
+        x_mean, y_mean = np.zeros(p), 0.0
+        augmented = spec.fit_intercept and (spec.loss is Loss.LOGISTIC or sp.issparse(X))
+        if augmented:
+            ones = np.ones((n, 1))
+            X = sp.hstack([X, sp.csc_matrix(ones)], format="csc") if sp.issparse(X) else np.hstack([X, ones])
+        elif spec.fit_intercept:
+            x_mean, y_mean = np.asarray(X.mean(axis=0)).ravel(), float(np.mean(y))
+            X, y = X - x_mean, y - y_mean
+        self._prepare(spec, X, y, augmented, x_mean, y_mean)
+
+    @classmethod
+    def from_prepared(cls, spec: LinearSpec, A, b, augmented: bool) -> "TrainingSet":
+        """A training set over a design already prepared as the solver sees it (centered, or
+        with its ones column when ``augmented``), e.g. to differentiate a fit made elsewhere."""
+        train = cls.__new__(cls)
+        train._prepare(spec, A, b, augmented, np.zeros(spec.groups.n_features), 0.0)
+        return train
+
+    def _prepare(self, spec, A, b, augmented, x_mean, y_mean):
+        self.spec, self.augmented = spec, augmented
+        self.n, self.p = A.shape[0], spec.groups.n_features
+        self.x_mean, self.y_mean = x_mean, y_mean
+        if augmented:
             g = spec.groups
             self.groups = Groups(np.append(g.labels, g.n_groups), g.names + ("intercept",))
             self.penalty = _with_intercept_penalty(spec.penalty)
         else:
-            if spec.fit_intercept:
-                self.x_mean, self.y_mean = np.asarray(X.mean(axis=0)).ravel(), float(np.mean(y))
-                X, y = X - self.x_mean, y - self.y_mean
-            self.A, self.groups, self.penalty = X, spec.groups, spec.penalty
-        self.b = np.asarray(y, dtype=np.float64)
+            self.groups, self.penalty = spec.groups, spec.penalty
+        self.A, self.b = A, np.asarray(b, dtype=np.float64)
         self.x, self.result = None, None
         self.n_fits, self.n_iter, self.n_unconverged = 0, 0, 0
         self._ridge = None
