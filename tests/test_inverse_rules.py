@@ -137,12 +137,17 @@ def test_every_rule_recovers_a_sparse_model(rule):
     assert res.tune.compute.fits >= 25
 
 
+def _leading_spikes(seed, m, n, k, amplitude, noise):
+    """(A, x, b): Gaussian A (m × n), x with its first k entries at ``amplitude``, b = Ax + noise."""
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((m, n))
+    x = np.zeros(n)
+    x[:k] = amplitude
+    return A, x, A @ x + noise * rng.standard_normal(m)
+
+
 def test_fit_default_rule_and_fixed_lambda():
-    rng = np.random.default_rng(4)
-    A = rng.standard_normal((60, 80))
-    x = np.zeros(80)
-    x[:5] = 2.0
-    b = A @ x + 0.1 * rng.standard_normal(60)
+    A, x, b = _leading_spikes(4, 60, 80, 5, 2.0, 0.1)
     res = fit(A, b)
     assert res.rule == DEFAULT_RULE.value
     assert set(np.flatnonzero(np.abs(res.x) > 0.5)) == set(range(5))
@@ -152,11 +157,7 @@ def test_fit_default_rule_and_fixed_lambda():
 
 
 def test_fit_on_an_operator_with_estimated_sigma():
-    rng = np.random.default_rng(5)
-    A = rng.standard_normal((200, 120))
-    x = np.zeros(120)
-    x[:6] = 3.0
-    b = A @ x + 0.3 * rng.standard_normal(200)
+    A, x, b = _leading_spikes(5, 200, 120, 6, 3.0, 0.3)
     res = fit(aslinearoperator(A), b, "l1", rule="sure", n_lams=15)
     assert res.sigma > 0 and res.info["sigma_source"].startswith("estimated")
     assert np.linalg.norm(res.x - x) / np.linalg.norm(x) < 0.1

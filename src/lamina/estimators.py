@@ -23,10 +23,10 @@ from sklearn.utils.validation import check_is_fitted
 
 from lamina._validation import check_finite_array, check_lam, parse_choice
 from lamina.api import solve
-from lamina.groups import Groups, as_groups
+from lamina.groups import as_groups
 from lamina.penalties import L1, L2, ElasticNet, GroupL1
 from lamina.tuners.linear import make_tuner
-from lamina.tuners.linear_data import LinearSpec, Loss, TrainingSet, blas_threads
+from lamina.tuners.linear_data import LinearSpec, Loss, TrainingSet, blas_threads, with_intercept_group
 
 
 class _GroupedLinearModel(RegressorMixin, BaseEstimator):
@@ -81,7 +81,7 @@ class _GroupedLinearModel(RegressorMixin, BaseEstimator):
         if self.fit_intercept and sp.issparse(X):
             # centering would densify X: the intercept becomes a column of ones in a group of its own, λ = 0
             X = sp.hstack([X, sp.csc_matrix(np.ones((n_samples, 1)))], format="csc")
-            fit_groups = Groups(np.append(groups.labels, groups.n_groups), groups.names + ("intercept",))
+            fit_groups = with_intercept_group(groups)
             fit_lam = np.append(lam, 0.0)
             if weights is not None:
                 fit_weights = np.append(weights, 1.0)

@@ -43,6 +43,11 @@ class LinearSpec:
         return isinstance(self.penalty, ElasticNet) and self.penalty.l1_ratio == 0.0
 
 
+def with_intercept_group(groups: Groups) -> Groups:
+    """The same groups over one more coefficient, the intercept, in a group of its own."""
+    return Groups(np.append(groups.labels, groups.n_groups), groups.names + ("intercept",))
+
+
 def _with_intercept_penalty(penalty: Penalty) -> Penalty:
     """The same penalty over one more coefficient (the intercept, whose λ is always 0)."""
     if penalty.weights is None:
@@ -117,8 +122,7 @@ class TrainingSet:
         self.n, self.p = A.shape[0], spec.groups.n_features
         self.x_mean, self.y_mean = x_mean, y_mean
         if augmented:
-            g = spec.groups
-            self.groups = Groups(np.append(g.labels, g.n_groups), g.names + ("intercept",))
+            self.groups = with_intercept_group(spec.groups)
             self.penalty = _with_intercept_penalty(spec.penalty)
         else:
             self.groups, self.penalty = spec.groups, spec.penalty
