@@ -12,7 +12,8 @@ Problems (same data for every method, one run):
   further groups; a fixed 70/30 split (seed 0).
 
 Methods: lamina ``Lasso(lam="auto")`` (the default tuner: hypergradient descents from the
-best single λ and, where one evidence iteration is cheap, from the evidence λ), its tuners one
+best single λ and, where one evidence iteration is cheap, from the evidence λ, with re-entry
+probes for groups switched off in every fold), its tuners one
 by one (hypergradient from the path start only, hypergradient on one 80/20 hold-out split,
 evidence, single-λ CV, Optuna TPE 50 trials —
 capped at OPTUNA_TIMEOUT seconds when p > 2,000, the trials done are reported),

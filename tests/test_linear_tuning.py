@@ -11,8 +11,8 @@ from sklearn.linear_model import Ridge as SkRidge
 import lamina
 from lamina.groups import Groups
 from lamina.penalties import L1, L2, ElasticNet, GroupL1
-from lamina.tuners.linear import GridCVTuner, HypergradientTuner, descend, make_tuner
-from lamina.tuners.linear_data import LinearSpec, Loss, TrainingSet, kfold_indices, make_folds
+from lamina.tuners.linear import REENTRY_FRACTION, GridCVTuner, HypergradientTuner, descend, make_tuner, reentry_point
+from lamina.tuners.linear_data import LinearSpec, Loss, TrainingSet, entry_thresholds, kfold_indices, make_folds
 from lamina.tuners.linear_evidence import grouped_evidence
 from lamina.tuners.linear_implicit import effective_dof, fold_value_and_gradient
 
@@ -202,6 +202,71 @@ def test_hypergradient_keeps_the_better_of_two_local_minima(seed, winner):
     path_only = HypergradientTuner(starts=("path",)).tune(X, y, spec)    # same folds, same path run
     assert path_only.info["cv_score"] == pytest.approx(starts["path"]["cv_score"], rel=1e-12)
     assert set(path_only.info["starts"]) == {"path"}
+
+
+def _group_sizes(spec, x) -> np.ndarray:
+    out = np.zeros(spec.groups.n_groups)
+    np.add.at(out, spec.groups.labels, np.abs(x[: spec.groups.n_features]))
+    return out
+
+
+@pytest.mark.parametrize("penalty, loss", [(L1(), Loss.SQUARED), (ElasticNet(0.5), Loss.SQUARED),
+                                           (GroupL1(), Loss.SQUARED), (L1(), Loss.LOGISTIC)])
+def test_entry_threshold_is_where_a_zero_group_enters(rng, penalty, loss):
+    """At a solution with group g zero, λ_g ≥ τ_g keeps that solution (the optimality conditions
+    still hold) and λ_g < τ_g brings g in."""
+    X, y, _, labels = grouped_problem(rng, n=120, sizes=(6, 6, 6), scales=(1.0, 1.0, 0.3),
+                                      active=(3, 2, 2), strengths=(2.0, 1.0, 3.0))
+    if loss is Loss.LOGISTIC:
+        y = (y > np.median(y)).astype(float)
+    spec = LinearSpec(penalty, Groups.from_labels(labels), loss=loss, tol=1e-10)
+    train = TrainingSet(X, y, spec)
+    lam = np.array([0.02, 0.02, 10.0])                 # group 2 far above its threshold: zero
+    x = train.fit(lam).copy()
+    assert _group_sizes(spec, x)[2] == 0 and np.all(_group_sizes(spec, x)[:2] > 0)
+    tau = entry_thresholds(train, x)[2]
+    assert 0 < tau < 10.0
+    above = train.fit(np.array([0.02, 0.02, 1.01 * tau])).copy()
+    np.testing.assert_allclose(above, x, atol=1e-6)
+    below = train.fit(np.array([0.02, 0.02, 0.9 * tau]))
+    assert _group_sizes(spec, below)[2] > 0
+
+
+def _small_scale_group_problem(seed):
+    """A group of features 20× smaller than the others, carrying signal: one λ for all
+    switches it off, and the held-out loss is flat in its λ there."""
+    rng = np.random.default_rng(seed)
+    X, y, _, labels = grouped_problem(rng, n=120, sizes=(10, 10, 10), scales=(1.0, 0.05, 1.0),
+                                      active=(3, 3, 0), strengths=(2.0, 20.0, 0.0))
+    return X, y, LinearSpec(L1(), Groups.from_labels(labels))
+
+
+def test_reentry_point_moves_only_groups_zero_in_every_fold():
+    X, y, spec = _small_scale_group_problem(3)
+    folds = make_folds(X, y, spec, 3)
+    theta = np.log(np.full(3, 0.2))
+    lower, upper = np.full(3, -20.0), np.full(3, 5.0)
+    sizes = [_group_sizes(spec, f.train.fit(np.exp(theta))) for f in folds]
+    assert all(s[1] == 0 and s[0] > 0 for s in sizes)
+    tau = min(entry_thresholds(f.train, f.train.fit(np.exp(theta)))[1] for f in folds)
+    probe = reentry_point(folds, spec, theta, lower, upper)
+    zero_everywhere = np.all([s == 0 for s in sizes], axis=0)
+    np.testing.assert_array_equal(probe[~zero_everywhere], theta[~zero_everywhere])
+    assert probe[1] == pytest.approx(np.log(REENTRY_FRACTION * tau))
+    assert all(_group_sizes(spec, f.train.fit(np.exp(probe)))[1] > 0 for f in folds)
+    assert reentry_point(folds, spec, np.log(np.full(3, 1e-3)), lower, upper) is None   # nothing zero
+
+
+@pytest.mark.parametrize("seed", [3, 5])
+def test_hypergradient_brings_back_a_group_the_single_lambda_start_switched_off(seed):
+    """Without re-entry the small-scale group stays off (zero gradient on the plateau); with it
+    the group is probed back in and the K-fold loss falls by more than half."""
+    X, y, spec = _small_scale_group_problem(seed)
+    plain = HypergradientTuner(starts=("path",), reentry=False).tune(X, y, spec)
+    probed = HypergradientTuner(starts=("path",)).tune(X, y, spec)
+    assert "1" in plain.info["switched_off"] and plain.info["reentered"] == []
+    assert probed.info["reentered"] == ["1"] and "1" not in probed.info["switched_off"]
+    assert probed.info["cv_score"] < 0.5 * plain.info["cv_score"]
 
 
 def test_evidence_start_only_where_affordable_and_meaningful(rng):

@@ -10,7 +10,8 @@ objective 1/n Σ loss + Σ_g λ_g R(w_g) (see :mod:`lamina.tuners.linear_data` f
   gradient descent with backtracking; gradients by implicit differentiation
   (:mod:`lamina.tuners.linear_implicit`), solutions warm-started from the previous step,
   started from the best single λ of a warm-started path and, where cheap, also from the
-  evidence λ (the loss is not convex in log λ; the lower of the two descents wins).
+  evidence λ (the loss is not convex in log λ; the lower of the two descents wins); groups
+  zero in every fold, where the gradient is blind, are probed back in at their entry threshold.
 * :class:`GridCVTuner` — baseline: one λ for all groups (λ = t·direction) along a warm-started
   path, K folds run in parallel with joblib, t with the lowest mean held-out loss.
 * :class:`OptunaTuner` — baseline: Optuna's TPE over the vector log λ, same K-fold criterion.
@@ -19,13 +20,14 @@ Held-out loss: mean squared error (regression) or mean log-loss (logistic).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 
 import numpy as np
 
 from lamina.penalties import ElasticNet, GroupL1
 from lamina.tuners.base import Compute, Stopwatch, TuneResult, Tuner
-from lamina.tuners.linear_data import LinearSpec, Loss, TrainingSet, lam_max, make_folds
+from lamina.tuners.linear_data import LinearSpec, Loss, TrainingSet, entry_thresholds, lam_max, make_folds
 from lamina.tuners.linear_evidence import GroupKernels, grouped_evidence, laplace_evidence
 from lamina.tuners.linear_implicit import fold_value_and_gradient
 
@@ -144,19 +146,32 @@ def _criterion(spec: LinearSpec) -> str:
 
 
 class _FoldObjective:
-    """Mean held-out loss over folds and its gradient in θ = log λ, counting the fits."""
+    """Mean held-out loss over folds and its gradient in θ = log λ, counting the fits;
+    ``history`` holds (λ, loss) of every evaluation, ``probes`` whether it was a re-entry probe."""
 
     def __init__(self, folds):
         self.folds = folds
-        self.history = []
+        self.history, self.probes = [], []
 
-    def __call__(self, theta):
+    def __call__(self, theta, probe: bool = False):
         lam = np.exp(theta)
         values, grads = zip(*(fold_value_and_gradient(fold, lam) for fold in self.folds))
         value = float(_mean_over_folds(self.folds, values))
         grad = _mean_over_folds(self.folds, np.array(grads))
         self.history.append((lam.copy(), value))
+        self.probes.append(probe)
         return value, grad
+
+
+@dataclass
+class _Descent:
+    """One start's descent: start λ, end θ and loss, accepted θ, groups probes brought back."""
+
+    start: np.ndarray
+    theta: np.ndarray
+    value: float
+    trajectory: list
+    reentered: list
 
 
 def _single_lambda_start(folds, lams, patience: int = 4):
@@ -178,7 +193,7 @@ def _single_lambda_start(folds, lams, patience: int = 4):
 
 
 def descend(objective, theta, lower, upper, *, max_evals: int = 25, tol: float = 1e-4,
-            max_move: float = 2.0):
+            max_move: float = 2.0, evaluated=None):
     """Projected gradient descent with backtracking on θ = log λ.
 
     Step s: θ⁺ = clip(θ − s∇, lower, upper), accepted when the loss falls by at least
@@ -186,10 +201,12 @@ def descend(objective, theta, lower, upper, *, max_evals: int = 25, tol: float =
     moves the steepest coordinate by 1 (a factor e in λ) and no step moves any coordinate
     by more than ``max_move``. Stops after ``max_evals`` evaluations, when a step no longer
     moves θ, or when an accepted step improves the loss by less than ``tol`` relatively.
+    ``evaluated=(value, gradient)`` at θ, when known, saves the first evaluation (it still
+    counts towards ``max_evals``).
 
     Returns (θ, value, trajectory of accepted θ).
     """
-    value, grad = objective(theta)
+    value, grad = objective(theta) if evaluated is None else evaluated
     evals, trajectory, step = 1, [theta.copy()], None
     while evals < max_evals:
         # a coordinate at a bound with the gradient pushing outward does not move
@@ -230,7 +247,9 @@ class HypergradientTuner(LinearTuner):
       iteration is cheap (:func:`evidence_start_affordable`); skipped when it gives every
       group the same λ (a point of the path).
 
-    Each start runs :func:`descend` on θ = log λ within the bounds of ``_bounds``.
+    Each start runs :func:`descend` on θ = log λ within the bounds of ``_bounds``, alternating
+    with re-entry probes (:func:`reentry_point`): a group that is zero in every fold sits on a
+    plateau of the loss where its gradient is 0, so the descent alone never brings it back.
 
     Parameters
     ----------
@@ -244,15 +263,18 @@ class HypergradientTuner(LinearTuner):
         Relative improvement below which the descent stops.
     starts : "auto" or tuple of "path", "evidence"
         "auto": both where the evidence start applies, else the path only.
+    reentry : bool
+        Probe groups switched off in every fold (one evaluation per probe, within
+        ``max_evals``); False runs the plain descent.
     seed : int
     """
 
     name = "hypergradient"
 
     def __init__(self, cv: int = 5, max_evals: int = 20, n_lams: int = 20, tol: float = 1e-4,
-                 starts="auto", seed: int = 0):
+                 starts="auto", reentry: bool = True, seed: int = 0):
         self.cv, self.max_evals, self.n_lams, self.tol, self.seed = cv, max_evals, n_lams, tol, seed
-        self.starts = starts
+        self.starts, self.reentry = starts, reentry
 
     def tune(self, X, y, spec: LinearSpec) -> TuneResult:
         starts = self._starts(X, spec)
@@ -268,22 +290,52 @@ class HypergradientTuner(LinearTuner):
                 lam0 = path_lam if start == "path" else np.clip(_evidence_lam(X, y, spec), floor, upper)
                 if start != "path" and _uniform(lam0):
                     continue
-                runs[start] = (lam0, *descend(objective, np.log(np.clip(lam0, lower, upper)), np.log(lower),
-                                              np.log(upper), max_evals=self.max_evals, tol=self.tol))
+                runs[start] = self._descend(objective, folds, spec, lam0, np.log(lower), np.log(upper))
                 descent += [start] * (len(objective.history) - len(descent))
-            chosen = min(runs, key=lambda k: runs[k][2])
-            start, theta, value, path = runs[chosen]
-        lam = np.exp(theta)
+            chosen = min(runs, key=lambda k: runs[k].value)
+            best = runs[chosen]
+        lam = np.exp(best.theta)
         return TuneResult(
-            self.name, _as_dict(spec, lam), trajectory=[_as_dict(spec, np.exp(t)) for t in path],
+            self.name, _as_dict(spec, lam), trajectory=[_as_dict(spec, np.exp(t)) for t in best.trajectory],
             compute=Compute(fits=sum(f.train.n_fits for f in folds) / len(folds),
                             epochs=sum(f.train.n_iter for f in folds), seconds=clock.seconds),
             curve={"step": list(range(len(objective.history))),
-                   "score": [v for _, v in objective.history], "descent": descent, "criterion": _criterion(spec),
+                   "score": [v for _, v in objective.history], "descent": descent,
+                   "probe": objective.probes, "criterion": _criterion(spec),
                    "start_lam": lams[: len(init_scores), 0].tolist(), "start_score": init_scores.tolist()},
-            info={"cv_score": value, "start": _as_dict(spec, start), "chosen_start": chosen,
-                  "starts": {k: {"lam": _as_dict(spec, np.exp(r[1])), "cv_score": r[2]} for k, r in runs.items()},
+            info={"cv_score": best.value, "start": _as_dict(spec, best.start), "chosen_start": chosen,
+                  "starts": {k: {"lam": _as_dict(spec, np.exp(r.theta)), "cv_score": r.value, "reentered": r.reentered}
+                             for k, r in runs.items()},
+                  "reentered": best.reentered,
                   "switched_off": _off_groups(spec, lam, upper)})
+
+    def _descend(self, objective, folds, spec, lam0, lower, upper) -> _Descent:
+        """:func:`descend` from λ0 (clipped to the bounds), alternating with re-entry probes (:func:`reentry_point`):
+        one before the first descent, one after each; a probe that lowers the loss is
+        accepted and the descent goes on from it; the rounds end when a probe after a
+        descent is not accepted or ``max_evals`` evaluations are spent."""
+        budget = len(objective.history) + self.max_evals
+        theta = np.clip(np.log(lam0), lower, upper)
+        value, grad = objective(theta)
+        trajectory, first_round, reentered = [theta.copy()], True, []
+        while len(objective.history) < budget:
+            probe = reentry_point(folds, spec, theta, lower, upper) if self.reentry else None
+            accepted = False
+            if probe is not None:
+                probe_value, probe_grad = objective(probe, probe=True)
+                accepted = probe_value < value
+                if accepted:
+                    reentered += [_names(spec)[g] for g in np.flatnonzero(probe != theta)]
+                    theta, value, grad = probe, probe_value, probe_grad
+                    trajectory.append(theta.copy())
+            if not (accepted or first_round) or len(objective.history) >= budget:
+                break
+            first_round = False
+            left = budget - len(objective.history) + 1            # the evaluation at θ is known
+            theta, value, path = descend(objective, theta, lower, upper, max_evals=left, tol=self.tol,
+                                         evaluated=(value, grad))
+            trajectory += path[1:]      # the next probe is accepted or ends the rounds: no gradient needed
+        return _Descent(lam0, theta, value, trajectory, reentered)
 
     def _starts(self, X, spec: LinearSpec) -> tuple:
         if self.starts == "auto":
@@ -295,6 +347,39 @@ class HypergradientTuner(LinearTuner):
         if "evidence" in starts and spec.loss is not Loss.SQUARED:
             raise ValueError("starts: the 'evidence' start needs the squared loss")
         return starts
+
+
+#: a re-entry probe puts a group at this fraction of its smallest entry threshold over the folds
+REENTRY_FRACTION = 0.9
+
+
+def reentry_point(folds, spec: LinearSpec, theta, lower, upper):
+    """θ with every group that is zero in every fold's solution at θ moved to where it enters.
+
+    A group that is zero in every fold sits on a plateau of the held-out loss: raising λ_g
+    changes nothing and its hypergradient is 0, so a descent never brings it back, though the
+    loss may fall once it enters (a group switched off by the single-λ start, whose λ suits
+    the strongest groups, or by the evidence start). Its entry threshold on fold k is
+    τ_g,k = ‖∇_g F_k(x̂_k)‖_* / n_k (:func:`entry_thresholds`); the probe sets
+    λ_g = ``REENTRY_FRACTION`` · min_k τ_g,k (within the bounds), where the group is nonzero in
+    every fold and the gradient sees it again. Groups with τ = 0 (no correlation left, or no
+    L1 part) are left alone. Returns None when no group qualifies.
+    """
+    lam = np.exp(theta)
+    labels = spec.groups.labels
+    n_groups = spec.groups.n_groups
+    size = np.zeros(n_groups)
+    tau = np.full(n_groups, np.inf)
+    for fold in folds:
+        x = fold.train.fit(lam)                      # at θ already, or one warm-started refit
+        np.add.at(size, labels, np.abs(x[: labels.size]))
+        tau = np.minimum(tau, entry_thresholds(fold.train, x))
+    enter = (size == 0) & (tau > 0) & np.isfinite(tau)
+    if not np.any(enter):
+        return None
+    probe = theta.copy()
+    probe[enter] = np.clip(np.log(REENTRY_FRACTION * tau[enter]), lower[enter], upper[enter])
+    return probe if np.any(probe != theta) else None
 
 
 #: most floating-point operations one evidence iteration may cost for the evidence start

@@ -275,22 +275,36 @@ def lam_max(X, y, spec: LinearSpec) -> np.ndarray:
     if spec.loss is Loss.LOGISTIC and data.augmented:
         mean = np.clip(np.mean(y), 1e-6, 1 - 1e-6)
         x0[-1] = np.log(mean / (1 - mean))
-    z = np.asarray(data.A @ x0).ravel()
+    thresholds, grad = _thresholds_and_gradient(data, x0)
+    return _floor(thresholds, grad, data.n)
+
+
+def entry_thresholds(train: TrainingSet, x) -> np.ndarray:
+    """Per group (scikit-learn scale), the λ_g below which a group that is zero in the
+    solution x enters it, the others held: by the optimality conditions at x_g = 0,
+        λ_g < ‖∇_g F(x)‖_* / n,
+    with ‖·‖_* the dual norm of the group's penalty (max |·|/(ρ w_j) for the elastic-net
+    family, ‖·‖₂/c_g for group L1). Meaningful for penalties with an L1 part (a pure L2
+    keeps every group nonzero; the same ratio is then only a scale, as in :func:`lam_max`)."""
+    return _thresholds_and_gradient(train, x)[0]
+
+
+def _thresholds_and_gradient(data: TrainingSet, x) -> tuple[np.ndarray, np.ndarray]:
+    spec = data.spec
+    z = np.asarray(data.A @ x).ravel()
     grad = np.asarray(data.A.T @ _sample_gradient(spec.loss, data.b, z)).ravel()[: data.p]
     groups = spec.groups
     penalty = spec.penalty
     if isinstance(penalty, GroupL1):
         factors = penalty.factors(groups.n_groups)
         norms = groups.norms(grad)
-    else:
-        share = penalty.l1_ratio if isinstance(penalty, ElasticNet) and penalty.l1_ratio > 0 else 1.0
-        factors_per_coef = penalty.factors(groups.n_features) * share
-        ratios = np.where(factors_per_coef > 0, np.abs(grad) / np.maximum(factors_per_coef, 1e-300), 0.0)
-        out = np.zeros(groups.n_groups)
-        np.maximum.at(out, groups.labels, ratios)
-        return _floor(out / data.n, grad, data.n)
-    ratios = np.where(factors > 0, norms / np.maximum(factors, 1e-300), 0.0)
-    return _floor(ratios / data.n, grad, data.n)
+        return np.where(factors > 0, norms / np.maximum(factors, 1e-300), 0.0) / data.n, grad
+    share = penalty.l1_ratio if isinstance(penalty, ElasticNet) and penalty.l1_ratio > 0 else 1.0
+    factors_per_coef = penalty.factors(groups.n_features) * share
+    ratios = np.where(factors_per_coef > 0, np.abs(grad) / np.maximum(factors_per_coef, 1e-300), 0.0)
+    out = np.zeros(groups.n_groups)
+    np.maximum.at(out, groups.labels, ratios)
+    return out / data.n, grad
 
 
 def _floor(values, grad, n):
