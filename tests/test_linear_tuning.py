@@ -205,9 +205,8 @@ def test_hypergradient_keeps_the_better_of_two_local_minima(seed, winner):
 
 
 def _group_sizes(spec, x) -> np.ndarray:
-    out = np.zeros(spec.groups.n_groups)
-    np.add.at(out, spec.groups.labels, np.abs(x[: spec.groups.n_features]))
-    return out
+    """‖w_g‖₂ per group of a solution over the features (and the intercept, if appended)."""
+    return spec.groups.norms(x[: spec.groups.n_features])
 
 
 @pytest.mark.parametrize("penalty, loss", [(L1(), Loss.SQUARED), (ElasticNet(0.5), Loss.SQUARED),
@@ -283,6 +282,8 @@ def test_evidence_start_only_where_affordable_and_meaningful(rng):
             L1(), Groups.from_labels(labels), loss=Loss.LOGISTIC))
     with pytest.raises(ValueError, match="starts must be"):
         HypergradientTuner(starts=("grid",)).tune(X, y, LinearSpec(L1(), Groups.from_labels(labels)))
+    with pytest.raises(ValueError, match="reentry must be True or False"):
+        HypergradientTuner(reentry="yes").tune(X, y, LinearSpec(L1(), Groups.from_labels(labels)))
 
 
 # ----------------------------------------------------------------------------- estimators

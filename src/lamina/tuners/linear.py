@@ -278,6 +278,8 @@ class HypergradientTuner(LinearTuner):
 
     def tune(self, X, y, spec: LinearSpec) -> TuneResult:
         starts = self._starts(X, spec)
+        if not isinstance(self.reentry, (bool, np.bool_)):
+            raise ValueError(f"reentry must be True or False; got {self.reentry!r}")
         with Stopwatch() as clock:
             folds = make_folds(X, y, spec, self.cv, self.seed)
             lower, upper = _bounds(X, y, spec)
@@ -310,10 +312,10 @@ class HypergradientTuner(LinearTuner):
                   "switched_off": _off_groups(spec, lam, upper)})
 
     def _descend(self, objective, folds, spec, lam0, lower, upper) -> _Descent:
-        """:func:`descend` from λ0 (clipped to the bounds), alternating with re-entry probes (:func:`reentry_point`):
-        one before the first descent, one after each; a probe that lowers the loss is
-        accepted and the descent goes on from it; the rounds end when a probe after a
-        descent is not accepted or ``max_evals`` evaluations are spent."""
+        """:func:`descend` from λ0 (clipped to the bounds), alternating with re-entry probes
+        (:func:`reentry_point`): one before the first descent, one after each; a probe that
+        lowers the loss is accepted and the descent goes on from it; the rounds end when a
+        probe after a descent is not accepted or ``max_evals`` evaluations are spent."""
         budget = len(objective.history) + self.max_evals
         theta = np.clip(np.log(lam0), lower, upper)
         value, grad = objective(theta)
@@ -365,16 +367,14 @@ def reentry_point(folds, spec: LinearSpec, theta, lower, upper):
     every fold and the gradient sees it again. Groups with τ = 0 (no correlation left, or no
     L1 part) are left alone. Returns None when no group qualifies.
     """
-    lam = np.exp(theta)
-    labels = spec.groups.labels
-    n_groups = spec.groups.n_groups
-    size = np.zeros(n_groups)
-    tau = np.full(n_groups, np.inf)
+    lam, groups = np.exp(theta), spec.groups
+    zero = np.ones(groups.n_groups, dtype=bool)
+    tau = np.full(groups.n_groups, np.inf)
     for fold in folds:
         x = fold.train.fit(lam)                      # at θ already, or one warm-started refit
-        np.add.at(size, labels, np.abs(x[: labels.size]))
+        zero &= groups.norms(x[: groups.n_features]) == 0
         tau = np.minimum(tau, entry_thresholds(fold.train, x))
-    enter = (size == 0) & (tau > 0) & np.isfinite(tau)
+    enter = zero & (tau > 0) & np.isfinite(tau)
     if not np.any(enter):
         return None
     probe = theta.copy()
