@@ -70,10 +70,11 @@ def _bounds(X, y, spec: LinearSpec) -> tuple[np.ndarray, np.ndarray]:
     return top * 1e-3, top
 
 
-def _grid(X, y, spec: LinearSpec, n_lams: int, direction=None) -> np.ndarray:
-    """Single-λ grid, (n_lams, n_groups), decreasing along direction (ones by default)."""
+def _grid(bounds, spec: LinearSpec, n_lams: int, direction=None) -> np.ndarray:
+    """Single-λ grid, (n_lams, n_groups), within bounds (``_bounds``), decreasing along
+    direction (ones by default)."""
     direction = np.ones(spec.groups.n_groups) if direction is None else np.asarray(direction, float)
-    lower, upper = _bounds(X, y, spec)
+    lower, upper = bounds
     top = float(np.max(upper / direction))
     bottom = float(np.min(lower / direction)) if spec.is_ridge else top * 1e-3
     return np.geomspace(top, bottom, n_lams)[:, None] * direction[None, :]
@@ -129,7 +130,7 @@ class GridCVTuner(LinearTuner):
         from joblib import Parallel, delayed
         with Stopwatch() as clock:
             folds = make_folds(X, y, spec, self.cv, self.seed)
-            lams = _grid(X, y, spec, self.n_lams, self.direction)
+            lams = _grid(_bounds(X, y, spec), spec, self.n_lams, self.direction)
             out = Parallel(n_jobs=self.n_jobs)(delayed(_fold_curve)(fold, lams) for fold in folds)
             scores = _mean_over_folds(folds, [o[0] for o in out])
             best = int(np.argmin(scores))
@@ -283,7 +284,7 @@ class HypergradientTuner(LinearTuner):
         with Stopwatch() as clock:
             folds = make_folds(X, y, spec, self.cv, self.seed)
             lower, upper = _bounds(X, y, spec)
-            lams = _grid(X, y, spec, self.n_lams)
+            lams = _grid((lower, upper), spec, self.n_lams)
             path_lam, init_scores = _single_lambda_start(folds, lams)
             floor = np.maximum(lower, lams[len(init_scores) - 1])
             objective = _FoldObjective(folds)
