@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 PIP_CONSTRAINT ?= $(CURDIR)/.ci/constraints.txt
 export PIP_CONSTRAINT
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench bench-benchopt install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ test: $(STAMP)
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/run.py
+
+# benchopt's own Lasso benchmark, on a checkout named by BENCHOPT_LASSO (nothing is fetched).
+bench-benchopt: $(BENCH_STAMP)
+	BENCHOPT_LASSO=$(BENCHOPT_LASSO) $(BIN)/python benchmarks/bench_benchopt.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

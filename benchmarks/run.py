@@ -13,7 +13,8 @@ import sys
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
-BENCHMARKS = ["bench_lasso", "bench_operators", "bench_linear_tuning", "bench_inverse", "bench_phase", "bench_nn"]
+BENCHMARKS = ["bench_lasso", "bench_operators", "bench_linear_tuning", "bench_inverse", "bench_phase", "bench_nn",
+              "bench_benchopt"]
 
 
 def main(argv=None) -> int:
