@@ -1,0 +1,375 @@
+"""Which directions of log δ the data can pin down: the rescaling symmetries of a network.
+
+The network objective is mean task loss + 1/(2N) Σ_g δ_g ‖W_g − μ_g‖² (μ_g = 0 unless a
+prior mean is given). A *rescaling symmetry* is a map W → S_c(W) that leaves the network's
+function unchanged for every c > 0. Along one, the data term is constant and only the
+penalty moves, so the optimum over the symmetry depends on δ only through a combination of
+them — the other combinations are not identified by the data. Three cases, tested
+numerically on one batch (a property of the architecture, not of the weights):
+
+1. **Homogeneous pair** g → h: scaling g's weight *and bias* by c and h's weight by 1/c
+   leaves f unchanged (Linear/Conv → ReLU/LeakyReLU/MaxPool/identity → Linear/Conv, also
+   inside a residual branch). The penalty δ_g c²‖W_g‖² + δ_h ‖W_h‖²/c² has its minimum over c
+   at 2 √(δ_g δ_h) ‖W_g‖‖W_h‖: only δ_g δ_h is identified, and log δ may move freely along
+   e_g − e_h. A chain of L layers leaves only Π_l δ_l (the sum of log δ) identified.
+2. **Scale-invariant group** g (a weight followed by BatchNorm/LayerNorm/GroupNorm):
+   f(cW_g) = f(W_g), so the penalty can always shrink W_g at no cost in fit; δ_g acts only
+   through the effective learning rate, never through the optimum: e_g is flat.
+3. **Absorbed group** h: an *unregularized* tensor ahead of it (a normalization layer's
+   affine scale, a bias-only path) can take its scale, f unchanged, so ‖W_h‖ → 0 at no
+   cost whatever δ_h is: e_h is flat.
+
+What breaks a symmetry, so that the split between the groups matters: a prior mean
+μ ≠ 0 on either group (‖cW − μ‖² is not homogeneous: fine-tuning, L2-SP), a regularized
+bias that the scaling moves, a skip connection around the pair, a non-homogeneous
+activation (tanh, GELU, sigmoid, softmax). The tests below see all of them: the first two
+through the penalty, the others through the function.
+
+Test of one candidate symmetry S: with U a random perturbation of the same tensors and the
+same size, r = ‖f(S(W)) − f(W)‖ / ‖f(W + U) − f(W)‖; symmetric when r < ``tol`` (1e-2 by
+default; a broken one gives r of order 1, a true one rounding error or normalization ε).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from lamina.torch.groups import ParamGroup, discover_groups
+from lamina.torch.invariance import _flat
+
+
+@dataclass
+class Identifiability:
+    """The rescaling symmetries among a model's regularized groups.
+
+    Attributes
+    ----------
+    groups : list of str
+        Regularized group names, the coordinates of log δ.
+    pairs : list of (str, str)
+        Homogeneous pairs g → h (only δ_g δ_h identified).
+    chains : list of tuple of str
+        Connected components of the pairs: only the product of δ along each is identified.
+    scale_invariant : list of str
+        Groups whose scale the function ignores (δ acts through the learning rate only).
+    absorbed : dict[str, str]
+        Group → the unregularized group that can take its scale.
+    broken : list of (str, str, str)
+        (g, h, reason) for pairs whose function symmetry the penalty breaks (prior mean,
+        regularized bias).
+    flat : ndarray, shape (n_flat, n_groups)
+        Orthonormal basis of the directions of log δ the data cannot pin down.
+    identified : ndarray, shape (n_groups − n_flat, n_groups)
+        Orthonormal basis of its complement: the directions worth tuning.
+    """
+
+    groups: list
+    pairs: list = field(default_factory=list)
+    chains: list = field(default_factory=list)
+    scale_invariant: list = field(default_factory=list)
+    absorbed: dict = field(default_factory=dict)
+    broken: list = field(default_factory=list)
+    flat: np.ndarray = None
+    identified: np.ndarray = None
+
+    @property
+    def n_identified(self) -> int:
+        """How many combinations of log δ the data can pin down."""
+        return int(self.identified.shape[0])
+
+    @property
+    def split_identified(self) -> bool:
+        """True when more than one combination is identified, so a λ per group can differ
+        from one λ for all at the optimum (the split between groups matters)."""
+        return self.n_identified > 1
+
+    def findings(self) -> list[str]:
+        """One plain sentence per finding."""
+        lines = []
+        for chain in self.chains:
+            names = ", ".join(chain)
+            lines.append(f"only the product of the {len(chain)} δ of {names} is identified "
+                         "(ReLU-type rescaling symmetry): their split cannot matter at the optimum")
+        for name in self.scale_invariant:
+            lines.append(f"δ of {name} is not identified: a normalization layer removes its scale, "
+                         "so δ acts only through the effective learning rate")
+        for name, by in self.absorbed.items():
+            lines.append(f"δ of {name} is not identified: the unregularized {by} can take its scale")
+        for g, h, reason in self.broken:
+            what = (f"{g} would be scale-invariant" if g == h else f"{g} and {h} would be a rescaling pair")
+            lines.append(f"{what}, but {reason} breaks it: its δ is identified")
+        if not lines:
+            lines.append("no rescaling symmetry: every δ is identified on its own")
+        return lines
+
+    def verdict(self) -> str:
+        """One sentence: can a λ per group help on this model?"""
+        n = len(self.groups)
+        if self.n_identified == 0:
+            return (f"no combination of the {n} δ is identified at the optimum: unregularized scales "
+                    "(normalization) can take the penalty, so δ acts only through the training "
+                    "dynamics (effective learning rate)")
+        if self.n_identified == 1 and n > 1:
+            return (f"only one combination of the {n} δ is identified: one λ for all is as good as "
+                    "a λ per layer at the optimum; per-layer cannot help here")
+        if self.n_identified == n:
+            return f"all {n} δ are identified: the split between groups can matter"
+        return (f"{self.n_identified} of {n} directions of log δ are identified: "
+                "a λ per group can help only along those")
+
+    def __str__(self) -> str:
+        return self.verdict() + "\n" + "\n".join("- " + line for line in self.findings())
+
+
+def identifiability(model: nn.Module, by=None, *, example=None, prior_mean=None,
+                    regularize_bias: bool = False, regularize_norm: bool = False,
+                    tol: float = 1e-2, factor: float = 2.0, seed: int = 0) -> Identifiability:
+    """Find the rescaling symmetries among the regularized groups of ``model``.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Any module; run in training mode on ``example`` (its state is left as it was).
+    by : None, "module_type" or dict
+        Grouping, as in :func:`lamina.torch.discover_groups`.
+    example : Tensor or tuple of Tensors, optional
+        One batch of inputs (≥ 2 rows for BatchNorm). Default: 16 standard-normal rows shaped
+        for the first Linear/Conv layer (spatial size 8 for convolutions).
+    prior_mean : mapping of parameter name → Tensor, optional
+        The prior means μ of the penalty ‖W − μ‖²; a group with a nonzero mean breaks every
+        symmetry it is part of.
+    regularize_bias, regularize_norm : bool
+        As in :func:`discover_groups`: penalized biases/normalization parameters break the
+        symmetries that scale them.
+    tol, factor, seed
+        Threshold on the ratio r (module doc), the test's scaling factor c, and its seed.
+
+    Returns
+    -------
+    Identifiability
+
+    Examples
+    --------
+    >>> net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2))
+    >>> found = identifiability(net)
+    >>> found.chains, found.n_identified
+    ([('0.weight', '2.weight', '4.weight')], 1)
+    >>> identifiability(nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))).n_identified
+    2
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    groups = discover_groups(model, by, regularize_bias=regularize_bias, regularize_norm=regularize_norm)
+    reg = [g for g in groups if g.regularized]
+    args = _example_args(model, example)
+    names = {id(p): n for n, p in model.named_parameters()}
+    penalized = {names[id(p)] for g in reg for p in g.params if id(p) in names}
+    with_mean = _groups_with_mean(reg, prior_mean)
+    was_training = model.training
+    model.train()
+    try:
+        probe = _SymmetryProbe(model, args, tol=tol, factor=factor, seed=seed)
+        order = [name for name, _ in model.named_modules()]
+        invariant, broken = _scale_invariant(probe, model, reg, names, penalized, with_mean)
+        pairs, absorbed = [], {}
+        for h in reg:
+            if h.name in invariant:
+                continue
+            for g in groups:
+                if g is h or g.name in invariant:
+                    continue
+                scaled = _pair_symmetry(probe, model, g, h, names, order)
+                if scaled is None:
+                    continue
+                if not g.regularized:
+                    if not set(scaled) & penalized:
+                        absorbed.setdefault(h.name, g.name)
+                    continue
+                reason = _breaker(g, h, scaled, penalized, with_mean)
+                (broken.append((g.name, h.name, reason)) if reason else pairs.append((g.name, h.name)))
+    finally:
+        model.train(was_training)
+    absorbed = {h: g for h, g in absorbed.items() if h not in with_mean}
+    return _assemble([g.name for g in reg], pairs, invariant, absorbed, broken)
+
+
+def _scale_invariant(probe, model, reg, names, penalized, with_mean):
+    """(invariant group names, broken findings): f(c·W_g) = f(W_g), alone or with g's bias."""
+    invariant, broken = [], []
+    for g in reg:
+        own = [names[id(p)] for p in g.params]
+        with_bias = _scaled_with_bias(model, g, names)
+        if probe.is_symmetric(own, []):
+            scaled = own
+        elif len(with_bias) > len(own) and probe.is_symmetric(with_bias, []):
+            scaled = with_bias
+        else:
+            continue
+        reason = _breaker(g, g, scaled, penalized, with_mean)
+        (broken.append((g.name, g.name, reason)) if reason else invariant.append(g.name))
+    return invariant, broken
+
+
+def _pair_symmetry(probe, model, g, h, names, order):
+    """The tensors scaled by c in a rescaling symmetry g → h (h's weight by 1/c), or None.
+
+    Tried: g's tensors with its bias; then also the biases of the modules registered between
+    g's and h's (a ReLU chain with a residual stream keeps its symmetry when every bias along
+    the stream scales too). Registration order stands in for the forward order: a symmetry it
+    misses is reported as identified, never the reverse, since every flat claim is tested.
+    """
+    down = [names[id(p)] for p in h.params]
+    scaled = _scaled_with_bias(model, g, names)
+    if probe.is_symmetric(scaled, down):
+        return scaled
+    between = _biases_between(model, g, h, names, order)
+    if between and probe.is_symmetric(scaled + between, down):
+        return scaled + between
+    return None
+
+
+def _biases_between(model, g, h, names, order) -> list[str]:
+    position = {name: i for i, name in enumerate(order)}
+    first = max(position.get(n.rpartition(".")[0], -1) for n in g.param_names)
+    last = min(position.get(n.rpartition(".")[0], -1) for n in h.param_names)
+    biases = []
+    for name, param in model.named_parameters():
+        owner, _, local = name.rpartition(".")
+        if local == "bias" and first < position.get(owner, -1) < last:
+            biases.append(name)
+    return biases
+
+
+class _SymmetryProbe:
+    """r = ‖f(S(W)) − f(W)‖ / ‖f(W + U) − f(W)‖ for S scaling some tensors by c, others by 1/c."""
+
+    def __init__(self, model, args, *, tol, factor, seed):
+        self.model, self.args, self.tol, self.factor, self.seed = model, args, tol, factor, seed
+        self.params = dict(model.named_parameters())
+        self.buffers = dict(model.named_buffers())
+        self.base = self._run({})
+        self.scale = float(self.base.norm())
+
+    @torch.no_grad()
+    def _run(self, overrides):
+        state = {**self.params, **{n: b.clone() for n, b in self.buffers.items()}, **overrides}
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            return _flat(functional_call(self.model, state, self.args))
+
+    @torch.no_grad()
+    def is_symmetric(self, up: list, down: list) -> bool:
+        c = self.factor
+        moved = {n: self.params[n] * c for n in up} | {n: self.params[n] / c for n in down}
+        d_sym = float((self._run(moved) - self.base).norm())
+        generator = torch.Generator().manual_seed(self.seed + 1)
+        perturbed = {}
+        for n, value in moved.items():
+            noise = torch.randn(value.shape, generator=generator, dtype=value.dtype).to(value.device)
+            size = float((value - self.params[n]).norm())
+            perturbed[n] = self.params[n] + noise * (size / max(float(noise.norm()), 1e-30))
+        d_ref = float((self._run(perturbed) - self.base).norm())
+        if not (d_ref > 1e-6 * self.scale and d_ref > 1e-30):
+            return False                       # the tensors do not reach the output: no finding
+        return d_sym / d_ref < self.tol
+
+
+def _scaled_with_bias(model, group: ParamGroup, names) -> list[str]:
+    """The group's tensors plus the biases of the modules that own them (scaled together)."""
+    scaled = [names[id(p)] for p in group.params]
+    all_params = dict(model.named_parameters())
+    for name in list(scaled):
+        owner = name.rpartition(".")[0]
+        bias = f"{owner}.bias" if owner else "bias"
+        if bias in all_params and bias not in scaled and not name.endswith("bias"):
+            scaled.append(bias)
+    return scaled
+
+
+def _breaker(g, h, scaled, penalized, with_mean) -> str | None:
+    """Why the penalty is not invariant under the pair's rescaling (None when it is)."""
+    for name in (g.name, h.name):
+        if name in with_mean:
+            return f"the prior mean of {name}"
+    extra = [n for n in scaled if n in penalized and n not in g.param_names + h.param_names]
+    if extra:
+        return f"the regularized {extra[0]}"
+    return None
+
+
+def _groups_with_mean(groups, prior_mean) -> set:
+    if prior_mean is None:
+        return set()
+    if not hasattr(prior_mean, "items"):
+        raise TypeError("prior_mean must be a mapping of parameter name → tensor "
+                        f"(e.g. a state_dict), got {type(prior_mean).__name__}")
+    nonzero = {n for n, t in prior_mean.items() if torch.as_tensor(t).abs().max() > 0}
+    return {g.name for g in groups if set(g.param_names) & nonzero}
+
+
+def _example_args(model, example) -> tuple:
+    if example is not None:
+        return tuple(example) if isinstance(example, (tuple, list)) else (example,)
+    param = next(model.parameters())
+    first = next(m for m in model.modules() if any(True for _ in m.parameters(recurse=False)))
+    for module in (first,):
+        if isinstance(module, nn.Linear):
+            shape = (16, module.in_features)
+        elif isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+            shape = (16, module.in_channels) + (8,) * (module.weight.ndim - 2)
+        else:
+            break
+        generator = torch.Generator().manual_seed(0)
+        return (torch.randn(shape, generator=generator, dtype=param.dtype).to(param.device),)
+    raise ValueError("example: cannot infer an input shape for this model (its first layer is not "
+                     "Linear/Conv); pass example=one batch of inputs")
+
+
+def _assemble(names, pairs, invariant, absorbed, broken) -> Identifiability:
+    index = {n: i for i, n in enumerate(names)}
+    rows = []
+    for g, h in pairs:
+        row = np.zeros(len(names))
+        row[index[g]], row[index[h]] = 1.0, -1.0
+        rows.append(row)
+    for n in list(invariant) + list(absorbed):
+        row = np.zeros(len(names))
+        row[index[n]] = 1.0
+        rows.append(row)
+    flat, identified = _split_space(np.array(rows).reshape(-1, len(names)), len(names))
+    return Identifiability(names, pairs, _chains(pairs), list(invariant), dict(absorbed), broken,
+                           flat, identified)
+
+
+def _split_space(rows, n):
+    """Orthonormal bases of span(rows) and of its orthogonal complement in ℝⁿ."""
+    if rows.shape[0] == 0:
+        return np.zeros((0, n)), np.eye(n)
+    _, s, vt = np.linalg.svd(rows)
+    rank = int(np.sum(s > 1e-10 * max(1.0, s[0])))
+    return vt[:rank], vt[rank:]
+
+
+def _chains(pairs) -> list[tuple]:
+    """Connected components of the pair graph, members in first-seen order."""
+    parent = {}
+
+    def root(x):
+        while parent.setdefault(x, x) != x:
+            x = parent[x]
+        return x
+
+    order = []
+    for g, h in pairs:
+        for n in (g, h):
+            if n not in order:
+                order.append(n)
+        parent[root(g)] = root(h)
+    components: dict = {}
+    for n in order:
+        components.setdefault(root(n), []).append(n)
+    return [tuple(c) for c in components.values()]

@@ -1,0 +1,156 @@
+"""lamina.torch.identifiability: the rescaling symmetries, found numerically and checked on
+trained networks (moving δ along a flat direction leaves the trained function unchanged,
+moving it along the identified one does not)."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+from lamina.torch import identifiability  # noqa: E402
+
+
+def _mlp(widths=(4, 8, 8, 2), act=nn.ReLU):
+    torch.manual_seed(0)
+    layers = []
+    for a, b in zip(widths[:-1], widths[1:]):
+        layers += [nn.Linear(a, b), act()]
+    return nn.Sequential(*layers[:-1])
+
+
+class _Residual(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.inp, self.a, self.b, self.out = nn.Linear(4, 8), nn.Linear(8, 8), nn.Linear(8, 8), nn.Linear(8, 2)
+
+    def forward(self, x):
+        h = torch.relu(self.inp(x))
+        h = h + self.b(torch.relu(self.a(h)))
+        return self.out(torch.relu(h))
+
+
+def test_relu_chain_identifies_only_the_product():
+    found = identifiability(_mlp())
+    assert found.chains == [("0.weight", "2.weight", "4.weight")]
+    assert found.n_identified == 1 and not found.split_identified
+    np.testing.assert_allclose(np.abs(found.identified[0]), np.full(3, 3 ** -0.5), atol=1e-12)
+    np.testing.assert_allclose(found.flat @ np.ones(3), 0.0, atol=1e-12)
+    assert "per-layer cannot help" in found.verdict()
+
+
+@pytest.mark.parametrize("act", [nn.Tanh, nn.GELU, nn.Sigmoid])
+def test_non_homogeneous_activations_break_the_symmetry(act):
+    found = identifiability(_mlp(act=act))
+    assert found.pairs == [] and found.n_identified == 3 and found.split_identified
+
+
+def test_normalization_makes_weights_scale_invariant():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+    found = identifiability(net)
+    assert found.scale_invariant == ["0.weight"]
+    assert found.absorbed == {"3.weight": "1.weight"}      # BatchNorm's affine scale takes it
+    assert found.n_identified == 0 and "effective learning rate" in found.verdict()
+    affine_free = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8, affine=False), nn.ReLU(), nn.Linear(8, 2))
+    found = identifiability(affine_free)
+    assert found.scale_invariant == ["0.weight"] and found.absorbed == {} and found.n_identified == 1
+
+
+def test_prior_mean_and_regularized_bias_break_what_they_touch():
+    net = _mlp()
+    with_mean = identifiability(net, prior_mean={"2.weight": net[2].weight.detach().clone()})
+    # W₀ ↔ W₄ (with b₀ and b₂ scaled) still leaves W₂ alone: its mean does not break that pair
+    assert with_mean.chains == [("0.weight", "4.weight")] and with_mean.n_identified == 2
+    assert any("prior mean of 2.weight" in reason for _, _, reason in with_mean.broken)
+    zero_mean = identifiability(net, prior_mean={"2.weight": torch.zeros(8, 8)})
+    assert zero_mean.n_identified == 1
+    with_bias = identifiability(net, regularize_bias=True)
+    assert with_bias.pairs == [] and with_bias.n_identified == len(with_bias.groups)
+
+
+def test_residual_stream_and_branch_are_separate_chains():
+    found = identifiability(_Residual())
+    assert sorted(map(sorted, found.chains)) == [["a.weight", "b.weight"], ["inp.weight", "out.weight"]]
+    assert found.n_identified == 2
+
+
+def test_convolutions_with_pooling():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(4, 4, 3), nn.ReLU(),
+                        nn.Flatten(), nn.Linear(4, 3))
+    assert identifiability(net).chains == [("0.weight", "3.weight", "6.weight")]
+
+
+def test_bad_arguments_get_clear_errors():
+    with pytest.raises(TypeError, match="model must be"):
+        identifiability("net")
+    with pytest.raises(TypeError, match="prior_mean must be a mapping"):
+        identifiability(_mlp(), prior_mean=[1.0])
+    with pytest.raises(ValueError, match="example"):
+        identifiability(nn.Sequential(nn.Embedding(10, 4), nn.Linear(4, 2)))
+    found = identifiability(nn.Sequential(nn.Embedding(10, 4), nn.Linear(4, 2)),
+                            example=torch.arange(6).reshape(3, 2))
+    assert found.groups == ["0.weight", "1.weight"]
+
+
+def _train(delta, X, y, start=None):
+    """Full-batch L-BFGS to a minimum of mean squared error + Σ_g δ_g ‖W_g‖² / (2N)."""
+    net = _mlp((3, 12, 12, 1)).double()
+    if start is not None:
+        net.load_state_dict(start)
+    weights = [net[0].weight, net[2].weight, net[4].weight]
+    optimizer = torch.optim.LBFGS(net.parameters(), lr=1.0, max_iter=4000, tolerance_grad=1e-12,
+                                  tolerance_change=1e-15, history_size=50, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        loss = ((net(X) - y) ** 2).mean() + sum(d * w.pow(2).sum() for d, w in zip(delta, weights)) / (2 * len(X))
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    net.objective = float(closure().detach())
+    return net
+
+
+def _rescaled(net, v):
+    """W_l → c_l W_l, b_l → (Π_{k≤l} c_k) b_l with c = exp(−v/2): the optimum for δ·exp(v)
+    when v moves along the chain's flat directions (Σ v = 0 keeps the function)."""
+    state = {k: t.clone() for k, t in net.state_dict().items()}
+    cumulative = 1.0
+    for layer, c in zip((0, 2, 4), np.exp(-np.asarray(v) / 2)):
+        cumulative *= c
+        state[f"{layer}.weight"] *= c
+        state[f"{layer}.bias"] *= cumulative
+    return state
+
+
+def test_trained_function_moves_only_along_the_identified_direction():
+    """The optimum for δ·exp(v), v flat, is the rescaled optimum for δ: the same function and
+    the same objective value; L-BFGS started there stays, up to its own noise (the ReLU kinks
+    stop it at a gradient of about 1e-2, where the objective still drifts by ~1e-4 and the
+    function by ~1 %).
+    Along the identified direction no rescaling is optimal: the function moves by far more."""
+    generator = torch.Generator().manual_seed(1)
+    X = torch.randn(80, 3, generator=generator, dtype=torch.float64)
+    y = (torch.sin(2 * X[:, :1]) + X[:, 1:2] * X[:, 2:3]) + 0.1 * torch.randn(80, 1, generator=generator,
+                                                                              dtype=torch.float64)
+    X_test = torch.randn(200, 3, generator=generator, dtype=torch.float64)
+    found = identifiability(_mlp((3, 12, 12, 1)))
+    delta = np.full(3, 8.0)
+    base = _train(delta, X, y)
+    with torch.no_grad():
+        f_base = base(X_test)
+    moved, objective = {}, {}
+    for name, v in (("flat 1", found.flat[0]), ("flat 2", found.flat[1]), ("identified", found.identified[0])):
+        v = 1.5 * v / np.linalg.norm(v)
+        start = _rescaled(base, v) if name.startswith("flat") else _rescaled(base, v - v.mean())
+        net = _train(delta * np.exp(v), X, y, start=start)
+        with torch.no_grad():
+            moved[name] = float((net(X_test) - f_base).norm() / f_base.norm())
+        objective[name] = net.objective / base.objective - 1
+    assert moved["flat 1"] < 0.02 and moved["flat 2"] < 0.02, moved
+    assert abs(objective["flat 1"]) < 1e-3 and abs(objective["flat 2"]) < 1e-3, objective
+    assert moved["identified"] > 10 * max(moved["flat 1"], moved["flat 2"], 0.01), moved
+    assert abs(objective["identified"]) > 0.05, objective
