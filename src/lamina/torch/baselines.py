@@ -23,26 +23,26 @@ from lamina.torch.rules import make_rule
 from lamina.tuners.base import Compute
 
 
-def _fit_score(model, train, val, likelihood, recipe, deltas, by, mode, threads):
+def _fit_score(model, train, val, likelihood, recipe, deltas, by, mode, threads, prior_mean=None):
     if threads is not None:
         torch.set_num_threads(threads)
     model = copy.deepcopy(model)
     likelihood = copy.deepcopy(likelihood)
-    reg = Regularizer(model, int(train[0].shape[0]), deltas, mode=mode, by=by)
+    reg = Regularizer(model, int(train[0].shape[0]), deltas, mode=mode, by=by, prior_mean=prior_mean)
     fit(model, train, likelihood=likelihood, epochs=recipe.epochs, lr=recipe.lr, batch_size=recipe.batch_size,
         seed=recipe.seed, optimizer=recipe.optimizer, regularizer=reg, record_lambdas=False)
     return evaluate(model, val, likelihood)["nll"]
 
 
-def _refit(model, train, likelihood, recipe, deltas, by, mode):
-    reg = Regularizer(model, int(train[0].shape[0]), deltas, mode=mode, by=by)
+def _refit(model, train, likelihood, recipe, deltas, by, mode, prior_mean=None):
+    reg = Regularizer(model, int(train[0].shape[0]), deltas, mode=mode, by=by, prior_mean=prior_mean)
     out = fit(model, train, likelihood=likelihood, epochs=recipe.epochs, lr=recipe.lr,
               batch_size=recipe.batch_size, seed=recipe.seed, optimizer=recipe.optimizer, regularizer=reg)
     return reg, out
 
 
 def tune_cv(model, train, likelihood, recipe, *, grid=None, folds: int = 5, n_jobs: int = 1, rule="uniform",
-            by=None, mode="coupled"):
+            by=None, mode="coupled", prior_mean=None):
     """One δ by K-fold cross-validation over ``grid`` (default 13 values, 10⁻² … 10²)."""
     from joblib import Parallel, delayed
 
@@ -61,11 +61,11 @@ def tune_cv(model, train, likelihood, recipe, *, grid=None, folds: int = 5, n_jo
     init = copy.deepcopy(model)
     threads = 1 if n_jobs != 1 else None
     jobs = [delayed(_fit_score)(init, (X[tr], y[tr]), (X[va], y[va]), likelihood, recipe, d * weights,
-                                by, mode, threads) for d in grid for tr, va in splits]
+                                by, mode, threads, prior_mean) for d in grid for tr, va in splits]
     scores = np.array(Parallel(n_jobs=n_jobs)(jobs)).reshape(len(grid), folds)
     mean = scores.mean(axis=1)
     best = float(grid[int(np.argmin(mean))])
-    reg, out = _refit(model, (X, y), likelihood, recipe, best * weights, by, mode)
+    reg, out = _refit(model, (X, y), likelihood, recipe, best * weights, by, mode, prior_mean)
     trajectory = [dict(zip(reg.names, (d * weights).tolist())) for d in grid]
     return NetTuneResult("cv", reg.lambdas, model, trajectory,
                          Compute(fits=float(len(grid) * folds + 1), epochs=float((len(grid) * folds + 1) * recipe.epochs)),
@@ -94,7 +94,7 @@ class _PruningCallback:
 
 def tune_optuna(model, train, likelihood, recipe, *, val=None, val_fraction: float = 0.2, n_trials: int = 50,
                 low: float = 1e-3, high: float = 1e3, storage=None, study_name: str | None = None,
-                prune_every: int = 25, pruning: bool = True, by=None, mode="coupled"):
+                prune_every: int = 25, pruning: bool = True, by=None, mode="coupled", prior_mean=None):
     """Per-group δ by Optuna TPE on a held-out split (``val`` or ``val_fraction``), then refit."""
     import optuna
 
@@ -115,7 +115,7 @@ def tune_optuna(model, train, likelihood, recipe, *, val=None, val_fraction: flo
         deltas = [trial.suggest_float(name, low, high, log=True) for name in names]
         net = copy.deepcopy(init)
         lik = copy.deepcopy(likelihood)
-        reg = Regularizer(net, int(fit_data[0].shape[0]), deltas, mode=mode, by=by)
+        reg = Regularizer(net, int(fit_data[0].shape[0]), deltas, mode=mode, by=by, prior_mean=prior_mean)
         callbacks = [_PruningCallback(trial, net, val_data, lik, prune_every)] if pruning else []
         try:
             out = fit(net, fit_data, likelihood=lik, epochs=recipe.epochs, lr=recipe.lr,
@@ -139,7 +139,7 @@ def tune_optuna(model, train, likelihood, recipe, *, val=None, val_fraction: flo
     study.optimize(objective, n_trials=int(n_trials))
     best = [study.best_params[name] for name in names]
     reg, out = _refit(model, as_tensors(train, likelihood, device, "train", model_dtype(model)), likelihood, recipe,
-                    best, by, mode)
+                    best, by, mode, prior_mean)
     trajectory = [dict(zip(names, [t.params[n] for n in names])) for t in study.trials if t.params]
     fits = epochs_spent[0] / recipe.epochs + 1.0
     return NetTuneResult("optuna", reg.lambdas, model, trajectory,

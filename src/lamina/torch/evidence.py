@@ -337,7 +337,7 @@ class OnlineEvidence:
         """One evidence update at the current weights; returns γ per group (device tensor)."""
         reg = self.regularizer
         n_data = reg.n_data
-        norms = torch.stack([g.sq_norm() for g in reg.reg_groups]).double().clamp_min(1e-12)
+        norms = reg.sq_distances().double().clamp_min(1e-12)
         old = reg.delta.double().clamp_min(1e-12)
         delta = old.clone()
         spectra = self.curvature.spectra(n_data)

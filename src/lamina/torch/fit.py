@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from lamina.torch.likelihoods import Classification, make_likelihood
-from lamina.torch.penalty import Penalty, Regularizer
+from lamina.torch.penalty import Regularizer
 
 
 # ----------------------------------------------------------------------------- data
@@ -211,7 +211,7 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
     else:
         groups = regularizer.param_groups() if regularizer is not None else [{"params": list(model.parameters())}]
         opt = make_optimizer(optimizer, groups, lr)
-    prox = regularizer is not None and regularizer.penalty_kind is not Penalty.L2
+    prox = regularizer is not None and regularizer.needs_step
     losses, lambdas, val_nll = [], [], []
     best, best_state, bad_evals, stopped, start_epoch = float("inf"), None, 0, False, 0
     if checkpoint is not None and os.path.exists(checkpoint):

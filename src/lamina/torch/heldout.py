@@ -57,7 +57,8 @@ from torch import nn
 
 from lamina.torch.fit import as_tensors, fit, model_device, model_dtype
 from lamina.torch.hypergradient import split_train
-from lamina.torch.likelihoods import Gaussian
+from lamina.torch.identifiability import identifiability
+from lamina.torch.likelihoods import Classification, Gaussian
 from lamina.torch.penalty import Regularizer
 from lamina.torch.rules import make_rule
 
@@ -66,67 +67,113 @@ _GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
 
 @torch.no_grad()
 def weight_scale_search(model: nn.Module, regularizer: Regularizer, likelihood, val, *, log_range: float = 0.5,
-                        iterations: int = 10, batch_size: int = 4096) -> float:
+                        iterations: int = 10, batch_size: int = 4096, directions=None) -> np.ndarray | float:
     """log c* = argmin over log c ∈ [−log_range, log_range] of the held-out loss with every
-    regularized weight scaled by c (golden-section search; the model is left unchanged).
+    regularized weight moved to μ_g + c (W_g − μ_g) (μ_g its prior mean, 0 by default) —
+    golden-section search; the model is left unchanged.
 
-    For a Gaussian likelihood the loss is the held-out mean squared error (the noise
-    precision profiled out). Evaluated in ``eval`` mode.
+    With ``directions`` (an orthonormal (k, n_groups) basis, e.g. the identified directions of
+    :func:`lamina.torch.identifiability`), the log-scale per group is Dᵀt and each coordinate
+    t_j is searched in turn (one sweep); returns log c per group. Without, one common scale
+    (a float). For a Gaussian likelihood the loss is the held-out mean squared error (the
+    noise precision profiled out). Evaluated in ``eval`` mode.
 
     Examples
     --------
     >>> net = nn.Linear(1, 1, bias=False)
     >>> _ = net.weight.data.fill_(2.0)
-    >>> from lamina.torch.likelihoods import Gaussian
+    >>> from lamina.torch.likelihoods import Classification, Gaussian
     >>> x = torch.ones(4, 1); reg = Regularizer(net, 4)
     >>> round(math.exp(weight_scale_search(net, reg, Gaussian(), (x, x[:, 0] * 1.6))), 2)
     0.8
+    >>> reg = Regularizer(net, 4, prior_mean={"weight": torch.tensor([[1.0]])})
+    >>> round(math.exp(weight_scale_search(net, reg, Gaussian(), (x, x[:, 0] * 1.7))), 2)  # 1 + c·1 = 1.7
+    0.7
     """
     X, y = val
-    weights = [p for g in regularizer.reg_groups for p in g.params]
-    saved = [p.detach().clone() for p in weights]
+    params = [(g_index, p, mu) for g_index, (g, means) in enumerate(zip(regularizer.reg_groups, regularizer.means))
+              for p, mu in zip(g.params, means)]
+    saved = [p.detach().clone() for _, p, _ in params]
     was_training = model.training
     model.eval()
     gaussian = isinstance(likelihood, Gaussian)
 
-    def loss(log_c: float) -> float:
-        for p, w in zip(weights, saved):
-            p.copy_(w * math.exp(log_c))
+    def loss(log_scales: np.ndarray) -> float:
+        for (g_index, p, mu), w in zip(params, saved):
+            c = math.exp(float(log_scales[g_index]))
+            p.copy_(w * c if mu is None else mu + (w - mu) * c)
         out = torch.cat([model(X[i:i + batch_size]) for i in range(0, X.shape[0], batch_size)])
         if gaussian:
             return float((out.reshape(y.shape) - y).pow(2).mean())
         return float(likelihood.nll(out, y))
 
+    n_groups = len(regularizer.reg_groups)
+    basis = np.ones((1, n_groups)) if directions is None else np.asarray(directions, dtype=np.float64)
+    t = np.zeros(basis.shape[0])
     try:
-        a, b = -log_range, log_range
-        x1, x2 = b - _GOLDEN * (b - a), a + _GOLDEN * (b - a)
-        f1, f2 = loss(x1), loss(x2)
-        for _ in range(iterations):
-            if f1 < f2:
-                b, x2, f2 = x2, x1, f1
-                x1 = b - _GOLDEN * (b - a)
-                f1 = loss(x1)
-            else:
-                a, x1, f1 = x1, x2, f2
-                x2 = a + _GOLDEN * (b - a)
-                f2 = loss(x2)
+        for j in range(basis.shape[0]):
+            # the range is in log c per group: a unit step of t_j moves some group by max|D_j|
+            reach = log_range / max(float(np.max(np.abs(basis[j]))), 1e-12)
+
+            def along(value, j=j):
+                trial = t.copy()
+                trial[j] = value
+                return loss(basis.T @ trial)
+
+            t[j] = _golden(along, -reach, reach, iterations)
     finally:
-        for p, w in zip(weights, saved):
+        for (_, p, _), w in zip(params, saved):
             p.copy_(w)
         model.train(was_training)
+    log_scales = basis.T @ t
+    return float(log_scales[0]) if directions is None else log_scales
+
+
+def _golden(f, a: float, b: float, iterations: int) -> float:
+    """Midpoint of the bracket left by ``iterations`` golden-section steps on [a, b]."""
+    x1, x2 = b - _GOLDEN * (b - a), a + _GOLDEN * (b - a)
+    f1, f2 = f(x1), f(x2)
+    for _ in range(iterations):
+        if f1 < f2:
+            b, x2, f2 = x2, x1, f1
+            x1 = b - _GOLDEN * (b - a)
+            f1 = f(x1)
+        else:
+            a, x1, f1 = x1, x2, f2
+            x2 = a + _GOLDEN * (b - a)
+            f2 = f(x2)
     return 0.5 * (a + b)
 
 
 class HeldoutScale:
-    """Callback: every ``update_every`` epochs after ``burn_in``, δ ← δ·(c*)^(−2κ) (clipped),
-    c* from :func:`weight_scale_search` on the held-out data; β ← 1/held-out MSE (Gaussian)."""
+    """Callback: every ``update_every`` epochs after ``burn_in``, δ_g ← δ_g·(c*_g)^(−2κ) (clipped),
+    c* from :func:`weight_scale_search` on the held-out data — one common scale, or one per
+    identified direction (``directions``); β ← 1/held-out MSE (Gaussian)."""
 
     def __init__(self, model, regularizer: Regularizer, likelihood, val, *, burn_in: int, update_every: int,
-                 kappa: float = 1.0, max_factor: float = 2.0):
+                 kappa: float = 1.0, max_factor: float = 2.0, directions=None):
         self.model, self.regularizer, self.likelihood, self.val = model, regularizer, likelihood, val
         self.burn_in, self.update_every = int(burn_in), int(update_every)
         self.kappa, self.max_step = float(kappa), math.log(float(max_factor))
-        self.log_scales: list[float] = []
+        self.directions = directions
+        self.log_scales: list = []
+        self.n_skipped = 0
+
+    @torch.no_grad()
+    def _separable(self) -> bool:
+        """Classification with every held-out sample classified correctly: the held-out NLL
+        then falls monotonically as the logits grow (any proper score does), so it has no
+        finite optimum in the weight scale and says nothing against smaller δ. Such updates
+        are skipped (δ kept) instead of driving δ toward 0 — on 15 held-out images that
+        happens often."""
+        if not isinstance(self.likelihood, Classification):
+            return False
+        X, y = self.val
+        was_training = self.model.training
+        self.model.eval()
+        predicted = self.model(X).argmax(dim=-1)
+        self.model.train(was_training)
+        return bool((predicted.reshape(y.shape) == y).all())
 
     def due(self, epoch: int) -> bool:
         return epoch + 1 >= self.burn_in and (epoch + 1 - self.burn_in) % self.update_every == 0
@@ -134,10 +181,15 @@ class HeldoutScale:
     def on_epoch_end(self, epoch, optimizer):
         if not self.due(epoch):
             return False
-        log_c = weight_scale_search(self.model, self.regularizer, self.likelihood, self.val)
-        self.log_scales.append(log_c)
-        step = min(self.max_step, max(-self.max_step, -2.0 * self.kappa * log_c))
-        self.regularizer.set_deltas(self.regularizer.delta * math.exp(step), optimizer)
+        if self._separable():
+            self.n_skipped += 1
+            return False
+        log_c = weight_scale_search(self.model, self.regularizer, self.likelihood, self.val,
+                                    directions=self.directions)
+        self.log_scales.append(log_c if np.ndim(log_c) == 0 else np.asarray(log_c).tolist())
+        step = np.clip(-2.0 * self.kappa * np.asarray(log_c, dtype=np.float64), -self.max_step, self.max_step)
+        factor = torch.as_tensor(np.exp(step), dtype=self.regularizer.delta.dtype, device=self.regularizer.delta.device)
+        self.regularizer.set_deltas(self.regularizer.delta * factor, optimizer)
         if isinstance(self.likelihood, Gaussian):
             self._update_noise()
         return True
@@ -163,7 +215,7 @@ def _materialize(train, likelihood, device, dtype):
 def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: float = 0.3, merge_at: float = 1.0,
                  burn_in: int | None = None, update_every: int | None = None, kappa: float = 1.0,
                  max_factor: float = 2.0, refit: bool = True, by=None, delta: float = 1.0, rule="uniform", mode="coupled",
-                 progress=False):
+                 prior_mean=None, per_direction: bool = True, progress=False):
     """Held-out weight-scale calibration of δ = δ₀·s (s from ``rule``), then training on all data.
 
     Parameters (besides the recipe)
@@ -183,6 +235,13 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         i.e. 20 and 5 for 300 epochs).
     kappa, max_factor
         Damping of the update δ ← δ·(c*)^(−2κ) and the largest factor per update.
+    prior_mean : mapping of parameter name → Tensor, optional
+        Prior means μ_g (L2-SP); the scale search then moves W_g along W_g − μ_g.
+    per_direction : bool
+        True (default): one scale per direction of log δ that the data identify
+        (:func:`lamina.torch.identifiability` on the first training batch: a ReLU chain gives
+        one, a prior mean or a tanh layer more), searched in turn; δ along the flat
+        directions keeps the rule's ratios. False: one common scale for every group.
     """
     from lamina.torch.tune import NetTuneResult
     from lamina.tuners.base import Compute
@@ -204,19 +263,24 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     update_every = max(1, int(round(epochs / 60))) if update_every is None else int(update_every)
     if burn_in < 1 or update_every < 1:
         raise ValueError("burn_in and update_every must be positive integers")
-    reg = Regularizer(model, int(fit_data[0].shape[0]), delta, mode=mode, by=by)
+    reg = Regularizer(model, int(fit_data[0].shape[0]), delta, mode=mode, by=by, prior_mean=prior_mean)
+    directions, found = None, None
+    if per_direction:
+        found = identifiability(model, by, example=fit_data[0][: max(2, min(64, fit_data[0].shape[0]))],
+                                prior_mean=prior_mean)
+        directions = found.identified if found.n_identified > 1 else None
     weights, _ = make_rule(rule, reg.reg_groups)
     reg.set_deltas(delta * np.asarray(weights))
     from lamina.torch.fit import make_optimizer
     init_state = {k: v.detach().clone() for k, v in model.state_dict().items()} if refit else None
     opt = make_optimizer(recipe.optimizer, reg.param_groups(), recipe.lr)
     tuner = HeldoutScale(model, reg, likelihood, val_data, burn_in=min(burn_in, first), update_every=update_every,
-                         kappa=kappa, max_factor=max_factor)
+                         kappa=kappa, max_factor=max_factor, directions=directions)
     out = fit(model, fit_data, likelihood=likelihood, epochs=first, lr=recipe.lr, batch_size=recipe.batch_size,
               seed=recipe.seed, optimizer=opt, regularizer=reg, callbacks=[tuner], progress=progress)
     history = {key: list(value) for key, value in out.history.items()}
     seconds, n_epochs = out.seconds, out.epochs
-    final = Regularizer(model, int(merged[0].shape[0]), reg.delta.clone(), mode=mode, by=by)
+    final = Regularizer(model, int(merged[0].shape[0]), reg.delta.clone(), mode=mode, by=by, prior_mean=prior_mean)
     if refit:
         model.load_state_dict(init_state)
         first, opt = 0, recipe.optimizer
@@ -229,8 +293,12 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         seconds, n_epochs = seconds + rest.seconds, n_epochs + rest.epochs
     # compute in units of one full-data fit: the split run counts by its share of the samples
     fits = (out.epochs * fit_data[0].shape[0] / merged[0].shape[0] + (n_epochs - out.epochs)) / epochs
-    info = {"n_updates": len(tuner.log_scales), "log_scale": tuner.log_scales, "merge_epoch": first,
+    info = {"n_updates": len(tuner.log_scales), "n_skipped_separable": tuner.n_skipped,
+            "log_scale": tuner.log_scales, "merge_epoch": first,
             "n_train": int(fit_data[0].shape[0]), "n_val": int(val_data[0].shape[0])}
+    if found is not None:
+        info["identifiability"] = {"verdict": found.verdict(), "findings": found.findings(),
+                                   "n_identified": found.n_identified}
     if isinstance(likelihood, Gaussian):
         info["noise_precision"] = float(likelihood.precision)
     return NetTuneResult("heldout", final.lambdas, model, history.get("lambdas", []),

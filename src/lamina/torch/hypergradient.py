@@ -165,7 +165,8 @@ def split_train(train, likelihood, device, val_fraction: float, seed: int, dtype
 
 
 def tune_hypergradient(model, train, likelihood, recipe, *, val=None, val_fraction: float = 0.2, by=None,
-                       delta: float = 1.0, rule="uniform", mode="coupled", progress=False, **options):
+                       delta: float = 1.0, rule="uniform", mode="coupled", prior_mean=None, progress=False,
+                       **options):
     """Online hypergradient tuning on a held-out split (or ``val``); trains on the rest."""
     from lamina.torch.tune import NetTuneResult
     from lamina.tuners.base import Compute
@@ -178,7 +179,7 @@ def tune_hypergradient(model, train, likelihood, recipe, *, val=None, val_fracti
         fit_data = as_tensors(train, likelihood, device, "train", model_dtype(model))
         val_data = as_tensors(val, likelihood, device, "val", model_dtype(model))
     n_data = int(fit_data[0].shape[0])
-    reg = Regularizer(model, n_data, delta, mode=mode, by=by)
+    reg = Regularizer(model, n_data, delta, mode=mode, by=by, prior_mean=prior_mean)
     weights, _ = make_rule(rule, reg.reg_groups)
     reg.set_deltas(delta * np.asarray(weights))
     tuner = OnlineHypergradient(model, reg, likelihood, fit_data, val_data, seed=recipe.seed, **options)

@@ -2,10 +2,13 @@
 
 Conventions (DESIGN.md), N the number of training samples:
 
-* L2 (coupled): loss = mean task loss + 1/(2N) Σ_g δ_g ‖W_g‖², δ_g the Gaussian prior precision;
-  the equivalent PyTorch ``weight_decay`` of group g is δ_g / N (decoupled mode puts it in
-  the optimizer's param groups: identical to the coupled term for SGD and Adam, decoupled
-  decay for AdamW);
+* L2 (coupled): loss = mean task loss + 1/(2N) Σ_g δ_g ‖W_g − μ_g‖², δ_g the Gaussian prior
+  precision and μ_g its mean (0 unless ``prior_mean`` gives one: L2-SP when μ_g are the
+  pretrained weights); the equivalent PyTorch ``weight_decay`` of group g is δ_g / N
+  (decoupled mode puts it in the optimizer's param groups: identical to the coupled term for
+  SGD and Adam, decoupled decay for AdamW; a group with a prior mean instead gets the
+  decoupled step W ← W − η δ_g/N (W − μ_g) from :meth:`Regularizer.prox_step`, since PyTorch's
+  weight decay only pulls toward 0);
 * L1: mean task loss + 1/N Σ_g λ_g ‖W_g‖₁, applied by soft thresholding at η λ_g / N after
   each optimizer step (η the step's learning rate);
 * L0: mean task loss + 1/N Σ_g λ_g ‖W_g‖₀, applied by hard thresholding at √(2 η λ_g / N).
@@ -108,6 +111,10 @@ class Regularizer:
         proximal step (:meth:`prox_step`).
     by, regularize_bias, regularize_norm
         Passed to :func:`discover_groups` when ``model`` is a module.
+    prior_mean : mapping of parameter name → Tensor, optional
+        μ of the L2 penalty δ_g ‖W_g − μ_g‖², e.g. the pretrained ``state_dict`` (entries for
+        parameters that are not regularized, buffers and missing names are ignored; a
+        regularized parameter without an entry is pulled toward 0). L2 only.
 
     Examples
     --------
@@ -122,7 +129,7 @@ class Regularizer:
     """
 
     def __init__(self, model, n_data: int, deltas=1.0, *, penalty="l2", mode="coupled", by=None,
-                 regularize_bias: bool = False, regularize_norm: bool = False):
+                 regularize_bias: bool = False, regularize_norm: bool = False, prior_mean=None):
         if isinstance(model, nn.Module):
             self.groups = discover_groups(model, by, regularize_bias=regularize_bias,
                                           regularize_norm=regularize_norm)
@@ -137,6 +144,11 @@ class Regularizer:
         self.names = [g.name for g in self.reg_groups]
         device = self.reg_groups[0].params[0].device
         self.delta = torch.as_tensor(check_deltas(deltas, self.names), dtype=torch.float32, device=device)
+        self.means = resolve_prior_mean(self.reg_groups, prior_mean)
+        if any(m is not None for ms in self.means for m in ms) and self.penalty_kind is not Penalty.L2:
+            raise ValueError(f"prior_mean works with penalty='l2' only, got penalty={self.penalty_kind.value!r}")
+        self._mean_decoupled = [self.mode is Mode.DECOUPLED and any(m is not None for m in ms)
+                                for ms in self.means]
 
     # ----------------------------------------------------------------- strengths
     @property
@@ -154,20 +166,41 @@ class Regularizer:
             self.sync_optimizer(optimizer)
 
     # ----------------------------------------------------------------- L2
+    @property
+    def has_prior_mean(self) -> bool:
+        """Whether some group is pulled toward a nonzero prior mean."""
+        return any(m is not None for ms in self.means for m in ms)
+
+    def sq_distances(self) -> torch.Tensor:
+        """‖W_g − μ_g‖² per regularized group (‖W_g‖² where there is no mean), a 1-D tensor."""
+        out = []
+        for g, means in zip(self.reg_groups, self.means):
+            total = None
+            for p, mu in zip(g.params, means):
+                term = (p - mu).pow(2).sum() if mu is not None else p.pow(2).sum()
+                total = term if total is None else total + term
+            out.append(total)
+        return torch.stack(out)
+
     def penalty(self) -> torch.Tensor:
-        """Coupled L2 term 1/(2N) Σ_g δ_g ‖W_g‖² (zero in decoupled mode and for L1/L0)."""
+        """Coupled L2 term 1/(2N) Σ_g δ_g ‖W_g − μ_g‖² (zero in decoupled mode and for L1/L0)."""
         if self.penalty_kind is not Penalty.L2 or self.mode is Mode.DECOUPLED:
             return torch.zeros((), device=self.delta.device)
-        norms = torch.stack([g.sq_norm() for g in self.reg_groups])
+        norms = self.sq_distances()
         return 0.5 * torch.dot(self.delta.to(norms.dtype), norms) / self.n_data
+
+    @property
+    def needs_step(self) -> bool:
+        """Whether :meth:`prox_step` must follow each optimizer step (L1/L0, or decoupled L2
+        toward a prior mean)."""
+        return self.penalty_kind is not Penalty.L2 or any(self._mean_decoupled)
 
     def param_groups(self, **options) -> list[dict]:
         """Optimizer param groups: one per regularized group with weight_decay = δ_g / N (L2,
         decoupled mode; 0 otherwise), one for every unregularized parameter (weight_decay 0).
         ``options`` (lr, betas …) are copied into each."""
-        decay = self.delta.cpu().double().numpy() / self.n_data
-        use = self.penalty_kind is Penalty.L2 and self.mode is Mode.DECOUPLED
-        out = [{"params": list(g.params), "weight_decay": float(d) if use else 0.0, "name": g.name, **options}
+        decay = self._optimizer_decay()
+        out = [{"params": list(g.params), "weight_decay": d, "name": g.name, **options}
                for g, d in zip(self.reg_groups, decay)]
         rest = [p for g in self.groups if not g.regularized for p in g.params]
         if rest:
@@ -178,17 +211,30 @@ class Regularizer:
         """Write the current δ_g / N into the optimizer's param groups (decoupled L2 only)."""
         if self.penalty_kind is not Penalty.L2 or self.mode is not Mode.DECOUPLED:
             return
-        decay = dict(zip(self.names, (self.delta.cpu().double().numpy() / self.n_data).tolist()))
+        decay = dict(zip(self.names, self._optimizer_decay()))
         for group in optimizer.param_groups:
             if group.get("name") in decay:
                 group["weight_decay"] = decay[group["name"]]
 
+    def _optimizer_decay(self) -> list[float]:
+        """weight_decay per regularized group: δ_g / N in decoupled L2 mode, except for groups
+        with a prior mean (their step is :meth:`prox_step`'s), 0 otherwise."""
+        decay = (self.delta.cpu().double().numpy() / self.n_data).tolist()
+        if self.penalty_kind is not Penalty.L2 or self.mode is not Mode.DECOUPLED:
+            return [0.0] * len(decay)
+        return [0.0 if own else d for d, own in zip(decay, self._mean_decoupled)]
+
     # ----------------------------------------------------------------- L1 / L0
     @torch.no_grad()
     def prox_step(self, lr: float) -> None:
-        """Proximal step after an optimizer step with learning rate ``lr`` (L1: soft, L0: hard
-        thresholding at η λ_g / N); no-op for L2."""
+        """Step after an optimizer step with learning rate ``lr``: L1 soft, L0 hard thresholding
+        at η λ_g / N; decoupled L2 toward a prior mean, W ← W − η δ_g/N (W − μ_g); else no-op."""
         if self.penalty_kind is Penalty.L2:
+            if any(self._mean_decoupled):
+                rates = (self.delta * (float(lr) / self.n_data)).tolist()
+                for g, means, own, rate in zip(self.reg_groups, self.means, self._mean_decoupled, rates):
+                    for p, mu in zip(g.params, means) if own else ():
+                        p.sub_(rate * (p - mu) if mu is not None else rate * p)
             return
         op = soft_threshold if self.penalty_kind is Penalty.L1 else hard_threshold
         thresholds = self.delta * (float(lr) / self.n_data)
@@ -206,3 +252,36 @@ class Regularizer:
 
     def load_state_dict(self, state: dict) -> None:
         self.delta.copy_(state["delta"].to(self.delta.device))
+
+
+def resolve_prior_mean(groups: list[ParamGroup], prior_mean) -> list[tuple]:
+    """Per regularized group, the prior mean of each of its tensors (None: pulled toward 0).
+
+    ``prior_mean`` maps qualified parameter names to tensors (a ``state_dict`` works): entries
+    for other names are ignored; a shape that differs from the parameter's is an error.
+    """
+    if prior_mean is None:
+        return [tuple(None for _ in g.params) for g in groups]
+    if not isinstance(prior_mean, Mapping):
+        raise TypeError("prior_mean must be a mapping of parameter name → tensor (e.g. a state_dict), "
+                        f"got {type(prior_mean).__name__}")
+    out, used = [], 0
+    for g in groups:
+        means = []
+        for name, p in zip(g.param_names, g.params):
+            if name not in prior_mean:
+                means.append(None)
+                continue
+            mu = torch.as_tensor(prior_mean[name]).detach().to(device=p.device, dtype=p.dtype)
+            if mu.shape != p.shape:
+                raise ValueError(f"prior_mean[{name!r}] has shape {tuple(mu.shape)} but the parameter has "
+                                 f"shape {tuple(p.shape)}; leave out entries of replaced layers (e.g. a new head)")
+            if not torch.isfinite(mu).all():
+                raise ValueError(f"prior_mean[{name!r}] holds non-finite values")
+            means.append(mu.clone())
+            used += 1
+        out.append(tuple(means))
+    if prior_mean and used == 0:
+        raise ValueError("prior_mean matches no regularized parameter of the model; its keys must be "
+                         f"parameter names such as {[n for g in groups for n in g.param_names][:3]}")
+    return out

@@ -104,8 +104,8 @@ def _n_data(train, likelihood, device) -> int:
 
 def tune(model: nn.Module, train, *, likelihood="classification", method="heldout", epochs: int = 300,
          lr: float = 3e-3, batch_size: int = 128, seed: int = 0, optimizer: str = "adam", val=None,
-         by=None, delta: float = 1.0, rule="uniform", mode: str = "coupled", progress: bool = False,
-         **options) -> NetTuneResult:
+         by=None, delta: float = 1.0, rule="uniform", mode: str = "coupled", prior_mean=None,
+         progress: bool = False, **options) -> NetTuneResult:
     """Tune one prior precision δ_g per parameter group of ``model`` and train it.
 
     Parameters
@@ -135,6 +135,10 @@ def tune(model: nn.Module, train, *, likelihood="classification", method="heldou
         point of the other online tuners.
     mode : {"coupled", "decoupled"}
         L2 added to the loss, or as weight decay in the optimizer param groups.
+    prior_mean : mapping of parameter name → Tensor, optional
+        Prior means μ_g: the penalty becomes 1/(2N) Σ_g δ_g ‖W_g − μ_g‖² (L2-SP), e.g. the
+        pretrained ``state_dict`` when fine-tuning (entries of a replaced head are left out;
+        groups without an entry are pulled toward 0). Every method honours it.
     **options
         Passed to the method (``val_fraction``, ``merge_at``, ``kappa`` for heldout;
         ``structure``, ``update_every``, ``scale_invariant`` for evidence; ``grid``,
@@ -155,28 +159,30 @@ def tune(model: nn.Module, train, *, likelihood="classification", method="heldou
     if method is Method.HELDOUT:
         from lamina.torch.heldout import tune_heldout
         result = tune_heldout(model, train, lik, recipe, val=val, by=by, delta=delta, rule=rule, mode=mode,
-                              progress=progress, **options)
+                              prior_mean=prior_mean, progress=progress, **options)
     elif method is Method.CV:
         from lamina.torch.baselines import tune_cv
-        result = tune_cv(model, train, lik, recipe, by=by, mode=mode, **options)
+        result = tune_cv(model, train, lik, recipe, by=by, mode=mode, prior_mean=prior_mean, **options)
     elif method is Method.OPTUNA:
         from lamina.torch.baselines import tune_optuna
-        result = tune_optuna(model, train, lik, recipe, val=val, by=by, mode=mode, **options)
+        result = tune_optuna(model, train, lik, recipe, val=val, by=by, mode=mode, prior_mean=prior_mean,
+                             **options)
     elif method is Method.HYPERGRADIENT:
         from lamina.torch.hypergradient import tune_hypergradient
         result = tune_hypergradient(model, train, lik, recipe, val=val, by=by, delta=delta, rule=rule,
-                                    mode=mode, progress=progress, **options)
+                                    mode=mode, prior_mean=prior_mean, progress=progress, **options)
     else:
         result = _tune_online(method, model, train, lik, recipe, by=by, delta=delta, rule=rule, mode=mode,
-                              progress=progress, **options)
+                              prior_mean=prior_mean, progress=progress, **options)
     result.compute.seconds = time.perf_counter() - started
     return result
 
 
-def _tune_online(method, model, train, lik, recipe: Recipe, *, by, delta, rule, mode, progress,
+def _tune_online(method, model, train, lik, recipe: Recipe, *, by, delta, rule, mode, prior_mean, progress,
                  **options) -> NetTuneResult:
     n_data = _n_data(train, lik, model_device(model))
-    reg = Regularizer(model, n_data, 0.0 if method is Method.NONE else delta, mode=mode, by=by)
+    reg = Regularizer(model, n_data, 0.0 if method is Method.NONE else delta, mode=mode, by=by,
+                      prior_mean=prior_mean)
     callbacks = []
     evidence = None
     if method is not Method.NONE:

@@ -1,0 +1,114 @@
+"""Prior means per group (L2-SP: δ_g ‖W_g − μ_g‖²) in coupled and decoupled modes, and the
+held-out tuner's search along the identified directions of log δ."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+import lamina.torch as lt  # noqa: E402
+from lamina.torch.heldout import HeldoutScale  # noqa: E402
+from lamina.torch.likelihoods import Classification  # noqa: E402
+from lamina.torch.penalty import Regularizer  # noqa: E402
+
+
+def _net(seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 3))
+
+
+def test_penalty_pulls_each_group_toward_its_mean():
+    net = _net()
+    pretrained = {k: v + 0.5 for k, v in _net(1).state_dict().items()}
+    head_free = {k: v for k, v in pretrained.items() if not k.startswith("2.")}
+    reg = Regularizer(net, 10, [2.0, 3.0], prior_mean=head_free)   # biases in the dict: ignored
+    expected = (2.0 * (net[0].weight - pretrained["0.weight"]).pow(2).sum()
+                + 3.0 * net[2].weight.pow(2).sum()) / (2 * 10)
+    torch.testing.assert_close(reg.penalty(), expected)
+    assert reg.has_prior_mean and not Regularizer(net, 10).has_prior_mean
+    torch.testing.assert_close(reg.sq_distances()[1], net[2].weight.pow(2).sum())
+
+
+def test_bad_prior_means_get_clear_errors():
+    net = _net()
+    with pytest.raises(ValueError, match=r"prior_mean\['2.weight'\] has shape"):
+        Regularizer(net, 10, prior_mean={"2.weight": torch.zeros(5, 6)})
+    with pytest.raises(ValueError, match="matches no regularized parameter"):
+        Regularizer(net, 10, prior_mean={"head.weight": torch.zeros(3, 6)})
+    with pytest.raises(TypeError, match="prior_mean must be a mapping"):
+        Regularizer(net, 10, prior_mean=[torch.zeros(6, 4)])
+    with pytest.raises(ValueError, match="penalty='l2' only"):
+        Regularizer(net, 10, penalty="l1", prior_mean={"0.weight": torch.zeros(6, 4)})
+    with pytest.raises(ValueError, match="non-finite"):
+        Regularizer(net, 10, prior_mean={"0.weight": torch.full((6, 4), float("nan"))})
+
+
+def _ridge_problem():
+    generator = torch.Generator().manual_seed(0)
+    X = torch.randn(40, 5, generator=generator, dtype=torch.float64)
+    y = X @ torch.tensor([1.0, -2.0, 0.5, 0.0, 3.0], dtype=torch.float64) + 0.3 * torch.randn(40, generator=generator,
+                                                                                                dtype=torch.float64)
+    mu = torch.tensor([[0.8, -1.0, 0.0, 1.0, 2.0]], dtype=torch.float64)
+    delta = 7.0
+    # ½ mean r² + δ/(2N)‖w − μ‖²  →  (XᵀX + δ I) w = Xᵀy + δ μ
+    closed = torch.linalg.solve(X.T @ X + delta * torch.eye(5, dtype=torch.float64), X.T @ y + delta * mu[0])
+    return X, y, mu, delta, closed
+
+
+@pytest.mark.parametrize("mode", ["coupled", "decoupled"])
+def test_l2_sp_reaches_the_ridge_solution_toward_the_mean(mode):
+    X, y, mu, delta, closed = _ridge_problem()
+    net = nn.Linear(5, 1, bias=False).double()
+    reg = Regularizer(net, 40, delta, mode=mode, prior_mean={"weight": mu})
+    assert reg.needs_step == (mode == "decoupled")
+    opt = torch.optim.SGD(reg.param_groups(), lr=0.01)
+    assert opt.param_groups[0]["weight_decay"] == 0.0          # the step toward μ is lamina's
+    for _ in range(4000):
+        loss = 0.5 * (net(X)[:, 0] - y).pow(2).mean() + reg.penalty()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if reg.needs_step:
+            reg.prox_step(0.01)
+    # decoupled: fixed point of W ← W − η∇L − ηδ/N (W − η∇L − μ), within O(η) of the optimum
+    torch.testing.assert_close(net.weight.detach()[0], closed, rtol=0, atol=2e-3 if mode == "decoupled" else 1e-8)
+
+
+def test_tune_honours_prior_mean_in_every_mode():
+    X, y, mu, delta, closed = _ridge_problem()
+    for mode in ("coupled", "decoupled"):
+        net = nn.Linear(5, 1, bias=False).double()
+        result = lt.tune(net, (X, y), likelihood="regression", method="fixed", delta=delta, epochs=300, lr=0.05,
+                         batch_size=40, mode=mode, prior_mean={"weight": mu})
+        moved_to_mean = (net.weight.detach()[0] - mu[0]).norm() < (net.weight.detach()[0]).norm()
+        assert result.lambdas == {"weight": delta} and bool(moved_to_mean)
+
+
+def test_heldout_searches_the_identified_directions():
+    generator = torch.Generator().manual_seed(0)
+    X = torch.randn(120, 4, generator=generator)
+    y = (X[:, 0] > 0).long() + (X[:, 1] > 0).long()
+    torch.manual_seed(0)
+    tanh = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3))
+    result = lt.tune(tanh, (X, y), epochs=30, lr=1e-2, batch_size=32, seed=0, burn_in=5, update_every=5)
+    assert result.info["identifiability"]["n_identified"] == 2
+    assert all(len(step) == 2 for step in result.info["log_scale"])
+    relu = _net()
+    result = lt.tune(relu, (X, y), epochs=30, lr=1e-2, batch_size=32, seed=0, burn_in=5, update_every=5)
+    assert result.info["identifiability"]["n_identified"] == 1
+    assert all(np.ndim(step) == 0 for step in result.info["log_scale"])    # one common scale
+    lambdas = list(result.lambdas.values())
+    assert lambdas[0] == pytest.approx(lambdas[1])
+
+
+def test_heldout_skips_updates_when_the_held_out_set_is_separable():
+    net = nn.Sequential(nn.Linear(2, 2, bias=False))
+    with torch.no_grad():
+        net[0].weight.copy_(torch.eye(2))
+    reg = Regularizer(net, 10, 1.0)
+    X = torch.tensor([[2.0, 0.0], [0.0, 2.0], [1.5, 0.2]])
+    correct = HeldoutScale(net, reg, Classification(), (X, torch.tensor([0, 1, 0])), burn_in=1, update_every=1)
+    assert correct.on_epoch_end(0, None) is False and correct.n_skipped == 1
+    assert reg.lambdas == {"0.weight": 1.0}
+    wrong = HeldoutScale(net, reg, Classification(), (X, torch.tensor([0, 1, 1])), burn_in=1, update_every=1)
+    assert wrong.on_epoch_end(0, None) is True and reg.lambdas["0.weight"] != 1.0
