@@ -196,18 +196,21 @@ def _net_and_data(n_classes=10):
     ("lr", "0.01", TypeError, "lr must be a real number"),
     ("delta", -1.0, ValueError, "delta must be finite and >= 0"),
 ])
-def test_tune_recipe_is_validated(argument, value, error, match):
+@pytest.mark.parametrize("method", ["heldout", "none"])
+def test_tune_recipe_is_validated(argument, value, error, match, method):
+    """heldout (the default) ran with epochs=-1 and divided by zero with epochs=0."""
     import lamina.torch as lt
 
     net, X, y = _net_and_data()
     with pytest.raises(error, match=match):
-        lt.tune(net, (X, y), method="none", **{"epochs": 1, argument: value})
+        lt.tune(net, (X, y), method=method, **{"epochs": 1, argument: value})
 
 
 @pytest.mark.parametrize("label, match", [(12, "class label 12 is out of range for a network with 10 outputs"),
                                           (-1, "class labels must be 0..C-1")])
-@pytest.mark.parametrize("where", ["train", "val"])
-def test_tune_refuses_class_labels_out_of_range(label, match, where):
+@pytest.mark.parametrize("where, method", [("train", "heldout"), ("val", "heldout"), ("train", "hypergradient")])
+def test_tune_refuses_class_labels_out_of_range(label, match, where, method):
+    """Raw torch IndexError before (hypergradient even ran with label 12)."""
     import lamina.torch as lt
 
     net, X, y = _net_and_data()
@@ -216,7 +219,7 @@ def test_tune_refuses_class_labels_out_of_range(label, match, where):
     train, val = ((X, bad), None) if where == "train" else ((X, y), (X, bad))
     state = {k: v.clone() for k, v in net.state_dict().items()}
     with pytest.raises(ValueError, match=f"{where}: {match}"):
-        lt.tune(net, train, method="heldout", val=val, epochs=1)
+        lt.tune(net, train, method=method, val=val, epochs=1)
     assert all((v == state[k]).all() for k, v in net.state_dict().items())  # untouched
 
 
