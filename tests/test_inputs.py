@@ -84,6 +84,15 @@ def test_complex_matrix_or_data_is_refused(small_problem):
         fit(A, b + 1j, "l1", lam=0.1)
 
 
+def test_complex_check_reads_torch_tensors_too():
+    torch = pytest.importorskip("torch")
+    from lamina._validation import check_finite_array
+
+    assert check_finite_array(torch.ones(3), "X").tolist() == [1.0, 1.0, 1.0]
+    with pytest.raises(TypeError, match="X holds complex"):
+        check_finite_array(torch.ones(3, dtype=torch.complex64), "X")
+
+
 def test_complex_design_in_an_estimator_is_refused(small_problem):
     A, _, b = small_problem
     with pytest.raises(TypeError, match="X holds complex"):

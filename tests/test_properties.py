@@ -14,7 +14,6 @@
 ``check_penalty`` (tests/test_penalties.py) runs Nelder–Mead/Powell searches on fixed groups;
 here the groups, λ and step are random and the references are exact.
 """
-import warnings
 
 import numpy as np
 import pytest

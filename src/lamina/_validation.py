@@ -41,7 +41,11 @@ def parse_choice(enum, value, name: str):
 def check_real_dtype(value, name: str) -> None:
     """Refuse complex data (casting to float would drop the imaginary part without a word)."""
     dtype = getattr(value, "dtype", None)
-    if dtype is not None and np.dtype(dtype).kind == "c":
+    try:
+        complex_data = dtype is not None and np.dtype(dtype).kind == "c"
+    except TypeError:  # a dtype numpy does not know (torch tensors)
+        complex_data = bool(getattr(value, "is_complex", lambda: False)())
+    if complex_data:
         raise TypeError(f"{name} holds complex numbers; complex data is not supported "
                         f"(stack the real and imaginary parts as real unknowns instead)")
 

@@ -33,7 +33,6 @@ from enum import Enum
 import numpy as np
 
 from lamina._validation import check_positive_float, parse_choice
-from lamina.groups import Groups
 from lamina.inverse.candidates import (Candidates, KFoldCV, check_penalty, compute_candidates,  # noqa: F401
                                        default_multipliers, is_l2, prepare, result_from_candidates)
 from lamina.inverse.noise import estimate_sigma
@@ -123,10 +122,6 @@ def lcurve_corner(residual_norms, seminorms) -> tuple[int, np.ndarray]:
 
 
 # ---------------------------------------------------------------------------- tuners
-def _names(groups: Groups) -> tuple:
-    return groups.names
-
-
 class PathRule(Tuner):
     """Base of the rules that read one path on all the data (discrepancy, GCV, SURE, L-curve).
 
