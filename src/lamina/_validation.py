@@ -38,13 +38,32 @@ def parse_choice(enum, value, name: str):
         raise ValueError(f"{name} must be one of {choices}; got {value!r}") from None
 
 
+def check_real_dtype(value, name: str) -> None:
+    """Refuse complex data (casting to float would drop the imaginary part without a word)."""
+    dtype = getattr(value, "dtype", None)
+    try:
+        complex_data = dtype is not None and np.dtype(dtype).kind == "c"
+    except TypeError:  # a dtype numpy does not know (torch tensors)
+        complex_data = bool(getattr(value, "is_complex", lambda: False)())
+    if complex_data:
+        raise TypeError(f"{name} holds complex numbers; complex data is not supported "
+                        f"(stack the real and imaginary parts as real unknowns instead)")
+
+
 def check_finite_array(value, name: str, ndim: int | None = None) -> np.ndarray:
-    """Return ``value`` as a float64 ndarray, refusing NaN/inf and wrong dimensionality."""
+    """Return ``value`` as a float64 ndarray, refusing complex data, NaN/inf and wrong dimensionality."""
     if sp.issparse(value):
+        check_real_dtype(value, name)
         data = value.data
         if not _all_finite(data):
             raise ValueError(f"{name} contains NaN or inf values; expected finite numbers")
         return value
+    if not hasattr(value, "dtype"):
+        try:
+            value = np.asarray(value)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"{name} must be an array of real numbers, got {type(value).__name__}") from error
+    check_real_dtype(value, name)
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError) as error:
@@ -77,12 +96,33 @@ def check_positive_float(value, name: str, strict: bool = True) -> float:
     return value
 
 
+def check_lam_values(lam, name: str = "lam") -> np.ndarray:
+    """λ as a 0-d or 1-d float array of real numbers, before its length is known.
+
+    Refuses what is not a number or a sequence of numbers — None, strings (even "0.1"),
+    dicts, booleans, complex values — with one message naming the argument.
+
+    >>> check_lam_values([0.5, 1]).tolist()
+    [0.5, 1.0]
+    """
+    message = f"{name} must be a non-negative number or one per group (got {lam!r:.80})"
+    if lam is None or isinstance(lam, (str, bytes, bool, dict)):
+        raise TypeError(message)
+    try:
+        raw = np.asarray(lam)
+    except (TypeError, ValueError):
+        raise TypeError(message) from None
+    if raw.dtype.kind not in "iuf":
+        raise TypeError(message)
+    return raw.astype(np.float64)
+
+
 def check_lam(lam, n_groups: int, name: str = "lam") -> np.ndarray:
     """Return λ as an array of one non-negative finite value per group.
 
     A scalar is broadcast to every group; an array must have exactly ``n_groups`` entries.
     """
-    lam_array = np.asarray(lam, dtype=np.float64)
+    lam_array = check_lam_values(lam, name)
     if lam_array.ndim == 0:
         lam_array = np.full(n_groups, float(lam_array))
     if lam_array.ndim != 1 or lam_array.shape[0] != n_groups:

@@ -9,7 +9,8 @@ from importlib import import_module
 
 import numpy as np
 
-from lamina._validation import check_finite_array, check_lam, check_positive_float, check_positive_int, parse_choice
+from lamina._validation import (check_finite_array, check_lam, check_lam_values, check_positive_float,
+                                check_positive_int, parse_choice)
 from lamina.groups import as_groups
 from lamina.operators import as_forward_model, dottest, is_explicit
 from lamina.penalties import L0, ElasticNet, GroupL1, Penalty, make_penalty
@@ -124,7 +125,7 @@ def solve(A, b, penalty, lam, groups=None, *, tol: float = 1e-6, max_iter: int |
         raise ValueError(f"A has {A.shape[0]} rows but b has {b.shape[0]} entries; shapes must match")
     penalty = make_penalty(penalty)
     n_features = A.shape[1]
-    groups = as_groups(groups, n_features, n_lam=np.size(lam))
+    groups = as_groups(groups, n_features, n_lam=check_lam_values(lam).size)
     lam = check_lam(lam, groups.n_groups)
     check_positive_float(tol, "tol")
     explicit = is_explicit(A)

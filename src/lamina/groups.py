@@ -89,6 +89,8 @@ class Groups:
         labels = np.full(n_features, -1, dtype=np.int64)
         for g, index in enumerate(indices):
             index = np.asarray(index)
+            if index.ndim != 1:
+                raise ValueError(f"groups[{g}] must be a 1-D array of indices, got shape {index.shape}")
             if index.size == 0:
                 raise ValueError(f"groups[{g}] is empty; every group needs at least one index")
             if not np.issubdtype(index.dtype, np.integer):
@@ -104,18 +106,18 @@ class Groups:
         if np.any(labels < 0):
             missing = np.flatnonzero(labels < 0)
             raise ValueError(f"coefficients {missing[:10].tolist()} belong to no group; groups must cover all")
-        names = tuple(names) if names is not None else tuple(f"g{g}" for g in range(len(indices)))
-        if len(names) != len(indices):
-            raise ValueError(f"names must have one entry per group ({len(indices)}), got {len(names)}")
-        return cls(labels, names)
+        return cls(labels, _names(names, len(indices)))
 
     @classmethod
     def contiguous(cls, sizes: Sequence[int], names: Sequence[str] | None = None) -> "Groups":
-        """Consecutive blocks of the given sizes."""
-        sizes = [check_positive_int(int(s), "sizes[i]") for s in sizes]
+        """Consecutive blocks of the given sizes (positive integers; 2.5, True or -1 are refused)."""
+        if _ndim(sizes) != 1:
+            raise TypeError(f"sizes must be a 1-D sequence of positive integers, got {sizes!r:.80}")
+        if len(sizes) == 0:
+            raise ValueError("sizes must hold at least one group size, got an empty sequence")
+        sizes = [check_positive_int(size, f"sizes[{g}]") for g, size in enumerate(sizes)]
         labels = np.repeat(np.arange(len(sizes)), sizes)
-        names = tuple(names) if names is not None else tuple(f"g{g}" for g in range(len(sizes)))
-        return cls(labels, names)
+        return cls(labels, _names(names, len(sizes)))
 
     @classmethod
     def single(cls, n_features: int) -> "Groups":
@@ -161,6 +163,26 @@ class Groups:
     def norms(self, x) -> np.ndarray:
         """Euclidean norm of each group's block of ``x``, shape (n_groups,)."""
         return np.sqrt(self.sum(np.asarray(x) ** 2))
+
+
+def _ndim(value) -> int:
+    """np.ndim, or -1 for ragged nesting."""
+    try:
+        return int(np.ndim(value))
+    except ValueError:
+        return -1
+
+
+def _names(names, n_groups: int) -> tuple:
+    """The given group names, checked to be one per group, or g0, g1, …"""
+    if names is None:
+        return tuple(f"g{g}" for g in range(n_groups))
+    if isinstance(names, str):
+        raise TypeError(f"names must be a sequence of one name per group, got the string {names!r}")
+    names = tuple(names)
+    if len(names) != n_groups:
+        raise ValueError(f"names must have one entry per group ({n_groups}), got {len(names)}")
+    return names
 
 
 def as_groups(groups, n_features: int, n_lam: int | None = None) -> Groups:

@@ -11,7 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
-from lamina._validation import check_finite_array
+from lamina._validation import check_finite_array, check_real_dtype
 
 
 def is_explicit(A) -> bool:
@@ -20,24 +20,41 @@ def is_explicit(A) -> bool:
 
 
 def as_forward_model(A, name: str = "A"):
-    """Validate ``A`` and return it as a float64 ndarray, a CSC matrix or a LinearOperator."""
+    """Validate ``A`` and return it as a float64 ndarray, a CSC matrix or a LinearOperator.
+
+    Refuses complex matrices and operators (their imaginary part would be dropped) and a
+    shape with no rows or no columns (there is nothing to fit, or nothing to fit with).
+    """
     if sp.issparse(A):
+        check_real_dtype(A, name)
         A = check_finite_array(sp.csc_matrix(A, dtype=np.float64), name)
         if A.ndim != 2:
             raise ValueError(f"{name} must be 2-dimensional")
-        return A
-    if isinstance(A, LinearOperator):
-        return A
-    if hasattr(A, "matvec") and hasattr(A, "rmatvec") and hasattr(A, "shape"):
-        shape = tuple(int(s) for s in A.shape)
-        return LinearOperator(shape, matvec=lambda v: np.asarray(A.matvec(v)).ravel(),
-                              rmatvec=lambda v: np.asarray(A.rmatvec(v)).ravel(), dtype=np.float64)
-    if isinstance(A, (list, tuple, np.ndarray)) or np.isscalar(A):
-        return check_finite_array(A, name, ndim=2)
-    raise TypeError(
-        f"{name} must be a numpy array, a scipy.sparse matrix, a scipy LinearOperator or a "
-        f"PyLops operator; got {type(A).__name__}"
-    )
+    elif isinstance(A, LinearOperator):
+        check_real_dtype(A, name)
+    elif hasattr(A, "matvec") and hasattr(A, "rmatvec") and hasattr(A, "shape"):
+        check_real_dtype(A, name)
+        operator = A
+        A = LinearOperator(tuple(int(s) for s in A.shape), dtype=np.float64,
+                           matvec=lambda v: np.asarray(operator.matvec(v)).ravel(),
+                           rmatvec=lambda v: np.asarray(operator.rmatvec(v)).ravel())
+    elif isinstance(A, (list, tuple, np.ndarray)) or np.isscalar(A):
+        A = check_finite_array(A, name, ndim=2)
+    else:
+        raise TypeError(
+            f"{name} must be a numpy array, a scipy.sparse matrix, a scipy LinearOperator or a "
+            f"PyLops operator; got {type(A).__name__}"
+        )
+    check_not_empty(A.shape, name)
+    return A
+
+
+def check_not_empty(shape, name: str = "A") -> None:
+    """Refuse a forward model with no rows (measurements) or no columns (unknowns)."""
+    if shape[0] == 0:
+        raise ValueError(f"{name} has no rows (shape {tuple(shape)}): at least one measurement is needed")
+    if shape[1] == 0:
+        raise ValueError(f"{name} has no columns (shape {tuple(shape)}): at least one unknown is needed")
 
 
 def dottest(A, n_trials: int = 2, rtol: float = 1e-6, seed: int = 0, name: str = "A") -> float:

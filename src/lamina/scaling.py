@@ -22,7 +22,7 @@ from enum import Enum
 import numpy as np
 
 from lamina._validation import parse_choice
-from lamina.groups import Groups
+from lamina.groups import Groups, as_groups
 
 
 class ScalingRule(str, Enum):
@@ -39,6 +39,18 @@ class ScalingRule(str, Enum):
         return parse_choice(cls, value, "rule")
 
 
+def _partition(groups) -> Groups:
+    """A Groups from a Groups, one label per coefficient, or index arrays covering 0..n−1."""
+    if isinstance(groups, Groups):
+        return groups
+    if isinstance(groups, (list, tuple)) and groups and all(np.ndim(index) == 1 for index in groups):
+        return as_groups(list(groups), sum(len(index) for index in groups))
+    if groups is None or isinstance(groups, (str, bytes, dict)) or np.ndim(groups) != 1:
+        raise TypeError(f"groups must be a Groups, a label per coefficient or a list of index arrays; "
+                        f"got {groups!r:.80}")
+    return as_groups(groups, len(groups))
+
+
 def scale_weights(rule, groups: Groups, *, reference=None, fan_in=None,
                   normalize: bool = True, eps: float = 1e-12) -> np.ndarray:
     """Per-group weights ``s`` of a scaling rule, so that ``lam_g = lam * s[g]``.
@@ -47,8 +59,8 @@ def scale_weights(rule, groups: Groups, *, reference=None, fan_in=None,
     ----------
     rule : str or ScalingRule
         One of ``uniform``, ``per_element``, ``sqrt_size``, ``fan_in``, ``inverse_norm``.
-    groups : Groups
-        The partition the weights are for.
+    groups : Groups, labels (n_features,) or list of index arrays
+        The partition the weights are for (anything :func:`~lamina.groups.as_groups` reads).
     reference : array, shape (n_features,), optional
         Reference coefficients (e.g. a least-squares or initial fit); needed by ``inverse_norm``.
     fan_in : array, shape (n_groups,), optional
@@ -74,6 +86,7 @@ def scale_weights(rule, groups: Groups, *, reference=None, fan_in=None,
     [1.0, 0.25]
     """
     rule = ScalingRule.parse(rule)
+    groups = _partition(groups)
     sizes = groups.sizes.astype(np.float64)
     if rule is ScalingRule.UNIFORM:
         weights = np.ones(groups.n_groups)

@@ -10,7 +10,7 @@ Objective: ½‖Ax − b‖² + Σ_g λ_g R(x_g), R ∈ {L0, L1, L2} (PyLops' co
   :func:`compressed_sensing`, :func:`seismogram_recovery`.
 """
 from lamina.inverse.fit import DEFAULT_RULE, FitResult, fit
-from lamina.inverse.noise import estimate_noise
+from lamina.inverse.noise import NoiseEstimate, NoiseEstimateWarning, estimate_noise, estimate_sigma
 from lamina.inverse.phase import PhaseDiagram, donoho_tanner_weak, phase_diagram
 from lamina.inverse.problems import (InverseProblem, add_noise, compressed_sensing, deconvolution,
                                      deconvolution_2d, filled_snr, frequency_band_groups, interpolation,
@@ -22,7 +22,7 @@ from lamina.inverse.rules import GCV, SURE, Discrepancy, KFoldCV, LCurve, Rule
 __all__ = [
     "fit", "FitResult", "DEFAULT_RULE", "Rule", "Discrepancy", "GCV", "SURE", "KFoldCV", "LCurve",
     "recover", "Recovery", "basis_pursuit", "irls", "phase_diagram", "PhaseDiagram", "donoho_tanner_weak",
-    "estimate_noise", "InverseProblem", "deconvolution", "deconvolution_2d", "interpolation", "filled_snr",
+    "estimate_sigma", "NoiseEstimate", "NoiseEstimateWarning", "estimate_noise", "InverseProblem", "deconvolution", "deconvolution_2d", "interpolation", "filled_snr",
     "compressed_sensing", "seismogram_recovery", "ricker", "reflectivity", "add_noise",
     "time_window_groups", "frequency_band_groups", "wavelet_scale_groups",
 ]

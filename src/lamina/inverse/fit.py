@@ -33,7 +33,8 @@ class FitResult:
         tuning adds "trajectory" (λ vectors visited) and "per_group_score".
     rule : str or None
     sigma : float or None
-        Noise level used by the rule (given or estimated).
+        Noise level used by the rule (given or estimated; ``info["sigma_source"]`` says which,
+        ``info["noise"]`` holds the :class:`~lamina.inverse.noise.NoiseEstimate`).
     tune : TuneResult or None
         The tuner's full answer (compute spent, info).
     """
@@ -63,8 +64,10 @@ def fit(A, b, penalty="l1", lam="auto", rule=None, sigma=None, *, groups=None, d
     rule : {"discrepancy", "gcv", "sure", "cv", "lcurve"}, optional
         Default :data:`DEFAULT_RULE` (5-fold CV). See :mod:`lamina.inverse.rules`.
     sigma : float, optional
-        Noise standard deviation for "discrepancy" and "sure"; estimated from b (MAD of its
-        finest wavelet scale) when None.
+        Noise standard deviation for "discrepancy" and "sure" (and ``per_group="sure"``);
+        when None, estimated from the residual of a cross-validated fit,
+        σ̂² = ‖b − A x̂_cv‖²/(m − df) (:func:`lamina.inverse.estimate_sigma`), with a
+        :class:`~lamina.inverse.NoiseEstimateWarning` when that estimate is unreliable.
     groups : Groups, labels or list of index arrays, optional
         Partition of x, one λ per group.
     direction : array, shape (n_groups,), optional
@@ -100,7 +103,7 @@ def fit(A, b, penalty="l1", lam="auto", rule=None, sigma=None, *, groups=None, d
         sigma = check_positive_float(sigma, "sigma")
     if isinstance(lam, str):
         if lam != "auto":
-            raise ValueError(f"lam must be 'auto', a number or one number per group; got {lam!r}")
+            raise ValueError(f"lam must be 'auto', a non-negative number or one per group (got {lam!r})")
     elif rule is not None:
         raise ValueError("rule applies only with lam='auto'; drop rule= or set lam='auto'")
     A, b, penalty_obj, groups, direction = prepare(A, b, penalty, groups, direction)

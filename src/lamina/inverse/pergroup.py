@@ -35,7 +35,7 @@ from lamina._validation import check_positive_float, check_positive_int
 from lamina.api import solve
 from lamina.groups import Groups
 from lamina.inverse._linops import row_subset
-from lamina.inverse.noise import estimate_noise
+from lamina.inverse.noise import estimate_sigma
 from lamina.inverse.rules import is_l2, sure_scores
 from lamina.operators import is_explicit, matvec, rmatvec
 from lamina.penalties import L0, Penalty
@@ -205,7 +205,7 @@ class SURECoordinate(Tuner):
             raise ValueError("per_group='sure' handles l1 and l0 (df = support size); "
                              "for l2 use per_group='hypergradient'")
         started = time.perf_counter()
-        sigma = self.sigma if self.sigma is not None else estimate_noise(b)
+        sigma = self.sigma if self.sigma is not None else estimate_sigma(A, b, penalty, groups, tol=tol).sigma
         m = A.shape[0]
         lam = np.asarray(start, dtype=float).copy()
         if np.any(lam <= 0):

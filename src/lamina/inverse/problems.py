@@ -399,8 +399,13 @@ def compressed_sensing(n: int = 512, m: int = 128, k: int = 20, measurement: str
 def seismogram(channel: int = 0, n_samples: int = 2048) -> tuple[np.ndarray, float]:
     """The example seismogram ObsPy ships (``obspy.read()``, BW.RJOB, 100 Hz), demeaned,
     scaled to unit maximum and cut to ``n_samples`` around its largest amplitude; returns
-    (trace, dt). No download: the file is inside the ObsPy package."""
-    import obspy
+    (trace, dt). No download: the file is inside the ObsPy package, which comes with the
+    ``examples`` extra (``pip install "lamina[examples]"``)."""
+    try:
+        import obspy
+    except ImportError as error:
+        raise ImportError('the example seismogram is read with ObsPy, which lamina installs only with its '
+                          '"examples" extra: pip install "lamina[examples]"') from error
 
     trace = obspy.read()[channel]
     data = np.asarray(trace.data, dtype=np.float64)

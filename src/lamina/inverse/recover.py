@@ -59,6 +59,13 @@ def _relative_residual(A, x, b) -> float:
     return float(np.linalg.norm(matvec(A, x) - b)) / max(float(np.linalg.norm(b)), _TINY)
 
 
+def zero_recovery(A, method: str, **info) -> Recovery:
+    """x = 0 for b = 0: the exact answer of every method here (the sparsest x with Ax = 0,
+    and the minimizer of every penalty that is zero only at zero), found without iterating."""
+    return Recovery(x=np.zeros(A.shape[1]), residual=0.0, n_iter=0, method=method,
+                    info=dict(info, converged=True, exact=True))
+
+
 def polish_on_support(A, b, x, threshold: float = 1e-7) -> np.ndarray:
     """Least squares on {j : |x_j| > threshold·max|x|} when it has fewer than m columns and
     fits b at least as well as x; x otherwise."""
@@ -256,6 +263,8 @@ def irls(A, b, *, p: float = 0.5, eps_min: float = 1e-9, max_iter: int = 400, po
         raise ValueError(f"p must lie in [0, 1], got {p}")
     check_positive_float(eps_min, "eps_min")
     max_iter = check_positive_int(max_iter, "max_iter")
+    if not np.any(b):
+        return zero_recovery(A, "irls", p=p)
     explicit_matrix = None
     if is_explicit(A):
         explicit_matrix = A.toarray() if hasattr(A, "toarray") else np.asarray(A)
@@ -307,6 +316,8 @@ def recover(A, b, method=None, **options) -> Recovery:
     b = check_finite_array(b, "b", ndim=1)
     if A.shape[0] != b.shape[0]:
         raise ValueError(f"A has {A.shape[0]} rows but b has {b.shape[0]} entries; shapes must match")
+    if not np.any(b):
+        return zero_recovery(A, method.value)
     if method is Method.BP:
         return basis_pursuit(A, b, **options)
     if method is Method.IRL1:

@@ -22,26 +22,21 @@ df = |support| being an unbiased estimate of the divergence of b ↦ A x(t)); GC
 the same risk without σ. K-fold CV holds out rows of A (measurements): each fold solves the
 problem on the other rows with λ scaled by their share of the rows, so that data fit and
 penalty keep their balance. σ, when the rule needs it and it is not given, is estimated from
-the data (:func:`lamina.inverse.noise.estimate_noise`).
+the residual of a cross-validated fit (:func:`lamina.inverse.noise.estimate_sigma`), which,
+unlike a wavelet MAD of b, holds on data that are not smooth (compressed sensing).
 """
 from __future__ import annotations
 
 import time
-import warnings
-from dataclasses import dataclass
 from enum import Enum
 
 import numpy as np
 
-from lamina._validation import check_finite_array, check_positive_float, check_positive_int, parse_choice
-from lamina.groups import Groups, as_groups
-from lamina.inverse._linops import ridge_dof, row_subset
-from lamina.inverse.noise import estimate_noise
-from lamina.operators import as_forward_model, matvec, rmatvec, squared_norm_estimate
-from lamina.penalties import L0, ElasticNet, Penalty, make_penalty
-from lamina.solvers.base import ConvergenceWarning
-from lamina.solvers.path import regularization_path
-from lamina.tuners.base import Compute, Tuner, TuneResult
+from lamina._validation import check_positive_float, parse_choice
+from lamina.inverse.candidates import (Candidates, KFoldCV, check_penalty, compute_candidates,  # noqa: F401
+                                       default_multipliers, is_l2, prepare, result_from_candidates)
+from lamina.inverse.noise import estimate_sigma
+from lamina.tuners.base import Tuner, TuneResult
 
 
 class Rule(str, Enum):
@@ -57,108 +52,6 @@ class Rule(str, Enum):
 def parse_rule(rule) -> Rule:
     """A :class:`Rule` from its name, with an error naming the argument."""
     return parse_choice(Rule, rule, "rule")
-
-
-# ---------------------------------------------------------------------------- the candidates
-@dataclass
-class Candidates:
-    """Solutions along a decreasing grid λ = t·d and what the rules read from them.
-
-    Attributes
-    ----------
-    multipliers : ndarray, shape (n_lams,)
-    lams : ndarray, shape (n_lams, n_groups)
-    coefs : ndarray, shape (n_lams, n_features)
-    residual_norms : ndarray, shape (n_lams,)
-        ‖b − A x(t)‖.
-    dof : ndarray, shape (n_lams,)
-        Degrees of freedom of x(t) (see the module docstring).
-    seminorms : ndarray, shape (n_lams,)
-        R(x(t)) with λ = d: Σ d_g ‖x_g‖₁ (L1), number of nonzeros weighted by d (L0),
-        (Σ d_g ‖x_g‖²)^{1/2} (L2) — the L-curve's second axis.
-    n_rows : int
-    n_iter : int
-        Solver iterations summed over the path.
-    unconverged : int
-        Points whose solver ended on its budget.
-    results : list of SolveResult
-        The solver's answer at each point (history, solver name).
-    """
-
-    multipliers: np.ndarray
-    lams: np.ndarray
-    coefs: np.ndarray
-    residual_norms: np.ndarray
-    dof: np.ndarray
-    seminorms: np.ndarray
-    n_rows: int
-    n_iter: int = 0
-    unconverged: int = 0
-    results: list | None = None
-
-
-def check_penalty(penalty) -> Penalty:
-    """L0, L1 or L2 (with optional penalty factors); other penalties have no df formula here."""
-    penalty = make_penalty(penalty)
-    is_l2 = isinstance(penalty, ElasticNet) and penalty.l1_ratio == 0.0
-    is_l1 = isinstance(penalty, ElasticNet) and penalty.l1_ratio == 1.0
-    if not (isinstance(penalty, L0) or is_l1 or is_l2):
-        raise ValueError(f"penalty must be 'l0', 'l1' or 'l2' for automatic λ; got {penalty.name!r}")
-    return penalty
-
-
-def is_l2(penalty: Penalty) -> bool:
-    return isinstance(penalty, ElasticNet) and penalty.l1_ratio == 0.0
-
-
-def default_multipliers(A, b, penalty: Penalty, groups: Groups, direction: np.ndarray,
-                        n_lams: int = 40) -> np.ndarray:
-    """Decreasing grid of t: from where x = 0 is optimal down to 10⁻³ of it (L1; 10⁻⁴ for L0);
-    for L2 from 10 ‖A‖² to 10⁻⁶ ‖A‖² (in units of the largest d)."""
-    n_lams = check_positive_int(n_lams, "n_lams", minimum=3)
-    if is_l2(penalty):
-        norm2, _ = squared_norm_estimate(A, n_iter=50)
-        return norm2 / float(np.max(direction)) * np.geomspace(10.0, 1e-6, n_lams)
-    t_max = penalty.lam_max(rmatvec(A, b), groups, direction)
-    if not np.isfinite(t_max) or t_max <= 0:
-        raise ValueError("Aᵀb is zero on every penalized coefficient: x = 0 for every λ")
-    depth = 1e-4 if isinstance(penalty, L0) else 1e-3
-    return t_max * np.geomspace(0.95, depth, n_lams)
-
-
-def _seminorm(penalty: Penalty, x, direction, groups) -> float:
-    value = penalty.value(x, direction, groups)
-    return float(np.sqrt(2.0 * value)) if is_l2(penalty) else float(value)
-
-
-def compute_candidates(A, b, penalty, groups: Groups, direction, multipliers, *, tol: float = 1e-6,
-                       solver=None, callback=None, with_dof: bool = True) -> Candidates:
-    """Solve the path and evaluate residuals, df and seminorms (see :class:`Candidates`).
-
-    ``with_dof=False`` leaves df as NaN (rules that do not read it skip the ridge trace
-    estimate, the one costly part for L2 on operators)."""
-    multipliers = np.asarray(multipliers, dtype=np.float64)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
-        path = regularization_path(A, b, penalty, groups=groups, direction=direction,
-                                   multipliers=multipliers, tol=tol, solver=solver, callback=callback)
-    unconverged = sum(issubclass(w.category, ConvergenceWarning) for w in caught)
-    for w in caught:  # anything else goes on to the caller
-        if not issubclass(w.category, ConvergenceWarning):
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    residual_norms = np.array([np.linalg.norm(matvec(A, x) - b) for x in path.coefs])
-    m = A.shape[0]
-    if not with_dof:
-        dof = np.full(multipliers.shape, np.nan)
-    elif is_l2(penalty):
-        per_coef = groups.expand(direction) * penalty.factors(groups.n_features)
-        dof = ridge_dof(A, multipliers, per_coef)
-    else:
-        dof = np.minimum(np.count_nonzero(path.coefs, axis=1), m).astype(float)
-    seminorms = np.array([_seminorm(penalty, x, direction, groups) for x in path.coefs])
-    return Candidates(multipliers=multipliers, lams=path.lams, coefs=path.coefs,
-                      residual_norms=residual_norms, dof=dof, seminorms=seminorms, n_rows=m,
-                      n_iter=int(np.sum(path.n_iters)), unconverged=unconverged, results=path.results)
 
 
 # ---------------------------------------------------------------------------- scores
@@ -229,10 +122,6 @@ def lcurve_corner(residual_norms, seminorms) -> tuple[int, np.ndarray]:
 
 
 # ---------------------------------------------------------------------------- tuners
-def _names(groups: Groups) -> tuple:
-    return groups.names
-
-
 class PathRule(Tuner):
     """Base of the rules that read one path on all the data (discrepancy, GCV, SURE, L-curve).
 
@@ -255,16 +144,17 @@ class PathRule(Tuner):
              tol: float = 1e-6, solver=None, callback=None) -> TuneResult:
         started = time.perf_counter()
         A, b, penalty, groups, direction = prepare(A, b, penalty, groups, direction)
-        sigma, sigma_source = self.sigma, "given"
+        sigma, info = self.sigma, {"sigma_source": "given" if self.sigma else None}
         if self.needs_sigma and sigma is None:
-            sigma, sigma_source = estimate_noise(b), "estimated (MAD of the finest wavelet scale)"
+            noise = estimate_sigma(A, b, penalty, groups, direction=direction, tol=tol, solver=solver)
+            sigma, info = noise.sigma, {"sigma_source": noise.source, "noise": noise}
         if multipliers is None:
             multipliers = default_multipliers(A, b, penalty, groups, direction, n_lams)
         candidates = compute_candidates(A, b, penalty, groups, direction, multipliers, tol=tol,
                                         solver=solver, callback=callback, with_dof=self.needs_dof)
         index, score = self.select(candidates, sigma)
         return result_from_candidates(self.name, candidates, index, score, groups, started,
-                                      {"sigma": sigma, "sigma_source": sigma_source if sigma else None})
+                                      dict(info, sigma=sigma))
 
 
 class Discrepancy(PathRule):
@@ -311,83 +201,6 @@ class LCurve(PathRule):
 
     def select(self, candidates, sigma):
         return lcurve_corner(candidates.residual_norms, candidates.seminorms)
-
-
-class KFoldCV(Tuner):
-    """K-fold cross-validation over held-out measurements (rows of A).
-
-    Each fold solves the path on the other rows with λ scaled by (m − m_v)/m and scores the
-    held-out residual ‖b_v − A_v x‖²; the λ with the least total is refitted on all rows.
-    """
-
-    name = "cv"
-
-    def __init__(self, n_folds: int = 5, seed: int = 0):
-        self.n_folds = check_positive_int(n_folds, "n_folds", minimum=2)
-        self.seed = seed
-
-    def tune(self, A, b, penalty="l1", groups=None, direction=None, multipliers=None, n_lams: int = 40,
-             tol: float = 1e-6, solver=None, callback=None) -> TuneResult:
-        started = time.perf_counter()
-        A, b, penalty, groups, direction = prepare(A, b, penalty, groups, direction)
-        m = A.shape[0]
-        if self.n_folds > m:
-            raise ValueError(f"n_folds ({self.n_folds}) must not exceed the number of rows of A ({m})")
-        if multipliers is None:
-            multipliers = default_multipliers(A, b, penalty, groups, direction, n_lams)
-        multipliers = np.asarray(multipliers, dtype=float)
-        folds = np.array_split(np.random.default_rng(self.seed).permutation(m), self.n_folds)
-        held_out_error = np.zeros(multipliers.size)
-        n_iter, unconverged = 0, 0
-        for fold in folds:
-            train = np.setdiff1d(np.arange(m), fold)
-            share = train.size / m
-            fold_candidates = compute_candidates(row_subset(A, train), b[train], penalty, groups, direction,
-                                                 multipliers * share, tol=tol, solver=solver, with_dof=False)
-            A_val = row_subset(A, np.sort(fold))
-            b_val = b[np.sort(fold)]
-            held_out_error += [float(np.sum((matvec(A_val, x) - b_val) ** 2)) for x in fold_candidates.coefs]
-            n_iter += fold_candidates.n_iter
-            unconverged += fold_candidates.unconverged
-        candidates = compute_candidates(A, b, penalty, groups, direction, multipliers, tol=tol,
-                                        solver=solver, callback=callback, with_dof=False)
-        candidates.n_iter += n_iter
-        candidates.unconverged += unconverged
-        index = int(np.argmin(held_out_error))
-        return result_from_candidates(self.name, candidates, index, held_out_error / m, groups, started,
-                                      {"n_folds": self.n_folds}, fits=self.n_folds + 1)
-
-
-def prepare(A, b, penalty, groups, direction):
-    """Validate the common arguments; returns (A, b, penalty, groups, direction)."""
-    A = as_forward_model(A)
-    b = check_finite_array(b, "b", ndim=1)
-    if A.shape[0] != b.shape[0]:
-        raise ValueError(f"A has {A.shape[0]} rows but b has {b.shape[0]} entries; shapes must match")
-    penalty = check_penalty(penalty)
-    n_direction = 1 if direction is None else np.size(direction)
-    groups = as_groups(groups, A.shape[1], n_lam=n_direction)
-    if direction is None:
-        direction = np.ones(groups.n_groups)
-    direction = check_finite_array(direction, "direction", ndim=1)
-    if direction.shape[0] != groups.n_groups or np.any(direction <= 0):
-        raise ValueError(f"direction must hold {groups.n_groups} values > 0 (one per group)")
-    return A, b, penalty, groups, direction
-
-
-def result_from_candidates(name: str, candidates: Candidates, index: int, score, groups: Groups,
-                           started: float, info: dict, fits: float = 1.0) -> TuneResult:
-    """TuneResult of a path rule: λ per group at ``index`` and the curve it was read from."""
-    lam = candidates.lams[index]
-    curve = {"lam": candidates.multipliers, "score": np.asarray(score, dtype=float), "index": int(index),
-             "residual": candidates.residual_norms, "dof": candidates.dof, "seminorm": candidates.seminorms,
-             "rule": name}
-    info = dict(info, dof=float(candidates.dof[index]), residual=float(candidates.residual_norms[index]),
-                unconverged_points=candidates.unconverged, candidates=candidates)
-    compute = Compute(fits=fits * len(candidates.multipliers), epochs=candidates.n_iter,
-                      seconds=time.perf_counter() - started)
-    return TuneResult(method=name, lambdas=dict(zip(_names(groups), map(float, lam))),
-                      fitted=candidates.coefs[index], compute=compute, curve=curve, info=info)
 
 
 def make_rule(rule, sigma: float | None = None, n_folds: int = 5, seed: int = 0) -> Tuner:

@@ -29,11 +29,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from lamina._validation import parse_choice
+from lamina._validation import check_positive_float, check_positive_int, parse_choice
 from lamina.tuners.base import Compute, TuneResult
 from lamina.torch.evidence import OnlineEvidence, evidence_info
 from lamina.torch.fit import Batches, fit, model_device, model_dtype
-from lamina.torch.likelihoods import make_likelihood
+from lamina.torch.likelihoods import Classification, make_likelihood
 from lamina.torch.penalty import Regularizer
 from lamina.torch.rules import make_rule
 
@@ -151,10 +151,14 @@ def tune(model: nn.Module, train, *, likelihood="classification", method="heldou
     method = Method.parse(method)
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if not (np.isfinite(delta) and delta >= 0):
-        raise ValueError(f"delta must be finite and non-negative, got {delta!r}")
+    recipe = Recipe(check_positive_int(epochs, "epochs"), check_positive_float(lr, "lr"),
+                    check_positive_int(batch_size, "batch_size"), seed, optimizer)
+    check_positive_float(delta, "delta", strict=False)
     lik = make_likelihood(likelihood, model_device(model))
-    recipe = Recipe(int(epochs), lr, batch_size, seed, optimizer)
+    if isinstance(lik, Classification):
+        check_class_labels(model, train, "train")
+        if val is not None:
+            check_class_labels(model, val, "val")
     started = time.perf_counter()
     if method is Method.HELDOUT:
         from lamina.torch.heldout import tune_heldout
@@ -176,6 +180,35 @@ def tune(model: nn.Module, train, *, likelihood="classification", method="heldou
                               prior_mean=prior_mean, progress=progress, **options)
     result.compute.seconds = time.perf_counter() - started
     return result
+
+
+def check_class_labels(model: nn.Module, data, argument: str) -> None:
+    """Class labels of an ``(X, y)`` pair must lie in 0..C−1, C the network's number of outputs.
+
+    C is read from one forward pass on the first sample (in eval mode, without gradients, so
+    that batch statistics and the training state are untouched). DataLoaders are not read.
+    """
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        return
+    X, y = (torch.as_tensor(np.asarray(v)) if not isinstance(v, torch.Tensor) else v for v in data)
+    if y.numel() == 0 or X.shape[0] == 0:
+        return
+    low, high = float(y.min()), float(y.max())
+    if low < 0:
+        raise ValueError(f"{argument}: class labels must be 0..C-1 (C = outputs of the network); got {low:g}")
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            first = X[:1].to(device=model_device(model))
+            if first.is_floating_point():
+                first = first.to(dtype=model_dtype(model))
+            n_classes = int(model(first).shape[-1])
+    finally:
+        model.train(was_training)
+    if high >= n_classes:
+        raise ValueError(f"{argument}: class label {high:g} is out of range for a network with {n_classes} "
+                         f"outputs (labels must be 0..{n_classes - 1})")
 
 
 def _tune_online(method, model, train, lik, recipe: Recipe, *, by, delta, rule, mode, prior_mean, progress,

@@ -1,0 +1,111 @@
+"""σ estimated from the data must hold on smooth traces and on random measurements alike.
+
+The wavelet MAD of b (``estimate_noise``) reads σ off the finest scale of b, which is noise
+only when the signal is smooth at the sampling scale: on compressed-sensing data b = Ax with
+Gaussian A it was 10–19× too large and SURE/discrepancy then chose x ≈ 0 without a word.
+"""
+import warnings
+
+import numpy as np
+import pytest
+
+from lamina.inverse import (NoiseEstimate, NoiseEstimateWarning, compressed_sensing, deconvolution,
+                            estimate_noise, estimate_sigma, fit)
+from lamina.inverse.noise import sigma_from_residual
+
+HALF_NOISE_DB = 20 * np.log10(2)  # noise rms half the clean signal's rms
+
+
+@pytest.fixture(scope="module")
+def spikes():
+    """Smooth b: a spike train convolved with a 20 Hz Ricker wavelet."""
+    return deconvolution(n_samples=600, n_spikes=15, seed=3)
+
+
+@pytest.fixture(scope="module")
+def sensing():
+    """Non-smooth b: 200 Gaussian measurements of a 20-sparse x in R^400."""
+    return compressed_sensing(n=400, m=200, k=20, measurement="gaussian", snr_db=20.0, seed=2)
+
+
+@pytest.mark.parametrize("rule", ["sure", "discrepancy"])
+def test_rules_estimate_sigma_on_random_measurements(sensing, rule):
+    assert estimate_noise(sensing.b) > 5 * sensing.sigma  # the wavelet MAD fails here (10.6×)
+    result = fit(sensing.A, sensing.b, "l1", rule=rule, n_lams=20)
+    assert result.sigma == pytest.approx(sensing.sigma, rel=0.3)
+    assert result.info["sigma_source"].startswith("estimated (residual of a cross-validated l1 fit")
+    assert sensing.relative_error(result.x) < 0.25  # was ≈ 1: x ≈ 0
+
+
+def test_rule_estimates_sigma_on_smooth_data(spikes):
+    result = fit(spikes.A, spikes.b, "l1", rule="sure", n_lams=20)
+    assert result.sigma == pytest.approx(spikes.sigma, rel=0.3)
+    assert isinstance(result.info["noise"], NoiseEstimate) and result.info["noise"].reliable
+
+
+@pytest.mark.parametrize("penalty, snr_db", [("l1", 20.0), ("l1", HALF_NOISE_DB), ("l2", HALF_NOISE_DB)])
+def test_estimate_sigma_on_deconvolution_at_20_db_and_at_50_percent_noise(penalty, snr_db):
+    problem = deconvolution(n_samples=600, n_spikes=15, snr_db=snr_db, seed=3)
+    clean = problem.A @ problem.x_true
+    if snr_db == HALF_NOISE_DB:
+        assert np.std(problem.b - clean) == pytest.approx(0.5 * np.std(clean), rel=0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NoiseEstimateWarning)
+        estimate = estimate_sigma(problem.A, problem.b, penalty)
+    assert estimate.method == "cv residual" and estimate.sigma == pytest.approx(problem.sigma, rel=0.3)
+
+
+def test_l2_keeps_its_own_fit_where_the_signal_is_dense():
+    """Dense x, decaying columns: the ridge residual holds (L1's would be 1.5× too large)."""
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((70, 40)) @ np.diag(np.geomspace(1, 1e-3, 40))
+    b = A @ rng.standard_normal(40) + 0.05 * rng.standard_normal(70)
+    estimate = estimate_sigma(A, b, "l2")
+    assert estimate.penalty == "l2" and estimate.sigma == pytest.approx(0.05, rel=0.3)
+
+
+def test_l2_on_an_underdetermined_sparse_problem_falls_back_to_l1(sensing):
+    """Ridge CV on 200 × 400 takes ~177 df and reads σ 2.9× too large; the L1 fit is reliable."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NoiseEstimateWarning)
+        estimate = estimate_sigma(sensing.A, sensing.b, "l2")
+    assert estimate.penalty == "l1" and estimate.sigma == pytest.approx(sensing.sigma, rel=0.3)
+    assert estimate.candidates["wavelet MAD"] > 5 * estimate.sigma
+
+
+def test_no_signal_is_flagged():
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((60, 100))
+    with pytest.warns(NoiseEstimateWarning, match="no signal was found"):
+        estimate = estimate_sigma(A, rng.standard_normal(60))
+    assert not estimate.reliable
+
+
+def test_too_few_measurements_are_flagged_or_refused():
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((12, 30))
+    x = np.zeros(30)
+    x[:3] = 2.0
+    with pytest.warns(NoiseEstimateWarning, match="too few"):
+        estimate_sigma(A, A @ x + 0.1 * rng.standard_normal(12))
+    with pytest.raises(ValueError, match="sigma cannot be estimated from 1 measurement"):
+        estimate_sigma(A[:1], np.ones(1))
+    with pytest.raises(ValueError, match="df = 50.0 of the m = 50 measurements.*pass sigma="):
+        sigma_from_residual(1e-9, dof=50, n_rows=50)
+
+
+def test_overcomplete_transform_falls_back_to_the_wavelet_mad_with_a_warning():
+    """f-k interpolation: the CV fit spends every degree of freedom; the MAD of the smooth gather
+    holds but cannot be confirmed, so it is returned with a warning."""
+    from lamina.inverse import interpolation
+
+    problem = interpolation(n_traces=32, n_time=128, keep=0.6, transform="fk", snr_db=30.0, seed=0)
+    with pytest.warns(NoiseEstimateWarning, match="wavelet MAD of b is valid only for b smooth"):
+        estimate = estimate_sigma(problem.A, problem.b, "l1")
+    assert estimate.method == "wavelet MAD" and estimate.sigma == pytest.approx(problem.sigma, rel=0.3)
+
+
+def test_sigma_from_residual_formula():
+    estimate = sigma_from_residual(6.0, dof=20, n_rows=920)
+    assert estimate.sigma == pytest.approx(6.0 / np.sqrt(900)) and estimate.reliable
+    assert "m = 920, df = 20.0" in estimate.source
