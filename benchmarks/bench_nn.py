@@ -9,6 +9,14 @@ Settings (data shipped with scikit-learn, nothing downloaded):
   for the test NLL);
 * ``digits-cnn``: conv(1→16, 3×3) + BatchNorm + ReLU + maxpool → conv(16→32) + BatchNorm
   + ReLU + maxpool → Linear(128→10), digits as 8×8 images, 500 training samples.
+* ``digits-tanh``: 64-128-64-10 MLP with tanh (not positively homogeneous: every δ is
+  identified), 500 training digits.
+* ``digits-transfer``: the 64-256-256 ReLU backbone pretrained on the digits 0–4 (all of them,
+  100 epochs, δ = 1, seed 123), a new 5-class head, fine-tuned on 5–9 with 10 images per class
+  (50 images; the other 5–9 images as test set). Toward-zero methods treat it like any
+  network; the "→ pretrained" rows pass ``prior_mean`` = the pretrained backbone (L2-SP).
+* ``digits-residual``: a residual MLP (64 → 128, two blocks x + W₂ relu(W₁ LayerNorm(x)),
+  128 → 10), 500 training digits.
 
 Every method uses the same recipe per setting — Adam, lr 3e-3, batch 128, 300 epochs (digits)
 — and the same seeds; the model is initialized from the seed. Time ratios are to the
@@ -77,11 +85,70 @@ def settings():
             h = torch.max_pool2d(self.bn2(self.conv2(h)).relu(), 2)
             return self.head(h.flatten(1))
 
+    def tanh_mlp():
+        return nn.Sequential(nn.Linear(64, 128), nn.Tanh(), nn.Linear(128, 64), nn.Tanh(), nn.Linear(64, 10))
+
+    class Residual(nn.Module):
+        def __init__(self, width=128, blocks=2):
+            super().__init__()
+            self.inp, self.out = nn.Linear(64, width), nn.Linear(width, 10)
+            self.norms = nn.ModuleList(nn.LayerNorm(width) for _ in range(blocks))
+            self.up = nn.ModuleList(nn.Linear(width, width) for _ in range(blocks))
+            self.down = nn.ModuleList(nn.Linear(width, width) for _ in range(blocks))
+
+        def forward(self, x):
+            h = self.inp(x)
+            for norm, up, down in zip(self.norms, self.up, self.down):
+                h = h + down(up(norm(h)).relu())
+            return self.out(h.relu())
+
     return {
         "digits-mlp": ("classification", digits, lambda: mlp([64, 256, 256, 10])),
         "diabetes-mlp": ("regression", diabetes, lambda: Flat1(mlp([10, 50, 50, 1]))),
         "digits-cnn": ("classification", digits, CNN),
+        "digits-tanh": ("classification", digits, tanh_mlp),
+        "digits-transfer": ("classification", transfer_data, transfer_model),
+        "digits-residual": ("classification", digits, Residual),
     }
+
+
+_PRETRAINED = {}
+
+
+def pretrained_backbone():
+    """The 64-256-256 ReLU backbone trained on the digits 0–4 (cached; its head left out)."""
+    if "state" not in _PRETRAINED:
+        import torch
+        from sklearn.datasets import load_digits
+        from torch import nn
+
+        import lamina.torch as lt
+        X, y = load_digits(return_X_y=True)
+        source = y < 5
+        torch.manual_seed(123)
+        net = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 5))
+        lt.tune(net, ((X[source] / 16.0).astype(np.float32), y[source]), method="fixed", delta=1.0, epochs=100,
+                lr=3e-3, batch_size=128, seed=0)
+        _PRETRAINED["state"] = {k: v.detach().clone() for k, v in net.state_dict().items() if not k.startswith("4.")}
+    return _PRETRAINED["state"]
+
+
+def transfer_data(seed):
+    """10 training images per class of the digits 5–9 (labels 0–4), the other 5–9 images as test."""
+    from sklearn.datasets import load_digits
+    X, y = load_digits(return_X_y=True)
+    rng = np.random.default_rng(seed)
+    target = np.where(y >= 5)[0]
+    train = np.concatenate([rng.choice(target[y[target] == c], 10, replace=False) for c in range(5, 10)])
+    test = np.setdiff1d(target, train)
+    return ((X[train] / 16.0).astype(np.float32), y[train] - 5, (X[test] / 16.0).astype(np.float32), y[test] - 5)
+
+
+def transfer_model():
+    from torch import nn
+    net = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 5))
+    net.load_state_dict(pretrained_backbone(), strict=False)
+    return net
 
 
 def laplace_row(make_model, likelihood, data, seed, epochs, lr, batch_size):
@@ -141,6 +208,11 @@ def run_setting(name, quick, seeds, out_rows, methods_filter=None):
                 ("cv", budgets["cv"], f"one δ by {budgets['cv']['folds']}-fold CV, "
                                       f"{len(budgets['cv']['grid'])} values"),
                 ("optuna", budgets["optuna"], f"Optuna TPE per layer, {budgets['optuna']['n_trials']} trials")]
+    if name == "digits-transfer":
+        toward = {"prior_mean": pretrained_backbone()}
+        methods += [("fixed", {"delta": 1.0, **toward}, "→ pretrained: rule uniform, δ=1"),
+                    ("heldout", dict(toward), "→ pretrained: lamina heldout (default)"),
+                    ("cv", {**budgets["cv"], **toward}, "→ pretrained: one δ by CV")]
     if methods_filter:  # the unregularized fit always runs: it is every ratio's denominator
         methods = [m for m in methods if m[0] == "none" or any(f in m[2] for f in methods_filter)]
     rows = {label: [] for _, _, label in methods}
@@ -158,6 +230,8 @@ def run_setting(name, quick, seeds, out_rows, methods_filter=None):
             model = make_model()
             result = lt.tune(model, (data[0], data[1]), likelihood=likelihood, method=method, epochs=epochs,
                              lr=3e-3, batch_size=128, seed=seed, **copy.deepcopy(options))
+            if method == "heldout" and "identifiability" in result.info and seed == seeds[0]:
+                notes.append("identifiability: " + result.info["identifiability"]["verdict"])
             beta = result.info.get("noise_precision") if method in ("evidence", "heldout") else None
             metrics = score(result.model, likelihood, data, beta)
             if method == "none":
@@ -179,8 +253,11 @@ def run_setting(name, quick, seeds, out_rows, methods_filter=None):
         rows["laplace-torch marglik (layerwise, K-FAC)"].append((metrics, seconds, seconds / base_seconds, 1.0))
         print(f"  {name} seed {seed} laplace: {metrics} {seconds:.1f}s", flush=True)
     second = "accuracy" if likelihood == "classification" else "rmse"
+    one = [label for label in rows if _is_one_lambda(label) and rows[label]]
+    best_one = min(one, key=lambda label: np.mean([e[0]["nll"] for e in rows[label]])) if one else None
     lines = [f"### {name} ({likelihood}), seeds {list(seeds)}", "",
-             f"| method | test NLL | {second} | time | × no-reg time | fits | seeds |", "|---|---|---|---|---|---|---|"]
+             f"| method | test NLL | {second} | time | × no-reg time | fits | seeds | Δ NLL vs best one δ |",
+             "|---|---|---|---|---|---|---|---|"]
     for label, entries in rows.items():
         if not entries:
             continue
@@ -188,9 +265,46 @@ def run_setting(name, quick, seeds, out_rows, methods_filter=None):
         other = np.mean([e[0][second] for e in entries])
         lines.append(f"| {label} | {nll:.3f} | {other:.3f} | {np.mean([e[1] for e in entries]):.1f} s | "
                      f"{np.mean([e[2] for e in entries]):.2f} | {np.mean([e[3] for e in entries]):.1f} | "
-                     f"{len(entries)} |")
+                     f"{len(entries)} | {_paired(rows, label, best_one)} |")
+    lines += ["", _verdict(rows, best_one)]
     lines += [f"_{note}_" for note in sorted(set(notes))]
     out_rows.append("\n".join(lines) + "\n")
+
+
+def _is_one_lambda(label: str) -> bool:
+    """Rows that use one δ for every layer (the baselines a λ per layer must beat)."""
+    return "rule uniform" in label or "one δ" in label
+
+
+def _paired(rows, label, reference) -> str:
+    """Mean paired difference of test NLL to ``reference`` over the shared seeds, ± its s.e."""
+    if reference is None or label == reference or len(rows[label]) != len(rows[reference]):
+        return "—"
+    diff = np.array([a[0]["nll"] - b[0]["nll"] for a, b in zip(rows[label], rows[reference])])
+    if diff.size < 2:
+        return f"{diff.mean():+.3f}"
+    return f"{diff.mean():+.3f} ± {diff.std(ddof=1) / np.sqrt(diff.size):.3f}"
+
+
+def _verdict(rows, best_one) -> str:
+    """One sentence: did the best per-layer row beat the best one-δ row, beyond the noise?"""
+    per_layer = [label for label in rows if rows[label] and not _is_one_lambda(label)
+                 and label != "no regularization" and "laplace" not in label]
+    if best_one is None or not per_layer:
+        return "_Verdict: not enough rows to compare a δ per layer with one δ._"
+    best = min(per_layer, key=lambda label: np.mean([e[0]["nll"] for e in rows[label]]))
+    diff = np.array([a[0]["nll"] - b[0]["nll"] for a, b in zip(rows[best], rows[best_one])])
+    se = diff.std(ddof=1) / np.sqrt(diff.size) if diff.size > 1 else float("nan")
+    if not np.isfinite(se):
+        word = "one seed only: no verdict"
+    elif diff.mean() < -2 * se:
+        word = "a δ per layer helped (more than 2 s.e.)"
+    elif diff.mean() > 2 * se:
+        word = "one δ was better (more than 2 s.e.)"
+    else:
+        word = "no difference beyond the seed-to-seed noise"
+    return (f"**Verdict:** best per-layer row “{best}” vs best one-δ row “{best_one}”: "
+            f"Δ NLL {diff.mean():+.3f} ± {se:.3f} (paired over seeds) — {word}.")
 
 
 def run(quick: bool = False, only=None, methods=None) -> str:
