@@ -127,3 +127,16 @@ def test_same_test_error_as_xgboost_hist():
     ours_mse = np.mean((ours.predict(X_test) - y_test) ** 2)
     theirs_mse = np.mean((theirs.predict(X_test) - y_test) ** 2)
     assert abs(ours_mse - theirs_mse) < 0.05 * theirs_mse
+
+
+def test_same_predictions_as_xgboost_exact_on_diabetes():
+    """Real data has tied candidates (two features cutting a small node the same way): they must
+    go to the lower feature as in xgboost, or the test predictions part ways."""
+    from sklearn.datasets import load_diabetes
+    X, y = load_diabetes(return_X_y=True)
+    y = (y - y.mean()) / y.std()
+    X, X_test, y = X[:300], X[300:], y[:300]
+    ours = BoostedTreesRegressor(n_estimators=60, max_depth=4, learning_rate=0.1, lam=1.0).fit(X, y)
+    booster = xgb.train({"tree_method": "exact", "max_depth": 4, "eta": 0.1, "lambda": 1.0, "nthread": 1,
+                         "base_score": float(np.mean(y))}, xgb.DMatrix(X, y), 60)
+    assert np.allclose(ours.predict(X_test), booster.predict(xgb.DMatrix(X_test)), atol=1e-5)

@@ -13,6 +13,8 @@ from numba import njit
 
 #: smallest split gain a split must exceed (xgboost's kRtEps is 10⁻⁶ on the un-halved gain)
 MIN_GAIN = 5e-7
+#: relative margin by which a split must beat an earlier one (gains equal up to rounding tie)
+TIE = 1e-10
 
 
 @njit(cache=True, nogil=True)
@@ -35,7 +37,9 @@ def best_split(hist, n_bins, G, H, lam_parent, lam_child, min_child_weight, gamm
     """(gain, feature, bin, G_left, H_left) of the best split of a node, feature −1 when none.
 
     gain = ½[G_L²/(H_L+λ_c) + G_R²/(H_R+λ_c) − G²/(H+λ_p)] − γ, both children with
-    H ≥ min_child_weight; ties go to the lower feature, then the lower bin (as xgboost).
+    H ≥ min_child_weight; ties go to the lower feature, then the lower bin (as xgboost). Two
+    candidates that cut the node's rows the same way (two features, or empty bins) have equal
+    gains up to rounding, so a later candidate must win by a relative 10⁻¹⁰ (``TIE``).
     """
     parent = G * G / (H + lam_parent)
     best_gain, best_feature, best_bin, best_GL, best_HL = MIN_GAIN, -1, -1, 0.0, 0.0
@@ -52,7 +56,7 @@ def best_split(hist, n_bins, G, H, lam_parent, lam_child, min_child_weight, gamm
                 break
             GR = G - GL
             gain = 0.5 * (GL * GL / (HL + lam_child) + GR * GR / (HR + lam_child) - parent) - gamma
-            if gain > best_gain:
+            if gain > best_gain * (1.0 + TIE):
                 best_gain, best_feature, best_bin, best_GL, best_HL = gain, f, b, GL, HL
     return best_gain, best_feature, best_bin, best_GL, best_HL
 
