@@ -105,3 +105,15 @@ def test_lightgbm_length_error():
     X, y = _data()
     with pytest.raises(ValueError, match="schedule has 3 rounds but LightGBM trains 4"):
         lgb.train(LGB_PARAMS, lgb.Dataset(X, y), 4, callbacks=[lightgbm_callback([1.0, 2.0, 3.0])])
+
+
+def test_import_lamina_stays_light():
+    import subprocess
+    import sys
+    code = ("import sys, lamina; import lamina.trees; "
+            "print(any(m.split('.')[0] in ('xgboost', 'lightgbm') for m in sys.modules), 'lamina.trees' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", "import sys, lamina; print('lamina.trees' in sys.modules)"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False"]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "True"]          # lamina.trees itself imports neither xgboost nor LightGBM
