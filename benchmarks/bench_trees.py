@@ -28,7 +28,8 @@ unless it exceeds the two-sided 95 % t quantile (4.30 for 3 seeds) times its sta
 ``--json FILE`` also writes every per-seed number. A second part times one fit at 10⁵ × 20 (friedman1, 100 rounds, depth
 6, learning rate 0.1) against xgboost ``hist`` with ``nthread=1``, alternating, 5 times.
 
-Usage: ``python benchmarks/bench_trees.py [--quick] [--seeds 3] [--no-timing] [--json FILE]``.
+Usage: ``python benchmarks/bench_trees.py [--quick] [--seeds 3] [--no-timing] [--json FILE]
+[--problems diabetes ...]``.
 """
 from __future__ import annotations
 
@@ -270,8 +271,10 @@ def timing(n: int = 100_000, p: int = 20, repeats: int = 5) -> list[str]:
             f"the run {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on {os.cpu_count()} cores.", ""]
 
 
-def run(quick: bool = False, seeds: int = 3, with_timing: bool = True, json_path: str | None = None) -> str:
-    """Markdown tables of every problem (and the timing); per-seed numbers to ``json_path`` when given."""
+def run(quick: bool = False, seeds: int = 3, with_timing: bool = True, json_path: str | None = None,
+        only: list[str] | None = None) -> str:
+    """Markdown tables of every problem (or those named in ``only``) and the timing; per-seed
+    numbers to ``json_path`` when given."""
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     n_rounds = 50 if quick else 100
@@ -280,6 +283,8 @@ def run(quick: bool = False, seeds: int = 3, with_timing: bool = True, json_path
              "'fits' counts full boosted fits (CV folds included, plus the refit); seconds are wall time.", ""]
     raw = {}
     for problem in problems(quick):
+        if only and problem.name not in only:
+            continue
         per_seed = [measure(problem, seed, n_rounds) for seed in range(seeds)]
         raw[problem.name] = per_seed
         lines += _table(problem, per_seed)
@@ -299,8 +304,10 @@ if __name__ == "__main__":
     parser.add_argument("--seeds", type=int, default=None, help="splits per problem (default 3; --quick 1)")
     parser.add_argument("--no-timing", action="store_true", help="skip the 10⁵ × 20 timing")
     parser.add_argument("--json", default=None, help="also write the per-seed numbers to this file")
+    parser.add_argument("--problems", nargs="+", default=None, help="only these problems (e.g. diabetes)")
     arguments = parser.parse_args()
     started = time.perf_counter()
     seeds = arguments.seeds if arguments.seeds is not None else (1 if arguments.quick else 3)
-    print(run(quick=arguments.quick, seeds=seeds, with_timing=not arguments.no_timing, json_path=arguments.json))
+    print(run(quick=arguments.quick, seeds=seeds, with_timing=not arguments.no_timing, json_path=arguments.json,
+              only=arguments.problems))
     print(f"_{time.perf_counter() - started:.0f} s in all_")
