@@ -140,3 +140,23 @@ def test_same_predictions_as_xgboost_exact_on_diabetes():
     booster = xgb.train({"tree_method": "exact", "max_depth": 4, "eta": 0.1, "lambda": 1.0, "nthread": 1,
                          "base_score": float(np.mean(y))}, xgb.DMatrix(X, y), 60)
     assert np.allclose(ours.predict(X_test), booster.predict(xgb.DMatrix(X_test)), atol=1e-5)
+
+
+def test_histograms_built_node_by_node_past_the_budget_give_the_same_tree():
+    from lamina.trees import _kernels
+    from lamina.trees._binning import apply_bins, as_float32, fit_bins
+    X, y = _data(n=3000, p=6)
+    X32 = as_float32(X)
+    bins = fit_bins(X32, 256)
+    Xb, g, h, depth = apply_bins(X32, bins), np.mean(y) - y, np.ones(3000), 7
+    trees = []
+    for budget in (_kernels.HIST_BUDGET, 0, 6 * 256 * 2 * 4):     # subtraction, never, from depth ~2 on
+        size = 2 ** (depth + 1) - 1
+        arrays = tuple(np.empty(size, np.int32) for _ in range(5)) + (
+            np.empty(size), np.empty(size, np.int32), np.empty(size), np.empty(size))
+        n_nodes = _kernels.grow_tree(Xb, g, h, bins.n_bins, np.ones(depth + 1), 0.0, 1.0, depth, 0.3,
+                                     np.zeros(3000), *arrays, budget)
+        trees.append([a[:n_nodes] for a in arrays])
+    for other in trees[1:]:
+        for a, b in zip(trees[0], other):
+            assert a.shape == b.shape and np.allclose(a, b, rtol=1e-9, atol=1e-9)

@@ -15,6 +15,9 @@ from numba import njit
 MIN_GAIN = 5e-7
 #: relative margin by which a split must beat an earlier one (gains equal up to rounding tie)
 TIE = 1e-10
+#: most float64 entries the histograms of one level may hold (256 MB); deeper, wider levels build
+#: each node's histogram in one scratch buffer instead of subtracting from the parent's
+HIST_BUDGET = 32 * 1024 * 1024
 
 
 @njit(cache=True, nogil=True)
@@ -82,11 +85,15 @@ def partition(Xb, rows, start, stop, feature, split_bin, buffer):
 
 @njit(cache=True, nogil=True)
 def grow_tree(Xb, g, h, n_bins, lam_depth, gamma, min_child_weight, max_depth, eta, F,
-              feature, split_bin, next_bin, left, right, value, depth, gain, cover):
+              feature, split_bin, next_bin, left, right, value, depth, gain, cover, hist_budget=HIST_BUDGET):
     """Grow one tree depthwise on binned data and add its output to F (training predictions).
 
     ``lam_depth[k]`` is the λ of a leaf at depth k (k = 0 … max_depth; the root-only tree uses
-    ``lam_depth[0]``); a leaf's value is −η G/(H + λ_k). Returns the number of nodes.
+    ``lam_depth[0]``); a leaf's value is −η G/(H + λ_k). A level's children get their histograms
+    by building the smaller child's and subtracting it from the parent's, while they fit in
+    ``hist_budget`` float64 entries; past that, each node's histogram is built from its rows in
+    one scratch buffer (same trees, up to twice the histogram work on those levels). Returns
+    the number of nodes.
     """
     n, n_features = Xb.shape
     n_hist_bins = 0
@@ -108,6 +115,7 @@ def grow_tree(Xb, g, h, n_bins, lam_depth, gamma, min_child_weight, max_depth, e
     level = np.zeros(1, dtype=np.int64)                      # node ids of the current level
     hists = np.empty((1, n_features, n_hist_bins, 2))
     build_histogram(Xb, g, h, rows, 0, n, hists[0])
+    direct = False                       # True once levels build each node's histogram in hists[0]
     n_nodes = 1
     for d in range(max_depth + 1):
         children = np.empty(2 * level.shape[0], dtype=np.int64)
@@ -119,8 +127,11 @@ def grow_tree(Xb, g, h, n_bins, lam_depth, gamma, min_child_weight, max_depth, e
             feature[node], left[node], right[node], gain[node] = -1, -1, -1, 0.0
             split_bin[node], next_bin[node] = -1, -1
             found, b, best, GL, HL = -1, -1, 0.0, 0.0, 0.0
+            slot = 0 if direct else k
             if d < max_depth:
-                best, found, b, GL, HL = best_split(hists[k], n_bins, G, H, lam_depth[d],
+                if direct:
+                    build_histogram(Xb, g, h, rows, node_start[node], node_stop[node], hists[0])
+                best, found, b, GL, HL = best_split(hists[slot], n_bins, G, H, lam_depth[d],
                                                     lam_depth[d + 1], min_child_weight, gamma)
             if found < 0:
                 w = -eta * G / (H + lam_depth[d])
@@ -132,7 +143,7 @@ def grow_tree(Xb, g, h, n_bins, lam_depth, gamma, min_child_weight, max_depth, e
             mid = partition(Xb, rows, node_start[node], node_stop[node], found, b, buffer)
             feature[node], split_bin[node], gain[node] = found, b, best
             above = b + 1
-            while hists[k][found, above, 1] <= 0.0:      # b is the last non-empty bin on the left
+            while hists[slot][found, above, 1] <= 0.0:      # b is the last non-empty bin on the left
                 above += 1
             next_bin[node] = above
             left[node], right[node] = n_nodes, n_nodes + 1
@@ -147,7 +158,10 @@ def grow_tree(Xb, g, h, n_bins, lam_depth, gamma, min_child_weight, max_depth, e
             break
         parents = level
         level = children[:n_children]
-        if d + 1 == max_depth:              # the next level holds only leaves: no histograms
+        if d + 1 == max_depth or direct:     # only leaves next, or histograms built node by node
+            continue
+        if n_children * n_features * n_hist_bins * 2 > hist_budget:
+            direct = True
             continue
         # children's histograms: build the smaller child's, subtract it from the parent's
         new_hists = np.empty((n_children, n_features, n_hist_bins, 2))
