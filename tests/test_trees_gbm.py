@@ -160,3 +160,18 @@ def test_histograms_built_node_by_node_past_the_budget_give_the_same_tree():
     for other in trees[1:]:
         for a, b in zip(trees[0], other):
             assert a.shape == b.shape and np.allclose(a, b, rtol=1e-9, atol=1e-9)
+
+
+def test_scikit_learn_protocol():
+    import pickle
+
+    from sklearn.base import clone
+    from sklearn.model_selection import cross_val_score
+    X, y = _data(n=150)
+    labels = np.where(y > 0, "up", "down")
+    model = BoostedTreesClassifier(n_estimators=5, max_depth=2, lam=[1.0, 3.0])
+    assert clone(model).get_params()["lam"] == [1.0, 3.0]
+    assert cross_val_score(model, X, labels, cv=3).mean() > 0.6
+    fitted = model.fit(X, labels)
+    again = pickle.loads(pickle.dumps(fitted))
+    assert np.array_equal(again.predict_proba(X), fitted.predict_proba(X)) and set(fitted.predict(X)) <= {"up", "down"}
