@@ -168,7 +168,8 @@ def methods(seed: int) -> dict:
     from lamina.trees import GridCVTuner, HypergradientTuner, OptunaTuner
     return {
         "lamina one λ (CV, 13)": GridCVTuner(cv=FOLDS, n_lams=13, seed=seed),
-        "lamina per depth: growing ×2 (CV, 13)": GridCVTuner(cv=FOLDS, n_lams=13, rule="growing", factor=2.0, seed=seed),
+        "lamina per depth: growing ×2 (CV, 13)": GridCVTuner(cv=FOLDS, n_lams=13, rule="growing", factor=2.0,
+                                                             seed=seed),
         "lamina per depth: Optuna (13 trials)": OptunaTuner(n_trials=13, cv=FOLDS, seed=seed),
         "lamina per depth: hypergradient (5 + 8)": HypergradientTuner(cv=FOLDS, n_start=5, max_evals=8, seed=seed),
     }
@@ -260,14 +261,15 @@ def timing(n: int = 100_000, p: int = 20, repeats: int = 5) -> list[str]:
         theirs.append(time.perf_counter() - started)
     mse["lamina"] = np.mean((model.predict(X_test) - y_test) ** 2)
     mse["xgboost"] = np.mean((booster.predict(X_test) - y_test) ** 2)
-    ratio = np.median(np.array(ours) / np.array(theirs))
+    ratios = np.array(ours) / np.array(theirs)
+    ratio = np.median(ratios)
     load = os.getloadavg()
     return [f"### Training time at {n:,} × {p} (friedman1, 100 rounds, depth 6, η 0.1, λ 1, 256 bins, one thread)", "",
             "| | lamina.trees | xgboost hist (nthread=1) |", "|---|---|---|",
             f"| seconds per fit (median of {repeats}, alternating) | {np.median(ours):.2f} | {np.median(theirs):.2f} |",
             f"| test MSE (20,000 rows, noise variance 1) | {mse['lamina']:.4f} | {mse['xgboost']:.4f} |", "",
             f"Time ratio lamina / xgboost: median of the {repeats} paired ratios **{ratio:.2f}**, ratio of the medians "
-            f"{np.median(ours) / np.median(theirs):.2f} (paired ratios {', '.join(f'{r:.2f}' for r in np.array(ours) / np.array(theirs))}); load average during "
+            f"{np.median(ours) / np.median(theirs):.2f} (paired ratios {', '.join(f'{r:.2f}' for r in ratios)}); load average during "
             f"the run {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on {os.cpu_count()} cores.", ""]
 
 

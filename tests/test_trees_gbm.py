@@ -21,7 +21,8 @@ def _xgb_tree(node):
     if "leaf" in node:
         return [("leaf", node["leaf"])]
     child = {c["nodeid"]: c for c in node["children"]}
-    return [(int(node["split"][1:]), node["split_condition"])] + _xgb_tree(child[node["yes"]]) + _xgb_tree(child[node["no"]])
+    split = [(int(node["split"][1:]), node["split_condition"])]
+    return split + _xgb_tree(child[node["yes"]]) + _xgb_tree(child[node["no"]])
 
 
 def _our_tree(ensemble, t, node=0):

@@ -111,7 +111,8 @@ def test_import_lamina_stays_light():
     import subprocess
     import sys
     code = ("import sys, lamina; import lamina.trees; "
-            "print(any(m.split('.')[0] in ('xgboost', 'lightgbm') for m in sys.modules), 'lamina.trees' in sys.modules)")
+            "print(any(m.split('.')[0] in ('xgboost', 'lightgbm') for m in sys.modules), "
+            "'lamina.trees' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", "import sys, lamina; print('lamina.trees' in sys.modules)"],
                          capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False"]

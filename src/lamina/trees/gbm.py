@@ -27,7 +27,8 @@ class _BoostedTrees(BaseEstimator):
                  gamma: float = 0.0, min_child_weight: float = 1.0, max_bins: int = 256, base_score=None,
                  tuner="auto", random_state: int = 0):
         self.n_estimators, self.max_depth, self.learning_rate, self.lam = n_estimators, max_depth, learning_rate, lam
-        self.gamma, self.min_child_weight, self.max_bins, self.base_score = gamma, min_child_weight, max_bins, base_score
+        self.gamma, self.min_child_weight = gamma, min_child_weight
+        self.max_bins, self.base_score = max_bins, base_score
         self.tuner, self.random_state = tuner, random_state
 
     def _spec(self, loss: Loss) -> BoostSpec:
