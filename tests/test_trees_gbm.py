@@ -3,6 +3,9 @@ import json
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
+from sklearn.exceptions import DataConversionWarning
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from lamina.trees import BoostedTreesClassifier, BoostedTreesRegressor
 
@@ -113,7 +116,7 @@ def test_quantile_bins_and_predict_checks():
     model = BoostedTreesRegressor(n_estimators=10, max_depth=4, max_bins=16).fit(X, y)
     assert all(c.size <= 15 for c in model.bins_.cuts)
     assert model.score(X, y) > 0.5
-    with pytest.raises(ValueError, match="X has 2 features, the model was fitted with 4"):
+    with pytest.raises(ValueError, match="X has 2 features, but BoostedTreesRegressor is expecting 4 features"):
         model.predict(X[:, :2])
 
 
@@ -176,3 +179,26 @@ def test_scikit_learn_protocol():
     fitted = model.fit(X, labels)
     again = pickle.loads(pickle.dumps(fitted))
     assert np.array_equal(again.predict_proba(X), fitted.predict_proba(X)) and set(fitted.predict(X)) <= {"up", "down"}
+
+
+@parametrize_with_checks([BoostedTreesRegressor(n_estimators=10), BoostedTreesClassifier(n_estimators=10)])
+def test_scikit_learn_estimator_checks(estimator, check):
+    """Every check of scikit-learn's ``check_estimator`` (input validation, tags, fit/predict contract)."""
+    check(estimator)
+
+
+def test_input_checks_name_the_problem():
+    X, y = _data(n=60)
+    model = BoostedTreesRegressor(n_estimators=2, max_depth=2)
+    with pytest.warns(DataConversionWarning, match="column-vector y was passed when a 1d array was expected"):
+        column = model.fit(X, y[:, None]).predict(X)
+    assert np.array_equal(column, model.fit(X, y).predict(X))
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        model.fit(np.where(X > 2, np.nan, X), y)
+    with pytest.raises(TypeError, match="Sparse data was passed"):
+        model.fit(sp.csr_matrix(X), y)
+    classifier = BoostedTreesClassifier(n_estimators=2, max_depth=2)
+    with pytest.raises(ValueError, match="Unknown label type: continuous"):
+        classifier.fit(X, y)
+    with pytest.raises(ValueError, match="y must hold at least two classes, got 1 class"):
+        classifier.fit(X, np.ones(60))

@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from lamina._validation import check_finite_array, check_positive_float, check_positive_int
-from lamina.trees._binning import apply_bins, as_float32, fit_bins
+from lamina.trees._binning import apply_bins, fit_bins
 from lamina.trees.boosting import BoostSpec, Loss, boost, check_depth_lambdas, softmax
 from lamina.trees.tuning import make_tuner
 
 #: deepest tree accepted (a tree allocates 2^(max_depth+1) − 1 nodes)
 MAX_DEPTH = 16
+#: X is checked by scikit-learn's ``validate_data`` (dense, 2-d, finite, real, n_features_in_) and kept
+#: in these dtypes (others become float64), then stored as the kernels' float32
+_X_DTYPES = (np.float64, np.float32)
 
 
 class _BoostedTrees(BaseEstimator):
@@ -30,6 +34,12 @@ class _BoostedTrees(BaseEstimator):
         self.gamma, self.min_child_weight = gamma, min_child_weight
         self.max_bins, self.base_score = max_bins, base_score
         self.tuner, self.random_state = tuner, random_state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        tags.input_tags.allow_nan = False
+        return tags
 
     def _spec(self, loss: Loss) -> BoostSpec:
         max_depth = check_positive_int(self.max_depth, "max_depth")
@@ -44,9 +54,8 @@ class _BoostedTrees(BaseEstimator):
                          check_positive_float(self.min_child_weight, "min_child_weight", strict=False), max_bins)
 
     def _fit(self, X, targets, loss: Loss):
-        X32 = as_float32(X)
-        if X32.shape[0] != (targets.shape[-1]):
-            raise ValueError(f"X and y have different numbers of samples: {X32.shape[0]} and {targets.shape[-1]}")
+        """Fit on X as returned by ``validate_data`` and targets (n,) or one-hot (K, n)."""
+        X32 = np.ascontiguousarray(X, dtype=np.float32)
         spec = self._spec(loss)
         base = None if self.base_score is None else check_finite_array(np.atleast_1d(self.base_score), "base_score", 1)
         self.tuning_ = None
@@ -59,15 +68,13 @@ class _BoostedTrees(BaseEstimator):
             lam = check_depth_lambdas(self.lam, spec.max_depth)
         self.bins_ = fit_bins(X32, spec.max_bins)
         self.ensemble_ = boost(apply_bins(X32, self.bins_), self.bins_, targets, spec, lam, base=base)
-        self.lam_, self.n_features_in_ = lam, X32.shape[1]
+        self.lam_ = lam
         return self
 
     def _raw_predict(self, X) -> np.ndarray:
         check_is_fitted(self, "ensemble_")
-        X32 = as_float32(X)
-        if X32.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X32.shape[1]} features, the model was fitted with {self.n_features_in_}")
-        return self.ensemble_.raw_predict(X32)
+        X = validate_data(self, X, dtype=_X_DTYPES, reset=False)
+        return self.ensemble_.raw_predict(np.ascontiguousarray(X, dtype=np.float32))
 
     def explain(self) -> dict:
         """λ per depth with what sits at each depth: leaves (summed over trees) and their mean
@@ -141,7 +148,8 @@ class BoostedTreesRegressor(RegressorMixin, _BoostedTrees):
 
     def fit(self, X, y):
         """Fit the trees on X (n, p) and y (n,); returns self."""
-        return self._fit(X, check_finite_array(y, "y", ndim=1), Loss.SQUARED)
+        X, y = validate_data(self, X, y, dtype=_X_DTYPES, y_numeric=True)
+        return self._fit(X, np.asarray(y, dtype=np.float64), Loss.SQUARED)
 
     def predict(self, X) -> np.ndarray:
         """Predictions (n,)."""
@@ -157,12 +165,11 @@ class BoostedTreesClassifier(ClassifierMixin, _BoostedTrees):
 
     def fit(self, X, y):
         """Fit the trees on X (n, p) and labels y (n,); returns self."""
-        y = np.asarray(y)
-        if y.ndim != 1:
-            raise ValueError(f"y must be 1-dimensional, got shape {y.shape}")
+        X, y = validate_data(self, X, y, dtype=_X_DTYPES)
+        check_classification_targets(y)
         self.classes_, codes = np.unique(y, return_inverse=True)
         if self.classes_.shape[0] < 2:
-            raise ValueError("y must hold at least two classes")
+            raise ValueError(f"y must hold at least two classes, got 1 class ({self.classes_[0]!r})")
         if self.classes_.shape[0] == 2:
             return self._fit(X, codes.astype(np.float64), Loss.LOGISTIC)
         onehot = np.zeros((self.classes_.shape[0], codes.shape[0]))
@@ -179,4 +186,5 @@ class BoostedTreesClassifier(ClassifierMixin, _BoostedTrees):
 
     def predict(self, X) -> np.ndarray:
         """Most probable class of each row."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        best = np.argmax(self.predict_proba(X), axis=1)    # before classes_: unfitted → NotFittedError
+        return self.classes_[best]
