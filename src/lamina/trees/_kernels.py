@@ -178,22 +178,27 @@ def grow_tree(Xb, g, h, n_bins, lam_depth, gamma, min_child_weight, max_depth, e
     return n_nodes
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _leaf(X, i, base, feature, threshold, left, right):
+    """Node id (local to the tree starting at ``base``) of the leaf row i reaches.
+    A row goes left when x[feature] < threshold (xgboost's rule)."""
+    node = 0
+    while left[base + node] >= 0:
+        if X[i, feature[base + node]] < threshold[base + node]:
+            node = left[base + node]
+        else:
+            node = right[base + node]
+    return node
+
+
 @njit(cache=True, nogil=True)
 def apply_trees(X, feature, threshold, left, right, offsets):
-    """Leaf reached by each row in each tree: (n, n_trees) node ids local to each tree.
-    A row goes left when x[feature] < threshold (xgboost's rule)."""
+    """Leaf reached by each row in each tree: (n, n_trees) node ids local to each tree."""
     n_trees = offsets.shape[0] - 1
     leaves = np.empty((X.shape[0], n_trees), dtype=np.int32)
     for i in range(X.shape[0]):
         for t in range(n_trees):
-            base = offsets[t]
-            node = 0
-            while left[base + node] >= 0:
-                if X[i, feature[base + node]] < threshold[base + node]:
-                    node = left[base + node]
-                else:
-                    node = right[base + node]
-            leaves[i, t] = node
+            leaves[i, t] = _leaf(X, i, offsets[t], feature, threshold, left, right)
     return leaves
 
 
@@ -204,10 +209,4 @@ def predict_trees(X, feature, threshold, left, right, value, offsets, tree_class
     for i in range(X.shape[0]):
         for t in range(n_trees):
             base = offsets[t]
-            node = 0
-            while left[base + node] >= 0:
-                if X[i, feature[base + node]] < threshold[base + node]:
-                    node = left[base + node]
-                else:
-                    node = right[base + node]
-            out[i, tree_class[t]] += value[base + node]
+            out[i, tree_class[t]] += value[base + _leaf(X, i, base, feature, threshold, left, right)]
