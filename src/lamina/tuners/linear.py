@@ -99,7 +99,9 @@ def _mean_over_folds(folds, values):
 class LinearTuner(Tuner):
     """Base of the linear tuners: ``tune(X, y, spec) -> TuneResult`` (λ in sklearn scale)."""
 
-    def tune(self, X, y, spec: LinearSpec) -> TuneResult:  # pragma: no cover - abstract
+    def tune(self, X, y, spec: LinearSpec, cv_groups=None) -> TuneResult:  # pragma: no cover - abstract
+        """``cv_groups``: one label per sample, passed to the ``split`` of a splitter given as
+        ``cv`` (GroupKFold …); ignored by tuners that do not cross-validate."""
         raise NotImplementedError
 
 
@@ -108,8 +110,9 @@ class GridCVTuner(LinearTuner):
 
     Parameters
     ----------
-    cv : int
-        Folds (1 = one 80/20 hold-out split).
+    cv : int or scikit-learn splitter
+        Folds (1 = one 80/20 hold-out split), or any splitter / iterable ``check_cv`` accepts
+        (see :func:`~lamina.tuners.linear_data.cv_splits`).
     n_lams : int
         Grid size: geometric from λ_max (every group off) down to λ_max·10⁻³
         (ridge: 10³ down to 10⁻⁷ × the mean feature variance).
@@ -126,10 +129,10 @@ class GridCVTuner(LinearTuner):
     def __init__(self, cv: int = 5, n_lams: int = 50, direction=None, n_jobs=None, seed: int = 0):
         self.cv, self.n_lams, self.direction, self.n_jobs, self.seed = cv, n_lams, direction, n_jobs, seed
 
-    def tune(self, X, y, spec: LinearSpec) -> TuneResult:
+    def tune(self, X, y, spec: LinearSpec, cv_groups=None) -> TuneResult:
         from joblib import Parallel, delayed
         with Stopwatch() as clock:
-            folds = make_folds(X, y, spec, self.cv, self.seed)
+            folds = make_folds(X, y, spec, self.cv, self.seed, cv_groups)
             lams = _grid(_bounds(X, y, spec), spec, self.n_lams, self.direction)
             out = Parallel(n_jobs=self.n_jobs)(delayed(_fold_curve)(fold, lams) for fold in folds)
             scores = _mean_over_folds(folds, [o[0] for o in out])
@@ -254,8 +257,8 @@ class HypergradientTuner(LinearTuner):
 
     Parameters
     ----------
-    cv : int
-        Folds (1 = one 80/20 hold-out split).
+    cv : int or scikit-learn splitter
+        As in :class:`GridCVTuner`.
     max_evals : int
         Evaluations of loss + gradient (each one fit per fold) per start.
     n_lams : int
@@ -277,12 +280,12 @@ class HypergradientTuner(LinearTuner):
         self.cv, self.max_evals, self.n_lams, self.tol, self.seed = cv, max_evals, n_lams, tol, seed
         self.starts, self.reentry = starts, reentry
 
-    def tune(self, X, y, spec: LinearSpec) -> TuneResult:
+    def tune(self, X, y, spec: LinearSpec, cv_groups=None) -> TuneResult:
         starts = self._starts(X, spec)
         if not isinstance(self.reentry, (bool, np.bool_)):
             raise ValueError(f"reentry must be True or False; got {self.reentry!r}")
         with Stopwatch() as clock:
-            folds = make_folds(X, y, spec, self.cv, self.seed)
+            folds = make_folds(X, y, spec, self.cv, self.seed, cv_groups)
             lower, upper = _bounds(X, y, spec)
             lams = _grid((lower, upper), spec, self.n_lams)
             path_lam, init_scores = _single_lambda_start(folds, lams)
@@ -440,7 +443,10 @@ class EvidenceTuner(LinearTuner):
                  hyperprior=(1e-6, 1e-6, 1e-6, 1e-6)):
         self.max_iter, self.tol, self.min_gamma, self.hyperprior = max_iter, tol, min_gamma, hyperprior
 
-    def tune(self, X, y, spec: LinearSpec) -> TuneResult:
+    def tune(self, X, y, spec: LinearSpec, cv_groups=None) -> TuneResult:
+        if spec.loss is Loss.MULTINOMIAL:
+            raise ValueError("tuner='evidence' does not handle multinomial logistic regression; "
+                             "use tuner='hypergradient', 'cv' or 'optuna'")
         with Stopwatch() as clock:
             if spec.loss is Loss.LOGISTIC:
                 result, n, fits = self._logistic(X, y, spec)
@@ -501,7 +507,7 @@ class OptunaTuner(LinearTuner):
     ----------
     n_trials : int
         Trials (each one fit per fold, warm-started from the fold's previous solution).
-    cv : int
+    cv : int or scikit-learn splitter
     seed : int
         Sampler seed and fold shuffling.
     timeout : float, optional
@@ -513,11 +519,11 @@ class OptunaTuner(LinearTuner):
     def __init__(self, n_trials: int = 50, cv: int = 5, seed: int = 0, timeout: float | None = None):
         self.n_trials, self.cv, self.seed, self.timeout = n_trials, cv, seed, timeout
 
-    def tune(self, X, y, spec: LinearSpec) -> TuneResult:
+    def tune(self, X, y, spec: LinearSpec, cv_groups=None) -> TuneResult:
         import optuna
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         with Stopwatch() as clock:
-            folds = make_folds(X, y, spec, self.cv, self.seed)
+            folds = make_folds(X, y, spec, self.cv, self.seed, cv_groups)
             lower, upper = np.log(_bounds(X, y, spec))
             names = [f"log_lam_{g}" for g in range(spec.groups.n_groups)]
 

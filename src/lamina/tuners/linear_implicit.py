@@ -16,7 +16,13 @@ one linear solve of size |S| whatever the number of groups. Per penalty:
 * group L1, factor c_g: ∇R_g = c_g x_g/‖x_g‖, ∇²R_g = c_g (I − u uᵀ)/‖x_g‖, u = x_g/‖x_g‖;
   S = the active groups.
 
-∇²F is AᵀA (squared loss) or Aᵀ diag(σ(1−σ)) A (logistic). When |S| exceeds the number of
+∇²F is AᵀA (squared loss), Aᵀ diag(s σ(1−σ)) A (logistic, sample weights s) or, for the
+multinomial loss over W (p, K) flattened in C order, GᵀG with G = B(A ⊗ I_K), B block-diagonal
+with B_i = (I − q qᵀ) diag(q), q = √softmax(z_i) (so that B_iᵀB_i = diag(p_i) − p_i p_iᵀ).
+The softmax is unchanged when a row of W moves by the same amount in every class: a row that
+is unpenalized (the intercepts) or L1-penalized with all K entries on the support is a null
+direction u of H_S, which the criterion does not see either; H_S + c uuᵀ (c > 0) fixes that
+gauge and gives the pseudo-inverse's answer. When |S| exceeds the number of
 rows and the penalty Hessian is a positive diagonal C (ridge), the Woodbury identity
 H⁻¹u = C⁻¹u − C⁻¹Aᵀ(D⁻¹ + AC⁻¹Aᵀ)⁻¹AC⁻¹u turns the p×p solve into an n×n one.
 
@@ -29,6 +35,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
+from scipy.special import softmax
 
 from lamina.penalties import ElasticNet, GroupL1
 from lamina.tuners.linear_data import Fold, Loss, TrainingSet, _sigmoid, loss_gradient, mean_loss
@@ -40,11 +47,49 @@ def _columns(A, S) -> np.ndarray:
 
 
 def _sample_weights(train: TrainingSet, x) -> np.ndarray | None:
-    """Diagonal of ∇²F in sample space: None for squared loss (identity), σ(1−σ) for logistic."""
+    """Diagonal of ∇²F in sample space: None for squared loss (identity), s σ(1−σ) for logistic."""
     if train.spec.loss is Loss.SQUARED:
         return None
     prob = _sigmoid(np.asarray(train.A @ x).ravel())
-    return np.maximum(prob * (1.0 - prob), 1e-12)
+    weights = np.maximum(prob * (1.0 - prob), 1e-12)
+    return weights if train.sample_weight is None else weights * train.sample_weight
+
+
+def _curvature_design(train: TrainingSet, x, S):
+    """(D, weights) with ∇²F_SS = D_Sᵀ diag(weights) D_S (weights None: identity)."""
+    if train.spec.loss is not Loss.MULTINOMIAL:
+        return _columns(train.A, S), _sample_weights(train, x)
+    K = train.n_classes
+    prob = softmax(np.asarray(train.A @ x.reshape(-1, K)), axis=1)
+    q = np.sqrt(prob)
+    B = q[:, None, :] * np.eye(K)[None] - q[:, :, None] * prob[:, None, :]      # B[i, m, k]
+    if train.sample_weight is not None:
+        B *= np.sqrt(train.sample_weight)[:, None, None]
+    columns = _columns(train.A, S // K)
+    return (columns[:, None, :] * B[:, :, S % K]).reshape(-1, S.size), None
+
+
+def _gauge(train: TrainingSet, S, pen_hessian) -> np.ndarray | None:
+    """Unit vectors (|S| × m) of the multinomial null directions of H_S (module docstring)."""
+    if train.spec.loss is not Loss.MULTINOMIAL:
+        return None
+    K = train.n_classes
+    rows, counts = np.unique(S // K, return_counts=True)
+    vectors = []
+    for row in rows[counts == K]:
+        idx = np.flatnonzero(S // K == row)
+        block = pen_hessian[idx] if pen_hessian.ndim == 1 else pen_hessian[np.ix_(idx, idx)]
+        if not np.any(block):
+            u = np.zeros(S.size)
+            u[idx] = 1.0 / np.sqrt(K)
+            vectors.append(u)
+    return np.column_stack(vectors) if vectors else None
+
+
+def _with_gauge(hessian, gauge):
+    if gauge is None:
+        return hessian
+    return hessian + np.mean(np.diag(hessian)) * (gauge @ gauge.T)
 
 
 def penalty_terms(train: TrainingSet, x, lam):
@@ -95,8 +140,7 @@ def _by_group(labels, values, n_groups) -> np.ndarray:
 
 def _hessian_solve(train: TrainingSet, x, S, pen_hessian, rhs) -> np.ndarray:
     """H_S⁻¹ rhs (rhs of shape (|S|,) or (|S|, k))."""
-    weights = _sample_weights(train, x)
-    A_S = _columns(train.A, S)
+    A_S, weights = _curvature_design(train, x, S)
     diagonal = pen_hessian.ndim == 1
     if diagonal and S.size > A_S.shape[0] and np.all(pen_hessian > 0):
         inv_c = 1.0 / pen_hessian
@@ -108,7 +152,7 @@ def _hessian_solve(train: TrainingSet, x, S, pen_hessian, rhs) -> np.ndarray:
         return scaled - (correction * (inv_c if rhs.ndim == 1 else inv_c[:, None]))
     gram = A_S.T @ A_S if weights is None else (A_S * weights[:, None]).T @ A_S
     hessian = gram + (np.diag(pen_hessian) if diagonal else pen_hessian)
-    return _spd_solve(hessian, rhs)
+    return _spd_solve(_with_gauge(hessian, _gauge(train, S, pen_hessian)), rhs)
 
 
 def _spd_solve(matrix, rhs):
@@ -127,7 +171,8 @@ def fold_value_and_gradient(fold: Fold, lam) -> tuple[float, np.ndarray]:
     train = fold.train
     x = train.fit(lam)
     V, offset = train.validation_design(fold.X_val)
-    scores = np.asarray(V @ x).ravel() + offset
+    scores = np.asarray(V @ x.reshape(-1, train.n_classes)) + offset
+    scores = scores.ravel() if train.n_classes == 1 else scores
     value = mean_loss(train.spec.loss, fold.y_val, scores)
     grad_x = np.asarray(V.T @ loss_gradient(train.spec.loss, fold.y_val, scores)).ravel()
     S, pen_hessian, directions = penalty_terms(train, x, lam)
@@ -148,8 +193,7 @@ def effective_dof(train: TrainingSet, x, lam) -> np.ndarray:
     out = np.zeros(n_groups)
     if S.size == 0:
         return out
-    weights = _sample_weights(train, x)
-    A_S = _columns(train.A, S)
+    A_S, weights = _curvature_design(train, x, S)
     labels = train.groups.labels[S]
     keep = labels < n_groups
     diagonal = pen_hessian.ndim == 1
@@ -160,6 +204,6 @@ def effective_dof(train: TrainingSet, x, lam) -> np.ndarray:
     else:
         gram = A_S.T @ A_S if weights is None else (A_S * weights[:, None]).T @ A_S
         hessian = gram + (np.diag(pen_hessian) if diagonal else pen_hessian)
-        per_coef = np.diag(_spd_solve(hessian, gram)).copy()
+        per_coef = np.diag(_spd_solve(_with_gauge(hessian, _gauge(train, S, pen_hessian)), gram)).copy()
     np.add.at(out, labels[keep], per_coef[keep])
     return out
