@@ -73,10 +73,7 @@ class GroupedLinearModel(BaseEstimator):
             if names is None:
                 raise ValueError("groups given by column names or patterns need X as a pandas "
                                  "DataFrame (with string column names)")
-            groups = groups_from_patterns(self.groups, names)
-            if n_lam not in (None, 1) and n_lam != groups.n_groups:
-                check_lam(np.zeros(n_lam), groups.n_groups)
-            return groups
+            return groups_from_patterns(self.groups, names)     # λ is checked against it later
         return as_groups(self.groups, n_features, n_lam=n_lam)
 
     def _groups_and_weights(self, n_features: int):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from enum import Enum
 
 import numpy as np
-from scipy.special import expit, softmax
+from scipy.special import expit
 from sklearn.base import ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 
@@ -12,7 +12,7 @@ from lamina._validation import parse_choice
 from lamina.estimators._base import DEFAULT_LAM_DOC, GroupedLinearModel
 from lamina.groups import Groups
 from lamina.penalties import L1, L2, ElasticNet, GroupL1
-from lamina.solvers.multinomial import class_groups
+from lamina.solvers.multinomial import class_groups, softmax_rows
 from lamina.tuners.linear_data import Loss, TrainingSet, blas_threads
 from lamina.tuners.linear_implicit import effective_dof
 
@@ -169,7 +169,7 @@ class LogisticRegression(ClassifierMixin, GroupedLinearModel):
         if scores.ndim == 1:
             p = expit(scores)
             return np.column_stack([1.0 - p, p])
-        return softmax(scores, axis=1)
+        return softmax_rows(scores)
 
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`."""

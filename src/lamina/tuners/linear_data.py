@@ -20,25 +20,15 @@ the solvers receive n·λ (objective Σ loss + Σ_g n λ_g R), with n the size o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import logsumexp, softmax
 
 from lamina.groups import Groups
 from lamina.penalties import L2, ElasticNet, GroupL1, Penalty
 from lamina.solvers.logistic import logistic_regression
 from lamina.solvers.multinomial import multinomial_regression
-
-
-class Loss(str, Enum):
-    """Data fits the linear tuners know: squared error (regression), logistic (y ∈ {0, 1})
-    and multinomial (y ∈ {0 … K−1}, softmax cross-entropy)."""
-
-    SQUARED = "squared"
-    LOGISTIC = "logistic"
-    MULTINOMIAL = "multinomial"
+from lamina.tuners.linear_losses import Loss, mean_loss, sample_gradient
 
 
 @dataclass(frozen=True)
@@ -70,40 +60,6 @@ def _with_intercept_penalty(penalty: Penalty, size: int = 1) -> Penalty:
     params = dict(penalty.get_params())
     params["weights"] = np.append(penalty.weights, np.ones(size if penalty.separable else 1))
     return type(penalty)(**params)
-
-
-def _one_hot(codes, n_classes: int) -> np.ndarray:
-    out = np.zeros((codes.shape[0], n_classes))
-    out[np.arange(codes.shape[0]), codes.astype(np.int64)] = 1.0
-    return out
-
-
-def mean_loss(loss: Loss, y, z) -> float:
-    """Mean squared error mean((y − z)²), mean logistic loss of scores z, or mean
-    cross-entropy of scores z (n, K) for class codes y."""
-    if loss is Loss.SQUARED:
-        return float(np.mean((y - z) ** 2))
-    if loss is Loss.MULTINOMIAL:
-        return float(np.mean(logsumexp(z, axis=1) - z[np.arange(z.shape[0]), y.astype(np.int64)]))
-    return float(np.mean(np.logaddexp(0.0, z) - y * z))
-
-
-def loss_gradient(loss: Loss, y, z) -> np.ndarray:
-    """d mean_loss / dz, shape (n,) (or (n, K) for the multinomial loss)."""
-    return _sample_gradient(loss, y, z) * ((2.0 if loss is Loss.SQUARED else 1.0) / y.shape[0])
-
-
-def _sample_gradient(loss: Loss, y, z) -> np.ndarray:
-    """d (Σ loss) / dz in the solver's scale: z − y (½ squared error), σ(z) − y, softmax(z) − Y."""
-    if loss is Loss.SQUARED:
-        return z - y
-    if loss is Loss.MULTINOMIAL:
-        return softmax(z, axis=1) - _one_hot(y, z.shape[1])
-    return _sigmoid(z) - y
-
-
-def _sigmoid(z):
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
 
 
 #: sparse X with an intercept and at most this many entries n·p (8 MB) is centered densely: the
@@ -268,7 +224,7 @@ class TrainingSet:
     def gradient(self, x) -> np.ndarray:
         """∇ of Σ_i s_i loss_i (solver scale) over A's coefficients at x (flattened)."""
         z = np.asarray(self.A @ (x.reshape(-1, self.n_classes) if self.n_classes > 1 else x))
-        residual = _sample_gradient(self.spec.loss, self.b, z if self.n_classes > 1 else z.ravel())
+        residual = sample_gradient(self.spec.loss, self.b, z if self.n_classes > 1 else z.ravel())
         if self.sample_weight is not None:
             residual = residual * (self.sample_weight[:, None] if residual.ndim == 2 else self.sample_weight)
         return np.asarray(self.A.T @ residual).ravel()

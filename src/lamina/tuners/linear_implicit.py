@@ -35,10 +35,11 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
-from scipy.special import softmax
 
 from lamina.penalties import ElasticNet, GroupL1
-from lamina.tuners.linear_data import Fold, Loss, TrainingSet, _sigmoid, loss_gradient, mean_loss
+from lamina.solvers.multinomial import softmax_rows
+from lamina.tuners.linear_data import Fold, TrainingSet
+from lamina.tuners.linear_losses import Loss, loss_gradient, mean_loss, sigmoid
 
 
 def _columns(A, S) -> np.ndarray:
@@ -50,7 +51,7 @@ def _sample_weights(train: TrainingSet, x) -> np.ndarray | None:
     """Diagonal of ∇²F in sample space: None for squared loss (identity), s σ(1−σ) for logistic."""
     if train.spec.loss is Loss.SQUARED:
         return None
-    prob = _sigmoid(np.asarray(train.A @ x).ravel())
+    prob = sigmoid(np.asarray(train.A @ x).ravel())
     weights = np.maximum(prob * (1.0 - prob), 1e-12)
     return weights if train.sample_weight is None else weights * train.sample_weight
 
@@ -60,7 +61,7 @@ def _curvature_design(train: TrainingSet, x, S):
     if train.spec.loss is not Loss.MULTINOMIAL:
         return _columns(train.A, S), _sample_weights(train, x)
     K = train.n_classes
-    prob = softmax(np.asarray(train.A @ x.reshape(-1, K)), axis=1)
+    prob = softmax_rows(np.asarray(train.A @ x.reshape(-1, K)))
     q = np.sqrt(prob)
     B = q[:, None, :] * np.eye(K)[None] - q[:, :, None] * prob[:, None, :]      # B[i, m, k]
     if train.sample_weight is not None:
