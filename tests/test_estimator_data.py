@@ -110,7 +110,7 @@ def test_estimator_cv_with_group_kfold(data, tuner):
     model = lamina.Lasso(lam="auto", groups=groups, tuner=tuner, cv=GroupKFold(4))
     model.fit(X, y, cv_groups=subjects)
     assert model.lam_.shape == (3,) and model.score(X, y) > 0.9
-    with pytest.raises(ValueError, match="groups"):                  # GroupKFold without its labels
+    with pytest.raises(ValueError, match="cv_groups=labels"):        # GroupKFold without its labels
         lamina.Lasso(lam="auto", tuner=tuner, cv=GroupKFold(4)).fit(X, y)
     timed = lamina.Lasso(lam="auto", groups=groups, tuner=tuner, cv=TimeSeriesSplit(3)).fit(X, y)
     assert timed.lam_.shape == (3,)
@@ -120,6 +120,9 @@ def test_cv_on_the_tuner_and_conflicts(data):
     X, y, _ = data
     model = lamina.Lasso(lam="auto", tuner=GridCVTuner(cv=TimeSeriesSplit(4), n_lams=10)).fit(X, y)
     assert model.tuning_.method == "cv"
+    tuner = HypergradientTuner(max_evals=5)
+    lamina.Lasso(lam="auto", tuner=tuner, cv=TimeSeriesSplit(3)).fit(X, y)
+    assert tuner.cv == 5                                               # the estimator's cv= did not change it
     with pytest.raises(ValueError, match="does not cross-validate"):
         lamina.Ridge(lam="auto", tuner="evidence", cv=3).fit(X, y)
     assert isinstance(HypergradientTuner(cv=KFold(3)).cv, KFold)

@@ -2,6 +2,8 @@
 the default λ, sample weights, ``lam="auto"`` and the per-group :meth:`explain` table."""
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
@@ -105,6 +107,7 @@ class GroupedLinearModel(BaseEstimator):
                     if not hasattr(tuner, "cv"):
                         raise ValueError(f"cv={self.cv!r} was given but tuner {tuner.name!r} does not "
                                          "cross-validate; use tuner='hypergradient', 'cv' or 'optuna'")
+                    tuner = copy.copy(tuner)            # never change the user's tuner object
                     tuner.cv = self.cv
                 tuning = tuner.tune(X, y, spec, cv_groups=cv_groups)
             return tuning.lambda_vector, tuning

@@ -300,7 +300,11 @@ def cv_splits(X, y, cv, seed: int = 0, cv_groups=None, classifier: bool = False)
     except (TypeError, ValueError) as error:
         raise ValueError(f"cv must be an int, a scikit-learn splitter or an iterable of "
                          f"(train, validation) index pairs; got {cv!r} ({error})") from None
-    splits = [(np.asarray(train), np.asarray(val)) for train, val in splitter.split(X, y, cv_groups)]
+    try:
+        splits = [(np.asarray(train), np.asarray(val)) for train, val in splitter.split(X, y, cv_groups)]
+    except ValueError as error:
+        raise ValueError(f"cv={cv!r} could not split the data: {error} (splitters that need sample "
+                         "groups, such as GroupKFold, take them from fit(..., cv_groups=labels))") from None
     if not splits or any(train.size == 0 or val.size == 0 for train, val in splits):
         raise ValueError(f"cv={cv!r} gave an empty training or validation split")
     return splits
