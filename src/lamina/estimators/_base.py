@@ -22,12 +22,14 @@ DEFAULT_LAM_RATIO = 0.01
 DEFAULT_RIDGE_RATIO = 0.01
 
 DEFAULT_LAM_DOC = """\
-``lam=None`` (the default) is scale-aware: λ = 0.01·λ_max for penalties with an L1 part, where
-λ_max is the smallest single λ that sets every coefficient to zero on the data being fitted
-(it moves with the scale of X and y, so a fixed number such as 1.0 switches every feature off
-on one data set and shrinks nothing on another; 1 % of λ_max is where glmnet's default path
-ends, a light penalty); for a pure L2 penalty λ = 0.01 × the mean variance of the features
-(λ is in units of ‖x_j‖²/n: a 1 % shrinkage along a direction of unit-variance features)."""
+        ``lam=None`` (the default) is scale-aware: λ = 0.01·λ_max for penalties with an L1
+        part, λ_max being the smallest single λ that sets every coefficient to zero on the
+        data being fitted. λ_max moves with the scale of X and y, so that a fixed default
+        such as 1.0 switches every feature off on one data set (standardized y) and shrinks
+        nothing on another; 1 % of it is a light penalty (glmnet's default path ends at
+        10⁻²·λ_max when n < p, 10⁻⁴·λ_max when n > p). For a pure L2 penalty,
+        λ = 0.01 × the mean variance of the features (λ is in units of ‖x_j‖²/n: about a
+        1 % shrinkage along a direction of unit-variance features)."""
 
 
 class GroupedLinearModel(BaseEstimator):
@@ -109,7 +111,10 @@ class GroupedLinearModel(BaseEstimator):
                                          "cross-validate; use tuner='hypergradient', 'cv' or 'optuna'")
                     tuner = copy.copy(tuner)            # never change the user's tuner object
                     tuner.cv = self.cv
-                tuning = tuner.tune(X, y, spec, cv_groups=cv_groups)
+                # cv_groups only when given: a user's LinearTuner written to the older
+                # tune(X, y, spec) contract keeps working
+                tuning = (tuner.tune(X, y, spec) if cv_groups is None
+                          else tuner.tune(X, y, spec, cv_groups=cv_groups))
             return tuning.lambda_vector, tuning
         if isinstance(self.lam, str):
             raise ValueError(f"lam={self.lam!r} is not supported; pass 'auto', None (the scale-aware "

@@ -65,7 +65,8 @@ _PARAMETERS = f"""
     ----------
     lam : None, float, array of shape (n_groups,), or "auto"
         λ (scikit-learn's ``alpha``), one or one per group; "auto" tunes one per group with
-        ``tuner`` before the final fit on all the data. {DEFAULT_LAM_DOC}
+        ``tuner`` before the final fit on all the data.
+{DEFAULT_LAM_DOC}
     groups : labels (n_features,), list of index arrays, Groups, dict or None
         A dict ``{{name: column names or fnmatch patterns}}`` groups the columns of a pandas
         DataFrame, e.g. ``{{"demographics": ["age", "sex"], "serum": "s*"}}`` (every column in

@@ -45,7 +45,7 @@ class LogisticRegression(ClassifierMixin, GroupedLinearModel):
     Parameters
     ----------
     lam : None, float, array (n_groups,) or "auto"
-        {DEFAULT_LAM_DOC}
+{DEFAULT_LAM_DOC}
     penalty : {{"l2", "l1", "elasticnet", "group_l1"}}
     l1_ratio : float
         ρ of the elastic net.
