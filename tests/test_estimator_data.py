@@ -213,3 +213,16 @@ def test_default_lam_is_scale_aware(data):
     assert model.score(X, y) > 0.95
     ridge = lamina.Ridge().fit(10 * X, y)
     assert ridge.lam_[0] == pytest.approx(100 * lamina.Ridge().fit(X, y).lam_[0])
+
+
+def test_binary_logistic_integer_weights_equal_repeated_rows(rng):
+    X = rng.standard_normal((120, 4))
+    y = np.where(X[:, 0] + rng.standard_normal(120) > 0, "yes", "no")
+    weight = rng.integers(0, 4, 120)
+    for penalty in ("l2", "l1", "group_l1"):
+        a = lamina.LogisticRegression(lam=0.02, penalty=penalty, groups=[0, 0, 1, 1], tol=1e-10)
+        b = lamina.LogisticRegression(lam=0.02, penalty=penalty, groups=[0, 0, 1, 1], tol=1e-10)
+        a.fit(X, y, sample_weight=weight)
+        b.fit(np.repeat(X, weight, 0), np.repeat(y, weight))
+        np.testing.assert_allclose(a.coef_, b.coef_, atol=1e-8)
+        np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X), atol=1e-8)

@@ -131,3 +131,13 @@ def test_multinomial_warm_start_reuses_the_fit(data):
     first = model.n_iter_
     model.fit(X, y)
     assert model.n_iter_ < first
+
+
+def test_acceptance_shape_groups_object_scalar_and_vector_lam():
+    from sklearn.datasets import load_iris
+    X, y = load_iris(return_X_y=True)
+    g = Groups.contiguous([2, 2], names=["sepal", "petal"])
+    for lam in (0.01, [0.05, 0.001], "auto"):
+        model = lamina.LogisticRegression(groups=g, lam=lam).fit(X, y)
+        assert model.coef_.shape == (3, 4) and model.lam_.shape == (2,) and model.score(X, y) > 0.9
+        assert model.predict_proba(X).shape == (150, 3) and model.explain()["group"] == ["sepal", "petal"]

@@ -37,8 +37,8 @@ class _LeastSquaresModel(RegressorMixin, GroupedLinearModel):
         spec = self._spec(groups, weights)
         lam, tuning = self._resolve_lam(X, y, spec, weight, cv_groups)
         train = TrainingSet(X, y, spec, weight)      # centered (dense) or with a ones column (sparse)
-        result = solve(train.A, train.b, train.penalty, n_samples * train.full_lam(lam), train.groups, tol=self.tol,
-                       max_iter=self.max_iter, x0=self._warm_start(train))
+        result = solve(train.A, train.b, train.penalty, n_samples * train.full_lam(lam), train.groups,
+                       tol=self.tol, max_iter=self.max_iter, x0=self._warm_start(train))
         self.coef_, self.intercept_ = train.coef_intercept(result.x)
         self.coef_ = np.array(self.coef_)
         self.dual_gap_ = result.dual_gap / n_samples

@@ -10,7 +10,9 @@ FISTA with backtracking and adaptive restart (O'Donoghue & Candès 2015). The He
 softmax cross-entropy in z_i is diag(p_i) − p_i p_iᵀ ≼ ½ I (Böhning 1992), so the gradient is
 Lipschitz with constant at most ½‖S^{1/2}A‖₂²; the step starts from a power-iteration
 estimate of it, and then follows the curvature actually met (shrunk by 10 % before each step,
-doubled when the descent test fails): where predictions are confident it is far smaller. Stopping: the largest distance of −∇F(W) to the penalty's
+doubled when the descent test fails): where predictions are confident it is far smaller. The
+descent test compares the Bregman divergence of the loss (:func:`bregman`, exact to rounding
+for tiny steps) with L/2 ‖d‖². Stopping: the largest distance of −∇F(W) to the penalty's
 subdifferential, relative to ‖∇F(0)‖∞ (``relative_violation``), as in
 :mod:`lamina.solvers.logistic`, checked every ``check_every`` iterations.
 """

@@ -17,8 +17,8 @@ one linear solve of size |S| whatever the number of groups. Per penalty:
   S = the active groups.
 
 ∇²F is AᵀA (squared loss), Aᵀ diag(s σ(1−σ)) A (logistic, sample weights s) or, for the
-multinomial loss over W (p, K) flattened in C order, GᵀG with G = B(A ⊗ I_K), B block-diagonal
-with B_i = (I − q qᵀ) diag(q), q = √softmax(z_i) (so that B_iᵀB_i = diag(p_i) − p_i p_iᵀ).
+multinomial loss over W (p, K) flattened in C order, Σ_i s_i a_i a_iᵀ ⊗ (diag(p_i) − p_i p_iᵀ),
+p_i = softmax(z_i), formed class pair by class pair (:func:`_gram`).
 The softmax is unchanged when a row of W moves by the same amount in every class: a row that
 is unpenalized (the intercepts) or L1-penalized with all K entries on the support is a null
 direction u of H_S, which the criterion does not see either; H_S + c uuᵀ (c > 0) fixes that
@@ -57,17 +57,36 @@ def _sample_weights(train: TrainingSet, x) -> np.ndarray | None:
 
 
 def _curvature_design(train: TrainingSet, x, S):
-    """(D, weights) with ∇²F_SS = D_Sᵀ diag(weights) D_S (weights None: identity)."""
+    """(D_S, weights) with ∇²F_SS = D_Sᵀ diag(weights) D_S (weights None: identity); for the
+    multinomial loss (None, None): only its Gram matrix is formed (:func:`_gram`)."""
+    if train.spec.loss is Loss.MULTINOMIAL:
+        return None, None
+    return _columns(train.A, S), _sample_weights(train, x)
+
+
+def _gram(train: TrainingSet, x, S, A_S, weights) -> np.ndarray:
+    """∇²F_SS. Multinomial, coefficient (j, k) at j·K + k: Σ_i s_i a_ij a_ij' (δ_kk' p_ik −
+    p_ik p_ik'), one weighted Gram matrix of the support's columns per pair of classes: K²·n·m²
+    flops for m columns, where an explicit root G (GᵀG = ∇²F, G = B(A ⊗ I_K) with
+    B_i = (I − q qᵀ) diag(q), q = √p_i) costs K³·n·m² flops and K²·n·m floats (90 MB on digits)."""
     if train.spec.loss is not Loss.MULTINOMIAL:
-        return _columns(train.A, S), _sample_weights(train, x)
+        return A_S.T @ A_S if weights is None else (A_S * weights[:, None]).T @ A_S
     K = train.n_classes
     prob = softmax_rows(np.asarray(train.A @ x.reshape(-1, K)))
-    q = np.sqrt(prob)
-    B = q[:, None, :] * np.eye(K)[None] - q[:, :, None] * prob[:, None, :]      # B[i, m, k]
     if train.sample_weight is not None:
-        B *= np.sqrt(train.sample_weight)[:, None, None]
-    columns = _columns(train.A, S // K)
-    return (columns[:, None, :] * B[:, :, S % K]).reshape(-1, S.size), None
+        prob_weighted = prob * train.sample_weight[:, None]
+    else:
+        prob_weighted = prob
+    columns, position = np.unique(S // K, return_inverse=True)
+    block = _columns(train.A, columns)
+    full = np.empty((columns.size, K, columns.size, K))
+    for k in range(K):
+        for l in range(k, K):
+            w = prob_weighted[:, k] * (float(k == l) - prob[:, l])
+            full[:, k, :, l] = (block * w[:, None]).T @ block
+            full[:, l, :, k] = full[:, k, :, l]
+    index = position * K + S % K
+    return full.reshape(columns.size * K, columns.size * K)[np.ix_(index, index)]
 
 
 def _gauge(train: TrainingSet, S, pen_hessian) -> np.ndarray | None:
@@ -143,7 +162,7 @@ def _hessian_solve(train: TrainingSet, x, S, pen_hessian, rhs) -> np.ndarray:
     """H_S⁻¹ rhs (rhs of shape (|S|,) or (|S|, k))."""
     A_S, weights = _curvature_design(train, x, S)
     diagonal = pen_hessian.ndim == 1
-    if diagonal and S.size > A_S.shape[0] and np.all(pen_hessian > 0):
+    if A_S is not None and diagonal and S.size > A_S.shape[0] and np.all(pen_hessian > 0):
         inv_c = 1.0 / pen_hessian
         kernel = (A_S * inv_c) @ A_S.T
         kernel[np.diag_indices_from(kernel)] += 1.0 if weights is None else 1.0 / weights
@@ -151,7 +170,7 @@ def _hessian_solve(train: TrainingSet, x, S, pen_hessian, rhs) -> np.ndarray:
         inner = _spd_solve(kernel, A_S @ scaled)
         correction = A_S.T @ inner
         return scaled - (correction * (inv_c if rhs.ndim == 1 else inv_c[:, None]))
-    gram = A_S.T @ A_S if weights is None else (A_S * weights[:, None]).T @ A_S
+    gram = _gram(train, x, S, A_S, weights)
     hessian = gram + (np.diag(pen_hessian) if diagonal else pen_hessian)
     return _spd_solve(_with_gauge(hessian, _gauge(train, S, pen_hessian)), rhs)
 
@@ -198,12 +217,12 @@ def effective_dof(train: TrainingSet, x, lam) -> np.ndarray:
     labels = train.groups.labels[S]
     keep = labels < n_groups
     diagonal = pen_hessian.ndim == 1
-    if diagonal and S.size > A_S.shape[0] and np.all(pen_hessian > 0):
+    if A_S is not None and diagonal and S.size > A_S.shape[0] and np.all(pen_hessian > 0):
         kernel = (A_S / pen_hessian) @ A_S.T
         kernel[np.diag_indices_from(kernel)] += 1.0 if weights is None else 1.0 / weights
         per_coef = np.sum(A_S * _spd_solve(kernel, A_S), axis=0) / pen_hessian
     else:
-        gram = A_S.T @ A_S if weights is None else (A_S * weights[:, None]).T @ A_S
+        gram = _gram(train, x, S, A_S, weights)
         hessian = gram + (np.diag(pen_hessian) if diagonal else pen_hessian)
         per_coef = np.diag(_spd_solve(_with_gauge(hessian, _gauge(train, S, pen_hessian)), gram)).copy()
     np.add.at(out, labels[keep], per_coef[keep])
