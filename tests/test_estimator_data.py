@@ -84,8 +84,57 @@ def test_bad_sample_weights_are_named(data):
         lamina.Lasso().fit(X, y, sample_weight=-weight)
     with pytest.raises(ValueError, match="sample_weight is zero everywhere"):
         lamina.Lasso().fit(X, y, sample_weight=np.zeros(80))
-    with pytest.raises(ValueError, match="lam='auto' does not take sample_weight"):
-        lamina.Lasso(lam="auto").fit(X, y, sample_weight=weight + 1)
+    with pytest.raises(ValueError, match="tuner='evidence' does not take sample_weight"):
+        lamina.Ridge(lam="auto", tuner="evidence").fit(X, y, sample_weight=weight + 1)
+    with pytest.raises(ValueError, match="cv_groups must have one label per sample"):
+        lamina.Lasso(lam="auto").fit(X, y, cv_groups=np.arange(5))
+
+
+@pytest.mark.parametrize("estimator", [lamina.Lasso, lamina.Ridge])
+def test_weighted_auto_tuning(data, estimator):
+    X, y, weight = data
+    groups = np.repeat(["a", "b", "c"], 4)
+    subjects = np.arange(80) % 8
+    model = estimator(lam="auto", groups=groups, cv=GroupKFold(4)).fit(X, y, sample_weight=weight,
+                                                                      cv_groups=subjects)
+    assert model.tuning_.method == "hypergradient" and model.lam_.shape == (3,)    # not the evidence
+    # rows of weight 0 are dropped (cv_groups with them): the same as fitting the others
+    binary = (weight > 0).astype(float)
+    keep = binary > 0
+    a = estimator(lam="auto", groups=groups, cv=GroupKFold(4)).fit(X, y, sample_weight=binary, cv_groups=subjects)
+    b = estimator(lam="auto", groups=groups, cv=GroupKFold(4)).fit(X[keep], y[keep], cv_groups=subjects[keep])
+    np.testing.assert_array_equal(a.lam_, b.lam_)
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic", "multinomial"])
+def test_weighted_hypergradient_matches_finite_differences(rng, loss):
+    from lamina.penalties import ElasticNet
+    from lamina.solvers.multinomial import class_groups
+    from lamina.tuners.linear_data import Loss
+    from lamina.tuners.linear_implicit import fold_value_and_gradient
+    X = rng.standard_normal((120, 6))
+    score = X[:, 0] - X[:, 3] + 0.5 * rng.standard_normal(120)
+    groups, K = Groups.contiguous([3, 3]), 3
+    if loss == "squared":
+        y, spec = score, LinearSpec(ElasticNet(0.5), groups, True, Loss.SQUARED, 1e-13)
+    elif loss == "logistic":
+        # L2: prox-Newton with an elastic net stalls near a 1e-8 relative violation (inner CD
+        # certificate at its rounding floor), too coarse for finite differences
+        y, spec = (score > 0).astype(float), LinearSpec(ElasticNet(0.0), groups, True, Loss.LOGISTIC, 1e-12)
+    else:
+        y = np.digitize(score, [-0.7, 0.7]).astype(float)
+        spec = LinearSpec(ElasticNet(0.5), class_groups(groups, K), True, Loss.MULTINOMIAL, 1e-12, None, K)
+    weight = rng.uniform(0.2, 3.0, 120)
+    fold = make_folds(X, y, spec, 3, sample_weight=weight)[0]
+    assert fold.weight is not None and fold.train.n == fold.train.A.shape[0]
+    lam = np.array([0.01, 0.03])
+    _, grad = fold_value_and_gradient(fold, lam)
+    for g in range(2):
+        step = np.zeros(2)
+        step[g] = 1e-5
+        up, _ = fold_value_and_gradient(fold, lam * np.exp(step))
+        down, _ = fold_value_and_gradient(fold, lam * np.exp(-step))
+        assert grad[g] == pytest.approx((up - down) / 2e-5, rel=1e-3, abs=1e-8)
 
 
 # ----------------------------------------------------------------------------- splitters

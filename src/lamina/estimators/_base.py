@@ -50,20 +50,27 @@ class GroupedLinearModel(BaseEstimator):
         return None
 
     # ------------------------------------------------------------------ inputs
-    def _validate_fit_data(self, X, y, sample_weight, classifier: bool = False):
-        """(X, y, sample weights or None) checked by scikit-learn's ``validate_data``; rows of
-        weight 0 are dropped (the same fit, exactly) and equal weights become None."""
+    def _validate_fit_data(self, X, y, sample_weight, cv_groups, classifier: bool = False):
+        """(X, y, sample weights or None, cv_groups) checked by scikit-learn's
+        ``validate_data``; rows of weight 0 are dropped (the same fit, exactly) and equal
+        weights become None."""
         _check_lengths(X, y)
         X, y = validate_data(self, X, y, accept_sparse="csc", dtype=np.float64,
                              y_numeric=not classifier, multi_output=False)
         weight = check_sample_weight(sample_weight, X.shape[0])
+        if cv_groups is not None:
+            cv_groups = np.asarray(cv_groups)
+            if cv_groups.shape != (X.shape[0],):
+                raise ValueError(f"cv_groups must have one label per sample ({X.shape[0]}), "
+                                 f"got shape {cv_groups.shape}")
         if weight is not None:
             keep = np.flatnonzero(weight > 0)
             if keep.size < X.shape[0]:
                 X, y, weight = X[keep], y[keep], weight[keep]
+                cv_groups = None if cv_groups is None else cv_groups[keep]
             if np.all(weight == weight[0]):
                 weight = None
-        return X, y, weight
+        return X, y, weight, cv_groups
 
     def _validate_predict_data(self, X):
         check_is_fitted(self)
@@ -95,26 +102,28 @@ class GroupedLinearModel(BaseEstimator):
     def _resolve_lam(self, X, y, spec: LinearSpec, sample_weight, cv_groups):
         """(λ per group, TuneResult or None): as given, the scale-aware default, or tuned."""
         if _is_auto(self.lam):
-            if sample_weight is not None:
-                raise ValueError("lam='auto' does not take sample_weight yet (the tuners' held-out "
-                                 "losses are unweighted); pass λ, or fit without weights")
             minimum = 2 + int(bool(self.fit_intercept))
             if X.shape[0] < minimum:
                 raise ValueError(f"lam='auto' needs at least {minimum} samples to tune λ (one to "
                                  f"estimate the intercept, two for the noise and the prior), got "
                                  f"{X.shape[0]}; pass lam")
             with blas_threads(X):
-                tuner = make_tuner(self.tuner, spec)
+                # the evidence takes neither weights nor folds: with sample_weight or cv=,
+                # tuner="auto" is the hypergradient
+                cross_validated = sample_weight is not None or self.cv is not None
+                auto = isinstance(self.tuner, str) and self.tuner == "auto"
+                tuner = make_tuner("hypergradient" if auto and cross_validated else self.tuner, spec)
                 if self.cv is not None:
                     if not hasattr(tuner, "cv"):
                         raise ValueError(f"cv={self.cv!r} was given but tuner {tuner.name!r} does not "
                                          "cross-validate; use tuner='hypergradient', 'cv' or 'optuna'")
                     tuner = copy.copy(tuner)            # never change the user's tuner object
                     tuner.cv = self.cv
-                # cv_groups only when given: a user's LinearTuner written to the older
+                # keywords only when given: a user's LinearTuner written to the older
                 # tune(X, y, spec) contract keeps working
-                tuning = (tuner.tune(X, y, spec) if cv_groups is None
-                          else tuner.tune(X, y, spec, cv_groups=cv_groups))
+                extra = {k: v for k, v in (("cv_groups", cv_groups), ("sample_weight", sample_weight))
+                         if v is not None}
+                tuning = tuner.tune(X, y, spec, **extra)
             return tuning.lambda_vector, tuning
         if isinstance(self.lam, str):
             raise ValueError(f"lam={self.lam!r} is not supported; pass 'auto', None (the scale-aware "

@@ -27,11 +27,13 @@ class _LeastSquaresModel(RegressorMixin, GroupedLinearModel):
         X : array-like or sparse, shape (n_samples, n_features), or a pandas DataFrame
         y : array-like, shape (n_samples,)
         sample_weight : array-like, shape (n_samples,), optional
-            s_i ≥ 0; integer weights fit as if row i were repeated s_i times.
+            s_i ≥ 0; integer weights fit as if row i were repeated s_i times. With
+            ``lam="auto"`` the tuner's held-out loss is weighted too (and ``tuner="auto"``
+            is the hypergradient: the evidence takes no weights).
         cv_groups : array-like, shape (n_samples,), optional
             Labels passed to the ``split`` of a splitter given as ``cv`` (GroupKFold …).
         """
-        X, y, weight = self._validate_fit_data(X, y, sample_weight)
+        X, y, weight, cv_groups = self._validate_fit_data(X, y, sample_weight, cv_groups)
         n_samples, n_features = X.shape
         groups, weights = self._groups_and_weights(n_features)
         spec = self._spec(groups, weights)
@@ -85,7 +87,8 @@ _PARAMETERS = f"""
         ridge. Ignored when ``lam`` is given.
     cv : int, scikit-learn splitter or iterable of (train, validation) pairs, optional
         Folds of the tuner for ``lam="auto"`` (None: the tuner's own, 5 shuffled folds); a
-        GroupKFold takes its labels from ``fit(..., cv_groups=...)``.
+        GroupKFold takes its labels from ``fit(..., cv_groups=...)``. With ``cv`` given,
+        ``tuner="auto"`` is the hypergradient (the evidence does not cross-validate).
 
     Attributes
     ----------

@@ -110,12 +110,13 @@ class LogisticRegression(ClassifierMixin, GroupedLinearModel):
         y : array-like, shape (n_samples,)
             Class labels (ints, strings …).
         sample_weight : array-like, shape (n_samples,), optional
-            s_i ≥ 0; integer weights fit as if row i were repeated s_i times.
+            s_i ≥ 0; integer weights fit as if row i were repeated s_i times (with
+            ``lam="auto"``, the held-out loss is weighted too).
         cv_groups : array-like, shape (n_samples,), optional
             Labels for the ``split`` of a splitter given as ``cv`` (GroupKFold …).
         """
         self._kind()
-        X, y, weight = self._validate_fit_data(X, y, sample_weight, classifier=True)
+        X, y, weight, cv_groups = self._validate_fit_data(X, y, sample_weight, cv_groups, classifier=True)
         check_classification_targets(y)
         self.classes_, codes = np.unique(y, return_inverse=True)
         n_classes = self.classes_.shape[0]

@@ -2,9 +2,10 @@
 
 A :class:`LinearSpec` says *what* is fitted (penalty with its factors, groups, loss,
 intercept); a :class:`TrainingSet` holds one training sample prepared for repeated fits —
-with an intercept, X is centered when dense (or sparse and small, ``DENSE_INTERCEPT_SIZE``);
-for the logistic losses and for large sparse X a column of ones is appended as an unpenalized
-group of its own — and keeps the last solution as the next warm start.
+with an intercept and squared loss, X is centered when dense (or sparse and small,
+``DENSE_INTERCEPT_SIZE``); for the logistic losses and for large sparse X a column of ones is
+appended as an unpenalized group of its own — and keeps the last solution as the next warm
+start.
 
 Sample weights s_i (normalized to mean 1, so that integer weights equal repeated rows) turn the
 mean loss into Σ s_i loss_i / n: for squared loss the rows (after weighted centering) are
@@ -62,7 +63,7 @@ def _with_intercept_penalty(penalty: Penalty, size: int = 1) -> Penalty:
     return type(penalty)(**params)
 
 
-#: sparse X with an intercept and at most this many entries n·p (8 MB) is centered densely: the
+#: sparse X, squared loss with an intercept, at most this many entries n·p (8 MB): centered densely; the
 #: ones column of the augmented sparse form is nearly collinear with uncentered nonnegative
 #: columns, which leaves the intercept determined to about 1e-5 (relative) when the duality gap
 #: is already 1e-25 (measured on 15 × 30 uniform data)
@@ -93,10 +94,11 @@ class TrainingSet:
     def __init__(self, X, y, spec: LinearSpec, sample_weight=None):
         n, p = X.shape
         weight = None if sample_weight is None else np.asarray(sample_weight, float) * (n / np.sum(sample_weight))
-        if spec.fit_intercept and sp.issparse(X) and n * p <= DENSE_INTERCEPT_SIZE:
+        center = spec.fit_intercept and spec.loss is Loss.SQUARED
+        if center and sp.issparse(X) and n * p <= DENSE_INTERCEPT_SIZE:
             X = X.toarray()
         x_mean, y_mean = np.zeros(p), 0.0
-        if spec.fit_intercept and not sp.issparse(X):
+        if center and not sp.issparse(X):
             x_mean = np.asarray(X.mean(axis=0) if weight is None else weight @ X / n).ravel()
             X = X - x_mean
         augmented = spec.fit_intercept and (spec.loss is not Loss.SQUARED or sp.issparse(X))
@@ -277,9 +279,15 @@ class Fold:
     train: TrainingSet
     X_val: object
     y_val: np.ndarray
+    weight: np.ndarray | None = None      # sample weights of the validation rows
+
+    @property
+    def size(self) -> float:
+        """Weight of the fold in means over folds: its validation rows (or their weights)."""
+        return float(self.y_val.shape[0] if self.weight is None else np.sum(self.weight))
 
     def validation_loss(self, x) -> float:
-        return mean_loss(self.train.spec.loss, self.y_val, self.train.scores(self.X_val, x))
+        return mean_loss(self.train.spec.loss, self.y_val, self.train.scores(self.X_val, x), self.weight)
 
 
 def _rows(X, index):
@@ -310,11 +318,14 @@ def cv_splits(X, y, cv, seed: int = 0, cv_groups=None, classifier: bool = False)
     return splits
 
 
-def make_folds(X, y, spec: LinearSpec, cv, seed: int = 0, cv_groups=None) -> list[Fold]:
-    """One :class:`Fold` per (train, validation) split of :func:`cv_splits`."""
+def make_folds(X, y, spec: LinearSpec, cv, seed: int = 0, cv_groups=None, sample_weight=None) -> list[Fold]:
+    """One :class:`Fold` per (train, validation) split of :func:`cv_splits`; with
+    ``sample_weight``, each side keeps its rows' weights (the held-out loss is weighted)."""
     folds = []
+    w = sample_weight
     for train, val in cv_splits(X, y, cv, seed, cv_groups, classifier=spec.loss is not Loss.SQUARED):
-        folds.append(Fold(TrainingSet(_rows(X, train), y[train], spec), _rows(X, val), y[val]))
+        training = TrainingSet(_rows(X, train), y[train], spec, None if w is None else w[train])
+        folds.append(Fold(training, _rows(X, val), y[val], None if w is None else w[val]))
     return folds
 
 

@@ -193,8 +193,8 @@ def fold_value_and_gradient(fold: Fold, lam) -> tuple[float, np.ndarray]:
     V, offset = train.validation_design(fold.X_val)
     scores = np.asarray(V @ x.reshape(-1, train.n_classes)) + offset
     scores = scores.ravel() if train.n_classes == 1 else scores
-    value = mean_loss(train.spec.loss, fold.y_val, scores)
-    grad_x = np.asarray(V.T @ loss_gradient(train.spec.loss, fold.y_val, scores)).ravel()
+    value = mean_loss(train.spec.loss, fold.y_val, scores, fold.weight)
+    grad_x = np.asarray(V.T @ loss_gradient(train.spec.loss, fold.y_val, scores, fold.weight)).ravel()
     S, pen_hessian, directions = penalty_terms(train, x, lam)
     if S.size == 0:
         return value, np.zeros(train.spec.groups.n_groups)

@@ -27,19 +27,26 @@ def _one_hot(codes, n_classes: int) -> np.ndarray:
     return out
 
 
-def mean_loss(loss: Loss, y, z) -> float:
+def mean_loss(loss: Loss, y, z, weight=None) -> float:
     """Mean squared error mean((y − z)²), mean logistic loss of scores z, or mean
-    cross-entropy of scores z (n, K) for class codes y."""
+    cross-entropy of scores z (n, K) for class codes y; weighted Σ s_i ℓ_i / Σ s_i when
+    ``weight`` is given."""
     if loss is Loss.SQUARED:
-        return float(np.mean((y - z) ** 2))
-    if loss is Loss.MULTINOMIAL:
-        return float(np.mean(logsumexp_rows(z) - z[np.arange(z.shape[0]), y.astype(np.int64)]))
-    return float(np.mean(np.logaddexp(0.0, z) - y * z))
+        per_sample = (y - z) ** 2
+    elif loss is Loss.MULTINOMIAL:
+        per_sample = logsumexp_rows(z) - z[np.arange(z.shape[0]), y.astype(np.int64)]
+    else:
+        per_sample = np.logaddexp(0.0, z) - y * z
+    return float(np.mean(per_sample) if weight is None else weight @ per_sample / np.sum(weight))
 
 
-def loss_gradient(loss: Loss, y, z) -> np.ndarray:
+def loss_gradient(loss: Loss, y, z, weight=None) -> np.ndarray:
     """d mean_loss / dz, shape (n,) (or (n, K) for the multinomial loss)."""
-    return sample_gradient(loss, y, z) * ((2.0 if loss is Loss.SQUARED else 1.0) / y.shape[0])
+    scale = (2.0 if loss is Loss.SQUARED else 1.0)
+    if weight is None:
+        return sample_gradient(loss, y, z) * (scale / y.shape[0])
+    share = scale * weight / np.sum(weight)
+    return sample_gradient(loss, y, z) * (share[:, None] if z.ndim == 2 else share)
 
 
 def sample_gradient(loss: Loss, y, z) -> np.ndarray:
