@@ -3,6 +3,7 @@ the default λ, sample weights, ``lam="auto"`` and the per-group :meth:`explain`
 from __future__ import annotations
 
 import copy
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -50,10 +51,10 @@ class GroupedLinearModel(BaseEstimator):
         return None
 
     # ------------------------------------------------------------------ inputs
-    def _validate_fit_data(self, X, y, sample_weight, cv_groups, classifier: bool = False):
-        """(X, y, sample weights or None, cv_groups) checked by scikit-learn's
-        ``validate_data``; rows of weight 0 are dropped (the same fit, exactly) and equal
-        weights become None."""
+    def _validate_fit_data(self, X, y, sample_weight, cv_groups, classifier: bool = False) -> FitData:
+        """X, y, weights, folds checked by scikit-learn's ``validate_data``; rows of weight 0
+        are dropped (the same fit, exactly), with their ``cv_groups`` labels and their indices
+        in explicit (train, validation) splits given as ``cv``; equal weights become None."""
         _check_lengths(X, y)
         X, y = validate_data(self, X, y, accept_sparse="csc", dtype=np.float64,
                              y_numeric=not classifier, multi_output=False)
@@ -63,14 +64,16 @@ class GroupedLinearModel(BaseEstimator):
             if cv_groups.shape != (X.shape[0],):
                 raise ValueError(f"cv_groups must have one label per sample ({X.shape[0]}), "
                                  f"got shape {cv_groups.shape}")
+        cv = self.cv
         if weight is not None:
             keep = np.flatnonzero(weight > 0)
             if keep.size < X.shape[0]:
+                cv = _without_rows(cv, keep, X.shape[0])
                 X, y, weight = X[keep], y[keep], weight[keep]
                 cv_groups = None if cv_groups is None else cv_groups[keep]
             if np.all(weight == weight[0]):
                 weight = None
-        return X, y, weight, cv_groups
+        return FitData(X, y, weight, cv, cv_groups)
 
     def _validate_predict_data(self, X):
         check_is_fitted(self)
@@ -99,26 +102,28 @@ class GroupedLinearModel(BaseEstimator):
                           self._loss if loss is None else loss, float(self.tol), self.max_iter, n_classes)
 
     # ------------------------------------------------------------------ λ
-    def _resolve_lam(self, X, y, spec: LinearSpec, sample_weight, cv_groups):
-        """(λ per group, TuneResult or None): as given, the scale-aware default, or tuned."""
+    def _resolve_lam(self, data: FitData, y, spec: LinearSpec):
+        """(λ per group, TuneResult or None): as given, the scale-aware default, or tuned
+        (``y`` as the tuners see it: values, 0/1 or class codes)."""
+        X, sample_weight, cv_groups = data.X, data.weight, data.cv_groups
         if _is_auto(self.lam):
             minimum = 2 + int(bool(self.fit_intercept))
             if X.shape[0] < minimum:
                 raise ValueError(f"lam='auto' needs at least {minimum} samples to tune λ (one to "
                                  f"estimate the intercept, two for the noise and the prior), got "
-                                 f"{X.shape[0]}; pass lam")
+                                 f"n_samples={X.shape[0]}; pass lam")
             with blas_threads(X):
                 # the evidence takes neither weights nor folds: with sample_weight or cv=,
                 # tuner="auto" is the hypergradient
-                cross_validated = sample_weight is not None or self.cv is not None
+                cross_validated = sample_weight is not None or data.cv is not None
                 auto = isinstance(self.tuner, str) and self.tuner == "auto"
                 tuner = make_tuner("hypergradient" if auto and cross_validated else self.tuner, spec)
-                if self.cv is not None:
+                if data.cv is not None:
                     if not hasattr(tuner, "cv"):
                         raise ValueError(f"cv={self.cv!r} was given but tuner {tuner.name!r} does not "
                                          "cross-validate; use tuner='hypergradient', 'cv' or 'optuna'")
                     tuner = copy.copy(tuner)            # never change the user's tuner object
-                    tuner.cv = self.cv
+                    tuner.cv = data.cv
                 # keywords only when given: a user's LinearTuner written to the older
                 # tune(X, y, spec) contract keeps working
                 extra = {k: v for k, v in (("cv_groups", cv_groups), ("sample_weight", sample_weight))
@@ -191,6 +196,30 @@ class GroupedLinearModel(BaseEstimator):
             "compute": None if self.tuning_ is None else self.tuning_.compute.as_dict(),
         }
         return explain_frame(table) if as_frame else table
+
+
+class FitData(NamedTuple):
+    """Validated training data: X, y, sample weights (None: equal), folds for ``lam="auto"``."""
+
+    X: object
+    y: np.ndarray
+    weight: np.ndarray | None
+    cv: object
+    cv_groups: np.ndarray | None
+
+
+def _without_rows(cv, keep, n_samples: int):
+    """``cv`` after keeping only the rows ``keep``: explicit (train, validation) index pairs
+    are renumbered (dropped rows leave them); ints and splitters are unchanged."""
+    if cv is None or isinstance(cv, (int, np.integer)) or hasattr(cv, "split"):
+        return cv
+    new = np.full(n_samples, -1)
+    new[keep] = np.arange(keep.size)
+    renumbered = []
+    for train, val in cv:
+        train, val = new[np.asarray(train)], new[np.asarray(val)]
+        renumbered.append((train[train >= 0], val[val >= 0]))
+    return renumbered
 
 
 def _is_auto(lam) -> bool:

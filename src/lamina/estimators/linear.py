@@ -33,11 +33,12 @@ class _LeastSquaresModel(RegressorMixin, GroupedLinearModel):
         cv_groups : array-like, shape (n_samples,), optional
             Labels passed to the ``split`` of a splitter given as ``cv`` (GroupKFold …).
         """
-        X, y, weight, cv_groups = self._validate_fit_data(X, y, sample_weight, cv_groups)
+        data = self._validate_fit_data(X, y, sample_weight, cv_groups)
+        X, y, weight = data.X, data.y, data.weight
         n_samples, n_features = X.shape
         groups, weights = self._groups_and_weights(n_features)
         spec = self._spec(groups, weights)
-        lam, tuning = self._resolve_lam(X, y, spec, weight, cv_groups)
+        lam, tuning = self._resolve_lam(data, y, spec)
         train = TrainingSet(X, y, spec, weight)      # centered (dense) or with a ones column (sparse)
         result = solve(train.A, train.b, train.penalty, n_samples * train.full_lam(lam), train.groups,
                        tol=self.tol, max_iter=self.max_iter, x0=self._warm_start(train))

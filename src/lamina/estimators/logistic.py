@@ -116,7 +116,8 @@ class LogisticRegression(ClassifierMixin, GroupedLinearModel):
             Labels for the ``split`` of a splitter given as ``cv`` (GroupKFold …).
         """
         self._kind()
-        X, y, weight, cv_groups = self._validate_fit_data(X, y, sample_weight, cv_groups, classifier=True)
+        data = self._validate_fit_data(X, y, sample_weight, cv_groups, classifier=True)
+        X, y, weight = data.X, data.y, data.weight
         check_classification_targets(y)
         self.classes_, codes = np.unique(y, return_inverse=True)
         n_classes = self.classes_.shape[0]
@@ -129,7 +130,7 @@ class LogisticRegression(ClassifierMixin, GroupedLinearModel):
             spec, target = self._spec(groups, weights), codes.astype(np.float64)
         else:
             spec, target = self._multinomial_spec(groups, weights, n_classes), codes.astype(np.float64)
-        lam, tuning = self._resolve_lam(X, target, spec, weight, cv_groups)
+        lam, tuning = self._resolve_lam(data, target, spec)
         train = TrainingSet(X, target, spec, weight)
         if self.warm_start and getattr(self, "_fitted_shape", None) == (n_features, n_classes):
             train.x = train.solution_of(self.coef_.T if n_classes > 2 else self.coef_, self.intercept_)

@@ -167,7 +167,8 @@ class TrainingSet:
         budget = {} if self.spec.max_iter is None else {"max_iter": self.spec.max_iter}
         if self.spec.loss is Loss.LOGISTIC:
             result = logistic_regression(self.A, self.b, self.penalty, solver_lam, self.groups,
-                                         x0=self.x, tol=self.spec.tol, sample_weight=self.sample_weight, **budget)
+                                         x0=self.x, tol=self.spec.tol, sample_weight=self.sample_weight,
+                                         intercept=self.augmented, **budget)
             self.x, n_iter, self.result = result.x, result.n_iter, result
         elif self.spec.loss is Loss.MULTINOMIAL:
             result = multinomial_regression(self.A, self.b, self.n_classes, self.penalty, solver_lam,
