@@ -148,3 +148,21 @@ def check_weights(weights, size: int, name: str = "weights") -> np.ndarray:
     if np.any(weights < 0):
         raise ValueError(f"{name} must be >= 0 (0 = unpenalized), got a negative entry")
     return weights
+
+
+def check_sample_weight(sample_weight, n_samples: int, name: str = "sample_weight") -> np.ndarray | None:
+    """Return sample weights as ``n_samples`` finite values >= 0 with a positive sum (a copy),
+    or None when none were given."""
+    if sample_weight is None:
+        return None
+    weight = np.array(sample_weight, dtype=np.float64) if not np.isscalar(sample_weight) else (
+        np.full(n_samples, float(sample_weight)))
+    if weight.ndim != 1 or weight.shape[0] != n_samples:
+        raise ValueError(f"{name} must have shape ({n_samples},), one weight per sample; got {weight.shape}")
+    if not _all_finite(weight):
+        raise ValueError(f"{name} contains NaN or inf; expected finite weights >= 0")
+    if np.any(weight < 0):
+        raise ValueError(f"{name} must be >= 0, got a negative weight")
+    if not np.any(weight > 0):
+        raise ValueError(f"{name} is zero everywhere; at least one sample needs a positive weight")
+    return weight

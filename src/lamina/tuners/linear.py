@@ -53,7 +53,7 @@ def _as_dict(spec: LinearSpec, lam) -> dict:
     return {name: float(value) for name, value in zip(_names(spec), lam)}
 
 
-def _bounds(X, y, spec: LinearSpec) -> tuple[np.ndarray, np.ndarray]:
+def _bounds(X, y, spec: LinearSpec, sample_weight=None) -> tuple[np.ndarray, np.ndarray]:
     """(lower, upper) λ per group searched by hypergradient and Optuna.
 
     L1-type: [λ_max,g · 10⁻³, λ_max,g] (above λ_max,g the group is off and the loss flat).
@@ -66,7 +66,7 @@ def _bounds(X, y, spec: LinearSpec) -> tuple[np.ndarray, np.ndarray]:
             var = var - np.asarray(X.mean(axis=0)).ravel() ** 2
         scale = max(float(np.mean(var)), 1e-12)
         return np.full(spec.groups.n_groups, 1e-7 * scale), np.full(spec.groups.n_groups, 1e3 * scale)
-    top = lam_max(X, y, spec)
+    top = lam_max(X, y, spec, sample_weight)
     return top * 1e-3, top
 
 
@@ -92,14 +92,19 @@ def _fold_curve(fold, lams, keep_coefs=False):
 
 
 def _mean_over_folds(folds, values):
-    sizes = np.array([f.y_val.shape[0] for f in folds], dtype=float)
+    sizes = np.array([f.size for f in folds], dtype=float)
     return np.tensordot(sizes / sizes.sum(), np.asarray(values), axes=1)
 
 
 class LinearTuner(Tuner):
     """Base of the linear tuners: ``tune(X, y, spec) -> TuneResult`` (λ in sklearn scale)."""
 
-    def tune(self, X, y, spec: LinearSpec) -> TuneResult:  # pragma: no cover - abstract
+    def tune(self, X, y, spec: LinearSpec, cv_groups=None,
+             sample_weight=None) -> TuneResult:  # pragma: no cover - abstract
+        """``cv_groups``: one label per sample, passed to the ``split`` of a splitter given as
+        ``cv`` (GroupKFold …); ignored by tuners that do not cross-validate.
+        ``sample_weight``: weights of the samples in the fits and in the held-out loss
+        (Σ s_i ℓ_i / Σ s_i); the evidence tuner refuses them."""
         raise NotImplementedError
 
 
@@ -108,8 +113,9 @@ class GridCVTuner(LinearTuner):
 
     Parameters
     ----------
-    cv : int
-        Folds (1 = one 80/20 hold-out split).
+    cv : int or scikit-learn splitter
+        Folds (1 = one 80/20 hold-out split), or any splitter / iterable ``check_cv`` accepts
+        (see :func:`~lamina.tuners.linear_data.cv_splits`).
     n_lams : int
         Grid size: geometric from λ_max (every group off) down to λ_max·10⁻³
         (ridge: 10³ down to 10⁻⁷ × the mean feature variance).
@@ -126,11 +132,11 @@ class GridCVTuner(LinearTuner):
     def __init__(self, cv: int = 5, n_lams: int = 50, direction=None, n_jobs=None, seed: int = 0):
         self.cv, self.n_lams, self.direction, self.n_jobs, self.seed = cv, n_lams, direction, n_jobs, seed
 
-    def tune(self, X, y, spec: LinearSpec) -> TuneResult:
+    def tune(self, X, y, spec: LinearSpec, cv_groups=None, sample_weight=None) -> TuneResult:
         from joblib import Parallel, delayed
         with Stopwatch() as clock:
-            folds = make_folds(X, y, spec, self.cv, self.seed)
-            lams = _grid(_bounds(X, y, spec), spec, self.n_lams, self.direction)
+            folds = make_folds(X, y, spec, self.cv, self.seed, cv_groups, sample_weight)
+            lams = _grid(_bounds(X, y, spec, sample_weight), spec, self.n_lams, self.direction)
             out = Parallel(n_jobs=self.n_jobs)(delayed(_fold_curve)(fold, lams) for fold in folds)
             scores = _mean_over_folds(folds, [o[0] for o in out])
             best = int(np.argmin(scores))
@@ -254,8 +260,8 @@ class HypergradientTuner(LinearTuner):
 
     Parameters
     ----------
-    cv : int
-        Folds (1 = one 80/20 hold-out split).
+    cv : int or scikit-learn splitter
+        As in :class:`GridCVTuner`.
     max_evals : int
         Evaluations of loss + gradient (each one fit per fold) per start.
     n_lams : int
@@ -277,13 +283,13 @@ class HypergradientTuner(LinearTuner):
         self.cv, self.max_evals, self.n_lams, self.tol, self.seed = cv, max_evals, n_lams, tol, seed
         self.starts, self.reentry = starts, reentry
 
-    def tune(self, X, y, spec: LinearSpec) -> TuneResult:
-        starts = self._starts(X, spec)
+    def tune(self, X, y, spec: LinearSpec, cv_groups=None, sample_weight=None) -> TuneResult:
+        starts = self._starts(X, spec, weighted=sample_weight is not None)
         if not isinstance(self.reentry, (bool, np.bool_)):
             raise ValueError(f"reentry must be True or False; got {self.reentry!r}")
         with Stopwatch() as clock:
-            folds = make_folds(X, y, spec, self.cv, self.seed)
-            lower, upper = _bounds(X, y, spec)
+            folds = make_folds(X, y, spec, self.cv, self.seed, cv_groups, sample_weight)
+            lower, upper = _bounds(X, y, spec, sample_weight)
             lams = _grid((lower, upper), spec, self.n_lams)
             path_lam, init_scores = _single_lambda_start(folds, lams)
             floor = np.maximum(lower, lams[len(init_scores) - 1])
@@ -340,15 +346,16 @@ class HypergradientTuner(LinearTuner):
             trajectory += path[1:]      # the next probe is accepted or ends the rounds: no gradient needed
         return _Descent(lam0, theta, value, trajectory, reentered)
 
-    def _starts(self, X, spec: LinearSpec) -> tuple:
+    def _starts(self, X, spec: LinearSpec, weighted: bool = False) -> tuple:
         if self.starts == "auto":
-            return ("path", "evidence") if evidence_start_affordable(X, spec) else ("path",)
+            affordable = not weighted and evidence_start_affordable(X, spec)
+            return ("path", "evidence") if affordable else ("path",)
         starts = tuple(self.starts) if not isinstance(self.starts, str) else (self.starts,)
         unknown = [s for s in starts if s not in ("path", "evidence")]
         if unknown or not starts:
             raise ValueError(f"starts must be 'auto' or a non-empty tuple of 'path', 'evidence'; got {self.starts!r}")
-        if "evidence" in starts and spec.loss is not Loss.SQUARED:
-            raise ValueError("starts: the 'evidence' start needs the squared loss")
+        if "evidence" in starts and (spec.loss is not Loss.SQUARED or weighted):
+            raise ValueError("starts: the 'evidence' start needs the squared loss and no sample_weight")
         return starts
 
 
@@ -440,7 +447,13 @@ class EvidenceTuner(LinearTuner):
                  hyperprior=(1e-6, 1e-6, 1e-6, 1e-6)):
         self.max_iter, self.tol, self.min_gamma, self.hyperprior = max_iter, tol, min_gamma, hyperprior
 
-    def tune(self, X, y, spec: LinearSpec) -> TuneResult:
+    def tune(self, X, y, spec: LinearSpec, cv_groups=None, sample_weight=None) -> TuneResult:
+        if spec.loss is Loss.MULTINOMIAL:
+            raise ValueError("tuner='evidence' does not handle multinomial logistic regression; "
+                             "use tuner='hypergradient', 'cv' or 'optuna'")
+        if sample_weight is not None:
+            raise ValueError("tuner='evidence' does not take sample_weight; use tuner='hypergradient', "
+                             "'cv' or 'optuna'")
         with Stopwatch() as clock:
             if spec.loss is Loss.LOGISTIC:
                 result, n, fits = self._logistic(X, y, spec)
@@ -501,7 +514,7 @@ class OptunaTuner(LinearTuner):
     ----------
     n_trials : int
         Trials (each one fit per fold, warm-started from the fold's previous solution).
-    cv : int
+    cv : int or scikit-learn splitter
     seed : int
         Sampler seed and fold shuffling.
     timeout : float, optional
@@ -513,12 +526,12 @@ class OptunaTuner(LinearTuner):
     def __init__(self, n_trials: int = 50, cv: int = 5, seed: int = 0, timeout: float | None = None):
         self.n_trials, self.cv, self.seed, self.timeout = n_trials, cv, seed, timeout
 
-    def tune(self, X, y, spec: LinearSpec) -> TuneResult:
+    def tune(self, X, y, spec: LinearSpec, cv_groups=None, sample_weight=None) -> TuneResult:
         import optuna
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         with Stopwatch() as clock:
-            folds = make_folds(X, y, spec, self.cv, self.seed)
-            lower, upper = np.log(_bounds(X, y, spec))
+            folds = make_folds(X, y, spec, self.cv, self.seed, cv_groups, sample_weight)
+            lower, upper = np.log(_bounds(X, y, spec, sample_weight))
             names = [f"log_lam_{g}" for g in range(spec.groups.n_groups)]
 
             def criterion(trial):

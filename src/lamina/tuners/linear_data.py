@@ -2,8 +2,18 @@
 
 A :class:`LinearSpec` says *what* is fitted (penalty with its factors, groups, loss,
 intercept); a :class:`TrainingSet` holds one training sample prepared for repeated fits —
-centered when the loss is squared and X dense, otherwise with a column of ones appended as an
-unpenalized group of its own — and keeps the last solution as the next warm start.
+with an intercept and squared loss, X is centered when dense (or sparse and small,
+``DENSE_INTERCEPT_SIZE``); for the logistic losses and for large sparse X a column of ones is
+appended as an unpenalized group of its own — and keeps the last solution as the next warm
+start.
+
+Sample weights s_i (normalized to mean 1, so that integer weights equal repeated rows) turn the
+mean loss into Σ s_i loss_i / n: for squared loss the rows (after weighted centering) are
+scaled by √s_i, for the logistic losses the solvers weight each sample's loss.
+
+Multinomial (``Loss.MULTINOMIAL``, y = class codes 0..K−1): coefficients W of shape (p, K)
+flattened in C order, ``spec.groups`` over the p·K coefficients (a feature group spans every
+class, :func:`lamina.solvers.multinomial.class_groups`), one unpenalized intercept per class.
 
 Scaling: tuners and estimators speak scikit-learn's λ (objective 1/n Σ loss + Σ_g λ_g R);
 the solvers receive n·λ (objective Σ loss + Σ_g n λ_g R), with n the size of *this* sample.
@@ -11,20 +21,15 @@ the solvers receive n·λ (objective Σ loss + Σ_g n λ_g R), with n the size o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 
 import numpy as np
 import scipy.sparse as sp
 
 from lamina.groups import Groups
 from lamina.penalties import L2, ElasticNet, GroupL1, Penalty
-
-
-class Loss(str, Enum):
-    """Data fits the linear tuners know: squared error (regression) and logistic (y ∈ {0, 1})."""
-
-    SQUARED = "squared"
-    LOGISTIC = "logistic"
+from lamina.solvers.logistic import logistic_regression
+from lamina.solvers.multinomial import multinomial_regression
+from lamina.tuners.linear_losses import Loss, mean_loss, sample_gradient
 
 
 @dataclass(frozen=True)
@@ -37,47 +42,32 @@ class LinearSpec:
     loss: Loss = Loss.SQUARED
     tol: float = 1e-6
     max_iter: int | None = None
+    n_classes: int = 1          # K of the multinomial loss (groups then cover p·K coefficients)
 
     @property
     def is_ridge(self) -> bool:
         return isinstance(self.penalty, ElasticNet) and self.penalty.l1_ratio == 0.0
 
 
-def with_intercept_group(groups: Groups) -> Groups:
-    """The same groups over one more coefficient, the intercept, in a group of its own."""
-    return Groups(np.append(groups.labels, groups.n_groups), groups.names + ("intercept",))
+def with_intercept_group(groups: Groups, size: int = 1) -> Groups:
+    """The same groups over ``size`` more coefficients, the intercept(s), in a group of their own."""
+    return Groups(np.append(groups.labels, np.full(size, groups.n_groups)), groups.names + ("intercept",))
 
 
-def _with_intercept_penalty(penalty: Penalty) -> Penalty:
-    """The same penalty over one more coefficient (the intercept, whose λ is always 0)."""
+def _with_intercept_penalty(penalty: Penalty, size: int = 1) -> Penalty:
+    """The same penalty over ``size`` more coefficients (the intercepts, whose λ is always 0)."""
     if penalty.weights is None:
         return penalty
     params = dict(penalty.get_params())
-    params["weights"] = np.append(penalty.weights, 1.0)
+    params["weights"] = np.append(penalty.weights, np.ones(size if penalty.separable else 1))
     return type(penalty)(**params)
 
 
-def mean_loss(loss: Loss, y, z) -> float:
-    """Mean squared error mean((y − z)²) or mean logistic loss of scores z."""
-    if loss is Loss.SQUARED:
-        return float(np.mean((y - z) ** 2))
-    return float(np.mean(np.logaddexp(0.0, z) - y * z))
-
-
-def loss_gradient(loss: Loss, y, z) -> np.ndarray:
-    """d mean_loss / dz, shape (n,)."""
-    if loss is Loss.SQUARED:
-        return 2.0 * (z - y) / y.shape[0]
-    return (_sigmoid(z) - y) / y.shape[0]
-
-
-def _sample_gradient(loss: Loss, y, z) -> np.ndarray:
-    """d (Σ loss) / dz in the solver's scale: z − y (½ squared error) or σ(z) − y."""
-    return z - y if loss is Loss.SQUARED else _sigmoid(z) - y
-
-
-def _sigmoid(z):
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
+#: sparse X, squared loss with an intercept, at most this many entries n·p (8 MB): centered densely; the
+#: ones column of the augmented sparse form is nearly collinear with uncentered nonnegative
+#: columns, which leaves the intercept determined to about 1e-5 (relative) when the duality gap
+#: is already 1e-25 (measured on 15 × 30 uniform data)
+DENSE_INTERCEPT_SIZE = 1_000_000
 
 
 class TrainingSet:
@@ -88,42 +78,59 @@ class TrainingSet:
     X : ndarray or sparse, shape (n, p)
     y : ndarray, shape (n,)
     spec : LinearSpec
+    sample_weight : ndarray, shape (n,), optional
+        Weights s_i ≥ 0 (normalized here to mean 1).
 
     Attributes
     ----------
-    A, b : the design and target the solver sees (centered, or with a ones column)
-    groups, penalty : partition and penalty over A's columns
-    x : last solution over A's columns (None before the first fit)
+    A, b : the design and target the solver sees (centered, or with a ones column; rows scaled
+        by √s for squared loss)
+    groups, penalty : partition and penalty over A's coefficients
+    sample_weight : weights the logistic solvers apply (None: none, or folded into A)
+    x : last solution over A's coefficients (None before the first fit)
     n_fits, n_iter : fits done and solver iterations summed over them
     """
 
-    def __init__(self, X, y, spec: LinearSpec):
+    def __init__(self, X, y, spec: LinearSpec, sample_weight=None):
         n, p = X.shape
+        weight = None if sample_weight is None else np.asarray(sample_weight, float) * (n / np.sum(sample_weight))
+        center = spec.fit_intercept and spec.loss is Loss.SQUARED
+        if center and sp.issparse(X) and n * p <= DENSE_INTERCEPT_SIZE:
+            X = X.toarray()
         x_mean, y_mean = np.zeros(p), 0.0
-        augmented = spec.fit_intercept and (spec.loss is Loss.LOGISTIC or sp.issparse(X))
+        if center and not sp.issparse(X):
+            x_mean = np.asarray(X.mean(axis=0) if weight is None else weight @ X / n).ravel()
+            X = X - x_mean
+        augmented = spec.fit_intercept and (spec.loss is not Loss.SQUARED or sp.issparse(X))
         if augmented:
             ones = np.ones((n, 1))
             X = sp.hstack([X, sp.csc_matrix(ones)], format="csc") if sp.issparse(X) else np.hstack([X, ones])
         elif spec.fit_intercept:
-            x_mean, y_mean = np.asarray(X.mean(axis=0)).ravel(), float(np.mean(y))
-            X, y = X - x_mean, y - y_mean
-        self._prepare(spec, X, y, augmented, x_mean, y_mean)
+            y_mean = float(np.mean(y) if weight is None else weight @ y / n)
+            y = y - y_mean
+        if weight is not None and spec.loss is Loss.SQUARED:
+            root = np.sqrt(weight)
+            X = sp.diags(root) @ X if sp.issparse(X) else X * root[:, None]
+            y, weight = root * y, None
+        self._prepare(spec, X, y, augmented, x_mean, y_mean, weight)
 
     @classmethod
     def from_prepared(cls, spec: LinearSpec, A, b, augmented: bool) -> "TrainingSet":
         """A training set over a design already prepared as the solver sees it (centered, or
         with its ones column when ``augmented``), e.g. to differentiate a fit made elsewhere."""
         train = cls.__new__(cls)
-        train._prepare(spec, A, b, augmented, np.zeros(spec.groups.n_features), 0.0)
+        train._prepare(spec, A, b, augmented, np.zeros(A.shape[1] - int(augmented)), 0.0)
         return train
 
-    def _prepare(self, spec, A, b, augmented, x_mean, y_mean):
+    def _prepare(self, spec, A, b, augmented, x_mean, y_mean, sample_weight=None):
         self.spec, self.augmented = spec, augmented
         self.n, self.p = A.shape[0], spec.groups.n_features
+        self.n_classes = spec.n_classes if spec.loss is Loss.MULTINOMIAL else 1
         self.x_mean, self.y_mean = x_mean, y_mean
+        self.sample_weight = sample_weight
         if augmented:
-            self.groups = with_intercept_group(spec.groups)
-            self.penalty = _with_intercept_penalty(spec.penalty)
+            self.groups = with_intercept_group(spec.groups, self.n_classes)
+            self.penalty = _with_intercept_penalty(spec.penalty, self.n_classes)
         else:
             self.groups, self.penalty = spec.groups, spec.penalty
         self.A, self.b = A, np.asarray(b, dtype=np.float64)
@@ -157,11 +164,16 @@ class TrainingSet:
 
     def _fit(self, lam) -> np.ndarray:
         solver_lam = self.n * self.full_lam(lam)
+        budget = {} if self.spec.max_iter is None else {"max_iter": self.spec.max_iter}
         if self.spec.loss is Loss.LOGISTIC:
-            from lamina.solvers.logistic import logistic_regression
             result = logistic_regression(self.A, self.b, self.penalty, solver_lam, self.groups,
-                                         x0=self.x, tol=self.spec.tol,
-                                         **({} if self.spec.max_iter is None else {"max_iter": self.spec.max_iter}))
+                                         x0=self.x, tol=self.spec.tol, sample_weight=self.sample_weight,
+                                         intercept=self.augmented, **budget)
+            self.x, n_iter, self.result = result.x, result.n_iter, result
+        elif self.spec.loss is Loss.MULTINOMIAL:
+            result = multinomial_regression(self.A, self.b, self.n_classes, self.penalty, solver_lam,
+                                            self.groups, x0=self.x, tol=self.spec.tol,
+                                            sample_weight=self.sample_weight, **budget)
             self.x, n_iter, self.result = result.x, result.n_iter, result
         elif self.spec.is_ridge and not sp.issparse(self.A):
             self.x, n_iter = self._ridge_solve(solver_lam), 1
@@ -186,24 +198,47 @@ class TrainingSet:
 
     # ------------------------------------------------------------------ reading a solution
     def coef_intercept(self, x) -> tuple[np.ndarray, float]:
-        """(coef over the p features, intercept) of a solution x over A's columns."""
+        """(coef over the p features, intercept) of a solution x over A's columns; for the
+        multinomial loss (coef of shape (p, K), intercepts of shape (K,))."""
+        if self.n_classes > 1:
+            W = x.reshape(-1, self.n_classes)
+            return (W[:-1], W[-1] - self.x_mean @ W[:-1]) if self.augmented else (W, np.zeros(self.n_classes))
         if self.augmented:
-            return x[: self.p], float(x[self.p])
+            return x[: self.p], float(x[self.p] - self.x_mean @ x[: self.p])
         if self.spec.fit_intercept:
             return x, float(self.y_mean - self.x_mean @ x)
         return x, 0.0
 
+    def solution_of(self, coef, intercept) -> np.ndarray:
+        """x over A's coefficients of a model (coef, intercept) — the inverse of
+        :meth:`coef_intercept` (for warm starts)."""
+        coef = np.asarray(coef, dtype=np.float64)
+        if not self.augmented:
+            return coef.ravel().copy()
+        last = np.asarray(intercept, dtype=np.float64) + self.x_mean @ coef
+        return np.vstack([coef, last[None]]).ravel() if coef.ndim == 2 else np.append(coef, last)
+
     def scores(self, X, x) -> np.ndarray:
         """Xw + w₀ for new rows X."""
         coef, intercept = self.coef_intercept(x)
-        return np.asarray(X @ coef).ravel() + intercept
+        z = np.asarray(X @ coef)
+        return (z.ravel() if coef.ndim == 1 else z) + intercept
+
+    def gradient(self, x) -> np.ndarray:
+        """∇ of Σ_i s_i loss_i (solver scale) over A's coefficients at x (flattened)."""
+        z = np.asarray(self.A @ (x.reshape(-1, self.n_classes) if self.n_classes > 1 else x))
+        residual = sample_gradient(self.spec.loss, self.b, z if self.n_classes > 1 else z.ravel())
+        if self.sample_weight is not None:
+            residual = residual * (self.sample_weight[:, None] if residual.ndim == 2 else self.sample_weight)
+        return np.asarray(self.A.T @ residual).ravel()
 
     def validation_design(self, X):
         """V with scores = V x + offset for new rows X (so that d scores / dx = V)."""
         if self.augmented:
             ones = np.ones((X.shape[0], 1))
-            return (sp.hstack([X, sp.csc_matrix(ones)], format="csc") if sp.issparse(X)
-                    else np.hstack([X, ones])), 0.0
+            if sp.issparse(X) and sp.issparse(self.A):
+                return sp.hstack([X, sp.csc_matrix(ones)], format="csc"), 0.0
+            return np.hstack([(X.toarray() if sp.issparse(X) else X) - self.x_mean, ones]), 0.0
         if self.spec.fit_intercept:
             return (X.toarray() if sp.issparse(X) else X) - self.x_mean, self.y_mean
         return X, 0.0
@@ -245,36 +280,73 @@ class Fold:
     train: TrainingSet
     X_val: object
     y_val: np.ndarray
+    weight: np.ndarray | None = None      # sample weights of the validation rows
+
+    @property
+    def size(self) -> float:
+        """Weight of the fold in means over folds: its validation rows (or their weights)."""
+        return float(self.y_val.shape[0] if self.weight is None else np.sum(self.weight))
 
     def validation_loss(self, x) -> float:
-        return mean_loss(self.train.spec.loss, self.y_val, self.train.scores(self.X_val, x))
+        return mean_loss(self.train.spec.loss, self.y_val, self.train.scores(self.X_val, x), self.weight)
 
 
 def _rows(X, index):
     return X[index] if not sp.issparse(X) else sp.csr_matrix(X)[index].tocsc()
 
 
-def make_folds(X, y, spec: LinearSpec, cv: int, seed: int = 0) -> list[Fold]:
-    """One :class:`Fold` per (train, validation) split of :func:`kfold_indices`."""
+def cv_splits(X, y, cv, seed: int = 0, cv_groups=None, classifier: bool = False) -> list:
+    """(train, validation) index pairs: an int K is lamina's shuffled K-fold
+    (:func:`kfold_indices`, 1 = an 80/20 hold-out); anything else — a scikit-learn splitter
+    (KFold, GroupKFold, TimeSeriesSplit …) or an iterable of (train, validation) pairs — goes
+    through scikit-learn's ``check_cv``; ``cv_groups`` (one label per sample) reaches
+    ``split`` (GroupKFold and friends need it)."""
+    if isinstance(cv, (int, np.integer)) and not isinstance(cv, bool):
+        return kfold_indices(X.shape[0], cv, seed)
+    from sklearn.model_selection import check_cv
+    try:
+        splitter = check_cv(cv, y, classifier=classifier)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"cv must be an int, a scikit-learn splitter or an iterable of "
+                         f"(train, validation) index pairs; got {cv!r} ({error})") from None
+    try:
+        splits = [(np.asarray(train), np.asarray(val)) for train, val in splitter.split(X, y, cv_groups)]
+    except ValueError as error:
+        raise ValueError(f"cv={cv!r} could not split the data: {error} (splitters that need sample "
+                         "groups, such as GroupKFold, take them from fit(..., cv_groups=labels))") from None
+    if not splits or any(train.size == 0 or val.size == 0 for train, val in splits):
+        raise ValueError(f"cv={cv!r} gave an empty training or validation split")
+    return splits
+
+
+def make_folds(X, y, spec: LinearSpec, cv, seed: int = 0, cv_groups=None, sample_weight=None) -> list[Fold]:
+    """One :class:`Fold` per (train, validation) split of :func:`cv_splits`; with
+    ``sample_weight``, each side keeps its rows' weights (the held-out loss is weighted)."""
     folds = []
-    for train, val in kfold_indices(X.shape[0], cv, seed):
-        folds.append(Fold(TrainingSet(_rows(X, train), y[train], spec), _rows(X, val), y[val]))
+    w = sample_weight
+    for train, val in cv_splits(X, y, cv, seed, cv_groups, classifier=spec.loss is not Loss.SQUARED):
+        training = TrainingSet(_rows(X, train), y[train], spec, None if w is None else w[train])
+        folds.append(Fold(training, _rows(X, val), y[val], None if w is None else w[val]))
     return folds
 
 
-def lam_max(X, y, spec: LinearSpec) -> np.ndarray:
+def lam_max(X, y, spec: LinearSpec, sample_weight=None) -> np.ndarray:
     """λ_max per group (scikit-learn scale): the smallest λ_g that switches group g off alone.
 
     For penalties without one (pure L2) the scale ‖Xᵀy‖∞ / n of the data is returned, so that
     grids and bounds have the same meaning for every penalty.
     """
-    data = TrainingSet(X, y, spec)
-    x0 = np.zeros(data.A.shape[1])
+    data = TrainingSet(X, y, spec, sample_weight)
+    x0 = np.zeros(data.A.shape[1] * data.n_classes)
+    weight = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, float)
     if data.augmented and spec.loss is Loss.SQUARED:
-        x0[-1] = float(np.mean(y))
+        x0[-1] = float(weight @ y / np.sum(weight))
     if spec.loss is Loss.LOGISTIC and data.augmented:
-        mean = np.clip(np.mean(y), 1e-6, 1 - 1e-6)
+        mean = np.clip(weight @ y / np.sum(weight), 1e-6, 1 - 1e-6)
         x0[-1] = np.log(mean / (1 - mean))
+    if spec.loss is Loss.MULTINOMIAL and data.augmented:
+        share = np.bincount(np.asarray(y, np.int64), weights=weight, minlength=spec.n_classes) / np.sum(weight)
+        x0[-spec.n_classes:] = np.log(np.clip(share, 1e-12, None))
     thresholds, grad = _thresholds_and_gradient(data, x0)
     return _floor(thresholds, grad, data.n)
 
@@ -291,8 +363,7 @@ def entry_thresholds(train: TrainingSet, x) -> np.ndarray:
 
 def _thresholds_and_gradient(data: TrainingSet, x) -> tuple[np.ndarray, np.ndarray]:
     spec = data.spec
-    z = np.asarray(data.A @ x).ravel()
-    grad = np.asarray(data.A.T @ _sample_gradient(spec.loss, data.b, z)).ravel()[: data.p]
+    grad = data.gradient(x)[: data.p]
     groups = spec.groups
     penalty = spec.penalty
     if isinstance(penalty, GroupL1):

@@ -16,7 +16,13 @@ one linear solve of size |S| whatever the number of groups. Per penalty:
 * group L1, factor c_g: ∇R_g = c_g x_g/‖x_g‖, ∇²R_g = c_g (I − u uᵀ)/‖x_g‖, u = x_g/‖x_g‖;
   S = the active groups.
 
-∇²F is AᵀA (squared loss) or Aᵀ diag(σ(1−σ)) A (logistic). When |S| exceeds the number of
+∇²F is AᵀA (squared loss), Aᵀ diag(s σ(1−σ)) A (logistic, sample weights s) or, for the
+multinomial loss over W (p, K) flattened in C order, Σ_i s_i a_i a_iᵀ ⊗ (diag(p_i) − p_i p_iᵀ),
+p_i = softmax(z_i), formed class pair by class pair (:func:`_gram`).
+The softmax is unchanged when a row of W moves by the same amount in every class: a row that
+is unpenalized (the intercepts) or L1-penalized with all K entries on the support is a null
+direction u of H_S, which the criterion does not see either; H_S + c uuᵀ (c > 0) fixes that
+gauge and gives the pseudo-inverse's answer. When |S| exceeds the number of
 rows and the penalty Hessian is a positive diagonal C (ridge), the Woodbury identity
 H⁻¹u = C⁻¹u − C⁻¹Aᵀ(D⁻¹ + AC⁻¹Aᵀ)⁻¹AC⁻¹u turns the p×p solve into an n×n one.
 
@@ -31,7 +37,9 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from lamina.penalties import ElasticNet, GroupL1
-from lamina.tuners.linear_data import Fold, Loss, TrainingSet, _sigmoid, loss_gradient, mean_loss
+from lamina.solvers.multinomial import softmax_rows
+from lamina.tuners.linear_data import Fold, TrainingSet
+from lamina.tuners.linear_losses import Loss, loss_gradient, mean_loss, sigmoid
 
 
 def _columns(A, S) -> np.ndarray:
@@ -40,11 +48,68 @@ def _columns(A, S) -> np.ndarray:
 
 
 def _sample_weights(train: TrainingSet, x) -> np.ndarray | None:
-    """Diagonal of ∇²F in sample space: None for squared loss (identity), σ(1−σ) for logistic."""
+    """Diagonal of ∇²F in sample space: None for squared loss (identity), s σ(1−σ) for logistic."""
     if train.spec.loss is Loss.SQUARED:
         return None
-    prob = _sigmoid(np.asarray(train.A @ x).ravel())
-    return np.maximum(prob * (1.0 - prob), 1e-12)
+    prob = sigmoid(np.asarray(train.A @ x).ravel())
+    weights = np.maximum(prob * (1.0 - prob), 1e-12)
+    return weights if train.sample_weight is None else weights * train.sample_weight
+
+
+def _curvature_design(train: TrainingSet, x, S):
+    """(D_S, weights) with ∇²F_SS = D_Sᵀ diag(weights) D_S (weights None: identity); for the
+    multinomial loss (None, None): only its Gram matrix is formed (:func:`_gram`)."""
+    if train.spec.loss is Loss.MULTINOMIAL:
+        return None, None
+    return _columns(train.A, S), _sample_weights(train, x)
+
+
+def _gram(train: TrainingSet, x, S, A_S, weights) -> np.ndarray:
+    """∇²F_SS. Multinomial, coefficient (j, k) at j·K + k: Σ_i s_i a_ij a_ij' (δ_kk' p_ik −
+    p_ik p_ik'), one weighted Gram matrix of the support's columns per pair of classes: K²·n·m²
+    flops for m columns, where an explicit root G (GᵀG = ∇²F, G = B(A ⊗ I_K) with
+    B_i = (I − q qᵀ) diag(q), q = √p_i) costs K³·n·m² flops and K²·n·m floats (90 MB on digits)."""
+    if train.spec.loss is not Loss.MULTINOMIAL:
+        return A_S.T @ A_S if weights is None else (A_S * weights[:, None]).T @ A_S
+    K = train.n_classes
+    prob = softmax_rows(np.asarray(train.A @ x.reshape(-1, K)))
+    if train.sample_weight is not None:
+        prob_weighted = prob * train.sample_weight[:, None]
+    else:
+        prob_weighted = prob
+    columns, position = np.unique(S // K, return_inverse=True)
+    block = _columns(train.A, columns)
+    full = np.empty((columns.size, K, columns.size, K))
+    for k in range(K):
+        for l in range(k, K):
+            w = prob_weighted[:, k] * (float(k == l) - prob[:, l])
+            full[:, k, :, l] = (block * w[:, None]).T @ block
+            full[:, l, :, k] = full[:, k, :, l]
+    index = position * K + S % K
+    return full.reshape(columns.size * K, columns.size * K)[np.ix_(index, index)]
+
+
+def _gauge(train: TrainingSet, S, pen_hessian) -> np.ndarray | None:
+    """Unit vectors (|S| × m) of the multinomial null directions of H_S (module docstring)."""
+    if train.spec.loss is not Loss.MULTINOMIAL:
+        return None
+    K = train.n_classes
+    rows, counts = np.unique(S // K, return_counts=True)
+    vectors = []
+    for row in rows[counts == K]:
+        idx = np.flatnonzero(S // K == row)
+        block = pen_hessian[idx] if pen_hessian.ndim == 1 else pen_hessian[np.ix_(idx, idx)]
+        if not np.any(block):
+            u = np.zeros(S.size)
+            u[idx] = 1.0 / np.sqrt(K)
+            vectors.append(u)
+    return np.column_stack(vectors) if vectors else None
+
+
+def _with_gauge(hessian, gauge):
+    if gauge is None:
+        return hessian
+    return hessian + np.mean(np.diag(hessian)) * (gauge @ gauge.T)
 
 
 def penalty_terms(train: TrainingSet, x, lam):
@@ -95,10 +160,9 @@ def _by_group(labels, values, n_groups) -> np.ndarray:
 
 def _hessian_solve(train: TrainingSet, x, S, pen_hessian, rhs) -> np.ndarray:
     """H_S⁻¹ rhs (rhs of shape (|S|,) or (|S|, k))."""
-    weights = _sample_weights(train, x)
-    A_S = _columns(train.A, S)
+    A_S, weights = _curvature_design(train, x, S)
     diagonal = pen_hessian.ndim == 1
-    if diagonal and S.size > A_S.shape[0] and np.all(pen_hessian > 0):
+    if A_S is not None and diagonal and S.size > A_S.shape[0] and np.all(pen_hessian > 0):
         inv_c = 1.0 / pen_hessian
         kernel = (A_S * inv_c) @ A_S.T
         kernel[np.diag_indices_from(kernel)] += 1.0 if weights is None else 1.0 / weights
@@ -106,9 +170,9 @@ def _hessian_solve(train: TrainingSet, x, S, pen_hessian, rhs) -> np.ndarray:
         inner = _spd_solve(kernel, A_S @ scaled)
         correction = A_S.T @ inner
         return scaled - (correction * (inv_c if rhs.ndim == 1 else inv_c[:, None]))
-    gram = A_S.T @ A_S if weights is None else (A_S * weights[:, None]).T @ A_S
+    gram = _gram(train, x, S, A_S, weights)
     hessian = gram + (np.diag(pen_hessian) if diagonal else pen_hessian)
-    return _spd_solve(hessian, rhs)
+    return _spd_solve(_with_gauge(hessian, _gauge(train, S, pen_hessian)), rhs)
 
 
 def _spd_solve(matrix, rhs):
@@ -127,9 +191,10 @@ def fold_value_and_gradient(fold: Fold, lam) -> tuple[float, np.ndarray]:
     train = fold.train
     x = train.fit(lam)
     V, offset = train.validation_design(fold.X_val)
-    scores = np.asarray(V @ x).ravel() + offset
-    value = mean_loss(train.spec.loss, fold.y_val, scores)
-    grad_x = np.asarray(V.T @ loss_gradient(train.spec.loss, fold.y_val, scores)).ravel()
+    scores = np.asarray(V @ x.reshape(-1, train.n_classes)) + offset
+    scores = scores.ravel() if train.n_classes == 1 else scores
+    value = mean_loss(train.spec.loss, fold.y_val, scores, fold.weight)
+    grad_x = np.asarray(V.T @ loss_gradient(train.spec.loss, fold.y_val, scores, fold.weight)).ravel()
     S, pen_hessian, directions = penalty_terms(train, x, lam)
     if S.size == 0:
         return value, np.zeros(train.spec.groups.n_groups)
@@ -148,18 +213,17 @@ def effective_dof(train: TrainingSet, x, lam) -> np.ndarray:
     out = np.zeros(n_groups)
     if S.size == 0:
         return out
-    weights = _sample_weights(train, x)
-    A_S = _columns(train.A, S)
+    A_S, weights = _curvature_design(train, x, S)
     labels = train.groups.labels[S]
     keep = labels < n_groups
     diagonal = pen_hessian.ndim == 1
-    if diagonal and S.size > A_S.shape[0] and np.all(pen_hessian > 0):
+    if A_S is not None and diagonal and S.size > A_S.shape[0] and np.all(pen_hessian > 0):
         kernel = (A_S / pen_hessian) @ A_S.T
         kernel[np.diag_indices_from(kernel)] += 1.0 if weights is None else 1.0 / weights
         per_coef = np.sum(A_S * _spd_solve(kernel, A_S), axis=0) / pen_hessian
     else:
-        gram = A_S.T @ A_S if weights is None else (A_S * weights[:, None]).T @ A_S
+        gram = _gram(train, x, S, A_S, weights)
         hessian = gram + (np.diag(pen_hessian) if diagonal else pen_hessian)
-        per_coef = np.diag(_spd_solve(hessian, gram)).copy()
+        per_coef = np.diag(_spd_solve(_with_gauge(hessian, _gauge(train, S, pen_hessian)), gram)).copy()
     np.add.at(out, labels[keep], per_coef[keep])
     return out

@@ -1,0 +1,143 @@
+"""Multinomial logistic regression with a λ per feature group: solver, estimator, tuning."""
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression as SkLogistic
+
+import lamina
+from lamina.groups import Groups
+from lamina.penalties import L1, L2, ElasticNet, GroupL1
+from lamina.solvers.multinomial import class_groups
+from lamina.tuners.linear_data import LinearSpec, Loss, make_folds
+from lamina.tuners.linear_implicit import fold_value_and_gradient
+
+
+@pytest.fixture
+def data(rng):
+    n, p, K = 300, 6, 3
+    X = rng.standard_normal((n, p)) + 0.5
+    W = rng.standard_normal((p, K))
+    W[3:] = 0
+    y = np.argmax(X @ W + rng.gumbel(size=(n, K)), axis=1)
+    return X, y
+
+
+def _sklearn(C, l1_ratio, **kw):
+    with warnings.catch_warnings():   # scikit-learn ≥ 1.8 moves `penalty` to `l1_ratio`
+        warnings.simplefilter("ignore")
+        try:
+            return SkLogistic(C=C, l1_ratio=l1_ratio, **kw)
+        except TypeError:
+            return SkLogistic(C=C, penalty="l1" if l1_ratio == 1 else "l2", **kw)
+
+
+def _fit_sklearn(model, X, y, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return model.fit(X, y, **kw)
+
+
+def test_l2_matches_sklearn_multinomial(data):
+    X, y = data
+    lam, n = 0.02, X.shape[0]
+    ours = lamina.LogisticRegression(lam=lam, tol=1e-10).fit(X, y)
+    ref = _fit_sklearn(_sklearn(1 / (n * lam), 0.0, tol=1e-12, max_iter=10_000), X, y)   # λ = 1/(nC)
+    assert ours.coef_.shape == ref.coef_.shape == (3, 6) and ours.intercept_.shape == (3,)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-6)
+    np.testing.assert_allclose(ours.intercept_, ref.intercept_, atol=1e-6)
+    np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-6)
+    assert np.array_equal(ours.predict(X), ref.predict(X))
+
+
+def test_l1_matches_sklearn_saga_multinomial(data):
+    X, y = data
+    lam, n = 0.02, X.shape[0]
+    ours = lamina.LogisticRegression(lam=lam, penalty="l1", tol=1e-10).fit(X, y)
+    ref = _fit_sklearn(_sklearn(1 / (n * lam), 1.0, solver="saga", tol=1e-12, max_iter=100_000), X, y)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-6)
+    assert np.array_equal(ours.coef_ == 0, ref.coef_ == 0)
+    np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-6)
+
+
+def test_weighted_multinomial_matches_sklearn_and_repeated_rows(data, rng):
+    X, y = data
+    weight = rng.integers(0, 4, X.shape[0])
+    lam = 0.02
+    ours = lamina.LogisticRegression(lam=lam, tol=1e-10).fit(X, y, sample_weight=weight)
+    ref = _fit_sklearn(_sklearn(1 / (weight.sum() * lam), 0.0, tol=1e-12, max_iter=10_000), X, y,
+                       sample_weight=weight)                                         # λ = 1/(C Σs)
+    np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-6)
+    repeated = lamina.LogisticRegression(lam=lam, tol=1e-10).fit(np.repeat(X, weight, 0), np.repeat(y, weight))
+    np.testing.assert_allclose(ours.coef_, repeated.coef_, atol=1e-7)
+
+
+def test_group_l1_switches_a_feature_off_for_every_class(data):
+    X, y = data
+    groups = np.array(["a", "a", "a", "b", "b", "b"])
+    model = lamina.LogisticRegression(lam=[0.005, 0.2], penalty="group_l1", groups=groups, tol=1e-10).fit(X, y)
+    assert np.all(model.coef_[:, 3:] == 0) and np.all(model.coef_[:, :3] != 0)
+    table = model.explain()
+    assert table["n_nonzero"] == [9, 0] and table["switched_off"] == [False, True]
+    assert model.dof_[1] == 0 and model.dof_[0] > 0
+    assert model.result_.converged
+
+
+def test_string_labels_and_classes(data):
+    X, y = data
+    labels = np.array(["cat", "dog", "emu"])[y]
+    model = lamina.LogisticRegression(lam=[0.01, 0.05], groups=[0, 0, 0, 1, 1, 1]).fit(X, labels)
+    assert model.classes_.tolist() == ["cat", "dog", "emu"]
+    assert set(model.predict(X)) <= {"cat", "dog", "emu"} and model.score(X, labels) > 0.6
+    proba = model.predict_proba(X)
+    assert proba.shape == (300, 3) and np.allclose(proba.sum(axis=1), 1.0)
+    assert np.array_equal(model.classes_[np.argmax(proba, axis=1)], model.predict(X))
+    assert model.decision_function(X).shape == (300, 3)
+
+
+@pytest.mark.parametrize("penalty", [L2(), L1(), ElasticNet(0.5), GroupL1(np.sqrt([12.0, 12.0]))])
+def test_multinomial_hypergradient_matches_finite_differences(rng, penalty):
+    n, p, K = 200, 8, 3
+    X = rng.standard_normal((n, p))
+    W = rng.standard_normal((p, K))
+    W[4:] = 0
+    y = np.argmax(X @ W + rng.gumbel(size=(n, K)), axis=1).astype(float)
+    spec = LinearSpec(penalty, class_groups(Groups.contiguous([4, 4]), K), True, Loss.MULTINOMIAL, 1e-12, None, K)
+    fold = make_folds(X, y, spec, 3)[0]
+    lam = np.array([0.01, 0.02])
+    _, grad = fold_value_and_gradient(fold, lam)
+    for g in range(2):
+        step = np.zeros(2)
+        step[g] = 1e-5
+        up, _ = fold_value_and_gradient(fold, lam * np.exp(step))
+        down, _ = fold_value_and_gradient(fold, lam * np.exp(-step))
+        assert grad[g] == pytest.approx((up - down) / 2e-5, rel=1e-3, abs=1e-8)
+
+
+def test_multinomial_auto_penalizes_the_noise_group(data, rng):
+    X, y = data
+    Xw = np.hstack([X[:, :3], rng.standard_normal((300, 6))])
+    groups = np.repeat(["signal", "noise"], [3, 6])
+    model = lamina.LogisticRegression(lam="auto", penalty="l1", groups=groups).fit(Xw, y)
+    assert model.lam_[1] > model.lam_[0] and model.tuning_.method == "hypergradient"
+    assert model.score(Xw, y) > 0.6
+    with pytest.raises(ValueError, match="multinomial"):
+        lamina.LogisticRegression(lam="auto", groups=groups, tuner="evidence").fit(Xw, y)
+
+
+def test_multinomial_warm_start_reuses_the_fit(data):
+    X, y = data
+    model = lamina.LogisticRegression(lam=0.02, warm_start=True, tol=1e-8).fit(X, y)
+    first = model.n_iter_
+    model.fit(X, y)
+    assert model.n_iter_ < first
+
+
+def test_acceptance_shape_groups_object_scalar_and_vector_lam():
+    from sklearn.datasets import load_iris
+    X, y = load_iris(return_X_y=True)
+    g = Groups.contiguous([2, 2], names=["sepal", "petal"])
+    for lam in (0.01, [0.05, 0.001], "auto"):
+        model = lamina.LogisticRegression(groups=g, lam=lam).fit(X, y)
+        assert model.coef_.shape == (3, 4) and model.lam_.shape == (2,) and model.score(X, y) > 0.9
+        assert model.predict_proba(X).shape == (150, 3) and model.explain()["group"] == ["sepal", "petal"]
