@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import pathlib
 import sys
 
@@ -232,15 +233,55 @@ def _torch_missing(args) -> int:
     raise ValueError("lamina nn needs PyTorch: pip install 'lamina[torch]'")
 
 
+def _expected_errors() -> tuple[type, ...]:
+    """Errors a user's input or environment can cause: told in one line, without traceback."""
+    errors = [ValueError, TypeError, FloatingPointError, OSError, ImportError, TimeoutError]
+    if "sqlalchemy" in sys.modules:  # storage errors (locked, read-only, server down)
+        errors.append(sys.modules["sqlalchemy"].exc.SQLAlchemyError)
+    if "optuna" in sys.modules:
+        errors.append(sys.modules["optuna"].exceptions.OptunaError)
+    return tuple(errors)
+
+
+def _one_line(error: BaseException, argv_secrets: list[str]) -> str:
+    from lamina.studies.storage import describe_database_error
+
+    text = describe_database_error(error) if hasattr(error, "orig") else str(error).strip()
+    text = text.splitlines()[0] if text else type(error).__name__
+    for secret in argv_secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def _secrets(args) -> list[str]:
+    """Passwords in --storage URLs (never echoed in an error message)."""
+    from lamina.studies.storage import redact
+
+    url = str(getattr(args, "storage", None) or "")
+    if redact(url) == url:
+        return []
+    password = url.partition("://")[2].rpartition("@")[0].partition(":")[2]
+    return [password] if password else []
+
+
 def main(argv=None) -> int:
+    """Run the command; exit 0 on success, 1 when the job failed (one line on stderr), 2 on
+    bad usage (argparse). Set LAMINA_TRACEBACK=1 to see the traceback of an error."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "invert" and args.samples is None:
         args.samples = 256 if args.problem == "interpolation" else 4000
     try:
         return args.run(args)
-    except (ValueError, TypeError, FloatingPointError) as error:
-        print(f"lamina {args.command}: error: {error}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"lamina {args.command}: interrupted (a stored study resumes with --resume)", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if os.environ.get("LAMINA_TRACEBACK") == "1":
+            raise
+        expected = isinstance(error, _expected_errors())
+        prefix = "" if expected else f"unexpected {type(error).__name__} (a bug: please report it): "
+        print(f"lamina {args.command}: error: {prefix}{_one_line(error, _secrets(args))}", file=sys.stderr)
         return 1
 
 

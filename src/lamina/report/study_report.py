@@ -11,6 +11,7 @@ bars, λ trajectories, test metric against compute, and any extra figures the ca
 """
 from __future__ import annotations
 
+import html
 import math
 import pathlib
 from collections import defaultdict
@@ -208,18 +209,40 @@ def compute_plot(rows: list[dict], metric_label: str = "objective"):
     return fig
 
 
+def completeness(rows: list[dict], expected=None) -> tuple[list[dict], list[str]]:
+    """(failed rows, keys of expected cells with no row) — both empty for a complete study."""
+    failed = [r for r in rows if r.get("state") == "FAIL"]
+    missing = sorted(set(expected or ()) - {r["cell"] for r in rows})
+    return failed, missing
+
+
+def _incomplete_html(rows: list[dict], failed: list[dict], missing: list[str]) -> str:
+    total = len(rows) + len(missing)
+    parts = [f"{total - len(failed) - len(missing)} of {total} cells completed"]
+    if failed:
+        parts.append(f"{len(failed)} failed (see Failed cells)")
+    if missing:
+        parts.append(f"{len(missing)} did not finish: {', '.join(missing[:10])}{' …' if len(missing) > 10 else ''}")
+    return (f"<p class='warning'><strong>Incomplete study:</strong> {html.escape('; '.join(parts))}. Means and "
+            "seeds in the table count completed cells only; run the study again with --resume to finish it.</p>")
+
+
 def write_study_report(path, title: str, rows: list[dict], *, metric_label: str = "objective",
                        intro: str = "", extra_sections: list[tuple[str, str]] = (),
-                       figure_dir=None) -> pathlib.Path:
-    """Write the study page to ``path`` (PNG copies of the figures into ``figure_dir``)."""
+                       figure_dir=None, expected=None) -> pathlib.Path:
+    """Write the study page to ``path`` (PNG copies of the figures into ``figure_dir``).
+
+    ``expected`` (the keys of every cell of the study) lets the page say when cells are
+    missing; failed cells are always listed with their errors. Every string is escaped."""
     import matplotlib.pyplot as plt
 
     figure_dir = pathlib.Path(figure_dir) if figure_dir else None
     if figure_dir:
         figure_dir.mkdir(parents=True, exist_ok=True)
-    sections = [("Results", table_html(results_table(rows, metric_label),
-                                       caption=f"mean ± std over seeds; lower {metric_label} is better"))]
-    failed = [r for r in rows if r.get("state") == "FAIL"]
+    failed, missing = completeness(rows, expected)
+    sections = [("Results", (_incomplete_html(rows, failed, missing) if failed or missing else "")
+                 + table_html(results_table(rows, metric_label),
+                              caption=f"mean ± std over seeds; lower {metric_label} is better"))]
     if failed:
         sections.append(("Failed cells", table_html([{"cell": r["cell"], "error": r.get("error")} for r in failed])))
     for heading, maker, name, caption in (

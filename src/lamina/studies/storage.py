@@ -10,18 +10,32 @@ A storage is named by a URL, as SQLAlchemy and Optuna spell it:
 Running trials send a heartbeat; a trial whose worker died (killed, machine lost) stops
 beating and is marked failed after ``grace_period`` seconds, so that another worker, or the
 same study started again with ``resume=True``, runs it again.
+
+SQLite files are switched to write-ahead logging (WAL), so that readers never block the
+worker that writes. A SQLite path is checked before use: its folder must exist (nothing is
+created but the file itself) and an existing file must be a SQLite database. Any storage
+failure surfaces as :class:`StorageError` with a one-line message (the password redacted).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
+import sqlite3
+import time
 import warnings
 from dataclasses import dataclass
 
 import optuna
+import sqlalchemy.exc
 
 DEFAULT_HEARTBEAT_S = 5
 DEFAULT_GRACE_S = 20
+OPEN_ATTEMPTS = 5
+
+
+class StorageError(ValueError):
+    """The storage cannot be opened or written (bad path, not a database, read-only, down)."""
 
 
 @dataclass(frozen=True)
@@ -33,9 +47,23 @@ class StorageSpec:
     grace_period: int = DEFAULT_GRACE_S
 
     def open(self) -> optuna.storages.RDBStorage:
-        """Connect (creating tables on first use)."""
+        """Connect (creating tables on first use); retried when another process creates the
+        same new storage at the same moment."""
+        if self.is_sqlite:
+            _prepare_sqlite(self.path)
+        for attempt in range(OPEN_ATTEMPTS):
+            try:
+                return self._connect()
+            except sqlalchemy.exc.IntegrityError:  # two processes initialising one new storage
+                if attempt == OPEN_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+            except sqlalchemy.exc.SQLAlchemyError as error:
+                raise StorageError(f"storage {redact(self.url)}: {describe_database_error(error)}") from None
+
+    def _connect(self) -> optuna.storages.RDBStorage:
         engine_kwargs = {}
-        if self.url.startswith("sqlite"):
+        if self.is_sqlite:
             # several processes on one SQLite file: wait for the lock instead of failing
             engine_kwargs = {"connect_args": {"timeout": 60}}
         try:
@@ -48,6 +76,11 @@ class StorageSpec:
             raise ImportError(
                 f"storage {redact(self.url)!r} needs its database driver ({error}); "
                 "for PostgreSQL install it with `pip install lamina[postgres]`") from error
+
+    @property
+    def path(self) -> pathlib.Path:
+        """The SQLite file of a ``sqlite:///`` URL."""
+        return pathlib.Path(self.url.removeprefix("sqlite:///"))
 
     @property
     def is_sqlite(self) -> bool:
@@ -70,15 +103,44 @@ def storage_spec(storage: str | os.PathLike | StorageSpec | None, default_path: 
         raise ValueError(f"need heartbeat_interval >= 1 and grace_period > heartbeat_interval, got "
                          f"{heartbeat_interval} and {grace_period}")
     if storage is None:
-        storage = default_path
+        path = pathlib.Path(default_path)
+        path.parent.mkdir(parents=True, exist_ok=True)  # the default lives in the output folder
+        return StorageSpec(f"sqlite:///{path.as_posix()}", heartbeat_interval, grace_period)
     text = os.fspath(storage)
-    if "://" not in text:
-        path = pathlib.Path(text)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = f"sqlite:///{path.as_posix()}"
-    elif not text.split("://", 1)[0].split("+", 1)[0] in ("sqlite", "postgresql", "mysql"):
+    scheme = text.split("://", 1)[0].split("+", 1)[0] if "://" in text else None
+    if scheme is None and ":" in text.split("/", 1)[0] and not pathlib.Path(text).exists():
+        raise ValueError(f"--storage: {redact(text)!r} is neither a file path nor a URL "
+                         "(sqlite:///path/to/file.db or postgresql://user@host/db)")
+    if scheme is None:
+        text = f"sqlite:///{pathlib.Path(text).as_posix()}"
+    elif scheme not in ("sqlite", "postgresql", "mysql"):
         raise ValueError(f"storage must be a file path, sqlite:///… or postgresql://… URL; got {redact(text)!r}")
-    return StorageSpec(text, heartbeat_interval, grace_period)
+    spec = StorageSpec(text, heartbeat_interval, grace_period)
+    if spec.is_sqlite and not spec.path.parent.is_dir():
+        raise ValueError(f"--storage: folder {spec.path.parent} does not exist (create it first)")
+    return spec
+
+
+def _prepare_sqlite(path: pathlib.Path) -> None:
+    """Check that ``path`` can hold a SQLite study and switch it to WAL (kept by the file)."""
+    if not path.parent.is_dir():
+        raise StorageError(f"storage folder {path.parent} does not exist")
+    if path.is_dir():
+        raise StorageError(f"storage {path} is a folder, not a SQLite file")
+    try:
+        with contextlib.closing(sqlite3.connect(path, timeout=60)) as connection:
+            mode = connection.execute("PRAGMA journal_mode").fetchone()[0]
+            if mode.lower() != "wal" and os.access(path, os.W_OK):
+                connection.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.DatabaseError as error:
+        raise StorageError(f"storage {path}: {error} (is it a SQLite file written by lamina?)") from None
+
+
+def describe_database_error(error: BaseException) -> str:
+    """The first line of a database driver's message (SQLAlchemy appends SQL and links)."""
+    original = getattr(error, "orig", None) or error
+    lines = str(original).strip().splitlines()
+    return lines[0] if lines else type(original).__name__
 
 
 def redact(url: str) -> str:

@@ -8,14 +8,14 @@ Convention: loss = mean task loss + 1/(2N) Σ_g δ_g ‖W_g‖²; PyTorch weight
 ['0.weight', '2.weight']
 """
 from lamina.torch.evidence import GGNCurvature, OnlineEvidence
-from lamina.torch.fit import FitResult, evaluate, fit
+from lamina.torch.fit import DivergenceError, FitResult, evaluate, fit
 from lamina.torch.groups import ParamGroup, discover_groups
 from lamina.torch.likelihoods import Classification, Gaussian, make_likelihood
 from lamina.torch.penalty import Regularizer, hard_threshold, soft_threshold
 from lamina.torch.rules import AlphaHillRule, AWDRule, Rule, hill_alpha, static_weights
 from lamina.torch.tune import NetTuneResult, Recipe, tune
 
-__all__ = ["AWDRule", "AlphaHillRule", "Classification", "FitResult", "GGNCurvature", "Gaussian",
+__all__ = ["AWDRule", "AlphaHillRule", "Classification", "DivergenceError", "FitResult", "GGNCurvature", "Gaussian",
            "NetTuneResult", "OnlineEvidence", "ParamGroup", "Recipe", "Regularizer", "Rule",
            "discover_groups", "evaluate", "fit", "hard_threshold", "hill_alpha", "make_likelihood",
            "soft_threshold", "static_weights", "tune"]
