@@ -246,7 +246,10 @@ def _expected_errors() -> tuple[type, ...]:
 def _one_line(error: BaseException, argv_secrets: list[str]) -> str:
     from lamina.studies.storage import describe_database_error
 
-    text = describe_database_error(error) if hasattr(error, "orig") else str(error).strip()
+    cause = error
+    while cause is not None and not hasattr(cause, "orig"):  # Optuna wraps database errors
+        cause = cause.__cause__ or cause.__context__
+    text = describe_database_error(cause) if cause is not None else str(error).strip()
     text = text.splitlines()[0] if text else type(error).__name__
     for secret in argv_secrets:
         text = text.replace(secret, "***")

@@ -163,6 +163,7 @@ def run_study_command(args, *, kind: str, cells, run_cell: str, metric: str, int
                         grace_period=args.grace_period)
     name = args.study or f"{kind}-{pathlib.Path(str(args.task)).stem.replace(':', '-')}"
     keys = [cell.key for cell in cells]
+    spec.open()  # a bad storage fails here, before any progress bar
     bar = None
     if not (args.quiet or args.json):
         done = _finished_before(name, spec, keys) if args.resume else 0

@@ -54,12 +54,10 @@ class StorageSpec:
         for attempt in range(OPEN_ATTEMPTS):
             try:
                 return self._connect()
-            except sqlalchemy.exc.IntegrityError:  # two processes initialising one new storage
-                if attempt == OPEN_ATTEMPTS - 1:
-                    raise
-                time.sleep(0.2 * (attempt + 1))
             except sqlalchemy.exc.SQLAlchemyError as error:
-                raise StorageError(f"storage {redact(self.url)}: {describe_database_error(error)}") from None
+                if attempt == OPEN_ATTEMPTS - 1 or not _creation_race(error):
+                    raise StorageError(f"storage {redact(self.url)}: {describe_database_error(error)}") from None
+                time.sleep(0.2 * (attempt + 1))
 
     def _connect(self) -> optuna.storages.RDBStorage:
         engine_kwargs = {}
@@ -79,8 +77,8 @@ class StorageSpec:
 
     @property
     def path(self) -> pathlib.Path:
-        """The SQLite file of a ``sqlite:///`` URL."""
-        return pathlib.Path(self.url.removeprefix("sqlite:///"))
+        """The SQLite file of a ``sqlite:///`` URL (also in SQLite's URI form ``file:…?mode=ro&uri=true``)."""
+        return pathlib.Path(self.url.removeprefix("sqlite:///").split("?", 1)[0].removeprefix("file:"))
 
     @property
     def is_sqlite(self) -> bool:
@@ -134,6 +132,12 @@ def _prepare_sqlite(path: pathlib.Path) -> None:
                 connection.execute("PRAGMA journal_mode=WAL")
     except sqlite3.DatabaseError as error:
         raise StorageError(f"storage {path}: {error} (is it a SQLite file written by lamina?)") from None
+
+
+def _creation_race(error: Exception) -> bool:
+    """Another process is creating the same tables right now (the next attempt finds them)."""
+    text = str(getattr(error, "orig", error)).lower()
+    return isinstance(error, sqlalchemy.exc.IntegrityError) or "already exists" in text or "locked" in text
 
 
 def describe_database_error(error: BaseException) -> str:
