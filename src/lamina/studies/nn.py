@@ -80,10 +80,10 @@ def load_task(task: str, seed: int, hidden=(256, 256), n_train: int | None = Non
     imports and runs that code.
     """
     import torch
-    from sklearn import datasets
 
     torch.manual_seed(seed)
     if task in ("digits", "diabetes"):
+        from sklearn import datasets
         loader = datasets.load_digits if task == "digits" else datasets.load_diabetes
         X, y = loader(return_X_y=True)
         (X_tr, y_tr), (X_te, y_te) = _split(X.astype(np.float32), y, n_train or (500 if task == "digits" else 300), seed)
