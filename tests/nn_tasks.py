@@ -55,3 +55,22 @@ def tiny(seed):
     torch.manual_seed(seed)
     model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2))
     return model, (X[:32], y[:32]), (X[32:], y[32:]), "classification"
+
+
+EVIL = "<script>document.title='pwned'</script><img src=x onerror=\"document.title='pwned'\">"
+
+
+class Evil(nn.Module):
+    """A model whose error message is HTML meant to run in the report."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(4, 2)
+
+    def forward(self, x):
+        raise RuntimeError(EVIL)
+
+
+def evil(seed):
+    model, train, test, likelihood = tiny(seed)
+    return Evil(), train, test, likelihood
