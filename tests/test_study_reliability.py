@@ -1,4 +1,5 @@
 """Studies under faults and bad inputs (issue 16): no hang, no silent wrong result, one-line errors."""
+import json
 import os
 import pathlib
 import subprocess
@@ -232,3 +233,27 @@ def test_existing_study_with_a_completed_cell_still_needs_resume(tmp_path):
     with pytest.raises(StudyExistsError, match="--resume"):
         run_study("s", ridge_cells(tmp_path, 2), "study_cells:ridge_cell", spec)
     assert len(optuna.load_study(study_name="s", storage=spec.open()).trials) == 2
+
+
+# ----------------------------------------------------------------------------- --json (issue 17)
+def strict_json(text):
+    def refuse(constant):
+        raise AssertionError(f"{constant} literal in JSON output")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_json_prints_numbers_with_mean_and_std_and_no_nan(tmp_path, capsys):
+    argv = ["nn", "--task", "nn_tasks:tiny", "--methods", "none", "uniform", "--seeds", "2", "--epochs", "2",
+            "--hidden", "4", "--out", str(tmp_path), "--json"]
+    code, out, _ = cli(capsys, *argv)
+    results = strict_json(out)["results"]
+    assert code == 0 and {row["method"] for row in results} == {"none", "uniform"}
+    nll = results[0]["NLL"]
+    assert isinstance(nll["mean"], float) and isinstance(nll["std"], float) and results[0]["seeds"] == 2
+    code, out, _ = cli(capsys, "report", "--storage", str(tmp_path / "study.db"), "--json", "--out", str(tmp_path / "r"))
+    assert code == 0 and strict_json(out)[0]["objective"]["mean"] == nll["mean"]
+    from lamina.report.study_report import json_safe, results_summary
+    rows = [{"cell": "a", "params": {"method": "m"}, "state": "COMPLETE", "metrics": {"objective": float("nan"), "x": 1.0}}]
+    summary = json_safe(results_summary(rows))
+    assert summary == [{"method": "m", "seeds": 1, "objective": None, "x": {"mean": 1.0, "std": None}}]
+    assert json.dumps(summary, allow_nan=False)

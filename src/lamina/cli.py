@@ -81,10 +81,10 @@ def _invert(args) -> int:
                                     "Stopping criterion of each solver at the chosen λ", out / "convergence.png")),
     ]
     report = write_report(out / "report.html", title, sections, intro)
-    (out / "results.json").write_text(json.dumps({"problem": vars(args) | {"sigma": problem.sigma},
-                                                  "results": rows}, indent=2, default=str))
+    (out / "results.json").write_text(json.dumps(_json_safe({"problem": vars(args) | {"sigma": problem.sigma},
+                                                             "results": rows}), indent=2, default=str))
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(_json_safe(rows), indent=2, allow_nan=False))
     elif not args.quiet:
         _print_table(rows)
         print(f"\nreport: {report.resolve()}")
@@ -153,15 +153,20 @@ def _sense(args) -> int:
              f"(n = {n}, {trials} trials per cell). Donoho–Tanner ρ_W(0.5) = {float(donoho_tanner_weak(0.5)):.4f}.")
     report = write_report(out / "report.html", "lamina — compressed sensing", sections, intro)
     results = {"phase": phase_rows, "recovery": cs_rows}
-    (out / "results.json").write_text(json.dumps(results, indent=2, default=float))
+    (out / "results.json").write_text(json.dumps(_json_safe(results), indent=2, default=float))
     if args.json:
-        print(json.dumps(results, indent=2, default=float))
+        print(json.dumps(_json_safe(results), indent=2, default=float, allow_nan=False))
     elif not args.quiet:
         _print_table(phase_rows)
         print()
         _print_table(cs_rows)
         print(f"\nreport: {report.resolve()}")
     return 0
+
+
+def _json_safe(value):
+    from lamina.report.study_report import json_safe
+    return json_safe(value)
 
 
 def _print_table(rows):

@@ -38,35 +38,58 @@ def _by_method(rows: list[dict]) -> dict[str, list[dict]]:
     return dict(grouped)
 
 
-def _mean_spread(values: list[float]) -> str:
-    values = [v for v in values if v is not None and math.isfinite(v)]
+def _stats(values: list) -> dict | None:
+    """{"mean", "std"} of the finite numbers among ``values`` (std None for one value)."""
+    values = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
     if not values:
+        return None
+    return {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else None}
+
+
+def _spread_text(stats: dict | None) -> str:
+    if stats is None:
         return "—"
-    mean = float(np.mean(values))
-    if len(values) == 1:
-        return f"{mean:.4g}"
-    return f"{mean:.4g} ± {float(np.std(values, ddof=1)):.2g}"
+    if stats["std"] is None:
+        return f"{stats['mean']:.4g}"
+    return f"{stats['mean']:.4g} ± {stats['std']:.2g}"
 
 
-def results_table(rows: list[dict], metric_label: str = "objective") -> list[dict]:
-    """Table rows: method, n seeds, then mean ± std of every numeric metric.
-
-    Methods are sorted by mean ``objective`` (best first).
-    """
+def results_summary(rows: list[dict], metric_label: str = "objective") -> list[dict]:
+    """Table rows with numbers: method, n seeds, then ``{"mean": …, "std": …}`` of every
+    numeric metric (``std`` None for one seed; the metric None when no seed has a finite
+    value). Methods are sorted by mean ``objective`` (best first). What ``--json`` prints."""
     grouped = _by_method(rows)
     metrics = _numeric_metrics(rows)
     table = []
     for method, cells in grouped.items():
         entry = {"method": method, "seeds": len(cells)}
         for name in metrics:
-            label = metric_label if name == "objective" else name
-            entry[label] = _mean_spread([c["metrics"].get(name) for c in cells])
-        entry["_sort"] = np.nanmean([c["metrics"].get("objective", np.nan) for c in cells])
-        table.append(entry)
-    table.sort(key=lambda e: (math.isnan(e["_sort"]), e["_sort"]))
-    for entry in table:
-        del entry["_sort"]
-    return table
+            entry[metric_label if name == "objective" else name] = _stats([c["metrics"].get(name) for c in cells])
+        objective = _stats([c["metrics"].get("objective") for c in cells])
+        table.append((objective is None, objective["mean"] if objective else 0.0, entry))
+    return [entry for *_, entry in sorted(table, key=lambda item: item[:2])]
+
+
+def results_table(rows: list[dict], metric_label: str = "objective") -> list[dict]:
+    """Table rows: method, n seeds, then mean ± std of every numeric metric, as text.
+
+    Methods are sorted by mean ``objective`` (best first).
+    """
+    return [{key: value if key in ("method", "seeds") else _spread_text(value) for key, value in entry.items()}
+            for entry in results_summary(rows, metric_label)]
+
+
+def json_safe(value):
+    """``value`` with every non-finite float replaced by None (JSON has no NaN or Infinity)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    if isinstance(value, np.generic):
+        return json_safe(value.item())
+    return value
 
 
 def _mean_lambdas(cells: list[dict]) -> dict[str, float]:

@@ -16,7 +16,7 @@ import sys
 import numpy as np
 import optuna
 
-from lamina.report.study_report import results_table, write_study_report
+from lamina.report.study_report import json_safe, results_summary, results_table, write_study_report
 from lamina.studies.runner import DEFAULT_MAX_WAIT_S, expected_cells, study_rows
 from lamina.studies.storage import DEFAULT_GRACE_S, DEFAULT_HEARTBEAT_S, redact, storage_spec
 
@@ -65,7 +65,8 @@ def add_report_parser(sub) -> argparse.ArgumentParser:
     report.add_argument("--metric", default="objective", help="label of the decisive metric in the table")
     report.add_argument("--screenshot", action="store_true",
                         help="also render the page in headless Chromium and save screenshot.png")
-    report.add_argument("--json", action="store_true", help="print the results table as JSON")
+    report.add_argument("--json", action="store_true",
+                        help="print the results as JSON: per method and metric {\"mean\": …, \"std\": …} as numbers")
     report.set_defaults(run=run_report)
     return report
 
@@ -92,8 +93,10 @@ def run_report(args) -> int:
     if args.screenshot:
         from lamina.report.browser import check_rendered
         check_rendered(page, screenshot=out / "screenshot.png")
-    table = results_table(rows, args.metric)
-    print(json.dumps(table, indent=1) if args.json else f"report: {page.resolve()}")
+    if args.json:
+        print(json.dumps(json_safe(results_summary(rows, args.metric)), indent=1, allow_nan=False))
+    else:
+        print(f"report: {page.resolve()}")
     return 0
 
 
@@ -109,7 +112,9 @@ def _add_study_options(parser, kind: str) -> None:
     parser.add_argument("--resume", action="store_true", help=RESUME_HELP)
     parser.add_argument("--out", default=f"out/{kind}", help=f"output folder (default: out/{kind})")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or table (errors still go to stderr)")
-    parser.add_argument("--json", action="store_true", help="print the results table as JSON")
+    parser.add_argument("--json", action="store_true",
+                        help="print the results as JSON: per method and metric {\"mean\": …, \"std\": …} as numbers "
+                             "(null where undefined, never NaN), plus the failed and missing cells")
     parser.add_argument("--max-wait", type=non_negative_float, default=DEFAULT_MAX_WAIT_S,
                         help="seconds a worker with nothing left to run waits for cells running on other "
                              f"workers before giving up (exit 1) — reset whenever a cell finishes "
@@ -189,9 +194,10 @@ def run_study_command(args, *, kind: str, cells, run_cell: str, metric: str, int
     failed = [r for r in rows if r["state"] == "FAIL"]
     missing = sorted(set(keys) - {r["cell"] for r in rows})
     if args.json:
-        print(json.dumps({"study": name, "storage": redact(spec.url), "report": str(page.resolve()),
-                          "results": table, "failed": [{"cell": r["cell"], "error": r["error"]} for r in failed],
-                          "missing": missing}, indent=1))
+        print(json.dumps(json_safe({"study": name, "storage": redact(spec.url), "report": str(page.resolve()),
+                                    "results": results_summary(rows, metric),
+                                    "failed": [{"cell": r["cell"], "error": r["error"]} for r in failed],
+                                    "missing": missing}), indent=1, allow_nan=False))
     elif not args.quiet:
         if table:
             _print_rows(table)
