@@ -90,7 +90,8 @@ def run_cli(argv):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("command", ["nn", "linear", "report"])
-def test_random_command_lines_give_clean_errors(command, tmp_path):
+def test_random_command_lines_give_clean_errors(command, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # relative paths drawn (e.g. a --storage file) land here
     write_tasks(tmp_path)
     if command == "report":  # a stored study to report on
         assert run_cli(["nn", *BASE["nn"], "--out", str(tmp_path / "stored"), "--quiet"])[0] == 0

@@ -79,7 +79,9 @@ def _only_study(spec) -> str:
 
 
 def run_report(args) -> int:
-    spec = storage_spec(args.storage, "out/study.db")
+    if args.storage is None and not pathlib.Path("out/study.db").is_file():
+        raise ValueError("--storage: no study database at out/study.db (the default); name one with --storage")
+    spec = storage_spec(args.storage or "out/study.db", "unused")
     if spec.is_sqlite and not spec.path.is_file():
         raise ValueError(f"--storage: no SQLite file at {spec.path}")
     name = args.study or _only_study(spec)
