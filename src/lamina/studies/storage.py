@@ -32,6 +32,7 @@ import sqlalchemy.exc
 DEFAULT_HEARTBEAT_S = 5
 DEFAULT_GRACE_S = 20
 OPEN_ATTEMPTS = 5
+CONNECT_TIMEOUT_S = 15
 
 
 class StorageError(ValueError):
@@ -62,8 +63,11 @@ class StorageSpec:
     def _connect(self) -> optuna.storages.RDBStorage:
         engine_kwargs = {}
         if self.is_sqlite:
-            # several processes on one SQLite file: wait for the lock instead of failing
+            # several processes on one SQLite file: wait for the lock (at most a minute) instead of failing
             engine_kwargs = {"connect_args": {"timeout": 60}}
+        elif self.url.startswith("postgresql") and "connect_timeout" not in self.url:
+            # an unreachable server fails after CONNECT_TIMEOUT_S instead of the system's minutes
+            engine_kwargs = {"connect_args": {"connect_timeout": CONNECT_TIMEOUT_S}}
         try:
             with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna since 2.9
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
