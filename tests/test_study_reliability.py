@@ -152,6 +152,18 @@ def test_resume_with_other_settings_is_refused_naming_them(tmp_path, capsys):
     assert code == 0, err
 
 
+def test_resume_notices_a_changed_npz_file(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((30, 3)), rng.integers(0, 2, 30)
+    data = tmp_path / "data.npz"
+    np.savez(data, X_train=X[:20], y_train=y[:20], X_test=X[20:], y_test=y[20:])
+    argv = ["nn", "--task", str(data), *TINY[2:], "--out", str(tmp_path)]
+    assert cli(capsys, *argv)[0] == 0
+    np.savez(data, X_train=X[:20] + 1, y_train=y[:20], X_test=X[20:], y_test=y[20:])
+    code, _, err = cli(capsys, *argv, "--resume")
+    assert code == 1 and "task_sha256: stored" in err
+
+
 def test_resume_progress_bar_starts_at_the_cells_done(tmp_path, capsys):
     argv = ["nn", "--task", "nn_tasks:tiny", "--methods", "none", "uniform", "--seeds", "1", "--epochs", "1",
             "--hidden", "4", "--out", str(tmp_path)]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lamina.studies.tasks import TaskError, npz_arrays, user_function
+from lamina.studies.tasks import TaskError, npz_arrays, task_identity, user_function
 
 # name → (estimator family, tuner). "sklearn-*" are the scikit-learn baselines.
 STRATEGIES = {
@@ -161,7 +161,9 @@ def study_cells(task: str, strategies, seeds: int):
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
         raise ValueError(f"--methods: unknown {unknown}; choose from {sorted(STRATEGIES)}")
-    return [Cell(f"{strategy}/seed={seed}", {"task": task, "strategy": strategy, "method": strategy, "seed": seed})
+    identity = task_identity(task)
+    return [Cell(f"{strategy}/seed={seed}",
+                 {"task": task, **identity, "strategy": strategy, "method": strategy, "seed": seed})
             for strategy in strategies for seed in range(seeds)]
 
 

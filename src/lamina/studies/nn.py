@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lamina.studies.tasks import TaskError, npz_arrays, user_function
+from lamina.studies.tasks import TaskError, npz_arrays, task_identity, user_function
 
 # name → (tune method, tune options). Budgets of the baselines are options of the study.
 STRATEGIES = {
@@ -206,7 +206,8 @@ def study_cells(task: str, strategies, seeds: int, *, epochs: int, lr: float, ba
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
         raise ValueError(f"--methods: unknown {unknown}; choose from {sorted(STRATEGIES)}")
+    identity = task_identity(task)
     return [Cell(f"{strategy}/seed={seed}",
-                 {"task": task, "strategy": strategy, "method": strategy, "seed": seed, "epochs": epochs,
+                 {"task": task, **identity, "strategy": strategy, "method": strategy, "seed": seed, "epochs": epochs,
                   "lr": lr, "batch_size": batch_size, "hidden": list(hidden), "options": options or {}})
             for strategy in strategies for seed in range(seeds)]

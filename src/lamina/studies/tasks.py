@@ -6,6 +6,7 @@ code, with the user's rights, in every worker.
 """
 from __future__ import annotations
 
+import hashlib
 import importlib
 import pathlib
 
@@ -45,3 +46,12 @@ def npz_arrays(path: pathlib.Path) -> dict:
             return {name: data[name] for name in data.files}
     except Exception as error:  # not a zip, truncated, object arrays (pickle refused) …
         raise TaskError(f"--task {path}: not a readable .npz file ({type(error).__name__}: {error})") from None
+
+
+def task_identity(task: str) -> dict:
+    """What identifies a task's data beyond its name: the SHA-256 of a ``.npz`` file's bytes
+    (so that a resumed study notices a changed file); empty for other tasks."""
+    path = pathlib.Path(task)
+    if str(task).endswith(".npz") and path.is_file():
+        return {"task_sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    return {}
