@@ -192,7 +192,11 @@ def run_study_command(args, *, kind: str, cells, run_cell: str, metric: str, int
     rows = [row for row in rows if row["cell"] in keys]
     page = write_study_report(out / "report.html", f"lamina {kind} — {name}", rows, metric_label=metric,
                               figure_dir=out / "figures", intro=intro, expected=keys)
-    table = results_table(rows, metric)
+    return _tell_outcome(args, kind, name, spec, page, rows, keys, metric)
+
+
+def _tell_outcome(args, kind, name, spec, page, rows, keys, metric) -> int:
+    """Table or JSON on stdout, failed and missing cells on stderr; the exit code."""
     failed = [r for r in rows if r["state"] == "FAIL"]
     missing = sorted(set(keys) - {r["cell"] for r in rows})
     if args.json:
@@ -201,6 +205,7 @@ def run_study_command(args, *, kind: str, cells, run_cell: str, metric: str, int
                                     "failed": [{"cell": r["cell"], "error": r["error"]} for r in failed],
                                     "missing": missing}), indent=1, allow_nan=False))
     elif not args.quiet:
+        table = results_table(rows, metric)
         if table:
             _print_rows(table)
         print(f"\nreport: {page.resolve()}\nstudy: {name} in {redact(spec.url)}")
