@@ -96,10 +96,11 @@ def _create_or_load(name: str, storage) -> tuple[optuna.Study, bool]:
 
 
 def _replaceable(study: optuna.Study) -> bool:
-    """No cell completed and none waits or runs (after failing trials of dead workers)."""
+    """Every trial failed (after failing those of dead workers): none completed, none waits or
+    runs. A study without trials is not replaceable: another process may be creating it."""
     fail_stale(study)
-    alive = (TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING)
-    return not study.get_trials(deepcopy=False, states=alive)
+    trials = study.get_trials(deepcopy=False)
+    return bool(trials) and all(t.state == TrialState.FAIL for t in trials)
 
 
 def fail_stale(study: optuna.Study) -> None:

@@ -71,6 +71,7 @@ class _Worker:
     """One worker's handle on a study: its storage, ids, and the trials it gave a heartbeat."""
 
     def __init__(self, name: str, spec: StorageSpec):
+        self.spec = spec
         self.storage = spec.open()
         try:
             self.study = optuna.load_study(study_name=name, storage=self.storage)
@@ -84,18 +85,19 @@ class _Worker:
 
     def claim(self) -> int | None:
         """Claim one WAITING trial (heartbeat first, then WAITING → RUNNING); None when none."""
-        for trial in self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-            trial_id = self.trial_id(trial)
-            self.storage.record_heartbeat(trial_id)
-            try:
-                claimed = self.storage.set_trial_state_values(trial_id, state=TrialState.RUNNING)
-            except optuna.exceptions.UpdateFinishedTrialError:
-                continue
-            if claimed and not self._superseded(trial):
-                return trial_id
-            if claimed:
-                self.storage.set_trial_user_attr(trial_id, SUPERSEDED_ATTR, True)
-                self.storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+        with self.spec.claim_lock():
+            for trial in self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+                trial_id = self.trial_id(trial)
+                self.storage.record_heartbeat(trial_id)
+                try:
+                    if not self.storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
+                        continue
+                    if not self._superseded(trial):
+                        return trial_id
+                    self.storage.set_trial_user_attr(trial_id, SUPERSEDED_ATTR, True)
+                    self.storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    continue
         return None
 
     def _superseded(self, claimed) -> bool:

@@ -29,6 +29,11 @@ from dataclasses import dataclass
 import optuna
 import sqlalchemy.exc
 
+try:
+    import fcntl
+except ImportError:  # Windows: claims on SQLite are not serialized (one worker per file there)
+    fcntl = None
+
 DEFAULT_HEARTBEAT_S = 5
 DEFAULT_GRACE_S = 20
 OPEN_ATTEMPTS = 5
@@ -78,6 +83,22 @@ class StorageSpec:
             raise ImportError(
                 f"storage {redact(self.url)!r} needs its database driver ({error}); "
                 "for PostgreSQL install it with `pip install lamina[postgres]`") from error
+
+    @contextlib.contextmanager
+    def claim_lock(self):
+        """Held while a worker claims a cell. SQLite has no row locks (Optuna's SELECT … FOR
+        UPDATE is a plain SELECT there), so two processes could claim the same waiting trial:
+        on SQLite the claim holds an exclusive ``flock`` on ``<file>.lock`` (released by the
+        system if the process dies). PostgreSQL locks the row itself: nothing to do."""
+        if not self.is_sqlite or fcntl is None:
+            yield
+            return
+        with open(f"{self.path}.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     @property
     def path(self) -> pathlib.Path:
