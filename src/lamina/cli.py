@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import pathlib
 import sys
 
@@ -80,10 +81,10 @@ def _invert(args) -> int:
                                     "Stopping criterion of each solver at the chosen λ", out / "convergence.png")),
     ]
     report = write_report(out / "report.html", title, sections, intro)
-    (out / "results.json").write_text(json.dumps({"problem": vars(args) | {"sigma": problem.sigma},
-                                                  "results": rows}, indent=2, default=str))
+    (out / "results.json").write_text(json.dumps(_json_safe({"problem": vars(args) | {"sigma": problem.sigma},
+                                                             "results": rows}), indent=2, default=str))
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(_json_safe(rows), indent=2, allow_nan=False))
     elif not args.quiet:
         _print_table(rows)
         print(f"\nreport: {report.resolve()}")
@@ -152,15 +153,20 @@ def _sense(args) -> int:
              f"(n = {n}, {trials} trials per cell). Donoho–Tanner ρ_W(0.5) = {float(donoho_tanner_weak(0.5)):.4f}.")
     report = write_report(out / "report.html", "lamina — compressed sensing", sections, intro)
     results = {"phase": phase_rows, "recovery": cs_rows}
-    (out / "results.json").write_text(json.dumps(results, indent=2, default=float))
+    (out / "results.json").write_text(json.dumps(_json_safe(results), indent=2, default=float))
     if args.json:
-        print(json.dumps(results, indent=2, default=float))
+        print(json.dumps(_json_safe(results), indent=2, default=float, allow_nan=False))
     elif not args.quiet:
         _print_table(phase_rows)
         print()
         _print_table(cs_rows)
         print(f"\nreport: {report.resolve()}")
     return 0
+
+
+def _json_safe(value):
+    from lamina.report.study_report import json_safe
+    return json_safe(value)
 
 
 def _print_table(rows):
@@ -232,15 +238,58 @@ def _torch_missing(args) -> int:
     raise ValueError("lamina nn needs PyTorch: pip install 'lamina[torch]'")
 
 
+def _expected_errors() -> tuple[type, ...]:
+    """Errors a user's input or environment can cause: told in one line, without traceback."""
+    errors = [ValueError, TypeError, FloatingPointError, OSError, ImportError, TimeoutError]
+    if "sqlalchemy" in sys.modules:  # storage errors (locked, read-only, server down)
+        errors.append(sys.modules["sqlalchemy"].exc.SQLAlchemyError)
+    if "optuna" in sys.modules:
+        errors.append(sys.modules["optuna"].exceptions.OptunaError)
+    return tuple(errors)
+
+
+def _one_line(error: BaseException, argv_secrets: list[str]) -> str:
+    from lamina.studies.storage import describe_database_error
+
+    cause = error
+    while cause is not None and not hasattr(cause, "orig"):  # Optuna wraps database errors
+        cause = cause.__cause__ or cause.__context__
+    text = describe_database_error(cause) if cause is not None else str(error).strip()
+    text = text.splitlines()[0] if text else type(error).__name__
+    for secret in argv_secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def _secrets(args) -> list[str]:
+    """Passwords in --storage URLs (never echoed in an error message)."""
+    from lamina.studies.storage import redact
+
+    url = str(getattr(args, "storage", None) or "")
+    if redact(url) == url:
+        return []
+    password = url.partition("://")[2].rpartition("@")[0].partition(":")[2]
+    return [password] if password else []
+
+
 def main(argv=None) -> int:
+    """Run the command; exit 0 on success, 1 when the job failed (one line on stderr), 2 on
+    bad usage (argparse). Set LAMINA_TRACEBACK=1 to see the traceback of an error."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "invert" and args.samples is None:
         args.samples = 256 if args.problem == "interpolation" else 4000
     try:
         return args.run(args)
-    except (ValueError, TypeError, FloatingPointError) as error:
-        print(f"lamina {args.command}: error: {error}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"lamina {args.command}: interrupted (a stored study resumes with --resume)", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if os.environ.get("LAMINA_TRACEBACK") == "1":
+            raise
+        expected = isinstance(error, _expected_errors())
+        prefix = "" if expected else f"unexpected {type(error).__name__} (a bug: please report it): "
+        print(f"lamina {args.command}: error: {prefix}{_one_line(error, _secrets(args))}", file=sys.stderr)
         return 1
 
 

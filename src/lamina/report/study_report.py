@@ -11,6 +11,7 @@ bars, λ trajectories, test metric against compute, and any extra figures the ca
 """
 from __future__ import annotations
 
+import html
 import math
 import pathlib
 from collections import defaultdict
@@ -37,35 +38,58 @@ def _by_method(rows: list[dict]) -> dict[str, list[dict]]:
     return dict(grouped)
 
 
-def _mean_spread(values: list[float]) -> str:
-    values = [v for v in values if v is not None and math.isfinite(v)]
+def _stats(values: list) -> dict | None:
+    """{"mean", "std"} of the finite numbers among ``values`` (std None for one value)."""
+    values = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
     if not values:
+        return None
+    return {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else None}
+
+
+def _spread_text(stats: dict | None) -> str:
+    if stats is None:
         return "—"
-    mean = float(np.mean(values))
-    if len(values) == 1:
-        return f"{mean:.4g}"
-    return f"{mean:.4g} ± {float(np.std(values, ddof=1)):.2g}"
+    if stats["std"] is None:
+        return f"{stats['mean']:.4g}"
+    return f"{stats['mean']:.4g} ± {stats['std']:.2g}"
 
 
-def results_table(rows: list[dict], metric_label: str = "objective") -> list[dict]:
-    """Table rows: method, n seeds, then mean ± std of every numeric metric.
-
-    Methods are sorted by mean ``objective`` (best first).
-    """
+def results_summary(rows: list[dict], metric_label: str = "objective") -> list[dict]:
+    """Table rows with numbers: method, n seeds, then ``{"mean": …, "std": …}`` of every
+    numeric metric (``std`` None for one seed; the metric None when no seed has a finite
+    value). Methods are sorted by mean ``objective`` (best first). What ``--json`` prints."""
     grouped = _by_method(rows)
     metrics = _numeric_metrics(rows)
     table = []
     for method, cells in grouped.items():
         entry = {"method": method, "seeds": len(cells)}
         for name in metrics:
-            label = metric_label if name == "objective" else name
-            entry[label] = _mean_spread([c["metrics"].get(name) for c in cells])
-        entry["_sort"] = np.nanmean([c["metrics"].get("objective", np.nan) for c in cells])
-        table.append(entry)
-    table.sort(key=lambda e: (math.isnan(e["_sort"]), e["_sort"]))
-    for entry in table:
-        del entry["_sort"]
-    return table
+            entry[metric_label if name == "objective" else name] = _stats([c["metrics"].get(name) for c in cells])
+        objective = _stats([c["metrics"].get("objective") for c in cells])
+        table.append((objective is None, objective["mean"] if objective else 0.0, entry))
+    return [entry for *_, entry in sorted(table, key=lambda item: item[:2])]
+
+
+def results_table(rows: list[dict], metric_label: str = "objective") -> list[dict]:
+    """Table rows: method, n seeds, then mean ± std of every numeric metric, as text.
+
+    Methods are sorted by mean ``objective`` (best first).
+    """
+    return [{key: value if key in ("method", "seeds") else _spread_text(value) for key, value in entry.items()}
+            for entry in results_summary(rows, metric_label)]
+
+
+def json_safe(value):
+    """``value`` with every non-finite float replaced by None (JSON has no NaN or Infinity)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    if isinstance(value, np.generic):
+        return json_safe(value.item())
+    return value
 
 
 def _mean_lambdas(cells: list[dict]) -> dict[str, float]:
@@ -208,18 +232,40 @@ def compute_plot(rows: list[dict], metric_label: str = "objective"):
     return fig
 
 
+def completeness(rows: list[dict], expected=None) -> tuple[list[dict], list[str]]:
+    """(failed rows, keys of expected cells with no row) — both empty for a complete study."""
+    failed = [r for r in rows if r.get("state") == "FAIL"]
+    missing = sorted(set(expected or ()) - {r["cell"] for r in rows})
+    return failed, missing
+
+
+def _incomplete_html(rows: list[dict], failed: list[dict], missing: list[str]) -> str:
+    total = len(rows) + len(missing)
+    parts = [f"{total - len(failed) - len(missing)} of {total} cells completed"]
+    if failed:
+        parts.append(f"{len(failed)} failed (see Failed cells)")
+    if missing:
+        parts.append(f"{len(missing)} did not finish: {', '.join(missing[:10])}{' …' if len(missing) > 10 else ''}")
+    return (f"<p class='warning'><strong>Incomplete study:</strong> {html.escape('; '.join(parts))}. Means and "
+            "seeds in the table count completed cells only; run the study again with --resume to finish it.</p>")
+
+
 def write_study_report(path, title: str, rows: list[dict], *, metric_label: str = "objective",
                        intro: str = "", extra_sections: list[tuple[str, str]] = (),
-                       figure_dir=None) -> pathlib.Path:
-    """Write the study page to ``path`` (PNG copies of the figures into ``figure_dir``)."""
+                       figure_dir=None, expected=None) -> pathlib.Path:
+    """Write the study page to ``path`` (PNG copies of the figures into ``figure_dir``).
+
+    ``expected`` (the keys of every cell of the study) lets the page say when cells are
+    missing; failed cells are always listed with their errors. Every string is escaped."""
     import matplotlib.pyplot as plt
 
     figure_dir = pathlib.Path(figure_dir) if figure_dir else None
     if figure_dir:
         figure_dir.mkdir(parents=True, exist_ok=True)
-    sections = [("Results", table_html(results_table(rows, metric_label),
-                                       caption=f"mean ± std over seeds; lower {metric_label} is better"))]
-    failed = [r for r in rows if r.get("state") == "FAIL"]
+    failed, missing = completeness(rows, expected)
+    sections = [("Results", (_incomplete_html(rows, failed, missing) if failed or missing else "")
+                 + table_html(results_table(rows, metric_label),
+                              caption=f"mean ± std over seeds; lower {metric_label} is better"))]
     if failed:
         sections.append(("Failed cells", table_html([{"cell": r["cell"], "error": r.get("error")} for r in failed])))
     for heading, maker, name, caption in (

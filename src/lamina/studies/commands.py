@@ -1,22 +1,60 @@
-"""``lamina report``: the HTML page of a study stored in SQLite or PostgreSQL.
+"""The study sub-commands ``lamina nn``, ``lamina linear`` and ``lamina report``.
 
-Kept apart from :mod:`lamina.cli` so that every study command shares it: ``add_report_parser``
-registers the sub-command, ``run_report`` executes it.
+Kept apart from :mod:`lamina.cli` so that every study command shares the storage options,
+the run-and-report tail and the way failures are told: every failed cell's error is stored
+in the study and shown in the report; the first error of each method goes to stderr (also
+with ``--quiet`` or ``--json``) and the command exits 1 when any cell failed or is missing.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import pathlib
+import sys
 
 import numpy as np
 import optuna
 
-from lamina.report.study_report import results_table, write_study_report
-from lamina.studies.runner import study_rows
-from lamina.studies.storage import redact, storage_spec
+from lamina.report.study_report import json_safe, results_summary, results_table, write_study_report
+from lamina.studies.runner import DEFAULT_MAX_WAIT_S, expected_cells, study_rows
+from lamina.studies.storage import DEFAULT_GRACE_S, DEFAULT_HEARTBEAT_S, redact, storage_spec
+
+RESUME_HELP = ("continue a stored study: finished cells are kept, cells lost with a dead worker and "
+               "cells that failed run again; the settings (epochs, lr, widths, …) must be those the study "
+               "was created with, else the resume is refused naming the settings that differ. Without "
+               "--resume an existing study is an error, unless none of its cells completed: such a study "
+               "(e.g. every cell failed on a broken task) is replaced")
+TASK_CODE_NOTE = ("module:function imports that module and calls the function in every worker: it runs "
+                  "your code with your rights, so name only code you trust")
 
 
+# ----------------------------------------------------------------------------- argument types
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    return 0.0 if text.strip() in ("0", "0.0") else positive_float(text)
+
+
+# ----------------------------------------------------------------------------- lamina report
 def add_report_parser(sub) -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="build the HTML report of a stored study")
     report.add_argument("--storage", default=None,
@@ -27,7 +65,8 @@ def add_report_parser(sub) -> argparse.ArgumentParser:
     report.add_argument("--metric", default="objective", help="label of the decisive metric in the table")
     report.add_argument("--screenshot", action="store_true",
                         help="also render the page in headless Chromium and save screenshot.png")
-    report.add_argument("--json", action="store_true", help="print the results table as JSON")
+    report.add_argument("--json", action="store_true",
+                        help="print the results as JSON: per method and metric {\"mean\": …, \"std\": …} as numbers")
     report.set_defaults(run=run_report)
     return report
 
@@ -40,61 +79,53 @@ def _only_study(spec) -> str:
 
 
 def run_report(args) -> int:
-    spec = storage_spec(args.storage, "out/study.db")
-    if spec.is_sqlite and not pathlib.Path(spec.url.removeprefix("sqlite:///")).exists():
-        raise ValueError(f"--storage: no SQLite file at {spec.url.removeprefix('sqlite:///')}")
+    if args.storage is None and not pathlib.Path("out/study.db").is_file():
+        raise ValueError("--storage: no study database at out/study.db (the default); name one with --storage")
+    spec = storage_spec(args.storage or "out/study.db", "unused")
+    if spec.is_sqlite and not spec.path.is_file():
+        raise ValueError(f"--storage: no SQLite file at {spec.path}")
     name = args.study or _only_study(spec)
-    rows = study_rows(name, spec)
+    rows, expected = study_rows(name, spec), expected_cells(name, spec)
     if not rows:
         raise ValueError(f"study {name!r} in {redact(spec.url)} has no finished cells yet")
     out = pathlib.Path(args.out or f"out/report-{name}")
     page = write_study_report(out / "report.html", f"lamina study — {name}", rows,
-                              metric_label=args.metric, figure_dir=out / "figures",
+                              metric_label=args.metric, figure_dir=out / "figures", expected=expected,
                               intro=f"{len(rows)} finished cells from {redact(spec.url)}.")
     if args.screenshot:
         from lamina.report.browser import check_rendered
         check_rendered(page, screenshot=out / "screenshot.png")
-    table = results_table(rows, args.metric)
-    print(json.dumps(table, indent=1) if args.json else f"report: {page.resolve()}")
+    if args.json:
+        print(json.dumps(json_safe(results_summary(rows, args.metric)), indent=1, allow_nan=False))
+    else:
+        print(f"report: {page.resolve()}")
     return 0
 
 
-# ----------------------------------------------------------------------------- lamina nn
-def add_nn_parser(sub) -> argparse.ArgumentParser:
-    from lamina.studies.nn import DEFAULT_STRATEGIES, STRATEGIES
-    nn = sub.add_parser("nn", help="network study: every λ strategy, several seeds, stored, reported")
-    nn.add_argument("--task", default="digits",
-                    help="digits (default), diabetes, a .npz file (X_train, y_train, X_test, y_test) "
-                         "or module:function returning (model, train, test, likelihood)")
-    nn.add_argument("--methods", nargs="+", default=list(DEFAULT_STRATEGIES), choices=sorted(STRATEGIES),
-                    metavar="METHOD", help=f"strategies to compare (default: {' '.join(DEFAULT_STRATEGIES)}; "
-                                           f"all: {' '.join(sorted(STRATEGIES))})")
-    nn.add_argument("--seeds", type=int, default=3, help="seeds per strategy (default 3)")
-    nn.add_argument("--epochs", type=int, default=300)
-    nn.add_argument("--lr", type=float, default=3e-3)
-    nn.add_argument("--batch-size", type=int, default=128)
-    nn.add_argument("--hidden", type=int, nargs="+", default=[256, 256], help="MLP widths (digits, .npz)")
-    nn.add_argument("--cv-grid", type=int, default=5, help="δ values of the CV baseline (default 5)")
-    nn.add_argument("--cv-folds", type=int, default=3, help="folds of the CV baseline (default 3)")
-    nn.add_argument("--optuna-trials", type=int, default=10, help="trials of the Optuna baseline (default 10)")
-    _add_study_options(nn, "nn")
-    nn.set_defaults(run=run_nn)
-    return nn
-
-
+# ----------------------------------------------------------------------------- shared options
 def _add_study_options(parser, kind: str) -> None:
     parser.add_argument("--storage", default=None,
                         help="SQLite file or sqlite:///… / postgresql://user@host/db URL "
-                             "(default: OUT/study.db)")
+                             "(default: OUT/study.db); its folder must exist")
     parser.add_argument("--study", default=None, help=f"study name (default: {kind}-TASK)")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
+    parser.add_argument("--workers", type=positive_int, default=1, help="worker processes on this machine")
     parser.add_argument("--backend", default=None,
                         help="joblib backend for the workers (loky; dask or ray once registered)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue a stored study: finished cells are kept, lost ones rerun")
+    parser.add_argument("--resume", action="store_true", help=RESUME_HELP)
     parser.add_argument("--out", default=f"out/{kind}", help=f"output folder (default: out/{kind})")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar or table")
-    parser.add_argument("--json", action="store_true", help="print the results table as JSON")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or table (errors still go to stderr)")
+    parser.add_argument("--json", action="store_true",
+                        help="print the results as JSON: per method and metric {\"mean\": …, \"std\": …} as numbers "
+                             "(null where undefined, never NaN), plus the failed and missing cells")
+    parser.add_argument("--max-wait", type=non_negative_float, default=DEFAULT_MAX_WAIT_S,
+                        help="seconds a worker with nothing left to run waits for cells running on other "
+                             f"workers before giving up (exit 1) — reset whenever a cell finishes "
+                             f"(default {DEFAULT_MAX_WAIT_S:g})")
+    parser.add_argument("--heartbeat-interval", type=positive_int, default=DEFAULT_HEARTBEAT_S,
+                        help=f"seconds between a running cell's heartbeats (default {DEFAULT_HEARTBEAT_S})")
+    parser.add_argument("--grace-period", type=positive_int, default=DEFAULT_GRACE_S,
+                        help="seconds without heartbeat after which a running cell counts as lost (its "
+                             f"worker died) and runs again (default {DEFAULT_GRACE_S})")
 
 
 def _print_rows(table: list[dict]) -> None:
@@ -105,53 +136,119 @@ def _print_rows(table: list[dict]) -> None:
         print("  ".join(str(row.get(c, "")).ljust(w) for c, w in zip(columns, widths)))
 
 
+def _finished_before(name: str, spec, keys: list[str]) -> int:
+    """Cells of ``keys`` already complete in a stored study (0 when there is none yet)."""
+    try:
+        return sum(row["state"] == "COMPLETE" and row["cell"] in keys for row in study_rows(name, spec))
+    except ValueError:
+        return 0
+
+
+def _tell_problems(kind: str, failed: list[dict], missing: list[str], total: int) -> None:
+    """First error of each method (and the missing cells) on stderr."""
+    if failed:
+        first: dict[str, str] = {}
+        for row in failed:
+            first.setdefault(str(row["params"].get("method", row["cell"])), str(row["error"]).splitlines()[0])
+        print(f"lamina {kind}: error: {len(failed)} of {total} cells failed; first error of each method:",
+              file=sys.stderr)
+        for method, error in first.items():
+            print(f"  {method}: {error}", file=sys.stderr)
+    if missing:
+        print(f"lamina {kind}: error: {len(missing)} of {total} cells did not finish ({', '.join(missing[:5])}"
+              f"{' …' if len(missing) > 5 else ''}); run again with --resume", file=sys.stderr)
+
+
 def run_study_command(args, *, kind: str, cells, run_cell: str, metric: str, intro: str) -> int:
-    """Shared tail of the study commands: run (with progress), report, print."""
+    """Shared tail of the study commands: run (with progress), report, print; exit code."""
     from tqdm.auto import tqdm
 
     from lamina.studies.runner import run_study
 
     out = pathlib.Path(args.out)
-    spec = storage_spec(args.storage, out / "study.db")
+    spec = storage_spec(args.storage, out / "study.db", heartbeat_interval=args.heartbeat_interval,
+                        grace_period=args.grace_period)
     name = args.study or f"{kind}-{pathlib.Path(str(args.task)).stem.replace(':', '-')}"
-    bar = None if args.quiet or args.json else tqdm(total=len(cells), desc=f"lamina {kind}", unit="cell")
+    keys = [cell.key for cell in cells]
+    spec.open()  # a bad storage fails here, before any progress bar
+    bar = None
+    if not (args.quiet or args.json):
+        done = _finished_before(name, spec, keys) if args.resume else 0
+        bar = tqdm(total=len(cells), initial=done, desc=f"lamina {kind}", unit="cell")
 
     def progress(cell, metrics):
         if bar is not None:
             bar.update(1)
-            bar.set_postfix_str(f"{cell}: {metric}={metrics.get('objective', float('nan')):.4g}")
+            objective = metrics.get("objective")
+            bar.set_postfix_str(f"{cell}: {metric}={objective:.4g}" if isinstance(objective, (int, float))
+                                else f"{cell}: failed")
 
     try:
         rows = run_study(name, cells, run_cell, spec, workers=args.workers, resume=args.resume,
-                         backend=args.backend, progress=progress)
+                         backend=args.backend, progress=progress, max_wait_s=args.max_wait)
     finally:
         if bar is not None:
             bar.close()
+    rows = [row for row in rows if row["cell"] in keys]
     page = write_study_report(out / "report.html", f"lamina {kind} — {name}", rows, metric_label=metric,
-                              figure_dir=out / "figures", intro=intro)
-    table = results_table(rows, metric)
+                              figure_dir=out / "figures", intro=intro, expected=keys)
+    return _tell_outcome(args, kind, name, spec, page, rows, keys, metric)
+
+
+def _tell_outcome(args, kind, name, spec, page, rows, keys, metric) -> int:
+    """Table or JSON on stdout, failed and missing cells on stderr; the exit code."""
     failed = [r for r in rows if r["state"] == "FAIL"]
+    missing = sorted(set(keys) - {r["cell"] for r in rows})
     if args.json:
-        print(json.dumps({"study": name, "storage": redact(spec.url), "report": str(page.resolve()),
-                          "results": table, "failed": [{"cell": r["cell"], "error": r["error"]} for r in failed]},
-                         indent=1))
+        print(json.dumps(json_safe({"study": name, "storage": redact(spec.url), "report": str(page.resolve()),
+                                    "results": results_summary(rows, metric),
+                                    "failed": [{"cell": r["cell"], "error": r["error"]} for r in failed],
+                                    "missing": missing}), indent=1, allow_nan=False))
     elif not args.quiet:
-        _print_rows(table)
-        for row in failed:
-            print(f"failed: {row['cell']}: {row['error']}")
+        table = results_table(rows, metric)
+        if table:
+            _print_rows(table)
         print(f"\nreport: {page.resolve()}\nstudy: {name} in {redact(spec.url)}")
-    return 1 if failed else 0
+    _tell_problems(kind, failed, missing, len(keys))
+    return 1 if failed or missing else 0
+
+
+# ----------------------------------------------------------------------------- lamina nn
+def add_nn_parser(sub) -> argparse.ArgumentParser:
+    from lamina.studies.nn import DEFAULT_STRATEGIES, STRATEGIES
+    nn = sub.add_parser("nn", help="network study: every λ strategy, several seeds, stored, reported",
+                        description="Network study: the same model trained with every λ strategy, several "
+                                    f"seeds, each (strategy, seed) a stored cell. --resume: {RESUME_HELP}. "
+                                    f"--task {TASK_CODE_NOTE}.")
+    nn.add_argument("--task", default="digits",
+                    help="digits (default), diabetes, a .npz file (X_train, y_train, X_test, y_test; loaded "
+                         "without pickle) or module:function returning (model, train, test, likelihood) — "
+                         + TASK_CODE_NOTE)
+    nn.add_argument("--methods", nargs="+", default=list(DEFAULT_STRATEGIES), choices=sorted(STRATEGIES),
+                    metavar="METHOD", help=f"strategies to compare (default: {' '.join(DEFAULT_STRATEGIES)}; "
+                                           f"all: {' '.join(sorted(STRATEGIES))})")
+    nn.add_argument("--seeds", type=positive_int, default=3, help="seeds per strategy (default 3)")
+    nn.add_argument("--epochs", type=positive_int, default=300)
+    nn.add_argument("--lr", type=positive_float, default=3e-3,
+                    help="learning rate (default 3e-3); a run whose loss diverges fails with the reason")
+    nn.add_argument("--batch-size", type=positive_int, default=128)
+    nn.add_argument("--hidden", type=positive_int, nargs="+", default=[256, 256], help="MLP widths (digits, .npz)")
+    nn.add_argument("--cv-grid", type=positive_int, default=5, help="δ values of the CV baseline (default 5)")
+    nn.add_argument("--cv-folds", type=positive_int, default=3, help="folds of the CV baseline (default 3)")
+    nn.add_argument("--optuna-trials", type=positive_int, default=10, help="trials of the Optuna baseline (default 10)")
+    _add_study_options(nn, "nn")
+    nn.set_defaults(run=run_nn)
+    return nn
 
 
 def run_nn(args) -> int:
-    from lamina.studies.nn import study_cells
+    from lamina.studies.nn import check_task, study_cells
 
     if args.seeds < 1 or args.epochs < 1:
         raise ValueError("--seeds and --epochs must be >= 1")
-    if args.task.endswith(".npz") and not pathlib.Path(args.task).exists():
-        raise ValueError(f"--task: no file {args.task}")
-    if args.task not in ("digits", "diabetes") and not args.task.endswith(".npz") and ":" not in args.task:
-        raise ValueError(f"--task must be digits, diabetes, a .npz file or module:function; got {args.task!r}")
+    if args.cv_folds < 2:
+        raise ValueError(f"--cv-folds must be >= 2, got {args.cv_folds}")
+    check_task(args.task, args.hidden)
     options = {"cv": {"grid": [float(v) for v in np.logspace(-2, 2, args.cv_grid)], "folds": args.cv_folds},
                "optuna": {"n_trials": args.optuna_trials}}
     cells = study_cells(args.task, args.methods, args.seeds, epochs=args.epochs, lr=args.lr,
@@ -167,25 +264,27 @@ def run_nn(args) -> int:
 # ----------------------------------------------------------------------------- lamina linear
 def add_linear_parser(sub) -> argparse.ArgumentParser:
     from lamina.studies.linear import DEFAULT_STRATEGIES, STRATEGIES
-    linear = sub.add_parser("linear", help="linear study: λ per feature group vs one λ, several splits")
+    linear = sub.add_parser("linear", help="linear study: λ per feature group vs one λ, several splits",
+                            description="Linear study: λ per feature group against one λ and scikit-learn's "
+                                        f"tuned models. --resume: {RESUME_HELP}. --task {TASK_CODE_NOTE}.")
     linear.add_argument("--task", default="diabetes",
-                        help="diabetes (default), synthetic, a .npz file (X, y, groups) or module:function")
+                        help="diabetes (default), synthetic, a .npz file (X, y, groups; loaded without pickle) "
+                             "or module:function returning (X, y, groups) — " + TASK_CODE_NOTE)
     linear.add_argument("--methods", nargs="+", default=list(DEFAULT_STRATEGIES), choices=sorted(STRATEGIES),
                         metavar="METHOD", help=f"strategies (default: {' '.join(DEFAULT_STRATEGIES)}; "
                                                f"all: {' '.join(sorted(STRATEGIES))})")
-    linear.add_argument("--seeds", type=int, default=5, help="train/test splits (default 5)")
+    linear.add_argument("--seeds", type=positive_int, default=5, help="train/test splits (default 5)")
     _add_study_options(linear, "linear")
     linear.set_defaults(run=run_linear)
     return linear
 
 
 def run_linear(args) -> int:
-    from lamina.studies.linear import study_cells
+    from lamina.studies.linear import check_task, study_cells
 
     if args.seeds < 1:
         raise ValueError("--seeds must be >= 1")
-    if args.task.endswith(".npz") and not pathlib.Path(args.task).exists():
-        raise ValueError(f"--task: no file {args.task}")
+    check_task(args.task)
     intro = (f"Task {args.task}: held-out MSE of linear models whose λ per feature group is tuned "
              f"(lamina) against one λ and scikit-learn's tuned baselines, over {args.seeds} splits.")
     return run_study_command(args, kind="linear", cells=study_cells(args.task, args.methods, args.seeds),

@@ -15,12 +15,13 @@ scales and signal strengths (two groups carry no signal), n = 300.
 """
 from __future__ import annotations
 
-import importlib
 import pathlib
 import time
 from dataclasses import dataclass
 
 import numpy as np
+
+from lamina.studies.tasks import TaskError, npz_arrays, task_identity, user_function
 
 # name → (estimator family, tuner). "sklearn-*" are the scikit-learn baselines.
 STRATEGIES = {
@@ -77,21 +78,35 @@ def load_task(task: str, seed: int) -> LinearTask:
         X, y, groups, support = synthetic(seed)
         n_train = 300
     elif task.endswith(".npz"):
-        path = pathlib.Path(task)
-        if not path.exists():
-            raise ValueError(f"task file {path} does not exist")
-        data = np.load(path, allow_pickle=False)
-        X, y, groups = data["X"], data["y"], data["groups"]
+        X, y, groups = _npz_linear(pathlib.Path(task))
         n_train = int(0.7 * len(y))
     else:
-        module, sep, name = task.partition(":")
-        if not sep:
-            raise ValueError(f"task must be diabetes, synthetic, a .npz file or module:function; got {task!r}")
-        X, y, groups = getattr(importlib.import_module(module), name)(seed)
+        function = user_function(task)
+        try:
+            X, y, groups = (np.asarray(a) for a in function(seed))
+        except Exception as error:
+            raise TaskError(f"--task {task}: the function must return (X, y, groups); "
+                            f"{type(error).__name__}: {error}") from None
         n_train = int(0.7 * len(y))
     order = np.random.default_rng(seed).permutation(len(y))
     train, test = order[:n_train], order[n_train:]
     return LinearTask(X[train], y[train], X[test], y[test], np.asarray(groups), support)
+
+
+def _npz_linear(path: pathlib.Path):
+    data = npz_arrays(path)
+    missing = {"X", "y", "groups"} - set(data)
+    if missing:
+        raise TaskError(f"--task {path}: lacks arrays {sorted(missing)}")
+    X, y, groups = data["X"], data["y"], data["groups"]
+    if X.ndim != 2 or y.ndim != 1 or groups.ndim != 1 or X.shape[0] != y.shape[0] or X.shape[1] != groups.shape[0] \
+            or y.shape[0] < 4:
+        raise TaskError(f"--task {path}: need X (n, p), y (n,) and groups (p,) with n >= 4; got shapes "
+                        f"{X.shape}, {y.shape}, {groups.shape}")
+    for name, array in (("X", X), ("y", y)):
+        if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array) or not np.all(np.isfinite(array)):
+            raise TaskError(f"--task {path}: {name} must hold finite real numbers")
+    return X, y, groups
 
 
 def _sklearn_model(name: str):
@@ -146,5 +161,16 @@ def study_cells(task: str, strategies, seeds: int):
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
         raise ValueError(f"--methods: unknown {unknown}; choose from {sorted(STRATEGIES)}")
-    return [Cell(f"{strategy}/seed={seed}", {"task": task, "strategy": strategy, "method": strategy, "seed": seed})
+    identity = task_identity(task)
+    return [Cell(f"{strategy}/seed={seed}",
+                 {"task": task, **identity, "strategy": strategy, "method": strategy, "seed": seed})
             for strategy in strategies for seed in range(seeds)]
+
+
+def check_task(task: str) -> None:
+    """Load a data task once so that a bad one fails before any cell is stored;
+    ``module:function`` tasks are loaded by the cells only (their code runs there)."""
+    if task in ("diabetes", "synthetic") or str(task).endswith(".npz"):
+        load_task(task, 0)
+    else:
+        user_function(task, check_only=True)

@@ -18,11 +18,12 @@ training rows, MLP 10-64-64-1.
 """
 from __future__ import annotations
 
-import importlib
 import pathlib
 from dataclasses import dataclass
 
 import numpy as np
+
+from lamina.studies.tasks import TaskError, npz_arrays, task_identity, user_function
 
 # name → (tune method, tune options). Budgets of the baselines are options of the study.
 STRATEGIES = {
@@ -71,12 +72,18 @@ def _split(X, y, n_train: int, seed: int):
 
 
 def load_task(task: str, seed: int, hidden=(256, 256), n_train: int | None = None) -> Task:
-    """Build the model and the train/test split of ``task`` for ``seed`` (see module doc)."""
+    """Build the model and the train/test split of ``task`` for ``seed`` (see module doc).
+
+    Raises :class:`TaskError` naming the task for anything wrong with it (missing or corrupt
+    file, arrays of the wrong kind, a module or function that is missing, raises or returns
+    something else than ``(model, train, test, likelihood)``). A ``module:function`` task
+    imports and runs that code.
+    """
     import torch
-    from sklearn import datasets
 
     torch.manual_seed(seed)
     if task in ("digits", "diabetes"):
+        from sklearn import datasets
         loader = datasets.load_digits if task == "digits" else datasets.load_diabetes
         X, y = loader(return_X_y=True)
         (X_tr, y_tr), (X_te, y_te) = _split(X.astype(np.float32), y, n_train or (500 if task == "digits" else 300), seed)
@@ -92,34 +99,80 @@ def load_task(task: str, seed: int, hidden=(256, 256), n_train: int | None = Non
         model = _mlp([X_tr.shape[1], *widths, out])
         return Task(model, (torch.as_tensor(X_tr), torch.as_tensor(y_tr)),
                     (torch.as_tensor(X_te), torch.as_tensor(y_te)), likelihood)
-    if task.endswith(".npz"):
+    if str(task).endswith(".npz"):
         return _npz_task(pathlib.Path(task), hidden)
-    module, sep, name = task.partition(":")
-    if not sep:
-        raise ValueError(f"task must be 'digits', 'diabetes', a .npz file or 'module:function', got {task!r}")
-    model, train, test, likelihood = getattr(importlib.import_module(module), name)(seed)
+    return _user_task(str(task), seed)
+
+
+def _user_task(task: str, seed: int) -> Task:
+    function = user_function(task)
+    try:
+        returned = function(seed)
+    except Exception as error:
+        raise TaskError(f"--task {task}: the function raised {type(error).__name__}: {error}") from None
+    if not isinstance(returned, (tuple, list)) or len(returned) != 4:
+        raise TaskError(f"--task {task}: the function must return (model, (X_train, y_train), "
+                        f"(X_test, y_test), likelihood); it returned {type(returned).__name__}")
+    model, train, test, likelihood = returned
+    for argument, pair in (("train", train), ("test", test)):
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise TaskError(f"--task {task}: {argument} must be a pair (X, y); got {type(pair).__name__}")
+    if likelihood not in ("classification", "regression"):
+        raise TaskError(f"--task {task}: likelihood must be 'classification' or 'regression'; got {likelihood!r}")
     return Task(model, tuple(train), tuple(test), likelihood)
+
+
+def _checked_npz(path: pathlib.Path) -> tuple:
+    data = npz_arrays(path)
+    missing = {"X_train", "y_train", "X_test", "y_test"} - set(data)
+    if missing:
+        raise TaskError(f"--task {path}: lacks arrays {sorted(missing)}")
+    likelihood = str(data["likelihood"]) if "likelihood" in data else (
+        "classification" if np.issubdtype(data["y_train"].dtype, np.integer) else "regression")
+    if likelihood not in ("classification", "regression"):
+        raise TaskError(f"--task {path}: likelihood must be 'classification' or 'regression'; got {likelihood!r}")
+    arrays = []
+    for X_name, y_name in (("X_train", "y_train"), ("X_test", "y_test")):
+        X, y = data[X_name], data[y_name]
+        if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0] or X.shape[0] == 0 or X.shape[1] == 0:
+            raise TaskError(f"--task {path}: {X_name} must be (n, p) and {y_name} (n,) with n, p >= 1; "
+                            f"got shapes {X.shape} and {y.shape}")
+        for name, array in ((X_name, X), (y_name, y)):
+            if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool) or np.iscomplexobj(array):
+                raise TaskError(f"--task {path}: {name} must hold real numbers; got dtype {array.dtype}")
+            if not np.all(np.isfinite(array)):
+                raise TaskError(f"--task {path}: {name} contains NaN or inf")
+        arrays += [X, y]
+    if arrays[0].shape[1] != arrays[2].shape[1]:
+        raise TaskError(f"--task {path}: X_train has {arrays[0].shape[1]} columns but X_test {arrays[2].shape[1]}")
+    if likelihood == "classification":
+        labels = np.concatenate([arrays[1], arrays[3]])
+        if np.any(labels < 0) or np.any(labels != np.round(labels)) or labels.max() > 100_000:
+            raise TaskError(f"--task {path}: classification labels must be integers 0 … K-1")
+    return (*arrays, likelihood)
 
 
 def _npz_task(path: pathlib.Path, hidden) -> Task:
     import torch
-    if not path.exists():
-        raise ValueError(f"task file {path} does not exist")
-    data = np.load(path, allow_pickle=False)
-    missing = {"X_train", "y_train", "X_test", "y_test"} - set(data.files)
-    if missing:
-        raise ValueError(f"task file {path} lacks arrays {sorted(missing)}")
-    likelihood = str(data["likelihood"]) if "likelihood" in data.files else (
-        "classification" if np.issubdtype(data["y_train"].dtype, np.integer) else "regression")
-    X_tr, X_te = _standardize(data["X_train"].astype(np.float32), data["X_test"].astype(np.float32))
+    X_tr, y_tr, X_te, y_te, likelihood = _checked_npz(path)
+    X_tr, X_te = _standardize(X_tr.astype(np.float32), X_te.astype(np.float32))
     if likelihood == "classification":
-        y_tr, y_te = data["y_train"].astype(np.int64), data["y_test"].astype(np.int64)
+        y_tr, y_te = y_tr.astype(np.int64), y_te.astype(np.int64)
         out = int(max(y_tr.max(), y_te.max())) + 1
     else:
-        y_tr, y_te, out = data["y_train"].astype(np.float32), data["y_test"].astype(np.float32), 1
+        y_tr, y_te, out = y_tr.astype(np.float32), y_te.astype(np.float32), 1
     model = _mlp([X_tr.shape[1], *hidden, out])
     return Task(model, (torch.as_tensor(X_tr), torch.as_tensor(y_tr)),
                 (torch.as_tensor(X_te), torch.as_tensor(y_te)), likelihood)
+
+
+def check_task(task: str, hidden=(256, 256)) -> None:
+    """Load a data task once (seed 0) so that a bad one fails before any cell is stored;
+    ``module:function`` tasks are loaded by the cells only (their code runs there)."""
+    if task in ("digits", "diabetes") or str(task).endswith(".npz"):
+        load_task(task, 0, tuple(hidden))
+    else:
+        user_function(task, check_only=True)
 
 
 def run_cell(params: dict, recorder) -> dict:
@@ -153,7 +206,8 @@ def study_cells(task: str, strategies, seeds: int, *, epochs: int, lr: float, ba
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
         raise ValueError(f"--methods: unknown {unknown}; choose from {sorted(STRATEGIES)}")
+    identity = task_identity(task)
     return [Cell(f"{strategy}/seed={seed}",
-                 {"task": task, "strategy": strategy, "method": strategy, "seed": seed, "epochs": epochs,
+                 {"task": task, **identity, "strategy": strategy, "method": strategy, "seed": seed, "epochs": epochs,
                   "lr": lr, "batch_size": batch_size, "hidden": list(hidden), "options": options or {}})
             for strategy in strategies for seed in range(seeds)]

@@ -1,58 +1,45 @@
-"""Run a study — a fixed set of cells (method × seed × setting) — through an Optuna storage.
+"""Running the cells of a stored study: workers claim waiting cells, beat while they run.
 
-Each cell becomes one Optuna trial, enqueued when the study is created. Workers (processes
-on this machine through joblib, or ``lamina … --resume`` started on other machines against
-the same PostgreSQL URL) pop waiting trials; the storage's atomic state change
-WAITING → RUNNING guarantees that two workers never run the same cell. A cell's metrics and
-every step of its tuner's trajectory are written to the storage as they happen, so a study
-killed at any point loses only the cells that were running, and ``resume=True`` runs exactly
-those again (after their heartbeat has gone stale).
+Liveness, with Optuna's own heartbeat machinery (``RDBStorage(heartbeat_interval,
+grace_period)`` and ``optuna.storages.fail_stale_trials``):
 
-A cell function has the signature ``run_cell(params: dict, recorder: Recorder) -> dict``:
-``params`` are the cell's JSON parameters, the returned dict its JSON metrics (one of them,
-``objective``, is the trial value; ``nan`` if absent).
+* a worker records a heartbeat on a cell *before* claiming it (WAITING → RUNNING, atomic in
+  the database), then beats every ``heartbeat_interval`` seconds while the cell runs; so a
+  worker killed at any moment leaves a RUNNING trial whose heartbeat goes stale;
+* a RUNNING trial with no heartbeat at all (left by an older lamina, or written by hand) is
+  given one heartbeat by the first worker that sees it, so it too goes stale;
+* stale trials are failed after ``grace_period`` seconds and their cells enqueued again;
+* two trials of one cell (a cell enqueued twice by racing processes) never both run: the
+  later one is dropped when claimed;
+* a worker with nothing left to claim waits for cells running elsewhere at most
+  ``max_wait_s`` seconds without any cell finishing, then raises :class:`StudyWaitError`.
 """
 from __future__ import annotations
 
 import importlib
-import json
 import math
 import threading
 import time
-import warnings
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 
 import joblib
 import optuna
 from optuna.trial import TrialState
 
+from lamina.studies.opening import (CELL_ATTR, CELLS_ATTR, ERROR_ATTR, METRICS_ATTR, PARAMS_ATTR, Cell,
+                                    StudyExistsError, jsonable, open_study, requeue)
 from lamina.studies.storage import StorageSpec, redact
 
-CELL_ATTR = "cell"
-PARAMS_ATTR = "params"
-METRICS_ATTR = "metrics"
-ERROR_ATTR = "error"
 STEP_PREFIX = "step:"
+SUPERSEDED_ATTR = "superseded"
+DEFAULT_MAX_WAIT_S = 3600.0
 
-optuna.logging.set_verbosity(optuna.logging.WARNING)
+__all__ = ["Cell", "Recorder", "StudyExistsError", "StudyWaitError", "open_study", "run_study", "run_worker",
+           "study_rows", "expected_cells"]
 
 
-class StudyExistsError(ValueError):
-    """The study is already in the storage and ``resume`` was not asked for."""
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One unit of work: a unique ``key`` and JSON-serializable ``params``."""
-
-    key: str
-    params: Mapping
-
-    def __post_init__(self):
-        if not isinstance(self.key, str) or not self.key:
-            raise ValueError(f"cell key must be a non-empty string, got {self.key!r}")
-        json.dumps(dict(self.params))  # fail early, naming nothing stored yet
+class StudyWaitError(TimeoutError):
+    """Cells kept running on other workers (live heartbeats) for longer than the wait allowed."""
 
 
 class Recorder:
@@ -63,12 +50,7 @@ class Recorder:
 
     def log(self, step: int, **values) -> None:
         """Store ``values`` (JSON: e.g. ``lambdas={...}``, ``val_loss=...``) for ``step``."""
-        self._storage.set_trial_user_attr(self._trial_id, f"{STEP_PREFIX}{int(step):07d}",
-                                          _jsonable(values))
-
-
-def _jsonable(value):
-    return json.loads(json.dumps(value, default=float))
+        self._storage.set_trial_user_attr(self._trial_id, f"{STEP_PREFIX}{int(step):07d}", jsonable(values))
 
 
 def resolve_callable(run_cell: Callable | str) -> Callable:
@@ -84,73 +66,62 @@ def resolve_callable(run_cell: Callable | str) -> Callable:
     return function
 
 
-# ----------------------------------------------------------------------------- study set-up
-def open_study(name: str, cells: Iterable[Cell], spec: StorageSpec, *, resume: bool) -> optuna.Study:
-    """Create the study and enqueue its cells, or, with ``resume``, reopen it.
+# ----------------------------------------------------------------------------- claiming
+class _Worker:
+    """One worker's handle on a study: its storage, ids, and the trials it gave a heartbeat."""
 
-    Raises :class:`StudyExistsError` when the study exists and ``resume`` is False, and
-    ``ValueError`` when it is resumed with cells it was not created with.
-    """
-    cells = list(cells)
-    keys = [cell.key for cell in cells]
-    if len(set(keys)) != len(keys):
-        raise ValueError("cells must have unique keys")
-    storage = spec.open()
-    exists = name in {s.study_name for s in optuna.get_all_study_summaries(storage)}
-    if exists and not resume:
-        raise StudyExistsError(f"study {name!r} already exists in {redact(spec.url)}; "
-                               "resume it (--resume) or choose another name/storage")
-    study = optuna.create_study(study_name=name, storage=storage, direction="minimize",
-                                load_if_exists=True)
-    if not exists:
-        study.set_user_attr("cells", keys)
-        for cell in cells:
-            _enqueue(study, cell)
-        return study
-    known = set(study.user_attrs.get("cells", []))
-    if known and set(keys) - known:
-        raise ValueError(f"study {name!r} was created with other cells; unknown now: "
-                         f"{sorted(set(keys) - known)[:5]}")
-    return study
-
-
-def _enqueue(study: optuna.Study, cell: Cell) -> None:
-    study.enqueue_trial({}, user_attrs={CELL_ATTR: cell.key, PARAMS_ATTR: dict(cell.params)})
-
-
-def _requeue_lost_cells(study: optuna.Study) -> int:
-    """Fail trials whose heartbeat is stale, then enqueue again every cell that has no
-    complete, waiting or running trial and did not fail by raising. Returns how many."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        optuna.storages.fail_stale_trials(study)
-    by_cell: dict[str, list] = {}
-    for trial in study.get_trials(deepcopy=False):
-        if CELL_ATTR in trial.user_attrs:
-            by_cell.setdefault(trial.user_attrs[CELL_ATTR], []).append(trial)
-    requeued = 0
-    for key, trials in by_cell.items():
-        states = {t.state for t in trials}
-        if states & {TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING}:
-            continue
-        if any(ERROR_ATTR in t.user_attrs for t in trials):
-            continue  # the cell itself raised: running it again would raise again
-        _enqueue(study, Cell(key, trials[-1].user_attrs[PARAMS_ATTR]))
-        requeued += 1
-    return requeued
-
-
-# ----------------------------------------------------------------------------- workers
-def _pop_waiting_trial(study: optuna.Study) -> int | None:
-    """Atomically claim one WAITING trial (WAITING → RUNNING); None when there is none."""
-    storage = study._storage
-    for trial in storage.get_all_trials(study._study_id, deepcopy=False, states=(TrialState.WAITING,)):
+    def __init__(self, name: str, spec: StorageSpec):
+        self.spec = spec
+        self.storage = spec.open()
         try:
-            if storage.set_trial_state_values(trial._trial_id, state=TrialState.RUNNING):
-                return trial._trial_id
-        except optuna.exceptions.UpdateFinishedTrialError:
-            continue
-    return None
+            self.study = optuna.load_study(study_name=name, storage=self.storage)
+        except KeyError:
+            raise ValueError(f"study {name!r} is not in {redact(spec.url)}") from None
+        self.study_id = self.storage.get_study_id_from_name(name)
+        self.touched: set[int] = set()
+
+    def trial_id(self, trial) -> int:
+        return self.storage.get_trial_id_from_study_id_trial_number(self.study_id, trial.number)
+
+    def claim(self) -> int | None:
+        """Claim one WAITING trial (heartbeat first, then WAITING → RUNNING); None when none."""
+        with self.spec.claim_lock():
+            for trial in self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+                trial_id = self.trial_id(trial)
+                self.storage.record_heartbeat(trial_id)
+                try:
+                    if not self.storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
+                        continue
+                    if not self._superseded(trial):
+                        return trial_id
+                    self.storage.set_trial_user_attr(trial_id, SUPERSEDED_ATTR, True)
+                    self.storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    continue
+        return None
+
+    def _superseded(self, claimed) -> bool:
+        """Another trial of the same cell completed, or runs and was enqueued earlier."""
+        key = claimed.user_attrs.get(CELL_ATTR)
+        for trial in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)):
+            if trial.user_attrs.get(CELL_ATTR) == key and trial.number != claimed.number and (
+                    trial.state == TrialState.COMPLETE or trial.number < claimed.number):
+                return True
+        return False
+
+    def running_elsewhere(self) -> list[str]:
+        """Fail dead workers' trials, enqueue lost cells; the cells still waiting or running.
+
+        A RUNNING trial never seen before gets one heartbeat, so that a trial without any
+        (its worker died between claim and first beat) goes stale after the grace period.
+        """
+        requeue(self.study, retry_failed=False)
+        unfinished = self.study.get_trials(deepcopy=False, states=(TrialState.WAITING, TrialState.RUNNING))
+        for trial in unfinished:
+            if trial.state == TrialState.RUNNING and trial.number not in self.touched:
+                self.touched.add(trial.number)
+                self.storage.record_heartbeat(self.trial_id(trial))
+        return [t.user_attrs.get(CELL_ATTR, "?") for t in unfinished]
 
 
 class _Heartbeat:
@@ -161,9 +132,11 @@ class _Heartbeat:
         self._thread = threading.Thread(target=self._beat, args=(storage, trial_id, interval), daemon=True)
 
     def _beat(self, storage, trial_id, interval):
-        while not self._stop.is_set():
-            storage.record_heartbeat(trial_id)
-            self._stop.wait(interval)
+        while not self._stop.wait(interval):
+            try:
+                storage.record_heartbeat(trial_id)
+            except Exception:  # a lost connection shows as a stale trial, run again elsewhere
+                return
 
     def __enter__(self):
         self._thread.start()
@@ -174,94 +147,130 @@ class _Heartbeat:
         self._thread.join()
 
 
-def _unfinished(study: optuna.Study) -> bool:
-    states = [t.state for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING, TrialState.RUNNING))]
-    return bool(states)
-
-
+# ----------------------------------------------------------------------------- workers
 def run_worker(name: str, spec: StorageSpec, run_cell: Callable | str, *, poll_s: float = 1.0,
-               progress: Callable[[str, dict], None] | None = None) -> int:
+               progress: Callable[[str, dict], None] | None = None,
+               max_wait_s: float = DEFAULT_MAX_WAIT_S) -> int:
     """Run cells of study ``name`` until none is waiting or running; returns how many it ran.
 
-    Cells that raise are stored as FAIL with the error text and not retried.
+    Cells that raise are stored as FAIL with the error text and not retried in this run.
+    With nothing to claim, the worker waits for cells running on other workers; after
+    ``max_wait_s`` seconds without any cell finishing it raises :class:`StudyWaitError`.
     """
     function = resolve_callable(run_cell)
-    storage = spec.open()
-    study = optuna.load_study(study_name=name, storage=storage)
-    done = 0
+    worker = _Worker(name, spec)
+    done, waiting_since, unfinished_before = 0, None, None
     while True:
-        trial_id = _pop_waiting_trial(study)
+        trial_id = worker.claim()
         if trial_id is None:
-            _requeue_lost_cells(study)
-            if not _unfinished(study):
+            unfinished = worker.running_elsewhere()
+            if not unfinished:
                 return done
+            if unfinished != unfinished_before:
+                waiting_since, unfinished_before = time.monotonic(), unfinished
+            elif time.monotonic() - waiting_since > max_wait_s:
+                raise StudyWaitError(
+                    f"study {name!r}: waited {max_wait_s:g} s for {len(unfinished)} cell(s) running on other "
+                    f"workers ({', '.join(sorted(unfinished)[:5])}); their workers still beat — rerun with "
+                    "--resume later to collect them")
             time.sleep(poll_s)
             continue
-        _run_one(study, storage, trial_id, function, spec.heartbeat_interval)
+        waiting_since = unfinished_before = None
+        key, metrics = _run_one(worker.storage, trial_id, function, spec.heartbeat_interval)
         done += 1
-        if progress is not None:
-            attrs = storage.get_trial_user_attrs(trial_id)
-            progress(attrs.get(CELL_ATTR, "?"), attrs.get(METRICS_ATTR, {}))
+        if progress is not None and key is not None:
+            progress(key, metrics)
 
 
-def _run_one(study, storage, trial_id: int, function: Callable, heartbeat_s: float) -> None:
+def _run_one(storage, trial_id: int, function: Callable, heartbeat_s: float) -> tuple[str | None, dict]:
+    """Run one claimed trial; returns (cell, metrics), cell None when another worker took the
+    trial over meanwhile (its heartbeat was late: the trial counts as lost, not as a result)."""
     attrs = storage.get_trial_user_attrs(trial_id)
-    with _Heartbeat(storage, trial_id, heartbeat_s):
-        try:
-            metrics = function(dict(attrs[PARAMS_ATTR]), Recorder(storage, trial_id))
-        except BaseException as error:
-            storage.set_trial_user_attr(trial_id, ERROR_ATTR, f"{type(error).__name__}: {error}")
-            storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
-            if not isinstance(error, Exception):
-                raise  # KeyboardInterrupt / SystemExit: stop the worker too
-            return
-    metrics = _jsonable(dict(metrics or {}))
-    storage.set_trial_user_attr(trial_id, METRICS_ATTR, metrics)
-    objective = metrics.get("objective", math.nan)
-    value = float(objective) if objective is not None and math.isfinite(float(objective)) else None
-    if value is None:
-        storage.set_trial_state_values(trial_id, state=TrialState.COMPLETE, values=[math.inf])
-    else:
+    try:
+        with _Heartbeat(storage, trial_id, heartbeat_s):
+            try:
+                metrics = jsonable(dict(function(dict(attrs[PARAMS_ATTR]), Recorder(storage, trial_id)) or {}))
+            except optuna.exceptions.UpdateFinishedTrialError:
+                raise
+            except Exception as error:
+                storage.set_trial_user_attr(trial_id, ERROR_ATTR, _error_text(error))
+                storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+                return attrs[CELL_ATTR], {}
+        storage.set_trial_user_attr(trial_id, METRICS_ATTR, metrics)
+        objective = metrics.get("objective", math.nan)
+        value = float(objective) if isinstance(objective, (int, float)) and math.isfinite(objective) else math.inf
         storage.set_trial_state_values(trial_id, state=TrialState.COMPLETE, values=[value])
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return None, {}
+    return attrs[CELL_ATTR], metrics
+
+
+def _error_text(error: BaseException) -> str:
+    text = f"{type(error).__name__}: {error}".strip()
+    return text if len(text) <= 2000 else text[:1997] + "..."
 
 
 def run_study(name: str, cells: Iterable[Cell], run_cell: Callable | str, spec: StorageSpec, *,
               workers: int = 1, resume: bool = False, backend: str | None = None,
-              progress: Callable[[str, dict], None] | None = None) -> list[dict]:
+              progress: Callable[[str, dict], None] | None = None,
+              max_wait_s: float = DEFAULT_MAX_WAIT_S) -> list[dict]:
     """Create (or resume) study ``name`` and run all its cells with ``workers`` workers.
 
     ``backend`` is a joblib backend name for the worker processes: the default "loky" runs them
     on this machine; after registering a cluster backend (``dask.distributed``'s
     ``Client()`` registers "dask"; ``ray.util.joblib.register_ray()`` registers "ray") the
-    same call runs them there. Returns :func:`study_rows`.
+    same call runs them there. With ``resume``, failed and lost cells run again (see
+    :func:`lamina.studies.open_study`). Returns :func:`study_rows`.
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     open_study(name, cells, spec, resume=resume)
-    if resume:
-        _requeue_lost_cells(optuna.load_study(study_name=name, storage=spec.open()))
     if workers == 1:
-        run_worker(name, spec, run_cell, progress=progress)
+        run_worker(name, spec, run_cell, progress=progress, max_wait_s=max_wait_s)
     else:
         joblib.Parallel(n_jobs=workers, backend=backend or "loky")(
-            joblib.delayed(run_worker)(name, spec, run_cell) for _ in range(workers))
+            joblib.delayed(run_worker)(name, spec, run_cell, max_wait_s=max_wait_s) for _ in range(workers))
     return study_rows(name, spec)
 
 
 # ----------------------------------------------------------------------------- results
+def _load(name: str, spec: StorageSpec) -> optuna.Study:
+    storage = spec.open()
+    try:
+        return optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        names = [s.study_name for s in optuna.get_all_study_summaries(storage)]
+        raise ValueError(f"--study: no study {name!r} in {redact(spec.url)} (it holds {names[:10]})") from None
+
+
 def study_rows(name: str, spec: StorageSpec) -> list[dict]:
     """One dict per finished cell: ``cell``, ``params``, ``metrics``, ``trajectory``
-    (the recorded steps in order), ``state`` and, for failed cells, ``error``."""
-    study = optuna.load_study(study_name=name, storage=spec.open())
-    rows = []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)):
+    (the recorded steps in order), ``state`` and, for failed cells, ``error``.
+
+    A cell run more than once (lost, then run again; failed, then retried) gives one row:
+    its completed run, else its last failure. Cells never finished give no row (see
+    :func:`expected_cells`)."""
+    chosen: dict[str, object] = {}
+    for trial in _load(name, spec).get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)):
         attrs = trial.user_attrs
         if CELL_ATTR not in attrs or (trial.state == TrialState.FAIL and ERROR_ATTR not in attrs):
             continue  # lost to a dead worker and run again: not a result
-        steps = sorted((k, v) for k, v in attrs.items() if k.startswith(STEP_PREFIX))
-        rows.append({"cell": attrs[CELL_ATTR], "params": attrs[PARAMS_ATTR],
-                     "metrics": attrs.get(METRICS_ATTR, {}), "state": trial.state.name,
-                     "error": attrs.get(ERROR_ATTR),
-                     "trajectory": [{"step": int(k[len(STEP_PREFIX):]), **v} for k, v in steps],
-                     "seconds": (trial.duration.total_seconds() if trial.duration else None)})
-    return sorted(rows, key=lambda row: row["cell"])
+        previous = chosen.get(attrs[CELL_ATTR])
+        if previous is None or (previous.state == TrialState.FAIL and
+                                (trial.state == TrialState.COMPLETE or trial.number > previous.number)):
+            chosen[attrs[CELL_ATTR]] = trial
+    return [_row(chosen[key]) for key in sorted(chosen)]
+
+
+def _row(trial) -> dict:
+    attrs = trial.user_attrs
+    steps = sorted((k, v) for k, v in attrs.items() if k.startswith(STEP_PREFIX))
+    return {"cell": attrs[CELL_ATTR], "params": attrs[PARAMS_ATTR], "metrics": attrs.get(METRICS_ATTR, {}),
+            "state": trial.state.name, "error": attrs.get(ERROR_ATTR),
+            "trajectory": [{"step": int(k[len(STEP_PREFIX):]), **v} for k, v in steps],
+            "seconds": (trial.duration.total_seconds() if trial.duration else None)}
+
+
+def expected_cells(name: str, spec: StorageSpec) -> list[str]:
+    """The keys of every cell the study was created with (finished or not)."""
+    return list(_load(name, spec).user_attrs.get(CELLS_ATTR, []))

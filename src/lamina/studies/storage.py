@@ -10,18 +10,38 @@ A storage is named by a URL, as SQLAlchemy and Optuna spell it:
 Running trials send a heartbeat; a trial whose worker died (killed, machine lost) stops
 beating and is marked failed after ``grace_period`` seconds, so that another worker, or the
 same study started again with ``resume=True``, runs it again.
+
+SQLite files are switched to write-ahead logging (WAL), so that readers never block the
+worker that writes. A SQLite path is checked before use: its folder must exist (nothing is
+created but the file itself) and an existing file must be a SQLite database. Any storage
+failure surfaces as :class:`StorageError` with a one-line message (the password redacted).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
+import sqlite3
+import time
 import warnings
 from dataclasses import dataclass
 
 import optuna
+import sqlalchemy.exc
+
+try:
+    import fcntl
+except ImportError:  # Windows: claims on SQLite are not serialized (one worker per file there)
+    fcntl = None
 
 DEFAULT_HEARTBEAT_S = 5
 DEFAULT_GRACE_S = 20
+OPEN_ATTEMPTS = 5
+CONNECT_TIMEOUT_S = 15
+
+
+class StorageError(ValueError):
+    """The storage cannot be opened or written (bad path, not a database, read-only, down)."""
 
 
 @dataclass(frozen=True)
@@ -33,11 +53,26 @@ class StorageSpec:
     grace_period: int = DEFAULT_GRACE_S
 
     def open(self) -> optuna.storages.RDBStorage:
-        """Connect (creating tables on first use)."""
+        """Connect (creating tables on first use); retried when another process creates the
+        same new storage at the same moment."""
+        if self.is_sqlite:
+            _prepare_sqlite(self.path)
+        for attempt in range(OPEN_ATTEMPTS):
+            try:
+                return self._connect()
+            except sqlalchemy.exc.SQLAlchemyError as error:
+                if attempt == OPEN_ATTEMPTS - 1 or not _creation_race(error):
+                    raise StorageError(f"storage {redact(self.url)}: {describe_database_error(error)}") from None
+                time.sleep(0.2 * (attempt + 1))
+
+    def _connect(self) -> optuna.storages.RDBStorage:
         engine_kwargs = {}
-        if self.url.startswith("sqlite"):
-            # several processes on one SQLite file: wait for the lock instead of failing
+        if self.is_sqlite:
+            # several processes on one SQLite file: wait for the lock (at most a minute) instead of failing
             engine_kwargs = {"connect_args": {"timeout": 60}}
+        elif self.url.startswith("postgresql") and "connect_timeout" not in self.url:
+            # an unreachable server fails after CONNECT_TIMEOUT_S instead of the system's minutes
+            engine_kwargs = {"connect_args": {"connect_timeout": CONNECT_TIMEOUT_S}}
         try:
             with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna since 2.9
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -48,6 +83,27 @@ class StorageSpec:
             raise ImportError(
                 f"storage {redact(self.url)!r} needs its database driver ({error}); "
                 "for PostgreSQL install it with `pip install lamina[postgres]`") from error
+
+    @contextlib.contextmanager
+    def claim_lock(self):
+        """Held while a worker claims a cell. SQLite has no row locks (Optuna's SELECT … FOR
+        UPDATE is a plain SELECT there), so two processes could claim the same waiting trial:
+        on SQLite the claim holds an exclusive ``flock`` on ``<file>.lock`` (released by the
+        system if the process dies). PostgreSQL locks the row itself: nothing to do."""
+        if not self.is_sqlite or fcntl is None:
+            yield
+            return
+        with open(f"{self.path}.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @property
+    def path(self) -> pathlib.Path:
+        """The SQLite file of a ``sqlite:///`` URL (also in SQLite's URI form ``file:…?mode=ro&uri=true``)."""
+        return pathlib.Path(self.url.removeprefix("sqlite:///").split("?", 1)[0].removeprefix("file:"))
 
     @property
     def is_sqlite(self) -> bool:
@@ -70,15 +126,50 @@ def storage_spec(storage: str | os.PathLike | StorageSpec | None, default_path: 
         raise ValueError(f"need heartbeat_interval >= 1 and grace_period > heartbeat_interval, got "
                          f"{heartbeat_interval} and {grace_period}")
     if storage is None:
-        storage = default_path
+        path = pathlib.Path(default_path)
+        path.parent.mkdir(parents=True, exist_ok=True)  # the default lives in the output folder
+        return StorageSpec(f"sqlite:///{path.as_posix()}", heartbeat_interval, grace_period)
     text = os.fspath(storage)
-    if "://" not in text:
-        path = pathlib.Path(text)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = f"sqlite:///{path.as_posix()}"
-    elif not text.split("://", 1)[0].split("+", 1)[0] in ("sqlite", "postgresql", "mysql"):
+    scheme = text.split("://", 1)[0].split("+", 1)[0] if "://" in text else None
+    if scheme is None and ":" in text.split("/", 1)[0] and not pathlib.Path(text).exists():
+        raise ValueError(f"--storage: {redact(text)!r} is neither a file path nor a URL "
+                         "(sqlite:///path/to/file.db or postgresql://user@host/db)")
+    if scheme is None:
+        text = f"sqlite:///{pathlib.Path(text).as_posix()}"
+    elif scheme not in ("sqlite", "postgresql", "mysql"):
         raise ValueError(f"storage must be a file path, sqlite:///… or postgresql://… URL; got {redact(text)!r}")
-    return StorageSpec(text, heartbeat_interval, grace_period)
+    spec = StorageSpec(text, heartbeat_interval, grace_period)
+    if spec.is_sqlite and not spec.path.parent.is_dir():
+        raise ValueError(f"--storage: folder {spec.path.parent} does not exist (create it first)")
+    return spec
+
+
+def _prepare_sqlite(path: pathlib.Path) -> None:
+    """Check that ``path`` can hold a SQLite study and switch it to WAL (kept by the file)."""
+    if not path.parent.is_dir():
+        raise StorageError(f"storage folder {path.parent} does not exist")
+    if path.is_dir():
+        raise StorageError(f"storage {path} is a folder, not a SQLite file")
+    try:
+        with contextlib.closing(sqlite3.connect(path, timeout=60)) as connection:
+            mode = connection.execute("PRAGMA journal_mode").fetchone()[0]
+            if mode.lower() != "wal" and os.access(path, os.W_OK):
+                connection.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.DatabaseError as error:
+        raise StorageError(f"storage {path}: {error} (is it a SQLite file written by lamina?)") from None
+
+
+def _creation_race(error: Exception) -> bool:
+    """Another process is creating the same tables right now (the next attempt finds them)."""
+    text = str(getattr(error, "orig", error)).lower()
+    return isinstance(error, sqlalchemy.exc.IntegrityError) or "already exists" in text or "locked" in text
+
+
+def describe_database_error(error: BaseException) -> str:
+    """The first line of a database driver's message (SQLAlchemy appends SQL and links)."""
+    original = getattr(error, "orig", None) or error
+    lines = str(original).strip().splitlines()
+    return lines[0] if lines else type(original).__name__
 
 
 def redact(url: str) -> str:

@@ -8,7 +8,7 @@ Convention: loss = mean task loss + 1/(2N) Σ_g δ_g ‖W_g‖²; PyTorch weight
 ['0.weight', '2.weight']
 """
 from lamina.torch.evidence import GGNCurvature, OnlineEvidence
-from lamina.torch.fit import FitResult, evaluate, fit
+from lamina.torch.fit import DivergenceError, FitResult, evaluate, fit
 from lamina.torch.groups import ParamGroup, discover_groups
 from lamina.torch.identifiability import Identifiability, identifiability
 from lamina.torch.likelihoods import Classification, Gaussian, make_likelihood
@@ -16,7 +16,7 @@ from lamina.torch.penalty import Regularizer, hard_threshold, soft_threshold
 from lamina.torch.rules import AlphaHillRule, AWDRule, Rule, hill_alpha, static_weights
 from lamina.torch.tune import NetTuneResult, Recipe, tune
 
-__all__ = ["AWDRule", "AlphaHillRule", "Classification", "FitResult", "GGNCurvature", "Gaussian",
+__all__ = ["AWDRule", "AlphaHillRule", "Classification", "DivergenceError", "FitResult", "GGNCurvature", "Gaussian",
            "Identifiability", "NetTuneResult", "OnlineEvidence", "ParamGroup", "Recipe", "Regularizer", "Rule",
            "discover_groups", "evaluate", "fit", "identifiability", "hard_threshold", "hill_alpha", "make_likelihood",
            "soft_threshold", "static_weights", "tune"]

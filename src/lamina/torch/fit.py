@@ -2,7 +2,9 @@
 
 Everything inside the epoch loop stays on the model's device: batches are drawn with a
 device generator, losses are summed into device tensors, and the host reads them only every
-``check_every`` epochs (to stop on a non-finite loss) and at the end.
+``check_every`` epochs and at the end, to stop a diverging run: a non-finite training loss,
+or one risen ``DIVERGENCE_FACTOR`` times above the first batch's loss (at least above
+``DIVERGENCE_FACTOR``), raises :class:`DivergenceError` with the reason.
 
 A *callback* is any object with some of ``on_forward(output, target)`` (after the forward
 pass, graph alive), ``on_after_backward()`` and ``on_epoch_end(epoch, optimizer) -> bool``;
@@ -20,6 +22,13 @@ from torch import nn
 
 from lamina.torch.likelihoods import Classification, make_likelihood
 from lamina.torch.penalty import Regularizer
+
+
+DIVERGENCE_FACTOR = 1e6
+
+
+class DivergenceError(FloatingPointError):
+    """Training diverged: the loss became non-finite or exploded far above its start."""
 
 
 # ----------------------------------------------------------------------------- data
@@ -222,7 +231,7 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
         bar = tqdm(total=epochs, initial=start_epoch, desc="fit", leave=False)
     started = time.perf_counter()
     model.train()
-    epoch = start_epoch - 1
+    epoch, first_loss = start_epoch - 1, None
     for epoch in range(start_epoch, epochs):
         total = torch.zeros((), device=device)
         for X, y in batches:
@@ -230,6 +239,8 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
             loss = likelihood.loss(output, y)
             if regularizer is not None:
                 loss = loss + regularizer.penalty()
+            if first_loss is None:
+                first_loss = loss.detach()
             _call(callbacks, "on_forward", output, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -243,7 +254,7 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
         if regularizer is not None and record_lambdas:
             lambdas.append(regularizer.delta.detach().clone())
         if (epoch + 1) % check_every == 0 or epoch + 1 == epochs:
-            _check_finite(losses[-1], epoch, lr)
+            _check_divergence(losses[-1], first_loss, epoch, lr)
         if val is not None and ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs):
             score = evaluate(model, val, likelihood)["nll"]
             model.train()
@@ -274,10 +285,14 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
     return FitResult(model, history, time.perf_counter() - started, epoch + 1, stopped)
 
 
-def _check_finite(loss: torch.Tensor, epoch: int, lr: float) -> None:
-    if not bool(torch.isfinite(loss)):
-        raise FloatingPointError(f"training loss became non-finite ({float(loss)}) by epoch {epoch + 1}; "
-                                 f"lower lr (now {lr}) or check the data and the model")
+def _check_divergence(loss: torch.Tensor, first_loss: torch.Tensor, epoch: int, lr: float) -> None:
+    value, start = float(loss), float(first_loss)
+    if not np.isfinite(value):
+        raise DivergenceError(f"training diverged: the loss became non-finite ({value}) by epoch {epoch + 1}; "
+                              f"lower lr (now {lr}) or check the data and the model")
+    if value > DIVERGENCE_FACTOR * max(abs(start), 1.0):
+        raise DivergenceError(f"training diverged: the loss rose from {start:.3g} (first batch) to {value:.3g} "
+                              f"(epoch {epoch + 1}); lower lr (now {lr})")
 
 
 def _save(path, epoch, model, opt, regularizer, likelihood, batches, losses, lambdas) -> None:

@@ -1,0 +1,176 @@
+"""Creating, reopening and repairing a stored study.
+
+A study is created once with all its cells enqueued (one WAITING trial per cell). Creation
+is race-free: of two processes creating the same new study, Optuna lets exactly one create
+it; the other finds it existing. Reopening (``resume``) checks that every cell is asked for
+with the settings it was stored with, enqueues cells that a process killed while creating
+the study never enqueued, and enqueues again cells that were lost (their worker died) or
+failed (so that a fixed task or environment can be retried).
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import optuna
+from optuna.trial import TrialState
+
+from lamina.studies.storage import StorageSpec, redact
+
+CELL_ATTR = "cell"
+PARAMS_ATTR = "params"
+METRICS_ATTR = "metrics"
+ERROR_ATTR = "error"
+CELLS_ATTR = "cells"
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+class StudyExistsError(ValueError):
+    """The study is already in the storage and ``resume`` was not asked for."""
+
+
+class SettingsMismatchError(ValueError):
+    """``resume`` was asked with settings that differ from those the study was created with."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One unit of work: a unique ``key`` and JSON-serializable ``params``.
+
+    ``params`` must hold every setting that changes the cell's result: a resumed study
+    compares them with the stored ones and refuses to mix results of different settings.
+    """
+
+    key: str
+    params: Mapping
+
+    def __post_init__(self):
+        if not isinstance(self.key, str) or not self.key:
+            raise ValueError(f"cell key must be a non-empty string, got {self.key!r}")
+        json.dumps(dict(self.params))  # fail early, naming nothing stored yet
+
+
+def jsonable(value):
+    return json.loads(json.dumps(value, default=float))
+
+
+def open_study(name: str, cells: Iterable[Cell], spec: StorageSpec, *, resume: bool) -> optuna.Study:
+    """Create the study and enqueue its cells, or, with ``resume``, reopen and repair it.
+
+    Without ``resume`` an existing study raises :class:`StudyExistsError`, unless none of its
+    cells completed and none is waiting or running: such a study (every cell failed, e.g. a
+    broken task) is replaced. With ``resume``, failed and lost cells are enqueued again;
+    ``ValueError`` when the cells are unknown to the study, :class:`SettingsMismatchError`
+    when a cell's settings differ from the stored ones.
+    """
+    cells = list(cells)
+    keys = [cell.key for cell in cells]
+    if len(set(keys)) != len(keys):
+        raise ValueError("cells must have unique keys")
+    storage = spec.open()
+    study, created = _create_or_load(name, storage)
+    if not created and not resume:
+        if not _replaceable(study):
+            raise StudyExistsError(f"study {name!r} already exists in {redact(spec.url)}; "
+                                   "resume it (--resume) or choose another name/storage")
+        optuna.delete_study(study_name=name, storage=storage)
+        study, created = _create_or_load(name, storage)
+    if created:
+        study.set_user_attr(CELLS_ATTR, keys)
+        for cell in cells:
+            enqueue(study, cell)
+        return study
+    check_cells(study, cells)
+    requeue(study, cells, retry_failed=True)
+    return study
+
+
+def _create_or_load(name: str, storage) -> tuple[optuna.Study, bool]:
+    try:
+        return optuna.create_study(study_name=name, storage=storage, direction="minimize"), True
+    except optuna.exceptions.DuplicatedStudyError:
+        return optuna.load_study(study_name=name, storage=storage), False
+
+
+def _replaceable(study: optuna.Study) -> bool:
+    """Every trial failed (after failing those of dead workers): none completed, none waits or
+    runs. A study without trials is not replaceable: another process may be creating it."""
+    fail_stale(study)
+    trials = study.get_trials(deepcopy=False)
+    return bool(trials) and all(t.state == TrialState.FAIL for t in trials)
+
+
+def fail_stale(study: optuna.Study) -> None:
+    """Optuna's own clean-up: trials whose heartbeat is older than the grace period → FAIL."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+def enqueue(study: optuna.Study, cell: Cell) -> None:
+    study.enqueue_trial({}, user_attrs={CELL_ATTR: cell.key, PARAMS_ATTR: jsonable(dict(cell.params))})
+
+
+def trials_by_cell(study: optuna.Study) -> dict[str, list]:
+    by_cell: dict[str, list] = {}
+    for trial in study.get_trials(deepcopy=False):
+        if CELL_ATTR in trial.user_attrs:
+            by_cell.setdefault(trial.user_attrs[CELL_ATTR], []).append(trial)
+    return by_cell
+
+
+def check_cells(study: optuna.Study, cells: list[Cell]) -> None:
+    """Refuse cells the study was not created with, or stored with other settings."""
+    keys = [cell.key for cell in cells]
+    known = set(study.user_attrs.get(CELLS_ATTR, []))
+    if known and set(keys) - known:
+        raise ValueError(f"study {study.study_name!r} was created with other cells; unknown now: "
+                         f"{sorted(set(keys) - known)[:5]}")
+    stored = {key: trials[0].user_attrs.get(PARAMS_ATTR, {}) for key, trials in trials_by_cell(study).items()}
+    differences: dict[str, tuple] = {}
+    for cell in cells:
+        if cell.key in stored:
+            for setting, (before, now) in _differences(stored[cell.key], jsonable(dict(cell.params))).items():
+                differences.setdefault(setting, (before, now))
+    if differences:
+        listed = "; ".join(f"{k}: stored {_short(b)}, now {_short(n)}" for k, (b, n) in sorted(differences.items()))
+        raise SettingsMismatchError(
+            f"study {study.study_name!r} was run with other settings ({listed}); its results would not "
+            "match: resume with the stored settings, or start a new study (another --study name or --storage)")
+
+
+def _differences(stored: Mapping, now: Mapping) -> dict[str, tuple]:
+    return {key: (stored.get(key), now.get(key)) for key in sorted(set(stored) | set(now))
+            if stored.get(key) != now.get(key)}
+
+
+def _short(value) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def requeue(study: optuna.Study, cells: list[Cell] | None = None, *, retry_failed: bool) -> int:
+    """Enqueue every cell that has no complete, waiting or running trial; returns how many.
+
+    Trials of dead workers are failed first (their heartbeat went stale). A cell whose last
+    run raised is enqueued again only with ``retry_failed``; ``cells`` adds cells that were
+    never enqueued (their creator was killed first).
+    """
+    fail_stale(study)
+    by_cell = trials_by_cell(study)
+    params = {key: trials[-1].user_attrs.get(PARAMS_ATTR, {}) for key, trials in by_cell.items()}
+    for cell in cells or ():
+        by_cell.setdefault(cell.key, [])
+        params[cell.key] = dict(cell.params)
+    requeued = 0
+    for key, trials in by_cell.items():
+        if any(t.state in (TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING) for t in trials):
+            continue
+        if not retry_failed and any(ERROR_ATTR in t.user_attrs for t in trials):
+            continue  # the cell itself raised: running it again in this run would raise again
+        enqueue(study, Cell(key, params[key]))
+        requeued += 1
+    return requeued

@@ -1,0 +1,271 @@
+"""Studies under faults and bad inputs (issue 16): no hang, no silent wrong result, one-line errors."""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from lamina.cli import main
+from lamina.studies import Cell, StudyExistsError, open_study, run_study, storage_spec, study_rows
+
+TESTS = pathlib.Path(__file__).resolve().parent
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+       "OMP_NUM_THREADS": "1"}
+TINY = ["--task", "nn_tasks:tiny", "--methods", "none", "--seeds", "1", "--epochs", "2", "--hidden", "4"]
+
+
+def ridge_cells(log_dir, n):
+    return [Cell(f"c{i}", {"key": f"c{i}", "lam": 0.1 * (i + 1), "seed": i, "log_dir": str(log_dir)})
+            for i in range(n)]
+
+
+def cli(capsys, *argv):
+    """(exit code, stdout, stderr) of ``lamina ARGV`` run in this process."""
+    try:
+        code = main(list(argv))
+    except SystemExit as exit_:
+        code = exit_.code
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err, err
+    return code, out, err
+
+
+def error_lines(err):
+    return [line for line in err.splitlines() if "error" in line]
+
+
+# ----------------------------------------------------------------------------- liveness
+RESUME_SCRIPT = """
+import sys
+from lamina.studies import run_study, storage_spec
+from test_study_reliability import ridge_cells
+spec = storage_spec(sys.argv[1], "unused", heartbeat_interval=1, grace_period=2)
+rows = run_study("s", ridge_cells(sys.argv[2], 3), "study_cells:ridge_cell", spec, resume=True)
+print(len(rows), sorted(r["state"] for r in rows))
+"""
+
+
+def claim_by_hand(spec, study, index=0, heartbeat=False):
+    """Claim the study's ``index``-th trial as a worker would, then "die" (no further beat)."""
+    storage = spec.open()
+    trial_id = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name(study.study_name),
+                                                              study.trials[index].number)
+    if heartbeat:
+        storage.record_heartbeat(trial_id)
+    assert storage.set_trial_state_values(trial_id, state=TrialState.RUNNING)
+
+
+def test_claimed_cell_without_heartbeat_goes_stale_and_resume_finishes(tmp_path):
+    """A worker killed between claiming a cell and its first heartbeat leaves a RUNNING trial
+    with no heartbeat: the resume must not wait for it forever."""
+    db = tmp_path / "study.db"
+    spec = storage_spec(db, "unused", heartbeat_interval=1, grace_period=2)
+    claim_by_hand(spec, open_study("s", ridge_cells(tmp_path, 3), spec, resume=False))
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", RESUME_SCRIPT, str(db), str(tmp_path)], env=ENV,
+                          capture_output=True, text=True, timeout=90)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[0] == "3" and "FAIL" not in done.stdout
+    assert time.monotonic() - started < 60
+    assert [len((tmp_path / f"c{i}.runs").read_text().split()) for i in range(3)] == [1, 1, 1]
+
+
+def test_wait_is_bounded_and_the_report_tells_the_missing_cell(tmp_path, capsys):
+    """A cell RUNNING with a live heartbeat elsewhere: a worker waits at most max_wait_s, and
+    the report of the study then says that a cell is missing instead of showing fewer seeds."""
+    from lamina.studies import StudyWaitError
+    db = tmp_path / "study.db"
+    spec = storage_spec(db, "unused", heartbeat_interval=1, grace_period=30)
+    claim_by_hand(spec, open_study("s", ridge_cells(tmp_path, 3), spec, resume=False), heartbeat=True)
+    with pytest.raises(StudyWaitError, match=r"waited 2 s for 1 cell\(s\) running on other workers \(c0\)"):
+        run_study("s", ridge_cells(tmp_path, 3), "study_cells:ridge_cell", spec, resume=True, max_wait_s=2)
+    code, _, err = cli(capsys, "report", "--storage", str(db), "--out", str(tmp_path / "r"))
+    page = (tmp_path / "r" / "report.html").read_text()
+    assert code == 0 and "Incomplete study" in page and "2 of 3 cells completed" in page and "c0" in page
+
+
+RACE_SCRIPT = """
+import sys
+from lamina.studies import run_study, storage_spec, StudyExistsError
+from test_study_reliability import ridge_cells
+spec = storage_spec(sys.argv[1], "unused")
+try:
+    rows = run_study("s", ridge_cells(sys.argv[2], 3), "study_cells:ridge_cell", spec, resume=sys.argv[3] == "1")
+    print("ran", len(rows))
+except StudyExistsError:
+    print("exists")
+"""
+
+
+@pytest.mark.parametrize("resume", [False, True])
+def test_two_processes_creating_one_new_study(tmp_path, resume):
+    """Started together on a new SQLite file: no IntegrityError; without --resume one runs it and
+    the other is told it exists; with --resume both work; every cell runs exactly once."""
+    for attempt in range(1 if resume else 2):
+        folder = tmp_path / f"a{attempt}"
+        folder.mkdir()
+        argv = [sys.executable, "-c", RACE_SCRIPT, str(folder / "s.db"), str(folder), "1" if resume else "0"]
+        procs = [subprocess.Popen(argv, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(2)]
+        outputs = [p.communicate(timeout=120) for p in procs]
+        for proc, (out, err) in zip(procs, outputs):
+            assert proc.returncode == 0 and "Error" not in err, err
+        results = sorted(out.strip() for out, _ in outputs)
+        assert results == (["ran 3", "ran 3"] if resume else ["exists", "ran 3"])
+        assert {p.stem: len(p.read_text().split()) for p in folder.glob("*.runs")} == {"c0": 1, "c1": 1, "c2": 1}
+
+
+# ----------------------------------------------------------------------------- failures
+def test_every_cell_failing_tells_the_cause_and_the_fixed_rerun_proceeds(tmp_path, capsys, monkeypatch):
+    out = ["--out", str(tmp_path), "--study", "s"]
+    for quiet in (["--quiet"], []):
+        code, stdout, err = cli(capsys, "nn", "--task", "nn_tasks:broken_forward", *TINY[2:], *out, *quiet)
+        assert code == 1 and "IndexError" not in err + stdout
+        assert "1 of 1 cells failed" in err and "none: RuntimeError: forward of the <b>broken</b> model" in err
+    # a corrected task: the failed study (no completed cell) is replaced, no "already exists"
+    code, stdout, err = cli(capsys, "nn", *TINY, *out)
+    assert code == 0 and "error" not in err and "already exists" not in err
+    # a fixed environment: --resume runs the failed cells again
+    monkeypatch.setenv("LAMINA_TEST_BREAK", "1")
+    flaky = ["--task", "nn_tasks:flaky", *TINY[2:], "--out", str(tmp_path), "--study", "f"]
+    assert cli(capsys, "nn", *flaky)[0] == 1
+    monkeypatch.delenv("LAMINA_TEST_BREAK")
+    code, stdout, err = cli(capsys, "nn", *flaky, "--resume", "--json")
+    assert code == 0 and '"failed": []' in stdout
+
+
+def test_resume_with_other_settings_is_refused_naming_them(tmp_path, capsys):
+    out = ["--out", str(tmp_path)]
+    assert cli(capsys, "nn", *TINY, *out)[0] == 0
+    changed = ["--task", "nn_tasks:tiny", "--methods", "none", "--seeds", "1", "--epochs", "3",
+               "--hidden", "5", "--lr", "0.01"]
+    code, stdout, err = cli(capsys, "nn", *changed, *out, "--resume")
+    assert code == 1 and len(error_lines(err)) == 1
+    assert "epochs: stored 2, now 3" in err and "hidden: stored [4], now [5]" in err and "lr: stored 0.003, now 0.01" in err
+    code, _, err = cli(capsys, "nn", *TINY, *out, "--resume")  # the same settings resume
+    assert code == 0, err
+
+
+def test_resume_notices_a_changed_npz_file(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((30, 3)), rng.integers(0, 2, 30)
+    data = tmp_path / "data.npz"
+    np.savez(data, X_train=X[:20], y_train=y[:20], X_test=X[20:], y_test=y[20:])
+    argv = ["nn", "--task", str(data), *TINY[2:], "--out", str(tmp_path)]
+    assert cli(capsys, *argv)[0] == 0
+    np.savez(data, X_train=X[:20] + 1, y_train=y[:20], X_test=X[20:], y_test=y[20:])
+    code, _, err = cli(capsys, *argv, "--resume")
+    assert code == 1 and "task_sha256: stored" in err
+
+
+def test_resume_progress_bar_starts_at_the_cells_done(tmp_path, capsys):
+    argv = ["nn", "--task", "nn_tasks:tiny", "--methods", "none", "uniform", "--seeds", "1", "--epochs", "1",
+            "--hidden", "4", "--out", str(tmp_path)]
+    assert cli(capsys, *argv)[0] == 0
+    code, _, err = cli(capsys, *argv, "--resume")
+    assert code == 0 and "2/2" in err and "0/2" not in err
+
+
+def test_divergence_is_an_error_with_its_reason(tmp_path, capsys):
+    from lamina.torch import DivergenceError, fit
+    model, train, _, _ = __import__("nn_tasks").tiny(0)
+    with pytest.raises(DivergenceError, match="training diverged: the loss rose from .* lower lr"):
+        fit(model, train, lr=1e12, epochs=3, batch_size=8)
+    code, stdout, err = cli(capsys, "nn", "--task", "nn_tasks:tiny", "--methods", "none", "uniform", "--seeds",
+                            "1", "--epochs", "3", "--hidden", "8", "--lr", "1e9", "--out", str(tmp_path), "--json")
+    assert code == 1 and "2 of 2 cells failed" in err
+    assert "none: DivergenceError: training diverged" in err and "uniform: DivergenceError" in err
+    rows = study_rows("nn-nn_tasks-tiny", storage_spec(tmp_path / "study.db", "unused"))
+    assert [r["state"] for r in rows] == ["FAIL", "FAIL"]  # the study went on after the first
+
+
+# ----------------------------------------------------------------------------- I/O
+def read_only_folder(tmp_path):
+    """A folder this process cannot write (root writes anywhere: then a folder under /proc)."""
+    if os.geteuid() == 0:
+        return pathlib.Path("/proc/self/lamina-read-only")
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    return folder
+
+
+def test_storage_and_output_errors_are_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cases = {
+        "read-only --out": ["nn", *TINY, "--out", str(read_only_folder(tmp_path) / "out")],
+        "not a database": ["nn", *TINY, "--out", "o1", "--storage", str(tmp_path / "junk.db")],
+        "URL with one slash": ["nn", *TINY, "--out", "o2", "--storage", "sqlite:/bad"],
+        "missing folder": ["nn", *TINY, "--out", "o3", "--storage", str(tmp_path / "nope" / "deeper" / "s.db")],
+    }
+    (tmp_path / "junk.db").write_bytes(b"this is not a database" * 100)
+    for case, argv in cases.items():
+        code, stdout, err = cli(capsys, *argv)
+        assert code == 1 and len(error_lines(err)) == 1 and err.startswith("lamina nn: error:"), (case, err)
+        assert "unexpected" not in err, (case, err)
+    assert not (tmp_path / "sqlite:").exists() and not (tmp_path / "nope").exists()
+    # a wrong --study name, then a read-only database on resume
+    assert cli(capsys, "nn", *TINY, "--out", "ok")[0] == 0
+    code, _, err = cli(capsys, "report", "--storage", "ok/study.db", "--study", "typo", "--out", "r")
+    assert code == 1 and "no study 'typo'" in err and "nn-nn_tasks-tiny" in err and len(err.splitlines()) == 1
+    flaky = ["nn", "--task", "nn_tasks:flaky", *TINY[2:], "--out", "ok"]
+    monkeypatch.setenv("LAMINA_TEST_BREAK", "1")
+    assert cli(capsys, *flaky)[0] == 1  # a failed cell, which a resume runs again: it must write
+    monkeypatch.delenv("LAMINA_TEST_BREAK")
+    read_only = f"sqlite:///file:{tmp_path / 'ok' / 'study.db'}?mode=ro&uri=true"
+    code, _, err = cli(capsys, *flaky, "--storage", read_only, "--resume")
+    assert code == 1 and "attempt to write a readonly database" in err and len(error_lines(err)) == 1, err
+
+
+def test_bad_numbers_are_usage_errors(tmp_path, capsys):
+    for option, value in (("--lr", "-1"), ("--lr", "nan"), ("--epochs", "0"), ("--seeds", "-2"),
+                          ("--hidden", "0"), ("--workers", "0"), ("--max-wait", "-5")):
+        code, _, err = cli(capsys, "nn", *TINY, "--out", str(tmp_path), option, value)
+        assert code == 2 and f"argument {option}" in err, (option, err)
+    assert not (tmp_path / "study.db").exists()
+
+
+def test_nan_filled_npz_fails_before_any_cell(tmp_path, capsys):
+    X = np.full((20, 3), np.nan)
+    np.savez(tmp_path / "nan.npz", X_train=X, y_train=np.zeros(20), X_test=X, y_test=np.zeros(20))
+    code, _, err = cli(capsys, "nn", "--task", str(tmp_path / "nan.npz"), "--out", str(tmp_path / "o"))
+    assert code == 1 and "X_train contains NaN or inf" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o" / "study.db").exists()
+
+
+def test_existing_study_with_a_completed_cell_still_needs_resume(tmp_path):
+    spec = storage_spec(tmp_path / "s.db", "unused")
+    run_study("s", ridge_cells(tmp_path, 2), "study_cells:ridge_cell", spec)
+    with pytest.raises(StudyExistsError, match="--resume"):
+        run_study("s", ridge_cells(tmp_path, 2), "study_cells:ridge_cell", spec)
+    assert len(optuna.load_study(study_name="s", storage=spec.open()).trials) == 2
+
+
+# ----------------------------------------------------------------------------- --json (issue 17)
+def strict_json(text):
+    def refuse(constant):
+        raise AssertionError(f"{constant} literal in JSON output")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_json_prints_numbers_with_mean_and_std_and_no_nan(tmp_path, capsys):
+    argv = ["nn", "--task", "nn_tasks:tiny", "--methods", "none", "uniform", "--seeds", "2", "--epochs", "2",
+            "--hidden", "4", "--out", str(tmp_path), "--json"]
+    code, out, _ = cli(capsys, *argv)
+    results = strict_json(out)["results"]
+    assert code == 0 and {row["method"] for row in results} == {"none", "uniform"}
+    nll = results[0]["NLL"]
+    assert isinstance(nll["mean"], float) and isinstance(nll["std"], float) and results[0]["seeds"] == 2
+    code, out, _ = cli(capsys, "report", "--storage", str(tmp_path / "study.db"), "--json", "--out", str(tmp_path / "r"))
+    assert code == 0 and strict_json(out)[0]["objective"]["mean"] == nll["mean"]
+    from lamina.report.study_report import json_safe, results_summary
+    rows = [{"cell": "a", "params": {"method": "m"}, "state": "COMPLETE", "metrics": {"objective": float("nan"), "x": 1.0}}]
+    summary = json_safe(results_summary(rows))
+    assert summary == [{"method": "m", "seeds": 1, "objective": None, "x": {"mean": 1.0, "std": None}}]
+    assert json.dumps(summary, allow_nan=False)
