@@ -112,3 +112,16 @@ def test_heldout_skips_updates_when_the_held_out_set_is_separable():
     assert reg.lambdas == {"0.weight": 1.0}
     wrong = HeldoutScale(net, reg, Classification(), (X, torch.tensor([0, 1, 1])), burn_in=1, update_every=1)
     assert wrong.on_epoch_end(0, None) is True and reg.lambdas["0.weight"] != 1.0
+
+
+def test_heldout_freezes_a_delta_the_held_out_optimum_does_not_follow():
+    net = _net()
+    reg = Regularizer(net, 10, [1.0, 1.0])
+    tuner = HeldoutScale(net, reg, Classification(), (torch.zeros(2, 4), torch.zeros(2, dtype=torch.long)),
+                         burn_in=1, update_every=1)
+    tuner._freeze_unresponsive(np.zeros(2), np.array([0.15, 0.15]))
+    # δ fell by e^2 on both groups; group 0's optimum followed (½·Δlog δ), group 1's stayed put
+    tuner._freeze_unresponsive(np.array([-2.0, -2.0]), np.array([0.15 - 1.0, 0.14]))
+    assert tuner.frozen.tolist() == [False, True]
+    tuner._freeze_unresponsive(np.array([-0.5, -0.5]), np.array([0.15, 0.15]))   # not far yet: kept
+    assert tuner.frozen.tolist() == [False, True]
