@@ -94,8 +94,10 @@ def test_complex_check_reads_torch_tensors_too():
 
 
 def test_complex_design_in_an_estimator_is_refused(small_problem):
+    """The estimators validate through scikit-learn, whose contract (check_complex_data) is a
+    ValueError saying complex data is not supported."""
     A, _, b = small_problem
-    with pytest.raises(TypeError, match="X holds complex"):
+    with pytest.raises(ValueError, match="Complex data not supported"):
         lamina.Lasso(lam=0.1).fit(A + 1j, b)
 
 

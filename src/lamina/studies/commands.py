@@ -109,8 +109,13 @@ def _add_study_options(parser, kind: str) -> None:
                              "(default: OUT/study.db); its folder must exist")
     parser.add_argument("--study", default=None, help=f"study name (default: {kind}-TASK)")
     parser.add_argument("--workers", type=positive_int, default=1, help="worker processes on this machine")
-    parser.add_argument("--backend", default=None,
-                        help="joblib backend for the workers (loky; dask or ray once registered)")
+    parser.add_argument("--backend", default=None, choices=["loky", "dask", "ray"],
+                        help="where the --workers run: this machine's processes (loky, default), an existing "
+                             "Dask cluster (with --scheduler) or Ray cluster (with --address); the storage must "
+                             "be one every worker reaches (PostgreSQL for other machines)")
+    parser.add_argument("--scheduler", default=None,
+                        help="--backend dask: the scheduler's address (tcp://HOST:8786) or scheduler file (.json)")
+    parser.add_argument("--address", default=None, help="--backend ray: the cluster's address (HOST:6379, or auto)")
     parser.add_argument("--resume", action="store_true", help=RESUME_HELP)
     parser.add_argument("--out", default=f"out/{kind}", help=f"output folder (default: out/{kind})")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or table (errors still go to stderr)")
@@ -163,6 +168,7 @@ def run_study_command(args, *, kind: str, cells, run_cell: str, metric: str, int
     """Shared tail of the study commands: run (with progress), report, print; exit code."""
     from tqdm.auto import tqdm
 
+    from lamina.studies.cluster import cluster_backend
     from lamina.studies.runner import run_study
 
     out = pathlib.Path(args.out)
@@ -184,8 +190,9 @@ def run_study_command(args, *, kind: str, cells, run_cell: str, metric: str, int
                                 else f"{cell}: failed")
 
     try:
-        rows = run_study(name, cells, run_cell, spec, workers=args.workers, resume=args.resume,
-                         backend=args.backend, progress=progress, max_wait_s=args.max_wait)
+        with cluster_backend(args.backend, scheduler=args.scheduler, address=args.address) as backend:
+            rows = run_study(name, cells, run_cell, spec, workers=args.workers, resume=args.resume,
+                             backend=backend, progress=progress, max_wait_s=args.max_wait)
     finally:
         if bar is not None:
             bar.close()

@@ -217,19 +217,20 @@ def run_study(name: str, cells: Iterable[Cell], run_cell: Callable | str, spec: 
     """Create (or resume) study ``name`` and run all its cells with ``workers`` workers.
 
     ``backend`` is a joblib backend name for the worker processes: the default "loky" runs them
-    on this machine; after registering a cluster backend (``dask.distributed``'s
-    ``Client()`` registers "dask"; ``ray.util.joblib.register_ray()`` registers "ray") the
-    same call runs them there. With ``resume``, failed and lost cells run again (see
+    on this machine; "dask" (with a ``distributed.Client`` connected) or "ray" (after
+    ``ray.init`` and ``ray.util.joblib.register_ray()``) runs them on that cluster — see
+    :func:`lamina.studies.cluster.cluster_backend`. With ``resume``, failed and lost cells run again (see
     :func:`lamina.studies.open_study`). Returns :func:`study_rows`.
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     open_study(name, cells, spec, resume=resume)
-    if workers == 1:
+    if workers == 1 and backend in (None, "loky"):
         run_worker(name, spec, run_cell, progress=progress, max_wait_s=max_wait_s)
     else:
-        joblib.Parallel(n_jobs=workers, backend=backend or "loky")(
-            joblib.delayed(run_worker)(name, spec, run_cell, max_wait_s=max_wait_s) for _ in range(workers))
+        with joblib.parallel_config(backend=backend or "loky"):  # registers "dask"/"ray" on demand
+            joblib.Parallel(n_jobs=workers)(
+                joblib.delayed(run_worker)(name, spec, run_cell, max_wait_s=max_wait_s) for _ in range(workers))
     return study_rows(name, spec)
 
 
