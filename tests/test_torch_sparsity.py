@@ -94,3 +94,15 @@ def test_sparsity_bad_inputs_name_the_argument():
         lt.tune(_mlp(), (X, y), penalty="l1", target_sparsity=0.9, method="evidence", epochs=1)
     with pytest.raises(ValueError, match="finetune_fraction"):
         lt.tune(_mlp(), (X, y), penalty="l1", target_sparsity=0.9, finetune_fraction=1.0, epochs=1)
+
+
+def test_zero_target_trains_dense_and_dataloader_works():
+    X, y, _, _ = _digits(120)
+    net = _mlp()
+    dense = lt.tune(net, (X, y), penalty="l1", target_sparsity=0.0, epochs=3, lr=1e-2, batch_size=64)
+    assert set(dense.lambdas.values()) == {0.0} and dense.info["sparsity"]["overall"] < 0.01
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.tensor(X), torch.tensor(y)),
+                                         batch_size=32, shuffle=True)
+    net = _mlp()
+    result = lt.tune(net, loader, penalty="l0", target_sparsity=0.7, epochs=10, lr=1e-2)
+    assert abs(result.info["sparsity"]["overall"] - 0.7) <= 0.005

@@ -47,7 +47,7 @@ from torch import nn
 
 from lamina.torch.fit import Batches, as_tensors, fit, make_optimizer, model_device, model_dtype
 from lamina.torch.groups import discover_groups
-from lamina.torch.penalty import Penalty, Regularizer
+from lamina.torch.penalty import Mode, Penalty, Regularizer
 
 _MAX_STEP = math.log(2.0)
 
@@ -79,10 +79,10 @@ def check_sparsity_request(model: nn.Module, penalty, target, *, by=None, mode="
     if prior_mean is not None:
         raise ValueError(f"prior_mean works with penalty='l2' only; penalty={kind.value!r} shrinks toward "
                          "0 by a proximal step, which cannot pull toward a prior mean")
-    if str(mode) != "coupled":
+    if Mode.parse(getattr(mode, "value", mode)) is not Mode.COUPLED:
         raise ValueError(f"mode={mode!r} applies to L2 only; penalty={kind.value!r} always acts by a "
                          "proximal step after each optimizer step (leave mode='coupled')")
-    if str(method) not in ("heldout", "sparsity"):
+    if getattr(method, "value", method) not in ("heldout", "sparsity"):
         raise ValueError(f"method={method!r} tunes L2 strengths; with penalty={kind.value!r} and "
                          "target_sparsity the sparsity tuner runs (leave method at its default)")
     if rule not in ("uniform", None):

@@ -158,11 +158,12 @@ def tune(model: nn.Module, train, *, likelihood="classification", method="heldou
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    sparse = str(penalty).lower() != "l2" or target_sparsity is not None
-    if sparse:
+    if penalty != "l2" or target_sparsity is not None:
         from lamina.torch.sparsity import check_sparsity_request
         penalty, target_sparsity = check_sparsity_request(model, penalty, target_sparsity, by=by, mode=mode,
                                                           prior_mean=prior_mean, method=method, rule=rule)
+    sparse = target_sparsity is not None
+    if sparse:
         method = Method.HELDOUT
     method = Method.parse(method)
     recipe = Recipe(check_positive_int(epochs, "epochs"), check_positive_float(lr, "lr"),
