@@ -24,7 +24,8 @@ training (0.8 E) and masked fine-tuning (0.2 E, fresh Adam, pruned weights held 
 Sparsity is over the regularized weights (biases and BatchNorm parameters are dense everywhere).
 Time ratios are to the magnitude baselines' training (dense run + fine-tuning) of the same seed.
 
-Usage: ``python benchmarks/bench_sparsity.py [--quick] [--seeds 3] [--only digits-mlp]``.
+Usage: ``python benchmarks/bench_sparsity.py [--quick] [--seeds 3] [--only digits-mlp]``; to split a run
+over processes, ``--seed-list 0 1 --json a.json`` in each, then ``--merge a.json b.json`` prints the table.
 """
 from __future__ import annotations
 
@@ -177,6 +178,9 @@ def run_setting(name, seeds, epochs, sparsities, rows):
     import lamina.torch as lt
     load, make_model = settings()[name]
     train_epochs = epochs - int(round(FINETUNE * epochs))
+    Xtr, ytr, _, _ = load(seeds[0])   # one-time imports and allocations must not hit a timed run
+    lt.fit(make_model(), (Xtr[:64], ytr[:64]), epochs=2, batch_size=32)
+    lt.tune(make_model(), (Xtr[:64], ytr[:64]), penalty="l1", target_sparsity=0.5, epochs=4, batch_size=32)
     for seed in seeds:
         Xtr, ytr, Xte, yte = load(seed)
         torch.manual_seed(seed)
@@ -247,14 +251,27 @@ if __name__ == "__main__":
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--only", nargs="*", default=None)
     parser.add_argument("--sparsities", nargs="*", type=float, default=list(SPARSITIES))
+    parser.add_argument("--seed-list", nargs="*", type=int, default=None, help="run these seeds")
+    parser.add_argument("--json", default=None, help="also write the rows to this file")
+    parser.add_argument("--merge", nargs="*", default=None, help="print the table of rows from these --json files")
     args = parser.parse_args()
-    import torch
-    torch.set_num_threads(1)
-    seeds = list(range(args.seeds or (1 if args.quick else 3)))
+    import json
     epochs = args.epochs or (100 if args.quick else 300)
-    names = args.only or list(settings())
     rows: list = []
-    for name in names:
-        run_setting(name, seeds, epochs, args.sparsities, rows)
+    if args.merge:
+        for path in args.merge:
+            rows += [tuple(r) for r in json.load(open(path))]
+        names = list(dict.fromkeys(r[0] for r in rows if r[0] != "ref"))
+        seeds = sorted({r[2] for r in rows})
+        args.sparsities = sorted({r[1] for r in rows})
+    else:
+        import torch
+        torch.set_num_threads(1)
+        seeds = args.seed_list if args.seed_list is not None else list(range(args.seeds or (1 if args.quick else 3)))
+        names = args.only or list(settings())
+        for name in names:
+            run_setting(name, seeds, epochs, args.sparsities, rows)
+        if args.json:
+            json.dump(rows, open(args.json, "w"))
     print(f"\n## bench_sparsity — {epochs} epochs, seeds {seeds}\n")
     print(table(rows, args.sparsities, names))
