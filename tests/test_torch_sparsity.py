@@ -106,3 +106,26 @@ def test_zero_target_trains_dense_and_dataloader_works():
     net = _mlp()
     result = lt.tune(net, loader, penalty="l0", target_sparsity=0.7, epochs=10, lr=1e-2)
     assert abs(result.info["sparsity"]["overall"] - 0.7) <= 0.005
+
+
+def test_benchmark_allocations_keep_the_budget():
+    """The baselines of benchmarks/bench_sparsity.py: every allocation keeps exactly K weights;
+    ERK densities follow (Σ dims)/(Π dims) below the cap; uniform prunes every layer alike."""
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "bench_sparsity.py"
+    spec = importlib.util.spec_from_file_location("bench_sparsity", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    d = bench.erk_densities([(256, 64), (256, 256), (10, 256)], 0.05)
+    sizes = np.array([256 * 64, 256 * 256, 2560])
+    assert np.dot(d, sizes) == pytest.approx(0.05 * sizes.sum())
+    assert d[0] / d[1] == pytest.approx((320 / 16384) / (512 / 65536))
+    capped = bench.erk_densities([(4, 3), (256, 256)], 0.3)
+    assert capped[0] == 1.0 and np.dot(capped, [12, 65536]) == pytest.approx(0.3 * 65548)
+    total = 64 * 64 + 64 * 64 + 640
+    for kind in ("uniform", "global", "ERK", "LAMP"):
+        masks = bench.magnitude_masks(_mlp(), kind, 0.9)
+        assert abs(sum(int(m.sum()) for m in masks) - round(0.1 * total)) <= 2, kind
+    uniform = bench.magnitude_masks(_mlp(), "uniform", 0.9)
+    assert [int(m.sum()) for m in uniform] == [410, 410, 64]
