@@ -108,7 +108,7 @@ def cubic_density(epoch: float, start: float, end: float, final_density: float) 
 @torch.no_grad()
 def group_nonzeros(regularizer: Regularizer) -> torch.Tensor:
     """Number of nonzero weights per regularized group, a 1-D tensor on the device (no sync)."""
-    return torch.stack([sum((p != 0).sum() for p in g.params) for g in regularizer.reg_groups])
+    return torch.stack([sum(torch.count_nonzero(p) for p in g.params) for g in regularizer.reg_groups])
 
 
 class SparsityController:
