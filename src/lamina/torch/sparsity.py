@@ -311,6 +311,14 @@ def tune_sparsity(model, train, likelihood, recipe, *, penalty, target: float, v
         Share of each layer's surviving weights removed to read its marginal cost.
     allocate : bool
         False keeps r_g = 1: one λ for every layer (the baseline).
+
+    Returns
+    -------
+    NetTuneResult
+        ``lambdas``: λ_g at the end of phase 1; ``info["sparsity"]``: ``{"overall": ρ̂,
+        "per_group": {name: fraction of zeros}}`` after fine-tuning; ``info["kept"]``: nonzeros
+        per group; ``info["sparsity_before_projection"]``, ``info["density_trajectory"]`` (per
+        epoch of phase 1) and ``info["ratios"]`` (r after each update); ``compute.fits`` = 1.
     """
     from lamina.torch.tune import NetTuneResult
     from lamina.tuners.base import Compute
