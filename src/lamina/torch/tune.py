@@ -105,7 +105,8 @@ def _n_data(train, likelihood, device) -> int:
 def tune(model: nn.Module, train, *, likelihood="classification", method="heldout", epochs: int = 300,
          lr: float = 3e-3, batch_size: int = 128, seed: int = 0, optimizer: str = "adam", val=None,
          by=None, delta: float = 1.0, rule="uniform", mode: str = "coupled", prior_mean=None,
-         progress: bool = False, **options) -> NetTuneResult:
+         penalty: str = "l2", target_sparsity: float | None = None, progress: bool = False,
+         **options) -> NetTuneResult:
     """Tune one prior precision δ_g per parameter group of ``model`` and train it.
 
     Parameters
@@ -139,6 +140,13 @@ def tune(model: nn.Module, train, *, likelihood="classification", method="heldou
         Prior means μ_g: the penalty becomes 1/(2N) Σ_g δ_g ‖W_g − μ_g‖² (L2-SP), e.g. the
         pretrained ``state_dict`` when fine-tuning (entries of a replaced head are left out;
         groups without an entry are pulled toward 0). Every method honours it.
+    penalty : {"l2", "l1", "l0"}
+        ``"l2"`` (default): the δ_g above. ``"l1"``/``"l0"`` with ``target_sparsity``: mean task
+        loss + 1/N Σ_g λ_g ‖W_g‖₁ (or ‖W_g‖₀), λ_g chosen while training so that the regularized
+        weights end with that fraction of exact zeros (:mod:`lamina.torch.sparsity`); ``lambdas``
+        are then the λ_g and ``info["sparsity"]`` holds the sparsity overall and per group.
+    target_sparsity : float in [0, 1), optional
+        Overall fraction of exact zeros among the regularized weights (L1/L0 only).
     **options
         Passed to the method (``val_fraction``, ``merge_at``, ``kappa`` for heldout;
         ``structure``, ``update_every``, ``scale_invariant`` for evidence; ``grid``,
@@ -148,9 +156,16 @@ def tune(model: nn.Module, train, *, likelihood="classification", method="heldou
     -------
     NetTuneResult
     """
-    method = Method.parse(method)
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if penalty != "l2" or target_sparsity is not None:
+        from lamina.torch.sparsity import check_sparsity_request
+        penalty, target_sparsity = check_sparsity_request(model, penalty, target_sparsity, by=by, mode=mode,
+                                                          prior_mean=prior_mean, method=method, rule=rule)
+    sparse = target_sparsity is not None
+    if sparse:
+        method = Method.HELDOUT
+    method = Method.parse(method)
     recipe = Recipe(check_positive_int(epochs, "epochs"), check_positive_float(lr, "lr"),
                     check_positive_int(batch_size, "batch_size"), seed, optimizer)
     check_positive_float(delta, "delta", strict=False)
@@ -160,7 +175,11 @@ def tune(model: nn.Module, train, *, likelihood="classification", method="heldou
         if val is not None:
             check_class_labels(model, val, "val")
     started = time.perf_counter()
-    if method is Method.HELDOUT:
+    if sparse:
+        from lamina.torch.sparsity import tune_sparsity
+        result = tune_sparsity(model, train, lik, recipe, penalty=penalty, target=target_sparsity, val=val, by=by,
+                               progress=progress, **options)
+    elif method is Method.HELDOUT:
         from lamina.torch.heldout import tune_heldout
         result = tune_heldout(model, train, lik, recipe, val=val, by=by, delta=delta, rule=rule, mode=mode,
                               prior_mean=prior_mean, progress=progress, **options)

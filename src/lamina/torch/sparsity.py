@@ -1,0 +1,384 @@
+"""A target sparsity reached by L1/L0 with one λ per layer, chosen while training.
+
+Objective (DESIGN.md), N the number of training samples, λ_g the strength of group g:
+
+    L1:  mean task loss + 1/N Σ_g λ_g ‖W_g‖₁   (soft thresholding at η λ_g / N after each step)
+    L0:  mean task loss + 1/N Σ_g λ_g ‖W_g‖₀   (hard thresholding at √(2 η λ_g / N))
+
+The user gives an overall sparsity ρ (fraction of exact zeros among the regularized weights)
+instead of λ. The tuner writes λ_g = s · r_g and runs three phases on the recipe's epochs E:
+
+1. *Regularized training* (the first (1 − ``finetune_fraction``)·E epochs). After a dense
+   warm-up, a target density d(t) falls from 1 to (1 − ρ)(1 + ``margin``) along the cubic
+   schedule of gradual pruning (Zhu & Gupta 2017), d(t) = 1 − ρ' (1 − (1 − u)³), u ∈ [0, 1].
+   The overall scale s is the dual variable of that constraint, moved after every step by
+   multiplicative dual ascent on the gap in log density,
+
+       log s ← log s + k · clip(log d̂ − log d(t), ±log 2),   d̂ the current density,
+
+   (k = ``gain``, doubled for L0 whose threshold grows as √λ). The per-layer ratios r_g
+   follow the marginal-cost criterion of a constrained optimum: at the best allocation,
+   pruning one more weight costs the same loss in every layer. Every ``update_every`` epochs
+   the smallest ``probe`` share of each layer's surviving weights is removed for a moment
+   and the loss increase per removed weight c_g is read on the criterion data (``val`` when
+   given, else the training data, in eval mode; forward passes only); then
+
+       log r_g ← log r_g + κ · clip(mean_h log c_h − log c_g, ±log 2),
+
+   so layers that are cheap to prune get a larger λ_g (κ = ``kappa``; the geometric mean of
+   r is folded back into s).
+2. *Exact projection* to ρ: with K = round((1 − ρ) · P) weights to keep out of P, each layer
+   keeps its k_g largest magnitudes, k_g ∝ its current number of nonzeros (largest
+   remainders, Σ k_g = K): the allocation found in phase 1 is kept. If phase 1 ended sparser
+   than ρ, nothing is revived (the report says so).
+3. *Masked fine-tuning* (the last ``finetune_fraction``·E epochs, fresh optimizer, no penalty):
+   gradients of pruned weights are zeroed, and the mask is re-applied after every epoch, so
+   the zeros stay exact.
+
+The cost is one training run (E epochs) plus a few forward passes per ratio update.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from lamina.torch.fit import Batches, as_tensors, fit, make_optimizer, model_device, model_dtype
+from lamina.torch.groups import discover_groups
+from lamina.torch.penalty import Mode, Penalty, Regularizer
+
+_MAX_STEP = math.log(2.0)
+
+
+def check_target_sparsity(value) -> float:
+    """ρ as a float in [0, 1), or a ValueError naming ``target_sparsity``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"target_sparsity must be a real number in [0, 1), got {value!r}")
+    value = float(value)
+    if not (np.isfinite(value) and 0.0 <= value < 1.0):
+        raise ValueError(f"target_sparsity must lie in [0, 1) (fraction of exact zeros among the "
+                         f"regularized weights), got {value!r}")
+    return value
+
+
+def check_sparsity_request(model: nn.Module, penalty, target, *, by=None, mode="coupled", prior_mean=None,
+                           method="heldout", rule="uniform") -> tuple[Penalty, float]:
+    """Refuse what the sparsity tuner cannot do, each error naming the argument."""
+    kind = Penalty.parse(penalty)
+    if kind is Penalty.L2:
+        if target is not None:
+            raise ValueError("target_sparsity needs penalty='l1' or penalty='l0' (L2 shrinks weights "
+                             "but never makes them exactly zero)")
+        return kind, None
+    if target is None:
+        raise ValueError(f"penalty={kind.value!r} needs target_sparsity (the tuner chooses λ per layer "
+                         "to reach it); for a fixed λ use lamina.torch.Regularizer with lamina.torch.fit")
+    target = check_target_sparsity(target)
+    if prior_mean is not None:
+        raise ValueError(f"prior_mean works with penalty='l2' only; penalty={kind.value!r} shrinks toward "
+                         "0 by a proximal step, which cannot pull toward a prior mean")
+    if Mode.parse(getattr(mode, "value", mode)) is not Mode.COUPLED:
+        raise ValueError(f"mode={mode!r} applies to L2 only; penalty={kind.value!r} always acts by a "
+                         "proximal step after each optimizer step (leave mode='coupled')")
+    if getattr(method, "value", method) not in ("heldout", "sparsity"):
+        raise ValueError(f"method={method!r} tunes L2 strengths; with penalty={kind.value!r} and "
+                         "target_sparsity the sparsity tuner runs (leave method at its default)")
+    if rule not in ("uniform", None):
+        raise ValueError(f"rule={rule!r} is for L2; with target_sparsity the per-layer ratios are tuned")
+    try:
+        groups = discover_groups(model, by)
+    except ValueError as error:
+        raise ValueError(f"penalty={kind.value!r} with target_sparsity: the model has no regularized "
+                         f"weights to sparsify ({error})") from None
+    if not any(g.regularized for g in groups):
+        raise ValueError(f"penalty={kind.value!r} with target_sparsity: the model has no regularized weights")
+    return kind, target
+
+
+def cubic_density(epoch: float, start: float, end: float, final_density: float) -> float:
+    """Target density of the gradual schedule: 1 before ``start``, ``final_density`` after ``end``."""
+    if epoch <= start:
+        return 1.0
+    u = min(1.0, (epoch - start) / max(end - start, 1e-12))
+    return 1.0 - (1.0 - final_density) * (1.0 - (1.0 - u) ** 3)
+
+
+@torch.no_grad()
+def group_nonzeros(regularizer: Regularizer) -> torch.Tensor:
+    """Number of nonzero weights per regularized group, a 1-D tensor on the device (no sync)."""
+    return torch.stack([sum(torch.count_nonzero(p) for p in g.params) for g in regularizer.reg_groups])
+
+
+class SparsityController:
+    """Fit callback: dual ascent of the λ scale on the density gap (every step) and marginal-cost
+    updates of the per-layer ratios (every ``update_every`` epochs). See the module docstring."""
+
+    def __init__(self, model, regularizer: Regularizer, likelihood, criterion, *, schedule, start_epoch: int,
+                 gain: float, kappa: float, update_every: int, probe: float, allocate: bool, scale0: float):
+        self.model, self.reg, self.likelihood, self.criterion = model, regularizer, likelihood, criterion
+        self.schedule, self.start_epoch = schedule, start_epoch
+        self.gain, self.kappa, self.update_every, self.probe, self.allocate = gain, kappa, update_every, probe, allocate
+        device = regularizer.delta.device
+        self.sizes = torch.tensor([g.numel for g in regularizer.reg_groups], dtype=torch.float64, device=device)
+        self.total = float(self.sizes.sum())
+        self.log_scale = torch.tensor(math.log(scale0), dtype=torch.float64, device=device)
+        self.log_ratio = torch.zeros(len(regularizer.names), dtype=torch.float64, device=device)
+        self.epoch, self.goal = 0, 1.0
+        self.ratio_history: list[list[float]] = []
+        self.density_history: list[float] = []
+        self._apply()
+
+    def _apply(self):
+        on = self.epoch >= self.start_epoch
+        lam = torch.exp(self.log_scale + self.log_ratio) if on else torch.zeros_like(self.log_ratio)
+        self.reg.set_deltas(lam.to(self.reg.delta.dtype))
+
+    def on_after_backward(self):
+        if self.epoch < self.start_epoch:
+            return
+        density = group_nonzeros(self.reg).double().sum() / self.total
+        gap = (density.clamp_min(1.0 / self.total).log() - math.log(self.goal)).clamp(-_MAX_STEP, _MAX_STEP)
+        self.log_scale.add_(self.gain * gap)
+        self._apply()
+
+    def on_epoch_end(self, epoch, optimizer):
+        self.epoch = epoch + 1
+        self.goal = self.schedule(self.epoch)
+        self.density_history.append(float(group_nonzeros(self.reg).sum()) / self.total)
+        if self.allocate and self.epoch > self.start_epoch and (self.epoch - self.start_epoch) % self.update_every == 0:
+            costs = marginal_costs(self.model, self.reg, self.likelihood, self.criterion, self.probe)
+            if costs is not None:
+                log_c = torch.as_tensor(np.log(costs), dtype=torch.float64, device=self.log_ratio.device)
+                step = (log_c.mean() - log_c).clamp(-_MAX_STEP, _MAX_STEP)
+                self.log_ratio.add_(self.kappa * step)
+                shift = self.log_ratio.mean()
+                self.log_ratio.sub_(shift)
+                self.log_scale.add_(shift)
+                self.ratio_history.append(torch.exp(self.log_ratio).tolist())
+        self._apply()
+        return False
+
+
+@torch.no_grad()
+def marginal_costs(model: nn.Module, regularizer: Regularizer, likelihood, data, probe: float) -> np.ndarray | None:
+    """Loss increase per removed weight when the smallest ``probe`` share of each group's nonzero
+    weights is zeroed (one group at a time), read on ``data`` in eval mode; the model is left
+    unchanged. A group without nonzeros gets twice the largest cost (its λ should fall).
+    None when no group can be probed."""
+    X, y = data
+    was_training = model.training
+    model.eval()
+    try:
+        base = float(likelihood.nll(model(X), y))
+        floor = 1e-6 * max(abs(base), 1e-3)
+        costs = []
+        for g in regularizer.reg_groups:
+            flat = torch.cat([p.detach().abs().flatten() for p in g.params])
+            alive = flat[flat > 0]
+            if alive.numel() == 0:
+                costs.append(np.nan)
+                continue
+            m = max(1, int(probe * alive.numel()))
+            cut = torch.kthvalue(alive, m).values
+            saved = [p.detach().clone() for p in g.params]
+            for p in g.params:
+                p.masked_fill_(p.abs() <= cut, 0.0)
+            removed = sum(int(((s != 0) & (p == 0)).sum()) for s, p in zip(saved, g.params))
+            loss = float(likelihood.nll(model(X), y))
+            for p, s in zip(g.params, saved):
+                p.copy_(s)
+            costs.append(max(loss - base, floor) / max(removed, 1))
+    finally:
+        model.train(was_training)
+    costs = np.asarray(costs, dtype=np.float64)
+    if np.all(np.isnan(costs)):
+        return None
+    costs[np.isnan(costs)] = 2.0 * np.nanmax(costs)
+    return costs
+
+
+@torch.no_grad()
+def project_to_target(regularizer: Regularizer, target: float, grow_scores=None) -> list[torch.Tensor]:
+    """Keep K = round((1 − ρ) P) weights: per group its k_g largest magnitudes, k_g proportional
+    to the group's current nonzeros (largest remainders). Zeroes the rest in place and returns
+    one boolean mask per parameter (True = kept), in the order of the groups' params.
+
+    When fewer than K weights are nonzero, all are kept and the missing ones are grown where
+    ``grow_scores`` (one tensor per parameter, e.g. |∂loss/∂w|, as in RigL) is largest among
+    the zeros; they start at 0 and train during the masked fine-tuning."""
+    groups = regularizer.reg_groups
+    nonzeros = group_nonzeros(regularizer).cpu().numpy().astype(np.int64)
+    sizes = np.array([g.numel for g in groups], dtype=np.int64)
+    keep = int(round((1.0 - target) * sizes.sum()))
+    if nonzeros.sum() <= keep:
+        counts = nonzeros
+    else:
+        share = keep * nonzeros / nonzeros.sum()
+        counts = np.floor(share).astype(np.int64)
+        order = np.argsort(-(share - counts), kind="stable")
+        counts[order[:keep - counts.sum()]] += 1
+    masks = []
+    for g, k in zip(groups, counts):
+        flat = torch.cat([p.detach().abs().flatten() for p in g.params])
+        kept = torch.zeros(flat.numel(), dtype=torch.bool, device=flat.device)
+        if k > 0:
+            kept[torch.topk(flat, int(k), sorted=False).indices] = True
+        offset = 0
+        for p in g.params:
+            mask = kept[offset:offset + p.numel()].view_as(p)
+            p.mul_(mask.to(p.dtype))
+            masks.append(mask)
+            offset += p.numel()
+    missing = keep - int(sum(int(m.sum()) for m in masks))
+    if missing > 0 and grow_scores is not None:
+        scores = torch.cat([torch.where(m, torch.full_like(s, -1.0), s.abs()).flatten()
+                            for m, s in zip(masks, grow_scores)])
+        grown = torch.zeros_like(scores, dtype=torch.bool)
+        grown[torch.topk(scores, missing, sorted=False).indices] = True
+        offset = 0
+        for i, m in enumerate(masks):
+            masks[i] = m | grown[offset:offset + m.numel()].view_as(m)
+            offset += m.numel()
+    return masks
+
+
+def loss_gradients(model: nn.Module, regularizer: Regularizer, likelihood, data) -> list[torch.Tensor]:
+    """|∂ mean NLL / ∂w| on ``data`` (eval mode) for every regularized tensor, grads left cleared."""
+    X, y = data
+    was_training = model.training
+    model.eval()
+    params = [p for g in regularizer.reg_groups for p in g.params]
+    try:
+        grads = torch.autograd.grad(likelihood.nll(model(X), y), params, allow_unused=True)
+    finally:
+        model.train(was_training)
+    return [torch.zeros_like(p) if gr is None else gr.detach().abs() for p, gr in zip(params, grads)]
+
+
+class MaskCallback:
+    """Fit callback: pruned weights get zero gradients (so Adam/SGD never move them) and the mask
+    is re-applied after every epoch (exact zeros whatever the optimizer)."""
+
+    def __init__(self, params, masks):
+        self.pairs = list(zip(params, masks))
+
+    def on_after_backward(self):
+        for p, mask in self.pairs:
+            if p.grad is not None:
+                p.grad.mul_(mask.to(p.grad.dtype))
+
+    @torch.no_grad()
+    def on_epoch_end(self, epoch, optimizer):
+        for p, mask in self.pairs:
+            p.mul_(mask.to(p.dtype))
+        return False
+
+
+def sparsity_report(regularizer: Regularizer) -> dict:
+    """{"overall": fraction of zeros among all regularized weights, "per_group": {name: fraction}}."""
+    per_group = regularizer.sparsity()
+    sizes = {g.name: g.numel for g in regularizer.reg_groups}
+    overall = sum(per_group[n] * sizes[n] for n in per_group) / sum(sizes.values())
+    return {"overall": float(overall), "per_group": per_group}
+
+
+def tune_sparsity(model, train, likelihood, recipe, *, penalty, target: float, val=None, by=None,
+                  finetune_fraction: float = 0.2, warmup_fraction: float = 0.05, ramp_fraction: float = 0.6,
+                  margin: float = 0.08, gain: float = 0.2, kappa: float = 0.5, update_every: int | None = None,
+                  probe: float = 0.1, allocate: bool = True, criterion_size: int = 2048, progress: bool = False):
+    """Train ``model`` to an overall sparsity ``target`` with L1/L0, one λ per layer (module docs).
+
+    Parameters (besides the recipe)
+    ----------
+    penalty : {"l1", "l0"}
+    target : float in [0, 1)
+        ρ, the fraction of exact zeros among the regularized weights at the end.
+    val : (X, y), optional
+        Criterion data for the per-layer ratios (held out; never trained on). Default: up to
+        ``criterion_size`` training samples.
+    finetune_fraction, warmup_fraction, ramp_fraction : float
+        Shares of the epochs for the masked fine-tuning (phase 3), and, within phase 1, for the
+        dense warm-up and for the end of the density ramp.
+    margin : float
+        Phase 1 aims at density (1 − ρ)(1 + margin) so that the projection only removes weights.
+    gain, kappa : float
+        Step of the dual ascent on log s (per optimizer step) and damping of the ratio updates.
+    update_every : int, optional
+        Epochs between ratio updates (default: phase-1 epochs / 30, at least 1).
+    probe : float
+        Share of each layer's surviving weights removed to read its marginal cost.
+    allocate : bool
+        False keeps r_g = 1: one λ for every layer (the baseline).
+
+    Returns
+    -------
+    NetTuneResult
+        ``lambdas``: λ_g at the end of phase 1; ``info["sparsity"]``: ``{"overall": ρ̂,
+        "per_group": {name: fraction of zeros}}`` after fine-tuning; ``info["kept"]``: nonzeros
+        per group; ``info["sparsity_before_projection"]``, ``info["density_trajectory"]`` (per
+        epoch of phase 1) and ``info["ratios"]`` (r after each update); ``compute.fits`` = 1.
+    """
+    from lamina.torch.tune import NetTuneResult
+    from lamina.tuners.base import Compute
+    for name, value in (("finetune_fraction", finetune_fraction), ("warmup_fraction", warmup_fraction),
+                        ("ramp_fraction", ramp_fraction), ("probe", probe)):
+        if not 0 <= value < 1:
+            raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
+    kind = Penalty.parse(penalty)
+    device, dtype = model_device(model), model_dtype(model)
+    n_data = Batches(train, likelihood, 1, device, 0).n_data
+    reg = Regularizer(model, n_data, 0.0, penalty=kind.value, by=by)
+    epochs = recipe.epochs
+    tail = int(round(finetune_fraction * epochs)) if target > 0 else 0
+    main = max(1, epochs - tail)
+    start = int(round(warmup_fraction * main))
+    end = max(start + 1, int(round(ramp_fraction * main)))
+    goal = min(1.0, (1.0 - target) * (1.0 + margin))
+    if val is not None:
+        criterion = as_tensors(val, likelihood, device, "val", dtype)
+    elif isinstance(train, torch.utils.data.DataLoader):
+        xs, ys = zip(*[batch for _, batch in zip(range(max(1, criterion_size // max(train.batch_size or 1, 1))),
+                                                 train)])
+        criterion = as_tensors((torch.cat(xs), torch.cat(ys)), likelihood, device, "train", dtype)
+    else:
+        X, y = as_tensors(train, likelihood, device, "train", dtype)
+        criterion = (X[:criterion_size], y[:criterion_size])
+    # λ/N = 1e-3 at the start: a threshold of 1e-3 of the learning rate per step (L1)
+    controller = SparsityController(
+        model, reg, likelihood, criterion, schedule=lambda e: cubic_density(e, start, end, goal),
+        start_epoch=start if target > 0 else main + 1, gain=gain * (2.0 if kind is Penalty.L0 else 1.0),
+        kappa=kappa, update_every=max(1, int(update_every or round((end - start) / 30))), probe=probe,
+        allocate=allocate, scale0=1e-3 * n_data)
+    out = fit(model, train, likelihood=likelihood, epochs=main, lr=recipe.lr, batch_size=recipe.batch_size,
+              seed=recipe.seed, optimizer=recipe.optimizer, regularizer=reg, callbacks=[controller],
+              progress=progress)
+    lambdas = reg.lambdas
+    history = {key: list(value) for key, value in out.history.items()}
+    before = sparsity_report(reg)
+    seconds, n_epochs = out.seconds, out.epochs
+    if target > 0:
+        grow = None
+        if int(group_nonzeros(reg).sum()) < round((1.0 - target) * sum(g.numel for g in reg.reg_groups)):
+            grow = loss_gradients(model, reg, likelihood, criterion)
+        masks = project_to_target(reg, target, grow)
+        params = [p for g in reg.reg_groups for p in g.params]
+        mask_cb = MaskCallback(params, masks)
+        if tail > 0:
+            optimizer = make_optimizer(recipe.optimizer, [{"params": list(model.parameters())}], recipe.lr)
+            rest = fit(model, train, likelihood=likelihood, epochs=tail, lr=recipe.lr, batch_size=recipe.batch_size,
+                       seed=recipe.seed + 1, optimizer=optimizer, callbacks=[mask_cb], progress=progress)
+            history.setdefault("loss", []).extend(rest.history["loss"])
+            seconds, n_epochs = seconds + rest.seconds, n_epochs + rest.epochs
+        mask_cb.on_epoch_end(n_epochs, None)
+    report = sparsity_report(reg)
+    info = {"sparsity": report, "target_sparsity": target, "penalty": kind.value,
+            "sparsity_before_projection": before["overall"],
+            "kept": {g.name: int(round((1 - report["per_group"][g.name]) * g.numel)) for g in reg.reg_groups},
+            "density_trajectory": controller.density_history, "ratios": controller.ratio_history,
+            "finetune_epochs": tail, "allocate": allocate}
+    result = NetTuneResult(f"sparsity-{kind.value}", lambdas, model, history.get("lambdas", []),
+                           Compute(fits=float(n_epochs) / epochs, epochs=float(n_epochs), seconds=seconds),
+                           info=info, history=history)
+    return result

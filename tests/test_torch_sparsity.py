@@ -1,0 +1,131 @@
+"""lamina.torch sparsity tuner: a target overall sparsity by L1/L0 with one λ per layer."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+import lamina.torch as lt  # noqa: E402
+from lamina.torch.penalty import Regularizer  # noqa: E402
+from lamina.torch.sparsity import cubic_density, project_to_target  # noqa: E402
+
+
+def _digits(n=200):
+    from sklearn.datasets import load_digits
+    X, y = load_digits(return_X_y=True)
+    return (X[:n] / 16.0).astype(np.float32), y[:n], (X[n:n + 400] / 16.0).astype(np.float32), y[n:n + 400]
+
+
+def _mlp():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+
+
+def _zeros(net):
+    weights = [m.weight.detach() for m in net if isinstance(m, nn.Linear)]
+    return sum(int((w == 0).sum()) for w in weights) / sum(w.numel() for w in weights)
+
+
+@pytest.mark.parametrize("penalty, target", [("l1", 0.9), ("l0", 0.95)])
+def test_target_sparsity_is_reached_with_exact_zeros(penalty, target):
+    X, y, Xt, yt = _digits()
+    net = _mlp()
+    result = lt.tune(net, (X, y), penalty=penalty, target_sparsity=target, epochs=40, lr=1e-2, batch_size=64)
+    report = result.info["sparsity"]
+    assert abs(report["overall"] - target) <= 0.005
+    assert abs(_zeros(net) - report["overall"]) < 1e-9          # exact zeros, counted on the weights
+    assert set(report["per_group"]) == set(result.lambdas) == {"0.weight", "2.weight", "4.weight"}
+    assert all(v > 0 for v in result.lambdas.values())
+    assert result.method == f"sparsity-{penalty}" and result.compute.fits == pytest.approx(1.0)
+    kept = result.info["kept"]
+    assert sum(kept.values()) == round((1 - target) * (64 * 64 + 64 * 64 + 640))
+    assert lt.evaluate(net, (Xt, yt))["accuracy"] > 0.7
+    # the zeros survive more training with the mask callback's guarantee: biases still train
+    assert net[0].bias.detach().abs().sum() > 0
+
+
+def test_one_lambda_baseline_and_val_criterion():
+    X, y, Xt, yt = _digits()
+    net = _mlp()
+    one = lt.tune(net, (X, y), penalty="l1", target_sparsity=0.8, epochs=20, lr=1e-2, batch_size=64,
+                  allocate=False)
+    assert len(set(np.round(list(one.lambdas.values()), 8))) == 1 and one.info["ratios"] == []
+    net = _mlp()
+    per_layer = lt.tune(net, (X, y), penalty="l1", target_sparsity=0.8, epochs=20, lr=1e-2, batch_size=64,
+                        val=(Xt[:100], yt[:100]))
+    assert per_layer.info["ratios"] and abs(per_layer.info["sparsity"]["overall"] - 0.8) <= 0.005
+
+
+def test_projection_keeps_the_allocation_and_hits_the_count():
+    net = nn.Sequential(nn.Linear(10, 20), nn.Linear(20, 5))
+    with torch.no_grad():
+        net[0].weight.copy_(torch.randn(20, 10))
+        net[0].weight[:, :5] = 0.0                            # 100 of 200 alive
+        net[1].weight.copy_(torch.randn(5, 20))               # 100 of 100 alive
+    reg = Regularizer(net, 10, 0.0, penalty="l1")
+    masks = project_to_target(reg, 0.9)                       # keep 30: 15 + 15
+    assert [int(m.sum()) for m in masks] == [15, 15]
+    assert reg.sparsity() == {"0.weight": 185 / 200, "1.weight": 85 / 100}
+    assert cubic_density(0, 0, 10, 0.1) == 1.0 and cubic_density(10, 0, 10, 0.1) == pytest.approx(0.1)
+
+
+def test_sparsity_bad_inputs_name_the_argument():
+    X, y, _, _ = _digits(40)
+    for bad in (1.0, -0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="target_sparsity"):
+            lt.tune(_mlp(), (X, y), penalty="l1", target_sparsity=bad, epochs=1)
+    with pytest.raises(TypeError, match="target_sparsity"):
+        lt.tune(_mlp(), (X, y), penalty="l1", target_sparsity="0.9", epochs=1)
+    with pytest.raises(ValueError, match="needs target_sparsity"):
+        lt.tune(_mlp(), (X, y), penalty="l0", epochs=1)
+    with pytest.raises(ValueError, match="target_sparsity needs penalty"):
+        lt.tune(_mlp(), (X, y), target_sparsity=0.9, epochs=1)
+    with pytest.raises(ValueError, match="penalty must be one of"):
+        lt.tune(_mlp(), (X, y), penalty="l3", target_sparsity=0.9, epochs=1)
+    norm_only = nn.Sequential(nn.BatchNorm1d(64))
+    with pytest.raises(ValueError, match="no regularized weights"):
+        lt.tune(norm_only, (X, y), penalty="l1", target_sparsity=0.9, likelihood="regression", epochs=1)
+    prior = {k: v.clone() for k, v in _mlp().state_dict().items()}
+    with pytest.raises(ValueError, match="prior_mean"):
+        lt.tune(_mlp(), (X, y), penalty="l1", target_sparsity=0.9, prior_mean=prior, epochs=1)
+    with pytest.raises(ValueError, match="mode"):
+        lt.tune(_mlp(), (X, y), penalty="l1", target_sparsity=0.9, mode="decoupled", epochs=1)
+    with pytest.raises(ValueError, match="method"):
+        lt.tune(_mlp(), (X, y), penalty="l1", target_sparsity=0.9, method="evidence", epochs=1)
+    with pytest.raises(ValueError, match="finetune_fraction"):
+        lt.tune(_mlp(), (X, y), penalty="l1", target_sparsity=0.9, finetune_fraction=1.0, epochs=1)
+
+
+def test_zero_target_trains_dense_and_dataloader_works():
+    X, y, _, _ = _digits(120)
+    net = _mlp()
+    dense = lt.tune(net, (X, y), penalty="l1", target_sparsity=0.0, epochs=3, lr=1e-2, batch_size=64)
+    assert set(dense.lambdas.values()) == {0.0} and dense.info["sparsity"]["overall"] < 0.01
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.tensor(X), torch.tensor(y)),
+                                         batch_size=32, shuffle=True)
+    net = _mlp()
+    result = lt.tune(net, loader, penalty="l0", target_sparsity=0.7, epochs=10, lr=1e-2)
+    assert abs(result.info["sparsity"]["overall"] - 0.7) <= 0.005
+
+
+def test_benchmark_allocations_keep_the_budget():
+    """The baselines of benchmarks/bench_sparsity.py: every allocation keeps exactly K weights;
+    ERK densities follow (Σ dims)/(Π dims) below the cap; uniform prunes every layer alike."""
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "bench_sparsity.py"
+    spec = importlib.util.spec_from_file_location("bench_sparsity", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    d = bench.erk_densities([(256, 64), (256, 256), (10, 256)], 0.05)
+    sizes = np.array([256 * 64, 256 * 256, 2560])
+    assert np.dot(d, sizes) == pytest.approx(0.05 * sizes.sum())
+    assert d[0] / d[1] == pytest.approx((320 / 16384) / (512 / 65536))
+    capped = bench.erk_densities([(4, 3), (256, 256)], 0.3)
+    assert capped[0] == 1.0 and np.dot(capped, [12, 65536]) == pytest.approx(0.3 * 65548)
+    total = 64 * 64 + 64 * 64 + 640
+    for kind in ("uniform", "global", "ERK", "LAMP"):
+        masks = bench.magnitude_masks(_mlp(), kind, 0.9)
+        assert abs(sum(int(m.sum()) for m in masks) - round(0.1 * total)) <= 2, kind
+    uniform = bench.magnitude_masks(_mlp(), "uniform", 0.9)
+    assert [int(m.sum()) for m in uniform] == [410, 410, 64]
