@@ -244,6 +244,17 @@ def table(rows, sparsities, names) -> str:
     return "\n".join(out)
 
 
+def run(quick: bool = False) -> str:
+    """Every setting at every target sparsity (the ``make bench`` entry point)."""
+    import torch
+    torch.set_num_threads(1)
+    epochs, seeds, rows = (100 if quick else 300), list(range(1 if quick else 3)), []
+    names = list(settings())
+    for name in names:
+        run_setting(name, seeds, epochs, list(SPARSITIES), rows)
+    return f"## bench_sparsity — {epochs} epochs, seeds {seeds}\n\n" + table(rows, list(SPARSITIES), names)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="1 seed, 100 epochs")

@@ -14,7 +14,7 @@ import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 BENCHMARKS = ["bench_lasso", "bench_operators", "bench_linear_tuning", "bench_inverse", "bench_phase", "bench_nn",
-              "bench_benchopt", "bench_trees"]
+              "bench_benchopt", "bench_trees", "bench_sparsity"]
 
 
 def main(argv=None) -> int:
