@@ -168,6 +168,7 @@ def run_study_command(args, *, kind: str, cells, run_cell: str, metric: str, int
     """Shared tail of the study commands: run (with progress), report, print; exit code."""
     from tqdm.auto import tqdm
 
+    from lamina.report.verdict import verdict
     from lamina.studies.cluster import cluster_backend
     from lamina.studies.runner import run_study
 
@@ -197,12 +198,14 @@ def run_study_command(args, *, kind: str, cells, run_cell: str, metric: str, int
         if bar is not None:
             bar.close()
     rows = [row for row in rows if row["cell"] in keys]
+    sentence = verdict(rows, metric)
     page = write_study_report(out / "report.html", f"lamina {kind} — {name}", rows, metric_label=metric,
-                              figure_dir=out / "figures", intro=intro, expected=keys)
-    return _tell_outcome(args, kind, name, spec, page, rows, keys, metric)
+                              figure_dir=out / "figures", intro=f"{sentence} {intro}" if sentence else intro,
+                              expected=keys)
+    return _tell_outcome(args, kind, name, spec, page, rows, keys, metric, sentence)
 
 
-def _tell_outcome(args, kind, name, spec, page, rows, keys, metric) -> int:
+def _tell_outcome(args, kind, name, spec, page, rows, keys, metric, sentence=None) -> int:
     """Table or JSON on stdout, failed and missing cells on stderr; the exit code."""
     failed = [r for r in rows if r["state"] == "FAIL"]
     missing = sorted(set(keys) - {r["cell"] for r in rows})
@@ -210,11 +213,13 @@ def _tell_outcome(args, kind, name, spec, page, rows, keys, metric) -> int:
         print(json.dumps(json_safe({"study": name, "storage": redact(spec.url), "report": str(page.resolve()),
                                     "results": results_summary(rows, metric),
                                     "failed": [{"cell": r["cell"], "error": r["error"]} for r in failed],
-                                    "missing": missing}), indent=1, allow_nan=False))
+                                    "missing": missing, "verdict": sentence}), indent=1, allow_nan=False))
     elif not args.quiet:
         table = results_table(rows, metric)
         if table:
             _print_rows(table)
+        if sentence:
+            print(f"\n{sentence}")
         print(f"\nreport: {page.resolve()}\nstudy: {name} in {redact(spec.url)}")
     _tell_problems(kind, failed, missing, len(keys))
     return 1 if failed or missing else 0

@@ -186,6 +186,7 @@ def run_cell(params: dict, recorder) -> dict:
     method, options = STRATEGIES[strategy]
     options = {**options, **params.get("options", {}).get(strategy, {})}
     task = load_task(params["task"], params["seed"], tuple(params.get("hidden", (256, 256))))
+    finding = _identifiability(task)
     result = tune(task.model, task.train, likelihood=task.likelihood, method=method,
                   epochs=params["epochs"], lr=params["lr"], batch_size=params["batch_size"],
                   seed=params["seed"], **options)
@@ -195,7 +196,18 @@ def run_cell(params: dict, recorder) -> dict:
     return {"objective": metrics.pop("nll"), **metrics, "seconds": result.seconds,
             "fits": result.compute.fits, "epochs": result.compute.epochs,
             "lambdas": {k: float(v) for k, v in result.lambdas.items()},
-            "curve": storable_curve(result.curve)}
+            "curve": storable_curve(result.curve), "identifiability": finding}
+
+
+def _identifiability(task: Task) -> str:
+    """The model's identifiability verdict (one sentence), found on a batch of its training data."""
+    from lamina.torch import identifiability
+
+    X = task.train[0]
+    try:
+        return identifiability(task.model, example=X[: max(2, min(64, len(X)))]).verdict()
+    except Exception as error:  # a user's model the probe cannot run: say so, keep the cell
+        return f"not determined ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
 
 
 def study_cells(task: str, strategies, seeds: int, *, epochs: int, lr: float, batch_size: int,

@@ -1,0 +1,75 @@
+"""One sentence per study: did a λ per group beat one λ for all, beyond the seed-to-seed noise?
+
+A cell counts as *one λ* when every group got the same λ (rules and tuners alike: the
+``heldout`` tuner on a ReLU chain is one λ, on a tanh network it is not), as *per group* when
+its λ differ by more than 1 %, and is left out when all its λ are 0 (no regularization).
+The best method of each kind (lowest mean metric) are compared on the seeds both ran: the
+mean paired difference ± its standard error, called a difference only beyond the two-sided
+95 % Student quantile times that error (12.7 s.e. for 2 seeds, 4.3 for 3, 2.1 for 20), and
+what each cost in fits. The identifiability
+finding of the model (``lamina.torch.identifiability``), when the cells recorded one, says
+whether the data could have told the layers apart at all.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.stats import t as student_t
+
+
+def _kind(lambdas: dict) -> str | None:
+    values = np.array([float(v) for v in lambdas.values()]) if lambdas else np.array([])
+    if values.size == 0 or not np.all(np.isfinite(values)) or np.all(values == 0):
+        return None
+    return "one" if values.max() <= 1.01 * values.min() else "per_group"
+
+
+def _by_method(rows: list[dict]) -> dict:
+    """method → {"kind", "values": {seed: metric}, "fits": [...]}, completed cells only."""
+    methods: dict = {}
+    for row in rows:
+        metrics, params = row.get("metrics") or {}, row.get("params") or {}
+        value = metrics.get("objective")
+        if row.get("state") != "COMPLETE" or not isinstance(value, (int, float)) or not math.isfinite(value):
+            continue
+        method = params.get("strategy") or params.get("method") or row["cell"].split("/")[0]
+        entry = methods.setdefault(method, {"kinds": set(), "values": {}, "fits": []})
+        entry["kinds"].add(_kind(metrics.get("lambdas") or {}))
+        entry["values"][params.get("seed", row["cell"])] = float(value)
+        entry["fits"].append(float(metrics.get("fits", float("nan"))))
+    return methods
+
+
+def verdict(rows: list[dict], metric: str = "objective") -> str | None:
+    """The sentence (None when the study has no one-λ method or no per-group method)."""
+    methods = _by_method(rows)
+    best = {}
+    for kind in ("one", "per_group"):
+        candidates = {m: e for m, e in methods.items() if e["kinds"] == {kind}}
+        if candidates:
+            best[kind] = min(candidates, key=lambda m: np.mean(list(candidates[m]["values"].values())))
+    if len(best) < 2:
+        return None
+    one, per = methods[best["one"]], methods[best["per_group"]]
+    seeds = sorted(set(one["values"]) & set(per["values"]), key=str)
+    diff = np.array([per["values"][s] - one["values"][s] for s in seeds])
+    se = diff.std(ddof=1) / math.sqrt(diff.size) if diff.size > 1 else float("nan")
+    mean = float(diff.mean()) if diff.size else float("nan")
+    bound = float(student_t.ppf(0.975, diff.size - 1)) * se if diff.size > 1 else float("nan")
+    if not math.isfinite(bound):
+        outcome = "too few shared seeds to tell"
+    elif mean < -bound:
+        outcome = "a λ per layer helped"
+    elif mean > bound:
+        outcome = "one λ for all was better"
+    else:
+        outcome = "a λ per layer did not help beyond the seed-to-seed noise"
+    text = (f"Verdict: {outcome} — best per-layer method {best['per_group']!r} vs best one-λ method "
+            f"{best['one']!r}: Δ {metric} = {mean:+.4g} ± {se:.2g} (paired over {diff.size} seeds; "
+            f"lower is better), at {np.nanmean(per['fits']):.3g} vs {np.nanmean(one['fits']):.3g} fits.")
+    findings = {str((row.get("metrics") or {}).get("identifiability")) for row in rows
+                if (row.get("metrics") or {}).get("identifiability")}
+    if len(findings) == 1:
+        text += f" Identifiability: {findings.pop()}."
+    return text

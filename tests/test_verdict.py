@@ -1,0 +1,63 @@
+"""The verdict sentence of a study: one λ vs a λ per layer, paired over seeds."""
+import json
+
+from lamina.report.verdict import verdict
+
+
+def _row(method, seed, value, lambdas, fits=1.0, finding=None):
+    metrics = {"objective": value, "lambdas": lambdas, "fits": fits}
+    if finding:
+        metrics["identifiability"] = finding
+    return {"cell": f"{method}/seed={seed}", "params": {"strategy": method, "seed": seed},
+            "metrics": metrics, "state": "COMPLETE"}
+
+
+def _study(per_layer_shift, noise=(0.0, 0.01, -0.01, 0.02, -0.02)):
+    rows = []
+    for seed, jitter in enumerate(noise):
+        base = 0.2 + 0.05 * seed
+        rows.append(_row("none", seed, base + 0.1, {"a": 0.0, "b": 0.0}))
+        rows.append(_row("uniform", seed, base, {"a": 1.0, "b": 1.0}))
+        rows.append(_row("cv", seed, base + 0.01, {"a": 0.3, "b": 0.3}, fits=66))
+        rows.append(_row("fan_in", seed, base + per_layer_shift + jitter, {"a": 0.5, "b": 2.0},
+                         finding="all 2 δ are identified: the split between groups can matter"))
+    return rows
+
+
+def test_a_clear_per_layer_gain_is_called_a_gain():
+    text = verdict(_study(-0.2), "NLL")
+    assert text.startswith("Verdict: a λ per layer helped")
+    assert "'fan_in'" in text and "'uniform'" in text and "paired over 5 seeds" in text
+    assert "1 vs 1 fits" in text
+
+
+def test_noise_is_not_a_verdict():
+    text = verdict(_study(-0.005), "NLL")
+    assert "did not help beyond the seed-to-seed noise" in text
+    assert verdict(_study(+0.2), "NLL").startswith("Verdict: one λ for all was better")
+
+
+def test_kinds_come_from_the_lambdas_and_identifiability_is_quoted():
+    rows = _study(-0.2)
+    # a tuner whose λ came out equal counts as one λ, whatever its name
+    rows += [_row("heldout", s, 0.1 + 0.05 * s, {"a": 2.0, "b": 2.0}) for s in range(5)]
+    text = verdict(rows, "NLL")
+    assert "best one-λ method 'heldout'" in text
+    assert text.endswith("Identifiability: all 2 δ are identified: the split between groups can matter.")
+
+
+def test_no_verdict_without_both_kinds():
+    rows = [r for r in _study(-0.2) if r["params"]["strategy"] != "fan_in"]
+    assert verdict(rows) is None
+    assert verdict([]) is None
+
+
+def test_lamina_nn_prints_the_verdict_and_puts_it_in_the_report(tmp_path, capsys):
+    from lamina.cli import main
+    argv = ["nn", "--methods", "uniform", "fan_in", "--seeds", "2", "--epochs", "2", "--hidden", "8",
+            "--out", str(tmp_path)]
+    assert main(argv + ["--json"]) == 0
+    sentence = json.loads(capsys.readouterr().out)["verdict"]
+    assert sentence.startswith("Verdict:") and "Identifiability: only one combination of the 2 δ" in sentence
+    page = (tmp_path / "report.html").read_text()
+    assert "Verdict:" in page and "best per-layer method" in page
