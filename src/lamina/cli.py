@@ -223,13 +223,14 @@ def build_parser() -> argparse.ArgumentParser:
     sense.add_argument("--json", action="store_true", help="print the results as JSON")
     sense.set_defaults(run=_sense)
 
-    from lamina.studies.commands import add_linear_parser, add_nn_parser, add_report_parser
+    from lamina.studies.commands import add_linear_parser, add_nn_parser, add_report_parser, add_trees_parser
     if importlib.util.find_spec("torch") is not None:
         add_nn_parser(sub)
     else:
         nn = sub.add_parser("nn", help="network study (needs the torch extra: pip install 'lamina[torch]')")
         nn.set_defaults(run=_torch_missing)
     add_linear_parser(sub)
+    add_trees_parser(sub)
     add_report_parser(sub)
     return parser
 

@@ -41,8 +41,9 @@ def _by_method(rows: list[dict]) -> dict:
     return methods
 
 
-def verdict(rows: list[dict], metric: str = "objective") -> str | None:
-    """The sentence (None when the study has no one-λ method or no per-group method)."""
+def verdict(rows: list[dict], metric: str = "objective", unit: str = "layer") -> str | None:
+    """The sentence (None when the study has no one-λ method or no per-group method); ``unit``
+    names the groups ("layer", "feature group", "depth or round")."""
     methods = _by_method(rows)
     best = {}
     for kind in ("one", "per_group"):
@@ -60,12 +61,12 @@ def verdict(rows: list[dict], metric: str = "objective") -> str | None:
     if not math.isfinite(bound):
         outcome = "too few shared seeds to tell"
     elif mean < -bound:
-        outcome = "a λ per layer helped"
+        outcome = f"a λ per {unit} helped"
     elif mean > bound:
         outcome = "one λ for all was better"
     else:
-        outcome = "a λ per layer did not help beyond the seed-to-seed noise"
-    text = (f"Verdict: {outcome} — best per-layer method {best['per_group']!r} vs best one-λ method "
+        outcome = f"a λ per {unit} did not help beyond the seed-to-seed noise"
+    text = (f"Verdict: {outcome} — best per-{unit} method {best['per_group']!r} vs best one-λ method "
             f"{best['one']!r}: Δ {metric} = {mean:+.4g} ± {se:.2g} (paired over {diff.size} seeds; "
             f"lower is better), at {np.nanmean(per['fits']):.3g} vs {np.nanmean(one['fits']):.3g} fits.")
     findings = {str((row.get("metrics") or {}).get("identifiability")) for row in rows

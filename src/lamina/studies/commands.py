@@ -198,7 +198,7 @@ def run_study_command(args, *, kind: str, cells, run_cell: str, metric: str, int
         if bar is not None:
             bar.close()
     rows = [row for row in rows if row["cell"] in keys]
-    sentence = verdict(rows, metric)
+    sentence = verdict(rows, metric, {"nn": "layer", "linear": "feature group"}.get(kind, "depth or round"))
     page = write_study_report(out / "report.html", f"lamina {kind} — {name}", rows, metric_label=metric,
                               figure_dir=out / "figures", intro=f"{sentence} {intro}" if sentence else intro,
                               expected=keys)
@@ -301,3 +301,32 @@ def run_linear(args) -> int:
              f"(lamina) against one λ and scikit-learn's tuned baselines, over {args.seeds} splits.")
     return run_study_command(args, kind="linear", cells=study_cells(args.task, args.methods, args.seeds),
                              run_cell="lamina.studies.linear:run_cell", metric="MSE", intro=intro)
+
+
+# ----------------------------------------------------------------------------- lamina trees
+def add_trees_parser(sub) -> argparse.ArgumentParser:
+    from lamina.studies.trees import DEFAULT_STRATEGIES, STRATEGIES, TASKS
+    trees = sub.add_parser("trees", help="boosted-trees study: λ per depth or per round vs one λ (xgboost, LightGBM)",
+                           description="Boosted-trees study: a λ per tree depth (lamina's GBM) or per boosting "
+                                       "round (xgboost) against one λ tuned for xgboost and LightGBM, at the same "
+                                       f"tuning budget (13 settings × 5-fold CV). --resume: {RESUME_HELP}.")
+    trees.add_argument("--task", default="diabetes", choices=TASKS, help="data set (default diabetes)")
+    trees.add_argument("--methods", nargs="+", default=list(DEFAULT_STRATEGIES), choices=STRATEGIES,
+                       metavar="METHOD", help=f"strategies (default: {' '.join(DEFAULT_STRATEGIES)}; "
+                                              f"all: {' '.join(STRATEGIES)})")
+    trees.add_argument("--seeds", type=positive_int, default=3, help="train/test splits (default 3)")
+    trees.add_argument("--rounds", type=positive_int, default=100, help="boosting rounds (default 100)")
+    _add_study_options(trees, "trees")
+    trees.set_defaults(run=run_trees)
+    return trees
+
+
+def run_trees(args) -> int:
+    from lamina.studies.trees import study_cells
+
+    metric = "MSE" if args.task in ("diabetes", "friedman1") else "log-loss"
+    intro = (f"Task {args.task}: test {metric} of boosted trees whose λ is one value (xgboost, LightGBM, "
+             f"lamina), one per tree depth (lamina) or one per boosting round (xgboost), over {args.seeds} "
+             f"splits; every tuner gets 13 settings × 5-fold CV.")
+    return run_study_command(args, kind="trees", cells=study_cells(args.task, args.methods, args.seeds, args.rounds),
+                             run_cell="lamina.studies.trees:run_cell", metric=metric, intro=intro)
