@@ -108,3 +108,23 @@ def test_reconstruct_errors_name_the_argument():
     assert full.dictionary == "observed" and np.array_equal(full.x, values)
     few = reconstruct(values[mask], mask)          # four samples: still an answer
     assert few.x.shape == (6,) and np.all(np.isfinite(few.x))
+
+
+def test_interpolation_baselines():
+    from lamina.inverse.baselines import cubic_interpolation, linear_interpolation, pocs_interpolation
+
+    t = np.arange(128)
+    truth = np.sin(2 * np.pi * 3 * t / 128)                    # band-limited: 3 cycles
+    mask = np.random.default_rng(0).random(128) < 0.5
+    for method in (linear_interpolation, cubic_interpolation, pocs_interpolation):
+        estimate = method(truth[mask], mask)
+        assert estimate.shape == truth.shape
+        np.testing.assert_allclose(estimate[mask], truth[mask], atol=1e-9)
+    assert _snr(pocs_interpolation(truth[mask], mask), truth, ~mask) > 5   # Gerchberg–Papoulis converges slowly
+    assert _snr(cubic_interpolation(truth[mask], mask), truth, ~mask) > _snr(linear_interpolation(truth[mask], mask), truth, ~mask)
+    image = np.add.outer(np.arange(10.0), np.arange(12.0))
+    pixels = np.random.default_rng(1).random(image.shape) < 0.5
+    np.testing.assert_allclose(linear_interpolation(image[pixels], pixels)[3:7, 3:9], image[3:7, 3:9], atol=1e-9)
+    assert pocs_interpolation(image, pixels, threshold=True).shape == image.shape
+    with pytest.raises(ValueError, match="two observed"):
+        linear_interpolation(np.zeros(5), np.eye(5, dtype=bool)[0])

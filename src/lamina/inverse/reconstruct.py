@@ -236,7 +236,7 @@ class _Model:
 
 
 def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: int = 5, per_group: bool = True,
-                n_lams: int | None = None, max_iter: int = 100, combine: bool = True,
+                n_lams: int | None = None, max_iter: int | None = None, combine: bool = True,
                 seed: int = 0) -> Reconstruction:
     """Reconstruct a full 1-D trace or 2-D image from the samples observed on ``mask``.
 
@@ -263,8 +263,8 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
         λ per group (wavelet level / frequency band) by the Laplace-prior rule, or one λ.
     n_lams : int, optional
         Grid points per model (default 14 for 1-D, 8 for images).
-    max_iter : int
-        FISTA iterations per grid point.
+    max_iter : int, optional
+        FISTA iterations per grid point (default 100 for 1-D, 50 for images).
     combine : bool
         Mix the models (each at its best λ) with weights w ≥ 0, Σw = 1 fitted to the
         out-of-fold predictions (stacking), instead of keeping the best one alone.
@@ -294,7 +294,8 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
     observed, mask = _check_inputs(values, mask)
     rule = parse_choice(ReconstructRule, rule, "rule")
     n_folds = check_positive_int(n_folds, "n_folds", minimum=2)
-    max_iter = check_positive_int(max_iter, "max_iter")
+    max_iter = check_positive_int(max_iter if max_iter is not None else (100 if np.ndim(mask) == 1 else 50),
+                                  "max_iter")
     n_lams = check_positive_int(n_lams if n_lams is not None else (14 if mask.ndim == 1 else 8), "n_lams")
     shape = mask.shape
     if mask.all():
