@@ -12,7 +12,8 @@ Methods: linear and cubic-spline interpolation (SciPy), band-limited POCS (300 i
 band = the average sampling's Nyquist), POCS with a decreasing threshold on the Fourier
 amplitudes (Abma & Kabir 2006, 300 iterations), lamina's ``reconstruct`` with one λ for every
 coefficient of each sparse model (``per_group=False``), and lamina's default (a λ per wavelet
-level / band). Nothing else is given to lamina: it chooses model and λ from the observed samples.
+level / band); and, to isolate the λ per group, the cycle-spun db4 wavelet frame alone with one λ
+and with a λ per level (``dictionary="wavelet:db4"``). Nothing else is given to lamina: it chooses model and λ from the observed samples.
 
 Usage: ``python benchmarks/bench_signals.py [--quick]``; prints a markdown table (and writes it
 to benchmarks/out/signals.md).
@@ -33,9 +34,9 @@ N_SAMPLES = 512
 IMAGE_SIDE = 64
 WAVEFORMS = [  # (file under obspy/io/mseed/tests/data, trace index)
     ("1T_MONN_00_EDH.mseed", 0), ("BW.BGLD.__.EHE.D.2008.001.first_10_records", 0),
-    ("WUQ.XJ.HHN.D.2008.285.first_record", 0), ("brokenlastrecord.mseed", 0), ("dataquality-m.mseed", 0),
+    ("WUQ.XJ.HHN.D.2008.285.first_record", 0), ("dataquality-m.mseed", 0),
 ]
-IMAGES = ["camera", "moon", "coins", "astronaut"]
+IMAGES = ["camera", "moon", "coins"]
 
 
 def _cut(data, n):
@@ -113,12 +114,14 @@ def methods():
         "cubic": cubic_interpolation,
         "POCS": pocs_interpolation,
         "POCS thr.": lambda v, m: pocs_interpolation(v, m, threshold=True),
+        "db4 one λ": lambda v, m: reconstruct(v, m, dictionary="wavelet:db4", per_group=False).x,
+        "db4 λ/level": lambda v, m: reconstruct(v, m, dictionary="wavelet:db4").x,
         "lamina one λ": lambda v, m: reconstruct(v, m, per_group=False).x,
         "lamina": lambda v, m: reconstruct(v, m).x,
     }
 
 
-def run(quick: bool, log=print):
+def run(quick: bool, log=lambda line: print(line, flush=True)):
     n_masks = 1 if quick else 2
     rows = []
     families = [("seismogram", seismograms(quick), False), ("image", images(quick), False),
@@ -147,22 +150,25 @@ def table(rows, command: str) -> str:
     baselines = ["linear", "cubic", "POCS", "POCS thr."]
     lines = ["## Signals from irregular samples: SNR (dB) of the unobserved samples", "",
              f"Command: `{command}` (OMP_NUM_THREADS=1). Mean over the masks; 'best interp.' is the best of "
-             "linear, cubic and both POCS for that row; Δ = lamina − best interp.; 'λ/level gain' = lamina − lamina one λ.",
-             "", "| family | signal | kept | " + " | ".join(names) + " | best interp. | Δ | λ/level gain | lamina s |",
-             "|---|---|---|" + "---|" * (len(names) + 4)]
+             "linear, cubic and both POCS for that row; Δ = lamina − best interp.; 'λ/level gain' = lamina − lamina one λ; "
+             "'db4 gain' = db4 λ/level − db4 one λ.",
+             "", "| family | signal | kept | " + " | ".join(names) + " | best interp. | Δ | λ/level gain | db4 gain | lamina s |",
+             "|---|---|---|" + "---|" * (len(names) + 5)]
     for row in rows:
         best = max(row[b] for b in baselines)
         lines.append(f"| {row['family']} | {row['signal']} | {row['keep']:.0%} | "
                      + " | ".join(f"{row[n]:.1f}" for n in names)
                      + f" | {best:.1f} | {row['lamina'] - best:+.1f} | {row['lamina'] - row['lamina one λ']:+.1f} | "
-                     f"{row['seconds']:.1f} |")
-    lines += ["", "| family | rows | mean Δ vs best interp. | rows with Δ ≥ −0.5 dB | mean λ/level gain |", "|---|---|---|---|---|"]
+                     f"{row['db4 λ/level'] - row['db4 one λ']:+.1f} | {row['seconds']:.1f} |")
+    lines += ["", "| family | rows | mean Δ vs best interp. | rows with Δ ≥ −0.5 dB | mean λ/level gain | mean db4 gain |",
+              "|---|---|---|---|---|---|"]
     for family in dict.fromkeys(r["family"] for r in rows):
         group = [r for r in rows if r["family"] == family]
         deltas = [r["lamina"] - max(r[b] for b in baselines) for r in group]
         gains = [r["lamina"] - r["lamina one λ"] for r in group]
+        db4 = [r["db4 λ/level"] - r["db4 one λ"] for r in group]
         lines.append(f"| {family} | {len(group)} | {np.mean(deltas):+.2f} dB | {sum(d >= -0.5 for d in deltas)}/{len(group)} "
-                     f"| {np.mean(gains):+.2f} dB |")
+                     f"| {np.mean(gains):+.2f} dB | {np.mean(db4):+.2f} dB |")
     return "\n".join(lines) + "\n"
 
 

@@ -34,7 +34,7 @@ def test_frame_arguments_are_checked():
         WaveletFrame((64,), "bior2.2", level=2)
     with pytest.raises(ValueError, match="not known"):
         make_dictionary("curvelet", (64,))
-    assert len(default_dictionaries((256,))) == 4 and len(default_dictionaries((64, 64))) == 2
+    assert len(default_dictionaries((256,))) == 3 and len(default_dictionaries((64, 64))) == 2
 
 
 def test_smoothness_prior_interpolates_polynomials_of_its_null_space():

@@ -304,13 +304,13 @@ class LocalDCT(Dictionary):
 
 def default_dictionaries(shape) -> list:
     """The sparse candidates :func:`lamina.inverse.reconstruct` tries on a signal of ``shape``
-    (already padded): 1-D — cycle-spun db4, sym8 and coif2 wavelets and a local DCT; 2-D —
+    (already padded): 1-D — cycle-spun db4 and sym8 wavelets and a local DCT; 2-D —
     cycle-spun db2 and sym4 wavelets."""
     shape = tuple(shape)
     if len(shape) == 1:
         level = wavelet_level(shape)
         return [WaveletFrame(shape, "db4", level, n_shifts=4), WaveletFrame(shape, "sym8", level, n_shifts=4),
-                WaveletFrame(shape, "coif2", level, n_shifts=4), LocalDCT(shape, block=min(32, shape[0]))]
+                LocalDCT(shape, block=min(32, shape[0]))]
     level = wavelet_level(shape)
     return [WaveletFrame(shape, "db2", level, n_shifts=2), WaveletFrame(shape, "sym4", level, n_shifts=2)]
 
