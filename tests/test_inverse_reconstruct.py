@@ -128,3 +128,27 @@ def test_interpolation_baselines():
     assert pocs_interpolation(image, pixels, threshold=True).shape == image.shape
     with pytest.raises(ValueError, match="two observed"):
         linear_interpolation(np.zeros(5), np.eye(5, dtype=bool)[0])
+
+
+def test_sense_reconstructs_a_users_signal_file(tmp_path, capsys):
+    import json
+
+    from lamina.cli import main
+    from lamina.inverse.signal_file import load_mask, load_signal
+
+    truth = _trace(128)
+    mask = np.random.default_rng(4).random(truth.size) < 0.6
+    np.save(tmp_path / "trace.npy", truth)
+    np.save(tmp_path / "mask.npy", mask)
+    assert main(["sense", "--signal", str(tmp_path / "trace.npy"), "--mask", str(tmp_path / "mask.npy"),
+                 "--out", str(tmp_path / "out"), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["observed"] == int(mask.sum()) and set(summary["snr_db"]) == {"lamina", "linear", "cubic", "POCS"}
+    assert np.load(tmp_path / "out" / "reconstruction.npy").shape == truth.shape
+    with pytest.raises(ValueError, match="must be .npy, miniSEED"):
+        load_signal(tmp_path / "out" / "summary.json")
+    np.save(tmp_path / "bad.npy", mask.astype(int))
+    with pytest.raises(TypeError, match="boolean"):
+        load_mask(tmp_path / "bad.npy", truth.shape)
+    with pytest.raises(ValueError, match="has shape"):
+        load_mask(tmp_path / "mask.npy", (5,))
