@@ -102,6 +102,8 @@ def test_reconstruct_errors_name_the_argument():
         reconstruct(np.zeros((2, 2, 2)), np.ones((2, 2, 2), bool))
     with pytest.raises(ValueError, match="rule"):
         reconstruct(values, mask, rule="sure")
+    with pytest.raises(ValueError, match="single dictionary"):
+        reconstruct(values[mask], mask, lam=[1.0, 2.0])
     with pytest.raises(TypeError, match="real numbers"):
         reconstruct(values + 1j, mask)
     full = reconstruct(values, np.ones(6, bool))

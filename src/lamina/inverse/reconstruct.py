@@ -308,10 +308,10 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
     full_mask[tuple(slice(0, s) for s in shape)] = mask
     full_values = np.zeros(padded)
     full_values[full_mask] = (observed - offset) / scale
-    models = [_Model(m, full_values, full_mask, n_lams, per_group, lam, max_iter)
-              for m in _candidates(padded, dictionary)]
-    if lam is not None and len(models) > 1 and np.size(lam) > 1:
+    candidates = _candidates(padded, dictionary)
+    if lam is not None and len(candidates) > 1 and np.size(lam) > 1:
         raise ValueError("lam with one value per group needs a single dictionary= model")
+    models = [_Model(m, full_values, full_mask, n_lams, per_group, lam, max_iter) for m in candidates]
     observed_index = np.flatnonzero(full_mask.ravel())
     n_folds = min(n_folds, max(2, observed_index.size // 2))
     # out-of-fold predictions of every observed sample, per model and grid point
