@@ -154,3 +154,13 @@ def test_sense_reconstructs_a_users_signal_file(tmp_path, capsys):
         load_mask(tmp_path / "bad.npy", truth.shape)
     with pytest.raises(ValueError, match="has shape"):
         load_mask(tmp_path / "mask.npy", (5,))
+
+
+@pytest.mark.parametrize("shape", [(20,), (7,), (17, 33)])
+def test_reconstruct_odd_and_short_shapes(shape):
+    rng = np.random.default_rng(5)
+    truth = rng.standard_normal(shape).cumsum(axis=-1)
+    mask = rng.random(shape) < 0.5
+    mask.flat[0] = mask.flat[-1] = True
+    result = reconstruct(truth[mask], mask, n_lams=4, max_iter=20)
+    assert result.x.shape == shape and np.all(np.isfinite(result.x))

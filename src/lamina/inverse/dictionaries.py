@@ -216,9 +216,17 @@ def default_dictionaries(shape) -> list:
     if len(shape) == 1:
         level = wavelet_level(shape)
         return [WaveletFrame(shape, "db4", level, n_shifts=4), WaveletFrame(shape, "sym8", level, n_shifts=4),
-                LocalDCT(shape, block=min(32, shape[0]))]
+                LocalDCT(shape, block=local_block(shape[0]))]
     level = wavelet_level(shape)
     return [WaveletFrame(shape, "db2", level, n_shifts=2), WaveletFrame(shape, "sym4", level, n_shifts=2)]
+
+
+def local_block(n: int) -> int:
+    """The local DCT's default block: the largest power of two ≤ 32 that divides n (at least 4)."""
+    block = 32
+    while block > 4 and n % block:
+        block //= 2
+    return block
 
 
 def wavelet_level(shape) -> int:
@@ -238,7 +246,7 @@ def make_dictionary(name: str, shape) -> Dictionary:
         raise TypeError(f"dictionary must be a name or a Dictionary, got {type(name).__name__}")
     kind, _, arg = name.partition(":")
     if kind == "localdct":
-        return LocalDCT(shape, block=int(arg) if arg else min(32, shape[0]))
+        return LocalDCT(shape, block=int(arg) if arg else local_block(shape[0]))
     family = arg if kind == "wavelet" else kind
     import pywt
 
