@@ -92,6 +92,9 @@ def _invert(args) -> int:
 
 
 def _sense(args) -> int:
+    if args.signal:  # a user's file: lamina.inverse.reconstruct against interpolation baselines
+        from lamina.inverse.signal_file import run_cli
+        return run_cli(args)
     import numpy as np
     from tqdm.auto import tqdm
 
@@ -219,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     sense.add_argument("--snr", type=float, default=25.0, help="SNR of the noisy recovery example, dB")
     sense.add_argument("--keep", type=float, default=0.5, help="share of seismogram samples kept")
     sense.add_argument("--seed", type=int, default=0)
+    sense.add_argument("--signal", help="your own signal (.npy, .mseed, image): reconstruct it from --mask")
+    sense.add_argument("--mask", help="boolean .npy of the signal's shape, True = observed (default: random --keep)")
     sense.add_argument("--quiet", action="store_true", help="no progress bar or table")
     sense.add_argument("--json", action="store_true", help="print the results as JSON")
     sense.set_defaults(run=_sense)

@@ -4,6 +4,8 @@ Objective: ½‖Ax − b‖² + Σ_g λ_g R(x_g), R ∈ {L0, L1, L2} (PyLops' co
 
 * :func:`fit` — solve with λ given, or chosen by a rule ("discrepancy", "gcv", "sure", "cv",
   "lcurve"), optionally one λ per group (hypergradient or SURE);
+* :func:`reconstruct` — a full trace or image from irregularly observed samples (model and λ per
+  group chosen by cross-validation over the observed samples);
 * :func:`recover` — noiseless sparse recovery (IRLS by default; basis pursuit, reweighted L1, OMP);
 * :func:`phase_diagram`, :func:`donoho_tanner_weak` — empirical and theoretical phase transitions;
 * problem builders: :func:`deconvolution`, :func:`deconvolution_2d`, :func:`interpolation`,
@@ -16,12 +18,13 @@ from lamina.inverse.problems import (InverseProblem, add_noise, compressed_sensi
                                      deconvolution_2d, filled_snr, frequency_band_groups, interpolation,
                                      reflectivity, ricker, seismogram_recovery, time_window_groups,
                                      wavelet_scale_groups)
+from lamina.inverse.reconstruct import Reconstruction, reconstruct
 from lamina.inverse.recover import Recovery, basis_pursuit, irls, recover
 from lamina.inverse.rules import GCV, SURE, Discrepancy, KFoldCV, LCurve, Rule
 
 __all__ = [
     "fit", "FitResult", "DEFAULT_RULE", "Rule", "Discrepancy", "GCV", "SURE", "KFoldCV", "LCurve",
-    "recover", "Recovery", "basis_pursuit", "irls", "phase_diagram", "PhaseDiagram", "donoho_tanner_weak",
+    "reconstruct", "Reconstruction", "recover", "Recovery", "basis_pursuit", "irls", "phase_diagram", "PhaseDiagram", "donoho_tanner_weak",
     "estimate_sigma", "NoiseEstimate", "NoiseEstimateWarning", "estimate_noise", "InverseProblem", "deconvolution", "deconvolution_2d", "interpolation", "filled_snr",
     "compressed_sensing", "seismogram_recovery", "ricker", "reflectivity", "add_noise",
     "time_window_groups", "frequency_band_groups", "wavelet_scale_groups",

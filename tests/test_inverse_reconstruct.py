@@ -1,0 +1,166 @@
+"""lamina.inverse.reconstruct: a full trace or image from the samples observed on a mask."""
+import numpy as np
+import pytest
+
+from lamina.inverse import reconstruct
+from lamina.inverse.dictionaries import LocalDCT, WaveletFrame, default_dictionaries, make_dictionary
+from lamina.inverse.smoothing import SmoothnessPrior
+
+
+def _trace(n=192, seed=0):
+    t = np.linspace(0, 1, n)
+    rng = np.random.default_rng(seed)
+    return np.sin(9 * np.pi * t) * np.exp(-2 * t) + 0.5 * np.exp(-((t - 0.6) / 0.02) ** 2) * rng.choice([-1, 1])
+
+
+def _snr(estimate, truth, missing):
+    return 10 * np.log10(np.sum(truth[missing] ** 2) / np.sum((estimate[missing] - truth[missing]) ** 2))
+
+
+@pytest.mark.parametrize("frame", [WaveletFrame((64,), "db4", 3, n_shifts=4), WaveletFrame((32, 48), "sym4", 2, 2),
+                                   LocalDCT((128,), 16)], ids=lambda f: f.name)
+def test_frames_are_tight_and_adjoint(frame):
+    rng = np.random.default_rng(0)
+    x, c = rng.standard_normal(frame.shape), rng.standard_normal(frame.n_coefs)
+    np.testing.assert_allclose(frame.synthesis(frame.analysis(x)), x, atol=1e-10)        # S Sᵀ = I
+    assert np.dot(frame.analysis(x), c) == pytest.approx(np.dot(x.ravel(), frame.synthesis(c).ravel()))
+    assert frame.labels.shape == (frame.n_coefs,) and set(np.unique(frame.labels)) == set(range(frame.n_groups))
+
+
+def test_frame_arguments_are_checked():
+    with pytest.raises(ValueError, match="multiple of 2\\^level"):
+        WaveletFrame((100,), "db4", level=3)
+    with pytest.raises(ValueError, match="orthogonal"):
+        WaveletFrame((64,), "bior2.2", level=2)
+    with pytest.raises(ValueError, match="not known"):
+        make_dictionary("curvelet", (64,))
+    assert len(default_dictionaries((256,))) == 3 and len(default_dictionaries((64, 64))) == 2
+
+
+def test_smoothness_prior_interpolates_polynomials_of_its_null_space():
+    t = np.linspace(-1, 1, 60)
+    mask = np.zeros(60, bool)
+    mask[::4] = True
+    for order, degree in [(1, 0), (2, 1), (3, 2)]:
+        truth = t ** degree
+        x = SmoothnessPrior((60,), order).solve(mask, np.where(mask, truth, 0.0), [1e-9])[0]
+        np.testing.assert_allclose(x, truth, atol=1e-4)
+    image = np.add.outer(np.arange(12.0), 2 * np.arange(10.0))   # affine: in the thin plate's null space
+    mask2 = np.random.default_rng(0).random(image.shape) < 0.4
+    x2 = SmoothnessPrior(image.shape, 2).solve(mask2, np.where(mask2, image, 0.0), [1e-9])[0]
+    np.testing.assert_allclose(x2, image, atol=1e-3)
+
+
+def test_reconstruct_a_trace_beats_linear_interpolation_and_accepts_both_value_layouts():
+    truth = _trace()
+    mask = np.random.default_rng(1).random(truth.size) < 0.5
+    result = reconstruct(truth[mask], mask, n_lams=8, max_iter=40, seed=0)
+    assert result.x.shape == truth.shape and np.asarray(result).shape == truth.shape
+    linear = np.interp(np.arange(truth.size), np.flatnonzero(mask), truth[mask])
+    assert _snr(result.x, truth, ~mask) >= _snr(linear, truth, ~mask) - 0.5
+    assert 0 < result.score < 1 and result.dictionary in result.scores and sum(result.weights.values()) == pytest.approx(1)
+    assert result.lam.shape == (len(result.groups),)
+    full = np.where(mask, truth, np.nan)                       # unobserved entries may be NaN
+    np.testing.assert_allclose(reconstruct(full, mask, n_lams=8, max_iter=40, seed=0).x, result.x)
+
+
+def test_reconstruct_options_override_the_choice():
+    truth = _trace(128)
+    mask = np.random.default_rng(2).random(truth.size) < 0.6
+    wavelet = reconstruct(truth[mask], mask, dictionary="wavelet:db4")
+    assert wavelet.dictionary == "wavelet:db4x4" and wavelet.groups[0] == "approx"
+    assert wavelet.lam.shape == (len(wavelet.groups),) and wavelet.lam[0] < wavelet.lam[-1]  # fine scales pay more
+    one = reconstruct(truth[mask], mask, dictionary="wavelet:db4", per_group=False)
+    assert np.ptp(one.lam) == 0
+    spline = reconstruct(truth[mask], mask, dictionary="spline2", lam=1e-9, rule="holdout")
+    assert spline.dictionary == "spline2" and spline.lam.tolist() == [1e-9] and spline.rule == "holdout"
+    single = reconstruct(truth[mask], mask, dictionary=["spline1", "spline2"], combine=False)
+    assert list(single.weights.values()) == [1.0]
+
+
+def test_reconstruct_an_image():
+    rows, cols = np.mgrid[0:40, 0:36] / 40.0
+    image = np.sin(4 * rows) * np.cos(3 * cols) + (rows > 0.5)
+    mask = np.random.default_rng(3).random(image.shape) < 0.5
+    result = reconstruct(image[mask], mask, n_lams=4, max_iter=30)
+    assert result.x.shape == image.shape
+    assert _snr(result.x, image, ~mask) > 15
+
+
+def test_reconstruct_errors_name_the_argument():
+    mask = np.array([True, False, True, True, False, True])
+    values = np.arange(6.0)
+    with pytest.raises(TypeError, match="mask must be a boolean"):
+        reconstruct(values, mask.astype(int))
+    with pytest.raises(ValueError, match="no observed sample"):
+        reconstruct(values, np.zeros(6, bool))
+    with pytest.raises(ValueError, match="values must have the mask's shape"):
+        reconstruct(np.arange(3.0), mask)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        reconstruct(np.where(mask, np.nan, 0.0), mask)
+    with pytest.raises(ValueError, match="1-D trace or 2-D image"):
+        reconstruct(np.zeros((2, 2, 2)), np.ones((2, 2, 2), bool))
+    with pytest.raises(ValueError, match="rule"):
+        reconstruct(values, mask, rule="sure")
+    with pytest.raises(ValueError, match="single dictionary"):
+        reconstruct(values[mask], mask, lam=[1.0, 2.0])
+    with pytest.raises(TypeError, match="real numbers"):
+        reconstruct(values + 1j, mask)
+    full = reconstruct(values, np.ones(6, bool))
+    assert full.dictionary == "observed" and np.array_equal(full.x, values)
+    few = reconstruct(values[mask], mask)          # four samples: still an answer
+    assert few.x.shape == (6,) and np.all(np.isfinite(few.x))
+
+
+def test_interpolation_baselines():
+    from lamina.inverse.baselines import cubic_interpolation, linear_interpolation, pocs_interpolation
+
+    t = np.arange(128)
+    truth = np.sin(2 * np.pi * 3 * t / 128)                    # band-limited: 3 cycles
+    mask = np.random.default_rng(0).random(128) < 0.5
+    for method in (linear_interpolation, cubic_interpolation, pocs_interpolation):
+        estimate = method(truth[mask], mask)
+        assert estimate.shape == truth.shape
+        np.testing.assert_allclose(estimate[mask], truth[mask], atol=1e-9)
+    assert _snr(pocs_interpolation(truth[mask], mask), truth, ~mask) > 5   # Gerchberg–Papoulis converges slowly
+    assert _snr(cubic_interpolation(truth[mask], mask), truth, ~mask) > _snr(linear_interpolation(truth[mask], mask), truth, ~mask)
+    image = np.add.outer(np.arange(10.0), np.arange(12.0))
+    pixels = np.random.default_rng(1).random(image.shape) < 0.5
+    np.testing.assert_allclose(linear_interpolation(image[pixels], pixels)[3:7, 3:9], image[3:7, 3:9], atol=1e-9)
+    assert pocs_interpolation(image, pixels, threshold=True).shape == image.shape
+    with pytest.raises(ValueError, match="two observed"):
+        linear_interpolation(np.zeros(5), np.eye(5, dtype=bool)[0])
+
+
+def test_sense_reconstructs_a_users_signal_file(tmp_path, capsys):
+    import json
+
+    from lamina.cli import main
+    from lamina.inverse.signal_file import load_mask, load_signal
+
+    truth = _trace(128)
+    mask = np.random.default_rng(4).random(truth.size) < 0.6
+    np.save(tmp_path / "trace.npy", truth)
+    np.save(tmp_path / "mask.npy", mask)
+    assert main(["sense", "--signal", str(tmp_path / "trace.npy"), "--mask", str(tmp_path / "mask.npy"),
+                 "--out", str(tmp_path / "out"), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["observed"] == int(mask.sum()) and set(summary["snr_db"]) == {"lamina", "linear", "cubic", "POCS"}
+    assert np.load(tmp_path / "out" / "reconstruction.npy").shape == truth.shape
+    with pytest.raises(ValueError, match="must be .npy, miniSEED"):
+        load_signal(tmp_path / "out" / "summary.json")
+    np.save(tmp_path / "bad.npy", mask.astype(int))
+    with pytest.raises(TypeError, match="boolean"):
+        load_mask(tmp_path / "bad.npy", truth.shape)
+    with pytest.raises(ValueError, match="has shape"):
+        load_mask(tmp_path / "mask.npy", (5,))
+
+
+@pytest.mark.parametrize("shape", [(20,), (7,), (17, 33)])
+def test_reconstruct_odd_and_short_shapes(shape):
+    rng = np.random.default_rng(5)
+    truth = rng.standard_normal(shape).cumsum(axis=-1)
+    mask = rng.random(shape) < 0.5
+    mask.flat[0] = mask.flat[-1] = True
+    result = reconstruct(truth[mask], mask, n_lams=4, max_iter=20)
+    assert result.x.shape == shape and np.all(np.isfinite(result.x))
