@@ -145,6 +145,12 @@ def run(quick: bool, log=lambda line: print(line, flush=True)):
     return rows
 
 
+def report(quick: bool = False) -> str:
+    """The markdown table of a whole run (the ``make bench`` entry point)."""
+    return table(run(quick, log=lambda line: None),
+                 "python benchmarks/bench_signals.py" + (" --quick" if quick else ""))
+
+
 def table(rows, command: str) -> str:
     names = list(methods())
     baselines = ["linear", "cubic", "POCS", "POCS thr."]

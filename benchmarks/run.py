@@ -1,7 +1,8 @@
 """Run every benchmark in one process and print/write their markdown tables.
 
 Usage: ``python benchmarks/run.py [--quick] [--only NAME ...]``; tables go to stdout and to
-``benchmarks/out/<name>.md``. Each benchmark module exposes ``run(quick: bool) -> str``.
+``benchmarks/out/<name>.md``. Each benchmark module exposes ``run(quick: bool) -> str`` (or
+``report(quick: bool) -> str`` when its ``run`` returns rows).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import time
 
 HERE = pathlib.Path(__file__).resolve().parent
 BENCHMARKS = ["bench_lasso", "bench_operators", "bench_linear_tuning", "bench_inverse", "bench_phase", "bench_nn",
-              "bench_benchopt", "bench_trees", "bench_sparsity"]
+              "bench_benchopt", "bench_trees", "bench_sparsity", "bench_signals"]
 
 
 def main(argv=None) -> int:
@@ -28,7 +29,8 @@ def main(argv=None) -> int:
     print(f"# lamina benchmarks — {time.strftime('%Y-%m-%d %H:%M')} — {platform.processor() or platform.machine()}")
     for name in args.only or BENCHMARKS:
         started = time.perf_counter()
-        table = importlib.import_module(name).run(quick=args.quick)
+        module = importlib.import_module(name)   # report() where run() returns rows rather than markdown
+        table = module.report(quick=args.quick) if hasattr(module, "report") else module.run(quick=args.quick)
         table += f"\n_{name}: {time.perf_counter() - started:.0f} s in all_\n"
         (out_dir / f"{name}.md").write_text(table)
         print(table, flush=True)
