@@ -144,19 +144,31 @@ def storage_spec(storage: str | os.PathLike | StorageSpec | None, default_path: 
     return spec
 
 
+_LOCKED_ATTEMPTS = 40   # ≈ 40 s of retries at most
+
+
 def _prepare_sqlite(path: pathlib.Path) -> None:
     """Check that ``path`` can hold a SQLite study and switch it to WAL (kept by the file)."""
     if not path.parent.is_dir():
         raise StorageError(f"storage folder {path.parent} does not exist")
     if path.is_dir():
         raise StorageError(f"storage {path} is a folder, not a SQLite file")
-    try:
-        with contextlib.closing(sqlite3.connect(path, timeout=60)) as connection:
-            mode = connection.execute("PRAGMA journal_mode").fetchone()[0]
-            if mode.lower() != "wal" and os.access(path, os.W_OK):
-                connection.execute("PRAGMA journal_mode=WAL")
-    except sqlite3.DatabaseError as error:
-        raise StorageError(f"storage {path}: {error} (is it a SQLite file written by lamina?)") from None
+    for attempt in range(_LOCKED_ATTEMPTS):
+        try:
+            with contextlib.closing(sqlite3.connect(path, timeout=60)) as connection:
+                mode = connection.execute("PRAGMA journal_mode").fetchone()[0]
+                if mode.lower() != "wal" and os.access(path, os.W_OK):
+                    connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            # switching a new file to WAL needs it to itself; SQLite answers "locked" at once
+            # (no busy wait) while another process is creating the same study: try again
+            if "locked" in str(error) and attempt + 1 < _LOCKED_ATTEMPTS:
+                time.sleep(0.05 * (attempt + 1))
+                continue
+            raise StorageError(f"storage {path}: {error} (is it a SQLite file written by lamina?)") from None
+        except sqlite3.DatabaseError as error:
+            raise StorageError(f"storage {path}: {error} (is it a SQLite file written by lamina?)") from None
 
 
 def _creation_race(error: Exception) -> bool:
