@@ -3,9 +3,9 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.linear_model import LogisticRegression as SkLogistic
 
 import lamina
+from linear_checks import sklearn_logistic
 from lamina.groups import Groups
 from lamina.penalties import GroupL1
 from lamina.solvers.logistic import logistic_regression
@@ -19,13 +19,6 @@ def data(rng):
     return X, y
 
 
-def _sklearn(C, l1_ratio, **kw):
-    with warnings.catch_warnings():   # scikit-learn ≥ 1.8 moves `penalty` to `l1_ratio`
-        warnings.simplefilter("ignore")
-        try:
-            return SkLogistic(C=C, l1_ratio=l1_ratio, **kw)
-        except TypeError:
-            return SkLogistic(C=C, penalty="l1" if l1_ratio == 1 else "l2", **kw)
 
 
 def test_l2_matches_sklearn_with_intercept(data):
@@ -34,7 +27,7 @@ def test_l2_matches_sklearn_with_intercept(data):
     ours = lamina.LogisticRegression(lam=lam, tol=1e-10).fit(X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ref = _sklearn(1 / (300 * lam), 0.0, tol=1e-12, max_iter=10_000).fit(X, y)
+        ref = sklearn_logistic(1 / (300 * lam), 0.0, tol=1e-12, max_iter=10_000).fit(X, y)
     np.testing.assert_allclose(ours.coef_, ref.coef_.ravel(), atol=1e-6)
     assert ours.intercept_ == pytest.approx(ref.intercept_[0], abs=1e-6)
     np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-6)
@@ -47,7 +40,7 @@ def test_l1_matches_sklearn_liblinear(data):
     ours = lamina.LogisticRegression(lam=lam, penalty="l1", fit_intercept=False, tol=1e-10).fit(X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ref = _sklearn(1 / (300 * lam), 1.0, solver="liblinear", fit_intercept=False, tol=1e-12,
+        ref = sklearn_logistic(1 / (300 * lam), 1.0, solver="liblinear", fit_intercept=False, tol=1e-12,
                        max_iter=10_000).fit(X, y)
     np.testing.assert_allclose(ours.coef_, ref.coef_.ravel(), atol=1e-5)
     assert np.array_equal(ours.coef_ == 0, ref.coef_.ravel() == 0)

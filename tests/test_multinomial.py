@@ -3,14 +3,13 @@ import warnings
 
 import numpy as np
 import pytest
-from sklearn.linear_model import LogisticRegression as SkLogistic
 
 import lamina
+from linear_checks import assert_gradient_matches_finite_differences, sklearn_logistic
 from lamina.groups import Groups
 from lamina.penalties import L1, L2, ElasticNet, GroupL1
 from lamina.solvers.multinomial import class_groups
 from lamina.tuners.linear_data import LinearSpec, Loss, make_folds
-from lamina.tuners.linear_implicit import fold_value_and_gradient
 
 
 @pytest.fixture
@@ -23,13 +22,6 @@ def data(rng):
     return X, y
 
 
-def _sklearn(C, l1_ratio, **kw):
-    with warnings.catch_warnings():   # scikit-learn ≥ 1.8 moves `penalty` to `l1_ratio`
-        warnings.simplefilter("ignore")
-        try:
-            return SkLogistic(C=C, l1_ratio=l1_ratio, **kw)
-        except TypeError:
-            return SkLogistic(C=C, penalty="l1" if l1_ratio == 1 else "l2", **kw)
 
 
 def _fit_sklearn(model, X, y, **kw):
@@ -42,7 +34,7 @@ def test_l2_matches_sklearn_multinomial(data):
     X, y = data
     lam, n = 0.02, X.shape[0]
     ours = lamina.LogisticRegression(lam=lam, tol=1e-10).fit(X, y)
-    ref = _fit_sklearn(_sklearn(1 / (n * lam), 0.0, tol=1e-12, max_iter=10_000), X, y)   # λ = 1/(nC)
+    ref = _fit_sklearn(sklearn_logistic(1 / (n * lam), 0.0, tol=1e-12, max_iter=10_000), X, y)   # λ = 1/(nC)
     assert ours.coef_.shape == ref.coef_.shape == (3, 6) and ours.intercept_.shape == (3,)
     np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-6)
     np.testing.assert_allclose(ours.intercept_, ref.intercept_, atol=1e-6)
@@ -54,7 +46,7 @@ def test_l1_matches_sklearn_saga_multinomial(data):
     X, y = data
     lam, n = 0.02, X.shape[0]
     ours = lamina.LogisticRegression(lam=lam, penalty="l1", tol=1e-10).fit(X, y)
-    ref = _fit_sklearn(_sklearn(1 / (n * lam), 1.0, solver="saga", tol=1e-12, max_iter=100_000), X, y)
+    ref = _fit_sklearn(sklearn_logistic(1 / (n * lam), 1.0, solver="saga", tol=1e-12, max_iter=100_000), X, y)
     np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-6)
     assert np.array_equal(ours.coef_ == 0, ref.coef_ == 0)
     np.testing.assert_allclose(ours.predict_proba(X), ref.predict_proba(X), atol=1e-6)
@@ -65,7 +57,7 @@ def test_weighted_multinomial_matches_sklearn_and_repeated_rows(data, rng):
     weight = rng.integers(0, 4, X.shape[0])
     lam = 0.02
     ours = lamina.LogisticRegression(lam=lam, tol=1e-10).fit(X, y, sample_weight=weight)
-    ref = _fit_sklearn(_sklearn(1 / (weight.sum() * lam), 0.0, tol=1e-12, max_iter=10_000), X, y,
+    ref = _fit_sklearn(sklearn_logistic(1 / (weight.sum() * lam), 0.0, tol=1e-12, max_iter=10_000), X, y,
                        sample_weight=weight)                                         # λ = 1/(C Σs)
     np.testing.assert_allclose(ours.coef_, ref.coef_, atol=1e-6)
     repeated = lamina.LogisticRegression(lam=lam, tol=1e-10).fit(np.repeat(X, weight, 0), np.repeat(y, weight))
@@ -105,13 +97,7 @@ def test_multinomial_hypergradient_matches_finite_differences(rng, penalty):
     spec = LinearSpec(penalty, class_groups(Groups.contiguous([4, 4]), K), True, Loss.MULTINOMIAL, 1e-12, None, K)
     fold = make_folds(X, y, spec, 3)[0]
     lam = np.array([0.01, 0.02])
-    _, grad = fold_value_and_gradient(fold, lam)
-    for g in range(2):
-        step = np.zeros(2)
-        step[g] = 1e-5
-        up, _ = fold_value_and_gradient(fold, lam * np.exp(step))
-        down, _ = fold_value_and_gradient(fold, lam * np.exp(-step))
-        assert grad[g] == pytest.approx((up - down) / 2e-5, rel=1e-3, abs=1e-8)
+    assert_gradient_matches_finite_differences(fold, lam)
 
 
 def test_multinomial_auto_penalizes_the_noise_group(data, rng):
