@@ -40,6 +40,7 @@ from torch.func import functional_call
 
 from lamina.torch.groups import ParamGroup, discover_groups
 from lamina.torch.invariance import _flat
+from lamina.torch.penalty import resolve_prior_mean
 
 
 @dataclass
@@ -302,13 +303,10 @@ def _breaker(g, h, scaled, penalized, with_mean) -> str | None:
 
 
 def _groups_with_mean(groups, prior_mean) -> set:
-    if prior_mean is None:
-        return set()
-    if not hasattr(prior_mean, "items"):
-        raise TypeError("prior_mean must be a mapping of parameter name → tensor "
-                        f"(e.g. a state_dict), got {type(prior_mean).__name__}")
-    nonzero = {n for n, t in prior_mean.items() if torch.as_tensor(t).abs().max() > 0}
-    return {g.name for g in groups if set(g.param_names) & nonzero}
+    """Names of the groups pulled toward a nonzero prior mean (matched and checked as the
+    penalty matches them: :func:`lamina.torch.penalty.resolve_prior_mean`)."""
+    means = resolve_prior_mean(groups, prior_mean)
+    return {g.name for g, ms in zip(groups, means) if any(m is not None and bool(m.abs().max() > 0) for m in ms)}
 
 
 def _example_args(model, example) -> tuple:
