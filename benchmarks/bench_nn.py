@@ -40,6 +40,15 @@ METHODS_FULL = {"cv": {"grid": np.logspace(-2, 2, 13), "folds": 5, "n_jobs": 2},
 RULES = ["uniform", "per_element", "fan_in", "sqrt_numel", "inverse_norm", "alpha_hill", "awd"]
 
 
+def relu_mlp(sizes):
+    """Linear layers of the given widths with ReLU between them."""
+    from torch import nn
+    layers = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+    return nn.Sequential(*layers[:-1])
+
+
 def settings():
     import torch
     from sklearn.datasets import load_diabetes, load_digits
@@ -57,12 +66,6 @@ def settings():
         mx, sx, my, sy = Xtr.mean(0), Xtr.std(0), ytr.mean(), ytr.std()
         return (((Xtr - mx) / sx).astype(np.float32), ((ytr - my) / sy).astype(np.float32),
                 ((Xte - mx) / sx).astype(np.float32), ((yte - my) / sy).astype(np.float32))
-
-    def mlp(sizes):
-        layers = []
-        for a, b in zip(sizes[:-1], sizes[1:]):
-            layers += [nn.Linear(a, b), nn.ReLU()]
-        return nn.Sequential(*layers[:-1])
 
     class Flat1(nn.Module):
         def __init__(self, net):
@@ -103,8 +106,8 @@ def settings():
             return self.out(h.relu())
 
     return {
-        "digits-mlp": ("classification", digits, lambda: mlp([64, 256, 256, 10])),
-        "diabetes-mlp": ("regression", diabetes, lambda: Flat1(mlp([10, 50, 50, 1]))),
+        "digits-mlp": ("classification", digits, lambda: relu_mlp([64, 256, 256, 10])),
+        "diabetes-mlp": ("regression", diabetes, lambda: Flat1(relu_mlp([10, 50, 50, 1]))),
         "digits-cnn": ("classification", digits, CNN),
         "digits-tanh": ("classification", digits, tanh_mlp),
         "digits-transfer": ("classification", transfer_data, transfer_model),

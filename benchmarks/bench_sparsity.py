@@ -41,15 +41,15 @@ BASELINES = ("uniform", "global", "ERK", "LAMP")
 
 
 def settings():
-    import torch
-    from sklearn.datasets import load_breast_cancer, load_digits
+    """digits MLP and BatchNorm CNN as bench_nn builds them, and a breast-cancer MLP."""
+    from sklearn.datasets import load_breast_cancer
     from sklearn.model_selection import train_test_split
-    from torch import nn
 
-    def digits(seed):
-        X, y = load_digits(return_X_y=True)
-        Xtr, Xte, ytr, yte = train_test_split(X / 16.0, y, train_size=500, random_state=seed, stratify=y)
-        return Xtr.astype(np.float32), ytr, Xte.astype(np.float32), yte
+    from bench_nn import relu_mlp
+    from bench_nn import settings as nn_settings
+    shared = nn_settings()
+    _, digits, digits_mlp = shared["digits-mlp"]
+    _, _, digits_cnn = shared["digits-cnn"]
 
     def cancer(seed):
         X, y = load_breast_cancer(return_X_y=True)
@@ -57,28 +57,9 @@ def settings():
         mean, std = Xtr.mean(0), Xtr.std(0)
         return ((Xtr - mean) / std).astype(np.float32), ytr, ((Xte - mean) / std).astype(np.float32), yte
 
-    def mlp(sizes):
-        layers = []
-        for a, b in zip(sizes[:-1], sizes[1:]):
-            layers += [nn.Linear(a, b), nn.ReLU()]
-        return nn.Sequential(*layers[:-1])
-
-    class CNN(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1, self.bn1 = nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16)
-            self.conv2, self.bn2 = nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32)
-            self.head = nn.Linear(32 * 2 * 2, 10)
-
-        def forward(self, x):
-            h = x.view(-1, 1, 8, 8)
-            h = torch.max_pool2d(self.bn1(self.conv1(h)).relu(), 2)
-            h = torch.max_pool2d(self.bn2(self.conv2(h)).relu(), 2)
-            return self.head(h.flatten(1))
-
-    return {"digits-mlp": (digits, lambda: mlp([64, 256, 256, 10])),
-            "digits-cnn": (digits, CNN),
-            "cancer-mlp": (cancer, lambda: mlp([30, 256, 256, 2]))}
+    return {"digits-mlp": (digits, digits_mlp),
+            "digits-cnn": (digits, digits_cnn),
+            "cancer-mlp": (cancer, lambda: relu_mlp([30, 256, 256, 2]))}
 
 
 def weight_modules(model):
