@@ -211,7 +211,7 @@ class HeldoutScale:
         log_delta = np.log(np.maximum(self.regularizer.delta.detach().cpu().double().numpy(), 1e-300))
         self._freeze_unresponsive(log_delta, np.broadcast_to(np.asarray(log_c, dtype=np.float64), log_delta.shape))
         step = np.clip(-2.0 * self.kappa * np.asarray(log_c, dtype=np.float64), -self.max_step, self.max_step)
-        step = np.where(self.frozen, 0.0, step) if self.frozen is not None else step
+        step = np.where(self.frozen, 0.0, step)   # _freeze_unresponsive has set frozen
         factor = torch.as_tensor(np.exp(step), dtype=self.regularizer.delta.dtype, device=self.regularizer.delta.device)
         self.regularizer.set_deltas(self.regularizer.delta * factor, optimizer)
         if isinstance(self.likelihood, Gaussian):
