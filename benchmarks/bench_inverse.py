@@ -61,7 +61,7 @@ def rule_choices(problem, penalty: str, n_lams: int, with_cv: bool = True):
     cv_seconds = float("nan")
     if with_cv:
         started = time.perf_counter()
-        cv = fit(problem.A, problem.b, penalty, rule="cv", multipliers=multipliers)
+        cv = fit(problem.A, problem.b, penalty, tuner="cv", multipliers=multipliers)
         cv_seconds = time.perf_counter() - started
         picks["cv"] = cv.curve["index"]
     return multipliers, candidates, errors, picks, path_seconds, cv_seconds, sigma_hat

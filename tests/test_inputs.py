@@ -79,7 +79,7 @@ def test_complex_matrix_or_data_is_refused(small_problem):
     with pytest.raises(TypeError, match=COMPLEX_MESSAGE):
         recover(A + 1j, b)
     with pytest.raises(TypeError, match=COMPLEX_MESSAGE):
-        fit(A + 1j, b, "l1", rule="gcv", n_lams=5)
+        fit(A + 1j, b, "l1", tuner="gcv", n_lams=5)
     with pytest.raises(TypeError, match=COMPLEX_MESSAGE):
         fit(A, b + 1j, "l1", lam=0.1)
 
@@ -214,7 +214,7 @@ def test_tune_recipe_is_validated(argument, value, error, match, method):
 
     net, X, y = _net_and_data()
     with pytest.raises(error, match=match):
-        lt.tune(net, (X, y), method=method, **{"epochs": 1, argument: value})
+        lt.tune(net, (X, y), tuner=method, **{"epochs": 1, argument: value})
 
 
 @pytest.mark.parametrize("label, match", [(12, "class label 12 is out of range for a network with 10 outputs"),
@@ -230,7 +230,7 @@ def test_tune_refuses_class_labels_out_of_range(label, match, where, method):
     train, val = ((X, bad), None) if where == "train" else ((X, y), (X, bad))
     state = {k: v.clone() for k, v in net.state_dict().items()}
     with pytest.raises(ValueError, match=f"{where}: {match}"):
-        lt.tune(net, train, method=method, val=val, epochs=1)
+        lt.tune(net, train, tuner=method, val=val, epochs=1)
     assert all((v == state[k]).all() for k, v in net.state_dict().items())  # untouched
 
 
@@ -241,10 +241,10 @@ def test_tune_label_check_leaves_batchnorm_models_in_training_mode():
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
     X, y = torch.randn(30, 4), torch.arange(30) % 3
-    result = lt.tune(net, (X, y), method="none", epochs=1, batch_size=10)
+    result = lt.tune(net, (X, y), tuner="none", epochs=1, batch_size=10)
     assert result.model.training
     with pytest.raises(ValueError, match="class label 3 is out of range for a network with 3 outputs"):
-        lt.tune(net, (X, y + 1), method="none", epochs=1)
+        lt.tune(net, (X, y + 1), tuner="none", epochs=1)
 
 
 # ------------------------------------------------------------------ optional example data

@@ -31,14 +31,14 @@ def sensing():
 @pytest.mark.parametrize("rule", ["sure", "discrepancy"])
 def test_rules_estimate_sigma_on_random_measurements(sensing, rule):
     assert estimate_noise(sensing.b) > 5 * sensing.sigma  # the wavelet MAD fails here (10.6×)
-    result = fit(sensing.A, sensing.b, "l1", rule=rule, n_lams=20)
+    result = fit(sensing.A, sensing.b, "l1", tuner=rule, n_lams=20)
     assert result.sigma == pytest.approx(sensing.sigma, rel=0.3)
     assert result.info["sigma_source"].startswith("estimated (residual of a cross-validated l1 fit")
     assert sensing.relative_error(result.x) < 0.25  # was ≈ 1: x ≈ 0
 
 
 def test_rule_estimates_sigma_on_smooth_data(spikes):
-    result = fit(spikes.A, spikes.b, "l1", rule="sure", n_lams=20)
+    result = fit(spikes.A, spikes.b, "l1", tuner="sure", n_lams=20)
     assert result.sigma == pytest.approx(spikes.sigma, rel=0.3)
     assert isinstance(result.info["noise"], NoiseEstimate) and result.info["noise"].reliable
 

@@ -31,7 +31,7 @@ def test_interpolation_operator_and_truth(transform):
 
 def test_fk_interpolation_fills_missing_traces():
     problem = interpolation(n_traces=48, n_time=128, keep=0.6, transform="fk", snr_db=30, seed=1)
-    result = fit(problem.A, problem.b, "l1", rule="gcv", n_lams=20)
+    result = fit(problem.A, problem.b, "l1", tuner="gcv", n_lams=20)
     assert filled_snr(problem, result.x) > 8.0            # well above the 0 dB of leaving them empty
     assert filled_snr(problem, np.zeros(problem.A.shape[1])) == pytest.approx(0.0)
 
@@ -89,7 +89,7 @@ def test_frequency_band_groups_cover_both_parts():
 def test_seismogram_from_obspy_is_recovered_from_forty_percent_of_samples():
     problem = seismogram_recovery(keep=0.4, basis="dct", n_samples=1024)
     assert problem.model_true.shape == (1024,) and np.max(np.abs(problem.model_true)) == 1.0
-    result = fit(problem.A, problem.b, "l1", rule="gcv", n_lams=20)
+    result = fit(problem.A, problem.b, "l1", tuner="gcv", n_lams=20)
     path_snr = [filled_snr(problem, x) for x in result.info["candidates"].coefs]
     assert filled_snr(problem, result.x) > 2.0                       # zero filling gives 0 dB
     assert filled_snr(problem, result.x) > max(path_snr) - 1.0       # GCV within 1 dB of the best λ

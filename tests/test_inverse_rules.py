@@ -53,8 +53,8 @@ def test_gcv_and_discrepancy_on_ridge_pick_the_closed_form_choice(ridge_problem)
     m = A.shape[0]
     expected_gcv = int(np.argmin(m * residuals ** 2 / (m - dofs) ** 2))
     expected_discrepancy = int(np.flatnonzero(residuals <= np.sqrt(m) * sigma)[0])
-    res_gcv = fit(A, b, "l2", rule="gcv", multipliers=lams, tol=1e-10)
-    res_disc = fit(A, b, "l2", rule="discrepancy", sigma=sigma, multipliers=lams, tol=1e-10)
+    res_gcv = fit(A, b, "l2", tuner="gcv", multipliers=lams, tol=1e-10)
+    res_disc = fit(A, b, "l2", tuner="discrepancy", sigma=sigma, multipliers=lams, tol=1e-10)
     assert res_gcv.curve["index"] == expected_gcv
     assert res_disc.curve["index"] == expected_discrepancy
     assert res_gcv.lam[0] == pytest.approx(lams[expected_gcv])
@@ -110,7 +110,7 @@ def test_cv_scores_equal_a_manual_k_fold_loop():
     x[:4] = [2.0, -1.5, 1.0, 3.0]
     b = A @ x + 0.3 * rng.standard_normal(40)
     lams = np.geomspace(20, 0.1, 8)
-    result = fit(A, b, "l1", rule="cv", multipliers=lams, n_folds=4, seed=5, tol=1e-10)
+    result = fit(A, b, "l1", tuner="cv", multipliers=lams, n_folds=4, seed=5, tol=1e-10)
     folds = np.array_split(np.random.default_rng(5).permutation(40), 4)
     manual = np.zeros(lams.size)
     for fold in folds:
@@ -130,7 +130,7 @@ def test_every_rule_recovers_a_sparse_model(rule):
     x = np.zeros(150)
     x[rng.choice(150, 8, replace=False)] = rng.choice([-1, 1], 8) * rng.uniform(1, 3, 8)
     b = A @ x + 0.2 * rng.standard_normal(100)
-    res = fit(A, b, "l1", rule=rule, sigma=0.2, n_lams=25)
+    res = fit(A, b, "l1", tuner=rule, sigma=0.2, n_lams=25)
     assert np.linalg.norm(res.x - x) / np.linalg.norm(x) < 0.15
     assert res.curve["lam"].shape == res.curve["score"].shape == (25,)
     assert res.rule == rule and res.lam.shape == (1,)
@@ -158,31 +158,31 @@ def test_fit_default_rule_and_fixed_lambda():
 
 def test_fit_on_an_operator_with_estimated_sigma():
     A, x, b = _leading_spikes(5, 200, 120, 6, 3.0, 0.3)
-    res = fit(aslinearoperator(A), b, "l1", rule="sure", n_lams=15)
+    res = fit(aslinearoperator(A), b, "l1", tuner="sure", n_lams=15)
     assert res.sigma > 0 and res.info["sigma_source"].startswith("estimated")
     assert np.linalg.norm(res.x - x) / np.linalg.norm(x) < 0.1
 
 
 def test_fit_bad_input_names_the_argument():
     A, b = np.ones((5, 3)), np.ones(5)
-    with pytest.raises(ValueError, match="rule must be one of"):
-        fit(A, b, rule="aic")
+    with pytest.raises(ValueError, match="tuner must be one of"):
+        fit(A, b, tuner="aic")
     with pytest.raises(ValueError, match="sigma"):
-        fit(A, b, rule="sure", sigma=0.0)
+        fit(A, b, tuner="sure", sigma=0.0)
     with pytest.raises(ValueError, match="sigma"):
-        fit(A, b, rule="sure", sigma=-1.0)
+        fit(A, b, tuner="sure", sigma=-1.0)
     with pytest.raises(ValueError, match="lam must be >= 0"):
         fit(A, b, lam=-1.0)
     with pytest.raises(ValueError, match="lam must be 'auto'"):
         fit(A, b, lam="best")
     with pytest.raises(ValueError, match="rows but b has"):
         fit(A, np.ones(4))
-    with pytest.raises(ValueError, match="rule applies only"):
-        fit(A, b, lam=1.0, rule="gcv")
+    with pytest.raises(ValueError, match="tuner applies only"):
+        fit(A, b, lam=1.0, tuner="gcv")
     with pytest.raises(ValueError, match="penalty must be 'l0', 'l1' or 'l2'"):
         fit(A, b, penalty="group_l1")
     with pytest.raises(ValueError, match="n_folds"):
-        fit(A, b, rule="cv", n_folds=10)
+        fit(A, b, tuner="cv", n_folds=10)
     with pytest.raises(ValueError, match="per_group"):
         fit(A, b, per_group="evidence")
 
@@ -276,8 +276,8 @@ def test_per_group_hypergradient_beats_one_lambda_on_held_out_data():
     x[40 + rng.choice(80, 3, replace=False)] = 4.0  # sparse group: wants a large λ
     b = A @ x + 0.5 * rng.standard_normal(90)
     groups = Groups.contiguous([40, 80])
-    single = fit(A, b, "l1", rule="cv", groups=groups, n_lams=20)
-    per = fit(A, b, "l1", rule="cv", groups=groups, n_lams=20, per_group="hypergradient")
+    single = fit(A, b, "l1", tuner="cv", groups=groups, n_lams=20)
+    per = fit(A, b, "l1", tuner="cv", groups=groups, n_lams=20, per_group="hypergradient")
     assert per.lam[0] < per.lam[1]
     assert per.curve["per_group_score"][-1] < per.curve["per_group_score"][0]
     assert np.linalg.norm(per.x - x) < np.linalg.norm(single.x - x)

@@ -78,7 +78,7 @@ def test_tune_honours_prior_mean_in_every_mode():
     X, y, mu, delta, closed = _ridge_problem()
     for mode in ("coupled", "decoupled"):
         net = nn.Linear(5, 1, bias=False).double()
-        result = lt.tune(net, (X, y), likelihood="regression", method="fixed", delta=delta, epochs=300, lr=0.05,
+        result = lt.tune(net, (X, y), likelihood="regression", tuner="fixed", delta=delta, epochs=300, lr=0.05,
                          batch_size=40, mode=mode, prior_mean={"weight": mu})
         moved_to_mean = (net.weight.detach()[0] - mu[0]).norm() < (net.weight.detach()[0]).norm()
         assert result.lambdas == {"weight": delta} and bool(moved_to_mean)

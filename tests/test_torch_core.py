@@ -183,12 +183,12 @@ def test_bad_inputs_name_the_argument():
     X, y = torch.randn(10, 3), torch.randint(0, 2, (10,))
     with pytest.raises(ValueError, match="likelihood"):
         lt.tune(net, (X, y), likelihood="poisson", epochs=1)
-    with pytest.raises(ValueError, match="method"):
-        lt.tune(net, (X, y), method="grid", epochs=1)
+    with pytest.raises(ValueError, match="tuner must be one of"):
+        lt.tune(net, (X, y), tuner="no-such-tuner", epochs=1)
     with pytest.raises(ValueError, match="rule"):
-        lt.tune(net, (X, y), method="fixed", rule="magic", epochs=1)
+        lt.tune(net, (X, y), tuner="fixed", rule="magic", epochs=1)
     with pytest.raises(ValueError, match="delta"):
-        lt.tune(net, (X, y), method="fixed", delta=-1.0, epochs=1)
+        lt.tune(net, (X, y), tuner="fixed", delta=-1.0, epochs=1)
     with pytest.raises(ValueError, match="deltas"):
         Regularizer(net, 10, [-1.0])
     with pytest.raises(ValueError, match="X has 10 samples but y has 9"):

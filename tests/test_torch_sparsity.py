@@ -92,8 +92,8 @@ def test_sparsity_bad_inputs_name_the_argument():
         lt.tune(_mlp(), (X, y), penalty="l1", target_sparsity=0.9, prior_mean=prior, epochs=1)
     with pytest.raises(ValueError, match="mode"):
         lt.tune(_mlp(), (X, y), penalty="l1", target_sparsity=0.9, mode="decoupled", epochs=1)
-    with pytest.raises(ValueError, match="method"):
-        lt.tune(_mlp(), (X, y), penalty="l1", target_sparsity=0.9, method="evidence", epochs=1)
+    with pytest.raises(ValueError, match="tuner="):
+        lt.tune(_mlp(), (X, y), penalty="l1", target_sparsity=0.9, tuner="evidence", epochs=1)
     with pytest.raises(ValueError, match="finetune_fraction"):
         lt.tune(_mlp(), (X, y), penalty="l1", target_sparsity=0.9, finetune_fraction=1.0, epochs=1)
 

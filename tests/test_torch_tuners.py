@@ -22,7 +22,7 @@ def test_evidence_fixed_point_matches_bayesian_ridge():
                         lambda_1=0, lambda_2=0).fit(X, y)
     torch.manual_seed(0)
     net = nn.Linear(5, 1, bias=False)
-    result = lt.tune(net, (X, y), likelihood="regression", method="evidence", epochs=400, lr=0.05,
+    result = lt.tune(net, (X, y), likelihood="regression", tuner="evidence", epochs=400, lr=0.05,
                      batch_size=200, burn_in=5, update_every=5, structure="kfac")
     assert result.method == "evidence"
     np.testing.assert_allclose(result.lambdas["weight"], ref.lambda_, rtol=0.03)
@@ -106,7 +106,7 @@ def test_tune_methods_share_one_result_shape(method, options):
     X, y, Xt, yt = _digits_subset()
     net = _mlp()
     before = lt.evaluate(net, (Xt, yt))["nll"]
-    result = lt.tune(net, (X, y), method=method, epochs=20, lr=1e-2, batch_size=32, **options)
+    result = lt.tune(net, (X, y), tuner=method, epochs=20, lr=1e-2, batch_size=32, **options)
     assert isinstance(result, TuneResult) and result.method == method
     assert set(result.lambdas) == {"0.weight", "2.weight"}
     assert all(np.isfinite(v) and v >= 0 for v in result.lambdas.values())
@@ -142,7 +142,7 @@ def test_default_tuner_is_heldout_and_beats_no_regularization():
         scores = {}
         for method in (None, "none"):
             net, train, test = _small_digits_task(seed)
-            kwargs = {} if method is None else {"method": method}
+            kwargs = {} if method is None else {"tuner": method}
             result = lt.tune(net, train, epochs=200, lr=1e-2, batch_size=64, seed=seed, **kwargs)
             scores[result.method] = lt.evaluate(result.model, test)["nll"]
         assert set(scores) == {"heldout", "none"}
@@ -198,7 +198,7 @@ def test_evidence_on_batchnorm_cnn_and_dataloader():
     torch.manual_seed(0)
     data = torch.utils.data.TensorDataset(torch.tensor(X, dtype=torch.float32), torch.tensor(y))
     loader = torch.utils.data.DataLoader(data, batch_size=32, shuffle=True)
-    result = lt.tune(Net(), loader, method="evidence", epochs=15, lr=1e-2, burn_in=3, update_every=3)
+    result = lt.tune(Net(), loader, tuner="evidence", epochs=15, lr=1e-2, burn_in=3, update_every=3)
     assert list(result.lambdas) == ["conv.weight", "fc.weight"]
     assert result.info["n_updates"] >= 3
     # conv.weight feeds BatchNorm: scale-invariant, its δ is held; the head's is tuned
@@ -228,7 +228,7 @@ def test_evidence_holds_delta_of_weights_followed_by_batchnorm(structure):
     epochs here. The tuner must detect exactly conv1 and hold its δ, and still tune the rest."""
     X, y, _, _ = _digits_subset(120)
     torch.manual_seed(0)
-    result = lt.tune(_ConvBN(), (X, y), method="evidence", epochs=30, lr=1e-2, batch_size=32, burn_in=3,
+    result = lt.tune(_ConvBN(), (X, y), tuner="evidence", epochs=30, lr=1e-2, batch_size=32, burn_in=3,
                      update_every=3, structure=structure)
     assert result.lambdas["conv1.weight"] <= 10.0, result.lambdas  # no runaway (δ starts at 1)
     assert result.info["scale_invariant"] == ["conv1.weight"]
@@ -286,7 +286,7 @@ def test_l1_training_reports_sparsity():
 @pytest.mark.slow
 def test_optuna_prunes_and_counts_the_epochs_of_pruned_trials():
     X, y, _, _ = _digits_subset()
-    result = lt.tune(_mlp(), (X, y), method="optuna", epochs=12, lr=1e-2, batch_size=32, n_trials=10,
+    result = lt.tune(_mlp(), (X, y), tuner="optuna", epochs=12, lr=1e-2, batch_size=32, n_trials=10,
                      prune_every=1, low=1e-3, high=1e4)
     assert result.info["n_trials"] == 10 and result.info["pruned"] >= 1
     # every pruned trial ran fewer than its 12 epochs; the refit adds 12

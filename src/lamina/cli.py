@@ -122,7 +122,7 @@ def _sense(args) -> int:
     # one noisy compressed-sensing problem with automatic λ, one noiseless recovery
     problem = compressed_sensing(n=args.signal_length, m=args.signal_length // 4, k=args.signal_length // 25,
                                  measurement=args.measurement, basis=args.basis, snr_db=args.snr, seed=args.seed)
-    fits = {rule: fit(problem.A, problem.b, "l1", rule=rule, sigma=problem.sigma, n_lams=30)
+    fits = {rule: fit(problem.A, problem.b, "l1", tuner=rule, sigma=problem.sigma, n_lams=30)
             for rule in ("discrepancy", "gcv", "sure", "cv", "lcurve")}
     noiseless = compressed_sensing(n=args.signal_length, m=args.signal_length // 4, k=args.signal_length // 25,
                                    measurement=args.measurement, basis=args.basis, seed=args.seed)
@@ -133,7 +133,7 @@ def _sense(args) -> int:
                     "relative_error": noiseless.relative_error(recovered.x), "lam": 0.0,
                     "nonzeros": int(np.count_nonzero(recovered.x))})
     real = seismogram_recovery(keep=args.keep, basis="dct", n_samples=1024, seed=args.seed)
-    real_fit = fit(real.A, real.b, "l1", rule="gcv", n_lams=25)
+    real_fit = fit(real.A, real.b, "l1", tuner="gcv", n_lams=25)
     from lamina.inverse import filled_snr
 
     cs_rows.append({"case": f"ObsPy seismogram, {args.keep:.0%} of samples, DCT, λ by gcv",

@@ -14,7 +14,9 @@ from lamina._validation import check_finite_array, check_lam, check_sample_weigh
 from lamina.estimators._frame import explain_frame, groups_from_patterns, uses_column_names
 from lamina.groups import Groups, as_groups
 from lamina.penalties import ElasticNet
+from lamina.tuners import registry
 from lamina.tuners.linear import make_tuner
+from lamina.tuners.problem import is_problem_tuner
 from lamina.tuners.linear_data import LinearSpec, Loss, blas_threads, lam_max
 
 #: the default λ (``lam=None``) as a fraction of the data's λ_max (penalties with an L1 part)
@@ -117,7 +119,12 @@ class GroupedLinearModel(BaseEstimator):
                 # tuner="auto" is the hypergradient
                 cross_validated = sample_weight is not None or data.cv is not None
                 auto = isinstance(self.tuner, str) and self.tuner == "auto"
-                tuner = make_tuner("hypergradient" if auto and cross_validated else self.tuner, spec)
+                choice = "hypergradient" if auto and cross_validated else self.tuner
+                if isinstance(choice, str):
+                    registry.entry(choice, "linear")        # one error listing every name
+                if is_problem_tuner(choice) or choice in _GENERIC:
+                    return self._tune_problem(choice, data, y, spec)
+                tuner = make_tuner(choice, spec)
                 if data.cv is not None:
                     if not hasattr(tuner, "cv"):
                         raise ValueError(f"cv={self.cv!r} was given but tuner {tuner.name!r} does not "
@@ -136,6 +143,18 @@ class GroupedLinearModel(BaseEstimator):
         if self.lam is None:
             return np.full(spec.groups.n_groups, self._default_lam(X, y, spec, sample_weight)), None
         return check_lam(self.lam, spec.groups.n_groups), None
+
+    def _tune_problem(self, choice, data: "FitData", y, spec: LinearSpec):
+        """A generic tuner of :mod:`lamina.tuners.search` on the model as a LinearProblem;
+        ``cv=`` given to the estimator replaces the tuner's own folds."""
+        from lamina.tuners.linear_problem import LinearProblem
+        tuner = registry.entry(choice, "linear").load()() if isinstance(choice, str) else choice
+        if data.cv is not None:
+            tuner = copy.copy(tuner)                    # never change the user's tuner object
+            tuner.cv = data.cv
+        problem = LinearProblem(data.X, y, spec, sample_weight=data.weight, cv_groups=data.cv_groups)
+        tuning = tuner.tune_problem(problem)
+        return tuning.lambda_vector, tuning
 
     def _default_lam(self, X, y, spec: LinearSpec, sample_weight) -> float:
         """The scale-aware default λ (see :data:`DEFAULT_LAM_DOC`)."""
@@ -196,6 +215,10 @@ class GroupedLinearModel(BaseEstimator):
             "compute": None if self.tuning_ is None else self.tuning_.compute.as_dict(),
         }
         return explain_frame(table) if as_frame else table
+
+
+#: the generic tuners of lamina.tuners.search (registered for every family)
+_GENERIC = ("grid", "search", "descent")
 
 
 class FitData(NamedTuple):

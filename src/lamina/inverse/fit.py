@@ -3,12 +3,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import warnings
+
 import numpy as np
 
 from lamina._validation import check_lam, check_positive_float
 from lamina.api import solve
-from lamina.inverse.rules import Rule, make_rule, parse_rule, prepare
+from lamina.inverse.rules import Rule, make_rule, prepare
+from lamina.tuners import registry
 from lamina.tuners.base import Compute, TuneResult
+from lamina.tuners.problem import is_problem_tuner
 
 #: Rule used when ``rule=None``: 5-fold cross-validation over held-out measurements. It needs no
 #: noise level and was within a few per cent of the oracle λ for L0, L1 and L2 on deconvolution
@@ -48,7 +52,7 @@ class FitResult:
     info: dict = field(default_factory=dict)
 
 
-def fit(A, b, penalty="l1", lam="auto", rule=None, sigma=None, *, groups=None, direction=None,
+def fit(A, b, penalty="l1", lam="auto", rule=None, sigma=None, *, tuner=None, groups=None, direction=None,
         per_group=None, multipliers=None, n_lams: int = 40, tol: float = 1e-6, n_folds: int = 5,
         seed: int = 0, solver=None, callback=None) -> FitResult:
     """Fit a regularized linear inverse problem, choosing λ automatically by default.
@@ -61,8 +65,15 @@ def fit(A, b, penalty="l1", lam="auto", rule=None, sigma=None, *, groups=None, d
         R: L1 = Σ|x|, L0 = number of nonzeros, L2 = ½‖x‖² (penalty factors allowed).
     lam : "auto", float or array of one value per group
         "auto" chooses λ = t·direction by ``rule`` along a warm-started path.
-    rule : {"discrepancy", "gcv", "sure", "cv", "lcurve"}, optional
-        Default :data:`DEFAULT_RULE` (5-fold CV). See :mod:`lamina.inverse.rules`.
+    rule : str, optional
+        Deprecated spelling of ``tuner`` (a DeprecationWarning; removed in the next release).
+    tuner : str or tuner object, optional
+        How λ is chosen with ``lam="auto"``: a name of ``lamina.tuners.available("inverse")`` —
+        the rules "cv" (default, :data:`DEFAULT_RULE`), "gcv", "sure", "discrepancy", "lcurve"
+        (:mod:`lamina.inverse.rules`) or the generic "grid", "search" (Optuna over the λ
+        vector), "descent" (L-BFGS-B on log λ with exact hypergradients) — or a tuner object:
+        one of those rules' classes, or any :class:`~lamina.tuners.search.ProblemTuner`, run on
+        the problem as a :class:`~lamina.inverse.tunable.InverseProblem`.
     sigma : float, optional
         Noise standard deviation for "discrepancy" and "sure" (and ``per_group="sure"``);
         when None, estimated from the residual of a cross-validated fit,
@@ -95,28 +106,33 @@ def fit(A, b, penalty="l1", lam="auto", rule=None, sigma=None, *, groups=None, d
     >>> A = rng.standard_normal((60, 100))
     >>> x = np.zeros(100); x[:5] = 3.0
     >>> b = A @ x + 0.1 * rng.standard_normal(60)
-    >>> res = fit(A, b, "l1", rule="sure", sigma=0.1, n_lams=20)
+    >>> res = fit(A, b, "l1", tuner="sure", sigma=0.1, n_lams=20)
     >>> sorted(np.flatnonzero(np.abs(res.x) > 0.5).tolist())
     [0, 1, 2, 3, 4]
     """
     if sigma is not None:
         sigma = check_positive_float(sigma, "sigma")
+    tuner = _tuner_keyword(tuner, rule)
     if isinstance(lam, str):
         if lam != "auto":
             raise ValueError(f"lam must be 'auto', a non-negative number or one per group (got {lam!r})")
-    elif rule is not None:
-        raise ValueError("rule applies only with lam='auto'; drop rule= or set lam='auto'")
+    elif tuner is not None:
+        raise ValueError("tuner applies only with lam='auto'; drop tuner= or set lam='auto'")
     A, b, penalty_obj, groups, direction = prepare(A, b, penalty, groups, direction)
     if not isinstance(lam, str):
         lam = check_lam(lam, groups.n_groups)
         result = solve(A, b, penalty_obj, lam, groups, tol=tol, solver=solver)
         return FitResult(x=result.x, lam=lam, info={"solve": result})
-    rule = DEFAULT_RULE if rule is None else parse_rule(rule)
-    tuner = make_rule(rule, sigma=sigma, n_folds=n_folds, seed=seed)
-    tuned = tuner.tune(A, b, penalty_obj, groups=groups, direction=direction, multipliers=multipliers,
-                       n_lams=n_lams, tol=tol, solver=solver, callback=callback)
+    tuner = _make_tuner(DEFAULT_RULE.value if tuner is None else tuner, sigma, n_folds, seed)
+    if is_problem_tuner(tuner):
+        from lamina.inverse.tunable import InverseProblem
+        problem = InverseProblem(A, b, penalty_obj, groups, direction, tol=tol, solver=solver, seed=seed)
+        tuned = tuner.tune_problem(problem)
+    else:
+        tuned = tuner.tune(A, b, penalty_obj, groups=groups, direction=direction, multipliers=multipliers,
+                           n_lams=n_lams, tol=tol, solver=solver, callback=callback)
     used_sigma = tuned.info.get("sigma", sigma)
-    x, lam_vector, curve = tuned.fitted, tuned.lambda_vector, dict(tuned.curve)
+    x, lam_vector, curve = tuned.fitted, tuned.lambda_vector, dict(tuned.curve or {})
     if per_group is not None:
         from lamina.inverse.pergroup import make_per_group_tuner
 
@@ -132,5 +148,29 @@ def fit(A, b, penalty="l1", lam="auto", rule=None, sigma=None, *, groups=None, d
                            curve=curve, info={**tuned.info, **refined.info})
         x, lam_vector = refined.fitted, refined.lambda_vector
         used_sigma = refined.info.get("sigma", used_sigma)
-    return FitResult(x=np.asarray(x), lam=lam_vector, curve=curve, rule=rule.value, sigma=used_sigma,
+    return FitResult(x=np.asarray(x), lam=lam_vector, curve=curve, rule=tuner.name, sigma=used_sigma,
                      tune=tuned, info=tuned.info)
+
+
+def _tuner_keyword(tuner, rule):
+    """``tuner``, or the deprecated ``rule`` with a DeprecationWarning."""
+    if rule is None:
+        return tuner
+    warnings.warn("lamina.inverse.fit(rule=...) is deprecated; use tuner=... (same names)", DeprecationWarning,
+                  stacklevel=3)
+    if tuner is not None:
+        raise ValueError(f"give tuner= or the deprecated rule=, not both (tuner={tuner!r}, rule={rule!r})")
+    return getattr(rule, "value", rule)
+
+
+def _make_tuner(tuner, sigma, n_folds: int, seed: int):
+    """A tuner object from a registered name (rules get σ, folds and seed); objects pass."""
+    if not isinstance(tuner, str):
+        if not (is_problem_tuner(tuner) or callable(getattr(tuner, "tune", None))):
+            raise ValueError(f"tuner must be a name of lamina.tuners.available('inverse') or a tuner object; "
+                             f"got {tuner!r}")
+        return tuner
+    name = registry.entry(tuner, "inverse").name
+    if name in [r.value for r in Rule]:
+        return make_rule(name, sigma=sigma, n_folds=n_folds, seed=seed)
+    return registry.entry(name, "inverse").load()(**({"cv": n_folds} if name in ("grid", "descent") else {}))

@@ -187,7 +187,7 @@ def run_cell(params: dict, recorder) -> dict:
     options = {**options, **params.get("options", {}).get(strategy, {})}
     task = load_task(params["task"], params["seed"], tuple(params.get("hidden", (256, 256))))
     finding = _identifiability(task)
-    result = tune(task.model, task.train, likelihood=task.likelihood, method=method,
+    result = tune(task.model, task.train, likelihood=task.likelihood, tuner=method,
                   epochs=params["epochs"], lr=params["lr"], batch_size=params["batch_size"],
                   seed=params["seed"], **options)
     for step, lambdas in enumerate(result.trajectory):

@@ -4,7 +4,8 @@ Both restart training from the model's initial weights for every candidate (a de
 with the same recipe, and refit on the whole training set at the chosen δ.
 
 * ``tune_cv``: δ (the same for every group, times the rule's weights) on a log grid; score =
-  mean held-out NLL over K folds; the (δ, fold) fits run in parallel with joblib.
+  mean held-out NLL over K folds; the (δ, fold) fits run in parallel with joblib — the generic
+  :class:`~lamina.tuners.search.GridSearch` on a :class:`~lamina.torch.tunable.NetworkProblem`.
 * ``tune_optuna``: log δ_g per group from TPE on one held-out split, with median pruning on
   the validation NLL reported every few epochs and optional persistent ``storage``.
 """
@@ -23,17 +24,6 @@ from lamina.torch.rules import make_rule
 from lamina.tuners.base import Compute
 
 
-def _fit_score(model, train, val, likelihood, recipe, deltas, by, mode, threads, prior_mean=None):
-    if threads is not None:
-        torch.set_num_threads(threads)
-    model = copy.deepcopy(model)
-    likelihood = copy.deepcopy(likelihood)
-    reg = Regularizer(model, int(train[0].shape[0]), deltas, mode=mode, by=by, prior_mean=prior_mean)
-    fit(model, train, likelihood=likelihood, epochs=recipe.epochs, lr=recipe.lr, batch_size=recipe.batch_size,
-        seed=recipe.seed, optimizer=recipe.optimizer, regularizer=reg, record_lambdas=False)
-    return evaluate(model, val, likelihood)["nll"]
-
-
 def _refit(model, train, likelihood, recipe, deltas, by, mode, prior_mean=None):
     reg = Regularizer(model, int(train[0].shape[0]), deltas, mode=mode, by=by, prior_mean=prior_mean)
     out = fit(model, train, likelihood=likelihood, epochs=recipe.epochs, lr=recipe.lr,
@@ -43,34 +33,22 @@ def _refit(model, train, likelihood, recipe, deltas, by, mode, prior_mean=None):
 
 def tune_cv(model, train, likelihood, recipe, *, grid=None, folds: int = 5, n_jobs: int = 1, rule="uniform",
             by=None, mode="coupled", prior_mean=None):
-    """One δ by K-fold cross-validation over ``grid`` (default 13 values, 10⁻² … 10²)."""
-    from joblib import Parallel, delayed
-
+    """One δ by K-fold cross-validation over ``grid`` (default 13 values, 10⁻² … 10²): the
+    generic :class:`~lamina.tuners.search.GridSearch` on a
+    :class:`~lamina.torch.tunable.NetworkProblem` (δ = t · the rule's weights)."""
+    from lamina.torch.tunable import NetworkProblem
     from lamina.torch.tune import NetTuneResult
-    device = model_device(model)
-    X, y = as_tensors(train, likelihood, device, "train", model_dtype(model))
-    grid = np.logspace(-2, 2, 13) if grid is None else np.asarray(grid, dtype=np.float64)
-    if grid.ndim != 1 or grid.size == 0 or np.any(~np.isfinite(grid)) or np.any(grid < 0):
-        raise ValueError(f"grid must be a non-empty 1-D array of non-negative values, got {grid!r}")
-    if not 2 <= int(folds) <= X.shape[0]:
-        raise ValueError(f"folds must lie in 2..{X.shape[0]}, got {folds!r}")
-    weights, _ = make_rule(rule, Regularizer(model, X.shape[0]).reg_groups)
-    perm = torch.randperm(X.shape[0], generator=torch.Generator().manual_seed(recipe.seed)).to(device)
-    parts = torch.tensor_split(perm, int(folds))
-    splits = [(torch.cat([parts[j] for j in range(folds) if j != k]), parts[k]) for k in range(folds)]
-    init = copy.deepcopy(model)
-    threads = 1 if n_jobs != 1 else None
-    jobs = [delayed(_fit_score)(init, (X[tr], y[tr]), (X[va], y[va]), likelihood, recipe, d * weights,
-                                by, mode, threads, prior_mean) for d in grid for tr, va in splits]
-    scores = np.array(Parallel(n_jobs=n_jobs)(jobs)).reshape(len(grid), folds)
-    mean = scores.mean(axis=1)
-    best = float(grid[int(np.argmin(mean))])
-    reg, out = _refit(model, (X, y), likelihood, recipe, best * weights, by, mode, prior_mean)
-    trajectory = [dict(zip(reg.names, (d * weights).tolist())) for d in grid]
-    return NetTuneResult("cv", reg.lambdas, model, trajectory,
-                         Compute(fits=float(len(grid) * folds + 1), epochs=float((len(grid) * folds + 1) * recipe.epochs)),
-                         curve={"lam": grid.tolist(), "score": mean.tolist(), "folds": scores.tolist()},
-                         info={"best_delta": best}, history=out.history)
+    from lamina.tuners.search import GridSearch
+
+    problem = NetworkProblem(model, train, likelihood, recipe, by=by, mode=mode, prior_mean=prior_mean, rule=rule)
+    n = problem.train[0].shape[0]
+    if isinstance(folds, bool) or not isinstance(folds, (int, np.integer)) or not 2 <= int(folds) <= n:
+        raise ValueError(f"folds must lie in 2..{n}, got {folds!r}")
+    grid = np.logspace(-2, 2, 13) if grid is None else grid
+    result = GridSearch(cv=int(folds), n_jobs=n_jobs, grid=grid).tune_problem(problem)
+    return NetTuneResult("cv", result.lambdas, model, result.trajectory, result.compute, curve=result.curve,
+                         info={"best_delta": result.info["best_multiplier"], "cv_score": result.info["cv_score"]},
+                         history=problem.history)
 
 
 class _PruningCallback:

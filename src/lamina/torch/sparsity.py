@@ -83,8 +83,8 @@ def check_sparsity_request(model: nn.Module, penalty, target, *, by=None, mode="
         raise ValueError(f"mode={mode!r} applies to L2 only; penalty={kind.value!r} always acts by a "
                          "proximal step after each optimizer step (leave mode='coupled')")
     if getattr(method, "value", method) not in ("heldout", "sparsity"):
-        raise ValueError(f"method={method!r} tunes L2 strengths; with penalty={kind.value!r} and "
-                         "target_sparsity the sparsity tuner runs (leave method at its default)")
+        raise ValueError(f"tuner={getattr(method, 'name', method)!r} tunes L2 strengths; with penalty={kind.value!r} "
+                         "and target_sparsity the sparsity tuner runs (leave tuner at its default)")
     if rule not in ("uniform", None):
         raise ValueError(f"rule={rule!r} is for L2; with target_sparsity the per-layer ratios are tuned")
     try:

@@ -6,7 +6,7 @@ a :class:`NetTuneResult` — a :class:`lamina.tuners.TuneResult` with ``.model``
 mean task loss + 1/(2N) Σ_g δ_g ‖W_g‖² (weight_decay = δ_g / N).
 
 =================  =========================================================================
-method             what it does
+tuner              what it does
 =================  =========================================================================
 ``heldout``        held-out weight-scale calibration of δ, then training on all data (default;
                    one training run, see :mod:`lamina.torch.heldout`)
@@ -17,11 +17,19 @@ method             what it does
 ``optuna``         TPE search of the per-group vector on a held-out split, pruning, refit
 ``fixed``          δ from a scaling rule and one base δ (``rule=``, ``delta=``), no tuning
 ``none``           no regularization (δ = 0)
+``grid``           the generic one-δ grid search of :mod:`lamina.tuners.search` (``cv`` runs it)
+``search``         the generic Optuna TPE search of the δ vector (ask/tell, median pruning)
 =================  =========================================================================
+
+``tuner=`` also takes a tuner object of :mod:`lamina.tuners.search` (any
+:class:`~lamina.tuners.search.ProblemTuner`), run on the network as a
+:class:`~lamina.torch.tunable.NetworkProblem`. ``lamina.tuners.available("network")`` lists the
+names. ``method=`` is the old spelling of ``tuner=`` (deprecated; it warns).
 """
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -36,6 +44,8 @@ from lamina.torch.fit import Batches, fit, model_device, model_dtype
 from lamina.torch.likelihoods import Classification, make_likelihood
 from lamina.torch.penalty import Regularizer
 from lamina.torch.rules import make_rule
+from lamina.tuners import registry
+from lamina.tuners.problem import is_problem_tuner
 
 
 class Method(str, Enum):
@@ -102,11 +112,11 @@ def _n_data(train, likelihood, device) -> int:
     return Batches(train, likelihood, 1, device, 0).n_data
 
 
-def tune(model: nn.Module, train, *, likelihood="classification", method="heldout", epochs: int = 300,
+def tune(model: nn.Module, train, *, likelihood="classification", tuner="heldout", epochs: int = 300,
          lr: float = 3e-3, batch_size: int = 128, seed: int = 0, optimizer: str = "adam", val=None,
          by=None, delta: float = 1.0, rule="uniform", mode: str = "coupled", prior_mean=None,
          penalty: str = "l2", target_sparsity: float | None = None, progress: bool = False,
-         **options) -> NetTuneResult:
+         method=None, **options) -> NetTuneResult:
     """Tune one prior precision δ_g per parameter group of ``model`` and train it.
 
     Parameters
@@ -116,8 +126,9 @@ def tune(model: nn.Module, train, *, likelihood="classification", method="heldou
     train : (X, y) tensors/arrays or a DataLoader
     likelihood : {"classification", "regression"}
         Softmax cross-entropy, or Gaussian with a learned noise precision.
-    method : str
-        See the module table; default ``"heldout"``. Why that default: on the digits MLP
+    tuner : str or ProblemTuner
+        A name of the module table (``lamina.tuners.available("network")``) or a tuner object
+        of :mod:`lamina.tuners.search`; default ``"heldout"``. Why that default: on the digits MLP
         (benchmarks/out/RESULTS_issue4.md) the Laplace evidence and the online hypergradient
         pick δ about ten times above the held-out optimum (for a ReLU net only the geometric
         mean of the per-layer δ is identifiable, and theirs is ≈ 4), whereas calibrating one
@@ -147,6 +158,8 @@ def tune(model: nn.Module, train, *, likelihood="classification", method="heldou
         are then the λ_g and ``info["sparsity"]`` holds the sparsity overall and per group.
     target_sparsity : float in [0, 1), optional
         Overall fraction of exact zeros among the regularized weights (L1/L0 only).
+    method : str, optional
+        Deprecated spelling of ``tuner`` (a DeprecationWarning; removed in the next release).
     **options
         Passed to the method (``val_fraction``, ``merge_at``, ``kappa`` for heldout;
         ``structure``, ``update_every``, ``scale_invariant`` for evidence; ``grid``,
@@ -158,14 +171,14 @@ def tune(model: nn.Module, train, *, likelihood="classification", method="heldou
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    tuner = _resolve_tuner_keyword(tuner, method)
     if penalty != "l2" or target_sparsity is not None:
         from lamina.torch.sparsity import check_sparsity_request
         penalty, target_sparsity = check_sparsity_request(model, penalty, target_sparsity, by=by, mode=mode,
-                                                          prior_mean=prior_mean, method=method, rule=rule)
+                                                          prior_mean=prior_mean, method=tuner, rule=rule)
     sparse = target_sparsity is not None
     if sparse:
-        method = Method.HELDOUT
-    method = Method.parse(method)
+        tuner = "heldout"
     recipe = Recipe(check_positive_int(epochs, "epochs"), check_positive_float(lr, "lr"),
                     check_positive_int(batch_size, "batch_size"), seed, optimizer)
     check_positive_float(delta, "delta", strict=False)
@@ -179,26 +192,66 @@ def tune(model: nn.Module, train, *, likelihood="classification", method="heldou
         from lamina.torch.sparsity import tune_sparsity
         result = tune_sparsity(model, train, lik, recipe, penalty=penalty, target=target_sparsity, val=val, by=by,
                                progress=progress, **options)
-    elif method is Method.HELDOUT:
-        from lamina.torch.heldout import tune_heldout
-        result = tune_heldout(model, train, lik, recipe, val=val, by=by, delta=delta, rule=rule, mode=mode,
-                              prior_mean=prior_mean, progress=progress, **options)
-    elif method is Method.CV:
-        from lamina.torch.baselines import tune_cv
-        result = tune_cv(model, train, lik, recipe, by=by, mode=mode, prior_mean=prior_mean, **options)
-    elif method is Method.OPTUNA:
-        from lamina.torch.baselines import tune_optuna
-        result = tune_optuna(model, train, lik, recipe, val=val, by=by, mode=mode, prior_mean=prior_mean,
-                             **options)
-    elif method is Method.HYPERGRADIENT:
-        from lamina.torch.hypergradient import tune_hypergradient
-        result = tune_hypergradient(model, train, lik, recipe, val=val, by=by, delta=delta, rule=rule,
-                                    mode=mode, prior_mean=prior_mean, progress=progress, **options)
+    elif is_problem_tuner(tuner) or tuner in _GENERIC:
+        result = _tune_problem(tuner, model, train, lik, recipe, by=by, rule=rule, mode=mode,
+                               prior_mean=prior_mean, **options)
     else:
-        result = _tune_online(method, model, train, lik, recipe, by=by, delta=delta, rule=rule, mode=mode,
-                              prior_mean=prior_mean, progress=progress, **options)
+        result = _run_registered(tuner, model, train, lik, recipe, val=val, by=by, delta=delta, rule=rule,
+                                 mode=mode, prior_mean=prior_mean, progress=progress, **options)
     result.compute.seconds = time.perf_counter() - started
     return result
+
+
+#: names of the generic tuners of lamina.tuners.search (run on a NetworkProblem)
+_GENERIC = ("grid", "search", "descent")
+
+
+def _resolve_tuner_keyword(tuner, method):
+    """``tuner`` (a registered name or a tuner object), honouring the deprecated ``method=``."""
+    if method is not None:
+        warnings.warn("lamina.torch.tune(method=...) is deprecated; use tuner=... (same names)",
+                      DeprecationWarning, stacklevel=3)
+        if not (isinstance(tuner, str) and tuner == "heldout"):
+            raise ValueError(f"give tuner= or the deprecated method=, not both (tuner={tuner!r}, method={method!r})")
+        tuner = method
+    if isinstance(tuner, Method):
+        tuner = tuner.value
+    if is_problem_tuner(tuner):
+        return tuner
+    return registry.entry(tuner, "network").name
+
+
+def _tune_problem(tuner, model, train, lik, recipe, *, by, rule, mode, prior_mean, **options) -> NetTuneResult:
+    """A generic tuner (object or name) on the network as a NetworkProblem."""
+    from lamina.torch.tunable import NetworkProblem
+    if isinstance(model, nn.Module) and isinstance(train, torch.utils.data.DataLoader):
+        raise TypeError(f"tuner {getattr(tuner, 'name', tuner)!r} needs train=(X, y) tensors (it splits off "
+                        "held-out data)")
+    problem_options = {k: options.pop(k) for k in ("val_fraction", "report_every") if k in options}
+    if not is_problem_tuner(tuner):
+        tuner = registry.entry(tuner, "network").load()(**options)
+    elif options:
+        raise TypeError(f"unexpected options for a tuner object: {sorted(options)} (set them on the object)")
+    problem = NetworkProblem(model, train, lik, recipe, by=by, mode=mode, prior_mean=prior_mean, rule=rule,
+                             **problem_options)
+    result = tuner.tune_problem(problem)
+    return NetTuneResult(result.method, result.lambdas, model, result.trajectory, result.compute,
+                         curve=result.curve, info=result.info, history=problem.history)
+
+
+def _run_registered(name, model, train, lik, recipe, *, val, by, delta, rule, mode, prior_mean, progress,
+                    **options) -> NetTuneResult:
+    """The network family's own tuner registered under ``name`` (see lamina.tuners.registry)."""
+    function = registry.entry(name, "network").load()
+    if function is tune_online:
+        return tune_online(Method(name), model, train, lik, recipe, by=by, delta=delta, rule=rule, mode=mode,
+                           prior_mean=prior_mean, progress=progress, **options)
+    common = {"by": by, "mode": mode, "prior_mean": prior_mean}
+    if name in ("heldout", "hypergradient"):
+        common.update(val=val, delta=delta, rule=rule, progress=progress)
+    elif name == "optuna":
+        common.update(val=val)
+    return function(model, train, lik, recipe, **common, **options)
 
 
 def check_class_labels(model: nn.Module, data, argument: str) -> None:
@@ -230,8 +283,9 @@ def check_class_labels(model: nn.Module, data, argument: str) -> None:
                          f"outputs (labels must be 0..{n_classes - 1})")
 
 
-def _tune_online(method, model, train, lik, recipe: Recipe, *, by, delta, rule, mode, prior_mean, progress,
-                 **options) -> NetTuneResult:
+def tune_online(method, model, train, lik, recipe: Recipe, *, by, delta, rule, mode, prior_mean, progress,
+                **options) -> NetTuneResult:
+    """The online tuners that train once: ``evidence``, ``fixed`` (a rule) and ``none`` (δ = 0)."""
     n_data = _n_data(train, lik, model_device(model))
     reg = Regularizer(model, n_data, 0.0 if method is Method.NONE else delta, mode=mode, by=by,
                       prior_mean=prior_mean)

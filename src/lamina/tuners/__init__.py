@@ -1,4 +1,16 @@
-"""Tuners of the λ vector; the shared interface lives in :mod:`lamina.tuners.base`."""
-from lamina.tuners.base import Compute, Stopwatch, TuneResult, Tuner
+"""Tuners of the λ vector.
 
-__all__ = ["Compute", "Stopwatch", "TuneResult", "Tuner"]
+* :mod:`lamina.tuners.base` — the answer every tuner gives (:class:`TuneResult`);
+* :mod:`lamina.tuners.problem` — :class:`TunableProblem`, what a family (linear models, inverse
+  problems, networks) supplies so that a tuner is written once;
+* :mod:`lamina.tuners.search` — the tuners written once: :class:`GridSearch`,
+  :class:`OptunaSearch`, :class:`HypergradientSearch`;
+* :mod:`lamina.tuners.registry` — the names ``tuner=`` accepts: :func:`available`.
+"""
+from lamina.tuners.base import Compute, Stopwatch, TuneResult, Tuner
+from lamina.tuners.problem import TunableProblem
+from lamina.tuners.registry import available, describe
+from lamina.tuners.search import GridSearch, HypergradientSearch, OptunaSearch, ProblemTuner
+
+__all__ = ["Compute", "GridSearch", "HypergradientSearch", "OptunaSearch", "ProblemTuner", "Stopwatch",
+           "TunableProblem", "TuneResult", "Tuner", "available", "describe"]

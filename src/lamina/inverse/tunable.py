@@ -1,0 +1,141 @@
+"""A linear inverse problem as a :class:`~lamina.tuners.problem.TunableProblem`.
+
+½‖Ax − b‖² + Σ_g λ_g R(x_g); the held-out splits are rows of A (measurements). A split's
+training problem keeps the balance of data fit and penalty by scaling λ with its share of the
+rows, λ_train = λ·(m − m_v)/m (as :class:`~lamina.inverse.candidates.KFoldCV` does), and its loss
+is the held-out squared error ‖A_v x − b_v‖²; the criterion is the total over held-out rows
+divided by their number. Hypergradients come from :func:`lamina.inverse.pergroup.hypergradient`
+(implicit differentiation on the support; L1 and L2).
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from lamina.api import solve
+from lamina.inverse._linops import row_subset
+from lamina.inverse.candidates import compute_candidates, default_multipliers, prepare
+from lamina.operators import matvec
+from lamina.solvers.base import ConvergenceWarning
+from lamina.tuners.base import Compute
+from lamina.tuners.problem import Report
+
+
+@dataclass
+class RowSplit:
+    """Training and held-out rows of one split, and the last training solution (warm start)."""
+
+    train: np.ndarray
+    val: np.ndarray
+    share: float
+    A_train: object
+    b_train: np.ndarray
+    A_val: object
+    b_val: np.ndarray
+    x: np.ndarray | None = None
+
+
+class InverseProblem:
+    """Tunable ½‖Ax − b‖² + Σ_g λ_g R(x_g) (see module docstring).
+
+    Parameters
+    ----------
+    A, b, penalty, groups, direction
+        As in :func:`lamina.inverse.fit`.
+    tol, solver
+        Inner solves (:func:`lamina.solve`).
+    seed : int
+        Row shuffling of the splits.
+    """
+
+    family = "inverse"
+
+    def __init__(self, A, b, penalty="l1", groups=None, direction=None, *, tol: float = 1e-6, solver=None,
+                 seed: int = 0):
+        self.A, self.b, self.penalty, self.groups, self.direction = prepare(A, b, penalty, groups, direction)
+        self.names = tuple(self.groups.names)
+        self.tol, self.solver, self.seed = tol, solver, seed
+        self.compute = Compute()
+        self._held_out_rows = self.A.shape[0]
+
+    # ------------------------------------------------------------------ splits
+    def splits(self, cv) -> list[RowSplit]:
+        """K-fold over rows for an int K ≥ 2 (KFoldCV's folds for the same seed), one 20 %
+        hold-out for 1, or any scikit-learn splitter / iterable of (train, validation) rows."""
+        m = self.A.shape[0]
+        if isinstance(cv, (int, np.integer)) and not isinstance(cv, bool):
+            if not 1 <= cv <= m:
+                raise ValueError(f"cv must lie in 1..{m} (rows of A), got {cv!r}")
+            order = np.random.default_rng(self.seed).permutation(m)
+            if cv == 1:
+                held = np.sort(order[: max(1, int(round(0.2 * m)))])
+                pairs = [(np.setdiff1d(np.arange(m), held), held)]
+            else:
+                pairs = [(np.setdiff1d(np.arange(m), fold), np.sort(fold)) for fold in np.array_split(order, cv)]
+        else:
+            from sklearn.model_selection import check_cv
+            pairs = [(np.asarray(tr), np.asarray(va)) for tr, va in check_cv(cv).split(np.zeros((m, 1)))]
+        self._held_out_rows = sum(va.size for _, va in pairs)
+        return [RowSplit(tr, va, tr.size / m, row_subset(self.A, tr), self.b[tr], row_subset(self.A, va), self.b[va])
+                for tr, va in pairs]
+
+    def criterion(self, values) -> float:
+        """Σ held-out squared errors / number of held-out rows (``values`` in split order of the
+        last :meth:`splits`)."""
+        return float(np.sum(values) / self._held_out_rows)
+
+    # ------------------------------------------------------------------ fits
+    def _fit(self, split: RowSplit, lam) -> np.ndarray:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            result = solve(split.A_train, split.b_train, self.penalty, np.asarray(lam) * split.share, self.groups,
+                           tol=self.tol, solver=self.solver, x0=split.x, check_adjoint=False)
+        self.compute.fits += split.share
+        self.compute.epochs += result.n_iter
+        split.x = result.x
+        return result.x
+
+    def split_loss(self, lam, split: RowSplit, report: Report | None = None) -> float:
+        x = self._fit(split, lam)
+        value = float(np.sum((matvec(split.A_val, x) - split.b_val) ** 2))
+        if report is not None:
+            report(0, value / split.val.size)
+        return value
+
+    def split_path(self, lams, split: RowSplit) -> np.ndarray:
+        """Held-out squared errors along λ rows proportional to ``direction`` (one warm-started
+        path); other rows are fitted one by one."""
+        lams = np.asarray(lams, dtype=float)
+        multipliers = lams[:, 0] / self.direction[0]
+        if not np.allclose(lams, multipliers[:, None] * self.direction[None, :], rtol=1e-10, atol=0.0):
+            return np.array([self.split_loss(lam, split) for lam in lams])
+        candidates = compute_candidates(split.A_train, split.b_train, self.penalty, self.groups, self.direction,
+                                        multipliers * split.share, tol=self.tol, solver=self.solver, with_dof=False)
+        self.compute.fits += split.share * len(multipliers)
+        self.compute.epochs += candidates.n_iter
+        return np.array([float(np.sum((matvec(split.A_val, x) - split.b_val) ** 2)) for x in candidates.coefs])
+
+    def split_loss_and_gradient(self, lam, split: RowSplit):
+        """Held-out ‖A_v x − b_v‖² and its gradient in λ (chain rule through λ·share)."""
+        from lamina.inverse.pergroup import hypergradient
+        x = self._fit(split, lam)
+        half, grad = hypergradient(split.A_train, split.A_val, split.b_val, x, self.penalty,
+                                   np.asarray(lam) * split.share, self.groups)
+        return 2.0 * half, 2.0 * grad * split.share
+
+    def refit(self, lam) -> np.ndarray:
+        """x at λ on every row."""
+        whole = RowSplit(np.arange(self.A.shape[0]), np.arange(0), 1.0, self.A, self.b, None, None)
+        return self._fit(whole, lam)
+
+    # ------------------------------------------------------------------ ranges
+    def default_grid(self, n_values: int | None = None) -> np.ndarray:
+        return default_multipliers(self.A, self.b, self.penalty, self.groups, self.direction,
+                                   40 if n_values is None else n_values)
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """λ_g from the top of the one-λ grid down to 10⁻⁴ of it (per group, times direction)."""
+        top = float(self.default_grid(3)[0]) * self.direction
+        return top * 1e-4, top

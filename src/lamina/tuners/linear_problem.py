@@ -1,0 +1,87 @@
+"""A linear model (regression or logistic) as a :class:`~lamina.tuners.problem.TunableProblem`.
+
+Objective 1/n Σ loss + Σ_g λ_g R(w_g) (scikit-learn's scaling). Splits are
+:func:`~lamina.tuners.linear_data.make_folds`'s folds (an int, or any scikit-learn splitter);
+each fold's fits are warm-started from its previous solution; the loss is the held-out mean
+squared error or log-loss, and the criterion the mean over folds weighted by their held-out
+rows (or sample weights). Hypergradients come from
+:func:`~lamina.tuners.linear_implicit.fold_value_and_gradient` (implicit differentiation on the
+support). The estimator refits itself at the chosen λ, so :meth:`LinearProblem.refit` returns None.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from lamina.tuners.base import Compute
+from lamina.tuners.linear_data import LinearSpec, make_folds
+from lamina.tuners.linear_implicit import fold_value_and_gradient
+from lamina.tuners.problem import Report, weighted_mean
+
+
+class LinearProblem:
+    """Tunable λ per feature group of a linear model (see module docstring).
+
+    Parameters
+    ----------
+    X, y : training data (y as the tuners see it: values, 0/1 or class codes)
+    spec : LinearSpec
+    sample_weight, cv_groups : optional
+        As in the estimators' ``fit``.
+    seed : int
+        Fold shuffling for an int ``cv``.
+    """
+
+    family = "linear"
+
+    def __init__(self, X, y, spec: LinearSpec, *, sample_weight=None, cv_groups=None, seed: int = 0):
+        self.X, self.y, self.spec = X, y, spec
+        self.sample_weight, self.cv_groups, self.seed = sample_weight, cv_groups, seed
+        self.names = tuple(spec.groups.names)
+        self.direction = np.ones(spec.groups.n_groups)
+        self.compute = Compute()
+        self._folds: list = []
+
+    def splits(self, cv) -> list:
+        self._folds = make_folds(self.X, self.y, self.spec, cv, self.seed, self.cv_groups, self.sample_weight)
+        return self._folds
+
+    def criterion(self, values) -> float:
+        return weighted_mean(values, [fold.size for fold in self._folds])
+
+    def _count(self, fold, before: tuple[int, int]) -> None:
+        self.compute.fits += fold.train.n_fits - before[0]
+        self.compute.epochs += fold.train.n_iter - before[1]
+
+    def split_loss(self, lam, fold, report: Report | None = None) -> float:
+        before = (fold.train.n_fits, fold.train.n_iter)
+        value = float(fold.validation_loss(fold.train.fit(np.asarray(lam, dtype=float))))
+        self._count(fold, before)
+        if report is not None:
+            report(0, value)
+        return value
+
+    def split_path(self, lams, fold) -> np.ndarray:
+        """Held-out losses along the rows of ``lams``, each fit warm-started from the previous."""
+        return np.array([self.split_loss(lam, fold) for lam in np.asarray(lams, dtype=float)])
+
+    def split_loss_and_gradient(self, lam, fold):
+        """Held-out loss and its gradient in λ (the implicit gradient in log λ divided by λ)."""
+        lam = np.asarray(lam, dtype=float)
+        before = (fold.train.n_fits, fold.train.n_iter)
+        value, grad_log = fold_value_and_gradient(fold, lam)
+        self._count(fold, before)
+        return float(value), np.asarray(grad_log) / lam
+
+    def refit(self, lam):
+        """None: the estimator refits itself at the chosen λ."""
+        return None
+
+    def default_grid(self, n_values: int | None = None) -> np.ndarray:
+        """n multipliers t (λ = t·1) from λ_max down to 10⁻³ λ_max (ridge: 10³ … 10⁻⁷ × the mean
+        feature variance) — :class:`~lamina.tuners.linear.GridCVTuner`'s grid."""
+        from lamina.tuners.linear import _grid
+        return _grid(self.bounds(), self.spec, 50 if n_values is None else int(n_values))[:, 0]
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        from lamina.tuners.linear import _bounds
+        return _bounds(self.X, self.y, self.spec, self.sample_weight)

@@ -1,0 +1,269 @@
+"""Tuners written once for every family: they see only a :class:`~lamina.tuners.problem.TunableProblem`.
+
+* :class:`GridSearch` — one λ for all groups, λ = t·d (d the problem's ``direction``), t on
+  the problem's decreasing log grid; score = the problem's criterion over K folds (or one
+  hold-out split); the t with the lowest score is refitted on all data.
+* :class:`OptunaSearch` — Optuna's TPE over the vector log λ within the problem's bounds,
+  through Optuna's ask/tell interface; trials are pruned (median rule) on the intermediate
+  losses the problem reports (per epoch for networks, per fold for linear and inverse problems).
+* :class:`HypergradientSearch` — L-BFGS-B (``scipy.optimize.minimize``) on θ = log λ with the
+  exact gradient of the held-out criterion, dV/dθ_g = λ_g dV/dλ_g, for problems that give
+  ``split_loss_and_gradient`` (implicit differentiation; linear and inverse problems).
+
+Each answers a :class:`~lamina.tuners.base.TuneResult` whose ``fitted`` is the problem's refit
+and whose ``compute`` is what the problem counted (fits, epochs) plus the wall time.
+
+>>> import numpy as np
+>>> from lamina.inverse.tunable import InverseProblem
+>>> rng = np.random.default_rng(0)
+>>> A = rng.standard_normal((80, 40)); x = np.zeros(40); x[:4] = 2.0
+>>> result = GridSearch(n_values=15).tune_problem(InverseProblem(A, A @ x + 0.1 * rng.standard_normal(80)))
+>>> result.method, len(result.curve["score"])
+('grid', 15)
+"""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+from lamina._validation import check_positive_int
+from lamina.tuners.base import Compute, Stopwatch, Tuner, TuneResult
+from lamina.tuners.problem import check_problem
+
+
+class ProblemTuner(Tuner):
+    """Base of the tuners of :mod:`lamina.tuners.search`: ``tune_problem(problem) -> TuneResult``.
+
+    ``tune`` is the same call (so that a ProblemTuner is a :class:`~lamina.tuners.base.Tuner`).
+    """
+
+    def tune(self, problem) -> TuneResult:
+        return self.tune_problem(problem)
+
+    def tune_problem(self, problem) -> TuneResult:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _result(self, problem, lam, clock_seconds, **fields) -> TuneResult:
+        compute = Compute(problem.compute.fits, problem.compute.epochs, clock_seconds)
+        return TuneResult(self.name, dict(zip(problem.names, map(float, lam))), compute=compute, **fields)
+
+
+class GridSearch(ProblemTuner):
+    """One λ for every group (times the problem's direction) by K-fold or hold-out loss.
+
+    Parameters
+    ----------
+    n_values : int, optional
+        Grid size (the problem's default when None: 50 linear, 40 inverse, 13 network).
+    grid : array, optional
+        The multipliers t themselves (instead of the problem's default grid).
+    cv : int or splitter
+        Folds (1 = one hold-out split); a scikit-learn splitter where the family takes one.
+    n_jobs : int
+        joblib workers over (grid point, split) fits, for problems without a warm-started path
+        (networks); each worker runs one torch thread.
+    """
+
+    name = "grid"
+
+    def __init__(self, n_values: int | None = None, cv=5, n_jobs: int = 1, grid=None):
+        self.n_values = None if n_values is None else check_positive_int(n_values, "n_values", minimum=2)
+        self.cv, self.n_jobs = cv, n_jobs
+        self.grid = None if grid is None else np.asarray(grid, dtype=np.float64)
+        if self.grid is not None and (self.grid.ndim != 1 or self.grid.size == 0 or not np.all(np.isfinite(self.grid))
+                                      or np.any(self.grid < 0)):
+            raise ValueError(f"grid must be a non-empty 1-D array of non-negative values, got {grid!r}")
+
+    def tune_problem(self, problem) -> TuneResult:
+        problem = check_problem(problem)
+        with Stopwatch() as clock:
+            splits = problem.splits(self.cv)
+            grid = problem.default_grid(self.n_values) if self.grid is None else self.grid
+            lams = grid[:, None] * np.asarray(problem.direction, dtype=float)[None, :]
+            per_split = self._losses(problem, lams, splits)            # (n_values, n_splits)
+            scores = np.array([problem.criterion(row) for row in per_split])
+            best = int(np.nanargmin(np.where(np.isfinite(scores), scores, np.nan)))
+            fitted = problem.refit(lams[best])
+        names = problem.names
+        return self._result(problem, lams[best], clock.seconds, fitted=fitted,
+                            trajectory=[dict(zip(names, map(float, lam))) for lam in lams],
+                            curve={"lam": grid.tolist(), "score": scores.tolist(), "folds": per_split.tolist()},
+                            info={"cv_score": float(scores[best]), "best_multiplier": float(grid[best])})
+
+    def _losses(self, problem, lams, splits) -> np.ndarray:
+        if hasattr(problem, "split_path"):
+            return np.stack([problem.split_path(lams, split) for split in splits], axis=1)
+        if self.n_jobs == 1:
+            return np.array([[problem.split_loss(lam, split) for split in splits] for lam in lams])
+        from joblib import Parallel, delayed
+        worker = problem.for_workers() if hasattr(problem, "for_workers") else problem
+        jobs = [delayed(worker.split_loss)(lam, split) for lam in lams for split in splits]
+        values = Parallel(n_jobs=self.n_jobs)(jobs)
+        problem.compute.fits += len(jobs)           # the workers counted on their own copies
+        problem.compute.epochs += len(jobs) * getattr(problem, "epochs_per_fit", 0)
+        return np.array(values).reshape(len(lams), len(splits))
+
+
+@contextlib.contextmanager
+def quiet_optuna():
+    """Optuna's logging at WARNING inside the block, restored after (a scoped side effect)."""
+    import optuna
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(level)
+
+
+class OptunaSearch(ProblemTuner):
+    """TPE over log λ_g ∈ [log lower_g, log upper_g] (the problem's bounds), ask/tell.
+
+    Parameters
+    ----------
+    n_trials : int
+    cv : int or splitter
+        Splits of each trial's criterion (default 1: one hold-out split, as Optuna's examples).
+    seed : int
+        TPE sampler seed.
+    pruning : bool
+        Median pruning (after 5 complete trials) on the intermediate losses the problem reports.
+    storage, study_name : optional
+        An Optuna storage (URL or object) to keep the trials in.
+    """
+
+    name = "search"
+
+    def __init__(self, n_trials: int = 50, cv=1, seed: int = 0, pruning: bool = True, storage=None,
+                 study_name: str | None = None):
+        self.n_trials = check_positive_int(n_trials, "n_trials")
+        self.cv, self.seed, self.pruning = cv, seed, bool(pruning)
+        self.storage, self.study_name = storage, study_name
+
+    def tune_problem(self, problem) -> TuneResult:
+        import optuna
+        from optuna.distributions import FloatDistribution
+        from optuna.trial import TrialState
+
+        problem = check_problem(problem)
+        with Stopwatch() as clock, quiet_optuna():
+            splits = problem.splits(self.cv)
+            lower, upper = (np.asarray(v, dtype=float) for v in problem.bounds())
+            space = {f"log_lam_{g}": FloatDistribution(float(np.log(lo)), float(np.log(hi)))
+                     for g, (lo, hi) in enumerate(zip(lower, upper))}
+            pruner = (optuna.pruners.MedianPruner(n_startup_trials=5) if self.pruning
+                      else optuna.pruners.NopPruner())
+            study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=self.seed), pruner=pruner,
+                                        storage=self.storage, study_name=self.study_name,
+                                        load_if_exists=self.storage is not None)
+            for _ in range(self.n_trials):
+                trial = study.ask(space)
+                lam = np.exp([trial.params[key] for key in space])
+                try:
+                    value = self._criterion(problem, lam, splits, trial)
+                except optuna.TrialPruned:
+                    study.tell(trial, state=TrialState.PRUNED)
+                    continue
+                study.tell(trial, value if np.isfinite(value) else None,
+                           state=TrialState.COMPLETE if np.isfinite(value) else TrialState.FAIL)
+            complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+            if not complete:
+                raise RuntimeError("OptunaSearch: no trial completed (every one was pruned or diverged)")
+            lam = np.exp([study.best_params[key] for key in space])
+            fitted = problem.refit(lam)
+        names = problem.names
+        return self._result(
+            problem, lam, clock.seconds, fitted=fitted,
+            trajectory=[dict(zip(names, np.exp([t.params[k] for k in space]).tolist())) for t in study.trials],
+            curve={"trial": [t.number for t in complete], "score": [t.value for t in complete]},
+            info={"cv_score": float(study.best_value), "n_trials": len(study.trials),
+                  "pruned": sum(t.state == TrialState.PRUNED for t in study.trials)})
+
+    def _criterion(self, problem, lam, splits, trial) -> float:
+        """The trial's criterion; with one split the problem's own intermediate losses (epochs)
+        are reported, with several the running mean after each split."""
+        import optuna
+
+        def report(step, value):
+            trial.report(float(value), int(step))
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+
+        if len(splits) == 1:
+            return float(problem.criterion([problem.split_loss(lam, splits[0], report if self.pruning else None)]))
+        values = []
+        for index, split in enumerate(splits):
+            values.append(problem.split_loss(lam, split))
+            if self.pruning and index < len(splits) - 1:
+                report(index, float(np.mean(values)))
+        return float(problem.criterion(values))
+
+
+class HypergradientSearch(ProblemTuner):
+    """L-BFGS-B on θ = log λ within the problem's bounds, exact hypergradients.
+
+    The criterion V(λ) is the problem's combination of the held-out losses of its splits;
+    its gradient comes from ``split_loss_and_gradient`` (implicit differentiation of the
+    inner optimality conditions), so one evaluation costs one warm-started fit per split.
+    Starts from the best point of a coarse one-λ grid (``n_start`` values): V is not convex
+    in log λ, and that start puts the descent in the basin of the best single λ.
+
+    Parameters
+    ----------
+    cv : int or splitter
+    n_start : int
+        Grid points of the one-λ start (0: start at the geometric middle of the bounds).
+    max_evals : int
+        Evaluations of (V, ∇V) by L-BFGS-B.
+    """
+
+    name = "descent"
+
+    def __init__(self, cv=5, n_start: int = 10, max_evals: int = 30):
+        self.cv = cv
+        self.n_start = int(n_start)
+        self.max_evals = check_positive_int(max_evals, "max_evals")
+
+    def tune_problem(self, problem) -> TuneResult:
+        from scipy.optimize import minimize
+
+        problem = check_problem(problem)
+        if not hasattr(problem, "split_loss_and_gradient"):
+            raise TypeError(f"tuner 'descent' needs exact hypergradients; the {problem.family} problem "
+                            f"{type(problem).__name__} has no split_loss_and_gradient (use 'grid' or 'search')")
+        with Stopwatch() as clock:
+            splits = problem.splits(self.cv)
+            lower, upper = (np.log(np.asarray(v, dtype=float)) for v in problem.bounds())
+            theta0, start_curve = self._start(problem, splits, lower, upper)
+            history = []
+
+            def value_and_gradient(theta):
+                lam = np.exp(theta)
+                parts = [problem.split_loss_and_gradient(lam, split) for split in splits]
+                value = problem.criterion([v for v, _ in parts])
+                grad = np.array([problem.criterion(column) for column in np.array([g for _, g in parts]).T])
+                history.append((lam.copy(), value))
+                return value, grad * lam                 # dV/dθ = λ ⊙ dV/dλ
+
+            found = minimize(value_and_gradient, theta0, jac=True, method="L-BFGS-B",
+                             bounds=list(zip(lower, upper)), options={"maxfun": self.max_evals})
+            lam = np.exp(found.x)
+            fitted = problem.refit(lam)
+        names = problem.names
+        return self._result(problem, lam, clock.seconds, fitted=fitted,
+                            trajectory=[dict(zip(names, map(float, point))) for point, _ in history],
+                            curve={"step": list(range(len(history))), "score": [v for _, v in history],
+                                   "start": start_curve},
+                            info={"cv_score": float(found.fun), "evaluations": len(history),
+                                  "converged": bool(found.success)})
+
+    def _start(self, problem, splits, lower, upper):
+        if self.n_start < 2:
+            return (lower + upper) / 2.0, None
+        grid = problem.default_grid(self.n_start)
+        lams = grid[:, None] * np.asarray(problem.direction, dtype=float)[None, :]
+        per_split = GridSearch(cv=self.cv)._losses(problem, lams, splits)
+        scores = [problem.criterion(row) for row in per_split]
+        best = int(np.argmin(scores))
+        return np.clip(np.log(lams[best]), lower, upper), {"lam": grid.tolist(), "score": list(map(float, scores))}

@@ -1,0 +1,221 @@
+"""One tuner core: the registry, the TunableProblem protocol and the tuners written once for
+every family (lamina.tuners.search), run on a linear, an inverse and a network problem."""
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import lamina
+import lamina.torch as lt
+from lamina.inverse import fit as inverse_fit
+from lamina.inverse.candidates import KFoldCV
+from lamina.inverse.tunable import InverseProblem
+from lamina.torch.likelihoods import make_likelihood
+from lamina.torch.tunable import NetworkProblem
+from lamina.torch.tune import Recipe
+from lamina.tuners import registry
+from lamina.tuners.linear import GridCVTuner
+from lamina.tuners.linear_data import LinearSpec, Loss
+from lamina.tuners.linear_problem import LinearProblem
+from lamina.tuners.problem import check_problem
+from lamina.tuners.search import GridSearch, HypergradientSearch, OptunaSearch
+from lamina.penalties import make_penalty
+from lamina.groups import as_groups
+
+
+# ---------------------------------------------------------------------------- problems
+def _inverse(groups=True, tol=1e-6):
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((60, 30))
+    x = np.zeros(30)
+    x[[0, 1, 12, 25]] = [2.0, -1.5, 1.0, 2.5]
+    b = A @ x + 0.2 * rng.standard_normal(60)
+    return InverseProblem(A, b, "l1", np.repeat(np.arange(3), 10) if groups else None, tol=tol)
+
+
+def _linear_data():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((80, 12))
+    w = np.r_[np.ones(4), np.zeros(8)]
+    return X, X @ w + 0.5 * rng.standard_normal(80)
+
+
+def _linear():
+    X, y = _linear_data()
+    groups = as_groups(np.repeat(np.arange(3), 4), 12)
+    spec = LinearSpec(make_penalty("l1"), groups, True, Loss.SQUARED, 1e-8, None, 1)
+    return LinearProblem(X, y, spec)
+
+
+def _net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3))
+
+
+def _net_data():
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((90, 6)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64) + (X[:, 1] > 0.5)
+    return X, y
+
+
+def _network():
+    return NetworkProblem(_net(), _net_data(), make_likelihood("classification", torch.device("cpu")),
+                          Recipe(epochs=6, lr=1e-2, batch_size=32, seed=0), report_every=2)
+
+
+PROBLEMS = {"linear": _linear, "inverse": _inverse, "network": _network}
+
+
+# ---------------------------------------------------------------------------- registry
+def test_registry_lists_every_family_and_every_entry_imports():
+    names = registry.available()
+    assert set(names) == {"linear", "inverse", "network"}
+    for family, listed in names.items():
+        assert {"grid", "search", "descent"} <= set(listed)
+        for name in listed:
+            assert callable(registry.entry(name, family).load()), (family, name)
+    assert {"heldout", "evidence", "cv", "optuna", "fixed", "none"} <= set(names["network"])
+    assert {"cv", "gcv", "sure", "discrepancy", "lcurve"} <= set(names["inverse"])
+    assert lamina.tuners.available("linear") == names["linear"]
+
+
+def test_unknown_names_get_one_error_listing_the_choices():
+    for family in ("linear", "inverse", "network"):
+        with pytest.raises(ValueError, match=r"tuner must be one of .*'grid'.*available\('" + family):
+            registry.entry("magic", family)
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register("grid", "linear", "lamina.tuners.search:GridSearch", "twice")
+    with pytest.raises(ValueError, match="family must be one of"):
+        registry.available("trees-of-life")
+    X, y = _linear_data()
+    with pytest.raises(ValueError, match="tuner must be one of"):
+        lamina.Lasso(lam="auto", tuner="magic").fit(X, y)
+    with pytest.raises(ValueError, match="tuner must be one of"):
+        inverse_fit(np.eye(5), np.ones(5), tuner="magic")
+    with pytest.raises(ValueError, match="tuner must be one of"):
+        lt.tune(_net(), _net_data(), tuner="magic", epochs=1)
+
+
+# ---------------------------------------------------------------------------- every tuner × every family
+@pytest.mark.parametrize("family", sorted(PROBLEMS))
+@pytest.mark.parametrize("tuner", [GridSearch(n_values=5, cv=3), OptunaSearch(n_trials=6, cv=1, seed=0),
+                                   HypergradientSearch(cv=3, n_start=4, max_evals=6)], ids=lambda t: t.name)
+def test_every_generic_tuner_runs_on_every_family(family, tuner):
+    problem = check_problem(PROBLEMS[family]())
+    if tuner.name == "descent" and family == "network":
+        with pytest.raises(TypeError, match="needs exact hypergradients.*'grid' or 'search'"):
+            tuner.tune_problem(problem)
+        return
+    result = tuner.tune_problem(problem)
+    lam = result.lambda_vector
+    lower, upper = problem.bounds()
+    assert list(result.lambdas) == list(problem.names)
+    assert np.all(np.isfinite(lam)) and np.all(lam > 0)
+    if tuner.name != "grid":          # a vector search stays in the bounds it was given
+        assert np.all(lam >= lower * (1 - 1e-9)) and np.all(lam <= upper * (1 + 1e-9))
+    assert np.isfinite(result.info["cv_score"])
+    assert result.compute.fits > 0 and result.compute.seconds > 0
+    assert result.trajectory, "the λ vectors visited are recorded"
+
+
+# ---------------------------------------------------------------------------- same numbers as before
+def test_grid_search_reproduces_the_inverse_kfold_rule():
+    problem = _inverse(groups=False)
+    generic = GridSearch(n_values=20, cv=5).tune_problem(problem)
+    own = KFoldCV(n_folds=5, seed=0).tune(problem.A, problem.b, "l1", n_lams=20)
+    assert np.allclose(generic.curve["score"], own.curve["score"], rtol=1e-8)
+    assert generic.lambdas == pytest.approx(own.lambdas)
+    assert np.allclose(generic.fitted, own.fitted, atol=1e-8)
+
+
+def test_grid_search_reproduces_the_linear_grid_tuner():
+    problem = _linear()
+    generic = GridSearch(cv=5).tune_problem(problem)
+    own = GridCVTuner(cv=5).tune(problem.X, problem.y, problem.spec)
+    assert np.allclose(generic.curve["score"], own.curve["score"], rtol=1e-10)
+    assert generic.lambda_vector == pytest.approx(own.lambda_vector)
+
+
+def test_network_cv_scores_are_the_fold_losses_of_plain_training():
+    """The network 'cv' tuner (GridSearch on a NetworkProblem): a grid point's score is the mean
+    held-out NLL of training on each fold with lamina.torch.fit, computed here directly."""
+    X, y = _net_data()
+    recipe = dict(epochs=6, lr=1e-2, batch_size=32, seed=0)
+    result = lt.tune(_net(), (X, y), tuner="cv", grid=[0.1, 10.0], folds=3, **recipe)
+    perm = torch.randperm(90, generator=torch.Generator().manual_seed(0))
+    parts = torch.tensor_split(perm, 3)
+    Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
+    losses = []
+    for k in range(3):
+        train = torch.cat([parts[j] for j in range(3) if j != k])
+        net = _net()
+        reg = lt.Regularizer(net, len(train), 10.0)
+        lt.fit(net, (Xt[train], yt[train]), regularizer=reg, record_lambdas=False, **recipe)
+        losses.append(lt.evaluate(net, (Xt[parts[k]], yt[parts[k]]))["nll"])
+    assert result.curve["score"][1] == pytest.approx(np.mean(losses), rel=1e-5)
+    assert result.method == "cv" and result.compute.fits == pytest.approx(2 * 3 + 1)
+
+
+# ---------------------------------------------------------------------------- hypergradients
+@pytest.mark.parametrize("family", ["linear", "inverse"])
+def test_split_gradients_match_finite_differences(family):
+    """Exact hypergradients (in λ) against central differences of fits solved to 1e-12."""
+    problem = _inverse(tol=1e-12) if family == "inverse" else PROBLEMS[family]()
+    split = problem.splits(3)[0]
+    lower, upper = problem.bounds()
+    lam = np.sqrt(lower * upper) * np.array([0.5, 1.0, 2.0])
+    value, grad = problem.split_loss_and_gradient(lam, split)
+    assert value == pytest.approx(problem.split_loss(lam, split), rel=1e-6)
+    for g in range(len(lam)):
+        step = 1e-4 * lam[g]
+        up, down = lam.copy(), lam.copy()
+        up[g] += step
+        down[g] -= step
+        numeric = (problem.split_loss(up, split) - problem.split_loss(down, split)) / (2 * step)
+        assert grad[g] == pytest.approx(numeric, rel=2e-3, abs=1e-6 * max(1.0, abs(value))), g
+
+
+# ---------------------------------------------------------------------------- tuner= everywhere
+def test_tuner_objects_work_in_every_family_entry_point():
+    X, y = _linear_data()
+    model = lamina.Lasso(lam="auto", tuner=GridSearch(n_values=8), groups=np.repeat(np.arange(3), 4)).fit(X, y)
+    assert model.tuning_.method == "grid" and len(model.lam_) == 3
+    problem = _inverse()
+    result = inverse_fit(problem.A, problem.b, "l1", tuner=OptunaSearch(n_trials=5, cv=3),
+                         groups=np.repeat(np.arange(3), 10))
+    assert result.rule == "search" and result.x.shape == (30,) and result.lam.shape == (3,)
+    net = lt.tune(_net(), _net_data(), tuner=GridSearch(grid=[1.0, 0.1], cv=2), epochs=3, lr=1e-2, batch_size=32)
+    assert net.method == "grid" and set(net.lambdas) == {"0.weight", "2.weight"}
+    assert isinstance(net.model, nn.Module) and net.seconds > 0
+
+
+def test_old_keywords_warn_and_give_the_same_answer():
+    problem = _inverse(groups=False)
+    with pytest.warns(DeprecationWarning, match="tuner="):
+        old = inverse_fit(problem.A, problem.b, "l1", rule="gcv", n_lams=10)
+    new = inverse_fit(problem.A, problem.b, "l1", tuner="gcv", n_lams=10)
+    assert np.array_equal(old.lam, new.lam) and old.rule == new.rule == "gcv"
+    with pytest.raises(ValueError, match="not both"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            inverse_fit(problem.A, problem.b, rule="gcv", tuner="sure")
+    X, y = _net_data()
+    with pytest.warns(DeprecationWarning, match="tuner="):
+        old_net = lt.tune(_net(), (X, y), method="fixed", epochs=2, lr=1e-2, batch_size=32)
+    new_net = lt.tune(_net(), (X, y), tuner="fixed", epochs=2, lr=1e-2, batch_size=32)
+    assert old_net.method == new_net.method == "fixed"
+    for a, b in zip(old_net.model.parameters(), new_net.model.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_optuna_logging_level_is_restored():
+    import optuna
+    optuna.logging.set_verbosity(optuna.logging.INFO)
+    try:
+        OptunaSearch(n_trials=2, cv=1).tune_problem(_inverse())
+        assert optuna.logging.get_verbosity() == optuna.logging.INFO
+    finally:
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
