@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import TrialState
 
+from lamina._context import quiet_optuna
 from lamina.studies.storage import StorageSpec, redact
 
 CELL_ATTR = "cell"
@@ -24,8 +25,6 @@ PARAMS_ATTR = "params"
 METRICS_ATTR = "metrics"
 ERROR_ATTR = "error"
 CELLS_ATTR = "cells"
-
-optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 class StudyExistsError(ValueError):
@@ -90,7 +89,8 @@ def open_study(name: str, cells: Iterable[Cell], spec: StorageSpec, *, resume: b
 
 def _create_or_load(name: str, storage) -> tuple[optuna.Study, bool]:
     try:
-        return optuna.create_study(study_name=name, storage=storage, direction="minimize"), True
+        with quiet_optuna():
+            return optuna.create_study(study_name=name, storage=storage, direction="minimize"), True
     except optuna.exceptions.DuplicatedStudyError:
         return optuna.load_study(study_name=name, storage=storage), False
 

@@ -131,7 +131,10 @@ def _search(score, seed: int, optuna_search: bool) -> tuple[float, list]:
         path = [(float(lam), score(lam)) for lam in GRID]
     else:
         import optuna
-        study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
+
+        from lamina._context import quiet_optuna
+        with quiet_optuna():
+            study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
         path = []
         for _ in range(len(GRID)):
             trial = study.ask()

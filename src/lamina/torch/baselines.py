@@ -11,17 +11,11 @@ with the same recipe, and refit on the whole training set at the chosen δ.
 """
 from __future__ import annotations
 
-import copy
-import math
-
 import numpy as np
-import torch
 
-from lamina.torch.fit import as_tensors, evaluate, fit, model_device, model_dtype
-from lamina.torch.hypergradient import split_train
+from lamina.torch.fit import fit
 from lamina.torch.penalty import Regularizer
-from lamina.torch.rules import make_rule
-from lamina.tuners.base import Compute
+from lamina.torch.result import NetTuneResult
 
 
 def _refit(model, train, likelihood, recipe, deltas, by, mode, prior_mean=None):
@@ -37,7 +31,6 @@ def tune_cv(model, train, likelihood, recipe, *, grid=None, folds: int = 5, n_jo
     generic :class:`~lamina.tuners.search.GridSearch` on a
     :class:`~lamina.torch.tunable.NetworkProblem` (δ = t · the rule's weights)."""
     from lamina.torch.tunable import NetworkProblem
-    from lamina.torch.tune import NetTuneResult
     from lamina.tuners.search import GridSearch
 
     problem = NetworkProblem(model, train, likelihood, recipe, by=by, mode=mode, prior_mean=prior_mean, rule=rule)
@@ -51,78 +44,22 @@ def tune_cv(model, train, likelihood, recipe, *, grid=None, folds: int = 5, n_jo
                          history=problem.history)
 
 
-class _PruningCallback:
-    def __init__(self, trial, model, val, likelihood, every):
-        self.trial, self.model, self.val, self.likelihood, self.every = trial, model, val, likelihood, every
-        self.epochs_run = 0
-
-    def on_epoch_end(self, epoch, optimizer):
-        import optuna
-        self.epochs_run = epoch + 1
-        if (epoch + 1) % self.every:
-            return
-        score = evaluate(self.model, self.val, self.likelihood)["nll"]
-        self.model.train()
-        if not math.isfinite(score):
-            raise optuna.TrialPruned()
-        self.trial.report(score, epoch)
-        if self.trial.should_prune():
-            raise optuna.TrialPruned()
-
-
 def tune_optuna(model, train, likelihood, recipe, *, val=None, val_fraction: float = 0.2, n_trials: int = 50,
                 low: float = 1e-3, high: float = 1e3, storage=None, study_name: str | None = None,
                 prune_every: int = 25, pruning: bool = True, by=None, mode="coupled", prior_mean=None):
-    """Per-group δ by Optuna TPE on a held-out split (``val`` or ``val_fraction``), then refit."""
-    import optuna
+    """Per-group δ ∈ [low, high] by Optuna TPE on a held-out split (``val`` or ``val_fraction``),
+    median pruning on the held-out NLL every ``prune_every`` epochs, then a refit: the generic
+    :class:`~lamina.tuners.search.OptunaSearch` on a :class:`~lamina.torch.tunable.NetworkProblem`."""
+    from lamina.torch.tunable import NetworkProblem
+    from lamina.tuners.search import OptunaSearch
 
-    from lamina.torch.tune import NetTuneResult
     if not 0 < low < high:
         raise ValueError(f"need 0 < low < high, got low={low}, high={high}")
-    device = model_device(model)
-    if val is None:
-        fit_data, val_data = split_train(train, likelihood, device, val_fraction, recipe.seed, model_dtype(model))
-    else:
-        fit_data = as_tensors(train, likelihood, device, "train", model_dtype(model))
-        val_data = as_tensors(val, likelihood, device, "val", model_dtype(model))
-    names = Regularizer(model, 1).names
-    init = copy.deepcopy(model)
-    epochs_spent = [0.0]
-
-    def objective(trial):
-        deltas = [trial.suggest_float(name, low, high, log=True) for name in names]
-        net = copy.deepcopy(init)
-        lik = copy.deepcopy(likelihood)
-        reg = Regularizer(net, int(fit_data[0].shape[0]), deltas, mode=mode, by=by, prior_mean=prior_mean)
-        callbacks = [_PruningCallback(trial, net, val_data, lik, prune_every)] if pruning else []
-        try:
-            out = fit(net, fit_data, likelihood=lik, epochs=recipe.epochs, lr=recipe.lr,
-                      batch_size=recipe.batch_size, seed=recipe.seed, optimizer=recipe.optimizer,
-                      regularizer=reg, callbacks=callbacks, record_lambdas=False)
-        except optuna.TrialPruned:
-            epochs_spent[0] += callbacks[0].epochs_run
-            raise
-        except FloatingPointError:
-            epochs_spent[0] += recipe.epochs
-            return float("inf")
-        epochs_spent[0] += out.epochs
-        return evaluate(net, val_data, lik)["nll"]
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler = optuna.samplers.TPESampler(seed=recipe.seed)
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=prune_every) if pruning \
-        else optuna.pruners.NopPruner()
-    study = optuna.create_study(direction="minimize", sampler=sampler, pruner=pruner, storage=storage,
-                                study_name=study_name, load_if_exists=storage is not None)
-    study.optimize(objective, n_trials=int(n_trials))
-    best = [study.best_params[name] for name in names]
-    reg, out = _refit(model, as_tensors(train, likelihood, device, "train", model_dtype(model)), likelihood, recipe,
-                    best, by, mode, prior_mean)
-    trajectory = [dict(zip(names, [t.params[n] for n in names])) for t in study.trials if t.params]
-    fits = epochs_spent[0] / recipe.epochs + 1.0
-    return NetTuneResult("optuna", reg.lambdas, model, trajectory,
-                         Compute(fits=fits, epochs=epochs_spent[0] + out.epochs),
-                         curve={"score": [t.value for t in study.trials]},
-                         info={"n_trials": len(study.trials), "best_value": study.best_value,
-                               "pruned": sum(t.state.name == "PRUNED" for t in study.trials)},
-                         history=out.history)
+    problem = NetworkProblem(model, train, likelihood, recipe, by=by, mode=mode, prior_mean=prior_mean,
+                             val_fraction=val_fraction, val=val, report_every=prune_every, delta_range=(low, high))
+    search = OptunaSearch(n_trials=n_trials, cv=1, seed=recipe.seed, pruning=pruning, storage=storage,
+                          study_name=study_name, warmup_steps=prune_every)
+    result = search.tune_problem(problem)
+    return NetTuneResult("optuna", result.lambdas, model, result.trajectory, result.compute, curve=result.curve,
+                         info={"n_trials": result.info["n_trials"], "best_value": result.info["cv_score"],
+                               "pruned": result.info["pruned"]}, history=problem.history)

@@ -20,6 +20,7 @@ from torch import nn
 
 from lamina.torch.fit import as_tensors, fit, model_device, model_dtype
 from lamina.torch.penalty import Regularizer
+from lamina.torch.result import NetTuneResult
 from lamina.torch.rules import make_rule
 
 
@@ -168,7 +169,6 @@ def tune_hypergradient(model, train, likelihood, recipe, *, val=None, val_fracti
                        delta: float = 1.0, rule="uniform", mode="coupled", prior_mean=None, progress=False,
                        **options):
     """Online hypergradient tuning on a held-out split (or ``val``); trains on the rest."""
-    from lamina.torch.tune import NetTuneResult
     from lamina.tuners.base import Compute
     device = model_device(model)
     if isinstance(train, torch.utils.data.DataLoader):

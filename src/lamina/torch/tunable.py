@@ -14,6 +14,7 @@ import math
 import numpy as np
 import torch
 
+from lamina._context import torch_threads
 from lamina.torch.fit import as_tensors, evaluate, fit, model_device, model_dtype
 from lamina.torch.hypergradient import split_train
 from lamina.torch.penalty import Regularizer
@@ -60,8 +61,12 @@ class NetworkProblem:
         Scaling rule giving the relative δ per group of a one-δ search (``direction``).
     val_fraction : float
         Held-out share of the single split (``cv=1``).
+    val : (X, y), optional
+        Held-out data of the single split instead (the fits and the refit then use all of ``train``).
     report_every : int
         Epochs between intermediate held-out losses.
+    delta_range : (low, high)
+        Bounds of every δ_g for searches of the vector (default 10⁻³ … 10³).
     threads : int, optional
         torch threads inside a fit (1 in parallel workers).
     """
@@ -69,18 +74,21 @@ class NetworkProblem:
     family = "network"
 
     def __init__(self, model, train, likelihood, recipe, *, by=None, mode="coupled", prior_mean=None,
-                 rule="uniform", val_fraction: float = 0.2, report_every: int = 25, threads: int | None = None):
+                 rule="uniform", val_fraction: float = 0.2, val=None, report_every: int = 25,
+                 threads: int | None = None, delta_range=(1e-3, 1e3)):
         self.device, self.dtype = model_device(model), model_dtype(model)
         self.model, self.likelihood, self.recipe = model, likelihood, recipe
         self.train = as_tensors(train, likelihood, self.device, "train", self.dtype)
         self.by, self.mode, self.prior_mean = by, mode, prior_mean
         self.val_fraction, self.report_every, self.threads = val_fraction, int(report_every), threads
+        self.val = None if val is None else as_tensors(val, likelihood, self.device, "val", self.dtype)
         regularizer = Regularizer(model, int(self.train[0].shape[0]), by=by)
         self.names = tuple(regularizer.names)
         self.direction = np.asarray(make_rule(rule, regularizer.reg_groups)[0], dtype=float)
         self.init = copy.deepcopy(model)
         self.compute = Compute()
         self.epochs_per_fit = recipe.epochs
+        self.delta_range = (float(delta_range[0]), float(delta_range[1]))
         self.history: dict = {}
 
     def for_workers(self) -> "NetworkProblem":
@@ -94,6 +102,8 @@ class NetworkProblem:
         ``val_fraction`` for 1."""
         X, y = self.train
         if isinstance(cv, (int, np.integer)) and cv == 1:
+            if self.val is not None:
+                return [(self.train, self.val)]
             return [split_train(self.train, self.likelihood, self.device, self.val_fraction, self.recipe.seed,
                                 self.dtype)]
         if not isinstance(cv, (int, np.integer)) or not 2 <= int(cv) <= X.shape[0]:
@@ -110,15 +120,17 @@ class NetworkProblem:
         return float(np.mean(values))
 
     def split_loss(self, lam, split, report: Report | None = None) -> float:
-        if self.threads is not None:
-            torch.set_num_threads(self.threads)
+        with torch_threads(self.threads):
+            return self._split_loss(lam, split, report)
+
+    def _split_loss(self, lam, split, report: Report | None) -> float:
         (fit_data, val_data) = split
         net, lik = copy.deepcopy(self.init), copy.deepcopy(self.likelihood)
         reg = Regularizer(net, int(fit_data[0].shape[0]), np.asarray(lam, dtype=float).tolist(), mode=self.mode,
                           by=self.by, prior_mean=self.prior_mean)
         callbacks = [] if report is None else [_ReportEvery(net, val_data, lik, self.report_every, report)]
         epochs = [0]
-        callbacks.append(_CountEpochs(epochs))
+        callbacks.insert(0, _CountEpochs(epochs))     # first: an epoch a pruner stops still counts
         try:
             fit(net, fit_data, likelihood=lik, epochs=self.recipe.epochs, lr=self.recipe.lr,
                 batch_size=self.recipe.batch_size, seed=self.recipe.seed, optimizer=self.recipe.optimizer,
@@ -147,6 +159,6 @@ class NetworkProblem:
         return np.logspace(2, -2, 13 if n_values is None else int(n_values))
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        """δ_g ∈ [10⁻³, 10³]."""
+        """δ_g ∈ ``delta_range`` (10⁻³ … 10³ by default)."""
         n = len(self.names)
-        return np.full(n, 1e-3), np.full(n, 1e3)
+        return np.full(n, self.delta_range[0]), np.full(n, self.delta_range[1])

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass, field
 from enum import Enum
 
 import numpy as np
@@ -38,11 +37,12 @@ import torch
 from torch import nn
 
 from lamina._validation import check_positive_float, check_positive_int, parse_choice
-from lamina.tuners.base import Compute, TuneResult
+from lamina.tuners.base import Compute
 from lamina.torch.evidence import OnlineEvidence, evidence_info
 from lamina.torch.fit import Batches, fit, model_device, model_dtype
 from lamina.torch.likelihoods import Classification, make_likelihood
 from lamina.torch.penalty import Regularizer
+from lamina.torch.result import NetTuneResult, Recipe  # noqa: F401  (re-exported)
 from lamina.torch.rules import make_rule
 from lamina.tuners import registry
 from lamina.tuners.problem import is_problem_tuner
@@ -60,37 +60,6 @@ class Method(str, Enum):
     @classmethod
     def parse(cls, value) -> "Method":
         return parse_choice(cls, value, "method")
-
-
-@dataclass
-class NetTuneResult(TuneResult):
-    """:class:`TuneResult` of a network tuner, with the training history.
-
-    ``fitted`` is the trained model (also ``.model``); ``lambdas`` maps group name → δ_g;
-    ``trajectory`` the δ vector after each epoch (online tuners) or each trial/grid point;
-    ``compute.seconds`` the wall time of the whole tuning (also ``.seconds``).
-    """
-
-    history: dict = field(default_factory=dict)
-
-    @property
-    def model(self) -> nn.Module:
-        return self.fitted
-
-    @property
-    def seconds(self) -> float:
-        return self.compute.seconds
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """The training recipe shared by every method of one comparison."""
-
-    epochs: int = 300
-    lr: float = 3e-3
-    batch_size: int = 128
-    seed: int = 0
-    optimizer: str = "adam"
 
 
 class RuleCallback:

@@ -22,6 +22,7 @@ from enum import Enum
 import numpy as np
 from sklearn.model_selection import KFold, ShuffleSplit, StratifiedKFold
 
+from lamina._context import quiet_optuna
 from lamina._validation import check_positive_int, parse_choice
 from lamina.trees._binning import apply_bins, fit_bins
 from lamina.trees.boosting import BoostSpec, Loss, boost, default_base, gradients, loss_value
@@ -159,9 +160,8 @@ class OptunaTuner(TreeTuner):
 
     def tune(self, X32, y, spec: BoostSpec) -> TuneResult:
         import optuna
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
         names = _names(spec.max_depth)
-        with Stopwatch() as clock:
+        with Stopwatch() as clock, quiet_optuna():
             folds = make_folds(X32, y, spec, self.cv, self.seed)
             lower, upper = np.log(lam_bounds(y, spec, folds[0].Xb.shape[0]))
             study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=self.seed))

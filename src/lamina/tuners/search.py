@@ -23,10 +23,9 @@ and whose ``compute`` is what the problem counted (fits, epochs) plus the wall t
 """
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 
+from lamina._context import quiet_optuna
 from lamina._validation import check_positive_int
 from lamina.tuners.base import Compute, Stopwatch, Tuner, TuneResult
 from lamina.tuners.problem import check_problem
@@ -105,18 +104,6 @@ class GridSearch(ProblemTuner):
         return np.array(values).reshape(len(lams), len(splits))
 
 
-@contextlib.contextmanager
-def quiet_optuna():
-    """Optuna's logging at WARNING inside the block, restored after (a scoped side effect)."""
-    import optuna
-    level = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        yield
-    finally:
-        optuna.logging.set_verbosity(level)
-
-
 class OptunaSearch(ProblemTuner):
     """TPE over log λ_g ∈ [log lower_g, log upper_g] (the problem's bounds), ask/tell.
 
@@ -129,6 +116,8 @@ class OptunaSearch(ProblemTuner):
         TPE sampler seed.
     pruning : bool
         Median pruning (after 5 complete trials) on the intermediate losses the problem reports.
+    warmup_steps : int
+        Intermediate steps before which no trial is pruned (Optuna's ``n_warmup_steps``).
     storage, study_name : optional
         An Optuna storage (URL or object) to keep the trials in.
     """
@@ -136,9 +125,10 @@ class OptunaSearch(ProblemTuner):
     name = "search"
 
     def __init__(self, n_trials: int = 50, cv=1, seed: int = 0, pruning: bool = True, storage=None,
-                 study_name: str | None = None):
+                 study_name: str | None = None, warmup_steps: int = 0):
         self.n_trials = check_positive_int(n_trials, "n_trials")
         self.cv, self.seed, self.pruning = cv, seed, bool(pruning)
+        self.warmup_steps = int(warmup_steps)
         self.storage, self.study_name = storage, study_name
 
     def tune_problem(self, problem) -> TuneResult:
@@ -150,16 +140,18 @@ class OptunaSearch(ProblemTuner):
         with Stopwatch() as clock, quiet_optuna():
             splits = problem.splits(self.cv)
             lower, upper = (np.asarray(v, dtype=float) for v in problem.bounds())
-            space = {f"log_lam_{g}": FloatDistribution(float(np.log(lo)), float(np.log(hi)))
-                     for g, (lo, hi) in enumerate(zip(lower, upper))}
-            pruner = (optuna.pruners.MedianPruner(n_startup_trials=5) if self.pruning
-                      else optuna.pruners.NopPruner())
+            if not np.all((0 < lower) & (lower < upper)):
+                raise ValueError(f"the problem's bounds must satisfy 0 < lower < upper; got {lower}, {upper}")
+            space = {key: FloatDistribution(float(lo), float(hi), log=True)
+                     for key, lo, hi in zip(_parameter_names(problem.names), lower, upper)}
+            pruner = (optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=self.warmup_steps)
+                      if self.pruning else optuna.pruners.NopPruner())
             study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=self.seed), pruner=pruner,
                                         storage=self.storage, study_name=self.study_name,
                                         load_if_exists=self.storage is not None)
             for _ in range(self.n_trials):
                 trial = study.ask(space)
-                lam = np.exp([trial.params[key] for key in space])
+                lam = np.array([trial.params[key] for key in space])
                 try:
                     value = self._criterion(problem, lam, splits, trial)
                 except optuna.TrialPruned:
@@ -170,12 +162,12 @@ class OptunaSearch(ProblemTuner):
             complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
             if not complete:
                 raise RuntimeError("OptunaSearch: no trial completed (every one was pruned or diverged)")
-            lam = np.exp([study.best_params[key] for key in space])
+            lam = np.array([study.best_params[key] for key in space])
             fitted = problem.refit(lam)
         names = problem.names
         return self._result(
             problem, lam, clock.seconds, fitted=fitted,
-            trajectory=[dict(zip(names, np.exp([t.params[k] for k in space]).tolist())) for t in study.trials],
+            trajectory=[dict(zip(names, [t.params[k] for k in space])) for t in study.trials if t.params],
             curve={"trial": [t.number for t in complete], "score": [t.value for t in complete]},
             info={"cv_score": float(study.best_value), "n_trials": len(study.trials),
                   "pruned": sum(t.state == TrialState.PRUNED for t in study.trials)})
@@ -198,6 +190,13 @@ class OptunaSearch(ProblemTuner):
             if self.pruning and index < len(splits) - 1:
                 report(index, float(np.mean(values)))
         return float(problem.criterion(values))
+
+
+def _parameter_names(names) -> list[str]:
+    """Optuna parameter names: the group names (readable in a dashboard), or lam_0 … when they
+    do not make distinct strings."""
+    keys = [str(name) for name in names]
+    return keys if len(set(keys)) == len(keys) else [f"lam_{g}" for g in range(len(keys))]
 
 
 class HypergradientSearch(ProblemTuner):
