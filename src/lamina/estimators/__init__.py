@@ -10,7 +10,9 @@ scale-aware default, 1 % of λ_max); ``groups`` a label per feature, a list of i
 ``fit`` takes ``sample_weight`` (integer weights = repeated rows).
 
 ``lam="auto"`` tunes one λ per group first (``tuner=``: "evidence", "hypergradient", "cv",
-"optuna", see :mod:`lamina.tuners.linear`; ``cv=`` an int or any scikit-learn splitter), then
+"optuna", see :mod:`lamina.tuners.linear`, the generic "grid", "search", "descent" of
+:mod:`lamina.tuners.search`, or any tuner object — ``lamina.tuners.available("linear")``;
+``cv=`` an int or any scikit-learn splitter), then
 fits on all the data; ``lam_`` holds the λ per group, ``tuning_`` the tuner's
 :class:`~lamina.tuners.TuneResult` and ``explain()`` a per-group table (λ, effective degrees of
 freedom, switched-off flag, held-out curve; ``explain(as_frame=True)``: a DataFrame).

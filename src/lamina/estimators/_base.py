@@ -122,7 +122,7 @@ class GroupedLinearModel(BaseEstimator):
                 choice = "hypergradient" if auto and cross_validated else self.tuner
                 if isinstance(choice, str):
                     registry.entry(choice, "linear")        # one error listing every name
-                if is_problem_tuner(choice) or choice in _GENERIC:
+                if is_problem_tuner(choice) or (isinstance(choice, str) and registry.entry(choice, "linear").generic):
                     return self._tune_problem(choice, data, y, spec)
                 tuner = make_tuner(choice, spec)
                 if data.cv is not None:
@@ -215,10 +215,6 @@ class GroupedLinearModel(BaseEstimator):
             "compute": None if self.tuning_ is None else self.tuning_.compute.as_dict(),
         }
         return explain_frame(table) if as_frame else table
-
-
-#: the generic tuners of lamina.tuners.search (registered for every family)
-_GENERIC = ("grid", "search", "descent")
 
 
 class FitData(NamedTuple):

@@ -82,8 +82,11 @@ _PARAMETERS = f"""
     max_iter : int, optional
     warm_start : bool
         Start from the previous ``coef_``.
-    tuner : {{"auto", "evidence", "hypergradient", "cv", "optuna"}} or LinearTuner
-        How ``lam="auto"`` is chosen (see :mod:`lamina.tuners.linear`); "auto" is the
+    tuner : str, LinearTuner or ProblemTuner
+        How ``lam="auto"`` is chosen: "auto", "evidence", "hypergradient", "cv", "optuna"
+        (:mod:`lamina.tuners.linear`), the generic "grid", "search", "descent"
+        (:mod:`lamina.tuners.search`) — ``lamina.tuners.available("linear")`` — or a tuner
+        object of either kind; "auto" is the
         hypergradient of the 5-fold held-out MSE for L1-type penalties and the evidence for
         ridge. Ignored when ``lam`` is given.
     cv : int, scikit-learn splitter or iterable of (train, validation) pairs, optional

@@ -173,4 +173,7 @@ def _make_tuner(tuner, sigma, n_folds: int, seed: int):
     name = registry.entry(tuner, "inverse").name
     if name in [r.value for r in Rule]:
         return make_rule(name, sigma=sigma, n_folds=n_folds, seed=seed)
-    return registry.entry(name, "inverse").load()(**({"cv": n_folds} if name in ("grid", "descent") else {}))
+    tuner = registry.entry(name, "inverse").load()()
+    if hasattr(tuner, "cv") and name != "search":          # Optuna's search keeps its one hold-out split
+        tuner.cv = n_folds
+    return tuner

@@ -161,7 +161,7 @@ def tune(model: nn.Module, train, *, likelihood="classification", tuner="heldout
         from lamina.torch.sparsity import tune_sparsity
         result = tune_sparsity(model, train, lik, recipe, penalty=penalty, target=target_sparsity, val=val, by=by,
                                progress=progress, **options)
-    elif is_problem_tuner(tuner) or tuner in _GENERIC:
+    elif is_problem_tuner(tuner) or registry.entry(tuner, "network").generic:
         result = _tune_problem(tuner, model, train, lik, recipe, by=by, rule=rule, mode=mode,
                                prior_mean=prior_mean, **options)
     else:
@@ -169,10 +169,6 @@ def tune(model: nn.Module, train, *, likelihood="classification", tuner="heldout
                                  mode=mode, prior_mean=prior_mean, progress=progress, **options)
     result.compute.seconds = time.perf_counter() - started
     return result
-
-
-#: names of the generic tuners of lamina.tuners.search (run on a NetworkProblem)
-_GENERIC = ("grid", "search", "descent")
 
 
 def _resolve_tuner_keyword(tuner, method):

@@ -16,9 +16,12 @@ True
 >>> sorted(available())
 ['inverse', 'linear', 'network']
 
-Registering is one call; the target is imported only when the name is used::
+Registering is one call; a "module:attribute" target is imported only when the name is used::
 
     register("mytuner", "inverse", "mypackage.tuners:MyTuner", "what it does, in one line")
+
+A registered :class:`~lamina.tuners.search.ProblemTuner` class is built with no arguments
+(``cv`` set to the family's folds where it has one).
 """
 from __future__ import annotations
 
@@ -34,20 +37,28 @@ class Entry:
 
     name: str
     family: str
-    target: str
+    target: object
     summary: str
 
     def load(self):
         """The registered object (a class, a factory or the family's tuner function)."""
+        if not isinstance(self.target, str):
+            return self.target
         module, _, attribute = self.target.partition(":")
         return getattr(importlib.import_module(module), attribute)
+
+    @property
+    def generic(self) -> bool:
+        """Whether the target is a tuner of any TunableProblem (it has ``tune_problem``)."""
+        return callable(getattr(self.load(), "tune_problem", None))
 
 
 _ENTRIES: dict[tuple[str, str], Entry] = {}
 
 
-def register(name: str, family: str, target: str, summary: str) -> None:
-    """Register ``target`` ("module:attribute") under ``name`` for ``family``.
+def register(name: str, family: str, target, summary: str) -> None:
+    """Register ``target`` under ``name`` for ``family``: "module:attribute" (imported when the
+    name is first used) or the object itself (e.g. a ProblemTuner subclass defined in a script).
 
     Raises ValueError for an unknown family or a name already taken in it.
     """
@@ -55,8 +66,8 @@ def register(name: str, family: str, target: str, summary: str) -> None:
         raise ValueError(f"family must be one of {FAMILIES}; got {family!r}")
     if (family, name) in _ENTRIES:
         raise ValueError(f"tuner {name!r} is already registered for family {family!r}")
-    if ":" not in target:
-        raise ValueError(f"target must be 'module:attribute'; got {target!r}")
+    if isinstance(target, str) and ":" not in target:
+        raise ValueError(f"target must be 'module:attribute' or the object itself; got {target!r}")
     _ENTRIES[(family, name)] = Entry(name, family, target, summary)
 
 
