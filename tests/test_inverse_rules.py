@@ -296,7 +296,7 @@ def test_per_group_hypergradient_stops_at_the_lambda_floor_on_an_underdetermined
     b = A @ x
     groups = Groups.contiguous([100, 100])
     start = np.array([0.05, 0.05])
-    tuner = Hypergradient(max_iter=40, step=2.0, min_ratio=1e-2)
+    tuner = Hypergradient(max_iter=40, min_ratio=1e-2)
     result = tuner.tune(aslinearoperator(A), b, L1(), groups, start)
     lam = np.array(list(result.lambdas.values()))
     assert np.all(lam >= 1e-2 * start.max() * (1 - 1e-12))

@@ -13,9 +13,10 @@ x(λ) = argmin ½‖A_t x − b_t‖² + Σ_g λ_g R(x_g) and score C(λ) = ½�
 * L2: x = (A_tᵀA_t + C)⁻¹A_tᵀb_t with c_j = λ_g w_j, hence ∂C/∂λ_g = −Σ_{j∈g} w_j x_j v_j with
   v = (A_tᵀA_t + C)⁻¹ A_vᵀ(A_v x − b_v).
 
-The descent runs on θ = log λ with a normalized step (the largest coordinate moves by
-``step`` in log units) that grows by 1.5 after an accepted step and halves after a rejected
-one. λ on the training rows is rescaled by m/m_t to the full problem for the final refit.
+The descent is the generic :class:`~lamina.tuners.search.HypergradientSearch` (L-BFGS-B on
+θ = log λ, bounded below by ``min_ratio`` × the largest starting λ) on an
+:class:`~lamina.inverse.tunable.InverseProblem`, whose training rows see λ·m_t/m so that λ is
+always in the full problem's units.
 
 SURE coordinate search. With σ known, SURE(λ) = ‖b − Ax(λ)‖² − mσ² + 2σ² |supp x(λ)| is an
 unbiased estimate of the prediction risk for every λ vector (L1), so it can be minimized over
@@ -34,11 +35,10 @@ from scipy.sparse.linalg import LinearOperator, cg
 from lamina._validation import check_positive_float, check_positive_int
 from lamina.api import solve
 from lamina.groups import Groups
-from lamina.inverse._linops import row_subset
 from lamina.inverse.noise import estimate_sigma
 from lamina.inverse.rules import is_l2, sure_scores
 from lamina.operators import is_explicit, matvec, rmatvec
-from lamina.penalties import L0, Penalty
+from lamina.penalties import Penalty
 from lamina.solvers.base import ConvergenceWarning
 from lamina.tuners.base import Compute, Tuner, TuneResult
 
@@ -99,16 +99,17 @@ def hypergradient(A_train, A_val, b_val, x, penalty: Penalty, lam, groups: Group
 
 
 class Hypergradient(Tuner):
-    """λ per group by hypergradient descent on held-out measurements (L1 or L2).
+    """λ per group by hypergradient descent on held-out measurements (L1 or L2): the generic
+    :class:`~lamina.tuners.search.HypergradientSearch` (L-BFGS-B on log λ) on one hold-out split
+    of an :class:`~lamina.inverse.tunable.InverseProblem`, started from ``start``.
 
     Parameters
     ----------
     validation_share : float
         Share of the rows held out (0 < share < 1).
     max_iter : int
-        Outer iterations (each one inner solve and one linear solve on the support).
-    step : float
-        Initial largest change of log λ per iteration.
+        Evaluations of the held-out loss and its gradient (each one warm-started inner solve and
+        one linear solve on the support).
     seed : int
         Seed of the row split.
     min_ratio : float
@@ -120,62 +121,30 @@ class Hypergradient(Tuner):
 
     name = "hypergradient"
 
-    def __init__(self, validation_share: float = 0.2, max_iter: int = 25, step: float = 0.5, seed: int = 0,
-                 min_ratio: float = 1e-3):
+    def __init__(self, validation_share: float = 0.2, max_iter: int = 25, seed: int = 0, min_ratio: float = 1e-3):
         self.validation_share = check_positive_float(validation_share, "validation_share")
         if not self.validation_share < 1:
             raise ValueError(f"validation_share must lie in (0, 1), got {validation_share}")
         self.max_iter = check_positive_int(max_iter, "max_iter")
-        self.step = check_positive_float(step, "step")
         self.seed = seed
         self.min_ratio = check_positive_float(min_ratio, "min_ratio")
 
     def tune(self, A, b, penalty, groups: Groups, start, tol: float = 1e-6) -> TuneResult:
         """Refine ``start`` (λ per group for the full problem); returns λ for the full problem."""
-        if isinstance(penalty, L0):
+        from lamina.inverse.tunable import InverseProblem
+        from lamina.tuners.search import HypergradientSearch
+        if not penalty.convex:
             raise ValueError("per_group='hypergradient' needs a convex penalty (l1 or l2); "
                              "for l0 use per_group='sure'")
-        started = time.perf_counter()
-        m = A.shape[0]
-        rows = np.random.default_rng(self.seed).permutation(m)
-        n_val = max(1, int(round(self.validation_share * m)))
-        val, train = np.sort(rows[:n_val]), np.sort(rows[n_val:])
-        share = train.size / m
-        A_t, b_t, A_v, b_v = row_subset(A, train), b[train], row_subset(A, val), b[val]
-        theta = np.log(np.maximum(np.asarray(start, float) * share, 1e-300))
-        floor = float(np.log(self.min_ratio * np.max(np.asarray(start, float)) * share))
-        theta = np.maximum(theta, floor)
-        x = _quiet_solve(A_t, b_t, penalty, np.exp(theta), groups, None, tol).x
-        loss, grad = hypergradient(A_t, A_v, b_v, x, penalty, np.exp(theta), groups)
-        losses, trajectory, step, n_inner = [loss], [self._named(groups, np.exp(theta) / share)], self.step, 1
-        for _ in range(self.max_iter):
-            grad_theta = np.exp(theta) * grad
-            scale = float(np.max(np.abs(grad_theta)))
-            if scale == 0.0 or step < 1e-3:
-                break
-            trial = np.maximum(theta - step * grad_theta / scale, floor)
-            if np.array_equal(trial, theta):
-                break  # every group that wants to move sits at the floor
-            x_trial = _quiet_solve(A_t, b_t, penalty, np.exp(trial), groups, x, tol).x
-            n_inner += 1
-            loss_trial, grad_trial = hypergradient(A_t, A_v, b_v, x_trial, penalty, np.exp(trial), groups)
-            if loss_trial < loss:
-                theta, x, loss, grad, step = trial, x_trial, loss_trial, grad_trial, step * 1.5
-                losses.append(loss)
-                trajectory.append(self._named(groups, np.exp(theta) / share))
-            else:
-                step *= 0.5
-        lam_full = np.exp(theta) / share
-        final = _quiet_solve(A, b, penalty, lam_full, groups, None, tol)
-        compute = Compute(fits=n_inner * share + 1, epochs=0, seconds=time.perf_counter() - started)
-        return TuneResult(method=self.name, lambdas=self._named(groups, lam_full), fitted=final.x,
-                          trajectory=trajectory, compute=compute,
-                          curve={"iteration": list(range(len(losses))), "score": losses},
-                          info={"validation_rows": int(n_val), "held_out_loss": loss})
-
-    @staticmethod
-    def _named(groups: Groups, lam) -> dict:
-        return dict(zip(groups.names, map(float, lam)))
+        problem = InverseProblem(A, b, penalty, groups, tol=tol, seed=self.seed, val_share=self.validation_share)
+        search = HypergradientSearch(cv=1, max_evals=self.max_iter, start=start, min_ratio=self.min_ratio)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            result = search.tune_problem(problem)
+        n_val = max(1, int(round(self.validation_share * A.shape[0])))
+        result.method = self.name
+        result.info.update(validation_rows=n_val, held_out_loss=0.5 * result.info["cv_score"] * n_val)
+        return result
 
 
 class SURECoordinate(Tuner):

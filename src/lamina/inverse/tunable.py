@@ -48,15 +48,19 @@ class InverseProblem:
         Inner solves (:func:`lamina.solve`).
     seed : int
         Row shuffling of the splits.
+    val_share : float
+        Share of the rows held out by the single split (``cv=1``).
     """
 
     family = "inverse"
 
     def __init__(self, A, b, penalty="l1", groups=None, direction=None, *, tol: float = 1e-6, solver=None,
-                 seed: int = 0):
+                 seed: int = 0, val_share: float = 0.2):
         self.A, self.b, self.penalty, self.groups, self.direction = prepare(A, b, penalty, groups, direction)
         self.names = tuple(self.groups.names)
-        self.tol, self.solver, self.seed = tol, solver, seed
+        if not 0 < val_share < 1:
+            raise ValueError(f"val_share must lie in (0, 1), got {val_share!r}")
+        self.tol, self.solver, self.seed, self.val_share = tol, solver, seed, float(val_share)
         self.compute = Compute()
         self._held_out_rows = self.A.shape[0]
 
@@ -70,7 +74,7 @@ class InverseProblem:
                 raise ValueError(f"cv must lie in 1..{m} (rows of A), got {cv!r}")
             order = np.random.default_rng(self.seed).permutation(m)
             if cv == 1:
-                held = np.sort(order[: max(1, int(round(0.2 * m)))])
+                held = np.sort(order[: max(1, int(round(self.val_share * m)))])
                 pairs = [(np.setdiff1d(np.arange(m), held), held)]
             else:
                 pairs = [(np.setdiff1d(np.arange(m), fold), np.sort(fold)) for fold in np.array_split(order, cv)]

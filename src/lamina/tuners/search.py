@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from lamina._context import quiet_optuna
-from lamina._validation import check_positive_int
+from lamina._validation import check_positive_float, check_positive_int
 from lamina.tuners.base import Compute, Stopwatch, Tuner, TuneResult
 from lamina.tuners.problem import check_problem
 
@@ -215,14 +215,26 @@ class HypergradientSearch(ProblemTuner):
         Grid points of the one-λ start (0: start at the geometric middle of the bounds).
     max_evals : int
         Evaluations of (V, ∇V) by L-BFGS-B.
+    start : array, optional
+        λ per group to start from instead of the grid's best single λ.
+    min_ratio : float, optional
+        Floor of every λ_g at ``min_ratio`` × the largest starting λ (above the problem's own
+        lower bound). Below it a group is effectively unregularized; on an under-determined
+        problem the held-out gradient can keep pointing to λ_g → 0 while each inner solve
+        approaches basis pursuit and slows down by orders of magnitude.
     """
 
     name = "descent"
 
-    def __init__(self, cv=5, n_start: int = 10, max_evals: int = 30):
+    def __init__(self, cv=5, n_start: int = 10, max_evals: int = 30, start=None, min_ratio: float | None = None):
         self.cv = cv
         self.n_start = int(n_start)
         self.max_evals = check_positive_int(max_evals, "max_evals")
+        self.start = None if start is None else np.asarray(start, dtype=float)
+        if self.start is not None and (self.start.ndim != 1 or np.any(~np.isfinite(self.start))
+                                       or np.any(self.start <= 0)):
+            raise ValueError(f"start must hold one λ > 0 per group, got {start!r}")
+        self.min_ratio = None if min_ratio is None else check_positive_float(min_ratio, "min_ratio")
 
     def tune_problem(self, problem) -> TuneResult:
         from scipy.optimize import minimize
@@ -234,30 +246,48 @@ class HypergradientSearch(ProblemTuner):
         with Stopwatch() as clock:
             splits = problem.splits(self.cv)
             lower, upper = (np.log(np.asarray(v, dtype=float)) for v in problem.bounds())
+            if self.start is not None:
+                if self.start.shape != lower.shape:
+                    raise ValueError(f"start must hold {lower.size} values (one per group), got {self.start.size}")
+                upper = np.maximum(upper, np.log(self.start))
+            if self.min_ratio is not None:
+                top = np.max(self.start) if self.start is not None else np.exp(np.max(upper))
+                lower = np.maximum(lower, np.log(self.min_ratio * top))
             theta0, start_curve = self._start(problem, splits, lower, upper)
-            history = []
+            history, accepted, cache = [], [], {}
 
             def value_and_gradient(theta):
+                key = np.asarray(theta, dtype=float).tobytes()
+                if key in cache:                         # the start, evaluated once for the curve
+                    return cache[key]
                 lam = np.exp(theta)
                 parts = [problem.split_loss_and_gradient(lam, split) for split in splits]
                 value = problem.criterion([v for v, _ in parts])
                 grad = np.array([problem.criterion(column) for column in np.array([g for _, g in parts]).T])
                 history.append((lam.copy(), value))
-                return value, grad * lam                 # dV/dθ = λ ⊙ dV/dλ
+                cache.clear()
+                cache[key] = (value, grad * lam)         # dV/dθ = λ ⊙ dV/dλ
+                return cache[key]
 
-            found = minimize(value_and_gradient, theta0, jac=True, method="L-BFGS-B",
-                             bounds=list(zip(lower, upper)), options={"maxfun": self.max_evals})
+            def on_iterate(theta):                       # scipy calls it with each accepted iterate
+                accepted.append(next(v for lam, v in reversed(history) if np.allclose(np.log(lam), theta)))
+
+            accepted.append(float(value_and_gradient(np.asarray(theta0, dtype=float))[0]))
+            found = minimize(value_and_gradient, theta0, jac=True, method="L-BFGS-B", callback=on_iterate,
+                             bounds=list(zip(lower, upper)), options={"maxfun": self.max_evals, "ftol": 1e-12, "gtol": 1e-12})
             lam = np.exp(found.x)
             fitted = problem.refit(lam)
         names = problem.names
         return self._result(problem, lam, clock.seconds, fitted=fitted,
                             trajectory=[dict(zip(names, map(float, point))) for point, _ in history],
-                            curve={"step": list(range(len(history))), "score": [v for _, v in history],
-                                   "start": start_curve},
+                            curve={"step": list(range(len(accepted))), "score": [float(v) for v in accepted],
+                                   "evaluations": [float(v) for _, v in history], "start": start_curve},
                             info={"cv_score": float(found.fun), "evaluations": len(history),
                                   "converged": bool(found.success)})
 
     def _start(self, problem, splits, lower, upper):
+        if self.start is not None:
+            return np.clip(np.log(self.start), lower, upper), None
         if self.n_start < 2:
             return (lower + upper) / 2.0, None
         grid = problem.default_grid(self.n_start)
