@@ -345,7 +345,7 @@ def test_bad_input_is_named(rng):
     with pytest.raises(ValueError, match="lam='best' is not supported; pass 'auto'"):
         lamina.Lasso(lam="best").fit(X, y)
     with pytest.raises(ValueError, match="tuner must be"):
-        lamina.Lasso(lam="auto", tuner="grid").fit(X, y)
+        lamina.Lasso(lam="auto", tuner="grdi").fit(X, y)
     with pytest.raises(ValueError, match="cv must be"):
         HypergradientTuner(cv=0).tune(X, y, LinearSpec(L1(), Groups.from_labels(labels)))
     with pytest.raises(ValueError, match="groups"):
