@@ -11,7 +11,7 @@ import lamina
 import lamina.torch as lt
 from lamina.inverse import fit as inverse_fit
 from lamina.inverse.candidates import KFoldCV
-from lamina.inverse.tunable import InverseProblem
+from lamina.inverse.tunable import OperatorProblem
 from lamina.torch.likelihoods import make_likelihood
 from lamina.torch.tunable import NetworkProblem
 from lamina.torch.tune import Recipe
@@ -32,7 +32,7 @@ def _inverse(groups=True, tol=1e-6):
     x = np.zeros(30)
     x[[0, 1, 12, 25]] = [2.0, -1.5, 1.0, 2.5]
     b = A @ x + 0.2 * rng.standard_normal(60)
-    return InverseProblem(A, b, "l1", np.repeat(np.arange(3), 10) if groups else None, tol=tol)
+    return OperatorProblem(A, b, "l1", np.repeat(np.arange(3), 10) if groups else None, tol=tol)
 
 
 def _linear_data():

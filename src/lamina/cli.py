@@ -99,7 +99,7 @@ def _sense(args) -> int:
     from tqdm.auto import tqdm
 
     from lamina.inverse import compressed_sensing, donoho_tanner_weak, fit, phase_diagram, recover
-    from lamina.inverse.problems import seismogram_recovery
+    from lamina.inverse.sensing import seismogram_recovery
     from lamina.report import figure_html, table_html, write_report
     from lamina.report.inverse_figures import rule_curves_figure, signal_figure
     from lamina.report.phase_figures import phase_figure

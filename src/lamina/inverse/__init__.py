@@ -2,8 +2,9 @@
 
 Objective: ½‖Ax − b‖² + Σ_g λ_g R(x_g), R ∈ {L0, L1, L2} (PyLops' convention).
 
-* :func:`fit` — solve with λ given, or chosen by a rule ("discrepancy", "gcv", "sure", "cv",
-  "lcurve"), optionally one λ per group (hypergradient or SURE);
+* :func:`fit` — solve with λ given, or chosen by ``tuner=`` (the rules "discrepancy", "gcv",
+  "sure", "cv", "lcurve", or any tuner of :mod:`lamina.tuners.search` on the problem as an
+  :class:`~lamina.inverse.tunable.OperatorProblem`), optionally one λ per group (hypergradient or SURE);
 * :func:`reconstruct` — a full trace or image from irregularly observed samples (model and λ per
   group chosen by cross-validation over the observed samples);
 * :func:`recover` — noiseless sparse recovery (IRLS by default; basis pursuit, reweighted L1, OMP);
@@ -14,10 +15,9 @@ Objective: ½‖Ax − b‖² + Σ_g λ_g R(x_g), R ∈ {L0, L1, L2} (PyLops' co
 from lamina.inverse.fit import DEFAULT_RULE, FitResult, fit
 from lamina.inverse.noise import NoiseEstimate, NoiseEstimateWarning, estimate_noise, estimate_sigma
 from lamina.inverse.phase import PhaseDiagram, donoho_tanner_weak, phase_diagram
-from lamina.inverse.problems import (InverseProblem, add_noise, compressed_sensing, deconvolution,
-                                     deconvolution_2d, filled_snr, frequency_band_groups, interpolation,
-                                     reflectivity, ricker, seismogram_recovery, time_window_groups,
-                                     wavelet_scale_groups)
+from lamina.inverse.problems import (InverseProblem, add_noise, deconvolution, deconvolution_2d, filled_snr,
+                                     frequency_band_groups, interpolation, reflectivity, ricker, time_window_groups)
+from lamina.inverse.sensing import compressed_sensing, seismogram_recovery, wavelet_scale_groups
 from lamina.inverse.reconstruct import Reconstruction, reconstruct
 from lamina.inverse.recover import Recovery, basis_pursuit, irls, recover
 from lamina.inverse.rules import GCV, SURE, Discrepancy, KFoldCV, LCurve, Rule

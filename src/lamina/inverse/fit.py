@@ -73,7 +73,7 @@ def fit(A, b, penalty="l1", lam="auto", rule=None, sigma=None, *, tuner=None, gr
         (:mod:`lamina.inverse.rules`) or the generic "grid", "search" (Optuna over the λ
         vector), "descent" (L-BFGS-B on log λ with exact hypergradients) — or a tuner object:
         one of those rules' classes, or any :class:`~lamina.tuners.search.ProblemTuner`, run on
-        the problem as a :class:`~lamina.inverse.tunable.InverseProblem`.
+        the problem as a :class:`~lamina.inverse.tunable.OperatorProblem`.
     sigma : float, optional
         Noise standard deviation for "discrepancy" and "sure" (and ``per_group="sure"``);
         when None, estimated from the residual of a cross-validated fit,
@@ -125,8 +125,8 @@ def fit(A, b, penalty="l1", lam="auto", rule=None, sigma=None, *, tuner=None, gr
         return FitResult(x=result.x, lam=lam, info={"solve": result})
     tuner = _make_tuner(DEFAULT_RULE.value if tuner is None else tuner, sigma, n_folds, seed)
     if is_problem_tuner(tuner):
-        from lamina.inverse.tunable import InverseProblem
-        problem = InverseProblem(A, b, penalty_obj, groups, direction, tol=tol, solver=solver, seed=seed)
+        from lamina.inverse.tunable import OperatorProblem
+        problem = OperatorProblem(A, b, penalty_obj, groups, direction, tol=tol, solver=solver, seed=seed)
         tuned = tuner.tune_problem(problem)
     else:
         tuned = tuner.tune(A, b, penalty_obj, groups=groups, direction=direction, multipliers=multipliers,

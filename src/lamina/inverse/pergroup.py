@@ -15,7 +15,7 @@ x(λ) = argmin ½‖A_t x − b_t‖² + Σ_g λ_g R(x_g) and score C(λ) = ½�
 
 The descent is the generic :class:`~lamina.tuners.search.HypergradientSearch` (L-BFGS-B on
 θ = log λ, bounded below by ``min_ratio`` × the largest starting λ) on an
-:class:`~lamina.inverse.tunable.InverseProblem`, whose training rows see λ·m_t/m so that λ is
+:class:`~lamina.inverse.tunable.OperatorProblem`, whose training rows see λ·m_t/m so that λ is
 always in the full problem's units.
 
 SURE coordinate search. With σ known, SURE(λ) = ‖b − Ax(λ)‖² − mσ² + 2σ² |supp x(λ)| is an
@@ -101,7 +101,7 @@ def hypergradient(A_train, A_val, b_val, x, penalty: Penalty, lam, groups: Group
 class Hypergradient(Tuner):
     """λ per group by hypergradient descent on held-out measurements (L1 or L2): the generic
     :class:`~lamina.tuners.search.HypergradientSearch` (L-BFGS-B on log λ) on one hold-out split
-    of an :class:`~lamina.inverse.tunable.InverseProblem`, started from ``start``.
+    of an :class:`~lamina.inverse.tunable.OperatorProblem`, started from ``start``.
 
     Parameters
     ----------
@@ -131,12 +131,12 @@ class Hypergradient(Tuner):
 
     def tune(self, A, b, penalty, groups: Groups, start, tol: float = 1e-6) -> TuneResult:
         """Refine ``start`` (λ per group for the full problem); returns λ for the full problem."""
-        from lamina.inverse.tunable import InverseProblem
+        from lamina.inverse.tunable import OperatorProblem
         from lamina.tuners.search import HypergradientSearch
         if not penalty.convex:
             raise ValueError("per_group='hypergradient' needs a convex penalty (l1 or l2); "
                              "for l0 use per_group='sure'")
-        problem = InverseProblem(A, b, penalty, groups, tol=tol, seed=self.seed, val_share=self.validation_share)
+        problem = OperatorProblem(A, b, penalty, groups, tol=tol, seed=self.seed, val_share=self.validation_share)
         search = HypergradientSearch(cv=1, max_evals=self.max_iter, start=start, min_ratio=self.min_ratio)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)

@@ -37,7 +37,7 @@ class RowSplit:
     x: np.ndarray | None = None
 
 
-class InverseProblem:
+class OperatorProblem:
     """Tunable ½‖Ax − b‖² + Σ_g λ_g R(x_g) (see module docstring).
 
     Parameters

@@ -14,10 +14,10 @@ Each answers a :class:`~lamina.tuners.base.TuneResult` whose ``fitted`` is the p
 and whose ``compute`` is what the problem counted (fits, epochs) plus the wall time.
 
 >>> import numpy as np
->>> from lamina.inverse.tunable import InverseProblem
+>>> from lamina.inverse.tunable import OperatorProblem
 >>> rng = np.random.default_rng(0)
 >>> A = rng.standard_normal((80, 40)); x = np.zeros(40); x[:4] = 2.0
->>> result = GridSearch(n_values=15).tune_problem(InverseProblem(A, A @ x + 0.1 * rng.standard_normal(80)))
+>>> result = GridSearch(n_values=15).tune_problem(OperatorProblem(A, A @ x + 0.1 * rng.standard_normal(80)))
 >>> result.method, len(result.curve["score"])
 ('grid', 15)
 """
