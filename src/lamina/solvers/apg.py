@@ -36,7 +36,7 @@ import numpy as np
 
 from lamina.groups import Groups
 from lamina.operators import matvec, rmatvec, squared_norm_estimate
-from lamina.penalties import ElasticNet, Penalty
+from lamina.penalties import Penalty
 from lamina.penalties.elastic_net import elastic_net_prox
 from lamina.solvers.base import Monitor, SolveResult, duality_gap
 
@@ -44,10 +44,10 @@ _TINY = np.finfo(float).tiny
 
 
 def _separable_prox(penalty: Penalty, lam, groups: Groups):
-    """A fast ``prox(u, step)`` for the elastic-net family (thresholds computed once), else the
-    penalty's own prox; and the per-coefficient (a, c) of R = Σ a|x| + c x²/2 when available."""
-    if isinstance(penalty, ElasticNet):
-        l1, l2 = penalty.split(lam, groups)
+    """A fast ``prox(u, step)`` for penalties R = Σ a|x| + c x²/2 (``separable_l1_l2``: strengths
+    computed once), else the penalty's own prox; and those per-coefficient (a, c) when available."""
+    if penalty.supports("separable_l1_l2"):
+        l1, l2 = penalty.separable_l1_l2(lam, groups)
         return (lambda u, step: elastic_net_prox(u, l1, l2, step)), (l1, l2)
 
     def prox(u, step):
