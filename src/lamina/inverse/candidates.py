@@ -66,8 +66,8 @@ def check_penalty(penalty) -> Penalty:
     penalty factors) and what the λ grid needs (``lam_max``, or ``quadratic_strengths``)."""
     penalty = make_penalty(penalty)
     if penalty.dof_rule not in ("support", "ridge"):
-        raise ValueError(f"penalty must have a degrees-of-freedom formula (dof_rule 'support' or 'ridge', "
-                         f"as 'l0', 'l1' and 'l2') for automatic λ; got {penalty.name!r} "
+        raise ValueError(f"penalty must be 'l0', 'l1' or 'l2' for automatic λ, or any penalty with a "
+                         f"degrees-of-freedom formula (dof_rule 'support' or 'ridge'); got {penalty.name!r} "
                          f"({type(penalty).__name__}) with dof_rule={penalty.dof_rule!r}")
     penalty.require("quadratic_strengths" if penalty.dof_rule == "ridge" else "lam_max", "automatic λ")
     return penalty
