@@ -402,3 +402,34 @@ def test_proximal_gradient_with_logistic_and_multinomial_datafits():
     np.testing.assert_allclose(ours.x, ref.x, atol=1e-5)
     with pytest.raises(ValueError, match="datafit must be built on A"):
         proximal_gradient(A, y, lamina.L1(), lam, groups, datafit=Logistic(A[:, :3], y))
+
+
+# ----------------------------------------------------------------------------- lamina.testing
+@pytest.mark.parametrize("penalty, groups", [
+    (lamina.L1(), Groups.contiguous([3, 3])), (lamina.L2(), Groups.contiguous([3, 3])),
+    (lamina.ElasticNet(0.3, weights=np.arange(6.0)), Groups.contiguous([3, 3])),
+    (lamina.GroupL1(weights=[1.0, 2.0]), Groups.contiguous([3, 3])), (lamina.L0(), Groups.contiguous([3, 3])),
+    (WeightedL1(np.linspace(0.5, 2.0, 6)), Groups.contiguous([3, 3])), (MCP(gamma=3.0), Groups.contiguous([3, 3])),
+])
+def test_check_penalty_accepts_the_builtin_and_new_penalties(penalty, groups):
+    from lamina.testing import check_penalty
+    check_penalty(penalty, groups, np.array([0.4, 0.9]), n_trials=2)
+
+
+def test_check_penalty_catches_a_capability_that_disagrees_with_value():
+    from lamina.testing import check_penalty
+
+    class Wrong(WeightedL1):
+        def separable_l1_l2(self, lam, groups):
+            t = self._strength(lam, groups)
+            return 2 * t, np.zeros_like(t)
+
+    with pytest.raises(AssertionError, match="separable_l1_l2"):
+        check_penalty(Wrong(np.ones(6)), Groups.contiguous([3, 3]), np.array([0.4, 0.9]), n_trials=1)
+
+    class WrongHessian(lamina.ElasticNet):
+        def hessian_on_support(self, x, lam, groups, support):
+            return 2 * super().hessian_on_support(x, lam, groups, support)
+
+    with pytest.raises(AssertionError, match="hessian_on_support"):
+        check_penalty(WrongHessian(0.5), Groups.contiguous([3, 3]), np.array([0.4, 0.9]), n_trials=1)
