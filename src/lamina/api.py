@@ -7,7 +7,6 @@ from __future__ import annotations
 from enum import Enum
 from importlib import import_module
 
-import numpy as np
 
 from lamina._validation import (check_finite_array, check_lam, check_lam_values, check_positive_float,
                                 check_positive_int, parse_choice)

@@ -25,7 +25,6 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 import numpy as np
-import scipy.sparse as sp
 from scipy.sparse.linalg import aslinearoperator, svds
 
 from lamina._validation import check_finite_array
