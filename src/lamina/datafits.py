@@ -1,7 +1,8 @@
 """Data-fit terms F(x) = f(Ax) beside the penalties: least squares, logistic, multinomial.
 
 A datafit holds the design A (an ndarray, a scipy.sparse matrix, a scipy ``LinearOperator``
-or a PyLops operator) and the targets; f acts on the linear predictor u = Ax and is a sum
+or a PyLops operator; validated unless ``check_input=False``, for callers that already did)
+and the targets; f acts on the linear predictor u = Ax and is a sum
 over rows. Solvers keep the products u = Ax they already computed and ask the datafit for
 
 value_at(u) -> float
@@ -67,8 +68,8 @@ class Datafit(ABC):
     #: columns of the coefficient matrix (1: x is a vector)
     n_outputs = 1
 
-    def __init__(self, A):
-        self.A = as_forward_model(A)
+    def __init__(self, A, check_input: bool = True):
+        self.A = as_forward_model(A) if check_input else A
 
     @property
     def n_features(self) -> int:
@@ -144,9 +145,9 @@ class Quadratic(Datafit):
     name = "quadratic"
     quadratic = True
 
-    def __init__(self, A, b):
-        super().__init__(A)
-        self.b = check_finite_array(b, "b", ndim=1)
+    def __init__(self, A, b, check_input: bool = True):
+        super().__init__(A, check_input)
+        self.b = check_finite_array(b, "b", ndim=1) if check_input else b
         if self.b.shape[0] != self.A.shape[0]:
             raise ValueError(f"A has {self.A.shape[0]} rows but b has {self.b.shape[0]} entries; shapes must match")
 

@@ -217,7 +217,7 @@ def proximal_gradient(A, b, penalty: Penalty, lam, groups: Groups, *, x0=None, t
     (polishings kept) and ``n_products`` (products with A or Aᵀ, power iteration included).
     """
     n_products = 0
-    datafit = Quadratic(A, b) if datafit is None else datafit
+    datafit = Quadratic(A, b, check_input=False) if datafit is None else datafit   # solve() validated A, b
     if datafit.A.shape != A.shape:
         raise ValueError(f"datafit must be built on A (shape {A.shape}); got one on shape {datafit.A.shape}")
     if step is None:
@@ -237,8 +237,9 @@ def proximal_gradient(A, b, penalty: Penalty, lam, groups: Groups, *, x0=None, t
     if quadratic:
         threshold = tol * max(0.5 * float(np.dot(b, b)), _TINY)
     else:  # relative violation: ‖∇F(0)‖∞ is the scale of λ_max
-        scale = max(float(np.max(np.abs(datafit.gradient(np.zeros_like(x))), initial=0.0)), _TINY)
-        threshold = tol
+        grad0 = datafit.backproject(datafit.raw_gradient(np.zeros(zero_fit)))
+        scale = max(float(np.max(np.abs(grad0), initial=0.0)), _TINY)
+        threshold, n_products = tol, n_products + 1
     name = "fista" if accelerate else "ista"
     criterion_name = ("duality_gap" if quadratic else "relative_violation") if convex else "relative_change"
     monitor = Monitor(name, tol, criterion_name, callback)
