@@ -10,7 +10,7 @@ import inspect
 import pathlib
 import sys
 
-MODULES = ["lamina", "lamina.groups", "lamina.scaling", "lamina.penalties", "lamina.operators",
+MODULES = ["lamina", "lamina.groups", "lamina.scaling", "lamina.penalties", "lamina.datafits", "lamina.operators",
            "lamina.solvers.base", "lamina.solvers.path", "lamina.estimators", "lamina.testing",
            "lamina.inverse", "lamina.studies", "lamina.tuners", "lamina.report.study_report"]
 OPTIONAL = ["lamina.torch", "lamina.tuners.linear", "lamina.trees"]

@@ -7,13 +7,13 @@ from __future__ import annotations
 from enum import Enum
 from importlib import import_module
 
-import numpy as np
 
 from lamina._validation import (check_finite_array, check_lam, check_lam_values, check_positive_float,
                                 check_positive_int, parse_choice)
 from lamina.groups import as_groups
 from lamina.operators import as_forward_model, dottest, is_explicit
-from lamina.penalties import L0, ElasticNet, GroupL1, Penalty, make_penalty
+from lamina.penalties import Penalty, make_penalty
+from lamina.penalties.base import MissingCapability
 from lamina.solvers.base import SolveResult
 
 
@@ -31,38 +31,41 @@ class Solver(str, Enum):
     IRL1 = "irl1"            # iteratively reweighted L1 (L0 surrogate)
 
 
-# name -> (module, function, penalties it accepts, needs an explicit matrix)
+# name -> (module, function, penalty capabilities it needs, needs an explicit matrix);
+# every solver also uses the three methods every penalty has (value, prox, subdiff_distance)
 _REGISTRY = {
-    Solver.CD: ("lamina.solvers.cd", "coordinate_descent", (ElasticNet, GroupL1), True),
-    Solver.FISTA: ("lamina.solvers.apg", "proximal_gradient", (Penalty,), False),
-    Solver.ISTA: ("lamina.solvers.apg", "proximal_gradient", (Penalty,), False),
-    Solver.CHOLESKY: ("lamina.solvers.ridge", "ridge_closed_form", (ElasticNet,), True),
-    Solver.LSQR: ("lamina.solvers.ridge", "ridge_iterative", (ElasticNet,), False),
-    Solver.CG: ("lamina.solvers.ridge", "ridge_iterative", (ElasticNet,), False),
-    Solver.IHT: ("lamina.solvers.iht", "iterative_hard_thresholding", (L0,), False),
-    Solver.OMP: ("lamina.solvers.omp", "orthogonal_matching_pursuit", (L0,), False),
-    Solver.IRL1: ("lamina.solvers.irl1", "reweighted_l1", (L0,), False),
+    Solver.CD: ("lamina.solvers.cd", "coordinate_descent", ("separable_l1_l2", "block_l2_thresholds"), True),
+    Solver.FISTA: ("lamina.solvers.apg", "proximal_gradient", (), False),
+    Solver.ISTA: ("lamina.solvers.apg", "proximal_gradient", (), False),
+    Solver.CHOLESKY: ("lamina.solvers.ridge", "ridge_closed_form", ("quadratic_strengths",), True),
+    Solver.LSQR: ("lamina.solvers.ridge", "ridge_iterative", ("quadratic_strengths",), False),
+    Solver.CG: ("lamina.solvers.ridge", "ridge_iterative", ("quadratic_strengths",), False),
+    Solver.IHT: ("lamina.solvers.iht", "iterative_hard_thresholding", ("nonzero_costs",), False),
+    Solver.OMP: ("lamina.solvers.omp", "orthogonal_matching_pursuit", ("nonzero_costs",), False),
+    Solver.IRL1: ("lamina.solvers.irl1", "reweighted_l1", ("nonzero_costs",), False),
 }
 
 _EXTRA_OPTIONS = {Solver.ISTA: {"accelerate": False}, Solver.LSQR: {"method": "lsqr"},
                   Solver.CG: {"method": "cg"}}
 
 
-def _is_pure_l2(penalty: Penalty) -> bool:
-    return isinstance(penalty, ElasticNet) and penalty.l1_ratio == 0.0
+def _handles(choice: Solver, penalty: Penalty) -> bool:
+    """Whether the penalty provides one of the capabilities the solver needs (any, if none)."""
+    needs = _REGISTRY[choice][2]
+    return not needs or any(penalty.supports(capability) for capability in needs)
 
 
 def default_solver(penalty: Penalty, explicit: bool) -> Solver:
-    """The solver ``solve`` picks for a penalty and a kind of A."""
-    if isinstance(penalty, L0):
+    """The solver ``solve`` picks for a penalty and a kind of A, from what the penalty provides."""
+    if penalty.supports("nonzero_costs"):
         # reweighted L1 escapes the poor local minima IHT and OMP stop in on coherent operators
         # (deconvolution: relative error 0.01 vs 0.40 / 0.46 at the best λ of each)
         return Solver.IRL1
-    if _is_pure_l2(penalty):
+    if penalty.supports("quadratic_strengths"):
         return Solver.CHOLESKY if explicit else Solver.CG
-    if isinstance(penalty, (ElasticNet, GroupL1)) and explicit:
+    if explicit and _handles(Solver.CD, penalty):
         return Solver.CD
-    return Solver.FISTA
+    return Solver.FISTA if penalty.convex else Solver.ISTA
 
 
 def _parse_solver(solver) -> Solver:
@@ -109,8 +112,11 @@ def solve(A, b, penalty, lam, groups=None, *, tol: float = 1e-6, max_iter: int |
 
     Notes
     -----
-    Default solvers: coordinate descent with working sets (explicit A; L1, elastic net,
-    group L1), FISTA with restart (operators), Cholesky / CG (L2), reweighted L1 (L0).
+    Default solvers, from the methods the penalty provides (see :mod:`lamina.penalties.base`):
+    reweighted L1 (``nonzero_costs``: L0), Cholesky / CG (``quadratic_strengths``: L2),
+    coordinate descent with working sets (explicit A; ``separable_l1_l2`` or
+    ``block_l2_thresholds``: L1, elastic net, group L1), else FISTA with restart (convex) or
+    ISTA (non-convex) on the penalty's prox.
 
     Examples
     --------
@@ -134,10 +140,11 @@ def solve(A, b, penalty, lam, groups=None, *, tol: float = 1e-6, max_iter: int |
         if x0.shape[0] != n_features:
             raise ValueError(f"x0 must have {n_features} entries (columns of A), got {x0.shape[0]}")
     choice = default_solver(penalty, explicit) if solver is None else _parse_solver(solver)
-    module, function, accepted, needs_explicit = _REGISTRY[choice]
-    if not isinstance(penalty, accepted) or (choice in (Solver.CHOLESKY, Solver.LSQR, Solver.CG)
-                                             and not _is_pure_l2(penalty)):
-        raise ValueError(f"solver {choice.value!r} does not handle penalty {penalty.name!r}")
+    module, function, needs, needs_explicit = _REGISTRY[choice]
+    if not _handles(choice, penalty):
+        raise MissingCapability(
+            f"solver {choice.value!r} does not handle penalty {penalty.name!r} ({type(penalty).__name__}): "
+            f"it needs the penalty method {' or '.join(f'{c}()' for c in needs)}")
     if choice is Solver.FISTA and not penalty.convex:
         raise ValueError(f"solver 'fista' needs a convex penalty (momentum has no guarantee on "
                          f"{penalty.name!r}); use 'iht' (monotone), 'omp' or 'irl1'")

@@ -13,7 +13,6 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from lamina._validation import check_finite_array, check_lam, check_sample_weight
 from lamina.estimators._frame import explain_frame, groups_from_patterns, uses_column_names
 from lamina.groups import Groups, as_groups
-from lamina.penalties import ElasticNet
 from lamina.tuners import registry
 from lamina.tuners.linear import make_tuner
 from lamina.tuners.problem import is_problem_tuner
@@ -159,7 +158,7 @@ class GroupedLinearModel(BaseEstimator):
     def _default_lam(self, X, y, spec: LinearSpec, sample_weight) -> float:
         """The scale-aware default λ (see :data:`DEFAULT_LAM_DOC`)."""
         penalty = spec.penalty
-        if isinstance(penalty, ElasticNet) and penalty.l1_ratio == 0.0:
+        if penalty.supports("quadratic_strengths"):
             share = (np.full(X.shape[0], 1.0 / X.shape[0]) if sample_weight is None
                      else sample_weight / np.sum(sample_weight))
             square = X.multiply(X) if sp.issparse(X) else X * X

@@ -18,7 +18,7 @@ from lamina._validation import check_finite_array, check_positive_int
 from lamina.groups import Groups, as_groups
 from lamina.inverse._linops import ridge_dof, row_subset
 from lamina.operators import as_forward_model, matvec, rmatvec, squared_norm_estimate
-from lamina.penalties import L0, ElasticNet, Penalty, make_penalty
+from lamina.penalties import Penalty, make_penalty
 from lamina.solvers.base import ConvergenceWarning
 from lamina.solvers.path import regularization_path
 from lamina.tuners.base import Compute, Tuner, TuneResult
@@ -62,17 +62,20 @@ class Candidates:
 
 
 def check_penalty(penalty) -> Penalty:
-    """L0, L1 or L2 (with optional penalty factors); other penalties have no df formula here."""
+    """A penalty with a degrees-of-freedom formula (``dof_rule``: L0, L1 and L2, with optional
+    penalty factors) and what the λ grid needs (``lam_max``, or ``quadratic_strengths``)."""
     penalty = make_penalty(penalty)
-    is_l2 = isinstance(penalty, ElasticNet) and penalty.l1_ratio == 0.0
-    is_l1 = isinstance(penalty, ElasticNet) and penalty.l1_ratio == 1.0
-    if not (isinstance(penalty, L0) or is_l1 or is_l2):
-        raise ValueError(f"penalty must be 'l0', 'l1' or 'l2' for automatic λ; got {penalty.name!r}")
+    if penalty.dof_rule not in ("support", "ridge"):
+        raise ValueError(f"penalty must be 'l0', 'l1' or 'l2' for automatic λ, or any penalty with a "
+                         f"degrees-of-freedom formula (dof_rule 'support' or 'ridge'); got {penalty.name!r} "
+                         f"({type(penalty).__name__}) with dof_rule={penalty.dof_rule!r}")
+    penalty.require("quadratic_strengths" if penalty.dof_rule == "ridge" else "lam_max", "automatic λ")
     return penalty
 
 
 def is_l2(penalty: Penalty) -> bool:
-    return isinstance(penalty, ElasticNet) and penalty.l1_ratio == 0.0
+    """Whether R is quadratic (ridge df and an ‖A‖²-scaled grid)."""
+    return penalty.supports("quadratic_strengths")
 
 
 def default_multipliers(A, b, penalty: Penalty, groups: Groups, direction: np.ndarray,
@@ -86,7 +89,7 @@ def default_multipliers(A, b, penalty: Penalty, groups: Groups, direction: np.nd
     t_max = penalty.lam_max(rmatvec(A, b), groups, direction)
     if not np.isfinite(t_max) or t_max <= 0:
         raise ValueError("Aᵀb is zero on every penalized coefficient: x = 0 for every λ")
-    depth = 1e-4 if isinstance(penalty, L0) else 1e-3
+    depth = penalty.grid_depth
     return t_max * np.geomspace(0.95, depth, n_lams)
 
 

@@ -25,7 +25,7 @@ import numpy as np
 from lamina._validation import check_finite_array
 from lamina.inverse._linops import ridge_dof
 from lamina.inverse.candidates import KFoldCV, is_l2, prepare
-from lamina.penalties import L0, L1, Penalty
+from lamina.penalties import L1, Penalty
 
 # median |N(0, 1)| = Φ⁻¹(3/4)
 _MAD_TO_SIGMA = 0.6744897501960817
@@ -91,8 +91,8 @@ def residual_penalties(penalty: Penalty) -> list:
     L1 (same factors) for L0, whose df by support size ignores the search over supports and
     would make σ̂ too small — then, for L2, L1 as a fallback (a ridge fit of a sparse x on an
     underdetermined A takes nearly every degree of freedom and leaves no residual to read)."""
-    if isinstance(penalty, L0):
-        return [L1(weights=penalty.weights)]
+    if not penalty.convex:
+        return [penalty.convex_surrogate()]
     return [penalty, L1(weights=penalty.weights)] if is_l2(penalty) else [penalty]
 
 

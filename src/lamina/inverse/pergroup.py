@@ -39,6 +39,7 @@ from lamina.inverse.noise import estimate_sigma
 from lamina.inverse.rules import is_l2, sure_scores
 from lamina.operators import is_explicit, matvec, rmatvec
 from lamina.penalties import Penalty
+from lamina.penalties.base import DIFFERENTIABLE
 from lamina.solvers.base import ConvergenceWarning
 from lamina.tuners.base import Compute, Tuner, TuneResult
 
@@ -81,20 +82,20 @@ def hypergradient(A_train, A_val, b_val, x, penalty: Penalty, lam, groups: Group
     residual_val = matvec(A_val, x) - b_val
     loss = 0.5 * float(np.dot(residual_val, residual_val))
     grad_x = rmatvec(A_val, residual_val)
-    factors = penalty.factors(groups.n_features)
-    if is_l2(penalty):
-        support = np.arange(x.shape[0])
-        diagonal = groups.expand(lam) * factors
-        direction = factors * x
-    else:
-        support = np.flatnonzero(x)
-        if support.size == 0:
-            return loss, np.zeros(groups.n_groups)
-        diagonal = np.zeros(support.size)
-        direction = factors[support] * np.sign(x[support])
-    v = _normal_solve(A_train, support, diagonal[support] if is_l2(penalty) else diagonal, grad_x[support])
+    support = penalty.generalized_support(x, lam, groups)
+    if support.size == 0:
+        return loss, np.zeros(groups.n_groups)
+    diagonal = penalty.hessian_on_support(x, lam, groups, support)
+    if np.ndim(diagonal) != 1:
+        raise ValueError(f"per_group='hypergradient' needs a separable penalty (diagonal Hessian on the "
+                         f"support); got {penalty.name!r}")
+    # ∇R is linear in λ: ∂(∇R)_j/∂λ_g = (∇R)_j / λ_g for j in g
+    lam_s = groups.expand(lam)[support]
+    direction = np.where(lam_s > 0, penalty.gradient_on_support(x, lam, groups, support)
+                         / np.where(lam_s > 0, lam_s, 1.0), 0.0)
+    v = _normal_solve(A_train, support, diagonal, grad_x[support])
     per_coef = np.zeros(x.shape[0])
-    per_coef[support] = -direction[support] * v if is_l2(penalty) else -direction * v
+    per_coef[support] = -direction * v
     return loss, groups.sum(per_coef)
 
 
@@ -133,8 +134,9 @@ class Hypergradient(Tuner):
         """Refine ``start`` (λ per group for the full problem); returns λ for the full problem."""
         from lamina.inverse.tunable import OperatorProblem
         from lamina.tuners.search import HypergradientSearch
-        if not penalty.convex:
-            raise ValueError("per_group='hypergradient' needs a convex penalty (l1 or l2); "
+        if not (penalty.convex and all(penalty.supports(c) for c in DIFFERENTIABLE)):
+            raise ValueError(f"per_group='hypergradient' needs a convex penalty with "
+                             f"{', '.join(DIFFERENTIABLE)} (l1 or l2); got {penalty.name!r}; "
                              "for l0 use per_group='sure'")
         problem = OperatorProblem(A, b, penalty, groups, tol=tol, seed=self.seed, val_share=self.validation_share)
         search = HypergradientSearch(cv=1, max_evals=self.max_iter, start=start, min_ratio=self.min_ratio)

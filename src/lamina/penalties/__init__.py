@@ -1,7 +1,8 @@
-"""Penalties with a λ per group: value, prox, optimality and dual pieces (see ``base``)."""
+"""Penalties with a λ per group: value, prox, optimality and dual pieces, and the optional
+capabilities solvers and tuners ask for by name (see ``base``)."""
 from enum import Enum
 
-from lamina.penalties.base import Penalty
+from lamina.penalties.base import CAPABILITIES, MissingCapability, Penalty
 from lamina.penalties.elastic_net import L1, L2, ElasticNet
 from lamina.penalties.group_l1 import GroupL1
 from lamina.penalties.l0 import L0
@@ -30,4 +31,5 @@ def make_penalty(penalty) -> Penalty:
         raise ValueError(f"penalty must be a Penalty or one of {choices}; got {penalty!r}") from None
 
 
-__all__ = ["Penalty", "L0", "L1", "L2", "ElasticNet", "GroupL1", "PenaltyName", "make_penalty"]
+__all__ = ["Penalty", "MissingCapability", "CAPABILITIES", "L0", "L1", "L2", "ElasticNet", "GroupL1",
+           "PenaltyName", "make_penalty"]

@@ -53,3 +53,49 @@ class GroupL1(Penalty):
 
     def conjugate(self, corr, lam, groups):
         return 0.0
+
+    # ------------------------------------------------------------------ capabilities
+    def block_l2_thresholds(self, lam, groups):
+        return self.thresholds(lam, groups)
+
+    def dual_norm(self, v, groups):
+        """‖v_g‖₂ / c_g per group (0 for unpenalized groups)."""
+        factors = self.factors(groups.n_groups)
+        return np.where(factors > 0, groups.norms(v) / np.maximum(factors, 1e-300), 0.0)
+
+    def generalized_support(self, x, lam, groups):
+        """Coefficients of nonzero groups and of unpenalized groups."""
+        active = (groups.norms(x) > 0) | (self.thresholds(lam, groups) == 0)
+        return np.flatnonzero(active[groups.labels])
+
+    def gradient_on_support(self, x, lam, groups, support):
+        """t_g x_g / ‖x_g‖ on S (0 on unpenalized zero groups)."""
+        norms = groups.norms(x)
+        labels = groups.labels[support]
+        safe = np.where(norms > 0, norms, 1.0)
+        return self.thresholds(lam, groups)[labels] * (np.asarray(x)[support] / safe[labels])
+
+    def hessian_on_support(self, x, lam, groups, support):
+        """Block diagonal t_g/‖x_g‖ (I − u_g u_gᵀ), u_g = x_g/‖x_g‖, on S (a matrix)."""
+        thresholds = self.thresholds(lam, groups)
+        norms = groups.norms(x)
+        labels = groups.labels[support]
+        safe = np.where(norms > 0, norms, 1.0)
+        unit = np.asarray(x)[support] / safe[labels]
+        hessian = np.zeros((support.size, support.size))
+        for g in np.unique(labels):
+            if norms[g] == 0 or thresholds[g] == 0:
+                continue
+            idx = np.flatnonzero(labels == g)
+            u = unit[idx]
+            hessian[np.ix_(idx, idx)] = thresholds[g] / norms[g] * (np.eye(idx.size) - np.outer(u, u))
+        return hessian
+
+    def prior_factors(self, groups):
+        """None: the group factors enter :meth:`prior_precision_to_lam` instead."""
+        return None
+
+    def prior_precision_to_lam(self, alpha, groups):
+        """β n λ_g = √(α_g (p_g + 1)) / c_g (moment matching of the group-Laplace prior)."""
+        c = self.factors(groups.n_groups)
+        return np.sqrt(np.asarray(alpha, float) * (groups.sizes + 1)) / np.where(c > 0, c, 1.0)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lamina.penalties.base import Penalty, direction_thresholds, max_ratio
+from lamina.penalties.base import Penalty, direction_thresholds, group_max, max_ratio
 
 
 class L0(Penalty):
@@ -26,6 +26,8 @@ class L0(Penalty):
 
     name = "l0"
     convex = False
+    dof_rule = "support"
+    grid_depth = 1e-4
 
     def value(self, x, lam, groups):
         return float(np.dot(self.thresholds(lam, groups), np.asarray(x) != 0))
@@ -39,3 +41,19 @@ class L0(Penalty):
 
     def lam_max(self, grad0, groups, direction=None):
         return max_ratio(np.asarray(grad0) ** 2 / 2.0, direction_thresholds(self, groups, direction))
+
+    # ------------------------------------------------------------------ capabilities
+    def nonzero_costs(self, lam, groups):
+        return self.thresholds(lam, groups)
+
+    def entry_thresholds(self, grad, groups):
+        """max_{j∈g} grad_j² / (2 w_j): the λ below which the unit-step prox-gradient map
+        makes a zero coefficient of the group nonzero."""
+        factors = self.factors(groups.n_features)
+        ratios = np.where(factors > 0, np.asarray(grad) ** 2 / (2.0 * np.maximum(factors, 1e-300)), 0.0)
+        return group_max(ratios, groups)
+
+    def convex_surrogate(self):
+        """L1 with the same factors."""
+        from lamina.penalties.elastic_net import L1
+        return L1(weights=self.weights)

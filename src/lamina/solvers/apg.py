@@ -1,13 +1,15 @@
 """Accelerated proximal gradient (FISTA) with adaptive restart, for linear operators.
 
-Solves min_x ½‖Ax − b‖² + Σ_g λ_g R(x_g) for any penalty with a prox, using only products
-with A and Aᵀ — one of each per iteration: Az and the residuals are kept as combinations of
-the stored products Ax, so the descent test of back-tracking costs nothing extra.
+Solves min_x F(x) + Σ_g λ_g R(x_g) for any penalty with a prox and any datafit F(x) = f(Ax)
+of :mod:`lamina.datafits` (least squares ½‖Ax − b‖² by default), using only products with A
+and Aᵀ — one of each per iteration: Az is kept as a combination of the stored products Ax, so
+the descent test of back-tracking costs nothing extra.
 
-Step size: 1/L, L starting from a few power iterations (a lower bound on ‖A‖²) and adapting
-to the curvature actually met: f is quadratic, so the descent condition
-f(x⁺) ≤ f(z) + ∇f(z)ᵀ(x⁺ − z) + L/2 ‖x⁺ − z‖² reads ‖A(x⁺ − z)‖² ≤ L‖x⁺ − z‖², and
-A(x⁺ − z) is a difference of stored residuals. L shrinks by 10 % before every iteration and,
+Step size: 1/L, L starting from a few power iterations (a lower bound on ‖A‖², times f's
+curvature) and adapting to the curvature actually met: the descent condition
+F(x⁺) ≤ F(z) + ∇F(z)ᵀ(x⁺ − z) + L/2 ‖x⁺ − z‖² reads 2 D_f(Ax⁺, Az) ≤ L‖x⁺ − z‖², D_f the
+Bregman distance of f, from stored products; for least squares 2 D_f = ‖A(x⁺ − z)‖², a
+difference of stored residuals. L shrinks by 10 % before every iteration and,
 when the test fails, becomes 1.3 × the curvature met (one extra product). Steps thus follow
 the local curvature of the iterates, often well below ‖A‖² (band-limited operators such as
 convolutions), instead of the worst case an exact eigenvalue solve gives — for thousands
@@ -35,8 +37,9 @@ from __future__ import annotations
 import numpy as np
 
 from lamina.groups import Groups
-from lamina.operators import matvec, rmatvec, squared_norm_estimate
-from lamina.penalties import ElasticNet, Penalty
+from lamina.datafits import Datafit, Quadratic
+from lamina.operators import matvec, rmatvec
+from lamina.penalties import Penalty
 from lamina.penalties.elastic_net import elastic_net_prox
 from lamina.solvers.base import Monitor, SolveResult, duality_gap
 
@@ -44,10 +47,10 @@ _TINY = np.finfo(float).tiny
 
 
 def _separable_prox(penalty: Penalty, lam, groups: Groups):
-    """A fast ``prox(u, step)`` for the elastic-net family (thresholds computed once), else the
-    penalty's own prox; and the per-coefficient (a, c) of R = Σ a|x| + c x²/2 when available."""
-    if isinstance(penalty, ElasticNet):
-        l1, l2 = penalty.split(lam, groups)
+    """A fast ``prox(u, step)`` for penalties R = Σ a|x| + c x²/2 (``separable_l1_l2``: strengths
+    computed once), else the penalty's own prox; and those per-coefficient (a, c) when available."""
+    if penalty.supports("separable_l1_l2"):
+        l1, l2 = penalty.separable_l1_l2(lam, groups)
         return (lambda u, step: elastic_net_prox(u, l1, l2, step)), (l1, l2)
 
     def prox(u, step):
@@ -170,7 +173,8 @@ def _polish(A, x, Ax, corr, l1, l2, max_cg: int, max_rounds: int = 30):
 def proximal_gradient(A, b, penalty: Penalty, lam, groups: Groups, *, x0=None, tol: float = 1e-6,
                       max_iter: int = 10_000, step: float | None = None, accelerate: bool = True,
                       restart: bool = True, check_every: int = 10, power_iterations: int = 5,
-                      polish: bool = True, max_cg: int = 500, callback=None) -> SolveResult:
+                      polish: bool = True, max_cg: int = 500, callback=None,
+                      datafit: Datafit | None = None) -> SolveResult:
     """FISTA with adaptive restart, adaptive step and support polishing; see the module docstring.
 
     Parameters
@@ -200,6 +204,12 @@ def proximal_gradient(A, b, penalty: Penalty, lam, groups: Groups, *, x0=None, t
         CG steps per polishing.
     callback : callable, optional
         ``callback(iteration, x, objective, criterion)``; returning True stops.
+    datafit : Datafit, optional
+        F(x) = f(Ax) in place of ½‖Ax − b‖² (:mod:`lamina.datafits`; ``Quadratic(A, b)`` by
+        default), on the same A. The descent test reads f's Bregman distance
+        f(Ax⁺) − f(Az) − ∇f(Az)ᵀA(x⁺ − z) ≤ L/2 ‖x⁺ − z‖² from the stored products. Least
+        squares stops on the duality gap and may polish; other datafits stop on the largest
+        distance of −∇F(x) to ∂R, relative to ‖∇F(0)‖∞ (``relative_violation``).
 
     Notes
     -----
@@ -207,39 +217,49 @@ def proximal_gradient(A, b, penalty: Penalty, lam, groups: Groups, *, x0=None, t
     (polishings kept) and ``n_products`` (products with A or Aᵀ, power iteration included).
     """
     n_products = 0
+    datafit = Quadratic(A, b, check_input=False) if datafit is None else datafit   # solve() validated A, b
+    if datafit.A.shape != A.shape:
+        raise ValueError(f"datafit must be built on A (shape {A.shape}); got one on shape {datafit.A.shape}")
     if step is None:
-        lipschitz, n_products = squared_norm_estimate(A, n_iter=power_iterations)
+        lipschitz, n_products = datafit.lipschitz_estimate(power_iterations)
         lipschitz = max(lipschitz, _TINY)
-        n_products *= 2
         floor = 1e-6 * lipschitz
     else:
         lipschitz = 1.0 / step
     prox, face = _separable_prox(penalty, lam, groups)
     convex = penalty.convex
-    polish = polish and convex and face is not None
-    x = np.zeros(A.shape[1]) if x0 is None else np.array(x0, dtype=np.float64)
-    residual = (matvec(A, x) if np.any(x) else np.zeros(A.shape[0])) - b   # Ax − b
-    z, residual_z, t = x, residual, 1.0     # extrapolated point and Az − b
-    threshold = tol * max(0.5 * float(np.dot(b, b)), _TINY)
+    quadratic = datafit.quadratic
+    polish = polish and convex and quadratic and face is not None
+    x = np.zeros(datafit.n_features) if x0 is None else np.array(x0, dtype=np.float64)
+    zero_fit = (A.shape[0],) if datafit.n_outputs == 1 else (A.shape[0], datafit.n_outputs)
+    fit = datafit.predict(x) if np.any(x) else np.zeros(zero_fit)   # Ax
+    z, fit_z, t = x, fit, 1.0     # extrapolated point and Az
+    if quadratic:
+        threshold = tol * max(0.5 * float(np.dot(b, b)), _TINY)
+    else:  # relative violation: ‖∇F(0)‖∞ is the scale of λ_max
+        grad0 = datafit.backproject(datafit.raw_gradient(np.zeros(zero_fit)))
+        scale = max(float(np.max(np.abs(grad0), initial=0.0)), _TINY)
+        threshold, n_products = tol, n_products + 1
     name = "fista" if accelerate else "ista"
-    monitor = Monitor(name, tol, "duality_gap" if convex else "relative_change", callback)
+    criterion_name = ("duality_gap" if quadratic else "relative_violation") if convex else "relative_change"
+    monitor = Monitor(name, tol, criterion_name, callback)
     free = _unpenalized(penalty, lam, groups) if convex else None
     iteration, n_restarts, n_polish, last_signs, stable = 0, 0, 0, None, 0
     for iteration in range(1, max_iter + 1):
-        grad = rmatvec(A, residual_z)
+        grad = datafit.backproject(datafit.raw_gradient(fit_z))
         if step is None:
             lipschitz = max(_SHRINK * lipschitz, floor)
         while True:
             x_new = prox(z - grad / lipschitz, 1.0 / lipschitz)
-            residual_new = matvec(A, x_new) - b
+            fit_new = datafit.predict(x_new)
             n_products += 2
             if step is not None:
                 break
-            # f is quadratic: the descent condition is ‖A(x⁺ − z)‖² ≤ L ‖x⁺ − z‖²
+            # descent condition f(Ax⁺) ≤ f(Az) + ∇f(Az)ᵀA(x⁺ − z) + L/2 ‖x⁺ − z‖²; for least
+            # squares the left minus the first two terms is ½‖A(x⁺ − z)‖², exactly
             diff = x_new - z
             diff_sq = float(np.dot(diff, diff))
-            A_diff = residual_new - residual_z
-            curvature_sq = float(np.dot(A_diff, A_diff))
+            curvature_sq = 2.0 * datafit.bregman(fit_new, fit_z)
             if diff_sq == 0.0 or curvature_sq <= lipschitz * diff_sq * (1.0 + 1e-10) or not np.isfinite(curvature_sq):
                 break  # descent holds (non-finite values stop at the next check)
             lipschitz = _GROW * curvature_sq / diff_sq
@@ -247,16 +267,16 @@ def proximal_gradient(A, b, penalty: Penalty, lam, groups: Groups, *, x0=None, t
         step_x = x_new - x
         if accelerate and restart and t > 1.0 and np.dot(z - x_new, step_x) > 0:
             t, n_restarts = 1.0, n_restarts + 1
-            z, residual_z = x_new, residual_new
+            z, fit_z = x_new, fit_new
         elif accelerate:
             t_new = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
             beta = (t - 1.0) / t_new
             z = x_new + beta * step_x
-            residual_z = residual_new + beta * (residual_new - residual)
+            fit_z = fit_new + beta * (fit_new - fit)      # A is linear: Az from stored products
             t = t_new
         else:
-            z, residual_z = x_new, residual_new
-        x, residual = x_new, residual_new
+            z, fit_z = x_new, fit_new
+        x, fit = x_new, fit_new
         ready = False
         if polish:
             signs = np.sign(x)
@@ -265,33 +285,37 @@ def proximal_gradient(A, b, penalty: Penalty, lam, groups: Groups, *, x0=None, t
             ready = stable >= _POLISH_WINDOW
         if iteration % check_every and iteration != max_iter and not ready:
             continue
-        objective = 0.5 * float(np.dot(residual, residual)) + penalty.value(x, lam, groups)
+        objective = datafit.value_at(fit) + penalty.value(x, lam, groups)
         if not convex:
             criterion = float(np.linalg.norm(step_x)) / max(float(np.linalg.norm(x)), _TINY)
             if monitor.record(iteration, x, objective, criterion, tol):
                 break
             continue
-        corr = rmatvec(A, -residual)
+        corr = datafit.backproject(-datafit.raw_gradient(fit))     # −∇F(x); Aᵀ(b − Ax) for least squares
         n_products += 1
-        criterion = duality_gap(penalty, lam, groups, b, -residual, corr, objective)
+        if not quadratic:
+            violation = penalty.subdiff_distance(x, -corr, lam, groups)
+            criterion = float(np.max(violation, initial=0.0)) / scale
+        else:
+            criterion = duality_gap(penalty, lam, groups, b, b - fit, corr, objective)
         if ready and criterion > threshold:
             stable = 0
-            polished = _polish(A, x, residual + b, corr, face[0], face[1], max_cg)
+            polished = _polish(A, x, fit, corr, face[0], face[1], max_cg)
             if polished is not None:
                 x_p, _, used = polished
                 # fresh products at the new point: the gap below owes nothing to CG's recurrences
-                residual_p = matvec(A, x_p) - b
+                fit_p = datafit.predict(x_p)
                 n_products += used + 1
-                objective_p = 0.5 * float(np.dot(residual_p, residual_p)) + penalty.value(x_p, lam, groups)
+                objective_p = datafit.value_at(fit_p) + penalty.value(x_p, lam, groups)
                 if objective_p <= objective:
                     n_polish += 1
-                    x, residual, objective = x_p, residual_p, objective_p
-                    z, residual_z, t = x, residual, 1.0
-                    corr = rmatvec(A, -residual)
+                    x, fit, objective = x_p, fit_p, objective_p
+                    z, fit_z, t = x, fit, 1.0
+                    corr = datafit.backproject(-datafit.raw_gradient(fit))
                     n_products += 1
-                    criterion = duality_gap(penalty, lam, groups, b, -residual, corr, objective)
+                    criterion = duality_gap(penalty, lam, groups, b, b - fit, corr, objective)
                     last_signs = np.sign(x)
-        if free is not None and criterion <= threshold:
+        if quadratic and free is not None and criterion <= threshold:
             # the gap treats unpenalized coefficients as optimal; one gradient step on them
             # alone would gain ‖g_U‖²/(2L), so x is not within the threshold while that exceeds it
             gain = float(np.dot(corr[free], corr[free])) / (2.0 * lipschitz)

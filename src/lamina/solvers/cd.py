@@ -19,7 +19,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from lamina.groups import Groups
-from lamina.penalties import ElasticNet, GroupL1, Penalty
+from lamina.penalties import Penalty
+from lamina.penalties.base import MissingCapability
 from lamina.solvers import _cd_kernels as kernels
 from lamina.solvers.base import Monitor, SolveResult, duality_gap
 
@@ -82,7 +83,8 @@ def coordinate_descent(X, y, penalty: Penalty, lam, groups: Groups, *, x0=None, 
     ----------
     X : ndarray or scipy.sparse matrix, shape (n_samples, n_features)
     y : ndarray, shape (n_samples,)
-    penalty : ElasticNet, L1, L2 or GroupL1
+    penalty : Penalty with ``separable_l1_l2`` (elastic-net family) or ``block_l2_thresholds``
+        (group L1)
     lam : ndarray, shape (n_groups,)
         λ per group (validated by the caller).
     groups : Groups
@@ -109,18 +111,20 @@ def coordinate_descent(X, y, penalty: Penalty, lam, groups: Groups, *, x0=None, 
     -------
     SolveResult
     """
-    if isinstance(penalty, ElasticNet):
+    if penalty.supports("separable_l1_l2"):
         kind, n_units = kernels.ELASTIC_NET, groups.n_features
-        l1, l2 = penalty.split(lam, groups)
+        l1, l2 = penalty.separable_l1_l2(lam, groups)
         thr = _EMPTY_DATA
         always_in = (l1 == 0)
-    elif isinstance(penalty, GroupL1):
+    elif penalty.supports("block_l2_thresholds"):
         kind, n_units = kernels.GROUP_L1, groups.n_groups
         l1 = l2 = _EMPTY_DATA
-        thr = penalty.thresholds(lam, groups)
+        thr = penalty.block_l2_thresholds(lam, groups)
         always_in = (thr == 0)
     else:
-        raise TypeError(f"coordinate descent handles L1, L2, elastic net and group L1; got {penalty.name}")
+        raise MissingCapability(
+            f"coordinate descent needs penalty {penalty.name!r} ({type(penalty).__name__}) to provide "
+            "separable_l1_l2() (R = Σ a_j|x_j| + c_j x_j²/2) or block_l2_thresholds() (R = Σ t_g‖x_g‖₂)")
     design = _design_arrays(X)
     y = np.ascontiguousarray(y, dtype=np.float64)
     if lipschitz is None:

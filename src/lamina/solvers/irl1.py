@@ -56,7 +56,7 @@ def reweighted_l1(A, b, penalty: Penalty, lam, groups: Groups, *, x0=None, tol: 
     A : ndarray, sparse matrix or LinearOperator, shape (n_rows, n_features)
     b : ndarray, shape (n_rows,)
     penalty : L0
-        Supplies t_j = λ_j w_j (``penalty.thresholds(lam, groups)``).
+        Supplies t_j = λ_j w_j (``penalty.nonzero_costs(lam, groups)``).
     lam : ndarray, shape (n_groups,)
         λ per group (validated by the caller).
     groups : Groups
@@ -119,7 +119,7 @@ def reweighted_l1(A, b, penalty: Penalty, lam, groups: Groups, *, x0=None, tol: 
         inner_max_iter = check_positive_int(inner_max_iter, "inner_max_iter")
     if eps is not None:
         eps = check_positive_float(eps, "eps")
-    thresholds = penalty.thresholds(lam, groups)
+    thresholds = penalty.nonzero_costs(lam, groups)
     slope = np.sqrt(2.0 * thresholds)
     x = np.zeros(A.shape[1]) if x0 is None else np.array(x0, dtype=np.float64)
     if eps is None and np.any(x):

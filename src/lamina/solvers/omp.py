@@ -222,7 +222,7 @@ def orthogonal_matching_pursuit(A, b, penalty: Penalty, lam, groups: Groups, *, 
     A : ndarray, sparse matrix or LinearOperator, shape (n_rows, n_features)
     b : ndarray, shape (n_rows,)
     penalty : L0
-        Supplies the cost of each nonzero, ``penalty.thresholds(lam, groups)`` = λ_j w_j.
+        Supplies the cost of each nonzero, ``penalty.nonzero_costs(lam, groups)`` = λ_j w_j.
     lam : ndarray, shape (n_groups,)
         λ per group (validated by the caller).
     groups : Groups
@@ -266,7 +266,7 @@ def orthogonal_matching_pursuit(A, b, penalty: Penalty, lam, groups: Groups, *, 
     check_positive_float(tol, "tol")
     n_rows, n_features = A.shape
     max_atoms = min(n_rows, n_features) if max_iter is None else check_positive_int(max_iter, "max_iter")
-    thresholds = penalty.thresholds(lam, groups)
+    thresholds = penalty.nonzero_costs(lam, groups)
     seed = list(np.flatnonzero(thresholds == 0))
     if x0 is not None:
         seed += [j for j in np.flatnonzero(np.asarray(x0)) if thresholds[j] != 0]

@@ -17,7 +17,7 @@ from scipy.sparse.linalg import LinearOperator, cg, lsqr
 
 from lamina.groups import Groups
 from lamina.operators import matvec, rmatvec
-from lamina.penalties import ElasticNet
+from lamina.penalties import Penalty
 from lamina.solvers.base import Monitor, SolveResult
 
 
@@ -84,11 +84,8 @@ class RidgeFactorization:
         return (((s * Uty) / (s * s + t)) @ Vt) * scale
 
 
-def _strengths(penalty: ElasticNet, lam, groups: Groups) -> np.ndarray:
-    l1, l2 = penalty.split(lam, groups)
-    if np.any(l1 > 0):
-        raise ValueError("ridge solvers handle pure L2 penalties (l1_ratio = 0)")
-    return l2
+def _strengths(penalty: Penalty, lam, groups: Groups) -> np.ndarray:
+    return penalty.quadratic_strengths(lam, groups)
 
 
 def _objective(A, b, x, c):
@@ -102,7 +99,7 @@ def _optimality(A, b, x, c):
     return float(np.linalg.norm(grad)) / max(float(np.linalg.norm(rmatvec(A, b))), np.finfo(float).tiny)
 
 
-def ridge_closed_form(X, y, penalty: ElasticNet, lam, groups: Groups, *, tol: float = 1e-6,
+def ridge_closed_form(X, y, penalty: Penalty, lam, groups: Groups, *, tol: float = 1e-6,
                       factorization: RidgeFactorization | None = None, callback=None, **_) -> SolveResult:
     """Exact ridge by Cholesky (Gram or kernel form), reusing ``factorization`` if given."""
     c = _strengths(penalty, lam, groups)
@@ -113,7 +110,7 @@ def ridge_closed_form(X, y, penalty: ElasticNet, lam, groups: Groups, *, tol: fl
     return monitor.result(x, 1, lam=lam)
 
 
-def ridge_iterative(A, b, penalty: ElasticNet, lam, groups: Groups, *, x0=None, tol: float = 1e-6,
+def ridge_iterative(A, b, penalty: Penalty, lam, groups: Groups, *, x0=None, tol: float = 1e-6,
                     max_iter: int = 1_000, method: str = "cg", callback=None, **_) -> SolveResult:
     """Ridge on an operator: CG on the normal equations, or LSQR on [A; C^{1/2}].
 

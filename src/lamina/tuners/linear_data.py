@@ -28,7 +28,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from lamina.groups import Groups
-from lamina.penalties import L2, ElasticNet, GroupL1, Penalty
+from lamina.penalties import Penalty
 from lamina.solvers.logistic import logistic_regression
 from lamina.solvers.multinomial import multinomial_regression
 from lamina.tuners.linear_losses import Loss, mean_loss, sample_gradient
@@ -48,7 +48,8 @@ class LinearSpec:
 
     @property
     def is_ridge(self) -> bool:
-        return isinstance(self.penalty, ElasticNet) and self.penalty.l1_ratio == 0.0
+        """Whether the penalty is quadratic (provides ``quadratic_strengths``)."""
+        return self.penalty.supports("quadratic_strengths")
 
 
 def with_intercept_group(groups: Groups, size: int = 1) -> Groups:
@@ -196,7 +197,7 @@ class TrainingSet:
 
     def ridge_strengths(self, solver_lam) -> np.ndarray:
         """c_j of ½Σ c_j x_j² for the solver-scale λ (pure L2)."""
-        return L2(self.penalty.weights).split(solver_lam, self.groups)[1]
+        return self.penalty.quadratic_strengths(solver_lam, self.groups)
 
     # ------------------------------------------------------------------ reading a solution
     def coef_intercept(self, x) -> tuple[np.ndarray, float]:
@@ -364,27 +365,17 @@ def entry_thresholds(train: TrainingSet, x) -> np.ndarray:
     """Per group (scikit-learn scale), the λ_g below which a group that is zero in the
     solution x enters it, the others held: by the optimality conditions at x_g = 0,
         λ_g < ‖∇_g F(x)‖_* / n,
-    with ‖·‖_* the dual norm of the group's penalty (max |·|/(ρ w_j) for the elastic-net
-    family, ‖·‖₂/c_g for group L1). Meaningful for penalties with an L1 part (a pure L2
-    keeps every group nonzero; the same ratio is then only a scale, as in :func:`lam_max`)."""
+    with ‖·‖_* the dual norm of the group's penalty (``penalty.entry_thresholds``: max |·|/(ρ w_j)
+    for the elastic-net family, ‖·‖₂/c_g for group L1). Meaningful for penalties with an L1
+    part (a pure L2 keeps every group nonzero; the same ratio is then only a scale, as in
+    :func:`lam_max`)."""
     return _thresholds_and_gradient(train, x)[0]
 
 
 def _thresholds_and_gradient(data: TrainingSet, x) -> tuple[np.ndarray, np.ndarray]:
     spec = data.spec
     grad = data.gradient(x)[: data.p]
-    groups = spec.groups
-    penalty = spec.penalty
-    if isinstance(penalty, GroupL1):
-        factors = penalty.factors(groups.n_groups)
-        norms = groups.norms(grad)
-        return np.where(factors > 0, norms / np.maximum(factors, 1e-300), 0.0) / data.n, grad
-    share = penalty.l1_ratio if isinstance(penalty, ElasticNet) and penalty.l1_ratio > 0 else 1.0
-    factors_per_coef = penalty.factors(groups.n_features) * share
-    ratios = np.where(factors_per_coef > 0, np.abs(grad) / np.maximum(factors_per_coef, 1e-300), 0.0)
-    out = np.zeros(groups.n_groups)
-    np.maximum.at(out, groups.labels, ratios)
-    return out / data.n, grad
+    return spec.penalty.entry_thresholds(grad, spec.groups) / data.n, grad
 
 
 def _floor(values, grad, n):

@@ -36,7 +36,7 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from lamina.penalties import ElasticNet, GroupL1
+from lamina.penalties.base import DIFFERENTIABLE
 from lamina.solvers.multinomial import softmax_rows
 from lamina.tuners.linear_data import Fold, TrainingSet
 from lamina.tuners.linear_losses import Loss, loss_gradient, mean_loss, sigmoid
@@ -115,39 +115,18 @@ def _with_gauge(hessian, gauge):
 def penalty_terms(train: TrainingSet, x, lam):
     """(S, penalty Hessian on S, directions d (|S| × n_groups)) in the solver's scale.
 
-    The penalty Hessian is a vector (diagonal) for the elastic-net family and a dense matrix
-    for group L1. Columns of d follow the user's groups (the intercept group is dropped).
+    From the penalty's ``generalized_support``, ``hessian_on_support`` (a vector when diagonal,
+    as for the elastic-net family, a dense matrix for group L1) and ``gradient_on_support``:
+    ∇R is linear in λ, so its derivative in log λ_g is its own entries of group g. Columns of
+    d follow the user's groups (the intercept group is dropped).
     """
     n_groups = train.spec.groups.n_groups
     solver_lam = train.n * train.full_lam(lam)
     groups, penalty = train.groups, train.penalty
-    if isinstance(penalty, ElasticNet):
-        l1, l2 = penalty.split(solver_lam, groups)
-        S = np.flatnonzero((x != 0) | (l1 == 0))
-        rho = penalty.l1_ratio
-        factors = penalty.factors(groups.n_features)[S]
-        labels = groups.labels[S]
-        grad_r = factors * (rho * np.sign(x[S]) + (1.0 - rho) * x[S])
-        directions = _by_group(labels, grad_r * solver_lam[labels], n_groups)
-        return S, l2[S], directions
-    if isinstance(penalty, GroupL1):
-        thresholds = penalty.thresholds(solver_lam, groups)       # n λ_g c_g
-        norms = groups.norms(x)
-        active = (norms > 0) | (thresholds == 0)
-        S = np.flatnonzero(active[groups.labels])
-        labels = groups.labels[S]
-        safe = np.where(norms > 0, norms, 1.0)
-        unit = x[S] / safe[labels]
-        directions = _by_group(labels, thresholds[labels] * unit, n_groups)
-        hessian = np.zeros((S.size, S.size))
-        for g in np.unique(labels):
-            if norms[g] == 0 or thresholds[g] == 0:
-                continue
-            idx = np.flatnonzero(labels == g)
-            u = unit[idx]
-            hessian[np.ix_(idx, idx)] = thresholds[g] / norms[g] * (np.eye(idx.size) - np.outer(u, u))
-        return S, hessian, directions
-    raise TypeError(f"hypergradients handle the elastic-net family and group L1, got {penalty.name}")
+    penalty.require(DIFFERENTIABLE, "hypergradients and effective degrees of freedom")
+    S = penalty.generalized_support(x, solver_lam, groups)
+    directions = _by_group(groups.labels[S], penalty.gradient_on_support(x, solver_lam, groups, S), n_groups)
+    return S, penalty.hessian_on_support(x, solver_lam, groups, S), directions
 
 
 def _by_group(labels, values, n_groups) -> np.ndarray:
