@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from lamina.tuners.base import Compute
+from lamina.tuners.linear_common import _bounds, _grid
 from lamina.tuners.linear_data import LinearSpec, make_folds
 from lamina.tuners.linear_implicit import fold_value_and_gradient
 from lamina.tuners.problem import Report, weighted_mean
@@ -79,9 +80,7 @@ class LinearProblem:
     def default_grid(self, n_values: int | None = None) -> np.ndarray:
         """n multipliers t (λ = t·1) from λ_max down to 10⁻³ λ_max (ridge: 10³ … 10⁻⁷ × the mean
         feature variance) — :class:`~lamina.tuners.linear.GridCVTuner`'s grid."""
-        from lamina.tuners.linear import _grid
         return _grid(self.bounds(), self.spec, 50 if n_values is None else int(n_values))[:, 0]
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        from lamina.tuners.linear import _bounds
         return _bounds(self.X, self.y, self.spec, self.sample_weight)
