@@ -100,5 +100,9 @@ class Stopwatch:
         self.seconds = 0.0
         return self
 
+    def elapsed(self) -> float:
+        """Seconds since the block started (while it runs)."""
+        return time.perf_counter() - self._start
+
     def __exit__(self, *exc) -> None:
         self.seconds = time.perf_counter() - self._start

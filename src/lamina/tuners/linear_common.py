@@ -47,17 +47,6 @@ def _grid(bounds, spec: LinearSpec, n_lams: int, direction=None) -> np.ndarray:
     return np.geomspace(top, bottom, n_lams)[:, None] * direction[None, :]
 
 
-def _fold_curve(fold, lams, keep_coefs=False):
-    """Held-out loss of one fold along a (warm-started) grid."""
-    losses, coefs = [], []
-    for lam in lams:
-        x = fold.train.fit(lam)
-        losses.append(fold.validation_loss(x))
-        if keep_coefs:
-            coefs.append(x.copy())
-    return np.array(losses), coefs, fold.train.n_iter, fold.train.n_fits
-
-
 def _mean_over_folds(folds, values):
     sizes = np.array([f.size for f in folds], dtype=float)
     return np.tensordot(sizes / sizes.sum(), np.asarray(values), axes=1)

@@ -30,15 +30,20 @@ class LinearProblem:
         As in the estimators' ``fit``.
     seed : int
         Fold shuffling for an int ``cv``.
+    direction : array (n_groups,), optional
+        Relative λ per group of a one-λ search, λ = t·direction (ones by default).
     """
 
     family = "linear"
 
-    def __init__(self, X, y, spec: LinearSpec, *, sample_weight=None, cv_groups=None, seed: int = 0):
+    def __init__(self, X, y, spec: LinearSpec, *, sample_weight=None, cv_groups=None, seed: int = 0, direction=None):
         self.X, self.y, self.spec = X, y, spec
         self.sample_weight, self.cv_groups, self.seed = sample_weight, cv_groups, seed
         self.names = tuple(spec.groups.names)
-        self.direction = np.ones(spec.groups.n_groups)
+        self.direction = (np.ones(spec.groups.n_groups) if direction is None
+                          else np.asarray(direction, dtype=float).ravel())
+        if self.direction.shape != (spec.groups.n_groups,) or np.any(self.direction <= 0):
+            raise ValueError(f"direction must hold {spec.groups.n_groups} values > 0 (one per group)")
         self.compute = Compute()
         self._folds: list = []
 
@@ -78,9 +83,10 @@ class LinearProblem:
         return None
 
     def default_grid(self, n_values: int | None = None) -> np.ndarray:
-        """n multipliers t (λ = t·1) from λ_max down to 10⁻³ λ_max (ridge: 10³ … 10⁻⁷ × the mean
-        feature variance) — :class:`~lamina.tuners.linear.GridCVTuner`'s grid."""
-        return _grid(self.bounds(), self.spec, 50 if n_values is None else int(n_values))[:, 0]
+        """n multipliers t (λ = t·direction) from where every group is off down to 10⁻³ of it
+        (ridge: 10³ … 10⁻⁷ × the mean feature variance) — :class:`~lamina.tuners.linear.GridCVTuner`'s grid."""
+        lams = _grid(self.bounds(), self.spec, 50 if n_values is None else int(n_values), self.direction)
+        return lams[:, 0] / self.direction[0]
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         return _bounds(self.X, self.y, self.spec, self.sample_weight)

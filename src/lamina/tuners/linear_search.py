@@ -1,17 +1,20 @@
 """Baseline tuners of the linear models: a K-fold grid over one λ, and Optuna's TPE over the vector.
 
 * :class:`GridCVTuner` — one λ for all groups (λ = t·direction) along a warm-started path,
-  K folds run in parallel with joblib, t with the lowest mean held-out loss.
-* :class:`OptunaTuner` — Optuna's TPE over the vector log λ, same K-fold criterion.
+  K folds (in parallel with joblib when n_jobs > 1), t with the lowest mean held-out loss —
+  the generic GridSearch on a LinearProblem.
+* :class:`OptunaTuner` — Optuna's TPE over the vector log λ, same K-fold criterion — the generic
+  OptunaSearch (no pruning).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from lamina.tuners.base import Compute, Stopwatch, TuneResult
-from lamina.tuners.linear_common import (LinearTuner, _as_dict, _bounds, _criterion, _fold_curve, _grid,
-                                         _mean_over_folds)
-from lamina.tuners.linear_data import LinearSpec, make_folds
+from lamina.tuners.base import TuneResult
+from lamina.tuners.linear_common import LinearTuner, _criterion
+from lamina.tuners.linear_data import LinearSpec
+from lamina.tuners.linear_problem import LinearProblem
+from lamina.tuners.search import GridSearch, OptunaSearch
 
 
 class GridCVTuner(LinearTuner):
@@ -39,20 +42,16 @@ class GridCVTuner(LinearTuner):
         self.cv, self.n_lams, self.direction, self.n_jobs, self.seed = cv, n_lams, direction, n_jobs, seed
 
     def tune(self, X, y, spec: LinearSpec, cv_groups=None, sample_weight=None) -> TuneResult:
-        from joblib import Parallel, delayed
+        """The generic :class:`~lamina.tuners.search.GridSearch` on a
+        :class:`~lamina.tuners.linear_problem.LinearProblem` (warm-started path per fold)."""
         self.check_penalty(spec)
-        with Stopwatch() as clock:
-            folds = make_folds(X, y, spec, self.cv, self.seed, cv_groups, sample_weight)
-            lams = _grid(_bounds(X, y, spec, sample_weight), spec, self.n_lams, self.direction)
-            out = Parallel(n_jobs=self.n_jobs)(delayed(_fold_curve)(fold, lams) for fold in folds)
-            scores = _mean_over_folds(folds, [o[0] for o in out])
-            best = int(np.argmin(scores))
-        fits = sum(o[3] for o in out)
-        return TuneResult(
-            self.name, _as_dict(spec, lams[best]), trajectory=[],
-            compute=Compute(fits=fits, epochs=sum(o[2] for o in out), seconds=clock.seconds),
-            curve={"lam": lams[:, 0].tolist(), "score": scores.tolist(), "criterion": _criterion(spec)},
-            info={"cv_score": float(scores[best])})
+        problem = LinearProblem(X, y, spec, sample_weight=sample_weight, cv_groups=cv_groups, seed=self.seed,
+                                direction=self.direction)
+        result = GridSearch(n_values=self.n_lams, cv=self.cv, n_jobs=self.n_jobs).tune_problem(problem)
+        result.method = self.name
+        result.curve.update(lam=(np.asarray(result.curve["lam"]) * problem.direction[0]).tolist(),
+                            criterion=_criterion(spec))
+        return result
 
 
 class OptunaTuner(LinearTuner):
@@ -75,26 +74,12 @@ class OptunaTuner(LinearTuner):
         self.n_trials, self.cv, self.seed, self.timeout = n_trials, cv, seed, timeout
 
     def tune(self, X, y, spec: LinearSpec, cv_groups=None, sample_weight=None) -> TuneResult:
-        import optuna
+        """The generic :class:`~lamina.tuners.search.OptunaSearch` (no pruning: every trial
+        runs its K folds) on a :class:`~lamina.tuners.linear_problem.LinearProblem`."""
         self.check_penalty(spec)
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        with Stopwatch() as clock:
-            folds = make_folds(X, y, spec, self.cv, self.seed, cv_groups, sample_weight)
-            lower, upper = np.log(_bounds(X, y, spec, sample_weight))
-            names = [f"log_lam_{g}" for g in range(spec.groups.n_groups)]
-
-            def criterion(trial):
-                theta = np.array([trial.suggest_float(k, lo, hi) for k, lo, hi in zip(names, lower, upper)])
-                lam = np.exp(theta)
-                return float(_mean_over_folds(folds, [f.validation_loss(f.train.fit(lam)) for f in folds]))
-
-            study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=self.seed))
-            study.optimize(criterion, n_trials=self.n_trials, timeout=self.timeout)
-            lam = np.exp([study.best_params[k] for k in names])
-        scores = [t.value for t in study.trials]
-        return TuneResult(
-            self.name, _as_dict(spec, lam),
-            trajectory=[_as_dict(spec, np.exp([t.params[k] for k in names])) for t in study.trials],
-            compute=Compute(fits=len(study.trials), epochs=sum(f.train.n_iter for f in folds), seconds=clock.seconds),
-            curve={"trial": list(range(len(scores))), "score": scores, "criterion": _criterion(spec)},
-            info={"cv_score": float(study.best_value), "n_trials": len(study.trials)})
+        problem = LinearProblem(X, y, spec, sample_weight=sample_weight, cv_groups=cv_groups, seed=self.seed)
+        search = OptunaSearch(n_trials=self.n_trials, cv=self.cv, seed=self.seed, pruning=False, timeout=self.timeout)
+        result = search.tune_problem(problem)
+        result.method = self.name
+        result.curve["criterion"] = _criterion(spec)
+        return result

@@ -92,8 +92,13 @@ class GridSearch(ProblemTuner):
 
     def _losses(self, problem, lams, splits) -> np.ndarray:
         if hasattr(problem, "split_path"):
-            return np.stack([problem.split_path(lams, split) for split in splits], axis=1)
-        if self.n_jobs == 1:
+            if self.n_jobs in (None, 1) or len(splits) == 1:
+                return np.stack([problem.split_path(lams, split) for split in splits], axis=1)
+            from joblib import Parallel, delayed
+            paths = Parallel(n_jobs=self.n_jobs)(delayed(problem.split_path)(lams, split) for split in splits)
+            problem.compute.fits += len(lams) * len(splits)     # counted on the workers' copies
+            return np.stack(paths, axis=1)
+        if self.n_jobs in (None, 1):
             return np.array([[problem.split_loss(lam, split) for split in splits] for lam in lams])
         from joblib import Parallel, delayed
         worker = problem.for_workers() if hasattr(problem, "for_workers") else problem
@@ -118,6 +123,8 @@ class OptunaSearch(ProblemTuner):
         Median pruning (after 5 complete trials) on the intermediate losses the problem reports.
     warmup_steps : int
         Intermediate steps before which no trial is pruned (Optuna's ``n_warmup_steps``).
+    timeout : float, optional
+        No new trial starts after this many seconds.
     storage, study_name : optional
         An Optuna storage (URL or object) to keep the trials in.
     """
@@ -125,10 +132,11 @@ class OptunaSearch(ProblemTuner):
     name = "search"
 
     def __init__(self, n_trials: int = 50, cv=1, seed: int = 0, pruning: bool = True, storage=None,
-                 study_name: str | None = None, warmup_steps: int = 0):
+                 study_name: str | None = None, warmup_steps: int = 0, timeout: float | None = None):
         self.n_trials = check_positive_int(n_trials, "n_trials")
         self.cv, self.seed, self.pruning = cv, seed, bool(pruning)
         self.warmup_steps = int(warmup_steps)
+        self.timeout = None if timeout is None else check_positive_float(timeout, "timeout")
         self.storage, self.study_name = storage, study_name
 
     def tune_problem(self, problem) -> TuneResult:
@@ -150,6 +158,8 @@ class OptunaSearch(ProblemTuner):
                                         storage=self.storage, study_name=self.study_name,
                                         load_if_exists=self.storage is not None)
             for _ in range(self.n_trials):
+                if self.timeout is not None and clock.elapsed() > self.timeout:
+                    break
                 trial = study.ask(space)
                 lam = np.array([trial.params[key] for key in space])
                 try:
