@@ -10,7 +10,7 @@ from torch import nn
 import lamina
 import lamina.torch as lt
 from lamina.inverse import fit as inverse_fit
-from lamina.inverse.candidates import KFoldCV
+from lamina.inverse.tunable import KFoldCV
 from lamina.inverse.tunable import OperatorProblem
 from lamina.torch.likelihoods import make_likelihood
 from lamina.torch.tunable import NetworkProblem

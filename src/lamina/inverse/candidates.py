@@ -16,12 +16,12 @@ import numpy as np
 
 from lamina._validation import check_finite_array, check_positive_int
 from lamina.groups import Groups, as_groups
-from lamina.inverse._linops import ridge_dof, row_subset
+from lamina.inverse._linops import ridge_dof
 from lamina.operators import as_forward_model, matvec, rmatvec, squared_norm_estimate
 from lamina.penalties import Penalty, make_penalty
 from lamina.solvers.base import ConvergenceWarning
 from lamina.solvers.path import regularization_path
-from lamina.tuners.base import Compute, Tuner, TuneResult
+from lamina.tuners.base import Compute, TuneResult
 
 
 @dataclass
@@ -126,51 +126,6 @@ def compute_candidates(A, b, penalty, groups: Groups, direction, multipliers, *,
     return Candidates(multipliers=multipliers, lams=path.lams, coefs=path.coefs,
                       residual_norms=residual_norms, dof=dof, seminorms=seminorms, n_rows=m,
                       n_iter=int(np.sum(path.n_iters)), unconverged=unconverged, results=path.results)
-
-
-class KFoldCV(Tuner):
-    """K-fold cross-validation over held-out measurements (rows of A).
-
-    Each fold solves the path on the other rows with λ scaled by (m − m_v)/m and scores the
-    held-out residual ‖b_v − A_v x‖²; the λ with the least total is refitted on all rows.
-    """
-
-    name = "cv"
-
-    def __init__(self, n_folds: int = 5, seed: int = 0):
-        self.n_folds = check_positive_int(n_folds, "n_folds", minimum=2)
-        self.seed = seed
-
-    def tune(self, A, b, penalty="l1", groups=None, direction=None, multipliers=None, n_lams: int = 40,
-             tol: float = 1e-6, solver=None, callback=None) -> TuneResult:
-        started = time.perf_counter()
-        A, b, penalty, groups, direction = prepare(A, b, penalty, groups, direction)
-        m = A.shape[0]
-        if self.n_folds > m:
-            raise ValueError(f"n_folds ({self.n_folds}) must not exceed the number of rows of A ({m})")
-        if multipliers is None:
-            multipliers = default_multipliers(A, b, penalty, groups, direction, n_lams)
-        multipliers = np.asarray(multipliers, dtype=float)
-        folds = np.array_split(np.random.default_rng(self.seed).permutation(m), self.n_folds)
-        held_out_error = np.zeros(multipliers.size)
-        n_iter, unconverged = 0, 0
-        for fold in folds:
-            train = np.setdiff1d(np.arange(m), fold)
-            share = train.size / m
-            fold_candidates = compute_candidates(row_subset(A, train), b[train], penalty, groups, direction,
-                                                 multipliers * share, tol=tol, solver=solver, with_dof=False)
-            A_val = row_subset(A, np.sort(fold))
-            b_val = b[np.sort(fold)]
-            held_out_error += [float(np.sum((matvec(A_val, x) - b_val) ** 2)) for x in fold_candidates.coefs]
-            n_iter += fold_candidates.n_iter
-            unconverged += fold_candidates.unconverged
-        candidates = compute_candidates(A, b, penalty, groups, direction, multipliers, tol=tol,
-                                        solver=solver, callback=callback, with_dof=False)
-        candidates.n_iter += n_iter
-        candidates.unconverged += unconverged
-        index = int(np.argmin(held_out_error))
-        return result_from_candidates(self.name, candidates, index, held_out_error / m, groups, started,
-                                      {"n_folds": self.n_folds}, fits=self.n_folds + 1)
 
 
 def prepare(A, b, penalty, groups, direction):

@@ -24,7 +24,8 @@ import numpy as np
 
 from lamina._validation import check_finite_array
 from lamina.inverse._linops import ridge_dof
-from lamina.inverse.candidates import KFoldCV, is_l2, prepare
+from lamina.inverse.candidates import is_l2, prepare
+from lamina.inverse.tunable import KFoldCV
 from lamina.penalties import L1, Penalty
 
 # median |N(0, 1)| = Φ⁻¹(3/4)

@@ -33,7 +33,8 @@ from enum import Enum
 import numpy as np
 
 from lamina._validation import check_positive_float, parse_choice
-from lamina.inverse.candidates import (Candidates, KFoldCV, check_penalty, compute_candidates,  # noqa: F401
+from lamina.inverse.tunable import KFoldCV  # noqa: F401  (the rule "cv")
+from lamina.inverse.candidates import (Candidates, check_penalty, compute_candidates,  # noqa: F401
                                        default_multipliers, is_l2, prepare, result_from_candidates)
 from lamina.inverse.noise import estimate_sigma
 from lamina.tuners.base import Tuner, TuneResult

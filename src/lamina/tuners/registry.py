@@ -124,7 +124,7 @@ register("cv", "linear", "lamina.tuners.linear:GridCVTuner",
          "one λ on a warm-started path, K-fold CV (folds in parallel)")
 register("optuna", "linear", "lamina.tuners.linear:OptunaTuner", "Optuna TPE over log λ, K-fold criterion")
 
-register("cv", "inverse", "lamina.inverse.candidates:KFoldCV",
+register("cv", "inverse", "lamina.inverse.tunable:KFoldCV",
          "5-fold CV over held-out measurements along a warm-started path (default)")
 register("gcv", "inverse", "lamina.inverse.rules:GCV", "generalized cross-validation m‖r‖²/(m − df)²")
 register("sure", "inverse", "lamina.inverse.rules:SURE", "Stein's unbiased risk estimate (σ given or estimated)")
