@@ -69,8 +69,11 @@ class OperatorProblem:
 
     # ------------------------------------------------------------------ splits
     def splits(self, cv) -> list[RowSplit]:
-        """K-fold over rows for an int K ≥ 2 (KFoldCV's folds for the same seed), one 20 %
-        hold-out for 1, or any scikit-learn splitter / iterable of (train, validation) rows."""
+        """K-fold over rows for an int K ≥ 2 (the shuffled folds of
+        :func:`~lamina.tuners.linear_data.kfold_indices`, as for linear models), one hold-out of
+        ``val_share`` of the rows for 1, or any scikit-learn splitter / iterable of (train,
+        validation) rows (``check_cv``)."""
+        from lamina.tuners.linear_data import cv_splits
         m = self.A.shape[0]
         if isinstance(cv, (int, np.integer)) and not isinstance(cv, bool):
             if not 1 <= cv <= m:
@@ -79,11 +82,10 @@ class OperatorProblem:
             if cv == 1:
                 held = np.sort(order[: max(1, int(round(self.val_share * m)))])
                 pairs = [(np.setdiff1d(np.arange(m), held), held)]
-            else:
+            else:   # the folds of kfold_indices, also for fewer than 2K rows (one row per fold is fine here)
                 pairs = [(np.setdiff1d(np.arange(m), fold), np.sort(fold)) for fold in np.array_split(order, cv)]
         else:
-            from sklearn.model_selection import check_cv
-            pairs = [(np.asarray(tr), np.asarray(va)) for tr, va in check_cv(cv).split(np.zeros((m, 1)))]
+            pairs = cv_splits(np.zeros((m, 1)), None, cv, self.seed)
         self._held_out_rows = sum(va.size for _, va in pairs)
         return [RowSplit(tr, va, tr.size / m, row_subset(self.A, tr), self.b[tr], row_subset(self.A, va), self.b[va])
                 for tr, va in pairs]
