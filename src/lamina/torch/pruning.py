@@ -34,8 +34,12 @@ ALLOCATIONS = ("uniform", "global", "ERK", "LAMP")
 
 def weight_pairs(model: nn.Module, by=None) -> list[tuple[nn.Module, str]]:
     """(module, parameter name) of every regularized tensor, in lamina's group order."""
+    try:
+        groups = discover_groups(model, by)
+    except ValueError as error:
+        raise ValueError(f"model: no regularized weights to prune ({error})") from None
     pairs = []
-    for group in discover_groups(model, by):
+    for group in groups:
         if group.regularized:
             for qualified in group.param_names:
                 owner, _, attr = qualified.rpartition(".")
