@@ -8,7 +8,7 @@ pytest.importorskip("torch")
 
 from lamina.report.verdict import sparsity_verdict  # noqa: E402
 from lamina.studies import nn_sparsity  # noqa: E402
-from lamina.studies.commands import add_nn_parser  # noqa: E402
+from lamina.studies.commands import add_nn_parser, add_report_parser  # noqa: E402
 
 TINY = ["--task", "sparsity-digits-mlp", "--hidden", "16", "--epochs", "5", "--seeds", "2", "--sparsities", "0.8",
         "0.9", "--methods", "uniform", "global", "one-lambda", "lamina-l1"]
@@ -47,6 +47,13 @@ def test_sparsity_study_runs_resumes_and_reports(tmp_path, capsys, monkeypatch):
     assert args.run(args) == 0
     text = capsys.readouterr().out
     assert "acc @ 80%" in text and "acc @ 90%" in text and "lamina-l1" in text and len(fits) == 2
+    # lamina report on the stored study: the same table and verdict
+    parser = argparse.ArgumentParser()
+    add_report_parser(parser.add_subparsers(dest="command"))
+    report = parser.parse_args(["report", "--storage", str(tmp_path / "study.db"), "--out", str(tmp_path / "r")])
+    assert report.run(report) == 0
+    page = (tmp_path / "r" / "report.html").read_text()
+    assert "Accuracy at each target sparsity" in page and "Verdict" in page
     study = nn_sparsity.accuracy_table([{"params": {"strategy": "global", "sparsity": 0.8, "seed": 0},
                                          "metrics": {"accuracy": 0.5, "sparsity": 0.8, "seconds": 2.0}}])
     assert study == [{"method": "global", "acc @ 80%": "0.500 (0.800)", "time × allocations": "1.00", "seeds": 1}]

@@ -89,9 +89,13 @@ def run_report(args) -> int:
     if not rows:
         raise ValueError(f"study {name!r} in {redact(spec.url)} has no finished cells yet")
     out = pathlib.Path(args.out or f"out/report-{name}")
+    from lamina.studies.nn_sparsity import is_sparsity_task, summarize
+    sentence, sections, _ = (summarize(rows) if is_sparsity_task((rows[0].get("params") or {}).get("task", ""))
+                             else (None, (), None))
     page = write_study_report(out / "report.html", f"lamina study — {name}", rows,
                               metric_label=args.metric, figure_dir=out / "figures", expected=expected,
-                              intro=f"{len(rows)} finished cells from {redact(spec.url)}.")
+                              intro=f"{sentence + ' ' if sentence else ''}{len(rows)} finished cells from "
+                                    f"{redact(spec.url)}.", extra_sections=sections)
     if args.screenshot:
         from lamina.report.browser import check_rendered
         check_rendered(page, screenshot=out / "screenshot.png")
