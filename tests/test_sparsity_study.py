@@ -40,6 +40,8 @@ def test_sparsity_study_runs_resumes_and_reports(tmp_path, capsys, monkeypatch):
     assert len(fits) == 2                                       # one dense run per seed, shared by 4 cells
     assert out["verdict"].startswith("Verdict") and "at 80% a λ per layer ('lamina-l1')" in out["verdict"]
     assert "vs one λ ('one-lambda')" in out["verdict"] and "the best allocation" in out["verdict"]
+    # a ReLU chain: only the product of the per-layer λ is identified (rescaling symmetry), said in the verdict
+    assert "Identifiability" in out["verdict"] and "only one combination of the 2" in out["verdict"]
     page = (tmp_path / "report.html").read_text()
     assert "Accuracy at each target sparsity" in page and "acc @ 90%" in page and "Verdict" in page
     # resume: nothing reruns, same numbers; the CLI table has a column per sparsity
@@ -94,5 +96,8 @@ def test_sparsity_verdict_calls_each_comparison():
     assert "vs the best allocation ('global') helped" in text and "paired over 3 seeds" in text
     worse = _rows({"lamina-l1": ([0.30, 0.31, 0.32], per), "one-lambda": ([0.10, 0.11, 0.12], one)}, rho=0.95)
     assert "at 95% a λ per layer ('lamina-l1') vs one λ ('one-lambda') was worse" in sparsity_verdict(worse)
+    found = [dict(r, metrics={**r["metrics"], "identifiability": "all 3 δ are identified"}) for r in rows]
+    assert sparsity_verdict(found).endswith("scale-free): all 3 δ are identified.")
+    assert "Identifiability" not in text
     assert sparsity_verdict(_rows({"global": ([0.2, 0.3], {})})) is None          # nothing per layer
     assert sparsity_verdict(_rows({"lamina-l1": ([0.1], per), "global": ([0.2], {})})).count("too few") == 1

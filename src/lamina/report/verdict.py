@@ -86,8 +86,10 @@ def sparsity_verdict(rows: list[dict], metric: str = "error") -> str | None:
     """One sentence for a sparsity study (cells with ``params["sparsity"]``): at each target
     sparsity, the best method with a λ per layer against the best with one λ for every layer,
     and against the best allocation without λ (magnitude pruning: cells whose ``lambdas`` are
-    empty), paired over seeds as in :func:`verdict`. None when no target has a per-layer method
-    and something to compare it with."""
+    empty), paired over seeds as in :func:`verdict`; then the model's identifiability finding
+    when the cells recorded one (along a rescaling symmetry the L1 penalty λ_g c‖W_g‖₁ +
+    λ_h‖W_h‖₁/c depends on λ_g λ_h only, as L2's does on δ_g δ_h). None when no target has a
+    per-layer method and something to compare it with."""
     parts, seeds = [], set()
     for rho in sorted({float((r.get("params") or {}).get("sparsity", "nan")) for r in rows}):
         if not math.isfinite(rho):
@@ -112,5 +114,11 @@ def sparsity_verdict(rows: list[dict], metric: str = "error") -> str | None:
     if not parts:
         return None
     counted = "/".join(str(n) for n in sorted(seeds))
-    return (f"Verdict (paired over {counted} seeds, lower {metric} is better, a difference called beyond the "
+    text = (f"Verdict (paired over {counted} seeds, lower {metric} is better, a difference called beyond the "
             "95 % Student bound): " + ". ".join(parts) + ".")
+    findings = {str((row.get("metrics") or {}).get("identifiability")) for row in rows
+                if (row.get("metrics") or {}).get("identifiability")}
+    if len(findings) == 1:
+        text += (" Identifiability (the rescaling symmetries bind the L1 λ as they bind the L2 δ; the L0 count "
+                 f"is scale-free): {findings.pop()}.")
+    return text

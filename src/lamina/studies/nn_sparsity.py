@@ -113,11 +113,24 @@ def run_method(task: str, method: str, sparsity: float, seed: int, *, epochs: in
             "seconds": float(seconds), "fits": 1.0, "trajectory": trajectory}
 
 
+def _as_tensor(array):
+    import torch
+    return torch.as_tensor(array)
+
+
 def run_cell(params: dict, recorder) -> dict:
-    """One (method, ρ, seed) cell of the study; λ per layer recorded along training (≤ 50 steps)."""
+    """One (method, ρ, seed) cell of the study; λ per layer recorded along training (≤ 50 steps).
+    The cell also stores the model's identifiability finding (:func:`lamina.torch.identifiability`):
+    along a rescaling symmetry an L1 penalty λ_g c‖W_g‖₁ + λ_h ‖W_h‖₁ / c depends on λ_g λ_h only,
+    as L2's does on δ_g δ_h, and the zeros do not move — so where only the product of the λ is
+    identified (a ReLU chain), a λ per layer cannot beat one λ at the optimum."""
+    from lamina.studies.nn import Task, _identifiability
+    model, train, test = load(params["task"], params["seed"], tuple(params["hidden"]))
+    finding = _identifiability(Task(model, tuple(_as_tensor(a) for a in train), test, "classification"))
     metrics = run_method(params["task"], params["strategy"], params["sparsity"], params["seed"],
                          epochs=params["epochs"], lr=params["lr"], batch_size=params["batch_size"],
                          hidden=tuple(params["hidden"]))
+    metrics["identifiability"] = finding
     trajectory = metrics.pop("trajectory")
     stride = max(1, math.ceil(len(trajectory) / 50))
     for step in range(0, len(trajectory), stride):
