@@ -45,10 +45,12 @@ _DENSE_CACHE_SIZE = 2
 
 
 def is_sparsity_task(task) -> bool:
+    """Whether ``--task`` names a sparsity study (``sparsity-…``), which ``run_nn`` hands to this module."""
     return str(task).startswith("sparsity-")
 
 
 def check_sparsity_task(task: str) -> None:
+    """A ValueError naming ``--task`` unless ``task`` is one of :data:`TASKS`."""
     if task not in TASKS:
         raise ValueError(f"--task: unknown sparsity task {task!r}; choose from {list(TASKS)}")
 
@@ -84,7 +86,7 @@ def _dense(task, seed, hidden, epochs, lr, batch_size):
 
 
 def run_method(task: str, method: str, sparsity: float, seed: int, *, epochs: int = 300, lr: float = 3e-3,
-               batch_size: int = 128, hidden=(256, 256), val_fraction: float = 0.0) -> dict:
+               batch_size: int = 128, hidden=(256, 256)) -> dict:
     """Train ``method`` on ``task`` to ``sparsity`` (module docs) and return its test metrics:
     ``accuracy``, ``objective`` = 1 − accuracy, ``sparsity`` reached, ``per_layer`` sparsity,
     ``lambdas`` (λ per layer; {} for the magnitude allocations), ``seconds``, ``fits`` = 1."""
@@ -114,6 +116,7 @@ def run_method(task: str, method: str, sparsity: float, seed: int, *, epochs: in
 
 
 def _as_tensor(array):
+    """``array`` as a torch tensor (the identifiability probe runs on tensors)."""
     import torch
     return torch.as_tensor(array)
 
@@ -139,6 +142,7 @@ def run_cell(params: dict, recorder) -> dict:
 
 
 def method_label(method: str, sparsity: float) -> str:
+    """The row label of a (method, ρ) in the generic study table, e.g. ``"LAMP @ 95%"``."""
     return f"{method} @ {100 * sparsity:g}%"
 
 
