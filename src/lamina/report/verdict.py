@@ -108,6 +108,7 @@ def sparsity_verdict(rows: list[dict], metric: str = "error") -> str | None:
             if other is not None:
                 mean, se, n, sign = paired(methods[per]["values"], methods[other]["values"])
                 seeds.add(n)
+                mean = 0.0 if abs(mean) < 1e-12 else mean          # equal errors, up to rounding
                 said.append(f"vs {name} ({other!r}) {_CALLED[sign]}, Δ {metric} {mean:+.3g} ± {se:.2g}")
         if said:
             parts.append(f"at {100 * rho:g}% a λ per layer ({per!r}) " + "; ".join(said))
