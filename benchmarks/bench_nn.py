@@ -35,30 +35,19 @@ import time
 
 import numpy as np
 
+from lamina.studies.shipped import DigitsCNN as CNN
+from lamina.studies.shipped import digits_split as digits
+from lamina.studies.shipped import relu_mlp
+
 METHODS_QUICK = {"cv": {"grid": np.logspace(-2, 2, 5), "folds": 3, "n_jobs": 2}, "optuna": {"n_trials": 10}}
 METHODS_FULL = {"cv": {"grid": np.logspace(-2, 2, 13), "folds": 5, "n_jobs": 2}, "optuna": {"n_trials": 50}}
 RULES = ["uniform", "per_element", "fan_in", "sqrt_numel", "inverse_norm", "alpha_hill", "awd"]
 
 
-def relu_mlp(sizes):
-    """Linear layers of the given widths with ReLU between them."""
-    from torch import nn
-    layers = []
-    for a, b in zip(sizes[:-1], sizes[1:]):
-        layers += [nn.Linear(a, b), nn.ReLU()]
-    return nn.Sequential(*layers[:-1])
-
-
 def settings():
-    import torch
-    from sklearn.datasets import load_diabetes, load_digits
+    from sklearn.datasets import load_diabetes
     from sklearn.model_selection import train_test_split
     from torch import nn
-
-    def digits(seed):
-        X, y = load_digits(return_X_y=True)
-        Xtr, Xte, ytr, yte = train_test_split(X / 16.0, y, train_size=500, random_state=seed, stratify=y)
-        return Xtr.astype(np.float32), ytr, Xte.astype(np.float32), yte
 
     def diabetes(seed):
         X, y = load_diabetes(return_X_y=True)
@@ -74,19 +63,6 @@ def settings():
 
         def forward(self, x):
             return self.net(x).squeeze(-1)
-
-    class CNN(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1, self.bn1 = nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16)
-            self.conv2, self.bn2 = nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32)
-            self.head = nn.Linear(32 * 2 * 2, 10)
-
-        def forward(self, x):
-            h = x.view(-1, 1, 8, 8)
-            h = torch.max_pool2d(self.bn1(self.conv1(h)).relu(), 2)
-            h = torch.max_pool2d(self.bn2(self.conv2(h)).relu(), 2)
-            return self.head(h.flatten(1))
 
     def tanh_mlp():
         return nn.Sequential(nn.Linear(64, 128), nn.Tanh(), nn.Linear(128, 64), nn.Tanh(), nn.Linear(64, 10))

@@ -1,6 +1,8 @@
 """A target sparsity with λ per layer: lamina's L1/L0 tuner against the pruning allocations.
 
-Settings (data shipped with scikit-learn, nothing downloaded):
+Settings (data shipped with scikit-learn, nothing downloaded) — the tasks of ``lamina nn --task
+sparsity-…`` (:mod:`lamina.studies.nn_sparsity`, which runs every row below; this file only loops
+and prints):
 
 * ``digits-mlp``: 64-256-256-10 ReLU MLP, 500 training digits (pixels/16), the rest as test;
 * ``digits-cnn``: the BatchNorm CNN of bench_nn (conv 1→16 + BN → conv 16→32 + BN → Linear 128→10);
@@ -30,198 +32,65 @@ over processes, ``--seed-list 0 1 --json a.json`` in each, then ``--merge a.json
 from __future__ import annotations
 
 import argparse
-import copy
-import time
+import json
 
 import numpy as np
 
 SPARSITIES = (0.90, 0.95, 0.98)
-FINETUNE = 0.2
-BASELINES = ("uniform", "global", "ERK", "LAMP")
-
-
-def settings():
-    """digits MLP and BatchNorm CNN as bench_nn builds them, and a breast-cancer MLP."""
-    from sklearn.datasets import load_breast_cancer
-    from sklearn.model_selection import train_test_split
-
-    from bench_nn import relu_mlp
-    from bench_nn import settings as nn_settings
-    shared = nn_settings()
-    _, digits, digits_mlp = shared["digits-mlp"]
-    _, _, digits_cnn = shared["digits-cnn"]
-
-    def cancer(seed):
-        X, y = load_breast_cancer(return_X_y=True)
-        Xtr, Xte, ytr, yte = train_test_split(X, y, train_size=400, random_state=seed, stratify=y)
-        mean, std = Xtr.mean(0), Xtr.std(0)
-        return ((Xtr - mean) / std).astype(np.float32), ytr, ((Xte - mean) / std).astype(np.float32), yte
-
-    return {"digits-mlp": (digits, digits_mlp),
-            "digits-cnn": (digits, digits_cnn),
-            "cancer-mlp": (cancer, lambda: relu_mlp([30, 256, 256, 2]))}
-
-
-def weight_modules(model):
-    """(module, "weight") for every regularized weight, in lamina's group order."""
-    import lamina.torch as lt
-    owners = {name: module for name, module in model.named_modules()}
-    out = []
-    for g in lt.discover_groups(model):
-        if g.regularized:
-            module_name = g.name.rsplit(".", 1)[0] if "." in g.name else ""
-            out.append((owners[module_name], "weight"))
-    return out
-
-
-def erk_densities(shapes, density):
-    """ERK (Evci et al. 2020): d_l = ε (Σ dims)/(Π dims), ε set for the budget, dense layers capped."""
-    sizes = np.array([np.prod(s) for s in shapes], dtype=np.float64)
-    raw = np.array([np.sum(s) / np.prod(s) for s in shapes])
-    dense = np.zeros(len(shapes), dtype=bool)
-    while True:
-        budget = density * sizes.sum() - sizes[dense].sum()
-        eps = budget / np.sum(raw[~dense] * sizes[~dense])
-        d = np.where(dense, 1.0, eps * raw)
-        if np.all(d <= 1.0):
-            return d
-        dense |= d > 1.0
-
-
-def magnitude_masks(model, kind, sparsity):
-    """Boolean masks (kept = True) for the weight tensors, by allocation ``kind``."""
-    import torch
-    from torch.nn.utils import prune
-    pairs = weight_modules(model)
-    weights = [getattr(m, n).detach() for m, n in pairs]
-    total = sum(w.numel() for w in weights)
-    keep = int(round((1 - sparsity) * total))
-    if kind == "global":
-        prune.global_unstructured(pairs, pruning_method=prune.L1Unstructured, amount=total - keep)
-        masks = [getattr(m, "weight_mask").bool().clone() for m, _ in pairs]
-        for m, n in pairs:
-            prune.remove(m, n)
-        return masks
-    if kind == "uniform":
-        masks = []
-        for m, n in pairs:
-            prune.l1_unstructured(m, n, amount=sparsity)
-            masks.append(m.weight_mask.bool().clone())
-            prune.remove(m, n)
-        return masks
-    if kind == "ERK":
-        densities = erk_densities([tuple(w.shape) for w in weights], 1 - sparsity)
-        counts = [int(round(d * w.numel())) for d, w in zip(densities, weights)]
-    elif kind == "LAMP":
-        scores = []
-        for w in weights:
-            sq = w.flatten().pow(2)
-            order = torch.argsort(sq)                 # ascending
-            tail = torch.flip(torch.cumsum(torch.flip(sq[order], [0]), 0), [0])  # Σ over |w_v| ≥ |w_u|
-            score = torch.empty_like(sq)
-            score[order] = sq[order] / tail
-            scores.append(score)
-        cut = torch.topk(torch.cat(scores), keep).values.min()
-        counts = [int((s >= cut).sum()) for s in scores]
-        counts[-1] -= sum(counts) - keep              # ties
-    masks = []
-    for w, k in zip(weights, counts):
-        flat = w.abs().flatten()
-        mask = torch.zeros_like(flat, dtype=torch.bool)
-        mask[torch.topk(flat, max(0, min(k, flat.numel()))).indices] = True
-        masks.append(mask.view_as(w))
-    return masks
-
-
-def masked_finetune(model, data, masks, epochs, seed):
-    import torch
-
-    import lamina.torch as lt
-    from lamina.torch.sparsity import MaskCallback
-    params = [getattr(m, n) for m, n in weight_modules(model)]
-    with torch.no_grad():
-        for p, mask in zip(params, masks):
-            p.mul_(mask.to(p.dtype))
-    callback = MaskCallback(params, masks)
-    out = lt.fit(model, data, epochs=epochs, lr=3e-3, batch_size=128, seed=seed + 1, callbacks=[callback])
-    callback.on_epoch_end(epochs, None)
-    return out.seconds
-
-
-def overall_sparsity(model):
-    weights = [getattr(m, n).detach() for m, n in weight_modules(model)]
-    return sum(int((w == 0).sum()) for w in weights) / sum(w.numel() for w in weights)
+NAMES = ("digits-mlp", "cancer-mlp", "digits-cnn")
+LABELS = {"uniform": "uniform", "global": "global", "ERK": "ERK", "LAMP": "LAMP", "one-lambda": "one λ (L1)",
+          "lamina-l1": "lamina L1", "lamina-l0": "lamina L0"}
 
 
 def run_setting(name, seeds, epochs, sparsities, rows):
-    import torch
-
+    """Every method at every sparsity for each seed; rows as lamina.studies.study_rows gives them."""
     import lamina.torch as lt
-    load, make_model = settings()[name]
-    train_epochs = epochs - int(round(FINETUNE * epochs))
-    Xtr, ytr, _, _ = load(seeds[0])   # one-time imports and allocations must not hit a timed run
-    lt.fit(make_model(), (Xtr[:64], ytr[:64]), epochs=2, batch_size=32)
-    lt.tune(make_model(), (Xtr[:64], ytr[:64]), penalty="l1", target_sparsity=0.5, epochs=4, batch_size=32)
+    from lamina.studies.nn_sparsity import METHODS, load, run_method
+    task = f"sparsity-{name}"
+    model, (X, y), _ = load(task, seeds[0])   # one-time imports and allocations must not hit a timed run
+    lt.fit(model, (X[:64], y[:64]), epochs=2, batch_size=32)
+    lt.tune(load(task, seeds[0])[0], (X[:64], y[:64]), penalty="l1", target_sparsity=0.5, epochs=4, batch_size=32)
     for seed in seeds:
-        Xtr, ytr, Xte, yte = load(seed)
-        torch.manual_seed(seed)
-        dense = make_model()
-        started = time.perf_counter()
-        lt.fit(dense, (Xtr, ytr), epochs=train_epochs, lr=3e-3, batch_size=128, seed=seed)
-        dense_seconds = time.perf_counter() - started
-        state = copy.deepcopy(dense.state_dict())
         for rho in sparsities:
-            base_times = []
-            for kind in BASELINES:
-                model = make_model()
-                model.load_state_dict(state)
-                masks = magnitude_masks(model, kind, rho)
-                seconds = dense_seconds + masked_finetune(model, (Xtr, ytr), masks, epochs - train_epochs, seed)
-                base_times.append(seconds)
-                rows.append((name, rho, seed, kind, lt.evaluate(model, (Xte, yte))["accuracy"],
-                             overall_sparsity(model), seconds))
-            reference = float(np.mean(base_times))
-            for label, options in (("one λ (L1)", {"penalty": "l1", "allocate": False}),
-                                   ("lamina L1", {"penalty": "l1"}), ("lamina L0", {"penalty": "l0"})):
-                torch.manual_seed(seed)
-                model = make_model()
-                result = lt.tune(model, (Xtr, ytr), target_sparsity=rho, epochs=epochs, lr=3e-3, batch_size=128,
-                                 seed=seed, finetune_fraction=FINETUNE, **options)
-                rows.append((name, rho, seed, label, lt.evaluate(model, (Xte, yte))["accuracy"],
-                             result.info["sparsity"]["overall"], result.seconds))
-            for row in rows[-7:]:
-                print(f"  {row[0]} ρ={row[1]} seed {row[2]} {row[3]}: acc {row[4]:.4f} sparsity {row[5]:.4f} "
-                      f"{row[6]:.1f}s ({row[6] / reference:.2f}×)", flush=True)
-            rows.extend([("ref", rho, seed, name, reference, 0.0, 0.0)])
+            for method in METHODS:
+                metrics = run_method(task, method, rho, seed, epochs=epochs)
+                metrics.pop("trajectory")
+                rows.append({"cell": f"{name}/{method}/{rho}/{seed}", "state": "COMPLETE", "metrics": metrics,
+                             "params": {"task": name, "strategy": method, "sparsity": rho, "seed": seed}})
+            for row in rows[-len(METHODS):]:
+                m = row["metrics"]
+                print(f"  {name} ρ={rho} seed {seed} {row['params']['strategy']}: acc {m['accuracy']:.4f} "
+                      f"sparsity {m['sparsity']:.4f} {m['seconds']:.1f}s", flush=True)
+
+
+def goal_line(rows, sparsities) -> str:
+    """The issue's goals: lamina (better of L1/L0) against the best baseline and against uniform."""
+    def mean(label, rho):
+        return np.mean([r["metrics"]["accuracy"] for r in rows
+                        if r["params"]["strategy"] == label and r["params"]["sparsity"] == rho])
+    said = []
+    for rho in sparsities:
+        best = max(("uniform", "global", "ERK", "LAMP", "one-lambda"), key=lambda m: mean(m, rho))
+        ours = max(("lamina-l1", "lamina-l0"), key=lambda m: mean(m, rho))
+        said.append(f"{rho:.0%}: {LABELS[ours]} {mean(ours, rho):.3f} vs best baseline {LABELS[best]} "
+                    f"{mean(best, rho):.3f} ({'≥' if mean(ours, rho) >= mean(best, rho) else '<'}), vs uniform "
+                    f"{100 * (mean(ours, rho) - mean('uniform', rho)):+.1f} points")
+    return "; ".join(said)
 
 
 def table(rows, sparsities, names) -> str:
-    labels = list(BASELINES) + ["one λ (L1)", "lamina L1", "lamina L0"]
+    from lamina.report.verdict import sparsity_verdict
+    from lamina.studies.nn_sparsity import accuracy_table
     out = []
     for name in names:
-        out += [f"### {name}", "", "| method | " + " | ".join(f"acc @ {rho:.0%}" for rho in sparsities)
-                + " | time × baselines |", "|---|" + "---|" * (len(sparsities) + 1)]
-        refs = {(r[1], r[2]): r[4] for r in rows if r[0] == "ref" and r[3] == name}
-        for label in labels:
-            cells, ratios = [], []
-            for rho in sparsities:
-                sel = [r for r in rows if r[0] == name and r[1] == rho and r[3] == label]
-                acc = np.array([r[4] for r in sel])
-                ratios += [r[6] / refs[(r[1], r[2])] for r in sel]
-                spread = f" ± {acc.std(ddof=1) / np.sqrt(acc.size):.3f}" if acc.size > 1 else ""
-                cells.append(f"{acc.mean():.3f}{spread} ({np.mean([r[5] for r in sel]):.3f})")
-            out.append(f"| {label} | " + " | ".join(cells) + f" | {np.mean(ratios):.2f} |")
-        verdicts = []
-        for rho in sparsities:
-            def mean(label):
-                return np.mean([r[4] for r in rows if r[0] == name and r[1] == rho and r[3] == label])
-            best = max(BASELINES + ("one λ (L1)",), key=mean)
-            ours = max(("lamina L1", "lamina L0"), key=mean)
-            verdicts.append(f"{rho:.0%}: {ours} {mean(ours):.3f} vs best baseline {best} {mean(best):.3f} "
-                            f"({'≥' if mean(ours) >= mean(best) else '<'}), vs uniform "
-                            f"{100 * (mean(ours) - mean('uniform')):+.1f} points")
+        mine = [r for r in rows if r["params"]["task"] == name]
+        cells = accuracy_table(mine)
+        columns = [c for c in cells[0] if c != "seeds"]
+        out += [f"### {name}", "", "| " + " | ".join(columns).replace("allocations", "baselines") + " |",
+                "|---" * len(columns) + "|"]
+        out += ["| " + " | ".join([LABELS[c["method"]]] + [str(c[k]) for k in columns[1:]]) + " |" for c in cells]
         out += ["", "Cells: mean test accuracy ± s.e. over seeds (achieved overall sparsity). "
-                + "; ".join(verdicts) + ".", ""]
+                + goal_line(mine, sparsities) + ".", "", sparsity_verdict(mine, "error") or "", ""]
     return "\n".join(out)
 
 
@@ -230,10 +99,9 @@ def run(quick: bool = False) -> str:
     import torch
     torch.set_num_threads(1)
     epochs, seeds, rows = (100 if quick else 300), list(range(1 if quick else 3)), []
-    names = list(settings())
-    for name in names:
+    for name in NAMES:
         run_setting(name, seeds, epochs, list(SPARSITIES), rows)
-    return f"## bench_sparsity — {epochs} epochs, seeds {seeds}\n\n" + table(rows, list(SPARSITIES), names)
+    return f"## bench_sparsity — {epochs} epochs, seeds {seeds}\n\n" + table(rows, list(SPARSITIES), NAMES)
 
 
 if __name__ == "__main__":
@@ -241,26 +109,25 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="1 seed, 100 epochs")
     parser.add_argument("--seeds", type=int, default=None)
     parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--only", nargs="*", default=None)
+    parser.add_argument("--only", nargs="*", default=None, choices=NAMES)
     parser.add_argument("--sparsities", nargs="*", type=float, default=list(SPARSITIES))
     parser.add_argument("--seed-list", nargs="*", type=int, default=None, help="run these seeds")
     parser.add_argument("--json", default=None, help="also write the rows to this file")
     parser.add_argument("--merge", nargs="*", default=None, help="print the table of rows from these --json files")
     args = parser.parse_args()
-    import json
     epochs = args.epochs or (100 if args.quick else 300)
     rows: list = []
     if args.merge:
         for path in args.merge:
-            rows += [tuple(r) for r in json.load(open(path))]
-        names = list(dict.fromkeys(r[0] for r in rows if r[0] != "ref"))
-        seeds = sorted({r[2] for r in rows})
-        args.sparsities = sorted({r[1] for r in rows})
+            rows += json.load(open(path))
+        names = list(dict.fromkeys(r["params"]["task"] for r in rows))
+        seeds = sorted({r["params"]["seed"] for r in rows})
+        args.sparsities = sorted({r["params"]["sparsity"] for r in rows})
     else:
         import torch
         torch.set_num_threads(1)
         seeds = args.seed_list if args.seed_list is not None else list(range(args.seeds or (1 if args.quick else 3)))
-        names = args.only or list(settings())
+        names = args.only or list(NAMES)
         for name in names:
             run_setting(name, seeds, epochs, args.sparsities, rows)
         if args.json:

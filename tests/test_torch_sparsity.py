@@ -110,24 +110,57 @@ def test_zero_target_trains_dense_and_dataloader_works():
     assert abs(result.info["sparsity"]["overall"] - 0.7) <= 0.005
 
 
-def test_benchmark_allocations_keep_the_budget():
-    """The baselines of benchmarks/bench_sparsity.py: every allocation keeps exactly K weights;
-    ERK densities follow (Σ dims)/(Π dims) below the cap; uniform prunes every layer alike."""
-    import importlib.util
-    import pathlib
-    path = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "bench_sparsity.py"
-    spec = importlib.util.spec_from_file_location("bench_sparsity", path)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    d = bench.erk_densities([(256, 64), (256, 256), (10, 256)], 0.05)
+def test_pruning_allocations_keep_the_budget():
+    """lamina.torch.pruning (the baselines of the benchmark and the study): every allocation keeps
+    exactly K weights and zeroes the rest; ERK densities follow (Σ dims)/(Π dims) below the cap;
+    uniform prunes every layer alike; LAMP never empties a layer."""
+    from lamina.torch import pruning
+    d = pruning.erk_densities([(256, 64), (256, 256), (10, 256)], 0.05)
     sizes = np.array([256 * 64, 256 * 256, 2560])
     assert np.dot(d, sizes) == pytest.approx(0.05 * sizes.sum())
     assert d[0] / d[1] == pytest.approx((320 / 16384) / (512 / 65536))
-    capped = bench.erk_densities([(4, 3), (256, 256)], 0.3)
+    capped = pruning.erk_densities([(4, 3), (256, 256)], 0.3)
     assert capped[0] == 1.0 and np.dot(capped, [12, 65536]) == pytest.approx(0.3 * 65548)
     total = 64 * 64 + 64 * 64 + 640
-    for kind in ("uniform", "global", "ERK", "LAMP"):
-        masks = bench.magnitude_masks(_mlp(), kind, 0.9)
+    for kind in pruning.ALLOCATIONS:
+        net = _mlp()
+        masks = pruning.magnitude_masks(net, kind, 0.9)
         assert abs(sum(int(m.sum()) for m in masks) - round(0.1 * total)) <= 2, kind
-    uniform = bench.magnitude_masks(_mlp(), "uniform", 0.9)
+        assert _zeros(net) == pytest.approx(pruning.overall_sparsity(net)) == pytest.approx(1 - sum(
+            int(m.sum()) for m in masks) / total)
+        assert all(int(m.sum()) > 0 for m in masks), kind
+    uniform = pruning.magnitude_masks(_mlp(), "uniform", 0.9)
     assert [int(m.sum()) for m in uniform] == [410, 410, 64]
+    net = _mlp()
+    lamp = pruning.magnitude_masks(net, "LAMP", 0.99)
+    assert all(int(m.sum()) >= 1 for m in lamp)                # the largest weight of a layer scores 1
+    assert set(pruning.layer_sparsity(net)) == {"0.weight", "2.weight", "4.weight"}
+    with pytest.raises(ValueError, match="allocation"):
+        pruning.magnitude_masks(_mlp(), "random", 0.9)
+    with pytest.raises(ValueError, match="target_sparsity"):
+        pruning.magnitude_masks(_mlp(), "global", 1.0)
+    with pytest.raises(ValueError, match="no regularized weights"):
+        pruning.magnitude_masks(nn.Sequential(nn.BatchNorm1d(4)), "global", 0.5)
+
+
+def test_prune_and_finetune_keeps_exact_zeros_and_trains():
+    X, y, Xt, yt = _digits(150)
+    from lamina.torch.pruning import layer_sparsity, prune_and_finetune
+    net = _mlp()
+    lt.fit(net, (X, y), epochs=5, lr=1e-2, batch_size=64)
+    before = net[2].weight.detach().clone()
+    out = prune_and_finetune(net, (X, y), "ERK", 0.8, epochs=5, lr=1e-2, batch_size=64)
+    assert out.epochs == 5 and abs(_zeros(net) - 0.8) < 0.002
+    after = net[2].weight.detach()
+    pruned = after == 0
+    assert float((after[~pruned] != before[~pruned]).float().mean()) > 0.5   # survivors trained (dead units do not)
+    assert layer_sparsity(net)["2.weight"] == pytest.approx(float(pruned.float().mean()))
+
+
+def test_optimizer_instance_is_refused_naming_the_argument():
+    X, y, _, _ = _digits(40)
+    net = _mlp()
+    with pytest.raises(ValueError, match="optimizer"):
+        lt.tune(net, (X, y), penalty="l1", target_sparsity=0.5, epochs=2,
+                optimizer=torch.optim.SGD(net.parameters(), lr=0.1))
+    assert _zeros(net) == 0.0                                  # refused before any training

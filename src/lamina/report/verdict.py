@@ -41,6 +41,19 @@ def _by_method(rows: list[dict]) -> dict:
     return methods
 
 
+def paired(a: dict, b: dict) -> tuple[float, float, int, int | None]:
+    """Mean and standard error of a − b over the seeds both ran, their number, and the sign
+    called: −1 (a lower), +1 (b lower), 0 (within the 95 % Student bound), None (< 2 seeds)."""
+    seeds = sorted(set(a) & set(b), key=str)
+    diff = np.array([a[s] - b[s] for s in seeds], dtype=np.float64)
+    se = diff.std(ddof=1) / math.sqrt(diff.size) if diff.size > 1 else float("nan")
+    mean = float(diff.mean()) if diff.size else float("nan")
+    bound = float(student_t.ppf(0.975, diff.size - 1)) * se if diff.size > 1 else float("nan")
+    if not math.isfinite(bound):
+        return mean, se, int(diff.size), None
+    return mean, se, int(diff.size), (-1 if mean < -bound else 1 if mean > bound else 0)
+
+
 def verdict(rows: list[dict], metric: str = "objective", unit: str = "layer") -> str | None:
     """The sentence (None when the study has no one-λ method or no per-group method); ``unit``
     names the groups ("layer", "feature group", "depth or round")."""
@@ -53,24 +66,60 @@ def verdict(rows: list[dict], metric: str = "objective", unit: str = "layer") ->
     if len(best) < 2:
         return None
     one, per = methods[best["one"]], methods[best["per_group"]]
-    seeds = sorted(set(one["values"]) & set(per["values"]), key=str)
-    diff = np.array([per["values"][s] - one["values"][s] for s in seeds])
-    se = diff.std(ddof=1) / math.sqrt(diff.size) if diff.size > 1 else float("nan")
-    mean = float(diff.mean()) if diff.size else float("nan")
-    bound = float(student_t.ppf(0.975, diff.size - 1)) * se if diff.size > 1 else float("nan")
-    if not math.isfinite(bound):
-        outcome = "too few shared seeds to tell"
-    elif mean < -bound:
-        outcome = f"a λ per {unit} helped"
-    elif mean > bound:
-        outcome = "one λ for all was better"
-    else:
-        outcome = f"a λ per {unit} did not help beyond the seed-to-seed noise"
+    mean, se, n, sign = paired(per["values"], one["values"])
+    outcome = {None: "too few shared seeds to tell", -1: f"a λ per {unit} helped",
+               1: "one λ for all was better", 0: f"a λ per {unit} did not help beyond the seed-to-seed noise"}[sign]
     text = (f"Verdict: {outcome} — best per-{unit} method {best['per_group']!r} vs best one-λ method "
-            f"{best['one']!r}: Δ {metric} = {mean:+.4g} ± {se:.2g} (paired over {diff.size} seeds; "
+            f"{best['one']!r}: Δ {metric} = {mean:+.4g} ± {se:.2g} (paired over {n} seeds; "
             f"lower is better), at {np.nanmean(per['fits']):.3g} vs {np.nanmean(one['fits']):.3g} fits.")
     findings = {str((row.get("metrics") or {}).get("identifiability")) for row in rows
                 if (row.get("metrics") or {}).get("identifiability")}
     if len(findings) == 1:
         text += f" Identifiability: {findings.pop()}."
+    return text
+
+
+_CALLED = {None: "too few shared seeds to tell", -1: "helped", 1: "was worse", 0: "no difference beyond the noise"}
+
+
+def sparsity_verdict(rows: list[dict], metric: str = "error") -> str | None:
+    """One sentence for a sparsity study (cells with ``params["sparsity"]``): at each target
+    sparsity, the best method with a λ per layer against the best with one λ for every layer,
+    and against the best allocation without λ (magnitude pruning: cells whose ``lambdas`` are
+    empty), paired over seeds as in :func:`verdict`; then the model's identifiability finding
+    when the cells recorded one (along a rescaling symmetry the L1 penalty λ_g c‖W_g‖₁ +
+    λ_h‖W_h‖₁/c depends on λ_g λ_h only, as L2's does on δ_g δ_h). None when no target has a
+    per-layer method and something to compare it with."""
+    parts, seeds = [], set()
+    for rho in sorted({float((r.get("params") or {}).get("sparsity", "nan")) for r in rows}):
+        if not math.isfinite(rho):
+            continue
+        methods = _by_method([r for r in rows if (r.get("params") or {}).get("sparsity") == rho])
+
+        def best(kind):
+            candidates = [m for m, e in methods.items() if e["kinds"] == {kind}]
+            return min(candidates, key=lambda m: np.mean(list(methods[m]["values"].values())), default=None)
+
+        per = best("per_group")
+        if per is None:
+            continue
+        said = []
+        for other, name in ((best("one"), "one λ"), (best(None), "the best allocation")):
+            if other is not None:
+                mean, se, n, sign = paired(methods[per]["values"], methods[other]["values"])
+                seeds.add(n)
+                mean = 0.0 if abs(mean) < 1e-12 else mean          # equal errors, up to rounding
+                said.append(f"vs {name} ({other!r}) {_CALLED[sign]}, Δ {metric} {mean:+.3g} ± {se:.2g}")
+        if said:
+            parts.append(f"at {100 * rho:g}% a λ per layer ({per!r}) " + "; ".join(said))
+    if not parts:
+        return None
+    counted = "/".join(str(n) for n in sorted(seeds))
+    text = (f"Verdict (paired over {counted} seeds, lower {metric} is better, a difference called beyond the "
+            "95 % Student bound): " + ". ".join(parts) + ".")
+    findings = {str((row.get("metrics") or {}).get("identifiability")) for row in rows
+                if (row.get("metrics") or {}).get("identifiability")}
+    if len(findings) == 1:
+        text += (" Identifiability (the rescaling symmetries bind the L1 λ as they bind the L2 δ; the L0 count "
+                 f"is scale-free): {findings.pop()}.")
     return text

@@ -89,9 +89,13 @@ def run_report(args) -> int:
     if not rows:
         raise ValueError(f"study {name!r} in {redact(spec.url)} has no finished cells yet")
     out = pathlib.Path(args.out or f"out/report-{name}")
+    from lamina.studies.nn_sparsity import is_sparsity_task, summarize
+    sentence, sections, _ = (summarize(rows) if is_sparsity_task((rows[0].get("params") or {}).get("task", ""))
+                             else (None, (), None))
     page = write_study_report(out / "report.html", f"lamina study — {name}", rows,
                               metric_label=args.metric, figure_dir=out / "figures", expected=expected,
-                              intro=f"{len(rows)} finished cells from {redact(spec.url)}.")
+                              intro=f"{sentence + ' ' if sentence else ''}{len(rows)} finished cells from "
+                                    f"{redact(spec.url)}.", extra_sections=sections)
     if args.screenshot:
         from lamina.report.browser import check_rendered
         check_rendered(page, screenshot=out / "screenshot.png")
@@ -164,8 +168,10 @@ def _tell_problems(kind: str, failed: list[dict], missing: list[str], total: int
               f"{' …' if len(missing) > 5 else ''}); run again with --resume", file=sys.stderr)
 
 
-def run_study_command(args, *, kind: str, cells, run_cell: str, metric: str, intro: str) -> int:
-    """Shared tail of the study commands: run (with progress), report, print; exit code."""
+def run_study_command(args, *, kind: str, cells, run_cell: str, metric: str, intro: str, summarize=None) -> int:
+    """Shared tail of the study commands: run (with progress), report, print; exit code.
+    ``summarize(rows) -> (verdict sentence, extra report sections, table rows)`` replaces the
+    verdict and the per-method table of a study whose cells are not (method, seed) alone."""
     from tqdm.auto import tqdm
 
     from lamina.report.verdict import verdict
@@ -198,14 +204,15 @@ def run_study_command(args, *, kind: str, cells, run_cell: str, metric: str, int
         if bar is not None:
             bar.close()
     rows = [row for row in rows if row["cell"] in keys]
-    sentence = verdict(rows, metric, {"nn": "layer", "linear": "feature group"}.get(kind, "depth or round"))
+    sentence, sections, table = (verdict(rows, metric, {"nn": "layer", "linear": "feature group"}.get(
+        kind, "depth or round")), (), None) if summarize is None else summarize(rows)
     page = write_study_report(out / "report.html", f"lamina {kind} — {name}", rows, metric_label=metric,
                               figure_dir=out / "figures", intro=f"{sentence} {intro}" if sentence else intro,
-                              expected=keys)
-    return _tell_outcome(args, kind, name, spec, page, rows, keys, metric, sentence)
+                              expected=keys, extra_sections=sections)
+    return _tell_outcome(args, kind, name, spec, page, rows, keys, metric, sentence, table)
 
 
-def _tell_outcome(args, kind, name, spec, page, rows, keys, metric, sentence=None) -> int:
+def _tell_outcome(args, kind, name, spec, page, rows, keys, metric, sentence=None, table=None) -> int:
     """Table or JSON on stdout, failed and missing cells on stderr; the exit code."""
     failed = [r for r in rows if r["state"] == "FAIL"]
     missing = sorted(set(keys) - {r["cell"] for r in rows})
@@ -215,7 +222,7 @@ def _tell_outcome(args, kind, name, spec, page, rows, keys, metric, sentence=Non
                                     "failed": [{"cell": r["cell"], "error": r["error"]} for r in failed],
                                     "missing": missing, "verdict": sentence}), indent=1, allow_nan=False))
     elif not args.quiet:
-        table = results_table(rows, metric)
+        table = table or results_table(rows, metric)
         if table:
             _print_rows(table)
         if sentence:
@@ -232,13 +239,19 @@ def add_nn_parser(sub) -> argparse.ArgumentParser:
                         description="Network study: the same model trained with every λ strategy, several "
                                     f"seeds, each (strategy, seed) a stored cell. --resume: {RESUME_HELP}. "
                                     f"--task {TASK_CODE_NOTE}.")
+    from lamina.studies.nn_sparsity import DEFAULT_SPARSITIES, METHODS as SPARSITY_METHODS, TASKS as SPARSITY_TASKS
     nn.add_argument("--task", default="digits",
-                    help="digits (default), diabetes, a .npz file (X_train, y_train, X_test, y_test; loaded "
+                    help=f"digits (default), diabetes, {', '.join(SPARSITY_TASKS)} (accuracy at each target "
+                         "sparsity: magnitude-pruning allocations against lamina's L1/L0 tuner, see --sparsities), "
+                         "a .npz file (X_train, y_train, X_test, y_test; loaded "
                          "without pickle) or module:function returning (model, train, test, likelihood) — "
                          + TASK_CODE_NOTE)
-    nn.add_argument("--methods", nargs="+", default=list(DEFAULT_STRATEGIES), choices=sorted(STRATEGIES),
+    nn.add_argument("--methods", nargs="+", default=None, choices=sorted({*STRATEGIES, *SPARSITY_METHODS}),
                     metavar="METHOD", help=f"strategies to compare (default: {' '.join(DEFAULT_STRATEGIES)}; "
-                                           f"all: {' '.join(sorted(STRATEGIES))})")
+                                           f"all: {' '.join(sorted(STRATEGIES))}; sparsity tasks: "
+                                           f"{' '.join(SPARSITY_METHODS)}, all by default)")
+    nn.add_argument("--sparsities", type=float, nargs="+", default=list(DEFAULT_SPARSITIES),
+                    help="sparsity tasks: target fractions of zero weights, each in (0, 1) (default 0.9 0.95 0.98)")
     nn.add_argument("--seeds", type=positive_int, default=3, help="seeds per strategy (default 3)")
     nn.add_argument("--epochs", type=positive_int, default=300)
     nn.add_argument("--lr", type=positive_float, default=3e-3,
@@ -254,8 +267,12 @@ def add_nn_parser(sub) -> argparse.ArgumentParser:
 
 
 def run_nn(args) -> int:
-    from lamina.studies.nn import check_task, study_cells
+    from lamina.studies.nn import DEFAULT_STRATEGIES, check_task, study_cells
+    from lamina.studies.nn_sparsity import is_sparsity_task, run_sparsity_study
 
+    if is_sparsity_task(args.task):
+        return run_sparsity_study(args)
+    args.methods = args.methods or list(DEFAULT_STRATEGIES)
     if args.seeds < 1 or args.epochs < 1:
         raise ValueError("--seeds and --epochs must be >= 1")
     if args.cv_folds < 2:

@@ -326,6 +326,11 @@ def tune_sparsity(model, train, likelihood, recipe, *, penalty, target: float, v
                         ("ramp_fraction", ramp_fraction), ("probe", probe)):
         if not 0 <= value < 1:
             raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
+    if not isinstance(recipe.optimizer, str):
+        raise ValueError(f"optimizer: with target_sparsity give the optimizer by name ('adam', 'adamw' or 'sgd'), "
+                         f"not an instance ({type(recipe.optimizer).__name__}): the tuner applies the penalty by a "
+                         "proximal step at the learning rate of the optimizer it builds for each phase (training, "
+                         "then masked fine-tuning with a fresh one)")
     kind = Penalty.parse(penalty)
     device, dtype = model_device(model), model_dtype(model)
     n_data = Batches(train, likelihood, 1, device, 0).n_data
