@@ -164,7 +164,7 @@ def _tell_problems(kind: str, failed: list[dict], missing: list[str], total: int
               f"{' …' if len(missing) > 5 else ''}); run again with --resume", file=sys.stderr)
 
 
-def run_study_command(args, *, kind: str, cells, run_cell: str, metric: str, intro: str) -> int:
+def run_study_command(args, *, kind: str, cells, run_cell: str, metric: str, intro: str, unit: str | None = None) -> int:
     """Shared tail of the study commands: run (with progress), report, print; exit code."""
     from tqdm.auto import tqdm
 
@@ -198,7 +198,7 @@ def run_study_command(args, *, kind: str, cells, run_cell: str, metric: str, int
         if bar is not None:
             bar.close()
     rows = [row for row in rows if row["cell"] in keys]
-    sentence = verdict(rows, metric, {"nn": "layer", "linear": "feature group"}.get(kind, "depth or round"))
+    sentence = verdict(rows, metric, unit or {"nn": "layer", "linear": "feature group"}.get(kind, "depth or round"))
     page = write_study_report(out / "report.html", f"lamina {kind} — {name}", rows, metric_label=metric,
                               figure_dir=out / "figures", intro=f"{sentence} {intro}" if sentence else intro,
                               expected=keys)
@@ -227,18 +227,21 @@ def _tell_outcome(args, kind, name, spec, page, rows, keys, metric, sentence=Non
 
 # ----------------------------------------------------------------------------- lamina nn
 def add_nn_parser(sub) -> argparse.ArgumentParser:
+    from lamina.studies import nn_transformer
     from lamina.studies.nn import DEFAULT_STRATEGIES, STRATEGIES
     nn = sub.add_parser("nn", help="network study: every λ strategy, several seeds, stored, reported",
                         description="Network study: the same model trained with every λ strategy, several "
                                     f"seeds, each (strategy, seed) a stored cell. --resume: {RESUME_HELP}. "
                                     f"--task {TASK_CODE_NOTE}.")
     nn.add_argument("--task", default="digits",
-                    help="digits (default), diabetes, a .npz file (X_train, y_train, X_test, y_test; loaded "
-                         "without pickle) or module:function returning (model, train, test, likelihood) — "
-                         + TASK_CODE_NOTE)
-    nn.add_argument("--methods", nargs="+", default=list(DEFAULT_STRATEGIES), choices=sorted(STRATEGIES),
+                    help="digits (default), diabetes, transformer-char (AdamW decay per parameter type), a .npz "
+                         "file (X_train, y_train, X_test, y_test; loaded without pickle) or module:function "
+                         "returning (model, train, test, likelihood) — " + TASK_CODE_NOTE)
+    nn.add_argument("--methods", nargs="+", default=list(DEFAULT_STRATEGIES),
+                    choices=sorted({*STRATEGIES, *nn_transformer.STRATEGIES}),
                     metavar="METHOD", help=f"strategies to compare (default: {' '.join(DEFAULT_STRATEGIES)}; "
-                                           f"all: {' '.join(sorted(STRATEGIES))})")
+                                           f"all: {' '.join(sorted(STRATEGIES))}; transformer-char: "
+                                           f"{' '.join(nn_transformer.STRATEGIES)}, all by default)")
     nn.add_argument("--seeds", type=positive_int, default=3, help="seeds per strategy (default 3)")
     nn.add_argument("--epochs", type=positive_int, default=300)
     nn.add_argument("--lr", type=positive_float, default=3e-3,
@@ -248,6 +251,7 @@ def add_nn_parser(sub) -> argparse.ArgumentParser:
     nn.add_argument("--cv-grid", type=positive_int, default=5, help="δ values of the CV baseline (default 5)")
     nn.add_argument("--cv-folds", type=positive_int, default=3, help="folds of the CV baseline (default 3)")
     nn.add_argument("--optuna-trials", type=positive_int, default=10, help="trials of the Optuna baseline (default 10)")
+    nn_transformer.add_options(nn)
     _add_study_options(nn, "nn")
     nn.set_defaults(run=run_nn)
     return nn
@@ -256,6 +260,9 @@ def add_nn_parser(sub) -> argparse.ArgumentParser:
 def run_nn(args) -> int:
     from lamina.studies.nn import check_task, study_cells
 
+    if str(args.task).startswith("transformer-"):
+        from lamina.studies.nn_transformer import run_transformer
+        return run_transformer(args)
     if args.seeds < 1 or args.epochs < 1:
         raise ValueError("--seeds and --epochs must be >= 1")
     if args.cv_folds < 2:

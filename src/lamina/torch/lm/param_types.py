@@ -125,6 +125,8 @@ def adamw_groups(model: nn.Module, decays: Mapping[str, float] | str, lam: float
     """
     types = param_types(model)
     if isinstance(decays, str):
+        if lam is None and decays == "none":
+            lam = 0.0
         if lam is None:
             raise ValueError(f"lam: a preset ({decays!r}) needs the decay λ it spreads over the types")
         decays = preset_decays(types, decays, lam)
