@@ -50,12 +50,12 @@ def main(argv=None):
 
     import torch
     torch.set_num_threads(1)
-    from lamina.torch.lm import LMConfig, LMRecipe, load_corpus, run_strategy
+    from lamina.torch.lm import CharTransformer, LMConfig, LMRecipe, load_corpus, run_strategy
 
     corpus = load_corpus(max_chars=args.chars)
     config = LMConfig(corpus.vocab_size, context=64, d_model=args.d_model, n_layers=args.layers, n_heads=4)
     recipe = LMRecipe(steps=args.steps, lr=3e-3, warmup=50, batch_size=32)
-    n_params = sum(p.numel() for p in __import__("lamina.torch.lm", fromlist=["x"]).CharTransformer(config).parameters())
+    n_params = sum(p.numel() for p in CharTransformer(config).parameters())
     print(f"corpus: {corpus.train.numel()} train / {corpus.val.numel()} validation characters, vocab "
           f"{corpus.vocab_size}; model {n_params} parameters; {args.steps} steps × 32 × 64 characters", flush=True)
     runs: list[dict] = []

@@ -35,7 +35,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--steps", type=positive_int, default=600, help="AdamW steps per run (default 600)")
     group.add_argument("--chars", type=positive_int, default=120_000,
                        help="characters of the Python reference topics used (default 120000; 10 %% validation)")
-    group.add_argument("--d-model", type=positive_int, default=64, help="transformer width (default 64)")
+    group.add_argument("--d-model", type=positive_int, default=64, help="transformer width (default 64; 4 heads, 1 if not a multiple of 4)")
     group.add_argument("--layers", type=positive_int, default=2, help="transformer blocks (default 2)")
     group.add_argument("--context", type=positive_int, default=64, help="context in characters (default 64)")
     group.add_argument("--lm-batch-size", type=positive_int, default=32, help="windows per step (default 32)")
@@ -56,15 +56,12 @@ def _setting(params: dict):
 
 def run_cell(params: dict, recorder) -> dict:
     """One (strategy, seed): train, record the decays along the run, return validation perplexity."""
-    import torch
-
     from lamina.torch.lm import run_strategy
 
     name = params["strategy"]
     if name not in STRATEGIES:
         raise ValueError(f"strategy must be one of {sorted(STRATEGIES)}, got {name!r}")
     strategy, lam = STRATEGIES[name]
-    torch.set_num_threads(1)
     corpus, config, recipe = _setting(params)
     run = run_strategy(strategy, corpus, config, recipe, params["seed"], lam=lam if lam is not None else params["decay"])
     regularized = set(run.info["lambdas"])

@@ -28,7 +28,7 @@ import torch
 
 from lamina.torch.groups import ParamGroup
 from lamina.torch.lm.model import CharTransformer, Corpus, LMConfig
-from lamina.torch.lm.param_types import make_adamw, matrix_types, param_types, preset_decays, set_decays
+from lamina.torch.lm.param_types import make_adamw, matrix_types, param_types, set_decays
 from lamina.torch.lm.train import DecayCallback, LMRecipe, LMRun, train_lm
 from lamina.torch.lm.tuner import HeldoutDecayTuner, heldout_split, timescale_decay, tuned_types
 from lamina.torch.rules import AlphaHillRule, AWDRule
