@@ -13,7 +13,7 @@ import sys
 MODULES = ["lamina", "lamina.groups", "lamina.scaling", "lamina.penalties", "lamina.datafits", "lamina.operators",
            "lamina.solvers.base", "lamina.solvers.path", "lamina.estimators", "lamina.testing",
            "lamina.inverse", "lamina.studies", "lamina.tuners", "lamina.report.study_report"]
-OPTIONAL = ["lamina.torch", "lamina.tuners.linear", "lamina.trees"]
+OPTIONAL = ["lamina.torch", "lamina.torch.lm", "lamina.tuners.linear", "lamina.trees"]
 
 
 def public_names(module) -> list[str]:

@@ -168,10 +168,12 @@ def _tell_problems(kind: str, failed: list[dict], missing: list[str], total: int
               f"{' …' if len(missing) > 5 else ''}); run again with --resume", file=sys.stderr)
 
 
-def run_study_command(args, *, kind: str, cells, run_cell: str, metric: str, intro: str, summarize=None) -> int:
+def run_study_command(args, *, kind: str, cells, run_cell: str, metric: str, intro: str, summarize=None,
+                      unit: str | None = None) -> int:
     """Shared tail of the study commands: run (with progress), report, print; exit code.
     ``summarize(rows) -> (verdict sentence, extra report sections, table rows)`` replaces the
-    verdict and the per-method table of a study whose cells are not (method, seed) alone."""
+    verdict and the per-method table of a study whose cells are not (method, seed) alone;
+    ``unit`` names what gets its own λ in the verdict (default: by ``kind``)."""
     from tqdm.auto import tqdm
 
     from lamina.report.verdict import verdict
@@ -204,7 +206,7 @@ def run_study_command(args, *, kind: str, cells, run_cell: str, metric: str, int
         if bar is not None:
             bar.close()
     rows = [row for row in rows if row["cell"] in keys]
-    sentence, sections, table = (verdict(rows, metric, {"nn": "layer", "linear": "feature group"}.get(
+    sentence, sections, table = (verdict(rows, metric, unit or {"nn": "layer", "linear": "feature group"}.get(
         kind, "depth or round")), (), None) if summarize is None else summarize(rows)
     page = write_study_report(out / "report.html", f"lamina {kind} — {name}", rows, metric_label=metric,
                               figure_dir=out / "figures", intro=f"{sentence} {intro}" if sentence else intro,
@@ -234,6 +236,7 @@ def _tell_outcome(args, kind, name, spec, page, rows, keys, metric, sentence=Non
 
 # ----------------------------------------------------------------------------- lamina nn
 def add_nn_parser(sub) -> argparse.ArgumentParser:
+    from lamina.studies import nn_transformer
     from lamina.studies.nn import DEFAULT_STRATEGIES, STRATEGIES
     nn = sub.add_parser("nn", help="network study: every λ strategy, several seeds, stored, reported",
                         description="Network study: the same model trained with every λ strategy, several "
@@ -243,13 +246,16 @@ def add_nn_parser(sub) -> argparse.ArgumentParser:
     nn.add_argument("--task", default="digits",
                     help=f"digits (default), diabetes, {', '.join(SPARSITY_TASKS)} (accuracy at each target "
                          "sparsity: magnitude-pruning allocations against lamina's L1/L0 tuner, see --sparsities), "
+                         "transformer-char (AdamW decay per parameter type), "
                          "a .npz file (X_train, y_train, X_test, y_test; loaded "
                          "without pickle) or module:function returning (model, train, test, likelihood) — "
                          + TASK_CODE_NOTE)
-    nn.add_argument("--methods", nargs="+", default=None, choices=sorted({*STRATEGIES, *SPARSITY_METHODS}),
+    nn.add_argument("--methods", nargs="+", default=None,
+                    choices=sorted({*STRATEGIES, *SPARSITY_METHODS, *nn_transformer.STRATEGIES}),
                     metavar="METHOD", help=f"strategies to compare (default: {' '.join(DEFAULT_STRATEGIES)}; "
                                            f"all: {' '.join(sorted(STRATEGIES))}; sparsity tasks: "
-                                           f"{' '.join(SPARSITY_METHODS)}, all by default)")
+                                           f"{' '.join(SPARSITY_METHODS)}; transformer-char: "
+                                           f"{' '.join(nn_transformer.STRATEGIES)}; all by default for those)")
     nn.add_argument("--sparsities", type=float, nargs="+", default=list(DEFAULT_SPARSITIES),
                     help="sparsity tasks: target fractions of zero weights, each in (0, 1) (default 0.9 0.95 0.98)")
     nn.add_argument("--seeds", type=positive_int, default=3, help="seeds per strategy (default 3)")
@@ -261,6 +267,7 @@ def add_nn_parser(sub) -> argparse.ArgumentParser:
     nn.add_argument("--cv-grid", type=positive_int, default=5, help="δ values of the CV baseline (default 5)")
     nn.add_argument("--cv-folds", type=positive_int, default=3, help="folds of the CV baseline (default 3)")
     nn.add_argument("--optuna-trials", type=positive_int, default=10, help="trials of the Optuna baseline (default 10)")
+    nn_transformer.add_options(nn)
     _add_study_options(nn, "nn")
     nn.set_defaults(run=run_nn)
     return nn
@@ -272,6 +279,9 @@ def run_nn(args) -> int:
 
     if is_sparsity_task(args.task):
         return run_sparsity_study(args)
+    if str(args.task).startswith("transformer-"):
+        from lamina.studies.nn_transformer import run_transformer
+        return run_transformer(args)
     args.methods = args.methods or list(DEFAULT_STRATEGIES)
     if args.seeds < 1 or args.epochs < 1:
         raise ValueError("--seeds and --epochs must be >= 1")

@@ -1,0 +1,103 @@
+"""Weight decay per parameter type in an AdamW-trained character transformer (issue 15, part 2).
+
+Setting (nothing downloaded): the first ``--chars`` characters of the Python reference topics
+(``pydoc_data.topics``), split by contiguous blocks (every 10th of 100 blocks is validation);
+a pre-LN character transformer (``--d-model`` 64, ``--layers`` 2, 4 heads, context 64,
+untied head); AdamW, betas (0.9, 0.95), lr 3e-3, 50-step warm-up then cosine to 0.1×,
+``--steps`` steps of 32 windows, gradient clipping at 1 — the same recipe and the same
+batches (per seed) for every strategy. Strategies (``lamina.torch.lm.strategies``):
+
+* ``none`` — no decay;
+* ``nanogpt`` — one λ on every matrix (none on embeddings, norms, biases) from the grid
+  {0.01, 0.1, 1.0}, picked on the validation perplexity (mean over seeds): the "best uniform λ",
+  3 runs; note that picking on the reported validation text favours this baseline;
+* ``timescale`` — ``nanogpt`` with λ = 1/Σ_t η_t (Wang & Aitchison's EMA timescale = the run), 1 run;
+* ``alphadecay`` / ``awd`` — per-matrix decays around the best grid λ (1 run + the grid's 3);
+* ``lamina`` — the held-out per-type tuner (``HeldoutDecayTuner``), its cost counted.
+
+Reported: validation perplexity (mean ± s.e. over seeds), paired Δ% vs the best grid λ
+(per seed, then mean ± s.e.), cost in training runs.
+
+Usage: ``python benchmarks/bench_transformer.py [--seeds 3] [--steps 600] [--json out.json]``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+
+import numpy as np
+
+GRID = (0.01, 0.1, 1.0)
+
+
+def _mean_se(values):
+    values = np.asarray(values, dtype=float)
+    se = values.std(ddof=1) / math.sqrt(values.size) if values.size > 1 else float("nan")
+    return float(values.mean()), float(se)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--chars", type=int, default=120_000)
+    parser.add_argument("--d-model", type=int, default=64)
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--json", default=None, help="write every run here as it finishes")
+    args = parser.parse_args(argv)
+
+    import torch
+    torch.set_num_threads(1)
+    from lamina.torch.lm import CharTransformer, LMConfig, LMRecipe, load_corpus, run_strategy
+
+    corpus = load_corpus(max_chars=args.chars)
+    config = LMConfig(corpus.vocab_size, context=64, d_model=args.d_model, n_layers=args.layers, n_heads=4)
+    recipe = LMRecipe(steps=args.steps, lr=3e-3, warmup=50, batch_size=32)
+    n_params = sum(p.numel() for p in CharTransformer(config).parameters())
+    print(f"corpus: {corpus.train.numel()} train / {corpus.val.numel()} validation characters, vocab "
+          f"{corpus.vocab_size}; model {n_params} parameters; {args.steps} steps × 32 × 64 characters", flush=True)
+    runs: list[dict] = []
+
+    def record(name, seed, run, cost):
+        row = {"strategy": name, "seed": seed, "val_ppl": run.val_ppl, "train_loss": run.train_loss,
+               "runs": cost, "seconds": run.seconds, "lambdas": run.info.get("lambdas", {}),
+               "info": {k: v for k, v in run.info.items() if k != "lambdas"}}
+        runs.append(row)
+        print(f"{name:16s} seed {seed}  val ppl {run.val_ppl:.4f}  runs {cost:.3g}  {run.seconds:.0f} s  "
+              f"λ {json.dumps({k: round(v, 4) for k, v in row['lambdas'].items()})}", flush=True)
+        if args.json:
+            with open(args.json, "w") as handle:
+                json.dump(runs, handle, indent=1)
+
+    started = time.perf_counter()
+    for seed in range(args.seeds):
+        for strategy in ("none", "timescale", "lamina"):
+            run = run_strategy(strategy, corpus, config, recipe, seed)
+            record(strategy, seed, run, run.runs)
+        for lam in GRID:
+            record(f"nanogpt λ={lam:g}", seed, run_strategy("nanogpt", corpus, config, recipe, seed, lam=lam), 1.0)
+    grid_means = {lam: np.mean([r["val_ppl"] for r in runs if r["strategy"] == f"nanogpt λ={lam:g}"]) for lam in GRID}
+    best = min(grid_means, key=grid_means.get)
+    print(f"best grid λ (mean validation perplexity): {best:g}", flush=True)
+    for seed in range(args.seeds):
+        for strategy in ("alphadecay", "awd"):
+            run = run_strategy(strategy, corpus, config, recipe, seed, lam=best)
+            record(strategy, seed, run, run.runs + len(GRID))
+    total = time.perf_counter() - started
+
+    reference = {r["seed"]: r["val_ppl"] for r in runs if r["strategy"] == f"nanogpt λ={best:g}"}
+    names = list(dict.fromkeys(r["strategy"] for r in runs))
+    print(f"\n| strategy | val ppl (mean ± s.e.) | Δ% vs best grid λ={best:g} (paired) | runs |\n|---|---|---|---|")
+    for name in names:
+        rows = [r for r in runs if r["strategy"] == name]
+        ppl, se = _mean_se([r["val_ppl"] for r in rows])
+        delta = _mean_se([100 * (r["val_ppl"] / reference[r["seed"]] - 1) for r in rows])
+        cost = np.mean([r["runs"] for r in rows]) + (len(GRID) - 1 if name.startswith("nanogpt") else 0)
+        print(f"| {name} | {ppl:.4f} ± {se:.4f} | {delta[0]:+.2f} ± {delta[1]:.2f} | {cost:.3g} |")
+    print(f"\nwall time {total:.0f} s (timed under load)")
+
+
+if __name__ == "__main__":
+    main()

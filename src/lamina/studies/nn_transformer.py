@@ -1,0 +1,113 @@
+"""The transformer study behind ``lamina nn --task transformer-char``: a decay per parameter type?
+
+Every strategy of :mod:`lamina.torch.lm.strategies` trains the same character transformer
+(the Python reference topics, ``pydoc_data``) with the same AdamW recipe and the same batches
+per seed; each (strategy, seed) is one stored cell of a study (:mod:`lamina.studies.runner`),
+so the study resumes after a kill and spreads over workers like the other ``lamina nn`` studies.
+The objective is the validation perplexity; ``lambdas`` are the decays of the groups a strategy
+regularizes, so the verdict (:func:`lamina.report.verdict.verdict`) counts ``nanogpt-*`` and
+``timescale`` (one λ on every matrix) as *one λ* and ``alphadecay``, ``awd`` and ``lamina`` as
+*a λ per parameter type*, and leaves ``none`` out.
+
+In a study every cell is independent: the AlphaDecay and AWD cells use ``--decay`` (default
+0.1, nanoGPT's default) as their base λ instead of the best grid λ the benchmark gives them.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+
+from lamina.studies.tasks import TaskError
+
+TASKS = ("transformer-char",)
+# cell name → (strategy of lamina.torch.lm, fixed λ or None)
+STRATEGIES = {"none": ("none", None), "nanogpt-0.01": ("nanogpt", 0.01), "nanogpt-0.1": ("nanogpt", 0.1),
+              "nanogpt-1": ("nanogpt", 1.0), "timescale": ("timescale", None), "alphadecay": ("alphadecay", None),
+              "awd": ("awd", None), "lamina": ("lamina", None)}
+DEFAULT_STRATEGIES = tuple(STRATEGIES)
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """The ``--task transformer-char`` options of ``lamina nn``."""
+    from lamina.studies.commands import positive_float, positive_int
+
+    group = parser.add_argument_group("--task transformer-char (character transformer, AdamW decay per type)")
+    group.add_argument("--steps", type=positive_int, default=600, help="AdamW steps per run (default 600)")
+    group.add_argument("--chars", type=positive_int, default=120_000,
+                       help="characters of the Python reference topics used (default 120000; 10 %% validation)")
+    group.add_argument("--d-model", type=positive_int, default=64, help="transformer width (default 64; 4 heads, 1 if not a multiple of 4)")
+    group.add_argument("--layers", type=positive_int, default=2, help="transformer blocks (default 2)")
+    group.add_argument("--context", type=positive_int, default=64, help="context in characters (default 64)")
+    group.add_argument("--lm-batch-size", type=positive_int, default=32, help="windows per step (default 32)")
+    group.add_argument("--decay", type=positive_float, default=0.1,
+                       help="base λ of the alphadecay and awd cells (default 0.1)")
+
+
+def _setting(params: dict):
+    from lamina.torch.lm import LMConfig, LMRecipe, load_corpus
+
+    corpus = load_corpus(max_chars=params["chars"])
+    config = LMConfig(corpus.vocab_size, context=params["context"], d_model=params["d_model"],
+                      n_layers=params["layers"], n_heads=4 if params["d_model"] % 4 == 0 else 1)
+    recipe = LMRecipe(steps=params["steps"], lr=params["lr"], warmup=min(50, params["steps"] // 10),
+                      batch_size=params["batch_size"])
+    return corpus, config, recipe
+
+
+def run_cell(params: dict, recorder) -> dict:
+    """One (strategy, seed): train, record the decays along the run, return validation perplexity."""
+    from lamina.torch.lm import run_strategy
+
+    name = params["strategy"]
+    if name not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {sorted(STRATEGIES)}, got {name!r}")
+    strategy, lam = STRATEGIES[name]
+    corpus, config, recipe = _setting(params)
+    run = run_strategy(strategy, corpus, config, recipe, params["seed"], lam=lam if lam is not None else params["decay"])
+    regularized = set(run.info["lambdas"])
+    for point in run.trajectory:
+        recorder.log(point["step"], lambdas={k: v for k, v in point["decays"].items() if k in regularized},
+                     train_loss=point["loss"])
+    epochs = recipe.steps * recipe.batch_size * config.context / corpus.train.numel()
+    return {"objective": run.val_ppl, "val_nll": math.log(run.val_ppl), "train_loss": run.train_loss,
+            "seconds": run.seconds, "fits": run.runs, "epochs": run.runs * epochs,
+            "lambdas": {k: float(v) for k, v in run.info["lambdas"].items()},
+            "decays": {k: float(v) for k, v in run.decays.items()}}
+
+
+def study_cells(task: str, strategies, seeds: int, *, steps: int, lr: float, batch_size: int, chars: int,
+                d_model: int, layers: int, context: int, decay: float):
+    """The cells of a transformer study: one per (strategy, seed)."""
+    from lamina.studies.runner import Cell
+
+    if task not in TASKS:
+        raise TaskError(f"--task: unknown transformer task {task!r}; choose from {list(TASKS)}")
+    unknown = [s for s in strategies if s not in STRATEGIES]
+    if unknown:
+        raise ValueError(f"--methods: unknown {unknown} for --task {task}; choose from {list(STRATEGIES)}")
+    if chars < 20_000:
+        raise ValueError(f"--chars must be >= 20000 (the validation tenth must hold whole windows), got {chars}")
+    return [Cell(f"{strategy}/seed={seed}",
+                 {"task": task, "strategy": strategy, "method": strategy, "seed": seed, "steps": steps, "lr": lr,
+                  "batch_size": batch_size, "chars": chars, "d_model": d_model, "layers": layers,
+                  "context": context, "decay": decay})
+            for strategy in strategies for seed in range(seeds)]
+
+
+def run_transformer(args) -> int:
+    """``lamina nn --task transformer-…``: the study, its report and the verdict sentence."""
+    from lamina.studies.commands import run_study_command
+    from lamina.studies.nn import DEFAULT_STRATEGIES as MLP_DEFAULTS
+
+    methods = (list(DEFAULT_STRATEGIES) if args.methods is None or list(args.methods) == list(MLP_DEFAULTS)
+               else list(args.methods))
+    cells = study_cells(args.task, methods, args.seeds, steps=args.steps, lr=args.lr, batch_size=args.lm_batch_size,
+                        chars=args.chars, d_model=args.d_model, layers=args.layers, context=args.context,
+                        decay=args.decay)
+    intro = (f"Task {args.task}: a pre-LN character transformer (width {args.d_model}, {args.layers} blocks, "
+             f"context {args.context}) on the first {args.chars} characters of the Python reference topics, "
+             f"trained with AdamW ({args.steps} steps of {args.lm_batch_size} windows, lr {args.lr}, warm-up then "
+             f"cosine), {args.seeds} seeds, by each strategy for the decoupled weight decay per parameter type. "
+             "Lower validation perplexity is better; compute counts training runs (fits).")
+    return run_study_command(args, kind="nn", cells=cells, run_cell="lamina.studies.nn_transformer:run_cell",
+                             metric="perplexity", intro=intro, unit="parameter type")

@@ -1,0 +1,186 @@
+"""Weight decay per parameter type in an AdamW-trained character transformer (lamina.torch.lm)."""
+import argparse
+import html
+import json
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from lamina.torch.lm import (CharTransformer, LMConfig, LMRecipe, adamw_groups, check_decoupled,  # noqa: E402
+                             load_corpus, make_adamw, param_types, preset_decays, run_strategy, set_decays,
+                             timescale_decay, train_lm)
+from lamina.torch.lm.strategies import RuleDecay  # noqa: E402
+from lamina.torch.lm.tuner import HeldoutDecayTuner, heldout_split  # noqa: E402
+from lamina.torch.rules import AlphaHillRule  # noqa: E402
+
+TINY = dict(context=16, d_model=16, n_layers=2, n_heads=2)
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return load_corpus(max_chars=20_000)
+
+
+def tiny_model(corpus, seed=0):
+    return CharTransformer(LMConfig(corpus.vocab_size, **TINY), seed=seed)
+
+
+def test_param_types_cover_every_parameter_exactly_once(corpus):
+    model = tiny_model(corpus)
+    types = param_types(model)
+    listed = [id(p) for named in types.values() for _, p in named]
+    assert sorted(listed) == sorted(id(p) for p in model.parameters())
+    assert list(types) == ["embedding", "attn.0", "mlp.0", "attn.1", "mlp.1", "head", "norm", "bias"]
+    # any other module: every parameter once as well
+    other = torch.nn.Sequential(torch.nn.Embedding(5, 4), torch.nn.LayerNorm(4), torch.nn.Linear(4, 3))
+    listed = [id(p) for named in param_types(other).values() for _, p in named]
+    assert sorted(listed) == sorted(id(p) for p in other.parameters())
+    assert set(param_types(other)) == {"embedding", "norm", "matrix.2", "bias"}
+
+
+def test_nanogpt_preset_decays_only_matrices(corpus):
+    model = tiny_model(corpus)
+    groups = adamw_groups(model, "nanogpt", lam=0.3)
+    embeddings = {id(model.tok_emb.weight), id(model.pos_emb.weight)}
+    for group in groups:
+        for p in group["params"]:
+            is_matrix = p.ndim == 2 and id(p) not in embeddings
+            assert group["weight_decay"] == (0.3 if is_matrix else 0.0), group["name"]
+    assert {g["name"] for g in groups if g["weight_decay"] > 0} == {"attn.0", "mlp.0", "attn.1", "mlp.1", "head"}
+    assert preset_decays(model, "none", 1.0) == dict.fromkeys(param_types(model), 0.0)
+    # per-matrix groups keep the same decays, one group per matrix
+    split = adamw_groups(model, "nanogpt", lam=0.3, per_matrix=True)
+    assert sum(":" in g["name"] for g in split) == 9 and all(len(g["params"]) == 1 for g in split if ":" in g["name"])
+
+
+def test_bad_input_names_the_argument(corpus):
+    model = tiny_model(corpus)
+    with pytest.raises(ValueError, match=r"decays: unknown parameter type\(s\) \['attention'\]"):
+        adamw_groups(model, {"attention": 0.1})
+    with pytest.raises(ValueError, match=r"decays\['head'\] must be a finite non-negative"):
+        adamw_groups(model, {"head": -0.1})
+    with pytest.raises(ValueError, match=r"decays\['head'\]"):
+        adamw_groups(model, {"head": float("nan")})
+    with pytest.raises(ValueError, match="preset must be one of"):
+        adamw_groups(model, "adamw", lam=0.1)
+    with pytest.raises(ValueError, match="lam: a preset"):
+        adamw_groups(model, "nanogpt")
+    with pytest.raises(ValueError, match="optimizer: Adam does not apply decoupled"):
+        check_decoupled(torch.optim.Adam(model.parameters(), weight_decay=0.1))
+    with pytest.raises(ValueError, match="optimizer: SGD"):
+        train_lm(model, corpus.train, corpus.val, torch.optim.SGD(model.parameters(), lr=0.1), LMRecipe(steps=2, warmup=0))
+    with pytest.raises(ValueError, match="optimizer: its param groups carry no 'name'"):
+        check_decoupled(torch.optim.AdamW(model.parameters()))
+    optimizer = make_adamw(model, "nanogpt", 1e-3, lam=0.1)
+    with pytest.raises(ValueError, match=r"decays: unknown parameter type\(s\) \['mlp.7'\]"):
+        set_decays(optimizer, {"mlp.7": 0.1})
+    with pytest.raises(ValueError, match="lr must be"):
+        make_adamw(model, "nanogpt", -1.0, lam=0.1)
+    with pytest.raises(ValueError, match="fraction must lie"):
+        timescale_decay(LMRecipe(steps=10, warmup=0), 0.0)
+    with pytest.raises(ValueError, match="strategy must be one of"):
+        run_strategy("adamw", corpus, LMConfig(corpus.vocab_size, **TINY), LMRecipe(steps=2, warmup=0), 0)
+    with pytest.raises(ValueError, match="d_model"):
+        LMConfig(10, d_model=10, n_heads=3)
+
+
+def test_timescale_rule_follows_schedule_and_run_length():
+    short, long = LMRecipe(steps=200, lr=1e-3, warmup=0, min_lr_ratio=1.0), LMRecipe(steps=400, lr=1e-3, warmup=0, min_lr_ratio=1.0)
+    assert timescale_decay(short, 1.0) == pytest.approx(5.0) and timescale_decay(long, 1.0) == pytest.approx(2.5)
+    cosine = LMRecipe(steps=400, lr=1e-3, warmup=0, min_lr_ratio=0.0)   # Σ η_t ≈ η T / 2
+    assert timescale_decay(cosine, 1.0) == pytest.approx(5.0, rel=0.01)
+
+
+def test_corpus_split_and_heldout_split_are_disjoint_blocks(corpus):
+    assert corpus.train.numel() + corpus.val.numel() == 20_000 and corpus.val.numel() == 2_000
+    assert corpus.decode(corpus.train[:5]) and corpus.vocab_size == len(corpus.chars)
+    fit, held = heldout_split(corpus.train, 0.1)
+    assert fit.numel() + held.numel() == corpus.train.numel() and 0.05 < held.numel() / corpus.train.numel() < 0.2
+    with pytest.raises(ValueError, match="val_fraction"):
+        heldout_split(corpus.train, 0.7)
+
+
+def test_runs_are_deterministic_given_a_seed(corpus):
+    config, recipe = LMConfig(corpus.vocab_size, **TINY), LMRecipe(steps=15, warmup=2, batch_size=8)
+    first = run_strategy("nanogpt", corpus, config, recipe, 3, lam=0.1)
+    again = run_strategy("nanogpt", corpus, config, recipe, 3, lam=0.1)
+    other = run_strategy("nanogpt", corpus, config, recipe, 4, lam=0.1)
+    assert first.val_ppl == again.val_ppl != other.val_ppl
+    assert math.isfinite(first.val_ppl) and first.val_ppl < corpus.vocab_size * 1.5
+
+
+def test_lamina_tuner_decays_stay_finite_and_positive(corpus):
+    config, recipe = LMConfig(corpus.vocab_size, **TINY), LMRecipe(steps=40, warmup=4, batch_size=8)
+    run = run_strategy("lamina", corpus, config, recipe, 0, tuner_options={"every": 4, "heldout_windows": 8})
+    assert run.info["n_updates"] >= 5
+    lambdas = np.array(list(run.info["lambdas"].values()))
+    assert set(run.info["lambdas"]) == {"embedding", "attn.0", "mlp.0", "attn.1", "mlp.1", "head"}
+    assert np.all(np.isfinite(lambdas)) and np.all(lambdas > 0)
+    assert run.decays["norm"] == 0.0 and run.decays["bias"] == 0.0
+    # the decays moved from the timescale start, within the per-update cap
+    lam0 = run.info["lam0"]
+    assert np.any(np.abs(np.log(lambdas / lam0)) > 1e-6)
+    assert np.all(np.abs(np.log(lambdas / lam0)) <= run.info["n_updates"] * math.log(2) + 1e-9)
+    assert run.runs > 1.0   # the held-out passes are counted
+
+
+def test_scale_search_finds_the_heldout_optimum_of_a_rescaled_head(corpus):
+    """Blow the head up ×4 after training: the held-out loss prefers it smaller, log c* < 0."""
+    config, recipe = LMConfig(corpus.vocab_size, **TINY), LMRecipe(steps=30, warmup=2, batch_size=8)
+    model = tiny_model(corpus)
+    train_lm(model, corpus.train, corpus.val, make_adamw(model, "none", 3e-3), recipe)
+    fit, held = heldout_split(corpus.train)
+    tuner = HeldoutDecayTuner(model, recipe, held, corpus.train, lam0=0.1, types=["head", "attn.0"], seed=0)
+    before = tuner.scale_search(model)
+    with torch.no_grad():
+        model.head.weight.mul_(4.0)
+    after = tuner.scale_search(model)
+    assert after[0] < before[0] and after[0] < 0
+    with pytest.raises(ValueError, match=r"types: unknown parameter type\(s\) \['mlp.9'\]"):
+        HeldoutDecayTuner(model, recipe, held, corpus.train, lam0=0.1, types=["mlp.9"])
+
+
+def test_alphadecay_rule_spreads_decays_around_the_base(corpus):
+    model = tiny_model(corpus)
+    optimizer = make_adamw(model, "nanogpt", 1e-3, lam=0.1, per_matrix=True)
+    callback = RuleDecay(optimizer, AlphaHillRule(), 0.1, every=1)
+    callback.after_step(0, model, optimizer)
+    decays = np.array([g["weight_decay"] for g in optimizer.param_groups if ":" in g["name"]])
+    sizes = np.array([g["params"][0].numel() for g in optimizer.param_groups if ":" in g["name"]])
+    assert np.ptp(decays) > 0 and np.dot(sizes, decays) / sizes.sum() == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="optimizer: no per-matrix param groups"):
+        RuleDecay(make_adamw(model, "nanogpt", 1e-3, lam=0.1), AlphaHillRule(), 0.1, every=1)
+
+
+# ----------------------------------------------------------------------------- the study
+def _parse(*argv):
+    from lamina.studies.commands import add_nn_parser
+    parser = argparse.ArgumentParser()
+    add_nn_parser(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["nn", *argv])
+
+
+def test_transformer_study_reports_the_verdict(tmp_path, capsys):
+    args = _parse("--task", "transformer-char", "--methods", "none", "nanogpt-0.1", "lamina", "--seeds", "2",
+                  "--steps", "20", "--chars", "20000", "--d-model", "16", "--layers", "1", "--context", "16",
+                  "--lm-batch-size", "8", "--out", str(tmp_path), "--json")
+    code = args.run(args)
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["failed"] == [] and out["missing"] == []
+    assert sorted(row["method"] for row in out["results"]) == ["lamina", "nanogpt-0.1", "none"]
+    assert "best per-parameter type method 'lamina' vs best one-λ method 'nanogpt-0.1'" in out["verdict"]
+    assert "Δ perplexity" in out["verdict"]
+    assert out["verdict"] in html.unescape((tmp_path / "report.html").read_text())
+
+
+def test_transformer_study_bad_task_and_method(tmp_path):
+    from lamina.studies.tasks import TaskError
+    args = _parse("--task", "transformer-word", "--methods", "none", "--out", str(tmp_path), "--quiet")
+    with pytest.raises(TaskError, match="--task: unknown transformer task 'transformer-word'"):
+        args.run(args)
+    args = _parse("--task", "transformer-char", "--methods", "evidence", "--out", str(tmp_path), "--quiet")
+    with pytest.raises(ValueError, match=r"--methods: unknown \['evidence'\] for --task transformer-char"):
+        args.run(args)
