@@ -275,6 +275,9 @@ def run_nn(args) -> int:
              f"precision δ per layer (loss = mean NLL + 1/(2N) Σ_g δ_g‖W_g‖²), Adam, {args.epochs} epochs, "
              f"lr {args.lr}, batch {args.batch_size}, {args.seeds} seeds. Lower test NLL is better; "
              "compute counts full trainings (fits) and seconds.")
+    if args.task == "digits-transfer":
+        intro += (" Fine-tuning: the backbone is pulled toward its pretrained weights μ (‖W_g − μ_g‖² in the "
+                  "penalty), the new head toward 0.")
     return run_study_command(args, kind="nn", cells=cells, run_cell="lamina.studies.nn:run_cell",
                              metric="NLL", intro=intro)
 

@@ -168,11 +168,18 @@ class HeldoutScale:
         """Stop moving the δ whose held-out optimum does not respond to them.
 
         The update rests on ‖W − μ‖ ∝ δ^(−1/2), i.e. d log c*/d log δ ≈ ½: once log δ_g has
-        moved by more than log 4 since the first update while log c*_g moved by less than a
+        fallen by more than log 4 since the first update while log c*_g moved by less than a
         tenth of the expected ½ Δlog δ_g, the held-out loss no longer sees δ_g (too few
         held-out samples, or δ too small to matter against the data) and further steps only
         drift; δ_g is then kept. (On 35 + 15 images it stopped a run whose c* stayed at
         e^0.15 while δ fell from 1 to 0.0025.)
+
+        Only falls are checked: the penalty's pull on the weights vanishes as δ → 0, so a
+        falling δ can stop mattering and drift without bound, whereas a rising δ shrinks the
+        weights until the held-out loss sees it (c* then rises above 1 and the update turns).
+        Meanwhile c* can keep falling while δ rises simply because the weights are still
+        growing with training; freezing there stopped the diabetes MLP at δ ≈ 4 with c* ≈ e^−0.08
+        still asking for more (benchmarks/RESULTS.md, Issue 14).
         """
         if self._first is None:
             self._first = (log_delta.copy(), log_c.copy())
@@ -180,7 +187,7 @@ class HeldoutScale:
             return
         moved = log_delta - self._first[0]
         responded = log_c - self._first[1]
-        far = np.abs(moved) > np.log(4.0)
+        far = moved < -np.log(4.0)
         self.frozen |= far & (responded * np.sign(moved) < 0.05 * np.abs(moved))
 
     @torch.no_grad()
