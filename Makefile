@@ -24,8 +24,13 @@ $(BENCH_STAMP): $(STAMP)
 
 install: $(STAMP)
 
+# Two settings: the digits MLP (a ReLU chain: only the product of the per-layer δ is identified)
+# and fine-tuning a pretrained backbone (prior mean = the pretrained weights: every δ identified).
+# Two workers with one torch thread each: two cores, never more threads than cores.
+DEMO_WORKERS ?= 2
 demo: $(STAMP)
-	$(BIN)/lamina nn --out out/demo --resume
+	$(BIN)/lamina nn --task digits --workers $(DEMO_WORKERS) --threads 1 --out out/demo/digits --resume
+	$(BIN)/lamina nn --task digits-transfer --workers $(DEMO_WORKERS) --threads 1 --out out/demo/digits-transfer --resume
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

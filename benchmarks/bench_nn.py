@@ -13,7 +13,7 @@ Settings (data shipped with scikit-learn, nothing downloaded):
   identified), 500 training digits.
 * ``digits-transfer``: the 64-256-256 ReLU backbone pretrained on the digits 0–4 (all of them,
   100 epochs, δ = 1, seed 123), a new 5-class head, fine-tuned on 5–9 with 10 images per class
-  (50 images; the other 5–9 images as test set). Toward-zero methods treat it like any
+  (50 images; the other 5–9 images as test set) — built by :mod:`lamina.studies.transfer`. Toward-zero methods treat it like any
   network; the "→ pretrained" rows pass ``prior_mean`` = the pretrained backbone (L2-SP).
 * ``digits-residual``: a residual MLP (64 → 128, two blocks x + W₂ relu(W₁ LayerNorm(x)),
   128 → 10), 500 training digits.
@@ -38,6 +38,7 @@ import numpy as np
 from lamina.studies.shipped import DigitsCNN as CNN
 from lamina.studies.shipped import digits_split as digits
 from lamina.studies.shipped import relu_mlp
+from lamina.studies.transfer import pretrained_backbone, transfer_data, transfer_model
 
 METHODS_QUICK = {"cv": {"grid": np.logspace(-2, 2, 5), "folds": 3, "n_jobs": 2}, "optuna": {"n_trials": 10}}
 METHODS_FULL = {"cv": {"grid": np.logspace(-2, 2, 13), "folds": 5, "n_jobs": 2}, "optuna": {"n_trials": 50}}
@@ -91,45 +92,6 @@ def settings():
     }
 
 
-_PRETRAINED = {}
-
-
-def pretrained_backbone():
-    """The 64-256-256 ReLU backbone trained on the digits 0–4 (cached; its head left out)."""
-    if "state" not in _PRETRAINED:
-        import torch
-        from sklearn.datasets import load_digits
-        from torch import nn
-
-        import lamina.torch as lt
-        X, y = load_digits(return_X_y=True)
-        source = y < 5
-        torch.manual_seed(123)
-        net = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 5))
-        lt.tune(net, ((X[source] / 16.0).astype(np.float32), y[source]), method="fixed", delta=1.0, epochs=100,
-                lr=3e-3, batch_size=128, seed=0)
-        _PRETRAINED["state"] = {k: v.detach().clone() for k, v in net.state_dict().items() if not k.startswith("4.")}
-    return _PRETRAINED["state"]
-
-
-def transfer_data(seed):
-    """10 training images per class of the digits 5–9 (labels 0–4), the other 5–9 images as test."""
-    from sklearn.datasets import load_digits
-    X, y = load_digits(return_X_y=True)
-    rng = np.random.default_rng(seed)
-    target = np.where(y >= 5)[0]
-    train = np.concatenate([rng.choice(target[y[target] == c], 10, replace=False) for c in range(5, 10)])
-    test = np.setdiff1d(target, train)
-    return ((X[train] / 16.0).astype(np.float32), y[train] - 5, (X[test] / 16.0).astype(np.float32), y[test] - 5)
-
-
-def transfer_model():
-    from torch import nn
-    net = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 5))
-    net.load_state_dict(pretrained_backbone(), strict=False)
-    return net
-
-
 def laplace_row(make_model, likelihood, data, seed, epochs, lr, batch_size):
     """laplace-torch marglik training; returns (model, seconds, sigma) or None if missing."""
     try:
@@ -179,8 +141,8 @@ def run_setting(name, quick, seeds, out_rows, methods_filter=None):
     budgets = METHODS_QUICK if quick else METHODS_FULL
     methods = [("none", {}, "no regularization")]
     methods += [("fixed", {"rule": r, "delta": 1.0}, f"rule {r}, δ=1") for r in RULES]
-    methods += [("heldout", {}, "lamina heldout (default: 30% held-out scale calibration + refit)"),
-                ("heldout", {"refit": False, "merge_at": 0.5}, "lamina heldout, merge at half (no refit)"),
+    methods += [("heldout", {}, "lamina heldout (default: calibrate on 70% for half the epochs, then all data)"),
+                ("heldout", {"refit": True, "merge_at": 1.0}, "lamina heldout, calibrate on 70% + refit"),
                 ("evidence", {"structure": "kfac"}, "lamina evidence (K-FAC)"),
                 ("evidence", {"structure": "diag"}, "lamina evidence (diagonal)"),
                 ("hypergradient", {}, "lamina hypergradient (20% held out)"),
@@ -199,7 +161,7 @@ def run_setting(name, quick, seeds, out_rows, methods_filter=None):
     notes = []
     warm = make_model()  # one-time imports (torch.optim pulls in dynamo) must not hit a timed fit
     data = load(seeds[0])
-    lt.tune(warm, (data[0][:64], data[1][:64]), likelihood=likelihood, method="evidence", epochs=2,
+    lt.tune(warm, (data[0][:64], data[1][:64]), likelihood=likelihood, tuner="evidence", epochs=2,
             burn_in=1, update_every=1)
     for seed in seeds:
         data = load(seed)
@@ -207,7 +169,7 @@ def run_setting(name, quick, seeds, out_rows, methods_filter=None):
         for method, options, label in methods:
             torch.manual_seed(seed)
             model = make_model()
-            result = lt.tune(model, (data[0], data[1]), likelihood=likelihood, method=method, epochs=epochs,
+            result = lt.tune(model, (data[0], data[1]), likelihood=likelihood, tuner=method, epochs=epochs,
                              lr=3e-3, batch_size=128, seed=seed, **copy.deepcopy(options))
             if method == "heldout" and "identifiability" in result.info and seed == seeds[0]:
                 notes.append("identifiability: " + result.info["identifiability"]["verdict"])

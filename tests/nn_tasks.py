@@ -74,3 +74,10 @@ class Evil(nn.Module):
 def evil(seed):
     model, train, test, likelihood = tiny(seed)
     return Evil(), train, test, likelihood
+
+
+def one_thread_only(seed):
+    """The two-branch task, but only in a process whose torch runs one thread (``--threads 1``)."""
+    if torch.get_num_threads() != 1:
+        raise RuntimeError(f"this worker runs {torch.get_num_threads()} torch threads, not 1")
+    return two_branch(seed)

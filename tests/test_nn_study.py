@@ -61,3 +61,49 @@ def test_bad_task_and_method_are_named(tmp_path):
     args = parse("--task", "nn_tasks:missing", "--methods", "none", "--seeds", "1", "--epochs", "1",
                  "--out", str(tmp_path), "--quiet")
     assert args.run(args) == 1  # the cell raises; its error is stored and the command exits 1
+
+
+def test_transfer_task_pulls_toward_the_pretrained_backbone():
+    import torch
+
+    from lamina.studies.nn import load_task
+    from lamina.studies.transfer import pretrained_backbone
+    task, again, other = load_task("digits-transfer", 0), load_task("digits-transfer", 0), load_task("digits-transfer", 1)
+    X, y = task.train
+    assert X.shape == (50, 64) and sorted(np.bincount(y.numpy()).tolist()) == [10] * 5
+    from sklearn.datasets import load_digits
+    n_target = int((load_digits().target >= 5).sum())
+    assert task.test[0].shape[0] == n_target - 50 and set(task.test[1].tolist()) == {0, 1, 2, 3, 4}
+    assert not set(map(tuple, X.tolist())) & set(map(tuple, task.test[0].tolist()))  # no training image in test
+    backbone = pretrained_backbone()
+    assert sorted(task.prior_mean) == sorted(backbone) == ["0.bias", "0.weight", "2.bias", "2.weight"]
+    state = task.model.state_dict()
+    assert all(torch.equal(state[name], value) for name, value in backbone.items())
+    # the head comes from the seed, whether or not the backbone was cached already
+    assert torch.equal(state["4.weight"], again.model.state_dict()["4.weight"])
+    assert not torch.equal(state["4.weight"], other.model.state_dict()["4.weight"])
+    assert not torch.equal(X, other.train[0])
+
+
+def test_transfer_study_identifies_every_layer(tmp_path, capsys):
+    code, out = run_json(capsys, "--task", "digits-transfer", "--methods", "uniform", "fan_in", "heldout",
+                         "--seeds", "2", "--epochs", "4", "--out", str(tmp_path), "--json")
+    assert code == 0 and out["failed"] == [] and len(out["results"]) == 3
+    # the prior mean breaks the ReLU chain's rescaling symmetry: the verdict says every δ is identified
+    assert "all 3 δ are identified" in out["verdict"]
+
+
+def test_threads_per_worker(tmp_path, capsys, monkeypatch):
+    """--threads 1 (the default) holds in the worker processes too, whatever the environment said."""
+    import os
+
+    import torch
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    before = torch.get_num_threads()
+    try:
+        code, out = run_json(capsys, "--task", "nn_tasks:one_thread_only", "--methods", "none", "uniform",
+                             "--seeds", "1", "--epochs", "2", "--workers", "2", "--out", str(tmp_path), "--json")
+        assert code == 0 and out["failed"] == [] and len(out["results"]) == 2
+        assert os.environ["OMP_NUM_THREADS"] == "1" and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

@@ -125,3 +125,15 @@ def test_heldout_freezes_a_delta_the_held_out_optimum_does_not_follow():
     assert tuner.frozen.tolist() == [False, True]
     tuner._freeze_unresponsive(np.array([-0.5, -0.5]), np.array([0.15, 0.15]))   # not far yet: kept
     assert tuner.frozen.tolist() == [False, True]
+
+
+def test_heldout_keeps_raising_a_delta_while_the_weights_still_grow():
+    """A rising δ is never frozen: c* may fall while δ rises because training still grows the
+    weights (the diabetes MLP), and a large δ cannot drift unseen — it shrinks the weights."""
+    net = _net()
+    reg = Regularizer(net, 10, [1.0, 1.0])
+    tuner = HeldoutScale(net, reg, Classification(), (torch.zeros(2, 4), torch.zeros(2, dtype=torch.long)),
+                         burn_in=1, update_every=1)
+    tuner._freeze_unresponsive(np.zeros(2), np.array([0.01, 0.01]))
+    tuner._freeze_unresponsive(np.array([2.0, -2.0]), np.array([-0.08, 0.01]))
+    assert tuner.frozen.tolist() == [False, True]

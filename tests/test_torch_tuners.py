@@ -90,6 +90,7 @@ def _mlp():
 @pytest.mark.parametrize("method, options", [
     ("heldout", {}),
     ("heldout", {"refit": False, "merge_at": 0.5, "mode": "decoupled", "optimizer": "adamw"}),
+    ("heldout", {"refit": True, "merge_at": 1.0}),
     ("evidence", {}),
     ("evidence", {"structure": "diag", "mode": "decoupled", "optimizer": "adamw"}),
     ("hypergradient", {"burn_in": 4, "update_every": 2}),
@@ -120,9 +121,11 @@ def test_tune_methods_share_one_result_shape(method, options):
         assert result.trajectory[0] != result.trajectory[-1]
     if method == "heldout":
         assert result.info["n_updates"] >= 1 and result.info["n_val"] == 36
-        # refit: 20 epochs on the 84-sample split, then 20 on all 120; merge: 10 + 10
-        assert len(result.trajectory) == (40 if options.get("refit", True) else 20)
+        # refit: 20 epochs on the 84-sample split, then 20 on all 120; merge (the default): 10 + 10
+        assert len(result.trajectory) == (40 if options.get("refit", False) else 20)
         assert 0.5 < result.compute.fits < 2
+        # compute counted in full-data fits: 20·84/120 split epochs + 20 on all = 1.7; merge 10·84/120 + 10 = 0.85
+        assert result.compute.fits == pytest.approx(1.7 if options.get("refit", False) else 0.85)
 
 
 def _small_digits_task(seed):
@@ -133,6 +136,19 @@ def _small_digits_task(seed):
     torch.manual_seed(seed)
     net = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
     return net, (X[train] / 16.0, y[train]), (X[test] / 16.0, y[test])
+
+
+def test_default_tuner_costs_at_most_one_and_a_half_fits():
+    """The cost goal of the default, counted (not timed): ≤ 1.5 unregularized trainings' worth of
+    epochs·samples, here 0.85 (half the epochs on the 70 % split, half on all data)."""
+    net, train, _ = _small_digits_task(0)
+    result = lt.tune(net, train, epochs=30, lr=1e-2, batch_size=64, seed=0)
+    baseline = lt.tune(_small_digits_task(0)[0], train, tuner="none", epochs=30, lr=1e-2, batch_size=64, seed=0)
+    assert result.method == "heldout" and baseline.compute.fits == 1.0
+    assert result.compute.epochs == 30 and result.info["merge_epoch"] == 15
+    assert result.compute.fits <= 1.5 * baseline.compute.fits
+    assert result.compute.fits == pytest.approx((15 * result.info["n_train"] / 150 + 15) / 30)
+    assert len(result.history["loss"]) == 30  # one run: no second training from the initial weights
 
 
 def test_default_tuner_is_heldout_and_beats_no_regularization():

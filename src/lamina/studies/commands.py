@@ -244,7 +244,9 @@ def add_nn_parser(sub) -> argparse.ArgumentParser:
                                     f"--task {TASK_CODE_NOTE}.")
     from lamina.studies.nn_sparsity import DEFAULT_SPARSITIES, METHODS as SPARSITY_METHODS, TASKS as SPARSITY_TASKS
     nn.add_argument("--task", default="digits",
-                    help=f"digits (default), diabetes, {', '.join(SPARSITY_TASKS)} (accuracy at each target "
+                    help=f"digits (default), diabetes, digits-transfer (a backbone pretrained on the digits 0-4 "
+                         "fine-tuned on 10 images per class of 5-9, pulled toward its pretrained weights), "
+                         f"{', '.join(SPARSITY_TASKS)} (accuracy at each target "
                          "sparsity: magnitude-pruning allocations against lamina's L1/L0 tuner, see --sparsities), "
                          "transformer-char (AdamW decay per parameter type), "
                          "a .npz file (X_train, y_train, X_test, y_test; loaded "
@@ -264,6 +266,9 @@ def add_nn_parser(sub) -> argparse.ArgumentParser:
                     help="learning rate (default 3e-3); a run whose loss diverges fails with the reason")
     nn.add_argument("--batch-size", type=positive_int, default=128)
     nn.add_argument("--hidden", type=positive_int, nargs="+", default=[256, 256], help="MLP widths (digits, .npz)")
+    nn.add_argument("--threads", type=positive_int, default=1,
+                    help="torch threads per worker (default 1: with --workers W the study uses W cores; more "
+                         "threads than free cores, e.g. beside another busy process, slow every cell down)")
     nn.add_argument("--cv-grid", type=positive_int, default=5, help="δ values of the CV baseline (default 5)")
     nn.add_argument("--cv-folds", type=positive_int, default=3, help="folds of the CV baseline (default 3)")
     nn.add_argument("--optuna-trials", type=positive_int, default=10, help="trials of the Optuna baseline (default 10)")
@@ -287,6 +292,7 @@ def run_nn(args) -> int:
         raise ValueError("--seeds and --epochs must be >= 1")
     if args.cv_folds < 2:
         raise ValueError(f"--cv-folds must be >= 2, got {args.cv_folds}")
+    limit_threads(args.threads)
     check_task(args.task, args.hidden)
     options = {"cv": {"grid": [float(v) for v in np.logspace(-2, 2, args.cv_grid)], "folds": args.cv_folds},
                "optuna": {"n_trials": args.optuna_trials}}
@@ -296,8 +302,25 @@ def run_nn(args) -> int:
              f"precision δ per layer (loss = mean NLL + 1/(2N) Σ_g δ_g‖W_g‖²), Adam, {args.epochs} epochs, "
              f"lr {args.lr}, batch {args.batch_size}, {args.seeds} seeds. Lower test NLL is better; "
              "compute counts full trainings (fits) and seconds.")
+    if args.task == "digits-transfer":
+        intro += (" Fine-tuning: the backbone is pulled toward its pretrained weights μ (‖W_g − μ_g‖² in the "
+                  "penalty), the new head toward 0.")
     return run_study_command(args, kind="nn", cells=cells, run_cell="lamina.studies.nn:run_cell",
                              metric="NLL", intro=intro)
+
+
+def limit_threads(threads: int) -> None:
+    """``threads`` torch (OpenMP/MKL) threads in this process and in the local worker
+    processes it starts: torch's default is one per core, so W workers beside each other, or
+    one beside another busy process, would run more threads than cores and every cell would
+    wait on the others (a 2 s cell took 76 s that way). Workers of a Dask or Ray cluster keep
+    their own settings."""
+    import os
+
+    import torch
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = str(threads)  # inherited by the loky worker processes
+    torch.set_num_threads(threads)
 
 
 # ----------------------------------------------------------------------------- lamina linear

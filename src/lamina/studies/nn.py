@@ -11,6 +11,11 @@ Tasks
 1297 as test set, MLP 64-256-256-10 — the benchmark of DESIGN.md.
 ``"diabetes"``: scikit-learn's diabetes regression (Gaussian likelihood, noise learned), 300
 training rows, MLP 10-64-64-1.
+``"digits-transfer"``: fine-tuning (:mod:`lamina.studies.transfer`): a 64-256-256 ReLU backbone
+pretrained on the digits 0–4, a new head, 10 training images per class of the digits 5–9, the
+other 5–9 images as test set. Every strategy pulls the backbone toward its pretrained weights
+(``prior_mean``, L2-SP: 1/(2N) Σ_g δ_g ‖W_g − μ_g‖²) and the head toward 0, which makes every
+layer's δ identifiable (``--hidden`` does not apply).
 ``"path/to/file.npz"``: arrays ``X_train, y_train, X_test, y_test`` (and optional
 ``likelihood``: "classification" or "regression"), an MLP with ``hidden`` widths.
 ``"package.module:function"``: a function of ``seed`` returning
@@ -44,12 +49,16 @@ STRATEGIES = {
 DEFAULT_STRATEGIES = ("none", "uniform", "fan_in", "heldout", "evidence", "hypergradient", "cv", "optuna")
 
 
+BUILTIN_TASKS = ("digits", "diabetes", "digits-transfer")
+
+
 @dataclass
 class Task:
     model: object
     train: tuple
     test: tuple
     likelihood: str
+    prior_mean: dict | None = None  # parameter name → tensor, passed to every strategy (L2-SP)
 
 
 def _standardize(X_train, X_test):
@@ -82,6 +91,12 @@ def load_task(task: str, seed: int, hidden=(256, 256), n_train: int | None = Non
     import torch
 
     torch.manual_seed(seed)
+    if task == "digits-transfer":
+        from lamina.studies.transfer import pretrained_backbone, transfer_data, transfer_model
+        X_tr, y_tr, X_te, y_te = transfer_data(seed)
+        model = transfer_model()  # the new head from the generator seeded above
+        return Task(model, (torch.as_tensor(X_tr), torch.as_tensor(y_tr)),
+                    (torch.as_tensor(X_te), torch.as_tensor(y_te)), "classification", prior_mean=pretrained_backbone())
     if task in ("digits", "diabetes"):
         from sklearn import datasets
         loader = datasets.load_digits if task == "digits" else datasets.load_diabetes
@@ -169,7 +184,7 @@ def _npz_task(path: pathlib.Path, hidden) -> Task:
 def check_task(task: str, hidden=(256, 256)) -> None:
     """Load a data task once (seed 0) so that a bad one fails before any cell is stored;
     ``module:function`` tasks are loaded by the cells only (their code runs there)."""
-    if task in ("digits", "diabetes") or str(task).endswith(".npz"):
+    if task in BUILTIN_TASKS or str(task).endswith(".npz"):
         load_task(task, 0, tuple(hidden))
     else:
         user_function(task, check_only=True)
@@ -187,6 +202,8 @@ def run_cell(params: dict, recorder) -> dict:
     options = {**options, **params.get("options", {}).get(strategy, {})}
     task = load_task(params["task"], params["seed"], tuple(params.get("hidden", (256, 256))))
     finding = _identifiability(task)
+    if task.prior_mean is not None:
+        options = {"prior_mean": task.prior_mean, **options}
     result = tune(task.model, task.train, likelihood=task.likelihood, tuner=method,
                   epochs=params["epochs"], lr=params["lr"], batch_size=params["batch_size"],
                   seed=params["seed"], **options)
@@ -205,7 +222,7 @@ def _identifiability(task: Task) -> str:
 
     X = task.train[0]
     try:
-        return identifiability(task.model, example=X[: max(2, min(64, len(X)))]).verdict()
+        return identifiability(task.model, example=X[: max(2, min(64, len(X)))], prior_mean=task.prior_mean).verdict()
     except Exception as error:  # a user's model the probe cannot run: say so, keep the cell
         return f"not determined ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
 

@@ -8,8 +8,10 @@ mean task loss + 1/(2N) Σ_g δ_g ‖W_g‖² (weight_decay = δ_g / N).
 =================  =========================================================================
 tuner              what it does
 =================  =========================================================================
-``heldout``        held-out weight-scale calibration of δ, then training on all data (default;
-                   one training run, see :mod:`lamina.torch.heldout`)
+``heldout``        held-out weight-scale calibration of δ on 70 % of the data for half the
+                   epochs, then δ frozen and the same run continued on all data (default;
+                   0.85 fits; ``refit=True, merge_at=1`` retrains instead, 1.7 fits; see
+                   :mod:`lamina.torch.heldout`)
 ``evidence``       online MacKay fixed point per group (one training run; δ of scale-invariant
                    groups, e.g. weights followed by BatchNorm, held: see :mod:`lamina.torch.evidence`)
 ``hypergradient``  implicit-differentiation gradient of a held-out loss w.r.t. log δ_g, online
