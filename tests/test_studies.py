@@ -109,6 +109,26 @@ def test_two_workers_on_sqlite_share_the_cells(tmp_path):
     assert len({r["metrics"]["pid"] for r in rows}) == 2
 
 
+def test_progress_reports_every_cell_once_while_worker_processes_run(tmp_path):
+    """With several workers the cells finish in other processes; the caller still hears of each
+    one, once, while the study runs (not only at the end)."""
+    spec = storage_spec(tmp_path / "study.db", "unused")
+    seen, times = [], []
+
+    def progress(cell, metrics):
+        seen.append((cell, metrics.get("objective")))
+        times.append(time.monotonic())
+
+    start = time.monotonic()
+    rows = run_study("p", make_cells(tmp_path, 8, sleep=0.6), "study_cells:ridge_cell", spec, workers=2,
+                     progress=progress)
+    end = time.monotonic()
+    assert sorted(cell for cell, _ in seen) == sorted(r["cell"] for r in rows) == [f"c{i}" for i in range(8)]
+    assert all(value is not None for _, value in seen)
+    assert min(times) < end - 1.0, "the first cells were reported only when the study ended"
+    assert start < min(times)
+
+
 def test_two_worker_processes_on_postgresql_run_each_cell_once(postgres_url, tmp_path):
     spec = storage_spec(postgres_url, "unused")
     cells = make_cells(tmp_path, 8, sleep=0.2)

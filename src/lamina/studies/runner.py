@@ -228,10 +228,41 @@ def run_study(name: str, cells: Iterable[Cell], run_cell: Callable | str, spec: 
     if workers == 1 and backend in (None, "loky"):
         run_worker(name, spec, run_cell, progress=progress, max_wait_s=max_wait_s)
     else:
-        with joblib.parallel_config(backend=backend or "loky"):  # registers "dask"/"ray" on demand
-            joblib.Parallel(n_jobs=workers)(
-                joblib.delayed(run_worker)(name, spec, run_cell, max_wait_s=max_wait_s) for _ in range(workers))
+        _run_workers(name, spec, run_cell, workers, backend, progress, max_wait_s)
     return study_rows(name, spec)
+
+
+def _run_workers(name, spec, run_cell, workers: int, backend, progress, max_wait_s: float,
+                 poll_s: float = 2.0) -> None:
+    """``workers`` worker processes (joblib, in a thread) while this thread reports, every
+    ``poll_s`` seconds, the cells they finished (read back from the storage) to ``progress``."""
+    failure: list[BaseException] = []
+
+    def launch():
+        try:
+            with joblib.parallel_config(backend=backend or "loky"):  # registers "dask"/"ray" on demand
+                joblib.Parallel(n_jobs=workers)(
+                    joblib.delayed(run_worker)(name, spec, run_cell, max_wait_s=max_wait_s) for _ in range(workers))
+        except BaseException as error:  # re-raised in the calling thread below
+            failure.append(error)
+
+    reported = {row["cell"] for row in study_rows(name, spec)} if progress is not None else set()
+    thread = threading.Thread(target=launch, name="lamina-workers", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(timeout=poll_s)
+        if progress is not None:
+            _report_new(name, spec, progress, reported)
+    if failure:
+        raise failure[0]
+
+
+def _report_new(name, spec, progress, reported: set) -> None:
+    """Call ``progress(cell, metrics)`` once for every finished cell not reported yet."""
+    for row in study_rows(name, spec):
+        if row["cell"] not in reported and row["state"] in ("COMPLETE", "FAIL"):
+            reported.add(row["cell"])
+            progress(row["cell"], row.get("metrics") or {})
 
 
 # ----------------------------------------------------------------------------- results
