@@ -129,6 +129,13 @@ def test_lamina_tuner_decays_stay_finite_and_positive(corpus):
     assert np.any(np.abs(np.log(lambdas / lam0)) > 1e-6)
     assert np.all(np.abs(np.log(lambdas / lam0)) <= run.info["n_updates"] * math.log(2) + 1e-9)
     assert run.runs > 1.0   # the held-out passes are counted
+    # the additive (leverage) step: finite, positive, lowering still capped at ÷2 per update
+    run = run_strategy("lamina", corpus, config, recipe, 0,
+                       tuner_options={"every": 4, "heldout_windows": 8, "leverage": True, "z": 0.0})
+    lambdas = np.array(list(run.info["lambdas"].values()))
+    assert np.all(np.isfinite(lambdas)) and np.all(lambdas > 0)
+    assert np.all(np.log(lambdas / run.info["lam0"]) >= -run.info["n_updates"] * math.log(2) - 1e-9)
+    assert np.any(np.abs(np.log(lambdas / run.info["lam0"])) > 1e-6)
 
 
 def test_scale_search_finds_the_heldout_optimum_of_a_rescaled_head(corpus):

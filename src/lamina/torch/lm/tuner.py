@@ -34,6 +34,13 @@ after the warm-up
 
     log λ_g ← log λ_g + clip(−2 κ log c*_g, ±log ``max_factor``).
 
+``leverage=True`` (off by default) raises λ_g additively instead, by Δλ_g = −κ log c*_g / Σ_{t>now} η_t
+(the decay's leverage on log W over the rest of the run is −λ_g Σ η_t, so this is the raise that
+would move W_g by log c*_g before the end; lowering stays capped at ÷``max_factor``): it follows a
+real overfitting signal further (20k-character setting: −0.9 % vs −0.4 % against λ = 0.01) but
+also amplifies chance gaps (+0.5 % on the 120k setting, where no decay is best) — issue 15, part 2,
+section C of benchmarks/RESULTS.md.
+
 A type whose signal does not respond to its decay is frozen (as in
 :class:`lamina.torch.heldout.HeldoutScale`, in both directions): once log λ_g has moved by more
 than log 4 since the first update while log c*_g moved by less than a tenth of the expected
@@ -119,7 +126,7 @@ class HeldoutDecayTuner(DecayCallback):
     def __init__(self, model, recipe: LMRecipe, heldout: torch.Tensor, all_train: torch.Tensor, *, lam0: float,
                  types=None, every: int | None = None, kappa: float = 1.0, max_factor: float = 2.0,
                  epsilon: float = 0.1, merge_at: float = 0.8, heldout_windows: int = 32, seed: int = 0,
-                 fit: torch.Tensor | None = None, z: float = 2.0):
+                 fit: torch.Tensor | None = None, z: float = 2.0, leverage: bool = False):
         if not 0 < merge_at <= 1:
             raise ValueError(f"merge_at must lie in (0, 1], got {merge_at!r}")
         every = max(1, recipe.steps // 16) if every is None else every
@@ -148,6 +155,7 @@ class HeldoutDecayTuner(DecayCallback):
         if not (isinstance(z, (int, float)) and z >= 0):   # z = inf: the signal off
             raise ValueError(f"z must be a non-negative number, got {z!r}")
         self.z = float(z)
+        self.recipe, self.leverage = recipe, bool(leverage)
         self.theta = np.full(len(self.types), math.log(lam0))
         self.batch_windows = recipe.batch_size
         self.log_scales: list[list[float]] = []
@@ -168,7 +176,16 @@ class HeldoutDecayTuner(DecayCallback):
             self._first = (self.theta.copy(), log_c.copy())
         moved, responded = self.theta - self._first[0], log_c - self._first[1]
         self.frozen |= (np.abs(moved) > math.log(4.0)) & (responded * np.sign(moved) < 0.05 * np.abs(moved))
-        step = np.clip(-2.0 * self.kappa * log_c, -self.max_step, self.max_step)
+        if self.leverage:
+            # the decay's leverage on log W over the rest of the run is −λ_g Σ_{t>step} η_t: the
+            # raise that moves W_g by log c*_g within the run is Δλ_g = −κ log c*_g / Σ η (lowering
+            # stays capped at ÷max_factor per update)
+            remaining = max(self.recipe.lr_integral(step + 1), 1e-12)
+            lam = np.exp(self.theta)
+            target = np.maximum(lam - self.kappa * log_c / remaining, lam * math.exp(-self.max_step))
+            step = np.log(target) - self.theta
+        else:
+            step = np.clip(-2.0 * self.kappa * log_c, -self.max_step, self.max_step)
         self.theta = self.theta + np.where(self.frozen, 0.0, step)
         set_decays(optimizer, self.decays())
         forwards = 1 + 2 * len(self.types)
