@@ -18,7 +18,8 @@ batches (per seed) for every strategy. Strategies (``lamina.torch.lm.strategies`
 Reported: validation perplexity (mean ± s.e. over seeds), paired Δ% vs the best grid λ
 (per seed, then mean ± s.e.), cost in training runs.
 
-Usage: ``python benchmarks/bench_transformer.py [--seeds 3] [--steps 600] [--json out.json]``.
+Usage: ``python benchmarks/bench_transformer.py [--seeds 3] [--steps 600] [--json out.json]``;
+``--only lamina nanogpt --grid 0.01`` runs just those rows (every run is deterministic given its seed).
 """
 from __future__ import annotations
 
@@ -46,6 +47,12 @@ def main(argv=None):
     parser.add_argument("--d-model", type=int, default=64)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--json", default=None, help="write every run here as it finishes")
+    parser.add_argument("--only", nargs="+", default=None, choices=("none", "timescale", "lamina", "nanogpt",
+                                                                      "alphadecay", "awd"),
+                        help="run only these rows (the rest are deterministic given the seed: reuse them)")
+    parser.add_argument("--grid", nargs="+", type=float, default=list(GRID), help="nanogpt's λ grid")
+    parser.add_argument("--lamina-option", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="HeldoutDecayTuner options for the lamina row (numbers), e.g. z=inf start_runs=1")
     args = parser.parse_args(argv)
 
     import torch
@@ -71,30 +78,43 @@ def main(argv=None):
             with open(args.json, "w") as handle:
                 json.dump(runs, handle, indent=1)
 
+    grid = tuple(args.grid)
+    tuner_options = {}
+    for item in args.lamina_option:
+        key, _, value = item.partition("=")
+        tuner_options[key] = int(value) if value.isdigit() else float(value)
+    only = set(args.only or ("none", "timescale", "lamina", "nanogpt", "alphadecay", "awd"))
+    if {"alphadecay", "awd"} & only and "nanogpt" not in only:
+        parser.error("--only: alphadecay/awd need nanogpt's grid (their base λ)")
     started = time.perf_counter()
     for seed in range(args.seeds):
         for strategy in ("none", "timescale", "lamina"):
-            run = run_strategy(strategy, corpus, config, recipe, seed)
-            record(strategy, seed, run, run.runs)
-        for lam in GRID:
+            if strategy in only:
+                run = run_strategy(strategy, corpus, config, recipe, seed, tuner_options=tuner_options)
+                record(strategy, seed, run, run.runs)
+        for lam in grid if "nanogpt" in only else ():
             record(f"nanogpt λ={lam:g}", seed, run_strategy("nanogpt", corpus, config, recipe, seed, lam=lam), 1.0)
-    grid_means = {lam: np.mean([r["val_ppl"] for r in runs if r["strategy"] == f"nanogpt λ={lam:g}"]) for lam in GRID}
-    best = min(grid_means, key=grid_means.get)
-    print(f"best grid λ (mean validation perplexity): {best:g}", flush=True)
+    grid_means = {lam: np.mean([r["val_ppl"] for r in runs if r["strategy"] == f"nanogpt λ={lam:g}"])
+                  for lam in (grid if "nanogpt" in only else ())}
+    best = min(grid_means, key=grid_means.get) if grid_means else None
+    if best is not None:
+        print(f"best grid λ (mean validation perplexity): {best:g}", flush=True)
     for seed in range(args.seeds):
         for strategy in ("alphadecay", "awd"):
-            run = run_strategy(strategy, corpus, config, recipe, seed, lam=best)
-            record(strategy, seed, run, run.runs + len(GRID))
+            if strategy in only:
+                run = run_strategy(strategy, corpus, config, recipe, seed, lam=best)
+                record(strategy, seed, run, run.runs + len(grid))
     total = time.perf_counter() - started
 
-    reference = {r["seed"]: r["val_ppl"] for r in runs if r["strategy"] == f"nanogpt λ={best:g}"}
+    reference = {r["seed"]: r["val_ppl"] for r in runs if best is not None and r["strategy"] == f"nanogpt λ={best:g}"}
     names = list(dict.fromkeys(r["strategy"] for r in runs))
-    print(f"\n| strategy | val ppl (mean ± s.e.) | Δ% vs best grid λ={best:g} (paired) | runs |\n|---|---|---|---|")
+    label = f"best grid λ={best:g}" if best is not None else "— (no grid run)"
+    print(f"\n| strategy | val ppl (mean ± s.e.) | Δ% vs {label} (paired) | runs |\n|---|---|---|---|")
     for name in names:
         rows = [r for r in runs if r["strategy"] == name]
         ppl, se = _mean_se([r["val_ppl"] for r in rows])
-        delta = _mean_se([100 * (r["val_ppl"] / reference[r["seed"]] - 1) for r in rows])
-        cost = np.mean([r["runs"] for r in rows]) + (len(GRID) - 1 if name.startswith("nanogpt") else 0)
+        delta = _mean_se([100 * (r["val_ppl"] / reference[r["seed"]] - 1) for r in rows] if reference else [math.nan])
+        cost = np.mean([r["runs"] for r in rows]) + (len(grid) - 1 if name.startswith("nanogpt") else 0)
         print(f"| {name} | {ppl:.4f} ± {se:.4f} | {delta[0]:+.2f} ± {delta[1]:.2f} | {cost:.3g} |")
     print(f"\nwall time {total:.0f} s (timed under load)")
 

@@ -13,7 +13,7 @@ from lamina.torch.lm import (CharTransformer, LMConfig, LMRecipe, adamw_groups, 
                              load_corpus, make_adamw, param_types, preset_decays, run_strategy, set_decays,
                              timescale_decay, train_lm)
 from lamina.torch.lm.strategies import RuleDecay  # noqa: E402
-from lamina.torch.lm.tuner import HeldoutDecayTuner, heldout_split  # noqa: E402
+from lamina.torch.lm.tuner import HeldoutDecayTuner, heldout_split, start_decay  # noqa: E402
 from lamina.torch.rules import AlphaHillRule  # noqa: E402
 
 TINY = dict(context=16, d_model=16, n_layers=2, n_heads=2)
@@ -92,6 +92,10 @@ def test_timescale_rule_follows_schedule_and_run_length():
     assert timescale_decay(short, 1.0) == pytest.approx(5.0) and timescale_decay(long, 1.0) == pytest.approx(2.5)
     cosine = LMRecipe(steps=400, lr=1e-3, warmup=0, min_lr_ratio=0.0)   # Σ η_t ≈ η T / 2
     assert timescale_decay(cosine, 1.0) == pytest.approx(5.0, rel=0.01)
+    # lamina's start: a timescale of 100 runs, i.e. the 1/100 of the run-long timescale decay
+    assert start_decay(long) == pytest.approx(0.025) and start_decay(long, 10) == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="runs must be a positive number"):
+        start_decay(long, 0)
 
 
 def test_corpus_split_and_heldout_split_are_disjoint_blocks(corpus):
@@ -120,11 +124,18 @@ def test_lamina_tuner_decays_stay_finite_and_positive(corpus):
     assert set(run.info["lambdas"]) == {"embedding", "attn.0", "mlp.0", "attn.1", "mlp.1", "head"}
     assert np.all(np.isfinite(lambdas)) and np.all(lambdas > 0)
     assert run.decays["norm"] == 0.0 and run.decays["bias"] == 0.0
-    # the decays moved from the timescale start, within the per-update cap
+    # the decays moved from the start, within the per-update cap
     lam0 = run.info["lam0"]
     assert np.any(np.abs(np.log(lambdas / lam0)) > 1e-6)
     assert np.all(np.abs(np.log(lambdas / lam0)) <= run.info["n_updates"] * math.log(2) + 1e-9)
     assert run.runs > 1.0   # the held-out passes are counted
+    # the additive (leverage) step: finite, positive, lowering still capped at ÷2 per update
+    run = run_strategy("lamina", corpus, config, recipe, 0,
+                       tuner_options={"every": 4, "heldout_windows": 8, "leverage": True, "z": 0.0})
+    lambdas = np.array(list(run.info["lambdas"].values()))
+    assert np.all(np.isfinite(lambdas)) and np.all(lambdas > 0)
+    assert np.all(np.log(lambdas / run.info["lam0"]) >= -run.info["n_updates"] * math.log(2) - 1e-9)
+    assert np.any(np.abs(np.log(lambdas / run.info["lam0"])) > 1e-6)
 
 
 def test_scale_search_finds_the_heldout_optimum_of_a_rescaled_head(corpus):
@@ -141,6 +152,26 @@ def test_scale_search_finds_the_heldout_optimum_of_a_rescaled_head(corpus):
     assert after[0] < before[0] and after[0] < 0
     with pytest.raises(ValueError, match=r"types: unknown parameter type\(s\) \['mlp.9'\]"):
         HeldoutDecayTuner(model, recipe, held, corpus.train, lam0=0.1, types=["mlp.9"])
+
+
+def test_gap_signal_ignores_a_scale_that_every_text_prefers(corpus):
+    """A head blown up ×4 is too large for the training text as much as for the held-out text:
+    the held-out optimum alone says 'decay it' (log c* < 0), the held-out-minus-training gap does
+    not (no evidence of overfitting), so lamina's tuner leaves λ at its start."""
+    config, recipe = LMConfig(corpus.vocab_size, **TINY), LMRecipe(steps=30, warmup=2, batch_size=8)
+    model = tiny_model(corpus)
+    train_lm(model, corpus.train, corpus.val, make_adamw(model, "none", 3e-3), recipe)
+    fit, held = heldout_split(corpus.train)
+    tuner = HeldoutDecayTuner(model, recipe, held, corpus.train, lam0=0.1, types=["head"], seed=0, fit=fit)
+    with torch.no_grad():
+        model.head.weight.mul_(4.0)
+    assert tuner.scale_search(model)[0] < -0.1
+    assert abs(tuner.gap_search(model)[0]) < 0.1
+    # with the gate off the gap is still an estimate, of either sign
+    tuner.z = 0.0
+    assert np.isfinite(tuner.gap_search(model)[0])
+    with pytest.raises(ValueError, match="z must be a non-negative"):
+        HeldoutDecayTuner(model, recipe, held, corpus.train, lam0=0.1, z=-1.0)
 
 
 def test_alphadecay_rule_spreads_decays_around_the_base(corpus):
@@ -164,14 +195,17 @@ def _parse(*argv):
 
 
 def test_transformer_study_reports_the_verdict(tmp_path, capsys):
-    args = _parse("--task", "transformer-char", "--methods", "none", "nanogpt-0.1", "lamina", "--seeds", "2",
-                  "--steps", "20", "--chars", "20000", "--d-model", "16", "--layers", "1", "--context", "16",
-                  "--lm-batch-size", "8", "--out", str(tmp_path), "--json")
+    # lamina's tuner leaves its equal starting decays alone without a significant held-out signal
+    # (20 steps here), and a method that ends with equal λ counts as one λ in the verdict; AlphaDecay
+    # always spreads its decays, so it is the per-type method the sentence names
+    args = _parse("--task", "transformer-char", "--methods", "none", "nanogpt-0.1", "lamina", "alphadecay",
+                  "--seeds", "2", "--steps", "20", "--chars", "20000", "--d-model", "16", "--layers", "1",
+                  "--context", "16", "--lm-batch-size", "8", "--out", str(tmp_path), "--json")
     code = args.run(args)
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["failed"] == [] and out["missing"] == []
-    assert sorted(row["method"] for row in out["results"]) == ["lamina", "nanogpt-0.1", "none"]
-    assert "best per-parameter type method 'lamina' vs best one-λ method 'nanogpt-0.1'" in out["verdict"]
+    assert sorted(row["method"] for row in out["results"]) == ["alphadecay", "lamina", "nanogpt-0.1", "none"]
+    assert "best per-parameter type method 'alphadecay' vs best one-λ method '" in out["verdict"]
     assert "Δ perplexity" in out["verdict"]
     assert out["verdict"] in html.unescape((tmp_path / "report.html").read_text())
 

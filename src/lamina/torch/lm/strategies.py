@@ -13,8 +13,9 @@ strategy       decays                                                           
 ``awd``        per matrix λ_m = λ·s_m, s_m ∝ EMA‖∇W_m‖/‖W_m‖ normalized the same  1 (+ λ)
                way, recomputed every ``every`` steps (Ghiasi et al. 2022, per
                matrix)
-``lamina``     :class:`~lamina.torch.lm.tuner.HeldoutDecayTuner` (embedding and    ≈ 1.1
-               matrix types; EMA-timescale start, held-out scale calibration)
+``lamina``     :class:`~lamina.torch.lm.tuner.HeldoutDecayTuner` (embedding and    ≈ 1.16
+               matrix types; start λ₀ = 1/(100·Σ_t η_t), raised or lowered by the
+               held-out-minus-training scale gap where it is significant)
 =============  ==================================================================  ==========
 
 The AlphaDecay and AWD rules reuse :class:`lamina.torch.rules.AlphaHillRule` and
@@ -30,7 +31,8 @@ from lamina.torch.groups import ParamGroup
 from lamina.torch.lm.model import CharTransformer, Corpus, LMConfig
 from lamina.torch.lm.param_types import make_adamw, matrix_types, param_types, set_decays
 from lamina.torch.lm.train import DecayCallback, LMRecipe, LMRun, train_lm
-from lamina.torch.lm.tuner import HeldoutDecayTuner, heldout_split, timescale_decay, tuned_types
+from lamina.torch.lm.tuner import (START_RUNS, HeldoutDecayTuner, heldout_split, start_decay, timescale_decay,
+                                   tuned_types)
 from lamina.torch.rules import AlphaHillRule, AWDRule
 
 STRATEGIES = ("none", "nanogpt", "timescale", "alphadecay", "awd", "lamina")
@@ -98,10 +100,11 @@ def run_strategy(strategy: str, corpus: Corpus, config: LMConfig, recipe: LMReci
     else:
         options = dict(tuner_options or {})
         train, heldout = heldout_split(corpus.train, float(options.pop("val_fraction", 0.1)))
-        lam0 = timescale_decay(recipe, fraction)
+        lam0 = start_decay(recipe, float(options.pop("start_runs", START_RUNS)))
         types = tuned_types(model)
         optimizer = make_adamw(model, {key: lam0 for key in types}, recipe.lr, betas=(0.9, 0.95))
-        tuner = HeldoutDecayTuner(model, recipe, heldout, corpus.train, lam0=lam0, types=types, seed=seed, **options)
+        tuner = HeldoutDecayTuner(model, recipe, heldout, corpus.train, lam0=lam0, types=types, seed=seed, fit=train,
+                                  **options)
         callbacks.append(tuner)
         info.update(lam0=lam0)
     run = train_lm(model, train, corpus.val, optimizer, recipe, seed=seed, callbacks=callbacks)

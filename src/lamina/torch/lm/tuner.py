@@ -1,48 +1,59 @@
-"""lamina's tuner of the decay per parameter type: an EMA timescale, then held-out calibration.
+"""lamina's tuner of the decay per parameter type: a harmless start, then a held-out signal.
 
-1. Scale from the EMA timescale (Wang & Aitchison, ICML 2025)
---------------------------------------------------------------
+1. Start: a decay too weak to matter
+------------------------------------
 AdamW's step W ← (1 − η_t λ_g) W − η_t u_t makes W an exponential moving average of the
-updates −u_t/λ_g with rate η_t λ_g: its memory is τ_g = 1/(η λ_g) iterations. Wang & Aitchison
-find the best timescale, counted in epochs, roughly constant across model and data size, and
-between one epoch and the whole run. Every tuned type starts at the decay for which the run
-spans 1/``fraction`` timescales,
+updates −u_t/λ_g with memory τ_g = 1/(η λ_g) iterations. Wang & Aitchison (ICML 2025) find the
+best timescale between one epoch and the whole run — for a model that fits its data. A model
+that is still learning at the end of its budget wants no decay at all (issue 15, part 2: the
+timescale = the run, λ₀ ≈ 1, was +10 % validation perplexity on a small char transformer). So
+every tuned type starts at a timescale of ``START_RUNS`` = 100 runs,
 
-    Σ_t η_t λ₀ = 1 / fraction      ⇒   λ₀ = 1 / (fraction · Σ_t η_t),
+    λ₀ = 1 / (100 · Σ_t η_t),
 
-with the integrated learning rate Σ_t η_t of the actual schedule — so the starting decay
-follows the lr schedule and the run length (twice the steps → half the decay) without a grid.
+with the integrated learning rate Σ_t η_t of the actual schedule: on its own it shrinks W by
+e^(−0.01) over the run. A tuner that finds no signal leaves the decays there, i.e. ≈ no decay;
+the held-out data must *raise* λ_g (up to ``max_factor`` per update, 2^11 over 11 updates).
 
-2. The split between types from held-out data
----------------------------------------------
-Raising λ_g shrinks W_g along −W_g: at AdamW's equilibrium ‖W_g‖ ∝ λ_g^(−1/2) (updates of
-fixed size balanced by the decay), so over the EMA horizon a change of log λ_g by Δ moves
-W_g to ≈ e^(−Δ/2) W_g. The held-out loss V is therefore stationary in log λ_g when it is
-stationary in the scale of W_g: the criterion of lamina's held-out weight-scale calibration
-(:mod:`lamina.torch.heldout`), here one scale per type,
+2. The signal: what the held-out text prefers and the training text does not
+----------------------------------------------------------------------------
+Raising λ_g shrinks W_g (at AdamW's equilibrium ‖W_g‖ ∝ λ_g^(−1/2)), so over the EMA horizon
+a change of log λ_g by Δ moves W_g to ≈ e^(−Δ/2) W_g. The held-out weight-scale slope
+∂V/∂log c of W_g → c·W_g (lamina's held-out calibration, :mod:`lamina.torch.heldout`) alone
+is a biased signal here: a model that is not converged (or whose softmax is mis-calibrated)
+prefers another scale on *every* text, training text included, and decay is not the cure for
+that. The step therefore uses the *gap* between the held-out and the training slopes (fixed
+windows of each, per-window slopes from V at log c ∈ {−ε, 0, ε}):
 
-    log c*_g = argmin_{log c} V(W_g → c·W_g),   estimated by a parabola through
-               log c ∈ {−ε, 0, ε} (3 forward passes shared, 2 per type), clipped to ±½,
+    gap_g = mean slope_held − mean slope_train,    log c*_g = −gap_g / curvature_held, clipped to ±½,
 
-and every ``every`` steps after the warm-up
+set to 0 unless |gap_g| exceeds ``z`` (2) standard errors of the between-window spread — so
+the signal is symmetric (overfitting, gap > 0: decay more; the held-out text wanting a larger
+W_g than the training text: decay less) and silent without evidence. Every ``every`` steps
+after the warm-up
 
-    log λ_g ← log λ_g + clip(−2 κ log c*_g, ±log ``max_factor``)
+    log λ_g ← log λ_g + clip(−2 κ log c*_g, ±log ``max_factor``).
 
-(c*_g < 1: the held-out text prefers smaller W_g, decay it more). The step is proportional
-to the miscalibration, so a type whose scale the held-out loss does not see stays put — an
-online gradient on log λ with a normalized step would drift instead. A type whose held-out
-optimum does not respond to its decay is frozen, as in :class:`lamina.torch.heldout.HeldoutScale`:
-once log λ_g has moved by more than log 4 since the first update while log c*_g moved by less
-than a tenth of the expected ½ Δlog λ_g, further steps would only drift (the training
-gradient regrows W_g faster than the decay shrinks it) and λ_g is kept. The held-out text is
-every ``1/val_fraction``-th block of the training text (blocks of ``block`` characters, spread
-over the corpus like the validation blocks); the model trains on the rest until
-``merge_at`` of the steps, then the decays are frozen and training continues on all of the
-training text. Cost: the run plus (updates × forward passes × held-out windows / batch / 3)
-batches (a forward pass ≈ ⅓ of a training step), ≈ 1.1 runs with the defaults.
+``leverage=True`` (off by default) raises λ_g additively instead, by Δλ_g = −κ log c*_g / Σ_{t>now} η_t
+(the decay's leverage on log W over the rest of the run is −λ_g Σ η_t, so this is the raise that
+would move W_g by log c*_g before the end; lowering stays capped at ÷``max_factor``): it follows a
+real overfitting signal further (20k-character setting: −0.9 % vs −0.4 % against λ = 0.01) but
+also amplifies chance gaps (+0.5 % on the 120k setting, where no decay is best) — issue 15, part 2,
+section C of benchmarks/RESULTS.md.
 
-Norms and biases keep decay 0 (the nanoGPT convention; decaying a LayerNorm gain pulls it to
-0, not to its initial 1); the embedding and every matrix type are tuned.
+A type whose signal does not respond to its decay is frozen (as in
+:class:`lamina.torch.heldout.HeldoutScale`, in both directions): once log λ_g has moved by more
+than log 4 since the first update while log c*_g moved by less than a tenth of the expected
+½ Δlog λ_g. The held-out text is every ``1/val_fraction``-th block of the training text
+(blocks of ``block`` characters, spread over the corpus like the validation blocks); the model
+trains on the rest until ``merge_at`` of the steps, then the decays are frozen and training
+continues on all of the training text. Cost: the run plus (updates × forward passes × (held-out
++ training windows) / batch / 3) batches (a forward pass ≈ ⅓ of a training step), ≈ 1.16 runs
+with the defaults.
+
+:func:`timescale_decay` (the timescale = a fraction of the run) stays as the ``timescale``
+baseline. Norms and biases keep decay 0 (the nanoGPT convention; decaying a LayerNorm gain
+pulls it to 0, not to its initial 1); the embedding and every matrix type are tuned.
 """
 from __future__ import annotations
 
@@ -68,6 +79,24 @@ def timescale_decay(recipe: LMRecipe, fraction: float = 1.0) -> float:
     if not (isinstance(fraction, (int, float)) and 0 < fraction <= 1):
         raise ValueError(f"fraction must lie in (0, 1], got {fraction!r}")
     return 1.0 / (fraction * recipe.lr_integral())
+
+
+START_RUNS = 100.0
+
+
+def start_decay(recipe: LMRecipe, runs: float = START_RUNS) -> float:
+    """lamina's starting decay λ₀ = 1 / (runs · Σ_t η_t): an EMA timescale of ``runs`` runs, so
+    that the decay alone shrinks W by e^(−1/runs) over the run (1 % with the default 100) —
+    harmless without a held-out signal; the held-out data must raise it.
+
+    Examples
+    --------
+    >>> round(start_decay(LMRecipe(steps=1000, lr=1e-3, warmup=0, min_lr_ratio=1.0), 100), 6)
+    0.01
+    """
+    if not (isinstance(runs, (int, float)) and math.isfinite(runs) and runs > 0):
+        raise ValueError(f"runs must be a positive number, got {runs!r}")
+    return 1.0 / (runs * recipe.lr_integral())
 
 
 def heldout_split(codes: torch.Tensor, val_fraction: float = 0.1, block: int = 2000):
@@ -96,7 +125,8 @@ class HeldoutDecayTuner(DecayCallback):
 
     def __init__(self, model, recipe: LMRecipe, heldout: torch.Tensor, all_train: torch.Tensor, *, lam0: float,
                  types=None, every: int | None = None, kappa: float = 1.0, max_factor: float = 2.0,
-                 epsilon: float = 0.1, merge_at: float = 0.8, heldout_windows: int = 48, seed: int = 0):
+                 epsilon: float = 0.1, merge_at: float = 0.8, heldout_windows: int = 32, seed: int = 0,
+                 fit: torch.Tensor | None = None, z: float = 2.0, leverage: bool = False):
         if not 0 < merge_at <= 1:
             raise ValueError(f"merge_at must lie in (0, 1], got {merge_at!r}")
         every = max(1, recipe.steps // 16) if every is None else every
@@ -118,6 +148,14 @@ class HeldoutDecayTuner(DecayCallback):
         self.kappa, self.max_step, self.epsilon = float(kappa), math.log(max_factor), float(epsilon)
         generator = torch.Generator().manual_seed(int(seed) + 7919)
         self.x, self.y = random_windows(heldout, heldout_windows, model.config.context, generator)
+        # as many fixed windows of the text the model trains on: the reference the held-out
+        # scale optimum is compared with (what the training data alone already prefer)
+        self.fit_x, self.fit_y = random_windows(all_train if fit is None else fit, heldout_windows,
+                                                model.config.context, generator)
+        if not (isinstance(z, (int, float)) and z >= 0):   # z = inf: the signal off
+            raise ValueError(f"z must be a non-negative number, got {z!r}")
+        self.z = float(z)
+        self.recipe, self.leverage = recipe, bool(leverage)
         self.theta = np.full(len(self.types), math.log(lam0))
         self.batch_windows = recipe.batch_size
         self.log_scales: list[list[float]] = []
@@ -132,17 +170,26 @@ class HeldoutDecayTuner(DecayCallback):
     def after_step(self, step: int, model, optimizer) -> None:
         if step < self.warmup or step >= self.merge_step or (step + 1) % self.every:
             return
-        log_c = self.scale_search(model)
+        log_c = self.gap_search(model)
         self.log_scales.append(log_c.tolist())
         if self._first is None:
             self._first = (self.theta.copy(), log_c.copy())
         moved, responded = self.theta - self._first[0], log_c - self._first[1]
         self.frozen |= (np.abs(moved) > math.log(4.0)) & (responded * np.sign(moved) < 0.05 * np.abs(moved))
-        step = np.clip(-2.0 * self.kappa * log_c, -self.max_step, self.max_step)
+        if self.leverage:
+            # the decay's leverage on log W over the rest of the run is −λ_g Σ_{t>step} η_t: the
+            # raise that moves W_g by log c*_g within the run is Δλ_g = −κ log c*_g / Σ η (lowering
+            # stays capped at ÷max_factor per update)
+            remaining = max(self.recipe.lr_integral(step + 1), 1e-12)
+            lam = np.exp(self.theta)
+            target = np.maximum(lam - self.kappa * log_c / remaining, lam * math.exp(-self.max_step))
+            step = np.log(target) - self.theta
+        else:
+            step = np.clip(-2.0 * self.kappa * log_c, -self.max_step, self.max_step)
         self.theta = self.theta + np.where(self.frozen, 0.0, step)
         set_decays(optimizer, self.decays())
         forwards = 1 + 2 * len(self.types)
-        self.extra_batches += forwards * self.x.shape[0] / self.batch_windows / 3.0
+        self.extra_batches += forwards * (self.x.shape[0] + self.fit_x.shape[0]) / self.batch_windows / 3.0
 
     @torch.no_grad()
     def scale_search(self, model) -> np.ndarray:
@@ -169,4 +216,58 @@ class HeldoutDecayTuner(DecayCallback):
                 out.append(float(np.clip(best, -0.5, 0.5)))
         finally:
             model.train(was_training)
+        return np.array(out)
+
+    @torch.no_grad()
+    def _window_losses(self, model, x, y) -> dict:
+        """Per-window held-out losses at the centre and at every type scaled by e^{±ε}."""
+        def loss() -> np.ndarray:
+            per = F.cross_entropy(model(x).flatten(0, 1), y.flatten(), reduction="none")
+            return per.view(y.shape).mean(1).double().numpy()
+
+        eps, out = self.epsilon, {"centre": loss()}
+        for key in self.types:
+            for sign in (-1.0, 1.0):
+                factor = math.exp(sign * eps)
+                for p in self.params[key]:
+                    p.mul_(factor)
+                try:
+                    out[key, sign] = loss()
+                finally:
+                    for p in self.params[key]:
+                        p.div_(factor)
+        return out
+
+    @torch.no_grad()
+    def gap_search(self, model) -> np.ndarray:
+        """log c*_g of the held-out text *relative to the training text*, 0 where not significant.
+
+        Per window, the slope of the loss in log c_g is (L(e^ε) − L(e^−ε)) / 2ε. The step uses
+        the difference of the mean slopes, held-out minus training windows: a scale the
+        training text also prefers (an under-trained or mis-calibrated model) is no reason to
+        decay; only the part the held-out text alone asks for is (overfitting: a larger W_g fits
+        the training text better but not the held-out one, slope gap > 0 → c* < 1 → more decay;
+        the reverse → less decay, so the signal is symmetric). log c* = −gap / curvature (of the
+        held-out parabola), clipped to ±½; set to 0 unless |gap| > ``z`` standard errors
+        (between-window spread of both sets), so that a tuner without a signal leaves λ alone.
+        """
+        was_training = model.training
+        model.eval()
+        try:
+            held = self._window_losses(model, self.x, self.y)
+            fit = self._window_losses(model, self.fit_x, self.fit_y)
+        finally:
+            model.train(was_training)
+        eps, out = self.epsilon, []
+        for key in self.types:
+            slope_h = (held[key, 1.0] - held[key, -1.0]) / (2 * eps)
+            slope_f = (fit[key, 1.0] - fit[key, -1.0]) / (2 * eps)
+            gap = slope_h.mean() - slope_f.mean()
+            se = math.sqrt(slope_h.var(ddof=1) / slope_h.size + slope_f.var(ddof=1) / slope_f.size)
+            curvature = (held[key, 1.0].mean() - 2 * held["centre"].mean() + held[key, -1.0].mean()) / eps ** 2
+            if abs(gap) <= self.z * se:
+                out.append(0.0)
+                continue
+            best = -gap / curvature if curvature > 0 else -0.5 * math.copysign(1.0, gap)
+            out.append(float(np.clip(best, -0.5, 0.5)))
         return np.array(out)
