@@ -144,6 +144,8 @@ def run_setting(name, quick, seeds, out_rows, methods_filter=None):
     methods += [("heldout", {}, "lamina heldout (default: calibrate on 70% for half the epochs, then all data)"),
                 ("heldout", {"refit": True, "merge_at": 1.0}, "lamina heldout, calibrate on 70% + refit"),
                 ("evidence", {"structure": "kfac"}, "lamina evidence (K-FAC)"),
+                ("evidence", {"structure": "kfac", "per_direction": True},
+                 "lamina evidence (K-FAC), identified directions only"),
                 ("evidence", {"structure": "diag"}, "lamina evidence (diagonal)"),
                 ("hypergradient", {}, "lamina hypergradient (20% held out)"),
                 ("cv", budgets["cv"], f"one δ by {budgets['cv']['folds']}-fold CV, "

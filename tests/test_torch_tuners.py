@@ -307,3 +307,24 @@ def test_optuna_prunes_and_counts_the_epochs_of_pruned_trials():
     assert result.info["n_trials"] == 10 and result.info["pruned"] >= 1
     # every pruned trial ran fewer than its 12 epochs; the refit adds 12
     assert 12 < result.compute.epochs < 10 * 12 + 12
+
+
+def test_evidence_along_identified_directions_keeps_the_rule_split_on_a_relu_chain():
+    """On a ReLU chain only the product of the δ is identified: with per_direction the evidence
+    moves the common scale only (the uniform rule's equal δ stay equal), while the plain fixed
+    point lets the δ drift apart along the rescaling ridge."""
+    torch.manual_seed(0)
+    X = torch.randn(160, 6)
+    y = (X[:, 0] + X[:, 1] > 0).long()
+
+    def net():
+        torch.manual_seed(1)
+        return nn.Sequential(nn.Linear(6, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 2))
+
+    kwargs = dict(tuner="evidence", epochs=40, lr=1e-2, batch_size=32, burn_in=5, update_every=5)
+    along = np.array(list(lt.tune(net(), (X, y), per_direction=True, **kwargs).lambdas.values()))
+    plain = np.array(list(lt.tune(net(), (X, y), **kwargs).lambdas.values()))
+    assert np.allclose(along, along[0], rtol=1e-4) and not np.isclose(along[0], 1.0)
+    assert np.max(plain) / np.min(plain) > 2.0
+    with pytest.raises(ValueError, match="directions"):
+        lt.tune(net(), (X, y), directions=np.ones((1, 2)), **kwargs)

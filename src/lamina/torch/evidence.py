@@ -52,6 +52,7 @@ from __future__ import annotations
 
 from enum import Enum
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -250,6 +251,13 @@ class OnlineEvidence:
     invariance_tol : float
         Flag a group when scaling it by 2 moves the output less than ``invariance_tol`` times
         a random perturbation of the same size does.
+    directions : array (k, n_groups), optional
+        An orthonormal basis D of the directions of log δ the data identify (e.g.
+        :func:`lamina.torch.identifiability`'s ``identified``). Each fixed-point step in log δ,
+        u_g = log(γ_g / ‖w_g‖²) − log δ_g, is projected on them, δ ← δ ⊙ exp(DᵀD u): along a
+        rescaling symmetry (a ReLU chain) the evidence is flat up to its Laplace approximation,
+        and the unprojected fixed point drifts along it (digits MLP: first-layer δ ≈ 3,000,
+        the others ≈ 0.5); projected, the split between the groups stays the rule's.
     """
 
     REASON = ("training-mode output unchanged when the group is scaled by 2 (weight followed by a "
@@ -260,7 +268,7 @@ class OnlineEvidence:
                  curvature_every: int = 1, update_every: int = 5, burn_in: int = 10,
                  inner_iterations: int = 5, max_factor: float = 10.0, decay: float = 0.95,
                  update_noise: bool = True, generator: torch.Generator | None = None,
-                 scale_invariant="auto", invariance_tol: float = 1e-2):
+                 scale_invariant="auto", invariance_tol: float = 1e-2, directions=None):
         if regularizer.penalty_kind is not Penalty.L2:
             raise ValueError("the evidence tuner needs an L2 regularizer (penalty='l2')")
         for name, value in (("curvature_every", curvature_every), ("update_every", update_every)):
@@ -268,6 +276,13 @@ class OnlineEvidence:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
         self.regularizer = regularizer
         self.likelihood = likelihood
+        self.projector = None
+        if directions is not None:
+            basis = torch.as_tensor(np.asarray(directions, dtype=np.float64), device=regularizer.delta.device)
+            if basis.ndim != 2 or basis.shape[1] != len(regularizer.names):
+                raise ValueError(f"directions must be a (k, {len(regularizer.names)}) basis over the regularized "
+                                 f"groups, got shape {tuple(basis.shape)}")
+            self.projector = basis.T @ basis
         self.curvature = GGNCurvature(model, regularizer.reg_groups, structure, decay)
         self.curvature_every, self.update_every, self.burn_in = int(curvature_every), int(update_every), int(burn_in)
         self.inner_iterations, self.max_factor = int(inner_iterations), float(max_factor)
@@ -343,7 +358,11 @@ class OnlineEvidence:
         spectra = self.curvature.spectra(n_data)
         for _ in range(self.inner_iterations):
             gamma = self.curvature.gammas(delta, n_data, spectra).double()
-            delta = (gamma / norms).clamp_min(1e-8)
+            target = (gamma / norms).clamp_min(1e-8)
+            if self.projector is None:
+                delta = target
+            else:   # the fixed-point step in log δ, along the identified directions only
+                delta = delta * torch.exp(self.projector @ (target.log() - delta.log()))
         delta = torch.minimum(torch.maximum(delta, old / self.max_factor), old * self.max_factor)
         held = self._held_mask()
         if held is not None:

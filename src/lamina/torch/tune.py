@@ -133,7 +133,9 @@ def tune(model: nn.Module, train, *, likelihood="classification", tuner="heldout
         Deprecated spelling of ``tuner`` (a DeprecationWarning; removed in the next release).
     **options
         Passed to the method (``val_fraction``, ``merge_at``, ``kappa`` for heldout;
-        ``structure``, ``update_every``, ``scale_invariant`` for evidence; ``grid``,
+        ``structure``, ``update_every``, ``scale_invariant``, ``per_direction`` (move δ only along the
+        directions :func:`lamina.torch.identifiability` finds identified; off by default, mixed
+        results in benchmarks/RESULTS.md) or ``directions`` for evidence; ``grid``,
         ``folds``, ``n_jobs`` for cv; ``n_trials``, ``storage`` for optuna).
 
     Returns
@@ -221,6 +223,23 @@ def _run_registered(name, model, train, lik, recipe, *, val, by, delta, rule, mo
     return function(model, train, lik, recipe, **common, **options)
 
 
+def _identified_directions(model, train, by, prior_mean, reg):
+    """The identified directions of log δ (:func:`lamina.torch.identifiability` on up to 64
+    training inputs) when fewer than the groups, else None (every direction moves); None too
+    for a DataLoader (no batch is read ahead of training)."""
+    from lamina.torch.identifiability import identifiability
+    if not isinstance(train, (tuple, list)) or len(train) != 2:
+        return None
+    X = train[0] if isinstance(train[0], torch.Tensor) else torch.as_tensor(np.asarray(train[0]))
+    X = X[: max(2, min(64, X.shape[0]))].to(device=model_device(model))
+    if X.is_floating_point():
+        X = X.to(dtype=model_dtype(model))
+    found = identifiability(model, by, example=X, prior_mean=prior_mean)
+    if found.n_identified >= len(reg.names) or list(found.groups) != list(reg.names):
+        return None
+    return found.identified
+
+
 def check_class_labels(model: nn.Module, data, argument: str) -> None:
     """Class labels of an ``(X, y)`` pair must lie in 0..C−1, C the network's number of outputs.
 
@@ -266,6 +285,8 @@ def tune_online(method, model, train, lik, recipe: Recipe, *, by, delta, rule, m
     if method is Method.EVIDENCE:
         generator = torch.Generator(device=model_device(model))
         generator.manual_seed(recipe.seed + 1)
+        if options.pop("per_direction", False) and "directions" not in options:
+            options["directions"] = _identified_directions(model, train, by, prior_mean, reg)
         evidence = OnlineEvidence(model, reg, lik, generator=generator, **options)
         callbacks.append(evidence)
     elif options:
