@@ -219,3 +219,13 @@ def test_optuna_logging_level_is_restored():
         assert optuna.logging.get_verbosity() == optuna.logging.INFO
     finally:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def test_parallel_grid_search_counts_what_its_workers_spent():
+    """Folds on joblib workers: same scores, and the fits and solver iterations each worker
+    counted on its copy of the problem reach the result (as in one process)."""
+    one = GridSearch(n_values=8, cv=4).tune_problem(_linear())
+    two = GridSearch(n_values=8, cv=4, n_jobs=2).tune_problem(_linear())
+    assert np.allclose(one.curve["score"], two.curve["score"], rtol=1e-12)
+    assert (two.compute.fits, two.compute.epochs) == (one.compute.fits, one.compute.epochs)
+    assert one.compute.epochs > one.compute.fits > 0

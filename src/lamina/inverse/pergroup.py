@@ -143,7 +143,7 @@ class Hypergradient(Tuner):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             result = search.tune_problem(problem)
-        n_val = max(1, int(round(self.validation_share * A.shape[0])))
+        n_val = problem.held_out_rows
         result.method = self.name
         result.info.update(validation_rows=n_val, held_out_loss=0.5 * result.info["cv_score"] * n_val)
         return result

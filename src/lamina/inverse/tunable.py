@@ -65,7 +65,7 @@ class OperatorProblem:
         self.tol, self.solver, self.seed, self.val_share = tol, solver, seed, float(val_share)
         self.compute = Compute()
         self.unconverged = 0                    # path points whose solve hit its iteration budget
-        self._held_out_rows = self.A.shape[0]
+        self.held_out_rows = self.A.shape[0]     # rows the last splits() holds out, all told
 
     # ------------------------------------------------------------------ splits
     def splits(self, cv) -> list[RowSplit]:
@@ -86,14 +86,14 @@ class OperatorProblem:
                 pairs = [(np.setdiff1d(np.arange(m), fold), np.sort(fold)) for fold in np.array_split(order, cv)]
         else:
             pairs = cv_splits(np.zeros((m, 1)), None, cv, self.seed)
-        self._held_out_rows = sum(va.size for _, va in pairs)
+        self.held_out_rows = sum(va.size for _, va in pairs)
         return [RowSplit(tr, va, tr.size / m, row_subset(self.A, tr), self.b[tr], row_subset(self.A, va), self.b[va])
                 for tr, va in pairs]
 
     def criterion(self, values) -> float:
         """Σ held-out squared errors / number of held-out rows (``values`` in split order of the
         last :meth:`splits`)."""
-        return float(np.sum(values) / self._held_out_rows)
+        return float(np.sum(values) / self.held_out_rows)
 
     # ------------------------------------------------------------------ fits
     def _fit(self, split: RowSplit, lam) -> np.ndarray:

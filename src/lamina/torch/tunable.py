@@ -87,7 +87,6 @@ class NetworkProblem:
         self.direction = np.asarray(make_rule(rule, regularizer.reg_groups)[0], dtype=float)
         self.init = copy.deepcopy(model)
         self.compute = Compute()
-        self.epochs_per_fit = recipe.epochs
         self.delta_range = (float(delta_range[0]), float(delta_range[1]))
         self.history: dict = {}
 

@@ -23,6 +23,8 @@ and whose ``compute`` is what the problem counted (fits, epochs) plus the wall t
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from lamina._context import quiet_optuna
@@ -94,19 +96,31 @@ class GridSearch(ProblemTuner):
         if hasattr(problem, "split_path"):
             if self.n_jobs in (None, 1) or len(splits) == 1:
                 return np.stack([problem.split_path(lams, split) for split in splits], axis=1)
-            from joblib import Parallel, delayed
-            paths = Parallel(n_jobs=self.n_jobs)(delayed(problem.split_path)(lams, split) for split in splits)
-            problem.compute.fits += len(lams) * len(splits)     # counted on the workers' copies
+            paths = self._in_parallel(problem, "split_path", [(lams, split) for split in splits])
             return np.stack(paths, axis=1)
         if self.n_jobs in (None, 1):
             return np.array([[problem.split_loss(lam, split) for split in splits] for lam in lams])
+        values = self._in_parallel(problem, "split_loss", [(lam, split) for lam in lams for split in splits])
+        return np.array(values).reshape(len(lams), len(splits))
+
+    def _in_parallel(self, problem, method: str, arguments: list) -> list:
+        """``problem.<method>(*a)`` for every ``a`` on ``n_jobs`` joblib workers; what each worker
+        counted (fits, epochs) on its own copy of the problem is added to ``problem.compute``."""
         from joblib import Parallel, delayed
         worker = problem.for_workers() if hasattr(problem, "for_workers") else problem
-        jobs = [delayed(worker.split_loss)(lam, split) for lam in lams for split in splits]
-        values = Parallel(n_jobs=self.n_jobs)(jobs)
-        problem.compute.fits += len(jobs)           # the workers counted on their own copies
-        problem.compute.epochs += len(jobs) * getattr(problem, "epochs_per_fit", 0)
-        return np.array(values).reshape(len(lams), len(splits))
+        done = Parallel(n_jobs=self.n_jobs)(delayed(_counted)(worker, method, args) for args in arguments)
+        for _, spent in done:
+            problem.compute.fits += spent.fits
+            problem.compute.epochs += spent.epochs
+        return [value for value, _ in done]
+
+
+def _counted(problem, method: str, args) -> tuple:
+    """(``problem.<method>(*args)``, the Compute it spent), on a shallow copy of the problem with
+    a fresh counter (so that threads or processes never add to a shared one)."""
+    clone = copy.copy(problem)
+    clone.compute = Compute()
+    return getattr(clone, method)(*args), clone.compute
 
 
 class OptunaSearch(ProblemTuner):
