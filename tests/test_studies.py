@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import pytest
@@ -111,22 +112,35 @@ def test_two_workers_on_sqlite_share_the_cells(tmp_path):
 
 def test_progress_reports_every_cell_once_while_worker_processes_run(tmp_path):
     """With several workers the cells finish in other processes; the caller still hears of each
-    one, once, while the study runs (not only at the end)."""
+    one, once, while the study runs (not only at the end).
+
+    Cell c0 hangs until the caller has heard of some other cell: if progress came only at the
+    end, c0 would be released by the watchdog instead (after 60 s) and the test fails."""
     spec = storage_spec(tmp_path / "study.db", "unused")
-    seen, times = [], []
+    gate = tmp_path / "hang-c0"
+    gate.touch()
+    seen, released_by = [], []
 
     def progress(cell, metrics):
         seen.append((cell, metrics.get("objective")))
-        times.append(time.monotonic())
+        if gate.exists() and cell != "c0":
+            released_by.append("progress")
+            gate.unlink()
 
-    start = time.monotonic()
-    rows = run_study("p", make_cells(tmp_path, 8, sleep=0.6), "study_cells:ridge_cell", spec, workers=2,
+    def watchdog():
+        deadline = time.monotonic() + 60
+        while gate.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if gate.exists():
+            released_by.append("watchdog")
+            gate.unlink()
+
+    threading.Thread(target=watchdog, daemon=True).start()
+    rows = run_study("p", make_cells(tmp_path, 8, sleep=0.1), "study_cells:ridge_cell", spec, workers=2,
                      progress=progress)
-    end = time.monotonic()
+    assert released_by == ["progress"], "no cell was reported while c0 was still running"
     assert sorted(cell for cell, _ in seen) == sorted(r["cell"] for r in rows) == [f"c{i}" for i in range(8)]
     assert all(value is not None for _, value in seen)
-    assert min(times) < end - 1.0, "the first cells were reported only when the study ended"
-    assert start < min(times)
 
 
 def test_two_worker_processes_on_postgresql_run_each_cell_once(postgres_url, tmp_path):

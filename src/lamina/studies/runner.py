@@ -233,7 +233,7 @@ def run_study(name: str, cells: Iterable[Cell], run_cell: Callable | str, spec: 
 
 
 def _run_workers(name, spec, run_cell, workers: int, backend, progress, max_wait_s: float,
-                 poll_s: float = 2.0) -> None:
+                 poll_s: float = 0.5) -> None:
     """``workers`` worker processes (joblib, in a thread) while this thread reports, every
     ``poll_s`` seconds, the cells they finished (read back from the storage) to ``progress``."""
     failure: list[BaseException] = []
