@@ -92,11 +92,18 @@ def test_heldout_searches_the_identified_directions():
     tanh = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3))
     result = lt.tune(tanh, (X, y), epochs=30, lr=1e-2, batch_size=32, seed=0, burn_in=5, update_every=5)
     assert result.info["identifiability"]["n_identified"] == 2
-    assert all(len(step) == 2 for step in result.info["log_scale"])
+    # two calibrations ran (one scale, and the identified directions); the held-out data chose
+    selection = result.info["selection"]
+    assert set(selection) >= {"heldout_nll_common", "heldout_nll_split", "paired_se", "split_kept"}
+    kept = selection["split_kept"]
+    assert kept == (selection["heldout_nll_common"] - selection["heldout_nll_split"] > selection["paired_se"])
+    assert all((len(step) == 2) if kept else (np.ndim(step) == 0) for step in result.info["log_scale"])
+    assert result.compute.fits == pytest.approx(2 * 0.5 * 84 / 120 + 0.5)   # 1.2 fits
     relu = _net()
     result = lt.tune(relu, (X, y), epochs=30, lr=1e-2, batch_size=32, seed=0, burn_in=5, update_every=5)
     assert result.info["identifiability"]["n_identified"] == 1
     assert all(np.ndim(step) == 0 for step in result.info["log_scale"])    # one common scale
+    assert "selection" not in result.info and result.compute.fits == pytest.approx(0.85)
     lambdas = list(result.lambdas.values())
     assert lambdas[0] == pytest.approx(lambdas[1])
 

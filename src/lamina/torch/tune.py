@@ -10,8 +10,9 @@ tuner              what it does
 =================  =========================================================================
 ``heldout``        held-out weight-scale calibration of δ on 70 % of the data for half the
                    epochs, then δ frozen and the same run continued on all data (default;
-                   0.85 fits; ``refit=True, merge_at=1`` retrains instead, 1.7 fits; see
-                   :mod:`lamina.torch.heldout`)
+                   0.85 fits, 1.2 where a split between groups is identified and a one-scale
+                   calibration runs beside it; ``refit=True, merge_at=1`` retrains instead;
+                   see :mod:`lamina.torch.heldout`)
 ``evidence``       online MacKay fixed point per group (one training run; δ of scale-invariant
                    groups, e.g. weights followed by BatchNorm, held: see :mod:`lamina.torch.evidence`)
 ``hypergradient``  implicit-differentiation gradient of a held-out loss w.r.t. log δ_g, online

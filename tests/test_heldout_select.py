@@ -1,0 +1,90 @@
+"""The held-out choice between one common scale and a split between layers."""
+import pytest
+import torch
+from torch import nn
+
+import lamina.torch as lt
+from lamina.torch.fit import make_optimizer
+from lamina.torch.heldout_select import Calibration, adopt, heldout_losses, prefer_split, twin
+from lamina.torch.likelihoods import Classification, Gaussian
+
+
+def _calibration(weight, likelihood=None):
+    net = nn.Linear(2, 2, bias=False)
+    with torch.no_grad():
+        net.weight.copy_(torch.as_tensor(weight, dtype=torch.float32))
+    opt = torch.optim.Adam(net.parameters(), lr=0.1)
+    net(torch.ones(1, 2)).sum().backward()
+    opt.step()                              # a non-empty optimizer state to carry over
+    return Calibration(net, likelihood or Classification(), None, opt, None, None)
+
+
+def _val():
+    generator = torch.Generator().manual_seed(0)
+    X = torch.randn(200, 2, generator=generator)
+    return X, (X[:, 0] < X[:, 1]).long()
+
+
+def test_the_split_is_kept_only_when_it_beats_one_scale_beyond_the_gate():
+    val = _val()
+    good = _calibration([[3.0, -3.0], [-3.0, 3.0]])     # class 1 when x0 < x1: right
+    poor = _calibration([[-0.3, 0.3], [0.3, -0.3]])     # wrong
+    assert prefer_split(poor, good, val)[0] is True
+    assert prefer_split(good, poor, val)[0] is False
+    kept, numbers = prefer_split(good, good, val)
+    assert kept is False and numbers["paired_se"] == 0.0    # a tie keeps the common scale
+    # a gate so large that no finite advantage clears it
+    assert prefer_split(poor, good, val, gate=1e9)[0] is False
+    with pytest.raises(ValueError, match="gate"):
+        prefer_split(poor, good, val, gate=-1)
+
+
+def test_heldout_losses_are_the_per_sample_nll():
+    val = _val()
+    run = _calibration([[1.0, 0.0], [0.0, 1.0]])
+    losses = heldout_losses(run.model, run.likelihood, val)
+    assert losses.shape == (200,)
+    with torch.no_grad():
+        expected = float(Classification().nll(run.model(val[0]), val[1]))
+    assert float(losses.mean()) == pytest.approx(expected, rel=1e-6)
+    gaussian = Gaussian(precision=4.0)
+    net = nn.Linear(2, 1)
+    target = torch.randn(200)
+    per_sample = heldout_losses(net, gaussian, (val[0], target))
+    with torch.no_grad():
+        expected = float(gaussian.nll(net(val[0]), target))
+    assert float(per_sample.mean()) == pytest.approx(expected, rel=1e-5)
+
+
+def test_adopt_moves_the_chosen_weights_state_and_noise_into_the_users_objects():
+    model, likelihood = nn.Linear(2, 2, bias=False), Gaussian(precision=1.0)
+    copy_model, copy_likelihood = twin(model, likelihood)
+    chosen = _calibration([[2.0, 0.5], [0.5, 2.0]], copy_likelihood)
+    chosen.model = copy_model
+    chosen.model.load_state_dict({"weight": torch.tensor([[2.0, 0.5], [0.5, 2.0]])})
+    chosen.optimizer = torch.optim.Adam(copy_model.parameters(), lr=0.1)
+    copy_model(torch.ones(1, 2)).sum().backward()
+    chosen.optimizer.step()
+    with torch.no_grad():
+        copy_likelihood.log_precision.fill_(1.5)
+    opt = adopt(model, likelihood, chosen, lambda net: make_optimizer("adam", [{"params": list(net.parameters())}],
+                                                                      0.1))
+    torch.testing.assert_close(model.weight, copy_model.weight)
+    assert float(likelihood.log_precision) == pytest.approx(1.5)
+    state = opt.state[model.weight]
+    torch.testing.assert_close(state["exp_avg"], chosen.optimizer.state[copy_model.weight]["exp_avg"])
+    assert opt.param_groups[0]["params"][0] is model.weight
+    # the chosen run trained the user's model itself: its optimizer is returned as it is
+    own = Calibration(model, likelihood, None, opt, None, None)
+    assert adopt(model, likelihood, own, None) is opt
+
+
+def test_tune_keeps_the_same_numbers_when_one_scale_is_all_the_data_identify():
+    """A ReLU chain identifies one direction: one calibration, no selection, 0.85 fits."""
+    generator = torch.Generator().manual_seed(1)
+    X = torch.randn(90, 3, generator=generator)
+    y = (X.sum(1) > 0).long()
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 6), nn.ReLU(), nn.Linear(6, 2))
+    result = lt.tune(net, (X, y), epochs=20, lr=1e-2, batch_size=30, seed=0, burn_in=2, update_every=2)
+    assert "selection" not in result.info and result.compute.fits == pytest.approx(0.85)
