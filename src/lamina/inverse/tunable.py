@@ -5,7 +5,9 @@ training problem keeps the balance of data fit and penalty by scaling λ with it
 rows, λ_train = λ·(m − m_v)/m (as :class:`~lamina.inverse.candidates.KFoldCV` does), and its loss
 is the held-out squared error ‖A_v x − b_v‖²; the criterion is the total over held-out rows
 divided by their number. Hypergradients come from :func:`lamina.inverse.pergroup.hypergradient`
-(implicit differentiation on the support; L1 and L2).
+(implicit differentiation on the support; L1 and L2), re-entry thresholds (for the probes of
+:class:`~lamina.tuners.search.HypergradientSearch`) from the penalty's dual norm of the
+training gradient.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import numpy as np
 from lamina.api import solve
 from lamina.inverse._linops import row_subset
 from lamina.inverse.candidates import compute_candidates, default_multipliers, prepare, result_from_candidates
-from lamina.operators import matvec
+from lamina.operators import matvec, rmatvec
 from lamina.solvers.base import ConvergenceWarning
 from lamina._validation import check_positive_int
 from lamina.tuners.base import Compute, Tuner, TuneResult
@@ -134,6 +136,24 @@ class OperatorProblem:
         half, grad = hypergradient(split.A_train, split.A_val, split.b_val, x, self.penalty,
                                    np.asarray(lam) * split.share, self.groups)
         return 2.0 * half, 2.0 * grad * split.share
+
+    def split_entry(self, lam, split: RowSplit):
+        """(whether each group is zero in the split's fit at λ, its entry threshold τ_g in λ's
+        units). On the split, x_g = 0 stays optimal while λ_g·share ≥ ‖A_t,gᵀ(A_t x − b_t)‖_*
+        (the dual norm of the penalty's group part), so τ_g = that norm / share; a penalty
+        without entry thresholds reports no zero group (no probe)."""
+        x = self._fit(split, lam)
+        if not (self.penalty.convex and self.penalty.supports("entry_thresholds")):
+            return np.zeros(len(self.names), dtype=bool), np.full(len(self.names), np.inf)
+        grad = rmatvec(split.A_train, matvec(split.A_train, x) - split.b_train)
+        return self.groups.norms(x) == 0, self.penalty.entry_thresholds(grad, self.groups) / split.share
+
+    def warm_state(self, split: RowSplit):
+        """The split's last solution (its next fit's warm start)."""
+        return None if split.x is None else split.x.copy()
+
+    def set_warm_state(self, split: RowSplit, state) -> None:
+        split.x = state
 
     def refit(self, lam) -> np.ndarray:
         """x at λ on every row."""
