@@ -21,6 +21,7 @@ from lamina.tuners.linear_data import LinearSpec, Loss
 from lamina.tuners.linear_problem import LinearProblem
 from lamina.tuners.problem import check_problem
 from lamina.tuners.search import GridSearch, HypergradientSearch, OptunaSearch
+from lamina.tuners.splits import kfold_indices
 from lamina.penalties import make_penalty
 from lamina.groups import as_groups
 
@@ -168,16 +169,14 @@ def test_network_cv_scores_are_the_fold_losses_of_plain_training():
     X, y = _net_data()
     recipe = dict(epochs=6, lr=1e-2, batch_size=32, seed=0)
     result = lt.tune(_net(), (X, y), tuner="cv", grid=[0.1, 10.0], folds=3, **recipe)
-    perm = torch.randperm(90, generator=torch.Generator().manual_seed(0))
-    parts = torch.tensor_split(perm, 3)
     Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
     losses = []
-    for k in range(3):
-        train = torch.cat([parts[j] for j in range(3) if j != k])
+    for train, val in kfold_indices(90, 3, seed=0):       # the folds of every family, seeded
+        train, val = torch.as_tensor(train), torch.as_tensor(val)
         net = _net()
         reg = lt.Regularizer(net, len(train), 10.0)
         lt.fit(net, (Xt[train], yt[train]), regularizer=reg, record_lambdas=False, **recipe)
-        losses.append(lt.evaluate(net, (Xt[parts[k]], yt[parts[k]]))["nll"])
+        losses.append(lt.evaluate(net, (Xt[val], yt[val]))["nll"])
     assert result.curve["score"][1] == pytest.approx(np.mean(losses), rel=1e-5)
     assert result.method == "cv" and result.compute.fits == pytest.approx(2 * 3 + 1)
 

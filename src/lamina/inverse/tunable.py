@@ -25,6 +25,7 @@ from lamina.solvers.base import ConvergenceWarning
 from lamina._validation import check_positive_int
 from lamina.tuners.base import Compute, Tuner, TuneResult
 from lamina.tuners.problem import Report
+from lamina.tuners.splits import cv_splits
 
 
 @dataclass
@@ -71,23 +72,14 @@ class OperatorProblem:
 
     # ------------------------------------------------------------------ splits
     def splits(self, cv) -> list[RowSplit]:
-        """K-fold over rows for an int K ≥ 2 (the shuffled folds of
-        :func:`~lamina.tuners.linear_data.kfold_indices`, as for linear models), one hold-out of
-        ``val_share`` of the rows for 1, or any scikit-learn splitter / iterable of (train,
-        validation) rows (``check_cv``)."""
-        from lamina.tuners.linear_data import cv_splits
+        """Row splits of :func:`lamina.tuners.splits.cv_splits` (scikit-learn's ``check_cv``):
+        an int K ≥ 2 is the shuffled K-fold of every family (one row per fold is allowed here),
+        1 one hold-out of ``val_share`` of the rows, anything else a scikit-learn splitter or an
+        iterable of (train, validation) rows."""
         m = self.A.shape[0]
-        if isinstance(cv, (int, np.integer)) and not isinstance(cv, bool):
-            if not 1 <= cv <= m:
-                raise ValueError(f"cv must lie in 1..{m} (rows of A), got {cv!r}")
-            order = np.random.default_rng(self.seed).permutation(m)
-            if cv == 1:
-                held = np.sort(order[: max(1, int(round(self.val_share * m)))])
-                pairs = [(np.setdiff1d(np.arange(m), held), held)]
-            else:   # the folds of kfold_indices, also for fewer than 2K rows (one row per fold is fine here)
-                pairs = [(np.setdiff1d(np.arange(m), fold), np.sort(fold)) for fold in np.array_split(order, cv)]
-        else:
-            pairs = cv_splits(np.zeros((m, 1)), None, cv, self.seed)
+        if isinstance(cv, (int, np.integer)) and not isinstance(cv, bool) and not 1 <= cv <= m:
+            raise ValueError(f"cv must lie in 1..{m} (rows of A), got {cv!r}")
+        pairs = cv_splits(np.zeros((m, 1)), None, cv, self.seed, val_share=self.val_share, min_rows=2)
         self.held_out_rows = sum(va.size for _, va in pairs)
         return [RowSplit(tr, va, tr.size / m, row_subset(self.A, tr), self.b[tr], row_subset(self.A, va), self.b[va])
                 for tr, va in pairs]
@@ -174,6 +166,9 @@ class OperatorProblem:
 class KFoldCV(Tuner):
     """K-fold cross-validation over held-out measurements (rows of A): the rule ``tuner="cv"``.
 
+    ``n_folds``: an int K (the shuffled K-fold of :func:`lamina.tuners.splits.cv_splits`, seeded
+    by ``seed``) or any scikit-learn splitter over the rows (``check_cv``).
+
     The held-out errors are the K-fold losses of an :class:`OperatorProblem` along the path of
     multipliers t (λ = t·direction): each fold solves the path on the other rows with λ scaled by
     (m − m_v)/m and scores ‖b_v − A_v x‖². The t with the least total is read from the path on
@@ -182,8 +177,10 @@ class KFoldCV(Tuner):
 
     name = "cv"
 
-    def __init__(self, n_folds: int = 5, seed: int = 0):
-        self.n_folds = check_positive_int(n_folds, "n_folds", minimum=2)
+    def __init__(self, n_folds=5, seed: int = 0):
+        if isinstance(n_folds, (int, np.integer)) and not isinstance(n_folds, bool):
+            n_folds = check_positive_int(n_folds, "n_folds", minimum=2)
+        self.n_folds = n_folds          # an int K, or any scikit-learn splitter (check_cv)
         self.seed = seed
 
     def tune(self, A, b, penalty="l1", groups=None, direction=None, multipliers=None, n_lams: int = 40,
@@ -191,17 +188,19 @@ class KFoldCV(Tuner):
         started = time.perf_counter()
         problem = OperatorProblem(A, b, penalty, groups, direction, tol=tol, solver=solver, seed=self.seed)
         m = problem.A.shape[0]
-        if self.n_folds > m:
+        if isinstance(self.n_folds, int) and self.n_folds > m:
             raise ValueError(f"n_folds ({self.n_folds}) must not exceed the number of rows of A ({m})")
         if multipliers is None:
             multipliers = problem.default_grid(n_lams)
         multipliers = np.asarray(multipliers, dtype=float)
         lams = multipliers[:, None] * problem.direction[None, :]
-        held_out_error = np.sum([problem.split_path(lams, split) for split in problem.splits(self.n_folds)], axis=0)
+        splits = problem.splits(self.n_folds)
+        held_out_error = np.sum([problem.split_path(lams, split) for split in splits], axis=0)
         candidates = compute_candidates(problem.A, problem.b, problem.penalty, problem.groups, problem.direction,
                                         multipliers, tol=tol, solver=solver, callback=callback, with_dof=False)
         candidates.n_iter += int(problem.compute.epochs)
         candidates.unconverged += problem.unconverged
         index = int(np.argmin(held_out_error))
-        return result_from_candidates(self.name, candidates, index, held_out_error / m, problem.groups, started,
-                                      {"n_folds": self.n_folds}, fits=self.n_folds + 1)
+        return result_from_candidates(self.name, candidates, index, held_out_error / problem.held_out_rows,
+                                      problem.groups, started,
+                                      {"n_folds": len(splits)}, fits=len(splits) + 1)

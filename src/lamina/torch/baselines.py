@@ -25,9 +25,10 @@ def _refit(model, train, likelihood, recipe, deltas, by, mode, prior_mean=None):
     return reg, out
 
 
-def tune_cv(model, train, likelihood, recipe, *, grid=None, folds: int = 5, n_jobs: int = 1, rule="uniform",
+def tune_cv(model, train, likelihood, recipe, *, grid=None, folds=5, n_jobs: int = 1, rule="uniform",
             by=None, mode="coupled", prior_mean=None):
-    """One δ by K-fold cross-validation over ``grid`` (default 13 values, 10⁻² … 10²): the
+    """One δ by K-fold cross-validation over ``grid`` (default 13 values, 10⁻² … 10²); ``folds``
+    an int K or any scikit-learn splitter (:func:`lamina.tuners.splits.cv_splits`): the
     generic :class:`~lamina.tuners.search.GridSearch` on a
     :class:`~lamina.torch.tunable.NetworkProblem` (δ = t · the rule's weights)."""
     from lamina.torch.tunable import NetworkProblem
@@ -35,10 +36,11 @@ def tune_cv(model, train, likelihood, recipe, *, grid=None, folds: int = 5, n_jo
 
     problem = NetworkProblem(model, train, likelihood, recipe, by=by, mode=mode, prior_mean=prior_mean, rule=rule)
     n = problem.train[0].shape[0]
-    if isinstance(folds, bool) or not isinstance(folds, (int, np.integer)) or not 2 <= int(folds) <= n:
-        raise ValueError(f"folds must lie in 2..{n}, got {folds!r}")
+    if isinstance(folds, (int, np.integer, bool)) and (isinstance(folds, bool) or not 2 <= int(folds) <= n):
+        raise ValueError(f"folds must lie in 2..{n} or be a scikit-learn splitter, got {folds!r}")
     grid = np.logspace(-2, 2, 13) if grid is None else grid
-    result = GridSearch(cv=int(folds), n_jobs=n_jobs, grid=grid).tune_problem(problem)
+    cv = int(folds) if isinstance(folds, (int, np.integer)) else folds
+    result = GridSearch(cv=cv, n_jobs=n_jobs, grid=grid).tune_problem(problem)
     return NetTuneResult("cv", result.lambdas, model, result.trajectory, result.compute, curve=result.curve,
                          info={"best_delta": result.info["best_multiplier"], "cv_score": result.info["cv_score"]},
                          history=problem.history)

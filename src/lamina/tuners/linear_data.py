@@ -32,6 +32,7 @@ from lamina.penalties import Penalty
 from lamina.solvers.logistic import logistic_regression
 from lamina.solvers.multinomial import multinomial_regression
 from lamina.tuners.linear_losses import Loss, mean_loss, sample_gradient
+from lamina.tuners.splits import cv_splits, kfold_indices  # noqa: F401 (the splitter of every family)
 
 
 @dataclass(frozen=True)
@@ -268,21 +269,6 @@ def _threadpools():
     return ThreadpoolController()
 
 
-def kfold_indices(n: int, n_folds: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(train, validation) index pairs of a shuffled K-fold split; n_folds=1 is a 80/20 hold-out."""
-    if isinstance(n_folds, bool) or not isinstance(n_folds, (int, np.integer)) or n_folds < 1:
-        raise ValueError(f"cv must be an integer >= 1 (1 = one 80/20 hold-out split), got {n_folds!r}")
-    if n < max(2 * n_folds, 5):
-        raise ValueError(f"cv={n_folds} needs at least {max(2 * n_folds, 5)} samples, got {n}")
-    order = np.random.default_rng(seed).permutation(n)
-    if n_folds == 1:
-        cut = int(round(0.8 * n))
-        return [(np.sort(order[:cut]), np.sort(order[cut:]))]
-    chunks = np.array_split(order, n_folds)
-    return [(np.sort(np.concatenate(chunks[:k] + chunks[k + 1:])), np.sort(chunks[k]))
-            for k in range(n_folds)]
-
-
 @dataclass
 class Fold:
     """A training set and the validation rows it is scored on."""
@@ -303,30 +289,6 @@ class Fold:
 
 def _rows(X, index):
     return X[index] if not sp.issparse(X) else sp.csr_matrix(X)[index].tocsc()
-
-
-def cv_splits(X, y, cv, seed: int = 0, cv_groups=None, classifier: bool = False) -> list:
-    """(train, validation) index pairs: an int K is lamina's shuffled K-fold
-    (:func:`kfold_indices`, 1 = an 80/20 hold-out); anything else — a scikit-learn splitter
-    (KFold, GroupKFold, TimeSeriesSplit …) or an iterable of (train, validation) pairs — goes
-    through scikit-learn's ``check_cv``; ``cv_groups`` (one label per sample) reaches
-    ``split`` (GroupKFold and friends need it)."""
-    if isinstance(cv, (int, np.integer)) and not isinstance(cv, bool):
-        return kfold_indices(X.shape[0], cv, seed)
-    from sklearn.model_selection import check_cv
-    try:
-        splitter = check_cv(cv, y, classifier=classifier)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"cv must be an int, a scikit-learn splitter or an iterable of "
-                         f"(train, validation) index pairs; got {cv!r} ({error})") from None
-    try:
-        splits = [(np.asarray(train), np.asarray(val)) for train, val in splitter.split(X, y, cv_groups)]
-    except ValueError as error:
-        raise ValueError(f"cv={cv!r} could not split the data: {error} (splitters that need sample "
-                         "groups, such as GroupKFold, take them from fit(..., cv_groups=labels))") from None
-    if not splits or any(train.size == 0 or val.size == 0 for train, val in splits):
-        raise ValueError(f"cv={cv!r} gave an empty training or validation split")
-    return splits
 
 
 def make_folds(X, y, spec: LinearSpec, cv, seed: int = 0, cv_groups=None, sample_weight=None) -> list[Fold]:
