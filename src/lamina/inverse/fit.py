@@ -9,7 +9,9 @@ import numpy as np
 
 from lamina._validation import check_lam, check_positive_float
 from lamina.api import solve
+from lamina.inverse.pergroup import make_per_group_tuner
 from lamina.inverse.rules import Rule, make_rule, prepare
+from lamina.inverse.tunable import OperatorProblem
 from lamina.tuners import registry
 from lamina.tuners.base import Compute, TuneResult
 from lamina.tuners.problem import is_problem_tuner
@@ -125,7 +127,6 @@ def fit(A, b, penalty="l1", lam="auto", rule=None, sigma=None, *, tuner=None, gr
         return FitResult(x=result.x, lam=lam, info={"solve": result})
     tuner = _make_tuner(DEFAULT_RULE.value if tuner is None else tuner, sigma, n_folds, seed)
     if is_problem_tuner(tuner):
-        from lamina.inverse.tunable import OperatorProblem
         problem = OperatorProblem(A, b, penalty_obj, groups, direction, tol=tol, solver=solver, seed=seed)
         tuned = tuner.tune_problem(problem)
     else:
@@ -134,7 +135,6 @@ def fit(A, b, penalty="l1", lam="auto", rule=None, sigma=None, *, tuner=None, gr
     used_sigma = tuned.info.get("sigma", sigma)
     x, lam_vector, curve = tuned.fitted, tuned.lambda_vector, dict(tuned.curve or {})
     if per_group is not None:
-        from lamina.inverse.pergroup import make_per_group_tuner
 
         group_tuner = make_per_group_tuner(per_group, sigma=used_sigma, seed=seed)
         refined = group_tuner.tune(A, b, penalty_obj, groups=groups, start=lam_vector, tol=tol)

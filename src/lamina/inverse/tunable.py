@@ -4,7 +4,7 @@
 training problem keeps the balance of data fit and penalty by scaling λ with its share of the
 rows, λ_train = λ·(m − m_v)/m (as :class:`~lamina.inverse.candidates.KFoldCV` does), and its loss
 is the held-out squared error ‖A_v x − b_v‖²; the criterion is the total over held-out rows
-divided by their number. Hypergradients come from :func:`lamina.inverse.pergroup.hypergradient`
+divided by their number. Hypergradients come from :func:`lamina.inverse.implicit.hypergradient`
 (implicit differentiation on the support; L1 and L2), re-entry thresholds (for the probes of
 :class:`~lamina.tuners.search.HypergradientSearch`) from the penalty's dual norm of the
 training gradient.
@@ -17,12 +17,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lamina._validation import check_positive_int
 from lamina.api import solve
 from lamina.inverse._linops import row_subset
 from lamina.inverse.candidates import compute_candidates, default_multipliers, prepare, result_from_candidates
+from lamina.inverse.implicit import hypergradient
 from lamina.operators import matvec, rmatvec
 from lamina.solvers.base import ConvergenceWarning
-from lamina._validation import check_positive_int
 from lamina.tuners.base import Compute, Tuner, TuneResult
 from lamina.tuners.problem import Report
 from lamina.tuners.splits import cv_splits
@@ -123,7 +124,6 @@ class OperatorProblem:
 
     def split_loss_and_gradient(self, lam, split: RowSplit):
         """Held-out ‖A_v x − b_v‖² and its gradient in λ (chain rule through λ·share)."""
-        from lamina.inverse.pergroup import hypergradient
         x = self._fit(split, lam)
         half, grad = hypergradient(split.A_train, split.A_val, split.b_val, x, self.penalty,
                                    np.asarray(lam) * split.share, self.groups)

@@ -16,6 +16,8 @@ import numpy as np
 from lamina.torch.fit import fit
 from lamina.torch.penalty import Regularizer
 from lamina.torch.result import NetTuneResult
+from lamina.torch.tunable import NetworkProblem
+from lamina.tuners.search import GridSearch, OptunaSearch
 
 
 def _refit(model, train, likelihood, recipe, deltas, by, mode, prior_mean=None):
@@ -31,8 +33,6 @@ def tune_cv(model, train, likelihood, recipe, *, grid=None, folds=5, n_jobs: int
     an int K or any scikit-learn splitter (:func:`lamina.tuners.splits.cv_splits`): the
     generic :class:`~lamina.tuners.search.GridSearch` on a
     :class:`~lamina.torch.tunable.NetworkProblem` (δ = t · the rule's weights)."""
-    from lamina.torch.tunable import NetworkProblem
-    from lamina.tuners.search import GridSearch
 
     problem = NetworkProblem(model, train, likelihood, recipe, by=by, mode=mode, prior_mean=prior_mean, rule=rule)
     n = problem.train[0].shape[0]
@@ -52,8 +52,6 @@ def tune_optuna(model, train, likelihood, recipe, *, val=None, val_fraction: flo
     """Per-group δ ∈ [low, high] by Optuna TPE on a held-out split (``val`` or ``val_fraction``),
     median pruning on the held-out NLL every ``prune_every`` epochs, then a refit: the generic
     :class:`~lamina.tuners.search.OptunaSearch` on a :class:`~lamina.torch.tunable.NetworkProblem`."""
-    from lamina.torch.tunable import NetworkProblem
-    from lamina.tuners.search import OptunaSearch
 
     if not 0 < low < high:
         raise ValueError(f"need 0 < low < high, got low={low}, high={high}")

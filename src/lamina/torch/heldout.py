@@ -60,12 +60,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from lamina.torch.fit import as_tensors, fit, model_device, model_dtype
+from lamina.torch.fit import as_tensors, fit, make_optimizer, model_device, model_dtype
 from lamina.torch.hypergradient import split_train
 from lamina.torch.identifiability import identifiability
 from lamina.torch.likelihoods import Classification, Gaussian
 from lamina.torch.penalty import Regularizer
+from lamina.torch.result import NetTuneResult
 from lamina.torch.rules import make_rule
+from lamina.tuners.base import Compute
 
 _GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
 
@@ -281,8 +283,6 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         one, a prior mean or a tanh layer more), searched in turn; δ along the flat
         directions keeps the rule's ratios. False: one common scale for every group.
     """
-    from lamina.torch.tune import NetTuneResult
-    from lamina.tuners.base import Compute
     if not 0 < merge_at <= 1:
         raise ValueError(f"merge_at must lie in (0, 1], got {merge_at!r}")
     device, dtype = model_device(model), model_dtype(model)
@@ -309,7 +309,6 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         directions = found.identified if found.n_identified > 1 else None
     weights, _ = make_rule(rule, reg.reg_groups)
     reg.set_deltas(delta * np.asarray(weights))
-    from lamina.torch.fit import make_optimizer
     init_state = {k: v.detach().clone() for k, v in model.state_dict().items()} if refit else None
     opt = make_optimizer(recipe.optimizer, reg.param_groups(), recipe.lr)
     tuner = HeldoutScale(model, reg, likelihood, val_data, burn_in=min(burn_in, first), update_every=update_every,

@@ -27,10 +27,13 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from lamina.api import solve
 from lamina.groups import Groups
 from lamina.penalties import Penalty
+from lamina.solvers.base import ConvergenceWarning
 from lamina.solvers.logistic import logistic_regression
 from lamina.solvers.multinomial import multinomial_regression
+from lamina.solvers.ridge import RidgeFactorization
 from lamina.tuners.linear_losses import Loss, mean_loss, sample_gradient
 from lamina.tuners.splits import cv_splits, kfold_indices  # noqa: F401 (the splitter of every family)
 
@@ -156,7 +159,6 @@ class TrainingSet:
         """
         import warnings
 
-        from lamina.solvers.base import ConvergenceWarning
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
             x = self._fit(lam)
@@ -182,7 +184,6 @@ class TrainingSet:
         elif self.spec.is_ridge and not sp.issparse(self.A):
             self.x, n_iter = self._ridge_solve(solver_lam), 1
         else:
-            from lamina.api import solve
             result = solve(self.A, self.b, self.penalty, solver_lam, self.groups, tol=self.spec.tol,
                            max_iter=self.spec.max_iter, x0=self.x)
             self.x, n_iter, self.result = result.x, result.n_iter, result
@@ -191,7 +192,6 @@ class TrainingSet:
         return self.x
 
     def _ridge_solve(self, solver_lam):
-        from lamina.solvers.ridge import RidgeFactorization
         if self._ridge is None:
             self._ridge = RidgeFactorization(self.A, self.b)
         return self._ridge.solve(self.ridge_strengths(solver_lam))
