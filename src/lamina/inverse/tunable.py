@@ -2,7 +2,7 @@
 
 ½‖Ax − b‖² + Σ_g λ_g R(x_g); the held-out splits are rows of A (measurements). A split's
 training problem keeps the balance of data fit and penalty by scaling λ with its share of the
-rows, λ_train = λ·(m − m_v)/m (as :class:`~lamina.inverse.candidates.KFoldCV` does), and its loss
+rows, λ_train = λ·(m − m_v)/m (as :class:`KFoldCV` does), and its loss
 is the held-out squared error ‖A_v x − b_v‖²; the criterion is the total over held-out rows
 divided by their number. Hypergradients come from :func:`lamina.inverse.implicit.hypergradient`
 (implicit differentiation on the support; L1 and L2), re-entry thresholds (for the probes of

@@ -6,9 +6,12 @@
 * :class:`OptunaSearch` — Optuna's TPE over the vector log λ within the problem's bounds,
   through Optuna's ask/tell interface; trials are pruned (median rule) on the intermediate
   losses the problem reports (per epoch for networks, per fold for linear and inverse problems).
-* :class:`HypergradientSearch` — L-BFGS-B (``scipy.optimize.minimize``) on θ = log λ with the
-  exact gradient of the held-out criterion, dV/dθ_g = λ_g dV/dλ_g, for problems that give
-  ``split_loss_and_gradient`` (implicit differentiation; linear and inverse problems).
+* :class:`HypergradientSearch` — descent on θ = log λ (scipy's L-BFGS-B, or projected gradient
+  with backtracking) with the exact gradient of the held-out criterion,
+  dV/dθ_g = λ_g dV/dλ_g, for problems that give ``split_loss_and_gradient`` (implicit
+  differentiation; linear and inverse problems): several starts (the best single λ, and any
+  λ vector or callable given), and re-entry probes for groups zero in every split where the
+  problem gives ``split_entry`` (:mod:`lamina.tuners.hypergradient_probes`).
 
 Each answers a :class:`~lamina.tuners.base.TuneResult` whose ``fitted`` is the problem's refit
 and whose ``compute`` is what the problem counted (fits, epochs) plus the wall time.
