@@ -93,3 +93,45 @@ def test_seismogram_from_obspy_is_recovered_from_forty_percent_of_samples():
     path_snr = [filled_snr(problem, x) for x in result.info["candidates"].coefs]
     assert filled_snr(problem, result.x) > 2.0                       # zero filling gives 0 dB
     assert filled_snr(problem, result.x) > max(path_snr) - 1.0       # GCV within 1 dB of the best λ
+
+
+def test_inverse_fit_checks_a_user_operator_once_and_can_be_told_not_to(monkeypatch):
+    """A LinearOperator entering lamina.inverse.fit gets PyLops' dot test (one random pair): a
+    wrong adjoint is refused with an error naming A and the opt-out keyword; check_adjoint=False
+    trusts it, and the fit's inner solves (path, folds) do not test again."""
+    import pytest
+    from scipy.sparse.linalg import LinearOperator
+
+    import lamina.inverse
+    import lamina.operators
+    rng = np.random.default_rng(0)
+    M = rng.standard_normal((40, 20))
+    b = M @ np.r_[2.0, np.zeros(19)] + 0.05 * rng.standard_normal(40)
+    wrong = LinearOperator(M.shape, matvec=lambda v: M @ v, rmatvec=lambda r: 1.05 * (M.T @ r), dtype=float)
+    with pytest.raises(ValueError, match=r"^A fails the dot test.*check_adjoint=False"):
+        lamina.inverse.fit(wrong, b, "l1", tuner="gcv", n_lams=5)
+    with pytest.raises(ValueError, match="check_adjoint must be True or False"):
+        lamina.inverse.fit(M, b, check_adjoint="yes")
+    right = LinearOperator(M.shape, matvec=lambda v: M @ v, rmatvec=lambda r: M.T @ r, dtype=float)
+    tested = []
+    original = lamina.operators.dottest
+
+    def counting(A, *args, **kwargs):
+        tested.append(A.shape)
+        return original(A, *args, **kwargs)
+
+    import sys
+    import lamina.api
+    fit_module = sys.modules["lamina.inverse.fit"]            # (lamina.inverse.fit is also the function)
+    monkeypatch.setattr(lamina.api, "dottest", counting)
+    monkeypatch.setattr(fit_module, "dottest", counting)
+    checked = lamina.inverse.fit(right, b, "l1", tuner="cv", n_lams=5)
+    assert tested == [M.shape]                         # once, at the entry; not per fold or path
+    tested.clear()
+    from lamina.solvers.base import ConvergenceWarning
+    with pytest.warns(ConvergenceWarning):                 # it runs, on the wrong adjoint it was told to trust
+        trusted = lamina.inverse.fit(wrong, b, "l1", lam=0.5, check_adjoint=False)
+    assert tested == [] and np.all(np.isfinite(trusted.x))
+    assert np.allclose(checked.x, lamina.inverse.fit(M, b, "l1", tuner="cv", n_lams=5).x, atol=1e-6)
+    lamina.solve(right, b, "l1", 0.5)                  # a plain solve still tests an operator itself
+    assert tested == [M.shape]

@@ -11,6 +11,7 @@ from sklearn.linear_model import Ridge as SkRidge
 import lamina
 from lamina.groups import Groups
 from lamina.penalties import L1, L2, ElasticNet, GroupL1
+from lamina.tuners.linear_problem import LinearProblem
 from lamina.tuners.linear import REENTRY_FRACTION, GridCVTuner, HypergradientTuner, descend, make_tuner, reentry_point
 from lamina.tuners.linear_data import LinearSpec, Loss, TrainingSet, entry_thresholds, kfold_indices, make_folds
 from lamina.tuners.linear_evidence import grouped_evidence
@@ -248,12 +249,14 @@ def test_reentry_point_moves_only_groups_zero_in_every_fold():
     sizes = [_group_sizes(spec, f.train.fit(np.exp(theta))) for f in folds]
     assert all(s[1] == 0 and s[0] > 0 for s in sizes)
     tau = min(entry_thresholds(f.train, f.train.fit(np.exp(theta)))[1] for f in folds)
-    probe = reentry_point(folds, spec, theta, lower, upper)
+    problem = LinearProblem(X, y, spec)
+    assert len(problem.splits(3)) == 3          # the same folds as make_folds(X, y, spec, 3)
+    probe = reentry_point(problem, folds, theta, lower, upper)
     zero_everywhere = np.all([s == 0 for s in sizes], axis=0)
     np.testing.assert_array_equal(probe[~zero_everywhere], theta[~zero_everywhere])
     assert probe[1] == pytest.approx(np.log(REENTRY_FRACTION * tau))
     assert all(_group_sizes(spec, f.train.fit(np.exp(probe)))[1] > 0 for f in folds)
-    assert reentry_point(folds, spec, np.log(np.full(3, 1e-3)), lower, upper) is None   # nothing zero
+    assert reentry_point(problem, folds, np.log(np.full(3, 1e-3)), lower, upper) is None   # nothing zero
 
 
 @pytest.mark.parametrize("seed", [3, 5])

@@ -31,3 +31,23 @@ def test_dottest_catches_a_wrong_adjoint():
         dottest(bad)
     good = LinearOperator((2, 3), matvec=lambda v: A @ v, rmatvec=lambda r: A.T @ r)
     assert dottest(good) < 1e-12
+
+
+def test_dottest_is_pylops_dot_test_seeded_and_leaves_the_global_random_state_alone(monkeypatch):
+    """lamina's dottest runs pylops.utils.dottest (seeded), reports the mismatch it saw, and
+    NumPy's global generator is where it was before the test."""
+    import pylops.utils
+    A = np.arange(6.0).reshape(2, 3)
+    good = LinearOperator((2, 3), matvec=lambda v: A @ v, rmatvec=lambda r: A.T @ r)
+    calls = []
+    real = pylops.utils.dottest
+    monkeypatch.setattr(pylops.utils, "dottest", lambda *a, **k: calls.append(k) or real(*a, **k))
+    np.random.seed(123)
+    expected_next = np.random.rand()
+    np.random.seed(123)
+    assert dottest(good, n_trials=3, seed=5) < 1e-12 and len(calls) == 3
+    assert np.random.rand() == expected_next
+    assert dottest(good, seed=5) == dottest(good, seed=5)
+    nan = LinearOperator((2, 3), matvec=lambda v: np.full(2, np.nan), rmatvec=lambda r: A.T @ r)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        dottest(nan)

@@ -21,29 +21,42 @@ from lamina.tuners.linear_data import LinearSpec, Loss
 from lamina.tuners.linear_problem import LinearProblem
 from lamina.tuners.problem import check_problem
 from lamina.tuners.search import GridSearch, HypergradientSearch, OptunaSearch
+from lamina.tuners.splits import kfold_indices
 from lamina.penalties import make_penalty
 from lamina.groups import as_groups
 
 
 # ---------------------------------------------------------------------------- problems
-def _inverse(groups=True, tol=1e-6):
+def _inverse(groups=True, tol=1e-6, small_scale=False):
+    """60 × 30, three groups of 10 columns. ``small_scale``: the middle group's columns are 20×
+    smaller and carry a 20× larger coefficient, and the noise is 10× larger: one λ for all
+    switches that group off in every split (the case of the re-entry probes)."""
     rng = np.random.default_rng(0)
     A = rng.standard_normal((60, 30))
     x = np.zeros(30)
     x[[0, 1, 12, 25]] = [2.0, -1.5, 1.0, 2.5]
-    b = A @ x + 0.2 * rng.standard_normal(60)
+    if small_scale:
+        A[:, 10:20] *= 0.05
+        x[12] = 20.0
+    b = A @ x + (2.0 if small_scale else 0.2) * rng.standard_normal(60)
     return OperatorProblem(A, b, "l1", np.repeat(np.arange(3), 10) if groups else None, tol=tol)
 
 
-def _linear_data():
+def _linear_data(small_scale=False):
+    """80 × 12, signal in the first group of 4 features. ``small_scale``: the second group's
+    features are 1000× smaller and two of them carry 1000× larger weights — switched off by any
+    λ of the one-λ grid (its λ_max is below the grid's bottom)."""
     rng = np.random.default_rng(1)
     X = rng.standard_normal((80, 12))
     w = np.r_[np.ones(4), np.zeros(8)]
+    if small_scale:
+        X[:, 4:8] *= 1e-3
+        w[4:6] = 1e3
     return X, X @ w + 0.5 * rng.standard_normal(80)
 
 
-def _linear():
-    X, y = _linear_data()
+def _linear(small_scale=False):
+    X, y = _linear_data(small_scale)
     groups = as_groups(np.repeat(np.arange(3), 4), 12)
     spec = LinearSpec(make_penalty("l1"), groups, True, Loss.SQUARED, 1e-8, None, 1)
     return LinearProblem(X, y, spec)
@@ -67,6 +80,9 @@ def _network():
 
 
 PROBLEMS = {"linear": _linear, "inverse": _inverse, "network": _network}
+#: the problems of the every-tuner test: linear and inverse with a group only re-entry probes bring back
+PROBED = {"linear": lambda: _linear(small_scale=True), "inverse": lambda: _inverse(small_scale=True),
+          "network": _network}
 
 
 # ---------------------------------------------------------------------------- registry
@@ -104,12 +120,20 @@ def test_unknown_names_get_one_error_listing_the_choices():
 @pytest.mark.parametrize("tuner", [GridSearch(n_values=5, cv=3), OptunaSearch(n_trials=6, cv=1, seed=0),
                                    HypergradientSearch(cv=3, n_start=4, max_evals=6)], ids=lambda t: t.name)
 def test_every_generic_tuner_runs_on_every_family(family, tuner):
-    problem = check_problem(PROBLEMS[family]())
+    problem = check_problem(PROBED[family]())
     if tuner.name == "descent" and family == "network":
         with pytest.raises(TypeError, match="needs exact hypergradients.*'grid' or 'search'"):
             tuner.tune_problem(problem)
         return
     result = tuner.tune_problem(problem)
+    if tuner.name == "descent":
+        # the one-λ start leaves the small-scale group "1" off in every split; a re-entry probe
+        # brings it back and lowers the criterion (without probes the descent stays higher)
+        assert sum(result.curve["probe"]) >= 1 and result.info["reentered"] == ["1"]
+        assert len(result.curve["score"]) <= tuner.max_evals
+        plain = HypergradientSearch(cv=3, n_start=4, max_evals=6, reentry=False).tune_problem(PROBED[family]())
+        assert not any(plain.curve["probe"]) and plain.info["reentered"] == []
+        assert result.info["cv_score"] < plain.info["cv_score"]
     lam = result.lambda_vector
     lower, upper = problem.bounds()
     assert list(result.lambdas) == list(problem.names)
@@ -145,16 +169,14 @@ def test_network_cv_scores_are_the_fold_losses_of_plain_training():
     X, y = _net_data()
     recipe = dict(epochs=6, lr=1e-2, batch_size=32, seed=0)
     result = lt.tune(_net(), (X, y), tuner="cv", grid=[0.1, 10.0], folds=3, **recipe)
-    perm = torch.randperm(90, generator=torch.Generator().manual_seed(0))
-    parts = torch.tensor_split(perm, 3)
     Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
     losses = []
-    for k in range(3):
-        train = torch.cat([parts[j] for j in range(3) if j != k])
+    for train, val in kfold_indices(90, 3, seed=0):       # the folds of every family, seeded
+        train, val = torch.as_tensor(train), torch.as_tensor(val)
         net = _net()
         reg = lt.Regularizer(net, len(train), 10.0)
         lt.fit(net, (Xt[train], yt[train]), regularizer=reg, record_lambdas=False, **recipe)
-        losses.append(lt.evaluate(net, (Xt[parts[k]], yt[parts[k]]))["nll"])
+        losses.append(lt.evaluate(net, (Xt[val], yt[val]))["nll"])
     assert result.curve["score"][1] == pytest.approx(np.mean(losses), rel=1e-5)
     assert result.method == "cv" and result.compute.fits == pytest.approx(2 * 3 + 1)
 
@@ -176,6 +198,25 @@ def test_split_gradients_match_finite_differences(family):
         down[g] -= step
         numeric = (problem.split_loss(up, split) - problem.split_loss(down, split)) / (2 * step)
         assert grad[g] == pytest.approx(numeric, rel=2e-3, abs=1e-6 * max(1.0, abs(value))), g
+
+
+def test_inverse_entry_threshold_is_where_a_zero_group_enters():
+    """OperatorProblem.split_entry (the re-entry probes' input): with group 1 zero on a split,
+    λ_1 ≥ τ_1 keeps it zero and λ_1 < τ_1 brings it in (λ in the full problem's units)."""
+    problem = _inverse(tol=1e-10, small_scale=True)
+    split = problem.splits(3)[0]
+    lam = np.array([0.5, 50.0, 0.5])
+    zero, tau = problem.split_entry(lam, split)
+    assert list(zero) == [False, True, False] and 0 < tau[1] < 50.0
+    assert np.linalg.norm(_fit_on(problem, split, [0.5, 1.01 * tau[1], 0.5])[10:20]) == 0
+    assert np.linalg.norm(_fit_on(problem, split, [0.5, 0.9 * tau[1], 0.5])[10:20]) > 0
+    assert problem.warm_state(split) is not None
+
+
+def _fit_on(problem, split, lam):
+    problem.set_warm_state(split, None)                 # a cold fit
+    problem.split_loss(np.asarray(lam), split)
+    return problem.warm_state(split)
 
 
 # ---------------------------------------------------------------------------- tuner= everywhere

@@ -11,7 +11,7 @@ from importlib import import_module
 from lamina._validation import (check_finite_array, check_lam, check_lam_values, check_positive_float,
                                 check_positive_int, parse_choice)
 from lamina.groups import as_groups
-from lamina.operators import as_forward_model, dottest, is_explicit
+from lamina.operators import adjoint_checked, as_forward_model, dottest, is_explicit
 from lamina.penalties import Penalty, make_penalty
 from lamina.penalties.base import MissingCapability
 from lamina.solvers.base import SolveResult
@@ -151,7 +151,7 @@ def solve(A, b, penalty, lam, groups=None, *, tol: float = 1e-6, max_iter: int |
     if needs_explicit and not explicit:
         raise ValueError(f"solver {choice.value!r} needs an explicit matrix A (ndarray or scipy.sparse), "
                          f"got an operator; use 'fista' or 'lsqr'")
-    if not explicit and check_adjoint:
+    if not explicit and check_adjoint and not adjoint_checked(A):
         dottest(A)
     kwargs = dict(_EXTRA_OPTIONS.get(choice, {}), **(options or {}))
     if max_iter is not None:

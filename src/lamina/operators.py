@@ -3,7 +3,8 @@
 ``A`` may be a dense ndarray, a scipy.sparse matrix, a scipy ``LinearOperator`` or any PyLops
 operator (anything with ``shape``, ``matvec`` and ``rmatvec``). Explicit matrices stay explicit
 (coordinate descent needs their columns); everything else becomes a scipy ``LinearOperator``.
-PyLops is never imported here: its operators are recognized by what they do.
+PyLops operators are recognized by what they do; PyLops itself is imported only by
+:func:`dottest` (its dot test checks an operator's adjoint).
 """
 from __future__ import annotations
 
@@ -57,28 +58,71 @@ def check_not_empty(shape, name: str = "A") -> None:
         raise ValueError(f"{name} has no columns (shape {tuple(shape)}): at least one unknown is needed")
 
 
-def dottest(A, n_trials: int = 2, rtol: float = 1e-6, seed: int = 0, name: str = "A") -> float:
-    """Check that ``A.rmatvec`` is the adjoint of ``A.matvec``: ⟨Au, v⟩ = ⟨u, Aᵀv⟩.
+class _Recorder:
+    """A's shape, dtype, matvec and rmatvec, keeping the last vectors in and out (so that the
+    mismatch of PyLops' dot test can be reported)."""
 
-    Raises ``ValueError`` naming ``name`` when the relative mismatch exceeds ``rtol``; returns
-    the largest mismatch seen otherwise. Costs ``n_trials`` products with A and with Aᵀ.
+    def __init__(self, A):
+        self.A, self.shape, self.dtype = A, tuple(A.shape), np.dtype(np.float64)
+        self.u = self.Au = self.v = self.ATv = None
+
+    def matvec(self, u):
+        self.u, self.Au = u, np.asarray(self.A.matvec(u), dtype=np.float64).ravel()
+        return self.Au
+
+    def rmatvec(self, v):
+        self.v, self.ATv = v, np.asarray(self.A.rmatvec(v), dtype=np.float64).ravel()
+        return self.ATv
+
+
+def dottest(A, n_trials: int = 1, rtol: float = 1e-6, seed: int = 0, name: str = "A") -> float:
+    """Check that ``A.rmatvec`` is the adjoint of ``A.matvec``: ⟨Au, v⟩ = ⟨u, Aᵀv⟩, with
+    PyLops' dot test (:func:`pylops.utils.dottest`, random u and v, relative tolerance
+    ``rtol``).
+
+    Raises ``ValueError`` naming ``name`` when a trial fails (or returns NaN or inf); returns
+    the largest relative mismatch |⟨Au, v⟩ − ⟨u, Aᵀv⟩| / max(|⟨Au, v⟩|, |⟨u, Aᵀv⟩|) otherwise.
+    Costs ``n_trials`` products with A and with Aᵀ. PyLops draws u and v from NumPy's global
+    generator: it is seeded with ``seed`` for the test and restored after it, so the check is
+    reproducible and leaves the caller's random state alone. PyLops is imported on the first
+    call (only operators are checked).
     """
-    rng = np.random.default_rng(seed)
-    n_rows, n_cols = A.shape
-    worst = 0.0
-    for _ in range(n_trials):
-        u, v = rng.standard_normal(n_cols), rng.standard_normal(n_rows)
-        forward, adjoint = np.dot(A.matvec(u).ravel(), v), np.dot(u, A.rmatvec(v).ravel())
-        if not (np.isfinite(forward) and np.isfinite(adjoint)):
-            raise ValueError(f"{name} returned NaN or inf in the dot test")
-        mismatch = abs(forward - adjoint) / max(abs(forward), abs(adjoint), 1e-300)
-        worst = max(worst, mismatch)
-    if worst > rtol:
-        raise ValueError(
-            f"{name} fails the dot test: <A u, v> and <u, A^T v> differ by a relative {worst:.2e} "
-            f"(> {rtol:.0e}); its rmatvec is not the adjoint of its matvec"
-        )
+    from pylops.utils import dottest as pylops_dottest
+
+    recorder, worst = _Recorder(A), 0.0
+    state = np.random.get_state()
+    try:
+        np.random.seed(seed)
+        for _ in range(n_trials):
+            passed = pylops_dottest(recorder, rtol=rtol, atol=0.0, raiseerror=False)
+            forward, adjoint = float(np.dot(recorder.Au, recorder.v)), float(np.dot(recorder.u, recorder.ATv))
+            if not (np.isfinite(forward) and np.isfinite(adjoint)):
+                raise ValueError(f"{name} returned NaN or inf in the dot test")
+            mismatch = abs(forward - adjoint) / max(abs(forward), abs(adjoint), 1e-300)
+            worst = max(worst, mismatch)
+            if not passed:
+                raise ValueError(
+                    f"{name} fails the dot test: <A u, v> and <u, A^T v> differ by a relative {mismatch:.2e} "
+                    f"(> {rtol:.0e}); its rmatvec is not the adjoint of its matvec")
+    finally:
+        np.random.set_state(state)
     return worst
+
+
+def adjoint_checked(A) -> bool:
+    """Whether A carries the mark of :func:`mark_adjoint_checked` (its dot test passed, or its
+    caller chose to trust it): :func:`lamina.solve` then skips its own dot test."""
+    return bool(getattr(A, "adjoint_checked", False))
+
+
+def mark_adjoint_checked(A):
+    """A LinearOperator with A's products, marked as adjoint-checked (the caller's object is
+    left untouched); explicit matrices are returned as they are (they need no dot test)."""
+    if is_explicit(A):
+        return A
+    marked = LinearOperator(tuple(A.shape), matvec=A.matvec, rmatvec=A.rmatvec, dtype=np.float64)
+    marked.adjoint_checked = True
+    return marked
 
 
 def matvec(A, x) -> np.ndarray:

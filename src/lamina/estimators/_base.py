@@ -15,8 +15,9 @@ from lamina.estimators._frame import explain_frame, groups_from_patterns, uses_c
 from lamina.groups import Groups, as_groups
 from lamina.tuners import registry
 from lamina.tuners.linear import make_tuner
-from lamina.tuners.problem import is_problem_tuner
 from lamina.tuners.linear_data import LinearSpec, Loss, blas_threads, lam_max
+from lamina.tuners.linear_problem import LinearProblem
+from lamina.tuners.problem import is_problem_tuner
 
 #: the default λ (``lam=None``) as a fraction of the data's λ_max (penalties with an L1 part)
 DEFAULT_LAM_RATIO = 0.01
@@ -146,7 +147,6 @@ class GroupedLinearModel(BaseEstimator):
     def _tune_problem(self, choice, data: "FitData", y, spec: LinearSpec):
         """A generic tuner of :mod:`lamina.tuners.search` on the model as a LinearProblem;
         ``cv=`` given to the estimator replaces the tuner's own folds."""
-        from lamina.tuners.linear_problem import LinearProblem
         tuner = registry.entry(choice, "linear").load()() if isinstance(choice, str) else choice
         if data.cv is not None:
             tuner = copy.copy(tuner)                    # never change the user's tuner object

@@ -14,6 +14,7 @@ from lamina.api import solve
 from lamina.estimators._base import DEFAULT_LAM_DOC, GroupedLinearModel
 from lamina.penalties import L1, L2, ElasticNet, GroupL1
 from lamina.tuners.linear_data import TrainingSet, blas_threads
+from lamina.tuners.linear_implicit import effective_dof
 
 
 class _LeastSquaresModel(RegressorMixin, GroupedLinearModel):
@@ -58,7 +59,6 @@ class _LeastSquaresModel(RegressorMixin, GroupedLinearModel):
 
 def effective_dof_of(spec, A, b, x, lam) -> np.ndarray:
     """Effective dof per group of the solution x of the (already centered/augmented) problem."""
-    from lamina.tuners.linear_implicit import effective_dof
     train = TrainingSet.from_prepared(spec, A, b, augmented=x.shape[0] > spec.groups.n_features)
     return effective_dof(train, x, lam)
 

@@ -11,7 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator
 
-from lamina.operators import as_forward_model, is_explicit, matvec, rmatvec
+from lamina.operators import adjoint_checked, as_forward_model, is_explicit, matvec, rmatvec
 
 
 def row_subset(A, rows: np.ndarray):
@@ -32,7 +32,10 @@ def row_subset(A, rows: np.ndarray):
         full[rows] = np.asarray(r).ravel()
         return np.asarray(A.rmatvec(full)).ravel()
 
-    return LinearOperator((rows.size, A.shape[1]), matvec=forward, rmatvec=adjoint, dtype=np.float64)
+    subset = LinearOperator((rows.size, A.shape[1]), matvec=forward, rmatvec=adjoint, dtype=np.float64)
+    if adjoint_checked(A):          # R·A has adjoint Aᵀ·Rᵀ, built from A's own rmatvec
+        subset.adjoint_checked = True
+    return subset
 
 
 def real_fourier_synthesis(shape: tuple[int, ...]):

@@ -9,7 +9,10 @@ import numpy as np
 
 from lamina._validation import check_lam, check_positive_float
 from lamina.api import solve
+from lamina.inverse.pergroup import make_per_group_tuner
 from lamina.inverse.rules import Rule, make_rule, prepare
+from lamina.inverse.tunable import OperatorProblem
+from lamina.operators import dottest, is_explicit, mark_adjoint_checked
 from lamina.tuners import registry
 from lamina.tuners.base import Compute, TuneResult
 from lamina.tuners.problem import is_problem_tuner
@@ -54,7 +57,7 @@ class FitResult:
 
 def fit(A, b, penalty="l1", lam="auto", rule=None, sigma=None, *, tuner=None, groups=None, direction=None,
         per_group=None, multipliers=None, n_lams: int = 40, tol: float = 1e-6, n_folds: int = 5,
-        seed: int = 0, solver=None, callback=None) -> FitResult:
+        seed: int = 0, solver=None, callback=None, check_adjoint: bool = True) -> FitResult:
     """Fit a regularized linear inverse problem, choosing λ automatically by default.
 
     Parameters
@@ -93,6 +96,12 @@ def fit(A, b, penalty="l1", lam="auto", rule=None, sigma=None, *, tuner=None, gr
         As in :func:`lamina.solve` (callback: ``callback(k, result)`` per path point).
     n_folds, seed : int
         K-fold CV settings.
+    check_adjoint : bool
+        When A is an operator (not an explicit matrix), check once that its ``rmatvec`` is the
+        adjoint of its ``matvec`` — PyLops' dot test on one random pair (u, v),
+        ⟨Au, v⟩ = ⟨u, Aᵀv⟩ to a relative 10⁻⁶, two products — and raise a ValueError naming
+        ``A`` otherwise. False skips it (e.g. an operator already tested). Either way the solves
+        of the fit (paths, folds) do not repeat the test.
 
     Returns
     -------
@@ -119,13 +128,22 @@ def fit(A, b, penalty="l1", lam="auto", rule=None, sigma=None, *, tuner=None, gr
     elif tuner is not None:
         raise ValueError("tuner applies only with lam='auto'; drop tuner= or set lam='auto'")
     A, b, penalty_obj, groups, direction = prepare(A, b, penalty, groups, direction)
+    if not isinstance(check_adjoint, (bool, np.bool_)):
+        raise ValueError(f"check_adjoint must be True or False, got {check_adjoint!r}")
+    if not is_explicit(A):
+        if check_adjoint:
+            try:
+                dottest(A, n_trials=1, name="A")
+            except ValueError as error:
+                raise ValueError(f"{error} (lamina.inverse.fit: fix A's rmatvec, or pass check_adjoint=False "
+                                 "to skip this check)") from None
+        A = mark_adjoint_checked(A)          # checked (or trusted) once: no solve below tests it again
     if not isinstance(lam, str):
         lam = check_lam(lam, groups.n_groups)
         result = solve(A, b, penalty_obj, lam, groups, tol=tol, solver=solver)
         return FitResult(x=result.x, lam=lam, info={"solve": result})
     tuner = _make_tuner(DEFAULT_RULE.value if tuner is None else tuner, sigma, n_folds, seed)
     if is_problem_tuner(tuner):
-        from lamina.inverse.tunable import OperatorProblem
         problem = OperatorProblem(A, b, penalty_obj, groups, direction, tol=tol, solver=solver, seed=seed)
         tuned = tuner.tune_problem(problem)
     else:
@@ -134,7 +152,6 @@ def fit(A, b, penalty="l1", lam="auto", rule=None, sigma=None, *, tuner=None, gr
     used_sigma = tuned.info.get("sigma", sigma)
     x, lam_vector, curve = tuned.fitted, tuned.lambda_vector, dict(tuned.curve or {})
     if per_group is not None:
-        from lamina.inverse.pergroup import make_per_group_tuner
 
         group_tuner = make_per_group_tuner(per_group, sigma=used_sigma, seed=seed)
         refined = group_tuner.tune(A, b, penalty_obj, groups=groups, start=lam_vector, tol=tol)

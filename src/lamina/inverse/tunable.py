@@ -2,10 +2,12 @@
 
 ½‖Ax − b‖² + Σ_g λ_g R(x_g); the held-out splits are rows of A (measurements). A split's
 training problem keeps the balance of data fit and penalty by scaling λ with its share of the
-rows, λ_train = λ·(m − m_v)/m (as :class:`~lamina.inverse.candidates.KFoldCV` does), and its loss
+rows, λ_train = λ·(m − m_v)/m (as :class:`KFoldCV` does), and its loss
 is the held-out squared error ‖A_v x − b_v‖²; the criterion is the total over held-out rows
-divided by their number. Hypergradients come from :func:`lamina.inverse.pergroup.hypergradient`
-(implicit differentiation on the support; L1 and L2).
+divided by their number. Hypergradients come from :func:`lamina.inverse.implicit.hypergradient`
+(implicit differentiation on the support; L1 and L2), re-entry thresholds (for the probes of
+:class:`~lamina.tuners.search.HypergradientSearch`) from the penalty's dual norm of the
+training gradient.
 """
 from __future__ import annotations
 
@@ -15,14 +17,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lamina._validation import check_positive_int
 from lamina.api import solve
 from lamina.inverse._linops import row_subset
 from lamina.inverse.candidates import compute_candidates, default_multipliers, prepare, result_from_candidates
-from lamina.operators import matvec
+from lamina.inverse.implicit import hypergradient
+from lamina.operators import matvec, rmatvec
 from lamina.solvers.base import ConvergenceWarning
-from lamina._validation import check_positive_int
 from lamina.tuners.base import Compute, Tuner, TuneResult
 from lamina.tuners.problem import Report
+from lamina.tuners.splits import cv_splits
 
 
 @dataclass
@@ -69,23 +73,14 @@ class OperatorProblem:
 
     # ------------------------------------------------------------------ splits
     def splits(self, cv) -> list[RowSplit]:
-        """K-fold over rows for an int K ≥ 2 (the shuffled folds of
-        :func:`~lamina.tuners.linear_data.kfold_indices`, as for linear models), one hold-out of
-        ``val_share`` of the rows for 1, or any scikit-learn splitter / iterable of (train,
-        validation) rows (``check_cv``)."""
-        from lamina.tuners.linear_data import cv_splits
+        """Row splits of :func:`lamina.tuners.splits.cv_splits` (scikit-learn's ``check_cv``):
+        an int K ≥ 2 is the shuffled K-fold of every family (one row per fold is allowed here),
+        1 one hold-out of ``val_share`` of the rows, anything else a scikit-learn splitter or an
+        iterable of (train, validation) rows."""
         m = self.A.shape[0]
-        if isinstance(cv, (int, np.integer)) and not isinstance(cv, bool):
-            if not 1 <= cv <= m:
-                raise ValueError(f"cv must lie in 1..{m} (rows of A), got {cv!r}")
-            order = np.random.default_rng(self.seed).permutation(m)
-            if cv == 1:
-                held = np.sort(order[: max(1, int(round(self.val_share * m)))])
-                pairs = [(np.setdiff1d(np.arange(m), held), held)]
-            else:   # the folds of kfold_indices, also for fewer than 2K rows (one row per fold is fine here)
-                pairs = [(np.setdiff1d(np.arange(m), fold), np.sort(fold)) for fold in np.array_split(order, cv)]
-        else:
-            pairs = cv_splits(np.zeros((m, 1)), None, cv, self.seed)
+        if isinstance(cv, (int, np.integer)) and not isinstance(cv, bool) and not 1 <= cv <= m:
+            raise ValueError(f"cv must lie in 1..{m} (rows of A), got {cv!r}")
+        pairs = cv_splits(np.zeros((m, 1)), None, cv, self.seed, val_share=self.val_share, min_rows=2)
         self.held_out_rows = sum(va.size for _, va in pairs)
         return [RowSplit(tr, va, tr.size / m, row_subset(self.A, tr), self.b[tr], row_subset(self.A, va), self.b[va])
                 for tr, va in pairs]
@@ -129,11 +124,28 @@ class OperatorProblem:
 
     def split_loss_and_gradient(self, lam, split: RowSplit):
         """Held-out ‖A_v x − b_v‖² and its gradient in λ (chain rule through λ·share)."""
-        from lamina.inverse.pergroup import hypergradient
         x = self._fit(split, lam)
         half, grad = hypergradient(split.A_train, split.A_val, split.b_val, x, self.penalty,
                                    np.asarray(lam) * split.share, self.groups)
         return 2.0 * half, 2.0 * grad * split.share
+
+    def split_entry(self, lam, split: RowSplit):
+        """(whether each group is zero in the split's fit at λ, its entry threshold τ_g in λ's
+        units). On the split, x_g = 0 stays optimal while λ_g·share ≥ ‖A_t,gᵀ(A_t x − b_t)‖_*
+        (the dual norm of the penalty's group part), so τ_g = that norm / share; a penalty
+        without entry thresholds reports no zero group (no probe)."""
+        x = self._fit(split, lam)
+        if not (self.penalty.convex and self.penalty.supports("entry_thresholds")):
+            return np.zeros(len(self.names), dtype=bool), np.full(len(self.names), np.inf)
+        grad = rmatvec(split.A_train, matvec(split.A_train, x) - split.b_train)
+        return self.groups.norms(x) == 0, self.penalty.entry_thresholds(grad, self.groups) / split.share
+
+    def warm_state(self, split: RowSplit):
+        """The split's last solution (its next fit's warm start)."""
+        return None if split.x is None else split.x.copy()
+
+    def set_warm_state(self, split: RowSplit, state) -> None:
+        split.x = state
 
     def refit(self, lam) -> np.ndarray:
         """x at λ on every row."""
@@ -154,6 +166,9 @@ class OperatorProblem:
 class KFoldCV(Tuner):
     """K-fold cross-validation over held-out measurements (rows of A): the rule ``tuner="cv"``.
 
+    ``n_folds``: an int K (the shuffled K-fold of :func:`lamina.tuners.splits.cv_splits`, seeded
+    by ``seed``) or any scikit-learn splitter over the rows (``check_cv``).
+
     The held-out errors are the K-fold losses of an :class:`OperatorProblem` along the path of
     multipliers t (λ = t·direction): each fold solves the path on the other rows with λ scaled by
     (m − m_v)/m and scores ‖b_v − A_v x‖². The t with the least total is read from the path on
@@ -162,8 +177,10 @@ class KFoldCV(Tuner):
 
     name = "cv"
 
-    def __init__(self, n_folds: int = 5, seed: int = 0):
-        self.n_folds = check_positive_int(n_folds, "n_folds", minimum=2)
+    def __init__(self, n_folds=5, seed: int = 0):
+        if isinstance(n_folds, (int, np.integer)) and not isinstance(n_folds, bool):
+            n_folds = check_positive_int(n_folds, "n_folds", minimum=2)
+        self.n_folds = n_folds          # an int K, or any scikit-learn splitter (check_cv)
         self.seed = seed
 
     def tune(self, A, b, penalty="l1", groups=None, direction=None, multipliers=None, n_lams: int = 40,
@@ -171,17 +188,19 @@ class KFoldCV(Tuner):
         started = time.perf_counter()
         problem = OperatorProblem(A, b, penalty, groups, direction, tol=tol, solver=solver, seed=self.seed)
         m = problem.A.shape[0]
-        if self.n_folds > m:
+        if isinstance(self.n_folds, int) and self.n_folds > m:
             raise ValueError(f"n_folds ({self.n_folds}) must not exceed the number of rows of A ({m})")
         if multipliers is None:
             multipliers = problem.default_grid(n_lams)
         multipliers = np.asarray(multipliers, dtype=float)
         lams = multipliers[:, None] * problem.direction[None, :]
-        held_out_error = np.sum([problem.split_path(lams, split) for split in problem.splits(self.n_folds)], axis=0)
+        splits = problem.splits(self.n_folds)
+        held_out_error = np.sum([problem.split_path(lams, split) for split in splits], axis=0)
         candidates = compute_candidates(problem.A, problem.b, problem.penalty, problem.groups, problem.direction,
                                         multipliers, tol=tol, solver=solver, callback=callback, with_dof=False)
         candidates.n_iter += int(problem.compute.epochs)
         candidates.unconverged += problem.unconverged
         index = int(np.argmin(held_out_error))
-        return result_from_candidates(self.name, candidates, index, held_out_error / m, problem.groups, started,
-                                      {"n_folds": self.n_folds}, fits=self.n_folds + 1)
+        return result_from_candidates(self.name, candidates, index, held_out_error / problem.held_out_rows,
+                                      problem.groups, started,
+                                      {"n_folds": len(splits)}, fits=len(splits) + 1)

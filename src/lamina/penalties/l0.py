@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from lamina.penalties.base import Penalty, direction_thresholds, group_max, max_ratio
+from lamina.penalties.elastic_net import L1
 
 
 class L0(Penalty):
@@ -55,5 +56,4 @@ class L0(Penalty):
 
     def convex_surrogate(self):
         """L1 with the same factors."""
-        from lamina.penalties.elastic_net import L1
         return L1(weights=self.weights)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from lamina.api import solve
 from lamina.groups import Groups
 from lamina.penalties import Penalty
 from lamina.solvers.base import Monitor, SolveResult
@@ -66,7 +67,6 @@ def logistic_regression(A, y, penalty: Penalty, lam, groups: Groups, *, x0=None,
     >>> bool(abs((A.T @ (_sigmoid(A @ x) - y))[0] + 1.0 * x[0]) < 1e-6)
     True
     """
-    from lamina.api import solve
     y = np.asarray(y, dtype=np.float64)
     weight = np.ones(y.shape[0]) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     n_features = A.shape[1]
@@ -113,7 +113,6 @@ class _CenteredSubproblem:
             self.penalty = type(penalty)(**{**penalty.get_params(), "weights": penalty.weights[:-1]})
 
     def solve(self, root, response, violation, x):
-        from lamina.api import solve
         v = root * root
         x_mean = v @ self.X / np.sum(v)
         r_mean = float(v @ response / np.sum(v))

@@ -16,6 +16,8 @@ import numpy as np
 from lamina.torch.fit import fit
 from lamina.torch.penalty import Regularizer
 from lamina.torch.result import NetTuneResult
+from lamina.torch.tunable import NetworkProblem
+from lamina.tuners.search import GridSearch, OptunaSearch
 
 
 def _refit(model, train, likelihood, recipe, deltas, by, mode, prior_mean=None):
@@ -25,20 +27,20 @@ def _refit(model, train, likelihood, recipe, deltas, by, mode, prior_mean=None):
     return reg, out
 
 
-def tune_cv(model, train, likelihood, recipe, *, grid=None, folds: int = 5, n_jobs: int = 1, rule="uniform",
+def tune_cv(model, train, likelihood, recipe, *, grid=None, folds=5, n_jobs: int = 1, rule="uniform",
             by=None, mode="coupled", prior_mean=None):
-    """One δ by K-fold cross-validation over ``grid`` (default 13 values, 10⁻² … 10²): the
+    """One δ by K-fold cross-validation over ``grid`` (default 13 values, 10⁻² … 10²); ``folds``
+    an int K or any scikit-learn splitter (:func:`lamina.tuners.splits.cv_splits`): the
     generic :class:`~lamina.tuners.search.GridSearch` on a
     :class:`~lamina.torch.tunable.NetworkProblem` (δ = t · the rule's weights)."""
-    from lamina.torch.tunable import NetworkProblem
-    from lamina.tuners.search import GridSearch
 
     problem = NetworkProblem(model, train, likelihood, recipe, by=by, mode=mode, prior_mean=prior_mean, rule=rule)
     n = problem.train[0].shape[0]
-    if isinstance(folds, bool) or not isinstance(folds, (int, np.integer)) or not 2 <= int(folds) <= n:
-        raise ValueError(f"folds must lie in 2..{n}, got {folds!r}")
+    if isinstance(folds, (int, np.integer, bool)) and (isinstance(folds, bool) or not 2 <= int(folds) <= n):
+        raise ValueError(f"folds must lie in 2..{n} or be a scikit-learn splitter, got {folds!r}")
     grid = np.logspace(-2, 2, 13) if grid is None else grid
-    result = GridSearch(cv=int(folds), n_jobs=n_jobs, grid=grid).tune_problem(problem)
+    cv = int(folds) if isinstance(folds, (int, np.integer)) else folds
+    result = GridSearch(cv=cv, n_jobs=n_jobs, grid=grid).tune_problem(problem)
     return NetTuneResult("cv", result.lambdas, model, result.trajectory, result.compute, curve=result.curve,
                          info={"best_delta": result.info["best_multiplier"], "cv_score": result.info["cv_score"]},
                          history=problem.history)
@@ -50,8 +52,6 @@ def tune_optuna(model, train, likelihood, recipe, *, val=None, val_fraction: flo
     """Per-group δ ∈ [low, high] by Optuna TPE on a held-out split (``val`` or ``val_fraction``),
     median pruning on the held-out NLL every ``prune_every`` epochs, then a refit: the generic
     :class:`~lamina.tuners.search.OptunaSearch` on a :class:`~lamina.torch.tunable.NetworkProblem`."""
-    from lamina.torch.tunable import NetworkProblem
-    from lamina.tuners.search import OptunaSearch
 
     if not 0 < low < high:
         raise ValueError(f"need 0 < low < high, got low={low}, high={high}")

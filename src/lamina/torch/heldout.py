@@ -71,6 +71,7 @@ from lamina.torch.likelihoods import Classification, Gaussian
 from lamina.torch.penalty import Regularizer
 from lamina.torch.result import NetTuneResult
 from lamina.torch.rules import make_rule
+from lamina.tuners.base import Compute
 
 _GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
 
@@ -292,7 +293,6 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         Standard errors of the paired held-out NLL decrease by which the split calibration must
         beat the common scale to be kept (default 1).
     """
-    from lamina.tuners.base import Compute
     if not 0 < merge_at <= 1:
         raise ValueError(f"merge_at must lie in (0, 1], got {merge_at!r}")
     if not split_gate >= 0:

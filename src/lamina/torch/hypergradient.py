@@ -22,6 +22,7 @@ from lamina.torch.fit import as_tensors, fit, model_device, model_dtype
 from lamina.torch.penalty import Regularizer
 from lamina.torch.result import NetTuneResult
 from lamina.torch.rules import make_rule
+from lamina.tuners.base import Compute
 
 
 def _flat(tensors):
@@ -169,7 +170,6 @@ def tune_hypergradient(model, train, likelihood, recipe, *, val=None, val_fracti
                        delta: float = 1.0, rule="uniform", mode="coupled", prior_mean=None, progress=False,
                        **options):
     """Online hypergradient tuning on a held-out split (or ``val``); trains on the rest."""
-    from lamina.tuners.base import Compute
     device = model_device(model)
     if isinstance(train, torch.utils.data.DataLoader):
         raise TypeError("method 'hypergradient' needs train=(X, y) tensors (it splits off held-out data)")

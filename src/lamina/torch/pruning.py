@@ -27,7 +27,9 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
+from lamina.torch.fit import fit
 from lamina.torch.groups import discover_groups
+from lamina.torch.sparsity import MaskCallback, check_target_sparsity
 
 ALLOCATIONS = ("uniform", "global", "ERK", "LAMP")
 
@@ -98,7 +100,6 @@ def _top_k_masks(weights, counts) -> list[torch.Tensor]:
 def magnitude_masks(model: nn.Module, allocation: str, sparsity: float, by=None) -> list[torch.Tensor]:
     """Zero the pruned regularized weights of ``model`` in place (``allocation`` at ``sparsity``)
     and return the masks (True = kept), in the order of :func:`weight_pairs`."""
-    from lamina.torch.sparsity import check_target_sparsity
     if allocation not in ALLOCATIONS:
         raise ValueError(f"allocation must be one of {list(ALLOCATIONS)}, got {allocation!r}")
     sparsity = check_target_sparsity(sparsity)
@@ -147,8 +148,6 @@ def prune_and_finetune(model: nn.Module, train, allocation: str, sparsity: float
     """Prune a (densely trained) ``model`` once by ``allocation``, then fine-tune it ``epochs``
     epochs with the mask (fresh optimizer, data order from ``seed + 1``). Returns the
     :class:`~lamina.torch.FitResult` of the fine-tuning (None for ``epochs=0``)."""
-    from lamina.torch.fit import fit
-    from lamina.torch.sparsity import MaskCallback
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"epochs must be an integer >= 0, got {epochs!r}")
     masks = magnitude_masks(model, allocation, sparsity, by)

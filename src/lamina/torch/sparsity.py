@@ -48,6 +48,8 @@ from torch import nn
 from lamina.torch.fit import Batches, as_tensors, fit, make_optimizer, model_device, model_dtype
 from lamina.torch.groups import discover_groups
 from lamina.torch.penalty import Mode, Penalty, Regularizer
+from lamina.torch.result import NetTuneResult
+from lamina.tuners.base import Compute
 
 _MAX_STEP = math.log(2.0)
 
@@ -320,8 +322,6 @@ def tune_sparsity(model, train, likelihood, recipe, *, penalty, target: float, v
         per group; ``info["sparsity_before_projection"]``, ``info["density_trajectory"]`` (per
         epoch of phase 1) and ``info["ratios"]`` (r after each update); ``compute.fits`` = 1.
     """
-    from lamina.torch.tune import NetTuneResult
-    from lamina.tuners.base import Compute
     for name, value in (("finetune_fraction", finetune_fraction), ("warmup_fraction", warmup_fraction),
                         ("ramp_fraction", ramp_fraction), ("probe", probe)):
         if not 0 <= value < 1:

@@ -21,6 +21,7 @@ from lamina.torch.penalty import Regularizer
 from lamina.torch.rules import make_rule
 from lamina.tuners.base import Compute
 from lamina.tuners.problem import Report
+from lamina.tuners.splits import cv_splits
 
 
 class _ReportEvery:
@@ -97,22 +98,24 @@ class NetworkProblem:
         return clone
 
     def splits(self, cv) -> list:
-        """K folds for an int K ≥ 2 (shuffled with the recipe's seed), or one hold-out split of
-        ``val_fraction`` for 1."""
+        """One hold-out split of ``val_fraction`` for 1 (or the given ``val``); otherwise the folds
+        of :func:`lamina.tuners.splits.cv_splits` over the training rows: an int K ≥ 2 is the
+        shuffled K-fold of every family (seeded with the recipe's seed), anything else a
+        scikit-learn splitter (``check_cv``; stratified where it stratifies on the labels)."""
         X, y = self.train
-        if isinstance(cv, (int, np.integer)) and cv == 1:
+        if isinstance(cv, (int, np.integer)) and not isinstance(cv, bool) and cv == 1:
             if self.val is not None:
                 return [(self.train, self.val)]
             return [split_train(self.train, self.likelihood, self.device, self.val_fraction, self.recipe.seed,
                                 self.dtype)]
-        if not isinstance(cv, (int, np.integer)) or not 2 <= int(cv) <= X.shape[0]:
+        if isinstance(cv, (int, np.integer)) and not isinstance(cv, bool) and not 2 <= int(cv) <= X.shape[0]:
             raise ValueError(f"cv must be 1 (a hold-out split) or a number of folds in 2..{X.shape[0]}, got {cv!r}")
-        perm = torch.randperm(X.shape[0], generator=torch.Generator().manual_seed(self.recipe.seed)).to(X.device)
-        parts = torch.tensor_split(perm, int(cv))
+        labels = y.detach().cpu().numpy()
+        pairs = cv_splits(np.zeros((X.shape[0], 1)), labels, cv, self.recipe.seed, min_rows=2)
         out = []
-        for k in range(int(cv)):
-            tr = torch.cat([parts[j] for j in range(int(cv)) if j != k])
-            out.append(((X[tr], y[tr]), (X[parts[k]], y[parts[k]])))
+        for train, val in pairs:
+            tr, va = (torch.as_tensor(index, device=X.device) for index in (train, val))
+            out.append(((X[tr], y[tr]), (X[va], y[va])))
         return out
 
     def criterion(self, values) -> float:

@@ -40,14 +40,17 @@ import torch
 from torch import nn
 
 from lamina._validation import check_positive_float, check_positive_int, parse_choice
-from lamina.tuners.base import Compute
 from lamina.torch.evidence import OnlineEvidence, evidence_info
 from lamina.torch.fit import Batches, fit, model_device, model_dtype
+from lamina.torch.identifiability import identifiability
 from lamina.torch.likelihoods import Classification, make_likelihood
 from lamina.torch.penalty import Regularizer
 from lamina.torch.result import NetTuneResult, Recipe  # noqa: F401  (re-exported)
 from lamina.torch.rules import make_rule
+from lamina.torch.sparsity import check_sparsity_request, tune_sparsity
+from lamina.torch.tunable import NetworkProblem
 from lamina.tuners import registry
+from lamina.tuners.base import Compute
 from lamina.tuners.problem import is_problem_tuner
 
 
@@ -147,7 +150,6 @@ def tune(model: nn.Module, train, *, likelihood="classification", tuner="heldout
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     tuner = _resolve_tuner_keyword(tuner, method)
     if penalty != "l2" or target_sparsity is not None:
-        from lamina.torch.sparsity import check_sparsity_request
         penalty, target_sparsity = check_sparsity_request(model, penalty, target_sparsity, by=by, mode=mode,
                                                           prior_mean=prior_mean, method=tuner, rule=rule)
     sparse = target_sparsity is not None
@@ -163,7 +165,6 @@ def tune(model: nn.Module, train, *, likelihood="classification", tuner="heldout
             check_class_labels(model, val, "val")
     started = time.perf_counter()
     if sparse:
-        from lamina.torch.sparsity import tune_sparsity
         result = tune_sparsity(model, train, lik, recipe, penalty=penalty, target=target_sparsity, val=val, by=by,
                                progress=progress, **options)
     elif is_problem_tuner(tuner) or registry.entry(tuner, "network").generic:
@@ -193,7 +194,6 @@ def _resolve_tuner_keyword(tuner, method):
 
 def _tune_problem(tuner, model, train, lik, recipe, *, by, rule, mode, prior_mean, **options) -> NetTuneResult:
     """A generic tuner (object or name) on the network as a NetworkProblem."""
-    from lamina.torch.tunable import NetworkProblem
     if isinstance(model, nn.Module) and isinstance(train, torch.utils.data.DataLoader):
         raise TypeError(f"tuner {getattr(tuner, 'name', tuner)!r} needs train=(X, y) tensors (it splits off "
                         "held-out data)")
@@ -228,7 +228,6 @@ def _identified_directions(model, train, by, prior_mean, reg):
     """The identified directions of log δ (:func:`lamina.torch.identifiability` on up to 64
     training inputs) when fewer than the groups, else None (every direction moves); None too
     for a DataLoader (no batch is read ahead of training)."""
-    from lamina.torch.identifiability import identifiability
     if not isinstance(train, (tuple, list)) or len(train) != 2:
         return None
     X = train[0] if isinstance(train[0], torch.Tensor) else torch.as_tensor(np.asarray(train[0]))

@@ -20,7 +20,7 @@ from __future__ import annotations
 from enum import Enum
 
 import numpy as np
-from sklearn.model_selection import KFold, ShuffleSplit, StratifiedKFold
+from sklearn.model_selection import KFold, ShuffleSplit, StratifiedKFold, check_cv
 
 from lamina._context import quiet_optuna
 from lamina._validation import check_positive_int, parse_choice
@@ -58,17 +58,25 @@ class _Fold:
         return value, grad
 
 
-def make_folds(X32, y, spec: BoostSpec, cv: int, seed: int) -> list[_Fold]:
-    """K folds (stratified for classification), or one 80/20 split when ``cv == 1``."""
-    cv = check_positive_int(cv, "cv")
+def make_folds(X32, y, spec: BoostSpec, cv, seed: int) -> list[_Fold]:
+    """K folds (stratified for classification, shuffled with ``seed``), one 80/20 split when
+    ``cv == 1``, or the folds of any scikit-learn splitter ``cv`` (through ``check_cv``; the
+    class labels reach its ``split``)."""
     labels = y if spec.loss is Loss.LOGISTIC else (np.argmax(y, axis=0) if spec.loss is Loss.SOFTMAX else None)
-    if cv == 1:
-        splitter = ShuffleSplit(n_splits=1, test_size=0.2, random_state=seed)
-    elif labels is None:
-        splitter = KFold(cv, shuffle=True, random_state=seed)
+    if isinstance(cv, (int, np.integer)) or isinstance(cv, bool):
+        cv = check_positive_int(cv, "cv")
+        if cv == 1:
+            splitter = ShuffleSplit(n_splits=1, test_size=0.2, random_state=seed)
+        elif labels is None:
+            splitter = KFold(cv, shuffle=True, random_state=seed)
+        else:
+            splitter = StratifiedKFold(cv, shuffle=True, random_state=seed)
     else:
-        splitter = StratifiedKFold(cv, shuffle=True, random_state=seed)
-    return [_Fold(X32, y, train, val, spec)
+        try:
+            splitter = check_cv(cv, labels, classifier=labels is not None)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"cv must be an int or a scikit-learn splitter; got {cv!r} ({error})") from None
+    return [_Fold(X32, y, np.asarray(train), np.asarray(val), spec)
             for train, val in splitter.split(X32, labels if labels is not None else None)]
 
 
@@ -109,8 +117,8 @@ class GridCVTuner(TreeTuner):
 
     Parameters
     ----------
-    cv : int
-        Folds (1 = one 80/20 hold-out split).
+    cv : int or scikit-learn splitter
+        Folds (1 = one 80/20 hold-out split), or any splitter (``check_cv``).
     n_lams : int
         Grid size over the search range (module docstring).
     rule : {"uniform", "growing", "node_count"}
@@ -148,7 +156,7 @@ class OptunaTuner(TreeTuner):
     Parameters
     ----------
     n_trials : int
-    cv : int
+    cv : int or scikit-learn splitter
     seed : int
         Sampler seed and fold shuffling.
     """
@@ -191,8 +199,8 @@ class HypergradientTuner(TreeTuner):
 
     Parameters
     ----------
-    cv : int
-        Folds (1 = one 80/20 hold-out split).
+    cv : int or scikit-learn splitter
+        Folds (1 = one 80/20 hold-out split), or any splitter (``check_cv``).
     n_start : int
         Single-λ grid of the start.
     max_evals : int

@@ -27,11 +27,15 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from lamina.api import solve
 from lamina.groups import Groups
 from lamina.penalties import Penalty
+from lamina.solvers.base import ConvergenceWarning
 from lamina.solvers.logistic import logistic_regression
 from lamina.solvers.multinomial import multinomial_regression
+from lamina.solvers.ridge import RidgeFactorization
 from lamina.tuners.linear_losses import Loss, mean_loss, sample_gradient
+from lamina.tuners.splits import cv_splits, kfold_indices  # noqa: F401 (the splitter of every family)
 
 
 @dataclass(frozen=True)
@@ -155,7 +159,6 @@ class TrainingSet:
         """
         import warnings
 
-        from lamina.solvers.base import ConvergenceWarning
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
             x = self._fit(lam)
@@ -181,7 +184,6 @@ class TrainingSet:
         elif self.spec.is_ridge and not sp.issparse(self.A):
             self.x, n_iter = self._ridge_solve(solver_lam), 1
         else:
-            from lamina.api import solve
             result = solve(self.A, self.b, self.penalty, solver_lam, self.groups, tol=self.spec.tol,
                            max_iter=self.spec.max_iter, x0=self.x)
             self.x, n_iter, self.result = result.x, result.n_iter, result
@@ -190,7 +192,6 @@ class TrainingSet:
         return self.x
 
     def _ridge_solve(self, solver_lam):
-        from lamina.solvers.ridge import RidgeFactorization
         if self._ridge is None:
             self._ridge = RidgeFactorization(self.A, self.b)
         return self._ridge.solve(self.ridge_strengths(solver_lam))
@@ -268,21 +269,6 @@ def _threadpools():
     return ThreadpoolController()
 
 
-def kfold_indices(n: int, n_folds: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(train, validation) index pairs of a shuffled K-fold split; n_folds=1 is a 80/20 hold-out."""
-    if isinstance(n_folds, bool) or not isinstance(n_folds, (int, np.integer)) or n_folds < 1:
-        raise ValueError(f"cv must be an integer >= 1 (1 = one 80/20 hold-out split), got {n_folds!r}")
-    if n < max(2 * n_folds, 5):
-        raise ValueError(f"cv={n_folds} needs at least {max(2 * n_folds, 5)} samples, got {n}")
-    order = np.random.default_rng(seed).permutation(n)
-    if n_folds == 1:
-        cut = int(round(0.8 * n))
-        return [(np.sort(order[:cut]), np.sort(order[cut:]))]
-    chunks = np.array_split(order, n_folds)
-    return [(np.sort(np.concatenate(chunks[:k] + chunks[k + 1:])), np.sort(chunks[k]))
-            for k in range(n_folds)]
-
-
 @dataclass
 class Fold:
     """A training set and the validation rows it is scored on."""
@@ -303,30 +289,6 @@ class Fold:
 
 def _rows(X, index):
     return X[index] if not sp.issparse(X) else sp.csr_matrix(X)[index].tocsc()
-
-
-def cv_splits(X, y, cv, seed: int = 0, cv_groups=None, classifier: bool = False) -> list:
-    """(train, validation) index pairs: an int K is lamina's shuffled K-fold
-    (:func:`kfold_indices`, 1 = an 80/20 hold-out); anything else — a scikit-learn splitter
-    (KFold, GroupKFold, TimeSeriesSplit …) or an iterable of (train, validation) pairs — goes
-    through scikit-learn's ``check_cv``; ``cv_groups`` (one label per sample) reaches
-    ``split`` (GroupKFold and friends need it)."""
-    if isinstance(cv, (int, np.integer)) and not isinstance(cv, bool):
-        return kfold_indices(X.shape[0], cv, seed)
-    from sklearn.model_selection import check_cv
-    try:
-        splitter = check_cv(cv, y, classifier=classifier)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"cv must be an int, a scikit-learn splitter or an iterable of "
-                         f"(train, validation) index pairs; got {cv!r} ({error})") from None
-    try:
-        splits = [(np.asarray(train), np.asarray(val)) for train, val in splitter.split(X, y, cv_groups)]
-    except ValueError as error:
-        raise ValueError(f"cv={cv!r} could not split the data: {error} (splitters that need sample "
-                         "groups, such as GroupKFold, take them from fit(..., cv_groups=labels))") from None
-    if not splits or any(train.size == 0 or val.size == 0 for train, val in splits):
-        raise ValueError(f"cv={cv!r} gave an empty training or validation split")
-    return splits
 
 
 def make_folds(X, y, spec: LinearSpec, cv, seed: int = 0, cv_groups=None, sample_weight=None) -> list[Fold]:

@@ -31,6 +31,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from lamina.groups import Groups
+from lamina.tuners.linear_implicit import _sample_weights
 
 
 @dataclass
@@ -207,7 +208,6 @@ def laplace_evidence(train, lam0, *, max_iter: int = 50, tol: float = 1e-4,
     ``train`` is a :class:`~lamina.tuners.linear_data.TrainingSet` with an L2 penalty;
     each iteration refits the MAP at λ = α/n (warm-started) and sets α_g = γ_g / Σ f_j m_j².
     """
-    from lamina.tuners.linear_implicit import _sample_weights
     groups = train.spec.groups
     n_groups, n = groups.n_groups, train.n
     factors = train.spec.penalty.factors(groups.n_features)

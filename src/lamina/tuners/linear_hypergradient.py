@@ -1,115 +1,28 @@
 """Per-group λ of the linear models by hypergradient descent on the K-fold held-out loss.
 
-:class:`HypergradientTuner` minimizes the K-fold (or hold-out) loss over θ = log λ by
-gradient descent with backtracking (:func:`descend`); gradients by implicit differentiation
-(:mod:`lamina.tuners.linear_implicit`, which needs the penalty's ``generalized_support``,
-``gradient_on_support`` and ``hessian_on_support``), solutions warm-started from the previous
-step, started from the best single λ of a warm-started path and, where cheap, also from the
-evidence λ (the loss is not convex in log λ; the lower of the two descents wins); groups zero
-in every fold, where the gradient is blind, are probed back in at their entry threshold.
+:class:`HypergradientTuner` is the generic :class:`~lamina.tuners.search.HypergradientSearch`
+on a :class:`~lamina.tuners.linear_problem.LinearProblem`: gradient descent with backtracking
+on θ = log λ (:func:`~lamina.tuners.hypergradient_probes.descend`), gradients by implicit
+differentiation (:mod:`lamina.tuners.linear_implicit`, which needs the penalty's
+``generalized_support``, ``gradient_on_support`` and ``hessian_on_support``), solutions
+warm-started from the previous step, started from the best single λ of a warm-started path and,
+where cheap, also from the evidence λ (the loss is not convex in log λ; the lower of the two
+descents wins); groups zero in every fold, where the gradient is blind, are probed back in at
+their entry threshold (:func:`~lamina.tuners.hypergradient_probes.reentry_point`).
 """
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 
 from lamina.penalties.base import DIFFERENTIABLE
-from lamina.tuners.base import Compute, Stopwatch, TuneResult
-from lamina.tuners.linear_common import (LinearTuner, _as_dict, _bounds, _criterion, _grid, _mean_over_folds,
-                                         _names)
-from lamina.tuners.linear_data import LinearSpec, Loss, entry_thresholds, make_folds
+from lamina.tuners.base import TuneResult
+from lamina.tuners.hypergradient_probes import REENTRY_FRACTION, descend, reentry_point  # noqa: F401 (re-exported)
+from lamina.tuners.linear_common import LinearTuner, _criterion, _names
+from lamina.tuners.linear_data import LinearSpec, Loss
 from lamina.tuners.linear_evidence import GroupKernels
 from lamina.tuners.linear_evidence_tuner import EvidenceTuner
-from lamina.tuners.linear_implicit import fold_value_and_gradient
-
-
-class _FoldObjective:
-    """Mean held-out loss over folds and its gradient in θ = log λ, counting the fits;
-    ``history`` holds (λ, loss) of every evaluation, ``probes`` whether it was a re-entry probe."""
-
-    def __init__(self, folds):
-        self.folds = folds
-        self.history, self.probes = [], []
-
-    def __call__(self, theta, probe: bool = False):
-        lam = np.exp(theta)
-        values, grads = zip(*(fold_value_and_gradient(fold, lam) for fold in self.folds))
-        value = float(_mean_over_folds(self.folds, values))
-        grad = _mean_over_folds(self.folds, np.array(grads))
-        self.history.append((lam.copy(), value))
-        self.probes.append(probe)
-        return value, grad
-
-
-@dataclass
-class _Descent:
-    """One start's descent: start λ, end θ and loss, accepted θ, groups probes brought back."""
-
-    start: np.ndarray
-    theta: np.ndarray
-    value: float
-    trajectory: list
-    reentered: list
-
-
-def _single_lambda_start(folds, lams, patience: int = 4):
-    """Best single λ along a warm-started grid, all folds in lockstep, stopping once the mean
-    held-out loss has risen ``patience`` grid points in a row; folds keep that λ's solution."""
-    scores, best, best_x, rises = [], 0, None, 0
-    for k, lam in enumerate(lams):
-        xs = [fold.train.fit(lam).copy() for fold in folds]
-        scores.append(float(_mean_over_folds(folds, [f.validation_loss(x) for f, x in zip(folds, xs)])))
-        if scores[-1] <= scores[best]:
-            best, best_x, rises = k, xs, 0
-        else:
-            rises += 1
-            if rises >= patience:
-                break
-    for fold, x in zip(folds, best_x):
-        fold.train.x = x
-    return lams[best], np.array(scores)
-
-
-def descend(objective, theta, lower, upper, *, max_evals: int = 25, tol: float = 1e-4,
-            max_move: float = 2.0, evaluated=None):
-    """Projected gradient descent with backtracking on θ = log λ.
-
-    Step s: θ⁺ = clip(θ − s∇, lower, upper), accepted when the loss falls by at least
-    10⁻⁴ ∇ᵀ(θ − θ⁺) (Armijo), then s grows ×2; a rejected step shrinks s ×¼. The first step
-    moves the steepest coordinate by 1 (a factor e in λ) and no step moves any coordinate
-    by more than ``max_move``. Stops after ``max_evals`` evaluations, when a step no longer
-    moves θ, or when an accepted step improves the loss by less than ``tol`` relatively.
-    ``evaluated=(value, gradient)`` at θ, when known, saves the first evaluation (it still
-    counts towards ``max_evals``).
-
-    Returns (θ, value, trajectory of accepted θ).
-    """
-    value, grad = objective(theta) if evaluated is None else evaluated
-    evals, trajectory, step = 1, [theta.copy()], None
-    while evals < max_evals:
-        # a coordinate at a bound with the gradient pushing outward does not move
-        free = ~(((theta <= lower) & (grad > 0)) | ((theta >= upper) & (grad < 0)))
-        g = np.where(free, grad, 0.0)
-        g_max = float(np.max(np.abs(g)))
-        if g_max == 0.0:
-            break
-        step = 1.0 / g_max if step is None else min(step, max_move / g_max)
-        candidate = np.clip(theta - step * g, lower, upper)
-        if np.max(np.abs(candidate - theta)) < 1e-6:
-            break
-        new_value, new_grad = objective(candidate)
-        evals += 1
-        if new_value <= value - 1e-4 * float(g @ (theta - candidate)):
-            improvement = (value - new_value) / max(abs(value), 1e-300)
-            theta, value, grad = candidate, new_value, new_grad
-            trajectory.append(theta.copy())
-            step *= 2.0
-            if improvement < tol:
-                break
-        else:
-            step *= 0.25
-    return theta, value, trajectory
+from lamina.tuners.linear_problem import LinearProblem
+from lamina.tuners.search import HypergradientSearch
 
 
 class HypergradientTuner(LinearTuner):
@@ -119,16 +32,19 @@ class HypergradientTuner(LinearTuner):
     starts and keeps the lower loss:
 
     * ``"path"`` — the best single λ of a warm-started path on the same folds (lockstep,
-      early stopped);
+      early stopped after 4 rising points);
     * ``"evidence"`` — the grouped-evidence λ (:class:`EvidenceTuner`), which already differs
       per group; clipped to λ ≥ the smallest λ the path explored (below it the folds
       over-fit and every fit is slow), and run for squared loss only, when one evidence
       iteration is cheap (:func:`evidence_start_affordable`); skipped when it gives every
       group the same λ (a point of the path).
 
-    Each start runs :func:`descend` on θ = log λ within the bounds of ``_bounds``, alternating
-    with re-entry probes (:func:`reentry_point`): a group that is zero in every fold sits on a
-    plateau of the loss where its gradient is 0, so the descent alone never brings it back.
+    Each start runs :func:`~lamina.tuners.hypergradient_probes.descend` on θ = log λ within the
+    bounds of ``_bounds``, alternating with re-entry probes: a group that is zero in every fold
+    sits on a plateau of the loss where its gradient is 0, so the descent alone never brings it
+    back. All of this is :class:`~lamina.tuners.search.HypergradientSearch` (which every family
+    with hypergradients shares); this class picks the starts and reports in the linear tuners'
+    terms (``criterion``, ``switched_off``).
 
     Parameters
     ----------
@@ -161,64 +77,16 @@ class HypergradientTuner(LinearTuner):
         starts = self._starts(X, spec, weighted=sample_weight is not None)
         if not isinstance(self.reentry, (bool, np.bool_)):
             raise ValueError(f"reentry must be True or False; got {self.reentry!r}")
-        with Stopwatch() as clock:
-            folds = make_folds(X, y, spec, self.cv, self.seed, cv_groups, sample_weight)
-            lower, upper = _bounds(X, y, spec, sample_weight)
-            lams = _grid((lower, upper), spec, self.n_lams)
-            path_lam, init_scores = _single_lambda_start(folds, lams)
-            floor = np.maximum(lower, lams[len(init_scores) - 1])
-            objective = _FoldObjective(folds)
-            runs, descent = {}, []
-            for start in starts:
-                lam0 = path_lam if start == "path" else np.clip(_evidence_lam(X, y, spec), floor, upper)
-                if start != "path" and _uniform(lam0):
-                    continue
-                runs[start] = self._descend(objective, folds, spec, lam0, np.log(lower), np.log(upper))
-                descent += [start] * (len(objective.history) - len(descent))
-            chosen = min(runs, key=lambda k: runs[k].value)
-            best = runs[chosen]
-        lam = np.exp(best.theta)
-        return TuneResult(
-            self.name, _as_dict(spec, lam), trajectory=[_as_dict(spec, np.exp(t)) for t in best.trajectory],
-            compute=Compute(fits=sum(f.train.n_fits for f in folds) / len(folds),
-                            epochs=sum(f.train.n_iter for f in folds), seconds=clock.seconds),
-            curve={"step": list(range(len(objective.history))),
-                   "score": [v for _, v in objective.history], "descent": descent,
-                   "probe": objective.probes, "criterion": _criterion(spec),
-                   "start_lam": lams[: len(init_scores), 0].tolist(), "start_score": init_scores.tolist()},
-            info={"cv_score": best.value, "start": _as_dict(spec, best.start), "chosen_start": chosen,
-                  "starts": {k: {"lam": _as_dict(spec, np.exp(r.theta)), "cv_score": r.value, "reentered": r.reentered}
-                             for k, r in runs.items()},
-                  "reentered": best.reentered,
-                  "switched_off": _off_groups(spec, lam, upper)})
-
-    def _descend(self, objective, folds, spec, lam0, lower, upper) -> _Descent:
-        """:func:`descend` from λ0 (clipped to the bounds), alternating with re-entry probes
-        (:func:`reentry_point`): one before the first descent, one after each; a probe that
-        lowers the loss is accepted and the descent goes on from it; the rounds end when a
-        probe after a descent is not accepted or ``max_evals`` evaluations are spent."""
-        budget = len(objective.history) + self.max_evals
-        theta = np.clip(np.log(lam0), lower, upper)
-        value, grad = objective(theta)
-        trajectory, first_round, reentered = [theta.copy()], True, []
-        while len(objective.history) < budget:
-            probe = reentry_point(folds, spec, theta, lower, upper) if self.reentry else None
-            accepted = False
-            if probe is not None:
-                probe_value, probe_grad = objective(probe, probe=True)
-                accepted = probe_value < value
-                if accepted:
-                    reentered += [_names(spec)[g] for g in np.flatnonzero(probe != theta)]
-                    theta, value, grad = probe, probe_value, probe_grad
-                    trajectory.append(theta.copy())
-            if not (accepted or first_round) or len(objective.history) >= budget:
-                break
-            first_round = False
-            left = budget - len(objective.history) + 1            # the evaluation at θ is known
-            theta, value, path = descend(objective, theta, lower, upper, max_evals=left, tol=self.tol,
-                                         evaluated=(value, grad))
-            trajectory += path[1:]      # the next probe is accepted or ends the rounds: no gradient needed
-        return _Descent(lam0, theta, value, trajectory, reentered)
+        named = tuple("path" if s == "path" else ("evidence", lambda: _evidence_lam(X, y, spec)) for s in starts)
+        search = HypergradientSearch(cv=self.cv, n_start=self.n_lams, max_evals=self.max_evals, starts=named,
+                                     reentry=bool(self.reentry), optimizer="backtracking", tol=self.tol, patience=4)
+        problem = LinearProblem(X, y, spec, sample_weight=sample_weight, cv_groups=cv_groups, seed=self.seed)
+        result = search.tune_problem(problem)
+        result.method = self.name
+        result.curve["criterion"] = _criterion(spec)
+        upper = problem.bounds()[1]
+        result.info["switched_off"] = _off_groups(spec, result.lambda_vector, upper)
+        return result
 
     def _starts(self, X, spec: LinearSpec, weighted: bool = False) -> tuple:
         if self.starts == "auto":
@@ -232,37 +100,6 @@ class HypergradientTuner(LinearTuner):
         if "evidence" in starts and (spec.loss is not Loss.SQUARED or weighted):
             raise ValueError("starts: the 'evidence' start needs the squared loss and no sample_weight")
         return starts
-
-
-#: a re-entry probe puts a group at this fraction of its smallest entry threshold over the folds
-REENTRY_FRACTION = 0.9
-
-
-def reentry_point(folds, spec: LinearSpec, theta, lower, upper):
-    """θ with every group that is zero in every fold's solution at θ moved to where it enters.
-
-    A group that is zero in every fold sits on a plateau of the held-out loss: raising λ_g
-    changes nothing and its hypergradient is 0, so a descent never brings it back, though the
-    loss may fall once it enters (a group switched off by the single-λ start, whose λ suits
-    the strongest groups, or by the evidence start). Its entry threshold on fold k is
-    τ_g,k = ‖∇_g F_k(x̂_k)‖_* / n_k (:func:`entry_thresholds`); the probe sets
-    λ_g = ``REENTRY_FRACTION`` · min_k τ_g,k (within the bounds), where the group is nonzero in
-    every fold and the gradient sees it again. Groups with τ = 0 (no correlation left, or no
-    L1 part) are left alone. Returns None when no group qualifies.
-    """
-    lam, groups = np.exp(theta), spec.groups
-    zero = np.ones(groups.n_groups, dtype=bool)
-    tau = np.full(groups.n_groups, np.inf)
-    for fold in folds:
-        x = fold.train.fit(lam)                      # at θ already, or one warm-started refit
-        zero &= groups.norms(x[: groups.n_features]) == 0
-        tau = np.minimum(tau, entry_thresholds(fold.train, x))
-    enter = zero & (tau > 0) & np.isfinite(tau)
-    if not np.any(enter):
-        return None
-    probe = theta.copy()
-    probe[enter] = np.clip(np.log(REENTRY_FRACTION * tau[enter]), lower[enter], upper[enter])
-    return probe if np.any(probe != theta) else None
 
 
 #: most floating-point operations one evidence iteration may cost for the evidence start
@@ -287,12 +124,6 @@ def _evidence_lam(X, y, spec: LinearSpec) -> np.ndarray:
     a start needs no more than a 10⁻³ tolerance on log α."""
     result = EvidenceTuner(tol=1e-3).tune(X, y, spec)
     return np.array([result.lambdas[name] for name in _names(spec)])
-
-
-def _uniform(lam) -> bool:
-    """One λ for every group (e.g. all clipped to the same bound, as when the evidence
-    interpolates the data): a point of the single-λ path, already searched."""
-    return bool(np.allclose(lam, lam[0], rtol=1e-9))
 
 
 def _off_groups(spec, lam, upper) -> list:

@@ -6,7 +6,8 @@ each fold's fits are warm-started from its previous solution; the loss is the he
 squared error or log-loss, and the criterion the mean over folds weighted by their held-out
 rows (or sample weights). Hypergradients come from
 :func:`~lamina.tuners.linear_implicit.fold_value_and_gradient` (implicit differentiation on the
-support). The estimator refits itself at the chosen λ, so :meth:`LinearProblem.refit` returns None.
+support), re-entry thresholds from :func:`~lamina.tuners.linear_data.entry_thresholds`.
+The estimator refits itself at the chosen λ, so :meth:`LinearProblem.refit` returns None.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from lamina.tuners.base import Compute
 from lamina.tuners.linear_common import _bounds, _grid
-from lamina.tuners.linear_data import LinearSpec, make_folds
+from lamina.tuners.linear_data import LinearSpec, entry_thresholds, make_folds
 from lamina.tuners.linear_implicit import fold_value_and_gradient
 from lamina.tuners.problem import Report, weighted_mean
 
@@ -77,6 +78,22 @@ class LinearProblem:
         value, grad_log = fold_value_and_gradient(fold, lam)
         self._count(fold, before)
         return float(value), np.asarray(grad_log) / lam
+
+    def split_entry(self, lam, fold):
+        """(whether each group is zero in the fold's fit at λ, its entry threshold τ_g): the λ_g
+        below which a zero group enters, ‖∇_g F(x̂)‖_* / n (:func:`~lamina.tuners.linear_data.entry_thresholds`)."""
+        before = (fold.train.n_fits, fold.train.n_iter)
+        x = fold.train.fit(np.asarray(lam, dtype=float))      # at λ already: a warm refit
+        self._count(fold, before)
+        groups = self.spec.groups
+        return groups.norms(x[: groups.n_features]) == 0, entry_thresholds(fold.train, x)
+
+    def warm_state(self, fold):
+        """The fold's current solution (its next fit's warm start)."""
+        return None if fold.train.x is None else fold.train.x.copy()
+
+    def set_warm_state(self, fold, state) -> None:
+        fold.train.x = state
 
     def refit(self, lam):
         """None: the estimator refits itself at the chosen λ."""

@@ -29,7 +29,11 @@ Optional, used when present:
 * ``split_path(grid, s)`` — held-out losses along a warm-started path of λ rows (a grid
   search then costs about one path per split instead of one fit per grid point);
 * ``split_loss_and_gradient(λ, s)`` — the held-out loss and its exact gradient in λ
-  (implicit differentiation), for :class:`~lamina.tuners.search.HypergradientSearch`.
+  (implicit differentiation), for :class:`~lamina.tuners.search.HypergradientSearch`;
+* ``split_entry(λ, s)`` — (whether each group is zero in the split's fit at λ, its entry
+  threshold τ_g: the λ_g below which it enters), for the search's re-entry probes;
+* ``warm_state(s)`` / ``set_warm_state(s, state)`` — the split's warm start, kept at the best
+  point of the search's single-λ start.
 """
 from __future__ import annotations
 

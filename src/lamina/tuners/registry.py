@@ -108,7 +108,8 @@ _GENERIC = {
     "search": ("lamina.tuners.search:OptunaSearch",
                "Optuna TPE over the vector log λ (ask/tell), pruning on intermediate losses, then a refit"),
     "descent": ("lamina.tuners.search:HypergradientSearch",
-                "L-BFGS-B on log λ with exact hypergradients of the held-out loss (families that give them)"),
+                "L-BFGS-B on log λ with exact hypergradients of the held-out loss, single-λ start and "
+                "re-entry probes for groups switched off (families that give hypergradients)"),
 }
 for _name, (_target, _summary) in _GENERIC.items():
     for _family in FAMILIES:

@@ -6,9 +6,12 @@
 * :class:`OptunaSearch` — Optuna's TPE over the vector log λ within the problem's bounds,
   through Optuna's ask/tell interface; trials are pruned (median rule) on the intermediate
   losses the problem reports (per epoch for networks, per fold for linear and inverse problems).
-* :class:`HypergradientSearch` — L-BFGS-B (``scipy.optimize.minimize``) on θ = log λ with the
-  exact gradient of the held-out criterion, dV/dθ_g = λ_g dV/dλ_g, for problems that give
-  ``split_loss_and_gradient`` (implicit differentiation; linear and inverse problems).
+* :class:`HypergradientSearch` — descent on θ = log λ (scipy's L-BFGS-B, or projected gradient
+  with backtracking) with the exact gradient of the held-out criterion,
+  dV/dθ_g = λ_g dV/dλ_g, for problems that give ``split_loss_and_gradient`` (implicit
+  differentiation; linear and inverse problems): several starts (the best single λ, and any
+  λ vector or callable given), and re-entry probes for groups zero in every split where the
+  problem gives ``split_entry`` (:mod:`lamina.tuners.hypergradient_probes`).
 
 Each answers a :class:`~lamina.tuners.base.TuneResult` whose ``fitted`` is the problem's refit
 and whose ``compute`` is what the problem counted (fits, epochs) plus the wall time.
@@ -30,6 +33,7 @@ import numpy as np
 from lamina._context import quiet_optuna
 from lamina._validation import check_positive_float, check_positive_int
 from lamina.tuners.base import Compute, Stopwatch, Tuner, TuneResult
+from lamina.tuners.hypergradient_probes import OPTIMIZERS, Objective, run_start, single_lambda_start
 from lamina.tuners.problem import check_problem
 
 
@@ -224,33 +228,60 @@ def _parameter_names(names) -> list[str]:
 
 
 class HypergradientSearch(ProblemTuner):
-    """L-BFGS-B on θ = log λ within the problem's bounds, exact hypergradients.
+    """Descent on θ = log λ within the problem's bounds, exact hypergradients, several starts
+    and re-entry probes (:mod:`lamina.tuners.hypergradient_probes`).
 
     The criterion V(λ) is the problem's combination of the held-out losses of its splits;
     its gradient comes from ``split_loss_and_gradient`` (implicit differentiation of the
-    inner optimality conditions), so one evaluation costs one warm-started fit per split.
-    Starts from the best point of a coarse one-λ grid (``n_start`` values): V is not convex
-    in log λ, and that start puts the descent in the basin of the best single λ.
+    inner optimality conditions), dV/dθ_g = λ_g dV/dλ_g, so one evaluation costs one
+    warm-started fit per split. V is not convex in log λ, so the descent runs from each start
+    and the lowest V wins:
+
+    * ``"path"`` — the best single λ (times the problem's direction) of a coarse grid of
+      ``n_start`` values (:func:`~lamina.tuners.hypergradient_probes.single_lambda_start`);
+    * ``(name, λ)`` — a λ vector, or a callable returning one (called when its turn comes, e.g.
+      the evidence λ of a linear model), clipped to λ ≥ the smallest λ the path explored (below
+      it the splits over-fit and every fit is slow) and skipped when it gives every group the
+      same λ (a point of the path).
+
+    Each start alternates descents with re-entry probes where the problem gives
+    ``split_entry``: a group zero in every split has hypergradient 0 on a plateau of V, so the
+    probe moves it to 0.9 × its entry threshold and keeps the point when V falls.
 
     Parameters
     ----------
     cv : int or splitter
     n_start : int
-        Grid points of the one-λ start (0: start at the geometric middle of the bounds).
+        Grid points of the one-λ start (fewer than 2, without ``start``: start at the geometric
+        middle of the bounds).
     max_evals : int
-        Evaluations of (V, ∇V) by L-BFGS-B.
+        Evaluations of (V, ∇V), probes included, per start.
     start : array, optional
-        λ per group to start from instead of the grid's best single λ.
+        λ per group to start from, instead of the starts below (no path is run).
     min_ratio : float, optional
         Floor of every λ_g at ``min_ratio`` × the largest starting λ (above the problem's own
         lower bound). Below it a group is effectively unregularized; on an under-determined
         problem the held-out gradient can keep pointing to λ_g → 0 while each inner solve
         approaches basis pursuit and slows down by orders of magnitude.
+    starts : tuple
+        ``"path"`` and/or ``(name, λ or callable)`` pairs, in the order they run.
+    reentry : bool
+        Re-entry probes (one evaluation each, within ``max_evals``).
+    optimizer : "lbfgs" or "backtracking"
+        scipy's L-BFGS-B, or projected gradient descent with Armijo backtracking
+        (:func:`~lamina.tuners.hypergradient_probes.descend`).
+    tol : float
+        Relative improvement below which the backtracking descent stops.
+    patience : int, optional
+        The path start walks the splits in lockstep and stops after this many rising points;
+        None walks the whole grid (on the problem's warm-started ``split_path`` where it has one).
     """
 
     name = "descent"
 
-    def __init__(self, cv=5, n_start: int = 10, max_evals: int = 30, start=None, min_ratio: float | None = None):
+    def __init__(self, cv=5, n_start: int = 10, max_evals: int = 30, start=None, min_ratio: float | None = None,
+                 starts=("path",), reentry: bool = True, optimizer: str = "lbfgs", tol: float = 1e-4,
+                 patience: int | None = None):
         self.cv = cv
         self.n_start = int(n_start)
         self.max_evals = check_positive_int(max_evals, "max_evals")
@@ -259,10 +290,17 @@ class HypergradientSearch(ProblemTuner):
                                        or np.any(self.start <= 0)):
             raise ValueError(f"start must hold one λ > 0 per group, got {start!r}")
         self.min_ratio = None if min_ratio is None else check_positive_float(min_ratio, "min_ratio")
+        self.starts = _check_starts(starts)
+        if not isinstance(reentry, (bool, np.bool_)):
+            raise ValueError(f"reentry must be True or False; got {reentry!r}")
+        self.reentry = bool(reentry)
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(map(repr, OPTIMIZERS))}; got {optimizer!r}")
+        self.optimizer = optimizer
+        self.tol = check_positive_float(tol, "tol")
+        self.patience = None if patience is None else check_positive_int(patience, "patience")
 
     def tune_problem(self, problem) -> TuneResult:
-        from scipy.optimize import minimize
-
         problem = check_problem(problem)
         if not hasattr(problem, "split_loss_and_gradient"):
             raise TypeError(f"tuner 'descent' needs exact hypergradients; the {problem.family} problem "
@@ -277,46 +315,65 @@ class HypergradientSearch(ProblemTuner):
             if self.min_ratio is not None:
                 top = np.max(self.start) if self.start is not None else np.exp(np.max(upper))
                 lower = np.maximum(lower, np.log(self.min_ratio * top))
-            theta0, start_curve = self._start(problem, splits, lower, upper)
-            history, accepted, cache = [], [], {}
-
-            def value_and_gradient(theta):
-                key = np.asarray(theta, dtype=float).tobytes()
-                if key in cache:                         # the start, evaluated once for the curve
-                    return cache[key]
-                lam = np.exp(theta)
-                parts = [problem.split_loss_and_gradient(lam, split) for split in splits]
-                value = problem.criterion([v for v, _ in parts])
-                grad = np.array([problem.criterion(column) for column in np.array([g for _, g in parts]).T])
-                history.append((lam.copy(), value))
-                cache.clear()
-                cache[key] = (value, grad * lam)         # dV/dθ = λ ⊙ dV/dλ
-                return cache[key]
-
-            def on_iterate(theta):                       # scipy calls it with each accepted iterate
-                accepted.append(next(v for lam, v in reversed(history) if np.allclose(np.log(lam), theta)))
-
-            accepted.append(float(value_and_gradient(np.asarray(theta0, dtype=float))[0]))
-            found = minimize(value_and_gradient, theta0, jac=True, method="L-BFGS-B", callback=on_iterate,
-                             bounds=list(zip(lower, upper)), options={"maxfun": self.max_evals, "ftol": 1e-12, "gtol": 1e-12})
-            lam = np.exp(found.x)
+            objective = Objective(problem, splits)
+            runs, path = {}, None
+            if self.start is not None:
+                points = [("start", np.clip(self.start, np.exp(lower), np.exp(upper)))]
+            elif self.n_start < 2:
+                points = [("middle", np.exp((lower + upper) / 2.0))]
+            else:
+                best_single, path = self._path(problem, splits)
+                points = [("path", best_single) if start == "path" else start for start in self.starts]
+            for name, lam0 in points:
+                if path is not None and name != "path":
+                    lam0 = np.asarray(lam0() if callable(lam0) else lam0, dtype=float)
+                    if lam0.shape != lower.shape:
+                        raise ValueError(f"start {name!r} must hold {lower.size} values (one per group), "
+                                         f"got shape {lam0.shape}")
+                    lam0 = np.clip(lam0, np.maximum(np.exp(lower), path["floor"]), np.exp(upper))
+                    if np.allclose(lam0, lam0[0], rtol=1e-9):
+                        continue                         # one λ for all: a point of the path, searched
+                objective.label = name
+                runs[name] = run_start(objective, lam0, lower, upper, max_evals=self.max_evals, tol=self.tol,
+                                       reentry=self.reentry, optimizer=self.optimizer)
+            chosen = min(runs, key=lambda k: runs[k].value)
+            best = runs[chosen]
+            lam = np.exp(best.theta)
             fitted = problem.refit(lam)
         names = problem.names
-        return self._result(problem, lam, clock.seconds, fitted=fitted,
-                            trajectory=[dict(zip(names, map(float, point))) for point, _ in history],
-                            curve={"step": list(range(len(accepted))), "score": [float(v) for v in accepted],
-                                   "evaluations": [float(v) for _, v in history], "start": start_curve},
-                            info={"cv_score": float(found.fun), "evaluations": len(history),
-                                  "converged": bool(found.success)})
+        named = lambda values: dict(zip(names, map(float, values)))      # noqa: E731
+        return self._result(
+            problem, lam, clock.seconds, fitted=fitted, trajectory=[named(np.exp(t)) for t in best.trajectory],
+            curve={"step": list(range(len(objective.history))), "score": [v for _, v in objective.history],
+                   "descent": list(objective.labels), "probe": list(objective.probes),
+                   "start_lam": [] if path is None else path["grid"], "start_score": [] if path is None else path["score"]},
+            info={"cv_score": float(best.value), "start": named(best.start), "chosen_start": chosen,
+                  "starts": {k: {"lam": named(np.exp(r.theta)), "cv_score": float(r.value),
+                                 "reentered": [names[g] for g in r.reentered]} for k, r in runs.items()},
+                  "reentered": [names[g] for g in best.reentered], "evaluations": len(objective.history)})
 
-    def _start(self, problem, splits, lower, upper):
-        if self.start is not None:
-            return np.clip(np.log(self.start), lower, upper), None
-        if self.n_start < 2:
-            return (lower + upper) / 2.0, None
+    def _path(self, problem, splits):
+        """The best single λ of ``n_start`` grid points (times the direction), and the record of
+        the points explored: grid, criteria, and the smallest λ explored (``floor`` of the
+        other starts)."""
         grid = problem.default_grid(self.n_start)
         lams = grid[:, None] * np.asarray(problem.direction, dtype=float)[None, :]
-        per_split = GridSearch(cv=self.cv)._losses(problem, lams, splits)
-        scores = [problem.criterion(row) for row in per_split]
-        best = int(np.argmin(scores))
-        return np.clip(np.log(lams[best]), lower, upper), {"lam": grid.tolist(), "score": list(map(float, scores))}
+        if self.patience is None:
+            per_split = GridSearch(cv=self.cv)._losses(problem, lams, splits)
+            scores = np.array([problem.criterion(row) for row in per_split])
+            best = lams[int(np.argmin(scores))]
+        else:
+            best, scores = single_lambda_start(problem, splits, lams, self.patience)
+        return best, {"grid": grid[: len(scores)].tolist(), "score": [float(v) for v in scores],
+                      "floor": lams[len(scores) - 1]}
+
+
+def _check_starts(starts) -> tuple:
+    """``starts`` as a tuple of "path" and (name, λ or callable) pairs, or a ValueError."""
+    items = (starts,) if isinstance(starts, str) else tuple(starts)
+    ok = bool(items) and all(item == "path" or (isinstance(item, tuple) and len(item) == 2
+                                                and isinstance(item[0], str) and item[0] != "path")
+                             for item in items)
+    if not ok or len({item if item == "path" else item[0] for item in items}) != len(items):
+        raise ValueError(f"starts must be a non-empty tuple of 'path' and distinct (name, λ) pairs; got {starts!r}")
+    return items

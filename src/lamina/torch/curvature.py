@@ -1,0 +1,166 @@
+"""Curvature of a network's loss per parameter group, for the evidence (:mod:`lamina.torch.evidence`).
+
+:class:`GGNCurvature` accumulates, as exponential moving averages on the device, the pieces of
+the generalized Gauss–Newton matrix H = Σ_n J_nᵀ Λ_n J_n of each group from the sampled output
+gradient back-propagated through the training step's graph: ``kfac`` — H_g ≈ N · E[a aᵀ] ⊗
+E[g gᵀ] for ``nn.Linear`` weights (eigenvalues N·α_i·β_j); ``diag`` — h = N · E[(g²)(a²)ᵀ];
+any other group the diagonal of the batch gradient of the sampled loss. The effective number of
+parameters of a group at prior precision δ is γ = Σ_i h_i / (h_i + δ) (:func:`gamma_diag`,
+:func:`gamma_kfac`).
+"""
+from __future__ import annotations
+
+from enum import Enum
+
+import torch
+from torch import nn
+
+from lamina._validation import parse_choice
+from lamina.torch.groups import ParamGroup
+
+
+class Structure(str, Enum):
+    KFAC = "kfac"
+    DIAG = "diag"
+
+    @classmethod
+    def parse(cls, value) -> "Structure":
+        return parse_choice(cls, value, "curvature")
+
+
+def gamma_diag(h: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+    """γ = Σ_i h_i / (h_i + δ) for curvature eigenvalues (or diagonal) h ≥ 0.
+
+    Examples
+    --------
+    >>> gamma_diag(torch.tensor([1.0, 3.0, 0.0]), torch.tensor(1.0)).item()
+    1.25
+    """
+    h = h.clamp_min(0.0)
+    return (h / (h + delta)).sum()
+
+
+def gamma_kfac(eig_a: torch.Tensor, eig_g: torch.Tensor, n_data: int, delta: torch.Tensor) -> torch.Tensor:
+    """γ for H ≈ N · A ⊗ G from the eigenvalues of A and G: Σ_ij Nα_iβ_j / (Nα_iβ_j + δ)."""
+    h = n_data * torch.outer(eig_g.clamp_min(0.0), eig_a.clamp_min(0.0))
+    return gamma_diag(h, delta)
+
+
+class _EMA:
+    """Bias-corrected exponential moving average of a tensor."""
+
+    def __init__(self, decay: float):
+        self.decay, self.value, self.weight = decay, None, 0.0
+
+    def update(self, x: torch.Tensor) -> None:
+        x = x.detach()
+        if self.value is None:
+            self.value = torch.zeros_like(x)
+        self.value.mul_(self.decay).add_(x, alpha=1.0 - self.decay)
+        self.weight = self.weight * self.decay + (1.0 - self.decay)
+
+    def get(self) -> torch.Tensor | None:
+        return None if self.value is None else self.value / self.weight
+
+
+class GGNCurvature:
+    """Moving-average GGN curvature of each regularized group, from sampled output gradients.
+
+    Parameters
+    ----------
+    model : nn.Module
+    groups : list of ParamGroup
+        The regularized groups.
+    structure : {"kfac", "diag"}
+        Structure for ``nn.Linear`` weight groups (others are always diagonal).
+    decay : float
+        EMA factor per curvature step.
+    """
+
+    def __init__(self, model: nn.Module, groups: list[ParamGroup], structure="kfac", decay: float = 0.95):
+        self.structure = Structure.parse(structure)
+        self.groups = groups
+        self.decay = decay
+        linear = {id(m.weight): m for m in model.modules() if isinstance(m, nn.Linear)}
+        self._module_of = {}
+        for k, g in enumerate(groups):
+            if len(g.params) == 1 and id(g.params[0]) in linear:
+                self._module_of[k] = linear[id(g.params[0])]
+        self._generic = [k for k in range(len(groups)) if k not in self._module_of]
+        self._captured: dict[int, list] = {k: [] for k in self._module_of}
+        self._stats = {k: (_EMA(decay), _EMA(decay)) if self.structure is Structure.KFAC else (_EMA(decay),)
+                       for k in self._module_of}
+        self._stats.update({k: (_EMA(decay),) for k in self._generic})
+        self._handles = [model.register_forward_pre_hook(self._clear)]
+        for k, module in self._module_of.items():
+            self._handles.append(module.register_forward_hook(self._make_hook(k)))
+
+    def _clear(self, *_):
+        for captured in self._captured.values():
+            captured.clear()
+
+    def _make_hook(self, k):
+        def hook(module, inputs, output):
+            if torch.is_grad_enabled() and output.requires_grad:
+                self._captured[k].append((inputs[0].detach(), output))
+        return hook
+
+    def remove(self) -> None:
+        """Remove the forward hooks."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    def accumulate(self, output: torch.Tensor, v: torch.Tensor) -> None:
+        """Back-propagate the sampled output gradient ``v`` and update the moving averages.
+
+        ``output`` must still hold its graph (call before the training ``backward``)."""
+        n_batch = output.shape[0]
+        hooked = [(k, a, s) for k, calls in self._captured.items() for a, s in calls]
+        targets = [s for _, _, s in hooked] + [p for k in self._generic for p in self.groups[k].params]
+        if not targets:
+            return
+        grads = torch.autograd.grad(output, targets, grad_outputs=v, retain_graph=True, allow_unused=True)
+        per_group: dict[int, list] = {}
+        for (k, a, s), g in zip(hooked, grads[:len(hooked)]):
+            if g is not None:
+                per_group.setdefault(k, []).append((a.reshape(-1, a.shape[-1]), g.reshape(-1, g.shape[-1])))
+        for k, pairs in per_group.items():
+            a = torch.cat([p[0] for p in pairs])
+            g = torch.cat([p[1] for p in pairs])
+            if self.structure is Structure.KFAC:
+                self._stats[k][0].update(a.T @ a / n_batch)
+                self._stats[k][1].update(g.T @ g / n_batch)
+            else:
+                self._stats[k][0].update((g * g).T @ (a * a) / n_batch)
+        offset = len(hooked)
+        for k in self._generic:
+            parts = []
+            for p in self.groups[k].params:
+                grad = grads[offset]
+                offset += 1
+                parts.append(torch.zeros_like(p).reshape(-1) if grad is None else grad.reshape(-1))
+            flat = torch.cat(parts)
+            self._stats[k][0].update(flat * flat / n_batch)
+        self._clear()
+
+    def ready(self) -> bool:
+        return all(stat.get() is not None for stats in self._stats.values() for stat in stats)
+
+    def spectra(self, n_data: int) -> list[torch.Tensor]:
+        """Curvature eigenvalues (K-FAC) or diagonal of every group, scaled to N samples."""
+        out = []
+        for k in range(len(self.groups)):
+            stats = self._stats[k]
+            if k in self._module_of and self.structure is Structure.KFAC:
+                eig_a = torch.linalg.eigvalsh(stats[0].get()).clamp_min(0.0)
+                eig_g = torch.linalg.eigvalsh(stats[1].get()).clamp_min(0.0)
+                out.append(n_data * torch.outer(eig_g, eig_a).reshape(-1))
+            else:
+                out.append(n_data * stats[0].get().reshape(-1))
+        return out
+
+    def gammas(self, delta: torch.Tensor, n_data: int, spectra=None) -> torch.Tensor:
+        """γ_g for every group at strengths ``delta`` (tensor, one per group), on device."""
+        spectra = self.spectra(n_data) if spectra is None else spectra
+        return torch.stack([gamma_diag(h, delta[k].to(h.dtype)) for k, h in enumerate(spectra)])
