@@ -46,3 +46,13 @@ def test_storable_curve_keeps_numeric_lists_only():
                             "criterion": "mse", "one": [1.0]})
     assert set(curve) == {"lam", "score"} and curve["lam"] == [1.0, 2.0] and math.isnan(curve["score"][1])
     assert storable_curve({"lam": [1.0, 2.0]}) is None and storable_curve(None) is None
+
+
+def test_report_names_the_data_the_metric_was_measured_on(tmp_path):
+    """A study scored on validation text (the transformer task) must not call it a test metric."""
+    default = write_study_report(tmp_path / "t.html", "study", fake_rows(), metric_label="NLL").read_text()
+    assert "test NLL against seconds" in default
+    page = write_study_report(tmp_path / "v.html", "study", fake_rows(), metric_label="perplexity",
+                              evaluated_on="validation").read_text()
+    assert "validation perplexity against seconds" in page and "test perplexity" not in page
+    assert "Validation metric against compute" in page

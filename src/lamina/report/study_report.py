@@ -209,8 +209,9 @@ def curve_plot(rows: list[dict]):
     return fig
 
 
-def compute_plot(rows: list[dict], metric_label: str = "objective"):
-    """Test metric against seconds spent, one point per cell, one colour per method."""
+def compute_plot(rows: list[dict], metric_label: str = "objective", evaluated_on: str = "test"):
+    """The metric (on the ``evaluated_on`` data) against seconds spent, one point per cell, one
+    colour per method."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
@@ -226,7 +227,7 @@ def compute_plot(rows: list[dict], metric_label: str = "objective"):
         return None
     ax.set_xscale("log")
     ax.set_xlabel("compute (seconds)")
-    ax.set_ylabel(f"test {metric_label}")
+    ax.set_ylabel(f"{evaluated_on} {metric_label}")
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
@@ -252,9 +253,11 @@ def _incomplete_html(rows: list[dict], failed: list[dict], missing: list[str]) -
 
 def write_study_report(path, title: str, rows: list[dict], *, metric_label: str = "objective",
                        intro: str = "", extra_sections: list[tuple[str, str]] = (),
-                       figure_dir=None, expected=None) -> pathlib.Path:
+                       figure_dir=None, expected=None, evaluated_on: str = "test") -> pathlib.Path:
     """Write the study page to ``path`` (PNG copies of the figures into ``figure_dir``).
 
+    ``evaluated_on`` names the data the metric was measured on ("test"; "validation" for a
+    study that scores on its validation text).
     ``expected`` (the keys of every cell of the study) lets the page say when cells are
     missing; failed cells are always listed with their errors. Every string is escaped."""
     import matplotlib.pyplot as plt
@@ -273,8 +276,9 @@ def write_study_report(path, title: str, rows: list[dict], *, metric_label: str 
             ("λ trajectories", trajectory_plot, "trajectories.png", "λ per group while each tuner ran"),
             ("Held-out score along each tuner's path", curve_plot, "curves.png",
              "validation score against λ (CV grid: a regularization path) or against the tuner's steps"),
-            ("Test metric against compute", lambda r: compute_plot(r, metric_label), "compute.png",
-             f"test {metric_label} against seconds, one point per seed")):
+            (f"{evaluated_on.capitalize()} metric against compute",
+             lambda r: compute_plot(r, metric_label, evaluated_on), "compute.png",
+             f"{evaluated_on} {metric_label} against seconds, one point per seed")):
         figure = maker(rows)
         if figure is not None:
             sections.append((heading, figure_html(figure, caption, figure_dir / name if figure_dir else None)))

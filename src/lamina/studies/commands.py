@@ -169,11 +169,12 @@ def _tell_problems(kind: str, failed: list[dict], missing: list[str], total: int
 
 
 def run_study_command(args, *, kind: str, cells, run_cell: str, metric: str, intro: str, summarize=None,
-                      unit: str | None = None) -> int:
+                      unit: str | None = None, evaluated_on: str = "test") -> int:
     """Shared tail of the study commands: run (with progress), report, print; exit code.
     ``summarize(rows) -> (verdict sentence, extra report sections, table rows)`` replaces the
     verdict and the per-method table of a study whose cells are not (method, seed) alone;
-    ``unit`` names what gets its own λ in the verdict (default: by ``kind``)."""
+    ``unit`` names what gets its own λ in the verdict (default: by ``kind``); ``evaluated_on``
+    the data the metric is measured on (the report's labels)."""
     from tqdm.auto import tqdm
 
     from lamina.report.verdict import verdict
@@ -210,7 +211,7 @@ def run_study_command(args, *, kind: str, cells, run_cell: str, metric: str, int
         kind, "depth or round")), (), None) if summarize is None else summarize(rows)
     page = write_study_report(out / "report.html", f"lamina {kind} — {name}", rows, metric_label=metric,
                               figure_dir=out / "figures", intro=f"{sentence} {intro}" if sentence else intro,
-                              expected=keys, extra_sections=sections)
+                              expected=keys, extra_sections=sections, evaluated_on=evaluated_on)
     return _tell_outcome(args, kind, name, spec, page, rows, keys, metric, sentence, table)
 
 

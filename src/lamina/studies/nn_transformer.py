@@ -110,4 +110,4 @@ def run_transformer(args) -> int:
              f"cosine), {args.seeds} seeds, by each strategy for the decoupled weight decay per parameter type. "
              "Lower validation perplexity is better; compute counts training runs (fits).")
     return run_study_command(args, kind="nn", cells=cells, run_cell="lamina.studies.nn_transformer:run_cell",
-                             metric="perplexity", intro=intro, unit="parameter type")
+                             metric="perplexity", intro=intro, unit="parameter type", evaluated_on="validation")
