@@ -264,7 +264,8 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     ----------
     val : (X, y), optional
         Held-out data given by the user: δ is calibrated on it, and the model is trained on
-        ``train`` only (``val`` is never trained on).
+        ``train`` only (``val`` is never trained on): one full run, or two (2 fits) where a
+        split is identified and the one-scale calibration runs beside it.
     val_fraction : float
         Share of ``train`` held out during calibration (default 0.3).
     merge_at : float in (0, 1]
