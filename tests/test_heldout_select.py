@@ -88,3 +88,16 @@ def test_tune_keeps_the_same_numbers_when_one_scale_is_all_the_data_identify():
     net = nn.Sequential(nn.Linear(3, 6), nn.ReLU(), nn.Linear(6, 2))
     result = lt.tune(net, (X, y), epochs=20, lr=1e-2, batch_size=30, seed=0, burn_in=2, update_every=2)
     assert "selection" not in result.info and result.compute.fits == pytest.approx(0.85)
+
+
+def test_with_the_users_validation_data_both_calibrations_run_on_train_only():
+    generator = torch.Generator().manual_seed(2)
+    X = torch.randn(80, 3, generator=generator)
+    y = (X[:, 0] * X[:, 1] > 0).long()
+    val = (torch.randn(40, 3, generator=generator), None)
+    val = (val[0], (val[0][:, 0] * val[0][:, 1] > 0).long())
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 6), nn.Tanh(), nn.Linear(6, 2))
+    result = lt.tune(net, (X, y), val=val, epochs=12, lr=1e-2, batch_size=40, seed=0, burn_in=2, update_every=2)
+    assert result.info["n_train"] == 80 and result.info["n_val"] == 40
+    assert "selection" in result.info and result.compute.fits == pytest.approx(2.0)
