@@ -226,7 +226,19 @@ def test_evidence_fixed_point_maximizes_the_marginal_likelihood(seed):
     direct = minimize(negative, start, method="BFGS", options={"gtol": 1e-9, "maxiter": 5000})
     fixed_point = np.r_[np.log(ours.alpha), np.log(ours.beta)]
     assert negative(fixed_point) <= direct.fun + 1e-7 * abs(direct.fun)
-    np.testing.assert_allclose(fixed_point, direct.x, atol=2e-3)
+    # a stationary point of the evidence (central differences in log α, log β)
+    step = 1e-5
+    unit = np.eye(fixed_point.size)
+    gradient = np.array([(negative(fixed_point + step * e) - negative(fixed_point - step * e)) / (2 * step)
+                         for e in unit])
+    assert np.max(np.abs(gradient)) <= 1e-4 * max(1.0, abs(direct.fun))
+    # and the same maximizer as the direct search wherever the evidence is curved: along a
+    # nearly flat log α (a group the data hardly see, e.g. α ≈ 10³) both stop anywhere on the
+    # plateau — seed 1471: ours 7.214 with |∇| 8e-7, BFGS 7.151 "precision loss" with |∇| 3e-4
+    curvature = np.array([(negative(fixed_point + 1e-3 * e) - 2 * negative(fixed_point)
+                           + negative(fixed_point - 1e-3 * e)) / 1e-6 for e in unit])
+    curved = curvature > 1e-2
+    np.testing.assert_allclose(fixed_point[curved], direct.x[curved], atol=2e-3)
 
 
 @HEAVY
