@@ -10,18 +10,20 @@ larger overshoot on rough data), so the plain CV average can rank the models, an
 for the wrong gap distribution.
 
 This is covariate shift (Shimodaira 2000), and importance-weighted CV (Sugiyama, Krauledat &
-Müller 2007) corrects it: with z the covariate of a sample — here its distance to the nearest
-sample the estimate was fitted on (Euclidean, in samples; ``scipy.ndimage.distance_transform_edt``)
-— weight each held-out error by
+Müller 2007) corrects it: with z the covariate of a sample — where it sits with respect to the
+samples the estimate was fitted on — weight each held-out error by
 
     w(z) = p_target(z) / p_cv(z),
 
-p_target the histogram of z over the unobserved samples (distance to the nearest observed
-sample) and p_cv the histogram of z over the held-out samples (distance to the nearest training
-sample of their fold). The weighted CV error Σ_i w(z_i) e_i / Σ_i w(z_i) v_i² then estimates
-the error on the unobserved samples' distribution of distances. Histograms use bins
-round(2 log₂ z) (each bin √2 wider than the last); unobserved samples farther than every
-held-out one count in the last held-out bin.
+p_target the histogram of z over the unobserved samples (with respect to the observed ones) and
+p_cv the histogram of z over the held-out samples (with respect to the training samples of their
+fold). The weighted CV error Σ_i w(z_i) e_i / Σ_i w(z_i) v_i² then estimates the error on the
+unobserved samples' distribution of z. The covariate (:func:`gap_features`) is the distance to
+the nearest fitted sample (Euclidean, in samples; ``scipy.ndimage.distance_transform_edt``) and,
+on a 1-D trace, also the length of the gap (run of unfitted samples) the sample lies in: the two
+fix its position in the gap, which is what an interpolant's error depends on. Each is binned by
+round(2 log₂ z) (each bin √2 wider than the last); unobserved samples beyond the largest
+held-out bin of a coordinate count in that bin.
 """
 from __future__ import annotations
 
@@ -39,25 +41,52 @@ def distance_to_data(mask) -> np.ndarray:
     return distance_transform_edt(~mask)
 
 
-def _bins(distance) -> np.ndarray:
-    return np.rint(2.0 * np.log2(np.maximum(np.asarray(distance, float), 1.0))).astype(int)
+def gap_length(mask) -> np.ndarray:
+    """1-D: the length of the run of False samples each sample lies in (0 on True samples)."""
+    mask = np.asarray(mask, bool)
+    if mask.ndim != 1:
+        raise ValueError(f"gap_length needs a 1-D mask, got shape {mask.shape}")
+    run_id = np.cumsum(mask)            # constant along a run of False samples
+    lengths = np.bincount(run_id, weights=~mask)
+    return np.where(mask, 0.0, lengths[run_id])
 
 
-def importance_weights(cv_distances, target_distances) -> np.ndarray:
-    """w_i = p_target(bin of z_i) / p_cv(bin of z_i) for the held-out distances ``cv_distances``
-    (module docstring), normalized to mean 1; all ones when there is no target sample."""
-    cv_bins = _bins(cv_distances)
-    if cv_bins.size == 0:
+def gap_features(mask) -> np.ndarray:
+    """The covariate z of every sample with respect to the True samples of ``mask``, shape
+    (mask.size, n_features): distance to the nearest True sample, and on a 1-D mask the length
+    of the gap it lies in."""
+    columns = [distance_to_data(mask).ravel()]
+    if np.ndim(mask) == 1:
+        columns.append(gap_length(mask))
+    return np.stack(columns, axis=1)
+
+
+def _bins(z) -> np.ndarray:
+    return np.rint(2.0 * np.log2(np.maximum(np.asarray(z, float), 1.0))).astype(int)
+
+
+def importance_weights(cv_features, target_features) -> np.ndarray:
+    """w_i = p_target(bin of z_i) / p_cv(bin of z_i) for the held-out covariates ``cv_features``
+    (rows: samples; a 1-D array is one covariate) against the unobserved samples'
+    ``target_features`` (module docstring), normalized to mean 1; all ones when there is no
+    target sample or no overlap."""
+    cv_features, target_features = np.asarray(cv_features, float), np.asarray(target_features, float)
+    if cv_features.shape[0] == 0:
         return np.ones(0)
-    target_bins = _bins(target_distances)
-    if target_bins.size == 0:
-        return np.ones(cv_bins.size)
-    target_bins = np.minimum(target_bins, cv_bins.max())
-    size = int(max(cv_bins.max(), target_bins.max())) + 1
-    p_cv = np.bincount(cv_bins, minlength=size) / cv_bins.size
-    p_target = np.bincount(target_bins, minlength=size) / target_bins.size
-    ratio = np.divide(p_target, p_cv, out=np.zeros(size), where=p_cv > 0)
-    weights = ratio[cv_bins]
+    if target_features.shape[0] == 0:
+        return np.ones(cv_features.shape[0])
+    cv_bins = _bins(cv_features.reshape(cv_features.shape[0], -1))
+    target_bins = _bins(target_features.reshape(target_features.shape[0], -1))
+    if target_bins.shape[1] != cv_bins.shape[1]:
+        raise ValueError(f"target_features has {target_bins.shape[1]} covariates, cv_features {cv_bins.shape[1]}")
+    target_bins = np.minimum(target_bins, cv_bins.max(axis=0))
+    keys, codes = np.unique(np.vstack([cv_bins, target_bins]), axis=0, return_inverse=True)
+    codes = codes.ravel()
+    cv_codes, target_codes = codes[:cv_bins.shape[0]], codes[cv_bins.shape[0]:]
+    p_cv = np.bincount(cv_codes, minlength=len(keys)) / cv_codes.size
+    p_target = np.bincount(target_codes, minlength=len(keys)) / target_codes.size
+    ratio = np.divide(p_target, p_cv, out=np.zeros(len(keys)), where=p_cv > 0)
+    weights = ratio[cv_codes]
     if not np.any(weights > 0):  # no overlap at all: fall back to the plain average
-        return np.ones(cv_bins.size)
+        return np.ones(cv_codes.size)
     return weights / weights.mean()

@@ -35,14 +35,14 @@ import numpy as np
 
 from lamina._validation import check_positive_int, parse_choice
 from lamina.inverse.dictionaries import Dictionary, default_dictionaries, make_dictionary
-from lamina.inverse.heldout import distance_to_data, importance_weights
+from lamina.inverse.heldout import gap_features, importance_weights
 from lamina.inverse.smoothing import SmoothnessPrior, smoothing_grid
 
 
 class HeldOutWeighting(str, Enum):
     """How :func:`reconstruct` averages the held-out errors."""
 
-    GAPS = "gaps"        # importance weights: the unobserved samples' distances to the data
+    GAPS = "gaps"        # importance weights: held-out samples placed in gaps like the unobserved ones
     UNIFORM = "uniform"  # plain average
 
 
@@ -246,14 +246,15 @@ class _Model:
 def cross_validate(models, full_mask, full_values, n_folds: int, rule, seed: int):
     """Out-of-fold predictions of the observed samples: per model, an array (grid points ×
     observed samples); the mask of the samples held out (all of them for K-fold, one fold for
-    the hold-out rule); and, per sample, its distance to the nearest training sample of its fold
-    (:func:`~lamina.inverse.heldout.distance_to_data`)."""
+    the hold-out rule); and, per sample, where it lies with respect to its fold's training samples
+    (:func:`~lamina.inverse.heldout.gap_features`: distance to the nearest training sample, and
+    in 1-D the length of the training gap it lies in), shape (observed samples, n_features)."""
     observed_index = np.flatnonzero(full_mask.ravel())
     predictions = [np.zeros((m.grid.size, observed_index.size)) for m in models]
     position = np.full(full_mask.size, -1)
     position[observed_index] = np.arange(observed_index.size)
     held_out = np.zeros(observed_index.size, bool)
-    distance = np.zeros(full_mask.size)
+    features = np.zeros((full_mask.size, 2 if full_mask.ndim == 1 else 1))
     if observed_index.size >= 4:
         folds = np.array_split(np.random.default_rng(seed).permutation(observed_index), n_folds)
         for fold in folds[:1] if rule is ReconstructRule.HOLDOUT else folds:
@@ -261,11 +262,11 @@ def cross_validate(models, full_mask, full_values, n_folds: int, rule, seed: int
             train[fold] = False
             train = train.reshape(full_mask.shape)
             held_out[position[fold]] = True
-            distance[fold] = distance_to_data(train).ravel()[fold]
+            features[fold] = gap_features(train)[fold]
             for model, prediction in zip(models, predictions):
                 for k, estimate in enumerate(model.estimates(train, full_values, train.sum() / full_mask.sum())):
                     prediction[k, position[fold]] = estimate.ravel()[fold]
-    return predictions, held_out, distance[observed_index]
+    return predictions, held_out, features[observed_index]
 
 
 def choose(predictions, held_out, target, sample_weights, combine: bool) -> dict:
@@ -338,9 +339,10 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
         Mix the models (each at its best λ) with weights w ≥ 0, Σw = 1 fitted to the
         out-of-fold predictions (stacking), instead of keeping the best one alone.
     weighting : {"gaps", "uniform"}
-        How the held-out errors are averaged: weighted so that the held-out samples' distances to
-        their fold's training samples follow the unobserved samples' distances to the observed
-        ones (importance-weighted CV, :mod:`lamina.inverse.heldout`), or a plain average.
+        How the held-out errors are averaged: weighted so that the held-out samples' positions
+        with respect to their fold's training samples (distance to the nearest one; in 1-D, also
+        the length of the gap) follow the unobserved samples' positions with respect to the
+        observed ones (importance-weighted CV, :mod:`lamina.inverse.heldout`), or a plain average.
     seed : int
         Folds.
 
@@ -388,13 +390,13 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
     models = [_Model(m, full_values, full_mask, n_lams, per_group, lam, max_iter) for m in candidates]
     observed_index = np.flatnonzero(full_mask.ravel())
     n_folds = min(n_folds, max(2, observed_index.size // 2))
-    predictions, held_out, distance = cross_validate(models, full_mask, full_values, n_folds, rule, seed)
+    predictions, held_out, features = cross_validate(models, full_mask, full_values, n_folds, rule, seed)
     target = full_values.ravel()[observed_index][held_out]
     sample_weights = np.ones(target.size)
     if weighting is HeldOutWeighting.GAPS:
         region = np.zeros(padded, bool)
         region[tuple(slice(0, s) for s in shape)] = True
-        sample_weights = importance_weights(distance[held_out], distance_to_data(full_mask)[region & ~full_mask])
+        sample_weights = importance_weights(features[held_out], gap_features(full_mask)[(region & ~full_mask).ravel()])
     choice = choose(predictions, held_out, target, sample_weights, combine)
     best_index, used, weights = choice["best_index"], choice["used"], choice["weights"]
     estimate = refit(models, best_index, used, weights, full_mask, full_values, max_iter)
