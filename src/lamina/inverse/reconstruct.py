@@ -20,7 +20,12 @@ model gives an estimate along its own λ grid:
 The rule (default: K-fold cross-validation over the observed samples) scores every candidate
 and grid point by the error of predicting held-out observed samples from the others — for the
 sparse models with λ scaled by the training share, as in :class:`~lamina.inverse.KFoldCV` —
-and the best λ of each model is refitted on all observed samples. By default the answer is the
+and the best λ of each model is refitted on all observed samples. The held-out errors are
+importance-weighted (:mod:`lamina.inverse.heldout`) so that the held-out samples' positions in the
+gaps of their folds' training samples follow the unobserved samples' positions in the gaps of the
+mask: plain CV scores wider gaps than the real ones and undervalues the interpolating limit λ → 0
+of the smoothness priors (the smoothing grid reaches 10⁻⁹, where spline1/spline2 are linear and
+natural cubic interpolation). By default the answer is the
 mixture Σ_m w_m x_m with the weights (w ≥ 0, Σ w = 1) that best predict the held-out samples
 from the models' out-of-fold predictions (stacked generalization, Wolpert 1992; Breiman 1996),
 which on real traces is more robust than keeping one model. The signal is centred and scaled
