@@ -20,7 +20,12 @@ model gives an estimate along its own λ grid:
 The rule (default: K-fold cross-validation over the observed samples) scores every candidate
 and grid point by the error of predicting held-out observed samples from the others — for the
 sparse models with λ scaled by the training share, as in :class:`~lamina.inverse.KFoldCV` —
-and the best λ of each model is refitted on all observed samples. By default the answer is the
+and the best λ of each model is refitted on all observed samples. The held-out errors are
+importance-weighted (:mod:`lamina.inverse.heldout`) so that the held-out samples' positions in the
+gaps of their folds' training samples follow the unobserved samples' positions in the gaps of the
+mask: plain CV scores wider gaps than the real ones and undervalues the interpolating limit λ → 0
+of the smoothness priors (the smoothing grid reaches 10⁻⁹, where spline1/spline2 are linear and
+natural cubic interpolation). By default the answer is the
 mixture Σ_m w_m x_m with the weights (w ≥ 0, Σ w = 1) that best predict the held-out samples
 from the models' out-of-fold predictions (stacked generalization, Wolpert 1992; Breiman 1996),
 which on real traces is more robust than keeping one model. The signal is centred and scaled
@@ -35,7 +40,16 @@ import numpy as np
 
 from lamina._validation import check_positive_int, parse_choice
 from lamina.inverse.dictionaries import Dictionary, default_dictionaries, make_dictionary
+from lamina.inverse.frame_l1 import group_direction, l1_path
+from lamina.inverse.heldout import gap_features, importance_weights
 from lamina.inverse.smoothing import SmoothnessPrior, smoothing_grid
+
+
+class HeldOutWeighting(str, Enum):
+    """How :func:`reconstruct` averages the held-out errors."""
+
+    GAPS = "gaps"        # importance weights: held-out samples placed in gaps like the unobserved ones
+    UNIFORM = "uniform"  # plain average
 
 
 class ReconstructRule(str, Enum):
@@ -151,44 +165,6 @@ def stacking_weights(predictions, target) -> np.ndarray:
     return weights / weights.sum() if weights.sum() > 0 else np.full(predictions.shape[1], 1.0 / predictions.shape[1])
 
 
-def _soft(v, threshold):
-    return np.sign(v) * np.maximum(np.abs(v) - threshold, 0.0)
-
-
-def l1_path(frame: Dictionary, mask, values, thresholds, *, max_iter: int = 150, tol: float = 1e-4) -> list:
-    """Estimates S c(λ) of argmin ½‖M(S c − v)‖² + Σ_j λ_j |c_j| along ``thresholds``
-    (rows: λ per coefficient, decreasing), by FISTA with step 1 and adaptive restart
-    (O'Donoghue & Candès 2015), warm-started from one row to the next."""
-    mask = np.asarray(mask, bool)
-    data = np.where(mask, values, 0.0)
-    c = np.zeros(frame.n_coefs)
-    out = []
-    for lam in thresholds:
-        y, momentum = c.copy(), 1.0
-        for _ in range(max_iter):
-            residual = np.where(mask, frame.synthesis(y), 0.0) - data
-            c_new = _soft(y - frame.analysis(residual), lam)
-            step = c_new - c
-            if np.dot(y - c_new, step) > 0:  # restart: the momentum points uphill
-                momentum = 1.0
-            next_momentum = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * momentum ** 2))
-            y = c_new + ((momentum - 1.0) / next_momentum) * step
-            momentum, c = next_momentum, c_new
-            if np.linalg.norm(step) <= tol * max(np.linalg.norm(c), 1e-12):
-                break
-        out.append(frame.synthesis(c))
-    return out
-
-
-def group_direction(frame: Dictionary, pilot) -> np.ndarray:
-    """d_g = 1/mean_{j∈g}|(Sᵀx₀)_j|, normalized to min d = 1 (Laplace-prior MAP, module docstring)."""
-    magnitude = np.abs(frame.analysis(pilot))
-    scale = np.bincount(frame.labels, magnitude, frame.n_groups) / np.bincount(frame.labels, minlength=frame.n_groups)
-    scale = np.maximum(scale, 1e-6 * max(float(scale.max()), 1e-300))
-    d = 1.0 / scale
-    return d / d.min()
-
-
 class _Model:
     """A candidate with its λ grid: ``estimates(train_mask, values, share)`` along the grid."""
 
@@ -235,9 +211,71 @@ class _Model:
         return l1_path(self.model, mask, values, thresholds, max_iter=self.max_iter)
 
 
+def cross_validate(models, full_mask, full_values, n_folds: int, rule, seed: int):
+    """Out-of-fold predictions of the observed samples: per model, an array (grid points ×
+    observed samples); the mask of the samples held out (all of them for K-fold, one fold for
+    the hold-out rule); and, per sample, where it lies with respect to its fold's training samples
+    (:func:`~lamina.inverse.heldout.gap_features`: distance to the nearest training sample, and
+    in 1-D the length of the training gap it lies in), shape (observed samples, n_features)."""
+    observed_index = np.flatnonzero(full_mask.ravel())
+    predictions = [np.zeros((m.grid.size, observed_index.size)) for m in models]
+    position = np.full(full_mask.size, -1)
+    position[observed_index] = np.arange(observed_index.size)
+    held_out = np.zeros(observed_index.size, bool)
+    features = np.zeros((full_mask.size, 2 if full_mask.ndim == 1 else 1))
+    if observed_index.size >= 4:
+        folds = np.array_split(np.random.default_rng(seed).permutation(observed_index), n_folds)
+        for fold in folds[:1] if rule is ReconstructRule.HOLDOUT else folds:
+            train = full_mask.copy().ravel()
+            train[fold] = False
+            train = train.reshape(full_mask.shape)
+            held_out[position[fold]] = True
+            features[fold] = gap_features(train)[fold]
+            for model, prediction in zip(models, predictions):
+                for k, estimate in enumerate(model.estimates(train, full_values, train.sum() / full_mask.sum())):
+                    prediction[k, position[fold]] = estimate.ravel()[fold]
+    return predictions, held_out, features[observed_index]
+
+
+def choose(predictions, held_out, target, sample_weights, combine: bool) -> dict:
+    """Best grid point of every model by the weighted held-out error
+    Σ_i w_i (x̂_i − v_i)² / Σ_i w_i v_i², and the stacking weights of the models at those points
+    (on rows scaled by √w_i). Returns ``errors`` (per model, along its grid), ``best_index``,
+    ``used`` (models of weight > 10⁻³), ``weights`` (theirs, summing to 1) and ``score``."""
+    root = np.sqrt(sample_weights)
+    total = max(float(np.sum(sample_weights * target ** 2)), 1e-300)
+    errors = [np.sum(sample_weights * (p[:, held_out] - target) ** 2, axis=1) / total for p in predictions]
+    best_index = [int(np.argmin(e)) for e in errors]
+    best = int(np.argmin([e[i] for e, i in zip(errors, best_index)]))
+    weights = np.zeros(len(predictions))
+    weights[best] = 1.0
+    if combine and len(predictions) > 1 and target.size > len(predictions):
+        stacked = np.stack([p[i, held_out] for p, i in zip(predictions, best_index)], axis=1)
+        weights = stacking_weights(root[:, None] * stacked, root * target)
+    used = np.flatnonzero(weights > 1e-3)
+    weights = weights[used] / weights[used].sum()
+    mixed = sum(w * predictions[i][best_index[i], held_out] for w, i in zip(weights, used))
+    score = float(np.sum(sample_weights * (mixed - target) ** 2)) / total
+    return {"errors": errors, "best_index": best_index, "used": used, "weights": weights, "score": score}
+
+
+def refit(models, best_index, used, weights, full_mask, full_values, max_iter: int) -> np.ndarray:
+    """Σ_m w_m x_m: each used model refitted on all observed samples at its chosen λ."""
+    estimate = np.zeros(full_mask.shape)
+    for weight, i in zip(weights, used):
+        model = models[i]
+        lam_i = model.lams(best_index[i], full_mask, full_values)
+        if model.is_smooth:
+            part = model.model.solve(full_mask, full_values, lam_i)[0]
+        else:
+            part = l1_path(model.model, full_mask, full_values, [lam_i[model.model.labels]], max_iter=4 * max_iter)[0]
+        estimate += weight * part
+    return estimate
+
+
 def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: int = 5, per_group: bool = True,
                 n_lams: int | None = None, max_iter: int | None = None, combine: bool = True,
-                seed: int = 0) -> Reconstruction:
+                weighting="gaps", seed: int = 0) -> Reconstruction:
     """Reconstruct a full 1-D trace or 2-D image from the samples observed on ``mask``.
 
     Parameters
@@ -268,6 +306,11 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
     combine : bool
         Mix the models (each at its best λ) with weights w ≥ 0, Σw = 1 fitted to the
         out-of-fold predictions (stacking), instead of keeping the best one alone.
+    weighting : {"gaps", "uniform"}
+        How the held-out errors are averaged: weighted so that the held-out samples' positions
+        with respect to their fold's training samples (distance to the nearest one; in 1-D, also
+        the length of the gap) follow the unobserved samples' positions with respect to the
+        observed ones (importance-weighted CV, :mod:`lamina.inverse.heldout`), or a plain average.
     seed : int
         Folds.
 
@@ -293,6 +336,7 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
     """
     observed, mask = _check_inputs(values, mask)
     rule = parse_choice(ReconstructRule, rule, "rule")
+    weighting = parse_choice(HeldOutWeighting, weighting, "weighting")
     n_folds = check_positive_int(n_folds, "n_folds", minimum=2)
     max_iter = check_positive_int(max_iter if max_iter is not None else (100 if np.ndim(mask) == 1 else 50),
                                   "max_iter")
@@ -314,54 +358,24 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
     models = [_Model(m, full_values, full_mask, n_lams, per_group, lam, max_iter) for m in candidates]
     observed_index = np.flatnonzero(full_mask.ravel())
     n_folds = min(n_folds, max(2, observed_index.size // 2))
-    # out-of-fold predictions of every observed sample, per model and grid point
-    predictions = [np.zeros((m.grid.size, observed_index.size)) for m in models]
-    position = np.full(full_mask.size, -1)
-    position[observed_index] = np.arange(observed_index.size)
-    held_out = np.zeros(observed_index.size, bool)
-    if observed_index.size >= 4:
-        folds = np.array_split(np.random.default_rng(seed).permutation(observed_index), n_folds)
-        for fold in folds[:1] if rule is ReconstructRule.HOLDOUT else folds:
-            train = full_mask.copy().ravel()
-            train[fold] = False
-            train = train.reshape(padded)
-            held_out[position[fold]] = True
-            for model, prediction in zip(models, predictions):
-                for k, estimate in enumerate(model.estimates(train, full_values, train.sum() / full_mask.sum())):
-                    prediction[k, position[fold]] = estimate.ravel()[fold]
+    predictions, held_out, features = cross_validate(models, full_mask, full_values, n_folds, rule, seed)
     target = full_values.ravel()[observed_index][held_out]
-    total = max(float(np.sum(target ** 2)), 1e-300)
-    errors = [np.sum((p[:, held_out] - target) ** 2, axis=1) / total for p in predictions]
-    best_index = [int(np.argmin(e)) for e in errors]
-    scores = {m.model.name: float(e[i]) for m, e, i in zip(models, errors, best_index)}
-    best = min(range(len(models)), key=lambda i: scores[models[i].model.name])
-    weights = np.zeros(len(models))
-    weights[best] = 1.0
-    if combine and len(models) > 1 and target.size > len(models):
-        stacked = np.stack([p[i, held_out] for p, i in zip(predictions, best_index)], axis=1)
-        weights = stacking_weights(stacked, target)
-    used = np.flatnonzero(weights > 1e-3)
-    weights = weights[used] / weights[used].sum()
-    estimate = np.zeros(padded)
-    for weight, i in zip(weights, used):
-        model = models[i]
-        lam_i = model.lams(best_index[i], full_mask, full_values)
-        if model.is_smooth:
-            part = model.model.solve(full_mask, full_values, lam_i)[0]
-        else:
-            part = l1_path(model.model, full_mask, full_values, [lam_i[model.model.labels]], max_iter=4 * max_iter)[0]
-        estimate += weight * part
+    sample_weights = np.ones(target.size)
+    if weighting is HeldOutWeighting.GAPS:
+        region = np.zeros(padded, bool)
+        region[tuple(slice(0, s) for s in shape)] = True
+        sample_weights = importance_weights(features[held_out], gap_features(full_mask)[(region & ~full_mask).ravel()])
+    choice = choose(predictions, held_out, target, sample_weights, combine)
+    best_index, used, weights = choice["best_index"], choice["used"], choice["weights"]
+    estimate = refit(models, best_index, used, weights, full_mask, full_values, max_iter)
     chosen = models[used[int(np.argmax(weights))]]
     lam_chosen = chosen.lams(best_index[used[int(np.argmax(weights))]], full_mask, full_values)
-    if len(used) > 1:
-        stacked_prediction = sum(w * predictions[i][best_index[i], held_out] for w, i in zip(weights, used))
-        score = float(np.sum((stacked_prediction - target) ** 2)) / total
-    else:
-        score = scores[chosen.model.name]
     x = offset + scale * estimate[tuple(slice(0, s) for s in shape)]
-    curves = {m.model.name: {"lam": m.grid, "error": e} for m, e in zip(models, errors)}
+    curves = {m.model.name: {"lam": m.grid, "error": e} for m, e in zip(models, choice["errors"])}
+    scores = {m.model.name: float(e[i]) for m, e, i in zip(models, choice["errors"], best_index)}
     mixture = {models[i].model.name: float(w) for w, i in zip(weights, used)}
     return Reconstruction(x=x, dictionary=chosen.model.name, lam=np.asarray(lam_chosen, float),
-                          groups=tuple(chosen.model.group_names), score=score, scores=scores, rule=rule.value,
-                          weights=mixture, info={"curves": curves, "n_folds": n_folds, "per_group": per_group,
-                                                 "padded_shape": padded, "offset": offset, "scale": scale})
+                          groups=tuple(chosen.model.group_names), score=choice["score"], scores=scores,
+                          rule=rule.value, weights=mixture,
+                          info={"curves": curves, "n_folds": n_folds, "per_group": per_group, "padded_shape": padded,
+                                "offset": offset, "scale": scale, "weighting": weighting.value})

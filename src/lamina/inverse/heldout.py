@@ -1,0 +1,92 @@
+"""Held-out samples weighted like the real gaps: importance-weighted CV for :func:`reconstruct`.
+
+Cross-validation over the observed samples of a mask M holds out a fold F and predicts it from
+M \\ F. The held-out samples then sit in gaps of the training mask that are wider than the gaps
+of M (a held-out sample merges the two gaps beside it), so the CV error is an average over a
+different distribution of "distance to the data" than the error that matters, the one on the
+unobserved samples. Interpolators differ mostly in how their error grows with that distance
+(a linear interpolant's error grows like h², a cubic spline's like h⁴ on smooth data but with
+larger overshoot on rough data), so the plain CV average can rank the models, and mix them,
+for the wrong gap distribution.
+
+This is covariate shift (Shimodaira 2000), and importance-weighted CV (Sugiyama, Krauledat &
+Müller 2007) corrects it: with z the covariate of a sample — where it sits with respect to the
+samples the estimate was fitted on — weight each held-out error by
+
+    w(z) = p_target(z) / p_cv(z),
+
+p_target the histogram of z over the unobserved samples (with respect to the observed ones) and
+p_cv the histogram of z over the held-out samples (with respect to the training samples of their
+fold). The weighted CV error Σ_i w(z_i) e_i / Σ_i w(z_i) v_i² then estimates the error on the
+unobserved samples' distribution of z. The covariate (:func:`gap_features`) is the distance to
+the nearest fitted sample (Euclidean, in samples; ``scipy.ndimage.distance_transform_edt``) and,
+on a 1-D trace, also the length of the gap (run of unfitted samples) the sample lies in: the two
+fix its position in the gap, which is what an interpolant's error depends on. Each is binned by
+round(2 log₂ z) (each bin √2 wider than the last); unobserved samples beyond the largest
+held-out bin of a coordinate count in that bin.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def distance_to_data(mask) -> np.ndarray:
+    """Euclidean distance (in samples) from every sample to the nearest True sample of ``mask``
+    (0 on the mask itself)."""
+    from scipy.ndimage import distance_transform_edt
+
+    mask = np.asarray(mask, bool)
+    if not mask.any():
+        raise ValueError("mask has no True sample: no distance to the data")
+    return distance_transform_edt(~mask)
+
+
+def gap_length(mask) -> np.ndarray:
+    """1-D: the length of the run of False samples each sample lies in (0 on True samples)."""
+    mask = np.asarray(mask, bool)
+    if mask.ndim != 1:
+        raise ValueError(f"gap_length needs a 1-D mask, got shape {mask.shape}")
+    run_id = np.cumsum(mask)            # constant along a run of False samples
+    lengths = np.bincount(run_id, weights=~mask)
+    return np.where(mask, 0.0, lengths[run_id])
+
+
+def gap_features(mask) -> np.ndarray:
+    """The covariate z of every sample with respect to the True samples of ``mask``, shape
+    (mask.size, n_features): distance to the nearest True sample, and on a 1-D mask the length
+    of the gap it lies in."""
+    columns = [distance_to_data(mask).ravel()]
+    if np.ndim(mask) == 1:
+        columns.append(gap_length(mask))
+    return np.stack(columns, axis=1)
+
+
+def _bins(z) -> np.ndarray:
+    return np.rint(2.0 * np.log2(np.maximum(np.asarray(z, float), 1.0))).astype(int)
+
+
+def importance_weights(cv_features, target_features) -> np.ndarray:
+    """w_i = p_target(bin of z_i) / p_cv(bin of z_i) for the held-out covariates ``cv_features``
+    (rows: samples; a 1-D array is one covariate) against the unobserved samples'
+    ``target_features`` (module docstring), normalized to mean 1; all ones when there is no
+    target sample or no overlap."""
+    cv_features, target_features = np.asarray(cv_features, float), np.asarray(target_features, float)
+    if cv_features.shape[0] == 0:
+        return np.ones(0)
+    if target_features.shape[0] == 0:
+        return np.ones(cv_features.shape[0])
+    cv_bins = _bins(cv_features.reshape(cv_features.shape[0], -1))
+    target_bins = _bins(target_features.reshape(target_features.shape[0], -1))
+    if target_bins.shape[1] != cv_bins.shape[1]:
+        raise ValueError(f"target_features has {target_bins.shape[1]} covariates, cv_features {cv_bins.shape[1]}")
+    target_bins = np.minimum(target_bins, cv_bins.max(axis=0))
+    keys, codes = np.unique(np.vstack([cv_bins, target_bins]), axis=0, return_inverse=True)
+    codes = codes.ravel()
+    cv_codes, target_codes = codes[:cv_bins.shape[0]], codes[cv_bins.shape[0]:]
+    p_cv = np.bincount(cv_codes, minlength=len(keys)) / cv_codes.size
+    p_target = np.bincount(target_codes, minlength=len(keys)) / target_codes.size
+    ratio = np.divide(p_target, p_cv, out=np.zeros(len(keys)), where=p_cv > 0)
+    weights = ratio[cv_codes]
+    if not np.any(weights > 0):  # no overlap at all: fall back to the plain average
+        return np.ones(cv_codes.size)
+    return weights / weights.mean()
