@@ -2,7 +2,8 @@
 
 Model: y = Xw + ε, ε ~ N(0, β⁻¹ I), w_j ~ N(0, (α_g f_j)⁻¹) for j in group g (f_j the penalty
 factor). With the posterior N(m, Σ), Σ = (β XᵀX + diag(α_g f_j))⁻¹, m = β Σ Xᵀy, MacKay's
-fixed point maximizes the evidence p(y | α, β):
+fixed point maximizes the evidence p(y | α, β) (the step itself, its hyperprior and its pruning
+rules are :mod:`lamina.tuners.evidence`'s, shared with the logistic and network callers):
 
     γ_j = 1 − α_g f_j Σ_jj,      γ_g = Σ_{j∈g} γ_j   (well-determined parameters of g)
     α_g = (γ_g + 2a) / (Σ_{j∈g} f_j m_j² + 2b),      β = (n − Σ_j γ_j + 2c) / (‖y − Xm‖² + 2d)
@@ -31,6 +32,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from lamina.groups import Groups
+from lamina.tuners.evidence import evidence_step, noise_precision
 from lamina.tuners.linear_implicit import _sample_weights
 
 
@@ -161,6 +163,7 @@ def grouped_evidence(X, y, groups: Groups, factors=None, *, fit_intercept: bool 
     use_gram = p <= n
     gram_full = X.T @ X if use_gram else None
     kernels = GroupKernels(X, groups, factors) if GroupKernels.fits(X, groups, factors) else None
+    penalized = groups.sum(~free) > 0
 
     def posterior(alpha, beta):
         """(m, γ per group, Σ_j γ_j) with pruned groups (α = inf) held at zero."""
@@ -181,19 +184,13 @@ def grouped_evidence(X, y, groups: Groups, factors=None, *, fit_intercept: bool 
         mean, gamma_group, gamma_total = posterior(alpha, beta)
         residual = y - X @ mean
         norm2 = groups.sum(factors * mean ** 2)
-        new_alpha = (gamma_group + 2 * a) / (norm2 + 2 * b)
-        new_beta = (n - gamma_total + 2 * c) / (float(residual @ residual) + 2 * d)
-        penalized = groups.sum(~free) > 0
-        new_alpha = np.where(penalized, new_alpha, alpha)
-        prune_now = penalized & ~pruned & ((gamma_group / groups.sizes < min_gamma)
-                                           | ((new_alpha > threshold) if threshold is not None else False))
-        live = ~pruned & ~prune_now & penalized
-        change = np.max(np.abs(np.log(new_alpha[live] / alpha[live])), initial=0.0)
-        change = max(change, abs(np.log(new_beta / beta)))
-        alpha, beta = np.where(pruned | prune_now, np.inf, new_alpha), new_beta
-        pruned |= prune_now
+        new_beta = float(noise_precision(n, gamma_total, float(residual @ residual), (c, d)))
+        step = evidence_step(alpha, gamma_group, norm2, sizes=groups.sizes, pruned=pruned, penalized=penalized,
+                             hyperprior=(a, b), min_gamma=min_gamma, threshold=threshold)
+        change = max(step.change, abs(np.log(new_beta / beta)))
+        alpha, beta, pruned = step.alpha, new_beta, step.pruned
         trajectory.append(alpha / (beta * n))
-        if change <= tol and not np.any(prune_now):
+        if change <= tol and not np.any(step.pruned_now):
             converged = True
             break
     mean, gamma_group, _ = posterior(alpha, beta)     # at the final hyperparameters
@@ -229,14 +226,11 @@ def laplace_evidence(train, lam0, *, max_iter: int = 50, tol: float = 1e-4,
         coef = x[: groups.n_features]
         gamma_coef = 1.0 - prior[: groups.n_features] * sigma_diag[: groups.n_features]
         gamma_group = groups.sum(np.where(factors > 0, gamma_coef, 0.0))
-        new_alpha = gamma_group / np.maximum(groups.sum(factors * coef ** 2), 1e-300)
-        prune_now = ~pruned & (gamma_group / groups.sizes < min_gamma)
-        live = ~pruned & ~prune_now
-        change = np.max(np.abs(np.log(new_alpha[live] / alpha[live])), initial=0.0)
-        alpha = np.where(pruned | prune_now, np.inf, new_alpha)
-        pruned |= prune_now
+        step = evidence_step(alpha, gamma_group, groups.sum(factors * coef ** 2), sizes=groups.sizes,
+                             pruned=pruned, norm_floor=1e-300, min_gamma=min_gamma)
+        alpha, pruned = step.alpha, step.pruned
         trajectory.append(alpha / n)
-        if change <= tol and not np.any(prune_now):
+        if step.change <= tol and not np.any(step.pruned_now):
             converged = True
             break
     mean = np.zeros(groups.n_features) if x is None else x[: groups.n_features].copy()
