@@ -160,3 +160,42 @@ def evidence_step(alpha, gamma, norm2, *, sizes, pruned, penalized=None, hyperpr
     change = float(np.max(np.abs(np.log(new_alpha[live] / alpha[live])), initial=0.0))
     return Step(alpha=np.where(pruned | prune_now, np.inf, new_alpha), pruned=pruned | prune_now,
                 pruned_now=prune_now, change=change)
+
+
+@dataclass
+class EvidenceStatistics:
+    """What a problem gives the evidence at λ (``TunableProblem.evidence_statistics(λ)``).
+
+    gamma : array (G,) — well-determined parameters γ_g of the posterior at λ;
+    norm2 : array (G,) — ‖w_g − μ_g‖² of the posterior mode, weighted by the penalty factors;
+    rss : float or None — residual sum of squares (None: no noise precision, β ≡ 1);
+    gamma_total : float — Σ_j γ_j over every coefficient (unpenalized ones included);
+    n_out : int — number of observed outputs;
+    scale : float — λ_g = α_g / (β · scale) in the problem's λ units (n for scikit-learn's
+    1/n-scaled data fit, 1 for ½‖Ax − b‖²);
+    sizes : array (G,) — coefficients per group; penalized : bool array (G,) — groups with a
+    prior (unpenalized groups keep their λ).
+    """
+
+    gamma: np.ndarray
+    norm2: np.ndarray
+    rss: float | None
+    gamma_total: float
+    n_out: int
+    scale: float
+    sizes: np.ndarray
+    penalized: np.ndarray
+
+
+def gaussian_statistics(posterior, lam, scale: float) -> EvidenceStatistics:
+    """:class:`EvidenceStatistics` of an exact Gaussian posterior
+    (:class:`~lamina.tuners.linear_evidence.GaussianPosterior`) at λ: only α/β matters for the
+    posterior, so it is evaluated at (α = λ·scale, β = 1); λ_g = ∞ is a pruned group."""
+    lam = np.asarray(lam, dtype=np.float64)
+    mean, gamma, gamma_total = posterior.at(lam * scale, 1.0)
+    residual = posterior.y - posterior.X @ mean
+    groups = posterior.groups
+    return EvidenceStatistics(gamma=gamma, norm2=groups.sum(posterior.factors * mean ** 2),
+                              rss=float(residual @ residual), gamma_total=gamma_total,
+                              n_out=posterior.X.shape[0], scale=float(scale), sizes=groups.sizes,
+                              penalized=posterior.penalized)

@@ -116,6 +116,41 @@ class GroupKernels:
         return mean, gamma
 
 
+class GaussianPosterior:
+    """The exact posterior of y = Xw + ε at prior precisions α_g f_j and noise precision β
+    (see module docstring): :meth:`at` gives (m, γ per group, Σ_j γ_j); pruned groups
+    (α_g = ∞) are held at zero. X (dense, centered by the caller if needed) is factored in the
+    cheapest of the three forms: p×p Gram (p ≤ n), per-group kernels, or the n×n kernel.
+
+    Only α/β matters for m and γ, so a λ-parametrized caller may pass (α = λ·scale, β = 1).
+    """
+
+    def __init__(self, X, y, groups: Groups, factors=None):
+        self.X, self.y, self.groups = X, y, groups
+        p = X.shape[1]
+        self.factors = np.ones(p) if factors is None else np.asarray(factors, dtype=np.float64)
+        self.free = self.factors == 0
+        self.penalized = groups.sum(~self.free) > 0
+        self.gram = X.T @ X if p <= X.shape[0] else None
+        self.kernels = GroupKernels(X, groups, self.factors) if GroupKernels.fits(X, groups, self.factors) else None
+
+    def at(self, alpha, beta: float):
+        """(m, γ per group, Σ_j γ_j) with pruned groups (α = inf) held at zero."""
+        X, y, groups, p = self.X, self.y, self.groups, self.X.shape[1]
+        if self.kernels is not None:
+            mean, gamma_group = self.kernels.posterior(y, beta, alpha)
+            return mean, gamma_group, float(gamma_group.sum())
+        labels = groups.labels
+        cols = np.flatnonzero(np.isfinite(alpha)[labels])
+        mean, gamma_coef = np.zeros(p), np.zeros(p)
+        if cols.size:
+            Xk = X[:, cols]
+            gram = self.gram[np.ix_(cols, cols)] if self.gram is not None else None
+            mean[cols], gamma_coef[cols] = _posterior(Xk, y, Xk.T @ y, gram, beta,
+                                                      (alpha[labels] * self.factors)[cols])
+        return mean, groups.sum(np.where(self.free, 0.0, gamma_coef)), float(gamma_coef.sum())
+
+
 def grouped_evidence(X, y, groups: Groups, factors=None, *, fit_intercept: bool = True,
                      max_iter: int = 300, tol: float = 1e-6, hyperprior=(1e-6, 1e-6, 1e-6, 1e-6),
                      min_gamma: float = 1e-7, threshold: float | None = None,
@@ -152,33 +187,13 @@ def grouped_evidence(X, y, groups: Groups, factors=None, *, fit_intercept: bool 
     y = np.asarray(y, dtype=np.float64)
     if fit_intercept:
         X, y = X - X.mean(axis=0), y - y.mean()
-    n, p = X.shape
+    n = X.shape[0]
     a, b, c, d = hyperprior
-    factors = np.ones(p) if factors is None else np.asarray(factors, dtype=np.float64)
-    labels = groups.labels
     alpha = np.ones(groups.n_groups) if alpha0 is None else np.array(alpha0, dtype=np.float64)
     beta = 1.0 / (np.var(y) + np.finfo(float).eps) if beta0 is None else float(beta0)
-    free = factors == 0
     pruned = np.zeros(groups.n_groups, dtype=bool)
-    use_gram = p <= n
-    gram_full = X.T @ X if use_gram else None
-    kernels = GroupKernels(X, groups, factors) if GroupKernels.fits(X, groups, factors) else None
-    penalized = groups.sum(~free) > 0
-
-    def posterior(alpha, beta):
-        """(m, γ per group, Σ_j γ_j) with pruned groups (α = inf) held at zero."""
-        if kernels is not None:
-            mean, gamma_group = kernels.posterior(y, beta, alpha)
-            return mean, gamma_group, float(gamma_group.sum())
-        cols = np.flatnonzero(np.isfinite(alpha)[labels])
-        mean, gamma_coef = np.zeros(p), np.zeros(p)
-        if cols.size:
-            Xk = X[:, cols]
-            gram = gram_full[np.ix_(cols, cols)] if use_gram else None
-            mean[cols], gamma_coef[cols] = _posterior(Xk, y, Xk.T @ y, gram, beta,
-                                                      (alpha[labels] * factors)[cols])
-        return mean, groups.sum(np.where(free, 0.0, gamma_coef)), float(gamma_coef.sum())
-
+    model = GaussianPosterior(X, y, groups, factors)
+    factors, penalized, posterior = model.factors, model.penalized, model.at
     trajectory, converged, iteration = [], False, 0
     for iteration in range(1, max_iter + 1):
         mean, gamma_group, gamma_total = posterior(alpha, beta)
