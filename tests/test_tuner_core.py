@@ -339,7 +339,8 @@ def test_evidence_search_refuses_what_it_cannot_do():
         EvidenceSearch().tune_problem(_linear())
     with pytest.raises(ValueError, match="needs the L2 penalty.*'l1'"):
         EvidenceSearch().tune_problem(_inverse())
-    with pytest.raises(TypeError, match="NetworkProblem does not.*networks keep their online evidence.*tuner='evidence'"):
+    online = "NetworkProblem does not.*networks keep their online evidence.*tuner='evidence'"
+    with pytest.raises(TypeError, match=online):
         EvidenceSearch().tune_problem(_network())
     X, y = _linear_data()
     spec = LinearSpec(make_penalty("l2"), as_groups(np.repeat(np.arange(3), 4), 12), True, Loss.LOGISTIC, 1e-8, None, 1)

@@ -36,6 +36,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: λ given to a group the evidence switched off, in units of that group's upper bound (λ_max scale)
+OFF = 1e6
+
 
 def mackay_precision(gamma, norm2, hyperprior=(0.0, 0.0), *, norm_floor: float = 0.0,
                      floor: float = 0.0) -> np.ndarray:

@@ -36,13 +36,9 @@ import numpy as np
 
 from lamina._validation import check_positive_float, check_positive_int
 from lamina.tuners.base import Stopwatch
-from lamina.tuners.evidence import evidence_step, noise_precision
+from lamina.tuners.evidence import OFF, evidence_step, noise_precision
 from lamina.tuners.problem import check_problem
 from lamina.tuners.search import ProblemTuner
-
-#: λ given to a group the evidence switched off, in units of that group's upper bound
-OFF = 1e6
-
 
 class EvidenceSearch(ProblemTuner):
     """MacKay's evidence fixed point on any problem with ``evidence_statistics`` (see module doc).
