@@ -270,3 +270,83 @@ def test_parallel_grid_search_counts_what_its_workers_spent():
     assert np.allclose(one.curve["score"], two.curve["score"], rtol=1e-12)
     assert (two.compute.fits, two.compute.epochs) == (one.compute.fits, one.compute.epochs)
     assert one.compute.epochs > one.compute.fits > 0
+
+
+# ---------------------------------------------------------------------------- the evidence, written once
+def _ridge_linear(groups=(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2)):
+    X, y = _linear_data()
+    spec = LinearSpec(make_penalty("l2"), as_groups(np.asarray(groups), 12), True, Loss.SQUARED, 1e-10, None, 1)
+    return LinearProblem(X, y, spec)
+
+
+@pytest.mark.parametrize("groups", ["three", "singletons"])
+def test_evidence_search_on_a_linear_problem_is_grouped_evidence(groups):
+    """The generic fixed point on LinearProblem's evidence statistics: started where
+    grouped_evidence starts (λ₀ = α₀/(β₀ n) = var(y)/n) it visits the same λ, and it ends at
+    the same λ from the default start too. Singleton groups (ARDRegression) with
+    min_gamma = 0.05: the same features are switched off."""
+    from lamina.tuners.evidence_search import EvidenceSearch
+    from lamina.tuners.linear_evidence import grouped_evidence
+    problem = _ridge_linear(np.arange(12) if groups == "singletons" else np.repeat(np.arange(3), 4))
+    X, y, n = problem.X, problem.y, problem.X.shape[0]
+    min_gamma = 0.05 if groups == "singletons" else 1e-7
+    ref = grouped_evidence(X, y, problem.spec.groups, tol=1e-8, min_gamma=min_gamma)
+    lam_ref = ref.lam_for(n)
+    lam0 = np.var(y - y.mean()) / n
+    same_start = EvidenceSearch(tol=1e-8, lam0=lam0, min_gamma=min_gamma).tune_problem(problem)
+    steps = min(len(ref.trajectory), len(same_start.trajectory), 30)
+    for k in range(steps):
+        visited = np.array(list(same_start.trajectory[k].values()))
+        finite = np.isfinite(ref.trajectory[k])
+        assert np.array_equal(finite, np.isfinite(visited)), k
+        np.testing.assert_allclose(visited[finite], ref.trajectory[k][finite], rtol=1e-7)
+    default = EvidenceSearch(tol=1e-8, min_gamma=min_gamma).tune_problem(_ridge_linear(problem.spec.groups.labels))
+    off = ~np.isfinite(lam_ref)
+    assert ref.converged and (np.sum(off) >= 3 if groups == "singletons" else not np.any(off))
+    for result in (same_start, default):
+        assert result.method == "evidence" and result.info["converged"]
+        assert [problem.names[g] for g in np.flatnonzero(off)] == result.info["switched_off"]
+        np.testing.assert_allclose(result.lambda_vector[~off], lam_ref[~off], rtol=1e-5)
+        assert np.all(result.lambda_vector[off] > 1e3)       # switched off: OFF × the upper bound
+        assert result.compute.fits == len(result.trajectory)  # one posterior per iteration
+
+
+def test_evidence_search_through_the_registry_in_the_estimator_and_inverse_fit():
+    from lamina.tuners.evidence_search import EvidenceSearch
+    from lamina.tuners.linear_evidence import grouped_evidence
+    X, y = _linear_data()
+    labels = np.repeat(np.arange(3), 4)
+    model = lamina.Ridge(lam="auto", tuner="evidence_search", groups=labels).fit(X, y)
+    own = lamina.Ridge(lam="auto", tuner="evidence", groups=labels).fit(X, y)
+    assert model.tuning_.method == "evidence"
+    np.testing.assert_allclose(model.lam_, own.lam_, rtol=1e-4)
+    # inverse: ½‖Ax − b‖² + Σ λ_g ½‖x_g‖², λ_g = α_g/β — grouped_evidence without an intercept
+    problem = _inverse()
+    result = inverse_fit(problem.A, problem.b, "l2", tuner="evidence", groups=np.repeat(np.arange(3), 10))
+    ref = grouped_evidence(problem.A, problem.b, as_groups(np.repeat(np.arange(3), 10), 30),
+                           fit_intercept=False, tol=1e-10)
+    lam_ref = ref.alpha / ref.beta
+    assert result.rule == "evidence" and result.tune.info["converged"]
+    np.testing.assert_allclose(result.lam, lam_ref, rtol=1e-4)
+    solved = lamina.solve(problem.A, problem.b, "l2", result.lam, np.repeat(np.arange(3), 10), tol=1e-12).x
+    np.testing.assert_allclose(result.x, solved, atol=1e-6)
+    assert isinstance(registry.entry("evidence", "inverse").load()(), EvidenceSearch)
+
+
+def test_evidence_search_refuses_what_it_cannot_do():
+    from lamina.tuners.evidence_search import EvidenceSearch
+    with pytest.raises(ValueError, match="needs the L2 penalty.*'l1'"):
+        EvidenceSearch().tune_problem(_linear())
+    with pytest.raises(ValueError, match="needs the L2 penalty.*'l1'"):
+        EvidenceSearch().tune_problem(_inverse())
+    online = "NetworkProblem does not.*networks keep their online evidence.*tuner='evidence'"
+    with pytest.raises(TypeError, match=online):
+        EvidenceSearch().tune_problem(_network())
+    X, y = _linear_data()
+    spec = LinearSpec(make_penalty("l2"), as_groups(np.repeat(np.arange(3), 4), 12), True, Loss.LOGISTIC, 1e-8, None, 1)
+    with pytest.raises(ValueError, match="squared loss; got 'logistic'"):
+        EvidenceSearch().tune_problem(LinearProblem(X, (y > 0).astype(float), spec))
+    with pytest.raises(ValueError, match="lam0 must be"):
+        EvidenceSearch(lam0=[1.0, -1.0, 1.0]).tune_problem(_ridge_linear())
+    with pytest.raises(ValueError, match="hyperprior must be"):
+        EvidenceSearch(hyperprior=(1, 1))

@@ -7,7 +7,7 @@ is the held-out squared error ‖A_v x − b_v‖²; the criterion is the total 
 divided by their number. Hypergradients come from :func:`lamina.inverse.implicit.hypergradient`
 (implicit differentiation on the support; L1 and L2), re-entry thresholds (for the probes of
 :class:`~lamina.tuners.search.HypergradientSearch`) from the penalty's dual norm of the
-training gradient.
+training gradient, and the evidence statistics (L2) from the exact Gaussian posterior.
 """
 from __future__ import annotations
 
@@ -16,15 +16,18 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from lamina._validation import check_positive_int
 from lamina.api import solve
 from lamina.inverse._linops import row_subset
 from lamina.inverse.candidates import compute_candidates, default_multipliers, prepare, result_from_candidates
 from lamina.inverse.implicit import hypergradient
-from lamina.operators import matvec, rmatvec
+from lamina.operators import is_explicit, matvec, rmatvec
 from lamina.solvers.base import ConvergenceWarning
 from lamina.tuners.base import Compute, Tuner, TuneResult
+from lamina.tuners.evidence import EvidenceStatistics, gaussian_statistics
+from lamina.tuners.linear_evidence import GaussianPosterior
 from lamina.tuners.problem import Report
 from lamina.tuners.splits import cv_splits
 
@@ -70,6 +73,7 @@ class OperatorProblem:
         self.compute = Compute()
         self.unconverged = 0                    # path points whose solve hit its iteration budget
         self.held_out_rows = self.A.shape[0]     # rows the last splits() holds out, all told
+        self._posterior = None                   # the exact posterior of the evidence (built once)
 
     # ------------------------------------------------------------------ splits
     def splits(self, cv) -> list[RowSplit]:
@@ -152,6 +156,20 @@ class OperatorProblem:
         whole = RowSplit(np.arange(self.A.shape[0]), np.arange(0), 1.0, self.A, self.b, None, None)
         return self._fit(whole, lam)
 
+    def evidence_statistics(self, lam) -> EvidenceStatistics:
+        """γ_g, ‖x_g‖²_f, ‖Ax − b‖² of the exact Gaussian posterior at λ (L2 penalty only):
+        with ½‖Ax − b‖² + Σ_g λ_g ½‖x_g‖²_f, λ_g = α_g / β (scale 1). An operator A is
+        materialized once, column by column (at most ``MAX_EVIDENCE_ENTRIES`` entries); one
+        posterior counts as a fit (:class:`~lamina.tuners.evidence_search.EvidenceSearch`)."""
+        if self._posterior is None:
+            if not self.penalty.supports("quadratic_strengths"):
+                raise ValueError(f"the evidence needs the L2 penalty (a Gaussian prior); got penalty "
+                                 f"{self.penalty.name!r}")
+            self._posterior = GaussianPosterior(_dense_matrix(self.A), np.asarray(self.b, dtype=np.float64),
+                                                self.groups, self.penalty.prior_factors(self.groups))
+        self.compute.fits += 1
+        return gaussian_statistics(self._posterior, lam, scale=1.0)
+
     # ------------------------------------------------------------------ ranges
     def default_grid(self, n_values: int | None = None) -> np.ndarray:
         return default_multipliers(self.A, self.b, self.penalty, self.groups, self.direction,
@@ -161,6 +179,23 @@ class OperatorProblem:
         """λ_g from the top of the one-λ grid down to 10⁻⁴ of it (per group, times direction)."""
         top = float(self.default_grid(3)[0]) * self.direction
         return top * 1e-4, top
+
+
+#: largest m·n of an operator the evidence materializes (≈ 400 MB of floats)
+MAX_EVIDENCE_ENTRIES = 50_000_000
+
+
+def _dense_matrix(A) -> np.ndarray:
+    """A as a dense array: directly when explicit, else column by column A e_j (refused above
+    ``MAX_EVIDENCE_ENTRIES`` entries)."""
+    if is_explicit(A):
+        return A.toarray() if sp.issparse(A) else np.asarray(A, dtype=np.float64)
+    m, n = A.shape
+    if m * n > MAX_EVIDENCE_ENTRIES:
+        raise ValueError(f"the evidence needs A as a matrix: an operator of shape {A.shape} has more than "
+                         f"{MAX_EVIDENCE_ENTRIES} entries; use tuner='gcv', 'sure' or 'cv'")
+    columns = np.eye(n)
+    return np.column_stack([matvec(A, columns[:, j]) for j in range(n)]).astype(np.float64)
 
 
 class KFoldCV(Tuner):

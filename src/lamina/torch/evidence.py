@@ -49,7 +49,10 @@ step size of the direction. The names, ratios and reason appear in :func:`eviden
 Their γ_g (computed at the held δ_g) still counts in the noise update.
 
 The curvature (:class:`~lamina.torch.curvature.GGNCurvature`, γ of a spectrum) lives in
-:mod:`lamina.torch.curvature`; this module holds the fixed point that uses it.
+:mod:`lamina.torch.curvature`; the MacKay step, its projection on identified directions, the
+damping and the noise step are :mod:`lamina.tuners.evidence`'s (written once for every
+family; numpy on the host — G numbers per step); this module holds the online loop that
+feeds them.
 """
 from __future__ import annotations
 
@@ -61,6 +64,12 @@ from lamina.torch.curvature import _EMA, GGNCurvature, Structure, gamma_diag, ga
 from lamina.torch.invariance import scale_invariance_ratios
 from lamina.torch.likelihoods import Gaussian
 from lamina.torch.penalty import Mode, Penalty, Regularizer
+from lamina.tuners.evidence import clip_factor, mackay_precision, noise_precision, project_log_step
+
+
+def _host(tensor: torch.Tensor) -> np.ndarray:
+    """A tensor as a float64 numpy array on the host (the evidence step is numpy)."""
+    return tensor.detach().double().cpu().numpy()
 
 
 class OnlineEvidence:
@@ -135,7 +144,7 @@ class OnlineEvidence:
             if basis.ndim != 2 or basis.shape[1] != len(regularizer.names):
                 raise ValueError(f"directions must be a (k, {len(regularizer.names)}) basis over the regularized "
                                  f"groups, got shape {tuple(basis.shape)}")
-            self.projector = basis.T @ basis
+            self.projector = (basis.T @ basis).cpu().numpy()
         self.curvature = GGNCurvature(model, regularizer.reg_groups, structure, decay)
         self.curvature_every, self.update_every, self.burn_in = int(curvature_every), int(update_every), int(burn_in)
         self.inner_iterations, self.max_factor = int(inner_iterations), float(max_factor)
@@ -205,21 +214,21 @@ class OnlineEvidence:
         """One evidence update at the current weights; returns γ per group (device tensor)."""
         reg = self.regularizer
         n_data = reg.n_data
-        norms = reg.sq_distances().double().clamp_min(1e-12)
-        old = reg.delta.double().clamp_min(1e-12)
-        delta = old.clone()
+        device = reg.delta.device
+        norms = _host(reg.sq_distances())
+        old = np.maximum(_host(reg.delta), 1e-12)
+        delta = old.copy()
         spectra = self.curvature.spectra(n_data)
         for _ in range(self.inner_iterations):
-            gamma = self.curvature.gammas(delta, n_data, spectra).double()
-            target = (gamma / norms).clamp_min(1e-8)
-            if self.projector is None:
-                delta = target
-            else:   # the fixed-point step in log δ, along the identified directions only
-                delta = delta * torch.exp(self.projector @ (target.log() - delta.log()))
-        delta = torch.minimum(torch.maximum(delta, old / self.max_factor), old * self.max_factor)
+            gamma = _host(self.curvature.gammas(torch.as_tensor(delta, device=device), n_data, spectra))
+            # δ ← max(γ / max(‖w − μ‖², 1e-12), 1e-8), along the identified directions only if given
+            target = mackay_precision(gamma, norms, norm_floor=1e-12, floor=1e-8)
+            delta = project_log_step(delta, target, self.projector)
+        delta = clip_factor(delta, old, self.max_factor)
         held = self._held_mask()
         if held is not None:
-            delta = torch.where(held, reg.delta.double(), delta)
+            delta = np.where(held.cpu().numpy(), _host(reg.delta), delta)
+        delta = torch.as_tensor(delta, device=device)
         self.gamma = self.curvature.gammas(delta, n_data, spectra).double()
         reg.set_deltas(delta.to(reg.delta.dtype), optimizer if reg.mode is Mode.DECOUPLED else None)
         if self.update_noise and self._residual.get() is not None:
@@ -235,13 +244,11 @@ class OnlineEvidence:
 
     def _update_noise(self, gamma: torch.Tensor) -> None:
         lik = self.likelihood
-        sse = self._residual.get().double() * self.regularizer.n_data
+        sse = _host(self._residual.get()) * self.regularizer.n_data
         n_out = self.regularizer.n_data * self._n_outputs()
-        dof = torch.clamp(n_out - gamma.sum(), min=0.1 * n_out)
-        beta = dof / sse.clamp_min(1e-12)
-        old = lik.precision.double()
-        beta = torch.minimum(torch.maximum(beta, old / self.max_factor), old * self.max_factor)
-        lik.log_precision.copy_(beta.log().to(lik.log_precision.dtype))
+        beta = noise_precision(n_out, _host(gamma).sum(), sse, min_dof_share=0.1, rss_floor=1e-12)
+        beta = clip_factor(beta, _host(lik.precision), self.max_factor)
+        lik.log_precision.copy_(torch.as_tensor(np.log(beta)).to(lik.log_precision))
 
     def _n_outputs(self) -> int:
         return self._outputs

@@ -2,7 +2,8 @@
 
 Model: y = Xw + ε, ε ~ N(0, β⁻¹ I), w_j ~ N(0, (α_g f_j)⁻¹) for j in group g (f_j the penalty
 factor). With the posterior N(m, Σ), Σ = (β XᵀX + diag(α_g f_j))⁻¹, m = β Σ Xᵀy, MacKay's
-fixed point maximizes the evidence p(y | α, β):
+fixed point maximizes the evidence p(y | α, β) (the step itself, its hyperprior and its pruning
+rules are :mod:`lamina.tuners.evidence`'s, shared with the logistic and network callers):
 
     γ_j = 1 − α_g f_j Σ_jj,      γ_g = Σ_{j∈g} γ_j   (well-determined parameters of g)
     α_g = (γ_g + 2a) / (Σ_{j∈g} f_j m_j² + 2b),      β = (n − Σ_j γ_j + 2c) / (‖y − Xm‖² + 2d)
@@ -31,6 +32,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from lamina.groups import Groups
+from lamina.tuners.evidence import evidence_step, noise_precision
 from lamina.tuners.linear_implicit import _sample_weights
 
 
@@ -114,6 +116,41 @@ class GroupKernels:
         return mean, gamma
 
 
+class GaussianPosterior:
+    """The exact posterior of y = Xw + ε at prior precisions α_g f_j and noise precision β
+    (see module docstring): :meth:`at` gives (m, γ per group, Σ_j γ_j); pruned groups
+    (α_g = ∞) are held at zero. X (dense, centered by the caller if needed) is factored in the
+    cheapest of the three forms: p×p Gram (p ≤ n), per-group kernels, or the n×n kernel.
+
+    Only α/β matters for m and γ, so a λ-parametrized caller may pass (α = λ·scale, β = 1).
+    """
+
+    def __init__(self, X, y, groups: Groups, factors=None):
+        self.X, self.y, self.groups = X, y, groups
+        p = X.shape[1]
+        self.factors = np.ones(p) if factors is None else np.asarray(factors, dtype=np.float64)
+        self.free = self.factors == 0
+        self.penalized = groups.sum(~self.free) > 0
+        self.gram = X.T @ X if p <= X.shape[0] else None
+        self.kernels = GroupKernels(X, groups, self.factors) if GroupKernels.fits(X, groups, self.factors) else None
+
+    def at(self, alpha, beta: float):
+        """(m, γ per group, Σ_j γ_j) with pruned groups (α = inf) held at zero."""
+        X, y, groups, p = self.X, self.y, self.groups, self.X.shape[1]
+        if self.kernels is not None:
+            mean, gamma_group = self.kernels.posterior(y, beta, alpha)
+            return mean, gamma_group, float(gamma_group.sum())
+        labels = groups.labels
+        cols = np.flatnonzero(np.isfinite(alpha)[labels])
+        mean, gamma_coef = np.zeros(p), np.zeros(p)
+        if cols.size:
+            Xk = X[:, cols]
+            gram = self.gram[np.ix_(cols, cols)] if self.gram is not None else None
+            mean[cols], gamma_coef[cols] = _posterior(Xk, y, Xk.T @ y, gram, beta,
+                                                      (alpha[labels] * self.factors)[cols])
+        return mean, groups.sum(np.where(self.free, 0.0, gamma_coef)), float(gamma_coef.sum())
+
+
 def grouped_evidence(X, y, groups: Groups, factors=None, *, fit_intercept: bool = True,
                      max_iter: int = 300, tol: float = 1e-6, hyperprior=(1e-6, 1e-6, 1e-6, 1e-6),
                      min_gamma: float = 1e-7, threshold: float | None = None,
@@ -150,50 +187,25 @@ def grouped_evidence(X, y, groups: Groups, factors=None, *, fit_intercept: bool 
     y = np.asarray(y, dtype=np.float64)
     if fit_intercept:
         X, y = X - X.mean(axis=0), y - y.mean()
-    n, p = X.shape
+    n = X.shape[0]
     a, b, c, d = hyperprior
-    factors = np.ones(p) if factors is None else np.asarray(factors, dtype=np.float64)
-    labels = groups.labels
     alpha = np.ones(groups.n_groups) if alpha0 is None else np.array(alpha0, dtype=np.float64)
     beta = 1.0 / (np.var(y) + np.finfo(float).eps) if beta0 is None else float(beta0)
-    free = factors == 0
     pruned = np.zeros(groups.n_groups, dtype=bool)
-    use_gram = p <= n
-    gram_full = X.T @ X if use_gram else None
-    kernels = GroupKernels(X, groups, factors) if GroupKernels.fits(X, groups, factors) else None
-
-    def posterior(alpha, beta):
-        """(m, γ per group, Σ_j γ_j) with pruned groups (α = inf) held at zero."""
-        if kernels is not None:
-            mean, gamma_group = kernels.posterior(y, beta, alpha)
-            return mean, gamma_group, float(gamma_group.sum())
-        cols = np.flatnonzero(np.isfinite(alpha)[labels])
-        mean, gamma_coef = np.zeros(p), np.zeros(p)
-        if cols.size:
-            Xk = X[:, cols]
-            gram = gram_full[np.ix_(cols, cols)] if use_gram else None
-            mean[cols], gamma_coef[cols] = _posterior(Xk, y, Xk.T @ y, gram, beta,
-                                                      (alpha[labels] * factors)[cols])
-        return mean, groups.sum(np.where(free, 0.0, gamma_coef)), float(gamma_coef.sum())
-
+    model = GaussianPosterior(X, y, groups, factors)
+    factors, penalized, posterior = model.factors, model.penalized, model.at
     trajectory, converged, iteration = [], False, 0
     for iteration in range(1, max_iter + 1):
         mean, gamma_group, gamma_total = posterior(alpha, beta)
         residual = y - X @ mean
         norm2 = groups.sum(factors * mean ** 2)
-        new_alpha = (gamma_group + 2 * a) / (norm2 + 2 * b)
-        new_beta = (n - gamma_total + 2 * c) / (float(residual @ residual) + 2 * d)
-        penalized = groups.sum(~free) > 0
-        new_alpha = np.where(penalized, new_alpha, alpha)
-        prune_now = penalized & ~pruned & ((gamma_group / groups.sizes < min_gamma)
-                                           | ((new_alpha > threshold) if threshold is not None else False))
-        live = ~pruned & ~prune_now & penalized
-        change = np.max(np.abs(np.log(new_alpha[live] / alpha[live])), initial=0.0)
-        change = max(change, abs(np.log(new_beta / beta)))
-        alpha, beta = np.where(pruned | prune_now, np.inf, new_alpha), new_beta
-        pruned |= prune_now
+        new_beta = float(noise_precision(n, gamma_total, float(residual @ residual), (c, d)))
+        step = evidence_step(alpha, gamma_group, norm2, sizes=groups.sizes, pruned=pruned, penalized=penalized,
+                             hyperprior=(a, b), min_gamma=min_gamma, threshold=threshold)
+        change = max(step.change, abs(np.log(new_beta / beta)))
+        alpha, beta, pruned = step.alpha, new_beta, step.pruned
         trajectory.append(alpha / (beta * n))
-        if change <= tol and not np.any(prune_now):
+        if change <= tol and not np.any(step.pruned_now):
             converged = True
             break
     mean, gamma_group, _ = posterior(alpha, beta)     # at the final hyperparameters
@@ -229,14 +241,11 @@ def laplace_evidence(train, lam0, *, max_iter: int = 50, tol: float = 1e-4,
         coef = x[: groups.n_features]
         gamma_coef = 1.0 - prior[: groups.n_features] * sigma_diag[: groups.n_features]
         gamma_group = groups.sum(np.where(factors > 0, gamma_coef, 0.0))
-        new_alpha = gamma_group / np.maximum(groups.sum(factors * coef ** 2), 1e-300)
-        prune_now = ~pruned & (gamma_group / groups.sizes < min_gamma)
-        live = ~pruned & ~prune_now
-        change = np.max(np.abs(np.log(new_alpha[live] / alpha[live])), initial=0.0)
-        alpha = np.where(pruned | prune_now, np.inf, new_alpha)
-        pruned |= prune_now
+        step = evidence_step(alpha, gamma_group, groups.sum(factors * coef ** 2), sizes=groups.sizes,
+                             pruned=pruned, norm_floor=1e-300, min_gamma=min_gamma)
+        alpha, pruned = step.alpha, step.pruned
         trajectory.append(alpha / n)
-        if change <= tol and not np.any(prune_now):
+        if step.change <= tol and not np.any(step.pruned_now):
             converged = True
             break
     mean = np.zeros(groups.n_features) if x is None else x[: groups.n_features].copy()

@@ -10,12 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from lamina.tuners.base import Compute, Stopwatch, TuneResult
+from lamina.tuners.evidence import OFF
 from lamina.tuners.linear_common import LinearTuner, _as_dict, _bounds
 from lamina.tuners.linear_data import LinearSpec, Loss, TrainingSet
 from lamina.tuners.linear_evidence import grouped_evidence, laplace_evidence
-
-#: λ given to a group the evidence switched off, in units of that group's λ_max scale
-OFF = 1e6
 
 
 class EvidenceTuner(LinearTuner):

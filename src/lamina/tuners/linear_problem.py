@@ -6,7 +6,9 @@ each fold's fits are warm-started from its previous solution; the loss is the he
 squared error or log-loss, and the criterion the mean over folds weighted by their held-out
 rows (or sample weights). Hypergradients come from
 :func:`~lamina.tuners.linear_implicit.fold_value_and_gradient` (implicit differentiation on the
-support), re-entry thresholds from :func:`~lamina.tuners.linear_data.entry_thresholds`.
+support), re-entry thresholds from :func:`~lamina.tuners.linear_data.entry_thresholds`, the
+evidence statistics (ridge, squared loss) from the exact posterior
+(:class:`~lamina.tuners.linear_evidence.GaussianPosterior`).
 The estimator refits itself at the chosen λ, so :meth:`LinearProblem.refit` returns None.
 """
 from __future__ import annotations
@@ -15,7 +17,9 @@ import numpy as np
 
 from lamina.tuners.base import Compute
 from lamina.tuners.linear_common import _bounds, _grid
-from lamina.tuners.linear_data import LinearSpec, entry_thresholds, make_folds
+from lamina.tuners.evidence import EvidenceStatistics, gaussian_statistics
+from lamina.tuners.linear_data import LinearSpec, Loss, entry_thresholds, make_folds
+from lamina.tuners.linear_evidence import GaussianPosterior, _dense
 from lamina.tuners.linear_implicit import fold_value_and_gradient
 from lamina.tuners.problem import Report, weighted_mean
 
@@ -47,6 +51,7 @@ class LinearProblem:
             raise ValueError(f"direction must hold {spec.groups.n_groups} values > 0 (one per group)")
         self.compute = Compute()
         self._folds: list = []
+        self._posterior = None
 
     def splits(self, cv) -> list:
         self._folds = make_folds(self.X, self.y, self.spec, cv, self.seed, self.cv_groups, self.sample_weight)
@@ -107,3 +112,24 @@ class LinearProblem:
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         return _bounds(self.X, self.y, self.spec, self.sample_weight)
+
+    def evidence_statistics(self, lam) -> EvidenceStatistics:
+        """γ_g, ‖w_g‖²_f, RSS of the exact Gaussian posterior at λ (squared loss, L2 penalty;
+        X and y centered when the model fits an intercept): λ_g = α_g / (β n), scale n
+        (:class:`~lamina.tuners.evidence_search.EvidenceSearch`; one posterior counts as a fit)."""
+        if self._posterior is None:
+            spec = self.spec
+            if not spec.is_ridge:
+                raise ValueError(f"the evidence needs the L2 penalty (a Gaussian prior); got penalty "
+                                 f"{spec.penalty.name!r}")
+            if spec.loss is not Loss.SQUARED:
+                raise ValueError(f"the evidence statistics of a LinearProblem need the squared loss; got "
+                                 f"{spec.loss.value!r} (use tuner='evidence', the Laplace evidence)")
+            if self.sample_weight is not None:
+                raise ValueError("the evidence statistics do not take sample_weight")
+            X, y = _dense(self.X), np.asarray(self.y, dtype=np.float64)
+            if spec.fit_intercept:
+                X, y = X - X.mean(axis=0), y - y.mean()
+            self._posterior = GaussianPosterior(X, y, spec.groups, spec.penalty.prior_factors(spec.groups))
+        self.compute.fits += 1
+        return gaussian_statistics(self._posterior, lam, scale=self._posterior.X.shape[0])

@@ -33,7 +33,11 @@ Optional, used when present:
 * ``split_entry(λ, s)`` — (whether each group is zero in the split's fit at λ, its entry
   threshold τ_g: the λ_g below which it enters), for the search's re-entry probes;
 * ``warm_state(s)`` / ``set_warm_state(s, state)`` — the split's warm start, kept at the best
-  point of the search's single-λ start.
+  point of the search's single-λ start;
+* ``evidence_statistics(λ)`` — an :class:`~lamina.tuners.evidence.EvidenceStatistics` (γ_g,
+  ‖w_g − μ_g‖², RSS, n_out, the scale λ = α/(β·scale)) of the posterior at λ, for
+  :class:`~lamina.tuners.evidence_search.EvidenceSearch`; linear (ridge, squared loss) and
+  inverse (L2) problems give it, networks do not (their evidence runs online during training).
 """
 from __future__ import annotations
 

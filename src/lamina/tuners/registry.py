@@ -10,6 +10,9 @@ Every family takes ``tuner=`` as a name listed here or a tuner object. A tuner o
 works on any :class:`~lamina.tuners.problem.TunableProblem` (:class:`~lamina.tuners.search.GridSearch`,
 :class:`~lamina.tuners.search.OptunaSearch`, :class:`~lamina.tuners.search.HypergradientSearch`)
 serves all three; the family builds the problem (:func:`lamina.tuners.problem.as_problem`).
+:class:`~lamina.tuners.evidence_search.EvidenceSearch` serves the families whose problems give
+the evidence statistics (linear ridge as ``"evidence_search"``, inverse L2 as ``"evidence"``);
+networks keep their online evidence (``"evidence"``).
 
 >>> "grid" in available("network") and "gcv" in available("inverse")
 True
@@ -125,6 +128,11 @@ register("cv", "linear", "lamina.tuners.linear:GridCVTuner",
          "one λ on a warm-started path, K-fold CV (folds in parallel)")
 register("optuna", "linear", "lamina.tuners.linear:OptunaTuner", "Optuna TPE over log λ, K-fold criterion")
 
+register("evidence_search", "linear", "lamina.tuners.evidence_search:EvidenceSearch",
+         "the evidence fixed point written once (EvidenceSearch): exact posterior, ridge with squared loss")
+
+register("evidence", "inverse", "lamina.tuners.evidence_search:EvidenceSearch",
+         "MacKay evidence fixed point per group (exact Gaussian posterior, L2 penalty; noise learned)")
 register("cv", "inverse", "lamina.inverse.tunable:KFoldCV",
          "5-fold CV over held-out measurements along a warm-started path (default)")
 register("gcv", "inverse", "lamina.inverse.rules:GCV", "generalized cross-validation m‖r‖²/(m − df)²")
