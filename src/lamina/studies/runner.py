@@ -5,10 +5,12 @@ database), runs it while a thread records its heartbeat, and ``study.tell()``s t
 Liveness is Optuna's own heartbeat machinery (``RDBStorage(heartbeat_interval, grace_period,
 heartbeat_stale_trial_callback)`` and :func:`optuna.storages.fail_stale_trials`):
 
-* a worker killed at any moment leaves a RUNNING trial whose heartbeat goes stale; a RUNNING
-  trial with no heartbeat at all (its worker died between ``ask`` and the first beat, or an
-  older lamina wrote it) is given one heartbeat by the first worker that sees it, so it too
-  goes stale;
+* a worker records a heartbeat on the waiting trial that ``ask`` will take *before* asking,
+  then beats every ``heartbeat_interval`` seconds while the cell runs; so a worker killed at
+  any moment leaves a RUNNING trial whose heartbeat goes stale; a RUNNING trial with no
+  heartbeat at all (``ask`` took another trial after a racing worker took the first, and the
+  worker died at once; or an older lamina wrote it) is given one heartbeat by the first worker
+  that sees it, so it too goes stale;
 * stale trials are failed after ``grace_period`` seconds and their cells enqueued again by the
   storage's stale-trial callback (:func:`lamina.studies.opening.retry_lost_cell`; Optuna's
   ``RetryHeartbeatStaleTrialCallback`` copies the lost run's recorded steps into the retry,
@@ -106,12 +108,17 @@ class _Worker:
         """The next waiting cell's trial, asked for and beating; None when no cell waits."""
         while True:
             with self.spec.claim_lock():
-                if not self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+                waiting = self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+                if not waiting:
                     return None
+                # ask() takes the first waiting trial: it beats before it runs, so a worker
+                # killed right after ask() leaves a trial that goes stale
+                self.storage.record_heartbeat(self.trial_id(waiting[0]))
                 with warnings.catch_warnings():  # "heartbeat is supposed to be used with optimize"
                     warnings.simplefilter("ignore", UserWarning)
                     trial = self.study.ask()
-            self.storage.record_heartbeat(self.trial_id(trial))
+            if trial.number != waiting[0].number:
+                self.storage.record_heartbeat(self.trial_id(trial))
             if CELL_ATTR not in trial.user_attrs:
                 # the waiting cell was taken by a racing worker (no claim lock on PostgreSQL),
                 # so ask() created a trial of its own: closed at once, never a cell's row
