@@ -5,7 +5,8 @@ is race-free: of two processes creating the same new study, Optuna lets exactly 
 it; the other finds it existing. Reopening (``resume``) checks that every cell is asked for
 with the settings it was stored with, enqueues cells that a process killed while creating
 the study never enqueued, and enqueues again cells that were lost (their worker died) or
-failed (so that a fixed task or environment can be retried).
+failed (so that a fixed task or environment can be retried). While a study runs, a lost
+cell is enqueued again by :func:`retry_lost_cell`, the workers' Optuna stale-trial callback.
 """
 from __future__ import annotations
 
