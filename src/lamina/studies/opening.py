@@ -126,7 +126,7 @@ def retry_lost_cell(study: optuna.Study, lost: optuna.trial.FrozenTrial) -> None
     attribute of the lost trial — the ``step:`` trajectory it recorded, and metrics or an error
     written just before its worker died — and Optuna cannot delete a user attribute, so the
     re-run's row would show steps it never ran. A trial without a cell (see
-    ``runner._Worker.claim``) is not retried, nor a cell that completed or waits already.
+    ``runner._Worker.ask``) is not retried, nor a cell that completed or waits already.
     """
     key = lost.user_attrs.get(CELL_ATTR)
     if key is None:
