@@ -90,6 +90,7 @@ def test_wait_is_bounded_and_the_report_tells_the_missing_cell(tmp_path, capsys)
     assert code == 0 and "Incomplete study" in page and "2 of 3 cells completed" in page and "c0" in page
 
 
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")  # retry_history is experimental
 def test_lost_cell_is_retried_by_the_stale_trial_callback_with_a_clean_trajectory(tmp_path):
     """A worker dies mid-cell after recording a step: Optuna's fail_stale_trials fails its trial
     and the storage's callback enqueues the cell again — with Optuna's retry lineage, without
