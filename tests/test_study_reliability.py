@@ -90,6 +90,53 @@ def test_wait_is_bounded_and_the_report_tells_the_missing_cell(tmp_path, capsys)
     assert code == 0 and "Incomplete study" in page and "2 of 3 cells completed" in page and "c0" in page
 
 
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")  # retry_history is experimental
+def test_lost_cell_is_retried_by_the_stale_trial_callback_with_a_clean_trajectory(tmp_path):
+    """A worker dies mid-cell after recording a step: Optuna's fail_stale_trials fails its trial
+    and the storage's callback enqueues the cell again — with Optuna's retry lineage, without
+    the dead run's recorded step (RetryHeartbeatStaleTrialCallback would copy it)."""
+    spec = storage_spec(tmp_path / "study.db", "unused", heartbeat_interval=1, grace_period=2)
+    study = open_study("s", ridge_cells(tmp_path, 2), spec, resume=False)
+    claim_by_hand(spec, study, heartbeat=True)
+    storage = spec.open()
+    lost = storage.get_trial_id_from_study_id_trial_number(storage.get_study_id_from_name("s"), 0)
+    storage.set_trial_user_attr(lost, "step:0000099", {"lambdas": {"all": -1.0}})
+    rows = run_study("s", ridge_cells(tmp_path, 2), "study_cells:ridge_cell", spec, resume=True)
+    assert [(r["cell"], r["state"]) for r in rows] == [("c0", "COMPLETE"), ("c1", "COMPLETE")]
+    assert [step["step"] for step in rows[0]["trajectory"]] == [0, 1, 2]
+    trials = optuna.load_study(study_name="s", storage=spec.open()).trials
+    retry = [t for t in trials if t.user_attrs.get("cell") == "c0" and t.state == TrialState.COMPLETE]
+    assert len(retry) == 1 and [t.state for t in trials[:2]] == [TrialState.FAIL, TrialState.COMPLETE]
+    assert optuna.storages.RetryHeartbeatStaleTrialCallback.retry_history(retry[0]) == [0]
+    assert optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(retry[0]) == 0
+    assert [len((tmp_path / f"c{i}.runs").read_text().split()) for i in range(2)] == [1, 1]
+
+
+def test_ask_after_a_racing_worker_took_the_cell_leaves_no_row(tmp_path):
+    """Without a claim lock (PostgreSQL) another worker can take the waiting cell between the
+    check and ask(), which then creates a trial of its own: it is failed at once, marked, and
+    neither run, retried nor shown as a row."""
+    from lamina.studies.opening import retry_lost_cell
+    from lamina.studies.runner import NO_CELL_ATTR, _Worker
+    spec = storage_spec(tmp_path / "study.db", "unused")
+    open_study("s", ridge_cells(tmp_path, 1), spec, resume=False)
+    worker, racer = _Worker("s", spec), _Worker("s", spec)
+    taken, ask = [], worker.study.ask
+
+    def racing_ask(*args, **kwargs):
+        with pytest.warns(UserWarning, match="optimize"):
+            taken.append(racer.study.ask())
+        return ask(*args, **kwargs)
+
+    worker.study.ask = racing_ask
+    assert worker.ask() is None
+    assert [t.user_attrs["cell"] for t in taken] == ["c0"]
+    stray = worker.study.trials[1]
+    assert stray.state == TrialState.FAIL and stray.user_attrs == {NO_CELL_ATTR: True}
+    retry_lost_cell(worker.study, stray)
+    assert len(worker.study.trials) == 2 and study_rows("s", spec) == []
+
+
 RACE_SCRIPT = """
 import sys
 from lamina.studies import run_study, storage_spec, StudyExistsError

@@ -5,7 +5,8 @@ is race-free: of two processes creating the same new study, Optuna lets exactly 
 it; the other finds it existing. Reopening (``resume``) checks that every cell is asked for
 with the settings it was stored with, enqueues cells that a process killed while creating
 the study never enqueued, and enqueues again cells that were lost (their worker died) or
-failed (so that a fixed task or environment can be retried).
+failed (so that a fixed task or environment can be retried). While a study runs, a lost
+cell is enqueued again by :func:`retry_lost_cell`, the workers' Optuna stale-trial callback.
 """
 from __future__ import annotations
 
@@ -112,6 +113,33 @@ def fail_stale(study: optuna.Study) -> None:
 
 def enqueue(study: optuna.Study, cell: Cell) -> None:
     study.enqueue_trial({}, user_attrs={CELL_ATTR: cell.key, PARAMS_ATTR: jsonable(dict(cell.params))})
+
+
+def retry_lost_cell(study: optuna.Study, lost: optuna.trial.FrozenTrial) -> None:
+    """``heartbeat_stale_trial_callback`` of the workers' storage: enqueue the lost trial's cell again.
+
+    Called by :func:`optuna.storages.fail_stale_trials` for each trial it failed. Like
+    Optuna's ``RetryHeartbeatStaleTrialCallback`` (``RetryFailedTrialCallback`` before 4.9) it
+    adds a WAITING trial whose system attributes ``failed_trial`` / ``retry_history`` name the
+    lost run (so that callback's ``retried_trial_number`` and ``retry_history`` read them), but
+    the new trial carries only the cell and its settings: Optuna's callback copies *every* user
+    attribute of the lost trial — the ``step:`` trajectory it recorded, and metrics or an error
+    written just before its worker died — and Optuna cannot delete a user attribute, so the
+    re-run's row would show steps it never ran. A trial without a cell (see
+    ``runner._Worker.ask``) is not retried, nor a cell that completed or waits already.
+    """
+    key = lost.user_attrs.get(CELL_ATTR)
+    if key is None:
+        return
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.WAITING)):
+        if trial.user_attrs.get(CELL_ATTR) == key:
+            return
+    history = [*lost.system_attrs.get("retry_history", []), lost.number]
+    study.add_trial(optuna.trial.create_trial(
+        state=TrialState.WAITING,
+        user_attrs={CELL_ATTR: key, PARAMS_ATTR: lost.user_attrs.get(PARAMS_ATTR, {})},
+        system_attrs={"fixed_params": {}, "failed_trial": lost.system_attrs.get("failed_trial", lost.number),
+                      "retry_history": history}))
 
 
 def trials_by_cell(study: optuna.Study) -> dict[str, list]:

@@ -1,18 +1,35 @@
-"""Running the cells of a stored study: workers claim waiting cells, beat while they run.
+"""Running the cells of a stored study: workers take waiting cells with Optuna's ask/tell.
 
-Liveness, with Optuna's own heartbeat machinery (``RDBStorage(heartbeat_interval,
-grace_period)`` and ``optuna.storages.fail_stale_trials``):
+A worker ``study.ask()``s for the next enqueued cell (WAITING → RUNNING, atomic in the
+database), runs it while a thread records its heartbeat, and ``study.tell()``s the outcome.
+Liveness is Optuna's own heartbeat machinery (``RDBStorage(heartbeat_interval, grace_period,
+heartbeat_stale_trial_callback)`` and :func:`optuna.storages.fail_stale_trials`):
 
-* a worker records a heartbeat on a cell *before* claiming it (WAITING → RUNNING, atomic in
-  the database), then beats every ``heartbeat_interval`` seconds while the cell runs; so a
-  worker killed at any moment leaves a RUNNING trial whose heartbeat goes stale;
-* a RUNNING trial with no heartbeat at all (left by an older lamina, or written by hand) is
-  given one heartbeat by the first worker that sees it, so it too goes stale;
-* stale trials are failed after ``grace_period`` seconds and their cells enqueued again;
-* two trials of one cell (a cell enqueued twice by racing processes) never both run: the
-  later one is dropped when claimed;
-* a worker with nothing left to claim waits for cells running elsewhere at most
+* a worker records a heartbeat on the waiting trial that ``ask`` will take *before* asking,
+  then beats every ``heartbeat_interval`` seconds while the cell runs; so a worker killed at
+  any moment leaves a RUNNING trial whose heartbeat goes stale; a RUNNING trial with no
+  heartbeat at all (``ask`` took another trial after a racing worker took the first, and the
+  worker died at once; or an older lamina wrote it) is given one heartbeat by the first worker
+  that sees it, so it too goes stale;
+* stale trials are failed after ``grace_period`` seconds and their cells enqueued again by the
+  storage's stale-trial callback (:func:`lamina.studies.opening.retry_lost_cell`; Optuna's
+  ``RetryHeartbeatStaleTrialCallback`` copies the lost run's recorded steps into the retry,
+  see there); :func:`lamina.studies.opening.requeue` re-enqueues a cell whose callback never
+  ran (its caller died between failing the trial and enqueueing it);
+* two trials of one cell (enqueued twice by racing processes) never both run: the later one
+  is dropped when asked for;
+* a worker with nothing left to ask for waits for cells running elsewhere at most
   ``max_wait_s`` seconds without any cell finishing, then raises :class:`StudyWaitError`.
+
+What stays below Optuna's study API, and why:
+
+* ``StorageSpec.claim_lock`` around ``ask``: SQLite has no row locks, so two processes could
+  move the same WAITING trial to RUNNING; the lock also makes "a cell is waiting, so ``ask``
+  takes it" hold, where ``ask`` would otherwise create a new, cell-less trial;
+* ``storage.get_trial_id_from_study_id_trial_number`` and ``storage.record_heartbeat``: the
+  heartbeat is kept per trial id, which no public ``Trial`` attribute gives, and Optuna's
+  heartbeat thread (``optuna.storages._heartbeat``) is private and is started by
+  ``Study.optimize`` only — which would also create a new trial whenever no cell waits.
 """
 from __future__ import annotations
 
@@ -20,18 +37,21 @@ import importlib
 import math
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable
 
 import joblib
 import optuna
 from optuna.trial import TrialState
 
+from lamina._context import quiet_optuna
 from lamina.studies.opening import (CELL_ATTR, CELLS_ATTR, ERROR_ATTR, METRICS_ATTR, PARAMS_ATTR, Cell,
-                                    StudyExistsError, jsonable, open_study, requeue)
+                                    StudyExistsError, jsonable, open_study, requeue, retry_lost_cell)
 from lamina.studies.storage import StorageSpec, redact
 
 STEP_PREFIX = "step:"
 SUPERSEDED_ATTR = "superseded"
+NO_CELL_ATTR = "no_cell"
 DEFAULT_MAX_WAIT_S = 3600.0
 
 __all__ = ["Cell", "Recorder", "StudyExistsError", "StudyWaitError", "open_study", "run_study", "run_worker",
@@ -43,14 +63,14 @@ class StudyWaitError(TimeoutError):
 
 
 class Recorder:
-    """Writes a running cell's progress to the storage as it happens."""
+    """Writes a running cell's progress to its trial as it happens."""
 
-    def __init__(self, storage: optuna.storages.BaseStorage, trial_id: int):
-        self._storage, self._trial_id = storage, trial_id
+    def __init__(self, trial: optuna.Trial):
+        self._trial = trial
 
     def log(self, step: int, **values) -> None:
         """Store ``values`` (JSON: e.g. ``lambdas={...}``, ``val_loss=...``) for ``step``."""
-        self._storage.set_trial_user_attr(self._trial_id, f"{STEP_PREFIX}{int(step):07d}", jsonable(values))
+        self._trial.set_user_attr(f"{STEP_PREFIX}{int(step):07d}", jsonable(values))
 
 
 def resolve_callable(run_cell: Callable | str) -> Callable:
@@ -66,13 +86,14 @@ def resolve_callable(run_cell: Callable | str) -> Callable:
     return function
 
 
-# ----------------------------------------------------------------------------- claiming
+# ----------------------------------------------------------------------------- asking
 class _Worker:
-    """One worker's handle on a study: its storage, ids, and the trials it gave a heartbeat."""
+    """One worker's handle on a study: its storage (which retries lost cells), and the trials
+    it gave a heartbeat."""
 
     def __init__(self, name: str, spec: StorageSpec):
         self.spec = spec
-        self.storage = spec.open()
+        self.storage = spec.open(stale_trial_callback=retry_lost_cell)
         try:
             self.study = optuna.load_study(study_name=name, storage=self.storage)
         except KeyError:
@@ -83,39 +104,49 @@ class _Worker:
     def trial_id(self, trial) -> int:
         return self.storage.get_trial_id_from_study_id_trial_number(self.study_id, trial.number)
 
-    def claim(self) -> int | None:
-        """Claim one WAITING trial (heartbeat first, then WAITING → RUNNING); None when none."""
-        with self.spec.claim_lock():
-            for trial in self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-                trial_id = self.trial_id(trial)
-                self.storage.record_heartbeat(trial_id)
-                try:
-                    if not self.storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
-                        continue
-                    if not self._superseded(trial):
-                        return trial_id
-                    self.storage.set_trial_user_attr(trial_id, SUPERSEDED_ATTR, True)
-                    self.storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
-                except optuna.exceptions.UpdateFinishedTrialError:
-                    continue
-        return None
+    def ask(self) -> optuna.Trial | None:
+        """The next waiting cell's trial, asked for and beating; None when no cell waits."""
+        while True:
+            with self.spec.claim_lock():
+                waiting = self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+                if not waiting:
+                    return None
+                # ask() takes the first waiting trial: it beats before it runs, so a worker
+                # killed right after ask() leaves a trial that goes stale
+                self.storage.record_heartbeat(self.trial_id(waiting[0]))
+                with warnings.catch_warnings():  # "heartbeat is supposed to be used with optimize"
+                    warnings.simplefilter("ignore", UserWarning)
+                    trial = self.study.ask()
+            if trial.number != waiting[0].number:
+                self.storage.record_heartbeat(self.trial_id(trial))
+            if CELL_ATTR not in trial.user_attrs:
+                # the waiting cell was taken by a racing worker (no claim lock on PostgreSQL),
+                # so ask() created a trial of its own: closed at once, never a cell's row
+                trial.set_user_attr(NO_CELL_ATTR, True)
+                self.study.tell(trial, state=TrialState.FAIL)
+            elif self._superseded(trial):
+                trial.set_user_attr(SUPERSEDED_ATTR, True)
+                self.study.tell(trial, state=TrialState.FAIL)
+            else:
+                return trial
 
-    def _superseded(self, claimed) -> bool:
+    def _superseded(self, asked: optuna.Trial) -> bool:
         """Another trial of the same cell completed, or runs and was enqueued earlier."""
-        key = claimed.user_attrs.get(CELL_ATTR)
+        key = asked.user_attrs[CELL_ATTR]
         for trial in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING)):
-            if trial.user_attrs.get(CELL_ATTR) == key and trial.number != claimed.number and (
-                    trial.state == TrialState.COMPLETE or trial.number < claimed.number):
+            if trial.user_attrs.get(CELL_ATTR) == key and trial.number != asked.number and (
+                    trial.state == TrialState.COMPLETE or trial.number < asked.number):
                 return True
         return False
 
     def running_elsewhere(self) -> list[str]:
-        """Fail dead workers' trials, enqueue lost cells; the cells still waiting or running.
+        """Fail dead workers' trials (the storage's callback enqueues their cells again);
+        the cells still waiting or running.
 
         A RUNNING trial never seen before gets one heartbeat, so that a trial without any
-        (its worker died between claim and first beat) goes stale after the grace period.
+        (its worker died between ask and first beat) goes stale after the grace period.
         """
-        requeue(self.study, retry_failed=False)
+        requeue(self.study, retry_failed=False)  # fail_stale_trials, then cells whose callback never ran
         unfinished = self.study.get_trials(deepcopy=False, states=(TrialState.WAITING, TrialState.RUNNING))
         for trial in unfinished:
             if trial.state == TrialState.RUNNING and trial.number not in self.touched:
@@ -154,15 +185,15 @@ def run_worker(name: str, spec: StorageSpec, run_cell: Callable | str, *, poll_s
     """Run cells of study ``name`` until none is waiting or running; returns how many it ran.
 
     Cells that raise are stored as FAIL with the error text and not retried in this run.
-    With nothing to claim, the worker waits for cells running on other workers; after
+    With nothing to ask for, the worker waits for cells running on other workers; after
     ``max_wait_s`` seconds without any cell finishing it raises :class:`StudyWaitError`.
     """
     function = resolve_callable(run_cell)
     worker = _Worker(name, spec)
     done, waiting_since, unfinished_before = 0, None, None
     while True:
-        trial_id = worker.claim()
-        if trial_id is None:
+        trial = worker.ask()
+        if trial is None:
             unfinished = worker.running_elsewhere()
             if not unfinished:
                 return done
@@ -176,33 +207,40 @@ def run_worker(name: str, spec: StorageSpec, run_cell: Callable | str, *, poll_s
             time.sleep(poll_s)
             continue
         waiting_since = unfinished_before = None
-        key, metrics = _run_one(worker.storage, trial_id, function, spec.heartbeat_interval)
+        key, metrics = _run_one(worker, trial, function)
         done += 1
         if progress is not None and key is not None:
             progress(key, metrics)
 
 
-def _run_one(storage, trial_id: int, function: Callable, heartbeat_s: float) -> tuple[str | None, dict]:
-    """Run one claimed trial; returns (cell, metrics), cell None when another worker took the
-    trial over meanwhile (its heartbeat was late: the trial counts as lost, not as a result)."""
-    attrs = storage.get_trial_user_attrs(trial_id)
+def _run_one(worker: _Worker, trial: optuna.Trial, function: Callable) -> tuple[str | None, dict]:
+    """Run one asked trial and tell its outcome; returns (cell, metrics), cell None when
+    another worker failed the trial meanwhile (its heartbeat was late: the trial counts as
+    lost, not as a result, and its cell was enqueued again)."""
+    key, study = trial.user_attrs[CELL_ATTR], worker.study
     try:
-        with _Heartbeat(storage, trial_id, heartbeat_s):
+        with _Heartbeat(worker.storage, worker.trial_id(trial), worker.spec.heartbeat_interval):
             try:
-                metrics = jsonable(dict(function(dict(attrs[PARAMS_ATTR]), Recorder(storage, trial_id)) or {}))
+                metrics = jsonable(dict(function(dict(trial.user_attrs[PARAMS_ATTR]), Recorder(trial)) or {}))
             except optuna.exceptions.UpdateFinishedTrialError:
                 raise
             except Exception as error:
-                storage.set_trial_user_attr(trial_id, ERROR_ATTR, _error_text(error))
-                storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
-                return attrs[CELL_ATTR], {}
-        storage.set_trial_user_attr(trial_id, METRICS_ATTR, metrics)
+                trial.set_user_attr(ERROR_ATTR, _error_text(error))
+                return _told(study, trial, key, {}, state=TrialState.FAIL)
+        trial.set_user_attr(METRICS_ATTR, metrics)
         objective = metrics.get("objective", math.nan)
         value = float(objective) if isinstance(objective, (int, float)) and math.isfinite(objective) else math.inf
-        storage.set_trial_state_values(trial_id, state=TrialState.COMPLETE, values=[value])
+        return _told(study, trial, key, metrics, values=value)
     except optuna.exceptions.UpdateFinishedTrialError:
         return None, {}
-    return attrs[CELL_ATTR], metrics
+
+
+def _told(study, trial, key, metrics, **outcome) -> tuple[str | None, dict]:
+    """``study.tell`` (quietly); (None, {}) when the trial was already finished by another worker."""
+    with quiet_optuna():
+        told = study.tell(trial, skip_if_finished=True, **outcome)
+    expected = outcome.get("state", TrialState.COMPLETE)
+    return (key, metrics) if told.state == expected else (None, {})
 
 
 def _error_text(error: BaseException) -> str:

@@ -52,20 +52,22 @@ class StorageSpec:
     heartbeat_interval: int = DEFAULT_HEARTBEAT_S
     grace_period: int = DEFAULT_GRACE_S
 
-    def open(self) -> optuna.storages.RDBStorage:
+    def open(self, stale_trial_callback=None) -> optuna.storages.RDBStorage:
         """Connect (creating tables on first use); retried when another process creates the
-        same new storage at the same moment."""
+        same new storage at the same moment. ``stale_trial_callback(study, trial)`` is Optuna's
+        ``heartbeat_stale_trial_callback``: run by :func:`optuna.storages.fail_stale_trials`
+        for each trial it failed."""
         if self.is_sqlite:
             _prepare_sqlite(self.path)
         for attempt in range(OPEN_ATTEMPTS):
             try:
-                return self._connect()
+                return self._connect(stale_trial_callback)
             except sqlalchemy.exc.SQLAlchemyError as error:
                 if attempt == OPEN_ATTEMPTS - 1 or not _creation_race(error):
                     raise StorageError(f"storage {redact(self.url)}: {describe_database_error(error)}") from None
                 time.sleep(0.2 * (attempt + 1))
 
-    def _connect(self) -> optuna.storages.RDBStorage:
+    def _connect(self, stale_trial_callback) -> optuna.storages.RDBStorage:
         engine_kwargs = {}
         if self.is_sqlite:
             # several processes on one SQLite file: wait for the lock (at most a minute) instead of failing
@@ -78,7 +80,8 @@ class StorageSpec:
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 return optuna.storages.RDBStorage(
                     self.url, engine_kwargs=engine_kwargs,
-                    heartbeat_interval=self.heartbeat_interval, grace_period=self.grace_period)
+                    heartbeat_interval=self.heartbeat_interval, grace_period=self.grace_period,
+                    heartbeat_stale_trial_callback=stale_trial_callback)
         except ImportError as error:  # e.g. psycopg for postgresql://
             raise ImportError(
                 f"storage {redact(self.url)!r} needs its database driver ({error}); "
