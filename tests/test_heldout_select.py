@@ -67,8 +67,7 @@ def test_adopt_moves_the_chosen_weights_state_and_noise_into_the_users_objects()
     chosen.optimizer.step()
     with torch.no_grad():
         copy_likelihood.log_precision.fill_(1.5)
-    opt = adopt(model, likelihood, chosen, lambda net: make_optimizer("adam", [{"params": list(net.parameters())}],
-                                                                      0.1))
+    opt = adopt(model, likelihood, chosen, lambda: make_optimizer("adam", [{"params": list(model.parameters())}], 0.1))
     torch.testing.assert_close(model.weight, copy_model.weight)
     assert float(likelihood.log_precision) == pytest.approx(1.5)
     state = opt.state[model.weight]

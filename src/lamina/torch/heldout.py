@@ -45,10 +45,8 @@ each epoch sees), plus ≈ 12 held-out forward passes per update: the cost goal 
 unregularized training" holds by construction. Where the data identify more than the common
 scale (a prior mean, tanh/GELU layers, a residual stream), a second calibration with one
 common scale runs beside the per-direction one and the held-out samples choose between them
-(:mod:`lamina.torch.heldout_select`): 2·0.35 + 0.5 = 1.2 fits. On the six settings of benchmarks/bench_nn.py
-(3 seeds, benchmarks/RESULTS.md, Issue 14) it was within the seed-to-seed noise of the
-refitting variant below everywhere (e.g. digits MLP test NLL 0.124 vs 0.122, diabetes 1.102 vs
-1.100, LayerNorm residual MLP 0.158 vs 0.215).
+(:mod:`lamina.torch.heldout_select`): 2·0.35 + 0.5 = 1.2 fits. benchmarks/RESULTS.md (Issue 14)
+compares it with the refitting variant below on the six settings of benchmarks/bench_nn.py.
 
 Refitting variant (``refit=True, merge_at=1``, the default before): calibrate during a whole
 run on the 70 % split (≈ 0.7 fits), then retrain from the initial weights on all data at the
@@ -341,12 +339,11 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         keep, selection = prefer_split(common, split, val_data, split_gate)
         chosen, extra = (split, common) if keep else (common, split)
     reg, tuner, out = chosen.regularizer, chosen.tuner, chosen.out
-    opt = adopt(model, likelihood, chosen, lambda net: make_optimizer(
-        recipe.optimizer, Regularizer(net, int(fit_data[0].shape[0]), reg.delta.clone(), mode=mode, by=by,
-                                      prior_mean=prior_mean).param_groups(), recipe.lr))
+    final = Regularizer(model, int(merged[0].shape[0]), reg.delta.clone(), mode=mode, by=by, prior_mean=prior_mean)
+    # the merged run re-syncs the decoupled decay to δ/N of all data (fit → sync_optimizer)
+    opt = adopt(model, likelihood, chosen, lambda: make_optimizer(recipe.optimizer, final.param_groups(), recipe.lr))
     history = {key: list(value) for key, value in out.history.items()}
     seconds, n_epochs = out.seconds, out.epochs
-    final = Regularizer(model, int(merged[0].shape[0]), reg.delta.clone(), mode=mode, by=by, prior_mean=prior_mean)
     if refit:
         model.load_state_dict(init_state)
         first, opt = 0, recipe.optimizer

@@ -82,20 +82,20 @@ def prefer_split(common: Calibration, split: Calibration, val, gate: float = 1.0
                   "paired_se": se, "split_kept": bool(keep)}
 
 
-def adopt(model: nn.Module, likelihood, chosen: Calibration, make_optimizer) -> torch.optim.Optimizer:
+def adopt(model: nn.Module, likelihood, chosen: Calibration, new_optimizer) -> torch.optim.Optimizer:
     """Load the chosen calibration's weights (and a Gaussian's noise precision) into the user's
     ``model``/``likelihood``; return an optimizer on ``model``'s parameters carrying the chosen
     run's optimizer state, so the merged run continues it exactly.
 
-    ``make_optimizer(model)`` builds the optimizer with the same param groups, in the same
-    order, as the chosen run's."""
+    ``new_optimizer()`` builds an optimizer on ``model`` with the same param groups, in the same
+    order, as the chosen run's (only called when the chosen run trained a copy)."""
     if chosen.model is model:
         return chosen.optimizer
     model.load_state_dict(chosen.model.state_dict())
     if isinstance(likelihood, Gaussian):
         with torch.no_grad():
             likelihood.log_precision.copy_(chosen.likelihood.log_precision)
-    optimizer = make_optimizer(model)
+    optimizer = new_optimizer()
     optimizer.load_state_dict(chosen.optimizer.state_dict())
     return optimizer
 
