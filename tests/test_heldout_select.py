@@ -100,3 +100,9 @@ def test_with_the_users_validation_data_both_calibrations_run_on_train_only():
     result = lt.tune(net, (X, y), val=val, epochs=12, lr=1e-2, batch_size=40, seed=0, burn_in=2, update_every=2)
     assert result.info["n_train"] == 80 and result.info["n_val"] == 40
     assert "selection" in result.info and result.compute.fits == pytest.approx(2.0)
+
+
+def test_a_negative_split_gate_is_refused_by_name():
+    X, y = torch.randn(20, 3), torch.randint(0, 2, (20,))
+    with pytest.raises(ValueError, match="split_gate"):
+        lt.tune(nn.Sequential(nn.Linear(3, 2)), (X, y), epochs=2, split_gate=-1.0)
