@@ -92,3 +92,41 @@ def test_uncentered_features_fit_like_centered_ones(data, penalty):
     assert shifted.result_.converged and shifted.n_iter_ < 20
     np.testing.assert_allclose(shifted.coef_, centered.coef_, atol=1e-6)
     assert shifted.intercept_ == pytest.approx(centered.intercept_ - 100.0 * centered.coef_.sum(), abs=1e-4)
+
+
+def test_logistic_evidence_statistics_are_the_laplace_posteriors_and_its_fixed_point_is_one():
+    """``laplace_statistics`` against a Laplace posterior built independently (scikit-learn's
+    MAP, the logistic Hessian by hand), and the tuner's λ is a fixed point of MacKay's update
+    (:func:`lamina.tuners.evidence.fixed_point`, the loop every family shares)."""
+    from sklearn.linear_model import LogisticRegression as SkLogistic
+
+    from lamina.groups import Groups
+    from lamina.penalties import L2
+    from lamina.tuners.linear_data import LinearSpec, Loss, TrainingSet
+    from lamina.tuners.linear_evidence import laplace_statistics
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((200, 6))
+    y = (X[:, :3] @ [1.5, -1.0, 0.5] + 0.5 * rng.standard_normal(200) > 0).astype(float)
+    groups = Groups.contiguous([3, 3])
+    spec = LinearSpec(L2(), groups, fit_intercept=True, loss=Loss.LOGISTIC, tol=1e-10)
+    lam = np.array([0.01, 0.3])
+    stats = laplace_statistics(TrainingSet(X, y, spec), lam)
+
+    n, scaled = X.shape[0], np.repeat(lam, 3) * X.shape[0]        # α_j = λ_g n; objective Σ loss + ½ Σ α_j w_j²
+    ref = SkLogistic(C=1.0, tol=1e-12, max_iter=10_000).fit(X / np.sqrt(scaled), y)
+    w = ref.coef_.ravel() / np.sqrt(scaled)
+    A = np.hstack([X, np.ones((n, 1))])
+    prob = 1 / (1 + np.exp(-(X @ w + ref.intercept_[0])))
+    H = (A * (prob * (1 - prob))[:, None]).T @ A + np.diag(np.append(scaled, 0.0))
+    gamma = 1 - scaled * np.diag(np.linalg.inv(H))[:6]
+    np.testing.assert_allclose(stats.gamma, [gamma[:3].sum(), gamma[3:].sum()], rtol=1e-5)
+    np.testing.assert_allclose(stats.norm2, [np.sum(w[:3] ** 2), np.sum(w[3:] ** 2)], rtol=1e-5)
+    assert stats.rss is None and stats.scale == n
+
+    model = lamina.LogisticRegression(lam="auto", penalty="l2", groups=groups.labels, tuner="evidence",
+                                      tol=1e-10).fit(X, y)
+    at_end = laplace_statistics(TrainingSet(X, y, spec), np.asarray(model.lam_))
+    a, b = 1e-6, 1e-6
+    np.testing.assert_allclose(np.asarray(model.lam_) * n, (at_end.gamma + 2 * a) / (at_end.norm2 + 2 * b), rtol=1e-3)
+    assert model.lam_[1] > 10 * model.lam_[0]          # the group without signal gets the stronger prior

@@ -21,7 +21,10 @@ this module holds what is common to them:
   (α ← α ⊙ exp(DᵀD (log α_target − log α))), for symmetries along which the evidence is flat;
 * :func:`clip_factor` — damping: no value moves by more than a factor per update;
 * :func:`evidence_step` — one α update with the pruning rules ("switched off" groups get α = ∞);
-* :func:`noise_precision` — the β step.
+* :func:`noise_precision` — the β step;
+* :func:`fixed_point` — the iteration of the two steps in λ = α/(β·scale) on a problem's
+  :class:`EvidenceStatistics` (the loop of the linear, logistic and inverse callers; networks
+  take one step per update during training, :class:`lamina.torch.evidence.OnlineEvidence`).
 
 >>> gamma, norm2 = np.array([2.0, 1e-9]), np.array([0.5, 1e-3])
 >>> step = evidence_step(np.ones(2), gamma, norm2, sizes=np.array([2, 2]), pruned=np.zeros(2, bool))
@@ -202,3 +205,57 @@ def gaussian_statistics(posterior, lam, scale: float) -> EvidenceStatistics:
                               rss=float(residual @ residual), gamma_total=gamma_total,
                               n_out=posterior.X.shape[0], scale=float(scale), sizes=groups.sizes,
                               penalized=posterior.penalized)
+
+
+@dataclass
+class FixedPoint:
+    """The end of :func:`fixed_point`: λ (∞ where pruned), α = λ·β·scale, β, γ at the last
+    posterior, the pruned mask, λ after every iteration, iterations and whether it converged."""
+
+    lam: np.ndarray
+    alpha: np.ndarray
+    beta: float
+    gamma: np.ndarray
+    pruned: np.ndarray
+    trajectory: list
+    n_iter: int
+    converged: bool
+
+
+def fixed_point(statistics, lam0, *, max_iter: int = 300, tol: float = 1e-5,
+                hyperprior=(1e-6, 1e-6, 1e-6, 1e-6), min_gamma: float | None = 1e-7,
+                threshold: float | None = None, norm_floor: float = 0.0) -> FixedPoint:
+    """MacKay's fixed point in λ: each iteration asks ``statistics(λ)`` (an
+    :class:`EvidenceStatistics`; λ_g = ∞ for a pruned group), sets β by :func:`noise_precision`
+    (β ≡ 1 when ``rss`` is None), takes :func:`evidence_step` from α = λ·β·scale and returns to
+    λ = α/(β·scale). The posterior mode and γ depend on λ only, so this visits the λ of the
+    (α, β) iteration started at α₀/(β₀·scale) = λ₀. Stops when max_g |Δ log λ_g| ≤ ``tol`` and
+    no group was pruned in the step.
+
+    >>> from lamina.groups import Groups
+    >>> from lamina.tuners.linear_evidence import GaussianPosterior
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.standard_normal((60, 4)); y = X @ [1.0, -1.0, 0.0, 0.0] + 0.1 * rng.standard_normal(60)
+    >>> posterior = GaussianPosterior(X, y, Groups.contiguous([2, 2]))
+    >>> out = fixed_point(lambda lam: gaussian_statistics(posterior, lam, scale=60), np.ones(2))
+    >>> out.converged, bool(out.lam[1] > 100 * out.lam[0])    # the second group carries no signal
+    (True, True)
+    """
+    lam = np.array(lam0, dtype=np.float64)
+    a, b, c, d = hyperprior
+    pruned = np.zeros(lam.shape, dtype=bool)
+    trajectory, converged, iteration, beta, gamma, scale = [], False, 0, 1.0, np.zeros(lam.shape), 1.0
+    for iteration in range(1, int(max_iter) + 1):
+        stats = statistics(np.where(pruned, np.inf, lam))
+        scale = stats.scale
+        beta = 1.0 if stats.rss is None else float(noise_precision(stats.n_out, stats.gamma_total, stats.rss, (c, d)))
+        step = evidence_step(lam * beta * scale, stats.gamma, stats.norm2, sizes=stats.sizes, pruned=pruned,
+                             penalized=stats.penalized, hyperprior=(a, b), norm_floor=norm_floor,
+                             min_gamma=min_gamma, threshold=threshold)
+        lam, pruned, gamma = step.alpha / (beta * scale), step.pruned, stats.gamma
+        trajectory.append(lam.copy())
+        if step.change <= tol and not np.any(step.pruned_now):
+            converged = True
+            break
+    return FixedPoint(lam=lam, alpha=lam * beta * scale, beta=beta, gamma=np.asarray(gamma), pruned=pruned,
+                      trajectory=trajectory, n_iter=iteration, converged=converged)

@@ -2,7 +2,8 @@
 
 For problems that give the evidence statistics at λ (the optional protocol member
 ``evidence_statistics(λ) -> EvidenceStatistics``: γ_g, ‖w_g − μ_g‖², RSS, n_out and the scale
-with λ_g = α_g / (β · scale)), MacKay's fixed point runs in λ:
+with λ_g = α_g / (β · scale)), MacKay's fixed point (:func:`lamina.tuners.evidence.fixed_point`,
+the one loop every family's evidence runs) iterates in λ:
 
     α_g = (γ_g(λ) + 2a) / (‖w_g(λ) − μ_g‖² + 2b),   β = (n_out − Σγ(λ) + 2c) / (RSS(λ) + 2d),
     λ_g ← α_g / (β · scale),
@@ -36,7 +37,7 @@ import numpy as np
 
 from lamina._validation import check_positive_float, check_positive_int
 from lamina.tuners.base import Stopwatch
-from lamina.tuners.evidence import OFF, evidence_step, noise_precision
+from lamina.tuners.evidence import OFF, fixed_point
 from lamina.tuners.problem import check_problem
 from lamina.tuners.search import ProblemTuner
 
@@ -91,31 +92,17 @@ class EvidenceSearch(ProblemTuner):
                     "(K-FAC or diagonal GGN during training)") if problem.family == "network" else ""
             raise TypeError(f"tuner {self.name!r} needs a problem that gives evidence_statistics(lam) "
                             f"(an exact or Laplace posterior); {type(problem).__name__} does not{hint}")
-        a, b, c, d = self.hyperprior
         with Stopwatch() as clock:
-            lam = self._start(problem)
-            pruned = np.zeros(lam.shape, dtype=bool)
-            trajectory, converged, iteration, beta, gamma = [], False, 0, 1.0, np.zeros(lam.shape)
-            for iteration in range(1, self.max_iter + 1):
-                stats = statistics(np.where(pruned, np.inf, lam))
-                beta = 1.0 if stats.rss is None else float(noise_precision(stats.n_out, stats.gamma_total,
-                                                                            stats.rss, (c, d)))
-                # α of the current λ at the new β: Δ log α = Δ log λ
-                step = evidence_step(lam * beta * stats.scale, stats.gamma, stats.norm2, sizes=stats.sizes,
-                                     pruned=pruned, penalized=stats.penalized, hyperprior=(a, b),
-                                     min_gamma=self.min_gamma)
-                lam, pruned, gamma = step.alpha / (beta * stats.scale), step.pruned, stats.gamma
-                trajectory.append(dict(zip(problem.names, map(float, lam))))
-                if step.change <= self.tol and not np.any(step.pruned_now):
-                    converged = True
-                    break
-            alpha = lam * beta * stats.scale
-            if np.any(pruned):
-                lam = np.where(pruned, OFF * np.asarray(problem.bounds()[1], dtype=float), lam)
+            found = fixed_point(statistics, self._start(problem), max_iter=self.max_iter, tol=self.tol,
+                                hyperprior=self.hyperprior, min_gamma=self.min_gamma)
+            lam = found.lam
+            if np.any(found.pruned):
+                lam = np.where(found.pruned, OFF * np.asarray(problem.bounds()[1], dtype=float), lam)
             fitted = problem.refit(lam)
         return self._result(
-            problem, lam, clock.seconds, fitted=fitted, trajectory=trajectory,
-            curve={"iteration": list(range(1, len(trajectory) + 1))},
-            info={"alpha": alpha.tolist(), "beta": beta, "gamma": np.asarray(gamma).tolist(),
-                  "converged": converged, "n_iter": iteration,
-                  "switched_off": [name for name, off in zip(problem.names, pruned) if off]})
+            problem, lam, clock.seconds, fitted=fitted,
+            trajectory=[dict(zip(problem.names, map(float, step))) for step in found.trajectory],
+            curve={"iteration": list(range(1, len(found.trajectory) + 1))},
+            info={"alpha": found.alpha.tolist(), "beta": found.beta, "gamma": found.gamma.tolist(),
+                  "converged": found.converged, "n_iter": found.n_iter,
+                  "switched_off": [name for name, off in zip(problem.names, found.pruned) if off]})

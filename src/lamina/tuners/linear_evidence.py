@@ -21,7 +21,8 @@ K_g = X_g diag(1/f_g) X_gᵀ computed once, and γ_g = ⟨C⁻¹, K_g⟩ / α_g:
 O(n³ + G n² + np) instead of O(n² p) (:class:`GroupKernels`).
 
 For the logistic likelihood the same update runs on the Laplace approximation at the MAP
-(Σ = (Xᵀ diag(σ(1−σ)) X + D)⁻¹, MacKay 1992), with β ≡ 1 and λ_g = α_g / n.
+(Σ = (Xᵀ diag(σ(1−σ)) X + D)⁻¹, MacKay 1992), with β ≡ 1 and λ_g = α_g / n
+(:func:`laplace_statistics`). Both iterate :func:`lamina.tuners.evidence.fixed_point`.
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from lamina.groups import Groups
-from lamina.tuners.evidence import evidence_step, noise_precision
+from lamina.tuners.evidence import EvidenceStatistics, fixed_point, gaussian_statistics
 from lamina.tuners.linear_implicit import _sample_weights
 
 
@@ -188,66 +189,37 @@ def grouped_evidence(X, y, groups: Groups, factors=None, *, fit_intercept: bool 
     if fit_intercept:
         X, y = X - X.mean(axis=0), y - y.mean()
     n = X.shape[0]
-    a, b, c, d = hyperprior
     alpha = np.ones(groups.n_groups) if alpha0 is None else np.array(alpha0, dtype=np.float64)
     beta = 1.0 / (np.var(y) + np.finfo(float).eps) if beta0 is None else float(beta0)
-    pruned = np.zeros(groups.n_groups, dtype=bool)
     model = GaussianPosterior(X, y, groups, factors)
-    factors, penalized, posterior = model.factors, model.penalized, model.at
-    trajectory, converged, iteration = [], False, 0
-    for iteration in range(1, max_iter + 1):
-        mean, gamma_group, gamma_total = posterior(alpha, beta)
-        residual = y - X @ mean
-        norm2 = groups.sum(factors * mean ** 2)
-        new_beta = float(noise_precision(n, gamma_total, float(residual @ residual), (c, d)))
-        step = evidence_step(alpha, gamma_group, norm2, sizes=groups.sizes, pruned=pruned, penalized=penalized,
-                             hyperprior=(a, b), min_gamma=min_gamma, threshold=threshold)
-        change = max(step.change, abs(np.log(new_beta / beta)))
-        alpha, beta, pruned = step.alpha, new_beta, step.pruned
-        trajectory.append(alpha / (beta * n))
-        if change <= tol and not np.any(step.pruned_now):
-            converged = True
-            break
-    mean, gamma_group, _ = posterior(alpha, beta)     # at the final hyperparameters
-    return EvidenceResult(alpha=alpha, beta=beta, mean=mean, gamma=gamma_group,
-                          n_iter=iteration, converged=converged, trajectory=trajectory)
+    found = fixed_point(lambda lam: gaussian_statistics(model, lam, scale=n), alpha / (beta * n),
+                        max_iter=max_iter, tol=tol, hyperprior=hyperprior, min_gamma=min_gamma,
+                        threshold=threshold)
+    mean, gamma_group, _ = model.at(found.alpha, found.beta)     # at the final hyperparameters
+    return EvidenceResult(alpha=found.alpha, beta=found.beta, mean=mean, gamma=gamma_group,
+                          n_iter=found.n_iter, converged=found.converged, trajectory=found.trajectory)
 
 
-def laplace_evidence(train, lam0, *, max_iter: int = 50, tol: float = 1e-4,
-                     min_gamma: float = 1e-7) -> EvidenceResult:
-    """MacKay's update on the Laplace approximation of a logistic model (β ≡ 1).
-
-    ``train`` is a :class:`~lamina.tuners.linear_data.TrainingSet` with an L2 penalty;
-    each iteration refits the MAP at λ = α/n (warm-started) and sets α_g = γ_g / Σ f_j m_j².
-    """
+def laplace_statistics(train, lam) -> EvidenceStatistics:
+    """:class:`~lamina.tuners.evidence.EvidenceStatistics` of a logistic model's Laplace
+    approximation at λ (β ≡ 1, scale n: α_g = λ_g n). ``train`` is a
+    :class:`~lamina.tuners.linear_data.TrainingSet` with an L2 penalty; the MAP is refitted at λ
+    (warm-started; a pruned group, λ_g = ∞, is fitted at 10¹²), Σ = (Aᵀ diag(σ(1−σ)) A + diag(α f))⁻¹
+    and γ_j = 1 − α f_j Σ_jj (MacKay 1992)."""
     groups = train.spec.groups
-    n_groups, n = groups.n_groups, train.n
+    n = train.n
     factors = train.spec.penalty.factors(groups.n_features)
-    alpha = np.asarray(lam0, dtype=np.float64) * n
-    pruned = np.zeros(n_groups, dtype=bool)
-    trajectory, converged, iteration = [], False, 0
-    x = None
-    gamma_group = np.zeros(n_groups)
-    for iteration in range(1, max_iter + 1):
-        lam = np.where(pruned, 0.0, alpha / n)
-        lam_fit = np.where(pruned, 1e12, lam)
-        x = train.fit(lam_fit)
-        A = _dense(train.A)
-        weights = _sample_weights(train, x)
-        prior = np.append(alpha[groups.labels] * factors, 0.0) if train.augmented else alpha[groups.labels] * factors
-        prior = np.where(np.isfinite(prior), prior, 1e12)
-        precision = (A * weights[:, None]).T @ A + np.diag(prior)
-        sigma_diag = np.diag(np.linalg.inv(precision))
-        coef = x[: groups.n_features]
-        gamma_coef = 1.0 - prior[: groups.n_features] * sigma_diag[: groups.n_features]
-        gamma_group = groups.sum(np.where(factors > 0, gamma_coef, 0.0))
-        step = evidence_step(alpha, gamma_group, groups.sum(factors * coef ** 2), sizes=groups.sizes,
-                             pruned=pruned, norm_floor=1e-300, min_gamma=min_gamma)
-        alpha, pruned = step.alpha, step.pruned
-        trajectory.append(alpha / n)
-        if step.change <= tol and not np.any(step.pruned_now):
-            converged = True
-            break
-    mean = np.zeros(groups.n_features) if x is None else x[: groups.n_features].copy()
-    return EvidenceResult(alpha=alpha, beta=1.0, mean=mean, gamma=gamma_group, n_iter=iteration,
-                          converged=converged, trajectory=trajectory)
+    lam = np.asarray(lam, dtype=np.float64)
+    x = train.fit(np.where(np.isfinite(lam), lam, 1e12))
+    A = _dense(train.A)
+    weights = _sample_weights(train, x)
+    prior = (lam * n)[groups.labels] * factors
+    if train.augmented:
+        prior = np.append(prior, 0.0)
+    prior = np.where(np.isfinite(prior), prior, 1e12)
+    sigma_diag = np.diag(np.linalg.inv((A * weights[:, None]).T @ A + np.diag(prior)))
+    coef = x[: groups.n_features]
+    gamma_coef = np.where(factors > 0, 1.0 - prior[: groups.n_features] * sigma_diag[: groups.n_features], 0.0)
+    return EvidenceStatistics(gamma=groups.sum(gamma_coef), norm2=groups.sum(factors * coef ** 2), rss=None,
+                              gamma_total=float(gamma_coef.sum()), n_out=n, scale=float(n), sizes=groups.sizes,
+                              penalized=groups.sum(factors > 0) > 0)

@@ -10,10 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from lamina.tuners.base import Compute, Stopwatch, TuneResult
-from lamina.tuners.evidence import OFF
+from lamina.tuners.evidence import OFF, fixed_point
 from lamina.tuners.linear_common import LinearTuner, _as_dict, _bounds
 from lamina.tuners.linear_data import LinearSpec, Loss, TrainingSet
-from lamina.tuners.linear_evidence import grouped_evidence, laplace_evidence
+from lamina.tuners.linear_evidence import EvidenceResult, grouped_evidence, laplace_statistics
 
 
 class EvidenceTuner(LinearTuner):
@@ -28,7 +28,14 @@ class EvidenceTuner(LinearTuner):
     max_iter, tol : fixed-point budget and tolerance on max |Δ log α|.
     min_gamma : prune a group when its well-determined parameters per coefficient γ_g/p_g
         fall below this.
-    hyperprior : (a, b, c, d) Gamma hyperparameters (α: a, b; β: c, d), scikit-learn's 10⁻⁶.
+    hyperprior : (a, b, c, d) Gamma hyperparameters (α: a, b; β: c, d), scikit-learn's 10⁻⁶;
+        (a, b) apply to the logistic model too (before December 2026 it ran without them, so a
+        group without signal could be switched off where it now gets a large, finite λ).
+
+    Both likelihoods iterate :func:`lamina.tuners.evidence.fixed_point` (the loop every family's
+    evidence shares) on their statistics: the exact Gaussian posterior
+    (:func:`~lamina.tuners.linear_evidence.grouped_evidence`) or the Laplace approximation at
+    the MAP (:func:`~lamina.tuners.linear_evidence.laplace_statistics`).
     """
 
     name = "evidence"
@@ -75,8 +82,12 @@ class EvidenceTuner(LinearTuner):
                              "use tuner='hypergradient' or 'cv'")
         train = TrainingSet(X, y, spec)
         lower, upper = _bounds(X, y, spec)
-        result = laplace_evidence(train, np.sqrt(lower * upper), max_iter=self.max_iter,
-                                  min_gamma=self.min_gamma)
+        found = fixed_point(lambda lam: laplace_statistics(train, lam), np.sqrt(lower * upper),
+                            max_iter=self.max_iter, tol=self.tol, hyperprior=self.hyperprior,
+                            min_gamma=self.min_gamma)
+        mean = np.zeros(spec.groups.n_features) if train.x is None else train.x[: spec.groups.n_features].copy()
+        result = EvidenceResult(alpha=found.alpha, beta=1.0, mean=mean, gamma=found.gamma, n_iter=found.n_iter,
+                                converged=found.converged, trajectory=found.trajectory)
         return result, X.shape[0], train.n_fits
 
     def _lambdas(self, X, y, spec, result, n):
