@@ -343,10 +343,26 @@ def test_evidence_search_refuses_what_it_cannot_do():
     with pytest.raises(TypeError, match=online):
         EvidenceSearch().tune_problem(_network())
     X, y = _linear_data()
-    spec = LinearSpec(make_penalty("l2"), as_groups(np.repeat(np.arange(3), 4), 12), True, Loss.LOGISTIC, 1e-8, None, 1)
-    with pytest.raises(ValueError, match="squared loss; got 'logistic'"):
-        EvidenceSearch().tune_problem(LinearProblem(X, (y > 0).astype(float), spec))
+    spec = LinearSpec(make_penalty("l2"), as_groups(np.repeat(np.arange(3), 4), 12), True, Loss.MULTINOMIAL, 1e-8,
+                      None, 3)
+    with pytest.raises(ValueError, match="squared or the binary logistic loss; got 'multinomial'"):
+        EvidenceSearch().tune_problem(LinearProblem(X, np.digitize(y, [-1.0, 1.0]), spec))
     with pytest.raises(ValueError, match="lam0 must be"):
         EvidenceSearch(lam0=[1.0, -1.0, 1.0]).tune_problem(_ridge_linear())
     with pytest.raises(ValueError, match="hyperprior must be"):
         EvidenceSearch(hyperprior=(1, 1))
+
+
+def test_evidence_search_on_a_logistic_problem_is_the_estimators_evidence():
+    """The generic EvidenceSearch on a logistic LinearProblem (Laplace statistics) and the
+    LogisticRegression's tuner='evidence' run the same fixed point from the same start."""
+    import lamina
+    from lamina.tuners.evidence_search import EvidenceSearch
+    X, y = _linear_data()
+    labels = (y > np.median(y)).astype(float)
+    groups = np.repeat(np.arange(3), 4)
+    spec = LinearSpec(make_penalty("l2"), as_groups(groups, 12), True, Loss.LOGISTIC, 1e-8, None, 1)
+    generic = EvidenceSearch().tune_problem(LinearProblem(X, labels, spec))
+    model = lamina.LogisticRegression(lam="auto", penalty="l2", groups=groups, tuner="evidence", tol=1e-8).fit(X, labels)
+    np.testing.assert_allclose(generic.lambda_vector, np.asarray(model.lam_), rtol=1e-6)
+    assert generic.info["converged"] and generic.compute.fits >= generic.info["n_iter"]

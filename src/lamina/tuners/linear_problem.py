@@ -18,8 +18,8 @@ import numpy as np
 from lamina.tuners.base import Compute
 from lamina.tuners.linear_common import _bounds, _grid
 from lamina.tuners.evidence import EvidenceStatistics, gaussian_statistics
-from lamina.tuners.linear_data import LinearSpec, Loss, entry_thresholds, make_folds
-from lamina.tuners.linear_evidence import GaussianPosterior, _dense
+from lamina.tuners.linear_data import LinearSpec, Loss, TrainingSet, entry_thresholds, make_folds
+from lamina.tuners.linear_evidence import GaussianPosterior, _dense, laplace_statistics
 from lamina.tuners.linear_implicit import fold_value_and_gradient
 from lamina.tuners.problem import Report, weighted_mean
 
@@ -114,19 +114,28 @@ class LinearProblem:
         return _bounds(self.X, self.y, self.spec, self.sample_weight)
 
     def evidence_statistics(self, lam) -> EvidenceStatistics:
-        """γ_g, ‖w_g‖²_f, RSS of the exact Gaussian posterior at λ (squared loss, L2 penalty;
-        X and y centered when the model fits an intercept): λ_g = α_g / (β n), scale n
-        (:class:`~lamina.tuners.evidence_search.EvidenceSearch`; one posterior counts as a fit)."""
+        """γ_g, ‖w_g‖²_f (and RSS) of the posterior at λ, L2 penalty: the exact Gaussian posterior
+        for the squared loss (X and y centered when the model fits an intercept; one posterior
+        counts as a fit), the Laplace approximation at the MAP for the logistic loss
+        (:func:`~lamina.tuners.linear_evidence.laplace_statistics`, β ≡ 1); λ_g = α_g / (β n),
+        scale n (:class:`~lamina.tuners.evidence_search.EvidenceSearch`)."""
+        spec = self.spec
+        if not spec.is_ridge:
+            raise ValueError(f"the evidence needs the L2 penalty (a Gaussian prior); got penalty "
+                             f"{spec.penalty.name!r}")
+        if spec.loss is Loss.MULTINOMIAL:
+            raise ValueError("the evidence statistics of a LinearProblem need the squared or the binary "
+                             "logistic loss; got 'multinomial'")
+        if self.sample_weight is not None:
+            raise ValueError("the evidence statistics do not take sample_weight")
+        if spec.loss is Loss.LOGISTIC:
+            if self._posterior is None:
+                self._posterior = TrainingSet(self.X, self.y, spec)
+            before = self._posterior.n_fits
+            stats = laplace_statistics(self._posterior, lam)
+            self.compute.fits += self._posterior.n_fits - before
+            return stats
         if self._posterior is None:
-            spec = self.spec
-            if not spec.is_ridge:
-                raise ValueError(f"the evidence needs the L2 penalty (a Gaussian prior); got penalty "
-                                 f"{spec.penalty.name!r}")
-            if spec.loss is not Loss.SQUARED:
-                raise ValueError(f"the evidence statistics of a LinearProblem need the squared loss; got "
-                                 f"{spec.loss.value!r} (use tuner='evidence', the Laplace evidence)")
-            if self.sample_weight is not None:
-                raise ValueError("the evidence statistics do not take sample_weight")
             X, y = _dense(self.X), np.asarray(self.y, dtype=np.float64)
             if spec.fit_intercept:
                 X, y = X - X.mean(axis=0), y - y.mean()

@@ -11,7 +11,7 @@ works on any :class:`~lamina.tuners.problem.TunableProblem` (:class:`~lamina.tun
 :class:`~lamina.tuners.search.OptunaSearch`, :class:`~lamina.tuners.search.HypergradientSearch`)
 serves all three; the family builds the problem (:func:`lamina.tuners.problem.as_problem`).
 :class:`~lamina.tuners.evidence_search.EvidenceSearch` serves the families whose problems give
-the evidence statistics (linear ridge as ``"evidence_search"``, inverse L2 as ``"evidence"``);
+the evidence statistics (linear L2 models, squared or logistic loss, as ``"evidence_search"``, inverse L2 as ``"evidence"``);
 networks keep their online evidence (``"evidence"``).
 
 >>> "grid" in available("network") and "gcv" in available("inverse")
@@ -129,7 +129,7 @@ register("cv", "linear", "lamina.tuners.linear:GridCVTuner",
 register("optuna", "linear", "lamina.tuners.linear:OptunaTuner", "Optuna TPE over log λ, K-fold criterion")
 
 register("evidence_search", "linear", "lamina.tuners.evidence_search:EvidenceSearch",
-         "the evidence fixed point written once (EvidenceSearch): exact posterior, ridge with squared loss")
+         "the evidence fixed point written once (EvidenceSearch): ridge (exact posterior) or L2 logistic (Laplace)")
 
 register("evidence", "inverse", "lamina.tuners.evidence_search:EvidenceSearch",
          "MacKay evidence fixed point per group (exact Gaussian posterior, L2 penalty; noise learned)")
