@@ -98,6 +98,11 @@ class OnlineEvidence:
         without weight gradients every k steps).
     update_every, burn_in : int
         Update δ every ``update_every`` epochs, starting after ``burn_in`` epochs.
+    decay : float
+        Factor of the exponential moving averages (curvature, residuals) per curvature step: they
+        average over about 1/(1 − decay) steps (``lamina.torch.tune`` sets it to the steps between
+        two updates, so that the curvature is that of the weights since the last update, as
+        laplace-torch's fresh fit at each update).
     inner_iterations : int
         Fixed-point iterations of δ ← γ(δ)/‖w‖² at the current weights per update.
     max_factor : float

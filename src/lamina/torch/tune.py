@@ -139,7 +139,8 @@ def tune(model: nn.Module, train, *, likelihood="classification", tuner="heldout
         Passed to the method (``val_fraction``, ``merge_at``, ``kappa`` for heldout;
         ``structure``, ``update_every``, ``burn_in`` (default epochs // 6), ``keep_best`` (default
         True: return the weights and δ of the update with the highest Laplace evidence),
-        ``regularize_bias`` (a δ per bias too; default False), ``scale_invariant``, ``per_direction`` (move δ only along the
+        ``regularize_bias`` (a δ per bias too; default False), ``decay`` (of the curvature's
+        moving average; default 1 − 1/(training steps between two updates)), ``scale_invariant``, ``per_direction`` (move δ only along the
         directions :func:`lamina.torch.identifiability` finds identified; off by default, mixed
         results in benchmarks/RESULTS.md) or ``directions`` for evidence; ``grid``,
         ``folds``, ``n_jobs`` for cv; ``n_trials``, ``storage`` for optuna).
@@ -292,6 +293,10 @@ def tune_online(method, model, train, lik, recipe: Recipe, *, by, delta, rule, m
         # the weights at the highest Laplace evidence seen (see OnlineEvidence, keep_best)
         options.setdefault("burn_in", max(1, recipe.epochs // 6))
         options.setdefault("keep_best", True)
+        if "decay" not in options:  # curvature averaged over about the steps since the last update
+            steps = len(train) if isinstance(train, torch.utils.data.DataLoader) else -(-n_data // recipe.batch_size)
+            per_update = steps * int(options.get("update_every", 5)) / int(options.get("curvature_every", 1))
+            options["decay"] = 1.0 - 1.0 / max(per_update, 2.0)
         if options.pop("per_direction", False) and "directions" not in options:
             options["directions"] = _identified_directions(model, train, by, prior_mean, reg)
         evidence = OnlineEvidence(model, reg, lik, generator=generator, **options)
