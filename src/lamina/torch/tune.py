@@ -13,8 +13,10 @@ tuner              what it does
                    0.85 fits, 1.2 where a split between groups is identified and a one-scale
                    calibration runs beside it; ``refit=True, merge_at=1`` retrains instead;
                    see :mod:`lamina.torch.heldout`)
-``evidence``       online MacKay fixed point per group (one training run; δ of scale-invariant
-                   groups, e.g. weights followed by BatchNorm, held: see :mod:`lamina.torch.evidence`)
+``evidence``       online MacKay fixed point per group (one training run, updates after epochs/6;
+                   returns the weights of the highest Laplace evidence seen, as laplace-torch's
+                   marglik_training; δ of scale-invariant groups, e.g. weights followed by
+                   BatchNorm, held: see :mod:`lamina.torch.evidence`)
 ``hypergradient``  implicit-differentiation gradient of a held-out loss w.r.t. log δ_g, online
 ``cv``             one δ for all groups by K-fold CV over a grid (joblib folds), then refit
 ``optuna``         TPE search of the per-group vector on a held-out split, pruning, refit
