@@ -13,8 +13,10 @@ tuner              what it does
                    0.85 fits, 1.2 where a split between groups is identified and a one-scale
                    calibration runs beside it; ``refit=True, merge_at=1`` retrains instead;
                    see :mod:`lamina.torch.heldout`)
-``evidence``       online MacKay fixed point per group (one training run; δ of scale-invariant
-                   groups, e.g. weights followed by BatchNorm, held: see :mod:`lamina.torch.evidence`)
+``evidence``       online MacKay fixed point per group (one training run, updates after epochs/6;
+                   returns the weights of the highest Laplace evidence seen, as laplace-torch's
+                   marglik_training; δ of scale-invariant groups, e.g. weights followed by
+                   BatchNorm, held: see :mod:`lamina.torch.evidence`)
 ``hypergradient``  implicit-differentiation gradient of a held-out loss w.r.t. log δ_g, online
 ``cv``             one δ for all groups by K-fold CV over a grid (joblib folds), then refit
 ``optuna``         TPE search of the per-group vector on a held-out split, pruning, refit
@@ -137,7 +139,10 @@ def tune(model: nn.Module, train, *, likelihood="classification", tuner="heldout
         Deprecated spelling of ``tuner`` (a DeprecationWarning; removed in the next release).
     **options
         Passed to the method (``val_fraction``, ``merge_at``, ``kappa`` for heldout;
-        ``structure``, ``update_every``, ``scale_invariant``, ``per_direction`` (move δ only along the
+        ``structure``, ``update_every``, ``burn_in`` (default epochs // 6), ``keep_best`` (default
+        True: return the weights and δ of the update with the highest Laplace evidence),
+        ``regularize_bias`` (a δ per bias too; default False), ``decay`` (of the curvature's
+        moving average; default 1 − 1/(training steps between two updates)), ``scale_invariant``, ``per_direction`` (move δ only along the
         directions :func:`lamina.torch.identifiability` finds identified; off by default, mixed
         results in benchmarks/RESULTS.md) or ``directions`` for evidence; ``grid``,
         ``folds``, ``n_jobs`` for cv; ``n_trials``, ``storage`` for optuna).
@@ -273,8 +278,9 @@ def tune_online(method, model, train, lik, recipe: Recipe, *, by, delta, rule, m
                 **options) -> NetTuneResult:
     """The online tuners that train once: ``evidence``, ``fixed`` (a rule) and ``none`` (δ = 0)."""
     n_data = _n_data(train, lik, model_device(model))
+    regularize_bias = bool(options.pop("regularize_bias", False)) if method is Method.EVIDENCE else False
     reg = Regularizer(model, n_data, 0.0 if method is Method.NONE else delta, mode=mode, by=by,
-                      prior_mean=prior_mean)
+                      prior_mean=prior_mean, regularize_bias=regularize_bias)
     callbacks = []
     evidence = None
     if method is not Method.NONE:
@@ -285,6 +291,14 @@ def tune_online(method, model, train, lik, recipe: Recipe, *, by, delta, rule, m
     if method is Method.EVIDENCE:
         generator = torch.Generator(device=model_device(model))
         generator.manual_seed(recipe.seed + 1)
+        # laplace-torch's schedule (Immer et al. 2021: 50 burn-in epochs of 300) and its choice of
+        # the weights at the highest Laplace evidence seen (see OnlineEvidence, keep_best)
+        options.setdefault("burn_in", max(1, recipe.epochs // 6))
+        options.setdefault("keep_best", True)
+        if "decay" not in options:  # curvature averaged over about the steps since the last update
+            steps = len(train) if isinstance(train, torch.utils.data.DataLoader) else -(-n_data // recipe.batch_size)
+            per_update = steps * int(options.get("update_every", 5)) / int(options.get("curvature_every", 1))
+            options["decay"] = 1.0 - 1.0 / max(per_update, 2.0)
         if options.pop("per_direction", False) and "directions" not in options:
             options["directions"] = _identified_directions(model, train, by, prior_mean, reg)
         evidence = OnlineEvidence(model, reg, lik, generator=generator, **options)
@@ -298,6 +312,8 @@ def tune_online(method, model, train, lik, recipe: Recipe, *, by, delta, rule, m
     finally:
         if evidence is not None:
             evidence.remove()
+    if evidence is not None:
+        evidence.restore_best()
     info = evidence_info(evidence) if evidence is not None else {}
     if hasattr(lik, "log_precision") and "noise_precision" not in info:
         info["noise_precision"] = float(lik.precision)
