@@ -40,6 +40,8 @@ import numpy as np
 
 from lamina._validation import check_positive_int, parse_choice
 from lamina.inverse.dictionaries import Dictionary, default_dictionaries, make_dictionary
+from lamina.inverse.fk import FKFrame
+from lamina.inverse.folds import line_axis, sample_folds
 from lamina.inverse.frame_l1 import group_direction, l1_path
 from lamina.inverse.heldout import gap_features, importance_weights
 from lamina.inverse.smoothing import SmoothnessPrior, smoothing_grid
@@ -50,6 +52,13 @@ class HeldOutWeighting(str, Enum):
 
     GAPS = "gaps"        # importance weights: held-out samples placed in gaps like the unobserved ones
     UNIFORM = "uniform"  # plain average
+
+
+class FoldKind(str, Enum):
+    """What :func:`reconstruct`'s folds hold out."""
+
+    AUTO = "auto"        # whole lines when the mask's missing entries are whole lines, else samples
+    SAMPLES = "samples"  # random observed samples
 
 
 class ReconstructRule(str, Enum):
@@ -133,11 +142,19 @@ def _padded_shape(shape):
     return tuple(int(-(-s // m) * m) for s, m in zip(shape, multiple))
 
 
-def _candidates(shape, dictionary):
+def _candidates(shape, dictionary, axis=None):
+    """The candidate models; by default the smoothness priors, the frames of
+    :func:`default_dictionaries`, and for a 2-D mask with whole lines missing (``axis`` the
+    axis the lines run along, :func:`~lamina.inverse.folds.line_axis`) also the splines of
+    order 1–3 across the lines (differences along the other axis only) and the f-k frame with
+    time along ``axis``."""
     if dictionary is None:
         orders = (1, 2, 3) if len(shape) == 1 else (1, 2)
         models = [SmoothnessPrior(shape, k) for k in orders]
-        return models + (default_dictionaries(shape) if min(shape) >= 16 else [])
+        if axis is not None:
+            models += [SmoothnessPrior(shape, k, axis=1 - axis) for k in (1, 2, 3)]
+        models += default_dictionaries(shape) if min(shape) >= 16 else []
+        return models + ([FKFrame(shape, time_axis=axis)] if axis is not None else [])
     items = dictionary if isinstance(dictionary, (list, tuple)) else [dictionary]
     models = []
     for item in items:
@@ -147,7 +164,13 @@ def _candidates(shape, dictionary):
                                  f"(pass a name, or build it for that shape)")
             models.append(item)
         elif isinstance(item, str) and item.startswith("spline"):
-            models.append(SmoothnessPrior(shape, int(item[6:] or 2)))
+            order, _, along = item[6:].partition(":axis")
+            models.append(SmoothnessPrior(shape, int(order or 2), axis=int(along) if along else None))
+        elif isinstance(item, str) and item.partition(":")[0] == "fk":
+            if len(shape) != 2:
+                raise ValueError(f"dictionary 'fk' needs a 2-D mask, got shape {shape}")
+            arg = item.partition(":")[2]
+            models.append(FKFrame(shape, time_axis=int(arg) if arg else (1 if axis is None else axis)))
         else:
             models.append(make_dictionary(item, shape))
     return models
@@ -210,21 +233,38 @@ class _Model:
             thresholds = [share * self.fixed[self.model.labels]]
         return l1_path(self.model, mask, values, thresholds, max_iter=self.max_iter)
 
+    def refit(self, index, mask, values) -> np.ndarray:
+        """The estimate at grid point ``index`` on all observed samples. A sparse model follows
+        its grid down to ``index`` warm-started, as in :meth:`estimates` (the points CV scored),
+        with 4× the iterations at the last point: a cold start at a small λ fills unobserved
+        regions (missing traces) with what the path never reaches."""
+        if self.is_smooth:
+            return self.model.solve(mask, values, self.lams(index, mask, values))[0]
+        labels = self.model.labels
+        if self.fixed is not None:
+            thresholds = [self.fixed[labels]]
+        else:
+            d = self._direction(mask, values)
+            thresholds = [t * d[labels] for t in self.grid[:index + 1]]
+        budgets = [self.max_iter] * (len(thresholds) - 1) + [4 * self.max_iter]
+        return l1_path(self.model, mask, values, thresholds, max_iter=budgets)[-1]
 
-def cross_validate(models, full_mask, full_values, n_folds: int, rule, seed: int):
+
+def cross_validate(models, full_mask, full_values, n_folds: int, rule, seed: int, axis=None):
     """Out-of-fold predictions of the observed samples: per model, an array (grid points ×
     observed samples); the mask of the samples held out (all of them for K-fold, one fold for
     the hold-out rule); and, per sample, where it lies with respect to its fold's training samples
     (:func:`~lamina.inverse.heldout.gap_features`: distance to the nearest training sample, and
-    in 1-D the length of the training gap it lies in), shape (observed samples, n_features)."""
+    in 1-D the length of the training gap it lies in), shape (observed samples, n_features).
+    With ``axis`` (lines along it, :mod:`lamina.inverse.folds`) the folds are whole lines."""
     observed_index = np.flatnonzero(full_mask.ravel())
     predictions = [np.zeros((m.grid.size, observed_index.size)) for m in models]
     position = np.full(full_mask.size, -1)
     position[observed_index] = np.arange(observed_index.size)
     held_out = np.zeros(observed_index.size, bool)
-    features = np.zeros((full_mask.size, 2 if full_mask.ndim == 1 else 1))
+    features = np.zeros((full_mask.size, 1 if full_mask.ndim == 2 else 2))
     if observed_index.size >= 4:
-        folds = np.array_split(np.random.default_rng(seed).permutation(observed_index), n_folds)
+        folds = sample_folds(full_mask, n_folds, seed, axis)
         for fold in folds[:1] if rule is ReconstructRule.HOLDOUT else folds:
             train = full_mask.copy().ravel()
             train[fold] = False
@@ -259,23 +299,18 @@ def choose(predictions, held_out, target, sample_weights, combine: bool) -> dict
     return {"errors": errors, "best_index": best_index, "used": used, "weights": weights, "score": score}
 
 
-def refit(models, best_index, used, weights, full_mask, full_values, max_iter: int) -> np.ndarray:
-    """Σ_m w_m x_m: each used model refitted on all observed samples at its chosen λ."""
+def refit(models, best_index, used, weights, full_mask, full_values) -> np.ndarray:
+    """Σ_m w_m x_m: each used model refitted on all observed samples at its chosen λ
+    (:meth:`_Model.refit`)."""
     estimate = np.zeros(full_mask.shape)
     for weight, i in zip(weights, used):
-        model = models[i]
-        lam_i = model.lams(best_index[i], full_mask, full_values)
-        if model.is_smooth:
-            part = model.model.solve(full_mask, full_values, lam_i)[0]
-        else:
-            part = l1_path(model.model, full_mask, full_values, [lam_i[model.model.labels]], max_iter=4 * max_iter)[0]
-        estimate += weight * part
+        estimate += weight * models[i].refit(best_index[i], full_mask, full_values)
     return estimate
 
 
 def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: int = 5, per_group: bool = True,
                 n_lams: int | None = None, max_iter: int | None = None, combine: bool = True,
-                weighting="gaps", seed: int = 0) -> Reconstruction:
+                weighting="gaps", folds="auto", seed: int = 0) -> Reconstruction:
     """Reconstruct a full 1-D trace or 2-D image from the samples observed on ``mask``.
 
     Parameters
@@ -311,6 +346,13 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
         with respect to their fold's training samples (distance to the nearest one; in 1-D, also
         the length of the gap) follow the unobserved samples' positions with respect to the
         observed ones (importance-weighted CV, :mod:`lamina.inverse.heldout`), or a plain average.
+        Folds of whole lines (``folds``) are always averaged plainly (:mod:`lamina.inverse.folds`).
+    folds : {"auto", "samples"}
+        What the folds hold out: by default whole lines (rows or columns) when the mask's
+        missing entries are whole lines (a 2-D mask constant along an axis, such as a gather
+        with missing traces; :mod:`lamina.inverse.folds`), and then the f-k frame
+        (:mod:`lamina.inverse.fk`) joins the default candidates; otherwise random observed
+        samples. ``"samples"`` always holds out random samples.
     seed : int
         Folds.
 
@@ -337,6 +379,7 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
     observed, mask = _check_inputs(values, mask)
     rule = parse_choice(ReconstructRule, rule, "rule")
     weighting = parse_choice(HeldOutWeighting, weighting, "weighting")
+    fold_kind = parse_choice(FoldKind, folds, "folds")
     n_folds = check_positive_int(n_folds, "n_folds", minimum=2)
     max_iter = check_positive_int(max_iter if max_iter is not None else (100 if np.ndim(mask) == 1 else 50),
                                   "max_iter")
@@ -352,22 +395,23 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
     full_mask[tuple(slice(0, s) for s in shape)] = mask
     full_values = np.zeros(padded)
     full_values[full_mask] = (observed - offset) / scale
-    candidates = _candidates(padded, dictionary)
+    axis = line_axis(mask) if fold_kind is FoldKind.AUTO else None
+    candidates = _candidates(padded, dictionary, axis)
     if lam is not None and len(candidates) > 1 and np.size(lam) > 1:
         raise ValueError("lam with one value per group needs a single dictionary= model")
     models = [_Model(m, full_values, full_mask, n_lams, per_group, lam, max_iter) for m in candidates]
     observed_index = np.flatnonzero(full_mask.ravel())
     n_folds = min(n_folds, max(2, observed_index.size // 2))
-    predictions, held_out, features = cross_validate(models, full_mask, full_values, n_folds, rule, seed)
+    predictions, held_out, features = cross_validate(models, full_mask, full_values, n_folds, rule, seed, axis)
     target = full_values.ravel()[observed_index][held_out]
     sample_weights = np.ones(target.size)
-    if weighting is HeldOutWeighting.GAPS:
+    if weighting is HeldOutWeighting.GAPS and axis is None:  # whole-line folds: plain average (folds.py)
         region = np.zeros(padded, bool)
         region[tuple(slice(0, s) for s in shape)] = True
         sample_weights = importance_weights(features[held_out], gap_features(full_mask)[(region & ~full_mask).ravel()])
     choice = choose(predictions, held_out, target, sample_weights, combine)
     best_index, used, weights = choice["best_index"], choice["used"], choice["weights"]
-    estimate = refit(models, best_index, used, weights, full_mask, full_values, max_iter)
+    estimate = refit(models, best_index, used, weights, full_mask, full_values)
     chosen = models[used[int(np.argmax(weights))]]
     lam_chosen = chosen.lams(best_index[used[int(np.argmax(weights))]], full_mask, full_values)
     x = offset + scale * estimate[tuple(slice(0, s) for s in shape)]
@@ -378,4 +422,5 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
                           groups=tuple(chosen.model.group_names), score=choice["score"], scores=scores,
                           rule=rule.value, weights=mixture,
                           info={"curves": curves, "n_folds": n_folds, "per_group": per_group, "padded_shape": padded,
-                                "offset": offset, "scale": scale, "weighting": weighting.value})
+                                "offset": offset, "scale": scale, "weighting": weighting.value,
+                                "line_axis": axis})
