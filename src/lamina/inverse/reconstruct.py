@@ -30,6 +30,16 @@ mixture Σ_m w_m x_m with the weights (w ≥ 0, Σ w = 1) that best predict the 
 from the models' out-of-fold predictions (stacked generalization, Wolpert 1992; Breiman 1996),
 which on real traces is more robust than keeping one model. The signal is centred and scaled
 by its observed samples, and padded with unobserved samples to a shape the frames accept.
+
+Gathers with missing traces. When the missing entries of a 2-D mask are whole lines (rows or
+columns: the mask is constant along one axis, :func:`~lamina.inverse.folds.line_axis`), random
+held-out samples would keep their neighbours along the line and reward priors that smooth
+along it, which cannot fill a missing line. The folds then hold out whole lines
+(:func:`~lamina.inverse.folds.sample_folds`, ``GroupKFold``), their errors are averaged plainly,
+and two kinds of candidates join: smoothing splines of order 1–3 *across* the lines (differences
+along the other axis only: interpolation across the traces at every time sample) and the f-k
+frame (:class:`~lamina.inverse.fk.FKFrame`, padded 2-D Fourier; linear events are sparse in it)
+with a λ per temporal-frequency band.
 """
 from __future__ import annotations
 
@@ -45,6 +55,7 @@ from lamina.inverse.folds import line_axis, sample_folds
 from lamina.inverse.frame_l1 import group_direction, l1_path
 from lamina.inverse.heldout import gap_features, importance_weights
 from lamina.inverse.smoothing import SmoothnessPrior, smoothing_grid
+from lamina.inverse.stacking import choose, stacking_weights  # noqa: F401 (stacking_weights re-exported)
 
 
 class HeldOutWeighting(str, Enum):
@@ -176,18 +187,6 @@ def _candidates(shape, dictionary, axis=None):
     return models
 
 
-def stacking_weights(predictions, target) -> np.ndarray:
-    """w ≥ 0 with Σw = 1 minimizing ‖P w − v‖² (stacked generalization, Breiman 1996): NNLS on
-    P with a heavily weighted row enforcing the sum."""
-    from scipy.optimize import nnls
-
-    predictions = np.asarray(predictions, float)
-    heavy = 1e3 * max(float(np.linalg.norm(predictions)), 1.0)
-    system = np.vstack([predictions, np.full((1, predictions.shape[1]), heavy)])
-    weights = nnls(system, np.concatenate([target, [heavy]]), maxiter=50 * predictions.shape[1])[0]
-    return weights / weights.sum() if weights.sum() > 0 else np.full(predictions.shape[1], 1.0 / predictions.shape[1])
-
-
 class _Model:
     """A candidate with its λ grid: ``estimates(train_mask, values, share)`` along the grid."""
 
@@ -277,28 +276,6 @@ def cross_validate(models, full_mask, full_values, n_folds: int, rule, seed: int
     return predictions, held_out, features[observed_index]
 
 
-def choose(predictions, held_out, target, sample_weights, combine: bool) -> dict:
-    """Best grid point of every model by the weighted held-out error
-    Σ_i w_i (x̂_i − v_i)² / Σ_i w_i v_i², and the stacking weights of the models at those points
-    (on rows scaled by √w_i). Returns ``errors`` (per model, along its grid), ``best_index``,
-    ``used`` (models of weight > 10⁻³), ``weights`` (theirs, summing to 1) and ``score``."""
-    root = np.sqrt(sample_weights)
-    total = max(float(np.sum(sample_weights * target ** 2)), 1e-300)
-    errors = [np.sum(sample_weights * (p[:, held_out] - target) ** 2, axis=1) / total for p in predictions]
-    best_index = [int(np.argmin(e)) for e in errors]
-    best = int(np.argmin([e[i] for e, i in zip(errors, best_index)]))
-    weights = np.zeros(len(predictions))
-    weights[best] = 1.0
-    if combine and len(predictions) > 1 and target.size > len(predictions):
-        stacked = np.stack([p[i, held_out] for p, i in zip(predictions, best_index)], axis=1)
-        weights = stacking_weights(root[:, None] * stacked, root * target)
-    used = np.flatnonzero(weights > 1e-3)
-    weights = weights[used] / weights[used].sum()
-    mixed = sum(w * predictions[i][best_index[i], held_out] for w, i in zip(weights, used))
-    score = float(np.sum(sample_weights * (mixed - target) ** 2)) / total
-    return {"errors": errors, "best_index": best_index, "used": used, "weights": weights, "score": score}
-
-
 def refit(models, best_index, used, weights, full_mask, full_values) -> np.ndarray:
     """Σ_m w_m x_m: each used model refitted on all observed samples at its chosen λ
     (:meth:`_Model.refit`)."""
@@ -323,8 +300,11 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
         True where the sample is observed.
     dictionary : str, Dictionary, SmoothnessPrior or list of them, optional
         Candidate models ("spline1", "spline2", "spline3", "wavelet:<PyWavelets family>",
-        "localdct[:block]"); by default the smoothness priors and the frames of
-        :func:`~lamina.inverse.dictionaries.default_dictionaries`. The rule picks one.
+        "localdct[:block]"; on images also "spline<k>:axis<a>", differences along axis a only,
+        and "fk[:0]", the f-k frame with time along axis 1, or 0); by default the smoothness
+        priors and the frames of :func:`~lamina.inverse.dictionaries.default_dictionaries`,
+        plus, when whole lines of a 2-D mask are missing, the splines across the lines and the
+        f-k frame. The rule picks and mixes them.
     lam : float or array, optional
         Fix λ (one value, or one per group of the single model given) instead of tuning it;
         units as in :class:`Reconstruction` (the signal is scaled to unit RMS first).
@@ -350,9 +330,10 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
     folds : {"auto", "samples"}
         What the folds hold out: by default whole lines (rows or columns) when the mask's
         missing entries are whole lines (a 2-D mask constant along an axis, such as a gather
-        with missing traces; :mod:`lamina.inverse.folds`), and then the f-k frame
-        (:mod:`lamina.inverse.fk`) joins the default candidates; otherwise random observed
-        samples. ``"samples"`` always holds out random samples.
+        with missing traces; :mod:`lamina.inverse.folds`), and then the splines of order 1–3
+        across the lines and the f-k frame (:mod:`lamina.inverse.fk`) join the default
+        candidates; otherwise random observed samples. ``"samples"`` always holds out random
+        samples (and keeps the default candidates of any mask).
     seed : int
         Folds.
 
