@@ -52,9 +52,9 @@ from lamina._validation import check_positive_int, parse_choice
 from lamina.inverse.dictionaries import Dictionary, default_dictionaries, make_dictionary
 from lamina.inverse.fk import FKFrame
 from lamina.inverse.folds import line_axis, sample_folds
-from lamina.inverse.frame_l1 import group_direction, l1_path
+from lamina.inverse.grid_model import GridModel
 from lamina.inverse.heldout import gap_features, importance_weights
-from lamina.inverse.smoothing import SmoothnessPrior, smoothing_grid
+from lamina.inverse.smoothing import SmoothnessPrior
 from lamina.inverse.stacking import choose, stacking_weights  # noqa: F401 (stacking_weights re-exported)
 
 
@@ -187,73 +187,6 @@ def _candidates(shape, dictionary, axis=None):
     return models
 
 
-class _Model:
-    """A candidate with its λ grid: ``estimates(train_mask, values, share)`` along the grid."""
-
-    def __init__(self, model, values, mask, n_lams, per_group, lam, max_iter, warm_refit: bool = False):
-        self.model, self.per_group, self.max_iter, self.warm_refit = model, per_group, max_iter, warm_refit
-        self.is_smooth = isinstance(model, SmoothnessPrior)
-        self.pilot_prior = None if self.is_smooth else SmoothnessPrior(model.shape, 2)
-        if lam is not None:
-            lam = np.atleast_1d(np.asarray(lam, dtype=float))
-            n_groups = 1 if self.is_smooth else model.n_groups
-            if lam.size not in (1, n_groups) or np.any(lam < 0) or not np.all(np.isfinite(lam)):
-                raise ValueError(f"lam must be one value >= 0 or {n_groups} (one per group of {model.name})")
-            self.fixed = np.broadcast_to(lam, (n_groups,)).copy()
-            self.grid = np.array([1.0])
-        elif self.is_smooth:
-            self.fixed, self.grid = None, smoothing_grid(n_lams)
-        else:
-            self.fixed = None
-            d = self._direction(mask, values)
-            t_max = float(np.max(np.abs(model.analysis(np.where(mask, values, 0.0))) / d[model.labels]))
-            self.grid = t_max * np.geomspace(0.3, 1e-5, max(n_lams * 2 // 3, 2))
-
-    def _direction(self, mask, values):
-        if self.fixed is not None:
-            return self.fixed
-        if not self.per_group:
-            return np.ones(self.model.n_groups)
-        pilot = self.pilot_prior.solve(mask, values, [1e-7])[0]
-        return group_direction(self.model, pilot)
-
-    def lams(self, index, mask, values):
-        """λ per group at grid point ``index`` (on all observed samples)."""
-        if self.is_smooth:
-            return self.fixed if self.fixed is not None else np.array([self.grid[index]])
-        return self.grid[index] * self._direction(mask, values)
-
-    def estimates(self, mask, values, share: float = 1.0) -> list:
-        if self.is_smooth:
-            return self.model.solve(mask, values, self.grid if self.fixed is None else self.fixed)
-        d = self._direction(mask, values)
-        thresholds = [t * share * d[self.model.labels] for t in self.grid]
-        if self.fixed is not None:
-            thresholds = [share * self.fixed[self.model.labels]]
-        return l1_path(self.model, mask, values, thresholds, max_iter=self.max_iter)
-
-    def refit(self, index, mask, values) -> np.ndarray:
-        """The estimate at grid point ``index`` on all observed samples; a sparse model by FISTA
-        with 4× the iterations of a CV point, from zero at the chosen λ or, with ``warm_refit``
-        (masks missing whole lines), along its grid down to ``index`` warm-started as in
-        :meth:`estimates`. From zero at a small λ the missing traces of a gather stay near zero
-        (f-k frame, linear-event gather, 70 % of the traces kept: 0.0 dB cold, 27.3 dB warm). On
-        masks of scattered samples the two disagree both ways (the ℓ1 synthesis minimizer need
-        not be unique on the unobserved samples, and FISTA stops at a relative step of 10⁻⁴):
-        the warm path cost the default 0.03 dB on the benchmark's seismograms and 2.4 dB on one
-        validation trace, so the cold start stays there (benchmarks/RESULTS.md, issue 18)."""
-        if self.is_smooth:
-            return self.model.solve(mask, values, self.lams(index, mask, values))[0]
-        labels = self.model.labels
-        if self.fixed is not None or not self.warm_refit:
-            return l1_path(self.model, mask, values, [self.lams(index, mask, values)[labels]],
-                           max_iter=4 * self.max_iter)[0]
-        d = self._direction(mask, values)
-        thresholds = [t * d[labels] for t in self.grid[:index + 1]]
-        budgets = [self.max_iter] * (len(thresholds) - 1) + [4 * self.max_iter]
-        return l1_path(self.model, mask, values, thresholds, max_iter=budgets)[-1]
-
-
 def cross_validate(models, full_mask, full_values, n_folds: int, rule, seed: int, axis=None):
     """Out-of-fold predictions of the observed samples: per model, an array (grid points ×
     observed samples); the mask of the samples held out (all of them for K-fold, one fold for
@@ -283,7 +216,7 @@ def cross_validate(models, full_mask, full_values, n_folds: int, rule, seed: int
 
 def refit(models, best_index, used, weights, full_mask, full_values) -> np.ndarray:
     """Σ_m w_m x_m: each used model refitted on all observed samples at its chosen λ
-    (:meth:`_Model.refit`)."""
+    (:meth:`~lamina.inverse.grid_model.GridModel.refit`)."""
     estimate = np.zeros(full_mask.shape)
     for weight, i in zip(weights, used):
         estimate += weight * models[i].refit(best_index[i], full_mask, full_values)
@@ -385,7 +318,7 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
     candidates = _candidates(padded, dictionary, axis)
     if lam is not None and len(candidates) > 1 and np.size(lam) > 1:
         raise ValueError("lam with one value per group needs a single dictionary= model")
-    models = [_Model(m, full_values, full_mask, n_lams, per_group, lam, max_iter, warm_refit=axis is not None)
+    models = [GridModel(m, full_values, full_mask, n_lams, per_group, lam, max_iter, warm_refit=axis is not None)
               for m in candidates]
     observed_index = np.flatnonzero(full_mask.ravel())
     n_folds = min(n_folds, max(2, observed_index.size // 2))
