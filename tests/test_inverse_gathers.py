@@ -94,6 +94,8 @@ def test_fk_frame_and_axis_prior_arguments_are_checked():
         SmoothnessPrior((8, 8), 4, axis=1)
     with pytest.raises(ValueError, match="2-D"):
         reconstruct(np.ones(20), np.arange(20) % 2 == 0, dictionary="fk")
+    with pytest.raises(ValueError, match="folds"):
+        reconstruct(np.ones(20), np.arange(20) % 2 == 0, folds="lines")
 
 
 def test_axis_prior_interpolates_each_line_across_the_gaps():
