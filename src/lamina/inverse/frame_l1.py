@@ -19,17 +19,19 @@ def _soft(v, threshold):
     return np.sign(v) * np.maximum(np.abs(v) - threshold, 0.0)
 
 
-def l1_path(frame: Dictionary, mask, values, thresholds, *, max_iter: int = 150, tol: float = 1e-4) -> list:
+def l1_path(frame: Dictionary, mask, values, thresholds, *, max_iter=150, tol: float = 1e-4) -> list:
     """Estimates S c(λ) of argmin ½‖M(S c − v)‖² + Σ_j λ_j |c_j| along ``thresholds``
     (rows: λ per coefficient, decreasing), by FISTA with step 1 and adaptive restart
-    (O'Donoghue & Candès 2015), warm-started from one row to the next."""
+    (O'Donoghue & Candès 2015), warm-started from one row to the next. ``max_iter``: the
+    iteration budget of every row, or one budget per row."""
     mask = np.asarray(mask, bool)
     data = np.where(mask, values, 0.0)
+    budgets = np.broadcast_to(np.asarray(max_iter, dtype=int), (len(thresholds),))
     c = np.zeros(frame.n_coefs)
     out = []
-    for lam in thresholds:
+    for lam, budget in zip(thresholds, budgets):
         y, momentum = c.copy(), 1.0
-        for _ in range(max_iter):
+        for _ in range(int(budget)):
             residual = np.where(mask, frame.synthesis(y), 0.0) - data
             c_new = _soft(y - frame.analysis(residual), lam)
             step = c_new - c

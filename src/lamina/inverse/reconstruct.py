@@ -30,6 +30,16 @@ mixture Σ_m w_m x_m with the weights (w ≥ 0, Σ w = 1) that best predict the 
 from the models' out-of-fold predictions (stacked generalization, Wolpert 1992; Breiman 1996),
 which on real traces is more robust than keeping one model. The signal is centred and scaled
 by its observed samples, and padded with unobserved samples to a shape the frames accept.
+
+Gathers with missing traces. When the missing entries of a 2-D mask are whole lines (rows or
+columns: the mask is constant along one axis, :func:`~lamina.inverse.folds.line_axis`), random
+held-out samples would keep their neighbours along the line and reward priors that smooth
+along it, which cannot fill a missing line. The folds then hold out whole lines
+(:func:`~lamina.inverse.folds.sample_folds`, ``GroupKFold``), their errors are averaged plainly,
+and two kinds of candidates join: smoothing splines of order 1–3 *across* the lines (differences
+along the other axis only: interpolation across the traces at every time sample) and the f-k
+frame (:class:`~lamina.inverse.fk.FKFrame`, padded 2-D Fourier; linear events are sparse in it)
+with a λ per temporal-frequency band.
 """
 from __future__ import annotations
 
@@ -40,9 +50,12 @@ import numpy as np
 
 from lamina._validation import check_positive_int, parse_choice
 from lamina.inverse.dictionaries import Dictionary, default_dictionaries, make_dictionary
-from lamina.inverse.frame_l1 import group_direction, l1_path
+from lamina.inverse.fk import FKFrame
+from lamina.inverse.folds import line_axis, sample_folds
+from lamina.inverse.grid_model import GridModel
 from lamina.inverse.heldout import gap_features, importance_weights
-from lamina.inverse.smoothing import SmoothnessPrior, smoothing_grid
+from lamina.inverse.smoothing import SmoothnessPrior
+from lamina.inverse.stacking import choose, stacking_weights  # noqa: F401 (stacking_weights re-exported)
 
 
 class HeldOutWeighting(str, Enum):
@@ -50,6 +63,13 @@ class HeldOutWeighting(str, Enum):
 
     GAPS = "gaps"        # importance weights: held-out samples placed in gaps like the unobserved ones
     UNIFORM = "uniform"  # plain average
+
+
+class FoldKind(str, Enum):
+    """What :func:`reconstruct`'s folds hold out."""
+
+    AUTO = "auto"        # whole lines when the mask's missing entries are whole lines, else samples
+    SAMPLES = "samples"  # random observed samples
 
 
 class ReconstructRule(str, Enum):
@@ -133,11 +153,19 @@ def _padded_shape(shape):
     return tuple(int(-(-s // m) * m) for s, m in zip(shape, multiple))
 
 
-def _candidates(shape, dictionary):
+def _candidates(shape, dictionary, axis=None):
+    """The candidate models; by default the smoothness priors, the frames of
+    :func:`default_dictionaries`, and for a 2-D mask with whole lines missing (``axis`` the
+    axis the lines run along, :func:`~lamina.inverse.folds.line_axis`) also the splines of
+    order 1–3 across the lines (differences along the other axis only) and the f-k frame with
+    time along ``axis``."""
     if dictionary is None:
         orders = (1, 2, 3) if len(shape) == 1 else (1, 2)
         models = [SmoothnessPrior(shape, k) for k in orders]
-        return models + (default_dictionaries(shape) if min(shape) >= 16 else [])
+        if axis is not None:
+            models += [SmoothnessPrior(shape, k, axis=1 - axis) for k in (1, 2, 3)]
+        models += default_dictionaries(shape) if min(shape) >= 16 else []
+        return models + ([FKFrame(shape, time_axis=axis)] if axis is not None else [])
     items = dictionary if isinstance(dictionary, (list, tuple)) else [dictionary]
     models = []
     for item in items:
@@ -147,84 +175,33 @@ def _candidates(shape, dictionary):
                                  f"(pass a name, or build it for that shape)")
             models.append(item)
         elif isinstance(item, str) and item.startswith("spline"):
-            models.append(SmoothnessPrior(shape, int(item[6:] or 2)))
+            order, _, along = item[6:].partition(":axis")
+            models.append(SmoothnessPrior(shape, int(order or 2), axis=int(along) if along else None))
+        elif isinstance(item, str) and item.partition(":")[0] == "fk":
+            if len(shape) != 2:
+                raise ValueError(f"dictionary 'fk' needs a 2-D mask, got shape {shape}")
+            arg = item.partition(":")[2]
+            models.append(FKFrame(shape, time_axis=int(arg) if arg else (1 if axis is None else axis)))
         else:
             models.append(make_dictionary(item, shape))
     return models
 
 
-def stacking_weights(predictions, target) -> np.ndarray:
-    """w ≥ 0 with Σw = 1 minimizing ‖P w − v‖² (stacked generalization, Breiman 1996): NNLS on
-    P with a heavily weighted row enforcing the sum."""
-    from scipy.optimize import nnls
-
-    predictions = np.asarray(predictions, float)
-    heavy = 1e3 * max(float(np.linalg.norm(predictions)), 1.0)
-    system = np.vstack([predictions, np.full((1, predictions.shape[1]), heavy)])
-    weights = nnls(system, np.concatenate([target, [heavy]]), maxiter=50 * predictions.shape[1])[0]
-    return weights / weights.sum() if weights.sum() > 0 else np.full(predictions.shape[1], 1.0 / predictions.shape[1])
-
-
-class _Model:
-    """A candidate with its λ grid: ``estimates(train_mask, values, share)`` along the grid."""
-
-    def __init__(self, model, values, mask, n_lams, per_group, lam, max_iter):
-        self.model, self.per_group, self.max_iter = model, per_group, max_iter
-        self.is_smooth = isinstance(model, SmoothnessPrior)
-        self.pilot_prior = None if self.is_smooth else SmoothnessPrior(model.shape, 2)
-        if lam is not None:
-            lam = np.atleast_1d(np.asarray(lam, dtype=float))
-            n_groups = 1 if self.is_smooth else model.n_groups
-            if lam.size not in (1, n_groups) or np.any(lam < 0) or not np.all(np.isfinite(lam)):
-                raise ValueError(f"lam must be one value >= 0 or {n_groups} (one per group of {model.name})")
-            self.fixed = np.broadcast_to(lam, (n_groups,)).copy()
-            self.grid = np.array([1.0])
-        elif self.is_smooth:
-            self.fixed, self.grid = None, smoothing_grid(n_lams)
-        else:
-            self.fixed = None
-            d = self._direction(mask, values)
-            t_max = float(np.max(np.abs(model.analysis(np.where(mask, values, 0.0))) / d[model.labels]))
-            self.grid = t_max * np.geomspace(0.3, 1e-5, max(n_lams * 2 // 3, 2))
-
-    def _direction(self, mask, values):
-        if self.fixed is not None:
-            return self.fixed
-        if not self.per_group:
-            return np.ones(self.model.n_groups)
-        pilot = self.pilot_prior.solve(mask, values, [1e-7])[0]
-        return group_direction(self.model, pilot)
-
-    def lams(self, index, mask, values):
-        """λ per group at grid point ``index`` (on all observed samples)."""
-        if self.is_smooth:
-            return self.fixed if self.fixed is not None else np.array([self.grid[index]])
-        return self.grid[index] * self._direction(mask, values)
-
-    def estimates(self, mask, values, share: float = 1.0) -> list:
-        if self.is_smooth:
-            return self.model.solve(mask, values, self.grid if self.fixed is None else self.fixed)
-        d = self._direction(mask, values)
-        thresholds = [t * share * d[self.model.labels] for t in self.grid]
-        if self.fixed is not None:
-            thresholds = [share * self.fixed[self.model.labels]]
-        return l1_path(self.model, mask, values, thresholds, max_iter=self.max_iter)
-
-
-def cross_validate(models, full_mask, full_values, n_folds: int, rule, seed: int):
+def cross_validate(models, full_mask, full_values, n_folds: int, rule, seed: int, axis=None):
     """Out-of-fold predictions of the observed samples: per model, an array (grid points ×
     observed samples); the mask of the samples held out (all of them for K-fold, one fold for
     the hold-out rule); and, per sample, where it lies with respect to its fold's training samples
     (:func:`~lamina.inverse.heldout.gap_features`: distance to the nearest training sample, and
-    in 1-D the length of the training gap it lies in), shape (observed samples, n_features)."""
+    in 1-D the length of the training gap it lies in), shape (observed samples, n_features).
+    With ``axis`` (lines along it, :mod:`lamina.inverse.folds`) the folds are whole lines."""
     observed_index = np.flatnonzero(full_mask.ravel())
     predictions = [np.zeros((m.grid.size, observed_index.size)) for m in models]
     position = np.full(full_mask.size, -1)
     position[observed_index] = np.arange(observed_index.size)
     held_out = np.zeros(observed_index.size, bool)
-    features = np.zeros((full_mask.size, 2 if full_mask.ndim == 1 else 1))
+    features = np.zeros((full_mask.size, 1 if full_mask.ndim == 2 else 2))
     if observed_index.size >= 4:
-        folds = np.array_split(np.random.default_rng(seed).permutation(observed_index), n_folds)
+        folds = sample_folds(full_mask, n_folds, seed, axis)
         for fold in folds[:1] if rule is ReconstructRule.HOLDOUT else folds:
             train = full_mask.copy().ravel()
             train[fold] = False
@@ -237,45 +214,18 @@ def cross_validate(models, full_mask, full_values, n_folds: int, rule, seed: int
     return predictions, held_out, features[observed_index]
 
 
-def choose(predictions, held_out, target, sample_weights, combine: bool) -> dict:
-    """Best grid point of every model by the weighted held-out error
-    Σ_i w_i (x̂_i − v_i)² / Σ_i w_i v_i², and the stacking weights of the models at those points
-    (on rows scaled by √w_i). Returns ``errors`` (per model, along its grid), ``best_index``,
-    ``used`` (models of weight > 10⁻³), ``weights`` (theirs, summing to 1) and ``score``."""
-    root = np.sqrt(sample_weights)
-    total = max(float(np.sum(sample_weights * target ** 2)), 1e-300)
-    errors = [np.sum(sample_weights * (p[:, held_out] - target) ** 2, axis=1) / total for p in predictions]
-    best_index = [int(np.argmin(e)) for e in errors]
-    best = int(np.argmin([e[i] for e, i in zip(errors, best_index)]))
-    weights = np.zeros(len(predictions))
-    weights[best] = 1.0
-    if combine and len(predictions) > 1 and target.size > len(predictions):
-        stacked = np.stack([p[i, held_out] for p, i in zip(predictions, best_index)], axis=1)
-        weights = stacking_weights(root[:, None] * stacked, root * target)
-    used = np.flatnonzero(weights > 1e-3)
-    weights = weights[used] / weights[used].sum()
-    mixed = sum(w * predictions[i][best_index[i], held_out] for w, i in zip(weights, used))
-    score = float(np.sum(sample_weights * (mixed - target) ** 2)) / total
-    return {"errors": errors, "best_index": best_index, "used": used, "weights": weights, "score": score}
-
-
-def refit(models, best_index, used, weights, full_mask, full_values, max_iter: int) -> np.ndarray:
-    """Σ_m w_m x_m: each used model refitted on all observed samples at its chosen λ."""
+def refit(models, best_index, used, weights, full_mask, full_values) -> np.ndarray:
+    """Σ_m w_m x_m: each used model refitted on all observed samples at its chosen λ
+    (:meth:`~lamina.inverse.grid_model.GridModel.refit`)."""
     estimate = np.zeros(full_mask.shape)
     for weight, i in zip(weights, used):
-        model = models[i]
-        lam_i = model.lams(best_index[i], full_mask, full_values)
-        if model.is_smooth:
-            part = model.model.solve(full_mask, full_values, lam_i)[0]
-        else:
-            part = l1_path(model.model, full_mask, full_values, [lam_i[model.model.labels]], max_iter=4 * max_iter)[0]
-        estimate += weight * part
+        estimate += weight * models[i].refit(best_index[i], full_mask, full_values)
     return estimate
 
 
 def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: int = 5, per_group: bool = True,
                 n_lams: int | None = None, max_iter: int | None = None, combine: bool = True,
-                weighting="gaps", seed: int = 0) -> Reconstruction:
+                weighting="gaps", folds="auto", seed: int = 0) -> Reconstruction:
     """Reconstruct a full 1-D trace or 2-D image from the samples observed on ``mask``.
 
     Parameters
@@ -288,8 +238,11 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
         True where the sample is observed.
     dictionary : str, Dictionary, SmoothnessPrior or list of them, optional
         Candidate models ("spline1", "spline2", "spline3", "wavelet:<PyWavelets family>",
-        "localdct[:block]"); by default the smoothness priors and the frames of
-        :func:`~lamina.inverse.dictionaries.default_dictionaries`. The rule picks one.
+        "localdct[:block]"; on images also "spline<k>:axis<a>", differences along axis a only,
+        and "fk[:0]", the f-k frame with time along axis 1, or 0); by default the smoothness
+        priors and the frames of :func:`~lamina.inverse.dictionaries.default_dictionaries`,
+        plus, when whole lines of a 2-D mask are missing, the splines across the lines and the
+        f-k frame. The rule picks and mixes them.
     lam : float or array, optional
         Fix λ (one value, or one per group of the single model given) instead of tuning it;
         units as in :class:`Reconstruction` (the signal is scaled to unit RMS first).
@@ -311,6 +264,14 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
         with respect to their fold's training samples (distance to the nearest one; in 1-D, also
         the length of the gap) follow the unobserved samples' positions with respect to the
         observed ones (importance-weighted CV, :mod:`lamina.inverse.heldout`), or a plain average.
+        Folds of whole lines (``folds``) are always averaged plainly (:mod:`lamina.inverse.folds`).
+    folds : {"auto", "samples"}
+        What the folds hold out: by default whole lines (rows or columns) when the mask's
+        missing entries are whole lines (a 2-D mask constant along an axis, such as a gather
+        with missing traces; :mod:`lamina.inverse.folds`), and then the splines of order 1–3
+        across the lines and the f-k frame (:mod:`lamina.inverse.fk`) join the default
+        candidates; otherwise random observed samples. ``"samples"`` always holds out random
+        samples (and keeps the default candidates of any mask).
     seed : int
         Folds.
 
@@ -337,6 +298,7 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
     observed, mask = _check_inputs(values, mask)
     rule = parse_choice(ReconstructRule, rule, "rule")
     weighting = parse_choice(HeldOutWeighting, weighting, "weighting")
+    fold_kind = parse_choice(FoldKind, folds, "folds")
     n_folds = check_positive_int(n_folds, "n_folds", minimum=2)
     max_iter = check_positive_int(max_iter if max_iter is not None else (100 if np.ndim(mask) == 1 else 50),
                                   "max_iter")
@@ -352,22 +314,24 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
     full_mask[tuple(slice(0, s) for s in shape)] = mask
     full_values = np.zeros(padded)
     full_values[full_mask] = (observed - offset) / scale
-    candidates = _candidates(padded, dictionary)
+    axis = line_axis(mask) if fold_kind is FoldKind.AUTO else None
+    candidates = _candidates(padded, dictionary, axis)
     if lam is not None and len(candidates) > 1 and np.size(lam) > 1:
         raise ValueError("lam with one value per group needs a single dictionary= model")
-    models = [_Model(m, full_values, full_mask, n_lams, per_group, lam, max_iter) for m in candidates]
+    models = [GridModel(m, full_values, full_mask, n_lams, per_group, lam, max_iter, warm_refit=axis is not None)
+              for m in candidates]
     observed_index = np.flatnonzero(full_mask.ravel())
     n_folds = min(n_folds, max(2, observed_index.size // 2))
-    predictions, held_out, features = cross_validate(models, full_mask, full_values, n_folds, rule, seed)
+    predictions, held_out, features = cross_validate(models, full_mask, full_values, n_folds, rule, seed, axis)
     target = full_values.ravel()[observed_index][held_out]
     sample_weights = np.ones(target.size)
-    if weighting is HeldOutWeighting.GAPS:
+    if weighting is HeldOutWeighting.GAPS and axis is None:  # whole-line folds: plain average (folds.py)
         region = np.zeros(padded, bool)
         region[tuple(slice(0, s) for s in shape)] = True
         sample_weights = importance_weights(features[held_out], gap_features(full_mask)[(region & ~full_mask).ravel()])
     choice = choose(predictions, held_out, target, sample_weights, combine)
     best_index, used, weights = choice["best_index"], choice["used"], choice["weights"]
-    estimate = refit(models, best_index, used, weights, full_mask, full_values, max_iter)
+    estimate = refit(models, best_index, used, weights, full_mask, full_values)
     chosen = models[used[int(np.argmax(weights))]]
     lam_chosen = chosen.lams(best_index[used[int(np.argmax(weights))]], full_mask, full_values)
     x = offset + scale * estimate[tuple(slice(0, s) for s in shape)]
@@ -378,4 +342,5 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
                           groups=tuple(chosen.model.group_names), score=choice["score"], scores=scores,
                           rule=rule.value, weights=mixture,
                           info={"curves": curves, "n_folds": n_folds, "per_group": per_group, "padded_shape": padded,
-                                "offset": offset, "scale": scale, "weighting": weighting.value})
+                                "offset": offset, "scale": scale, "weighting": weighting.value,
+                                "line_axis": axis})

@@ -5,7 +5,10 @@ For observed samples v on a boolean mask M (diagonal 0/1), the estimate of order
     x(λ) = argmin_x ½‖M(x − v)‖² + ½ λ ‖D_k x‖²,   i.e.   (M + λ D_kᵀD_k) x = M v,
 
 with D_k the k-th finite difference (1-D) or, on images, the first differences along both axes
-(k = 1, a membrane) or the second differences D_xx, D_yy, √2·D_xy (k = 2, the thin plate). It is
+(k = 1, a membrane) or the second differences D_xx, D_yy, √2·D_xy (k = 2, the thin plate), or
+with ``axis`` the k-th difference along that image axis alone (k = 1, 2, 3: a 1-D smoothing
+spline along every line of that axis, independently — the prior that suits a gather with whole
+traces missing, interpolated across the traces at every time sample). It is
 a discrete smoothing spline of degree 2k − 1 (Reinsch 1967; Wahba 1990): as λ → 0 it
 interpolates the observed samples (linear, cubic, quintic spline for k = 1, 2, 3), larger λ
 smooths noise away. λ is expressed in units of ‖D_kᵀD_k‖ ≈ 4^k (times the dimension), so
@@ -36,7 +39,9 @@ class SmoothnessPrior:
     shape : tuple of int
         (n,) or (n_rows, n_cols).
     order : int
-        k: 1, 2 or 3 in 1-D; 1 or 2 on images.
+        k: 1, 2 or 3 in 1-D; 1 or 2 on images (1, 2 or 3 with ``axis``).
+    axis : int, optional
+        Images only: penalize the differences along this axis alone (module docstring).
 
     Examples
     --------
@@ -47,10 +52,22 @@ class SmoothnessPrior:
     True
     """
 
-    def __init__(self, shape, order: int = 2):
+    def __init__(self, shape, order: int = 2, axis: int | None = None):
         self.shape = tuple(int(s) for s in shape)
         self.order = check_positive_int(order, "order")
-        if len(self.shape) == 1:
+        self.axis = axis
+        if axis is not None:
+            if len(self.shape) != 2 or axis not in (0, 1):
+                raise ValueError(f"axis must be 0 or 1 on a 2-D shape, got axis={axis!r} for shape {self.shape}")
+            if self.order > 3:
+                raise ValueError(f"order must be 1, 2 or 3 along an axis, got {order}")
+            n = self.shape[axis]
+            D = _difference(n, self.order) if n > self.order else sp.csr_matrix((0, n))
+            other = sp.identity(self.shape[1 - axis])
+            block = sp.kron(D, other) if axis == 0 else sp.kron(other, D)
+            self.penalty = sp.csc_matrix(block.T @ block)
+            self.unit = 4.0 ** self.order
+        elif len(self.shape) == 1:
             if self.order > 3:
                 raise ValueError(f"order must be 1, 2 or 3 for a 1-D signal, got {order}")
             D = _difference(self.shape[0], self.order) if self.shape[0] > self.order else sp.csr_matrix((0, self.shape[0]))
@@ -70,7 +87,7 @@ class SmoothnessPrior:
             self.unit = 2.0 * 4.0 ** self.order
         else:
             raise ValueError(f"shape must be 1-D or 2-D, got {self.shape}")
-        self.name = f"spline{self.order}"
+        self.name = f"spline{self.order}" + ("" if axis is None else f":axis{axis}")
         self.group_names = ("smoothness",)
 
     def solve(self, mask, values, lams) -> list:

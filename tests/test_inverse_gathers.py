@@ -1,0 +1,137 @@
+"""Gathers with missing traces: whole-line folds, the f-k frame, splines across the traces."""
+import numpy as np
+import pytest
+
+from lamina.inverse import reconstruct
+from lamina.inverse.baselines import cubic_interpolation
+from lamina.inverse.fk import FKFrame
+from lamina.inverse.folds import line_axis, sample_folds
+from lamina.inverse.smoothing import SmoothnessPrior
+
+
+def _gather(nx=24, nt=64):
+    """Three linear events (traces along axis 0, time along axis 1), Ricker 20 Hz, 4 ms, 10 m."""
+    from pylops.utils.seismicevents import linear2d, makeaxis
+    from pylops.utils.wavelets import ricker
+
+    t, _, x, _ = makeaxis({"ox": -5.0 * nx, "dx": 10.0, "nx": nx, "ot": 0.0, "dt": 0.004, "nt": nt})
+    _, data = linear2d(x, t, 1500.0, [0.06, 0.12, 0.18], [10.0, -20.0, 5.0], [1.0, -0.6, 0.5],
+                       ricker(t[:21], f0=20)[0])
+    return data
+
+
+def _trace_mask(shape, keep, seed):
+    rows = np.zeros(shape[0], bool)
+    rows[np.random.default_rng(seed).choice(shape[0], int(round(keep * shape[0])), replace=False)] = True
+    return np.repeat(rows[:, None], shape[1], axis=1)
+
+
+def _snr(estimate, truth, missing):
+    return 10 * np.log10(np.sum(truth[missing] ** 2) / np.sum((estimate[missing] - truth[missing]) ** 2))
+
+
+def test_line_axis_detects_whole_missing_lines():
+    rows = _trace_mask((10, 7), 0.5, 0)
+    assert line_axis(rows) == 1                    # whole rows kept or lost: constant along axis 1
+    assert line_axis(rows.T.copy()) == 0           # whole columns
+    pixels = np.random.default_rng(0).random((10, 7)) < 0.5
+    assert line_axis(pixels) is None
+    holed = rows.copy()
+    holed[np.flatnonzero(rows[:, 0])[0], 3] = False  # one missing sample inside a kept trace
+    assert line_axis(holed) is None
+    assert line_axis(np.ones((4, 4), bool)) is None and line_axis(np.zeros((4, 4), bool)) is None
+    assert line_axis(rows[:, 0]) is None             # 1-D
+    one = np.zeros((6, 5), bool)
+    one[2] = True                                    # a single observed line: nothing to hold out
+    assert line_axis(one) is None
+    with pytest.raises(TypeError, match="mask"):
+        line_axis(rows.astype(int))
+
+
+def test_line_folds_hold_out_whole_lines_and_partition_the_observed_samples():
+    mask = _trace_mask((20, 9), 0.5, 1)
+    folds = sample_folds(mask, 4, seed=0, axis=1)
+    assert len(folds) == 4
+    np.testing.assert_array_equal(np.sort(np.concatenate(folds)), np.flatnonzero(mask.ravel()))
+    for fold in folds:
+        lines = np.unique(np.unravel_index(fold, mask.shape)[0])
+        assert fold.size == lines.size * mask.shape[1]   # every sample of each of its lines
+    assert len(sample_folds(mask, 50, seed=0, axis=1)) == 10   # at most one fold per observed line
+    random = sample_folds(mask, 4, seed=3)
+    np.testing.assert_array_equal(np.concatenate(random),
+                                  np.random.default_rng(3).permutation(np.flatnonzero(mask.ravel())))
+    single = np.zeros((3, 4), bool)
+    single[1] = True
+    with pytest.raises(ValueError, match="observed line"):
+        sample_folds(single, 2, seed=0, axis=1)
+
+
+@pytest.mark.parametrize("time_axis", [0, 1])
+def test_fk_frame_passes_pylops_dottest_and_is_tight(time_axis):
+    from pylops.utils import dottest
+
+    frame = FKFrame((12, 20), time_axis=time_axis)
+    operator = frame.as_operator()
+    assert operator.shape == (240, frame.n_coefs) and frame.n_coefs == 2 * 24 * 40
+    assert dottest(operator, *operator.shape, rtol=1e-10)
+    x = np.random.default_rng(0).standard_normal((12, 20))
+    np.testing.assert_allclose(frame.synthesis(frame.analysis(x)), x, atol=1e-12)       # S Sᵀ = I
+    assert np.linalg.norm(frame.analysis(x)) == pytest.approx(np.linalg.norm(x))        # Parseval
+    # groups: dyadic bands of the temporal frequency only (constant along the wavenumber axis)
+    labels = frame.labels[:frame.n_coefs // 2].reshape(frame.nffts)
+    assert np.all(labels == labels.take([0], axis=1 - time_axis))
+    assert labels.take(0, axis=time_axis).max() == 0 and frame.n_groups == labels.max() + 1
+
+
+def test_fk_frame_and_axis_prior_arguments_are_checked():
+    with pytest.raises(ValueError, match="2-D"):
+        FKFrame((16,))
+    with pytest.raises(ValueError, match="time_axis"):
+        FKFrame((8, 8), time_axis=2)
+    with pytest.raises(ValueError, match="axis"):
+        SmoothnessPrior((16,), 2, axis=0)
+    with pytest.raises(ValueError, match="order"):
+        SmoothnessPrior((8, 8), 4, axis=1)
+    with pytest.raises(ValueError, match="2-D"):
+        reconstruct(np.ones(20), np.arange(20) % 2 == 0, dictionary="fk")
+    with pytest.raises(ValueError, match="folds"):
+        reconstruct(np.ones(20), np.arange(20) % 2 == 0, folds="lines")
+
+
+def test_axis_prior_interpolates_each_line_across_the_gaps():
+    # quadratic across the traces (axis 0), arbitrary along time: the order-3 spline across
+    # axis 0 reproduces it from every other trace, time sample by time sample
+    rng = np.random.default_rng(0)
+    truth = np.outer(np.linspace(-1, 1, 15) ** 2, rng.standard_normal(10)) + rng.standard_normal(10)
+    mask = np.zeros(truth.shape, bool)
+    mask[::2] = True
+    prior = SmoothnessPrior(truth.shape, 3, axis=0)
+    assert prior.name == "spline3:axis0"
+    x = prior.solve(mask, np.where(mask, truth, 0.0), [1e-9])[0]
+    np.testing.assert_allclose(x, truth, atol=1e-4)
+
+
+def test_gather_with_missing_traces_beats_cubic_interpolation_and_the_pixel_folds():
+    truth = _gather()
+    gains = []
+    for seed in (0, 1):
+        mask = _trace_mask(truth.shape, 0.5, seed)
+        missing = ~mask
+        default = reconstruct(truth[mask], mask)
+        pixel_folds = reconstruct(truth[mask], mask, folds="samples")   # the previous default
+        assert default.info["line_axis"] == 1 and pixel_folds.info["line_axis"] is None
+        assert "fk" in default.scores and "fk" not in pixel_folds.scores
+        cubic = _snr(cubic_interpolation(truth[mask], mask), truth, missing)
+        assert _snr(default.x, truth, missing) >= cubic - 0.5
+        gains.append(_snr(default.x, truth, missing) - _snr(pixel_folds.x, truth, missing))
+    assert np.mean(gains) >= 2.0
+
+
+def test_fk_alone_fills_missing_traces_after_its_refit():
+    # the refit follows the warm-started path CV scored; cold-started at the chosen small λ it
+    # left the missing traces near zero (≈ 0 dB)
+    truth = _gather()
+    mask = _trace_mask(truth.shape, 0.7, 0)
+    result = reconstruct(truth[mask], mask, dictionary="fk")
+    assert result.dictionary == "fk" and len(result.groups) == result.lam.size
+    assert _snr(result.x, truth, ~mask) > 15
