@@ -60,7 +60,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from lamina.torch.curvature import _EMA, GGNCurvature, Structure, gamma_diag, gamma_kfac  # noqa: F401 (re-exported)
+from lamina.torch.curvature import (_EMA, GGNCurvature, Structure, gamma_diag, gamma_kfac,  # noqa: F401 (re-exported)
+                                    laplace_log_evidence)
 from lamina.torch.invariance import scale_invariance_ratios
 from lamina.torch.likelihoods import Gaussian
 from lamina.torch.penalty import Mode, Penalty, Regularizer
@@ -120,7 +121,7 @@ class OnlineEvidence:
         a random perturbation of the same size does.
     keep_best : bool
         After every update record the Laplace log evidence at the new δ
-        (:func:`laplace_log_evidence`, the data fit summed over the epoch's minibatches) and keep
+        (:func:`~lamina.torch.curvature.laplace_log_evidence`, the data fit summed over the epoch's minibatches) and keep
         a copy of the weights, δ and β while it is the highest seen; :meth:`restore_best` loads
         them (``lamina.torch.tune`` does at the end). This is the model selection of laplace-torch's
         ``marglik_training`` (Immer et al. 2021, Algorithm 1): late in training the fit of a
@@ -355,29 +356,6 @@ class OnlineEvidence:
             self._capture_handle.remove()
             self._capture_handle = None
         self._input = None
-
-
-def laplace_log_evidence(nll: float, delta, norms, spectra) -> float:
-    """Laplace approximation of log p(D | δ) (up to constants in δ and w) with a block-diagonal
-    curvature, one block per regularized group g of P_g parameters with eigenvalues h_gi:
-
-        log p(D | δ) ≈ −NLL(w) − ½ Σ_g δ_g ‖w_g − μ_g‖² + ½ Σ_g P_g log δ_g − ½ Σ_g Σ_i log(h_gi + δ_g).
-
-    Its stationary points in δ_g at fixed w and h are MacKay's δ_g = γ_g / ‖w_g − μ_g‖²
-    (γ_g = Σ_i h_gi/(h_gi + δ_g)); unregularized parameters (flat prior) add no term.
-
-    >>> value = laplace_log_evidence(1.0, np.array([2.0]), np.array([0.5]), [np.array([2.0, 0.0])])
-    >>> round(value, 6)     # −1 − ½·2·0.5 + ½·2·log 2 − ½(log 4 + log 2)
-    -1.846574
-    """
-    delta = np.asarray(delta, dtype=np.float64)
-    total = -float(nll) - 0.5 * float(np.dot(delta, np.asarray(norms, dtype=np.float64)))
-    for d, h in zip(delta, spectra):
-        if d <= 0:  # no prior on the group (δ = 0): flat, no term
-            continue
-        h = np.clip(np.asarray(h, dtype=np.float64).reshape(-1), 0.0, None)
-        total += 0.5 * h.size * float(np.log(d)) - 0.5 * float(np.log(h + d).sum())
-    return float(total)
 
 
 def evidence_info(evidence: OnlineEvidence) -> dict:
