@@ -15,8 +15,9 @@ only, so started at λ₀ = α₀/(β₀·scale) the iterates are those of
 :func:`~lamina.tuners.linear_evidence.grouped_evidence` (scikit-learn's ARDRegression for
 singleton groups). It stops when max_g |Δ log λ_g| ≤ ``tol`` and no group was pruned.
 
-Provided by :class:`~lamina.tuners.linear_problem.LinearProblem` (squared loss) and
-:class:`~lamina.inverse.tunable.OperatorProblem`, for the L2 penalty (exact posterior).
+Provided by :class:`~lamina.tuners.linear_problem.LinearProblem` (exact posterior for the squared
+loss, Laplace approximation for the binary logistic loss) and
+:class:`~lamina.inverse.tunable.OperatorProblem` (exact posterior), for the L2 penalty.
 Networks keep their online evidence (``lamina.torch.tune(..., tuner="evidence")``, K-FAC or
 diagonal GGN curvature during one training run).
 

@@ -7,8 +7,9 @@ squared error or log-loss, and the criterion the mean over folds weighted by the
 rows (or sample weights). Hypergradients come from
 :func:`~lamina.tuners.linear_implicit.fold_value_and_gradient` (implicit differentiation on the
 support), re-entry thresholds from :func:`~lamina.tuners.linear_data.entry_thresholds`, the
-evidence statistics (ridge, squared loss) from the exact posterior
-(:class:`~lamina.tuners.linear_evidence.GaussianPosterior`).
+evidence statistics (L2 penalty) from the exact posterior
+(:class:`~lamina.tuners.linear_evidence.GaussianPosterior`, squared loss) or the Laplace
+approximation at the MAP (:func:`~lamina.tuners.linear_evidence.laplace_statistics`, logistic).
 The estimator refits itself at the chosen λ, so :meth:`LinearProblem.refit` returns None.
 """
 from __future__ import annotations

@@ -36,8 +36,8 @@ Optional, used when present:
   point of the search's single-λ start;
 * ``evidence_statistics(λ)`` — an :class:`~lamina.tuners.evidence.EvidenceStatistics` (γ_g,
   ‖w_g − μ_g‖², RSS, n_out, the scale λ = α/(β·scale)) of the posterior at λ, for
-  :class:`~lamina.tuners.evidence_search.EvidenceSearch`; linear (ridge, squared loss) and
-  inverse (L2) problems give it, networks do not (their evidence runs online during training).
+  :class:`~lamina.tuners.evidence_search.EvidenceSearch`; linear (L2; squared or binary
+  logistic loss) and inverse (L2) problems give it, networks do not (their evidence runs online during training).
 """
 from __future__ import annotations
 
