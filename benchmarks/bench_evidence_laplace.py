@@ -41,7 +41,7 @@ def run(names, seeds=(0, 1, 2)):
     import torch
 
     import lamina.torch as lt
-    from bench_nn import laplace_row, score
+    from bench_nn import laplace_scored, score
     torch.set_num_threads(1)
     records, notes = [], []
     table = _settings()
@@ -64,16 +64,11 @@ def run(names, seeds=(0, 1, 2)):
                                 "best_epoch": result.info.get("best_epoch"),
                                 **{k: float(v) for k, v in score(result.model, likelihood, data, beta).items()}})
                 print(json.dumps(records[-1]), flush=True)
-            try:
-                found = laplace_row(make, likelihood, data, seed, 300, 3e-3, 128)
-            except RuntimeError as error:
-                notes.append(f"{name}: laplace-torch failed: {str(error).splitlines()[0]}")
-                continue
+            found, why = laplace_scored(make, likelihood, data, seed, 300, 3e-3, 128)
             if found is None:
-                notes.append("laplace-torch not installed: its rows are skipped")
+                notes.append(f"{name}: {why}")
                 continue
-            model, seconds, sigma = found
-            metrics = score(model, likelihood, data, None if sigma is None else 1.0 / sigma ** 2)
+            metrics, seconds = found
             records.append({"setting": name, "seed": seed, "row": "laplace-torch", "seconds": round(seconds, 2),
                             **{k: float(v) for k, v in metrics.items()}})
             print(json.dumps(records[-1]), flush=True)

@@ -147,6 +147,19 @@ def laplace_row(make_model, likelihood, data, seed, epochs, lr, batch_size):
     return model, seconds, sigma
 
 
+def laplace_scored(make_model, likelihood, data, seed, epochs, lr, batch_size):
+    """((test metrics, seconds), None) of :func:`laplace_row`, scored like every other row (its
+    learned noise for a regression), or (None, why) when laplace-torch failed or is missing."""
+    try:
+        found = laplace_row(make_model, likelihood, data, seed, epochs, lr, batch_size)
+    except RuntimeError as error:  # e.g. laplace-torch's Kron with BatchNorm (asdl skips it)
+        return None, f"laplace-torch failed: {str(error).splitlines()[0]}"
+    if found is None:
+        return None, "laplace-torch not installed: row skipped"
+    model, seconds, sigma = found
+    return (score(model, likelihood, data, None if sigma is None else 1.0 / sigma ** 2), seconds), None
+
+
 def score(model, likelihood, data, noise_precision=None):
     import torch
 
@@ -213,16 +226,11 @@ def run_setting(name, quick, seeds, out_rows, methods_filter=None):
             print(f"  {name} seed {seed} {label}: {metrics} {result.seconds:.1f}s", flush=True)
         if (quick and seed != seeds[0]) or (methods_filter and not any(f in "laplace-torch" for f in methods_filter)):
             continue
-        try:
-            lap = laplace_row(make_model, likelihood, data, seed, epochs, 3e-3, 128)
-        except RuntimeError as error:  # e.g. laplace-torch's Kron with BatchNorm (asdl skips it)
-            notes.append(f"laplace-torch failed: {str(error).splitlines()[0]}")
-            continue
+        lap, why = laplace_scored(make_model, likelihood, data, seed, epochs, 3e-3, 128)
         if lap is None:
-            notes.append("laplace-torch not installed: row skipped")
+            notes.append(why)
             continue
-        model, seconds, sigma = lap
-        metrics = score(model, likelihood, data, None if sigma is None else 1.0 / sigma ** 2)
+        metrics, seconds = lap
         # its compute is not counted in fits (hyperparameter steps on the Laplace evidence): only time
         rows[LAPLACE_LABEL].append((metrics, seconds, seconds / base_seconds, float("nan")))
         print(f"  {name} seed {seed} laplace: {metrics} {seconds:.1f}s", flush=True)
