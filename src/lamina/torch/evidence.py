@@ -217,10 +217,11 @@ class OnlineEvidence:
             self._detect()  # after the curvature pass: its extra forwards clear the hooks' captures
 
     def _on_forward(self, output: torch.Tensor, target: torch.Tensor) -> None:
-        self._accumulate_fit(output, target)
+        residual_sq = self.likelihood.residual_sq(output, target)   # None unless Gaussian
+        self._accumulate_fit(output, target, residual_sq)
         if self.update_noise:
             self._outputs = output.shape[-1] if output.ndim > 1 else 1
-            self._residual.update(self.likelihood.residual_sq(output, target) / output.shape[0])
+            self._residual.update(residual_sq / output.shape[0])
         if self._step % self.curvature_every == 0 and output.requires_grad:
             v = self.likelihood.sample_output_grad(output, self.generator)
             if isinstance(self.likelihood, Gaussian):  # the GGN at unit noise precision; × β at use
@@ -302,11 +303,11 @@ class OnlineEvidence:
 
     # ------------------------------------------------------------------ log evidence
     @torch.no_grad()
-    def _accumulate_fit(self, output: torch.Tensor, target: torch.Tensor) -> None:
+    def _accumulate_fit(self, output: torch.Tensor, target: torch.Tensor, residual_sq) -> None:
         """Sum the epoch's data fit on the device: the NLL (classification) or ‖y − f‖²
-        (Gaussian: the NLL is formed at the updated β)."""
+        (Gaussian, ``residual_sq`` of the batch: the NLL is formed at the updated β)."""
         if isinstance(self.likelihood, Gaussian):
-            value = self.likelihood.residual_sq(output, target)
+            value = residual_sq
         else:
             value = self.likelihood.nll(output.detach(), target) * output.shape[0]
         self._fit_sum = value if self._fit_sum is None else self._fit_sum + value
