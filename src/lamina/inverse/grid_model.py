@@ -21,18 +21,21 @@ class GridModel:
         self.model, self.per_group, self.max_iter, self.warm_refit = model, per_group, max_iter, warm_refit
         self.is_smooth = isinstance(model, SmoothnessPrior)
         self.pilot_prior = None if self.is_smooth else SmoothnessPrior(model.shape, 2)
+        self.fixed = None
         if lam is not None:
             lam = np.atleast_1d(np.asarray(lam, dtype=float))
             n_groups = 1 if self.is_smooth else model.n_groups
             if lam.size not in (1, n_groups) or np.any(lam < 0) or not np.all(np.isfinite(lam)):
                 raise ValueError(f"lam must be one value >= 0 or {n_groups} (one per group of {model.name})")
             self.fixed = np.broadcast_to(lam, (n_groups,)).copy()
+        # the λ direction on all observed samples (``mask``): what lams and refit use
+        self.direction = None if self.is_smooth else self._direction(mask, values)
+        if self.fixed is not None:
             self.grid = np.array([1.0])
         elif self.is_smooth:
-            self.fixed, self.grid = None, smoothing_grid(n_lams)
+            self.grid = smoothing_grid(n_lams)
         else:
-            self.fixed = None
-            d = self._direction(mask, values)
+            d = self.direction
             t_max = float(np.max(np.abs(model.analysis(np.where(mask, values, 0.0))) / d[model.labels]))
             self.grid = t_max * np.geomspace(0.3, 1e-5, max(n_lams * 2 // 3, 2))
 
@@ -44,11 +47,11 @@ class GridModel:
         pilot = self.pilot_prior.solve(mask, values, [1e-7])[0]
         return group_direction(self.model, pilot)
 
-    def lams(self, index, mask, values):
+    def lams(self, index):
         """λ per group at grid point ``index`` (on all observed samples)."""
         if self.is_smooth:
             return self.fixed if self.fixed is not None else np.array([self.grid[index]])
-        return self.grid[index] * self._direction(mask, values)
+        return self.grid[index] * self.direction
 
     def estimates(self, mask, values, share: float = 1.0) -> list:
         if self.is_smooth:
@@ -60,7 +63,8 @@ class GridModel:
         return l1_path(self.model, mask, values, thresholds, max_iter=self.max_iter)
 
     def refit(self, index, mask, values) -> np.ndarray:
-        """The estimate at grid point ``index`` on all observed samples; a sparse model by FISTA
+        """The estimate at grid point ``index`` on all observed samples (``mask``, ``values``: the
+        ones the model was built on); a sparse model by FISTA
         with 4× the iterations of a CV point, from zero at the chosen λ or, with ``warm_refit``
         (masks missing whole lines), along its grid down to ``index`` warm-started as in
         :meth:`estimates`. From zero at a small λ the missing traces of a gather stay near zero
@@ -70,12 +74,11 @@ class GridModel:
         the warm path cost the default 0.03 dB on the benchmark's seismograms and 2.4 dB on one
         validation trace, so the cold start stays there (benchmarks/RESULTS.md, issue 18)."""
         if self.is_smooth:
-            return self.model.solve(mask, values, self.lams(index, mask, values))[0]
+            return self.model.solve(mask, values, self.lams(index))[0]
         labels = self.model.labels
         if self.fixed is not None or not self.warm_refit:
-            return l1_path(self.model, mask, values, [self.lams(index, mask, values)[labels]],
+            return l1_path(self.model, mask, values, [self.lams(index)[labels]],
                            max_iter=4 * self.max_iter)[0]
-        d = self._direction(mask, values)
-        thresholds = [t * d[labels] for t in self.grid[:index + 1]]
+        thresholds = [t * self.direction[labels] for t in self.grid[:index + 1]]
         budgets = [self.max_iter] * (len(thresholds) - 1) + [4 * self.max_iter]
         return l1_path(self.model, mask, values, thresholds, max_iter=budgets)[-1]

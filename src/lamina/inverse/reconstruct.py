@@ -333,7 +333,7 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
     best_index, used, weights = choice["best_index"], choice["used"], choice["weights"]
     estimate = refit(models, best_index, used, weights, full_mask, full_values)
     chosen = models[used[int(np.argmax(weights))]]
-    lam_chosen = chosen.lams(best_index[used[int(np.argmax(weights))]], full_mask, full_values)
+    lam_chosen = chosen.lams(best_index[used[int(np.argmax(weights))]])
     x = offset + scale * estimate[tuple(slice(0, s) for s in shape)]
     curves = {m.model.name: {"lam": m.grid, "error": e} for m, e in zip(models, choice["errors"])}
     scores = {m.model.name: float(e[i]) for m, e, i in zip(models, choice["errors"], best_index)}
