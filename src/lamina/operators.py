@@ -135,6 +135,19 @@ def rmatvec(A, r) -> np.ndarray:
     return A.T @ r if is_explicit(A) else A.rmatvec(r)
 
 
+def to_dense(A) -> np.ndarray:
+    """A as a dense float64 array: directly for an explicit matrix (dense or sparse), column by
+    column (A e_j) for a LinearOperator — n products, so callers bound the size they accept.
+
+    >>> to_dense(sp.identity(2)).tolist(), to_dense(LinearOperator((1, 2), matvec=lambda x: x[:1] + x[1:])).tolist()
+    ([[1.0, 0.0], [0.0, 1.0]], [[1.0, 1.0]])
+    """
+    if is_explicit(A):
+        return A.toarray() if sp.issparse(A) else np.asarray(A, dtype=np.float64)
+    columns = np.eye(A.shape[1])
+    return np.column_stack([matvec(A, columns[:, j]) for j in range(A.shape[1])]).astype(np.float64)
+
+
 def squared_norm_estimate(A, n_iter: int = 30, rtol: float = 1e-3, seed: int = 0) -> tuple[float, int]:
     """Estimate ‖A‖₂² = λ_max(AᵀA) by power iteration; returns (estimate, products used).
 

@@ -16,14 +16,13 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from lamina._validation import check_positive_int
 from lamina.api import solve
 from lamina.inverse._linops import row_subset
 from lamina.inverse.candidates import compute_candidates, default_multipliers, prepare, result_from_candidates
 from lamina.inverse.implicit import hypergradient
-from lamina.operators import is_explicit, matvec, rmatvec
+from lamina.operators import is_explicit, matvec, rmatvec, to_dense
 from lamina.solvers.base import ConvergenceWarning
 from lamina.tuners.base import Compute, Tuner, TuneResult
 from lamina.tuners.evidence import EvidenceStatistics, gaussian_statistics
@@ -186,16 +185,12 @@ MAX_EVIDENCE_ENTRIES = 50_000_000
 
 
 def _dense_matrix(A) -> np.ndarray:
-    """A as a dense array: directly when explicit, else column by column A e_j (refused above
-    ``MAX_EVIDENCE_ENTRIES`` entries)."""
-    if is_explicit(A):
-        return A.toarray() if sp.issparse(A) else np.asarray(A, dtype=np.float64)
-    m, n = A.shape
-    if m * n > MAX_EVIDENCE_ENTRIES:
+    """A as a dense array (:func:`lamina.operators.to_dense`); an operator above
+    ``MAX_EVIDENCE_ENTRIES`` entries is refused."""
+    if not is_explicit(A) and A.shape[0] * A.shape[1] > MAX_EVIDENCE_ENTRIES:
         raise ValueError(f"the evidence needs A as a matrix: an operator of shape {A.shape} has more than "
                          f"{MAX_EVIDENCE_ENTRIES} entries; use tuner='gcv', 'sure' or 'cv'")
-    columns = np.eye(n)
-    return np.column_stack([matvec(A, columns[:, j]) for j in range(n)]).astype(np.float64)
+    return to_dense(A)
 
 
 class KFoldCV(Tuner):

@@ -12,17 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.linalg as sla
-import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator, cg, lsqr
 
 from lamina.groups import Groups
-from lamina.operators import matvec, rmatvec
+from lamina.operators import matvec, rmatvec, to_dense
 from lamina.penalties import Penalty
 from lamina.solvers.base import Monitor, SolveResult
-
-
-def _dense(X):
-    return X.toarray() if sp.issparse(X) else np.asarray(X, dtype=np.float64)
 
 
 class RidgeFactorization:
@@ -39,7 +34,7 @@ class RidgeFactorization:
     """
 
     def __init__(self, X, y):
-        self.X = _dense(X)
+        self.X = to_dense(X)
         self.y = np.asarray(y, dtype=np.float64)
         self.Xty = self.X.T @ self.y
         n, p = self.X.shape

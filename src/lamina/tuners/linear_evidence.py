@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.linalg as sla
-import scipy.sparse as sp
 
 from lamina.groups import Groups
+from lamina.operators import to_dense
 from lamina.tuners.evidence import EvidenceStatistics, fixed_point, gaussian_statistics
 from lamina.tuners.linear_implicit import _sample_weights
 
@@ -57,10 +57,6 @@ class EvidenceResult:
     def lam_for(self, n_samples: int) -> np.ndarray:
         """Ridge λ per group in scikit-learn's scaling, α_g / (β n) (inf where pruned)."""
         return self.alpha / (self.beta * n_samples)
-
-
-def _dense(X):
-    return X.toarray() if sp.issparse(X) else np.asarray(X, dtype=np.float64)
 
 
 def _posterior(X, y, Xty, gram, beta, prior):
@@ -184,7 +180,7 @@ def grouped_evidence(X, y, groups: Groups, factors=None, *, fit_intercept: bool 
     >>> bool(out.alpha[1] > 1e4 * out.alpha[0]), np.round(out.mean[:2], 1).tolist()
     (True, [1.0, -2.0])
     """
-    X = _dense(X)
+    X = to_dense(X)
     y = np.asarray(y, dtype=np.float64)
     if fit_intercept:
         X, y = X - X.mean(axis=0), y - y.mean()
@@ -211,7 +207,7 @@ def laplace_statistics(train, lam) -> EvidenceStatistics:
     factors = train.spec.penalty.factors(groups.n_features)
     lam = np.asarray(lam, dtype=np.float64)
     x = train.fit(np.where(np.isfinite(lam), lam, 1e12))
-    A = _dense(train.A)
+    A = to_dense(train.A)
     weights = _sample_weights(train, x)
     prior = (lam * n)[groups.labels] * factors
     if train.augmented:

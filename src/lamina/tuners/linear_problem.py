@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from lamina.operators import to_dense
 from lamina.tuners.base import Compute
 from lamina.tuners.linear_common import _bounds, _grid
 from lamina.tuners.evidence import EvidenceStatistics, gaussian_statistics
 from lamina.tuners.linear_data import LinearSpec, Loss, TrainingSet, entry_thresholds, make_folds
-from lamina.tuners.linear_evidence import GaussianPosterior, _dense, laplace_statistics
+from lamina.tuners.linear_evidence import GaussianPosterior, laplace_statistics
 from lamina.tuners.linear_implicit import fold_value_and_gradient
 from lamina.tuners.problem import Report, weighted_mean
 
@@ -137,7 +138,7 @@ class LinearProblem:
             self.compute.fits += self._posterior.n_fits - before
             return stats
         if self._posterior is None:
-            X, y = _dense(self.X), np.asarray(self.y, dtype=np.float64)
+            X, y = to_dense(self.X), np.asarray(self.y, dtype=np.float64)
             if spec.fit_intercept:
                 X, y = X - X.mean(axis=0), y - y.mean()
             self._posterior = GaussianPosterior(X, y, spec.groups, spec.penalty.prior_factors(spec.groups))
