@@ -5,7 +5,7 @@ from torch import nn
 
 import lamina.torch as lt
 from lamina.torch.fit import make_optimizer
-from lamina.torch.heldout_select import Calibration, adopt, heldout_losses, prefer_split, twin
+from lamina.torch.heldout_select import Calibration, adopt, choose, heldout_losses, prefer_split, twin
 from lamina.torch.likelihoods import Classification, Gaussian
 
 
@@ -37,6 +37,34 @@ def test_the_split_is_kept_only_when_it_beats_one_scale_beyond_the_gate():
     assert prefer_split(poor, good, val, gate=1e9)[0] is False
     with pytest.raises(ValueError, match="gate"):
         prefer_split(poor, good, val, gate=-1)
+
+
+def test_choose_takes_the_best_eligible_rival_and_names_it():
+    val = _val()
+    good = _calibration([[3.0, -3.0], [-3.0, 3.0]])
+    better = _calibration([[6.0, -6.0], [-6.0, 6.0]])   # same sign, sharper: lower NLL on separable data
+    poor = _calibration([[-0.3, 0.3], [0.3, -0.3]])
+    best, numbers = choose(poor, [good, better], val, labels=["split", "rule x"])
+    assert best == 1 and numbers["chosen"] == "rule x" and numbers["split_kept"] is False
+    assert [r["label"] for r in numbers["rivals"]] == ["split", "rule x"]
+    assert numbers["rivals"][1]["heldout_nll"] < numbers["rivals"][0]["heldout_nll"] < numbers["heldout_nll_common"]
+    # rivals worse than the common calibration are never chosen
+    best, numbers = choose(better, [poor, good], val)
+    assert best == -1 and numbers["chosen"] == "common"
+    with pytest.raises(ValueError, match="rivals"):
+        choose(poor, [], val)
+
+
+def test_rival_rules_compete_and_are_counted_in_the_cost():
+    torch.manual_seed(0)
+    X = torch.randn(120, 4)
+    y = (X[:, 0] - X[:, 1] > 0).long()
+    net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))   # tanh: a split is identified
+    result = lt.tune(net, (X, y), epochs=12, batch_size=32, seed=0, rivals=("per_element",))
+    selection = result.info["selection"]
+    assert [r["label"] for r in selection["rivals"]] == ["split", "one scale, rule per_element"]
+    # three calibrations on 70 % for half the epochs, then the other half on all data
+    assert result.compute.fits == pytest.approx(3 * 0.5 * 84 / 120 + 0.5, rel=1e-6)
 
 
 def test_heldout_losses_are_the_per_sample_nll():

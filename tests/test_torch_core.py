@@ -201,3 +201,25 @@ def test_bad_inputs_name_the_argument():
     with pytest.raises(FloatingPointError, match="non-finite"):
         lt.fit(nn.Linear(3, 1), (Xr, torch.randn(10)), likelihood="regression", optimizer="sgd",
                lr=1e6, epochs=20, batch_size=10)
+
+
+def test_fit_warns_when_the_loss_ends_far_above_its_minimum():
+    import warnings as _warnings
+    torch.manual_seed(0)
+    X = torch.randn(64, 3)
+    y = (X[:, 0] > 0).long()
+
+    class Sabotage:   # flips the classifier before the last epoch: a stand-in for a loss spike
+        def on_epoch_end(self, epoch, optimizer):
+            if epoch == 8:
+                with torch.no_grad():
+                    for p in net.parameters():
+                        p.mul_(-30.0)
+
+    net = torch.nn.Linear(3, 2)
+    with pytest.warns(RuntimeWarning, match="late loss spike"):
+        lt.fit(net, (X, y), epochs=10, lr=0.05, batch_size=64, callbacks=[Sabotage()])
+    net = torch.nn.Linear(3, 2)
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("error", RuntimeWarning)
+        lt.fit(net, (X, y), epochs=10, lr=0.05, batch_size=64)

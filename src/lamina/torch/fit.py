@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -277,12 +278,43 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
     if stopped and best_state is not None:
         model.load_state_dict(best_state)
     history = {"loss": torch.stack(losses).cpu().tolist() if losses else []}
+    warn_if_spiked(history["loss"], lr)
     if lambdas:
         names = regularizer.names
         history["lambdas"] = [dict(zip(names, row)) for row in torch.stack(lambdas).cpu().double().tolist()]
     if val is not None:
         history["val_nll"] = val_nll
     return FitResult(model, history, time.perf_counter() - started, epoch + 1, stopped)
+
+
+SPIKE_FACTOR = 3.0
+
+
+def warn_if_spiked(epoch_losses, lr: float, factor: float = SPIKE_FACTOR) -> bool:
+    """Warn (``RuntimeWarning``) when the last epoch's loss is more than ``factor`` × the lowest
+    epoch loss of the run: an optimizer instability late in training (Adam's loss spikes),
+    which leaves a model far worse than the one the run had reached. Returns whether it warned.
+
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_if_spiked([2.5, 0.3, 0.11, 0.106, 2.3], lr=3e-3), len(caught)
+    (True, 1)
+    >>> warn_if_spiked([2.5, 0.3, 0.2, 0.21], lr=3e-3)
+    False
+    """
+    values = [float(v) for v in epoch_losses]
+    if len(values) < 2 or not all(np.isfinite(values)):
+        return False
+    best = min(values)
+    if not (best > 0 and values[-1] > factor * best):
+        return False
+    epoch = values.index(best) + 1
+    warnings.warn(f"the training loss ended at {values[-1]:.3g}, {values[-1] / best:.1f}× its lowest value "
+                  f"{best:.3g} (epoch {epoch}): a late loss spike of the optimizer; the returned model is the "
+                  f"last one — lower lr (now {lr}), or pass val= with patience to keep the best weights",
+                  RuntimeWarning, stacklevel=3)
+    return True
 
 
 def _check_divergence(loss: torch.Tensor, first_loss: torch.Tensor, epoch: int, lr: float) -> None:

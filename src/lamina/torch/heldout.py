@@ -62,7 +62,7 @@ import torch
 from torch import nn
 
 from lamina.torch.fit import as_tensors, fit, make_optimizer, model_device, model_dtype
-from lamina.torch.heldout_select import Calibration, adopt, prefer_split, twin
+from lamina.torch.heldout_select import Calibration, adopt, choose, twin
 from lamina.torch.hypergradient import split_train
 from lamina.torch.identifiability import identifiability
 from lamina.torch.likelihoods import Classification, Gaussian
@@ -255,7 +255,7 @@ def _materialize(train, likelihood, device, dtype):
 def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: float = 0.3, merge_at: float = 0.5,
                  burn_in: int | None = None, update_every: int | None = None, kappa: float = 1.0,
                  max_factor: float = 2.0, refit: bool = False, by=None, delta: float = 1.0, rule="uniform", mode="coupled",
-                 prior_mean=None, per_direction: bool = True, split_gate: float = 1.0, progress=False):
+                 prior_mean=None, per_direction: bool = True, split_gate: float = 1.0, rivals=(), progress=False):
     """Held-out weight-scale calibration of δ = δ₀·s (s from ``rule``), then training on all data.
 
     Parameters (besides the recipe)
@@ -291,6 +291,13 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     split_gate : float
         Standard errors of the paired held-out NLL decrease by which the split calibration must
         beat the common scale to be kept (default 1).
+    rivals : sequence of rule names, optional
+        Where a split is identified, also calibrate one common scale under each of these ratio
+        rules (e.g. ``("per_element",)``: every layer pays the same total penalty) on a copy of
+        the network; each must clear the same gate, and the lowest held-out NLL among those
+        that do is kept. +0.35 fits each. Off by default: ``per_element`` helped a tanh MLP
+        and L2-SP transfer and hurt a GELU MLP and a residual net (benchmarks/RESULTS.md,
+        Issue 14, "Ratio rules as rivals").
     """
     if not 0 < merge_at <= 1:
         raise ValueError(f"merge_at must lie in (0, 1], got {merge_at!r}")
@@ -319,9 +326,9 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         directions = found.identified if found.n_identified > 1 else None
     init_state = {k: v.detach().clone() for k, v in model.state_dict().items()} if refit else None
 
-    def calibrate(net, lik, dirs) -> Calibration:
+    def calibrate(net, lik, dirs, ratios=rule) -> Calibration:
         reg = Regularizer(net, int(fit_data[0].shape[0]), delta, mode=mode, by=by, prior_mean=prior_mean)
-        weights, _ = make_rule(rule, reg.reg_groups)
+        weights, _ = make_rule(ratios, reg.reg_groups)
         reg.set_deltas(delta * np.asarray(weights))
         opt = make_optimizer(recipe.optimizer, reg.param_groups(), recipe.lr)
         tuner = HeldoutScale(net, reg, lik, val_data, burn_in=min(burn_in, first), update_every=update_every,
@@ -330,14 +337,17 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
                   seed=recipe.seed, optimizer=opt, regularizer=reg, callbacks=[tuner], progress=progress)
         return Calibration(net, lik, reg, opt, run, tuner)
 
-    selection, extra = None, None
+    selection, others = None, []
     if directions is None:
         chosen = calibrate(model, likelihood, None)
     else:  # one common scale (on a copy) against the split directions; the held-out data decide
         common = calibrate(*twin(model, likelihood), None)
-        split = calibrate(model, likelihood, directions)
-        keep, selection = prefer_split(common, split, val_data, split_gate)
-        chosen, extra = (split, common) if keep else (common, split)
+        contenders = [calibrate(model, likelihood, directions)]
+        contenders += [calibrate(*twin(model, likelihood), None, r) for r in rivals]
+        best, selection = choose(common, contenders, val_data, split_gate,
+                                 labels=["split"] + [f"one scale, rule {r}" for r in rivals])
+        chosen = common if best < 0 else contenders[best]
+        others = [c for c in [common, *contenders] if c is not chosen]
     reg, tuner, out = chosen.regularizer, chosen.tuner, chosen.out
     final = Regularizer(model, int(merged[0].shape[0]), reg.delta.clone(), mode=mode, by=by, prior_mean=prior_mean)
     # the merged run re-syncs the decoupled decay to δ/N of all data (fit → sync_optimizer)
@@ -355,10 +365,9 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
             history.setdefault(key, []).extend(value)
         seconds, n_epochs = seconds + rest.seconds, n_epochs + rest.epochs
     # compute in units of one full-data fit: the split runs count by their share of the samples
-    split_epochs = out.epochs + (0 if extra is None else extra.out.epochs)
+    split_epochs = out.epochs + sum(c.out.epochs for c in others)
     fits = (split_epochs * fit_data[0].shape[0] / merged[0].shape[0] + (n_epochs - out.epochs)) / epochs
-    if extra is not None:
-        seconds += extra.out.seconds
+    seconds += sum(c.out.seconds for c in others)
     info = {"n_updates": len(tuner.log_scales), "n_skipped_separable": tuner.n_skipped,
             "frozen": [] if tuner.frozen is None else [n for n, f in zip(reg.names, tuner.frozen) if f],
             "log_scale": tuner.log_scales, "merge_epoch": first,

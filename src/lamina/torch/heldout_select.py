@@ -71,15 +71,45 @@ def prefer_split(common: Calibration, split: Calibration, val, gate: float = 1.0
     >>> prefer_split(same, same, val)[0]  # a tie keeps the common scale
     False
     """
+    best, numbers = choose(common, [split], val, gate)
+    return best == 0, numbers
+
+
+def choose(common: Calibration, rivals: list, val, gate: float = 1.0, labels=None) -> tuple[int, dict]:
+    """(index of the chosen rival, or −1 for ``common``; the held-out numbers).
+
+    A rival is eligible when its paired decrease of the held-out NLL against ``common``
+    exceeds ``gate`` standard errors; among the eligible ones the lowest held-out NLL wins.
+    ``numbers`` keeps the first rival's figures under the ``split`` keys (the per-direction
+    calibration comes first) and every rival's under ``rivals``.
+    """
     if not gate >= 0:
         raise ValueError(f"gate must be a number ≥ 0 (standard errors), got {gate!r}")
+    if not rivals:
+        raise ValueError("rivals must hold at least one calibration")
+    labels = [f"rival {k}" for k in range(len(rivals))] if labels is None else list(labels)
     a = heldout_losses(common.model, common.likelihood, val).double()
-    b = heldout_losses(split.model, split.likelihood, val).double()
-    d = a - b
-    se = float(d.std()) / math.sqrt(d.numel()) if d.numel() > 1 else math.inf
-    keep = float(d.mean()) > gate * se
-    return keep, {"heldout_nll_common": float(a.mean()), "heldout_nll_split": float(b.mean()),
-                  "paired_se": se, "split_kept": bool(keep)}
+    table, best, best_value = [], -1, float(a.mean())
+    for k, rival in enumerate(rivals):
+        b = heldout_losses(rival.model, rival.likelihood, val).double()
+        d = a - b
+        se = float(d.std()) / math.sqrt(d.numel()) if d.numel() > 1 else math.inf
+        eligible = float(d.mean()) > gate * se
+        table.append({"label": labels[k], "heldout_nll": float(b.mean()), "paired_se": se, "eligible": eligible,
+                      "lambdas": _lambdas(rival)})
+        if eligible and float(b.mean()) < best_value:
+            best, best_value = k, float(b.mean())
+    first = table[0]
+    numbers = {"heldout_nll_common": float(a.mean()), "heldout_nll_split": first["heldout_nll"],
+               "paired_se": first["paired_se"], "split_kept": best == 0,
+               "chosen": "common" if best < 0 else labels[best], "common_lambdas": _lambdas(common),
+               "rivals": table}
+    return best, numbers
+
+
+def _lambdas(calibration: Calibration) -> dict | None:
+    reg = calibration.regularizer
+    return None if reg is None else {name: round(value, 6) for name, value in reg.lambdas.items()}
 
 
 def adopt(model: nn.Module, likelihood, chosen: Calibration, new_optimizer) -> torch.optim.Optimizer:
