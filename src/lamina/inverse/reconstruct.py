@@ -35,7 +35,7 @@ Gathers with missing traces. When the missing entries of a 2-D mask are whole li
 columns: the mask is constant along one axis, :func:`~lamina.inverse.folds.line_axis`), random
 held-out samples would keep their neighbours along the line and reward priors that smooth
 along it, which cannot fill a missing line. The folds then hold out whole lines
-(:func:`~lamina.inverse.folds.sample_folds`, ``GroupKFold``), their errors are averaged plainly,
+(:func:`~lamina.inverse.folds.sample_folds`, interleaved), their errors are averaged plainly,
 and two kinds of candidates join: smoothing splines of order 1–3 *across* the lines (differences
 along the other axis only: interpolation across the traces at every time sample) and the f-k
 frame (:class:`~lamina.inverse.fk.FKFrame`, padded 2-D Fourier; linear events are sparse in it)
@@ -203,8 +203,10 @@ def repeats(n_observed: int, axis=None) -> int:
     with one partition (the local DCT with a λ per band took 0.91 of the mixture on seed 0 and
     reached 1.6 dB alone), 2.9 dB with two (benchmarks/RESULTS.md, issue 18). The cost is R
     times the CV fits, so images (≥ 1229 observed pixels at 30 % of 64 × 64) keep one
-    partition. Whole-line folds keep one: two partitions did not help on the parabolic-event
-    gather (8.5 → 8.4 dB at 70 % of the traces kept, 2.5 → 2.5 at 30 %)."""
+    partition. Whole-line folds keep one: they are interleaved and fixed by the mask
+    (:func:`~lamina.inverse.folds.sample_folds`), so a second partition would repeat the first
+    (and with random groups of lines, the earlier rule, two partitions did not help on the
+    parabolic-event gather: 8.5 → 8.4 dB at 70 % of the traces kept, 2.5 → 2.5 at 30 %)."""
     return 2 if axis is None and n_observed < REPEAT_BELOW else 1
 
 
@@ -299,7 +301,7 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
         candidates; otherwise random observed samples. ``"samples"`` always holds out random
         samples (and keeps the default candidates of any mask).
     seed : int
-        Folds (repeat r uses seed + r).
+        Folds of scattered samples (repeat r uses seed + r); whole-line folds are fixed by the mask.
     n_repeats : int or "auto"
         K-fold partitions averaged (repeated CV; :func:`repeats`): by default 2 on masks of
         scattered samples with fewer than 1000 observed samples, else 1.
