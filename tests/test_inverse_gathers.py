@@ -66,6 +66,38 @@ def test_line_folds_hold_out_whole_lines_and_partition_the_observed_samples():
         sample_folds(single, 2, seed=0, axis=1)
 
 
+def test_line_folds_are_interleaved_so_no_fold_holds_out_neighbouring_lines():
+    mask = _trace_mask((32, 5), 0.7, 0)                  # 22 observed lines, 5 folds
+    observed_lines = np.flatnonzero(mask[:, 0])
+    folds = sample_folds(mask, 5, seed=0, axis=1)
+    for k, fold in enumerate(folds):
+        lines = np.unique(np.unravel_index(fold, mask.shape)[0])
+        np.testing.assert_array_equal(lines, observed_lines[k::5])   # ranks k, k + 5, …
+        ranks = np.searchsorted(observed_lines, lines)
+        assert np.all(np.diff(ranks) == 5)               # never two neighbouring observed lines
+    assert [f.tolist() for f in folds] == [f.tolist() for f in sample_folds(mask, 5, seed=9, axis=1)]
+
+
+@pytest.mark.slow
+def test_parabolic_gather_with_most_traces_kept_is_within_half_a_db_of_cubic_interpolation():
+    """PyLops parabolic events (32 traces × 128 samples), 70 % of the traces kept, masks of
+    seeds 0 and 1: with random groups of traces per fold (GroupKFold) the default reached
+    8.5 dB on average against 9.4 for cubic interpolation; interleaved folds 9.0."""
+    from pylops.utils.seismicevents import makeaxis, parabolic2d
+    from pylops.utils.wavelets import ricker
+
+    t, _, x, _ = makeaxis({"ox": -160.0, "dx": 10.0, "nx": 32, "ot": 0.0, "dt": 0.004, "nt": 128})
+    _, truth = parabolic2d(x, t, [0.12, 0.3], [0.0, 0.0002], [2e-6, 4e-6], [1.0, -0.7], ricker(t[:41], f0=20)[0])
+    default, cubic = [], []
+    for seed in (0, 1):
+        rows = np.zeros(32, bool)
+        rows[np.random.default_rng(seed).choice(32, 22, replace=False)] = True
+        mask = np.repeat(rows[:, None], 128, axis=1)
+        default.append(_snr(reconstruct(truth[mask], mask).x, truth, ~mask))
+        cubic.append(_snr(cubic_interpolation(truth[mask], mask), truth, ~mask))
+    assert np.mean(default) >= np.mean(cubic) - 0.5
+
+
 @pytest.mark.parametrize("time_axis", [0, 1])
 def test_fk_frame_passes_pylops_dottest_and_is_tight(time_axis):
     from pylops.utils import dottest
