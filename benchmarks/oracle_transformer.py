@@ -61,6 +61,8 @@ def main(argv=None):
     parser.add_argument("--top", type=int, default=3)
     parser.add_argument("--low", type=float, default=1e-3)
     parser.add_argument("--high", type=float, default=10.0)
+    parser.add_argument("--structured", nargs="*", default=None,
+                        help="structured splits to run (default all; names as in the table, e.g. 'head ×4')")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
 
@@ -102,7 +104,12 @@ def main(argv=None):
     structured = {"embedding λ* too": {**uniform(best), "embedding": best},
                   "head ×4": {**uniform(best), "head": 4 * best}, "head ÷4": {**uniform(best), "head": best / 4},
                   "MLP ×4": {**uniform(best), "mlp": 4 * best}, "attention ×4": {**uniform(best), "attn": 4 * best}}
+    unknown = sorted(set(args.structured or ()) - set(structured))
+    if unknown:
+        parser.error(f"--structured: unknown {unknown}; choose from {list(structured)}")
     for name, groups in structured.items():
+        if args.structured is not None and name not in args.structured:
+            continue
         for seed in seeds:
             run(name, groups, seed)
 
@@ -110,12 +117,14 @@ def main(argv=None):
         groups = {g: trial.suggest_float(g, args.low, args.high, log=True) for g in GROUPS}
         return run(f"tpe trial {trial.number}", groups, 0)
 
-    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0), direction="minimize")
-    for lam in args.grid:   # TPE starts from the uniform grid (embedding at the lower bound ≈ 0)
-        study.enqueue_trial({"embedding": args.low, "attn": lam, "mlp": lam, "head": lam})
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study.optimize(objective, n_trials=args.trials)
-    ranked = sorted((t for t in study.trials if t.value is not None), key=lambda t: t.value)[:args.top]
+    ranked = []
+    if args.trials >= 1:
+        study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0), direction="minimize")
+        for lam in args.grid:   # TPE starts from the uniform grid (embedding at the lower bound ≈ 0)
+            study.enqueue_trial({"embedding": args.low, "attn": lam, "mlp": lam, "head": lam})
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        study.optimize(objective, n_trials=args.trials)
+        ranked = sorted((t for t in study.trials if t.value is not None), key=lambda t: t.value)[:args.top]
     for i, trial in enumerate(ranked):
         for seed in seeds:
             run(f"tpe top {i + 1} (trial {trial.number})", dict(trial.params), seed)
