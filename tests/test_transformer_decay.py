@@ -274,3 +274,32 @@ def test_tuner_switches_to_the_timescale_decay_once_overfitting_is_measured(corp
     run = run_strategy("lamina", corpus, config, LMRecipe(steps=20, warmup=2, batch_size=8), 0,
                        tuner_options={"every": 4, "heldout_windows": 8})
     assert "switched_at" in run.info and len(run.info["heldout_curve"]) == run.info["n_updates"]
+
+
+def test_persist_applies_a_step_only_after_the_signal_kept_its_sign(corpus):
+    config, recipe = LMConfig(corpus.vocab_size, **TINY), LMRecipe(steps=40, warmup=2, batch_size=8)
+    fit, held = heldout_split(corpus.train)
+
+    def tuner_with(signals, persist, leverage=False):
+        model = tiny_model(corpus)
+        optimizer = make_adamw(model, {"head": 1e-2}, 3e-3)
+        tuner = HeldoutDecayTuner(model, recipe, held, corpus.train, lam0=1e-2, types=["head"], seed=0, fit=fit,
+                                  every=1, persist=persist, leverage=leverage, heldout_windows=8, overfit_z=math.inf)
+        feed = iter(signals)
+        tuner.gap_search = lambda model: np.array([next(feed)])
+        path = []
+        for step in range(2, 2 + len(signals)):
+            tuner.after_step(step, model, optimizer)
+            path.append(tuner.decays()["head"])
+        return np.array(path)
+
+    flipping = [-0.3, 0.3, -0.3, 0.3]
+    assert np.ptp(np.log(tuner_with(flipping, 1))) > 0.5          # every signal applied
+    assert np.allclose(tuner_with(flipping, 2), 1e-2)               # a flipping sign is never applied
+    steady = tuner_with([-0.3, -0.3, 0.0, -0.3, -0.3], 2)
+    # first update: not yet; second: applied (raise); a silent update resets the streak
+    assert steady[0] == pytest.approx(1e-2) and steady[1] > 1e-2
+    assert steady[2] == steady[1] == steady[3] and steady[4] > steady[3]
+    assert tuner_with([-0.3, -0.3], 2, leverage=True)[-1] > tuner_with([-0.3, -0.3], 2)[-1]
+    with pytest.raises(ValueError, match="persist must be a positive integer"):
+        HeldoutDecayTuner(tiny_model(corpus), recipe, held, corpus.train, lam0=1e-2, persist=0)

@@ -53,6 +53,9 @@ decay is at least Wang & Aitchison's EMA-timescale rule λ_ts = 1/Σ_t η_t (τ 
 gap step keeps splitting it by type). A model that is still learning never triggers it and
 keeps ≈ no decay; ``overfit_z=inf`` turns the switch off.
 
+``persist`` (1 by default) applies a type's step only once its gated signal kept the same sign
+at ``persist`` consecutive updates — a stricter gate for the large ``leverage`` steps.
+
 A type whose signal does not respond to its decay is frozen (as in
 :class:`lamina.torch.heldout.HeldoutScale`, in both directions): once log λ_g has moved by more
 than log 4 since the first update while log c*_g moved by less than a tenth of the expected
@@ -140,7 +143,7 @@ class HeldoutDecayTuner(DecayCallback):
                  types=None, every: int | None = None, kappa: float = 1.0, max_factor: float = 2.0,
                  epsilon: float = 0.1, merge_at: float = 0.8, heldout_windows: int = 32, seed: int = 0,
                  fit: torch.Tensor | None = None, z: float = 2.0, leverage: bool = False,
-                 overfit_z: float = 2.0, patience: int = 2):
+                 overfit_z: float = 2.0, patience: int = 2, persist: int = 1):
         if not 0 < merge_at <= 1:
             raise ValueError(f"merge_at must lie in (0, 1], got {merge_at!r}")
         every = max(1, recipe.steps // 16) if every is None else every
@@ -175,6 +178,9 @@ class HeldoutDecayTuner(DecayCallback):
         self.log_scales: list[list[float]] = []
         self.frozen, self._first = np.zeros(len(self.types), dtype=bool), None
         self.overfit = OverfitDetector(overfit_z, patience)
+        if not (isinstance(persist, int) and persist >= 1):
+            raise ValueError(f"persist must be a positive integer, got {persist!r}")
+        self.persist, self._streak = persist, np.zeros(len(self.types), dtype=int)
         self.switched_at: int | None = None
 
     def decays(self) -> dict[str, float]:
@@ -188,6 +194,11 @@ class HeldoutDecayTuner(DecayCallback):
             return
         log_c = self.gap_search(model)
         self.log_scales.append(log_c.tolist())
+        # a signal counts once it kept its sign (and its significance) over `persist` updates
+        sign = np.sign(log_c)
+        previous = np.sign(np.array(self.log_scales[-2])) if len(self.log_scales) > 1 else np.zeros_like(sign)
+        self._streak = np.where((sign != 0) & (sign == previous), self._streak + 1, (sign != 0).astype(int))
+        signal = np.where(self._streak >= self.persist, log_c, 0.0)
         if self._first is None:
             self._first = (self.theta.copy(), log_c.copy())
         moved, responded = self.theta - self._first[0], log_c - self._first[1]
@@ -198,12 +209,12 @@ class HeldoutDecayTuner(DecayCallback):
             # stays capped at ÷max_factor per update)
             remaining = max(self.recipe.lr_integral(step + 1), 1e-12)
             lam = np.exp(self.theta)
-            target = np.maximum(lam - self.kappa * log_c / remaining, lam * math.exp(-self.max_step))
+            target = np.maximum(lam - self.kappa * signal / remaining, lam * math.exp(-self.max_step))
             move = np.log(target) - self.theta
         else:
-            move = np.clip(-2.0 * self.kappa * log_c, -self.max_step, self.max_step)
+            move = np.clip(-2.0 * self.kappa * signal, -self.max_step, self.max_step)
         self.theta = self.theta + np.where(self.frozen, 0.0, move)
-        if self.switched_at is None and self.overfit.update(self._held_centre):
+        if self.switched_at is None and math.isfinite(self.overfit.z) and self.overfit.update(self._held_centre):
             # overfitting measured: the EMA-timescale rule (τ = the run) becomes the floor
             self.switched_at = step
             self.theta = np.maximum(self.theta, math.log(timescale_decay(self.recipe)))
