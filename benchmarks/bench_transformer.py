@@ -46,6 +46,7 @@ def main(argv=None):
     parser.add_argument("--chars", type=int, default=120_000)
     parser.add_argument("--d-model", type=int, default=64)
     parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--val-every", type=int, default=10, help="every n-th of 100 blocks is validation")
     parser.add_argument("--json", default=None, help="write every run here as it finishes")
     parser.add_argument("--only", nargs="+", default=None, choices=("none", "timescale", "lamina", "nanogpt",
                                                                       "alphadecay", "awd"),
@@ -59,7 +60,7 @@ def main(argv=None):
     torch.set_num_threads(1)
     from lamina.torch.lm import CharTransformer, LMConfig, LMRecipe, load_corpus, run_strategy
 
-    corpus = load_corpus(max_chars=args.chars)
+    corpus = load_corpus(val_every=args.val_every, max_chars=args.chars)
     config = LMConfig(corpus.vocab_size, context=64, d_model=args.d_model, n_layers=args.layers, n_heads=4)
     recipe = LMRecipe(steps=args.steps, lr=3e-3, warmup=50, batch_size=32)
     n_params = sum(p.numel() for p in CharTransformer(config).parameters())
@@ -73,7 +74,8 @@ def main(argv=None):
                "info": {k: v for k, v in run.info.items() if k != "lambdas"}}
         runs.append(row)
         print(f"{name:16s} seed {seed}  val ppl {run.val_ppl:.4f}  runs {cost:.3g}  {run.seconds:.0f} s  "
-              f"λ {json.dumps({k: round(v, 4) for k, v in row['lambdas'].items()})}", flush=True)
+              f"λ {json.dumps({k: round(v, 4) for k, v in row['lambdas'].items()})}"
+              + (f"  switched at {run.info['switched_at']}" if "switched_at" in run.info else ""), flush=True)
         if args.json:
             with open(args.json, "w") as handle:
                 json.dump(runs, handle, indent=1)

@@ -218,3 +218,88 @@ def test_transformer_study_bad_task_and_method(tmp_path):
     args = _parse("--task", "transformer-char", "--methods", "evidence", "--out", str(tmp_path), "--quiet")
     with pytest.raises(ValueError, match=r"--methods: unknown \['evidence'\] for --task transformer-char"):
         args.run(args)
+
+
+# ----------------------------------------------------------------------------- overfitting switch
+def test_overfit_detector_needs_a_significant_persistent_rise():
+    from lamina.torch.lm.overfit import OverfitDetector
+    rng = np.random.default_rng(0)
+    base = rng.uniform(1.0, 3.0, 32)
+    # a held-out loss that keeps falling (a model still learning) never triggers it
+    falling = OverfitDetector()
+    assert not any(falling.update(base - 0.05 * k + rng.normal(0, 0.01, 32)) for k in range(10))
+    # noise around a plateau: rises that are not significant do not count
+    plateau = OverfitDetector(z=3.0)
+    assert not any(plateau.update(base + rng.normal(0, 0.05, 32)) for _ in range(10))
+    # one significant rise is not enough with patience 2; two in a row are, and it stays triggered
+    rising = OverfitDetector(z=2.0, patience=2)
+    assert [rising.update(base + shift + rng.normal(0, 0.01, 32)) for shift in (0.0, -0.2, 0.1, -0.3, 0.0, 0.1, -0.3)] \
+        == [False, False, False, False, False, True, True]
+    assert rising.means[-1] < rising.means[0] and rising.checks == 7
+    # z = inf: never
+    never = OverfitDetector(z=math.inf, patience=1)
+    assert not any(never.update(base + k) for k in range(5))
+    with pytest.raises(ValueError, match="patience must be a positive integer"):
+        OverfitDetector(patience=0)
+    with pytest.raises(ValueError, match="z must be a non-negative"):
+        OverfitDetector(z=-1.0)
+    with pytest.raises(ValueError, match="losses: 5 windows, the earlier checks had 32"):
+        rising.update(np.ones(5))
+
+
+def test_tuner_switches_to_the_timescale_decay_once_overfitting_is_measured(corpus):
+    """The detector fed a rising held-out loss twice: the next update raises every tuned decay to
+    the EMA-timescale rule 1/Σ η_t (never lowers one above it); with overfit_z = inf it does not."""
+    config, recipe = LMConfig(corpus.vocab_size, **TINY), LMRecipe(steps=40, warmup=2, batch_size=8)
+    fit, held = heldout_split(corpus.train)
+    floor = timescale_decay(recipe)
+    for overfit_z, switches in ((2.0, True), (math.inf, False)):
+        model = tiny_model(corpus)
+        types = ["embedding", "attn.0", "head"]
+        optimizer = make_adamw(model, dict.fromkeys(types, 1e-3), 3e-3)
+        tuner = HeldoutDecayTuner(model, recipe, held, corpus.train, lam0=1e-3, types=types, seed=0, fit=fit,
+                                  every=1, overfit_z=overfit_z, heldout_windows=8)
+        centre = tuner._window_losses(model, tuner.x, tuner.y)["centre"]
+        for shift in (-1.0, 1.0):   # a best check, then a rise; the held-out loss now is a second rise
+            tuner.overfit.update(centre + shift)
+        tuner.after_step(5, model, optimizer)
+        decays = tuner.decays()
+        assert (tuner.switched_at == 5) is switches and (tuner.switched_at is None) is not switches
+        if switches:
+            assert all(v >= floor * (1 - 1e-9) for v in decays.values())
+            assert {g["name"]: g["weight_decay"] for g in optimizer.param_groups if g["name"] in types} == \
+                pytest.approx(decays)
+        else:
+            assert all(v < 0.01 for v in decays.values())
+    run = run_strategy("lamina", corpus, config, LMRecipe(steps=20, warmup=2, batch_size=8), 0,
+                       tuner_options={"every": 4, "heldout_windows": 8})
+    assert "switched_at" in run.info and len(run.info["heldout_curve"]) == run.info["n_updates"]
+
+
+def test_persist_applies_a_step_only_after_the_signal_kept_its_sign(corpus):
+    config, recipe = LMConfig(corpus.vocab_size, **TINY), LMRecipe(steps=40, warmup=2, batch_size=8)
+    fit, held = heldout_split(corpus.train)
+
+    def tuner_with(signals, persist, leverage=False):
+        model = tiny_model(corpus)
+        optimizer = make_adamw(model, {"head": 1e-2}, 3e-3)
+        tuner = HeldoutDecayTuner(model, recipe, held, corpus.train, lam0=1e-2, types=["head"], seed=0, fit=fit,
+                                  every=1, persist=persist, leverage=leverage, heldout_windows=8, overfit_z=math.inf)
+        feed = iter(signals)
+        tuner.gap_search = lambda model: np.array([next(feed)])
+        path = []
+        for step in range(2, 2 + len(signals)):
+            tuner.after_step(step, model, optimizer)
+            path.append(tuner.decays()["head"])
+        return np.array(path)
+
+    flipping = [-0.3, 0.3, -0.3, 0.3]
+    assert np.ptp(np.log(tuner_with(flipping, 1))) > 0.5          # every signal applied
+    assert np.allclose(tuner_with(flipping, 2), 1e-2)               # a flipping sign is never applied
+    steady = tuner_with([-0.3, -0.3, 0.0, -0.3, -0.3], 2)
+    # first update: not yet; second: applied (raise); a silent update resets the streak
+    assert steady[0] == pytest.approx(1e-2) and steady[1] > 1e-2
+    assert steady[2] == steady[1] == steady[3] and steady[4] > steady[3]
+    assert tuner_with([-0.3, -0.3], 2, leverage=True)[-1] > tuner_with([-0.3, -0.3], 2)[-1]
+    with pytest.raises(ValueError, match="persist must be a positive integer"):
+        HeldoutDecayTuner(tiny_model(corpus), recipe, held, corpus.train, lam0=1e-2, persist=0)

@@ -110,6 +110,7 @@ def run_strategy(strategy: str, corpus: Corpus, config: LMConfig, recipe: LMReci
     run = train_lm(model, train, corpus.val, optimizer, recipe, seed=seed, callbacks=callbacks)
     if strategy == "lamina":
         info.update(n_updates=len(callbacks[0].log_scales), frozen=[t for t, f in zip(callbacks[0].types, callbacks[0].frozen) if f],
+                    switched_at=callbacks[0].switched_at, heldout_curve=[round(v, 4) for v in callbacks[0].overfit.means],
                     last_log_scale=(
             dict(zip(callbacks[0].types, callbacks[0].log_scales[-1])) if callbacks[0].log_scales else {}))
     if strategy in ("nanogpt", "timescale", "alphadecay", "awd"):

@@ -41,6 +41,23 @@ real overfitting signal further (20k-character setting: −0.9 % vs −0.4 % aga
 also amplifies chance gaps (+0.5 % on the 120k setting, where no decay is best) — issue 15, part 2,
 section C of benchmarks/RESULTS.md.
 
+3. The overfitting switch: the timescale rule, once the held-out loss says so
+----------------------------------------------------------------------------
+The gap step is small where decay matters (its effect on W has timescale 1/(η λ) ≫ the run at
+λ ≈ λ₀, so W and the gap barely respond within a run). The held-out loss itself tells *when*
+decay is needed: :class:`~lamina.torch.lm.overfit.OverfitDetector` checks, at every update, the
+per-window held-out loss against its running minimum (paired over the same windows) and
+triggers after ``patience`` (2) consecutive rises of more than ``overfit_z`` (2) standard
+errors — the model has started to memorize its training text. From then on every tuned type's
+decay is at least Wang & Aitchison's EMA-timescale rule λ_ts = 1/Σ_t η_t (τ = the run; the
+gap step keeps splitting it by type). A model that is still learning never triggers it and
+keeps ≈ no decay; ``overfit_z=inf`` turns the switch off. (Issue 15, part 2, section D of
+benchmarks/RESULTS.md: it never fired on 20,000–120,000 characters and took 10,000 characters,
+≈ 160 epochs, from +37 % to +12 % against the best uniform λ.)
+
+``persist`` (1 by default) applies a type's step only once its gated signal kept the same sign
+at ``persist`` consecutive updates — a stricter gate for the large ``leverage`` steps.
+
 A type whose signal does not respond to its decay is frozen (as in
 :class:`lamina.torch.heldout.HeldoutScale`, in both directions): once log λ_g has moved by more
 than log 4 since the first update while log c*_g moved by less than a tenth of the expected
@@ -64,6 +81,7 @@ import torch
 from torch.nn import functional as F
 
 from lamina.torch.lm.model import random_windows
+from lamina.torch.lm.overfit import OverfitDetector
 from lamina.torch.lm.param_types import matrix_types, param_types, set_decays
 from lamina.torch.lm.train import DecayCallback, LMRecipe
 
@@ -126,7 +144,8 @@ class HeldoutDecayTuner(DecayCallback):
     def __init__(self, model, recipe: LMRecipe, heldout: torch.Tensor, all_train: torch.Tensor, *, lam0: float,
                  types=None, every: int | None = None, kappa: float = 1.0, max_factor: float = 2.0,
                  epsilon: float = 0.1, merge_at: float = 0.8, heldout_windows: int = 32, seed: int = 0,
-                 fit: torch.Tensor | None = None, z: float = 2.0, leverage: bool = False):
+                 fit: torch.Tensor | None = None, z: float = 2.0, leverage: bool = False,
+                 overfit_z: float = 2.0, patience: int = 2, persist: int = 1):
         if not 0 < merge_at <= 1:
             raise ValueError(f"merge_at must lie in (0, 1], got {merge_at!r}")
         every = max(1, recipe.steps // 16) if every is None else every
@@ -160,6 +179,11 @@ class HeldoutDecayTuner(DecayCallback):
         self.batch_windows = recipe.batch_size
         self.log_scales: list[list[float]] = []
         self.frozen, self._first = np.zeros(len(self.types), dtype=bool), None
+        self.overfit = OverfitDetector(overfit_z, patience)
+        if not (isinstance(persist, int) and persist >= 1):
+            raise ValueError(f"persist must be a positive integer, got {persist!r}")
+        self.persist, self._streak = persist, np.zeros(len(self.types), dtype=int)
+        self.switched_at: int | None = None
 
     def decays(self) -> dict[str, float]:
         return dict(zip(self.types, np.exp(self.theta).tolist()))
@@ -172,6 +196,11 @@ class HeldoutDecayTuner(DecayCallback):
             return
         log_c = self.gap_search(model)
         self.log_scales.append(log_c.tolist())
+        # a signal counts once it kept its sign (and its significance) over `persist` updates
+        sign = np.sign(log_c)
+        previous = np.sign(np.array(self.log_scales[-2])) if len(self.log_scales) > 1 else np.zeros_like(sign)
+        self._streak = np.where((sign != 0) & (sign == previous), self._streak + 1, (sign != 0).astype(int))
+        signal = np.where(self._streak >= self.persist, log_c, 0.0)
         if self._first is None:
             self._first = (self.theta.copy(), log_c.copy())
         moved, responded = self.theta - self._first[0], log_c - self._first[1]
@@ -182,11 +211,17 @@ class HeldoutDecayTuner(DecayCallback):
             # stays capped at ÷max_factor per update)
             remaining = max(self.recipe.lr_integral(step + 1), 1e-12)
             lam = np.exp(self.theta)
-            target = np.maximum(lam - self.kappa * log_c / remaining, lam * math.exp(-self.max_step))
-            step = np.log(target) - self.theta
+            target = np.maximum(lam - self.kappa * signal / remaining, lam * math.exp(-self.max_step))
+            move = np.log(target) - self.theta
         else:
-            step = np.clip(-2.0 * self.kappa * log_c, -self.max_step, self.max_step)
-        self.theta = self.theta + np.where(self.frozen, 0.0, step)
+            move = np.clip(-2.0 * self.kappa * signal, -self.max_step, self.max_step)
+        self.theta = self.theta + np.where(self.frozen, 0.0, move)
+        if self.switched_at is None and math.isfinite(self.overfit.z) and self.overfit.update(self._held_centre):
+            # overfitting measured: the EMA-timescale rule (τ = the run) becomes the floor
+            self.switched_at = step
+            self.theta = np.maximum(self.theta, math.log(timescale_decay(self.recipe)))
+            # the freeze rule measures responses from the switch on
+            self.frozen, self._first = np.zeros_like(self.frozen), None
         set_decays(optimizer, self.decays())
         forwards = 1 + 2 * len(self.types)
         self.extra_batches += forwards * (self.x.shape[0] + self.fit_x.shape[0]) / self.batch_windows / 3.0
@@ -258,6 +293,7 @@ class HeldoutDecayTuner(DecayCallback):
             fit = self._window_losses(model, self.fit_x, self.fit_y)
         finally:
             model.train(was_training)
+        self._held_centre = held["centre"]
         eps, out = self.epsilon, []
         for key in self.types:
             slope_h = (held[key, 1.0] - held[key, -1.0]) / (2 * eps)
