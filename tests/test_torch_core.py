@@ -223,3 +223,22 @@ def test_fit_warns_when_the_loss_ends_far_above_its_minimum():
     with _warnings.catch_warnings():
         _warnings.simplefilter("error", RuntimeWarning)
         lt.fit(net, (X, y), epochs=10, lr=0.05, batch_size=64)
+
+
+def test_no_spike_warning_when_a_tuner_raised_delta():
+    import warnings as _warnings
+    torch.manual_seed(0)
+    X = torch.randn(64, 3)
+    y = (X[:, 0] > 0).long()
+    net = torch.nn.Linear(3, 2)
+    reg = Regularizer(net, 64, 1.0)
+
+    class RaiseDelta:   # a tuner-like callback: δ × 10⁴ before the last epoch raises the penalized loss
+        def on_epoch_end(self, epoch, optimizer):
+            if epoch == 8:
+                reg.set_deltas(reg.delta * 1e4, optimizer)
+
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("error", RuntimeWarning)
+        result = lt.fit(net, (X, y), epochs=10, lr=0.05, batch_size=64, regularizer=reg, callbacks=[RaiseDelta()])
+    assert result.history["loss"][-1] > 3 * min(result.history["loss"])   # the loss did rise: the check was skipped

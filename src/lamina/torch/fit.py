@@ -223,6 +223,7 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
         opt = make_optimizer(optimizer, groups, lr)
     prox = regularizer is not None and regularizer.needs_step
     losses, lambdas, val_nll = [], [], []
+    start_delta = None if regularizer is None else regularizer.delta.detach().clone()
     best, best_state, bad_evals, stopped, start_epoch = float("inf"), None, 0, False, 0
     if checkpoint is not None and os.path.exists(checkpoint):
         start_epoch = _resume(checkpoint, model, opt, regularizer, likelihood, batches, losses, lambdas)
@@ -278,7 +279,8 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
     if stopped and best_state is not None:
         model.load_state_dict(best_state)
     history = {"loss": torch.stack(losses).cpu().tolist() if losses else []}
-    warn_if_spiked(history["loss"], lr)
+    if start_delta is None or torch.equal(start_delta, regularizer.delta.detach()):
+        warn_if_spiked(history["loss"], lr)   # a tuner that moved δ changes the loss legitimately
     if lambdas:
         names = regularizer.names
         history["lambdas"] = [dict(zip(names, row)) for row in torch.stack(lambdas).cpu().double().tolist()]
@@ -294,6 +296,8 @@ def warn_if_spiked(epoch_losses, lr: float, factor: float = SPIKE_FACTOR) -> boo
     """Warn (``RuntimeWarning``) when the last epoch's loss is more than ``factor`` × the lowest
     epoch loss of the run: an optimizer instability late in training (Adam's loss spikes),
     which leaves a model far worse than the one the run had reached. Returns whether it warned.
+    :func:`fit` checks only runs whose δ ended where it started (a tuner raising δ raises the
+    penalized loss by design).
 
     >>> import warnings
     >>> with warnings.catch_warnings(record=True) as caught:
