@@ -25,17 +25,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 
 import numpy as np
+from bench_transformer import _mean_se   # mean and standard error over seeds
 
 GROUPS = {"embedding": ("embedding",), "attn": ("attn.",), "mlp": ("mlp.",), "head": ("head",)}
-
-
-def _mean_se(values):
-    values = np.asarray(values, dtype=float)
-    return float(values.mean()), float(values.std(ddof=1) / math.sqrt(values.size)) if values.size > 1 else math.nan
 
 
 def expand(model_types, group_decays: dict) -> dict:

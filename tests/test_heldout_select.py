@@ -5,7 +5,7 @@ from torch import nn
 
 import lamina.torch as lt
 from lamina.torch.fit import make_optimizer
-from lamina.torch.heldout_select import Calibration, adopt, choose, heldout_losses, prefer_split, twin
+from lamina.torch.heldout_select import Calibration, adopt, choose, heldout_losses, twin
 from lamina.torch.likelihoods import Classification, Gaussian
 
 
@@ -29,14 +29,14 @@ def test_the_split_is_kept_only_when_it_beats_one_scale_beyond_the_gate():
     val = _val()
     good = _calibration([[3.0, -3.0], [-3.0, 3.0]])     # class 1 when x0 < x1: right
     poor = _calibration([[-0.3, 0.3], [0.3, -0.3]])     # wrong
-    assert prefer_split(poor, good, val)[0] is True
-    assert prefer_split(good, poor, val)[0] is False
-    kept, numbers = prefer_split(good, good, val)
-    assert kept is False and numbers["paired_se"] == 0.0    # a tie keeps the common scale
+    assert choose(poor, [good], val)[0] == 0
+    assert choose(good, [poor], val)[0] == -1
+    best, numbers = choose(good, [good], val)
+    assert best == -1 and numbers["split_kept"] is False and numbers["paired_se"] == 0.0   # a tie keeps one scale
     # a gate so large that no finite advantage clears it
-    assert prefer_split(poor, good, val, gate=1e9)[0] is False
+    assert choose(poor, [good], val, gate=1e9)[0] == -1
     with pytest.raises(ValueError, match="gate"):
-        prefer_split(poor, good, val, gate=-1)
+        choose(poor, [good], val, gate=-1)
 
 
 def test_choose_takes_the_best_eligible_rival_and_names_it():

@@ -61,20 +61,6 @@ def heldout_losses(model: nn.Module, likelihood, val) -> torch.Tensor:
     return F.cross_entropy(out, y, reduction="none")
 
 
-def prefer_split(common: Calibration, split: Calibration, val, gate: float = 1.0) -> tuple[bool, dict]:
-    """(keep the split?, the held-out numbers): the split wins when its paired decrease of the
-    held-out NLL exceeds ``gate`` standard errors.
-
-    >>> net = nn.Linear(2, 2); val = (torch.randn(8, 2), torch.randint(0, 2, (8,)))
-    >>> from lamina.torch.likelihoods import Classification
-    >>> same = Calibration(net, Classification(), None, None, None, None)
-    >>> prefer_split(same, same, val)[0]  # a tie keeps the common scale
-    False
-    """
-    best, numbers = choose(common, [split], val, gate)
-    return best == 0, numbers
-
-
 def choose(common: Calibration, rivals: list, val, gate: float = 1.0, labels=None) -> tuple[int, dict]:
     """(index of the chosen rival, or −1 for ``common``; the held-out numbers).
 
@@ -82,6 +68,12 @@ def choose(common: Calibration, rivals: list, val, gate: float = 1.0, labels=Non
     exceeds ``gate`` standard errors; among the eligible ones the lowest held-out NLL wins.
     ``numbers`` keeps the first rival's figures under the ``split`` keys (the per-direction
     calibration comes first) and every rival's under ``rivals``.
+
+    >>> net = nn.Linear(2, 2); val = (torch.randn(8, 2), torch.randint(0, 2, (8,)))
+    >>> from lamina.torch.likelihoods import Classification
+    >>> same = Calibration(net, Classification(), None, None, None, None)
+    >>> choose(same, [same], val)[0]  # a tie keeps the common scale
+    -1
     """
     if not gate >= 0:
         raise ValueError(f"gate must be a number ≥ 0 (standard errors), got {gate!r}")
