@@ -98,7 +98,7 @@ def default(name: str, options: dict, seeds=(0, 1, 2)) -> None:
         selection = result.info.get("selection") or {}
         print(json.dumps({"setting": name, "seed": seed, "test_nll": round(nll[-1], 4),
                           "lambdas": {k: round(float(v), 3) for k, v in result.lambdas.items()},
-                          "chosen": selection.get("chosen", "one scale (one direction identified)"),
+                          "rule": result.info.get("rule"), "chosen": selection.get("chosen", "one calibration"),
                           "fits": round(result.compute.fits, 3)}), flush=True)
     print(f"{name} {json.dumps(options, default=str)[:80]}: mean test NLL {np.mean(nll):.4f} "
           f"{np.round(nll, 4).tolist()}")

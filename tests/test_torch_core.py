@@ -225,6 +225,37 @@ def test_fit_warns_when_the_loss_ends_far_above_its_minimum():
         lt.fit(net, (X, y), epochs=10, lr=0.05, batch_size=64)
 
 
+def test_fit_restores_the_lowest_loss_weights_after_a_late_spike():
+    torch.manual_seed(0)
+    X = torch.randn(64, 3)
+    y = (X[:, 0] > 0).long()
+    snapshots = {}
+
+    class Sabotage:   # records the weights after each epoch, then flips the classifier before the last one
+        def on_epoch_end(self, epoch, optimizer):
+            snapshots[epoch] = [p.detach().clone() for p in net.parameters()]
+            if epoch == 8:
+                with torch.no_grad():
+                    for p in net.parameters():
+                        p.mul_(-30.0)
+
+    net = torch.nn.Linear(3, 2)
+    with pytest.warns(RuntimeWarning, match="weights of epoch"):
+        result = lt.fit(net, (X, y), epochs=10, lr=0.05, batch_size=64, callbacks=[Sabotage()])
+    losses = result.history["loss"]
+    lowest = int(np.argmin(losses))
+    assert losses[-1] > 3 * losses[lowest] and lowest < 9
+    for p, kept in zip(net.parameters(), snapshots[lowest]):
+        assert torch.equal(p.detach(), kept)   # the lowest-loss epoch's weights, not the last ones
+    net = torch.nn.Linear(3, 2)
+    with pytest.warns(RuntimeWarning, match="the last one"):
+        lt.fit(net, (X, y), epochs=10, lr=0.05, batch_size=64, callbacks=[Sabotage()], on_spike="warn")
+    for p, last in zip(net.parameters(), snapshots[9]):
+        assert torch.equal(p.detach(), last)
+    with pytest.raises(ValueError, match="on_spike"):
+        lt.fit(net, (X, y), epochs=1, on_spike="ignore")
+
+
 def test_no_spike_warning_when_a_tuner_raised_delta():
     import warnings as _warnings
     torch.manual_seed(0)

@@ -28,9 +28,14 @@ determined Gaussian prior, the weights shrink by c when δ grows by c⁻², so e
 
     δ_g ← δ_g · exp(clip(−2 κ log c*, ±log max_factor)),
 
-a damped stochastic root-finding of c* = 1 on a 1-D golden-section search (a few forward
-passes of the held-out set; no backward pass). Per-group ratios come from ``rule`` (uniform
-by default): by the symmetry above a per-layer search would only move along the ridge.
+a damped stochastic root-finding of c* = 1 on a 1-D bounded Brent search (a few forward
+passes of the held-out set; no backward pass). Per-group ratios come from ``rule``. By default
+(``"auto"``) they are uniform where only the common scale is identified — by the symmetry above
+a per-layer search would only move along the ridge — and follow the maximal-update (μP) prior
+of :mod:`lamina.torch.readout` where the data identify the split (tanh/GELU layers, a prior
+mean, a residual stream) or where δ acts only through the training dynamics (normalization
+layers): the readout's δ ∝ fan_in², the other layers' ∝ fan_in (classifiers; regression
+keeps uniform ratios).
 For a Gaussian likelihood the held-out noise precision is profiled out (V(c) is ½ log of the
 held-out MSE) and β ← 1 / held-out MSE at each update.
 
@@ -41,12 +46,12 @@ epochs on the (1 − ``val_fraction``) = 70 % split, then freeze δ and continue
 (same weights, same Adam state) on all N samples for the other half, with the penalty
 1/(2N) Σ_g δ_g ‖W_g − μ_g‖² (δ_g is the prior precision, so only N changes). In units of one
 full-data fit that is 0.5·0.7 + 0.5 = 0.85 fits (``compute.fits``, counted from the samples
-each epoch sees), plus ≈ 12 held-out forward passes per update: the cost goal "≤ 1.5× one
-unregularized training" holds by construction. Where the data identify more than the common
-scale (a prior mean, tanh/GELU layers, a residual stream), a second calibration with one
-common scale runs beside the per-direction one and the held-out samples choose between them
+each epoch sees), plus ≈ 6 held-out forward passes per update: the cost goal "≤ 1.5× one
+unregularized training" holds by construction. With ``per_direction=True``, where the data
+identify more than the common scale, a second calibration moving δ along every identified
+direction runs beside the common one and the held-out samples choose between them
 (:mod:`lamina.torch.heldout_select`): 2·0.35 + 0.5 = 1.2 fits. benchmarks/RESULTS.md (Issue 14)
-compares it with the refitting variant below on the six settings of benchmarks/bench_nn.py.
+measures both on the settings of benchmarks/bench_nn.py and bench_nn_unseen.py.
 
 Refitting variant (``refit=True, merge_at=1``, the default before): calibrate during a whole
 run on the 70 % split (≈ 0.7 fits), then retrain from the initial weights on all data at the
@@ -59,6 +64,7 @@ import math
 
 import numpy as np
 import torch
+from scipy.optimize import minimize_scalar
 from torch import nn
 
 from lamina.torch.fit import as_tensors, fit, make_optimizer, model_device, model_dtype
@@ -67,19 +73,20 @@ from lamina.torch.hypergradient import split_train
 from lamina.torch.identifiability import identifiability
 from lamina.torch.likelihoods import Classification, Gaussian
 from lamina.torch.penalty import Regularizer
+from lamina.torch.readout import auto_rule
 from lamina.torch.result import NetTuneResult
 from lamina.torch.rules import make_rule
 from lamina.tuners.base import Compute
 
-_GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
-
-
 @torch.no_grad()
 def weight_scale_search(model: nn.Module, regularizer: Regularizer, likelihood, val, *, log_range: float = 0.5,
-                        iterations: int = 10, batch_size: int = 4096, directions=None) -> np.ndarray | float:
+                        xatol: float = 0.01, batch_size: int = 4096, directions=None) -> np.ndarray | float:
     """log c* = argmin over log c ∈ [−log_range, log_range] of the held-out loss with every
     regularized weight moved to μ_g + c (W_g − μ_g) (μ_g its prior mean, 0 by default) —
-    golden-section search; the model is left unchanged.
+    Brent's bounded search (:func:`scipy.optimize.minimize_scalar`) to ``xatol`` in log c; the
+    model is left unchanged. The held-out loss is smooth in log c, so Brent's parabolic steps
+    reach the tolerance in about 6 evaluations where a golden-section search needs 12 (each is a
+    held-out forward pass: on small networks these searches were a sixth of the default's time).
 
     With ``directions`` (an orthonormal (k, n_groups) basis, e.g. the identified directions of
     :func:`lamina.torch.identifiability`), the log-scale per group is Dᵀt and each coordinate
@@ -129,29 +136,14 @@ def weight_scale_search(model: nn.Module, regularizer: Regularizer, likelihood, 
                 trial[j] = value
                 return loss(basis.T @ trial)
 
-            t[j] = _golden(along, -reach, reach, iterations)
+            t[j] = minimize_scalar(along, bounds=(-reach, reach), method="bounded",
+                                   options={"xatol": xatol * reach / log_range}).x
     finally:
         for (_, p, _), w in zip(params, saved):
             p.copy_(w)
         model.train(was_training)
     log_scales = basis.T @ t
     return float(log_scales[0]) if directions is None else log_scales
-
-
-def _golden(f, a: float, b: float, iterations: int) -> float:
-    """Midpoint of the bracket left by ``iterations`` golden-section steps on [a, b]."""
-    x1, x2 = b - _GOLDEN * (b - a), a + _GOLDEN * (b - a)
-    f1, f2 = f(x1), f(x2)
-    for _ in range(iterations):
-        if f1 < f2:
-            b, x2, f2 = x2, x1, f1
-            x1 = b - _GOLDEN * (b - a)
-            f1 = f(x1)
-        else:
-            a, x1, f1 = x1, x2, f2
-            x2 = a + _GOLDEN * (b - a)
-            f2 = f(x2)
-    return 0.5 * (a + b)
 
 
 class HeldoutScale:
@@ -254,8 +246,8 @@ def _materialize(train, likelihood, device, dtype):
 
 def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: float = 0.3, merge_at: float = 0.5,
                  burn_in: int | None = None, update_every: int | None = None, kappa: float = 1.0,
-                 max_factor: float = 2.0, refit: bool = False, by=None, delta: float = 1.0, rule="uniform", mode="coupled",
-                 prior_mean=None, per_direction: bool = True, split_gate: float = 1.0, rivals=(), progress=False):
+                 max_factor: float = 2.0, refit: bool = False, by=None, delta: float = 1.0, rule="auto", mode="coupled",
+                 prior_mean=None, per_direction: bool = False, split_gate: float = 1.0, rivals=(), progress=False):
     """Held-out weight-scale calibration of δ = δ₀·s (s from ``rule``), then training on all data.
 
     Parameters (besides the recipe)
@@ -280,24 +272,31 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         Damping of the update δ ← δ·(c*)^(−2κ) and the largest factor per update.
     prior_mean : mapping of parameter name → Tensor, optional
         Prior means μ_g (L2-SP); the scale search then moves W_g along W_g − μ_g.
+    rule : "auto", a rule name of :mod:`lamina.torch.rules` or an AdaptiveRule
+        The per-group ratios s_g. ``"auto"`` (default): uniform where
+        :func:`lamina.torch.identifiability` (on the first training batch) finds only the
+        product of the δ along homogeneous chains identified (ReLU chains: the ratios cannot
+        matter at the optimum), where the output is not linear in one readout layer, and for
+        regression; otherwise — tanh/GELU layers, a prior mean, a residual stream,
+        normalization layers — the μP rule (:class:`lamina.torch.readout.MaximalUpdateRule`).
+        ``info["rule"]`` and ``info["readout"]`` say which.
     per_direction : bool
-        True (default): one scale per direction of log δ that the data identify
-        (:func:`lamina.torch.identifiability` on the first training batch: a ReLU chain gives
-        one, a prior mean or a tanh layer more), searched in turn; δ along the flat
-        directions keeps the rule's ratios. Where more than one direction is identified, a
-        second calibration with one common scale runs beside it (from the same initial weights)
-        and the held-out samples choose (:mod:`lamina.torch.heldout_select`, ``split_gate``):
-        1.2 fits instead of 0.85. False: one common scale for every group.
+        False (default): one common scale for every group. True: where more than one direction
+        of log δ is identified, a second calibration with one scale per identified direction,
+        searched in turn (δ along the flat directions keeps the rule's ratios), runs beside the
+        common one from the same initial weights, and the held-out samples choose
+        (:mod:`lamina.torch.heldout_select`, ``split_gate``): 1.2 fits instead of 0.85. It was
+        the default until the μP ratios beat it on tanh, GELU and L2-SP settings
+        (benchmarks/RESULTS.md, Issue 14, "The μP ratios").
     split_gate : float
         Standard errors of the paired held-out NLL decrease by which the split calibration must
         beat the common scale to be kept (default 1).
     rivals : sequence of rule names, optional
         Where a split is identified, also calibrate one common scale under each of these ratio
         rules (e.g. ``("per_element",)``: every layer pays the same total penalty) on a copy of
-        the network; each must clear the same gate, and the lowest held-out NLL among those
-        that do is kept. +0.35 fits each. Off by default: ``per_element`` helped a tanh MLP
-        and L2-SP transfer and hurt a GELU MLP and a residual net (benchmarks/RESULTS.md,
-        Issue 14, "Ratio rules as rivals").
+        the network; each must beat the default's calibration on the held-out samples by
+        ``split_gate`` standard errors, and the lowest held-out NLL among those that do is kept.
+        +0.35 fits each. Off by default (benchmarks/RESULTS.md, Issue 14, "Ratio rules as rivals").
     """
     if not 0 < merge_at <= 1:
         raise ValueError(f"merge_at must lie in (0, 1], got {merge_at!r}")
@@ -319,11 +318,10 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     update_every = max(1, int(round(epochs / 60))) if update_every is None else int(update_every)
     if burn_in < 1 or update_every < 1:
         raise ValueError("burn_in and update_every must be positive integers")
-    directions, found = None, None
-    if per_direction:
-        found = identifiability(model, by, example=fit_data[0][: max(2, min(64, fit_data[0].shape[0]))],
-                                prior_mean=prior_mean)
-        directions = found.identified if found.n_identified > 1 else None
+    example = fit_data[0][: max(2, min(64, fit_data[0].shape[0]))]
+    found = identifiability(model, by, example=example, prior_mean=prior_mean)
+    split = found.n_identified > 1
+    rule, readout = auto_rule(rule, model, likelihood, found, example, by=by, prior_mean=prior_mean)
     init_state = {k: v.detach().clone() for k, v in model.state_dict().items()} if refit else None
 
     def calibrate(net, lik, dirs, ratios=rule) -> Calibration:
@@ -338,14 +336,14 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         return Calibration(net, lik, reg, opt, run, tuner)
 
     selection, others = None, []
-    if directions is None:
+    if not (split and (per_direction or rivals)):
         chosen = calibrate(model, likelihood, None)
-    else:  # one common scale (on a copy) against the split directions; the held-out data decide
+    else:  # one common scale (on a copy) against the split directions / rival rules; the held-out data decide
         common = calibrate(*twin(model, likelihood), None)
-        contenders = [calibrate(model, likelihood, directions)]
+        contenders = [calibrate(model, likelihood, found.identified)] if per_direction else []
         contenders += [calibrate(*twin(model, likelihood), None, r) for r in rivals]
-        best, selection = choose(common, contenders, val_data, split_gate,
-                                 labels=["split"] + [f"one scale, rule {r}" for r in rivals])
+        labels = (["split"] if per_direction else []) + [f"one scale, rule {r}" for r in rivals]
+        best, selection = choose(common, contenders, val_data, split_gate, labels=labels)
         chosen = common if best < 0 else contenders[best]
         others = [c for c in [common, *contenders] if c is not chosen]
     reg, tuner, out = chosen.regularizer, chosen.tuner, chosen.out
@@ -372,9 +370,9 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
             "frozen": [] if tuner.frozen is None else [n for n, f in zip(reg.names, tuner.frozen) if f],
             "log_scale": tuner.log_scales, "merge_epoch": first,
             "n_train": int(fit_data[0].shape[0]), "n_val": int(val_data[0].shape[0])}
-    if found is not None:
-        info["identifiability"] = {"verdict": found.verdict(), "findings": found.findings(),
-                                   "n_identified": found.n_identified}
+    info["identifiability"] = {"verdict": found.verdict(), "findings": found.findings(),
+                               "n_identified": found.n_identified}
+    info["rule"], info["readout"] = getattr(rule, "name", rule), readout
     if selection is not None:
         info["selection"] = selection
     if isinstance(likelihood, Gaussian):

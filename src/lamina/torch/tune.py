@@ -91,7 +91,7 @@ def _n_data(train, likelihood, device) -> int:
 
 def tune(model: nn.Module, train, *, likelihood="classification", tuner="heldout", epochs: int = 300,
          lr: float = 3e-3, batch_size: int = 128, seed: int = 0, optimizer: str = "adam", val=None,
-         by=None, delta: float = 1.0, rule="uniform", mode: str = "coupled", prior_mean=None,
+         by=None, delta: float = 1.0, rule=None, mode: str = "coupled", prior_mean=None,
          penalty: str = "l2", target_sparsity: float | None = None, progress: bool = False,
          method=None, **options) -> NetTuneResult:
     """Tune one prior precision δ_g per parameter group of ``model`` and train it.
@@ -119,9 +119,11 @@ def tune(model: nn.Module, train, *, likelihood="classification", tuner="heldout
         Grouping (see :func:`lamina.torch.discover_groups`).
     delta : float
         Initial δ (``heldout``, ``evidence``, ``hypergradient``) or base δ of the rule (``fixed``).
-    rule : str
+    rule : str or AdaptiveRule, optional
         Scaling rule for ``fixed``, the per-group ratios kept by ``heldout``, and the starting
-        point of the other online tuners.
+        point of the other online tuners. Default: ``"auto"`` for ``heldout`` (uniform where
+        only the common scale is identified, the μP ratios of :mod:`lamina.torch.readout` where
+        the split is), ``"uniform"`` for the others.
     mode : {"coupled", "decoupled"}
         L2 added to the loss, or as weight decay in the optimizer param groups.
     prior_mean : mapping of parameter name → Tensor, optional
@@ -154,6 +156,8 @@ def tune(model: nn.Module, train, *, likelihood="classification", tuner="heldout
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     tuner = _resolve_tuner_keyword(tuner, method)
+    heldout_rule = "auto" if rule is None else rule   # each tuner's own default ratios
+    rule = "uniform" if rule is None else rule
     if penalty != "l2" or target_sparsity is not None:
         penalty, target_sparsity = check_sparsity_request(model, penalty, target_sparsity, by=by, mode=mode,
                                                           prior_mean=prior_mean, method=tuner, rule=rule)
@@ -176,7 +180,8 @@ def tune(model: nn.Module, train, *, likelihood="classification", tuner="heldout
         result = _tune_problem(tuner, model, train, lik, recipe, by=by, rule=rule, mode=mode,
                                prior_mean=prior_mean, **options)
     else:
-        result = _run_registered(tuner, model, train, lik, recipe, val=val, by=by, delta=delta, rule=rule,
+        result = _run_registered(tuner, model, train, lik, recipe, val=val, by=by, delta=delta,
+                                 rule=heldout_rule if tuner == "heldout" else rule,
                                  mode=mode, prior_mean=prior_mean, progress=progress, **options)
     result.compute.seconds = time.perf_counter() - started
     return result
