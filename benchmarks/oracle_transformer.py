@@ -58,8 +58,12 @@ def main(argv=None):
     parser.add_argument("--high", type=float, default=10.0)
     parser.add_argument("--structured", nargs="*", default=None,
                         help="structured splits to run (default all; names as in the table, e.g. 'head ×4')")
+    parser.add_argument("--fixed", nargs=4, type=float, default=None, metavar=("EMB", "ATTN", "MLP", "HEAD"),
+                        help="run only this split (decays of embedding, attention, MLP, head), no grid or search")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
+    if args.fixed is not None and min(args.fixed) < 0:
+        parser.error(f"--fixed: decays must be >= 0, got {args.fixed}")
 
     import optuna
     import torch
@@ -89,6 +93,11 @@ def main(argv=None):
         return cache[key]
 
     seeds = range(args.seeds)
+    if args.fixed is not None:
+        split = dict(zip(("embedding", "attn", "mlp", "head"), args.fixed))
+        for seed in seeds:
+            run("fixed " + "/".join(f"{v:g}" for v in args.fixed), split, seed)
+        return
     uniform = lambda lam: {"embedding": 0.0, "attn": lam, "mlp": lam, "head": lam}   # noqa: E731
     for lam in args.grid:
         for seed in seeds:
