@@ -55,22 +55,6 @@ keeps ≈ no decay; ``overfit_z=inf`` turns the switch off. (Issue 15, part 2, s
 benchmarks/RESULTS.md: it never fired on 20,000–120,000 characters and took 10,000 characters,
 ≈ 160 epochs, from +37 % to +12 % against the best uniform λ.)
 
-4. The head: the held-out temperature of the logits
----------------------------------------------------
-The gap of section 2 ranks the head first where decay helps but sizes it ≈ 70× too small (issue
-15, part 2, section D: head 0.05 against the oracle's 3.5–5). The head's scale is the logits'
-temperature, and the held-out loss measures it directly: at every update a 1-D search of the
-held-out loss along W_head → c·W_head gives log c* (c* < 1: over-confident on text the model has
-not trained on), and ``temperature="interval"`` (the default when the head is tuned) raises
-
-    λ_head ← λ_head − κ_T log c* / Σ_{t in the next interval} η_t
-
-(the raise that would remove the excess scale before the next update; lowering ÷``max_factor``
-at most; λ_head ≤ ``max_shrink``/η), :mod:`lamina.torch.lm.temperature`. The head is never frozen
-and leaves the gap rule; the other types keep it. ``temperature="power"`` uses λ·c*^(−2κ_T)
-instead, ``"off"`` the gap rule for the head too (the tuner before section F of RESULTS.md).
-One more forward pass of the held-out windows per update (≈ +0.01 run).
-
 ``persist`` (1 by default) applies a type's step only once its gated signal kept the same sign
 at ``persist`` consecutive updates — a stricter gate for the large ``leverage`` steps.
 
@@ -87,6 +71,22 @@ with the defaults.
 :func:`timescale_decay` (the timescale = a fraction of the run) stays as the ``timescale``
 baseline. Norms and biases keep decay 0 (the nanoGPT convention; decaying a LayerNorm gain
 pulls it to 0, not to its initial 1); the embedding and every matrix type are tuned.
+
+4. The head: the held-out temperature of the logits
+---------------------------------------------------
+The gap of section 2 ranks the head first where decay helps but sizes it ≈ 70× too small (issue
+15, part 2, section D: head 0.05 against the oracle's 3.5–5). The head's scale is the logits'
+temperature, and the held-out loss measures it directly: at every update a 1-D search of the
+held-out loss along W_head → c·W_head gives log c* (c* < 1: over-confident on text the model has
+not trained on), and ``temperature="interval"`` (the default when the head is tuned) raises
+
+    λ_head ← λ_head − κ_T log c* / Σ_{t in the next interval} η_t
+
+(the raise that would remove the excess scale before the next update; lowering ÷``max_factor``
+at most; λ_head ≤ ``max_shrink``/η), :mod:`lamina.torch.lm.temperature`. The head is never frozen
+and leaves the gap rule; the other types keep it. ``temperature="power"`` uses λ·c*^(−2κ_T)
+instead, ``"off"`` the gap rule for the head too (the tuner before section F of RESULTS.md).
+One more forward pass of the held-out windows per update (≈ +0.01 run).
 """
 from __future__ import annotations
 
