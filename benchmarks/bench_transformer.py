@@ -42,6 +42,7 @@ def _mean_se(values):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed … first-seed + seeds − 1")
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--chars", type=int, default=120_000)
     parser.add_argument("--d-model", type=int, default=64)
@@ -94,7 +95,7 @@ def main(argv=None):
     if {"alphadecay", "awd"} & only and "nanogpt" not in only:
         parser.error("--only: alphadecay/awd need nanogpt's grid (their base λ)")
     started = time.perf_counter()
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         for strategy in ("none", "timescale", "lamina"):
             if strategy in only:
                 run = run_strategy(strategy, corpus, config, recipe, seed, tuner_options=tuner_options)
@@ -106,7 +107,7 @@ def main(argv=None):
     best = min(grid_means, key=grid_means.get) if grid_means else None
     if best is not None:
         print(f"best grid λ (mean validation perplexity): {best:g}", flush=True)
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         for strategy in ("alphadecay", "awd"):
             if strategy in only:
                 run = run_strategy(strategy, corpus, config, recipe, seed, lam=best)

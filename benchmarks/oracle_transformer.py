@@ -51,6 +51,7 @@ def main(argv=None):
     parser.add_argument("--d-model", type=int, default=64)
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed … first-seed + seeds − 1")
     parser.add_argument("--grid", nargs="+", type=float, default=[0.01, 0.1, 0.3, 1.0, 3.0])
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--top", type=int, default=3)
@@ -92,7 +93,7 @@ def main(argv=None):
                 json.dump({"args": vars(args), "rows": rows}, handle, indent=1)
         return cache[key]
 
-    seeds = range(args.seeds)
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
     if args.fixed is not None:
         split = dict(zip(("embedding", "attn", "mlp", "head"), args.fixed))
         for seed in seeds:
