@@ -368,6 +368,10 @@ def test_head_decay_follows_the_heldout_temperature_by_default(corpus):
     power_tuner, power = one_update(temperature="power")
     assert power["head"] == pytest.approx(0.1 * min(2.0, math.exp(-2 * power_tuner.log_temperatures[0])))
     assert default["attn.0"] == pytest.approx(off["attn.0"])          # the body keeps the gap rule
+    # temperature_gap: only the held-out text's excess over the training text's optimum counts —
+    # a head too large for every text is no evidence of overfitting
+    gap_tuner, gap = one_update(temperature_gap=True)
+    assert abs(gap_tuner.log_temperatures[0]) < 0.1 < abs(tuner.log_temperatures[0]) and gap["head"] < default["head"]
     model = tiny_model(corpus)
     assert HeldoutDecayTuner(model, recipe, held, corpus.train, lam0=0.1, types=["attn.0"]).temperature == "off"
     for options, message in (({"temperature": "cold"}, "temperature must be one of"),

@@ -86,7 +86,9 @@ not trained on), and ``temperature="interval"`` (the default when the head is tu
 at most; λ_head ≤ ``max_shrink``/η), :mod:`lamina.torch.lm.temperature`. The head is never frozen
 and leaves the gap rule; the other types keep it. ``temperature="power"`` uses λ·c*^(−2κ_T)
 instead, ``"off"`` the gap rule for the head too (the tuner before section F of RESULTS.md).
-One more forward pass of the held-out windows per update (≈ +0.01 run). Measured (section F):
+``temperature_gap=True`` uses log c*_held − log c*_train instead (the training windows' own
+optimum subtracted, as the gap of section 2 does for the other types). One more forward pass of
+the held-out windows per update (≈ +0.01 run; two with the gap). Measured (section F):
 −3.2 ± 1.4 %, −4.0 ± 1.0 % and −2.6 ± 1.3 % against the best uniform λ on 20,000 (two splits) and
 10,000 characters, where the previous rule was +1.4 %, +1.5 % and +12 %; unchanged on 120,000
 characters (the held-out temperature says under-confident there; the head's decay goes to ≈ 0).
@@ -167,7 +169,8 @@ class HeldoutDecayTuner(DecayCallback):
                  epsilon: float = 0.1, merge_at: float = 0.8, heldout_windows: int = 32, seed: int = 0,
                  fit: torch.Tensor | None = None, z: float = 2.0, leverage: bool = False,
                  overfit_z: float = 2.0, patience: int = 2, persist: int = 1, temperature: str | None = None,
-                 temperature_kappa: float = 1.0, temperature_range: float = 1.0, max_shrink: float = 0.1):
+                 temperature_kappa: float = 1.0, temperature_range: float = 1.0, max_shrink: float = 0.1,
+                 temperature_gap: bool = False):
         if not 0 < merge_at <= 1:
             raise ValueError(f"merge_at must lie in (0, 1], got {merge_at!r}")
         every = max(1, recipe.steps // 16) if every is None else every
@@ -211,7 +214,7 @@ class HeldoutDecayTuner(DecayCallback):
             temperature = "interval" if "head" in self.types else "off"
         if temperature not in ("off",) + MAPS:
             raise ValueError(f"temperature must be one of {['off', *MAPS]} or None, got {temperature!r}")
-        self.temperature, self.log_temperatures = temperature, []
+        self.temperature, self.log_temperatures, self.temperature_gap = temperature, [], bool(temperature_gap)
         if self.temperature != "off":
             if "head" not in self.types:
                 raise ValueError(f"temperature: {temperature!r} needs the 'head' type among the tuned types, got {self.types}")
@@ -260,6 +263,10 @@ class HeldoutDecayTuner(DecayCallback):
             i = self.head_index
             log_t = temperature_search(head_inputs(model, self.head, self.x), self.head.weight, self.head.bias,
                                        self.y, log_range=self.temperature_range)
+            if self.temperature_gap:   # only what the held-out text wants beyond the training text
+                log_t -= temperature_search(head_inputs(model, self.head, self.fit_x), self.head.weight,
+                                            self.head.bias, self.fit_y, log_range=self.temperature_range)
+                self.extra_batches += self.fit_x.shape[0] / self.batch_windows / 3.0
             self.log_temperatures.append(log_t)
             lam, options = math.exp(self.theta[i]), dict(kappa=self.temperature_kappa,
                                                          max_factor=math.exp(self.max_step), max_decay=self.max_decay)
