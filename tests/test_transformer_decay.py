@@ -333,12 +333,12 @@ def test_temperature_search_and_step():
         linear_owning(torch.nn.Linear(2, 2), torch.nn.Parameter(torch.zeros(2, 2)))
 
 
-def test_head_decay_follows_the_heldout_temperature_by_default(corpus):
+def test_head_decay_follows_the_heldout_temperature_with_the_option(corpus):
     """A head blown up ×4: the held-out temperature says 'too confident' (log c* < 0) and the
-    default tuner raises the head's decay at once (the interval map: by −log c*/Σ η over the next
-    interval, capped at max_shrink/η); the gap rule alone (temperature="off", the tuner before issue
-    15 part 2 section F) leaves it at its start, since the training text finds the head as much too
-    large; the power map moves it by c*^(−2), at most ×max_factor."""
+    tuner with temperature="interval" raises the head's decay at once (by −log c*/Σ η over the next
+    interval, capped at max_shrink/η); the default gap rule (temperature="off") leaves it at its
+    start, since the training text finds the head as much too large; the power map moves it by
+    c*^(−2), at most ×max_factor."""
     recipe = LMRecipe(steps=30, warmup=2, batch_size=8)
     fit, held = heldout_split(corpus.train)
     trained = tiny_model(corpus)
@@ -358,28 +358,28 @@ def test_head_decay_follows_the_heldout_temperature_by_default(corpus):
             pytest.approx(tuner.decays())
         return tuner, tuner.decays()
 
-    tuner, default = one_update()
-    assert tuner.temperature == "interval" and tuner.log_temperatures[0] < -0.2
+    tuner, default = one_update(temperature="interval")
+    assert tuner.log_temperatures[0] < -0.2
     horizon = recipe.lr_integral(6) - recipe.lr_integral(7)
     expected = min(0.1 - tuner.log_temperatures[0] / horizon, 0.1 / 3e-3)
     assert default["head"] == pytest.approx(expected) and default["head"] > 10
-    off_tuner, off = one_update(temperature="off")
+    off_tuner, off = one_update()                                      # the default: off
+    assert off_tuner.temperature == "off"
     assert off["head"] == pytest.approx(0.1) and off_tuner.log_temperatures == []
     power_tuner, power = one_update(temperature="power")
     assert power["head"] == pytest.approx(0.1 * min(2.0, math.exp(-2 * power_tuner.log_temperatures[0])))
     assert default["attn.0"] == pytest.approx(off["attn.0"])          # the body keeps the gap rule
     # temperature_gap: only the held-out text's excess over the training text's optimum counts —
     # a head too large for every text is no evidence of overfitting
-    gap_tuner, gap = one_update(temperature_gap=True)
+    gap_tuner, gap = one_update(temperature="interval", temperature_gap=True)
     assert abs(gap_tuner.log_temperatures[0]) < 0.1 < abs(tuner.log_temperatures[0]) and gap["head"] < default["head"]
     model = tiny_model(corpus)
-    assert HeldoutDecayTuner(model, recipe, held, corpus.train, lam0=0.1, types=["attn.0"]).temperature == "off"
     for options, message in (({"temperature": "cold"}, "temperature must be one of"),
                              ({"temperature": "interval", "types": ["attn.0"]}, "temperature: 'interval' needs"),
-                             ({"temperature_kappa": 0.0}, "temperature_kappa must be a positive"),
-                             ({"max_shrink": -1.0}, "max_shrink must be a positive")):
+                             ({"temperature": "power", "temperature_kappa": 0.0}, "temperature_kappa must be a positive"),
+                             ({"temperature": "interval", "max_shrink": -1.0}, "max_shrink must be a positive")):
         with pytest.raises(ValueError, match=message):
             HeldoutDecayTuner(model, recipe, held, corpus.train, lam0=0.1, **options)
     run = run_strategy("lamina", corpus, LMConfig(corpus.vocab_size, **TINY), LMRecipe(steps=20, warmup=2, batch_size=8),
-                       0, tuner_options={"every": 4, "heldout_windows": 8})
+                       0, tuner_options={"every": 4, "heldout_windows": 8, "temperature": "interval"})
     assert len(run.info["log_temperatures"]) == run.info["n_updates"] > 0

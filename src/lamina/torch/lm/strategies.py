@@ -13,10 +13,11 @@ strategy       decays                                                           
 ``awd``        per matrix λ_m = λ·s_m, s_m ∝ EMA‖∇W_m‖/‖W_m‖ normalized the same  1 (+ λ)
                way, recomputed every ``every`` steps (Ghiasi et al. 2022, per
                matrix)
-``lamina``     :class:`~lamina.torch.lm.tuner.HeldoutDecayTuner` (embedding and    ≈ 1.17
+``lamina``     :class:`~lamina.torch.lm.tuner.HeldoutDecayTuner` (embedding and    ≈ 1.16
                matrix types; start λ₀ = 1/(100·Σ_t η_t), raised or lowered by the
-               held-out-minus-training scale gap where it is significant; the
-               head's from the held-out temperature of the logits)
+               held-out-minus-training scale gap where it is significant; option
+               ``temperature``: the head's from the held-out temperature of the
+               logits)
 =============  ==================================================================  ==========
 
 The AlphaDecay and AWD rules reuse :class:`lamina.torch.rules.AlphaHillRule` and

@@ -17,7 +17,7 @@ From c* to the head's decay
 ---------------------------
 Under AdamW, W ← (1 − η_t λ) W − η_t u_t with Adam's normalized update u. Two maps (``MAPS``):
 
-``"interval"`` (the default) — remove the excess scale within one tuner interval. Over the next
+``"interval"`` — remove the excess scale within one tuner interval. Over the next
 interval the decay multiplies W by ≈ exp(−λ I), I = Σ_{t in the next interval} η_t, on top of
 what the updates do; the decay already in place balances the push that built the current
 scale, so the *raise* that brings W_head to c*·W_head by the next update is Δλ = −log c* / I:
