@@ -42,6 +42,7 @@ def _mean_se(values):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed … first-seed + seeds − 1")
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--chars", type=int, default=120_000)
     parser.add_argument("--d-model", type=int, default=64)
@@ -53,7 +54,7 @@ def main(argv=None):
                         help="run only these rows (the rest are deterministic given the seed: reuse them)")
     parser.add_argument("--grid", nargs="+", type=float, default=list(GRID), help="nanogpt's λ grid")
     parser.add_argument("--lamina-option", nargs="+", default=[], metavar="KEY=VALUE",
-                        help="HeldoutDecayTuner options for the lamina row (numbers), e.g. z=inf start_runs=1")
+                        help="HeldoutDecayTuner options for the lamina row (numbers or names), e.g. z=inf temperature=off")
     args = parser.parse_args(argv)
 
     import torch
@@ -75,7 +76,9 @@ def main(argv=None):
         runs.append(row)
         print(f"{name:16s} seed {seed}  val ppl {run.val_ppl:.4f}  runs {cost:.3g}  {run.seconds:.0f} s  "
               f"λ {json.dumps({k: round(v, 4) for k, v in row['lambdas'].items()})}"
-              + (f"  switched at {run.info['switched_at']}" if "switched_at" in run.info else ""), flush=True)
+              + (f"  switched at {run.info['switched_at']}" if "switched_at" in run.info else "")
+              + (f"  head log c* {run.info['log_temperatures']}" if run.info.get("log_temperatures") else ""),
+              flush=True)
         if args.json:
             with open(args.json, "w") as handle:
                 json.dump(runs, handle, indent=1)
@@ -84,12 +87,15 @@ def main(argv=None):
     tuner_options = {}
     for item in args.lamina_option:
         key, _, value = item.partition("=")
-        tuner_options[key] = int(value) if value.isdigit() else float(value)
+        try:
+            tuner_options[key] = int(value) if value.isdigit() else float(value)
+        except ValueError:   # a name, e.g. temperature=off
+            tuner_options[key] = value
     only = set(args.only or ("none", "timescale", "lamina", "nanogpt", "alphadecay", "awd"))
     if {"alphadecay", "awd"} & only and "nanogpt" not in only:
         parser.error("--only: alphadecay/awd need nanogpt's grid (their base λ)")
     started = time.perf_counter()
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         for strategy in ("none", "timescale", "lamina"):
             if strategy in only:
                 run = run_strategy(strategy, corpus, config, recipe, seed, tuner_options=tuner_options)
@@ -101,7 +107,7 @@ def main(argv=None):
     best = min(grid_means, key=grid_means.get) if grid_means else None
     if best is not None:
         print(f"best grid λ (mean validation perplexity): {best:g}", flush=True)
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         for strategy in ("alphadecay", "awd"):
             if strategy in only:
                 run = run_strategy(strategy, corpus, config, recipe, seed, lam=best)

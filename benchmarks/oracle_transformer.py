@@ -51,6 +51,7 @@ def main(argv=None):
     parser.add_argument("--d-model", type=int, default=64)
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed … first-seed + seeds − 1")
     parser.add_argument("--grid", nargs="+", type=float, default=[0.01, 0.1, 0.3, 1.0, 3.0])
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--top", type=int, default=3)
@@ -58,8 +59,12 @@ def main(argv=None):
     parser.add_argument("--high", type=float, default=10.0)
     parser.add_argument("--structured", nargs="*", default=None,
                         help="structured splits to run (default all; names as in the table, e.g. 'head ×4')")
+    parser.add_argument("--fixed", nargs=4, type=float, default=None, metavar=("EMB", "ATTN", "MLP", "HEAD"),
+                        help="run only this split (decays of embedding, attention, MLP, head), no grid or search")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
+    if args.fixed is not None and min(args.fixed) < 0:
+        parser.error(f"--fixed: decays must be >= 0, got {args.fixed}")
 
     import optuna
     import torch
@@ -88,7 +93,12 @@ def main(argv=None):
                 json.dump({"args": vars(args), "rows": rows}, handle, indent=1)
         return cache[key]
 
-    seeds = range(args.seeds)
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
+    if args.fixed is not None:
+        split = dict(zip(("embedding", "attn", "mlp", "head"), args.fixed))
+        for seed in seeds:
+            run("fixed " + "/".join(f"{v:g}" for v in args.fixed), split, seed)
+        return
     uniform = lambda lam: {"embedding": 0.0, "attn": lam, "mlp": lam, "head": lam}   # noqa: E731
     for lam in args.grid:
         for seed in seeds:

@@ -258,7 +258,7 @@ def test_tuner_switches_to_the_timescale_decay_once_overfitting_is_measured(corp
         types = ["embedding", "attn.0", "head"]
         optimizer = make_adamw(model, dict.fromkeys(types, 1e-3), 3e-3)
         tuner = HeldoutDecayTuner(model, recipe, held, corpus.train, lam0=1e-3, types=types, seed=0, fit=fit,
-                                  every=1, overfit_z=overfit_z, heldout_windows=8)
+                                  every=1, overfit_z=overfit_z, heldout_windows=8, temperature="off")  # the gap rule
         centre = tuner._window_losses(model, tuner.x, tuner.y)["centre"]
         for shift in (-1.0, 1.0):   # a best check, then a rise; the held-out loss now is a second rise
             tuner.overfit.update(centre + shift)
@@ -284,7 +284,8 @@ def test_persist_applies_a_step_only_after_the_signal_kept_its_sign(corpus):
         model = tiny_model(corpus)
         optimizer = make_adamw(model, {"head": 1e-2}, 3e-3)
         tuner = HeldoutDecayTuner(model, recipe, held, corpus.train, lam0=1e-2, types=["head"], seed=0, fit=fit,
-                                  every=1, persist=persist, leverage=leverage, heldout_windows=8, overfit_z=math.inf)
+                                  every=1, persist=persist, leverage=leverage, heldout_windows=8, overfit_z=math.inf,
+                                  temperature="off")   # the head on the gap rule: what persist gates
         feed = iter(signals)
         tuner.gap_search = lambda model: np.array([next(feed)])
         path = []
@@ -303,3 +304,82 @@ def test_persist_applies_a_step_only_after_the_signal_kept_its_sign(corpus):
     assert tuner_with([-0.3, -0.3], 2, leverage=True)[-1] > tuner_with([-0.3, -0.3], 2)[-1]
     with pytest.raises(ValueError, match="persist must be a positive integer"):
         HeldoutDecayTuner(tiny_model(corpus), recipe, held, corpus.train, lam0=1e-2, persist=0)
+
+
+def test_temperature_search_and_step():
+    """The held-out optimum of the logits' scale, and the map from it to the head's decay."""
+    from lamina.torch.lm.temperature import interval_step, linear_owning, power_step, temperature_search
+    generator = torch.Generator().manual_seed(1)
+    h, w = torch.randn(3000, 6, generator=generator), torch.randn(7, 6, generator=generator)
+    y = torch.distributions.Categorical(logits=h @ w.T).sample()
+    assert math.exp(temperature_search(h, 2.0 * w, None, y)) == pytest.approx(0.5, abs=0.05)
+    assert math.exp(temperature_search(h, 0.5 * w, None, y)) == pytest.approx(2.0, abs=0.2)
+    assert temperature_search(h, 100.0 * w, None, y, log_range=0.5) == pytest.approx(-0.5, abs=1e-2)
+    assert power_step(1.0, math.log(0.9)) == pytest.approx(0.9 ** -2)
+    assert power_step(1.0, math.log(0.1)) == pytest.approx(2.0)          # at most ×max_factor
+    assert power_step(1.0, math.log(10.0)) == pytest.approx(0.5)         # at least ÷max_factor
+    assert power_step(1.0, math.log(0.5), max_decay=1.5) == 1.5
+    assert interval_step(1.0, math.log(0.9), 0.5) == pytest.approx(1.0 - math.log(0.9) / 0.5)
+    assert interval_step(1.0, math.log(0.9), 0.5, kappa=0.5) == pytest.approx(1.0 - 0.5 * math.log(0.9) / 0.5)
+    assert interval_step(1.0, math.log(1.5), 0.01) == pytest.approx(0.5)   # lowering: ÷max_factor at most
+    assert interval_step(1.0, math.log(0.5), 0.01, max_decay=20.0) == 20.0
+    with pytest.raises(ValueError, match="horizon must be a non-negative"):
+        interval_step(1.0, 0.1, -1.0)
+    with pytest.raises(ValueError, match="log_range must be a positive"):
+        temperature_search(h, w, None, y, log_range=0.0)
+    with pytest.raises(ValueError, match="targets: 5 targets"):
+        temperature_search(h, w, None, y[:5])
+    with pytest.raises(ValueError, match="temperature: the head type's parameter"):
+        linear_owning(torch.nn.Linear(2, 2), torch.nn.Parameter(torch.zeros(2, 2)))
+
+
+def test_head_decay_follows_the_heldout_temperature_with_the_option(corpus):
+    """A head blown up ×4: the held-out temperature says 'too confident' (log c* < 0) and the
+    tuner with temperature="interval" raises the head's decay at once (by −log c*/Σ η over the next
+    interval, capped at max_shrink/η); the default gap rule (temperature="off") leaves it at its
+    start, since the training text finds the head as much too large; the power map moves it by
+    c*^(−2), at most ×max_factor."""
+    recipe = LMRecipe(steps=30, warmup=2, batch_size=8)
+    fit, held = heldout_split(corpus.train)
+    trained = tiny_model(corpus)
+    train_lm(trained, corpus.train, corpus.val, make_adamw(trained, "none", 3e-3), recipe)
+    with torch.no_grad():
+        trained.head.weight.mul_(4.0)
+    state = {k: v.clone() for k, v in trained.state_dict().items()}
+
+    def one_update(**options):
+        model = tiny_model(corpus)
+        model.load_state_dict(state)
+        optimizer = make_adamw(model, {"head": 0.1, "attn.0": 0.1}, 3e-3)
+        tuner = HeldoutDecayTuner(model, recipe, held, corpus.train, lam0=0.1, types=["head", "attn.0"], seed=0,
+                                  fit=fit, every=1, overfit_z=math.inf, **options)
+        tuner.after_step(5, model, optimizer)
+        assert {g["name"]: g["weight_decay"] for g in optimizer.param_groups if g["name"] in tuner.types} == \
+            pytest.approx(tuner.decays())
+        return tuner, tuner.decays()
+
+    tuner, default = one_update(temperature="interval")
+    assert tuner.log_temperatures[0] < -0.2
+    horizon = recipe.lr_integral(6) - recipe.lr_integral(7)
+    expected = min(0.1 - tuner.log_temperatures[0] / horizon, 0.1 / 3e-3)
+    assert default["head"] == pytest.approx(expected) and default["head"] > 10
+    off_tuner, off = one_update()                                      # the default: off
+    assert off_tuner.temperature == "off"
+    assert off["head"] == pytest.approx(0.1) and off_tuner.log_temperatures == []
+    power_tuner, power = one_update(temperature="power")
+    assert power["head"] == pytest.approx(0.1 * min(2.0, math.exp(-2 * power_tuner.log_temperatures[0])))
+    assert default["attn.0"] == pytest.approx(off["attn.0"])          # the body keeps the gap rule
+    # temperature_gap: only the held-out text's excess over the training text's optimum counts —
+    # a head too large for every text is no evidence of overfitting
+    gap_tuner, gap = one_update(temperature="interval", temperature_gap=True)
+    assert abs(gap_tuner.log_temperatures[0]) < 0.1 < abs(tuner.log_temperatures[0]) and gap["head"] < default["head"]
+    model = tiny_model(corpus)
+    for options, message in (({"temperature": "cold"}, "temperature must be one of"),
+                             ({"temperature": "interval", "types": ["attn.0"]}, "temperature: 'interval' needs"),
+                             ({"temperature": "power", "temperature_kappa": 0.0}, "temperature_kappa must be a positive"),
+                             ({"temperature": "interval", "max_shrink": -1.0}, "max_shrink must be a positive")):
+        with pytest.raises(ValueError, match=message):
+            HeldoutDecayTuner(model, recipe, held, corpus.train, lam0=0.1, **options)
+    run = run_strategy("lamina", corpus, LMConfig(corpus.vocab_size, **TINY), LMRecipe(steps=20, warmup=2, batch_size=8),
+                       0, tuner_options={"every": 4, "heldout_windows": 8, "temperature": "interval"})
+    assert len(run.info["log_temperatures"]) == run.info["n_updates"] > 0

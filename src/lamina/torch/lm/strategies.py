@@ -15,7 +15,9 @@ strategy       decays                                                           
                matrix)
 ``lamina``     :class:`~lamina.torch.lm.tuner.HeldoutDecayTuner` (embedding and    ≈ 1.16
                matrix types; start λ₀ = 1/(100·Σ_t η_t), raised or lowered by the
-               held-out-minus-training scale gap where it is significant)
+               held-out-minus-training scale gap where it is significant; option
+               ``temperature``: the head's from the held-out temperature of the
+               logits)
 =============  ==================================================================  ==========
 
 The AlphaDecay and AWD rules reuse :class:`lamina.torch.rules.AlphaHillRule` and
@@ -110,7 +112,8 @@ def run_strategy(strategy: str, corpus: Corpus, config: LMConfig, recipe: LMReci
     run = train_lm(model, train, corpus.val, optimizer, recipe, seed=seed, callbacks=callbacks)
     if strategy == "lamina":
         info.update(n_updates=len(callbacks[0].log_scales), frozen=[t for t, f in zip(callbacks[0].types, callbacks[0].frozen) if f],
-                    switched_at=callbacks[0].switched_at, heldout_curve=[round(v, 4) for v in callbacks[0].overfit.means],
+                    switched_at=callbacks[0].switched_at,
+                    log_temperatures=[round(v, 4) for v in callbacks[0].log_temperatures], heldout_curve=[round(v, 4) for v in callbacks[0].overfit.means],
                     last_log_scale=(
             dict(zip(callbacks[0].types, callbacks[0].log_scales[-1])) if callbacks[0].log_scales else {}))
     if strategy in ("nanogpt", "timescale", "alphadecay", "awd"):
