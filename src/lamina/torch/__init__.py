@@ -13,10 +13,11 @@ from lamina.torch.groups import ParamGroup, discover_groups
 from lamina.torch.identifiability import Identifiability, identifiability
 from lamina.torch.likelihoods import Classification, Gaussian, make_likelihood
 from lamina.torch.penalty import Regularizer, hard_threshold, soft_threshold
+from lamina.torch.readout import MaximalUpdateRule, readout_groups
 from lamina.torch.rules import AlphaHillRule, AWDRule, Rule, hill_alpha, static_weights
 from lamina.torch.tune import NetTuneResult, Recipe, tune
 
 __all__ = ["AWDRule", "AlphaHillRule", "Classification", "DivergenceError", "FitResult", "GGNCurvature", "Gaussian",
-           "Identifiability", "NetTuneResult", "OnlineEvidence", "ParamGroup", "Recipe", "Regularizer", "Rule",
-           "discover_groups", "evaluate", "fit", "identifiability", "hard_threshold", "hill_alpha", "make_likelihood",
-           "soft_threshold", "static_weights", "tune"]
+           "Identifiability", "MaximalUpdateRule", "NetTuneResult", "OnlineEvidence", "ParamGroup", "Recipe",
+           "Regularizer", "Rule", "discover_groups", "evaluate", "fit", "identifiability", "hard_threshold",
+           "hill_alpha", "make_likelihood", "readout_groups", "soft_threshold", "static_weights", "tune"]
