@@ -110,7 +110,8 @@ class Reconstruction:
     weights : dict
         The mixture x = Σ_m w_m x_m of the models' estimates (stacking; {model: 1.0} for one).
     info : dict
-        ``curves`` (per model: λ multipliers and held-out errors), ``n_folds``, ``per_group``.
+        ``curves`` (per model: λ multipliers and held-out errors), ``n_folds``, ``per_group``,
+        ``n_bags`` and ``mixture`` ({(model, grid index): weight}, the pairs that were refitted).
     """
 
     x: np.ndarray
@@ -253,7 +254,8 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
         candidates; otherwise random observed samples. ``"samples"`` always holds out random
         samples (and keeps the default candidates of any mask).
     seed : int
-        Folds of scattered samples (repeat r uses seed + r); whole-line folds are fixed by the mask.
+        Folds of scattered samples (repeat r uses seed + r; whole-line folds are fixed by the
+        mask) and the bootstrap draws of ``n_bags``.
     n_repeats : int or "auto"
         K-fold partitions averaged (repeated CV; :func:`repeats`): by default 2 on masks of
         scattered samples with fewer than 1000 observed samples, else 1.
