@@ -58,10 +58,9 @@ from lamina.inverse.fk import FKFrame
 from lamina.inverse.folds import line_axis
 from lamina.inverse.grid_model import GridModel
 from lamina.inverse.heldout import gap_features, importance_weights
-from lamina.inverse.smoothing import SmoothnessPrior
 from lamina.inverse.repeats import REPEAT_BELOW, cross_validate, repeats, resampling_units  # noqa: F401 (re-exported)
+from lamina.inverse.smoothing import SmoothnessPrior
 from lamina.inverse.stacking import choose, stacking_weights  # noqa: F401 (stacking_weights re-exported)
-
 
 
 class HeldOutWeighting(str, Enum):
@@ -273,8 +272,10 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
     Notes
     -----
     See the module docstring for the models and the rule. Every model is solved on K + 1 sets
-    of samples along its grid; the λ chosen on the training folds (share s of the samples) is
-    used as λ/s on all of them.
+    of samples along its grid (R·K + 1 with R repeated partitions); the λ chosen on the training
+    folds (share s of the samples) is used as λ/s on all of them. The bagged choice fits no
+    model again: it re-reads the out-of-fold predictions, and the refit on all samples runs once
+    per (model, grid point) pair it keeps.
 
     Examples
     --------
