@@ -72,11 +72,12 @@ def bagged_choice(predictions, held_out, target, sample_weights, units, n_bags: 
     n_units = int(units.max()) + 1 if units.size else 0
     rng = np.random.default_rng(seed)
     mixture = {}
+    at_best = [p[k:k + 1] for p, k in zip(predictions, base["best_index"])]   # each model at its λ
     for _ in range(n_bags):
         draw = rng.dirichlet(np.ones(n_units)) * n_units if n_units > 1 else np.ones(max(n_units, 1))
-        choice = choose(predictions, held_out, target, sample_weights * draw[units], True)
+        choice = choose(at_best, held_out, target, sample_weights * draw[units], True)
         for weight, i in zip(choice["weights"], choice["used"]):
-            key = (int(i), int(choice["best_index"][i]))
+            key = (int(i), int(base["best_index"][i]))
             mixture[key] = mixture.get(key, 0.0) + float(weight) / n_bags
     mixture = {key: w for key, w in mixture.items() if w >= MIN_WEIGHT}
     total = sum(mixture.values())
