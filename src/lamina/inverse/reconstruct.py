@@ -28,10 +28,10 @@ of the smoothness priors (the smoothing grid reaches 10⁻⁹, where spline1/spl
 natural cubic interpolation). By default the answer is the
 mixture Σ_m w_m x_m with the weights (w ≥ 0, Σ w = 1) that best predict the held-out samples
 from the models' out-of-fold predictions (stacked generalization, Wolpert 1992; Breiman 1996),
-which on real traces is more robust than keeping one model; the λ of every model and these
-weights are chosen again on Bayesian-bootstrap reweightings of the held-out samples and the
-mixtures averaged (:mod:`lamina.inverse.bagging`), so that the choice does not follow a few
-held-out samples of large error. The signal is centred and scaled
+which on real traces is more robust than keeping one model; these weights are fitted again on
+Bayesian-bootstrap reweightings of the held-out samples and averaged
+(:mod:`lamina.inverse.bagging`), so that the mixture does not follow a few held-out samples of
+large error. The signal is centred and scaled
 by its observed samples, and padded with unobserved samples to a shape the frames accept.
 
 Gathers with missing traces. When the missing entries of a 2-D mask are whole lines (rows or
@@ -110,7 +110,7 @@ class Reconstruction:
         The mixture x = Σ_m w_m x_m of the models' estimates (stacking; {model: 1.0} for one).
     info : dict
         ``curves`` (per model: λ multipliers and held-out errors), ``n_folds``, ``per_group``,
-        ``n_bags`` and ``mixture`` ({(model, grid index): weight}, the pairs that were refitted).
+        ``n_bags`` and ``mixture`` ({(model, grid index): weight}, the models that were refitted).
     """
 
     x: np.ndarray
@@ -259,10 +259,11 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
         K-fold partitions averaged (repeated CV; :func:`repeats`): by default 2 on masks of
         scattered samples with fewer than 1000 observed samples, else 1.
     n_bags : int
-        With ``combine``, the choice (λ of every model and stacking weights) is averaged over
-        this many Bayesian-bootstrap reweightings of the held-out samples (whole lines with
-        whole-line folds; :mod:`lamina.inverse.bagging`), so that it does not rest on a few
-        held-out samples; 0 makes it once, on the held-out samples as they are.
+        With ``combine``, the stacking weights are averaged over this many Bayesian-bootstrap
+        reweightings of the held-out samples (whole lines with whole-line folds; each model
+        keeps the λ chosen on all of them; :mod:`lamina.inverse.bagging`), so that the mixture
+        does not rest on a few held-out samples; 0 fits them once, on the held-out samples as
+        they are.
 
     Returns
     -------
@@ -273,9 +274,8 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
     -----
     See the module docstring for the models and the rule. Every model is solved on K + 1 sets
     of samples along its grid (R·K + 1 with R repeated partitions); the λ chosen on the training
-    folds (share s of the samples) is used as λ/s on all of them. The bagged choice fits no
-    model again: it re-reads the out-of-fold predictions, and the refit on all samples runs once
-    per (model, grid point) pair it keeps.
+    folds (share s of the samples) is used as λ/s on all of them. The bagged stacking fits no
+    model again: it re-reads the out-of-fold predictions.
 
     Examples
     --------
