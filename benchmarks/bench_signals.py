@@ -207,14 +207,14 @@ def table(rows, command: str) -> str:
         lines.append(f"| {row['family']} | {row['signal']} | {row['keep']:.0%} | "
                      + " | ".join(f"{_get(row, n):.1f}" for n in names)
                      + f" | {best:.1f} | {row['lamina'] - best:+.1f} | {row['lamina'] - _get(row, 'lamina one λ'):+.1f} | "
-                     f"{row['db4 λ/level'] - row['db4 one λ']:+.1f} | {row['seconds']:.1f} | {row['sparse']:.2f} |")
+                     f"{_get(row, 'db4 λ/level') - _get(row, 'db4 one λ'):+.1f} | {row['seconds']:.1f} | {row['sparse']:.2f} |")
     lines += ["", "| family | rows | mean Δ vs best interp. | rows with Δ ≥ −0.5 dB | mean λ/level gain | mean db4 gain "
               "| mean sparse w. |", "|---|---|---|---|---|---|---|"]
     for family in dict.fromkeys(r["family"] for r in rows):
         group = [r for r in rows if r["family"] == family]
         deltas = [r["lamina"] - max(r[b] for b in baselines) for r in group]
         gains = [r["lamina"] - _get(r, "lamina one λ") for r in group]
-        db4 = [r["db4 λ/level"] - r["db4 one λ"] for r in group]
+        db4 = [_get(r, "db4 λ/level") - _get(r, "db4 one λ") for r in group]
         lines.append(f"| {family} | {len(group)} | {np.mean(deltas):+.2f} dB | {sum(d >= -0.5 for d in deltas)}/{len(group)} "
                      f"| {np.mean(gains):+.2f} dB | {np.mean(db4):+.2f} dB | {np.mean([r['sparse'] for r in group]):.2f} |")
     return "\n".join(lines) + "\n"
