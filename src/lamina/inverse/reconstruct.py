@@ -28,7 +28,10 @@ of the smoothness priors (the smoothing grid reaches 10⁻⁹, where spline1/spl
 natural cubic interpolation). By default the answer is the
 mixture Σ_m w_m x_m with the weights (w ≥ 0, Σ w = 1) that best predict the held-out samples
 from the models' out-of-fold predictions (stacked generalization, Wolpert 1992; Breiman 1996),
-which on real traces is more robust than keeping one model. The signal is centred and scaled
+which on real traces is more robust than keeping one model; these weights are fitted again on
+Bayesian-bootstrap reweightings of the held-out samples and averaged
+(:mod:`lamina.inverse.bagging`), so that the mixture does not follow a few held-out samples of
+large error. The signal is centred and scaled
 by its observed samples, and padded with unobserved samples to a shape the frames accept.
 
 Gathers with missing traces. When the missing entries of a 2-D mask are whole lines (rows or
@@ -49,16 +52,15 @@ from enum import Enum
 import numpy as np
 
 from lamina._validation import check_positive_int, parse_choice
+from lamina.inverse.bagging import bagged_choice
 from lamina.inverse.dictionaries import Dictionary, default_dictionaries, make_dictionary
 from lamina.inverse.fk import FKFrame
-from lamina.inverse.folds import line_axis, sample_folds
+from lamina.inverse.folds import line_axis
 from lamina.inverse.grid_model import GridModel
 from lamina.inverse.heldout import gap_features, importance_weights
+from lamina.inverse.repeats import REPEAT_BELOW, cross_validate, repeats, resampling_units  # noqa: F401 (re-exported)
 from lamina.inverse.smoothing import SmoothnessPrior
 from lamina.inverse.stacking import choose, stacking_weights  # noqa: F401 (stacking_weights re-exported)
-
-
-REPEAT_BELOW = 1000  # observed samples below which repeats() averages two partitions
 
 
 class HeldOutWeighting(str, Enum):
@@ -107,7 +109,8 @@ class Reconstruction:
     weights : dict
         The mixture x = Σ_m w_m x_m of the models' estimates (stacking; {model: 1.0} for one).
     info : dict
-        ``curves`` (per model: λ multipliers and held-out errors), ``n_folds``, ``per_group``.
+        ``curves`` (per model: λ multipliers and held-out errors), ``n_folds``, ``per_group``,
+        ``n_bags`` and ``mixture`` ({(model, grid index): weight}, the models that were refitted).
     """
 
     x: np.ndarray
@@ -190,70 +193,19 @@ def _candidates(shape, dictionary, axis=None):
     return models
 
 
-def repeats(n_observed: int, axis=None) -> int:
-    """K-fold partitions :func:`reconstruct` averages by default: 2 when the folds hold out
-    scattered samples (``axis`` None) and fewer than ``REPEAT_BELOW`` are observed, else 1.
-
-    The CV error of a model, CV = (1/n) Σ_i e_i over the n observed samples, varies with the
-    random partition as well as with the samples; averaging R independent partitions divides the
-    partition part of its variance by R. Every model and grid point is scored on the same
-    partitions, but the choice among them is a minimum over noisy estimates, and the most
-    flexible candidates (sparse frames with a λ per level) win it by chance: on the ObsPy example
-    EHZ trace at 30 % kept (154 held-out samples), fold seeds 0, 1, 2 gave 1.9, 3.8 and 4.3 dB
-    with one partition (the local DCT with a λ per band took 0.91 of the mixture on seed 0 and
-    reached 1.6 dB alone), 2.9 dB with two (benchmarks/RESULTS.md, issue 18). The cost is R
-    times the CV fits, so images (≥ 1229 observed pixels at 30 % of 64 × 64) keep one
-    partition. Whole-line folds keep one: they are interleaved and fixed by the mask
-    (:func:`~lamina.inverse.folds.sample_folds`), so a second partition would repeat the first
-    (and with random groups of lines, the earlier rule, two partitions did not help on the
-    parabolic-event gather: 8.5 → 8.4 dB at 70 % of the traces kept, 2.5 → 2.5 at 30 %)."""
-    return 2 if axis is None and n_observed < REPEAT_BELOW else 1
-
-
-def cross_validate(models, full_mask, full_values, n_folds: int, rule, seed: int, axis=None, n_repeats: int = 1):
-    """Out-of-fold predictions of the observed samples: per model, an array (grid points ×
-    rows); the mask of the rows held out (all of them for K-fold, one fold for the hold-out
-    rule); and, per row, where its sample lies with respect to its fold's training samples
-    (:func:`~lamina.inverse.heldout.gap_features`: distance to the nearest training sample, and
-    in 1-D the length of the training gap it lies in), shape (rows, n_features). A row is an
-    observed sample in one repeat: ``n_repeats`` K-fold partitions (seeds ``seed``, ``seed`` + 1,
-    …) give ``n_repeats`` × observed samples rows, repeat r in block r. With ``axis`` (lines
-    along it, :mod:`lamina.inverse.folds`) the folds are whole lines."""
-    observed_index = np.flatnonzero(full_mask.ravel())
-    n_obs = observed_index.size
-    predictions = [np.zeros((m.grid.size, n_repeats * n_obs)) for m in models]
-    position = np.full(full_mask.size, -1)
-    position[observed_index] = np.arange(n_obs)
-    held_out = np.zeros(n_repeats * n_obs, bool)
-    features = np.zeros((n_repeats * n_obs, 1 if full_mask.ndim == 2 else 2))
-    if n_obs >= 4:
-        for repeat in range(n_repeats):
-            folds = sample_folds(full_mask, n_folds, seed + repeat, axis)
-            for fold in folds[:1] if rule is ReconstructRule.HOLDOUT else folds:
-                train = full_mask.copy().ravel()
-                train[fold] = False
-                train = train.reshape(full_mask.shape)
-                rows = repeat * n_obs + position[fold]
-                held_out[rows] = True
-                features[rows] = gap_features(train)[fold]
-                for model, prediction in zip(models, predictions):
-                    for k, estimate in enumerate(model.estimates(train, full_values, train.sum() / full_mask.sum())):
-                        prediction[k, rows] = estimate.ravel()[fold]
-    return predictions, held_out, features
-
-
-def refit(models, best_index, used, weights, full_mask, full_values) -> np.ndarray:
-    """Σ_m w_m x_m: each used model refitted on all observed samples at its chosen λ
+def refit(models, mixture, full_mask, full_values) -> np.ndarray:
+    """Σ w x_m(k): for every (model m, grid index k) of ``mixture`` ({(m, k): w}), model m
+    refitted on all observed samples at its grid point k
     (:meth:`~lamina.inverse.grid_model.GridModel.refit`)."""
     estimate = np.zeros(full_mask.shape)
-    for weight, i in zip(weights, used):
-        estimate += weight * models[i].refit(best_index[i], full_mask, full_values)
+    for (i, k), weight in mixture.items():
+        estimate += weight * models[i].refit(k, full_mask, full_values)
     return estimate
 
 
 def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: int = 5, per_group: bool = True,
                 n_lams: int | None = None, max_iter: int | None = None, combine: bool = True,
-                weighting="gaps", folds="auto", seed: int = 0, n_repeats="auto") -> Reconstruction:
+                weighting="gaps", folds="auto", seed: int = 0, n_repeats="auto", n_bags: int = 100) -> Reconstruction:
     """Reconstruct a full 1-D trace or 2-D image from the samples observed on ``mask``.
 
     Parameters
@@ -301,10 +253,17 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
         candidates; otherwise random observed samples. ``"samples"`` always holds out random
         samples (and keeps the default candidates of any mask).
     seed : int
-        Folds of scattered samples (repeat r uses seed + r); whole-line folds are fixed by the mask.
+        Folds of scattered samples (repeat r uses seed + r; whole-line folds are fixed by the
+        mask) and the bootstrap draws of ``n_bags``.
     n_repeats : int or "auto"
         K-fold partitions averaged (repeated CV; :func:`repeats`): by default 2 on masks of
         scattered samples with fewer than 1000 observed samples, else 1.
+    n_bags : int
+        With ``combine``, the stacking weights are averaged over this many Bayesian-bootstrap
+        reweightings of the held-out samples (whole lines with whole-line folds; each model
+        keeps the λ chosen on all of them; :mod:`lamina.inverse.bagging`), so that the mixture
+        does not rest on a few held-out samples; 0 fits them once, on the held-out samples as
+        they are.
 
     Returns
     -------
@@ -314,8 +273,9 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
     Notes
     -----
     See the module docstring for the models and the rule. Every model is solved on K + 1 sets
-    of samples along its grid; the λ chosen on the training folds (share s of the samples) is
-    used as λ/s on all of them.
+    of samples along its grid (R·K + 1 with R repeated partitions); the λ chosen on the training
+    folds (share s of the samples) is used as λ/s on all of them. The bagged stacking fits no
+    model again: it re-reads the out-of-fold predictions.
 
     Examples
     --------
@@ -331,6 +291,7 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
     weighting = parse_choice(HeldOutWeighting, weighting, "weighting")
     fold_kind = parse_choice(FoldKind, folds, "folds")
     n_folds = check_positive_int(n_folds, "n_folds", minimum=2)
+    n_bags = check_positive_int(n_bags, "n_bags", minimum=0)
     max_iter = check_positive_int(max_iter if max_iter is not None else (100 if np.ndim(mask) == 1 else 50),
                                   "max_iter")
     n_lams = check_positive_int(n_lams if n_lams is not None else (14 if mask.ndim == 1 else 8), "n_lams")
@@ -366,19 +327,27 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
         region = np.zeros(padded, bool)
         region[tuple(slice(0, s) for s in shape)] = True
         sample_weights = importance_weights(features[held_out], gap_features(full_mask)[(region & ~full_mask).ravel()])
-    choice = choose(predictions, held_out, target, sample_weights, combine)
-    best_index, used, weights = choice["best_index"], choice["used"], choice["weights"]
-    estimate = refit(models, best_index, used, weights, full_mask, full_values)
-    chosen = models[used[int(np.argmax(weights))]]
-    lam_chosen = chosen.lams(best_index[used[int(np.argmax(weights))]])
+    if combine and n_bags > 0 and len(models) > 1 and target.size > len(models):
+        units = resampling_units(full_mask, n_repeats, axis)[held_out]
+        choice = bagged_choice(predictions, held_out, target, sample_weights, units, n_bags, seed)
+    else:
+        choice = choose(predictions, held_out, target, sample_weights, combine)
+        choice["mixture"] = {(int(i), choice["best_index"][i]): float(w) for w, i in zip(choice["weights"], choice["used"])}
+    best_index, pairs = choice["best_index"], choice["mixture"]
+    estimate = refit(models, pairs, full_mask, full_values)
+    totals = np.bincount([i for i, _ in pairs], weights=list(pairs.values()), minlength=len(models))
+    main = int(np.argmax(totals))  # the model of largest weight, at its grid point of largest weight
+    chosen = models[main]
+    lam_chosen = chosen.lams(max((k for i, k in pairs if i == main), key=lambda k: pairs[(main, k)]))
     x = offset + scale * estimate[tuple(slice(0, s) for s in shape)]
     curves = {m.model.name: {"lam": m.grid, "error": e} for m, e in zip(models, choice["errors"])}
     scores = {m.model.name: float(e[i]) for m, e, i in zip(models, choice["errors"], best_index)}
-    mixture = {models[i].model.name: float(w) for w, i in zip(weights, used)}
+    mixture = {models[i].model.name: float(totals[i]) for i in np.flatnonzero(totals)}
     return Reconstruction(x=x, dictionary=chosen.model.name, lam=np.asarray(lam_chosen, float),
                           groups=tuple(chosen.model.group_names), score=choice["score"], scores=scores,
                           rule=rule.value, weights=mixture,
                           info={"curves": curves, "n_folds": n_folds, "n_repeats": n_repeats, "per_group": per_group,
+                                "n_bags": n_bags, "mixture": {(models[i].model.name, k): w for (i, k), w in pairs.items()},
                                 "padded_shape": padded,
                                 "offset": offset, "scale": scale, "weighting": weighting.value,
                                 "line_axis": axis})
