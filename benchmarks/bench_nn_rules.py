@@ -16,6 +16,11 @@ Two measurements behind the Issue 14 section "Ratio rules as rivals" of RESULTS.
     held-out samples chose. ``"toward": true`` in the options passes the pretrained backbone as
     ``prior_mean`` (digits-transfer, L2-SP).
 
+``time SETTING [--reps R]``
+    Wall time of the default ``tune()`` against one unregularized ``fit`` with the same recipe,
+    seed 0: one warm-up of each, then R alternating runs (default 5); prints the medians and their
+    ratio (the issue's "≤ 1.5× one unregularized training"). Run it with nothing else on the cores.
+
 Settings: those of bench_nn.py and bench_nn_unseen.py. Usage, one torch thread:
 ``OMP_NUM_THREADS=1 python benchmarks/bench_nn_rules.py landscape digits-tanh 1.0 "(0.03,0.1,1)"``.
 """
@@ -104,6 +109,33 @@ def default(name: str, options: dict, seeds=(0, 1, 2)) -> None:
           f"{np.round(nll, 4).tolist()}")
 
 
+def timing(name: str, reps: int = 5) -> None:
+    import statistics
+    import time
+
+    import torch
+
+    import lamina.torch as lt
+    likelihood, load, make = _settings()[name]
+    data = load(0)
+    recipe = {"likelihood": likelihood, "epochs": 300, "lr": 3e-3, "batch_size": 128, "seed": 0}
+
+    def once(method: str) -> float:
+        torch.manual_seed(0)
+        started = time.perf_counter()
+        (lt.fit if method == "none" else lt.tune)(make(), data[:2], **recipe)
+        return time.perf_counter() - started
+
+    once("none"), once("default")
+    seconds = {"none": [], "default": []}
+    for _ in range(reps):
+        for method in seconds:
+            seconds[method].append(once(method))
+    median = {m: statistics.median(v) for m, v in seconds.items()}
+    print(f"{name}: unregularized {median['none']:.2f} s, default {median['default']:.2f} s (medians of {reps}), "
+          f"ratio {median['default'] / median['none']:.2f}")
+
+
 def main(argv=None) -> None:
     import torch
     torch.set_num_threads(1)
@@ -116,9 +148,14 @@ def main(argv=None) -> None:
     run = sub.add_parser("default")
     run.add_argument("setting")
     run.add_argument("--options", type=json.loads, default={})
+    clock = sub.add_parser("time")
+    clock.add_argument("setting")
+    clock.add_argument("--reps", type=int, default=5)
     args = parser.parse_args(argv)
     if args.command == "landscape":
         landscape(args.setting, args.vectors, args.heldout)
+    elif args.command == "time":
+        timing(args.setting, args.reps)
     else:
         default(args.setting, args.options)
 
