@@ -90,7 +90,8 @@ def test_heldout_searches_the_identified_directions():
     y = (X[:, 0] > 0).long() + (X[:, 1] > 0).long()
     torch.manual_seed(0)
     tanh = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3))
-    result = lt.tune(tanh, (X, y), epochs=30, lr=1e-2, batch_size=32, seed=0, burn_in=5, update_every=5)
+    result = lt.tune(tanh, (X, y), epochs=30, lr=1e-2, batch_size=32, seed=0, burn_in=5, update_every=5,
+                     per_direction=True)
     assert result.info["identifiability"]["n_identified"] == 2
     # two calibrations ran (one scale, and the identified directions); the held-out data chose
     selection = result.info["selection"]
