@@ -19,19 +19,11 @@ import numpy as np
 DELTAS = (0.1, 0.3, 1.0, 3.0)
 
 
-def _mlp(sizes, activation, layer_norm=False):
-    from torch import nn
-    layers = []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-        layers += [nn.Linear(fan_in, fan_out)] + ([nn.LayerNorm(fan_out)] if layer_norm else []) + [activation()]
-    return nn.Sequential(*(layers[:-2] if layer_norm else layers[:-1]))
-
-
 def settings():
     from sklearn.datasets import load_breast_cancer, load_digits, load_wine, make_friedman1
     from torch import nn
 
-    from bench_nn_unseen import _split
+    from bench_nn_unseen import _mlp, _split
     friedman = lambda s: make_friedman1(n_samples=1200, noise=1.0, random_state=100 + s)  # noqa: E731
     return {
         "wine-tanh": ("classification", lambda s: _split(*load_wine(return_X_y=True), 100, s),

@@ -42,13 +42,15 @@ def _split(X, y, n_train, seed, *, regression=False, scale="standardize"):
     return Xtr.astype(np.float32), ytr, Xte.astype(np.float32), yte
 
 
-def _mlp(sizes, activation="relu"):
+def _mlp(sizes, activation="relu", layer_norm=False):
+    """Linear layers of ``sizes`` with ``activation`` (a name or an nn.Module class) between them,
+    and a LayerNorm before each activation if ``layer_norm``; the last layer is linear."""
     from torch import nn
-    act = {"relu": nn.ReLU, "gelu": nn.GELU}[activation]
+    act = {"relu": nn.ReLU, "gelu": nn.GELU}[activation] if isinstance(activation, str) else activation
     layers = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-        layers += [nn.Linear(fan_in, fan_out), act()]
-    return nn.Sequential(*layers[:-1])
+        layers += [nn.Linear(fan_in, fan_out)] + ([nn.LayerNorm(fan_out)] if layer_norm else []) + [act()]
+    return nn.Sequential(*layers[:-(2 if layer_norm else 1)])
 
 
 def settings():

@@ -203,22 +203,29 @@ def test_bad_inputs_name_the_argument():
                lr=1e6, epochs=20, batch_size=10)
 
 
+class _Sabotage:
+    """Callback: records the weights after each epoch (in ``snapshots``), then flips the classifier
+    before the last of 10 epochs — a stand-in for a late loss spike."""
+
+    def __init__(self, net):
+        self.net, self.snapshots = net, {}
+
+    def on_epoch_end(self, epoch, optimizer):
+        self.snapshots[epoch] = [p.detach().clone() for p in self.net.parameters()]
+        if epoch == 8:
+            with torch.no_grad():
+                for p in self.net.parameters():
+                    p.mul_(-30.0)
+
+
 def test_fit_warns_when_the_loss_ends_far_above_its_minimum():
     import warnings as _warnings
     torch.manual_seed(0)
     X = torch.randn(64, 3)
     y = (X[:, 0] > 0).long()
-
-    class Sabotage:   # flips the classifier before the last epoch: a stand-in for a loss spike
-        def on_epoch_end(self, epoch, optimizer):
-            if epoch == 8:
-                with torch.no_grad():
-                    for p in net.parameters():
-                        p.mul_(-30.0)
-
     net = torch.nn.Linear(3, 2)
     with pytest.warns(RuntimeWarning, match="late loss spike"):
-        lt.fit(net, (X, y), epochs=10, lr=0.05, batch_size=64, callbacks=[Sabotage()])
+        lt.fit(net, (X, y), epochs=10, lr=0.05, batch_size=64, callbacks=[_Sabotage(net)])
     net = torch.nn.Linear(3, 2)
     with _warnings.catch_warnings():
         _warnings.simplefilter("error", RuntimeWarning)
@@ -229,28 +236,20 @@ def test_fit_restores_the_lowest_loss_weights_after_a_late_spike():
     torch.manual_seed(0)
     X = torch.randn(64, 3)
     y = (X[:, 0] > 0).long()
-    snapshots = {}
-
-    class Sabotage:   # records the weights after each epoch, then flips the classifier before the last one
-        def on_epoch_end(self, epoch, optimizer):
-            snapshots[epoch] = [p.detach().clone() for p in net.parameters()]
-            if epoch == 8:
-                with torch.no_grad():
-                    for p in net.parameters():
-                        p.mul_(-30.0)
-
     net = torch.nn.Linear(3, 2)
+    sabotage = _Sabotage(net)
     with pytest.warns(RuntimeWarning, match="weights of epoch"):
-        result = lt.fit(net, (X, y), epochs=10, lr=0.05, batch_size=64, callbacks=[Sabotage()])
+        result = lt.fit(net, (X, y), epochs=10, lr=0.05, batch_size=64, callbacks=[sabotage])
     losses = result.history["loss"]
     lowest = int(np.argmin(losses))
     assert losses[-1] > 3 * losses[lowest] and lowest < 9
-    for p, kept in zip(net.parameters(), snapshots[lowest]):
+    for p, kept in zip(net.parameters(), sabotage.snapshots[lowest]):
         assert torch.equal(p.detach(), kept)   # the lowest-loss epoch's weights, not the last ones
     net = torch.nn.Linear(3, 2)
+    sabotage = _Sabotage(net)
     with pytest.warns(RuntimeWarning, match="the last one"):
-        lt.fit(net, (X, y), epochs=10, lr=0.05, batch_size=64, callbacks=[Sabotage()], on_spike="warn")
-    for p, last in zip(net.parameters(), snapshots[9]):
+        lt.fit(net, (X, y), epochs=10, lr=0.05, batch_size=64, callbacks=[sabotage], on_spike="warn")
+    for p, last in zip(net.parameters(), sabotage.snapshots[9]):
         assert torch.equal(p.detach(), last)
     with pytest.raises(ValueError, match="on_spike"):
         lt.fit(net, (X, y), epochs=1, on_spike="ignore")
