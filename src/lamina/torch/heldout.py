@@ -321,7 +321,7 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     example = fit_data[0][: max(2, min(64, fit_data[0].shape[0]))]
     found = identifiability(model, by, example=example, prior_mean=prior_mean)
     split = found.n_identified > 1
-    rule, readout = auto_rule(rule, model, likelihood, found, example, by=by, prior_mean=prior_mean)
+    rule, readout = auto_rule(rule, model, likelihood, found, example, by=by)
     init_state = {k: v.detach().clone() for k, v in model.state_dict().items()} if refit else None
 
     def calibrate(net, lik, dirs, ratios=rule) -> Calibration:

@@ -33,11 +33,10 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from lamina.torch.groups import ParamGroup
+from lamina.torch.groups import ParamGroup, discover_groups
 from lamina.torch.identifiability import _scaled_with_bias
 from lamina.torch.invariance import _flat
 from lamina.torch.likelihoods import Classification
-from lamina.torch.penalty import Regularizer
 from lamina.torch.rules import AdaptiveRule, _normalize
 
 
@@ -111,7 +110,7 @@ class MaximalUpdateRule(AdaptiveRule):
         return f"MaximalUpdateRule(readout={sorted(self.readout)})"
 
 
-def auto_rule(rule, model: nn.Module, likelihood, found, example, *, by=None, prior_mean=None):
+def auto_rule(rule, model: nn.Module, likelihood, found, example, *, by=None):
     """``(rule, readout names)`` for the held-out tuner. ``"auto"`` becomes ``"uniform"`` where
     ``found`` (:func:`lamina.torch.identifiability` of the model) says only the product of the δ
     along homogeneous chains is identified — the ratios cannot matter at the optimum — and
@@ -126,6 +125,6 @@ def auto_rule(rule, model: nn.Module, likelihood, found, example, *, by=None, pr
     homogeneous = found.n_identified <= 1 and bool(found.chains)
     if homogeneous or not isinstance(likelihood, Classification):
         return "uniform", []
-    groups = Regularizer(model, 1, 1.0, by=by, prior_mean=prior_mean).reg_groups
+    groups = [g for g in discover_groups(model, by) if g.regularized]   # the Regularizer's reg_groups
     readout = readout_groups(model, groups, example)
     return (MaximalUpdateRule(readout) if readout else "uniform"), readout
