@@ -290,12 +290,12 @@ def _verdict(rows, best_one) -> str:
             f"Δ NLL {diff.mean():+.3f} ± {se:.3f} (paired over seeds) — {word}.")
 
 
-def run(quick: bool = False, only=None, methods=None) -> str:
+def run(quick: bool = False, only=None, methods=None, seeds=None) -> str:
     try:
         import torch  # noqa: F401
     except ImportError:
         return "## bench_nn\n\n_torch not installed: skipped_\n"
-    seeds = [0] if quick else [0, 1, 2]
+    seeds = list(seeds) if seeds else [0] if quick else [0, 1, 2]
     names = only or list(settings())
     out = [f"## bench_nn — per-layer δ for PyTorch networks ({'quick' if quick else 'full'})\n",
            "Same recipe per setting for every method: Adam, lr 3e-3, batch 128, 300 epochs. "
@@ -312,5 +312,6 @@ if __name__ == "__main__":
     parser.add_argument("--only", nargs="*", default=None, help="settings to run")
     parser.add_argument("--methods", nargs="*", default=None,
                         help="run only the rows whose label contains one of these strings (plus no regularization)")
+    parser.add_argument("--seeds", type=int, nargs="*", default=None, help="seeds (default 0 1 2)")
     args = parser.parse_args()
-    print(run(quick=args.quick, only=args.only, methods=args.methods))
+    print(run(quick=args.quick, only=args.only, methods=args.methods, seeds=args.seeds))

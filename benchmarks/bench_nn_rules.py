@@ -8,7 +8,9 @@ Two measurements behind the Issue 14 section "Ratio rules as rivals" of RESULTS.
     batch 128, 300 epochs), seeds 0–2; print test NLL and the paired difference to the first
     vector. With ``--heldout`` the network trains instead on the default's 70 % split for 150
     epochs (the calibration stage of ``heldout``) and the held-out NLL on the other 30 % is
-    printed beside the test NLL: can the held-out samples see the split at all?
+    printed beside the test NLL: can the held-out samples see the split at all? ``--seeds``
+    (default 0 1 2); ``--toward`` (digits-transfer) pulls the pretrained layers toward their
+    pretrained weights (L2-SP) instead of toward zero.
 
 ``default SETTING [--options JSON]``
     ``lamina.torch.tune`` (the default tuner) with extra options, e.g. ``'{"rule": "per_element"}'``
@@ -44,7 +46,7 @@ def _deltas(text: str):
     return float(value) if np.isscalar(value) else tuple(float(v) for v in value)
 
 
-def landscape(name: str, vectors, heldout: bool, seeds=(0, 1, 2)) -> None:
+def landscape(name: str, vectors, heldout: bool, seeds=(0, 1, 2), toward: bool = False) -> None:
     import torch
 
     import lamina.torch as lt
@@ -53,6 +55,10 @@ def landscape(name: str, vectors, heldout: bool, seeds=(0, 1, 2)) -> None:
     from lamina.torch.likelihoods import make_likelihood
     from lamina.torch.penalty import Regularizer
     likelihood, load, make = _settings()[name]
+    prior_mean = None
+    if toward:  # the transfer task: the pretrained layers pulled toward their pretrained weights
+        from lamina.studies.transfer import pretrained_backbone
+        prior_mean = pretrained_backbone()
     rows = {v: [] for v in vectors}
     for seed in seeds:
         data = load(seed)
@@ -65,7 +71,7 @@ def landscape(name: str, vectors, heldout: bool, seeds=(0, 1, 2)) -> None:
         for vector in vectors:
             torch.manual_seed(seed)
             net = make()
-            reg = Regularizer(net, int(train[0].shape[0]), 1.0)
+            reg = Regularizer(net, int(train[0].shape[0]), 1.0, prior_mean=prior_mean)
             reg.set_deltas(np.broadcast_to(np.asarray(vector, dtype=float), (len(reg.names),)).copy())
             lt.fit(net, train, likelihood=likelihood, epochs=epochs, lr=3e-3, batch_size=128, seed=seed,
                    regularizer=reg)
@@ -145,6 +151,8 @@ def main(argv=None) -> None:
     land.add_argument("setting")
     land.add_argument("vectors", nargs="+", type=_deltas)
     land.add_argument("--heldout", action="store_true")
+    land.add_argument("--toward", action="store_true", help="transfer task: prior mean = the pretrained backbone")
+    land.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
     run = sub.add_parser("default")
     run.add_argument("setting")
     run.add_argument("--options", type=json.loads, default={})
@@ -153,7 +161,7 @@ def main(argv=None) -> None:
     clock.add_argument("--reps", type=int, default=5)
     args = parser.parse_args(argv)
     if args.command == "landscape":
-        landscape(args.setting, args.vectors, args.heldout)
+        landscape(args.setting, args.vectors, args.heldout, tuple(args.seeds), args.toward)
     elif args.command == "time":
         timing(args.setting, args.reps)
     else:

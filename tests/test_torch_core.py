@@ -272,3 +272,16 @@ def test_no_spike_warning_when_a_tuner_raised_delta():
         _warnings.simplefilter("error", RuntimeWarning)
         result = lt.fit(net, (X, y), epochs=10, lr=0.05, batch_size=64, regularizer=reg, callbacks=[RaiseDelta()])
     assert result.history["loss"][-1] > 3 * min(result.history["loss"])   # the loss did rise: the check was skipped
+
+
+def test_a_spike_the_run_has_half_recovered_from_is_still_a_spike():
+    """The default's continued run on the LayerNorm residual net: 0.090 at its lowest, 2.28 at
+    epoch 240, 0.238 (2.6×) at the end — a spike; a healthy run ends within ~10 % of its low."""
+    import warnings as _warnings
+    from lamina.torch.fit import warn_if_spiked
+    recovering = [2.4, 0.16, 0.12, 0.09, 2.28, 1.22, 0.57, 0.35, 0.285, 0.238]
+    with pytest.warns(RuntimeWarning, match="late loss spike"):
+        assert warn_if_spiked(recovering, lr=3e-3)
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("error", RuntimeWarning)
+        assert not warn_if_spiked([2.4, 0.16, 0.12, 0.09, 0.095, 0.099], lr=3e-3)

@@ -304,7 +304,10 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
     return FitResult(model, history, time.perf_counter() - started, epoch + 1, stopped)
 
 
-SPIKE_FACTOR = 3.0
+# A healthy fixed-δ run ends within ~10 % of its lowest epoch loss (digits settings); 2× is a
+# spike the run has not recovered from (digits LayerNorm residual net, continued run of the
+# default: 0.090 → 2.28 at epoch 240, still 0.238 = 2.6× at the end; 3× let it through).
+SPIKE_FACTOR = 2.0
 
 
 class _Lowest:

@@ -42,8 +42,10 @@ held-out MSE) and β ← 1 / held-out MSE at each update.
 Budget: under one fit
 ---------------------
 Default (``refit=False, merge_at=0.5``): calibrate δ during the first half of the recipe's
-epochs on the (1 − ``val_fraction``) = 70 % split, then freeze δ and continue the same run
-(same weights, same Adam state) on all N samples for the other half, with the penalty
+epochs on the (1 − ``val_fraction``) = 70 % split, then freeze δ and continue the same weights
+on all N samples for the other half — with a fresh optimizer whose learning rate is re-warmed
+over the first fifteenth of those steps (:mod:`lamina.torch.restart`: the calibration's Adam
+state describes samples already fitted and would throw the run into a spike) — with the penalty
 1/(2N) Σ_g δ_g ‖W_g − μ_g‖² (δ_g is the prior precision, so only N changes). In units of one
 full-data fit that is 0.5·0.7 + 0.5 = 0.85 fits (``compute.fits``, counted from the samples
 each epoch sees), plus ≈ 6 held-out forward passes per update: the cost goal "≤ 1.5× one
@@ -74,6 +76,7 @@ from lamina.torch.identifiability import identifiability
 from lamina.torch.likelihoods import Classification, Gaussian
 from lamina.torch.penalty import Regularizer
 from lamina.torch.readout import auto_rule
+from lamina.torch.restart import restart
 from lamina.torch.result import NetTuneResult
 from lamina.torch.rules import make_rule
 from lamina.tuners.base import Compute
@@ -247,7 +250,8 @@ def _materialize(train, likelihood, device, dtype):
 def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: float = 0.3, merge_at: float = 0.5,
                  burn_in: int | None = None, update_every: int | None = None, kappa: float = 1.0,
                  max_factor: float = 2.0, refit: bool = False, by=None, delta: float = 1.0, rule="auto", mode="coupled",
-                 prior_mean=None, per_direction: bool = False, split_gate: float = 1.0, rivals=(), progress=False):
+                 prior_mean=None, rewarm: float = 0.0, per_direction: bool = False, split_gate: float = 1.0, rivals=(),
+                 progress=False):
     """Held-out weight-scale calibration of δ = δ₀·s (s from ``rule``), then training on all data.
 
     Parameters (besides the recipe)
@@ -262,9 +266,14 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         Fraction of the epochs run on the split while δ is calibrated (default 0.5); δ is
         then frozen. With ``refit=True`` use ``merge_at=1`` (calibrate for the whole run).
     refit : bool
-        False (default): continue the same run (weights and optimizer state) on all data for
-        the remaining epochs — 0.85 fits. True: retrain from the initial weights on all data
-        at the found δ for the full epochs — 0.7·merge_at + 1 fits.
+        False (default): continue the same weights on all data for the remaining epochs, with
+        a fresh optimizer (:func:`lamina.torch.restart.restart`) — 0.85 fits. True: retrain
+        from the initial weights on all data at the found δ for the full epochs —
+        0.7·merge_at + 1 fits.
+    rewarm : float in [0, 1]
+        Fraction of the continued run's steps over which the fresh optimizer's learning rate
+        rises linearly from lr/T to lr (:class:`lamina.torch.restart.LinearWarmup`); 0 (default):
+        none — a fifteenth was no better on the benchmark (benchmarks/RESULTS.md, Issue 14).
     burn_in, update_every : int
         Epochs before the first update and between updates (default epochs/15 and epochs/60,
         i.e. 20 and 5 for 300 epochs).
@@ -348,17 +357,21 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         others = [c for c in [common, *contenders] if c is not chosen]
     reg, tuner, out = chosen.regularizer, chosen.tuner, chosen.out
     final = Regularizer(model, int(merged[0].shape[0]), reg.delta.clone(), mode=mode, by=by, prior_mean=prior_mean)
-    # the merged run re-syncs the decoupled decay to δ/N of all data (fit → sync_optimizer)
-    opt = adopt(model, likelihood, chosen, lambda: make_optimizer(recipe.optimizer, final.param_groups(), recipe.lr))
+    adopt(model, likelihood, chosen)
     history = {key: list(value) for key, value in out.history.items()}
     seconds, n_epochs = out.seconds, out.epochs
+    opt, warmup = recipe.optimizer, []
     if refit:
         model.load_state_dict(init_state)
-        first, opt = 0, recipe.optimizer
+        first = 0
+    elif first < epochs:  # a fresh optimizer, re-warmed: the calibration's Adam state is stale here
+        steps = (epochs - first) * -(-int(merged[0].shape[0]) // recipe.batch_size)
+        opt, warm = restart(recipe.optimizer, final.param_groups(), recipe.lr, steps, rewarm)
+        warmup = [warm]
     if first < epochs:
         rest = fit(model, merged, likelihood=likelihood, epochs=epochs - first, lr=recipe.lr,
                    batch_size=recipe.batch_size, seed=recipe.seed + 1, optimizer=opt,
-                   regularizer=final, progress=progress)
+                   regularizer=final, callbacks=warmup, progress=progress)
         for key, value in rest.history.items():
             history.setdefault(key, []).extend(value)
         seconds, n_epochs = seconds + rest.seconds, n_epochs + rest.epochs

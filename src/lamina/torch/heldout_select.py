@@ -33,7 +33,7 @@ from lamina.torch.likelihoods import Gaussian
 @dataclass
 class Calibration:
     """One calibration run: the network, its likelihood (a Gaussian's noise precision is
-    calibrated too), regularizer, optimizer (state kept for the merged run), the fit result
+    calibrated too), regularizer, optimizer, the fit result
     and the callback that moved δ."""
 
     model: nn.Module
@@ -104,22 +104,17 @@ def _lambdas(calibration: Calibration) -> dict | None:
     return None if reg is None else {name: round(value, 6) for name, value in reg.lambdas.items()}
 
 
-def adopt(model: nn.Module, likelihood, chosen: Calibration, new_optimizer) -> torch.optim.Optimizer:
+def adopt(model: nn.Module, likelihood, chosen: Calibration) -> None:
     """Load the chosen calibration's weights (and a Gaussian's noise precision) into the user's
-    ``model``/``likelihood``; return an optimizer on ``model``'s parameters carrying the chosen
-    run's optimizer state, so the merged run continues it exactly.
-
-    ``new_optimizer()`` builds an optimizer on ``model`` with the same param groups, in the same
-    order, as the chosen run's (only called when the chosen run trained a copy)."""
+    ``model``/``likelihood`` (nothing to do when the chosen run trained ``model`` itself). The
+    optimizer state is not carried over: the continued run restarts it
+    (:mod:`lamina.torch.restart`)."""
     if chosen.model is model:
-        return chosen.optimizer
+        return
     model.load_state_dict(chosen.model.state_dict())
     if isinstance(likelihood, Gaussian):
         with torch.no_grad():
             likelihood.log_precision.copy_(chosen.likelihood.log_precision)
-    optimizer = new_optimizer()
-    optimizer.load_state_dict(chosen.optimizer.state_dict())
-    return optimizer
 
 
 def twin(model: nn.Module, likelihood):
