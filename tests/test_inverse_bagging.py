@@ -8,7 +8,7 @@ import pytest
 from lamina.inverse import reconstruct
 from lamina.inverse.bagging import bagged_choice
 from lamina.inverse.repeats import resampling_units
-from lamina.inverse.stacking import choose
+from lamina.inverse.stacking import STACK_WITHIN, choose, contenders
 
 
 def _one_outlier_problem():
@@ -114,3 +114,47 @@ def test_bagged_choice_reaches_linear_interpolation_on_the_wuq_trace_at_30_perce
         gains.append(bagged - single)
     assert np.mean(gains) > 0.1
     assert np.mean(deltas) > -0.55
+
+
+def _far_worse_partner():
+    """Model B's held-out error is ~200× model A's, but a small part of it cancels A's error:
+    the stacking on all models gives B a small weight (≈ 0.05)."""
+    rng = np.random.default_rng(3)
+    target = rng.standard_normal(300)
+    error_a = 0.1 * rng.standard_normal(300)
+    error_b = -10.0 * error_a + 1.0 * rng.standard_normal(300)
+    return [(target + error_a)[None, :], (target + error_b)[None, :]], np.ones(300, bool), target
+
+
+def test_contenders_are_the_models_within_the_factor_of_the_best():
+    np.testing.assert_array_equal(contenders([2.0, 1.0, 10.0, 10.5]), [0, 1, 2])
+    np.testing.assert_array_equal(contenders([2.0, 1.0, 10.0], within=1.5), [1])
+    np.testing.assert_array_equal(contenders([2.0, 1.0, 10.0], within=np.inf), [0, 1, 2])
+    assert STACK_WITHIN == 10.0
+
+
+def test_a_model_far_worse_than_the_best_is_not_stacked():
+    predictions, held_out, target = _far_worse_partner()
+    weights = np.ones(300)
+    everyone = choose(predictions, held_out, target, weights, True, within=np.inf)
+    assert 1 in everyone["used"].tolist()                     # all models stacked: B gets a small weight
+    assert dict(zip(everyone["used"].tolist(), everyone["weights"]))[1] > 0.005
+    screened = choose(predictions, held_out, target, weights, True)
+    assert screened["used"].tolist() == [0] and screened["weights"].tolist() == [1.0]
+    bagged = bagged_choice(predictions, held_out, target, weights, np.arange(300), 50)
+    assert bagged["mixture"] == {(0, 0): 1.0}
+    bagged_all = bagged_choice(predictions, held_out, target, weights, np.arange(300), 50, within=np.inf)
+    assert bagged_all["mixture"].get((1, 0), 0.0) > 0.005
+    # a partner within the factor is still stacked (the one-outlier problem: B is 3.4× A)
+    outlier = _one_outlier_problem()
+    assert choose(*outlier, np.ones(200), True)["used"].tolist() == [0, 1]
+
+
+def test_reconstruct_checks_stack_within():
+    t = np.linspace(0, 1, 100)
+    mask = np.random.default_rng(0).random(100) < 0.5
+    for bad in (0.5, -1.0, "ten", True, float("nan")):
+        with pytest.raises(ValueError, match="stack_within"):
+            reconstruct(np.sin(6 * t)[mask], mask, stack_within=bad)
+    everyone = reconstruct(np.sin(6 * t)[mask], mask, dictionary=["spline1", "spline2"], stack_within=np.inf)
+    assert abs(sum(everyone.weights.values()) - 1.0) < 1e-9

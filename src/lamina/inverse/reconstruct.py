@@ -31,7 +31,8 @@ from the models' out-of-fold predictions (stacked generalization, Wolpert 1992; 
 which on real traces is more robust than keeping one model; these weights are fitted again on
 Bayesian-bootstrap reweightings of the held-out samples and averaged
 (:mod:`lamina.inverse.bagging`), so that the mixture does not follow a few held-out samples of
-large error. The signal is centred and scaled
+large error. Only the models whose held-out error is within a factor 10 of the best one's are
+mixed (:func:`~lamina.inverse.stacking.contenders`). The signal is centred and scaled
 by its observed samples, and padded with unobserved samples to a shape the frames accept.
 
 Gathers with missing traces. When the missing entries of a 2-D mask are whole lines (rows or
