@@ -31,8 +31,8 @@ from the models' out-of-fold predictions (stacked generalization, Wolpert 1992; 
 which on real traces is more robust than keeping one model; these weights are fitted again on
 Bayesian-bootstrap reweightings of the held-out samples and averaged
 (:mod:`lamina.inverse.bagging`), so that the mixture does not follow a few held-out samples of
-large error. Only the models whose held-out error is within a factor 10 of the best one's are
-mixed (:func:`~lamina.inverse.stacking.contenders`). The signal is centred and scaled
+large error (``stack_within`` mixes only the models within a factor of the best one's held-out
+error; by default all). The signal is centred and scaled
 by its observed samples, and padded with unobserved samples to a shape the frames accept.
 
 Gathers with missing traces. When the missing entries of a 2-D mask are whole lines (rows or
@@ -268,9 +268,12 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
         they are.
     stack_within : float
         With ``combine``, only the models whose held-out error is at most this factor times the
-        least one are mixed (:func:`~lamina.inverse.stacking.contenders`; ≥ 1, ``np.inf`` mixes
-        all): a model an order of magnitude worse than the best gets a small stacking weight from
-        small correlations of its large errors, which the held-out samples check poorly.
+        least one are mixed (:func:`~lamina.inverse.stacking.contenders`; ≥ 1; by default
+        ``np.inf``, every model): a model an order of magnitude worse than the best gets a small
+        stacking weight from small correlations of its large errors, which the held-out samples
+        check poorly — a weight that can cost or gain: with 10, GT.BOSA.00.BHE 50 % (mask seed 1)
+        gains 3.7 dB and a smooth synthetic trace loses 0.8 and 2.1 dB
+        (:mod:`lamina.inverse.stacking`).
 
     Returns
     -------
