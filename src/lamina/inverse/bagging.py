@@ -37,12 +37,13 @@ from __future__ import annotations
 import numpy as np
 
 from lamina._validation import check_positive_int
-from lamina.inverse.stacking import choose
+from lamina.inverse.stacking import STACK_WITHIN, choose, contenders
 
 MIN_WEIGHT = 0.01  # models of less average weight are dropped (one refit each)
 
 
-def bagged_choice(predictions, held_out, target, sample_weights, units, n_bags: int, seed: int = 0) -> dict:
+def bagged_choice(predictions, held_out, target, sample_weights, units, n_bags: int, seed: int = 0,
+                  within: float = STACK_WITHIN) -> dict:
     """The stacking weights of :func:`~lamina.inverse.stacking.choose` averaged over ``n_bags``
     Bayesian-bootstrap reweightings of the resampling ``units``, each model at its grid point
     chosen on all held-out rows (module docstring).
@@ -59,6 +60,9 @@ def bagged_choice(predictions, held_out, target, sample_weights, units, n_bags: 
         B, the number of reweightings (≥ 1).
     seed : int
         Seed of the Dirichlet draws.
+    within : float
+        Only the :func:`~lamina.inverse.stacking.contenders` on all held-out rows (best error
+        within this factor of the least one) are stacked, in every reweighting.
 
     Returns
     -------
@@ -72,17 +76,19 @@ def bagged_choice(predictions, held_out, target, sample_weights, units, n_bags: 
     if units.shape != sample_weights.shape:
         raise ValueError(f"units must give one unit per held-out row ({sample_weights.size}), got shape {units.shape}")
     n_bags = check_positive_int(n_bags, "n_bags")
-    base = choose(predictions, held_out, target, sample_weights, True)
+    base = choose(predictions, held_out, target, sample_weights, True, within)
+    pool = contenders([e[k] for e, k in zip(base["errors"], base["best_index"])], within)
     _, units = np.unique(units, return_inverse=True)
     n_units = int(units.max()) + 1 if units.size else 0
     rng = np.random.default_rng(seed)
     mixture = {}
-    at_best = [p[k:k + 1] for p, k in zip(predictions, base["best_index"])]   # each model at its λ
+    at_best = [predictions[m][base["best_index"][m]][None] for m in pool]   # each contender at its λ
     for _ in range(n_bags):
         draw = rng.dirichlet(np.ones(n_units)) * n_units if n_units > 1 else np.ones(max(n_units, 1))
-        choice = choose(at_best, held_out, target, sample_weights * draw[units], True)
-        for weight, i in zip(choice["weights"], choice["used"]):
-            key = (int(i), int(base["best_index"][i]))
+        choice = choose(at_best, held_out, target, sample_weights * draw[units], True, np.inf)
+        for weight, j in zip(choice["weights"], choice["used"]):
+            i = int(pool[j])
+            key = (i, int(base["best_index"][i]))
             mixture[key] = mixture.get(key, 0.0) + float(weight) / n_bags
     mixture = {key: w for key, w in mixture.items() if w >= MIN_WEIGHT}
     total = sum(mixture.values())
