@@ -34,6 +34,8 @@ import warnings
 
 import numpy as np
 
+from lamina.inverse.sensing import peak_window
+
 OUT = pathlib.Path(__file__).resolve().parent / "out"
 KEEPS = (0.3, 0.5, 0.7)
 N_SAMPLES = 512
@@ -49,26 +51,17 @@ VALIDATION_WAVEFORMS = ["CH.BALST..LHE.D.2025.314", "SRO_encoding.mseed", "steim
 VALIDATION_IMAGES = ["astronaut", "brick", "grass", "text", "chelsea", "clock"]
 
 
-def _cut(data, n):
-    data = np.asarray(data, dtype=np.float64)
-    data = data - data.mean()
-    centre = int(np.argmax(np.abs(data)))
-    start = int(np.clip(centre - n // 3, 0, max(data.size - n, 0)))
-    data = data[start:start + n]
-    return data / np.max(np.abs(data))
-
-
 def seismograms(quick: bool):
     import obspy
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         example = obspy.read()
-        out = [(f"ObsPy example {tr.stats.channel}", _cut(tr.data, N_SAMPLES)) for tr in example[:1 if quick else 3]]
+        out = [(f"ObsPy example {tr.stats.channel}", peak_window(tr.data, N_SAMPLES)) for tr in example[:1 if quick else 3]]
         folder = pathlib.Path(obspy.__file__).parent / "io" / "mseed" / "tests" / "data"
         for name, index in WAVEFORMS[:2 if quick else None]:
             trace = obspy.read(str(folder / name))[index]
-            out.append((f"{trace.id} ({trace.stats.sampling_rate:g} Hz)", _cut(trace.data, N_SAMPLES)))
+            out.append((f"{trace.id} ({trace.stats.sampling_rate:g} Hz)", peak_window(trace.data, N_SAMPLES)))
     return out
 
 
@@ -88,7 +81,7 @@ def validation_seismograms():
                 window = data[data.size // 5: data.size // 5 + N_SAMPLES]
                 window = window - window.mean()
                 out.append((f"{trace.id} early", window / np.max(np.abs(window))))
-            out.append((trace.id, _cut(data, N_SAMPLES)))
+            out.append((trace.id, peak_window(data, N_SAMPLES)))
     return out
 
 

@@ -8,6 +8,7 @@ import pytest
 from lamina.inverse import reconstruct
 from lamina.inverse.bagging import bagged_choice
 from lamina.inverse.repeats import resampling_units
+from lamina.inverse.sensing import peak_window
 from lamina.inverse.stacking import STACK_WITHIN, choose, contenders
 
 
@@ -83,6 +84,16 @@ def test_reconstruct_reports_its_bags_and_n_bags_zero_is_the_single_choice():
         reconstruct(signal[mask], mask, n_bags=-1)
 
 
+def _mseed_window(name: str) -> np.ndarray:
+    """512 samples around the largest amplitude of the first trace of one of ObsPy's installed
+    miniSEED test files, as the benchmark cuts them (skipped without ObsPy)."""
+    obspy = pytest.importorskip("obspy")
+    path = pathlib.Path(obspy.__file__).parent / "io" / "mseed" / "tests" / "data" / name
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return peak_window(obspy.read(str(path))[0].data, 512)
+
+
 @pytest.mark.slow
 def test_bagged_choice_reaches_linear_interpolation_on_the_wuq_trace_at_30_percent():
     """XJ.WUQ..HHN of ObsPy's test data, 512 samples around its largest amplitude, 30 % kept
@@ -90,16 +101,9 @@ def test_bagged_choice_reaches_linear_interpolation_on_the_wuq_trace_at_30_perce
     seed 0 (three held-out samples in one 22-sample training gap at the peak carry 0.43 of
     linear interpolation's CV error): 28.49 and 28.34 dB against linear interpolation's 29.47
     and 28.74, −0.69 dB on average. Bagged stacking weights: 28.83 and 28.41, −0.49."""
-    obspy = pytest.importorskip("obspy")
     from lamina.inverse.baselines import linear_interpolation
 
-    path = pathlib.Path(obspy.__file__).parent / "io" / "mseed" / "tests" / "data" / "WUQ.XJ.HHN.D.2008.285.first_record"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        data = obspy.read(str(path))[0].data.astype(float)
-    data = data - data.mean()
-    start = int(np.clip(int(np.argmax(np.abs(data))) - 512 // 3, 0, data.size - 512))
-    truth = data[start:start + 512] / np.max(np.abs(data[start:start + 512]))
+    truth = _mseed_window("WUQ.XJ.HHN.D.2008.285.first_record")
 
     def snr(x, mask):
         return 10 * np.log10(np.sum(truth[~mask] ** 2) / np.sum((x[~mask] - truth[~mask]) ** 2))
@@ -167,16 +171,9 @@ def test_stack_within_leaves_out_the_far_worse_frames_on_the_bosa_trace_at_50_pe
     0.015 and 0.016 on the db4 and sym8 frames (held-out errors 68× and 82× spline2's), whose
     periodized extrapolation of the trace's ends is 19 and 18 dB alone: 41.59 dB against linear
     interpolation's 43.37. With the contenders only (within 10× of the best): 45.30."""
-    obspy = pytest.importorskip("obspy")
     from lamina.inverse.baselines import linear_interpolation
 
-    path = pathlib.Path(obspy.__file__).parent / "io" / "mseed" / "tests" / "data" / "dataquality-m.mseed"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        data = obspy.read(str(path))[0].data.astype(float)
-    data = data - data.mean()
-    start = int(np.clip(int(np.argmax(np.abs(data))) - 512 // 3, 0, data.size - 512))
-    truth = data[start:start + 512] / np.max(np.abs(data[start:start + 512]))
+    truth = _mseed_window("dataquality-m.mseed")
     mask = np.zeros(512, bool)
     mask[np.random.default_rng(1).choice(512, 256, replace=False)] = True
 

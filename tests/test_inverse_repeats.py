@@ -5,6 +5,7 @@ import pytest
 from lamina.inverse import reconstruct
 from lamina.inverse.grid_model import GridModel
 from lamina.inverse.reconstruct import REPEAT_BELOW, ReconstructRule, cross_validate, repeats
+from lamina.inverse.sensing import peak_window
 from lamina.inverse.smoothing import SmoothnessPrior
 
 
@@ -67,10 +68,7 @@ def test_two_partitions_keep_a_per_level_frame_from_winning_by_chance_on_a_real_
         warnings.simplefilter("ignore")
         trace = obspy.read()[0]
     assert trace.stats.channel == "EHZ"
-    data = trace.data.astype(float)
-    data = data - data.mean()
-    start = int(np.clip(int(np.argmax(np.abs(data))) - 512 // 3, 0, data.size - 512))
-    truth = data[start:start + 512] / np.max(np.abs(data[start:start + 512]))
+    truth = peak_window(trace.data, 512)
     mask = np.zeros(512, bool)
     mask[np.random.default_rng(0).choice(512, int(round(0.3 * 512)), replace=False)] = True
 

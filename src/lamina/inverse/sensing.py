@@ -139,13 +139,24 @@ def seismogram(channel: int = 0, n_samples: int = 2048) -> tuple[np.ndarray, flo
                           '"examples" extra: pip install "lamina[examples]"') from error
 
     trace = obspy.read()[channel]
-    data = np.asarray(trace.data, dtype=np.float64)
-    data = data - data.mean()
     n_samples = check_positive_int(n_samples, "n_samples", minimum=16)
+    return peak_window(trace.data, n_samples), float(trace.stats.delta)
+
+
+def peak_window(data, n_samples: int) -> np.ndarray:
+    """``data`` demeaned, cut to ``n_samples`` around its largest amplitude (a third of the
+    window before it, clipped to the record) and scaled to unit maximum: how lamina's examples,
+    benchmarks and tests take a window of a seismogram.
+
+    >>> peak_window([0.0, 1.0, -4.0, 1.0, 2.0, 0.0], 3)
+    array([ 0.25, -1.  ,  0.25])
+    """
+    data = np.asarray(data, dtype=np.float64)
+    data = data - data.mean()
     centre = int(np.argmax(np.abs(data)))
     start = int(np.clip(centre - n_samples // 3, 0, max(data.size - n_samples, 0)))
     data = data[start:start + n_samples]
-    return data / np.max(np.abs(data)), float(trace.stats.delta)
+    return data / np.max(np.abs(data))
 
 
 def seismogram_recovery(keep: float = 0.4, basis: str = "dct", n_samples: int = 2048, channel: int = 0,

@@ -43,9 +43,9 @@ Budget: under one fit
 ---------------------
 Default (``refit=False, merge_at=0.5``): calibrate δ during the first half of the recipe's
 epochs on the (1 − ``val_fraction``) = 70 % split, then freeze δ and continue the same weights
-on all N samples for the other half — with a fresh optimizer whose learning rate is re-warmed
-over the first fifteenth of those steps (:mod:`lamina.torch.restart`: the calibration's Adam
-state describes samples already fitted and would throw the run into a spike) — with the penalty
+on all N samples for the other half — with a fresh optimizer (:mod:`lamina.torch.restart`: the
+calibration's Adam state describes samples already fitted and threw a LayerNorm residual net
+into a loss spike; ``rewarm`` optionally re-warms its learning rate) — with the penalty
 1/(2N) Σ_g δ_g ‖W_g − μ_g‖² (δ_g is the prior precision, so only N changes). In units of one
 full-data fit that is 0.5·0.7 + 0.5 = 0.85 fits (``compute.fits``, counted from the samples
 each epoch sees), plus ≈ 6 held-out forward passes per update: the cost goal "≤ 1.5× one
@@ -364,7 +364,7 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     if refit:
         model.load_state_dict(init_state)
         first = 0
-    elif first < epochs:  # a fresh optimizer, re-warmed: the calibration's Adam state is stale here
+    elif first < epochs:  # a fresh optimizer (re-warmed if rewarm > 0): the calibration's Adam state is stale
         steps = (epochs - first) * -(-int(merged[0].shape[0]) // recipe.batch_size)
         opt, warm = restart(recipe.optimizer, final.param_groups(), recipe.lr, steps, rewarm)
         warmup = [warm]
