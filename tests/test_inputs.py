@@ -267,3 +267,20 @@ def test_obspy_is_an_extra_not_a_core_dependency():
     extras = project["optional-dependencies"]
     assert any(dep.startswith("obspy") for dep in extras["examples"])
     assert any(dep.startswith("obspy") for dep in extras["dev"])  # the suite still runs the example
+
+
+def test_peak_window_cuts_around_the_largest_amplitude_and_names_bad_input():
+    from lamina.inverse.sensing import peak_window
+    data = np.zeros(100)
+    data[70] = -3.0
+    window = peak_window(data, 30)
+    assert window.shape == (30,) and window.min() == -1.0
+    assert int(np.argmin(window)) == 10                      # a third of the window before the peak
+    with pytest.raises(TypeError, match="n_samples"):
+        peak_window(data, 2.5)
+    with pytest.raises(ValueError, match="n_samples"):
+        peak_window(data, 0)
+    with pytest.raises(ValueError, match="data"):
+        peak_window(np.zeros((4, 4)), 3)
+    with pytest.raises(ValueError, match="constant"):
+        peak_window(np.ones(10), 5)

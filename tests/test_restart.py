@@ -65,3 +65,10 @@ def test_the_heldout_tuner_continues_on_all_data_with_a_fresh_rewarmed_optimizer
         assert merged["state"] == 0                      # fresh: nothing carried over
         assert "LinearWarmup" in merged["warm"]
         assert merged["lr"] == pytest.approx(first_lr)
+
+
+def test_tune_names_a_bad_rewarm():
+    X, y = torch.randn(20, 3), torch.randint(0, 2, (20,))
+    for bad in (-0.1, 1.5, "0.1", True, float("nan")):
+        with pytest.raises(ValueError, match="rewarm"):
+            lt.tune(nn.Linear(3, 2), (X, y), epochs=2, rewarm=bad)

@@ -151,12 +151,18 @@ def peak_window(data, n_samples: int) -> np.ndarray:
     >>> peak_window([0.0, 1.0, -4.0, 1.0, 2.0, 0.0], 3)
     array([ 0.25, -1.  ,  0.25])
     """
+    n_samples = check_positive_int(n_samples, "n_samples")
     data = np.asarray(data, dtype=np.float64)
+    if data.ndim != 1 or data.size == 0 or not np.all(np.isfinite(data)):
+        raise ValueError(f"data must be a non-empty 1-D array of finite samples, got shape {data.shape}")
     data = data - data.mean()
     centre = int(np.argmax(np.abs(data)))
     start = int(np.clip(centre - n_samples // 3, 0, max(data.size - n_samples, 0)))
     data = data[start:start + n_samples]
-    return data / np.max(np.abs(data))
+    peak = np.max(np.abs(data))
+    if peak == 0:
+        raise ValueError("data is constant over the window: there is no amplitude to scale to 1")
+    return data / peak
 
 
 def seismogram_recovery(keep: float = 0.4, basis: str = "dct", n_samples: int = 2048, channel: int = 0,

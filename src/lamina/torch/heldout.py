@@ -311,6 +311,8 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         raise ValueError(f"merge_at must lie in (0, 1], got {merge_at!r}")
     if not split_gate >= 0:
         raise ValueError(f"split_gate must be a number ≥ 0 (standard errors), got {split_gate!r}")
+    if isinstance(rewarm, bool) or not isinstance(rewarm, (int, float)) or not 0 <= rewarm <= 1:
+        raise ValueError(f"rewarm must be a fraction in [0, 1] of the continued run's steps, got {rewarm!r}")
     device, dtype = model_device(model), model_dtype(model)
     X, y = _materialize(train, likelihood, device, dtype)
     if val is None:
