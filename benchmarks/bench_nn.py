@@ -184,7 +184,7 @@ def run_setting(name, quick, seeds, out_rows, methods_filter=None):
     budgets = METHODS_QUICK if quick else METHODS_FULL
     methods = [("none", {}, "no regularization")]
     methods += [("fixed", {"rule": r, "delta": 1.0}, f"rule {r}, δ=1") for r in RULES]
-    methods += [("heldout", {}, "lamina heldout (default: calibrate on 70% for half the epochs, then all data)"),
+    methods += [("heldout", {}, "lamina heldout (default: calibrate on held-out parts for half the epochs, then all data)"),
                 ("heldout", {"refit": True, "merge_at": 1.0}, "lamina heldout, calibrate on 70% + refit"),
                 ("evidence", {"structure": "kfac"}, "lamina evidence (K-FAC)"),
                 ("evidence", {"structure": "kfac", "per_direction": True},

@@ -15,7 +15,7 @@ Two measurements behind the Issue 14 section "Ratio rules as rivals" of RESULTS.
 ``default SETTING [--options JSON]``
     ``lamina.torch.tune`` (the default tuner) with extra options, e.g. ``'{"rule": "per_element"}'``
     or ``'{"rivals": ["per_element"]}'``, seeds 0–2: δ per layer, test NLL, which calibration the
-    held-out samples chose. ``"toward": true`` in the options passes the pretrained backbone as
+    held-out samples chose (``--seeds`` as for landscape). ``"toward": true`` in the options passes the pretrained backbone as
     ``prior_mean`` (digits-transfer, L2-SP).
 
 ``time SETTING [--reps R]``
@@ -156,6 +156,7 @@ def main(argv=None) -> None:
     run = sub.add_parser("default")
     run.add_argument("setting")
     run.add_argument("--options", type=json.loads, default={})
+    run.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
     clock = sub.add_parser("time")
     clock.add_argument("setting")
     clock.add_argument("--reps", type=int, default=5)
@@ -165,7 +166,7 @@ def main(argv=None) -> None:
     elif args.command == "time":
         timing(args.setting, args.reps)
     else:
-        default(args.setting, args.options)
+        default(args.setting, args.options, tuple(args.seeds))
 
 
 if __name__ == "__main__":

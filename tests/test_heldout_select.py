@@ -62,14 +62,16 @@ def test_rival_rules_compete_and_are_counted_in_the_cost():
     result = lt.tune(net, (X, y), epochs=12, batch_size=32, seed=0, rivals=("per_element",), per_direction=True)
     selection = result.info["selection"]
     assert [r["label"] for r in selection["rivals"]] == ["split", "one scale, rule per_element"]
-    # three calibrations on 70 % for half the epochs, then the other half on all data
-    assert result.compute.fits == pytest.approx(3 * 0.5 * 84 / 120 + 0.5, rel=1e-6)
+    # three calibrations on 70 % for a quarter of the epochs (two folds share the half), the chosen
+    # kind's second fold, then the other three quarters on all data
+    assert result.info["merge_epoch"] == 3
+    assert result.compute.fits == pytest.approx((4 * 3 * 84 / 120 + 9) / 12, rel=1e-6)
     # without the split calibration (the default): the default's scale against the rival only
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
     result = lt.tune(net, (X, y), epochs=12, batch_size=32, seed=0, rivals=("per_element",))
     assert [r["label"] for r in result.info["selection"]["rivals"]] == ["one scale, rule per_element"]
-    assert result.compute.fits == pytest.approx(2 * 0.5 * 84 / 120 + 0.5, rel=1e-6)
+    assert result.compute.fits == pytest.approx((3 * 3 * 84 / 120 + 9) / 12, rel=1e-6)
 
 
 def test_heldout_losses_are_the_per_sample_nll():
@@ -108,15 +110,15 @@ def test_adopt_moves_the_chosen_weights_and_noise_into_the_users_objects():
 
 
 def test_tune_keeps_the_same_numbers_when_one_scale_is_all_the_data_identify():
-    """A ReLU chain identifies one direction: one calibration, no selection, 0.85 fits, even
-    when the split calibration is asked for; the ratios stay uniform."""
+    """A ReLU chain identifies one direction: one calibration per fold, no selection, 0.85 fits
+    with ``folds=1``, even when the split calibration is asked for; the ratios stay uniform."""
     generator = torch.Generator().manual_seed(1)
     X = torch.randn(90, 3, generator=generator)
     y = (X.sum(1) > 0).long()
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(3, 6), nn.ReLU(), nn.Linear(6, 2))
     result = lt.tune(net, (X, y), epochs=20, lr=1e-2, batch_size=30, seed=0, burn_in=2, update_every=2,
-                     per_direction=True)
+                     per_direction=True, folds=1)
     assert "selection" not in result.info and result.compute.fits == pytest.approx(0.85)
     assert result.info["rule"] == "uniform" and len(set(result.lambdas.values())) == 1
 

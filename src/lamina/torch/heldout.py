@@ -39,8 +39,8 @@ keeps uniform ratios).
 For a Gaussian likelihood the held-out noise precision is profiled out (V(c) is ½ log of the
 held-out MSE) and β ← 1 / held-out MSE at each update.
 
-Budget: under one fit
----------------------
+Budget: 0.85 fits (1.1 on small data)
+-------------------------------------
 Default (``refit=False, merge_at=0.5``): calibrate δ during the first half of the recipe's
 epochs on the (1 − ``val_fraction``) = 70 % split, then freeze δ and continue the same weights
 on all N samples for the other half — with a fresh optimizer (:mod:`lamina.torch.restart`: the
@@ -49,11 +49,17 @@ into a loss spike; ``rewarm`` optionally re-warms its learning rate) — with th
 1/(2N) Σ_g δ_g ‖W_g − μ_g‖² (δ_g is the prior precision, so only N changes). In units of one
 full-data fit that is 0.5·0.7 + 0.5 = 0.85 fits (``compute.fits``, counted from the samples
 each epoch sees), plus ≈ 6 held-out forward passes per update: the cost goal "≤ 1.5× one
-unregularized training" holds by construction. With ``per_direction=True``, where the data
-identify more than the common scale, a second calibration moving δ along every identified
+unregularized training" holds by construction. Where the held-out part is small (fewer than
+50 samples, ``folds="auto"``) the calibration epochs are split between two calibrations from
+the same initial weights with disjoint held-out parts, each a quarter of the epochs, and δ is
+the geometric mean of the two: one calibration's root carries the sampling noise of its few
+held-out samples (on the 50-image transfer task δ ranged over 0.06–1.8 between seeds), and two
+independent roots halve the variance of log δ; the first calibration's weights continue for
+the other three quarters — 2·0.25·0.7 + 0.75 = 1.1 fits. With ``per_direction=True``, where
+the data identify more than the common scale, a calibration moving δ along every identified
 direction runs beside the common one and the held-out samples choose between them
-(:mod:`lamina.torch.heldout_select`): 2·0.35 + 0.5 = 1.2 fits. benchmarks/RESULTS.md (Issue 14)
-measures both on the settings of benchmarks/bench_nn.py and bench_nn_unseen.py.
+(:mod:`lamina.torch.heldout_select`): +0.35 fits. benchmarks/RESULTS.md (Issue 14) measures
+these on the settings of benchmarks/bench_nn.py and bench_nn_unseen.py.
 
 Refitting variant (``refit=True, merge_at=1``, the default before): calibrate during a whole
 run on the 70 % split (≈ 0.7 fits), then retrain from the initial weights on all data at the
@@ -62,181 +68,21 @@ found δ (one fit): ≈ 1.7 fits. Measured on the digits MLP (3 seeds): test NLL
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
-from scipy.optimize import minimize_scalar
-from torch import nn
 
 from lamina.torch.fit import as_tensors, fit, make_optimizer, model_device, model_dtype
 from lamina.torch.heldout_select import Calibration, adopt, choose, twin
 from lamina.torch.hypergradient import split_train
 from lamina.torch.identifiability import identifiability
-from lamina.torch.likelihoods import Classification, Gaussian
+from lamina.torch.likelihoods import Gaussian
 from lamina.torch.penalty import Regularizer
 from lamina.torch.readout import auto_rule
 from lamina.torch.restart import restart
 from lamina.torch.result import NetTuneResult
 from lamina.torch.rules import make_rule
+from lamina.torch.scale_search import HeldoutScale, weight_scale_search  # noqa: F401 (public here too)
 from lamina.tuners.base import Compute
-
-@torch.no_grad()
-def weight_scale_search(model: nn.Module, regularizer: Regularizer, likelihood, val, *, log_range: float = 0.5,
-                        xatol: float = 0.01, batch_size: int = 4096, directions=None) -> np.ndarray | float:
-    """log c* = argmin over log c ∈ [−log_range, log_range] of the held-out loss with every
-    regularized weight moved to μ_g + c (W_g − μ_g) (μ_g its prior mean, 0 by default) —
-    Brent's bounded search (:func:`scipy.optimize.minimize_scalar`) to ``xatol`` in log c; the
-    model is left unchanged. The held-out loss is smooth in log c, so Brent's parabolic steps
-    reach the tolerance in about 6 evaluations where a golden-section search needs 12 (each is a
-    held-out forward pass: on small networks these searches were a sixth of the default's time).
-
-    With ``directions`` (an orthonormal (k, n_groups) basis, e.g. the identified directions of
-    :func:`lamina.torch.identifiability`), the log-scale per group is Dᵀt and each coordinate
-    t_j is searched in turn (one sweep); returns log c per group. Without, one common scale
-    (a float). For a Gaussian likelihood the loss is the held-out mean squared error (the
-    noise precision profiled out). Evaluated in ``eval`` mode.
-
-    Examples
-    --------
-    >>> net = nn.Linear(1, 1, bias=False)
-    >>> _ = net.weight.data.fill_(2.0)
-    >>> from lamina.torch.likelihoods import Classification, Gaussian
-    >>> x = torch.ones(4, 1); reg = Regularizer(net, 4)
-    >>> round(math.exp(weight_scale_search(net, reg, Gaussian(), (x, x[:, 0] * 1.6))), 2)
-    0.8
-    >>> reg = Regularizer(net, 4, prior_mean={"weight": torch.tensor([[1.0]])})
-    >>> round(math.exp(weight_scale_search(net, reg, Gaussian(), (x, x[:, 0] * 1.7))), 2)  # 1 + c·1 = 1.7
-    0.7
-    """
-    X, y = val
-    params = [(g_index, p, mu) for g_index, (g, means) in enumerate(zip(regularizer.reg_groups, regularizer.means))
-              for p, mu in zip(g.params, means)]
-    saved = [p.detach().clone() for _, p, _ in params]
-    was_training = model.training
-    model.eval()
-    gaussian = isinstance(likelihood, Gaussian)
-
-    def loss(log_scales: np.ndarray) -> float:
-        for (g_index, p, mu), w in zip(params, saved):
-            c = math.exp(float(log_scales[g_index]))
-            p.copy_(w * c if mu is None else mu + (w - mu) * c)
-        out = torch.cat([model(X[i:i + batch_size]) for i in range(0, X.shape[0], batch_size)])
-        if gaussian:
-            return float((out.reshape(y.shape) - y).pow(2).mean())
-        return float(likelihood.nll(out, y))
-
-    n_groups = len(regularizer.reg_groups)
-    basis = np.ones((1, n_groups)) if directions is None else np.asarray(directions, dtype=np.float64)
-    t = np.zeros(basis.shape[0])
-    try:
-        for j in range(basis.shape[0]):
-            # the range is in log c per group: a unit step of t_j moves some group by max|D_j|
-            reach = log_range / max(float(np.max(np.abs(basis[j]))), 1e-12)
-
-            def along(value, j=j):
-                trial = t.copy()
-                trial[j] = value
-                return loss(basis.T @ trial)
-
-            t[j] = minimize_scalar(along, bounds=(-reach, reach), method="bounded",
-                                   options={"xatol": xatol * reach / log_range}).x
-    finally:
-        for (_, p, _), w in zip(params, saved):
-            p.copy_(w)
-        model.train(was_training)
-    log_scales = basis.T @ t
-    return float(log_scales[0]) if directions is None else log_scales
-
-
-class HeldoutScale:
-    """Callback: every ``update_every`` epochs after ``burn_in``, δ_g ← δ_g·(c*_g)^(−2κ) (clipped),
-    c* from :func:`weight_scale_search` on the held-out data — one common scale, or one per
-    identified direction (``directions``); β ← 1/held-out MSE (Gaussian)."""
-
-    def __init__(self, model, regularizer: Regularizer, likelihood, val, *, burn_in: int, update_every: int,
-                 kappa: float = 1.0, max_factor: float = 2.0, directions=None):
-        self.model, self.regularizer, self.likelihood, self.val = model, regularizer, likelihood, val
-        self.burn_in, self.update_every = int(burn_in), int(update_every)
-        self.kappa, self.max_step = float(kappa), math.log(float(max_factor))
-        self.directions = directions
-        self.log_scales: list = []
-        self.n_skipped = 0
-        self.frozen = None
-        self._first = None
-
-    def _freeze_unresponsive(self, log_delta: np.ndarray, log_c: np.ndarray) -> None:
-        """Stop moving the δ whose held-out optimum does not respond to them.
-
-        The update rests on ‖W − μ‖ ∝ δ^(−1/2), i.e. d log c*/d log δ ≈ ½: once log δ_g has
-        fallen by more than log 4 since the first update while log c*_g moved by less than a
-        tenth of the expected ½ Δlog δ_g, the held-out loss no longer sees δ_g (too few
-        held-out samples, or δ too small to matter against the data) and further steps only
-        drift; δ_g is then kept. (On 35 + 15 images it stopped a run whose c* stayed at
-        e^0.15 while δ fell from 1 to 0.0025.)
-
-        Only falls are checked: the penalty's pull on the weights vanishes as δ → 0, so a
-        falling δ can stop mattering and drift without bound, whereas a rising δ shrinks the
-        weights until the held-out loss sees it (c* then rises above 1 and the update turns).
-        Meanwhile c* can keep falling while δ rises simply because the weights are still
-        growing with training; freezing there stopped the diabetes MLP at δ ≈ 4 with c* ≈ e^−0.08
-        still asking for more (benchmarks/RESULTS.md, Issue 14).
-        """
-        if self._first is None:
-            self._first = (log_delta.copy(), log_c.copy())
-            self.frozen = np.zeros(log_delta.shape, dtype=bool)
-            return
-        moved = log_delta - self._first[0]
-        responded = log_c - self._first[1]
-        far = moved < -np.log(4.0)
-        self.frozen |= far & (responded * np.sign(moved) < 0.05 * np.abs(moved))
-
-    @torch.no_grad()
-    def _separable(self) -> bool:
-        """Classification with every held-out sample classified correctly: the held-out NLL
-        then falls monotonically as the logits grow (any proper score does), so it has no
-        finite optimum in the weight scale and says nothing against smaller δ. Such updates
-        are skipped (δ kept) instead of driving δ toward 0 — on 15 held-out images that
-        happens often."""
-        if not isinstance(self.likelihood, Classification):
-            return False
-        X, y = self.val
-        was_training = self.model.training
-        self.model.eval()
-        predicted = self.model(X).argmax(dim=-1)
-        self.model.train(was_training)
-        return bool((predicted.reshape(y.shape) == y).all())
-
-    def due(self, epoch: int) -> bool:
-        return epoch + 1 >= self.burn_in and (epoch + 1 - self.burn_in) % self.update_every == 0
-
-    def on_epoch_end(self, epoch, optimizer):
-        if not self.due(epoch):
-            return False
-        if self._separable():
-            self.n_skipped += 1
-            return False
-        log_c = weight_scale_search(self.model, self.regularizer, self.likelihood, self.val,
-                                    directions=self.directions)
-        self.log_scales.append(log_c if np.ndim(log_c) == 0 else np.asarray(log_c).tolist())
-        log_delta = np.log(np.maximum(self.regularizer.delta.detach().cpu().double().numpy(), 1e-300))
-        self._freeze_unresponsive(log_delta, np.broadcast_to(np.asarray(log_c, dtype=np.float64), log_delta.shape))
-        step = np.clip(-2.0 * self.kappa * np.asarray(log_c, dtype=np.float64), -self.max_step, self.max_step)
-        step = np.where(self.frozen, 0.0, step)   # _freeze_unresponsive has set frozen
-        factor = torch.as_tensor(np.exp(step), dtype=self.regularizer.delta.dtype, device=self.regularizer.delta.device)
-        self.regularizer.set_deltas(self.regularizer.delta * factor, optimizer)
-        if isinstance(self.likelihood, Gaussian):
-            self._update_noise()
-        return True
-
-    @torch.no_grad()
-    def _update_noise(self):
-        X, y = self.val
-        was_training = self.model.training
-        self.model.eval()
-        mse = (self.model(X).reshape(y.shape) - y).pow(2).mean().clamp_min(1e-12)
-        self.model.train(was_training)
-        self.likelihood.log_precision.copy_((-mse.log()).to(self.likelihood.log_precision.dtype))
 
 
 def _materialize(train, likelihood, device, dtype):
@@ -247,11 +93,27 @@ def _materialize(train, likelihood, device, dtype):
     return as_tensors(train, likelihood, device, "train", dtype)
 
 
+SMALL_HELDOUT = 50   # held-out samples below which one calibration's δ is too noisy (folds="auto")
+
+
+def _n_folds(folds, val_fraction: float, n: int, *, given_val: bool) -> int:
+    """The number of calibrations: ``folds`` checked, or "auto" resolved (see tune_heldout)."""
+    if isinstance(folds, str) and folds == "auto":
+        small = max(1, int(round(val_fraction * n))) < SMALL_HELDOUT
+        return 2 if small and 2 * val_fraction <= 1 and not given_val else 1
+    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 1:
+        raise ValueError(f"folds must be \"auto\" or a whole number ≥ 1 of calibrations, got {folds!r}")
+    if not given_val and folds * val_fraction > 1:
+        raise ValueError(f"folds × val_fraction must be ≤ 1 (disjoint held-out parts), "
+                         f"got {folds} × {val_fraction}")
+    return 1 if given_val else folds
+
+
 def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: float = 0.3, merge_at: float = 0.5,
                  burn_in: int | None = None, update_every: int | None = None, kappa: float = 1.0,
                  max_factor: float = 2.0, refit: bool = False, by=None, delta: float = 1.0, rule="auto", mode="coupled",
                  prior_mean=None, rewarm: float = 0.0, per_direction: bool = False, split_gate: float = 1.0, rivals=(),
-                 progress=False):
+                 folds="auto", progress=False):
     """Held-out weight-scale calibration of δ = δ₀·s (s from ``rule``), then training on all data.
 
     Parameters (besides the recipe)
@@ -263,13 +125,15 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     val_fraction : float
         Share of ``train`` held out during calibration (default 0.3).
     merge_at : float in (0, 1]
-        Fraction of the epochs run on the split while δ is calibrated (default 0.5); δ is
-        then frozen. With ``refit=True`` use ``merge_at=1`` (calibrate for the whole run).
+        Fraction of the epochs spent calibrating δ on the split (default 0.5), shared among the
+        folds: each calibrates for merge_at/folds of the epochs, and the continued run covers
+        the rest. δ is then frozen. With ``refit=True`` use ``merge_at=1`` (calibrate for the
+        whole run).
     refit : bool
         False (default): continue the same weights on all data for the remaining epochs, with
-        a fresh optimizer (:func:`lamina.torch.restart.restart`) — 0.85 fits. True: retrain
-        from the initial weights on all data at the found δ for the full epochs —
-        0.7·merge_at + 1 fits.
+        a fresh optimizer (:func:`lamina.torch.restart.restart`) — 0.85 fits (one fold).
+        True: retrain from the initial weights on all data at the found δ for the full
+        epochs — folds·0.7·merge_at + 1 fits.
     rewarm : float in [0, 1]
         Fraction of the continued run's steps over which the fresh optimizer's learning rate
         rises linearly from lr/T to lr (:class:`lamina.torch.restart.LinearWarmup`); 0 (default):
@@ -294,7 +158,7 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         of log δ is identified, a second calibration with one scale per identified direction,
         searched in turn (δ along the flat directions keeps the rule's ratios), runs beside the
         common one from the same initial weights, and the held-out samples choose
-        (:mod:`lamina.torch.heldout_select`, ``split_gate``): 1.2 fits instead of 0.85. It was
+        (:mod:`lamina.torch.heldout_select`, ``split_gate``): +0.35 fits. It was
         the default until the μP ratios beat it on tanh, GELU and L2-SP settings
         (benchmarks/RESULTS.md, Issue 14, "The μP ratios").
     split_gate : float
@@ -306,6 +170,17 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         the network; each must beat the default's calibration on the held-out samples by
         ``split_gate`` standard errors, and the lowest held-out NLL among those that do is kept.
         +0.35 fits each. Off by default (benchmarks/RESULTS.md, Issue 14, "Ratio rules as rivals").
+    folds : int ≥ 1 or "auto"
+        Calibrations of the chosen kind, each holding out its own part of the data (disjoint
+        blocks of ``val_fraction`` of one shuffle: needs folds·val_fraction ≤ 1) and running
+        merge_at/folds of the epochs; δ per group is the geometric mean of theirs, and the
+        first one's weights continue for the remaining epochs. The root a calibration finds
+        carries the sampling noise of its held-out part (on 15 held-out images one δ ranged over
+        0.006–0.3 between splits of the same 50), and averaging k independent roots divides the
+        variance of log δ by k. Cost: 0.7·merge_at + 1 − merge_at/folds fits (0.85 for one
+        fold, 1.1 for two). ``"auto"`` (default): 2 where a held-out part has fewer than
+        ``SMALL_HELDOUT`` = 50 samples, else 1 (with 150 held-out images a second fold changed
+        nothing measurable). Ignored when ``val`` is given (one calibration on it).
     """
     if not 0 < merge_at <= 1:
         raise ValueError(f"merge_at must lie in (0, 1], got {merge_at!r}")
@@ -315,14 +190,16 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         raise ValueError(f"rewarm must be a fraction in [0, 1] of the continued run's steps, got {rewarm!r}")
     device, dtype = model_device(model), model_dtype(model)
     X, y = _materialize(train, likelihood, device, dtype)
+    merged = (X, y)
+    folds = _n_folds(folds, val_fraction, int(X.shape[0]), given_val=val is not None)
     if val is None:
-        fit_data, val_data = split_train((X, y), likelihood, device, val_fraction, recipe.seed, dtype)
-        merged = (X, y)
+        parts = [split_train((X, y), likelihood, device, val_fraction, recipe.seed, dtype, fold=k)
+                 for k in range(folds)]
     else:
-        fit_data, val_data = (X, y), as_tensors(val, likelihood, device, "val", dtype)
-        merged = (X, y)
+        parts = [((X, y), as_tensors(val, likelihood, device, "val", dtype))]
+    fit_data, val_data = parts[0]
     epochs = recipe.epochs
-    first = max(1, min(epochs, int(round(merge_at * epochs))))
+    first = max(1, min(epochs, int(round(merge_at * epochs / folds))))   # the folds share the calibration epochs
     if val is not None:  # the user's held-out data are never trained on: one run on train
         first, refit = epochs, False
     burn_in = max(1, int(round(epochs / 15))) if burn_in is None else int(burn_in)
@@ -334,8 +211,10 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     split = found.n_identified > 1
     rule, readout = auto_rule(rule, model, likelihood, found, example, by=by)
     init_state = {k: v.detach().clone() for k, v in model.state_dict().items()} if refit else None
+    starts = [twin(model, likelihood) for _ in parts[1:]]   # the other folds start from the same weights
 
-    def calibrate(net, lik, dirs, ratios=rule) -> Calibration:
+    def calibrate(net, lik, dirs, ratios=rule, part=parts[0]) -> Calibration:
+        fit_data, val_data = part
         reg = Regularizer(net, int(fit_data[0].shape[0]), delta, mode=mode, by=by, prior_mean=prior_mean)
         weights, _ = make_rule(ratios, reg.reg_groups)
         reg.set_deltas(delta * np.asarray(weights))
@@ -346,19 +225,24 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
                   seed=recipe.seed, optimizer=opt, regularizer=reg, callbacks=[tuner], progress=progress)
         return Calibration(net, lik, reg, opt, run, tuner)
 
-    selection, others = None, []
+    selection, others, kind = None, [], (None, rule)
     if not (split and (per_direction or rivals)):
-        chosen = calibrate(model, likelihood, None)
+        chosen = calibrate(model, likelihood, *kind)
     else:  # one common scale (on a copy) against the split directions / rival rules; the held-out data decide
-        common = calibrate(*twin(model, likelihood), None)
-        contenders = [calibrate(model, likelihood, found.identified)] if per_direction else []
+        kinds = [kind] + ([(found.identified, rule)] if per_direction else []) + [(None, r) for r in rivals]
+        common = calibrate(*twin(model, likelihood), *kind)
+        contenders = [calibrate(model, likelihood, *kinds[1])] if per_direction else []
         contenders += [calibrate(*twin(model, likelihood), None, r) for r in rivals]
         labels = (["split"] if per_direction else []) + [f"one scale, rule {r}" for r in rivals]
         best, selection = choose(common, contenders, val_data, split_gate, labels=labels)
-        chosen = common if best < 0 else contenders[best]
+        chosen, kind = (common, kind) if best < 0 else (contenders[best], kinds[best + 1])
         others = [c for c in [common, *contenders] if c is not chosen]
+    repeats = [calibrate(net, lik, *kind, part=part) for (net, lik), part in zip(starts, parts[1:])]
+    others += repeats
     reg, tuner, out = chosen.regularizer, chosen.tuner, chosen.out
-    final = Regularizer(model, int(merged[0].shape[0]), reg.delta.clone(), mode=mode, by=by, prior_mean=prior_mean)
+    log_deltas = torch.stack([c.regularizer.delta.detach().log() for c in [chosen, *repeats]])
+    final = Regularizer(model, int(merged[0].shape[0]), log_deltas.mean(0).exp(), mode=mode, by=by,
+                        prior_mean=prior_mean)
     adopt(model, likelihood, chosen)
     history = {key: list(value) for key, value in out.history.items()}
     seconds, n_epochs = out.seconds, out.epochs
@@ -384,7 +268,9 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     info = {"n_updates": len(tuner.log_scales), "n_skipped_separable": tuner.n_skipped,
             "frozen": [] if tuner.frozen is None else [n for n, f in zip(reg.names, tuner.frozen) if f],
             "log_scale": tuner.log_scales, "merge_epoch": first,
-            "n_train": int(fit_data[0].shape[0]), "n_val": int(val_data[0].shape[0])}
+            "n_train": int(fit_data[0].shape[0]), "n_val": int(val_data[0].shape[0]),
+            "folds": [{"lambdas": c.regularizer.lambdas, "n_updates": len(c.tuner.log_scales)}
+                      for c in [chosen, *repeats]]}
     info["identifiability"] = {"verdict": found.verdict(), "findings": found.findings(),
                                "n_identified": found.n_identified}
     info["rule"], info["readout"] = getattr(rule, "name", rule), readout

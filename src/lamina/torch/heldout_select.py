@@ -14,8 +14,9 @@ and minibatch order, and the held-out samples decide:
 The split is kept when mean(d) > ``gate`` · sd(d)/√n_val (``gate`` = 1 by default: a split
 must beat one scale by more than its paired standard error, since it had more freedom to fit
 the held-out samples while δ was calibrated on them); otherwise the common scale is kept.
-The cost is a second calibration run on the split: 0.35 fits with the default
-``val_fraction=0.3, merge_at=0.5``, so 1.2 fits in all instead of 0.85.
+The cost is one more calibration run on the split: +0.35 fits with the default
+``val_fraction=0.3, merge_at=0.5`` (the held-out part of the first fold decides; the other
+folds of :func:`lamina.torch.heldout.tune_heldout` repeat the chosen kind).
 """
 from __future__ import annotations
 

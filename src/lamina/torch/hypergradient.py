@@ -153,8 +153,11 @@ class OnlineHypergradient:
         return True
 
 
-def split_train(train, likelihood, device, val_fraction: float, seed: int, dtype=None):
-    """Shuffle ``(X, y)`` and split off a held-out part of ``val_fraction``."""
+def split_train(train, likelihood, device, val_fraction: float, seed: int, dtype=None, fold: int = 0):
+    """Shuffle ``(X, y)`` (with ``seed``) and split off a held-out part of ``val_fraction``.
+
+    ``fold`` k takes the k-th block of that size of the same shuffle, so folds 0, 1, … of one
+    seed hold out disjoint samples (needs (fold + 1)·val_fraction ≤ 1)."""
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction!r}")
     X, y = as_tensors(train, likelihood, device, "train", dtype)
@@ -163,7 +166,13 @@ def split_train(train, likelihood, device, val_fraction: float, seed: int, dtype
     n_val = max(1, int(round(val_fraction * X.shape[0])))
     if n_val >= X.shape[0]:
         raise ValueError(f"need at least 2 training samples to hold some out, got {X.shape[0]}")
-    return (X[perm[n_val:]], y[perm[n_val:]]), (X[perm[:n_val]], y[perm[:n_val]])
+    if (int(fold) + 1) * n_val > X.shape[0]:
+        raise ValueError(f"fold {fold} of held-out parts of {n_val} samples needs more than the "
+                         f"{X.shape[0]} training samples")
+    held = torch.zeros(X.shape[0], dtype=torch.bool, device=X.device)
+    held[perm[int(fold) * n_val:(int(fold) + 1) * n_val]] = True
+    order = perm[held[perm]], perm[~held[perm]]   # both in shuffled order (fold 0: as before)
+    return (X[order[1]], y[order[1]]), (X[order[0]], y[order[0]])
 
 
 def tune_hypergradient(model, train, likelihood, recipe, *, val=None, val_fraction: float = 0.2, by=None,

@@ -2,7 +2,7 @@
 
 The output layer of a language model computes logits = W_head h + b; scaling W_head by c
 divides the softmax temperature by c. So the 1-D held-out search along W_head → c·W_head
-(the idea of :func:`lamina.torch.heldout.weight_scale_search`, here with the head's inputs h
+(the idea of :func:`lamina.torch.scale_search.weight_scale_search`, here with the head's inputs h
 computed once: each trial is one matrix product, not a forward pass)
 
     log c* = argmin_{|log c| ≤ r}  V(c) = −(1/N) Σ_i log softmax(c W_head h_i + b)[y_i]

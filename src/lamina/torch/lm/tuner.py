@@ -59,7 +59,7 @@ benchmarks/RESULTS.md: it never fired on 20,000–120,000 characters and took 10
 at ``persist`` consecutive updates — a stricter gate for the large ``leverage`` steps.
 
 A type whose signal does not respond to its decay is frozen (as in
-:class:`lamina.torch.heldout.HeldoutScale`, in both directions): once log λ_g has moved by more
+:class:`lamina.torch.scale_search.HeldoutScale`, in both directions): once log λ_g has moved by more
 than log 4 since the first update while log c*_g moved by less than a tenth of the expected
 ½ Δlog λ_g. The held-out text is every ``1/val_fraction``-th block of the training text
 (blocks of ``block`` characters, spread over the corpus like the validation blocks); the model

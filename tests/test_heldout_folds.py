@@ -1,0 +1,106 @@
+"""Cross-fitted calibration in the default network tuner (``folds``): disjoint held-out parts,
+δ = the geometric mean of the folds' δ, cost counted, bad input named."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+import lamina.torch as lt  # noqa: E402
+from lamina.torch import heldout  # noqa: E402
+from lamina.torch.hypergradient import split_train  # noqa: E402
+from lamina.torch.likelihoods import Classification  # noqa: E402
+
+
+def _data(n=100, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, 4, generator=generator)
+    return X, (X[:, 0] - X[:, 1] > 0).long()
+
+
+def _ids(part, column=0):
+    return {int(i) for i in part[0][:, column].round().tolist()}
+
+
+def test_folds_hold_out_disjoint_parts_of_one_shuffle_and_fold_zero_is_the_former_split():
+    X = torch.arange(20, dtype=torch.float32)[:, None].repeat(1, 2)
+    y = torch.zeros(20, dtype=torch.long)
+    parts = [split_train((X, y), Classification(), torch.device("cpu"), 0.3, 7, fold=k) for k in range(3)]
+    held = [_ids(val) for _, val in parts]
+    assert [len(h) for h in held] == [6, 6, 6]
+    assert not (held[0] & held[1]) and not (held[0] & held[2]) and not (held[1] & held[2])
+    for fit_part, val in parts:
+        assert _ids(fit_part) | _ids(val) == set(range(20)) and not (_ids(fit_part) & _ids(val))
+    perm = torch.randperm(20, generator=torch.Generator().manual_seed(7))
+    assert parts[0][1][0][:, 0].tolist() == X[perm[:6], 0].tolist()          # fold 0 as before
+    assert parts[0][0][0][:, 0].tolist() == X[perm[6:], 0].tolist()
+    with pytest.raises(ValueError, match="fold 3"):
+        split_train((X, y), Classification(), torch.device("cpu"), 0.3, 7, fold=3)
+
+
+def test_the_default_averages_the_folds_log_delta_and_counts_each_calibration(monkeypatch):
+    seen = []
+    real_fit = heldout.fit
+
+    def spy(model, data, **kwargs):
+        seen.append(_ids(data, column=3))
+        return real_fit(model, data, **kwargs)
+
+    monkeypatch.setattr(heldout, "fit", spy)
+    X, y = _data()
+    X[:, 3] = torch.arange(100, dtype=torch.float32)          # a sample's id, to see who trained on what
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    result = lt.tune(net, (X, y), epochs=20, lr=1e-2, batch_size=25, seed=0, burn_in=2, update_every=2)
+    folds = result.info["folds"]
+    assert len(folds) == 2 and all(f["n_updates"] >= 1 for f in folds)
+    for name, value in result.lambdas.items():
+        assert value == pytest.approx(np.sqrt(folds[0]["lambdas"][name] * folds[1]["lambdas"][name]), rel=1e-5)
+    assert folds[0]["lambdas"] != folds[1]["lambdas"]          # two different held-out parts: two roots
+    first, second, merged = seen                                # two calibrations on 70, then all 100
+    held_first, held_second = set(range(100)) - first, set(range(100)) - second
+    assert len(held_first) == len(held_second) == 30 and not (held_first & held_second)
+    assert merged == set(range(100))
+    # the folds share the calibration epochs: 5 each on 70 samples, then 15 on all 100
+    assert result.info["merge_epoch"] == 5
+    assert result.compute.fits == pytest.approx((2 * 5 * 0.7 + 15) / 20)
+
+
+def test_one_fold_is_the_single_calibration_and_given_val_data_need_no_folds():
+    X, y = _data()
+    torch.manual_seed(0)
+    result = lt.tune(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)), (X, y), epochs=10, batch_size=25,
+                     seed=0, folds=1)
+    assert len(result.info["folds"]) == 1 and result.compute.fits == pytest.approx(0.85)
+    assert result.lambdas == result.info["folds"][0]["lambdas"]
+    Xv, yv = _data(40, seed=1)
+    result = lt.tune(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)), (X, y), val=(Xv, yv), epochs=10,
+                     batch_size=25, seed=0)
+    assert len(result.info["folds"]) == 1 and result.compute.fits == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2", None])
+def test_a_bad_folds_is_refused_by_name(bad):
+    X, y = _data(20)
+    with pytest.raises(ValueError, match="folds"):
+        lt.tune(nn.Linear(4, 2), (X, y), epochs=2, folds=bad)
+
+
+def test_more_folds_than_disjoint_held_out_parts_is_refused_by_name():
+    X, y = _data(20)
+    with pytest.raises(ValueError, match="folds × val_fraction"):
+        lt.tune(nn.Linear(4, 2), (X, y), epochs=2, folds=4)          # 4 × 0.3 > 1
+
+
+def test_auto_folds_cross_fit_only_small_held_out_parts():
+    from lamina.torch.heldout import SMALL_HELDOUT, _n_folds
+    assert _n_folds("auto", 0.3, 100, given_val=False) == 2                 # 30 held out
+    assert _n_folds("auto", 0.3, 500, given_val=False) == 1                 # 150 held out
+    assert _n_folds("auto", 0.3, round(SMALL_HELDOUT / 0.3), given_val=False) == 1
+    assert _n_folds("auto", 0.6, 50, given_val=False) == 1                  # two parts of 60 % do not fit
+    assert _n_folds("auto", 0.3, 50, given_val=True) == _n_folds(3, 0.3, 50, given_val=True) == 1
+    X, y = _data(200)                                                       # 60 held out: one calibration
+    torch.manual_seed(0)
+    result = lt.tune(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)), (X, y), epochs=6, batch_size=50,
+                     seed=0)
+    assert len(result.info["folds"]) == 1 and result.compute.fits == pytest.approx(0.85)
