@@ -141,7 +141,7 @@ def tune(model: nn.Module, train, *, likelihood="classification", tuner="heldout
     method : str, optional
         Deprecated spelling of ``tuner`` (a DeprecationWarning; removed in the next release).
     **options
-        Passed to the method (``val_fraction``, ``merge_at``, ``kappa`` for heldout;
+        Passed to the method (``val_fraction``, ``merge_at``, ``folds``, ``kappa`` for heldout;
         ``structure``, ``update_every``, ``burn_in`` (default epochs // 6), ``keep_best`` (default
         True: return the weights and δ of the update with the highest Laplace evidence),
         ``regularize_bias`` (a δ per bias too; default False), ``decay`` (of the curvature's
