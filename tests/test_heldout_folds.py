@@ -61,9 +61,9 @@ def test_the_default_averages_the_folds_log_delta_and_counts_each_calibration(mo
     held_first, held_second = set(range(100)) - first, set(range(100)) - second
     assert len(held_first) == len(held_second) == 30 and not (held_first & held_second)
     assert merged == set(range(100))
-    # the folds share the calibration epochs: 5 each on 70 samples, then 15 on all 100
-    assert result.info["merge_epoch"] == 5
-    assert result.compute.fits == pytest.approx((2 * 5 * 0.7 + 15) / 20)
+    # each fold calibrates for half the epochs on 70 samples, then 10 epochs on all 100
+    assert result.info["merge_epoch"] == 10
+    assert result.compute.fits == pytest.approx((2 * 10 * 0.7 + 10) / 20)
 
 
 def test_one_fold_is_the_single_calibration_and_given_val_data_need_no_folds():
@@ -104,3 +104,27 @@ def test_auto_folds_cross_fit_only_small_held_out_parts():
     result = lt.tune(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)), (X, y), epochs=6, batch_size=50,
                      seed=0)
     assert len(result.info["folds"]) == 1 and result.compute.fits == pytest.approx(0.85)
+
+
+def test_regression_folds_share_the_noise_precision_too(monkeypatch):
+    """δ and the Gaussian noise precision β both come from held-out samples: the continued run
+    starts from the geometric mean of the folds' β, as δ does."""
+    seen = {}
+    real_fit = heldout.fit
+
+    def spy(model, data, **kwargs):
+        if int(data[0].shape[0]) == 60:                         # the continued run, on all the data
+            seen["start"] = float(kwargs["likelihood"].precision)
+        return real_fit(model, data, **kwargs)
+
+    monkeypatch.setattr(heldout, "fit", spy)
+    generator = torch.Generator().manual_seed(3)
+    X = torch.randn(60, 3, generator=generator)
+    y = X[:, 0] - 0.5 * X[:, 1] + 0.3 * torch.randn(60, generator=generator)
+    torch.manual_seed(0)
+    result = lt.tune(nn.Sequential(nn.Linear(3, 16), nn.ReLU(), nn.Linear(16, 1)), (X, y[:, None]),
+                     likelihood="regression", epochs=20, lr=1e-2, batch_size=20, seed=0, burn_in=2, update_every=2)
+    folds = result.info["folds"]
+    assert len(folds) == 2 and folds[0]["noise_precision"] != folds[1]["noise_precision"]
+    assert seen["start"] == pytest.approx(np.sqrt(folds[0]["noise_precision"] * folds[1]["noise_precision"]),
+                                          rel=1e-5)

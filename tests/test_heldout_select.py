@@ -62,16 +62,16 @@ def test_rival_rules_compete_and_are_counted_in_the_cost():
     result = lt.tune(net, (X, y), epochs=12, batch_size=32, seed=0, rivals=("per_element",), per_direction=True)
     selection = result.info["selection"]
     assert [r["label"] for r in selection["rivals"]] == ["split", "one scale, rule per_element"]
-    # three calibrations on 70 % for a quarter of the epochs (two folds share the half), the chosen
-    # kind's second fold, then the other three quarters on all data
-    assert result.info["merge_epoch"] == 3
-    assert result.compute.fits == pytest.approx((4 * 3 * 84 / 120 + 9) / 12, rel=1e-6)
+    # three calibrations on 70 % for half the epochs, the chosen kind's second fold, then the other
+    # half on all data
+    assert result.info["merge_epoch"] == 6
+    assert result.compute.fits == pytest.approx(4 * 0.5 * 84 / 120 + 0.5, rel=1e-6)
     # without the split calibration (the default): the default's scale against the rival only
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
     result = lt.tune(net, (X, y), epochs=12, batch_size=32, seed=0, rivals=("per_element",))
     assert [r["label"] for r in result.info["selection"]["rivals"]] == ["one scale, rule per_element"]
-    assert result.compute.fits == pytest.approx((3 * 3 * 84 / 120 + 9) / 12, rel=1e-6)
+    assert result.compute.fits == pytest.approx(3 * 0.5 * 84 / 120 + 0.5, rel=1e-6)
 
 
 def test_heldout_losses_are_the_per_sample_nll():

@@ -55,7 +55,7 @@ def test_the_heldout_tuner_continues_on_all_data_with_a_fresh_rewarmed_optimizer
     generator = torch.Generator().manual_seed(0)
     X = torch.randn(100, 4, generator=generator)
     y = (X[:, 0] > 0).long()
-    for rewarm, first_lr in [(0.0, 1e-2), (0.1, 1e-2 / 9)]:   # 22 continued epochs of 4 batches: 88 steps
+    for rewarm, first_lr in [(0.0, 1e-2), (0.1, 1e-2 / 6)]:   # 15 continued epochs of 4 batches
         calls.clear()
         torch.manual_seed(0)
         net = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 2))

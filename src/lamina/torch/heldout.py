@@ -39,7 +39,7 @@ keeps uniform ratios).
 For a Gaussian likelihood the held-out noise precision is profiled out (V(c) is ½ log of the
 held-out MSE) and β ← 1 / held-out MSE at each update.
 
-Budget: 0.85 fits (1.1 on small data)
+Budget: 0.85 fits (1.2 on small data)
 -------------------------------------
 Default (``refit=False, merge_at=0.5``): calibrate δ during the first half of the recipe's
 epochs on the (1 − ``val_fraction``) = 70 % split, then freeze δ and continue the same weights
@@ -50,16 +50,16 @@ into a loss spike; ``rewarm`` optionally re-warms its learning rate) — with th
 full-data fit that is 0.5·0.7 + 0.5 = 0.85 fits (``compute.fits``, counted from the samples
 each epoch sees), plus ≈ 6 held-out forward passes per update: the cost goal "≤ 1.5× one
 unregularized training" holds by construction. Where the held-out part is small (fewer than
-50 samples, ``folds="auto"``) the calibration epochs are split between two calibrations from
-the same initial weights with disjoint held-out parts, each a quarter of the epochs, and δ is
-the geometric mean of the two: one calibration's root carries the sampling noise of its few
-held-out samples (on the 50-image transfer task δ ranged over 0.06–1.8 between seeds), and two
-independent roots halve the variance of log δ; the first calibration's weights continue for
-the other three quarters — 2·0.25·0.7 + 0.75 = 1.1 fits. With ``per_direction=True``, where
-the data identify more than the common scale, a calibration moving δ along every identified
-direction runs beside the common one and the held-out samples choose between them
-(:mod:`lamina.torch.heldout_select`): +0.35 fits. benchmarks/RESULTS.md (Issue 14) measures
-these on the settings of benchmarks/bench_nn.py and bench_nn_unseen.py.
+50 samples, ``folds="auto"``) a second calibration from the same initial weights holds out a
+disjoint part, and δ is the geometric mean of the two: one calibration's root carries the
+sampling noise of its few held-out samples (on the 50-image transfer task δ ranged over
+0.06–1.8 between seeds), and two independent roots halve the variance of log δ — 2·0.35 + 0.5
+= 1.2 fits. (Two calibrations of a quarter of the epochs each, 1.1 fits, did better on the
+transfer task but lost 0.05 on a 120-sample regression: benchmarks/RESULTS.md.) With
+``per_direction=True``, where the data identify more than the common scale, a calibration
+moving δ along every identified direction runs beside the common one and the held-out samples
+choose between them (:mod:`lamina.torch.heldout_select`): +0.35 fits. benchmarks/RESULTS.md
+(Issue 14) measures these on the settings of benchmarks/bench_nn.py and bench_nn_unseen.py.
 
 Refitting variant (``refit=True, merge_at=1``, the default before): calibrate during a whole
 run on the 70 % split (≈ 0.7 fits), then retrain from the initial weights on all data at the
@@ -125,9 +125,8 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     val_fraction : float
         Share of ``train`` held out during calibration (default 0.3).
     merge_at : float in (0, 1]
-        Fraction of the epochs spent calibrating δ on the split (default 0.5), shared among the
-        folds: each calibrates for merge_at/folds of the epochs, and the continued run covers
-        the rest. δ is then frozen. With ``refit=True`` use ``merge_at=1`` (calibrate for the
+        Fraction of the epochs run on the split while δ is calibrated (default 0.5; by every
+        fold); δ is then frozen. With ``refit=True`` use ``merge_at=1`` (calibrate for the
         whole run).
     refit : bool
         False (default): continue the same weights on all data for the remaining epochs, with
@@ -172,15 +171,15 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         +0.35 fits each. Off by default (benchmarks/RESULTS.md, Issue 14, "Ratio rules as rivals").
     folds : int ≥ 1 or "auto"
         Calibrations of the chosen kind, each holding out its own part of the data (disjoint
-        blocks of ``val_fraction`` of one shuffle: needs folds·val_fraction ≤ 1) and running
-        merge_at/folds of the epochs; δ per group is the geometric mean of theirs, and the
-        first one's weights continue for the remaining epochs. The root a calibration finds
-        carries the sampling noise of its held-out part (on 15 held-out images one δ ranged over
-        0.006–0.3 between splits of the same 50), and averaging k independent roots divides the
-        variance of log δ by k. Cost: 0.7·merge_at + 1 − merge_at/folds fits (0.85 for one
-        fold, 1.1 for two). ``"auto"`` (default): 2 where a held-out part has fewer than
-        ``SMALL_HELDOUT`` = 50 samples, else 1 (with 150 held-out images a second fold changed
-        nothing measurable). Ignored when ``val`` is given (one calibration on it).
+        blocks of ``val_fraction`` of one shuffle: needs folds·val_fraction ≤ 1), each for
+        merge_at of the epochs; δ per group (and a Gaussian noise precision, in log) is the
+        geometric mean of theirs, and the first one's weights continue for the remaining
+        epochs. The root a calibration finds carries the sampling noise of its held-out part
+        (on 15 held-out images one δ ranged over 0.006–0.3 between splits of the same 50), and
+        averaging k independent roots divides the variance of log δ by k. Cost: each fold adds
+        0.7·merge_at fits (0.85 for one fold, 1.2 for two). ``"auto"`` (default): 2 where a
+        held-out part has fewer than ``SMALL_HELDOUT`` = 50 samples, else 1 (with 150 held-out
+        images a second fold changed nothing measurable). Ignored when ``val`` is given.
     """
     if not 0 < merge_at <= 1:
         raise ValueError(f"merge_at must lie in (0, 1], got {merge_at!r}")
@@ -199,7 +198,7 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         parts = [((X, y), as_tensors(val, likelihood, device, "val", dtype))]
     fit_data, val_data = parts[0]
     epochs = recipe.epochs
-    first = max(1, min(epochs, int(round(merge_at * epochs / folds))))   # the folds share the calibration epochs
+    first = max(1, min(epochs, int(round(merge_at * epochs))))
     if val is not None:  # the user's held-out data are never trained on: one run on train
         first, refit = epochs, False
     burn_in = max(1, int(round(epochs / 15))) if burn_in is None else int(burn_in)
@@ -240,10 +239,17 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     repeats = [calibrate(net, lik, *kind, part=part) for (net, lik), part in zip(starts, parts[1:])]
     others += repeats
     reg, tuner, out = chosen.regularizer, chosen.tuner, chosen.out
+    folds_info = [{"lambdas": c.regularizer.lambdas, "n_updates": len(c.tuner.log_scales),
+                   **({"noise_precision": float(c.likelihood.precision)} if isinstance(c.likelihood, Gaussian) else {})}
+                  for c in [chosen, *repeats]]
     log_deltas = torch.stack([c.regularizer.delta.detach().log() for c in [chosen, *repeats]])
     final = Regularizer(model, int(merged[0].shape[0]), log_deltas.mean(0).exp(), mode=mode, by=by,
                         prior_mean=prior_mean)
     adopt(model, likelihood, chosen)
+    if isinstance(likelihood, Gaussian) and repeats:   # the noise precision, like δ, from every fold
+        with torch.no_grad():
+            likelihood.log_precision.copy_(torch.stack([c.likelihood.log_precision.detach()
+                                                        for c in [chosen, *repeats]]).mean())
     history = {key: list(value) for key, value in out.history.items()}
     seconds, n_epochs = out.seconds, out.epochs
     opt, warmup = recipe.optimizer, []
@@ -269,8 +275,7 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
             "frozen": [] if tuner.frozen is None else [n for n, f in zip(reg.names, tuner.frozen) if f],
             "log_scale": tuner.log_scales, "merge_epoch": first,
             "n_train": int(fit_data[0].shape[0]), "n_val": int(val_data[0].shape[0]),
-            "folds": [{"lambdas": c.regularizer.lambdas, "n_updates": len(c.tuner.log_scales)}
-                      for c in [chosen, *repeats]]}
+            "folds": folds_info}
     info["identifiability"] = {"verdict": found.verdict(), "findings": found.findings(),
                                "n_identified": found.n_identified}
     info["rule"], info["readout"] = getattr(rule, "name", rule), readout

@@ -9,10 +9,10 @@ mean task loss + 1/(2N) Σ_g δ_g ‖W_g‖² (weight_decay = δ_g / N).
 tuner              what it does
 =================  =========================================================================
 ``heldout``        held-out weight-scale calibration of δ on 70 % of the data for half the
-                   epochs (where the held-out part is small: two calibrations of a quarter
-                   of the epochs each, disjoint held-out parts, δ their geometric mean),
-                   then δ frozen and the same run continued on all data (default; 0.85
-                   fits, 1.1 on small data; ``refit=True, merge_at=1`` retrains instead;
+                   epochs (where the held-out part is small: twice, on disjoint held-out
+                   parts, δ their geometric mean), then δ frozen and the same run continued
+                   on all data (default; 0.85 fits, 1.2 on small data; ``refit=True,
+                   merge_at=1`` retrains instead;
                    see :mod:`lamina.torch.heldout`)
 ``evidence``       online MacKay fixed point per group (one training run, updates after epochs/6;
                    returns the weights of the highest Laplace evidence seen, as laplace-torch's
