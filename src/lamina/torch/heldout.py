@@ -81,7 +81,7 @@ from lamina.torch.readout import auto_rule
 from lamina.torch.restart import restart
 from lamina.torch.result import NetTuneResult
 from lamina.torch.rules import make_rule
-from lamina.torch.scale_search import HeldoutScale, weight_scale_search  # noqa: F401 (public here too)
+from lamina.torch.scale_search import HeldoutScale
 from lamina.tuners.base import Compute
 
 
@@ -239,17 +239,18 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     repeats = [calibrate(net, lik, *kind, part=part) for (net, lik), part in zip(starts, parts[1:])]
     others += repeats
     reg, tuner, out = chosen.regularizer, chosen.tuner, chosen.out
+    calibrations = [chosen, *repeats]
     folds_info = [{"lambdas": c.regularizer.lambdas, "n_updates": len(c.tuner.log_scales),
                    **({"noise_precision": float(c.likelihood.precision)} if isinstance(c.likelihood, Gaussian) else {})}
-                  for c in [chosen, *repeats]]
-    log_deltas = torch.stack([c.regularizer.delta.detach().log() for c in [chosen, *repeats]])
+                  for c in calibrations]
+    log_deltas = torch.stack([c.regularizer.delta.detach().log() for c in calibrations])
     final = Regularizer(model, int(merged[0].shape[0]), log_deltas.mean(0).exp(), mode=mode, by=by,
                         prior_mean=prior_mean)
     adopt(model, likelihood, chosen)
     if isinstance(likelihood, Gaussian) and repeats:   # the noise precision, like δ, from every fold
         with torch.no_grad():
             likelihood.log_precision.copy_(torch.stack([c.likelihood.log_precision.detach()
-                                                        for c in [chosen, *repeats]]).mean())
+                                                        for c in calibrations]).mean())
     history = {key: list(value) for key, value in out.history.items()}
     seconds, n_epochs = out.seconds, out.epochs
     opt, warmup = recipe.optimizer, []

@@ -169,10 +169,9 @@ def split_train(train, likelihood, device, val_fraction: float, seed: int, dtype
     if (int(fold) + 1) * n_val > X.shape[0]:
         raise ValueError(f"fold {fold} of held-out parts of {n_val} samples needs more than the "
                          f"{X.shape[0]} training samples")
-    held = torch.zeros(X.shape[0], dtype=torch.bool, device=X.device)
-    held[perm[int(fold) * n_val:(int(fold) + 1) * n_val]] = True
-    order = perm[held[perm]], perm[~held[perm]]   # both in shuffled order (fold 0: as before)
-    return (X[order[1]], y[order[1]]), (X[order[0]], y[order[0]])
+    lo, hi = int(fold) * n_val, (int(fold) + 1) * n_val
+    held, kept = perm[lo:hi], torch.cat([perm[:lo], perm[hi:]])   # both in shuffled order
+    return (X[kept], y[kept]), (X[held], y[held])
 
 
 def tune_hypergradient(model, train, likelihood, recipe, *, val=None, val_fraction: float = 0.2, by=None,

@@ -252,6 +252,9 @@ class _SymmetryProbe:
         self.model, self.args, self.tol, self.factor, self.seed = model, args, tol, factor, seed
         self.params = dict(model.named_parameters())
         self.buffers = dict(model.named_buffers())
+        device = next(iter(self.params.values())).device if self.params else torch.device("cpu")
+        self.cuda = [device.index if device.index is not None else torch.cuda.current_device()] \
+            if device.type == "cuda" else []
         self.base = self._run({})
         self.scale = float(self.base.norm())
 
@@ -261,13 +264,11 @@ class _SymmetryProbe:
         # the same random draws (dropout) in every run; seeding only the generator the model uses
         # (torch.manual_seed also queues a seed for every uninitialized accelerator, formatting a
         # stack trace each time: half this probe's time on a small network)
-        device = next(iter(self.params.values())).device if self.params else torch.device("cpu")
-        cuda = [device.index if device.index is not None else torch.cuda.current_device()] \
-            if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=cuda):
+        with torch.random.fork_rng(devices=self.cuda):
             torch.default_generator.manual_seed(self.seed)
-            if cuda:
-                torch.cuda.manual_seed(self.seed)
+            for index in self.cuda:   # the model's own device, which fork_rng restores
+                with torch.cuda.device(index):
+                    torch.cuda.manual_seed(self.seed)
             return _flat(functional_call(self.model, state, self.args))
 
     @torch.no_grad()
