@@ -36,6 +36,9 @@ def test_folds_hold_out_disjoint_parts_of_one_shuffle_and_fold_zero_is_the_forme
     assert parts[0][0][0][:, 0].tolist() == X[perm[6:], 0].tolist()
     with pytest.raises(ValueError, match="fold 3"):
         split_train((X, y), Classification(), torch.device("cpu"), 0.3, 7, fold=3)
+    for bad in (-1, 1.0, True):
+        with pytest.raises(ValueError, match="fold must be"):
+            split_train((X, y), Classification(), torch.device("cpu"), 0.3, 7, fold=bad)
 
 
 def test_the_default_averages_the_folds_log_delta_and_counts_each_calibration(monkeypatch):

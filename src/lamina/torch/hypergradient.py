@@ -166,6 +166,8 @@ def split_train(train, likelihood, device, val_fraction: float, seed: int, dtype
     n_val = max(1, int(round(val_fraction * X.shape[0])))
     if n_val >= X.shape[0]:
         raise ValueError(f"need at least 2 training samples to hold some out, got {X.shape[0]}")
+    if isinstance(fold, bool) or not isinstance(fold, (int, np.integer)) or fold < 0:
+        raise ValueError(f"fold must be a whole number ≥ 0, got {fold!r}")
     if (int(fold) + 1) * n_val > X.shape[0]:
         raise ValueError(f"fold {fold} of held-out parts of {n_val} samples needs more than the "
                          f"{X.shape[0]} training samples")
