@@ -25,12 +25,13 @@ $(BENCH_STAMP): $(STAMP)
 install: $(STAMP)
 
 # Two settings: the digits MLP (a ReLU chain: only the product of the per-layer δ is identified)
-# and fine-tuning a pretrained backbone (prior mean = the pretrained weights: every δ identified).
+# and fine-tuning a pretrained backbone whose features transfer (prior mean = the pretrained weights:
+# every δ identified, and the L2-SP split pays).
 # Two workers with one torch thread each: two cores, never more threads than cores.
 DEMO_WORKERS ?= 2
 demo: $(STAMP)
 	$(BIN)/lamina nn --task digits --workers $(DEMO_WORKERS) --threads 1 --out out/demo/digits --resume
-	$(BIN)/lamina nn --task digits-transfer --workers $(DEMO_WORKERS) --threads 1 --out out/demo/digits-transfer --resume
+	$(BIN)/lamina nn --task digits-finetune --workers $(DEMO_WORKERS) --threads 1 --out out/demo/digits-finetune --resume
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

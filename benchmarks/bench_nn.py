@@ -15,6 +15,9 @@ Settings (data shipped with scikit-learn, nothing downloaded):
   100 epochs, δ = 1, seed 123), a new 5-class head, fine-tuned on 5–9 with 10 images per class
   (50 images; the other 5–9 images as test set) — built by :mod:`lamina.studies.transfer`. Toward-zero methods treat it like any
   network; the "→ pretrained" rows pass ``prior_mean`` = the pretrained backbone (L2-SP).
+* ``digits-finetune``: the same network pretrained on a random half of all the digits (ten
+  classes), fine-tuned with a new 10-class head on 10 images per class of the other half (100
+  images): features that transfer. Same "→ pretrained" rows.
 * ``digits-residual``: a residual MLP (64 → 128, two blocks x + W₂ relu(W₁ LayerNorm(x)),
   128 → 10), 500 training digits.
 
@@ -32,12 +35,14 @@ from __future__ import annotations
 import argparse
 import copy
 import time
+from functools import partial
 
 import numpy as np
 
 from lamina.studies.shipped import DigitsCNN as CNN
 from lamina.studies.shipped import digits_split as digits
 from lamina.studies.shipped import relu_mlp
+from lamina.studies.transfer import TASKS as TRANSFER_TASKS
 from lamina.studies.transfer import pretrained_backbone, transfer_data, transfer_model
 
 METHODS_QUICK = {"cv": {"grid": np.logspace(-2, 2, 5), "folds": 3, "n_jobs": 2}, "optuna": {"n_trials": 10}}
@@ -89,6 +94,8 @@ def settings():
         "digits-tanh": ("classification", digits, tanh_mlp),
         "digits-transfer": ("classification", transfer_data, transfer_model),
         "digits-residual": ("classification", digits, Residual),
+        "digits-finetune": ("classification", partial(transfer_data, task="digits-finetune"),
+                            partial(transfer_model, task="digits-finetune")),
     }
 
 
@@ -194,8 +201,8 @@ def run_setting(name, quick, seeds, out_rows, methods_filter=None):
                 ("cv", budgets["cv"], f"one δ by {budgets['cv']['folds']}-fold CV, "
                                       f"{len(budgets['cv']['grid'])} values"),
                 ("optuna", budgets["optuna"], f"Optuna TPE per layer, {budgets['optuna']['n_trials']} trials")]
-    if name == "digits-transfer":
-        toward = {"prior_mean": pretrained_backbone()}
+    if name in TRANSFER_TASKS:
+        toward = {"prior_mean": pretrained_backbone(name)}
         methods += [("fixed", {"delta": 1.0, **toward}, "→ pretrained: rule uniform, δ=1"),
                     ("heldout", dict(toward), "→ pretrained: lamina heldout (default)"),
                     ("cv", {**budgets["cv"], **toward}, "→ pretrained: one δ by CV")]

@@ -9,14 +9,14 @@ Two measurements behind the Issue 14 section "Ratio rules as rivals" of RESULTS.
     vector. With ``--heldout`` the network trains instead on the default's 70 % split for 150
     epochs (the calibration stage of ``heldout``) and the held-out NLL on the other 30 % is
     printed beside the test NLL: can the held-out samples see the split at all? ``--seeds``
-    (default 0 1 2); ``--toward`` (digits-transfer) pulls the pretrained layers toward their
+    (default 0 1 2); ``--toward`` (digits-transfer, digits-finetune) pulls the pretrained layers toward their
     pretrained weights (L2-SP) instead of toward zero.
 
 ``default SETTING [--options JSON]``
     ``lamina.torch.tune`` (the default tuner) with extra options, e.g. ``'{"rule": "per_element"}'``
     or ``'{"rivals": ["per_element"]}'``, seeds 0–2: δ per layer, test NLL, which calibration the
     held-out samples chose (``--seeds`` as for landscape). ``"toward": true`` in the options passes the pretrained backbone as
-    ``prior_mean`` (digits-transfer, L2-SP).
+    ``prior_mean`` (digits-transfer, digits-finetune: L2-SP).
 
 ``time SETTING [--reps R]``
     Wall time of the default ``tune()`` against one unregularized ``fit`` with the same recipe,
@@ -56,9 +56,9 @@ def landscape(name: str, vectors, heldout: bool, seeds=(0, 1, 2), toward: bool =
     from lamina.torch.penalty import Regularizer
     likelihood, load, make = _settings()[name]
     prior_mean = None
-    if toward:  # the transfer task: the pretrained layers pulled toward their pretrained weights
+    if toward:  # a transfer task: the pretrained layers pulled toward their pretrained weights
         from lamina.studies.transfer import pretrained_backbone
-        prior_mean = pretrained_backbone()
+        prior_mean = pretrained_backbone(name)
     rows = {v: [] for v in vectors}
     for seed in seeds:
         data = load(seed)
@@ -98,7 +98,7 @@ def default(name: str, options: dict, seeds=(0, 1, 2)) -> None:
     options = dict(options)
     if options.pop("toward", False):
         from lamina.studies.transfer import pretrained_backbone
-        options["prior_mean"] = pretrained_backbone()
+        options["prior_mean"] = pretrained_backbone(name)
     nll = []
     for seed in seeds:
         data = load(seed)

@@ -1,4 +1,5 @@
 """The held-out choice between one common scale and a split between layers."""
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -62,16 +63,17 @@ def test_rival_rules_compete_and_are_counted_in_the_cost():
     result = lt.tune(net, (X, y), epochs=12, batch_size=32, seed=0, rivals=("per_element",), per_direction=True)
     selection = result.info["selection"]
     assert [r["label"] for r in selection["rivals"]] == ["split", "one scale, rule per_element"]
-    # three calibrations on 70 % for half the epochs, the chosen kind's second fold, then the other
-    # half on all data
-    assert result.info["merge_epoch"] == 6
-    assert result.compute.fits == pytest.approx(4 * 0.5 * 84 / 120 + 0.5, rel=1e-6)
+    # 36 held-out samples: two folds; each of the three kinds calibrates on both (70 % for half
+    # the epochs), and the held-out samples of both folds choose; then the other half on all data
+    assert result.info["merge_epoch"] == 6 and len(result.info["folds"]) == 2
+    assert selection["n_heldout"] == 2 * 36
+    assert result.compute.fits == pytest.approx(6 * 0.5 * 84 / 120 + 0.5, rel=1e-6)
     # without the split calibration (the default): the default's scale against the rival only
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
     result = lt.tune(net, (X, y), epochs=12, batch_size=32, seed=0, rivals=("per_element",))
     assert [r["label"] for r in result.info["selection"]["rivals"]] == ["one scale, rule per_element"]
-    assert result.compute.fits == pytest.approx(3 * 0.5 * 84 / 120 + 0.5, rel=1e-6)
+    assert result.compute.fits == pytest.approx(4 * 0.5 * 84 / 120 + 0.5, rel=1e-6)
 
 
 def test_heldout_losses_are_the_per_sample_nll():
@@ -141,3 +143,59 @@ def test_a_negative_split_gate_is_refused_by_name():
     X, y = torch.randn(20, 3), torch.randint(0, 2, (20,))
     with pytest.raises(ValueError, match="split_gate"):
         lt.tune(nn.Sequential(nn.Linear(3, 2)), (X, y), epochs=2, split_gate=-1.0)
+
+
+def test_with_folds_the_held_out_samples_of_every_fold_choose_together():
+    """A rival ahead on the first fold's held-out samples but behind on the second's is not
+    kept: the paired differences of both folds are pooled."""
+    val = _val()
+    first, second = (val[0][:100], val[1][:100]), (val[0][100:], val[1][100:])
+    good = _calibration([[3.0, -3.0], [-3.0, 3.0]])
+    poor = _calibration([[-0.3, 0.3], [0.3, -0.3]])
+    assert choose(poor, [good], first)[0] == 0                       # one fold alone: the rival wins
+    best, numbers = choose([poor, good], [[good, poor]], [first, second])
+    assert best == -1 and numbers["n_heldout"] == 200                # pooled: ahead once, behind once
+    best, numbers = choose([poor, poor], [[good, good]], [first, second])
+    assert best == 0 and numbers["chosen"] == "rival 0"
+    with pytest.raises(ValueError, match="one entry per fold"):
+        choose([poor, poor], [[good]], [first, second])
+    with pytest.raises(ValueError, match="one entry per fold"):
+        choose([poor, poor], [[good, good]], [first])
+
+
+def _finetune_net():
+    return nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2))
+
+
+def test_auto_rivals_calibrate_two_scales_only_for_a_pretrained_body_with_a_new_head():
+    from lamina.torch.heldout import _rival_kinds
+    net = _finetune_net()
+    body = {k: v.clone() for k, v in net.state_dict().items() if not k.startswith("4.")}
+    [(label, basis, ratios)] = _rival_kinds("auto", "mup", net, None, body)
+    assert label.startswith("two scales") and ratios == "uniform"
+    # rows: the anchored groups (0.weight, 2.weight) together, the new head alone; orthonormal
+    np.testing.assert_allclose(basis, [[2 ** -0.5, 2 ** -0.5, 0.0], [0.0, 0.0, 1.0]])
+    assert _rival_kinds("auto", "mup", net, None, dict(net.state_dict())) == []   # every group anchored
+    assert _rival_kinds("auto", "mup", net, None, None) == []                     # no prior mean
+    assert _rival_kinds("auto", "uniform", net, None, body) == []                 # ratios uniform already
+    assert _rival_kinds(["per_element"], "mup", net, None, None) == [("one scale, rule per_element", None,
+                                                                       "per_element")]
+
+
+def test_fine_tuning_with_a_prior_mean_lets_the_held_out_samples_choose_between_two_corners():
+    generator = torch.Generator().manual_seed(3)
+    X = torch.randn(100, 4, generator=generator)
+    y = (X[:, 0] - X[:, 2] > 0).long()
+    torch.manual_seed(0)
+    net = _finetune_net()
+    body = {k: v.clone() for k, v in net.state_dict().items() if not k.startswith("4.")}
+    result = lt.tune(net, (X, y), epochs=12, lr=1e-2, batch_size=25, seed=0, prior_mean=body)
+    selection = result.info["selection"]
+    assert [r["label"] for r in selection["rivals"]] == ["two scales: pretrained groups, new groups"]
+    assert result.info["rule"] == "mup" and selection["n_heldout"] == 2 * 30
+    assert result.compute.fits == pytest.approx(4 * 0.5 * 0.7 + 0.5, rel=1e-6)   # two kinds × two folds
+    body_equal = result.lambdas["0.weight"] == pytest.approx(result.lambdas["2.weight"], rel=1e-6)
+    assert body_equal == selection["chosen"].startswith("two scales")   # μP ratios: ∝ fan-in 4 vs 8
+    torch.manual_seed(0)
+    alone = lt.tune(_finetune_net(), (X, y), epochs=12, lr=1e-2, batch_size=25, seed=0, prior_mean=body, rivals=())
+    assert "selection" not in alone.info and alone.compute.fits == pytest.approx(2 * 0.5 * 0.7 + 0.5, rel=1e-6)

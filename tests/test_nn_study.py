@@ -85,6 +85,51 @@ def test_transfer_task_pulls_toward_the_pretrained_backbone():
     assert not torch.equal(X, other.train[0])
 
 
+def test_finetune_task_holds_ten_classes_from_the_half_the_backbone_never_saw():
+    from sklearn.datasets import load_digits
+
+    from lamina.studies.nn import load_task
+    from lamina.studies.transfer import _parts, pretrained_backbone
+    task = load_task("digits-finetune", 0)
+    X, y = task.train
+    assert X.shape == (100, 64) and np.bincount(y.numpy()).tolist() == [10] * 10
+    assert task.test[0].shape[0] == len(load_digits().target) - len(load_digits().target) // 2 - 100
+    _, _, source, target, _, _ = _parts("digits-finetune")
+    assert not set(source) & set(target) and len(source) + len(target) == 1797
+    assert sorted(task.prior_mean) == sorted(pretrained_backbone("digits-finetune"))
+    assert task.model[4].out_features == 10
+    with pytest.raises(ValueError, match="task must be one of"):
+        pretrained_backbone("digits-nope")
+
+
+def test_fine_tuning_reaches_the_corner_its_features_want():
+    """The two fine-tuning tasks want opposite corners of (δ_body, δ_head) (benchmarks/RESULTS.md,
+    Issue 14): where the features transfer, the held-out samples choose the two scales (a strong
+    pull toward μ on the body, a weak one on the head) and the test NLL falls well below the μP
+    ratios' alone; where they do not, the μP ratios stay."""
+    import torch
+
+    import lamina.torch as lt
+    from lamina.studies.nn import load_task
+
+    def tuned(name, seed, **options):
+        task = load_task(name, seed)
+        result = lt.tune(task.model, task.train, likelihood="classification", epochs=300, lr=3e-3,
+                         batch_size=128, seed=seed, prior_mean=task.prior_mean, **options)
+        with torch.no_grad():
+            nll = float(torch.nn.functional.cross_entropy(result.model(task.test[0]), task.test[1]))
+        return result, nll
+
+    chosen, nll = tuned("digits-finetune", 0)
+    alone, nll_alone = tuned("digits-finetune", 0, rivals=())
+    assert chosen.info["selection"]["chosen"].startswith("two scales")
+    assert chosen.lambdas["0.weight"] > 10 * chosen.lambdas["4.weight"]          # body anchored, head free
+    assert alone.lambdas["4.weight"] > 10 * alone.lambdas["0.weight"]            # μP: the other corner
+    assert nll < nll_alone - 0.05
+    kept, _ = tuned("digits-transfer", 2)
+    assert kept.info["selection"]["chosen"] == "common"
+
+
 def test_transfer_study_identifies_every_layer(tmp_path, capsys):
     code, out = run_json(capsys, "--task", "digits-transfer", "--methods", "uniform", "fan_in", "heldout",
                          "--seeds", "2", "--epochs", "4", "--out", str(tmp_path), "--json")

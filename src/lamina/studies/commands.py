@@ -247,6 +247,8 @@ def add_nn_parser(sub) -> argparse.ArgumentParser:
     nn.add_argument("--task", default="digits",
                     help=f"digits (default), diabetes, digits-transfer (a backbone pretrained on the digits 0-4 "
                          "fine-tuned on 10 images per class of 5-9, pulled toward its pretrained weights), "
+                         "digits-finetune (the same, pretrained on half of the images of all ten digits and "
+                         "fine-tuned on 10 per class of the other half: features that transfer), "
                          f"{', '.join(SPARSITY_TASKS)} (accuracy at each target "
                          "sparsity: magnitude-pruning allocations against lamina's L1/L0 tuner, see --sparsities), "
                          "transformer-char (AdamW decay per parameter type), "
@@ -280,7 +282,7 @@ def add_nn_parser(sub) -> argparse.ArgumentParser:
 
 
 def run_nn(args) -> int:
-    from lamina.studies.nn import DEFAULT_STRATEGIES, check_task, study_cells
+    from lamina.studies.nn import DEFAULT_STRATEGIES, TRANSFER_TASKS, check_task, study_cells
     from lamina.studies.nn_sparsity import is_sparsity_task, run_sparsity_study
 
     if is_sparsity_task(args.task):
@@ -303,7 +305,7 @@ def run_nn(args) -> int:
              f"precision δ per layer (loss = mean NLL + 1/(2N) Σ_g δ_g‖W_g‖²), Adam, {args.epochs} epochs, "
              f"lr {args.lr}, batch {args.batch_size}, {args.seeds} seeds. Lower test NLL is better; "
              "compute counts full trainings (fits) and seconds.")
-    if args.task == "digits-transfer":
+    if args.task in TRANSFER_TASKS:
         intro += (" Fine-tuning: the backbone is pulled toward its pretrained weights μ (‖W_g − μ_g‖² in the "
                   "penalty), the new head toward 0.")
     return run_study_command(args, kind="nn", cells=cells, run_cell="lamina.studies.nn:run_cell",

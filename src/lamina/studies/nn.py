@@ -15,7 +15,9 @@ training rows, MLP 10-64-64-1.
 pretrained on the digits 0–4, a new head, 10 training images per class of the digits 5–9, the
 other 5–9 images as test set. Every strategy pulls the backbone toward its pretrained weights
 (``prior_mean``, L2-SP: 1/(2N) Σ_g δ_g ‖W_g − μ_g‖²) and the head toward 0, which makes every
-layer's δ identifiable (``--hidden`` does not apply).
+layer's δ identifiable (``--hidden`` does not apply). ``"digits-finetune"``: the same with a
+backbone pretrained on a random half of the images of all ten digits and 10 training images per
+class from the other half — features that transfer.
 ``"path/to/file.npz"``: arrays ``X_train, y_train, X_test, y_test`` (and optional
 ``likelihood``: "classification" or "regression"), an MLP with ``hidden`` widths.
 ``"package.module:function"``: a function of ``seed`` returning
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lamina.studies.tasks import TaskError, npz_arrays, task_identity, user_function
+from lamina.studies.transfer import TASKS as TRANSFER_TASKS
 
 # name → (tune method, tune options). Budgets of the baselines are options of the study.
 STRATEGIES = {
@@ -49,7 +52,7 @@ STRATEGIES = {
 DEFAULT_STRATEGIES = ("none", "uniform", "fan_in", "heldout", "evidence", "hypergradient", "cv", "optuna")
 
 
-BUILTIN_TASKS = ("digits", "diabetes", "digits-transfer")
+BUILTIN_TASKS = ("digits", "diabetes", *TRANSFER_TASKS)
 
 
 @dataclass
@@ -91,12 +94,13 @@ def load_task(task: str, seed: int, hidden=(256, 256), n_train: int | None = Non
     import torch
 
     torch.manual_seed(seed)
-    if task == "digits-transfer":
+    if task in TRANSFER_TASKS:
         from lamina.studies.transfer import pretrained_backbone, transfer_data, transfer_model
-        X_tr, y_tr, X_te, y_te = transfer_data(seed)
-        model = transfer_model()  # the new head from the generator seeded above
+        X_tr, y_tr, X_te, y_te = transfer_data(seed, task)
+        model = transfer_model(task)  # the new head from the generator seeded above
         return Task(model, (torch.as_tensor(X_tr), torch.as_tensor(y_tr)),
-                    (torch.as_tensor(X_te), torch.as_tensor(y_te)), "classification", prior_mean=pretrained_backbone())
+                    (torch.as_tensor(X_te), torch.as_tensor(y_te)), "classification",
+                    prior_mean=pretrained_backbone(task))
     if task in ("digits", "diabetes"):
         from sklearn import datasets
         loader = datasets.load_digits if task == "digits" else datasets.load_diabetes

@@ -58,8 +58,13 @@ sampling noise of its few held-out samples (on the 50-image transfer task δ ran
 transfer task but lost 0.05 on a 120-sample regression: benchmarks/RESULTS.md.) With
 ``per_direction=True``, where the data identify more than the common scale, a calibration
 moving δ along every identified direction runs beside the common one and the held-out samples
-choose between them (:mod:`lamina.torch.heldout_select`): +0.35 fits. benchmarks/RESULTS.md
-(Issue 14) measures these on the settings of benchmarks/bench_nn.py and bench_nn_unseen.py.
+choose between them (:mod:`lamina.torch.heldout_select`): +0.35 fits. When fine-tuning with a
+prior mean on the pretrained layers and a new head (L2-SP, ``rivals="auto"``), a calibration of
+two scales — one for the pretrained groups, one for the new — started from uniform ratios
+competes with the μP ratios on every fold (+0.35 fits per fold: 1.2 fits, 1.9 on small data):
+which corner fits depends on whether the pretrained features transfer.
+benchmarks/RESULTS.md (Issue 14) measures these on the settings of benchmarks/bench_nn.py and
+bench_nn_unseen.py.
 
 Refitting variant (``refit=True, merge_at=1``, the default before): calibrate during a whole
 run on the 70 % split (≈ 0.7 fits), then retrain from the initial weights on all data at the
@@ -72,6 +77,7 @@ import numpy as np
 import torch
 
 from lamina.torch.fit import as_tensors, fit, make_optimizer, model_device, model_dtype
+from lamina.torch.groups import discover_groups
 from lamina.torch.heldout_select import Calibration, adopt, choose, twin
 from lamina.torch.hypergradient import split_train
 from lamina.torch.identifiability import identifiability
@@ -109,10 +115,36 @@ def _n_folds(folds, val_fraction: float, n: int, *, given_val: bool) -> int:
     return 1 if given_val else folds
 
 
+def _rival_kinds(rivals, rule, model, by, prior_mean) -> list:
+    """(label, directions, ratio rule) of each rival calibration: the rule names of ``rivals``
+    (one common scale each), or ``"auto"`` resolved — where ``prior_mean`` anchors some
+    regularized groups but not others (L2-SP: a pretrained body, a new head) and the ratios are
+    not uniform already, one scale for the anchored groups and one for the new ones (L2-SP's two
+    strengths), each calibrated by the held-out criterion from uniform ratios; else none.
+
+    Why: the held-out criterion is local, and fine-tuning has two corners. Where the pretrained
+    features transfer (digits 0–9 → other images of 0–9) the body wants a strong pull toward μ and
+    the new head a weak one (δ ≈ (3, 3, 0.1)); where they do not (digits 0–4 → 5–9) the body
+    wants to move freely and the head a strong pull (δ ≈ (0.01, 0.01, 100)). The μP ratios start
+    in the second corner and stay there; the two scales started from uniform ratios reach the
+    first; the held-out samples choose (benchmarks/RESULTS.md, Issue 14, "L2-SP where the
+    features transfer")."""
+    if not (isinstance(rivals, str) and rivals == "auto"):
+        return [(f"one scale, rule {r}", None, r) for r in rivals]
+    if prior_mean is None or getattr(rule, "name", rule) == "uniform":
+        return []
+    anchored = np.array([any(name in prior_mean for name in g.param_names)
+                         for g in discover_groups(model, by) if g.regularized], dtype=np.float64)
+    if not anchored.any() or anchored.all():
+        return []
+    basis = np.stack([anchored / np.linalg.norm(anchored), (1 - anchored) / np.linalg.norm(1 - anchored)])
+    return [("two scales: pretrained groups, new groups", basis, "uniform")]
+
+
 def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: float = 0.3, merge_at: float = 0.5,
                  burn_in: int | None = None, update_every: int | None = None, kappa: float = 1.0,
                  max_factor: float = 2.0, refit: bool = False, by=None, delta: float = 1.0, rule="auto", mode="coupled",
-                 prior_mean=None, rewarm: float = 0.0, per_direction: bool = False, split_gate: float = 1.0, rivals=(),
+                 prior_mean=None, rewarm: float = 0.0, per_direction: bool = False, split_gate: float = 1.0, rivals="auto",
                  folds="auto", progress=False):
     """Held-out weight-scale calibration of δ = δ₀·s (s from ``rule``), then training on all data.
 
@@ -163,12 +195,19 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     split_gate : float
         Standard errors of the paired held-out NLL decrease by which the split calibration must
         beat the common scale to be kept (default 1).
-    rivals : sequence of rule names, optional
+    rivals : "auto" or a sequence of rule names
         Where a split is identified, also calibrate one common scale under each of these ratio
         rules (e.g. ``("per_element",)``: every layer pays the same total penalty) on a copy of
-        the network; each must beat the default's calibration on the held-out samples by
-        ``split_gate`` standard errors, and the lowest held-out NLL among those that do is kept.
-        +0.35 fits each. Off by default (benchmarks/RESULTS.md, Issue 14, "Ratio rules as rivals").
+        the network, on every fold; each must beat the default's calibration on the held-out
+        samples of all folds together by ``split_gate`` standard errors, and the lowest held-out
+        NLL among those that do is kept. +0.35 fits per fold each. ``"auto"`` (default): where
+        ``prior_mean`` anchors some regularized groups but not others and the ratios are the μP
+        rule's — fine-tuning a pretrained body with a new head — one rival: a scale for the
+        anchored groups and one for the new groups (L2-SP's two strengths), calibrated from
+        uniform ratios. The μP ratios (a weak pull on the body, a strong one on the head) fit
+        features that transfer poorly, the rival fits features that transfer; none otherwise
+        (benchmarks/RESULTS.md, Issue 14, "Ratio rules as rivals" and "L2-SP where the features
+        transfer").
     folds : int ≥ 1 or "auto"
         Calibrations of the chosen kind, each holding out its own part of the data (disjoint
         blocks of ``val_fraction`` of one shuffle: needs folds·val_fraction ≤ 1), each for
@@ -210,7 +249,6 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     split = found.n_identified > 1
     rule, readout = auto_rule(rule, model, likelihood, found, example, by=by)
     init_state = {k: v.detach().clone() for k, v in model.state_dict().items()} if refit else None
-    starts = [twin(model, likelihood) for _ in parts[1:]]   # the other folds start from the same weights
 
     def calibrate(net, lik, dirs, ratios=rule, part=parts[0]) -> Calibration:
         fit_data, val_data = part
@@ -224,19 +262,20 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
                   seed=recipe.seed, optimizer=opt, regularizer=reg, callbacks=[tuner], progress=progress)
         return Calibration(net, lik, reg, opt, run, tuner)
 
+    rival_kinds = _rival_kinds(rivals, rule, model, by, prior_mean)
     selection, others, kind = None, [], (None, rule)
-    if not (split and (per_direction or rivals)):
+    if not (split and (per_direction or rival_kinds)):
+        starts = [twin(model, likelihood) for _ in parts[1:]]   # the other folds start from the same weights
         chosen = calibrate(model, likelihood, *kind)
-    else:  # one common scale (on a copy) against the split directions / rival rules; the held-out data decide
-        kinds = [kind] + ([(found.identified, rule)] if per_direction else []) + [(None, r) for r in rivals]
-        common = calibrate(*twin(model, likelihood), *kind)
-        contenders = [calibrate(model, likelihood, *kinds[1])] if per_direction else []
-        contenders += [calibrate(*twin(model, likelihood), None, r) for r in rivals]
-        labels = (["split"] if per_direction else []) + [f"one scale, rule {r}" for r in rivals]
-        best, selection = choose(common, contenders, val_data, split_gate, labels=labels)
-        chosen, kind = (common, kind) if best < 0 else (contenders[best], kinds[best + 1])
-        others = [c for c in [common, *contenders] if c is not chosen]
-    repeats = [calibrate(net, lik, *kind, part=part) for (net, lik), part in zip(starts, parts[1:])]
+        repeats = [calibrate(net, lik, *kind, part=part) for (net, lik), part in zip(starts, parts[1:])]
+    else:  # one common scale against the split directions / rival rules, each on every fold; the held-out data decide
+        kinds = [kind] + ([(found.identified, rule)] if per_direction else []) + [k[1:] for k in rival_kinds]
+        labels = (["split"] if per_direction else []) + [k[0] for k in rival_kinds]
+        runs = [[calibrate(*twin(model, likelihood), *k, part=part) for part in parts] for k in kinds]
+        best, selection = choose(runs[0], runs[1:], [part[1] for part in parts], split_gate, labels=labels)
+        kind = kinds[best + 1]
+        chosen, *repeats = runs.pop(best + 1)
+        others = [c for fold_runs in runs for c in fold_runs]
     others += repeats
     reg, tuner, out = chosen.regularizer, chosen.tuner, chosen.out
     calibrations = [chosen, *repeats]

@@ -15,8 +15,9 @@ The split is kept when mean(d) > ``gate`` · sd(d)/√n_val (``gate`` = 1 by def
 must beat one scale by more than its paired standard error, since it had more freedom to fit
 the held-out samples while δ was calibrated on them); otherwise the common scale is kept.
 The cost is one more calibration run on the split: +0.35 fits with the default
-``val_fraction=0.3, merge_at=0.5`` (the held-out part of the first fold decides; the other
-folds of :func:`lamina.torch.heldout.tune_heldout` repeat the chosen kind).
+``val_fraction=0.3, merge_at=0.5`` per fold: with several folds
+(:func:`lamina.torch.heldout.tune_heldout`) every kind calibrates on every fold and the held-out
+samples of all folds decide together.
 """
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ def heldout_losses(model: nn.Module, likelihood, val) -> torch.Tensor:
     return F.cross_entropy(out, y, reduction="none")
 
 
-def choose(common: Calibration, rivals: list, val, gate: float = 1.0, labels=None) -> tuple[int, dict]:
+def choose(common, rivals: list, val, gate: float = 1.0, labels=None) -> tuple[int, dict]:
     """(index of the chosen rival, or −1 for ``common``; the held-out numbers).
 
     A rival is eligible when its paired decrease of the held-out NLL against ``common``
@@ -70,33 +71,48 @@ def choose(common: Calibration, rivals: list, val, gate: float = 1.0, labels=Non
     ``numbers`` keeps the first rival's figures under the ``split`` keys (the per-direction
     calibration comes first) and every rival's under ``rivals``.
 
+    With several folds, ``common`` and each rival are lists of calibrations, one per fold, and
+    ``val`` the list of the folds' held-out parts: the per-sample differences of every fold are
+    pooled (each fold's pair is compared on its own held-out samples).
+
     >>> net = nn.Linear(2, 2); val = (torch.randn(8, 2), torch.randint(0, 2, (8,)))
     >>> from lamina.torch.likelihoods import Classification
     >>> same = Calibration(net, Classification(), None, None, None, None)
     >>> choose(same, [same], val)[0]  # a tie keeps the common scale
+    -1
+    >>> choose([same, same], [[same, same]], [val, val])[0]  # two folds, pooled
     -1
     """
     if not gate >= 0:
         raise ValueError(f"gate must be a number ≥ 0 (standard errors), got {gate!r}")
     if not rivals:
         raise ValueError("rivals must hold at least one calibration")
+    if isinstance(common, Calibration):
+        common, rivals, val = [common], [[r] for r in rivals], [val]
+    if any(len(r) != len(common) for r in rivals) or len(val) != len(common):
+        raise ValueError("common, every rival and val must hold one entry per fold")
     labels = [f"rival {k}" for k in range(len(rivals))] if labels is None else list(labels)
-    a = heldout_losses(common.model, common.likelihood, val).double()
+
+    def losses(calibrations) -> torch.Tensor:
+        return torch.cat([heldout_losses(c.model, c.likelihood, part).double().reshape(-1)
+                          for c, part in zip(calibrations, val)])
+
+    a = losses(common)
     table, best, best_value = [], -1, float(a.mean())
     for k, rival in enumerate(rivals):
-        b = heldout_losses(rival.model, rival.likelihood, val).double()
+        b = losses(rival)
         d = a - b
         se = float(d.std()) / math.sqrt(d.numel()) if d.numel() > 1 else math.inf
         eligible = float(d.mean()) > gate * se
         table.append({"label": labels[k], "heldout_nll": float(b.mean()), "paired_se": se, "eligible": eligible,
-                      "lambdas": _lambdas(rival)})
+                      "lambdas": _lambdas(rival[0])})
         if eligible and float(b.mean()) < best_value:
             best, best_value = k, float(b.mean())
     first = table[0]
     numbers = {"heldout_nll_common": float(a.mean()), "heldout_nll_split": first["heldout_nll"],
                "paired_se": first["paired_se"], "split_kept": best == 0,
-               "chosen": "common" if best < 0 else labels[best], "common_lambdas": _lambdas(common),
-               "rivals": table}
+               "chosen": "common" if best < 0 else labels[best], "common_lambdas": _lambdas(common[0]),
+               "n_heldout": int(a.numel()), "rivals": table}
     return best, numbers
 
 

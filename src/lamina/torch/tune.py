@@ -11,7 +11,8 @@ tuner              what it does
 ``heldout``        held-out weight-scale calibration of δ on 70 % of the data for half the
                    epochs (where the held-out part is small: twice, on disjoint held-out
                    parts, δ their geometric mean), then δ frozen and the same run continued
-                   on all data (default; 0.85 fits, 1.2 on small data; ``refit=True,
+                   on all data (default; 0.85 fits, 1.2 on small data; fine-tuning with a
+                   prior mean: a second ratio rule competes, 1.2 / 1.9 fits; ``refit=True,
                    merge_at=1`` retrains instead;
                    see :mod:`lamina.torch.heldout`)
 ``evidence``       online MacKay fixed point per group (one training run, updates after epochs/6;
