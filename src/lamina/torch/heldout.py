@@ -59,10 +59,9 @@ transfer task but lost 0.05 on a 120-sample regression: benchmarks/RESULTS.md.) 
 ``per_direction=True``, where the data identify more than the common scale, a calibration
 moving δ along every identified direction runs beside the common one and the held-out samples
 choose between them (:mod:`lamina.torch.heldout_select`): +0.35 fits. When fine-tuning with a
-prior mean on the pretrained layers and a new head (L2-SP, ``rivals="auto"``), a calibration of
-two scales — one for the pretrained groups, one for the new — started from uniform ratios
-competes with the μP ratios on every fold (+0.35 fits per fold: 1.2 fits, 1.9 on small data):
-which corner fits depends on whether the pretrained features transfer.
+prior mean on the pretrained layers and a new head (L2-SP, ``rivals="auto"``), one common scale
+with uniform ratios competes with the μP ratios on every fold (+0.35 fits per fold: 1.2 fits,
+1.9 on small data): which one fits depends on whether the pretrained features transfer.
 benchmarks/RESULTS.md (Issue 14) measures these on the settings of benchmarks/bench_nn.py and
 bench_nn_unseen.py.
 
@@ -115,30 +114,24 @@ def _n_folds(folds, val_fraction: float, n: int, *, given_val: bool) -> int:
     return 1 if given_val else folds
 
 
-def _rival_kinds(rivals, rule, model, by, prior_mean) -> list:
-    """(label, directions, ratio rule) of each rival calibration: the rule names of ``rivals``
-    (one common scale each), or ``"auto"`` resolved — where ``prior_mean`` anchors some
-    regularized groups but not others (L2-SP: a pretrained body, a new head) and the ratios are
-    not uniform already, one scale for the anchored groups and one for the new ones (L2-SP's two
-    strengths), each calibrated by the held-out criterion from uniform ratios; else none.
+def _auto_rivals(rivals, rule, model, by, prior_mean) -> tuple:
+    """``rivals`` as a tuple of rule names, or ``"auto"`` resolved: ``("uniform",)`` where
+    ``prior_mean`` anchors some regularized groups but not others (L2-SP: a pretrained body, a
+    new head) and the ratios are not uniform already; else none.
 
-    Why: the held-out criterion is local, and fine-tuning has two corners. Where the pretrained
-    features transfer (digits 0–9 → other images of 0–9) the body wants a strong pull toward μ and
-    the new head a weak one (δ ≈ (3, 3, 0.1)); where they do not (digits 0–4 → 5–9) the body
-    wants to move freely and the head a strong pull (δ ≈ (0.01, 0.01, 100)). The μP ratios start
-    in the second corner and stay there; the two scales started from uniform ratios reach the
-    first; the held-out samples choose (benchmarks/RESULTS.md, Issue 14, "L2-SP where the
-    features transfer")."""
+    Why: fine-tuning has two corners, and which one fits depends on whether the pretrained
+    features transfer, which no ratio rule knows. Where they transfer (digits 0–9 → other images
+    of 0–9) the body wants a strong pull toward μ and the new head a weak one (δ ≈ (3, 3, 0.1));
+    where they do not (digits 0–4 → 5–9) the body wants to move freely and the head a strong pull
+    (δ ≈ (0.01, 0.01, 100)), the corner the μP ratios start in and stay in. One δ toward μ for
+    every layer is the simplest calibration out of the μP corner, and the held-out samples choose
+    (benchmarks/RESULTS.md, Issue 14, "L2-SP where the features transfer")."""
     if not (isinstance(rivals, str) and rivals == "auto"):
-        return [(f"one scale, rule {r}", None, r) for r in rivals]
+        return tuple(rivals)
     if prior_mean is None or getattr(rule, "name", rule) == "uniform":
-        return []
-    anchored = np.array([any(name in prior_mean for name in g.param_names)
-                         for g in discover_groups(model, by) if g.regularized], dtype=np.float64)
-    if not anchored.any() or anchored.all():
-        return []
-    basis = np.stack([anchored / np.linalg.norm(anchored), (1 - anchored) / np.linalg.norm(1 - anchored)])
-    return [("two scales: pretrained groups, new groups", basis, "uniform")]
+        return ()
+    anchored = [any(name in prior_mean for name in g.param_names) for g in discover_groups(model, by) if g.regularized]
+    return ("uniform",) if any(anchored) and not all(anchored) else ()
 
 
 def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: float = 0.3, merge_at: float = 0.5,
@@ -200,12 +193,11 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         rules (e.g. ``("per_element",)``: every layer pays the same total penalty) on a copy of
         the network, on every fold; each must beat the default's calibration on the held-out
         samples of all folds together by ``split_gate`` standard errors, and the lowest held-out
-        NLL among those that do is kept. +0.35 fits per fold each. ``"auto"`` (default): where
-        ``prior_mean`` anchors some regularized groups but not others and the ratios are the μP
-        rule's — fine-tuning a pretrained body with a new head — one rival: a scale for the
-        anchored groups and one for the new groups (L2-SP's two strengths), calibrated from
-        uniform ratios. The μP ratios (a weak pull on the body, a strong one on the head) fit
-        features that transfer poorly, the rival fits features that transfer; none otherwise
+        NLL among those that do is kept. +0.35 fits per fold each. ``"auto"`` (default):
+        ``("uniform",)`` where ``prior_mean`` anchors some regularized groups but not others and
+        the ratios are the μP rule's — fine-tuning a pretrained body with a new head. The μP
+        ratios (a weak pull on the body, a strong one on the head) fit features that transfer
+        poorly, one δ toward μ for every layer fits features that transfer; none otherwise
         (benchmarks/RESULTS.md, Issue 14, "Ratio rules as rivals" and "L2-SP where the features
         transfer").
     folds : int ≥ 1 or "auto"
@@ -262,15 +254,15 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
                   seed=recipe.seed, optimizer=opt, regularizer=reg, callbacks=[tuner], progress=progress)
         return Calibration(net, lik, reg, opt, run, tuner)
 
-    rival_kinds = _rival_kinds(rivals, rule, model, by, prior_mean)
+    rivals = _auto_rivals(rivals, rule, model, by, prior_mean)
     selection, others, kind = None, [], (None, rule)
-    if not (split and (per_direction or rival_kinds)):
+    if not (split and (per_direction or rivals)):
         starts = [twin(model, likelihood) for _ in parts[1:]]   # the other folds start from the same weights
         chosen = calibrate(model, likelihood, *kind)
         repeats = [calibrate(net, lik, *kind, part=part) for (net, lik), part in zip(starts, parts[1:])]
     else:  # one common scale against the split directions / rival rules, each on every fold; the held-out data decide
-        kinds = [kind] + ([(found.identified, rule)] if per_direction else []) + [k[1:] for k in rival_kinds]
-        labels = (["split"] if per_direction else []) + [k[0] for k in rival_kinds]
+        kinds = [kind] + ([(found.identified, rule)] if per_direction else []) + [(None, r) for r in rivals]
+        labels = (["split"] if per_direction else []) + [f"one scale, rule {r}" for r in rivals]
         runs = [[calibrate(*twin(model, likelihood), *k, part=part) for part in parts] for k in kinds]
         best, selection = choose(runs[0], runs[1:], [part[1] for part in parts], split_gate, labels=labels)
         kind = kinds[best + 1]
