@@ -175,6 +175,9 @@ def test_auto_rivals_compete_one_scale_toward_the_prior_only_for_a_pretrained_bo
     assert _auto_rivals("auto", "mup", net, None, None) == ()                     # no prior mean
     assert _auto_rivals("auto", "uniform", net, None, body) == ()                 # ratios uniform already
     assert _auto_rivals(["per_element"], "mup", net, None, None) == ("per_element",)
+    assert _auto_rivals("per_element", "mup", net, None, None) == ("per_element",)   # one name, not its letters
+    with pytest.raises(ValueError, match="rivals must be one of"):
+        _auto_rivals(["uniform", "nonsense"], "mup", net, None, None)
 
 
 def test_fine_tuning_with_a_prior_mean_lets_the_held_out_samples_choose_between_two_corners():

@@ -75,6 +75,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from lamina._validation import parse_choice
 from lamina.torch.fit import as_tensors, fit, make_optimizer, model_device, model_dtype
 from lamina.torch.groups import discover_groups
 from lamina.torch.heldout_select import Calibration, adopt, choose, twin
@@ -85,7 +86,7 @@ from lamina.torch.penalty import Regularizer
 from lamina.torch.readout import auto_rule
 from lamina.torch.restart import restart
 from lamina.torch.result import NetTuneResult
-from lamina.torch.rules import make_rule
+from lamina.torch.rules import AdaptiveRule, Rule, make_rule
 from lamina.torch.scale_search import HeldoutScale
 from lamina.tuners.base import Compute
 
@@ -127,7 +128,11 @@ def _auto_rivals(rivals, rule, model, by, prior_mean) -> tuple:
     every layer is the simplest calibration out of the μP corner, and the held-out samples choose
     (benchmarks/RESULTS.md, Issue 14, "L2-SP where the features transfer")."""
     if not (isinstance(rivals, str) and rivals == "auto"):
-        return tuple(rivals)
+        names = (rivals,) if isinstance(rivals, str) else tuple(rivals)   # one rule name, or several
+        for name in names:
+            if not isinstance(name, AdaptiveRule):
+                parse_choice(Rule, name, "rivals")
+        return names
     if prior_mean is None or getattr(rule, "name", rule) == "uniform":
         return ()
     anchored = [any(name in prior_mean for name in g.param_names) for g in discover_groups(model, by) if g.regularized]
