@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 import lamina.torch as lt
-from lamina.torch.heldout_select import Calibration, adopt, choose, heldout_losses, twin
+from lamina.torch.heldout_select import Calibration, adopt, choose, classifies_all, heldout_losses, twin
 from lamina.torch.likelihoods import Classification, Gaussian
 
 
@@ -197,3 +197,21 @@ def test_fine_tuning_with_a_prior_mean_lets_the_held_out_samples_choose_between_
     torch.manual_seed(0)
     alone = lt.tune(_finetune_net(), (X, y), epochs=12, lr=1e-2, batch_size=25, seed=0, prior_mean=body, rivals=())
     assert "selection" not in alone.info and alone.compute.fits == pytest.approx(2 * 0.5 * 0.7 + 0.5, rel=1e-6)
+
+
+def test_a_held_out_set_both_classify_without_error_cannot_choose_a_sharper_rival():
+    """Both right on every held-out sample: the NLL then only rewards sharper logits, so the
+    sharper rival is not eligible however small its paired error."""
+    val = _val()
+    good = _calibration([[3.0, -3.0], [-3.0, 3.0]])
+    sharper = _calibration([[6.0, -6.0], [-6.0, 6.0]])
+    assert classifies_all(good.model, good.likelihood, val)
+    best, numbers = choose(good, [sharper], val)
+    assert best == -1 and numbers["rivals"][0]["separable"] is True
+    assert numbers["rivals"][0]["heldout_nll"] < numbers["heldout_nll_common"]   # lower, yet not chosen
+    # one error on the held-out set and the comparison counts again
+    X, y = val
+    flipped = (X, torch.cat([1 - y[:1], y[1:]]))
+    best, numbers = choose(good, [sharper], flipped)
+    assert numbers["rivals"][0]["separable"] is False
+    assert not classifies_all(good.model, Gaussian(), val)   # not a classifier: never "separable"

@@ -97,9 +97,10 @@ def test_heldout_searches_the_identified_directions():
     selection = result.info["selection"]
     assert set(selection) >= {"heldout_nll_common", "heldout_nll_split", "paired_se", "split_kept"}
     kept = selection["split_kept"]
-    assert kept == (selection["heldout_nll_common"] - selection["heldout_nll_split"] > selection["paired_se"])
+    assert kept == (selection["heldout_nll_common"] - selection["heldout_nll_split"] > selection["paired_se"]
+                    and not selection["rivals"][0]["separable"])
     assert all((len(step) == 2) if kept else (np.ndim(step) == 0) for step in result.info["log_scale"])
-    assert result.compute.fits == pytest.approx(3 * 0.5 * 84 / 120 + 0.5)   # + the second fold: 1.55 fits
+    assert result.compute.fits == pytest.approx(4 * 0.5 * 84 / 120 + 0.5)   # both kinds on both folds: 1.9 fits
     relu = _net()
     result = lt.tune(relu, (X, y), epochs=30, lr=1e-2, batch_size=32, seed=0, burn_in=5, update_every=5)
     assert result.info["identifiability"]["n_identified"] == 1

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lamina.torch.likelihoods import Gaussian
+from lamina.torch.likelihoods import Classification, Gaussian
 
 
 @dataclass
@@ -63,11 +63,32 @@ def heldout_losses(model: nn.Module, likelihood, val) -> torch.Tensor:
     return F.cross_entropy(out, y, reduction="none")
 
 
+@torch.no_grad()
+def classifies_all(model: nn.Module, likelihood, val) -> bool:
+    """A classifier that gets every held-out sample right (``eval`` mode); False otherwise and
+    for other likelihoods."""
+    if not isinstance(likelihood, Classification):
+        return False
+    X, y = val
+    was_training = model.training
+    model.eval()
+    try:
+        return bool((model(X).argmax(dim=-1).reshape(y.shape) == y).all())
+    finally:
+        model.train(was_training)
+
+
 def choose(common, rivals: list, val, gate: float = 1.0, labels=None) -> tuple[int, dict]:
     """(index of the chosen rival, or −1 for ``common``; the held-out numbers).
 
     A rival is eligible when its paired decrease of the held-out NLL against ``common``
     exceeds ``gate`` standard errors; among the eligible ones the lowest held-out NLL wins.
+    A classifier's rival that classifies every held-out sample correctly, as ``common`` does,
+    is not eligible: on such a held-out set the NLL only rewards the sharper logits (the reason
+    :class:`lamina.torch.scale_search.HeldoutScale` skips its updates there), and a rival with
+    a weaker pull on the readout wins without being better — on the transfer task's seed 1
+    (30 held-out images, both calibrations below 0.09 NLL) that choice took test NLL from 0.26
+    to 0.51.
     ``numbers`` keeps the first rival's figures under the ``split`` keys (the per-direction
     calibration comes first) and every rival's under ``rivals``.
 
@@ -98,14 +119,16 @@ def choose(common, rivals: list, val, gate: float = 1.0, labels=None) -> tuple[i
                           for c, part in zip(calibrations, val)])
 
     a = losses(common)
+    common_separates = all(classifies_all(c.model, c.likelihood, part) for c, part in zip(common, val))
     table, best, best_value = [], -1, float(a.mean())
     for k, rival in enumerate(rivals):
         b = losses(rival)
         d = a - b
         se = float(d.std()) / math.sqrt(d.numel()) if d.numel() > 1 else math.inf
-        eligible = float(d.mean()) > gate * se
+        separable = common_separates and all(classifies_all(c.model, c.likelihood, part) for c, part in zip(rival, val))
+        eligible = float(d.mean()) > gate * se and not separable
         table.append({"label": labels[k], "heldout_nll": float(b.mean()), "paired_se": se, "eligible": eligible,
-                      "lambdas": _lambdas(rival[0])})
+                      "separable": separable, "lambdas": _lambdas(rival[0])})
         if eligible and float(b.mean()) < best_value:
             best, best_value = k, float(b.mean())
     first = table[0]

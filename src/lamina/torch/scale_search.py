@@ -17,7 +17,8 @@ import torch
 from scipy.optimize import minimize_scalar
 from torch import nn
 
-from lamina.torch.likelihoods import Classification, Gaussian
+from lamina.torch.heldout_select import classifies_all
+from lamina.torch.likelihoods import Gaussian
 from lamina.torch.penalty import Regularizer
 
 
@@ -41,7 +42,8 @@ def weight_scale_search(model: nn.Module, regularizer: Regularizer, likelihood, 
     --------
     >>> net = nn.Linear(1, 1, bias=False)
     >>> _ = net.weight.data.fill_(2.0)
-    >>> from lamina.torch.likelihoods import Classification, Gaussian
+    >>> from lamina.torch.heldout_select import classifies_all
+from lamina.torch.likelihoods import Gaussian
     >>> x = torch.ones(4, 1); reg = Regularizer(net, 4)
     >>> round(math.exp(weight_scale_search(net, reg, Gaussian(), (x, x[:, 0] * 1.6))), 2)
     0.8
@@ -131,21 +133,13 @@ class HeldoutScale:
         far = moved < -np.log(4.0)
         self.frozen |= far & (responded * np.sign(moved) < 0.05 * np.abs(moved))
 
-    @torch.no_grad()
     def _separable(self) -> bool:
         """Classification with every held-out sample classified correctly: the held-out NLL
         then falls monotonically as the logits grow (any proper score does), so it has no
         finite optimum in the weight scale and says nothing against smaller δ. Such updates
         are skipped (δ kept) instead of driving δ toward 0 — on 15 held-out images that
         happens often."""
-        if not isinstance(self.likelihood, Classification):
-            return False
-        X, y = self.val
-        was_training = self.model.training
-        self.model.eval()
-        predicted = self.model(X).argmax(dim=-1)
-        self.model.train(was_training)
-        return bool((predicted.reshape(y.shape) == y).all())
+        return classifies_all(self.model, self.likelihood, self.val)
 
     def due(self, epoch: int) -> bool:
         return epoch + 1 >= self.burn_in and (epoch + 1 - self.burn_in) % self.update_every == 0
