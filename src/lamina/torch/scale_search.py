@@ -42,8 +42,7 @@ def weight_scale_search(model: nn.Module, regularizer: Regularizer, likelihood, 
     --------
     >>> net = nn.Linear(1, 1, bias=False)
     >>> _ = net.weight.data.fill_(2.0)
-    >>> from lamina.torch.heldout_select import classifies_all
-from lamina.torch.likelihoods import Gaussian
+    >>> from lamina.torch.likelihoods import Gaussian
     >>> x = torch.ones(4, 1); reg = Regularizer(net, 4)
     >>> round(math.exp(weight_scale_search(net, reg, Gaussian(), (x, x[:, 0] * 1.6))), 2)
     0.8
