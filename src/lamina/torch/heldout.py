@@ -310,6 +310,7 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     fits = (split_epochs * fit_data[0].shape[0] / merged[0].shape[0] + (n_epochs - out.epochs)) / epochs
     seconds += sum(c.out.seconds for c in others)
     info = {"n_updates": len(tuner.log_scales), "n_skipped_separable": tuner.n_skipped,
+            "n_skipped_chance": tuner.n_skipped_chance,
             "frozen": [] if tuner.frozen is None else [n for n, f in zip(reg.names, tuner.frozen) if f],
             "log_scale": tuner.log_scales, "merge_epoch": first,
             "n_train": int(fit_data[0].shape[0]), "n_val": int(val_data[0].shape[0]),

@@ -18,7 +18,7 @@ from scipy.optimize import minimize_scalar
 from torch import nn
 
 from lamina.torch.heldout_select import classifies_all
-from lamina.torch.likelihoods import Gaussian
+from lamina.torch.likelihoods import Classification, Gaussian
 from lamina.torch.penalty import Regularizer
 
 
@@ -103,6 +103,7 @@ class HeldoutScale:
         self.directions = directions
         self.log_scales: list = []
         self.n_skipped = 0
+        self.n_skipped_chance = 0
         self.frozen = None
         self._first = None
 
@@ -140,6 +141,26 @@ class HeldoutScale:
         happens often."""
         return classifies_all(self.model, self.likelihood, self.val)
 
+    @torch.no_grad()
+    def _worse_than_chance(self) -> bool:
+        """Classification whose held-out NLL is no better than the uniform prediction's, log K:
+        shrinking every weight toward μ (the head toward 0, the logits toward equal) then lowers
+        the held-out loss whatever δ should be, so c* sits at the end of its range and says
+        nothing about δ. Such updates are skipped (δ kept) until the network predicts better
+        than chance. Early in fine-tuning on 35 images of ten classes the held-out NLL was 4.5
+        against log 10 = 2.3 at the first update, and without the skip δ doubled at every update
+        to 52,000 while the training objective climbed from 0.4 to 55."""
+        if not isinstance(self.likelihood, Classification):
+            return False
+        X, y = self.val
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            logits = self.model(X)
+        finally:
+            self.model.train(was_training)
+        return float(self.likelihood.nll(logits, y)) >= math.log(logits.shape[-1])
+
     def due(self, epoch: int) -> bool:
         return epoch + 1 >= self.burn_in and (epoch + 1 - self.burn_in) % self.update_every == 0
 
@@ -148,6 +169,9 @@ class HeldoutScale:
             return False
         if self._separable():
             self.n_skipped += 1
+            return False
+        if self._worse_than_chance():
+            self.n_skipped_chance += 1
             return False
         log_c = weight_scale_search(self.model, self.regularizer, self.likelihood, self.val,
                                     directions=self.directions)
