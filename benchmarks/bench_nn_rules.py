@@ -18,8 +18,9 @@ Two measurements behind the Issue 14 section "Ratio rules as rivals" of RESULTS.
     held-out samples chose (``--seeds`` as for landscape). ``"toward": true`` in the options passes the pretrained backbone as
     ``prior_mean`` (digits-transfer, digits-finetune: L2-SP).
 
-``time SETTING [--reps R]``
-    Wall time of the default ``tune()`` against one unregularized ``fit`` with the same recipe,
+``time SETTING [--reps R] [--toward]``
+    Wall time of the default ``tune()`` (with ``--toward``: with the pretrained backbone as
+    ``prior_mean``) against one unregularized ``fit`` with the same recipe,
     seed 0: one warm-up of each, then R alternating runs (default 5); prints the medians and their
     ratio (the issue's "≤ 1.5× one unregularized training"). Run it with nothing else on the cores.
 
@@ -115,7 +116,7 @@ def default(name: str, options: dict, seeds=(0, 1, 2)) -> None:
           f"{np.round(nll, 4).tolist()}")
 
 
-def timing(name: str, reps: int = 5) -> None:
+def timing(name: str, reps: int = 5, toward: bool = False) -> None:
     import statistics
     import time
 
@@ -125,11 +126,18 @@ def timing(name: str, reps: int = 5) -> None:
     likelihood, load, make = _settings()[name]
     data = load(0)
     recipe = {"likelihood": likelihood, "epochs": 300, "lr": 3e-3, "batch_size": 128, "seed": 0}
+    prior = {}
+    if toward:   # a transfer task: the default pulls the pretrained layers toward their weights
+        from lamina.studies.transfer import pretrained_backbone
+        prior = {"prior_mean": pretrained_backbone(name)}
 
     def once(method: str) -> float:
         torch.manual_seed(0)
         started = time.perf_counter()
-        (lt.fit if method == "none" else lt.tune)(make(), data[:2], **recipe)
+        if method == "none":
+            lt.fit(make(), data[:2], **recipe)
+        else:
+            lt.tune(make(), data[:2], **recipe, **prior)
         return time.perf_counter() - started
 
     once("none"), once("default")
@@ -160,11 +168,12 @@ def main(argv=None) -> None:
     clock = sub.add_parser("time")
     clock.add_argument("setting")
     clock.add_argument("--reps", type=int, default=5)
+    clock.add_argument("--toward", action="store_true", help="transfer task: the default with prior_mean")
     args = parser.parse_args(argv)
     if args.command == "landscape":
         landscape(args.setting, args.vectors, args.heldout, tuple(args.seeds), args.toward)
     elif args.command == "time":
-        timing(args.setting, args.reps)
+        timing(args.setting, args.reps, args.toward)
     else:
         default(args.setting, args.options, tuple(args.seeds))
 
