@@ -35,6 +35,8 @@ import json
 
 import numpy as np
 
+from lamina.studies.transfer import pretrained_backbone  # numpy only at import: cheap
+
 
 def _settings():
     import bench_nn
@@ -56,10 +58,7 @@ def landscape(name: str, vectors, heldout: bool, seeds=(0, 1, 2), toward: bool =
     from lamina.torch.likelihoods import make_likelihood
     from lamina.torch.penalty import Regularizer
     likelihood, load, make = _settings()[name]
-    prior_mean = None
-    if toward:  # a transfer task: the pretrained layers pulled toward their pretrained weights
-        from lamina.studies.transfer import pretrained_backbone
-        prior_mean = pretrained_backbone(name)
+    prior_mean = pretrained_backbone(name) if toward else None
     rows = {v: [] for v in vectors}
     for seed in seeds:
         data = load(seed)
@@ -98,7 +97,6 @@ def default(name: str, options: dict, seeds=(0, 1, 2)) -> None:
     likelihood, load, make = _settings()[name]
     options = dict(options)
     if options.pop("toward", False):
-        from lamina.studies.transfer import pretrained_backbone
         options["prior_mean"] = pretrained_backbone(name)
     nll = []
     for seed in seeds:
@@ -126,10 +124,7 @@ def timing(name: str, reps: int = 5, toward: bool = False) -> None:
     likelihood, load, make = _settings()[name]
     data = load(0)
     recipe = {"likelihood": likelihood, "epochs": 300, "lr": 3e-3, "batch_size": 128, "seed": 0}
-    prior = {}
-    if toward:   # a transfer task: the default pulls the pretrained layers toward their weights
-        from lamina.studies.transfer import pretrained_backbone
-        prior = {"prior_mean": pretrained_backbone(name)}
+    prior = {"prior_mean": pretrained_backbone(name)} if toward else {}
 
     def once(method: str) -> float:
         torch.manual_seed(0)

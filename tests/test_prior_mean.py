@@ -110,12 +110,17 @@ def test_heldout_searches_the_identified_directions():
     assert lambdas[0] == pytest.approx(lambdas[1])
 
 
-def test_heldout_skips_updates_when_the_held_out_set_is_separable():
+def _identity_classifier():
+    """A 2-class linear classifier with logits = x, its regularizer (δ = 1) and three inputs:
+    the first two classified 0 and 1 with margin 2, the third 0 with margin 1.3."""
     net = nn.Sequential(nn.Linear(2, 2, bias=False))
     with torch.no_grad():
         net[0].weight.copy_(torch.eye(2))
-    reg = Regularizer(net, 10, 1.0)
-    X = torch.tensor([[2.0, 0.0], [0.0, 2.0], [1.5, 0.2]])
+    return net, Regularizer(net, 10, 1.0), torch.tensor([[2.0, 0.0], [0.0, 2.0], [1.5, 0.2]])
+
+
+def test_heldout_skips_updates_when_the_held_out_set_is_separable():
+    net, reg, X = _identity_classifier()
     correct = HeldoutScale(net, reg, Classification(), (X, torch.tensor([0, 1, 0])), burn_in=1, update_every=1)
     assert correct.on_epoch_end(0, None) is False and correct.n_skipped == 1
     assert reg.lambdas == {"0.weight": 1.0}
@@ -126,17 +131,13 @@ def test_heldout_skips_updates_when_the_held_out_set_is_separable():
 def test_heldout_skips_updates_while_the_held_out_predictions_are_worse_than_chance():
     """Held-out NLL ≥ log K (the uniform prediction's): shrinking every weight lowers it whatever
     δ should be, so the update is skipped and δ kept; once the network does better, it updates."""
-    net = nn.Sequential(nn.Linear(2, 2, bias=False))
-    with torch.no_grad():
-        net[0].weight.copy_(torch.eye(2))
-    reg = Regularizer(net, 10, 1.0)
-    X = torch.tensor([[2.0, 0.0], [0.0, 2.0], [1.5, 0.2]])
+    net, reg, X = _identity_classifier()
     all_wrong = HeldoutScale(net, reg, Classification(), (X, torch.tensor([1, 0, 1])), burn_in=1, update_every=1)
-    assert all_wrong._worse_than_chance()
+    assert all_wrong._uninformative() == "chance"
     assert all_wrong.on_epoch_end(0, None) is False and all_wrong.n_skipped_chance == 1
     assert all_wrong.n_skipped == 0 and reg.lambdas == {"0.weight": 1.0}
     one_wrong = HeldoutScale(net, reg, Classification(), (X, torch.tensor([0, 1, 1])), burn_in=1, update_every=1)
-    assert not one_wrong._worse_than_chance()                     # mean NLL ≈ 0.60 < log 2
+    assert one_wrong._uninformative() is None                     # mean NLL ≈ 0.60 < log 2
     assert one_wrong.on_epoch_end(0, None) is True and one_wrong.n_skipped_chance == 0
 
 

@@ -199,8 +199,8 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         the network, on every fold; each must beat the default's calibration on the held-out
         samples of all folds together by ``split_gate`` standard errors (and a classifier's
         held-out samples must not all be classified correctly by both: the NLL then only
-        rewards sharper logits), and the lowest held-out NLL among those that do is kept. +0.35 fits per fold each. ``"auto"`` (default):
-        ``("uniform",)`` where ``prior_mean`` anchors some regularized groups but not others and
+        rewards sharper logits), and the lowest held-out NLL among those that do is kept.
+        +0.35 fits per fold each. ``"auto"`` (default): ``("uniform",)`` where ``prior_mean`` anchors some regularized groups but not others and
         the ratios are the μP rule's — fine-tuning a pretrained body with a new head. The μP
         ratios (a weak pull on the body, a strong one on the head) fit features that transfer
         poorly, one δ toward μ for every layer fits features that transfer; none otherwise

@@ -47,15 +47,21 @@ class Calibration:
 
 
 @torch.no_grad()
-def heldout_losses(model: nn.Module, likelihood, val) -> torch.Tensor:
-    """Per-sample held-out NLL of ``model`` (``eval`` mode; the model's mode is restored)."""
-    X, y = val
+def eval_outputs(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
+    """``model(X)`` in ``eval`` mode, without gradients; the model's mode is restored."""
     was_training = model.training
     model.eval()
     try:
-        out = model(X)
+        return model(X)
     finally:
         model.train(was_training)
+
+
+@torch.no_grad()
+def heldout_losses(model: nn.Module, likelihood, val) -> torch.Tensor:
+    """Per-sample held-out NLL of ``model`` (``eval`` mode; the model's mode is restored)."""
+    X, y = val
+    out = eval_outputs(model, X)
     if isinstance(likelihood, Gaussian):
         beta = likelihood.precision.to(out.dtype)
         sq = (out.reshape(y.shape) - y).pow(2).reshape(y.shape[0], -1)
@@ -63,19 +69,18 @@ def heldout_losses(model: nn.Module, likelihood, val) -> torch.Tensor:
     return F.cross_entropy(out, y, reduction="none")
 
 
-@torch.no_grad()
+def all_correct(logits: torch.Tensor, y: torch.Tensor) -> bool:
+    """Every sample's largest logit is its label's."""
+    return bool((logits.argmax(dim=-1).reshape(y.shape) == y).all())
+
+
 def classifies_all(model: nn.Module, likelihood, val) -> bool:
     """A classifier that gets every held-out sample right (``eval`` mode); False otherwise and
     for other likelihoods."""
     if not isinstance(likelihood, Classification):
         return False
     X, y = val
-    was_training = model.training
-    model.eval()
-    try:
-        return bool((model(X).argmax(dim=-1).reshape(y.shape) == y).all())
-    finally:
-        model.train(was_training)
+    return all_correct(eval_outputs(model, X), y)
 
 
 def choose(common, rivals: list, val, gate: float = 1.0, labels=None) -> tuple[int, dict]:

@@ -17,7 +17,7 @@ import torch
 from scipy.optimize import minimize_scalar
 from torch import nn
 
-from lamina.torch.heldout_select import classifies_all
+from lamina.torch.heldout_select import all_correct, eval_outputs
 from lamina.torch.likelihoods import Classification, Gaussian
 from lamina.torch.penalty import Regularizer
 
@@ -133,33 +133,33 @@ class HeldoutScale:
         far = moved < -np.log(4.0)
         self.frozen |= far & (responded * np.sign(moved) < 0.05 * np.abs(moved))
 
-    def _separable(self) -> bool:
-        """Classification with every held-out sample classified correctly: the held-out NLL
-        then falls monotonically as the logits grow (any proper score does), so it has no
-        finite optimum in the weight scale and says nothing against smaller δ. Such updates
-        are skipped (δ kept) instead of driving δ toward 0 — on 15 held-out images that
-        happens often."""
-        return classifies_all(self.model, self.likelihood, self.val)
-
     @torch.no_grad()
-    def _worse_than_chance(self) -> bool:
-        """Classification whose held-out NLL is no better than the uniform prediction's, log K:
-        shrinking every weight toward μ (the head toward 0, the logits toward equal) then lowers
-        the held-out loss whatever δ should be, so c* sits at the end of its range and says
-        nothing about δ. Such updates are skipped (δ kept) until the network predicts better
-        than chance. Early in fine-tuning on 35 images of ten classes the held-out NLL was 4.5
-        against log 10 = 2.3 at the first update, and without the skip δ doubled at every update
-        to 52,000 while the training objective climbed from 0.4 to 55."""
+    def _uninformative(self) -> str | None:
+        """Why the held-out loss says nothing about δ now — ``"separable"``, ``"chance"`` — or
+        None; classification only, from one forward pass of the held-out set.
+
+        ``"separable"``: every held-out sample classified correctly. The held-out NLL then
+        falls monotonically as the logits grow (any proper score does), so it has no finite
+        optimum in the weight scale and says nothing against smaller δ. Such updates are
+        skipped (δ kept) instead of driving δ toward 0 — on 15 held-out images that happens
+        often.
+
+        ``"chance"``: a held-out NLL no better than the uniform prediction's, log K. Shrinking
+        every weight toward μ (the head toward 0, the logits toward equal) then lowers the
+        held-out loss whatever δ should be, so c* sits at the end of its range. Such updates
+        are skipped until the network predicts better than chance. Early in fine-tuning on 35
+        images of ten classes the held-out NLL was 4.5 against log 10 = 2.3 at the first
+        update, and without the skip δ doubled at every update to 52,000 while the training
+        objective climbed from 0.4 to 55."""
         if not isinstance(self.likelihood, Classification):
-            return False
+            return None
         X, y = self.val
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            logits = self.model(X)
-        finally:
-            self.model.train(was_training)
-        return float(self.likelihood.nll(logits, y)) >= math.log(logits.shape[-1])
+        logits = eval_outputs(self.model, X)
+        if all_correct(logits, y):
+            return "separable"
+        if float(self.likelihood.nll(logits, y)) >= math.log(logits.shape[-1]):
+            return "chance"
+        return None
 
     def due(self, epoch: int) -> bool:
         return epoch + 1 >= self.burn_in and (epoch + 1 - self.burn_in) % self.update_every == 0
@@ -167,10 +167,11 @@ class HeldoutScale:
     def on_epoch_end(self, epoch, optimizer):
         if not self.due(epoch):
             return False
-        if self._separable():
+        reason = self._uninformative()
+        if reason == "separable":
             self.n_skipped += 1
             return False
-        if self._worse_than_chance():
+        if reason == "chance":
             self.n_skipped_chance += 1
             return False
         log_c = weight_scale_search(self.model, self.regularizer, self.likelihood, self.val,
@@ -189,8 +190,5 @@ class HeldoutScale:
     @torch.no_grad()
     def _update_noise(self):
         X, y = self.val
-        was_training = self.model.training
-        self.model.eval()
-        mse = (self.model(X).reshape(y.shape) - y).pow(2).mean().clamp_min(1e-12)
-        self.model.train(was_training)
+        mse = (eval_outputs(self.model, X).reshape(y.shape) - y).pow(2).mean().clamp_min(1e-12)
         self.likelihood.log_precision.copy_((-mse.log()).to(self.likelihood.log_precision.dtype))
