@@ -11,8 +11,8 @@ samples, 10 log₁₀(‖x_miss‖² / ‖x̂_miss − x_miss‖²) in dB, avera
 Methods: linear and cubic-spline interpolation (SciPy), band-limited POCS (300 iterations,
 band = the average sampling's Nyquist), POCS with a decreasing threshold on the Fourier
 amplitudes (Abma & Kabir 2006, 300 iterations), lamina's ``reconstruct`` with one λ for every
-coefficient of each sparse model (``per_group=False``), and lamina's default (a λ per wavelet
-level / band); and, to isolate the λ per group, the cycle-spun db4 wavelet frame alone with one λ
+coefficient of each model (``per_group=False``; the spectral prior then is white noise), and
+lamina's default (a λ per wavelet level / band, a λ per frequency from the estimated spectrum); and, to isolate the λ per group, the cycle-spun db4 wavelet frame alone with one λ
 and with a λ per level (``dictionary="wavelet:db4"``). Nothing else is given to lamina: it chooses model and λ from the observed samples.
 
 ``--validation`` runs signals the benchmark does not use — other miniSEED files of ObsPy's test
@@ -163,7 +163,7 @@ def run(quick: bool, log=lambda line: print(line, flush=True), skip=()):
                         started = time.perf_counter()
                         estimate = function(truth[mask], mask)
                         seconds = time.perf_counter() - started
-                        if method == "lamina":  # mixture weight of the sparse models (λ per group)
+                        if method == "lamina":  # mixture weight of the models with a λ per group
                             sparse.append(sum(w for n, w in estimate.weights.items() if not n.startswith("spline")))
                         estimate = np.asarray(estimate)
                         scores.setdefault(method, []).append((snr_db(estimate, truth, ~mask), seconds))
@@ -191,9 +191,9 @@ def table(rows, command: str) -> str:
     lines = ["## Signals from irregular samples: SNR (dB) of the unobserved samples", "",
              f"Command: `{command}` (OMP_NUM_THREADS=1). Mean over the masks; 'best interp.' is the best of "
              "linear, cubic and both POCS for that row; Δ = lamina − best interp.; 'λ/level gain' = lamina − lamina one λ; "
-             "'db4 gain' = db4 λ/level − db4 one λ; 'sparse w.' = the default's mixture weight on its sparse "
-             "models (those with a λ per group; the rest is on the smoothness priors).",
-             "", "| family | signal | kept | " + " | ".join(names) + " | best interp. | Δ | λ/level gain | db4 gain | lamina s | sparse w. |",
+             "'db4 gain' = db4 λ/level − db4 one λ; 'λ/group w.' = the default's mixture weight on its models "
+             "with a λ per group (the frames and the spectral prior; the rest is on the smoothness priors).",
+             "", "| family | signal | kept | " + " | ".join(names) + " | best interp. | Δ | λ/level gain | db4 gain | lamina s | λ/group w. |",
              "|---|---|---|" + "---|" * (len(names) + 6)]
     for row in rows:
         best = max(row[b] for b in baselines)
@@ -202,7 +202,7 @@ def table(rows, command: str) -> str:
                      + f" | {best:.1f} | {row['lamina'] - best:+.1f} | {row['lamina'] - _get(row, 'lamina one λ'):+.1f} | "
                      f"{_get(row, 'db4 λ/level') - _get(row, 'db4 one λ'):+.1f} | {row['seconds']:.1f} | {row['sparse']:.2f} |")
     lines += ["", "| family | rows | mean Δ vs best interp. | rows with Δ ≥ −0.5 dB | mean λ/level gain | mean db4 gain "
-              "| mean sparse w. |", "|---|---|---|---|---|---|---|"]
+              "| mean λ/group w. |", "|---|---|---|---|---|---|---|"]
     for family in dict.fromkeys(r["family"] for r in rows):
         group = [r for r in rows if r["family"] == family]
         deltas = [r["lamina"] - max(r[b] for b in baselines) for r in group]

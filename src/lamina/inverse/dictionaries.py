@@ -251,6 +251,6 @@ def make_dictionary(name: str, shape) -> Dictionary:
     import pywt
 
     if family not in pywt.wavelist(kind="discrete"):
-        raise ValueError(f"dictionary {name!r} is not known: use 'spline<k>', 'wavelet:<family>' (PyWavelets "
-                         f"discrete family, e.g. 'wavelet:db4') or 'localdct[:<block>]'")
+        raise ValueError(f"dictionary {name!r} is not known: use 'spline<k>', 'spectral', 'wavelet:<family>' "
+                         f"(PyWavelets discrete family, e.g. 'wavelet:db4') or 'localdct[:<block>]'")
     return WaveletFrame(shape, family, wavelet_level(shape), n_shifts=4 if len(shape) == 1 else 2)

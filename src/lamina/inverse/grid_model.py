@@ -1,6 +1,7 @@
 """A candidate model of :func:`lamina.inverse.reconstruct` with its λ grid.
 
-A smoothness prior (:mod:`lamina.inverse.smoothing`) runs on :func:`smoothing_grid`; a sparse
+A smoothness prior (:mod:`lamina.inverse.smoothing`) runs on :func:`smoothing_grid`, the spectral
+prior (:mod:`lamina.inverse.spectral`) on :func:`spectral_grid`; a sparse
 frame (:mod:`lamina.inverse.dictionaries`, :mod:`lamina.inverse.fk`) on λ = t · d with t on a
 decreasing grid from 0.3 t_max and d the Laplace-prior direction of :func:`group_direction`
 (from a pilot cubic smoothing spline of the training samples), solved along the grid by the
@@ -12,6 +13,7 @@ import numpy as np
 
 from lamina.inverse.frame_l1 import group_direction, l1_path
 from lamina.inverse.smoothing import SmoothnessPrior, smoothing_grid
+from lamina.inverse.spectral import SpectralPrior, spectral_grid
 
 
 class GridModel:
@@ -19,7 +21,8 @@ class GridModel:
 
     def __init__(self, model, values, mask, n_lams, per_group, lam, max_iter, warm_refit: bool = False):
         self.model, self.per_group, self.max_iter, self.warm_refit = model, per_group, max_iter, warm_refit
-        self.is_smooth = isinstance(model, SmoothnessPrior)
+        # the Gaussian (L2) priors, solved along their grid by ``model.solve``; the rest are sparse frames
+        self.is_smooth = isinstance(model, (SmoothnessPrior, SpectralPrior))
         self.pilot_prior = None if self.is_smooth else SmoothnessPrior(model.shape, 2)
         self.fixed = None
         if lam is not None:
@@ -32,6 +35,8 @@ class GridModel:
         self.direction = None if self.is_smooth else self._direction(mask, values)
         if self.fixed is not None:
             self.grid = np.array([1.0])
+        elif isinstance(model, SpectralPrior):
+            self.grid = spectral_grid(n_lams)
         elif self.is_smooth:
             self.grid = smoothing_grid(n_lams)
         else:

@@ -5,6 +5,9 @@ model gives an estimate along its own λ grid:
 
 * smoothness priors ``spline1``, ``spline2``, ``spline3`` — x = argmin ½‖M(x − v)‖² + ½λ‖D_k x‖²,
   discrete smoothing splines of degree 2k − 1 (:mod:`lamina.inverse.smoothing`);
+* the spectral prior ``spectral`` — a Gaussian prior in the DCT basis with a λ per frequency,
+  λ_k = t / p_k, p the power spectrum estimated from the observed samples (Wiener interpolation,
+  kriging; :mod:`lamina.inverse.spectral`); not on masks of whole lines;
 * sparsity in a tight frame S (cycle-spun wavelets, a local DCT; :mod:`lamina.inverse.dictionaries`)
   with one λ per group (wavelet level, frequency band):
 
@@ -61,6 +64,7 @@ from lamina.inverse.grid_model import GridModel
 from lamina.inverse.heldout import gap_features, importance_weights
 from lamina.inverse.repeats import REPEAT_BELOW, cross_validate, repeats, resampling_units  # noqa: F401 (re-exported)
 from lamina.inverse.smoothing import SmoothnessPrior
+from lamina.inverse.spectral import SpectralPrior
 from lamina.inverse.stacking import STACK_WITHIN, choose, stacking_weights  # noqa: F401 (stacking_weights re-exported)
 
 
@@ -98,7 +102,8 @@ class Reconstruction:
         sample was observed).
     lam : ndarray, shape (n_groups,)
         λ per group of the chosen model (one value for a smoothness prior, in units of
-        ‖D_kᵀD_k‖, on the signal scaled to unit RMS).
+        ‖D_kᵀD_k‖, on the signal scaled to unit RMS; for the spectral prior its noise-to-signal
+        ratio t, the λ per frequency being t / p_k).
     groups : tuple of str
         The group names of ``lam``.
     score : float
@@ -160,8 +165,9 @@ def _padded_shape(shape):
     return tuple(int(-(-s // m) * m) for s, m in zip(shape, multiple))
 
 
-def _candidates(shape, dictionary, axis=None):
-    """The candidate models; by default the smoothness priors, the frames of
+def _candidates(shape, dictionary, axis=None, per_group: bool = True):
+    """The candidate models; by default the smoothness priors, the spectral prior (not on masks
+    of whole lines, which it cannot fill; ``per_group=False``: its one-λ, white-noise form), the frames of
     :func:`default_dictionaries`, and for a 2-D mask with whole lines missing (``axis`` the
     axis the lines run along, :func:`~lamina.inverse.folds.line_axis`) also the splines of
     order 1–3 across the lines (differences along the other axis only) and the f-k frame with
@@ -169,6 +175,7 @@ def _candidates(shape, dictionary, axis=None):
     if dictionary is None:
         orders = (1, 2, 3) if len(shape) == 1 else (1, 2)
         models = [SmoothnessPrior(shape, k) for k in orders]
+        models += [SpectralPrior(shape, per_band=per_group)] if axis is None and min(shape) >= 16 else []
         if axis is not None:
             models += [SmoothnessPrior(shape, k, axis=1 - axis) for k in (1, 2, 3)]
         models += default_dictionaries(shape) if min(shape) >= 16 else []
@@ -176,7 +183,7 @@ def _candidates(shape, dictionary, axis=None):
     items = dictionary if isinstance(dictionary, (list, tuple)) else [dictionary]
     models = []
     for item in items:
-        if isinstance(item, (Dictionary, SmoothnessPrior)):
+        if isinstance(item, (Dictionary, SmoothnessPrior, SpectralPrior)):
             if tuple(item.shape) != tuple(shape):
                 raise ValueError(f"dictionary {item.name} has shape {item.shape}; the padded signal has {shape} "
                                  f"(pass a name, or build it for that shape)")
@@ -184,6 +191,8 @@ def _candidates(shape, dictionary, axis=None):
         elif isinstance(item, str) and item.startswith("spline"):
             order, _, along = item[6:].partition(":axis")
             models.append(SmoothnessPrior(shape, int(order or 2), axis=int(along) if along else None))
+        elif item == "spectral":
+            models.append(SpectralPrior(shape, per_band=per_group))
         elif isinstance(item, str) and item.partition(":")[0] == "fk":
             if len(shape) != 2:
                 raise ValueError(f"dictionary 'fk' needs a 2-D mask, got shape {shape}")
@@ -219,7 +228,7 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
     mask : ndarray of bool, shape (n,) or (n_rows, n_cols)
         True where the sample is observed.
     dictionary : str, Dictionary, SmoothnessPrior or list of them, optional
-        Candidate models ("spline1", "spline2", "spline3", "wavelet:<PyWavelets family>",
+        Candidate models ("spline1", "spline2", "spline3", "spectral", "wavelet:<PyWavelets family>",
         "localdct[:block]"; on images also "spline<k>:axis<a>", differences along axis a only,
         and "fk[:0]", the f-k frame with time along axis 1, or 0); by default the smoothness
         priors and the frames of :func:`~lamina.inverse.dictionaries.default_dictionaries`,
@@ -233,7 +242,9 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
     n_folds : int
         K (fewer when there are fewer than 2K observed samples).
     per_group : bool
-        λ per group (wavelet level / frequency band) by the Laplace-prior rule, or one λ.
+        λ per group (wavelet level / frequency band) by the Laplace-prior rule and a λ per
+        frequency from the estimated spectrum (the spectral prior), or one λ for every
+        coefficient of each model (the spectral prior then is the white-noise prior).
     n_lams : int, optional
         Grid points per model (default 14 for 1-D, 8 for images).
     max_iter : int, optional
@@ -319,7 +330,7 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
     full_values = np.zeros(padded)
     full_values[full_mask] = (observed - offset) / scale
     axis = line_axis(mask) if fold_kind is FoldKind.AUTO else None
-    candidates = _candidates(padded, dictionary, axis)
+    candidates = _candidates(padded, dictionary, axis, per_group)
     if lam is not None and len(candidates) > 1 and np.size(lam) > 1:
         raise ValueError("lam with one value per group needs a single dictionary= model")
     models = [GridModel(m, full_values, full_mask, n_lams, per_group, lam, max_iter, warm_refit=axis is not None)
