@@ -57,11 +57,15 @@ def load_mask(path, shape) -> np.ndarray:
     return mask
 
 
-def reconstruct_file(signal, mask=None, *, keep: float = 0.5, seed: int = 0, out=None) -> dict:
+def reconstruct_file(signal, mask=None, *, keep: float = 0.5, seed: int = 0, out=None,
+                     one_lambda: bool = True) -> dict:
     """Reconstruct a signal file from its observed samples and compare with the baselines.
 
     Returns {"shape", "observed", "chosen", "weights", "snr_db": {method: dB of the unobserved
-    samples}}; with ``out``, writes ``reconstruction.npy`` and ``summary.json`` there.
+    samples}, "one_lambda_snr_db"}; with ``one_lambda`` the same reconstruction is also run with
+    one λ for every coefficient of each model (``per_group=False``), the comparison the verdict
+    states (None otherwise). With ``out``, writes ``reconstruction.npy``, ``summary.json`` and
+    ``report.html`` (:mod:`lamina.report.signal_report`: verdict, tables, figures) there.
     """
     from lamina.inverse.baselines import cubic_interpolation, linear_interpolation, pocs_interpolation
     from lamina.inverse.reconstruct import reconstruct
@@ -85,13 +89,21 @@ def reconstruct_file(signal, mask=None, *, keep: float = 0.5, seed: int = 0, out
         for name, estimate in estimates.items():
             error = float(np.sum((estimate[missing] - data[missing]) ** 2))
             snr[name] = float(10 * np.log10(max(energy, 1e-300) / max(error, 1e-300)))
+    single = None
+    if one_lambda and missing.any() and "lamina" in snr:
+        x = reconstruct(data, mask, seed=seed, per_group=False).x
+        single = float(10 * np.log10(max(energy, 1e-300) / max(float(np.sum((x - data)[missing] ** 2)), 1e-300)))
     summary = {"signal": str(signal), "shape": list(data.shape), "observed": int(mask.sum()),
-               "chosen": result.dictionary, "weights": result.weights, "score": result.score, "snr_db": snr}
+               "chosen": result.dictionary, "weights": result.weights, "score": result.score, "snr_db": snr,
+               "one_lambda_snr_db": single}
     if out is not None:
+        from lamina.report.signal_report import write_signal_report
+
         folder = pathlib.Path(out)
         folder.mkdir(parents=True, exist_ok=True)
         np.save(folder / "reconstruction.npy", result.x)
         (folder / "summary.json").write_text(json.dumps(summary, indent=2))
+        write_signal_report(folder, str(signal), data, mask, result, estimates, snr, single)
     return summary
 
 
@@ -105,4 +117,8 @@ def run_cli(args) -> int:
               f"lamina chose {summary['chosen']}")
         for name, value in summary["snr_db"].items():
             print(f"  {name:8s} {value:6.1f} dB (unobserved samples)")
+        if summary["one_lambda_snr_db"] is not None:
+            print(f"  {'one λ':8s} {summary['one_lambda_snr_db']:6.1f} dB (lamina with one λ per model)")
+        if args.out:
+            print(f"report: {pathlib.Path(args.out) / 'report.html'}")
     return 0

@@ -48,7 +48,7 @@ def spectral_grid(n_lams: int = 14) -> np.ndarray:
     return np.geomspace(3.0, 1e-6, check_positive_int(n_lams, "n_lams", minimum=2))
 
 
-def _frequency(shape) -> np.ndarray:
+def frequency_index(shape) -> np.ndarray:
     """|k| of every DCT coefficient (the radial frequency index on images)."""
     grids = np.meshgrid(*[np.arange(s, dtype=float) for s in shape], indexing="ij")
     return np.sqrt(sum(g ** 2 for g in grids))
@@ -104,7 +104,7 @@ class SpectralPrior:
         self.per_band = bool(per_band)
         self.name = "spectral" if self.per_band else "spectral (one λ)"
         self.group_names = ("t",)
-        self._frequency = _frequency(self.shape)
+        self._frequency = frequency_index(self.shape)
 
     def spectrum(self, mask, values) -> np.ndarray:
         """p, the prior variance of every DCT coefficient, from the samples on ``mask``."""
