@@ -100,3 +100,19 @@ def test_reconstruct_offers_it_on_scattered_masks_only():
     gather = np.outer(np.ones(32), np.sin(np.linspace(0, 6, 32)))
     lines = np.repeat(np.random.default_rng(0).random(32)[:, None] < 0.6, 32, axis=1)
     assert "spectral" not in reconstruct(gather[lines], lines, n_lams=4, max_iter=10, n_bags=0).info["curves"]
+
+
+def test_constant_and_zero_signals_need_no_model():
+    """Observed samples all equal: the answer is that constant (this crashed in the stacking
+    before: every held-out error 0, and ∞ · 0 in the contenders rule); all-zero values give a
+    zero spectral estimate without overflow."""
+    import warnings
+
+    mask = np.random.default_rng(0).random(64) < 0.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for shape in ((64,), (12, 10)):
+            m = np.random.default_rng(1).random(shape) < 0.5
+            result = reconstruct(np.full(int(m.sum()), 3.5), m)
+            assert result.dictionary == "constant" and np.all(result.x == 3.5)
+        assert np.all(SpectralPrior((64,)).solve(mask, np.zeros(64), [1e-6, 1.0])[1] == 0.0)

@@ -323,7 +323,10 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
         return Reconstruction(x=np.zeros(shape) + np.asarray(observed).reshape(shape), dictionary="observed",
                               lam=np.zeros(0), groups=(), score=0.0, rule=rule.value)
     offset = float(np.mean(observed))
-    scale = float(np.sqrt(np.mean((observed - offset) ** 2))) or 1.0
+    scale = float(np.sqrt(np.mean((observed - offset) ** 2)))
+    if scale == 0.0:   # every observed sample equal: every model gives that constant
+        return Reconstruction(x=np.full(shape, offset), dictionary="constant", lam=np.zeros(0), groups=(),
+                              score=0.0, rule=rule.value)
     padded = _padded_shape(shape)
     full_mask = np.zeros(padded, bool)
     full_mask[tuple(slice(0, s) for s in shape)] = mask

@@ -119,7 +119,9 @@ class SpectralPrior:
 
     def _krige(self, mask, values, power, noise, start):
         n = mask.size
-        floor = 1e-12 * max(float(power.max()), 1e-300)
+        if not float(power.max()) > 1e-200:   # observed samples all zero (a constant signal, centred)
+            power = np.ones_like(power)
+        floor = 1e-12 * float(power.max())
         lam = (noise / np.maximum(power, floor)).ravel()
         observed = mask.astype(float)
 

@@ -43,6 +43,8 @@ def contenders(best_errors, within: float) -> np.ndarray:
     """Indices of the models whose held-out error is at most ``within`` times the least one
     (module docstring); the best model is always one."""
     best_errors = np.asarray(best_errors, float)
+    if not np.isfinite(within):   # every model (also when the least error is 0, where ∞ · 0 is NaN)
+        return np.arange(best_errors.size)
     return np.flatnonzero(best_errors <= within * np.min(best_errors))
 
 
