@@ -187,3 +187,9 @@ def test_signal_report_verdict_and_an_image_page(tmp_path):
     page = (tmp_path / "page" / "report.html").read_text()
     assert "of 576 samples" in page and page.count("<img") >= 2
     assert summary["snr_db"]["lamina"] > summary["snr_db"]["linear"] - 3.0
+    # nothing tuned: every sample observed, or a constant signal — still a page, no curves
+    np.save(tmp_path / "constant.npy", np.full(40, 2.0))
+    np.save(tmp_path / "all.npy", np.ones(40, bool))
+    assert reconstruct_file(tmp_path / "constant.npy", out=tmp_path / "c")["chosen"] == "constant"
+    assert reconstruct_file(tmp_path / "constant.npy", tmp_path / "all.npy", out=tmp_path / "a")["chosen"] == "observed"
+    assert "nothing to compare" in (tmp_path / "a" / "report.html").read_text()

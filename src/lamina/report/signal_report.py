@@ -119,10 +119,11 @@ def write_signal_report(folder, signal: str, data, mask, result, estimates: dict
                     "<p class='note'>Held-out relative error: Σ (x̂ − v)² / Σ v² over the held-out observed "
                     "samples (importance-weighted); the weights are the stacking weights.</p>")),
                 ("Recovery", figure_html(recovery_figure(data, mask, shown), "lamina and the best baseline",
-                                         folder / "recovery.png")),
-                ("Held-out error along each model's λ grid",
-                 figure_html(curves_figure(result.info["curves"]), "cross-validation curves",
-                             folder / "curves.png"))]
+                                         folder / "recovery.png"))]
+    if result.info.get("curves"):   # absent when nothing was tuned (every sample observed, a constant)
+        sections.append(("Held-out error along each model's λ grid",
+                         figure_html(curves_figure(result.info["curves"]), "cross-validation curves",
+                                     folder / "curves.png")))
     if result.weights.get("spectral", 0.0) > 0:
         curve = result.info["curves"]["spectral"]
         t = float(np.asarray(curve["lam"])[int(np.argmin(curve["error"]))])
