@@ -176,8 +176,9 @@ def test_signal_report_verdict_and_an_image_page(tmp_path):
 
     assert verdict({"lamina": 12.0, "linear": 10.0, "cubic": 11.0}, 11.9) == (
         "lamina recovers the unobserved samples at 12.0 dB, 1.0 dB above the best interpolation baseline "
-        "(cubic, 11.0 dB). With one λ for every coefficient of each model it reaches 11.9 dB: the λ per group "
-        "made no difference beyond 0.5 dB (+0.1 dB).")
+        "(cubic, 11.0 dB). With one λ for every coefficient of each model (the spectral prior then is white "
+        "noise) it reaches 11.9 dB: the λ per group made no difference beyond 0.5 dB (+0.1 dB).")
+    assert "exactly" in verdict({"lamina": float("inf"), "linear": 30.0}, None)
     assert "below" in verdict({"lamina": 9.0, "linear": 10.0}, None)
     assert "helped" in verdict({"lamina": 12.0, "linear": 10.0}, 10.0)
     assert "hurt" in verdict({"lamina": 12.0, "linear": 10.0}, 13.0)
@@ -193,3 +194,17 @@ def test_signal_report_verdict_and_an_image_page(tmp_path):
     assert reconstruct_file(tmp_path / "constant.npy", out=tmp_path / "c")["chosen"] == "constant"
     assert reconstruct_file(tmp_path / "constant.npy", tmp_path / "all.npy", out=tmp_path / "a")["chosen"] == "observed"
     assert "nothing to compare" in (tmp_path / "a" / "report.html").read_text()
+    # unknown (NaN) unobserved samples are left out of the SNR; JSON stays strict
+    import json
+
+    trace = np.sin(np.arange(80) / 4.0)
+    holes = np.random.default_rng(3).random(80) < 0.6
+    gappy = np.where(holes, trace, np.nan)
+    gappy[np.flatnonzero(~holes)[:3]] = trace[np.flatnonzero(~holes)[:3]]   # three unobserved samples known
+    np.save(tmp_path / "gappy.npy", gappy)
+    np.save(tmp_path / "holes.npy", holes)
+    summary = reconstruct_file(tmp_path / "gappy.npy", tmp_path / "holes.npy", out=tmp_path / "g")
+    assert all(np.isfinite(v) for v in summary["snr_db"].values())
+    json.loads((tmp_path / "g" / "summary.json").read_text())
+    page = (tmp_path / "g" / "report.html").read_text()
+    assert "lamina recovers the unobserved samples at" in page and "nan dB" not in page

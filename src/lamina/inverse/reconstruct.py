@@ -324,18 +324,18 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
                               lam=np.zeros(0), groups=(), score=0.0, rule=rule.value)
     offset = float(np.mean(observed))
     scale = float(np.sqrt(np.mean((observed - offset) ** 2)))
-    if scale == 0.0:   # every observed sample equal: every model gives that constant
-        return Reconstruction(x=np.full(shape, offset), dictionary="constant", lam=np.zeros(0), groups=(),
-                              score=0.0, rule=rule.value)
     padded = _padded_shape(shape)
     full_mask = np.zeros(padded, bool)
     full_mask[tuple(slice(0, s) for s in shape)] = mask
     full_values = np.zeros(padded)
-    full_values[full_mask] = (observed - offset) / scale
+    full_values[full_mask] = (observed - offset) / (scale or 1.0)
     axis = line_axis(mask) if fold_kind is FoldKind.AUTO else None
     candidates = _candidates(padded, dictionary, axis, per_group)
     if lam is not None and len(candidates) > 1 and np.size(lam) > 1:
         raise ValueError("lam with one value per group needs a single dictionary= model")
+    if scale == 0.0:   # every observed sample equal: every model gives that constant
+        return Reconstruction(x=np.full(shape, offset), dictionary="constant", lam=np.zeros(0), groups=(),
+                              score=0.0, rule=rule.value)
     models = [GridModel(m, full_values, full_mask, n_lams, per_group, lam, max_iter, warm_refit=axis is not None)
               for m in candidates]
     observed_index = np.flatnonzero(full_mask.ravel())

@@ -5,7 +5,8 @@ read with ObsPy when installed), images (``.png``, ``.jpg``, ``.jpeg``, ``.tif``
 grey, with scikit-image). The mask is a boolean ``.npy`` of the signal's shape (True =
 observed); without one, a random ``keep`` share of the samples is observed. Since the file holds
 every sample, the unobserved ones serve as the truth: the summary gives the SNR of the recovered
-unobserved samples for lamina and for the interpolation baselines.
+unobserved samples for lamina and for the interpolation baselines (where the file holds them: NaN at an
+unobserved sample means unknown; ``inf`` dB, ``null`` in JSON, an exact recovery).
 """
 from __future__ import annotations
 
@@ -57,6 +58,19 @@ def load_mask(path, shape) -> np.ndarray:
     return mask
 
 
+def snr_db(estimate, data, truth, energy: float) -> float:
+    """10 log₁₀(energy / error) on the samples ``truth``; ``inf`` when they are recovered exactly."""
+    error = float(np.sum((estimate[truth] - data[truth]) ** 2))
+    return float(10 * np.log10(energy / error)) if error > 0 else float("inf")
+
+
+def _finite_or_none(value):
+    """JSON has no ∞ or NaN: an exact recovery's SNR is written as null."""
+    if isinstance(value, dict):
+        return {key: _finite_or_none(item) for key, item in value.items()}
+    return value if not isinstance(value, float) or np.isfinite(value) else None
+
+
 def reconstruct_file(signal, mask=None, *, keep: float = 0.5, seed: int = 0, out=None,
                      one_lambda: bool = True) -> dict:
     """Reconstruct a signal file from its observed samples and compare with the baselines.
@@ -83,16 +97,12 @@ def reconstruct_file(signal, mask=None, *, keep: float = 0.5, seed: int = 0, out
     if mask.sum() >= 2 and missing.any():
         estimates.update(linear=linear_interpolation(data, mask), cubic=cubic_interpolation(data, mask),
                          POCS=pocs_interpolation(data, mask))
-    snr = {}
-    if missing.any():
-        energy = float(np.sum(data[missing] ** 2))
-        for name, estimate in estimates.items():
-            error = float(np.sum((estimate[missing] - data[missing]) ** 2))
-            snr[name] = float(10 * np.log10(max(energy, 1e-300) / max(error, 1e-300)))
+    truth = missing & np.isfinite(data)   # unobserved samples the file holds (NaN: unknown)
+    energy = float(np.sum(data[truth] ** 2))
+    snr = {name: snr_db(estimate, data, truth, energy) for name, estimate in estimates.items()} if energy > 0 else {}
     single = None
-    if one_lambda and missing.any() and "lamina" in snr:
-        x = reconstruct(data, mask, seed=seed, per_group=False).x
-        single = float(10 * np.log10(max(energy, 1e-300) / max(float(np.sum((x - data)[missing] ** 2)), 1e-300)))
+    if one_lambda and "lamina" in snr and result.dictionary not in ("constant", "observed"):
+        single = snr_db(reconstruct(data, mask, seed=seed, per_group=False).x, data, truth, energy)
     summary = {"signal": str(signal), "shape": list(data.shape), "observed": int(mask.sum()),
                "chosen": result.dictionary, "weights": result.weights, "score": result.score, "snr_db": snr,
                "one_lambda_snr_db": single}
@@ -102,7 +112,7 @@ def reconstruct_file(signal, mask=None, *, keep: float = 0.5, seed: int = 0, out
         folder = pathlib.Path(out)
         folder.mkdir(parents=True, exist_ok=True)
         np.save(folder / "reconstruction.npy", result.x)
-        (folder / "summary.json").write_text(json.dumps(summary, indent=2))
+        (folder / "summary.json").write_text(json.dumps(_finite_or_none(summary), indent=2, allow_nan=False))
         write_signal_report(folder, str(signal), data, mask, result, estimates, snr, single)
     return summary
 
@@ -111,7 +121,7 @@ def run_cli(args) -> int:
     """``lamina sense --signal FILE [--mask FILE]``: reconstruct, print the SNR table, write files."""
     summary = reconstruct_file(args.signal, args.mask, keep=args.keep, seed=args.seed, out=args.out)
     if args.json:
-        print(json.dumps(summary))
+        print(json.dumps(_finite_or_none(summary), allow_nan=False))
     elif not args.quiet:
         print(f"{summary['signal']}: {summary['observed']} of {int(np.prod(summary['shape']))} samples observed; "
               f"lamina chose {summary['chosen']}")

@@ -20,19 +20,30 @@ def verdict(snr: dict, one_lambda: float | None) -> str:
     """One sentence: lamina against the best baseline and, when measured, against one λ."""
     baselines = {name: value for name, value in snr.items() if name not in ("lamina", "lamina one λ")}
     if "lamina" not in snr or not baselines:
-        return "Every sample was observed (or too few were): there is nothing to compare."
+        return ("No unobserved sample with a known, non-zero value (or too few observed samples for the "
+                "baselines): there is nothing to compare.")
     best = max(baselines, key=baselines.get)
+    if np.isinf(snr["lamina"]):
+        return (f"lamina recovers the unobserved samples exactly; the best interpolation baseline "
+                f"({best}) reaches {baselines[best]:.1f} dB.")
     gap = snr["lamina"] - baselines[best]
     text = (f"lamina recovers the unobserved samples at {snr['lamina']:.1f} dB, "
             f"{abs(gap):.1f} dB {'above' if gap >= 0 else 'below'} the best interpolation baseline "
             f"({best}, {baselines[best]:.1f} dB).")
     if one_lambda is not None:
         gain = snr["lamina"] - one_lambda
-        text += (f" With one λ for every coefficient of each model it reaches {one_lambda:.1f} dB: "
+        text += (f" With one λ for every coefficient of each model (the spectral prior then is white noise) "
+                 f"it reaches {one_lambda:.1f} dB: "
                  + ("the λ per group helped" if gain >= 0.5 else "the λ per group hurt" if gain <= -0.5
                     else "the λ per group made no difference beyond 0.5 dB")
                  + f" ({gain:+.1f} dB).")
     return text
+
+
+def _averaging(info: dict) -> str:
+    if info.get("line_axis") is not None:
+        return "whole lines held out, averaged plainly"
+    return "importance-weighted" if info.get("weighting") == "gaps" else "plain average"
 
 
 def recovery_figure(data, mask, estimates: dict):
@@ -82,16 +93,19 @@ def spectral_figure(data, mask, info: dict, t: float):
     frequency λ_k = t/p_k; images: averaged over rings of radial frequency."""
     from lamina.inverse.spectral import SpectralPrior, frequency_index
 
-    values = np.where(mask, (data - info["offset"]) / info["scale"], 0.0)
-    power = SpectralPrior(data.shape).spectrum(mask, values)
-    frequency = frequency_index(data.shape)
-    ring = np.rint(frequency).astype(int).ravel()
+    shape = tuple(info["padded_shape"])   # the model's own shape: reconstruct pads with unobserved samples
+    padded_mask = np.zeros(shape, bool)
+    padded_mask[tuple(slice(0, s) for s in data.shape)] = mask
+    values = np.zeros(shape)
+    values[padded_mask] = (data[mask] - info["offset"]) / info["scale"]
+    power = SpectralPrior(shape).spectrum(padded_mask, values)
+    ring = np.rint(frequency_index(shape)).astype(int).ravel()
     p = np.bincount(ring, power.ravel()) / np.maximum(np.bincount(ring), 1)
-    k = np.arange(p.size)
+    k = np.arange(p.size) / (2.0 * max(shape))   # DCT index k ↔ k / (2n) cycles per sample
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.4))
     ax.semilogy(k, p, color="C0", lw=0.9, label="estimated power p_k")
-    ax.set_xlabel("DCT frequency index k" + (" (radial)" if data.ndim == 2 else ""))
+    ax.set_xlabel("frequency (cycles per sample)" + (", radial" if data.ndim == 2 else ""))
     ax.set_ylabel("power p_k", color="C0")
     twin = ax.twinx()
     twin.semilogy(k, t / np.maximum(p, 1e-12 * p.max()), color="C3", lw=0.9)
@@ -117,7 +131,7 @@ def write_signal_report(folder, signal: str, data, mask, result, estimates: dict
     sections = [("Recovery of the unobserved samples", table_html(rows)),
                 ("The mixture: every candidate model at its best λ", table_html(mixture) + (
                     "<p class='note'>Held-out relative error: Σ (x̂ − v)² / Σ v² over the held-out observed "
-                    "samples (importance-weighted); the weights are the stacking weights.</p>")),
+                    f"samples ({_averaging(result.info)}); the weights are the stacking weights.</p>")),
                 ("Recovery", figure_html(recovery_figure(data, mask, shown), "lamina and the best baseline",
                                          folder / "recovery.png"))]
     if result.info.get("curves"):   # absent when nothing was tuned (every sample observed, a constant)
