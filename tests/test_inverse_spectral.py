@@ -7,7 +7,7 @@ from scipy.fft import dct
 
 from lamina.inverse import reconstruct
 from lamina.inverse.smoothing import SmoothnessPrior
-from lamina.inverse.spectral import WINDOW, SpectralPrior, smoothed_periodogram, spectral_grid
+from lamina.inverse.spectral import WINDOW, SpectralPrior, prior_variance, smoothed_periodogram, spectral_grid
 
 
 def _dct_matrix(n):
@@ -146,7 +146,7 @@ def test_kernel_form_is_exact_where_conjugate_gradients_stops_short(monkeypatch)
     rms = np.sqrt(np.mean(values[mask] ** 2))
     prior = SpectralPrior((1024,))
     x = prior.solve(mask, values, [1e-6])[0]
-    variance = prior._variance(prior.spectrum(mask, values / rms))
+    variance = prior_variance(prior.spectrum(mask, values / rms))
     gradient = dct(mask * (x - values), norm="ortho") + 1e-6 / variance * dct(x, norm="ortho")
     assert np.linalg.norm(gradient) < 1e-8 * np.linalg.norm(dct(values, norm="ortho"))
     monkeypatch.setattr(spectral, "DENSE_MAX", 0)

@@ -165,6 +165,16 @@ def _padded_shape(shape):
     return tuple(int(-(-s // m) * m) for s, m in zip(shape, multiple))
 
 
+def pad_samples(mask, observed, padded) -> tuple[np.ndarray, np.ndarray]:
+    """The mask and the observed values (in mask order) in the ``padded`` shape, the extra
+    samples unobserved: what every candidate model is built on."""
+    full_mask = np.zeros(padded, bool)
+    full_mask[tuple(slice(0, s) for s in np.shape(mask))] = mask
+    full_values = np.zeros(padded)
+    full_values[full_mask] = observed
+    return full_mask, full_values
+
+
 def _candidates(shape, dictionary, axis=None, per_group: bool = True):
     """The candidate models; by default the smoothness priors, the spectral prior (not on masks
     of whole lines, which it cannot fill; ``per_group=False``: its one-λ, white-noise form), the frames of
@@ -325,10 +335,7 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
     offset = float(np.mean(observed))
     scale = float(np.sqrt(np.mean((observed - offset) ** 2)))
     padded = _padded_shape(shape)
-    full_mask = np.zeros(padded, bool)
-    full_mask[tuple(slice(0, s) for s in shape)] = mask
-    full_values = np.zeros(padded)
-    full_values[full_mask] = (observed - offset) / (scale or 1.0)
+    full_mask, full_values = pad_samples(mask, (observed - offset) / (scale or 1.0), padded)
     axis = line_axis(mask) if fold_kind is FoldKind.AUTO else None
     candidates = _candidates(padded, dictionary, axis, per_group)
     if lam is not None and len(candidates) > 1 and np.size(lam) > 1:

@@ -83,6 +83,15 @@ def smoothed_periodogram(x, frequency) -> np.ndarray:
     return smoothed.reshape(np.shape(x))
 
 
+def prior_variance(power) -> np.ndarray:
+    """p as the prior's variances, flattened: floored at 10⁻¹² of its largest value (λ_k = t/p_k
+    stays finite), and flat when p is zero everywhere (observed samples all zero)."""
+    power = np.asarray(power, float)
+    if not float(power.max()) > 1e-200:
+        power = np.ones_like(power)
+    return np.maximum(power, 1e-12 * float(power.max())).ravel()
+
+
 class SpectralPrior:
     """½ Σ_k (t/p_k) c_k² in the DCT basis, p estimated from the observed samples (module docstring).
 
@@ -128,17 +137,19 @@ class SpectralPrior:
         estimate = SmoothnessPrior(self.shape, 2).solve(mask, values, [PILOT_LAM])[0]
         power = smoothed_periodogram(estimate, self._frequency)
         for _ in range(self.n_em):
-            if mask.sum() <= DENSE_MAX:
-                estimate = self._kernel_solves(mask, values, power, [EM_NOISE])[0]
-            else:
-                estimate, _ = self._krige(mask, values, power, EM_NOISE, None)
-            power = smoothed_periodogram(estimate, self._frequency)
+            power = smoothed_periodogram(self._solve_grid(mask, values, power, [EM_NOISE])[0], self._frequency)
         return power
 
-    def _variance(self, power) -> np.ndarray:
-        if not float(power.max()) > 1e-200:   # observed samples all zero (a constant signal, centred)
-            power = np.ones_like(power)
-        return np.maximum(power, 1e-12 * float(power.max())).ravel()
+    def _solve_grid(self, mask, values, power, noises) -> list:
+        """Estimates for each t of ``noises``: exact in the kernel form up to DENSE_MAX observed
+        samples, else by CG warm-started along the grid (module docstring)."""
+        if mask.sum() <= DENSE_MAX and min(noises) > 0:
+            return self._kernel_solves(mask, values, power, noises)
+        out, start = [], None
+        for noise in noises:
+            estimate, start = self._krige(mask, values, power, noise, start)
+            out.append(estimate)
+        return out
 
     def _kernel_solves(self, mask, values, power, noises) -> list:
         """Exact estimates for each t of ``noises`` in the kernel (dual) form, for at most
@@ -150,7 +161,7 @@ class SpectralPrior:
         impulses[np.arange(observed.size), observed] = 1.0
         axes = tuple(range(1, len(self.shape) + 1))
         basis = dctn(impulses.reshape((observed.size,) + self.shape), axes=axes, norm="ortho").reshape(observed.size, -1)
-        variance = self._variance(power)
+        variance = prior_variance(power)
         kernel = (basis * variance) @ basis.T
         target = values.ravel()[observed]
         if len(noises) == 1:
@@ -163,8 +174,7 @@ class SpectralPrior:
 
     def _krige(self, mask, values, power, noise, start):
         n = mask.size
-        variance = self._variance(power)
-        lam = noise / variance
+        lam = noise / prior_variance(power)
         observed = mask.astype(float)
 
         def matvec(c):
@@ -187,10 +197,4 @@ class SpectralPrior:
         values = values / rms
         power = self.spectrum(mask, values)
         noises = [float(t) for t in np.atleast_1d(np.asarray(lams, float))]
-        if mask.sum() <= DENSE_MAX and min(noises) > 0:
-            return [rms * x for x in self._kernel_solves(mask, values, power, noises)]
-        out, start = [], None
-        for noise in noises:
-            estimate, start = self._krige(mask, values, power, float(noise), start)
-            out.append(rms * estimate)
-        return out
+        return [rms * x for x in self._solve_grid(mask, values, power, noises)]

@@ -16,20 +16,25 @@ from lamina.report.html import figure_html, table_html, write_report
 from lamina.report.inverse_figures import _pyplot
 
 
+def best_baseline(snr: dict) -> str | None:
+    """The interpolation baseline of highest SNR (every entry but "lamina"), or None."""
+    baselines = [name for name in snr if name != "lamina"]
+    return max(baselines, key=snr.get) if baselines else None
+
+
 def verdict(snr: dict, one_lambda: float | None) -> str:
     """One sentence: lamina against the best baseline and, when measured, against one λ."""
-    baselines = {name: value for name, value in snr.items() if name not in ("lamina", "lamina one λ")}
-    if "lamina" not in snr or not baselines:
+    best = best_baseline(snr)
+    if "lamina" not in snr or best is None:
         return ("No unobserved sample with a known, non-zero value (or too few observed samples for the "
                 "baselines): there is nothing to compare.")
-    best = max(baselines, key=baselines.get)
     if np.isinf(snr["lamina"]):
         return (f"lamina recovers the unobserved samples exactly; the best interpolation baseline "
-                f"({best}) reaches {baselines[best]:.1f} dB.")
-    gap = snr["lamina"] - baselines[best]
+                f"({best}) reaches {snr[best]:.1f} dB.")
+    gap = snr["lamina"] - snr[best]
     text = (f"lamina recovers the unobserved samples at {snr['lamina']:.1f} dB, "
             f"{abs(gap):.1f} dB {'above' if gap >= 0 else 'below'} the best interpolation baseline "
-            f"({best}, {baselines[best]:.1f} dB).")
+            f"({best}, {snr[best]:.1f} dB).")
     if one_lambda is not None:
         gain = snr["lamina"] - one_lambda
         text += (f" With one λ for every coefficient of each model (the spectral prior then is white noise) "
@@ -91,13 +96,11 @@ def curves_figure(curves: dict):
 def spectral_figure(data, mask, info: dict, t: float):
     """The spectral prior's estimated spectrum p_k (from all observed samples) and its λ per
     frequency λ_k = t/p_k; images: averaged over rings of radial frequency."""
-    from lamina.inverse.spectral import SpectralPrior, frequency_index
+    from lamina.inverse.reconstruct import pad_samples
+    from lamina.inverse.spectral import SpectralPrior, frequency_index, prior_variance
 
     shape = tuple(info["padded_shape"])   # the model's own shape: reconstruct pads with unobserved samples
-    padded_mask = np.zeros(shape, bool)
-    padded_mask[tuple(slice(0, s) for s in data.shape)] = mask
-    values = np.zeros(shape)
-    values[padded_mask] = (data[mask] - info["offset"]) / info["scale"]
+    padded_mask, values = pad_samples(mask, (data[mask] - info["offset"]) / info["scale"], shape)
     power = SpectralPrior(shape).spectrum(padded_mask, values)
     ring = np.rint(frequency_index(shape)).astype(int).ravel()
     p = np.bincount(ring, power.ravel()) / np.maximum(np.bincount(ring), 1)
@@ -108,7 +111,7 @@ def spectral_figure(data, mask, info: dict, t: float):
     ax.set_xlabel("frequency (cycles per sample)" + (", radial" if data.ndim == 2 else ""))
     ax.set_ylabel("power p_k", color="C0")
     twin = ax.twinx()
-    twin.semilogy(k, t / np.maximum(p, 1e-12 * p.max()), color="C3", lw=0.9)
+    twin.semilogy(k, t / prior_variance(p), color="C3", lw=0.9)
     twin.set_ylabel(f"λ_k = t / p_k (t = {t:.2g})", color="C3")
     fig.tight_layout()
     return fig
@@ -123,10 +126,9 @@ def write_signal_report(folder, signal: str, data, mask, result, estimates: dict
         rows.append({"method": "lamina one λ", "SNR of the unobserved samples (dB)": one_lambda})
     mixture = [{"model": name, "weight": result.weights.get(name, 0.0), "held-out relative error": error}
                for name, error in sorted(result.scores.items(), key=lambda item: item[1])]
-    baselines = {name: value for name, value in snr.items() if name != "lamina"}
     shown = {"lamina": result.x}
-    if baselines:
-        best = max(baselines, key=baselines.get)
+    best = best_baseline(snr)
+    if best is not None:
         shown[best] = estimates[best]
     sections = [("Recovery of the unobserved samples", table_html(rows)),
                 ("The mixture: every candidate model at its best λ", table_html(mixture) + (
