@@ -100,6 +100,12 @@ def test_images_and_shapes():
         SpectralPrior((4, 4, 4))
     with pytest.raises(ValueError, match="n_em"):
         SpectralPrior((16,), n_em=-1)
+    with pytest.raises(ValueError, match="mask must have the prior's shape"):
+        SpectralPrior((16,)).solve(np.ones(15, bool), np.zeros(16), [1e-3])
+    with pytest.raises(ValueError, match="values must have"):
+        SpectralPrior((16,)).solve(np.ones(16, bool), np.zeros((4, 4)), [1e-3])
+    with pytest.raises(ValueError, match="lams"):
+        SpectralPrior((16,)).solve(np.ones(16, bool), np.zeros(16), [-1.0])
     assert spectral_grid(5)[0] > spectral_grid(5)[-1]
 
 

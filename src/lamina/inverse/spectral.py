@@ -188,7 +188,12 @@ class SpectralPrior:
         return idctn(c.reshape(self.shape), norm="ortho"), c
 
     def solve(self, mask, values, lams) -> list:
-        """Estimates along the noise-to-signal ratios ``lams`` (t), each warm-started from the last."""
+        """Estimates along the noise-to-signal ratios ``lams`` (t ≥ 0)."""
+        for name, array in (("mask", mask), ("values", values)):
+            if np.shape(array) != self.shape:
+                raise ValueError(f"{name} must have the prior's shape {self.shape}, got {np.shape(array)}")
+        if not np.all(np.isfinite(lams)) or np.any(np.asarray(lams, float) < 0):
+            raise ValueError(f"lams must be finite noise-to-signal ratios t >= 0, got {lams!r}")
         mask = np.asarray(mask, bool).reshape(self.shape)
         values = np.where(mask, np.asarray(values, float).reshape(self.shape), 0.0)
         rms = float(np.sqrt(np.mean(values[mask] ** 2))) if mask.any() else 0.0
