@@ -118,7 +118,9 @@ def test_runs_are_deterministic_given_a_seed(corpus):
 
 def test_lamina_tuner_decays_stay_finite_and_positive(corpus):
     config, recipe = LMConfig(corpus.vocab_size, **TINY), LMRecipe(steps=40, warmup=4, batch_size=8)
-    run = run_strategy("lamina", corpus, config, recipe, 0, tuner_options={"every": 4, "heldout_windows": 8})
+    # the gap rule of sections 2–3 (off by default since the shadow heads)
+    run = run_strategy("lamina", corpus, config, recipe, 0,
+                       tuner_options={"every": 4, "heldout_windows": 8, "z": 2.0, "shadow_heads": False})
     assert run.info["n_updates"] >= 5
     lambdas = np.array(list(run.info["lambdas"].values()))
     assert set(run.info["lambdas"]) == {"embedding", "attn.0", "mlp.0", "attn.1", "mlp.1", "head"}
@@ -131,7 +133,8 @@ def test_lamina_tuner_decays_stay_finite_and_positive(corpus):
     assert run.runs > 1.0   # the held-out passes are counted
     # the additive (leverage) step: finite, positive, lowering still capped at ÷2 per update
     run = run_strategy("lamina", corpus, config, recipe, 0,
-                       tuner_options={"every": 4, "heldout_windows": 8, "leverage": True, "z": 0.0})
+                       tuner_options={"every": 4, "heldout_windows": 8, "leverage": True, "z": 0.0,
+                                      "shadow_heads": False})
     lambdas = np.array(list(run.info["lambdas"].values()))
     assert np.all(np.isfinite(lambdas)) and np.all(lambdas > 0)
     assert np.all(np.log(lambdas / run.info["lam0"]) >= -run.info["n_updates"] * math.log(2) - 1e-9)
@@ -285,7 +288,7 @@ def test_persist_applies_a_step_only_after_the_signal_kept_its_sign(corpus):
         optimizer = make_adamw(model, {"head": 1e-2}, 3e-3)
         tuner = HeldoutDecayTuner(model, recipe, held, corpus.train, lam0=1e-2, types=["head"], seed=0, fit=fit,
                                   every=1, persist=persist, leverage=leverage, heldout_windows=8, overfit_z=math.inf,
-                                  temperature="off")   # the head on the gap rule: what persist gates
+                                  temperature="off", z=2.0, shadow_heads=False)   # the gap rule: what persist gates
         feed = iter(signals)
         tuner.gap_search = lambda model: np.array([next(feed)])
         path = []

@@ -13,11 +13,12 @@ strategy       decays                                                           
 ``awd``        per matrix λ_m = λ·s_m, s_m ∝ EMA‖∇W_m‖/‖W_m‖ normalized the same  1 (+ λ)
                way, recomputed every ``every`` steps (Ghiasi et al. 2022, per
                matrix)
-``lamina``     :class:`~lamina.torch.lm.tuner.HeldoutDecayTuner` (embedding and    ≈ 1.16
-               matrix types; start λ₀ = 1/(100·Σ_t η_t), raised or lowered by the
-               held-out-minus-training scale gap where it is significant; option
-               ``temperature``: the head's from the held-out temperature of the
-               logits)
+``lamina``     :class:`~lamina.torch.lm.tuner.HeldoutDecayTuner` (embedding and    ≈ 1.13
+               matrix types start at λ₀ = 1/(100·Σ_t η_t), floored at the
+               timescale rule once the held-out loss rises; the head's decay
+               chosen on held-out text among shadow copies of the head trained
+               beside it with decays m·λ_ts, m ∈ {0, 1, 3, 10}; options: the
+               held-out-minus-training gap rule ``z=2``, ``temperature``)
 =============  ==================================================================  ==========
 
 The AlphaDecay and AWD rules reuse :class:`lamina.torch.rules.AlphaHillRule` and
@@ -116,6 +117,10 @@ def run_strategy(strategy: str, corpus: Corpus, config: LMConfig, recipe: LMReci
                     log_temperatures=[round(v, 4) for v in callbacks[0].log_temperatures], heldout_curve=[round(v, 4) for v in callbacks[0].overfit.means],
                     last_log_scale=(
             dict(zip(callbacks[0].types, callbacks[0].log_scales[-1])) if callbacks[0].log_scales else {}))
+        shadow = callbacks[0].shadow
+        if shadow is not None:   # the head's decay chosen among shadow copies (tuner section 5)
+            info.update(shadow_decays=shadow.decays, shadow_choice=shadow.decays[shadow.chosen],
+                        shadow_heldout=[[round(v, 4) for v in row] for row in shadow.records])
     if strategy in ("nanogpt", "timescale", "alphadecay", "awd"):
         info["lam"] = lam
     info["lambdas"] = _decayed(strategy, run.decays, model)

@@ -12,7 +12,7 @@ the same batches to every strategy. Validation perplexity is exp of the mean nex
 cross-entropy over non-overlapping windows of the validation text.
 
 Strategies that change the decays during training are :class:`DecayCallback` objects: the
-loop calls ``after_backward`` (gradients present, before the step) and ``after_step``; a
+loop calls ``on_batch`` (the batch drawn), ``after_backward`` (gradients present, before the step) and ``after_step``; a
 callback may also replace the training text from some step on (``data``) and reports the
 extra forward/backward passes it spent (``extra_batches``, in training batches).
 """
@@ -73,6 +73,9 @@ class DecayCallback:
         """Training text for ``step`` (None: the loop's own)."""
         return None
 
+    def on_batch(self, step: int, x, y) -> None:
+        """The training batch of ``step``: input and target codes, (batch, context) each."""
+
     def after_backward(self, step: int, model, optimizer) -> None:
         """Gradients of the step are in ``p.grad``; the step is not yet applied."""
 
@@ -130,6 +133,8 @@ def train_lm(model, train_codes: torch.Tensor, val_codes: torch.Tensor, optimize
             replaced = callback.data(step)
             codes = codes if replaced is None else replaced
         x, y = random_windows(codes, recipe.batch_size, context, generator)
+        for callback in callbacks:
+            callback.on_batch(step, x, y)
         loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
         if not torch.isfinite(loss):
             raise DivergenceError(f"training diverged at step {step}: loss {float(loss)} (lr {recipe.lr})")

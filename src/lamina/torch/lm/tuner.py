@@ -27,19 +27,12 @@ windows of each, per-window slopes from V at log c ∈ {−ε, 0, ε}):
 
     gap_g = mean slope_held − mean slope_train,    log c*_g = −gap_g / curvature_held, clipped to ±½,
 
-set to 0 unless |gap_g| exceeds ``z`` (2) standard errors of the between-window spread — so
-the signal is symmetric (overfitting, gap > 0: decay more; the held-out text wanting a larger
-W_g than the training text: decay less) and silent without evidence. Every ``every`` steps
-after the warm-up
-
-    log λ_g ← log λ_g + clip(−2 κ log c*_g, ±log ``max_factor``).
-
-``leverage=True`` (off by default) raises λ_g additively instead, by Δλ_g = −κ log c*_g / Σ_{t>now} η_t
-(the decay's leverage on log W over the rest of the run is −λ_g Σ η_t, so this is the raise that
-would move W_g by log c*_g before the end; lowering stays capped at ÷``max_factor``): it follows a
-real overfitting signal further (20k-character setting: −0.9 % vs −0.4 % against λ = 0.01) but
-also amplifies chance gaps (+0.5 % on the 120k setting, where no decay is best) — issue 15, part 2,
-section C of benchmarks/RESULTS.md.
+set to 0 unless |gap_g| exceeds ``z`` standard errors of the between-window spread (``z=2``; the
+rule is off by default since section 5, ``z=inf``) — symmetric and silent without evidence.
+Every ``every`` steps after the warm-up log λ_g ← log λ_g + clip(−2 κ log c*_g, ±log
+``max_factor``). ``leverage=True`` raises λ_g additively instead, by Δλ_g = −κ log c*_g /
+Σ_{t>now} η_t: it follows a real overfitting signal further but amplifies chance gaps (issue 15,
+part 2, section C of benchmarks/RESULTS.md).
 
 3. The overfitting switch: the timescale rule, once the held-out loss says so
 ----------------------------------------------------------------------------
@@ -64,9 +57,7 @@ than log 4 since the first update while log c*_g moved by less than a tenth of t
 ½ Δlog λ_g. The held-out text is every ``1/val_fraction``-th block of the training text
 (blocks of ``block`` characters, spread over the corpus like the validation blocks); the model
 trains on the rest until ``merge_at`` of the steps, then the decays are frozen and training
-continues on all of the training text. Cost: the run plus (updates × forward passes × (held-out
-+ training windows) / batch / 3) batches (a forward pass ≈ ⅓ of a training step), ≈ 1.17 runs
-with the defaults.
+continues on all of the training text (cost: section 5; a forward pass counts ⅓ of a step).
 
 :func:`timescale_decay` (the timescale = a fraction of the run) stays as the ``timescale``
 baseline. Norms and biases keep decay 0 (the nanoGPT convention; decaying a LayerNorm gain
@@ -74,25 +65,22 @@ pulls it to 0, not to its initial 1); the embedding and every matrix type are tu
 
 4. Option: the head's decay from the held-out temperature of the logits (off by default)
 -----------------------------------------------------------------------------------------
-The gap of section 2 ranks the head first where decay helps but sizes it ≈ 70× too small (issue
-15, part 2, section D: head 0.05 against the oracle's 3.5–5). The head's scale is the logits'
-temperature: with ``temperature="interval"`` a 1-D search of the held-out loss along
-W_head → c·W_head gives log c* at every update (c* < 1: over-confident on text the model has not
-trained on) and
+``temperature="interval"`` (or ``"power"``) sets the head's decay from the held-out optimum c*
+of W_head → c·W_head at every update (:mod:`lamina.torch.lm.temperature`). It found the
+oracle's head-heavy split on 10,000–20,000 characters but cost +12.6 % on 30,000, where no decay
+is best: c* < 1 is not evidence that decay helps (issue 15, part 2, section F of RESULTS.md).
 
-    λ_head ← λ_head − κ_T log c* / Σ_{t in the next interval} η_t
-
-(the raise that would remove the excess scale before the next update; lowering ÷``max_factor``
-at most; λ_head ≤ ``max_shrink``/η), :mod:`lamina.torch.lm.temperature`; the head is then never
-frozen and leaves the gap rule. ``"power"`` uses λ·c*^(−2κ_T); ``temperature_gap=True``
-subtracts the training windows' own log c*. One more forward pass per update (≈ +0.01 run).
-Measured (benchmarks/RESULTS.md, issue 15 part 2, section F): −3.2 ± 1.4 % and −2.6 ± 1.3 %
-against the best uniform λ on 20,000 and 10,000 characters (seeds 0–2; −1.7 and −1.6 % over 5
-seeds), −4.0 ± 1.0 % on the other 20,000-character split, unchanged on 50,000–120,000 characters —
-but **+12.6 % on 30,000 characters**, where no decay is best and the held-out temperature reads
-over-confident from the first updates (log c* −0.07 to −0.18) without the model overfitting: c* < 1
-is not evidence that decay helps. Not the default for that reason; the gap version runs away to
-the cap there (the training text always wants a larger scale than held-out text).
+5. The head: shadow copies (the default)
+----------------------------------------
+The head's decay is instead *measured* (:mod:`lamina.torch.lm.shadow`): copies of the head,
+trained at every step on the same (detached) features with decays m · λ_ts (m ∈ {0, 1, 3,
+10}, λ_ts = 1/Σ_t η_t), are compared on the held-out windows at every update; at the merge step
+the least-decayed copy within ``shadow_z`` paired standard errors of the best is kept, trains
+on to the end and replaces the network's head (its decay is then reported as the head's). With
+it the gap rule of section 2 is off by default (``z=inf``: its 2 × 13 held-out forward passes
+per update are not computed); the overfitting switch stays on (one forward pass per update).
+Cost ≈ 1 run + the copies (4 K d V / (6 × the network's weights) of a step each) + one held-out
+forward pass per update. ``shadow_heads=False, z=2`` is the tuner of sections C/D of RESULTS.md.
 """
 from __future__ import annotations
 
@@ -105,6 +93,7 @@ from torch.nn import functional as F
 from lamina.torch.lm.model import random_windows
 from lamina.torch.lm.overfit import OverfitDetector
 from lamina.torch.lm.param_types import matrix_types, param_types, set_decays
+from lamina.torch.lm.shadow import MULTIPLES, HeadSelection
 from lamina.torch.lm.temperature import (MAPS, head_inputs, interval_step, linear_owning, power_step,
                                          temperature_search)
 from lamina.torch.lm.train import DecayCallback, LMRecipe
@@ -168,10 +157,11 @@ class HeldoutDecayTuner(DecayCallback):
     def __init__(self, model, recipe: LMRecipe, heldout: torch.Tensor, all_train: torch.Tensor, *, lam0: float,
                  types=None, every: int | None = None, kappa: float = 1.0, max_factor: float = 2.0,
                  epsilon: float = 0.1, merge_at: float = 0.8, heldout_windows: int = 32, seed: int = 0,
-                 fit: torch.Tensor | None = None, z: float = 2.0, leverage: bool = False,
+                 fit: torch.Tensor | None = None, z: float = math.inf, leverage: bool = False,
                  overfit_z: float = 2.0, patience: int = 2, persist: int = 1, temperature: str = "off",
                  temperature_kappa: float = 1.0, temperature_range: float = 1.0, max_shrink: float = 0.1,
-                 temperature_gap: bool = False):
+                 temperature_gap: bool = False, shadow_heads: bool = True, shadow_multiples=MULTIPLES,
+                 shadow_z: float = 2.0):
         if not 0 < merge_at <= 1:
             raise ValueError(f"merge_at must lie in (0, 1], got {merge_at!r}")
         every = max(1, recipe.steps // 16) if every is None else every
@@ -210,6 +200,14 @@ class HeldoutDecayTuner(DecayCallback):
             raise ValueError(f"persist must be a positive integer, got {persist!r}")
         self.persist, self._streak = persist, np.zeros(len(self.types), dtype=int)
         self.switched_at: int | None = None
+        # the head's decay chosen among shadow copies (section 5)
+        self.head = linear_owning(model, all_types["head"][0][1]) if "head" in all_types else None
+        self.shadow = None
+        if shadow_heads:
+            if self.head is None:
+                raise ValueError("shadow_heads: the model has no 'head' type (an untied output nn.Linear)")
+            self.shadow = HeadSelection(model, self.head, recipe, self.merge_step, timescale_decay(recipe),
+                                        shadow_multiples, shadow_z)
         # the head's decay from the held-out temperature of the logits (off by default: section 4)
         if temperature not in ("off",) + MAPS:
             raise ValueError(f"temperature must be one of {['off', *MAPS]}, got {temperature!r}")
@@ -222,7 +220,6 @@ class HeldoutDecayTuner(DecayCallback):
                 if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                     raise ValueError(f"{name} must be a positive number, got {value!r}")
             self.head_index = self.types.index("head")
-            self.head = linear_owning(model, self.params["head"][0])
             self.temperature_kappa, self.temperature_range = float(temperature_kappa), float(temperature_range)
             self.max_decay = float(max_shrink) / recipe.lr   # the decay shrinks W by η λ ≤ max_shrink per step
 
@@ -232,10 +229,39 @@ class HeldoutDecayTuner(DecayCallback):
     def data(self, step: int):
         return self.all_train if step >= self.merge_step else None
 
+    def on_batch(self, step: int, x, y) -> None:
+        if self.shadow is not None:
+            self.shadow.on_batch(y)
+
     def after_step(self, step: int, model, optimizer) -> None:
-        if step < self.warmup or step >= self.merge_step or (step + 1) % self.every:
-            return
-        log_c = self.gap_search(model)
+        if self.shadow is not None:
+            self.extra_batches += self.shadow.train(step)
+        if not (step < self.warmup or step >= self.merge_step or (step + 1) % self.every):
+            self._update(step, model, optimizer)
+        if self.shadow is not None and step == self.merge_step - 1:
+            self.shadow.choose(lambda: self._heldout_features(model))
+        if self.shadow is not None and step == self.recipe.steps - 1:
+            decay = self.shadow.finish()
+            if "head" in {group["name"] for group in optimizer.param_groups}:
+                set_decays(optimizer, {"head": decay})
+
+    def _heldout_features(self, model):
+        """(features, targets) of the held-out windows at the head's input: one forward pass."""
+        self.extra_batches += self.x.shape[0] / self.batch_windows / 3.0
+        return head_inputs(model, self.head, self.x), self.y
+
+    def _update(self, step: int, model, optimizer) -> None:
+        if math.isinf(self.z):   # the gap rule off: only the held-out loss (switch) and the copies' losses
+            features, targets = self._heldout_features(model)
+            with torch.no_grad():
+                per = F.cross_entropy(self.head(features).flatten(0, 1), targets.flatten(), reduction="none")
+            self._held_centre = per.view(targets.shape).mean(1).double().numpy()
+            log_c = np.zeros(len(self.types))
+        else:
+            log_c = self.gap_search(model)
+            features = None
+        if self.shadow is not None:
+            self.shadow.record(*(self._heldout_features(model) if features is None else (features, targets)))
         self.log_scales.append(log_c.tolist())
         # a signal counts once it kept its sign (and its significance) over `persist` updates
         sign = np.sign(log_c)
@@ -286,8 +312,9 @@ class HeldoutDecayTuner(DecayCallback):
             # the freeze rule measures responses from the switch on
             self.frozen, self._first = np.zeros_like(self.frozen), None
         set_decays(optimizer, self.decays())
-        forwards = 1 + 2 * len(self.types)
-        self.extra_batches += forwards * (self.x.shape[0] + self.fit_x.shape[0]) / self.batch_windows / 3.0
+        if not math.isinf(self.z):
+            forwards = 1 + 2 * len(self.types)
+            self.extra_batches += forwards * (self.x.shape[0] + self.fit_x.shape[0]) / self.batch_windows / 3.0
 
     @torch.no_grad()
     def scale_search(self, model) -> np.ndarray:
