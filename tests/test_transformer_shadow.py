@@ -108,3 +108,16 @@ def test_without_an_update_before_the_merge_the_copies_are_compared_at_the_merge
                    callbacks=[tuner])
     assert len(tuner.shadow.records) == 1 and tuner.shadow.chosen is not None
     assert math.isfinite(run.val_ppl)
+
+
+def test_shadow_heads_default_is_on_for_a_model_with_a_head_and_bad_values_are_named():
+    corpus = load_corpus(max_chars=20_000)
+    model = CharTransformer(LMConfig(corpus.vocab_size, **TINY), seed=0)
+    recipe = LMRecipe(steps=12, warmup=2, batch_size=8)
+    fit, held = heldout_split(corpus.train)
+    tuned = HeldoutDecayTuner(model, recipe, held, corpus.train, lam0=0.01, types=["attn.0"])
+    assert tuned.shadow is not None          # "auto": the model has an untied head, tuned by its type or not
+    off = HeldoutDecayTuner(model, recipe, held, corpus.train, lam0=0.01, shadow_heads=False)
+    assert off.shadow is None
+    with pytest.raises(ValueError, match="shadow_heads must be True, False or 'auto'"):
+        HeldoutDecayTuner(model, recipe, held, corpus.train, lam0=0.01, shadow_heads="yes")

@@ -72,13 +72,13 @@ is best: c* < 1 is not evidence that decay helps (issue 15, part 2, section F of
 
 5. The head: shadow copies (the default)
 ----------------------------------------
-The head's decay is instead *measured* (:mod:`lamina.torch.lm.shadow`): copies of the head,
-trained at every step on the same (detached) features with decays m · λ_ts (m ∈ {0, 1, 3,
-10}, λ_ts = 1/Σ_t η_t), are compared on the held-out windows at every update; at the merge step
-the least-decayed copy within ``shadow_z`` paired standard errors of the best is kept, trains
-on to the end and replaces the network's head (its decay is then reported as the head's). With
-it the gap rule of section 2 is off by default (``z=inf``: its 2 × 13 held-out forward passes
-per update are not computed); the overfitting switch stays on (one forward pass per update).
+The head's decay is instead *measured* (:mod:`lamina.torch.lm.shadow`; ``shadow_heads="auto"``:
+wherever the model has an untied head): copies of the head, trained at every step on the same
+(detached) features with decays m · λ_ts (m ∈ {0, 1, 3, 10}, λ_ts = 1/Σ_t η_t), are compared on
+the held-out windows at every update; at the merge step the least-decayed copy within
+``shadow_z`` paired standard errors of the best is kept, trains on to the end and replaces the
+network's head (its decay is then reported as the head's). The gap rule of section 2 is off by
+default (``z=inf``: its 2 × 13 forward passes per update are not computed); the switch stays.
 Cost ≈ 1 run + the copies (4 K d V / (6 × the network's weights) of a step each) + one held-out
 forward pass per update. ``shadow_heads=False, z=2`` is the tuner of sections C/D of RESULTS.md.
 """
@@ -160,7 +160,7 @@ class HeldoutDecayTuner(DecayCallback):
                  fit: torch.Tensor | None = None, z: float = math.inf, leverage: bool = False,
                  overfit_z: float = 2.0, patience: int = 2, persist: int = 1, temperature: str = "off",
                  temperature_kappa: float = 1.0, temperature_range: float = 1.0, max_shrink: float = 0.1,
-                 temperature_gap: bool = False, shadow_heads: bool = True, shadow_multiples=MULTIPLES,
+                 temperature_gap: bool = False, shadow_heads="auto", shadow_multiples=MULTIPLES,
                  shadow_z: float = 2.0):
         if not 0 < merge_at <= 1:
             raise ValueError(f"merge_at must lie in (0, 1], got {merge_at!r}")
@@ -200,12 +200,13 @@ class HeldoutDecayTuner(DecayCallback):
             raise ValueError(f"persist must be a positive integer, got {persist!r}")
         self.persist, self._streak = persist, np.zeros(len(self.types), dtype=int)
         self.switched_at: int | None = None
-        # the head's decay chosen among shadow copies (section 5)
         self.head = linear_owning(model, all_types["head"][0][1]) if "head" in all_types else None
-        self.shadow = None
-        if shadow_heads:
-            if self.head is None:
-                raise ValueError("shadow_heads: the model has no 'head' type (an untied output nn.Linear)")
+        self.shadow = None   # the head's decay chosen among shadow copies (section 5)
+        if shadow_heads not in (True, False, "auto"):
+            raise ValueError(f"shadow_heads must be True, False or 'auto', got {shadow_heads!r}")
+        if shadow_heads and self.head is None and shadow_heads != "auto":
+            raise ValueError("shadow_heads: the model has no 'head' type (an untied output nn.Linear)")
+        if shadow_heads and self.head is not None:
             self.shadow = HeadSelection(model, self.head, recipe, self.merge_step, timescale_decay(recipe),
                                         shadow_multiples, shadow_z)
         # the head's decay from the held-out temperature of the logits (off by default: section 4)
