@@ -48,6 +48,7 @@ def main(argv=None):
     parser.add_argument("--d-model", type=int, default=64)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--val-every", type=int, default=10, help="every n-th of 100 blocks is validation")
+    parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate of the recipe")
     parser.add_argument("--json", default=None, help="write every run here as it finishes")
     parser.add_argument("--only", nargs="+", default=None, choices=("none", "timescale", "lamina", "nanogpt",
                                                                       "alphadecay", "awd"),
@@ -63,7 +64,7 @@ def main(argv=None):
 
     corpus = load_corpus(val_every=args.val_every, max_chars=args.chars)
     config = LMConfig(corpus.vocab_size, context=64, d_model=args.d_model, n_layers=args.layers, n_heads=4)
-    recipe = LMRecipe(steps=args.steps, lr=3e-3, warmup=50, batch_size=32)
+    recipe = LMRecipe(steps=args.steps, lr=args.lr, warmup=50, batch_size=32)
     n_params = sum(p.numel() for p in CharTransformer(config).parameters())
     print(f"corpus: {corpus.train.numel()} train / {corpus.val.numel()} validation characters, vocab "
           f"{corpus.vocab_size}; model {n_params} parameters; {args.steps} steps × 32 × 64 characters", flush=True)
