@@ -69,10 +69,14 @@ def run_cell(params: dict, recorder) -> dict:
         recorder.log(point["step"], lambdas={k: v for k, v in point["decays"].items() if k in regularized},
                      train_loss=point["loss"])
     epochs = recipe.steps * recipe.batch_size * config.context / corpus.train.numel()
-    return {"objective": run.val_ppl, "val_nll": math.log(run.val_ppl), "train_loss": run.train_loss,
-            "seconds": run.seconds, "fits": run.runs, "epochs": run.runs * epochs,
-            "lambdas": {k: float(v) for k, v in run.info["lambdas"].items()},
-            "decays": {k: float(v) for k, v in run.decays.items()}}
+    out = {"objective": run.val_ppl, "val_nll": math.log(run.val_ppl), "train_loss": run.train_loss,
+           "seconds": run.seconds, "fits": run.runs, "epochs": run.runs * epochs,
+           "lambdas": {k: float(v) for k, v in run.info["lambdas"].items()},
+           "decays": {k: float(v) for k, v in run.decays.items()}}
+    if "shadow_decays" in run.info:   # lamina: the head's copies, their held-out losses, the one kept
+        out["shadow"] = {"decays": run.info["shadow_decays"], "heldout": run.info["shadow_heldout"],
+                         "choice": run.info["shadow_choice"]}
+    return out
 
 
 def study_cells(task: str, strategies, seeds: int, *, steps: int, lr: float, batch_size: int, chars: int,
