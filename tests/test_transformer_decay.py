@@ -212,7 +212,9 @@ def test_transformer_study_reports_the_verdict(tmp_path, capsys):
                    key=lambda row: row["perplexity"]["mean"])["method"]
     assert f"best per-parameter type method '{per_type}' vs best one-λ method '" in out["verdict"]
     assert "Δ perplexity" in out["verdict"]
-    assert out["verdict"] in html.unescape((tmp_path / "report.html").read_text())
+    page = html.unescape((tmp_path / "report.html").read_text())
+    assert out["verdict"] in page
+    assert "The head's decay, measured on held-out text" in page     # lamina's copies, one panel per seed
 
 
 def test_transformer_study_bad_task_and_method(tmp_path):

@@ -114,4 +114,22 @@ def run_transformer(args) -> int:
              f"cosine), {args.seeds} seeds, by each strategy for the decoupled weight decay per parameter type. "
              "Lower validation perplexity is better; compute counts training runs (fits).")
     return run_study_command(args, kind="nn", cells=cells, run_cell="lamina.studies.nn_transformer:run_cell",
-                             metric="perplexity", intro=intro, unit="parameter type", evaluated_on="validation")
+                             metric="perplexity", intro=intro, unit="parameter type", evaluated_on="validation",
+                             summarize=summarize)
+
+
+def summarize(rows: list[dict]):
+    """(verdict sentence, extra report sections, CLI table) of a transformer study: the shared
+    verdict and table, and the figure of lamina's head copies on held-out text."""
+    import matplotlib.pyplot as plt
+
+    from lamina.report.html import figure_html
+    from lamina.report.lm_figures import shadow_figure
+    from lamina.report.verdict import verdict
+    sections, figure = [], shadow_figure(rows)
+    if figure is not None:
+        sections.append(("The head's decay, measured on held-out text", figure_html(
+            figure, "lamina: held-out loss of each copy of the head (decay λ) at every tuner update, minus the "
+                    "least-decayed copy's; the thick line is the copy kept at the merge, which replaces the head")))
+        plt.close(figure)
+    return verdict(rows, "perplexity", "parameter type"), sections, None
