@@ -121,3 +121,32 @@ def test_shadow_heads_default_is_on_for_a_model_with_a_head_and_bad_values_are_n
     assert off.shadow is None
     with pytest.raises(ValueError, match="shadow_heads must be True, False or 'auto'"):
         HeldoutDecayTuner(model, recipe, held, corpus.train, lam0=0.01, shadow_heads="yes")
+
+
+class _TiedLM(nn.Module):
+    """A language model whose output reuses the embedding: no untied head, no 'head' type."""
+
+    def __init__(self, vocab):
+        super().__init__()
+        self.config = LMConfig(vocab, context=16, d_model=16, n_layers=1, n_heads=2)
+        self.emb, self.mix = nn.Embedding(vocab, 16), nn.Linear(16, 16)
+
+    def forward(self, idx):
+        return torch.tanh(self.mix(self.emb(idx))) @ self.emb.weight.T
+
+
+def test_a_model_without_a_head_trains_with_the_defaults_and_refuses_shadow_heads():
+    """'auto' turns the copies off, and the held-out loss of the overfitting switch comes from the
+    network's own output (the gap rule being off by default)."""
+    from lamina.torch.lm.tuner import tuned_types
+    corpus = load_corpus(max_chars=20_000)
+    model = _TiedLM(corpus.vocab_size)
+    recipe = LMRecipe(steps=20, warmup=2, batch_size=8)
+    fit, held = heldout_split(corpus.train)
+    tuner = HeldoutDecayTuner(model, recipe, held, corpus.train, lam0=0.01, fit=fit, every=4, heldout_windows=8)
+    assert tuner.shadow is None and "head" not in tuned_types(model)
+    run = train_lm(model, fit, corpus.val, make_adamw(model, {k: 0.01 for k in tuned_types(model)}, 3e-3), recipe,
+                   callbacks=[tuner])
+    assert math.isfinite(run.val_ppl) and len(tuner.overfit.means) == 4 and run.runs > 1.0
+    with pytest.raises(ValueError, match="shadow_heads: the model has no 'head' type"):
+        HeldoutDecayTuner(model, recipe, held, corpus.train, lam0=0.01, shadow_heads=True)

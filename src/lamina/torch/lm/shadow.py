@@ -20,12 +20,13 @@ the choice and fall behind over the rest of the run, when the learning rate is s
 features still move).
 
 The copies share one tensor (K, V, d): one matrix product per step for the logits of all and
-one for their gradients (in closed form: no autograd graph), the gradient clipped per copy at the recipe's norm, the decoupled decay W ← (1 − η_t λ_k) W applied
-before the Adam step, as ``torch.optim.AdamW`` does — so copy k follows exactly the trajectory
+one for their gradients (in closed form: no autograd graph), the gradient clipped per copy at
+the recipe's norm, the decoupled decay W ← (1 − η_t λ_k) W applied before the Adam step, as
+``torch.optim.AdamW`` does — so copy k follows exactly the trajectory
 of a separate ``AdamW`` with ``weight_decay=λ_k`` on its weight and 0 on its bias (a test checks
 it). They train on every token of the training batches: copies trained on a subsample of them
 (⅛) chose worse (their gradient noise differs from the head's) and cost the default 6.8 % on one
-run. Cost per step ≈ K · 2 d V / (6 × the network's weights per token), counted by
+run. Cost per step ≈ K · 4 d V / (6 × the network's weights per token), counted by
 :meth:`ShadowHeads.cost_per_step`.
 """
 from __future__ import annotations
@@ -36,6 +37,8 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from lamina.torch.lm.param_types import matrix_types, param_types
 
 MULTIPLES = (0.0, 1.0, 3.0, 10.0)
 
@@ -154,7 +157,8 @@ class HeadSelection:
         self.copies = ShadowHeads(head, [m * base_decay for m in multiples], lambda s: recipe.lr * recipe.lr_factor(s),
                                   clip_norm=recipe.clip_norm)
         self.decays = self.copies.decays.tolist()
-        self.n_weights = sum(p.numel() for name, p in model.named_parameters() if p.ndim == 2 and "emb" not in name)
+        types = param_types(model)   # the weights a token passes through: the matrix types
+        self.n_weights = sum(p.numel() for key in matrix_types(types) for _, p in types[key])
         self.records: list[list[float]] = []
         self.chosen: int | None = None
         self._last, self._features, self._targets = None, None, None

@@ -115,13 +115,22 @@ def linear_owning(model: nn.Module, weight: nn.Parameter) -> nn.Linear:
 @torch.no_grad()
 def head_inputs(model: nn.Module, head: nn.Linear, x: torch.Tensor) -> torch.Tensor:
     """The inputs h of ``head`` on ``x`` (one forward pass in eval mode, through a forward hook)."""
+    return forward_capturing(model, head, x)[1]
+
+
+@torch.no_grad()
+def forward_capturing(model: nn.Module, head: nn.Module | None, x: torch.Tensor):
+    """(``model(x)`` in eval mode, the inputs of ``head`` on that pass — None without a head):
+    one forward pass, the head's inputs through a forward hook."""
     captured = []
-    handle = head.register_forward_hook(lambda module, args, output: captured.append(args[0].detach()))
+    handle = None if head is None else head.register_forward_hook(
+        lambda module, args, output: captured.append(args[0].detach()))
     was_training = model.training
     model.eval()
     try:
-        model(x)
+        output = model(x)
     finally:
-        handle.remove()
+        if handle is not None:
+            handle.remove()
         model.train(was_training)
-    return captured[-1]
+    return output, (captured[-1] if captured else None)

@@ -94,8 +94,8 @@ from lamina.torch.lm.model import random_windows
 from lamina.torch.lm.overfit import OverfitDetector
 from lamina.torch.lm.param_types import matrix_types, param_types, set_decays
 from lamina.torch.lm.shadow import MULTIPLES, HeadSelection
-from lamina.torch.lm.temperature import (MAPS, head_inputs, interval_step, linear_owning, power_step,
-                                         temperature_search)
+from lamina.torch.lm.temperature import (MAPS, forward_capturing, head_inputs, interval_step, linear_owning,
+                                         power_step, temperature_search)
 from lamina.torch.lm.train import DecayCallback, LMRecipe
 
 
@@ -240,29 +240,29 @@ class HeldoutDecayTuner(DecayCallback):
         if not (step < self.warmup or step >= self.merge_step or (step + 1) % self.every):
             self._update(step, model, optimizer)
         if self.shadow is not None and step == self.merge_step - 1:
-            self.shadow.choose(lambda: self._heldout_features(model))
+            self.shadow.choose(lambda: (self._heldout_pass(model)[1], self.y))
         if self.shadow is not None and step == self.recipe.steps - 1:
             decay = self.shadow.finish()
             if "head" in {group["name"] for group in optimizer.param_groups}:
                 set_decays(optimizer, {"head": decay})
 
-    def _heldout_features(self, model):
-        """(features, targets) of the held-out windows at the head's input: one forward pass."""
+    def _heldout_pass(self, model):
+        """Per-window held-out losses of the network (the switch's signal) and the head's inputs on
+        the held-out windows (None without a head): one forward pass."""
         self.extra_batches += self.x.shape[0] / self.batch_windows / 3.0
-        return head_inputs(model, self.head, self.x), self.y
+        logits, features = forward_capturing(model, self.head, self.x)
+        per = F.cross_entropy(logits.flatten(0, 1), self.y.flatten(), reduction="none")
+        return per.view(self.y.shape).mean(1).double().numpy(), features
 
     def _update(self, step: int, model, optimizer) -> None:
+        features = None
         if math.isinf(self.z):   # the gap rule off: only the held-out loss (switch) and the copies' losses
-            features, targets = self._heldout_features(model)
-            with torch.no_grad():
-                per = F.cross_entropy(self.head(features).flatten(0, 1), targets.flatten(), reduction="none")
-            self._held_centre = per.view(targets.shape).mean(1).double().numpy()
+            self._held_centre, features = self._heldout_pass(model)
             log_c = np.zeros(len(self.types))
         else:
             log_c = self.gap_search(model)
-            features = None
         if self.shadow is not None:
-            self.shadow.record(*(self._heldout_features(model) if features is None else (features, targets)))
+            self.shadow.record(features if features is not None else self._heldout_pass(model)[1], self.y)
         self.log_scales.append(log_c.tolist())
         # a signal counts once it kept its sign (and its significance) over `persist` updates
         sign = np.sign(log_c)
