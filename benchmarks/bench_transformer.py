@@ -39,7 +39,8 @@ def _mean_se(values):
     return float(values.mean()), float(se)
 
 
-def main(argv=None):
+def main(argv=None, log=print) -> str:
+    """Run the rows the arguments name; return the markdown table (also logged with the per-run lines)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed … first-seed + seeds − 1")
@@ -66,7 +67,7 @@ def main(argv=None):
     config = LMConfig(corpus.vocab_size, context=64, d_model=args.d_model, n_layers=args.layers, n_heads=4)
     recipe = LMRecipe(steps=args.steps, lr=args.lr, warmup=50, batch_size=32)
     n_params = sum(p.numel() for p in CharTransformer(config).parameters())
-    print(f"corpus: {corpus.train.numel()} train / {corpus.val.numel()} validation characters, vocab "
+    log(f"corpus: {corpus.train.numel()} train / {corpus.val.numel()} validation characters, vocab "
           f"{corpus.vocab_size}; model {n_params} parameters; {args.steps} steps × 32 × 64 characters", flush=True)
     runs: list[dict] = []
 
@@ -75,7 +76,7 @@ def main(argv=None):
                "runs": cost, "seconds": run.seconds, "lambdas": run.info.get("lambdas", {}),
                "info": {k: v for k, v in run.info.items() if k != "lambdas"}}
         runs.append(row)
-        print(f"{name:16s} seed {seed}  val ppl {run.val_ppl:.4f}  runs {cost:.3g}  {run.seconds:.0f} s  "
+        log(f"{name:16s} seed {seed}  val ppl {run.val_ppl:.4f}  runs {cost:.3g}  {run.seconds:.0f} s  "
               f"λ {json.dumps({k: round(v, 4) for k, v in row['lambdas'].items()})}"
               + (f"  switched at {run.info['switched_at']}" if "switched_at" in run.info else "")
               + (f"  head log c* {run.info['log_temperatures']}" if run.info.get("log_temperatures") else ""),
@@ -107,7 +108,7 @@ def main(argv=None):
                   for lam in (grid if "nanogpt" in only else ())}
     best = min(grid_means, key=grid_means.get) if grid_means else None
     if best is not None:
-        print(f"best grid λ (mean validation perplexity): {best:g}", flush=True)
+        log(f"best grid λ (mean validation perplexity): {best:g}", flush=True)
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         for strategy in ("alphadecay", "awd"):
             if strategy in only:
@@ -118,14 +119,27 @@ def main(argv=None):
     reference = {r["seed"]: r["val_ppl"] for r in runs if best is not None and r["strategy"] == f"nanogpt λ={best:g}"}
     names = list(dict.fromkeys(r["strategy"] for r in runs))
     label = f"best grid λ={best:g}" if best is not None else "— (no grid run)"
-    print(f"\n| strategy | val ppl (mean ± s.e.) | Δ% vs {label} (paired) | runs |\n|---|---|---|---|")
+    lines = [f"## Weight decay per parameter type, character transformer ({args.chars} characters, every "
+             f"{args.val_every}th block validation, {args.seeds} seeds, {args.steps} steps)", "",
+             f"| strategy | val ppl (mean ± s.e.) | Δ% vs {label} (paired) | runs |", "|---|---|---|---|"]
     for name in names:
         rows = [r for r in runs if r["strategy"] == name]
         ppl, se = _mean_se([r["val_ppl"] for r in rows])
         delta = _mean_se([100 * (r["val_ppl"] / reference[r["seed"]] - 1) for r in rows] if reference else [math.nan])
         cost = np.mean([r["runs"] for r in rows]) + (len(grid) - 1 if name.startswith("nanogpt") else 0)
-        print(f"| {name} | {ppl:.4f} ± {se:.4f} | {delta[0]:+.2f} ± {delta[1]:.2f} | {cost:.3g} |")
-    print(f"\nwall time {total:.0f} s (timed under load)")
+        lines.append(f"| {name} | {ppl:.4f} ± {se:.4f} | {delta[0]:+.2f} ± {delta[1]:.2f} | {cost:.3g} |")
+    lines += ["", f"wall time {total:.0f} s"]
+    table = "\n".join(lines) + "\n"
+    log("\n" + table)
+    return table
+
+
+def report(quick: bool = False) -> str:
+    """The ``make bench`` entry point: every strategy on 20,000 characters with every 5th block
+    validation (setting C′ of benchmarks/RESULTS.md, where the split between types matters), 3 seeds;
+    ``quick``: one seed, 60 steps."""
+    return main(["--chars", "20000", "--val-every", "5"] + (["--seeds", "1", "--steps", "60"] if quick else []),
+                log=lambda *args, **kwargs: None)
 
 
 if __name__ == "__main__":
