@@ -72,6 +72,20 @@ def test_choose_keeps_the_least_decay_that_the_heldout_windows_cannot_tell_from_
     # z = inf: the least decayed copy always; z = 0: the best mean
     assert choose(np.stack([base + 0.2, base]), z=math.inf) == 0
     assert choose(np.stack([tie, base]), z=0.0) == int(np.argmin([tie.mean(), base.mean()]))
+    for bad in (np.ones(3), np.empty((2, 0)), np.array([[1.0, np.nan]])):
+        with pytest.raises(ValueError, match="losses must be a finite"):
+            choose(bad)
+    with pytest.raises(ValueError, match="z must be a number >= 0"):
+        choose(np.stack([base, tie]), z=-1.0)
+
+
+def test_shadow_heads_name_bad_arguments():
+    with pytest.raises(ValueError, match="decays must be a non-empty list of numbers >= 0"):
+        ShadowHeads(nn.Linear(3, 2), [0.1, -1.0], _lr)
+    with pytest.raises(ValueError, match="decays must be a non-empty"):
+        ShadowHeads(nn.Linear(3, 2), [], _lr)
+    with pytest.raises(ValueError, match="head must be an nn.Linear with a bias"):
+        ShadowHeads(nn.Linear(3, 2, bias=False), [0.1], _lr)
 
 
 def test_tuner_replaces_the_head_by_the_chosen_copy_and_counts_its_cost():
@@ -95,6 +109,8 @@ def test_tuner_replaces_the_head_by_the_chosen_copy_and_counts_its_cost():
     assert run.runs > 1.0 + 0.5 * per_step * tuner.merge_step / recipe.steps
     with pytest.raises(ValueError, match="shadow_multiples must increase"):
         HeldoutDecayTuner(model, recipe, held, corpus.train, lam0=0.01, shadow_multiples=(1.0, 0.3))
+    with pytest.raises(ValueError, match="shadow_z must be a number >= 0"):
+        HeldoutDecayTuner(model, recipe, held, corpus.train, lam0=0.01, shadow_z=-1.0)
 
 
 def test_without_an_update_before_the_merge_the_copies_are_compared_at_the_merge():

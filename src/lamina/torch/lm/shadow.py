@@ -133,6 +133,10 @@ def choose(losses: np.ndarray, z: float = 2.0) -> int:
     2
     """
     losses = np.asarray(losses, dtype=float)
+    if losses.ndim != 2 or losses.size == 0 or not np.all(np.isfinite(losses)):
+        raise ValueError(f"losses must be a finite (copies, windows) array, got shape {losses.shape}")
+    if not z >= 0:
+        raise ValueError(f"z must be a number >= 0 (standard errors), got {z!r}")
     best = int(np.argmin(losses.mean(1)))
     for k in range(best + 1):
         difference = losses[k] - losses[best]
@@ -153,6 +157,8 @@ class HeadSelection:
         multiples = [float(m) for m in multiples]
         if any(b <= a for a, b in zip(multiples, multiples[1:])):
             raise ValueError(f"shadow_multiples must increase, got {multiples!r}")
+        if not z >= 0:
+            raise ValueError(f"shadow_z must be a number >= 0 (standard errors), got {z!r}")
         self.head, self.recipe, self.merge_step, self.z = head, recipe, merge_step, float(z)
         self.copies = ShadowHeads(head, [m * base_decay for m in multiples], lambda s: recipe.lr * recipe.lr_factor(s),
                                   clip_norm=recipe.clip_norm)
