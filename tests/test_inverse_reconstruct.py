@@ -87,11 +87,26 @@ def test_reconstruct_an_image():
     assert _snr(result.x, image, ~mask) > 15
 
 
+def test_a_01_mask_and_a_one_row_image_read_as_the_trace():
+    t = np.linspace(0, 1, 80)
+    signal = np.sin(6 * np.pi * t)
+    mask = np.random.default_rng(4).random(80) < 0.5
+    trace = reconstruct(signal[mask], mask, dictionary=["spline1", "spline2"])
+    as_int = reconstruct(signal[mask], mask.astype(np.int8), dictionary=["spline1", "spline2"])
+    np.testing.assert_array_equal(as_int.x, trace.x)
+    for shape in [(1, 80), (80, 1)]:
+        image = reconstruct(signal[mask], mask.reshape(shape), dictionary=["spline1", "spline2"])
+        assert image.x.shape == shape
+        np.testing.assert_allclose(image.x.ravel(), trace.x)
+
+
 def test_reconstruct_errors_name_the_argument():
     mask = np.array([True, False, True, True, False, True])
     values = np.arange(6.0)
     with pytest.raises(TypeError, match="mask must be a boolean"):
-        reconstruct(values, mask.astype(int))
+        reconstruct(values, mask.astype(int) * 2)
+    with pytest.raises(TypeError, match="mask must be a boolean"):
+        reconstruct(values, mask.astype(float))
     with pytest.raises(ValueError, match="no observed sample"):
         reconstruct(values, np.zeros(6, bool))
     with pytest.raises(ValueError, match="values must have the mask's shape"):

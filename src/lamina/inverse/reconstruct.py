@@ -50,7 +50,7 @@ with a λ per temporal-frequency band.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 import numpy as np
@@ -135,8 +135,10 @@ class Reconstruction:
 
 def _check_inputs(values, mask):
     mask = np.asarray(mask)
+    if mask.dtype != np.bool_ and np.issubdtype(mask.dtype, np.integer) and np.isin(mask, (0, 1)).all():
+        mask = mask.astype(bool)   # a 0/1 mask reads as boolean
     if mask.dtype != np.bool_:
-        raise TypeError(f"mask must be a boolean array (True = observed), got dtype {mask.dtype}")
+        raise TypeError(f"mask must be a boolean array (True = observed; 0/1 integers accepted), got dtype {mask.dtype}")
     if mask.ndim not in (1, 2) or mask.size == 0:
         raise ValueError(f"mask must be a non-empty 1-D trace or 2-D image, got shape {mask.shape}")
     n_observed = int(mask.sum())
@@ -236,7 +238,8 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
         ignored and may be NaN), or a 1-D array of the observed samples in mask order
         (``signal[mask]``).
     mask : ndarray of bool, shape (n,) or (n_rows, n_cols)
-        True where the sample is observed.
+        True where the sample is observed (an integer array of 0 and 1 is read the same way). A
+        2-D mask of one row or one column is reconstructed as a 1-D trace.
     dictionary : str, Dictionary, SmoothnessPrior or list of them, optional
         Candidate models ("spline1", "spline2", "spline3", "spectral", "wavelet:<PyWavelets family>",
         "localdct[:block]"; on images also "spline<k>:axis<a>", differences along axis a only,
@@ -318,6 +321,12 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
     ('spline2', True)
     """
     observed, mask = _check_inputs(values, mask)
+    if mask.ndim == 2 and min(mask.shape) == 1 and mask.size > 1:   # one row or one column: a trace
+        trace = reconstruct(observed, mask.ravel(), dictionary=dictionary, lam=lam, rule=rule, n_folds=n_folds,
+                            per_group=per_group, n_lams=n_lams, max_iter=max_iter, combine=combine,
+                            weighting=weighting, folds=folds, seed=seed, n_repeats=n_repeats, n_bags=n_bags,
+                            stack_within=stack_within)
+        return replace(trace, x=trace.x.reshape(mask.shape))
     rule = parse_choice(ReconstructRule, rule, "rule")
     weighting = parse_choice(HeldOutWeighting, weighting, "weighting")
     fold_kind = parse_choice(FoldKind, folds, "folds")
