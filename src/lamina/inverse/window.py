@@ -1,0 +1,76 @@
+"""Choosing on a window, applying to the whole image: :func:`~lamina.inverse.reconstruct` on large images.
+
+Cross-validation solves every candidate model along its λ grid on K + 1 sets of samples; on an
+image the smoothness priors need a sparse factorization per grid point and set, whose cost grows
+faster than the number of pixels (a 2-D grid's LU factor fills in as n^1.5). Measured on this
+project's machine (2 cores): 128² pixels 8–11 s per call, 256² 48–71 s, the camera image of
+scikit-image (512²) 345 s.
+
+What the rule chooses — which models, their mixture weights, and each model's λ — are properties
+of the image's local statistics (its smoothness, its spectrum, how sparse its wavelet
+coefficients are, and how far the unobserved pixels lie from the observed ones), not of its size.
+So on a large image with scattered samples they are chosen on a central window of at most
+``size`` × ``size`` pixels, by the same rule, and the chosen mixture is then fitted once on the
+whole image at the chosen λ (one solve per model instead of K + 1 per grid point):
+
+* a smoothness prior's λ and the spectral prior's noise-to-signal ratio t are dimensionless
+  (data term and penalty scale alike with the signal's amplitude): they carry over as they are;
+* a frame's λ per group is λ_g = t · d_g with d_g ∝ 1 / mean |coefficients of group g| of the
+  pilot estimate, normalized to min d = 1 (:func:`~lamina.inverse.frame_l1.group_direction`):
+  d_g is computed again on the whole image, and t, which scales as the amplitude (the data term
+  as its square, the ℓ1 penalty as itself), is converted from the window's normalization (its
+  observed RMS) to the whole image's.
+
+Masks of whole missing lines (gathers) are never windowed: which lines are missing is global.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from lamina.inverse.grid_model import GridModel
+
+WINDOW = 160   # side of the selection window on large images ("auto")
+
+
+def window_size(select_window, shape, *, scattered: bool, user_models: bool) -> int | None:
+    """The window side to select on, or None (select on the whole signal).
+
+    ``select_window``: "auto" (``WINDOW`` on 2-D masks of scattered samples more than twice the
+    window's area, with no model built for the full shape), None, or a side ≥ 32."""
+    if select_window is None:
+        return None
+    if isinstance(select_window, str):
+        if select_window != "auto":
+            raise ValueError(f'select_window must be "auto", None or a whole number >= 32, got {select_window!r}')
+        size = WINDOW
+        if len(shape) != 2 or not scattered or user_models or shape[0] * shape[1] <= 2 * size * size:
+            return None
+        return size
+    if isinstance(select_window, bool) or not isinstance(select_window, (int, np.integer)) or select_window < 32:
+        raise ValueError(f'select_window must be "auto", None or a whole number >= 32, got {select_window!r}')
+    if len(shape) != 2 or not scattered or user_models:
+        raise ValueError("select_window: a window is chosen on 2-D masks of scattered samples, with models given "
+                         "by name (not on a 1-D trace, a mask of whole missing lines or models built for a shape)")
+    return int(select_window) if max(shape) > select_window else None
+
+
+def central_window(shape, size: int) -> tuple:
+    """Slices of the central ``size`` × ``size`` window (whole sides where shorter)."""
+    return tuple(slice((s - min(s, size)) // 2, (s - min(s, size)) // 2 + min(s, size)) for s in shape)
+
+
+def fit_chosen(chosen, candidates, full_mask, full_values, amplitude_ratio: float, per_group: bool,
+               max_iter: int) -> np.ndarray:
+    """Σ_m w_m x_m on the whole (padded, normalized) image: every model of the window's mixture
+    at its chosen λ (module doc).
+
+    ``chosen``: {(model name, λ-grid value on the window): weight}; ``candidates``: the models
+    built for the whole image, by name; ``amplitude_ratio``: the window's observed RMS over the
+    whole image's (a frame's t scales by it)."""
+    estimate = np.zeros(full_mask.shape)
+    for (name, value), weight in chosen.items():
+        model = GridModel(candidates[name], full_values, full_mask, 2, per_group, None, max_iter)
+        scale = 1.0 if model.is_smooth else amplitude_ratio
+        model.grid = np.array([value * scale])
+        estimate += weight * model.refit(0, full_mask, full_values)
+    return estimate
