@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from lamina.inverse import reconstruct
-from lamina.inverse.reconstruct import _candidates, _padded_shape, pad_samples
+from lamina.inverse.reconstruct import _candidates
+from lamina.inverse.samples import pad_samples, padded_shape
 from lamina.inverse.window import WINDOW, central_window, fit_chosen, window_size
 
 
@@ -43,7 +44,7 @@ def test_the_chosen_mixture_refitted_on_the_same_samples_is_the_answer():
     """fit_chosen at the window's own λ, on the window's own samples, gives reconstruct's estimate."""
     image, mask = _image(48)
     result = reconstruct(image[mask], mask, select_window=None)
-    padded = _padded_shape(mask.shape)
+    padded = padded_shape(mask.shape)
     observed = image[mask]
     offset, scale = result.info["offset"], result.info["scale"]
     full_mask, full_values = pad_samples(mask, (observed - offset) / scale, padded)

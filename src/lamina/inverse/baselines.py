@@ -18,12 +18,11 @@ from __future__ import annotations
 import numpy as np
 
 from lamina._validation import check_positive_int
+from lamina.inverse.samples import check_samples
 
 
 def _observed(values, mask):
-    from lamina.inverse.reconstruct import _check_inputs
-
-    observed, mask = _check_inputs(values, mask)
+    observed, mask = check_samples(values, mask)
     if mask.sum() < 2:
         raise ValueError("interpolation needs at least two observed samples")
     return observed, mask

@@ -62,6 +62,7 @@ from lamina.inverse.fk import FKFrame
 from lamina.inverse.folds import line_axis
 from lamina.inverse.grid_model import GridModel
 from lamina.inverse.heldout import gap_features, importance_weights
+from lamina.inverse.samples import check_samples, pad_samples, padded_shape
 from lamina.inverse.repeats import REPEAT_BELOW, cross_validate, repeats, resampling_units  # noqa: F401 (re-exported)
 from lamina.inverse.smoothing import SmoothnessPrior
 from lamina.inverse.spectral import SpectralPrior
@@ -134,50 +135,6 @@ class Reconstruction:
         return np.asarray(self.x, dtype=dtype)
 
 
-def _check_inputs(values, mask):
-    mask = np.asarray(mask)
-    if mask.dtype != np.bool_ and np.issubdtype(mask.dtype, np.integer) and np.isin(mask, (0, 1)).all():
-        mask = mask.astype(bool)   # a 0/1 mask reads as boolean
-    if mask.dtype != np.bool_:
-        raise TypeError(f"mask must be a boolean array (True = observed; 0/1 integers accepted), got dtype {mask.dtype}")
-    if mask.ndim not in (1, 2) or mask.size == 0:
-        raise ValueError(f"mask must be a non-empty 1-D trace or 2-D image, got shape {mask.shape}")
-    n_observed = int(mask.sum())
-    if n_observed == 0:
-        raise ValueError("mask has no observed sample (no True entry): nothing to reconstruct from")
-    values = np.asarray(values)
-    if not (np.issubdtype(values.dtype, np.floating) or np.issubdtype(values.dtype, np.integer)):
-        raise TypeError(f"values must be real numbers, got dtype {values.dtype}")
-    values = values.astype(np.float64)
-    if values.shape == mask.shape:
-        observed = values[mask]
-    elif values.ndim == 1 and values.size == n_observed:
-        observed = values
-    else:
-        raise ValueError(f"values must have the mask's shape {mask.shape} or hold its {n_observed} observed "
-                         f"samples (in mask order), got shape {values.shape}")
-    if not np.all(np.isfinite(observed)):
-        raise ValueError("values holds NaN or infinite entries at observed samples (True in mask)")
-    return observed, mask
-
-
-def _padded_shape(shape):
-    multiple = [32 if s >= 128 else 8 if s >= 16 else 1 for s in shape]
-    if len(shape) == 2:
-        multiple = [16 if s >= 64 else 8 if s >= 16 else 1 for s in shape]
-    return tuple(int(-(-s // m) * m) for s, m in zip(shape, multiple))
-
-
-def pad_samples(mask, observed, padded) -> tuple[np.ndarray, np.ndarray]:
-    """The mask and the observed values (in mask order) in the ``padded`` shape, the extra
-    samples unobserved: what every candidate model is built on."""
-    full_mask = np.zeros(padded, bool)
-    full_mask[tuple(slice(0, s) for s in np.shape(mask))] = mask
-    full_values = np.zeros(padded)
-    full_values[full_mask] = observed
-    return full_mask, full_values
-
-
 def _candidates(shape, dictionary, axis=None, per_group: bool = True):
     """The candidate models; by default the smoothness priors, the spectral prior (not on masks
     of whole lines, which it cannot fill; ``per_group=False``: its one-λ, white-noise form), the frames of
@@ -226,7 +183,7 @@ def _reconstruct_on_window(observed, mask, size, options) -> Reconstruction:
         return reconstruct(observed, mask, select_window=None, **options)
     offset = float(np.mean(observed))
     scale = float(np.sqrt(np.mean((observed - offset) ** 2))) or 1.0
-    padded = _padded_shape(mask.shape)
+    padded = padded_shape(mask.shape)
     full_mask, full_values = pad_samples(mask, (observed - offset) / scale, padded)
     candidates = {m.name: m for m in _candidates(padded, options["dictionary"], None, options["per_group"])}
     curves = chosen.info["curves"]
@@ -350,7 +307,7 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
     >>> result.dictionary, bool(np.max(np.abs(result.x - signal)) < 1e-2)
     ('spline2', True)
     """
-    observed, mask = _check_inputs(values, mask)
+    observed, mask = check_samples(values, mask)
     if mask.ndim == 2 and min(mask.shape) == 1 and mask.size > 1:   # one row or one column: a trace
         trace = reconstruct(observed, mask.ravel(), dictionary=dictionary, lam=lam, rule=rule, n_folds=n_folds,
                             per_group=per_group, n_lams=n_lams, max_iter=max_iter, combine=combine,
@@ -382,7 +339,7 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
                               lam=np.zeros(0), groups=(), score=0.0, rule=rule.value)
     offset = float(np.mean(observed))
     scale = float(np.sqrt(np.mean((observed - offset) ** 2)))
-    padded = _padded_shape(shape)
+    padded = padded_shape(shape)
     full_mask, full_values = pad_samples(mask, (observed - offset) / (scale or 1.0), padded)
     axis = line_axis(mask) if fold_kind is FoldKind.AUTO else None
     candidates = _candidates(padded, dictionary, axis, per_group)

@@ -96,7 +96,7 @@ def curves_figure(curves: dict):
 def spectral_figure(data, mask, info: dict, t: float):
     """The spectral prior's estimated spectrum p_k (from all observed samples) and its λ per
     frequency λ_k = t/p_k; images: averaged over rings of radial frequency."""
-    from lamina.inverse.reconstruct import pad_samples
+    from lamina.inverse.samples import pad_samples
     from lamina.inverse.spectral import SpectralPrior, frequency_index, prior_variance
 
     shape = tuple(info["padded_shape"])   # the model's own shape: reconstruct pads with unobserved samples

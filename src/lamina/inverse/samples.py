@@ -1,0 +1,51 @@
+"""The observed samples of :func:`~lamina.inverse.reconstruct`: checked, and placed in the padded
+shape every candidate model is built on (frames need sides divisible by powers of two)."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def check_samples(values, mask):
+    """(observed values in mask order, boolean mask), or a clear error naming the argument."""
+    mask = np.asarray(mask)
+    if mask.dtype != np.bool_ and np.issubdtype(mask.dtype, np.integer) and np.isin(mask, (0, 1)).all():
+        mask = mask.astype(bool)   # a 0/1 mask reads as boolean
+    if mask.dtype != np.bool_:
+        raise TypeError(f"mask must be a boolean array (True = observed; 0/1 integers accepted), got dtype {mask.dtype}")
+    if mask.ndim not in (1, 2) or mask.size == 0:
+        raise ValueError(f"mask must be a non-empty 1-D trace or 2-D image, got shape {mask.shape}")
+    n_observed = int(mask.sum())
+    if n_observed == 0:
+        raise ValueError("mask has no observed sample (no True entry): nothing to reconstruct from")
+    values = np.asarray(values)
+    if not (np.issubdtype(values.dtype, np.floating) or np.issubdtype(values.dtype, np.integer)):
+        raise TypeError(f"values must be real numbers, got dtype {values.dtype}")
+    values = values.astype(np.float64)
+    if values.shape == mask.shape:
+        observed = values[mask]
+    elif values.ndim == 1 and values.size == n_observed:
+        observed = values
+    else:
+        raise ValueError(f"values must have the mask's shape {mask.shape} or hold its {n_observed} observed "
+                         f"samples (in mask order), got shape {values.shape}")
+    if not np.all(np.isfinite(observed)):
+        raise ValueError("values holds NaN or infinite entries at observed samples (True in mask)")
+    return observed, mask
+
+
+def padded_shape(shape):
+    """The shape the candidates are built on: each side rounded up to a multiple of 8–32."""
+    multiple = [32 if s >= 128 else 8 if s >= 16 else 1 for s in shape]
+    if len(shape) == 2:
+        multiple = [16 if s >= 64 else 8 if s >= 16 else 1 for s in shape]
+    return tuple(int(-(-s // m) * m) for s, m in zip(shape, multiple))
+
+
+def pad_samples(mask, observed, padded) -> tuple[np.ndarray, np.ndarray]:
+    """The mask and the observed values (in mask order) in the ``padded`` shape, the extra
+    samples unobserved: what every candidate model is built on."""
+    full_mask = np.zeros(padded, bool)
+    full_mask[tuple(slice(0, s) for s in np.shape(mask))] = mask
+    full_values = np.zeros(padded)
+    full_values[full_mask] = observed
+    return full_mask, full_values
