@@ -148,12 +148,16 @@ def methods(skip=()):
     return {name: f for name, f in all_methods.items() if name not in skip}
 
 
-def run(quick: bool, log=lambda line: print(line, flush=True), skip=()):
+FAMILIES = ("seismogram", "image", "gather")
+
+
+def run(quick: bool, log=lambda line: print(line, flush=True), skip=(), families=FAMILIES):
     n_masks = 1 if quick else 2
     rows = []
-    families = [("seismogram", seismograms(quick), False), ("image", images(quick), False),
-                ("gather", gathers(quick), True)]
-    for family, signals, traces in families:
+    sources = {"seismogram": (seismograms, False), "image": (images, False), "gather": (gathers, True)}
+    for family in families:
+        load, traces = sources[family]
+        signals = load(quick)
         for name, truth in signals:
             for keep in KEEPS:
                 scores, sparse = {}, []
@@ -213,7 +217,7 @@ def table(rows, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def validation(log=lambda line: print(line, flush=True), skip=()) -> str:
+def validation(log=lambda line: print(line, flush=True), skip=(), families=FAMILIES) -> str:
     """The ``--validation`` table: default (importance-weighted CV) against plain CV."""
     from lamina.inverse import reconstruct
     from lamina.inverse.baselines import cubic_interpolation, linear_interpolation
@@ -223,8 +227,10 @@ def validation(log=lambda line: print(line, flush=True), skip=()) -> str:
                 "lamina": lambda v, m: reconstruct(v, m).x}
     compared = {name: f for name, f in compared.items() if name not in skip}
     rows = []
-    for family, signals, seeds in [("seismogram", validation_seismograms(), (10, 11)),
-                                   ("image", images(False, VALIDATION_IMAGES), (10,))]:
+    sources = {"seismogram": (validation_seismograms, (10, 11)),
+               "image": (lambda: images(False, VALIDATION_IMAGES), (10,))}
+    for family in (f for f in families if f in sources):
+        signals, seeds = sources[family][0](), sources[family][1]
         for name, truth in signals:
             for keep in KEEPS:
                 for seed in seeds:
@@ -261,17 +267,22 @@ if __name__ == "__main__":
                         help="skip the comparisons outside the goals' numbers (lamina one λ, the db4 columns; in "
                              "--validation, lamina plain CV): about half the time, for a check of a change to the "
                              "default; those columns read nan")
+    parser.add_argument("--families", nargs="+", choices=FAMILIES, default=list(FAMILIES),
+                        help="the kinds of signal to run (default: all; --validation has no gathers)")
     args = parser.parse_args()
     skip = SKIPPABLE if args.default_only else ()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     if args.validation:
-        text = validation(skip=skip)
+        text = validation(skip=skip, families=args.families)
         OUT.mkdir(exist_ok=True)
         (OUT / "signals_validation.md").write_text(text)
         print(text)
         raise SystemExit(0)
-    result = run(args.quick, skip=skip)
-    text = table(result, "python benchmarks/bench_signals.py" + (" --quick" if args.quick else ""))
+    result = run(args.quick, skip=skip, families=args.families)
+    command = "python benchmarks/bench_signals.py" + (" --quick" if args.quick else "")
+    if list(args.families) != list(FAMILIES):
+        command += " --families " + " ".join(args.families)
+    text = table(result, command)
     OUT.mkdir(exist_ok=True)
     (OUT / "signals.md").write_text(text)
     print(text)

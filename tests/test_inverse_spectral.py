@@ -3,11 +3,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy.fft import dct
+from scipy.fft import dct, dctn
 
 from lamina.inverse import reconstruct
 from lamina.inverse.smoothing import SmoothnessPrior
-from lamina.inverse.spectral import WINDOW, SpectralPrior, prior_variance, smoothed_periodogram, spectral_grid
+from lamina.inverse.spectral import (WINDOW, SpectralPrior, direction_sectors, frequency_index, prior_variance,
+                                     smoothed_periodogram, spectral_grid)
 
 
 def _dct_matrix(n):
@@ -22,6 +23,47 @@ def test_smoothed_periodogram_is_the_window_average_of_the_periodogram(n, seed):
     k = np.arange(n, dtype=float)
     by_loop = [power[np.abs(k - j) <= WINDOW * (1 + j / 16) / 2].mean() for j in range(n)]
     np.testing.assert_allclose(smoothed_periodogram(x, k), by_loop, rtol=1e-10)
+
+
+@given(st.integers(4, 24), st.integers(4, 24), st.integers(1, 9), st.integers(0, 10_000))
+@settings(max_examples=25, deadline=None)
+def test_on_images_the_window_runs_within_each_sector_of_direction(rows, cols, n_sectors, seed):
+    """Against a loop over the definition: the average of |DCT(x)|² over the coefficients of the
+    same sector whose |k| is within half a window of each one's."""
+    x = np.random.default_rng(seed).standard_normal((rows, cols))
+    power = (dctn(x, norm="ortho") ** 2).ravel()
+    k = frequency_index((rows, cols)).ravel()
+    sector = direction_sectors((rows, cols), n_sectors).ravel()
+    by_loop = [power[(sector == sector[j]) & (np.abs(k - k[j]) <= WINDOW * (1 + k[j] / 16) / 2)].mean()
+               for j in range(k.size)]
+    smoothed = smoothed_periodogram(x, frequency_index((rows, cols)), direction_sectors((rows, cols), n_sectors))
+    np.testing.assert_allclose(smoothed.ravel(), by_loop, rtol=1e-10)
+
+
+def test_direction_sectors_cut_the_quarter_plane_by_angle():
+    sectors = direction_sectors((9, 9), 4)
+    assert sectors.shape == (9, 9) and set(np.unique(sectors)) == {0, 1, 2, 3}
+    assert sectors[0, 0] == 0 and np.all(sectors[0, 1:] == 0) and np.all(sectors[1:, 0] == 3)  # the two axes
+    assert sectors[3, 8] == 0 and sectors[4, 8] == 1 and sectors[8, 4] == 2            # 20.6°, 26.6°, 63.4°
+    assert np.all(direction_sectors((7,), 8) == 0) and np.all(direction_sectors((5, 6), 1) == 0)
+    with pytest.raises(ValueError, match="n_sectors"):
+        direction_sectors((5, 5), 0)
+
+
+def test_an_anisotropic_spectrum_follows_oriented_stripes():
+    """Stripes in three directions, each over a smooth background, 40 % of the pixels kept: the
+    stripes' power lies along one direction, which rings of |k| (one sector) spread over every
+    direction of the same radius. Eight sectors keep it there: a fifth less error at least
+    (0.3–0.7 of the isotropic prior's when this test was written)."""
+    r, c = np.meshgrid(np.arange(48.0), np.arange(48.0), indexing="ij")
+    for rate in ((0.9, 0.4), (0.3, 0.7), (1.2, 0.3)):
+        image = np.sin(rate[0] * r + rate[1] * c) + np.exp(-((r - 20) ** 2 + (c - 30) ** 2) / 300)
+        for seed in range(2):
+            mask = np.random.default_rng(seed).random(image.shape) < 0.4
+            values = np.where(mask, image, 0.0)
+            error = [np.linalg.norm((SpectralPrior(image.shape, n_sectors=n).solve(mask, values, [1e-4])[0]
+                                     - image)[~mask]) for n in (8, 1)]
+            assert error[0] < 0.8 * error[1], (rate, seed, error)
 
 
 def test_solution_solves_the_normal_equations_of_the_weighted_ridge():
@@ -159,12 +201,14 @@ def test_kernel_form_is_exact_where_conjugate_gradients_stops_short(monkeypatch)
     iterative = SpectralPrior((1024,))
     iterative.solve(mask, values, [1e-6])
     assert iterative.n_unconverged > 0
-    for shape in ((96,), (12, 10)):
+    for shape in ((96,), (12, 10)):   # the same spectrum p (the estimate's own solves at t → 0 differ)
         m = np.random.default_rng(2).random(shape) < 0.5
         v = np.where(m, np.random.default_rng(3).standard_normal(shape).cumsum(axis=-1), 0.0)
-        exact = SpectralPrior(shape).solve(m, v, [1e-2, 0.3])
-        monkeypatch.setattr(spectral, "DENSE_MAX", 0)
-        approx = SpectralPrior(shape).solve(m, v, [1e-2, 0.3])
+        prior = SpectralPrior(shape)
         monkeypatch.setattr(spectral, "DENSE_MAX", 1024)
+        power = prior.spectrum(m, v)
+        exact = prior._solve_grid(m, v, power, [1e-2, 0.3])
+        monkeypatch.setattr(spectral, "DENSE_MAX", 0)
+        approx = prior._solve_grid(m, v, power, [1e-2, 0.3])
         for a, b in zip(exact, approx):
-            np.testing.assert_allclose(a, b, atol=1e-4 * np.abs(a).max())
+            np.testing.assert_allclose(a, b, atol=1e-5 * np.abs(a).max())
