@@ -223,3 +223,25 @@ def test_signal_report_verdict_and_an_image_page(tmp_path):
     json.loads((tmp_path / "g" / "summary.json").read_text())
     page = (tmp_path / "g" / "report.html").read_text()
     assert "lamina recovers the unobserved samples at" in page and "nan dB" not in page
+
+
+def test_the_spectral_figure_of_an_image_shows_the_frequency_plane():
+    """Images: beside the radial average, log₁₀ λ_k = log₁₀ t/p_k over the (k_row, k_col) plane of
+    the model's (padded) shape, the values of the model's own spectrum; traces: the one panel."""
+    from lamina.inverse.samples import pad_samples
+    from lamina.inverse.spectral import SpectralPrior, prior_variance
+    from lamina.report.signal_report import spectral_figure
+
+    rows, cols = np.mgrid[0:32, 0:32]
+    image = np.sin(0.9 * rows + 0.4 * cols)
+    mask = np.random.default_rng(0).random(image.shape) < 0.5
+    result = reconstruct(image[mask], mask, dictionary="spectral")
+    figure = spectral_figure(image, mask, result.info, 1e-3)
+    shown = [im for ax in figure.axes for im in ax.get_images()]
+    assert len(shown) == 1
+    shape = tuple(result.info["padded_shape"])
+    padded_mask, values = pad_samples(mask, (image[mask] - result.info["offset"]) / result.info["scale"], shape)
+    power = SpectralPrior(shape).spectrum(padded_mask, values)
+    np.testing.assert_allclose(shown[0].get_array(), np.log10(1e-3 / prior_variance(power)).reshape(shape))
+    trace = spectral_figure(image[0], mask[0], reconstruct(image[0][mask[0]], mask[0], dictionary="spectral").info, 1e-3)
+    assert not [im for ax in trace.axes for im in ax.get_images()]

@@ -87,3 +87,11 @@ class GridModel:
         thresholds = [t * self.direction[labels] for t in self.grid[:index + 1]]
         budgets = [self.max_iter] * (len(thresholds) - 1) + [4 * self.max_iter]
         return l1_path(self.model, mask, values, thresholds, max_iter=budgets)[-1]
+
+    def refit_all(self, indices, mask, values) -> list:
+        """:meth:`refit` at each grid point of ``indices``: a Gaussian prior solves them in one
+        call (the spectral prior then estimates its spectrum once, not once per point), a sparse
+        frame refits each."""
+        if self.is_smooth:
+            return self.model.solve(mask, values, np.concatenate([self.lams(k) for k in indices]))
+        return [self.refit(k, mask, values) for k in indices]

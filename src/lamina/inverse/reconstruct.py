@@ -200,10 +200,14 @@ def _reconstruct_on_window(observed, mask, size, options) -> Reconstruction:
 def refit(models, mixture, full_mask, full_values) -> np.ndarray:
     """Σ w x_m(k): for every (model m, grid index k) of ``mixture`` ({(m, k): w}), model m
     refitted on all observed samples at its grid point k
-    (:meth:`~lamina.inverse.grid_model.GridModel.refit`)."""
-    estimate = np.zeros(full_mask.shape)
+    (:meth:`~lamina.inverse.grid_model.GridModel.refit_all`: a model's grid points in one call)."""
+    by_model = {}
     for (i, k), weight in mixture.items():
-        estimate += weight * models[i].refit(k, full_mask, full_values)
+        by_model.setdefault(i, []).append((k, weight))
+    estimate = np.zeros(full_mask.shape)
+    for i, points in by_model.items():
+        for (_, weight), x in zip(points, models[i].refit_all([k for k, _ in points], full_mask, full_values)):
+            estimate += weight * x
     return estimate
 
 

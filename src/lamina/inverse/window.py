@@ -67,10 +67,14 @@ def fit_chosen(chosen, candidates, full_mask, full_values, amplitude_ratio: floa
     ``chosen``: {(model name, λ-grid value on the window): weight}; ``candidates``: the models
     built for the whole image, by name; ``amplitude_ratio``: the window's observed RMS over the
     whole image's (a frame's t scales by it)."""
-    estimate = np.zeros(full_mask.shape)
+    by_model = {}
     for (name, value), weight in chosen.items():
+        by_model.setdefault(name, []).append((value, weight))
+    estimate = np.zeros(full_mask.shape)
+    for name, points in by_model.items():
         model = GridModel(candidates[name], full_values, full_mask, 2, per_group, None, max_iter)
         scale = 1.0 if model.is_smooth else amplitude_ratio
-        model.grid = np.array([value * scale])
-        estimate += weight * model.refit(0, full_mask, full_values)
+        model.grid = np.array([value * scale for value, _ in points])
+        for (_, weight), x in zip(points, model.refit_all(range(len(points)), full_mask, full_values)):
+            estimate += weight * x
     return estimate

@@ -95,7 +95,9 @@ def curves_figure(curves: dict):
 
 def spectral_figure(data, mask, info: dict, t: float):
     """The spectral prior's estimated spectrum p_k (from all observed samples) and its λ per
-    frequency λ_k = t/p_k; images: averaged over rings of radial frequency."""
+    frequency λ_k = t/p_k; images: averaged over rings of radial frequency, and beside it
+    log₁₀ λ_k over the (k_row, k_col) plane, where the spectrum's directions show (it is estimated
+    per sector of direction)."""
     from lamina.inverse.samples import pad_samples
     from lamina.inverse.spectral import SpectralPrior, frequency_index, prior_variance
 
@@ -106,7 +108,16 @@ def spectral_figure(data, mask, info: dict, t: float):
     p = np.bincount(ring, power.ravel()) / np.maximum(np.bincount(ring), 1)
     k = np.arange(p.size) / (2.0 * max(shape))   # DCT index k ↔ k / (2n) cycles per sample
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 3.4))
+    if data.ndim == 2:
+        fig, (ax, plane) = plt.subplots(1, 2, figsize=(11, 3.6), gridspec_kw={"width_ratios": [1.6, 1]})
+        shown = plane.imshow(np.log10(t / prior_variance(power)).reshape(shape), origin="lower", cmap="magma",
+                             aspect="auto")
+        plane.set_xlabel("k_col (DCT index)")
+        plane.set_ylabel("k_row (DCT index)")
+        plane.set_title("log₁₀ λ_k over the frequency plane", fontsize=9)
+        fig.colorbar(shown, ax=plane)
+    else:
+        fig, ax = plt.subplots(figsize=(7, 3.4))
     ax.semilogy(k, p, color="C0", lw=0.9, label="estimated power p_k")
     ax.set_xlabel("frequency (cycles per sample)" + (", radial" if data.ndim == 2 else ""))
     ax.set_ylabel("power p_k", color="C0")
