@@ -95,7 +95,8 @@ def images(quick: bool, names=None):
             image = image.mean(axis=2)
         rows, cols = (s // 4 * 4 for s in image.shape)
         small = image[:rows, :cols].reshape(rows // 4, 4, cols // 4, 4).mean(axis=(1, 3))
-        r0, c0 = (small.shape[0] - IMAGE_SIDE) // 2, (small.shape[1] - IMAGE_SIDE) // 2
+        # the central IMAGE_SIDE × IMAGE_SIDE crop (a whole side where it is shorter: "text" is 43 × 112)
+        r0, c0 = (max(0, (side - IMAGE_SIDE) // 2) for side in small.shape)
         out.append((f"skimage {name}", small[r0:r0 + IMAGE_SIDE, c0:c0 + IMAGE_SIDE] / 255.0))
     return out
 
