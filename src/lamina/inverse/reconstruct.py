@@ -6,8 +6,9 @@ model gives an estimate along its own λ grid:
 * smoothness priors ``spline1``, ``spline2``, ``spline3`` — x = argmin ½‖M(x − v)‖² + ½λ‖D_k x‖²,
   discrete smoothing splines of degree 2k − 1 (:mod:`lamina.inverse.smoothing`);
 * the spectral prior ``spectral`` — a Gaussian prior in the DCT basis with a λ per frequency,
-  λ_k = t / p_k, p the power spectrum estimated from the observed samples (Wiener interpolation,
-  kriging; :mod:`lamina.inverse.spectral`); not on masks of whole lines;
+  λ_k = t / p_k, p the power spectrum estimated from the observed samples (on images per sector
+  of direction; Wiener interpolation, kriging; :mod:`lamina.inverse.spectral`); not on masks of
+  whole lines;
 * sparsity in a tight frame S (cycle-spun wavelets, a local DCT; :mod:`lamina.inverse.dictionaries`)
   with one λ per group (wavelet level, frequency band):
 
