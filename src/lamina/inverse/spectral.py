@@ -25,8 +25,8 @@ of |k|, an isotropic spectrum) the default's SNR on nine photographs of scikit-i
 and 70 % kept was 1.5 dB lower on average: 5–8 dB on brick and clock, up to 0.8 dB on camera,
 within 0.15 dB on the natural textures (benchmarks/RESULTS.md, issue 18). The values are
 divided by the RMS of the observed samples before the solve and the estimate multiplied back,
-so t, the noise-to-signal ratio, is dimensionless; it is the model's one tuned λ scale: :func:`lamina.inverse.reconstruct` chooses it by
-cross-validation along :func:`spectral_grid`. The system (C M Cᵀ + diag λ) c = C M v is solved
+so t, the noise-to-signal ratio, is dimensionless; it is the model's one tuned λ scale:
+:func:`lamina.inverse.reconstruct` chooses it by cross-validation along :func:`spectral_grid`. The system (C M Cᵀ + diag λ) c = C M v is solved
 exactly in its kernel (dual) form up to ``DENSE_MAX`` observed samples, c = P C_o (C_oᵀ P C_o +
 t I)⁻¹ v_o (C_o: the DCT of the observed samples' unit impulses; one eigendecomposition serves
 the whole grid of t), and beyond that by conjugate gradients preconditioned by an approximation
