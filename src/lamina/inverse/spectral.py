@@ -11,30 +11,30 @@ Wiener interpolation, with the power spectrum p (Wiener 1949; Matheron 1963). On
 frequency (``per_band=False``: p constant) is ridge regression in the DCT basis, a white-noise
 prior, which fills the unobserved samples with zeros; the λ per frequency is the whole model.
 
-p is estimated from the observed samples alone: from a pilot (the natural cubic interpolant of
-the observed samples, the smoothness prior of order 2 at λ → 0), the periodogram |c_k|² is
-smoothed over a window of 8·(1 + k/16) frequencies (wider at high frequency, where a real
-trace's power varies slowly; a raw periodogram is a χ²₁ estimate per frequency) and the
-interpolation is repeated ``n_em`` times with the spectrum of the previous estimate (a plug-in
-iteration: the posterior variance of each coefficient, which an EM step would add to |c_k|², is
-left out). On images the same window runs over the radial frequency |k| within each of
-``n_sectors`` = 8 sectors of direction (the angle of (k_row, k_col) in the quarter plane of DCT
-frequencies, π/16 each): an anisotropic spectrum, so that edges, stripes and periodic textures,
-whose power lies along a few directions, get a prior that follows them. With one sector (rings
-of |k|, an isotropic spectrum) the default's SNR on nine photographs of scikit-image at 30, 50
-and 70 % kept was 1.5 dB lower on average: 5–8 dB on brick and clock, up to 0.8 dB on camera,
-within 0.15 dB on the natural textures (benchmarks/RESULTS.md, issue 18). The values are
-divided by the RMS of the observed samples before the solve and the estimate multiplied back,
-so t, the noise-to-signal ratio, is dimensionless; it is the model's one tuned λ scale:
-:func:`lamina.inverse.reconstruct` chooses it by cross-validation along :func:`spectral_grid`. The system (C M Cᵀ + diag λ) c = C M v is solved
-exactly in its kernel (dual) form up to ``DENSE_MAX`` observed samples, c = P C_o (C_oᵀ P C_o +
-t I)⁻¹ v_o (C_o: the DCT of the observed samples' unit impulses; one eigendecomposition serves
-the whole grid of t), and beyond that by conjugate gradients preconditioned by an approximation
-of its diagonal (share of observed samples + λ_k), two FFTs per step, at most 1000 steps. With
-few observed samples and t → 0 that system is ill-conditioned and CG can stop short of its
-tolerance (``n_unconverged`` counts those solves; with CG on the benchmark's 512-sample traces,
-5 of 126 solves at 50 % kept, 13 at 30 %, 22 at 20 %): the iterate is then still a regularized
-estimate, and the cross-validation scores what is returned.
+p is estimated from the observed samples alone: from a pilot (the natural cubic interpolant of the
+observed samples, the smoothness prior of order 2 at λ → 0), the periodogram |c_k|² is smoothed
+over a window of 8·(1 + k/16) frequencies (wider at high frequency, where a real trace's power
+varies slowly; a raw periodogram is a χ²₁ estimate per frequency) and the interpolation is repeated
+``n_em`` times with the spectrum of the previous estimate (a plug-in iteration: the posterior
+variance of each coefficient, which an EM step would add to |c_k|², is left out). On images the
+same window runs over the radial frequency |k| within each of ``n_sectors`` = 8 sectors of
+direction (the angle of (k_row, k_col) in the quarter plane of DCT frequencies, π/16 each): an
+anisotropic spectrum, so that edges, stripes and periodic textures, whose power lies along a few
+directions, get a prior that follows them. With one sector (rings of |k|, an isotropic spectrum)
+the default's SNR on nine photographs of scikit-image at 30, 50 and 70 % kept was 1.5 dB lower on
+average: 5–8 dB on brick and clock, up to 0.8 dB on camera, within 0.15 dB on the natural textures
+(benchmarks/RESULTS.md, issue 18). The values are divided by the RMS of the observed samples before
+the solve and the estimate multiplied back, so t, the noise-to-signal ratio, is dimensionless; it
+is the model's one tuned λ scale: :func:`lamina.inverse.reconstruct` chooses it by cross-validation
+along :func:`spectral_grid`. The system (C M Cᵀ + diag λ) c = C M v is solved exactly in its kernel
+(dual) form up to ``DENSE_MAX`` observed samples, c = P C_o (C_oᵀ P C_o + t I)⁻¹ v_o (C_o: the DCT
+of the observed samples' unit impulses; one eigendecomposition serves the whole grid of t), and
+beyond that by conjugate gradients preconditioned by an approximation of its diagonal (share of
+observed samples + λ_k), two FFTs per step, at most 1000 steps. With few observed samples and t → 0
+that system is ill-conditioned and CG can stop short of its tolerance (``n_unconverged`` counts
+those solves; with CG on the benchmark's 512-sample traces, 5 of 126 solves at 50 % kept, 13 at 30
+%, 22 at 20 %): the iterate is then still a regularized estimate, and the cross-validation scores
+what is returned.
 
 Alone, at t = 10⁻⁶, it beats the better of the cubic and linear interpolants by 1.4 dB on
 average on the benchmark's seismograms (which are band-limited and often narrow-band), by 3.2
