@@ -5,7 +5,7 @@ import pytest
 from lamina.inverse import reconstruct
 from lamina.inverse.reconstruct import _candidates
 from lamina.inverse.samples import pad_samples, padded_shape
-from lamina.inverse.window import WINDOW, central_window, fit_chosen, window_size
+from lamina.inverse.window import WINDOW, central_window, fit_chosen, selection_window, window_size
 
 
 def _image(n=96, seed=0):
@@ -38,6 +38,32 @@ def test_auto_windows_only_large_images_of_scattered_samples():
 def test_central_window():
     rows, cols = central_window((100, 40), 64)
     assert (rows.start, rows.stop, cols.start, cols.stop) == (18, 82, 0, 40)
+
+
+def test_the_window_has_the_masks_density_of_samples():
+    """The central window where its share of observed samples is the mask's (within a factor 2);
+    else the window whose share is nearest — never one without samples (a mask observed in one
+    corner made reconstruct fail: 'mask has no observed sample')."""
+    rng = np.random.default_rng(0)
+    uniform = rng.random((300, 200)) < 0.3
+    assert selection_window(uniform, 64) == central_window(uniform.shape, 64)
+    corner = np.zeros((300, 200), bool)
+    corner[:60, :60] = rng.random((60, 60)) < 0.5
+    rows, cols = selection_window(corner, 64)
+    assert (rows.stop - rows.start, cols.stop - cols.start) == (64, 64)
+    share = corner[rows, cols].mean() / corner.mean()
+    assert corner[central_window(corner.shape, 64)].sum() == 0 and 0.5 <= share <= 2.0
+    hole = rng.random((300, 200)) < 0.3
+    hole[100:200, 50:150] = False                     # nothing observed in the middle
+    rows, cols = selection_window(hole, 64)
+    assert 0.5 <= hole[rows, cols].mean() / hole.mean() <= 2.0
+    r, c = np.mgrid[0:160, 0:160] / 160
+    image = np.sin(6 * r) * np.cos(5 * c)
+    mask = np.zeros(image.shape, bool)
+    mask[:50, :50] = rng.random((50, 50)) < 0.6
+    result = reconstruct(image[mask], mask, select_window=48)
+    window = tuple(slice(*bounds) for bounds in result.info["window"])
+    assert window == selection_window(mask, 48) and mask[window].any() and np.all(np.isfinite(result.x))
 
 
 def test_the_chosen_mixture_refitted_on_the_same_samples_is_the_answer():

@@ -68,7 +68,7 @@ from lamina.inverse.repeats import REPEAT_BELOW, cross_validate, repeats, resamp
 from lamina.inverse.smoothing import SmoothnessPrior
 from lamina.inverse.spectral import SpectralPrior
 from lamina.inverse.stacking import STACK_WITHIN, choose, stacking_weights  # noqa: F401 (stacking_weights re-exported)
-from lamina.inverse.window import central_window, fit_chosen, window_size
+from lamina.inverse.window import fit_chosen, selection_window, window_size
 
 
 class HeldOutWeighting(str, Enum):
@@ -175,8 +175,8 @@ def _candidates(shape, dictionary, axis=None, per_group: bool = True):
 
 
 def _reconstruct_on_window(observed, mask, size, options) -> Reconstruction:
-    """:func:`reconstruct` with its choice made on a central window (:mod:`lamina.inverse.window`)."""
-    window = central_window(mask.shape, size)
+    """:func:`reconstruct` with its choice made on a window (:mod:`lamina.inverse.window`)."""
+    window = selection_window(mask, size)
     full = np.zeros(mask.shape)
     full[mask] = observed
     chosen = reconstruct(full[window], mask[window], select_window=None, **options)

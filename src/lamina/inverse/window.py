@@ -10,7 +10,9 @@ What the rule chooses — which models, their mixture weights, and each model's 
 of the image's local statistics (its smoothness, its spectrum, how sparse its wavelet
 coefficients are, and how far the unobserved pixels lie from the observed ones), not of its size.
 So on a large image with scattered samples they are chosen on a central window of at most
-``size`` × ``size`` pixels, by the same rule, and the chosen mixture is then fitted once on the
+``size`` × ``size`` pixels (or, where the central window's share of observed samples is off the
+image's by more than a factor 2, on the window whose share is nearest: :func:`selection_window`),
+by the same rule, and the chosen mixture is then fitted once on the
 whole image at the chosen λ (one solve per model instead of K + 1 per grid point):
 
 * a smoothness prior's λ and the spectral prior's noise-to-signal ratio t are dimensionless
@@ -57,6 +59,38 @@ def window_size(select_window, shape, *, scattered: bool, user_models: bool) -> 
 def central_window(shape, size: int) -> tuple:
     """Slices of the central ``size`` × ``size`` window (whole sides where shorter)."""
     return tuple(slice((s - min(s, size)) // 2, (s - min(s, size)) // 2 + min(s, size)) for s in shape)
+
+
+def selection_window(mask, size: int) -> tuple:
+    """Slices of the window the choice is made on: the central one, unless its share of observed
+    samples is off the whole mask's by more than a factor of 2 (a mask observed in one corner, or
+    with a hole in the middle) — then, among the windows at strides of a quarter side, the one
+    whose share is nearest the whole mask's in ratio (ties: nearest the center). The mixture is
+    chosen for the density of samples the image has; a window without samples has nothing to
+    choose from."""
+    mask = np.asarray(mask, bool)
+    share = float(mask.mean())
+    central = central_window(mask.shape, size)
+    if 0.5 <= float(mask[central].mean()) / share <= 2.0:
+        return central
+    sides = [min(s, size) for s in mask.shape]
+    counts = np.pad(mask.cumsum(0).cumsum(1), ((1, 0), (1, 0)))   # summed-area table
+    best = None
+    for r in _starts(mask.shape[0], sides[0]):
+        for c in _starts(mask.shape[1], sides[1]):
+            n = counts[r + sides[0], c + sides[1]] - counts[r, c + sides[1]] - counts[r + sides[0], c] + counts[r, c]
+            if n == 0:
+                continue
+            key = (abs(np.log(n / (sides[0] * sides[1]) / share)),
+                   abs(r - central[0].start) + abs(c - central[1].start))
+            best = min(best, (key, r, c)) if best is not None else (key, r, c)
+    _, r, c = best
+    return slice(r, r + sides[0]), slice(c, c + sides[1])
+
+
+def _starts(length: int, side: int) -> list:
+    """Window starts along an axis: every quarter side, and the last one flush with the end."""
+    return sorted(set(range(0, length - side + 1, max(1, side // 4))) | {length - side})
 
 
 def fit_chosen(chosen, candidates, full_mask, full_values, amplitude_ratio: float, per_group: bool,
