@@ -1,6 +1,8 @@
 """Choosing on a window of a large image (lamina.inverse.window) and applying to the whole."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lamina.inverse import reconstruct
 from lamina.inverse.reconstruct import _candidates
@@ -64,6 +66,29 @@ def test_the_window_has_the_masks_density_of_samples():
     result = reconstruct(image[mask], mask, select_window=48)
     window = tuple(slice(*bounds) for bounds in result.info["window"])
     assert window == selection_window(mask, 48) and mask[window].any() and np.all(np.isfinite(result.x))
+
+
+@given(st.integers(40, 120), st.integers(40, 120), st.integers(8, 60), st.floats(0.001, 0.9),
+       st.integers(0, 3), st.integers(0, 10_000))
+@settings(max_examples=40, deadline=None)
+def test_the_selection_window_is_inside_the_image_and_holds_samples(rows, cols, size, keep, layout, seed):
+    """Any mask with at least one observed sample: a window of side min(size, side) inside the
+    image, with at least one observed sample (uniform, corner, band and hole layouts)."""
+    rng = np.random.default_rng(seed)
+    mask = rng.random((rows, cols)) < keep
+    if layout == 1:
+        mask[rows // 3:, :] = False
+        mask[:, cols // 3:] = False
+    elif layout == 2:
+        mask[:, : cols // 2] = False
+    elif layout == 3:
+        mask[rows // 4: 3 * rows // 4, cols // 4: 3 * cols // 4] = False
+    mask[rng.integers(rows), rng.integers(cols)] = True
+    window = selection_window(mask, size)
+    for axis, part in enumerate(window):
+        assert 0 <= part.start and part.stop <= mask.shape[axis]
+        assert part.stop - part.start == min(size, mask.shape[axis])
+    assert mask[window].any()
 
 
 def test_the_chosen_mixture_refitted_on_the_same_samples_is_the_answer():
