@@ -66,6 +66,12 @@ def test_the_window_has_the_masks_density_of_samples():
     result = reconstruct(image[mask], mask, select_window=48)
     window = tuple(slice(*bounds) for bounds in result.info["window"])
     assert window == selection_window(mask, 48) and mask[window].any() and np.all(np.isfinite(result.x))
+    with pytest.raises(ValueError, match="observed sample"):
+        selection_window(np.zeros((80, 80), bool), 32)
+    with pytest.raises(ValueError, match="2-D"):
+        selection_window(np.ones(80, bool), 32)
+    with pytest.raises(ValueError, match="size"):
+        selection_window(uniform, 0)
 
 
 @given(st.integers(40, 120), st.integers(40, 120), st.integers(8, 60), st.floats(0.001, 0.9),

@@ -88,10 +88,13 @@ class GridModel:
         budgets = [self.max_iter] * (len(thresholds) - 1) + [4 * self.max_iter]
         return l1_path(self.model, mask, values, thresholds, max_iter=budgets)[-1]
 
-    def refit_all(self, indices, mask, values) -> list:
-        """:meth:`refit` at each grid point of ``indices``: a Gaussian prior solves them in one
-        call (the spectral prior then estimates its spectrum once, not once per point), a sparse
-        frame refits each."""
+    def refit_mixture(self, weights: dict, mask, values) -> np.ndarray:
+        """Σ_k w_k · :meth:`refit` (k) over ``weights`` ({grid index k: w_k}): a Gaussian prior
+        solves its grid points in one call (the spectral prior then estimates its spectrum once,
+        not once per point), a sparse frame refits each."""
+        indices = list(weights)
         if self.is_smooth:
-            return self.model.solve(mask, values, np.concatenate([self.lams(k) for k in indices]))
-        return [self.refit(k, mask, values) for k in indices]
+            estimates = self.model.solve(mask, values, np.concatenate([self.lams(k) for k in indices]))
+        else:
+            estimates = [self.refit(k, mask, values) for k in indices]
+        return sum(weights[k] * x for k, x in zip(indices, estimates))

@@ -201,14 +201,13 @@ def _reconstruct_on_window(observed, mask, size, options) -> Reconstruction:
 def refit(models, mixture, full_mask, full_values) -> np.ndarray:
     """Σ w x_m(k): for every (model m, grid index k) of ``mixture`` ({(m, k): w}), model m
     refitted on all observed samples at its grid point k
-    (:meth:`~lamina.inverse.grid_model.GridModel.refit_all`: a model's grid points in one call)."""
+    (:meth:`~lamina.inverse.grid_model.GridModel.refit_mixture`: a model's grid points in one call)."""
     by_model = {}
     for (i, k), weight in mixture.items():
-        by_model.setdefault(i, []).append((k, weight))
+        by_model.setdefault(i, {})[k] = weight
     estimate = np.zeros(full_mask.shape)
-    for i, points in by_model.items():
-        for (_, weight), x in zip(points, models[i].refit_all([k for k, _ in points], full_mask, full_values)):
-            estimate += weight * x
+    for i, weights in by_model.items():
+        estimate += models[i].refit_mixture(weights, full_mask, full_values)
     return estimate
 
 

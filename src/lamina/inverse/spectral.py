@@ -89,9 +89,7 @@ def smoothed_periodogram(x, frequency, sectors=None) -> np.ndarray:
     integer label per coefficient; None: one sector) whose frequency is within half a window of
     each one's (window 8·(1 + k/16)), the spectrum estimate of the module docstring; shape of x."""
     power = (dctn(x, norm="ortho") ** 2).ravel()
-    if sectors is None:
-        return _ring_average(power, frequency.ravel()).reshape(np.shape(x))
-    labels = np.asarray(sectors).ravel()
+    labels = np.zeros(power.size, dtype=int) if sectors is None else np.asarray(sectors).ravel()
     smoothed = np.empty_like(power)
     for label in np.unique(labels):
         members = labels == label

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lamina._validation import check_positive_int
 from lamina.inverse.grid_model import GridModel
 
 WINDOW = 160   # side of the selection window on large images ("auto")
@@ -69,22 +70,24 @@ def selection_window(mask, size: int) -> tuple:
     chosen for the density of samples the image has; a window without samples has nothing to
     choose from."""
     mask = np.asarray(mask, bool)
+    check_positive_int(size, "size")
+    if mask.ndim != 2 or not mask.any():
+        raise ValueError(f"mask must be a 2-D boolean array with an observed sample, got shape {mask.shape} "
+                         f"with {int(mask.sum())} observed")
     share = float(mask.mean())
     central = central_window(mask.shape, size)
     if 0.5 <= float(mask[central].mean()) / share <= 2.0:
         return central
     sides = [min(s, size) for s in mask.shape]
     counts = np.pad(mask.cumsum(0).cumsum(1), ((1, 0), (1, 0)))   # summed-area table
-    best = None
+    windows = []
     for r in _starts(mask.shape[0], sides[0]):
         for c in _starts(mask.shape[1], sides[1]):
             n = counts[r + sides[0], c + sides[1]] - counts[r, c + sides[1]] - counts[r + sides[0], c] + counts[r, c]
-            if n == 0:
-                continue
-            key = (abs(np.log(n / (sides[0] * sides[1]) / share)),
-                   abs(r - central[0].start) + abs(c - central[1].start))
-            best = min(best, (key, r, c)) if best is not None else (key, r, c)
-    _, r, c = best
+            if n > 0:
+                windows.append((abs(np.log(n / (sides[0] * sides[1]) / share)),
+                                abs(r - central[0].start) + abs(c - central[1].start), r, c))
+    *_, r, c = min(windows)
     return slice(r, r + sides[0]), slice(c, c + sides[1])
 
 
@@ -103,12 +106,11 @@ def fit_chosen(chosen, candidates, full_mask, full_values, amplitude_ratio: floa
     whole image's (a frame's t scales by it)."""
     by_model = {}
     for (name, value), weight in chosen.items():
-        by_model.setdefault(name, []).append((value, weight))
+        by_model.setdefault(name, {})[value] = weight
     estimate = np.zeros(full_mask.shape)
-    for name, points in by_model.items():
+    for name, weights in by_model.items():
         model = GridModel(candidates[name], full_values, full_mask, 2, per_group, None, max_iter)
         scale = 1.0 if model.is_smooth else amplitude_ratio
-        model.grid = np.array([value * scale for value, _ in points])
-        for (_, weight), x in zip(points, model.refit_all(range(len(points)), full_mask, full_values)):
-            estimate += weight * x
+        model.grid = np.array(list(weights)) * scale      # the window's chosen λ, as the model's grid
+        estimate += model.refit_mixture(dict(enumerate(weights.values())), full_mask, full_values)
     return estimate
