@@ -149,6 +149,38 @@ def test_regularizer_prox_step_and_sparsity():
     assert l0.sparsity() == {"weight": 1.0}
 
 
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_prox_step_thresholds_in_adams_metric(amsgrad):
+    """With Adam's state the thresholds are η λ/(N d) (L1) and √(2 η λ/(N d)) (L0), d = √v̂ + ε
+    computed here from the optimizer's own state; SGD and prox_metric="euclidean" keep η λ/N."""
+    torch.manual_seed(0)
+    net = nn.Linear(6, 3)
+    opt = torch.optim.Adam(net.parameters(), lr=0.05, betas=(0.8, 0.9), eps=1e-3, amsgrad=amsgrad)
+    for _ in range(3):
+        opt.zero_grad()
+        (net(torch.randn(8, 6)) ** 2).mean().backward()
+        opt.step()
+    state = opt.state[net.weight]
+    second = state["max_exp_avg_sq"] if amsgrad else state["exp_avg_sq"]
+    d = (second / (1 - 0.9 ** 3)).sqrt() + 1e-3
+    w = net.weight.detach().clone()
+    reg = Regularizer(net, n_data=10, deltas=0.02, penalty="l1")
+    reg.prox_step(0.05, opt)
+    torch.testing.assert_close(net.weight.detach(), torch.sign(w) * torch.clamp(w.abs() - 0.05 * 0.02 / 10 / d, min=0))
+    with torch.no_grad():
+        net.weight.copy_(w)
+    Regularizer(net, n_data=10, deltas=0.02, penalty="l0").prox_step(0.05, opt)
+    torch.testing.assert_close(net.weight.detach(), w * (w.abs() > torch.sqrt(2 * 0.05 * 0.02 / 10 / d)))
+    for plain in (Regularizer(net, n_data=10, deltas=0.02, penalty="l1", prox_metric="euclidean"),
+                  Regularizer(net, n_data=10, deltas=0.02, penalty="l1")):
+        with torch.no_grad():
+            net.weight.copy_(w)
+        plain.prox_step(0.05, opt if plain.prox_metric == "euclidean" else torch.optim.SGD(net.parameters(), lr=0.05))
+        torch.testing.assert_close(net.weight.detach(), soft_threshold(w, 0.05 * 0.02 / 10))
+    with pytest.raises(ValueError, match="prox_metric"):
+        Regularizer(net, n_data=10, penalty="l1", prox_metric="adam")
+
+
 def test_fit_checkpoint_resumes_like_an_uninterrupted_run(tmp_path):
     X, y = torch.randn(40, 3), torch.randint(0, 2, (40,))
 

@@ -86,10 +86,11 @@ def _dense(task, seed, hidden, epochs, lr, batch_size):
 
 
 def run_method(task: str, method: str, sparsity: float, seed: int, *, epochs: int = 300, lr: float = 3e-3,
-               batch_size: int = 128, hidden=(256, 256)) -> dict:
+               batch_size: int = 128, hidden=(256, 256), prox_metric: str = "auto") -> dict:
     """Train ``method`` on ``task`` to ``sparsity`` (module docs) and return its test metrics:
     ``accuracy``, ``objective`` = 1 − accuracy, ``sparsity`` reached, ``per_layer`` sparsity,
-    ``lambdas`` (λ per layer; {} for the magnitude allocations), ``seconds``, ``fits`` = 1."""
+    ``lambdas`` (λ per layer; {} for the magnitude allocations), ``seconds``, ``fits`` = 1.
+    ``prox_metric`` is passed to the λ methods (:func:`lamina.torch.tune`)."""
     from lamina.torch import evaluate, tune
     from lamina.torch.pruning import layer_sparsity, overall_sparsity, prune_and_finetune
     from lamina.torch.sparsity import check_target_sparsity
@@ -107,7 +108,7 @@ def run_method(task: str, method: str, sparsity: float, seed: int, *, epochs: in
         seconds += out.seconds if out is not None else 0.0
     else:
         result = tune(model, train, target_sparsity=sparsity, epochs=epochs, lr=lr, batch_size=batch_size,
-                      seed=seed, finetune_fraction=FINETUNE, **TUNED[method])
+                      seed=seed, finetune_fraction=FINETUNE, prox_metric=prox_metric, **TUNED[method])
         lambdas, trajectory, seconds = dict(result.lambdas), list(result.trajectory), result.seconds
     accuracy = float(evaluate(model, test)["accuracy"])
     return {"objective": 1.0 - accuracy, "accuracy": accuracy, "sparsity": overall_sparsity(model),

@@ -259,7 +259,7 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
             _call(callbacks, "on_after_backward")
             opt.step()
             if prox:
-                regularizer.prox_step(lr)
+                regularizer.prox_step(lr, opt)
             total = total + loss.detach()
         losses.append(total / len(batches))
         if lowest is not None:

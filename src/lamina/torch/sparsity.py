@@ -5,6 +5,9 @@ Objective (DESIGN.md), N the number of training samples, λ_g the strength of gr
     L1:  mean task loss + 1/N Σ_g λ_g ‖W_g‖₁   (soft thresholding at η λ_g / N after each step)
     L0:  mean task loss + 1/N Σ_g λ_g ‖W_g‖₀   (hard thresholding at √(2 η λ_g / N))
 
+With Adam or AdamW both thresholds are taken in Adam's metric (divided by d_i = √v̂_i + ε inside
+the root for L0; :mod:`lamina.torch.penalty`), so that the fixed points are the penalty's own.
+
 The user gives an overall sparsity ρ (fraction of exact zeros among the regularized weights)
 instead of λ. The tuner writes λ_g = s · r_g and runs three phases on the recipe's epochs E:
 
@@ -289,7 +292,8 @@ def sparsity_report(regularizer: Regularizer) -> dict:
 def tune_sparsity(model, train, likelihood, recipe, *, penalty, target: float, val=None, by=None,
                   finetune_fraction: float = 0.2, warmup_fraction: float = 0.05, ramp_fraction: float = 0.6,
                   margin: float = 0.08, gain: float = 0.2, kappa: float = 0.5, update_every: int | None = None,
-                  probe: float = 0.1, allocate: bool = True, criterion_size: int = 2048, progress: bool = False):
+                  probe: float = 0.1, allocate: bool = True, criterion_size: int = 2048, prox_metric: str = "auto",
+                  progress: bool = False):
     """Train ``model`` to an overall sparsity ``target`` with L1/L0, one λ per layer (module docs).
 
     Parameters (besides the recipe)
@@ -313,6 +317,9 @@ def tune_sparsity(model, train, likelihood, recipe, *, penalty, target: float, v
         Share of each layer's surviving weights removed to read its marginal cost.
     allocate : bool
         False keeps r_g = 1: one λ for every layer (the baseline).
+    prox_metric : {"auto", "euclidean"}
+        Metric of the thresholding step (:class:`lamina.torch.Regularizer`): Adam's own by
+        default, "euclidean" for the plain η λ_g / N of the first version.
 
     Returns
     -------
@@ -334,7 +341,7 @@ def tune_sparsity(model, train, likelihood, recipe, *, penalty, target: float, v
     kind = Penalty.parse(penalty)
     device, dtype = model_device(model), model_dtype(model)
     n_data = Batches(train, likelihood, 1, device, 0).n_data
-    reg = Regularizer(model, n_data, 0.0, penalty=kind.value, by=by)
+    reg = Regularizer(model, n_data, 0.0, penalty=kind.value, by=by, prox_metric=prox_metric)
     epochs = recipe.epochs
     tail = int(round(finetune_fraction * epochs)) if target > 0 else 0
     main = max(1, epochs - tail)
