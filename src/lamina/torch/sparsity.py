@@ -22,7 +22,9 @@ instead of λ. The tuner writes λ_g = s · r_g and runs three phases on the rec
    (k = ``gain``, doubled for L0 whose threshold grows as √λ). The per-layer ratios r_g
    follow the marginal-cost criterion of a constrained optimum: at the best allocation,
    pruning one more weight costs the same loss in every layer. Every ``update_every`` epochs
-   the smallest ``probe`` share of each layer's surviving weights is removed for a moment
+   (about 30 updates over the density ramp; on short runs fewer, so that the probes, G + 1
+   forward passes over the criterion data for G layers, cost at most about half the training's
+   compute: on the 30-epoch digits MLP they had doubled the run's time) the smallest ``probe`` share of each layer's surviving weights is removed for a moment
    and the loss increase per removed weight c_g is read on the criterion data (``val`` when
    given, else the training data, in eval mode; forward passes only); then
 
@@ -55,6 +57,7 @@ from lamina.torch.result import NetTuneResult
 from lamina.tuners.base import Compute
 
 _MAX_STEP = math.log(2.0)
+PROBE_SHARE = 0.5    # the marginal-cost probes' compute, at most about this share of the training's
 
 
 def check_target_sparsity(value) -> float:
@@ -108,6 +111,15 @@ def cubic_density(epoch: float, start: float, end: float, final_density: float) 
         return 1.0
     u = min(1.0, (epoch - start) / max(end - start, 1e-12))
     return 1.0 - (1.0 - final_density) * (1.0 - (1.0 - u) ** 3)
+
+
+def default_update_every(start: int, end: int, n_groups: int, n_criterion: int, n_data: int) -> int:
+    """Epochs between ratio updates: about 30 updates over the density ramp, but never so often
+    that the probes cost more than PROBE_SHARE of the training's compute. An update is
+    n_groups + 1 forward passes over the criterion samples; an epoch of training about three
+    (forward and backward) over the n_data training samples."""
+    probe_epochs = (n_groups + 1) * n_criterion / (3.0 * n_data)
+    return max(1, int(round((end - start) / 30)), int(math.ceil(probe_epochs / PROBE_SHARE)))
 
 
 @torch.no_grad()
@@ -312,7 +324,9 @@ def tune_sparsity(model, train, likelihood, recipe, *, penalty, target: float, v
     gain, kappa : float
         Step of the dual ascent on log s (per optimizer step) and damping of the ratio updates.
     update_every : int, optional
-        Epochs between ratio updates (default: phase-1 epochs / 30, at least 1).
+        Epochs between ratio updates (default :func:`default_update_every`: about 30 updates
+        over the density ramp, fewer on short runs so that the probes cost at most about half
+        the training's compute).
     probe : float
         Share of each layer's surviving weights removed to read its marginal cost.
     allocate : bool
@@ -361,7 +375,8 @@ def tune_sparsity(model, train, likelihood, recipe, *, penalty, target: float, v
     controller = SparsityController(
         model, reg, likelihood, criterion, schedule=lambda e: cubic_density(e, start, end, goal),
         start_epoch=start if target > 0 else main + 1, gain=gain * (2.0 if kind is Penalty.L0 else 1.0),
-        kappa=kappa, update_every=max(1, int(update_every or round((end - start) / 30))), probe=probe,
+        kappa=kappa, update_every=int(update_every or default_update_every(start, end, len(reg.names),
+                                                                          len(criterion[0]), n_data)), probe=probe,
         allocate=allocate, scale0=1e-3 * n_data)
     out = fit(model, train, likelihood=likelihood, epochs=main, lr=recipe.lr, batch_size=recipe.batch_size,
               seed=recipe.seed, optimizer=recipe.optimizer, regularizer=reg, callbacks=[controller],
