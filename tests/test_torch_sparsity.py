@@ -7,7 +7,8 @@ from torch import nn  # noqa: E402
 
 import lamina.torch as lt  # noqa: E402
 from lamina.torch.penalty import Regularizer  # noqa: E402
-from lamina.torch.sparsity import cubic_density, default_update_every, project_to_target  # noqa: E402
+from lamina.torch.masks import project_to_target  # noqa: E402
+from lamina.torch.sparsity import cubic_density, default_update_every  # noqa: E402
 
 
 def _digits(n=200):

@@ -23,8 +23,8 @@ stays zero while |∂L/∂w_i| ≤ λ_g/N, a survivor has ∂L/∂w_i = −λ_g/
 threshold under Adam's normalized steps (of size ≈ η whatever the gradient's scale) keeps only
 weights whose gradient has a consistent sign: at a high target sparsity that equilibrium needs
 an underfit network, and on short runs the network collapsed to chance before the masked
-fine-tuning (digits MLP 64-256-256-10, 30 epochs, 95 % sparsity: test accuracy 0.33 with the
-Euclidean L1 step against 0.86; benchmarks/RESULTS.md, issue 15). For SGD both metrics coincide.
+fine-tuning (digits MLP 64-256-256-10, 30 epochs, 95 % sparsity: test accuracy 0.22 with the
+Euclidean L1 step against 0.84; benchmarks/RESULTS.md, issue 15). For SGD both metrics coincide.
 
 λ is always a vector here (one value per regularized group), stored as a tensor on the
 parameters' device so that updating it needs no host round-trip.
