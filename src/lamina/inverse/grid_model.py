@@ -98,3 +98,12 @@ class GridModel:
         else:
             estimates = [self.refit(k, mask, values) for k in indices]
         return sum(weights[k] * x for k, x in zip(indices, estimates))
+
+
+def weights_by_model(mixture: dict) -> dict:
+    """{(model, grid point): weight} → {model: {grid point: weight}}, the form
+    :meth:`GridModel.refit_mixture` takes."""
+    grouped: dict = {}
+    for (model, point), weight in mixture.items():
+        grouped.setdefault(model, {})[point] = weight
+    return grouped

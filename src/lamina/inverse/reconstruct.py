@@ -61,7 +61,7 @@ from lamina.inverse.bagging import bagged_choice
 from lamina.inverse.dictionaries import Dictionary, default_dictionaries, make_dictionary
 from lamina.inverse.fk import FKFrame
 from lamina.inverse.folds import line_axis
-from lamina.inverse.grid_model import GridModel
+from lamina.inverse.grid_model import GridModel, weights_by_model
 from lamina.inverse.heldout import gap_features, importance_weights
 from lamina.inverse.samples import check_samples, pad_samples, padded_shape
 from lamina.inverse.repeats import REPEAT_BELOW, cross_validate, repeats, resampling_units  # noqa: F401 (re-exported)
@@ -202,11 +202,8 @@ def refit(models, mixture, full_mask, full_values) -> np.ndarray:
     """Σ w x_m(k): for every (model m, grid index k) of ``mixture`` ({(m, k): w}), model m
     refitted on all observed samples at its grid point k
     (:meth:`~lamina.inverse.grid_model.GridModel.refit_mixture`: a model's grid points in one call)."""
-    by_model = {}
-    for (i, k), weight in mixture.items():
-        by_model.setdefault(i, {})[k] = weight
     estimate = np.zeros(full_mask.shape)
-    for i, weights in by_model.items():
+    for i, weights in weights_by_model(mixture).items():
         estimate += models[i].refit_mixture(weights, full_mask, full_values)
     return estimate
 

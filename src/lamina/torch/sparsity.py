@@ -24,7 +24,8 @@ instead of λ. The tuner writes λ_g = s · r_g and runs three phases on the rec
    pruning one more weight costs the same loss in every layer. Every ``update_every`` epochs
    (about 30 updates over the density ramp; on short runs fewer, so that the probes, G + 1
    forward passes over the criterion data for G layers, cost at most about half the training's
-   compute: on the 30-epoch digits MLP they had doubled the run's time) the smallest ``probe`` share of each layer's surviving weights is removed for a moment
+   compute: on the 30-epoch digits MLP they had doubled the run's time) the smallest
+   ``probe`` share of each layer's surviving weights is removed for a moment
    and the loss increase per removed weight c_g is read on the criterion data (``val`` when
    given, else the training data, in eval mode; forward passes only); then
 
