@@ -64,15 +64,42 @@ def test_l1_in_adams_metric_survives_a_short_run():
     network to chance before the masked fine-tuning (0.101 on seeds 0–3 of this setting); in
     Adam's metric it keeps a classifier (0.38–0.51; L0: 0.92–0.93). benchmarks/RESULTS.md,
     issue 15, measures it at the benchmark's size."""
+    import warnings
     from lamina.studies.nn_sparsity import load
     accuracy = {}
     for metric in ("auto", "euclidean"):
         model, train, test = load("sparsity-digits-mlp", 0, hidden=(128, 128))
-        result = lt.tune(model, train, penalty="l1", target_sparsity=0.95, epochs=30, lr=3e-3, batch_size=128,
-                         seed=0, prox_metric=metric)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = lt.tune(model, train, penalty="l1", target_sparsity=0.95, epochs=30, lr=3e-3, batch_size=128,
+                             seed=0, prox_metric=metric)
+        assert result.info["collapsed"] == (metric == "euclidean")
+        assert any("leave prox_metric='auto'" in str(w.message) for w in caught) == (metric == "euclidean")
         assert abs(result.info["sparsity"]["overall"] - 0.95) <= 0.005
         accuracy[metric] = lt.evaluate(model, test)["accuracy"]
     assert accuracy["auto"] > 0.3 and accuracy["auto"] > accuracy["euclidean"] + 0.2
+
+
+def test_a_network_pruned_back_to_chance_is_reported():
+    """SGD (lr 0.1) trains this MLP slowly; L1 pushed to 95 % in 30 epochs shrinks the ReLU chain
+    into the all-zero network (chance accuracy): the run warns and says so in ``info``. Adam,
+    same budget, keeps a classifier and does not warn."""
+    import warnings
+    from lamina.studies.nn_sparsity import load
+    outcome = {}
+    for optimizer, lr in (("sgd", 0.1), ("adam", 3e-3)):
+        model, train, test = load("sparsity-digits-mlp", 0, hidden=(128, 128))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = lt.tune(model, train, penalty="l1", target_sparsity=0.95, epochs=30, lr=lr, batch_size=128,
+                             seed=0, optimizer=optimizer)
+        messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+        outcome[optimizer] = (lt.evaluate(model, test)["accuracy"], result.info["collapsed"], messages)
+    accuracy, collapsed, messages = outcome["sgd"]
+    assert accuracy < 0.2 and collapsed
+    assert len(messages) == 1 and "no better than at the start" in messages[0] and "optimizer='adam'" in messages[0]
+    accuracy, collapsed, messages = outcome["adam"]
+    assert accuracy > 0.3 and not collapsed and not messages
 
 
 def test_ratio_updates_bound_the_probes_cost():
