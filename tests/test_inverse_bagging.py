@@ -154,6 +154,20 @@ def test_a_model_far_worse_than_the_best_is_not_stacked():
     assert choose(*outlier, np.ones(200), True, within=10.0)["used"].tolist() == [0, 1]
 
 
+def test_ruled_out_grid_points_are_never_chosen_nor_stacked():
+    predictions, held_out, target = _far_worse_partner()
+    # model 0 gets a second, worse grid point; rule out its better one, and all of model 1
+    predictions = [np.vstack([predictions[0], predictions[0] + 0.3]), predictions[1]]
+    allowed = [np.array([False, True]), np.array([False])]
+    weights = np.ones(300)
+    ruled = choose(predictions, held_out, target, weights, True, allowed=allowed)
+    assert ruled["best_index"][0] == 1 and ruled["used"].tolist() == [0]
+    assert np.isfinite(ruled["errors"][1]).all()                 # the reported curves stay finite
+    bagged = bagged_choice(predictions, held_out, target, weights, np.arange(300), 20, allowed=allowed)
+    assert bagged["mixture"] == {(0, 1): 1.0}
+    np.testing.assert_array_equal(contenders([1.0, np.inf, 3.0], within=np.inf), [0, 2])
+
+
 def test_reconstruct_checks_stack_within():
     t = np.linspace(0, 1, 100)
     mask = np.random.default_rng(0).random(100) < 0.5

@@ -43,7 +43,7 @@ MIN_WEIGHT = 0.01  # models of less average weight are dropped (one refit each)
 
 
 def bagged_choice(predictions, held_out, target, sample_weights, units, n_bags: int, seed: int = 0,
-                  within: float = STACK_WITHIN) -> dict:
+                  within: float = STACK_WITHIN, allowed=None) -> dict:
     """The stacking weights of :func:`~lamina.inverse.stacking.choose` averaged over ``n_bags``
     Bayesian-bootstrap reweightings of the resampling ``units``, each model at its grid point
     chosen on all held-out rows (module docstring).
@@ -63,6 +63,8 @@ def bagged_choice(predictions, held_out, target, sample_weights, units, n_bags: 
     within : float
         Only the :func:`~lamina.inverse.stacking.contenders` on all held-out rows (best error
         within this factor of the least one) are stacked, in every reweighting.
+    allowed : list of boolean arrays, optional
+        Grid points each model may use (as for :func:`~lamina.inverse.stacking.choose`).
 
     Returns
     -------
@@ -76,8 +78,10 @@ def bagged_choice(predictions, held_out, target, sample_weights, units, n_bags: 
     if units.shape != sample_weights.shape:
         raise ValueError(f"units must give one unit per held-out row ({sample_weights.size}), got shape {units.shape}")
     n_bags = check_positive_int(n_bags, "n_bags")
-    base = choose(predictions, held_out, target, sample_weights, True, within)
-    pool = contenders([e[k] for e, k in zip(base["errors"], base["best_index"])], within)
+    base = choose(predictions, held_out, target, sample_weights, True, within, allowed)
+    best = [e[k] if allowed is None or a[k] else np.inf
+            for e, k, a in zip(base["errors"], base["best_index"], allowed or [None] * len(predictions))]
+    pool = contenders(best, within)
     _, units = np.unique(units, return_inverse=True)
     n_units = int(units.max()) + 1 if units.size else 0
     rng = np.random.default_rng(seed)

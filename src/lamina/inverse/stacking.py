@@ -44,21 +44,24 @@ def contenders(best_errors, within: float) -> np.ndarray:
     (module docstring); the best model is always one."""
     best_errors = np.asarray(best_errors, float)
     if not np.isfinite(within):   # every model (also when the least error is 0, where ∞ · 0 is NaN)
-        return np.arange(best_errors.size)
+        return np.flatnonzero(np.isfinite(best_errors))   # but none that is ruled out (∞)
     return np.flatnonzero(best_errors <= within * np.min(best_errors))
 
 
-def choose(predictions, held_out, target, sample_weights, combine: bool, within: float = STACK_WITHIN) -> dict:
+def choose(predictions, held_out, target, sample_weights, combine: bool, within: float = STACK_WITHIN,
+           allowed=None) -> dict:
     """Best grid point of every model by the weighted held-out error
     Σ_i w_i (x̂_i − v_i)² / Σ_i w_i v_i², and the stacking weights of the :func:`contenders`
     (``within``; ``np.inf`` stacks every model) at those points (on rows scaled by √w_i).
-    Returns ``errors`` (per model, along its grid), ``best_index``, ``used`` (models of weight
-    > 10⁻³), ``weights`` (theirs, summing to 1) and ``score``."""
+    ``allowed`` (per model, a boolean array along its grid) rules grid points out; a model with
+    none allowed is not stacked. Returns ``errors`` (per model, along its grid), ``best_index``,
+    ``used`` (models of weight > 10⁻³), ``weights`` (theirs, summing to 1) and ``score``."""
     root = np.sqrt(sample_weights)
     total = max(float(np.sum(sample_weights * target ** 2)), 1e-300)
     errors = [np.sum(sample_weights * (p[:, held_out] - target) ** 2, axis=1) / total for p in predictions]
-    best_index = [int(np.argmin(e)) for e in errors]
-    best_errors = [e[i] for e, i in zip(errors, best_index)]
+    ruled = errors if allowed is None else [np.where(a, e, np.inf) for e, a in zip(errors, allowed)]
+    best_index = [int(np.argmin(e)) for e in ruled]
+    best_errors = [e[i] for e, i in zip(ruled, best_index)]
     weights = np.zeros(len(predictions))
     weights[int(np.argmin(best_errors))] = 1.0
     pool = contenders(best_errors, within)
