@@ -112,6 +112,13 @@ def test_ratio_updates_bound_the_probes_cost():
     for start, end, groups, criterion, n in ((1, 14, 3, 500, 500), (10, 400, 8, 2048, 60000), (0, 1, 1, 10, 10)):
         every = default_update_every(start, end, groups, criterion, n)
         assert every >= 1 and (groups + 1) * criterion / every <= 0.5 * 3 * n + 1e-9
+    # after the ramp the updates are SETTLED_SPACING times farther apart: 40 epochs, 32 regularized,
+    # dense until epoch 2, ramp to epoch 19: updates at epochs 3..18, then 22, 26, 30
+    from lamina.torch.sparsity import SETTLED_SPACING
+    X, y, _, _ = _digits(100)
+    result = lt.tune(_mlp(), (X, y), penalty="l1", target_sparsity=0.8, epochs=40, lr=1e-2, batch_size=50,
+                     update_every=1)
+    assert SETTLED_SPACING == 4 and len(result.info["ratios"]) == 16 + 3
 
 
 def test_projection_keeps_the_allocation_and_hits_the_count():

@@ -24,7 +24,10 @@ instead of λ. The tuner writes λ_g = s · r_g and runs three phases on the rec
    pruning one more weight costs the same loss in every layer. Every ``update_every`` epochs
    (about 30 updates over the density ramp; on short runs fewer, so that the probes, G + 1
    forward passes over the criterion data for G layers, cost at most about half the training's
-   compute: on the 30-epoch digits MLP they had doubled the run's time) the smallest
+   compute: on the 30-epoch digits MLP they had doubled the run's time; after the ramp, where the
+   target density is constant and the allocation settles, ``SETTLED_SPACING`` = 4 times farther
+   apart: 38 probes instead of 57 in 300 epochs, the 95/98 % accuracies of the three benchmark
+   settings within ±0.004 or better) the smallest
    ``probe`` share of each layer's surviving weights is removed for a moment
    and the loss increase per removed weight c_g is read on the criterion data (``val`` when
    given, else the training data, in eval mode; forward passes only); then
@@ -61,6 +64,7 @@ from lamina.tuners.base import Compute
 
 _MAX_STEP = math.log(2.0)
 PROBE_SHARE = 0.5    # the marginal-cost probes' compute, at most about this share of the training's
+SETTLED_SPACING = 4  # after the density ramp, ratio updates this many times farther apart
 
 
 def check_target_sparsity(value) -> float:
@@ -130,9 +134,11 @@ class SparsityController:
     updates of the per-layer ratios (every ``update_every`` epochs). See the module docstring."""
 
     def __init__(self, model, regularizer: Regularizer, likelihood, criterion, *, schedule, start_epoch: int,
-                 gain: float, kappa: float, update_every: int, probe: float, allocate: bool, scale0: float):
+                 gain: float, kappa: float, update_every: int, probe: float, allocate: bool, scale0: float,
+                 ramp_end: int | None = None):
         self.model, self.reg, self.likelihood, self.criterion = model, regularizer, likelihood, criterion
         self.schedule, self.start_epoch = schedule, start_epoch
+        self.ramp_end = math.inf if ramp_end is None else ramp_end
         self.gain, self.kappa, self.update_every, self.probe, self.allocate = gain, kappa, update_every, probe, allocate
         device = regularizer.delta.device
         self.sizes = torch.tensor([g.numel for g in regularizer.reg_groups], dtype=torch.float64, device=device)
@@ -161,7 +167,8 @@ class SparsityController:
         self.epoch = epoch + 1
         self.goal = self.schedule(self.epoch)
         self.density_history.append(float(group_nonzeros(self.reg).sum()) / self.total)
-        if self.allocate and self.epoch > self.start_epoch and (self.epoch - self.start_epoch) % self.update_every == 0:
+        every = self.update_every * (SETTLED_SPACING if self.epoch >= self.ramp_end else 1)
+        if self.allocate and self.epoch > self.start_epoch and (self.epoch - self.start_epoch) % every == 0:
             costs = marginal_costs(self.model, self.reg, self.likelihood, self.criterion, self.probe)
             if costs is not None:
                 log_c = torch.as_tensor(np.log(costs), dtype=torch.float64, device=self.log_ratio.device)
@@ -279,9 +286,9 @@ def tune_sparsity(model, train, likelihood, recipe, *, penalty, target: float, v
     gain, kappa : float
         Step of the dual ascent on log s (per optimizer step) and damping of the ratio updates.
     update_every : int, optional
-        Epochs between ratio updates (default :func:`default_update_every`: about 30 updates
-        over the density ramp, fewer on short runs so that the probes cost at most about half
-        the training's compute).
+        Epochs between ratio updates during the density ramp (default :func:`default_update_every`:
+        about 30 updates over the ramp, fewer on short runs so that the probes cost at most about
+        half the training's compute); ``SETTLED_SPACING`` × as many after it.
     probe : float
         Share of each layer's surviving weights removed to read its marginal cost.
     allocate : bool
@@ -332,7 +339,7 @@ def tune_sparsity(model, train, likelihood, recipe, *, penalty, target: float, v
         start_epoch=start if target > 0 else main + 1, gain=gain * (2.0 if kind is Penalty.L0 else 1.0),
         kappa=kappa, update_every=int(update_every or default_update_every(start, end, len(reg.names),
                                                                           len(criterion[0]), n_data)), probe=probe,
-        allocate=allocate, scale0=1e-3 * n_data)
+        allocate=allocate, scale0=1e-3 * n_data, ramp_end=end)
     out = fit(model, train, likelihood=likelihood, epochs=main, lr=recipe.lr, batch_size=recipe.batch_size,
               seed=recipe.seed, optimizer=recipe.optimizer, regularizer=reg, callbacks=[controller],
               progress=progress)
