@@ -185,6 +185,17 @@ def test_reconstruct_odd_and_short_shapes(shape):
     assert result.x.shape == shape and np.all(np.isfinite(result.x))
 
 
+@pytest.mark.parametrize("n_observed", [2, 3, 4, 6])
+def test_a_long_trace_with_a_few_samples(n_observed):
+    # every gap is wide: the block partition applies, and below 4 samples no fold exists at all
+    truth = np.sin(np.linspace(0, 6, 300))
+    mask = np.zeros(300, bool)
+    mask[np.random.default_rng(0).choice(300, n_observed, replace=False)] = True
+    result = reconstruct(truth[mask], mask, n_lams=4, max_iter=20)
+    assert result.x.shape == (300,) and np.all(np.isfinite(result.x))
+    assert result.info["gap_block"] is None or n_observed >= 4
+
+
 def test_signal_report_verdict_and_an_image_page(tmp_path):
     from lamina.inverse.signal_file import reconstruct_file
     from lamina.report.signal_report import verdict

@@ -39,6 +39,7 @@ from __future__ import annotations
 import numpy as np
 
 from lamina._validation import check_positive_int
+from lamina.inverse.heldout import distance_to_data
 
 
 def line_axis(mask) -> int | None:
@@ -86,8 +87,6 @@ def gap_block_size(mask, region, n_folds: int, seed: int) -> int | None:
     in ``region`` lie farther from the observed ones than every held-out sample of the random
     K-fold partition of ``seed`` from its fold's training samples. The side is the widest gap's
     diameter, 2 max distance + 1, capped at the shortest axis over K so that K blocks fit."""
-    from lamina.inverse.heldout import distance_to_data
-
     mask, region = np.asarray(mask, bool), np.asarray(region, bool)
     target = distance_to_data(mask)[region & ~mask]
     if target.size == 0:

@@ -380,7 +380,8 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
     region[tuple(slice(0, s) for s in shape)] = True
     # gaps wider than random folds can imitate: one more partition, of whole blocks (folds.py),
     # whose samples beyond the random partitions' reach rule out what fails there (heldout.py)
-    block = gap_block_size(full_mask, region, n_folds, seed) if wide_gaps and full_mask.ndim == 1 else None
+    block = (gap_block_size(full_mask, region, n_folds, seed)
+             if wide_gaps and full_mask.ndim == 1 and observed_index.size >= 4 else None)
     n_rows = n_repeats + (block is not None)
     predictions, held_out, features = cross_validate(models, full_mask, full_values, n_folds, rule, seed, axis,
                                                       n_rows, block)
