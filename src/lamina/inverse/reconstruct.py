@@ -64,17 +64,16 @@ from enum import Enum
 import numpy as np
 
 from lamina._validation import check_positive_int, parse_choice
-from lamina.inverse.bagging import bagged_choice
+from lamina.inverse.choice import held_out_choice
 from lamina.inverse.dictionaries import Dictionary, default_dictionaries, make_dictionary
 from lamina.inverse.fk import FKFrame
-from lamina.inverse.folds import gap_block_size, line_axis
+from lamina.inverse.folds import line_axis
 from lamina.inverse.grid_model import GridModel, weights_by_model
-from lamina.inverse.heldout import far_gap_allowed, gap_features, importance_weights
 from lamina.inverse.samples import check_samples, pad_samples, padded_shape
-from lamina.inverse.repeats import REPEAT_BELOW, cross_validate, repeats, resampling_units  # noqa: F401 (re-exported)
+from lamina.inverse.repeats import REPEAT_BELOW, cross_validate, repeats  # noqa: F401 (re-exported)
 from lamina.inverse.smoothing import SmoothnessPrior
 from lamina.inverse.spectral import SpectralPrior
-from lamina.inverse.stacking import STACK_WITHIN, choose, stacking_weights  # noqa: F401 (stacking_weights re-exported)
+from lamina.inverse.stacking import STACK_WITHIN, stacking_weights  # noqa: F401 (stacking_weights re-exported)
 from lamina.inverse.window import fit_chosen, selection_window, window_size
 
 
@@ -340,7 +339,7 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
     if size is not None:
         options = dict(dictionary=dictionary, rule=rule, n_folds=n_folds, per_group=per_group, n_lams=n_lams,
                        max_iter=max_iter, combine=combine, weighting=weighting, folds=folds, seed=seed,
-                       n_repeats=n_repeats, n_bags=n_bags, stack_within=stack_within)
+                       n_repeats=n_repeats, n_bags=n_bags, stack_within=stack_within, wide_gaps=wide_gaps)
         return _reconstruct_on_window(observed, mask, size, options)
     rule = parse_choice(ReconstructRule, rule, "rule")
     weighting = parse_choice(HeldOutWeighting, weighting, "weighting")
@@ -376,33 +375,10 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
             raise ValueError(f'n_repeats must be a positive integer or "auto", got {n_repeats!r}')
         n_repeats = repeats(observed_index.size, axis)
     n_repeats = check_positive_int(n_repeats, "n_repeats")
-    region = np.zeros(padded, bool)
-    region[tuple(slice(0, s) for s in shape)] = True
-    # gaps wider than random folds can imitate: one more partition, of whole blocks (folds.py),
-    # whose samples beyond the random partitions' reach rule out what fails there (heldout.py)
-    block = (gap_block_size(full_mask, region, n_folds, seed)
-             if wide_gaps and full_mask.ndim == 1 and observed_index.size >= 4 else None)
-    n_rows = n_repeats + (block is not None)
-    predictions, held_out, features = cross_validate(models, full_mask, full_values, n_folds, rule, seed, axis,
-                                                      n_rows, block)
-    values = np.tile(full_values.ravel()[observed_index], n_rows)
-    in_random = np.repeat(np.arange(n_rows), observed_index.size) < n_repeats
-    allowed = None
-    if block is not None:
-        far = held_out & ~in_random & (features[:, 0] > features[held_out & in_random, 0].max())
-        allowed = far_gap_allowed(predictions, far, values[far]) if far.any() else None
-    held_out &= in_random
-    target = values[held_out]
-    sample_weights = np.ones(target.size)
-    if weighting is HeldOutWeighting.GAPS and axis is None:  # whole-line folds: plain average (folds.py)
-        sample_weights = importance_weights(features[held_out], gap_features(full_mask)[(region & ~full_mask).ravel()])
-    if combine and n_bags > 0 and len(models) > 1 and target.size > len(models):
-        units = resampling_units(full_mask, n_rows, axis)[held_out]
-        choice = bagged_choice(predictions, held_out, target, sample_weights, units, n_bags, seed, stack_within,
-                               allowed)
-    else:
-        choice = choose(predictions, held_out, target, sample_weights, combine, stack_within, allowed)
-        choice["mixture"] = {(int(i), choice["best_index"][i]): float(w) for w, i in zip(choice["weights"], choice["used"])}
+    choice, block = held_out_choice(models, full_mask, full_values, shape, n_folds=n_folds, rule=rule, seed=seed,
+                                    axis=axis, n_repeats=n_repeats,
+                                    gap_weights=weighting is HeldOutWeighting.GAPS and axis is None,
+                                    combine=combine, n_bags=n_bags, stack_within=stack_within, wide_gaps=wide_gaps)
     best_index, pairs = choice["best_index"], choice["mixture"]
     estimate = refit(models, pairs, full_mask, full_values)
     totals = np.bincount([i for i, _ in pairs], weights=list(pairs.values()), minlength=len(models))

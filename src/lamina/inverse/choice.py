@@ -1,0 +1,56 @@
+"""The held-out choice of :func:`lamina.inverse.reconstruct`: every model's λ and the mixture weights.
+
+Out-of-fold predictions of the observed samples come from K-fold partitions of them
+(:func:`~lamina.inverse.repeats.cross_validate`: random samples, or whole lines of a gather),
+repeated; on a trace whose widest gaps lie beyond what random held-out samples test, one more
+partition of whole blocks (:func:`~lamina.inverse.folds.gap_block_size`) whose far samples only
+rule models and λ out (:func:`~lamina.inverse.heldout.far_gap_allowed`). The held-out errors of
+the random partitions are weighted like the real gaps (:func:`~lamina.inverse.heldout.importance_weights`)
+and the models are stacked, with the weights averaged over Bayesian-bootstrap reweightings
+(:func:`~lamina.inverse.bagging.bagged_choice`) or, without bagging, fitted once
+(:func:`~lamina.inverse.stacking.choose`).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from lamina.inverse.bagging import bagged_choice
+from lamina.inverse.folds import gap_block_size
+from lamina.inverse.heldout import far_gap_allowed, gap_features, importance_weights
+from lamina.inverse.repeats import cross_validate, resampling_units
+from lamina.inverse.stacking import choose
+
+
+def held_out_choice(models, full_mask, full_values, shape, *, n_folds: int, rule: str, seed: int, axis,
+                    n_repeats: int, gap_weights: bool, combine: bool, n_bags: int, stack_within: float,
+                    wide_gaps: bool) -> tuple[dict, int | None]:
+    """The choice (``errors``, ``best_index``, ``mixture`` {(model, grid index): weight}, ``score``)
+    and the side of the wide-gap blocks (None when that partition did not apply). ``shape``: the
+    signal's own shape inside the padded ``full_mask``; ``gap_weights``: importance-weight the
+    held-out errors (else a plain average)."""
+    observed_index = np.flatnonzero(full_mask.ravel())
+    region = np.zeros(full_mask.shape, bool)
+    region[tuple(slice(0, s) for s in shape)] = True
+    block = (gap_block_size(full_mask, region, n_folds, seed)
+             if wide_gaps and full_mask.ndim == 1 and observed_index.size >= 4 else None)
+    n_rows = n_repeats + (block is not None)
+    predictions, held_out, features = cross_validate(models, full_mask, full_values, n_folds, rule, seed, axis,
+                                                      n_rows, block)
+    values = np.tile(full_values.ravel()[observed_index], n_rows)
+    in_random = np.repeat(np.arange(n_rows), observed_index.size) < n_repeats
+    allowed = None
+    if block is not None:
+        far = held_out & ~in_random & (features[:, 0] > features[held_out & in_random, 0].max())
+        allowed = far_gap_allowed(predictions, far, values[far]) if far.any() else None
+    held_out &= in_random
+    target = values[held_out]
+    sample_weights = np.ones(target.size)
+    if gap_weights:
+        sample_weights = importance_weights(features[held_out], gap_features(full_mask)[(region & ~full_mask).ravel()])
+    if combine and n_bags > 0 and len(models) > 1 and target.size > len(models):
+        units = resampling_units(full_mask, n_rows, axis)[held_out]
+        return bagged_choice(predictions, held_out, target, sample_weights, units, n_bags, seed, stack_within,
+                             allowed), block
+    choice = choose(predictions, held_out, target, sample_weights, combine, stack_within, allowed)
+    choice["mixture"] = {(int(i), choice["best_index"][i]): float(w) for w, i in zip(choice["weights"], choice["used"])}
+    return choice, block
