@@ -119,6 +119,10 @@ def test_ratio_updates_bound_the_probes_cost():
     result = lt.tune(_mlp(), (X, y), penalty="l1", target_sparsity=0.8, epochs=40, lr=1e-2, batch_size=50,
                      update_every=1)
     assert SETTLED_SPACING == 4 and len(result.info["ratios"]) == 16 + 3
+    # a ramp too short for an update (5 epochs: ramp to epoch 2, updates every 2) gets one at its end
+    result = lt.tune(_mlp(), (X, y), penalty="l1", target_sparsity=0.8, epochs=5, lr=1e-2, batch_size=50,
+                     update_every=2)
+    assert len(result.info["ratios"]) == 1
 
 
 def test_projection_keeps_the_allocation_and_hits_the_count():

@@ -261,18 +261,31 @@ class Regularizer:
             return
         l1 = self.penalty_kind is Penalty.L1
         thresholds = self.delta * (float(lr) / self.n_data)
-        metric = self._metric(optimizer)
-        for g, t in zip(self.reg_groups, thresholds):
+        moment = self._metric(optimizer)
+        scaled = []                               # (p, t, v, 1 − β₂ᵗ, ε) of the params Adam preconditions
+        for g, t in zip(self.reg_groups, thresholds.unbind()):
             t = t.to(g.params[0].dtype)
             for p in g.params:
-                d = metric(p) if metric is not None else None
-                if d is None:
+                pieces = moment(p) if moment is not None else None
+                if pieces is None:
                     p.copy_(soft_threshold(p, t) if l1 else hard_threshold(p, t))
-                elif l1:                          # p − clip(p, ±τ) = sign(p) max(|p| − τ, 0), τ = t/d
-                    tau = d.reciprocal_().mul_(t)
-                    p.sub_(torch.clamp(p, min=-tau, max=tau))
-                else:                             # keep |p| > √(2t/d), i.e. d p² > 2t
-                    p.mul_((p * p).mul_(d) > 2.0 * t)
+                else:
+                    scaled.append((p, t, *pieces))
+        if scaled:   # all at once (torch._foreach_*, as torch.optim does): a few calls per step, not per tensor
+            ps, ts, seconds, corrections, eps = (list(column) for column in zip(*scaled))
+            d = torch._foreach_div(seconds, corrections)
+            torch._foreach_sqrt_(d)
+            torch._foreach_add_(d, eps)                            # d = √v̂ + ε
+            if l1:                                # p − clip(p, ±τ) = sign(p) max(|p| − τ, 0), τ = t/d
+                torch._foreach_reciprocal_(d)
+                torch._foreach_mul_(d, ts)
+                clipped = torch._foreach_minimum(ps, d)
+                torch._foreach_maximum_(clipped, torch._foreach_neg(d))
+                torch._foreach_sub_(ps, clipped)
+            else:                                 # keep |p| > √(2t/d), i.e. d p² > 2t
+                torch._foreach_mul_(d, torch._foreach_mul(ps, ps))
+                for p, dp2, t in zip(ps, d, ts):
+                    p.mul_(dp2 > 2.0 * t)
 
     def _metric(self, optimizer):
         """:func:`adam_metric` of ``optimizer`` (built once per optimizer), or None."""
@@ -299,9 +312,10 @@ PROX_METRICS = ("auto", "euclidean")
 
 
 def adam_metric(optimizer: torch.optim.Optimizer):
-    """A function p → d_p = √v̂_p + ε, the diagonal of Adam's (AdamW's) preconditioner for p
-    (v̂ the bias-corrected second moment; AMSGrad's running maximum where it is on), or None
-    when ``optimizer`` keeps no second moment for p (SGD; before the first step)."""
+    """A function p → (v, 1 − β₂ᵗ, ε), the pieces of d_p = √(v / (1 − β₂ᵗ)) + ε, the diagonal of
+    Adam's (AdamW's) preconditioner for p (v the second moment, AMSGrad's running maximum where
+    it is on; t the step count), or None when ``optimizer`` keeps no second moment for p (SGD;
+    before the first step)."""
     groups = {id(p): group for group in optimizer.param_groups for p in group["params"]}
 
     def metric(p):
@@ -309,8 +323,7 @@ def adam_metric(optimizer: torch.optim.Optimizer):
         if group is None or "exp_avg_sq" not in state or "betas" not in group:
             return None
         second = state["max_exp_avg_sq"] if group.get("amsgrad") and "max_exp_avg_sq" in state else state["exp_avg_sq"]
-        correction = 1.0 - group["betas"][1] ** float(state["step"])
-        return second.div(correction).sqrt_().add_(group["eps"])
+        return second, 1.0 - group["betas"][1] ** float(state["step"]), float(group["eps"])
     return metric
 
 

@@ -168,7 +168,9 @@ class SparsityController:
         self.goal = self.schedule(self.epoch)
         self.density_history.append(float(group_nonzeros(self.reg).sum()) / self.total)
         every = self.update_every * (SETTLED_SPACING if self.epoch >= self.ramp_end else 1)
-        if self.allocate and self.epoch > self.start_epoch and (self.epoch - self.start_epoch) % every == 0:
+        # (a ramp too short for an update gets one at its end: the ratios are set at least once)
+        due = (self.epoch - self.start_epoch) % every == 0 or (self.epoch >= self.ramp_end and not self.ratio_history)
+        if self.allocate and self.epoch > self.start_epoch and due:
             costs = marginal_costs(self.model, self.reg, self.likelihood, self.criterion, self.probe)
             if costs is not None:
                 log_c = torch.as_tensor(np.log(costs), dtype=torch.float64, device=self.log_ratio.device)
