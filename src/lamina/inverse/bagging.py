@@ -79,9 +79,7 @@ def bagged_choice(predictions, held_out, target, sample_weights, units, n_bags: 
         raise ValueError(f"units must give one unit per held-out row ({sample_weights.size}), got shape {units.shape}")
     n_bags = check_positive_int(n_bags, "n_bags")
     base = choose(predictions, held_out, target, sample_weights, True, within, allowed)
-    best = [e[k] if allowed is None or a[k] else np.inf
-            for e, k, a in zip(base["errors"], base["best_index"], allowed or [None] * len(predictions))]
-    pool = contenders(best, within)
+    pool = contenders(base["best_errors"], within)
     _, units = np.unique(units, return_inverse=True)
     n_units = int(units.max()) + 1 if units.size else 0
     rng = np.random.default_rng(seed)

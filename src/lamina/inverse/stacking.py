@@ -55,7 +55,8 @@ def choose(predictions, held_out, target, sample_weights, combine: bool, within:
     (``within``; ``np.inf`` stacks every model) at those points (on rows scaled by √w_i).
     ``allowed`` (per model, a boolean array along its grid) rules grid points out; a model with
     none allowed is not stacked. Returns ``errors`` (per model, along its grid), ``best_index``,
-    ``used`` (models of weight > 10⁻³), ``weights`` (theirs, summing to 1) and ``score``."""
+    ``best_errors`` (each model's error there; ∞ for a model with none allowed), ``used`` (models
+    of weight > 10⁻³), ``weights`` (theirs, summing to 1) and ``score``."""
     root = np.sqrt(sample_weights)
     total = max(float(np.sum(sample_weights * target ** 2)), 1e-300)
     errors = [np.sum(sample_weights * (p[:, held_out] - target) ** 2, axis=1) / total for p in predictions]
@@ -73,4 +74,5 @@ def choose(predictions, held_out, target, sample_weights, combine: bool, within:
     weights = weights[used] / weights[used].sum()
     mixed = sum(w * predictions[i][best_index[i], held_out] for w, i in zip(weights, used))
     score = float(np.sum(sample_weights * (mixed - target) ** 2)) / total
-    return {"errors": errors, "best_index": best_index, "used": used, "weights": weights, "score": score}
+    return {"errors": errors, "best_index": best_index, "best_errors": best_errors, "used": used, "weights": weights,
+            "score": score}
