@@ -163,6 +163,9 @@ def test_sparsity_bad_inputs_name_the_argument():
         lt.tune(_mlp(), (X, y), penalty="l1", target_sparsity=0.9, tuner="evidence", epochs=1)
     with pytest.raises(ValueError, match="finetune_fraction"):
         lt.tune(_mlp(), (X, y), penalty="l1", target_sparsity=0.9, finetune_fraction=1.0, epochs=1)
+    for bad, error in ((0, ValueError), (-2, ValueError), (0.5, TypeError)):
+        with pytest.raises(error, match="update_every"):
+            lt.tune(_mlp(), (X, y), penalty="l1", target_sparsity=0.9, update_every=bad, epochs=1)
 
 
 def test_zero_target_trains_dense_and_dataloader_works():

@@ -55,6 +55,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lamina._validation import check_positive_int
 from lamina.torch.fit import Batches, as_tensors, fit, make_optimizer, model_device, model_dtype
 from lamina.torch.groups import discover_groups
 from lamina.torch.masks import MaskCallback, group_nonzeros, loss_gradients, project_to_target
@@ -316,6 +317,8 @@ def tune_sparsity(model, train, likelihood, recipe, *, penalty, target: float, v
                          f"not an instance ({type(recipe.optimizer).__name__}): the tuner applies the penalty by a "
                          "proximal step at the learning rate of the optimizer it builds for each phase (training, "
                          "then masked fine-tuning with a fresh one)")
+    if update_every is not None:
+        update_every = check_positive_int(update_every, "update_every")
     kind = Penalty.parse(penalty)
     device, dtype = model_device(model), model_dtype(model)
     n_data = Batches(train, likelihood, 1, device, 0).n_data
@@ -339,8 +342,8 @@ def tune_sparsity(model, train, likelihood, recipe, *, penalty, target: float, v
     controller = SparsityController(
         model, reg, likelihood, criterion, schedule=lambda e: cubic_density(e, start, end, goal),
         start_epoch=start if target > 0 else main + 1, gain=gain * (2.0 if kind is Penalty.L0 else 1.0),
-        kappa=kappa, update_every=int(update_every or default_update_every(start, end, len(reg.names),
-                                                                          len(criterion[0]), n_data)), probe=probe,
+        kappa=kappa, update_every=(default_update_every(start, end, len(reg.names), len(criterion[0]), n_data)
+                                   if update_every is None else update_every), probe=probe,
         allocate=allocate, scale0=1e-3 * n_data, ramp_end=end)
     out = fit(model, train, likelihood=likelihood, epochs=main, lr=recipe.lr, batch_size=recipe.batch_size,
               seed=recipe.seed, optimizer=recipe.optimizer, regularizer=reg, callbacks=[controller],
