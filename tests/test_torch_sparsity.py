@@ -47,6 +47,22 @@ def test_target_sparsity_is_reached_with_exact_zeros(penalty, target):
     assert net[0].bias.detach().abs().sum() > 0
 
 
+def test_a_pooling_cnn_without_normalization_reaches_the_target_in_every_weight_kind():
+    """Conv and Linear weights share one budget; no BatchNorm, max-pooling, Unflatten/Flatten modules
+    (an architecture of benchmarks/bench_sparsity_invented.py, not of the tuner's benchmark)."""
+    X, y, Xt, yt = _digits()
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Unflatten(1, (1, 8, 8)), nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64, 10))
+    result = lt.tune(net, (X, y), penalty="l0", target_sparsity=0.9, epochs=30, lr=1e-2, batch_size=64)
+    weights = {name: p.detach() for name, p in net.named_parameters() if name.endswith("weight")}
+    assert set(result.lambdas) == set(weights) == {"1.weight", "4.weight", "8.weight"}
+    zeros = sum(int((w == 0).sum()) for w in weights.values()) / sum(w.numel() for w in weights.values())
+    assert abs(zeros - 0.9) <= 0.005 and zeros == pytest.approx(result.info["sparsity"]["overall"], abs=1e-9)
+    assert all(0 < result.info["sparsity"]["per_group"][name] < 1 for name in weights)
+    assert lt.evaluate(net, (Xt, yt))["accuracy"] > 0.3          # chance is 0.1
+
+
 def test_one_lambda_baseline_and_val_criterion():
     X, y, Xt, yt = _digits()
     net = _mlp()
