@@ -112,6 +112,49 @@ def test_far_gap_allowed_rules_out_only_what_fails_by_a_wide_margin():
     assert [a.tolist() for a in allowed] == [[True, False], [False, True]]
 
 
+def test_far_best_holds_the_end_value_unless_another_model_is_clearly_better():
+    from lamina.inverse.heldout import far_best
+    rows = np.array([False, True, True])
+    target = np.array([1.0, -1.0])
+    hold = np.array([[0, 0.0, 0.0], [0, 1.5, -1.5]])                 # errors 2.0 and 0.5
+    other = np.array([[0, 1.3, -1.3], [0, 5.0, 5.0]])                # 0.18 and 52
+    assert far_best([hold, other], rows, target) == (1, 0)           # the least error
+    assert far_best([hold, other], rows, target, prefer=0) == (1, 0)  # 0.5 > 2 × 0.18
+    other[0] = [0, 1.4, -1.4]                                        # 0.32: 0.5 ≤ 2 × 0.32
+    assert far_best([hold, other], rows, target, prefer=0) == (0, 1)
+
+
+def test_end_weights_hand_over_beyond_the_reach_at_the_ends_only():
+    from lamina.inverse.heldout import end_weights
+    mask = np.zeros(40, bool)
+    mask[[10, 12, 20, 25]] = True
+    w = end_weights(mask, reach=2.0, length=36)
+    assert np.all(w[8:28] == 0)                    # between the data (gaps included) and within reach
+    assert w[7] == 0.5 and np.all(w[:7] == 1)      # 3 samples out: halfway; 4 and more: the far model
+    assert w[28] == 0.5 and np.all(w[29:36] == 1)
+    assert np.all(w[36:] == 0)                     # padding past the trace
+
+
+def test_unobserved_ends_are_extrapolated_by_the_model_the_far_blocks_choose():
+    """A random walk observed on its middle 60 % only (half of those samples kept): the random
+    folds' mixture extrapolated the ends at 2.4 dB, below linear interpolation's end hold (2.6);
+    the far block samples choose the first-order spline, which holds the end value (4.1 dB)."""
+    truth = np.cumsum(np.random.default_rng(3).normal(size=300)) / 10
+    mask = np.zeros(300, bool)
+    mask[60:240] = np.random.default_rng(0).random(180) < 0.5
+    missing = ~mask
+
+    def snr(x):
+        return 10 * np.log10(np.sum(truth[missing] ** 2) / np.sum((x[missing] - truth[missing]) ** 2))
+
+    result = reconstruct(truth[mask], mask)
+    former = reconstruct(truth[mask], mask, wide_gaps=False)
+    linear = np.interp(np.arange(300), np.flatnonzero(mask), truth[mask])
+    assert result.info["ends_model"] == "spline1" and former.info["ends_model"] is None
+    assert snr(result.x) > snr(former.x) + 1 and snr(result.x) > snr(linear)
+    assert np.ptp(result.x[:20]) < 1e-3 * np.ptp(truth)        # the end value held, far out
+
+
 def test_a_long_gap_is_not_filled_with_oscillations():
     """A chirp with 30 % kept and a gap of 100 samples: the spectral prior at a small λ, chosen on
     random folds, filled the gap with oscillations 7× the signal's amplitude (−10.6 dB against

@@ -3,8 +3,9 @@
 Out-of-fold predictions of the observed samples come from K-fold partitions of them
 (:func:`~lamina.inverse.repeats.cross_validate`: random samples, or whole lines of a gather),
 repeated; on a trace whose widest gaps lie beyond what random held-out samples test, one more
-partition of whole blocks (:func:`~lamina.inverse.folds.gap_block_size`) whose far samples only
-rule models and λ out (:func:`~lamina.inverse.heldout.far_gap_allowed`). The held-out errors of
+partition of whole blocks (:func:`~lamina.inverse.folds.gap_block_size`) whose far samples
+rule models and λ out (:func:`~lamina.inverse.heldout.far_gap_allowed`) and pick the model that
+extrapolates the trace's unobserved ends (:func:`~lamina.inverse.heldout.far_best`). The held-out errors of
 the random partitions are weighted like the real gaps (:func:`~lamina.inverse.heldout.importance_weights`)
 and the models are stacked, with the weights averaged over Bayesian-bootstrap reweightings
 (:func:`~lamina.inverse.bagging.bagged_choice`) or, without bagging, fitted once
@@ -16,7 +17,7 @@ import numpy as np
 
 from lamina.inverse.bagging import bagged_choice
 from lamina.inverse.folds import gap_block_size
-from lamina.inverse.heldout import far_gap_allowed, gap_features, importance_weights
+from lamina.inverse.heldout import far_best, far_gap_allowed, gap_features, importance_weights
 from lamina.inverse.repeats import cross_validate, resampling_units
 from lamina.inverse.stacking import choose
 
@@ -24,8 +25,9 @@ from lamina.inverse.stacking import choose
 def held_out_choice(models, full_mask, full_values, shape, *, n_folds: int, rule: str, seed: int, axis,
                     n_repeats: int, gap_weights: bool, combine: bool, n_bags: int, stack_within: float,
                     wide_gaps: bool) -> tuple[dict, int | None]:
-    """The choice (``errors``, ``best_index``, ``mixture`` {(model, grid index): weight}, ``score``)
-    and the side of the wide-gap blocks (None when that partition did not apply). ``shape``: the
+    """The choice (``errors``, ``best_index``, ``mixture`` {(model, grid index): weight}, ``score``,
+    ``far``: None, or the (model, grid index) of least error on the blocks' far samples and the
+    random folds' ``reach``) and the side of the wide-gap blocks (None when that partition did not apply). ``shape``: the
     signal's own shape inside the padded ``full_mask``; ``gap_weights``: importance-weight the
     held-out errors (else a plain average)."""
     observed_index = np.flatnonzero(full_mask.ravel())
@@ -38,10 +40,15 @@ def held_out_choice(models, full_mask, full_values, shape, *, n_folds: int, rule
                                                       n_rows, block)
     values = np.tile(full_values.ravel()[observed_index], n_rows)
     in_random = np.repeat(np.arange(n_rows), observed_index.size) < n_repeats
-    allowed = None
+    allowed, far_choice = None, None
     if block is not None:
-        far = held_out & ~in_random & (features[:, 0] > features[held_out & in_random, 0].max())
-        allowed = far_gap_allowed(predictions, far, values[far]) if far.any() else None
+        reach = float(features[held_out & in_random, 0].max())
+        far = held_out & ~in_random & (features[:, 0] > reach)
+        if far.any():
+            allowed = far_gap_allowed(predictions, far, values[far])
+            hold = [i for i, m in enumerate(models) if getattr(m.model, "order", None) == 1]
+            far_choice = {"pick": far_best(predictions, far, values[far], prefer=hold[0] if hold else None),
+                          "reach": reach}
     held_out &= in_random
     target = values[held_out]
     sample_weights = np.ones(target.size)
@@ -49,8 +56,10 @@ def held_out_choice(models, full_mask, full_values, shape, *, n_folds: int, rule
         sample_weights = importance_weights(features[held_out], gap_features(full_mask)[(region & ~full_mask).ravel()])
     if combine and n_bags > 0 and len(models) > 1 and target.size > len(models):
         units = resampling_units(full_mask, n_rows, axis)[held_out]
-        return bagged_choice(predictions, held_out, target, sample_weights, units, n_bags, seed, stack_within,
-                             allowed), block
-    choice = choose(predictions, held_out, target, sample_weights, combine, stack_within, allowed)
-    choice["mixture"] = {(int(i), choice["best_index"][i]): float(w) for w, i in zip(choice["weights"], choice["used"])}
-    return choice, block
+        choice = bagged_choice(predictions, held_out, target, sample_weights, units, n_bags, seed, stack_within,
+                               allowed)
+    else:
+        choice = choose(predictions, held_out, target, sample_weights, combine, stack_within, allowed)
+        choice["mixture"] = {(int(i), choice["best_index"][i]): float(w)
+                             for w, i in zip(choice["weights"], choice["used"])}
+    return dict(choice, far=far_choice), block

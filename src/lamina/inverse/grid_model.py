@@ -107,3 +107,13 @@ def weights_by_model(mixture: dict) -> dict:
     for (model, point), weight in mixture.items():
         grouped.setdefault(model, {})[point] = weight
     return grouped
+
+
+def mixture_estimate(models, mixture, full_mask, full_values) -> np.ndarray:
+    """Σ w x_m(k): for every (model m, grid index k) of ``mixture`` ({(m, k): w}), ``models[m]``
+    refitted on all observed samples at its grid point k (:meth:`GridModel.refit_mixture`: a
+    model's grid points in one call)."""
+    estimate = np.zeros(full_mask.shape)
+    for i, weights in weights_by_model(mixture).items():
+        estimate += models[i].refit_mixture(weights, full_mask, full_values)
+    return estimate

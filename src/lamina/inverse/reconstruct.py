@@ -68,7 +68,8 @@ from lamina.inverse.choice import held_out_choice
 from lamina.inverse.dictionaries import Dictionary, default_dictionaries, make_dictionary
 from lamina.inverse.fk import FKFrame
 from lamina.inverse.folds import line_axis
-from lamina.inverse.grid_model import GridModel, weights_by_model
+from lamina.inverse.grid_model import GridModel, mixture_estimate
+from lamina.inverse.heldout import end_weights
 from lamina.inverse.samples import check_samples, pad_samples, padded_shape
 from lamina.inverse.repeats import REPEAT_BELOW, cross_validate, repeats  # noqa: F401 (re-exported)
 from lamina.inverse.smoothing import SmoothnessPrior
@@ -205,16 +206,6 @@ def _reconstruct_on_window(observed, mask, size, options) -> Reconstruction:
     return replace(chosen, x=x, info=info)
 
 
-def refit(models, mixture, full_mask, full_values) -> np.ndarray:
-    """Σ w x_m(k): for every (model m, grid index k) of ``mixture`` ({(m, k): w}), model m
-    refitted on all observed samples at its grid point k
-    (:meth:`~lamina.inverse.grid_model.GridModel.refit_mixture`: a model's grid points in one call)."""
-    estimate = np.zeros(full_mask.shape)
-    for i, weights in weights_by_model(mixture).items():
-        estimate += models[i].refit_mixture(weights, full_mask, full_values)
-    return estimate
-
-
 def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: int = 5, per_group: bool = True,
                 n_lams: int | None = None, max_iter: int | None = None, combine: bool = True,
                 weighting="gaps", folds="auto", seed: int = 0, n_repeats="auto", n_bags: int = 100,
@@ -300,7 +291,11 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
         λ whose error on the blocks' far samples exceeds 4 × the least one there
         (:func:`~lamina.inverse.heldout.far_gap_allowed`): the spectral prior at a small λ had
         filled a gap of 100 samples of a chirp (30 % kept) with oscillations 7× the signal's
-        amplitude, −10.6 dB against +4.0 for linear interpolation (now +5.3). Costs one more
+        amplitude, −10.6 dB against +4.0 for linear interpolation (now +5.3). Unobserved ends
+        beyond the random folds' reach are extrapolated by the model and λ of least error on
+        those far samples — the first-order spline, which holds the end value, unless another
+        model errs less than half as much there — blended in linearly from the reach to twice it
+        (``info["ends_model"]``; :func:`~lamina.inverse.heldout.end_weights`). Costs one more
         partition of CV fits where it applies; random masks of 30–70 % kept never trigger it.
         False: the random partitions only.
 
@@ -380,7 +375,10 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
                                     gap_weights=weighting is HeldOutWeighting.GAPS and axis is None,
                                     combine=combine, n_bags=n_bags, stack_within=stack_within, wide_gaps=wide_gaps)
     best_index, pairs = choice["best_index"], choice["mixture"]
-    estimate = refit(models, pairs, full_mask, full_values)
+    estimate, ends = mixture_estimate(models, pairs, full_mask, full_values), None
+    if choice["far"] is not None and (w := end_weights(full_mask, choice["far"]["reach"], shape[0])).any():
+        ends = choice["far"]["pick"]   # unobserved ends beyond the random folds' reach: the far samples' model
+        estimate = (1 - w) * estimate + w * models[ends[0]].refit(ends[1], full_mask, full_values)
     totals = np.bincount([i for i, _ in pairs], weights=list(pairs.values()), minlength=len(models))
     main = int(np.argmax(totals))  # the model of largest weight, at its grid point of largest weight
     chosen = models[main]
@@ -393,7 +391,7 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
                           groups=tuple(chosen.model.group_names), score=choice["score"], scores=scores,
                           rule=rule.value, weights=mixture,
                           info={"curves": curves, "n_folds": n_folds, "n_repeats": n_repeats, "gap_block": block,
-                                "per_group": per_group,
+                                "per_group": per_group, "ends_model": ends and models[ends[0]].model.name,
                                 "n_bags": n_bags, "mixture": {(models[i].model.name, k): w for (i, k), w in pairs.items()},
                                 "padded_shape": padded,
                                 "offset": offset, "scale": scale, "weighting": weighting.value,
