@@ -134,12 +134,13 @@ def end_weights(mask, reach: float, length: int | None = None) -> np.ndarray:
     beyond (a handover from the random folds' mixture, whose held-out samples reach that far, to
     the model the block partition's far samples rank first), 0 past ``length`` (padding).
 
-    Only the ends: inside an interior gap every model is pinned at both edges and the random
-    folds' mixture did as well as the far samples' model on average (bench_gaps: seismograms
-    −0.78 → −0.69 dB against the best interpolation, synthetic traces −1.40 → −1.71), while at an
-    unobserved end the models extrapolate from one side and part ways (a spline of order 2 grows
-    linearly: −18 dB on 10 % of an ObsPy trace at each end) and the far samples' model gained
-    there (seismograms +0.52 → +2.13 dB, synthetic −1.16 → +0.28; benchmarks/RESULTS.md, issue 18)."""
+    Only the ends: inside an interior gap every model is pinned at both edges, and the far
+    samples' model did no better than the random folds' mixture there (bench_gaps, 60 gap masks:
+    seismograms −0.78 → −0.69 dB against the best interpolation, synthetic traces −1.40 → −1.71,
+    and up to −9 dB on single masks), while at an unobserved end the models extrapolate from one
+    side and part ways (a spline of order 2 grows linearly: −18 dB on 10 % of an ObsPy trace at
+    each end), and there it gained (ends masks: seismograms +0.84 → +2.26 dB, synthetic −0.18 →
+    +0.41; benchmarks/RESULTS.md, issue 18, "Unobserved ends")."""
     mask = np.asarray(mask, bool)
     observed = np.flatnonzero(mask)
     index = np.arange(mask.size)
