@@ -55,12 +55,6 @@ def settings() -> dict:
     }
 
 
-def _accuracy(model, X, y) -> float:
-    import torch
-    with torch.no_grad():
-        return float((model(X).argmax(1) == y).float().mean())
-
-
 def run_seed(name: str, seed: int, sparsities) -> dict:
     """{(method, ρ): (accuracy, sparsity, seconds)} for one seed of ``name``."""
     import torch
@@ -87,13 +81,14 @@ def run_seed(name: str, seed: int, sparsities) -> dict:
             model.load_state_dict(state)
             started = time.perf_counter()
             prune_and_finetune(model, train, allocation, rho, epochs=tail, **recipe)
-            rows[allocation, rho] = (_accuracy(model, Xte, yte), overall_sparsity(model),
+            rows[allocation, rho] = (lt.evaluate(model, (Xte, yte))["accuracy"], overall_sparsity(model),
                                      dense_seconds + time.perf_counter() - started)
         for label, options in TUNED.items():
             torch.manual_seed(seed)
             result = lt.tune(make(), train, likelihood="classification", epochs=epochs, target_sparsity=rho,
                              **recipe, **options)
-            rows[label, rho] = (_accuracy(result.model, Xte, yte), overall_sparsity(result.model), result.seconds)
+            rows[label, rho] = (lt.evaluate(result.model, (Xte, yte))["accuracy"], overall_sparsity(result.model),
+                                 result.seconds)
     return rows
 
 

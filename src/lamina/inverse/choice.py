@@ -19,6 +19,7 @@ from lamina.inverse.bagging import bagged_choice
 from lamina.inverse.folds import gap_block_size
 from lamina.inverse.heldout import far_best, far_gap_allowed, gap_features, importance_weights
 from lamina.inverse.repeats import cross_validate, resampling_units
+from lamina.inverse.smoothing import SmoothnessPrior
 from lamina.inverse.stacking import choose
 
 
@@ -46,7 +47,8 @@ def held_out_choice(models, full_mask, full_values, shape, *, n_folds: int, rule
         far = held_out & ~in_random & (features[:, 0] > reach)
         if far.any():
             allowed = far_gap_allowed(predictions, far, values[far])
-            hold = [i for i, m in enumerate(models) if getattr(m.model, "order", None) == 1]
+            hold = [i for i, m in enumerate(models)   # the first-order spline along the trace: holds the end value
+                    if isinstance(m.model, SmoothnessPrior) and m.model.order == 1 and m.model.axis is None]
             far_choice = {"pick": far_best(predictions, far, values[far], prefer=hold[0] if hold else None),
                           "reach": reach}
     held_out &= in_random
