@@ -133,6 +133,10 @@ def test_end_weights_hand_over_beyond_the_reach_at_the_ends_only():
     assert w[7] == 0.5 and np.all(w[:7] == 1)      # 3 samples out: halfway; 4 and more: the far model
     assert w[28] == 0.5 and np.all(w[29:36] == 1)
     assert np.all(w[36:] == 0)                     # padding past the trace
+    for bad_mask, reach, word in ((np.zeros(8, bool), 2.0, "mask"), (np.ones((3, 3), bool), 2.0, "mask"),
+                                  (mask, -1.0, "reach"), (mask, float("nan"), "reach")):
+        with pytest.raises(ValueError, match=word):
+            end_weights(bad_mask, reach)
 
 
 def test_unobserved_ends_are_extrapolated_by_the_model_the_far_blocks_choose():

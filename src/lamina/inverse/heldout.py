@@ -142,6 +142,11 @@ def end_weights(mask, reach: float, length: int | None = None) -> np.ndarray:
     each end), and there it gained (ends masks: seismograms +0.84 → +2.26 dB, synthetic −0.18 →
     +0.41; benchmarks/RESULTS.md, issue 18, "Unobserved ends")."""
     mask = np.asarray(mask, bool)
+    if mask.ndim != 1 or not mask.any():
+        raise ValueError(f"mask must be a 1-D boolean array with an observed sample, got shape {mask.shape} "
+                         f"with {int(mask.sum())} observed")
+    if not reach >= 0:
+        raise ValueError(f"reach must be a distance >= 0 (samples), got {reach!r}")
     observed = np.flatnonzero(mask)
     index = np.arange(mask.size)
     beyond = np.maximum(observed[0] - index, index - observed[-1])   # > 0 only outside the data
