@@ -59,7 +59,8 @@ def test_rival_rules_compete_and_are_counted_in_the_cost():
     X = torch.randn(120, 4)
     y = (X[:, 0] - X[:, 1] > 0).long()
     net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))   # tanh: a split is identified
-    result = lt.tune(net, (X, y), epochs=12, batch_size=32, seed=0, rivals=("per_element",), per_direction=True)
+    result = lt.tune(net, (X, y), epochs=12, batch_size=32, seed=0, rivals=("per_element",), per_direction=True,
+                     merge_at=0.5)
     selection = result.info["selection"]
     assert [r["label"] for r in selection["rivals"]] == ["split", "one scale, rule per_element"]
     # 36 held-out samples: two folds; each of the three kinds calibrates on both (70 % for half
@@ -70,9 +71,17 @@ def test_rival_rules_compete_and_are_counted_in_the_cost():
     # without the split calibration (the default): the default's scale against the rival only
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
-    result = lt.tune(net, (X, y), epochs=12, batch_size=32, seed=0, rivals=("per_element",))
+    result = lt.tune(net, (X, y), epochs=12, batch_size=32, seed=0, rivals=("per_element",), merge_at=0.5)
     assert [r["label"] for r in result.info["selection"]["rivals"]] == ["one scale, rule per_element"]
     assert result.compute.fits == pytest.approx(4 * 0.5 * 84 / 120 + 0.5, rel=1e-6)
+    # by default (merge_at="auto") the three kinds × two folds are shortened to stay within 1.5 fits
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
+    result = lt.tune(net, (X, y), epochs=60, batch_size=32, seed=0, rivals=("per_element",), per_direction=True)
+    assert len(result.info["selection"]["rivals"]) == 2 and len(result.info["folds"]) == 2
+    assert result.info["merge_at"] == pytest.approx(0.5 / (6 * 84 / 120 - 1))
+    assert result.info["merge_epoch"] == 9   # floor(0.156 · 60)
+    assert result.compute.fits == pytest.approx((6 * 9 * 84 / 120 + 51) / 60) and result.compute.fits <= 1.5
 
 
 def test_heldout_losses_are_the_per_sample_nll():
@@ -191,7 +200,9 @@ def test_fine_tuning_with_a_prior_mean_lets_the_held_out_samples_choose_between_
     selection = result.info["selection"]
     assert [r["label"] for r in selection["rivals"]] == ["one scale, rule uniform"]
     assert result.info["rule"] == "mup" and selection["n_heldout"] == 2 * 30
-    assert result.compute.fits == pytest.approx(4 * 0.5 * 0.7 + 0.5, rel=1e-6)   # two kinds × two folds
+    # two kinds × two folds, each for floor(0.28 · 12) = 3 epochs (merge_at="auto": 1.5 fits at most)
+    assert result.info["merge_epoch"] == 3
+    assert result.compute.fits == pytest.approx((4 * 3 * 0.7 + 9) / 12, rel=1e-6) and result.compute.fits <= 1.5
     uniform = len({round(v, 9) for v in result.lambdas.values()}) == 1   # μP ratios are never uniform
     assert uniform == (selection["chosen"] == "one scale, rule uniform")
     torch.manual_seed(0)
@@ -215,3 +226,27 @@ def test_a_held_out_set_both_classify_without_error_cannot_choose_a_sharper_riva
     best, numbers = choose(good, [sharper], flipped)
     assert numbers["rivals"][0]["separable"] is False
     assert not classifies_all(good.model, Gaussian(), val)   # not a classifier: never "separable"
+
+
+@pytest.mark.parametrize(("calibrations", "share", "refit", "expected", "shortened"), [
+    (1, 0.7, False, 0.5, False),           # one calibration: 0.85 fits
+    (2, 0.7, False, 0.5, False),           # two folds or two kinds: 1.2 fits
+    (4, 0.7, False, 0.5 / 1.8, True),      # two kinds × two folds: 1.9 fits at 0.5, 1.5 at 0.28
+    (6, 0.7, False, 0.5 / 3.2, True),
+    (4, 0.7, True, 1.0, False),            # refit: calibrate for the whole run, then retrain
+])
+def test_merge_at_auto_keeps_the_calibrations_within_the_cost_budget(calibrations, share, refit, expected, shortened):
+    from lamina.torch.heldout import COST_BUDGET, _merge_share
+    merge_at, cut = _merge_share("auto", calibrations, share, refit)
+    assert merge_at == pytest.approx(expected) and cut == shortened
+    if not refit:
+        assert calibrations * share * merge_at + (1 - merge_at) <= COST_BUDGET + 1e-12
+    assert _merge_share(0.3, calibrations, share, refit) == (0.3, False)   # a number is kept
+
+
+@pytest.mark.parametrize("bad", [0, 1.5, -0.2, "half", True, None])
+def test_merge_at_must_be_auto_or_a_fraction(bad):
+    net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    X, y = torch.randn(40, 4), torch.randint(0, 2, (40,))
+    with pytest.raises(ValueError, match="merge_at"):
+        lt.tune(net, (X, y), epochs=2, merge_at=bad)

@@ -39,11 +39,11 @@ keeps uniform ratios).
 For a Gaussian likelihood the held-out noise precision is profiled out (V(c) is ½ log of the
 held-out MSE) and β ← 1 / held-out MSE at each update.
 
-Budget: 0.85 fits (1.2 on small data)
--------------------------------------
-Default (``refit=False, merge_at=0.5``): calibrate δ during the first half of the recipe's
-epochs on the (1 − ``val_fraction``) = 70 % split, then freeze δ and continue the same weights
-on all N samples for the other half — with a fresh optimizer (:mod:`lamina.torch.restart`: the
+Budget: 0.85 fits (1.2 on small data), never more than 1.5
+--------------------------------------------------------
+Default (``refit=False, merge_at="auto"``: 0.5 unless the budget below says less): calibrate δ
+during the first half of the recipe's epochs on the (1 − ``val_fraction``) = 70 % split, then
+freeze δ and continue the same weights on all N samples for the other half — with a fresh optimizer (:mod:`lamina.torch.restart`: the
 calibration's Adam state describes samples already fitted and threw a LayerNorm residual net
 into a loss spike; ``rewarm`` optionally re-warms its learning rate) — with the penalty
 1/(2N) Σ_g δ_g ‖W_g − μ_g‖² (δ_g is the prior precision, so only N changes). In units of one
@@ -60,8 +60,12 @@ transfer task but lost 0.05 on a 120-sample regression: benchmarks/RESULTS.md.) 
 moving δ along every identified direction runs beside the common one and the held-out samples
 choose between them (:mod:`lamina.torch.heldout_select`): +0.35 fits. When fine-tuning with a
 prior mean on the pretrained layers and a new head (L2-SP, ``rivals="auto"``), one common scale
-with uniform ratios competes with the μP ratios on every fold (+0.35 fits per fold: 1.2 fits,
-1.9 on small data): which one fits depends on whether the pretrained features transfer.
+with uniform ratios competes with the μP ratios on every fold (+0.35 fits per fold: 1.2 fits):
+which one fits depends on whether the pretrained features transfer. On small data that makes
+four calibrations, 1.9 fits at half the epochs each; ``merge_at="auto"`` shortens every
+calibration so that the whole stays within ``COST_BUDGET`` = 1.5 fits (to 0.28 of the epochs
+there: 4·0.7·0.28 + 0.72 = 1.5), which left test NLL unchanged within its standard error on
+seven fine-tuning variants (90 paired seeds, benchmarks/bench_nn_finetune.py).
 benchmarks/RESULTS.md (Issue 14) measures these on the settings of benchmarks/bench_nn.py and
 bench_nn_unseen.py.
 
@@ -100,6 +104,28 @@ def _materialize(train, likelihood, device, dtype):
 
 
 SMALL_HELDOUT = 50   # held-out samples below which one calibration's δ is too noisy (folds="auto")
+COST_BUDGET = 1.5    # fits: the calibrations and the continued run together (merge_at="auto")
+MERGE_AT = 0.5       # the calibration's share of the epochs where the budget allows it
+
+
+def _merge_share(merge_at, n_calibrations: int, fit_share: float, refit: bool) -> tuple[float, bool]:
+    """(merge_at checked or "auto" resolved, whether "auto" shortened it).
+
+    "auto": 1 with ``refit`` (calibrate for the whole run, then retrain); else ``MERGE_AT`` = 0.5,
+    shortened where k calibrations on the share f of the samples for m of the epochs plus the
+    continued run on all of them for 1 − m would cost more than ``COST_BUDGET`` fits:
+    k·f·m + (1 − m) ≤ B  ⇔  m ≤ (B − 1) / (k·f − 1). Only fine-tuning with a rival ratio rule on
+    small data (two kinds × two folds: m = 0.28 instead of 0.5) or several rivals reach it."""
+    if isinstance(merge_at, str) and merge_at == "auto":
+        if refit:
+            return 1.0, False
+        excess = n_calibrations * fit_share - 1
+        if excess <= 0 or (COST_BUDGET - 1) / excess >= MERGE_AT:
+            return MERGE_AT, False
+        return (COST_BUDGET - 1) / excess, True
+    if isinstance(merge_at, bool) or not isinstance(merge_at, (int, float)) or not 0 < merge_at <= 1:
+        raise ValueError(f"merge_at must be \"auto\" or a fraction in (0, 1] of the epochs, got {merge_at!r}")
+    return float(merge_at), False
 
 
 def _n_folds(folds, val_fraction: float, n: int, *, given_val: bool) -> int:
@@ -139,7 +165,7 @@ def _auto_rivals(rivals, rule, model, by, prior_mean) -> tuple:
     return ("uniform",) if any(anchored) and not all(anchored) else ()
 
 
-def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: float = 0.3, merge_at: float = 0.5,
+def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: float = 0.3, merge_at="auto",
                  burn_in: int | None = None, update_every: int | None = None, kappa: float = 1.0,
                  max_factor: float = 2.0, refit: bool = False, by=None, delta: float = 1.0, rule="auto", mode="coupled",
                  prior_mean=None, rewarm: float = 0.0, per_direction: bool = False, split_gate: float = 1.0, rivals="auto",
@@ -154,10 +180,14 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         split is identified and the one-scale calibration runs beside it.
     val_fraction : float
         Share of ``train`` held out during calibration (default 0.3).
-    merge_at : float in (0, 1]
-        Fraction of the epochs run on the split while δ is calibrated (default 0.5; by every
-        fold); δ is then frozen. With ``refit=True`` use ``merge_at=1`` (calibrate for the
-        whole run).
+    merge_at : float in (0, 1] or "auto"
+        Fraction of the epochs run on the split while δ is calibrated (by every fold and kind);
+        δ is then frozen. ``"auto"`` (default): 0.5, or 1 with ``refit=True`` (calibrate for
+        the whole run) — shortened where the calibrations would take the cost over
+        ``COST_BUDGET`` = 1.5 fits (k calibrations on a share f of the samples: m ≤ 0.5 / (k·f − 1);
+        fine-tuning with a prior mean on small data, two kinds × two folds: m = 0.28, 1.5 fits
+        instead of 1.9, test NLL unchanged within noise — benchmarks/RESULTS.md, Issue 14).
+        ``info["merge_at"]`` says which.
     refit : bool
         False (default): continue the same weights on all data for the remaining epochs, with
         a fresh optimizer (:func:`lamina.torch.restart.restart`) — 0.85 fits (one fold).
@@ -218,8 +248,7 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         held-out part has fewer than ``SMALL_HELDOUT`` = 50 samples, else 1 (with 150 held-out
         images a second fold changed nothing measurable). Ignored when ``val`` is given.
     """
-    if not 0 < merge_at <= 1:
-        raise ValueError(f"merge_at must lie in (0, 1], got {merge_at!r}")
+    _merge_share(merge_at, 1, 1.0, refit)   # checked before any work
     if not split_gate >= 0:
         raise ValueError(f"split_gate must be a number ≥ 0 (standard errors), got {split_gate!r}")
     if isinstance(rewarm, bool) or not isinstance(rewarm, (int, float)) or not 0 <= rewarm <= 1:
@@ -235,9 +264,6 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         parts = [((X, y), as_tensors(val, likelihood, device, "val", dtype))]
     fit_data, val_data = parts[0]
     epochs = recipe.epochs
-    first = max(1, min(epochs, int(round(merge_at * epochs))))
-    if val is not None:  # the user's held-out data are never trained on: one run on train
-        first, refit = epochs, False
     burn_in = max(1, int(round(epochs / 15))) if burn_in is None else int(burn_in)
     update_every = max(1, int(round(epochs / 60))) if update_every is None else int(update_every)
     if burn_in < 1 or update_every < 1:
@@ -261,8 +287,15 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         return Calibration(net, lik, reg, opt, run, tuner)
 
     rivals = _auto_rivals(rivals, rule, model, by, prior_mean)
+    competing = split and bool(per_direction or rivals)
+    n_kinds = 1 + (int(per_direction) + len(rivals) if competing else 0)
+    merge_at, shortened = _merge_share(merge_at, n_kinds * len(parts), fit_data[0].shape[0] / X.shape[0], refit)
+    # floor where shortened, so that the budget holds after rounding
+    first = max(1, min(epochs, int(merge_at * epochs) if shortened else int(round(merge_at * epochs))))
+    if val is not None:  # the user's held-out data are never trained on: one run on train
+        first, refit = epochs, False
     selection, others, kind = None, [], (None, rule)
-    if not (split and (per_direction or rivals)):
+    if not competing:
         starts = [twin(model, likelihood) for _ in parts[1:]]   # the other folds start from the same weights
         chosen = calibrate(model, likelihood, *kind)
         repeats = [calibrate(net, lik, *kind, part=part) for (net, lik), part in zip(starts, parts[1:])]
@@ -312,7 +345,7 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     info = {"n_updates": len(tuner.log_scales), "n_skipped_separable": tuner.n_skipped,
             "n_skipped_chance": tuner.n_skipped_chance,
             "frozen": [] if tuner.frozen is None else [n for n, f in zip(reg.names, tuner.frozen) if f],
-            "log_scale": tuner.log_scales, "merge_epoch": first,
+            "log_scale": tuner.log_scales, "merge_epoch": first, "merge_at": merge_at,
             "n_train": int(fit_data[0].shape[0]), "n_val": int(val_data[0].shape[0]),
             "folds": folds_info}
     info["identifiability"] = {"verdict": found.verdict(), "findings": found.findings(),

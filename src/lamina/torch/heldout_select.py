@@ -17,7 +17,8 @@ the held-out samples while δ was calibrated on them); otherwise the common scal
 The cost is one more calibration run on the split: +0.35 fits with the default
 ``val_fraction=0.3, merge_at=0.5`` per fold: with several folds
 (:func:`lamina.torch.heldout.tune_heldout`) every kind calibrates on every fold and the held-out
-samples of all folds decide together.
+samples of all folds decide together (and ``merge_at="auto"`` shortens the calibrations where
+their number would take the cost over 1.5 fits).
 """
 from __future__ import annotations
 

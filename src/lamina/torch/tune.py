@@ -12,7 +12,7 @@ tuner              what it does
                    epochs (where the held-out part is small: twice, on disjoint held-out
                    parts, δ their geometric mean), then δ frozen and the same run continued
                    on all data (default; 0.85 fits, 1.2 on small data; fine-tuning with a
-                   prior mean: a second ratio rule competes, 1.2 / 1.9 fits; ``refit=True,
+                   prior mean: a second ratio rule competes, 1.2 / 1.5 fits; ``refit=True,
                    merge_at=1`` retrains instead;
                    see :mod:`lamina.torch.heldout`)
 ``evidence``       online MacKay fixed point per group (one training run, updates after epochs/6;
