@@ -247,6 +247,54 @@ def test_tune_label_check_leaves_batchnorm_models_in_training_mode():
         lt.tune(net, (X, y + 1), tuner="none", epochs=1)
 
 
+@pytest.mark.parametrize("n, batch_size, options", [(47, 32, {}), (65, 32, {}), (100, 33, {}),
+                                                    (65, 32, {"penalty": "l1", "target_sparsity": 0.9})])
+def test_a_batchnorm_network_trains_on_any_number_of_samples(n, batch_size, options):
+    """A last minibatch of one sample crashed BatchNorm ("Expected more than 1 value per channel");
+    the default tuner trains on a 70 % split whose size the user does not choose."""
+    torch = pytest.importorskip("torch")
+    import lamina.torch as lt
+    from lamina.torch.fit import Batches
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    X, y = torch.randn(n, 4), torch.arange(n) % 3
+    result = lt.tune(net, (X, y), epochs=3, batch_size=batch_size, seed=0, **options)
+    assert all(np.isfinite(v) for v in result.lambdas.values())
+    batches = Batches((X, y), lt.Classification(), batch_size, "cpu", 0)
+    sizes = [len(b[1]) for b in batches]
+    assert sum(sizes) == n and min(sizes) > 1 and len(sizes) == len(batches)   # the one left over joined a batch
+
+
+def test_class_labels_as_a_column_and_integer_features_are_accepted():
+    """y of shape (n, 1) and integer pixels (the digits' 0..16) were raw torch errors."""
+    torch = pytest.importorskip("torch")
+    import lamina.torch as lt
+
+    net, X, y = _net_and_data()
+    counts = (X.abs() * 4).round().long()        # integer features
+    torch.manual_seed(0)
+    column = lt.tune(net, (counts.numpy(), y[:, None].numpy()), epochs=2, seed=0)
+    torch.manual_seed(0)
+    net2, _, _ = _net_and_data()
+    flat = lt.tune(net2, (counts.float(), y), epochs=2, seed=0)
+    assert column.lambdas == pytest.approx(flat.lambdas)
+    assert lt.evaluate(column.model, (counts, y))["nll"] == pytest.approx(lt.evaluate(flat.model, (counts.float(), y))["nll"])
+    with pytest.raises(ValueError, match=r"train: classification needs one class label per sample .* \(24, 2\)"):
+        lt.tune(net, (X, torch.stack([y, y], 1)), epochs=1)
+
+
+def test_integer_inputs_of_an_embedding_stay_token_ids():
+    torch = pytest.importorskip("torch")
+    import lamina.torch as lt
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Embedding(20, 8), torch.nn.Flatten(), torch.nn.Linear(32, 3))
+    X, y = torch.randint(0, 20, (40, 4)), torch.arange(40) % 3
+    result = lt.tune(net, (X, y), epochs=2, seed=0)
+    assert set(result.lambdas) >= {"2.weight"}
+
+
 # ------------------------------------------------------------------ optional example data
 def test_seismogram_without_obspy_names_the_extra(monkeypatch):
     import sys

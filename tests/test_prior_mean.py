@@ -31,7 +31,7 @@ def test_penalty_pulls_each_group_toward_its_mean():
 
 def test_bad_prior_means_get_clear_errors():
     net = _net()
-    with pytest.raises(ValueError, match=r"prior_mean\['2.weight'\] has shape"):
+    with pytest.raises(ValueError, match=r"prior_mean\['2.weight'\] has shape .* no entry of prior_mean fits"):
         Regularizer(net, 10, prior_mean={"2.weight": torch.zeros(5, 6)})
     with pytest.raises(ValueError, match="matches no regularized parameter"):
         Regularizer(net, 10, prior_mean={"head.weight": torch.zeros(3, 6)})
@@ -144,6 +144,38 @@ def test_heldout_skips_updates_while_the_held_out_predictions_are_worse_than_cha
     assert one_wrong.on_epoch_end(0, None) is True and one_wrong.n_skipped_chance == 0
 
 
+def test_heldout_skips_regression_updates_while_a_constant_predicts_the_held_out_targets_better():
+    """Held-out MSE ≥ the held-out variance of y (the best constant's): shrinking the weights
+    flattens the prediction toward a constant and lowers it whatever δ should be."""
+    from lamina.torch.likelihoods import Gaussian
+    net = nn.Sequential(nn.Linear(1, 1, bias=False))
+    with torch.no_grad():
+        net[0].weight.fill_(1.0)
+    reg, X = Regularizer(net, 10, 1.0), torch.tensor([[1.0], [2.0], [3.0]])
+    backwards = HeldoutScale(net, reg, Gaussian(), (X, torch.tensor([3.0, 2.0, 1.0])), burn_in=1, update_every=1)
+    assert backwards._uninformative() == "chance"                  # MSE 8/3 against variance 2/3
+    assert backwards.on_epoch_end(0, None) is False and backwards.n_skipped_chance == 1
+    assert reg.lambdas == {"0.weight": 1.0}
+    close = HeldoutScale(net, reg, Gaussian(), (X, torch.tensor([1.2, 2.1, 2.9])), burn_in=1, update_every=1)
+    assert close._uninformative() is None and close.on_epoch_end(0, None) is True
+
+
+def test_a_short_regression_run_on_few_samples_does_not_drive_delta_away():
+    """12 samples, 100 epochs: δ doubled at every update to 4·10⁶ and the network predicted a
+    constant (test MSE 10.8 against 1.6 without a penalty) before the regression guard."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 5)).astype(np.float32)
+    y = (X @ rng.normal(size=5) + 0.1 * rng.normal(size=400)).astype(np.float32)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 1))
+    result = lt.tune(net, (X[:12], y[:12]), likelihood="regression", epochs=100, lr=3e-3, batch_size=32, seed=0)
+    assert result.info["n_skipped_chance"] > 0 and max(result.lambdas.values()) < 10
+    with torch.no_grad():
+        prediction = result.model(torch.from_numpy(X[12:]))[:, 0].numpy()
+    assert prediction.std() > 0.3 * y[12:].std()                  # not a constant
+    assert np.mean((prediction - y[12:]) ** 2) < np.var(y[12:])     # better than the best constant
+
+
 def test_heldout_freezes_a_delta_the_held_out_optimum_does_not_follow():
     net = _net()
     reg = Regularizer(net, 10, [1.0, 1.0])
@@ -167,3 +199,17 @@ def test_heldout_keeps_raising_a_delta_while_the_weights_still_grow():
     tuner._freeze_unresponsive(np.zeros(2), np.array([0.01, 0.01]))
     tuner._freeze_unresponsive(np.array([2.0, -2.0]), np.array([-0.08, 0.01]))
     assert tuner.frozen.tolist() == [False, True]
+
+
+def test_a_pretrained_state_dict_whose_head_had_another_size_anchors_the_body_and_warns_about_the_head():
+    torch.manual_seed(0)
+    pretrained = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 5))   # five classes
+    net = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 3))          # a new head for three
+    with pytest.warns(UserWarning, match=r"prior_mean\['2.weight'\] has shape \(5, 6\).*replaced layers"):
+        reg = Regularizer(net, 10, prior_mean=pretrained.state_dict())
+    (body,), (head,) = reg.means
+    assert torch.equal(body, pretrained[0].weight) and head is None   # the head is pulled toward 0
+    X, y = torch.randn(40, 4), torch.randint(0, 3, (40,))
+    with pytest.warns(UserWarning, match="replaced layers"):
+        result = lt.tune(net, (X, y), epochs=4, batch_size=16, prior_mean=pretrained.state_dict())
+    assert set(result.lambdas) == {"0.weight", "2.weight"}

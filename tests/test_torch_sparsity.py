@@ -154,6 +154,35 @@ def test_projection_keeps_the_allocation_and_hits_the_count():
     assert cubic_density(0, 0, 10, 0.1) == 1.0 and cubic_density(10, 0, 10, 0.1) == pytest.approx(0.1)
 
 
+def test_the_allocation_keeps_at_least_one_weight_per_layer():
+    from lamina.torch.masks import allocate
+    assert allocate(30, [100, 100]).tolist() == [15, 15]                  # proportional to the nonzeros
+    assert allocate(12, [0, 500, 40]).tolist() == [1, 10, 1]             # an emptied layer keeps one
+    assert allocate(12, [0, 5, 0]).tolist() == [1, 5, 1]                 # fewer nonzeros than the budget
+    assert allocate(2, [0, 5, 0]).tolist() == [0, 2, 0]                  # a budget below one per layer
+    assert allocate(3, [0, 500, 0]).tolist() == [1, 1, 1]
+
+
+def test_a_layer_emptied_by_training_keeps_its_most_useful_weight():
+    """L1 drove a layer to zero: the projection would have kept none of it (a constant network);
+    its one weight goes where the loss gradient is largest."""
+    from lamina.torch.masks import loss_gradients
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 3))
+    with torch.no_grad():
+        net[0].weight.zero_()
+    reg = Regularizer(net, 10, 0.0, penalty="l1")
+    X, y = torch.randn(20, 4), torch.arange(20) % 3
+    grow = loss_gradients(net, reg, lt.Classification(), (X, y))
+    masks = project_to_target(reg, 0.8)                                   # keep 8 of 42: 1 + 7
+    assert [int(m.sum()) for m in masks] == [1, 7]
+    with torch.no_grad():
+        net[0].weight.zero_()
+    masks = project_to_target(reg, 0.8, grow)
+    assert [int(m.sum()) for m in masks] == [1, 7]
+    assert grow[0][masks[0]].item() == grow[0].max().item()
+
+
 def test_sparsity_bad_inputs_name_the_argument():
     X, y, _, _ = _digits(40)
     for bad in (1.0, -0.1, 1.5, float("nan")):

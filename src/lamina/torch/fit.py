@@ -46,6 +46,22 @@ def model_dtype(model: nn.Module) -> torch.dtype:
     return torch.get_default_dtype()
 
 
+def float_features(data, model: nn.Module):
+    """``(X, y)`` with integer or boolean X (pixel counts, 0/1 features) cast to the model's
+    float dtype — a Linear or Conv layer cannot take them — unless the model embeds integer
+    inputs (an ``nn.Embedding``/``nn.EmbeddingBag``: token ids stay integers). DataLoaders and
+    anything that is not a pair pass through unchanged."""
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        return data
+    if any(isinstance(m, (nn.Embedding, nn.EmbeddingBag)) for m in model.modules()):
+        return data
+    X, y = data
+    X = torch.as_tensor(np.asarray(X) if not isinstance(X, torch.Tensor) else X)
+    if X.is_floating_point() or X.is_complex():
+        return data
+    return type(data)((X.to(model_dtype(model)), y))
+
+
 def as_tensors(data, likelihood, device, argument: str = "train", dtype=None):
     """``(X, y)`` as tensors on ``device`` (float inputs of ``dtype``, default float32 for
     float64 arrays; long labels for classification)."""
@@ -66,6 +82,11 @@ def as_tensors(data, likelihood, device, argument: str = "train", dtype=None):
     else:
         X = X.to(device)
     if isinstance(likelihood, Classification):
+        if y.ndim == 2 and y.shape[1] == 1:   # labels as a column: one label per sample
+            y = y[:, 0]
+        if y.ndim != 1:
+            raise ValueError(f"{argument}: classification needs one class label per sample (y of shape (n,)), "
+                             f"got y of shape {tuple(y.shape)}")
         if y.is_floating_point() and not torch.all(y == y.round()):
             raise ValueError(f"{argument}: classification needs integer class labels in y")
         y = y.to(device=device, dtype=torch.long)
@@ -103,12 +124,22 @@ class Batches:
                 yield as_tensors((X, y), self.likelihood, self.device, dtype=self.dtype)
             return
         perm = torch.randperm(self.n_data, generator=self.generator, device=self.X.device)
-        for start in range(0, self.n_data, self.batch_size):
-            index = perm[start:start + self.batch_size]
+        bounds = self._bounds()
+        for start, stop in zip(bounds[:-1], bounds[1:]):
+            index = perm[start:stop]
             yield self.X[index], self.y[index]
 
+    def _bounds(self) -> list[int]:
+        """Batch boundaries; a last batch of one sample joins the one before it: a BatchNorm layer
+        cannot normalize one sample in training mode, and the tuners train on splits whose sizes
+        the user does not choose."""
+        bounds = list(range(0, self.n_data, self.batch_size)) + [self.n_data]
+        if len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
+            del bounds[-2]
+        return bounds
+
     def __len__(self):
-        return len(self.loader) if self.loader is not None else -(-self.n_data // self.batch_size)
+        return len(self.loader) if self.loader is not None else len(self._bounds()) - 1
 
     def state(self):
         return None if self.loader is not None else self.generator.get_state()
@@ -131,7 +162,7 @@ def evaluate(model: nn.Module, data, likelihood="classification", batch_size: in
     likelihood = make_likelihood(likelihood, model_device(model))
     was_training = model.training
     model.eval()
-    X, y = as_tensors(data, likelihood, model_device(model), "data", model_dtype(model))
+    X, y = as_tensors(float_features(data, model), likelihood, model_device(model), "data", model_dtype(model))
     outputs = torch.cat([model(X[i:i + batch_size]) for i in range(0, X.shape[0], batch_size)])
     model.train(was_training)
     result = {"nll": float(likelihood.nll(outputs, y))}
@@ -219,6 +250,7 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
     if epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
     device = model_device(model)
+    train, val = float_features(train, model), float_features(val, model)
     batches = Batches(train, likelihood, batch_size, device, seed, dtype=model_dtype(model))
     if regularizer is not None and regularizer.n_data != batches.n_data:
         raise ValueError(f"regularizer.n_data={regularizer.n_data} differs from the training set "

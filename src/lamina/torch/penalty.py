@@ -31,6 +31,7 @@ parameters' device so that updating it needs no host round-trip.
 """
 from __future__ import annotations
 
+import warnings
 from enum import Enum
 from typing import Mapping
 
@@ -331,14 +332,17 @@ def resolve_prior_mean(groups: list[ParamGroup], prior_mean) -> list[tuple]:
     """Per regularized group, the prior mean of each of its tensors (None: pulled toward 0).
 
     ``prior_mean`` maps qualified parameter names to tensors (a ``state_dict`` works): entries
-    for other names are ignored; a shape that differs from the parameter's is an error.
+    for other names are ignored. An entry whose shape differs from its parameter's belongs to a
+    replaced layer (the pretrained network's head where the new one has another number of
+    classes): it is left out with a warning, and that parameter is pulled toward 0 — unless no
+    entry matches at all, which is an error.
     """
     if prior_mean is None:
         return [tuple(None for _ in g.params) for g in groups]
     if not isinstance(prior_mean, Mapping):
         raise TypeError("prior_mean must be a mapping of parameter name → tensor (e.g. a state_dict), "
                         f"got {type(prior_mean).__name__}")
-    out, used = [], 0
+    out, used, replaced = [], 0, []
     for g in groups:
         means = []
         for name, p in zip(g.param_names, g.params):
@@ -347,13 +351,20 @@ def resolve_prior_mean(groups: list[ParamGroup], prior_mean) -> list[tuple]:
                 continue
             mu = torch.as_tensor(prior_mean[name]).detach().to(device=p.device, dtype=p.dtype)
             if mu.shape != p.shape:
-                raise ValueError(f"prior_mean[{name!r}] has shape {tuple(mu.shape)} but the parameter has "
-                                 f"shape {tuple(p.shape)}; leave out entries of replaced layers (e.g. a new head)")
+                replaced.append(f"prior_mean[{name!r}] has shape {tuple(mu.shape)} but the parameter has "
+                                f"shape {tuple(p.shape)}")
+                means.append(None)
+                continue
             if not torch.isfinite(mu).all():
                 raise ValueError(f"prior_mean[{name!r}] holds non-finite values")
             means.append(mu.clone())
             used += 1
         out.append(tuple(means))
+    if replaced and used == 0:
+        raise ValueError(f"{replaced[0]}: no entry of prior_mean fits the model")
+    if replaced:
+        warnings.warn("; ".join(replaced) + ": treated as replaced layers (e.g. a new head) and pulled toward 0",
+                      UserWarning, stacklevel=3)
     if prior_mean and used == 0:
         raise ValueError("prior_mean matches no regularized parameter of the model; its keys must be "
                          f"parameter names such as {[n for g in groups for n in g.param_names][:3]}")

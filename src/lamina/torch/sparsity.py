@@ -354,7 +354,8 @@ def tune_sparsity(model, train, likelihood, recipe, *, penalty, target: float, v
     seconds, n_epochs = out.seconds, out.epochs
     if target > 0:
         grow = None
-        if int(group_nonzeros(reg).sum()) < round((1.0 - target) * sum(g.numel for g in reg.reg_groups)):
+        alive = group_nonzeros(reg)
+        if int(alive.sum()) < round((1.0 - target) * sum(g.numel for g in reg.reg_groups)) or not bool(alive.all()):
             grow = loss_gradients(model, reg, likelihood, criterion)
         masks = project_to_target(reg, target, grow)
         params = [p for g in reg.reg_groups for p in g.params]

@@ -45,7 +45,7 @@ from torch import nn
 
 from lamina._validation import check_positive_float, check_positive_int, parse_choice
 from lamina.torch.evidence import OnlineEvidence, evidence_info
-from lamina.torch.fit import Batches, fit, model_device, model_dtype
+from lamina.torch.fit import Batches, fit, float_features, model_device, model_dtype
 from lamina.torch.identifiability import identifiability
 from lamina.torch.likelihoods import Classification, make_likelihood
 from lamina.torch.penalty import Regularizer
@@ -170,6 +170,7 @@ def tune(model: nn.Module, train, *, likelihood="classification", tuner="heldout
                     check_positive_int(batch_size, "batch_size"), seed, optimizer)
     check_positive_float(delta, "delta", strict=False)
     lik = make_likelihood(likelihood, model_device(model))
+    train, val = float_features(train, model), float_features(val, model)
     if isinstance(lik, Classification):
         check_class_labels(model, train, "train")
         if val is not None:
