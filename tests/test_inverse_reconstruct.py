@@ -98,6 +98,11 @@ def test_a_01_mask_and_a_one_row_image_read_as_the_trace():
         image = reconstruct(signal[mask], mask.reshape(shape), dictionary=["spline1", "spline2"])
         assert image.x.shape == shape
         np.testing.assert_allclose(image.x.ravel(), trace.x)
+    # the trace's options reach it: wide_gaps=False (they were dropped), select_window refused as on a trace
+    narrow = reconstruct(signal[mask], mask.reshape(1, 80), dictionary=["spline1", "spline2"], wide_gaps=False)
+    assert narrow.info["gap_block"] is None
+    with pytest.raises(ValueError, match="select_window"):
+        reconstruct(signal[mask], mask.reshape(1, 80), select_window=64)
 
 
 def test_reconstruct_errors_name_the_argument():
@@ -191,9 +196,37 @@ def test_a_long_trace_with_a_few_samples(n_observed):
     truth = np.sin(np.linspace(0, 6, 300))
     mask = np.zeros(300, bool)
     mask[np.random.default_rng(0).choice(300, n_observed, replace=False)] = True
+    if n_observed < 4:   # no held-out partition exists: linear interpolation through the samples, flat ends
+        with pytest.warns(UserWarning, match=f"only {n_observed} observed sample"):
+            result = reconstruct(truth[mask], mask, n_lams=4, max_iter=20)
+        where = np.flatnonzero(mask)
+        np.testing.assert_allclose(result.x, np.interp(np.arange(300), where, truth[where]))
+        assert result.dictionary == "linear" and np.isnan(result.score)
+        return
     result = reconstruct(truth[mask], mask, n_lams=4, max_iter=20)
     assert result.x.shape == (300,) and np.all(np.isfinite(result.x))
-    assert result.info["gap_block"] is None or n_observed >= 4
+
+
+def test_an_image_with_fewer_than_four_pixels_takes_the_nearest_one():
+    mask = np.zeros((8, 8), bool)
+    mask[1, 1] = mask[6, 5] = True
+    with pytest.warns(UserWarning, match="only 2 observed sample"):
+        result = reconstruct(np.arange(64.0).reshape(8, 8), mask)
+    assert result.dictionary == "nearest" and result.x[0, 0] == 9.0 and result.x[7, 7] == 53.0
+
+
+@pytest.mark.parametrize("factor", [1e300, 1e-300])
+def test_the_answer_scales_with_the_samples_at_the_ends_of_the_float_range(factor):
+    """The RMS of samples near 1e300 overflowed (an all-NaN answer); near 1e-300 it underflowed
+    to 0 and the trace was taken for a constant."""
+    t = np.linspace(0, 1, 64)
+    signal = np.sin(6 * np.pi * t) + 0.3 * t
+    mask = np.random.default_rng(0).random(64) < 0.5
+    options = dict(dictionary=["spline1", "spline2"], n_lams=4, max_iter=20)
+    unit = reconstruct(signal[mask], mask, **options)
+    scaled = reconstruct(signal[mask] * factor, mask, **options)
+    assert scaled.dictionary == unit.dictionary
+    np.testing.assert_allclose(scaled.x / factor, unit.x, rtol=1e-6, atol=1e-8)   # iterative solves: 1e-9
 
 
 def test_signal_report_verdict_and_an_image_page(tmp_path):

@@ -58,6 +58,7 @@ with the random partitions.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
@@ -109,7 +110,8 @@ class Reconstruction:
         The estimate of the full signal.
     dictionary : str
         The chosen model, the one of largest weight in a mixture ("spline2", "wavelet:db4x4", "localdct:32", or "observed" when every
-        sample was observed).
+        sample was observed; "linear" for a trace and "nearest" for an image with fewer than 4
+        observed samples, where nothing can be held out and ``score`` is NaN).
     lam : ndarray, shape (n_groups,)
         λ per group of the chosen model (one value for a smoothness prior, in units of
         ‖D_kᵀD_k‖, on the signal scaled to unit RMS; for the spectral prior its noise-to-signal
@@ -204,6 +206,41 @@ def _reconstruct_on_window(observed, mask, size, options) -> Reconstruction:
     info = dict(chosen.info, window=tuple((w.start, w.stop) for w in window), padded_shape=padded,
                 offset=offset, scale=scale, window_scale=chosen.info["scale"])
     return replace(chosen, x=x, info=info)
+
+
+MIN_OBSERVED = 4   # below, no held-out partition can choose a model: the samples are interpolated
+
+
+def _offset_and_scale(observed: np.ndarray) -> tuple[float, float]:
+    """Mean and RMS deviation of the observed samples, computed on the samples divided by their
+    largest magnitude so that neither overflows (values near 1e300) nor underflows (1e-300)."""
+    observed = np.asarray(observed, dtype=np.float64)
+    peak = float(np.max(np.abs(observed)))
+    if peak == 0.0 or not np.isfinite(peak):
+        return float(np.mean(observed)), 0.0
+    unit = observed / peak
+    mean = float(np.mean(unit))
+    return peak * mean, peak * float(np.sqrt(np.mean((unit - mean) ** 2)))
+
+
+def _too_few_samples(observed: np.ndarray, mask: np.ndarray, rule: str) -> Reconstruction:
+    """Fewer than ``MIN_OBSERVED`` samples: no held-out partition can choose a model or a λ.
+    A trace is interpolated linearly through its samples and held constant beyond them (the
+    first-order spline's limit as λ → 0); an image takes the value of its nearest observed pixel.
+    ``score`` is NaN: nothing was held out."""
+    observed = np.asarray(observed, dtype=np.float64)
+    where = np.flatnonzero(mask.ravel())
+    if mask.ndim == 1:
+        x, name = np.interp(np.arange(mask.size), where, observed), "linear"
+    else:
+        from scipy.interpolate import NearestNDInterpolator
+        points = np.column_stack(np.unravel_index(where, mask.shape))
+        grid = np.indices(mask.shape).reshape(2, -1).T
+        x, name = NearestNDInterpolator(points, observed)(grid).reshape(mask.shape), "nearest"
+    warnings.warn(f"reconstruct: only {where.size} observed sample(s), fewer than {MIN_OBSERVED}: no held-out "
+                  f"choice is possible, the samples are interpolated ({name})", UserWarning, stacklevel=3)
+    return Reconstruction(x=x.reshape(mask.shape), dictionary=name, lam=np.zeros(0), groups=(), score=float("nan"),
+                          rule=rule)
 
 
 def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: int = 5, per_group: bool = True,
@@ -325,7 +362,7 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
         trace = reconstruct(observed, mask.ravel(), dictionary=dictionary, lam=lam, rule=rule, n_folds=n_folds,
                             per_group=per_group, n_lams=n_lams, max_iter=max_iter, combine=combine,
                             weighting=weighting, folds=folds, seed=seed, n_repeats=n_repeats, n_bags=n_bags,
-                            stack_within=stack_within)
+                            stack_within=stack_within, select_window=select_window, wide_gaps=wide_gaps)
         return replace(trace, x=trace.x.reshape(mask.shape))
     user_models = dictionary is not None and not all(
         isinstance(item, str) for item in (dictionary if isinstance(dictionary, (list, tuple)) else [dictionary]))
@@ -350,8 +387,9 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
     if mask.all():
         return Reconstruction(x=np.zeros(shape) + np.asarray(observed).reshape(shape), dictionary="observed",
                               lam=np.zeros(0), groups=(), score=0.0, rule=rule.value)
-    offset = float(np.mean(observed))
-    scale = float(np.sqrt(np.mean((observed - offset) ** 2)))
+    if int(mask.sum()) < MIN_OBSERVED:
+        return _too_few_samples(observed, mask, rule.value)
+    offset, scale = _offset_and_scale(observed)
     padded = padded_shape(shape)
     full_mask, full_values = pad_samples(mask, (observed - offset) / (scale or 1.0), padded)
     axis = line_axis(mask) if fold_kind is FoldKind.AUTO else None
