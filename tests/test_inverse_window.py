@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lamina.inverse import reconstruct
-from lamina.inverse.reconstruct import _candidates
+from lamina.inverse.model_set import candidate_models as _candidates
 from lamina.inverse.samples import pad_samples, padded_shape
 from lamina.inverse.window import WINDOW, central_window, fit_chosen, selection_window, window_size
 

@@ -66,15 +66,13 @@ import numpy as np
 
 from lamina._validation import check_positive_int, parse_choice
 from lamina.inverse.choice import held_out_choice
-from lamina.inverse.dictionaries import Dictionary, default_dictionaries, make_dictionary
-from lamina.inverse.fk import FKFrame
 from lamina.inverse.folds import line_axis
 from lamina.inverse.grid_model import GridModel, mixture_estimate
 from lamina.inverse.heldout import end_weights
-from lamina.inverse.samples import check_samples, pad_samples, padded_shape
+from lamina.inverse.model_set import candidate_models
+from lamina.inverse.samples import (MIN_OBSERVED, check_samples, interpolate_few, offset_and_scale, pad_samples,
+                                    padded_shape)
 from lamina.inverse.repeats import REPEAT_BELOW, cross_validate, repeats  # noqa: F401 (re-exported)
-from lamina.inverse.smoothing import SmoothnessPrior
-from lamina.inverse.spectral import SpectralPrior
 from lamina.inverse.stacking import STACK_WITHIN, stacking_weights  # noqa: F401 (stacking_weights re-exported)
 from lamina.inverse.window import fit_chosen, selection_window, window_size
 
@@ -146,44 +144,6 @@ class Reconstruction:
         return np.asarray(self.x, dtype=dtype)
 
 
-def _candidates(shape, dictionary, axis=None, per_group: bool = True):
-    """The candidate models; by default the smoothness priors, the spectral prior (not on masks
-    of whole lines, which it cannot fill; ``per_group=False``: its one-λ, white-noise form), the frames of
-    :func:`default_dictionaries`, and for a 2-D mask with whole lines missing (``axis`` the
-    axis the lines run along, :func:`~lamina.inverse.folds.line_axis`) also the splines of
-    order 1–3 across the lines (differences along the other axis only) and the f-k frame with
-    time along ``axis``."""
-    if dictionary is None:
-        orders = (1, 2, 3) if len(shape) == 1 else (1, 2)
-        models = [SmoothnessPrior(shape, k) for k in orders]
-        models += [SpectralPrior(shape, per_band=per_group)] if axis is None and min(shape) >= 16 else []
-        if axis is not None:
-            models += [SmoothnessPrior(shape, k, axis=1 - axis) for k in (1, 2, 3)]
-        models += default_dictionaries(shape) if min(shape) >= 16 else []
-        return models + ([FKFrame(shape, time_axis=axis)] if axis is not None else [])
-    items = dictionary if isinstance(dictionary, (list, tuple)) else [dictionary]
-    models = []
-    for item in items:
-        if isinstance(item, (Dictionary, SmoothnessPrior, SpectralPrior)):
-            if tuple(item.shape) != tuple(shape):
-                raise ValueError(f"dictionary {item.name} has shape {item.shape}; the padded signal has {shape} "
-                                 f"(pass a name, or build it for that shape)")
-            models.append(item)
-        elif isinstance(item, str) and item.startswith("spline"):
-            order, _, along = item[6:].partition(":axis")
-            models.append(SmoothnessPrior(shape, int(order or 2), axis=int(along) if along else None))
-        elif item == "spectral":
-            models.append(SpectralPrior(shape, per_band=per_group))
-        elif isinstance(item, str) and item.partition(":")[0] == "fk":
-            if len(shape) != 2:
-                raise ValueError(f"dictionary 'fk' needs a 2-D mask, got shape {shape}")
-            arg = item.partition(":")[2]
-            models.append(FKFrame(shape, time_axis=int(arg) if arg else (1 if axis is None else axis)))
-        else:
-            models.append(make_dictionary(item, shape))
-    return models
-
-
 def _reconstruct_on_window(observed, mask, size, options) -> Reconstruction:
     """:func:`reconstruct` with its choice made on a window (:mod:`lamina.inverse.window`)."""
     window = selection_window(mask, size)
@@ -196,7 +156,7 @@ def _reconstruct_on_window(observed, mask, size, options) -> Reconstruction:
     scale = float(np.sqrt(np.mean((observed - offset) ** 2))) or 1.0
     padded = padded_shape(mask.shape)
     full_mask, full_values = pad_samples(mask, (observed - offset) / scale, padded)
-    candidates = {m.name: m for m in _candidates(padded, options["dictionary"], None, options["per_group"])}
+    candidates = {m.name: m for m in candidate_models(padded, options["dictionary"], None, options["per_group"])}
     curves = chosen.info["curves"]
     mixture = {(name, float(curves[name]["lam"][k])): w for (name, k), w in chosen.info["mixture"].items()}
     max_iter = options["max_iter"] if options["max_iter"] is not None else 50
@@ -208,39 +168,12 @@ def _reconstruct_on_window(observed, mask, size, options) -> Reconstruction:
     return replace(chosen, x=x, info=info)
 
 
-MIN_OBSERVED = 4   # below, no held-out partition can choose a model: the samples are interpolated
-
-
-def _offset_and_scale(observed: np.ndarray) -> tuple[float, float]:
-    """Mean and RMS deviation of the observed samples, computed on the samples divided by their
-    largest magnitude so that neither overflows (values near 1e300) nor underflows (1e-300)."""
-    observed = np.asarray(observed, dtype=np.float64)
-    peak = float(np.max(np.abs(observed)))
-    if peak == 0.0 or not np.isfinite(peak):
-        return float(np.mean(observed)), 0.0
-    unit = observed / peak
-    mean = float(np.mean(unit))
-    return peak * mean, peak * float(np.sqrt(np.mean((unit - mean) ** 2)))
-
-
 def _too_few_samples(observed: np.ndarray, mask: np.ndarray, rule: str) -> Reconstruction:
-    """Fewer than ``MIN_OBSERVED`` samples: no held-out partition can choose a model or a λ.
-    A trace is interpolated linearly through its samples and held constant beyond them (the
-    first-order spline's limit as λ → 0); an image takes the value of its nearest observed pixel.
-    ``score`` is NaN: nothing was held out."""
-    observed = np.asarray(observed, dtype=np.float64)
-    where = np.flatnonzero(mask.ravel())
-    if mask.ndim == 1:
-        x, name = np.interp(np.arange(mask.size), where, observed), "linear"
-    else:
-        from scipy.interpolate import NearestNDInterpolator
-        points = np.column_stack(np.unravel_index(where, mask.shape))
-        grid = np.indices(mask.shape).reshape(2, -1).T
-        x, name = NearestNDInterpolator(points, observed)(grid).reshape(mask.shape), "nearest"
-    warnings.warn(f"reconstruct: only {where.size} observed sample(s), fewer than {MIN_OBSERVED}: no held-out "
+    """Fewer than ``MIN_OBSERVED`` samples: nothing can be held out (:func:`interpolate_few`)."""
+    x, name = interpolate_few(observed, mask)
+    warnings.warn(f"reconstruct: only {int(mask.sum())} observed sample(s), fewer than {MIN_OBSERVED}: no held-out "
                   f"choice is possible, the samples are interpolated ({name})", UserWarning, stacklevel=3)
-    return Reconstruction(x=x.reshape(mask.shape), dictionary=name, lam=np.zeros(0), groups=(), score=float("nan"),
-                          rule=rule)
+    return Reconstruction(x=x, dictionary=name, lam=np.zeros(0), groups=(), score=float("nan"), rule=rule)
 
 
 def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: int = 5, per_group: bool = True,
@@ -389,11 +322,11 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
                               lam=np.zeros(0), groups=(), score=0.0, rule=rule.value)
     if int(mask.sum()) < MIN_OBSERVED:
         return _too_few_samples(observed, mask, rule.value)
-    offset, scale = _offset_and_scale(observed)
+    offset, scale = offset_and_scale(observed)
     padded = padded_shape(shape)
     full_mask, full_values = pad_samples(mask, (observed - offset) / (scale or 1.0), padded)
     axis = line_axis(mask) if fold_kind is FoldKind.AUTO else None
-    candidates = _candidates(padded, dictionary, axis, per_group)
+    candidates = candidate_models(padded, dictionary, axis, per_group)
     if lam is not None and len(candidates) > 1 and np.size(lam) > 1:
         raise ValueError("lam with one value per group needs a single dictionary= model")
     if scale == 0.0:   # every observed sample equal: every model gives that constant

@@ -49,3 +49,32 @@ def pad_samples(mask, observed, padded) -> tuple[np.ndarray, np.ndarray]:
     full_values = np.zeros(padded)
     full_values[full_mask] = observed
     return full_mask, full_values
+
+
+MIN_OBSERVED = 4   # below, no held-out partition can choose a model: the samples are interpolated
+
+
+def offset_and_scale(observed: np.ndarray) -> tuple[float, float]:
+    """Mean and RMS deviation of the observed samples, computed on the samples divided by their
+    largest magnitude so that neither overflows (values near 1e300) nor underflows (1e-300)."""
+    observed = np.asarray(observed, dtype=np.float64)
+    peak = float(np.max(np.abs(observed)))
+    if peak == 0.0 or not np.isfinite(peak):
+        return float(np.mean(observed)), 0.0
+    unit = observed / peak
+    mean = float(np.mean(unit))
+    return peak * mean, peak * float(np.sqrt(np.mean((unit - mean) ** 2)))
+
+
+def interpolate_few(observed: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, str]:
+    """(estimate, name) where too few samples were observed for a held-out choice: a trace
+    interpolated linearly through its samples and held constant beyond them (the first-order
+    spline's limit as λ → 0, ``"linear"``); an image by its nearest observed pixel (``"nearest"``)."""
+    observed = np.asarray(observed, dtype=np.float64)
+    where = np.flatnonzero(np.asarray(mask).ravel())
+    if mask.ndim == 1:
+        return np.interp(np.arange(mask.size), where, observed), "linear"
+    from scipy.interpolate import NearestNDInterpolator
+    points = np.column_stack(np.unravel_index(where, mask.shape))
+    grid = np.indices(mask.shape).reshape(2, -1).T
+    return NearestNDInterpolator(points, observed)(grid).reshape(mask.shape), "nearest"

@@ -1,0 +1,125 @@
+"""Training data as tensors: ``(X, y)`` checked and moved to the model's device and dtype, and
+the shuffled minibatches :func:`lamina.torch.fit.fit` trains on (or a DataLoader's batches)."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from lamina.torch.likelihoods import Classification
+
+
+def model_device(model: nn.Module) -> torch.device:
+    for p in model.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+def model_dtype(model: nn.Module) -> torch.dtype:
+    for p in model.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    return torch.get_default_dtype()
+
+
+def float_features(data, model: nn.Module):
+    """``(X, y)`` with integer or boolean X (pixel counts, 0/1 features) cast to the model's
+    float dtype — a Linear or Conv layer cannot take them — unless the model embeds integer
+    inputs (an ``nn.Embedding``/``nn.EmbeddingBag``: token ids stay integers). DataLoaders and
+    anything that is not a pair pass through unchanged."""
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        return data
+    if any(isinstance(m, (nn.Embedding, nn.EmbeddingBag)) for m in model.modules()):
+        return data
+    X, y = data
+    X = torch.as_tensor(np.asarray(X) if not isinstance(X, torch.Tensor) else X)
+    if X.is_floating_point() or X.is_complex():
+        return data
+    return type(data)((X.to(model_dtype(model)), y))
+
+
+def as_tensors(data, likelihood, device, argument: str = "train", dtype=None):
+    """``(X, y)`` as tensors on ``device`` (float inputs of ``dtype``, default float32 for
+    float64 arrays; long labels for classification)."""
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise TypeError(f"{argument} must be a pair (X, y) of tensors/arrays or a DataLoader, "
+                        f"got {type(data).__name__}")
+    X, y = data
+    X = torch.as_tensor(np.asarray(X) if not isinstance(X, torch.Tensor) else X)
+    y = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y)
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(f"{argument}: X has {X.shape[0]} samples but y has {y.shape[0]}")
+    if X.shape[0] == 0:
+        raise ValueError(f"{argument} is empty")
+    if X.is_floating_point():
+        if dtype is None:
+            dtype = torch.get_default_dtype() if X.dtype == torch.float64 else X.dtype
+        X = X.to(device=device, dtype=dtype)
+    else:
+        X = X.to(device)
+    if isinstance(likelihood, Classification):
+        if y.ndim == 2 and y.shape[1] == 1:   # labels as a column: one label per sample
+            y = y[:, 0]
+        if y.ndim != 1:
+            raise ValueError(f"{argument}: classification needs one class label per sample (y of shape (n,)), "
+                             f"got y of shape {tuple(y.shape)}")
+        if y.is_floating_point() and not torch.all(y == y.round()):
+            raise ValueError(f"{argument}: classification needs integer class labels in y")
+        y = y.to(device=device, dtype=torch.long)
+    else:
+        y = y.to(device=device, dtype=X.dtype if X.is_floating_point() else torch.get_default_dtype())
+    if X.is_floating_point() and not torch.isfinite(X).all():
+        raise ValueError(f"{argument}: X contains NaN or inf")
+    return X, y
+
+
+class Batches:
+    """Shuffled minibatches of tensors (on their device) or the batches of a DataLoader."""
+
+    def __init__(self, data, likelihood, batch_size: int, device, seed: int, argument: str = "train",
+                 dtype=None):
+        self.loader = None
+        if isinstance(data, torch.utils.data.DataLoader):
+            self.loader = data
+            self.n_data = len(data.dataset)
+            self.device = device
+            self.dtype = dtype
+        else:
+            self.X, self.y = as_tensors(data, likelihood, device, argument, dtype)
+            self.n_data = int(self.X.shape[0])
+            if int(batch_size) < 1:
+                raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+            self.batch_size = int(batch_size)
+            self.generator = torch.Generator(device=self.X.device)
+            self.generator.manual_seed(int(seed))
+        self.likelihood = likelihood
+
+    def __iter__(self):
+        if self.loader is not None:
+            for X, y in self.loader:
+                yield as_tensors((X, y), self.likelihood, self.device, dtype=self.dtype)
+            return
+        perm = torch.randperm(self.n_data, generator=self.generator, device=self.X.device)
+        bounds = self._bounds()
+        for start, stop in zip(bounds[:-1], bounds[1:]):
+            index = perm[start:stop]
+            yield self.X[index], self.y[index]
+
+    def _bounds(self) -> list[int]:
+        """Batch boundaries; a last batch of one sample joins the one before it: a BatchNorm layer
+        cannot normalize one sample in training mode, and the tuners train on splits whose sizes
+        the user does not choose."""
+        bounds = list(range(0, self.n_data, self.batch_size)) + [self.n_data]
+        if len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
+            del bounds[-2]
+        return bounds
+
+    def __len__(self):
+        return len(self.loader) if self.loader is not None else len(self._bounds()) - 1
+
+    def state(self):
+        return None if self.loader is not None else self.generator.get_state()
+
+    def set_state(self, state):
+        if state is not None and self.loader is None:
+            self.generator.set_state(state)
