@@ -150,10 +150,10 @@ def _reconstruct_on_window(observed, mask, size, options) -> Reconstruction:
     full = np.zeros(mask.shape)
     full[mask] = observed
     chosen = reconstruct(full[window], mask[window], select_window=None, **options)
-    if chosen.dictionary in ("observed", "constant"):   # nothing to choose on the window: choose on all
+    if chosen.dictionary in ("observed", "constant", "linear", "nearest"):   # nothing chosen on the window
         return reconstruct(observed, mask, select_window=None, **options)
-    offset = float(np.mean(observed))
-    scale = float(np.sqrt(np.mean((observed - offset) ** 2))) or 1.0
+    offset, scale = offset_and_scale(observed)
+    scale = scale or 1.0
     padded = padded_shape(mask.shape)
     full_mask, full_values = pad_samples(mask, (observed - offset) / scale, padded)
     candidates = {m.name: m for m in candidate_models(padded, options["dictionary"], None, options["per_group"])}

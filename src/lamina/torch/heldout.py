@@ -288,19 +288,20 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
 
     rivals = _auto_rivals(rivals, rule, model, by, prior_mean)
     competing = split and bool(per_direction or rivals)
-    n_kinds = 1 + (int(per_direction) + len(rivals) if competing else 0)
-    merge_at, shortened = _merge_share(merge_at, n_kinds * len(parts), fit_data[0].shape[0] / X.shape[0], refit)
+    kind = (None, rule)   # (directions searched, ratio rule) of a calibration; the rivals follow where they compete
+    kinds = [kind] + ([(found.identified, rule)] if per_direction else []) + [(None, r) for r in rivals] \
+        if competing else [kind]
+    merge_at, shortened = _merge_share(merge_at, len(kinds) * len(parts), fit_data[0].shape[0] / X.shape[0], refit)
     # floor where shortened, so that the budget holds after rounding
     first = max(1, min(epochs, int(merge_at * epochs) if shortened else int(round(merge_at * epochs))))
     if val is not None:  # the user's held-out data are never trained on: one run on train
         first, refit = epochs, False
-    selection, others, kind = None, [], (None, rule)
+    selection, others = None, []
     if not competing:
         starts = [twin(model, likelihood) for _ in parts[1:]]   # the other folds start from the same weights
         chosen = calibrate(model, likelihood, *kind)
         repeats = [calibrate(net, lik, *kind, part=part) for (net, lik), part in zip(starts, parts[1:])]
     else:  # one common scale against the split directions / rival rules, each on every fold; the held-out data decide
-        kinds = [kind] + ([(found.identified, rule)] if per_direction else []) + [(None, r) for r in rivals]
         labels = (["split"] if per_direction else []) + [f"one scale, rule {r}" for r in rivals]
         runs = [[calibrate(*twin(model, likelihood), *k, part=part) for part in parts] for k in kinds]
         best, selection = choose(runs[0], runs[1:], [part[1] for part in parts], split_gate, labels=labels)

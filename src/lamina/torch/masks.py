@@ -64,12 +64,10 @@ def project_to_target(regularizer: Regularizer, target: float, grow_scores=None)
         kept = torch.zeros(flat.numel(), dtype=torch.bool, device=flat.device)
         if k > 0:
             kept[torch.topk(flat, int(min(k, alive)), sorted=False).indices] = True
-        if k > alive and grow_scores is not None:   # the floor: grow where the loss gradient is largest
-            score = torch.cat([s.detach().abs().flatten() for s in grow_scores[start:start + len(g.params)]])
-            score = torch.where(kept, torch.full_like(score, -1.0), score)
-            kept[torch.topk(score, int(k - alive), sorted=False).indices] = True
-        elif k > alive:
-            kept[torch.topk(flat + kept.to(flat.dtype), int(k), sorted=False).indices] = True
+        if k > alive:   # the floor: grow where the loss gradient is largest (any zero without scores)
+            score = (torch.zeros_like(flat) if grow_scores is None else
+                     torch.cat([s.detach().abs().flatten() for s in grow_scores[start:start + len(g.params)]]))
+            kept = _grow(kept, score, k - alive)
         offset = 0
         for p in g.params:
             mask = kept[offset:offset + p.numel()].view_as(p)
@@ -79,15 +77,22 @@ def project_to_target(regularizer: Regularizer, target: float, grow_scores=None)
         start += len(g.params)
     missing = keep - int(sum(int(m.sum()) for m in masks))
     if missing > 0 and grow_scores is not None:
-        scores = torch.cat([torch.where(m, torch.full_like(s, -1.0), s.abs()).flatten()
-                            for m, s in zip(masks, grow_scores)])
-        grown = torch.zeros_like(scores, dtype=torch.bool)
-        grown[torch.topk(scores, missing, sorted=False).indices] = True
+        grown = _grow(torch.cat([m.flatten() for m in masks]),
+                      torch.cat([s.abs().flatten() for s in grow_scores]), missing)
         offset = 0
         for i, m in enumerate(masks):
-            masks[i] = m | grown[offset:offset + m.numel()].view_as(m)
+            masks[i] = grown[offset:offset + m.numel()].view_as(m)
             offset += m.numel()
     return masks
+
+
+def _grow(kept: torch.Tensor, scores: torch.Tensor, n: int) -> torch.Tensor:
+    """``kept`` (flat, boolean) with the ``n`` entries of largest score among those not kept added
+    (scores ≥ 0: |∂loss/∂w|)."""
+    free = torch.where(kept, torch.full_like(scores, -1.0), scores)
+    grown = kept.clone()
+    grown[torch.topk(free, int(n), sorted=False).indices] = True
+    return grown
 
 
 def loss_gradients(model: nn.Module, regularizer: Regularizer, likelihood, data) -> list[torch.Tensor]:

@@ -134,9 +134,10 @@ class HeldoutScale:
         self.frozen |= far & (responded * np.sign(moved) < 0.05 * np.abs(moved))
 
     @torch.no_grad()
-    def _uninformative(self) -> str | None:
+    def _uninformative(self, mse: torch.Tensor | None = None) -> str | None:
         """Why the held-out loss says nothing about δ now — ``"separable"``, ``"chance"`` — or
-        None, from one forward pass of the held-out set.
+        None, from one forward pass of the held-out set (``mse``: the held-out mean squared error
+        of a Gaussian likelihood's model, if already computed).
 
         ``"separable"``: every held-out sample classified correctly. The held-out NLL then
         falls monotonically as the logits grow (any proper score does), so it has no finite
@@ -159,9 +160,8 @@ class HeldoutScale:
         4·10⁶ and the network predicted a constant.)"""
         X, y = self.val
         if isinstance(self.likelihood, Gaussian):
-            residual = eval_outputs(self.model, X).reshape(y.shape) - y
-            constant = y - y.mean(0)
-            return "chance" if float(residual.pow(2).mean()) >= float(constant.pow(2).mean()) else None
+            mse = self._heldout_mse() if mse is None else mse
+            return "chance" if float(mse) >= float((y - y.mean(0)).pow(2).mean()) else None
         if not isinstance(self.likelihood, Classification):
             return None
         logits = eval_outputs(self.model, X)
@@ -177,7 +177,8 @@ class HeldoutScale:
     def on_epoch_end(self, epoch, optimizer):
         if not self.due(epoch):
             return False
-        reason = self._uninformative()
+        mse = self._heldout_mse() if isinstance(self.likelihood, Gaussian) else None   # the search leaves W as is
+        reason = self._uninformative(mse)
         if reason == "separable":
             self.n_skipped += 1
             return False
@@ -193,12 +194,11 @@ class HeldoutScale:
         step = np.where(self.frozen, 0.0, step)   # _freeze_unresponsive has set frozen
         factor = torch.as_tensor(np.exp(step), dtype=self.regularizer.delta.dtype, device=self.regularizer.delta.device)
         self.regularizer.set_deltas(self.regularizer.delta * factor, optimizer)
-        if isinstance(self.likelihood, Gaussian):
-            self._update_noise()
+        if mse is not None:   # β ← 1 / held-out MSE
+            self.likelihood.log_precision.copy_((-mse.clamp_min(1e-12).log()).to(self.likelihood.log_precision.dtype))
         return True
 
     @torch.no_grad()
-    def _update_noise(self):
+    def _heldout_mse(self) -> torch.Tensor:
         X, y = self.val
-        mse = (eval_outputs(self.model, X).reshape(y.shape) - y).pow(2).mean().clamp_min(1e-12)
-        self.likelihood.log_precision.copy_((-mse.log()).to(self.likelihood.log_precision.dtype))
+        return (eval_outputs(self.model, X).reshape(y.shape) - y).pow(2).mean()
