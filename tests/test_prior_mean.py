@@ -29,6 +29,38 @@ def test_penalty_pulls_each_group_toward_its_mean():
     torch.testing.assert_close(reg.sq_distances()[1], net[2].weight.pow(2).sum())
 
 
+@pytest.mark.parametrize("with_mean", [False, True])
+def test_the_gradient_added_without_autograd_is_the_penalty_s_gradient(with_mean):
+    """fit adds the coupled L2 gradient after backward (Regularizer.add_gradient) instead of
+    differentiating loss + penalty(): same gradient, same value; a frozen weight gets none, and a
+    weight the loss does not reach gets the penalty's alone."""
+    net = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 3), nn.ReLU(), nn.Linear(3, 2))
+    means = {k: v + 0.3 for k, v in _net(1).state_dict().items() if k == "0.weight"} if with_mean else None
+    reg = Regularizer(net, 10, [0.5, 2.0, 7.0], prior_mean=means)
+    X, y = torch.randn(10, 4), torch.randint(0, 2, (10,))
+    net[4].weight.requires_grad_(False)
+    (nn.functional.cross_entropy(net(X), y) + reg.penalty()).backward()
+    expected = {name: p.grad.clone() for name, p in net.named_parameters() if p.grad is not None}
+    net.zero_grad(set_to_none=True)
+    loss = nn.functional.cross_entropy(net(X), y)
+    loss.backward()
+    value = reg.add_gradient()
+    torch.testing.assert_close(value, reg.penalty().detach())
+    assert net[4].weight.grad is None
+    for name, p in net.named_parameters():
+        if p.requires_grad:
+            torch.testing.assert_close(p.grad, expected[name])
+    net.zero_grad(set_to_none=True)
+    reg.add_gradient()   # no backward: only the penalty's gradient
+    torch.testing.assert_close(net[2].weight.grad, 2.0 / 10 * net[2].weight.detach())
+    assert net[0].bias.grad is None
+    reg.set_deltas([1.0, 1.0, 1.0])   # δ changed: the coefficients follow
+    net.zero_grad(set_to_none=True)
+    reg.add_gradient()
+    torch.testing.assert_close(net[2].weight.grad, 1.0 / 10 * net[2].weight.detach())
+    assert float(Regularizer(net, 10, mode="decoupled").add_gradient()) == 0.0
+
+
 def test_bad_prior_means_get_clear_errors():
     net = _net()
     with pytest.raises(ValueError, match=r"prior_mean\['2.weight'\] has shape .* no entry of prior_mean fits"):

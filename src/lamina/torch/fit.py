@@ -165,13 +165,13 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
         for X, y in batches:
             output = model(X)
             loss = likelihood.loss(output, y)
-            if regularizer is not None:
-                loss = loss + regularizer.penalty()
-            if first_loss is None:
-                first_loss = loss.detach()
             _call(callbacks, "on_forward", output, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            if regularizer is not None:   # the coupled L2 gradient, added without its graph
+                loss = loss.detach() + regularizer.add_gradient()
+            if first_loss is None:
+                first_loss = loss.detach()
             _call(callbacks, "on_after_backward")
             opt.step()
             if prox:

@@ -211,6 +211,34 @@ class Regularizer:
         norms = self.sq_distances()
         return 0.5 * torch.dot(self.delta.to(norms.dtype), norms) / self.n_data
 
+    @torch.no_grad()
+    def add_gradient(self) -> torch.Tensor:
+        """The coupled L2 term without autograd: add its gradient δ_g/N (W − μ_g) to the
+        ``.grad`` of every trainable regularized weight; return :meth:`penalty`'s value, detached.
+
+        :func:`~lamina.torch.fit.fit` calls it after ``backward`` of the task loss: the step of
+        ``loss + penalty()`` without the penalty's graph, which cost a quarter of each step on a
+        64-256-256-10 MLP fine-tuned on 100 samples. Zero in decoupled mode and for L1/L0. δ is
+        read on the host only when it changed (its version counter): no per-step sync."""
+        if self.penalty_kind is not Penalty.L2 or self.mode is Mode.DECOUPLED:
+            return torch.zeros((), device=self.delta.device)
+        if getattr(self, "_coef_version", None) != (self.delta._version, id(self.delta)):
+            coefs = (self.delta.detach().double().cpu().numpy() / self.n_data).tolist()
+            self._flat = [(p, mu, coef) for g, means, coef in zip(self.reg_groups, self.means, coefs)
+                          for p, mu in zip(g.params, means)]
+            self._flat_coefs = torch.tensor([c for _, _, c in self._flat], device=self.delta.device)
+            self._coef_version = (self.delta._version, id(self.delta))
+        diffs = [p if mu is None else p - mu for p, mu, _ in self._flat]
+        scaled = torch._foreach_mul(diffs, [c for _, _, c in self._flat])
+        moved = [(p, step) for (p, _, _), step in zip(self._flat, scaled) if p.requires_grad]   # frozen: left alone
+        if all(p.grad is not None for p, _ in moved):
+            torch._foreach_add_([p.grad for p, _ in moved], [step for _, step in moved])
+        else:   # a weight the loss did not reach: its gradient is the penalty's alone
+            for p, step in moved:
+                p.grad = step if p.grad is None else p.grad.add_(step)
+        norms = torch.stack(torch._foreach_norm(diffs)).to(self._flat_coefs.dtype)
+        return 0.5 * torch.dot(norms * norms, self._flat_coefs)
+
     @property
     def needs_step(self) -> bool:
         """Whether :meth:`prox_step` must follow each optimizer step (L1/L0, or decoupled L2
