@@ -15,12 +15,12 @@ Settings: the names of ``bench_nn.settings()`` and ``bench_nn_unseen.settings()`
 Output: one JSON line per (setting, seed, row), then a markdown table: test NLL mean [per seed],
 paired difference to laplace-torch ± s.e., time / unregularized time (one torch thread).
 
-Usage: ``OMP_NUM_THREADS=1 python benchmarks/bench_evidence_laplace.py digits-mlp wine-mlp …``
+Usage: ``OMP_NUM_THREADS=1 python benchmarks/bench_evidence_laplace.py digits-mlp wine-mlp … [--seeds S …]``
+(default seeds 0 1 2)
 """
 from __future__ import annotations
 
 import json
-import sys
 import time
 
 import numpy as np
@@ -98,5 +98,14 @@ def summary(records, notes) -> str:
     return "\n".join(lines)
 
 
+def main(argv=None) -> None:
+    import argparse
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("settings", nargs="*", default=["digits-mlp"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    args = parser.parse_args(argv)
+    print(summary(*run(args.settings, tuple(args.seeds))))
+
+
 if __name__ == "__main__":
-    print(summary(*run(sys.argv[1:] or ["digits-mlp"])))
+    main()
