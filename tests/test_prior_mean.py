@@ -61,6 +61,29 @@ def test_the_gradient_added_without_autograd_is_the_penalty_s_gradient(with_mean
     assert float(Regularizer(net, 10, mode="decoupled").add_gradient()) == 0.0
 
 
+def test_the_direct_gradient_adds_to_a_sparse_embedding_gradient_as_autograd_did():
+    class Bag(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed, self.head = nn.Embedding(20, 8, sparse=True), nn.Linear(8, 3)
+
+        def forward(self, x):
+            return self.head(self.embed(x).mean(1))
+
+    torch.manual_seed(0)
+    net, X, y = Bag(), torch.randint(0, 20, (30, 4)), torch.randint(0, 3, (30,))
+    reg = Regularizer(net, 30, [0.5, 2.0])
+    (nn.functional.cross_entropy(net(X), y) + reg.penalty()).backward()
+    expected = net.embed.weight.grad.to_dense().clone()
+    net.zero_grad(set_to_none=True)
+    nn.functional.cross_entropy(net(X), y).backward()
+    assert net.embed.weight.grad.is_sparse
+    reg.add_gradient()
+    torch.testing.assert_close(net.embed.weight.grad.to_dense(), expected)
+    result = lt.fit(net, (X, y), epochs=2, regularizer=reg)   # Adam on the dense sum, as before
+    assert np.all(np.isfinite(result.history["loss"]))
+
+
 def test_bad_prior_means_get_clear_errors():
     net = _net()
     with pytest.raises(ValueError, match=r"prior_mean\['2.weight'\] has shape .* no entry of prior_mean fits"):

@@ -217,25 +217,25 @@ class Regularizer:
         ``.grad`` of every trainable regularized weight; return :meth:`penalty`'s value, detached.
 
         :func:`~lamina.torch.fit.fit` calls it after ``backward`` of the task loss: the step of
-        ``loss + penalty()`` without the penalty's graph, which cost a quarter of each step on a
-        64-256-256-10 MLP fine-tuned on 100 samples. Zero in decoupled mode and for L1/L0. δ is
-        read on the host only when it changed (its version counter): no per-step sync."""
+        ``loss + penalty()`` without the penalty's graph (a quarter of each step on a small MLP).
+        Zero in decoupled mode and for L1/L0. δ is read on the host only when it changed."""
         if self.penalty_kind is not Penalty.L2 or self.mode is Mode.DECOUPLED:
             return torch.zeros((), device=self.delta.device)
-        if getattr(self, "_coef_version", None) != (self.delta._version, id(self.delta)):
+        cached = getattr(self, "_coef_source", None)   # (the δ tensor itself, its version when read)
+        if cached is None or cached[0] is not self.delta or cached[1] != self.delta._version:
             coefs = (self.delta.detach().double().cpu().numpy() / self.n_data).tolist()
             self._flat = [(p, mu, coef) for g, means, coef in zip(self.reg_groups, self.means, coefs)
                           for p, mu in zip(g.params, means)]
             self._flat_coefs = torch.tensor([c for _, _, c in self._flat], device=self.delta.device)
-            self._coef_version = (self.delta._version, id(self.delta))
+            self._coef_source = (self.delta, self.delta._version)
         diffs = [p if mu is None else p - mu for p, mu, _ in self._flat]
         scaled = torch._foreach_mul(diffs, [c for _, _, c in self._flat])
         moved = [(p, step) for (p, _, _), step in zip(self._flat, scaled) if p.requires_grad]   # frozen: left alone
-        if all(p.grad is not None for p, _ in moved):
+        if all(p.grad is not None and not p.grad.is_sparse for p, _ in moved):
             torch._foreach_add_([p.grad for p, _ in moved], [step for _, step in moved])
-        else:   # a weight the loss did not reach: its gradient is the penalty's alone
-            for p, step in moved:
-                p.grad = step if p.grad is None else p.grad.add_(step)
+        else:   # a weight the loss did not reach (the penalty's gradient alone), or a sparse one
+            for p, step in moved:   # (an Embedding(sparse=True): the sum is dense, as autograd's)
+                p.grad = step if p.grad is None else step.add_(p.grad) if p.grad.is_sparse else p.grad.add_(step)
         norms = torch.stack(torch._foreach_norm(diffs)).to(self._flat_coefs.dtype)
         return 0.5 * torch.dot(norms * norms, self._flat_coefs)
 
