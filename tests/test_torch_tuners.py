@@ -42,21 +42,28 @@ class TwoBlocks(nn.Module):
         return (self.a(x[:, :3]) + self.b(x[:, 3:])).squeeze(-1)
 
 
-def _ridge(X, y, deltas):
+def _ridge(X, y, deltas, mean=None):
+    """argmin 1/(2n) ‖Xc − y‖² + 1/(2n) Σ_g δ_g ‖c_g − μ_g‖² (μ = 0 unless given)."""
     n = X.shape[0]
     penalty = np.diag(np.r_[np.full(3, deltas[0]), np.full(4, deltas[1])])
-    return np.linalg.solve(X.T @ X / n + penalty / n, X.T @ y / n)
+    mean = np.zeros(X.shape[1]) if mean is None else mean
+    return np.linalg.solve(X.T @ X / n + penalty / n, X.T @ y / n + penalty @ mean / n)
 
 
-def test_hypergradient_matches_finite_differences():
+@pytest.mark.parametrize("toward", [False, True])
+def test_hypergradient_matches_finite_differences(toward):
+    """dV/d log δ_g at the ridge solution against central differences of the closed form — also
+    toward a prior mean (L2-SP on the first block), where the derivative of the optimum is
+    −H⁻¹ (w_g − μ_g)/N, not −H⁻¹ w_g/N."""
     rng = np.random.default_rng(1)
     X, Xv = rng.standard_normal((30, 7)), rng.standard_normal((20, 7))
     w = rng.standard_normal(7)
     y, yv = X @ w + rng.standard_normal(30), Xv @ w + rng.standard_normal(20)
     deltas = np.array([2.0, 5.0])
     net = TwoBlocks().double()
-    reg = Regularizer(net, 30, deltas)
-    coef = _ridge(X, y, deltas)
+    mean = np.r_[w[:3] + 0.5, np.zeros(4)] if toward else None
+    reg = Regularizer(net, 30, deltas, prior_mean={"a.weight": torch.tensor(mean[:3])[None]} if toward else None)
+    coef = _ridge(X, y, deltas, mean)
     with torch.no_grad():
         net.a.weight.copy_(torch.tensor(coef[:3])[None])
         net.b.weight.copy_(torch.tensor(coef[3:])[None])
@@ -67,7 +74,7 @@ def test_hypergradient_matches_finite_differences():
         grad = hypergradient(net, reg, lik, train, val, solver=solver, n_iter=n_iter).numpy()
 
         def val_nll(d):
-            c = _ridge(X, y, d)
+            c = _ridge(X, y, d, mean)
             return 0.5 * np.mean((Xv @ c - yv) ** 2)
 
         eps = 1e-5

@@ -1,11 +1,12 @@
 """Hypergradient of a held-out loss w.r.t. log δ_g by implicit differentiation.
 
 Training objective (mean scale, N training samples): L(θ, δ) = mean task loss
-+ 1/(2N) Σ_g δ_g ‖W_g‖². At a stationary point θ*(δ), ∇_θ L = 0, and for a held-out loss V:
++ 1/(2N) Σ_g δ_g ‖W_g − μ_g‖² (μ_g the prior mean, 0 unless given). At a stationary point θ*(δ),
+∇_θ L = 0, and for a held-out loss V:
 
-    dV/d log δ_g = −(δ_g / N) ⟨W_g, [H⁻¹ ∇_θ V]_g⟩,    H = ∇²_θ L(θ*, δ),
+    dV/d log δ_g = −(δ_g / N) ⟨W_g − μ_g, [H⁻¹ ∇_θ V]_g⟩,    H = ∇²_θ L(θ*, δ),
 
-because ∂(∇_θ L)/∂ log δ_g = δ_g W_g / N on group g (zero elsewhere). q = H⁻¹ ∇_θ V is
+because ∂(∇_θ L)/∂ log δ_g = δ_g (W_g − μ_g) / N on group g (zero elsewhere). q = H⁻¹ ∇_θ V is
 approximated by conjugate gradient or by a truncated Neumann series
 q ≈ α Σ_{k<K} (I − αH)^k ∇_θ V, both from Hessian–vector products (double backward) on a
 training minibatch — no Hessian is ever formed.
@@ -72,8 +73,10 @@ def hypergradient(model: nn.Module, regularizer: Regularizer, likelihood, train_
     q = _cg(hvp, val_grad, n_iter) if solver == "cg" else _neumann(hvp, val_grad, n_iter, alpha)
     q_parts = dict(zip(map(id, params), _split(q, params)))
     result = []
-    for g, d in zip(regularizer.reg_groups, regularizer.delta):
-        inner = sum((p.detach() * q_parts[id(p)]).sum() for p in g.params)
+    for g, means, d in zip(regularizer.reg_groups, regularizer.means, regularizer.delta):
+        # ∂²L/∂w∂δ_g = (w_g − μ_g)/N: the distance to the prior mean, not the weights
+        inner = sum(((p.detach() if mu is None else p.detach() - mu) * q_parts[id(p)]).sum()
+                    for p, mu in zip(g.params, means))
         result.append(-d * inner / regularizer.n_data)
     return torch.stack(result)
 
