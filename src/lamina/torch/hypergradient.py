@@ -73,10 +73,9 @@ def hypergradient(model: nn.Module, regularizer: Regularizer, likelihood, train_
     q = _cg(hvp, val_grad, n_iter) if solver == "cg" else _neumann(hvp, val_grad, n_iter, alpha)
     q_parts = dict(zip(map(id, params), _split(q, params)))
     result = []
-    for g, means, d in zip(regularizer.reg_groups, regularizer.means, regularizer.delta):
+    for g, offsets, d in zip(regularizer.reg_groups, regularizer.offsets(), regularizer.delta):
         # ∂²L/∂w∂δ_g = (w_g − μ_g)/N: the distance to the prior mean, not the weights
-        inner = sum(((p.detach() if mu is None else p.detach() - mu) * q_parts[id(p)]).sum()
-                    for p, mu in zip(g.params, means))
+        inner = sum((o.detach() * q_parts[id(p)]).sum() for p, o in zip(g.params, offsets))
         result.append(-d * inner / regularizer.n_data)
     return torch.stack(result)
 

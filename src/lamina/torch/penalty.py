@@ -193,16 +193,14 @@ class Regularizer:
         """Whether some group is pulled toward a nonzero prior mean."""
         return any(m is not None for ms in self.means for m in ms)
 
+    def offsets(self) -> list[list[torch.Tensor]]:
+        """W − μ_g for every parameter of each regularized group (W where there is no mean)."""
+        return [[p if mu is None else p - mu for p, mu in zip(g.params, means)]
+                for g, means in zip(self.reg_groups, self.means)]
+
     def sq_distances(self) -> torch.Tensor:
         """‖W_g − μ_g‖² per regularized group (‖W_g‖² where there is no mean), a 1-D tensor."""
-        out = []
-        for g, means in zip(self.reg_groups, self.means):
-            total = None
-            for p, mu in zip(g.params, means):
-                term = (p - mu).pow(2).sum() if mu is not None else p.pow(2).sum()
-                total = term if total is None else total + term
-            out.append(total)
-        return torch.stack(out)
+        return torch.stack([sum(d.pow(2).sum() for d in group) for group in self.offsets()])
 
     def penalty(self) -> torch.Tensor:
         """Coupled L2 term 1/(2N) Σ_g δ_g ‖W_g − μ_g‖² (zero in decoupled mode and for L1/L0)."""
@@ -224,20 +222,20 @@ class Regularizer:
         cached = getattr(self, "_coef_source", None)   # (the δ tensor itself, its version when read)
         if cached is None or cached[0] is not self.delta or cached[1] != self.delta._version:
             coefs = (self.delta.detach().double().cpu().numpy() / self.n_data).tolist()
-            self._flat = [(p, mu, coef) for g, means, coef in zip(self.reg_groups, self.means, coefs)
-                          for p, mu in zip(g.params, means)]
-            self._flat_coefs = torch.tensor([c for _, _, c in self._flat], device=self.delta.device)
+            self._coefs = [coef for g, coef in zip(self.reg_groups, coefs) for _ in g.params]   # per parameter
+            self._coef_tensor = torch.tensor(self._coefs, device=self.delta.device)
             self._coef_source = (self.delta, self.delta._version)
-        diffs = [p if mu is None else p - mu for p, mu, _ in self._flat]
-        scaled = torch._foreach_mul(diffs, [c for _, _, c in self._flat])
-        moved = [(p, step) for (p, _, _), step in zip(self._flat, scaled) if p.requires_grad]   # frozen: left alone
+        params = [p for g in self.reg_groups for p in g.params]
+        diffs = [d for group in self.offsets() for d in group]
+        scaled = torch._foreach_mul(diffs, self._coefs)
+        moved = [(p, step) for p, step in zip(params, scaled) if p.requires_grad]   # frozen: left alone
         if all(p.grad is not None and not p.grad.is_sparse for p, _ in moved):
             torch._foreach_add_([p.grad for p, _ in moved], [step for _, step in moved])
         else:   # a weight the loss did not reach (the penalty's gradient alone), or a sparse one
             for p, step in moved:   # (an Embedding(sparse=True): the sum is dense, as autograd's)
                 p.grad = step if p.grad is None else step.add_(p.grad) if p.grad.is_sparse else p.grad.add_(step)
-        norms = torch.stack(torch._foreach_norm(diffs)).to(self._flat_coefs.dtype)
-        return 0.5 * torch.dot(norms * norms, self._flat_coefs)
+        norms = torch.stack(torch._foreach_norm(diffs)).to(self._coef_tensor.dtype)
+        return 0.5 * torch.dot(norms * norms, self._coef_tensor)
 
     @property
     def needs_step(self) -> bool:
