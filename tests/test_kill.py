@@ -27,6 +27,7 @@ STUDY = ["nn", "--task", "nn_tasks:tiny", "--methods", "none", "uniform", "evide
          "--epochs", "30", "--hidden", "4", "--study", "kill", "--heartbeat-interval", "1", "--grace-period", "2",
          "--max-wait", "60", "--resume"]
 KILLS = 20
+MID_CELL = 3  # kills that must land inside a running cell (a trial RUNNING when killed)
 RUN_TIMEOUT_S = 240  # the bound on any one run: past it, the run counts as a hang
 
 
@@ -51,6 +52,19 @@ def wait_until_working(proc, log, timeout=RUN_TIMEOUT_S) -> bool:
             return False
         time.sleep(0.02)
     raise AssertionError(f"no progress bar within {timeout} s (a hang)")
+
+
+def wait_until_new_trial(proc, spec, before, timeout=RUN_TIMEOUT_S) -> bool:
+    """Wait until the process has started a cell (a RUNNING trial not in `before`); False if it ended.
+    Call it once the process has opened the storage, so that polling does not race its creation."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if running_trials(spec) - before:
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.02)
+    raise AssertionError(f"no cell started within {timeout} s (a hang)")
 
 
 def finish(proc, log, timeout=RUN_TIMEOUT_S) -> int:
@@ -112,7 +126,12 @@ def test_sqlite_study_killed_20_times_resumes_to_the_uninterrupted_results(refer
         assert starts <= 3 * KILLS, f"only {kills} of {starts} runs were still going when killed"
         before = running_trials(spec) if (out / "study.db").exists() else set()
         proc, log = start(out)
-        if rng.random() < 0.2:  # early: while importing, opening or creating the study
+        if mid_cell < MID_CELL and kills % 4 == 1:
+            # every 4th kill, until enough landed inside a cell by chance: aim it at a cell that
+            # has just started (early in the study, while cells are left to start)
+            if wait_until_working(proc, log):
+                wait_until_new_trial(proc, spec, before)
+        elif rng.random() < 0.2:  # early: while importing, opening or creating the study
             time.sleep(rng.uniform(0.0, 3.0) * scale)
         elif wait_until_working(proc, log):
             time.sleep(rng.uniform(0.0, work_s / 3) * scale)
@@ -137,7 +156,7 @@ def test_sqlite_study_killed_20_times_resumes_to_the_uninterrupted_results(refer
     print(f"\nkill test (SQLite, {journal}): {kills} kills ({mid_cell} mid-cell) in {starts} runs, {len(lost)} cells lost, "
           f"{len(duplicated)} duplicated, 0 hangs; final resume {resumed_s:.1f} s")
     assert journal == "wal"
-    assert lost == [] and duplicated == [] and mid_cell >= 3
+    assert lost == [] and duplicated == [] and mid_cell >= MID_CELL
     assert got == expected  # the same numbers as the uninterrupted run, to the last bit
 
 
