@@ -16,7 +16,7 @@ import time
 HERE = pathlib.Path(__file__).resolve().parent
 BENCHMARKS = ["bench_lasso", "bench_operators", "bench_linear_tuning", "bench_inverse", "bench_phase", "bench_nn",
               "bench_benchopt", "bench_trees", "bench_sparsity", "bench_signals", "bench_gaps",
-              "bench_transformer"]
+              "bench_transformer", "bench_regular_masks"]
 
 
 def main(argv=None) -> int:

@@ -1,9 +1,14 @@
 """lamina.inverse.heldout: held-out samples weighted like the real gaps (importance-weighted CV)."""
+import warnings
+
 import numpy as np
 import pytest
 
-from lamina.inverse import reconstruct
-from lamina.inverse.heldout import distance_to_data, gap_features, gap_length, importance_weights
+from lamina.inverse import RegularMaskWarning, reconstruct
+from lamina.inverse.baselines import cubic_interpolation
+from lamina.inverse.heldout import (distance_to_data, gap_features, gap_length, importance_weights,
+                                    nearer_than_held_out)
+from lamina.inverse.regular import regular_step
 
 
 def test_gap_features_place_a_sample_in_its_gap():
@@ -179,3 +184,45 @@ def test_a_long_gap_is_not_filled_with_oscillations():
     assert snr(result.x) > snr(linear)
     former = reconstruct(truth[mask], mask, wide_gaps=False)
     assert former.info["gap_block"] is None and np.abs(former.x[200:300]).max() > 3
+
+
+def test_nearer_than_held_out_compares_the_farthest_target_with_the_nearest_held_out_sample():
+    assert nearer_than_held_out([2.0, 3.0], [1.0, 1.0])
+    assert not nearer_than_held_out([1.0, 3.0], [1.0])     # a held-out sample as near as a target
+    assert not nearer_than_held_out([2.0], [1.0, 2.0])
+    assert not nearer_than_held_out([], [1.0]) and not nearer_than_held_out([2.0], [])
+
+
+def test_a_regular_trace_mask_is_flagged_and_warned_a_random_one_is_not():
+    t = np.arange(300)
+    signal = np.sin(0.3 * t) + 0.6 * np.sin(0.7 * t + 1.0)    # band-limited: below π/3, the Nyquist of every 3rd sample
+    regular = t % 3 == 0
+    with pytest.warns(RegularMaskWarning, match="regular mask"):
+        result = reconstruct(signal[regular], regular, dictionary=["spline2", "spectral"], n_lams=6)
+    assert result.info["nearer_than_held_out"]
+    # the advice of the warning: Wiener interpolation at its interpolating limit, on exact samples
+    advised = reconstruct(signal[regular], regular, dictionary="spectral", lam=1e-6).x
+    missing = ~regular
+
+    def error(x):
+        return float(np.linalg.norm((x - signal)[missing]) / np.linalg.norm(signal[missing]))
+
+    assert error(advised) < 0.5 * error(cubic_interpolation(signal[regular], regular))
+    random_mask = np.random.default_rng(0).random(300) < 0.4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RegularMaskWarning)
+        result = reconstruct(signal[random_mask], random_mask, dictionary=["spline2", "spectral"], n_lams=6)
+    assert not result.info["nearer_than_held_out"]
+
+
+def test_regular_step_finds_a_periodic_sampling_even_with_a_few_samples_lost():
+    mask = np.zeros(100, bool)
+    mask[1::3] = True
+    assert regular_step(mask) == 3
+    mask[31] = False                                  # one lost sample of a regular acquisition
+    assert regular_step(mask) == 3
+    assert regular_step(np.ones(10, bool)) is None    # step 1: nothing missing between samples
+    assert regular_step(np.random.default_rng(0).random(500) < 0.3) is None
+    lines = np.zeros((12, 5), bool)
+    lines[::2] = True                                 # every other row: lines constant along axis 1
+    assert regular_step(lines, axis=1) == 2 and regular_step(lines) is None

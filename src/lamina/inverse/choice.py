@@ -17,8 +17,9 @@ import numpy as np
 
 from lamina.inverse.bagging import bagged_choice
 from lamina.inverse.folds import gap_block_size
-from lamina.inverse.heldout import far_best, far_gap_allowed, gap_features, importance_weights
+from lamina.inverse.heldout import far_best, far_gap_allowed, gap_features, importance_weights, nearer_than_held_out
 from lamina.inverse.repeats import cross_validate, resampling_units
+from lamina.inverse.regular import regular_step
 from lamina.inverse.smoothing import SmoothnessPrior
 from lamina.inverse.stacking import choose
 
@@ -28,7 +29,11 @@ def held_out_choice(models, full_mask, full_values, shape, *, n_folds: int, rule
                     wide_gaps: bool) -> tuple[dict, int | None]:
     """The choice (``errors``, ``best_index``, ``mixture`` {(model, grid index): weight}, ``score``,
     ``far``: None, or the (model, grid index) of least error on the blocks' far samples and the
-    random folds' ``reach``) and the side of the wide-gap blocks (None when that partition did not apply). ``shape``: the
+    random folds' ``reach``; ``nearer``: every unobserved sample is nearer to the data than every
+    held-out sample, :func:`~lamina.inverse.heldout.nearer_than_held_out`; ``regular_step``: the
+    step of a periodic sampling of a trace or of the lines of a gather,
+    :func:`~lamina.inverse.regular.regular_step`, where the sparse frames are ruled out when a
+    Gaussian prior is among the models) and the side of the wide-gap blocks (None when that partition did not apply). ``shape``: the
     signal's own shape inside the padded ``full_mask``; ``gap_weights``: importance-weight the
     held-out errors (else a plain average)."""
     observed_index = np.flatnonzero(full_mask.ravel())
@@ -51,11 +56,18 @@ def held_out_choice(models, full_mask, full_values, shape, *, n_folds: int, rule
                     if isinstance(m.model, SmoothnessPrior) and m.model.order == 1 and m.model.axis is None]
             far_choice = {"pick": far_best(predictions, far, values[far], prefer=hold[0] if hold else None),
                           "reach": reach}
+    step = regular_step(full_mask, axis) if full_mask.ndim == 1 or axis is not None else None
+    if step is not None and any(m.is_smooth for m in models):   # sparse frames alias on a regular mask
+        smooth_only = [np.full(len(m.grid), m.is_smooth) for m in models]
+        both = None if allowed is None else [a & keep for a, keep in zip(allowed, smooth_only)]
+        allowed = both if both is not None and any(a.any() for a in both) else smooth_only
     held_out &= in_random
     target = values[held_out]
+    target_features = gap_features(full_mask)[(region & ~full_mask).ravel()]
+    nearer = nearer_than_held_out(features[held_out, 0], target_features[:, 0])
     sample_weights = np.ones(target.size)
     if gap_weights:
-        sample_weights = importance_weights(features[held_out], gap_features(full_mask)[(region & ~full_mask).ravel()])
+        sample_weights = importance_weights(features[held_out], target_features)
     if combine and n_bags > 0 and len(models) > 1 and target.size > len(models):
         units = resampling_units(full_mask, n_rows, axis)[held_out]
         choice = bagged_choice(predictions, held_out, target, sample_weights, units, n_bags, seed, stack_within,
@@ -64,4 +76,4 @@ def held_out_choice(models, full_mask, full_values, shape, *, n_folds: int, rule
         choice = choose(predictions, held_out, target, sample_weights, combine, stack_within, allowed)
         choice["mixture"] = {(int(i), choice["best_index"][i]): float(w)
                              for w, i in zip(choice["weights"], choice["used"])}
-    return dict(choice, far=far_choice), block
+    return dict(choice, far=far_choice, nearer=nearer, regular_step=step), block
