@@ -215,12 +215,14 @@ def test_a_regular_trace_mask_is_flagged_and_warned_a_random_one_is_not():
     assert not result.info["nearer_than_held_out"]
 
 
-def test_regular_step_finds_a_periodic_sampling_even_with_a_few_samples_lost():
+def test_regular_step_finds_the_grid_of_a_regular_sampling_even_with_samples_lost():
     mask = np.zeros(100, bool)
     mask[1::3] = True
     assert regular_step(mask) == 3
-    mask[31] = False                                  # one lost sample of a regular acquisition
+    mask[[31, 40, 43, 70]] = False                    # lost samples of a regular acquisition
     assert regular_step(mask) == 3
+    mask[50] = True                                   # one sample off the grid
+    assert regular_step(mask) is None
     assert regular_step(np.ones(10, bool)) is None    # step 1: nothing missing between samples
     assert regular_step(np.random.default_rng(0).random(500) < 0.3) is None
     lines = np.zeros((12, 5), bool)

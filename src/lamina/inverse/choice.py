@@ -31,7 +31,7 @@ def held_out_choice(models, full_mask, full_values, shape, *, n_folds: int, rule
     ``far``: None, or the (model, grid index) of least error on the blocks' far samples and the
     random folds' ``reach``; ``nearer``: every unobserved sample is nearer to the data than every
     held-out sample, :func:`~lamina.inverse.heldout.nearer_than_held_out`; ``regular_step``: the
-    step of a periodic sampling of a trace or of the lines of a gather,
+    step of the grid the observed samples of a trace (lines of a gather) lie on,
     :func:`~lamina.inverse.regular.regular_step`, where the sparse frames are ruled out when a
     Gaussian prior is among the models) and the side of the wide-gap blocks (None when that partition did not apply). ``shape``: the
     signal's own shape inside the padded ``full_mask``; ``gap_weights``: importance-weight the

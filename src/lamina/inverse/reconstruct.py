@@ -56,8 +56,9 @@ samples beyond the random partitions' reach rule out every model and λ that err
 than 4× the least error (:func:`~lamina.inverse.heldout.far_gap_allowed`); the choice itself stays
 with the random partitions.
 
-Regular masks. A periodic sampling — every s-th sample of a trace, every s-th trace of a gather
-(:func:`~lamina.inverse.regular.regular_step`, ``info["regular_step"]``) — folds every atom of a
+Regular masks. A regular sampling — every s-th sample of a trace, every s-th trace of a gather,
+some of them possibly lost (:func:`~lamina.inverse.regular.regular_step`,
+``info["regular_step"]``) — folds every atom of a
 sparse frame onto aliases that explain the observed samples as sparsely, which the irregular
 held-out folds do not see; the sparse frames are then ruled out when a Gaussian prior is among
 the candidates (PyLops' linear-event gather kept every 2nd trace: 9.5 → 31.8 dB, cubic

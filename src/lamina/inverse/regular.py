@@ -12,22 +12,20 @@ import warnings
 
 import numpy as np
 
-REGULAR_SHARE = 0.9   # a sampling is regular when this share of its spacings equals one step ≥ 2
-
-
 def regular_step(mask, axis: int | None = None) -> int | None:
-    """The step s ≥ 2 of a periodic sampling — every s-th sample of a trace (``axis`` None, 1-D
-    ``mask``) or every s-th line of a 2-D mask of whole lines (``axis``: the axis along which the
-    mask is constant, :func:`~lamina.inverse.folds.line_axis`) — or None. Periodic when at least
-    ``REGULAR_SHARE`` of the spacings between consecutive observed samples (lines) equal s, so
-    that a few lost samples of a regular acquisition still count.
+    """The step s ≥ 2 of the grid every observed sample of a trace lies on (``axis`` None, 1-D
+    ``mask``), or every observed line of a 2-D mask of whole lines (``axis``: the axis along
+    which the mask is constant, :func:`~lamina.inverse.folds.line_axis`) — the greatest common
+    divisor of their spacings — or None when it is 1. A regular acquisition with some samples
+    (traces) lost still lies on its grid.
 
     On such a mask a sparse frame's fill of the unobserved samples is not determined by the
-    data: the regular mask folds every atom onto aliases that explain the observed samples as
-    sparsely (coherent aliasing; random or jittered sampling makes it incoherent, Hennenfent &
-    Herrmann 2008), and the irregular held-out folds of :func:`reconstruct` do not see it. On
+    data: an atom and its aliases (its frequency shifted by multiples of 1/s) take the same
+    values on the grid, so the observed samples are explained as sparsely by either (coherent
+    aliasing; random or jittered sampling makes it incoherent, Hennenfent & Herrmann 2008), and
+    the irregular held-out folds of :func:`~lamina.inverse.reconstruct` do not see it. On
     PyLops' linear-event gather kept every 2nd trace, the f-k frame filled the missing traces
-    with zeros (0.0 dB) while its held-out error was the least of every candidate's.
+    with zeros (0.0 dB) while its held-out error was among the least of every candidate's.
     """
     mask = np.asarray(mask, bool)
     kept = mask if axis is None else mask.any(axis=axis)
@@ -36,9 +34,8 @@ def regular_step(mask, axis: int | None = None) -> int | None:
     spacing = np.diff(np.flatnonzero(kept))
     if spacing.size < 2:
         return None
-    values, counts = np.unique(spacing, return_counts=True)
-    step = int(values[np.argmax(counts)])
-    return step if step >= 2 and counts.max() >= REGULAR_SHARE * spacing.size else None
+    step = int(np.gcd.reduce(spacing))
+    return step if step >= 2 else None
 
 
 class RegularMaskWarning(UserWarning):
