@@ -180,6 +180,21 @@ def test_sense_reconstructs_a_users_signal_file(tmp_path, capsys):
         load_mask(tmp_path / "mask.npy", (5,))
 
 
+def test_sense_report_says_what_a_regular_mask_changed(tmp_path, capsys):
+    from lamina.cli import main
+
+    truth = _trace(128)
+    mask = np.arange(truth.size) % 2 == 0
+    np.save(tmp_path / "trace.npy", truth)
+    np.save(tmp_path / "mask.npy", mask)
+    with pytest.warns(UserWarning, match="regular mask"):
+        assert main(["sense", "--signal", str(tmp_path / "trace.npy"), "--mask", str(tmp_path / "mask.npy"),
+                     "--out", str(tmp_path / "out"), "--json"]) == 0
+    capsys.readouterr()
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "lies on a grid of step 2" in page and "nearer to the data than any held-out sample" in page
+
+
 @pytest.mark.parametrize("shape", [(20,), (7,), (17, 33)])
 def test_reconstruct_odd_and_short_shapes(shape):
     rng = np.random.default_rng(5)

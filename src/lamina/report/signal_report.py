@@ -51,6 +51,21 @@ def _averaging(info: dict) -> str:
     return "importance-weighted" if info.get("weighting") == "gaps" else "plain average"
 
 
+def _regular_mask_note(info: dict) -> str:
+    """What the choice did about a regular mask (:mod:`lamina.inverse.regular`), or ""."""
+    notes = []
+    if info.get("regular_step"):
+        notes.append(f"Every observed {'line' if info.get('line_axis') is not None else 'sample'} lies on a grid "
+                     f"of step {info['regular_step']}: the sparse frames were ruled out, since on a grid an atom "
+                     "and its aliases explain the observed samples equally well.")
+    if info.get("nearer_than_held_out"):
+        notes.append("Every unobserved sample is nearer to the data than any held-out sample: the held-out "
+                     "errors score a coarser problem than the real one and the choice tends to smooth too much; "
+                     "on exact (noise-free) samples of a trace, dictionary='spectral', lam=1e-6 was better on "
+                     "clean seismograms (benchmarks/RESULTS.md, issue 18, \"Regular masks\").")
+    return "".join(f"<p class='note'>{note}</p>" for note in notes)
+
+
 def recovery_figure(data, mask, estimates: dict):
     """1-D: the trace, its observed samples and each recovery with its error; 2-D: images."""
     plt = _pyplot()
@@ -144,7 +159,8 @@ def write_signal_report(folder, signal: str, data, mask, result, estimates: dict
     sections = [("Recovery of the unobserved samples", table_html(rows)),
                 ("The mixture: every candidate model at its best λ", table_html(mixture) + (
                     "<p class='note'>Held-out relative error: Σ (x̂ − v)² / Σ v² over the held-out observed "
-                    f"samples ({_averaging(result.info)}); the weights are the stacking weights.</p>")),
+                    f"samples ({_averaging(result.info)}); the weights are the stacking weights.</p>"
+                    + _regular_mask_note(result.info))),
                 ("Recovery", figure_html(recovery_figure(data, mask, shown), "lamina and the best baseline",
                                          folder / "recovery.png"))]
     if result.info.get("curves"):   # absent when nothing was tuned (every sample observed, a constant)
