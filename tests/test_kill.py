@@ -41,30 +41,30 @@ def start(out, storage=None):
     return subprocess.Popen(argv, env=ENV, stdout=subprocess.DEVNULL, stderr=log), log
 
 
-def wait_until_working(proc, log, timeout=RUN_TIMEOUT_S) -> bool:
-    """Wait until the process has opened the storage (its progress bar shows); False if it ended."""
+def _wait_for(condition, proc, what: str, timeout=RUN_TIMEOUT_S) -> bool:
+    """Poll until ``condition()`` holds (True) or the process ends (False); past ``timeout``, a hang."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        log.seek(0)
-        if "lamina nn:" in log.read():
+        if condition():
             return True
         if proc.poll() is not None:
             return False
         time.sleep(0.02)
-    raise AssertionError(f"no progress bar within {timeout} s (a hang)")
+    raise AssertionError(f"{what} within {timeout} s (a hang)")
+
+
+def wait_until_working(proc, log, timeout=RUN_TIMEOUT_S) -> bool:
+    """Wait until the process has opened the storage (its progress bar shows); False if it ended."""
+    def working():
+        log.seek(0)
+        return "lamina nn:" in log.read()
+    return _wait_for(working, proc, "no progress bar", timeout)
 
 
 def wait_until_new_trial(proc, spec, before, timeout=RUN_TIMEOUT_S) -> bool:
     """Wait until the process has started a cell (a RUNNING trial not in `before`); False if it ended.
     Call it once the process has opened the storage, so that polling does not race its creation."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if running_trials(spec) - before:
-            return True
-        if proc.poll() is not None:
-            return False
-        time.sleep(0.02)
-    raise AssertionError(f"no cell started within {timeout} s (a hang)")
+    return _wait_for(lambda: bool(running_trials(spec) - before), proc, "no cell started", timeout)
 
 
 def finish(proc, log, timeout=RUN_TIMEOUT_S) -> int:

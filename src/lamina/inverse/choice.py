@@ -56,7 +56,7 @@ def held_out_choice(models, full_mask, full_values, shape, *, n_folds: int, rule
                     if isinstance(m.model, SmoothnessPrior) and m.model.order == 1 and m.model.axis is None]
             far_choice = {"pick": far_best(predictions, far, values[far], prefer=hold[0] if hold else None),
                           "reach": reach}
-    step = regular_step(full_mask, axis) if full_mask.ndim == 1 or axis is not None else None
+    step = regular_step(full_mask, axis)   # None on 2-D masks of scattered samples
     if step is not None and any(m.is_smooth for m in models):   # sparse frames alias on a regular mask
         smooth_only = [np.full(len(m.grid), m.is_smooth) for m in models]
         both = None if allowed is None else [a & keep for a, keep in zip(allowed, smooth_only)]

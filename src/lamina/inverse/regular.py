@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 
+
 def regular_step(mask, axis: int | None = None) -> int | None:
     """The step s ≥ 2 of the grid every observed sample of a trace lies on (``axis`` None, 1-D
     ``mask``), or every observed line of a 2-D mask of whole lines (``axis``: the axis along

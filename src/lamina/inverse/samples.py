@@ -78,4 +78,3 @@ def interpolate_few(observed: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray,
     points = np.column_stack(np.unravel_index(where, mask.shape))
     grid = np.indices(mask.shape).reshape(2, -1).T
     return NearestNDInterpolator(points, observed)(grid).reshape(mask.shape), "nearest"
-
