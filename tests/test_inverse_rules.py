@@ -303,3 +303,30 @@ def test_per_group_hypergradient_stops_at_the_lambda_floor_on_an_underdetermined
     assert lam[0] < start[0]
     with pytest.raises(ValueError, match="min_ratio"):
         Hypergradient(min_ratio=0.0)
+
+
+@pytest.mark.parametrize("penalty_name", ["l1", "l2"])
+def test_hypergradient_at_a_group_with_zero_lambda_is_its_right_derivative(penalty_name):
+    """∂C/∂λ_g at λ_g = 0 is not 0 (it was returned as 0: ∇R divided by λ_g, with 0 where λ_g = 0)."""
+    from lamina.penalties import L1, L2
+    penalty = L1() if penalty_name == "l1" else L2()
+    rng = np.random.default_rng(2)
+    A = rng.standard_normal((120, 40))
+    b = A @ rng.standard_normal(40) + 0.5 * rng.standard_normal(120)
+    train, val = np.arange(90), np.arange(90, 120)
+    groups = Groups.contiguous([20, 20])
+    lam = np.array([0.0, 5.0])
+
+    def held_out(lams):
+        x = solve(A[train], b[train], penalty, lams, groups, tol=1e-10).x
+        r = A[val] @ x - b[val]
+        return 0.5 * r @ r
+
+    x = solve(A[train], b[train], penalty, lam, groups, tol=1e-10).x
+    _, grad = hypergradient(A[train], A[val], b[val], x, penalty, lam, groups)
+    # one-sided differences (λ ≥ 0), their O(h) error removed by Richardson extrapolation
+    h, at_zero = 1e-2, held_out(lam)
+    step = lambda size: (held_out(lam + [size, 0.0]) - at_zero) / size
+    right = 2.0 * step(h / 2) - step(h)
+    assert abs(right) > 1e-2
+    assert grad[0] == pytest.approx(right, rel=1e-4)

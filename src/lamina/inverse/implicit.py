@@ -60,10 +60,9 @@ def hypergradient(A_train, A_val, b_val, x, penalty: Penalty, lam, groups: Group
     if np.ndim(diagonal) != 1:
         raise ValueError(f"per_group='hypergradient' needs a separable penalty (diagonal Hessian on the "
                          f"support); got {penalty.name!r}")
-    # ∇R is linear in λ: ∂(∇R)_j/∂λ_g = (∇R)_j / λ_g for j in g
-    lam_s = groups.expand(lam)[support]
-    direction = np.where(lam_s > 0, penalty.gradient_on_support(x, lam, groups, support)
-                         / np.where(lam_s > 0, lam_s, 1.0), 0.0)
+    # ∇R is linear in λ: ∂(∇R)_j/∂λ_g is ∇R at λ = 1 (also where λ_g = 0, whose right derivative
+    # is not 0: dividing ∇R by λ_g there gave 0)
+    direction = penalty.gradient_on_support(x, np.ones_like(np.asarray(lam, dtype=float)), groups, support)
     v = _normal_solve(A_train, support, diagonal, grad_x[support])
     per_coef = np.zeros(x.shape[0])
     per_coef[support] = -direction * v
