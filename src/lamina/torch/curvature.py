@@ -130,7 +130,11 @@ class GGNCurvature:
             a = torch.cat([p[0] for p in pairs])
             g = torch.cat([p[1] for p in pairs])
             if self.structure is Structure.KFAC:
-                self._stats[k][0].update(a.T @ a / n_batch)
+                # K-FAC-expand (Eschenhagen et al. 2023): a layer applied at T positions per
+                # sample (sequences, repeated calls) has B·T rows; A averages over them, G sums
+                # per sample, so that A ⊗ G keeps the per-sample scale of the GGN (both over B
+                # made it T× too large); with one row per sample both are as before
+                self._stats[k][0].update(a.T @ a / a.shape[0])
                 self._stats[k][1].update(g.T @ g / n_batch)
             else:
                 self._stats[k][0].update((g * g).T @ (a * a) / n_batch)

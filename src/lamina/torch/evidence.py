@@ -8,7 +8,8 @@ to constants), the Laplace approximation of the evidence is stationary in δ_g w
 h_i the eigenvalues of the group's block of the generalized Gauss–Newton matrix
 H = Σ_n J_nᵀ Λ_n J_n (sum over the N training samples; Λ the output Hessian of the NLL).
 γ_g counts the group's well-determined parameters (MacKay 1992). For a Gaussian likelihood
-the noise precision follows β = (N·D − Σ_g γ_g) / Σ_n ‖y_n − f_n‖².
+the noise precision follows β = (N·D − Σ_g γ_g − P_free) / Σ_n ‖y_n − f_n‖², P_free the number of
+trainable parameters without a prior (biases, normalization scales: each fully determined, γ = 1).
 
 Curvature comes almost for free: on every ``curvature_every``-th step the sampled output
 gradient v (E[v vᵀ] = Λ, see :mod:`lamina.torch.likelihoods`) is back-propagated through the
@@ -161,6 +162,9 @@ class OnlineEvidence:
                                  f"groups, got shape {tuple(basis.shape)}")
             self.projector = (basis.T @ basis).cpu().numpy()
         self.curvature = GGNCurvature(model, regularizer.reg_groups, structure, decay)
+        # flat-prior (unregularized) trainable parameters: γ = 1 each in the noise's degrees of freedom
+        self.n_free = sum(p.numel() for g in regularizer.groups if not g.regularized for p in g.params
+                          if p.requires_grad)
         self.keep_best = bool(keep_best)
         self.log_evidence: list[tuple[int, float]] = []  # (epoch, log p(D | δ)) after each update
         self.best: dict | None = None
@@ -282,7 +286,7 @@ class OnlineEvidence:
         lik = self.likelihood
         sse = _host(self._residual.get()) * self.regularizer.n_data
         n_out = self.regularizer.n_data * self._n_outputs()
-        beta = noise_precision(n_out, _host(gamma).sum(), sse, min_dof_share=0.1, rss_floor=1e-12)
+        beta = noise_precision(n_out, _host(gamma).sum() + self.n_free, sse, min_dof_share=0.1, rss_floor=1e-12)
         beta = clip_factor(beta, _host(lik.precision), self.max_factor)
         lik.log_precision.copy_(torch.as_tensor(np.log(beta)).to(lik.log_precision))
 

@@ -62,8 +62,19 @@ def hypergradient(model: nn.Module, regularizer: Regularizer, likelihood, train_
     device = model_device(model)
     X, y = as_tensors(train_batch, likelihood, device, "train_batch", model_dtype(model))
     Xv, yv = as_tensors(val_batch, likelihood, device, "val_batch", model_dtype(model))
-    val_grad = _flat(torch.autograd.grad(likelihood.nll(model(Xv), yv), params)).detach()
-    loss = likelihood.loss(model(X), y) + regularizer.penalty()
+    # V in eval mode (as the held-out data are scored); the training loss in the model's own mode,
+    # with its buffers (BatchNorm's running statistics) put back: this call must not train them
+    was_training, buffers = model.training, [b.detach().clone() for b in model.buffers()]
+    model.eval()
+    try:
+        val_grad = _flat(torch.autograd.grad(likelihood.nll(model(Xv), yv), params)).detach()
+    finally:
+        model.train(was_training)
+    # the coupled term explicitly: ``penalty()`` is 0 in decoupled mode, whose training (weight
+    # decay δ/N) reaches the same stationary point, so H needs δ/N there as well
+    distances = regularizer.sq_distances()
+    coupled = 0.5 * torch.dot(regularizer.delta.to(distances.dtype), distances) / regularizer.n_data
+    loss = likelihood.loss(model(X), y) + coupled
     grad = _flat(torch.autograd.grad(loss, params, create_graph=True))
 
     def hvp(v):
@@ -71,11 +82,15 @@ def hypergradient(model: nn.Module, regularizer: Regularizer, likelihood, train_
         return out + damping * v
 
     q = _cg(hvp, val_grad, n_iter) if solver == "cg" else _neumann(hvp, val_grad, n_iter, alpha)
+    with torch.no_grad():   # after the Hessian products, whose graph holds the buffers' versions
+        for buffer, saved in zip(model.buffers(), buffers):
+            buffer.copy_(saved)
     q_parts = dict(zip(map(id, params), _split(q, params)))
     result = []
     for g, offsets, d in zip(regularizer.reg_groups, regularizer.offsets(), regularizer.delta):
         # ∂²L/∂w∂δ_g = (w_g − μ_g)/N: the distance to the prior mean, not the weights
-        inner = sum((o.detach() * q_parts[id(p)]).sum() for p, o in zip(g.params, offsets))
+        inner = sum((o.detach() * q_parts[id(p)]).sum() for p, o in zip(g.params, offsets)
+                    if id(p) in q_parts)   # a frozen weight does not move with δ
         result.append(-d * inner / regularizer.n_data)
     return torch.stack(result)
 
