@@ -279,3 +279,58 @@ def test_optimizer_instance_is_refused_naming_the_argument():
         lt.tune(net, (X, y), penalty="l1", target_sparsity=0.5, epochs=2,
                 optimizer=torch.optim.SGD(net.parameters(), lr=0.1))
     assert _zeros(net) == 0.0                                  # refused before any training
+
+
+@pytest.mark.parametrize("penalty, expected", [("l1", 0.15), ("l0", 0.0)])
+def test_threshold_uses_the_rate_of_the_optimizer_that_took_the_step(penalty, expected):
+    """fit(optimizer=SGD(lr=1)) with λ/N = 0.05 and no gradient: soft threshold 0.2 → 0.15, hard
+    threshold √(2·0.05) > 0.2 → 0. The threshold used fit's own ``lr`` (3e-3): 0.19985 and 0.2."""
+    torch.manual_seed(0)
+    X, y = torch.randn(64, 10), torch.randint(0, 3, (64,))
+    net = nn.Linear(10, 3)
+    reg = Regularizer(net, 64, 64 * 0.05, penalty=penalty)
+    with torch.no_grad():
+        net.weight.fill_(0.2)
+    opt = torch.optim.SGD(reg.param_groups(), lr=1.0)
+
+    class NoGradient:
+        def on_after_backward(self):
+            for p in net.parameters():
+                p.grad.zero_()
+
+    lt.fit(net, (X, y), epochs=1, batch_size=64, optimizer=opt, regularizer=reg, callbacks=[NoGradient()])
+    torch.testing.assert_close(net.weight, torch.full_like(net.weight, expected))
+
+
+def test_lamp_keeps_exactly_k_weights_and_empties_no_layer_when_zeros_tie():
+    """Three layers with 6 nonzeros each, LAMP keeping 30 of 300: every zero ties at the cut, and
+    the tie correction used to take the whole excess from one layer (nonzeros 6, 6, 6 → 0, 6, 6;
+    masks keeping 200)."""
+    from lamina.torch.pruning import magnitude_masks
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(10, 10, bias=False), nn.ReLU(), nn.Linear(10, 10, bias=False), nn.ReLU(),
+                        nn.Linear(10, 10, bias=False))
+    layers = (net[0], net[2], net[4])
+    with torch.no_grad():
+        for layer in layers:
+            layer.weight.zero_()
+            layer.weight[:2, :3] = torch.randn(2, 3)
+    masks = magnitude_masks(net, "LAMP", 0.9)
+    assert sum(int(m.sum()) for m in masks) == 30
+    assert [int((layer.weight != 0).sum()) for layer in layers] == [6, 6, 6]
+
+
+def test_a_target_missed_because_grown_weights_cannot_train_is_reported():
+    """Phase 1 overshoots into dead units and there is no fine-tuning to train the zeros put back
+    into the mask: the result stays sparser than the target, and says so."""
+    from sklearn.datasets import load_digits
+    X, y = load_digits(return_X_y=True)
+    X, y = torch.tensor(X / 16.0, dtype=torch.float32), torch.tensor(y)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 10))
+    with pytest.warns(RuntimeWarning, match="target_sparsity=0.5"):
+        result = lt.tune(net, (X, y), penalty="l0", target_sparsity=0.5, epochs=8, lr=0.03, batch_size=64,
+                         finetune_fraction=0.0)
+    achieved = result.info["sparsity"]["overall"]
+    assert achieved > 0.505
+    assert result.info["missed_target"] == pytest.approx(achieved - 0.5)

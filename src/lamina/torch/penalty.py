@@ -41,6 +41,7 @@ from torch import nn
 
 from lamina._validation import parse_choice
 from lamina.torch.groups import ParamGroup, discover_groups
+from lamina.torch.optimizer_state import adam_metric, step_rates
 
 
 class Penalty(str, Enum):
@@ -278,21 +279,26 @@ class Regularizer:
         """Step after an optimizer step with learning rate ``lr``: L1 soft, L0 hard thresholding
         at η λ_g / N — divided elementwise by Adam's d = √v̂ + ε when ``optimizer`` keeps second
         moments and ``prox_metric="auto"`` (module docstring); decoupled L2 toward a prior mean,
-        W ← W − η δ_g/N (W − μ_g); else no-op."""
+        W ← W − η δ_g/N (W − μ_g); else no-op. With ``optimizer``, η is the learning rate its
+        param groups hold now (the one that took the step: a scheduler's, a warm-up's, or an
+        optimizer built with another rate than ``lr``), per parameter where the groups differ."""
+        lr, own_rate = step_rates(lr, optimizer)
         if self.penalty_kind is Penalty.L2:
             if any(self._mean_decoupled):
-                rates = (self.delta * (float(lr) / self.n_data)).tolist()
+                rates = (self.delta * (lr / self.n_data)).tolist()
                 for g, means, own, rate in zip(self.reg_groups, self.means, self._mean_decoupled, rates):
                     for p, mu in zip(g.params, means) if own else ():
-                        p.sub_(rate * (p - mu) if mu is not None else rate * p)
+                        r = rate if own_rate is None else rate * own_rate.get(id(p), lr) / lr
+                        p.sub_(r * (p - mu) if mu is not None else r * p)
             return
         l1 = self.penalty_kind is Penalty.L1
-        thresholds = self.delta * (float(lr) / self.n_data)
+        thresholds = self.delta * (lr / self.n_data)
         moment = self._metric(optimizer)
         scaled = []                               # (p, t, v, 1 − β₂ᵗ, ε) of the params Adam preconditions
-        for g, t in zip(self.reg_groups, thresholds.unbind()):
-            t = t.to(g.params[0].dtype)
+        for g, group_t in zip(self.reg_groups, thresholds.unbind()):
+            group_t = group_t.to(g.params[0].dtype)
             for p in g.params:
+                t = group_t if own_rate is None else group_t * (own_rate.get(id(p), lr) / lr)
                 pieces = moment(p) if moment is not None else None
                 if pieces is None:
                     p.copy_(soft_threshold(p, t) if l1 else hard_threshold(p, t))
@@ -315,7 +321,7 @@ class Regularizer:
                     p.mul_(dp2 > 2.0 * t)
 
     def _metric(self, optimizer):
-        """:func:`adam_metric` of ``optimizer`` (built once per optimizer), or None."""
+        """:func:`~lamina.torch.optimizer_state.adam_metric` of ``optimizer`` (built once per optimizer), or None."""
         if optimizer is None or self.prox_metric != "auto":
             return None
         cached = getattr(self, "_metric_cache", None)
@@ -336,22 +342,6 @@ class Regularizer:
 
 
 PROX_METRICS = ("auto", "euclidean")
-
-
-def adam_metric(optimizer: torch.optim.Optimizer):
-    """A function p → (v, 1 − β₂ᵗ, ε), the pieces of d_p = √(v / (1 − β₂ᵗ)) + ε, the diagonal of
-    Adam's (AdamW's) preconditioner for p (v the second moment, AMSGrad's running maximum where
-    it is on; t the step count), or None when ``optimizer`` keeps no second moment for p (SGD;
-    before the first step)."""
-    groups = {id(p): group for group in optimizer.param_groups for p in group["params"]}
-
-    def metric(p):
-        state, group = optimizer.state.get(p, {}), groups.get(id(p))
-        if group is None or "exp_avg_sq" not in state or "betas" not in group:
-            return None
-        second = state["max_exp_avg_sq"] if group.get("amsgrad") and "max_exp_avg_sq" in state else state["exp_avg_sq"]
-        return second, 1.0 - group["betas"][1] ** float(state["step"]), float(group["eps"])
-    return metric
 
 
 def resolve_prior_mean(groups: list[ParamGroup], prior_mean) -> list[tuple]:

@@ -121,10 +121,11 @@ def magnitude_masks(model: nn.Module, allocation: str, sparsity: float, by=None)
         densities = erk_densities([tuple(w.shape) for w in weights], 1 - sparsity)
         counts = [int(round(d * w.numel())) for d, w in zip(densities, weights)]
     else:
-        scores = [lamp_scores(w) for w in weights]
-        cut = torch.topk(torch.cat(scores), keep).values.min() if keep > 0 else float("inf")
-        counts = [int((s >= cut).sum()) for s in scores]
-        counts[int(np.argmax(counts))] -= sum(counts) - keep                      # ties at the cut
+        scores = torch.cat([lamp_scores(w).reshape(-1) for w in weights])
+        layer = torch.repeat_interleave(torch.arange(len(weights)), torch.tensor([w.numel() for w in weights]))
+        # exactly the `keep` best scores (ties at the cut broken by position, never by emptying a layer)
+        top = torch.topk(scores, keep).indices if keep > 0 else torch.zeros(0, dtype=torch.long)
+        counts = torch.bincount(layer[top.cpu()], minlength=len(weights)).tolist()
     masks = _top_k_masks(weights, counts)
     for w, mask in zip(weights, masks):
         w.mul_(mask.to(w.dtype))

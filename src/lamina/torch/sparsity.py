@@ -39,7 +39,10 @@ instead of λ. The tuner writes λ_g = s · r_g and runs three phases on the rec
 2. *Exact projection* to ρ: with K = round((1 − ρ) · P) weights to keep out of P, each layer
    keeps its k_g largest magnitudes, k_g ∝ its current number of nonzeros (largest
    remainders, Σ k_g = K): the allocation found in phase 1 is kept. If phase 1 ended sparser
-   than ρ, nothing is revived (the report says so).
+   than ρ, zeros where the loss gradient is largest join the mask, to be trained again; where
+   they cannot move (units that died in training have no gradient, or there is no fine-tuning)
+   the result stays sparser than ρ: a ``RuntimeWarning`` then says so and ``info["missed_target"]``
+   holds the overshoot.
 3. *Masked fine-tuning* (the last ``finetune_fraction``·E epochs, fresh optimizer, no penalty):
    gradients of pruned weights are zeroed, and the mask is re-applied after every epoch, so
    the zeros stay exact.
@@ -368,13 +371,27 @@ def tune_sparsity(model, train, likelihood, recipe, *, penalty, target: float, v
             seconds, n_epochs = seconds + rest.seconds, n_epochs + rest.epochs
         mask_cb.on_epoch_end(n_epochs, None)
     report = sparsity_report(reg)
+    missed = _warn_if_overshot(report["overall"], target, before["overall"], tail)
     collapsed = warn_if_collapsed(history.get("loss", []), kind, target, recipe.optimizer, prox_metric)
     info = {"sparsity": report, "collapsed": collapsed, "target_sparsity": target, "penalty": kind.value,
             "sparsity_before_projection": before["overall"],
             "kept": {g.name: int(round((1 - report["per_group"][g.name]) * g.numel)) for g in reg.reg_groups},
             "density_trajectory": controller.density_history, "ratios": controller.ratio_history,
-            "finetune_epochs": tail, "allocate": allocate}
+            "finetune_epochs": tail, "allocate": allocate, "missed_target": missed}
     result = NetTuneResult(f"sparsity-{kind.value}", lambdas, model, history.get("lambdas", []),
                            Compute(fits=float(n_epochs) / epochs, epochs=float(n_epochs), seconds=seconds),
                            info=info, history=history)
     return result
+
+
+def _warn_if_overshot(achieved: float, target: float, before: float, tail: int, tolerance: float = 0.005) -> float:
+    """achieved − target where the network ended sparser than ``target`` by more than
+    ``tolerance`` (after a ``RuntimeWarning``), else 0.0."""
+    overshoot = float(achieved) - float(target)
+    if target <= 0 or overshoot <= tolerance:
+        return 0.0
+    why = ("the weights put back into the mask had no gradient (units that died in training)" if tail > 0
+           else "there was no fine-tuning to train the weights put back into the mask")
+    warnings.warn(f"sparsity ended at {achieved:.4f} for target_sparsity={target:g} (training reached {before:.4f}): "
+                  f"{why}; train longer, or lower the learning rate", RuntimeWarning, stacklevel=3)
+    return overshoot
