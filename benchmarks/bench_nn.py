@@ -159,7 +159,7 @@ def laplace_scored(make_model, likelihood, data, seed, epochs, lr, batch_size):
     learned noise for a regression), or (None, why) when laplace-torch failed or is missing."""
     try:
         found = laplace_row(make_model, likelihood, data, seed, epochs, lr, batch_size)
-    except RuntimeError as error:  # e.g. laplace-torch's Kron with BatchNorm (asdl skips it)
+    except (RuntimeError, ValueError) as error:  # e.g. its Kron with BatchNorm (asdl skips it) or LayerNorm
         return None, f"laplace-torch failed: {str(error).splitlines()[0]}"
     if found is None:
         return None, "laplace-torch not installed: row skipped"
