@@ -94,15 +94,30 @@ def test_too_few_measurements_are_flagged_or_refused():
         sigma_from_residual(1e-9, dof=50, n_rows=50)
 
 
-def test_overcomplete_transform_falls_back_to_the_wavelet_mad_with_a_warning():
-    """f-k interpolation: the CV fit spends every degree of freedom; the MAD of the smooth gather
-    holds but cannot be confirmed, so it is returned with a warning."""
+def test_redundant_fk_frame_leaves_residual_degrees_of_freedom_to_measure_sigma():
+    """f-k interpolation: the real Fourier synthesis holds every atom twice (±k). Counting df as
+    |support| made the cross-validated fit look like it spent all m degrees of freedom, and σ̂
+    fell back to the unconfirmed MAD with a warning (1.18 σ here); df = rank of the active
+    columns leaves room to read σ̂ from the residual (0.93 σ)."""
     from lamina.inverse import interpolation
 
     problem = interpolation(n_traces=32, n_time=128, keep=0.6, transform="fk", snr_db=30.0, seed=0)
-    with pytest.warns(NoiseEstimateWarning, match="wavelet MAD of b is valid only for b smooth"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", NoiseEstimateWarning)
         estimate = estimate_sigma(problem.A, problem.b, "l1")
-    assert estimate.method == "wavelet MAD" and estimate.sigma == pytest.approx(problem.sigma, rel=0.3)
+    assert estimate.method == "cv residual" and estimate.dof < 0.8 * problem.A.shape[0]
+    assert estimate.sigma == pytest.approx(problem.sigma, rel=0.15)
+
+
+def test_a_fit_that_spends_every_degree_of_freedom_falls_back_to_the_wavelet_mad_with_a_warning():
+    from lamina.inverse.noise import smallest_estimate, warn_unreliable
+
+    cramped = sigma_from_residual(0.5, dof=995.0, n_rows=1000, penalty="l1", index=7)
+    assert not cramped.reliable
+    result = smallest_estimate([cramped], mad=0.01, n_rows=1000)
+    assert result.method == "wavelet MAD" and result.sigma == 0.01
+    with pytest.warns(NoiseEstimateWarning, match=r"valid only for b smooth.*m − df = 5\.0"):
+        warn_unreliable(result)
 
 
 def test_sigma_from_residual_formula():

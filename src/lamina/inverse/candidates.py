@@ -16,7 +16,7 @@ import numpy as np
 
 from lamina._validation import check_finite_array, check_positive_int
 from lamina.groups import Groups, as_groups
-from lamina.inverse._linops import ridge_dof
+from lamina.inverse.dof import column_classes, ridge_dof_with_free_columns, support_dof
 from lamina.operators import as_forward_model, matvec, rmatvec, squared_norm_estimate
 from lamina.penalties import Penalty, make_penalty
 from lamina.solvers.base import ConvergenceWarning
@@ -119,9 +119,9 @@ def compute_candidates(A, b, penalty, groups: Groups, direction, multipliers, *,
         dof = np.full(multipliers.shape, np.nan)
     elif is_l2(penalty):
         per_coef = groups.expand(direction) * penalty.factors(groups.n_features)
-        dof = ridge_dof(A, multipliers, per_coef)
+        dof = ridge_dof_with_free_columns(A, multipliers, per_coef)
     else:
-        dof = np.minimum(np.count_nonzero(path.coefs, axis=1), m).astype(float)
+        dof = support_dof(path.coefs, column_classes(A), m)
     seminorms = np.array([_seminorm(penalty, x, direction, groups) for x in path.coefs])
     return Candidates(multipliers=multipliers, lams=path.lams, coefs=path.coefs,
                       residual_norms=residual_norms, dof=dof, seminorms=seminorms, n_rows=m,

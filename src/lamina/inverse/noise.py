@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lamina._validation import check_finite_array
-from lamina.inverse._linops import ridge_dof
+from lamina.inverse.dof import column_classes, ridge_dof_with_free_columns, support_dof
 from lamina.inverse.candidates import is_l2, prepare
 from lamina.inverse.tunable import KFoldCV
 from lamina.penalties import L1, Penalty
@@ -123,9 +123,10 @@ def sigma_from_residual(residual: float, dof: float, n_rows: int, *, penalty: st
     Notes
     -----
     E‖b − A x̂‖² ≈ (m − df) σ² for a fit with df degrees of freedom that has captured the
-    signal (exact for least squares; for the lasso with df = |support| see Reid, Tibshirani &
-    Friedman 2016, who recommend λ by cross-validation). The relative standard error of σ̂ is
-    about 1/√(2(m − df)). df ≥ m leaves no residual to measure σ with: a ValueError.
+    signal (exact for least squares; for the lasso with df = rank of the active columns,
+    :func:`lamina.inverse.dof.support_dof`, see Reid, Tibshirani & Friedman 2016, who recommend
+    λ by cross-validation). The relative standard error of σ̂ is about 1/√(2(m − df)). df ≥ m
+    leaves no residual to measure σ with: a ValueError.
 
     Examples
     --------
@@ -248,9 +249,9 @@ def cv_residual_estimate(A, b, penalty: Penalty, groups, direction, *, n_folds: 
     chosen = cv.curve["index"]
     if is_l2(penalty):
         per_coef = groups.expand(direction) * penalty.factors(groups.n_features)
-        dof = ridge_dof(A, path.multipliers[:chosen + 1], per_coef)
+        dof = ridge_dof_with_free_columns(A, path.multipliers[:chosen + 1], per_coef)
     else:
-        dof = np.minimum(np.count_nonzero(path.coefs[:chosen + 1], axis=1), m).astype(float)
+        dof = support_dof(path.coefs[:chosen + 1], column_classes(A), m)
     roomy = np.flatnonzero(m - dof >= max(1.0, m / 4))
     index = int(roomy[-1]) if roomy.size else chosen
     estimate = sigma_from_residual(float(path.residual_norms[index]), float(dof[index]), m,

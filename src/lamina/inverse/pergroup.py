@@ -35,6 +35,7 @@ from lamina._validation import check_positive_float, check_positive_int
 from lamina.api import solve
 from lamina.groups import Groups
 from lamina.inverse.implicit import hypergradient  # noqa: F401 (re-exported)
+from lamina.inverse.dof import column_classes, support_dof
 from lamina.inverse.noise import estimate_sigma
 from lamina.inverse.rules import is_l2, sure_scores
 from lamina.inverse.tunable import OperatorProblem
@@ -123,18 +124,18 @@ class SURECoordinate(Tuner):
 
     def tune(self, A, b, penalty, groups: Groups, start, tol: float = 1e-6) -> TuneResult:
         if is_l2(penalty):
-            raise ValueError("per_group='sure' handles l1 and l0 (df = support size); "
+            raise ValueError("per_group='sure' handles l1 and l0 (df = rank of the active columns); "
                              "for l2 use per_group='hypergradient'")
         started = time.perf_counter()
         sigma = self.sigma if self.sigma is not None else estimate_sigma(A, b, penalty, groups, tol=tol).sigma
-        m = A.shape[0]
+        m, classes = A.shape[0], column_classes(A)
         lam = np.asarray(start, dtype=float).copy()
         if np.any(lam <= 0):
             raise ValueError("start must hold λ > 0 for every group")
 
         def score(x):
             residual = float(np.linalg.norm(matvec(A, x) - b))
-            dof = min(np.count_nonzero(x), m)
+            dof = support_dof(x, classes, m)
             return float(sure_scores([residual], [dof], m, sigma)[0])
 
         x = _quiet_solve(A, b, penalty, lam, groups, None, tol).x
