@@ -317,3 +317,15 @@ def test_a_spike_the_run_has_half_recovered_from_is_still_a_spike():
     with _warnings.catch_warnings():
         _warnings.simplefilter("error", RuntimeWarning)
         assert not warn_if_spiked([2.4, 0.16, 0.12, 0.09, 0.095, 0.099], lr=3e-3)
+
+
+def test_adamw_without_a_regularizer_adds_no_weight_decay():
+    """torch's AdamW decays by 0.01 unless told otherwise; lamina's only penalty is the regularizer's."""
+    X, y = torch.randn(40, 5, generator=torch.Generator().manual_seed(0)), torch.randint(0, 3, (40,))
+    weights = {}
+    for name in ("adam", "adamw"):
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3))
+        lt.fit(net, (X, y), epochs=30, lr=0.05, batch_size=10, optimizer=name)
+        weights[name] = torch.cat([p.detach().ravel() for p in net.parameters()])
+    torch.testing.assert_close(weights["adamw"], weights["adam"])

@@ -59,12 +59,15 @@ def evaluate(model: nn.Module, data, likelihood="classification", batch_size: in
 
 # ----------------------------------------------------------------------------- optimizers
 def make_optimizer(name: str, param_groups: list[dict], lr: float) -> torch.optim.Optimizer:
+    """torch.optim's ``name`` optimizer over ``param_groups`` at rate ``lr``. Weight decay is only
+    what a group states (a :class:`~lamina.torch.penalty.Regularizer`'s decoupled δ_g/N): AdamW's
+    own default of 0.01 would add a penalty nobody asked for, so a group without one gets 0."""
     classes = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
     if name not in classes:
         raise ValueError(f"optimizer must be one of {sorted(classes)}; got {name!r}")
     if not (isinstance(lr, (int, float)) and np.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a positive number, got {lr!r}")
-    return classes[name](param_groups, lr=lr)
+    return classes[name](param_groups, lr=lr, **({"weight_decay": 0.0} if name == "adamw" else {}))
 
 
 @dataclass
