@@ -80,3 +80,37 @@ def test_kfac_keeps_the_ggn_scale_for_a_layer_applied_at_every_position():
         curvature.accumulate(out, likelihood.sample_output_grad(out, generator))
     ratio = float(curvature.spectra(n)[0].sum()) / exact
     assert 0.8 < ratio < 1.4, ratio
+
+
+def test_recorded_log_evidence_is_the_exact_one_up_to_a_constant_with_a_flat_prior_intercept():
+    """keep_best compares the recorded Laplace log evidence across updates whose β differ: the
+    flat-prior intercept's block of the Hessian is β·N, so −½ log det holds −½ log β for it (left
+    out, the comparison favoured large β)."""
+    torch.manual_seed(1)
+    n, p = 40, 6
+    X = torch.randn(n, p, dtype=torch.float64)
+    X -= X.mean(0)
+    y = X @ (0.5 * torch.randn(p, dtype=torch.float64)) + 1.0 + 0.7 * torch.randn(n, dtype=torch.float64)
+    model, likelihood = nn.Linear(p, 1).double(), Gaussian(4.0)
+    reg = Regularizer(model, n, 0.1)
+    evidence = OnlineEvidence(model, reg, likelihood, structure="kfac", decay=0.0, inner_iterations=1,
+                              max_factor=1e6, scale_invariant=None, burn_in=0, update_every=1)
+    Z = torch.cat([X, torch.ones(n, 1, dtype=torch.float64)], 1).numpy()
+    exact, recorded, betas = [], [], []
+    for epoch in range(6):   # weights at the MAP of the current (δ, β), then one update
+        D = np.diag([float(reg.delta) / float(likelihood.precision)] * p + [0.0])
+        theta = np.linalg.solve(Z.T @ Z + D, Z.T @ y.numpy())
+        with torch.no_grad():
+            model.weight.copy_(torch.as_tensor(theta[:p]).view(1, p))
+            model.bias.copy_(torch.as_tensor(theta[p:]))
+        evidence.on_forward(model(X), y.view(-1, 1))
+        assert evidence.on_epoch_end(epoch)
+        delta, beta = float(reg.delta), float(likelihood.precision)   # the record is at the new (δ, β)
+        r = y.numpy() - Z @ theta
+        A = beta * Z.T @ Z + np.diag([delta] * p + [0.0])
+        exact.append(0.5 * n * np.log(beta) - 0.5 * beta * r @ r + 0.5 * p * np.log(delta)
+                     - 0.5 * delta * theta[:p] @ theta[:p] - 0.5 * np.linalg.slogdet(A)[1])
+        recorded.append(evidence.log_evidence[-1][1])
+        betas.append(beta)
+    assert np.ptp(np.log(betas)) > 1e-2       # β differs between the records: the term matters
+    np.testing.assert_allclose(np.diff(recorded), np.diff(exact), rtol=1e-6, atol=1e-6)   # β is float32

@@ -334,6 +334,10 @@ class OnlineEvidence:
         if nll is None:
             return
         value = laplace_log_evidence(nll, delta, norms, [_host(h) for h in spectra])
+        if isinstance(self.likelihood, Gaussian):
+            # the flat-prior parameters' block of the Hessian is β times their GGN: −½ log det holds
+            # −½ P_free log β, a term in β (records at different β are compared by keep_best)
+            value -= 0.5 * self.n_free * float(self.likelihood.log_precision)
         self.log_evidence.append((self._epoch, value))
         if self.keep_best and (self.best is None or value > self.best["log_evidence"]):
             lik = self.likelihood
