@@ -1,5 +1,7 @@
 """Degrees of freedom of sparse and ridge fits (lamina.inverse.dof) against the exact definitions:
 rank of the active columns, trace of the hat matrix."""
+import warnings
+
 import numpy as np
 import pytest
 from scipy.sparse.linalg import aslinearoperator
@@ -91,3 +93,22 @@ def test_gcv_and_sure_tune_a_ridge_with_an_unpenalized_intercept(tuner):
     exact = exact_ridge_dof(A, candidates.lams[:, 0], weights)
     np.testing.assert_allclose(candidates.dof, exact, rtol=1e-8)
     assert abs(result.x[0] - 3.0) < 0.5
+
+
+def test_gcv_says_when_it_is_flat_along_the_path():
+    """Ridge with orthonormal rows (a masked orthonormal DCT, A Aᵀ = I): GCV = ‖b‖²/m at every λ."""
+    from scipy.fft import idct
+
+    from lamina.inverse.rules import GCV
+
+    rng = np.random.default_rng(0)
+    A = idct(np.eye(64), norm="ortho", axis=0)[np.sort(rng.choice(64, 40, replace=False))]
+    b = A @ rng.standard_normal(64)
+    path = compute_candidates(A, b, L2(), Groups.contiguous([64]), np.ones(1), np.geomspace(10, 1e-3, 12))
+    with pytest.warns(UserWarning, match="GCV is the same at every λ"):
+        GCV().select(path, None)
+    rough = compute_candidates(A * np.linspace(0.5, 2, 64), b, L2(), Groups.contiguous([64]), np.ones(1),
+                               np.geomspace(10, 1e-3, 12))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        GCV().select(rough, None)
