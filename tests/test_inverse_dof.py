@@ -95,8 +95,9 @@ def test_gcv_and_sure_tune_a_ridge_with_an_unpenalized_intercept(tuner):
     assert abs(result.x[0] - 3.0) < 0.5
 
 
-def test_gcv_says_when_it_is_flat_along_the_path():
-    """Ridge with orthonormal rows (a masked orthonormal DCT, A Aᵀ = I): GCV = ‖b‖²/m at every λ."""
+def test_gcv_and_cv_say_when_they_are_flat_along_the_path():
+    """Ridge with orthonormal rows (a masked orthonormal DCT, A Aᵀ = I): GCV = ‖b‖²/m at every λ,
+    and a fit on some rows predicts 0 on the others, so the held-out error is ‖b_val‖² at every λ."""
     from scipy.fft import idct
 
     from lamina.inverse.rules import GCV
@@ -107,6 +108,8 @@ def test_gcv_says_when_it_is_flat_along_the_path():
     path = compute_candidates(A, b, L2(), Groups.contiguous([64]), np.ones(1), np.geomspace(10, 1e-3, 12))
     with pytest.warns(UserWarning, match="GCV is the same at every λ"):
         GCV().select(path, None)
+    with pytest.warns(UserWarning, match="cross-validated error is the same at every λ"):
+        fit(A, b, "l2", tuner="cv", multipliers=np.geomspace(10, 1e-3, 12))   # A_val A_trᵀ = 0
     rough = compute_candidates(A * np.linspace(0.5, 2, 64), b, L2(), Groups.contiguous([64]), np.ones(1),
                                np.geomspace(10, 1e-3, 12))
     with warnings.catch_warnings():

@@ -128,6 +128,16 @@ def compute_candidates(A, b, penalty, groups: Groups, direction, multipliers, *,
                       n_iter=int(np.sum(path.n_iters)), unconverged=unconverged, results=path.results)
 
 
+def warn_if_flat(score, rule: str, why: str) -> None:
+    """A UserWarning when ``score`` (one value per λ of the path) is the same at every λ to 1e-9:
+    its argmin is then decided by rounding, not by the data; ``why`` says when that happens."""
+    score = np.asarray(score, dtype=float)
+    finite = score[np.isfinite(score)]
+    if finite.size > 1 and np.ptp(finite) <= 1e-9 * np.max(np.abs(finite)):
+        warnings.warn(f"{rule} is the same at every λ of the path (to 1e-9): it cannot choose λ here and its "
+                      f"argmin is decided by rounding ({why})", UserWarning, stacklevel=3)
+
+
 def prepare(A, b, penalty, groups, direction):
     """Validate the common arguments; returns (A, b, penalty, groups, direction)."""
     A = as_forward_model(A)

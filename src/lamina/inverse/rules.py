@@ -28,7 +28,6 @@ unlike a wavelet MAD of b, holds on data that are not smooth (compressed sensing
 from __future__ import annotations
 
 import time
-import warnings
 from enum import Enum
 
 import numpy as np
@@ -36,7 +35,8 @@ import numpy as np
 from lamina._validation import check_positive_float, parse_choice
 from lamina.inverse.tunable import KFoldCV  # noqa: F401  (the rule "cv")
 from lamina.inverse.candidates import (Candidates, check_penalty, compute_candidates,  # noqa: F401
-                                       default_multipliers, is_l2, prepare, result_from_candidates)
+                                       default_multipliers, is_l2, prepare, result_from_candidates,
+                                       warn_if_flat)
 from lamina.inverse.noise import estimate_sigma
 from lamina.tuners.base import Tuner, TuneResult
 
@@ -181,13 +181,9 @@ class GCV(PathRule):
 
     def select(self, candidates, sigma):
         score = gcv_scores(candidates.residual_norms, candidates.dof, candidates.n_rows)
-        finite = score[np.isfinite(score)]
-        if finite.size > 1 and np.ptp(finite) <= 1e-9 * np.max(np.abs(finite)):
-            # e.g. ridge with orthonormal rows (A Aᵀ = I: a tight frame under a row mask): every
-            # singular value is 1, ‖r‖ = ‖b‖ t/(1 + t) and df = m/(1 + t) give GCV = ‖b‖²/m for all t
-            warnings.warn("GCV is the same at every λ of the path (to 1e-9): it cannot choose here and its "
-                          "argmin is decided by rounding (ridge with A Aᵀ ∝ I shrinks every direction alike); "
-                          "use tuner='cv'", UserWarning, stacklevel=2)
+        # e.g. ridge with orthonormal rows (A Aᵀ = I: a tight frame under a row mask): every singular
+        # value is 1, ‖r‖ = ‖b‖ t/(1 + t) and df = m/(1 + t) give GCV = ‖b‖²/m for all t
+        warn_if_flat(score, "GCV", "ridge with A Aᵀ ∝ I shrinks every direction alike")
         return int(np.argmin(score)), score
 
 

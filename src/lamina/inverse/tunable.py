@@ -20,7 +20,8 @@ import numpy as np
 from lamina._validation import check_positive_int
 from lamina.api import solve
 from lamina.inverse._linops import row_subset
-from lamina.inverse.candidates import compute_candidates, default_multipliers, prepare, result_from_candidates
+from lamina.inverse.candidates import (compute_candidates, default_multipliers, prepare, result_from_candidates,
+                                      warn_if_flat)
 from lamina.inverse.implicit import hypergradient
 from lamina.operators import is_explicit, matvec, rmatvec, to_dense
 from lamina.solvers.base import ConvergenceWarning
@@ -230,6 +231,10 @@ class KFoldCV(Tuner):
                                         multipliers, tol=tol, solver=solver, callback=callback, with_dof=False)
         candidates.n_iter += int(problem.compute.epochs)
         candidates.unconverged += problem.unconverged
+        # e.g. ridge on a tight frame under a row mask: A_val A_trᵀ = 0, the training fit predicts 0
+        # on every held-out row whatever λ
+        warn_if_flat(held_out_error, "the cross-validated error",
+                     "the fit on the training rows predicts nothing of the held-out rows")
         index = int(np.argmin(held_out_error))
         return result_from_candidates(self.name, candidates, index, held_out_error / problem.held_out_rows,
                                       problem.groups, started,
