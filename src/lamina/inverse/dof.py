@@ -21,11 +21,11 @@ estimate σ̂² = ‖b − A x̂‖²/(m − df) read them.
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
+from scipy.linalg import orth
 from scipy.sparse.linalg import LinearOperator
 
 from lamina.inverse._linops import ridge_dof
-from lamina.operators import is_explicit, matvec, rmatvec
+from lamina.operators import is_explicit, matvec, rmatvec, to_dense
 
 #: Unpenalized columns :func:`ridge_dof_with_free_columns` materializes, at most.
 MAX_FREE_COLUMNS = 2000
@@ -76,50 +76,38 @@ def ridge_dof_with_free_columns(A, strengths_on_ray, per_coef, **options) -> np.
     if free.size > MAX_FREE_COLUMNS:
         raise ValueError(f"{free.size} unpenalized coefficients (penalty factor 0): at most {MAX_FREE_COLUMNS} "
                          "are supported by GCV, SURE and the noise estimate")
-    basis = _range_basis(_columns(A, free))
+    basis = orth(to_dense(_column_subset(A, free)))
     penalized = np.flatnonzero(per_coef > 0)
     rank = float(basis.shape[1])
     if penalized.size == 0:
         return np.full(np.shape(strengths_on_ray), rank)
-    return rank + ridge_dof(_projected_columns(A, penalized, basis), strengths_on_ray, per_coef[penalized], **options)
+    return rank + ridge_dof(_projected(_column_subset(A, penalized), basis), strengths_on_ray, per_coef[penalized],
+                            **options)
 
 
-def _columns(A, index: np.ndarray) -> np.ndarray:
-    """A[:, index] as a dense array (one product with A per column for operators)."""
+def _column_subset(A, index: np.ndarray):
+    """A[:, index]: a dense array for explicit A, else an operator (x placed at ``index``, then A)."""
     if is_explicit(A):
-        block = A[:, index]
-        return block.toarray() if sp.issparse(block) else np.asarray(block, dtype=np.float64)
-    out = np.empty((A.shape[0], index.size))
-    unit = np.zeros(A.shape[1])
-    for k, j in enumerate(index):
-        unit[j] = 1.0
-        out[:, k] = matvec(A, unit)
-        unit[j] = 0.0
-    return out
-
-
-def _range_basis(columns: np.ndarray) -> np.ndarray:
-    """Orthonormal basis of the range of ``columns`` (SVD, numerical rank)."""
-    u, s, _ = np.linalg.svd(columns, full_matrices=False)
-    tol = s[0] * max(columns.shape) * np.finfo(float).eps if s.size else 0.0
-    return u[:, s > tol]
-
-
-def _projected_columns(A, index: np.ndarray, basis: np.ndarray):
-    """(I − Q Qᵀ) A[:, index], Q = ``basis``: a dense array for explicit A, else an operator."""
-    if is_explicit(A):
-        block = _columns(A, index)
-        return block - basis @ (basis.T @ block)
+        return to_dense(A[:, index])
     n = A.shape[1]
 
     def forward(x):
         full = np.zeros(n)
         full[index] = np.asarray(x).ravel()
-        y = matvec(A, full)
+        return matvec(A, full)
+
+    return LinearOperator((A.shape[0], index.size), matvec=forward,
+                          rmatvec=lambda r: rmatvec(A, np.asarray(r).ravel())[index], dtype=np.float64)
+
+
+def _projected(B, basis: np.ndarray):
+    """(I − Q Qᵀ) B, Q = ``basis`` (orthonormal columns): a dense array for explicit B, else an operator."""
+    if is_explicit(B):
+        return B - basis @ (basis.T @ B)
+
+    def project(y):
+        y = np.asarray(y).ravel()
         return y - basis @ (basis.T @ y)
 
-    def adjoint(r):
-        r = np.asarray(r).ravel()
-        return rmatvec(A, r - basis @ (basis.T @ r))[index]
-
-    return LinearOperator((A.shape[0], index.size), matvec=forward, rmatvec=adjoint, dtype=np.float64)
+    return LinearOperator(B.shape, matvec=lambda x: project(matvec(B, x)),
+                          rmatvec=lambda r: rmatvec(B, project(r)), dtype=np.float64)

@@ -70,11 +70,9 @@ def hypergradient(model: nn.Module, regularizer: Regularizer, likelihood, train_
         val_grad = _flat(torch.autograd.grad(likelihood.nll(model(Xv), yv), params)).detach()
     finally:
         model.train(was_training)
-    # the coupled term explicitly: ``penalty()`` is 0 in decoupled mode, whose training (weight
+    # the L2 term in either mode: ``penalty()`` is 0 in decoupled mode, whose training (weight
     # decay δ/N) reaches the same stationary point, so H needs δ/N there as well
-    distances = regularizer.sq_distances()
-    coupled = 0.5 * torch.dot(regularizer.delta.to(distances.dtype), distances) / regularizer.n_data
-    loss = likelihood.loss(model(X), y) + coupled
+    loss = likelihood.loss(model(X), y) + regularizer.l2_term()
     grad = _flat(torch.autograd.grad(loss, params, create_graph=True))
 
     def hvp(v):

@@ -207,6 +207,11 @@ class Regularizer:
         """Coupled L2 term 1/(2N) Σ_g δ_g ‖W_g − μ_g‖² (zero in decoupled mode and for L1/L0)."""
         if self.penalty_kind is not Penalty.L2 or self.mode is Mode.DECOUPLED:
             return torch.zeros((), device=self.delta.device)
+        return self.l2_term()
+
+    def l2_term(self) -> torch.Tensor:
+        """1/(2N) Σ_g δ_g ‖W_g − μ_g‖² in either mode: the term whose stationary point coupled
+        training and decoupled weight decay δ_g/N both reach."""
         norms = self.sq_distances()
         return 0.5 * torch.dot(self.delta.to(norms.dtype), norms) / self.n_data
 
