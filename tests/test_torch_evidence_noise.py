@@ -114,3 +114,80 @@ def test_recorded_log_evidence_is_the_exact_one_up_to_a_constant_with_a_flat_pri
         betas.append(beta)
     assert np.ptp(np.log(betas)) > 1e-2       # β differs between the records: the term matters
     np.testing.assert_allclose(np.diff(recorded), np.diff(exact), rtol=1e-6, atol=1e-6)   # β is float32
+
+
+class _Attention(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Linear(4, 8)
+        self.attention = nn.MultiheadAttention(8, 2, batch_first=True)
+        self.head = nn.Linear(8, 3)
+
+    def forward(self, x):
+        h = self.embed(x)
+        h, _ = self.attention(h, h, h)
+        return self.head(h.mean(1))
+
+
+def test_curvature_reaches_the_attention_output_projection_whose_hook_never_fires():
+    """nn.MultiheadAttention reads out_proj.weight without calling out_proj, so its forward hook
+    never fired: its group never had curvature, ready() stayed False and the evidence tuner never
+    updated any δ (n_updates 0). Its group now gets the diagonal GGN from the parameter gradient,
+    equal to the exact diagonal (one sampled gradient per output class summed = the GGN's)."""
+    torch.manual_seed(0)
+    X = torch.randn(16, 5, 4, dtype=torch.float64)
+    net, likelihood = _Attention().double(), Classification()
+    groups = Regularizer(net, len(X), 1.0).reg_groups
+    curvature = GGNCurvature(net, groups, "kfac", decay=1 - 1 / 400)
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(400):
+        out = net(X)
+        curvature.accumulate(out, likelihood.sample_output_grad(out, generator))
+    assert curvature.ready()
+    k = [g.name for g in groups].index("attention.out_proj.weight")
+    params = {name: v.detach() for name, v in net.named_parameters()}
+    w = params["attention.out_proj.weight"]
+    exact = torch.zeros_like(w)
+    for i in range(len(X)):
+        def logits(v, i=i):
+            return functional_call(net, {**params, "attention.out_proj.weight": v}, (X[i:i + 1],))[0]
+        J = jacrev(logits)(w).reshape(3, -1)
+        prob = torch.softmax(logits(w), -1)
+        exact += torch.diagonal(J.T @ (torch.diag(prob) - torch.outer(prob, prob)) @ J).reshape(w.shape)
+    estimate = curvature.spectra(len(X))[k].reshape(w.shape)
+    ratio = float(estimate.sum() / exact.sum())
+    correlation = float(torch.corrcoef(torch.stack([estimate.flatten(), exact.flatten()]))[0, 1])
+    assert 0.85 < ratio < 1.15, ratio
+    assert correlation > 0.9, correlation
+
+
+def test_evidence_updates_every_group_of_an_attention_model():
+    torch.manual_seed(0)
+    X, y = torch.randn(64, 5, 4), torch.randint(0, 3, (64,))
+    net = _Attention()
+    reg = Regularizer(net, len(X), 1.0)
+    evidence = OnlineEvidence(net, reg, Classification(), burn_in=1, update_every=1)
+    for epoch in range(3):
+        evidence.on_forward(net(X), y)
+        evidence.on_epoch_end(epoch)
+    assert evidence.n_updates == 3
+    assert np.all(reg.delta.numpy() != 1.0), reg.delta
+
+
+def test_evidence_survives_a_group_frozen_after_the_regularizer_was_built():
+    """Freezing a layer after the Regularizer was built made autograd.grad raise (a target without
+    grad); now the frozen group keeps the curvature it had (none here: its prior alone) and the
+    others update."""
+    torch.manual_seed(0)
+    X, y = torch.randn(64, 1, 8), torch.randint(0, 3, (64,))
+    net = nn.Sequential(nn.Conv1d(1, 4, 3), nn.Tanh(), nn.Conv1d(4, 4, 3), nn.Tanh(), nn.Flatten(),
+                        nn.Linear(16, 3))
+    reg = Regularizer(net, len(X), 1.0)
+    evidence = OnlineEvidence(net, reg, Classification(), burn_in=1, update_every=1, scale_invariant=None)
+    net[2].weight.requires_grad_(False)
+    for epoch in range(3):
+        evidence.on_forward(net(X), y)
+        evidence.on_epoch_end(epoch)
+    assert evidence.n_updates == 3
+    delta = dict(zip(reg.names, reg.delta.tolist()))
+    assert delta["0.weight"] != 1.0 and delta["5.weight"] != 1.0

@@ -211,6 +211,12 @@ def test_sparsity_bad_inputs_name_the_argument():
     for bad, error in ((0, ValueError), (-2, ValueError), (0.5, TypeError)):
         with pytest.raises(error, match="update_every"):
             lt.tune(_mlp(), (X, y), penalty="l1", target_sparsity=0.9, update_every=bad, epochs=1)
+    for options, name in (({"margin": -0.1}, "margin"), ({"margin": float("nan")}, "margin"),
+                          ({"gain": 0.0}, "gain"), ({"kappa": -1.0}, "kappa"),
+                          ({"criterion_size": 0}, "criterion_size"),
+                          ({"warmup_fraction": 0.6, "ramp_fraction": 0.5}, "warmup_fraction")):
+        with pytest.raises(ValueError, match=name):
+            lt.tune(_mlp(), (X, y), penalty="l1", target_sparsity=0.9, epochs=1, **options)
 
 
 def test_zero_target_trains_dense_and_dataloader_works():
@@ -240,12 +246,12 @@ def test_pruning_allocations_keep_the_budget():
     for kind in pruning.ALLOCATIONS:
         net = _mlp()
         masks = pruning.magnitude_masks(net, kind, 0.9)
-        assert abs(sum(int(m.sum()) for m in masks) - round(0.1 * total)) <= 2, kind
+        assert sum(int(m.sum()) for m in masks) == round(0.1 * total), kind
         assert _zeros(net) == pytest.approx(pruning.overall_sparsity(net)) == pytest.approx(1 - sum(
             int(m.sum()) for m in masks) / total)
         assert all(int(m.sum()) > 0 for m in masks), kind
     uniform = pruning.magnitude_masks(_mlp(), "uniform", 0.9)
-    assert [int(m.sum()) for m in uniform] == [410, 410, 64]
+    assert [int(m.sum()) for m in uniform] == [410, 409, 64]           # 409.6, 409.6, 64: K = 883
     net = _mlp()
     lamp = pruning.magnitude_masks(net, "LAMP", 0.99)
     assert all(int(m.sum()) >= 1 for m in lamp)                # the largest weight of a layer scores 1

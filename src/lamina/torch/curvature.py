@@ -96,6 +96,18 @@ class GGNCurvature:
         for k, module in self._module_of.items():
             self._handles.append(module.register_forward_hook(self._make_hook(k)))
 
+    def _demote_uncalled(self) -> None:
+        """A Linear whose forward hook did not fire before its first curvature step is read
+        without being called (``nn.MultiheadAttention`` uses ``out_proj.weight`` directly): its
+        group gets the diagonal GGN from the parameter's gradient instead, which needs no hook."""
+        for k in [k for k, calls in self._captured.items() if not calls and self._stats[k][0].get() is None]:
+            del self._module_of[k], self._captured[k]
+            self._generic.append(k)
+            self._stats[k] = (_EMA(self.decay),)
+
+    def _trainable(self, k: int) -> list[torch.Tensor]:
+        return [p for p in self.groups[k].params if p.requires_grad]
+
     def _clear(self, *_):
         for captured in self._captured.values():
             captured.clear()
@@ -117,8 +129,12 @@ class GGNCurvature:
 
         ``output`` must still hold its graph (call before the training ``backward``)."""
         n_batch = output.shape[0]
+        self._demote_uncalled()
         hooked = [(k, a, s) for k, calls in self._captured.items() for a, s in calls]
-        targets = [s for _, _, s in hooked] + [p for k in self._generic for p in self.groups[k].params]
+        # parameters frozen after the groups were built are skipped: their group keeps the
+        # curvature it had (or none, see ready())
+        generic = [(k, self._trainable(k)) for k in self._generic]
+        targets = [s for _, _, s in hooked] + [p for _, params in generic for p in params]
         if not targets:
             return
         grads = torch.autograd.grad(output, targets, grad_outputs=v, retain_graph=True, allow_unused=True)
@@ -139,9 +155,12 @@ class GGNCurvature:
             else:
                 self._stats[k][0].update((g * g).T @ (a * a) / n_batch)
         offset = len(hooked)
-        for k in self._generic:
+        for k, params in generic:
+            if len(params) < len(self.groups[k].params):
+                offset += len(params)
+                continue   # partly or wholly frozen: its diagonal would not match the group's size
             parts = []
-            for p in self.groups[k].params:
+            for p in params:
                 grad = grads[offset]
                 offset += 1
                 parts.append(torch.zeros_like(p).reshape(-1) if grad is None else grad.reshape(-1))
@@ -150,14 +169,19 @@ class GGNCurvature:
         self._clear()
 
     def ready(self) -> bool:
-        return all(stat.get() is not None for stats in self._stats.values() for stat in stats)
+        """Every group whose parameters all train has curvature (frozen groups never will)."""
+        return all(stat.get() is not None for k, stats in self._stats.items()
+                   if len(self._trainable(k)) == len(self.groups[k].params) for stat in stats)
 
     def spectra(self, n_data: int) -> list[torch.Tensor]:
         """Curvature eigenvalues (K-FAC) or diagonal of every group, scaled to N samples."""
         out = []
         for k in range(len(self.groups)):
             stats = self._stats[k]
-            if k in self._module_of and self.structure is Structure.KFAC:
+            if stats[0].get() is None:   # frozen before its first curvature step: the prior alone
+                out.append(torch.zeros(sum(p.numel() for p in self.groups[k].params),
+                                       device=self.groups[k].params[0].device))
+            elif k in self._module_of and self.structure is Structure.KFAC:
                 eig_a = torch.linalg.eigvalsh(stats[0].get()).clamp_min(0.0)
                 eig_g = torch.linalg.eigvalsh(stats[1].get()).clamp_min(0.0)
                 out.append(n_data * torch.outer(eig_g, eig_a).reshape(-1))

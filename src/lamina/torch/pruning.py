@@ -5,8 +5,9 @@ Every allocation keeps K = round((1 − ρ) P) of the P regularized weights (tho
 neither counted nor pruned) and keeps, within a layer l, its k_l largest magnitudes. They differ
 in the k_l:
 
-* ``"uniform"`` — every layer at the target, k_l = (1 − ρ) P_l
-  (``torch.nn.utils.prune.l1_unstructured``);
+* ``"uniform"`` — every layer at the target, k_l = (1 − ρ) P_l (as
+  ``torch.nn.utils.prune.l1_unstructured`` per layer, but rounded by largest remainder so that
+  the layers' k_l add up to K; ERK's k_l are rounded alike);
 * ``"global"`` — one magnitude threshold for all layers
   (``torch.nn.utils.prune.global_unstructured``);
 * ``"ERK"`` (Evci et al. 2020, RigL) — density d_l = ε (Σ_i n_i) / (Π_i n_i) over the
@@ -87,6 +88,15 @@ def _masks_from_prune(pairs) -> list[torch.Tensor]:
     return masks
 
 
+def _apportion(shares: np.ndarray, total: int) -> list[int]:
+    """Whole counts that add up to ``total`` from real ``shares`` that (nearly) do: the floors,
+    plus one for the largest fractional parts (Hamilton's largest-remainder method)."""
+    counts = np.floor(shares + 1e-9).astype(int)
+    extra = int(np.clip(total - counts.sum(), 0, len(shares)))
+    counts[np.argsort(-(shares - counts), kind="stable")[:extra]] += 1
+    return counts.tolist()
+
+
 def _top_k_masks(weights, counts) -> list[torch.Tensor]:
     masks = []
     for w, k in zip(weights, counts):
@@ -108,18 +118,16 @@ def magnitude_masks(model: nn.Module, allocation: str, sparsity: float, by=None)
     weights = [getattr(m, n).detach() for m, n in pairs]
     total = sum(w.numel() for w in weights)
     keep = int(round((1 - sparsity) * total))
-    if allocation in ("global", "uniform") and keep == total:
-        return [torch.ones_like(w, dtype=torch.bool) for w in weights]
+    sizes = np.array([w.numel() for w in weights], dtype=np.float64)
     if allocation == "global":
+        if keep == total:
+            return [torch.ones_like(w, dtype=torch.bool) for w in weights]
         prune.global_unstructured(pairs, pruning_method=prune.L1Unstructured, amount=total - keep)
         return _masks_from_prune(pairs)
     if allocation == "uniform":
-        for m, n in pairs:
-            prune.l1_unstructured(m, n, amount=sparsity)
-        return _masks_from_prune(pairs)
-    if allocation == "ERK":
-        densities = erk_densities([tuple(w.shape) for w in weights], 1 - sparsity)
-        counts = [int(round(d * w.numel())) for d, w in zip(densities, weights)]
+        counts = _apportion((1 - sparsity) * sizes, keep)
+    elif allocation == "ERK":
+        counts = _apportion(erk_densities([tuple(w.shape) for w in weights], 1 - sparsity) * sizes, keep)
     else:
         scores = torch.cat([lamp_scores(w).reshape(-1) for w in weights])
         layer = torch.repeat_interleave(torch.arange(len(weights)), torch.tensor([w.numel() for w in weights]))

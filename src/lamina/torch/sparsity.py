@@ -58,7 +58,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lamina._validation import check_positive_int
+from lamina._validation import check_positive_float, check_positive_int
 from lamina.torch.fit import Batches, as_tensors, fit, make_optimizer, model_device, model_dtype
 from lamina.torch.groups import discover_groups
 from lamina.torch.masks import MaskCallback, group_nonzeros, loss_gradients, project_to_target
@@ -315,6 +315,12 @@ def tune_sparsity(model, train, likelihood, recipe, *, penalty, target: float, v
                         ("ramp_fraction", ramp_fraction), ("probe", probe)):
         if not 0 <= value < 1:
             raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
+    if warmup_fraction >= ramp_fraction:
+        raise ValueError(f"warmup_fraction ({warmup_fraction!r}) must be below ramp_fraction ({ramp_fraction!r}): "
+                         "the density ramp runs from the end of the warm-up to ramp_fraction of phase 1")
+    margin = check_positive_float(margin, "margin", strict=False)
+    gain, kappa = check_positive_float(gain, "gain"), check_positive_float(kappa, "kappa")
+    criterion_size = check_positive_int(criterion_size, "criterion_size")
     if not isinstance(recipe.optimizer, str):
         raise ValueError(f"optimizer: with target_sparsity give the optimizer by name ('adam', 'adamw' or 'sgd'), "
                          f"not an instance ({type(recipe.optimizer).__name__}): the tuner applies the penalty by a "
