@@ -79,9 +79,10 @@ def test_rival_rules_compete_and_are_counted_in_the_cost():
     net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
     result = lt.tune(net, (X, y), epochs=60, batch_size=32, seed=0, rivals=("per_element",), per_direction=True)
     assert len(result.info["selection"]["rivals"]) == 2 and len(result.info["folds"]) == 2
-    assert result.info["merge_at"] == pytest.approx(0.5 / (6 * 84 / 120 - 1))
-    assert result.info["merge_epoch"] == 9   # floor(0.156 · 60)
-    assert result.compute.fits == pytest.approx((6 * 9 * 84 / 120 + 51) / 60) and result.compute.fits <= 1.5
+    # an epoch on 84 of 120 samples in batches of 32 takes 3 of 4 steps: it costs 0.75 of a full one
+    assert result.info["merge_at"] == pytest.approx(0.5 / (6 * 0.75 - 1))
+    assert result.info["merge_epoch"] == 8   # floor(0.143 · 60)
+    assert result.compute.fits == pytest.approx((6 * 8 * 84 / 120 + 52) / 60) and result.compute.fits <= 1.5
 
 
 def test_heldout_losses_are_the_per_sample_nll():
@@ -200,7 +201,8 @@ def test_fine_tuning_with_a_prior_mean_lets_the_held_out_samples_choose_between_
     selection = result.info["selection"]
     assert [r["label"] for r in selection["rivals"]] == ["one scale, rule uniform"]
     assert result.info["rule"] == "mup" and selection["n_heldout"] == 2 * 30
-    # two kinds × two folds, each for floor(0.28 · 12) = 3 epochs (merge_at="auto": 1.5 fits at most)
+    # two kinds × two folds, each for floor(0.25 · 12) = 3 epochs (merge_at="auto": 1.5 fits at most;
+    # an epoch on 70 of 100 samples in batches of 25 is 3 of 4 steps, so it costs 0.75 of a full one)
     assert result.info["merge_epoch"] == 3
     assert result.compute.fits == pytest.approx((4 * 3 * 0.7 + 9) / 12, rel=1e-6) and result.compute.fits <= 1.5
     uniform = len({round(v, 9) for v in result.lambdas.values()}) == 1   # μP ratios are never uniform
@@ -242,6 +244,21 @@ def test_merge_at_auto_keeps_the_calibrations_within_the_cost_budget(calibration
     if not refit:
         assert calibrations * share * merge_at + (1 - merge_at) <= COST_BUDGET + 1e-12
     assert _merge_share(0.3, calibrations, share, refit) == (0.3, False)   # a number is kept
+
+
+@pytest.mark.parametrize(("n_fit", "n_all", "batch_size", "expected"), [
+    (35, 50, 128, 1.0),           # one full batch either way: the step, not the rows, is the cost
+    (350, 500, 128, 0.75),        # 3 of 4 steps
+    (91, 130, 128, 0.7),          # 1 of 2 steps, but the second full-data step holds 2 rows: samples
+    (7000, 10000, 32, 0.7),       # many steps: the share of samples
+])
+def test_an_epoch_on_part_of_the_samples_costs_the_larger_of_its_sample_and_step_shares(n_fit, n_all, batch_size,
+                                                                                        expected):
+    from lamina.torch.heldout import _epoch_cost_share, _merge_share
+    assert _epoch_cost_share(n_fit, n_all, batch_size) == pytest.approx(expected)
+    # fine-tuning on 50 samples in one batch, two kinds × two folds: a sixth of the epochs (steps
+    # 4·m + 1 − m = 1.5 fits), where the share of samples alone allowed 0.28 (1.83 fits in steps)
+    assert _merge_share("auto", 4, _epoch_cost_share(35, 50, 128), False) == (pytest.approx(1 / 6), True)
 
 
 @pytest.mark.parametrize("bad", [0, 1.5, -0.2, "half", True, None])

@@ -115,3 +115,10 @@ def test_gcv_and_cv_say_when_they_are_flat_along_the_path():
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         GCV().select(rough, None)
+
+
+@pytest.mark.parametrize(("options", "error"), [({"n_probes": 0}, ValueError), ({"n_probes": 1.5}, TypeError),
+                                                ({"tol": -1e-8}, ValueError), ({"tol": float("nan")}, ValueError)])
+def test_column_classes_names_a_bad_argument(options, error):
+    with pytest.raises(error, match=next(iter(options))):
+        column_classes(np.eye(3), **options)

@@ -24,6 +24,7 @@ import numpy as np
 from scipy.linalg import orth
 from scipy.sparse.linalg import LinearOperator
 
+from lamina._validation import check_positive_float, check_positive_int
 from lamina.inverse._linops import ridge_dof
 from lamina.operators import is_explicit, matvec, rmatvec, to_dense
 
@@ -39,6 +40,8 @@ def column_classes(A, *, n_probes: int = 3, seed: int = 0, tol: float = 1e-8) ->
     k = ``n_probes``), scaled to unit length and signed alike; sorted along a random direction,
     parallel columns fall next to each other, and a class ends where the next signature differs
     by more than ``tol``."""
+    n_probes = check_positive_int(n_probes, "n_probes")
+    tol = check_positive_float(tol, "tol")
     rng = np.random.default_rng(seed)
     signatures = np.column_stack([rmatvec(A, rng.standard_normal(A.shape[0])) for _ in range(n_probes)])
     norms = np.linalg.norm(signatures, axis=1)

@@ -163,8 +163,7 @@ class OnlineEvidence:
             self.projector = (basis.T @ basis).cpu().numpy()
         self.curvature = GGNCurvature(model, regularizer.reg_groups, structure, decay)
         # flat-prior (unregularized) trainable parameters: γ = 1 each in the noise's degrees of freedom
-        self.n_free = sum(p.numel() for g in regularizer.groups if not g.regularized for p in g.params
-                          if p.requires_grad)
+        self.n_free = sum(p.numel() for p in regularizer.free_params if p.requires_grad)
         self.keep_best = bool(keep_best)
         self.log_evidence: list[tuple[int, float]] = []  # (epoch, log p(D | δ)) after each update
         self.best: dict | None = None

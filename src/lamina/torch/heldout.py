@@ -63,9 +63,13 @@ prior mean on the pretrained layers and a new head (L2-SP, ``rivals="auto"``), o
 with uniform ratios competes with the μP ratios on every fold (+0.35 fits per fold: 1.2 fits):
 which one fits depends on whether the pretrained features transfer. On small data that makes
 four calibrations, 1.9 fits at half the epochs each; ``merge_at="auto"`` shortens every
-calibration so that the whole stays within ``COST_BUDGET`` = 1.5 fits (to 0.28 of the epochs
-there: 4·0.7·0.28 + 0.72 = 1.5), which left test NLL unchanged within its standard error on
-seven fine-tuning variants (90 paired seeds, benchmarks/bench_nn_finetune.py).
+calibration so that the whole stays within ``COST_BUDGET`` = 1.5 fits. An epoch on the split
+counts as the larger of its share of the samples and its share of the optimizer steps: where
+the data fit in one batch (the 50-image transfer task) a step costs about the same on 35
+samples as on 50, so four calibrations of m of the epochs cost 4m + 1 − m fits in time, and m
+= 1/6 (50 of 300 epochs; 0.28 if counted by samples: 2.3–2.8× one fit in wall time, now
+1.7–2.0×). Against 0.28, 1/6 changed test NLL by −0.0044 ± 0.0014 over 90 paired seeds of seven
+fine-tuning variants, worse on none (benchmarks/bench_nn_finetune.py, benchmarks/RESULTS.md).
 benchmarks/RESULTS.md (Issue 14) measures these on the settings of benchmarks/bench_nn.py and
 bench_nn_unseen.py.
 
@@ -108,14 +112,25 @@ COST_BUDGET = 1.5    # fits: the calibrations and the continued run together (me
 MERGE_AT = 0.5       # the calibration's share of the epochs where the budget allows it
 
 
+def _epoch_cost_share(n_fit: int, n_all: int, batch_size: int) -> float:
+    """Cost of an epoch on ``n_fit`` of the ``n_all`` samples, in full-data epochs: the larger of
+    the share of samples and the share of optimizer steps. A step's time grows with its rows on
+    large batches but hardly at all on a few dozen: on 35 of 50 samples in one batch an epoch
+    takes as long as one on all 50 (0.75–0.9 of it measured, where the samples said 0.7)."""
+    def steps(n):
+        return -(-n // batch_size)
+    return max(n_fit / n_all, steps(n_fit) / steps(n_all))
+
+
 def _merge_share(merge_at, n_calibrations: int, fit_share: float, refit: bool) -> tuple[float, bool]:
     """(merge_at checked or "auto" resolved, whether "auto" shortened it).
 
     "auto": 1 with ``refit`` (calibrate for the whole run, then retrain); else ``MERGE_AT`` = 0.5,
     shortened where k calibrations on the share f of the samples for m of the epochs plus the
     continued run on all of them for 1 − m would cost more than ``COST_BUDGET`` fits:
-    k·f·m + (1 − m) ≤ B  ⇔  m ≤ (B − 1) / (k·f − 1). Only fine-tuning with a rival ratio rule on
-    small data (two kinds × two folds: m = 0.28 instead of 0.5) or several rivals reach it."""
+    k·f·m + (1 − m) ≤ B  ⇔  m ≤ (B − 1) / (k·f − 1), f from :func:`_epoch_cost_share`. Only
+    fine-tuning with a rival ratio rule on small data (two kinds × two folds: m = 0.28 where a
+    batch holds a fraction of the samples, 1/6 on full-batch data) or several rivals reach it."""
     if isinstance(merge_at, str) and merge_at == "auto":
         if refit:
             return 1.0, False
@@ -184,9 +199,10 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         Fraction of the epochs run on the split while δ is calibrated (by every fold and kind);
         δ is then frozen. ``"auto"`` (default): 0.5, or 1 with ``refit=True`` (calibrate for
         the whole run) — shortened where the calibrations would take the cost over
-        ``COST_BUDGET`` = 1.5 fits (k calibrations on a share f of the samples: m ≤ 0.5 / (k·f − 1);
-        fine-tuning with a prior mean on small data, two kinds × two folds: m = 0.28, 1.5 fits
-        instead of 1.9, test NLL unchanged within noise — benchmarks/RESULTS.md, Issue 14).
+        ``COST_BUDGET`` = 1.5 fits (k calibrations whose epochs cost a share f of a full-data
+        epoch — the larger of the shares of samples and of steps: m ≤ 0.5 / (k·f − 1);
+        fine-tuning with a prior mean on small data, two kinds × two folds: m = 1/6 where the data
+        fit in one batch, 0.28 on many batches — benchmarks/RESULTS.md, Issue 14).
         ``info["merge_at"]`` says which.
     refit : bool
         False (default): continue the same weights on all data for the remaining epochs, with
@@ -291,7 +307,8 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     kind = (None, rule)   # (directions searched, ratio rule) of a calibration; the rivals follow where they compete
     kinds = [kind] + ([(found.identified, rule)] if per_direction else []) + [(None, r) for r in rivals] \
         if competing else [kind]
-    merge_at, shortened = _merge_share(merge_at, len(kinds) * len(parts), fit_data[0].shape[0] / X.shape[0], refit)
+    share = _epoch_cost_share(int(fit_data[0].shape[0]), int(X.shape[0]), recipe.batch_size)
+    merge_at, shortened = _merge_share(merge_at, len(kinds) * len(parts), share, refit)
     # floor where shortened, so that the budget holds after rounding
     first = max(1, min(epochs, int(merge_at * epochs) if shortened else int(round(merge_at * epochs))))
     if val is not None:  # the user's held-out data are never trained on: one run on train

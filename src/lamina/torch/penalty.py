@@ -249,6 +249,11 @@ class Regularizer:
         toward a prior mean)."""
         return self.penalty_kind is not Penalty.L2 or any(self._mean_decoupled)
 
+    @property
+    def free_params(self) -> list[torch.Tensor]:
+        """The unregularized parameters (biases, normalization scales: a flat prior)."""
+        return [p for g in self.groups if not g.regularized for p in g.params]
+
     def param_groups(self, **options) -> list[dict]:
         """Optimizer param groups: one per regularized group with weight_decay = δ_g / N (L2,
         decoupled mode; 0 otherwise), one for every unregularized parameter (weight_decay 0).
@@ -256,7 +261,7 @@ class Regularizer:
         decay = self._optimizer_decay()
         out = [{"params": list(g.params), "weight_decay": d, "name": g.name, **options}
                for g, d in zip(self.reg_groups, decay)]
-        rest = [p for g in self.groups if not g.regularized for p in g.params]
+        rest = self.free_params
         if rest:
             out.append({"params": rest, "weight_decay": 0.0, "name": "unregularized", **options})
         return out
