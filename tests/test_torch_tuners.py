@@ -8,7 +8,7 @@ from torch import nn  # noqa: E402
 
 import lamina.torch as lt  # noqa: E402
 from lamina.torch.hypergradient import hypergradient  # noqa: E402
-from lamina.torch.likelihoods import Gaussian  # noqa: E402
+from lamina.torch.likelihoods import Classification, Gaussian  # noqa: E402
 from lamina.torch.penalty import Regularizer  # noqa: E402
 from lamina.tuners.base import TuneResult  # noqa: E402
 
@@ -81,6 +81,35 @@ def test_hypergradient_matches_finite_differences(toward):
         fd = [(val_nll(deltas * np.exp(eps * e)) - val_nll(deltas * np.exp(-eps * e))) / (2 * eps)
               for e in np.eye(2)]
         np.testing.assert_allclose(grad, fd, rtol=1e-4 if solver == "cg" else 1e-2, atol=1e-9)
+
+
+def test_hypergradient_differentiates_twice_through_fused_attention():
+    """nn.TransformerEncoder calls scaled_dot_product_attention, whose fused CPU kernel has no
+    double backward: the Hessian products raised "derivative for
+    aten::_scaled_dot_product_flash_attention_for_cpu_backward is not implemented". The
+    Hessian's forward runs in the math kernel; the result equals a run wholly in that kernel."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    class Encoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Embedding(12, 8)
+            self.encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True), 1)
+            self.head = nn.Linear(8, 2)
+
+        def forward(self, x):
+            return self.head(self.encoder(self.embed(x)).mean(1))
+
+    torch.manual_seed(0)
+    X, Xv = torch.randint(0, 12, (24, 5)), torch.randint(0, 12, (16, 5))
+    y, yv = (X < 6).sum(1).ge(3).long(), (Xv < 6).sum(1).ge(3).long()
+    net = Encoder().double()
+    reg = Regularizer(net, 24, 1.0)
+    grad = hypergradient(net, reg, Classification(), (X, y), (Xv, yv))
+    with sdpa_kernel([SDPBackend.MATH]):
+        reference = hypergradient(net, reg, Classification(), (X, y), (Xv, yv))
+    assert torch.all(torch.isfinite(grad)) and torch.count_nonzero(grad) == len(reg.names)
+    torch.testing.assert_close(grad, reference)
 
 
 def _digits_subset(n=120):

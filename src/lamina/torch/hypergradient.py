@@ -13,6 +13,7 @@ training minibatch — no Hessian is ever formed.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -24,6 +25,18 @@ from lamina.torch.penalty import Regularizer
 from lamina.torch.result import NetTuneResult
 from lamina.torch.rules import make_rule
 from lamina.tuners.base import Compute
+
+
+def _twice_differentiable():
+    """Attention through ``scaled_dot_product_attention`` in its math kernel: the fused CPU/CUDA
+    kernels (flash, memory-efficient) have no double backward, which the Hessian products need
+    ("derivative for aten::_scaled_dot_product_flash_attention_for_cpu_backward is not
+    implemented" on nn.TransformerEncoder)."""
+    try:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+    except ImportError:   # torch < 2.3
+        return contextlib.nullcontext()
+    return sdpa_kernel([SDPBackend.MATH])
 
 
 def _flat(tensors):
@@ -72,7 +85,8 @@ def hypergradient(model: nn.Module, regularizer: Regularizer, likelihood, train_
         model.train(was_training)
     # the L2 term in either mode: ``penalty()`` is 0 in decoupled mode, whose training (weight
     # decay δ/N) reaches the same stationary point, so H needs δ/N there as well
-    loss = likelihood.loss(model(X), y) + regularizer.l2_term()
+    with _twice_differentiable():
+        loss = likelihood.loss(model(X), y) + regularizer.l2_term()
     grad = _flat(torch.autograd.grad(loss, params, create_graph=True))
 
     def hvp(v):
