@@ -1,5 +1,5 @@
-"""The evidence tuner's noise precision counts the flat-prior parameters, and K-FAC keeps the GGN's
-scale for a layer applied at several positions per sample."""
+"""The evidence tuner's noise precision with and without the flat-prior parameters (count_free),
+and K-FAC keeps the GGN's scale for a layer applied at several positions per sample."""
 import numpy as np
 import torch
 from scipy.optimize import minimize
@@ -24,7 +24,8 @@ def test_evidence_fixed_point_is_the_exact_maximizer_with_an_unregularized_inter
     model, likelihood = nn.Linear(p, 1).double(), Gaussian(1.0)
     reg = Regularizer(model, n, 1.0)
     evidence = OnlineEvidence(model, reg, likelihood, structure="kfac", decay=0.5, inner_iterations=1,
-                              max_factor=1e6, scale_invariant=None, burn_in=0, update_every=1)
+                              max_factor=1e6, scale_invariant=None, burn_in=0, update_every=1,
+                              count_free=True)
     Z = torch.cat([X, torch.ones(n, 1, dtype=torch.float64)], 1)
     for _ in range(200):   # weights at the exact MAP of the current (δ, β), then one update
         D = torch.diag(torch.tensor([float(reg.delta) / float(likelihood.precision)] * p + [0.0], dtype=torch.float64))
@@ -47,6 +48,30 @@ def test_evidence_fixed_point_is_the_exact_maximizer_with_an_unregularized_inter
     best = np.exp(minimize(negative_log_evidence, np.zeros(2), method="Nelder-Mead",
                            options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 4000}).x)
     np.testing.assert_allclose([float(reg.delta), float(likelihood.precision)], best, rtol=1e-3)
+
+
+def test_a_network_s_biases_are_not_counted_in_the_noise_by_default():
+    """A ReLU MLP with 101 biases on 150 samples (noise precision 4): counting every bias as a
+    degree of freedom (count_free=True, exact for a centred linear model above) leaves the noise
+    almost none and β far too small; the default does not count them."""
+    import lamina.torch as lt
+    g = torch.Generator().manual_seed(0)
+
+    def sample(n):
+        X = torch.randn(n, 5, generator=g)
+        return X, torch.sin(2 * X[:, 0]) + X[:, 1] * X[:, 2] + 0.5 * torch.randn(n, generator=g)
+
+    train, test = sample(150), sample(2000)
+    betas, nlls = [], []
+    for count_free in (False, True):
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Linear(5, 50), nn.ReLU(), nn.Linear(50, 50), nn.ReLU(), nn.Linear(50, 1), nn.Flatten(0))
+        result = lt.tune(net, train, likelihood="regression", tuner="evidence", epochs=150, lr=3e-3, batch_size=64,
+                         seed=0, count_free=count_free)
+        betas.append(result.info["noise_precision"])
+        nlls.append(lt.evaluate(result.model, test, lt.Gaussian(betas[-1]))["nll"])
+    assert 1.0 < betas[0] < 4.0 and betas[1] < betas[0] / 3, betas
+    assert nlls[0] < nlls[1] - 0.3, nlls
 
 
 def test_kfac_keeps_the_ggn_scale_for_a_layer_applied_at_every_position():
@@ -94,7 +119,8 @@ def test_recorded_log_evidence_is_the_exact_one_up_to_a_constant_with_a_flat_pri
     model, likelihood = nn.Linear(p, 1).double(), Gaussian(4.0)
     reg = Regularizer(model, n, 0.1)
     evidence = OnlineEvidence(model, reg, likelihood, structure="kfac", decay=0.0, inner_iterations=1,
-                              max_factor=1e6, scale_invariant=None, burn_in=0, update_every=1)
+                              max_factor=1e6, scale_invariant=None, burn_in=0, update_every=1,
+                              count_free=True)
     Z = torch.cat([X, torch.ones(n, 1, dtype=torch.float64)], 1).numpy()
     exact, recorded, betas = [], [], []
     for epoch in range(6):   # weights at the MAP of the current (δ, β), then one update
