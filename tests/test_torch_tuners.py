@@ -365,3 +365,13 @@ def test_evidence_along_identified_directions_keeps_the_rule_split_on_a_relu_cha
     assert np.max(plain) / np.min(plain) > 2.0
     with pytest.raises(ValueError, match="directions"):
         lt.tune(net(), (X, y), directions=np.ones((1, 2)), **kwargs)
+
+
+def test_hypergradient_tunes_a_short_run_and_warns_when_it_cannot():
+    """burn_in was 20 epochs whatever the run's length: tune(tuner="hypergradient", epochs=12)
+    returned the rule's δ untouched, silently."""
+    X, y, _, _ = _digits_subset(120)
+    result = lt.tune(_mlp(), (X, y), tuner="hypergradient", epochs=12, lr=1e-2, batch_size=64, seed=0)
+    assert result.info["n_updates"] == 12 and len(set(result.lambdas.values())) > 1
+    with pytest.warns(RuntimeWarning, match="no update"):
+        lt.tune(_mlp(), (X, y), tuner="hypergradient", epochs=12, lr=1e-2, batch_size=64, seed=0, burn_in=20)

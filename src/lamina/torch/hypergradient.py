@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 
 import numpy as np
 import torch
@@ -208,7 +209,10 @@ def split_train(train, likelihood, device, val_fraction: float, seed: int, dtype
 def tune_hypergradient(model, train, likelihood, recipe, *, val=None, val_fraction: float = 0.2, by=None,
                        delta: float = 1.0, rule="uniform", mode="coupled", prior_mean=None, progress=False,
                        **options):
-    """Online hypergradient tuning on a held-out split (or ``val``); trains on the rest."""
+    """Online hypergradient tuning on a held-out split (or ``val``); trains on the rest.
+    ``burn_in`` and ``update_every`` (options of :class:`OnlineHypergradient`) default to a
+    fifteenth and a thirtieth of the epochs (20 and 10 of 300), so that a short run is tuned too;
+    a run that made no update warns."""
     device = model_device(model)
     if isinstance(train, torch.utils.data.DataLoader):
         raise TypeError("method 'hypergradient' needs train=(X, y) tensors (it splits off held-out data)")
@@ -221,10 +225,16 @@ def tune_hypergradient(model, train, likelihood, recipe, *, val=None, val_fracti
     reg = Regularizer(model, n_data, delta, mode=mode, by=by, prior_mean=prior_mean)
     weights, _ = make_rule(rule, reg.reg_groups)
     reg.set_deltas(delta * np.asarray(weights))
+    # the same shares of the run at any length: 20 burn-in epochs and a step every 10 of 300
+    options.setdefault("burn_in", max(1, round(recipe.epochs / 15)))
+    options.setdefault("update_every", max(1, round(recipe.epochs / 30)))
     tuner = OnlineHypergradient(model, reg, likelihood, fit_data, val_data, seed=recipe.seed, **options)
     out = fit(model, fit_data, likelihood=likelihood, epochs=recipe.epochs, lr=recipe.lr,
               batch_size=recipe.batch_size, seed=recipe.seed, optimizer=recipe.optimizer, regularizer=reg,
               callbacks=[tuner], progress=progress)
+    if tuner.n_updates == 0:
+        warnings.warn(f"the hypergradient tuner made no update: burn_in={tuner.burn_in} exceeds "
+                      f"epochs={recipe.epochs}; δ is the rule's start, not tuned", RuntimeWarning, stacklevel=3)
     return NetTuneResult("hypergradient", reg.lambdas, model, out.history.get("lambdas", []),
                          Compute(fits=1.0, epochs=float(out.epochs), seconds=out.seconds),
                          info={"n_updates": tuner.n_updates, "n_train": n_data,
