@@ -129,19 +129,12 @@ class OnlineEvidence:
         small network wanders (digits MLP, test NLL 0.18–0.26 between epochs 200 and 300 at
         nearly the same δ), and the evidence ranks those weights. ``False``: the last weights.
     count_free : bool
-        Count every trainable flat-prior parameter (biases, normalization scales) as one
-        degree of freedom (γ = 1) in the noise precision, β = (N·D − Σγ − P_free)/RSS, and its
-        −½ P_free log β in the recorded evidence. Exact for a linear model whose inputs are
-        centred (the intercept's direction is orthogonal to the weights'), and what the Laplace
-        approximation with a block-diagonal Hessian says. Off by default: in a network the
-        inputs of every hidden layer are ReLU/GELU activations, never centred, so a bias's
-        direction lies largely in the span of its layer's weight directions, whose γ already
-        count it; counting P_free on top leaves the noise too few degrees of freedom where the
-        biases are a sizeable share of N, and β far too small (5-50-50-1 ReLU MLP, 101 biases,
-        150 samples at noise precision 4: β 0.17–0.29 against 1.5–2.0 without). Test NLL of a
-        10-50-50-1 ReLU MLP with learned noise, 3 seeds, without → with: diabetes (300 samples)
-        1.067 → 1.103, Friedman #1 with 300 samples 0.254 → 0.439, 150 noisier samples 1.053 →
-        1.357, 1,000 samples 0.038 → 0.034 (benchmarks/RESULTS.md, Issue 14).
+        Count every trainable flat-prior parameter (biases, norm scales) as one degree of freedom
+        in the noise, β = (N·D − Σγ − P_free)/RSS, and −½ P_free log β in the recorded evidence:
+        exact for a linear model with centred inputs. Off by default: a hidden layer's inputs
+        are never centred, so a bias's direction lies largely in the span of its weights', whose
+        γ count it already; counted twice, β came out far too small (ReLU MLPs with learned noise,
+        test NLL: diabetes 1.067 → 1.103, Friedman #1 0.254 → 0.439; benchmarks/RESULTS.md).
     directions : array (k, n_groups), optional
         An orthonormal basis D of the directions of log δ the data identify (e.g.
         :func:`lamina.torch.identifiability`'s ``identified``). Each fixed-point step in log δ,

@@ -315,19 +315,15 @@ def tune_sparsity(model, train, likelihood, recipe, *, penalty, target: float, v
                         ("ramp_fraction", ramp_fraction), ("probe", probe)):
         if not 0 <= value < 1:
             raise ValueError(f"{name} must lie in [0, 1), got {value!r}")
-    if warmup_fraction >= ramp_fraction:
-        raise ValueError(f"warmup_fraction ({warmup_fraction!r}) must be below ramp_fraction ({ramp_fraction!r}): "
-                         "the density ramp runs from the end of the warm-up to ramp_fraction of phase 1")
-    margin = check_positive_float(margin, "margin", strict=False)
-    gain, kappa = check_positive_float(gain, "gain"), check_positive_float(kappa, "kappa")
-    criterion_size = check_positive_int(criterion_size, "criterion_size")
+    if warmup_fraction >= ramp_fraction:   # the density ramp runs from the warm-up's end to ramp_fraction
+        raise ValueError(f"warmup_fraction ({warmup_fraction!r}) must be below ramp_fraction ({ramp_fraction!r})")
+    margin, gain = check_positive_float(margin, "margin", strict=False), check_positive_float(gain, "gain")
+    kappa, criterion_size = check_positive_float(kappa, "kappa"), check_positive_int(criterion_size, "criterion_size")
     if not isinstance(recipe.optimizer, str):
-        raise ValueError(f"optimizer: with target_sparsity give the optimizer by name ('adam', 'adamw' or 'sgd'), "
-                         f"not an instance ({type(recipe.optimizer).__name__}): the tuner applies the penalty by a "
-                         "proximal step at the learning rate of the optimizer it builds for each phase (training, "
-                         "then masked fine-tuning with a fresh one)")
-    if update_every is not None:
-        update_every = check_positive_int(update_every, "update_every")
+        raise ValueError(f"optimizer: with target_sparsity give the optimizer by name ('adam', 'adamw', 'sgd'), not "
+                         f"an instance ({type(recipe.optimizer).__name__}): the tuner applies the penalty by a proximal "
+                         "step at the learning rate of the optimizer it builds for each phase (training, fine-tuning)")
+    update_every = None if update_every is None else check_positive_int(update_every, "update_every")
     kind = Penalty.parse(penalty)
     device, dtype = model_device(model), model_dtype(model)
     n_data = Batches(train, likelihood, 1, device, 0).n_data
