@@ -251,11 +251,16 @@ def test_merge_at_auto_keeps_the_calibrations_within_the_cost_budget(calibration
     (350, 500, 128, 0.75),        # 3 of 4 steps
     (91, 130, 128, 0.7),          # 1 of 2 steps, but the second full-data step holds 2 rows: samples
     (7000, 10000, 32, 0.7),       # many steps: the share of samples
+    (90, 129, 128, 1.0),          # 129 samples are one step: a last batch of one joins the one before
 ])
 def test_an_epoch_on_part_of_the_samples_costs_the_larger_of_its_sample_and_step_shares(n_fit, n_all, batch_size,
                                                                                         expected):
+    from lamina.torch.data import Batches, steps_per_epoch
     from lamina.torch.heldout import _epoch_cost_share, _merge_share
     assert _epoch_cost_share(n_fit, n_all, batch_size) == pytest.approx(expected)
+    for n in (n_fit, n_all):   # the steps counted are the steps trained
+        assert steps_per_epoch(n, batch_size) == len(Batches((torch.zeros(n, 1), torch.zeros(n)), Gaussian(),
+                                                             batch_size, "cpu", 0))
     # fine-tuning on 50 samples in one batch, two kinds × two folds: a sixth of the epochs (steps
     # 4·m + 1 − m = 1.5 fits), where the share of samples alone allowed 0.28 (1.83 fits in steps)
     assert _merge_share("auto", 4, _epoch_cost_share(35, 50, 128), False) == (pytest.approx(1 / 6), True)

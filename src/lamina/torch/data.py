@@ -73,6 +73,21 @@ def as_tensors(data, likelihood, device, argument: str = "train", dtype=None):
     return X, y
 
 
+def batch_bounds(n_data: int, batch_size: int) -> list[int]:
+    """Boundaries of the minibatches of an epoch over ``n_data`` samples; a last batch of one
+    sample joins the one before it: a BatchNorm layer cannot normalize one sample in training
+    mode, and the tuners train on splits whose sizes the user does not choose."""
+    bounds = list(range(0, n_data, batch_size)) + [n_data]
+    if len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
+        del bounds[-2]
+    return bounds
+
+
+def steps_per_epoch(n_data: int, batch_size: int) -> int:
+    """Optimizer steps of one epoch of :class:`Batches` over ``n_data`` tensor samples."""
+    return len(batch_bounds(n_data, batch_size)) - 1
+
+
 class Batches:
     """Shuffled minibatches of tensors (on their device) or the batches of a DataLoader."""
 
@@ -106,13 +121,7 @@ class Batches:
             yield self.X[index], self.y[index]
 
     def _bounds(self) -> list[int]:
-        """Batch boundaries; a last batch of one sample joins the one before it: a BatchNorm layer
-        cannot normalize one sample in training mode, and the tuners train on splits whose sizes
-        the user does not choose."""
-        bounds = list(range(0, self.n_data, self.batch_size)) + [self.n_data]
-        if len(bounds) > 2 and bounds[-1] - bounds[-2] == 1:
-            del bounds[-2]
-        return bounds
+        return batch_bounds(self.n_data, self.batch_size)
 
     def __len__(self):
         return len(self.loader) if self.loader is not None else len(self._bounds()) - 1

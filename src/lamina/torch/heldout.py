@@ -84,6 +84,7 @@ import numpy as np
 import torch
 
 from lamina._validation import parse_choice
+from lamina.torch.data import steps_per_epoch
 from lamina.torch.fit import as_tensors, fit, make_optimizer, model_device, model_dtype
 from lamina.torch.groups import discover_groups
 from lamina.torch.heldout_select import Calibration, adopt, choose, twin
@@ -117,9 +118,7 @@ def _epoch_cost_share(n_fit: int, n_all: int, batch_size: int) -> float:
     the share of samples and the share of optimizer steps. A step's time grows with its rows on
     large batches but hardly at all on a few dozen: on 35 of 50 samples in one batch an epoch
     takes as long as one on all 50 (0.75–0.9 of it measured, where the samples said 0.7)."""
-    def steps(n):
-        return -(-n // batch_size)
-    return max(n_fit / n_all, steps(n_fit) / steps(n_all))
+    return max(n_fit / n_all, steps_per_epoch(n_fit, batch_size) / steps_per_epoch(n_all, batch_size))
 
 
 def _merge_share(merge_at, n_calibrations: int, fit_share: float, refit: bool) -> tuple[float, bool]:
@@ -346,7 +345,7 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         model.load_state_dict(init_state)
         first = 0
     elif first < epochs:  # a fresh optimizer (re-warmed if rewarm > 0): the calibration's Adam state is stale
-        steps = (epochs - first) * -(-int(merged[0].shape[0]) // recipe.batch_size)
+        steps = (epochs - first) * steps_per_epoch(int(merged[0].shape[0]), recipe.batch_size)
         opt, warm = restart(recipe.optimizer, final.param_groups(), recipe.lr, steps, rewarm)
         warmup = [warm]
     if first < epochs:

@@ -130,7 +130,7 @@ def magnitude_masks(model: nn.Module, allocation: str, sparsity: float, by=None)
         counts = _apportion(erk_densities([tuple(w.shape) for w in weights], 1 - sparsity) * sizes, keep)
     else:
         scores = torch.cat([lamp_scores(w).reshape(-1) for w in weights])
-        layer = torch.repeat_interleave(torch.arange(len(weights)), torch.tensor([w.numel() for w in weights]))
+        layer = torch.repeat_interleave(torch.arange(len(weights)), torch.as_tensor(sizes, dtype=torch.long))
         # exactly the `keep` best scores (ties at the cut broken by position, never by emptying a layer)
         top = torch.topk(scores, keep).indices if keep > 0 else torch.zeros(0, dtype=torch.long)
         counts = torch.bincount(layer[top.cpu()], minlength=len(weights)).tolist()

@@ -44,6 +44,7 @@ import torch
 from torch import nn
 
 from lamina._validation import check_positive_float, check_positive_int, parse_choice
+from lamina.torch.data import steps_per_epoch
 from lamina.torch.evidence import OnlineEvidence, evidence_info
 from lamina.torch.fit import Batches, fit, float_features, model_device, model_dtype
 from lamina.torch.identifiability import identifiability
@@ -304,7 +305,8 @@ def tune_online(method, model, train, lik, recipe: Recipe, *, by, delta, rule, m
         options.setdefault("burn_in", max(1, recipe.epochs // 6))
         options.setdefault("keep_best", True)
         if "decay" not in options:  # curvature averaged over about the steps since the last update
-            steps = len(train) if isinstance(train, torch.utils.data.DataLoader) else -(-n_data // recipe.batch_size)
+            loader = isinstance(train, torch.utils.data.DataLoader)
+            steps = len(train) if loader else steps_per_epoch(n_data, recipe.batch_size)
             per_update = steps * int(options.get("update_every", 5)) / int(options.get("curvature_every", 1))
             options["decay"] = 1.0 - 1.0 / max(per_update, 2.0)
         if options.pop("per_direction", False) and "directions" not in options:
