@@ -329,3 +329,30 @@ def test_adamw_without_a_regularizer_adds_no_weight_decay():
         lt.fit(net, (X, y), epochs=30, lr=0.05, batch_size=10, optimizer=name)
         weights[name] = torch.cat([p.detach().ravel() for p in net.parameters()])
     torch.testing.assert_close(weights["adamw"], weights["adam"])
+
+
+@pytest.mark.parametrize("penalty, mode, n_groups", [("l2", "coupled", 1), ("l1", "decoupled", 1), ("l2", "decoupled", 3)])
+def test_the_optimizer_gets_one_group_unless_it_applies_a_decay_per_group(penalty, mode, n_groups):
+    """One param group where δ acts through the gradient or a proximal step (Adam's step over one
+    group is cheaper), the regularizer's groups where the optimizer applies their decay — and the
+    same steps either way."""
+    from lamina.torch.fit import make_optimizer, optimizer_groups
+    torch.manual_seed(0)
+    X, y = torch.randn(32, 5), torch.randint(0, 3, (32,))
+    nets = [nn.Sequential(nn.Linear(5, 7), nn.Tanh(), nn.Linear(7, 3)) for _ in range(2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    regs = [Regularizer(net, 32, [3.0, 0.5], penalty=penalty, mode=mode) for net in nets]
+    groups = optimizer_groups(regs[0], nets[0])
+    assert len(groups) == n_groups
+    assert sorted(id(p) for g in groups for p in g["params"]) == sorted(id(p) for p in nets[0].parameters())
+    opts = [make_optimizer("adam", groups, 0.05), make_optimizer("adam", regs[1].param_groups(), 0.05)]
+    for _ in range(5):
+        for net, reg, opt in zip(nets, regs, opts):
+            opt.zero_grad()
+            nn.functional.cross_entropy(net(X), y).backward()
+            reg.add_gradient()
+            opt.step()
+            if reg.needs_step:
+                reg.prox_step(0.05, opt)
+    for a, b in zip(nets[0].parameters(), nets[1].parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)

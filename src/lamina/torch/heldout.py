@@ -85,7 +85,7 @@ import torch
 
 from lamina._validation import parse_choice
 from lamina.torch.data import steps_per_epoch
-from lamina.torch.fit import as_tensors, fit, make_optimizer, model_device, model_dtype
+from lamina.torch.fit import as_tensors, fit, make_optimizer, model_device, model_dtype, optimizer_groups
 from lamina.torch.groups import discover_groups
 from lamina.torch.heldout_select import Calibration, adopt, choose, twin
 from lamina.torch.hypergradient import split_train
@@ -294,7 +294,7 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         reg = Regularizer(net, int(fit_data[0].shape[0]), delta, mode=mode, by=by, prior_mean=prior_mean)
         weights, _ = make_rule(ratios, reg.reg_groups)
         reg.set_deltas(delta * np.asarray(weights))
-        opt = make_optimizer(recipe.optimizer, reg.param_groups(), recipe.lr)
+        opt = make_optimizer(recipe.optimizer, optimizer_groups(reg, net), recipe.lr)
         tuner = HeldoutScale(net, reg, lik, val_data, burn_in=min(burn_in, first), update_every=update_every,
                              kappa=kappa, max_factor=max_factor, directions=dirs)
         run = fit(net, fit_data, likelihood=lik, epochs=first, lr=recipe.lr, batch_size=recipe.batch_size,
@@ -346,7 +346,7 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         first = 0
     elif first < epochs:  # a fresh optimizer (re-warmed if rewarm > 0): the calibration's Adam state is stale
         steps = (epochs - first) * steps_per_epoch(int(merged[0].shape[0]), recipe.batch_size)
-        opt, warm = restart(recipe.optimizer, final.param_groups(), recipe.lr, steps, rewarm)
+        opt, warm = restart(recipe.optimizer, optimizer_groups(final, model), recipe.lr, steps, rewarm)
         warmup = [warm]
     if first < epochs:
         rest = fit(model, merged, likelihood=likelihood, epochs=epochs - first, lr=recipe.lr,

@@ -33,6 +33,7 @@ from lamina.penalties import Penalty
 from lamina.solvers.base import ConvergenceWarning
 from lamina.solvers.logistic import logistic_regression
 from lamina.solvers.multinomial import multinomial_regression
+from lamina.solvers.multinomial_newton import multinomial_newton, newton_fits
 from lamina.solvers.ridge import RidgeFactorization
 from lamina.tuners.linear_losses import Loss, mean_loss, sample_gradient
 from lamina.tuners.splits import cv_splits, kfold_indices  # noqa: F401 (the splitter of every family)
@@ -177,9 +178,11 @@ class TrainingSet:
                                          intercept=self.augmented, **budget)
             self.x, n_iter, self.result = result.x, result.n_iter, result
         elif self.spec.loss is Loss.MULTINOMIAL:
-            result = multinomial_regression(self.A, self.b, self.n_classes, self.penalty, solver_lam,
-                                            self.groups, x0=self.x, tol=self.spec.tol,
-                                            sample_weight=self.sample_weight, **budget)
+            newton = self.penalty.separable and not sp.issparse(self.A) and newton_fits(self.A, self.n_classes)
+            solver = multinomial_newton if newton else multinomial_regression
+            result = solver(self.A, self.b, self.n_classes, self.penalty, solver_lam, self.groups, x0=self.x,
+                            tol=self.spec.tol, sample_weight=self.sample_weight,
+                            **({"intercept": self.augmented} if newton else {}), **budget)
             self.x, n_iter, self.result = result.x, result.n_iter, result
         elif self.spec.is_ridge and not sp.issparse(self.A):
             self.x, n_iter = self._ridge_solve(solver_lam), 1

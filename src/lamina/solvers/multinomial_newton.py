@@ -1,0 +1,180 @@
+"""Penalized multinomial logistic regression by proximal Newton, for dense designs of moderate size.
+
+Solves the problem of :mod:`lamina.solvers.multinomial`,
+min_W Σ_i s_i [logsumexp(z_i) − z_{i,y_i}] + Σ_g λ_g R(W_g), Z = AW, W of shape (p, K) flattened
+in C order. Accelerated proximal gradient (that module) needs a number of steps that grows with
+the condition number of AᵀA: on features of very different scales (scikit-learn's wine data as
+it ships: proline in the thousands, hue near one) it stopped at 20,000 steps far from the
+optimum, and tuning λ took minutes. Newton's method is invariant to the features' scales.
+
+Each outer step replaces the cross-entropy by its second-order model at W. Its Hessian is
+H = Σ_i s_i (a_i a_iᵀ) ⊗ M_i, M_i = diag(p_i) − p_i p_iᵀ (p_i the softmax of z_i), and its
+gradient g = Σ_i s_i a_i ⊗ (p_i − y_i). With R_i = M_i^{1/2} (symmetric, by an eigendecomposition
+of the K × K matrix) H = BᵀB for the design B whose K rows of sample i are √s_i (a_iᵀ ⊗ R_i), and
+since p_i − y_i sums to zero it lies in the range of M_i (whose null space is the constant
+vector), so g = Bᵀr with r_i = √s_i R_i⁺ (p_i − y_i). The model is then the least-squares problem
+
+    ½‖B u − t‖² + Σ_g λ_g R(u_g),   t = B w − r,   (t_i = √s_i (R_i z_i − R_i⁺ (p_i − y_i))),
+
+solved by :func:`lamina.solve` (coordinate descent, warm-started at w) to a duality gap about
+10⁻² times the squared current violation, as :mod:`lamina.solvers.logistic` does for two classes;
+the step w + s(u − w) is backtracked on the true objective (Armijo; Lee, Sun & Saunders 2014).
+An unpenalized intercept (the last feature a column of ones, its K coefficients the last
+group, λ = 0) is eliminated from each subproblem exactly: t and the other columns of B are
+projected off the span of the intercept's columns, and the intercepts follow by least squares.
+B has n·K rows and p·K columns, so :data:`NEWTON_MAX_ENTRIES` bounds where it is used; and
+coordinate descent is invariant to the scale of each coordinate but block coordinate descent is
+not to scales within a block, so the estimators use it for separable penalties (L1, L2, elastic
+net) only: with a group penalty on wine's unscaled features each subproblem took seconds (9
+Newton steps, 28 s, against the proximal-gradient solver's 5 s for 20,000 steps short of the
+optimum), and group penalties keep the proximal-gradient solver. Once the
+violation is below :data:`POLISH_BELOW`, a step that does not halve it (the subproblem's own
+rounding, around 10⁻¹⁰) hands the iterate to the proximal-gradient solver to finish.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from lamina.api import solve
+from lamina.groups import Groups
+from lamina.penalties import Penalty
+from lamina.solvers.base import Monitor, SolveResult
+from lamina.solvers.multinomial import _gradient_and_probabilities, cross_entropy, multinomial_regression
+
+#: the largest design B (n·K × p·K entries, 8 bytes each: 160 MB) the Newton solver builds
+NEWTON_MAX_ENTRIES = 20_000_000
+#: below this relative violation, a Newton step that no longer halves it hands over to proximal
+#: gradient steps (a tolerance below about 10⁻⁹ is under the subproblem solver's rounding)
+POLISH_BELOW = 1e-7
+#: eigenvalues of M_i below this share of the largest are taken as zero (confident predictions)
+_EIGEN_FLOOR = 1e-12
+
+
+def newton_fits(A, n_classes: int) -> bool:
+    """Whether the Newton solver's design for A (dense) and ``n_classes`` stays within
+    :data:`NEWTON_MAX_ENTRIES`."""
+    n, p = A.shape
+    return n * n_classes * p * n_classes <= NEWTON_MAX_ENTRIES
+
+
+def _square_roots(prob):
+    """R_i = M_i^{1/2} and R_i⁺ = (M_i⁺)^{1/2} for M_i = diag(p_i) − p_i p_iᵀ, shape (n, K, K)."""
+    M = np.einsum("ik,kl->ikl", prob, np.eye(prob.shape[1])) - prob[:, :, None] * prob[:, None, :]
+    values, vectors = np.linalg.eigh(M)
+    values = np.where(values > _EIGEN_FLOOR * np.max(values, axis=1, keepdims=True), values, 0.0)
+    root = np.sqrt(values)
+    inverse = np.divide(1.0, root, out=np.zeros_like(root), where=root > 0)
+    as_matrix = lambda d: np.einsum("ikm,im,ilm->ikl", vectors, d, vectors)  # noqa: E731
+    return as_matrix(root), as_matrix(inverse)
+
+
+def _subproblem(A, Z, prob, one_hot, weight):
+    """B (n·K × p·K) and t of the Newton model ½‖Bu − t‖² (module docstring)."""
+    n, p = A.shape
+    K = prob.shape[1]
+    root, inverse = _square_roots(prob)
+    scale = np.sqrt(weight)
+    design = np.einsum("ij,ikl->ikjl", scale[:, None] * A, root).reshape(n * K, p * K)
+    target = scale[:, None] * (np.einsum("ikl,il->ik", root, Z) - np.einsum("ikl,il->ik", inverse, prob - one_hot))
+    return design, target.ravel()
+
+
+class _Subproblem:
+    """The penalized least squares of one Newton step, with the intercept eliminated when there
+    is one (module docstring)."""
+
+    def __init__(self, penalty: Penalty, lam, groups: Groups, n_classes: int, intercept: bool):
+        self.K, self.intercept = n_classes, intercept
+        self.penalty, self.lam, self.groups = penalty, lam, groups
+        if intercept:
+            self.lam = lam[:-1]
+            self.groups = Groups(groups.labels[:-n_classes], groups.names[:-1])
+            if penalty.weights is not None:
+                cut = n_classes if penalty.separable else 1
+                self.penalty = type(penalty)(**{**penalty.get_params(), "weights": penalty.weights[:-cut]})
+
+    def solve(self, design, target, x, violation: float) -> np.ndarray:
+        if not self.intercept:
+            return self._inner(design, target, x, violation)
+        K = self.K
+        columns = design[:, -K:]
+        left, singular, right = np.linalg.svd(columns, full_matrices=False)
+        kept = singular > 1e-8 * max(float(singular[0]), np.finfo(float).tiny)   # the softmax ignores a
+        basis = left[:, kept]                                   # common shift of the K intercepts
+        rest = design[:, :-K]
+        projected = rest - basis @ (basis.T @ rest)
+        u = self._inner(projected, target - basis @ (basis.T @ target), x[:-K], violation)
+        b = right[kept].T @ ((basis.T @ (target - rest @ u)) / singular[kept])   # least squares, Σ_k b_k = 0
+        return np.concatenate([u, b])
+
+    def _inner(self, design, target, x, violation: float) -> np.ndarray:
+        wanted = 1e-2 * violation ** 2 / max(0.5 * float(target @ target), np.finfo(float).tiny)
+        return solve(design, target, self.penalty, self.lam, self.groups, tol=float(np.clip(wanted, 1e-15, 1e-3)),
+                     x0=x, check_adjoint=False, max_iter=1000).x
+
+
+def multinomial_newton(A, codes, n_classes: int, penalty: Penalty, lam, groups: Groups, *, sample_weight=None,
+                       x0=None, tol: float = 1e-6, max_iter: int = 100, callback=None,
+                       intercept: bool = False) -> SolveResult:
+    """Proximal Newton for penalized multinomial logistic regression (module docstring).
+
+    Arguments as :func:`lamina.solvers.multinomial.multinomial_regression` (``A`` dense), and
+    ``intercept``: the last column of A is a column of ones whose K coefficients form the last
+    group, unpenalized. ``max_iter`` counts Newton steps.
+
+    Examples
+    --------
+    >>> from lamina.penalties import L2
+    >>> from lamina.solvers.multinomial import _gradient, class_groups
+    >>> A = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [-1.0, 0.5]]); codes = np.array([0, 1, 2, 0])
+    >>> res = multinomial_newton(A, codes, 3, L2(), np.array([0.5]), class_groups(Groups.single(2), 3), tol=1e-10)
+    >>> grad = _gradient(A, A @ res.x.reshape(2, 3), np.eye(3)[codes], np.ones(4))
+    >>> bool(np.max(np.abs(grad + 0.5 * res.x)) < 1e-8)
+    True
+    """
+    A = np.asarray(A, dtype=np.float64)
+    n, p = A.shape
+    codes = np.asarray(codes, dtype=np.int64)
+    weight = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    one_hot = np.zeros((n, n_classes))
+    one_hot[np.arange(n), codes] = 1.0
+    shape = (p, n_classes)
+    x = np.zeros(p * n_classes) if x0 is None else np.array(x0, dtype=np.float64)
+    grad0, _ = _gradient_and_probabilities(A, np.zeros((n, n_classes)), one_hot, weight)
+    scale = max(float(np.max(np.abs(grad0), initial=0.0)), np.finfo(float).tiny)
+    monitor = Monitor("multinomial_newton", tol, "relative_violation", callback)
+    subproblem = _Subproblem(penalty, lam, groups, n_classes, intercept)
+    Z = A @ x.reshape(shape)
+    objective = cross_entropy(Z, codes, weight) + penalty.value(x, lam, groups)
+    iteration, previous = 0, np.inf
+    for iteration in range(1, max_iter + 1):
+        grad, prob = _gradient_and_probabilities(A, Z, one_hot, weight)
+        violation = float(np.max(penalty.subdiff_distance(x, grad, lam, groups), initial=0.0)) / scale
+        if violation < POLISH_BELOW and violation > 0.5 * previous:   # the subproblem's rounding stalls Newton
+            return multinomial_regression(A, codes, n_classes, penalty, lam, groups, sample_weight=weight, x0=x,
+                                          tol=tol, callback=callback)
+        if monitor.record(iteration, x, objective, violation, tol):
+            break
+        previous = violation
+        design, target = _subproblem(A, Z, prob, one_hot, weight)
+        u = subproblem.solve(design, target, x, violation * scale)
+        x, Z, objective, moved = _line_search(A, codes, weight, penalty, lam, groups, x, Z, objective, grad, u, shape)
+        if not moved:   # no decrease left at any step: rounding, not the model, limits the violation
+            break
+    return monitor.result(x, iteration, lam=lam)
+
+
+def _line_search(A, codes, weight, penalty, lam, groups, x, Z, objective, grad, u, shape):
+    """Backtrack x + s(u − x), s = 1, ½, …, until the Armijo decrease holds; False if none did by s = 2⁻²⁰."""
+    direction = u - x
+    Z_direction = A @ direction.reshape(shape)
+    decrease = float(grad @ direction) + penalty.value(u, lam, groups) - penalty.value(x, lam, groups)
+    step = 1.0
+    for _ in range(21):
+        candidate = x + step * direction
+        Z_candidate = Z + step * Z_direction
+        value = cross_entropy(Z_candidate, codes, weight) + penalty.value(candidate, lam, groups)
+        if value <= objective + 1e-4 * step * min(decrease, 0.0):
+            return candidate, Z_candidate, value, True
+        step *= 0.5
+    return x, Z, objective, False
