@@ -331,7 +331,8 @@ def test_adamw_without_a_regularizer_adds_no_weight_decay():
     torch.testing.assert_close(weights["adamw"], weights["adam"])
 
 
-@pytest.mark.parametrize("penalty, mode, n_groups", [("l2", "coupled", 1), ("l1", "decoupled", 1), ("l2", "decoupled", 3)])
+@pytest.mark.parametrize("penalty, mode, n_groups",
+                         [("l2", "coupled", 1), ("l1", "decoupled", 1), ("l2", "decoupled", 3)])
 def test_the_optimizer_gets_one_group_unless_it_applies_a_decay_per_group(penalty, mode, n_groups):
     """One param group where δ acts through the gradient or a proximal step (Adam's step over one
     group is cheaper), the regularizer's groups where the optimizer applies their decay — and the

@@ -39,10 +39,9 @@ class LogisticRegression(ClassifierMixin, GroupedLinearModel):
     scikit-learn's ``LogisticRegression(C=…)`` minimizes C Σ_i s_i ℓ_i + R(w), i.e.
     λ = 1/(C Σ_i s_i) here (1/(nC) without weights), for its multinomial loss as well (its
     ``l1_ratio`` is ρ of the elastic net). Binary: proximal Newton
-    (:mod:`lamina.solvers.logistic`); multinomial: proximal Newton for L1, L2 and the elastic net on
-    dense data whose Newton design (n·K × p·K) fits in memory
-    (:mod:`lamina.solvers.multinomial_newton`: unscaled features cost it nothing), accelerated
-    proximal gradient otherwise (group penalties, sparse or large data) (:mod:`lamina.solvers.multinomial`);
+    (:mod:`lamina.solvers.logistic`); multinomial: proximal Newton on dense data whose Newton design
+    (n·K × p·K) fits in memory (:mod:`lamina.solvers.multinomial_newton`: unscaled features cost
+    it nothing), accelerated proximal gradient otherwise (sparse or large data) (:mod:`lamina.solvers.multinomial`);
     the intercepts are never penalized.
 
     Parameters

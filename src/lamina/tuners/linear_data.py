@@ -178,7 +178,7 @@ class TrainingSet:
                                          intercept=self.augmented, **budget)
             self.x, n_iter, self.result = result.x, result.n_iter, result
         elif self.spec.loss is Loss.MULTINOMIAL:
-            newton = self.penalty.separable and not sp.issparse(self.A) and newton_fits(self.A, self.n_classes)
+            newton = not sp.issparse(self.A) and newton_fits(self.A, self.n_classes)
             solver = multinomial_newton if newton else multinomial_regression
             result = solver(self.A, self.b, self.n_classes, self.penalty, solver_lam, self.groups, x0=self.x,
                             tol=self.spec.tol, sample_weight=self.sample_weight,
