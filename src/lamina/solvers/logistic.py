@@ -87,16 +87,21 @@ def logistic_regression(A, y, penalty: Penalty, lam, groups: Groups, *, x0=None,
         h = np.maximum(prob * (1.0 - prob), 1e-10)
         root = np.sqrt(weight * h)
         target = root * (z - (prob - y) / h)
-        # inner duality gap ≲ 1e-2 (current violation)², in the inner solver's relative units
-        wanted = 1e-2 * (violation * scale) ** 2 / max(0.5 * float(target @ target), np.finfo(float).tiny)
-        inner_tol = float(np.clip(wanted, 1e-15, 1e-3))
         if centered is not None:
             u = centered.solve(root, z - (prob - y) / h, violation * scale, x)
         else:
-            u = solve(_scale_rows(A, root), target, penalty, lam, groups, tol=inner_tol, x0=x,
-                      check_adjoint=False, max_iter=1000).x
-        x, z, objective = _line_search(A, y, weight, penalty, lam, groups, x, z, objective, grad, u)
+            u = solve(_scale_rows(A, root), target, penalty, lam, groups, x0=x, check_adjoint=False, max_iter=1000,
+                      tol=inner_tolerance(violation * scale, target)).x
+        x, z, objective, _ = armijo_backtrack(x, z, objective, grad, u, lambda d: np.asarray(A @ d).ravel(),
+                                              lambda zz: _loss(zz, y, weight), penalty, lam, groups)
     return monitor.result(x, iteration, lam=lam)
+
+
+def inner_tolerance(violation: float, target) -> float:
+    """The relative duality gap to solve a Newton subproblem ½‖Bu − t‖² + R(u) to: about 10⁻² times
+    the squared current violation (in the solver's units), in the inner solver's relative units."""
+    wanted = 1e-2 * violation ** 2 / max(0.5 * float(target @ target), np.finfo(float).tiny)
+    return float(np.clip(wanted, 1e-15, 1e-3))
 
 
 class _CenteredSubproblem:
@@ -117,24 +122,25 @@ class _CenteredSubproblem:
         x_mean = v @ self.X / np.sum(v)
         r_mean = float(v @ response / np.sum(v))
         target = root * (response - r_mean)
-        wanted = 1e-2 * violation ** 2 / max(0.5 * float(target @ target), np.finfo(float).tiny)
         inner = solve((self.X - x_mean) * root[:, None], target, self.penalty, self.lam, self.groups,
-                      tol=float(np.clip(wanted, 1e-15, 1e-3)), x0=x[:-1], check_adjoint=False,
-                      max_iter=1000)
+                      tol=inner_tolerance(violation, target), x0=x[:-1], check_adjoint=False, max_iter=1000)
         return np.append(inner.x, r_mean - x_mean @ inner.x)
 
 
-def _line_search(A, y, weight, penalty, lam, groups, x, z, objective, grad, u):
-    """Backtrack x + s(u − x), s = 1, ½, …, until the Armijo decrease holds (or s < 2⁻²⁰)."""
+def armijo_backtrack(x, z, objective, grad, u, scores_of, loss_of, penalty, lam, groups):
+    """Backtrack x + s(u − x), s = 1, ½, …, until the Armijo decrease holds on the true objective
+    loss(z) + R(x), z the scores (``scores_of`` maps a coefficient step to its score step,
+    ``loss_of`` scores to the data loss). Returns (x, z, objective, moved); not moved when no step
+    down to s = 2⁻²⁰ decreased the objective (x, z, objective unchanged)."""
     direction = u - x
-    z_direction = np.asarray(A @ direction).ravel()
+    z_direction = scores_of(direction)
     decrease = float(grad @ direction) + penalty.value(u, lam, groups) - penalty.value(x, lam, groups)
     step = 1.0
     for _ in range(21):
         candidate = x + step * direction
         z_candidate = z + step * z_direction
-        value = _loss(z_candidate, y, weight) + penalty.value(candidate, lam, groups)
+        value = loss_of(z_candidate) + penalty.value(candidate, lam, groups)
         if value <= objective + 1e-4 * step * min(decrease, 0.0):
-            return candidate, z_candidate, value
+            return candidate, z_candidate, value, True
         step *= 0.5
-    return x, z, objective
+    return x, z, objective, False

@@ -72,6 +72,17 @@ def bregman(prob, dZ, sample_weight) -> float:
     return float(sample_weight @ (np.log1p(np.sum(prob * np.expm1(dZ), axis=1)) - np.sum(prob * dZ, axis=1)))
 
 
+def _problem_arrays(A, codes, n_classes: int, sample_weight):
+    """(codes as int, sample weights, one-hot targets (n, K), ‖∇F(0)‖∞: the violation's unit)."""
+    n = A.shape[0]
+    codes = np.asarray(codes, dtype=np.int64)
+    weight = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    one_hot = np.zeros((n, n_classes))
+    one_hot[np.arange(n), codes] = 1.0
+    grad0 = _gradient(A, np.zeros((n, n_classes)), one_hot, weight)
+    return codes, weight, one_hot, max(float(np.max(np.abs(grad0), initial=0.0)), np.finfo(float).tiny)
+
+
 def _lipschitz_estimate(A, sample_weight, n_iter: int = 20) -> float:
     """½ σ_max(S^{1/2} A)², by a few power iterations (a lower bound; backtracking corrects)."""
     root = np.sqrt(sample_weight)
@@ -137,18 +148,13 @@ def multinomial_regression(A, codes, n_classes: int, penalty: Penalty, lam, grou
     >>> bool(np.max(np.abs(grad + 0.5 * res.x)) < 1e-8)
     True
     """
-    n, p = A.shape
-    codes = np.asarray(codes, dtype=np.int64)
-    weight = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    one_hot = np.zeros((n, n_classes))
-    one_hot[np.arange(n), codes] = 1.0
+    p = A.shape[1]
+    codes, weight, one_hot, scale = _problem_arrays(A, codes, n_classes, sample_weight)
     shape = (p, n_classes)
 
     def scores(v):
         return np.asarray(A @ v.reshape(shape))
 
-    grad0 = _gradient(A, np.zeros((n, n_classes)), one_hot, weight)
-    scale = max(float(np.max(np.abs(grad0), initial=0.0)), np.finfo(float).tiny)
     monitor = Monitor("multinomial_fista", tol, "relative_violation", callback)
     x = np.zeros(p * n_classes) if x0 is None else np.array(x0, dtype=np.float64)
     z_x = scores(x)

@@ -39,7 +39,9 @@ from lamina.api import solve
 from lamina.groups import Groups
 from lamina.penalties import Penalty
 from lamina.solvers.base import Monitor, SolveResult
-from lamina.solvers.multinomial import _gradient_and_probabilities, cross_entropy, multinomial_regression
+from lamina.solvers.logistic import armijo_backtrack, inner_tolerance
+from lamina.solvers.multinomial import (_gradient_and_probabilities, _problem_arrays, cross_entropy,
+                                         multinomial_regression)
 
 #: the largest design B (n·K × p·K entries, 8 bytes each: 160 MB) the Newton solver builds
 NEWTON_MAX_ENTRIES = 20_000_000
@@ -111,8 +113,7 @@ class _Subproblem:
         blocks = not self.penalty.supports("separable_l1_l2") and self.penalty.supports("block_l2_thresholds")
         if blocks:   # R = Σ t_g‖u_g‖ (group L1)
             return exact_block_descent(design, target, self.penalty, self.lam, self.groups, x, 1e-2 * violation)
-        wanted = 1e-2 * violation ** 2 / max(0.5 * float(target @ target), np.finfo(float).tiny)
-        return solve(design, target, self.penalty, self.lam, self.groups, tol=float(np.clip(wanted, 1e-15, 1e-3)),
+        return solve(design, target, self.penalty, self.lam, self.groups, tol=inner_tolerance(violation, target),
                      x0=x, check_adjoint=False, max_iter=1000).x
 
 
@@ -136,19 +137,16 @@ def multinomial_newton(A, codes, n_classes: int, penalty: Penalty, lam, groups: 
     True
     """
     A = np.asarray(A, dtype=np.float64)
-    n, p = A.shape
-    codes = np.asarray(codes, dtype=np.int64)
-    weight = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    one_hot = np.zeros((n, n_classes))
-    one_hot[np.arange(n), codes] = 1.0
-    shape = (p, n_classes)
-    x = np.zeros(p * n_classes) if x0 is None else np.array(x0, dtype=np.float64)
-    grad0, _ = _gradient_and_probabilities(A, np.zeros((n, n_classes)), one_hot, weight)
-    scale = max(float(np.max(np.abs(grad0), initial=0.0)), np.finfo(float).tiny)
+    shape = (A.shape[1], n_classes)
+    codes, weight, one_hot, scale = _problem_arrays(A, codes, n_classes, sample_weight)
+    x = np.zeros(A.shape[1] * n_classes) if x0 is None else np.array(x0, dtype=np.float64)
     monitor = Monitor("multinomial_newton", tol, "relative_violation", callback)
     subproblem = _Subproblem(penalty, lam, groups, n_classes, intercept)
+    def loss(scores):
+        return cross_entropy(scores, codes, weight)
+
     Z = A @ x.reshape(shape)
-    objective = cross_entropy(Z, codes, weight) + penalty.value(x, lam, groups)
+    objective = loss(Z) + penalty.value(x, lam, groups)
     iteration, previous = 0, np.inf
     for iteration in range(1, max_iter + 1):
         grad, prob = _gradient_and_probabilities(A, Z, one_hot, weight)
@@ -161,26 +159,11 @@ def multinomial_newton(A, codes, n_classes: int, penalty: Penalty, lam, groups: 
         previous = violation
         design, target = _subproblem(A, Z, prob, one_hot, weight)
         u = subproblem.solve(design, target, x, violation * scale)
-        x, Z, objective, moved = _line_search(A, codes, weight, penalty, lam, groups, x, Z, objective, grad, u, shape)
+        x, Z, objective, moved = armijo_backtrack(x, Z, objective, grad, u, lambda d: A @ d.reshape(shape), loss,
+                                                  penalty, lam, groups)
         if not moved:   # no decrease left at any step: rounding, not the model, limits the violation
             break
     return monitor.result(x, iteration, lam=lam)
-
-
-def _line_search(A, codes, weight, penalty, lam, groups, x, Z, objective, grad, u, shape):
-    """Backtrack x + s(u − x), s = 1, ½, …, until the Armijo decrease holds; False if none did by s = 2⁻²⁰."""
-    direction = u - x
-    Z_direction = A @ direction.reshape(shape)
-    decrease = float(grad @ direction) + penalty.value(u, lam, groups) - penalty.value(x, lam, groups)
-    step = 1.0
-    for _ in range(21):
-        candidate = x + step * direction
-        Z_candidate = Z + step * Z_direction
-        value = cross_entropy(Z_candidate, codes, weight) + penalty.value(candidate, lam, groups)
-        if value <= objective + 1e-4 * step * min(decrease, 0.0):
-            return candidate, Z_candidate, value, True
-        step *= 0.5
-    return x, Z, objective, False
 
 
 def exact_block_descent(design, target, penalty, lam, groups: Groups, x0, violation: float,
