@@ -92,8 +92,10 @@ def logistic_regression(A, y, penalty: Penalty, lam, groups: Groups, *, x0=None,
         else:
             u = solve(_scale_rows(A, root), target, penalty, lam, groups, x0=x, check_adjoint=False, max_iter=1000,
                       tol=inner_tolerance(violation * scale, target)).x
-        x, z, objective, _ = armijo_backtrack(x, z, objective, grad, u, lambda d: np.asarray(A @ d).ravel(),
-                                              lambda zz: _loss(zz, y, weight), penalty, lam, groups)
+        x, z, objective, moved = armijo_backtrack(x, z, objective, grad, u, lambda d: np.asarray(A @ d).ravel(),
+                                                  lambda zz: _loss(zz, y, weight), penalty, lam, groups)
+        if not moved:   # no decrease left at any step: rounding, not the model, limits the violation
+            break
     return monitor.result(x, iteration, lam=lam)
 
 

@@ -1,0 +1,59 @@
+"""Solvers stop where rounding, not the tolerance, limits their progress (they never spin to max_iter)."""
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_breast_cancer
+
+from lamina.groups import Groups
+from lamina.penalties import L1
+from lamina.solvers.cd import MAX_STALLS, coordinate_descent
+from lamina.solvers.logistic import _sigmoid, logistic_regression
+
+
+def _newton_subproblem_near_optimum():
+    """The penalized least-squares step of proximal Newton for L1 logistic regression on the
+    unscaled breast_cancer features (condition number ≈ 4e5 after the Hessian weights), taken at
+    the optimum: its duality gap floors at rounding near 1e-11, far above tol = 1e-15."""
+    X, y = load_breast_cancer(return_X_y=True)
+    A = np.hstack([X, np.ones((len(y), 1))])
+    x = logistic_regression(A, y.astype(float), L1(), np.array([0.5, 0.0]), Groups.contiguous([30, 1]),
+                            tol=1e-9, intercept=True).x
+    z = A @ x
+    prob = _sigmoid(z)
+    h = np.maximum(prob * (1 - prob), 1e-10)
+    v = h / h.sum()
+    response = z - (prob - y) / h
+    design = (X - v @ X) * np.sqrt(h)[:, None]
+    target = np.sqrt(h) * (response - v @ response)
+    return design, target, x[:-1]
+
+
+def test_coordinate_descent_stops_when_epoch_budgets_no_longer_lower_the_gap():
+    design, target, x0 = _newton_subproblem_near_optimum()
+    lam, groups = np.array([0.5]), Groups.single(design.shape[1])
+    with pytest.warns(Warning, match="tol"):
+        stuck = coordinate_descent(design, target, L1(), lam, groups, x0=x0, tol=1e-15, max_iter=60, max_epochs=2000)
+    assert not stuck.converged
+    assert stuck.n_iter < 60
+    assert stuck.info["n_epochs"] >= MAX_STALLS * 2000
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loose = coordinate_descent(design, target, L1(), lam, groups, x0=x0, tol=1e-10)
+    assert stuck.history.objective[-1] <= loose.history.objective[-1] * (1 + 1e-12)
+
+
+def test_binary_newton_stops_when_no_step_lowers_the_objective(monkeypatch):
+    """Where rounding leaves the Armijo search no decrease, further Newton steps repeat the same
+    subproblem: the solver stops (as the multinomial one does) instead of running to max_iter."""
+    import lamina.solvers.logistic as logistic
+
+    def no_decrease(x, z, objective, *args):
+        return x, z, objective, False
+
+    monkeypatch.setattr(logistic, "armijo_backtrack", no_decrease)
+    X, y = load_breast_cancer(return_X_y=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = logistic_regression(X[:, :3], y.astype(float), L1(), np.array([0.5]), Groups.single(3), max_iter=50)
+    assert result.n_iter == 1 and not result.converged
