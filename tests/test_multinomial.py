@@ -9,7 +9,7 @@ from linear_checks import assert_gradient_matches_finite_differences, sklearn_lo
 from lamina.groups import Groups
 from lamina.solvers.base import ConvergenceWarning
 from lamina.penalties import L1, L2, ElasticNet, GroupL1
-from lamina.solvers.multinomial import class_groups
+from lamina.solvers.multinomial import _gradient, class_groups
 from lamina.tuners.linear_data import LinearSpec, Loss, make_folds
 
 
@@ -163,14 +163,14 @@ def test_auto_lambda_on_unscaled_multiclass_data_converges_every_fit(penalty):
     from sklearn.datasets import load_wine
     X, y = load_wine(return_X_y=True)
     model = lamina.LogisticRegression(groups=Groups.contiguous([6, 7]), penalty=penalty, lam="auto").fit(X, y)
-    assert model.result_.converged and model.result_.solver == "multinomial_newton"
+    assert model.result_.converged and model.result_.solver == "multinomial_newton"   # L-BFGS first for L2
     assert model.score(X, y) > 0.9   # group L1 on unscaled features switches the first group off
 
 
 def test_exact_block_descent_meets_the_kkt_conditions_on_badly_scaled_blocks(rng):
     """The group-L1 subproblem solver minimizes each block exactly, whatever its columns' scales."""
     from lamina.api import solve
-    from lamina.solvers.multinomial_newton import exact_block_descent
+    from lamina.solvers.block_descent import exact_block_descent
     B = rng.standard_normal((60, 9)) * np.array([1e3, 1.0, 1e-2, 1.0, 5.0, 1e2, 1.0, 1.0, 0.1])
     t = B @ rng.standard_normal(9) / 50 + rng.standard_normal(60)
     groups, pen, lam = Groups.contiguous([3, 3, 3]), GroupL1(), np.array([20.0, 5.0, 0.0])
@@ -179,3 +179,47 @@ def test_exact_block_descent_meets_the_kkt_conditions_on_badly_scaled_blocks(rng
     assert np.linalg.norm(u[:3]) > 0 and np.linalg.norm(u[6:]) > 0
     with pytest.warns(ConvergenceWarning):   # block proximal-gradient steps crawl on these scales
         solve(B, t, pen, lam, groups, tol=1e-12)
+
+
+@pytest.mark.parametrize("intercept", [True, False])
+def test_lbfgs_matches_newton_on_unscaled_weighted_data(intercept):
+    """The preconditioned L-BFGS for L2 (exact change of variables) reaches Newton's optimum on
+    wine as it ships, with sample weights and λ per group, with and without intercept."""
+    from sklearn.datasets import load_wine
+
+    from lamina.solvers.multinomial_lbfgs import multinomial_lbfgs
+    from lamina.solvers.multinomial_newton import multinomial_newton
+    X, y = load_wine(return_X_y=True)
+    weight = np.random.default_rng(0).uniform(0.0, 2.0, len(y))
+    A = np.hstack([X, np.ones((len(y), 1))]) if intercept else X
+    labels = np.append(Groups.contiguous([6, 7]).labels, 2) if intercept else Groups.contiguous([6, 7]).labels
+    groups = class_groups(Groups.from_labels(labels), 3)
+    lam = np.array([3.0, 0.1, 0.0])[:groups.n_groups]
+    kwargs = dict(sample_weight=weight, tol=1e-9, intercept=intercept)
+    quasi = multinomial_lbfgs(A, y, 3, L2(), lam, groups, **kwargs)
+    newton = multinomial_newton(A, y, 3, L2(), lam, groups, **kwargs)
+    assert quasi.converged and quasi.solver == "multinomial_newton"   # Newton finishes below tol
+    if intercept:   # L-BFGS did the work (without intercept the features' means cannot be centred away)
+        assert quasi.n_iter <= 3
+    grad = _gradient(A, A @ quasi.x.reshape(-1, 3), np.eye(3)[y], weight)
+    grad0 = _gradient(A, 0 * A[:, :3], np.eye(3)[y], weight)
+    assert np.max(L2().subdiff_distance(quasi.x, grad, lam, groups)) < 1e-9 * np.max(np.abs(grad0))   # KKT
+    quasi_w, newton_w = quasi.x.reshape(-1, 3), newton.x.reshape(-1, 3)
+    if intercept:   # the softmax ignores a common shift of the unpenalized intercepts
+        quasi_w[-1] -= quasi_w[-1].mean()
+        newton_w[-1] -= newton_w[-1].mean()
+    np.testing.assert_allclose(quasi_w, newton_w, rtol=1e-5, atol=1e-7 * np.max(np.abs(newton_w)))
+
+
+def test_lbfgs_converges_when_out_of_steps():
+    from sklearn.datasets import load_iris
+
+    from lamina.solvers.multinomial_lbfgs import multinomial_lbfgs
+    X, y = load_iris(return_X_y=True)
+    groups = class_groups(Groups.single(4), 3)
+    result = multinomial_lbfgs(X, y, 3, L2(), np.array([1.0]), groups, tol=1e-10, max_iter=10)
+    assert result.converged and result.solver == "multinomial_newton"   # 10 L-BFGS steps, then Newton's
+    with pytest.warns(ConvergenceWarning):
+        assert not multinomial_lbfgs(X, y, 3, L2(), np.array([1.0]), groups, tol=1e-10, max_iter=1).converged
+    with pytest.raises(ValueError, match="without L1 part"):
+        multinomial_lbfgs(X, y, 3, L1(), np.array([1.0]), groups)

@@ -1,6 +1,7 @@
 """Logistic regression with a λ per feature group: binary and multinomial."""
 from __future__ import annotations
 
+import warnings
 from enum import Enum
 
 import numpy as np
@@ -12,6 +13,7 @@ from lamina._validation import parse_choice
 from lamina.estimators._base import DEFAULT_LAM_DOC, GroupedLinearModel
 from lamina.groups import Groups
 from lamina.penalties import L1, L2, ElasticNet, GroupL1
+from lamina.solvers.base import ConvergenceWarning
 from lamina.solvers.multinomial import class_groups, softmax_rows
 from lamina.tuners.linear_data import Loss, TrainingSet, blas_threads
 from lamina.tuners.linear_implicit import effective_dof
@@ -41,8 +43,11 @@ class LogisticRegression(ClassifierMixin, GroupedLinearModel):
     ``l1_ratio`` is ρ of the elastic net). Binary: proximal Newton
     (:mod:`lamina.solvers.logistic`); multinomial: proximal Newton on dense data whose Newton design
     (n·K × p·K) fits in memory (:mod:`lamina.solvers.multinomial_newton`: unscaled features cost
-    it nothing), accelerated proximal gradient otherwise (sparse or large data) (:mod:`lamina.solvers.multinomial`);
-    the intercepts are never penalized.
+    it nothing), started by L-BFGS on centred and scaled variables for L2
+    (:mod:`lamina.solvers.multinomial_lbfgs`), accelerated proximal gradient otherwise (sparse or
+    large data) (:mod:`lamina.solvers.multinomial`); group L1's Newton steps minimize each block
+    exactly (:mod:`lamina.solvers.block_descent`). The intercepts are never penalized. A final fit
+    that stops short of ``tol`` raises a ``ConvergenceWarning``.
 
     Parameters
     ----------
@@ -139,6 +144,10 @@ class LogisticRegression(ClassifierMixin, GroupedLinearModel):
         with blas_threads(X):
             x = train.fit(lam)
             dof = effective_dof(train, x, lam)
+        if not train.result.converged:   # train.fit counts unconverged fits silently, as tuners need
+            warnings.warn(f"{train.result.solver} stopped after {train.result.n_iter} iterations without reaching "
+                          f"tol={self.tol:g} ({train.result.criterion_name} = {train.result.criterion:.3g}); raise "
+                          "max_iter, loosen tol or standardize the features", ConvergenceWarning, stacklevel=2)
         coef, intercept = train.coef_intercept(x)
         self.coef_ = np.array(coef.T if n_classes > 2 else coef)
         self.intercept_ = intercept if n_classes > 2 else float(intercept)

@@ -33,6 +33,7 @@ from lamina.penalties import Penalty
 from lamina.solvers.base import ConvergenceWarning
 from lamina.solvers.logistic import logistic_regression
 from lamina.solvers.multinomial import multinomial_regression
+from lamina.solvers.multinomial_lbfgs import is_smooth, multinomial_lbfgs
 from lamina.solvers.multinomial_newton import multinomial_newton, newton_fits
 from lamina.solvers.ridge import RidgeFactorization
 from lamina.tuners.linear_losses import Loss, mean_loss, sample_gradient
@@ -179,7 +180,9 @@ class TrainingSet:
             self.x, n_iter, self.result = result.x, result.n_iter, result
         elif self.spec.loss is Loss.MULTINOMIAL:
             newton = not sp.issparse(self.A) and newton_fits(self.A, self.n_classes)
-            solver = multinomial_newton if newton else multinomial_regression
+            solver = multinomial_regression
+            if newton:
+                solver = multinomial_lbfgs if is_smooth(self.penalty, solver_lam, self.groups) else multinomial_newton
             result = solver(self.A, self.b, self.n_classes, self.penalty, solver_lam, self.groups, x0=self.x,
                             tol=self.spec.tol, sample_weight=self.sample_weight,
                             **({"intercept": self.augmented} if newton else {}), **budget)
