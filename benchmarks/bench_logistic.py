@@ -36,6 +36,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from bench_lasso import _ratio, _spread   # the Lasso benchmark's median [min–max] formats
 from scipy.special import logsumexp
 
 TARGET = 1e-6
@@ -127,18 +128,7 @@ def measure(problem: Problem, repeats: int) -> dict:
 
 
 def _ms(values, best_gap) -> str:
-    if not values:
-        return f"not reached (best {best_gap:.0e})"
-    values = 1e3 * np.asarray(values)
-    return f"{np.median(values):.0f} [{values.min():.0f}–{values.max():.0f}]"
-
-
-def _ratio(times) -> str:
-    a, b = times["lamina"], times["sklearn"]
-    if not a or not b:
-        return "–"
-    ratios = np.asarray(a) / np.asarray(b)
-    return f"{np.median(ratios):.2f} [{ratios.min():.2f}–{ratios.max():.2f}]"
+    return _spread(values, 1e3) if values else f"not reached (best {best_gap:.0e})"
 
 
 def run(quick: bool = False) -> str:
@@ -153,7 +143,7 @@ def run(quick: bool = False) -> str:
         t = result["times"]
         print(f"{problem.name}: {result['chosen']}", file=sys.stderr, flush=True)
         rows.append(f"| {problem.name} | {_ms(t['lamina'], result['best']['lamina'])} | "
-                    f"{_ms(t['sklearn'], result['best']['sklearn'])} | {_ratio(t)} |")
+                    f"{_ms(t['sklearn'], result['best']['sklearn'])} | {_ratio(t, 'sklearn')} |")
         tols = ", ".join(f"{s} {result['chosen'][s]:.0e}" if result["chosen"][s] else f"{s} –" for s in SOLVERS)
         notes.append(f"- {problem.name}: tol used: {tols}; P* = {result['p_star']:.10g}")
     header = ("## Multinomial logistic regression: time (ms) to relative suboptimality 1e-6\n\n"

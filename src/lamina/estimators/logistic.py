@@ -13,7 +13,7 @@ from lamina._validation import parse_choice
 from lamina.estimators._base import DEFAULT_LAM_DOC, GroupedLinearModel
 from lamina.groups import Groups
 from lamina.penalties import L1, L2, ElasticNet, GroupL1
-from lamina.solvers.base import ConvergenceWarning
+from lamina.solvers.base import ConvergenceWarning, unconverged_message
 from lamina.solvers.multinomial import class_groups, softmax_rows
 from lamina.tuners.linear_data import Loss, TrainingSet, blas_threads
 from lamina.tuners.linear_implicit import effective_dof
@@ -144,10 +144,11 @@ class LogisticRegression(ClassifierMixin, GroupedLinearModel):
         with blas_threads(X):
             x = train.fit(lam)
             dof = effective_dof(train, x, lam)
-        if not train.result.converged:   # train.fit counts unconverged fits silently, as tuners need
-            warnings.warn(f"{train.result.solver} stopped after {train.result.n_iter} iterations without reaching "
-                          f"tol={self.tol:g} ({train.result.criterion_name} = {train.result.criterion:.3g}); raise "
-                          "max_iter, loosen tol or standardize the features", ConvergenceWarning, stacklevel=2)
+        result = train.result
+        if not result.converged:   # train.fit counts unconverged fits silently, as tuners need
+            advice = "raise max_iter, loosen tol or standardize the features"
+            warnings.warn(unconverged_message(result.solver, result.n_iter, self.tol, result.criterion_name,
+                                              result.criterion, advice), ConvergenceWarning, stacklevel=2)
         coef, intercept = train.coef_intercept(x)
         self.coef_ = np.array(coef.T if n_classes > 2 else coef)
         self.intercept_ = intercept if n_classes > 2 else float(intercept)

@@ -68,6 +68,13 @@ class SolveResult:
         return self.criterion if self.criterion_name == "duality_gap" else float("nan")
 
 
+def unconverged_message(solver: str, n_iter: int, tol: float, criterion_name: str, criterion: float,
+                        advice: str = "raise max_iter or loosen tol") -> str:
+    """The ConvergenceWarning's text for a solve that stopped short of ``tol``."""
+    return (f"{solver} stopped after {n_iter} iterations without reaching tol={tol:g} "
+            f"({criterion_name} = {criterion:.3g}); {advice}")
+
+
 class Monitor:
     """Records iterations, calls the user's callback and decides on convergence."""
 
@@ -101,11 +108,8 @@ class Monitor:
         """
         if not self.converged:
             last = self.history.criterion[-1] if self.history.criterion else float("nan")
-            warnings.warn(
-                f"{self.solver} stopped after {n_iter} iterations without reaching tol={self.tol:g} "
-                f"({self.criterion_name} = {last:.3g}); raise max_iter or loosen tol",
-                ConvergenceWarning, stacklevel=3,
-            )
+            warnings.warn(unconverged_message(self.solver, n_iter, self.tol, self.criterion_name, last),
+                          ConvergenceWarning, stacklevel=3)
         return SolveResult(
             x=x, objective=float(objective) if objective is not None else (
                 self.history.objective[-1] if self.history.objective else float("nan")),

@@ -42,6 +42,7 @@ from lamina.groups import Groups
 from lamina.penalties import Penalty
 from lamina.solvers.base import ConvergenceWarning, Monitor, SolveResult
 from lamina.solvers.multinomial import _problem_arrays, logsumexp_rows
+from lamina.solvers.multinomial_newton import multinomial_newton
 
 #: once L-BFGS reaches ``tol``, proximal Newton finishes to this share of it (module docstring)
 FINISH = 1e-3
@@ -117,10 +118,13 @@ def multinomial_lbfgs(A, codes, n_classes: int, penalty: Penalty, lam, groups: G
         state.update(v=v, value=value, violation=float(np.max(np.abs(grad_w))) / scale)
         return value, G.ravel()
 
+    def evaluate_at(v):
+        if not np.array_equal(state["v"], v):   # the last evaluation (a line-search trial) was not v
+            objective_and_gradient(v)
+
     def step(intermediate_result):
         state["iteration"] = state.get("iteration", 0) + 1
-        if not np.array_equal(state["v"], intermediate_result.x):   # the last evaluation was not the iterate
-            objective_and_gradient(intermediate_result.x)
+        evaluate_at(intermediate_result.x)
         if monitor.record(state["iteration"], to_w(state["v"]).ravel(), state["value"], state["violation"], target):
             raise StopIteration
 
@@ -138,8 +142,7 @@ def multinomial_lbfgs(A, codes, n_classes: int, penalty: Penalty, lam, groups: G
     result = minimize(objective_and_gradient, v0, jac=True, method="L-BFGS-B", callback=step,
                       options={"maxiter": max_iter, "gtol": 0.0, "ftol": 0.0, "maxls": 50})
     x = to_w(result.x).ravel()
-    objective_and_gradient(result.x)
-    from lamina.solvers.multinomial_newton import multinomial_newton
+    evaluate_at(result.x)
     newton = dict(sample_weight=weight, x0=x, max_iter=min(max_iter, 100), callback=callback, intercept=intercept)
     if state["violation"] > tol:   # near-collinear features: Newton takes over
         return multinomial_newton(A, codes, n_classes, penalty, lam, groups, tol=tol, **newton)

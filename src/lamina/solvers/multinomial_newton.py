@@ -26,10 +26,10 @@ B has n·K rows and p·K columns, so :data:`NEWTON_MAX_ENTRIES` bounds where it 
 Coordinate descent is invariant to the scale of each coordinate, but lamina's block coordinate
 descent for the group L1 penalty takes a proximal-gradient step per block, which is not invariant
 to scales within a block (with wine's unscaled features one fit took 28 s); the group-L1
-subproblem is solved instead by :func:`exact_block_descent`, which minimizes each block exactly
-(0.02 s). Once the
-violation is below :data:`POLISH_BELOW`, a step that does not halve it (the subproblem's own
-rounding, around 10⁻¹⁰) hands the iterate to the proximal-gradient solver to finish.
+subproblem is solved instead by :func:`~lamina.solvers.block_descent.exact_block_descent`, which
+minimizes each block exactly (0.02 s). Once the violation is below :data:`POLISH_BELOW`, a step
+that does not halve it (the subproblem's own rounding, around 10⁻¹⁰) hands the iterate to the
+proximal-gradient solver to finish.
 """
 from __future__ import annotations
 
@@ -38,7 +38,6 @@ import numpy as np
 from lamina.groups import Groups
 from lamina.penalties import Penalty
 from lamina.solvers.base import Monitor, SolveResult
-from lamina.solvers.block_descent import exact_block_descent  # noqa: F401 (re-exported)
 from lamina.solvers.logistic import armijo_backtrack, newton_step
 from lamina.solvers.multinomial import (_gradient_and_probabilities, _problem_arrays, cross_entropy,
                                          multinomial_regression)
@@ -97,7 +96,7 @@ class _Subproblem:
 
     def solve(self, design, target, x, violation: float) -> np.ndarray:
         if not self.intercept:
-            return self._inner(design, target, x, violation)
+            return newton_step(design, target, self.penalty, self.lam, self.groups, x, violation)
         K = self.K
         columns = design[:, -K:]
         left, singular, right = np.linalg.svd(columns, full_matrices=False)
@@ -105,12 +104,10 @@ class _Subproblem:
         basis = left[:, kept]                                   # common shift of the K intercepts
         rest = design[:, :-K]
         projected = rest - basis @ (basis.T @ rest)
-        u = self._inner(projected, target - basis @ (basis.T @ target), x[:-K], violation)
+        u = newton_step(projected, target - basis @ (basis.T @ target), self.penalty, self.lam, self.groups, x[:-K],
+                        violation)
         b = right[kept].T @ ((basis.T @ (target - rest @ u)) / singular[kept])   # least squares, Σ_k b_k = 0
         return np.concatenate([u, b])
-
-    def _inner(self, design, target, x, violation: float) -> np.ndarray:
-        return newton_step(design, target, self.penalty, self.lam, self.groups, x, violation)
 
 
 def multinomial_newton(A, codes, n_classes: int, penalty: Penalty, lam, groups: Groups, *, sample_weight=None,
