@@ -148,8 +148,8 @@ def test_an_unconverged_final_fit_warns(load):
 
 
 def test_group_l1_on_unscaled_features_meets_kkt_in_few_newton_steps():
-    """Each Newton subproblem's blocks are minimized exactly (block_descent): lamina's block CD
-    took one proximal-gradient step per block and crawled on unscaled blocks (45 s for this fit)."""
+    """Each Newton subproblem's blocks are minimized exactly (_block_kernels): with one
+    proximal-gradient step per block, block CD crawled on unscaled blocks (45 s for this fit)."""
     from sklearn.datasets import load_breast_cancer
 
     X, y = load_breast_cancer(return_X_y=True)

@@ -167,20 +167,6 @@ def test_auto_lambda_on_unscaled_multiclass_data_converges_every_fit(penalty):
     assert model.score(X, y) > 0.9   # group L1 on unscaled features switches the first group off
 
 
-def test_exact_block_descent_meets_the_kkt_conditions_on_badly_scaled_blocks(rng):
-    """The group-L1 subproblem solver minimizes each block exactly, whatever its columns' scales."""
-    from lamina.api import solve
-    from lamina.solvers.block_descent import exact_block_descent
-    B = rng.standard_normal((60, 9)) * np.array([1e3, 1.0, 1e-2, 1.0, 5.0, 1e2, 1.0, 1.0, 0.1])
-    t = B @ rng.standard_normal(9) / 50 + rng.standard_normal(60)
-    groups, pen, lam = Groups.contiguous([3, 3, 3]), GroupL1(), np.array([20.0, 5.0, 0.0])
-    u = exact_block_descent(B, t, pen, lam, groups, np.zeros(9), 1e-10)
-    assert np.max(pen.subdiff_distance(u, B.T @ (B @ u - t), lam, groups)) <= 1e-10      # KKT
-    assert np.linalg.norm(u[:3]) > 0 and np.linalg.norm(u[6:]) > 0
-    with pytest.warns(ConvergenceWarning):   # block proximal-gradient steps crawl on these scales
-        solve(B, t, pen, lam, groups, tol=1e-12)
-
-
 @pytest.mark.parametrize("intercept", [True, False])
 def test_lbfgs_matches_newton_on_unscaled_weighted_data(intercept):
     """The preconditioned L-BFGS for L2 (exact change of variables) reaches Newton's optimum on

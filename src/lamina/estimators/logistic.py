@@ -46,7 +46,7 @@ class LogisticRegression(ClassifierMixin, GroupedLinearModel):
     it nothing), started by L-BFGS on centred and scaled variables for L2
     (:mod:`lamina.solvers.multinomial_lbfgs`), accelerated proximal gradient otherwise (sparse or
     large data) (:mod:`lamina.solvers.multinomial`); group L1's Newton steps minimize each block
-    exactly (:mod:`lamina.solvers.block_descent`). The intercepts are never penalized. A final fit
+    exactly (:mod:`lamina.solvers._block_kernels`). The intercepts are never penalized. A final fit
     that stops short of ``tol`` raises a ``ConvergenceWarning``.
 
     Parameters

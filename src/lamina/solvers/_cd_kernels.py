@@ -4,7 +4,9 @@ One set of kernels serves dense (Fortran-ordered ndarray) and sparse (CSC) desig
 access goes through ``_col_dot``/``_col_axpy``, which branch once on ``is_sparse``. Two
 penalty families share the loop, picked by ``kind``: 0 = elastic-net family (coordinate
 updates, per-coefficient strengths l1, l2), 1 = group L1 (block updates, per-group
-threshold thr over the CSR layout order/ptr).
+threshold thr over the CSR layout order/ptr). Group blocks with an eigendecomposition in
+eig_s/eig_v/voff (:func:`lamina.solvers._block_kernels.block_spectra`) are minimized exactly,
+the others by one proximal-gradient step.
 
 Working sets are lists of *units*: coefficients for kind 0, groups for kind 1.
 
@@ -17,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+from lamina.solvers._block_kernels import exact_block_values
 
 ELASTIC_NET, GROUP_L1 = 0, 1
 
@@ -168,7 +172,8 @@ def _unit_coefs(kind, ws, order, ptr):
 
 
 @njit(cache=True, fastmath=_FAST)
-def _epoch(kind, ws, w, R, lips, l1, l2, thr, order, ptr, X, data, indices, indptr, is_sparse, buf):
+def _epoch(kind, ws, w, R, lips, l1, l2, thr, order, ptr, eig_s, eig_v, voff, X, data, indices, indptr,
+           is_sparse, buf, grad, scratch, spectral):
     """One pass of (block) coordinate descent over the working set; updates w and R = y − Xw."""
     if kind == ELASTIC_NET:
         for j in ws:
@@ -193,6 +198,10 @@ def _epoch(kind, ws, w, R, lips, l1, l2, thr, order, ptr, X, data, indices, indp
             if lip == 0.0:
                 continue
             start, stop = ptr[g], ptr[g + 1]
+            if voff[g + 1] > voff[g]:
+                _exact_block(g, start, stop, w, R, thr[g], order, eig_s, eig_v, voff, X, data, indices, indptr,
+                             is_sparse, buf, grad, scratch, spectral)
+                continue
             norm2 = 0.0
             for k in range(start, stop):
                 j = order[k]
@@ -209,6 +218,23 @@ def _epoch(kind, ws, w, R, lips, l1, l2, thr, order, ptr, X, data, indices, indp
                 if new != w[j]:
                     _col_axpy(j, new - w[j], R, X, data, indices, indptr, is_sparse)
                     w[j] = new
+
+
+@njit(cache=True, fastmath=_FAST)
+def _exact_block(g, start, stop, w, R, tau, order, eig_s, eig_v, voff, X, data, indices, indptr, is_sparse,
+                 current, grad, new, spectral):
+    """Block g minimized exactly (:mod:`lamina.solvers._block_kernels`); updates w and R."""
+    p = stop - start
+    for k in range(p):
+        j = order[start + k]
+        current[k] = w[j]
+        grad[k] = _col_dot(j, R, X, data, indices, indptr, is_sparse)
+    exact_block_values(start, stop, voff[g], current, grad, tau, eig_s, eig_v, spectral, new)
+    for k in range(p):
+        j = order[start + k]
+        if new[k] != current[k]:
+            _col_axpy(j, new[k] - current[k], R, X, data, indices, indptr, is_sparse)
+            w[j] = new[k]
 
 
 @njit(cache=True, fastmath=_FAST)
@@ -283,8 +309,8 @@ def _anderson_weights(iterates):
 
 
 @njit(cache=True, fastmath=_FAST)
-def solve_subproblem(kind, ws, w, R, lips, l1, l2, thr, order, ptr, X, data, indices, indptr,
-                     is_sparse, tol, max_epochs, n_anderson):
+def solve_subproblem(kind, ws, w, R, lips, l1, l2, thr, order, ptr, eig_s, eig_v, voff, X, data, indices,
+                     indptr, is_sparse, tol, max_epochs, n_anderson):
     """CD epochs on the working set until its optimality violation is ≤ tol.
 
     Every ``n_anderson + 1`` epochs an Anderson-extrapolated point replaces the iterate when
@@ -298,14 +324,15 @@ def solve_subproblem(kind, ws, w, R, lips, l1, l2, thr, order, ptr, X, data, ind
     if kind == GROUP_L1:
         for g in ws:
             max_block = max(max_block, ptr[g + 1] - ptr[g])
-    buf = np.empty(max_block)
+    buf, grad, scratch, spectral = np.empty(max_block), np.empty(max_block), np.empty(max_block), np.empty(max_block)
     memory = n_anderson + 1
     iterates = np.empty((memory, n_coefs))
     residuals = np.empty((memory, R.shape[0]))
     point = np.empty(n_coefs)
     R_trial = np.empty_like(R)
     for epoch in range(1, max_epochs + 1):
-        _epoch(kind, ws, w, R, lips, l1, l2, thr, order, ptr, X, data, indices, indptr, is_sparse, buf)
+        _epoch(kind, ws, w, R, lips, l1, l2, thr, order, ptr, eig_s, eig_v, voff, X, data, indices, indptr,
+               is_sparse, buf, grad, scratch, spectral)
         if n_anderson > 0:
             slot = (epoch - 1) % memory
             for k in range(n_coefs):

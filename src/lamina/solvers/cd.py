@@ -22,6 +22,7 @@ from lamina.groups import Groups
 from lamina.penalties import Penalty
 from lamina.penalties.base import MissingCapability
 from lamina.solvers import _cd_kernels as kernels
+from lamina.solvers._block_kernels import block_spectra
 from lamina.solvers.base import Monitor, SolveResult, duality_gap
 
 #: stop after this many inner solves that spend their whole epoch budget without the duality gap
@@ -31,6 +32,7 @@ from lamina.solvers.base import Monitor, SolveResult, duality_gap
 MAX_STALLS = 3
 _EMPTY_DENSE = np.empty((0, 0), order="F")
 _EMPTY_DATA, _EMPTY_INDEX = np.empty(0), np.empty(0, dtype=np.int32)
+_NO_BLOCKS = np.zeros(1, dtype=np.int64)
 
 
 def _design_arrays(X):
@@ -43,16 +45,6 @@ def _design_arrays(X):
         return (_EMPTY_DENSE, np.asarray(X.data, dtype=np.float64), np.asarray(X.indices, dtype=np.int32),
                 np.asarray(X.indptr, dtype=np.int32), True)
     return np.asfortranarray(X, dtype=np.float64), _EMPTY_DATA, _EMPTY_INDEX, _EMPTY_INDEX, False
-
-
-def _block_lipschitz(X, groups: Groups) -> np.ndarray:
-    """‖X_g‖₂² per group (squared spectral norm of the block)."""
-    lips = np.empty(groups.n_groups)
-    for g in range(groups.n_groups):
-        block = X[:, groups.indices(g)]
-        block = block.toarray() if sp.issparse(block) else block
-        lips[g] = np.linalg.norm(block, 2) ** 2 if block.shape[1] > 1 else np.dot(block.ravel(), block.ravel())
-    return lips
 
 
 def column_lipschitz(X) -> np.ndarray:
@@ -82,7 +74,8 @@ def _certificate(kind, penalty, lam, groups, y, w, residual, corr, l1, l2, lipsc
 def coordinate_descent(X, y, penalty: Penalty, lam, groups: Groups, *, x0=None, tol: float = 1e-6,
                        max_iter: int = 100, max_epochs: int = 50_000, p0: int = 100,
                        n_anderson: int = 5, callback=None, lipschitz=None) -> SolveResult:
-    """Working-set coordinate descent for the elastic-net family and group L1.
+    """Working-set coordinate descent for the elastic-net family and group L1 (blocks of up to
+    :data:`~lamina.solvers._block_kernels.MAX_EXACT_BLOCK` coefficients minimized exactly).
 
     Parameters
     ----------
@@ -132,9 +125,13 @@ def coordinate_descent(X, y, penalty: Penalty, lam, groups: Groups, *, x0=None, 
             "separable_l1_l2() (R = Σ a_j|x_j| + c_j x_j²/2) or block_l2_thresholds() (R = Σ t_g‖x_g‖₂)")
     design = _design_arrays(X)
     y = np.ascontiguousarray(y, dtype=np.float64)
-    if lipschitz is None:
-        lipschitz = (kernels.column_norms2(*design, np.empty(groups.n_features))
-                     if kind == kernels.ELASTIC_NET else _block_lipschitz(X, groups))
+    if kind == kernels.ELASTIC_NET:
+        spectra = (_EMPTY_DATA, _EMPTY_DATA, _NO_BLOCKS)
+        if lipschitz is None:
+            lipschitz = kernels.column_norms2(*design, np.empty(groups.n_features))
+    else:   # exact block updates where the block is small enough (lamina.solvers._block_kernels)
+        block_lipschitz, *spectra = block_spectra(X, groups)
+        lipschitz = block_lipschitz if lipschitz is None else lipschitz
     lipschitz = np.ascontiguousarray(lipschitz, dtype=np.float64)
     w = np.zeros(groups.n_features) if x0 is None else np.array(x0, dtype=np.float64)
     residual = np.empty_like(y)
@@ -165,7 +162,7 @@ def coordinate_descent(X, y, penalty: Penalty, lam, groups: Groups, *, x0=None, 
         ws = np.sort(ws).astype(np.int64)
         tol_in = 0.3 * float(np.max(violations))
         epochs = kernels.solve_subproblem(kind, ws, w, residual, lipschitz, l1, l2, thr, groups.order, groups.ptr,
-                                          *design, tol_in, max_epochs, n_anderson)
+                                          *spectra, *design, tol_in, max_epochs, n_anderson)
         n_epochs += epochs
         stalls += epochs >= max_epochs
     return monitor.result(w, iteration, lam=lam, n_epochs=n_epochs)

@@ -7,8 +7,8 @@ for any penalty ``lamina.solve`` handles on explicit matrices (L1, L2, elastic n
 Each outer iteration replaces the log-likelihood by its second-order model at x — a weighted
 least-squares problem with weights h = σ(z)(1 − σ(z)) and working response
 t = z − (σ(z) − y)/h — and solves ½‖H^{1/2}(Au − t)‖² + Σ λ_g R(u_g) with coordinate descent
-(closed form for L2; group L1 on dense data by block descent with each block minimized exactly,
-:mod:`lamina.solvers.block_descent`), warm-started at x; the step x + s(u − x) is then
+(closed form for L2; group L1 with each small block minimized exactly,
+:mod:`lamina.solvers._block_kernels`), warm-started at x; the step x + s(u − x) is then
 backtracked on the true objective (Armijo, Lee, Sun & Saunders 2014). The inner problem is
 solved to a duality gap about 10⁻² times the squared current violation. Stopping criterion: the
 largest distance of −∇F(x) to the penalty's subdifferential, relative to ‖∇F(0)‖∞
@@ -24,7 +24,6 @@ from lamina.api import solve
 from lamina.groups import Groups
 from lamina.penalties import Penalty
 from lamina.solvers.base import Monitor, SolveResult
-from lamina.solvers.block_descent import exact_block_descent
 
 
 def _sigmoid(z):
@@ -105,11 +104,8 @@ def logistic_regression(A, y, penalty: Penalty, lam, groups: Groups, *, x0=None,
 
 def newton_step(design, target, penalty, lam, groups: Groups, x, violation: float) -> np.ndarray:
     """argmin_u ½‖design·u − target‖² + R(u), warm-started at x, to about 10⁻² times the squared
-    outer ``violation``: group L1 by :func:`~lamina.solvers.block_descent.exact_block_descent`
-    (lamina's block CD crawls on blocks of unscaled features: 45 s a binary fit on breast_cancer),
-    the rest by :func:`lamina.solve` (coordinate descent)."""
-    if not penalty.supports("separable_l1_l2") and penalty.supports("block_l2_thresholds") and not sp.issparse(design):
-        return exact_block_descent(design, target, penalty, lam, groups, x, 1e-2 * violation)
+    outer ``violation``, by :func:`lamina.solve` (coordinate descent; group L1's blocks minimized
+    exactly, so unscaled features within a block do not slow it down)."""
     return solve(design, target, penalty, lam, groups, tol=inner_tolerance(violation, target), x0=x,
                  check_adjoint=False, max_iter=1000).x
 

@@ -23,13 +23,11 @@ An unpenalized intercept (the last feature a column of ones, its K coefficients 
 group, λ = 0) is eliminated from each subproblem exactly: t and the other columns of B are
 projected off the span of the intercept's columns, and the intercepts follow by least squares.
 B has n·K rows and p·K columns, so :data:`NEWTON_MAX_ENTRIES` bounds where it is used.
-Coordinate descent is invariant to the scale of each coordinate, but lamina's block coordinate
-descent for the group L1 penalty takes a proximal-gradient step per block, which is not invariant
-to scales within a block (with wine's unscaled features one fit took 28 s); the group-L1
-subproblem is solved instead by :func:`~lamina.solvers.block_descent.exact_block_descent`, which
-minimizes each block exactly (0.02 s). Once the violation is below :data:`POLISH_BELOW`, a step
-that does not halve it (the subproblem's own rounding, around 10⁻¹⁰) hands the iterate to the
-proximal-gradient solver to finish.
+Coordinate descent is invariant to the scale of each coordinate, and for group L1 to the scales
+within a block, whose block it minimizes exactly (:mod:`lamina.solvers._block_kernels`; with
+proximal-gradient block steps one fit on wine's unscaled features took 28 s). Once the violation is
+below :data:`POLISH_BELOW`, a step that does not halve it (the subproblem's own rounding, around
+10⁻¹⁰) hands the iterate to the proximal-gradient solver to finish.
 """
 from __future__ import annotations
 
