@@ -206,6 +206,10 @@ def _net_and_data(n_classes=10):
     ("lr", float("nan"), ValueError, "lr must be finite and > 0"),
     ("lr", "0.01", TypeError, "lr must be a real number"),
     ("delta", -1.0, ValueError, "delta must be finite and >= 0"),
+    ("seed", -1, ValueError, "seed must be >= 0"),
+    ("seed", 1.5, TypeError, "seed must be an integer"),
+    ("seed", None, TypeError, "seed must be an integer"),
+    ("seed", 2 ** 64, ValueError, r"seed must be an integer in \[0, 2\*\*62\)"),
 ])
 @pytest.mark.parametrize("method", ["heldout", "none"])
 def test_tune_recipe_is_validated(argument, value, error, match, method):

@@ -207,7 +207,8 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         False (default): continue the same weights on all data for the remaining epochs, with
         a fresh optimizer (:func:`lamina.torch.restart.restart`) — 0.85 fits (one fold).
         True: retrain from the initial weights on all data at the found δ for the full
-        epochs — folds·0.7·merge_at + 1 fits.
+        epochs — folds·0.7·merge_at + 1 fits. Always so with ``epochs=1`` (no epoch would be left
+        for all the data after the calibration).
     rewarm : float in [0, 1]
         Fraction of the continued run's steps over which the fresh optimizer's learning rate
         rises linearly from lr/T to lr (:class:`lamina.torch.restart.LinearWarmup`); 0 (default):
@@ -279,6 +280,8 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         parts = [((X, y), as_tensors(val, likelihood, device, "val", dtype))]
     fit_data, val_data = parts[0]
     epochs = recipe.epochs
+    if epochs == 1 and val is None:   # no epoch would be left to train on all the data: calibrate, then retrain
+        refit = True
     burn_in = max(1, int(round(epochs / 15))) if burn_in is None else int(burn_in)
     update_every = max(1, int(round(epochs / 60))) if update_every is None else int(update_every)
     if burn_in < 1 or update_every < 1:
@@ -310,6 +313,8 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     merge_at, shortened = _merge_share(merge_at, len(kinds) * len(parts), share, refit)
     # floor where shortened, so that the budget holds after rounding
     first = max(1, min(epochs, int(merge_at * epochs) if shortened else int(round(merge_at * epochs))))
+    if not refit and merge_at < 1:   # rounding must leave the continued run at least one epoch on all the data
+        first = max(1, min(first, epochs - 1))
     if val is not None:  # the user's held-out data are never trained on: one run on train
         first, refit = epochs, False
     selection, others = None, []

@@ -35,6 +35,7 @@ names. ``method=`` is the old spelling of ``tuner=`` (deprecated; it warns).
 """
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
 from enum import Enum
@@ -50,6 +51,7 @@ from lamina.torch.fit import Batches, fit, float_features, model_device, model_d
 from lamina.torch.identifiability import identifiability
 from lamina.torch.likelihoods import Classification, make_likelihood
 from lamina.torch.penalty import Regularizer
+from lamina.torch.prior_readout import drop_uninformative_readout
 from lamina.torch.result import NetTuneResult, Recipe  # noqa: F401  (re-exported)
 from lamina.torch.rules import make_rule
 from lamina.torch.sparsity import check_sparsity_request, tune_sparsity
@@ -115,7 +117,9 @@ def tune(model: nn.Module, train, *, likelihood="classification", tuner="heldout
         scale so that the held-out loss is stationary along the weight-decay direction,
         c* = argmin_c V(c·W) = 1, lands near it at the cost of one fit.
     epochs, lr, batch_size, seed, optimizer
-        The training recipe (Adam by default).
+        The training recipe (Adam by default). ``seed`` (an integer ≥ 0) decides the splits, the
+        minibatch order and, through torch's global generator (seeded for the run and restored
+        afterwards), Dropout's masks: the same seed gives the same result.
     val : (X, y), optional
         Held-out data for ``heldout``/``hypergradient``/``optuna`` (else a split of ``train``).
     by : None, "module_type" or dict
@@ -132,7 +136,9 @@ def tune(model: nn.Module, train, *, likelihood="classification", tuner="heldout
     prior_mean : mapping of parameter name → Tensor, optional
         Prior means μ_g: the penalty becomes 1/(2N) Σ_g δ_g ‖W_g − μ_g‖² (L2-SP), e.g. the
         pretrained ``state_dict`` when fine-tuning (entries of a replaced head are left out;
-        groups without an entry are pulled toward 0). Every method honours it.
+        groups without an entry are pulled toward 0; so is a readout whose prior mean classifies
+        the training samples no better than a constant, with a warning:
+        :mod:`lamina.torch.prior_readout`). Every method honours it.
     penalty : {"l2", "l1", "l0"}
         ``"l2"`` (default): the δ_g above. ``"l1"``/``"l0"`` with ``target_sparsity``: mean task
         loss + 1/N Σ_g λ_g ‖W_g‖₁ (or ‖W_g‖₀), λ_g chosen while training so that the regularized
@@ -168,25 +174,26 @@ def tune(model: nn.Module, train, *, likelihood="classification", tuner="heldout
     if sparse:
         tuner = "heldout"
     recipe = Recipe(check_positive_int(epochs, "epochs"), check_positive_float(lr, "lr"),
-                    check_positive_int(batch_size, "batch_size"), seed, optimizer)
+                    check_positive_int(batch_size, "batch_size"), _check_seed(seed), optimizer)
     check_positive_float(delta, "delta", strict=False)
     lik = make_likelihood(likelihood, model_device(model))
     train, val = float_features(train, model), float_features(val, model)
-    if isinstance(lik, Classification):
-        check_class_labels(model, train, "train")
-        if val is not None:
-            check_class_labels(model, val, "val")
+    check_data(model, train, lik, "train")
+    if val is not None:
+        check_data(model, val, lik, "val")
+    prior_mean = drop_uninformative_readout(model, prior_mean, train, lik, by)
     started = time.perf_counter()
-    if sparse:
-        result = tune_sparsity(model, train, lik, recipe, penalty=penalty, target=target_sparsity, val=val, by=by,
-                               progress=progress, **options)
-    elif is_problem_tuner(tuner) or registry.entry(tuner, "network").generic:
-        result = _tune_problem(tuner, model, train, lik, recipe, by=by, rule=rule, mode=mode,
-                               prior_mean=prior_mean, **options)
-    else:
-        result = _run_registered(tuner, model, train, lik, recipe, val=val, by=by, delta=delta,
-                                 rule=heldout_rule if tuner == "heldout" else rule,
-                                 mode=mode, prior_mean=prior_mean, progress=progress, **options)
+    with seeded_global_rng(recipe.seed, model_device(model)):
+        if sparse:
+            result = tune_sparsity(model, train, lik, recipe, penalty=penalty, target=target_sparsity, val=val,
+                                   by=by, progress=progress, **options)
+        elif is_problem_tuner(tuner) or registry.entry(tuner, "network").generic:
+            result = _tune_problem(tuner, model, train, lik, recipe, by=by, rule=rule, mode=mode,
+                                   prior_mean=prior_mean, **options)
+        else:
+            result = _run_registered(tuner, model, train, lik, recipe, val=val, by=by, delta=delta,
+                                     rule=heldout_rule if tuner == "heldout" else rule,
+                                     mode=mode, prior_mean=prior_mean, progress=progress, **options)
     result.compute.seconds = time.perf_counter() - started
     return result
 
@@ -254,20 +261,59 @@ def _identified_directions(model, train, by, prior_mean, reg):
     return found.identified
 
 
-def check_class_labels(model: nn.Module, data, argument: str) -> None:
-    """Class labels of an ``(X, y)`` pair must lie in 0..C−1, C the network's number of outputs.
+def _check_seed(seed) -> int:
+    seed = check_positive_int(seed, "seed", minimum=0)
+    if seed >= 2 ** 62:
+        raise ValueError(f"seed must be an integer in [0, 2**62), got {seed}")
+    return seed
 
-    C is read from one forward pass on the first sample (in eval mode, without gradients, so
-    that batch statistics and the training state are untouched). DataLoaders are not read.
+
+@contextlib.contextmanager
+def seeded_global_rng(seed: int, device):
+    """torch's global generators (which Dropout and other random modules draw from) seeded with
+    ``seed`` for the run, the caller's state restored afterwards."""
+    devices = [device.index if device.index is not None else torch.cuda.current_device()] \
+        if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.default_generator.manual_seed(seed)
+        for index in devices:
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(seed)
+        yield
+
+
+def check_data(model: nn.Module, data, likelihood, argument: str) -> None:
+    """An ``(X, y)`` pair must fit the network: X must go through it, class labels must lie in
+    0..C−1 (C the network's number of outputs), a regression target must have one value per
+    output and be finite.
+
+    The network is read from one forward pass on the first sample (in eval mode, without
+    gradients, so that batch statistics and the training state are untouched). DataLoaders are
+    not read.
     """
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         return
     X, y = (torch.as_tensor(np.asarray(v)) if not isinstance(v, torch.Tensor) else v for v in data)
     if y.numel() == 0 or X.shape[0] == 0:
         return
-    low, high = float(y.min()), float(y.max())
-    if low < 0:
-        raise ValueError(f"{argument}: class labels must be 0..C-1 (C = outputs of the network); got {low:g}")
+    classification = isinstance(likelihood, Classification)
+    if classification and float(y.min()) < 0:
+        raise ValueError(f"{argument}: class labels must be 0..C-1 (C = outputs of the network); "
+                         f"got {float(y.min()):g}")
+    if not classification and not bool(torch.isfinite(y).all()):
+        raise ValueError(f"{argument}: the regression targets y must be finite (found NaN or inf)")
+    shape = _output_shape(model, X, argument)
+    outputs = shape[-1] if classification else int(np.prod(shape))
+    if classification and float(y.max()) >= outputs:
+        raise ValueError(f"{argument}: class label {float(y.max()):g} is out of range for a network with {outputs} "
+                         f"outputs (labels must be 0..{outputs - 1})")
+    if not classification and y[:1].numel() != outputs:
+        raise ValueError(f"{argument}: y has {y[:1].numel()} target value(s) per sample (shape {tuple(y.shape)}) but "
+                         f"the network has {outputs} outputs; they must match")
+
+
+def _output_shape(model: nn.Module, X, argument: str) -> tuple:
+    """The network's output shape for one sample (batch dimension dropped)."""
     was_training = model.training
     model.eval()
     try:
@@ -275,12 +321,12 @@ def check_class_labels(model: nn.Module, data, argument: str) -> None:
             first = X[:1].to(device=model_device(model))
             if first.is_floating_point():
                 first = first.to(dtype=model_dtype(model))
-            n_classes = int(model(first).shape[-1])
+            return tuple(model(first).shape[1:]) or (1,)
+    except (RuntimeError, ValueError, IndexError) as error:
+        raise ValueError(f"{argument}: the network cannot take samples of shape {tuple(X.shape[1:])} "
+                         f"({type(error).__name__}: {error})") from error
     finally:
         model.train(was_training)
-    if high >= n_classes:
-        raise ValueError(f"{argument}: class label {high:g} is out of range for a network with {n_classes} "
-                         f"outputs (labels must be 0..{n_classes - 1})")
 
 
 def tune_online(method, model, train, lik, recipe: Recipe, *, by, delta, rule, mode, prior_mean, progress,
