@@ -146,3 +146,15 @@ def test_sparse_and_dense_spectra_agree_on_interleaved_groups():
             V = v[voff[g]:voff[g + 1]].reshape(size, size)
             block = X.toarray()[:, groups.indices(g)]
             np.testing.assert_allclose(V @ np.diag(s[a:b]) @ V.T, block.T @ block, atol=1e-9 * np.max(s[a:b]))
+
+
+def test_spectra_are_the_same_in_small_batches(monkeypatch):
+    """Blocks of one size are decomposed in batches of bounded memory; the batching changes nothing."""
+    from lamina.solvers import _block_kernels
+    rng = np.random.default_rng(5)
+    X, groups = rng.standard_normal((50, 40)), Groups.from_labels(rng.integers(0, 9, 40))
+    whole = block_spectra(X, groups)
+    batches = _block_kernels._batches
+    monkeypatch.setattr(_block_kernels, "_batches", lambda sizes, n: batches(sizes, n, max_entries=60))
+    for a, b in zip(whole, block_spectra(X, groups)):
+        np.testing.assert_array_equal(a, b)

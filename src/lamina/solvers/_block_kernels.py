@@ -52,8 +52,7 @@ def block_spectra(X, groups: Groups):
     lipschitz = np.empty(groups.n_groups)
     X = sp.csc_matrix(X) if sp.issparse(X) else X
     grams = _sparse_grams(X, groups, voff) if sp.issparse(X) else None
-    for size in np.unique(sizes):
-        members = np.flatnonzero(sizes == size)
+    for size, members in _batches(sizes, X.shape[0]):
         columns = np.stack([groups.indices(g) for g in members])          # (groups, size)
         if size == 1:
             lipschitz[members] = _column_norms2(X, columns[:, 0])
@@ -70,6 +69,16 @@ def block_spectra(X, groups: Groups):
                 eig_s[groups.ptr[g]:groups.ptr[g + 1]] = s_g
                 eig_v[voff[g]:voff[g + 1]] = V_g.ravel()
     return lipschitz, eig_s, eig_v, voff
+
+
+def _batches(sizes, n_samples: int, max_entries: int = 2 ** 23):
+    """(size, groups of that size) in batches whose blocks hold at most ``max_entries`` values
+    together (64 MB: the batched copies of X stay small beside X)."""
+    for size in np.unique(sizes):
+        members = np.flatnonzero(sizes == size)
+        step = max(1, max_entries // max(1, n_samples * int(size)))
+        for start in range(0, members.size, step):
+            yield int(size), members[start:start + step]
 
 
 def _dense(block):
