@@ -174,7 +174,8 @@ def test_every_cell_failing_tells_the_cause_and_the_fixed_rerun_proceeds(tmp_pat
     for quiet in (["--quiet"], []):
         code, stdout, err = cli(capsys, "nn", "--task", "nn_tasks:broken_forward", *TINY[2:], *out, *quiet)
         assert code == 1 and "IndexError" not in err + stdout
-        assert "1 of 1 cells failed" in err and "none: RuntimeError: forward of the <b>broken</b> model" in err
+        assert "1 of 1 cells failed" in err and "none: ValueError: train: the network's forward pass failed" in err
+        assert "RuntimeError: forward of the <b>broken</b> model" in err
     # a corrected task: the failed study (no completed cell) is replaced, no "already exists"
     code, stdout, err = cli(capsys, "nn", *TINY, *out)
     assert code == 0 and "error" not in err and "already exists" not in err

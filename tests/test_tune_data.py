@@ -27,7 +27,7 @@ def test_features_that_do_not_fit_the_network_are_refused_naming_the_argument(wh
     X, y = _classes()
     wrong = (X[:, :4], y)
     train, val = (wrong, None) if where == "train" else ((X, y), wrong)
-    with pytest.raises(ValueError, match=rf"{where}: the network cannot take samples of shape \(4,\)"):
+    with pytest.raises(ValueError, match=rf"{where}: the network's forward pass failed on a sample of shape \(4,\)"):
         lt.tune(_mlp(), train, val=val, epochs=2)
 
 

@@ -323,8 +323,8 @@ def _output_shape(model: nn.Module, X, argument: str) -> tuple:
                 first = first.to(dtype=model_dtype(model))
             return tuple(model(first).shape[1:]) or (1,)
     except (RuntimeError, ValueError, IndexError) as error:
-        raise ValueError(f"{argument}: the network cannot take samples of shape {tuple(X.shape[1:])} "
-                         f"({type(error).__name__}: {error})") from error
+        raise ValueError(f"{argument}: the network's forward pass failed on a sample of shape {tuple(X.shape[1:])} "
+                         f"(check the number of features and the model; {type(error).__name__}: {error})") from error
     finally:
         model.train(was_training)
 
