@@ -11,7 +11,7 @@ Protocol (as in bench_lasso and bench_logistic), per problem: P* is the lowest o
 reached (a tight lamina solve included); each solver sweeps its own ``tol`` over 10⁻¹ … 10⁻¹⁴
 until its result reaches the relative suboptimality (P − P*)/P* ≤ 1e-6 and keeps the loosest such
 tol; that setting is timed ``repeats`` times, the solvers interleaved. A solver whose sweep has not
-reached the target when its fits have taken ``BUDGET_S`` seconds in all is reported "not reached",
+reached the target when its fits have taken 60 s in all (bench_logistic.BUDGET_S) is reported "not reached",
 with the best suboptimality it got. One BLAS thread (``threadpool_limits(1)``).
 
 Problems: Toeplitz-correlated Gaussian designs (ρ = 0.6, bench_lasso's generator) with groups of
@@ -33,11 +33,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from bench_lasso import _ratio, _spread, response, toeplitz_design
+from bench_logistic import measure   # the same sweep-then-time protocol, with this module's timed_fit
 
-TARGET = 1e-6
-DECADES = [10.0 ** -k for k in range(1, 15)]
 TIGHT_TOL = 1e-14
-BUDGET_S = 60.0
 SOLVERS = ("lamina", "skglm", "celer")
 
 
@@ -109,31 +107,6 @@ def timed_fit(solver, problem, tol):
     return time.perf_counter() - start, objective(problem, w)
 
 
-def measure(problem: Problem, repeats: int) -> dict:
-    p_star = timed_fit("lamina", problem, TIGHT_TOL)[1]
-    sweeps = {s: [] for s in SOLVERS}
-    for solver in SOLVERS:
-        spent = 0.0
-        for tol in DECADES:
-            seconds, value = timed_fit(solver, problem, tol)
-            sweeps[solver].append((tol, value))
-            p_star, spent = min(p_star, value), spent + seconds
-            if (value - p_star) / p_star <= TARGET or spent > BUDGET_S:
-                break
-    chosen, best = {}, {}
-    for solver, sweep in sweeps.items():
-        gaps = [((value - p_star) / p_star, tol) for tol, value in sweep]
-        reached = [tol for gap, tol in gaps if gap <= TARGET]
-        chosen[solver] = max(reached) if reached else None
-        best[solver] = min(gap for gap, _ in gaps)
-    times = {s: [] for s in SOLVERS}
-    for round_ in range(repeats):
-        for solver in SOLVERS[round_ % 3:] + SOLVERS[:round_ % 3]:
-            if chosen[solver] is not None:
-                times[solver].append(timed_fit(solver, problem, chosen[solver])[0])
-    return {"times": times, "chosen": chosen, "best": best, "p_star": p_star}
-
-
 def _ms(values, best_gap) -> str:
     if not values:
         return f"not reached (best {best_gap:.0e})"
@@ -150,7 +123,7 @@ def run(quick: bool = False) -> str:
     rows, notes = [], []
     for problem in problems(quick):
         with threadpool_limits(1):
-            result = measure(problem, repeats)
+            result = measure(problem, repeats, timed_fit, SOLVERS, TIGHT_TOL)
         t, best = result["times"], result["best"]
         print(f"{problem.name}: {result['chosen']}", file=sys.stderr, flush=True)
         rows.append(f"| {problem.name} | {_ms(t['lamina'], best['lamina'])} | {_ms(t['skglm'], best['skglm'])} | "

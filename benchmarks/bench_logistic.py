@@ -102,13 +102,17 @@ def timed_fit(solver, problem, tol):
     return time.perf_counter() - start, objective(problem, coef, intercept)
 
 
-def measure(problem: Problem, repeats: int) -> dict:
-    p_star = timed_fit("lamina", problem, TIGHT_TOL)[1]
-    sweeps = {s: [] for s in SOLVERS}
-    for solver in SOLVERS:
+def measure(problem, repeats: int, timed=None, solvers=SOLVERS, tight_tol: float = TIGHT_TOL) -> dict:
+    """The protocol of the module docstring for ``solvers`` on ``problem``: P* from a tight lamina
+    run, each solver's tolerance sweep, then ``repeats`` interleaved timings at the chosen tolerances.
+    ``timed(solver, problem, tol)`` returns (seconds, objective); bench_group_lasso passes its own."""
+    timed = timed_fit if timed is None else timed
+    p_star = timed("lamina", problem, tight_tol)[1]
+    sweeps = {s: [] for s in solvers}
+    for solver in solvers:
         spent = 0.0
         for tol in DECADES:
-            seconds, value = timed_fit(solver, problem, tol)
+            seconds, value = timed(solver, problem, tol)
             sweeps[solver].append((tol, value))
             p_star, spent = min(p_star, value), spent + seconds
             if (value - p_star) / p_star <= TARGET or spent > BUDGET_S:
@@ -119,11 +123,12 @@ def measure(problem: Problem, repeats: int) -> dict:
         reached = [tol for gap, tol in gaps if gap <= TARGET]
         chosen[solver] = max(reached) if reached else None
         best[solver] = min(gap for gap, _ in gaps)
-    times = {s: [] for s in SOLVERS}
+    times = {s: [] for s in solvers}
     for round_ in range(repeats):
-        for solver in SOLVERS[round_ % 2:] + SOLVERS[:round_ % 2]:
+        shift = round_ % len(solvers)
+        for solver in solvers[shift:] + solvers[:shift]:
             if chosen[solver] is not None:
-                times[solver].append(timed_fit(solver, problem, chosen[solver])[0])
+                times[solver].append(timed(solver, problem, chosen[solver])[0])
     return {"times": times, "chosen": chosen, "best": best, "p_star": p_star}
 
 
