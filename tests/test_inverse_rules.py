@@ -187,6 +187,26 @@ def test_fit_bad_input_names_the_argument():
         fit(A, b, per_group="evidence")
 
 
+@pytest.mark.parametrize("penalty", ["l1", "l0"])
+def test_fit_with_zero_data_returns_zero_with_a_warning(penalty):
+    A = np.random.default_rng(0).standard_normal((30, 50))
+    with pytest.warns(UserWarning, match="Aᵀb is zero"):
+        res = fit(A, np.zeros(30), penalty)
+    assert res.x.shape == (50,) and not np.any(res.x) and res.info["lam_not_chosen"]
+
+
+@pytest.mark.parametrize("m", [2, 3, 4])
+def test_fit_default_folds_on_fewer_than_five_rows_is_one_row_per_fold(m):
+    rng = np.random.default_rng(m)
+    res = fit(rng.standard_normal((m, 20)), rng.standard_normal(m), "l1")
+    assert res.info["n_folds"] == m and np.all(np.isfinite(res.x))
+
+
+def test_fit_on_one_row_says_cross_validation_needs_two():
+    with pytest.raises(ValueError, match="1 row: cross-validation needs at least 2"):
+        fit(np.ones((1, 4)), np.ones(1), "l1")
+
+
 def test_estimate_noise_from_the_finest_scale():
     rng = np.random.default_rng(0)
     t = np.linspace(0, 1, 8192)

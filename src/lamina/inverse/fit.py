@@ -10,9 +10,9 @@ import numpy as np
 from lamina._validation import check_lam, check_positive_float
 from lamina.api import solve
 from lamina.inverse.pergroup import make_per_group_tuner
-from lamina.inverse.rules import Rule, make_rule, prepare
+from lamina.inverse.rules import Rule, is_l2, make_rule, prepare
 from lamina.inverse.tunable import OperatorProblem
-from lamina.operators import dottest, is_explicit, mark_adjoint_checked
+from lamina.operators import dottest, is_explicit, mark_adjoint_checked, rmatvec
 from lamina.tuners import registry
 from lamina.tuners.base import Compute, TuneResult
 from lamina.tuners.problem import is_problem_tuner
@@ -56,7 +56,7 @@ class FitResult:
 
 
 def fit(A, b, penalty="l1", lam="auto", rule=None, sigma=None, *, tuner=None, groups=None, direction=None,
-        per_group=None, multipliers=None, n_lams: int = 40, tol: float = 1e-6, n_folds: int = 5,
+        per_group=None, multipliers=None, n_lams: int = 40, tol: float = 1e-6, n_folds=None,
         seed: int = 0, solver=None, callback=None, check_adjoint: bool = True) -> FitResult:
     """Fit a regularized linear inverse problem, choosing λ automatically by default.
 
@@ -94,8 +94,11 @@ def fit(A, b, penalty="l1", lam="auto", rule=None, sigma=None, *, tuner=None, gr
         The grid of t (decreasing); by default ``n_lams`` values from λ_max.
     tol, solver, callback
         As in :func:`lamina.solve` (callback: ``callback(k, result)`` per path point).
-    n_folds, seed : int
-        K-fold CV settings.
+    n_folds : int, optional
+        K of the K-fold CV (rules "cv", and the σ estimate of "sure"/"discrepancy"); by default
+        5, or one fold per row of A when A has fewer than 5 rows.
+    seed : int
+        Seed of the CV folds.
     check_adjoint : bool
         When A is an operator (not an explicit matrix), check once that its ``rmatvec`` is the
         adjoint of its ``matvec`` — PyLops' dot test on one random pair (u, v),
@@ -142,7 +145,10 @@ def fit(A, b, penalty="l1", lam="auto", rule=None, sigma=None, *, tuner=None, gr
         lam = check_lam(lam, groups.n_groups)
         result = solve(A, b, penalty_obj, lam, groups, tol=tol, solver=solver)
         return FitResult(x=result.x, lam=lam, info={"solve": result})
+    n_folds = _default_folds(n_folds, A.shape[0])
     tuner = _make_tuner(DEFAULT_RULE.value if tuner is None else tuner, sigma, n_folds, seed)
+    if not is_l2(penalty_obj) and penalty_obj.lam_max(rmatvec(A, b), groups, direction) <= 0:
+        return _zero_for_every_lambda(A, b, penalty_obj, groups, direction, tol, solver, tuner)
     if is_problem_tuner(tuner):
         problem = OperatorProblem(A, b, penalty_obj, groups, direction, tol=tol, solver=solver, seed=seed)
         tuned = tuner.tune_problem(problem)
@@ -167,6 +173,21 @@ def fit(A, b, penalty="l1", lam="auto", rule=None, sigma=None, *, tuner=None, gr
         used_sigma = refined.info.get("sigma", used_sigma)
     return FitResult(x=np.asarray(x), lam=lam_vector, curve=curve, rule=tuner.name, sigma=used_sigma,
                      tune=tuned, info=tuned.info)
+
+
+def _default_folds(n_folds, n_rows: int):
+    """The caller's K, or 5 — fewer (one row per fold) when A has fewer than 5 rows."""
+    return min(5, max(n_rows, 2)) if n_folds is None else n_folds
+
+
+def _zero_for_every_lambda(A, b, penalty, groups, direction, tol, solver, tuner) -> FitResult:
+    """Aᵀb = 0 on every penalized coefficient (b = 0, say): x_g = 0 is optimal for every λ > 0, so
+    there is nothing to choose — the fit at λ = direction, with a warning saying so."""
+    warnings.warn("Aᵀb is zero on every penalized coefficient (b = 0?): the penalized coefficients are 0 for "
+                  "every λ, so λ is not chosen; the fit at λ = direction is returned", UserWarning, stacklevel=3)
+    result = solve(A, b, penalty, direction, groups, tol=tol, solver=solver)
+    return FitResult(x=result.x, lam=np.asarray(direction, dtype=float), rule=getattr(tuner, "name", None),
+                     info={"solve": result, "lam_not_chosen": "Aᵀb is zero on every penalized coefficient"})
 
 
 def _tuner_keyword(tuner, rule):

@@ -219,6 +219,9 @@ class KFoldCV(Tuner):
         started = time.perf_counter()
         problem = OperatorProblem(A, b, penalty, groups, direction, tol=tol, solver=solver, seed=self.seed)
         m = problem.A.shape[0]
+        if m < 2:
+            raise ValueError(f"A has {m} row: cross-validation needs at least 2 rows (measurements); give lam= a "
+                             "value, or tuner='sure' or 'discrepancy' with sigma=")
         if isinstance(self.n_folds, int) and self.n_folds > m:
             raise ValueError(f"n_folds ({self.n_folds}) must not exceed the number of rows of A ({m})")
         if multipliers is None:
