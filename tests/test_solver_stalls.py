@@ -3,12 +3,13 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy.special import expit
 from sklearn.datasets import load_breast_cancer
 
 from lamina.groups import Groups
 from lamina.penalties import L1
 from lamina.solvers.cd import MAX_STALLS, coordinate_descent
-from lamina.solvers.logistic import _sigmoid, logistic_regression
+from lamina.solvers.logistic import logistic_regression
 
 
 def _newton_subproblem_near_optimum():
@@ -20,7 +21,7 @@ def _newton_subproblem_near_optimum():
     x = logistic_regression(A, y.astype(float), L1(), np.array([0.5, 0.0]), Groups.contiguous([30, 1]),
                             tol=1e-9, intercept=True).x
     z = A @ x
-    prob = _sigmoid(z)
+    prob = expit(z)
     h = np.maximum(prob * (1 - prob), 1e-10)
     v = h / h.sum()
     response = z - (prob - y) / h
@@ -29,14 +30,23 @@ def _newton_subproblem_near_optimum():
     return design, target, x[:-1]
 
 
-def test_coordinate_descent_stops_when_epoch_budgets_no_longer_lower_the_gap():
+@pytest.mark.parametrize("face_steps", [True, False])
+def test_coordinate_descent_stops_when_epoch_budgets_no_longer_lower_the_gap(face_steps, monkeypatch):
+    """With face-Newton steps, two of them that no longer lower the objective end an inner solve
+    early; without them (faces too large), whole epoch budgets do."""
+    import lamina.solvers.cd as cd
+    if not face_steps:
+        monkeypatch.setattr(cd, "face_newton_step", lambda *args: None)
     design, target, x0 = _newton_subproblem_near_optimum()
     lam, groups = np.array([0.5]), Groups.single(design.shape[1])
     with pytest.warns(Warning, match="tol"):
         stuck = coordinate_descent(design, target, L1(), lam, groups, x0=x0, tol=1e-15, max_iter=60, max_epochs=2000)
     assert not stuck.converged
     assert stuck.n_iter < 60
-    assert stuck.info["n_epochs"] >= MAX_STALLS * 2000
+    if face_steps:
+        assert stuck.info["n_epochs"] < 2000
+    else:
+        assert stuck.info["n_epochs"] >= MAX_STALLS * 2000
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         loose = coordinate_descent(design, target, L1(), lam, groups, x0=x0, tol=1e-10)
