@@ -12,7 +12,8 @@ minimized in one linear solve: Δ = −H⁻¹g with H = X_SᵀX_S + diag(c_S) an
 + c_S w_S (r = y − Xw). The step w_S + tΔ is cut at the first penalized coordinate that would
 cross zero (t ≤ 1, that coordinate set to exactly 0): along the segment q decreases, and on it the
 true objective equals q, so the step never increases the objective (checked, and refused
-otherwise). Once CD has found the signs, one step lands on the solution, which CD then certifies.
+otherwise). Where H is singular and g has a part in its null space, q is unbounded below on the
+open face along −P_null g; the step follows that direction to the face's boundary instead. Once CD has found the signs, one step lands on the solution, which CD then certifies.
 This is the orthant-face step of active-set methods for the Lasso (Osborne, Presnell & Turlach
 2000; the "subspace" phase of Wen et al. 2010), used here as an accelerator inside CD.
 """
@@ -52,10 +53,12 @@ def face_newton_step(X, w, residual, coefs, l1, l2):
     hessian[np.diag_indices_from(hessian)] += l2[face]
     w_face = w[face]
     gradient = -np.asarray(columns.T @ residual).ravel() + l1[face] * np.sign(w_face) + l2[face] * w_face
-    step = _newton_direction(hessian, gradient)
-    if step is None:
+    step, bounded = _newton_direction(hessian, gradient)
+    if not np.all(np.isfinite(step)):
         return False
-    t = _largest_step_keeping_signs(w_face, step, l1[face])
+    t = _largest_step_keeping_signs(w_face, step, l1[face], 1.0 if bounded else np.inf)
+    if not np.isfinite(t):
+        return False
     before = _objective(residual, w_face, l1[face], l2[face])
     new_face = w_face + t * step
     crossing = (l1[face] > 0) & (np.sign(new_face) != np.sign(w_face))
@@ -70,22 +73,30 @@ def face_newton_step(X, w, residual, coefs, l1, l2):
 
 
 def _newton_direction(hessian, gradient):
-    """−H⁻¹g by Cholesky; by least squares where H is singular (more coordinates than rows)."""
+    """(Δ, bounded): Δ = −H⁻¹g by Cholesky. Where H is singular (collinear columns, more
+    coordinates than rows) and g has a part in its null space, q falls linearly along −P_null g
+    without bound on the open face: Δ = −P_null g, to be followed up to the face's boundary
+    (bounded False); otherwise the least-squares Δ = −H⁺g."""
     try:
         return -scipy.linalg.cho_solve(scipy.linalg.cho_factor(hessian, check_finite=False), gradient,
-                                       check_finite=False)
+                                       check_finite=False), True
     except (np.linalg.LinAlgError, scipy.linalg.LinAlgError):
         pass
-    solution = scipy.linalg.lstsq(hessian, -gradient, cond=1e-12, check_finite=False)[0]
-    return solution if np.all(np.isfinite(solution)) else None
+    values, vectors = scipy.linalg.eigh(hessian, check_finite=False)
+    kept = values > 1e-12 * max(float(values[-1]), np.finfo(float).tiny)
+    coefficients = vectors.T @ gradient
+    null_part = vectors[:, ~kept] @ coefficients[~kept]
+    if np.linalg.norm(null_part) > 1e-8 * np.linalg.norm(gradient):
+        return -null_part, False
+    return -(vectors[:, kept] @ (coefficients[kept] / values[kept])), True
 
 
-def _largest_step_keeping_signs(w_face, step, l1_face) -> float:
-    """Largest t ≤ 1 with no penalized coordinate past zero along w + tΔ."""
+def _largest_step_keeping_signs(w_face, step, l1_face, cap: float) -> float:
+    """Largest t ≤ cap with no penalized coordinate past zero along w + tΔ."""
     toward_zero = (l1_face > 0) & (w_face * step < 0)
     if not np.any(toward_zero):
-        return 1.0
-    return float(min(1.0, np.min(-w_face[toward_zero] / step[toward_zero])))
+        return cap
+    return float(min(cap, np.min(-w_face[toward_zero] / step[toward_zero])))
 
 
 def _objective(residual, w_face, l1_face, l2_face) -> float:

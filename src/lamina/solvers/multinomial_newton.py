@@ -25,9 +25,14 @@ projected off the span of the intercept's columns, and the intercepts follow by 
 B has n·K rows and p·K columns, so :data:`NEWTON_MAX_ENTRIES` bounds where it is used.
 Coordinate descent is invariant to the scale of each coordinate, and for group L1 to the scales
 within a block, whose block it minimizes exactly (:mod:`lamina.solvers._block_kernels`; with
-proximal-gradient block steps one fit on wine's unscaled features took 28 s). Once the violation is
-below :data:`POLISH_BELOW`, a step that does not halve it (the subproblem's own rounding, around
-10⁻¹⁰) hands the iterate to the proximal-gradient solver to finish.
+proximal-gradient block steps one fit on wine's unscaled features took 28 s). Stopping criterion
+(``relative_violation_and_gap``), as for two classes: the larger of the relative violation and the
+objective's error bound relative to the objective — the duality gap
+(:mod:`lamina.solvers.multinomial_gap`, intercepts profiled out) or the last step's Newton
+decrement, whichever is smaller (the violation alone stopped 13 % above the optimum on standardized
+wine at λ = 10⁻⁷). Once the violation is below :data:`POLISH_BELOW` with the objective certified, a
+step that does not halve it (the subproblem's own rounding, around 10⁻¹⁰) hands the iterate to the
+proximal-gradient solver to finish.
 """
 from __future__ import annotations
 
@@ -36,9 +41,10 @@ import numpy as np
 from lamina.groups import Groups
 from lamina.penalties import Penalty
 from lamina.solvers.base import Monitor, SolveResult
-from lamina.solvers.logistic import armijo_backtrack, newton_step
-from lamina.solvers.multinomial import (_gradient_and_probabilities, _problem_arrays, cross_entropy,
-                                         multinomial_regression)
+from lamina.solvers.logistic import MAX_STALLS, armijo_backtrack, newton_step
+from lamina.solvers.multinomial import _problem_arrays, multinomial_regression
+from lamina.solvers.multinomial_gap import (accurate_cross_entropy, free_feature_columns, multinomial_duality_gap,
+                                            residual)
 
 #: the largest design B (n·K × p·K entries, 8 bytes each: 160 MB) the Newton solver builds
 NEWTON_MAX_ENTRIES = 20_000_000
@@ -131,27 +137,36 @@ def multinomial_newton(A, codes, n_classes: int, penalty: Penalty, lam, groups: 
     shape = (A.shape[1], n_classes)
     codes, weight, one_hot, scale = _problem_arrays(A, codes, n_classes, sample_weight)
     x = np.zeros(A.shape[1] * n_classes) if x0 is None else np.array(x0, dtype=np.float64)
-    monitor = Monitor("multinomial_newton", tol, "relative_violation", callback)
+    monitor = Monitor("multinomial_newton", tol, "relative_violation_and_gap", callback)
     subproblem = _Subproblem(penalty, lam, groups, n_classes, intercept)
+    free = free_feature_columns(A, penalty, lam, groups, n_classes)
     def loss(scores):
-        return cross_entropy(scores, codes, weight)
+        return accurate_cross_entropy(scores, codes, weight)
 
     Z = A @ x.reshape(shape)
     objective = loss(Z) + penalty.value(x, lam, groups)
-    iteration, previous = 0, np.inf
+    iteration, previous, decrement, stalls = 0, np.inf, np.inf, 0
     for iteration in range(1, max_iter + 1):
-        grad, prob = _gradient_and_probabilities(A, Z, one_hot, weight)
+        R, prob = residual(Z, codes)
+        grad = np.asarray(A.T @ (R * weight[:, None])).ravel()
         violation = float(np.max(penalty.subdiff_distance(x, grad, lam, groups), initial=0.0)) / scale
-        if violation < POLISH_BELOW and violation > 0.5 * previous:   # the subproblem's rounding stalls Newton
+        gap = (np.inf if free is None and intercept else
+               multinomial_duality_gap(penalty, lam, groups, A, Z, codes, weight, objective, free))
+        bound = min(gap, decrement) / max(objective, np.finfo(float).tiny)
+        if violation < POLISH_BELOW and violation > 0.5 * previous and bound <= tol:
+            # the subproblem's rounding stalls Newton on the violation, the objective being certified
             return multinomial_regression(A, codes, n_classes, penalty, lam, groups, sample_weight=weight, x0=x,
                                           tol=tol, callback=callback)
-        if monitor.record(iteration, x, objective, violation, tol):
+        if monitor.record(iteration, x, objective, max(violation, bound), tol) or stalls >= MAX_STALLS:
             break
         previous = violation
         design, target = _subproblem(A, Z, prob, one_hot, weight)
         u = subproblem.solve(design, target, x, violation * scale)
+        decrement = -(float(grad @ (u - x)) + penalty.value(u, lam, groups) - penalty.value(x, lam, groups))
+        last = objective
         x, Z, objective, moved = armijo_backtrack(x, Z, objective, grad, u, lambda d: A @ d.reshape(shape), loss,
                                                   penalty, lam, groups)
+        stalls = stalls + 1 if objective >= last - 16 * np.finfo(float).eps * abs(last) else 0
         if not moved:   # no decrease left at any step: rounding, not the model, limits the violation
             break
     return monitor.result(x, iteration, lam=lam)
