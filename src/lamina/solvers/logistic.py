@@ -101,8 +101,10 @@ def logistic_regression(A, y, penalty: Penalty, lam, groups: Groups, *, x0=None,
         resid, h = _residual(z, y)
         grad = np.asarray(A.T @ (weight * resid)).ravel()
         violation = float(np.max(penalty.subdiff_distance(x, grad, lam, groups), initial=0.0)) / scale
-        gap = logistic_duality_gap(penalty, lam, groups, A, z, y, weight, objective, free)
-        criterion = max(violation, min(gap, decrement) / max(objective, np.finfo(float).tiny))
+        criterion = violation
+        if violation <= tol:   # the gap matters only once the violation allows a stop
+            gap = logistic_duality_gap(penalty, lam, groups, A, z, y, weight, objective, free)
+            criterion = max(violation, min(gap, decrement) / max(objective, np.finfo(float).tiny))
         if monitor.record(iteration, x, objective, criterion, tol) or stalls >= MAX_STALLS:
             break   # converged, or steps no longer lower the objective beyond rounding (tol near machine precision)
         h = np.maximum(h, 1e-10)
