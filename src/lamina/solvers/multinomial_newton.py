@@ -150,12 +150,13 @@ def multinomial_newton(A, codes, n_classes: int, penalty: Penalty, lam, groups: 
         R, prob = residual(Z, codes)
         grad = np.asarray(A.T @ (R * weight[:, None])).ravel()
         violation = float(np.max(penalty.subdiff_distance(x, grad, lam, groups), initial=0.0)) / scale
-        criterion = violation
+        bound = np.inf
         if violation <= max(tol, POLISH_BELOW):   # the gap matters only once the violation allows a stop
             gap = (np.inf if free is None and intercept else
                    multinomial_duality_gap(penalty, lam, groups, A, Z, codes, weight, objective, free))
-            criterion = max(violation, min(gap, decrement) / max(objective, np.finfo(float).tiny))
-        if violation < POLISH_BELOW and violation > 0.5 * previous and criterion <= tol:
+            bound = min(gap, decrement) / max(objective, np.finfo(float).tiny)
+        criterion = max(violation, bound) if violation <= tol else violation
+        if violation < POLISH_BELOW and violation > 0.5 * previous and bound <= tol:
             # the subproblem's rounding stalls Newton on the violation, the objective being certified
             return multinomial_regression(A, codes, n_classes, penalty, lam, groups, sample_weight=weight, x0=x,
                                           tol=tol, callback=callback)
