@@ -179,11 +179,15 @@ class TrainingSet:
                                          intercept=self.augmented, **budget)
             self.x, n_iter, self.result = result.x, result.n_iter, result
         elif self.spec.loss is Loss.MULTINOMIAL:
-            newton = not sp.issparse(self.A) and newton_fits(self.A, self.n_classes)
-            solver = multinomial_regression
+            smooth = is_smooth(self.penalty, solver_lam, self.groups)
+            # a sparse design within the Newton solver's bound is densified (once) for non-smooth
+            # penalties: proximal gradient stopped 3e-5 above the optimum on nearly separable data
+            newton = newton_fits(self.A, self.n_classes) and not (smooth and sp.issparse(self.A))
+            solver, design = multinomial_regression, self.A
             if newton:
-                solver = multinomial_lbfgs if is_smooth(self.penalty, solver_lam, self.groups) else multinomial_newton
-            result = solver(self.A, self.b, self.n_classes, self.penalty, solver_lam, self.groups, x0=self.x,
+                solver = multinomial_lbfgs if smooth else multinomial_newton
+                design = self._dense_design()
+            result = solver(design, self.b, self.n_classes, self.penalty, solver_lam, self.groups, x0=self.x,
                             tol=self.spec.tol, sample_weight=self.sample_weight,
                             **({"intercept": self.augmented} if newton else {}), **budget)
             self.x, n_iter, self.result = result.x, result.n_iter, result
@@ -196,6 +200,14 @@ class TrainingSet:
         self.n_fits += 1
         self.n_iter += n_iter
         return self.x
+
+    def _dense_design(self):
+        """A as a dense array (kept: the tuners refit the same design many times)."""
+        if not sp.issparse(self.A):
+            return self.A
+        if getattr(self, "_dense", None) is None:
+            self._dense = self.A.toarray()
+        return self._dense
 
     def _ridge_solve(self, solver_lam):
         if self._ridge is None:
