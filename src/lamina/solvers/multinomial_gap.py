@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.linalg
+import scipy.sparse as sp
 from scipy.special import xlogy
 
 #: unpenalized features whose K coefficients are profiled out exactly (beyond: not certified)
@@ -104,4 +105,19 @@ def free_feature_columns(A, penalty, lam, groups, n_classes: int):
     features = np.flatnonzero(free.reshape(-1, n_classes).all(axis=1))
     if features.size > MAX_PROFILED:
         return None
-    return np.asarray(A[:, features], dtype=float)
+    columns = A[:, features]
+    return columns.toarray() if sp.issparse(columns) else np.asarray(columns, dtype=float)
+
+
+def relative_gap(A, codes, n_classes: int, penalty, lam, groups, x, sample_weight=None) -> float:
+    """The duality gap at the coefficients x (p·K, C order) relative to the objective; inf where
+    unpenalized coefficients exist that the gap cannot profile out."""
+    codes = np.asarray(codes, dtype=np.int64)
+    weight = np.ones(A.shape[0]) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    Z = np.asarray(A @ np.asarray(x).reshape(A.shape[1], n_classes))
+    primal = accurate_cross_entropy(Z, codes, weight) + penalty.value(x, lam, groups)
+    free = free_feature_columns(A, penalty, lam, groups, n_classes)
+    if free is None:
+        return np.inf
+    gap = multinomial_duality_gap(penalty, lam, groups, A, Z, codes, weight, primal, free)
+    return gap / max(primal, np.finfo(float).tiny)

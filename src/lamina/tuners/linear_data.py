@@ -34,6 +34,7 @@ from lamina.solvers.base import ConvergenceWarning
 from lamina.solvers.logistic import logistic_regression
 from lamina.solvers.multinomial import multinomial_regression
 from lamina.solvers.multinomial_lbfgs import is_smooth, multinomial_lbfgs
+from lamina.solvers.multinomial_gap import relative_gap
 from lamina.solvers.multinomial_newton import multinomial_newton, newton_fits
 from lamina.solvers.ridge import RidgeFactorization
 from lamina.tuners.linear_losses import Loss, mean_loss, sample_gradient
@@ -190,6 +191,14 @@ class TrainingSet:
             result = solver(design, self.b, self.n_classes, self.penalty, solver_lam, self.groups, x0=self.x,
                             tol=self.spec.tol, sample_weight=self.sample_weight,
                             **({"intercept": self.augmented} if newton else {}), **budget)
+            if not newton and newton_fits(self.A, self.n_classes) and relative_gap(
+                    self.A, self.b, self.n_classes, self.penalty, solver_lam, self.groups, result.x,
+                    self.sample_weight) > self.spec.tol:
+                # L2 on a sparse design: proximal gradient's stop (the violation) left the objective
+                # uncertified — nearly separable data at a small λ; Newton finishes from there
+                result = multinomial_newton(self._dense_design(), self.b, self.n_classes, self.penalty, solver_lam,
+                                            self.groups, x0=result.x, tol=self.spec.tol,
+                                            sample_weight=self.sample_weight, intercept=self.augmented, **budget)
             self.x, n_iter, self.result = result.x, result.n_iter, result
         elif self.spec.is_ridge and not sp.issparse(self.A):
             self.x, n_iter = self._ridge_solve(solver_lam), 1
