@@ -107,3 +107,43 @@ def test_sparse_multinomial_l2_at_a_small_lambda_is_finished_by_newton():
     assert objective(sparse) <= objective(dense) * (1 + 1e-6)
     easy = LogisticRegression(lam=1e-2, penalty="l2").fit(X, y)
     assert easy.result_.solver == "multinomial_fista"      # certified by the gap: no Newton finish
+
+
+def test_gap_with_an_underflowed_true_class_probability_is_finite():
+    from lamina.penalties import L2
+    Z = np.array([[0.0, 800.0]])
+    A = np.ones((1, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gap = multinomial_duality_gap(L2(), np.array([1.0]), class_groups(Groups.single(1), 2), A, Z, np.array([0]),
+                                      np.ones(1), 800.0, np.zeros((1, 0)))
+    assert np.isfinite(gap)
+
+
+def test_no_certificate_where_free_features_cannot_be_profiled_or_the_penalty_has_no_dual():
+    from lamina.penalties import L0
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((40, 3))
+    codes = rng.integers(0, 3, 40)
+    groups = class_groups(Groups.single(3), 3)
+    Z = A @ rng.standard_normal((3, 3))
+    args = (A, Z, codes, np.ones(40), 50.0)
+    assert multinomial_duality_gap(L1(), np.array([1.0]), groups, *args, None) == np.inf
+    assert multinomial_duality_gap(L0(), np.array([1.0]), groups, *args, np.zeros((40, 0))) == np.inf
+
+
+@pytest.mark.filterwarnings("ignore:cholesky stopped")     # the ridge subproblem of a degenerate fold
+@pytest.mark.parametrize("penalty", [L1(), L2()])
+def test_one_class_samples_with_an_intercept_stop_on_the_violation(penalty):
+    """A CV fold of one class: the objective's infimum 0 is never reached, no bound relative to it
+    is met; the solvers stop on the violation as before the gap."""
+    from lamina.solvers.logistic import logistic_regression
+    rng = np.random.default_rng(0)
+    A = np.column_stack([rng.standard_normal((60, 5)), np.ones(60)])
+    result = logistic_regression(A, np.ones(60), penalty, np.array([1.0, 0.0]), Groups.from_labels([0] * 5 + [1]),
+                                 tol=1e-6, intercept=True)
+    assert result.converged and result.n_iter < 30
+    groups = class_groups(Groups.from_labels(list(range(5)) + [5]), 3)
+    multi = multinomial_newton(A, np.zeros(60, dtype=int), 3, penalty, np.r_[np.ones(5), 0.0], groups, tol=1e-6,
+                               intercept=True)
+    assert multi.converged and multi.n_iter < 40

@@ -24,7 +24,7 @@ from lamina.penalties.base import MissingCapability
 from lamina.solvers import _cd_kernels as kernels
 from lamina.solvers._block_kernels import block_spectra
 from lamina.solvers.base import Monitor, SolveResult, duality_gap
-from lamina.solvers.face_newton import face_newton_step
+from lamina.solvers.face_newton import AT_MINIMUM, face_newton_step
 
 #: stop after this many inner solves that stall (their whole epoch budget spent, or face-Newton steps
 #: that no longer lower the objective beyond rounding) without the duality gap
@@ -79,13 +79,14 @@ def _solve_working_set(kind, ws, w, residual, lipschitz, l1, l2, thr, groups, sp
                        max_epochs, n_anderson) -> tuple[int, bool]:
     """CD epochs on the working set to ``tol_in``; returns (epochs spent, stalled).
 
-    Elastic-net family: the epochs run in rounds of max(50, |ws|), and between rounds that end
-    unconverged a Newton step on the current orthant face (:mod:`lamina.solvers.face_newton`)
-    jumps to the face's minimizer — one step once CD has found the signs, where ill-conditioned
-    columns would leave CD tens of thousands of epochs. A round costs at least as much as the
-    s × s solve of the step (s ≤ |ws|), so the steps add at most a constant factor to the work.
-    Two face steps in a row that lower the objective by no more than its rounding, a CD round
-    between them, mean that rounding, not the method, keeps ``tol_in`` out of reach: stalled.
+    Elastic-net family: the epochs run in rounds, and between rounds that end unconverged a
+    Newton step on the current orthant face (:mod:`lamina.solvers.face_newton`) jumps to the
+    face's minimizer — one step once CD has found the signs, where ill-conditioned columns would
+    leave CD tens of thousands of epochs. A round lasts max(50, |ws|, s³/(3·nnz)) epochs, s = |ws|
+    bounding the face and nnz the working set's nonzeros in X: at least the flops of the step's
+    s × s factorization (the Gram costs no more than |ws| epochs on a dense X). Two steps in a
+    row that find w at the face's minimizer to rounding, a CD round between them, mean that
+    rounding, not the method, keeps ``tol_in`` out of reach: stalled.
     """
     def epochs_of(budget):
         return kernels.solve_subproblem(kind, ws, w, residual, lipschitz, l1, l2, thr, groups.order, groups.ptr,
@@ -94,19 +95,27 @@ def _solve_working_set(kind, ws, w, residual, lipschitz, l1, l2, thr, groups, sp
         spent = epochs_of(max_epochs)
         return spent, spent >= max_epochs
     spent, newton, idle_steps = 0, True, 0
-    round_size = max(NEWTON_ROUND, ws.size)
+    round_size = _round_size(ws, design)
     while spent < max_epochs:
         budget = min(round_size, max_epochs - spent) if newton else max_epochs - spent
         epochs = epochs_of(budget)
         spent += epochs
         if epochs < budget or not newton:
             break
-        moved = face_newton_step(matrix, w, residual, ws, l1, l2)
-        newton = moved is not None
-        idle_steps = 0 if moved else idle_steps + 1
+        outcome = face_newton_step(matrix, w, residual, ws, l1, l2)
+        newton = outcome is not None
+        idle_steps = idle_steps + 1 if outcome == AT_MINIMUM else 0
         if idle_steps == 2:
             return spent, True
     return spent, spent >= max_epochs
+
+
+def _round_size(ws, design) -> int:
+    """CD epochs between two face steps (see :func:`_solve_working_set`)."""
+    X, _, _, indptr, is_sparse = design
+    nonzeros = float(np.sum(indptr[ws + 1] - indptr[ws])) if is_sparse else float(X.shape[0]) * ws.size
+    factorization = ws.size ** 3 / 3.0
+    return int(max(NEWTON_ROUND, ws.size, np.ceil(factorization / max(nonzeros, 1.0))))
 
 
 def coordinate_descent(X, y, penalty: Penalty, lam, groups: Groups, *, x0=None, tol: float = 1e-6,
@@ -162,7 +171,7 @@ def coordinate_descent(X, y, penalty: Penalty, lam, groups: Groups, *, x0=None, 
             f"coordinate descent needs penalty {penalty.name!r} ({type(penalty).__name__}) to provide "
             "separable_l1_l2() (R = Σ a_j|x_j| + c_j x_j²/2) or block_l2_thresholds() (R = Σ t_g‖x_g‖₂)")
     design = _design_arrays(X)
-    matrix = sp.csc_matrix(X) if sp.issparse(X) else design[0]     # for the face-Newton steps
+    matrix = (sp.csc_matrix(tuple(design[1:4]), shape=X.shape) if design[4] else design[0])   # face-Newton steps
     y = np.ascontiguousarray(y, dtype=np.float64)
     if kind == kernels.ELASTIC_NET:
         spectra = (_EMPTY_DATA, _EMPTY_DATA, _NO_BLOCKS)

@@ -13,7 +13,8 @@ minimized in one linear solve: Δ = −H⁻¹g with H = X_SᵀX_S + diag(c_S) an
 cross zero (t ≤ 1, that coordinate set to exactly 0): along the segment q decreases, and on it the
 true objective equals q, so the step never increases the objective (checked, and refused
 otherwise). Where H is singular and g has a part in its null space, q is unbounded below on the
-open face along −P_null g; the step follows that direction to the face's boundary instead. Once CD has found the signs, one step lands on the solution, which CD then certifies.
+open face along −P_null g; the step follows that direction to the face's boundary instead.
+Once CD has found the signs, one step lands on the solution, which CD then certifies.
 This is the orthant-face step of active-set methods for the Lasso (Osborne, Presnell & Turlach
 2000; the "subspace" phase of Wen et al. 2010), used here as an accelerator inside CD.
 """
@@ -25,17 +26,25 @@ import scipy.sparse as sp
 
 #: the step is tried only on faces with at most this many free coordinates (H is s × s)
 MAX_FACE = 1500
+#: what a step did: the objective fell; the face's minimizer is where w is, to the objective's
+#: rounding (a full step predicts no decrease beyond it); the step was refused (no decrease beyond
+#: rounding although one was predicted, e.g. cut short by a coordinate next to zero)
+MOVED, AT_MINIMUM, REFUSED = "moved", "at minimum", "refused"
 
 
 def face_newton_step(X, w, residual, coefs, l1, l2):
     """One Newton step on the face of ``w`` over the coordinates ``coefs`` (the working set);
-    updates ``w`` and ``residual`` = y − Xw in place. Returns whether the objective fell by more
-    than its rounding (16 ε |objective|), or None where no step is tried (an empty face, or one
-    larger than :data:`MAX_FACE`).
+    updates ``w`` and ``residual`` = y − Xw in place where it returns :data:`MOVED`.
+
+    Returns :data:`MOVED` (the objective fell by more than its rounding, 16 ε |objective|, or a
+    coordinate reached zero without the objective rising beyond it), :data:`AT_MINIMUM` (the full
+    step predicts no decrease beyond rounding: w minimizes the face's quadratic), :data:`REFUSED`
+    (nothing changed) or None where no step is tried (an empty face, or one larger than
+    :data:`MAX_FACE`).
 
     Parameters
     ----------
-    X : ndarray (n, p) or scipy.sparse CSC matrix
+    X : ndarray (n, p) or scipy.sparse CSC matrix (float)
     w, residual : ndarray
     coefs : int ndarray, coordinates allowed to move (others stay as they are)
     l1, l2 : ndarray, shape (p,)
@@ -54,22 +63,26 @@ def face_newton_step(X, w, residual, coefs, l1, l2):
     w_face = w[face]
     gradient = -np.asarray(columns.T @ residual).ravel() + l1[face] * np.sign(w_face) + l2[face] * w_face
     step, bounded = _newton_direction(hessian, gradient)
+    before = _objective(residual, w_face, l1[face], l2[face])
+    rounding = 16 * np.finfo(float).eps * abs(before)
     if not np.all(np.isfinite(step)):
-        return False
+        return REFUSED
+    if bounded and -0.5 * float(gradient @ step) <= rounding:   # q(w + Δ) − q(w) = ½ gᵀΔ at the minimizer
+        return AT_MINIMUM
     t = _largest_step_keeping_signs(w_face, step, l1[face], 1.0 if bounded else np.inf)
     if not np.isfinite(t):
-        return False
-    before = _objective(residual, w_face, l1[face], l2[face])
+        return REFUSED
     new_face = w_face + t * step
     crossing = (l1[face] > 0) & (np.sign(new_face) != np.sign(w_face))
     new_face[crossing] = 0.0     # the coordinate(s) that reached zero, not rounding past it
-    change = new_face - w_face
-    new_residual = residual - np.asarray(columns @ change).ravel()
-    if not _objective(new_residual, new_face, l1[face], l2[face]) < before - 16 * np.finfo(float).eps * abs(before):
-        return False
+    new_residual = residual - np.asarray(columns @ (new_face - w_face)).ravel()
+    after = _objective(new_residual, new_face, l1[face], l2[face])
+    # a coordinate set to zero shrinks the face even where the objective moves by rounding only
+    if not (after < before - rounding or (np.any(crossing) and after <= before + rounding)):
+        return REFUSED
     w[face] = new_face
     residual[:] = new_residual
-    return True
+    return MOVED
 
 
 def _newton_direction(hessian, gradient):

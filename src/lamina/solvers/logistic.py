@@ -31,6 +31,7 @@ from scipy.special import expit, xlogy
 from lamina.api import solve
 from lamina.groups import Groups
 from lamina.penalties import Penalty
+from lamina.penalties.base import MissingCapability
 from lamina.solvers.base import Monitor, SolveResult
 
 
@@ -93,6 +94,10 @@ def logistic_regression(A, y, penalty: Penalty, lam, groups: Groups, *, x0=None,
     scale = max(float(np.max(np.abs(grad0))), np.finfo(float).tiny)
     monitor = Monitor("prox_newton", tol, "relative_violation_and_gap", callback)
     free = _free_columns(A, weight, penalty, lam, groups)
+    # one class among the weighted samples (a CV fold): the objective's infimum 0 is not attained,
+    # no bound relative to it is ever met — the violation alone decides, as before the gap; so
+    # for a nonconvex penalty (L0)
+    certify = penalty.convex and np.unique(y[weight > 0]).size > 1    # no dual, no decrement bound for L0
     centered = _CenteredSubproblem(A, penalty, lam, groups) if intercept and not sp.issparse(A) else None
     z = np.asarray(A @ x).ravel()
     objective = _loss(z, y, weight) + penalty.value(x, lam, groups)
@@ -102,7 +107,7 @@ def logistic_regression(A, y, penalty: Penalty, lam, groups: Groups, *, x0=None,
         grad = np.asarray(A.T @ (weight * resid)).ravel()
         violation = float(np.max(penalty.subdiff_distance(x, grad, lam, groups), initial=0.0)) / scale
         criterion = violation
-        if violation <= tol:   # the gap matters only once the violation allows a stop
+        if violation <= tol and certify:   # the gap matters only once the violation allows a stop
             gap = logistic_duality_gap(penalty, lam, groups, A, z, y, weight, objective, free)
             criterion = max(violation, min(gap, decrement) / max(objective, np.finfo(float).tiny))
         if monitor.record(iteration, x, objective, criterion, tol) or stalls >= MAX_STALLS:
@@ -127,8 +132,8 @@ def logistic_regression(A, y, penalty: Penalty, lam, groups: Groups, *, x0=None,
 #: Newton steps in a row that lower the objective by no more than its rounding before the solver stops
 #: unconverged (a tol near machine precision)
 MAX_STALLS = 5
-#: unpenalized coefficients profiled out of the duality gap exactly up to this many (beyond, each
-#: adds the one-coordinate decrease bound ∇_j²/(2L_j), which is not a bound on separable data)
+#: unpenalized coefficients profiled out of the duality gap exactly up to this many (beyond, the gap
+#: is not computed and the Newton decrement alone bounds the error)
 MAX_PROFILED = 100
 
 
@@ -142,50 +147,60 @@ def logistic_duality_gap(penalty, lam, groups: Groups, A, z, y, weight, primal: 
     (the intercept): then A_Fᵀu = 0, as R* = ∞ elsewhere demands, and the gap bounds the
     objective's error even where those coefficients are far from optimal in a way their
     gradient hides (nearly separable data: curvature σ(1 − σ) ≈ e^{−|z|}). ``free``: the columns
-    A_F (dense), or (indices, ¼ Σ_i s_i A_ij²) beyond :data:`MAX_PROFILED` of them.
+    A_F (dense, possibly with no column); None — more than :data:`MAX_PROFILED` of them, or a
+    penalty that cannot say which — and penalties without a dual (L0) give inf: no certificate.
     """
-    extra = 0.0
-    if isinstance(free, np.ndarray) and free.shape[1]:
+    if free is None:
+        return np.inf
+    if free.shape[1]:
         z = z + free @ _profile_free(free, z, y, weight)
     resid, _ = _residual(z, y)
     corr = -np.asarray(A.T @ (weight * resid)).ravel()
-    if isinstance(free, tuple):
-        index, curvature = free
-        extra = float(np.sum(corr[index] ** 2 / (2.0 * curvature)))
-    scale = penalty.dual_scale(corr, lam, groups)
+    try:
+        scale = penalty.dual_scale(corr, lam, groups)
+    except MissingCapability:
+        return np.inf
     mu, one_minus_mu = y + resid / scale, (1.0 - y) - resid / scale
     dual = (-float(weight @ (xlogy(mu, mu) + xlogy(one_minus_mu, one_minus_mu)))
             - penalty.conjugate(corr / scale, lam, groups))
-    return max(primal - dual, 0.0) + extra
+    return max(primal - dual, 0.0)
 
 
-def _profile_free(columns, z, y, weight, max_steps: int = 50) -> np.ndarray:
-    """δ minimizing Σ s_i ℓ(z_i + (A_F δ)_i): Newton steps with backtracking, until the decrease a
-    step predicts or achieves is below the loss's rounding."""
+def _profile_free(columns, z, y, weight, max_steps: int = 50, polish_steps: int = 3) -> np.ndarray:
+    """δ minimizing Σ s_i ℓ(z_i + (A_F δ)_i): Newton steps with backtracking until the decrease a
+    step predicts or achieves is below the loss's rounding, then ``polish_steps`` full steps (no
+    decrease left to test, but the gradient on F — the dual's infeasibility — still falls)."""
     delta = np.zeros(columns.shape[1])
     shift = np.zeros_like(z)
     loss = _loss(z, y, weight)
-    for _ in range(max_steps):
+    rounding = 16 * np.finfo(float).eps * abs(loss)
+    polishing = 0
+    for _ in range(max_steps + polish_steps):
         resid, h = _residual(z + shift, y)
         gradient = columns.T @ (weight * resid)
         hessian = columns.T @ (columns * (weight * h)[:, None])
         step = -scipy.linalg.lstsq(hessian, gradient, cond=1e-14, check_finite=False)[0]
-        if not -float(gradient @ step) > 32 * np.finfo(float).eps * abs(loss):   # 2 × the predicted decrease
-            return delta
         direction = columns @ step
-        for t in 0.5 ** np.arange(30):
-            candidate = _loss(z + shift + t * direction, y, weight)
-            if candidate < loss - 16 * np.finfo(float).eps * abs(loss):
+        t, candidate = 1.0, None
+        if polishing == 0 and -0.5 * float(gradient @ step) > rounding:
+            for t in 0.5 ** np.arange(30):
+                candidate = _loss(z + shift + t * direction, y, weight)
+                if candidate < loss - rounding:
+                    break
+            else:
+                t, candidate = 1.0, None
+        if candidate is None:          # at the minimizer to rounding: full steps only
+            polishing += 1
+            if polishing > polish_steps:
                 break
-        else:
-            return delta
-        delta, shift, loss = delta + t * step, shift + t * direction, candidate
+        delta, shift = delta + t * step, shift + t * direction
+        loss = _loss(z + shift, y, weight) if candidate is None else candidate
     return delta
 
 
 def _free_columns(A, weight, penalty, lam, groups: Groups):
-    """The columns of the coefficients the penalty leaves free (λ_g R = 0 near 0), dense; beyond
-    :data:`MAX_PROFILED` of them, (indices, ¼ Σ_i s_i A_ij²); None when the penalty cannot say."""
+    """The columns of the coefficients the penalty leaves free (λ_g R = 0 near 0), dense (no column
+    where there are none); None beyond :data:`MAX_PROFILED` of them or when the penalty cannot say."""
     if penalty.supports("separable_l1_l2"):
         l1, l2 = penalty.separable_l1_l2(lam, groups)
         index = np.flatnonzero((l1 == 0) & (l2 == 0))
@@ -193,13 +208,11 @@ def _free_columns(A, weight, penalty, lam, groups: Groups):
         index = np.flatnonzero(penalty.block_l2_thresholds(lam, groups)[groups.labels] == 0)
     else:
         return None
-    columns = A[:, index]
-    if index.size <= MAX_PROFILED:
-        return columns.toarray() if sp.issparse(columns) else np.asarray(columns, dtype=float)
-    squares = columns.multiply(columns) if sp.issparse(columns) else columns * columns
-    curvature = 0.25 * np.asarray(squares.T @ weight).ravel()
-    keep = curvature > 0
-    return index[keep], curvature[keep]
+    if index.size > MAX_PROFILED:
+        return None
+    if sp.issparse(A):
+        return sp.csc_matrix(A)[:, index].toarray()
+    return np.asarray(A[:, index], dtype=float)
 
 
 def newton_step(design, target, penalty, lam, groups: Groups, x, violation: float) -> np.ndarray:

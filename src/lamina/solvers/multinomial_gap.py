@@ -18,6 +18,8 @@ import scipy.linalg
 import scipy.sparse as sp
 from scipy.special import xlogy
 
+from lamina.penalties.base import MissingCapability
+
 #: unpenalized features whose K coefficients are profiled out exactly (beyond: not certified)
 MAX_PROFILED = 20
 
@@ -48,46 +50,62 @@ def residual(Z, codes):
 
 def multinomial_duality_gap(penalty, lam, groups, A, Z, codes, weight, primal: float, free=None) -> float:
     """P(W) − D(U) at the dual point of the module docstring; ``free``: the columns A_F of the
-    unpenalized features (dense, shape (n, |F|)), or None."""
-    if free is not None and free.shape[1]:
+    unpenalized features (dense, shape (n, |F|), possibly with no column), or None where they
+    cannot be profiled out (:func:`free_feature_columns`): then, as for a penalty without a dual
+    (L0), inf — no certificate."""
+    if free is None:
+        return np.inf
+    if free.shape[1]:
         Z = Z + free @ _profile_free(free, Z, codes, weight)
     R, _ = residual(Z, codes)
     corr = -np.asarray(A.T @ (R * weight[:, None])).ravel()
-    scale = penalty.dual_scale(corr, lam, groups)
+    try:
+        scale = penalty.dual_scale(corr, lam, groups)
+    except MissingCapability:          # a penalty without a dual (L0): no certificate
+        return np.inf
     rows = np.arange(Z.shape[0])
     mu = R / scale
     mu_true = mu[rows, codes].copy()           # μ_iy − 1 = R_iy / c
     mu[rows, codes] = 0.0
-    entropy = np.sum(xlogy(mu, mu), axis=1) + (1.0 + mu_true) * np.log1p(mu_true)
+    with np.errstate(divide="ignore", invalid="ignore"):   # μ_iy = 0 (p_iy underflowed): 0 log 0 = 0
+        true_term = np.where(mu_true > -1.0, (1.0 + mu_true) * np.log1p(mu_true), 0.0)
+    entropy = np.sum(xlogy(mu, mu), axis=1) + true_term
     dual = -float(weight @ entropy) - penalty.conjugate(corr / scale, lam, groups)
     return max(primal - dual, 0.0)
 
 
-def _profile_free(columns, Z, codes, weight, max_steps: int = 50) -> np.ndarray:
+def _profile_free(columns, Z, codes, weight, max_steps: int = 50, polish_steps: int = 3) -> np.ndarray:
     """Δ (|F| × K) minimizing F(Z + A_F Δ): Newton steps (least squares: the K coefficients of a
-    feature are determined up to a common shift) with backtracking, until the decrease a step
-    predicts or achieves is below the loss's rounding."""
+    feature are determined up to a common shift) with backtracking until the decrease a step
+    predicts or achieves is below the loss's rounding, then ``polish_steps`` full steps (the
+    gradient on F, the dual's infeasibility, still falls)."""
     n_free, K = columns.shape[1], Z.shape[1]
     delta = np.zeros((n_free, K))
     loss = accurate_cross_entropy(Z, codes, weight)
-    rounding = 16 * np.finfo(float).eps
-    for _ in range(max_steps):
+    rounding = 16 * np.finfo(float).eps * abs(loss)
+    polishing = 0
+    for _ in range(max_steps + polish_steps):
         shifted = Z + columns @ delta
         R, P = residual(shifted, codes)
         gradient = (columns.T @ (R * weight[:, None])).ravel()
         M = np.einsum("ik,kl->ikl", P, np.eye(K)) - P[:, :, None] * P[:, None, :]
         hessian = np.einsum("i,ia,ib,ikl->akbl", weight, columns, columns, M).reshape(n_free * K, n_free * K)
         step = -scipy.linalg.lstsq(hessian, gradient, cond=1e-14, check_finite=False)[0]
-        if not -float(gradient @ step) > 2 * rounding * abs(loss):
-            return delta
-        step = step.reshape(n_free, K)
-        for t in 0.5 ** np.arange(30):
-            candidate = accurate_cross_entropy(shifted + t * (columns @ step), codes, weight)
-            if candidate < loss - rounding * abs(loss):
+        t, candidate = 1.0, None
+        if polishing == 0 and -0.5 * float(gradient @ step) > rounding:
+            direction = columns @ step.reshape(n_free, K)
+            for t in 0.5 ** np.arange(30):
+                candidate = accurate_cross_entropy(shifted + t * direction, codes, weight)
+                if candidate < loss - rounding:
+                    break
+            else:
+                t, candidate = 1.0, None
+        if candidate is None:          # at the minimizer to rounding: full steps only
+            polishing += 1
+            if polishing > polish_steps:
                 break
-        else:
-            return delta
-        delta, loss = delta + t * step, candidate
+        delta = delta + t * step.reshape(n_free, K)
+        loss = accurate_cross_entropy(Z + columns @ delta, codes, weight) if candidate is None else candidate
     return delta
 
 
@@ -117,7 +135,5 @@ def relative_gap(A, codes, n_classes: int, penalty, lam, groups, x, sample_weigh
     Z = np.asarray(A @ np.asarray(x).reshape(A.shape[1], n_classes))
     primal = accurate_cross_entropy(Z, codes, weight) + penalty.value(x, lam, groups)
     free = free_feature_columns(A, penalty, lam, groups, n_classes)
-    if free is None:
-        return np.inf
     gap = multinomial_duality_gap(penalty, lam, groups, A, Z, codes, weight, primal, free)
     return gap / max(primal, np.finfo(float).tiny)
