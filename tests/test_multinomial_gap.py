@@ -77,17 +77,21 @@ def test_multinomial_l1_on_nearly_separable_data_reaches_the_optimum_at_the_defa
     assert objective(default) <= objective(tight) * (1 + 1e-5)
 
 
-def test_sparse_multinomial_l1_is_solved_by_newton_as_its_dense_copy():
-    """A sparse design within the Newton bound is densified for L1: proximal gradient had stopped
-    3e-5 above the optimum at λ = 10⁻⁵ on nearly separable sparse data."""
+@pytest.mark.parametrize("lam", [1e-5, 1e-2])
+def test_sparse_multinomial_l1_reaches_the_optimum_of_its_dense_copy(lam):
+    """Proximal gradient on a sparse design, its answer checked by the gap and finished by Newton
+    where uncertified: it had stopped 3e-5 above the optimum at λ = 10⁻⁵ on nearly separable data."""
     import scipy.sparse as sp
     rng = np.random.default_rng(0)
     X = sp.random(150, 200, density=0.05, random_state=0, format="csr")
     y = np.argmax(X @ rng.standard_normal((200, 3)) + 0.1 * rng.gumbel(size=(150, 3)), axis=1)
-    sparse = LogisticRegression(lam=1e-5, penalty="l1").fit(X, y)
-    dense = LogisticRegression(lam=1e-5, penalty="l1").fit(X.toarray(), y)
-    assert sparse.result_.solver == "multinomial_newton"
-    np.testing.assert_allclose(sparse.decision_function(X), dense.decision_function(X.toarray()), rtol=1e-6, atol=1e-6)
+    sparse = LogisticRegression(lam=lam, penalty="l1").fit(X, y)
+    dense = LogisticRegression(lam=lam, penalty="l1", tol=1e-10).fit(X.toarray(), y)
+
+    def objective(model):
+        Z = model.decision_function(X.toarray())
+        return np.mean(logsumexp(Z, axis=1) - Z[np.arange(150), y]) + lam * np.abs(model.coef_).sum()
+    assert objective(sparse) <= objective(dense) * (1 + 1e-6)
 
 
 def test_sparse_multinomial_l2_at_a_small_lambda_is_finished_by_newton():

@@ -41,12 +41,12 @@ class LogisticRegression(ClassifierMixin, GroupedLinearModel):
     scikit-learn's ``LogisticRegression(C=…)`` minimizes C Σ_i s_i ℓ_i + R(w), i.e.
     λ = 1/(C Σ_i s_i) here (1/(nC) without weights), for its multinomial loss as well (its
     ``l1_ratio`` is ρ of the elastic net). Binary: proximal Newton
-    (:mod:`lamina.solvers.logistic`); multinomial: proximal Newton where its design (n·K × p·K)
-    fits in memory, sparse data densified for L1, elastic net and group L1
-    (:mod:`lamina.solvers.multinomial_newton`: unscaled features cost it nothing), started by
-    L-BFGS on centred and scaled variables for L2 on dense data
-    (:mod:`lamina.solvers.multinomial_lbfgs`), accelerated proximal gradient otherwise (large
-    data, and L2 on sparse data) (:mod:`lamina.solvers.multinomial`); group L1's Newton steps minimize each block
+    (:mod:`lamina.solvers.logistic`); multinomial: proximal Newton on dense data whose Newton design
+    (n·K × p·K) fits in memory (:mod:`lamina.solvers.multinomial_newton`: unscaled features cost
+    it nothing), started by L-BFGS on centred and scaled variables for L2
+    (:mod:`lamina.solvers.multinomial_lbfgs`), accelerated proximal gradient otherwise (sparse or
+    large data) (:mod:`lamina.solvers.multinomial`) — on a sparse design within the Newton bound,
+    its answer is checked by the duality gap and finished by Newton where not certified; group L1's Newton steps minimize each block
     exactly (:mod:`lamina.solvers._block_kernels`). The intercepts are never penalized. A final fit
     that stops short of ``tol`` raises a ``ConvergenceWarning``.
 

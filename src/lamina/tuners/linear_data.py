@@ -180,22 +180,19 @@ class TrainingSet:
                                          intercept=self.augmented, **budget)
             self.x, n_iter, self.result = result.x, result.n_iter, result
         elif self.spec.loss is Loss.MULTINOMIAL:
-            smooth = is_smooth(self.penalty, solver_lam, self.groups)
-            # a sparse design within the Newton solver's bound is densified (once) for non-smooth
-            # penalties: proximal gradient stopped 3e-5 above the optimum on nearly separable data
-            newton = newton_fits(self.A, self.n_classes) and not (smooth and sp.issparse(self.A))
+            newton = newton_fits(self.A, self.n_classes) and not sp.issparse(self.A)
             solver, design = multinomial_regression, self.A
             if newton:
-                solver = multinomial_lbfgs if smooth else multinomial_newton
-                design = self._dense_design()
+                solver = multinomial_lbfgs if is_smooth(self.penalty, solver_lam, self.groups) else multinomial_newton
             result = solver(design, self.b, self.n_classes, self.penalty, solver_lam, self.groups, x0=self.x,
                             tol=self.spec.tol, sample_weight=self.sample_weight,
                             **({"intercept": self.augmented} if newton else {}), **budget)
             if not newton and newton_fits(self.A, self.n_classes) and relative_gap(
                     self.A, self.b, self.n_classes, self.penalty, solver_lam, self.groups, result.x,
                     self.sample_weight) > self.spec.tol:
-                # L2 on a sparse design: proximal gradient's stop (the violation) left the objective
-                # uncertified — nearly separable data at a small λ; Newton finishes from there
+                # a sparse design: proximal gradient's stop (the violation) left the objective
+                # uncertified — nearly separable data at a small λ (3e-5 above the optimum at
+                # λ = 1e-5, L1); Newton finishes from there on the design densified once
                 result = multinomial_newton(self._dense_design(), self.b, self.n_classes, self.penalty, solver_lam,
                                             self.groups, x0=result.x, tol=self.spec.tol,
                                             sample_weight=self.sample_weight, intercept=self.augmented, **budget)
