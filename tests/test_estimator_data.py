@@ -269,3 +269,11 @@ def test_binary_logistic_integer_weights_equal_repeated_rows(rng):
         b.fit(np.repeat(X, weight, 0), np.repeat(y, weight))
         np.testing.assert_allclose(a.coef_, b.coef_, atol=1e-8)
         np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X), atol=1e-8)
+
+
+def test_negative_penalty_factors_are_refused_naming_the_argument():
+    import lamina
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((30, 8)), rng.standard_normal(30)
+    with pytest.raises(ValueError, match="weights .*>= 0"):
+        lamina.Lasso(lam=0.1, weights=-np.ones(8)).fit(X, y)

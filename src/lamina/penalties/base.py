@@ -109,6 +109,9 @@ class Penalty(ABC):
             unit = "coefficient" if self.separable else "group"
             raise ValueError(f"{self.name} weights must have one value per {unit} ({size}), "
                              f"got shape {self.weights.shape}")
+        if not np.all(np.isfinite(self.weights)) or np.any(self.weights < 0):
+            raise ValueError(f"{self.name} weights (penalty factors) must be finite numbers >= 0, got "
+                             f"{self.weights[~np.isfinite(self.weights) | (self.weights < 0)][:3].tolist()}")
         return self.weights
 
     def thresholds(self, lam: np.ndarray, groups: Groups) -> np.ndarray:
