@@ -272,7 +272,6 @@ def test_binary_logistic_integer_weights_equal_repeated_rows(rng):
 
 
 def test_negative_penalty_factors_are_refused_naming_the_argument():
-    import lamina
     rng = np.random.default_rng(0)
     X, y = rng.standard_normal((30, 8)), rng.standard_normal(30)
     with pytest.raises(ValueError, match="weights .*>= 0"):
