@@ -83,7 +83,7 @@ def test_logistic_duality_gap_bounds_the_objective_error_with_an_intercept(penal
     weight = np.ones(len(y))
     optimum = logistic_regression(A, y, penalty, lam, groups, tol=1e-11, intercept=True)
     assert optimum.converged
-    free = _free_columns(A, weight, penalty, lam, groups)
+    free = _free_columns(A, penalty, lam, groups)
     rng = np.random.default_rng(0)
     for scale in [1e-4, 1e-2, 1.0]:
         x = optimum.x + scale * rng.standard_normal(14)

@@ -24,7 +24,6 @@ decreases the objective beyond its rounding (the same subproblem would repeat).
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg
 import scipy.sparse as sp
 from scipy.special import expit, xlogy
 
@@ -33,6 +32,7 @@ from lamina.groups import Groups
 from lamina.penalties import Penalty
 from lamina.penalties.base import MissingCapability
 from lamina.solvers.base import Monitor, SolveResult
+from lamina.solvers.free_coefficients import dense_columns, free_mask, profile_newton
 
 
 def _loss(z, y, weight) -> float:
@@ -93,11 +93,11 @@ def logistic_regression(A, y, penalty: Penalty, lam, groups: Groups, *, x0=None,
     grad0 = np.asarray(A.T @ (weight * (0.5 - y))).ravel()
     scale = max(float(np.max(np.abs(grad0))), np.finfo(float).tiny)
     monitor = Monitor("prox_newton", tol, "relative_violation_and_gap", callback)
-    free = _free_columns(A, weight, penalty, lam, groups)
-    # one class among the weighted samples (a CV fold): the objective's infimum 0 is not attained,
-    # no bound relative to it is ever met — the violation alone decides, as before the gap; so
-    # for a nonconvex penalty (L0)
-    certify = penalty.convex and np.unique(y[weight > 0]).size > 1    # no dual, no decrement bound for L0
+    free = _free_columns(A, penalty, lam, groups)
+    # the violation alone decides (as before the gap) for a nonconvex penalty (L0: no dual, no
+    # decrement bound) and on samples of one class (a CV fold: the objective's infimum 0 is not
+    # attained, no bound relative to it is ever met)
+    certify = penalty.convex and np.unique(y[weight > 0]).size > 1
     centered = _CenteredSubproblem(A, penalty, lam, groups) if intercept and not sp.issparse(A) else None
     z = np.asarray(A @ x).ravel()
     objective = _loss(z, y, weight) + penalty.value(x, lam, groups)
@@ -119,9 +119,9 @@ def logistic_regression(A, y, penalty: Penalty, lam, groups: Groups, *, x0=None,
             u = centered.solve(root, z - resid / h, violation * scale, x)
         else:
             u = newton_step(_scale_rows(A, root), target, penalty, lam, groups, x, violation * scale)
-        decrement = -(float(grad @ (u - x)) + penalty.value(u, lam, groups) - penalty.value(x, lam, groups))
-        previous = objective
-        x, z, objective, moved = armijo_backtrack(x, z, objective, grad, u, lambda d: np.asarray(A @ d).ravel(),
+        decrease = model_decrease(grad, x, u, penalty, lam, groups)
+        decrement, previous = -decrease, objective
+        x, z, objective, moved = armijo_backtrack(x, z, objective, decrease, u, lambda d: np.asarray(A @ d).ravel(),
                                                   lambda zz: _loss(zz, y, weight), penalty, lam, groups)
         stalls = stalls + 1 if objective >= previous - 16 * np.finfo(float).eps * abs(previous) else 0
         if not moved:   # no decrease left at any step: rounding, not the model, limits the violation
@@ -166,53 +166,22 @@ def logistic_duality_gap(penalty, lam, groups: Groups, A, z, y, weight, primal: 
     return max(primal - dual, 0.0)
 
 
-def _profile_free(columns, z, y, weight, max_steps: int = 50, polish_steps: int = 3) -> np.ndarray:
-    """δ minimizing Σ s_i ℓ(z_i + (A_F δ)_i): Newton steps with backtracking until the decrease a
-    step predicts or achieves is below the loss's rounding, then ``polish_steps`` full steps (no
-    decrease left to test, but the gradient on F — the dual's infeasibility — still falls)."""
-    delta = np.zeros(columns.shape[1])
-    shift = np.zeros_like(z)
-    loss = _loss(z, y, weight)
-    rounding = 16 * np.finfo(float).eps * abs(loss)
-    polishing = 0
-    for _ in range(max_steps + polish_steps):
+def _profile_free(columns, z, y, weight) -> np.ndarray:
+    """δ minimizing Σ s_i ℓ(z_i + (A_F δ)_i) (:func:`~lamina.solvers.free_coefficients.profile_newton`)."""
+    def derivatives(shift):
         resid, h = _residual(z + shift, y)
-        gradient = columns.T @ (weight * resid)
-        hessian = columns.T @ (columns * (weight * h)[:, None])
-        step = -scipy.linalg.lstsq(hessian, gradient, cond=1e-14, check_finite=False)[0]
-        direction = columns @ step
-        t, candidate = 1.0, None
-        if polishing == 0 and -0.5 * float(gradient @ step) > rounding:
-            for t in 0.5 ** np.arange(30):
-                candidate = _loss(z + shift + t * direction, y, weight)
-                if candidate < loss - rounding:
-                    break
-            else:
-                t, candidate = 1.0, None
-        if candidate is None:          # at the minimizer to rounding: full steps only
-            polishing += 1
-            if polishing > polish_steps:
-                break
-        delta, shift = delta + t * step, shift + t * direction
-        loss = _loss(z + shift, y, weight) if candidate is None else candidate
-    return delta
+        return columns.T @ (weight * resid), columns.T @ (columns * (weight * h)[:, None])
+    return profile_newton(lambda shift: _loss(z + shift, y, weight), derivatives, lambda d: columns @ d,
+                          columns.shape[1])
 
 
-def _free_columns(A, weight, penalty, lam, groups: Groups):
-    """The columns of the coefficients the penalty leaves free (λ_g R = 0 near 0), dense (no column
-    where there are none); None beyond :data:`MAX_PROFILED` of them or when the penalty cannot say."""
-    if penalty.supports("separable_l1_l2"):
-        l1, l2 = penalty.separable_l1_l2(lam, groups)
-        index = np.flatnonzero((l1 == 0) & (l2 == 0))
-    elif penalty.supports("block_l2_thresholds"):
-        index = np.flatnonzero(penalty.block_l2_thresholds(lam, groups)[groups.labels] == 0)
-    else:
+def _free_columns(A, penalty, lam, groups: Groups):
+    """The columns of the coefficients the penalty leaves free, dense (no column where there are
+    none); None beyond :data:`MAX_PROFILED` of them or when the penalty cannot say."""
+    free = free_mask(penalty, lam, groups)
+    if free is None or np.count_nonzero(free) > MAX_PROFILED:
         return None
-    if index.size > MAX_PROFILED:
-        return None
-    if sp.issparse(A):
-        return sp.csc_matrix(A)[:, index].toarray()
-    return np.asarray(A[:, index], dtype=float)
+    return dense_columns(A, np.flatnonzero(free))
 
 
 def newton_step(design, target, penalty, lam, groups: Groups, x, violation: float) -> np.ndarray:
@@ -253,16 +222,21 @@ class _CenteredSubproblem:
         return np.append(u, r_mean - x_mean @ u)
 
 
-def armijo_backtrack(x, z, objective, grad, u, scores_of, loss_of, penalty, lam, groups):
+def model_decrease(grad, x, u, penalty, lam, groups) -> float:
+    """∇F·(u − x) + R(u) − R(x): the change the Newton model's linear part and the penalty promise
+    for the step to u (≤ 0; minus it is the proximal Newton decrement, an estimate of P(x) − P*)."""
+    return float(grad @ (u - x)) + penalty.value(u, lam, groups) - penalty.value(x, lam, groups)
+
+
+def armijo_backtrack(x, z, objective, decrease, u, scores_of, loss_of, penalty, lam, groups):
     """Backtrack x + s(u − x), s = 1, ½, …, until the Armijo decrease holds on the true objective
     loss(z) + R(x), z the scores (``scores_of`` maps a coefficient step to its score step,
-    ``loss_of`` scores to the data loss), up to the objective's rounding (near the optimum the
-    decrease a Newton step promises is below it, and the solvers' violation decides). Returns
-    (x, z, objective, moved); not moved when no step down to s = 2⁻²⁰ decreased the objective
-    (x, z, objective unchanged)."""
+    ``loss_of`` scores to the data loss; ``decrease`` from :func:`model_decrease`), up to the
+    objective's rounding (near the optimum the decrease a Newton step promises is below it, and the
+    solvers' violation decides). Returns (x, z, objective, moved); not moved when no step down to
+    s = 2⁻²⁰ decreased the objective (x, z, objective unchanged)."""
     direction = u - x
     z_direction = scores_of(direction)
-    decrease = float(grad @ direction) + penalty.value(u, lam, groups) - penalty.value(x, lam, groups)
     step = 1.0
     rounding = 16 * np.finfo(float).eps * abs(objective)   # below it, a difference of objectives is noise
     for _ in range(21):

@@ -14,11 +14,10 @@ from the other classes' probabilities (Σ_{k≠y} p_ik and log(1 + Σ_{k≠y} e^
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg
-import scipy.sparse as sp
 from scipy.special import xlogy
 
 from lamina.penalties.base import MissingCapability
+from lamina.solvers.free_coefficients import dense_columns, free_mask, profile_newton
 
 #: unpenalized features whose K coefficients are profiled out exactly (beyond: not certified)
 MAX_PROFILED = 20
@@ -74,57 +73,29 @@ def multinomial_duality_gap(penalty, lam, groups, A, Z, codes, weight, primal: f
     return max(primal - dual, 0.0)
 
 
-def _profile_free(columns, Z, codes, weight, max_steps: int = 50, polish_steps: int = 3) -> np.ndarray:
-    """Δ (|F| × K) minimizing F(Z + A_F Δ): Newton steps (least squares: the K coefficients of a
-    feature are determined up to a common shift) with backtracking until the decrease a step
-    predicts or achieves is below the loss's rounding, then ``polish_steps`` full steps (the
-    gradient on F, the dual's infeasibility, still falls)."""
+def _profile_free(columns, Z, codes, weight) -> np.ndarray:
+    """Δ (|F| × K) minimizing F(Z + A_F Δ) (:func:`~lamina.solvers.free_coefficients.profile_newton`)."""
     n_free, K = columns.shape[1], Z.shape[1]
-    delta = np.zeros((n_free, K))
-    loss = accurate_cross_entropy(Z, codes, weight)
-    rounding = 16 * np.finfo(float).eps * abs(loss)
-    polishing = 0
-    for _ in range(max_steps + polish_steps):
-        shifted = Z + columns @ delta
-        R, P = residual(shifted, codes)
-        gradient = (columns.T @ (R * weight[:, None])).ravel()
+
+    def derivatives(shift):
+        R, P = residual(Z + shift, codes)
         M = np.einsum("ik,kl->ikl", P, np.eye(K)) - P[:, :, None] * P[:, None, :]
         hessian = np.einsum("i,ia,ib,ikl->akbl", weight, columns, columns, M).reshape(n_free * K, n_free * K)
-        step = -scipy.linalg.lstsq(hessian, gradient, cond=1e-14, check_finite=False)[0]
-        t, candidate = 1.0, None
-        if polishing == 0 and -0.5 * float(gradient @ step) > rounding:
-            direction = columns @ step.reshape(n_free, K)
-            for t in 0.5 ** np.arange(30):
-                candidate = accurate_cross_entropy(shifted + t * direction, codes, weight)
-                if candidate < loss - rounding:
-                    break
-            else:
-                t, candidate = 1.0, None
-        if candidate is None:          # at the minimizer to rounding: full steps only
-            polishing += 1
-            if polishing > polish_steps:
-                break
-        delta = delta + t * step.reshape(n_free, K)
-        loss = accurate_cross_entropy(Z + columns @ delta, codes, weight) if candidate is None else candidate
-    return delta
+        return (columns.T @ (R * weight[:, None])).ravel(), hessian
+    delta = profile_newton(lambda shift: accurate_cross_entropy(Z + shift, codes, weight), derivatives,
+                           lambda d: columns @ d.reshape(n_free, K), n_free * K)
+    return delta.reshape(n_free, K)
 
 
 def free_feature_columns(A, penalty, lam, groups, n_classes: int):
     """Columns of A whose K coefficients the penalty leaves free (all λ R = 0 near 0), dense; None
     where the gap cannot be certified (more than :data:`MAX_PROFILED` of them, or a penalty that
     cannot say which)."""
-    if penalty.supports("separable_l1_l2"):
-        l1, l2 = penalty.separable_l1_l2(lam, groups)
-        free = (l1 == 0) & (l2 == 0)
-    elif penalty.supports("block_l2_thresholds"):
-        free = penalty.block_l2_thresholds(lam, groups)[groups.labels] == 0
-    else:
+    free = free_mask(penalty, lam, groups)
+    if free is None:
         return None
     features = np.flatnonzero(free.reshape(-1, n_classes).all(axis=1))
-    if features.size > MAX_PROFILED:
-        return None
-    columns = A[:, features]
-    return columns.toarray() if sp.issparse(columns) else np.asarray(columns, dtype=float)
+    return None if features.size > MAX_PROFILED else dense_columns(A, features)
 
 
 def relative_gap(A, codes, n_classes: int, penalty, lam, groups, x, sample_weight=None) -> float:

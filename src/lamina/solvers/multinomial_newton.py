@@ -41,7 +41,7 @@ import numpy as np
 from lamina.groups import Groups
 from lamina.penalties import Penalty
 from lamina.solvers.base import Monitor, SolveResult
-from lamina.solvers.logistic import MAX_STALLS, armijo_backtrack, newton_step
+from lamina.solvers.logistic import MAX_STALLS, armijo_backtrack, model_decrease, newton_step
 from lamina.solvers.multinomial import _problem_arrays, multinomial_regression
 from lamina.solvers.multinomial_gap import (accurate_cross_entropy, free_feature_columns, multinomial_duality_gap,
                                             residual)
@@ -140,11 +140,10 @@ def multinomial_newton(A, codes, n_classes: int, penalty: Penalty, lam, groups: 
     monitor = Monitor("multinomial_newton", tol, "relative_violation_and_gap", callback)
     subproblem = _Subproblem(penalty, lam, groups, n_classes, intercept)
     free = free_feature_columns(A, penalty, lam, groups, n_classes)
-    # one class among the weighted samples (a CV fold): the objective's infimum 0 is not attained,
-    # no bound relative to it is ever met — the violation alone decides, as before the gap; so
-    # for a nonconvex penalty (L0)
-    one_class = np.unique(codes[weight > 0]).size < 2
-    certify = penalty.convex and not one_class    # no dual, no decrement bound for L0
+    # the violation alone decides (as before the gap) for a nonconvex penalty (L0: no dual, no
+    # decrement bound) and on samples of one class (a CV fold: the objective's infimum 0 is not
+    # attained, no bound relative to it is ever met)
+    certify = penalty.convex and np.unique(codes[weight > 0]).size > 1
     def loss(scores):
         return accurate_cross_entropy(scores, codes, weight)
 
@@ -170,9 +169,9 @@ def multinomial_newton(A, codes, n_classes: int, penalty: Penalty, lam, groups: 
         previous = violation
         design, target = _subproblem(A, Z, prob, one_hot, weight)
         u = subproblem.solve(design, target, x, violation * scale)
-        decrement = -(float(grad @ (u - x)) + penalty.value(u, lam, groups) - penalty.value(x, lam, groups))
-        last = objective
-        x, Z, objective, moved = armijo_backtrack(x, Z, objective, grad, u, lambda d: A @ d.reshape(shape), loss,
+        decrease = model_decrease(grad, x, u, penalty, lam, groups)
+        decrement, last = -decrease, objective
+        x, Z, objective, moved = armijo_backtrack(x, Z, objective, decrease, u, lambda d: A @ d.reshape(shape), loss,
                                                   penalty, lam, groups)
         stalls = stalls + 1 if objective >= last - 16 * np.finfo(float).eps * abs(last) else 0
         if not moved:   # no decrease left at any step: rounding, not the model, limits the violation

@@ -1,0 +1,67 @@
+"""The coefficients a penalty leaves free, and a loss minimized over them.
+
+The duality gaps of logistic regression (:func:`lamina.solvers.logistic.logistic_duality_gap`,
+:mod:`lamina.solvers.multinomial_gap`) need a dual point on which the unpenalized coefficients F
+(the intercepts) are exactly optimal: R* is infinite unless A_Fᵀu = 0. Both find it by minimizing
+the data loss over F alone, from the current scores — :func:`profile_newton`, given the loss and
+its derivatives as functions of the score shift A_F δ.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse as sp
+
+
+def free_mask(penalty, lam, groups):
+    """Boolean per coefficient: the penalty is 0 near 0 there (λ_g R = 0); None when the penalty
+    cannot say (neither an elastic-net family member nor group L1)."""
+    if penalty.supports("separable_l1_l2"):
+        l1, l2 = penalty.separable_l1_l2(lam, groups)
+        return (l1 == 0) & (l2 == 0)
+    if penalty.supports("block_l2_thresholds"):
+        return penalty.block_l2_thresholds(lam, groups)[groups.labels] == 0
+    return None
+
+
+def dense_columns(A, index) -> np.ndarray:
+    """The columns ``index`` of A (dense or any scipy.sparse format) as a dense float array."""
+    if sp.issparse(A):
+        return sp.csc_matrix(A)[:, index].toarray()
+    return np.asarray(A[:, index], dtype=float)
+
+
+def profile_newton(loss_of, derivatives_of, shift_of, size: int, max_steps: int = 50,
+                   polish_steps: int = 3) -> np.ndarray:
+    """δ (flat, ``size`` values) minimizing loss_of(shift_of(δ)), shift_of linear (δ ↦ A_F δ).
+
+    Newton steps — least squares, the Hessian ``derivatives_of(shift)[1]`` may be singular (the
+    K intercepts of a softmax are determined up to a common shift) — backtracked on the loss
+    until the decrease a step predicts or achieves is below the loss's rounding, then
+    ``polish_steps`` full steps: no decrease is left to test, but the gradient on F, the dual
+    point's infeasibility, still falls.
+    """
+    delta = np.zeros(size)
+    shift = shift_of(delta)
+    loss = loss_of(shift)
+    rounding = 16 * np.finfo(float).eps * abs(loss)
+    polishing = 0
+    for _ in range(max_steps + polish_steps):
+        gradient, hessian = derivatives_of(shift)
+        step = -scipy.linalg.lstsq(hessian, gradient, cond=1e-14, check_finite=False)[0]
+        direction = shift_of(step)
+        t, candidate = 1.0, None
+        if polishing == 0 and -0.5 * float(gradient @ step) > rounding:
+            for t in 0.5 ** np.arange(30):
+                candidate = loss_of(shift + t * direction)
+                if candidate < loss - rounding:
+                    break
+            else:
+                t, candidate = 1.0, None
+        if candidate is None:          # at the minimizer to rounding: full steps only
+            polishing += 1
+            if polishing > polish_steps:
+                break
+        delta, shift = delta + t * step, shift + t * direction
+        loss = loss_of(shift) if candidate is None else candidate
+    return delta
