@@ -266,3 +266,33 @@ def test_fista_refuses_nonconvex_penalty(lasso_problem):
     X, y = lasso_problem
     with pytest.raises(ValueError, match="needs a convex penalty"):
         lamina.solve(X, y, "l0", 1.0, solver="fista")
+
+
+@given(tol=st.floats(1e-17, 1e-2), objective_share=st.floats(0.0, 1.0), half_norm_y=st.floats(1e-6, 1e6))
+def test_gap_threshold_is_never_looser_than_scikit_learns_and_never_below_rounding(tol, objective_share,
+                                                                                   half_norm_y):
+    from lamina.solvers.cd import ROUNDING_ULPS, gap_threshold
+    objective = objective_share * half_norm_y   # P ≤ P(0) = ½‖y‖²
+    threshold = gap_threshold(tol, objective, half_norm_y)
+    assert threshold <= tol * half_norm_y
+    assert threshold >= min(tol * half_norm_y, tol * objective, ROUNDING_ULPS * np.finfo(float).eps * half_norm_y)
+    if tol * objective >= ROUNDING_ULPS * np.finfo(float).eps * half_norm_y:
+        assert threshold == pytest.approx(tol * objective)
+
+
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
+def test_a_fit_close_to_interpolation_stops_near_its_own_optimum(l1_ratio):
+    """p > n and a small λ: the objective is a ten-thousandth of ½‖y‖². A gap of tol·½‖y‖² (the
+    former criterion) left the elastic net 8e-4 above its minimum, relatively, at tol 1e-6."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((50, 300))
+    y = X[:, :5] @ rng.standard_normal(5) + 0.1 * rng.standard_normal(50)
+    lam = 1e-4 * 50
+    penalty = L1() if l1_ratio == 1.0 else ElasticNet(l1_ratio)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit = lamina.solve(X, y, penalty, lam, tol=1e-6)
+    assert fit.objective < 1e-3 * 0.5 * y @ y
+    coef = sk_lasso(X, y, lam, l1_ratio)
+    reference = 0.5 * np.sum((y - X @ coef) ** 2) + penalty.value(coef, np.array([lam]), Groups.single(300))
+    assert fit.objective <= reference * (1 + 2e-6)

@@ -89,8 +89,10 @@ def solve(A, b, penalty, lam, groups=None, *, tol: float = 1e-6, max_iter: int |
         The partition λ refers to. None: one group, or one per coefficient when ``lam`` has
         n values.
     tol : float
-        Stopping tolerance: relative duality gap (gap ≤ tol·½‖b‖²) for convex penalties on
-        iterative solvers, relative residual or change otherwise.
+        Stopping tolerance: relative duality gap for convex penalties on iterative solvers —
+        gap ≤ tol·min(½‖b‖², objective) for ``cd`` (the objective's own relative error where a
+        fit nearly interpolates), gap ≤ tol·½‖b‖² for ``fista`` — relative residual or change
+        otherwise.
     max_iter : int, optional
         Iteration budget (solver's default if None); a warning is raised when it runs out.
         Outer (working-set) iterations for ``cd``, atoms for ``omp``, reweightings for ``irl1``.

@@ -27,7 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit, xlogy
 
-from lamina.api import solve
+from lamina.api import Solver, default_solver, solve
 from lamina.groups import Groups
 from lamina.penalties import Penalty
 from lamina.penalties.base import MissingCapability
@@ -185,18 +185,30 @@ def _free_columns(A, penalty, lam, groups: Groups):
 
 
 def newton_step(design, target, penalty, lam, groups: Groups, x, violation: float) -> np.ndarray:
-    """argmin_u ½‖design·u − target‖² + R(u), warm-started at x, to about 10⁻² times the squared
-    outer ``violation``, by :func:`lamina.solve` (coordinate descent; group L1's blocks minimized
-    exactly, so unscaled features within a block do not slow it down)."""
-    return solve(design, target, penalty, lam, groups, tol=inner_tolerance(violation, target), x0=x,
-                 check_adjoint=False, max_iter=1000).x
+    """argmin_u ½‖design·u − target‖² + R(u), warm-started at x, to a duality gap of about 10⁻² times
+    the squared outer ``violation``, by :func:`lamina.solve` (coordinate descent; group L1's blocks
+    minimized exactly, so unscaled features within a block do not slow it down)."""
+    tol = inner_tolerance(violation, _tolerance_unit(design, target, penalty, lam, groups, x))
+    return solve(design, target, penalty, lam, groups, tol=tol, x0=x, check_adjoint=False, max_iter=1000).x
 
 
-def inner_tolerance(violation: float, target) -> float:
-    """The relative duality gap to solve a Newton subproblem ½‖Bu − t‖² + R(u) to: about 10⁻² times
-    the squared current violation (in the solver's units), in the inner solver's relative units."""
-    wanted = 1e-2 * violation ** 2 / max(0.5 * float(target @ target), np.finfo(float).tiny)
+def inner_tolerance(violation: float, unit: float) -> float:
+    """The relative tolerance that asks a Newton subproblem for a duality gap of about 10⁻² times the
+    squared current violation (in the solver's units), ``unit`` being what the inner solver's
+    tolerance is relative to."""
+    wanted = 1e-2 * violation ** 2 / max(unit, np.finfo(float).tiny)
     return float(np.clip(wanted, 1e-15, 1e-3))
+
+
+def _tolerance_unit(design, target, penalty, lam, groups, x) -> float:
+    """What the subproblem's solver measures its tolerance against: coordinate descent, the
+    objective where it is below ½‖t‖² (:func:`lamina.solvers.cd.gap_threshold`; here the warm
+    start's, which the solve only lowers); the other solvers, ½‖t‖²."""
+    half_norm = 0.5 * float(target @ target)
+    if default_solver(penalty, explicit=True) is not Solver.CD:
+        return half_norm
+    residual = np.asarray(design @ x).ravel() - target
+    return min(half_norm, 0.5 * float(residual @ residual) + penalty.value(x, lam, groups))
 
 
 class _CenteredSubproblem:
