@@ -145,6 +145,40 @@ def test_ridge_dof_equals_hat_matrix_trace(rng):
         assert dof.sum() == pytest.approx(np.trace(hat), rel=1e-8)
 
 
+@pytest.mark.parametrize("size, system", [(100, 60), (10, 10)])
+def test_dof_is_nan_beyond_the_largest_system_it_solves(rng, size, system, monkeypatch):
+    """The system is the support's Hessian (p × p: 60 coefficients, 100 rows), or the kernel
+    (n × n) for a ridge with p > n (10 rows); one row past the cap gives NaN, at the cap the df."""
+    import lamina.tuners.linear_implicit as implicit
+    X, y, _, labels = grouped_problem(rng, n=100, sizes=(20, 40))
+    groups = Groups.from_labels(labels)
+    train = TrainingSet(X[:size], y[:size], LinearSpec(L2(), groups, fit_intercept=False))
+    lam = np.array([0.3, 2.0])
+    x = train.fit(lam)
+    exact = effective_dof(train, x, lam)
+    assert np.all(np.isfinite(exact))
+    monkeypatch.setattr(implicit, "MAX_DOF_SYSTEM", system)
+    np.testing.assert_array_equal(effective_dof(train, x, lam), exact)
+    monkeypatch.setattr(implicit, "MAX_DOF_SYSTEM", system - 1)
+    assert np.all(np.isnan(effective_dof(train, x, lam)))
+
+
+def test_multinomial_l2_fit_skips_a_dof_system_past_the_cap(monkeypatch):
+    """LogisticRegression's df of a multinomial L2 fit solves a (p·K)² system at every fit; past
+    the cap ``dof_`` is NaN and ``explain`` still reads."""
+    import lamina.tuners.linear_implicit as implicit
+    from sklearn.datasets import load_iris
+
+    from lamina import LogisticRegression
+    X, y = load_iris(return_X_y=True)
+    small = LogisticRegression(lam=0.1).fit(X, y)
+    assert np.all(np.isfinite(small.dof_)) and 0 < small.dof_.sum() <= 12
+    monkeypatch.setattr(implicit, "MAX_DOF_SYSTEM", 14)   # (4 features + intercept) × 3 classes = 15
+    capped = LogisticRegression(lam=0.1).fit(X, y)
+    np.testing.assert_allclose(capped.coef_, small.coef_)
+    assert np.all(np.isnan(capped.dof_)) and np.isnan(capped.explain()["dof"][0])
+
+
 @settings(max_examples=15, deadline=None)
 @given(log_lam=st.lists(st.floats(-4, 2), min_size=2, max_size=2), seed=st.integers(0, 100))
 def test_ridge_dof_per_group_between_zero_and_group_size(log_lam, seed):

@@ -192,7 +192,8 @@ class GroupedLinearModel(BaseEstimator):
         or (``as_frame=True``) a pandas DataFrame indexed by group with the story in ``.attrs``.
 
         Keys: ``group`` (names), ``lam`` (λ_g), ``dof`` (effective degrees of freedom,
-        Σ_{j∈g} [H⁻¹∇²F]_jj: nonzeros for a Lasso, Σ s²/(s² + λ) for a ridge), ``n_nonzero``,
+        Σ_{j∈g} [H⁻¹∇²F]_jj: nonzeros for a Lasso, Σ s²/(s² + λ) for a ridge; NaN where that takes
+        a linear system of more than ``lamina.tuners.linear_implicit.MAX_DOF_SYSTEM`` rows), ``n_nonzero``,
         ``norm`` (‖w_g‖₂), ``switched_off`` (w_g = 0, or pruned by the evidence); and
         ``tuner``, ``cv_score``, ``curve`` (held-out loss along the tuner's steps or grid),
         ``compute`` — None when λ was given.
