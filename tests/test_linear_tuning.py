@@ -163,6 +163,27 @@ def test_dof_is_nan_beyond_the_largest_system_it_solves(rng, size, system, monke
     assert np.all(np.isnan(effective_dof(train, x, lam)))
 
 
+@pytest.mark.parametrize("with_gauge", [False, True])
+def test_hat_diagonal_equals_the_full_solve(rng, with_gauge):
+    """diag(M⁻¹G) from the inverse Cholesky factor equals diag of the solve with G, M = G + diag(c)
+    (+ μUUᵀ, the multinomial gauge on unpenalized rows)."""
+    from lamina.tuners.linear_implicit import _hat_diagonal, _with_gauge
+    B = rng.standard_normal((40, 12))
+    gram = B.T @ B
+    c = np.exp(rng.uniform(-3, 3, 12))
+    gauge = None
+    if with_gauge:
+        c[:3] = 0.0                      # one unpenalized row of three classes: a null direction
+        gram[:3, :] -= gram[:3, :].mean(axis=0)
+        gram[:, :3] -= gram[:, :3].mean(axis=1, keepdims=True)
+        gauge = np.zeros((12, 1))
+        gauge[:3, 0] = 1 / np.sqrt(3)
+    hessian = gram + np.diag(c)
+    matrix = _with_gauge(hessian, gauge)
+    expected = np.diag(np.linalg.solve(matrix, gram))
+    np.testing.assert_allclose(_hat_diagonal(matrix, c, gauge, np.mean(np.diag(hessian))), expected, atol=1e-10)
+
+
 def test_multinomial_l2_fit_skips_a_dof_system_past_the_cap(monkeypatch):
     """LogisticRegression's df of a multinomial L2 fit solves a (p·K)² system at every fit; past
     the cap ``dof_`` is NaN and ``explain`` still reads."""

@@ -213,6 +213,29 @@ def effective_dof(train: TrainingSet, x, lam) -> np.ndarray:
     else:
         gram = _gram(train, x, S, A_S, weights)
         hessian = gram + (np.diag(pen_hessian) if diagonal else pen_hessian)
-        per_coef = np.diag(_spd_solve(_with_gauge(hessian, _gauge(train, S, pen_hessian)), gram)).copy()
+        gauge = _gauge(train, S, pen_hessian)
+        matrix = _with_gauge(hessian, gauge)
+        per_coef = _hat_diagonal(matrix, pen_hessian, gauge, np.mean(np.diag(hessian))) if diagonal else None
+        if per_coef is None:
+            per_coef = np.diag(_spd_solve(matrix, gram)).copy()
     np.add.at(out, labels[keep], per_coef[keep])
     return out
+
+
+def _hat_diagonal(matrix, pen_diagonal, gauge, gauge_weight: float):
+    """diag(M⁻¹ G) for M = G + diag(c) + μ UUᵀ (:func:`_with_gauge`, μ = ``gauge_weight``) without
+    m right-hand sides: diag(M⁻¹G) = 1 − c ∘ diag(M⁻¹) − μ rowsum((M⁻¹U) ∘ U), diag(M⁻¹) from the
+    inverse Cholesky factor (m³/3 flops against 2m³ for the solve). None where M is not
+    numerically positive definite (the caller's least-squares fallback then applies)."""
+    try:
+        factor = sla.cholesky(matrix, lower=True, check_finite=False)
+    except np.linalg.LinAlgError:
+        return None
+    inverse_factor, info = sla.lapack.dtrtri(factor, lower=1)
+    if info != 0:
+        return None
+    per_coef = 1.0 - pen_diagonal * np.einsum("ij,ij->j", inverse_factor, inverse_factor)
+    if gauge is not None:
+        solved = sla.cho_solve((factor, True), gauge, check_finite=False)
+        per_coef -= gauge_weight * np.sum(solved * gauge, axis=1)
+    return per_coef
