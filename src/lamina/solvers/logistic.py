@@ -124,8 +124,7 @@ def logistic_regression(A, y, penalty: Penalty, lam, groups: Groups, *, x0=None,
         decrement, previous = -decrease, objective
         x, z, objective, moved = armijo_backtrack(x, z, objective, decrease, u, lambda d: np.asarray(A @ d).ravel(),
                                                   lambda zz: _loss(zz, y, weight), penalty, lam, groups)
-        stalls = stalls + 1 if objective >= previous - 16 * np.finfo(float).eps * abs(previous) else 0
-        sharpen *= INNER_SHARPEN if stalls else 1.0
+        stalls, sharpen = count_stall(previous, objective, stalls, sharpen)
         if not moved:   # no decrease left at any step: rounding, not the model, limits the violation
             break
     return monitor.result(x, iteration, lam=lam)
@@ -139,6 +138,15 @@ MAX_STALLS = 5
 #: unscaled column (breast_cancer's "worst area", ‖B_j‖² ≈ 10⁸) a gap target that suits unit
 #: columns is met at the warm start and the step never moves (relative violation stuck at 4e-4)
 INNER_SHARPEN = 0.1
+
+
+def count_stall(previous: float, objective: float, stalls: int, sharpen: float) -> tuple[int, float]:
+    """(stalls, sharpen) after a Newton step from ``previous`` to ``objective``: a step that lowers
+    the objective by no more than its rounding adds a stall (:data:`MAX_STALLS` in a row stop the
+    solver) and tightens every later subproblem by :data:`INNER_SHARPEN`; any other resets the count."""
+    if objective >= previous - 16 * np.finfo(float).eps * abs(previous):
+        return stalls + 1, sharpen * INNER_SHARPEN
+    return 0, sharpen
 #: unpenalized coefficients profiled out of the duality gap exactly up to this many (beyond, the gap
 #: is not computed and the Newton decrement alone bounds the error)
 MAX_PROFILED = 100

@@ -41,7 +41,7 @@ import numpy as np
 from lamina.groups import Groups
 from lamina.penalties import Penalty
 from lamina.solvers.base import Monitor, SolveResult
-from lamina.solvers.logistic import INNER_SHARPEN, MAX_STALLS, armijo_backtrack, model_decrease, newton_step
+from lamina.solvers.logistic import MAX_STALLS, armijo_backtrack, count_stall, model_decrease, newton_step
 from lamina.solvers.multinomial import _problem_arrays, multinomial_regression
 from lamina.solvers.multinomial_gap import (accurate_cross_entropy, free_feature_columns, multinomial_duality_gap,
                                             residual)
@@ -150,7 +150,7 @@ def multinomial_newton(A, codes, n_classes: int, penalty: Penalty, lam, groups: 
     Z = A @ x.reshape(shape)
     objective = loss(Z) + penalty.value(x, lam, groups)
     iteration, previous, decrement, stalls = 0, np.inf, np.inf, 0
-    sharpen = 1.0   # the subproblems' target, in units of the violation (logistic.INNER_SHARPEN)
+    sharpen = 1.0   # the subproblems' target, in units of the violation (logistic.count_stall)
     for iteration in range(1, max_iter + 1):
         R, prob = residual(Z, codes)
         grad = np.asarray(A.T @ (R * weight[:, None])).ravel()
@@ -174,8 +174,7 @@ def multinomial_newton(A, codes, n_classes: int, penalty: Penalty, lam, groups: 
         decrement, last = -decrease, objective
         x, Z, objective, moved = armijo_backtrack(x, Z, objective, decrease, u, lambda d: A @ d.reshape(shape), loss,
                                                   penalty, lam, groups)
-        stalls = stalls + 1 if objective >= last - 16 * np.finfo(float).eps * abs(last) else 0
-        sharpen *= INNER_SHARPEN if stalls else 1.0
+        stalls, sharpen = count_stall(last, objective, stalls, sharpen)
         if not moved:   # no decrease left at any step: rounding, not the model, limits the violation
             break
     return monitor.result(x, iteration, lam=lam)

@@ -110,10 +110,15 @@ def _gauge(train: TrainingSet, S, pen_hessian) -> np.ndarray | None:
     return np.column_stack(vectors) if vectors else None
 
 
+def _gauge_weight(hessian) -> float:
+    """μ of :func:`_with_gauge`: the mean diagonal of H_S, so the null directions get its scale."""
+    return float(np.mean(np.diag(hessian)))
+
+
 def _with_gauge(hessian, gauge):
     if gauge is None:
         return hessian
-    return hessian + np.mean(np.diag(hessian)) * (gauge @ gauge.T)
+    return hessian + _gauge_weight(hessian) * (gauge @ gauge.T)
 
 
 def penalty_terms(train: TrainingSet, x, lam):
@@ -215,7 +220,7 @@ def effective_dof(train: TrainingSet, x, lam) -> np.ndarray:
         hessian = gram + (np.diag(pen_hessian) if diagonal else pen_hessian)
         gauge = _gauge(train, S, pen_hessian)
         matrix = _with_gauge(hessian, gauge)
-        per_coef = _hat_diagonal(matrix, pen_hessian, gauge, np.mean(np.diag(hessian))) if diagonal else None
+        per_coef = _hat_diagonal(matrix, pen_hessian, gauge, _gauge_weight(hessian)) if diagonal else None
         if per_coef is None:
             per_coef = np.diag(_spd_solve(matrix, gram)).copy()
     np.add.at(out, labels[keep], per_coef[keep])
@@ -223,10 +228,11 @@ def effective_dof(train: TrainingSet, x, lam) -> np.ndarray:
 
 
 def _hat_diagonal(matrix, pen_diagonal, gauge, gauge_weight: float):
-    """diag(M⁻¹ G) for M = G + diag(c) + μ UUᵀ (:func:`_with_gauge`, μ = ``gauge_weight``) without
-    m right-hand sides: diag(M⁻¹G) = 1 − c ∘ diag(M⁻¹) − μ rowsum((M⁻¹U) ∘ U), diag(M⁻¹) from the
-    inverse Cholesky factor (m³/3 flops against 2m³ for the solve). None where M is not
-    numerically positive definite (the caller's least-squares fallback then applies)."""
+    """diag(M⁻¹ G) for M = G + diag(c) + μ UUᵀ (:func:`_with_gauge`; μ = ``gauge_weight``, from
+    :func:`_gauge_weight`) without m right-hand sides: diag(M⁻¹G) = 1 − c ∘ diag(M⁻¹) −
+    μ rowsum((M⁻¹U) ∘ U), diag(M⁻¹) from the inverse Cholesky factor (m³/3 flops against 2m³ for
+    the solve). None where M is not numerically positive definite (the caller's least-squares
+    fallback then applies)."""
     try:
         factor = sla.cholesky(matrix, lower=True, check_finite=False)
     except np.linalg.LinAlgError:
