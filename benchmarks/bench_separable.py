@@ -79,21 +79,28 @@ def objective(model, X, y, lam: float, penalty: str) -> float:
     return float(loss + lam * (np.abs(W).sum() if penalty == "l1" else 0.5 * np.sum(W * W)))
 
 
-def measure(X, y, lam: float, penalty: str) -> dict:
-    from lamina import LogisticRegression
+def default_against_tight(model, objective_of, tight_max_iter: int) -> dict:
+    """Fit ``model()`` (default tol) three times and ``model(tol=TIGHT_TOL, max_iter=tight_max_iter)`` once;
+    the default fit's relative error of ``objective_of(fit)`` against the tight one, its best
+    seconds, whether it converged without a warning, and the fit itself."""
     seconds = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         for _ in range(3):
             started = time.perf_counter()
-            default = LogisticRegression(lam=lam, penalty=penalty).fit(X, y)
+            default = model()
             seconds.append(time.perf_counter() - started)
-        tight = LogisticRegression(lam=lam, penalty=penalty, tol=TIGHT_TOL, max_iter=1000).fit(X, y)
-    reference = objective(tight, X, y, lam, penalty)
-    error = (objective(default, X, y, lam, penalty) - reference) / reference
-    default_warned = any("tol=1e-06" in str(w.message) for w in caught)
-    return {"error": error, "seconds": min(seconds), "steps": int(default.n_iter_),
-            "converged": bool(default.result_.converged) and not default_warned}
+        reference = objective_of(model(tol=TIGHT_TOL, max_iter=tight_max_iter))
+    warned = any("tol=1e-06" in str(w.message) for w in caught)
+    return {"error": (objective_of(default) - reference) / reference, "seconds": min(seconds),
+            "converged": bool(default.result_.converged) and not warned, "fit": default, "reference": reference}
+
+
+def measure(X, y, lam: float, penalty: str) -> dict:
+    from lamina import LogisticRegression
+    row = default_against_tight(lambda **options: LogisticRegression(lam=lam, penalty=penalty, **options).fit(X, y),
+                                lambda fit: objective(fit, X, y, lam, penalty), tight_max_iter=1000)
+    return {**row, "steps": int(row["fit"].n_iter_)}
 
 
 def least_squares_designs() -> dict:
@@ -118,19 +125,12 @@ def measure_least_squares(X, y, lam: float, l1_ratio: float) -> dict:
     from lamina import ElasticNetModel, Lasso
 
     def model(**options):
-        return Lasso(lam=lam, **options) if l1_ratio == 1.0 else ElasticNetModel(lam=lam, l1_ratio=l1_ratio, **options)
-    seconds = []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        for _ in range(3):
-            started = time.perf_counter()
-            default = model().fit(X, y)
-            seconds.append(time.perf_counter() - started)
-        tight = model(tol=TIGHT_TOL, max_iter=5000).fit(X, y)
-    reference = least_squares_objective(tight, X, y, lam, l1_ratio)
-    error = (least_squares_objective(default, X, y, lam, l1_ratio) - reference) / reference
-    return {"error": error, "seconds": min(seconds), "share": reference / (0.5 * np.var(y)),
-            "converged": bool(default.result_.converged) and not any("tol=1e-06" in str(w.message) for w in caught)}
+        if l1_ratio == 1.0:
+            return Lasso(lam=lam, **options).fit(X, y)
+        return ElasticNetModel(lam=lam, l1_ratio=l1_ratio, **options).fit(X, y)
+    row = default_against_tight(model, lambda fit: least_squares_objective(fit, X, y, lam, l1_ratio),
+                                tight_max_iter=5000)
+    return {**row, "share": row["reference"] / (0.5 * np.var(y))}
 
 
 def least_squares_table(quick: bool) -> tuple[list[str], float]:

@@ -133,4 +133,3 @@ def test_coordinate_descent_accepts_an_integer_sparse_design():
     dense = coordinate_descent(X.astype(float), y, L1(), np.array([0.1]), Groups.single(8), tol=1e-10)
     assert result.converged
     np.testing.assert_allclose(result.x, dense.x, atol=1e-6)
-
