@@ -49,6 +49,31 @@ def test_cli_invert_writes_report(tmp_path, capsys):
         assert (tmp_path / name).stat().st_size > 0
 
 
+@pytest.mark.parametrize("samples", [40, 300])
+def test_cli_invert_on_a_trace_shorter_than_the_figure_window(tmp_path, capsys, samples):
+    """Traces of 39 to 533 samples failed in the trace figure (a window of 400 samples from a
+    quarter of the trace ran past its end) after every path was computed, and nothing was written;
+    a trace shorter than the wavelet allows is refused naming what to change."""
+    code = main(["invert", "--out", str(tmp_path), "--samples", str(samples), "--spikes", "3", "--lams", "4",
+                 "--penalties", "l1", "--json", "--quiet"])
+    assert code == 0
+    assert json.loads(capsys.readouterr().out)[0]["penalty"] == "l1"
+    for name in ("traces.png", "report.html", "results.json"):
+        assert (tmp_path / name).stat().st_size > 0
+    assert main(["invert", "--out", str(tmp_path / "short"), "--samples", "16", "--quiet"]) == 1
+    assert "the wavelet has 39 samples: n_samples must be at least 39 (got 16)" in capsys.readouterr().err
+
+
+def test_trace_window_stays_inside_the_trace():
+    from lamina.report.inverse_figures import trace_window
+
+    assert trace_window(300) == (0, 300)
+    assert trace_window(532) == (132, 532)
+    assert trace_window(2000) == (500, 900)
+    assert trace_window(100, (90, 150)) == (90, 100)
+    assert trace_window(100, (150, 200)) == (0, 100)   # nothing of the window inside: the default view
+
+
 def test_cli_usage_and_runtime_errors(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["invert", "--penalties", "l7"])

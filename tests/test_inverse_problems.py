@@ -57,6 +57,22 @@ def test_compressed_sensing_bad_input():
         compressed_sensing(n=16, m=32)
 
 
+def test_deconvolution_bad_input_names_the_argument():
+    """A NaN SNR gave data full of NaN, n_spikes = 0 a zero truth (relative errors NaN), n_spikes < 0
+    numpy's "negative dimensions", and a wavelet longer than the trace PyLops' "offset must be smaller
+    than dims[axis] - 1" or data of the wavelet's length."""
+    with pytest.raises(ValueError, match="snr_db must be a finite number"):
+        deconvolution(n_samples=100, snr_db=float("nan"))
+    for spikes in (0, -1):
+        with pytest.raises(ValueError, match="n_spikes must be >= 1"):
+            deconvolution(n_samples=100, n_spikes=spikes)
+    with pytest.raises(ValueError, match="n_samples must be at least 39 .got 38."):
+        deconvolution(n_samples=38)           # the 20 Hz Ricker at 4 ms has 39 samples
+    with pytest.raises(ValueError, match="n_time must be at least 31 .got 16."):
+        deconvolution_2d(n_time=16, n_traces=2, wavelet=np.ones(31))
+    assert deconvolution(n_samples=39, n_spikes=1).b.shape == (39,)
+
+
 def test_wavelet_sparse_recovery_and_scale_groups():
     from lamina.inverse import recover
 

@@ -48,13 +48,18 @@ def _invert(args) -> int:
                                  progress=lambda _name, _k: bar.update(), rule=args.rule)
     bar.close()
     rows = [curve.summary() for curve in curves]
-    target = float(np.sqrt(problem.b.shape[0]) * problem.sigma)
     if args.problem == "interpolation":
         from lamina.inverse import filled_snr
-        from lamina.report.inverse_figures import gather_figure
 
         for row, curve in zip(rows, curves):
             row["filled_snr_db"] = filled_snr(problem, curve.coefs[curve.chosen])
+    # the numbers before the figures: a figure that fails must not lose the computed paths
+    (out / "results.json").write_text(json.dumps(_json_safe({"problem": vars(args) | {"sigma": problem.sigma},
+                                                             "results": rows}), indent=2, default=str))
+    target = float(np.sqrt(problem.b.shape[0]) * problem.sigma)
+    if args.problem == "interpolation":
+        from lamina.report.inverse_figures import gather_figure
+
         model_figure = ("Gathers", figure_html(
             gather_figure(problem, {c.penalty.upper(): c.coefs[c.chosen] for c in curves}),
             f"Full, observed and interpolated gathers at the {args.rule} λ", out / "gathers.png"))
@@ -81,8 +86,6 @@ def _invert(args) -> int:
                                     "Stopping criterion of each solver at the chosen λ", out / "convergence.png")),
     ]
     report = write_report(out / "report.html", title, sections, intro)
-    (out / "results.json").write_text(json.dumps(_json_safe({"problem": vars(args) | {"sigma": problem.sigma},
-                                                             "results": rows}), indent=2, default=str))
     if args.json:
         print(json.dumps(_json_safe(rows), indent=2, allow_nan=False))
     elif not args.quiet:

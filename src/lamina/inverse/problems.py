@@ -78,8 +78,23 @@ def reflectivity(n_samples: int, n_spikes: int, rng: np.random.Generator, min_ga
 
 def add_noise(clean: np.ndarray, snr_db: float, rng: np.random.Generator) -> tuple[np.ndarray, float]:
     """Clean data plus white Gaussian noise at the given SNR (dB, power ratio); returns (data, σ)."""
+    if isinstance(snr_db, bool) or not isinstance(snr_db, (int, float, np.number)) or not np.isfinite(snr_db):
+        raise ValueError(f"snr_db must be a finite number of dB, got {snr_db!r}")
     sigma = float(np.sqrt(np.mean(clean ** 2) / 10 ** (snr_db / 10)))
     return clean + sigma * rng.standard_normal(clean.shape), sigma
+
+
+def _centred_wavelet(wavelet, n_samples: int, length_name: str) -> np.ndarray:
+    """``wavelet`` checked: odd length (centred on its middle sample) and no longer than the trace
+    (PyLops' Convolve1D refuses a longer one, or returns data of the wavelet's length)."""
+    wavelet = check_finite_array(wavelet, "wavelet", ndim=1)
+    if wavelet.shape[0] % 2 == 0:
+        raise ValueError(f"wavelet must have odd length (centred), got {wavelet.shape[0]}")
+    if wavelet.shape[0] > n_samples:
+        raise ValueError(f"the wavelet has {wavelet.shape[0]} samples: {length_name} must be at least "
+                         f"{wavelet.shape[0]} (got {n_samples}); take more samples, a higher "
+                         f"peak_frequency or a larger dt")
+    return wavelet
 
 
 def deconvolution(n_samples: int = 4000, peak_frequency: float = 20.0, dt: float = 0.004,
@@ -109,12 +124,9 @@ def deconvolution(n_samples: int = 4000, peak_frequency: float = 20.0, dt: float
     import pylops
 
     n_samples = check_positive_int(n_samples, "n_samples", minimum=16)
+    n_spikes = check_positive_int(n_spikes, "n_spikes")
     rng = np.random.default_rng(seed)
-    if wavelet is None:
-        wavelet = ricker(peak_frequency, dt)
-    wavelet = check_finite_array(wavelet, "wavelet", ndim=1)
-    if wavelet.shape[0] % 2 == 0:
-        raise ValueError(f"wavelet must have odd length (centred), got {wavelet.shape[0]}")
+    wavelet = _centred_wavelet(ricker(peak_frequency, dt) if wavelet is None else wavelet, n_samples, "n_samples")
     A = pylops.signalprocessing.Convolve1D(n_samples, h=wavelet, offset=wavelet.shape[0] // 2)
     x_true = reflectivity(n_samples, n_spikes, rng)
     b, sigma = add_noise(A @ x_true, snr_db, rng)
@@ -157,9 +169,7 @@ def deconvolution_2d(n_time: int = 400, n_traces: int = 40, peak_frequency: floa
     n_time = check_positive_int(n_time, "n_time", minimum=16)
     n_traces = check_positive_int(n_traces, "n_traces")
     rng = np.random.default_rng(seed)
-    wavelet = ricker(peak_frequency, dt) if wavelet is None else check_finite_array(wavelet, "wavelet", ndim=1)
-    if wavelet.shape[0] % 2 == 0:
-        raise ValueError(f"wavelet must have odd length (centred), got {wavelet.shape[0]}")
+    wavelet = _centred_wavelet(ricker(peak_frequency, dt) if wavelet is None else wavelet, n_time, "n_time")
     A = pylops.signalprocessing.Convolve1D((n_traces, n_time), h=wavelet, offset=wavelet.shape[0] // 2, axis=-1)
     x_true = layered_reflectivity(n_time, n_traces, n_layers, rng).ravel()
     b, sigma = add_noise(A @ x_true, snr_db, rng)

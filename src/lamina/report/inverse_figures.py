@@ -13,15 +13,27 @@ def _pyplot():
     return plt
 
 
+def trace_window(n: int, window: tuple[int, int] | None = None, length: int = 400) -> tuple[int, int]:
+    """The samples shown: ``window`` clipped to [0, n), or ``length`` samples (all of a shorter
+    trace) starting at a quarter of the trace, moved back to end within it."""
+    if window is not None:
+        start, stop = max(0, int(window[0])), min(n, int(window[1]))
+        if stop > start:
+            return start, stop
+    length = min(length, n)
+    start = max(0, min(n // 4, n - length))
+    return start, start + length
+
+
 def trace_figure(problem, curves, window: tuple[int, int] | None = None):
     """True reflectivity, data and each penalty's recovery at its chosen λ."""
     plt = _pyplot()
-    n = problem.x_true.shape[0]
-    start, stop = window or (n // 4, n // 4 + min(400, n))
+    start, stop = trace_window(problem.x_true.shape[0], window)
     dt = problem.meta.get("dt", 1.0)
     t = np.arange(start, stop) * dt
     fig, axes = plt.subplots(len(curves) + 2, 1, figsize=(10, 1.6 * (len(curves) + 2)), sharex=True)
-    axes[0].plot(t, problem.b[start:stop], color="0.3", lw=0.8)
+    data = problem.b[start:stop] if problem.b.shape[0] == problem.x_true.shape[0] else np.full(t.size, np.nan)
+    axes[0].plot(t, data, color="0.3", lw=0.8)
     axes[0].set_ylabel("data")
     axes[1].vlines(t, 0, problem.x_true[start:stop], color="k", lw=1.2)
     axes[1].set_ylabel("true")
