@@ -180,6 +180,64 @@ def test_sense_reconstructs_a_users_signal_file(tmp_path, capsys):
         load_mask(tmp_path / "mask.npy", (5,))
 
 
+def test_signal_and_mask_files_that_cannot_be_read_are_named(tmp_path, capsys):
+    """numpy's "contains pickled (object) data … load it unsafely" for a file that is not a .npy
+    array, a bare "[Errno 2]" for a missing mask, "does not exist" for a directory."""
+    from lamina.cli import main
+    from lamina.inverse.signal_file import load_mask, load_signal
+
+    (tmp_path / "junk.npy").write_text("not an array")
+    with pytest.raises(ValueError, match="signal file .*junk.npy' is not a .npy array of numbers"):
+        load_signal(tmp_path / "junk.npy")
+    with pytest.raises(IsADirectoryError, match="signal file .* is a directory"):
+        load_signal(tmp_path)
+    with pytest.raises(FileNotFoundError, match="mask file .*nope.npy' does not exist"):
+        load_mask(tmp_path / "nope.npy", (5,))
+    (tmp_path / "mask.png").write_bytes(b"\x89PNG")
+    with pytest.raises(ValueError, match="mask file .*mask.png' must be a boolean .npy array"):
+        load_mask(tmp_path / "mask.png", (5,))
+    with pytest.raises(ValueError, match="mask file .*junk.npy' is not a .npy array"):
+        load_mask(tmp_path / "junk.npy", (5,))
+    np.save(tmp_path / "trace.npy", np.arange(20.0))
+    assert main(["sense", "--signal", str(tmp_path / "trace.npy"), "--mask", str(tmp_path / "nope.npy"), "--quiet"]) == 1
+    assert "mask file" in capsys.readouterr().err
+
+
+def test_a_signal_file_with_nan_and_no_mask_draws_only_finite_samples(tmp_path):
+    """NaN in the file is an unknown sample; the random mask drew it as observed on some seeds and
+    the run failed ("values holds NaN … at observed samples")."""
+    from lamina.inverse.signal_file import reconstruct_file
+
+    trace = np.sin(np.arange(120) / 5.0)
+    trace[[3, 40, 41, 90]] = np.nan
+    np.save(tmp_path / "holes.npy", trace)
+    for seed in range(4):
+        summary = reconstruct_file(tmp_path / "holes.npy", keep=0.7, seed=seed)
+        assert summary["observed"] <= 116 and np.isfinite(summary["snr_db"]["lamina"])
+
+
+@pytest.mark.parametrize("shape, observed_row", [((1, 300), None), ((300, 1), None), ((30, 40), 12)])
+def test_baselines_on_one_row_or_samples_on_one_line(shape, observed_row):
+    """Delaunay triangulation fails on collinear points (QhullError) and took the CLI down: an image
+    of one row or column is interpolated as a trace, samples on one line take the nearest one."""
+    from lamina.inverse.baselines import cubic_interpolation, linear_interpolation
+
+    rows, cols = np.mgrid[0:shape[0], 0:shape[1]]
+    image = np.sin(rows / 7.0 + cols / 9.0)
+    if observed_row is None:
+        mask = np.random.default_rng(0).random(shape) < 0.5
+        line = image.ravel()
+        np.testing.assert_allclose(linear_interpolation(image, mask).ravel(),
+                                   linear_interpolation(line, mask.ravel()))
+        np.testing.assert_allclose(cubic_interpolation(image, mask).ravel(), cubic_interpolation(line, mask.ravel()))
+        return
+    mask = np.zeros(shape, bool)
+    mask[observed_row] = True
+    for interpolate in (linear_interpolation, cubic_interpolation):
+        estimate = interpolate(image, mask)
+        np.testing.assert_allclose(estimate, np.broadcast_to(image[observed_row], shape))
+
+
 def test_sense_report_says_what_a_regular_mask_changed(tmp_path, capsys):
     from lamina.cli import main
 

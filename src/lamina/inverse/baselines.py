@@ -4,9 +4,10 @@ Each takes (values, mask) like ``reconstruct`` — ``values`` of the mask's shap
 samples in mask order — and returns the full-shape estimate.
 
 * :func:`linear_interpolation` — ``numpy.interp`` (1-D); Delaunay-linear ``scipy.interpolate.griddata``
-  (2-D), nearest observed sample outside the convex hull;
+  (2-D), nearest observed sample outside the convex hull, and everywhere where the observed samples
+  lie on one line (no triangulation exists); an image of one row or column is a trace;
 * :func:`cubic_interpolation` — ``scipy.interpolate.CubicSpline`` (not-a-knot, 1-D);
-  Clough–Tocher ``griddata`` (2-D);
+  Clough–Tocher ``griddata`` (2-D), with the same fallbacks;
 * :func:`pocs_interpolation` — band-limited reconstruction by projection onto convex sets
   (Papoulis–Gerchberg; the standard of seismic trace interpolation, Abma & Kabir 2006): repeat
   x ← M v + (I − M) F⁻¹ B F x, B keeping the frequencies below a cut-off, here the Nyquist
@@ -30,10 +31,14 @@ def _observed(values, mask):
 
 def _griddata(observed, mask, method):
     from scipy.interpolate import griddata
+    from scipy.spatial import QhullError
 
     points = np.argwhere(mask)
     grid = np.argwhere(np.ones(mask.shape, bool))
-    estimate = griddata(points, observed, grid, method=method)
+    try:
+        estimate = griddata(points, observed, grid, method=method)
+    except QhullError:   # collinear samples: no triangle to interpolate in
+        estimate = np.full(grid.shape[0], np.nan)
     outside = ~np.isfinite(estimate)
     if outside.any():
         estimate[outside] = griddata(points, observed, grid[outside], method="nearest")
@@ -43,6 +48,8 @@ def _griddata(observed, mask, method):
 def linear_interpolation(values, mask) -> np.ndarray:
     """Piecewise-linear interpolation of the observed samples (constant beyond the ends)."""
     observed, mask = _observed(values, mask)
+    if mask.ndim == 2 and min(mask.shape) == 1:
+        return linear_interpolation(observed, mask.ravel()).reshape(mask.shape)
     if mask.ndim == 1:
         return np.interp(np.arange(mask.size), np.flatnonzero(mask), observed)
     return _griddata(observed, mask, "linear")
@@ -53,6 +60,8 @@ def cubic_interpolation(values, mask) -> np.ndarray:
     from scipy.interpolate import CubicSpline
 
     observed, mask = _observed(values, mask)
+    if mask.ndim == 2 and min(mask.shape) == 1:
+        return cubic_interpolation(observed, mask.ravel()).reshape(mask.shape)
     if mask.ndim == 1:
         return CubicSpline(np.flatnonzero(mask), observed)(np.arange(mask.size))
     return _griddata(observed, mask, "cubic")

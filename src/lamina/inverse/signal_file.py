@@ -3,7 +3,7 @@
 Files: ``.npy`` (1-D trace or 2-D image), miniSEED (``.mseed``, ``.msd``, ``.miniseed``; first trace,
 read with ObsPy when installed), images (``.png``, ``.jpg``, ``.jpeg``, ``.tif``, ``.tiff``;
 grey, with scikit-image). The mask is a boolean ``.npy`` of the signal's shape (True =
-observed); without one, a random ``keep`` share of the samples is observed. Since the file holds
+observed); without one, a random ``keep`` share of the finite samples is observed. Since the file holds
 every sample, the unobserved ones serve as the truth: the summary gives the SNR of the recovered
 unobserved samples for lamina and for the interpolation baselines (where the file holds them: NaN at an
 unobserved sample means unknown; ``inf`` dB, ``null`` in JSON, an exact recovery).
@@ -19,14 +19,31 @@ _MSEED = {".mseed", ".msd", ".miniseed"}
 _IMAGES = {".png", ".jpg", ".jpeg", ".tif", ".tiff"}
 
 
+def _existing_file(path, what: str) -> pathlib.Path:
+    path = pathlib.Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{what} file {str(path)!r} is a directory, not a file")
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} file {str(path)!r} does not exist")
+    return path
+
+
+def _load_npy(path: pathlib.Path, what: str) -> np.ndarray:
+    """``np.load`` without pickles; a file that is not a .npy array of numbers is refused by name
+    (numpy's own message tells to load pickles unsafely)."""
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise ValueError(f"{what} file {str(path)!r} is not a .npy array of numbers "
+                         f"({type(error).__name__}: {str(error).splitlines()[0][:80]})") from None
+
+
 def load_signal(path) -> np.ndarray:
     """The samples of a signal file (see the module docstring) as float64."""
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"signal file {str(path)!r} does not exist")
+    path = _existing_file(path, "signal")
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        data = np.load(path, allow_pickle=False)
+        data = _load_npy(path, "signal")
     elif suffix in _MSEED:
         try:
             import obspy
@@ -50,7 +67,11 @@ def load_signal(path) -> np.ndarray:
 
 def load_mask(path, shape) -> np.ndarray:
     """A boolean mask from a ``.npy`` file, checked against the signal's ``shape``."""
-    mask = np.load(pathlib.Path(path), allow_pickle=False)
+    path = _existing_file(path, "mask")
+    if path.suffix.lower() != ".npy":
+        raise ValueError(f"mask file {str(path)!r} must be a boolean .npy array (numpy.save), got a "
+                         f"{path.suffix or 'suffix-less'} file")
+    mask = _load_npy(path, "mask")
     if mask.dtype != np.bool_:
         raise TypeError(f"mask file {str(path)!r} must hold a boolean array, got dtype {mask.dtype}")
     if mask.shape != tuple(shape):
@@ -88,7 +109,8 @@ def reconstruct_file(signal, mask=None, *, keep: float = 0.5, seed: int = 0, out
     if mask is None:
         if not 0 < keep < 1:
             raise ValueError(f"keep must lie in (0, 1), got {keep}")
-        mask = np.random.default_rng(seed).random(data.shape) < keep
+        # NaN or inf in the file: unknown samples, never drawn as observed
+        mask = (np.random.default_rng(seed).random(data.shape) < keep) & np.isfinite(data)
     else:
         mask = load_mask(mask, data.shape)
     result = reconstruct(data, mask, seed=seed)
