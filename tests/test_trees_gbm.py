@@ -45,7 +45,7 @@ def _assert_same_trees(ours, booster, n_trees):
         assert np.allclose([a[1] for a in theirs], [b[1] for b in mine], rtol=0, atol=1e-6), f"tree {t}"
 
 
-@pytest.mark.parametrize("lam, min_child_weight", [(1.0, 1.0), (5.0, 3.0), (0.0, 1.0)])
+@pytest.mark.parametrize("lam, min_child_weight", [(1.0, 1.0), (5.0, 3.0), (0.0, 1.0), (0.0, 0.0)])
 def test_identical_trees_to_xgboost_exact(lam, min_child_weight):
     X, y = _data()
     base = float(np.mean(y))
@@ -109,6 +109,27 @@ def test_errors_name_the_argument(kwargs, match):
     X, y = _data(n=50)
     with pytest.raises(ValueError, match=match):
         BoostedTreesRegressor(**{"n_estimators": 2, "max_depth": 3, **kwargs}).fit(X, y)
+
+
+def test_unclear_errors_found_by_a_sweep_name_the_argument():
+    """base_score of the wrong length ("cannot reshape array of size 2 into shape (3,)"), lam=None
+    ("lam contains NaN or inf"), features beyond float32's range (an IndexError in fit, silent
+    predictions from inf)."""
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    with pytest.raises(ValueError, match=r"base_score must be one value or one per class \(3\), got 2"):
+        BoostedTreesClassifier(n_estimators=2, base_score=[0.1, 0.2]).fit(X, y)
+    one = BoostedTreesClassifier(n_estimators=2, base_score=0.0).fit(X, y)   # one value for every class
+    assert np.allclose(one.ensemble_.base, 0.0) and one.ensemble_.base.shape == (3,)
+    with pytest.raises(TypeError, match="lam must be a float or one value per depth, got None"):
+        BoostedTreesClassifier(n_estimators=2, lam=None).fit(X, y)
+    huge = X.copy()
+    huge[:, 1] *= 1e39
+    with pytest.raises(ValueError, match="X holds values up to .* float32"):
+        BoostedTreesClassifier(n_estimators=2).fit(huge, y)
+    with pytest.raises(ValueError, match="X holds values up to .* float32"):
+        one.predict(huge)
 
 
 def test_quantile_bins_and_predict_checks():

@@ -19,9 +19,17 @@ import numpy as np
 from lamina._validation import check_finite_array
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def as_float32(X, name: str = "X") -> np.ndarray:
-    """X as a C-contiguous float32 (n, p) array, refusing NaN/inf."""
+    """X as a C-contiguous float32 (n, p) array, refusing NaN/inf and values beyond float32's range
+    (about 3.4e38: they would become inf in the bins)."""
     X = check_finite_array(X, name, ndim=2)
+    largest = float(np.max(np.abs(X), initial=0.0))
+    if largest > FLOAT32_MAX:
+        raise ValueError(f"{name} holds values up to {largest:.3g} in absolute value; the trees bin features "
+                         f"in float32, whose largest value is {FLOAT32_MAX:.3g}: rescale the features")
     return np.ascontiguousarray(X, dtype=np.float32)
 
 

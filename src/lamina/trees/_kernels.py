@@ -36,15 +36,23 @@ def build_histogram(Xb, g, h, rows, start, stop, hist):
 
 
 @njit(cache=True, nogil=True)
+def leaf_value(G, H, lam, eta):
+    """−η G/(H + λ), and 0 where H + λ is 0 (an empty node at λ = 0; xgboost's rule)."""
+    denominator = H + lam
+    return -eta * G / denominator if denominator > 0.0 else 0.0
+
+
+@njit(cache=True, nogil=True)
 def best_split(hist, n_bins, G, H, lam_parent, lam_child, min_child_weight, gamma):
     """(gain, feature, bin, G_left, H_left) of the best split of a node, feature −1 when none.
 
     gain = ½[G_L²/(H_L+λ_c) + G_R²/(H_R+λ_c) − G²/(H+λ_p)] − γ, both children with
-    H ≥ min_child_weight; ties go to the lower feature, then the lower bin (as xgboost). Two
+    H ≥ min_child_weight and H > 0 (xgboost's rule: with λ = 0 and min_child_weight = 0 an empty
+    child's G²/(H + λ) is 0/0); ties go to the lower feature, then the lower bin (as xgboost). Two
     candidates that cut the node's rows the same way (two features, or empty bins) have equal
     gains up to rounding, so a later candidate must win by a relative 10⁻¹⁰ (``TIE``).
     """
-    parent = G * G / (H + lam_parent)
+    parent = G * G / (H + lam_parent) if H + lam_parent > 0.0 else 0.0
     best_gain, best_feature, best_bin, best_GL, best_HL = MIN_GAIN, -1, -1, 0.0, 0.0
     for f in range(hist.shape[0]):
         GL = 0.0
@@ -53,9 +61,9 @@ def best_split(hist, n_bins, G, H, lam_parent, lam_child, min_child_weight, gamm
             GL += hist[f, b, 0]
             HL += hist[f, b, 1]
             HR = H - HL
-            if HL < min_child_weight:
+            if HL < min_child_weight or HL <= 0.0:
                 continue
-            if HR < min_child_weight:
+            if HR < min_child_weight or HR <= 0.0:
                 break
             GR = G - GL
             gain = 0.5 * (GL * GL / (HL + lam_child) + GR * GR / (HR + lam_child) - parent) - gamma
@@ -134,12 +142,12 @@ def grow_tree(Xb, g, h, n_bins, lam_depth, gamma, min_child_weight, max_depth, e
                 best, found, b, GL, HL = best_split(hists[slot], n_bins, G, H, lam_depth[d],
                                                     lam_depth[d + 1], min_child_weight, gamma)
             if found < 0:
-                w = -eta * G / (H + lam_depth[d])
+                w = leaf_value(G, H, lam_depth[d], eta)
                 value[node] = w
                 for j in range(node_start[node], node_stop[node]):
                     F[rows[j]] += w
                 continue
-            value[node] = -eta * G / (H + lam_depth[d])
+            value[node] = leaf_value(G, H, lam_depth[d], eta)
             mid = partition(Xb, rows, node_start[node], node_stop[node], found, b, buffer)
             feature[node], split_bin[node], gain[node] = found, b, best
             above = b + 1

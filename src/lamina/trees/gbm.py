@@ -15,7 +15,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from lamina._validation import check_finite_array, check_positive_float, check_positive_int
-from lamina.trees._binning import apply_bins, fit_bins
+from lamina.trees._binning import apply_bins, as_float32, fit_bins
 from lamina.trees.boosting import BoostSpec, Loss, boost, check_depth_lambdas, softmax
 from lamina.trees.tuning import make_tuner
 
@@ -55,9 +55,9 @@ class _BoostedTrees(BaseEstimator):
 
     def _fit(self, X, targets, loss: Loss):
         """Fit on X as returned by ``validate_data`` and targets (n,) or one-hot (K, n)."""
-        X32 = np.ascontiguousarray(X, dtype=np.float32)
+        X32 = as_float32(X)
         spec = self._spec(loss)
-        base = None if self.base_score is None else check_finite_array(np.atleast_1d(self.base_score), "base_score", 1)
+        base = None if self.base_score is None else self._base_scores(targets)
         self.tuning_ = None
         if isinstance(self.lam, str):
             if self.lam != "auto":
@@ -74,7 +74,15 @@ class _BoostedTrees(BaseEstimator):
     def _raw_predict(self, X) -> np.ndarray:
         check_is_fitted(self, "ensemble_")
         X = validate_data(self, X, dtype=_X_DTYPES, reset=False)
-        return self.ensemble_.raw_predict(np.ascontiguousarray(X, dtype=np.float32))
+        return self.ensemble_.raw_predict(as_float32(X))
+
+    def _base_scores(self, targets) -> np.ndarray:
+        """``base_score`` checked: finite, one value or one per output (class)."""
+        base = check_finite_array(np.atleast_1d(self.base_score), "base_score", 1)
+        n_outputs = 1 if np.ndim(targets) == 1 else np.shape(targets)[0]
+        if base.shape[0] not in (1, n_outputs):
+            raise ValueError(f"base_score must be one value or one per class ({n_outputs}), got {base.shape[0]}")
+        return np.broadcast_to(base, (n_outputs,)).copy()
 
     def explain(self) -> dict:
         """λ per depth with what sits at each depth: leaves (summed over trees) and their mean
