@@ -350,3 +350,35 @@ def test_hypergradient_at_a_group_with_zero_lambda_is_its_right_derivative(penal
     right = 2.0 * step(h / 2) - step(h)
     assert abs(right) > 1e-2
     assert grad[0] == pytest.approx(right, rel=1e-4)
+
+
+def test_fit_refuses_an_overflowing_a_and_a_bad_per_group_up_front():
+    """Found by a sweep: A scaled by 1e150 ended in numba's LinAlgError inside coordinate descent,
+    by 1e160 in minutes of work returning x = 0; ``per_group="bogus"`` was refused only after the
+    whole λ choice had run."""
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((60, 40))
+    b = A[:, :5].sum(axis=1) + 0.1 * rng.standard_normal(60)
+    for scale in (1e150, 1e160):
+        with pytest.raises(ValueError, match="A's entries are too large"):
+            fit(scale * A, b, "l1")
+    assert np.all(np.isfinite(fit(1e100 * A, b, "l1", n_lams=8).x))
+    with pytest.raises(ValueError, match="per_group must be None, 'hypergradient' or 'sure'; got 'bogus'"):
+        fit(A, b, "l1", per_group="bogus", tuner=_NeverTunes())
+
+
+class _NeverTunes:
+    """A tuner that fails the test if the λ choice runs."""
+
+    def tune(self, *args, **kwargs):
+        raise AssertionError("the λ choice ran before per_group was checked")
+
+
+def test_multipliers_in_any_order_give_the_decreasing_path():
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((50, 30))
+    b = A[:, :4].sum(axis=1) + 0.1 * rng.standard_normal(50)
+    grid = np.geomspace(1e-3, 1.0, 12)
+    increasing, decreasing = fit(A, b, "l1", multipliers=grid), fit(A, b, "l1", multipliers=grid[::-1])
+    np.testing.assert_array_equal(increasing.x, decreasing.x)
+    assert increasing.lam == pytest.approx(decreasing.lam)

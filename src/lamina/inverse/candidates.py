@@ -103,8 +103,10 @@ def compute_candidates(A, b, penalty, groups: Groups, direction, multipliers, *,
     """Solve the path and evaluate residuals, df and seminorms (see :class:`Candidates`).
 
     ``with_dof=False`` leaves df as NaN (rules that do not read it skip the ridge trace
-    estimate, the one costly part for L2 on operators)."""
-    multipliers = np.asarray(multipliers, dtype=np.float64)
+    estimate, the one costly part for L2 on operators). The multipliers are taken in decreasing
+    order, whatever order they come in: each solve is warm-started at the previous, larger λ (an
+    increasing grid of 40 ran 20× slower)."""
+    multipliers = np.sort(np.asarray(multipliers, dtype=np.float64).ravel())[::-1]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         path = regularization_path(A, b, penalty, groups=groups, direction=direction,

@@ -131,6 +131,9 @@ def fit(A, b, penalty="l1", lam="auto", rule=None, sigma=None, *, tuner=None, gr
     elif tuner is not None:
         raise ValueError("tuner applies only with lam='auto'; drop tuner= or set lam='auto'")
     A, b, penalty_obj, groups, direction = prepare(A, b, penalty, groups, direction)
+    _check_norm_finite(A)
+    if per_group is not None:
+        make_per_group_tuner(per_group)     # a bad name refused before the λ choice runs
     if not isinstance(check_adjoint, (bool, np.bool_)):
         raise ValueError(f"check_adjoint must be True or False, got {check_adjoint!r}")
     if not is_explicit(A):
@@ -173,6 +176,25 @@ def fit(A, b, penalty="l1", lam="auto", rule=None, sigma=None, *, tuner=None, gr
         used_sigma = refined.info.get("sigma", used_sigma)
     return FitResult(x=np.asarray(x), lam=lam_vector, curve=curve, rule=tuner.name, sigma=used_sigma,
                      tune=tuned, info=tuned.info)
+
+
+#: the largest squared Frobenius norm of an explicit A that :func:`fit` accepts: the solvers form
+#: products of squared column norms (A scaled by 1e100, squared norm ~1e203, solved as unscaled; by
+#: 1e150, ~1e303, coordinate descent overflowed, and by 1e160 minutes of work ended at x = 0)
+MAX_SQUARED_NORM = 1e250
+
+
+def _check_norm_finite(A) -> None:
+    """An explicit A whose squared norm exceeds :data:`MAX_SQUARED_NORM` is refused, naming A."""
+    if not is_explicit(A):
+        return
+    entries = A.data if hasattr(A, "data") and not isinstance(A, np.ndarray) else A
+    with np.errstate(over="ignore"):
+        squared = float(np.linalg.norm(np.ravel(entries))) ** 2
+    if not squared <= MAX_SQUARED_NORM:
+        raise ValueError(f"A's entries are too large (up to {float(np.max(np.abs(entries))):.3g}; squared norm "
+                         f"{squared:.3g} > {MAX_SQUARED_NORM:g}, where the solvers' products overflow): rescale A "
+                         "and b (x is unchanged when A, b and λ scale by c, c and c²)")
 
 
 def _default_folds(n_folds, n_rows: int):
