@@ -441,3 +441,12 @@ def test_bad_input_is_named(rng):
     with pytest.raises(ValueError, match="penalty 'l2' only"):
         lamina.LogisticRegression(lam="auto", penalty="l1", tuner="evidence").fit(X, y > 0)
     assert make_tuner("auto", LinearSpec(L2(), Groups.single(3))).name == "evidence"
+
+
+def test_two_unclear_errors_found_by_a_sweep_name_the_argument(rng):
+    """GridCVTuner(n_lams=1) said "n_values must be >= 2"; groups="abc" said "got shape ()"."""
+    X = rng.standard_normal((40, 5))
+    with pytest.raises(ValueError, match="n_lams must be >= 2, got 1"):
+        lamina.Lasso(lam="auto", tuner=GridCVTuner(n_lams=1)).fit(X, X[:, 0])
+    with pytest.raises(ValueError, match="got the string 'abc'.*dict"):
+        lamina.Lasso(lam=0.1, groups="abc").fit(X, X[:, 0])

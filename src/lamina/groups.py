@@ -205,6 +205,10 @@ def as_groups(groups, n_features: int, n_lam: int | None = None) -> Groups:
         result = groups
     elif isinstance(groups, (list, tuple)) and len(groups) > 0 and np.ndim(groups[0]) == 1:
         result = Groups.from_indices(groups, n_features)
+    elif isinstance(groups, str):
+        raise ValueError(f"groups must be a Groups, a label per coefficient ({n_features}) or a list of index "
+                         f"arrays; got the string {groups!r} (column names or patterns go in a dict "
+                         "{group: names}, with X a DataFrame)")
     else:
         labels = np.asarray(groups)
         if labels.ndim != 1 or labels.shape[0] != n_features:

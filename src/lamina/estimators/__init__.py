@@ -17,7 +17,10 @@ fits on all the data; ``lam_`` holds the λ per group, ``tuning_`` the tuner's
 :class:`~lamina.tuners.TuneResult` and ``explain()`` a per-group table (λ, effective degrees of
 freedom, switched-off flag, held-out curve; ``explain(as_frame=True)``: a DataFrame).
 
-Every estimator passes scikit-learn's ``check_estimator``.
+Every estimator passes scikit-learn's ``check_estimator`` with its default parameters. With
+``lam="auto"`` the two sample-weight equivalence checks (integer weights against repeated rows)
+fail for Ridge and LogisticRegression: repeated rows change the cross-validation folds, hence the
+λ chosen — as for scikit-learn's own cross-validated estimators.
 """
 from lamina.estimators.linear import ElasticNetModel, GroupLasso, Lasso, Ridge, effective_dof_of
 from lamina.estimators.logistic import LogisticRegression

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lamina._validation import check_positive_int
 from lamina.tuners.base import TuneResult
 from lamina.tuners.linear_common import LinearTuner, _criterion
 from lamina.tuners.linear_data import LinearSpec
@@ -47,7 +48,8 @@ class GridCVTuner(LinearTuner):
         self.check_penalty(spec)
         problem = LinearProblem(X, y, spec, sample_weight=sample_weight, cv_groups=cv_groups, seed=self.seed,
                                 direction=self.direction)
-        result = GridSearch(n_values=self.n_lams, cv=self.cv, n_jobs=self.n_jobs).tune_problem(problem)
+        result = GridSearch(n_values=check_positive_int(self.n_lams, "n_lams", minimum=2), cv=self.cv,
+                            n_jobs=self.n_jobs).tune_problem(problem)
         result.method = self.name
         result.curve.update(lam=(np.asarray(result.curve["lam"]) * problem.direction[0]).tolist(),
                             criterion=_criterion(spec))
