@@ -191,3 +191,42 @@ def test_every_other_trace_kept_rules_out_the_sparse_frames_and_beats_cubic_inte
     assert _snr(default.x, truth, missing) > _snr(cubic_interpolation(truth[mask], mask), truth, missing) + 2
     irregular = _trace_mask(truth.shape, 0.5, 0)   # random traces: no step, the frames stay
     assert reconstruct(truth[irregular], irregular, n_bags=0).info["regular_step"] is None
+
+
+def test_unobserved_end_lines_beyond_the_folds_reach_take_the_end_model():
+    """Whole rows missing at the edge of an image: the interleaved line folds test interpolation
+    between two lines only, and the mixture extrapolated its splines of order 2–3 across the rows
+    (camera crop, last 3 rows: 10.0 dB against linear interpolation's 20.5; 18.5 dB when this test
+    was written). The outermost observed lines, held out, choose the end model; it takes over
+    beyond the distance they tested (here 1 row: the last row but two keeps the mixture)."""
+    from skimage import data
+
+    image = data.camera().astype(float)[100:200, 100:164]
+    mask = np.ones(image.shape, bool)
+    mask[-3:, :] = False
+    result = reconstruct(image, mask)
+    assert result.info["ends_model"] is not None
+    assert _snr(result.x, image, ~mask) > 15.0
+
+
+def test_end_line_weights_hand_over_beyond_each_sides_reach():
+    from lamina.inverse.heldout import end_line_weights
+
+    lines = np.zeros(24, bool)
+    lines[[3, 4, 8, 12, 16]] = True        # reach 1 at the start (lines 3, 4), 4 at the end (12, 16)
+    weights = end_line_weights(lines, 20)   # lines 20–23: padding
+    np.testing.assert_allclose(weights[:5], [1.0, 1.0, 0.0, 0.0, 0.0])   # 3, 2, 1 lines before line 3
+    np.testing.assert_allclose(weights[16:], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])   # 1–3 beyond, < reach 4
+    assert np.all(weights[4:17] == 0)
+    wide = np.zeros(40, bool)
+    wide[[0, 2, 4]] = True
+    at_end = end_line_weights(wide, 40)
+    assert at_end[6] == 0.0 and at_end[7] == 0.5 and at_end[8] == 1.0 and at_end[39] == 1.0   # reach 2
+
+
+def test_no_end_lines_no_end_model():
+    rows, cols = np.mgrid[0:40, 0:32]
+    image = np.sin(rows / 5.0) * np.cos(cols / 7.0)
+    mask = np.ones(image.shape, bool)
+    mask[10:14, :] = False
+    assert reconstruct(image, mask, n_lams=4, max_iter=20).info["ends_model"] is None

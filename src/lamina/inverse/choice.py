@@ -76,4 +76,34 @@ def held_out_choice(models, full_mask, full_values, shape, *, n_folds: int, rule
         choice = choose(predictions, held_out, target, sample_weights, combine, stack_within, allowed)
         choice["mixture"] = {(int(i), choice["best_index"][i]): float(w)
                              for w, i in zip(choice["weights"], choice["used"])}
+    if axis is not None and far_choice is None:
+        far_choice = end_lines_choice(models, full_mask, axis, predictions, held_out, values, shape[1 - axis])
     return dict(choice, far=far_choice, nearer=nearer, regular_step=step), block
+
+
+def end_lines_choice(models, full_mask, axis: int, predictions, held_out, values, n_lines: int) -> dict | None:
+    """A mask of whole lines along ``axis`` (``n_lines`` of them in the signal): the (model, grid
+    index) that extrapolates the unobserved lines beyond the first and the last observed one
+    (``{"pick", "lines": True}``), None where there are none.
+
+    The interleaved line folds hold out lines between two training lines, which tests
+    interpolation; only the outermost observed lines, when held out, are predicted from one side,
+    as the unobserved end lines are. On their out-of-fold predictions the model of a trace's
+    unobserved ends is picked (:func:`~lamina.inverse.heldout.far_best`: the first-order spline
+    across the lines, which holds the last observed line as the interpolation baselines do,
+    unless another model errs less than half as much). :func:`~lamina.inverse.reconstruct.reconstruct`
+    hands the end lines over to it beyond the distance those held-out lines tested
+    (:func:`~lamina.inverse.heldout.end_line_weights`). Before, the mixture extrapolated its
+    splines of order 2–3 across the rows: the last 3 rows of a 100 × 64 crop of scikit-image's
+    camera at 10.0 dB against linear interpolation's 20.5 (benchmarks/RESULTS.md, issue 18)."""
+    observed_lines = np.flatnonzero(full_mask.any(axis=axis))   # ``n_lines``: the signal's, padding excluded
+    if observed_lines.size < 3 or (observed_lines[0] == 0 and observed_lines[-1] == n_lines - 1):
+        return None
+    line_of = np.indices(full_mask.shape)[1 - axis].ravel()[np.flatnonzero(full_mask.ravel())]
+    outermost = np.isin(line_of, observed_lines[[0, -1]])
+    edge = held_out & np.tile(outermost, held_out.size // outermost.size)
+    hold = [i for i, m in enumerate(models)
+            if isinstance(m.model, SmoothnessPrior) and m.model.order == 1 and m.model.axis == 1 - axis]
+    if not edge.any() or not hold:
+        return None
+    return {"pick": far_best(predictions, edge, values[edge], prefer=hold[0]), "lines": True}

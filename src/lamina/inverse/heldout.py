@@ -167,5 +167,23 @@ def end_weights(mask, reach: float, length: int | None = None) -> np.ndarray:
     return weights
 
 
+def end_line_weights(lines, n_lines: int) -> np.ndarray:
+    """Lines of a mask of whole lines (``lines``: observed or not, ``n_lines`` of the signal, then
+    padding): the weight of the end model at each — 0 up to the first / last observed line and
+    within ``reach`` of it, rising linearly to 1 at 2·reach beyond, ``reach`` being that side's
+    distance from the outermost observed line to the next one: the farthest the line folds
+    extrapolate, when they hold out the outermost line (the handover of :func:`end_weights`)."""
+    lines = np.asarray(lines, bool)
+    observed = np.flatnonzero(lines[:n_lines])
+    weights = np.zeros(lines.size)
+    if observed.size < 2:
+        return weights
+    index = np.arange(n_lines)
+    for beyond, reach in ((observed[0] - index, observed[1] - observed[0]),
+                          (index - observed[-1], observed[-1] - observed[-2])):
+        weights[:n_lines] = np.maximum(weights[:n_lines], np.clip((beyond - reach) / max(reach, 1), 0.0, 1.0))
+    return weights
+
+
 def _far_errors(predictions, rows, target) -> list:
     return [np.sum((np.asarray(p)[:, rows] - target) ** 2, axis=1) for p in predictions]

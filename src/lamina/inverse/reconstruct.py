@@ -86,7 +86,7 @@ from lamina._validation import check_positive_int, parse_choice
 from lamina.inverse.choice import held_out_choice
 from lamina.inverse.folds import line_axis
 from lamina.inverse.grid_model import GridModel, mixture_estimate
-from lamina.inverse.heldout import end_weights
+from lamina.inverse.heldout import end_line_weights, end_weights
 from lamina.inverse.model_set import candidate_models
 from lamina.inverse.regular import warn_nearer_than_held_out
 from lamina.inverse.samples import (MIN_OBSERVED, check_samples, interpolate_few, offset_and_scale, pad_samples,
@@ -368,7 +368,12 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
     if choice["nearer"] and mask.ndim == 1 and lam is None:
         warn_nearer_than_held_out()
     estimate, ends = mixture_estimate(models, pairs, full_mask, full_values), None
-    if choice["far"] is not None and (w := end_weights(full_mask, choice["far"]["reach"], shape[0])).any():
+    if choice["far"] is not None and choice["far"].get("lines"):   # whole lines beyond the first / last observed
+        w = end_line_weights(full_mask.any(axis=axis), shape[1 - axis])
+        ends = choice["far"]["pick"]
+        w = np.expand_dims(w, axis)
+        estimate = (1 - w) * estimate + w * models[ends[0]].refit(ends[1], full_mask, full_values)
+    elif choice["far"] is not None and (w := end_weights(full_mask, choice["far"]["reach"], shape[0])).any():
         ends = choice["far"]["pick"]   # unobserved ends beyond the random folds' reach: the far samples' model
         estimate = (1 - w) * estimate + w * models[ends[0]].refit(ends[1], full_mask, full_values)
     totals = np.bincount([i for i, _ in pairs], weights=list(pairs.values()), minlength=len(models))
