@@ -382,3 +382,14 @@ def test_multipliers_in_any_order_give_the_decreasing_path():
     increasing, decreasing = fit(A, b, "l1", multipliers=grid), fit(A, b, "l1", multipliers=grid[::-1])
     np.testing.assert_array_equal(increasing.x, decreasing.x)
     assert increasing.lam == pytest.approx(decreasing.lam)
+
+
+def test_an_operator_that_returns_complex_values_is_refused_by_name():
+    """A LinearOperator declaring float64 whose matvec returns complex values passed the dot test
+    (its imaginary part dropped with a ComplexWarning) and FISTA ended in NaN."""
+    from scipy.sparse.linalg import LinearOperator
+
+    M = np.random.default_rng(0).standard_normal((30, 20))
+    A = LinearOperator((30, 20), matvec=lambda x: (M @ x) * (1 + 1j), rmatvec=lambda y: M.T @ y, dtype=float)
+    with pytest.raises(ValueError, match="A's matvec returned complex values .*check_adjoint=False"):
+        fit(A, np.ones(30), "l1")

@@ -65,13 +65,20 @@ class _Recorder:
     def __init__(self, A):
         self.A, self.shape, self.dtype = A, tuple(A.shape), np.dtype(np.float64)
         self.u = self.Au = self.v = self.ATv = None
+        self.complex = []   # "matvec" / "rmatvec" where A returned values with an imaginary part
+
+    def _real(self, product, label: str) -> np.ndarray:
+        product = np.asarray(product)
+        if np.iscomplexobj(product) and np.any(np.imag(product) != 0):
+            self.complex.append(label)
+        return np.asarray(np.real(product), dtype=np.float64).ravel()
 
     def matvec(self, u):
-        self.u, self.Au = u, np.asarray(self.A.matvec(u), dtype=np.float64).ravel()
+        self.u, self.Au = u, self._real(self.A.matvec(u), "matvec")
         return self.Au
 
     def rmatvec(self, v):
-        self.v, self.ATv = v, np.asarray(self.A.rmatvec(v), dtype=np.float64).ravel()
+        self.v, self.ATv = v, self._real(self.A.rmatvec(v), "rmatvec")
         return self.ATv
 
 
@@ -80,7 +87,8 @@ def dottest(A, n_trials: int = 1, rtol: float = 1e-6, seed: int = 0, name: str =
     PyLops' dot test (:func:`pylops.utils.dottest`, random u and v, relative tolerance
     ``rtol``).
 
-    Raises ``ValueError`` naming ``name`` when a trial fails (or returns NaN or inf); returns
+    Raises ``ValueError`` naming ``name`` when a trial fails (or returns NaN, inf or complex
+    values); returns
     the largest relative mismatch |⟨Au, v⟩ − ⟨u, Aᵀv⟩| / max(|⟨Au, v⟩|, |⟨u, Aᵀv⟩|) otherwise.
     Costs ``n_trials`` products with A and with Aᵀ. PyLops draws u and v from NumPy's global
     generator: it is seeded with ``seed`` for the test and restored after it, so the check is
@@ -95,6 +103,10 @@ def dottest(A, n_trials: int = 1, rtol: float = 1e-6, seed: int = 0, name: str =
         np.random.seed(seed)
         for _ in range(n_trials):
             passed = pylops_dottest(recorder, rtol=rtol, atol=0.0, raiseerror=False)
+            if recorder.complex:
+                raise ValueError(f"{name}'s {recorder.complex[0]} returned complex values (declared dtype "
+                                 f"{getattr(A, 'dtype', None)}); lamina solves real problems: split the real and "
+                                 "imaginary parts into a real operator")
             forward, adjoint = float(np.dot(recorder.Au, recorder.v)), float(np.dot(recorder.u, recorder.ATv))
             if not (np.isfinite(forward) and np.isfinite(adjoint)):
                 raise ValueError(f"{name} returned NaN or inf in the dot test")
