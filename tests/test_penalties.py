@@ -59,3 +59,24 @@ def test_lam_max_group_direction():
     grad0 = np.array([3.0, 4.0, 1.0, 0.0, 0.0, 2.0])
     assert np.isclose(GroupL1().lam_max(grad0, GROUPS), 5.0)
     assert np.isclose(L1().lam_max(grad0, GROUPS, direction=[1.0, 1.0, 4.0]), 4.0)
+
+
+@given(st.integers(0, 10_000))
+@settings(max_examples=25, deadline=None)
+def test_in_scaled_coordinates_is_the_same_penalty_on_scaled_coefficients(seed):
+    """R'(d ∘ x) = R(x) for L1, L2, group L1 (a scale per group) and L0; None for an elastic-net
+    mix and for group L1 with different scales within a group."""
+    rng = np.random.default_rng(seed)
+    groups = Groups.contiguous([3, 2, 4])
+    lam = rng.uniform(0.1, 2.0, groups.n_groups)
+    x = rng.standard_normal(9) * (rng.random(9) < 0.7)
+    per_group_scale = np.exp(rng.uniform(-5, 5, groups.n_groups))[groups.labels]
+    weights = rng.uniform(0.5, 2.0, 9)
+    for penalty in (L1(weights=weights), L2(weights=weights), L0(), GroupL1(weights=rng.uniform(0.5, 2, 3))):
+        scaled = penalty.in_scaled_coordinates(per_group_scale, groups)
+        assert scaled.value(per_group_scale * x, lam, groups) == pytest.approx(penalty.value(x, lam, groups),
+                                                                                rel=1e-12, abs=1e-300)
+    assert ElasticNet(0.5).in_scaled_coordinates(per_group_scale, groups) is None
+    uneven = per_group_scale.copy()
+    uneven[0] *= 2.0
+    assert GroupL1().in_scaled_coordinates(uneven, groups) is None

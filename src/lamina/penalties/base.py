@@ -56,6 +56,9 @@ prior_factors(groups), prior_precision_to_lam(alpha, groups)
     The evidence tuner's mapping from a Gaussian prior precision α_g per group to λ_g.
 convex_surrogate() -> Penalty
     A convex penalty standing in for this one (itself when convex).
+in_scaled_coordinates(scale, groups) -> Penalty or None
+    The penalty R' of the same kind with R'(scale ∘ x) = R(x) (new weights), or None where no
+    such one exists: a solver may then work on columns scaled to comparable norms.
 
 Convex penalties also give the pieces of the Fenchel dual used for duality gaps:
 dual_scale(corr, lam, groups) -> float
@@ -75,7 +78,7 @@ from lamina.groups import Groups
 CAPABILITIES = ("dual_norm", "entry_thresholds", "lam_max", "separable_l1_l2", "block_l2_thresholds",
                 "quadratic_strengths", "nonzero_costs", "generalized_support", "gradient_on_support",
                 "hessian_on_support", "prior_factors", "prior_precision_to_lam", "convex_surrogate",
-                "dual_scale", "conjugate")
+                "dual_scale", "conjugate", "in_scaled_coordinates")
 
 #: what implicit differentiation (hypergradients, effective df) needs
 DIFFERENTIABLE = ("generalized_support", "gradient_on_support", "hessian_on_support")
@@ -201,6 +204,13 @@ class Penalty(ABC):
         if self.convex:
             return self
         raise self._missing("convex_surrogate")
+
+    def in_scaled_coordinates(self, scale, groups: Groups) -> "Penalty | None":
+        raise self._missing("in_scaled_coordinates")
+
+    def _with_weights(self, weights) -> "Penalty":
+        """The same penalty with other weights (penalty factors)."""
+        return type(self)(**{**self.get_params(), "weights": weights})
 
     def dual_scale(self, corr, lam, groups: Groups) -> float:
         raise self._missing("dual_scale", "a duality gap")

@@ -65,6 +65,13 @@ class ElasticNet(Penalty):
         l1, l2 = self.split(lam, groups)
         return float(np.dot(l1, np.abs(x)) + 0.5 * np.dot(l2, x * x))
 
+    def in_scaled_coordinates(self, scale, groups):
+        """L1: weights / scale; L2: weights / scale²; a mix of the two has no such weights (None)."""
+        if self.l1_ratio not in (0.0, 1.0):
+            return None
+        scale = np.asarray(scale, dtype=np.float64)
+        return self._with_weights(self.factors(scale.size) / scale ** (1 if self.l1_ratio == 1.0 else 2))
+
     def prox(self, x, lam, groups, step):
         l1, l2 = self.split(lam, groups)
         return elastic_net_prox(np.asarray(x, dtype=np.float64), l1, l2, step)

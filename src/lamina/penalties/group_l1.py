@@ -55,6 +55,15 @@ class GroupL1(Penalty):
         return 0.0
 
     # ------------------------------------------------------------------ capabilities
+    def in_scaled_coordinates(self, scale, groups):
+        """weights / the group's scale, where the scale is the same within each group (else None:
+        ‖scale ∘ x_g‖ is no multiple of ‖x_g‖)."""
+        scale = np.asarray(scale, dtype=np.float64)
+        first = scale[groups.order[groups.ptr[:-1]]]
+        if not np.allclose(scale, first[groups.labels], rtol=1e-12, atol=0.0):
+            return None
+        return self._with_weights(self.factors(groups.n_groups) / first)
+
     def block_l2_thresholds(self, lam, groups):
         return self.thresholds(lam, groups)
 

@@ -30,6 +30,10 @@ class L0(Penalty):
     dof_rule = "support"
     grid_depth = 1e-4
 
+    def in_scaled_coordinates(self, scale, groups):
+        """Itself: a count of nonzeros does not see the scale."""
+        return self._with_weights(self.weights)
+
     def value(self, x, lam, groups):
         return float(np.dot(self.thresholds(lam, groups), np.asarray(x) != 0))
 

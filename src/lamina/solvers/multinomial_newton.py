@@ -5,11 +5,14 @@ min_W Σ_i s_i [logsumexp(z_i) − z_{i,y_i}] + Σ_g λ_g R(W_g), Z = AW, W of s
 in C order. Accelerated proximal gradient (that module) needs a number of steps that grows with
 the condition number of AᵀA: on features of very different scales (scikit-learn's wine data as
 it ships: proline in the thousands, hue near one) it stopped at 20,000 steps far from the
-optimum, and tuning λ took minutes. Newton's method is invariant to the features' scales (its
-L1 subproblems' coordinate descent less so: with L1 at a λ that leaves large-scale features almost
-unpenalized, the orthant-face steps of :mod:`lamina.solvers.face_newton` are cut at the first tiny
-coefficient that crosses zero — 2000 × 20, columns of scales 1 … 10⁶, four classes, λ = 10⁻⁴: 1,137
-face steps and 28 s, against 0.6 s on standardized columns; benchmarks/RESULTS.md).
+optimum, and tuning λ took minutes. Newton's method is invariant to the features' scales, and so
+is each subproblem once its columns are scaled per feature to comparable norms, with the penalty
+taken to the scaled coordinates (``Penalty.in_scaled_coordinates``: L1 weights / scale, L2 weights
+/ scale², group L1 per group, L0 unchanged; an elastic-net mix is solved unscaled). Unscaled, the
+orthant-face steps of :mod:`lamina.solvers.face_newton` were cut at the first tiny coefficient of a
+large-scale feature to cross zero: 2000 × 20, columns of scales 1 … 10⁶, four classes, L1 at
+λ = 10⁻⁴ took 1,137 face steps and 28 s (0.6 s standardized); scaled, 2.1 s
+(benchmarks/RESULTS.md).
 
 Each outer step replaces the cross-entropy by its second-order model at W. Its Hessian is
 H = Σ_i s_i (a_i a_iᵀ) ⊗ M_i, M_i = diag(p_i) − p_i p_iᵀ (p_i the softmax of z_i), and its
@@ -104,7 +107,7 @@ class _Subproblem:
 
     def solve(self, design, target, x, violation: float) -> np.ndarray:
         if not self.intercept:
-            return newton_step(design, target, self.penalty, self.lam, self.groups, x, violation)
+            return self._step(design, target, x, violation)
         K = self.K
         columns = design[:, -K:]
         left, singular, right = np.linalg.svd(columns, full_matrices=False)
@@ -112,10 +115,29 @@ class _Subproblem:
         basis = left[:, kept]                                   # common shift of the K intercepts
         rest = design[:, :-K]
         projected = rest - basis @ (basis.T @ rest)
-        u = newton_step(projected, target - basis @ (basis.T @ target), self.penalty, self.lam, self.groups, x[:-K],
-                        violation)
+        u = self._step(projected, target - basis @ (basis.T @ target), x[:-K], violation)
         b = right[kept].T @ ((basis.T @ (target - rest @ u)) / singular[kept])   # least squares, Σ_k b_k = 0
         return np.concatenate([u, b])
+
+
+    def _step(self, design, target, x, violation: float) -> np.ndarray:
+        """The subproblem on columns scaled per feature to comparable norms, where the penalty has
+        the same form there (module docstring); as it is otherwise."""
+        scale = _feature_scales(design, self.K)
+        scaled = (self.penalty.in_scaled_coordinates(scale, self.groups)
+                  if self.penalty.supports("in_scaled_coordinates") else None)
+        if scaled is None:
+            return newton_step(design, target, self.penalty, self.lam, self.groups, x, violation)
+        return newton_step(design / scale, target, scaled, self.lam, self.groups, x * scale, violation) / scale
+
+
+def _feature_scales(design, n_classes: int) -> np.ndarray:
+    """Per column of the design, the RMS of the column norms of its feature's K classes (1 for a
+    zero feature): one scale for the K coefficients of a feature, which keeps their common shift,
+    the direction the softmax ignores, a direction of the scaled problem."""
+    norms = np.sqrt(np.einsum("ij,ij->j", design, design)).reshape(-1, n_classes)
+    scale = np.sqrt(np.mean(norms ** 2, axis=1))
+    return np.repeat(np.where(scale > 0, scale, 1.0), n_classes)
 
 
 def multinomial_newton(A, codes, n_classes: int, penalty: Penalty, lam, groups: Groups, *, sample_weight=None,

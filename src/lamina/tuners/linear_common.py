@@ -35,21 +35,22 @@ def _bounds(X, y, spec: LinearSpec, sample_weight=None) -> tuple[np.ndarray, np.
         var = np.asarray(X2.mean(axis=0)).ravel()
         if spec.fit_intercept:
             var = var - np.asarray(X.mean(axis=0)).ravel() ** 2
-        return _variance_bounds(var, spec.groups)
+        return _variance_bounds(var, spec.groups, spec.n_classes)
     top = lam_max(X, y, spec, sample_weight)
     return top * 1e-3, top
 
 
-def _variance_bounds(var, groups) -> tuple[np.ndarray, np.ndarray]:
+def _variance_bounds(var, groups, n_classes: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Per group, (10⁻⁷ × the least, 10³ × the largest) variance among its features that are not
     constant (variance above 10⁻¹² of the largest of all); a group of constant features takes
-    the mean variance (at least 10⁻¹²)."""
+    the mean variance (at least 10⁻¹²). Multinomial groups cover the p·K coefficients (feature j's
+    K classes at j·K … j·K + K − 1): a member's feature is its index // K."""
     var = np.maximum(np.asarray(var, float), 0.0)
     fallback = max(float(np.mean(var)), 1e-12)
     varying = var > 1e-12 * float(var.max(initial=0.0))
     lower, upper = np.empty(groups.n_groups), np.empty(groups.n_groups)
     for g in range(groups.n_groups):
-        members = groups.indices(g)
+        members = np.unique(groups.indices(g) // max(int(n_classes), 1))
         own = var[members][varying[members]]
         lower[g] = 1e-7 * (float(own.min()) if own.size else fallback)
         upper[g] = 1e3 * (float(own.max()) if own.size else fallback)
