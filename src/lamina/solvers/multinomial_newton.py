@@ -11,7 +11,7 @@ taken to the scaled coordinates (``Penalty.in_scaled_coordinates``: L1 weights /
 / scale², group L1 per group, L0 unchanged; an elastic-net mix is solved unscaled). Unscaled, the
 orthant-face steps of :mod:`lamina.solvers.face_newton` were cut at the first tiny coefficient of a
 large-scale feature to cross zero: 2000 × 20, columns of scales 1 … 10⁶, four classes, L1 at
-λ = 10⁻⁴ took 1,137 face steps and 28 s (0.6 s standardized); scaled, 2.1 s
+λ = 10⁻⁴ took 1,137 face steps and 28 s (0.6 s standardized); scaled, 2.0 s
 (benchmarks/RESULTS.md).
 
 Each outer step replaces the cross-entropy by its second-order model at W. Its Hessian is
@@ -118,7 +118,6 @@ class _Subproblem:
         u = self._step(projected, target - basis @ (basis.T @ target), x[:-K], violation)
         b = right[kept].T @ ((basis.T @ (target - rest @ u)) / singular[kept])   # least squares, Σ_k b_k = 0
         return np.concatenate([u, b])
-
 
     def _step(self, design, target, x, violation: float) -> np.ndarray:
         """The subproblem on columns scaled per feature to comparable norms, where the penalty has
