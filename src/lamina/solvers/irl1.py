@@ -124,7 +124,8 @@ def reweighted_l1(A, b, penalty: Penalty, lam, groups: Groups, *, x0=None, tol: 
     x = np.zeros(A.shape[1]) if x0 is None else np.array(x0, dtype=np.float64)
     if eps is None and np.any(x):
         eps = _EPS_SHARE * float(np.max(np.abs(x)))
-    previous = least_squares_on_support(A, b, x != 0) if debias and np.any(x) else x
+    columns = {}   # an operator's columns, computed once for every debiasing step of this solve
+    previous = least_squares_on_support(A, b, x != 0, columns=columns) if debias and np.any(x) else x
     monitor = Monitor("reweighted_l1", tol, "relative_change", callback)
     surrogate, n_inner_unconverged, iteration = [], 0, 0
     estimate = previous
@@ -137,7 +138,7 @@ def reweighted_l1(A, b, penalty: Penalty, lam, groups: Groups, *, x0=None, tol: 
         residual = matvec(A, x) - b
         surrogate.append(0.5 * float(np.dot(residual, residual))
                          + float(np.sum(eps * slope * np.log1p(np.abs(x) / eps))))
-        estimate = least_squares_on_support(A, b, x != 0) if debias else x
+        estimate = least_squares_on_support(A, b, x != 0, columns=columns) if debias else x
         residual = matvec(A, estimate) - b
         objective = 0.5 * float(np.dot(residual, residual)) + penalty.value(estimate, lam, groups)
         criterion = _relative_change(estimate, previous)

@@ -56,12 +56,14 @@ def column(A, j: int) -> np.ndarray:
     return np.asarray(matvec(A, unit), dtype=np.float64).ravel()
 
 
-def least_squares_on_support(A, b, support, max_columns: int = 1000) -> np.ndarray:
+def least_squares_on_support(A, b, support, max_columns: int = 1000, columns: dict | None = None) -> np.ndarray:
     """x minimizing ‖Ax − b‖ over vectors supported on ``support`` (minimum norm if not unique).
 
     Explicit matrices, and operators with at most ``max_columns`` selected columns, solve a
     dense least-squares problem on the columns (one product with A per column of an operator);
-    larger supports of operators run LSQR on the restricted operator.
+    larger supports of operators run LSQR on the restricted operator. ``columns``: a dict the
+    caller keeps across calls on the same operator, filled with the columns computed (at most
+    ``max_columns`` of them), so that a support seen before costs no product with A again.
     """
     support = np.flatnonzero(support) if np.asarray(support).dtype == bool else np.asarray(support)
     x = np.zeros(A.shape[1])
@@ -72,7 +74,7 @@ def least_squares_on_support(A, b, support, max_columns: int = 1000) -> np.ndarr
             block = A[:, support]
             block = block.toarray() if sp.issparse(block) else np.asarray(block, dtype=np.float64)
         else:
-            block = np.column_stack([column(A, j) for j in support])
+            block = np.column_stack([_remembered_column(A, int(j), columns, max_columns) for j in support])
         x[support] = np.linalg.lstsq(block, b, rcond=None)[0]
         return x
 
@@ -85,6 +87,18 @@ def least_squares_on_support(A, b, support, max_columns: int = 1000) -> np.ndarr
                                 rmatvec=lambda r: rmatvec(A, r)[support], dtype=np.float64)
     x[support] = lsqr(restricted, b, atol=1e-14, btol=1e-14, iter_lim=10 * support.size)[0]
     return x
+
+
+def _remembered_column(A, j: int, columns: dict | None, capacity: int) -> np.ndarray:
+    """Column j of the operator A, from ``columns`` where it was computed before; stored there
+    while it holds fewer than ``capacity`` columns."""
+    if columns is None:
+        return column(A, j)
+    if j not in columns:
+        if len(columns) >= capacity:
+            return column(A, j)
+        columns[j] = column(A, j)
+    return columns[j]
 
 
 class _IncrementalQR:
