@@ -52,9 +52,7 @@ def held_out_choice(models, full_mask, full_values, shape, *, n_folds: int, rule
         far = held_out & ~in_random & (features[:, 0] > reach)
         if far.any():
             allowed = far_gap_allowed(predictions, far, values[far])
-            hold = [i for i, m in enumerate(models)   # the first-order spline along the trace: holds the end value
-                    if isinstance(m.model, SmoothnessPrior) and m.model.order == 1 and m.model.axis is None]
-            far_choice = {"pick": far_best(predictions, far, values[far], prefer=hold[0] if hold else None),
+            far_choice = {"pick": far_best(predictions, far, values[far], prefer=_holding_model(models, None)),
                           "reach": reach}
     step = regular_step(full_mask, axis)   # None on 2-D masks of scattered samples
     if step is not None and any(m.is_smooth for m in models):   # sparse frames alias on a regular mask
@@ -102,8 +100,14 @@ def end_lines_choice(models, full_mask, axis: int, predictions, held_out, values
     line_of = np.indices(full_mask.shape)[1 - axis].ravel()[np.flatnonzero(full_mask.ravel())]
     outermost = np.isin(line_of, observed_lines[[0, -1]])
     edge = held_out & np.tile(outermost, held_out.size // outermost.size)
-    hold = [i for i, m in enumerate(models)
-            if isinstance(m.model, SmoothnessPrior) and m.model.order == 1 and m.model.axis == 1 - axis]
-    if not edge.any() or not hold:
+    hold = _holding_model(models, 1 - axis)
+    if not edge.any() or hold is None:
         return None
-    return {"pick": far_best(predictions, edge, values[edge], prefer=hold[0]), "lines": True}
+    return {"pick": far_best(predictions, edge, values[edge], prefer=hold), "lines": True}
+
+
+def _holding_model(models, along) -> int | None:
+    """The index of the first-order spline along ``along`` (None: along a trace), which holds the
+    last observed value beyond the data, or None when it is not among the models."""
+    return next((i for i, m in enumerate(models) if isinstance(m.model, SmoothnessPrior)
+                 and m.model.order == 1 and m.model.axis == along), None)

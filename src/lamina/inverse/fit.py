@@ -131,7 +131,7 @@ def fit(A, b, penalty="l1", lam="auto", rule=None, sigma=None, *, tuner=None, gr
     elif tuner is not None:
         raise ValueError("tuner applies only with lam='auto'; drop tuner= or set lam='auto'")
     A, b, penalty_obj, groups, direction = prepare(A, b, penalty, groups, direction)
-    _check_norm_finite(A)
+    _check_norm_in_range(A)
     if per_group is not None:
         make_per_group_tuner(per_group)     # a bad name refused before the λ choice runs
     if not isinstance(check_adjoint, (bool, np.bool_)):
@@ -185,11 +185,11 @@ def fit(A, b, penalty="l1", lam="auto", rule=None, sigma=None, *, tuner=None, gr
 MAX_SQUARED_NORM = 1e250
 
 
-def _check_norm_finite(A) -> None:
+def _check_norm_in_range(A) -> None:
     """An explicit A whose squared norm exceeds :data:`MAX_SQUARED_NORM` is refused, naming A."""
     if not is_explicit(A):
         return
-    entries = A.data if hasattr(A, "data") and not isinstance(A, np.ndarray) else A
+    entries = A if isinstance(A, np.ndarray) else A.data   # a sparse matrix: its stored entries
     with np.errstate(over="ignore"):
         squared = float(np.linalg.norm(np.ravel(entries))) ** 2
     if not squared <= MAX_SQUARED_NORM:

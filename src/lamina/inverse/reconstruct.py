@@ -368,14 +368,13 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
     if choice["nearer"] and mask.ndim == 1 and lam is None:
         warn_nearer_than_held_out()
     estimate, ends = mixture_estimate(models, pairs, full_mask, full_values), None
-    if choice["far"] is not None and choice["far"].get("lines"):   # whole lines beyond the first / last observed
-        w = end_line_weights(full_mask.any(axis=axis), shape[1 - axis])
-        ends = choice["far"]["pick"]
-        w = np.expand_dims(w, axis)
-        estimate = (1 - w) * estimate + w * models[ends[0]].refit(ends[1], full_mask, full_values)
-    elif choice["far"] is not None and (w := end_weights(full_mask, choice["far"]["reach"], shape[0])).any():
-        ends = choice["far"]["pick"]   # unobserved ends beyond the random folds' reach: the far samples' model
-        estimate = (1 - w) * estimate + w * models[ends[0]].refit(ends[1], full_mask, full_values)
+    far = choice["far"]
+    if far is not None:   # unobserved ends (whole end lines) beyond the folds' reach: the far samples' model
+        w = (np.expand_dims(end_line_weights(full_mask.any(axis=axis), shape[1 - axis]), axis) if far.get("lines")
+             else end_weights(full_mask, far["reach"], shape[0]))
+        if w.any():
+            ends = far["pick"]
+            estimate = (1 - w) * estimate + w * models[ends[0]].refit(ends[1], full_mask, full_values)
     totals = np.bincount([i for i, _ in pairs], weights=list(pairs.values()), minlength=len(models))
     main = int(np.argmax(totals))  # the model of largest weight, at its grid point of largest weight
     chosen = models[main]

@@ -147,6 +147,8 @@ def count_stall(previous: float, objective: float, stalls: int, sharpen: float) 
     if objective >= previous - 16 * np.finfo(float).eps * abs(previous):
         return stalls + 1, sharpen * INNER_SHARPEN
     return 0, sharpen
+
+
 #: unpenalized coefficients profiled out of the duality gap exactly up to this many (beyond, the gap
 #: is not computed and the Newton decrement alone bounds the error)
 MAX_PROFILED = 100

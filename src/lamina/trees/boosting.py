@@ -48,12 +48,13 @@ class Loss(str, Enum):
 
 def check_depth_lambdas(lam, max_depth: int, name: str = "lam") -> np.ndarray:
     """λ per depth as an array of ``max_depth`` finite values ≥ 0 (a scalar is repeated)."""
+    refused = TypeError(f"{name} must be a float or one value per depth, got {lam!r}")
+    if lam is None:   # np.asarray would read it as NaN
+        raise refused
     try:
         values = np.asarray(lam, dtype=np.float64)
     except (TypeError, ValueError):
-        values = None
-    if lam is None or values is None:
-        raise TypeError(f"{name} must be a float or one value per depth, got {lam!r}")
+        raise refused from None
     if values.ndim == 0:
         values = np.full(max_depth, float(values))
     if values.ndim != 1 or values.shape[0] != max_depth:
