@@ -6,6 +6,13 @@ from __future__ import annotations
 import torch
 
 
+def reads_free(tensor: torch.Tensor) -> bool:
+    """Whether reading ``tensor`` on the host costs nothing (it lives on the CPU): code run at every
+    step then computes with Python floats, cheaper there than 0-d tensor ops; on an accelerator it
+    stays on the device, without a synchronization per step."""
+    return tensor.device.type == "cpu"
+
+
 def step_rates(lr, optimizer) -> tuple[float, dict | None]:
     """(η, None) with the rate every param group of ``optimizer`` holds now (``lr`` without an
     optimizer), or (``lr``, {id(parameter): its group's rate}) where the groups differ."""

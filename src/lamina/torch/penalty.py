@@ -41,7 +41,7 @@ from torch import nn
 
 from lamina._validation import parse_choice
 from lamina.torch.groups import ParamGroup, discover_groups
-from lamina.torch.optimizer_state import adam_metric, step_rates
+from lamina.torch.optimizer_state import adam_metric, reads_free, step_rates
 
 
 class Penalty(str, Enum):
@@ -301,34 +301,35 @@ class Regularizer:
                         r = rate if own_rate is None else rate * own_rate.get(id(p), lr) / lr
                         p.sub_(r * (p - mu) if mu is not None else r * p)
             return
-        l1 = self.penalty_kind is Penalty.L1
-        thresholds = self.delta * (lr / self.n_data)
+        l1, scale = self.penalty_kind is Penalty.L1, lr / self.n_data
+        thresholds = [v * scale for v in self.delta.tolist()] if reads_free(self.delta) else (self.delta * scale).unbind()
         moment = self._metric(optimizer)
-        scaled = []                               # (p, t, v, 1 − β₂ᵗ, ε) of the params Adam preconditions
-        for g, group_t in zip(self.reg_groups, thresholds.unbind()):
-            group_t = group_t.to(g.params[0].dtype)
+        scaled = []                               # (p, v, ε √c, t √c) of the params Adam preconditions, c = 1 − β₂ᵗ
+        for g, group_t in zip(self.reg_groups, thresholds):
+            group_t = group_t if isinstance(group_t, float) else group_t.to(g.params[0].dtype)
             for p in g.params:
                 t = group_t if own_rate is None else group_t * (own_rate.get(id(p), lr) / lr)
                 pieces = moment(p) if moment is not None else None
                 if pieces is None:
                     p.copy_(soft_threshold(p, t) if l1 else hard_threshold(p, t))
                 else:
-                    scaled.append((p, t, *pieces))
+                    second, root, eps = pieces[0], pieces[1] ** 0.5, pieces[2]
+                    scaled.append((p, second, eps * root, t * root))
         if scaled:   # all at once (torch._foreach_*, as torch.optim does): a few calls per step, not per tensor
-            ps, ts, seconds, corrections, eps = (list(column) for column in zip(*scaled))
-            d = torch._foreach_div(seconds, corrections)
-            torch._foreach_sqrt_(d)
-            torch._foreach_add_(d, eps)                            # d = √v̂ + ε
-            if l1:                                # p − clip(p, ±τ) = sign(p) max(|p| − τ, 0), τ = t/d
+            ps, seconds, eps_roots, t_roots = (list(column) for column in zip(*scaled))
+            d = torch._foreach_sqrt(seconds)
+            torch._foreach_add_(d, eps_roots)     # √c · d, d = √v̂ + ε = √(v/c) + ε
+            if l1:                                # p − clip(p, ±τ) = sign(p) max(|p| − τ, 0), τ = t/d = t√c/(√c d)
                 torch._foreach_reciprocal_(d)
-                torch._foreach_mul_(d, ts)
+                torch._foreach_mul_(d, t_roots)
                 clipped = torch._foreach_minimum(ps, d)
-                torch._foreach_maximum_(clipped, torch._foreach_neg(d))
+                torch._foreach_neg_(d)
+                torch._foreach_maximum_(clipped, d)
                 torch._foreach_sub_(ps, clipped)
-            else:                                 # keep |p| > √(2t/d), i.e. d p² > 2t
+            else:                                 # keep |p| > √(2t/d), i.e. √c d p² > 2 t √c
                 torch._foreach_mul_(d, torch._foreach_mul(ps, ps))
-                for p, dp2, t in zip(ps, d, ts):
-                    p.mul_(dp2 > 2.0 * t)
+                for p, dp2, t_root in zip(ps, d, t_roots):
+                    p.mul_(dp2 > 2.0 * t_root)
 
     def _metric(self, optimizer):
         """:func:`~lamina.torch.optimizer_state.adam_metric` of ``optimizer`` (built once per optimizer), or None."""

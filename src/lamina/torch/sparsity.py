@@ -52,7 +52,6 @@ The cost is one training run (E epochs) plus a few forward passes per ratio upda
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import torch
@@ -62,8 +61,10 @@ from lamina._validation import check_positive_float, check_positive_int
 from lamina.torch.fit import Batches, as_tensors, fit, make_optimizer, model_device, model_dtype
 from lamina.torch.groups import discover_groups
 from lamina.torch.masks import MaskCallback, group_nonzeros, loss_gradients, project_to_target
+from lamina.torch.optimizer_state import reads_free
 from lamina.torch.penalty import Mode, Penalty, Regularizer
 from lamina.torch.result import NetTuneResult
+from lamina.torch.sparsity_warnings import warn_if_collapsed, warn_if_overshot
 from lamina.tuners.base import Compute
 
 _MAX_STEP = math.log(2.0)
@@ -145,9 +146,11 @@ class SparsityController:
         self.ramp_end = math.inf if ramp_end is None else ramp_end
         self.gain, self.kappa, self.update_every, self.probe, self.allocate = gain, kappa, update_every, probe, allocate
         device = regularizer.delta.device
-        self.sizes = torch.tensor([g.numel for g in regularizer.reg_groups], dtype=torch.float64, device=device)
-        self.total = float(self.sizes.sum())
-        self.log_scale = torch.tensor(math.log(scale0), dtype=torch.float64, device=device)
+        self.params = [p for g in regularizer.reg_groups for p in g.params]
+        self.total = float(sum(g.numel for g in regularizer.reg_groups))
+        self.on_host = reads_free(regularizer.delta)   # λ_g = exp(log s + log r_g), log s a float on the CPU
+        self.log_scale = math.log(scale0) if self.on_host else torch.tensor(math.log(scale0), dtype=torch.float64,
+                                                                             device=device)
         self.log_ratio = torch.zeros(len(regularizer.names), dtype=torch.float64, device=device)
         self.epoch, self.goal = 0, 1.0
         self.ratio_history: list[list[float]] = []
@@ -160,9 +163,18 @@ class SparsityController:
         self.reg.set_deltas(lam.to(self.reg.delta.dtype))
 
     def on_after_backward(self):
+        """log s ← log s + k · clip(log d̂ − log d(t), ±log 2): in floats where reading d̂ is free (λ
+        rescaled in place), else in tensor ops on the device."""
         if self.epoch < self.start_epoch:
             return
-        density = group_nonzeros(self.reg).double().sum() / self.total
+        nonzero = torch.stack([torch.count_nonzero(p) for p in self.params]).sum()
+        if self.on_host:
+            gap = math.log(max(int(nonzero), 1) / self.total) - math.log(self.goal)
+            step = self.gain * min(max(gap, -_MAX_STEP), _MAX_STEP)
+            self.log_scale += step
+            self.reg.delta.mul_(math.exp(step))
+            return
+        density = nonzero.double() / self.total
         gap = (density.clamp_min(1.0 / self.total).log() - math.log(self.goal)).clamp(-_MAX_STEP, _MAX_STEP)
         self.log_scale.add_(self.gain * gap)
         self._apply()
@@ -182,7 +194,7 @@ class SparsityController:
                 self.log_ratio.add_(self.kappa * step)
                 shift = self.log_ratio.mean()
                 self.log_ratio.sub_(shift)
-                self.log_scale.add_(shift)
+                self.log_scale = self.log_scale + (float(shift) if self.on_host else shift)
                 self.ratio_history.append(torch.exp(self.log_ratio).tolist())
         self._apply()
         return False
@@ -232,41 +244,6 @@ def sparsity_report(regularizer: Regularizer) -> dict:
     sizes = {g.name: g.numel for g in regularizer.reg_groups}
     overall = sum(per_group[n] * sizes[n] for n in per_group) / sum(sizes.values())
     return {"overall": float(overall), "per_group": per_group}
-
-
-def warn_if_collapsed(epoch_losses, penalty: Penalty, target: float, optimizer: str,
-                      prox_metric: str = "auto") -> bool:
-    """Warn (``RuntimeWarning``) when the pruned network ends with a training loss no better than
-    at the start of training: more than 90 % of the run's progress lost (or none made before the
-    pruning began). On a ReLU chain the all-zero network is a stable point of L1 (the data loss
-    falls like the product of the layers' scales, the penalty like their sum), and with SGD,
-    whose steps shrink with the gradients near it, a short run can fall into it (digits MLP,
-    SGD lr 0.1, 60 epochs, 95 %: chance accuracy). Returns whether it warned.
-
-    >>> import warnings
-    >>> with warnings.catch_warnings(record=True) as caught:
-    ...     warnings.simplefilter("always")
-    ...     warn_if_collapsed([2.30, 2.16, 2.25, 2.30], Penalty.L1, 0.95, "sgd"), len(caught)
-    (True, 1)
-    >>> warn_if_collapsed([2.30, 0.5, 0.2, 0.25], Penalty.L1, 0.95, "sgd")
-    False
-    """
-    values = [float(v) for v in epoch_losses]
-    if len(values) < 2 or not all(np.isfinite(values)):
-        return False
-    first, best, last = values[0], min(values), values[-1]
-    if last < first - 0.1 * (first - best):
-        return False
-    advice = ("thresholds in Adam's metric keep short runs alive: leave prox_metric='auto'"
-              if prox_metric == "euclidean" and optimizer in ("adam", "adamw") else
-              "with SGD, L1 can shrink a ReLU chain into the all-zero network before it has learned; "
-              "use optimizer='adam' (thresholds in its metric), penalty='l0', or more epochs"
-              if penalty is Penalty.L1 and optimizer == "sgd" else
-              "try more epochs, a lower target_sparsity, or another optimizer")
-    warnings.warn(f"penalty={penalty.value!r} at target_sparsity={target}: the training loss ended at {last:.3g}, "
-                  f"no better than at the start ({first:.3g}; lowest {best:.3g}): the pruned network has lost what "
-                  f"it had learned; {advice}", RuntimeWarning, stacklevel=4)
-    return True
 
 
 def tune_sparsity(model, train, likelihood, recipe, *, penalty, target: float, val=None, by=None,
@@ -373,7 +350,7 @@ def tune_sparsity(model, train, likelihood, recipe, *, penalty, target: float, v
             seconds, n_epochs = seconds + rest.seconds, n_epochs + rest.epochs
         mask_cb.on_epoch_end(n_epochs, None)
     report = sparsity_report(reg)
-    missed = _warn_if_overshot(report["overall"], target, before["overall"], tail)
+    missed = warn_if_overshot(report["overall"], target, before["overall"], tail)
     collapsed = warn_if_collapsed(history.get("loss", []), kind, target, recipe.optimizer, prox_metric)
     info = {"sparsity": report, "collapsed": collapsed, "target_sparsity": target, "penalty": kind.value,
             "sparsity_before_projection": before["overall"],
@@ -384,16 +361,3 @@ def tune_sparsity(model, train, likelihood, recipe, *, penalty, target: float, v
                            Compute(fits=float(n_epochs) / epochs, epochs=float(n_epochs), seconds=seconds),
                            info=info, history=history)
     return result
-
-
-def _warn_if_overshot(achieved: float, target: float, before: float, tail: int, tolerance: float = 0.005) -> float:
-    """achieved − target where the network ended sparser than ``target`` by more than
-    ``tolerance`` (after a ``RuntimeWarning``), else 0.0."""
-    overshoot = float(achieved) - float(target)
-    if target <= 0 or overshoot <= tolerance:
-        return 0.0
-    why = ("the weights put back into the mask had no gradient (units that died in training)" if tail > 0
-           else "there was no fine-tuning to train the weights put back into the mask")
-    warnings.warn(f"sparsity ended at {achieved:.4f} for target_sparsity={target:g} (training reached {before:.4f}): "
-                  f"{why}; train longer, or lower the learning rate", RuntimeWarning, stacklevel=3)
-    return overshoot

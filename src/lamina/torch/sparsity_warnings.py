@@ -1,0 +1,57 @@
+"""Warnings at the end of a run to a target sparsity (:mod:`lamina.torch.sparsity`): a pruned
+network that lost what it had learned, and a network left sparser than the target."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from lamina.torch.penalty import Penalty
+
+
+def warn_if_collapsed(epoch_losses, penalty: Penalty, target: float, optimizer: str,
+                      prox_metric: str = "auto") -> bool:
+    """Warn (``RuntimeWarning``) when the pruned network ends with a training loss no better than
+    at the start of training: more than 90 % of the run's progress lost (or none made before the
+    pruning began). On a ReLU chain the all-zero network is a stable point of L1 (the data loss
+    falls like the product of the layers' scales, the penalty like their sum), and with SGD,
+    whose steps shrink with the gradients near it, a short run can fall into it (digits MLP,
+    SGD lr 0.1, 60 epochs, 95 %: chance accuracy). Returns whether it warned.
+
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_if_collapsed([2.30, 2.16, 2.25, 2.30], Penalty.L1, 0.95, "sgd"), len(caught)
+    (True, 1)
+    >>> warn_if_collapsed([2.30, 0.5, 0.2, 0.25], Penalty.L1, 0.95, "sgd")
+    False
+    """
+    values = [float(v) for v in epoch_losses]
+    if len(values) < 2 or not all(np.isfinite(values)):
+        return False
+    first, best, last = values[0], min(values), values[-1]
+    if last < first - 0.1 * (first - best):
+        return False
+    advice = ("thresholds in Adam's metric keep short runs alive: leave prox_metric='auto'"
+              if prox_metric == "euclidean" and optimizer in ("adam", "adamw") else
+              "with SGD, L1 can shrink a ReLU chain into the all-zero network before it has learned; "
+              "use optimizer='adam' (thresholds in its metric), penalty='l0', or more epochs"
+              if penalty is Penalty.L1 and optimizer == "sgd" else
+              "try more epochs, a lower target_sparsity, or another optimizer")
+    warnings.warn(f"penalty={penalty.value!r} at target_sparsity={target}: the training loss ended at {last:.3g}, "
+                  f"no better than at the start ({first:.3g}; lowest {best:.3g}): the pruned network has lost what "
+                  f"it had learned; {advice}", RuntimeWarning, stacklevel=4)
+    return True
+
+
+def warn_if_overshot(achieved: float, target: float, before: float, tail: int, tolerance: float = 0.005) -> float:
+    """achieved − target where the network ended sparser than ``target`` by more than
+    ``tolerance`` (after a ``RuntimeWarning``), else 0.0."""
+    overshoot = float(achieved) - float(target)
+    if target <= 0 or overshoot <= tolerance:
+        return 0.0
+    why = ("the weights put back into the mask had no gradient (units that died in training)" if tail > 0
+           else "there was no fine-tuning to train the weights put back into the mask")
+    warnings.warn(f"sparsity ended at {achieved:.4f} for target_sparsity={target:g} (training reached {before:.4f}): "
+                  f"{why}; train longer, or lower the learning rate", RuntimeWarning, stacklevel=3)
+    return overshoot
