@@ -34,6 +34,22 @@ def test_digits_study_tiny_budget(tmp_path, capsys):
     code, again = run_json(capsys, "--methods", "none", "uniform", "evidence", "--seeds", "2", "--epochs", "3",
                            "--hidden", "16", "--out", str(tmp_path), "--json", "--resume")
     assert code == 0 and again["results"] == out["results"]
+    # `lamina report` on the stored study writes the page `lamina nn` wrote: its verdict and its metric
+    from lamina.studies.report_command import add_report_parser
+    parser = argparse.ArgumentParser()
+    add_report_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["report", "--storage", str(tmp_path / "study.db"), "--out", str(tmp_path / "r")])
+    assert args.run(args) == 0 and out["verdict"].startswith("Verdict")
+    import html
+    report = html.unescape((tmp_path / "r" / "report.html").read_text())
+    assert out["verdict"] in report and "NLL" in report
+
+
+def test_a_value_given_twice_is_refused_before_a_study_is_stored(tmp_path):
+    args = parse("--methods", "none", "none", "--seeds", "1", "--epochs", "1", "--out", str(tmp_path), "--quiet")
+    with pytest.raises(ValueError, match="the same cell twice: none/seed=0"):
+        args.run(args)
+    assert not (tmp_path / "study.db").exists()
 
 
 def test_user_model_from_module_function(tmp_path, capsys):

@@ -8,7 +8,8 @@ pytest.importorskip("torch")
 
 from lamina.report.verdict import sparsity_verdict  # noqa: E402
 from lamina.studies import nn_sparsity  # noqa: E402
-from lamina.studies.commands import add_nn_parser, add_report_parser  # noqa: E402
+from lamina.studies.commands import add_nn_parser  # noqa: E402
+from lamina.studies.report_command import add_report_parser  # noqa: E402
 
 TINY = ["--task", "sparsity-digits-mlp", "--hidden", "16", "--epochs", "5", "--seeds", "2", "--sparsities", "0.8",
         "0.9", "--methods", "uniform", "global", "one-lambda", "lamina-l1"]
@@ -26,6 +27,7 @@ def test_sparsity_study_runs_resumes_and_reports(tmp_path, capsys, monkeypatch):
     real_fit = lamina.torch.fit
     monkeypatch.setattr(lamina.torch, "fit", lambda *a, **k: fits.append(1) or real_fit(*a, **k))
     nn_sparsity._DENSE_CACHE.clear()
+    monkeypatch.setattr(nn_sparsity, "_warm_up", lambda task, hidden: None)   # its tiny fit is not a dense run
     args = parse(*TINY, "--out", str(tmp_path), "--json")
     assert args.run(args) == 0
     out = json.loads(capsys.readouterr().out)
@@ -59,6 +61,11 @@ def test_sparsity_study_runs_resumes_and_reports(tmp_path, capsys, monkeypatch):
     study = nn_sparsity.accuracy_table([{"params": {"strategy": "global", "sparsity": 0.8, "seed": 0},
                                          "metrics": {"accuracy": 0.5, "sparsity": 0.8, "seconds": 2.0}}])
     assert study == [{"method": "global", "acc @ 80%": "0.500 (0.800)", "time × allocations": "1.00", "seeds": 1}]
+    # a cell whose allocations did not finish (seed 1) has no ratio: its seconds are not averaged in
+    cell = lambda method, seed, seconds: {"params": {"strategy": method, "sparsity": 0.9, "seed": seed},  # noqa: E731
+                                          "metrics": {"accuracy": 0.9, "sparsity": 0.9, "seconds": seconds}}
+    mixed = nn_sparsity.accuracy_table([cell("global", 0, 2.0), cell("lamina-l1", 0, 3.0), cell("lamina-l1", 1, 3.0)])
+    assert [row["time × allocations"] for row in mixed] == ["1.00", "1.50"]
 
 
 def test_sparsity_study_bad_input_names_the_argument(tmp_path):
@@ -101,3 +108,16 @@ def test_sparsity_verdict_calls_each_comparison():
     assert "Identifiability" not in text
     assert sparsity_verdict(_rows({"global": ([0.2, 0.3], {})})) is None          # nothing per layer
     assert sparsity_verdict(_rows({"lamina-l1": ([0.1], per), "global": ([0.2], {})})).count("too few") == 1
+
+
+def test_a_workers_warm_up_changes_no_result(monkeypatch):
+    """The first cell of a worker process first runs a tiny fit, pruning and tune (their one-off
+    costs must not land in a timed cell); the cell's own numbers are those of a warmed process."""
+    from lamina.studies import nn_sparsity
+    monkeypatch.setattr(nn_sparsity, "_WARMED", set())
+    monkeypatch.setattr(nn_sparsity, "_DENSE_CACHE", type(nn_sparsity._DENSE_CACHE)())
+    runs = [nn_sparsity.run_method("sparsity-digits-mlp", method, 0.9, 1, epochs=5, hidden=(16,))
+            for method in ("global", "lamina-l1", "global", "lamina-l1")]
+    assert nn_sparsity._WARMED == {("sparsity-digits-mlp", (16,))}
+    for first, again in ((runs[0], runs[2]), (runs[1], runs[3])):
+        assert first["accuracy"] == again["accuracy"] and first["lambdas"] == again["lambdas"]

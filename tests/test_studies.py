@@ -157,7 +157,7 @@ def test_two_worker_processes_on_postgresql_run_each_cell_once(postgres_url, tmp
 
 
 def test_report_command_builds_the_page_of_a_stored_study(tmp_path, capsys):
-    from lamina.studies.commands import add_report_parser
+    from lamina.studies.report_command import add_report_parser
     import argparse
     spec = storage_spec(tmp_path / "study.db", "unused")
     run_study("s", make_cells(tmp_path, 3), "study_cells:ridge_cell", spec)

@@ -217,6 +217,12 @@ def test_sparsity_bad_inputs_name_the_argument():
                           ({"warmup_fraction": 0.6, "ramp_fraction": 0.5}, "warmup_fraction")):
         with pytest.raises(ValueError, match=name):
             lt.tune(_mlp(), (X, y), penalty="l1", target_sparsity=0.9, epochs=1, **options)
+    # options the sparsity tuner would ignore or misread are refused by name
+    for options, error, match in (({"allocate": "no"}, TypeError, "allocate must be True or False"),
+                                  ({"delta": 2.0}, ValueError, "delta=2.0"),
+                                  ({"heldout_windows": 4}, TypeError, r"unexpected option\(s\) \['heldout_windows'\]")):
+        with pytest.raises(error, match=match):
+            lt.tune(_mlp(), (X, y), penalty="l1", target_sparsity=0.9, epochs=1, **options)
 
 
 def test_zero_target_trains_dense_and_dataloader_works():
@@ -360,3 +366,18 @@ def test_the_per_step_arithmetic_agrees_on_the_host_and_on_the_device(penalty, m
     assert host.info["density_trajectory"] == pytest.approx(device.info["density_trajectory"], abs=1e-3)
     assert torch.allclose(w_host, w_device, atol=1e-4)
     assert (w_host == 0).sum() == (w_device == 0).sum()
+
+
+def test_a_target_between_two_weight_counts_is_not_reported_as_missed():
+    """12 weights cannot be 30 % zero: K = round(0.7 · 12) = 8 kept is 0.333 — the nearest count,
+    not a missed target (no warning, ``missed_target`` 0)."""
+    import warnings
+    from sklearn.datasets import load_iris
+    X, y = load_iris(return_X_y=True)
+    X = ((X - X.mean(0)) / X.std(0)).astype(np.float32)
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        result = lt.tune(nn.Linear(4, 3), (X, y), penalty="l1", target_sparsity=0.3, epochs=40, lr=3e-2,
+                         batch_size=32)
+    assert result.info["sparsity"]["overall"] == pytest.approx(4 / 12) and result.info["missed_target"] == 0.0

@@ -215,6 +215,14 @@ def test_transformer_study_reports_the_verdict(tmp_path, capsys):
     page = html.unescape((tmp_path / "report.html").read_text())
     assert out["verdict"] in page
     assert "The head's decay, measured on held-out text" in page     # lamina's copies, one panel per seed
+    # `lamina report` on the stored study: the same verdict, metric and head's-decay figure
+    from lamina.studies.report_command import add_report_parser
+    parser = argparse.ArgumentParser()
+    add_report_parser(parser.add_subparsers(dest="command"))
+    report = parser.parse_args(["report", "--storage", str(tmp_path / "study.db"), "--out", str(tmp_path / "r")])
+    assert report.run(report) == 0
+    page = html.unescape((tmp_path / "r" / "report.html").read_text())
+    assert out["verdict"] in page and "perplexity" in page and "The head's decay, measured on held-out text" in page
 
 
 def test_transformer_study_bad_task_and_method(tmp_path):
@@ -225,6 +233,17 @@ def test_transformer_study_bad_task_and_method(tmp_path):
     args = _parse("--task", "transformer-char", "--methods", "evidence", "--out", str(tmp_path), "--quiet")
     with pytest.raises(ValueError, match=r"--methods: unknown \['evidence'\] for --task transformer-char"):
         args.run(args)
+    from lamina.studies.nn import DEFAULT_STRATEGIES as MLP_DEFAULTS   # the network study's list is not swapped
+    args = _parse("--task", "transformer-char", "--methods", *MLP_DEFAULTS, "--out", str(tmp_path), "--quiet")
+    with pytest.raises(ValueError, match=r"--methods: unknown \['uniform'"):
+        args.run(args)
+    # a context longer than the validation text (or lamina's held-out text) is refused before any run
+    for methods, shortest in ((["none"], 2000), (["none", "lamina"], 1800)):
+        args = _parse("--task", "transformer-char", "--chars", "20000", "--context", "1999", "--methods", *methods,
+                      "--out", str(tmp_path), "--quiet")
+        with pytest.raises(ValueError, match=f"--context 1999: .* has {shortest} "):
+            args.run(args)
+    assert not (tmp_path / "study.db").exists()
 
 
 # ----------------------------------------------------------------------------- overfitting switch

@@ -127,3 +127,31 @@ def test_a_regression_readout_prior_is_kept_where_it_predicts():
     with pytest.warns(UserWarning, match="no better than a constant"):
         kept = drop_uninformative_readout(net, prior, (X, torch.randn(200)), Gaussian())
     assert "2.weight" not in kept and "0.weight" in kept
+
+
+@pytest.mark.parametrize("options", [{}, {"penalty": "l1", "target_sparsity": 0.5}])
+def test_dataloaders_lamina_cannot_train_on_are_named(options):
+    """Unbatched samples, an iterable dataset (no length: N scales the penalty) where training
+    needs one, and batches that are not (X, y) pairs: each a message naming ``train``."""
+    from torch.utils.data import DataLoader, Dataset, IterableDataset, TensorDataset
+    X, y = torch.randn(40, 8), torch.randint(0, 3, (40,))
+
+    class Stream(IterableDataset):
+        def __iter__(self):
+            return iter(zip(X, y))
+
+    class Records(Dataset):
+        def __len__(self):
+            return 40
+
+        def __getitem__(self, i):
+            return {"x": X[i], "y": y[i]}
+
+    loaders = [(DataLoader(TensorDataset(X, y), batch_size=None), "must batch its samples"),
+               (DataLoader(Records(), batch_size=10), r"must yield \(X, y\) pairs, got a dict")]
+    if options:   # the sparsity tuner trains on the loader itself: N must be known
+        loaders.append((DataLoader(Stream(), batch_size=10), "a dataset with a length is needed"))
+    for loader, message in loaders:
+        net = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
+        with pytest.raises(ValueError, match=f"train: .*{message}"):
+            lt.tune(net, loader, epochs=2, **options)

@@ -46,6 +46,11 @@ def test_kinds_come_from_the_lambdas_and_identifiability_is_quoted():
     assert text.endswith("Identifiability: all 2 δ are identified: the split between groups can matter.")
 
 
+def test_one_seed_says_so_without_a_standard_error():
+    text = verdict(_study(-0.2, noise=(0.0,)), "NLL")
+    assert "too few shared seeds to tell" in text and "paired over 1 seeds" in text and "nan" not in text
+
+
 def test_no_verdict_without_both_kinds():
     rows = [r for r in _study(-0.2) if r["params"]["strategy"] != "fan_in"]
     assert verdict(rows) is None

@@ -231,7 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     sense.add_argument("--json", action="store_true", help="print the results as JSON")
     sense.set_defaults(run=_sense)
 
-    from lamina.studies.commands import add_linear_parser, add_nn_parser, add_report_parser, add_trees_parser
+    from lamina.studies.commands import add_linear_parser, add_nn_parser, add_trees_parser
+    from lamina.studies.report_command import add_report_parser
     if importlib.util.find_spec("torch") is not None:
         add_nn_parser(sub)
     else:

@@ -54,6 +54,11 @@ def paired(a: dict, b: dict) -> tuple[float, float, int, int | None]:
     return mean, se, int(diff.size), (-1 if mean < -bound else 1 if mean > bound else 0)
 
 
+def _spread(se: float) -> str:
+    """" ± s.e." of a paired difference, or nothing where one seed leaves it undefined."""
+    return f" ± {se:.2g}" if math.isfinite(se) else ""
+
+
 def verdict(rows: list[dict], metric: str = "objective", unit: str = "layer") -> str | None:
     """The sentence (None when the study has no one-λ method or no per-group method); ``unit``
     names the groups ("layer", "feature group", "depth or round")."""
@@ -70,7 +75,7 @@ def verdict(rows: list[dict], metric: str = "objective", unit: str = "layer") ->
     outcome = {None: "too few shared seeds to tell", -1: f"a λ per {unit} helped",
                1: "one λ for all was better", 0: f"a λ per {unit} did not help beyond the seed-to-seed noise"}[sign]
     text = (f"Verdict: {outcome} — best per-{unit} method {best['per_group']!r} vs best one-λ method "
-            f"{best['one']!r}: Δ {metric} = {mean:+.4g} ± {se:.2g} (paired over {n} seeds; "
+            f"{best['one']!r}: Δ {metric} = {mean:+.4g}{_spread(se)} (paired over {n} seeds; "
             f"lower is better), at {np.nanmean(per['fits']):.3g} vs {np.nanmean(one['fits']):.3g} fits.")
     findings = {str((row.get("metrics") or {}).get("identifiability")) for row in rows
                 if (row.get("metrics") or {}).get("identifiability")}
@@ -109,7 +114,7 @@ def sparsity_verdict(rows: list[dict], metric: str = "error") -> str | None:
                 mean, se, n, sign = paired(methods[per]["values"], methods[other]["values"])
                 seeds.add(n)
                 mean = 0.0 if abs(mean) < 1e-12 else mean          # equal errors, up to rounding
-                said.append(f"vs {name} ({other!r}) {_CALLED[sign]}, Δ {metric} {mean:+.3g} ± {se:.2g}")
+                said.append(f"vs {name} ({other!r}) {_CALLED[sign]}, Δ {metric} {mean:+.3g}{_spread(se)}")
         if said:
             parts.append(f"at {100 * rho:g}% a λ per layer ({per!r}) " + "; ".join(said))
     if not parts:

@@ -1,4 +1,5 @@
-"""The study sub-commands ``lamina nn``, ``lamina linear`` and ``lamina report``.
+"""The study sub-commands ``lamina nn``, ``lamina linear`` and ``lamina trees`` (``lamina report``:
+:mod:`lamina.studies.report_command`).
 
 Kept apart from :mod:`lamina.cli` so that every study command shares the storage options,
 the run-and-report tail and the way failures are told: every failed cell's error is stored
@@ -14,10 +15,10 @@ import pathlib
 import sys
 
 import numpy as np
-import optuna
 
 from lamina.report.study_report import json_safe, results_summary, results_table, write_study_report
-from lamina.studies.runner import DEFAULT_MAX_WAIT_S, expected_cells, study_rows
+from lamina.studies.report_command import summary
+from lamina.studies.runner import DEFAULT_MAX_WAIT_S, study_rows
 from lamina.studies.storage import DEFAULT_GRACE_S, DEFAULT_HEARTBEAT_S, redact, storage_spec
 
 RESUME_HELP = ("continue a stored study: finished cells are kept, cells lost with a dead worker and "
@@ -52,58 +53,6 @@ def positive_float(text: str) -> float:
 
 def non_negative_float(text: str) -> float:
     return 0.0 if text.strip() in ("0", "0.0") else positive_float(text)
-
-
-# ----------------------------------------------------------------------------- lamina report
-def add_report_parser(sub) -> argparse.ArgumentParser:
-    report = sub.add_parser("report", help="build the HTML report of a stored study")
-    report.add_argument("--storage", default=None,
-                        help="study storage: a SQLite file path or a sqlite:/// or postgresql:// URL "
-                             "(default: out/study.db)")
-    report.add_argument("--study", default=None, help="study name (default: the only study in the storage)")
-    report.add_argument("--out", default=None, help="output folder (default: out/report-<study>)")
-    report.add_argument("--metric", default="objective", help="label of the decisive metric in the table")
-    report.add_argument("--screenshot", action="store_true",
-                        help="also render the page in headless Chromium and save screenshot.png")
-    report.add_argument("--json", action="store_true",
-                        help="print the results as JSON: per method and metric {\"mean\": …, \"std\": …} as numbers")
-    report.set_defaults(run=run_report)
-    return report
-
-
-def _only_study(spec) -> str:
-    names = [s.study_name for s in optuna.get_all_study_summaries(spec.open())]
-    if len(names) != 1:
-        raise ValueError(f"--study is needed: {redact(spec.url)} holds {len(names)} studies {names[:10]}")
-    return names[0]
-
-
-def run_report(args) -> int:
-    if args.storage is None and not pathlib.Path("out/study.db").is_file():
-        raise ValueError("--storage: no study database at out/study.db (the default); name one with --storage")
-    spec = storage_spec(args.storage or "out/study.db", "unused")
-    if spec.is_sqlite and not spec.path.is_file():
-        raise ValueError(f"--storage: no SQLite file at {spec.path}")
-    name = args.study or _only_study(spec)
-    rows, expected = study_rows(name, spec), expected_cells(name, spec)
-    if not rows:
-        raise ValueError(f"study {name!r} in {redact(spec.url)} has no finished cells yet")
-    out = pathlib.Path(args.out or f"out/report-{name}")
-    from lamina.studies.nn_sparsity import is_sparsity_task, summarize
-    sentence, sections, _ = (summarize(rows) if is_sparsity_task((rows[0].get("params") or {}).get("task", ""))
-                             else (None, (), None))
-    page = write_study_report(out / "report.html", f"lamina study — {name}", rows,
-                              metric_label=args.metric, figure_dir=out / "figures", expected=expected,
-                              intro=f"{sentence + ' ' if sentence else ''}{len(rows)} finished cells from "
-                                    f"{redact(spec.url)}.", extra_sections=sections)
-    if args.screenshot:
-        from lamina.report.browser import check_rendered
-        check_rendered(page, screenshot=out / "screenshot.png")
-    if args.json:
-        print(json.dumps(json_safe(results_summary(rows, args.metric)), indent=1, allow_nan=False))
-    else:
-        print(f"report: {page.resolve()}")
-    return 0
 
 
 # ----------------------------------------------------------------------------- shared options
@@ -177,15 +126,21 @@ def run_study_command(args, *, kind: str, cells, run_cell: str, metric: str, int
     the data the metric is measured on (the report's labels)."""
     from tqdm.auto import tqdm
 
-    from lamina.report.verdict import verdict
     from lamina.studies.cluster import cluster_backend
     from lamina.studies.runner import run_study
 
     out = pathlib.Path(args.out)
+    keys = [cell.key for cell in cells]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:   # before the storage is opened: no empty study is left behind
+        raise ValueError(f"the same cell twice: {', '.join(repeated[:3])} — a value repeated in --methods or "
+                         "another list option (--sparsities: values equal to 6 digits count as one)")
     spec = storage_spec(args.storage, out / "study.db", heartbeat_interval=args.heartbeat_interval,
                         grace_period=args.grace_period)
     name = args.study or f"{kind}-{pathlib.Path(str(args.task)).stem.replace(':', '-')}"
-    keys = [cell.key for cell in cells]
+    settings = {"kind": kind, "metric": metric, "evaluated_on": evaluated_on, "intro": intro,
+                "unit": unit or {"nn": "layer", "linear": "feature group"}.get(kind, "depth or round"),
+                "summarize": None if summarize is None else f"{summarize.__module__}:{summarize.__name__}"}
     spec.open()  # a bad storage fails here, before any progress bar
     bar = None
     if not (args.quiet or args.json):
@@ -202,13 +157,12 @@ def run_study_command(args, *, kind: str, cells, run_cell: str, metric: str, int
     try:
         with cluster_backend(args.backend, scheduler=args.scheduler, address=args.address) as backend:
             rows = run_study(name, cells, run_cell, spec, workers=args.workers, resume=args.resume,
-                             backend=backend, progress=progress, max_wait_s=args.max_wait)
+                             backend=backend, progress=progress, max_wait_s=args.max_wait, report=settings)
     finally:
         if bar is not None:
             bar.close()
     rows = [row for row in rows if row["cell"] in keys]
-    sentence, sections, table = (verdict(rows, metric, unit or {"nn": "layer", "linear": "feature group"}.get(
-        kind, "depth or round")), (), None) if summarize is None else summarize(rows)
+    sentence, sections, table = summary(rows, settings, metric)
     page = write_study_report(out / "report.html", f"lamina {kind} — {name}", rows, metric_label=metric,
                               figure_dir=out / "figures", intro=f"{sentence} {intro}" if sentence else intro,
                               expected=keys, extra_sections=sections, evaluated_on=evaluated_on)

@@ -91,6 +91,12 @@ def study_cells(task: str, strategies, seeds: int, *, steps: int, lr: float, bat
         raise ValueError(f"--methods: unknown {unknown} for --task {task}; choose from {list(STRATEGIES)}")
     if chars < 20_000:
         raise ValueError(f"--chars must be >= 20000 (the validation tenth must hold whole windows), got {chars}")
+    shortest = _shortest_text(chars, heldout="lamina" in strategies)
+    if shortest <= context + 1:
+        raise ValueError(f"--context {context}: a window needs more than context + 1 = {context + 1} characters, and "
+                         f"with --chars {chars} the shortest text a run scores has {shortest} (the validation tenth"
+                         f"{', and lamina’s held-out part of the training text' if 'lamina' in strategies else ''}); "
+                         "lower --context or raise --chars")
     return [Cell(f"{strategy}/seed={seed}",
                  {"task": task, "strategy": strategy, "method": strategy, "seed": seed, "steps": steps, "lr": lr,
                   "batch_size": batch_size, "chars": chars, "d_model": d_model, "layers": layers,
@@ -98,18 +104,32 @@ def study_cells(task: str, strategies, seeds: int, *, steps: int, lr: float, bat
             for strategy in strategies for seed in range(seeds)]
 
 
+def _shortest_text(chars: int, heldout: bool) -> int:
+    """Characters of the validation text of a ``chars`` corpus, or of lamina's held-out part of the
+    training text where ``heldout`` and shorter: each must hold a window of context + 1."""
+    from lamina.torch.lm import load_corpus
+    from lamina.torch.lm.tuner import heldout_split
+    corpus = load_corpus(max_chars=chars)
+    return min([corpus.val.numel()] + ([heldout_split(corpus.train)[1].numel()] if heldout else []))
+
+
+def _characters(chars: int) -> int:
+    """Characters a ``--chars`` corpus holds (all the text there is, where that is fewer)."""
+    from lamina.torch.lm import load_corpus
+    corpus = load_corpus(max_chars=chars)
+    return corpus.train.numel() + corpus.val.numel()
+
+
 def run_transformer(args) -> int:
     """``lamina nn --task transformer-…``: the study, its report and the verdict sentence."""
     from lamina.studies.commands import run_study_command
-    from lamina.studies.nn import DEFAULT_STRATEGIES as MLP_DEFAULTS
 
-    methods = (list(DEFAULT_STRATEGIES) if args.methods is None or list(args.methods) == list(MLP_DEFAULTS)
-               else list(args.methods))
+    methods = list(DEFAULT_STRATEGIES) if args.methods is None else list(args.methods)
     cells = study_cells(args.task, methods, args.seeds, steps=args.steps, lr=args.lr, batch_size=args.lm_batch_size,
                         chars=args.chars, d_model=args.d_model, layers=args.layers, context=args.context,
                         decay=args.decay)
     intro = (f"Task {args.task}: a pre-LN character transformer (width {args.d_model}, {args.layers} blocks, "
-             f"context {args.context}) on the first {args.chars} characters of the Python reference topics, "
+             f"context {args.context}) on the first {_characters(args.chars)} characters of the Python reference topics, "
              f"trained with AdamW ({args.steps} steps of {args.lm_batch_size} windows, lr {args.lr}, warm-up then "
              f"cosine), {args.seeds} seeds, by each strategy for the decoupled weight decay per parameter type. "
              "Lower validation perplexity is better; compute counts training runs (fits).")

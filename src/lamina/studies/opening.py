@@ -26,6 +26,7 @@ PARAMS_ATTR = "params"
 METRICS_ATTR = "metrics"
 ERROR_ATTR = "error"
 CELLS_ATTR = "cells"
+REPORT_ATTR = "report"   # how the command that created the study reports it (lamina report reads it)
 
 
 class StudyExistsError(ValueError):
@@ -57,8 +58,10 @@ def jsonable(value):
     return json.loads(json.dumps(value, default=float))
 
 
-def open_study(name: str, cells: Iterable[Cell], spec: StorageSpec, *, resume: bool) -> optuna.Study:
-    """Create the study and enqueue its cells, or, with ``resume``, reopen and repair it.
+def open_study(name: str, cells: Iterable[Cell], spec: StorageSpec, *, resume: bool,
+               report: dict | None = None) -> optuna.Study:
+    """Create the study and enqueue its cells, or, with ``resume``, reopen and repair it;
+    ``report`` (JSON values: the metric, the verdict's unit …) is stored for ``lamina report``.
 
     Without ``resume`` an existing study raises :class:`StudyExistsError`, unless none of its
     cells completed and none is waiting or running: such a study (every cell failed, e.g. a
@@ -78,6 +81,8 @@ def open_study(name: str, cells: Iterable[Cell], spec: StorageSpec, *, resume: b
                                    "resume it (--resume) or choose another name/storage")
         optuna.delete_study(study_name=name, storage=storage)
         study, created = _create_or_load(name, storage)
+    if report is not None:
+        study.set_user_attr(REPORT_ATTR, jsonable(report))
     if created:
         study.set_user_attr(CELLS_ATTR, keys)
         for cell in cells:

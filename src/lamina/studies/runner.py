@@ -45,7 +45,7 @@ import optuna
 from optuna.trial import TrialState
 
 from lamina._context import quiet_optuna
-from lamina.studies.opening import (CELL_ATTR, CELLS_ATTR, ERROR_ATTR, METRICS_ATTR, PARAMS_ATTR, Cell,
+from lamina.studies.opening import (CELL_ATTR, CELLS_ATTR, ERROR_ATTR, METRICS_ATTR, PARAMS_ATTR, REPORT_ATTR, Cell,
                                     StudyExistsError, jsonable, open_study, requeue, retry_lost_cell)
 from lamina.studies.storage import StorageSpec, redact
 
@@ -251,18 +251,19 @@ def _error_text(error: BaseException) -> str:
 def run_study(name: str, cells: Iterable[Cell], run_cell: Callable | str, spec: StorageSpec, *,
               workers: int = 1, resume: bool = False, backend: str | None = None,
               progress: Callable[[str, dict], None] | None = None,
-              max_wait_s: float = DEFAULT_MAX_WAIT_S) -> list[dict]:
+              max_wait_s: float = DEFAULT_MAX_WAIT_S, report: dict | None = None) -> list[dict]:
     """Create (or resume) study ``name`` and run all its cells with ``workers`` workers.
 
     ``backend`` is a joblib backend name for the worker processes: the default "loky" runs them
     on this machine; "dask" (with a ``distributed.Client`` connected) or "ray" (after
     ``ray.init`` and ``ray.util.joblib.register_ray()``) runs them on that cluster — see
     :func:`lamina.studies.cluster.cluster_backend`. With ``resume``, failed and lost cells run again (see
-    :func:`lamina.studies.open_study`). Returns :func:`study_rows`.
+    :func:`lamina.studies.open_study`; ``report`` is stored with the study for ``lamina report``).
+    Returns :func:`study_rows`.
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    open_study(name, cells, spec, resume=resume)
+    open_study(name, cells, spec, resume=resume, report=report)
     if workers == 1 and backend in (None, "loky"):
         run_worker(name, spec, run_cell, progress=progress, max_wait_s=max_wait_s)
     else:
@@ -344,3 +345,10 @@ def _row(trial) -> dict:
 def expected_cells(name: str, spec: StorageSpec) -> list[str]:
     """The keys of every cell the study was created with (finished or not)."""
     return list(_load(name, spec).user_attrs.get(CELLS_ATTR, []))
+
+
+def report_settings(name: str, spec: StorageSpec) -> dict:
+    """How the command that created the study reports it (``{}`` for studies stored before
+    lamina kept it): ``metric``, ``unit``, ``evaluated_on``, ``summarize`` ("module:function"
+    or None), ``kind``, ``intro``."""
+    return dict(_load(name, spec).user_attrs.get(REPORT_ATTR, {}))

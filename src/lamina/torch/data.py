@@ -88,6 +88,25 @@ def steps_per_epoch(n_data: int, batch_size: int) -> int:
     return len(batch_bounds(n_data, batch_size)) - 1
 
 
+def check_loader(loader: torch.utils.data.DataLoader, argument: str = "train") -> None:
+    """A DataLoader lamina can train on: a dataset with a length (N, the number of samples, scales
+    the penalty 1/N Σ_g …)."""
+    if isinstance(loader.dataset, torch.utils.data.IterableDataset) or not hasattr(loader.dataset, "__len__"):
+        raise ValueError(f"{argument}: a DataLoader over a dataset with a length is needed (N, the number of "
+                         f"training samples, scales the penalty), got a {type(loader.dataset).__name__}")
+
+
+def loader_pairs(loader: torch.utils.data.DataLoader, argument: str = "train"):
+    """The (X, y) batches of ``loader``; a clear error where it yields single samples or other things."""
+    if loader.batch_size is None and loader.batch_sampler is None:
+        raise ValueError(f"{argument}: the DataLoader must batch its samples (batch_size=None yields them one by one)")
+    for batch in loader:
+        if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+            size = f" of {len(batch)}" if isinstance(batch, (tuple, list)) else ""
+            raise ValueError(f"{argument}: the DataLoader must yield (X, y) pairs, got a {type(batch).__name__}{size}")
+        yield tuple(batch)
+
+
 class Batches:
     """Shuffled minibatches of tensors (on their device) or the batches of a DataLoader."""
 
@@ -95,6 +114,7 @@ class Batches:
                  dtype=None):
         self.loader = None
         if isinstance(data, torch.utils.data.DataLoader):
+            check_loader(data, argument)
             self.loader = data
             self.n_data = len(data.dataset)
             self.device = device
@@ -107,12 +127,12 @@ class Batches:
             self.batch_size = int(batch_size)
             self.generator = torch.Generator(device=self.X.device)
             self.generator.manual_seed(int(seed))
-        self.likelihood = likelihood
+        self.likelihood, self.argument = likelihood, argument
 
     def __iter__(self):
         if self.loader is not None:
-            for X, y in self.loader:
-                yield as_tensors((X, y), self.likelihood, self.device, dtype=self.dtype)
+            for batch in loader_pairs(self.loader, self.argument):
+                yield as_tensors(batch, self.likelihood, self.device, dtype=self.dtype)
             return
         perm = torch.randperm(self.n_data, generator=self.generator, device=self.X.device)
         bounds = self._bounds()

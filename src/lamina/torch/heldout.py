@@ -84,7 +84,7 @@ import numpy as np
 import torch
 
 from lamina._validation import parse_choice
-from lamina.torch.data import steps_per_epoch
+from lamina.torch.data import loader_pairs, steps_per_epoch
 from lamina.torch.fit import as_tensors, fit, make_optimizer, model_device, model_dtype, optimizer_groups
 from lamina.torch.groups import discover_groups
 from lamina.torch.heldout_select import Calibration, adopt, choose, twin
@@ -103,7 +103,7 @@ from lamina.tuners.base import Compute
 def _materialize(train, likelihood, device, dtype):
     """(X, y) tensors from tensors/arrays, or by one pass over a DataLoader."""
     if isinstance(train, torch.utils.data.DataLoader):
-        xs, ys = zip(*[(X, y) for X, y in train])
+        xs, ys = zip(*loader_pairs(train))
         train = (torch.cat(xs), torch.cat(ys))
     return as_tensors(train, likelihood, device, "train", dtype)
 

@@ -51,6 +51,7 @@ The cost is one training run (E epochs) plus a few forward passes per ratio upda
 """
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -58,6 +59,7 @@ import torch
 from torch import nn
 
 from lamina._validation import check_positive_float, check_positive_int
+from lamina.torch.data import loader_pairs
 from lamina.torch.fit import Batches, as_tensors, fit, make_optimizer, model_device, model_dtype
 from lamina.torch.groups import discover_groups
 from lamina.torch.masks import MaskCallback, group_nonzeros, loss_gradients, project_to_target
@@ -84,8 +86,9 @@ def check_target_sparsity(value) -> float:
 
 
 def check_sparsity_request(model: nn.Module, penalty, target, *, by=None, mode="coupled", prior_mean=None,
-                           method="heldout", rule="uniform") -> tuple[Penalty, float]:
-    """Refuse what the sparsity tuner cannot do, each error naming the argument."""
+                           method="heldout", rule="uniform", delta=1.0, options=None) -> tuple[Penalty, float]:
+    """Refuse what the sparsity tuner cannot do, each error naming the argument (``options``: the
+    keywords ``tune`` hands on to :func:`tune_sparsity`)."""
     kind = Penalty.parse(penalty)
     if kind is Penalty.L2:
         if target is not None:
@@ -107,6 +110,17 @@ def check_sparsity_request(model: nn.Module, penalty, target, *, by=None, mode="
                          "and target_sparsity the sparsity tuner runs (leave tuner at its default)")
     if rule not in ("uniform", None):
         raise ValueError(f"rule={rule!r} is for L2; with target_sparsity the per-layer ratios are tuned")
+    if delta != 1.0:
+        raise ValueError(f"delta={delta!r} is L2's starting precision; with target_sparsity the λ per layer are "
+                         "chosen to reach it (leave delta at its default)")
+    known = set(inspect.signature(tune_sparsity).parameters) - {"model", "train", "likelihood", "recipe", "penalty",
+                                                               "target", "val", "by", "progress"}
+    unknown = sorted(set(options or ()) - known)
+    if unknown:
+        raise TypeError(f"tune() with target_sparsity got unexpected option(s) {unknown}; the sparsity tuner takes "
+                        f"{sorted(known)}")
+    if not isinstance((options or {}).get("allocate", True), (bool, np.bool_)):
+        raise TypeError(f"allocate must be True or False, got {options['allocate']!r}")
     try:
         groups = discover_groups(model, by)
     except ValueError as error:
@@ -315,7 +329,7 @@ def tune_sparsity(model, train, likelihood, recipe, *, penalty, target: float, v
         criterion = as_tensors(val, likelihood, device, "val", dtype)
     elif isinstance(train, torch.utils.data.DataLoader):
         xs, ys = zip(*[batch for _, batch in zip(range(max(1, criterion_size // max(train.batch_size or 1, 1))),
-                                                 train)])
+                                                 loader_pairs(train))])
         criterion = as_tensors((torch.cat(xs), torch.cat(ys)), likelihood, device, "train", dtype)
     else:
         X, y = as_tensors(train, likelihood, device, "train", dtype)
@@ -350,7 +364,8 @@ def tune_sparsity(model, train, likelihood, recipe, *, penalty, target: float, v
             seconds, n_epochs = seconds + rest.seconds, n_epochs + rest.epochs
         mask_cb.on_epoch_end(n_epochs, None)
     report = sparsity_report(reg)
-    missed = warn_if_overshot(report["overall"], target, before["overall"], tail)
+    missed = warn_if_overshot(report["overall"], target, before["overall"], tail,
+                              sum(g.numel for g in reg.reg_groups))
     collapsed = warn_if_collapsed(history.get("loss", []), kind, target, recipe.optimizer, prox_metric)
     info = {"sparsity": report, "collapsed": collapsed, "target_sparsity": target, "penalty": kind.value,
             "sparsity_before_projection": before["overall"],

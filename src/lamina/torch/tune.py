@@ -169,7 +169,8 @@ def tune(model: nn.Module, train, *, likelihood="classification", tuner="heldout
     rule = "uniform" if rule is None else rule
     if penalty != "l2" or target_sparsity is not None:
         penalty, target_sparsity = check_sparsity_request(model, penalty, target_sparsity, by=by, mode=mode,
-                                                          prior_mean=prior_mean, method=tuner, rule=rule)
+                                                          prior_mean=prior_mean, method=tuner, rule=rule,
+                                                          delta=delta, options=options)
     sparse = target_sparsity is not None
     if sparse:
         tuner = "heldout"
