@@ -311,7 +311,7 @@ def test_json_prints_numbers_with_mean_and_std_and_no_nan(tmp_path, capsys):
     nll = results[0]["NLL"]
     assert isinstance(nll["mean"], float) and isinstance(nll["std"], float) and results[0]["seeds"] == 2
     code, out, _ = cli(capsys, "report", "--storage", str(tmp_path / "study.db"), "--json", "--out", str(tmp_path / "r"))
-    assert code == 0 and strict_json(out)[0]["objective"]["mean"] == nll["mean"]
+    assert code == 0 and strict_json(out)[0]["NLL"]["mean"] == nll["mean"]   # the study's own metric name
     from lamina.report.study_report import json_safe, results_summary
     rows = [{"cell": "a", "params": {"method": "m"}, "state": "COMPLETE", "metrics": {"objective": float("nan"), "x": 1.0}}]
     summary = json_safe(results_summary(rows))

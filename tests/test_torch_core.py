@@ -357,3 +357,38 @@ def test_the_optimizer_gets_one_group_unless_it_applies_a_decay_per_group(penalt
                 reg.prox_step(0.05, opt)
     for a, b in zip(nets[0].parameters(), nets[1].parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_fit_and_evaluate_refuse_what_they_cannot_train_or_read():
+    """Each a message naming the argument, where the run used to be silently unregularized, to
+    train nothing, or to fail inside torch."""
+    import copy
+    torch.manual_seed(0)
+    X, y = torch.randn(64, 4), torch.randint(0, 3, (64,))
+    net = nn.Linear(4, 3)
+    decoupled = Regularizer(net, 64, 50.0, mode="decoupled")
+    with pytest.raises(ValueError, match=r"optimizer: .* none for \['weight'\]"):   # its decay had never applied
+        lt.fit(net, (X, y), epochs=1, optimizer=torch.optim.SGD(net.parameters(), lr=0.1), regularizer=decoupled)
+    own = torch.optim.SGD(decoupled.param_groups(lr=0.1), lr=0.1)            # the groups it writes δ/N into
+    lt.fit(net, (X, y), epochs=1, optimizer=own, regularizer=decoupled)
+    assert own.param_groups[0]["weight_decay"] == pytest.approx(50.0 / 64)
+    with pytest.raises(ValueError, match="regularizer: its parameters are not the model's"):
+        lt.fit(copy.deepcopy(net), (X, y), epochs=1, regularizer=Regularizer(net, 64, 1.0))
+
+    class Pair(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(4, 3)
+
+        def forward(self, x):
+            return self.linear(x), x
+
+    for call in (lambda: lt.fit(Pair(), (X, y), epochs=1), lambda: lt.evaluate(Pair(), (X, y))):
+        with pytest.raises(TypeError, match="model: the forward pass must return one tensor .* got a tuple"):
+            call()
+    with pytest.raises(ValueError, match="model: it has no trainable parameters"):
+        lt.fit(nn.ReLU(), (X, y), epochs=1)
+    with pytest.raises(ValueError, match="eval_every"):
+        lt.fit(net, (X, y), epochs=1, val=(X, y), eval_every=0)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y), batch_size=16)
+    assert lt.evaluate(net, loader) == pytest.approx(lt.evaluate(net, (X, y)))

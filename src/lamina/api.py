@@ -155,6 +155,9 @@ def solve(A, b, penalty, lam, groups=None, *, tol: float = 1e-6, max_iter: int |
                          f"got an operator; use 'fista' or 'lsqr'")
     if not explicit and check_adjoint and not adjoint_checked(A):
         dottest(A)
+    own = sorted({"tol", "max_iter", "x0", "callback"} & set(options or {}))
+    if own:
+        raise TypeError(f"options: {own} are arguments of solve itself; pass them as solve(..., {own[0]}=...)")
     kwargs = dict(_EXTRA_OPTIONS.get(choice, {}), **(options or {}))
     if max_iter is not None:
         kwargs["max_iter"] = check_positive_int(max_iter, "max_iter")

@@ -75,7 +75,11 @@ class Groups:
         labels = np.asarray(labels)
         if labels.ndim != 1 or labels.size == 0:
             raise ValueError(f"groups labels must be a non-empty 1-D sequence, got shape {labels.shape}")
-        unique, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+        try:
+            unique, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+        except TypeError:
+            raise TypeError(f"groups labels must be of one sortable kind (all ints, or all strings), got "
+                            f"{sorted({type(v).__name__ for v in labels.tolist()})}") from None
         rank = np.empty(len(unique), dtype=np.int64)
         rank[np.argsort(first, kind="stable")] = np.arange(len(unique))
         names = tuple(str(unique[i]) for i in np.argsort(first, kind="stable"))
@@ -146,7 +150,18 @@ class Groups:
 
     def indices(self, g: int) -> np.ndarray:
         """Coefficient indices of group ``g``."""
+        if not 0 <= int(g) < self.n_groups:
+            raise IndexError(f"group index {g} out of range: {self.n_groups} groups")
         return self.order[self.ptr[g]:self.ptr[g + 1]]
+
+    def __eq__(self, other) -> bool:
+        """The same partition with the same names."""
+        if not isinstance(other, Groups):
+            return NotImplemented
+        return np.array_equal(self.labels, other.labels) and tuple(self.names) == tuple(other.names)
+
+    def __hash__(self) -> int:
+        return hash((self.labels.tobytes(), tuple(self.names)))
 
     def expand(self, per_group) -> np.ndarray:
         """Per-group values → per-coefficient values, shape (n_features,)."""

@@ -21,7 +21,7 @@ from enum import Enum
 
 import numpy as np
 
-from lamina._validation import parse_choice
+from lamina._validation import check_positive_float, parse_choice
 from lamina.groups import Groups, as_groups
 
 
@@ -86,6 +86,7 @@ def scale_weights(rule, groups: Groups, *, reference=None, fan_in=None,
     [1.0, 0.25]
     """
     rule = ScalingRule.parse(rule)
+    check_positive_float(eps, "eps")
     groups = _partition(groups)
     sizes = groups.sizes.astype(np.float64)
     if rule is ScalingRule.UNIFORM:

@@ -86,12 +86,21 @@ def regularization_path(A, b, penalty="l1", *, groups=None, direction=None, mult
     direction = np.ones(groups.n_groups) if direction is None else np.asarray(direction, float)
     if direction.shape != (groups.n_groups,) or np.any(direction < 0) or not np.all(np.isfinite(direction)):
         raise ValueError(f"direction must hold {groups.n_groups} finite values >= 0")
+    b = np.asarray(b, dtype=float)
+    if b.shape != (A.shape[0],) or not np.all(np.isfinite(b)):
+        raise ValueError(f"b must hold {A.shape[0]} finite values (A's rows), got shape {b.shape}"
+                         f"{'' if np.all(np.isfinite(b)) else ' with NaN or inf'}")
     if multipliers is None:
-        t_max = penalty.lam_max(rmatvec(A, np.asarray(b, dtype=float)), groups, direction)
-        if not np.isfinite(t_max) or t_max <= 0:
-            raise ValueError(f"penalty {penalty.name!r} has no finite λ_max; pass multipliers=")
+        t_max = penalty.lam_max(rmatvec(A, b), groups, direction)
+        if not np.isfinite(t_max):
+            raise ValueError(f"penalty {penalty.name!r} has no finite λ_max (no λ makes x = 0); pass multipliers=")
+        if t_max <= 0:
+            raise ValueError(f"λ_max is 0 here (Aᵀb = 0: b is zero or orthogonal to every column): every λ gives "
+                             "x = 0; pass multipliers= to solve anyway")
         multipliers = lam_grid(t_max, n_lams, eps)
     multipliers = np.asarray(multipliers, dtype=float)
+    if multipliers.ndim != 1 or multipliers.size == 0 or np.any(multipliers < 0) or not np.all(np.isfinite(multipliers)):
+        raise ValueError(f"multipliers must be a non-empty 1-D sequence of finite values >= 0, got {multipliers!r}")
     x, results = None, []
     for k, t in enumerate(multipliers):
         result = solve(A, b, penalty, t * direction, groups, tol=tol, solver=solver, x0=x,

@@ -21,7 +21,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from lamina.torch.data import Batches, as_tensors, float_features, model_device, model_dtype  # noqa: F401 (re-exported)
+from lamina._validation import check_positive_int
+from lamina.torch.data import Batches, as_tensors, float_features, loader_pairs, model_device, model_dtype  # noqa: F401 (re-exported)
 from lamina.torch.likelihoods import Classification, make_likelihood
 from lamina.torch.penalty import Mode, Penalty, Regularizer
 
@@ -44,17 +45,35 @@ def evaluate(model: nn.Module, data, likelihood="classification", batch_size: in
     ['accuracy', 'nll']
     """
     likelihood = make_likelihood(likelihood, model_device(model))
+    batch_size = check_positive_int(batch_size, "batch_size")
+    device, dtype = model_device(model), model_dtype(model)
+    if isinstance(data, torch.utils.data.DataLoader):
+        pairs = [as_tensors(batch, likelihood, device, "data", dtype) for batch in loader_pairs(data, "data")]
+    else:
+        X, y = as_tensors(float_features(data, model), likelihood, device, "data", dtype)
+        pairs = [(X[i:i + batch_size], y[i:i + batch_size]) for i in range(0, X.shape[0], batch_size)]
     was_training = model.training
     model.eval()
-    X, y = as_tensors(float_features(data, model), likelihood, model_device(model), "data", model_dtype(model))
-    outputs = torch.cat([model(X[i:i + batch_size]) for i in range(0, X.shape[0], batch_size)])
-    model.train(was_training)
+    try:
+        with torch.no_grad():
+            outputs = torch.cat([tensor_output(model(X)) for X, _ in pairs])
+    finally:
+        model.train(was_training)
+    y = torch.cat([y for _, y in pairs])
     result = {"nll": float(likelihood.nll(outputs, y))}
     if isinstance(likelihood, Classification):
         result["accuracy"] = float((outputs.argmax(-1) == y).double().mean())
     else:
         result["rmse"] = float((outputs.reshape(y.shape) - y).pow(2).mean().sqrt())
     return result
+
+
+def tensor_output(output):
+    """The model's output, checked to be one tensor (the likelihood's input)."""
+    if not isinstance(output, torch.Tensor):
+        raise TypeError(f"model: the forward pass must return one tensor (logits or predictions), got a "
+                        f"{type(output).__name__}; wrap the model so that it returns that tensor")
+    return output
 
 
 # ----------------------------------------------------------------------------- optimizers
@@ -141,7 +160,8 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
     Returns
     -------
     FitResult
-        ``history`` holds per-epoch ``loss`` (mean training objective), ``val_nll`` (if
+        ``history`` holds per-epoch ``loss`` (mean task loss plus the coupled L2 term; a decoupled
+        decay, L1 and L0 are not in it), ``val_nll`` (if
         ``val``) and ``lambdas`` (the δ vector after each epoch).
     """
     likelihood = make_likelihood(likelihood, model_device(model))
@@ -150,12 +170,17 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
     epochs = int(epochs)
     if epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    for name, value in (("eval_every", eval_every), ("check_every", check_every), ("checkpoint_every", checkpoint_every)):
+        check_positive_int(value, name)
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ValueError("model: it has no trainable parameters (none, or all with requires_grad=False)")
     device = model_device(model)
     train, val = float_features(train, model), float_features(val, model)
     batches = Batches(train, likelihood, batch_size, device, seed, dtype=model_dtype(model))
     if regularizer is not None and regularizer.n_data != batches.n_data:
         raise ValueError(f"regularizer.n_data={regularizer.n_data} differs from the training set "
                          f"size {batches.n_data}")
+    _check_regularizer(model, regularizer, optimizer)
     if isinstance(optimizer, torch.optim.Optimizer):  # continue with a given optimizer (its state kept)
         opt = optimizer
         if regularizer is not None:
@@ -179,7 +204,7 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
     for epoch in range(start_epoch, epochs):
         total = torch.zeros((), device=device)
         for X, y in batches:
-            output = model(X)
+            output = tensor_output(model(X))
             loss = likelihood.loss(output, y)
             _call(callbacks, "on_forward", output, y)
             opt.zero_grad(set_to_none=True)
@@ -234,6 +259,26 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
     if val is not None:
         history["val_nll"] = val_nll
     return FitResult(model, history, time.perf_counter() - started, epoch + 1, stopped)
+
+
+def _check_regularizer(model: nn.Module, regularizer: Regularizer | None, optimizer) -> None:
+    """The regularizer acts on the model's own parameters, and a given optimizer has the param
+    groups a decoupled L2 writes δ_g / N into (without them no decay was applied, silently)."""
+    if regularizer is None:
+        return
+    own = {id(p) for p in model.parameters()}
+    if not all(id(p) in own for g in regularizer.reg_groups for p in g.params):
+        raise ValueError("regularizer: its parameters are not the model's (built on another module or a copy of "
+                         "it); build it on the model that is trained")
+    if (isinstance(optimizer, torch.optim.Optimizer) and regularizer.penalty_kind is Penalty.L2
+            and regularizer.mode is Mode.DECOUPLED):
+        named = {group.get("name") for group in optimizer.param_groups}
+        missing = [g.name for g, means in zip(regularizer.reg_groups, regularizer.means)
+                   if all(m is None for m in means) and g.name not in named]
+        if missing:
+            raise ValueError(f"optimizer: a decoupled regularizer sets weight_decay = δ_g/N in the param groups named "
+                             f"after its groups, and this optimizer has none for {missing}; build it on "
+                             "regularizer.param_groups(lr=...), or pass optimizer by name, or use mode='coupled'")
 
 
 # A healthy fixed-δ run ends within ~10 % of its lowest epoch loss (digits settings); 2× is a

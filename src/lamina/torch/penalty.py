@@ -210,8 +210,8 @@ class Regularizer:
         return self.l2_term()
 
     def l2_term(self) -> torch.Tensor:
-        """1/(2N) Σ_g δ_g ‖W_g − μ_g‖² in either mode: the term whose stationary point coupled
-        training and decoupled weight decay δ_g/N both reach."""
+        """1/(2N) Σ_g δ_g ‖W_g − μ_g‖² in either mode: coupled training reaches its stationary point, as does
+        weight_decay δ_g/N in SGD or Adam (added to the gradient); AdamW's, and decoupled steps toward μ_g, do not."""
         norms = self.sq_distances()
         return 0.5 * torch.dot(self.delta.to(norms.dtype), norms) / self.n_data
 
