@@ -44,29 +44,36 @@ def global_minimum(A, b, lam) -> float:
     return best
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--problems", type=int, default=150)
-    parser.add_argument("--solvers", nargs="+", default=["irl1", "iht", "omp"])
-    args = parser.parse_args(argv)
+def run(quick: bool = False, n_problems: int | None = None, solvers=("irl1", "iht", "omp")) -> str:
+    """The markdown table (30 problems with ``quick``, else 150)."""
+    n_problems = n_problems or (30 if quick else 150)
     warnings.simplefilter("ignore")
-    counts = {s: {"above x=0": 0, "above IHT": 0, "above the minimum": 0, "ratios": []} for s in args.solvers}
-    for A, b, lam in problems(args.problems):
+    counts = {s: {"above x=0": 0, "above IHT": 0, "above the minimum": 0, "ratios": []} for s in solvers}
+    for A, b, lam in problems(n_problems):
         objective = lambda x: 0.5 * float(np.sum((A @ x - b) ** 2)) + lam * np.count_nonzero(x)  # noqa: E731
         best, zero = global_minimum(A, b, lam), 0.5 * float(b @ b)
         iht = objective(lamina.solve(A, b, "l0", lam, solver="iht").x)
-        for solver in args.solvers:
+        for solver in solvers:
             value = objective(lamina.solve(A, b, "l0", lam, solver=solver).x)
             row = counts[solver]
             row["above x=0"] += value > zero + 1e-9
             row["above IHT"] += value > iht + 1e-9
             row["above the minimum"] += value > best * (1 + 1e-6)
             row["ratios"].append(value / best)
-    print(f"| solver ({args.problems} problems) | above x = 0 | above IHT | above the global minimum | median ratio | largest ratio |")
-    print("|---|---|---|---|---|---|")
+    lines = [f"| solver ({n_problems} problems) | above x = 0 | above IHT | above the global minimum | median ratio | "
+             "largest ratio |", "|---|---|---|---|---|---|"]
     for solver, row in counts.items():
-        print(f"| {solver} | {row['above x=0']} | {row['above IHT']} | {row['above the minimum']} | "
-              f"{np.median(row['ratios']):.3f} | {np.max(row['ratios']):.3f} |")
+        lines.append(f"| {solver} | {row['above x=0']} | {row['above IHT']} | {row['above the minimum']} | "
+                     f"{np.median(row['ratios']):.3f} | {np.max(row['ratios']):.3f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--problems", type=int, default=150)
+    parser.add_argument("--solvers", nargs="+", default=["irl1", "iht", "omp"])
+    args = parser.parse_args(argv)
+    print(run(n_problems=args.problems, solvers=args.solvers))
 
 
 if __name__ == "__main__":
