@@ -170,3 +170,15 @@ def test_report_command_builds_the_page_of_a_stored_study(tmp_path, capsys):
     missing = parser.parse_args(["report", "--storage", str(tmp_path / "nope.db")])
     with pytest.raises(ValueError, match="--storage"):
         missing.run(missing)
+
+
+def test_a_stored_summary_outside_lamina_is_not_imported(monkeypatch):
+    """`lamina report` reads how to summarize a study from its database; a name outside lamina's
+    study modules is ignored (the shared verdict is used), so a database cannot make it run code."""
+    from lamina.studies import report_command
+    called = []
+    monkeypatch.setattr(report_command, "resolve_callable", lambda name: called.append(name) or (lambda rows: None))
+    assert report_command.summary([], {"summarize": "os:system", "unit": "layer"}, "NLL") == (None, (), None)
+    assert called == []
+    report_command.summary([], {"summarize": "lamina.studies.nn_sparsity:summarize"}, "NLL")
+    assert called == ["lamina.studies.nn_sparsity:summarize"]

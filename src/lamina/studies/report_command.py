@@ -10,11 +10,10 @@ import pathlib
 import optuna
 
 from lamina.report.study_report import json_safe, results_summary, write_study_report
-from lamina.studies.runner import expected_cells, report_settings, study_rows
+from lamina.studies.runner import expected_cells, report_settings, resolve_callable, study_rows
 from lamina.studies.storage import redact, storage_spec
 
 
-# ----------------------------------------------------------------------------- lamina report
 def add_report_parser(sub) -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="build the HTML report of a stored study")
     report.add_argument("--storage", default=None,
@@ -78,10 +77,11 @@ def _settings_of_older_study(rows: list[dict]) -> dict:
 
 def summary(rows: list[dict], settings: dict, metric: str):
     """(verdict sentence, extra report sections, table rows or None) of a study's rows: its own
-    ``summarize`` where the command gave one, else the shared verdict with the settings' unit."""
+    ``summarize`` where the command gave one — one of lamina's study modules only: a stored study
+    names it, and reading a database must not import whatever module it names — else the shared
+    verdict with the settings' unit."""
     from lamina.report.verdict import verdict
-    from lamina.studies.runner import resolve_callable
-    if settings.get("summarize"):
+    if str(settings.get("summarize") or "").startswith("lamina.studies."):
         return resolve_callable(settings["summarize"])(rows)
     if settings.get("unit"):
         return verdict(rows, metric, settings["unit"]), (), None
