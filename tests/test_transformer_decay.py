@@ -85,6 +85,19 @@ def test_bad_input_names_the_argument(corpus):
         run_strategy("adamw", corpus, LMConfig(corpus.vocab_size, **TINY), LMRecipe(steps=2, warmup=0), 0)
     with pytest.raises(ValueError, match="d_model"):
         LMConfig(10, d_model=10, n_heads=3)
+    for bad in ("0.1", True, None):                      # a number, not anything float() reads
+        with pytest.raises(ValueError, match=r"decays\['head'\] must be a non-negative number"):
+            adamw_groups(model, {"head": bad})
+    with pytest.raises(ValueError, match="lr must be a number"):
+        LMRecipe(lr="3e-3")
+    recipe = LMRecipe(steps=2, warmup=0)
+    with pytest.raises(ValueError, match="config: vocab_size 5 is smaller"):
+        run_strategy("none", corpus, LMConfig(5, **TINY), recipe, 0)
+    with pytest.raises(ValueError, match="every must be a positive integer"):
+        run_strategy("alphadecay", corpus, LMConfig(corpus.vocab_size, **TINY), recipe, 0, every=0)
+    with pytest.raises(ValueError, match="heldout_windows must be an integer >= 2"):
+        run_strategy("lamina", corpus, LMConfig(corpus.vocab_size, **TINY), recipe, 0,
+                     tuner_options={"heldout_windows": 1})
 
 
 def test_timescale_rule_follows_schedule_and_run_length():

@@ -33,6 +33,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -104,10 +105,9 @@ def preset_decays(model_or_types, preset: str, lam: float) -> dict[str, float]:
 
 
 def _checked_decay(name: str, value) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a non-negative number, got {value!r}") from None
+    if isinstance(value, (bool, str)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
+    value = float(value)
     if not (math.isfinite(value) and value >= 0):
         raise ValueError(f"{name} must be a finite non-negative decay, got {value!r}")
     return value

@@ -89,9 +89,14 @@ def run_strategy(strategy: str, corpus: Corpus, config: LMConfig, recipe: LMReci
     (``lambdas``) and strategy details."""
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {list(STRATEGIES)}, got {strategy!r}")
+    if config.vocab_size < corpus.vocab_size:
+        raise ValueError(f"config: vocab_size {config.vocab_size} is smaller than the corpus' {corpus.vocab_size} "
+                         "distinct characters (LMConfig(corpus.vocab_size, ...))")
     torch.manual_seed(seed)
     model = CharTransformer(config, seed=seed)
     train, callbacks, info = corpus.train, [], {}
+    if every is not None and not (isinstance(every, int) and not isinstance(every, bool) and every >= 1):
+        raise ValueError(f"every must be a positive integer (steps between decay updates) or None, got {every!r}")
     every = every or max(1, recipe.steps // 6)
     if strategy in ("none", "nanogpt", "timescale"):
         lam = timescale_decay(recipe, fraction) if strategy == "timescale" else lam

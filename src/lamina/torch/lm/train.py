@@ -47,6 +47,9 @@ class LMRecipe:
                 raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
         if not isinstance(self.warmup, int) or not 0 <= self.warmup < self.steps:
             raise ValueError(f"warmup must be an integer in [0, steps), got {self.warmup!r}")
+        for name in ("lr", "min_lr_ratio", "clip_norm"):
+            if isinstance(getattr(self, name), bool) or not isinstance(getattr(self, name), (int, float)):
+                raise ValueError(f"{name} must be a number, got {getattr(self, name)!r}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
         if not 0 <= self.min_lr_ratio <= 1:
