@@ -107,6 +107,9 @@ def run_strategy(strategy: str, corpus: Corpus, config: LMConfig, recipe: LMReci
         callbacks.append(RuleDecay(optimizer, rule, lam, every if strategy == "alphadecay" else 10))
     else:
         options = dict(tuner_options or {})
+        windows = options.get("heldout_windows", 32)
+        if isinstance(windows, bool) or not (isinstance(windows, int) and windows >= 2):
+            raise ValueError(f"heldout_windows must be an integer >= 2 (paired errors need two), got {windows!r}")
         train, heldout = heldout_split(corpus.train, float(options.pop("val_fraction", 0.1)))
         lam0 = start_decay(recipe, float(options.pop("start_runs", START_RUNS)))
         types = tuned_types(model)

@@ -172,8 +172,6 @@ class HeldoutDecayTuner(DecayCallback):
                 raise ValueError(f"{name} must be a positive number, got {value!r}")
         if not max_factor > 1:
             raise ValueError(f"max_factor must be > 1, got {max_factor!r}")
-        if not (isinstance(heldout_windows, int) and heldout_windows >= 2):
-            raise ValueError(f"heldout_windows must be an integer >= 2 (paired errors need two), got {heldout_windows!r}")
         all_types = param_types(model)
         self.types = list(types) if types is not None else tuned_types(model)
         unknown = sorted(set(self.types) - set(all_types))
