@@ -365,9 +365,12 @@ def test_path_groups_scaling_and_options_name_what_is_wrong():
     from lamina import Groups, scale_weights
     rng = np.random.default_rng(5)
     A, b = rng.standard_normal((40, 15)), rng.standard_normal(40)
-    for bad_b, match in ((np.r_[np.nan, b[1:]], "NaN or inf"), (b[:10], r"got shape \(10,\)")):
-        with pytest.raises(ValueError, match=f"b must hold 40 finite values.*{match}"):
+    for bad_b, match in ((np.r_[np.nan, b[1:]], r"b contains 1 NaN or inf value"),
+                         (b[:10], "A has 40 rows but b has 10 entries")):
+        with pytest.raises(ValueError, match=match):
             lamina.regularization_path(A, bad_b, "l1", n_lams=3)
+    with pytest.raises(TypeError, match="b"):          # complex: refused, not cut to its real part
+        lamina.regularization_path(A, b + 1j, "l1", n_lams=3)
     with pytest.raises(ValueError, match="Aᵀb = 0"):
         lamina.regularization_path(A, np.zeros(40), "l1", n_lams=3)
     for multipliers in (1.0, [], [1.0, -1.0]):

@@ -72,6 +72,14 @@ def _parse_solver(solver) -> Solver:
     return parse_choice(Solver, solver, "solver")
 
 
+def check_rhs(A, b) -> np.ndarray:
+    """b as a finite real 1-D float array with one entry per row of A (errors name b)."""
+    b = check_finite_array(b, "b", ndim=1)
+    if A.shape[0] != b.shape[0]:
+        raise ValueError(f"A has {A.shape[0]} rows but b has {b.shape[0]} entries; shapes must match")
+    return b
+
+
 def solve(A, b, penalty, lam, groups=None, *, tol: float = 1e-6, max_iter: int | None = None,
           solver=None, x0=None, callback=None, check_adjoint: bool = True,
           options: dict | None = None) -> SolveResult:
@@ -128,9 +136,7 @@ def solve(A, b, penalty, lam, groups=None, *, tol: float = 1e-6, max_iter: int |
     [2.0, 0.0, -1.0]
     """
     A = as_forward_model(A)
-    b = check_finite_array(b, "b", ndim=1)
-    if A.shape[0] != b.shape[0]:
-        raise ValueError(f"A has {A.shape[0]} rows but b has {b.shape[0]} entries; shapes must match")
+    b = check_rhs(A, b)
     penalty = make_penalty(penalty)
     n_features = A.shape[1]
     groups = as_groups(groups, n_features, n_lam=check_lam_values(lam).size)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lamina._validation import check_positive_float, check_positive_int
-from lamina.api import solve
+from lamina.api import check_rhs, solve
 from lamina.groups import as_groups
 from lamina.operators import as_forward_model, rmatvec
 from lamina.penalties import make_penalty
@@ -86,10 +86,7 @@ def regularization_path(A, b, penalty="l1", *, groups=None, direction=None, mult
     direction = np.ones(groups.n_groups) if direction is None else np.asarray(direction, float)
     if direction.shape != (groups.n_groups,) or np.any(direction < 0) or not np.all(np.isfinite(direction)):
         raise ValueError(f"direction must hold {groups.n_groups} finite values >= 0")
-    b = np.asarray(b, dtype=float)
-    if b.shape != (A.shape[0],) or not np.all(np.isfinite(b)):
-        raise ValueError(f"b must hold {A.shape[0]} finite values (A's rows), got shape {b.shape}"
-                         f"{'' if np.all(np.isfinite(b)) else ' with NaN or inf'}")
+    b = check_rhs(A, b)
     if multipliers is None:
         t_max = penalty.lam_max(rmatvec(A, b), groups, direction)
         if not np.isfinite(t_max):

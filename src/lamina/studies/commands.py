@@ -127,11 +127,12 @@ def run_study_command(args, *, kind: str, cells, run_cell: str, metric: str, int
     from tqdm.auto import tqdm
 
     from lamina.studies.cluster import cluster_backend
+    from lamina.studies.opening import repeated_keys
     from lamina.studies.runner import run_study
 
     out = pathlib.Path(args.out)
     keys = [cell.key for cell in cells]
-    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    repeated = repeated_keys(keys)
     if repeated:   # before the storage is opened: no empty study is left behind
         raise ValueError(f"the same cell twice: {', '.join(repeated[:3])} — a value repeated in --methods or "
                          "another list option (--sparsities: values equal to 6 digits count as one)")

@@ -58,6 +58,14 @@ def jsonable(value):
     return json.loads(json.dumps(value, default=float))
 
 
+def repeated_keys(keys: list[str]) -> list[str]:
+    """The keys that occur more than once, sorted."""
+    seen, repeated = set(), set()
+    for key in keys:
+        (repeated if key in seen else seen).add(key)
+    return sorted(repeated)
+
+
 def open_study(name: str, cells: Iterable[Cell], spec: StorageSpec, *, resume: bool,
                report: dict | None = None) -> optuna.Study:
     """Create the study and enqueue its cells, or, with ``resume``, reopen and repair it;
@@ -71,8 +79,9 @@ def open_study(name: str, cells: Iterable[Cell], spec: StorageSpec, *, resume: b
     """
     cells = list(cells)
     keys = [cell.key for cell in cells]
-    if len(set(keys)) != len(keys):
-        raise ValueError("cells must have unique keys")
+    repeated = repeated_keys(keys)
+    if repeated:
+        raise ValueError(f"cells must have unique keys, got {repeated[:3]} more than once")
     storage = spec.open()
     study, created = _create_or_load(name, storage)
     if not created and not resume:

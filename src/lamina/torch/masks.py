@@ -9,6 +9,9 @@ zeros are exact whatever the optimizer.
 """
 from __future__ import annotations
 
+import operator
+from functools import reduce
+
 import numpy as np
 import torch
 from torch import nn
@@ -19,7 +22,8 @@ from lamina.torch.penalty import Regularizer
 @torch.no_grad()
 def group_nonzeros(regularizer: Regularizer) -> torch.Tensor:
     """Number of nonzero weights per regularized group, a 1-D tensor on the device (no sync)."""
-    return torch.stack([sum(torch.count_nonzero(p) for p in g.params) for g in regularizer.reg_groups])
+    # (reduce, not sum: sum would start from the int 0, one more tensor op per group at every step)
+    return torch.stack([reduce(operator.add, (torch.count_nonzero(p) for p in g.params)) for g in regularizer.reg_groups])
 
 
 def allocate(keep: int, nonzeros: np.ndarray) -> np.ndarray:

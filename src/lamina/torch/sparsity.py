@@ -160,7 +160,6 @@ class SparsityController:
         self.ramp_end = math.inf if ramp_end is None else ramp_end
         self.gain, self.kappa, self.update_every, self.probe, self.allocate = gain, kappa, update_every, probe, allocate
         device = regularizer.delta.device
-        self.params = [p for g in regularizer.reg_groups for p in g.params]
         self.total = float(sum(g.numel for g in regularizer.reg_groups))
         self.on_host = reads_free(regularizer.delta)   # λ_g = exp(log s + log r_g), log s a float on the CPU
         self.log_scale = math.log(scale0) if self.on_host else torch.tensor(math.log(scale0), dtype=torch.float64,
@@ -181,7 +180,7 @@ class SparsityController:
         rescaled in place), else in tensor ops on the device."""
         if self.epoch < self.start_epoch:
             return
-        nonzero = torch.stack([torch.count_nonzero(p) for p in self.params]).sum()
+        nonzero = group_nonzeros(self.reg).sum()
         if self.on_host:
             gap = math.log(max(int(nonzero), 1) / self.total) - math.log(self.goal)
             step = self.gain * min(max(gap, -_MAX_STEP), _MAX_STEP)
