@@ -271,7 +271,7 @@ def test_fista_refuses_nonconvex_penalty(lasso_problem):
 @given(tol=st.floats(1e-17, 1e-2), objective_share=st.floats(0.0, 1.0), half_norm_y=st.floats(1e-6, 1e6))
 def test_gap_threshold_is_never_looser_than_scikit_learns_and_never_below_rounding(tol, objective_share,
                                                                                    half_norm_y):
-    from lamina.solvers.cd import ROUNDING_ULPS, gap_threshold
+    from lamina.solvers.base import ROUNDING_ULPS, gap_threshold
     objective = objective_share * half_norm_y   # P ≤ P(0) = ½‖y‖²
     threshold = gap_threshold(tol, objective, half_norm_y)
     assert threshold <= tol * half_norm_y
@@ -296,3 +296,20 @@ def test_a_fit_close_to_interpolation_stops_near_its_own_optimum(l1_ratio):
     coef = sk_lasso(X, y, lam, l1_ratio)
     reference = 0.5 * np.sum((y - X @ coef) ** 2) + penalty.value(coef, np.array([lam]), Groups.single(300))
     assert fit.objective <= reference * (1 + 2e-6)
+
+
+@pytest.mark.parametrize("l1_ratio", [1.0, 0.5])
+def test_fista_close_to_interpolation_stops_near_its_own_optimum(l1_ratio):
+    """The same criterion in FISTA, on an operator: p > n and λ small, P ≈ 1e-5 · ½‖b‖². With a gap
+    of tol·½‖b‖² FISTA reported convergence 8e-5 (L1) above the optimum, relatively, at tol 1e-6."""
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((50, 300)) / np.sqrt(50)
+    b = rng.standard_normal(50)
+    lam = 1e-4
+    penalty = L1() if l1_ratio == 1.0 else ElasticNet(l1_ratio)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit = lamina.solve(aslinearoperator(A), b, penalty, lam, solver="fista", tol=1e-6)
+    assert fit.converged and fit.objective < 1e-3 * 0.5 * b @ b
+    reference = lamina.solve(A, b, penalty, lam, solver="cd", tol=1e-13)
+    assert fit.objective <= reference.objective * (1 + 2e-6)

@@ -27,8 +27,9 @@ equals a convex quadratic that does not increase, and the polished point is kept
 objective — from fresh products — did not increase. Proximal gradient identifies the support
 in a few dozen iterations; CG then converges far faster than FISTA on the face.
 
-Stopping: duality gap ≤ tol · ½‖b‖², checked every ``check_every`` iterations and after each
-polishing (one extra Aᵀ product), for convex penalties. The gap treats unpenalized
+Stopping: duality gap ≤ tol · min(½‖b‖², P) (P the objective, never below the gap's rounding
+resolution: :func:`lamina.solvers.base.gap_threshold`, as coordinate descent), checked every
+``check_every`` iterations and after each polishing (one extra Aᵀ product), for convex penalties. The gap treats unpenalized
 coefficients as optimal, so while the gain of one gradient step on them, ‖g_U‖²/(2L),
 exceeds the threshold, that gain is the criterion. L0: relative change ‖x⁺ − x‖ ≤ tol ‖x⁺‖.
 """
@@ -41,7 +42,7 @@ from lamina.datafits import Datafit, Quadratic
 from lamina.operators import matvec, rmatvec
 from lamina.penalties import Penalty
 from lamina.penalties.elastic_net import elastic_net_prox
-from lamina.solvers.base import Monitor, SolveResult, duality_gap
+from lamina.solvers.base import Monitor, SolveResult, duality_gap, gap_threshold
 
 _TINY = np.finfo(float).tiny
 
@@ -187,7 +188,8 @@ def proximal_gradient(A, b, penalty: Penalty, lam, groups: Groups, *, x0=None, t
     x0 : ndarray, optional
         Warm start.
     tol : float
-        Relative duality gap (convex) or relative change (L0) to stop at.
+        Duality gap relative to min(½‖b‖², objective) (convex, least squares), relative violation
+        (other datafits) or relative change (L0) to stop at.
     max_iter : int
         Budget of proximal-gradient iterations.
     step : float, optional
@@ -235,7 +237,8 @@ def proximal_gradient(A, b, penalty: Penalty, lam, groups: Groups, *, x0=None, t
     fit = datafit.predict(x) if np.any(x) else np.zeros(zero_fit)   # Ax
     z, fit_z, t = x, fit, 1.0     # extrapolated point and Az
     if quadratic:
-        threshold = tol * max(0.5 * float(np.dot(b, b)), _TINY)
+        half_norm_b = 0.5 * float(np.dot(b, b))
+        threshold = gap_threshold(tol, half_norm_b, half_norm_b)
     else:  # relative violation: ‖∇F(0)‖∞ is the scale of λ_max
         grad0 = datafit.backproject(datafit.raw_gradient(np.zeros(zero_fit)))
         scale = max(float(np.max(np.abs(grad0), initial=0.0)), _TINY)
@@ -298,6 +301,7 @@ def proximal_gradient(A, b, penalty: Penalty, lam, groups: Groups, *, x0=None, t
             criterion = float(np.max(violation, initial=0.0)) / scale
         else:
             criterion = duality_gap(penalty, lam, groups, b, b - fit, corr, objective)
+            threshold = gap_threshold(tol, objective, half_norm_b)
         if ready and criterion > threshold:
             stable = 0
             polished = _polish(A, x, fit, corr, face[0], face[1], max_cg)
@@ -314,6 +318,7 @@ def proximal_gradient(A, b, penalty: Penalty, lam, groups: Groups, *, x0=None, t
                     corr = datafit.backproject(-datafit.raw_gradient(fit))
                     n_products += 1
                     criterion = duality_gap(penalty, lam, groups, b, b - fit, corr, objective)
+                    threshold = gap_threshold(tol, objective, half_norm_b)
                     last_signs = np.sign(x)
         if quadratic and free is not None and criterion <= threshold:
             # the gap treats unpenalized coefficients as optimal; one gradient step on them

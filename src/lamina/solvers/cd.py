@@ -24,7 +24,7 @@ from lamina.penalties import Penalty
 from lamina.penalties.base import MissingCapability
 from lamina.solvers import _cd_kernels as kernels
 from lamina.solvers._block_kernels import block_spectra
-from lamina.solvers.base import Monitor, SolveResult, duality_gap
+from lamina.solvers.base import Monitor, SolveResult, duality_gap, gap_threshold
 from lamina.solvers.face_newton import AT_MINIMUM, face_newton_step
 
 #: stop after this many inner solves that stall (their whole epoch budget spent, or face-Newton steps
@@ -33,8 +33,6 @@ from lamina.solvers.face_newton import AT_MINIMUM, face_newton_step
 #: each further outer iteration would cost max_epochs (breast_cancer unscaled, tol 1e-15: 200 of
 #: them took 42 s)
 MAX_STALLS = 3
-#: the duality gap's rounding resolution in units of ε · ½‖y‖² (see :func:`gap_threshold`)
-ROUNDING_ULPS = 64
 #: CD epochs between two Newton steps on the orthant face (at least |working set|)
 NEWTON_ROUND = 50
 _EMPTY_DENSE = np.empty((0, 0), order="F")
@@ -111,22 +109,6 @@ def _solve_working_set(kind, ws, w, residual, lipschitz, l1, l2, thr, groups, sp
         if idle_steps == 2:
             return spent, True
     return spent, spent >= max_epochs
-
-
-def gap_threshold(tol: float, objective: float, half_norm_y: float) -> float:
-    """The duality gap at which a solve stops: tol relative to the objective P where P ≪ ½‖y‖²,
-    tol · ½‖y‖² (scikit-learn's criterion) otherwise, never below the gap's rounding resolution.
-
-    threshold = min(tol · ½‖y‖², max(tol · P, ρ)),  ρ = ROUNDING_ULPS · ε · ½‖y‖².
-    ½‖y‖² bounds P (P(0) = ½‖y‖²), so this is never looser than scikit-learn's criterion; where
-    P ≪ ½‖y‖² (p > n, a small λ: a fit close to interpolation) a gap of tol · ½‖y‖² would leave the
-    objective up to tol · ½‖y‖² / P above its minimum, relatively (2 % seen at tol 1e-6). The gap
-    is computed from r = y − Xw, whose rounding, ε·|Xw| per sample, moves it by about ε‖y‖²; ρ
-    keeps the stop reachable there, and a tol below ρ / ½‖y‖² keeps the old criterion (a tol that
-    rounding cannot certify ends in the stall rule and its warning, as before)."""
-    scale = max(half_norm_y, np.finfo(float).tiny)
-    resolution = ROUNDING_ULPS * np.finfo(float).eps * scale
-    return min(tol * scale, max(tol * objective, resolution))
 
 
 def _round_size(ws, design) -> int:

@@ -219,7 +219,7 @@ def inner_tolerance(violation: float, unit: float) -> float:
 
 def _tolerance_unit(design, target, penalty, lam, groups, x) -> float:
     """What the subproblem's solver measures its tolerance against: coordinate descent, the
-    objective where it is below ½‖t‖² (:func:`lamina.solvers.cd.gap_threshold`; here the warm
+    objective where it is below ½‖t‖² (:func:`lamina.solvers.base.gap_threshold`; here the warm
     start's, which the solve only lowers); the other solvers, ½‖t‖²."""
     half_norm = 0.5 * float(target @ target)
     if default_solver(penalty, explicit=True) is not Solver.CD:
