@@ -98,9 +98,9 @@ def solve(A, b, penalty, lam, groups=None, *, tol: float = 1e-6, max_iter: int |
         n values.
     tol : float
         Stopping tolerance: relative duality gap for convex penalties on iterative solvers —
-        gap ≤ tol·min(½‖b‖², objective) for ``cd`` (the objective's own relative error where a
-        fit nearly interpolates), gap ≤ tol·½‖b‖² for ``fista`` — relative residual or change
-        otherwise.
+        gap ≤ tol·min(½‖b‖², objective) for ``cd`` and ``fista``/``ista`` on least squares (the
+        objective's own relative error where a fit nearly interpolates) — relative residual or
+        change otherwise.
     max_iter : int, optional
         Iteration budget (solver's default if None); a warning is raised when it runs out.
         Outer (working-set) iterations for ``cd``, atoms for ``omp``, reweightings for ``irl1``.
