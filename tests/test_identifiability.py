@@ -92,6 +92,52 @@ def test_bad_arguments_get_clear_errors():
     found = identifiability(nn.Sequential(nn.Embedding(10, 4), nn.Linear(4, 2)),
                             example=torch.arange(6).reshape(3, 2))
     assert found.groups == ["0.weight", "1.weight"]
+    for option, value in (("tol", -1), ("tol", 10), ("tol", "x"), ("factor", 1), ("factor", 0), ("factor", -2.0),
+                          ("seed", None)):
+        with pytest.raises(ValueError, match=option):
+            identifiability(_mlp(), **{option: value})
+    with pytest.raises(ValueError, match="example"):   # the wrong width: torch's error, named
+        identifiability(_mlp(), example=torch.randn(3, 5))
+    with pytest.raises(ValueError, match="example.*2 rows"):
+        identifiability(nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2)),
+                        example=torch.randn(1, 4))
+
+
+def test_examples_are_cast_and_normalization_first_is_shaped():
+    """An array or a float32 batch for a float64 model runs as the model's dtype; a model that
+    starts with LayerNorm/BatchNorm1d gets its input width from it."""
+    net = _mlp().double()
+    assert identifiability(net, example=np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)).n_identified == 1
+    assert identifiability(net, example=torch.randn(5, 4)).n_identified == 1
+    for norm in (nn.LayerNorm(4), nn.BatchNorm1d(4)):
+        found = identifiability(nn.Sequential(norm, nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)))
+        assert found.groups == ["1.weight", "3.weight"]
+
+
+def test_frozen_nonzero_tensors_break_the_symmetries_that_scale_them():
+    """A rescaling that must scale a frozen bias (or a frozen normalization scale) is no symmetry of
+    what training can move: W₀ × 2, W₁ / 2 with the biases fixed changes the output."""
+    net = _mlp((4, 8, 8, 2))
+    with torch.no_grad():
+        for layer in (net[0], net[2]):
+            layer.bias.normal_()
+    for layer in (net[0], net[2], net[4]):
+        layer.bias.requires_grad_(False)
+    x = torch.randn(16, 4)
+    with torch.no_grad():
+        moved = {**net.state_dict(), "0.weight": net[0].weight * 2, "2.weight": net[2].weight / 2}
+        assert float((torch.func.functional_call(net, moved, (x,)) - net(x)).norm()) > 1e-2 * float(net(x).norm())
+    found = identifiability(net)
+    assert found.n_identified == 3 and found.chains == []
+    assert {reason for _, _, reason in found.broken} == {"the frozen 0.bias", "the frozen 2.bias"}
+    with torch.no_grad():   # frozen at zero: scaling leaves them as they are, the symmetry stands
+        for layer in (net[0], net[2], net[4]):
+            layer.bias.zero_()
+    assert identifiability(net).n_identified == 1
+    norm_net = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+    assert identifiability(norm_net).n_identified == 0            # BatchNorm's scale absorbs the head's
+    norm_net[1].requires_grad_(False)
+    assert identifiability(norm_net).n_identified == 1            # … unless it is frozen
 
 
 def _train(delta, X, y, start=None):

@@ -21,9 +21,10 @@ numerically on one batch (a property of the architecture, not of the weights):
 
 What breaks a symmetry, so that the split between the groups matters: a prior mean
 μ ≠ 0 on either group (‖cW − μ‖² is not homogeneous: fine-tuning, L2-SP), a regularized
-bias that the scaling moves, a skip connection around the pair, a non-homogeneous
-activation (tanh, GELU, sigmoid, softmax). The tests below see all of them: the first two
-through the penalty, the others through the function.
+bias that the scaling moves, a frozen nonzero tensor it would have to move (``requires_grad``
+False: training cannot follow the rescaling), a skip connection around the pair, a
+non-homogeneous activation (tanh, GELU, sigmoid, softmax). The tests below see all of them: the
+first three through the penalty and the trainable set, the others through the function.
 
 Test of one candidate symmetry S: with U a random perturbation of the same tensors and the
 same size, r = ‖f(S(W)) − f(W)‖ / ‖f(W + U) − f(W)‖; symmetric when r < ``tol`` (1e-2 by
@@ -34,12 +35,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 from torch import nn
-from torch.func import functional_call
 
 from lamina.torch.groups import ParamGroup, discover_groups
-from lamina.torch.invariance import _flat
+from lamina.torch.invariance import SymmetryProbe, example_inputs
 from lamina.torch.penalty import resolve_prior_mean
 
 
@@ -60,8 +59,8 @@ class Identifiability:
     absorbed : dict[str, str]
         Group → the unregularized group that can take its scale.
     broken : list of (str, str, str)
-        (g, h, reason) for pairs whose function symmetry the penalty breaks (prior mean,
-        regularized bias).
+        (g, h, reason) for pairs whose function symmetry the penalty or a frozen tensor breaks
+        (prior mean, regularized bias, frozen nonzero bias or normalization scale).
     flat : ndarray, shape (n_flat, n_groups)
         Orthonormal basis of the directions of log δ the data cannot pin down.
     identified : ndarray, shape (n_groups − n_flat, n_groups)
@@ -147,7 +146,8 @@ def identifiability(model: nn.Module, by=None, *, example=None, prior_mean=None,
         As in :func:`discover_groups`: penalized biases/normalization parameters break the
         symmetries that scale them.
     tol, factor, seed
-        Threshold on the ratio r (module doc), the test's scaling factor c, and its seed.
+        Threshold on the ratio r (module doc) in (0, 1), the test's scaling factor c (> 0, ≠ 1),
+        and its seed.
 
     Returns
     -------
@@ -164,18 +164,20 @@ def identifiability(model: nn.Module, by=None, *, example=None, prior_mean=None,
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    _check_probe_options(tol, factor, seed)
     groups = discover_groups(model, by, regularize_bias=regularize_bias, regularize_norm=regularize_norm)
     reg = [g for g in groups if g.regularized]
-    args = _example_args(model, example)
+    args = example_inputs(model, example)
     names = {id(p): n for n, p in model.named_parameters()}
     penalized = {names[id(p)] for g in reg for p in g.params if id(p) in names}
+    frozen = _frozen_nonzero(model)   # tensors training cannot rescale: they break a symmetry as a penalty does
     with_mean = _groups_with_mean(reg, prior_mean)
     was_training = model.training
     model.train()
     try:
-        probe = _SymmetryProbe(model, args, tol=tol, factor=factor, seed=seed)
+        probe = SymmetryProbe(model, args, tol=tol, factor=factor, seed=seed)
         order = [name for name, _ in model.named_modules()]
-        invariant, broken = _scale_invariant(probe, model, reg, names, penalized, with_mean)
+        invariant, broken = _scale_invariant(probe, model, reg, names, penalized, with_mean, frozen)
         pairs, absorbed = [], {}
         for h in reg:
             if h.name in invariant:
@@ -187,10 +189,10 @@ def identifiability(model: nn.Module, by=None, *, example=None, prior_mean=None,
                 if scaled is None:
                     continue
                 if not g.regularized:
-                    if not set(scaled) & penalized:
+                    if not set(scaled) & (penalized | frozen):
                         absorbed.setdefault(h.name, g.name)
                     continue
-                reason = _breaker(g, h, scaled, penalized, with_mean)
+                reason = _breaker(g, h, scaled, penalized, with_mean, frozen)
                 (broken.append((g.name, h.name, reason)) if reason else pairs.append((g.name, h.name)))
     finally:
         model.train(was_training)
@@ -198,7 +200,7 @@ def identifiability(model: nn.Module, by=None, *, example=None, prior_mean=None,
     return _assemble([g.name for g in reg], pairs, invariant, absorbed, broken)
 
 
-def _scale_invariant(probe, model, reg, names, penalized, with_mean):
+def _scale_invariant(probe, model, reg, names, penalized, with_mean, frozen):
     """(invariant group names, broken findings): f(c·W_g) = f(W_g), alone or with g's bias."""
     invariant, broken = [], []
     for g in reg:
@@ -210,7 +212,7 @@ def _scale_invariant(probe, model, reg, names, penalized, with_mean):
             scaled = with_bias
         else:
             continue
-        reason = _breaker(g, g, scaled, penalized, with_mean)
+        reason = _breaker(g, g, scaled, penalized, with_mean, frozen)
         (broken.append((g.name, g.name, reason)) if reason else invariant.append(g.name))
     return invariant, broken
 
@@ -245,49 +247,6 @@ def _biases_between(model, g, h, names, order) -> list[str]:
     return biases
 
 
-class _SymmetryProbe:
-    """r = ‖f(S(W)) − f(W)‖ / ‖f(W + U) − f(W)‖ for S scaling some tensors by c, others by 1/c."""
-
-    def __init__(self, model, args, *, tol, factor, seed):
-        self.model, self.args, self.tol, self.factor, self.seed = model, args, tol, factor, seed
-        self.params = dict(model.named_parameters())
-        self.buffers = dict(model.named_buffers())
-        device = next(iter(self.params.values())).device if self.params else torch.device("cpu")
-        self.cuda = [device.index if device.index is not None else torch.cuda.current_device()] \
-            if device.type == "cuda" else []
-        self.base = self._run({})
-        self.scale = float(self.base.norm())
-
-    @torch.no_grad()
-    def _run(self, overrides):
-        state = {**self.params, **{n: b.clone() for n, b in self.buffers.items()}, **overrides}
-        # the same random draws (dropout) in every run; seeding only the generator the model uses
-        # (torch.manual_seed also queues a seed for every uninitialized accelerator, formatting a
-        # stack trace each time: half this probe's time on a small network)
-        with torch.random.fork_rng(devices=self.cuda):
-            torch.default_generator.manual_seed(self.seed)
-            for index in self.cuda:   # the model's own device, which fork_rng restores
-                with torch.cuda.device(index):
-                    torch.cuda.manual_seed(self.seed)
-            return _flat(functional_call(self.model, state, self.args))
-
-    @torch.no_grad()
-    def is_symmetric(self, up: list, down: list) -> bool:
-        c = self.factor
-        moved = {n: self.params[n] * c for n in up} | {n: self.params[n] / c for n in down}
-        d_sym = float((self._run(moved) - self.base).norm())
-        generator = torch.Generator().manual_seed(self.seed + 1)
-        perturbed = {}
-        for n, value in moved.items():
-            noise = torch.randn(value.shape, generator=generator, dtype=value.dtype).to(value.device)
-            size = float((value - self.params[n]).norm())
-            perturbed[n] = self.params[n] + noise * (size / max(float(noise.norm()), 1e-30))
-        d_ref = float((self._run(perturbed) - self.base).norm())
-        if not (d_ref > 1e-6 * self.scale and d_ref > 1e-30):
-            return False                       # the tensors do not reach the output: no finding
-        return d_sym / d_ref < self.tol
-
-
 def _scaled_with_bias(model, group: ParamGroup, names) -> list[str]:
     """The group's tensors plus the biases of the modules that own them (scaled together)."""
     scaled = [names[id(p)] for p in group.params]
@@ -300,15 +259,27 @@ def _scaled_with_bias(model, group: ParamGroup, names) -> list[str]:
     return scaled
 
 
-def _breaker(g, h, scaled, penalized, with_mean) -> str | None:
-    """Why the penalty is not invariant under the pair's rescaling (None when it is)."""
+def _breaker(g, h, scaled, penalized, with_mean, frozen) -> str | None:
+    """Why the penalty, or the trainable set, is not invariant under the pair's rescaling (None when
+    it is): a prior mean, a regularized tensor the scaling moves, or a frozen nonzero one it would
+    have to move (training cannot follow the symmetry there)."""
     for name in (g.name, h.name):
         if name in with_mean:
             return f"the prior mean of {name}"
-    extra = [n for n in scaled if n in penalized and n not in g.param_names + h.param_names]
+    own = g.param_names + h.param_names
+    extra = [n for n in scaled if n in penalized and n not in own]
     if extra:
         return f"the regularized {extra[0]}"
+    stuck = [n for n in scaled if n in frozen]
+    if stuck:
+        return f"the frozen {stuck[0]}"
     return None
+
+
+def _frozen_nonzero(model) -> set:
+    """Names of the parameters training cannot move (``requires_grad`` False) that a rescaling
+    would change (nonzero)."""
+    return {n for n, p in model.named_parameters() if not p.requires_grad and bool(p.detach().abs().max() > 0)}
 
 
 def _groups_with_mean(groups, prior_mean) -> set:
@@ -318,22 +289,14 @@ def _groups_with_mean(groups, prior_mean) -> set:
     return {g.name for g, ms in zip(groups, means) if any(m is not None and bool(m.abs().max() > 0) for m in ms)}
 
 
-def _example_args(model, example) -> tuple:
-    if example is not None:
-        return tuple(example) if isinstance(example, (tuple, list)) else (example,)
-    param = next(model.parameters())
-    first = next(m for m in model.modules() if any(True for _ in m.parameters(recurse=False)))
-    for module in (first,):
-        if isinstance(module, nn.Linear):
-            shape = (16, module.in_features)
-        elif isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
-            shape = (16, module.in_channels) + (8,) * (module.weight.ndim - 2)
-        else:
-            break
-        generator = torch.Generator().manual_seed(0)
-        return (torch.randn(shape, generator=generator, dtype=param.dtype).to(param.device),)
-    raise ValueError("example: cannot infer an input shape for this model (its first layer is not "
-                     "Linear/Conv); pass example=one batch of inputs")
+def _check_probe_options(tol, factor, seed) -> None:
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 < tol < 1:
+        raise ValueError(f"tol must be a number in (0, 1) (the largest ratio r that counts as a symmetry), got {tol!r}")
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not (0 < factor < float("inf")) \
+            or factor == 1:
+        raise ValueError(f"factor must be a finite number > 0 other than 1 (the rescaling tested), got {factor!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be a whole number, got {seed!r}")
 
 
 def _assemble(names, pairs, invariant, absorbed, broken) -> Identifiability:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 from torch.func import functional_call
@@ -113,3 +114,82 @@ def scale_invariant_groups(model: nn.Module, groups: list[ParamGroup], args, kwa
     """
     ratios = scale_invariance_ratios(model, groups, args, kwargs, **options)
     return [name for name, r in ratios.items() if r < tol]
+
+
+def example_inputs(model, example) -> tuple:
+    """The probe's inputs: ``example`` (arrays made tensors, floating ones cast to the model's dtype
+    and device), or 16 standard-normal rows shaped for the first Linear/Conv/normalization layer."""
+    param = next(model.parameters(), None)
+    if example is not None:
+        items = tuple(example) if isinstance(example, (tuple, list)) else (example,)
+        return tuple(_as_input(item, param) for item in items)
+    first = next((m for m in model.modules() if any(True for _ in m.parameters(recurse=False))), None)
+    if isinstance(first, nn.Linear):
+        shape = (16, first.in_features)
+    elif isinstance(first, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        shape = (16, first.in_channels) + (8,) * (first.weight.ndim - 2)
+    elif isinstance(first, nn.LayerNorm):
+        shape = (16, *first.normalized_shape)
+    elif isinstance(first, nn.BatchNorm1d):
+        shape = (16, first.num_features)
+    else:
+        raise ValueError("example: cannot infer an input shape for this model (its first layer is not "
+                         "Linear/Conv/LayerNorm/BatchNorm1d); pass example=one batch of inputs")
+    generator = torch.Generator().manual_seed(0)
+    return (torch.randn(shape, generator=generator, dtype=param.dtype).to(param.device),)
+
+
+def _as_input(item, param):
+    if isinstance(item, np.ndarray):
+        item = torch.from_numpy(item)
+    if isinstance(item, torch.Tensor) and param is not None:
+        dtype = param.dtype if item.is_floating_point() else item.dtype   # token ids stay integers
+        item = item.to(device=param.device, dtype=dtype)
+    return item
+
+
+class SymmetryProbe:
+    """r = ‖f(S(W)) − f(W)‖ / ‖f(W + U) − f(W)‖ for S scaling some tensors by c, others by 1/c."""
+
+    def __init__(self, model, args, *, tol, factor, seed):
+        self.model, self.args, self.tol, self.factor, self.seed = model, args, tol, factor, seed
+        self.params = dict(model.named_parameters())
+        self.buffers = dict(model.named_buffers())
+        device = next(iter(self.params.values())).device if self.params else torch.device("cpu")
+        self.cuda = [device.index if device.index is not None else torch.cuda.current_device()] \
+            if device.type == "cuda" else []
+        try:
+            self.base = self._run({})
+        except (RuntimeError, ValueError, TypeError, IndexError) as error:
+            raise ValueError(f"example: the model could not run on it ({type(error).__name__}: {error}); "
+                             "pass example=one batch of the model's inputs (≥ 2 rows with BatchNorm)") from error
+        self.scale = float(self.base.norm())
+
+    @torch.no_grad()
+    def _run(self, overrides):
+        state = {**self.params, **{n: b.clone() for n, b in self.buffers.items()}, **overrides}
+        # the same random draws (dropout) in every run; seeding only the generator the model uses
+        # (torch.manual_seed also queues a seed for every uninitialized accelerator, formatting a
+        # stack trace each time: half this probe's time on a small network)
+        with torch.random.fork_rng(devices=self.cuda):
+            torch.default_generator.manual_seed(self.seed)
+            for index in self.cuda:   # the model's own device, which fork_rng restores
+                with torch.cuda.device(index):
+                    torch.cuda.manual_seed(self.seed)
+            return _flat(functional_call(self.model, state, self.args))
+
+    @torch.no_grad()
+    def is_symmetric(self, up: list, down: list) -> bool:
+        c = self.factor
+        moved = {n: self.params[n] * c for n in up} | {n: self.params[n] / c for n in down}
+        d_sym = float((self._run(moved) - self.base).norm())
+        generator = torch.Generator().manual_seed(self.seed + 1)
+        perturbed = {}
+        for n, value in moved.items():
+            noise = torch.randn(value.shape, generator=generator, dtype=value.dtype).to(value.device)
+            size = float((value - self.params[n]).norm())
+            perturbed[n] = self.params[n] + noise * (size / max(float(noise.norm()), 1e-30))
+        d_ref = float((self._run(perturbed) - self.base).norm())
+        if not (d_ref > 1e-6 * self.scale and d_ref > 1e-30):
+            return False                       # the tensors do not reach the output: no finding
+        return d_sym / d_ref < self.tol
