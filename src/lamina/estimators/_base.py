@@ -2,6 +2,7 @@
 the default λ, sample weights, ``lam="auto"`` and the per-group :meth:`explain` table."""
 from __future__ import annotations
 
+import contextlib
 import copy
 from typing import NamedTuple
 
@@ -10,7 +11,8 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from lamina._validation import check_finite_array, check_lam, check_sample_weight
+from lamina._validation import (check_finite_array, check_lam, check_positive_float, check_positive_int,
+                                check_sample_weight)
 from lamina.estimators._frame import explain_frame, groups_from_patterns, uses_column_names
 from lamina.groups import Groups, as_groups
 from lamina.tuners import registry
@@ -18,6 +20,7 @@ from lamina.tuners.linear import make_tuner
 from lamina.tuners.linear_data import LinearSpec, Loss, blas_threads, lam_max
 from lamina.tuners.linear_problem import LinearProblem
 from lamina.tuners.problem import is_problem_tuner
+from lamina.tuners.splits import TooFewSamples
 
 #: the default λ (``lam=None``) as a fraction of the data's λ_max (penalties with an L1 part)
 DEFAULT_LAM_RATIO = 0.01
@@ -58,6 +61,8 @@ class GroupedLinearModel(BaseEstimator):
         are dropped (the same fit, exactly), with their ``cv_groups`` labels and their indices
         in explicit (train, validation) splits given as ``cv``; equal weights become None."""
         _check_lengths(X, y)
+        if not classifier:
+            _check_numeric_target(y)
         X, y = validate_data(self, X, y, accept_sparse="csc", dtype=np.float64,
                              y_numeric=not classifier, multi_output=False)
         weight = check_sample_weight(sample_weight, X.shape[0])
@@ -95,13 +100,21 @@ class GroupedLinearModel(BaseEstimator):
     def _groups_and_weights(self, n_features: int):
         groups = self._feature_groups(n_features, None if _is_auto(self.lam) or self.lam is None
                                       else np.size(self.lam))
-        weights = (self._default_weights(groups) if self.weights is None
-                   else check_finite_array(self.weights, "weights", ndim=1))
+        if self.weights is None:
+            return groups, self._default_weights(groups)
+        weights = check_finite_array(self.weights, "weights", ndim=1)
+        size, unit = (n_features, "feature") if self._penalty(None).separable else (groups.n_groups, "group")
+        if weights.shape[0] != size:        # before the intercept column and the classes multiply it
+            raise ValueError(f"weights must have one value per {unit} ({size}), got {weights.shape[0]}")
         return groups, weights
 
     def _spec(self, groups, weights, n_classes: int = 1, loss: Loss | None = None) -> LinearSpec:
-        return LinearSpec(self._penalty(weights), groups, bool(self.fit_intercept),
-                          self._loss if loss is None else loss, float(self.tol), self.max_iter, n_classes)
+        """The problem, with the parameters checked (in ``fit``, as scikit-learn expects)."""
+        fit_intercept = _check_bool(self.fit_intercept, "fit_intercept")
+        _check_bool(self.warm_start, "warm_start")
+        max_iter = None if self.max_iter is None else check_positive_int(self.max_iter, "max_iter")
+        return LinearSpec(self._penalty(weights), groups, fit_intercept, self._loss if loss is None else loss,
+                          check_positive_float(self.tol, "tol"), max_iter, n_classes)
 
     # ------------------------------------------------------------------ λ
     def _resolve_lam(self, data: FitData, y, spec: LinearSpec):
@@ -109,12 +122,12 @@ class GroupedLinearModel(BaseEstimator):
         (``y`` as the tuners see it: values, 0/1 or class codes)."""
         X, sample_weight, cv_groups = data.X, data.weight, data.cv_groups
         if _is_auto(self.lam):
-            minimum = 2 + int(bool(self.fit_intercept))
+            minimum = 2 + int(spec.fit_intercept)
             if X.shape[0] < minimum:
                 raise ValueError(f"lam='auto' needs at least {minimum} samples to tune λ (one to "
                                  f"estimate the intercept, two for the noise and the prior), got "
                                  f"n_samples={X.shape[0]}; pass lam")
-            with blas_threads(X):
+            with blas_threads(X), _folds_explained(self.cv):
                 # the evidence takes neither weights nor folds: with sample_weight or cv=,
                 # tuner="auto" is the hypergradient
                 cross_validated = sample_weight is not None or data.cv is not None
@@ -243,6 +256,34 @@ def _without_rows(cv, keep, n_samples: int):
 
 def _is_auto(lam) -> bool:
     return isinstance(lam, str) and lam == "auto"
+
+
+def _check_bool(value, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _check_numeric_target(y):
+    """A regression model's y must hold numbers (class labels belong to LogisticRegression)."""
+    values = y if hasattr(y, "dtype") else np.asarray(y)
+    kind = values.dtype.kind
+    if kind in "USa" or (kind == "O" and any(isinstance(v, (str, bytes)) for v in np.ravel(values))):
+        raise ValueError("y must be numeric for a regression model, got strings; for class labels "
+                         "use lamina.LogisticRegression")
+
+
+@contextlib.contextmanager
+def _folds_explained(cv):
+    """Too few samples for the tuner's folds, told as what ``lam="auto"`` does and what to pass."""
+    try:
+        yield
+    except TooFewSamples as error:
+        given = "" if cv is None else f" (cv={cv!r})"
+        folds = "a hold-out split" if error.n_folds == 1 else f"{error.n_folds}-fold cross-validation"
+        fewer = f"cv= with fewer folds (cv={error.n // 2} fits {error.n} samples) or " if error.n >= 5 else ""
+        raise ValueError(f"lam='auto' chooses λ by {folds}{given}, which needs at least {error.needed} "
+                         f"samples, got {error.n}; pass {fewer}a number for lam") from None
 
 
 def _check_lengths(X, y):

@@ -19,6 +19,14 @@ from __future__ import annotations
 import numpy as np
 
 
+class TooFewSamples(ValueError):
+    """Fewer rows than ``n_folds`` folds need (``needed``); estimators tell it in their own terms."""
+
+    def __init__(self, n_folds: int, needed: int, n: int):
+        super().__init__(f"cv={n_folds} needs at least {needed} samples, got {n}")
+        self.n_folds, self.needed, self.n = n_folds, needed, n
+
+
 def _check_int(cv, name: str = "cv") -> int:
     if isinstance(cv, bool) or not isinstance(cv, (int, np.integer)) or cv < 1:
         raise ValueError(f"{name} must be an integer >= 1 (1 = one hold-out split) or a scikit-learn "
@@ -36,7 +44,7 @@ def kfold_indices(n: int, n_folds: int, seed: int = 0, *, val_share: float = 0.2
     n_folds = _check_int(n_folds)
     needed = max(2 * n_folds, 5) if min_rows is None else int(min_rows)
     if n < needed:
-        raise ValueError(f"cv={n_folds} needs at least {needed} samples, got {n}")
+        raise TooFewSamples(n_folds, needed, n)
     order = np.random.default_rng(seed).permutation(n)
     if n_folds == 1:
         cut = n - max(1, int(round(val_share * n)))
