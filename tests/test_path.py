@@ -42,3 +42,27 @@ def test_nonconvex_path_points_start_cold(lasso_problem):
     for t, result in zip(path.multipliers, path.results):
         alone = lamina.solve(X, y, "l0", t)
         np.testing.assert_allclose(result.x, alone.x)
+
+
+def test_t_max_refits_the_unpenalized_coefficients():
+    """With a coefficient left unpenalized, x = 0 on the penalized ones becomes optimal where Aᵀr
+    vanishes at the least-squares fit of the free ones — not where Aᵀb does (1.3 here, not 0.8)."""
+    A = np.array([[1.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
+    b = np.array([0.0, 1.0, -0.8])
+    path = regularization_path(A, b, lamina.L1(weights=[0, 1]), n_lams=3, tol=1e-12)
+    assert path.multipliers[0] == pytest.approx(1.3)
+    assert path.coefs[0, 1] == pytest.approx(0.0, abs=1e-12) and path.coefs[1, 1] != 0.0
+    free_only = regularization_path(A, np.array([0.0, 1.0, 0.0]), lamina.L1(weights=[0, 1]), n_lams=3)
+    assert free_only.multipliers[0] == pytest.approx(0.5)   # Aᵀb's penalized entry is 0, yet λ < 0.5 moves it
+
+
+def test_l0_t_max_accounts_for_column_norms():
+    """One atom pays for itself below (a_jᵀb)² / (2‖a_j‖²): on columns of norm ≈ 0.5 the grid started
+    below that (two atoms at its first point); on unit-variance columns it started n times too high."""
+    rng = np.random.default_rng(0)
+    for scale in (0.1, 1.0):
+        A = scale * rng.standard_normal((30, 8))
+        b = A[:, :2] @ np.array([3.0, -2.0]) / scale + 0.01 * rng.standard_normal(30)
+        path = regularization_path(A, b, "l0", n_lams=4, eps=0.3)
+        counts = np.count_nonzero(path.coefs, axis=1)
+        assert counts[0] == 0 and counts[1] > 0

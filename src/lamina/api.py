@@ -4,9 +4,11 @@ Objective (operator convention, PyLops'):  ½‖Ax − b‖² + Σ_g λ_g R(x_g)
 """
 from __future__ import annotations
 
+import dataclasses
 from enum import Enum
 from importlib import import_module
 
+import numpy as np
 
 from lamina._validation import (check_finite_array, check_lam, check_lam_values, check_positive_float,
                                 check_positive_int, parse_choice)
@@ -170,4 +172,16 @@ def solve(A, b, penalty, lam, groups=None, *, tol: float = 1e-6, max_iter: int |
     if x0 is not None:
         kwargs["x0"] = x0
     run = getattr(import_module(module), function)
-    return run(A, b, penalty, lam, groups, tol=tol, callback=callback, **kwargs)
+    result = run(A, b, penalty, lam, groups, tol=tol, callback=callback, **kwargs)
+    return result if penalty.convex else _no_worse_than_zero(result, b, penalty, lam, groups)
+
+
+def _no_worse_than_zero(result, b, penalty, lam, groups):
+    """x = 0 where a non-convex solve ended above its objective: from a warm start x0, OMP keeps
+    the atoms it was given and IHT or reweighted L1 may settle in a minimum worse than none
+    (``info["zero_kept"]`` says so)."""
+    zero = np.zeros_like(result.x)
+    at_zero = 0.5 * float(np.dot(b, b)) + float(penalty.value(zero, lam, groups))
+    if not result.objective > at_zero:
+        return result
+    return dataclasses.replace(result, x=zero, objective=at_zero, info={**result.info, "zero_kept": True})

@@ -29,9 +29,11 @@ in a few dozen iterations; CG then converges far faster than FISTA on the face.
 
 Stopping: duality gap ≤ tol · min(½‖b‖², P) (P the objective, never below the gap's rounding
 resolution: :func:`lamina.solvers.base.gap_threshold`, as coordinate descent), checked every
-``check_every`` iterations and after each polishing (one extra Aᵀ product), for convex penalties. The gap treats unpenalized
-coefficients as optimal, so while the gain of one gradient step on them, ‖g_U‖²/(2L),
-exceeds the threshold, that gain is the criterion. L0: relative change ‖x⁺ − x‖ ≤ tol ‖x⁺‖.
+``check_every`` iterations and after each polishing (one extra Aᵀ product), for convex penalties.
+Unpenalized coefficients F (up to 64) enter the dual point refitted: θ = r − A_F A_F⁺ r
+(:class:`lamina.solvers.free_coefficients.FreeProjection`), so the gap bounds P(x) − P*; with
+more of them the gap treats them as optimal, and while the gain of one gradient step on them,
+‖g_U‖²/(2L), exceeds the threshold, that gain is the criterion. L0: relative change ‖x⁺ − x‖ ≤ tol ‖x⁺‖.
 """
 from __future__ import annotations
 
@@ -43,6 +45,7 @@ from lamina.operators import matvec, rmatvec
 from lamina.penalties import Penalty
 from lamina.penalties.elastic_net import elastic_net_prox
 from lamina.solvers.base import Monitor, SolveResult, duality_gap, gap_threshold
+from lamina.solvers.free_coefficients import FreeProjection, free_mask
 
 _TINY = np.finfo(float).tiny
 
@@ -67,6 +70,19 @@ _SHRINK, _GROW = 0.9, 1.3
 # when the face gradient fell by _CG_RTOL; at most _MAX_DROPS sign changes per polishing;
 # coefficients whose violation exceeds _ADD_FRACTION of the largest one enter together.
 _POLISH_WINDOW, _CG_RTOL, _MAX_DROPS, _ADD_FRACTION = 3, 1e-3, 5, 0.5
+
+
+#: the most free coefficients whose columns the gap refits by least squares (2 products each at setup)
+_MAX_PROFILED = 64
+
+
+def _free_projection(A, penalty: Penalty, lam, groups: Groups) -> FreeProjection | None:
+    """The refit of the free coefficients that keeps the gap a bound (lamina.solvers.free_coefficients),
+    or None where there are none, more than _MAX_PROFILED, or the penalty cannot say which."""
+    mask = free_mask(penalty, lam, groups)
+    if mask is None or not 0 < int(mask.sum()) <= _MAX_PROFILED:
+        return None
+    return FreeProjection(A, np.flatnonzero(mask))
 
 
 def _unpenalized(penalty: Penalty, lam, groups: Groups):
@@ -247,6 +263,15 @@ def proximal_gradient(A, b, penalty: Penalty, lam, groups: Groups, *, x0=None, t
     criterion_name = ("duality_gap" if quadratic else "relative_violation") if convex else "relative_change"
     monitor = Monitor(name, tol, criterion_name, callback)
     free = _unpenalized(penalty, lam, groups) if convex else None
+    profile = _free_projection(A, penalty, lam, groups) if convex and quadratic else None
+    if profile is not None:   # the gap is then a bound with free coefficients too: no gain rule
+        free, n_products = None, n_products + profile.n_products
+
+    def gap(fit, corr, objective):
+        residual = b - fit
+        if profile is not None:
+            residual, corr = profile(residual, corr)
+        return duality_gap(penalty, lam, groups, b, residual, corr, objective)
     iteration, n_restarts, n_polish, last_signs, stable = 0, 0, 0, None, 0
     for iteration in range(1, max_iter + 1):
         grad = datafit.backproject(datafit.raw_gradient(fit_z))
@@ -300,7 +325,7 @@ def proximal_gradient(A, b, penalty: Penalty, lam, groups: Groups, *, x0=None, t
             violation = penalty.subdiff_distance(x, -corr, lam, groups)
             criterion = float(np.max(violation, initial=0.0)) / scale
         else:
-            criterion = duality_gap(penalty, lam, groups, b, b - fit, corr, objective)
+            criterion = gap(fit, corr, objective)
             threshold = gap_threshold(tol, objective, half_norm_b)
         if ready and criterion > threshold:
             stable = 0
@@ -317,12 +342,13 @@ def proximal_gradient(A, b, penalty: Penalty, lam, groups: Groups, *, x0=None, t
                     z, fit_z, t = x, fit, 1.0
                     corr = datafit.backproject(-datafit.raw_gradient(fit))
                     n_products += 1
-                    criterion = duality_gap(penalty, lam, groups, b, b - fit, corr, objective)
+                    criterion = gap(fit, corr, objective)
                     threshold = gap_threshold(tol, objective, half_norm_b)
                     last_signs = np.sign(x)
         if quadratic and free is not None and criterion <= threshold:
-            # the gap treats unpenalized coefficients as optimal; one gradient step on them
-            # alone would gain ‖g_U‖²/(2L), so x is not within the threshold while that exceeds it
+            # more free coefficients than _MAX_PROFILED (or a penalty that cannot name them): the gap
+            # treats them as optimal; one gradient step on them alone would gain ‖g_U‖²/(2L), so x is
+            # not within the threshold while that exceeds it (a necessary condition, not a bound)
             gain = float(np.dot(corr[free], corr[free])) / (2.0 * lipschitz)
             criterion = max(criterion, gain) if gain > threshold else criterion
         if monitor.record(iteration, x, objective, criterion, threshold):

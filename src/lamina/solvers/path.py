@@ -16,8 +16,9 @@ import numpy as np
 from lamina._validation import check_positive_float, check_positive_int
 from lamina.api import check_rhs, solve
 from lamina.groups import as_groups
-from lamina.operators import as_forward_model, rmatvec
+from lamina.operators import as_forward_model, is_explicit, rmatvec
 from lamina.penalties import make_penalty
+from lamina.solvers.free_coefficients import FreeProjection, free_mask
 
 
 @dataclass
@@ -88,12 +89,12 @@ def regularization_path(A, b, penalty="l1", *, groups=None, direction=None, mult
         raise ValueError(f"direction must hold {groups.n_groups} finite values >= 0")
     b = check_rhs(A, b)
     if multipliers is None:
-        t_max = penalty.lam_max(rmatvec(A, b), groups, direction)
+        t_max = penalty.lam_max(_correlations_at_zero(A, b, penalty, groups, direction), groups, direction)
         if not np.isfinite(t_max):
             raise ValueError(f"penalty {penalty.name!r} has no finite λ_max (no λ makes x = 0); pass multipliers=")
         if t_max <= 0:
-            raise ValueError(f"λ_max is 0 here (Aᵀb = 0: b is zero or orthogonal to every column): every λ gives "
-                             "x = 0; pass multipliers= to solve anyway")
+            raise ValueError(f"λ_max is 0 here (b is zero, orthogonal to every penalized column, or fitted by the "
+                             "unpenalized ones alone): every λ gives x = 0; pass multipliers= to solve anyway")
         multipliers = lam_grid(t_max, n_lams, eps)
     multipliers = np.asarray(multipliers, dtype=float)
     if multipliers.ndim != 1 or multipliers.size == 0 or np.any(multipliers < 0) or not np.all(np.isfinite(multipliers)):
@@ -109,3 +110,26 @@ def regularization_path(A, b, penalty="l1", *, groups=None, direction=None, mult
     return Path(multipliers=multipliers, lams=multipliers[:, None] * direction[None, :],
                 coefs=np.array([r.x for r in results]), objectives=np.array([r.objective for r in results]),
                 n_iters=np.array([r.n_iter for r in results]), results=results)
+
+
+#: the most unpenalized columns refitted for t_max (two products each on an operator)
+_MAX_REFITTED = 256
+
+
+def _correlations_at_zero(A, b, penalty, groups, direction) -> np.ndarray:
+    """Aᵀr at the point where the penalized coefficients are 0 and the unpenalized ones F (penalty
+    factor or direction 0) fit b by least squares: t_max is where that point becomes optimal.
+    Aᵀb where there are none, all, or more than _MAX_REFITTED of them (then t_max is approximate).
+    L0 on an explicit A: a_jᵀb / ‖a_j‖, so that t_max = max_j (a_jᵀb)² / (2‖a_j‖² w_j), the λ below
+    which one atom pays for itself (operators: unit-norm columns assumed)."""
+    correlations = rmatvec(A, b)
+    if not penalty.convex:
+        if not is_explicit(A):
+            return correlations
+        from lamina.solvers.cd import column_lipschitz   # ‖a_j‖², dense or sparse
+        norms = np.sqrt(column_lipschitz(A))
+        return np.divide(correlations, norms, out=np.zeros_like(correlations), where=norms > 0)
+    mask = free_mask(penalty, direction, groups)
+    if mask is None or not 0 < int(mask.sum()) < min(mask.size, _MAX_REFITTED + 1):
+        return correlations
+    return FreeProjection(A, np.flatnonzero(mask))(b, correlations)[1]
