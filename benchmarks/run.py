@@ -14,7 +14,7 @@ import sys
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
-BENCHMARKS = ["bench_lasso", "bench_l0_bruteforce", "bench_group_lasso", "bench_logistic", "bench_separable", "bench_operators", "bench_linear_tuning",
+BENCHMARKS = ["bench_lasso", "bench_l0_bruteforce", "bench_group_lasso", "bench_logistic", "bench_separable", "bench_free_coefficients", "bench_operators", "bench_linear_tuning",
               "bench_inverse", "bench_phase",
               "bench_nn", "bench_benchopt", "bench_trees", "bench_sparsity", "bench_signals", "bench_gaps",
               "bench_transformer", "bench_regular_masks"]
