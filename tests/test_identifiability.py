@@ -200,3 +200,39 @@ def test_trained_function_moves_only_along_the_identified_direction():
     assert abs(objective["flat 1"]) < 1e-3 and abs(objective["flat 2"]) < 1e-3, objective
     assert moved["identified"] > 10 * max(moved["flat 1"], moved["flat 2"], 0.01), moved
     assert abs(objective["identified"]) > 0.05, objective
+
+
+class _NormResidual(nn.Module):
+    """Stem + BatchNorm, one residual block whose branch ends in BatchNorm, then a linear head."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.stem, self.bn = nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8)
+        self.conv1, self.bn1 = nn.Conv2d(8, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8)
+        self.conv2, self.bn2 = nn.Conv2d(8, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8)
+        self.fc = nn.Linear(8, 4)
+        with torch.no_grad():
+            for norm in (self.bn, self.bn1, self.bn2):
+                norm.weight.normal_()
+                norm.bias.normal_()
+
+    def forward(self, x):
+        x = torch.relu(self.bn(self.stem(x)))
+        x = torch.relu(x + self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x))))))
+        return self.fc(x.mean((2, 3)))
+
+
+def test_normalization_scales_of_a_residual_stream_absorb_the_head_together():
+    """No single BatchNorm can take the head's scale (the stream adds two of them), all of them
+    together can: nothing is identified, where the head had been counted as identified."""
+    net = _NormResidual()
+    found = identifiability(net, example=torch.randn(4, 3, 8, 8))
+    assert sorted(found.scale_invariant) == ["conv1.weight", "conv2.weight", "stem.weight"]
+    assert "fc.weight" in found.absorbed and found.n_identified == 0
+    moved = {**net.state_dict(), "fc.weight": net.fc.weight / 2}
+    for name in ("bn", "bn2"):
+        moved[f"{name}.weight"], moved[f"{name}.bias"] = 2 * getattr(net, name).weight, 2 * getattr(net, name).bias
+    x = torch.randn(4, 3, 8, 8)
+    with torch.no_grad():
+        assert float((torch.func.functional_call(net, moved, (x,)) - net(x)).norm()) < 1e-5 * float(net(x).norm())

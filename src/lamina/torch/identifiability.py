@@ -194,6 +194,10 @@ def identifiability(model: nn.Module, by=None, *, example=None, prior_mean=None,
                     continue
                 reason = _breaker(g, h, scaled, penalized, with_mean, frozen)
                 (broken.append((g.name, h.name, reason)) if reason else pairs.append((g.name, h.name)))
+            if h.name not in absorbed:
+                together = _absorbed_together(probe, model, groups, h, names, order, penalized | frozen)
+                if together:
+                    absorbed[h.name] = together
     finally:
         model.train(was_training)
     absorbed = {h: g for h, g in absorbed.items() if h not in with_mean}
@@ -233,6 +237,20 @@ def _pair_symmetry(probe, model, g, h, names, order):
     if between and probe.is_symmetric(scaled + between, down):
         return scaled + between
     return None
+
+
+def _absorbed_together(probe, model, groups, h, names, order, fixed) -> str | None:
+    """The unregularized groups registered before h (with their biases) when, scaled together by c,
+    they take h's scale — a residual stream whose every branch ends in a normalization layer — or
+    None. No one of them can alone: the stream adds them up."""
+    position = {name: i for i, name in enumerate(order)}
+    start = min(position.get(n.rpartition(".")[0], -1) for n in h.param_names)
+    ahead = [g for g in groups if not g.regularized
+             and max(position.get(n.rpartition(".")[0], -1) for n in g.param_names) < start]
+    scaled = list(dict.fromkeys(n for g in ahead for n in _scaled_with_bias(model, g, names)))
+    if len(ahead) < 2 or set(scaled) & fixed or not probe.is_symmetric(scaled, [names[id(p)] for p in h.params]):
+        return None
+    return ", ".join(g.name for g in ahead) + " (together)"
 
 
 def _biases_between(model, g, h, names, order) -> list[str]:
