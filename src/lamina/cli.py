@@ -20,7 +20,6 @@ import argparse
 import importlib.util
 import json
 import os
-import pathlib
 import sys
 
 
@@ -32,9 +31,9 @@ def _invert(args) -> int:
     from lamina.inverse.study import deconvolution_study
     from lamina.report import figure_html, table_html, write_report
     from lamina.report.inverse_figures import convergence_figure, lambda_curves_figure, trace_figure
+    from lamina.studies.commands import output_folder
 
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_folder(args.out)  # an unusable --out fails before the work
     if args.problem == "interpolation":
         from lamina.inverse import interpolation
 
@@ -95,6 +94,9 @@ def _invert(args) -> int:
 
 
 def _sense(args) -> int:
+    from lamina.studies.commands import output_folder
+
+    out = output_folder(args.out)  # an unusable --out fails before the work
     if args.signal:  # a user's file: lamina.inverse.reconstruct against interpolation baselines
         from lamina.inverse.signal_file import run_cli
         return run_cli(args)
@@ -107,8 +109,6 @@ def _sense(args) -> int:
     from lamina.report.inverse_figures import rule_curves_figure, signal_figure
     from lamina.report.phase_figures import phase_figure
 
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     n = 400 if args.full else args.n
     trials = 20 if args.full else args.trials
     deltas = np.linspace(0.1, 0.9, 9 if args.full else args.deltas)

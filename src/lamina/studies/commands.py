@@ -41,6 +41,34 @@ def positive_int(text: str) -> int:
     return value
 
 
+MAX_SEEDS = 10_000
+
+
+def seed_count(text: str) -> int:
+    """``--seeds``: every seed is one stored cell per method, and all the cells are listed before
+    any runs (10⁹ seeds filled the memory); 10000 splits is far more than a comparison needs."""
+    value = positive_int(text)
+    if value > MAX_SEEDS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_SEEDS} (each seed is a stored cell per method, listed "
+                                         f"before any runs: more is beyond what a study stores), got {text!r}")
+    return value
+
+
+def output_folder(text) -> pathlib.Path:
+    """The ``--out`` folder, created before the study is opened or anything runs, so that an unusable
+    one fails first and by name; an empty value (it would write into the current folder) is refused."""
+    if not str(text).strip():
+        raise ValueError("--out is empty: name an output folder (--out . for the current folder)")
+    out = pathlib.Path(text)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {text}: exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"--out {text}: cannot create the folder ({error.strerror or error})") from None
+    return out
+
+
 def positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -130,12 +158,12 @@ def run_study_command(args, *, kind: str, cells, run_cell: str, metric: str, int
     from lamina.studies.opening import repeated_keys
     from lamina.studies.runner import run_study
 
-    out = pathlib.Path(args.out)
     keys = [cell.key for cell in cells]
     repeated = repeated_keys(keys)
     if repeated:   # before the storage is opened: no empty study is left behind
         raise ValueError(f"the same cell twice: {', '.join(repeated[:3])} — a value repeated in --methods or "
                          "another list option (--sparsities: values equal to 6 digits count as one)")
+    out = output_folder(args.out)  # before the storage is opened and any cell runs
     spec = storage_spec(args.storage, out / "study.db", heartbeat_interval=args.heartbeat_interval,
                         grace_period=args.grace_period)
     name = args.study or f"{kind}-{pathlib.Path(str(args.task)).stem.replace(':', '-')}"
@@ -218,7 +246,7 @@ def add_nn_parser(sub) -> argparse.ArgumentParser:
                                            f"{' '.join(nn_transformer.STRATEGIES)}; all by default for those)")
     nn.add_argument("--sparsities", type=float, nargs="+", default=list(DEFAULT_SPARSITIES),
                     help="sparsity tasks: target fractions of zero weights, each in (0, 1) (default 0.9 0.95 0.98)")
-    nn.add_argument("--seeds", type=positive_int, default=3, help="seeds per strategy (default 3)")
+    nn.add_argument("--seeds", type=seed_count, default=3, help="seeds per strategy (default 3)")
     nn.add_argument("--epochs", type=positive_int, default=300)
     nn.add_argument("--lr", type=positive_float, default=3e-3,
                     help="learning rate (default 3e-3); a run whose loss diverges fails with the reason")
@@ -293,7 +321,7 @@ def add_linear_parser(sub) -> argparse.ArgumentParser:
     linear.add_argument("--methods", nargs="+", default=list(DEFAULT_STRATEGIES), choices=sorted(STRATEGIES),
                         metavar="METHOD", help=f"strategies (default: {' '.join(DEFAULT_STRATEGIES)}; "
                                                f"all: {' '.join(sorted(STRATEGIES))})")
-    linear.add_argument("--seeds", type=positive_int, default=5, help="train/test splits (default 5)")
+    linear.add_argument("--seeds", type=seed_count, default=5, help="train/test splits (default 5)")
     _add_study_options(linear, "linear")
     linear.set_defaults(run=run_linear)
     return linear
@@ -322,7 +350,7 @@ def add_trees_parser(sub) -> argparse.ArgumentParser:
     trees.add_argument("--methods", nargs="+", default=list(DEFAULT_STRATEGIES), choices=STRATEGIES,
                        metavar="METHOD", help=f"strategies (default: {' '.join(DEFAULT_STRATEGIES)}; "
                                               f"all: {' '.join(STRATEGIES)})")
-    trees.add_argument("--seeds", type=positive_int, default=3, help="train/test splits (default 3)")
+    trees.add_argument("--seeds", type=seed_count, default=3, help="train/test splits (default 3)")
     trees.add_argument("--rounds", type=positive_int, default=100, help="boosting rounds (default 100)")
     _add_study_options(trees, "trees")
     trees.set_defaults(run=run_trees)

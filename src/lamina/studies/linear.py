@@ -103,10 +103,19 @@ def _npz_linear(path: pathlib.Path):
             or y.shape[0] < 4:
         raise TaskError(f"--task {path}: need X (n, p), y (n,) and groups (p,) with n >= 4; got shapes "
                         f"{X.shape}, {y.shape}, {groups.shape}")
-    for name, array in (("X", X), ("y", y)):
-        if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array) or not np.all(np.isfinite(array)):
-            raise TaskError(f"--task {path}: {name} must hold finite real numbers")
+    X, y = (_real_numbers(path, name, array) for name, array in (("X", X), ("y", y)))
     return X, y, groups
+
+
+def _real_numbers(path: pathlib.Path, name: str, array: np.ndarray) -> np.ndarray:
+    """``array`` as floats: booleans and integers are numbers the estimators take."""
+    if array.dtype.kind not in "biuf":
+        raise TaskError(f"--task {path}: {name} must be numeric (booleans, integers or real numbers), "
+                        f"got dtype {array.dtype}")
+    array = array.astype(float)
+    if not np.all(np.isfinite(array)):
+        raise TaskError(f"--task {path}: {name} must hold finite numbers (no NaN or inf)")
+    return array
 
 
 def _sklearn_model(name: str):
