@@ -85,3 +85,13 @@ def test_boolean_and_integer_x_are_valid_linear_tasks(tmp_path, capsys):
     np.savez(tmp_path / "str.npz", X=X.astype(str), y=y, groups=groups)
     assert main(["linear", "--task", str(tmp_path / "str.npz"), *TINY, "--out", str(tmp_path / "s")]) == 1
     assert "X must be numeric" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("out", ["", "afile"])
+def test_report_refuses_an_unusable_out_before_reading_the_study(tmp_path, capsys, monkeypatch, out):
+    """`lamina report --out ""` fell back to out/report-<study>; a file as --out failed late."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("keep me")
+    assert main(["report", "--storage", str(tmp_path / "missing.db"), "--out", out]) == 1
+    error = capsys.readouterr().err
+    assert "--out" in error and "missing.db" not in error

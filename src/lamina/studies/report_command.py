@@ -39,6 +39,8 @@ def _only_study(spec) -> str:
 
 
 def run_report(args) -> int:
+    from lamina.studies.commands import output_folder
+    out = None if args.out is None else output_folder(args.out)   # checked before the study is read
     if args.storage is None and not pathlib.Path("out/study.db").is_file():
         raise ValueError("--storage: no study database at out/study.db (the default); name one with --storage")
     spec = storage_spec(args.storage or "out/study.db", "unused")
@@ -48,7 +50,7 @@ def run_report(args) -> int:
     rows, expected = study_rows(name, spec), expected_cells(name, spec)
     if not rows:
         raise ValueError(f"study {name!r} in {redact(spec.url)} has no finished cells yet")
-    out = pathlib.Path(args.out or f"out/report-{name}")
+    out = out or output_folder(f"out/report-{name}")
     settings = report_settings(name, spec) or _settings_of_older_study(rows)
     metric = args.metric or settings.get("metric") or "objective"
     sentence, sections, _ = summary(rows, settings, metric)
