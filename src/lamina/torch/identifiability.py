@@ -57,7 +57,8 @@ class Identifiability:
     scale_invariant : list of str
         Groups whose scale the function ignores (δ acts through the learning rate only).
     absorbed : dict[str, str]
-        Group → the unregularized group that can take its scale.
+        Group → the unregularized group that can take its scale (several, ending in
+        "(together)", where only all of them can: a residual stream of normalized branches).
     broken : list of (str, str, str)
         (g, h, reason) for pairs whose function symmetry the penalty or a frozen tensor breaks
         (prior mean, regularized bias, frozen nonzero bias or normalization scale).
