@@ -3,7 +3,8 @@
 * :func:`quiet_optuna` — Optuna's logging at WARNING (a study created per tuning call would
   otherwise print an INFO line per trial);
 * :func:`torch_threads` — torch's intra-op thread count (one thread per worker when several
-  processes share the cores: oversubscribed threads made a study 6× slower).
+  processes share the cores: oversubscribed threads made a study 6× slower);
+* :func:`seeded_global_rng` — torch's global generators seeded for one run (Dropout draws from them).
 """
 from __future__ import annotations
 
@@ -35,3 +36,18 @@ def torch_threads(n: int | None):
         yield
     finally:
         torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def seeded_global_rng(seed: int, device):
+    """torch's global generators (which Dropout and other random modules draw from) seeded with
+    ``seed`` for the run, the caller's state restored afterwards."""
+    import torch
+    devices = [device.index if device.index is not None else torch.cuda.current_device()] \
+        if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.default_generator.manual_seed(seed)
+        for index in devices:
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(seed)
+        yield

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lamina._context import seeded_global_rng
 from lamina._validation import check_positive_int
 from lamina.torch.data import Batches, as_tensors, float_features, loader_pairs, model_device, model_dtype  # noqa: F401 (re-exported)
 from lamina.torch.likelihoods import Classification, make_likelihood
@@ -98,9 +99,13 @@ def optimizer_groups(regularizer, model: torch.nn.Module) -> list[dict]:
     if regularizer is None:
         return [{"params": list(model.parameters())}]
     groups = regularizer.param_groups()
+    covered = {id(p) for group in groups for p in group["params"]}
+    # the model's trainable parameters the regularizer does not hold (a regularizer of a submodule,
+    # a weight unfrozen after it was built) train unpenalized: left out, they never moved
+    rest = [p for p in model.parameters() if p.requires_grad and id(p) not in covered]
     if regularizer.penalty_kind is Penalty.L2 and regularizer.mode is Mode.DECOUPLED:
-        return groups
-    return [{"params": [p for group in groups for p in group["params"]], "weight_decay": 0.0}]
+        return groups + ([{"params": rest, "weight_decay": 0.0}] if rest else [])
+    return [{"params": [p for group in groups for p in group["params"]] + rest, "weight_decay": 0.0}]
 
 
 @dataclass
@@ -199,50 +204,54 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
         from tqdm.auto import tqdm
         bar = tqdm(total=epochs, initial=start_epoch, desc="fit", leave=False)
     started = time.perf_counter()
+    modes = [(module, module.training) for module in model.modules()]   # restored at the end
     model.train()
     epoch, first_loss = start_epoch - 1, None
-    for epoch in range(start_epoch, epochs):
-        total = torch.zeros((), device=device)
-        for X, y in batches:
-            output = tensor_output(model(X))
-            loss = likelihood.loss(output, y)
-            _call(callbacks, "on_forward", output, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if regularizer is not None:   # the coupled L2 gradient, added without its graph
-                loss = loss.detach() + regularizer.add_gradient()
-            if first_loss is None:
-                first_loss = loss.detach()
-            _call(callbacks, "on_after_backward")
-            opt.step()
-            if prox:
-                regularizer.prox_step(lr, opt)
-            total = total + loss.detach()
-        losses.append(total / len(batches))
-        if lowest is not None:
-            lowest.observe(losses[-1])
-        _call(callbacks, "on_epoch_end", epoch, opt)
-        if regularizer is not None and record_lambdas:
-            lambdas.append(regularizer.delta.detach().clone())
-        if (epoch + 1) % check_every == 0 or epoch + 1 == epochs:
-            _check_divergence(losses[-1], first_loss, epoch, lr)
-        if val is not None and ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs):
-            score = evaluate(model, val, likelihood)["nll"]
-            model.train()
-            val_nll.append((epoch, score))
-            if score < best - 1e-6:
-                best, bad_evals = score, 0
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            else:
-                bad_evals += 1
-                if patience is not None and bad_evals >= patience:
-                    stopped = True
-        if checkpoint is not None and ((epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs or stopped):
-            _save(checkpoint, epoch, model, opt, regularizer, likelihood, batches, losses, lambdas)
-        if bar is not None:
-            bar.update(1)
-        if stopped:
-            break
+    with seeded_global_rng(seed, device):   # Dropout's draws: two runs with one seed are the same
+        for epoch in range(start_epoch, epochs):
+            total = torch.zeros((), device=device)
+            for X, y in batches:
+                output = tensor_output(model(X))
+                loss = likelihood.loss(output, y)
+                _call(callbacks, "on_forward", output, y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if regularizer is not None:   # the coupled L2 gradient, added without its graph
+                    loss = loss.detach() + regularizer.add_gradient()
+                if first_loss is None:
+                    first_loss = loss.detach()
+                _call(callbacks, "on_after_backward")
+                opt.step()
+                if prox:
+                    regularizer.prox_step(lr, opt)
+                total = total + loss.detach() * (X.shape[0] / batches.n_data)   # the mean over samples
+            losses.append(total)
+            if lowest is not None:
+                lowest.observe(losses[-1])
+            _call(callbacks, "on_epoch_end", epoch, opt)
+            if regularizer is not None and record_lambdas:
+                lambdas.append(regularizer.delta.detach().clone())
+            if (epoch + 1) % check_every == 0 or epoch + 1 == epochs:
+                _check_divergence(losses[-1], first_loss, epoch, lr)
+            if val is not None and ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs):
+                score = evaluate(model, val, likelihood)["nll"]
+                model.train()
+                val_nll.append((epoch, score))
+                if score < best - 1e-6:
+                    best, bad_evals = score, 0
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                else:
+                    bad_evals += 1
+                    if patience is not None and bad_evals >= patience:
+                        stopped = True
+            if checkpoint is not None and ((epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs or stopped):
+                _save(checkpoint, epoch, model, opt, regularizer, likelihood, batches, losses, lambdas)
+            if bar is not None:
+                bar.update(1)
+            if stopped:
+                break
+    for module, training in modes:
+        module.train(training)
     if bar is not None:
         bar.close()
     if stopped and best_state is not None:

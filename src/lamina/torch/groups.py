@@ -22,7 +22,8 @@ from torch import nn
 
 WEIGHT, BIAS, NORM, OTHER = "weight", "bias", "norm", "other"
 
-_NORM_TYPES = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm)
+_NORM_TYPES = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm) \
+    + ((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ())
 _CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 _RNN_TYPES = (nn.RNNBase,)
 _EMBED_TYPES = (nn.Embedding, nn.EmbeddingBag)

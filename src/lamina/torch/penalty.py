@@ -235,7 +235,7 @@ class Regularizer:
         diffs = [d for group in self.offsets() for d in group]
         scaled = torch._foreach_mul(diffs, self._coefs)
         moved = [(p, step) for p, step in zip(params, scaled) if p.requires_grad]   # frozen: left alone
-        if all(p.grad is not None and not p.grad.is_sparse for p, _ in moved):
+        if moved and all(p.grad is not None and not p.grad.is_sparse for p, _ in moved):   # none: BitFit
             torch._foreach_add_([p.grad for p, _ in moved], [step for _, step in moved])
         else:   # a weight the loss did not reach (the penalty's gradient alone), or a sparse one
             for p, step in moved:   # (an Embedding(sparse=True): the sum is dense, as autograd's)

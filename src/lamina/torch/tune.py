@@ -35,7 +35,6 @@ names. ``method=`` is the old spelling of ``tuner=`` (deprecated; it warns).
 """
 from __future__ import annotations
 
-import contextlib
 import time
 import warnings
 from enum import Enum
@@ -44,6 +43,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lamina._context import seeded_global_rng
 from lamina._validation import check_positive_float, check_positive_int, parse_choice
 from lamina.torch.data import steps_per_epoch
 from lamina.torch.evidence import OnlineEvidence, evidence_info
@@ -269,18 +269,6 @@ def _check_seed(seed) -> int:
     return seed
 
 
-@contextlib.contextmanager
-def seeded_global_rng(seed: int, device):
-    """torch's global generators (which Dropout and other random modules draw from) seeded with
-    ``seed`` for the run, the caller's state restored afterwards."""
-    devices = [device.index if device.index is not None else torch.cuda.current_device()] \
-        if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.default_generator.manual_seed(seed)
-        for index in devices:
-            with torch.cuda.device(index):
-                torch.cuda.manual_seed(seed)
-        yield
 
 
 def check_data(model: nn.Module, data, likelihood, argument: str) -> None:
