@@ -450,3 +450,15 @@ def test_two_unclear_errors_found_by_a_sweep_name_the_argument(rng):
         lamina.Lasso(lam="auto", tuner=GridCVTuner(n_lams=1)).fit(X, X[:, 0])
     with pytest.raises(ValueError, match="got the string 'abc'.*dict"):
         lamina.Lasso(lam=0.1, groups="abc").fit(X, X[:, 0])
+
+
+def test_explain_calls_a_group_off_only_where_its_coefficients_are_zero():
+    """λ at the tuner's upper bound (λ_max at x = 0) is not off: here x₂ carries no signal but is
+    correlated with x₁'s error, and its threshold at the fit is twice that bound (w₂ = −0.03)."""
+    rng = np.random.default_rng(2)
+    z, e, v = rng.standard_normal((3, 40))
+    X, y = np.c_[z + e, e + 2 * v], z + 0.5 * rng.standard_normal(40)
+    for estimator in (lamina.Lasso, lamina.GroupLasso):
+        model = estimator(lam="auto", groups=[0, 1]).fit(X, y)
+        table = model.explain()
+        assert table["switched_off"] == [norm == 0 for norm in table["norm"]]

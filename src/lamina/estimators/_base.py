@@ -214,7 +214,10 @@ class GroupedLinearModel(BaseEstimator):
         check_is_fitted(self)
         coef, groups = self._coef_blocks()
         norms = groups.norms(coef)
-        pruned = set(self.tuning_.info.get("switched_off", [])) if self.tuning_ is not None else set()
+        # the evidence prunes a ridge group by α → ∞ (w_g small, not 0); a CV tuner's λ at its upper
+        # bound does not make w_g = 0 (that bound is λ_max at x = 0): only the evidence's list counts
+        evidence = self.tuning_ is not None and self.tuning_.method == "evidence"
+        pruned = set(self.tuning_.info.get("switched_off", [])) if evidence else set()
         table = {
             "group": list(groups.names),
             "lam": [float(v) for v in self.lam_],

@@ -161,7 +161,9 @@ def grouped_evidence(X, y, groups: Groups, factors=None, *, fit_intercept: bool 
     factors : array (p,), optional
         Penalty factors f_j (0 = flat prior, never pruned).
     fit_intercept : bool
-        Center X and y first (flat prior on the intercept).
+        Center X and y first. The noise precision then counts all n residuals, as scikit-learn's
+        BayesianRidge does; integrating a flat prior on the intercept out would leave n − 1 (with
+        n = 12 the two differ by 12 % in λ; a column of ones with penalty factor 0 counts it).
     max_iter, tol : stop when max |Δ log α_g|, |Δ log β| ≤ tol.
     hyperprior : (a, b, c, d)
         Gamma(shape, rate) hyperparameters of α (a, b) and β (c, d), as in scikit-learn.
