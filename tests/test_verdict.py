@@ -66,3 +66,15 @@ def test_lamina_nn_prints_the_verdict_and_puts_it_in_the_report(tmp_path, capsys
     assert sentence.startswith("Verdict:") and "Identifiability: only one combination of the 2 δ" in sentence
     page = (tmp_path / "report.html").read_text()
     assert "Verdict:" in page and "best per-layer method" in page
+
+
+def test_cells_without_a_cost_in_fits_give_no_nan_and_no_warning():
+    """Linear studies record no fits: the sentence had ended "at nan vs nan fits" (numpy warning)."""
+    import warnings
+    rows = _study(-0.2)
+    for row in rows:
+        del row["metrics"]["fits"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        text = verdict(rows, "NLL")
+    assert "nan" not in text and "fits" not in text and "lower is better). Identifiability" in text

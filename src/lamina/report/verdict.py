@@ -76,12 +76,19 @@ def verdict(rows: list[dict], metric: str = "objective", unit: str = "layer") ->
                1: "one λ for all was better", 0: f"a λ per {unit} did not help beyond the seed-to-seed noise"}[sign]
     text = (f"Verdict: {outcome} — best per-{unit} method {best['per_group']!r} vs best one-λ method "
             f"{best['one']!r}: Δ {metric} = {mean:+.4g}{_spread(se)} (paired over {n} seeds; "
-            f"lower is better), at {np.nanmean(per['fits']):.3g} vs {np.nanmean(one['fits']):.3g} fits.")
+            f"lower is better){_costs(per['fits'], one['fits'])}.")
     findings = {str((row.get("metrics") or {}).get("identifiability")) for row in rows
                 if (row.get("metrics") or {}).get("identifiability")}
     if len(findings) == 1:
         text += f" Identifiability: {findings.pop()}."
     return text
+
+
+def _costs(per_fits, one_fits) -> str:
+    """", at 1.3 vs 1 fits" where the cells recorded their cost in fits (linear studies do not)."""
+    if not (np.isfinite(per_fits).any() and np.isfinite(one_fits).any()):
+        return ""
+    return f", at {np.nanmean(per_fits):.3g} vs {np.nanmean(one_fits):.3g} fits"
 
 
 _CALLED = {None: "too few shared seeds to tell", -1: "helped", 1: "was worse", 0: "no difference beyond the noise"}
