@@ -30,6 +30,8 @@ Optional, used when present:
   search then costs about one path per split instead of one fit per grid point);
 * ``split_loss_and_gradient(λ, s)`` — the held-out loss and its exact gradient in λ
   (implicit differentiation), for :class:`~lamina.tuners.search.HypergradientSearch`;
+* ``descent_bounds()`` — the box of :class:`~lamina.tuners.search.HypergradientSearch`'s descent
+  where it must be wider than ``bounds()`` (which also sets grids and Optuna's ranges);
 * ``split_entry(λ, s)`` — (whether each group is zero in the split's fit at λ, its entry
   threshold τ_g: the λ_g below which it enters), for the search's re-entry probes;
 * ``warm_state(s)`` / ``set_warm_state(s, state)`` — the split's warm start, kept at the best

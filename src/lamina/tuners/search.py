@@ -307,7 +307,8 @@ class HypergradientSearch(ProblemTuner):
                             f"{type(problem).__name__} has no split_loss_and_gradient (use 'grid' or 'search')")
         with Stopwatch() as clock:
             splits = problem.splits(self.cv)
-            lower, upper = (np.log(np.asarray(v, dtype=float)) for v in problem.bounds())
+            box = getattr(problem, "descent_bounds", problem.bounds)()   # optional, wider: see problem.py
+            lower, upper = (np.log(np.asarray(v, dtype=float)) for v in box)
             if self.start is not None:
                 if self.start.shape != lower.shape:
                     raise ValueError(f"start must hold {lower.size} values (one per group), got {self.start.size}")
