@@ -138,14 +138,19 @@ def measure_least_squares(X, y, lam: float, l1_ratio: float) -> dict:
 
 
 def least_squares_table(quick: bool) -> tuple[list[str], float]:
+    header = "| design | model | λ | objective / ½ var(y) | relative error of the objective | seconds | converged |"
+    return _designs_table(header, measure_least_squares, ("lasso", "elastic net 0.5"), quick)
+
+
+def _designs_table(header: str, measure, labels, quick: bool) -> tuple[list[str], float]:
+    """(markdown rows, largest error) of ``measure(X, y, lam, l1_ratio)`` over the least-squares
+    designs, ρ ∈ {1, 0.5} (named ``labels``) and λ ∈ {1e-2, 1e-3, 1e-4} (``quick``: 1e-4)."""
     lams = [1e-4] if quick else [1e-2, 1e-3, 1e-4]
-    lines = ["| design | model | λ | objective / ½ var(y) | relative error of the objective | seconds | converged |",
-             "|---|---|---|---|---|---|---|"]
-    worst = 0.0
+    lines, worst = [header, "|---|---|---|---|---|---|---|"], 0.0
     for name, (X, y) in least_squares_designs().items():
-        for label, l1_ratio in (("lasso", 1.0), ("elastic net 0.5", 0.5)):
+        for label, l1_ratio in zip(labels, (1.0, 0.5)):
             for lam in lams:
-                row = measure_least_squares(X, y, lam, l1_ratio)
+                row = measure(X, y, lam, l1_ratio)
                 worst = max(worst, row["error"])
                 lines.append(f"| {name} | {label} | {lam:.0e} | {row['share']:.1e} | {row['error']:.1e} | "
                              f"{row['seconds']:.3f} | {'yes' if row['converged'] else '**no**'} |")
@@ -172,18 +177,9 @@ def measure_operator(X, y, lam: float, l1_ratio: float) -> dict:
 
 
 def operator_table(quick: bool) -> tuple[list[str], float]:
-    lams = [1e-4] if quick else [1e-2, 1e-3, 1e-4]
-    lines = ["| design (as an operator) | penalty | λ / n | objective / ½‖y‖² | relative error of the objective | "
-             "seconds | converged |", "|---|---|---|---|---|---|---|"]
-    worst = 0.0
-    for name, (X, y) in least_squares_designs().items():
-        for label, l1_ratio in (("L1", 1.0), ("elastic net 0.5", 0.5)):
-            for lam in lams:
-                row = measure_operator(X, y, lam, l1_ratio)
-                worst = max(worst, row["error"])
-                lines.append(f"| {name} | {label} | {lam:.0e} | {row['share']:.1e} | {row['error']:.1e} | "
-                             f"{row['seconds']:.3f} | {'yes' if row['converged'] else '**no**'} |")
-    return lines, worst
+    header = ("| design (as an operator) | penalty | λ / n | objective / ½‖y‖² | relative error of the objective | "
+              "seconds | converged |")
+    return _designs_table(header, measure_operator, ("L1", "elastic net 0.5"), quick)
 
 
 def run(quick: bool = False) -> str:

@@ -123,7 +123,7 @@ def reweighted_l1(A, b, penalty: Penalty, lam, groups: Groups, *, x0=None, tol: 
     if eps is not None:
         eps = check_positive_float(eps, "eps")
     thresholds = penalty.nonzero_costs(lam, groups)
-    slope = np.sqrt(2.0 * thresholds) * _column_norms(A)
+    slope = np.sqrt(2.0 * thresholds) * column_norms(A)
     x = np.zeros(A.shape[1]) if x0 is None else np.array(x0, dtype=np.float64)
     if eps is None and np.any(x):
         eps = _EPS_SHARE * float(np.max(np.abs(x)))
@@ -155,7 +155,7 @@ def reweighted_l1(A, b, penalty: Penalty, lam, groups: Groups, *, x0=None, tol: 
                           inner_unconverged=n_inner_unconverged, debiased=debias)
 
 
-def _column_norms(A) -> np.ndarray:
+def column_norms(A) -> np.ndarray:
     """‖a_j‖ of an explicit matrix's columns; ones for an operator (its columns cost one product
     each: they are taken as unit-norm, as in compressed sensing's normalized designs)."""
     if not is_explicit(A):

@@ -16,9 +16,10 @@ import numpy as np
 from lamina._validation import check_positive_float, check_positive_int
 from lamina.api import check_rhs, solve
 from lamina.groups import as_groups
-from lamina.operators import as_forward_model, is_explicit, rmatvec
+from lamina.operators import as_forward_model, rmatvec
 from lamina.penalties import make_penalty
 from lamina.solvers.free_coefficients import FreeProjection, free_mask
+from lamina.solvers.irl1 import column_norms
 
 
 @dataclass
@@ -124,11 +125,7 @@ def _correlations_at_zero(A, b, penalty, groups, direction) -> np.ndarray:
     which one atom pays for itself (operators: unit-norm columns assumed)."""
     correlations = rmatvec(A, b)
     if not penalty.convex:
-        if not is_explicit(A):
-            return correlations
-        from lamina.solvers.cd import column_lipschitz   # ‖a_j‖², dense or sparse
-        norms = np.sqrt(column_lipschitz(A))
-        return np.divide(correlations, norms, out=np.zeros_like(correlations), where=norms > 0)
+        return correlations / column_norms(A)   # the default L0 solver's scale (zero columns: 1)
     mask = free_mask(penalty, direction, groups)
     if mask is None or not 0 < int(mask.sum()) < min(mask.size, _MAX_REFITTED + 1):
         return correlations

@@ -33,6 +33,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from lamina._context import seeded_global_rng
 from lamina.torch.groups import ParamGroup
 
 
@@ -155,9 +156,7 @@ class SymmetryProbe:
         self.model, self.args, self.tol, self.factor, self.seed = model, args, tol, factor, seed
         self.params = dict(model.named_parameters())
         self.buffers = dict(model.named_buffers())
-        device = next(iter(self.params.values())).device if self.params else torch.device("cpu")
-        self.cuda = [device.index if device.index is not None else torch.cuda.current_device()] \
-            if device.type == "cuda" else []
+        self.device = next(iter(self.params.values())).device if self.params else torch.device("cpu")
         try:
             self.base = self._run({})
         except (RuntimeError, ValueError, TypeError, IndexError) as error:
@@ -171,11 +170,7 @@ class SymmetryProbe:
         # the same random draws (dropout) in every run; seeding only the generator the model uses
         # (torch.manual_seed also queues a seed for every uninitialized accelerator, formatting a
         # stack trace each time: half this probe's time on a small network)
-        with torch.random.fork_rng(devices=self.cuda):
-            torch.default_generator.manual_seed(self.seed)
-            for index in self.cuda:   # the model's own device, which fork_rng restores
-                with torch.cuda.device(index):
-                    torch.cuda.manual_seed(self.seed)
+        with seeded_global_rng(self.seed, self.device):
             return _flat(functional_call(self.model, state, self.args))
 
     @torch.no_grad()

@@ -269,8 +269,6 @@ def _check_seed(seed) -> int:
     return seed
 
 
-
-
 def check_data(model: nn.Module, data, likelihood, argument: str) -> None:
     """An ``(X, y)`` pair must fit the network: X must go through it, class labels must lie in
     0..C−1 (C the network's number of outputs), a regression target must have one value per
