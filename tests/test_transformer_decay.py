@@ -315,6 +315,62 @@ def test_tuner_switches_to_the_timescale_decay_once_overfitting_is_measured(corp
     assert "switched_at" in run.info and len(run.info["heldout_curve"]) == run.info["n_updates"]
 
 
+def test_timescale_floor_holds_after_the_switch_when_the_gap_asks_for_less_decay(corpus, monkeypatch):
+    """Once overfitting switched the floor on, later gap steps (here: every type's held-out slope
+    asks for larger weights, i.e. less decay) never take a decay below 1/Σ η_t (they had, to 1/8)."""
+    recipe = LMRecipe(steps=60, warmup=0, batch_size=4)
+    fit, held = heldout_split(corpus.train)
+    model = tiny_model(corpus)
+    types = ["embedding", "attn.0", "head"]
+    optimizer = make_adamw(model, dict.fromkeys(types, 1e-3), 3e-3)
+    tuner = HeldoutDecayTuner(model, recipe, held, corpus.train, lam0=1e-3, types=types, seed=0, fit=fit, every=5,
+                              z=2.0, heldout_windows=8, temperature="off", shadow_heads=False)
+
+    def larger_weights(model):
+        tuner._held_centre = np.zeros(8)
+        return np.full(len(types), 0.5)
+    monkeypatch.setattr(tuner, "gap_search", larger_weights)
+    monkeypatch.setattr(tuner.overfit, "update", lambda losses: True)
+    floor, lowest = timescale_decay(recipe), []
+    for step in range(recipe.steps):
+        tuner.after_step(step, model, optimizer)
+        if tuner.switched_at is not None:
+            lowest.append(min(tuner.decays().values()))
+    assert tuner.switched_at == 4 and len(lowest) > 20
+    assert min(lowest) >= floor * (1 - 1e-9)
+
+
+def test_awd_and_alphadecay_recompute_every_requested_step(corpus, monkeypatch):
+    """``every`` reaches both adaptive rules (AWD had been fixed at 10 steps); by default AWD
+    recomputes every 10 steps and AlphaDecay every sixth of the run."""
+    import lamina.torch.lm.strategies as strategies
+    seen = []
+
+    class Spy(RuleDecay):
+        def __init__(self, optimizer, rule, lam, every):
+            seen.append((type(rule).__name__, every))
+            super().__init__(optimizer, rule, lam, every)
+    monkeypatch.setattr(strategies, "RuleDecay", Spy)
+    config, recipe = LMConfig(corpus.vocab_size, **TINY), LMRecipe(steps=12, warmup=2, batch_size=4)
+    for every in (4, None):
+        for strategy in ("alphadecay", "awd"):
+            run_strategy(strategy, corpus, config, recipe, 0, lam=0.1, every=every)
+    assert seen == [("AlphaHillRule", 4), ("AWDRule", 4), ("AlphaHillRule", 2), ("AWDRule", 10)]
+
+
+def test_random_windows_draw_every_valid_start():
+    """Windows of context + 1 characters start anywhere in 0 … N − context − 1, so the text's last
+    character is a target; a text of exactly context + 1 characters has one window."""
+    from lamina.torch.lm.model import random_windows
+    generator = torch.Generator().manual_seed(0)
+    x, y = random_windows(torch.arange(12), 2000, 8, generator)
+    assert sorted(set(x[:, 0].tolist())) == [0, 1, 2, 3] and int(y.max()) == 11
+    x, y = random_windows(torch.arange(9), 3, 8, generator)
+    assert x[:, 0].tolist() == [0, 0, 0] and y[:, -1].tolist() == [8, 8, 8]
+    with pytest.raises(ValueError, match="need at least context"):
+        random_windows(torch.arange(8), 1, 8, generator)
+
+
 def test_persist_applies_a_step_only_after_the_signal_kept_its_sign(corpus):
     config, recipe = LMConfig(corpus.vocab_size, **TINY), LMRecipe(steps=40, warmup=2, batch_size=8)
     fit, held = heldout_split(corpus.train)

@@ -173,9 +173,9 @@ def load_corpus(n_blocks: int = 100, val_every: int = 10, max_chars: int | None 
 
 def random_windows(codes: torch.Tensor, batch_size: int, context: int, generator: torch.Generator):
     """``batch_size`` random windows (inputs, next-character targets) of length ``context``."""
-    if codes.numel() <= context + 1:
-        raise ValueError(f"codes: {codes.numel()} characters, need more than context + 1 = {context + 1}")
-    start = torch.randint(0, codes.numel() - context - 1, (batch_size,), generator=generator)
+    if codes.numel() < context + 1:
+        raise ValueError(f"codes: {codes.numel()} characters, need at least context + 1 = {context + 1}")
+    start = torch.randint(0, codes.numel() - context, (batch_size,), generator=generator)
     offsets = torch.arange(context + 1)
     windows = codes[start[:, None] + offsets]
     return windows[:, :-1], windows[:, 1:]

@@ -9,10 +9,11 @@ strategy       decays                                                           
 ``alphadecay`` per matrix λ_m = λ·s_m, s_m linear in the Hill exponent α_m of      1 (+ λ)
                the spectrum of W_mᵀW_m between ``low`` (heaviest tail) and
                ``high``, normalized to mean 1 over coefficients, recomputed
-               every ``every`` steps (He et al. 2025, arXiv 2506.14562)
+               every ``every`` steps (default: a sixth of the run; He et al.
+               2025, arXiv 2506.14562)
 ``awd``        per matrix λ_m = λ·s_m, s_m ∝ EMA‖∇W_m‖/‖W_m‖ normalized the same  1 (+ λ)
-               way, recomputed every ``every`` steps (Ghiasi et al. 2022, per
-               matrix)
+               way, recomputed every ``every`` steps (default 10; Ghiasi et al.
+               2022, per matrix)
 ``lamina``     :class:`~lamina.torch.lm.tuner.HeldoutDecayTuner` (embedding and    ≈ 1.13
                matrix types start at λ₀ = 1/(100·Σ_t η_t), floored at the
                timescale rule once the held-out loss rises; the head's decay
@@ -97,14 +98,15 @@ def run_strategy(strategy: str, corpus: Corpus, config: LMConfig, recipe: LMReci
     train, callbacks, info = corpus.train, [], {}
     if every is not None and not (isinstance(every, int) and not isinstance(every, bool) and every >= 1):
         raise ValueError(f"every must be a positive integer (steps between decay updates) or None, got {every!r}")
-    every = every or max(1, recipe.steps // 6)
+    if every is None:   # AlphaDecay's spectra change slowly; AWD follows the gradient's EMA
+        every = max(1, recipe.steps // 6) if strategy == "alphadecay" else 10
     if strategy in ("none", "nanogpt", "timescale"):
         lam = timescale_decay(recipe, fraction) if strategy == "timescale" else lam
         optimizer = make_adamw(model, "none" if strategy == "none" else "nanogpt", recipe.lr, lam=lam, betas=(0.9, 0.95))
     elif strategy in ("alphadecay", "awd"):
         optimizer = make_adamw(model, "nanogpt", recipe.lr, lam=lam, per_matrix=True, betas=(0.9, 0.95))
         rule = AlphaHillRule() if strategy == "alphadecay" else AWDRule()
-        callbacks.append(RuleDecay(optimizer, rule, lam, every if strategy == "alphadecay" else 10))
+        callbacks.append(RuleDecay(optimizer, rule, lam, every))
     else:
         options = dict(tuner_options or {})
         windows = options.get("heldout_windows", 32)

@@ -308,10 +308,10 @@ class HeldoutDecayTuner(DecayCallback):
         self.theta = self.theta + np.where(self.frozen, 0.0, move)
         if self.switched_at is None and math.isfinite(self.overfit.z) and self.overfit.update(self._held_centre):
             # overfitting measured: the EMA-timescale rule (τ = the run) becomes the floor
-            self.switched_at = step
-            self.theta = np.maximum(self.theta, math.log(timescale_decay(self.recipe)))
-            # the freeze rule measures responses from the switch on
+            self.switched_at = step   # (the freeze rule measures responses from the switch on)
             self.frozen, self._first = np.zeros_like(self.frozen), None
+        if self.switched_at is not None:   # the floor holds for every later gap step too
+            self.theta = np.maximum(self.theta, math.log(timescale_decay(self.recipe)))
         set_decays(optimizer, self.decays())
         if not math.isinf(self.z):
             forwards = 1 + 2 * len(self.types)
