@@ -66,7 +66,7 @@ from lamina.torch.masks import MaskCallback, group_nonzeros, loss_gradients, pro
 from lamina.torch.optimizer_state import reads_free
 from lamina.torch.penalty import Mode, Penalty, Regularizer
 from lamina.torch.result import NetTuneResult
-from lamina.torch.sparsity_warnings import warn_if_collapsed, warn_if_overshot
+from lamina.torch.sparsity_warnings import output_is_constant, warn_if_collapsed, warn_if_overshot
 from lamina.tuners.base import Compute
 
 _MAX_STEP = math.log(2.0)
@@ -365,7 +365,8 @@ def tune_sparsity(model, train, likelihood, recipe, *, penalty, target: float, v
     report = sparsity_report(reg)
     missed = warn_if_overshot(report["overall"], target, before["overall"], tail,
                               sum(g.numel for g in reg.reg_groups))
-    collapsed = warn_if_collapsed(history.get("loss", []), kind, target, recipe.optimizer, prox_metric)
+    collapsed = warn_if_collapsed(history.get("loss", []), kind, target, recipe.optimizer, prox_metric,
+                                  output_is_constant(model, criterion[0]))
     info = {"sparsity": report, "collapsed": collapsed, "target_sparsity": target, "penalty": kind.value,
             "sparsity_before_projection": before["overall"],
             "kept": {g.name: int(round((1 - report["per_group"][g.name]) * g.numel)) for g in reg.reg_groups},

@@ -5,18 +5,40 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import torch
 
 from lamina.torch.penalty import Penalty
 
 
+def output_is_constant(model, inputs: torch.Tensor, rtol: float = 1e-4) -> bool:
+    """Whether ``model``'s outputs on ``inputs`` (evaluated in eval mode) span less than
+    ``rtol`` · (1 + max |output|) in every output coordinate: the input no longer reaches the
+    output (a dead chain), whatever the loss says."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(inputs)
+    finally:
+        model.train(was_training)
+    if not isinstance(out, torch.Tensor) or out.shape[0] < 2 or not bool(torch.isfinite(out).all()):
+        return False
+    out = out.reshape(out.shape[0], -1).double()
+    spread = float((out.max(0).values - out.min(0).values).max())
+    return spread <= rtol * (1.0 + float(out.abs().max()))
+
+
 def warn_if_collapsed(epoch_losses, penalty: Penalty, target: float, optimizer: str,
-                      prox_metric: str = "auto") -> bool:
+                      prox_metric: str = "auto", constant_output: bool = False) -> bool:
     """Warn (``RuntimeWarning``) when the pruned network ends with a training loss no better than
-    at the start of training: more than 90 % of the run's progress lost (or none made before the
-    pruning began). On a ReLU chain the all-zero network is a stable point of L1 (the data loss
-    falls like the product of the layers' scales, the penalty like their sum), and with SGD,
-    whose steps shrink with the gradients near it, a short run can fall into it (digits MLP,
-    SGD lr 0.1, 60 epochs, 95 %: chance accuracy). Returns whether it warned.
+    at the start of training — more than 90 % of the run's progress lost (or none made before the
+    pruning began) — or with an output that no longer depends on its input
+    (``constant_output``, from :func:`output_is_constant`: a run that had learned little before
+    the pruning killed it loses less than 90 % of little). On a ReLU chain the all-zero network
+    is a stable point of L1 (the data loss falls like the product of the layers' scales, the
+    penalty like their sum), and with SGD, whose steps shrink with the gradients near it, a short
+    run can fall into it (digits MLP, SGD lr 0.1, 60 epochs, 95 %: chance accuracy). Returns
+    whether it warned.
 
     >>> import warnings
     >>> with warnings.catch_warnings(record=True) as caught:
@@ -30,7 +52,7 @@ def warn_if_collapsed(epoch_losses, penalty: Penalty, target: float, optimizer: 
     if len(values) < 2 or not all(np.isfinite(values)):
         return False
     first, best, last = values[0], min(values), values[-1]
-    if last < first - 0.1 * (first - best):
+    if last < first - 0.1 * (first - best) and not constant_output:
         return False
     advice = ("thresholds in Adam's metric keep short runs alive: leave prox_metric='auto'"
               if prox_metric == "euclidean" and optimizer in ("adam", "adamw") else
@@ -38,9 +60,11 @@ def warn_if_collapsed(epoch_losses, penalty: Penalty, target: float, optimizer: 
               "use optimizer='adam' (thresholds in its metric), penalty='l0', or more epochs"
               if penalty is Penalty.L1 and optimizer == "sgd" else
               "try more epochs, a lower target_sparsity, or another optimizer")
+    ending = (f"and its output no longer depends on its input (start {first:.3g}; lowest {best:.3g})"
+              if constant_output else f"no better than at the start ({first:.3g}; lowest {best:.3g})")
     warnings.warn(f"penalty={penalty.value!r} at target_sparsity={target}: the training loss ended at {last:.3g}, "
-                  f"no better than at the start ({first:.3g}; lowest {best:.3g}): the pruned network has lost what "
-                  f"it had learned; {advice}", RuntimeWarning, stacklevel=4)
+                  f"{ending}: the pruned network has lost what it had learned; {advice}", RuntimeWarning,
+                  stacklevel=4)
     return True
 
 
