@@ -375,3 +375,23 @@ def test_hypergradient_tunes_a_short_run_and_warns_when_it_cannot():
     assert result.info["n_updates"] == 12 and len(set(result.lambdas.values())) > 1
     with pytest.warns(RuntimeWarning, match="no update"):
         lt.tune(_mlp(), (X, y), tuner="hypergradient", epochs=12, lr=1e-2, batch_size=64, seed=0, burn_in=20)
+
+
+def test_an_adaptive_rule_only_starts_the_evidence_tuner():
+    """rule="awd" with the evidence tuner: the rule's callback had reset δ = δ₀ · s every 5
+    epochs between the evidence's updates (epoch 15 of this run: (0.91, 1.18) between evidence
+    values (2.69, 2.21) and (2.58, 1.73)); δ now changes only when the evidence updates, at the
+    same epochs as with the uniform start."""
+    torch.manual_seed(0)
+    X = torch.randn(200, 4)
+    y = (X[:, 0] * X[:, 1] + 0.3 * X[:, 2] > 0).long()
+    changed = {}
+    for rule in ("uniform", "awd"):
+        torch.manual_seed(1)
+        net = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2))
+        result = lt.tune(net, (X, y), tuner="evidence", rule=rule, epochs=40, lr=1e-2, batch_size=50, seed=0,
+                         keep_best=False, burn_in=10, update_every=3)
+        history = result.history["lambdas"]
+        changed[rule] = [e for e in range(1, len(history)) if history[e] != history[e - 1]]
+        assert result.lambdas == history[-1]
+    assert changed["awd"] == changed["uniform"] and len(changed["uniform"]) >= 8

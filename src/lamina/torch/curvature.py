@@ -10,6 +10,7 @@ parameters of a group at prior precision δ is γ = Σ_i h_i / (h_i + δ) (:func
 """
 from __future__ import annotations
 
+from collections import Counter
 from enum import Enum
 
 import numpy as np
@@ -82,7 +83,10 @@ class GGNCurvature:
         self.structure = Structure.parse(structure)
         self.groups = groups
         self.decay = decay
-        linear = {id(m.weight): m for m in model.modules() if isinstance(m, nn.Linear)}
+        holders = Counter(id(p) for m in model.modules() for p in m.parameters(recurse=False))
+        # a weight tied between modules (a second Linear, an input Embedding) takes the generic
+        # path, whose gradient back-propagates through every use; a hook sees one
+        linear = {id(m.weight): m for m in model.modules() if isinstance(m, nn.Linear) and holders[id(m.weight)] == 1}
         self._module_of = {}
         for k, g in enumerate(groups):
             if len(g.params) == 1 and id(g.params[0]) in linear:
@@ -96,11 +100,14 @@ class GGNCurvature:
         for k, module in self._module_of.items():
             self._handles.append(module.register_forward_hook(self._make_hook(k)))
 
-    def _demote_uncalled(self) -> None:
+    def _demote_unhookable(self) -> None:
         """A Linear whose forward hook did not fire before its first curvature step is read
-        without being called (``nn.MultiheadAttention`` uses ``out_proj.weight`` directly): its
-        group gets the diagonal GGN from the parameter's gradient instead, which needs no hook."""
-        for k in [k for k, calls in self._captured.items() if not calls and self._stats[k][0].get() is None]:
+        without being called (``nn.MultiheadAttention`` uses ``out_proj.weight`` directly), and
+        one called more than once per forward (its uses combine within a sample's output, where
+        K-FAC-expand's A ⊗ G was 2–2.5 × the GGN): its group gets the diagonal GGN from the
+        parameter's gradient instead, which needs no hook."""
+        for k in [k for k, calls in self._captured.items()
+                  if len(calls) > 1 or (not calls and self._stats[k][0].get() is None)]:
             del self._module_of[k], self._captured[k]
             self._generic.append(k)
             self._stats[k] = (_EMA(self.decay),)
@@ -114,7 +121,7 @@ class GGNCurvature:
 
     def _make_hook(self, k):
         def hook(module, inputs, output):
-            if torch.is_grad_enabled() and output.requires_grad:
+            if torch.is_grad_enabled() and output.requires_grad and k in self._captured:
                 self._captured[k].append((inputs[0].detach(), output))
         return hook
 
@@ -129,7 +136,7 @@ class GGNCurvature:
 
         ``output`` must still hold its graph (call before the training ``backward``)."""
         n_batch = output.shape[0]
-        self._demote_uncalled()
+        self._demote_unhookable()
         hooked = [(k, a, s) for k, calls in self._captured.items() for a, s in calls]
         # parameters frozen after the groups were built are skipped: their group keeps the
         # curvature it had (or none, see ready())
@@ -147,7 +154,7 @@ class GGNCurvature:
             g = torch.cat([p[1] for p in pairs])
             if self.structure is Structure.KFAC:
                 # K-FAC-expand (Eschenhagen et al. 2023): a layer applied at T positions per
-                # sample (sequences, repeated calls) has B·T rows; A averages over them, G sums
+                # sample in one call (a sequence) has B·T rows; A averages over them, G sums
                 # per sample, so that A ⊗ G keeps the per-sample scale of the GGN (both over B
                 # made it T× too large); with one row per sample both are as before
                 self._stats[k][0].update(a.T @ a / a.shape[0])

@@ -230,7 +230,7 @@ class OnlineEvidence:
         residual_sq = self.likelihood.residual_sq(output, target)   # None unless Gaussian
         self._accumulate_fit(output, target, residual_sq)
         if self.update_noise:
-            self._outputs = output.shape[-1] if output.ndim > 1 else 1
+            self._outputs = output[0].numel()   # outputs per sample (a sequence's positions too)
             self._residual.update(residual_sq / output.shape[0])
         if self._step % self.curvature_every == 0 and output.requires_grad:
             v = self.likelihood.sample_output_grad(output, self.generator)

@@ -70,19 +70,21 @@ class Gaussian:
     def precision(self) -> torch.Tensor:
         return self.log_precision.exp()
 
+    @staticmethod
+    def _squares(output, target) -> torch.Tensor:
+        """‖y − f‖² per sample: every dimension after the first (the batch) is an output."""
+        return (output - target.reshape(output.shape)).pow(2).reshape(output.shape[0], -1).sum(1)
+
     def loss(self, output, target) -> torch.Tensor:
-        """Mean over samples of ½β‖y − f‖² (the −½ log β term is constant in w)."""
-        target = target.reshape(output.shape)
-        return 0.5 * self.precision * (output - target).pow(2).sum(-1).mean() if output.ndim > 1 \
-            else 0.5 * self.precision * (output - target).pow(2).mean()
+        """Mean over samples of ½β‖y − f‖² (the −½ log β term is constant in w); a sample's
+        outputs are all its dimensions after the batch's (a sequence's positions included)."""
+        return 0.5 * self.precision * self._squares(output, target).mean()
 
     def nll(self, output, target) -> torch.Tensor:
         """Mean NLL per sample, all output dimensions summed."""
-        target = target.reshape(output.shape)
-        dims = output.shape[-1] if output.ndim > 1 else 1
-        sq = (output - target).pow(2)
-        sq = sq.sum(-1) if output.ndim > 1 else sq
-        return (0.5 * self.precision * sq).mean() + 0.5 * dims * (math.log(2 * math.pi) - self.log_precision)
+        dims = output[0].numel()
+        return (0.5 * self.precision * self._squares(output, target)).mean() \
+            + 0.5 * dims * (math.log(2 * math.pi) - self.log_precision)
 
     def sample_output_grad(self, output, generator=None) -> torch.Tensor:
         signs = torch.randint(0, 2, output.shape, generator=generator, device=output.device)

@@ -328,7 +328,7 @@ def tune_online(method, model, train, lik, recipe: Recipe, *, by, delta, rule, m
     if method is not Method.NONE:
         weights, adaptive = make_rule(rule, reg.reg_groups)
         reg.set_deltas(delta * weights)
-        if adaptive is not None:
+        if adaptive is not None and method is Method.FIXED:   # for evidence: only its start
             callbacks.append(RuleCallback(adaptive, reg, delta, options.pop("rule_every", 5)))
     if method is Method.EVIDENCE:
         generator = torch.Generator(device=model_device(model))
