@@ -393,3 +393,94 @@ def test_an_operator_that_returns_complex_values_is_refused_by_name():
     A = LinearOperator((30, 20), matvec=lambda x: (M @ x) * (1 + 1j), rmatvec=lambda y: M.T @ y, dtype=float)
     with pytest.raises(ValueError, match="A's matvec returned complex values .*check_adjoint=False"):
         fit(A, np.ones(30), "l1")
+
+
+# ---------------------------------------------------------------- the λ grid (a review's defects)
+def _sparse_problem(m=100, p=80, seed=0):
+    rng = np.random.default_rng(seed)
+    G = rng.standard_normal((m, p))
+    x = np.zeros(p)
+    x[:5] = 3.0
+    return G, x, G @ x + rng.standard_normal(m)
+
+
+def test_default_grid_starts_where_the_penalized_part_vanishes_with_an_unpenalized_intercept():
+    """An unpenalized intercept of 1000: the grid took t_max from Aᵀb (2.4e4, 56 × too high) and
+    GCV and CV picked its last point; t_max is now max |a_jᵀ(b − fitted intercept)|, and both
+    choose inside the grid."""
+    from lamina.inverse.candidates import default_multipliers
+    G, x, b = _sparse_problem()
+    A, b = np.column_stack([np.ones(len(b)), G]), b + 1000.0
+    penalty = L1(weights=np.r_[0.0, np.ones(G.shape[1])])
+    residual = b - b.mean()
+    t_max = np.max(np.abs(G.T @ residual))
+    A_, b_, penalty_, groups, direction = prepare(A, b, penalty, None, None)
+    grid = default_multipliers(A_, b_, penalty_, groups, direction, 20)
+    assert grid[0] == pytest.approx(0.95 * t_max, rel=1e-9)
+    for tuner in ("gcv", "cv"):
+        result = fit(A, b, penalty, tuner=tuner, sigma=1.0, n_lams=20)
+        assert 0 < result.curve["index"] < 19
+        assert np.linalg.norm(result.x[1:] - x) < 0.5
+
+
+def test_default_grids_follow_the_scale_of_the_columns_and_of_the_penalty_factors():
+    """½‖Ax − b‖² + λ‖x‖₀ is the same problem for cA (x → x/c): the L0 grid now divides by the
+    column norms (A × 20 had a grid wholly above the one-atom break-even λ and returned x = 0);
+    ridge with penalty factors c·w is ridge with λ/c: the L2 grid now scales by them (factors
+    × 0.001 had both rules at the grid's top)."""
+    from lamina.inverse.candidates import default_multipliers
+    G, x, b = _sparse_problem()
+    grids = {}
+    for c in (1.0, 0.05, 20.0):
+        A_, b_, penalty, groups, direction = prepare(c * G, b, "l0", None, None)
+        grids[c] = default_multipliers(A_, b_, penalty, groups, direction, 20)
+    np.testing.assert_allclose(grids[0.05], grids[1.0], rtol=1e-9)
+    np.testing.assert_allclose(grids[20.0], grids[1.0], rtol=1e-9)
+    assert np.count_nonzero(fit(20.0 * G, b, "l0", tuner="cv", n_lams=20).x) > 0
+    for c in (1e-3, 1e3):
+        scaled = default_multipliers(*prepare(G, b, L2(weights=c * np.ones(G.shape[1])), None, None), 20)
+        plain = default_multipliers(*prepare(G, b, L2(weights=np.ones(G.shape[1])), None, None), 20)
+        np.testing.assert_allclose(c * scaled, plain, rtol=1e-9)
+
+
+def test_split_path_answers_in_the_order_of_the_rows_it_was_given():
+    """The path runs in decreasing λ; the held-out losses of an increasing grid came back in the
+    path's order, so GridSearch(grid=increasing) paired every λ with another λ's loss."""
+    from lamina.inverse.tunable import OperatorProblem
+    from lamina.tuners.search import GridSearch
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((80, 120))
+    x = np.zeros(120)
+    x[:6] = 3.0
+    b = A @ x + 0.5 * rng.standard_normal(80)
+    problem = OperatorProblem(A, b, "l1")
+    grid = problem.default_grid(12)[::-1]          # increasing
+    split = problem.splits(5)[0]
+    path = problem.split_path(grid[:, None], split)
+    one_by_one = np.array([OperatorProblem(A, b, "l1").split_loss(np.array([t]), split) for t in grid])
+    np.testing.assert_allclose(path, one_by_one, rtol=1e-3)
+    chosen = [fit(A, b, "l1", tuner=GridSearch(grid=g.copy(), cv=5)).lam[0] for g in (grid, grid[::-1])]
+    assert chosen[0] == pytest.approx(chosen[1])
+
+
+def test_sure_and_discrepancy_estimate_sigma_with_the_folds_they_are_given():
+    from lamina.inverse.noise import estimate_sigma
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((60, 90))
+    x = np.zeros(90)
+    x[:5] = 3.0
+    b = A @ x + rng.standard_normal(60)
+    expected = estimate_sigma(A, b, "l1", n_folds=3, seed=7, warn=False).sigma
+    assert expected != pytest.approx(estimate_sigma(A, b, "l1", warn=False).sigma)
+    for tuner in ("sure", "discrepancy"):
+        assert fit(A, b, "l1", tuner=tuner, n_folds=3, seed=7).sigma == pytest.approx(expected)
+
+
+def test_row_subset_adjoint_with_a_row_taken_twice():
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((10, 6))
+    rows = np.array([0, 3, 3, 7, 7, 7])
+    subset = row_subset(aslinearoperator(A), rows)
+    x, y = rng.standard_normal(6), rng.standard_normal(6)
+    assert np.dot(subset.matvec(x), y) == pytest.approx(np.dot(x, subset.rmatvec(y)))
+    np.testing.assert_allclose(subset.rmatvec(y), A[rows].T @ y)

@@ -29,7 +29,7 @@ def row_subset(A, rows: np.ndarray):
 
     def adjoint(r):
         full = np.zeros(n_rows)
-        full[rows] = np.asarray(r).ravel()
+        np.add.at(full, rows, np.asarray(r).ravel())   # a row taken twice (bootstrap folds) adds up
         return np.asarray(A.rmatvec(full)).ravel()
 
     subset = LinearOperator((rows.size, A.shape[1]), matvec=forward, rmatvec=adjoint, dtype=np.float64)

@@ -17,10 +17,10 @@ import numpy as np
 from lamina._validation import check_finite_array, check_positive_int
 from lamina.groups import Groups, as_groups
 from lamina.inverse.dof import column_classes, ridge_dof_with_free_columns, support_dof
-from lamina.operators import as_forward_model, matvec, rmatvec, squared_norm_estimate
+from lamina.operators import as_forward_model, matvec, squared_norm_estimate
 from lamina.penalties import Penalty, make_penalty
 from lamina.solvers.base import ConvergenceWarning
-from lamina.solvers.path import regularization_path
+from lamina.solvers.path import correlations_at_zero, regularization_path
 from lamina.tuners.base import Compute, TuneResult
 
 
@@ -80,17 +80,29 @@ def is_l2(penalty: Penalty) -> bool:
 
 def default_multipliers(A, b, penalty: Penalty, groups: Groups, direction: np.ndarray,
                         n_lams: int = 40) -> np.ndarray:
-    """Decreasing grid of t: from where x = 0 is optimal down to 10⁻³ of it (L1; 10⁻⁴ for L0);
-    for L2 from 10 ‖A‖² to 10⁻⁶ ‖A‖² (in units of the largest d)."""
+    """Decreasing grid of t: from t_max, where the penalized coefficients become 0 (the
+    unpenalized ones fitting b by least squares; L0 with the column norms of an explicit A: see
+    :func:`lamina.solvers.path.correlations_at_zero`), down to 10⁻³ of it (L1; 10⁻⁴ for L0); for
+    L2 from 10 ‖A‖² to 10⁻⁶ ‖A‖² in units of the largest per-coefficient strength d_g · w_j."""
     n_lams = check_positive_int(n_lams, "n_lams", minimum=3)
     if is_l2(penalty):
         norm2, _ = squared_norm_estimate(A, n_iter=50)
-        return norm2 / float(np.max(direction)) * np.geomspace(10.0, 1e-6, n_lams)
-    t_max = penalty.lam_max(rmatvec(A, b), groups, direction)
+        strongest = float(np.max(groups.expand(direction) * penalty.factors(groups.n_features)))
+        if strongest <= 0:
+            raise ValueError("penalty: every coefficient has penalty factor 0 (nothing is penalized); "
+                             "automatic λ needs at least one penalized coefficient")
+        return norm2 / strongest * np.geomspace(10.0, 1e-6, n_lams)
+    t_max = t_max_at_zero(A, b, penalty, groups, direction)
     if not np.isfinite(t_max) or t_max <= 0:
-        raise ValueError("Aᵀb is zero on every penalized coefficient: x = 0 for every λ")
+        raise ValueError("Aᵀb is zero on every penalized coefficient (after fitting the unpenalized ones): "
+                         "x = 0 for every λ")
     depth = penalty.grid_depth
     return t_max * np.geomspace(0.95, depth, n_lams)
+
+
+def t_max_at_zero(A, b, penalty: Penalty, groups: Groups, direction: np.ndarray) -> float:
+    """The smallest t at which the penalized coefficients are all 0 (L1-type and L0 penalties)."""
+    return float(penalty.lam_max(correlations_at_zero(A, b, penalty, groups, direction), groups, direction))
 
 
 def _seminorm(penalty: Penalty, x, direction, groups) -> float:

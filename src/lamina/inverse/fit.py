@@ -10,9 +10,10 @@ import numpy as np
 from lamina._validation import check_lam, check_positive_float
 from lamina.api import solve
 from lamina.inverse.pergroup import make_per_group_tuner
+from lamina.inverse.candidates import t_max_at_zero
 from lamina.inverse.rules import Rule, is_l2, make_rule, prepare
 from lamina.inverse.tunable import OperatorProblem
-from lamina.operators import dottest, is_explicit, mark_adjoint_checked, rmatvec
+from lamina.operators import dottest, is_explicit, mark_adjoint_checked
 from lamina.tuners import registry
 from lamina.tuners.base import Compute, TuneResult
 from lamina.tuners.problem import is_problem_tuner
@@ -151,7 +152,7 @@ def fit(A, b, penalty="l1", lam="auto", rule=None, sigma=None, *, tuner=None, gr
         return FitResult(x=result.x, lam=lam, info={"solve": result})
     n_folds = _default_folds(n_folds, A.shape[0])
     tuner = _make_tuner(DEFAULT_RULE.value if tuner is None else tuner, sigma, n_folds, seed)
-    if not is_l2(penalty_obj) and penalty_obj.lam_max(rmatvec(A, b), groups, direction) <= 0:
+    if not is_l2(penalty_obj) and t_max_at_zero(A, b, penalty_obj, groups, direction) <= 0:
         return _zero_for_every_lambda(A, b, penalty_obj, groups, direction, tol, solver, tuner)
     if is_problem_tuner(tuner):
         problem = OperatorProblem(A, b, penalty_obj, groups, direction, tol=tol, solver=solver, seed=seed)
@@ -204,9 +205,11 @@ def _default_folds(n_folds, n_rows: int):
 
 
 def _zero_for_every_lambda(A, b, penalty, groups, direction, tol, solver, tuner) -> FitResult:
-    """Aᵀb = 0 on every penalized coefficient (b = 0, say): x_g = 0 is optimal for every λ > 0, so
-    there is nothing to choose — the fit at λ = direction, with a warning saying so."""
-    warnings.warn("Aᵀb is zero on every penalized coefficient (b = 0?): the penalized coefficients are 0 for "
+    """Aᵀr = 0 on every penalized coefficient, r the residual of the unpenalized ones' least-squares
+    fit (b = 0, say): x_g = 0 is optimal for every λ > 0, so there is nothing to choose — the fit at
+    λ = direction, with a warning saying so."""
+    warnings.warn("Aᵀb is zero on every penalized coefficient (b = 0, or fitted by the unpenalized coefficients "
+                  "alone?): the penalized coefficients are 0 for "
                   "every λ, so λ is not chosen; the fit at λ = direction is returned", UserWarning, stacklevel=3)
     result = solve(A, b, penalty, direction, groups, tol=tol, solver=solver)
     return FitResult(x=result.x, lam=np.asarray(direction, dtype=float), rule=getattr(tuner, "name", None),

@@ -136,8 +136,9 @@ class PathRule(Tuner):
     needs_sigma = False
     needs_dof = True
 
-    def __init__(self, sigma: float | None = None):
+    def __init__(self, sigma: float | None = None, *, n_folds: int = 5, seed: int = 0):
         self.sigma = None if sigma is None else check_positive_float(sigma, "sigma")
+        self.n_folds, self.seed = n_folds, seed   # of the σ estimate's cross-validation, where σ is needed
 
     def select(self, candidates: Candidates, sigma: float | None) -> tuple[int, np.ndarray]:
         raise NotImplementedError
@@ -148,7 +149,8 @@ class PathRule(Tuner):
         A, b, penalty, groups, direction = prepare(A, b, penalty, groups, direction)
         sigma, info = self.sigma, {"sigma_source": "given" if self.sigma else None}
         if self.needs_sigma and sigma is None:
-            noise = estimate_sigma(A, b, penalty, groups, direction=direction, tol=tol, solver=solver)
+            noise = estimate_sigma(A, b, penalty, groups, direction=direction, n_folds=self.n_folds, seed=self.seed,
+                                   tol=tol, solver=solver)
             sigma, info = noise.sigma, {"sigma_source": noise.source, "noise": noise}
         if multipliers is None:
             multipliers = default_multipliers(A, b, penalty, groups, direction, n_lams)
@@ -166,8 +168,8 @@ class Discrepancy(PathRule):
     needs_sigma = True
     needs_dof = False
 
-    def __init__(self, sigma: float | None = None, tau: float = 1.0):
-        super().__init__(sigma)
+    def __init__(self, sigma: float | None = None, tau: float = 1.0, *, n_folds: int = 5, seed: int = 0):
+        super().__init__(sigma, n_folds=n_folds, seed=seed)
         self.tau = check_positive_float(tau, "tau")
 
     def select(self, candidates, sigma):
@@ -209,12 +211,13 @@ class LCurve(PathRule):
 
 
 def make_rule(rule, sigma: float | None = None, n_folds: int = 5, seed: int = 0) -> Tuner:
-    """The tuner of a rule name."""
+    """The tuner of a rule name; ``n_folds`` and ``seed`` set the folds of ``cv`` and of the σ
+    estimate that ``sure`` and ``discrepancy`` make when ``sigma`` is not given."""
     rule = parse_rule(rule)
     if rule is Rule.DISCREPANCY:
-        return Discrepancy(sigma)
+        return Discrepancy(sigma, n_folds=n_folds, seed=seed)
     if rule is Rule.SURE:
-        return SURE(sigma)
+        return SURE(sigma, n_folds=n_folds, seed=seed)
     if rule is Rule.GCV:
         return GCV(sigma)
     if rule is Rule.LCURVE:

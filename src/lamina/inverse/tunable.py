@@ -124,7 +124,10 @@ class OperatorProblem:
         self.compute.fits += split.share * len(multipliers)
         self.compute.epochs += candidates.n_iter
         self.unconverged += candidates.unconverged
-        return np.array([float(np.sum((matvec(split.A_val, x) - split.b_val) ** 2)) for x in candidates.coefs])
+        losses = np.empty(len(multipliers))   # the path runs in decreasing t; answer in the rows' order
+        losses[np.argsort(-multipliers, kind="stable")] = [float(np.sum((matvec(split.A_val, x) - split.b_val) ** 2))
+                                                           for x in candidates.coefs]
+        return losses
 
     def split_loss_and_gradient(self, lam, split: RowSplit):
         """Held-out ‖A_v x − b_v‖² and its gradient in λ (chain rule through λ·share)."""
@@ -226,7 +229,7 @@ class KFoldCV(Tuner):
             raise ValueError(f"n_folds ({self.n_folds}) must not exceed the number of rows of A ({m})")
         if multipliers is None:
             multipliers = problem.default_grid(n_lams)
-        multipliers = np.asarray(multipliers, dtype=float)
+        multipliers = np.sort(np.asarray(multipliers, dtype=float).ravel())[::-1]   # the candidates' order
         lams = multipliers[:, None] * problem.direction[None, :]
         splits = problem.splits(self.n_folds)
         held_out_error = np.sum([problem.split_path(lams, split) for split in splits], axis=0)

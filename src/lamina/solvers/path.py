@@ -90,7 +90,7 @@ def regularization_path(A, b, penalty="l1", *, groups=None, direction=None, mult
         raise ValueError(f"direction must hold {groups.n_groups} finite values >= 0")
     b = check_rhs(A, b)
     if multipliers is None:
-        t_max = penalty.lam_max(_correlations_at_zero(A, b, penalty, groups, direction), groups, direction)
+        t_max = penalty.lam_max(correlations_at_zero(A, b, penalty, groups, direction), groups, direction)
         if not np.isfinite(t_max):
             raise ValueError(f"penalty {penalty.name!r} has no finite λ_max (no λ makes x = 0); pass multipliers=")
         if t_max <= 0:
@@ -117,7 +117,7 @@ def regularization_path(A, b, penalty="l1", *, groups=None, direction=None, mult
 _MAX_REFITTED = 256
 
 
-def _correlations_at_zero(A, b, penalty, groups, direction) -> np.ndarray:
+def correlations_at_zero(A, b, penalty, groups, direction) -> np.ndarray:
     """Aᵀr at the point where the penalized coefficients are 0 and the unpenalized ones F (penalty
     factor or direction 0) fit b by least squares: t_max is where that point becomes optimal.
     Aᵀb where there are none, all, or more than _MAX_REFITTED of them (then t_max is approximate).
