@@ -175,7 +175,7 @@ def test_histograms_built_node_by_node_past_the_budget_give_the_same_tree():
     bins = fit_bins(X32, 256)
     Xb, g, h, depth = apply_bins(X32, bins), np.mean(y) - y, np.ones(3000), 7
     trees = []
-    for budget in (_kernels.HIST_BUDGET, 0, 6 * 256 * 2 * 4):     # subtraction, never, from depth ~2 on
+    for budget in (_kernels.HIST_BUDGET, 0, 6 * 256 * 3 * 4):     # subtraction, never, from depth ~2 on
         size = 2 ** (depth + 1) - 1
         arrays = tuple(np.empty(size, np.int32) for _ in range(5)) + (
             np.empty(size), np.empty(size, np.int32), np.empty(size), np.empty(size))
@@ -223,3 +223,124 @@ def test_input_checks_name_the_problem():
         classifier.fit(X, y)
     with pytest.raises(ValueError, match="y must hold at least two classes, got 1 class"):
         classifier.fit(X, np.ones(60))
+
+
+def _adjacent_float32_data(n=400, seed=0):
+    """Columns full of adjacent float32 numbers (a midpoint cut rounds onto the lower one): steps of
+    one ulp near 1, float32 unix timestamps (ulp 128), values near ±float32 max (a float32 sum
+    overflows), and a plain column."""
+    rng = np.random.default_rng(seed)
+    one, big = np.float32(1.0), np.float32(3.0e38)
+    steps = rng.integers(0, 6, n)
+    near_one = [one]
+    for _ in range(5):
+        near_one.append(np.nextafter(near_one[-1], np.float32(2)))
+    near_one = np.array(near_one, dtype=np.float32)
+    stamps = (np.float32(1.6e9) + np.float32(128.0) * rng.integers(0, 300, n)).astype(np.float32)
+    huge = np.float32(big + np.float32(1e37) * rng.integers(0, 4, n).astype(np.float32))
+    huge = np.where(rng.random(n) < 0.5, huge, -huge).astype(np.float32)
+    X = np.column_stack([near_one[steps], stamps, huge, rng.standard_normal(n)]).astype(np.float32)
+    y = steps % 2 + np.sin(stamps / 5000.0) + np.sign(huge) + 0.1 * rng.standard_normal(n)
+    return X, y
+
+
+def test_predictions_route_training_rows_as_the_fit_did():
+    # a midpoint cut rounding onto the lower of two adjacent float32 numbers left an empty bin, and
+    # thresholds read the bin bounds of the wrong bins (wrong predictions, or an IndexError)
+    from lamina.trees import _kernels
+    from lamina.trees._binning import apply_bins, fit_bins
+    from lamina.trees.boosting import _assemble
+    X, y = _adjacent_float32_data()
+    bins = fit_bins(X, 256)
+    Xb = apply_bins(X, bins)
+    for f in range(X.shape[1]):
+        assert np.array_equal(np.unique(Xb[:, f]), np.arange(bins.n_bins[f]))      # no empty bin
+        assert bins.lower[f].size == bins.upper[f].size == bins.n_bins[f]
+    depth, rounds = 4, 6
+    F = np.full(X.shape[0], np.mean(y))
+    trees = []
+    for _ in range(rounds):
+        size = 2 ** (depth + 1) - 1
+        arrays = tuple(np.empty(size, np.int32) for _ in range(5)) + (
+            np.empty(size), np.empty(size, np.int32), np.empty(size), np.empty(size))
+        n_nodes = _kernels.grow_tree(Xb, F - y, np.ones_like(F), bins.n_bins, np.full(depth + 1, 0.5), 0.0,
+                                     0.0, depth, 0.5, F, *arrays)
+        trees.append((0, n_nodes, arrays))
+    ensemble = _assemble(trees, bins, np.array([np.mean(y)]))
+    assert np.allclose(ensemble.raw_predict(X)[0], F, rtol=0, atol=1e-12)
+    model = BoostedTreesRegressor(n_estimators=rounds, max_depth=depth, learning_rate=0.5, lam=0.5,
+                                  min_child_weight=0.0).fit(X.astype(np.float64), y)
+    assert np.allclose(model.predict(X.astype(np.float64)), F, rtol=0, atol=1e-12)
+
+
+def test_a_split_between_adjacent_float32_numbers():
+    one = np.float32(1.0)
+    column = np.array([0.0, one, np.nextafter(one, np.float32(2)), 2.0, 3.0, 4.0], dtype=np.float32)
+    X = np.repeat(column, 10)[:, None].astype(np.float64)
+    y = (X[:, 0] >= 3).astype(float)
+    model = BoostedTreesRegressor(n_estimators=1, max_depth=1, learning_rate=1.0, lam=0.0,
+                                  min_child_weight=0).fit(X, y)
+    assert 2.0 < model.ensemble_.threshold[0] < 3.0 and np.allclose(model.predict(X), y)
+    pair = np.repeat(column[:3], 10)[:, None].astype(np.float64)      # the split between 1 and nextafter(1)
+    model.fit(pair, (pair[:, 0] > 1.0).astype(float))
+    assert model.ensemble_.threshold[0] == column[2] and np.allclose(model.predict(pair), pair[:, 0] > 1.0)
+
+
+def test_no_split_leaves_a_child_without_rows():
+    # min_child_weight = 0, λ falling with depth, logistic loss: a split with an empty right child
+    # (H_R = H − H_L rounding noise, Δ > 0 from the smaller λ) was accepted, then an IndexError
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 2))
+    y = (X[:, 0] + 0.5 * rng.standard_normal(40) > 0).astype(int)
+    for lam in ([1.0, 0.1], [1.0, 1e-3], [0.1, 1.0]):
+        model = BoostedTreesClassifier(n_estimators=10, max_depth=2, lam=lam, min_child_weight=0).fit(X, y)
+        e = model.ensemble_
+        leaves = e.apply(X.astype(np.float32))
+        for t in range(e.n_trees):
+            tree_leaves = np.flatnonzero(e.left[e.offsets[t]:e.offsets[t + 1]] < 0)
+            assert set(tree_leaves) == set(leaves[:, t]), f"tree {t} has a leaf without training rows"
+
+
+def _xor(n_per_cell=25):
+    X = np.array([[a, b] for a in (0.0, 1.0) for b in (0.0, 1.0) for _ in range(n_per_cell)])
+    y = np.logical_xor(X[:, 0] > 0.5, X[:, 1] > 0.5).astype(float) * 2 - 1
+    y[:1] += 0.5                 # the root split gains little, the splits below it much
+    return X, y
+
+
+@pytest.mark.parametrize("data, lam, min_child_weight, gamma, depth", [
+    ("xor", 0.0, 0.0, 0.05, 2), ("xor", 0.0, 0.0, 1.0, 2), ("xor", 1.0, 1.0, 60.0, 2),
+    ("smooth", 1.0, 1.0, 0.5, 3), ("smooth", 0.0, 0.0, 2.0, 3), ("smooth", 10.0, 5.0, 2.0, 3),
+    ("smooth", 1.0, 1.0, 8.0, 4)])
+def test_gamma_is_xgboosts_min_split_loss(data, lam, min_child_weight, gamma, depth):
+    # γ was compared with ½Δ before growing further (pre-pruning); xgboost grows, then prunes
+    # bottom-up the splits with Δ < γ
+    X, y = _xor() if data == "xor" else _data()
+    rounds, eta = (1, 1.0) if data == "xor" else (5, 0.3)
+    ours = BoostedTreesRegressor(n_estimators=rounds, max_depth=depth, learning_rate=eta, lam=lam, gamma=gamma,
+                                 min_child_weight=min_child_weight).fit(X, y)
+    booster = xgb.train({"tree_method": "exact", "max_depth": depth, "eta": eta, "lambda": lam, "gamma": gamma,
+                         "base_score": float(np.mean(y)), "min_child_weight": min_child_weight, "nthread": 1},
+                        xgb.DMatrix(X, y), rounds)
+    _assert_same_trees(ours.ensemble_, booster, rounds)
+    assert np.allclose(ours.predict(X), booster.predict(xgb.DMatrix(X)), rtol=0, atol=1e-6)
+    if data == "xor":
+        assert (ours.ensemble_.n_trees, ours.ensemble_.offsets[-1]) == (1, 1 if gamma > 50 else 7)
+
+
+def test_pruned_split_becomes_a_leaf_with_the_lambda_of_its_depth():
+    X, y = _data()
+    lam = np.array([2.0, 0.5])
+    grown = BoostedTreesRegressor(n_estimators=1, max_depth=2, learning_rate=1.0, lam=lam).fit(X, y).ensemble_
+    assert grown.offsets[-1] == 7
+    gamma = float(np.mean(grown.gain[1:3]))            # prunes the weaker depth-1 split only
+    e = BoostedTreesRegressor(n_estimators=1, max_depth=2, learning_rate=1.0, lam=lam, gamma=gamma).fit(X, y).ensemble_
+    assert e.offsets[-1] == 5 and np.sum((e.left < 0) & (e.depth == 1)) == 1
+    leaf = e.apply(X.astype(np.float32))[:, 0]
+    g = np.mean(y) - y                                  # squared loss at the base score, h = 1
+    for node in np.flatnonzero(e.left < 0):
+        rows = leaf == node
+        lam_k = lam[max(e.depth[node], 1) - 1]           # λ_0 = λ_1
+        assert e.value[node] == pytest.approx(-g[rows].sum() / (rows.sum() + lam_k), abs=1e-12)
+    root = BoostedTreesRegressor(n_estimators=1, max_depth=2, learning_rate=1.0, lam=lam, gamma=1e6).fit(X, y)
+    assert root.ensemble_.offsets[-1] == 1 and root.ensemble_.value[0] == pytest.approx(-g.sum() / (200 + lam[0]))

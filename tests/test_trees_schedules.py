@@ -80,6 +80,29 @@ def test_xgboost_sklearn_api_and_length_error():
         xgb.train(XGB_PARAMS, xgb.DMatrix(X, y), 6, callbacks=[xgboost_callback(lams)])
 
 
+def _round_by_round(params, data, lams):
+    booster = None
+    for lam in lams:
+        booster = xgb.train({**params, "lambda": float(lam)}, data, 1, xgb_model=booster)
+    return booster
+
+
+def test_xgboost_schedule_wins_over_the_users_reg_lambda():
+    # xgboost keeps "reg_lambda" as its own setting: a callback setting only "lambda" was ignored
+    X, y = _data()
+    data = xgb.DMatrix(X, y)
+    lams = np.array([0.0, 100.0, 1.0, 1000.0])
+    reference = _round_by_round(XGB_PARAMS, data, lams).predict(data)
+    constant = xgb.train({**XGB_PARAMS, "reg_lambda": 5.0}, data, 4).predict(data)
+    assert not np.allclose(reference, constant, atol=1e-3)
+    for key in ("lambda", "reg_lambda"):
+        scheduled = xgb.train({**XGB_PARAMS, key: 5.0}, data, 4, callbacks=[xgboost_callback(lams)])
+        assert np.allclose(scheduled.predict(data), reference, atol=1e-6), key
+    model = xgb.XGBRegressor(n_estimators=4, reg_lambda=5.0, callbacks=[xgboost_callback(lams)], **{
+        "tree_method": "exact", "max_depth": 3, "learning_rate": 0.3, "base_score": 0.0, "n_jobs": 1}).fit(X, y)
+    assert np.allclose(model.predict(X), reference, atol=1e-6)
+
+
 def test_lightgbm_schedule_equals_round_by_round_by_hand():
     X, y = _data()
     lams = lambda_schedule([0.0, 100.0, 0.0, 100.0])

@@ -27,3 +27,21 @@ def test_trees_study_refuses_bad_options(tmp_path, capsys):
     with pytest.raises(SystemExit) as usage:
         main(["trees", "--task", "iris", "--out", str(tmp_path)])
     assert usage.value.code == 2 and "--task" in capsys.readouterr().err
+
+
+def test_xgboost_cv_loss_is_the_mean_fold_mse():
+    # the study had recorded (mean fold RMSE)², short of the mean fold MSE by the RMSEs' variance
+    xgb = pytest.importorskip("xgboost")
+    import numpy as np
+
+    from lamina.studies import trees as study
+    X, y, _, _, kind = study.load_task("diabetes", 0)
+    recorded = study._xgb_cv(X, y, kind, 0, 10, 1.0)
+
+    def mse(prediction, data):
+        return "mse", float(np.mean((prediction - data.get_label()) ** 2))
+
+    history = xgb.cv({**study._xgb_params(kind, 0, 0), "lambda": 1.0}, xgb.DMatrix(X, label=y),
+                     num_boost_round=10, nfold=study.FOLDS, seed=0, custom_metric=mse)
+    assert history["test-rmse-std"].iloc[-1] > 1e-3            # folds differ: the two readings differ
+    assert recorded == pytest.approx(history["test-mse-mean"].iloc[-1], rel=1e-5)

@@ -81,3 +81,22 @@ def test_rules_and_auto():
     assert auto.lam_.shape == (3,) and auto.tuning_.method == "hypergradient"
     assert auto.explain()["tuner"] == "hypergradient"
     assert isinstance(make_tuner("auto"), HypergradientTuner)
+
+
+@pytest.mark.parametrize("tuner", [GridCVTuner(cv=3, n_lams=3), OptunaTuner(n_trials=3, cv=3),
+                                   HypergradientTuner(cv=3, n_start=3, max_evals=2)],
+                         ids=["cv", "optuna", "hypergradient"])
+def test_tuners_boost_from_the_users_base_score(tuner):
+    # lam="auto" had tuned λ with folds boosting from the mean of y, whatever base_score the fit then used
+    from sklearn.model_selection import KFold
+    X, y = _regression(150)
+    X32 = as_float32(X)
+    model = BoostedTreesRegressor(n_estimators=4, max_depth=2, learning_rate=0.3, lam="auto", base_score=5.0,
+                                  tuner=tuner).fit(X, y)
+    spec = BoostSpec(Loss.SQUARED, n_estimators=4, max_depth=2, learning_rate=0.3)
+    by_hand = 0.0
+    for train, val in KFold(3, shuffle=True, random_state=0).split(X32):
+        bins = fit_bins(X32[train], 256)
+        ensemble = boost(apply_bins(X32[train], bins), bins, y[train], spec, model.lam_, base=[5.0])
+        by_hand += np.sum((ensemble.raw_predict(X32[val])[0] - y[val]) ** 2) / y.shape[0]
+    assert model.tuning_.info["cv_score"] == pytest.approx(by_hand, rel=1e-10)

@@ -85,8 +85,19 @@ def _xgb_cv(X, y, kind, seed, rounds, lam, schedule_rule=None) -> float:
     callbacks = [xgboost_callback(lambda_schedule(schedule_rule, lam, rounds, SCHEDULE_FACTOR))] if schedule_rule else None
     history = xgb.cv(params, xgb.DMatrix(X, label=y), num_boost_round=rounds, nfold=FOLDS, seed=seed,
                      stratified=kind != "regression", callbacks=callbacks)
-    value = float(history.iloc[-1, 2])                       # test-<metric>-mean of the last round
-    return value ** 2 if kind == "regression" else value      # rmse → mse
+    return _xgb_cv_loss(history, params["eval_metric"])
+
+
+def _xgb_cv_loss(history, metric: str) -> float:
+    """Mean held-out loss over the folds at the last round of an ``xgb.cv`` frame.
+
+    For "rmse" the fold MSEs are RMSE_k², and their mean is mean(RMSE)² + std(RMSE)² (xgb.cv's std
+    is the population std, ``numpy.std``); the squared mean alone would miss the spread across folds.
+    """
+    mean = float(history[f"test-{metric}-mean"].iloc[-1])
+    if metric != "rmse":
+        return mean
+    return mean ** 2 + float(history[f"test-{metric}-std"].iloc[-1]) ** 2
 
 
 def _xgb_fit_predict(X, y, X_test, kind, seed, rounds, lam, schedule_rule=None):

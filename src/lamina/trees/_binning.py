@@ -6,6 +6,11 @@ splits, so with enough bins the histogram learner searches exactly xgboost-exact
 Otherwise the cuts sit at the ``max_bins``-quantiles of the data (midpoint to the next distinct
 value). Row i is in bin b of feature f when cuts[f][b−1] ≤ x < cuts[f][b].
 
+The midpoint m of two neighbouring values a < b is (a + b)/2 rounded to float32 (computed in
+float64, so it cannot overflow). When a and b are adjacent float32 numbers, m rounds onto a or b;
+the cut is m when m > a and b otherwise, so a stays below the cut, b at or above it, and every bin
+holds at least one training value (``lower[f][k]``/``upper[f][k]`` exist for every bin k).
+
 A split between bins is placed, as in xgboost's exact method, at the midpoint of the largest value
 left and the smallest value right of it among the node's rows — ``(upper[f][b] +
 lower[f][b'])/2`` with b the node's last non-empty bin on the left and b' its first on the right.
@@ -51,7 +56,6 @@ class Bins:
 def fit_bins(X32: np.ndarray, max_bins: int) -> Bins:
     """Bins of every feature (see :class:`Bins`)."""
     thresholds, lowers, uppers = [], [], []
-    half = np.float32(0.5)
     for f in range(X32.shape[1]):
         column = X32[:, f]
         distinct = np.unique(column)
@@ -62,14 +66,24 @@ def fit_bins(X32: np.ndarray, max_bins: int) -> Bins:
             lower, upper = cuts[keep].astype(np.float32), distinct[above[keep]]
         else:
             lower, upper = distinct[:-1], distinct[1:]
-        cuts = ((lower + upper) * half).astype(np.float32)
+        cuts = split_points(lower, upper)
         bin_of = np.searchsorted(cuts, distinct, side="right")
         starts = np.flatnonzero(np.r_[True, bin_of[1:] != bin_of[:-1]])
         stops = np.r_[starts[1:], distinct.size] - 1
+        if starts.size != cuts.size + 1:       # split_points keeps every bin non-empty
+            raise RuntimeError(f"feature {f}: {cuts.size + 1 - starts.size} empty bin(s)")
         thresholds.append(cuts)
         lowers.append(distinct[starts].astype(np.float32))
         uppers.append(distinct[stops].astype(np.float32))
     return Bins(thresholds, lowers, uppers)
+
+
+def split_points(lower: np.ndarray, upper: np.ndarray) -> np.ndarray:
+    """Float32 points t with lower < t ≤ upper, elementwise (lower < upper, float32): the midpoint
+    m = fl32((lower + upper)/2), or ``upper`` where m rounds onto ``lower`` (adjacent float32 numbers).
+    A value x goes below the point when x < t: ``lower`` below, ``upper`` above."""
+    mid = ((lower.astype(np.float64) + upper.astype(np.float64)) * 0.5).astype(np.float32)
+    return np.where(mid > lower, mid, upper).astype(np.float32)
 
 
 def apply_bins(X32: np.ndarray, bins: Bins) -> np.ndarray:

@@ -6,20 +6,26 @@ depth, the regularized objective of a tree with leaves j at depths k_j is
 
 .. math::
 
-    \sum_j \Big[G_j w_j + \tfrac12 (H_j + \lambda_{k_j}) w_j^2\Big] + \gamma T,
+    \sum_j \Big[G_j w_j + \tfrac12 (H_j + \lambda_{k_j}) w_j^2\Big] + \tfrac12\gamma T,
 
 (G_j, H_j: sums of g and h in leaf j; T leaves), minimized leaf by leaf at
-w_j = −G_j/(H_j + λ_{k_j}). Splitting a node at depth d into two leaves at depth d + 1 lowers it by
+w_j = −G_j/(H_j + λ_{k_j}). Splitting a node at depth d into two leaves at depth d + 1 changes the
+loss by (xgboost's ``loss_chg``)
 
 .. math::
 
-    \text{gain} = \tfrac12\Big[\frac{G_L^2}{H_L+\lambda_{d+1}} + \frac{G_R^2}{H_R+\lambda_{d+1}}
-                 - \frac{G^2}{H+\lambda_d}\Big] - \gamma,
+    \Delta = \frac{G_L^2}{H_L+\lambda_{d+1}} + \frac{G_R^2}{H_R+\lambda_{d+1}} - \frac{G^2}{H+\lambda_d}.
 
-and a split is made when the gain is positive and both children have H ≥ ``min_child_weight``.
+As in xgboost's exact method, a tree is first grown with every split of largest Δ > 0 (beyond
+10⁻⁶) whose children both hold rows and have H ≥ ``min_child_weight``, then pruned bottom-up: a
+split whose two children are leaves and whose Δ < γ becomes a leaf (value −G/(H + λ_d) at its
+depth d), and its parent is tried in turn. A split of two leaves lowers the first sum by ½Δ
+and adds ½γ: it is kept when Δ ≥ γ. γ is xgboost's ``gamma`` (``min_split_loss``), compared with
+the un-halved Δ after the tree is grown, so a weak split above strong ones (XOR) stays.
+
 ``lam`` holds λ_1 … λ_D (D = ``max_depth``), one per depth at which leaves can sit; a tree that
 is a single leaf (depth 0) uses λ_0 := λ_1. With one λ for every depth this is xgboost's
-objective and split rule. The tree's output is η w (η the learning rate).
+objective, split rule and pruning. The tree's output is η w (η the learning rate).
 
 Losses (as xgboost's ``reg:squarederror``, ``binary:logistic``, ``multi:softprob``):
 squared g = F − y, h = 1; logistic g = p − y, h = p(1 − p); softmax g_k = p_k − y_k,
@@ -33,6 +39,7 @@ from enum import Enum
 import numpy as np
 
 from lamina.trees import _kernels
+from lamina.trees._binning import split_points
 
 #: smallest hessian (xgboost's)
 EPS = 1e-16
@@ -198,6 +205,11 @@ def boost(Xb, bins, y, spec: BoostSpec, lam, base=None) -> Ensemble:
 
 
 def _assemble(trees, bins, base) -> Ensemble:
+    """The grown trees as one :class:`Ensemble`. A split after bin b with the node's next non-empty
+    bin b' gets the threshold t of :func:`lamina.trees._binning.split_points` between upper[b] and
+    lower[b'] (their float32 midpoint, or lower[b'] where the midpoint rounds onto upper[b]): every
+    training row of the node with bin ≤ b has x ≤ upper[b] < t, every other x ≥ lower[b'] ≥ t, so
+    predictions (left when x < t) route the training rows as the fit did."""
     sizes = np.array([n for _, n, _ in trees], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     feature, split_bin, next_bin, left, right, value, depth, gain, cover = (
@@ -205,6 +217,6 @@ def _assemble(trees, bins, base) -> Ensemble:
     threshold = np.zeros(feature.shape[0], dtype=np.float32)
     for f in range(len(bins.cuts)):
         at = feature == f
-        threshold[at] = (bins.upper[f][split_bin[at]] + bins.lower[f][next_bin[at]]) * np.float32(0.5)
+        threshold[at] = split_points(bins.upper[f][split_bin[at]], bins.lower[f][next_bin[at]])
     return Ensemble(feature, threshold, left, right, value, depth, cover, gain, offsets,
                     np.array([k for k, _, _ in trees], dtype=np.int64), base)

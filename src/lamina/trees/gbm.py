@@ -2,8 +2,9 @@
 
 ``BoostedTreesRegressor`` (squared loss) and ``BoostedTreesClassifier`` (logistic for two
 classes, softmax for more) grow depthwise histogram trees (:mod:`lamina.trees.boosting`): the leaves
-at depth k get the L2 strength λ_k, so a leaf weight is −G/(H + λ_k) and a split is scored by the
-decrease of Σ_j [G_j w_j + ½(H_j + λ_{k_j}) w_j²] + γT. ``lam`` is a float (xgboost's one
+at depth k get the L2 strength λ_k, so a leaf weight is −G/(H + λ_k); a split is scored by its
+loss change Δ (twice the decrease of Σ_j [G_j w_j + ½(H_j + λ_{k_j}) w_j²]), and splits with Δ < γ
+are pruned bottom-up after the tree is grown (xgboost's ``gamma``). ``lam`` is a float (xgboost's one
 λ: with enough bins the trees are xgboost's ``tree_method="exact"`` trees), one value per depth
 (length ``max_depth``), or ``"auto"`` (tuned by ``tuner``, see :mod:`lamina.trees.tuning`).
 """
@@ -62,7 +63,7 @@ class _BoostedTrees(BaseEstimator):
         if isinstance(self.lam, str):
             if self.lam != "auto":
                 raise ValueError(f"lam must be a float, one value per depth, or 'auto'; got {self.lam!r}")
-            self.tuning_ = make_tuner(self.tuner, seed=self.random_state).tune(X32, targets, spec)
+            self.tuning_ = make_tuner(self.tuner, seed=self.random_state).tune(X32, targets, spec, base=base)
             lam = self.tuning_.lambda_vector
         else:
             lam = check_depth_lambdas(self.lam, spec.max_depth)
@@ -114,7 +115,9 @@ _PARAMETERS = """
         λ_1 … λ_D, the L2 strength of the leaves at depth k = 1 … max_depth (a scalar: the same
         at every depth, as xgboost's ``reg_lambda``); "auto" tunes them with ``tuner``.
     gamma : float
-        γ ≥ 0, the gain a split must exceed (the objective's cost per leaf).
+        γ ≥ 0, xgboost's ``gamma`` (``min_split_loss``): after a tree is grown, a split whose two
+        children are leaves and whose loss change Δ = G_L²/(H_L+λ) + G_R²/(H_R+λ) − G²/(H+λ) is
+        below γ becomes a leaf, bottom-up (:mod:`lamina.trees.boosting`).
     min_child_weight : float
         Smallest sum of hessians in a child (squared loss: rows).
     max_bins : int

@@ -92,7 +92,8 @@ def _value_at(values: np.ndarray, round_index: int) -> float:
 
 
 def xgboost_callback(schedule):
-    """An ``xgboost.callback.TrainingCallback`` setting ``lambda`` before every round.
+    """An ``xgboost.callback.TrainingCallback`` setting ``lambda`` (and its alias ``reg_lambda``)
+    before every round.
 
     Parameters
     ----------
@@ -103,7 +104,9 @@ def xgboost_callback(schedule):
     -------
     callback : xgboost.callback.TrainingCallback
         Pass it in ``xgb.train(..., callbacks=[callback])`` or
-        ``XGBRegressor(callbacks=[callback])``. Round t calls ``model.set_param("lambda", λ_t)``;
+        ``XGBRegressor(callbacks=[callback])``. Round t sets both ``lambda`` and ``reg_lambda``
+        to λ_t: xgboost keeps the two names as separate settings, and one the user gave
+        (``reg_lambda`` in ``XGBRegressor``) would otherwise win over the scheduled one.
         ``callback.applied`` lists the λ set, round by round (reset at each training start).
     """
     import xgboost
@@ -123,7 +126,7 @@ def xgboost_callback(schedule):
 
         def before_iteration(self, model, epoch, evals_log) -> bool:
             value = _value_at(self.values, epoch)
-            model.set_param("lambda", value)
+            model.set_param({"lambda": value, "reg_lambda": value})
             self.applied.append(value)
             return False
 

@@ -1,8 +1,9 @@
-"""Tuners of the λ per tree depth; each answers ``tune(X32, y, spec) -> TuneResult``.
+"""Tuners of the λ per tree depth; each answers ``tune(X32, y, spec, base=None) -> TuneResult``.
 
 λ is reported per depth, ``{"depth_1": λ_1, …, "depth_D": λ_D}`` (the λ of the leaves at depth k,
 see :mod:`lamina.trees.boosting`). The criterion is the mean held-out loss over K folds (mean
-squared error, log-loss or multinomial log-loss), each fold a full boosted fit:
+squared error, log-loss or multinomial log-loss), each fold a full boosted fit from the initial
+scores ``base`` (the model's ``base_score``; :func:`lamina.trees.boosting.default_base` when None):
 
 * :class:`GridCVTuner` — one λ on a log grid times a rule's scaling (:mod:`lamina.trees.rules`:
   uniform = xgboost's single λ, growing, node_count);
@@ -33,10 +34,11 @@ from lamina.tuners.linear import descend
 
 
 class _Fold:
-    """One training/held-out split: binned training rows, raw held-out rows, fit and score."""
+    """One training/held-out split: binned training rows, raw held-out rows, fit and score
+    (boosting from the initial scores ``base``, default ones when None)."""
 
-    def __init__(self, X32, y, train, val, spec: BoostSpec):
-        self.spec = spec
+    def __init__(self, X32, y, train, val, spec: BoostSpec, base=None):
+        self.spec, self.base = spec, base
         self.X_train, self.X_val = X32[train], X32[val]
         self.y_train, self.y_val = y[..., train], y[..., val]
         self.bins = fit_bins(self.X_train, spec.max_bins)
@@ -45,7 +47,7 @@ class _Fold:
 
     def fit(self, lam):
         self.n_fits += 1
-        return boost(self.Xb, self.bins, self.y_train, self.spec, lam)
+        return boost(self.Xb, self.bins, self.y_train, self.spec, lam, base=self.base)
 
     def score(self, lam) -> float:
         return loss_value(self.spec.loss, self.y_val, self.fit(lam).raw_predict(self.X_val))
@@ -58,10 +60,10 @@ class _Fold:
         return value, grad
 
 
-def make_folds(X32, y, spec: BoostSpec, cv, seed: int) -> list[_Fold]:
+def make_folds(X32, y, spec: BoostSpec, cv, seed: int, base=None) -> list[_Fold]:
     """K folds (stratified for classification, shuffled with ``seed``), one 80/20 split when
     ``cv == 1``, or the folds of any scikit-learn splitter ``cv`` (through ``check_cv``; the
-    class labels reach its ``split``)."""
+    class labels reach its ``split``); every fold boosts from the initial scores ``base``."""
     labels = y if spec.loss is Loss.LOGISTIC else (np.argmax(y, axis=0) if spec.loss is Loss.SOFTMAX else None)
     if isinstance(cv, (int, np.integer)) or isinstance(cv, bool):
         cv = check_positive_int(cv, "cv")
@@ -76,14 +78,16 @@ def make_folds(X32, y, spec: BoostSpec, cv, seed: int) -> list[_Fold]:
             splitter = check_cv(cv, labels, classifier=labels is not None)
         except (TypeError, ValueError) as error:
             raise ValueError(f"cv must be an int or a scikit-learn splitter; got {cv!r} ({error})") from None
-    return [_Fold(X32, y, np.asarray(train), np.asarray(val), spec)
+    return [_Fold(X32, y, np.asarray(train), np.asarray(val), spec, base)
             for train, val in splitter.split(X32, labels if labels is not None else None)]
 
 
-def lam_bounds(y, spec: BoostSpec, n: int) -> tuple[float, float]:
-    """(10⁻² s_D, 10 s_1), s_k = n h̄ / 2^k (module docstring); n the training rows of a fold."""
+def lam_bounds(y, spec: BoostSpec, n: int, base=None) -> tuple[float, float]:
+    """(10⁻² s_D, 10 s_1), s_k = n h̄ / 2^k (module docstring); n the training rows of a fold, h̄
+    the mean hessian at the initial scores ``base`` (default ones when None)."""
     n_outputs = y.shape[0] if spec.loss is Loss.SOFTMAX else 1
-    _, h = gradients(spec.loss, y, np.zeros((n_outputs, y.shape[-1])) + default_base(spec.loss, y)[:, None])
+    start = default_base(spec.loss, y) if base is None else np.asarray(base, dtype=np.float64).reshape(n_outputs)
+    _, h = gradients(spec.loss, y, np.zeros((n_outputs, y.shape[-1])) + start[:, None])
     total = n * float(np.mean(h))
     return 1e-2 * total / 2.0 ** spec.max_depth, 10.0 * total / 2.0
 
@@ -106,9 +110,10 @@ def _criterion(spec: BoostSpec) -> str:
 
 
 class TreeTuner(Tuner):
-    """Base of the tree tuners: ``tune(X32, y, spec) -> TuneResult`` (y as :func:`boost` takes it)."""
+    """Base of the tree tuners: ``tune(X32, y, spec, base=None) -> TuneResult`` (y and the initial
+    scores ``base`` as :func:`boost` takes them)."""
 
-    def tune(self, X32, y, spec: BoostSpec) -> TuneResult:  # pragma: no cover - abstract
+    def tune(self, X32, y, spec: BoostSpec, base=None) -> TuneResult:  # pragma: no cover - abstract
         raise NotImplementedError
 
 
@@ -133,11 +138,11 @@ class GridCVTuner(TreeTuner):
     def __init__(self, cv: int = 5, n_lams: int = 13, rule: str = "uniform", factor: float = 2.0, seed: int = 0):
         self.cv, self.n_lams, self.rule, self.factor, self.seed = cv, n_lams, rule, factor, seed
 
-    def tune(self, X32, y, spec: BoostSpec) -> TuneResult:
+    def tune(self, X32, y, spec: BoostSpec, base=None) -> TuneResult:
         with Stopwatch() as clock:
             direction = depth_lambdas(self.rule, 1.0, spec.max_depth, self.factor)
-            folds = make_folds(X32, y, spec, self.cv, self.seed)
-            lower, upper = lam_bounds(y, spec, folds[0].Xb.shape[0])
+            folds = make_folds(X32, y, spec, self.cv, self.seed, base)
+            lower, upper = lam_bounds(y, spec, folds[0].Xb.shape[0], base)
             grid = np.geomspace(lower, upper / direction.max(), check_positive_int(self.n_lams, "n_lams"))
             scores = np.array([_cv_score(folds, t * direction) for t in grid])
             best = int(np.argmin(scores))
@@ -166,12 +171,12 @@ class OptunaTuner(TreeTuner):
     def __init__(self, n_trials: int = 30, cv: int = 5, seed: int = 0):
         self.n_trials, self.cv, self.seed = n_trials, cv, seed
 
-    def tune(self, X32, y, spec: BoostSpec) -> TuneResult:
+    def tune(self, X32, y, spec: BoostSpec, base=None) -> TuneResult:
         import optuna
         names = _names(spec.max_depth)
         with Stopwatch() as clock, quiet_optuna():
-            folds = make_folds(X32, y, spec, self.cv, self.seed)
-            lower, upper = np.log(lam_bounds(y, spec, folds[0].Xb.shape[0]))
+            folds = make_folds(X32, y, spec, self.cv, self.seed, base)
+            lower, upper = np.log(lam_bounds(y, spec, folds[0].Xb.shape[0], base))
             study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=self.seed))
             study.enqueue_trial({k: 0.5 * (lower + upper) for k in names})
             for _ in range(check_positive_int(self.n_trials, "n_trials")):
@@ -215,11 +220,11 @@ class HypergradientTuner(TreeTuner):
     def __init__(self, cv: int = 5, n_start: int = 5, max_evals: int = 10, tol: float = 1e-4, seed: int = 0):
         self.cv, self.n_start, self.max_evals, self.tol, self.seed = cv, n_start, max_evals, tol, seed
 
-    def tune(self, X32, y, spec: BoostSpec) -> TuneResult:
+    def tune(self, X32, y, spec: BoostSpec, base=None) -> TuneResult:
         history = []
         with Stopwatch() as clock:
-            folds = make_folds(X32, y, spec, self.cv, self.seed)
-            lower, upper = lam_bounds(y, spec, folds[0].Xb.shape[0])
+            folds = make_folds(X32, y, spec, self.cv, self.seed, base)
+            lower, upper = lam_bounds(y, spec, folds[0].Xb.shape[0], base)
             grid = np.geomspace(lower, upper, check_positive_int(self.n_start, "n_start"))
             start_scores = [_cv_score(folds, np.full(spec.max_depth, t)) for t in grid]
             lam0 = np.full(spec.max_depth, grid[int(np.argmin(start_scores))])
