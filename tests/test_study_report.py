@@ -56,3 +56,18 @@ def test_report_names_the_data_the_metric_was_measured_on(tmp_path):
                               evaluated_on="validation").read_text()
     assert "validation perplexity against seconds" in page and "test perplexity" not in page
     assert "Validation metric against compute" in page
+
+
+def test_embedded_figures_are_released_by_pyplot():
+    """Reports written one after another (a test session, a benchmark) had kept every figure
+    open in pyplot (matplotlib's "more than 20 figures" warning)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from lamina.report.html import figure_html
+    before = len(plt.get_fignums())
+    for _ in range(3):
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [1, 0])
+        assert "data:image/png;base64," in figure_html(fig, "a line")
+    assert len(plt.get_fignums()) == before

@@ -39,9 +39,14 @@ def table_html(rows: list[dict], caption: str = "") -> str:
 
 
 def figure_html(figure, caption: str, png_path: pathlib.Path | None = None) -> str:
-    """Embed a matplotlib figure as PNG (also saved to ``png_path`` when given)."""
+    """Embed a matplotlib figure as PNG (also saved to ``png_path`` when given). The figure is
+    closed in pyplot's registry afterwards (still usable), so that reports written one after
+    another in a process do not keep every figure in memory."""
+    import matplotlib.pyplot as plt
+
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
     data = buffer.getvalue()
     if png_path is not None:
         pathlib.Path(png_path).write_bytes(data)
