@@ -31,3 +31,14 @@ def ridge_cell(params, recorder):
 
 def failing_cell(params, recorder):
     raise RuntimeError(f"cell {params['key']} is broken")
+
+
+def dying_cell(params, recorder):
+    """``ridge_cell``, except that the first run of the cell whose params hold ``die`` kills its own
+    worker process (SIGKILL, as the out-of-memory killer would); the file ``<log_dir>/died`` marks it."""
+    import signal
+    mark = pathlib.Path(params["log_dir"]) / "died"
+    if params.get("die") and not mark.exists():
+        mark.write_text("once")
+        os.kill(os.getpid(), signal.SIGKILL)
+    return ridge_cell(params, recorder)

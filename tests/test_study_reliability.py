@@ -315,5 +315,51 @@ def test_json_prints_numbers_with_mean_and_std_and_no_nan(tmp_path, capsys):
     from lamina.report.study_report import json_safe, results_summary
     rows = [{"cell": "a", "params": {"method": "m"}, "state": "COMPLETE", "metrics": {"objective": float("nan"), "x": 1.0}}]
     summary = json_safe(results_summary(rows))
-    assert summary == [{"method": "m", "seeds": 1, "objective": None, "x": {"mean": 1.0, "std": None}}]
+    assert summary == [{"method": "m", "seeds": 0, "not_finite": 1, "objective": None, "x": {"mean": 1.0, "std": None}}]
     assert json.dumps(summary, allow_nan=False)
+
+
+def _cells(tmp_path, extra):
+    """Four ridge cells; ``extra[i]`` adds to cell i's params."""
+    return [Cell(f"c{i}", {"key": f"c{i}", "lam": 0.1 * (i + 1), "seed": i, "log_dir": str(tmp_path),
+                           **extra.get(i, {})}) for i in range(4)]
+
+
+def _runs(tmp_path):
+    return {path.stem: len(path.read_text().split()) for path in tmp_path.glob("*.runs")}
+
+
+def test_an_idle_pool_worker_leaves_its_busy_sibling_alone(tmp_path):
+    """--workers 2, a 4 s cell and --max-wait 1: the idle worker had raised StudyWaitError, joblib
+    terminated the busy worker mid-cell, and every --resume did the same. It now returns, and
+    the busy worker finishes its cell (each cell run once)."""
+    spec = storage_spec(tmp_path / "study.db", "unused", heartbeat_interval=1, grace_period=3)
+    rows = run_study("s", _cells(tmp_path, {0: {"sleep": 4.0}}), "study_cells:ridge_cell", spec, workers=2,
+                     max_wait_s=1)
+    assert [r["state"] for r in rows] == ["COMPLETE"] * 4
+    assert _runs(tmp_path) == {"c0": 1, "c1": 1, "c2": 1, "c3": 1}
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+def test_a_worker_process_that_dies_does_not_end_the_study(tmp_path):
+    """A worker SIGKILLed mid-cell (out of memory, say) broke the joblib pool: the study stopped
+    with "unexpected TerminatedWorkerError" and 6 of 8 cells waiting. The pool starts again and
+    the lost cell runs again once its heartbeat is stale: every cell completes."""
+    spec = storage_spec(tmp_path / "study.db", "unused", heartbeat_interval=1, grace_period=2)
+    with pytest.warns(RuntimeWarning, match="a worker process died"):
+        rows = run_study("s", _cells(tmp_path, {1: {"die": True}}), "study_cells:dying_cell", spec, workers=2)
+    assert [r["state"] for r in rows] == ["COMPLETE"] * 4 and (tmp_path / "died").exists()
+
+
+def test_a_resume_keeps_the_report_settings_of_the_study_it_resumes(tmp_path):
+    """A refused resume (other settings, or another command's study) had already stored its own
+    report settings, so `lamina report` described settings never run ("Adam, 7 epochs" for cells
+    run with 5; an nn study reported in MSE per feature group)."""
+    from lamina.studies.opening import REPORT_ATTR, SettingsMismatchError
+    spec = storage_spec(tmp_path / "study.db", "unused")
+    open_study("s", ridge_cells(tmp_path, 2), spec, resume=False, report={"intro": "as created"})
+    changed = [Cell(c.key, {**c.params, "lam": 9.0}) for c in ridge_cells(tmp_path, 2)]
+    with pytest.raises(SettingsMismatchError):
+        open_study("s", changed, spec, resume=True, report={"intro": "refused"})
+    study = open_study("s", ridge_cells(tmp_path, 2), spec, resume=True, report={"intro": "resumed"})
+    assert study.user_attrs[REPORT_ATTR] == {"intro": "as created"}

@@ -55,14 +55,19 @@ def _spread_text(stats: dict | None) -> str:
 
 
 def results_summary(rows: list[dict], metric_label: str = "objective") -> list[dict]:
-    """Table rows with numbers: method, n seeds, then ``{"mean": …, "std": …}`` of every
-    numeric metric (``std`` None for one seed; the metric None when no seed has a finite
-    value). Methods are sorted by mean ``objective`` (best first). What ``--json`` prints."""
+    """Table rows with numbers: method, n seeds (those with a finite objective; ``not_finite``
+    counts the others where there are any), then ``{"mean": …, "std": …}`` of every numeric
+    metric (``std`` None for one seed; the metric None when no seed has a finite value).
+    Methods are sorted by mean ``objective`` (best first). What ``--json`` prints."""
     grouped = _by_method(rows)
     metrics = _numeric_metrics(rows)
     table = []
     for method, cells in grouped.items():
-        entry = {"method": method, "seeds": len(cells)}
+        objectives = [c["metrics"].get("objective") for c in cells]
+        finite = sum(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in objectives)
+        entry = {"method": method, "seeds": finite}   # the seeds the means are over
+        if finite < len(cells):
+            entry["not_finite"] = len(cells) - finite
         for name in metrics:
             entry[metric_label if name == "objective" else name] = _stats([c["metrics"].get(name) for c in cells])
         objective = _stats([c["metrics"].get("objective") for c in cells])
@@ -75,8 +80,15 @@ def results_table(rows: list[dict], metric_label: str = "objective") -> list[dic
 
     Methods are sorted by mean ``objective`` (best first).
     """
-    return [{key: value if key in ("method", "seeds") else _spread_text(value) for key, value in entry.items()}
+    return [{key: _seeds_text(entry) if key == "seeds" else value if key == "method" else _spread_text(value)
+             for key, value in entry.items() if key != "not_finite"}
             for entry in results_summary(rows, metric_label)]
+
+
+def _seeds_text(entry: dict):
+    """The seeds the means are over; "2 of 3" where a cell's objective was NaN or infinite."""
+    missing = entry.get("not_finite", 0)
+    return f"{entry['seeds']} of {entry['seeds'] + missing}" if missing else entry["seeds"]
 
 
 def json_safe(value):

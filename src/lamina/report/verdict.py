@@ -26,15 +26,20 @@ def _kind(lambdas: dict) -> str | None:
 
 
 def _by_method(rows: list[dict]) -> dict:
-    """method → {"kind", "values": {seed: metric}, "fits": [...]}, completed cells only."""
+    """method → {"kinds", "values": {seed: metric}, "fits": [...], "non_finite": count},
+    completed cells only; a cell whose metric is NaN or infinite (a diverged fit) is counted in
+    ``non_finite``, not in ``values``."""
     methods: dict = {}
     for row in rows:
         metrics, params = row.get("metrics") or {}, row.get("params") or {}
         value = metrics.get("objective")
-        if row.get("state") != "COMPLETE" or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if row.get("state") != "COMPLETE":
             continue
         method = params.get("strategy") or params.get("method") or row["cell"].split("/")[0]
-        entry = methods.setdefault(method, {"kinds": set(), "values": {}, "fits": []})
+        entry = methods.setdefault(method, {"kinds": set(), "values": {}, "fits": [], "non_finite": 0})
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            entry["non_finite"] += 1
+            continue
         entry["kinds"].add(_kind(metrics.get("lambdas") or {}))
         entry["values"][params.get("seed", row["cell"])] = float(value)
         entry["fits"].append(float(metrics.get("fits", float("nan"))))
@@ -76,12 +81,20 @@ def verdict(rows: list[dict], metric: str = "objective", unit: str = "layer") ->
                1: "one λ for all was better", 0: f"a λ per {unit} did not help beyond the seed-to-seed noise"}[sign]
     text = (f"Verdict: {outcome} — best per-{unit} method {best['per_group']!r} vs best one-λ method "
             f"{best['one']!r}: Δ {metric} = {mean:+.4g}{_spread(se)} (paired over {n} seeds; "
-            f"lower is better){_costs(per['fits'], one['fits'])}.")
+            f"lower is better){_costs(per['fits'], one['fits'])}.{_left_out(methods)}")
     findings = {str((row.get("metrics") or {}).get("identifiability")) for row in rows
                 if (row.get("metrics") or {}).get("identifiability")}
     if len(findings) == 1:
         text += f" Identifiability: {findings.pop()}."
     return text
+
+
+def _left_out(methods: dict) -> str:
+    """A sentence naming the methods with cells whose metric was NaN or infinite (a diverged
+    fit): left out of the means and the pairing, as failed cells are, but said."""
+    dropped = [f"{m!r} on {e['non_finite']} of {e['non_finite'] + len(e['values'])} seeds"
+               for m, e in sorted(methods.items()) if e["non_finite"]]
+    return f" Not finite, left out of the means and the pairing: {', '.join(dropped)}." if dropped else ""
 
 
 def _costs(per_fits, one_fits) -> str:

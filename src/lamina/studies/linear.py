@@ -126,6 +126,18 @@ def _sklearn_model(name: str):
             "RidgeCV": lambda: linear_model.RidgeCV(alphas=np.logspace(-4, 4, 30))}[name]()
 
 
+def _sklearn_lambdas(model, groups: np.ndarray) -> dict[str, float]:
+    """What a scikit-learn baseline tuned, per group, in its own convention (so that the verdict
+    counts it): one ``alpha_`` for every group (LassoCV, ElasticNetCV, RidgeCV: one λ), ARD's
+    per-coefficient precisions ``lambda_`` averaged geometrically within each group (a λ per
+    coefficient: per group)."""
+    names = list(dict.fromkeys(groups.tolist()))
+    if not hasattr(model, "lambda_"):      # (ARD's alpha_ is its noise precision, not a penalty)
+        return dict.fromkeys(names, float(model.alpha_))
+    precisions = np.asarray(model.lambda_, dtype=np.float64)
+    return {name: float(np.exp(np.mean(np.log(precisions[groups == name])))) for name in names}
+
+
 def _f1(estimated: np.ndarray, truth: np.ndarray) -> float:
     found = np.abs(estimated) > 1e-10
     tp = np.sum(found & truth)
@@ -145,7 +157,7 @@ def run_cell(params: dict, recorder) -> dict:
     started = time.perf_counter()
     if family == "sklearn":
         model = _sklearn_model(tuner).fit(task.X_train, task.y_train)
-        lambdas = {}
+        lambdas = _sklearn_lambdas(model, task.groups)
     else:
         estimator = lamina.Lasso if family == "lasso" else lamina.Ridge
         model = estimator(groups=task.groups, lam="auto", tuner=tuner).fit(task.X_train, task.y_train)

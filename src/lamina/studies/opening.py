@@ -69,7 +69,9 @@ def repeated_keys(keys: list[str]) -> list[str]:
 def open_study(name: str, cells: Iterable[Cell], spec: StorageSpec, *, resume: bool,
                report: dict | None = None) -> optuna.Study:
     """Create the study and enqueue its cells, or, with ``resume``, reopen and repair it;
-    ``report`` (JSON values: the metric, the verdict's unit …) is stored for ``lamina report``.
+    ``report`` (JSON values: the metric, the verdict's unit …) is stored for ``lamina report``
+    when the study is created (a resume keeps the creator's, and writes nothing before its
+    cells are checked).
 
     Without ``resume`` an existing study raises :class:`StudyExistsError`, unless none of its
     cells completed and none is waiting or running: such a study (every cell failed, e.g. a
@@ -90,14 +92,16 @@ def open_study(name: str, cells: Iterable[Cell], spec: StorageSpec, *, resume: b
                                    "resume it (--resume) or choose another name/storage")
         optuna.delete_study(study_name=name, storage=storage)
         study, created = _create_or_load(name, storage)
-    if report is not None:
-        study.set_user_attr(REPORT_ATTR, jsonable(report))
     if created:
+        if report is not None:
+            study.set_user_attr(REPORT_ATTR, jsonable(report))
         study.set_user_attr(CELLS_ATTR, keys)
         for cell in cells:
             enqueue(study, cell)
         return study
     check_cells(study, cells)
+    if report is not None and REPORT_ATTR not in study.user_attrs:   # a study stored before lamina kept it
+        study.set_user_attr(REPORT_ATTR, jsonable(report))
     requeue(study, cells, retry_failed=True)
     return study
 

@@ -19,7 +19,11 @@ heartbeat_stale_trial_callback)`` and :func:`optuna.storages.fail_stale_trials`)
 * two trials of one cell (enqueued twice by racing processes) never both run: the later one
   is dropped when asked for;
 * a worker with nothing left to ask for waits for cells running elsewhere at most
-  ``max_wait_s`` seconds without any cell finishing, then raises :class:`StudyWaitError`.
+  ``max_wait_s`` seconds without any cell finishing, then raises :class:`StudyWaitError`; the
+  workers of one ``--workers N`` pool return instead (a raise would make joblib terminate the
+  pool's busy workers mid-cell), and the pool's caller raises if cells still run elsewhere;
+* a pool whose worker process died (killed, out of memory) is started again, at most
+  ``MAX_POOL_RESTARTS`` times: its lost cells go stale and run again in the new pool.
 
 What stays below Optuna's study API, and why:
 
@@ -33,6 +37,7 @@ What stays below Optuna's study API, and why:
 """
 from __future__ import annotations
 
+import concurrent.futures
 import importlib
 import math
 import threading
@@ -53,13 +58,19 @@ STEP_PREFIX = "step:"
 SUPERSEDED_ATTR = "superseded"
 NO_CELL_ATTR = "no_cell"
 DEFAULT_MAX_WAIT_S = 3600.0
+#: times a ``--workers N`` pool is started again after one of its processes died
+MAX_POOL_RESTARTS = 3
 
-__all__ = ["Cell", "Recorder", "StudyExistsError", "StudyWaitError", "open_study", "run_study", "run_worker",
-           "study_rows", "expected_cells"]
+__all__ = ["Cell", "Recorder", "StudyExistsError", "StudyWaitError", "StudyWorkerError", "open_study", "run_study",
+           "run_worker", "study_rows", "expected_cells"]
 
 
 class StudyWaitError(TimeoutError):
     """Cells kept running on other workers (live heartbeats) for longer than the wait allowed."""
+
+
+class StudyWorkerError(ChildProcessError):
+    """Worker processes of a ``--workers N`` pool kept dying (more than ``MAX_POOL_RESTARTS`` times)."""
 
 
 class Recorder:
@@ -181,12 +192,13 @@ class _Heartbeat:
 # ----------------------------------------------------------------------------- workers
 def run_worker(name: str, spec: StorageSpec, run_cell: Callable | str, *, poll_s: float = 1.0,
                progress: Callable[[str, dict], None] | None = None,
-               max_wait_s: float = DEFAULT_MAX_WAIT_S) -> int:
+               max_wait_s: float = DEFAULT_MAX_WAIT_S, give_up: str = "raise") -> int:
     """Run cells of study ``name`` until none is waiting or running; returns how many it ran.
 
     Cells that raise are stored as FAIL with the error text and not retried in this run.
     With nothing to ask for, the worker waits for cells running on other workers; after
-    ``max_wait_s`` seconds without any cell finishing it raises :class:`StudyWaitError`.
+    ``max_wait_s`` seconds without any cell finishing it raises :class:`StudyWaitError`
+    (``give_up="return"``: returns, leaving the verdict to the caller).
     """
     function = resolve_callable(run_cell)
     worker = _Worker(name, spec)
@@ -200,10 +212,9 @@ def run_worker(name: str, spec: StorageSpec, run_cell: Callable | str, *, poll_s
             if unfinished != unfinished_before:
                 waiting_since, unfinished_before = time.monotonic(), unfinished
             elif time.monotonic() - waiting_since > max_wait_s:
-                raise StudyWaitError(
-                    f"study {name!r}: waited {max_wait_s:g} s for {len(unfinished)} cell(s) running on other "
-                    f"workers ({', '.join(sorted(unfinished)[:5])}); their workers still beat — rerun with "
-                    "--resume later to collect them")
+                if give_up == "return":
+                    return done
+                raise _wait_error(name, max_wait_s, unfinished)
             time.sleep(poll_s)
             continue
         waiting_since = unfinished_before = None
@@ -211,6 +222,12 @@ def run_worker(name: str, spec: StorageSpec, run_cell: Callable | str, *, poll_s
         done += 1
         if progress is not None and key is not None:
             progress(key, metrics)
+
+
+def _wait_error(name: str, max_wait_s: float, unfinished: list[str]) -> StudyWaitError:
+    return StudyWaitError(f"study {name!r}: waited {max_wait_s:g} s for {len(unfinished)} cell(s) running on other "
+                          f"workers ({', '.join(sorted(unfinished)[:5])}); their workers still beat — rerun with "
+                          "--resume later to collect them")
 
 
 def _run_one(worker: _Worker, trial: optuna.Trial, function: Callable) -> tuple[str | None, dict]:
@@ -274,14 +291,31 @@ def run_study(name: str, cells: Iterable[Cell], run_cell: Callable | str, spec: 
 def _run_workers(name, spec, run_cell, workers: int, backend, progress, max_wait_s: float,
                  poll_s: float = 0.5) -> None:
     """``workers`` worker processes (joblib, in a thread) while this thread reports, every
-    ``poll_s`` seconds, the cells they finished (read back from the storage) to ``progress``."""
+    ``poll_s`` seconds, the cells they finished (read back from the storage) to ``progress``.
+    A pool broken by a dead worker process is started again (module docstring)."""
     failure: list[BaseException] = []
+
+    def pool():
+        with joblib.parallel_config(backend=backend or "loky"):  # registers "dask"/"ray" on demand
+            joblib.Parallel(n_jobs=workers)(
+                joblib.delayed(run_worker)(name, spec, run_cell, max_wait_s=max_wait_s, give_up="return")
+                for _ in range(workers))
 
     def launch():
         try:
-            with joblib.parallel_config(backend=backend or "loky"):  # registers "dask"/"ray" on demand
-                joblib.Parallel(n_jobs=workers)(
-                    joblib.delayed(run_worker)(name, spec, run_cell, max_wait_s=max_wait_s) for _ in range(workers))
+            for restart in range(MAX_POOL_RESTARTS + 1):
+                try:
+                    pool()
+                    break
+                except concurrent.futures.BrokenExecutor as error:   # a worker process died
+                    if restart == MAX_POOL_RESTARTS:
+                        raise StudyWorkerError(f"study {name!r}: a worker process died {restart + 1} times "
+                                               f"({error}); rerun with --resume to run the cells left") from error
+                    warnings.warn(f"study {name!r}: a worker process died ({type(error).__name__}); starting the "
+                                  "workers again (the cells it ran are run again)", RuntimeWarning, stacklevel=1)
+            unfinished = _Worker(name, spec).running_elsewhere()
+            if unfinished:   # running in processes outside this pool, for longer than max_wait_s
+                raise _wait_error(name, max_wait_s, unfinished)
         except BaseException as error:  # re-raised in the calling thread below
             failure.append(error)
 
