@@ -210,6 +210,18 @@ def test_pattern_groups_errors(frame, data):
         lamina.Lasso(lam=[0.1, 0.2], groups={"d": ["age", "sex", "bmi"], "serum": "s*", "x": "s1"}).fit(X, y)
 
 
+def test_a_column_named_like_a_pattern_is_that_column(rng):
+    """patsy-style names: "x[0]" named exactly had been read as the pattern "x0", so the column
+    "x0" took group a's λ and "x[0]" group b's (or "matches no column" without "x0")."""
+    X = pd.DataFrame(rng.standard_normal((60, 3)), columns=["x[0]", "x0", "z"])
+    y = X["x[0]"] + 2 * X["x0"] + 0.1 * rng.standard_normal(60)
+    model = lamina.Lasso(lam=[100.0, 0.01], groups={"a": "x[0]", "b": ["x*", "z"]}).fit(X, y)
+    assert model.groups_.labels.tolist() == [0, 1, 1]
+    assert model.coef_[0] == 0.0 and model.coef_[1] != 0.0
+    alone = lamina.Lasso(lam=0.01, groups={"a": "x[0]", "b": ["x0", "z"]}).fit(X, y)
+    assert alone.groups_.labels.tolist() == [0, 1, 1]
+
+
 def test_multinomial_on_a_dataframe_with_string_labels(frame, rng):
     X, _ = frame
     labels = np.array(["low", "mid", "high"])[np.digitize(X["age"] - X["s2"], [-0.7, 0.7])]

@@ -39,7 +39,8 @@ def groups_from_patterns(mapping: dict, feature_names) -> Groups:
             raise TypeError(f"groups[{group!r}] must be a column name, a pattern or a list of them; "
                             f"got {mapping[group]!r}")
         for pattern in patterns:
-            matched = [c for c in names if fnmatchcase(c, pattern)]
+            # a column's own name is that column, even with [, * or ? in it (patsy's "x[0]")
+            matched = [pattern] if pattern in names else [c for c in names if fnmatchcase(c, pattern)]
             if not matched:
                 raise ValueError(f"groups[{group!r}]: {pattern!r} matches no column of X "
                                  f"(columns: {names[:10]}{' …' if len(names) > 10 else ''})")

@@ -71,9 +71,11 @@ _PARAMETERS = f"""
         ``tuner`` before the final fit on all the data.
 {DEFAULT_LAM_DOC}
     groups : labels (n_features,), list of index arrays, Groups, dict or None
-        A dict ``{{name: column names or fnmatch patterns}}`` groups the columns of a pandas
-        DataFrame, e.g. ``{{"demographics": ["age", "sex"], "serum": "s*"}}`` (every column in
-        exactly one group; a name given exactly wins over another group's pattern).
+        Labels name the groups in the order they first appear (``[1, 1, 0, 0]``: ``lam[0]`` is
+        group "1"'s; ``groups_.names`` says the order). A dict ``{{name: column names or fnmatch
+        patterns}}`` groups the columns of a pandas DataFrame, e.g. ``{{"demographics": ["age",
+        "sex"], "serum": "s*"}}`` (every column in exactly one group; a column's exact name is
+        that column, and wins over another group's pattern).
     weights : array, shape (n_features,), optional
         Penalty factors (0 = unpenalized); one per group for the group Lasso.
     fit_intercept : bool

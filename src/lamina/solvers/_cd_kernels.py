@@ -97,16 +97,19 @@ def column_norms2(X, data, indices, indptr, is_sparse, out):
 
 
 @njit(cache=True, fastmath=_FAST)
-def enet_certificate(y, w, R, corr, l1, l2, lips, violations):
+def enet_certificate(y, w, R, corr, l1, l2, lips, violations, R_dual, corr_dual):
     """Primal value, stopping criterion and per-coefficient violations, elastic-net family.
 
     Same quantities as ``penalty.value``, ``base.duality_gap`` and
     ``penalty.subdiff_distance`` of :class:`~lamina.penalties.ElasticNet`, in one pass
-    (R = y − Xw and corr = XᵀR must be exact). The dual point is θ = R/s with
-    s = max(1, max |corr_j|/a_j over pure-L1 coordinates); the dual objective is
-    yᵀθ − ½‖θ‖² − Σ_{c_j>0} max(|corr_j|/s − a_j, 0)²/(2c_j). That gap takes unpenalized
-    coefficients (a_j = c_j = 0) as optimal, so the criterion adds the decrease still
-    available on each of them, corr_j²/(2‖X_j‖²).
+    (R = y − Xw and corr = XᵀR must be exact; they give the primal value and the violations).
+    The dual point is θ = R_dual/s with s = max(1, max |corr_dual_j|/a_j over pure-L1
+    coordinates), corr_dual = XᵀR_dual; the dual objective is yᵀθ − ½‖θ‖² −
+    Σ_{c_j>0} max(|corr_dual_j|/s − a_j, 0)²/(2c_j). R_dual is R with the unpenalized
+    coefficients (a_j = c_j = 0) refitted by least squares, which makes θ feasible for them
+    (:class:`lamina.solvers.free_coefficients.FreeProjection`); where they are not refitted
+    (R_dual = R) the gap takes them as optimal, and the criterion adds the decrease still
+    available on each of them, corr_dual_j²/(2‖X_j‖²) (0 after the refit).
     """
     pen = 0.0
     scale = 1.0
@@ -115,9 +118,9 @@ def enet_certificate(y, w, R, corr, l1, l2, lips, violations):
         a, c, wj = l1[j], l2[j], w[j]
         pen += a * abs(wj) + 0.5 * c * wj * wj
         if c == 0.0 and a > 0.0:
-            scale = max(scale, abs(corr[j]) / a)
+            scale = max(scale, abs(corr_dual[j]) / a)
         elif c == 0.0 and lips[j] > 0.0:
-            free += corr[j] * corr[j] / (2.0 * lips[j])
+            free += corr_dual[j] * corr_dual[j] / (2.0 * lips[j])
         smooth = c * wj - corr[j]
         if wj > 0.0:
             violations[j] = abs(smooth + a)
@@ -128,11 +131,10 @@ def enet_certificate(y, w, R, corr, l1, l2, lips, violations):
     conj = 0.0
     for j in range(w.shape[0]):
         if l2[j] > 0.0:
-            excess = max(abs(corr[j]) / scale - l1[j], 0.0)
+            excess = max(abs(corr_dual[j]) / scale - l1[j], 0.0)
             conj += excess * excess / (2.0 * l2[j])
-    norm2 = _vdot(R, R)
-    primal = 0.5 * norm2 + pen
-    dual = _vdot(y, R) / scale - norm2 / (2.0 * scale * scale) - conj
+    primal = 0.5 * _vdot(R, R) + pen
+    dual = _vdot(y, R_dual) / scale - _vdot(R_dual, R_dual) / (2.0 * scale * scale) - conj
     return primal, max(primal - dual, 0.0) + free
 
 

@@ -45,7 +45,7 @@ from lamina.operators import matvec, rmatvec
 from lamina.penalties import Penalty
 from lamina.penalties.elastic_net import elastic_net_prox
 from lamina.solvers.base import Monitor, SolveResult, duality_gap, gap_threshold
-from lamina.solvers.free_coefficients import FreeProjection, free_mask
+from lamina.solvers.free_coefficients import free_projection
 
 _TINY = np.finfo(float).tiny
 
@@ -70,19 +70,6 @@ _SHRINK, _GROW = 0.9, 1.3
 # when the face gradient fell by _CG_RTOL; at most _MAX_DROPS sign changes per polishing;
 # coefficients whose violation exceeds _ADD_FRACTION of the largest one enter together.
 _POLISH_WINDOW, _CG_RTOL, _MAX_DROPS, _ADD_FRACTION = 3, 1e-3, 5, 0.5
-
-
-#: the most free coefficients whose columns the gap refits by least squares (2 products each at setup)
-_MAX_PROFILED = 64
-
-
-def _free_projection(A, penalty: Penalty, lam, groups: Groups) -> FreeProjection | None:
-    """The refit of the free coefficients that keeps the gap a bound (lamina.solvers.free_coefficients),
-    or None where there are none, more than _MAX_PROFILED, or the penalty cannot say which."""
-    mask = free_mask(penalty, lam, groups)
-    if mask is None or not 0 < int(mask.sum()) <= _MAX_PROFILED:
-        return None
-    return FreeProjection(A, np.flatnonzero(mask))
 
 
 def _unpenalized(penalty: Penalty, lam, groups: Groups):
@@ -263,7 +250,7 @@ def proximal_gradient(A, b, penalty: Penalty, lam, groups: Groups, *, x0=None, t
     criterion_name = ("duality_gap" if quadratic else "relative_violation") if convex else "relative_change"
     monitor = Monitor(name, tol, criterion_name, callback)
     free = _unpenalized(penalty, lam, groups) if convex else None
-    profile = _free_projection(A, penalty, lam, groups) if convex and quadratic else None
+    profile = free_projection(A, penalty, lam, groups) if convex and quadratic else None
     if profile is not None:   # the gap is then a bound with free coefficients too: no gain rule
         free, n_products = None, n_products + profile.n_products
 
@@ -346,7 +333,7 @@ def proximal_gradient(A, b, penalty: Penalty, lam, groups: Groups, *, x0=None, t
                     threshold = gap_threshold(tol, objective, half_norm_b)
                     last_signs = np.sign(x)
         if quadratic and free is not None and criterion <= threshold:
-            # more free coefficients than _MAX_PROFILED (or a penalty that cannot name them): the gap
+            # more free coefficients than MAX_PROFILED (or a penalty that cannot name them): the gap
             # treats them as optimal; one gradient step on them alone would gain ‖g_U‖²/(2L), so x is
             # not within the threshold while that exceeds it (a necessary condition, not a bound)
             gain = float(np.dot(corr[free], corr[free])) / (2.0 * lipschitz)

@@ -1,6 +1,6 @@
 """The coefficients a penalty leaves free, and a loss minimized over them.
 
-Least squares (:class:`FreeProjection`, used by FISTA's duality gap): the dual point θ = r must
+Least squares (:class:`FreeProjection`, used by the duality gaps of FISTA and coordinate descent): the dual point θ = r must
 satisfy A_Fᵀθ = 0, and the residual of an iterate does so only at the optimum of the free
 coefficients. Projecting r onto the orthogonal complement of span(A_F) — the residual after the
 free coefficients are refitted by least squares — gives a feasible θ, so that P(x) − D(θ) bounds
@@ -74,6 +74,21 @@ def profile_newton(loss_of, derivatives_of, shift_of, size: int, max_steps: int 
         delta, shift = delta + t * step, shift + t * direction
         loss = loss_of(shift) if candidate is None else candidate
     return delta
+
+
+#: the most free coefficients whose columns a duality gap refits by least squares (their |F|
+#: columns are kept, and |F| products with Aᵀ made, at setup)
+MAX_PROFILED = 64
+
+
+def free_projection(A, penalty, lam, groups) -> "FreeProjection | None":
+    """The refit of the free coefficients that keeps a least-squares duality gap a bound (FISTA,
+    coordinate descent), or None where there are none, more than ``MAX_PROFILED``, or the
+    penalty cannot say which."""
+    mask = free_mask(penalty, lam, groups)
+    if mask is None or not 0 < int(mask.sum()) <= MAX_PROFILED:
+        return None
+    return FreeProjection(A, np.flatnonzero(mask))
 
 
 class FreeProjection:
