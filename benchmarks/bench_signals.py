@@ -9,7 +9,7 @@ traces) are kept at random, a few masks each; the score is the SNR of the recove
 samples, 10 log₁₀(‖x_miss‖² / ‖x̂_miss − x_miss‖²) in dB, averaged over the masks.
 
 Methods: linear and cubic-spline interpolation (SciPy), band-limited POCS (300 iterations,
-band = the average sampling's Nyquist), POCS with a decreasing threshold on the Fourier
+band = half the average sampling's Nyquist, see bench_pocs_band.py), POCS with a decreasing threshold on the Fourier
 amplitudes (Abma & Kabir 2006, 300 iterations), lamina's ``reconstruct`` with one λ for every
 coefficient of each model (``per_group=False``; the spectral prior then is white noise), and
 lamina's default (a λ per wavelet level / band, a λ per frequency from the estimated spectrum); and, to isolate the λ per group, the cycle-spun db4 wavelet frame alone with one λ

@@ -132,6 +132,24 @@ def test_reconstruct_errors_name_the_argument():
     assert few.x.shape == (6,) and np.all(np.isfinite(few.x))
 
 
+def test_pocs_recovers_a_signal_inside_its_default_band():
+    """The default band was the sampling's whole Nyquist share p: as many frequencies as observed
+    samples on an irregular mask, and the iteration did not converge (error 0.38–0.58 after 300
+    iterations on these signals, 6 tones below 0.2 f_N, 56–61 % kept). At p/2 they come out
+    to 2e-2 or better, exactly where the mask allows."""
+    from lamina.inverse.baselines import pocs_interpolation
+    n, k = 256, np.arange(256)
+    errors = []
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        frequencies = rng.choice(np.arange(1, int(0.1 * n)), 6, replace=False)
+        x = sum(rng.standard_normal() * np.cos(2 * np.pi * f * k / n + rng.uniform(0, 6)) for f in frequencies)
+        mask = rng.random(n) < 0.6
+        estimate = pocs_interpolation(x[mask], mask)
+        errors.append(np.linalg.norm(estimate[~mask] - x[~mask]) / np.linalg.norm(x[~mask]))
+    assert max(errors) < 0.03 and min(errors) < 1e-10
+
+
 def test_interpolation_baselines():
     from lamina.inverse.baselines import cubic_interpolation, linear_interpolation, pocs_interpolation
 
@@ -142,7 +160,7 @@ def test_interpolation_baselines():
         estimate = method(truth[mask], mask)
         assert estimate.shape == truth.shape
         np.testing.assert_allclose(estimate[mask], truth[mask], atol=1e-9)
-    assert _snr(pocs_interpolation(truth[mask], mask), truth, ~mask) > 5   # Gerchberg–Papoulis converges slowly
+    assert _snr(pocs_interpolation(truth[mask], mask), truth, ~mask) > 60   # inside the default band: exact
     assert _snr(cubic_interpolation(truth[mask], mask), truth, ~mask) > _snr(linear_interpolation(truth[mask], mask), truth, ~mask)
     image = np.add.outer(np.arange(10.0), np.arange(12.0))
     pixels = np.random.default_rng(1).random(image.shape) < 0.5
@@ -261,6 +279,18 @@ def test_reconstruct_odd_and_short_shapes(shape):
     mask.flat[0] = mask.flat[-1] = True
     result = reconstruct(truth[mask], mask, n_lams=4, max_iter=20)
     assert result.x.shape == shape and np.all(np.isfinite(result.x))
+
+
+@pytest.mark.parametrize("shape, dictionary", [((13,), "wavelet:db4"), ((15,), "localdct"), ((15,), "wavelet:haar"),
+                                               ((9, 20), "wavelet:db4"), ((15, 33), "wavelet:haar")])
+def test_a_frame_named_by_the_user_works_on_short_odd_sides(shape, dictionary):
+    """Sides below 16 were not padded, and the frames need multiples of 2^level (wavelets) or of
+    the block (local DCT): "every side of shape (15,) must be a multiple of 2^level"."""
+    rng = np.random.default_rng(0)
+    values, mask = rng.standard_normal(shape), rng.random(shape) < 0.6
+    result = reconstruct(values, mask, dictionary=dictionary)
+    assert result.x.shape == shape and result.dictionary.startswith(dictionary)
+    assert np.all(np.isfinite(result.x))
 
 
 @pytest.mark.parametrize("n_observed", [2, 3, 4, 6])

@@ -34,10 +34,12 @@ def check_samples(values, mask):
 
 
 def padded_shape(shape):
-    """The shape the candidates are built on: each side rounded up to a multiple of 8–32."""
-    multiple = [32 if s >= 128 else 8 if s >= 16 else 1 for s in shape]
+    """The shape the candidates are built on: each side rounded up to a multiple of 8–32, or of 4
+    below 16 samples (the block of the local DCT, and two wavelet levels: a frame named by the
+    user had failed on 13 or 15 samples)."""
+    multiple = [32 if s >= 128 else 8 if s >= 16 else 4 for s in shape]
     if len(shape) == 2:
-        multiple = [16 if s >= 64 else 8 if s >= 16 else 1 for s in shape]
+        multiple = [16 if s >= 64 else 8 if s >= 16 else 4 for s in shape]
     return tuple(int(-(-s // m) * m) for s, m in zip(shape, multiple))
 
 
