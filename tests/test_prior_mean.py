@@ -238,8 +238,8 @@ def test_heldout_freezes_a_delta_the_held_out_optimum_does_not_follow():
     tuner = HeldoutScale(net, reg, Classification(), (torch.zeros(2, 4), torch.zeros(2, dtype=torch.long)),
                          burn_in=1, update_every=1)
     tuner._freeze_unresponsive(np.zeros(2), np.array([0.15, 0.15]))
-    # δ fell by e^2 on both groups; group 0's optimum followed (½·Δlog δ), group 1's stayed put
-    tuner._freeze_unresponsive(np.array([-2.0, -2.0]), np.array([0.15 - 1.0, 0.14]))
+    # δ fell by e^1.6 on both groups; group 0's optimum followed (about ½·Δlog δ), group 1's stayed put
+    tuner._freeze_unresponsive(np.array([-1.6, -1.6]), np.array([0.15 - 0.6, 0.14]))
     assert tuner.frozen.tolist() == [False, True]
     tuner._freeze_unresponsive(np.array([-0.5, -0.5]), np.array([0.15, 0.15]))   # not far yet: kept
     assert tuner.frozen.tolist() == [False, True]
@@ -269,3 +269,18 @@ def test_a_pretrained_state_dict_whose_head_had_another_size_anchors_the_body_an
     with pytest.warns(UserWarning, match="replaced layers"):
         result = lt.tune(net, (X, y), epochs=4, batch_size=16, prior_mean=pretrained.state_dict())
     assert set(result.lambdas) == {"0.weight", "2.weight"}
+
+
+def test_heldout_takes_no_verdict_nor_reference_from_a_scale_pinned_at_its_range():
+    """c* at the end of its search range (|log c*| = 0.5) says only "further": such updates
+    neither freeze a δ nor serve as the reference its later response is measured from."""
+    net = _net()
+    reg = Regularizer(net, 10, [1.0, 1.0])
+    tuner = HeldoutScale(net, reg, Classification(), (torch.zeros(2, 4), torch.zeros(2, dtype=torch.long)),
+                         burn_in=1, update_every=1)
+    for fallen in (0.0, -0.7, -1.4, -2.1):   # pinned while δ falls: no reference, no verdict
+        tuner._freeze_unresponsive(np.full(2, fallen), np.full(2, 0.5))
+    assert tuner._first is None and not tuner.frozen.any()
+    tuner._freeze_unresponsive(np.full(2, -2.8), np.full(2, 0.38))   # the first reference
+    tuner._freeze_unresponsive(np.full(2, -3.5), np.full(2, 0.21))
+    assert tuner._first is not None and not tuner.frozen.any()

@@ -175,7 +175,11 @@ def _auto_rivals(rivals, rule, model, by, prior_mean) -> tuple:
         return names
     if prior_mean is None or getattr(rule, "name", rule) == "uniform":
         return ()
-    anchored = [any(name in prior_mean for name in g.param_names) for g in discover_groups(model, by) if g.regularized]
+    # a group is anchored by an entry of its own shape (a replaced head's entry is left out, as
+    # resolve_prior_mean leaves it: the head is pulled toward 0)
+    anchored = [any(name in prior_mean and tuple(torch.as_tensor(prior_mean[name]).shape) == tuple(p.shape)
+                    for name, p in zip(g.param_names, g.params))
+                for g in discover_groups(model, by) if g.regularized]
     return ("uniform",) if any(anchored) and not all(anchored) else ()
 
 
@@ -311,6 +315,9 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         if competing else [kind]
     share = _epoch_cost_share(int(fit_data[0].shape[0]), int(X.shape[0]), recipe.batch_size)
     merge_at, shortened = _merge_share(merge_at, len(kinds) * len(parts), share, refit)
+    if merge_at >= 1 and not refit and val is None:
+        raise ValueError("merge_at=1 calibrates for every epoch and leaves none to train on the held-out share: "
+                         "pass refit=True (calibrate, then retrain on all the data) or merge_at < 1")
     # floor where shortened, so that the budget holds after rounding
     first = max(1, min(epochs, int(merge_at * epochs) if shortened else int(round(merge_at * epochs))))
     if not refit and merge_at < 1:   # rounding must leave the continued run at least one epoch on all the data

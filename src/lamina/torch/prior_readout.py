@@ -71,7 +71,9 @@ def drop_uninformative_readout(model: nn.Module, prior_mean, train, likelihood, 
                   f"{float(gain.mean()):.3g} ± {float(gain.std() / len(gain) ** 0.5):.2g}): the readout's prior "
                   f"({', '.join(names)}) was trained for other targets, so it is pulled toward 0 instead; the other "
                   "entries are kept", stacklevel=3)
-    return {k: v for k, v in prior_mean.items() if k not in names}
+    kept = {k: v for k, v in prior_mean.items() if k not in names}
+    anchored = fits.intersection(n for g in groups for n in g.param_names) - set(names)
+    return kept if anchored else None   # nothing else anchored: no prior mean at all (not an error)
 
 
 def _gain_over_constant(output, y, classification: bool) -> torch.Tensor:

@@ -22,9 +22,14 @@ from lamina.torch.likelihoods import Classification, Gaussian
 from lamina.torch.penalty import Regularizer
 
 
+#: the search range of log c and its tolerance (:func:`weight_scale_search`'s defaults)
+SEARCH_RANGE, SEARCH_XATOL = 0.5, 0.01
+
+
 @torch.no_grad()
-def weight_scale_search(model: nn.Module, regularizer: Regularizer, likelihood, val, *, log_range: float = 0.5,
-                        xatol: float = 0.01, batch_size: int = 4096, directions=None) -> np.ndarray | float:
+def weight_scale_search(model: nn.Module, regularizer: Regularizer, likelihood, val, *,
+                        log_range: float = SEARCH_RANGE, xatol: float = SEARCH_XATOL, batch_size: int = 4096,
+                        directions=None) -> np.ndarray | float:
     """log c* = argmin over log c ∈ [−log_range, log_range] of the held-out loss with every
     regularized weight moved to μ_g + c (W_g − μ_g) (μ_g its prior mean, 0 by default) —
     Brent's bounded search (:func:`scipy.optimize.minimize_scalar`) to ``xatol`` in log c; the
@@ -99,6 +104,10 @@ class HeldoutScale:
                  kappa: float = 1.0, max_factor: float = 2.0, directions=None):
         self.model, self.regularizer, self.likelihood, self.val = model, regularizer, likelihood, val
         self.burn_in, self.update_every = int(burn_in), int(update_every)
+        if not (isinstance(kappa, (int, float)) and kappa > 0):
+            raise ValueError(f"kappa must be > 0 (the damping of δ ← δ·c*^(−2κ)), got {kappa!r}")
+        if not (isinstance(max_factor, (int, float)) and max_factor > 1):
+            raise ValueError(f"max_factor must be > 1 (the largest change of δ per update), got {max_factor!r}")
         self.kappa, self.max_step = float(kappa), math.log(float(max_factor))
         self.directions = directions
         self.log_scales: list = []
@@ -115,7 +124,11 @@ class HeldoutScale:
         tenth of the expected ½ Δlog δ_g, the held-out loss no longer sees δ_g (too few
         held-out samples, or δ too small to matter against the data) and further steps only
         drift; δ_g is then kept. (On 35 + 15 images it stopped a run whose c* stayed at
-        e^0.15 while δ fell from 1 to 0.0025.)
+        e^0.15 while δ fell from 1 to 0.0025.) With one common scale the decision is one for
+        every group (a rounding tie had frozen some and not others, halving a μP ratio), and an
+        update whose c* sits at the end of the search range is no evidence, nor a reference
+        (a δ started 12× too high froze at 3× its optimum while c* stayed pinned, or, measured
+        from a pinned first update, at a third of it).
 
         Only falls are checked: the penalty's pull on the weights vanishes as δ → 0, so a
         falling δ can stop mattering and drift without bound, whereas a rising δ shrinks the
@@ -124,13 +137,19 @@ class HeldoutScale:
         growing with training; freezing there stopped the diabetes MLP at δ ≈ 4 with c* ≈ e^−0.08
         still asking for more (benchmarks/RESULTS.md, Issue 14).
         """
+        if self.frozen is None:
+            self.frozen = np.zeros(log_delta.shape, dtype=bool)
+        if np.any(np.abs(log_c) >= SEARCH_RANGE - 2 * SEARCH_XATOL):
+            return   # c* held at the end of its search range shows no response: neither reference nor verdict
         if self._first is None:
             self._first = (log_delta.copy(), log_c.copy())
-            self.frozen = np.zeros(log_delta.shape, dtype=bool)
             return
         moved = log_delta - self._first[0]
         responded = log_c - self._first[1]
-        far = moved < -np.log(4.0)
+        if self.directions is None and np.ptp(log_c) == 0:   # one common scale moves every δ alike: one decision
+            moved = np.full_like(moved, moved.mean())          # (float32 δ: equal up to rounding)
+        # (two clipped halvings are −log 4 up to rounding: "more than log 4" must not split on it)
+        far = moved < -np.log(4.0) - 1e-6
         self.frozen |= far & (responded * np.sign(moved) < 0.05 * np.abs(moved))
 
     @torch.no_grad()

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Mapping
 from enum import Enum
 
 import numpy as np
@@ -90,6 +91,15 @@ class RuleCallback:
             self.regularizer.set_deltas(self.base * weights, optimizer)
 
 
+def _frozen_copy(prior_mean):
+    """The prior means as they are now: ``model.state_dict()`` shares memory with the parameters
+    that training moves (the final run had been pulled toward the weights at the merge)."""
+    if not isinstance(prior_mean, Mapping):
+        return prior_mean
+    return {name: value.detach().clone() if isinstance(value, torch.Tensor) else value
+            for name, value in prior_mean.items()}
+
+
 def _n_data(train, likelihood, device) -> int:
     return Batches(train, likelihood, 1, device, 0).n_data
 
@@ -135,10 +145,11 @@ def tune(model: nn.Module, train, *, likelihood="classification", tuner="heldout
         L2 added to the loss, or as weight decay in the optimizer param groups.
     prior_mean : mapping of parameter name → Tensor, optional
         Prior means μ_g: the penalty becomes 1/(2N) Σ_g δ_g ‖W_g − μ_g‖² (L2-SP), e.g. the
-        pretrained ``state_dict`` when fine-tuning (entries of a replaced head are left out;
-        groups without an entry are pulled toward 0; so is a readout whose prior mean classifies
-        the training samples no better than a constant, with a warning:
-        :mod:`lamina.torch.prior_readout`). Every method honours it.
+        pretrained ``state_dict`` when fine-tuning (copied at the call: training does not move
+        it; entries of a replaced head are left out; groups without an entry — or whose entry's
+        name is misspelled — are pulled toward 0; so is a readout whose prior mean classifies
+        the training samples no better than a constant, with a warning, a check made on (X, y)
+        tensors, not on a DataLoader: :mod:`lamina.torch.prior_readout`). Every method honours it.
     penalty : {"l2", "l1", "l0"}
         ``"l2"`` (default): the δ_g above. ``"l1"``/``"l0"`` with ``target_sparsity``: mean task
         loss + 1/N Σ_g λ_g ‖W_g‖₁ (or ‖W_g‖₀), λ_g chosen while training so that the regularized
@@ -176,14 +187,15 @@ def tune(model: nn.Module, train, *, likelihood="classification", tuner="heldout
         tuner = "heldout"
     recipe = Recipe(check_positive_int(epochs, "epochs"), check_positive_float(lr, "lr"),
                     check_positive_int(batch_size, "batch_size"), _check_seed(seed), optimizer)
-    check_positive_float(delta, "delta", strict=False)
+    # the tuners multiply δ: from 0 they would never move it (nor regularize)
+    check_positive_float(delta, "delta", strict=tuner in ("heldout", "evidence", "hypergradient"))
+    started = time.perf_counter()
     lik = make_likelihood(likelihood, model_device(model))
     train, val = float_features(train, model), float_features(val, model)
     check_data(model, train, lik, "train")
     if val is not None:
         check_data(model, val, lik, "val")
-    prior_mean = drop_uninformative_readout(model, prior_mean, train, lik, by)
-    started = time.perf_counter()
+    prior_mean = drop_uninformative_readout(model, _frozen_copy(prior_mean), train, lik, by)
     with seeded_global_rng(recipe.seed, model_device(model)):
         if sparse:
             result = tune_sparsity(model, train, lik, recipe, penalty=penalty, target=target_sparsity, val=val,
