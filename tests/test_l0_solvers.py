@@ -1,5 +1,7 @@
 """L0 solvers (IHT, NIHT, OMP, reweighted L1) against independent references: scikit-learn's
 OMP, exact recovery of sparse vectors, fixed points of the prox-gradient map, monotonicity."""
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -387,3 +389,47 @@ def test_path_groups_scaling_and_options_name_what_is_wrong():
         scale_weights("inverse_norm", groups, reference=np.ones(5), eps=0)
     with pytest.raises(TypeError, match=r"options: \['tol'\] are arguments of solve itself"):
         lamina.solve(A, b, "l1", 1.0, options={"tol": 1e-3})
+
+
+def test_l0_with_an_unpenalized_coefficient_never_ends_below_its_fit_alone():
+    """The guard against ending worse than x = 0 (lamina.solve, and IRL1's best iterate) compared
+    with x = 0 even where a coefficient is free: OMP from a warm start returned x = 0 at
+    objective 88.8 where fitting the free coefficient alone gives 0.113; IRL1 on an operator
+    returned x = 0 on some problems. Both compare with the free coefficients' fit now."""
+    rng = np.random.default_rng(1)
+    A = rng.normal(size=(20, 6))
+    b = 3 * A[:, 0] + 0.1 * rng.normal(size=20)
+    weights = np.ones(6)
+    weights[0] = 0.0
+    free_fit = least_squares_on_support(A, b, weights == 0)
+    at_free = 0.5 * np.sum((A @ free_fit - b) ** 2)
+    for solver in ("omp", "iht", "irl1"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fit = lamina.solve(A, b, L0(weights), 30.0, solver=solver, x0=np.ones(6))
+        assert fit.objective <= at_free + 1e-9 and fit.x[0] != 0, solver
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        A = rng.normal(size=(15, 5)) * rng.uniform(0.3, 3, 5)
+        b = A @ (rng.normal(size=5) * (rng.random(5) < 0.5)) + 0.3 * rng.normal(size=15)
+        weights = np.ones(5)
+        weights[0] = 0.0
+        lam = rng.uniform(0.01, 0.5) * np.max((A.T @ b) ** 2 / np.sum(A * A, 0))
+        fit = lamina.solve(aslinearoperator(A), b, L0(weights), lam, solver="irl1")
+        free_fit = least_squares_on_support(A, b, weights == 0)
+        assert fit.objective <= 0.5 * np.sum((A @ free_fit - b) ** 2) + 1e-9, seed
+
+
+def test_l0_optimality_sees_the_gradient_of_a_free_coefficient_at_zero():
+    """subdiff_distance called a zero coefficient stationary wherever it was 0, also where its
+    weight (or λ_g) is 0 and the penalty is smooth: check_solution accepted x = 0 for
+    min ½‖x − b‖² + [x₁≠0] + [x₂≠0] with b = (5, 0, 0)."""
+    from lamina.testing import check_solution
+    groups = Groups.from_labels([0, 0, 1])
+    grad = np.array([5.0, 5.0, 5.0])
+    np.testing.assert_array_equal(L0([0.0, 1.0, 1.0]).subdiff_distance(np.zeros(3), grad, np.array([1.0, 1.0]), groups),
+                                  [5.0, 0.0, 0.0])
+    np.testing.assert_array_equal(L0().subdiff_distance(np.zeros(3), grad, np.array([1.0, 0.0]), groups), [0.0, 0.0, 5.0])
+    with pytest.raises(AssertionError, match="not optimal"):
+        check_solution(np.eye(3), np.array([5.0, 0.0, 0.0]), np.zeros(3), L0([0.0, 1.0, 1.0]), np.array([1.0]),
+                       Groups.single(3))

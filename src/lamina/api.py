@@ -13,7 +13,7 @@ import numpy as np
 from lamina._validation import (check_finite_array, check_lam, check_lam_values, check_positive_float,
                                 check_positive_int, parse_choice)
 from lamina.groups import as_groups
-from lamina.operators import adjoint_checked, as_forward_model, dottest, is_explicit
+from lamina.operators import adjoint_checked, as_forward_model, dottest, is_explicit, matvec
 from lamina.penalties import Penalty, make_penalty
 from lamina.penalties.base import MissingCapability
 from lamina.solvers.base import SolveResult
@@ -173,15 +173,23 @@ def solve(A, b, penalty, lam, groups=None, *, tol: float = 1e-6, max_iter: int |
         kwargs["x0"] = x0
     run = getattr(import_module(module), function)
     result = run(A, b, penalty, lam, groups, tol=tol, callback=callback, **kwargs)
-    return result if penalty.convex else _no_worse_than_zero(result, b, penalty, lam, groups)
+    return result if penalty.convex else _no_worse_than_zero(result, A, b, penalty, lam, groups)
 
 
-def _no_worse_than_zero(result, b, penalty, lam, groups):
-    """x = 0 where a non-convex solve ended above its objective: from a warm start x0, OMP keeps
-    the atoms it was given and IHT or reweighted L1 may settle in a minimum worse than none
-    (``info["zero_kept"]`` says so)."""
-    zero = np.zeros_like(result.x)
-    at_zero = 0.5 * float(np.dot(b, b)) + float(penalty.value(zero, lam, groups))
-    if not result.objective > at_zero:
+def _no_worse_than_zero(result, A, b, penalty, lam, groups):
+    """The fit of the free coefficients alone (x = 0 where none is free: those whose nonzero cost
+    is 0, fitted by least squares) where a non-convex solve ended above its objective: from a
+    warm start x0, OMP keeps the atoms it was given and IHT or reweighted L1 may settle in a
+    minimum worse than none (``info["zero_kept"]`` says so)."""
+    from lamina.solvers.omp import least_squares_on_support
+
+    free = np.zeros(A.shape[1], dtype=bool)
+    if penalty.supports("nonzero_costs"):
+        costs = penalty.nonzero_costs(lam, groups)
+        free = (costs if penalty.separable else groups.expand(costs)) == 0
+    base = least_squares_on_support(A, b, free)
+    residual = matvec(A, base) - b
+    at_base = 0.5 * float(np.dot(residual, residual)) + float(penalty.value(base, lam, groups))
+    if not result.objective > at_base:
         return result
-    return dataclasses.replace(result, x=zero, objective=at_zero, info={**result.info, "zero_kept": True})
+    return dataclasses.replace(result, x=base, objective=at_base, info={**result.info, "zero_kept": True})

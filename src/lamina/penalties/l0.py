@@ -42,7 +42,9 @@ class L0(Penalty):
         return np.where(keep, x, 0.0)
 
     def subdiff_distance(self, x, grad, lam, groups):
-        return np.where(np.asarray(x) != 0, np.abs(grad), 0.0)
+        # a coefficient with no cost (weight or λ_g 0) is smooth at 0 too: stationary only where grad = 0
+        free = self.thresholds(lam, groups) == 0
+        return np.where((np.asarray(x) != 0) | free, np.abs(grad), 0.0)
 
     def lam_max(self, grad0, groups, direction=None):
         return max_ratio(np.asarray(grad0) ** 2 / 2.0, direction_thresholds(self, groups, direction))

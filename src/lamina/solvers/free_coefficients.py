@@ -76,17 +76,23 @@ def profile_newton(loss_of, derivatives_of, shift_of, size: int, max_steps: int 
     return delta
 
 
-#: the most free coefficients whose columns a duality gap refits by least squares (their |F|
-#: columns are kept, and |F| products with Aᵀ made, at setup)
+#: the most free coefficients whose columns a duality gap refits by least squares on an operator
+#: (their |F| columns cost one product each at setup, and |F| products with Aᵀ)
 MAX_PROFILED = 64
+#: on an explicit matrix, more as long as the pseudo-inverse of the m × |F| columns costs at most
+#: this many flops (m·|F|²: 2e8 ≈ a tenth of a second)
+MAX_PROFILE_FLOPS = 2e8
 
 
 def free_projection(A, penalty, lam, groups) -> "FreeProjection | None":
     """The refit of the free coefficients that keeps a least-squares duality gap a bound (FISTA,
-    coordinate descent), or None where there are none, more than ``MAX_PROFILED``, or the
-    penalty cannot say which."""
+    coordinate descent), or None where there are none, too many (``MAX_PROFILED`` on an
+    operator, ``MAX_PROFILE_FLOPS`` on a matrix: the solvers then take them as optimal and add a
+    decrease estimate, which is no bound), or the penalty cannot say which."""
     mask = free_mask(penalty, lam, groups)
-    if mask is None or not 0 < int(mask.sum()) <= MAX_PROFILED:
+    n_free = 0 if mask is None else int(mask.sum())
+    affordable = n_free <= MAX_PROFILED or (is_explicit(A) and A.shape[0] * n_free ** 2 <= MAX_PROFILE_FLOPS)
+    if n_free == 0 or not affordable:
         return None
     return FreeProjection(A, np.flatnonzero(mask))
 

@@ -132,7 +132,10 @@ def reweighted_l1(A, b, penalty: Penalty, lam, groups: Groups, *, x0=None, tol: 
     monitor = Monitor("reweighted_l1", tol, "relative_change", callback)
     surrogate, n_inner_unconverged, iteration = [], 0, 0
     estimate = previous
-    best = (0.5 * float(np.dot(b, b)), np.zeros(A.shape[1]))   # x = 0: no result may be worse
+    # no result may be worse than the free coefficients' least-squares fit alone (x = 0 if none)
+    start = least_squares_on_support(A, b, thresholds == 0, columns=columns)
+    start_residual = matvec(A, start) - b
+    best = (0.5 * float(np.dot(start_residual, start_residual)), start)
     for iteration in range(1, max_iter + 1):
         weights = slope if eps is None else slope * eps / (np.abs(x) + eps)
         x, converged = _weighted_lasso(A, b, weights, x, inner_tol, inner_max_iter)
