@@ -205,7 +205,7 @@ def _net_and_data(n_classes=10):
     ("lr", -1e-3, ValueError, "lr must be finite and > 0"),
     ("lr", float("nan"), ValueError, "lr must be finite and > 0"),
     ("lr", "0.01", TypeError, "lr must be a real number"),
-    ("delta", -1.0, ValueError, "delta must be finite and >= 0"),
+    ("delta", -1.0, ValueError, "delta must be finite and >=? 0"),   # > 0 for the tuners that multiply δ
     ("seed", -1, ValueError, "seed must be >= 0"),
     ("seed", 1.5, TypeError, "seed must be an integer"),
     ("seed", None, TypeError, "seed must be an integer"),
