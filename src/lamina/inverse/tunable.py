@@ -179,9 +179,13 @@ class OperatorProblem:
                                    40 if n_values is None else n_values)
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        """λ_g from the top of the one-λ grid down to 10⁻⁴ of it (per group, times direction)."""
-        top = float(self.default_grid(3)[0]) * self.direction
-        return top * 1e-4, top
+        """λ_g from the top of the one-λ grid down to 10⁻⁴ of it, or to the grid's bottom where
+        that is lower (L2: 10⁻⁶ ‖A‖², seven decades; the bounds had stopped three decades above
+        it, and the descent clipped the scan's best point up into them) — per group, times
+        direction."""
+        grid = self.default_grid(3)
+        top = float(grid[0]) * self.direction
+        return np.minimum(top * 1e-4, float(grid[-1]) * self.direction), top
 
 
 #: largest m·n of an operator the evidence materializes (≈ 400 MB of floats)

@@ -4,7 +4,9 @@
 starts from the model's initial weights (a deep copy) with the same recipe; a split's loss is
 the held-out mean NLL after a full training run on its training part, reported every
 ``report_every`` epochs so that a search can prune (Optuna's median rule). The criterion is the
-mean over splits; the refit trains the user's model in place on all data.
+held-out NLL per held-out sample (the splits' losses weighted by their sizes, as for linear and
+inverse problems: a plain mean over splits of 24, 3 and 3 samples had read 1.807 for 1.873); the
+refit trains the user's model in place on all data.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from lamina.torch.hypergradient import split_train
 from lamina.torch.penalty import Regularizer
 from lamina.torch.rules import make_rule
 from lamina.tuners.base import Compute
-from lamina.tuners.problem import Report
+from lamina.tuners.problem import Report, weighted_mean
 from lamina.tuners.splits import cv_splits
 
 
@@ -103,6 +105,7 @@ class NetworkProblem:
         shuffled K-fold of every family (seeded with the recipe's seed), anything else a
         scikit-learn splitter (``check_cv``; stratified where it stratifies on the labels)."""
         X, y = self.train
+        self._held_out_sizes = None
         if isinstance(cv, (int, np.integer)) and not isinstance(cv, bool) and cv == 1:
             if self.val is not None:
                 return [(self.train, self.val)]
@@ -116,10 +119,16 @@ class NetworkProblem:
         for train, val in pairs:
             tr, va = (torch.as_tensor(index, device=X.device) for index in (train, val))
             out.append(((X[tr], y[tr]), (X[va], y[va])))
+        self._held_out_sizes = [len(val) for _, val in pairs]
         return out
 
     def criterion(self, values) -> float:
-        return float(np.mean(values))
+        """The held-out NLL per held-out sample: the splits' mean losses weighted by their sizes
+        (of the last :meth:`splits`; one split: its loss), as the linear and inverse problems."""
+        sizes = getattr(self, "_held_out_sizes", None)
+        if sizes is None or len(sizes) != len(values):
+            return float(np.mean(values))
+        return weighted_mean(values, sizes)
 
     def split_loss(self, lam, split, report: Report | None = None) -> float:
         with torch_threads(self.threads):

@@ -313,9 +313,9 @@ class HypergradientSearch(ProblemTuner):
                 if self.start.shape != lower.shape:
                     raise ValueError(f"start must hold {lower.size} values (one per group), got {self.start.size}")
                 upper = np.maximum(upper, np.log(self.start))
-            if self.min_ratio is not None:
+            if self.min_ratio is not None:   # a floor, never above a group's own upper bound
                 top = np.max(self.start) if self.start is not None else np.exp(np.max(upper))
-                lower = np.maximum(lower, np.log(self.min_ratio * top))
+                lower = np.minimum(np.maximum(lower, np.log(self.min_ratio * top)), upper)
             objective = Objective(problem, splits)
             runs, path = {}, None
             if self.start is not None:
@@ -337,6 +337,10 @@ class HypergradientSearch(ProblemTuner):
                 objective.label = name
                 runs[name] = run_start(objective, lam0, lower, upper, max_evals=self.max_evals, tol=self.tol,
                                        reentry=self.reentry, optimizer=self.optimizer)
+            if not runs:   # every start was one λ for all: the path's best point, searched from
+                objective.label = "path"
+                runs["path"] = run_start(objective, best_single, lower, upper, max_evals=self.max_evals,
+                                         tol=self.tol, reentry=self.reentry, optimizer=self.optimizer)
             chosen = min(runs, key=lambda k: runs[k].value)
             best = runs[chosen]
             lam = np.exp(best.theta)
