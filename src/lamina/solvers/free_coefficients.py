@@ -1,8 +1,8 @@
 """The coefficients a penalty leaves free, and a loss minimized over them.
 
-Least squares (:class:`FreeProjection`, used by the duality gaps of FISTA and coordinate descent): the dual point θ = r must
-satisfy A_Fᵀθ = 0, and the residual of an iterate does so only at the optimum of the free
-coefficients. Projecting r onto the orthogonal complement of span(A_F) — the residual after the
+Least squares (:class:`FreeProjection`, used by the duality gaps of FISTA and coordinate
+descent): the dual point θ = r must satisfy A_Fᵀθ = 0, and the residual of an iterate does so
+only at the optimum of the free coefficients. Projecting r onto the orthogonal complement of span(A_F) — the residual after the
 free coefficients are refitted by least squares — gives a feasible θ, so that P(x) − D(θ) bounds
 P(x) − P* at every iterate (without it the gap took the free coefficients as optimal and read 0
 while x was 100 × tol above the optimum).
