@@ -75,3 +75,21 @@ def test_network_cross_validation_weighs_folds_by_their_held_out_samples():
     assert sorted(sizes.tolist()) == [3, 3, 24]
     assert problem.criterion(values) == pytest.approx(float(np.dot(sizes, values) / sizes.sum()))
     assert problem.criterion(values) != pytest.approx(float(np.mean(values)))
+
+
+def test_the_descent_says_when_it_stopped_on_its_budget_and_counts_the_evidence_start():
+    """The descent's info did not say whether it ended on its evaluation budget (max_evals=2: the
+    returned λ had |dV/dlog λ| = 0.085); the linear hypergradient tuner left its evidence start's
+    fits out of its compute (140 reported, 146 spent)."""
+    from lamina.tuners.linear_hypergradient import HypergradientTuner
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((40, 4)) * np.array([1, 2, 0.5, 1.0])
+    y = X @ rng.standard_normal(4) + 2.0 * rng.standard_normal(40)
+    spec = LinearSpec(make_penalty("l2"), Groups(np.array([0, 0, 1, 1]), ("g0", "g1")), fit_intercept=False,
+                      loss=Loss.SQUARED, tol=1e-10)
+    short = HypergradientSearch(cv=5, max_evals=2).tune_problem(LinearProblem(X, y, spec))
+    long = HypergradientSearch(cv=5, max_evals=60).tune_problem(LinearProblem(X, y, spec))
+    assert short.info["budget_spent"] and not long.info["budget_spent"]
+    both = HypergradientTuner(cv=5, starts=("path", "evidence")).tune(X, y, spec)
+    path_only = HypergradientTuner(cv=5, starts=("path",)).tune(X, y, spec)
+    assert both.compute.fits > path_only.compute.fits and both.compute.fits % 5 != 0

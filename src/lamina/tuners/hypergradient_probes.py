@@ -190,13 +190,15 @@ def reentry_point(problem, splits, theta, lower, upper):
 
 @dataclass
 class Descent:
-    """One start's run: start λ, end θ and criterion, accepted θ, indices of groups probes brought back."""
+    """One start's run: start λ, end θ and criterion, accepted θ, indices of groups probes brought
+    back, and whether it stopped on its evaluation budget (rather than by the optimizer's own test)."""
 
     start: np.ndarray
     theta: np.ndarray
     value: float
     trajectory: list
     reentered: list = field(default_factory=list)
+    budget_spent: bool = False
 
 
 def run_start(objective: Objective, lam0, lower, upper, *, max_evals: int, tol: float = 1e-4,
@@ -228,4 +230,5 @@ def run_start(objective: Objective, lam0, lower, upper, *, max_evals: int, tol: 
         theta, value, path = minimize(objective, theta, lower, upper, max_evals=left, tol=tol,
                                       evaluated=(value, grad))
         trajectory += path[1:]      # the next probe is accepted or ends the rounds: no gradient needed
-    return Descent(np.asarray(lam0, dtype=float), theta, value, trajectory, reentered)
+    return Descent(np.asarray(lam0, dtype=float), theta, value, trajectory, reentered,
+                   budget_spent=len(objective.history) >= budget)

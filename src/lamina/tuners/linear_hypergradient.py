@@ -77,10 +77,11 @@ class HypergradientTuner(LinearTuner):
         starts = self._starts(X, spec, weighted=sample_weight is not None)
         if not isinstance(self.reentry, (bool, np.bool_)):
             raise ValueError(f"reentry must be True or False; got {self.reentry!r}")
-        named = tuple("path" if s == "path" else ("evidence", lambda: _evidence_lam(X, y, spec)) for s in starts)
+        problem = LinearProblem(X, y, spec, sample_weight=sample_weight, cv_groups=cv_groups, seed=self.seed)
+        named = tuple("path" if s == "path" else ("evidence", lambda: _evidence_lam(X, y, spec, problem.compute))
+                      for s in starts)
         search = HypergradientSearch(cv=self.cv, n_start=self.n_lams, max_evals=self.max_evals, starts=named,
                                      reentry=bool(self.reentry), optimizer="backtracking", tol=self.tol, patience=4)
-        problem = LinearProblem(X, y, spec, sample_weight=sample_weight, cv_groups=cv_groups, seed=self.seed)
         result = search.tune_problem(problem)
         result.method = self.name
         result.curve["criterion"] = _criterion(spec)
@@ -119,10 +120,14 @@ def evidence_start_affordable(X, spec: LinearSpec) -> bool:
     return cost <= EVIDENCE_START_FLOPS
 
 
-def _evidence_lam(X, y, spec: LinearSpec) -> np.ndarray:
+def _evidence_lam(X, y, spec: LinearSpec, compute=None) -> np.ndarray:
     """The evidence tuner's λ per group (switched-off groups: far above λ_max, clipped later);
-    a start needs no more than a 10⁻³ tolerance on log α."""
+    a start needs no more than a 10⁻³ tolerance on log α. Its fits and iterations are added to
+    ``compute`` (the search's own count: they had been left out)."""
     result = EvidenceTuner(tol=1e-3).tune(X, y, spec)
+    if compute is not None:
+        compute.fits += result.compute.fits
+        compute.epochs += result.compute.epochs
     return np.array([result.lambdas[name] for name in _names(spec)])
 
 

@@ -246,7 +246,10 @@ class HypergradientSearch(ProblemTuner):
 
     Each start alternates descents with re-entry probes where the problem gives
     ``split_entry``: a group zero in every split has hypergradient 0 on a plateau of V, so the
-    probe moves it to 0.9 × its entry threshold and keeps the point when V falls.
+    probe moves it to 0.9 × its entry threshold and keeps the point when V falls (where every
+    start is one λ for all, the path's best point is searched from). ``info["budget_spent"]``
+    says whether the chosen start stopped on its ``max_evals`` evaluations rather than by the
+    optimizer's own test (a larger ``max_evals`` may then go further).
 
     Parameters
     ----------
@@ -355,7 +358,8 @@ class HypergradientSearch(ProblemTuner):
             info={"cv_score": float(best.value), "start": named(best.start), "chosen_start": chosen,
                   "starts": {k: {"lam": named(np.exp(r.theta)), "cv_score": float(r.value),
                                  "reentered": [names[g] for g in r.reentered]} for k, r in runs.items()},
-                  "reentered": [names[g] for g in best.reentered], "evaluations": len(objective.history)})
+                  "reentered": [names[g] for g in best.reentered], "evaluations": len(objective.history),
+                  "budget_spent": best.budget_spent})
 
     def _path(self, problem, splits):
         """The best single λ of ``n_start`` grid points (times the direction), and the record of
