@@ -93,3 +93,13 @@ def test_the_descent_says_when_it_stopped_on_its_budget_and_counts_the_evidence_
     both = HypergradientTuner(cv=5, starts=("path", "evidence")).tune(X, y, spec)
     path_only = HypergradientTuner(cv=5, starts=("path",)).tune(X, y, spec)
     assert both.compute.fits > path_only.compute.fits and both.compute.fits % 5 != 0
+
+
+def test_groups_with_one_name_twice_are_refused_before_any_fit():
+    """Groups([0, 0, 1, 1], ("a", "a")) tuned to the end, then the result's dict of λ per name
+    held one value for two groups: "lam must … have one value per group (2), got shape (1,)"."""
+    import lamina
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((30, 4)), rng.standard_normal(30)
+    with pytest.raises(ValueError, match="names must be distinct"):
+        lamina.Lasso(groups=Groups(np.array([0, 0, 1, 1]), ("a", "a")), lam="auto", tuner="descent").fit(X, y)

@@ -234,4 +234,7 @@ def as_groups(groups, n_features: int, n_lam: int | None = None) -> Groups:
         result = Groups.from_labels(labels)
     if result.n_features != n_features:
         raise ValueError(f"groups cover {result.n_features} coefficients but the problem has {n_features}")
+    repeated = sorted({name for name in result.names if result.names.count(name) > 1})
+    if repeated:   # λ per group is reported by name: two groups of one name would collapse into one
+        raise ValueError(f"groups: names must be distinct (λ is reported per name), got {repeated[:3]} more than once")
     return result
