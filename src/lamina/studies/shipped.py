@@ -1,8 +1,10 @@
 """Data shipped with scikit-learn and the small networks the studies and benchmarks train on it.
 
 Nothing is downloaded. Splits are stratified and drawn from ``seed`` (scikit-learn's
-``train_test_split``), so that a study cell and a benchmark row of the same seed see the same
-data; models are built after ``torch.manual_seed`` by the caller.
+``train_test_split``), so that the sparsity study's cells and the benchmark rows of the same seed
+see the same data (the `lamina nn` digits and diabetes tasks draw their own splits,
+:mod:`lamina.studies.nn`: a study cell and a ``bench_nn`` row of one seed share about a quarter of
+their training images); models are built after ``torch.manual_seed`` by the caller.
 
 * :func:`digits_split` — the 8×8 digits, pixels / 16, 500 training images, the other 1297 as test;
 * :func:`cancer_split` — breast_cancer, 400 training rows, the other 169 as test, standardized
