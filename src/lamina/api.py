@@ -181,13 +181,11 @@ def _no_worse_than_zero(result, A, b, penalty, lam, groups):
     is 0, fitted by least squares) where a non-convex solve ended above its objective: from a
     warm start x0, OMP keeps the atoms it was given and IHT or reweighted L1 may settle in a
     minimum worse than none (``info["zero_kept"]`` says so)."""
+    from lamina.solvers.free_coefficients import free_mask
     from lamina.solvers.omp import least_squares_on_support
 
-    free = np.zeros(A.shape[1], dtype=bool)
-    if penalty.supports("nonzero_costs"):
-        costs = penalty.nonzero_costs(lam, groups)
-        free = (costs if penalty.separable else groups.expand(costs)) == 0
-    base = least_squares_on_support(A, b, free)
+    free = free_mask(penalty, lam, groups)
+    base = least_squares_on_support(A, b, np.zeros(A.shape[1], dtype=bool) if free is None else free)
     residual = matvec(A, base) - b
     at_base = 0.5 * float(np.dot(residual, residual)) + float(penalty.value(base, lam, groups))
     if not result.objective > at_base:

@@ -20,7 +20,7 @@ from lamina.inverse.dof import column_classes, ridge_dof_with_free_columns, supp
 from lamina.operators import as_forward_model, matvec, squared_norm_estimate
 from lamina.penalties import Penalty, make_penalty
 from lamina.solvers.base import ConvergenceWarning
-from lamina.solvers.path import correlations_at_zero, regularization_path
+from lamina.solvers.path import regularization_path, t_max_at_zero
 from lamina.tuners.base import Compute, TuneResult
 
 
@@ -82,7 +82,7 @@ def default_multipliers(A, b, penalty: Penalty, groups: Groups, direction: np.nd
                         n_lams: int = 40) -> np.ndarray:
     """Decreasing grid of t: from t_max, where the penalized coefficients become 0 (the
     unpenalized ones fitting b by least squares; L0 with the column norms of an explicit A: see
-    :func:`lamina.solvers.path.correlations_at_zero`), down to 10⁻³ of it (L1; 10⁻⁴ for L0); for
+    :func:`lamina.solvers.path.t_max_at_zero`), down to 10⁻³ of it (L1; 10⁻⁴ for L0); for
     L2 from 10 ‖A‖² to 10⁻⁶ ‖A‖² in units of the largest per-coefficient strength d_g · w_j."""
     n_lams = check_positive_int(n_lams, "n_lams", minimum=3)
     if is_l2(penalty):
@@ -98,11 +98,6 @@ def default_multipliers(A, b, penalty: Penalty, groups: Groups, direction: np.nd
                          "x = 0 for every λ")
     depth = penalty.grid_depth
     return t_max * np.geomspace(0.95, depth, n_lams)
-
-
-def t_max_at_zero(A, b, penalty: Penalty, groups: Groups, direction: np.ndarray) -> float:
-    """The smallest t at which the penalized coefficients are all 0 (L1-type and L0 penalties)."""
-    return float(penalty.lam_max(correlations_at_zero(A, b, penalty, groups, direction), groups, direction))
 
 
 def _seminorm(penalty: Penalty, x, direction, groups) -> float:

@@ -10,10 +10,10 @@ import numpy as np
 from lamina._validation import check_lam, check_positive_float
 from lamina.api import solve
 from lamina.inverse.pergroup import make_per_group_tuner
-from lamina.inverse.candidates import t_max_at_zero
 from lamina.inverse.rules import Rule, is_l2, make_rule, prepare
 from lamina.inverse.tunable import OperatorProblem
 from lamina.operators import dottest, is_explicit, mark_adjoint_checked
+from lamina.solvers.path import t_max_at_zero
 from lamina.tuners import registry
 from lamina.tuners.base import Compute, TuneResult
 from lamina.tuners.problem import is_problem_tuner

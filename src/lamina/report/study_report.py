@@ -38,9 +38,14 @@ def _by_method(rows: list[dict]) -> dict[str, list[dict]]:
     return dict(grouped)
 
 
+def _finite(values: list) -> list[float]:
+    """The finite numbers among ``values`` (booleans, None, NaN and inf left out)."""
+    return [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
+
+
 def _stats(values: list) -> dict | None:
     """{"mean", "std"} of the finite numbers among ``values`` (std None for one value)."""
-    values = [float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)]
+    values = _finite(values)
     if not values:
         return None
     return {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else None}
@@ -64,13 +69,13 @@ def results_summary(rows: list[dict], metric_label: str = "objective") -> list[d
     table = []
     for method, cells in grouped.items():
         objectives = [c["metrics"].get("objective") for c in cells]
-        finite = sum(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in objectives)
+        finite = len(_finite(objectives))
         entry = {"method": method, "seeds": finite}   # the seeds the means are over
         if finite < len(cells):
             entry["not_finite"] = len(cells) - finite
         for name in metrics:
             entry[metric_label if name == "objective" else name] = _stats([c["metrics"].get(name) for c in cells])
-        objective = _stats([c["metrics"].get("objective") for c in cells])
+        objective = _stats(objectives)
         table.append((objective is None, objective["mean"] if objective else 0.0, entry))
     return [entry for *_, entry in sorted(table, key=lambda item: item[:2])]
 

@@ -30,10 +30,11 @@ in a few dozen iterations; CG then converges far faster than FISTA on the face.
 Stopping: duality gap ≤ tol · min(½‖b‖², P) (P the objective, never below the gap's rounding
 resolution: :func:`lamina.solvers.base.gap_threshold`, as coordinate descent), checked every
 ``check_every`` iterations and after each polishing (one extra Aᵀ product), for convex penalties.
-Unpenalized coefficients F (up to 64) enter the dual point refitted: θ = r − A_F A_F⁺ r
-(:class:`lamina.solvers.free_coefficients.FreeProjection`), so the gap bounds P(x) − P*; with
-more of them the gap treats them as optimal, and while the gain of one gradient step on them,
-‖g_U‖²/(2L), exceeds the threshold, that gain is the criterion. L0: relative change ‖x⁺ − x‖ ≤ tol ‖x⁺‖.
+Unpenalized coefficients F enter the dual point refitted: θ = r − A_F A_F⁺ r
+(:func:`lamina.solvers.free_coefficients.free_projection`: up to 64 on an operator, more on a
+matrix while the pseudo-inverse stays cheap), so the gap bounds P(x) − P*; beyond that the gap
+treats them as optimal, and while the gain of one gradient step on them, ‖g_U‖²/(2L), exceeds
+the threshold, that gain is the criterion. L0: relative change ‖x⁺ − x‖ ≤ tol ‖x⁺‖.
 """
 from __future__ import annotations
 
@@ -333,9 +334,10 @@ def proximal_gradient(A, b, penalty: Penalty, lam, groups: Groups, *, x0=None, t
                     threshold = gap_threshold(tol, objective, half_norm_b)
                     last_signs = np.sign(x)
         if quadratic and free is not None and criterion <= threshold:
-            # more free coefficients than MAX_PROFILED (or a penalty that cannot name them): the gap
-            # treats them as optimal; one gradient step on them alone would gain ‖g_U‖²/(2L), so x is
-            # not within the threshold while that exceeds it (a necessary condition, not a bound)
+            # more free coefficients than free_projection refits (or a penalty that cannot name
+            # them): the gap treats them as optimal; one gradient step on them alone would gain
+            # ‖g_U‖²/(2L), so x is not within the threshold while that exceeds it (a necessary
+            # condition, not a bound)
             gain = float(np.dot(corr[free], corr[free])) / (2.0 * lipschitz)
             criterion = max(criterion, gain) if gain > threshold else criterion
         if monitor.record(iteration, x, objective, criterion, threshold):

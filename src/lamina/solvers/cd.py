@@ -12,7 +12,8 @@ support (Johnson & Guestrin 2015; Massias et al. 2018). Inner loop (numba): CD e
 Anderson extrapolation on the working set, to a tolerance 0.3 × the outer violation (as
 skglm does). Stops when gap ≤ tol · min(½‖y‖², P) (P the objective; :func:`gap_threshold`), the gap
 being computed from the exact residual, its dual point with the unpenalized coefficients refitted
-by least squares (up to 64 of them; beyond, they are taken as optimal and add ‖∇_g‖²/(2L_g)).
+by least squares (:func:`~lamina.solvers.free_coefficients.free_projection`; beyond what it
+refits, they are taken as optimal and add ‖∇_g‖²/(2L_g)).
 """
 from __future__ import annotations
 

@@ -2,10 +2,10 @@
 
 Least squares (:class:`FreeProjection`, used by the duality gaps of FISTA and coordinate
 descent): the dual point θ = r must satisfy A_Fᵀθ = 0, and the residual of an iterate does so
-only at the optimum of the free coefficients. Projecting r onto the orthogonal complement of span(A_F) — the residual after the
-free coefficients are refitted by least squares — gives a feasible θ, so that P(x) − D(θ) bounds
-P(x) − P* at every iterate (without it the gap took the free coefficients as optimal and read 0
-while x was 100 × tol above the optimum).
+only at the optimum of the free coefficients. Projecting r onto the orthogonal complement of
+span(A_F) — the residual after the free coefficients are refitted by least squares — gives a
+feasible θ, so that P(x) − D(θ) bounds P(x) − P* at every iterate (without it the gap took the
+free coefficients as optimal and read 0 while x was 100 × tol above the optimum).
 
 The duality gaps of logistic regression (:func:`lamina.solvers.logistic.logistic_duality_gap`,
 :mod:`lamina.solvers.multinomial_gap`) need a dual point on which the unpenalized coefficients F
@@ -24,12 +24,16 @@ from lamina.operators import is_explicit, matvec, rmatvec
 
 def free_mask(penalty, lam, groups):
     """Boolean per coefficient: the penalty is 0 near 0 there (λ_g R = 0); None when the penalty
-    cannot say (neither an elastic-net family member nor group L1)."""
+    cannot say (neither an elastic-net family member, group L1, nor one with ``nonzero_costs``:
+    L0)."""
     if penalty.supports("separable_l1_l2"):
         l1, l2 = penalty.separable_l1_l2(lam, groups)
         return (l1 == 0) & (l2 == 0)
     if penalty.supports("block_l2_thresholds"):
         return penalty.block_l2_thresholds(lam, groups)[groups.labels] == 0
+    if penalty.supports("nonzero_costs"):
+        costs = penalty.nonzero_costs(lam, groups)
+        return (costs if penalty.separable else groups.expand(costs)) == 0
     return None
 
 

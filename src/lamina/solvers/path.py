@@ -90,7 +90,7 @@ def regularization_path(A, b, penalty="l1", *, groups=None, direction=None, mult
         raise ValueError(f"direction must hold {groups.n_groups} finite values >= 0")
     b = check_rhs(A, b)
     if multipliers is None:
-        t_max = penalty.lam_max(correlations_at_zero(A, b, penalty, groups, direction), groups, direction)
+        t_max = t_max_at_zero(A, b, penalty, groups, direction)
         if not np.isfinite(t_max):
             raise ValueError(f"penalty {penalty.name!r} has no finite λ_max (no λ makes x = 0); pass multipliers=")
         if t_max <= 0:
@@ -115,6 +115,11 @@ def regularization_path(A, b, penalty="l1", *, groups=None, direction=None, mult
 
 #: the most unpenalized columns refitted for t_max (two products each on an operator)
 _MAX_REFITTED = 256
+
+
+def t_max_at_zero(A, b, penalty, groups, direction) -> float:
+    """The smallest t at which the penalized coefficients are all 0 (L1-type and L0 penalties)."""
+    return float(penalty.lam_max(correlations_at_zero(A, b, penalty, groups, direction), groups, direction))
 
 
 def correlations_at_zero(A, b, penalty, groups, direction) -> np.ndarray:

@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import torch
 
+from lamina.torch.heldout_select import eval_outputs
 from lamina.torch.penalty import Penalty
 
 
@@ -14,13 +15,7 @@ def output_is_constant(model, inputs: torch.Tensor, rtol: float = 1e-4) -> bool:
     """Whether ``model``'s outputs on ``inputs`` (evaluated in eval mode) span less than
     ``rtol`` · (1 + max |output|) in every output coordinate: the input no longer reaches the
     output (a dead chain), whatever the loss says."""
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            out = model(inputs)
-    finally:
-        model.train(was_training)
+    out = eval_outputs(model, inputs)
     if not isinstance(out, torch.Tensor) or out.shape[0] < 2 or not bool(torch.isfinite(out).all()):
         return False
     out = out.reshape(out.shape[0], -1).double()

@@ -90,6 +90,7 @@ class NetworkProblem:
         self.direction = np.asarray(make_rule(rule, regularizer.reg_groups)[0], dtype=float)
         self.init = copy.deepcopy(model)
         self.compute = Compute()
+        self._held_out_sizes = None   # of the last splits(): the criterion's weights
         self.delta_range = (float(delta_range[0]), float(delta_range[1]))
         self.history: dict = {}
 
@@ -125,7 +126,7 @@ class NetworkProblem:
     def criterion(self, values) -> float:
         """The held-out NLL per held-out sample: the splits' mean losses weighted by their sizes
         (of the last :meth:`splits`; one split: its loss), as the linear and inverse problems."""
-        sizes = getattr(self, "_held_out_sizes", None)
+        sizes = self._held_out_sizes
         if sizes is None or len(sizes) != len(values):
             return float(np.mean(values))
         return weighted_mean(values, sizes)

@@ -321,6 +321,11 @@ class HypergradientSearch(ProblemTuner):
                 lower = np.minimum(np.maximum(lower, np.log(self.min_ratio * top)), upper)
             objective = Objective(problem, splits)
             runs, path = {}, None
+
+            def run(name, lam0):
+                objective.label = name
+                runs[name] = run_start(objective, lam0, lower, upper, max_evals=self.max_evals, tol=self.tol,
+                                       reentry=self.reentry, optimizer=self.optimizer)
             if self.start is not None:
                 points = [("start", np.clip(self.start, np.exp(lower), np.exp(upper)))]
             elif self.n_start < 2:
@@ -337,13 +342,9 @@ class HypergradientSearch(ProblemTuner):
                     lam0 = np.clip(lam0, np.maximum(np.exp(lower), path["floor"]), np.exp(upper))
                     if np.allclose(lam0, lam0[0], rtol=1e-9):
                         continue                         # one λ for all: a point of the path, searched
-                objective.label = name
-                runs[name] = run_start(objective, lam0, lower, upper, max_evals=self.max_evals, tol=self.tol,
-                                       reentry=self.reentry, optimizer=self.optimizer)
+                run(name, lam0)
             if not runs:   # every start was one λ for all: the path's best point, searched from
-                objective.label = "path"
-                runs["path"] = run_start(objective, best_single, lower, upper, max_evals=self.max_evals,
-                                         tol=self.tol, reentry=self.reentry, optimizer=self.optimizer)
+                run("path", best_single)
             chosen = min(runs, key=lambda k: runs[k].value)
             best = runs[chosen]
             lam = np.exp(best.theta)
