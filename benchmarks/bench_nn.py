@@ -4,9 +4,9 @@ Settings (data shipped with scikit-learn, nothing downloaded):
 
 * ``digits-mlp``: 64-256-256-10 MLP, 500 training digits (pixels/16), the rest as test;
 * ``diabetes-mlp``: 10-50-50-1 MLP, Gaussian likelihood, standardized X and y, 300 training
-  samples, the rest as test (noise precision learned by the evidence tuner and laplace-torch;
-  the heldout tuner uses 1/held-out MSE; other methods use β = 1/MSE of their training fit
-  for the test NLL);
+  samples, the rest as test; every row's test NLL uses one noise rule, β = 1/MSE of its
+  training fit, and the rows that learn a noise precision (evidence, laplace-torch; heldout's
+  1/held-out MSE) also get a column with the NLL under their own β;
 * ``digits-cnn``: conv(1→16, 3×3) + BatchNorm + ReLU + maxpool → conv(16→32) + BatchNorm
   + ReLU + maxpool → Linear(128→10), digits as 8×8 images, 500 training samples.
 * ``digits-tanh``: 64-128-64-10 MLP with tanh (not positively homogeneous: every δ is
@@ -28,6 +28,11 @@ of a standard normal, laplace-torch's default init) times the rule's normalized 
 laplace-torch (optional) runs ``marglik_training`` with a layerwise prior and K-FAC (asdl),
 the same optimizer recipe; its row is skipped, with a note, when it is not installed.
 
+The verdict under each table is fixed in advance: lamina's default (toward the pretrained
+weights where the setting has them) against the best one-δ row, picked on the test NLL (which
+favours the baseline). The best per-layer row is printed too, marked exploratory: picked among
+many rows on the test NLL, its 2-s.e. margin is not a test.
+
 Usage: ``python benchmarks/bench_nn.py [--quick] [--only digits-mlp]``.
 """
 from __future__ import annotations
@@ -47,6 +52,7 @@ from lamina.studies.transfer import pretrained_backbone, transfer_data, transfer
 
 METHODS_QUICK = {"cv": {"grid": np.logspace(-2, 2, 5), "folds": 3, "n_jobs": 2}, "optuna": {"n_trials": 10}}
 METHODS_FULL = {"cv": {"grid": np.logspace(-2, 2, 13), "folds": 5, "n_jobs": 2}, "optuna": {"n_trials": 50}}
+DEFAULT_LABEL = "lamina heldout (default: calibrate on held-out parts for half the epochs, then all data)"
 RULES = ["uniform", "per_element", "fan_in", "sqrt_numel", "inverse_norm", "alpha_hill", "awd"]
 
 
@@ -164,7 +170,17 @@ def laplace_scored(make_model, likelihood, data, seed, epochs, lr, batch_size):
     if found is None:
         return None, "laplace-torch not installed: row skipped"
     model, seconds, sigma = found
-    return (score(model, likelihood, data, None if sigma is None else 1.0 / sigma ** 2), seconds), None
+    return (scored(model, likelihood, data, None if sigma is None else 1.0 / sigma ** 2), seconds), None
+
+
+def scored(model, likelihood, data, own_precision=None):
+    """Test metrics with one noise rule for every row (β = 1 / training MSE for a regression),
+    plus ``nll_own_beta`` — the NLL under the noise precision the method learned — where it
+    learned one. Scoring each row with its own β rule had moved 0.3–0.4 nats between rows."""
+    metrics = score(model, likelihood, data)
+    if likelihood == "regression" and own_precision is not None:
+        metrics["nll_own_beta"] = score(model, likelihood, data, own_precision)["nll"]
+    return metrics
 
 
 def score(model, likelihood, data, noise_precision=None):
@@ -191,7 +207,7 @@ def run_setting(name, quick, seeds, out_rows, methods_filter=None):
     budgets = METHODS_QUICK if quick else METHODS_FULL
     methods = [("none", {}, "no regularization")]
     methods += [("fixed", {"rule": r, "delta": 1.0}, f"rule {r}, δ=1") for r in RULES]
-    methods += [("heldout", {}, "lamina heldout (default: calibrate on held-out parts for half the epochs, then all data)"),
+    methods += [("heldout", {}, DEFAULT_LABEL),
                 ("heldout", {"refit": True, "merge_at": 1.0}, "lamina heldout, calibrate on 70% + refit"),
                 ("evidence", {"structure": "kfac"}, "lamina evidence (K-FAC)"),
                 ("evidence", {"structure": "kfac", "per_direction": True},
@@ -226,7 +242,7 @@ def run_setting(name, quick, seeds, out_rows, methods_filter=None):
             if method == "heldout" and "identifiability" in result.info and seed == seeds[0]:
                 notes.append("identifiability: " + result.info["identifiability"]["verdict"])
             beta = result.info.get("noise_precision") if method in ("evidence", "heldout") else None
-            metrics = score(result.model, likelihood, data, beta)
+            metrics = scored(result.model, likelihood, data, beta)
             if method == "none":
                 base_seconds = result.seconds
             rows[label].append((metrics, result.seconds, result.seconds / base_seconds, result.compute.fits))
@@ -244,19 +260,29 @@ def run_setting(name, quick, seeds, out_rows, methods_filter=None):
     second = "accuracy" if likelihood == "classification" else "rmse"
     one = [label for label in rows if _is_one_lambda(label) and rows[label]]
     best_one = min(one, key=lambda label: np.mean([e[0]["nll"] for e in rows[label]])) if one else None
+    own = likelihood == "regression"
     lines = [f"### {name} ({likelihood}), seeds {list(seeds)}", "",
-             f"| method | test NLL | {second} | time | × no-reg time | fits | seeds | Δ NLL vs best one δ |",
-             "|---|---|---|---|---|---|---|---|"]
+             f"| method | test NLL | {second} |{' NLL, own β |' if own else ''} time | × no-reg time | fits "
+             f"| seeds | Δ NLL vs best one δ |",
+             "|---|---|---|---|---|---|---|---|" + ("---|" if own else "")]
     for label, entries in rows.items():
         if not entries:
             continue
         nll = np.mean([e[0]["nll"] for e in entries])
         other = np.mean([e[0][second] for e in entries])
         fits = np.mean([e[3] for e in entries])
-        lines.append(f"| {label} | {nll:.3f} | {other:.3f} | {np.mean([e[1] for e in entries]):.1f} s | "
+        own_cell = ""
+        if own:
+            own_nll = [e[0]["nll_own_beta"] for e in entries if "nll_own_beta" in e[0]]
+            own_cell = f" {np.mean(own_nll):.3f} |" if own_nll else " — |"
+        lines.append(f"| {label} | {nll:.3f} | {other:.3f} |{own_cell} {np.mean([e[1] for e in entries]):.1f} s | "
                      f"{np.mean([e[2] for e in entries]):.2f} | {'—' if np.isnan(fits) else f'{fits:.1f}'} | "
                      f"{len(entries)} | {_paired(rows, label, best_one)} |")
-    lines += ["", _verdict(rows, best_one)]
+    if own:
+        lines += ["", "_Test NLL with β = 1 / training MSE for every row (one rule for all); "
+                      "“NLL, own β” uses the noise precision the method learned._"]
+    lines += [""] + [_verdict(rows, best_one, label) for label in _default_labels(rows) or [None]]
+    lines += [_exploratory(rows, best_one)]
     lines += [f"_{note}_" for note in sorted(set(notes))]
     out_rows.append("\n".join(lines) + "\n")
 
@@ -266,35 +292,57 @@ def _is_one_lambda(label: str) -> bool:
     return "rule uniform" in label or "one δ" in label
 
 
+def _default_labels(rows):
+    """The rows fixed in advance as lamina's default: toward zero, and with the prior mean where
+    the setting has one (the guide tells a user fine-tuning to pass it)."""
+    return [label for label in (DEFAULT_LABEL, "→ pretrained: lamina heldout (default)") if rows.get(label)]
+
+
+def _differences(rows, label, reference):
+    return np.array([a[0]["nll"] - b[0]["nll"] for a, b in zip(rows[label], rows[reference])])
+
+
 def _paired(rows, label, reference) -> str:
     """Mean paired difference of test NLL to ``reference`` over the shared seeds, ± its s.e."""
     if reference is None or label == reference or len(rows[label]) != len(rows[reference]):
         return "—"
-    diff = np.array([a[0]["nll"] - b[0]["nll"] for a, b in zip(rows[label], rows[reference])])
+    diff = _differences(rows, label, reference)
     if diff.size < 2:
         return f"{diff.mean():+.3f}"
     return f"{diff.mean():+.3f} ± {diff.std(ddof=1) / np.sqrt(diff.size):.3f}"
 
 
-def _verdict(rows, best_one) -> str:
-    """One sentence: did the best per-layer row beat the best one-δ row, beyond the noise?"""
-    per_layer = [label for label in rows if rows[label] and not _is_one_lambda(label)
-                 and label != "no regularization" and "laplace" not in label]
-    if best_one is None or not per_layer:
-        return "_Verdict: not enough rows to compare a δ per layer with one δ._"
-    best = min(per_layer, key=lambda label: np.mean([e[0]["nll"] for e in rows[label]]))
-    diff = np.array([a[0]["nll"] - b[0]["nll"] for a, b in zip(rows[best], rows[best_one])])
+def _verdict(rows, best_one, default) -> str:
+    """The issue's goal on a comparison fixed in advance: lamina's default against the best
+    one-δ row. The best one-δ row is picked on the test NLL, which favours the baseline, so a
+    win of the default is not inflated by the selection."""
+    if best_one is None or default is None:
+        return "_Verdict: not enough rows to compare lamina's default with one δ._"
+    diff = _differences(rows, default, best_one)
     se = diff.std(ddof=1) / np.sqrt(diff.size) if diff.size > 1 else float("nan")
     if not np.isfinite(se):
         word = "one seed only: no verdict"
     elif diff.mean() < -2 * se:
-        word = "a δ per layer helped (more than 2 s.e.)"
-    elif diff.mean() > 2 * se:
-        word = "one δ was better (more than 2 s.e.)"
+        word = "the default beats the best one δ by more than 2 s.e."
+    elif diff.mean() > se:
+        word = "the default is worse than the best one δ by more than 1 s.e."
     else:
-        word = "no difference beyond the seed-to-seed noise"
-    return (f"**Verdict:** best per-layer row “{best}” vs best one-δ row “{best_one}”: "
-            f"Δ NLL {diff.mean():+.3f} ± {se:.3f} (paired over seeds) — {word}.")
+        word = "the default is within 1 s.e. of the best one δ or better, but not by 2 s.e."
+    return (f"**Verdict (fixed in advance):** “{default}” vs the best one-δ row “{best_one}” (picked on the "
+            f"test NLL, which favours it): Δ NLL {diff.mean():+.3f} ± {se:.3f} (paired over seeds) — {word}"
+            + ("" if word.endswith(".") else "."))
+
+
+def _exploratory(rows, best_one) -> str:
+    """The best per-layer row, picked on the test NLL among many: the 2-s.e. margin is not a
+    test after that selection (under the null it says "helped" in about 20 % of 3-seed runs)."""
+    per_layer = [label for label in rows if rows[label] and not _is_one_lambda(label)
+                 and label != "no regularization" and "laplace" not in label]
+    if best_one is None or not per_layer:
+        return ""
+    best = min(per_layer, key=lambda label: np.mean([e[0]["nll"] for e in rows[label]]))
+    return (f"_Exploratory, not a test: the best of {len(per_layer)} per-layer rows on the test NLL is "
+            f"“{best}”, {_paired(rows, best, best_one)} against “{best_one}”._")
 
 
 def run(quick: bool = False, only=None, methods=None, seeds=None) -> str:
