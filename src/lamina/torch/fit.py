@@ -48,10 +48,11 @@ def evaluate(model: nn.Module, data, likelihood="classification", batch_size: in
     likelihood = make_likelihood(likelihood, model_device(model))
     batch_size = check_positive_int(batch_size, "batch_size")
     device, dtype = model_device(model), model_dtype(model)
+    data = float_features(data, model)
     if isinstance(data, torch.utils.data.DataLoader):
         pairs = [as_tensors(batch, likelihood, device, "data", dtype) for batch in loader_pairs(data, "data")]
     else:
-        X, y = as_tensors(float_features(data, model), likelihood, device, "data", dtype)
+        X, y = as_tensors(data, likelihood, device, "data", dtype)
         pairs = [(X[i:i + batch_size], y[i:i + batch_size]) for i in range(0, X.shape[0], batch_size)]
     was_training = model.training
     model.eval()
