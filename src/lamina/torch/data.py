@@ -121,6 +121,8 @@ def as_tensors(data, likelihood, device, argument: str = "train", dtype=None):
         y = y.to(device=device, dtype=X.dtype if X.is_floating_point() else torch.get_default_dtype())
     if X.is_floating_point() and not torch.isfinite(X).all():
         raise ValueError(f"{argument}: X contains NaN or inf")
+    if y.is_floating_point() and not torch.isfinite(y).all():
+        raise ValueError(f"{argument}: the regression targets y contain NaN or inf")
     return X, y
 
 
