@@ -67,3 +67,11 @@ def test_scaling_errors():
         scale_weights("fan_in", g)
     with pytest.raises(ValueError, match="reference"):
         scale_weights("inverse_norm", g, reference=np.ones(3))
+
+
+def test_labels_mixing_numbers_and_strings_are_refused():
+    # numpy would turn [1, "1", 2] into strings and put the first two coefficients in one group
+    with pytest.raises(TypeError, match="one sortable kind"):
+        Groups.from_labels([1, "1", 2])
+    assert Groups.from_labels(["1", "1", "2"]).names == ("1", "2")
+    assert Groups.from_labels(np.array(["a", "b", "a"])).n_groups == 2

@@ -65,8 +65,8 @@ def test_prior_mean_and_regularized_bias_break_what_they_touch():
     assert any("prior mean of 2.weight" in reason for _, _, reason in with_mean.broken)
     zero_mean = identifiability(net, prior_mean={"2.weight": torch.zeros(8, 8)})
     assert zero_mean.n_identified == 1
-    with_bias = identifiability(net, regularize_bias=True)
-    assert with_bias.pairs == [] and with_bias.n_identified == len(with_bias.groups)
+    with_bias = identifiability(net, regularize_bias=True)      # the pairs break, not the symmetries
+    assert with_bias.pairs == [] and with_bias.n_identified == len(with_bias.groups) - 2
 
 
 def test_residual_stream_and_branch_are_separate_chains():
@@ -236,3 +236,55 @@ def test_normalization_scales_of_a_residual_stream_absorb_the_head_together():
     x = torch.randn(4, 3, 8, 8)
     with torch.no_grad():
         assert float((torch.func.functional_call(net, moved, (x,)) - net(x)).norm()) < 1e-5 * float(net(x).norm())
+
+
+def _in_span(v, basis):
+    v = np.asarray(v, float) / np.linalg.norm(v)
+    return np.linalg.norm(v - basis.T @ (basis @ v)) < 1e-8
+
+
+def test_merged_groups_and_regularized_biases_keep_their_flat_directions():
+    """A group merging tensors of one chain moves their log-scales together: with W₀, W₂ in one
+    group, δ_body·e^t, δ_head·e^(−2t) is the same objective up to W₀, W₂ × e^(−t/2), W₄ × e^t
+    (product 1: the same function). A regularized bias breaks the pair W₀ → W₂, but not the
+    move of δ of W₀ and b₀ up against W₂'s."""
+    net = _mlp()
+    found = identifiability(net, by={"body": ["0.weight", "2.weight"]})
+    assert found.groups == ["body", "4.weight"] and found.n_identified == 1
+    assert _in_span([1.0, -2.0], found.flat)
+    t, x = 0.7, torch.randn(16, 4)
+    c = np.exp(-t / 2)
+    with torch.no_grad():
+        moved = {**net.state_dict(), "0.weight": net[0].weight * c, "0.bias": net[0].bias * c,
+                 "2.weight": net[2].weight * c, "2.bias": net[2].bias * c * c, "4.weight": net[4].weight / (c * c)}
+        assert float((torch.func.functional_call(net, moved, (x,)) - net(x)).norm()) < 1e-5 * float(net(x).norm())
+    body = lambda state: float(state["0.weight"].pow(2).sum() + state["2.weight"].pow(2).sum())  # noqa: E731
+    head = lambda state: float(state["4.weight"].pow(2).sum())  # noqa: E731
+    before = dict(net.state_dict())
+    np.testing.assert_allclose(np.exp(t) * body(moved) + np.exp(-2 * t) * head(moved), body(before) + head(before),
+                               rtol=1e-5)
+    conv = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Conv2d(4, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                         nn.Flatten(), nn.Linear(4, 3))
+    assert identifiability(conv, "module_type", example=torch.randn(4, 1, 10, 10)).n_identified == 1
+    with_bias = identifiability(net, regularize_bias=True)
+    index = {name: i for i, name in enumerate(with_bias.groups)}
+    v = np.zeros(len(index))
+    v[index["0.weight"]], v[index["0.bias"]], v[index["2.weight"]] = 1.0, 1.0, -1.0
+    assert _in_span(v, with_bias.flat) and not _in_span(v - 2 * np.eye(len(index))[index["0.bias"]], with_bias.flat)
+    assert with_bias.n_identified == 4
+
+
+def test_a_group_ahead_of_a_scale_invariant_one_is_flat_too():
+    """W₀ → LeakyReLU → W₂ → LayerNorm (no affine) → ReLU → W₅: W₂'s scale is free, and W₀'s can
+    pass to W₂ (W₀ × c, b₀ × c, W₂ / c keeps f): only δ of W₅ is identified."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 8), nn.LeakyReLU(0.2), nn.Linear(8, 8), nn.LayerNorm(8, elementwise_affine=False),
+                        nn.ReLU(), nn.Linear(8, 2))
+    x = torch.randn(16, 4)
+    with torch.no_grad():
+        moved = {**net.state_dict(), "0.weight": 3 * net[0].weight, "0.bias": 3 * net[0].bias,
+                 "2.weight": net[2].weight / 3}
+        assert float((torch.func.functional_call(net, moved, (x,)) - net(x)).norm()) < 1e-4 * float(net(x).norm())
+    found = identifiability(net)
+    assert found.scale_invariant == ["2.weight"] and "0.weight" in found.absorbed
+    assert found.n_identified == 1 and _in_span([0.0, 0.0, 1.0], found.identified)

@@ -84,6 +84,17 @@ def test_complex_matrix_or_data_is_refused(small_problem):
         fit(A, b + 1j, "l1", lam=0.1)
 
 
+@pytest.mark.parametrize("argument", ["b", "x0"])
+def test_a_sparse_vector_is_refused_by_name(small_problem, argument):
+    # a sparse b or x0 used to pass the boundary and fail deep inside ("setting an array element
+    # with a sequence")
+    A, _, b = small_problem
+    kwargs = {"b": b, "x0": None}
+    kwargs[argument] = sp.csr_matrix(np.ones((A.shape[0] if argument == "b" else A.shape[1], 1)))
+    with pytest.raises(TypeError, match=f"{argument} must be a dense 1-dimensional array"):
+        lamina.solve(A, kwargs["b"], "l1", 0.1, x0=kwargs["x0"])
+
+
 def test_complex_check_reads_torch_tensors_too():
     torch = pytest.importorskip("torch")
     from lamina._validation import check_finite_array

@@ -139,3 +139,17 @@ def test_default_rule_is_within_ten_percent_of_the_oracle_at_50_percent_noise(pe
     path = result.info["candidates"]
     errors = np.linalg.norm(path.coefs - problem.x_true, axis=1) / np.linalg.norm(problem.x_true)
     assert errors[result.curve["index"]] <= 1.10 * errors.min()
+
+
+def test_estimate_noise_checks_trace_length_and_needs_two_samples_per_trace():
+    b = np.random.default_rng(0).standard_normal(100)
+    with pytest.raises(ValueError, match="trace_length 30 does not divide"):
+        estimate_noise(b, trace_length=30)                 # was numpy's "cannot reshape array of size 100"
+    for bad in (0, 1, -5):                                 # 0 was read as "no trace_length"; 1 gave σ̂ ≈ 2e-12
+        with pytest.raises(ValueError, match="trace_length"):
+            estimate_noise(b, trace_length=bad)
+    with pytest.raises(TypeError, match="trace_length"):
+        estimate_noise(b, trace_length=2.5)
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        estimate_noise(b[:1])                              # a single sample gave σ̂ ≈ 3e-12
+    assert estimate_noise(b, trace_length=50) == pytest.approx(1.0, rel=0.3)

@@ -37,6 +37,18 @@ def test_frame_arguments_are_checked():
     assert len(default_dictionaries((256,))) == 3 and len(default_dictionaries((64, 64))) == 2
 
 
+def test_wavelet_frames_refuse_an_approximately_orthogonal_wavelet():
+    """PyWavelets marks "dmey" orthogonal, but its FIR filters are so only to 2·10⁻³: the frame had
+    ‖S Sᵀ − I‖_max = 2.2·10⁻³ and ‖S‖ = 1.0029 against the documented S Sᵀ = I, ‖S‖ = 1."""
+    with pytest.raises(ValueError, match="only approximately"):
+        WaveletFrame((64,), "dmey", level=1)
+    with pytest.raises(ValueError, match="only approximately"):
+        make_dictionary("dmey", (64,))
+    frame = WaveletFrame((64,), "sym20", level=1)   # the least exact of the others, to 10⁻¹¹
+    S = np.column_stack([frame.synthesis(e) for e in np.eye(frame.n_coefs)])
+    np.testing.assert_allclose(S @ S.T, np.eye(64), atol=1e-9)
+
+
 def test_smoothness_prior_interpolates_polynomials_of_its_null_space():
     t = np.linspace(-1, 1, 60)
     mask = np.zeros(60, bool)
@@ -49,6 +61,21 @@ def test_smoothness_prior_interpolates_polynomials_of_its_null_space():
     mask2 = np.random.default_rng(0).random(image.shape) < 0.4
     x2 = SmoothnessPrior(image.shape, 2).solve(mask2, np.where(mask2, image, 0.0), [1e-9])[0]
     np.testing.assert_allclose(x2, image, atol=1e-3)
+
+
+def test_smoothness_prior_solve_names_its_bad_arguments():
+    """A mask of the wrong size failed in scipy.sparse with "inconsistent shapes", values of the
+    wrong size in numpy's broadcasting, and a negative λ was solved (a negative penalty)."""
+    prior = SmoothnessPrior((10,), 2)
+    with pytest.raises(ValueError, match=r"mask must have the prior's shape \(10,\)"):
+        prior.solve(np.ones(9, bool), np.ones(10), [1e-3])
+    with pytest.raises(ValueError, match=r"values must have the prior's shape \(10,\)"):
+        prior.solve(np.ones(10, bool), np.ones(9), [1e-3])
+    for lam in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match="lams must be finite"):
+            prior.solve(np.ones(10, bool), np.ones(10), [lam])
+    image = SmoothnessPrior((4, 5), 1)       # a flat mask of the image's size is read as the image
+    assert image.solve(np.ones(20, bool), np.arange(20.0), 1e-9)[0].shape == (4, 5)
 
 
 def test_reconstruct_a_trace_beats_linear_interpolation_and_accepts_both_value_layouts():
@@ -392,3 +419,20 @@ def test_the_spectral_figure_of_an_image_shows_the_frequency_plane():
     np.testing.assert_allclose(shown[0].get_array(), np.log10(1e-3 / prior_variance(power)).reshape(shape))
     trace = spectral_figure(image[0], mask[0], reconstruct(image[0][mask[0]], mask[0], dictionary="spectral").info, 1e-3)
     assert not [im for ax in trace.axes for im in ax.get_images()]
+
+
+def test_frames_refuse_signals_and_coefficients_of_the_wrong_size():
+    """LocalDCT((16,), 4) took a 20-sample x and returned 40 coefficients (its labels have 32), and
+    synthesized 40 coefficients by dropping the last 8; the wavelet and f-k frames failed in
+    numpy's reshape or PyLops' "Dimension mismatch" without naming the argument."""
+    from lamina.inverse.fk import FKFrame
+
+    for frame in (LocalDCT((16,), 4), WaveletFrame((16,), "db2", 2, n_shifts=2), FKFrame((4, 6))):
+        n = int(np.prod(frame.shape))
+        assert frame.analysis(np.ones(frame.shape)).shape == (frame.n_coefs,)
+        assert frame.synthesis(np.ones(frame.n_coefs)).shape == frame.shape
+        with pytest.raises(ValueError, match=r"x must have %d samples" % n):
+            frame.analysis(np.ones(n + 4))
+        for size in (frame.n_coefs - 8, frame.n_coefs + 8):
+            with pytest.raises(ValueError, match=r"c must have n_coefs = %d" % frame.n_coefs):
+                frame.synthesis(np.ones(size))

@@ -159,3 +159,17 @@ def test_basis_pursuit_is_scale_equivariant():
             scaled = basis_pursuit(A, c * b)
             assert scaled.n_iter == reference.n_iter
             np.testing.assert_allclose(scaled.x, c * reference.x, rtol=0, atol=1e-8 * c * np.abs(exact).max())
+
+
+def test_sensing_matrix_names_bad_sizes():
+    """m = 0 gave an empty 0 × n matrix (columns of norm 0, not 1), m < 0 numpy's "negative
+    dimensions" and m > n for partial_dct numpy's "Cannot take a larger sample than population"."""
+    from lamina.inverse.phase import sensing_matrix
+
+    for ensemble in ("gaussian", "bernoulli", "partial_dct"):
+        for m in (0, -1):
+            with pytest.raises(ValueError, match="m must be >= 1"):
+                sensing_matrix(ensemble, m, 10, np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"m must be <= n \(10\)"):
+        sensing_matrix("partial_dct", 12, 10, np.random.default_rng(0))
+    assert sensing_matrix("gaussian", 12, 10, np.random.default_rng(0)).shape == (12, 10)

@@ -83,3 +83,14 @@ def test_two_partitions_keep_a_per_level_frame_from_winning_by_chance_on_a_real_
     assert one.weights.get("localdct:32", 0.0) > 0.8 and default.weights.get("localdct:32", 0.0) < 0.8
     assert snr(default.x) > snr(one.x) + 0.7
     assert snr(default.x) > snr(linear_interpolation(truth[mask], mask)) - 2.5
+
+
+def test_gap_block_size_with_fewer_observed_samples_than_folds():
+    from lamina.inverse.folds import gap_block_size, sample_folds
+
+    mask = np.zeros(64, bool)
+    mask[[0, 1, 2, 63]] = True                             # 4 observed samples, 5 folds: one fold is empty
+    folds = sample_folds(mask, 5, 0)
+    assert sorted(np.concatenate(folds).tolist()) == [0, 1, 2, 63] and min(map(len, folds)) == 0
+    size = gap_block_size(mask, np.ones(64, bool), 5, 0)   # raised "zero-size array to reduction operation"
+    assert size is None or size >= 1

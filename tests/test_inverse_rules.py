@@ -484,3 +484,15 @@ def test_row_subset_adjoint_with_a_row_taken_twice():
     x, y = rng.standard_normal(6), rng.standard_normal(6)
     assert np.dot(subset.matvec(x), y) == pytest.approx(np.dot(x, subset.rmatvec(y)))
     np.testing.assert_allclose(subset.rmatvec(y), A[rows].T @ y)
+
+
+def test_per_group_sure_names_a_non_finite_start_or_factor():
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((30, 10))
+    b = A[:, 0] + 0.1 * rng.standard_normal(30)
+    groups = Groups.contiguous([5, 5])
+    for start in (np.array([np.nan, 1.0]), np.array([np.inf, 1.0]), np.array([1.0])):
+        with pytest.raises(ValueError, match="start"):   # was the solver's "lam contains NaN or inf"
+            SURECoordinate(sigma=0.1).tune(A, b, L1(), groups, start)
+    with pytest.raises(ValueError, match="factors"):       # was accepted, then failed in the solver
+        SURECoordinate(sigma=0.1, factors=[0.5, np.nan, 2.0])

@@ -473,3 +473,23 @@ def test_descent_may_switch_off_a_group_above_its_threshold_at_zero():
     for estimator in (lamina.Lasso, lamina.GroupLasso):
         model = estimator(lam="auto", groups=[0, 1]).fit(X, y)
         assert model.coef_[1] == 0.0 and model.tuning_.info["cv_score"] < 0.58
+
+
+def test_a_fold_with_zero_held_out_weight_carries_no_weight():
+    """GroupKFold with a group of weight 0: that fold's weighted mean is 0/0; the criterion
+    (and the grid search on it) must ignore it, not turn NaN."""
+    from sklearn.model_selection import GroupKFold
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 5))
+    y = X @ rng.standard_normal(5) + rng.standard_normal(40)
+    labels = np.repeat(np.arange(8), 5)
+    weight = np.where(labels == 0, 0.0, 1.0)
+    spec = LinearSpec(L2(), Groups.contiguous([2, 3]))
+    problem = LinearProblem(X, y, spec, sample_weight=weight, cv_groups=labels)
+    splits = problem.splits(GroupKFold(8))
+    values = [problem.split_loss(np.array([0.1, 0.1]), split) for split in splits]
+    assert np.isfinite(problem.criterion(values))
+    assert problem.criterion(values) == pytest.approx(np.mean(values[:7]))
+    result = GridCVTuner(cv=GroupKFold(8), n_lams=5).tune(X, y, spec, cv_groups=labels, sample_weight=weight)
+    assert np.isfinite(result.info["cv_score"])

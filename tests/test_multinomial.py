@@ -209,3 +209,50 @@ def test_lbfgs_converges_when_out_of_steps():
         assert not multinomial_lbfgs(X, y, 3, L2(), np.array([1.0]), groups, tol=1e-10, max_iter=1).converged
     with pytest.raises(ValueError, match="without L1 part"):
         multinomial_lbfgs(X, y, 3, L1(), np.array([1.0]), groups)
+
+
+def test_lbfgs_warns_where_the_newton_finish_misses_the_tolerance():
+    """Separable classes at λ = 0 (no minimizer): L-BFGS meets the violation, the Newton finish does
+    not certify the objective, and the result is unconverged — with a ConvergenceWarning, as every
+    solver's (it was silent)."""
+    from lamina.solvers.multinomial_lbfgs import multinomial_lbfgs
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((30, 4))
+    codes = np.argmax(X[:, :3], axis=1)
+    A = np.column_stack([X, np.ones(30)])
+    groups = class_groups(Groups(np.r_[np.zeros(4, int), 1], ["features", "intercept"]), 3)
+    with pytest.warns(ConvergenceWarning):
+        result = multinomial_lbfgs(A, codes, 3, L2(), np.array([0.0, 0.0]), groups, tol=1e-8, intercept=True)
+    assert not result.converged
+
+
+def test_fista_out_of_iterations_reports_the_objective_of_the_x_it_returns():
+    """max_iter = 7, a check every 5: the last check was at iteration 6, before two more steps; the
+    result's objective was that of the earlier iterate (39.06 against 38.98)."""
+    from lamina.solvers.multinomial import cross_entropy, multinomial_regression
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((40, 5))
+    codes = rng.integers(0, 3, 40)
+    groups, lam = class_groups(Groups.single(5), 3), np.array([0.5])
+    with pytest.warns(ConvergenceWarning):
+        result = multinomial_regression(A, codes, 3, L1(), lam, groups, tol=1e-12, max_iter=7)
+    value = cross_entropy(A @ result.x.reshape(5, 3), codes, np.ones(40)) + L1().value(result.x, lam, groups)
+    assert result.objective == pytest.approx(value, rel=1e-12)
+
+
+def test_fista_reports_the_objective_of_confident_predictions_to_its_precision():
+    """Separable classes at λ = 10⁻¹² (‖W‖ ≈ 100): logsumexp(z) − z_y lost the samples' losses
+    (5·10⁻¹⁰ in all) to rounding, the objective reported 4·10⁻⁷ below its value."""
+    from lamina.solvers.multinomial import multinomial_regression
+    from lamina.solvers.multinomial_gap import accurate_cross_entropy
+    from lamina.solvers.multinomial_lbfgs import multinomial_lbfgs
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((30, 4))
+    codes = np.argmax(X[:, :3], axis=1)
+    A = np.column_stack([X, np.ones(30)])
+    groups = class_groups(Groups(np.r_[np.zeros(4, int), 1], ["features", "intercept"]), 3)
+    lam = np.array([1e-12, 0.0])
+    start = multinomial_lbfgs(A, codes, 3, L2(), lam, groups, tol=1e-8, intercept=True).x
+    result = multinomial_regression(A, codes, 3, L2(), lam, groups, x0=start, tol=1e-6)
+    value = accurate_cross_entropy(A @ result.x.reshape(5, 3), codes, np.ones(30)) + L2().value(result.x, lam, groups)
+    assert result.objective == pytest.approx(value, rel=1e-10, abs=0.0)

@@ -151,3 +151,32 @@ def test_one_class_samples_with_an_intercept_stop_on_the_violation(penalty):
     multi = multinomial_newton(A, np.zeros(60, dtype=int), 3, penalty, np.r_[np.ones(5), 0.0], groups, tol=1e-6,
                                intercept=True)
     assert multi.converged and multi.n_iter < 40
+
+
+def test_gap_gives_no_certificate_where_only_some_classes_of_a_feature_are_free():
+    """Per-coefficient weights leaving only coefficient (feature 0, class 0) unpenalized: at the
+    optimum over the other coefficients with that one held at 0 the objective is 1 % above the
+    optimum; the gap read 0 there (the conjugate skips free coefficients, which are not profiled)."""
+    from scipy.optimize import minimize
+    from lamina.solvers.multinomial import cross_entropy, softmax_rows
+    from lamina.solvers.multinomial_gap import relative_gap
+    rng = np.random.default_rng(1)
+    n, p, K = 40, 3, 3
+    A = rng.standard_normal((n, p))
+    codes = np.argmax(A + rng.standard_normal((n, K)), axis=1)
+    groups, lam = class_groups(Groups.single(p), K), np.array([1.0])
+    weights = np.ones(p * K)
+    weights[0] = 0.0
+    penalty, Y = L2(weights=weights), np.eye(K)[codes]
+    optimum = multinomial_newton(A, codes, K, penalty, lam, groups, tol=1e-12).objective
+
+    def objective(w):   # coefficient 0 held at 0
+        w = np.r_[0.0, w]
+        Z = A @ w.reshape(p, K)
+        grad = A.T @ (softmax_rows(Z) - Y) + (weights * w).reshape(p, K)
+        return cross_entropy(Z, codes, np.ones(n)) + 0.5 * np.sum(weights * w * w), grad.ravel()[1:]
+    fit = minimize(objective, np.zeros(p * K - 1), jac=True, method="L-BFGS-B", options={"gtol": 1e-12, "ftol": 0})
+    x = np.r_[0.0, fit.x]
+    excess = (fit.fun - optimum) / fit.fun
+    assert excess > 1e-3
+    assert relative_gap(A, codes, K, penalty, lam, groups, x) >= excess

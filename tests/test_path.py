@@ -16,6 +16,24 @@ def test_path_matches_sklearn_lasso_path(lasso_problem):
     assert np.count_nonzero(path.coefs[-1]) > 0
 
 
+@pytest.mark.parametrize("sparse", [False, True])
+def test_l0_t_max_refits_the_free_coefficients(rng, sparse):
+    # with a free (weight 0) column correlated with b, t_max was read from Aᵀb: 140 against 0.43
+    import scipy.sparse as sp
+    from lamina import L0
+    A = rng.standard_normal((30, 8))
+    A[:, 1] += 2 * A[:, 0]
+    b = 3 * A[:, 0] + rng.standard_normal(30)
+    weights = np.ones(8)
+    weights[0] = 0
+    projector = np.eye(30) - np.outer(A[:, 0], A[:, 0]) / (A[:, 0] @ A[:, 0])
+    r = projector @ b
+    expected = max((A[:, j] @ r) ** 2 / (2 * np.sum((projector @ A[:, j]) ** 2)) for j in range(1, 8))
+    path = regularization_path(sp.csr_matrix(A) if sparse else A, b, L0(weights=weights), n_lams=3)
+    assert np.isclose(path.multipliers[0], expected, rtol=1e-10)
+    assert np.count_nonzero(path.coefs[0][1:]) == 0
+
+
 def test_path_with_group_direction(lasso_problem):
     X, y = lasso_problem
     groups = Groups.contiguous([50, 50, 50])
@@ -66,3 +84,16 @@ def test_l0_t_max_accounts_for_column_norms():
         path = regularization_path(A, b, "l0", n_lams=4, eps=0.3)
         counts = np.count_nonzero(path.coefs, axis=1)
         assert counts[0] == 0 and counts[1] > 0
+
+
+@pytest.mark.parametrize("direction", [[1.0, 2.0], [[1.0, 2.0, 3.0]], "1"])
+def test_a_bad_direction_is_reported_as_direction(lasso_problem, direction):
+    X, y = lasso_problem
+    with pytest.raises((ValueError, TypeError), match="direction"):
+        regularization_path(X, y, "l1", direction=direction, n_lams=3)
+
+
+def test_a_scalar_direction_is_one_group(lasso_problem):
+    X, y = lasso_problem
+    path = regularization_path(X, y, "l1", direction=2.0, n_lams=3)
+    assert path.lams.shape == (3, 1)

@@ -383,6 +383,9 @@ def test_datafits_refuse_bad_targets():
         Multinomial(A, np.array([0, 1, 2, 3]), 3)
     with pytest.raises(ValueError, match="sample_weight"):
         Logistic(A, np.zeros(4), sample_weight=-np.ones(4))
+    for n_classes in (3.7, "3", 1):   # 3.7 was read as 3 and "3" accepted
+        with pytest.raises((TypeError, ValueError), match="n_classes must be"):
+            Multinomial(A, np.array([0, 1, 1, 0]), n_classes)
 
 
 def test_proximal_gradient_with_logistic_and_multinomial_datafits():

@@ -168,6 +168,20 @@ def test_ridge_closed_form(rng, shape):
         np.testing.assert_allclose(iterative.x, expected, atol=1e-6)
 
 
+@pytest.mark.parametrize("start", ["ones", "exact"])
+def test_lsqr_ridge_from_a_warm_start_solves_the_same_problem(rng, start):
+    # scipy's lsqr damps x − x0 when given x0: the warm start must not change the problem
+    X = rng.standard_normal((20, 6))
+    y = rng.standard_normal(20)
+    expected = np.linalg.solve(X.T @ X + 2.0 * np.eye(6), X.T @ y)
+    x0 = np.ones(6) if start == "ones" else expected
+    result = lamina.solve(aslinearoperator(X), y, "l2", 2.0, solver="lsqr", tol=1e-10, x0=x0)
+    np.testing.assert_allclose(result.x, expected, atol=1e-8)
+    path = lamina.regularization_path(X, y, "l2", multipliers=[10.0, 3.0, 1.0], solver="lsqr", tol=1e-10)
+    for t, coef in zip(path.multipliers, path.coefs):
+        np.testing.assert_allclose(coef, np.linalg.solve(X.T @ X + t * np.eye(6), X.T @ y), atol=1e-8)
+
+
 def test_ridge_with_unpenalized_coefficients(rng):
     X = rng.standard_normal((15, 40))
     y = rng.standard_normal(15)

@@ -58,6 +58,16 @@ def test_user_grouping_by_type_pattern_and_params():
         discover_groups(net, "per_layer")
 
 
+def test_a_group_name_may_not_be_another_groups_name():
+    """by={"2.weight": "0.*"} made two groups named '2.weight': the decoupled optimizer then gave
+    both the second one's weight decay (10.0 and 10.0 for δ = 1, 100 at N = 10)."""
+    net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
+    for by in ({"2.weight": "0.*"}, {"0.bias": "2.*"}):
+        with pytest.raises(ValueError, match="also the name of another group"):
+            discover_groups(net, by)
+    assert [g.name for g in regularized(discover_groups(net, {"first": "0.*"}))] == ["first", "2.weight"]
+
+
 def test_static_rules_match_lamina_scaling():
     net = nn.Sequential(nn.Linear(8, 4), nn.ReLU(), nn.Linear(4, 2))
     groups = regularized(discover_groups(net))
@@ -392,3 +402,20 @@ def test_fit_and_evaluate_refuse_what_they_cannot_train_or_read():
         lt.fit(net, (X, y), epochs=1, val=(X, y), eval_every=0)
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X, y), batch_size=16)
     assert lt.evaluate(net, loader) == pytest.approx(lt.evaluate(net, (X, y)))
+
+
+def test_a_module_class_spec_takes_its_subclasses_and_only_them():
+    """{"lin": nn.Linear} compared class names: attention's out_proj (a Linear subclass) and a
+    user's subclass stayed out, and an unrelated class named 'Linear' was taken in."""
+    class MyLinear(nn.Linear):
+        pass
+
+    class Linear(nn.Module):   # not torch's
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.ones(2, 2))
+
+    net = nn.ModuleDict({"a": MyLinear(3, 4), "mha": nn.MultiheadAttention(4, 2), "other": Linear(),
+                         "b": nn.Linear(4, 2)})
+    lin = {g.name: g for g in discover_groups(net, {"lin": nn.Linear})}["lin"]
+    assert set(lin.param_names) == {"a.weight", "mha.out_proj.weight", "b.weight"}

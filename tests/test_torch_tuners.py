@@ -395,3 +395,19 @@ def test_an_adaptive_rule_only_starts_the_evidence_tuner():
         changed[rule] = [e for e in range(1, len(history)) if history[e] != history[e - 1]]
         assert result.lambdas == history[-1]
     assert changed["awd"] == changed["uniform"] and len(changed["uniform"]) >= 8
+
+
+def test_cv_baseline_refuses_non_finite_targets_and_says_when_every_point_diverged():
+    """tune_cv answered numpy's 'All-NaN slice encountered' for a NaN target and for a grid
+    whose every fit diverged (OptunaSearch says 'no trial completed' for the latter)."""
+    from lamina.torch.baselines import tune_cv
+    torch.manual_seed(0)
+    X, y = torch.randn(12, 2), torch.randn(12)
+    bad = y.clone()
+    bad[3] = float("nan")
+    net = lambda: nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1))  # noqa: E731
+    with pytest.raises(ValueError, match="targets y contain NaN or inf"):
+        tune_cv(net(), (X, bad), Gaussian(), lt.Recipe(epochs=1, batch_size=4), grid=[1.0], folds=3)
+    with pytest.raises(RuntimeError, match="every grid point diverged"):
+        tune_cv(net(), (X, y), Gaussian(), lt.Recipe(epochs=3, lr=1e12, batch_size=4, optimizer="sgd"),
+                grid=[0.1, 1.0], folds=3)

@@ -155,3 +155,56 @@ def test_dataloaders_lamina_cannot_train_on_are_named(options):
         net = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
         with pytest.raises(ValueError, match=f"train: .*{message}"):
             lt.tune(net, loader, epochs=2, **options)
+
+
+def test_dataloader_with_integer_features_trains_with_every_tuner():
+    """Pixel counts as integers in a TensorDataset: cast to the model's dtype batch by batch, as
+    for (X, y) pairs (every tuner had failed: 'mat1 and mat2 must have the same dtype')."""
+    from torch.utils.data import DataLoader, TensorDataset
+    torch.manual_seed(0)
+    X, y = torch.randint(0, 16, (120, 8)), torch.randint(0, 3, (120,))
+    loader = DataLoader(TensorDataset(X, y), batch_size=32, shuffle=True)
+    for tuner in ("heldout", "evidence", "hypergradient", "fixed", "cv"):
+        net = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
+        options = {"grid": [0.1, 1.0], "folds": 2} if tuner == "cv" else {}
+        result = lt.tune(net, loader, likelihood="classification", tuner=tuner, epochs=3, seed=0, **options)
+        assert np.isfinite(list(result.lambdas.values())).all(), tuner
+    assert set(lt.evaluate(result.model, loader)) == {"nll", "accuracy"}
+
+
+def test_tuners_that_split_see_every_sample_of_a_drop_last_loader():
+    """A tuner that holds samples out reads the loader's dataset once, in order: drop_last (and
+    a shuffle) of the loader do not lose samples (200 samples, batches of 32: 8 had been lost)."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from lamina.torch.data import all_samples, casting_loader
+    X, y = torch.randn(200, 8), torch.randint(0, 3, (200,))
+    loader = DataLoader(TensorDataset(X, y), batch_size=32, shuffle=True, drop_last=True)
+    Xa, ya = all_samples(loader)
+    assert torch.equal(Xa, X) and torch.equal(ya, y)
+    net = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
+    result = lt.tune(net, loader, likelihood="classification", epochs=2, seed=0)
+    assert result.info["n_train"] == 140   # 70 % of 200, not of the 192 a drop_last pass yields
+    cast = casting_loader(DataLoader(TensorDataset(X.long(), y), batch_size=32, drop_last=True), torch.float64)
+    assert (cast.batch_size, cast.drop_last, len(cast)) == (32, True, 6)
+    assert all(xb.dtype == torch.float64 and yb.dtype == torch.int64 for xb, yb in cast)
+
+
+def test_val_given_to_a_tuner_that_does_not_select_on_it_is_scored_and_named():
+    """evidence/fixed/none/cv choose δ without held-out data: a given val had been ignored without
+    a word; now it is scored into info["val"] with a warning. The generic tuners select on it."""
+    X, y = torch.randn(120, 8), torch.randint(0, 3, (120,))
+    val = (torch.randn(40, 8), torch.randint(0, 3, (40,)))
+    for tuner in ("evidence", "fixed", "none"):
+        net = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
+        with pytest.warns(UserWarning, match=f"tuner '{tuner}' does not choose δ on val"):
+            result = lt.tune(net, (X, y), tuner=tuner, epochs=2, seed=0, val=val)
+        assert result.info["val"] == lt.evaluate(result.model, val)
+    scores = []
+    for given in (val, None):   # a generic tuner scores its trials on val where one is given
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
+        result = lt.tune(net, (X, y), tuner="search", epochs=2, seed=0, val=given, n_trials=2)
+        assert "val" not in result.info
+        scores.append(result.info["cv_score"])
+    assert scores[0] != scores[1]

@@ -366,3 +366,26 @@ def test_evidence_search_on_a_logistic_problem_is_the_estimators_evidence():
     model = lamina.LogisticRegression(lam="auto", penalty="l2", groups=groups, tuner="evidence", tol=1e-8).fit(X, labels)
     np.testing.assert_allclose(generic.lambda_vector, np.asarray(model.lam_), rtol=1e-6)
     assert generic.info["converged"] and generic.compute.fits >= generic.info["n_iter"]
+
+
+def test_search_by_name_follows_the_entry_points_seed(monkeypatch):
+    """tuner="search" by name: Optuna's sampler seed is the seed given to lamina.torch.tune /
+    lamina.inverse.fit (it had stayed 0 whatever the seed); a tuner object keeps its own."""
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def record(self, problem):
+        seen.append(self.seed)
+        raise Stop
+
+    monkeypatch.setattr(OptunaSearch, "tune_problem", record)
+    for tuner, expected in (("search", 7), (OptunaSearch(seed=3), 3)):   # an object keeps its own
+        with pytest.raises(Stop):
+            lt.tune(_net(), _net_data(), tuner=tuner, epochs=2, seed=7)
+        assert seen[-1] == expected
+    problem = _inverse()
+    with pytest.raises(Stop):
+        inverse_fit(problem.A, problem.b, "l1", tuner="search", seed=5, groups=np.repeat(np.arange(3), 10))
+    assert seen[-1] == 5

@@ -78,3 +78,41 @@ def test_cells_without_a_cost_in_fits_give_no_nan_and_no_warning():
         warnings.simplefilter("error")
         text = verdict(rows, "NLL")
     assert "nan" not in text and "fits" not in text and "lower is better). Identifiability" in text
+
+
+def test_methods_without_a_common_seed_give_no_nan():
+    """Cells failed on complementary seeds: nothing to pair; the sentence had shown "Δ NLL = +nan"."""
+    from lamina.report.verdict import sparsity_verdict
+    rows = [_row("fan_in", s, 0.1, {"a": 0.5, "b": 2.0}) for s in (0, 1)]
+    rows += [_row("uniform", s, 0.2, {"a": 1.0, "b": 1.0}) for s in (2, 3)]
+    text = verdict(rows, "NLL")
+    assert "too few shared seeds to tell" in text and "nan" not in text and "no seed in common" in text
+    for row in rows:
+        row["params"]["sparsity"] = 0.9
+    text = sparsity_verdict(rows)
+    assert "too few shared seeds to tell" in text and "nan" not in text
+
+
+def test_sparsity_verdict_does_not_call_a_difference_it_shows_as_zero():
+    """Errors equal up to rounding (a constant 3e-14 on every seed, spread 0) are shown as "+0":
+    the sentence had called that "+0 ± 0" a loss ("was worse")."""
+    from lamina.report.verdict import sparsity_verdict
+    rows = []
+    for method, value, lambdas in (("l1-layer", 0.5 + 2.0 ** -45, {"a": 1.0, "b": 3.0}),
+                                   ("l1-one", 0.5, {"a": 1.0, "b": 1.0})):
+        for seed in range(3):
+            row = _row(method, seed, value, lambdas)
+            row["params"]["sparsity"] = 0.9
+            rows.append(row)
+    text = sparsity_verdict(rows)
+    assert "no difference beyond the noise, Δ error +0" in text and "was worse" not in text
+
+
+def test_a_method_of_both_kinds_is_named_not_silently_dropped():
+    """A tuner whose λ came out equal on one seed and apart on the others belongs to neither kind;
+    it was left out of the sentence without a word although its metric was the best of all."""
+    rows = _study(-0.2)
+    rows += [_row("heldout", s, 0.01, {"a": 1.0, "b": 1.0} if s == 0 else {"a": 1.0, "b": 3.0}) for s in range(5)]
+    text = verdict(rows, "NLL")
+    assert "best per-layer method 'fan_in'" in text
+    assert "Left out, one λ on some seeds and not on others (a λ per layer, or none): 'heldout'." in text

@@ -53,6 +53,9 @@ def check_real_dtype(value, name: str) -> None:
 def check_finite_array(value, name: str, ndim: int | None = None) -> np.ndarray:
     """Return ``value`` as a float64 ndarray, refusing complex data, NaN/inf and wrong dimensionality."""
     if sp.issparse(value):
+        if ndim is not None and ndim != 2:
+            raise TypeError(f"{name} must be a dense {ndim}-dimensional array, got a scipy.sparse matrix "
+                            f"of shape {value.shape} (convert it with .toarray().ravel())")
         check_real_dtype(value, name)
         data = value.data
         if not _all_finite(data):

@@ -185,6 +185,7 @@ def _print_table(rows):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from lamina.studies.commands import positive_int
     parser = argparse.ArgumentParser(prog="lamina", description="Regularization with a λ per group.")
     sub = parser.add_subparsers(dest="command", required=True)
     invert = sub.add_parser("invert", help="sparse-spike deconvolution study (L0/L1/L2) with an HTML report")
@@ -192,18 +193,18 @@ def build_parser() -> argparse.ArgumentParser:
     invert.add_argument("--problem", default="deconvolution", choices=["deconvolution", "interpolation"])
     invert.add_argument("--rule", default="discrepancy", choices=["discrepancy", "gcv", "sure", "cv", "lcurve"],
                         help="λ-choosing rule (default discrepancy, σ known)")
-    invert.add_argument("--samples", type=int, default=None,
+    invert.add_argument("--samples", type=positive_int, default=None,
                         help="trace length (default 4000; 256 for interpolation)")
-    invert.add_argument("--traces", type=int, default=64, help="traces of the interpolation gather")
+    invert.add_argument("--traces", type=positive_int, default=64, help="traces of the interpolation gather")
     invert.add_argument("--keep", type=float, default=0.6, help="share of traces kept (interpolation)")
     invert.add_argument("--transform", default="fk", choices=["fk", "dct", "wavelet"],
                         help="sparsifying transform (interpolation)")
     invert.add_argument("--peak-frequency", type=float, default=20.0, help="Ricker peak frequency, Hz")
     invert.add_argument("--dt", type=float, default=0.004, help="sampling interval, s")
-    invert.add_argument("--spikes", type=int, default=60, help="number of reflectors")
+    invert.add_argument("--spikes", type=positive_int, default=60, help="number of reflectors")
     invert.add_argument("--snr", type=float, default=20.0, help="data SNR in dB")
     invert.add_argument("--seed", type=int, default=0)
-    invert.add_argument("--lams", type=int, default=25, help="λ values per penalty path")
+    invert.add_argument("--lams", type=positive_int, default=25, help="λ values per penalty path")
     invert.add_argument("--penalties", nargs="+", default=["l1", "l0", "l2"], choices=["l0", "l1", "l2"])
     invert.add_argument("--quiet", action="store_true", help="no progress bar or table")
     invert.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -213,12 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
     sense.add_argument("--out", default="out/sense", help="output folder (default: out/sense)")
     sense.add_argument("--methods", nargs="+", default=["bp", "irls"], choices=["bp", "irls", "irl1", "omp"])
     sense.add_argument("--ensemble", default="gaussian", choices=["gaussian", "bernoulli", "partial_dct"])
-    sense.add_argument("--n", type=int, default=60, help="signal length of the phase diagram (default 60)")
-    sense.add_argument("--trials", type=int, default=4, help="problems per cell (default 4)")
-    sense.add_argument("--deltas", type=int, default=5, help="δ grid points (default 5)")
-    sense.add_argument("--rhos", type=int, default=10, help="ρ grid points (default 10)")
+    sense.add_argument("--n", type=positive_int, default=60, help="signal length of the phase diagram (default 60)")
+    sense.add_argument("--trials", type=positive_int, default=4, help="problems per cell (default 4)")
+    sense.add_argument("--deltas", type=positive_int, default=5, help="δ grid points (default 5)")
+    sense.add_argument("--rhos", type=positive_int, default=10, help="ρ grid points (default 10)")
     sense.add_argument("--full", action="store_true", help="n = 400, 9×19 grid, 20 trials (long)")
-    sense.add_argument("--signal-length", type=int, default=400, help="n of the recovery examples")
+    sense.add_argument("--signal-length", type=positive_int, default=400, help="n of the recovery examples")
     sense.add_argument("--measurement", default="partial_dct",
                        choices=["gaussian", "partial_dct", "partial_fourier", "random_samples"])
     sense.add_argument("--basis", default="wavelet", choices=["identity", "dct", "fourier", "wavelet"])

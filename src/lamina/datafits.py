@@ -28,7 +28,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 from scipy.sparse.linalg import aslinearoperator, svds
 
-from lamina._validation import check_finite_array
+from lamina._validation import check_finite_array, check_positive_int
 from lamina.operators import as_forward_model, is_explicit, matvec, rmatvec, squared_norm_estimate
 
 #: dense matrices up to this many entries get ‖A‖₂ from a full LAPACK SVD, larger ones from ARPACK
@@ -209,7 +209,8 @@ class Multinomial(Datafit):
         codes = np.asarray(codes)
         if codes.shape != (self.A.shape[0],) or not np.issubdtype(codes.dtype, np.integer):
             raise ValueError(f"codes must hold {self.A.shape[0]} integer class indices (one per row of A)")
-        if int(n_classes) < 2 or codes.min(initial=0) < 0 or codes.max(initial=0) >= int(n_classes):
+        n_classes = check_positive_int(n_classes, "n_classes", minimum=2)   # 3.7 or "3" are no class count
+        if codes.min(initial=0) < 0 or codes.max(initial=0) >= n_classes:
             raise ValueError(f"n_classes must be ≥ 2 and codes lie in [0, n_classes); got n_classes={n_classes}")
         self.codes, self.n_outputs = codes, int(n_classes)
         self.weight = _weights(sample_weight, self.A.shape[0])

@@ -72,9 +72,15 @@ class Groups:
     @classmethod
     def from_labels(cls, labels: Sequence[Hashable]) -> "Groups":
         """One group per distinct label, in order of first appearance."""
-        labels = np.asarray(labels)
+        given, labels = labels, np.asarray(labels)
         if labels.ndim != 1 or labels.size == 0:
             raise ValueError(f"groups labels must be a non-empty 1-D sequence, got shape {labels.shape}")
+        if labels.dtype.kind in "US" and not hasattr(given, "dtype"):
+            # numpy turns [1, "1"] into strings: two distinct labels would become one group
+            others = sorted({type(v).__name__ for v in given if not isinstance(v, (str, bytes))})
+            if others:
+                raise TypeError(f"groups labels must be of one sortable kind (all ints, or all strings), got "
+                                f"str mixed with {others}")
         try:
             unique, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
         except TypeError:

@@ -46,6 +46,21 @@ class Dictionary:
     def analysis(self, x) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def _signal(self, x) -> np.ndarray:
+        """x as a float array of ``shape``; a ValueError naming x when its size differs."""
+        x = np.asarray(x, dtype=float)
+        if x.size != int(np.prod(self.shape)):
+            raise ValueError(f"x must have {int(np.prod(self.shape))} samples (shape {self.shape}) for {self.name}, "
+                             f"got shape {x.shape}")
+        return x.reshape(self.shape)
+
+    def _coefficients(self, c) -> np.ndarray:
+        """c as a flat float array; a ValueError naming c when it is not ``n_coefs`` long."""
+        c = np.asarray(c, dtype=float)
+        if c.size != self.n_coefs:
+            raise ValueError(f"c must have n_coefs = {self.n_coefs} coefficients for {self.name}, got shape {c.shape}")
+        return c.ravel()
+
     def synthesis(self, c) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
 
@@ -90,6 +105,12 @@ class WaveletFrame(Dictionary):
             raise ValueError(f"every side of shape {self.shape} must be a multiple of 2^level = {2 ** self.level}")
         if pywt.Wavelet(wavelet).orthogonal is False:
             raise ValueError(f"wavelet must be orthogonal for a tight frame, got {wavelet!r}")
+        lowpass = np.asarray(pywt.Wavelet(wavelet).dec_lo)
+        even_lags = np.correlate(lowpass, lowpass, "full")[lowpass.size - 1::2]   # δ_j for an orthogonal filter
+        if abs(even_lags[0] - 1.0) > 1e-8 or np.max(np.abs(even_lags[1:]), initial=0.0) > 1e-8:
+            # "dmey": PyWavelets' FIR approximation of Meyer's wavelet is off by 2·10⁻³ (‖S‖ = 1.003)
+            raise ValueError(f"wavelet must be orthogonal for a tight frame; {wavelet!r}'s filters are orthogonal "
+                             "only approximately")
         self.wavelet = wavelet
         self.shifts = _shifts(self.shape, check_positive_int(n_shifts, "n_shifts"), self.level)
         self.name = f"wavelet:{wavelet}" + (f"x{n_shifts}" if n_shifts > 1 else "")
@@ -137,13 +158,13 @@ class WaveletFrame(Dictionary):
                          for k, shift in enumerate(self.shifts)])
 
     def analysis(self, x) -> np.ndarray:
-        x = np.asarray(x, dtype=float).reshape(self.shape)
+        x = self._signal(x)
         stack = self._rolled(np.broadcast_to(x, (len(self.shifts),) + self.shape), -1)
         pieces = self._decompose(stack)
         return self._scale * np.concatenate([p.reshape(len(self.shifts), -1) for p in pieces], axis=1).ravel()
 
     def synthesis(self, c) -> np.ndarray:
-        c = np.asarray(c, dtype=float).reshape(len(self.shifts), -1)
+        c = self._coefficients(c).reshape(len(self.shifts), -1)
         bounds = np.cumsum([0] + self._sizes)
         pieces = [c[:, bounds[j]:bounds[j + 1]].reshape((len(self.shifts),) + self._shapes[j])
                   for j in range(len(self._sizes))]
@@ -191,7 +212,7 @@ class LocalDCT(Dictionary):
     def analysis(self, x) -> np.ndarray:
         from scipy.fft import dct
 
-        x = np.asarray(x, dtype=float).ravel()
+        x = self._signal(x).ravel()
         half = self.block // 2
         parts = [dct(np.roll(x, -shift).reshape(-1, self.block), norm="ortho", axis=1).ravel()
                  for shift in (0, half)]
@@ -200,7 +221,7 @@ class LocalDCT(Dictionary):
     def synthesis(self, c) -> np.ndarray:
         from scipy.fft import idct
 
-        c = np.asarray(c, dtype=float)
+        c = self._coefficients(c)
         n, half = self.shape[0], self.block // 2
         x = np.zeros(n)
         for k, shift in enumerate((0, half)):

@@ -240,4 +240,6 @@ def _make_tuner(tuner, sigma, n_folds: int, seed: int):
     tuner = registry.entry(name, "inverse").load()()
     if hasattr(tuner, "cv") and name != "search":          # Optuna's search keeps its one hold-out split
         tuner.cv = n_folds
+    if hasattr(tuner, "seed"):                             # the sampler follows fit's seed
+        tuner.seed = seed
     return tuner

@@ -67,11 +67,11 @@ class FKFrame(Dictionary):
         self.name = "fk" + ("" if self.time_axis == 1 else ":0")
 
     def analysis(self, x) -> np.ndarray:
-        y = self.operator.matvec(np.asarray(x, dtype=float).ravel())
+        y = self.operator.matvec(self._signal(x).ravel())
         return np.concatenate([y.real, y.imag])
 
     def synthesis(self, c) -> np.ndarray:
-        c = np.asarray(c, dtype=float)
+        c = self._coefficients(c)
         half = c.size // 2
         return self.operator.rmatvec(c[:half] + 1j * c[half:]).real.reshape(self.shape)
 

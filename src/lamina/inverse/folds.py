@@ -95,7 +95,7 @@ def gap_block_size(mask, region, n_folds: int, seed: int) -> int | None:
     for fold in sample_folds(mask, n_folds, seed):
         train = mask.copy().ravel()
         train[fold] = False
-        if train.any():
+        if fold.size and train.any():   # fewer observed samples than folds leaves folds empty
             reach = max(reach, float(distance_to_data(train.reshape(mask.shape)).ravel()[fold].max()))
     if np.mean(target > reach) <= UNSUPPORTED_SHARE:
         return None

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lamina._validation import check_finite_array
+from lamina._validation import check_finite_array, check_positive_int
 from lamina.inverse.dof import column_classes, ridge_dof_with_free_columns, support_dof
 from lamina.inverse.candidates import is_l2, prepare
 from lamina.inverse.tunable import KFoldCV
@@ -279,8 +279,8 @@ def estimate_noise(b, wavelet: str = "sym8", trace_length: int | None = None) ->
         noise from band-limited signal better than short ones (on a 20 Hz Ricker trace at
         4 ms: 2 % error against 19 % with db4).
     trace_length : int, optional
-        When ``b`` stacks several traces, their common length: the wavelet transform runs
-        along each trace so that jumps between traces do not count as noise.
+        When ``b`` stacks several traces, their common length (≥ 2, dividing len(b)): the
+        wavelet transform runs along each trace so that jumps between traces do not count as noise.
 
     Notes
     -----
@@ -301,8 +301,12 @@ def estimate_noise(b, wavelet: str = "sym8", trace_length: int | None = None) ->
     import pywt
 
     b = check_finite_array(b, "b", ndim=1)
+    if b.shape[0] < 2:
+        raise ValueError(f"b must hold at least 2 samples to estimate the noise from, got {b.shape[0]}")
+    if trace_length is not None:
+        trace_length = check_positive_int(trace_length, "trace_length", minimum=2)
+        if b.shape[0] % trace_length:
+            raise ValueError(f"trace_length {trace_length} does not divide len(b) = {b.shape[0]}")
     rows = b.reshape(-1, trace_length) if trace_length else b[None, :]
-    if trace_length and b.shape[0] % trace_length:
-        raise ValueError(f"trace_length {trace_length} does not divide len(b) = {b.shape[0]}")
     details = np.concatenate([pywt.dwt(row, wavelet, mode="periodization")[1] for row in rows])
     return float(np.median(np.abs(details)) / _MAD_TO_SIGMA)

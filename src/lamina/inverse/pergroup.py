@@ -118,8 +118,8 @@ class SURECoordinate(Tuner):
     def __init__(self, sigma: float | None = None, factors=None, n_sweeps: int = 2):
         self.sigma = None if sigma is None else check_positive_float(sigma, "sigma")
         self.factors = np.geomspace(1 / 8, 8, 13) if factors is None else np.asarray(factors, float)
-        if self.factors.ndim != 1 or np.any(self.factors <= 0):
-            raise ValueError("factors must be a 1-D array of values > 0")
+        if self.factors.ndim != 1 or not np.all(np.isfinite(self.factors)) or np.any(self.factors <= 0):
+            raise ValueError(f"factors must be a 1-D array of finite values > 0, got {self.factors!r}")
         self.n_sweeps = check_positive_int(n_sweeps, "n_sweeps")
 
     def tune(self, A, b, penalty, groups: Groups, start, tol: float = 1e-6) -> TuneResult:
@@ -127,11 +127,11 @@ class SURECoordinate(Tuner):
             raise ValueError("per_group='sure' handles l1 and l0 (df = rank of the active columns); "
                              "for l2 use per_group='hypergradient'")
         started = time.perf_counter()
+        lam = np.asarray(start, dtype=float).copy()
+        if lam.shape != (groups.n_groups,) or not np.all(np.isfinite(lam)) or np.any(lam <= 0):
+            raise ValueError(f"start must hold one finite λ > 0 per group ({groups.n_groups}), got {lam!r}")
         sigma = self.sigma if self.sigma is not None else estimate_sigma(A, b, penalty, groups, tol=tol).sigma
         m, classes = A.shape[0], column_classes(A)
-        lam = np.asarray(start, dtype=float).copy()
-        if np.any(lam <= 0):
-            raise ValueError("start must hold λ > 0 for every group")
 
         def score(x):
             residual = float(np.linalg.norm(matvec(A, x) - b))

@@ -61,6 +61,9 @@ class Ensemble(str, Enum):
 def sensing_matrix(ensemble, m: int, n: int, rng: np.random.Generator) -> np.ndarray:
     """An m×n matrix of the ensemble (explicit; columns of roughly unit norm)."""
     ensemble = parse_choice(Ensemble, ensemble, "ensemble")
+    m, n = check_positive_int(m, "m"), check_positive_int(n, "n")
+    if ensemble is Ensemble.PARTIAL_DCT and m > n:
+        raise ValueError(f"m must be <= n ({n}) for partial_dct (m distinct rows of the DCT), got {m}")
     if ensemble is Ensemble.GAUSSIAN:
         return rng.standard_normal((m, n)) / np.sqrt(m)
     if ensemble is Ensemble.BERNOULLI:

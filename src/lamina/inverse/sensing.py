@@ -22,7 +22,7 @@ class Measurement(str, Enum):
 
     GAUSSIAN = "gaussian"              # i.i.d. N(0, 1/m) matrix
     PARTIAL_DCT = "partial_dct"        # m random rows of the orthonormal DCT
-    PARTIAL_FOURIER = "partial_fourier"  # real and imaginary parts of m/2 random Fourier coefficients
+    PARTIAL_FOURIER = "partial_fourier"  # real and imaginary parts of m/2 random frequencies in 0 … n/2
     RANDOM_SAMPLES = "random_samples"  # m random time samples (PyLops Restriction)
 
 
@@ -37,7 +37,8 @@ class Basis(str, Enum):
 
 def sparsity_basis(basis, n: int, wavelet: str = "db4", level: int = 4):
     """Synthesis operator Ψ (signal = Ψ α) of a basis; orthonormal except "fourier" (a tight
-    frame on the real and imaginary parts of the spectrum, 2n coefficients)."""
+    frame on the real and imaginary parts of the spectrum, 2n coefficients) and "wavelet" when n
+    is not a power of two (PyLops pads to the next one: Ψ Ψᵀ = I, 2^⌈log₂ n⌉ coefficients)."""
     import pylops
 
     from lamina.inverse._linops import real_fourier_synthesis
@@ -69,11 +70,17 @@ def measurement_operator(measurement, m: int, n: int, rng: np.random.Generator):
     if measurement is Measurement.PARTIAL_DCT:
         rows = pylops.Restriction(n, np.sort(rng.choice(n, m, replace=False)), dtype="float64")
         return compose(rows, pylops.signalprocessing.DCT(dims=n, dtype="float64"))
-    # partial Fourier: both parts of m/2 frequencies (analysis = adjoint of the real synthesis)
-    frequencies = np.sort(rng.choice(n, m // 2 + m % 2, replace=False))
-    rows = np.concatenate([frequencies, n + frequencies])[:m]
+    # partial Fourier: both parts of random frequencies of the half spectrum 0 … n//2 (analysis =
+    # adjoint of the real synthesis). A real signal's frequencies n − k are the conjugates of k and
+    # its imaginary parts at 0 and n/2 are zero: the half spectrum's n nonzero rows are the
+    # independent ones, so m of them give Φ rank m (no repeated or zero measurement).
+    rows = []
+    for frequency in rng.permutation(n // 2 + 1):
+        rows.append(int(frequency))
+        if 0 < frequency < n - frequency:
+            rows.append(n + int(frequency))
     analysis = real_fourier_synthesis((n,)).T
-    return compose(pylops.Restriction(2 * n, np.sort(rows), dtype="float64"), analysis)
+    return compose(pylops.Restriction(2 * n, np.sort(rows[:m]), dtype="float64"), analysis)
 
 
 def wavelet_scale_groups(n: int, wavelet: str = "db4", level: int = 4):

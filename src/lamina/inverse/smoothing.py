@@ -11,8 +11,9 @@ spline along every line of that axis, independently — the prior that suits a g
 traces missing, interpolated across the traces at every time sample). It is
 a discrete smoothing spline of degree 2k − 1 (Reinsch 1967; Wahba 1990): as λ → 0 it
 interpolates the observed samples (linear, cubic, quintic spline for k = 1, 2, 3), larger λ
-smooths noise away. λ is expressed in units of ‖D_kᵀD_k‖ ≈ 4^k (times the dimension), so
-one grid serves every order. The system is sparse and banded; one LU per λ.
+smooths noise away. λ is expressed in units of 4^k (1-D and along an axis, where ‖D_kᵀD_k‖ → 4^k)
+or 2·4^k (images: the membrane's ‖D_1ᵀD_1‖ → 8; the thin plate's → 64, twice its unit), so one
+grid serves every order. The system is sparse and banded; one LU per λ.
 """
 from __future__ import annotations
 
@@ -92,10 +93,16 @@ class SmoothnessPrior:
 
     def solve(self, mask, values, lams) -> list:
         """x(λ) for each λ of ``lams`` (in units of ‖D_kᵀD_k‖); ``values`` full-shape, read on ``mask``."""
+        for name, array in (("mask", mask), ("values", values)):
+            if np.size(array) != int(np.prod(self.shape)):
+                raise ValueError(f"{name} must have the prior's shape {self.shape}, got {np.shape(array)}")
+        lams = np.atleast_1d(np.asarray(lams, dtype=float))
+        if not np.all(np.isfinite(lams)) or np.any(lams < 0):
+            raise ValueError(f"lams must be finite strengths >= 0, got {lams.tolist()}")
         mask = np.asarray(mask, bool).ravel()
         rhs = np.where(mask, np.asarray(values, float).ravel(), 0.0)
         out = []
-        for lam in np.atleast_1d(lams):
+        for lam in lams:
             strength = float(lam) * self.unit
             # a ridge 10⁻⁸ of the penalty's keeps the system definite when the observed samples do
             # not pin down the penalty's null space (polynomials of degree < k); it moves nothing else

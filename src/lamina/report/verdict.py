@@ -64,6 +64,14 @@ def _spread(se: float) -> str:
     return f" ± {se:.2g}" if math.isfinite(se) else ""
 
 
+def _delta(metric: str, mean: float, se: float, digits: int = 4, between: str = " = ") -> str:
+    """"Δ NLL = -0.1 ± 0.02", or "no seed in common" where the two methods share no seed (the
+    difference is undefined then: the sentence must not show NaN)."""
+    if not math.isfinite(mean):
+        return "no seed in common"
+    return f"Δ {metric}{between}{mean:+.{digits}g}{_spread(se)}"
+
+
 def verdict(rows: list[dict], metric: str = "objective", unit: str = "layer") -> str | None:
     """The sentence (None when the study has no one-λ method or no per-group method); ``unit``
     names the groups ("layer", "feature group", "depth or round")."""
@@ -80,8 +88,8 @@ def verdict(rows: list[dict], metric: str = "objective", unit: str = "layer") ->
     outcome = {None: "too few shared seeds to tell", -1: f"a λ per {unit} helped",
                1: "one λ for all was better", 0: f"a λ per {unit} did not help beyond the seed-to-seed noise"}[sign]
     text = (f"Verdict: {outcome} — best per-{unit} method {best['per_group']!r} vs best one-λ method "
-            f"{best['one']!r}: Δ {metric} = {mean:+.4g}{_spread(se)} (paired over {n} seeds; "
-            f"lower is better){_costs(per['fits'], one['fits'])}.{_left_out(methods)}")
+            f"{best['one']!r}: {_delta(metric, mean, se)} (paired over {n} seeds; "
+            f"lower is better){_costs(per['fits'], one['fits'])}.{_left_out(methods)}{_mixed(methods, unit)}")
     findings = {str((row.get("metrics") or {}).get("identifiability")) for row in rows
                 if (row.get("metrics") or {}).get("identifiability")}
     if len(findings) == 1:
@@ -95,6 +103,24 @@ def _left_out(methods: dict) -> str:
     dropped = [f"{m!r} on {e['non_finite']} of {e['non_finite'] + len(e['values'])} seeds"
                for m, e in sorted(methods.items()) if e["non_finite"]]
     return f" Not finite, left out of the means and the pairing: {', '.join(dropped)}." if dropped else ""
+
+
+def _mixed(methods: dict, unit: str) -> str:
+    """A sentence naming the methods left out of both kinds because their cells are not all of one
+    kind (one λ on some seeds, a λ per group or no λ on others): silently dropped, the best method
+    of a study could go unmentioned."""
+    mixed = [repr(m) for m, e in sorted(methods.items()) if len(e["kinds"]) > 1]
+    return (f" Left out, one λ on some seeds and not on others (a λ per {unit}, or none): "
+            f"{', '.join(mixed)}." if mixed else "")
+
+
+def _mixed(methods: dict, unit: str) -> str:
+    """A sentence naming the methods left out of both kinds because their cells are not all of one
+    kind (one λ on some seeds, a λ per group or no λ on others): silently dropped, the best method
+    of a study could go unmentioned."""
+    mixed = [repr(m) for m, e in sorted(methods.items()) if len(e["kinds"]) > 1]
+    return (f" Left out, one λ on some seeds and not on others (a λ per {unit}, or none): "
+            f"{', '.join(mixed)}." if mixed else "")
 
 
 def _costs(per_fits, one_fits) -> str:
@@ -133,8 +159,9 @@ def sparsity_verdict(rows: list[dict], metric: str = "error") -> str | None:
             if other is not None:
                 mean, se, n, sign = paired(methods[per]["values"], methods[other]["values"])
                 seeds.add(n)
-                mean = 0.0 if abs(mean) < 1e-12 else mean          # equal errors, up to rounding
-                said.append(f"vs {name} ({other!r}) {_CALLED[sign]}, Δ {metric} {mean:+.3g}{_spread(se)}")
+                if abs(mean) < 1e-12:       # equal errors, up to rounding: shown as +0, so not called
+                    mean, sign = 0.0, (None if sign is None else 0)
+                said.append(f"vs {name} ({other!r}) {_CALLED[sign]}, {_delta(metric, mean, se, 3, ' ')}")
         if said:
             parts.append(f"at {100 * rho:g}% a λ per layer ({per!r}) " + "; ".join(said))
     if not parts:

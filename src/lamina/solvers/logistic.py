@@ -113,7 +113,9 @@ def logistic_regression(A, y, penalty: Penalty, lam, groups: Groups, *, x0=None,
             criterion = max(violation, min(gap, decrement) / max(objective, np.finfo(float).tiny))
         if monitor.record(iteration, x, objective, criterion, tol) or stalls >= MAX_STALLS:
             break   # converged, or steps no longer lower the objective beyond rounding (tol near machine precision)
-        h = np.maximum(h, 1e-10)
+        # floored only against 0 / 0: a floor at 1e-10 overstated the curvature of confident samples
+        # (Newton then converged linearly and the last decrement, a stop, read a fraction of the error)
+        h = np.maximum(h, np.finfo(float).tiny)
         root = np.sqrt(weight * h)
         target = root * (z - resid / h)
         if centered is not None:

@@ -24,6 +24,7 @@ import scipy.sparse as sp
 from lamina.groups import Groups
 from lamina.penalties import Penalty
 from lamina.solvers.base import Monitor, SolveResult
+from lamina.solvers.multinomial_gap import accurate_cross_entropy
 
 
 def class_groups(groups: Groups, n_classes: int) -> Groups:
@@ -160,7 +161,9 @@ def multinomial_regression(A, codes, n_classes: int, penalty: Penalty, lam, grou
     z_x = scores(x)
     y, z_y, t = x, z_x, 1.0
     L = _lipschitz_estimate(A, weight)
-    objective = cross_entropy(z_x, codes, weight) + penalty.value(x, lam, groups)
+    # the loss of confident predictions without the cancellation of logsumexp − z_y (the objective
+    # reported, and the restart test, near separable data)
+    objective = accurate_cross_entropy(z_x, codes, weight) + penalty.value(x, lam, groups)
     iteration = 0
     for iteration in range(1, max_iter + 1):
         if (iteration - 1) % check_every == 0:
@@ -177,7 +180,7 @@ def multinomial_regression(A, codes, n_classes: int, penalty: Penalty, lam, grou
             if bregman(prob_y, z_new - z_y, weight) <= 0.5 * L * (d @ d) or L > 1e300:
                 break
             L *= _GROW
-        new_objective = cross_entropy(z_new, codes, weight) + penalty.value(x_new, lam, groups)
+        new_objective = accurate_cross_entropy(z_new, codes, weight) + penalty.value(x_new, lam, groups)
         if (y - x_new) @ (x_new - x) > 0 or new_objective > objective:     # momentum uphill: restart
             t_new, beta = 1.0, 0.0
         else:
@@ -185,4 +188,8 @@ def multinomial_regression(A, codes, n_classes: int, penalty: Penalty, lam, grou
             beta = (t - 1.0) / t_new
         y, z_y = x_new + beta * (x_new - x), z_new + beta * (z_new - z_x)
         x, z_x, t, objective = x_new, z_new, t_new, new_objective
+    else:   # out of iterations: the result's objective and criterion are those of the x returned
+        grad_x = _gradient(A, z_x, one_hot, weight)
+        violation = float(np.max(penalty.subdiff_distance(x, grad_x, lam, groups), initial=0.0)) / scale
+        monitor.record(iteration, x, objective, violation, tol)
     return monitor.result(x, iteration, lam=lam)

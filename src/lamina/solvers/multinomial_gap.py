@@ -89,12 +89,18 @@ def _profile_free(columns, Z, codes, weight) -> np.ndarray:
 
 def free_feature_columns(A, penalty, lam, groups, n_classes: int):
     """Columns of A whose K coefficients the penalty leaves free (all λ R = 0 near 0), dense; None
-    where the gap cannot be certified (more than :data:`MAX_PROFILED` of them, or a penalty that
+    where the gap cannot be certified (more than :data:`MAX_PROFILED` of them, a feature with only
+    some of its K coefficients free — per-coefficient weights: they are not profiled out, and the
+    conjugate, which ignores free coefficients, would take their gradient as 0 — or a penalty that
     cannot say which)."""
     free = free_mask(penalty, lam, groups)
     if free is None:
         return None
-    features = np.flatnonzero(free.reshape(-1, n_classes).all(axis=1))
+    per_feature = free.reshape(-1, n_classes)
+    whole = per_feature.all(axis=1)
+    if np.any(per_feature.any(axis=1) & ~whole):
+        return None
+    features = np.flatnonzero(whole)
     return None if features.size > MAX_PROFILED else dense_columns(A, features)
 
 

@@ -40,7 +40,7 @@ from scipy.optimize import minimize
 
 from lamina.groups import Groups
 from lamina.penalties import Penalty
-from lamina.solvers.base import ConvergenceWarning, Monitor, SolveResult
+from lamina.solvers.base import ConvergenceWarning, Monitor, SolveResult, unconverged_message
 from lamina.solvers.multinomial import _problem_arrays, logsumexp_rows
 from lamina.solvers.multinomial_newton import multinomial_newton
 
@@ -149,4 +149,8 @@ def multinomial_lbfgs(A, codes, n_classes: int, penalty: Penalty, lam, groups: G
     with warnings.catch_warnings():   # the finish's own, tighter, tolerance is not the user's
         warnings.simplefilter("ignore", ConvergenceWarning)
         finished = multinomial_newton(A, codes, n_classes, penalty, lam, groups, tol=FINISH * tol, **newton)
-    return replace(finished, converged=finished.criterion <= tol)
+    converged = finished.criterion <= tol
+    if not converged:   # the user's tolerance missed too: warn as every solver does
+        warnings.warn(unconverged_message(finished.solver, finished.n_iter, tol, finished.criterion_name,
+                                          finished.criterion), ConvergenceWarning, stacklevel=2)
+    return replace(finished, converged=converged)

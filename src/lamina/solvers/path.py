@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lamina._validation import check_positive_float, check_positive_int
+from lamina._validation import check_lam_values, check_positive_float, check_positive_int
 from lamina.api import check_rhs, solve
 from lamina.groups import as_groups
 from lamina.operators import as_forward_model, rmatvec
@@ -83,9 +83,14 @@ def regularization_path(A, b, penalty="l1", *, groups=None, direction=None, mult
     A = as_forward_model(A)
     penalty = make_penalty(penalty)
     n_features = A.shape[1]
-    n_lam = 1 if direction is None else np.size(direction)
+    if direction is not None:
+        direction = np.atleast_1d(check_lam_values(direction, "direction"))
+        if direction.ndim != 1 or (groups is None and direction.size not in (1, n_features)):
+            raise ValueError(f"direction must hold one value per group (with groups None: one value, or one "
+                             f"per coefficient ({n_features})), got shape {np.shape(direction)}")
+    n_lam = 1 if direction is None else direction.size
     groups = as_groups(groups, n_features, n_lam=n_lam)
-    direction = np.ones(groups.n_groups) if direction is None else np.asarray(direction, float)
+    direction = np.ones(groups.n_groups) if direction is None else direction
     if direction.shape != (groups.n_groups,) or np.any(direction < 0) or not np.all(np.isfinite(direction)):
         raise ValueError(f"direction must hold {groups.n_groups} finite values >= 0")
     b = check_rhs(A, b)
@@ -127,11 +132,23 @@ def correlations_at_zero(A, b, penalty, groups, direction) -> np.ndarray:
     factor or direction 0) fit b by least squares: t_max is where that point becomes optimal.
     Aᵀb where there are none, all, or more than _MAX_REFITTED of them (then t_max is approximate).
     L0 on an explicit A: a_jᵀb / ‖a_j‖, so that t_max = max_j (a_jᵀb)² / (2‖a_j‖² w_j), the λ below
-    which one atom pays for itself (operators: unit-norm columns assumed)."""
+    which one atom pays for itself (operators: unit-norm columns assumed). With free coefficients F
+    (L0 too): a_jᵀr / ‖P⊥a_j‖, r and P⊥ the residual and projection with F refitted, so that t_max is
+    where one atom pays for itself beside the free fit."""
+    from lamina.operators import is_explicit
+
     correlations = rmatvec(A, b)
-    if not penalty.convex:
-        return correlations / column_norms(A)   # the default L0 solver's scale (zero columns: 1)
     mask = free_mask(penalty, direction, groups)
-    if mask is None or not 0 < int(mask.sum()) < min(mask.size, _MAX_REFITTED + 1):
+    refit = mask is not None and 0 < int(mask.sum()) < min(mask.size, _MAX_REFITTED + 1)
+    projection = FreeProjection(A, np.flatnonzero(mask)) if refit else None
+    if projection is not None:
+        correlations = projection(b, correlations)[1]
+    if penalty.convex:
         return correlations
-    return FreeProjection(A, np.flatnonzero(mask))(b, correlations)[1]
+    norms2 = column_norms(A) ** 2   # the default L0 solver's scale (zero columns: 1)
+    if projection is not None and is_explicit(A):
+        # ‖P⊥a_j‖² = ‖a_j‖² − a_jᵀA_F A_F⁺a_j: the atom's length left once F is refitted
+        along = np.column_stack([rmatvec(A, row) for row in projection.pinv])    # (A_F⁺A)ᵀ
+        projected = norms2 - np.sum(projection.gram * along, axis=1)
+        norms2 = np.where(projected > 1e-12 * norms2, projected, norms2)         # F's own columns
+    return correlations / np.sqrt(norms2)

@@ -121,11 +121,24 @@ def ridge_iterative(A, b, penalty: Penalty, lam, groups: Groups, *, x0=None, tol
         if np.any(c <= 0):
             raise ValueError("solver 'lsqr' needs λ·weight > 0 for every coefficient; use 'cg'")
         scale = 1.0 / np.sqrt(c)
-        scaled = LinearOperator(A.shape, matvec=lambda z: matvec(A, scale * z),
-                                rmatvec=lambda r: scale * rmatvec(A, r), dtype=np.float64)
-        z0 = None if x0 is None else np.asarray(x0) / scale
-        out = lsqr(scaled, b, damp=1.0, atol=tol, btol=tol, iter_lim=max_iter, x0=z0)
-        x, n_iter = scale * out[0], int(out[2])
+        m = A.shape[0]
+        if x0 is None:
+            scaled = LinearOperator(A.shape, matvec=lambda z: matvec(A, scale * z),
+                                    rmatvec=lambda r: scale * rmatvec(A, r), dtype=np.float64)
+            out = lsqr(scaled, b, damp=1.0, atol=tol, btol=tol, iter_lim=max_iter)
+            z = out[0]
+        else:
+            # scipy's lsqr damps the correction z − z0, not z, when given x0: solve for the
+            # correction on the augmented system [Ā; I] dz ≈ [b − Āz0; −z0] instead
+            z0 = np.asarray(x0, dtype=np.float64) / scale
+            augmented = LinearOperator(
+                (m + n_features, n_features), dtype=np.float64,
+                matvec=lambda z: np.concatenate([matvec(A, scale * z), z]),
+                rmatvec=lambda r: scale * rmatvec(A, r[:m]) + r[m:])
+            rhs = np.concatenate([b - matvec(A, scale * z0), -z0])
+            out = lsqr(augmented, rhs, atol=tol, btol=tol, iter_lim=max_iter)
+            z = z0 + out[0]
+        x, n_iter = scale * z, int(out[2])
         anorm, r2norm, arnorm = out[5], out[4], out[7]
         criterion, name = arnorm / max(anorm * r2norm, np.finfo(float).tiny), "lsqr_residual"
     else:

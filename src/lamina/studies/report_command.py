@@ -33,6 +33,8 @@ def add_report_parser(sub) -> argparse.ArgumentParser:
 
 def _only_study(spec) -> str:
     names = [s.study_name for s in optuna.get_all_study_summaries(spec.open())]
+    if not names:
+        raise ValueError(f"--storage: {redact(spec.url)} holds no study (run one with lamina nn, linear or trees)")
     if len(names) != 1:
         raise ValueError(f"--study is needed: {redact(spec.url)} holds {len(names)} studies {names[:10]}")
     return names[0]
@@ -55,7 +57,8 @@ def run_report(args) -> int:
     metric = args.metric or settings.get("metric") or "objective"
     sentence, sections, _ = summary(rows, settings, metric)
     intro = " ".join(part for part in (sentence, settings.get("intro"), f"Cells from {redact(spec.url)}.") if part)
-    page = write_study_report(out / "report.html", f"lamina study — {name}", rows, metric_label=metric,
+    title = f"lamina {settings.get('kind') or 'study'} — {name}"   # as the command that ran it titled it
+    page = write_study_report(out / "report.html", title, rows, metric_label=metric,
                               figure_dir=out / "figures", expected=expected, intro=intro, extra_sections=sections,
                               evaluated_on=settings.get("evaluated_on", "test"))
     if args.screenshot:

@@ -25,11 +25,13 @@ def model_dtype(model: nn.Module) -> torch.dtype:
 def float_features(data, model: nn.Module):
     """``(X, y)`` with integer or boolean X (pixel counts, 0/1 features) cast to the model's
     float dtype — a Linear or Conv layer cannot take them — unless the model embeds integer
-    inputs (an ``nn.Embedding``/``nn.EmbeddingBag``: token ids stay integers). DataLoaders and
-    anything that is not a pair pass through unchanged."""
-    if not isinstance(data, (tuple, list)) or len(data) != 2:
-        return data
+    inputs (an ``nn.Embedding``/``nn.EmbeddingBag``: token ids stay integers). A DataLoader gets
+    the same cast batch by batch (:func:`casting_loader`); anything else passes through."""
     if any(isinstance(m, (nn.Embedding, nn.EmbeddingBag)) for m in model.modules()):
+        return data
+    if isinstance(data, torch.utils.data.DataLoader):
+        return casting_loader(data, model_dtype(model))
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
         return data
     X, y = data
     X = torch.as_tensor(np.asarray(X) if not isinstance(X, torch.Tensor) else X)
@@ -38,9 +40,58 @@ def float_features(data, model: nn.Module):
     return type(data)((X.to(model_dtype(model)), y))
 
 
+class CastFeatures:
+    """A DataLoader ``collate_fn`` that casts integer or boolean X of each (X, y) batch to a
+    float dtype after the loader's own collation (a class, not a closure: worker processes
+    pickle it)."""
+
+    def __init__(self, collate_fn, dtype: torch.dtype):
+        self.collate_fn, self.dtype = collate_fn, dtype
+
+    def __call__(self, samples):
+        batch = self.collate_fn(samples)
+        if isinstance(batch, (tuple, list)) and len(batch) == 2 and isinstance(batch[0], torch.Tensor) \
+                and not (batch[0].is_floating_point() or batch[0].is_complex()):
+            return type(batch)((batch[0].to(self.dtype), batch[1]))
+        return batch
+
+
+def casting_loader(loader: torch.utils.data.DataLoader, dtype: torch.dtype) -> torch.utils.data.DataLoader:
+    """``loader`` over the same dataset, sampler, batching and workers, whose batches have float X
+    (:class:`CastFeatures`); an iterable dataset or an unbatched loader is returned as it is."""
+    if isinstance(loader.collate_fn, CastFeatures) or loader.batch_sampler is None \
+            or isinstance(loader.dataset, torch.utils.data.IterableDataset):
+        return loader
+    options = {"num_workers": loader.num_workers, "collate_fn": CastFeatures(loader.collate_fn, dtype),
+               "pin_memory": loader.pin_memory, "timeout": loader.timeout, "worker_init_fn": loader.worker_init_fn,
+               "multiprocessing_context": loader.multiprocessing_context, "generator": loader.generator,
+               "persistent_workers": loader.persistent_workers}
+    if loader.num_workers > 0:
+        options["prefetch_factor"] = loader.prefetch_factor
+    if loader.batch_size is not None:   # the default BatchSampler: keep batch_size and drop_last readable
+        options.update(batch_size=loader.batch_size, sampler=loader.sampler, drop_last=loader.drop_last)
+    else:
+        options["batch_sampler"] = loader.batch_sampler
+    return torch.utils.data.DataLoader(loader.dataset, **options)
+
+
+def all_samples(loader: torch.utils.data.DataLoader, argument: str = "train"):
+    """(X, y): every sample of ``loader``'s dataset once, in the dataset's order, for the tuners
+    that split the samples themselves — a ``drop_last`` or a shuffle of the loader does not
+    apply (an iterable dataset or a custom batch sampler is read through the loader itself)."""
+    if loader.batch_size is not None and not isinstance(loader.dataset, torch.utils.data.IterableDataset):
+        loader = torch.utils.data.DataLoader(loader.dataset, batch_size=loader.batch_size, shuffle=False,
+                                             collate_fn=loader.collate_fn, num_workers=loader.num_workers)
+    xs, ys = zip(*loader_pairs(loader, argument))
+    return torch.cat(xs), torch.cat(ys)
+
+
 def as_tensors(data, likelihood, device, argument: str = "train", dtype=None):
     """``(X, y)`` as tensors on ``device`` (float inputs of ``dtype``, default float32 for
-    float64 arrays; long labels for classification)."""
+    float64 arrays; long labels for classification); a DataLoader's samples all at once
+    (:func:`all_samples`)."""
+    if isinstance(data, torch.utils.data.DataLoader):
+        data = all_samples(data, argument)
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         raise TypeError(f"{argument} must be a pair (X, y) of tensors/arrays or a DataLoader, "
                         f"got {type(data).__name__}")
@@ -70,6 +121,8 @@ def as_tensors(data, likelihood, device, argument: str = "train", dtype=None):
         y = y.to(device=device, dtype=X.dtype if X.is_floating_point() else torch.get_default_dtype())
     if X.is_floating_point() and not torch.isfinite(X).all():
         raise ValueError(f"{argument}: X contains NaN or inf")
+    if y.is_floating_point() and not torch.isfinite(y).all():
+        raise ValueError(f"{argument}: the regression targets y contain NaN or inf")
     return X, y
 
 

@@ -24,6 +24,7 @@ from torch import nn
 from lamina._context import seeded_global_rng
 from lamina._validation import check_positive_int
 from lamina.torch.data import Batches, as_tensors, float_features, loader_pairs, model_device, model_dtype  # noqa: F401 (re-exported)
+from lamina.torch.checkpoint import recipe_fingerprint, resume_checkpoint, save_checkpoint, set_rng_state
 from lamina.torch.likelihoods import Classification, make_likelihood
 from lamina.torch.penalty import Mode, Penalty, Regularizer
 
@@ -48,10 +49,11 @@ def evaluate(model: nn.Module, data, likelihood="classification", batch_size: in
     likelihood = make_likelihood(likelihood, model_device(model))
     batch_size = check_positive_int(batch_size, "batch_size")
     device, dtype = model_device(model), model_dtype(model)
+    data = float_features(data, model)
     if isinstance(data, torch.utils.data.DataLoader):
         pairs = [as_tensors(batch, likelihood, device, "data", dtype) for batch in loader_pairs(data, "data")]
     else:
-        X, y = as_tensors(float_features(data, model), likelihood, device, "data", dtype)
+        X, y = as_tensors(data, likelihood, device, "data", dtype)
         pairs = [(X[i:i + batch_size], y[i:i + batch_size]) for i in range(0, X.shape[0], batch_size)]
     was_training = model.training
     model.eval()
@@ -146,12 +148,18 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
         Coupled L2 added to the loss; decoupled L2 through the optimizer's param groups;
         L1/L0 by a proximal step after every optimizer step.
     callbacks : sequence
-        Objects with ``on_forward``/``on_after_backward``/``on_epoch_end`` (see module docs).
+        Objects with ``on_forward``/``on_after_backward``/``on_epoch_end`` (see module docs);
+        the state of those with ``state_dict``/``load_state_dict`` goes into the checkpoint.
     val : (X, y), optional
         Held-out data: validation NLL every ``eval_every`` epochs; with ``patience`` (number
         of evaluations without improvement) training stops early and the best weights return.
     checkpoint : path, optional
-        Saved every ``checkpoint_every`` epochs; an existing file is resumed from.
+        Saved every ``checkpoint_every`` epochs (written to a temporary file, then renamed over
+        the previous one); an existing file is resumed from: weights, optimizer, δ, the data
+        order, torch's global RNG (Dropout), the loss and validation histories, the early-stopping
+        and ``on_spike`` state, so that the resumed run ends as the uninterrupted one. A checkpoint
+        written by another model or recipe (parameters, optimizer, lr, batch_size, seed, training
+        set size, likelihood, regularizer) is refused with a ``ValueError``.
     progress : bool
         Show a tqdm progress bar.
     on_spike : {"restore", "warn"}
@@ -197,8 +205,19 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
     start_delta = None if regularizer is None else regularizer.delta.detach().clone()
     best, best_state, bad_evals, stopped, start_epoch = float("inf"), None, 0, False, 0
     lowest = _Lowest(model) if on_spike == "restore" else None
+    recipe = recipe_fingerprint(model, opt, optimizer, lr, batch_size, seed, batches, likelihood, regularizer)
+    resumed = None
     if checkpoint is not None and os.path.exists(checkpoint):
-        start_epoch = _resume(checkpoint, model, opt, regularizer, likelihood, batches, losses, lambdas)
+        resumed = resume_checkpoint(checkpoint, recipe, model, opt, regularizer, likelihood, batches, losses, lambdas)
+        start_epoch = resumed["epoch"] + 1
+        val_nll.extend(resumed["val_nll"])
+        best, bad_evals, stopped = resumed["best"], resumed["bad_evals"], resumed["stopped"]
+        best_state = resumed["best_state"]
+        if lowest is not None and resumed["lowest"] is not None:
+            lowest.value, lowest.state = resumed["lowest"]
+        for cb, cb_state in zip(callbacks, resumed["callbacks"] or ()):
+            if cb_state is not None and hasattr(cb, "load_state_dict"):
+                cb.load_state_dict(cb_state)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -207,8 +226,12 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
     modes = [(module, module.training) for module in model.modules()]   # restored at the end
     model.train()
     epoch, first_loss = start_epoch - 1, None
+    if resumed is not None and resumed["first_loss"] is not None:
+        first_loss = torch.tensor(resumed["first_loss"], device=device)
     with seeded_global_rng(seed, device):   # Dropout's draws: two runs with one seed are the same
-        for epoch in range(start_epoch, epochs):
+        if resumed is not None and resumed["rng"] is not None:
+            set_rng_state(resumed["rng"], device)
+        for epoch in range(start_epoch, epochs if not stopped else start_epoch):
             total = torch.zeros((), device=device)
             for X, y in batches:
                 output = tensor_output(model(X))
@@ -245,7 +268,9 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
                     if patience is not None and bad_evals >= patience:
                         stopped = True
             if checkpoint is not None and ((epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs or stopped):
-                _save(checkpoint, epoch, model, opt, regularizer, likelihood, batches, losses, lambdas)
+                save_checkpoint(checkpoint, epoch, model, opt, regularizer, likelihood, batches, losses, lambdas,
+                      recipe=recipe, val_nll=val_nll, first_loss=first_loss, lowest=lowest,
+                      early=(best, best_state, bad_evals, stopped), callbacks=callbacks)
             if bar is not None:
                 bar.update(1)
             if stopped:
@@ -351,29 +376,3 @@ def _check_divergence(loss: torch.Tensor, first_loss: torch.Tensor, epoch: int, 
     if value > DIVERGENCE_FACTOR * max(abs(start), 1.0):
         raise DivergenceError(f"training diverged: the loss rose from {start:.3g} (first batch) to {value:.3g} "
                               f"(epoch {epoch + 1}); lower lr (now {lr})")
-
-
-def _save(path, epoch, model, opt, regularizer, likelihood, batches, losses, lambdas) -> None:
-    state = {"epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
-             "regularizer": None if regularizer is None else regularizer.state_dict(),
-             "log_precision": getattr(likelihood, "log_precision", None),
-             "batches": batches.state(), "losses": [float(x) for x in losses],
-             "lambdas": [x.cpu() for x in lambdas]}
-    tmp = f"{path}.tmp"
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
-def _resume(path, model, opt, regularizer, likelihood, batches, losses, lambdas) -> int:
-    state = torch.load(path, map_location=model_device(model), weights_only=False)
-    model.load_state_dict(state["model"])
-    opt.load_state_dict(state["optimizer"])
-    if regularizer is not None and state["regularizer"] is not None:
-        regularizer.load_state_dict(state["regularizer"])
-    if state.get("log_precision") is not None and hasattr(likelihood, "log_precision"):
-        likelihood.log_precision.copy_(state["log_precision"])
-    batches.set_state(state["batches"])
-    device = model_device(model)
-    losses.extend(torch.tensor(x, device=device) for x in state["losses"])
-    lambdas.extend(x.to(device) for x in state["lambdas"])
-    return int(state["epoch"]) + 1

@@ -51,6 +51,8 @@ class ParamGroup:
         Inputs feeding one output unit (for the ``fan_in`` rule; 1 where meaningless).
     numel : int
         Number of coefficients.
+    module_class : type or None
+        Class of the owning module (None for merged groups of several classes).
     """
 
     name: str
@@ -61,6 +63,7 @@ class ParamGroup:
     regularized: bool
     fan_in: int
     numel: int
+    module_class: type | None = None
 
     def sq_norm(self) -> torch.Tensor:
         """‖W_g‖², a 0-d tensor on the parameters' device (no host sync)."""
@@ -110,7 +113,7 @@ def _tensor_groups(model: nn.Module, regularize_bias: bool, regularize_norm: boo
             regularized = (kind == WEIGHT or (kind == BIAS and regularize_bias)
                            or (kind == NORM and regularize_norm))
             groups.append(ParamGroup(name, (param,), (name,), kind, type(module).__name__, regularized,
-                                     _fan_in(module, local_name, param), int(param.numel())))
+                                     _fan_in(module, local_name, param), int(param.numel()), type(module)))
     if not groups:
         raise ValueError("model has no trainable parameters; nothing to regularize")
     return groups
@@ -118,13 +121,15 @@ def _tensor_groups(model: nn.Module, regularize_bias: bool, regularize_norm: boo
 
 def _merge(name: str, members: list[ParamGroup]) -> ParamGroup:
     types = {g.module_type for g in members}
+    classes = {g.module_class for g in members}
     kinds = {g.kind for g in members}
     fan_in = round(sum(g.fan_in * g.numel for g in members) / sum(g.numel for g in members))
     return ParamGroup(name, tuple(p for g in members for p in g.params),
                       tuple(n for g in members for n in g.param_names),
                       kinds.pop() if len(kinds) == 1 else WEIGHT,
                       types.pop() if len(types) == 1 else "mixed",
-                      True, max(1, fan_in), sum(g.numel for g in members))
+                      True, max(1, fan_in), sum(g.numel for g in members),
+                      classes.pop() if len(classes) == 1 else None)
 
 
 def _matches(spec, group: ParamGroup) -> bool:
@@ -132,7 +137,9 @@ def _matches(spec, group: ParamGroup) -> bool:
         return any(fnmatch.fnmatchcase(n, spec) for n in group.param_names)
     if isinstance(spec, re.Pattern):
         return any(spec.search(n) for n in group.param_names)
-    if isinstance(spec, type):
+    if isinstance(spec, type):   # the class or a subclass of it (nn.Linear takes attention's out_proj)
+        if group.module_class is not None:
+            return issubclass(group.module_class, spec)
         return group.module_type == spec.__name__
     if isinstance(spec, (list, tuple, set)):
         ids = {id(item) for item in spec if isinstance(item, torch.Tensor)}
@@ -153,8 +160,8 @@ def discover_groups(model: nn.Module, by=None, *, regularize_bias: bool = False,
         ``None``: one group per parameter tensor. ``"module_type"``: regularized tensors merged
         by owning module class (``Linear``, ``Conv2d`` …). A dict ``{group name: spec}`` with spec
         a glob pattern on parameter names (``"features.*"``), a compiled regex, a module class
-        or a list of parameters/patterns: matching regularized tensors are merged into that
-        group (first match wins); the others keep their own group.
+        (its subclasses included) or a list of parameters/patterns: matching regularized tensors
+        are merged into that group (first match wins); the others keep their own group.
     regularize_bias, regularize_norm : bool
         Penalize biases / normalization parameters too (default: no).
 
@@ -195,6 +202,11 @@ def discover_groups(model: nn.Module, by=None, *, regularize_bias: bool = False,
         raise ValueError(f"by must be None, 'module_type' or a dict of name -> spec; got {by!r}")
     if not merged:
         raise ValueError("model has no regularized parameter group (no weight tensors)")
+    names = [g.name for g in merged + others]
+    clashes = sorted({name for name in names if names.count(name) > 1})
+    if clashes:   # δ is looked up by group name (lambdas, dict deltas, the optimizer's param groups)
+        raise ValueError(f"by: group name(s) {clashes} are also the name of another group (a parameter's "
+                         "qualified name or a module type); choose other names")
     return merged + others
 
 

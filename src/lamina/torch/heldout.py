@@ -84,7 +84,7 @@ import numpy as np
 import torch
 
 from lamina._validation import parse_choice
-from lamina.torch.data import loader_pairs, steps_per_epoch
+from lamina.torch.data import steps_per_epoch
 from lamina.torch.fit import as_tensors, fit, make_optimizer, model_device, model_dtype, optimizer_groups
 from lamina.torch.groups import discover_groups
 from lamina.torch.heldout_select import Calibration, adopt, choose, twin
@@ -98,14 +98,6 @@ from lamina.torch.result import NetTuneResult
 from lamina.torch.rules import AdaptiveRule, Rule, make_rule
 from lamina.torch.scale_search import HeldoutScale
 from lamina.tuners.base import Compute
-
-
-def _materialize(train, likelihood, device, dtype):
-    """(X, y) tensors from tensors/arrays, or by one pass over a DataLoader."""
-    if isinstance(train, torch.utils.data.DataLoader):
-        xs, ys = zip(*loader_pairs(train))
-        train = (torch.cat(xs), torch.cat(ys))
-    return as_tensors(train, likelihood, device, "train", dtype)
 
 
 SMALL_HELDOUT = 50   # held-out samples below which one calibration's δ is too noisy (folds="auto")
@@ -274,7 +266,7 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     if isinstance(rewarm, bool) or not isinstance(rewarm, (int, float)) or not 0 <= rewarm <= 1:
         raise ValueError(f"rewarm must be a fraction in [0, 1] of the continued run's steps, got {rewarm!r}")
     device, dtype = model_device(model), model_dtype(model)
-    X, y = _materialize(train, likelihood, device, dtype)
+    X, y = as_tensors(train, likelihood, device, "train", dtype)
     merged = (X, y)
     folds = _n_folds(folds, val_fraction, int(X.shape[0]), given_val=val is not None)
     if val is None:

@@ -214,8 +214,6 @@ def tune_hypergradient(model, train, likelihood, recipe, *, val=None, val_fracti
     fifteenth and a thirtieth of the epochs (20 and 10 of 300), so that a short run is tuned too;
     a run that made no update warns."""
     device = model_device(model)
-    if isinstance(train, torch.utils.data.DataLoader):
-        raise TypeError("method 'hypergradient' needs train=(X, y) tensors (it splits off held-out data)")
     if val is None:
         fit_data, val_data = split_train(train, likelihood, device, val_fraction, recipe.seed, model_dtype(model))
     else:

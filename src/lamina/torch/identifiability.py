@@ -20,11 +20,16 @@ numerically on one batch (a property of the architecture, not of the weights):
    cost whatever δ_h is: e_h is flat.
 
 What breaks a symmetry, so that the split between the groups matters: a prior mean
-μ ≠ 0 on either group (‖cW − μ‖² is not homogeneous: fine-tuning, L2-SP), a regularized
-bias that the scaling moves, a frozen nonzero tensor it would have to move (``requires_grad``
-False: training cannot follow the rescaling), a skip connection around the pair, a
-non-homogeneous activation (tanh, GELU, sigmoid, softmax). The tests below see all of them: the
-first three through the penalty and the trainable set, the others through the function.
+μ ≠ 0 on either group (‖cW − μ‖² is not homogeneous: fine-tuning, L2-SP), a frozen nonzero
+tensor it would have to move (``requires_grad`` False: training cannot follow the rescaling),
+a skip connection around the pair, a non-homogeneous activation (tanh, GELU, sigmoid,
+softmax). The tests below see all of them: the first two through the penalty and the trainable
+set, the others through the function. A regularized bias that the scaling moves breaks the
+pair alone (δ_g/δ_h is identified), not the symmetry: log δ stays free along e_g + e_bias − e_h.
+
+The flat directions are found per tensor and mapped to the groups: a group that merges
+several tensors (``by``) moves all their log-scales together, so a chain W₀ → W₁ → W₂ with
+W₀, W₁ in one group leaves only δ_{01}² δ_2 identified (flat along e_{01} − 2 e_2).
 
 Test of one candidate symmetry S: with U a random perturbation of the same tensors and the
 same size, r = ‖f(S(W)) − f(W)‖ / ‖f(W + U) − f(W)‖; symmetric when r < ``tol`` (1e-2 by
@@ -37,6 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from torch import nn
 
+from lamina.torch.flat_directions import chains, flat_directions
 from lamina.torch.groups import ParamGroup, discover_groups
 from lamina.torch.invariance import SymmetryProbe, example_inputs
 from lamina.torch.penalty import resolve_prior_mean
@@ -58,7 +64,8 @@ class Identifiability:
         Groups whose scale the function ignores (δ acts through the learning rate only).
     absorbed : dict[str, str]
         Group → the unregularized group that can take its scale (several, ending in
-        "(together)", where only all of them can: a residual stream of normalized branches).
+        "(together)", where only all of them can: a residual stream of normalized branches), or
+        the scale-invariant group that can, ending in "(scale-invariant)".
     broken : list of (str, str, str)
         (g, h, reason) for pairs whose function symmetry the penalty or a frozen tensor breaks
         (prior mean, regularized bias, frozen nonzero bias or normalization scale).
@@ -99,9 +106,18 @@ class Identifiability:
             lines.append(f"δ of {name} is not identified: a normalization layer removes its scale, "
                          "so δ acts only through the effective learning rate")
         for name, by in self.absorbed.items():
+            if by.endswith(" (scale-invariant)"):
+                lines.append(f"δ of {name} is not identified: {by[:-len(' (scale-invariant)')]} can take its "
+                             "scale, and a normalization layer removes that one's")
+                continue
             lines.append(f"δ of {name} is not identified: the unregularized {by} can take its scale")
         for g, h, reason in self.broken:
             what = (f"{g} would be scale-invariant" if g == h else f"{g} and {h} would be a rescaling pair")
+            if reason.startswith("the regularized "):
+                lines.append(f"{what}, but the rescaling also scales {reason}: the ratio of their δ is "
+                             f"identified, yet log δ stays flat along the move of {g} and "
+                             f"{reason[len('the regularized '):]} against {h}")
+                continue
             lines.append(f"{what}, but {reason} breaks it: its δ is identified")
         if not lines:
             lines.append("no rescaling symmetry: every δ is identified on its own")
@@ -168,46 +184,72 @@ def identifiability(model: nn.Module, by=None, *, example=None, prior_mean=None,
     _check_probe_options(tol, factor, seed)
     groups = discover_groups(model, by, regularize_bias=regularize_bias, regularize_norm=regularize_norm)
     reg = [g for g in groups if g.regularized]
+    tensor_groups = groups if by is None else \
+        discover_groups(model, None, regularize_bias=regularize_bias, regularize_norm=regularize_norm)
     args = example_inputs(model, example)
     names = {id(p): n for n, p in model.named_parameters()}
     penalized = {names[id(p)] for g in reg for p in g.params if id(p) in names}
     frozen = _frozen_nonzero(model)   # tensors training cannot rescale: they break a symmetry as a penalty does
-    with_mean = _groups_with_mean(reg, prior_mean)
+    mean_tensors = _tensors_with_mean(reg, prior_mean)
+    with_mean = {g.name for g in reg if set(g.param_names) & mean_tensors}
     was_training = model.training
     model.train()
     try:
         probe = SymmetryProbe(model, args, tol=tol, factor=factor, seed=seed)
         order = [name for name, _ in model.named_modules()]
-        invariant, broken = _scale_invariant(probe, model, reg, names, penalized, with_mean, frozen)
-        pairs, absorbed = [], {}
-        for h in reg:
-            if h.name in invariant:
-                continue
-            for g in groups:
-                if g is h or g.name in invariant:
-                    continue
-                scaled = _pair_symmetry(probe, model, g, h, names, order)
-                if scaled is None:
-                    continue
-                if not g.regularized:
-                    if not set(scaled) & (penalized | frozen):
-                        absorbed.setdefault(h.name, g.name)
-                    continue
-                reason = _breaker(g, h, scaled, penalized, with_mean, frozen)
-                (broken.append((g.name, h.name, reason)) if reason else pairs.append((g.name, h.name)))
-            if h.name not in absorbed:
-                together = _absorbed_together(probe, model, groups, h, names, order, penalized | frozen)
-                if together:
-                    absorbed[h.name] = together
+        pairs, invariant, absorbed, broken, moves = _search(probe, model, groups, names, order, penalized,
+                                                            with_mean, frozen)
+        if tensor_groups is not groups:   # merged groups: the symmetries of their tensors, one by one
+            moves = _search(probe, model, tensor_groups, names, order, penalized, mean_tensors, frozen)[-1]
     finally:
         model.train(was_training)
     absorbed = {h: g for h, g in absorbed.items() if h not in with_mean}
-    return _assemble([g.name for g in reg], pairs, invariant, absorbed, broken)
+    flat, identified = flat_directions(reg, moves, frozen | mean_tensors)
+    return Identifiability([g.name for g in reg], pairs, chains(pairs), list(invariant), dict(absorbed), broken,
+                           flat, identified)
+
+
+def _search(probe, model, groups, names, order, penalized, with_mean, frozen):
+    """(pairs, invariant, absorbed, broken, moves): the findings among ``groups``, and every
+    symmetry found as (tensors scaled by c, tensors scaled by 1/c)."""
+    reg = [g for g in groups if g.regularized]
+    invariant, broken, moves = _scale_invariant(probe, model, reg, names, penalized, with_mean, frozen)
+    pairs, absorbed = [], {}
+    for h in reg:
+        down = [names[id(p)] for p in h.params]
+        if h.name in invariant:   # a group ahead whose scale h can take is as free as h: W → ReLU → W_h → Norm
+            for g in reg:   # (an all-zero g passes trivially: h's move is invisible, g's is none)
+                skip = g is h or g.name in invariant or not any(bool(p.detach().abs().max() > 0) for p in g.params)
+                scaled = None if skip else _pair_symmetry(probe, model, g, h, names, order)
+                if scaled is not None:
+                    moves.append((scaled, down))
+                    if not _breaker(g, h, scaled, penalized, with_mean, frozen):
+                        absorbed.setdefault(g.name, f"{h.name} (scale-invariant)")
+            continue
+        for g in groups:
+            if g is h or g.name in invariant:
+                continue
+            scaled = _pair_symmetry(probe, model, g, h, names, order)
+            if scaled is None:
+                continue
+            moves.append((scaled, down))
+            if not g.regularized:
+                if not set(scaled) & (penalized | frozen):
+                    absorbed.setdefault(h.name, g.name)
+                continue
+            reason = _breaker(g, h, scaled, penalized, with_mean, frozen)
+            (broken.append((g.name, h.name, reason)) if reason else pairs.append((g.name, h.name)))
+        if h.name not in absorbed:
+            together = _absorbed_together(probe, model, groups, h, names, order, penalized | frozen)
+            if together:
+                absorbed[h.name] = together
+                moves.append(([], down))
+    return pairs, invariant, absorbed, broken, moves
 
 
 def _scale_invariant(probe, model, reg, names, penalized, with_mean, frozen):
-    """(invariant group names, broken findings): f(c·W_g) = f(W_g), alone or with g's bias."""
-    invariant, broken = [], []
+    """(invariant group names, broken findings, moves): f(c·W_g) = f(W_g), alone or with g's bias."""
+    invariant, broken, moves = [], [], []
     for g in reg:
         own = [names[id(p)] for p in g.params]
         with_bias = _scaled_with_bias(model, g, names)
@@ -217,9 +259,10 @@ def _scale_invariant(probe, model, reg, names, penalized, with_mean, frozen):
             scaled = with_bias
         else:
             continue
+        moves.append((scaled, []))
         reason = _breaker(g, g, scaled, penalized, with_mean, frozen)
         (broken.append((g.name, g.name, reason)) if reason else invariant.append(g.name))
-    return invariant, broken
+    return invariant, broken, moves
 
 
 def _pair_symmetry(probe, model, g, h, names, order):
@@ -287,7 +330,7 @@ def _breaker(g, h, scaled, penalized, with_mean, frozen) -> str | None:
             return f"the prior mean of {name}"
     own = g.param_names + h.param_names
     extra = [n for n in scaled if n in penalized and n not in own]
-    if extra:
+    if extra and g is not h:   # scale-invariant with a regularized bias: both shrink at no cost
         return f"the regularized {extra[0]}"
     stuck = [n for n in scaled if n in frozen]
     if stuck:
@@ -301,11 +344,12 @@ def _frozen_nonzero(model) -> set:
     return {n for n, p in model.named_parameters() if not p.requires_grad and bool(p.detach().abs().max() > 0)}
 
 
-def _groups_with_mean(groups, prior_mean) -> set:
-    """Names of the groups pulled toward a nonzero prior mean (matched and checked as the
+def _tensors_with_mean(groups, prior_mean) -> set:
+    """Names of the tensors pulled toward a nonzero prior mean (matched and checked as the
     penalty matches them: :func:`lamina.torch.penalty.resolve_prior_mean`)."""
     means = resolve_prior_mean(groups, prior_mean)
-    return {g.name for g, ms in zip(groups, means) if any(m is not None and bool(m.abs().max() > 0) for m in ms)}
+    return {n for g, ms in zip(groups, means) for n, m in zip(g.param_names, ms)
+            if m is not None and bool(m.abs().max() > 0)}
 
 
 def _check_probe_options(tol, factor, seed) -> None:
@@ -316,49 +360,3 @@ def _check_probe_options(tol, factor, seed) -> None:
         raise ValueError(f"factor must be a finite number > 0 other than 1 (the rescaling tested), got {factor!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ValueError(f"seed must be a whole number, got {seed!r}")
-
-
-def _assemble(names, pairs, invariant, absorbed, broken) -> Identifiability:
-    index = {n: i for i, n in enumerate(names)}
-    rows = []
-    for g, h in pairs:
-        row = np.zeros(len(names))
-        row[index[g]], row[index[h]] = 1.0, -1.0
-        rows.append(row)
-    for n in list(invariant) + list(absorbed):
-        row = np.zeros(len(names))
-        row[index[n]] = 1.0
-        rows.append(row)
-    flat, identified = _split_space(np.array(rows).reshape(-1, len(names)), len(names))
-    return Identifiability(names, pairs, _chains(pairs), list(invariant), dict(absorbed), broken,
-                           flat, identified)
-
-
-def _split_space(rows, n):
-    """Orthonormal bases of span(rows) and of its orthogonal complement in ℝⁿ."""
-    if rows.shape[0] == 0:
-        return np.zeros((0, n)), np.eye(n)
-    _, s, vt = np.linalg.svd(rows)
-    rank = int(np.sum(s > 1e-10 * max(1.0, s[0])))
-    return vt[:rank], vt[rank:]
-
-
-def _chains(pairs) -> list[tuple]:
-    """Connected components of the pair graph, members in first-seen order."""
-    parent = {}
-
-    def root(x):
-        while parent.setdefault(x, x) != x:
-            x = parent[x]
-        return x
-
-    order = []
-    for g, h in pairs:
-        for n in (g, h):
-            if n not in order:
-                order.append(n)
-        parent[root(g)] = root(h)
-    components: dict = {}
-    for n in order:
-        components.setdefault(root(n), []).append(n)
-    return [tuple(c) for c in components.values()]

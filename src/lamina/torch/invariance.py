@@ -47,11 +47,13 @@ def _leaves(out) -> list[torch.Tensor]:
     return []
 
 
-def _flat(out) -> torch.Tensor:
-    leaves = [t.detach().reshape(-1).double() for t in _leaves(out) if t.is_floating_point()]
+def _flat(out, centered: bool = False) -> torch.Tensor:
+    leaves = [t.detach().double() for t in _leaves(out) if t.is_floating_point()]
     if not leaves:
         raise TypeError("the model's output holds no floating-point tensor")
-    return torch.cat(leaves)
+    if centered:   # the part that varies over the batch (first dimension)
+        leaves = [t - t.mean(0) if t.ndim >= 1 and t.shape[0] > 1 else torch.zeros_like(t) for t in leaves]
+    return torch.cat([t.reshape(-1) for t in leaves])
 
 
 @torch.no_grad()
@@ -162,29 +164,42 @@ class SymmetryProbe:
         except (RuntimeError, ValueError, TypeError, IndexError) as error:
             raise ValueError(f"example: the model could not run on it ({type(error).__name__}: {error}); "
                              "pass example=one batch of the model's inputs (≥ 2 rows with BatchNorm)") from error
+        if self.base.numel() == 0:
+            raise ValueError("example: the model's output on it is empty (an empty batch?), so no symmetry "
+                             "can be tested; pass example=one batch with rows")
         self.scale = float(self.base.norm())
+        self.base_centered = self._run({}, centered=True)
 
     @torch.no_grad()
-    def _run(self, overrides):
+    def _run(self, overrides, centered=False):
         state = {**self.params, **{n: b.clone() for n, b in self.buffers.items()}, **overrides}
         # the same random draws (dropout) in every run; seeding only the generator the model uses
         # (torch.manual_seed also queues a seed for every uninitialized accelerator, formatting a
         # stack trace each time: half this probe's time on a small network)
         with seeded_global_rng(self.seed, self.device):
-            return _flat(functional_call(self.model, state, self.args))
+            out = functional_call(self.model, state, self.args)
+        return (_flat(out), _flat(out, centered=True)) if centered and overrides else _flat(out, centered)
 
     @torch.no_grad()
     def is_symmetric(self, up: list, down: list) -> bool:
         c = self.factor
         moved = {n: self.params[n] * c for n in up} | {n: self.params[n] / c for n in down}
-        d_sym = float((self._run(moved) - self.base).norm())
+        sym, sym_centered = self._run(moved, centered=True)
+        d_sym = float((sym - self.base).norm())
         generator = torch.Generator().manual_seed(self.seed + 1)
         perturbed = {}
         for n, value in moved.items():
             noise = torch.randn(value.shape, generator=generator, dtype=value.dtype).to(value.device)
             size = float((value - self.params[n]).norm())
             perturbed[n] = self.params[n] + noise * (size / max(float(noise.norm()), 1e-30))
-        d_ref = float((self._run(perturbed) - self.base).norm())
+        ref, ref_centered = self._run(perturbed, centered=True)
+        d_ref = float((ref - self.base).norm())
         if not (d_ref > 1e-6 * self.scale and d_ref > 1e-30):
             return False                       # the tensors do not reach the output: no finding
-        return d_sym / d_ref < self.tol
+        if d_sym / d_ref >= self.tol:
+            return False
+        # the same on the part of the output that varies over the batch: where the input's signal has
+        # faded (a deep network at its initialization) the output is nearly constant, and a move that
+        # keeps the constant (scaling every bias) passes the first test without being a symmetry
+        d_ref = float((ref_centered - self.base_centered).norm())
+        return not d_ref > 1e-6 * self.scale or float((sym_centered - self.base_centered).norm()) / d_ref < self.tol

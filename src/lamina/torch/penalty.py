@@ -166,7 +166,9 @@ class Regularizer:
         self.reg_groups = [g for g in self.groups if g.regularized]
         self.names = [g.name for g in self.reg_groups]
         device = self.reg_groups[0].params[0].device
-        self.delta = torch.as_tensor(check_deltas(deltas, self.names), dtype=torch.float32, device=device)
+        # float64 for a float64 model (its penalty and weight_decay δ_g/N to double precision), else float32
+        dtype = torch.float64 if self.reg_groups[0].params[0].dtype == torch.float64 else torch.float32
+        self.delta = torch.as_tensor(check_deltas(deltas, self.names), dtype=dtype, device=device)
         self.means = resolve_prior_mean(self.reg_groups, prior_mean)
         if any(m is not None for ms in self.means for m in ms) and self.penalty_kind is not Penalty.L2:
             raise ValueError(f"prior_mean works with penalty='l2' only, got penalty={self.penalty_kind.value!r}")
@@ -229,7 +231,7 @@ class Regularizer:
         if cached is None or cached[0] is not self.delta or cached[1] != self.delta._version:
             coefs = (self.delta.detach().double().cpu().numpy() / self.n_data).tolist()
             self._coefs = [coef for g, coef in zip(self.reg_groups, coefs) for _ in g.params]   # per parameter
-            self._coef_tensor = torch.tensor(self._coefs, device=self.delta.device)
+            self._coef_tensor = torch.tensor(self._coefs, device=self.delta.device, dtype=self.delta.dtype)
             self._coef_source = (self.delta, self.delta._version)
         params = [p for g in self.reg_groups for p in g.params]
         diffs = [d for group in self.offsets() for d in group]

@@ -72,6 +72,17 @@ class LinearWarmup:
         if self.scheduler is not None and 1 < self._seen <= self.steps:
             self.scheduler.step()
 
+    def state_dict(self) -> dict:
+        """The steps seen and the scheduler's state: :func:`~lamina.torch.fit.fit` checkpoints it, so
+        that a resumed run continues the warm-up where it stopped (a fresh scheduler on the restored
+        rate would restart it, and LinearLR's relative updates then overshoot ``lr``)."""
+        return {"seen": self._seen, "scheduler": None if self.scheduler is None else self.scheduler.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._seen = int(state["seen"])
+        if self.scheduler is not None and state["scheduler"] is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+
 
 def restart(optimizer: str, param_groups: list[dict], lr: float, steps: int,
             fraction: float = 0.0) -> tuple[torch.optim.Optimizer, LinearWarmup]:

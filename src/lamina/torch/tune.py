@@ -48,7 +48,7 @@ from lamina._context import seeded_global_rng
 from lamina._validation import check_positive_float, check_positive_int, parse_choice
 from lamina.torch.data import steps_per_epoch
 from lamina.torch.evidence import OnlineEvidence, evidence_info
-from lamina.torch.fit import Batches, fit, float_features, model_device, model_dtype
+from lamina.torch.fit import Batches, evaluate, fit, float_features, model_device, model_dtype
 from lamina.torch.identifiability import identifiability
 from lamina.torch.likelihoods import Classification, make_likelihood
 from lamina.torch.penalty import Regularizer
@@ -131,7 +131,9 @@ def tune(model: nn.Module, train, *, likelihood="classification", tuner="heldout
         minibatch order and, through torch's global generator (seeded for the run and restored
         afterwards), Dropout's masks: the same seed gives the same result.
     val : (X, y), optional
-        Held-out data for ``heldout``/``hypergradient``/``optuna`` (else a split of ``train``).
+        Held-out data for ``heldout``/``hypergradient``/``optuna`` and the generic tuners (else a
+        split of ``train``). The others (``evidence``, ``fixed``, ``none``, ``cv``) do not select on
+        it: they score it into ``info["val"]`` and warn.
     by : None, "module_type" or dict
         Grouping (see :func:`lamina.torch.discover_groups`).
     delta : float
@@ -202,13 +204,26 @@ def tune(model: nn.Module, train, *, likelihood="classification", tuner="heldout
                                    by=by, progress=progress, **options)
         elif is_problem_tuner(tuner) or registry.entry(tuner, "network").generic:
             result = _tune_problem(tuner, model, train, lik, recipe, by=by, rule=rule, mode=mode,
-                                   prior_mean=prior_mean, **options)
+                                   prior_mean=prior_mean, val=val, **options)
         else:
             result = _run_registered(tuner, model, train, lik, recipe, val=val, by=by, delta=delta,
                                      rule=heldout_rule if tuner == "heldout" else rule,
                                      mode=mode, prior_mean=prior_mean, progress=progress, **options)
+    if val is not None and result.method in IGNORE_VAL:
+        _report_unused_val(result, val, lik)
     result.compute.seconds = time.perf_counter() - started
     return result
+
+
+IGNORE_VAL = ("evidence", "fixed", "none", "cv")   # tuners that choose δ without held-out data
+
+
+def _report_unused_val(result, val, lik) -> None:
+    """``val`` given to a tuner that does not choose δ on it: its NLL goes to ``info["val"]``, and a
+    warning says so (it had been ignored without a word)."""
+    result.info["val"] = evaluate(result.model, val, lik)
+    warnings.warn(f"tuner {result.method!r} does not choose δ on val (it selects on the training data); "
+                  f"val is only scored: result.info['val'] = {result.info['val']}", UserWarning, stacklevel=3)
 
 
 def _resolve_tuner_keyword(tuner, method):
@@ -226,18 +241,18 @@ def _resolve_tuner_keyword(tuner, method):
     return registry.entry(tuner, "network").name
 
 
-def _tune_problem(tuner, model, train, lik, recipe, *, by, rule, mode, prior_mean, **options) -> NetTuneResult:
+def _tune_problem(tuner, model, train, lik, recipe, *, by, rule, mode, prior_mean, val=None,
+                  **options) -> NetTuneResult:
     """A generic tuner (object or name) on the network as a NetworkProblem."""
-    if isinstance(model, nn.Module) and isinstance(train, torch.utils.data.DataLoader):
-        raise TypeError(f"tuner {getattr(tuner, 'name', tuner)!r} needs train=(X, y) tensors (it splits off "
-                        "held-out data)")
     problem_options = {k: options.pop(k) for k in ("val_fraction", "report_every") if k in options}
     if not is_problem_tuner(tuner):
         tuner = registry.entry(tuner, "network").load()(**options)
+        if "seed" not in options and hasattr(tuner, "seed"):   # a registered name follows tune's seed
+            tuner.seed = recipe.seed
     elif options:
         raise TypeError(f"unexpected options for a tuner object: {sorted(options)} (set them on the object)")
     problem = NetworkProblem(model, train, lik, recipe, by=by, mode=mode, prior_mean=prior_mean, rule=rule,
-                             **problem_options)
+                             val=val, **problem_options)
     result = tuner.tune_problem(problem)
     return NetTuneResult(result.method, result.lambdas, model, result.trajectory, result.compute,
                          curve=result.curve, info=result.info, history=problem.history)

@@ -63,7 +63,11 @@ class LinearProblem:
         return self._folds
 
     def criterion(self, values) -> float:
-        return weighted_mean(values, [fold.size for fold in self._folds])
+        """Mean of the folds' values weighted by their held-out rows (or sample weights); a fold
+        whose held-out weights are all zero carries no weight (its own mean, 0/0, is NaN)."""
+        sizes = np.array([fold.size for fold in self._folds], dtype=float)
+        keep = sizes > 0
+        return weighted_mean(np.asarray(values, dtype=float)[keep], sizes[keep])
 
     def _count(self, fold, before: tuple[int, int]) -> None:
         self.compute.fits += fold.train.n_fits - before[0]
@@ -111,7 +115,7 @@ class LinearProblem:
 
     def default_grid(self, n_values: int | None = None) -> np.ndarray:
         """n multipliers t (λ = t·direction) from where every group is off down to 10⁻³ of it
-        (ridge: 10³ … 10⁻⁷ × the mean feature variance) — :class:`~lamina.tuners.linear.GridCVTuner`'s grid."""
+        (ridge: 10³ × the largest … 10⁻⁷ × the smallest non-constant feature variance) — :class:`~lamina.tuners.linear.GridCVTuner`'s grid."""
         lams = _grid(self.bounds(), self.spec, 50 if n_values is None else int(n_values), self.direction)
         return lams[:, 0] / self.direction[0]
 

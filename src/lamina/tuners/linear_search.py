@@ -28,7 +28,8 @@ class GridCVTuner(LinearTuner):
         (see :func:`~lamina.tuners.linear_data.cv_splits`).
     n_lams : int
         Grid size: geometric from λ_max (every group off) down to λ_max·10⁻³
-        (ridge: 10³ down to 10⁻⁷ × the mean feature variance).
+        (ridge: 10³ × the largest down to 10⁻⁷ × the smallest non-constant feature variance,
+        the bounds of ``_bounds``).
     direction : array (n_groups,), optional
         λ = t·direction (a scaling rule); ones by default.
     n_jobs : int, optional

@@ -88,6 +88,9 @@ class GridSearch(ProblemTuner):
             lams = grid[:, None] * np.asarray(problem.direction, dtype=float)[None, :]
             per_split = self._losses(problem, lams, splits)            # (n_values, n_splits)
             scores = np.array([problem.criterion(row) for row in per_split])
+            if not np.any(np.isfinite(scores)):
+                raise RuntimeError("GridSearch: every grid point diverged or gave a non-finite score "
+                                   "(lower the learning rate, or check the data)")
             best = int(np.nanargmin(np.where(np.isfinite(scores), scores, np.nan)))
             fitted = problem.refit(lams[best])
         names = problem.names

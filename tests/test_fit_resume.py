@@ -1,0 +1,77 @@
+"""fit's checkpoints: a run killed mid-way and resumed ends as the uninterrupted run; a checkpoint
+of another model or recipe is refused."""
+import pytest
+import torch
+from torch import nn
+
+import lamina.torch as lt
+from lamina.torch.penalty import Regularizer
+
+
+class _Kill:
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, optimizer):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def _run(path, setting, kill=None):
+    generator = torch.Generator().manual_seed(0)
+    X, y = torch.randn(40, 3, generator=generator), torch.randint(0, 2, (40,), generator=generator)
+    Xv, yv = torch.randn(20, 3, generator=generator), torch.randint(0, 2, (20,), generator=generator)
+    dtype = torch.float64 if setting == "float64" else torch.float32
+    torch.manual_seed(1)
+    layers = [nn.Linear(3, 8), nn.ReLU()] + ([nn.Dropout(0.3)] if setting == "dropout" else []) + [nn.Linear(8, 2)]
+    net = nn.Sequential(*layers).to(dtype)
+    val = (Xv.to(dtype), yv) if setting == "val" else None
+    return lt.fit(net, (X.to(dtype), y), epochs=8, lr=1e-2, batch_size=16, regularizer=Regularizer(net, 40, 0.5),
+                  checkpoint=path, checkpoint_every=2, callbacks=[] if kill is None else [_Kill(kill)],
+                  val=val, eval_every=1, patience=20 if val is not None else None)
+
+
+@pytest.mark.parametrize("setting", ["dropout", "float64", "val"])
+def test_a_run_killed_and_resumed_ends_as_the_uninterrupted_run(setting, tmp_path):
+    full = _run(None, setting)
+    path = tmp_path / "ckpt.pt"
+    with pytest.raises(KeyboardInterrupt):
+        _run(path, setting, kill=4)          # dies after epoch 5; the checkpoint holds epoch 4
+    resumed = _run(path, setting)
+    for a, b in zip(full.model.parameters(), resumed.model.parameters()):
+        assert torch.equal(a, b)
+    assert resumed.history["loss"] == full.history["loss"]
+    assert resumed.history.get("val_nll") == full.history.get("val_nll")
+    assert resumed.history["lambdas"] == full.history["lambdas"]
+
+
+def test_an_early_stopped_run_run_again_returns_the_same_model(tmp_path):
+    torch.manual_seed(0)
+    X, y = torch.randn(60, 4), torch.randint(0, 3, (60,))
+
+    def run(path):
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Linear(4, 64), nn.ReLU(), nn.Linear(64, 3))
+        return lt.fit(net, (X[:30], y[:30]), epochs=200, lr=3e-2, val=(X[30:], y[30:]), patience=3, eval_every=2,
+                      checkpoint=path)
+
+    path = tmp_path / "ckpt.pt"
+    first = run(path)
+    again = run(path)                        # the checkpoint of the stopped run is resumed
+    assert first.stopped_early and again.stopped_early and again.epochs == first.epochs
+    for a, b in zip(first.model.parameters(), again.model.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_a_checkpoint_of_another_recipe_or_model_is_refused(tmp_path):
+    X, y = torch.randn(40, 3), torch.randint(0, 2, (40,))
+    path = tmp_path / "ckpt.pt"
+    lt.fit(nn.Linear(3, 2), (X, y), epochs=2, lr=1e-2, checkpoint=path)
+    with pytest.raises(ValueError, match="another model or recipe.*lr"):
+        lt.fit(nn.Linear(3, 2), (X, y), epochs=4, lr=0.5, checkpoint=path)
+    with pytest.raises(ValueError, match="another model or recipe.*optimizer"):
+        lt.fit(nn.Linear(3, 2), (X, y), epochs=4, lr=1e-2, optimizer="sgd", checkpoint=path)
+    with pytest.raises(ValueError, match="another model or recipe.*parameters"):
+        lt.fit(nn.Linear(3, 5), (X, y), epochs=4, lr=1e-2, checkpoint=path)
+    out = lt.fit(nn.Linear(3, 2), (X, y), epochs=4, lr=1e-2, checkpoint=path)   # the same recipe, extended
+    assert out.epochs == 4 and len(out.history["loss"]) == 4
