@@ -363,3 +363,92 @@ def test_a_resume_keeps_the_report_settings_of_the_study_it_resumes(tmp_path):
         open_study("s", changed, spec, resume=True, report={"intro": "refused"})
     study = open_study("s", ridge_cells(tmp_path, 2), spec, resume=True, report={"intro": "resumed"})
     assert study.user_attrs[REPORT_ATTR] == {"intro": "as created"}
+
+
+@pytest.mark.parametrize("folder", ["q?d", "p%20d"])
+def test_a_storage_path_names_the_file_the_study_is_stored_in(tmp_path, folder):
+    """A path is not a URL: a ``?`` (SQLAlchemy's query) or ``%20`` (decoded) in it stored the study
+    in another file (``q``) or failed (no folder ``p d``)."""
+    (tmp_path / folder).mkdir()
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    path = tmp_path / folder / "study.db"
+    spec = storage_spec(path, "unused")
+    assert spec.path == path
+    rows = run_study("s", ridge_cells(logs, 1), "study_cells:ridge_cell", spec)
+    assert [row["state"] for row in rows] == ["COMPLETE"]
+    assert path.is_file() and sorted(p.name for p in tmp_path.iterdir()) == sorted([folder, "logs"])
+
+
+def test_a_resume_stores_the_cells_of_a_study_whose_creator_died_before_storing_them(tmp_path):
+    """Killed between creating the study and storing its cell list: the resume ran the cells but
+    never stored the list, so ``lamina report`` listed no missing cell and other cells were accepted."""
+    from lamina.studies import expected_cells
+    spec = storage_spec(tmp_path / "study.db", "unused")
+    optuna.create_study(study_name="s", storage=spec.open(), direction="minimize")   # the creator dies here
+    cells = ridge_cells(tmp_path, 2)
+    run_study("s", cells, "study_cells:ridge_cell", spec, resume=True)
+    assert expected_cells("s", spec) == ["c0", "c1"]
+    with pytest.raises(ValueError, match="other cells"):
+        open_study("s", ridge_cells(tmp_path, 3), spec, resume=True)
+
+
+def test_a_claim_lock_held_elsewhere_is_waited_for_a_bounded_time(tmp_path, monkeypatch):
+    """The SQLite claim lock was taken with a blocking flock: a process suspended while holding it
+    (Ctrl-Z) left every other worker waiting for ever."""
+    import fcntl
+    import threading
+
+    from lamina.studies import storage
+    monkeypatch.setattr(storage, "CLAIM_WAIT_S", 1, raising=False)
+    spec = storage_spec(tmp_path / "study.db", "unused")
+    outcome = []
+
+    def claim():
+        try:
+            with spec.claim_lock():
+                outcome.append("claimed")
+        except storage.StorageError as error:
+            outcome.append(str(error))
+
+    with open(f"{spec.path}.lock", "a") as holder:
+        fcntl.flock(holder, fcntl.LOCK_EX)   # the suspended process
+        thread = threading.Thread(target=claim, daemon=True)
+        thread.start()
+        thread.join(timeout=10)
+        waited_for_ever = thread.is_alive()
+    thread.join(timeout=10)
+    assert not waited_for_ever and "held" in outcome[0]
+    with spec.claim_lock():   # free again: taken at once
+        pass
+
+
+def test_a_locked_sqlite_file_is_waited_for_a_bounded_time_in_all(tmp_path, monkeypatch):
+    """Each of the 40 retries of the WAL switch waited SQLite's 60 s busy timeout: a file locked by
+    another process (here a rollback-journal file under an exclusive lock) held the command 40 minutes."""
+    import sqlite3
+    import threading
+
+    from lamina.studies import storage
+    monkeypatch.setattr(storage, "LOCKED_WAIT_S", 2, raising=False)
+    path = tmp_path / "study.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN EXCLUSIVE")
+    outcome = []
+
+    def open_it():
+        try:
+            storage_spec(path, "unused").open()
+            outcome.append("opened")
+        except storage.StorageError as error:
+            outcome.append(str(error))
+
+    thread = threading.Thread(target=open_it, daemon=True)
+    began = time.monotonic()
+    thread.start()
+    thread.join(timeout=20)
+    waited = time.monotonic() - began
+    holder.rollback()
+    holder.close()
+    assert waited < 20 and "locked" in outcome[0]

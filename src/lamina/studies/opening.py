@@ -4,8 +4,8 @@ A study is created once with all its cells enqueued (one WAITING trial per cell)
 is race-free: of two processes creating the same new study, Optuna lets exactly one create
 it; the other finds it existing. Reopening (``resume``) checks that every cell is asked for
 with the settings it was stored with, enqueues cells that a process killed while creating
-the study never enqueued, and enqueues again cells that were lost (their worker died) or
-failed (so that a fixed task or environment can be retried). While a study runs, a lost
+the study never enqueued (storing the cell list if it died before that), and enqueues again
+cells that were lost (their worker died) or failed (so that a fixed task or environment can be retried). While a study runs, a lost
 cell is enqueued again by :func:`retry_lost_cell`, the workers' Optuna stale-trial callback.
 """
 from __future__ import annotations
@@ -100,6 +100,8 @@ def open_study(name: str, cells: Iterable[Cell], spec: StorageSpec, *, resume: b
             enqueue(study, cell)
         return study
     check_cells(study, cells)
+    if CELLS_ATTR not in study.user_attrs:   # its creator was killed before it stored them
+        study.set_user_attr(CELLS_ATTR, keys)
     if report is not None and REPORT_ATTR not in study.user_attrs:   # a study stored before lamina kept it
         study.set_user_attr(REPORT_ATTR, jsonable(report))
     requeue(study, cells, retry_failed=True)

@@ -19,6 +19,7 @@ failure surfaces as :class:`StorageError` with a one-line message (the password 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import pathlib
 import sqlite3
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 
 import optuna
 import sqlalchemy.exc
+from sqlalchemy.engine import URL, make_url
 
 try:
     import fcntl
@@ -38,6 +40,8 @@ DEFAULT_HEARTBEAT_S = 5
 DEFAULT_GRACE_S = 20
 OPEN_ATTEMPTS = 5
 CONNECT_TIMEOUT_S = 15
+#: seconds a worker waits for another process's claim of a cell on SQLite (a claim takes milliseconds)
+CLAIM_WAIT_S = 120
 
 
 class StorageError(ValueError):
@@ -92,12 +96,23 @@ class StorageSpec:
         """Held while a worker claims a cell. SQLite has no row locks (Optuna's SELECT … FOR
         UPDATE is a plain SELECT there), so two processes could claim the same waiting trial:
         on SQLite the claim holds an exclusive ``flock`` on ``<file>.lock`` (released by the
-        system if the process dies). PostgreSQL locks the row itself: nothing to do."""
+        system if the process dies). PostgreSQL locks the row itself: nothing to do. A lock held
+        longer than ``CLAIM_WAIT_S`` seconds (its holder suspended, e.g. ``Ctrl-Z``) raises
+        :class:`StorageError` instead of waiting for ever."""
         if not self.is_sqlite or fcntl is None:
             yield
             return
         with open(f"{self.path}.lock", "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            deadline = time.monotonic() + CLAIM_WAIT_S
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise StorageError(f"storage {self.path}: another process has held {self.path}.lock for "
+                                           f"more than {CLAIM_WAIT_S} s (a suspended lamina process?)") from None
+                    time.sleep(0.05)
             try:
                 yield
             finally:
@@ -105,8 +120,9 @@ class StorageSpec:
 
     @property
     def path(self) -> pathlib.Path:
-        """The SQLite file of a ``sqlite:///`` URL (also in SQLite's URI form ``file:…?mode=ro&uri=true``)."""
-        return pathlib.Path(self.url.removeprefix("sqlite:///").split("?", 1)[0].removeprefix("file:"))
+        """The SQLite file of a ``sqlite:///`` URL (also in SQLite's URI form ``file:…?mode=ro&uri=true``),
+        read as SQLAlchemy reads it (``%xx`` decoded, ``?`` starting the query): the file it opens."""
+        return pathlib.Path((make_url(self.url).database or "").removeprefix("file:"))
 
     @property
     def is_sqlite(self) -> bool:
@@ -131,14 +147,14 @@ def storage_spec(storage: str | os.PathLike | StorageSpec | None, default_path: 
     if storage is None:
         path = pathlib.Path(default_path)
         path.parent.mkdir(parents=True, exist_ok=True)  # the default lives in the output folder
-        return StorageSpec(f"sqlite:///{path.as_posix()}", heartbeat_interval, grace_period)
+        return StorageSpec(sqlite_url(path), heartbeat_interval, grace_period)
     text = os.fspath(storage)
     scheme = text.split("://", 1)[0].split("+", 1)[0] if "://" in text else None
     if scheme is None and ":" in text.split("/", 1)[0] and not pathlib.Path(text).exists():
         raise ValueError(f"--storage: {redact(text)!r} is neither a file path nor a URL "
                          "(sqlite:///path/to/file.db or postgresql://user@host/db)")
     if scheme is None:
-        text = f"sqlite:///{pathlib.Path(text).as_posix()}"
+        text = sqlite_url(text)
     elif scheme not in ("sqlite", "postgresql", "mysql"):
         raise ValueError(f"storage must be a file path, sqlite:///… or postgresql://… URL; got {redact(text)!r}")
     spec = StorageSpec(text, heartbeat_interval, grace_period)
@@ -147,18 +163,30 @@ def storage_spec(storage: str | os.PathLike | StorageSpec | None, default_path: 
     return spec
 
 
-_LOCKED_ATTEMPTS = 40   # ≈ 40 s of retries at most
+def sqlite_url(path: str | os.PathLike) -> str:
+    """The ``sqlite:///`` URL of a file path, quoted so that SQLAlchemy opens that very file: a
+    ``?`` in the path would start the URL's query and ``%20`` would be decoded to a space.
+
+    >>> sqlite_url("out/study.db"), sqlite_url("a?b/s%20.db")
+    ('sqlite:///out/study.db', 'sqlite:///a%3Fb/s%2520.db')
+    """
+    return URL.create("sqlite", database=pathlib.Path(path).as_posix()).render_as_string(hide_password=False)
+
+
+LOCKED_WAIT_S = 60   # all the waiting for a locked file, retries included
 
 
 def _prepare_sqlite(path: pathlib.Path) -> None:
-    """Check that ``path`` can hold a SQLite study and switch it to WAL (kept by the file)."""
+    """Check that ``path`` can hold a SQLite study and switch it to WAL (kept by the file);
+    a file locked by another process is waited for ``LOCKED_WAIT_S`` seconds in all."""
     if not path.parent.is_dir():
         raise StorageError(f"storage folder {path.parent} does not exist")
     if path.is_dir():
         raise StorageError(f"storage {path} is a folder, not a SQLite file")
-    for attempt in range(_LOCKED_ATTEMPTS):
+    deadline = time.monotonic() + LOCKED_WAIT_S
+    for attempt in itertools.count():
         try:
-            with contextlib.closing(sqlite3.connect(path, timeout=60)) as connection:
+            with contextlib.closing(sqlite3.connect(path, timeout=max(0.0, deadline - time.monotonic()))) as connection:
                 mode = connection.execute("PRAGMA journal_mode").fetchone()[0]
                 if mode.lower() != "wal" and os.access(path, os.W_OK):
                     connection.execute("PRAGMA journal_mode=WAL")
@@ -166,8 +194,8 @@ def _prepare_sqlite(path: pathlib.Path) -> None:
         except sqlite3.OperationalError as error:
             # switching a new file to WAL needs it to itself; SQLite answers "locked" at once
             # (no busy wait) while another process is creating the same study: try again
-            if "locked" in str(error) and attempt + 1 < _LOCKED_ATTEMPTS:
-                time.sleep(0.05 * (attempt + 1))
+            if "locked" in str(error) and time.monotonic() < deadline:
+                time.sleep(min(0.05 * (attempt + 1), max(0.0, deadline - time.monotonic())))
                 continue
             raise StorageError(f"storage {path}: {error} (is it a SQLite file written by lamina?)") from None
         except sqlite3.DatabaseError as error:
