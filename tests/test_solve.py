@@ -436,3 +436,67 @@ def test_the_gap_stays_a_bound_with_more_than_64_free_coefficients(solver):
         fit = lamina.solve(X, y, L1(weights=weights), lam, solver=solver, tol=1e-4, max_iter=100_000)
     excess = fit.objective - optimum
     assert fit.converged and fit.criterion >= excess - 1e-9 * optimum and excess <= 1e-4 * optimum
+
+
+@pytest.mark.parametrize("penalty, groups", [("l1", None), ("group_l1", Groups.contiguous([3] * 20))])
+@pytest.mark.parametrize("max_iter", [1, 2])
+def test_cd_out_of_iterations_reports_the_returned_x(penalty, groups, max_iter):
+    """When max_iter runs out, objective, criterion and the last history entry are those of the
+    x returned (coordinate descent used to report the iterate before its last inner solve)."""
+    rng = np.random.default_rng(0)
+    A, b = rng.standard_normal((30, 60)), rng.standard_normal(30)
+    lam = 0.05 * np.max(np.abs(A.T @ b))
+    with pytest.warns(ConvergenceWarning):
+        result = lamina.solve(A, b, penalty, lam, groups, solver="cd", max_iter=max_iter, tol=1e-14)
+    x = result.x
+    residual = A @ x - b
+    regularizer = (lam * np.abs(x).sum() if groups is None
+                   else lam * np.sum(np.linalg.norm(x.reshape(20, 3), axis=1)))
+    expected = 0.5 * residual @ residual + regularizer
+    assert result.objective == pytest.approx(expected, rel=1e-12)
+    assert result.history.objective[-1] == result.objective
+    assert result.criterion == result.history.criterion[-1]
+
+
+@pytest.mark.parametrize("penalty", ["l1", "group_l1"])
+def test_cd_fits_ill_conditioned_unpenalized_columns(penalty):
+    """10 unpenalized columns spanning the 8 rows, singular values down to 1e-6: P* = 0. Coordinate
+    descent used to crawl on them (millions of epochs, 0.2 · ½‖y‖² left); the free coefficients
+    are now refitted by least squares after each inner solve."""
+    rng = np.random.default_rng(5)
+    n, p = 8, 32
+    U, _, Vt = np.linalg.svd(rng.standard_normal((n, p)), full_matrices=False)
+    A = (U * np.logspace(0, -6, n)) @ Vt
+    b = rng.standard_normal(n)
+    if penalty == "l1":
+        weights = np.ones(p)
+        weights[:10] = 0.0
+        groups, pen = None, L1(weights=weights)
+    else:
+        groups = Groups.contiguous([2] * 16)
+        weights = np.ones(16)
+        weights[:5] = 0.0
+        pen = GroupL1(weights=weights)
+    lam = 0.1 * np.max(np.abs(A.T @ b))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        result = lamina.solve(A, b, pen, lam, groups, solver="cd", tol=1e-6, max_iter=20)
+    assert result.converged
+    assert result.objective < 1e-6 * 0.5 * (b @ b)
+    assert result.info["n_epochs"] < 10_000
+
+
+@pytest.mark.parametrize("solver", ["cd", "fista"])
+def test_callback_x_is_the_recorded_iterate(solver):
+    """The x a callback receives is a snapshot: its objective is the one recorded with it, even
+    after the solver went on (coordinate descent updates its iterate in place)."""
+    rng = np.random.default_rng(0)
+    A, b = rng.standard_normal((30, 60)), rng.standard_normal(30)
+    lam = 0.05 * np.max(np.abs(A.T @ b))
+    seen = []
+    lamina.solve(A, b, "l1", lam, solver=solver, tol=1e-10,
+                 callback=lambda k, x, objective, criterion: seen.append((x, objective)))
+    assert len(seen) > 1
+    for x, objective in seen:
+        residual = A @ x - b
+        assert 0.5 * residual @ residual + lam * np.abs(x).sum() == pytest.approx(objective, rel=1e-12)

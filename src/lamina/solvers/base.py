@@ -97,7 +97,8 @@ class Monitor:
         self.history.criterion.append(float(criterion))
         self.history.time.append(time.perf_counter() - self.start)
         self.converged = criterion <= threshold
-        stop_requested = bool(self.callback(iteration, x, objective, criterion)) if self.callback else False
+        # a copy: solvers update x in place (coordinate descent), and a callback may keep it
+        stop_requested = bool(self.callback(iteration, np.copy(x), objective, criterion)) if self.callback else False
         return self.converged or stop_requested
 
     def result(self, x, n_iter: int, lam=None, objective: float | None = None, **info) -> SolveResult:

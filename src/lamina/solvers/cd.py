@@ -202,17 +202,21 @@ def coordinate_descent(X, y, penalty: Penalty, lam, groups: Groups, *, x0=None, 
     iteration = 0
     ws_size = 0
     best_gap, stalls = np.inf, 0   # inner solves that spent all their epochs since the gap last fell
-    for iteration in range(1, max_iter + 1):
+
+    def certify(iteration):
         # Recomputed from scratch: the certificate uses y − Xw itself, whatever rounding
         # the incremental updates of the inner solver have accumulated.
         kernels.residual(y, w, *design, residual)
         kernels.correlations(residual, *design, corr)
         primal, gap = _certificate(kind, penalty, lam, groups, y, w, residual, corr, l1, l2,
                                    lipschitz, always_in, violations, projection)
+        return gap, monitor.record(iteration, w, primal, gap, gap_threshold(tol, primal, half_norm_y))
+
+    for iteration in range(1, max_iter + 1):
+        gap, stop = certify(iteration)
         if gap < best_gap:
             best_gap, stalls = gap, 0
-        threshold = gap_threshold(tol, primal, half_norm_y)
-        if monitor.record(iteration, w, primal, gap, threshold) or stalls >= MAX_STALLS:
+        if stop or stalls >= MAX_STALLS:
             break   # converged, or whole epoch budgets no longer lower the gap: rounding, not tol, limits it
         support = (w != 0) if kind == kernels.ELASTIC_NET else (groups.norms(w) > 0)
         ws_size = min(n_units, max(p0, 2 * int(support.sum()), ws_size))
@@ -224,4 +228,11 @@ def coordinate_descent(X, y, penalty: Penalty, lam, groups: Groups, *, x0=None, 
                                              matrix, tol_in, max_epochs, n_anderson)
         n_epochs += epochs
         stalls += stalled
+        if projection is not None:   # the free coefficients minimized exactly, given the others:
+            # one least-squares step, where CD crawls on ill-conditioned free columns
+            kernels.residual(y, w, *design, residual)
+            w[projection.index] += projection.pinv @ residual
+    else:   # max_iter ran out after an inner solve: certify the w that is returned, not the one before it
+        if max_iter > 0:
+            certify(iteration)
     return monitor.result(w, iteration, lam=lam, n_epochs=n_epochs)

@@ -108,6 +108,7 @@ class FreeProjection:
 
     def __init__(self, A, free_index):
         free_index = np.asarray(free_index)      # at least one
+        self.index = free_index
         if is_explicit(A):
             self.columns, self.n_products = dense_columns(A, free_index), len(free_index)
         else:
