@@ -165,3 +165,26 @@ def test_inverse_fit_checks_a_user_operator_once_and_can_be_told_not_to(monkeypa
     assert np.allclose(checked.x, lamina.inverse.fit(M, b, "l1", tuner="cv", n_lams=5).x, atol=1e-6)
     lamina.solve(right, b, "l1", 0.5)                  # a plain solve still tests an operator itself
     assert tested == [M.shape]
+
+
+def test_synthetic_gather_of_two_traces_is_finite_and_interpolation_always_fills_a_trace():
+    from lamina.inverse.problems import synthetic_gather
+    assert np.isfinite(synthetic_gather(n_traces=2, n_time=32)).all()
+    with pytest.raises(ValueError, match="dx"):
+        synthetic_gather(n_traces=8, n_time=32, dx=0.0)
+    problem = interpolation(n_traces=16, n_time=64, keep=0.99, seed=0)
+    assert len(problem.meta["missing"]) == 1
+    assert np.isfinite(filled_snr(problem, np.zeros(problem.A.shape[1])))
+
+
+@pytest.mark.parametrize("min_gap", [1, 2, 4, 7])
+def test_reflectivity_spikes_are_as_far_apart_as_documented(min_gap):
+    """The docstring had promised min_gap; the jitter of up to ⌊min_gap/2⌋ − 1 samples allows
+    min_gap − ⌊min_gap/2⌋ + 1 (3 for 4, seen on 200 of 200 seeds)."""
+    from lamina.inverse.problems import reflectivity
+    bound = min_gap - max(min_gap // 2, 1) + 1
+    smallest = []
+    for seed in range(20):
+        positions = np.flatnonzero(reflectivity(400, 60, np.random.default_rng(seed), min_gap=min_gap))
+        smallest.append(np.diff(positions).min())
+    assert min(smallest) >= bound

@@ -436,3 +436,52 @@ def test_frames_refuse_signals_and_coefficients_of_the_wrong_size():
         for size in (frame.n_coefs - 8, frame.n_coefs + 8):
             with pytest.raises(ValueError, match=r"c must have n_coefs = %d" % frame.n_coefs):
                 frame.synthesis(np.ones(size))
+
+
+@pytest.mark.parametrize("band", [-1.0, 0.0, float("nan"), 1.5, "x", True])
+def test_pocs_band_out_of_range_is_refused_by_name(band):
+    from lamina.inverse.baselines import pocs_interpolation
+    mask = np.arange(40) % 3 != 0
+    with pytest.raises(ValueError, match="band"):
+        pocs_interpolation(np.sin(np.arange(40) / 4.0), mask, band=band)
+
+
+@pytest.mark.parametrize("array", [np.exp(1j * np.arange(8.0)), np.array(["a", "b"]),
+                                   np.arange(3).astype("datetime64[D]"), np.zeros(3, dtype=[("a", float)])])
+def test_signal_file_of_non_real_numbers_is_refused_by_name(tmp_path, array):
+    from lamina.inverse.signal_file import load_signal
+    np.save(tmp_path / "odd.npy", array)
+    with pytest.raises(ValueError, match="odd.npy.*real numbers"):
+        load_signal(tmp_path / "odd.npy")
+
+
+def test_unreadable_mseed_and_image_files_are_refused_by_name(tmp_path):
+    from lamina.inverse.signal_file import load_signal
+    pytest.importorskip("obspy")
+    pytest.importorskip("skimage")
+    for name in ("bad.mseed", "bad.png"):
+        (tmp_path / name).write_bytes(b"not a file of that kind" * 10)
+        with pytest.raises(ValueError, match=f"signal file .*{name}.* could not be read"):
+            load_signal(tmp_path / name)
+
+
+def test_signal_file_mask_as_array_and_bad_samples_named(tmp_path):
+    from lamina.inverse.signal_file import reconstruct_file
+    signal = np.sin(np.arange(64) / 3.0)
+    mask = np.arange(64) % 2 == 0
+    np.save(tmp_path / "s.npy", signal)
+    summary = reconstruct_file(tmp_path / "s.npy", mask, one_lambda=False)   # an array, as reconstruct takes
+    assert summary["observed"] == 32
+    with pytest.raises(ValueError, match="mask has shape"):
+        reconstruct_file(tmp_path / "s.npy", mask[:-1], one_lambda=False)
+    with pytest.raises(ValueError, match="no True entry"):
+        reconstruct_file(tmp_path / "s.npy", np.zeros(64, bool), one_lambda=False)
+    signal[4] = np.nan
+    np.save(tmp_path / "s.npy", signal)
+    with pytest.raises(ValueError, match=r"s\.npy.*1 observed samples.*index \(4,\)"):
+        reconstruct_file(tmp_path / "s.npy", mask, one_lambda=False)
+    np.save(tmp_path / "nan.npy", np.full(20, np.nan))
+    with pytest.raises(ValueError, match="nan.npy.*no finite sample"):
+        reconstruct_file(tmp_path / "nan.npy")
+    with pytest.raises(ValueError, match="keep"):
+        reconstruct_file(tmp_path / "s.npy", keep="0.5")

@@ -496,3 +496,14 @@ def test_per_group_sure_names_a_non_finite_start_or_factor():
             SURECoordinate(sigma=0.1).tune(A, b, L1(), groups, start)
     with pytest.raises(ValueError, match="factors"):       # was accepted, then failed in the solver
         SURECoordinate(sigma=0.1, factors=[0.5, np.nan, 2.0])
+
+
+def test_run_penalty_labels_each_point_with_its_lambda_whatever_the_grid_order():
+    from lamina.inverse import deconvolution
+    from lamina.inverse.study import run_penalty
+    problem = deconvolution(n_samples=120, n_spikes=6, seed=0)
+    grid = np.geomspace(1e-3, 1.0, 6)
+    increasing, decreasing = run_penalty(problem, "l1", lams=grid), run_penalty(problem, "l1", lams=grid[::-1])
+    np.testing.assert_allclose(increasing.lams, decreasing.lams)
+    np.testing.assert_allclose(increasing.errors, decreasing.errors)
+    assert increasing.summary()["lam_auto"] == decreasing.summary()["lam_auto"]

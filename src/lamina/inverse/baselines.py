@@ -90,7 +90,12 @@ def pocs_interpolation(values, mask, *, n_iter: int = 300, band: float | None = 
     observed, mask = _observed(values, mask)
     n_iter = check_positive_int(n_iter, "n_iter")
     share = float(mask.mean())
-    band = (0.5 * share if mask.ndim == 1 else np.sqrt(0.5 * share)) if band is None else float(band)
+    if band is None:
+        band = 0.5 * share if mask.ndim == 1 else np.sqrt(0.5 * share)
+    elif (isinstance(band, bool) or not isinstance(band, (int, float, np.integer, np.floating))
+          or not 0 < band <= 1):
+        raise ValueError(f"band must be a number in (0, 1] (the kept share of the Nyquist band), got {band!r}")
+    band = float(band)
     keep = np.ones(mask.shape, bool)
     for axis, size in enumerate(mask.shape):
         frequencies = np.abs(np.fft.fftfreq(size)) / 0.5            # in units of Nyquist

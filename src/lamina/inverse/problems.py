@@ -66,8 +66,11 @@ def ricker(peak_frequency: float, dt: float, n_samples: int | None = None) -> np
 
 
 def reflectivity(n_samples: int, n_spikes: int, rng: np.random.Generator, min_gap: int = 4) -> np.ndarray:
-    """Sparse reflectivity: ``n_spikes`` spikes at least ``min_gap`` samples apart, random signs,
-    amplitudes uniform in [0.2, 1] in absolute value."""
+    """Sparse reflectivity: ``n_spikes`` spikes on a grid of step ``min_gap``, each moved by 0 to
+    ⌊min_gap/2⌋ − 1 samples — so neighbours are at least min_gap − ⌊min_gap/2⌋ + 1 samples apart
+    (3 for the default 4) — with random signs and amplitudes uniform in [0.2, 1] in absolute
+    value. (Kept as it is rather than spaced by min_gap: every seeded deconvolution problem of the
+    benchmarks is drawn from it.)"""
     candidates = np.arange(min_gap, n_samples - min_gap, min_gap)
     n_spikes = min(n_spikes, len(candidates))
     positions = rng.choice(candidates, n_spikes, replace=False) + rng.integers(0, max(min_gap // 2, 1), n_spikes)
@@ -197,9 +200,13 @@ def _ricker_at(t, peak_frequency):
 def synthetic_gather(n_traces: int = 64, n_time: int = 256, dt: float = 0.004, dx: float = 10.0,
                      peak_frequency: float = 20.0, n_events: int = 5, seed: int = 0) -> np.ndarray:
     """A shot-gather-like section, shape (n_traces, n_time): linear and parabolic events."""
+    n_traces = check_positive_int(n_traces, "n_traces")
+    n_time = check_positive_int(n_time, "n_time", minimum=2)
+    check_positive_float(dx, "dx")
     rng = np.random.default_rng(seed)
     t = np.arange(n_time) * dt
     offsets = (np.arange(n_traces) - n_traces / 2) * dx
+    far = offsets.max() if offsets.max() > 0 else np.abs(offsets).max()   # 2 traces: offsets (−dx, 0)
     gather = np.zeros((n_traces, n_time))
     for event in range(n_events):
         t0 = rng.uniform(0.15, 0.85) * t[-1]
@@ -207,7 +214,7 @@ def synthetic_gather(n_traces: int = 64, n_time: int = 256, dt: float = 0.004, d
         if event % 2:
             times = t0 + rng.uniform(-2e-4, 2e-4) * offsets                      # linear, slope ≤ 0.2 ms/m
         else:
-            times = t0 + rng.uniform(0.01, 0.04) * (offsets / offsets.max()) ** 2  # parabolic, ≤ 40 ms
+            times = t0 + rng.uniform(0.01, 0.04) * (offsets / far) ** 2  # parabolic, ≤ 40 ms
         gather += amplitude * _ricker_at(t[None, :] - times[:, None], peak_frequency)
     return gather
 
@@ -262,7 +269,7 @@ def interpolation(n_traces: int = 64, n_time: int = 256, keep: float = 0.6, tran
         gather = synthetic_gather(n_traces, n_time, dt, peak_frequency=peak_frequency, n_events=n_events, seed=seed)
     gather = check_finite_array(gather, "gather", ndim=2)
     n_traces, n_time = gather.shape
-    n_keep = max(2, int(round(keep * n_traces)))
+    n_keep = min(max(2, int(round(keep * n_traces))), n_traces - 1)   # at least one trace to fill
     kept = np.sort(rng.choice(n_traces, n_keep, replace=False))
     R = pylops.Restriction((n_traces, n_time), kept, axis=0, dtype="float64")
     S = _synthesis_2d(transform, (n_traces, n_time))
@@ -278,6 +285,8 @@ def filled_snr(problem: InverseProblem, x) -> float:
     """SNR (dB) of the missing traces filled by x: 10 log₁₀(‖d_miss‖² / ‖d̂_miss − d_miss‖²)."""
     shape = problem.meta["shape"]
     missing = problem.meta["missing"]
+    if len(missing) == 0:
+        raise ValueError("the problem has no missing trace: there is no filled trace to score")
     truth = problem.model_true.reshape(shape)[missing]
     estimate = problem.model(x).reshape(shape)[missing]
     return float(10 * np.log10(np.sum(truth ** 2) / max(np.sum((estimate - truth) ** 2), 1e-300)))

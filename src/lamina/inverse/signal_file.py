@@ -49,33 +49,50 @@ def load_signal(path) -> np.ndarray:
             import obspy
         except ImportError as error:
             raise ImportError('miniSEED files are read with ObsPy: pip install "lamina[examples]"') from error
-        data = obspy.read(str(path))[0].data
+        try:
+            stream = obspy.read(str(path))
+        except Exception as error:   # ObsPy: TypeError "Unknown format", struct errors …
+            raise ValueError(f"signal file {str(path)!r} could not be read as miniSEED "
+                             f"({type(error).__name__}: {str(error).splitlines()[0][:80]})") from None
+        if len(stream) == 0:
+            raise ValueError(f"signal file {str(path)!r} holds no miniSEED trace")
+        data = stream[0].data
     elif suffix in _IMAGES:
         try:
             from skimage import io
         except ImportError as error:
             raise ImportError('image files are read with scikit-image: pip install "lamina[examples]"') from error
-        data = io.imread(str(path), as_gray=True)
+        try:
+            data = io.imread(str(path), as_gray=True)
+        except Exception as error:   # imageio: OSError "Could not find a backend" …
+            raise ValueError(f"signal file {str(path)!r} could not be read as an image "
+                             f"({type(error).__name__}: {str(error).splitlines()[0][:80]})") from None
     else:
         raise ValueError(f"signal file must be .npy, miniSEED ({', '.join(sorted(_MSEED))}) or an image "
                          f"({', '.join(sorted(_IMAGES))}); got {path.name!r}")
-    data = np.asarray(data, dtype=np.float64)
+    data = np.asarray(data)
+    if np.iscomplexobj(data) or not (np.issubdtype(data.dtype, np.number) or data.dtype == np.bool_):
+        raise ValueError(f"signal file {path.name!r} must hold real numbers, got dtype {data.dtype}")
+    data = data.astype(np.float64)
     if data.ndim not in (1, 2):
         raise ValueError(f"signal file {path.name!r} holds an array of shape {data.shape}; need 1-D or 2-D")
     return data
 
 
 def load_mask(path, shape) -> np.ndarray:
-    """A boolean mask from a ``.npy`` file, checked against the signal's ``shape``."""
-    path = _existing_file(path, "mask")
-    if path.suffix.lower() != ".npy":
-        raise ValueError(f"mask file {str(path)!r} must be a boolean .npy array (numpy.save), got a "
-                         f"{path.suffix or 'suffix-less'} file")
-    mask = _load_npy(path, "mask")
+    """A boolean mask from a ``.npy`` file (or a boolean array), checked against the signal's ``shape``."""
+    if isinstance(path, (str, pathlib.PurePath)):
+        path = _existing_file(path, "mask")
+        if path.suffix.lower() != ".npy":
+            raise ValueError(f"mask file {str(path)!r} must be a boolean .npy array (numpy.save), got a "
+                             f"{path.suffix or 'suffix-less'} file")
+        mask, what = _load_npy(path, "mask"), f"mask file {str(path)!r}"
+    else:
+        mask, what = np.asarray(path), "mask"
     if mask.dtype != np.bool_:
-        raise TypeError(f"mask file {str(path)!r} must hold a boolean array, got dtype {mask.dtype}")
+        raise TypeError(f"{what} must hold a boolean array, got dtype {mask.dtype}")
     if mask.shape != tuple(shape):
-        raise ValueError(f"mask file {str(path)!r} has shape {mask.shape}; the signal has {tuple(shape)}")
+        raise ValueError(f"{what} has shape {mask.shape}; the signal has {tuple(shape)}")
     return mask
 
 
@@ -107,12 +124,22 @@ def reconstruct_file(signal, mask=None, *, keep: float = 0.5, seed: int = 0, out
 
     data = load_signal(signal)
     if mask is None:
-        if not 0 < keep < 1:
-            raise ValueError(f"keep must lie in (0, 1), got {keep}")
+        if isinstance(keep, bool) or not isinstance(keep, (int, float, np.number)) or not 0 < keep < 1:
+            raise ValueError(f"keep must lie in (0, 1), got {keep!r}")
         # NaN or inf in the file: unknown samples, never drawn as observed
         mask = (np.random.default_rng(seed).random(data.shape) < keep) & np.isfinite(data)
+        if not mask.any():
+            raise ValueError(f"signal file {str(signal)!r}: no finite sample was drawn as observed "
+                             f"(keep={keep}, {int(np.isfinite(data).sum())} finite samples)")
     else:
         mask = load_mask(mask, data.shape)
+        if not mask.any():
+            raise ValueError("the mask has no True entry: no sample of the signal is observed")
+        bad = mask & ~np.isfinite(data)
+        if bad.any():
+            raise ValueError(f"signal file {str(signal)!r} holds NaN or infinite values at {int(bad.sum())} "
+                             f"observed samples (True in the mask), the first at index "
+                             f"{tuple(int(i) for i in np.argwhere(bad)[0])}; mark unknown samples False in the mask")
     result = reconstruct(data, mask, seed=seed)
     missing = ~mask
     estimates = {"lamina": result.x}

@@ -71,7 +71,8 @@ def run_penalty(problem: InverseProblem, penalty: str, n_lams: int = 25, tol: fl
     """
     rule = parse_rule(rule)
     A = as_forward_model(problem.A)
-    lams = _grid(penalty, A, problem.b, n_lams) if lams is None else np.asarray(lams, float)
+    # the candidates come back in decreasing λ (compute_candidates): keep the grid in that order
+    lams = _grid(penalty, A, problem.b, n_lams) if lams is None else np.sort(np.asarray(lams, float).ravel())[::-1]
     sigma = problem.sigma if problem.sigma and np.isfinite(problem.sigma) else None
     started = time.perf_counter()
     tuner = make_rule(rule, sigma=sigma)

@@ -3,7 +3,8 @@
 :class:`GGNCurvature` accumulates, as exponential moving averages on the device, the pieces of
 the generalized Gauss–Newton matrix H = Σ_n J_nᵀ Λ_n J_n of each group from the sampled output
 gradient back-propagated through the training step's graph: ``kfac`` — H_g ≈ N · E[a aᵀ] ⊗
-E[g gᵀ] for ``nn.Linear`` weights (eigenvalues N·α_i·β_j); ``diag`` — h = N · E[(g²)(a²)ᵀ];
+E[g gᵀ] for ``nn.Linear`` weights (eigenvalues N·α_i·β_j); ``diag`` — h = N · E[(g²)(a²)ᵀ]
+(a layer applied at several positions per sample: the squared batch gradient, as below);
 any other group the diagonal of the batch gradient of the sampled loss. The effective number of
 parameters of a group at prior precision δ is γ = Σ_i h_i / (h_i + δ) (:func:`gamma_diag`,
 :func:`gamma_kfac`), and the Laplace log evidence of the spectra (:func:`laplace_log_evidence`).
@@ -159,8 +160,15 @@ class GGNCurvature:
                 # made it T× too large); with one row per sample both are as before
                 self._stats[k][0].update(a.T @ a / a.shape[0])
                 self._stats[k][1].update(g.T @ g / n_batch)
-            else:
+            elif a.shape[0] == n_batch:   # one row per sample: its gradient is g aᵀ
                 self._stats[k][0].update((g * g).T @ (a * a) / n_batch)
+            else:
+                # a layer applied at several positions per sample: a sample's gradient is
+                # Σ_t g_t a_tᵀ, and Σ_t g_t² a_t² drops its cross-position terms (0.48 × the exact
+                # diagonal for a mean-pooled sequence at T = 4); the batch gradient's square, as
+                # for the other groups, keeps them (cross-sample terms vanish as E[v] = 0)
+                batch_grad = g.T @ a
+                self._stats[k][0].update(batch_grad * batch_grad / n_batch)
         offset = len(hooked)
         for k, params in generic:
             if len(params) < len(self.groups[k].params):

@@ -229,8 +229,8 @@ class OnlineEvidence:
     def _on_forward(self, output: torch.Tensor, target: torch.Tensor) -> None:
         residual_sq = self.likelihood.residual_sq(output, target)   # None unless Gaussian
         self._accumulate_fit(output, target, residual_sq)
-        if self.update_noise:
-            self._outputs = output[0].numel()   # outputs per sample (a sequence's positions too)
+        self._outputs = output[0].numel()   # outputs per sample (a sequence's positions too): the NLL's
+        if self.update_noise:               # normalizer needs them at a fixed β as well
             self._residual.update(residual_sq / output.shape[0])
         if self._step % self.curvature_every == 0 and output.requires_grad:
             v = self.likelihood.sample_output_grad(output, self.generator)
@@ -262,8 +262,14 @@ class OnlineEvidence:
             delta = project_log_step(delta, target, self.projector)
         delta = clip_factor(delta, old, self.max_factor)
         held = self._held_mask()
+        # a group frozen since the regularizer was built is not inferred: with no curvature
+        # (h = 0) the fixed point γ/‖w‖² = 0 sent its δ down by max_factor per update (to the
+        # 1e-8 floor; unfrozen later, it was unregularized), so its δ is held too
+        keep = np.array([not any(p.requires_grad for p in g.params) for g in reg.reg_groups])
         if held is not None:
-            delta = np.where(held.cpu().numpy(), _host(reg.delta), delta)
+            keep |= held.cpu().numpy()
+        if keep.any():
+            delta = np.where(keep, _host(reg.delta), delta)
         delta = torch.as_tensor(delta, device=device)
         self.gamma = self.curvature.gammas(delta, n_data, spectra).double()
         reg.set_deltas(delta.to(reg.delta.dtype), optimizer if reg.mode is Mode.DECOUPLED else None)

@@ -45,9 +45,11 @@ def readout_groups(model: nn.Module, groups: list[ParamGroup], example, *, facto
                    tol: float = 1e-3) -> list[str]:
     """Names of the ``groups`` in which the output of ``model`` on ``example`` is linear.
 
-    A group qualifies when scaling its tensors and their modules' biases by ``factor`` scales the
-    output by ``factor`` (relative error below ``tol``), in eval mode. A model that ends in a
-    softmax or a nonlinearity has none.
+    A group qualifies when scaling its tensors and their modules' biases by ``factor`` and by
+    ``−factor`` scales the output by the same number (relative error below ``tol``), in eval mode
+    (the negative factor excludes a hidden layer followed by a ReLU and bias-free layers, in which
+    the output is positively homogeneous but not linear). A model that ends in a softmax or a
+    nonlinearity has none.
 
     Examples
     --------
@@ -69,9 +71,12 @@ def readout_groups(model: nn.Module, groups: list[ParamGroup], example, *, facto
         found = []
         for group in groups:
             scaled = _scaled_with_bias(model, group, names)
-            out = _flat(functional_call(model, {**params, **{n: params[n] * factor for n in scaled}}, args))
-            gap = float((out - factor * base).norm())
-            if gap <= tol * abs(factor - 1.0) * max(float(base.norm()), 1e-30):
+            linear = True
+            for c in (factor, -factor):   # −factor: a layer ahead of a ReLU (no bias after it) is
+                out = _flat(functional_call(model, {**params, **{n: params[n] * c for n in scaled}}, args))
+                gap = float((out - c * base).norm())   # positively homogeneous, not linear
+                linear = linear and gap <= tol * abs(c - 1.0) * max(float(base.norm()), 1e-30)
+            if linear:
                 found.append(group.name)
     finally:
         model.train(was_training)
