@@ -13,7 +13,8 @@ Every method runs the same number of epochs E (300) with Adam, lr 3e-3, batch 12
 training (0.8 E) and masked fine-tuning (0.2 E, fresh Adam, pruned weights held at exact zero):
 
 * magnitude baselines — dense training, one-shot pruning to the target, fine-tuning. The
-  allocation differs: *uniform* (every layer at the target, ``prune.l1_unstructured``),
+  allocation differs: *uniform* (every layer at the target, as ``prune.l1_unstructured`` per
+  layer but rounded by largest remainder so that the layers' counts add up to K),
   *global* magnitude (``prune.global_unstructured``), *ERK* (Evci et al. 2020: density of a
   layer ∝ (Σ dims)/(Π dims), capped at 1) and *LAMP* (Lee et al. 2021: global threshold on
   w_u² / Σ_{|w_v| ≥ |w_u|} w_v² within each layer). The four share the dense run of a seed

@@ -15,7 +15,12 @@ in the k_l:
   exceed 1 kept dense and ε solved again;
 * ``"LAMP"`` (Lee et al. 2021) — one global threshold on the score
   w_u² / Σ_{v: |w_v| ≥ |w_u|} w_v² (computed within each layer), which is 1 for every layer's
-  largest weight, so no layer is emptied.
+  largest weight, so no layer is emptied while K ≥ the number of layers (below that, which
+  layers keep their score-1 weight is a tie; "uniform" and "global" may empty a layer, as
+  ``l1_unstructured``/``global_unstructured`` do: 20, 100, 10 weights at 98 % keep 1, 2, 0).
+
+Every regularized tensor is allocated, the first and last layers included (RigL's ImageNet code
+keeps the first layer dense by default, ``first_layer_sparsity=0``; LAMP prunes every layer).
 
 :func:`prune_and_finetune` is the pipeline of the benchmark and of the sparsity study: prune a
 densely trained model once, then fine-tune with the mask (pruned weights get no gradient and

@@ -67,7 +67,7 @@ def warn_if_overshot(achieved: float, target: float, before: float, tail: int, n
                      tolerance: float = 0.005) -> float:
     """achieved − target where the network ended sparser than ``target`` by more than
     ``tolerance`` beyond the nearest sparsity ``n_weights`` regularized weights allow (K =
-    round((1 − ρ) P) kept: 4 of 12 weights, 0.667 dense, for ρ = 0.3), after a ``RuntimeWarning``;
+    round((1 − ρ) P) kept: 8 of 12 weights for ρ = 0.3, sparsity 0.333), after a ``RuntimeWarning``;
     else 0.0."""
     overshoot = float(achieved) - float(target)
     nearest = float(target) if n_weights is None else 1.0 - round((1.0 - float(target)) * n_weights) / n_weights
