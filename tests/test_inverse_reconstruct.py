@@ -485,3 +485,33 @@ def test_signal_file_mask_as_array_and_bad_samples_named(tmp_path):
         reconstruct_file(tmp_path / "nan.npy")
     with pytest.raises(ValueError, match="keep"):
         reconstruct_file(tmp_path / "s.npy", keep="0.5")
+
+
+@pytest.mark.parametrize("n, observed", [(100, [40, 41, 42, 43]), (64, [30, 31, 33, 34]), (16, [3, 4, 6, 9])])
+def test_a_trace_observed_in_one_short_stretch(n, observed):
+    mask = np.zeros(n, bool)
+    mask[observed] = True
+    signal = np.sqrt(np.arange(n, dtype=float))
+    result = reconstruct(signal[mask], mask)
+    assert result.x.shape == (n,) and np.all(np.isfinite(result.x))
+    assert result.info["gap_block"] is None
+
+
+def test_a_window_whose_missing_pixels_are_whole_columns():
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:64, 0:64] / 64
+    image = np.sin(6 * xx + 2 * yy) + 0.5 * np.cos(4 * yy)
+    mask = rng.random((64, 64)) < 0.5
+    mask[16:48, 16:48] = (rng.random(32) < 0.6)[None, :]   # scattered overall, whole columns in the window
+    result = reconstruct(np.where(mask, image, np.nan), mask, select_window=32)
+    assert result.info["window"] == ((16, 48), (16, 48))
+    assert result.x.shape == (64, 64) and np.all(np.isfinite(result.x))
+    assert np.sqrt(np.mean((result.x - image)[~mask] ** 2)) < 0.3 * np.std(image)
+
+
+@pytest.mark.parametrize("dictionary, match", [([], "empty list"), ("splinex", "not known"),
+                                               ("spline2:axisz", "not known")])
+def test_an_empty_or_malformed_dictionary_is_refused_by_name(dictionary, match):
+    mask = np.arange(32) % 3 != 0
+    with pytest.raises(ValueError, match=match):
+        reconstruct(np.sin(np.arange(32.0))[mask], mask, dictionary=dictionary)

@@ -173,3 +173,9 @@ def test_sensing_matrix_names_bad_sizes():
     with pytest.raises(ValueError, match=r"m must be <= n \(10\)"):
         sensing_matrix("partial_dct", 12, 10, np.random.default_rng(0))
     assert sensing_matrix("gaussian", 12, 10, np.random.default_rng(0)).shape == (12, 10)
+
+
+def test_omp_on_one_measurement_takes_one_atom_by_default():
+    A = np.array([[2.0, 0.5, -1.0]])
+    rec = recover(A, np.array([4.0]), "omp")
+    assert np.allclose(A @ rec.x, [4.0]) and np.count_nonzero(rec.x) == 1

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from lamina.inverse.bagging import bagged_choice
-from lamina.inverse.folds import gap_block_size
+from lamina.inverse.folds import block_folds, gap_block_size
 from lamina.inverse.heldout import far_best, far_gap_allowed, gap_features, importance_weights, nearer_than_held_out
 from lamina.inverse.repeats import cross_validate, resampling_units
 from lamina.inverse.regular import regular_step
@@ -41,6 +41,8 @@ def held_out_choice(models, full_mask, full_values, shape, *, n_folds: int, rule
     region[tuple(slice(0, s) for s in shape)] = True
     block = (gap_block_size(full_mask, region, n_folds, seed)
              if wide_gaps and full_mask.ndim == 1 and observed_index.size >= 4 else None)
+    if block is not None and len(block_folds(full_mask, n_folds, seed + n_repeats, block)) < 2:
+        block = None   # every observed sample in one block (cross_validate's seed for it): nothing to train on
     n_rows = n_repeats + (block is not None)
     predictions, held_out, features = cross_validate(models, full_mask, full_values, n_folds, rule, seed, axis,
                                                       n_rows, block)

@@ -26,6 +26,8 @@ def candidate_models(shape, dictionary, axis=None, per_group: bool = True):
         models += default_dictionaries(shape) if min(shape) >= 16 else []
         return models + ([FKFrame(shape, time_axis=axis)] if axis is not None else [])
     items = dictionary if isinstance(dictionary, (list, tuple)) else [dictionary]
+    if not items:
+        raise ValueError("dictionary is an empty list: name at least one model, or pass None for the defaults")
     models = []
     for item in items:
         if isinstance(item, (Dictionary, SmoothnessPrior, SpectralPrior)):
@@ -35,6 +37,9 @@ def candidate_models(shape, dictionary, axis=None, per_group: bool = True):
             models.append(item)
         elif isinstance(item, str) and item.startswith("spline"):
             order, _, along = item[6:].partition(":axis")
+            if not (order.isdigit() or not order) or (_ and not along.isdigit()):
+                raise ValueError(f"dictionary {item!r} is not known: use 'spline<k>' or 'spline<k>:axis<a>' "
+                                 f"(k = 1, 2 or 3; a = 0 or 1)")
             models.append(SmoothnessPrior(shape, int(order or 2), axis=int(along) if along else None))
         elif item == "spectral":
             models.append(SpectralPrior(shape, per_band=per_group))

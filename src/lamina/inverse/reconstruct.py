@@ -124,7 +124,8 @@ class Reconstruction:
     Attributes
     ----------
     x : ndarray, the mask's shape
-        The estimate of the full signal.
+        The estimate of the full signal — at the observed samples too, where it is the penalized
+        fit, not the data (a noisy sample is smoothed, as the chosen λ says).
     dictionary : str
         The chosen model, the one of largest weight in a mixture ("spline2", "wavelet:db4x4", "localdct:32", or "observed" when every
         sample was observed; "linear" for a trace and "nearest" for an image with fewer than 4
@@ -168,7 +169,8 @@ def _reconstruct_on_window(observed, mask, size, options) -> Reconstruction:
     window = selection_window(mask, size)
     full = np.zeros(mask.shape)
     full[mask] = observed
-    chosen = reconstruct(full[window], mask[window], select_window=None, **options)
+    # the whole mask is scattered: choose among its candidates even where the window's missing entries are whole lines
+    chosen = reconstruct(full[window], mask[window], select_window=None, **dict(options, folds="samples"))
     if chosen.dictionary in ("observed", "constant", "linear", "nearest"):   # nothing chosen on the window
         return reconstruct(observed, mask, select_window=None, **options)
     offset, scale = offset_and_scale(observed)

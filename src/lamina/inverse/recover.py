@@ -333,6 +333,7 @@ def recover(A, b, method=None, **options) -> Recovery:
         return irls(A, b, **options)
     from lamina.solvers.omp import omp
 
-    sparsity = options.pop("sparsity", None) or A.shape[0] // 2
+    sparsity = options.pop("sparsity", None)
+    sparsity = max(1, A.shape[0] // 2) if sparsity is None else sparsity   # one measurement: one atom
     x = omp(A, b, sparsity, tol=options.pop("tol", 1e-10)).x
     return Recovery(x=x, residual=_relative_residual(A, x, b), n_iter=int(np.count_nonzero(x)), method="omp")
