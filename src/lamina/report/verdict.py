@@ -114,15 +114,6 @@ def _mixed(methods: dict, unit: str) -> str:
             f"{', '.join(mixed)}." if mixed else "")
 
 
-def _mixed(methods: dict, unit: str) -> str:
-    """A sentence naming the methods left out of both kinds because their cells are not all of one
-    kind (one λ on some seeds, a λ per group or no λ on others): silently dropped, the best method
-    of a study could go unmentioned."""
-    mixed = [repr(m) for m, e in sorted(methods.items()) if len(e["kinds"]) > 1]
-    return (f" Left out, one λ on some seeds and not on others (a λ per {unit}, or none): "
-            f"{', '.join(mixed)}." if mixed else "")
-
-
 def _costs(per_fits, one_fits) -> str:
     """", at 1.3 vs 1 fits" where the cells recorded their cost in fits (linear studies do not)."""
     if not (np.isfinite(per_fits).any() and np.isfinite(one_fits).any()):

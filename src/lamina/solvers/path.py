@@ -16,7 +16,7 @@ import numpy as np
 from lamina._validation import check_lam_values, check_positive_float, check_positive_int
 from lamina.api import check_rhs, solve
 from lamina.groups import as_groups
-from lamina.operators import as_forward_model, rmatvec
+from lamina.operators import as_forward_model, is_explicit, rmatvec
 from lamina.penalties import make_penalty
 from lamina.solvers.free_coefficients import FreeProjection, free_mask
 from lamina.solvers.irl1 import column_norms
@@ -135,8 +135,6 @@ def correlations_at_zero(A, b, penalty, groups, direction) -> np.ndarray:
     which one atom pays for itself (operators: unit-norm columns assumed). With free coefficients F
     (L0 too): a_jᵀr / ‖P⊥a_j‖, r and P⊥ the residual and projection with F refitted, so that t_max is
     where one atom pays for itself beside the free fit."""
-    from lamina.operators import is_explicit
-
     correlations = rmatvec(A, b)
     mask = free_mask(penalty, direction, groups)
     refit = mask is not None and 0 < int(mask.sum()) < min(mask.size, _MAX_REFITTED + 1)

@@ -38,7 +38,7 @@ def set_rng_state(state, device) -> None:
 
 
 def save_checkpoint(path, epoch, model, opt, regularizer, likelihood, batches, losses, lambdas, *, recipe=None,
-          val_nll=(), first_loss=None, lowest=None, early=None, callbacks=()) -> None:
+                    val_nll=(), first_loss=None, lowest=None, early=None, callbacks=()) -> None:
     best, best_state, bad_evals, stopped = early if early is not None else (float("inf"), None, 0, False)
     state = {"epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
              "regularizer": None if regularizer is None else regularizer.state_dict(),
@@ -55,7 +55,11 @@ def save_checkpoint(path, epoch, model, opt, regularizer, likelihood, batches, l
     os.replace(tmp, path)
 
 
-def resume_checkpoint(path, recipe, model, opt, regularizer, likelihood, batches, losses, lambdas) -> dict:
+def resume_checkpoint(path, recipe, model, opt, regularizer, likelihood, batches, losses, lambdas,
+                      callbacks=()) -> dict:
+    """Load what :func:`save_checkpoint` wrote into the run's objects (model, optimizer, δ, noise,
+    data order, histories, callbacks with ``load_state_dict``); the rest of the run's state
+    (epoch, RNG, early stopping, the lowest-loss weights) comes back as a dict."""
     state = torch.load(path, map_location=model_device(model), weights_only=False)
     saved = state.get("recipe")
     if saved is not None and recipe is not None and saved != recipe:
@@ -77,8 +81,10 @@ def resume_checkpoint(path, recipe, model, opt, regularizer, likelihood, batches
     else:   # a checkpoint of an earlier version: host floats
         losses.extend(torch.tensor(x, device=device) for x in saved_losses)
     lambdas.extend(x.to(device) for x in state["lambdas"])
+    for callback, saved_state in zip(callbacks, state.get("callbacks") or ()):
+        if saved_state is not None and hasattr(callback, "load_state_dict"):
+            callback.load_state_dict(saved_state)
     return {"epoch": int(state["epoch"]), "rng": state.get("rng"), "val_nll": state.get("val_nll", []),
             "first_loss": state.get("first_loss"), "best": state.get("best", float("inf")),
             "best_state": state.get("best_state"), "bad_evals": state.get("bad_evals", 0),
-            "stopped": state.get("stopped", False), "lowest": state.get("lowest"),
-            "callbacks": state.get("callbacks")}
+            "stopped": state.get("stopped", False), "lowest": state.get("lowest")}

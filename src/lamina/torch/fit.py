@@ -208,16 +208,14 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
     recipe = recipe_fingerprint(model, opt, optimizer, lr, batch_size, seed, batches, likelihood, regularizer)
     resumed = None
     if checkpoint is not None and os.path.exists(checkpoint):
-        resumed = resume_checkpoint(checkpoint, recipe, model, opt, regularizer, likelihood, batches, losses, lambdas)
+        resumed = resume_checkpoint(checkpoint, recipe, model, opt, regularizer, likelihood, batches, losses, lambdas,
+                                    callbacks)
         start_epoch = resumed["epoch"] + 1
         val_nll.extend(resumed["val_nll"])
         best, bad_evals, stopped = resumed["best"], resumed["bad_evals"], resumed["stopped"]
         best_state = resumed["best_state"]
         if lowest is not None and resumed["lowest"] is not None:
             lowest.value, lowest.state = resumed["lowest"]
-        for cb, cb_state in zip(callbacks, resumed["callbacks"] or ()):
-            if cb_state is not None and hasattr(cb, "load_state_dict"):
-                cb.load_state_dict(cb_state)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -269,8 +267,8 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
                         stopped = True
             if checkpoint is not None and ((epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs or stopped):
                 save_checkpoint(checkpoint, epoch, model, opt, regularizer, likelihood, batches, losses, lambdas,
-                      recipe=recipe, val_nll=val_nll, first_loss=first_loss, lowest=lowest,
-                      early=(best, best_state, bad_evals, stopped), callbacks=callbacks)
+                                recipe=recipe, val_nll=val_nll, first_loss=first_loss, lowest=lowest,
+                                early=(best, best_state, bad_evals, stopped), callbacks=callbacks)
             if bar is not None:
                 bar.update(1)
             if stopped:

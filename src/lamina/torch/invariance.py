@@ -160,7 +160,7 @@ class SymmetryProbe:
         self.buffers = dict(model.named_buffers())
         self.device = next(iter(self.params.values())).device if self.params else torch.device("cpu")
         try:
-            self.base = self._run({})
+            self.base, self.base_centered = self._run({})
         except (RuntimeError, ValueError, TypeError, IndexError) as error:
             raise ValueError(f"example: the model could not run on it ({type(error).__name__}: {error}); "
                              "pass example=one batch of the model's inputs (≥ 2 rows with BatchNorm)") from error
@@ -168,23 +168,23 @@ class SymmetryProbe:
             raise ValueError("example: the model's output on it is empty (an empty batch?), so no symmetry "
                              "can be tested; pass example=one batch with rows")
         self.scale = float(self.base.norm())
-        self.base_centered = self._run({}, centered=True)
 
     @torch.no_grad()
-    def _run(self, overrides, centered=False):
+    def _run(self, overrides):
+        """(the flattened output, its part that varies over the batch) with ``overrides`` applied."""
         state = {**self.params, **{n: b.clone() for n, b in self.buffers.items()}, **overrides}
         # the same random draws (dropout) in every run; seeding only the generator the model uses
         # (torch.manual_seed also queues a seed for every uninitialized accelerator, formatting a
         # stack trace each time: half this probe's time on a small network)
         with seeded_global_rng(self.seed, self.device):
             out = functional_call(self.model, state, self.args)
-        return (_flat(out), _flat(out, centered=True)) if centered and overrides else _flat(out, centered)
+        return _flat(out), _flat(out, centered=True)
 
     @torch.no_grad()
     def is_symmetric(self, up: list, down: list) -> bool:
         c = self.factor
         moved = {n: self.params[n] * c for n in up} | {n: self.params[n] / c for n in down}
-        sym, sym_centered = self._run(moved, centered=True)
+        sym, sym_centered = self._run(moved)
         d_sym = float((sym - self.base).norm())
         generator = torch.Generator().manual_seed(self.seed + 1)
         perturbed = {}
@@ -192,7 +192,7 @@ class SymmetryProbe:
             noise = torch.randn(value.shape, generator=generator, dtype=value.dtype).to(value.device)
             size = float((value - self.params[n]).norm())
             perturbed[n] = self.params[n] + noise * (size / max(float(noise.norm()), 1e-30))
-        ref, ref_centered = self._run(perturbed, centered=True)
+        ref, ref_centered = self._run(perturbed)
         d_ref = float((ref - self.base).norm())
         if not (d_ref > 1e-6 * self.scale and d_ref > 1e-30):
             return False                       # the tensors do not reach the output: no finding

@@ -68,16 +68,15 @@ def readout_groups(model: nn.Module, groups: list[ParamGroup], example, *, facto
     model.eval()
     try:
         base = _flat(functional_call(model, params, args))
-        found = []
-        for group in groups:
-            scaled = _scaled_with_bias(model, group, names)
-            linear = True
-            for c in (factor, -factor):   # −factor: a layer ahead of a ReLU (no bias after it) is
-                out = _flat(functional_call(model, {**params, **{n: params[n] * c for n in scaled}}, args))
-                gap = float((out - c * base).norm())   # positively homogeneous, not linear
-                linear = linear and gap <= tol * abs(c - 1.0) * max(float(base.norm()), 1e-30)
-            if linear:
-                found.append(group.name)
+        size = max(float(base.norm()), 1e-30)
+
+        def scales_output(scaled, c) -> bool:
+            out = _flat(functional_call(model, {**params, **{n: params[n] * c for n in scaled}}, args))
+            return float((out - c * base).norm()) <= tol * abs(c - 1.0) * size
+
+        # −factor too: a layer ahead of a ReLU (no bias after it) is positively homogeneous, not linear
+        found = [group.name for group in groups
+                 if all(scales_output(_scaled_with_bias(model, group, names), c) for c in (factor, -factor))]
     finally:
         model.train(was_training)
     return found
