@@ -52,7 +52,7 @@ from lamina.studies.transfer import pretrained_backbone, transfer_data, transfer
 
 METHODS_QUICK = {"cv": {"grid": np.logspace(-2, 2, 5), "folds": 3, "n_jobs": 2}, "optuna": {"n_trials": 10}}
 METHODS_FULL = {"cv": {"grid": np.logspace(-2, 2, 13), "folds": 5, "n_jobs": 2}, "optuna": {"n_trials": 50}}
-DEFAULT_LABEL = "lamina heldout (default: calibrate on held-out parts for half the epochs, then all data)"
+DEFAULT_LABEL = "lamina default (tune without tuner=: heldout; for a regression the evidence)"
 RULES = ["uniform", "per_element", "fan_in", "sqrt_numel", "inverse_norm", "alpha_hill", "awd"]
 
 
@@ -207,7 +207,7 @@ def run_setting(name, quick, seeds, out_rows, methods_filter=None):
     budgets = METHODS_QUICK if quick else METHODS_FULL
     methods = [("none", {}, "no regularization")]
     methods += [("fixed", {"rule": r, "delta": 1.0}, f"rule {r}, δ=1") for r in RULES]
-    methods += [("heldout", {}, DEFAULT_LABEL),
+    methods += [("auto", {}, DEFAULT_LABEL),
                 ("heldout", {"refit": True, "merge_at": 1.0}, "lamina heldout, calibrate on 70% + refit"),
                 ("evidence", {"structure": "kfac"}, "lamina evidence (K-FAC)"),
                 ("evidence", {"structure": "kfac", "per_direction": True},
@@ -217,6 +217,8 @@ def run_setting(name, quick, seeds, out_rows, methods_filter=None):
                 ("cv", budgets["cv"], f"one δ by {budgets['cv']['folds']}-fold CV, "
                                       f"{len(budgets['cv']['grid'])} values"),
                 ("optuna", budgets["optuna"], f"Optuna TPE per layer, {budgets['optuna']['n_trials']} trials")]
+    if likelihood == "regression":   # the default there is the evidence; heldout was, before
+        methods.insert(len(RULES) + 2, ("heldout", {}, "lamina heldout (the default before, for a regression)"))
     if name in TRANSFER_TASKS:
         toward = {"prior_mean": pretrained_backbone(name)}
         methods += [("fixed", {"delta": 1.0, **toward}, "→ pretrained: rule uniform, δ=1"),
@@ -239,9 +241,9 @@ def run_setting(name, quick, seeds, out_rows, methods_filter=None):
             model = make_model()
             result = lt.tune(model, (data[0], data[1]), likelihood=likelihood, tuner=method, epochs=epochs,
                              lr=3e-3, batch_size=128, seed=seed, **copy.deepcopy(options))
-            if method == "heldout" and "identifiability" in result.info and seed == seeds[0]:
+            if method in ("auto", "heldout") and "identifiability" in result.info and seed == seeds[0]:
                 notes.append("identifiability: " + result.info["identifiability"]["verdict"])
-            beta = result.info.get("noise_precision") if method in ("evidence", "heldout") else None
+            beta = result.info.get("noise_precision") if method in ("auto", "evidence", "heldout") else None
             metrics = scored(result.model, likelihood, data, beta)
             if method == "none":
                 base_seconds = result.seconds

@@ -59,8 +59,9 @@ def run(name: str, seed: int, options: dict) -> dict:
     torch.manual_seed(seed)
     net = transfer_model(task)
     started = time.perf_counter()
+    kwargs = {"prior_mean": prior, **options}   # '{"prior_mean": null}': toward zero
     result = lt.tune(net, (Xtr, ytr), likelihood="classification", epochs=300, lr=3e-3, batch_size=128, seed=seed,
-                     prior_mean=prior, **options)
+                     **kwargs)
     seconds = time.perf_counter() - started
     return {"variant": name, "seed": seed, "options": options,
             "test_nll": round(lt.evaluate(result.model, (Xte, yte))["nll"], 4),

@@ -1,3 +1,6 @@
+import builtins
+import errno
+import io
 import os
 import pathlib
 import shutil
@@ -29,6 +32,46 @@ def lasso_problem(rng):
     w[rng.choice(p, 8, replace=False)] = rng.standard_normal(8) * 3
     y = X @ w + 0.1 * rng.standard_normal(n)
     return X, y
+
+
+class _FillsMidway:
+    """A file handle whose write stores half the data, then fails as a full disk does."""
+
+    def __init__(self, handle):
+        self._handle = handle
+
+    def write(self, data):
+        self._handle.write(data[: len(data) // 2])
+        self._handle.flush()
+        raise OSError(errno.ENOSPC, "No space left on device (test)")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._handle.close()
+
+    def __getattr__(self, name):
+        return getattr(self._handle, name)
+
+
+@pytest.fixture
+def disk_fills_writing(monkeypatch):
+    """``disk_fills_writing("summary.json")``: from then on, a write of a file whose name holds that
+    string (the file itself or a temporary one beside it) stores half its data and fails midway,
+    through ``open``, ``io.open`` or ``pathlib`` — a run killed during the write, made repeatable."""
+    real_open = builtins.open
+
+    def start(name):
+        def fake_open(file, mode="r", *args, **kwargs):
+            handle = real_open(file, mode, *args, **kwargs)
+            writing = any(flag in mode for flag in "wxa")
+            named = isinstance(file, (str, os.PathLike)) and name in pathlib.Path(file).name
+            return _FillsMidway(handle) if writing and named else handle
+
+        monkeypatch.setattr(builtins, "open", fake_open)
+        monkeypatch.setattr(io, "open", fake_open)
+    return start
 
 
 # ----------------------------------------------------------------------------- PostgreSQL

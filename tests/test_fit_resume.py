@@ -75,3 +75,36 @@ def test_a_checkpoint_of_another_recipe_or_model_is_refused(tmp_path):
         lt.fit(nn.Linear(3, 5), (X, y), epochs=4, lr=1e-2, checkpoint=path)
     out = lt.fit(nn.Linear(3, 2), (X, y), epochs=4, lr=1e-2, checkpoint=path)   # the same recipe, extended
     assert out.epochs == 4 and len(out.history["loss"]) == 4
+
+
+def test_a_checkpoint_past_the_requested_epochs_is_refused_naming_epochs(tmp_path):
+    X, y = torch.randn(40, 3), torch.randint(0, 2, (40,))
+    path = tmp_path / "ckpt.pt"
+    lt.fit(nn.Linear(3, 2), (X, y), epochs=4, lr=1e-2, checkpoint=path)
+    net = nn.Linear(3, 2)
+    before = [p.detach().clone() for p in net.parameters()]
+    with pytest.raises(ValueError, match=r"epochs=2 .*4 epochs"):
+        lt.fit(net, (X, y), epochs=2, lr=1e-2, checkpoint=path)
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))   # refused before loading
+    again = lt.fit(nn.Linear(3, 2), (X, y), epochs=4, lr=1e-2, checkpoint=path)   # the finished run, as it was
+    assert again.epochs == 4 and len(again.history["loss"]) == 4
+
+
+def test_a_checkpoint_written_on_other_data_of_the_same_size_is_refused_naming_it(tmp_path):
+    """N alone matched before: a checkpoint of other (X, y) of the same size was resumed silently.
+    The recipe now holds a hash of a few rows and the sums of X and y; the same data still resumes."""
+    generator = torch.Generator().manual_seed(0)
+    X, y = torch.randn(40, 3, generator=generator), torch.randint(0, 2, (40,), generator=generator)
+    path = tmp_path / "ckpt.pt"
+    first = lt.fit(nn.Linear(3, 2), (X, y), epochs=2, lr=1e-2, checkpoint=path)
+    other_x, other_y = X.clone(), y.clone()
+    other_x[20, 1] += 1.0                    # a row the hash does not read (0, 6, 11, 17, …): the sum
+    other_y[5] = 1 - other_y[5]
+    for data in ((other_x, y), (X, other_y), (torch.randn(40, 3, generator=generator), y)):
+        net = nn.Linear(3, 2)
+        before = [p.detach().clone() for p in net.parameters()]
+        with pytest.raises(ValueError, match=r"checkpoint '.*ckpt\.pt' was written by another model or recipe \(data:"):
+            lt.fit(net, data, epochs=4, lr=1e-2, checkpoint=path)
+        assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))   # refused before loading
+    out = lt.fit(nn.Linear(3, 2), (X.clone(), y.clone()), epochs=4, lr=1e-2, checkpoint=path)   # same data: resumed
+    assert out.epochs == 4 and out.history["loss"][:2] == first.history["loss"]

@@ -126,7 +126,8 @@ def test_regression_folds_share_the_noise_precision_too(monkeypatch):
     y = X[:, 0] - 0.5 * X[:, 1] + 0.3 * torch.randn(60, generator=generator)
     torch.manual_seed(0)
     result = lt.tune(nn.Sequential(nn.Linear(3, 16), nn.ReLU(), nn.Linear(16, 1)), (X, y[:, None]),
-                     likelihood="regression", epochs=20, lr=1e-2, batch_size=20, seed=0, burn_in=2, update_every=2)
+                     likelihood="regression", tuner="heldout", epochs=20, lr=1e-2, batch_size=20, seed=0, burn_in=2,
+                     update_every=2)
     folds = result.info["folds"]
     assert len(folds) == 2 and folds[0]["noise_precision"] != folds[1]["noise_precision"]
     assert seen["start"] == pytest.approx(np.sqrt(folds[0]["noise_precision"] * folds[1]["noise_precision"]),

@@ -288,3 +288,42 @@ def test_a_group_ahead_of_a_scale_invariant_one_is_flat_too():
     found = identifiability(net)
     assert found.scale_invariant == ["2.weight"] and "0.weight" in found.absorbed
     assert found.n_identified == 1 and _in_span([0.0, 0.0, 1.0], found.identified)
+
+
+class _TiedChain(nn.Module):
+    """x → A → ReLU → L → ReLU → L → ReLU → B: one bias-free Linear L applied twice."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.a, self.tied, self.b = nn.Linear(4, 8), nn.Linear(8, 8, bias=False), nn.Linear(8, 2)
+
+    def forward(self, x):
+        h = torch.relu(self.tied(torch.relu(self.a(x))))
+        return self.b(torch.relu(self.tied(h)))
+
+
+def test_a_weight_applied_twice_needs_the_inverse_square_and_is_found():
+    """Scaling the tied L by c scales both of its uses: L × c, B / c² keeps f (B / c does not),
+    and δ_L c², δ_B / c⁴ is the same objective up to that move, so log δ is flat along
+    e_L − 2 e_B as well as along e_A − e_B: only δ_A δ_L² δ_B is identified."""
+    net, x, c = _TiedChain(), torch.randn(16, 4), 1.7
+
+    def change(**scales):
+        state = net.state_dict()
+        moved = {**state, **{k.replace("_", "."): state[k.replace("_", ".")] * s for k, s in scales.items()}}
+        with torch.no_grad():
+            return float((torch.func.functional_call(net, moved, (x,)) - net(x)).norm() / net(x).norm())
+    assert change(tied_weight=c, b_weight=1 / c ** 2) < 1e-5 and change(tied_weight=c, b_weight=1 / c) > 0.1
+    assert change(a_weight=c ** 2, a_bias=c ** 2, tied_weight=1 / c) < 1e-5
+    found = identifiability(net)
+    assert found.groups == ["a.weight", "tied.weight", "b.weight"]
+    assert found.n_identified == 1 and _in_span([1.0, 2.0, 1.0], found.identified)
+    assert _in_span([0.0, 1.0, -2.0], found.flat) and _in_span([1.0, 0.0, -1.0], found.flat)
+    assert found.powers[("tied.weight", "b.weight")] == (1, 2)
+    assert "a weight applied more than once" in str(found)
+    penalty = lambda d, s: d[0] * float(s["a.weight"].pow(2).sum()) + d[1] * float(  # noqa: E731
+        s["tied.weight"].pow(2).sum()) + d[2] * float(s["b.weight"].pow(2).sum())
+    before = dict(net.state_dict())
+    moved = {**before, "tied.weight": before["tied.weight"] * c, "b.weight": before["b.weight"] / c ** 2}
+    np.testing.assert_allclose(penalty([1.0, c ** 2, c ** -4], before), penalty([1.0, 1.0, 1.0], moved), rtol=1e-5)

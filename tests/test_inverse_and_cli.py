@@ -132,3 +132,17 @@ def test_cli_study_commands_are_wired(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["nn", "--methods", "grid-search"])
     assert exit_info.value.code == 2
+
+
+def test_cli_invert_keeps_the_previous_results_whole_when_a_write_fails(tmp_path, capsys, disk_fills_writing):
+    """results.json was written in place: a run killed (here: a disk filling) during the write left
+    it truncated; it is written beside it and renamed over it now, as the report and figures are."""
+    args = ["invert", "--out", str(tmp_path), "--samples", "300", "--spikes", "3", "--lams", "4",
+            "--penalties", "l1", "--quiet"]
+    assert main(args) == 0
+    before = (tmp_path / "results.json").read_bytes()
+    disk_fills_writing("results.json")
+    assert main(args) == 1
+    assert "No space left" in capsys.readouterr().err
+    assert (tmp_path / "results.json").read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

@@ -228,3 +228,33 @@ def test_regular_step_finds_the_grid_of_a_regular_sampling_even_with_samples_los
     lines = np.zeros((12, 5), bool)
     lines[::2] = True                                 # every other row: lines constant along axis 1
     assert regular_step(lines, axis=1) == 2 and regular_step(lines) is None
+
+
+def test_the_block_folds_checked_by_the_choice_are_the_ones_cross_validated(monkeypatch):
+    """held_out_choice drew the block folds to check that they train on something, and
+    cross_validate drew them again from the seed it derived itself (``seed + repeat``): the check
+    and the CV agreed only while the two seed formulas did. The folds are now drawn once and
+    passed down; a choice drawing them otherwise (here another seed) is what the CV holds out."""
+    import lamina.inverse.choice as choice
+    import lamina.inverse.folds as folds
+    import lamina.inverse.repeats as repeats
+
+    drawn, held = {}, []
+
+    def other_blocks(full_mask, n_folds, seed, size):
+        drawn["mask"] = full_mask
+        drawn["folds"] = folds.block_folds(full_mask, n_folds, seed + 1000, size)
+        return drawn["folds"]
+
+    def spy(train):
+        held.append(frozenset(np.flatnonzero(drawn["mask"] & ~train).tolist()))
+        return gap_features(train)
+
+    monkeypatch.setattr(choice, "block_folds", other_blocks)
+    monkeypatch.setattr(repeats, "gap_features", spy)
+    mask = _gapped_mask()
+    truth = np.sin(np.linspace(0, 20, mask.size))
+    result = reconstruct(truth[mask], mask, dictionary="spline1", n_lams=3, n_bags=0)
+    assert result.info["gap_block"] == 100 and len(drawn["folds"]) >= 2
+    cross_validated = set(held[-len(drawn["folds"]):])          # the last partition's held-out folds
+    assert cross_validated == {frozenset(f.tolist()) for f in drawn["folds"]}

@@ -515,3 +515,48 @@ def test_an_empty_or_malformed_dictionary_is_refused_by_name(dictionary, match):
     mask = np.arange(32) % 3 != 0
     with pytest.raises(ValueError, match=match):
         reconstruct(np.sin(np.arange(32.0))[mask], mask, dictionary=dictionary)
+
+
+@pytest.mark.parametrize("name, value, error, match", [
+    ("seed", None, TypeError, "seed must be an integer, got None"),
+    ("seed", "a", TypeError, "seed must be an integer, got 'a'"),
+    ("seed", 1.5, TypeError, "seed must be an integer"),
+    ("seed", -1, ValueError, "seed must be >= 0"),
+    ("lam", "a", TypeError, "lam must be a non-negative number"),
+    ("lam", [1.0, "x"], TypeError, "lam must be a non-negative number"),
+    ("per_group", "yes", TypeError, "per_group must be True or False"),
+    ("combine", "no", TypeError, "combine must be True or False"),
+    ("wide_gaps", None, TypeError, "wide_gaps must be True or False"),
+])
+def test_reconstruct_seed_lam_and_flags_are_refused_by_name(name, value, error, match):
+    mask = np.random.default_rng(0).random(64) < 0.5
+    with pytest.raises(error, match=match):
+        reconstruct(_trace(64)[mask], mask, dictionary="spline1", n_lams=3, **{name: value})
+
+
+def test_reconstruct_file_refuses_a_bad_seed_by_name(tmp_path):
+    from lamina.inverse.signal_file import reconstruct_file
+
+    np.save(tmp_path / "trace.npy", _trace(64))
+    for seed in (None, "a"):
+        with pytest.raises(TypeError, match="seed must be an integer"):
+            reconstruct_file(tmp_path / "trace.npy", seed=seed)
+
+
+@pytest.mark.parametrize("name", ["summary.json", "reconstruction.npy"])
+def test_reconstruct_file_write_that_fails_midway_leaves_the_previous_file_whole(tmp_path, disk_fills_writing, name):
+    """reconstruct_file wrote summary.json (and reconstruction.npy) in place: a run killed (here: a
+    disk filling) during the write left a truncated file; each is now written beside it and renamed."""
+    import os
+
+    from lamina.inverse.signal_file import reconstruct_file
+
+    np.save(tmp_path / "trace.npy", _trace(64))
+    out = tmp_path / "out"
+    reconstruct_file(tmp_path / "trace.npy", out=out, one_lambda=False)
+    before = (out / name).read_bytes()
+    disk_fills_writing(name)
+    with pytest.raises(OSError, match="No space left"):
+        reconstruct_file(tmp_path / "trace.npy", out=out, one_lambda=False)
+    assert (out / name).read_bytes() == before, f"the previous {name} was truncated by the failed write"
+    assert not [f for f in os.listdir(out) if f.endswith(".tmp")]      # no temporary file left behind

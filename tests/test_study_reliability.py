@@ -452,3 +452,88 @@ def test_a_locked_sqlite_file_is_waited_for_a_bounded_time_in_all(tmp_path, monk
     holder.rollback()
     holder.close()
     assert waited < 20 and "locked" in outcome[0]
+
+
+@pytest.mark.parametrize("folder", ["a %41 b", "q?d %41"])
+def test_a_sqlite_uri_url_names_the_file_the_study_is_stored_in(tmp_path, folder):
+    """SQLite's URI form (``sqlite:///file:…?uri=true``) of a path quoted as ``sqlite_url`` quotes
+    it: SQLAlchemy decoded the ``%xx`` escapes and SQLite decoded them again, so a folder ``a %41 b``
+    was opened as ``a A b`` (and a ``?`` left after the first decoding cut the name): the study went
+    to another file than the one lamina checked and locked (``spec.path``)."""
+    from lamina.studies.storage import sqlite_url
+    (tmp_path / folder).mkdir()
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    path = tmp_path / folder / "study.db"
+    url = sqlite_url(path).replace("sqlite:///", "sqlite:///file:", 1) + "?mode=rwc&uri=true"
+    spec = storage_spec(url, "unused")
+    assert spec.path == path
+    rows = run_study("s", ridge_cells(logs, 1), "study_cells:ridge_cell", spec)
+    assert [row["state"] for row in rows] == ["COMPLETE"]
+    assert path.is_file() and sorted(p.name for p in tmp_path.iterdir()) == sorted([folder, "logs"])
+    assert len(optuna.load_study(study_name="s", storage=sqlite_url(path)).trials) == 1   # in that very file
+
+
+INTERRUPT_SCRIPT = """
+import signal
+import sys
+# a SIGINT ignored by the shell that started the suite (a background job: nohup … &) is inherited;
+# the run under test is one a user can interrupt
+signal.signal(signal.SIGINT, signal.default_int_handler)
+from lamina.studies import run_study, storage_spec
+from test_study_reliability import ridge_cells
+spec = storage_spec(sys.argv[1], "unused", heartbeat_interval=1, grace_period=2)
+try:
+    run_study("s", ridge_cells(sys.argv[2], 4), "study_cells:ridge_cell", spec, workers=2)
+except KeyboardInterrupt:
+    raise SystemExit(130)
+"""
+
+
+def _running(pid: int) -> bool:
+    """The process exists and is no zombie (an exited worker not reaped yet counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not pathlib.Path("/proc/self/stat").exists(), reason="reads process states in /proc")
+def test_sigint_to_the_parent_of_a_worker_pool_stops_its_workers_and_a_resume_finishes(tmp_path):
+    """A SIGINT sent to the parent of a --workers 2 pool alone (``kill -INT``, a job scheduler)
+    interrupted its main thread only: the pool ran on in a side thread, its workers went on taking
+    cells, and the command hung until the whole study was done. The workers now stop with it,
+    and a resume runs the two interrupted cells again (nothing lost)."""
+    import signal
+    for key in ("c0", "c1"):
+        (tmp_path / f"hang-{key}").write_text("")   # both workers stay inside a cell until interrupted
+    proc = subprocess.Popen([sys.executable, "-c", INTERRUPT_SCRIPT, str(tmp_path / "study.db"), str(tmp_path)],
+                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not all((tmp_path / f"{key}.runs").exists() for key in ("c0", "c1")):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1].decode()[-2000:]
+            time.sleep(0.05)
+        time.sleep(0.2)
+        workers = [int((tmp_path / f"{key}.runs").read_text().split()[0]) for key in ("c0", "c1")]
+        proc.send_signal(signal.SIGINT)
+        try:
+            code = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("the interrupted run still ran 30 s after SIGINT (a hang)") from None
+        assert code == 130, proc.communicate()[1].decode()[-2000:]
+        deadline = time.monotonic() + 10
+        while any(map(_running, workers)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(map(_running, workers)), "worker processes outlived the interrupted run"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL) if proc.poll() is None else None
+        for key in ("c0", "c1"):
+            (tmp_path / f"hang-{key}").unlink()
+    spec = storage_spec(tmp_path / "study.db", "unused", heartbeat_interval=1, grace_period=2)
+    states = sorted(t.state.name for t in optuna.load_study(study_name="s", storage=spec.open()).trials)
+    assert states == ["RUNNING", "RUNNING", "WAITING", "WAITING"]   # no cell taken after the interrupt
+    rows = run_study("s", ridge_cells(tmp_path, 4), "study_cells:ridge_cell", spec, resume=True)
+    assert [r["state"] for r in rows] == ["COMPLETE"] * 4
+    assert _runs(tmp_path) == {"c0": 2, "c1": 2, "c2": 1, "c3": 1}

@@ -71,3 +71,48 @@ def test_embedded_figures_are_released_by_pyplot():
         ax.plot([0, 1], [1, 0])
         assert "data:image/png;base64," in figure_html(fig, "a line")
     assert len(plt.get_fignums()) == before
+
+
+def test_a_report_write_that_fails_midway_leaves_the_previous_page_whole(tmp_path):
+    """report.html was written in place: a run killed or failing during the write left a
+    truncated (here empty) page; it is now written beside it and renamed over it."""
+    import os
+
+    import pytest
+
+    from lamina.report.html import write_report
+    path = write_report(tmp_path / "report.html", "study", [("Results", "<p>first</p>")])
+    before = path.read_text(encoding="utf-8")
+    with pytest.raises(UnicodeEncodeError):   # a lone surrogate fails the UTF-8 encoding during the write
+        write_report(path, "study", [("Results", "<p>second \ud800</p>")])
+    assert path.read_text(encoding="utf-8") == before
+    assert os.listdir(tmp_path) == ["report.html"]      # no temporary file left behind
+    write_report(path, "study", [("Results", "<p>third</p>")])
+    assert "third" in path.read_text(encoding="utf-8") and os.listdir(tmp_path) == ["report.html"]
+
+
+def test_a_figure_png_write_that_fails_midway_leaves_the_previous_png_whole(tmp_path, disk_fills_writing):
+    """figure_html wrote its PNG copy in place: a run killed (here: a disk filling) during the write
+    left a truncated PNG; it is now written beside it and renamed over it, as report.html is."""
+    import os
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pytest
+
+    from lamina.report.html import figure_html
+
+    def line():
+        fig, ax = plt.subplots()
+        ax.plot([0, 1], [1, 0])
+        return fig
+
+    png = tmp_path / "lambdas.png"
+    figure_html(line(), "a line", png)
+    before = png.read_bytes()
+    disk_fills_writing("lambdas.png")
+    with pytest.raises(OSError, match="No space left"):
+        figure_html(line(), "a line", png)
+    assert png.read_bytes() == before, "the previous PNG was truncated by the failed write"
+    assert os.listdir(tmp_path) == ["lambdas.png"]      # no temporary file left behind

@@ -419,3 +419,19 @@ def test_a_module_class_spec_takes_its_subclasses_and_only_them():
                          "b": nn.Linear(4, 2)})
     lin = {g.name: g for g in discover_groups(net, {"lin": nn.Linear})}["lin"]
     assert set(lin.param_names) == {"a.weight", "mha.out_proj.weight", "b.weight"}
+
+
+def test_evaluation_and_probes_give_each_submodule_its_own_mode_back():
+    """``was = model.training; model.eval(); …; model.train(was)`` gave every submodule the root's
+    mode: a BatchNorm frozen in eval mode inside a model in training mode came back in training
+    mode from ``evaluate`` (and from the tuners' probes), and its running statistics then moved."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+    net.train()
+    net[1].eval()
+    X, y = torch.randn(16, 3), torch.randint(0, 2, (16,))
+    lt.evaluate(net, (X, y))
+    assert net.training and not net[1].training
+    from lamina.torch import identifiability
+    identifiability(net, example=X)
+    assert net.training and not net[1].training

@@ -424,3 +424,31 @@ def test_a_target_between_two_weight_counts_is_not_reported_as_missed():
         result = lt.tune(nn.Linear(4, 3), (X, y), penalty="l1", target_sparsity=0.3, epochs=40, lr=3e-2,
                          batch_size=32)
     assert result.info["sparsity"]["overall"] == pytest.approx(4 / 12) and result.info["missed_target"] == 0.0
+
+
+def test_the_mask_holds_between_steps_with_an_adam_that_carries_moments():
+    """An Adam trained before the mask keeps first moments for the pruned weights: their zero
+    gradients did not stop its step from moving them, so every pruned weight was nonzero between
+    the steps of an epoch (zero again only at its end). The mask is re-applied after every step."""
+    from lamina.torch.masks import MaskCallback
+    torch.manual_seed(0)
+    X = torch.randn(96, 10)
+    y = (X[:, 0] + X[:, 1] > 0).long()
+    net = nn.Sequential(nn.Linear(10, 16), nn.ReLU(), nn.Linear(16, 2))
+    adam = torch.optim.Adam(net.parameters(), lr=1e-2)
+    lt.fit(net, (X, y), epochs=3, batch_size=32, optimizer=adam)          # moments for every weight
+    params = [net[0].weight, net[2].weight]
+    masks = [p.detach().abs() > p.detach().abs().median() for p in params]
+    seen = []
+
+    class Watch(MaskCallback):
+        def on_forward(self, output, target):   # the weights the step before left
+            seen.append(sum(int((p.detach()[~m] != 0).sum()) for p, m in self.pairs))
+
+    callback = Watch(params, masks)
+    callback.on_epoch_end(-1, None)
+    before = [p.detach().clone() for p in params]
+    lt.fit(net, (X, y), epochs=2, batch_size=32, optimizer=adam, callbacks=[callback])
+    assert len(seen) == 6 and seen == [0] * 6, f"pruned weights nonzero between steps: {seen}"
+    assert all(bool((p.detach()[~m] == 0).all()) for p, m in zip(params, masks))
+    assert all(not torch.equal(p.detach()[m], b[m]) for p, b, m in zip(params, before, masks))   # the kept trained

@@ -223,14 +223,14 @@ def test_heldout_regression_learns_noise_and_accepts_val_and_dataloader():
     y = (X @ np.array([1.0, -1.0, 0.5, 0.0]) + 0.3 * rng.standard_normal(200)).astype(np.float32)
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 1), nn.Flatten(0))
-    result = lt.tune(net, (X[:150], y[:150]), likelihood="regression", epochs=60, lr=1e-2, batch_size=50,
-                     val=(X[150:], y[150:]))
+    result = lt.tune(net, (X[:150], y[:150]), likelihood="regression", tuner="heldout", epochs=60, lr=1e-2,
+                     batch_size=50, val=(X[150:], y[150:]))
     assert result.method == "heldout" and result.info["n_val"] == 50
     assert result.compute.fits == pytest.approx(1.0)  # a given val: one run, no refit
     assert 2.0 < result.info["noise_precision"] < 40.0  # 1/0.3² ≈ 11
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.tensor(X), torch.tensor(y)),
                                          batch_size=50)
-    out = lt.tune(net, loader, likelihood="regression", epochs=10, lr=1e-2, batch_size=50)
+    out = lt.tune(net, loader, likelihood="regression", tuner="heldout", epochs=10, lr=1e-2, batch_size=50)
     assert out.info["n_train"] == 140 and np.isfinite(list(out.lambdas.values())).all()
 
 

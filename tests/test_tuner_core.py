@@ -389,3 +389,27 @@ def test_search_by_name_follows_the_entry_points_seed(monkeypatch):
     with pytest.raises(Stop):
         inverse_fit(problem.A, problem.b, "l1", tuner="search", seed=5, groups=np.repeat(np.arange(3), 10))
     assert seen[-1] == 5
+
+
+@pytest.mark.parametrize("tuner", [GridSearch(cv=5), HypergradientSearch(cv=3, max_evals=4)], ids=["grid", "descent"])
+def test_an_inverse_problem_counts_one_fit_per_solve(tuner, monkeypatch):
+    """Compute.fits counts trainings/solves (lamina.tuners.base): a linear or network fold fit
+    counts 1, and so does every point of the inverse problems' own CV path rule; the operator
+    problem counted its share of the rows instead (a 5-fold grid of 40 λ plus the refit: 201 solves
+    reported as 0.8·200 + 1 = 161 fits). Counted here by spies on the solver and the path."""
+    import lamina.inverse.tunable as tunable
+    solves = []
+    real_solve, real_candidates = tunable.solve, tunable.compute_candidates
+
+    def counting_solve(*args, **kwargs):
+        solves.append(1)
+        return real_solve(*args, **kwargs)
+
+    def counting_candidates(A, b, penalty, groups, direction, multipliers, **kwargs):
+        solves.extend([1] * len(multipliers))
+        return real_candidates(A, b, penalty, groups, direction, multipliers, **kwargs)
+
+    monkeypatch.setattr(tunable, "solve", counting_solve)
+    monkeypatch.setattr(tunable, "compute_candidates", counting_candidates)
+    result = tuner.tune_problem(_inverse())
+    assert len(solves) > 5 and result.compute.fits == len(solves), (result.compute.fits, len(solves))

@@ -22,6 +22,8 @@ import json
 import os
 import sys
 
+from lamina._files import write_atomically
+
 
 def _invert(args) -> int:
     import numpy as np
@@ -53,8 +55,8 @@ def _invert(args) -> int:
         for row, curve in zip(rows, curves):
             row["filled_snr_db"] = filled_snr(problem, curve.coefs[curve.chosen])
     # the numbers before the figures: a figure that fails must not lose the computed paths
-    (out / "results.json").write_text(json.dumps(_json_safe({"problem": vars(args) | {"sigma": problem.sigma},
-                                                             "results": rows}), indent=2, default=str))
+    write_atomically(out / "results.json", json.dumps(_json_safe({"problem": vars(args) | {"sigma": problem.sigma},
+                                                                  "results": rows}), indent=2, default=str))
     target = float(np.sqrt(problem.b.shape[0]) * problem.sigma)
     if args.problem == "interpolation":
         from lamina.report.inverse_figures import gather_figure
@@ -159,7 +161,7 @@ def _sense(args) -> int:
              f"(n = {n}, {trials} trials per cell). Donoho–Tanner ρ_W(0.5) = {float(donoho_tanner_weak(0.5)):.4f}.")
     report = write_report(out / "report.html", "lamina — compressed sensing", sections, intro)
     results = {"phase": phase_rows, "recovery": cs_rows}
-    (out / "results.json").write_text(json.dumps(_json_safe(results), indent=2, default=float))
+    write_atomically(out / "results.json", json.dumps(_json_safe(results), indent=2, default=float))
     if args.json:
         print(json.dumps(_json_safe(results), indent=2, default=float, allow_nan=False))
     elif not args.quiet:

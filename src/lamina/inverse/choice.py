@@ -41,11 +41,13 @@ def held_out_choice(models, full_mask, full_values, shape, *, n_folds: int, rule
     region[tuple(slice(0, s) for s in shape)] = True
     block = (gap_block_size(full_mask, region, n_folds, seed)
              if wide_gaps and full_mask.ndim == 1 and observed_index.size >= 4 else None)
-    if block is not None and len(block_folds(full_mask, n_folds, seed + n_repeats, block)) < 2:
-        block = None   # every observed sample in one block (cross_validate's seed for it): nothing to train on
-    n_rows = n_repeats + (block is not None)
+    # drawn once, here, and cross-validated as drawn (the seed after the random partitions')
+    blocks = None if block is None else block_folds(full_mask, n_folds, seed + n_repeats, block)
+    if blocks is not None and len(blocks) < 2:
+        block, blocks = None, None   # every observed sample in one block: nothing to train on
+    n_rows = n_repeats + (blocks is not None)
     predictions, held_out, features = cross_validate(models, full_mask, full_values, n_folds, rule, seed, axis,
-                                                      n_rows, block)
+                                                      n_rows, blocks)
     values = np.tile(full_values.ravel()[observed_index], n_rows)
     in_random = np.repeat(np.arange(n_rows), observed_index.size) < n_repeats
     allowed, far_choice = None, None

@@ -89,8 +89,8 @@ from lamina.inverse.grid_model import GridModel, mixture_estimate
 from lamina.inverse.heldout import end_line_weights, end_weights
 from lamina.inverse.model_set import candidate_models
 from lamina.inverse.regular import warn_nearer_than_held_out
-from lamina.inverse.samples import (MIN_OBSERVED, check_samples, interpolate_few, offset_and_scale, pad_samples,
-                                    padded_shape)
+from lamina.inverse.samples import (MIN_OBSERVED, check_options, check_samples, interpolate_few, offset_and_scale,
+                                    pad_samples, padded_shape)
 from lamina.inverse.repeats import REPEAT_BELOW, cross_validate, repeats  # noqa: F401 (re-exported)
 from lamina.inverse.stacking import STACK_WITHIN, stacking_weights  # noqa: F401 (stacking_weights re-exported)
 from lamina.inverse.window import fit_chosen, selection_window, window_size
@@ -312,6 +312,7 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
     ('spline2', True)
     """
     observed, mask = check_samples(values, mask)
+    check_options(seed, lam, per_group=per_group, combine=combine, wide_gaps=wide_gaps)
     if mask.ndim == 2 and min(mask.shape) == 1 and mask.size > 1:   # one row or one column: a trace
         trace = reconstruct(observed, mask.ravel(), dictionary=dictionary, lam=lam, rule=rule, n_folds=n_folds,
                             per_group=per_group, n_lams=n_lams, max_iter=max_iter, combine=combine,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lamina.inverse.folds import block_folds, sample_folds
+from lamina.inverse.folds import sample_folds
 from lamina.inverse.heldout import gap_features
 
 REPEAT_BELOW = 1000  # observed samples below which repeats() averages two partitions
@@ -39,7 +39,7 @@ def repeats(n_observed: int, axis=None) -> int:
 
 
 def cross_validate(models, full_mask, full_values, n_folds: int, rule, seed: int, axis=None, n_repeats: int = 1,
-                   block: int | None = None):
+                   blocks: list | None = None):
     """Out-of-fold predictions of the observed samples: per model, an array (grid points ×
     rows); the mask of the rows held out (all of them for K-fold, one fold for the hold-out
     rule); and, per row, where its sample lies with respect to its fold's training samples
@@ -47,10 +47,10 @@ def cross_validate(models, full_mask, full_values, n_folds: int, rule, seed: int
     in 1-D the length of the training gap it lies in), shape (rows, n_features). A row is an
     observed sample in one repeat: ``n_repeats`` K-fold partitions (seeds ``seed``, ``seed`` + 1,
     …) give ``n_repeats`` × observed samples rows, repeat r in block r. With ``axis`` (lines
-    along it, :mod:`lamina.inverse.folds`) the folds are whole lines. With ``block`` (a side from
-    :func:`~lamina.inverse.folds.gap_block_size`) the last of the ``n_repeats`` partitions holds
-    out whole blocks of that side instead (:func:`~lamina.inverse.folds.block_folds`), so that
-    some held-out samples lie as far from the data as the middle of the mask's widest gaps."""
+    along it, :mod:`lamina.inverse.folds`) the folds are whole lines. With ``blocks`` (folds of
+    whole blocks, :func:`~lamina.inverse.folds.block_folds`, as the caller drew and checked them)
+    the last of the ``n_repeats`` partitions holds out those folds instead, so that some held-out
+    samples lie as far from the data as the middle of the mask's widest gaps."""
     observed_index = np.flatnonzero(full_mask.ravel())
     n_obs = observed_index.size
     predictions = [np.zeros((m.grid.size, n_repeats * n_obs)) for m in models]
@@ -60,7 +60,7 @@ def cross_validate(models, full_mask, full_values, n_folds: int, rule, seed: int
     features = np.zeros((n_repeats * n_obs, 1 if full_mask.ndim == 2 else 2))
     if n_obs >= 4:
         for repeat in range(n_repeats):
-            folds = (block_folds(full_mask, n_folds, seed + repeat, block) if block and repeat == n_repeats - 1
+            folds = (blocks if blocks is not None and repeat == n_repeats - 1
                      else sample_folds(full_mask, n_folds, seed + repeat, axis))
             for fold in folds[:1] if rule == "holdout" else folds:
                 train = full_mask.copy().ravel()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from lamina._validation import check_lam_values, check_positive_int
+
 
 def check_samples(values, mask):
     """(observed values in mask order, boolean mask), or a clear error naming the argument."""
@@ -31,6 +33,18 @@ def check_samples(values, mask):
     if not np.all(np.isfinite(observed)):
         raise ValueError("values holds NaN or infinite entries at observed samples (True in mask)")
     return observed, mask
+
+
+def check_options(seed, lam, **flags) -> None:
+    """``seed`` a whole number >= 0, ``lam`` None or real numbers, each flag True or False; else a
+    clear error naming the argument (numpy's seeding, or ``float()`` deep in a model, named none,
+    and a flag such as ``combine="no"`` read as True)."""
+    check_positive_int(seed, "seed", minimum=0)
+    if lam is not None:
+        check_lam_values(lam, "lam")
+    for name, value in flags.items():
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{name} must be True or False, got {value!r}")
 
 
 def padded_shape(shape):

@@ -10,10 +10,14 @@ unobserved sample means unknown; ``inf`` dB, ``null`` in JSON, an exact recovery
 """
 from __future__ import annotations
 
+import io
 import json
 import pathlib
 
 import numpy as np
+
+from lamina._files import write_atomically
+from lamina._validation import check_positive_int
 
 _MSEED = {".mseed", ".msd", ".miniseed"}
 _IMAGES = {".png", ".jpg", ".jpeg", ".tif", ".tiff"}
@@ -122,6 +126,7 @@ def reconstruct_file(signal, mask=None, *, keep: float = 0.5, seed: int = 0, out
     from lamina.inverse.baselines import cubic_interpolation, linear_interpolation, pocs_interpolation
     from lamina.inverse.reconstruct import reconstruct
 
+    check_positive_int(seed, "seed", minimum=0)   # before numpy draws the mask with it
     data = load_signal(signal)
     if mask is None:
         if isinstance(keep, bool) or not isinstance(keep, (int, float, np.number)) or not 0 < keep < 1:
@@ -158,8 +163,11 @@ def reconstruct_file(signal, mask=None, *, keep: float = 0.5, seed: int = 0, out
 
         folder = pathlib.Path(out)
         folder.mkdir(parents=True, exist_ok=True)
-        np.save(folder / "reconstruction.npy", result.x)
-        (folder / "summary.json").write_text(json.dumps(_finite_or_none(summary), indent=2, allow_nan=False))
+        array = io.BytesIO()
+        np.save(array, result.x)
+        # each file whole or the previous one: a run killed mid-write leaves nothing truncated
+        write_atomically(folder / "reconstruction.npy", array.getvalue())
+        write_atomically(folder / "summary.json", json.dumps(_finite_or_none(summary), indent=2, allow_nan=False))
         write_signal_report(folder, str(signal), data, mask, result, estimates, snr, single)
     return summary
 

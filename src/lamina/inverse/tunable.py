@@ -100,7 +100,7 @@ class OperatorProblem:
             warnings.simplefilter("ignore", ConvergenceWarning)
             result = solve(split.A_train, split.b_train, self.penalty, np.asarray(lam) * split.share, self.groups,
                            tol=self.tol, solver=self.solver, x0=split.x, check_adjoint=False)
-        self.compute.fits += split.share
+        self.compute.fits += 1   # one solve, as every family counts a fit (not its share of the rows)
         self.compute.epochs += result.n_iter
         split.x = result.x
         return result.x
@@ -121,7 +121,7 @@ class OperatorProblem:
             return np.array([self.split_loss(lam, split) for lam in lams])
         candidates = compute_candidates(split.A_train, split.b_train, self.penalty, self.groups, self.direction,
                                         multipliers * split.share, tol=self.tol, solver=self.solver, with_dof=False)
-        self.compute.fits += split.share * len(multipliers)
+        self.compute.fits += len(multipliers)
         self.compute.epochs += candidates.n_iter
         self.unconverged += candidates.unconverged
         losses = np.empty(len(multipliers))   # the path runs in decreasing t; answer in the rows' order

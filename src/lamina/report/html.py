@@ -10,6 +10,8 @@ import io
 import pathlib
 import time
 
+from lamina._files import write_atomically
+
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;max-width:1100px;margin:2em auto;color:#222;padding:0 1em}
 h1{font-size:1.6em}h2{font-size:1.25em;margin-top:1.8em;border-bottom:1px solid #ddd}
@@ -49,7 +51,7 @@ def figure_html(figure, caption: str, png_path: pathlib.Path | None = None) -> s
     plt.close(figure)
     data = buffer.getvalue()
     if png_path is not None:
-        pathlib.Path(png_path).write_bytes(data)
+        write_atomically(png_path, data)   # a run killed mid-write leaves no truncated PNG
     encoded = base64.b64encode(data).decode("ascii")
     return (f"<figure><img alt='{html.escape(caption)}' src='data:image/png;base64,{encoded}'>"
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
@@ -70,5 +72,5 @@ def write_report(path, title: str, sections: list[tuple[str, str]], intro: str =
     for heading, content in sections:
         parts.append(f"<section><h2>{html.escape(heading)}</h2>{content}</section>")
     parts.append("</body></html>")
-    path.write_text("\n".join(parts), encoding="utf-8")
+    write_atomically(path, "\n".join(parts))
     return path

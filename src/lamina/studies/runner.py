@@ -290,44 +290,56 @@ def run_study(name: str, cells: Iterable[Cell], run_cell: Callable | str, spec: 
 
 def _run_workers(name, spec, run_cell, workers: int, backend, progress, max_wait_s: float,
                  poll_s: float = 0.5) -> None:
-    """``workers`` worker processes (joblib, in a thread) while this thread reports, every
-    ``poll_s`` seconds, the cells they finished (read back from the storage) to ``progress``.
-    A pool broken by a dead worker process is started again (module docstring)."""
-    failure: list[BaseException] = []
-
-    def pool():
-        with joblib.parallel_config(backend=backend or "loky"):  # registers "dask"/"ray" on demand
-            joblib.Parallel(n_jobs=workers)(
-                joblib.delayed(run_worker)(name, spec, run_cell, max_wait_s=max_wait_s, give_up="return")
-                for _ in range(workers))
-
-    def launch():
-        try:
-            for restart in range(MAX_POOL_RESTARTS + 1):
-                try:
-                    pool()
-                    break
-                except concurrent.futures.BrokenExecutor as error:   # a worker process died
-                    if restart == MAX_POOL_RESTARTS:
-                        raise StudyWorkerError(f"study {name!r}: a worker process died {restart + 1} times "
-                                               f"({error}); rerun with --resume to run the cells left") from error
-                    warnings.warn(f"study {name!r}: a worker process died ({type(error).__name__}); starting the "
-                                  "workers again (the cells it ran are run again)", RuntimeWarning, stacklevel=1)
-            unfinished = _Worker(name, spec).running_elsewhere()
-            if unfinished:   # running in processes outside this pool, for longer than max_wait_s
-                raise _wait_error(name, max_wait_s, unfinished)
-        except BaseException as error:  # re-raised in the calling thread below
-            failure.append(error)
-
+    """``workers`` worker processes (joblib) while a thread reports, every ``poll_s`` seconds, the
+    cells they finished (read back from the storage) to ``progress``. The pool runs in this thread,
+    so that a Ctrl-C (raised in the main thread only) reaches joblib, which kills the workers: their
+    cells go stale and run again with ``--resume``. In a side thread, the pool had kept running (and
+    taking cells) after the interrupt: the command hung until the whole study was done."""
     reported = {row["cell"] for row in study_rows(name, spec)} if progress is not None else set()
-    thread = threading.Thread(target=launch, name="lamina-workers", daemon=True)
-    thread.start()
-    while thread.is_alive():
-        thread.join(timeout=poll_s)
-        if progress is not None:
-            _report_new(name, spec, progress, reported)
+    stop, failure = threading.Event(), []
+    reporter = threading.Thread(target=_report_until, args=(stop, failure, name, spec, progress, reported, poll_s),
+                                name="lamina-progress", daemon=True)
+    if progress is not None:
+        reporter.start()
+    try:
+        _run_pool(name, spec, run_cell, workers, backend, max_wait_s)
+    finally:
+        stop.set()
+        if reporter.is_alive():
+            reporter.join()
     if failure:
         raise failure[0]
+    if progress is not None:
+        _report_new(name, spec, progress, reported)   # the cells finished since the last poll
+
+
+def _run_pool(name, spec, run_cell, workers: int, backend, max_wait_s: float) -> None:
+    """The joblib pool of ``run_worker``s, started again after a worker process died."""
+    for restart in range(MAX_POOL_RESTARTS + 1):
+        try:
+            with joblib.parallel_config(backend=backend or "loky"):  # registers "dask"/"ray" on demand
+                joblib.Parallel(n_jobs=workers)(
+                    joblib.delayed(run_worker)(name, spec, run_cell, max_wait_s=max_wait_s, give_up="return")
+                    for _ in range(workers))
+            break
+        except concurrent.futures.BrokenExecutor as error:   # a worker process died
+            if restart == MAX_POOL_RESTARTS:
+                raise StudyWorkerError(f"study {name!r}: a worker process died {restart + 1} times "
+                                       f"({error}); rerun with --resume to run the cells left") from error
+            warnings.warn(f"study {name!r}: a worker process died ({type(error).__name__}); starting the "
+                          "workers again (the cells it ran are run again)", RuntimeWarning, stacklevel=1)
+    unfinished = _Worker(name, spec).running_elsewhere()
+    if unfinished:   # running in processes outside this pool, for longer than max_wait_s
+        raise _wait_error(name, max_wait_s, unfinished)
+
+
+def _report_until(stop, failure: list, name, spec, progress, reported: set, poll_s: float) -> None:
+    """Report finished cells every ``poll_s`` s until ``stop`` is set; an error goes to ``failure``."""
+    try:
+        while not stop.wait(poll_s):
+            _report_new(name, spec, progress, reported)
+    except Exception as error:
+        failure.append(error)
 
 
 def _report_new(name, spec, progress, reported: set) -> None:

@@ -24,11 +24,13 @@ import os
 import pathlib
 import sqlite3
 import time
+import urllib.parse
 import warnings
 from dataclasses import dataclass
 
 import optuna
 import sqlalchemy.exc
+import sqlalchemy.util
 from sqlalchemy.engine import URL, make_url
 
 try:
@@ -83,7 +85,7 @@ class StorageSpec:
             with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna since 2.9
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 return optuna.storages.RDBStorage(
-                    self.url, engine_kwargs=engine_kwargs,
+                    self.driver_url(), engine_kwargs=engine_kwargs,
                     heartbeat_interval=self.heartbeat_interval, grace_period=self.grace_period,
                     heartbeat_stale_trial_callback=stale_trial_callback)
         except ImportError as error:  # e.g. psycopg for postgresql://
@@ -121,8 +123,21 @@ class StorageSpec:
     @property
     def path(self) -> pathlib.Path:
         """The SQLite file of a ``sqlite:///`` URL (also in SQLite's URI form ``file:…?mode=ro&uri=true``),
-        read as SQLAlchemy reads it (``%xx`` decoded, ``?`` starting the query): the file it opens."""
-        return pathlib.Path((make_url(self.url).database or "").removeprefix("file:"))
+        read as SQLAlchemy reads it (``%xx`` decoded once, ``?`` starting the query): the file lamina
+        checks, locks and opens (:meth:`driver_url`)."""
+        url = make_url(self.url)
+        database = url.database or ""
+        return pathlib.Path(database.removeprefix("file:") if _uri_mode(url) else database)
+
+    def driver_url(self) -> str:
+        """The URL handed to SQLAlchemy: the one given, except in SQLite's URI form, whose file name
+        SQLite decodes once more after SQLAlchemy (``%2541`` had opened ``A``, an ``%3F`` cut the name):
+        there the path is quoted again for SQLite, so that the file opened is :attr:`path`."""
+        url = make_url(self.url)
+        if not (self.is_sqlite and _uri_mode(url) and (url.database or "").startswith("file:")):
+            return self.url
+        return url.set(database="file:" + urllib.parse.quote(self.path.as_posix())).render_as_string(
+            hide_password=False)
 
     @property
     def is_sqlite(self) -> bool:
@@ -200,6 +215,13 @@ def _prepare_sqlite(path: pathlib.Path) -> None:
             raise StorageError(f"storage {path}: {error} (is it a SQLite file written by lamina?)") from None
         except sqlite3.DatabaseError as error:
             raise StorageError(f"storage {path}: {error} (is it a SQLite file written by lamina?)") from None
+
+
+def _uri_mode(url: URL) -> bool:
+    """A SQLite URL with ``uri=true``: its database is a SQLite ``file:`` URI (without it, the
+    driver opens a file named ``file:…`` as it is)."""
+    value = url.query.get("uri", "false")
+    return url.get_backend_name() == "sqlite" and isinstance(value, str) and sqlalchemy.util.asbool(value)
 
 
 def _creation_race(error: Exception) -> bool:

@@ -6,6 +6,7 @@ resumed. Written to a temporary file, then renamed over the previous one (a kill
 leaves the previous checkpoint loadable)."""
 from __future__ import annotations
 
+import hashlib
 import os
 
 import torch
@@ -15,13 +16,31 @@ from lamina.torch.data import model_device
 
 def recipe_fingerprint(model, opt, optimizer, lr, batch_size, seed, batches, likelihood, regularizer) -> dict:
     """What a checkpoint must have been written with to be resumed: the model's parameters, the
-    optimizer, the recipe and the regularizer's groups (``epochs`` may grow: a run is extended)."""
+    optimizer, the recipe, the training data (:func:`data_fingerprint`) and the regularizer's groups
+    (``epochs`` may grow: a run is extended)."""
     return {"parameters": [(name, tuple(p.shape), str(p.dtype)) for name, p in model.named_parameters()],
             "optimizer": type(opt).__name__, "lr": None if isinstance(optimizer, torch.optim.Optimizer) else float(lr),
             "batch_size": None if batches.loader is not None else int(batch_size), "seed": int(seed),
-            "n_data": int(batches.n_data), "likelihood": type(likelihood).__name__,
+            "n_data": int(batches.n_data), "data": data_fingerprint(batches), "likelihood": type(likelihood).__name__,
             "regularizer": None if regularizer is None else
             (list(regularizer.names), regularizer.penalty_kind.value, regularizer.mode.value)}
+
+
+def data_fingerprint(batches) -> str | None:
+    """A cheap fingerprint of the training tensors (X, y): a hash of at most 8 rows spread over the
+    set, first and last included, and the sums of X and y (float64, 9 digits: the same data on
+    another device sums alike) — so that a checkpoint written on other data of the same size is
+    refused, not resumed silently. None for a DataLoader: reading its data would cost an epoch, so
+    other data behind a loader of the same size is not detected."""
+    if batches.loader is not None:
+        return None
+    n = batches.n_data
+    index = torch.tensor(sorted({round(i * (n - 1) / 7) for i in range(8)}) if n else [], dtype=torch.long)
+    digest = hashlib.sha256()
+    for t in (batches.X, batches.y):
+        digest.update(t.detach()[index.to(t.device)].to("cpu", torch.float64).contiguous().numpy().tobytes())
+    sums = [float(t.detach().sum(dtype=torch.float64)) for t in (batches.X, batches.y)]
+    return f"rows {digest.hexdigest()[:16]}, sum X {sums[0]:.9g}, sum y {sums[1]:.9g}"
 
 
 def _rng_state(device):
@@ -55,18 +74,32 @@ def save_checkpoint(path, epoch, model, opt, regularizer, likelihood, batches, l
     os.replace(tmp, path)
 
 
-def resume_checkpoint(path, recipe, model, opt, regularizer, likelihood, batches, losses, lambdas,
-                      callbacks=()) -> dict:
-    """Load what :func:`save_checkpoint` wrote into the run's objects (model, optimizer, δ, noise,
-    data order, histories, callbacks with ``load_state_dict``); the rest of the run's state
-    (epoch, RNG, early stopping, the lowest-loss weights) comes back as a dict."""
-    state = torch.load(path, map_location=model_device(model), weights_only=False)
+def _check_resumable(state, path, recipe, epochs) -> None:
+    """The checkpoint was written by this recipe, and holds no more epochs than the run asks for
+    (a run may be extended, never shortened: its model and history would be those of the longer run)."""
     saved = state.get("recipe")
+    if saved is not None and recipe is not None and "data" not in saved:   # written before the data was checked
+        recipe = {key: value for key, value in recipe.items() if key != "data"}
     if saved is not None and recipe is not None and saved != recipe:
         diffs = [f"{key}: {saved.get(key)!r} in the checkpoint, {recipe.get(key)!r} now"
                  for key in recipe if saved.get(key) != recipe.get(key)]
         raise ValueError(f"checkpoint {os.fspath(path)!r} was written by another model or recipe ("
                          + "; ".join(diffs) + "): remove it, or pass another checkpoint path")
+    done = int(state["epoch"]) + 1
+    if epochs is not None and done > epochs:
+        raise ValueError(f"epochs={epochs} is fewer than the {done} epochs checkpoint {os.fspath(path)!r} already "
+                         f"holds: pass epochs >= {done} to resume or extend that run, or another checkpoint path")
+
+
+def resume_checkpoint(path, recipe, model, opt, regularizer, likelihood, batches, losses, lambdas,
+                      callbacks=(), epochs=None) -> dict:
+    """Load what :func:`save_checkpoint` wrote into the run's objects (model, optimizer, δ, noise,
+    data order, histories, callbacks with ``load_state_dict``); the rest of the run's state
+    (epoch, RNG, early stopping, the lowest-loss weights) comes back as a dict. A checkpoint of
+    another recipe, or one holding more than ``epochs`` epochs, is refused (``ValueError``) before
+    anything is loaded."""
+    state = torch.load(path, map_location=model_device(model), weights_only=False)
+    _check_resumable(state, path, recipe, epochs)
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])
     if regularizer is not None and state["regularizer"] is not None:

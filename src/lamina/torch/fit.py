@@ -7,7 +7,8 @@ or one risen ``DIVERGENCE_FACTOR`` times above the first batch's loss (at least 
 ``DIVERGENCE_FACTOR``), raises :class:`DivergenceError` with the reason.
 
 A *callback* is any object with some of ``on_forward(output, target)`` (after the forward
-pass, graph alive), ``on_after_backward()`` and ``on_epoch_end(epoch, optimizer) -> bool``;
+pass, graph alive), ``on_after_backward()``, ``on_step_end()`` (after the optimizer step and
+the proximal one) and ``on_epoch_end(epoch, optimizer) -> bool``;
 the evidence and hypergradient tuners and the adaptive rules are callbacks.
 """
 from __future__ import annotations
@@ -26,6 +27,7 @@ from lamina._validation import check_positive_int
 from lamina.torch.data import Batches, as_tensors, float_features, loader_pairs, model_device, model_dtype  # noqa: F401 (re-exported)
 from lamina.torch.checkpoint import recipe_fingerprint, resume_checkpoint, save_checkpoint, set_rng_state
 from lamina.torch.likelihoods import Classification, make_likelihood
+from lamina.torch.modes import module_modes, restore_modes
 from lamina.torch.penalty import Mode, Penalty, Regularizer
 
 
@@ -55,13 +57,13 @@ def evaluate(model: nn.Module, data, likelihood="classification", batch_size: in
     else:
         X, y = as_tensors(data, likelihood, device, "data", dtype)
         pairs = [(X[i:i + batch_size], y[i:i + batch_size]) for i in range(0, X.shape[0], batch_size)]
-    was_training = model.training
+    modes = module_modes(model)
     model.eval()
     try:
         with torch.no_grad():
             outputs = torch.cat([tensor_output(model(X)) for X, _ in pairs])
     finally:
-        model.train(was_training)
+        restore_modes(modes)
     y = torch.cat([y for _, y in pairs])
     result = {"nll": float(likelihood.nll(outputs, y))}
     if isinstance(likelihood, Classification):
@@ -148,7 +150,7 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
         Coupled L2 added to the loss; decoupled L2 through the optimizer's param groups;
         L1/L0 by a proximal step after every optimizer step.
     callbacks : sequence
-        Objects with ``on_forward``/``on_after_backward``/``on_epoch_end`` (see module docs);
+        Objects with ``on_forward``/``on_after_backward``/``on_step_end``/``on_epoch_end`` (module docs);
         the state of those with ``state_dict``/``load_state_dict`` goes into the checkpoint.
     val : (X, y), optional
         Held-out data: validation NLL every ``eval_every`` epochs; with ``patience`` (number
@@ -159,7 +161,9 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
         order, torch's global RNG (Dropout), the loss and validation histories, the early-stopping
         and ``on_spike`` state, so that the resumed run ends as the uninterrupted one. A checkpoint
         written by another model or recipe (parameters, optimizer, lr, batch_size, seed, training
-        set size, likelihood, regularizer) is refused with a ``ValueError``.
+        set size and, for (X, y) tensors, data — a hash of a few rows and the sums of X and y, not
+        checked for a DataLoader —, likelihood, regularizer), or one already holding more than
+        ``epochs`` epochs (a run is extended, never shortened), is refused with a ``ValueError``.
     progress : bool
         Show a tqdm progress bar.
     on_spike : {"restore", "warn"}
@@ -205,11 +209,12 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
     start_delta = None if regularizer is None else regularizer.delta.detach().clone()
     best, best_state, bad_evals, stopped, start_epoch = float("inf"), None, 0, False, 0
     lowest = _Lowest(model) if on_spike == "restore" else None
-    recipe = recipe_fingerprint(model, opt, optimizer, lr, batch_size, seed, batches, likelihood, regularizer)
+    recipe = None if checkpoint is None else \
+        recipe_fingerprint(model, opt, optimizer, lr, batch_size, seed, batches, likelihood, regularizer)
     resumed = None
     if checkpoint is not None and os.path.exists(checkpoint):
         resumed = resume_checkpoint(checkpoint, recipe, model, opt, regularizer, likelihood, batches, losses, lambdas,
-                                    callbacks)
+                                    callbacks, epochs=epochs)
         start_epoch = resumed["epoch"] + 1
         val_nll.extend(resumed["val_nll"])
         best, bad_evals, stopped = resumed["best"], resumed["bad_evals"], resumed["stopped"]
@@ -221,7 +226,7 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
         from tqdm.auto import tqdm
         bar = tqdm(total=epochs, initial=start_epoch, desc="fit", leave=False)
     started = time.perf_counter()
-    modes = [(module, module.training) for module in model.modules()]   # restored at the end
+    modes = module_modes(model)   # restored at the end
     model.train()
     epoch, first_loss = start_epoch - 1, None
     if resumed is not None and resumed["first_loss"] is not None:
@@ -245,6 +250,7 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
                 opt.step()
                 if prox:
                     regularizer.prox_step(lr, opt)
+                _call(callbacks, "on_step_end")
                 total = total + loss.detach() * (X.shape[0] / batches.n_data)   # the mean over samples
             losses.append(total)
             if lowest is not None:
@@ -273,8 +279,7 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
                 bar.update(1)
             if stopped:
                 break
-    for module, training in modes:
-        module.train(training)
+    restore_modes(modes)
     if bar is not None:
         bar.close()
     if stopped and best_state is not None:

@@ -1,10 +1,11 @@
 """The flat directions of log δ from a model's rescaling symmetries: linear algebra for
 :func:`lamina.torch.identifiability` (which finds the symmetries).
 
-A symmetry found by the probe is a move of the log-scales of some tensors (+1 for the tensors
-scaled by c, −1 for those scaled by 1/c). A direction v of log δ (one coordinate per
-regularized group) is flat when the log-scale move it makes — v_g on every tensor of group g,
-``P v`` with P the group-to-tensor incidence matrix — lies in the span of the moves.
+A symmetry found by the probe is a move of the log-scales of some tensors (+a for the tensors
+scaled by c^a, −b for those scaled by 1/c^b; a = b = 1 but where a weight is applied twice). A
+direction v of log δ (one coordinate per regularized group) is flat when the log-scale move it
+makes — v_g on every tensor of group g, ``P v`` with P the group-to-tensor incidence matrix —
+lies in the span of the moves.
 """
 from __future__ import annotations
 
@@ -19,11 +20,12 @@ def flat_directions(reg, moves, fixed) -> tuple[np.ndarray, np.ndarray]:
     tensors = [n for g in reg for n in g.param_names]
     index = {n: i for i, n in enumerate(tensors)}
     rows = []
-    for up, down in moves:
+    for up, down, *power in moves:   # (up, down) or (up, down, (a, b))
         if set(up) & fixed or set(down) & fixed:
             continue
+        a, b = power[0] if power else (1, 1)
         row = np.zeros(len(tensors))
-        for n, sign in [(n, 1.0) for n in up] + [(n, -1.0) for n in down]:
+        for n, sign in [(n, float(a)) for n in up] + [(n, -float(b)) for n in down]:
             if n in index:
                 row[index[n]] = sign
         if not row.any():

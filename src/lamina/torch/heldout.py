@@ -54,8 +54,9 @@ unregularized training" holds by construction. Where the held-out part is small 
 disjoint part, and δ is the geometric mean of the two: one calibration's root carries the
 sampling noise of its few held-out samples (on the 50-image transfer task δ ranged over
 0.06–1.8 between seeds), and two independent roots halve the variance of log δ — 2·0.35 + 0.5
-= 1.2 fits. (Two calibrations of a quarter of the epochs each, 1.1 fits, did better on the
-transfer task but lost 0.05 on a 120-sample regression: benchmarks/RESULTS.md.) With
+= 1.2 fits (1.16 where the data fit in one batch: m = 0.4 there, below). (Two calibrations of a
+quarter of the epochs each, 1.1 fits, did better on the transfer task but lost 0.05 on a
+120-sample regression: benchmarks/RESULTS.md.) With
 ``per_direction=True``, where the data identify more than the common scale, a calibration
 moving δ along every identified direction runs beside the common one and the held-out samples
 choose between them (:mod:`lamina.torch.heldout_select`): +0.35 fits. When fine-tuning with a
@@ -63,13 +64,17 @@ prior mean on the pretrained layers and a new head (L2-SP, ``rivals="auto"``), o
 with uniform ratios competes with the μP ratios on every fold (+0.35 fits per fold: 1.2 fits):
 which one fits depends on whether the pretrained features transfer. On small data that makes
 four calibrations, 1.9 fits at half the epochs each; ``merge_at="auto"`` shortens every
-calibration so that the whole stays within ``COST_BUDGET`` = 1.5 fits. An epoch on the split
-counts as the larger of its share of the samples and its share of the optimizer steps: where
-the data fit in one batch (the 50-image transfer task) a step costs about the same on 35
-samples as on 50, so four calibrations of m of the epochs cost 4m + 1 − m fits in time, and m
-= 1/6 (50 of 300 epochs; 0.28 if counted by samples: 2.3–2.8× one fit in wall time, now
-1.7–2.0×). Against 0.28, 1/6 changed test NLL by −0.0044 ± 0.0014 over 90 paired seeds of seven
-fine-tuning variants, worse on none (benchmarks/bench_nn_finetune.py, benchmarks/RESULTS.md).
+calibration so that the whole stays within ``COST_BUDGET`` = 1.5 fits, ``OVERHEAD`` = 0.1 of
+them kept for what the epochs do not count (the held-out searches, the identifiability probe,
+the restarts: 0.06–0.18 of one fit's wall time measured on the 50-image tasks, where every
+epoch is one step). An epoch on the split counts as the larger of its share of the samples and
+its share of the optimizer steps: where the data fit in one batch (the 50-image transfer task)
+a step costs about the same on 35 samples as on 50, so four calibrations of m of the epochs cost
+4m + 1 − m fits in time, and m = 0.4/3 (40 of 300 epochs; two calibrations toward zero: 0.4).
+Against the former budget (1.5 counted, m = 1/6 and 0.5), test NLL moved by +0.002 ± 0.006 with a
+prior mean and −0.008 ± 0.004 toward zero over 90 paired seeds of seven fine-tuning variants,
+and wall time from 1.6–1.7× to about 1.5× one fit (benchmarks/bench_nn_finetune.py,
+benchmarks/RESULTS.md).
 benchmarks/RESULTS.md (Issue 14) measures these on the settings of benchmarks/bench_nn.py and
 bench_nn_unseen.py.
 
@@ -101,7 +106,8 @@ from lamina.tuners.base import Compute
 
 
 SMALL_HELDOUT = 50   # held-out samples below which one calibration's δ is too noisy (folds="auto")
-COST_BUDGET = 1.5    # fits: the calibrations and the continued run together (merge_at="auto")
+COST_BUDGET = 1.5    # fits: the whole tuner, calibrations and continued run (merge_at="auto")
+OVERHEAD = 0.1       # of those: the held-out searches, probes and restarts the epochs do not count
 MERGE_AT = 0.5       # the calibration's share of the epochs where the budget allows it
 
 
@@ -118,17 +124,18 @@ def _merge_share(merge_at, n_calibrations: int, fit_share: float, refit: bool) -
 
     "auto": 1 with ``refit`` (calibrate for the whole run, then retrain); else ``MERGE_AT`` = 0.5,
     shortened where k calibrations on the share f of the samples for m of the epochs plus the
-    continued run on all of them for 1 − m would cost more than ``COST_BUDGET`` fits:
-    k·f·m + (1 − m) ≤ B  ⇔  m ≤ (B − 1) / (k·f − 1), f from :func:`_epoch_cost_share`. Only
-    fine-tuning with a rival ratio rule on small data (two kinds × two folds: m = 0.28 where a
-    batch holds a fraction of the samples, 1/6 on full-batch data) or several rivals reach it."""
+    continued run on all of them for 1 − m would cost more than ``COST_BUDGET`` − ``OVERHEAD``
+    fits: k·f·m + (1 − m) ≤ B  ⇔  m ≤ (B − 1) / (k·f − 1), f from :func:`_epoch_cost_share`.
+    Only small data reach it: fine-tuning with a rival ratio rule (two kinds × two folds: m = 0.22
+    where a batch holds a fraction of the samples, 0.4/3 on full-batch data), or two folds on
+    full-batch data (m = 0.4)."""
     if isinstance(merge_at, str) and merge_at == "auto":
         if refit:
             return 1.0, False
-        excess = n_calibrations * fit_share - 1
-        if excess <= 0 or (COST_BUDGET - 1) / excess >= MERGE_AT:
+        excess, room = n_calibrations * fit_share - 1, round(COST_BUDGET - OVERHEAD - 1, 9)   # 0.4, not 0.39…
+        if excess <= 0 or room / excess >= MERGE_AT:
             return MERGE_AT, False
-        return (COST_BUDGET - 1) / excess, True
+        return room / excess, True
     if isinstance(merge_at, bool) or not isinstance(merge_at, (int, float)) or not 0 < merge_at <= 1:
         raise ValueError(f"merge_at must be \"auto\" or a fraction in (0, 1] of the epochs, got {merge_at!r}")
     return float(merge_at), False
@@ -194,10 +201,10 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         Fraction of the epochs run on the split while δ is calibrated (by every fold and kind);
         δ is then frozen. ``"auto"`` (default): 0.5, or 1 with ``refit=True`` (calibrate for
         the whole run) — shortened where the calibrations would take the cost over
-        ``COST_BUDGET`` = 1.5 fits (k calibrations whose epochs cost a share f of a full-data
-        epoch — the larger of the shares of samples and of steps: m ≤ 0.5 / (k·f − 1);
-        fine-tuning with a prior mean on small data, two kinds × two folds: m = 1/6 where the data
-        fit in one batch, 0.28 on many batches — benchmarks/RESULTS.md, Issue 14).
+        ``COST_BUDGET`` − ``OVERHEAD`` = 1.4 fits (k calibrations whose epochs cost a share f of a
+        full-data epoch — the larger of the shares of samples and of steps: m ≤ 0.4 / (k·f − 1);
+        fine-tuning with a prior mean on small data, two kinds × two folds: m = 0.4/3 where the
+        data fit in one batch, 0.22 on many batches — benchmarks/RESULTS.md, Issue 14).
         ``info["merge_at"]`` says which.
     refit : bool
         False (default): continue the same weights on all data for the remaining epochs, with

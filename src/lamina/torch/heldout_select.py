@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lamina.torch.likelihoods import Classification, Gaussian
+from lamina.torch.modes import module_modes, restore_modes
 
 
 @dataclass
@@ -50,12 +51,12 @@ class Calibration:
 @torch.no_grad()
 def eval_outputs(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
     """``model(X)`` in ``eval`` mode, without gradients; the model's mode is restored."""
-    was_training = model.training
+    modes = module_modes(model)
     model.eval()
     try:
         return model(X)
     finally:
-        model.train(was_training)
+        restore_modes(modes)
 
 
 @torch.no_grad()

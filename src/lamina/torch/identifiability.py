@@ -11,7 +11,9 @@ numerically on one batch (a property of the architecture, not of the weights):
    leaves f unchanged (Linear/Conv → ReLU/LeakyReLU/MaxPool/identity → Linear/Conv, also
    inside a residual branch). The penalty δ_g c²‖W_g‖² + δ_h ‖W_h‖²/c² has its minimum over c
    at 2 √(δ_g δ_h) ‖W_g‖‖W_h‖: only δ_g δ_h is identified, and log δ may move freely along
-   e_g − e_h. A chain of L layers leaves only Π_l δ_l (the sum of log δ) identified.
+   e_g − e_h. A chain of L layers leaves only Π_l δ_l (the sum of log δ) identified. A weight
+   tied and applied k times along the chain (one module called twice) scales f by c^k: the move
+   is then g × c^a, h / c^b with a k_g = b k_h, and only δ_g^b δ_h^a is identified.
 2. **Scale-invariant group** g (a weight followed by BatchNorm/LayerNorm/GroupNorm):
    f(cW_g) = f(W_g), so the penalty can always shrink W_g at no cost in fit; δ_g acts only
    through the effective learning rate, never through the optimum: e_g is flat.
@@ -45,6 +47,7 @@ from torch import nn
 from lamina.torch.flat_directions import chains, flat_directions
 from lamina.torch.groups import ParamGroup, discover_groups
 from lamina.torch.invariance import SymmetryProbe, example_inputs
+from lamina.torch.modes import module_modes, restore_modes
 from lamina.torch.penalty import resolve_prior_mean
 
 
@@ -73,6 +76,9 @@ class Identifiability:
         Orthonormal basis of the directions of log δ the data cannot pin down.
     identified : ndarray, shape (n_groups − n_flat, n_groups)
         Orthonormal basis of its complement: the directions worth tuning.
+    powers : dict[(str, str), (int, int)]
+        (a, b) of the pairs whose move is g × c^a, h / c^b with a tied weight (a module applied
+        more than once along the chain); the other pairs have (1, 1).
     """
 
     groups: list
@@ -83,6 +89,7 @@ class Identifiability:
     broken: list = field(default_factory=list)
     flat: np.ndarray = None
     identified: np.ndarray = None
+    powers: dict = field(default_factory=dict)
 
     @property
     def n_identified(self) -> int:
@@ -100,8 +107,10 @@ class Identifiability:
         lines = []
         for chain in self.chains:
             names = ", ".join(chain)
-            lines.append(f"only the product of the {len(chain)} δ of {names} is identified "
-                         "(ReLU-type rescaling symmetry): their split cannot matter at the optimum")
+            tied = any(set(pair) <= set(chain) for pair in self.powers)   # a weight applied more than once
+            lines.append(f"only {'a product of powers' if tied else 'the product'} of the {len(chain)} δ of {names} "
+                         f"is identified (ReLU-type rescaling symmetry{', a weight applied more than once' * tied}): "
+                         "their split cannot matter at the optimum")
         for name in self.scale_invariant:
             lines.append(f"δ of {name} is not identified: a normalization layer removes its scale, "
                          "so δ acts only through the effective learning rate")
@@ -192,47 +201,52 @@ def identifiability(model: nn.Module, by=None, *, example=None, prior_mean=None,
     frozen = _frozen_nonzero(model)   # tensors training cannot rescale: they break a symmetry as a penalty does
     mean_tensors = _tensors_with_mean(reg, prior_mean)
     with_mean = {g.name for g in reg if set(g.param_names) & mean_tensors}
-    was_training = model.training
+    modes = module_modes(model)
     model.train()
     try:
         probe = SymmetryProbe(model, args, tol=tol, factor=factor, seed=seed)
         order = [name for name, _ in model.named_modules()]
-        pairs, invariant, absorbed, broken, moves = _search(probe, model, groups, names, order, penalized,
-                                                            with_mean, frozen)
+        pairs, invariant, absorbed, broken, moves, powers = _search(probe, model, groups, names, order, penalized,
+                                                                    with_mean, frozen)
         if tensor_groups is not groups:   # merged groups: the symmetries of their tensors, one by one
-            moves = _search(probe, model, tensor_groups, names, order, penalized, mean_tensors, frozen)[-1]
+            moves = _search(probe, model, tensor_groups, names, order, penalized, mean_tensors, frozen)[-2]
     finally:
-        model.train(was_training)
+        restore_modes(modes)
     absorbed = {h: g for h, g in absorbed.items() if h not in with_mean}
     flat, identified = flat_directions(reg, moves, frozen | mean_tensors)
     return Identifiability([g.name for g in reg], pairs, chains(pairs), list(invariant), dict(absorbed), broken,
-                           flat, identified)
+                           flat, identified, {pair: powers[pair] for pair in pairs if pair in powers})
 
 
 def _search(probe, model, groups, names, order, penalized, with_mean, frozen):
-    """(pairs, invariant, absorbed, broken, moves): the findings among ``groups``, and every
-    symmetry found as (tensors scaled by c, tensors scaled by 1/c)."""
+    """(pairs, invariant, absorbed, broken, moves, powers): the findings among ``groups``, every
+    symmetry found as (tensors scaled by c^a, tensors scaled by 1/c^b, (a, b)), and the (a, b) of
+    the pairs other than (1, 1) (a tied weight)."""
     reg = [g for g in groups if g.regularized]
     invariant, broken, moves = _scale_invariant(probe, model, reg, names, penalized, with_mean, frozen)
-    pairs, absorbed = [], {}
+    pairs, absorbed, powers = [], {}, {}
     for h in reg:
         down = [names[id(p)] for p in h.params]
         if h.name in invariant:   # a group ahead whose scale h can take is as free as h: W → ReLU → W_h → Norm
             for g in reg:   # (an all-zero g passes trivially: h's move is invisible, g's is none)
                 skip = g is h or g.name in invariant or not any(bool(p.detach().abs().max() > 0) for p in g.params)
-                scaled = None if skip else _pair_symmetry(probe, model, g, h, names, order)
-                if scaled is not None:
-                    moves.append((scaled, down))
+                found = None if skip else _pair_symmetry(probe, model, g, h, names, order)
+                if found is not None:
+                    scaled = found[0]
+                    moves.append((scaled, down, found[1]))
                     if not _breaker(g, h, scaled, penalized, with_mean, frozen):
                         absorbed.setdefault(g.name, f"{h.name} (scale-invariant)")
             continue
         for g in groups:
             if g is h or g.name in invariant:
                 continue
-            scaled = _pair_symmetry(probe, model, g, h, names, order)
-            if scaled is None:
+            found = _pair_symmetry(probe, model, g, h, names, order)
+            if found is None:
                 continue
-            moves.append((scaled, down))
+            scaled = found[0]
+            moves.append((scaled, down, found[1]))
+            if found[1] != (1, 1):
+                powers[(g.name, h.name)] = found[1]
             if not g.regularized:
                 if not set(scaled) & (penalized | frozen):
                     absorbed.setdefault(h.name, g.name)
@@ -244,7 +258,7 @@ def _search(probe, model, groups, names, order, penalized, with_mean, frozen):
             if together:
                 absorbed[h.name] = together
                 moves.append(([], down))
-    return pairs, invariant, absorbed, broken, moves
+    return pairs, invariant, absorbed, broken, moves, powers
 
 
 def _scale_invariant(probe, model, reg, names, penalized, with_mean, frozen):
@@ -266,20 +280,23 @@ def _scale_invariant(probe, model, reg, names, penalized, with_mean, frozen):
 
 
 def _pair_symmetry(probe, model, g, h, names, order):
-    """The tensors scaled by c in a rescaling symmetry g → h (h's weight by 1/c), or None.
+    """(the tensors scaled by c^a, (a, b)) of a rescaling symmetry g → h (h's weight by 1/c^b), or None.
 
     Tried: g's tensors with its bias; then also the biases of the modules registered between
     g's and h's (a ReLU chain with a residual stream keeps its symmetry when every bias along
     the stream scales too). Registration order stands in for the forward order: a symmetry it
     misses is reported as identified, never the reverse, since every flat claim is tested.
+    (a, b) is (1, 1), then, where g or h is applied more than once in one forward pass (a tied
+    weight), the powers that undo it (:meth:`SymmetryProbe.power`): c^k for k uses in a chain.
     """
     down = [names[id(p)] for p in h.params]
     scaled = _scaled_with_bias(model, g, names)
-    if probe.is_symmetric(scaled, down):
-        return scaled
     between = _biases_between(model, g, h, names, order)
-    if between and probe.is_symmetric(scaled + between, down):
-        return scaled + between
+    for power in dict.fromkeys([(1, 1), probe.power([names[id(p)] for p in g.params], down)]):
+        if probe.is_symmetric(scaled, down, power):
+            return scaled, power
+        if between and probe.is_symmetric(scaled + between, down, power):
+            return scaled + between, power
     return None
 
 

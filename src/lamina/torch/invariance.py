@@ -75,8 +75,10 @@ def scale_invariance_ratios(model: nn.Module, groups: list[ParamGroup], args, kw
 
     def run(overrides: dict) -> torch.Tensor:
         state = {**params, **{n: b.clone() for n, b in buffers.items()}, **overrides}
-        torch.manual_seed(seed)
-        return _flat(functional_call(model, state, args, kwargs))
+        # the model's generator only: torch.manual_seed also reseeds every GPU's (a CPU model's
+        # probe had reset them for the caller, outside the fork below)
+        with seeded_global_rng(seed, device):
+            return _flat(functional_call(model, state, args, kwargs))
 
     ratios = {}
     with torch.random.fork_rng(devices=devices):
@@ -160,7 +162,7 @@ class SymmetryProbe:
         self.buffers = dict(model.named_buffers())
         self.device = next(iter(self.params.values())).device if self.params else torch.device("cpu")
         try:
-            self.base, self.base_centered = self._run({})
+            self.base, self.base_centered = self._counting_uses()
         except (RuntimeError, ValueError, TypeError, IndexError) as error:
             raise ValueError(f"example: the model could not run on it ({type(error).__name__}: {error}); "
                              "pass example=one batch of the model's inputs (≥ 2 rows with BatchNorm)") from error
@@ -168,6 +170,31 @@ class SymmetryProbe:
             raise ValueError("example: the model's output on it is empty (an empty batch?), so no symmetry "
                              "can be tested; pass example=one batch with rows")
         self.scale = float(self.base.norm())
+
+    def _counting_uses(self):
+        """The base run, counting on the way how many times it calls the module(s) holding each
+        parameter (``uses``): a weight tied and applied twice along a chain scales the output by c²
+        when it is scaled by c, so the move that undoes it needs 1/c² (see :meth:`power`)."""
+        self.uses = dict.fromkeys(self.params, 0)
+        owners = {id(p): n for n, p in self.params.items()}
+
+        def count(module, inputs):
+            for p in module.parameters(recurse=False):
+                if id(p) in owners:
+                    self.uses[owners[id(p)]] += 1
+        handles = [m.register_forward_pre_hook(count) for m in self.model.modules()]
+        try:
+            return self._run({})
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    def power(self, up: list, down: list) -> tuple[int, int]:
+        """(a, b) of the candidate move ``up`` × c^a, ``down`` / c^b that undoes the scaling: a = the
+        uses of ``down``, b = those of ``up`` (the most of their tensors'), divided by their gcd; (1, 1)
+        unless a weight is applied more than once."""
+        a, b = (max([self.uses.get(n, 1) for n in names] + [1]) for names in (down, up))
+        return a // math.gcd(a, b), b // math.gcd(a, b)
 
     @torch.no_grad()
     def _run(self, overrides):
@@ -181,9 +208,10 @@ class SymmetryProbe:
         return _flat(out), _flat(out, centered=True)
 
     @torch.no_grad()
-    def is_symmetric(self, up: list, down: list) -> bool:
+    def is_symmetric(self, up: list, down: list, power: tuple = (1, 1)) -> bool:
+        """Whether scaling ``up`` by c^a and ``down`` by 1/c^b, (a, b) = ``power``, keeps the output."""
         c = self.factor
-        moved = {n: self.params[n] * c for n in up} | {n: self.params[n] / c for n in down}
+        moved = {n: self.params[n] * c ** power[0] for n in up} | {n: self.params[n] / c ** power[1] for n in down}
         sym, sym_centered = self._run(moved)
         d_sym = float((sym - self.base).norm())
         generator = torch.Generator().manual_seed(self.seed + 1)

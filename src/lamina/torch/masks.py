@@ -4,8 +4,8 @@
 The projection keeps K = round((1 − ρ) P) of the P regularized weights, each group its largest
 magnitudes in proportion to its current nonzeros (the allocation training found; at least one
 weight per group); the mask
-callback zeroes the pruned weights' gradients and re-applies the mask after every epoch, so the
-zeros are exact whatever the optimizer.
+callback zeroes the pruned weights' gradients and re-applies the mask after every optimizer step,
+so the zeros are exact whatever the optimizer and its state.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lamina.torch.modes import module_modes, restore_modes
 from lamina.torch.penalty import Regularizer
 
 
@@ -102,19 +103,21 @@ def _grow(kept: torch.Tensor, scores: torch.Tensor, n: int) -> torch.Tensor:
 def loss_gradients(model: nn.Module, regularizer: Regularizer, likelihood, data) -> list[torch.Tensor]:
     """|∂ mean NLL / ∂w| on ``data`` (eval mode) for every regularized tensor, grads left cleared."""
     X, y = data
-    was_training = model.training
+    modes = module_modes(model)
     model.eval()
     params = [p for g in regularizer.reg_groups for p in g.params]
     try:
         grads = torch.autograd.grad(likelihood.nll(model(X), y), params, allow_unused=True)
     finally:
-        model.train(was_training)
+        restore_modes(modes)
     return [torch.zeros_like(p) if gr is None else gr.detach().abs() for p, gr in zip(params, grads)]
 
 
 class MaskCallback:
-    """Fit callback: pruned weights get zero gradients (so Adam/SGD never move them) and the mask
-    is re-applied after every epoch (exact zeros whatever the optimizer)."""
+    """Fit callback: pruned weights get zero gradients (so a fresh Adam/SGD never moves them) and
+    the mask is re-applied after every optimizer step and every epoch (exact zeros whatever the
+    optimizer: one that carries moments from before the mask, Adam's or SGD's momentum, moves
+    pruned weights with zero gradients — all of them nonzero between the steps of an epoch)."""
 
     def __init__(self, params, masks):
         self.pairs = list(zip(params, masks))
@@ -125,7 +128,10 @@ class MaskCallback:
                 p.grad.mul_(mask.to(p.grad.dtype))
 
     @torch.no_grad()
-    def on_epoch_end(self, epoch, optimizer):
+    def on_step_end(self):
         for p, mask in self.pairs:
             p.mul_(mask.to(p.dtype))
+
+    def on_epoch_end(self, epoch, optimizer):
+        self.on_step_end()
         return False

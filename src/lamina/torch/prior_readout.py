@@ -31,6 +31,7 @@ from torch.func import functional_call
 
 from lamina.torch.groups import discover_groups
 from lamina.torch.likelihoods import Classification
+from lamina.torch.modes import module_modes, restore_modes
 from lamina.torch.readout import readout_groups
 
 MAX_SAMPLES = 2048
@@ -55,13 +56,13 @@ def drop_uninformative_readout(model: nn.Module, prior_mean, train, likelihood, 
         return prior_mean
     at_mean = {n: torch.as_tensor(prior_mean[n]).to(device=p.device, dtype=p.dtype) if n in fits else p
                for n, p in params.items()}
-    was_training = model.training
+    modes = module_modes(model)
     model.eval()
     try:
         with torch.no_grad():
             output = functional_call(model, at_mean, (X,))
     finally:
-        model.train(was_training)
+        restore_modes(modes)
     classification = isinstance(likelihood, Classification)
     gain = _gain_over_constant(output.double(), y.to(device), classification)
     if gain.mean() > 2.0 * gain.std() / len(gain) ** 0.5:

@@ -24,7 +24,7 @@ keeps the first layer dense by default, ``first_layer_sparsity=0``; LAMP prunes 
 
 :func:`prune_and_finetune` is the pipeline of the benchmark and of the sparsity study: prune a
 densely trained model once, then fine-tune with the mask (pruned weights get no gradient and
-the mask is re-applied after every epoch, so they stay exact zeros).
+the mask is re-applied after every step, so they stay exact zeros).
 """
 from __future__ import annotations
 

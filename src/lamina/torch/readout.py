@@ -37,6 +37,7 @@ from lamina.torch.groups import ParamGroup, discover_groups
 from lamina.torch.identifiability import _scaled_with_bias
 from lamina.torch.invariance import _flat
 from lamina.torch.likelihoods import Classification
+from lamina.torch.modes import module_modes, restore_modes
 from lamina.torch.rules import AdaptiveRule, _normalize
 
 
@@ -64,7 +65,7 @@ def readout_groups(model: nn.Module, groups: list[ParamGroup], example, *, facto
     args = tuple(example) if isinstance(example, (tuple, list)) else (example,)
     params = dict(model.named_parameters())
     names = {id(p): n for n, p in params.items()}
-    was_training = model.training
+    modes = module_modes(model)
     model.eval()
     try:
         base = _flat(functional_call(model, params, args))
@@ -78,7 +79,7 @@ def readout_groups(model: nn.Module, groups: list[ParamGroup], example, *, facto
         found = [group.name for group in groups
                  if all(scales_output(_scaled_with_bias(model, group, names), c) for c in (factor, -factor))]
     finally:
-        model.train(was_training)
+        restore_modes(modes)
     return found
 
 

@@ -19,6 +19,7 @@ from torch import nn
 
 from lamina.torch.heldout_select import all_correct, eval_outputs
 from lamina.torch.likelihoods import Classification, Gaussian
+from lamina.torch.modes import module_modes, restore_modes
 from lamina.torch.penalty import Regularizer
 
 
@@ -59,7 +60,7 @@ def weight_scale_search(model: nn.Module, regularizer: Regularizer, likelihood, 
     params = [(g_index, p, mu) for g_index, (g, means) in enumerate(zip(regularizer.reg_groups, regularizer.means))
               for p, mu in zip(g.params, means)]
     saved = [p.detach().clone() for _, p, _ in params]
-    was_training = model.training
+    modes = module_modes(model)
     model.eval()
     gaussian = isinstance(likelihood, Gaussian)
 
@@ -90,7 +91,7 @@ def weight_scale_search(model: nn.Module, regularizer: Regularizer, likelihood, 
     finally:
         for (_, p, _), w in zip(params, saved):
             p.copy_(w)
-        model.train(was_training)
+        restore_modes(modes)
     log_scales = basis.T @ t
     return float(log_scales[0]) if directions is None else log_scales
 

@@ -44,7 +44,7 @@ instead of λ. The tuner writes λ_g = s · r_g and runs three phases on the rec
    the result stays sparser than ρ: a ``RuntimeWarning`` then says so and ``info["missed_target"]``
    holds the overshoot.
 3. *Masked fine-tuning* (the last ``finetune_fraction``·E epochs, fresh optimizer, no penalty):
-   gradients of pruned weights are zeroed, and the mask is re-applied after every epoch, so
+   gradients of pruned weights are zeroed, and the mask is re-applied after every step, so
    the zeros stay exact.
 
 The cost is one training run (E epochs) plus a few forward passes per ratio update.
@@ -63,6 +63,7 @@ from lamina.torch.data import loader_pairs
 from lamina.torch.fit import Batches, as_tensors, fit, make_optimizer, model_device, model_dtype
 from lamina.torch.groups import discover_groups
 from lamina.torch.masks import MaskCallback, group_nonzeros, loss_gradients, project_to_target
+from lamina.torch.modes import module_modes, restore_modes
 from lamina.torch.optimizer_state import reads_free
 from lamina.torch.penalty import Mode, Penalty, Regularizer
 from lamina.torch.result import NetTuneResult
@@ -220,7 +221,7 @@ def marginal_costs(model: nn.Module, regularizer: Regularizer, likelihood, data,
     unchanged. A group without nonzeros gets twice the largest cost (its λ should fall).
     None when no group can be probed."""
     X, y = data
-    was_training = model.training
+    modes = module_modes(model)
     model.eval()
     try:
         base = float(likelihood.nll(model(X), y))
@@ -243,7 +244,7 @@ def marginal_costs(model: nn.Module, regularizer: Regularizer, likelihood, data,
                 p.copy_(s)
             costs.append(max(loss - base, floor) / max(removed, 1))
     finally:
-        model.train(was_training)
+        restore_modes(modes)
     costs = np.asarray(costs, dtype=np.float64)
     if np.all(np.isnan(costs)):
         return None

@@ -24,7 +24,8 @@ import numpy as np
 
 @dataclass
 class Compute:
-    """What a tuner spent. ``fits`` counts full trainings/solves (fractions allowed, e.g. the
+    """What a tuner spent. ``fits`` counts full trainings/solves, one per training or solve
+    whether on all rows or on a fold's (fractions allowed, e.g. a run stopped early, or the
     overhead of an online tuner as a fraction of one fit); ``epochs`` counts passes over the
     training data (networks) or solver iterations summed over fits (linear/inverse)."""
 

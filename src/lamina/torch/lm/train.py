@@ -28,6 +28,7 @@ from torch.nn import functional as F
 from lamina.torch.fit import DivergenceError
 from lamina.torch.lm.model import random_windows, tiled_windows
 from lamina.torch.lm.param_types import check_decoupled, decays_of
+from lamina.torch.modes import module_modes, restore_modes
 
 
 @dataclass(frozen=True)
@@ -106,13 +107,13 @@ def perplexity(model, codes: torch.Tensor, context: int | None = None, batch_siz
     """exp(mean next-character cross-entropy) over non-overlapping windows of ``codes``."""
     context = context or model.config.context
     x, y = tiled_windows(codes, context, max_windows)
-    was_training = model.training
+    modes = module_modes(model)
     model.eval()
     total = 0.0
     for i in range(0, x.shape[0], batch_size):
         logits = model(x[i:i + batch_size])
         total += float(F.cross_entropy(logits.flatten(0, 1), y[i:i + batch_size].flatten(), reduction="sum"))
-    model.train(was_training)
+    restore_modes(modes)
     return math.exp(total / y.numel())
 
 

@@ -29,10 +29,9 @@ windows of each, per-window slopes from V at log c ∈ {−ε, 0, ε}):
 
 set to 0 unless |gap_g| exceeds ``z`` standard errors of the between-window spread (``z=2``; the
 rule is off by default since section 5, ``z=inf``) — symmetric and silent without evidence.
-Every ``every`` steps after the warm-up log λ_g ← log λ_g + clip(−2 κ log c*_g, ±log
-``max_factor``). ``leverage=True`` raises λ_g additively instead, by Δλ_g = −κ log c*_g /
-Σ_{t>now} η_t: it follows a real overfitting signal further but amplifies chance gaps (issue 15,
-part 2, section C of benchmarks/RESULTS.md).
+Every ``every`` steps after the warm-up log λ_g ← log λ_g + clip(−2 κ log c*_g, ±log ``max_factor``).
+``leverage=True`` raises λ_g additively instead, by Δλ_g = −κ log c*_g / Σ_{t>now} η_t: it follows
+a real overfitting signal further but amplifies chance gaps (issue 15, part 2, section C of benchmarks/RESULTS.md).
 
 3. The overfitting switch: the timescale rule, once the held-out loss says so
 ----------------------------------------------------------------------------
@@ -97,6 +96,7 @@ from lamina.torch.lm.shadow import MULTIPLES, HeadSelection
 from lamina.torch.lm.temperature import (MAPS, forward_capturing, head_inputs, interval_step, linear_owning,
                                          power_step, temperature_search)
 from lamina.torch.lm.train import DecayCallback, LMRecipe
+from lamina.torch.modes import module_modes, restore_modes
 
 
 def timescale_decay(recipe: LMRecipe, fraction: float = 1.0) -> float:
@@ -320,7 +320,7 @@ class HeldoutDecayTuner(DecayCallback):
     @torch.no_grad()
     def scale_search(self, model) -> np.ndarray:
         """log c*_g per tuned type from a parabola of V(log c) through {−ε, 0, ε}, clipped to ±½."""
-        was_training = model.training
+        modes = module_modes(model)
         model.eval()
 
         def loss() -> float:
@@ -341,7 +341,7 @@ class HeldoutDecayTuner(DecayCallback):
                 best = -slope / curvature if curvature > 0 else -0.5 * math.copysign(1.0, slope)
                 out.append(float(np.clip(best, -0.5, 0.5)))
         finally:
-            model.train(was_training)
+            restore_modes(modes)
         return np.array(out)
 
     @torch.no_grad()
@@ -377,13 +377,13 @@ class HeldoutDecayTuner(DecayCallback):
         held-out parabola), clipped to ±½; set to 0 unless |gap| > ``z`` standard errors
         (between-window spread of both sets), so that a tuner without a signal leaves λ alone.
         """
-        was_training = model.training
+        modes = module_modes(model)
         model.eval()
         try:
             held = self._window_losses(model, self.x, self.y)
             fit = self._window_losses(model, self.fit_x, self.fit_y)
         finally:
-            model.train(was_training)
+            restore_modes(modes)
         self._held_centre = held["centre"]
         eps, out = self.epsilon, []
         for key in self.types:
