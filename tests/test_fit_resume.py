@@ -92,7 +92,7 @@ def test_a_checkpoint_past_the_requested_epochs_is_refused_naming_epochs(tmp_pat
 
 def test_a_checkpoint_written_on_other_data_of_the_same_size_is_refused_naming_it(tmp_path):
     """N alone matched before: a checkpoint of other (X, y) of the same size was resumed silently.
-    The recipe now holds a hash of a few rows and the sums of X and y; the same data still resumes."""
+    The recipe now holds a hash of a few rows and checksums of X and y; the same data still resumes."""
     generator = torch.Generator().manual_seed(0)
     X, y = torch.randn(40, 3, generator=generator), torch.randint(0, 2, (40,), generator=generator)
     path = tmp_path / "ckpt.pt"
@@ -108,3 +108,26 @@ def test_a_checkpoint_written_on_other_data_of_the_same_size_is_refused_naming_i
         assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))   # refused before loading
     out = lt.fit(nn.Linear(3, 2), (X.clone(), y.clone()), epochs=4, lr=1e-2, checkpoint=path)   # same data: resumed
     assert out.epochs == 4 and out.history["loss"][:2] == first.history["loss"]
+
+
+def test_a_checkpoint_resumes_on_the_same_data_in_another_memory_layout(tmp_path):
+    """The fingerprint held the float sum of X, whose digits on centred float64 data are rounding
+    error that changes with the summation order: the same values column-major (as
+    ``DataFrame.to_numpy()`` returns them), or summed by another number of threads, were refused as
+    other data. The checksum of the values' bit patterns is the same in any order."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((4000, 8))
+    X = (X - X.mean(0)) / X.std(0)           # standardized features: their sum is ~1e-14
+    y = X[:, :1] + 0.1 * rng.standard_normal((4000, 1))
+    path = tmp_path / "ckpt.pt"
+
+    def run(features, epochs):
+        torch.manual_seed(0)
+        return lt.fit(nn.Linear(8, 1).double(), (features, y), likelihood="regression", epochs=epochs, lr=1e-2,
+                      batch_size=1000, checkpoint=path)
+
+    first = run(np.ascontiguousarray(X), 1)
+    out = run(np.asfortranarray(X), 2)       # the same values, column-major: resumed
+    assert out.epochs == 2 and out.history["loss"][:1] == first.history["loss"]

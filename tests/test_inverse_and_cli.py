@@ -146,3 +146,31 @@ def test_cli_invert_keeps_the_previous_results_whole_when_a_write_fails(tmp_path
     assert "No space left" in capsys.readouterr().err
     assert (tmp_path / "results.json").read_bytes() == before
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_write_atomically_writes_through_a_link_keeps_the_mode_and_takes_long_names(tmp_path):
+    """write_atomically renamed its temporary file over a symbolic link (the link became a file, and
+    the file it named kept the old content), gave an existing file the umask's permissions (a file
+    made private came back readable by all), and failed with "File name too long" on a name a plain
+    write takes (its temporary name is up to 22 characters longer)."""
+    import os
+    import stat
+
+    from lamina._files import write_atomically
+
+    target = tmp_path / "kept" / "report.html"
+    target.parent.mkdir()
+    target.write_text("old")
+    link = tmp_path / "report.html"
+    link.symlink_to(target)
+    write_atomically(link, "new")
+    assert link.is_symlink() and target.read_text() == "new"
+    private = tmp_path / "summary.json"
+    private.write_text("{}")
+    os.chmod(private, 0o600)
+    write_atomically(private, "{\"a\": 1}")
+    assert stat.S_IMODE(private.stat().st_mode) == 0o600 and private.read_text() == '{"a": 1}'
+    long = tmp_path / ("r" * 246 + ".png")   # 250 characters: a plain write takes it
+    write_atomically(long, b"png")
+    assert long.read_bytes() == b"png"
+    assert not [p for p in tmp_path.rglob("*.tmp")]

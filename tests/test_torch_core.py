@@ -435,3 +435,48 @@ def test_evaluation_and_probes_give_each_submodule_its_own_mode_back():
     from lamina.torch import identifiability
     identifiability(net, example=X)
     assert net.training and not net[1].training
+
+
+def test_fit_keeps_a_batchnorm_the_user_froze_in_eval_mode():
+    """fit called ``model.train()`` at the start and after every validation: a BatchNorm frozen with
+    ``.eval()`` inside a model in training mode trained in batch mode and its running statistics
+    moved. A model handed over wholly in eval mode still trains in training mode."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+    net[1].eval()
+    mean, var = net[1].running_mean.clone(), net[1].running_var.clone()
+    X, y = torch.randn(64, 3), torch.randint(0, 2, (64,))
+    lt.fit(net, (X, y), epochs=3, batch_size=16, val=(X[:16], y[:16]), eval_every=1)
+    assert torch.equal(net[1].running_mean, mean) and torch.equal(net[1].running_var, var)
+    assert net.training and not net[1].training
+    net.eval()
+    lt.fit(net, (X, y), epochs=1, batch_size=16)
+    assert not torch.equal(net[1].running_mean, mean)   # trained in training mode
+    assert not net.training and not net[1].training     # and handed back in eval mode
+
+
+def test_in_mode_gives_each_module_its_mode_back_when_the_block_raises():
+    from lamina.torch.modes import in_mode
+    net = nn.Sequential(nn.Linear(3, 8), nn.BatchNorm1d(8))
+    net[1].eval()
+    with pytest.raises(RuntimeError), in_mode(net, training=False):
+        assert not net.training and not net[0].training
+        raise RuntimeError("probe failed")
+    assert net.training and net[0].training and not net[1].training
+    with in_mode(net, training=True):
+        assert net[1].training
+    assert not net[1].training
+
+
+def test_fit_gives_each_module_its_mode_back_when_training_fails():
+    net = nn.Sequential(nn.Linear(3, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+    net.eval()
+    X, y = torch.randn(32, 3), torch.randint(0, 2, (32,))
+
+    class Fails:
+        def on_epoch_end(self, epoch, optimizer):
+            raise RuntimeError("callback failed")
+
+    with pytest.raises(RuntimeError, match="callback failed"):
+        lt.fit(net, (X, y), epochs=2, batch_size=16, callbacks=[Fails()])
+    assert not any(module.training for module in net.modules())

@@ -28,10 +28,11 @@ def recipe_fingerprint(model, opt, optimizer, lr, batch_size, seed, batches, lik
 
 def data_fingerprint(batches) -> str | None:
     """A cheap fingerprint of the training tensors (X, y): a hash of at most 8 rows spread over the
-    set, first and last included, and the sums of X and y (float64, 9 digits: the same data on
-    another device sums alike) — so that a checkpoint written on other data of the same size is
-    refused, not resumed silently. None for a DataLoader: reading its data would cost an epoch, so
-    other data behind a loader of the same size is not detected."""
+    set, first and last included, and a checksum of all of X and of all of y (:func:`_checksum`: the
+    same data gives the same one on every device, thread count and memory layout) — so that a
+    checkpoint written on other data of the same size is refused, not resumed silently. None for a
+    DataLoader: reading its data would cost an epoch, so other data behind a loader of the same
+    size is not detected."""
     if batches.loader is not None:
         return None
     n = batches.n_data
@@ -39,8 +40,19 @@ def data_fingerprint(batches) -> str | None:
     digest = hashlib.sha256()
     for t in (batches.X, batches.y):
         digest.update(t.detach()[index.to(t.device)].to("cpu", torch.float64).contiguous().numpy().tobytes())
-    sums = [float(t.detach().sum(dtype=torch.float64)) for t in (batches.X, batches.y)]
-    return f"rows {digest.hexdigest()[:16]}, sum X {sums[0]:.9g}, sum y {sums[1]:.9g}"
+    sums = [_checksum(t) for t in (batches.X, batches.y)]
+    return f"rows {digest.hexdigest()[:16]}, checksum X {sums[0]:016x}, checksum y {sums[1]:016x}"
+
+
+def _checksum(t, chunk: int = 1 << 22) -> int:
+    """The sum, modulo 2**64, of the tensor's values as float64 bit patterns (each split in two
+    32-bit integers). Integer sums are exact in any order; a float sum of centred data (near 0) is
+    mostly rounding error, whose digits changed with the thread count and the memory layout (a
+    column-major array, as ``DataFrame.to_numpy()`` returns): the same data had been refused."""
+    total = 0
+    for part in t.detach().reshape(-1).split(chunk):
+        total += int(part.to(torch.float64).contiguous().view(torch.int32).to(torch.int64).sum())
+    return total % 2 ** 64
 
 
 def _rng_state(device):

@@ -56,7 +56,7 @@ from torch import nn
 
 from lamina.torch.groups import discover_groups
 from lamina.torch.invariance import example_inputs, scale_invariant_groups
-from lamina.torch.modes import module_modes, restore_modes
+from lamina.torch.modes import in_mode
 
 AUTO = "auto"
 REGRESSION_OPTIONS = {"curvature_every": 4}
@@ -88,14 +88,11 @@ def _any_scale_invariant(model: nn.Module, groups, train) -> bool:
         args = example_inputs(model, inputs)
     except ValueError:
         return True
-    modes = module_modes(model)   # each restored, as fit does
-    model.train()   # batch statistics, as in the training objective (buffers are not touched)
-    try:
-        return bool(scale_invariant_groups(model, groups, args))
+    try:   # batch statistics, as in the training objective (buffers are not touched)
+        with in_mode(model, training=True):
+            return bool(scale_invariant_groups(model, groups, args))
     except (RuntimeError, ValueError, TypeError, IndexError):   # random rows the model cannot take
         return True
-    finally:
-        restore_modes(modes)
 
 
 def _example(train):

@@ -27,7 +27,7 @@ from lamina._validation import check_positive_int
 from lamina.torch.data import Batches, as_tensors, float_features, loader_pairs, model_device, model_dtype  # noqa: F401 (re-exported)
 from lamina.torch.checkpoint import recipe_fingerprint, resume_checkpoint, save_checkpoint, set_rng_state
 from lamina.torch.likelihoods import Classification, make_likelihood
-from lamina.torch.modes import module_modes, restore_modes
+from lamina.torch.modes import in_mode, training_modes
 from lamina.torch.penalty import Mode, Penalty, Regularizer
 
 
@@ -57,13 +57,8 @@ def evaluate(model: nn.Module, data, likelihood="classification", batch_size: in
     else:
         X, y = as_tensors(data, likelihood, device, "data", dtype)
         pairs = [(X[i:i + batch_size], y[i:i + batch_size]) for i in range(0, X.shape[0], batch_size)]
-    modes = module_modes(model)
-    model.eval()
-    try:
-        with torch.no_grad():
-            outputs = torch.cat([tensor_output(model(X)) for X, _ in pairs])
-    finally:
-        restore_modes(modes)
+    with in_mode(model, training=False), torch.no_grad():
+        outputs = torch.cat([tensor_output(model(X)) for X, _ in pairs])
     y = torch.cat([y for _, y in pairs])
     result = {"nll": float(likelihood.nll(outputs, y))}
     if isinstance(likelihood, Classification):
@@ -140,7 +135,9 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
     Parameters
     ----------
     model : nn.Module
-        Trained in place, on its own device.
+        Trained in place, on its own device, in training mode — except a submodule set to eval
+        inside a model in training mode (a frozen BatchNorm), which stays in eval; every module's
+        mode is given back at the end.
     train : (X, y) or DataLoader
     likelihood : "classification", "regression" or a likelihood object
     epochs, lr, batch_size, seed, optimizer
@@ -161,7 +158,7 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
         order, torch's global RNG (Dropout), the loss and validation histories, the early-stopping
         and ``on_spike`` state, so that the resumed run ends as the uninterrupted one. A checkpoint
         written by another model or recipe (parameters, optimizer, lr, batch_size, seed, training
-        set size and, for (X, y) tensors, data — a hash of a few rows and the sums of X and y, not
+        set size and, for (X, y) tensors, data — a hash of a few rows and a checksum of X and of y, not
         checked for a DataLoader —, likelihood, regularizer), or one already holding more than
         ``epochs`` epochs (a run is extended, never shortened), is refused with a ``ValueError``.
     progress : bool
@@ -226,12 +223,11 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
         from tqdm.auto import tqdm
         bar = tqdm(total=epochs, initial=start_epoch, desc="fit", leave=False)
     started = time.perf_counter()
-    modes = module_modes(model)   # restored at the end
-    model.train()
     epoch, first_loss = start_epoch - 1, None
     if resumed is not None and resumed["first_loss"] is not None:
         first_loss = torch.tensor(resumed["first_loss"], device=device)
-    with seeded_global_rng(seed, device):   # Dropout's draws: two runs with one seed are the same
+    # Dropout's draws: two runs with one seed are the same
+    with training_modes(model), seeded_global_rng(seed, device):
         if resumed is not None and resumed["rng"] is not None:
             set_rng_state(resumed["rng"], device)
         for epoch in range(start_epoch, epochs if not stopped else start_epoch):
@@ -261,8 +257,7 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
             if (epoch + 1) % check_every == 0 or epoch + 1 == epochs:
                 _check_divergence(losses[-1], first_loss, epoch, lr)
             if val is not None and ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs):
-                score = evaluate(model, val, likelihood)["nll"]
-                model.train()
+                score = evaluate(model, val, likelihood)["nll"]   # each module's mode given back
                 val_nll.append((epoch, score))
                 if score < best - 1e-6:
                     best, bad_evals = score, 0
@@ -279,7 +274,6 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
                 bar.update(1)
             if stopped:
                 break
-    restore_modes(modes)
     if bar is not None:
         bar.close()
     if stopped and best_state is not None:

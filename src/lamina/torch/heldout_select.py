@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lamina.torch.likelihoods import Classification, Gaussian
-from lamina.torch.modes import module_modes, restore_modes
+from lamina.torch.modes import in_mode
 
 
 @dataclass
@@ -51,12 +51,8 @@ class Calibration:
 @torch.no_grad()
 def eval_outputs(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
     """``model(X)`` in ``eval`` mode, without gradients; the model's mode is restored."""
-    modes = module_modes(model)
-    model.eval()
-    try:
+    with in_mode(model, training=False):
         return model(X)
-    finally:
-        restore_modes(modes)
 
 
 @torch.no_grad()

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from lamina.torch.fit import as_tensors, fit, model_device, model_dtype
-from lamina.torch.modes import module_modes, restore_modes
+from lamina.torch.modes import in_mode
 from lamina.torch.penalty import Regularizer
 from lamina.torch.result import NetTuneResult
 from lamina.torch.rules import make_rule
@@ -79,12 +79,9 @@ def hypergradient(model: nn.Module, regularizer: Regularizer, likelihood, train_
     Xv, yv = as_tensors(val_batch, likelihood, device, "val_batch", model_dtype(model))
     # V in eval mode (as the held-out data are scored); the training loss in the model's own mode,
     # with its buffers (BatchNorm's running statistics) put back: this call must not train them
-    modes, buffers = module_modes(model), [b.detach().clone() for b in model.buffers()]
-    model.eval()
-    try:
+    buffers = [b.detach().clone() for b in model.buffers()]
+    with in_mode(model, training=False):
         val_grad = _flat(torch.autograd.grad(likelihood.nll(model(Xv), yv), params)).detach()
-    finally:
-        restore_modes(modes)
     # the L2 term in either mode: ``penalty()`` is 0 in decoupled mode, whose training (weight
     # decay δ/N) reaches the same stationary point, so H needs δ/N there as well
     with _twice_differentiable():

@@ -47,7 +47,7 @@ from torch import nn
 from lamina.torch.flat_directions import chains, flat_directions
 from lamina.torch.groups import ParamGroup, discover_groups
 from lamina.torch.invariance import SymmetryProbe, example_inputs
-from lamina.torch.modes import module_modes, restore_modes
+from lamina.torch.modes import in_mode
 from lamina.torch.penalty import resolve_prior_mean
 
 
@@ -201,17 +201,13 @@ def identifiability(model: nn.Module, by=None, *, example=None, prior_mean=None,
     frozen = _frozen_nonzero(model)   # tensors training cannot rescale: they break a symmetry as a penalty does
     mean_tensors = _tensors_with_mean(reg, prior_mean)
     with_mean = {g.name for g in reg if set(g.param_names) & mean_tensors}
-    modes = module_modes(model)
-    model.train()
-    try:
+    with in_mode(model, training=True):
         probe = SymmetryProbe(model, args, tol=tol, factor=factor, seed=seed)
         order = [name for name, _ in model.named_modules()]
         pairs, invariant, absorbed, broken, moves, powers = _search(probe, model, groups, names, order, penalized,
                                                                     with_mean, frozen)
         if tensor_groups is not groups:   # merged groups: the symmetries of their tensors, one by one
             moves = _search(probe, model, tensor_groups, names, order, penalized, mean_tensors, frozen)[-2]
-    finally:
-        restore_modes(modes)
     absorbed = {h: g for h, g in absorbed.items() if h not in with_mean}
     flat, identified = flat_directions(reg, moves, frozen | mean_tensors)
     return Identifiability([g.name for g in reg], pairs, chains(pairs), list(invariant), dict(absorbed), broken,

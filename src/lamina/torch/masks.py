@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lamina.torch.modes import module_modes, restore_modes
+from lamina.torch.modes import in_mode
 from lamina.torch.penalty import Regularizer
 
 
@@ -103,13 +103,9 @@ def _grow(kept: torch.Tensor, scores: torch.Tensor, n: int) -> torch.Tensor:
 def loss_gradients(model: nn.Module, regularizer: Regularizer, likelihood, data) -> list[torch.Tensor]:
     """|∂ mean NLL / ∂w| on ``data`` (eval mode) for every regularized tensor, grads left cleared."""
     X, y = data
-    modes = module_modes(model)
-    model.eval()
     params = [p for g in regularizer.reg_groups for p in g.params]
-    try:
+    with in_mode(model, training=False):
         grads = torch.autograd.grad(likelihood.nll(model(X), y), params, allow_unused=True)
-    finally:
-        restore_modes(modes)
     return [torch.zeros_like(p) if gr is None else gr.detach().abs() for p, gr in zip(params, grads)]
 
 

@@ -31,7 +31,7 @@ from torch.func import functional_call
 
 from lamina.torch.groups import discover_groups
 from lamina.torch.likelihoods import Classification
-from lamina.torch.modes import module_modes, restore_modes
+from lamina.torch.modes import in_mode
 from lamina.torch.readout import readout_groups
 
 MAX_SAMPLES = 2048
@@ -56,13 +56,8 @@ def drop_uninformative_readout(model: nn.Module, prior_mean, train, likelihood, 
         return prior_mean
     at_mean = {n: torch.as_tensor(prior_mean[n]).to(device=p.device, dtype=p.dtype) if n in fits else p
                for n, p in params.items()}
-    modes = module_modes(model)
-    model.eval()
-    try:
-        with torch.no_grad():
-            output = functional_call(model, at_mean, (X,))
-    finally:
-        restore_modes(modes)
+    with in_mode(model, training=False), torch.no_grad():
+        output = functional_call(model, at_mean, (X,))
     classification = isinstance(likelihood, Classification)
     gain = _gain_over_constant(output.double(), y.to(device), classification)
     if gain.mean() > 2.0 * gain.std() / len(gain) ** 0.5:

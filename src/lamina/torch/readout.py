@@ -37,7 +37,7 @@ from lamina.torch.groups import ParamGroup, discover_groups
 from lamina.torch.identifiability import _scaled_with_bias
 from lamina.torch.invariance import _flat
 from lamina.torch.likelihoods import Classification
-from lamina.torch.modes import module_modes, restore_modes
+from lamina.torch.modes import in_mode
 from lamina.torch.rules import AdaptiveRule, _normalize
 
 
@@ -65,9 +65,7 @@ def readout_groups(model: nn.Module, groups: list[ParamGroup], example, *, facto
     args = tuple(example) if isinstance(example, (tuple, list)) else (example,)
     params = dict(model.named_parameters())
     names = {id(p): n for n, p in params.items()}
-    modes = module_modes(model)
-    model.eval()
-    try:
+    with in_mode(model, training=False):
         base = _flat(functional_call(model, params, args))
         size = max(float(base.norm()), 1e-30)
 
@@ -76,11 +74,8 @@ def readout_groups(model: nn.Module, groups: list[ParamGroup], example, *, facto
             return float((out - c * base).norm()) <= tol * abs(c - 1.0) * size
 
         # −factor too: a layer ahead of a ReLU (no bias after it) is positively homogeneous, not linear
-        found = [group.name for group in groups
-                 if all(scales_output(_scaled_with_bias(model, group, names), c) for c in (factor, -factor))]
-    finally:
-        restore_modes(modes)
-    return found
+        return [group.name for group in groups
+                if all(scales_output(_scaled_with_bias(model, group, names), c) for c in (factor, -factor))]
 
 
 class MaximalUpdateRule(AdaptiveRule):

@@ -19,7 +19,7 @@ from torch import nn
 
 from lamina.torch.heldout_select import all_correct, eval_outputs
 from lamina.torch.likelihoods import Classification, Gaussian
-from lamina.torch.modes import module_modes, restore_modes
+from lamina.torch.modes import in_mode
 from lamina.torch.penalty import Regularizer
 
 
@@ -60,8 +60,6 @@ def weight_scale_search(model: nn.Module, regularizer: Regularizer, likelihood, 
     params = [(g_index, p, mu) for g_index, (g, means) in enumerate(zip(regularizer.reg_groups, regularizer.means))
               for p, mu in zip(g.params, means)]
     saved = [p.detach().clone() for _, p, _ in params]
-    modes = module_modes(model)
-    model.eval()
     gaussian = isinstance(likelihood, Gaussian)
 
     def loss(log_scales: np.ndarray) -> float:
@@ -76,22 +74,22 @@ def weight_scale_search(model: nn.Module, regularizer: Regularizer, likelihood, 
     n_groups = len(regularizer.reg_groups)
     basis = np.ones((1, n_groups)) if directions is None else np.asarray(directions, dtype=np.float64)
     t = np.zeros(basis.shape[0])
-    try:
-        for j in range(basis.shape[0]):
-            # the range is in log c per group: a unit step of t_j moves some group by max|D_j|
-            reach = log_range / max(float(np.max(np.abs(basis[j]))), 1e-12)
+    with in_mode(model, training=False):
+        try:
+            for j in range(basis.shape[0]):
+                # the range is in log c per group: a unit step of t_j moves some group by max|D_j|
+                reach = log_range / max(float(np.max(np.abs(basis[j]))), 1e-12)
 
-            def along(value, j=j):
-                trial = t.copy()
-                trial[j] = value
-                return loss(basis.T @ trial)
+                def along(value, j=j):
+                    trial = t.copy()
+                    trial[j] = value
+                    return loss(basis.T @ trial)
 
-            t[j] = minimize_scalar(along, bounds=(-reach, reach), method="bounded",
-                                   options={"xatol": xatol * reach / log_range}).x
-    finally:
-        for (_, p, _), w in zip(params, saved):
-            p.copy_(w)
-        restore_modes(modes)
+                t[j] = minimize_scalar(along, bounds=(-reach, reach), method="bounded",
+                                       options={"xatol": xatol * reach / log_range}).x
+        finally:
+            for (_, p, _), w in zip(params, saved):
+                p.copy_(w)
     log_scales = basis.T @ t
     return float(log_scales[0]) if directions is None else log_scales
 

@@ -63,7 +63,7 @@ from lamina.torch.data import loader_pairs
 from lamina.torch.fit import Batches, as_tensors, fit, make_optimizer, model_device, model_dtype
 from lamina.torch.groups import discover_groups
 from lamina.torch.masks import MaskCallback, group_nonzeros, loss_gradients, project_to_target
-from lamina.torch.modes import module_modes, restore_modes
+from lamina.torch.modes import in_mode
 from lamina.torch.optimizer_state import reads_free
 from lamina.torch.penalty import Mode, Penalty, Regularizer
 from lamina.torch.result import NetTuneResult
@@ -221,9 +221,7 @@ def marginal_costs(model: nn.Module, regularizer: Regularizer, likelihood, data,
     unchanged. A group without nonzeros gets twice the largest cost (its λ should fall).
     None when no group can be probed."""
     X, y = data
-    modes = module_modes(model)
-    model.eval()
-    try:
+    with in_mode(model, training=False):
         base = float(likelihood.nll(model(X), y))
         floor = 1e-6 * max(abs(base), 1e-3)
         costs = []
@@ -243,8 +241,6 @@ def marginal_costs(model: nn.Module, regularizer: Regularizer, likelihood, data,
             for p, s in zip(g.params, saved):
                 p.copy_(s)
             costs.append(max(loss - base, floor) / max(removed, 1))
-    finally:
-        restore_modes(modes)
     costs = np.asarray(costs, dtype=np.float64)
     if np.all(np.isnan(costs)):
         return None

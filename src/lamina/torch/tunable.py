@@ -35,8 +35,7 @@ class _ReportEvery:
     def on_epoch_end(self, epoch, optimizer):
         if (epoch + 1) % self.every:
             return
-        score = evaluate(self.model, self.val, self.likelihood)["nll"]
-        self.model.train()
+        score = evaluate(self.model, self.val, self.likelihood)["nll"]   # each module's mode given back
         self.report(epoch, score if math.isfinite(score) else float("inf"))
 
 

@@ -10,7 +10,7 @@ from torch import nn
 from lamina._validation import check_positive_int
 from lamina.torch.fit import model_device, model_dtype
 from lamina.torch.likelihoods import Classification
-from lamina.torch.modes import module_modes, restore_modes
+from lamina.torch.modes import in_mode
 
 
 def check_seed(seed) -> int:
@@ -52,10 +52,8 @@ def check_data(model: nn.Module, data, likelihood, argument: str) -> None:
 
 def _output_shape(model: nn.Module, X, argument: str) -> tuple:
     """The network's output shape for one sample (batch dimension dropped)."""
-    modes = module_modes(model)
-    model.eval()
     try:
-        with torch.no_grad():
+        with in_mode(model, training=False), torch.no_grad():
             first = X[:1].to(device=model_device(model))
             if first.is_floating_point():
                 first = first.to(dtype=model_dtype(model))
@@ -63,5 +61,3 @@ def _output_shape(model: nn.Module, X, argument: str) -> tuple:
     except (RuntimeError, ValueError, IndexError) as error:
         raise ValueError(f"{argument}: the network's forward pass failed on a sample of shape {tuple(X.shape[1:])} "
                          f"(check the number of features and the model; {type(error).__name__}: {error})") from error
-    finally:
-        restore_modes(modes)

@@ -61,7 +61,7 @@ import torch
 from scipy.optimize import minimize_scalar
 from torch import nn
 from torch.nn import functional as F
-from lamina.torch.modes import module_modes, restore_modes
+from lamina.torch.modes import in_mode
 
 
 @torch.no_grad()
@@ -126,12 +126,10 @@ def forward_capturing(model: nn.Module, head: nn.Module | None, x: torch.Tensor)
     captured = []
     handle = None if head is None else head.register_forward_hook(
         lambda module, args, output: captured.append(args[0].detach()))
-    modes = module_modes(model)
-    model.eval()
     try:
-        output = model(x)
+        with in_mode(model, training=False):
+            output = model(x)
     finally:
         if handle is not None:
             handle.remove()
-        restore_modes(modes)
     return output, (captured[-1] if captured else None)

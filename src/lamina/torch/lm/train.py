@@ -28,7 +28,7 @@ from torch.nn import functional as F
 from lamina.torch.fit import DivergenceError
 from lamina.torch.lm.model import random_windows, tiled_windows
 from lamina.torch.lm.param_types import check_decoupled, decays_of
-from lamina.torch.modes import module_modes, restore_modes
+from lamina.torch.modes import in_mode
 
 
 @dataclass(frozen=True)
@@ -107,13 +107,11 @@ def perplexity(model, codes: torch.Tensor, context: int | None = None, batch_siz
     """exp(mean next-character cross-entropy) over non-overlapping windows of ``codes``."""
     context = context or model.config.context
     x, y = tiled_windows(codes, context, max_windows)
-    modes = module_modes(model)
-    model.eval()
     total = 0.0
-    for i in range(0, x.shape[0], batch_size):
-        logits = model(x[i:i + batch_size])
-        total += float(F.cross_entropy(logits.flatten(0, 1), y[i:i + batch_size].flatten(), reduction="sum"))
-    restore_modes(modes)
+    with in_mode(model, training=False):
+        for i in range(0, x.shape[0], batch_size):
+            logits = model(x[i:i + batch_size])
+            total += float(F.cross_entropy(logits.flatten(0, 1), y[i:i + batch_size].flatten(), reduction="sum"))
     return math.exp(total / y.numel())
 
 

@@ -96,7 +96,7 @@ from lamina.torch.lm.shadow import MULTIPLES, HeadSelection
 from lamina.torch.lm.temperature import (MAPS, forward_capturing, head_inputs, interval_step, linear_owning,
                                          power_step, temperature_search)
 from lamina.torch.lm.train import DecayCallback, LMRecipe
-from lamina.torch.modes import module_modes, restore_modes
+from lamina.torch.modes import in_mode
 
 
 def timescale_decay(recipe: LMRecipe, fraction: float = 1.0) -> float:
@@ -320,28 +320,25 @@ class HeldoutDecayTuner(DecayCallback):
     @torch.no_grad()
     def scale_search(self, model) -> np.ndarray:
         """log c*_g per tuned type from a parabola of V(log c) through {−ε, 0, ε}, clipped to ±½."""
-        modes = module_modes(model)
-        model.eval()
-
         def loss() -> float:
             return float(F.cross_entropy(model(self.x).flatten(0, 1), self.y.flatten()))
 
-        centre, eps, out = loss(), self.epsilon, []
-        try:
+        with in_mode(model, training=False):
+            centre, eps, out = loss(), self.epsilon, []
             for key in self.types:
                 values = []
                 for sign in (-1.0, 1.0):
                     factor = math.exp(sign * eps)
                     for p in self.params[key]:
                         p.mul_(factor)
-                    values.append(loss())
-                    for p in self.params[key]:
-                        p.div_(factor)
+                    try:
+                        values.append(loss())
+                    finally:
+                        for p in self.params[key]:
+                            p.div_(factor)
                 slope, curvature = (values[1] - values[0]) / (2 * eps), (values[1] - 2 * centre + values[0]) / eps ** 2
                 best = -slope / curvature if curvature > 0 else -0.5 * math.copysign(1.0, slope)
                 out.append(float(np.clip(best, -0.5, 0.5)))
-        finally:
-            restore_modes(modes)
         return np.array(out)
 
     @torch.no_grad()
@@ -377,13 +374,9 @@ class HeldoutDecayTuner(DecayCallback):
         held-out parabola), clipped to ±½; set to 0 unless |gap| > ``z`` standard errors
         (between-window spread of both sets), so that a tuner without a signal leaves λ alone.
         """
-        modes = module_modes(model)
-        model.eval()
-        try:
+        with in_mode(model, training=False):
             held = self._window_losses(model, self.x, self.y)
             fit = self._window_losses(model, self.fit_x, self.fit_y)
-        finally:
-            restore_modes(modes)
         self._held_centre = held["centre"]
         eps, out = self.epsilon, []
         for key in self.types:
