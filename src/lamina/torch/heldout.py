@@ -10,7 +10,7 @@ identifiable: the per-layer values an online tuner reports drift along this ridg
 evidence's large first-layer δ (digits MLP: ≈ (220, 0.4, 0.7), geometric mean ≈ 4) is
 "one δ ≈ 4" in disguise. What decides test NLL is that one scale, and the Laplace evidence
 puts it about ten times above the held-out optimum (uniform δ ≈ 0.3–1) on that benchmark
-(benchmarks/out/RESULTS_issue4.md).
+(benchmarks/RESULTS.md, Issue 4).
 
 The criterion
 -------------

@@ -130,7 +130,7 @@ def tune(model: nn.Module, train, *, likelihood="classification", tuner="auto", 
         group is scale-invariant (BatchNorm) or ``val``/a heldout option is given, then
         ``"heldout"``; ``info["default"]`` names
         the choice (:mod:`lamina.torch.default_tuner`). Why: on the digits MLP
-        (benchmarks/out/RESULTS_issue4.md) the Laplace evidence and the online hypergradient
+        (benchmarks/RESULTS.md, Issue 4) the Laplace evidence and the online hypergradient
         pick δ about ten times above the held-out optimum (for a ReLU net only the geometric
         mean of the per-layer δ is identifiable, and theirs is ≈ 4), whereas calibrating one
         scale so that the held-out loss is stationary along the weight-decay direction,

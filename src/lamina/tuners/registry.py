@@ -141,9 +141,9 @@ register("discrepancy", "inverse", "lamina.inverse.rules:Discrepancy", "Morozov:
 register("lcurve", "inverse", "lamina.inverse.rules:LCurve", "corner of the L-curve (largest curvature)")
 
 register("heldout", "network", "lamina.torch.heldout:tune_heldout",
-         "held-out weight-scale calibration along the identified directions (default)")
+         "held-out calibration of one common weight scale over the ratio rule (the default for classifiers)")
 register("evidence", "network", "lamina.torch.tune:tune_online",
-         "online MacKay fixed point per group (K-FAC / diagonal GGN curvature)")
+         "online MacKay fixed point per group (K-FAC / diagonal GGN curvature; the default for regression)")
 register("hypergradient", "network", "lamina.torch.hypergradient:tune_hypergradient",
          "online implicit-differentiation gradient of a held-out loss w.r.t. log δ")
 register("cv", "network", "lamina.torch.baselines:tune_cv", "one δ by K-fold CV over 13 values, then a refit")
