@@ -299,6 +299,30 @@ def test_class_labels_as_a_column_and_integer_features_are_accepted():
         lt.tune(net, (X, torch.stack([y, y], 1)), epochs=1)
 
 
+
+def test_string_labels_are_refused_naming_y_and_read_only_arrays_train_without_a_warning():
+    """Class labels given as strings raised torch's "can't convert np.ndarray of type numpy.str_"
+    (no argument named); a read-only array (pandas' ``to_numpy()``) made torch warn "The given NumPy
+    array is not writable" on every call."""
+    torch = pytest.importorskip("torch")
+    import lamina.torch as lt
+
+    net, X, y = _net_and_data()
+    words = np.array(["cat", "dog", "owl"])[y.numpy() % 3]
+    with pytest.raises(TypeError, match=r"train: y must hold numbers, got an array of dtype <U3 .*LabelEncoder"):
+        lt.tune(net, (X.numpy(), words), epochs=1, seed=0)
+    with pytest.raises(TypeError, match=r"train: X must hold numbers"):
+        lt.tune(net, (np.full(X.shape, "a"), y.numpy()), epochs=1, seed=0)
+    features, labels = X.numpy().copy(), y.numpy().copy()
+    features.flags.writeable = labels.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*not writable")
+        result = lt.tune(net, (features, labels), epochs=2, seed=0)
+        lt.fit(net, (features, labels), epochs=1)
+    assert all(np.isfinite(v) for v in result.lambdas.values())
+    objects = lt.tune(net, (features.astype(object), labels.astype(object)), epochs=1, seed=0)   # numbers as objects
+    assert objects.lambdas
+
 def test_integer_inputs_of_an_embedding_stay_token_ids():
     torch = pytest.importorskip("torch")
     import lamina.torch as lt

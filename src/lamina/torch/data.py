@@ -22,6 +22,28 @@ def model_dtype(model: nn.Module) -> torch.dtype:
     return torch.get_default_dtype()
 
 
+def to_tensor(values, argument: str = "train", name: str = "X") -> torch.Tensor:
+    """``values`` (a tensor, array, list or DataFrame) as a tensor. A numeric array is shared where
+    it is writable and copied where it is not (pandas' ``to_numpy()`` returns read-only arrays,
+    which torch warns about); an object array is read as float64; strings or anything else torch
+    cannot hold are refused with a ``TypeError`` naming ``argument`` and ``name``."""
+    if isinstance(values, torch.Tensor):
+        return values
+    array = np.asarray(values)
+    if array.dtype.kind == "O":
+        try:
+            array = array.astype(np.float64)
+        except (TypeError, ValueError):
+            pass
+    if array.dtype.kind not in "biufc":
+        raise TypeError(f"{argument}: {name} must hold numbers, got an array of dtype {array.dtype}"
+                        + (" (encode class labels as 0..C-1, e.g. with sklearn.preprocessing.LabelEncoder)"
+                           if name == "y" else ""))
+    if not array.flags.writeable:
+        array = array.copy()
+    return torch.as_tensor(array)
+
+
 def float_features(data, model: nn.Module):
     """``(X, y)`` with integer or boolean X (pixel counts, 0/1 features) cast to the model's
     float dtype — a Linear or Conv layer cannot take them — unless the model embeds integer
@@ -34,7 +56,7 @@ def float_features(data, model: nn.Module):
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         return data
     X, y = data
-    X = torch.as_tensor(np.asarray(X) if not isinstance(X, torch.Tensor) else X)
+    X = to_tensor(X, "train", "X")
     if X.is_floating_point() or X.is_complex():
         return data
     return type(data)((X.to(model_dtype(model)), y))
@@ -96,8 +118,7 @@ def as_tensors(data, likelihood, device, argument: str = "train", dtype=None):
         raise TypeError(f"{argument} must be a pair (X, y) of tensors/arrays or a DataLoader, "
                         f"got {type(data).__name__}")
     X, y = data
-    X = torch.as_tensor(np.asarray(X) if not isinstance(X, torch.Tensor) else X)
-    y = torch.as_tensor(np.asarray(y) if not isinstance(y, torch.Tensor) else y)
+    X, y = to_tensor(X, argument, "X"), to_tensor(y, argument, "y")
     if X.shape[0] != y.shape[0]:
         raise ValueError(f"{argument}: X has {X.shape[0]} samples but y has {y.shape[0]}")
     if X.shape[0] == 0:

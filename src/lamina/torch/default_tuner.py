@@ -50,10 +50,10 @@ networks, where the per-step overhead of the curvature pass dominates.
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
+from lamina.torch.data import to_tensor
 from lamina.torch.groups import discover_groups
 from lamina.torch.invariance import example_inputs, scale_invariant_groups
 from lamina.torch.modes import in_mode
@@ -104,7 +104,7 @@ def _example(train):
         if len(X) < 2:
             return None
         rows = X[:_EXAMPLES]   # lists and DataFrames too, as the tuners take them
-        return rows if isinstance(rows, torch.Tensor) else torch.as_tensor(np.asarray(rows))
+        return to_tensor(rows, "train", "X")
     iterable = isinstance(getattr(train, "dataset", None), torch.utils.data.IterableDataset)
     # an unbatched loader (batch_sampler None) is refused by the tuners' own data check
     if isinstance(train, torch.utils.data.DataLoader) and not iterable and train.batch_sampler is not None:

@@ -49,7 +49,7 @@ from torch import nn
 
 from lamina._context import seeded_global_rng
 from lamina._validation import check_positive_float, check_positive_int, parse_choice
-from lamina.torch.data import steps_per_epoch
+from lamina.torch.data import steps_per_epoch, to_tensor
 from lamina.torch.default_tuner import AUTO, default_tuner
 from lamina.torch.evidence import OnlineEvidence, evidence_info
 from lamina.torch.fit import Batches, evaluate, fit, float_features, model_device, model_dtype
@@ -301,7 +301,7 @@ def _identified_directions(model, train, by, prior_mean, reg):
     for a DataLoader (no batch is read ahead of training)."""
     if not isinstance(train, (tuple, list)) or len(train) != 2:
         return None
-    X = train[0] if isinstance(train[0], torch.Tensor) else torch.as_tensor(np.asarray(train[0]))
+    X = to_tensor(train[0], "train", "X")
     X = X[: max(2, min(64, X.shape[0]))].to(device=model_device(model))
     if X.is_floating_point():
         X = X.to(dtype=model_dtype(model))

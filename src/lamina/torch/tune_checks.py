@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from lamina._validation import check_positive_int
+from lamina.torch.data import to_tensor
 from lamina.torch.fit import model_device, model_dtype
 from lamina.torch.likelihoods import Classification
 from lamina.torch.modes import in_mode
@@ -31,7 +32,7 @@ def check_data(model: nn.Module, data, likelihood, argument: str) -> None:
     """
     if not isinstance(data, (tuple, list)) or len(data) != 2:
         return
-    X, y = (torch.as_tensor(np.asarray(v)) if not isinstance(v, torch.Tensor) else v for v in data)
+    X, y = to_tensor(data[0], argument, "X"), to_tensor(data[1], argument, "y")
     if y.numel() == 0 or X.shape[0] == 0:
         return
     classification = isinstance(likelihood, Classification)
