@@ -3,14 +3,16 @@ uninterrupted one — weights, optimizer, δ, the data order, torch's global RNG
 and validation histories, the early-stopping and ``on_spike`` state, the callbacks' state — and a
 fingerprint of the model and recipe, so that a checkpoint of another run is refused rather than
 resumed. Written to a temporary file, then renamed over the previous one (a kill during the write
-leaves the previous checkpoint loadable)."""
+leaves the previous checkpoint loadable: :func:`lamina._files.write_atomically`)."""
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 
 import torch
 
+from lamina._files import write_atomically
 from lamina.torch.data import model_device
 
 
@@ -81,9 +83,9 @@ def save_checkpoint(path, epoch, model, opt, regularizer, likelihood, batches, l
              "lowest": None if lowest is None or lowest.state is None else (lowest.value, lowest.state),
              "callbacks": [cb.state_dict() if hasattr(cb, "state_dict") and hasattr(cb, "load_state_dict") else None
                            for cb in callbacks]}
-    tmp = f"{path}.tmp"
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_atomically(path, buffer.getvalue())
 
 
 def _check_resumable(state, path, recipe, epochs) -> None:

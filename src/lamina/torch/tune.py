@@ -213,7 +213,7 @@ def tune(model: nn.Module, train, *, likelihood="classification", tuner="auto", 
     if val is not None:
         check_data(model, val, lik, "val")
     prior_mean = drop_uninformative_readout(model, _frozen_copy(prior_mean), train, lik, by)
-    if chosen_by_default and tuner == AUTO:
+    if tuner == AUTO:   # not overridden by the sparsity tuner above
         tuner, defaults = default_tuner(model, train, "regression" if isinstance(lik, Gaussian) else
                                         "classification", by, val=val, options=options)
         options = {**defaults, **options}
