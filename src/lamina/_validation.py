@@ -79,6 +79,13 @@ def check_finite_array(value, name: str, ndim: int | None = None) -> np.ndarray:
     return array
 
 
+def check_bool(value, name: str) -> bool:
+    """Return ``value`` as bool, refusing anything but True or False (``"no"`` would read as True)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def check_positive_int(value, name: str, minimum: int = 1) -> int:
     """Return ``value`` as int, refusing non-integers and values below ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):

@@ -11,7 +11,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from lamina._validation import (check_finite_array, check_lam, check_positive_float, check_positive_int,
+from lamina._validation import (check_bool, check_finite_array, check_lam, check_positive_float, check_positive_int,
                                 check_sample_weight)
 from lamina.estimators._frame import explain_frame, groups_from_patterns, uses_column_names
 from lamina.groups import Groups, as_groups
@@ -110,8 +110,8 @@ class GroupedLinearModel(BaseEstimator):
 
     def _spec(self, groups, weights, n_classes: int = 1, loss: Loss | None = None) -> LinearSpec:
         """The problem, with the parameters checked (in ``fit``, as scikit-learn expects)."""
-        fit_intercept = _check_bool(self.fit_intercept, "fit_intercept")
-        _check_bool(self.warm_start, "warm_start")
+        fit_intercept = check_bool(self.fit_intercept, "fit_intercept")
+        check_bool(self.warm_start, "warm_start")
         max_iter = None if self.max_iter is None else check_positive_int(self.max_iter, "max_iter")
         return LinearSpec(self._penalty(weights), groups, fit_intercept, self._loss if loss is None else loss,
                           check_positive_float(self.tol, "tol"), max_iter, n_classes)
@@ -259,12 +259,6 @@ def _without_rows(cv, keep, n_samples: int):
 
 def _is_auto(lam) -> bool:
     return isinstance(lam, str) and lam == "auto"
-
-
-def _check_bool(value, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
 
 
 def _check_numeric_target(y):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lamina._validation import check_lam_values, check_positive_int
+from lamina._validation import check_bool, check_lam_values, check_positive_int
 
 
 def check_samples(values, mask):
@@ -43,8 +43,7 @@ def check_options(seed, lam, **flags) -> None:
     if lam is not None:
         check_lam_values(lam, "lam")
     for name, value in flags.items():
-        if not isinstance(value, (bool, np.bool_)):
-            raise TypeError(f"{name} must be True or False, got {value!r}")
+        check_bool(value, name)
 
 
 def padded_shape(shape):

@@ -58,7 +58,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lamina._validation import check_positive_float, check_positive_int
+from lamina._validation import check_bool, check_positive_float, check_positive_int
 from lamina.torch.data import loader_pairs
 from lamina.torch.fit import Batches, as_tensors, fit, make_optimizer, model_device, model_dtype
 from lamina.torch.groups import discover_groups
@@ -120,8 +120,7 @@ def check_sparsity_request(model: nn.Module, penalty, target, *, by=None, mode="
     if unknown:
         raise TypeError(f"tune() with target_sparsity got unexpected option(s) {unknown}; the sparsity tuner takes "
                         f"{sorted(known)}")
-    if not isinstance((options or {}).get("allocate", True), (bool, np.bool_)):
-        raise TypeError(f"allocate must be True or False, got {options['allocate']!r}")
+    check_bool((options or {}).get("allocate", True), "allocate")
     try:
         groups = discover_groups(model, by)
     except ValueError as error:
