@@ -55,14 +55,13 @@ from torch import nn
 
 from lamina.torch.data import to_tensor
 from lamina.torch.groups import discover_groups
-from lamina.torch.invariance import example_inputs, scale_invariant_groups
+from lamina.torch.invariance import EXAMPLE_ROWS, example_inputs, example_rows, scale_invariant_groups
 from lamina.torch.modes import in_mode
 
 AUTO = "auto"
 REGRESSION_OPTIONS = {"curvature_every": 4}
 # options only heldout takes: given, they name it (they had reached OnlineEvidence, a TypeError)
 HELDOUT_OPTIONS = frozenset({"val_fraction", "merge_at", "kappa", "refit", "rewarm", "split_gate", "rivals", "folds"})
-_EXAMPLES = 64
 
 
 def default_tuner(model: nn.Module, train, likelihood: str, by=None, *, val=None,
@@ -96,20 +95,19 @@ def _any_scale_invariant(model: nn.Module, groups, train) -> bool:
 
 
 def _example(train):
-    """Up to 64 input rows of ``train`` — (X, y) or a DataLoader over a map-style dataset — or None
+    """The example input rows (:func:`~lamina.torch.invariance.example_rows`) of ``train`` — (X, y) or a DataLoader over a map-style dataset — or None
     (also for a single row, which batch normalization cannot run on in training mode: the probe
     then uses random rows, and the tuner's own check names the problem)."""
     if isinstance(train, (tuple, list)) and len(train) == 2:
         X = train[0]
         if len(X) < 2:
             return None
-        rows = X[:_EXAMPLES]   # lists and DataFrames too, as the tuners take them
-        return to_tensor(rows, "train", "X")
+        return to_tensor(example_rows(X), "train", "X")   # lists and DataFrames too, as the tuners take them
     iterable = isinstance(getattr(train, "dataset", None), torch.utils.data.IterableDataset)
     # an unbatched loader (batch_sampler None) is refused by the tuners' own data check
     if isinstance(train, torch.utils.data.DataLoader) and not iterable and train.batch_sampler is not None:
         dataset = train.dataset
-        count = min(_EXAMPLES, len(dataset))
+        count = min(EXAMPLE_ROWS, len(dataset))
         if count >= 2 and train.collate_fn is not None:
             with torch.random.fork_rng(devices=[]):   # a random augmentation draws from the global RNG
                 batch = train.collate_fn([dataset[i] for i in range(count)])

@@ -95,6 +95,7 @@ from lamina.torch.groups import discover_groups
 from lamina.torch.heldout_select import Calibration, adopt, choose, twin
 from lamina.torch.hypergradient import split_train
 from lamina.torch.identifiability import identifiability
+from lamina.torch.invariance import example_rows
 from lamina.torch.likelihoods import Gaussian
 from lamina.torch.penalty import Regularizer
 from lamina.torch.readout import auto_rule
@@ -289,7 +290,7 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     update_every = max(1, int(round(epochs / 60))) if update_every is None else int(update_every)
     if burn_in < 1 or update_every < 1:
         raise ValueError("burn_in and update_every must be positive integers")
-    example = fit_data[0][: max(2, min(64, fit_data[0].shape[0]))]
+    example = example_rows(fit_data[0])
     found = identifiability(model, by, example=example, prior_mean=prior_mean)
     split = found.n_identified > 1
     rule, readout = auto_rule(rule, model, likelihood, found, example, by=by)

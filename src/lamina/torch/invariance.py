@@ -121,6 +121,16 @@ def scale_invariant_groups(model: nn.Module, groups: list[ParamGroup], args, kwa
     return [name for name, r in ratios.items() if r < tol]
 
 
+EXAMPLE_ROWS = 64   # rows of the training inputs the structural probes run on
+
+
+def example_rows(X):
+    """The first rows of ``X`` (a tensor, array, list or DataFrame) that the structural probes
+    (identifiability, scale invariance, readouts) run on: up to ``EXAMPLE_ROWS`` = 64 — at least 2
+    where there are, which batch normalization needs in training mode."""
+    return X[: max(2, min(EXAMPLE_ROWS, len(X)))]
+
+
 def example_inputs(model, example) -> tuple:
     """The probe's inputs: ``example`` (arrays made tensors, floating ones cast to the model's dtype
     and device), or 16 standard-normal rows shaped for the first Linear/Conv/normalization layer."""

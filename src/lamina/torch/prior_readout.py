@@ -30,6 +30,7 @@ from torch import nn
 from torch.func import functional_call
 
 from lamina.torch.groups import discover_groups
+from lamina.torch.invariance import example_rows
 from lamina.torch.likelihoods import Classification
 from lamina.torch.modes import in_mode
 from lamina.torch.readout import readout_groups
@@ -49,7 +50,7 @@ def drop_uninformative_readout(model: nn.Module, prior_mean, train, likelihood, 
     device, dtype = next(iter(params.values())).device, next(iter(params.values())).dtype
     X = X.to(device=device, dtype=dtype) if X.is_floating_point() else X.to(device)
     groups = [g for g in discover_groups(model, by) if g.regularized]
-    readouts = set(readout_groups(model, groups, X[: min(64, len(X))]))
+    readouts = set(readout_groups(model, groups, example_rows(X)))
     fits = {n for n, p in params.items() if n in prior_mean and tuple(torch.as_tensor(prior_mean[n]).shape) == p.shape}
     names = [n for g in groups if g.name in readouts for n in g.param_names if n in fits]   # others: a replaced head
     if not names:

@@ -54,6 +54,7 @@ from lamina.torch.default_tuner import AUTO, default_tuner
 from lamina.torch.evidence import OnlineEvidence, evidence_info
 from lamina.torch.fit import Batches, evaluate, fit, float_features, model_device, model_dtype
 from lamina.torch.identifiability import identifiability
+from lamina.torch.invariance import example_rows
 from lamina.torch.likelihoods import Gaussian, make_likelihood
 from lamina.torch.penalty import Regularizer
 from lamina.torch.prior_readout import drop_uninformative_readout
@@ -296,13 +297,13 @@ def _run_registered(name, model, train, lik, recipe, *, val, by, delta, rule, mo
 
 
 def _identified_directions(model, train, by, prior_mean, reg):
-    """The identified directions of log δ (:func:`lamina.torch.identifiability` on up to 64
-    training inputs) when fewer than the groups, else None (every direction moves); None too
+    """The identified directions of log δ (:func:`lamina.torch.identifiability` on the first
+    training inputs, :func:`~lamina.torch.invariance.example_rows`) when fewer than the groups, else None (every direction moves); None too
     for a DataLoader (no batch is read ahead of training)."""
     if not isinstance(train, (tuple, list)) or len(train) != 2:
         return None
     X = to_tensor(train[0], "train", "X")
-    X = X[: max(2, min(64, X.shape[0]))].to(device=model_device(model))
+    X = example_rows(X).to(device=model_device(model))
     if X.is_floating_point():
         X = X.to(dtype=model_dtype(model))
     found = identifiability(model, by, example=X, prior_mean=prior_mean)
