@@ -240,12 +240,12 @@ def test_a_held_out_set_both_classify_without_error_cannot_choose_a_sharper_riva
     (4, 0.7, True, 1.0, False),            # refit: calibrate for the whole run, then retrain
 ])
 def test_merge_at_auto_keeps_the_calibrations_within_the_cost_budget(calibrations, share, refit, expected, shortened):
-    from lamina.torch.heldout import COST_BUDGET, OVERHEAD, _merge_share
-    merge_at, cut = _merge_share("auto", calibrations, share, refit)
+    from lamina.torch.heldout_budget import COST_BUDGET, OVERHEAD, merge_share
+    merge_at, cut = merge_share("auto", calibrations, share, refit)
     assert merge_at == pytest.approx(expected) and cut == shortened
     if not refit:   # the epochs within the budget, with room for the searches and probes beside them
         assert calibrations * share * merge_at + (1 - merge_at) <= COST_BUDGET - OVERHEAD + 1e-12
-    assert _merge_share(0.3, calibrations, share, refit) == (0.3, False)   # a number is kept
+    assert merge_share(0.3, calibrations, share, refit) == (0.3, False)   # a number is kept
 
 
 @pytest.mark.parametrize(("n_fit", "n_all", "batch_size", "expected"), [
@@ -258,14 +258,14 @@ def test_merge_at_auto_keeps_the_calibrations_within_the_cost_budget(calibration
 def test_an_epoch_on_part_of_the_samples_costs_the_larger_of_its_sample_and_step_shares(n_fit, n_all, batch_size,
                                                                                         expected):
     from lamina.torch.data import Batches, steps_per_epoch
-    from lamina.torch.heldout import _epoch_cost_share, _merge_share
-    assert _epoch_cost_share(n_fit, n_all, batch_size) == pytest.approx(expected)
+    from lamina.torch.heldout_budget import epoch_cost_share, merge_share
+    assert epoch_cost_share(n_fit, n_all, batch_size) == pytest.approx(expected)
     for n in (n_fit, n_all):   # the steps counted are the steps trained
         assert steps_per_epoch(n, batch_size) == len(Batches((torch.zeros(n, 1), torch.zeros(n)), Gaussian(),
                                                              batch_size, "cpu", 0))
     # fine-tuning on 50 samples in one batch, two kinds × two folds: 0.4/3 of the epochs (steps
     # 4·m + 1 − m = 1.4 fits), where the share of samples alone allowed 0.22 (1.67 fits in steps)
-    assert _merge_share("auto", 4, _epoch_cost_share(35, 50, 128), False) == (pytest.approx(0.4 / 3), True)
+    assert merge_share("auto", 4, epoch_cost_share(35, 50, 128), False) == (pytest.approx(0.4 / 3), True)
 
 
 @pytest.mark.parametrize("bad", [0, 1.5, -0.2, "half", True, None])

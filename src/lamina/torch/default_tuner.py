@@ -61,7 +61,7 @@ from lamina.torch.modes import in_mode
 AUTO = "auto"
 REGRESSION_OPTIONS = {"curvature_every": 4}
 # options only heldout takes: given, they name it (they had reached OnlineEvidence, a TypeError)
-HELDOUT_OPTIONS = frozenset({"val_fraction", "merge_at", "kappa", "refit", "rewarm", "split_gate", "rivals", "folds"})
+HELDOUT_OPTIONS = frozenset({"val_fraction", "merge_at", "kappa", "refit", "rewarm", "split_gate", "rivals", "folds", "relative"})
 
 
 def default_tuner(model: nn.Module, train, likelihood: str, by=None, *, val=None,

@@ -29,7 +29,9 @@ determined Gaussian prior, the weights shrink by c when δ grows by c⁻², so e
     δ_g ← δ_g · exp(clip(−2 κ log c*, ±log max_factor)),
 
 a damped stochastic root-finding of c* = 1 on a 1-D bounded Brent search (a few forward
-passes of the held-out set; no backward pass). Per-group ratios come from ``rule``. By default
+passes of the held-out set; no backward pass). For a classifier without scale-invariant weights
+c* is taken relative to c_eq, where the penalized training objective is heading along the same
+line (:mod:`lamina.torch.scale_search`): an under-trained network no longer reads as over-regularized. Per-group ratios come from ``rule``. By default
 (``"auto"``) they are uniform where only the common scale is identified — by the symmetry above
 a per-layer search would only move along the ridge — and follow the maximal-update (μP) prior
 of :mod:`lamina.torch.readout` where the data identify the split (tanh/GELU layers, a prior
@@ -64,8 +66,8 @@ prior mean on the pretrained layers and a new head (L2-SP, ``rivals="auto"``), o
 with uniform ratios competes with the μP ratios on every fold (+0.35 fits per fold: 1.2 fits):
 which one fits depends on whether the pretrained features transfer. On small data that makes
 four calibrations, 1.9 fits at half the epochs each; ``merge_at="auto"`` shortens every
-calibration so that the whole stays within ``COST_BUDGET`` = 1.5 fits, ``OVERHEAD`` = 0.1 of
-them kept for what the epochs do not count (the held-out searches, the identifiability probe,
+calibration so that the whole stays within ``COST_BUDGET`` = 1.5 fits
+(:mod:`lamina.torch.heldout_budget`), ``OVERHEAD`` = 0.1 of them kept for what the epochs do not count (the held-out searches, the identifiability probe,
 the restarts: 0.06–0.18 of one fit's wall time measured on the 50-image tasks, where every
 epoch is one step). An epoch on the split counts as the larger of its share of the samples and
 its share of the optimizer steps: where the data fit in one batch (the 50-image transfer task)
@@ -92,11 +94,12 @@ from lamina._validation import parse_choice
 from lamina.torch.data import steps_per_epoch
 from lamina.torch.fit import as_tensors, fit, make_optimizer, model_device, model_dtype, optimizer_groups
 from lamina.torch.groups import discover_groups
+from lamina.torch.heldout_budget import epoch_cost_share, merge_share
 from lamina.torch.heldout_select import Calibration, adopt, choose, twin
 from lamina.torch.hypergradient import split_train
 from lamina.torch.identifiability import identifiability
 from lamina.torch.invariance import example_rows
-from lamina.torch.likelihoods import Gaussian
+from lamina.torch.likelihoods import Classification, Gaussian
 from lamina.torch.penalty import Regularizer
 from lamina.torch.readout import auto_rule
 from lamina.torch.restart import restart
@@ -107,39 +110,7 @@ from lamina.tuners.base import Compute
 
 
 SMALL_HELDOUT = 50   # held-out samples below which one calibration's δ is too noisy (folds="auto")
-COST_BUDGET = 1.5    # fits: the whole tuner, calibrations and continued run (merge_at="auto")
-OVERHEAD = 0.1       # of those: the held-out searches, probes and restarts the epochs do not count
-MERGE_AT = 0.5       # the calibration's share of the epochs where the budget allows it
-
-
-def _epoch_cost_share(n_fit: int, n_all: int, batch_size: int) -> float:
-    """Cost of an epoch on ``n_fit`` of the ``n_all`` samples, in full-data epochs: the larger of
-    the share of samples and the share of optimizer steps. A step's time grows with its rows on
-    large batches but hardly at all on a few dozen: on 35 of 50 samples in one batch an epoch
-    takes as long as one on all 50 (0.75–0.9 of it measured, where the samples said 0.7)."""
-    return max(n_fit / n_all, steps_per_epoch(n_fit, batch_size) / steps_per_epoch(n_all, batch_size))
-
-
-def _merge_share(merge_at, n_calibrations: int, fit_share: float, refit: bool) -> tuple[float, bool]:
-    """(merge_at checked or "auto" resolved, whether "auto" shortened it).
-
-    "auto": 1 with ``refit`` (calibrate for the whole run, then retrain); else ``MERGE_AT`` = 0.5,
-    shortened where k calibrations on the share f of the samples for m of the epochs plus the
-    continued run on all of them for 1 − m would cost more than ``COST_BUDGET`` − ``OVERHEAD``
-    fits: k·f·m + (1 − m) ≤ B  ⇔  m ≤ (B − 1) / (k·f − 1), f from :func:`_epoch_cost_share`.
-    Only small data reach it: fine-tuning with a rival ratio rule (two kinds × two folds: m = 0.22
-    where a batch holds a fraction of the samples, 0.4/3 on full-batch data), or two folds on
-    full-batch data (m = 0.4)."""
-    if isinstance(merge_at, str) and merge_at == "auto":
-        if refit:
-            return 1.0, False
-        excess, room = n_calibrations * fit_share - 1, round(COST_BUDGET - OVERHEAD - 1, 9)   # 0.4, not 0.39…
-        if excess <= 0 or room / excess >= MERGE_AT:
-            return MERGE_AT, False
-        return room / excess, True
-    if isinstance(merge_at, bool) or not isinstance(merge_at, (int, float)) or not 0 < merge_at <= 1:
-        raise ValueError(f"merge_at must be \"auto\" or a fraction in (0, 1] of the epochs, got {merge_at!r}")
-    return float(merge_at), False
+RELATIVE_ROWS = 256  # training rows (at least as many as held out) of c_eq, the relative criterion's
 
 
 def _n_folds(folds, val_fraction: float, n: int, *, given_val: bool) -> int:
@@ -183,11 +154,23 @@ def _auto_rivals(rivals, rule, model, by, prior_mean) -> tuple:
     return ("uniform",) if any(anchored) and not all(anchored) else ()
 
 
+def _relative(relative, likelihood, found) -> bool:
+    """``relative`` checked, or "auto" resolved: a classifier without scale-invariant weights."""
+    if isinstance(relative, str) and relative == "auto":
+        return isinstance(likelihood, Classification) and not found.scale_invariant
+    if not isinstance(relative, bool):
+        raise ValueError(f"relative must be \"auto\", True or False, got {relative!r}")
+    if relative and not isinstance(likelihood, Classification):
+        raise ValueError("relative=True needs a classification likelihood (c_eq compares negative log-likelihoods "
+                         "with the L2 term; a regression's held-out criterion is its mean squared error)")
+    return relative
+
+
 def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: float = 0.3, merge_at="auto",
                  burn_in: int | None = None, update_every: int | None = None, kappa: float = 1.0,
                  max_factor: float = 2.0, refit: bool = False, by=None, delta: float = 1.0, rule="auto", mode="coupled",
                  prior_mean=None, rewarm: float = 0.0, per_direction: bool = False, split_gate: float = 1.0, rivals="auto",
-                 folds="auto", progress=False):
+                 folds="auto", relative="auto", progress=False):
     """Held-out weight-scale calibration of δ = δ₀·s (s from ``rule``), then training on all data.
 
     Parameters (besides the recipe)
@@ -222,6 +205,11 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         i.e. 20 and 5 for 300 epochs).
     kappa, max_factor
         Damping of the update δ ← δ·(c*)^(−2κ) and the largest factor per update.
+    relative : "auto" or bool
+        Take c* relative to c_eq, where the penalized training objective is heading along the
+        same line (:mod:`lamina.torch.scale_search`). ``"auto"`` (default): for a classifier none
+        of whose regularized weights is scale-invariant, on the one-scale calibrations;
+        ``info["relative"]`` says whether it ran.
     prior_mean : mapping of parameter name → Tensor, optional
         Prior means μ_g (L2-SP); the scale search then moves W_g along W_g − μ_g.
     rule : "auto", a rule name of :mod:`lamina.torch.rules` or an AdaptiveRule
@@ -268,7 +256,7 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         held-out part has fewer than ``SMALL_HELDOUT`` = 50 samples, else 1 (with 150 held-out
         images a second fold changed nothing measurable). Ignored when ``val`` is given.
     """
-    _merge_share(merge_at, 1, 1.0, refit)   # checked before any work
+    merge_share(merge_at, 1, 1.0, refit)   # checked before any work
     if not split_gate >= 0:
         raise ValueError(f"split_gate must be a number ≥ 0 (standard errors), got {split_gate!r}")
     if isinstance(rewarm, bool) or not isinstance(rewarm, (int, float)) or not 0 <= rewarm <= 1:
@@ -294,6 +282,7 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     found = identifiability(model, by, example=example, prior_mean=prior_mean)
     split = found.n_identified > 1
     rule, readout = auto_rule(rule, model, likelihood, found, example, by=by)
+    relative = _relative(relative, likelihood, found)
     init_state = {k: v.detach().clone() for k, v in model.state_dict().items()} if refit else None
 
     def calibrate(net, lik, dirs, ratios=rule, part=parts[0]) -> Calibration:
@@ -302,8 +291,10 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         weights, _ = make_rule(ratios, reg.reg_groups)
         reg.set_deltas(delta * np.asarray(weights))
         opt = make_optimizer(recipe.optimizer, optimizer_groups(reg, net), recipe.lr)
+        rows = min(int(fit_data[0].shape[0]), max(int(val_data[0].shape[0]), RELATIVE_ROWS))
+        sample = (fit_data[0][:rows], fit_data[1][:rows]) if relative and dirs is None else None
         tuner = HeldoutScale(net, reg, lik, val_data, burn_in=min(burn_in, first), update_every=update_every,
-                             kappa=kappa, max_factor=max_factor, directions=dirs)
+                             kappa=kappa, max_factor=max_factor, directions=dirs, train_sample=sample)
         run = fit(net, fit_data, likelihood=lik, epochs=first, lr=recipe.lr, batch_size=recipe.batch_size,
                   seed=recipe.seed, optimizer=opt, regularizer=reg, callbacks=[tuner], progress=progress)
         return Calibration(net, lik, reg, opt, run, tuner)
@@ -313,8 +304,8 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     kind = (None, rule)   # (directions searched, ratio rule) of a calibration; the rivals follow where they compete
     kinds = [kind] + ([(found.identified, rule)] if per_direction else []) + [(None, r) for r in rivals] \
         if competing else [kind]
-    share = _epoch_cost_share(int(fit_data[0].shape[0]), int(X.shape[0]), recipe.batch_size)
-    merge_at, shortened = _merge_share(merge_at, len(kinds) * len(parts), share, refit)
+    share = epoch_cost_share(int(fit_data[0].shape[0]), int(X.shape[0]), recipe.batch_size)
+    merge_at, shortened = merge_share(merge_at, len(kinds) * len(parts), share, refit)
     if merge_at >= 1 and not refit and val is None:
         raise ValueError("merge_at=1 calibrates for every epoch and leaves none to train on the held-out share: "
                          "pass refit=True (calibrate, then retrain on all the data) or merge_at < 1")
@@ -374,7 +365,8 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     info = {"n_updates": len(tuner.log_scales), "n_skipped_separable": tuner.n_skipped,
             "n_skipped_chance": tuner.n_skipped_chance,
             "frozen": [] if tuner.frozen is None else [n for n, f in zip(reg.names, tuner.frozen) if f],
-            "log_scale": tuner.log_scales, "merge_epoch": first, "merge_at": merge_at,
+            "log_scale": tuner.log_scales, "relative": tuner.train_sample is not None,
+            "log_equilibrium": tuner.log_equilibria, "merge_epoch": first, "merge_at": merge_at,
             "n_train": int(fit_data[0].shape[0]), "n_val": int(val_data[0].shape[0]),
             "folds": folds_info}
     info["identifiability"] = {"verdict": found.verdict(), "findings": found.findings(),

@@ -7,6 +7,29 @@ stationary along that direction, i.e. when c* = argmin_c V(W_g → μ_g + c·(W_
 passes only); :class:`HeldoutScale` is the training callback that moves δ toward c* = 1
 (δ_g ← δ_g·(c*_g)^(−2κ), clipped), skipping separable held-out sets and freezing the δ the
 held-out loss no longer sees.
+
+Relative to where training is heading (classifiers)
+----------------------------------------------------
+c* > 1 says "larger weights would predict the held-out samples better". After many epochs that
+means over-regularization; early in a run it mostly means the network is still under-trained and
+under-confident — and the update then lowered δ by 10–10⁴× on runs of 30 or 100 epochs
+(benchmarks/RESULTS.md, Issue 14, "Short runs"). The training samples separate the two: along the
+same line, the penalized training objective itself is minimized at
+
+    c_eq = argmin_c  mean NLL_train(c·W) + c²·(1/2N) Σ_g δ_g ‖W_g − μ_g‖²,
+
+which is 1 at a converged penalized optimum (so nothing changes there) and above 1 while training
+is still growing the weights. The update uses c*/c_eq: δ falls only where the held-out samples want
+larger weights *than the training objective is heading for*, and rises where they want less of
+the growth training will bring (overfitting under way). Both searches span log c ∈ ±1
+(``RELATIVE_RANGE``), so that two searches pinned together at ±½ do not read as agreement; c_eq on
+up to max(256, held-out size) training rows. Used for classifiers whose regularized weights all
+see their scale: a weight before BatchNorm does not (the training loss does not depend on its
+norm, c_eq would only read the penalty), and there the held-out c* alone is kept.
+Cost: a second search per update, on the 50-image fine-tuning tasks about +0.06 of one training's
+wall time. c_eq by one Newton step from three forward passes instead, to save that, failed: far
+from the optimum the parabola is a poor model, and on a tanh MLP at 30 epochs δ ended at 43 instead
+of 6.7 (test NLL +0.29; benchmarks/RESULTS.md).
 """
 from __future__ import annotations
 
@@ -25,12 +48,13 @@ from lamina.torch.penalty import Regularizer
 
 #: the search range of log c and its tolerance (:func:`weight_scale_search`'s defaults)
 SEARCH_RANGE, SEARCH_XATOL = 0.5, 0.01
+RELATIVE_RANGE = 1.0   # log c range of both searches of the relative criterion (module doc)
 
 
 @torch.no_grad()
 def weight_scale_search(model: nn.Module, regularizer: Regularizer, likelihood, val, *,
                         log_range: float = SEARCH_RANGE, xatol: float = SEARCH_XATOL, batch_size: int = 4096,
-                        directions=None) -> np.ndarray | float:
+                        directions=None, penalties=None) -> np.ndarray | float:
     """log c* = argmin over log c ∈ [−log_range, log_range] of the held-out loss with every
     regularized weight moved to μ_g + c (W_g − μ_g) (μ_g its prior mean, 0 by default) —
     Brent's bounded search (:func:`scipy.optimize.minimize_scalar`) to ``xatol`` in log c; the
@@ -42,7 +66,9 @@ def weight_scale_search(model: nn.Module, regularizer: Regularizer, likelihood, 
     :func:`lamina.torch.identifiability`), the log-scale per group is Dᵀt and each coordinate
     t_j is searched in turn (one sweep); returns log c per group. Without, one common scale
     (a float). For a Gaussian likelihood the loss is the held-out mean squared error (the
-    noise precision profiled out). Evaluated in ``eval`` mode.
+    noise precision profiled out). Evaluated in ``eval`` mode. ``penalties`` (per group, optional):
+    P_g added as Σ_g P_g·c_g² — with P_g = δ_g ‖W_g − μ_g‖²/(2N) and training samples for ``val``,
+    the penalized training objective along the same line.
 
     Examples
     --------
@@ -61,6 +87,9 @@ def weight_scale_search(model: nn.Module, regularizer: Regularizer, likelihood, 
               for p, mu in zip(g.params, means)]
     saved = [p.detach().clone() for _, p, _ in params]
     gaussian = isinstance(likelihood, Gaussian)
+    if gaussian and penalties is not None:
+        raise ValueError("penalties: a Gaussian likelihood's loss here is the mean squared error (β profiled "
+                         "out), which an L2 term cannot be added to; use them with a classification likelihood")
 
     def loss(log_scales: np.ndarray) -> float:
         for (g_index, p, mu), w in zip(params, saved):
@@ -69,7 +98,8 @@ def weight_scale_search(model: nn.Module, regularizer: Regularizer, likelihood, 
         out = torch.cat([model(X[i:i + batch_size]) for i in range(0, X.shape[0], batch_size)])
         if gaussian:
             return float((out.reshape(y.shape) - y).pow(2).mean())
-        return float(likelihood.nll(out, y))
+        extra = 0.0 if penalties is None else float(np.dot(penalties, np.exp(2.0 * np.asarray(log_scales))))
+        return float(likelihood.nll(out, y)) + extra
 
     n_groups = len(regularizer.reg_groups)
     basis = np.ones((1, n_groups)) if directions is None else np.asarray(directions, dtype=np.float64)
@@ -97,11 +127,16 @@ def weight_scale_search(model: nn.Module, regularizer: Regularizer, likelihood, 
 class HeldoutScale:
     """Callback: every ``update_every`` epochs after ``burn_in``, δ_g ← δ_g·(c*_g)^(−2κ) (clipped),
     c* from :func:`weight_scale_search` on the held-out data — one common scale, or one per
-    identified direction (``directions``); β ← 1/held-out MSE (Gaussian)."""
+    identified direction (``directions``); β ← 1/held-out MSE (Gaussian). With ``train_sample``
+    (training rows; one common scale only), c* relative to the training objective's c_eq (module
+    doc), each kept in ``log_scales`` (the ratio) and ``log_equilibria``."""
 
     def __init__(self, model, regularizer: Regularizer, likelihood, val, *, burn_in: int, update_every: int,
-                 kappa: float = 1.0, max_factor: float = 2.0, directions=None):
+                 kappa: float = 1.0, max_factor: float = 2.0, directions=None, train_sample=None):
         self.model, self.regularizer, self.likelihood, self.val = model, regularizer, likelihood, val
+        if train_sample is not None and directions is not None:
+            raise ValueError("train_sample (the relative criterion) searches one common scale: not with directions")
+        self.train_sample, self.log_equilibria = train_sample, []
         self.burn_in, self.update_every = int(burn_in), int(update_every)
         if not (isinstance(kappa, (int, float)) and kappa > 0):
             raise ValueError(f"kappa must be > 0 (the damping of δ ← δ·c*^(−2κ)), got {kappa!r}")
@@ -115,7 +150,22 @@ class HeldoutScale:
         self.frozen = None
         self._first = None
 
-    def _freeze_unresponsive(self, log_delta: np.ndarray, log_c: np.ndarray) -> None:
+    def _log_scale(self) -> tuple[np.ndarray | float, bool]:
+        """(log c* of this update, whether a search ended at its range's end): the held-out c*, or
+        log c*_held − log c_eq where ``train_sample`` is given (module doc)."""
+        if self.train_sample is None:
+            log_c = weight_scale_search(self.model, self.regularizer, self.likelihood, self.val,
+                                        directions=self.directions)
+            return log_c, bool(np.any(np.abs(log_c) >= SEARCH_RANGE - 2 * SEARCH_XATOL))
+        reg = self.regularizer
+        penalties = (0.5 * reg.delta.detach().double() * reg.sq_distances().detach().double() / reg.n_data).cpu().numpy()
+        held = weight_scale_search(self.model, reg, self.likelihood, self.val, log_range=RELATIVE_RANGE)
+        heading = weight_scale_search(self.model, reg, self.likelihood, self.train_sample, log_range=RELATIVE_RANGE,
+                                      penalties=penalties)
+        self.log_equilibria.append(heading)
+        return held - heading, max(abs(held), abs(heading)) >= RELATIVE_RANGE - 2 * SEARCH_XATOL
+
+    def _freeze_unresponsive(self, log_delta: np.ndarray, log_c: np.ndarray, pinned: bool | None = None) -> None:
         """Stop moving the δ whose held-out optimum does not respond to them.
 
         The update rests on ‖W − μ‖ ∝ δ^(−1/2), i.e. d log c*/d log δ ≈ ½: once log δ_g has
@@ -138,7 +188,9 @@ class HeldoutScale:
         """
         if self.frozen is None:
             self.frozen = np.zeros(log_delta.shape, dtype=bool)
-        if np.any(np.abs(log_c) >= SEARCH_RANGE - 2 * SEARCH_XATOL):
+        if pinned is None:   # (the relative criterion says which of its two searches ended at its range's end)
+            pinned = bool(np.any(np.abs(log_c) >= SEARCH_RANGE - 2 * SEARCH_XATOL))
+        if pinned:
             return   # c* held at the end of its search range shows no response: neither reference nor verdict
         if self._first is None:
             self._first = (log_delta.copy(), log_c.copy())
@@ -203,11 +255,11 @@ class HeldoutScale:
         if reason == "chance":
             self.n_skipped_chance += 1
             return False
-        log_c = weight_scale_search(self.model, self.regularizer, self.likelihood, self.val,
-                                    directions=self.directions)
+        log_c, pinned = self._log_scale()
         self.log_scales.append(log_c if np.ndim(log_c) == 0 else np.asarray(log_c).tolist())
         log_delta = np.log(np.maximum(self.regularizer.delta.detach().cpu().double().numpy(), 1e-300))
-        self._freeze_unresponsive(log_delta, np.broadcast_to(np.asarray(log_c, dtype=np.float64), log_delta.shape))
+        self._freeze_unresponsive(log_delta, np.broadcast_to(np.asarray(log_c, dtype=np.float64), log_delta.shape),
+                                  pinned)
         step = np.clip(-2.0 * self.kappa * np.asarray(log_c, dtype=np.float64), -self.max_step, self.max_step)
         step = np.where(self.frozen, 0.0, step)   # _freeze_unresponsive has set frozen
         factor = torch.as_tensor(np.exp(step), dtype=self.regularizer.delta.dtype, device=self.regularizer.delta.device)
