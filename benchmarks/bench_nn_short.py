@@ -9,7 +9,8 @@ markdown table: mean test NLL and the default minus the best fixed row (picked o
 set, which flatters the fixed rows), paired over seeds ± s.e.
 
 Usage: ``OMP_NUM_THREADS=1 python benchmarks/bench_nn_short.py SETTING[,SETTING…] EPOCHS[,EPOCHS…]
-SEEDS[,SEEDS…] > runs.jsonl`` and ``python benchmarks/bench_nn_short.py --table runs.jsonl``.
+SEEDS[,SEEDS…] [default] > runs.jsonl`` (``default``: that method only) and
+``python benchmarks/bench_nn_short.py --table runs.jsonl``.
 """
 from __future__ import annotations
 
@@ -84,4 +85,6 @@ if __name__ == "__main__":
     if sys.argv[1] == "--table":
         table(sys.argv[2:])
     else:
+        if sys.argv[4:] == ["default"]:
+            METHODS = [m for m in METHODS if m[0] == "auto"]
         run(sys.argv[1].split(","), [int(e) for e in sys.argv[2].split(",")], [int(s) for s in sys.argv[3].split(",")])
