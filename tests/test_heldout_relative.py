@@ -10,7 +10,7 @@ from torch import nn
 import lamina.torch as lt
 from lamina.torch.likelihoods import Classification, Gaussian
 from lamina.torch.penalty import Regularizer
-from lamina.torch.scale_search import HeldoutScale, weight_scale_search
+from lamina.torch.scale_search import HeldoutScale, _refined_minimum, joint_scale_search, weight_scale_search
 
 
 def _standardized(X):
@@ -70,6 +70,49 @@ def test_the_search_with_penalties_minimizes_nll_plus_the_scaled_l2_term():
         net.weight.copy_(saved)
     assert found == pytest.approx(grid[int(np.argmin(values))], abs=0.01)
     assert found > 0.1   # weights shrunk by 0.6 from the optimum: heading back up
+
+
+@pytest.mark.parametrize("activation", [nn.ReLU, nn.Tanh, nn.GELU])
+@pytest.mark.parametrize("epochs, delta", [(2, 1.0), (20, 0.01), (20, 10.0), (80, 1.0)])
+def test_the_joint_grid_search_agrees_with_two_brent_searches(activation, epochs, delta):
+    """(log c*_held, log c_eq) from one grid of nine scales and a parabolic refinement, against
+    Brent's bounded search of each (scipy) over the same range: the ratio the update uses within
+    0.02 wherever it is below 0.4 in log (above, every update is clipped anyway), and a minimum at
+    the end of the range reported there (pinned) by both."""
+    X, y = load_digits(return_X_y=True)
+    X, y = torch.as_tensor((X / 16).astype(np.float32)), torch.as_tensor(y)
+    torch.manual_seed(epochs)
+    net = nn.Sequential(nn.Linear(64, 64), activation(), nn.Linear(64, 10))
+    lt.tune(net, (X[:300].numpy(), y[:300].numpy()), likelihood="classification", tuner="fixed", delta=delta,
+            epochs=epochs, lr=3e-3, batch_size=64, seed=0)
+    reg, lik = Regularizer(net, 200, delta), Classification()
+    held, train = (X[300:400], y[300:400]), (X[:256], y[:256])
+    penalties = _penalties(reg)
+    brent = (weight_scale_search(net, reg, lik, held, log_range=1.0),
+             weight_scale_search(net, reg, lik, train, log_range=1.0, penalties=penalties))
+    before = [p.detach().clone() for p in net.parameters()]
+    joint = joint_scale_search(net, reg, lik, held, train, penalties)
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))   # the model is left unchanged
+    for b, j in zip(brent, joint):
+        assert (abs(b) > 0.98) == (abs(j) > 0.98)
+    if abs(brent[0] - brent[1]) < 0.4:
+        assert joint[0] - joint[1] == pytest.approx(brent[0] - brent[1], abs=0.02)
+
+
+def test_the_refined_grid_minimum():
+    """Exact for a parabola (one refinement); the end of the grid where the minimum lies beyond it;
+    inside the last interval when it lies there."""
+    grid = np.linspace(-1, 1, 9)
+    calls = []
+
+    def parabola(x):
+        calls.append(x)
+        return (x - 0.3) ** 2
+    assert _refined_minimum(parabola, grid, parabola(grid)) == pytest.approx(0.3)
+    assert _refined_minimum(lambda x: -x, grid, -grid) == 1.0
+    assert _refined_minimum(lambda x: (x + 1.5) ** 2, grid, (grid + 1.5) ** 2) == -1.0
+    quartic = lambda x: (x - 0.9) ** 4 + 0.1 * (x - 0.9) ** 2   # noqa: E731
+    assert _refined_minimum(quartic, grid, quartic(grid)) == pytest.approx(0.9, abs=0.03)
 
 
 def test_penalties_are_refused_with_a_gaussian_likelihood_and_train_sample_with_directions():
