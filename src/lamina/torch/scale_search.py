@@ -30,9 +30,9 @@ norm, c_eq would only read the penalty), and there the held-out c* alone is kept
 Cost: both minima come from one grid of nine scales, each a forward pass of the held-out and the
 training rows together, refined by successive parabolic interpolation
 (:func:`joint_scale_search`: eleven passes, within 0.013 of two Brent searches' ratio wherever it is
-below 0.4 in log) — as cheap as the one Brent search of the held-out c* alone. Two Brent searches
-had taken the 50-image fine-tuning tasks, where every epoch is one step, from about 1.6 to 1.75–1.9
-trainings of wall time. One Newton step for c_eq from three passes at c = 1 failed: far from the
+below 0.4 in log; the held-out c* alone took 7–13 passes of the held-out rows). Only on
+tiny full-batch data does that show: on the 50-image fine-tuning tasks, an update every 5 steps,
+the tuner's wall time went from 1.50–1.61 to 1.68–1.71 trainings (two Brent searches: 1.75–1.9). One Newton step for c_eq from three passes at c = 1 failed: far from the
 optimum that parabola is a poor model, and on a tanh MLP at 30 epochs δ ended at 43 instead of 6.7
 (test NLL +0.29; benchmarks/RESULTS.md).
 """
@@ -141,7 +141,7 @@ def joint_scale_search(model: nn.Module, regularizer: Regularizer, likelihood, h
     P_g) at each; then each minimum by one step of successive parabolic interpolation
     (:func:`_parabola_vertex` through the lowest sample and its neighbours, one more evaluation
     there, and the vertex again through the three best). Eleven forward passes for both where two
-    Brent searches (:func:`weight_scale_search`) took about nineteen: on 50-image tasks, where every
+    Brent searches (:func:`weight_scale_search`) took 15–25: on 50-image tasks, where every
     epoch is one optimizer step, the searches are a large share of the tuner's time. Agrees with
     Brent's to about 0.01 in log c. The model is left unchanged; evaluated in ``eval`` mode."""
     (X_held, y_held), (X_train, y_train) = held, train
