@@ -39,6 +39,7 @@ optimum that parabola is a poor model, and on a tanh MLP at 30 epochs δ ended a
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -55,6 +56,39 @@ from lamina.torch.penalty import Regularizer
 SEARCH_RANGE, SEARCH_XATOL = 0.5, 0.01
 RELATIVE_RANGE = 1.0   # log c range of both searches of the relative criterion (module doc)
 GRID_POINTS = 9        # their common grid of log c (:func:`joint_scale_search`)
+
+
+@contextmanager
+def _moved_weights(model: nn.Module, regularizer: Regularizer):
+    """Yields ``move(log_scales)``, which sets every regularized weight of group g to
+    μ_g + c_g (W_g − μ_g), c_g = exp(log_scales[g]) (μ_g its prior mean, 0 by default); the model
+    in ``eval`` mode meanwhile, its weights and modes restored on exit."""
+    weights = [(g_index, p, mu) for g_index, (g, means) in enumerate(zip(regularizer.reg_groups, regularizer.means))
+               for p, mu in zip(g.params, means)]
+    saved = [p.detach().clone() for _, p, _ in weights]
+
+    def move(log_scales) -> None:
+        for (g_index, p, mu), w in zip(weights, saved):
+            c = math.exp(float(log_scales[g_index]))
+            p.copy_(w * c if mu is None else mu + (w - mu) * c)
+
+    with in_mode(model, training=False):
+        try:
+            yield move
+        finally:
+            for (_, p, _), w in zip(weights, saved):
+                p.copy_(w)
+
+
+def _outputs(model: nn.Module, X: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """``model(X)`` in batches of ``batch_size`` rows."""
+    return torch.cat([model(X[i:i + batch_size]) for i in range(0, X.shape[0], batch_size)])
+
+
+def _at_range_end(log_c, log_range: float) -> bool:
+    """Whether a search's result (one log c or several) sits at the end of its range: pinned there,
+    the minimum may lie beyond it."""
+    return bool(np.any(np.abs(log_c) >= log_range - 2 * SEARCH_XATOL))
 
 
 @torch.no_grad()
@@ -89,19 +123,14 @@ def weight_scale_search(model: nn.Module, regularizer: Regularizer, likelihood, 
     0.7
     """
     X, y = val
-    params = [(g_index, p, mu) for g_index, (g, means) in enumerate(zip(regularizer.reg_groups, regularizer.means))
-              for p, mu in zip(g.params, means)]
-    saved = [p.detach().clone() for _, p, _ in params]
     gaussian = isinstance(likelihood, Gaussian)
     if gaussian and penalties is not None:
         raise ValueError("penalties: a Gaussian likelihood's loss here is the mean squared error (β profiled "
                          "out), which an L2 term cannot be added to; use them with a classification likelihood")
 
     def loss(log_scales: np.ndarray) -> float:
-        for (g_index, p, mu), w in zip(params, saved):
-            c = math.exp(float(log_scales[g_index]))
-            p.copy_(w * c if mu is None else mu + (w - mu) * c)
-        out = torch.cat([model(X[i:i + batch_size]) for i in range(0, X.shape[0], batch_size)])
+        move(log_scales)
+        out = _outputs(model, X, batch_size)
         if gaussian:
             return float((out.reshape(y.shape) - y).pow(2).mean())
         extra = 0.0 if penalties is None else float(np.dot(penalties, np.exp(2.0 * np.asarray(log_scales))))
@@ -110,50 +139,42 @@ def weight_scale_search(model: nn.Module, regularizer: Regularizer, likelihood, 
     n_groups = len(regularizer.reg_groups)
     basis = np.ones((1, n_groups)) if directions is None else np.asarray(directions, dtype=np.float64)
     t = np.zeros(basis.shape[0])
-    with in_mode(model, training=False):
-        try:
-            for j in range(basis.shape[0]):
-                # the range is in log c per group: a unit step of t_j moves some group by max|D_j|
-                reach = log_range / max(float(np.max(np.abs(basis[j]))), 1e-12)
+    with _moved_weights(model, regularizer) as move:
+        for j in range(basis.shape[0]):
+            # the range is in log c per group: a unit step of t_j moves some group by max|D_j|
+            reach = log_range / max(float(np.max(np.abs(basis[j]))), 1e-12)
 
-                def along(value, j=j):
-                    trial = t.copy()
-                    trial[j] = value
-                    return loss(basis.T @ trial)
+            def along(value, j=j):
+                trial = t.copy()
+                trial[j] = value
+                return loss(basis.T @ trial)
 
-                t[j] = minimize_scalar(along, bounds=(-reach, reach), method="bounded",
-                                       options={"xatol": xatol * reach / log_range}).x
-        finally:
-            for (_, p, _), w in zip(params, saved):
-                p.copy_(w)
+            t[j] = minimize_scalar(along, bounds=(-reach, reach), method="bounded",
+                                   options={"xatol": xatol * reach / log_range}).x
     log_scales = basis.T @ t
     return float(log_scales[0]) if directions is None else log_scales
 
 
 @torch.no_grad()
-def joint_scale_search(model: nn.Module, regularizer: Regularizer, likelihood, held, train, penalties, *,
+def joint_scale_search(model: nn.Module, regularizer: Regularizer, likelihood, held, train, penalty: float, *,
                        log_range: float = RELATIVE_RANGE, points: int = GRID_POINTS,
                        batch_size: int = 4096) -> tuple[float, float]:
     """(log c*_held, log c_eq) of the relative criterion (module doc), both in one pass: every
     regularized weight moved to μ_g + c (W_g − μ_g) for ``points`` values of log c evenly over
     [−log_range, log_range], each one forward pass of the held-out and training rows together
-    (``held``, ``train``: (X, y)) — the held-out NLL and the training NLL + Σ_g P_g·c² (``penalties``
-    P_g) at each; then each minimum by one step of successive parabolic interpolation
+    (``held``, ``train``: (X, y)) — the held-out NLL and the training NLL + c²·``penalty`` (the L2
+    term at c = 1, :meth:`~lamina.torch.penalty.Regularizer.l2_term`) at each; then each minimum by one step of successive parabolic interpolation
     (:func:`_parabola_vertex` through the lowest sample and its neighbours, one more evaluation
     there, and the vertex again through the three best). Eleven forward passes for both where two
     Brent searches (:func:`weight_scale_search`) took 15–25: on 50-image tasks, where every
     epoch is one optimizer step, the searches are a large share of the tuner's time. Agrees with
     Brent's to about 0.01 in log c. The model is left unchanged; evaluated in ``eval`` mode."""
     (X_held, y_held), (X_train, y_train) = held, train
-    n_held, total_penalty = int(X_held.shape[0]), float(np.sum(penalties))
-    params = [(p, mu) for g, means in zip(regularizer.reg_groups, regularizer.means) for p, mu in zip(g.params, means)]
-    saved = [p.detach().clone() for p, _ in params]
+    n_held, n_groups = int(X_held.shape[0]), len(regularizer.reg_groups)
 
     def outputs(log_c: float, X: torch.Tensor) -> torch.Tensor:
-        c = math.exp(log_c)
-        for (p, mu), w in zip(params, saved):
-            p.copy_(w * c if mu is None else mu + (w - mu) * c)
-        return torch.cat([model(X[i:i + batch_size]) for i in range(0, X.shape[0], batch_size)])
+        move(np.full(n_groups, log_c))
+        return _outputs(model, X, batch_size)
 
     def held_loss(log_c: float, out=None) -> float:
         out = outputs(log_c, X_held) if out is None else out
@@ -161,22 +182,18 @@ def joint_scale_search(model: nn.Module, regularizer: Regularizer, likelihood, h
 
     def train_loss(log_c: float, out=None) -> float:
         out = outputs(log_c, X_train) if out is None else out
-        return float(likelihood.nll(out, y_train)) + total_penalty * math.exp(2.0 * log_c)
+        return float(likelihood.nll(out, y_train)) + penalty * math.exp(2.0 * log_c)
 
     grid = np.linspace(-log_range, log_range, points)
     both = torch.cat([X_held, X_train])
-    with in_mode(model, training=False):
-        try:
-            samples_held, samples_train = [], []
-            for log_c in grid:
-                out = outputs(float(log_c), both)
-                samples_held.append(held_loss(float(log_c), out[:n_held]))
-                samples_train.append(train_loss(float(log_c), out[n_held:]))
-            return (_refined_minimum(held_loss, grid, np.array(samples_held)),
-                    _refined_minimum(train_loss, grid, np.array(samples_train)))
-        finally:
-            for (p, _), w in zip(params, saved):
-                p.copy_(w)
+    with _moved_weights(model, regularizer) as move:
+        samples_held, samples_train = [], []
+        for log_c in grid:
+            out = outputs(float(log_c), both)
+            samples_held.append(held_loss(float(log_c), out[:n_held]))
+            samples_train.append(train_loss(float(log_c), out[n_held:]))
+        return (_refined_minimum(held_loss, grid, np.array(samples_held)),
+                _refined_minimum(train_loss, grid, np.array(samples_train)))
 
 
 def _refined_minimum(loss, grid: np.ndarray, values: np.ndarray) -> float:
@@ -237,18 +254,18 @@ class HeldoutScale:
         self.frozen = None
         self._first = None
 
+    @torch.no_grad()
     def _log_scale(self) -> tuple[np.ndarray | float, bool]:
         """(log c* of this update, whether a search ended at its range's end): the held-out c*, or
         log c*_held − log c_eq where ``train_sample`` is given (module doc)."""
         if self.train_sample is None:
             log_c = weight_scale_search(self.model, self.regularizer, self.likelihood, self.val,
                                         directions=self.directions)
-            return log_c, bool(np.any(np.abs(log_c) >= SEARCH_RANGE - 2 * SEARCH_XATOL))
-        reg = self.regularizer
-        penalties = (0.5 * reg.delta.detach().double() * reg.sq_distances().detach().double() / reg.n_data).cpu().numpy()
-        held, heading = joint_scale_search(self.model, reg, self.likelihood, self.val, self.train_sample, penalties)
+            return log_c, _at_range_end(log_c, SEARCH_RANGE)
+        held, heading = joint_scale_search(self.model, self.regularizer, self.likelihood, self.val, self.train_sample,
+                                           float(self.regularizer.l2_term()))
         self.log_equilibria.append(heading)
-        return held - heading, max(abs(held), abs(heading)) >= RELATIVE_RANGE - 2 * SEARCH_XATOL
+        return held - heading, _at_range_end((held, heading), RELATIVE_RANGE)
 
     def _freeze_unresponsive(self, log_delta: np.ndarray, log_c: np.ndarray, pinned: bool | None = None) -> None:
         """Stop moving the δ whose held-out optimum does not respond to them.
@@ -274,7 +291,7 @@ class HeldoutScale:
         if self.frozen is None:
             self.frozen = np.zeros(log_delta.shape, dtype=bool)
         if pinned is None:   # (the relative criterion says which of its two searches ended at its range's end)
-            pinned = bool(np.any(np.abs(log_c) >= SEARCH_RANGE - 2 * SEARCH_XATOL))
+            pinned = _at_range_end(log_c, SEARCH_RANGE)
         if pinned:
             return   # c* held at the end of its search range shows no response: neither reference nor verdict
         if self._first is None:
