@@ -54,7 +54,8 @@ def test_the_default_averages_the_folds_log_delta_and_counts_each_calibration(mo
     X[:, 3] = torch.arange(100, dtype=torch.float32)          # a sample's id, to see who trained on what
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
-    result = lt.tune(net, (X, y), epochs=20, lr=1e-2, batch_size=25, seed=0, burn_in=2, update_every=2)
+    # (merge_at given: an update every 2 epochs on 4-step epochs would shorten "auto"'s calibrations)
+    result = lt.tune(net, (X, y), epochs=20, lr=1e-2, batch_size=25, seed=0, burn_in=2, update_every=2, merge_at=0.5)
     folds = result.info["folds"]
     assert len(folds) == 2 and all(f["n_updates"] >= 1 for f in folds)
     for name, value in result.lambdas.items():

@@ -10,7 +10,8 @@ from torch import nn
 import lamina.torch as lt
 from lamina.torch.likelihoods import Classification, Gaussian
 from lamina.torch.penalty import Regularizer
-from lamina.torch.scale_search import HeldoutScale, _refined_minimum, joint_scale_search, weight_scale_search
+from lamina.torch.grid_minimum import refined_minimum
+from lamina.torch.scale_search import HeldoutScale, joint_scale_search, weight_scale_search
 
 
 def _standardized(X):
@@ -108,11 +109,11 @@ def test_the_refined_grid_minimum():
     def parabola(x):
         calls.append(x)
         return (x - 0.3) ** 2
-    assert _refined_minimum(parabola, grid, parabola(grid)) == pytest.approx(0.3)
-    assert _refined_minimum(lambda x: -x, grid, -grid) == 1.0
-    assert _refined_minimum(lambda x: (x + 1.5) ** 2, grid, (grid + 1.5) ** 2) == -1.0
+    assert refined_minimum(parabola, grid, parabola(grid)) == pytest.approx(0.3)
+    assert refined_minimum(lambda x: -x, grid, -grid) == 1.0
+    assert refined_minimum(lambda x: (x + 1.5) ** 2, grid, (grid + 1.5) ** 2) == -1.0
     quartic = lambda x: (x - 0.9) ** 4 + 0.1 * (x - 0.9) ** 2   # noqa: E731
-    assert _refined_minimum(quartic, grid, quartic(grid)) == pytest.approx(0.9, abs=0.03)
+    assert refined_minimum(quartic, grid, quartic(grid)) == pytest.approx(0.9, abs=0.03)
 
 
 def test_penalties_are_refused_with_a_gaussian_likelihood_and_train_sample_with_directions():

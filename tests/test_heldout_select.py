@@ -4,8 +4,10 @@ import torch
 from torch import nn
 
 import lamina.torch as lt
+from lamina.torch.heldout_budget import calibration_epochs, search_steps
 from lamina.torch.heldout_select import Calibration, adopt, choose, classifies_all, heldout_losses, twin
 from lamina.torch.likelihoods import Classification, Gaussian
+from lamina.torch.scale_search import passes_per_update
 
 
 def _calibration(weight, likelihood=None):
@@ -80,10 +82,17 @@ def test_rival_rules_compete_and_are_counted_in_the_cost():
     net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
     result = lt.tune(net, (X, y), epochs=60, batch_size=32, seed=0, rivals=("per_element",), per_direction=True)
     assert len(result.info["selection"]["rivals"]) == 2 and len(result.info["folds"]) == 2
-    # an epoch on 84 of 120 samples in batches of 32 takes 3 of 4 steps: it costs 0.75 of a full one
-    assert result.info["merge_at"] == pytest.approx(0.4 / (6 * 0.75 - 1))
-    assert result.info["merge_epoch"] == 6   # floor(0.114 · 60)
-    assert result.compute.fits == pytest.approx((6 * 6 * 84 / 120 + 54) / 60) and result.compute.fits <= 1.4
+    # an epoch on 84 of 120 samples in batches of 32 takes 3 of 4 steps: it costs 0.75 of a full one,
+    # and the searches of an update (eleven passes over the 36 held-out and 84 training rows) every
+    # update_every epochs add their share (the split calibrations' Brent searches counted as these)
+    every = result.info["update_every"]
+    assert every == 5   # the searches' 6.9 steps would have cost 2.3 times the 3 steps of one epoch
+    update_cost = search_steps(passes_per_update(True), 36 + 84, 32) / 4
+    first = result.info["merge_epoch"]
+    assert (first, True) == calibration_epochs(60, 30, 6, 0.75, update_cost, None, every) and first == 3
+    assert result.info["merge_at"] == first / 60
+    assert result.compute.fits == pytest.approx((6 * first * 84 / 120 + 60 - first) / 60)
+    assert result.info["budget_fits"] <= 1.4
 
 
 def test_heldout_losses_are_the_per_sample_nll():
@@ -130,7 +139,7 @@ def test_tune_keeps_the_same_numbers_when_one_scale_is_all_the_data_identify():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(3, 6), nn.ReLU(), nn.Linear(6, 2))
     result = lt.tune(net, (X, y), epochs=20, lr=1e-2, batch_size=30, seed=0, burn_in=2, update_every=2,
-                     per_direction=True, folds=1)
+                     per_direction=True, folds=1, merge_at=0.5)   # (an update every 2 epochs shortens "auto")
     assert "selection" not in result.info and result.compute.fits == pytest.approx(0.85)
     assert result.info["rule"] == "uniform" and len(set(result.lambdas.values())) == 1
 
@@ -202,15 +211,18 @@ def test_fine_tuning_with_a_prior_mean_lets_the_held_out_samples_choose_between_
     selection = result.info["selection"]
     assert [r["label"] for r in selection["rivals"]] == ["one scale, rule uniform"]
     assert result.info["rule"] == "mup" and selection["n_heldout"] == 2 * 30
-    # two kinds × two folds, each for floor(0.2 · 12) = 2 epochs (merge_at="auto": 1.4 fits at most;
-    # an epoch on 70 of 100 samples in batches of 25 is 3 of 4 steps, so it costs 0.75 of a full one)
-    assert result.info["merge_epoch"] == 2
-    assert result.compute.fits == pytest.approx((4 * 2 * 0.7 + 10) / 12, rel=1e-6) and result.compute.fits <= 1.4
+    # two kinds × two folds, shortened to one epoch each (merge_at="auto"): an epoch on 70 of 100
+    # samples in batches of 25 is 3 of 4 steps, and an update's searches (eleven passes over 100 rows)
+    # cost 1.8 epochs — with one update each the calibrations alone are over 1.4 fits of 12 epochs
+    assert result.info["merge_epoch"] == 1 and result.info["budget_fits"] > 1.4
+    assert result.compute.fits == pytest.approx((4 * 1 * 0.7 + 11) / 12, rel=1e-6)
     uniform = len({round(v, 9) for v in result.lambdas.values()}) == 1   # μP ratios are never uniform
     assert uniform == (selection["chosen"] == "one scale, rule uniform")
     torch.manual_seed(0)
     alone = lt.tune(_finetune_net(), (X, y), epochs=12, lr=1e-2, batch_size=25, seed=0, prior_mean=body, rivals=())
-    assert "selection" not in alone.info and alone.compute.fits == pytest.approx(2 * 0.5 * 0.7 + 0.5, rel=1e-6)
+    first = alone.info["merge_epoch"]   # two folds, shortened by their searches
+    assert "selection" not in alone.info and alone.compute.fits == pytest.approx((2 * first * 0.7 + 12 - first) / 12)
+    assert first < 6 and alone.info["budget_fits"] <= 1.4
 
 
 def test_a_held_out_set_both_classify_without_error_cannot_choose_a_sharper_rival():
@@ -231,21 +243,29 @@ def test_a_held_out_set_both_classify_without_error_cannot_choose_a_sharper_riva
     assert not classifies_all(good.model, Gaussian(), val)   # not a classifier: never "separable"
 
 
-@pytest.mark.parametrize(("calibrations", "share", "refit", "expected", "shortened"), [
-    (1, 0.7, False, 0.5, False),           # one calibration: 0.85 fits
-    (2, 0.7, False, 0.5, False),           # two folds or two kinds: 1.2 fits
-    (4, 0.7, False, 0.4 / 1.8, True),      # two kinds × two folds: 1.9 fits at 0.5, 1.4 at 0.22
-    (6, 0.7, False, 0.4 / 3.2, True),
-    (2, 1.0, False, 0.4, True),            # two folds on full-batch data: 1.5 steps at 0.5, 1.4 at 0.4
-    (4, 0.7, True, 1.0, False),            # refit: calibrate for the whole run, then retrain
+@pytest.mark.parametrize(("calibrations", "share", "expected", "shortened"), [
+    (1, 0.7, 150, False),          # one calibration: 0.85 fits
+    (2, 0.7, 150, False),          # two folds or two kinds: 1.2 fits
+    (4, 0.7, 66, True),            # two kinds × two folds: 1.9 fits at half the epochs, 1.4 at 0.22
+    (6, 0.7, 37, True),            # 0.4 / 3.2 of them
+    (2, 1.0, 120, True),           # two folds on full-batch data: 1.5 steps at 0.5, 1.4 at 0.4
 ])
-def test_merge_at_auto_keeps_the_calibrations_within_the_cost_budget(calibrations, share, refit, expected, shortened):
-    from lamina.torch.heldout_budget import COST_BUDGET, OVERHEAD, merge_share
-    merge_at, cut = merge_share("auto", calibrations, share, refit)
-    assert merge_at == pytest.approx(expected) and cut == shortened
-    if not refit:   # the epochs within the budget, with room for the searches and probes beside them
-        assert calibrations * share * merge_at + (1 - merge_at) <= COST_BUDGET - OVERHEAD + 1e-12
-    assert merge_share(0.3, calibrations, share, refit) == (0.3, False)   # a number is kept
+def test_calibration_epochs_keep_the_calibrations_within_the_cost_budget(calibrations, share, expected, shortened):
+    """Without searches (update_cost 0) the most epochs of k calibrations on the share f of a full
+    epoch: k·f·m + 1 − m ≤ 1.4, m ≤ 0.4 / (k·f − 1) (in whole epochs of 300)."""
+    from lamina.torch.heldout_budget import COST_BUDGET, OVERHEAD, budget_fits, calibration_epochs, merge_share
+    assert merge_share("auto", False) == 0.5 and merge_share("auto", True) == 1.0   # refit: the whole run
+    assert merge_share(0.3, False) == 0.3                                           # a number is kept
+    first, cut = calibration_epochs(300, 150, calibrations, share, 0.0, 20, 5)
+    assert (first, cut) == (expected, shortened)
+    assert budget_fits(300, first, calibrations, share, 0.0, 20, 5) <= COST_BUDGET - OVERHEAD + 1e-9
+    if cut:   # the most: one epoch more is over
+        assert budget_fits(300, first + 1, calibrations, share, 0.0, 20, 5) > COST_BUDGET - OVERHEAD
+    # an update's searches count: one costing 2.6 epochs every 6 (a full-batch run on 60 samples)
+    first, cut = calibration_epochs(300, 150, 2, 1.0, 2.6, 20, 6)
+    assert cut and first == 73   # 73 + 9 · 5.2 ≤ 120 < 74 + 10 · 5.2 (the tenth update at epoch 74)
+    # none fits: one epoch (and one update) each, over the budget
+    assert calibration_epochs(12, 6, 4, 0.75, 2.0, 1, 5) == (1, True)
 
 
 @pytest.mark.parametrize(("n_fit", "n_all", "batch_size", "expected"), [
@@ -258,14 +278,14 @@ def test_merge_at_auto_keeps_the_calibrations_within_the_cost_budget(calibration
 def test_an_epoch_on_part_of_the_samples_costs_the_larger_of_its_sample_and_step_shares(n_fit, n_all, batch_size,
                                                                                         expected):
     from lamina.torch.data import Batches, steps_per_epoch
-    from lamina.torch.heldout_budget import epoch_cost_share, merge_share
+    from lamina.torch.heldout_budget import calibration_epochs, epoch_cost_share
     assert epoch_cost_share(n_fit, n_all, batch_size) == pytest.approx(expected)
     for n in (n_fit, n_all):   # the steps counted are the steps trained
         assert steps_per_epoch(n, batch_size) == len(Batches((torch.zeros(n, 1), torch.zeros(n)), Gaussian(),
                                                              batch_size, "cpu", 0))
     # fine-tuning on 50 samples in one batch, two kinds × two folds: 0.4/3 of the epochs (steps
-    # 4·m + 1 − m = 1.4 fits), where the share of samples alone allowed 0.22 (1.67 fits in steps)
-    assert merge_share("auto", 4, epoch_cost_share(35, 50, 128), False) == (pytest.approx(0.4 / 3), True)
+    # 4·m + 1 − m = 1.4 fits, searches aside), where the share of samples alone allowed 0.22 (1.67 fits in steps)
+    assert calibration_epochs(300, 150, 4, epoch_cost_share(35, 50, 128), 0.0, 20, 5) == (40, True)
 
 
 @pytest.mark.parametrize("bad", [0, 1.5, -0.2, "half", True, None])

@@ -7,7 +7,8 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 import lamina.torch as lt  # noqa: E402
-from lamina.torch.scale_search import HeldoutScale  # noqa: E402
+from lamina.torch.heldout_budget import calibration_epochs, search_steps  # noqa: E402
+from lamina.torch.scale_search import HeldoutScale, passes_per_update  # noqa: E402
 from lamina.torch.likelihoods import Classification  # noqa: E402
 from lamina.torch.penalty import Regularizer  # noqa: E402
 
@@ -155,16 +156,21 @@ def test_heldout_searches_the_identified_directions():
     assert kept == (selection["heldout_nll_common"] - selection["heldout_nll_split"] > selection["paired_se"]
                     and not selection["rivals"][0]["separable"])
     assert all((len(step) == 2) if kept else (np.ndim(step) == 0) for step in result.info["log_scale"])
-    # both kinds on both folds: four calibrations, shortened from half the 30 epochs to a fifth
-    # (merge_at="auto": an epoch on 84 of 120 samples in batches of 32 is 3 of 4 steps, 0.75 of a
-    # full one) so that the epochs cost at most 1.4 fits (it would be 2.0 in steps at half)
-    assert result.info["merge_epoch"] == 6 and result.info["merge_at"] == pytest.approx(0.4 / (4 * 0.75 - 1))
-    assert result.compute.fits == pytest.approx((4 * 6 * 84 / 120 + 24) / 30) and result.compute.fits <= 1.4
+    # both kinds on both folds: four calibrations, shortened from half the 30 epochs (merge_at="auto":
+    # an epoch on 84 of 120 samples in batches of 32 is 3 of 4 steps, 0.75 of a full one, and the
+    # searches of an update every 5 epochs add theirs) so that the whole costs at most 1.4 fits
+    update_cost = search_steps(passes_per_update(True), 36 + 84, 32) / 4   # in full-data epochs (4 steps)
+    first = result.info["merge_epoch"]
+    assert (first, True) == calibration_epochs(30, 15, 4, 0.75, update_cost, 5, 5) and result.info["merge_at"] == first / 30
+    assert result.compute.fits == pytest.approx((4 * first * 84 / 120 + 30 - first) / 30)
+    assert result.info["budget_fits"] <= 1.4
     relu = _net()
     result = lt.tune(relu, (X, y), epochs=30, lr=1e-2, batch_size=32, seed=0, burn_in=5, update_every=5)
     assert result.info["identifiability"]["n_identified"] == 1
     assert all(np.ndim(step) == 0 for step in result.info["log_scale"])    # one common scale
-    assert "selection" not in result.info and result.compute.fits == pytest.approx(2 * 0.5 * 84 / 120 + 0.5)
+    first = result.info["merge_epoch"]   # two folds
+    assert "selection" not in result.info and (first, True) == calibration_epochs(30, 15, 2, 0.75, update_cost, 5, 5)
+    assert result.compute.fits == pytest.approx((2 * first * 84 / 120 + 30 - first) / 30)
     lambdas = list(result.lambdas.values())
     assert lambdas[0] == pytest.approx(lambdas[1])
 

@@ -41,49 +41,44 @@ keeps uniform ratios).
 For a Gaussian likelihood the held-out noise precision is profiled out (V(c) is ½ log of the
 held-out MSE) and β ← 1 / held-out MSE at each update.
 
-Budget: 0.85 fits (1.2 on small data), never more than 1.5
---------------------------------------------------------
+Budget: 0.85 fits, up to 1.4 on small data or short runs
+-------------------------------------------------------
 Default (``refit=False, merge_at="auto"``: 0.5 unless the budget below says less): calibrate δ
 during the first half of the recipe's epochs on the (1 − ``val_fraction``) = 70 % split, then
-freeze δ and continue the same weights on all N samples for the other half — with a fresh optimizer (:mod:`lamina.torch.restart`: the
-calibration's Adam state describes samples already fitted and threw a LayerNorm residual net
-into a loss spike; ``rewarm`` optionally re-warms its learning rate) — with the penalty
-1/(2N) Σ_g δ_g ‖W_g − μ_g‖² (δ_g is the prior precision, so only N changes). In units of one
-full-data fit that is 0.5·0.7 + 0.5 = 0.85 fits (``compute.fits``, counted from the samples
-each epoch sees), plus ≈ 6 held-out forward passes per update: the cost goal "≤ 1.5× one
-unregularized training" holds by construction. Where the held-out part is small (fewer than
-50 samples, ``folds="auto"``) a second calibration from the same initial weights holds out a
+freeze δ and continue the same weights on all N samples for the other half — with a fresh
+optimizer (:mod:`lamina.torch.restart`: the calibration's Adam state describes samples already
+fitted and threw a LayerNorm residual net into a loss spike; ``rewarm`` optionally re-warms its
+learning rate) — with the penalty 1/(2N) Σ_g δ_g ‖W_g − μ_g‖² (δ_g is the prior precision, so only
+N changes). In units of one full-data fit that is 0.5·0.7 + 0.5 = 0.85 fits (``compute.fits``,
+counted from the samples each epoch sees). Where the held-out part is small (fewer than 50
+samples, ``folds="auto"``) a second calibration from the same initial weights holds out a
 disjoint part, and δ is the geometric mean of the two: one calibration's root carries the
 sampling noise of its few held-out samples (on the 50-image transfer task δ ranged over
-0.06–1.8 between seeds), and two independent roots halve the variance of log δ — 2·0.35 + 0.5
-= 1.2 fits (1.16 where the data fit in one batch: m = 0.4 there, below). (Two calibrations of a
-quarter of the epochs each, 1.1 fits, did better on the transfer task but lost 0.05 on a
-120-sample regression: benchmarks/RESULTS.md.) With
+0.06–1.8 between seeds), and two independent roots halve the variance of log δ. With
 ``per_direction=True``, where the data identify more than the common scale, a calibration
 moving δ along every identified direction runs beside the common one and the held-out samples
-choose between them (:mod:`lamina.torch.heldout_select`): +0.35 fits. When fine-tuning with a
-prior mean on the pretrained layers and a new head (L2-SP, ``rivals="auto"``), one common scale
-with uniform ratios competes with the μP ratios on every fold (+0.35 fits per fold: 1.2 fits):
-which one fits depends on whether the pretrained features transfer. On small data that makes
-four calibrations, 1.9 fits at half the epochs each; ``merge_at="auto"`` shortens every
-calibration so that the whole stays within ``COST_BUDGET`` = 1.5 fits
-(:mod:`lamina.torch.heldout_budget`), ``OVERHEAD`` = 0.1 of them kept for what the epochs do not count (the held-out searches, the identifiability probe,
-the restarts: 0.06–0.18 of one fit's wall time measured on the 50-image tasks, where every
-epoch is one step). An epoch on the split counts as the larger of its share of the samples and
-its share of the optimizer steps: where the data fit in one batch (the 50-image transfer task)
-a step costs about the same on 35 samples as on 50, so four calibrations of m of the epochs cost
-4m + 1 − m fits in time, and m = 0.4/3 (40 of 300 epochs; two calibrations toward zero: 0.4).
-Against the former budget (1.5 counted, m = 1/6 and 0.5), test NLL moved by +0.002 ± 0.006 with a
-prior mean and −0.008 ± 0.004 toward zero over 90 paired seeds of seven fine-tuning variants,
-and wall time from 1.6–1.7× to about 1.5× one fit (benchmarks/bench_nn_finetune.py,
-benchmarks/RESULTS.md).
-benchmarks/RESULTS.md (Issue 14) measures these on the settings of benchmarks/bench_nn.py and
-bench_nn_unseen.py.
+choose between them (:mod:`lamina.torch.heldout_select`). When fine-tuning with a prior mean on
+the pretrained layers and a new head (L2-SP, ``rivals="auto"``), one common scale with uniform
+ratios competes with the μP ratios on every fold: which one fits depends on whether the
+pretrained features transfer — four calibrations on small data.
 
-Refitting variant (``refit=True, merge_at=1``, the default before): calibrate during a whole
-run on the 70 % split (≈ 0.7 fits), then retrain from the initial weights on all data at the
-found δ (one fit): ≈ 1.7 fits. Measured on the digits MLP (3 seeds): test NLL 0.122, accuracy
-0.966.
+:mod:`lamina.torch.heldout_budget` keeps the whole within ``COST_BUDGET`` = 1.5 fits, counting in
+optimizer steps: an epoch on the split costs the larger of its share of the samples and of the
+steps (on 35 of 50 samples in one batch a step costs as much as on 50), and each update's
+searches cost their forward passes (a pass over R rows ≈ R/(6B) of a training step on B rows).
+Updates come every ``epochs``/60 epochs, or less often where one update's searches would cost
+more than half of the calibration steps between two updates; ``merge_at="auto"`` then shortens
+every calibration to the most epochs within ``COST_BUDGET`` − ``OVERHEAD`` = 1.4 fits (its first
+update after 2/15 of them, as in a full one), the rest kept for what neither counts (the identifiability probe, copies,
+restarts). Where even one epoch each is over (10–12 epochs on about 100 samples), one epoch each;
+``info["budget_fits"]`` says by how much. Before the searches were counted, runs of 30 epochs cost
+3.8 trainings in wall time on 60 samples and 1.8 on 500 images, 300 epochs on 50–100 samples
+1.6–1.9 (benchmarks/RESULTS.md, Issue 14, "The searches in the budget"; the settings of
+bench_nn.py and bench_nn_unseen.py).
+
+Refitting variant (``refit=True, merge_at=1``, the default before): calibrate for a whole run on
+the 70 % split, then retrain from the initial weights on all data at the found δ: ≈ 1.7 fits
+(digits MLP, 3 seeds: test NLL 0.122, accuracy 0.966).
 """
 from __future__ import annotations
 
@@ -94,7 +89,8 @@ from lamina._validation import parse_choice
 from lamina.torch.data import steps_per_epoch
 from lamina.torch.fit import as_tensors, fit, make_optimizer, model_device, model_dtype, optimizer_groups
 from lamina.torch.groups import discover_groups
-from lamina.torch.heldout_budget import epoch_cost_share, merge_share
+from lamina.torch.heldout_budget import (budget_fits, calibration_epochs, default_burn_in, epoch_cost_share,
+                                         merge_share, search_steps, update_interval)
 from lamina.torch.heldout_select import Calibration, adopt, choose, twin
 from lamina.torch.hypergradient import split_train
 from lamina.torch.identifiability import identifiability
@@ -105,7 +101,7 @@ from lamina.torch.readout import auto_rule
 from lamina.torch.restart import restart
 from lamina.torch.result import NetTuneResult
 from lamina.torch.rules import AdaptiveRule, Rule, make_rule
-from lamina.torch.scale_search import HeldoutScale
+from lamina.torch.scale_search import HeldoutScale, passes_per_update
 from lamina.tuners.base import Compute
 
 
@@ -184,11 +180,10 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     merge_at : float in (0, 1] or "auto"
         Fraction of the epochs run on the split while δ is calibrated (by every fold and kind);
         δ is then frozen. ``"auto"`` (default): 0.5, or 1 with ``refit=True`` (calibrate for
-        the whole run) — shortened where the calibrations would take the cost over
-        ``COST_BUDGET`` − ``OVERHEAD`` = 1.4 fits (k calibrations whose epochs cost a share f of a
-        full-data epoch — the larger of the shares of samples and of steps: m ≤ 0.4 / (k·f − 1);
-        fine-tuning with a prior mean on small data, two kinds × two folds: m = 0.4/3 where the
-        data fit in one batch, 0.22 on many batches — benchmarks/RESULTS.md, Issue 14).
+        the whole run) — shortened where the calibrations and their searches would take the cost
+        over ``COST_BUDGET`` − ``OVERHEAD`` = 1.4 fits
+        (:func:`lamina.torch.heldout_budget.calibration_epochs`: an epoch counts as the larger of
+        its shares of samples and of steps, an update's searches by their forward passes).
         ``info["merge_at"]`` says which.
     refit : bool
         False (default): continue the same weights on all data for the remaining epochs, with
@@ -202,7 +197,11 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         none — a fifteenth was no better on the benchmark (benchmarks/RESULTS.md, Issue 14).
     burn_in, update_every : int
         Epochs before the first update and between updates (default epochs/15 and epochs/60,
-        i.e. 20 and 5 for 300 epochs).
+        i.e. 20 and 5 for 300 epochs; ``update_every`` more where one update's searches would
+        cost over a quarter of the calibration steps between two updates: every 7 epochs of a
+        60-sample full-batch run, :func:`lamina.torch.heldout_budget.update_interval`).
+        ``info["budget_fits"]``: the whole cost as the budget counts it (epochs by their share of
+        samples or steps, searches by their forward passes), at most 1.4 with the defaults.
     kappa, max_factor
         Damping of the update δ ← δ·(c*)^(−2κ) and the largest factor per update.
     relative : "auto" or bool
@@ -256,7 +255,9 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         held-out part has fewer than ``SMALL_HELDOUT`` = 50 samples, else 1 (with 150 held-out
         images a second fold changed nothing measurable). Ignored when ``val`` is given.
     """
-    merge_share(merge_at, 1, 1.0, refit)   # checked before any work
+    merge_share(merge_at, refit)   # checked before any work
+    if any(value is not None and int(value) < 1 for value in (burn_in, update_every)):
+        raise ValueError("burn_in and update_every must be positive integers")
     if not split_gate >= 0:
         raise ValueError(f"split_gate must be a number ≥ 0 (standard errors), got {split_gate!r}")
     if isinstance(rewarm, bool) or not isinstance(rewarm, (int, float)) or not 0 <= rewarm <= 1:
@@ -274,15 +275,17 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     epochs = recipe.epochs
     if epochs == 1 and val is None:   # no epoch would be left to train on all the data: calibrate, then retrain
         refit = True
-    burn_in = max(1, int(round(epochs / 15))) if burn_in is None else int(burn_in)
-    update_every = max(1, int(round(epochs / 60))) if update_every is None else int(update_every)
-    if burn_in < 1 or update_every < 1:
-        raise ValueError("burn_in and update_every must be positive integers")
     example = example_rows(fit_data[0])
     found = identifiability(model, by, example=example, prior_mean=prior_mean)
     split = found.n_identified > 1
     rule, readout = auto_rule(rule, model, likelihood, found, example, by=by)
     relative = _relative(relative, likelihood, found)
+    n_fit, n_all, n_val = int(fit_data[0].shape[0]), int(X.shape[0]), int(val_data[0].shape[0])
+    sample_rows = min(n_fit, max(n_val, RELATIVE_ROWS)) if relative else 0
+    search = search_steps(passes_per_update(relative), n_val + sample_rows, min(recipe.batch_size, n_fit))
+    burn_in = None if burn_in is None else int(burn_in)   # None: default_burn_in, once the calibration's length is known
+    update_every = (update_interval(epochs, steps_per_epoch(n_fit, recipe.batch_size), search)
+                    if update_every is None else int(update_every))
     init_state = {k: v.detach().clone() for k, v in model.state_dict().items()} if refit else None
 
     def calibrate(net, lik, dirs, ratios=rule, part=parts[0]) -> Calibration:
@@ -291,8 +294,7 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         weights, _ = make_rule(ratios, reg.reg_groups)
         reg.set_deltas(delta * np.asarray(weights))
         opt = make_optimizer(recipe.optimizer, optimizer_groups(reg, net), recipe.lr)
-        rows = min(int(fit_data[0].shape[0]), max(int(val_data[0].shape[0]), RELATIVE_ROWS))
-        sample = (fit_data[0][:rows], fit_data[1][:rows]) if relative and dirs is None else None
+        sample = (fit_data[0][:sample_rows], fit_data[1][:sample_rows]) if relative and dirs is None else None
         tuner = HeldoutScale(net, reg, lik, val_data, burn_in=min(burn_in, first), update_every=update_every,
                              kappa=kappa, max_factor=max_factor, directions=dirs, train_sample=sample)
         run = fit(net, fit_data, likelihood=lik, epochs=first, lr=recipe.lr, batch_size=recipe.batch_size,
@@ -304,17 +306,21 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     kind = (None, rule)   # (directions searched, ratio rule) of a calibration; the rivals follow where they compete
     kinds = [kind] + ([(found.identified, rule)] if per_direction else []) + [(None, r) for r in rivals] \
         if competing else [kind]
-    share = epoch_cost_share(int(fit_data[0].shape[0]), int(X.shape[0]), recipe.batch_size)
-    merge_at, shortened = merge_share(merge_at, len(kinds) * len(parts), share, refit)
+    share, all_steps = epoch_cost_share(n_fit, n_all, recipe.batch_size), steps_per_epoch(n_all, recipe.batch_size)
+    auto_merge, merge_at = isinstance(merge_at, str) and merge_at == "auto", merge_share(merge_at, refit)
     if merge_at >= 1 and not refit and val is None:
         raise ValueError("merge_at=1 calibrates for every epoch and leaves none to train on the held-out share: "
                          "pass refit=True (calibrate, then retrain on all the data) or merge_at < 1")
-    # floor where shortened, so that the budget holds after rounding
-    first = max(1, min(epochs, int(merge_at * epochs) if shortened else int(round(merge_at * epochs))))
+    first = max(1, min(epochs, int(round(merge_at * epochs))))
     if not refit and merge_at < 1:   # rounding must leave the continued run at least one epoch on all the data
         first = max(1, min(first, epochs - 1))
+    if auto_merge and not refit:   # shortened where the calibrations and their searches would cost over 1.4 fits
+        first, shortened = calibration_epochs(epochs, first, len(kinds) * len(parts), share, search / all_steps,
+                                              burn_in, update_every)
+        merge_at = first / epochs if shortened else merge_at
     if val is not None:  # the user's held-out data are never trained on: one run on train
         first, refit = epochs, False
+    burn_in = default_burn_in(epochs, first) if burn_in is None else burn_in
     selection, others = None, []
     if not competing:
         starts = [twin(model, likelihood) for _ in parts[1:]]   # the other folds start from the same weights
@@ -362,13 +368,16 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     split_epochs = out.epochs + sum(c.out.epochs for c in others)
     fits = (split_epochs * fit_data[0].shape[0] / merged[0].shape[0] + (n_epochs - out.epochs)) / epochs
     seconds += sum(c.out.seconds for c in others)
+    cost = budget_fits(epochs, first, len(kinds) * len(parts), share, search / all_steps, burn_in, update_every) \
+        if not refit else None
     info = {"n_updates": len(tuner.log_scales), "n_skipped_separable": tuner.n_skipped,
             "n_skipped_chance": tuner.n_skipped_chance,
             "frozen": [] if tuner.frozen is None else [n for n, f in zip(reg.names, tuner.frozen) if f],
             "log_scale": tuner.log_scales, "relative": tuner.train_sample is not None,
             "log_equilibrium": tuner.log_equilibria, "merge_epoch": first, "merge_at": merge_at,
             "n_train": int(fit_data[0].shape[0]), "n_val": int(val_data[0].shape[0]),
-            "folds": folds_info}
+            "folds": folds_info, "burn_in": burn_in, "update_every": update_every,
+            "budget_fits": cost}
     info["identifiability"] = {"verdict": found.verdict(), "findings": found.findings(),
                                "n_identified": found.n_identified}
     info["rule"], info["readout"] = getattr(rule, "name", rule), readout

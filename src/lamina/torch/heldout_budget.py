@@ -1,13 +1,45 @@
 """The held-out tuner's cost budget (:mod:`lamina.torch.heldout`, "Budget"): how much of the
-recipe's epochs its calibrations may take so that the whole tuner costs at most ``COST_BUDGET``
-fits of one unregularized training, ``OVERHEAD`` of them kept for the work the epochs do not count."""
+recipe's epochs its calibrations may take, and how often they may search, so that the whole tuner
+costs at most ``COST_BUDGET`` fits of one unregularized training, ``OVERHEAD`` of them kept for the
+work neither the epochs nor the searches count (the identifiability probe, copies, restarts).
+
+Costs are counted in optimizer steps. A search's forward pass without gradients over R rows costs
+about R / (6B) of a training step on B rows (``PASS_COST``; the backward pass, the optimizer and
+autograd's bookkeeping make up the rest): measured 0.24–0.29 of a step on the 50- and 60-sample
+tasks (R ≈ 1.4 B, where per-operation overhead dominates) and ≈ 0.55 on the 500-image digits MLP
+(R = 406, B = 128). Counted this way, one update of the relative criterion (eleven passes) cost
+2.6 steps on those small tasks and 5.8 on the digits MLP — more than the 1–3 steps of the epoch it
+followed where every epoch was one step or the run was short: a 30-epoch run of the default cost
+3.8 trainings on 60 samples and 1.8 on 500 images before the searches were counted here
+(benchmarks/RESULTS.md, Issue 14, "The searches in the budget")."""
 from __future__ import annotations
+
+import math
 
 from lamina.torch.data import steps_per_epoch
 
 COST_BUDGET = 1.5    # fits: the whole tuner, calibrations and continued run (merge_at="auto")
-OVERHEAD = 0.1       # of those: the held-out searches, probes and restarts the epochs do not count
+OVERHEAD = 0.1       # of those: the probes, copies and restarts neither the epochs nor the searches count
 MERGE_AT = 0.5       # the calibration's share of the epochs where the budget allows it
+PASS_COST = 1 / 6    # a forward pass over R rows without gradients, in training steps on as many rows
+SEARCH_SHARE = 0.5   # the searches' most, as a share of the calibration steps between two updates (a
+                     # quarter cut the updates of 30-epoch runs on 500 images from 4 to 2 and cost 0.016
+                     # NLL on a tanh MLP: benchmarks/RESULTS.md)
+
+
+def search_steps(passes: int, rows: int, batch_rows: int) -> float:
+    """One update's searches in training steps: ``passes`` forward passes over ``rows`` rows, a
+    training step holding ``batch_rows`` (``PASS_COST``)."""
+    return passes * PASS_COST * rows / batch_rows
+
+
+def update_interval(epochs: int, fit_steps: int, search: float) -> int:
+    """Epochs between two updates: ``epochs``/60 (5 of 300), or more where one update's
+    ``search`` (in steps, :func:`search_steps`) would cost more than ``SEARCH_SHARE`` = ½ of the
+    ``fit_steps``-per-epoch calibration steps between them: an update after every epoch of a
+    30-epoch run on 500 images, or every 5 of a full-batch one on 60, searched for longer than it
+    trained. (Between two updates the weights also need steps to answer the last change of δ.)"""
+    return max(1, int(round(epochs / 60)), math.ceil(search / (SEARCH_SHARE * fit_steps) - 1e-9))
 
 
 def epoch_cost_share(n_fit: int, n_all: int, batch_size: int) -> float:
@@ -18,23 +50,51 @@ def epoch_cost_share(n_fit: int, n_all: int, batch_size: int) -> float:
     return max(n_fit / n_all, steps_per_epoch(n_fit, batch_size) / steps_per_epoch(n_all, batch_size))
 
 
-def merge_share(merge_at, n_calibrations: int, fit_share: float, refit: bool) -> tuple[float, bool]:
-    """(merge_at checked or "auto" resolved, whether "auto" shortened it).
-
-    "auto": 1 with ``refit`` (calibrate for the whole run, then retrain); else ``MERGE_AT`` = 0.5,
-    shortened where k calibrations on the share f of the samples for m of the epochs plus the
-    continued run on all of them for 1 − m would cost more than ``COST_BUDGET`` − ``OVERHEAD``
-    fits: k·f·m + (1 − m) ≤ B  ⇔  m ≤ (B − 1) / (k·f − 1), f from :func:`epoch_cost_share`.
-    Only small data reach it: fine-tuning with a rival ratio rule (two kinds × two folds: m = 0.22
-    where a batch holds a fraction of the samples, 0.4/3 on full-batch data), or two folds on
-    full-batch data (m = 0.4)."""
+def merge_share(merge_at, refit: bool) -> float:
+    """``merge_at`` checked, or "auto" resolved: 1 with ``refit`` (calibrate for the whole run, then
+    retrain), else ``MERGE_AT`` = 0.5 — which :func:`calibration_epochs` may shorten."""
     if isinstance(merge_at, str) and merge_at == "auto":
-        if refit:
-            return 1.0, False
-        excess, room = n_calibrations * fit_share - 1, round(COST_BUDGET - OVERHEAD - 1, 9)   # 0.4, not 0.39…
-        if excess <= 0 or room / excess >= MERGE_AT:
-            return MERGE_AT, False
-        return room / excess, True
+        return 1.0 if refit else MERGE_AT
     if isinstance(merge_at, bool) or not isinstance(merge_at, (int, float)) or not 0 < merge_at <= 1:
         raise ValueError(f"merge_at must be \"auto\" or a fraction in (0, 1] of the epochs, got {merge_at!r}")
-    return float(merge_at), False
+    return float(merge_at)
+
+
+def default_burn_in(epochs: int, first: int) -> int:
+    """Epochs before a calibration's first update: ``epochs``/15 (20 of 300, 2/15 of a calibration of
+    half the epochs), or that share of a calibration the budget shortened to ``first`` epochs
+    (first/7.5: 4 of 30), which else would end before its first update or after one."""
+    return max(1, int(round(min(epochs / 15, first / 7.5))))
+
+
+def n_updates(first: int, burn_in: int, every: int) -> int:
+    """Updates in a calibration of ``first`` epochs: after epoch min(``burn_in``, ``first``), then
+    every ``every`` epochs (:meth:`lamina.torch.scale_search.HeldoutScale.due`)."""
+    return (first - min(burn_in, first)) // every + 1
+
+
+def budget_fits(epochs: int, first: int, n_calibrations: int, fit_share: float, update_cost: float,
+                burn_in: int | None, every: int) -> float:
+    """The tuner's cost in fits as the budget counts it: ``n_calibrations`` of ``first`` epochs, each
+    epoch ``fit_share`` of a full-data one (:func:`epoch_cost_share`) and each update's searches
+    ``update_cost`` of one (:func:`search_steps` / steps per full-data epoch), then the continued run
+    on all the data for the other ``epochs`` − ``first`` (``burn_in`` None: :func:`default_burn_in`)."""
+    burn_in = default_burn_in(epochs, first) if burn_in is None else burn_in
+    calibration = fit_share * first + n_updates(first, burn_in, every) * update_cost
+    return (n_calibrations * calibration + epochs - first) / epochs
+
+
+def calibration_epochs(epochs: int, most: int, n_calibrations: int, fit_share: float, update_cost: float,
+                       burn_in: int | None, every: int) -> tuple[int, bool]:
+    """(epochs of each calibration, whether the budget shortened them): the most, up to ``most``,
+    whose :func:`budget_fits` stays within ``COST_BUDGET`` − ``OVERHEAD`` = 1.4, counting the updates
+    exactly (a short calibration still makes one); one epoch where none does.
+
+    Only small data or short runs are shortened: fine-tuning with a rival ratio rule (two kinds × two
+    folds: 0.22 of the epochs without the searches, where a batch holds a fraction of the samples),
+    two folds on full-batch data (0.4 without them), or searches that cost more than the epochs."""
+    room = COST_BUDGET - OVERHEAD + 1e-9   # (0.4 is 0.39… in floating point)
+    for first in range(most, 0, -1):
+        if budget_fits(epochs, first, n_calibrations, fit_share, update_cost, burn_in, every) <= room:
+            return first, first < most
+    return 1, most > 1

@@ -28,13 +28,15 @@ see their scale: a weight before BatchNorm does not (the training loss does not 
 norm, c_eq would only read the penalty), and there the held-out c* alone is kept.
 
 Cost: both minima come from one grid of nine scales, each a forward pass of the held-out and the
-training rows together, refined by successive parabolic interpolation
-(:func:`joint_scale_search`: eleven passes, within 0.013 of two Brent searches' ratio wherever it is
-below 0.4 in log; the held-out c* alone took 7–13 passes of the held-out rows). Only on
-tiny full-batch data does that show: on the 50-image fine-tuning tasks, an update every 5 steps,
-the tuner's wall time went from 1.50–1.61 to 1.68–1.71 trainings (two Brent searches: 1.75–1.9). One Newton step for c_eq from three passes at c = 1 failed: far from the
-optimum that parabola is a poor model, and on a tanh MLP at 30 epochs δ ended at 43 instead of 6.7
-(test NLL +0.29; benchmarks/RESULTS.md).
+training rows together, refined by successive parabolic interpolation (:func:`joint_scale_search`:
+eleven passes with the one at c = 1 that the skip checks make anyway, within 0.013 of two Brent
+searches' ratio wherever it is below 0.4 in log; the held-out c* alone takes 7–13 passes of the
+held-out rows). A grid of five scales (seven passes) was 2.5× less accurate and cost the digits MLP
+0.003 test NLL. On small full-batch data an update is still worth several training steps, and
+:mod:`lamina.torch.heldout_budget` counts it: updates come less often there, and the calibrations
+are shortened so that the whole stays within budget. One Newton step for c_eq from three passes
+at c = 1 failed: far from the optimum that parabola is a poor model, and on a tanh MLP at 30
+epochs δ ended at 43 instead of 6.7 (test NLL +0.29; benchmarks/RESULTS.md).
 """
 from __future__ import annotations
 
@@ -46,6 +48,7 @@ import torch
 from scipy.optimize import minimize_scalar
 from torch import nn
 
+from lamina.torch.grid_minimum import refined_minimum
 from lamina.torch.heldout_select import all_correct, eval_outputs
 from lamina.torch.likelihoods import Classification, Gaussian
 from lamina.torch.modes import in_mode
@@ -56,6 +59,14 @@ from lamina.torch.penalty import Regularizer
 SEARCH_RANGE, SEARCH_XATOL = 0.5, 0.01
 RELATIVE_RANGE = 1.0   # log c range of both searches of the relative criterion (module doc)
 GRID_POINTS = 9        # their common grid of log c (:func:`joint_scale_search`)
+BRENT_PASSES = 10      # forward passes of one bounded Brent search (7–13 measured)
+
+
+def passes_per_update(relative: bool, n_directions: int = 1) -> int:
+    """Forward passes of one :class:`HeldoutScale` update: the current outputs (shared by the skip
+    checks and the grid's middle point), then the joint grid's other points and its two refinements
+    (``relative``) or a Brent search per direction (:mod:`lamina.torch.heldout_budget` counts them)."""
+    return 1 + (GRID_POINTS + 1 if relative else BRENT_PASSES * n_directions)
 
 
 @contextmanager
@@ -65,19 +76,27 @@ def _moved_weights(model: nn.Module, regularizer: Regularizer):
     in ``eval`` mode meanwhile, its weights and modes restored on exit."""
     weights = [(g_index, p, mu) for g_index, (g, means) in enumerate(zip(regularizer.reg_groups, regularizer.means))
                for p, mu in zip(g.params, means)]
-    saved = [p.detach().clone() for _, p, _ in weights]
+    params = [p for _, p, _ in weights]
+    saved = [p.detach().clone() for p in params]
+    # W = μ + c (W₀ − μ): the offsets once, then three fused (foreach) operations per move (on small
+    # networks a search's per-tensor copies had been a fifth of its time)
+    offsets = [w if mu is None else w - mu for (_, _, mu), w in zip(weights, saved)]
+    anchored = [(p, mu) for _, p, mu in weights if mu is not None]
 
     def move(log_scales) -> None:
-        for (g_index, p, mu), w in zip(weights, saved):
-            c = math.exp(float(log_scales[g_index]))
-            p.copy_(w * c if mu is None else mu + (w - mu) * c)
+        if not params:
+            return
+        scaled = torch._foreach_mul(offsets, [math.exp(float(log_scales[g_index])) for g_index, _, _ in weights])
+        torch._foreach_copy_(params, scaled)
+        if anchored:
+            torch._foreach_add_([p for p, _ in anchored], [mu for _, mu in anchored])
 
     with in_mode(model, training=False):
         try:
             yield move
         finally:
-            for (_, p, _), w in zip(weights, saved):
-                p.copy_(w)
+            if params:
+                torch._foreach_copy_(params, saved)
 
 
 def _outputs(model: nn.Module, X: torch.Tensor, batch_size: int) -> torch.Tensor:
@@ -158,17 +177,18 @@ def weight_scale_search(model: nn.Module, regularizer: Regularizer, likelihood, 
 @torch.no_grad()
 def joint_scale_search(model: nn.Module, regularizer: Regularizer, likelihood, held, train, penalty: float, *,
                        log_range: float = RELATIVE_RANGE, points: int = GRID_POINTS,
-                       batch_size: int = 4096) -> tuple[float, float]:
+                       batch_size: int = 4096, at_one: torch.Tensor | None = None) -> tuple[float, float]:
     """(log c*_held, log c_eq) of the relative criterion (module doc), both in one pass: every
     regularized weight moved to μ_g + c (W_g − μ_g) for ``points`` values of log c evenly over
     [−log_range, log_range], each one forward pass of the held-out and training rows together
     (``held``, ``train``: (X, y)) — the held-out NLL and the training NLL + c²·``penalty`` (the L2
     term at c = 1, :meth:`~lamina.torch.penalty.Regularizer.l2_term`) at each; then each minimum by one step of successive parabolic interpolation
-    (:func:`_parabola_vertex` through the lowest sample and its neighbours, one more evaluation
+    (:func:`~lamina.torch.grid_minimum.parabola_vertex` through the lowest sample and its neighbours, one more evaluation
     there, and the vertex again through the three best). Eleven forward passes for both where two
-    Brent searches (:func:`weight_scale_search`) took 15–25: on 50-image tasks, where every
-    epoch is one optimizer step, the searches are a large share of the tuner's time. Agrees with
-    Brent's to about 0.01 in log c. The model is left unchanged; evaluated in ``eval`` mode."""
+    Brent searches (:func:`weight_scale_search`) took 15–25; agrees with Brent's to about 0.01 in
+    log c. The model is left unchanged; evaluated in ``eval`` mode.
+    ``at_one`` (optional): the outputs of the held-out and training rows, in that order, at the
+    current weights (c = 1, in ``eval`` mode), reused for the grid's middle point."""
     (X_held, y_held), (X_train, y_train) = held, train
     n_held, n_groups = int(X_held.shape[0]), len(regularizer.reg_groups)
 
@@ -189,43 +209,11 @@ def joint_scale_search(model: nn.Module, regularizer: Regularizer, likelihood, h
     with _moved_weights(model, regularizer) as move:
         samples_held, samples_train = [], []
         for log_c in grid:
-            out = outputs(float(log_c), both)
+            out = at_one if log_c == 0 and at_one is not None else outputs(float(log_c), both)
             samples_held.append(held_loss(float(log_c), out[:n_held]))
             samples_train.append(train_loss(float(log_c), out[n_held:]))
-        return (_refined_minimum(held_loss, grid, np.array(samples_held)),
-                _refined_minimum(train_loss, grid, np.array(samples_train)))
-
-
-def _refined_minimum(loss, grid: np.ndarray, values: np.ndarray) -> float:
-    """The minimum of a smooth ``loss`` sampled on an even ``grid``: the parabola's vertex through
-    the lowest sample and its neighbours, ``loss`` evaluated there, and the vertex again through the
-    lowest of all the samples and its nearest neighbours. Where the lowest sample is an end of the
-    grid, the parabola through the last three samples says whether the minimum lies inside the
-    last interval (refined as above) or beyond the end (that end is returned: the caller reads it
-    as pinned)."""
-    i = int(np.argmin(values))
-    centre = min(max(i, 1), len(grid) - 2)
-    guess = _parabola_vertex(grid[centre - 1:centre + 2], values[centre - 1:centre + 2])
-    if guess is None or not grid[0] < guess < grid[-1] or (i != centre and (guess - grid[centre]) * (i - centre) <= 0):
-        return float(grid[i])   # collinear, beyond the grid, or on the wrong side of the lowest end sample
-    xs, fs = np.append(grid, guess), np.append(values, loss(float(guess)))
-    order = np.argsort(xs)
-    xs, fs = xs[order], fs[order]
-    j = int(np.argmin(fs))
-    if j in (0, len(xs) - 1):
-        return float(xs[j])
-    better = _parabola_vertex(xs[j - 1:j + 2], fs[j - 1:j + 2])
-    return float(xs[j] if better is None else np.clip(better, xs[j - 1], xs[j + 1]))
-
-
-def _parabola_vertex(x: np.ndarray, f: np.ndarray) -> float | None:
-    """The vertex of the parabola through three points x0 < x1 < x2 with f1 ≤ f0, f2 (it lies in
-    [x0, x2]); None where they are collinear."""
-    a, b = (x[1] - x[0]) * (f[1] - f[2]), (x[1] - x[2]) * (f[1] - f[0])
-    denominator = a - b
-    if not abs(denominator) > 0:
-        return None
-    return float(x[1] - 0.5 * ((x[1] - x[0]) * a - (x[1] - x[2]) * b) / denominator)
+        return (refined_minimum(held_loss, grid, np.array(samples_held)),
+                refined_minimum(train_loss, grid, np.array(samples_train)))
 
 
 class HeldoutScale:
@@ -255,17 +243,28 @@ class HeldoutScale:
         self._first = None
 
     @torch.no_grad()
-    def _log_scale(self) -> tuple[np.ndarray | float, bool]:
+    def _log_scale(self, current: torch.Tensor | None = None) -> tuple[np.ndarray | float, bool]:
         """(log c* of this update, whether a search ended at its range's end): the held-out c*, or
-        log c*_held − log c_eq where ``train_sample`` is given (module doc)."""
+        log c*_held − log c_eq where ``train_sample`` is given (module doc; ``current``: the rows'
+        outputs at c = 1, :meth:`_current_outputs`)."""
         if self.train_sample is None:
             log_c = weight_scale_search(self.model, self.regularizer, self.likelihood, self.val,
                                         directions=self.directions)
             return log_c, _at_range_end(log_c, SEARCH_RANGE)
         held, heading = joint_scale_search(self.model, self.regularizer, self.likelihood, self.val, self.train_sample,
-                                           float(self.regularizer.l2_term()))
+                                           float(self.regularizer.l2_term()), at_one=current)
         self.log_equilibria.append(heading)
         return held - heading, _at_range_end((held, heading), RELATIVE_RANGE)
+
+    @torch.no_grad()
+    def _current_outputs(self) -> torch.Tensor:
+        """The outputs at the current weights (``eval`` mode) of the held-out rows, then of
+        ``train_sample``'s where it is given: one pass serves the skip checks, β and the joint
+        grid's middle point (on full-batch data an update's passes cost about a quarter of a
+        training step each)."""
+        X = self.val[0] if self.train_sample is None else torch.cat([self.val[0], self.train_sample[0]])
+        with in_mode(self.model, training=False):
+            return _outputs(self.model, X, 4096)
 
     def _freeze_unresponsive(self, log_delta: np.ndarray, log_c: np.ndarray, pinned: bool | None = None) -> None:
         """Stop moving the δ whose held-out optimum does not respond to them.
@@ -306,10 +305,10 @@ class HeldoutScale:
         self.frozen |= far & (responded * np.sign(moved) < 0.05 * np.abs(moved))
 
     @torch.no_grad()
-    def _uninformative(self, mse: torch.Tensor | None = None) -> str | None:
+    def _uninformative(self, held_out: torch.Tensor | None = None) -> str | None:
         """Why the held-out loss says nothing about δ now — ``"separable"``, ``"chance"`` — or
-        None, from one forward pass of the held-out set (``mse``: the held-out mean squared error
-        of a Gaussian likelihood's model, if already computed).
+        None, from the held-out outputs at the current weights (``held_out``; one forward pass
+        of the held-out set in ``eval`` mode where not given).
 
         ``"separable"``: every held-out sample classified correctly. The held-out NLL then
         falls monotonically as the logits grow (any proper score does), so it has no finite
@@ -331,15 +330,14 @@ class HeldoutScale:
         MLP on 12 samples, 100 epochs: c* sat at the end of its range at every update, δ reached
         4·10⁶ and the network predicted a constant.)"""
         X, y = self.val
+        held_out = eval_outputs(self.model, X) if held_out is None else held_out
         if isinstance(self.likelihood, Gaussian):
-            mse = self._heldout_mse() if mse is None else mse
-            return "chance" if float(mse) >= float((y - y.mean(0)).pow(2).mean()) else None
+            return "chance" if float(self._mse(held_out)) >= float((y - y.mean(0)).pow(2).mean()) else None
         if not isinstance(self.likelihood, Classification):
             return None
-        logits = eval_outputs(self.model, X)
-        if all_correct(logits, y):
+        if all_correct(held_out, y):
             return "separable"
-        if float(self.likelihood.nll(logits, y)) >= math.log(logits.shape[-1]):
+        if float(self.likelihood.nll(held_out, y)) >= math.log(held_out.shape[-1]):
             return "chance"
         return None
 
@@ -349,15 +347,16 @@ class HeldoutScale:
     def on_epoch_end(self, epoch, optimizer):
         if not self.due(epoch):
             return False
-        mse = self._heldout_mse() if isinstance(self.likelihood, Gaussian) else None   # the search leaves W as is
-        reason = self._uninformative(mse)
+        current = self._current_outputs()   # the search leaves W as is
+        held_out = current[:self.val[0].shape[0]]
+        reason = self._uninformative(held_out)
         if reason == "separable":
             self.n_skipped += 1
             return False
         if reason == "chance":
             self.n_skipped_chance += 1
             return False
-        log_c, pinned = self._log_scale()
+        log_c, pinned = self._log_scale(current)
         self.log_scales.append(log_c if np.ndim(log_c) == 0 else np.asarray(log_c).tolist())
         log_delta = np.log(np.maximum(self.regularizer.delta.detach().cpu().double().numpy(), 1e-300))
         self._freeze_unresponsive(log_delta, np.broadcast_to(np.asarray(log_c, dtype=np.float64), log_delta.shape),
@@ -366,11 +365,12 @@ class HeldoutScale:
         step = np.where(self.frozen, 0.0, step)   # _freeze_unresponsive has set frozen
         factor = torch.as_tensor(np.exp(step), dtype=self.regularizer.delta.dtype, device=self.regularizer.delta.device)
         self.regularizer.set_deltas(self.regularizer.delta * factor, optimizer)
-        if mse is not None:   # β ← 1 / held-out MSE
+        if isinstance(self.likelihood, Gaussian):   # β ← 1 / held-out MSE
+            mse = self._mse(held_out)
             self.likelihood.log_precision.copy_((-mse.clamp_min(1e-12).log()).to(self.likelihood.log_precision.dtype))
         return True
 
-    @torch.no_grad()
-    def _heldout_mse(self) -> torch.Tensor:
-        X, y = self.val
-        return (eval_outputs(self.model, X).reshape(y.shape) - y).pow(2).mean()
+    def _mse(self, held_out: torch.Tensor) -> torch.Tensor:
+        """The held-out mean squared error of the held-out outputs ``held_out``."""
+        y = self.val[1]
+        return (held_out.reshape(y.shape) - y).pow(2).mean()
