@@ -89,7 +89,7 @@ def test_rival_rules_compete_and_are_counted_in_the_cost():
     assert every == 5   # the searches' 6.9 steps would have cost 2.3 times the 3 steps of one epoch
     update_cost = search_steps(passes_per_update(True), 36 + 84, 32) / 4
     first = result.info["merge_epoch"]
-    assert (first, True) == calibration_epochs(60, 30, 6, 0.75, update_cost, None, every) and first == 3
+    assert (first, True) == calibration_epochs(60, 30, 6, 0.75, update_cost, 4, every) and first == 3
     assert result.info["merge_at"] == first / 60
     assert result.compute.fits == pytest.approx((6 * first * 84 / 120 + 60 - first) / 60)
     assert result.info["budget_fits"] <= 1.4

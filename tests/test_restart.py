@@ -59,7 +59,8 @@ def test_the_heldout_tuner_continues_on_all_data_with_a_fresh_rewarmed_optimizer
         calls.clear()
         torch.manual_seed(0)
         net = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 2))
-        lt.tune(net, (X, y), likelihood="classification", epochs=30, lr=1e-2, batch_size=25, seed=0, rewarm=rewarm)
+        lt.tune(net, (X, y), likelihood="classification", epochs=30, lr=1e-2, batch_size=25, seed=0, rewarm=rewarm,
+                merge_at=0.5)   # (given: "auto" shortens the calibrations of this small run)
         *calibrations, merged = calls                    # one calibration per fold (two by default)
         assert [c["n"] for c in calibrations] == [70, 70] and merged["n"] == 100
         assert merged["state"] == 0                      # fresh: nothing carried over

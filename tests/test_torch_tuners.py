@@ -184,13 +184,13 @@ def test_default_tuner_costs_at_most_one_and_a_half_fits():
     """The cost goal of the default, counted (not timed): ≤ 1.5 unregularized trainings' worth of
     epochs·samples (45 held-out images: two calibrations on 70 % splits, then the rest of the
     epochs on all data), and within 1.4 where the held-out searches count too (the calibrations
-    are then shortened from half the epochs to a third: 10 of 30)."""
+    are then shortened from half the epochs to 11 of 30)."""
     net, train, _ = _small_digits_task(0)
     result = lt.tune(net, train, epochs=30, lr=1e-2, batch_size=64, seed=0)
     baseline = lt.tune(_small_digits_task(0)[0], train, tuner="none", epochs=30, lr=1e-2, batch_size=64, seed=0)
     assert result.method == "heldout" and baseline.compute.fits == 1.0
     first = result.info["merge_epoch"]
-    assert result.compute.epochs == 30 and first == 10
+    assert result.compute.epochs == 30 and first == 11
     assert result.compute.fits <= 1.5 * baseline.compute.fits and result.info["budget_fits"] <= 1.4
     assert result.compute.fits == pytest.approx((2 * first * result.info["n_train"] / 150 + 30 - first) / 30)
     assert len(result.history["loss"]) == 30  # one run: no second training from the initial weights

@@ -68,8 +68,8 @@ steps (on 35 of 50 samples in one batch a step costs as much as on 50), and each
 searches cost their forward passes (a pass over R rows ≈ R/(6B) of a training step on B rows).
 Updates come every ``epochs``/60 epochs, or less often where one update's searches would cost
 more than half of the calibration steps between two updates; ``merge_at="auto"`` then shortens
-every calibration to the most epochs within ``COST_BUDGET`` − ``OVERHEAD`` = 1.4 fits (its first
-update after 2/15 of them, as in a full one), the rest kept for what neither counts (the identifiability probe, copies,
+every calibration to the most epochs within ``COST_BUDGET`` − ``OVERHEAD`` = 1.4 fits (the first
+update still after ``epochs``/15, or at the calibration's end), the rest kept for what neither counts (the identifiability probe, copies,
 restarts). Where even one epoch each is over (10–12 epochs on about 100 samples), one epoch each;
 ``info["budget_fits"]`` says by how much. Before the searches were counted, runs of 30 epochs cost
 3.8 trainings in wall time on 60 samples and 1.8 on 500 images, 300 epochs on 50–100 samples
@@ -89,8 +89,8 @@ from lamina._validation import parse_choice
 from lamina.torch.data import steps_per_epoch
 from lamina.torch.fit import as_tensors, fit, make_optimizer, model_device, model_dtype, optimizer_groups
 from lamina.torch.groups import discover_groups
-from lamina.torch.heldout_budget import (budget_fits, calibration_epochs, default_burn_in, epoch_cost_share,
-                                         merge_share, search_steps, update_interval)
+from lamina.torch.heldout_budget import (budget_fits, calibration_epochs, epoch_cost_share, merge_share, search_steps,
+                                         update_interval)
 from lamina.torch.heldout_select import Calibration, adopt, choose, twin
 from lamina.torch.hypergradient import split_train
 from lamina.torch.identifiability import identifiability
@@ -283,7 +283,7 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     n_fit, n_all, n_val = int(fit_data[0].shape[0]), int(X.shape[0]), int(val_data[0].shape[0])
     sample_rows = min(n_fit, max(n_val, RELATIVE_ROWS)) if relative else 0
     search = search_steps(passes_per_update(relative), n_val + sample_rows, min(recipe.batch_size, n_fit))
-    burn_in = None if burn_in is None else int(burn_in)   # None: default_burn_in, once the calibration's length is known
+    burn_in = max(1, int(round(epochs / 15))) if burn_in is None else int(burn_in)
     update_every = (update_interval(epochs, steps_per_epoch(n_fit, recipe.batch_size), search)
                     if update_every is None else int(update_every))
     init_state = {k: v.detach().clone() for k, v in model.state_dict().items()} if refit else None
@@ -320,7 +320,6 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         merge_at = first / epochs if shortened else merge_at
     if val is not None:  # the user's held-out data are never trained on: one run on train
         first, refit = epochs, False
-    burn_in = default_burn_in(epochs, first) if burn_in is None else burn_in
     selection, others = None, []
     if not competing:
         starts = [twin(model, likelihood) for _ in parts[1:]]   # the other folds start from the same weights

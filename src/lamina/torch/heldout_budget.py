@@ -60,13 +60,6 @@ def merge_share(merge_at, refit: bool) -> float:
     return float(merge_at)
 
 
-def default_burn_in(epochs: int, first: int) -> int:
-    """Epochs before a calibration's first update: ``epochs``/15 (20 of 300, 2/15 of a calibration of
-    half the epochs), or that share of a calibration the budget shortened to ``first`` epochs
-    (first/7.5: 4 of 30), which else would end before its first update or after one."""
-    return max(1, int(round(min(epochs / 15, first / 7.5))))
-
-
 def n_updates(first: int, burn_in: int, every: int) -> int:
     """Updates in a calibration of ``first`` epochs: after epoch min(``burn_in``, ``first``), then
     every ``every`` epochs (:meth:`lamina.torch.scale_search.HeldoutScale.due`)."""
@@ -74,18 +67,17 @@ def n_updates(first: int, burn_in: int, every: int) -> int:
 
 
 def budget_fits(epochs: int, first: int, n_calibrations: int, fit_share: float, update_cost: float,
-                burn_in: int | None, every: int) -> float:
+                burn_in: int, every: int) -> float:
     """The tuner's cost in fits as the budget counts it: ``n_calibrations`` of ``first`` epochs, each
     epoch ``fit_share`` of a full-data one (:func:`epoch_cost_share`) and each update's searches
     ``update_cost`` of one (:func:`search_steps` / steps per full-data epoch), then the continued run
-    on all the data for the other ``epochs`` − ``first`` (``burn_in`` None: :func:`default_burn_in`)."""
-    burn_in = default_burn_in(epochs, first) if burn_in is None else burn_in
+    on all the data for the other ``epochs`` − ``first``."""
     calibration = fit_share * first + n_updates(first, burn_in, every) * update_cost
     return (n_calibrations * calibration + epochs - first) / epochs
 
 
 def calibration_epochs(epochs: int, most: int, n_calibrations: int, fit_share: float, update_cost: float,
-                       burn_in: int | None, every: int) -> tuple[int, bool]:
+                       burn_in: int, every: int) -> tuple[int, bool]:
     """(epochs of each calibration, whether the budget shortened them): the most, up to ``most``,
     whose :func:`budget_fits` stays within ``COST_BUDGET`` − ``OVERHEAD`` = 1.4, counting the updates
     exactly (a short calibration still makes one); one epoch where none does.
