@@ -69,8 +69,9 @@ searches cost their forward passes (a pass over R rows ≈ R/(6B) of a training 
 Updates come every ``epochs``/60 epochs, or less often where one update's searches would cost
 more than half of the calibration steps between two updates; ``merge_at="auto"`` then shortens
 every calibration to the most epochs within ``COST_BUDGET`` − ``OVERHEAD`` = 1.4 fits (the first
-update still after ``epochs``/15, or at the calibration's end), the rest kept for what neither counts (the identifiability probe, copies,
-restarts). Where even one epoch each is over (10–12 epochs on about 100 samples), one epoch each;
+update still after ``epochs``/15, or at the calibration's end), the rest kept for what neither
+counts (the identifiability probe, copies, restarts). Where even one epoch and one update each is
+over (30 epochs of the 50-image fine-tuning task, 10–12 epochs on 100 samples), one epoch each;
 ``info["budget_fits"]`` says by how much. Before the searches were counted, runs of 30 epochs cost
 3.8 trainings in wall time on 60 samples and 1.8 on 500 images, 300 epochs on 50–100 samples
 1.6–1.9 (benchmarks/RESULTS.md, Issue 14, "The searches in the budget"; the settings of
@@ -198,10 +199,11 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     burn_in, update_every : int
         Epochs before the first update and between updates (default epochs/15 and epochs/60,
         i.e. 20 and 5 for 300 epochs; ``update_every`` more where one update's searches would
-        cost over a quarter of the calibration steps between two updates: every 7 epochs of a
+        cost over half of the calibration steps between two updates: every 6 epochs of a
         60-sample full-batch run, :func:`lamina.torch.heldout_budget.update_interval`).
         ``info["budget_fits"]``: the whole cost as the budget counts it (epochs by their share of
-        samples or steps, searches by their forward passes), at most 1.4 with the defaults.
+        samples or steps, searches by their forward passes), at most 1.4 with the defaults unless
+        the run is too short for one epoch and one update per calibration.
     kappa, max_factor
         Damping of the update δ ← δ·(c*)^(−2κ) and the largest factor per update.
     relative : "auto" or bool
