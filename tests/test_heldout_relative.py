@@ -92,7 +92,7 @@ def test_the_joint_grid_search_agrees_with_two_brent_searches(activation, epochs
     brent = (weight_scale_search(net, reg, lik, held, log_range=1.0),
              weight_scale_search(net, reg, lik, train, log_range=1.0, penalties=penalties))
     before = [p.detach().clone() for p in net.parameters()]
-    joint = joint_scale_search(net, reg, lik, held, train, float(reg.l2_term()))
+    joint = joint_scale_search(net, reg, lik, held, train, float(reg.l2_term().detach()))
     assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))   # the model is left unchanged
     for b, j in zip(brent, joint):
         assert (abs(b) > 0.98) == (abs(j) > 0.98)
