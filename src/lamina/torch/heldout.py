@@ -308,7 +308,9 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     kind = (None, rule)   # (directions searched, ratio rule) of a calibration; the rivals follow where they compete
     kinds = [kind] + ([(found.identified, rule)] if per_direction else []) + [(None, r) for r in rivals] \
         if competing else [kind]
-    share, all_steps = epoch_cost_share(n_fit, n_all, recipe.batch_size), steps_per_epoch(n_all, recipe.batch_size)
+    # what the budget counts besides the calibrations' length: how many, an epoch's and an update's cost, the schedule
+    counted = (len(kinds) * len(parts), epoch_cost_share(n_fit, n_all, recipe.batch_size),
+               search / steps_per_epoch(n_all, recipe.batch_size), burn_in, update_every)
     auto_merge, merge_at = isinstance(merge_at, str) and merge_at == "auto", merge_share(merge_at, refit)
     if merge_at >= 1 and not refit and val is None:
         raise ValueError("merge_at=1 calibrates for every epoch and leaves none to train on the held-out share: "
@@ -317,8 +319,7 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     if not refit and merge_at < 1:   # rounding must leave the continued run at least one epoch on all the data
         first = max(1, min(first, epochs - 1))
     if auto_merge and not refit:   # shortened where the calibrations and their searches would cost over 1.4 fits
-        first, shortened = calibration_epochs(epochs, first, len(kinds) * len(parts), share, search / all_steps,
-                                              burn_in, update_every)
+        first, shortened = calibration_epochs(epochs, first, *counted)
         merge_at = first / epochs if shortened else merge_at
     if val is not None:  # the user's held-out data are never trained on: one run on train
         first, refit = epochs, False
@@ -369,8 +370,7 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     split_epochs = out.epochs + sum(c.out.epochs for c in others)
     fits = (split_epochs * fit_data[0].shape[0] / merged[0].shape[0] + (n_epochs - out.epochs)) / epochs
     seconds += sum(c.out.seconds for c in others)
-    cost = budget_fits(epochs, first, len(kinds) * len(parts), share, search / all_steps, burn_in, update_every) \
-        if not refit else None
+    cost = budget_fits(epochs, first, *counted) if not refit else None
     info = {"n_updates": len(tuner.log_scales), "n_skipped_separable": tuner.n_skipped,
             "n_skipped_chance": tuner.n_skipped_chance,
             "frozen": [] if tuner.frozen is None else [n for n, f in zip(reg.names, tuner.frozen) if f],

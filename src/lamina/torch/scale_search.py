@@ -60,6 +60,7 @@ SEARCH_RANGE, SEARCH_XATOL = 0.5, 0.01
 RELATIVE_RANGE = 1.0   # log c range of both searches of the relative criterion (module doc)
 GRID_POINTS = 9        # their common grid of log c (:func:`joint_scale_search`)
 BRENT_PASSES = 10      # forward passes of one bounded Brent search (7–13 measured)
+EVAL_BATCH = 4096      # rows per forward pass of the searches (memory, not results)
 
 
 def passes_per_update(relative: bool, n_directions: int = 1) -> int:
@@ -112,7 +113,7 @@ def _at_range_end(log_c, log_range: float) -> bool:
 
 @torch.no_grad()
 def weight_scale_search(model: nn.Module, regularizer: Regularizer, likelihood, val, *,
-                        log_range: float = SEARCH_RANGE, xatol: float = SEARCH_XATOL, batch_size: int = 4096,
+                        log_range: float = SEARCH_RANGE, xatol: float = SEARCH_XATOL, batch_size: int = EVAL_BATCH,
                         directions=None, penalties=None) -> np.ndarray | float:
     """log c* = argmin over log c ∈ [−log_range, log_range] of the held-out loss with every
     regularized weight moved to μ_g + c (W_g − μ_g) (μ_g its prior mean, 0 by default) —
@@ -177,7 +178,7 @@ def weight_scale_search(model: nn.Module, regularizer: Regularizer, likelihood, 
 @torch.no_grad()
 def joint_scale_search(model: nn.Module, regularizer: Regularizer, likelihood, held, train, penalty: float, *,
                        log_range: float = RELATIVE_RANGE, points: int = GRID_POINTS,
-                       batch_size: int = 4096, at_one: torch.Tensor | None = None) -> tuple[float, float]:
+                       batch_size: int = EVAL_BATCH, at_one: torch.Tensor | None = None) -> tuple[float, float]:
     """(log c*_held, log c_eq) of the relative criterion (module doc), both in one pass: every
     regularized weight moved to μ_g + c (W_g − μ_g) for ``points`` values of log c evenly over
     [−log_range, log_range], each one forward pass of the held-out and training rows together
@@ -264,7 +265,7 @@ class HeldoutScale:
         training step each)."""
         X = self.val[0] if self.train_sample is None else torch.cat([self.val[0], self.train_sample[0]])
         with in_mode(self.model, training=False):
-            return _outputs(self.model, X, 4096)
+            return _outputs(self.model, X, EVAL_BATCH)
 
     def _freeze_unresponsive(self, log_delta: np.ndarray, log_c: np.ndarray, pinned: bool | None = None) -> None:
         """Stop moving the δ whose held-out optimum does not respond to them.
