@@ -34,3 +34,37 @@ def test_a_deep_relu_chain_at_initialization_is_one_chain_with_no_bias_absorbing
     found = identifiability(net, example=x)
     assert found.absorbed == {} and found.n_identified == 1
     np.testing.assert_allclose(np.abs(found.identified[0]), np.full(9, 1 / 3), atol=1e-12)
+
+
+class _TiedAutoencoder(nn.Module):
+    """Encoder and decoder share one square weight, registered under two names."""
+
+    def __init__(self):
+        super().__init__()
+        self.enc, self.dec, self.head = nn.Linear(6, 6, bias=False), nn.Linear(6, 6, bias=False), nn.Linear(6, 2)
+        self.dec.weight = self.enc.weight
+
+    def forward(self, x):
+        return self.head(torch.relu(self.dec(torch.relu(self.enc(x)))))
+
+
+def test_call_with_unties_only_models_that_share_a_tensor():
+    """The probes' forward passes skip functional_call's untying where no tensor is shared (it is most
+    of their overhead on a small network) and keep it where one is: overriding the tied weight under
+    its first name replaces both of its uses, as functional_call's default does."""
+    from lamina.torch.invariance import call_with, has_tied_tensors
+    torch.manual_seed(0)
+    tied, plain = _TiedAutoencoder(), nn.Sequential(nn.Linear(6, 6), nn.ReLU(), nn.Linear(6, 2))
+    assert has_tied_tensors(tied) and not has_tied_tensors(plain)
+    x = torch.randn(5, 6)
+    with torch.no_grad():
+        state = {"enc.weight": 2 * tied.enc.weight}
+        expected = torch.func.functional_call(tied, state, (x,))          # tie_weights=True: both uses
+        assert torch.equal(call_with(tied, state, (x,)), expected)
+        one_use = torch.func.functional_call(tied, state, (x,), tie_weights=False)
+        assert not torch.allclose(one_use, expected)
+        moved = {"0.weight": 2 * plain[0].weight, "2.weight": plain[2].weight / 2}
+        assert torch.equal(call_with(plain, moved, (x,)), torch.func.functional_call(plain, moved, (x,)))
+    # the shared weight scaled by c is applied twice: the head takes 1/c² (the tied weight's powers)
+    found = identifiability(tied, example=x)
+    assert found.powers.get(("enc.weight", "head.weight")) == (1, 2), found.powers

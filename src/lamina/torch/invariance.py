@@ -47,6 +47,21 @@ def _leaves(out) -> list[torch.Tensor]:
     return []
 
 
+def has_tied_tensors(model: nn.Module) -> bool:
+    """Whether one parameter or buffer is registered under two names (a tied weight)."""
+    return any(len(list(named(remove_duplicate=False))) != len(list(named()))
+               for named in (model.named_parameters, model.named_buffers))
+
+
+def call_with(model: nn.Module, state: dict, args, kwargs=None, *, tied: bool | None = None):
+    """``model(*args, **kwargs)`` with the tensors of ``state`` in place of the model's
+    (:func:`torch.func.functional_call`). Its untying of shared tensors (``tie_weights``) is done
+    only where the model has some (``tied``: :func:`has_tied_tensors`, computed when None): it is
+    most of a small network's forward-pass overhead and changes nothing without them."""
+    tied = has_tied_tensors(model) if tied is None else tied
+    return functional_call(model, state, args, kwargs, tie_weights=tied)
+
+
 def _flat(out, centered: bool = False) -> torch.Tensor:
     leaves = [t.detach().double() for t in _leaves(out) if t.is_floating_point()]
     if not leaves:
@@ -72,13 +87,14 @@ def scale_invariance_ratios(model: nn.Module, groups: list[ParamGroup], args, kw
     name_of = {id(p): n for n, p in params.items()}
     device = next(iter(params.values())).device
     devices = [device] if device.type == "cuda" else []
+    tied = has_tied_tensors(model)
 
     def run(overrides: dict) -> torch.Tensor:
         state = {**params, **{n: b.clone() for n, b in buffers.items()}, **overrides}
         # the model's generator only: torch.manual_seed also reseeds every GPU's (a CPU model's
         # probe had reset them for the caller, outside the fork below)
         with seeded_global_rng(seed, device):
-            return _flat(functional_call(model, state, args, kwargs))
+            return _flat(call_with(model, state, args, kwargs, tied=tied))
 
     ratios = {}
     with torch.random.fork_rng(devices=devices):
@@ -170,6 +186,7 @@ class SymmetryProbe:
         self.model, self.args, self.tol, self.factor, self.seed = model, args, tol, factor, seed
         self.params = dict(model.named_parameters())
         self.buffers = dict(model.named_buffers())
+        self.tied = has_tied_tensors(model)
         self.device = next(iter(self.params.values())).device if self.params else torch.device("cpu")
         try:
             self.base, self.base_centered = self._counting_uses()
@@ -214,7 +231,7 @@ class SymmetryProbe:
         # (torch.manual_seed also queues a seed for every uninitialized accelerator, formatting a
         # stack trace each time: half this probe's time on a small network)
         with seeded_global_rng(self.seed, self.device):
-            out = functional_call(self.model, state, self.args)
+            out = call_with(self.model, state, self.args, tied=self.tied)
         return _flat(out), _flat(out, centered=True)
 
     @torch.no_grad()

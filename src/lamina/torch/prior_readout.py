@@ -27,10 +27,9 @@ import warnings
 import torch
 from scipy.optimize import minimize_scalar
 from torch import nn
-from torch.func import functional_call
 
 from lamina.torch.groups import discover_groups
-from lamina.torch.invariance import example_rows
+from lamina.torch.invariance import call_with, example_rows
 from lamina.torch.likelihoods import Classification
 from lamina.torch.modes import in_mode
 from lamina.torch.readout import readout_groups
@@ -58,7 +57,7 @@ def drop_uninformative_readout(model: nn.Module, prior_mean, train, likelihood, 
     at_mean = {n: torch.as_tensor(prior_mean[n]).to(device=p.device, dtype=p.dtype) if n in fits else p
                for n, p in params.items()}
     with in_mode(model, training=False), torch.no_grad():
-        output = functional_call(model, at_mean, (X,))
+        output = call_with(model, at_mean, (X,))
     classification = isinstance(likelihood, Classification)
     gain = _gain_over_constant(output.double(), y.to(device), classification)
     if gain.mean() > 2.0 * gain.std() / len(gain) ** 0.5:

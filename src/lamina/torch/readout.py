@@ -31,11 +31,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
-from torch.func import functional_call
 
 from lamina.torch.groups import ParamGroup, discover_groups
 from lamina.torch.identifiability import _scaled_with_bias
-from lamina.torch.invariance import _flat
+from lamina.torch.invariance import _flat, call_with, has_tied_tensors
 from lamina.torch.likelihoods import Classification
 from lamina.torch.modes import in_mode
 from lamina.torch.rules import AdaptiveRule, _normalize
@@ -65,12 +64,13 @@ def readout_groups(model: nn.Module, groups: list[ParamGroup], example, *, facto
     args = tuple(example) if isinstance(example, (tuple, list)) else (example,)
     params = dict(model.named_parameters())
     names = {id(p): n for n, p in params.items()}
+    tied = has_tied_tensors(model)
     with in_mode(model, training=False):
-        base = _flat(functional_call(model, params, args))
+        base = _flat(call_with(model, params, args, tied=tied))
         size = max(float(base.norm()), 1e-30)
 
         def scales_output(scaled, c) -> bool:
-            out = _flat(functional_call(model, {**params, **{n: params[n] * c for n in scaled}}, args))
+            out = _flat(call_with(model, {**params, **{n: params[n] * c for n in scaled}}, args, tied=tied))
             return float((out - c * base).norm()) <= tol * abs(c - 1.0) * size
 
         # −factor too: a layer ahead of a ReLU (no bias after it) is positively homogeneous, not linear
