@@ -294,3 +294,40 @@ def test_merge_at_must_be_auto_or_a_fraction(bad):
     X, y = torch.randn(40, 4), torch.randint(0, 2, (40,))
     with pytest.raises(ValueError, match="merge_at"):
         lt.tune(net, (X, y), epochs=2, merge_at=bad)
+
+
+def test_a_rival_whose_lead_fades_since_the_midpoint_is_not_chosen():
+    """The rival beats the common calibration at the end, but by less than half of its lead at the
+    calibrations' midpoint: the common scale was catching up (module doc), so it is kept. A lead that
+    held or grew since the midpoint, or a calibration without midpoint losses, chooses as before."""
+    from lamina.torch.heldout_select import FADE
+    val = _val()
+    good, poor = _calibration([[3.0, -3.0], [-3.0, 3.0]]), _calibration([[-0.3, 0.3], [0.3, -0.3]])
+    end = heldout_losses(poor.model, poor.likelihood, val) - heldout_losses(good.model, good.likelihood, val)
+    lead = float(end.mean())
+    assert choose(poor, [good], val)[0] == 0                    # no midpoint losses: chosen, as before
+
+    def at_midpoint(calibration, losses):
+        return Calibration(calibration.model, calibration.likelihood, None, None, None, None, losses.double())
+
+    zeros = torch.zeros(val[1].shape[0], dtype=torch.float64)
+    for then, kept in ((lead / FADE * 1.5, False), (lead / FADE * 0.9, True), (lead, True), (-lead, True)):
+        best, numbers = choose(at_midpoint(poor, zeros + then), [at_midpoint(good, zeros)], val)
+        row = numbers["rivals"][0]
+        assert row["midpoint_lead"] == pytest.approx(then) and row["faded"] is (not kept)
+        assert (best == 0) is kept and row["eligible"] is kept, then
+    # the rule needs every calibration's midpoint: one missing and the lead is not judged
+    best, numbers = choose(at_midpoint(poor, zeros + 10 * lead), [good], val)
+    assert best == 0 and numbers["rivals"][0]["midpoint_lead"] is None
+
+
+def test_midpoint_losses_are_recorded_at_their_epoch_only():
+    from lamina.torch.heldout_select import MidpointLosses
+    val = _val()
+    good = _calibration([[3.0, -3.0], [-3.0, 3.0]])
+    probe = MidpointLosses(good.model, good.likelihood, val, epoch=2)
+    for epoch in range(2):
+        probe.on_epoch_end(epoch, None)
+    assert probe.losses is None
+    probe.on_epoch_end(2, None)
+    torch.testing.assert_close(probe.losses, heldout_losses(good.model, good.likelihood, val).double())

@@ -92,7 +92,7 @@ from lamina.torch.fit import as_tensors, fit, make_optimizer, model_device, mode
 from lamina.torch.groups import discover_groups
 from lamina.torch.heldout_budget import (budget_fits, calibration_epochs, epoch_cost_share, merge_share, search_steps,
                                          update_interval)
-from lamina.torch.heldout_select import Calibration, adopt, choose, twin
+from lamina.torch.heldout_select import Calibration, MidpointLosses, adopt, choose, twin
 from lamina.torch.hypergradient import split_train
 from lamina.torch.identifiability import identifiability
 from lamina.torch.invariance import example_rows
@@ -238,7 +238,8 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         the network, on every fold; each must beat the default's calibration on the held-out
         samples of all folds together by ``split_gate`` standard errors (and a classifier's
         held-out samples must not all be classified correctly by both: the NLL then only
-        rewards sharper logits), and the lowest held-out NLL among those that do is kept.
+        rewards sharper logits; and a lead must keep half of what it was at the calibrations'
+        midpoint: :data:`lamina.torch.heldout_select.FADE`), and the lowest held-out NLL among those that do is kept.
         +0.35 fits per fold each. ``"auto"`` (default): ``("uniform",)`` where ``prior_mean`` anchors some regularized groups but not others and
         the ratios are the μP rule's — fine-tuning a pretrained body with a new head. The μP
         ratios (a weak pull on the body, a strong one on the head) fit features that transfer
@@ -299,9 +300,10 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         sample = (fit_data[0][:sample_rows], fit_data[1][:sample_rows]) if relative and dirs is None else None
         tuner = HeldoutScale(net, reg, lik, val_data, burn_in=min(burn_in, first), update_every=update_every,
                              kappa=kappa, max_factor=max_factor, directions=dirs, train_sample=sample)
-        run = fit(net, fit_data, likelihood=lik, epochs=first, lr=recipe.lr, batch_size=recipe.batch_size,
-                  seed=recipe.seed, optimizer=opt, regularizer=reg, callbacks=[tuner], progress=progress)
-        return Calibration(net, lik, reg, opt, run, tuner)
+        midpoint = MidpointLosses(net, lik, val_data, first // 2) if competing else None   # a lead must not fade
+        run = fit(net, fit_data, likelihood=lik, epochs=first, lr=recipe.lr, batch_size=recipe.batch_size, seed=recipe.seed,
+                  optimizer=opt, regularizer=reg, callbacks=[tuner] + ([midpoint] if midpoint else []), progress=progress)
+        return Calibration(net, lik, reg, opt, run, tuner, midpoint.losses if midpoint else None)
 
     rivals = _auto_rivals(rivals, rule, model, by, prior_mean)
     competing = split and bool(per_direction or rivals)

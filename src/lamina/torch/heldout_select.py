@@ -19,6 +19,16 @@ The cost is one more calibration run on the split: +0.35 fits with the default
 (:func:`lamina.torch.heldout.tune_heldout`) every kind calibrates on every fold and the held-out
 samples of all folds decide together (and ``merge_at="auto"`` shortens the calibrations where
 their number would take the cost over 1.5 fits).
+
+A lead that fades is not trusted: the rival must also keep at least ``FADE`` = ½ of the lead it
+had at the calibrations' midpoint (:class:`MidpointLosses`), wherever it led there. The choice is
+made early — a tenth to a half of the run — and early leads can be transient: fine-tuning a
+pretrained body with a new head, the rival with the weaker pull on the head predicts more sharply
+in the first epochs whatever the task, and where the body must move away from its pretrained
+weights the common scale catches up and overtakes it later in the run. On 90 seeds of seven
+fine-tuning variants and 48 seeds of six invented tasks the rule cut the wrong choices from 13 to
+8 and from 19 to 16 (digits 0–4 → 5–9: test NLL 0.234 → 0.207; benchmarks/RESULTS.md, Issue 14,
+"A fading lead").
 """
 from __future__ import annotations
 
@@ -46,6 +56,25 @@ class Calibration:
     optimizer: torch.optim.Optimizer
     out: object
     tuner: object
+    midpoint: torch.Tensor | None = None   # per-sample held-out NLL at the calibration's midpoint
+
+
+#: the share of its midpoint lead a rival must keep at the end of the calibrations (module doc)
+FADE = 0.5
+
+
+class MidpointLosses:
+    """Training callback: the per-sample held-out NLL (:func:`heldout_losses`) at the end of
+    epoch ``epoch`` (0-based), in ``losses``; None until then."""
+
+    def __init__(self, model: nn.Module, likelihood, val, epoch: int):
+        self.model, self.likelihood, self.val, self.epoch = model, likelihood, val, int(epoch)
+        self.losses = None
+
+    def on_epoch_end(self, epoch, optimizer) -> bool:
+        if epoch == self.epoch:
+            self.losses = heldout_losses(self.model, self.likelihood, self.val).double().reshape(-1)
+        return False
 
 
 @torch.no_grad()
@@ -85,7 +114,9 @@ def choose(common, rivals: list, val, gate: float = 1.0, labels=None) -> tuple[i
     """(index of the chosen rival, or −1 for ``common``; the held-out numbers).
 
     A rival is eligible when its paired decrease of the held-out NLL against ``common``
-    exceeds ``gate`` standard errors; among the eligible ones the lowest held-out NLL wins.
+    exceeds ``gate`` standard errors and, where every calibration carries its ``midpoint``
+    losses, keeps at least ``FADE`` of its lead at the midpoint (module doc); among the eligible
+    ones the lowest held-out NLL wins.
     A classifier's rival that classifies every held-out sample correctly, as ``common`` does,
     is not eligible: on such a held-out set the NLL only rewards the sharper logits (the reason
     :class:`lamina.torch.scale_search.HeldoutScale` skips its updates there), and a rival with
@@ -121,6 +152,12 @@ def choose(common, rivals: list, val, gate: float = 1.0, labels=None) -> tuple[i
         return torch.cat([heldout_losses(c.model, c.likelihood, part).double().reshape(-1)
                           for c, part in zip(calibrations, val)])
 
+    def midpoint_lead(rival) -> float | None:
+        """mean(ℓ_common − ℓ_rival) at the midpoint, None where a calibration did not record it."""
+        if any(c.midpoint is None for c in [*common, *rival]):
+            return None
+        return float(torch.cat([c.midpoint for c in common]).mean() - torch.cat([c.midpoint for c in rival]).mean())
+
     a = losses(common)
     common_separates = all(classifies_all(c.model, c.likelihood, part) for c, part in zip(common, val))
     table, best, best_value = [], -1, float(a.mean())
@@ -129,9 +166,12 @@ def choose(common, rivals: list, val, gate: float = 1.0, labels=None) -> tuple[i
         d = a - b
         se = float(d.std()) / math.sqrt(d.numel()) if d.numel() > 1 else math.inf
         separable = common_separates and all(classifies_all(c.model, c.likelihood, part) for c, part in zip(rival, val))
-        eligible = float(d.mean()) > gate * se and not separable
+        lead_then = midpoint_lead(rival)
+        faded = lead_then is not None and float(d.mean()) < FADE * lead_then
+        eligible = float(d.mean()) > gate * se and not separable and not faded
         table.append({"label": labels[k], "heldout_nll": float(b.mean()), "paired_se": se, "eligible": eligible,
-                      "separable": separable, "lambdas": _lambdas(rival[0])})
+                      "separable": separable, "midpoint_lead": lead_then, "faded": faded,
+                      "lambdas": _lambdas(rival[0])})
         if eligible and float(b.mean()) < best_value:
             best, best_value = k, float(b.mean())
     first = table[0]
