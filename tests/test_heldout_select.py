@@ -331,3 +331,17 @@ def test_midpoint_losses_are_recorded_at_their_epoch_only():
     assert probe.losses is None
     probe.on_epoch_end(2, None)
     torch.testing.assert_close(probe.losses, heldout_losses(good.model, good.likelihood, val).double())
+
+
+def test_each_rival_can_have_its_own_gate():
+    """The split (more freedom: one scale per direction) must clear split_gate; a rival ratio rule,
+    one common scale like the default's, is compared without a margin (gate 0)."""
+    val = _val()
+    poor, good = _calibration([[-0.3, 0.3], [0.3, -0.3]]), _calibration([[3.0, -3.0], [-3.0, 3.0]])
+    better = _calibration([[6.0, -6.0], [-6.0, 6.0]])
+    assert choose(poor, [better, good], val, gate=[1e9, 0.0])[0] == 1      # the split cannot clear its gate
+    assert choose(poor, [better, good], val, gate=[0.0, 0.0])[0] == 0      # the lower held-out NLL wins
+    with pytest.raises(ValueError, match="one per rival"):
+        choose(poor, [better, good], val, gate=[0.0])
+    with pytest.raises(ValueError, match="gate"):
+        choose(poor, [good], val, gate=[-1.0])

@@ -236,7 +236,8 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         Where a split is identified, also calibrate one common scale under each of these ratio
         rules (e.g. ``("per_element",)``: every layer pays the same total penalty) on a copy of
         the network, on every fold; each must beat the default's calibration on the held-out
-        samples of all folds together by ``split_gate`` standard errors (and a classifier's
+        samples of all folds together — by no margin: like the default's, each calibrates one
+        common scale, with no more freedom to fit the held-out samples (and a classifier's
         held-out samples must not all be classified correctly by both: the NLL then only
         rewards sharper logits; and a lead must keep half of what it was at the calibrations'
         midpoint: :data:`lamina.torch.heldout_select.FADE`), and the lowest held-out NLL among those that do is kept.
@@ -333,7 +334,8 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     else:  # one common scale against the split directions / rival rules, each on every fold; the held-out data decide
         labels = (["split"] if per_direction else []) + [f"one scale, rule {r}" for r in rivals]
         runs = [[calibrate(*twin(model, likelihood), *k, part=part) for part in parts] for k in kinds]
-        best, selection = choose(runs[0], runs[1:], [part[1] for part in parts], split_gate, labels=labels)
+        gates = ([split_gate] if per_direction else []) + [0.0] * len(rivals)   # a rival rule: one scale, as the default
+        best, selection = choose(runs[0], runs[1:], [part[1] for part in parts], gates, labels=labels)
         kind = kinds[best + 1]
         chosen, *repeats = runs.pop(best + 1)
         others = [c for fold_runs in runs for c in fold_runs]

@@ -20,6 +20,10 @@ The cost is one more calibration run on the split: +0.35 fits with the default
 samples of all folds decide together (and ``merge_at="auto"`` shortens the calibrations where
 their number would take the cost over 1.5 fits).
 
+A rival *ratio rule* (:func:`lamina.torch.heldout.tune_heldout`'s ``rivals``) calibrates one
+common scale, as the default does, with no more freedom to fit the held-out samples, so it is
+compared without a margin (``gate`` 0 for it; ``gate`` takes one value per rival).
+
 A lead that fades is not trusted: the rival must also keep at least ``FADE`` = ½ of the lead it
 had at the calibrations' midpoint (:class:`MidpointLosses`), wherever it led there. The choice is
 made early — a tenth to a half of the run — and early leads can be transient: fine-tuning a
@@ -114,7 +118,7 @@ def choose(common, rivals: list, val, gate: float = 1.0, labels=None) -> tuple[i
     """(index of the chosen rival, or −1 for ``common``; the held-out numbers).
 
     A rival is eligible when its paired decrease of the held-out NLL against ``common``
-    exceeds ``gate`` standard errors and, where every calibration carries its ``midpoint``
+    exceeds ``gate`` standard errors (a number, or one per rival) and, where every calibration carries its ``midpoint``
     losses, keeps at least ``FADE`` of its lead at the midpoint (module doc); among the eligible
     ones the lowest held-out NLL wins.
     A classifier's rival that classifies every held-out sample correctly, as ``common`` does,
@@ -138,10 +142,11 @@ def choose(common, rivals: list, val, gate: float = 1.0, labels=None) -> tuple[i
     >>> choose([same, same], [[same, same]], [val, val])[0]  # two folds, pooled
     -1
     """
-    if not gate >= 0:
-        raise ValueError(f"gate must be a number ≥ 0 (standard errors), got {gate!r}")
     if not rivals:
         raise ValueError("rivals must hold at least one calibration")
+    gates = list(gate) if isinstance(gate, (list, tuple)) else [gate] * len(rivals)
+    if len(gates) != len(rivals) or not all(g >= 0 for g in gates):
+        raise ValueError(f"gate must be a number ≥ 0 (standard errors), or one per rival, got {gate!r}")
     if isinstance(common, Calibration):
         common, rivals, val = [common], [[r] for r in rivals], [val]
     if any(len(r) != len(common) for r in rivals) or len(val) != len(common):
@@ -168,7 +173,7 @@ def choose(common, rivals: list, val, gate: float = 1.0, labels=None) -> tuple[i
         separable = common_separates and all(classifies_all(c.model, c.likelihood, part) for c, part in zip(rival, val))
         lead_then = midpoint_lead(rival)
         faded = lead_then is not None and float(d.mean()) < FADE * lead_then
-        eligible = float(d.mean()) > gate * se and not separable and not faded
+        eligible = float(d.mean()) > gates[k] * se and not separable and not faded
         table.append({"label": labels[k], "heldout_nll": float(b.mean()), "paired_se": se, "eligible": eligible,
                       "separable": separable, "midpoint_lead": lead_then, "faded": faded,
                       "lambdas": _lambdas(rival[0])})
