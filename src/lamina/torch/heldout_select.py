@@ -31,8 +31,9 @@ pretrained body with a new head, the rival with the weaker pull on the head pred
 in the first epochs whatever the task, and where the body must move away from its pretrained
 weights the common scale catches up and overtakes it later in the run. On 90 seeds of seven
 fine-tuning variants and 48 seeds of six invented tasks the rule cut the wrong choices from 13 to
-8 and from 19 to 16 (digits 0–4 → 5–9: test NLL 0.234 → 0.207; benchmarks/RESULTS.md, Issue 14,
-"A fading lead").
+8 and from 19 to 16, and comparing the rival rules without a margin then to 5 and 13 (digits 0–4 →
+5–9: test NLL 0.234 → 0.207; benchmarks/RESULTS.md, Issue 14, "A fading lead" and "No margin for a
+rival ratio rule").
 """
 from __future__ import annotations
 
@@ -114,7 +115,7 @@ def classifies_all(model: nn.Module, likelihood, val) -> bool:
     return all_correct(eval_outputs(model, X), y)
 
 
-def choose(common, rivals: list, val, gate: float = 1.0, labels=None) -> tuple[int, dict]:
+def choose(common, rivals: list, val, gate: float | list[float] = 1.0, labels=None) -> tuple[int, dict]:
     """(index of the chosen rival, or −1 for ``common``; the held-out numbers).
 
     A rival is eligible when its paired decrease of the held-out NLL against ``common``
