@@ -187,7 +187,7 @@ def _finetune_net():
 
 
 def test_auto_rivals_compete_one_scale_toward_the_prior_only_for_a_pretrained_body_with_a_new_head():
-    from lamina.torch.heldout import _auto_rivals
+    from lamina.torch.transferability import auto_rivals as _auto_rivals
     net = _finetune_net()
     body = {k: v.clone() for k, v in net.state_dict().items() if not k.startswith("4.")}
     assert _auto_rivals("auto", "mup", net, None, body) == ("uniform",)

@@ -58,9 +58,11 @@ sampling noise of its few held-out samples (on the 50-image transfer task δ ran
 ``per_direction=True``, where the data identify more than the common scale, a calibration
 moving δ along every identified direction runs beside the common one and the held-out samples
 choose between them (:mod:`lamina.torch.heldout_select`). When fine-tuning with a prior mean on
-the pretrained layers and a new head (L2-SP, ``rivals="auto"``), one common scale with uniform
-ratios competes with the μP ratios on every fold: which one fits depends on whether the
-pretrained features transfer — four calibrations on small data.
+the pretrained layers and a new head (L2-SP, ``rivals="auto"``), which ratios fit depends on
+whether the pretrained features transfer: where a ridge readout of them predicts the training
+targets better than the raw inputs and the untrained body do (:mod:`lamina.torch.transferability`),
+one δ toward μ for every layer is calibrated alone; otherwise one common scale with uniform ratios
+competes with the μP ratios on every fold — four calibrations on small data.
 
 :mod:`lamina.torch.heldout_budget` keeps the whole within ``COST_BUDGET`` = 1.5 fits, counting in
 optimizer steps: an epoch on the split costs the larger of its share of the samples and of the
@@ -86,10 +88,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from lamina._validation import parse_choice
 from lamina.torch.data import steps_per_epoch
 from lamina.torch.fit import as_tensors, fit, make_optimizer, model_device, model_dtype, optimizer_groups
-from lamina.torch.groups import discover_groups
 from lamina.torch.heldout_budget import (budget_fits, calibration_epochs, epoch_cost_share, merge_share, search_steps,
                                          update_interval)
 from lamina.torch.heldout_select import Calibration, MidpointLosses, adopt, choose, twin
@@ -101,8 +101,9 @@ from lamina.torch.penalty import Regularizer
 from lamina.torch.readout import auto_rule
 from lamina.torch.restart import restart
 from lamina.torch.result import NetTuneResult
-from lamina.torch.rules import AdaptiveRule, Rule, make_rule
+from lamina.torch.rules import make_rule
 from lamina.torch.scale_search import HeldoutScale, passes_per_update
+from lamina.torch.transferability import fine_tuning_plan
 from lamina.tuners.base import Compute
 
 
@@ -121,34 +122,6 @@ def _n_folds(folds, val_fraction: float, n: int, *, given_val: bool) -> int:
         raise ValueError(f"folds × val_fraction must be ≤ 1 (disjoint held-out parts), "
                          f"got {folds} × {val_fraction}")
     return 1 if given_val else folds
-
-
-def _auto_rivals(rivals, rule, model, by, prior_mean) -> tuple:
-    """``rivals`` as a tuple of rule names, or ``"auto"`` resolved: ``("uniform",)`` where
-    ``prior_mean`` anchors some regularized groups but not others (L2-SP: a pretrained body, a
-    new head) and the ratios are not uniform already; else none.
-
-    Why: fine-tuning has two corners, and which one fits depends on whether the pretrained
-    features transfer, which no ratio rule knows. Where they transfer (digits 0–9 → other images
-    of 0–9) the body wants a strong pull toward μ and the new head a weak one (δ ≈ (3, 3, 0.1));
-    where they do not (digits 0–4 → 5–9) the body wants to move freely and the head a strong pull
-    (δ ≈ (0.01, 0.01, 100)), the corner the μP ratios start in and stay in. One δ toward μ for
-    every layer is the simplest calibration out of the μP corner, and the held-out samples choose
-    (benchmarks/RESULTS.md, Issue 14, "L2-SP where the features transfer")."""
-    if not (isinstance(rivals, str) and rivals == "auto"):
-        names = (rivals,) if isinstance(rivals, str) else tuple(rivals)   # one rule name, or several
-        for name in names:
-            if not isinstance(name, AdaptiveRule):
-                parse_choice(Rule, name, "rivals")
-        return names
-    if prior_mean is None or getattr(rule, "name", rule) == "uniform":
-        return ()
-    # a group is anchored by an entry of its own shape (a replaced head's entry is left out, as
-    # resolve_prior_mean leaves it: the head is pulled toward 0)
-    anchored = [any(name in prior_mean and tuple(torch.as_tensor(prior_mean[name]).shape) == tuple(p.shape)
-                    for name, p in zip(g.param_names, g.params))
-                for g in discover_groups(model, by) if g.regularized]
-    return ("uniform",) if any(anchored) and not all(anchored) else ()
 
 
 def _relative(relative, likelihood, found) -> bool:
@@ -246,7 +219,9 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         ratios (a weak pull on the body, a strong one on the head) fit features that transfer
         poorly, one δ toward μ for every layer fits features that transfer; none otherwise
         (benchmarks/RESULTS.md, Issue 14, "Ratio rules as rivals" and "L2-SP where the features
-        transfer").
+        transfer"). Where the features are found to transfer before training
+        (:func:`lamina.torch.transferability.check_transfer`, ``info["transfer"]``), "auto"
+        calibrates one δ toward μ alone instead ("Do the features transfer?").
     folds : int ≥ 1 or "auto"
         Calibrations of the chosen kind, each holding out its own part of the data (disjoint
         blocks of ``val_fraction`` of one shuffle: needs folds·val_fraction ≤ 1), each for
@@ -306,7 +281,7 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
                   optimizer=opt, regularizer=reg, callbacks=[tuner] + ([midpoint] if midpoint else []), progress=progress)
         return Calibration(net, lik, reg, opt, run, tuner, midpoint.losses if midpoint else None)
 
-    rivals = _auto_rivals(rivals, rule, model, by, prior_mean)
+    rule, rivals, transfer = fine_tuning_plan(rivals, rule, model, by, prior_mean, merged, likelihood)
     competing = split and bool(per_direction or rivals)
     kind = (None, rule)   # (directions searched, ratio rule) of a calibration; the rivals follow where they compete
     kinds = [kind] + ([(found.identified, rule)] if per_direction else []) + [(None, r) for r in rivals] \
@@ -332,7 +307,7 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         chosen = calibrate(model, likelihood, *kind)
         repeats = [calibrate(net, lik, *kind, part=part) for (net, lik), part in zip(starts, parts[1:])]
     else:  # one common scale against the split directions / rival rules, each on every fold; the held-out data decide
-        labels = (["split"] if per_direction else []) + [f"one scale, rule {r}" for r in rivals]
+        labels = (["split"] if per_direction else []) + [f"one scale, rule {getattr(r, 'name', r)}" for r in rivals]
         runs = [[calibrate(*twin(model, likelihood), *k, part=part) for part in parts] for k in kinds]
         gates = ([split_gate] if per_direction else []) + [0.0] * len(rivals)   # a rival rule: one scale, as the default
         best, selection = choose(runs[0], runs[1:], [part[1] for part in parts], gates, labels=labels)
@@ -388,6 +363,8 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     info["rule"], info["readout"] = getattr(rule, "name", rule), readout
     if selection is not None:
         info["selection"] = selection
+    if transfer is not None:
+        info["transfer"] = transfer.as_dict()
     if isinstance(likelihood, Gaussian):
         info["noise_precision"] = float(likelihood.precision)
     return NetTuneResult("heldout", final.lambdas, model, history.get("lambdas", []),
