@@ -70,6 +70,18 @@ def test_check_transfer_applies_only_where_it_can():
     assert check_transfer(model, prior, (X, torch.zeros_like(y)), Classification()) is None   # one class
 
 
+def test_check_transfer_spreads_its_samples_and_leaves_the_random_streams_alone():
+    from sklearn.datasets import load_digits
+    task = _task("digits-finetune", 0)
+    X, y = load_digits(return_X_y=True)
+    order = np.argsort(y, kind="stable")                   # sorted by class: the first 512 rows hold 3 classes
+    train = (torch.as_tensor(X[order] / 16.0, dtype=torch.float32), torch.as_tensor(y[order]))
+    state = torch.random.get_rng_state()
+    check = check_transfer(task.model, task.prior_mean, train, Classification())
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert check.n_samples == 512 and check.verdict == "transfer"
+
+
 def test_a_transfer_verdict_reverses_the_burden_of_proof():
     def check(gain):
         return TransferCheck(0.5, 0.5 + gain, 0.9, gain, 0.1, 50, "4")

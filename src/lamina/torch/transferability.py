@@ -50,6 +50,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lamina._context import seeded_global_rng
 from lamina._validation import parse_choice
 from lamina.torch.groups import discover_groups
 from lamina.torch.invariance import call_with
@@ -58,7 +59,7 @@ from lamina.torch.modes import in_mode
 from lamina.torch.rules import AdaptiveRule, Rule
 
 Z = 2.0             # standard errors of the mean per-sample gain from which the features transfer
-MAX_SAMPLES = 2048  # training samples the readouts are scored on
+MAX_SAMPLES = 512   # training samples the readouts are scored on (evenly spaced beyond): SVDs of 512 rows
 RIDGE_GRID = np.logspace(-4, 4, 17)   # ridge λ over mean(s²) of the standardized features
 
 
@@ -130,14 +131,18 @@ def check_transfer(model: nn.Module, prior_mean, train, likelihood, by=None) -> 
     """:class:`TransferCheck` of fine-tuning the classifier ``model`` from ``prior_mean`` on
     ``train``, or None where it does not apply: not a classification, no (X, y) tensors, inputs
     that are not one floating-point array, not exactly one ``nn.Linear`` layer holding the
-    unanchored regularized weights (the new head), or a single class."""
+    unanchored regularized weights (the new head), or a single class. Scored on at most
+    ``MAX_SAMPLES`` samples, evenly spaced over ``train``."""
     if prior_mean is None or not isinstance(likelihood, Classification) \
             or not isinstance(train, (tuple, list)) or len(train) != 2:
         return None
     X, y = (torch.as_tensor(v) for v in train)
     if not X.is_floating_point() or X.ndim < 2:
         return None
-    X, y = X[:MAX_SAMPLES], y[:MAX_SAMPLES].reshape(-1).cpu().numpy()
+    if len(X) > MAX_SAMPLES:   # spread over the data: the first rows may be sorted by class
+        rows = torch.as_tensor(np.linspace(0, len(X) - 1, MAX_SAMPLES).round().astype(np.int64))
+        X, y = X[rows], y[rows]
+    y = y.reshape(-1).cpu().numpy()
     params = dict(model.named_parameters())
     anchored = {n for n, p in params.items()
                 if n in prior_mean and tuple(torch.as_tensor(prior_mean[n]).shape) == tuple(p.shape)}
@@ -163,11 +168,11 @@ def check_transfer(model: nn.Module, prior_mean, train, likelihood, by=None) -> 
 
 def _untrained(model: nn.Module) -> nn.Module:
     """A copy of ``model`` with every module that has ``reset_parameters`` re-initialized (seed 0;
-    torch's global generator left as it was)."""
+    torch's generators left as they were)."""
     import copy
     fresh = copy.deepcopy(model)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
+    device = next(iter(fresh.parameters())).device
+    with seeded_global_rng(0, device):
         for module in fresh.modules():
             if hasattr(module, "reset_parameters"):
                 module.reset_parameters()
