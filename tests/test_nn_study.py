@@ -161,6 +161,8 @@ def test_transfer_study_identifies_every_layer(tmp_path, capsys):
     assert code == 0 and out["failed"] == [] and len(out["results"]) == 3
     # the prior mean breaks the ReLU chain's rescaling symmetry: the verdict says every δ is identified
     assert "all 3 δ are identified" in out["verdict"]
+    # and that features of the digits 0–4 do not transfer to 5–9 (lamina.torch.transferability)
+    assert "Pretrained features" in out["verdict"] and "do not transfer on 2 of 2 seeds" in out["verdict"]
 
 
 def test_threads_per_worker(tmp_path, capsys, monkeypatch):

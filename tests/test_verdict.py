@@ -116,3 +116,12 @@ def test_a_method_of_both_kinds_is_named_not_silently_dropped():
     text = verdict(rows, "NLL")
     assert "best per-layer method 'fan_in'" in text
     assert "Left out, one λ on some seeds and not on others (a λ per layer, or none): 'heldout'." in text
+
+
+def test_the_transfer_finding_is_counted_over_seeds():
+    rows = _study(-0.2)
+    for row in rows:    # one verdict per seed, recorded by every cell of it
+        row["metrics"]["transfer"] = "transfer" if row["params"]["seed"] < 4 else "undecided"
+    text = verdict(rows, "NLL")
+    assert text.endswith("leave-one-out): transfer on 4 of 5 seeds, undecided on 1 of 5 seeds.")
+    assert "Pretrained features" not in verdict(_study(-0.2), "NLL")     # no prior mean: nothing said

@@ -8,7 +8,8 @@ mean paired difference ± its standard error, called a difference only beyond th
 95 % Student quantile times that error (12.7 s.e. for 2 seeds, 4.3 for 3, 2.1 for 20), and
 what each cost in fits. The identifiability
 finding of the model (``lamina.torch.identifiability``), when the cells recorded one, says
-whether the data could have told the layers apart at all.
+whether the data could have told the layers apart at all; with a prior mean, whether its
+pretrained features transfer (``lamina.torch.transferability``) says which split to expect.
 """
 from __future__ import annotations
 
@@ -94,7 +95,22 @@ def verdict(rows: list[dict], metric: str = "objective", unit: str = "layer") ->
                 if (row.get("metrics") or {}).get("identifiability")}
     if len(findings) == 1:
         text += f" Identifiability: {findings.pop()}."
-    return text
+    return text + _transfer_finding(rows)
+
+
+def _transfer_finding(rows: list[dict]) -> str:
+    """" Pretrained features: …" where the cells recorded whether the prior mean's features transfer
+    (``lamina.torch.transferability``), one verdict per seed."""
+    verdicts = {(r.get("params") or {}).get("seed", r.get("cell")): (r.get("metrics") or {}).get("transfer")
+                for r in rows if (r.get("metrics") or {}).get("transfer")}
+    if not verdicts:
+        return ""
+    counts = {v: list(verdicts.values()).count(v) for v in ("transfer", "no transfer", "undecided")}
+    said = ", ".join(f"{label} on {counts[v]} of {len(verdicts)} seeds" for v, label in
+                     (("transfer", "transfer"), ("no transfer", "do not transfer"), ("undecided", "undecided"))
+                     if counts[v])
+    return (f" Pretrained features (a ridge readout of them against the raw inputs' and the untrained "
+            f"body's, leave-one-out): {said}.")
 
 
 def _left_out(methods: dict) -> str:

@@ -206,6 +206,7 @@ def run_cell(params: dict, recorder) -> dict:
     options = {**options, **params.get("options", {}).get(strategy, {})}
     task = load_task(params["task"], params["seed"], tuple(params.get("hidden", (256, 256))))
     finding = _identifiability(task)
+    transfer = _transfer(task)
     if task.prior_mean is not None:
         options = {"prior_mean": task.prior_mean, **options}
     result = tune(task.model, task.train, likelihood=task.likelihood, tuner=method,
@@ -217,7 +218,8 @@ def run_cell(params: dict, recorder) -> dict:
     return {"objective": metrics.pop("nll"), **metrics, "seconds": result.seconds,
             "fits": result.compute.fits, "epochs": result.compute.epochs,
             "lambdas": {k: float(v) for k, v in result.lambdas.items()},
-            "curve": storable_curve(result.curve), "identifiability": finding}
+            "curve": storable_curve(result.curve), "identifiability": finding,
+            **({"transfer": transfer} if transfer else {})}
 
 
 def _identifiability(task: Task) -> str:
@@ -229,6 +231,21 @@ def _identifiability(task: Task) -> str:
         return identifiability(task.model, example=X[: max(2, min(64, len(X)))], prior_mean=task.prior_mean).verdict()
     except Exception as error:  # a user's model the probe cannot run: say so, keep the cell
         return f"not determined ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})"
+
+
+def _transfer(task: Task) -> str | None:
+    """With a prior mean: whether the pretrained features transfer to this seed's training data
+    (:func:`lamina.torch.transferability.check_transfer`'s verdict), else None."""
+    from lamina.torch.likelihoods import make_likelihood
+    from lamina.torch.transferability import check_transfer
+
+    if task.prior_mean is None:
+        return None
+    try:
+        check = check_transfer(task.model, task.prior_mean, task.train, make_likelihood(task.likelihood))
+    except Exception:  # a user's model the check cannot run on: nothing to say, keep the cell
+        return None
+    return None if check is None else check.verdict
 
 
 def study_cells(task: str, strategies, seeds: int, *, epochs: int, lr: float, batch_size: int,
