@@ -102,6 +102,18 @@ def test_fine_tuning_plan_respects_rivals_given_by_the_user():
     assert fine_tuning_plan("auto", "mup", task.model, None, None, task.train, Classification()) == ("mup", (), None)
 
 
+def test_a_model_the_check_cannot_copy_leaves_the_choice_to_the_race(monkeypatch):
+    import lamina.torch.transferability as transferability
+    task = _task("digits-finetune", 0)
+
+    def broken(model):
+        raise TypeError("cannot pickle '_thread.lock' object")
+    monkeypatch.setattr(transferability, "_untrained", broken)
+    with pytest.warns(RuntimeWarning, match="could not check whether the pretrained features transfer"):
+        plan = fine_tuning_plan("auto", "mup", task.model, None, task.prior_mean, task.train, Classification())
+    assert plan == ("mup", ("uniform",), None)
+
+
 def test_tune_reports_the_verdict_and_which_rule_must_prove_itself():
     task = _task("digits-finetune", 0)
     result = lt.tune(task.model, task.train, likelihood="classification", epochs=20, lr=3e-3, batch_size=128,

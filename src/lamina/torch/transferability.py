@@ -44,6 +44,7 @@ pretrained on shuffled labels (z −5.7 to −3.5) and even/odd digits 5–9 fro
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -229,7 +230,13 @@ def fine_tuning_plan(rivals, rule, model, by, prior_mean, train, likelihood) -> 
     resolved = auto_rivals(rivals, rule, model, by, prior_mean)
     if not (isinstance(rivals, str) and rivals == "auto" and resolved):
         return rule, resolved, None
-    check = check_transfer(model, prior_mean, train, likelihood, by)
+    try:
+        check = check_transfer(model, prior_mean, train, likelihood, by)
+    except Exception as error:   # a model the check cannot copy or run: the race decides, as without it
+        warnings.warn(f"prior_mean: could not check whether the pretrained features transfer "
+                      f"({type(error).__name__}: {error}); the held-out samples choose the ratios alone",
+                      RuntimeWarning, stacklevel=3)
+        check = None
     return (*fine_tuning_rules(rule, resolved, check), check)
 
 
