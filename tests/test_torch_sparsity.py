@@ -395,14 +395,17 @@ def test_a_target_missed_because_grown_weights_cannot_train_is_reported():
 def test_the_per_step_arithmetic_agrees_on_the_host_and_on_the_device(penalty, monkeypatch):
     """On the CPU the dual ascent of the λ scale and the thresholds run in Python floats (reading a
     CPU tensor is free; a float op is cheaper than a 0-d tensor op); the tensor path kept for
-    accelerators, forced here, gives the same λ, the same densities and the same weights to rounding."""
+    accelerators, forced here, gives the same λ, the same densities and the same weights to rounding.
+    Over 6 epochs (the target reached): in a 12-epoch run a weight within rounding of its threshold
+    can flip and the two trajectories part (on an AMD EPYC host the head's λ then differed by 9e-4
+    relative and one weight by 0.08, with the same zeros; at 6 epochs the weights agree to 2e-6)."""
     X, y, _, _ = _digits()
     runs = []
     for free in (True, False):
         for module in ("lamina.torch.penalty", "lamina.torch.sparsity"):
             monkeypatch.setattr(f"{module}.reads_free", lambda tensor, free=free: free)
         net = _mlp()
-        result = lt.tune(net, (X, y), penalty=penalty, target_sparsity=0.9, epochs=12, lr=1e-2, batch_size=64)
+        result = lt.tune(net, (X, y), penalty=penalty, target_sparsity=0.9, epochs=6, lr=1e-2, batch_size=64)
         runs.append((result, torch.cat([p.detach().flatten() for p in net.parameters()])))
     (host, w_host), (device, w_device) = runs
     assert host.lambdas == pytest.approx(device.lambdas, rel=1e-4)
