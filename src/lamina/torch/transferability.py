@@ -37,7 +37,7 @@ On the benchmark's seven variants (bench_nn_finetune.py, 90 seeds) z = mean/s.e.
 on every fine-tuning seed and −6.9 to −1.7 on every transfer seed. On seven tasks invented to
 check it (8 seeds each) "transfer" was given on every seed of a deeper body, a tanh body and
 permuted labels (24, the better rule each time), on 2 of 8 of wine split in two (right) and on
-2 of 8 of breast cancer split at the median radius (one right, one wrong by 0.015 nats); a body
+2 of 8 of breast cancer split at the median radius (a tie, and one wrong by 0.015 nats); a body
 pretrained on shuffled labels (z −5.7 to −3.5) and even/odd digits 5–9 from a body of 0–4
 (−2.6 to −0.9) keep the held-out choice.
 """
