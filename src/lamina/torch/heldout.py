@@ -58,11 +58,12 @@ sampling noise of its few held-out samples (on the 50-image transfer task δ ran
 ``per_direction=True``, where the data identify more than the common scale, a calibration
 moving δ along every identified direction runs beside the common one and the held-out samples
 choose between them (:mod:`lamina.torch.heldout_select`). When fine-tuning with a prior mean on
-the pretrained layers and a new head (L2-SP, ``rivals="auto"``), which ratios fit depends on
-whether the pretrained features transfer: where a ridge readout of them predicts the training
-targets better than the raw inputs and the untrained body do (:mod:`lamina.torch.transferability`),
-one δ toward μ for every layer is calibrated alone; otherwise one common scale with uniform ratios
-competes with the μP ratios on every fold — four calibrations on small data.
+the pretrained layers and a new head (L2-SP, ``rivals="auto"``), one common scale with uniform
+ratios competes with the μP ratios on every fold — four calibrations on small data: which one
+fits depends on whether the pretrained features transfer. Where a ridge readout of them predicts
+the training targets better than the raw inputs and the untrained body do
+(:mod:`lamina.torch.transferability`), one δ toward μ is the default's calibration and the μP
+ratios the rival that must beat it; otherwise the reverse.
 
 :mod:`lamina.torch.heldout_budget` keeps the whole within ``COST_BUDGET`` = 1.5 fits, counting in
 optimizer steps: an epoch on the split costs the larger of its share of the samples and of the
@@ -221,7 +222,8 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         (benchmarks/RESULTS.md, Issue 14, "Ratio rules as rivals" and "L2-SP where the features
         transfer"). Where the features are found to transfer before training
         (:func:`lamina.torch.transferability.check_transfer`, ``info["transfer"]``), "auto"
-        calibrates one δ toward μ alone instead ("Do the features transfer?").
+        swaps the roles: one δ toward μ is the default's rule and the μP ratios its rival
+        ("Do the features transfer?").
     folds : int ≥ 1 or "auto"
         Calibrations of the chosen kind, each holding out its own part of the data (disjoint
         blocks of ``val_fraction`` of one shuffle: needs folds·val_fraction ≤ 1), each for
