@@ -35,6 +35,7 @@ from torch.func import functional_call
 
 from lamina._context import seeded_global_rng
 from lamina.torch.groups import ParamGroup
+from lamina.torch.modes import in_mode
 
 
 def _leaves(out) -> list[torch.Tensor]:
@@ -60,6 +61,21 @@ def call_with(model: nn.Module, state: dict, args, kwargs=None, *, tied: bool | 
     most of a small network's forward-pass overhead and changes nothing without them."""
     tied = has_tied_tensors(model) if tied is None else tied
     return functional_call(model, state, args, kwargs, tie_weights=tied)
+
+
+@torch.no_grad()
+def inputs_of(model: nn.Module, module: nn.Module, args, state: dict | None = None) -> tuple:
+    """(``model(*args)`` in eval mode, the list of the first inputs ``module`` received on that
+    pass), through a forward pre-hook; with ``state``, its tensors in place of the model's
+    (:func:`call_with`)."""
+    captured = []
+    handle = module.register_forward_pre_hook(lambda _, inputs: captured.append(inputs[0].detach()))
+    try:
+        with in_mode(model, training=False):
+            output = model(*args) if state is None else call_with(model, state, args)
+    finally:
+        handle.remove()
+    return output, captured
 
 
 def _flat(out, centered: bool = False) -> torch.Tensor:

@@ -32,6 +32,7 @@ from lamina.torch.groups import discover_groups
 from lamina.torch.invariance import call_with, example_rows
 from lamina.torch.likelihoods import Classification
 from lamina.torch.modes import in_mode
+from lamina.torch.penalty import anchored_names
 from lamina.torch.readout import readout_groups
 
 MAX_SAMPLES = 2048
@@ -50,7 +51,7 @@ def drop_uninformative_readout(model: nn.Module, prior_mean, train, likelihood, 
     X = X.to(device=device, dtype=dtype) if X.is_floating_point() else X.to(device)
     groups = [g for g in discover_groups(model, by) if g.regularized]
     readouts = set(readout_groups(model, groups, example_rows(X)))
-    fits = {n for n, p in params.items() if n in prior_mean and tuple(torch.as_tensor(prior_mean[n]).shape) == p.shape}
+    fits = anchored_names(params, prior_mean)
     names = [n for g in groups if g.name in readouts for n in g.param_names if n in fits]   # others: a replaced head
     if not names:
         return prior_mean

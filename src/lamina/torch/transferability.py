@@ -54,9 +54,9 @@ from torch import nn
 from lamina._context import seeded_global_rng
 from lamina._validation import parse_choice
 from lamina.torch.groups import discover_groups
-from lamina.torch.invariance import call_with
+from lamina.torch.invariance import inputs_of
 from lamina.torch.likelihoods import Classification
-from lamina.torch.modes import in_mode
+from lamina.torch.penalty import anchored_names
 from lamina.torch.rules import AdaptiveRule, Rule
 
 Z = 2.0             # standard errors of the mean per-sample gain from which the features transfer
@@ -145,8 +145,7 @@ def check_transfer(model: nn.Module, prior_mean, train, likelihood, by=None) -> 
         X, y = X[rows], y[rows]
     y = y.reshape(-1).cpu().numpy()
     params = dict(model.named_parameters())
-    anchored = {n for n, p in params.items()
-                if n in prior_mean and tuple(torch.as_tensor(prior_mean[n]).shape) == tuple(p.shape)}
+    anchored = anchored_names(params, prior_mean)
     free = {n for g in discover_groups(model, by) if g.regularized for n in g.param_names} - anchored
     owners = {name.rpartition(".")[0] for name in free}
     modules = dict(model.named_modules())
@@ -180,19 +179,13 @@ def _untrained(model: nn.Module) -> nn.Module:
     return fresh
 
 
-def _head_inputs(model, head_name: str, overrides: dict, X):
-    """The inputs of the module ``head_name`` of ``model`` on ``X``, with the parameters in
-    ``overrides`` in place of the model's (eval mode)."""
-    captured = []
-    head = dict(model.named_modules())[head_name]
-    handle = head.register_forward_pre_hook(lambda module, inputs: captured.append(inputs[0].detach()))
+def _head_inputs(model, head_name: str, state: dict, X):
+    """The inputs of the module ``head_name`` of ``model`` on ``X`` (:func:`inputs_of`, the tensors of
+    ``state`` in place of the model's), or None unless it ran exactly once."""
     first = next(iter(model.parameters()))
-    try:
-        with in_mode(model, training=False), torch.no_grad():
-            call_with(model, overrides, (X.to(device=first.device, dtype=first.dtype),))
-    finally:
-        handle.remove()
-    return captured[0].double().cpu() if len(captured) == 1 else None
+    _, inputs = inputs_of(model, dict(model.named_modules())[head_name],
+                          (X.to(device=first.device, dtype=first.dtype),), state)
+    return inputs[0].double().cpu() if len(inputs) == 1 else None
 
 
 def auto_rivals(rivals, rule, model, by, prior_mean) -> tuple:
@@ -217,9 +210,8 @@ def auto_rivals(rivals, rule, model, by, prior_mean) -> tuple:
         return ()
     # a group is anchored by an entry of its own shape (a replaced head's entry is left out, as
     # resolve_prior_mean leaves it: the head is pulled toward 0)
-    anchored = [any(name in prior_mean and tuple(torch.as_tensor(prior_mean[name]).shape) == tuple(p.shape)
-                    for name, p in zip(g.param_names, g.params))
-                for g in discover_groups(model, by) if g.regularized]
+    names = anchored_names(dict(model.named_parameters()), prior_mean)
+    anchored = [bool(names.intersection(g.param_names)) for g in discover_groups(model, by) if g.regularized]
     return ("uniform",) if any(anchored) and not all(anchored) else ()
 
 

@@ -61,6 +61,7 @@ import torch
 from scipy.optimize import minimize_scalar
 from torch import nn
 from torch.nn import functional as F
+from lamina.torch.invariance import inputs_of
 from lamina.torch.modes import in_mode
 
 
@@ -115,21 +116,16 @@ def linear_owning(model: nn.Module, weight: nn.Parameter) -> nn.Linear:
 
 @torch.no_grad()
 def head_inputs(model: nn.Module, head: nn.Linear, x: torch.Tensor) -> torch.Tensor:
-    """The inputs h of ``head`` on ``x`` (one forward pass in eval mode, through a forward hook)."""
+    """The inputs h of ``head`` on ``x`` (one forward pass in eval mode, through a hook)."""
     return forward_capturing(model, head, x)[1]
 
 
 @torch.no_grad()
 def forward_capturing(model: nn.Module, head: nn.Module | None, x: torch.Tensor):
     """(``model(x)`` in eval mode, the inputs of ``head`` on that pass — None without a head):
-    one forward pass, the head's inputs through a forward hook."""
-    captured = []
-    handle = None if head is None else head.register_forward_hook(
-        lambda module, args, output: captured.append(args[0].detach()))
-    try:
+    one forward pass, the head's inputs through a hook (:func:`lamina.torch.invariance.inputs_of`)."""
+    if head is None:
         with in_mode(model, training=False):
-            output = model(x)
-    finally:
-        if handle is not None:
-            handle.remove()
-    return output, (captured[-1] if captured else None)
+            return model(x), None
+    output, inputs = inputs_of(model, head, (x,))
+    return output, (inputs[-1] if inputs else None)
