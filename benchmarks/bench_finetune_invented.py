@@ -116,13 +116,12 @@ def run(name: str, seed: int, options: dict, data, prior) -> dict:
 def main(argv=None) -> None:
     import torch
 
-    from bench_nn_finetune import paired
+    from bench_nn_finetune import add_options_argument, paired, report
     torch.set_num_threads(1)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("tasks", nargs="*", metavar="TASK", help=f"some of {', '.join(TASKS)} (default: all)")
     parser.add_argument("--seeds", type=int, default=8)
-    parser.add_argument("--options", type=json.loads, nargs="+", default=[{}],
-                        help="tune() options, one JSON object per configuration (two: paired comparison)")
+    add_options_argument(parser)
     args = parser.parse_args(argv)
     unknown = sorted(set(args.tasks) - set(TASKS))
     if unknown:
@@ -130,12 +129,8 @@ def main(argv=None) -> None:
     everything = []
     for name in args.tasks or TASKS:
         data, prior = pretrained(name)
-        rows = [run(name, seed, options, data, prior) for seed in range(args.seeds) for options in args.options]
-        for row in rows:
-            print(json.dumps(row), flush=True)
-        everything += [dict(row, seed=(name, row["seed"])) for row in rows]
-        if len(args.options) == 2:
-            print(f"{name}: " + paired(rows, *map(json.dumps, args.options)), flush=True)
+        report(name, [run(name, seed, options, data, prior) for seed in range(args.seeds) for options in args.options],
+               args.options, everything)
     if len(args.options) == 2:
         first, second = (json.dumps(o) for o in args.options)
         a = {r["seed"]: r["test_nll"] for r in everything if json.dumps(r["options"]) == first}

@@ -82,13 +82,27 @@ def paired(rows: list[dict], first: str, second: str) -> str:
             f"better on {(diff < 0).sum()}, worse on {(diff > 0).sum()})")
 
 
+def add_options_argument(parser) -> None:
+    parser.add_argument("--options", type=json.loads, nargs="+", default=[{}],
+                        help="tune() options, one JSON object per configuration (two: paired comparison)")
+
+
+def report(name: str, rows: list[dict], options: list[dict], everything: list[dict]) -> None:
+    """Print ``rows`` (a JSON line each) and, with two configurations, their paired difference;
+    append them to ``everything``, their seeds keyed by ``name`` for the pooled comparison."""
+    for row in rows:
+        print(json.dumps(row), flush=True)
+    everything += [dict(row, seed=(name, row["seed"])) for row in rows]
+    if len(options) == 2:
+        print(f"{name}: " + paired(rows, *map(json.dumps, options)), flush=True)
+
+
 def main(argv=None) -> None:
     import torch
     torch.set_num_threads(1)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("variants", nargs="*", metavar="VARIANT", help=f"some of {', '.join(VARIANTS)} (default: all)")
-    parser.add_argument("--options", type=json.loads, nargs="+", default=[{}],
-                        help="tune() options, one JSON object per configuration (two: paired comparison)")
+    add_options_argument(parser)
     args = parser.parse_args(argv)
     unknown = sorted(set(args.variants) - set(VARIANTS))
     if unknown:
@@ -96,12 +110,8 @@ def main(argv=None) -> None:
     args.variants = args.variants or list(VARIANTS)
     everything = []
     for name in args.variants:
-        rows = [run(name, seed, options) for seed in VARIANTS[name][3] for options in args.options]
-        for row in rows:
-            print(json.dumps(row), flush=True)
-        everything += [dict(row, seed=(name, row["seed"])) for row in rows]
-        if len(args.options) == 2:
-            print(f"{name}: " + paired(rows, *map(json.dumps, args.options)), flush=True)
+        report(name, [run(name, seed, options) for seed in VARIANTS[name][3] for options in args.options],
+               args.options, everything)
     if len(args.options) == 2 and len(args.variants) > 1:
         print("pooled: " + paired(everything, *map(json.dumps, args.options)), flush=True)
 
