@@ -37,6 +37,10 @@ def test_readout_errors_prefer_features_that_carry_the_labels():
     assert readout_errors(X, y).mean() < readout_errors(rng.standard_normal((80, 10)), y).mean()
     assert readout_errors(X, np.zeros(80)) is None
     assert readout_errors(np.ones((80, 3)), y) is None                    # no feature varies
+    with pytest.raises(ValueError, match="labels: expected one per row of features"):
+        readout_errors(X, y[:-1])
+    with pytest.raises(ValueError, match="features must be finite"):
+        readout_errors(np.where(X > 2, np.nan, X), y)
 
 
 def _task(name, seed):

@@ -107,11 +107,16 @@ def readout_errors(features, labels, grid=RIDGE_GRID) -> np.ndarray | None:
     True
     """
     F = np.asarray(features, np.float64).reshape(len(features), -1)
+    labels = np.asarray(labels).reshape(-1)
+    if labels.size != len(F):
+        raise ValueError(f"labels: expected one per row of features ({len(F)}), got {labels.size}")
+    if not np.all(np.isfinite(F)):
+        raise ValueError("features must be finite (no NaN or infinity)")
     F = F - F.mean(0)
     scale = F.std(0)
     varying = scale > 1e-12 * max(float(scale.max(initial=0.0)), 1e-300)   # constant columns carry nothing
     F = F[:, varying] / scale[varying]
-    classes, index = np.unique(np.asarray(labels).reshape(-1), return_inverse=True)
+    classes, index = np.unique(labels, return_inverse=True)
     if classes.size < 2 or F.shape[1] == 0:
         return None
     targets = np.eye(classes.size)[index]
