@@ -357,15 +357,6 @@ class Regularizer:
 PROX_METRICS = ("auto", "euclidean")
 
 
-def anchored_names(params: Mapping[str, torch.Tensor], prior_mean) -> set[str]:
-    """The names in ``params`` that ``prior_mean`` anchors: those with an entry of their own shape
-    (a replaced layer's entry, of another shape, anchors nothing, as in :func:`resolve_prior_mean`)."""
-    if prior_mean is None:
-        return set()
-    return {n for n, p in params.items()
-            if n in prior_mean and tuple(torch.as_tensor(prior_mean[n]).shape) == tuple(p.shape)}
-
-
 def resolve_prior_mean(groups: list[ParamGroup], prior_mean) -> list[tuple]:
     """Per regularized group, the prior mean of each of its tensors (None: pulled toward 0).
 
