@@ -68,3 +68,48 @@ def test_call_with_unties_only_models_that_share_a_tensor():
     # the shared weight scaled by c is applied twice: the head takes 1/c² (the tied weight's powers)
     found = identifiability(tied, example=x)
     assert found.powers.get(("enc.weight", "head.weight")) == (1, 2), found.powers
+
+
+class _HeadFirst(nn.Module):
+    """The head is registered before the body it follows: registration order is not forward order."""
+
+    def __init__(self):
+        super().__init__()
+        self.head, self.body = nn.Linear(8, 2, bias=False), nn.Linear(4, 8, bias=False)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.body(x)))
+
+
+def test_pairs_are_tested_in_forward_order_only_and_found_whatever_the_registration():
+    """A bias-free ReLU chain is symmetric under every pair of its layers, both ways round; a pair
+    whose scaled-up side runs after the other is the reverse of one already tested, so each pair
+    is reported once, upstream first — by the order of the calls, not of the registration."""
+    torch.manual_seed(0)
+    chain = nn.Sequential(nn.Linear(4, 8, bias=False), nn.ReLU(), nn.Linear(8, 8, bias=False), nn.ReLU(),
+                          nn.Linear(8, 2, bias=False))
+    found = identifiability(chain)
+    assert found.pairs == [("0.weight", "2.weight"), ("0.weight", "4.weight"), ("2.weight", "4.weight")]
+    assert found.chains == [("0.weight", "2.weight", "4.weight")] and found.n_identified == 1
+    reordered = identifiability(_HeadFirst(), example=torch.randn(16, 4))
+    assert reordered.pairs == [("body.weight", "head.weight")] and reordered.n_identified == 1
+
+
+def test_downstream_compares_the_calls_of_the_owning_modules():
+    from lamina.torch.invariance import SymmetryProbe
+    torch.manual_seed(0)
+    probe = SymmetryProbe(_HeadFirst(), (torch.randn(16, 4),), tol=1e-2, factor=2.0, seed=0)
+    assert probe.calls["body"] < probe.calls["head"]
+    assert probe.downstream(["head.weight"], ["body.weight"]) and not probe.downstream(["body.weight"], ["head.weight"])
+    assert not probe.downstream(["head.weight"], ["head.weight"])   # the same module is not after itself
+    assert not probe.downstream(["unknown.weight"], ["body.weight"])   # never called: no claim
+
+
+def test_a_bias_removed_by_batch_norm_is_still_found_flat_when_biases_are_regularized():
+    """Biases alone are not tried as the scaled-up side of a pair with a weight that is not
+    scale-invariant (an offset scaled while its weight is not is undone by no weight); before a
+    BatchNorm, which removes the bias whatever its size, its δ is still reported not identified."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+    found = identifiability(net, example=torch.randn(16, 4), regularize_bias=True)
+    assert "0.bias" in found.absorbed and "0.weight" in found.scale_invariant

@@ -225,7 +225,8 @@ def _search(probe, model, groups, names, order, penalized, with_mean, frozen):
         down = [names[id(p)] for p in h.params]
         if h.name in invariant:   # a group ahead whose scale h can take is as free as h: W → ReLU → W_h → Norm
             for g in reg:   # (an all-zero g passes trivially: h's move is invisible, g's is none)
-                skip = g is h or g.name in invariant or not any(bool(p.detach().abs().max() > 0) for p in g.params)
+                skip = g is h or g.name in invariant or not any(bool(p.detach().abs().max() > 0) for p in g.params) \
+                    or _cannot_lead(probe, model, g, h, names)
                 found = None if skip else _pair_symmetry(probe, model, g, h, names, order)
                 if found is not None:
                     scaled = found[0]
@@ -234,7 +235,7 @@ def _search(probe, model, groups, names, order, penalized, with_mean, frozen):
                         absorbed.setdefault(g.name, f"{h.name} (scale-invariant)")
             continue
         for g in groups:
-            if g is h or g.name in invariant:
+            if g is h or g.name in invariant or _cannot_lead(probe, model, g, h, names, offsets=True):
                 continue
             found = _pair_symmetry(probe, model, g, h, names, order)
             if found is None:
@@ -294,6 +295,22 @@ def _pair_symmetry(probe, model, g, h, names, order):
         if between and probe.is_symmetric(scaled + between, down, power):
             return scaled + between, power
     return None
+
+
+def _cannot_lead(probe, model, g, h, names, *, offsets: bool = False) -> bool:
+    """Whether g cannot be the scaled-up side of a symmetry with h, so that its test is skipped: g
+    runs after h in the forward pass (the move, reversed, is h's pair with g, tested from h's side,
+    where h's bias scales with it); with ``offsets``, also where g holds only biases of modules
+    whose weights it leaves (for an h that is not scale-invariant: an offset scaled while its
+    weight is not is undone by no weight downstream). A symmetry skipped would be reported as
+    identified, never the reverse."""
+    tensors = [names[id(p)] for p in g.params]
+    if probe.downstream(tensors, [names[id(p)] for p in h.params]):
+        return True
+    params = dict(model.named_parameters())
+    weights = [f"{n.rpartition('.')[0]}.weight".lstrip(".") for n in tensors]
+    return offsets and all(n.rpartition(".")[2] == "bias" and w in params and w not in tensors
+                           for n, w in zip(tensors, weights))
 
 
 def _absorbed_together(probe, model, groups, h, names, order, fixed) -> str | None:

@@ -26,6 +26,7 @@ the caller's random stream is unchanged).
 """
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -206,7 +207,8 @@ class SymmetryProbe:
         self._noises = {}
         self.device = next(iter(self.params.values())).device if self.params else torch.device("cpu")
         try:
-            self.base, self.base_centered = self._counting_uses()
+            self.base, output = self._counting_uses()
+            self.base_centered = _flat(output, centered=True)
         except (RuntimeError, ValueError, TypeError, IndexError) as error:
             raise ValueError(f"example: the model could not run on it ({type(error).__name__}: {error}); "
                              "pass example=one batch of the model's inputs (≥ 2 rows with BatchNorm)") from error
@@ -218,20 +220,33 @@ class SymmetryProbe:
     def _counting_uses(self):
         """The base run, counting on the way how many times it calls the module(s) holding each
         parameter (``uses``): a weight tied and applied twice along a chain scales the output by c²
-        when it is scaled by c, so the move that undoes it needs 1/c² (see :meth:`power`)."""
+        when it is scaled by c, so the move that undoes it needs 1/c² (see :meth:`power`); and
+        recording the order of the module calls (``calls``, for :meth:`downstream`)."""
         self.uses = dict.fromkeys(self.params, 0)
+        self.calls = {}   # module name → the positions of its calls in the forward pass
         owners = {id(p): n for n, p in self.params.items()}
+        position = itertools.count()
 
-        def count(module, inputs):
+        def count(name, module):
+            self.calls.setdefault(name, []).append(next(position))
             for p in module.parameters(recurse=False):
                 if id(p) in owners:
                     self.uses[owners[id(p)]] += 1
-        handles = [m.register_forward_pre_hook(count) for m in self.model.modules()]
+        handles = [m.register_forward_pre_hook(lambda module, inputs, name=name: count(name, module))
+                   for name, m in self.model.named_modules()]
         try:
             return self._run({})
         finally:
             for handle in handles:
                 handle.remove()
+
+    def downstream(self, tensors: list, of: list) -> bool:
+        """Whether the modules owning ``tensors`` are all first called after the last call of every
+        module owning ``of`` in the forward pass (False where one of them is never called)."""
+        firsts, lasts = ([self.calls.get(n.rpartition(".")[0]) for n in names] for names in (tensors, of))
+        if not firsts or not lasts or None in firsts or None in lasts:
+            return False
+        return min(c[0] for c in firsts) > max(c[-1] for c in lasts)
 
     def power(self, up: list, down: list) -> tuple[int, int]:
         """(a, b) of the candidate move ``up`` × c^a, ``down`` / c^b that undoes the scaling: a = the
@@ -242,7 +257,7 @@ class SymmetryProbe:
 
     @torch.no_grad()
     def _run(self, overrides):
-        """(the flattened output, its part that varies over the batch) with ``overrides`` applied."""
+        """(the flattened output, the output) with ``overrides`` applied."""
         # the moved tensors only (the rest stay the model's own) and cloned buffers (BatchNorm's
         # running statistics untouched); with the noise drawn once per tensor (:meth:`_noise`) the
         # probe of a small MLP takes 13-15 % less time than when every tensor was swapped in
@@ -252,7 +267,7 @@ class SymmetryProbe:
         # stack trace each time: half this probe's time on a small network)
         with seeded_global_rng(self.seed, self.device):
             out = call_with(self.model, state, self.args, tied=self.tied)
-        return _flat(out), _flat(out, centered=True)
+        return _flat(out), out
 
     def _noise(self, name: str):
         """(U, ‖U‖): one standard-normal direction per tensor, drawn once (seeded by ``seed`` and the
@@ -269,14 +284,14 @@ class SymmetryProbe:
         """Whether scaling ``up`` by c^a and ``down`` by 1/c^b, (a, b) = ``power``, keeps the output."""
         c = self.factor
         moved = {n: self.params[n] * c ** power[0] for n in up} | {n: self.params[n] / c ** power[1] for n in down}
-        sym, sym_centered = self._run(moved)
+        sym, sym_output = self._run(moved)
         d_sym = float((sym - self.base).norm())
         perturbed = {}
         for n, value in moved.items():
             noise, noise_norm = self._noise(n)
             size = float((value - self.params[n]).norm())
             perturbed[n] = self.params[n] + noise * (size / max(noise_norm, 1e-30))
-        ref, ref_centered = self._run(perturbed)
+        ref, ref_output = self._run(perturbed)
         d_ref = float((ref - self.base).norm())
         if not (d_ref > 1e-6 * self.scale and d_ref > 1e-30):
             return False                       # the tensors do not reach the output: no finding
@@ -285,5 +300,6 @@ class SymmetryProbe:
         # the same on the part of the output that varies over the batch: where the input's signal has
         # faded (a deep network at its initialization) the output is nearly constant, and a move that
         # keeps the constant (scaling every bias) passes the first test without being a symmetry
-        d_ref = float((ref_centered - self.base_centered).norm())
-        return not d_ref > 1e-6 * self.scale or float((sym_centered - self.base_centered).norm()) / d_ref < self.tol
+        d_ref = float((_flat(ref_output, centered=True) - self.base_centered).norm())
+        return not d_ref > 1e-6 * self.scale or \
+            float((_flat(sym_output, centered=True) - self.base_centered).norm()) / d_ref < self.tol
