@@ -4,7 +4,7 @@ import torch
 from torch import nn
 
 import lamina.torch as lt
-from lamina.torch.heldout_budget import calibration_epochs, search_steps
+from lamina.torch.heldout_budget import calibration_epochs, continued_epochs, search_steps
 from lamina.torch.heldout_select import Calibration, adopt, choose, classifies_all, heldout_losses, twin
 from lamina.torch.likelihoods import Classification, Gaussian
 from lamina.torch.scale_search import passes_per_update
@@ -66,16 +66,17 @@ def test_rival_rules_compete_and_are_counted_in_the_cost():
     selection = result.info["selection"]
     assert [r["label"] for r in selection["rivals"]] == ["split", "one scale, rule per_element"]
     # 36 held-out samples: two folds; each of the three kinds calibrates on both (70 % for half
-    # the epochs), and the held-out samples of both folds choose; then the other half on all data
+    # the epochs), and the held-out samples of both folds choose; then the rest of the run's steps on
+    # all data: 12 · 4 − 6 · 3 = 30 steps of 4 batches, 8 epochs (the split's epochs are 3 batches)
     assert result.info["merge_epoch"] == 6 and len(result.info["folds"]) == 2
-    assert selection["n_heldout"] == 2 * 36
-    assert result.compute.fits == pytest.approx(6 * 0.5 * 84 / 120 + 0.5, rel=1e-6)
+    assert selection["n_heldout"] == 2 * 36 and result.info["continued_epochs"] == 8
+    assert result.compute.fits == pytest.approx(6 * 0.5 * 84 / 120 + 8 / 12, rel=1e-6)
     # without the split calibration (the default): the default's scale against the rival only
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
     result = lt.tune(net, (X, y), epochs=12, batch_size=32, seed=0, rivals=("per_element",), merge_at=0.5)
     assert [r["label"] for r in result.info["selection"]["rivals"]] == ["one scale, rule per_element"]
-    assert result.compute.fits == pytest.approx(4 * 0.5 * 84 / 120 + 0.5, rel=1e-6)
+    assert result.compute.fits == pytest.approx(4 * 0.5 * 84 / 120 + 8 / 12, rel=1e-6)
     # by default (merge_at="auto") the three kinds × two folds are shortened to stay within 1.4 fits
     # (1.5, less 0.1 for the searches and probes beside the epochs)
     torch.manual_seed(0)
@@ -88,10 +89,10 @@ def test_rival_rules_compete_and_are_counted_in_the_cost():
     every = result.info["update_every"]
     assert every == 5   # the searches' 6.9 steps would have cost 2.3 times the 3 steps of one epoch
     update_cost = search_steps(passes_per_update(True), 36 + 84, 32) / 4
-    first = result.info["merge_epoch"]
-    assert (first, True) == calibration_epochs(60, 30, 6, 0.75, update_cost, 4, every) and first == 3
-    assert result.info["merge_at"] == first / 60
-    assert result.compute.fits == pytest.approx((6 * first * 84 / 120 + 60 - first) / 60)
+    first = result.info["merge_epoch"]   # (the continued run makes up the split's 3-of-4 steps: stretch 4/3)
+    assert (first, True) == calibration_epochs(60, 30, 6, 0.75, update_cost, 4, every, 4 / 3) and first == 3
+    assert result.info["merge_at"] == first / 60 and result.info["continued_epochs"] == continued_epochs(60, 3, 4 / 3) == 58
+    assert result.compute.fits == pytest.approx((6 * first * 84 / 120 + 58) / 60)
     assert result.info["budget_fits"] <= 1.4
 
 
@@ -345,3 +346,23 @@ def test_each_rival_can_have_its_own_gate():
         choose(poor, [better, good], val, gate=[0.0])
     with pytest.raises(ValueError, match="gate"):
         choose(poor, [good], val, gate=[-1.0])
+
+
+def test_the_continued_run_makes_up_the_steps_the_split_did_not_make():
+    """The calibration's epochs on 70 % of the samples take fewer batches than epochs on all of
+    them; the continued run makes up the difference, so the whole run makes (to within rounding) as
+    many optimizer steps as one training — a short run is still learning at every step it loses."""
+    from lamina.torch.data import steps_per_epoch
+    from lamina.torch.heldout_budget import continued_epochs, steps_stretch
+    assert steps_stretch(350, 500, 128) == 4 / 3 and steps_stretch(42, 60, 128) == 1.0
+    assert continued_epochs(10, 5, 4 / 3) == 6 and continued_epochs(10, 5, 1.0) == 5
+    assert continued_epochs(10, 10, 4 / 3) == 0 and continued_epochs(2, 1, 3.0) == 2   # none after a whole run; ≥ 1
+    torch.manual_seed(0)
+    X = torch.randn(500, 4)
+    y = (X[:, 0] > 0).long()
+    for epochs in (4, 10, 31):
+        net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+        info = lt.tune(net, (X, y), epochs=epochs, batch_size=128, seed=0).info
+        first, rest = info["merge_epoch"], info["continued_epochs"]
+        steps = first * steps_per_epoch(info["n_train"], 128) + rest * steps_per_epoch(500, 128)
+        assert abs(steps - epochs * steps_per_epoch(500, 128)) <= steps_per_epoch(500, 128) / 2

@@ -7,7 +7,7 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 import lamina.torch as lt  # noqa: E402
-from lamina.torch.heldout_budget import calibration_epochs, search_steps  # noqa: E402
+from lamina.torch.heldout_budget import calibration_epochs, continued_epochs, search_steps  # noqa: E402
 from lamina.torch.scale_search import HeldoutScale, passes_per_update  # noqa: E402
 from lamina.torch.likelihoods import Classification  # noqa: E402
 from lamina.torch.penalty import Regularizer  # noqa: E402
@@ -160,17 +160,17 @@ def test_heldout_searches_the_identified_directions():
     # an epoch on 84 of 120 samples in batches of 32 is 3 of 4 steps, 0.75 of a full one, and the
     # searches of an update every 5 epochs add theirs) so that the whole costs at most 1.4 fits
     update_cost = search_steps(passes_per_update(True), 36 + 84, 32) / 4   # in full-data epochs (4 steps)
-    first = result.info["merge_epoch"]
-    assert (first, True) == calibration_epochs(30, 15, 4, 0.75, update_cost, 5, 5) and result.info["merge_at"] == first / 30
-    assert result.compute.fits == pytest.approx((4 * first * 84 / 120 + 30 - first) / 30)
+    first = result.info["merge_epoch"]   # (stretch 4/3: the continued run makes up the split's fewer steps)
+    assert (first, True) == calibration_epochs(30, 15, 4, 0.75, update_cost, 5, 5, 4 / 3) and result.info["merge_at"] == first / 30
+    assert result.compute.fits == pytest.approx((4 * first * 84 / 120 + continued_epochs(30, first, 4 / 3)) / 30)
     assert result.info["budget_fits"] <= 1.4
     relu = _net()
     result = lt.tune(relu, (X, y), epochs=30, lr=1e-2, batch_size=32, seed=0, burn_in=5, update_every=5)
     assert result.info["identifiability"]["n_identified"] == 1
     assert all(np.ndim(step) == 0 for step in result.info["log_scale"])    # one common scale
     first = result.info["merge_epoch"]   # two folds
-    assert "selection" not in result.info and (first, True) == calibration_epochs(30, 15, 2, 0.75, update_cost, 5, 5)
-    assert result.compute.fits == pytest.approx((2 * first * 84 / 120 + 30 - first) / 30)
+    assert "selection" not in result.info and (first, True) == calibration_epochs(30, 15, 2, 0.75, update_cost, 5, 5, 4 / 3)
+    assert result.compute.fits == pytest.approx((2 * first * 84 / 120 + continued_epochs(30, first, 4 / 3)) / 30)
     lambdas = list(result.lambdas.values())
     assert lambdas[0] == pytest.approx(lambdas[1])
 

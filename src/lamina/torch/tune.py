@@ -14,7 +14,7 @@ tuner              what it does
 ``heldout``        held-out weight-scale calibration of δ on 70 % of the data for half the
                    epochs (where the held-out part is small: twice, on disjoint held-out
                    parts, δ their geometric mean), then δ frozen and the same run continued
-                   on all data (0.85 fits, 1.2 on small data; fine-tuning with a
+                   on all data for the rest of the run's steps (0.85–1 fit, 1.2 on small data; fine-tuning with a
                    prior mean: a second ratio rule competes, 1.2 / 1.5 fits; ``refit=True,
                    merge_at=1`` retrains instead;
                    see :mod:`lamina.torch.heldout`)
