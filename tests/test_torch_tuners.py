@@ -9,6 +9,7 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 import lamina.torch as lt  # noqa: E402
+from lamina.torch.heldout_budget import continued_epochs  # noqa: E402
 from lamina.torch.hypergradient import hypergradient  # noqa: E402
 from lamina.torch.likelihoods import Classification, Gaussian  # noqa: E402
 from lamina.torch.penalty import Regularizer  # noqa: E402
@@ -160,12 +161,15 @@ def test_tune_methods_share_one_result_shape(method, options):
     if method == "heldout":
         assert result.info["n_updates"] >= 1 and result.info["n_val"] == 36
         # 36 held out (< 50): two folds — refit: 20 epochs each on the 84-sample split, then 20 on all
-        # (2·20·0.7 + 20)/20 = 2.4; merge (the default): m each, then 20 − m on all, m = 10 shortened
-        # so that the searches fit the budget too
-        assert len(result.trajectory) == (40 if options.get("refit", False) else 20)
-        first = result.info["merge_epoch"]
+        # (2·20·0.7 + 20)/20 = 2.4; merge (the default): m each, then the rest of the run's steps on
+        # all (an epoch on the split is 3 batches of 32, on all 120 it is 4), m = 10 shortened so
+        # that the searches fit the budget too
+        first, rest = result.info["merge_epoch"], result.info["continued_epochs"]
+        assert len(result.trajectory) == (40 if options.get("refit", False) else first + rest)
+        if not options.get("refit", False):
+            assert rest == continued_epochs(20, first, 4 / 3) and first * 3 + rest * 4 in range(78, 83)
         assert result.compute.fits == pytest.approx(2.4 if options.get("refit", False) else
-                                                    (2 * first * 0.7 + 20 - first) / 20)
+                                                    (2 * first * 0.7 + rest) / 20)
         if "merge_at" not in options:   # "auto": shortened (a given merge_at is kept)
             assert first < 10 and result.info["budget_fits"] <= 1.4
 
@@ -184,16 +188,18 @@ def test_default_tuner_costs_at_most_one_and_a_half_fits():
     """The cost goal of the default, counted (not timed): ≤ 1.5 unregularized trainings' worth of
     epochs·samples (45 held-out images: two calibrations on 70 % splits, then the rest of the
     epochs on all data), and within 1.4 where the held-out searches count too (the calibrations
-    are then shortened from half the epochs to 11 of 30)."""
+    are then shortened from half the epochs to 8 of 30: the continued run makes up the steps the
+    split's epochs did not make, and the budget counts them)."""
     net, train, _ = _small_digits_task(0)
     result = lt.tune(net, train, epochs=30, lr=1e-2, batch_size=64, seed=0)
     baseline = lt.tune(_small_digits_task(0)[0], train, tuner="none", epochs=30, lr=1e-2, batch_size=64, seed=0)
     assert result.method == "heldout" and baseline.compute.fits == 1.0
-    first = result.info["merge_epoch"]
-    assert result.compute.epochs == 30 and first == 11
+    first, rest = result.info["merge_epoch"], result.info["continued_epochs"]   # (105 of 150 samples:
+    assert first == 8 and rest == continued_epochs(30, 8, 3 / 2) == 25        # 2 batches of 64, not 3)
+    assert result.compute.epochs == first + rest
     assert result.compute.fits <= 1.5 * baseline.compute.fits and result.info["budget_fits"] <= 1.4
-    assert result.compute.fits == pytest.approx((2 * first * result.info["n_train"] / 150 + 30 - first) / 30)
-    assert len(result.history["loss"]) == 30  # one run: no second training from the initial weights
+    assert result.compute.fits == pytest.approx((2 * first * result.info["n_train"] / 150 + rest) / 30)
+    assert len(result.history["loss"]) == first + rest  # one run: no second training from the initial weights
 
 
 def test_default_tuner_is_heldout_and_beats_no_regularization():
