@@ -343,7 +343,7 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     if refit:
         model.load_state_dict(init_state)
         first = 0
-    rest_epochs = epochs if refit else continued_epochs(epochs, first, stretch)
+    rest_epochs = continued_epochs(epochs, first, stretch)   # every epoch after a refit (first = 0)
     if not refit and rest_epochs:  # a fresh optimizer (re-warmed if rewarm > 0): the calibration's Adam state is stale
         steps = rest_epochs * steps_per_epoch(int(merged[0].shape[0]), recipe.batch_size)
         opt, warm = restart(recipe.optimizer, optimizer_groups(final, model), recipe.lr, steps, rewarm)

@@ -226,7 +226,7 @@ def _search(probe, model, groups, names, order, penalized, with_mean, frozen):
         if h.name in invariant:   # a group ahead whose scale h can take is as free as h: W → ReLU → W_h → Norm
             for g in reg:   # (an all-zero g passes trivially: h's move is invisible, g's is none)
                 skip = g is h or g.name in invariant or not any(bool(p.detach().abs().max() > 0) for p in g.params) \
-                    or _cannot_lead(probe, model, g, h, names)
+                    or _cannot_lead(probe, g, h, names)
                 found = None if skip else _pair_symmetry(probe, model, g, h, names, order)
                 if found is not None:
                     scaled = found[0]
@@ -235,7 +235,7 @@ def _search(probe, model, groups, names, order, penalized, with_mean, frozen):
                         absorbed.setdefault(g.name, f"{h.name} (scale-invariant)")
             continue
         for g in groups:
-            if g is h or g.name in invariant or _cannot_lead(probe, model, g, h, names, offsets=True):
+            if g is h or g.name in invariant or _cannot_lead(probe, g, h, names, offsets=True):
                 continue
             found = _pair_symmetry(probe, model, g, h, names, order)
             if found is None:
@@ -297,7 +297,7 @@ def _pair_symmetry(probe, model, g, h, names, order):
     return None
 
 
-def _cannot_lead(probe, model, g, h, names, *, offsets: bool = False) -> bool:
+def _cannot_lead(probe, g, h, names, *, offsets: bool = False) -> bool:
     """Whether g cannot be the scaled-up side of a symmetry with h, so that its test is skipped: g
     runs after h in the forward pass (the move, reversed, is h's pair with g, tested from h's side,
     where h's bias scales with it); with ``offsets``, also where g holds only biases of modules
@@ -307,10 +307,9 @@ def _cannot_lead(probe, model, g, h, names, *, offsets: bool = False) -> bool:
     tensors = [names[id(p)] for p in g.params]
     if probe.downstream(tensors, [names[id(p)] for p in h.params]):
         return True
-    params = dict(model.named_parameters())
-    weights = [f"{n.rpartition('.')[0]}.weight".lstrip(".") for n in tensors]
-    return offsets and all(n.rpartition(".")[2] == "bias" and w in params and w not in tensors
-                           for n, w in zip(tensors, weights))
+    known = set(names.values())
+    return offsets and all(n.rpartition(".")[2] == "bias" and _sibling(n, "weight") in known
+                           and _sibling(n, "weight") not in tensors for n in tensors)
 
 
 def _absorbed_together(probe, model, groups, h, names, order, fixed) -> str | None:
@@ -344,11 +343,16 @@ def _scaled_with_bias(model, group: ParamGroup, names) -> list[str]:
     scaled = [names[id(p)] for p in group.params]
     all_params = dict(model.named_parameters())
     for name in list(scaled):
-        owner = name.rpartition(".")[0]
-        bias = f"{owner}.bias" if owner else "bias"
+        bias = _sibling(name, "bias")
         if bias in all_params and bias not in scaled and not name.endswith("bias"):
             scaled.append(bias)
     return scaled
+
+
+def _sibling(name: str, local: str) -> str:
+    """The parameter ``local`` of the module that owns the parameter ``name`` ("0.weight" → "0.bias")."""
+    owner = name.rpartition(".")[0]
+    return f"{owner}.{local}" if owner else local
 
 
 def _breaker(g, h, scaled, penalized, with_mean, frozen) -> str | None:

@@ -61,6 +61,7 @@ import torch
 from scipy.optimize import minimize_scalar
 from torch import nn
 from torch.nn import functional as F
+
 from lamina.torch.invariance import inputs_of
 from lamina.torch.modes import in_mode
 
