@@ -67,7 +67,10 @@ def test_nn_study_runs_on_a_dask_cluster_with_postgresql(dask_cluster, postgres_
     assert len(tasks) >= 2 and len(workers) == 2          # both cluster workers ran study workers
 
 
-def test_cluster_options_get_clear_errors(tmp_path, capsys):
+def test_cluster_options_get_clear_errors(tmp_path, capsys, monkeypatch):
+    import lamina.studies.cluster as cluster
+
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT_S", 2)   # a closed port: Dask retries until the timeout
     argv = ["nn", "--methods", "none", "--seeds", "1", "--epochs", "1", "--hidden", "4", "--out", str(tmp_path)]
     assert main(argv + ["--backend", "dask"]) == 1
     assert "--scheduler" in capsys.readouterr().err

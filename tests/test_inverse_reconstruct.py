@@ -27,6 +27,28 @@ def test_frames_are_tight_and_adjoint(frame):
     assert frame.labels.shape == (frame.n_coefs,) and set(np.unique(frame.labels)) == set(range(frame.n_groups))
 
 
+@pytest.mark.parametrize("frame", [WaveletFrame((64,), "db4", 3, n_shifts=4), WaveletFrame((16, 24), "sym4", 2, 2),
+                                   LocalDCT((128,), 16)], ids=lambda f: f.name)
+def test_the_dense_frame_is_the_operator_and_gives_the_same_l1_path(frame, monkeypatch):
+    """Short signals run FISTA on products with S held densely (Dictionary.matrix); the path must
+    be the one the frame's own synthesis and analysis give."""
+    import lamina.inverse.dictionaries as dictionaries
+    from lamina.inverse.frame_l1 import l1_path
+
+    rng = np.random.default_rng(3)
+    c = rng.standard_normal(frame.n_coefs)
+    np.testing.assert_allclose((frame.matrix() @ c).reshape(frame.shape), frame.synthesis(c), atol=1e-12)
+    mask = rng.random(frame.shape) < 0.6
+    values = np.where(mask, rng.standard_normal(frame.shape), np.nan)   # unobserved samples never read
+    thresholds = [t * (1.0 + frame.labels) for t in (0.3, 0.1, 0.03)]
+    dense = l1_path(frame, mask, values, thresholds)
+    monkeypatch.setattr(dictionaries, "DENSE_ENTRIES", 0)
+    assert frame.matrix() is None   # the operator path from here on
+    for a, b in zip(dense, l1_path(frame, mask, values, thresholds)):
+        assert np.all(np.isfinite(a)) and np.abs(a).max() > 0
+        np.testing.assert_allclose(a, b, atol=1e-9)
+
+
 def test_frame_arguments_are_checked():
     with pytest.raises(ValueError, match="multiple of 2\\^level"):
         WaveletFrame((100,), "db4", level=3)

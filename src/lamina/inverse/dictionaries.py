@@ -24,6 +24,8 @@ import numpy as np
 
 from lamina._validation import check_positive_int
 
+DENSE_ENTRIES = 2 ** 20   # S kept as a dense array up to this many entries (8 MB): Dictionary.matrix
+
 
 class Dictionary:
     """Contract: ``shape``; ``synthesis(c) -> x`` (array of ``shape``); ``analysis(x) -> c`` =
@@ -63,6 +65,20 @@ class Dictionary:
 
     def synthesis(self, c) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
+
+    def matrix(self) -> np.ndarray | None:
+        """S as a dense (n_samples, n_coefs) array — row i is Sᵀe_i, the analysis of the i-th unit
+        vector — or None above ``DENSE_ENTRIES`` entries; built once and kept. On short signals a
+        product with it is far cheaper than a call to :meth:`synthesis`/:meth:`analysis`, whose
+        cost there is mostly Python overhead (one call of each, cycle-spun db4: 0.29 ms on 128
+        samples against 0.013 ms for the two products; 0.34 against 0.19 ms on 512; dense is
+        slower from about 1024 samples)."""
+        size = int(np.prod(self.shape))
+        if size * self.n_coefs > DENSE_ENTRIES:
+            return None
+        if getattr(self, "_matrix", None) is None:
+            self._matrix = np.stack([self.analysis(unit) for unit in np.eye(size)])
+        return self._matrix
 
 
 def _shifts(shape, n_shifts: int, level: int):
