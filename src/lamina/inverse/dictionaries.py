@@ -221,25 +221,21 @@ class LocalDCT(Dictionary):
         n_blocks = self.shape[0] // self.block
         self.labels = np.tile(np.tile(band, n_blocks), 2).astype(np.int64)
         self.group_names = tuple(["dc"] + [f"band{k}" for k in range(1, int(band.max()) + 1)])
+        samples, shifts = np.arange(self.shape[0]), np.array([[0], [self.block // 2]])
+        self._gather = (samples + shifts) % self.shape[0]    # row k: x shifted by −shift_k (the second grid)
+        self._scatter = (samples - shifts) % self.shape[0]   # row k: shifted back by +shift_k
 
     def analysis(self, x) -> np.ndarray:
         from scipy.fft import dct
 
-        x = self._signal(x).ravel()
-        half = self.block // 2
-        parts = [dct(np.roll(x, -shift).reshape(-1, self.block), norm="ortho", axis=1).ravel()
-                 for shift in (0, half)]
-        return np.concatenate(parts) / np.sqrt(2.0)
+        blocks = self._signal(x).ravel()[self._gather].reshape(2, -1, self.block)
+        return dct(blocks, norm="ortho", axis=-1).ravel() / np.sqrt(2.0)
 
     def synthesis(self, c) -> np.ndarray:
         from scipy.fft import idct
 
-        c = self._coefficients(c)
-        n, half = self.shape[0], self.block // 2
-        x = np.zeros(n)
-        for k, shift in enumerate((0, half)):
-            x += np.roll(idct(c[k * n:(k + 1) * n].reshape(-1, self.block), norm="ortho", axis=1).ravel(), shift)
-        return x / np.sqrt(2.0)
+        grids = idct(self._coefficients(c).reshape(2, -1, self.block), norm="ortho", axis=-1).reshape(2, -1)
+        return np.take_along_axis(grids, self._scatter, axis=1).sum(axis=0) / np.sqrt(2.0)
 
 
 def default_dictionaries(shape) -> list:
