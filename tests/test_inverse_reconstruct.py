@@ -342,21 +342,27 @@ def test_a_frame_named_by_the_user_works_on_short_odd_sides(shape, dictionary):
     assert np.all(np.isfinite(result.x))
 
 
-@pytest.mark.parametrize("n_observed", [2, 3, 4, 6])
+@pytest.mark.parametrize("n_observed", [2, 3, 4, 6, 8])
 def test_a_long_trace_with_a_few_samples(n_observed):
-    # every gap is wide: the block partition applies, and below 4 samples no fold exists at all
+    # every gap is wide: the block partition applies; below 4 samples no fold exists at all, and
+    # below 8 the default candidates lost to linear interpolation (benchmarks/RESULTS.md, issue 18)
     truth = np.sin(np.linspace(0, 6, 300))
     mask = np.zeros(300, bool)
     mask[np.random.default_rng(0).choice(300, n_observed, replace=False)] = True
-    if n_observed < 4:   # no held-out partition exists: linear interpolation through the samples, flat ends
-        with pytest.warns(UserWarning, match=f"only {n_observed} observed sample"):
+    where = np.flatnonzero(mask)
+    if n_observed < 8:   # linear interpolation through the samples, flat ends
+        reason = "no held-out choice is possible" if n_observed < 4 else "lost to linear interpolation"
+        with pytest.warns(UserWarning, match=f"only {n_observed} observed sample.*{reason}"):
             result = reconstruct(truth[mask], mask, n_lams=4, max_iter=20)
-        where = np.flatnonzero(mask)
         np.testing.assert_allclose(result.x, np.interp(np.arange(300), where, truth[where]))
         assert result.dictionary == "linear" and np.isnan(result.score)
-        return
-    result = reconstruct(truth[mask], mask, n_lams=4, max_iter=20)
+    else:
+        result = reconstruct(truth[mask], mask, n_lams=4, max_iter=20)
+        assert result.dictionary != "linear" and np.isfinite(result.score)
     assert result.x.shape == (300,) and np.all(np.isfinite(result.x))
+    if n_observed >= 4:   # a model the user names is fitted and chosen on held-out samples all the same
+        named = reconstruct(truth[mask], mask, dictionary=["spline2", "spline3"], n_lams=4, max_iter=20)
+        assert named.dictionary in ("spline2", "spline3") and np.all(np.isfinite(named.x))
 
 
 def test_an_image_with_fewer_than_four_pixels_takes_the_nearest_one():
@@ -514,9 +520,12 @@ def test_a_trace_observed_in_one_short_stretch(n, observed):
     mask = np.zeros(n, bool)
     mask[observed] = True
     signal = np.sqrt(np.arange(n, dtype=float))
-    result = reconstruct(signal[mask], mask)
+    # named candidates: the default ones on 4 samples interpolate linearly (MIN_CHOICE)
+    result = reconstruct(signal[mask], mask, dictionary=["spline1", "spline2", "spline3", "spectral"])
     assert result.x.shape == (n,) and np.all(np.isfinite(result.x))
     assert result.info["gap_block"] is None
+    with pytest.warns(UserWarning, match="lost to linear interpolation"):
+        assert reconstruct(signal[mask], mask).dictionary == "linear"
 
 
 def test_a_window_whose_missing_pixels_are_whole_columns():

@@ -89,7 +89,7 @@ from lamina.inverse.grid_model import GridModel, mixture_estimate
 from lamina.inverse.heldout import end_line_weights, end_weights
 from lamina.inverse.model_set import candidate_models
 from lamina.inverse.regular import warn_nearer_than_held_out
-from lamina.inverse.samples import (MIN_OBSERVED, check_options, check_samples, interpolate_few, offset_and_scale,
+from lamina.inverse.samples import (MIN_CHOICE, MIN_OBSERVED, check_options, check_samples, interpolate_few, offset_and_scale,
                                     pad_samples, padded_shape)
 from lamina.inverse.repeats import REPEAT_BELOW, cross_validate, repeats  # noqa: F401 (re-exported)
 from lamina.inverse.stacking import STACK_WITHIN, stacking_weights  # noqa: F401 (stacking_weights re-exported)
@@ -129,7 +129,9 @@ class Reconstruction:
     dictionary : str
         The chosen model, the one of largest weight in a mixture ("spline2", "wavelet:db4x4", "localdct:32", or "observed" when every
         sample was observed; "linear" for a trace and "nearest" for an image with fewer than 4
-        observed samples, where nothing can be held out and ``score`` is NaN).
+        observed samples, where nothing can be held out, and for a trace with fewer than 8 left to
+        the default candidates, where a held-out choice lost to linear interpolation; ``score`` is
+        NaN there).
     lam : ndarray, shape (n_groups,)
         λ per group of the chosen model (one value for a smoothness prior, in units of
         ‖D_kᵀD_k‖, on the signal scaled to unit RMS; for the spectral prior its noise-to-signal
@@ -190,10 +192,15 @@ def _reconstruct_on_window(observed, mask, size, options) -> Reconstruction:
 
 
 def _too_few_samples(observed: np.ndarray, mask: np.ndarray, rule: str) -> Reconstruction:
-    """Fewer than ``MIN_OBSERVED`` samples: nothing can be held out (:func:`interpolate_few`)."""
+    """Fewer than ``MIN_OBSERVED`` samples (nothing can be held out), or a trace of fewer than
+    ``MIN_CHOICE`` left to the default candidates: :func:`interpolate_few`."""
     x, name = interpolate_few(observed, mask)
-    warnings.warn(f"reconstruct: only {int(mask.sum())} observed sample(s), fewer than {MIN_OBSERVED}: no held-out "
-                  f"choice is possible, the samples are interpolated ({name})", UserWarning, stacklevel=3)
+    n_observed = int(mask.sum())
+    why = (f"fewer than {MIN_OBSERVED}: no held-out choice is possible" if n_observed < MIN_OBSERVED else
+           f"fewer than {MIN_CHOICE}: a held-out choice among the default candidates lost to linear "
+           "interpolation there (name a dictionary or lam to fit one anyway)")
+    warnings.warn(f"reconstruct: only {n_observed} observed sample(s), {why}; the samples are interpolated ({name})",
+                  UserWarning, stacklevel=3)
     return Reconstruction(x=x, dictionary=name, lam=np.zeros(0), groups=(), score=float("nan"), rule=rule)
 
 
@@ -342,7 +349,9 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
     if mask.all():
         return Reconstruction(x=np.zeros(shape) + np.asarray(observed).reshape(shape), dictionary="observed",
                               lam=np.zeros(0), groups=(), score=0.0, rule=rule.value)
-    if int(mask.sum()) < MIN_OBSERVED:
+    n_observed = int(mask.sum())
+    left_to_default = mask.ndim == 1 and dictionary is None and lam is None
+    if n_observed < MIN_OBSERVED or (n_observed < MIN_CHOICE and left_to_default):
         return _too_few_samples(observed, mask, rule.value)
     offset, scale = offset_and_scale(observed)
     padded = padded_shape(shape)

@@ -67,6 +67,10 @@ def pad_samples(mask, observed, padded) -> tuple[np.ndarray, np.ndarray]:
 
 
 MIN_OBSERVED = 4   # below, no held-out partition can choose a model: the samples are interpolated
+#: below, a trace left to the default candidates is interpolated too: on 4–7 observed samples the
+#: held-out choice lost 0.43 dB to linear interpolation on average (643 masks) and fell > 0.5 dB
+#: behind the better of linear and cubic on 38 % of them (linear: 6 %); benchmarks/RESULTS.md, issue 18
+MIN_CHOICE = 8
 
 
 def offset_and_scale(observed: np.ndarray) -> tuple[float, float]:
