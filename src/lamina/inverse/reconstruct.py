@@ -76,7 +76,6 @@ names both answers (benchmarks/RESULTS.md, issue 18, "Regular masks").
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
@@ -89,8 +88,8 @@ from lamina.inverse.grid_model import GridModel, mixture_estimate
 from lamina.inverse.heldout import end_line_weights, end_weights
 from lamina.inverse.model_set import candidate_models
 from lamina.inverse.regular import warn_nearer_than_held_out
-from lamina.inverse.samples import (MIN_CHOICE, MIN_OBSERVED, check_options, check_samples, interpolate_few, offset_and_scale,
-                                    pad_samples, padded_shape)
+from lamina.inverse.samples import (check_options, check_samples, interpolate_few, offset_and_scale, pad_samples,
+                                    padded_shape, too_few_to_choose)
 from lamina.inverse.repeats import REPEAT_BELOW, cross_validate, repeats  # noqa: F401 (re-exported)
 from lamina.inverse.stacking import STACK_WITHIN, stacking_weights  # noqa: F401 (stacking_weights re-exported)
 from lamina.inverse.window import fit_chosen, selection_window, window_size
@@ -192,15 +191,8 @@ def _reconstruct_on_window(observed, mask, size, options) -> Reconstruction:
 
 
 def _too_few_samples(observed: np.ndarray, mask: np.ndarray, rule: str) -> Reconstruction:
-    """Fewer than ``MIN_OBSERVED`` samples (nothing can be held out), or a trace of fewer than
-    ``MIN_CHOICE`` left to the default candidates: :func:`interpolate_few`."""
+    """Too few samples for a held-out choice (:func:`~lamina.inverse.samples.too_few_to_choose`)."""
     x, name = interpolate_few(observed, mask)
-    n_observed = int(mask.sum())
-    why = (f"fewer than {MIN_OBSERVED}: no held-out choice is possible" if n_observed < MIN_OBSERVED else
-           f"fewer than {MIN_CHOICE}: a held-out choice among the default candidates lost to linear "
-           "interpolation there (name a dictionary or lam to fit one anyway)")
-    warnings.warn(f"reconstruct: only {n_observed} observed sample(s), {why}; the samples are interpolated ({name})",
-                  UserWarning, stacklevel=3)
     return Reconstruction(x=x, dictionary=name, lam=np.zeros(0), groups=(), score=float("nan"), rule=rule)
 
 
@@ -349,9 +341,7 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
     if mask.all():
         return Reconstruction(x=np.zeros(shape) + np.asarray(observed).reshape(shape), dictionary="observed",
                               lam=np.zeros(0), groups=(), score=0.0, rule=rule.value)
-    n_observed = int(mask.sum())
-    left_to_default = mask.ndim == 1 and dictionary is None and lam is None
-    if n_observed < MIN_OBSERVED or (n_observed < MIN_CHOICE and left_to_default):
+    if too_few_to_choose(mask, left_to_default=dictionary is None and lam is None):
         return _too_few_samples(observed, mask, rule.value)
     offset, scale = offset_and_scale(observed)
     padded = padded_shape(shape)

@@ -2,6 +2,8 @@
 shape every candidate model is built on (frames need sides divisible by powers of two)."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from lamina._validation import check_bool, check_lam_values, check_positive_int
@@ -85,10 +87,25 @@ def offset_and_scale(observed: np.ndarray) -> tuple[float, float]:
     return peak * mean, peak * float(np.sqrt(np.mean((unit - mean) ** 2)))
 
 
+def too_few_to_choose(mask: np.ndarray, left_to_default: bool) -> bool:
+    """Fewer than ``MIN_OBSERVED`` observed samples, or a trace of fewer than ``MIN_CHOICE`` whose
+    models are ``left_to_default`` (no dictionary, no λ named)."""
+    n_observed = int(mask.sum())
+    return n_observed < MIN_OBSERVED or (n_observed < MIN_CHOICE and mask.ndim == 1 and left_to_default)
+
+
 def interpolate_few(observed: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, str]:
-    """(estimate, name) where too few samples were observed for a held-out choice: a trace
-    interpolated linearly through its samples and held constant beyond them (the first-order
-    spline's limit as λ → 0, ``"linear"``); an image by its nearest observed pixel (``"nearest"``)."""
+    """(estimate, name) where too few samples were observed for a held-out choice
+    (:func:`too_few_to_choose`; a UserWarning says why): a trace interpolated linearly through its
+    samples and held constant beyond them (the first-order spline's limit as λ → 0, ``"linear"``);
+    an image by its nearest observed pixel (``"nearest"``)."""
+    n_observed = int(np.asarray(mask).sum())
+    why = (f"fewer than {MIN_OBSERVED}: no held-out choice is possible" if n_observed < MIN_OBSERVED else
+           f"fewer than {MIN_CHOICE}: a held-out choice among the default candidates lost to linear "
+           "interpolation there (name a dictionary or lam to fit one anyway)")
+    name = "linear" if mask.ndim == 1 else "nearest"
+    warnings.warn(f"reconstruct: only {n_observed} observed sample(s), {why}; the samples are interpolated ({name})",
+                  UserWarning, stacklevel=4)
     observed = np.asarray(observed, dtype=np.float64)
     where = np.flatnonzero(np.asarray(mask).ravel())
     if mask.ndim == 1:
