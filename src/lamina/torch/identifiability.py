@@ -307,9 +307,11 @@ def _cannot_lead(probe, g, h, names, *, offsets: bool = False) -> bool:
     tensors = [names[id(p)] for p in g.params]
     if probe.downstream(tensors, [names[id(p)] for p in h.params]):
         return True
+    if not offsets:
+        return False
     known = set(names.values())
-    return offsets and all(n.rpartition(".")[2] == "bias" and _sibling(n, "weight") in known
-                           and _sibling(n, "weight") not in tensors for n in tensors)
+    weights = [_sibling(n, "weight") for n in tensors]
+    return all(n.rpartition(".")[2] == "bias" and w in known and w not in tensors for n, w in zip(tensors, weights))
 
 
 def _absorbed_together(probe, model, groups, h, names, order, fixed) -> str | None:
