@@ -7,8 +7,8 @@ from scipy.fft import dct, dctn
 
 from lamina.inverse import reconstruct
 from lamina.inverse.smoothing import SmoothnessPrior
-from lamina.inverse.spectral import (WINDOW, SpectralPrior, direction_sectors, frequency_index, prior_variance,
-                                     smoothed_periodogram, spectral_grid)
+from lamina.inverse.spectral import (WINDOW, SpectralPrior, direction_sectors, frequency_index, observed_covariance,
+                                     prior_variance, smoothed_periodogram, spectral_grid)
 
 
 def _dct_matrix(n):
@@ -212,3 +212,18 @@ def test_kernel_form_is_exact_where_conjugate_gradients_stops_short(monkeypatch)
         approx = prior._solve_grid(m, v, power, [1e-2, 0.3])
         for a, b in zip(exact, approx):
             np.testing.assert_allclose(a, b, atol=1e-5 * np.abs(a).max())
+
+
+@given(st.lists(st.integers(1, 13), min_size=1, max_size=2), st.floats(0.1, 0.9), st.integers(0, 10_000))
+@settings(max_examples=40, deadline=None)
+def test_the_observed_covariance_is_the_product_with_the_dct_of_the_observed_impulses(shape, share, seed):
+    """K = C_oᵀ P C_o from the Toeplitz-plus-Hankel table equals the product with the rows of the
+    orthonormal DCT-II matrix at the observed samples, on traces and images of odd and even sides."""
+    rng = np.random.default_rng(seed)
+    shape = tuple(shape)
+    mask = rng.random(shape) < share
+    variance = rng.random(shape) ** 3
+    dct_of_impulses = dctn(np.eye(mask.size).reshape((mask.size,) + shape), axes=tuple(range(1, len(shape) + 1)),
+                           norm="ortho").reshape(mask.size, -1)[mask.ravel()]
+    expected = (dct_of_impulses * variance.ravel()) @ dct_of_impulses.T
+    np.testing.assert_allclose(observed_covariance(mask, variance), expected, atol=1e-13 * max(variance.max(), 1e-300))
