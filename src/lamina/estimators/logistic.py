@@ -1,7 +1,6 @@
 """Logistic regression with a λ per feature group: binary and multinomial."""
 from __future__ import annotations
 
-import warnings
 from enum import Enum
 
 import numpy as np
@@ -10,6 +9,7 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 
 from lamina._validation import parse_choice
+from lamina._warnings import warn
 from lamina.estimators._base import DEFAULT_LAM_DOC, GroupedLinearModel
 from lamina.groups import Groups
 from lamina.penalties import L1, L2, ElasticNet, GroupL1
@@ -151,8 +151,8 @@ class LogisticRegression(ClassifierMixin, GroupedLinearModel):
         result = train.result
         if not result.converged:   # train.fit counts unconverged fits silently, as tuners need
             advice = "raise max_iter, loosen tol or standardize the features"
-            warnings.warn(unconverged_message(result.solver, result.n_iter, self.tol, result.criterion_name,
-                                              result.criterion, advice), ConvergenceWarning, stacklevel=2)
+            warn(unconverged_message(result.solver, result.n_iter, self.tol, result.criterion_name,
+                                     result.criterion, advice), ConvergenceWarning)
         coef, intercept = train.coef_intercept(x)
         self.coef_ = np.array(coef.T if n_classes > 2 else coef)
         self.intercept_ = intercept if n_classes > 2 else float(intercept)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lamina._validation import check_finite_array, check_positive_int
+from lamina._warnings import warn
 from lamina.groups import Groups, as_groups
 from lamina.inverse.dof import column_classes, ridge_dof_with_free_columns, support_dof
 from lamina.operators import as_forward_model, matvec, squared_norm_estimate
@@ -143,8 +144,8 @@ def warn_if_flat(score, rule: str, why: str) -> None:
     score = np.asarray(score, dtype=float)
     finite = score[np.isfinite(score)]
     if finite.size > 1 and np.ptp(finite) <= 1e-9 * np.max(np.abs(finite)):
-        warnings.warn(f"{rule} is the same at every λ of the path (to 1e-9): it cannot choose λ here and its "
-                      f"argmin is decided by rounding ({why})", UserWarning, stacklevel=3)
+        warn(f"{rule} is the same at every λ of the path (to 1e-9): it cannot choose λ here and its "
+             f"argmin is decided by rounding ({why})", UserWarning)
 
 
 def prepare(A, b, penalty, groups, direction):

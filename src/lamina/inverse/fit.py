@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import warnings
 
 import numpy as np
 
 from lamina._validation import check_lam, check_positive_float
+from lamina._warnings import warn
 from lamina.api import solve
 from lamina.inverse.pergroup import make_per_group_tuner
 from lamina.inverse.rules import Rule, is_l2, make_rule, prepare
@@ -208,9 +208,9 @@ def _zero_for_every_lambda(A, b, penalty, groups, direction, tol, solver, tuner)
     """Aᵀr = 0 on every penalized coefficient, r the residual of the unpenalized ones' least-squares
     fit (b = 0, say): x_g = 0 is optimal for every λ > 0, so there is nothing to choose — the fit at
     λ = direction, with a warning saying so."""
-    warnings.warn("Aᵀb is zero on every penalized coefficient (b = 0, or fitted by the unpenalized coefficients "
-                  "alone?): the penalized coefficients are 0 for "
-                  "every λ, so λ is not chosen; the fit at λ = direction is returned", UserWarning, stacklevel=3)
+    warn("Aᵀb is zero on every penalized coefficient (b = 0, or fitted by the unpenalized coefficients "
+         "alone?): the penalized coefficients are 0 for "
+         "every λ, so λ is not chosen; the fit at λ = direction is returned", UserWarning)
     result = solve(A, b, penalty, direction, groups, tol=tol, solver=solver)
     return FitResult(x=result.x, lam=np.asarray(direction, dtype=float), rule=getattr(tuner, "name", None),
                      info={"solve": result, "lam_not_chosen": "Aᵀb is zero on every penalized coefficient"})
@@ -220,8 +220,7 @@ def _tuner_keyword(tuner, rule):
     """``tuner``, or the deprecated ``rule`` with a DeprecationWarning."""
     if rule is None:
         return tuner
-    warnings.warn("lamina.inverse.fit(rule=...) is deprecated; use tuner=... (same names)", DeprecationWarning,
-                  stacklevel=3)
+    warn("lamina.inverse.fit(rule=...) is deprecated; use tuner=... (same names)", DeprecationWarning)
     if tuner is not None:
         raise ValueError(f"give tuner= or the deprecated rule=, not both (tuner={tuner!r}, rule={rule!r})")
     return getattr(rule, "value", rule)

@@ -21,12 +21,12 @@ two alone; benchmarks/RESULTS.md, "Inverse problems' λ grids: a review").
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from lamina._validation import check_finite_array, check_positive_int
+from lamina._warnings import warn
 from lamina.inverse.dof import column_classes, ridge_dof_with_free_columns, support_dof
 from lamina.inverse.candidates import is_l2, prepare
 from lamina.inverse.tunable import KFoldCV
@@ -155,9 +155,9 @@ def sigma_from_residual(residual: float, dof: float, n_rows: int, *, penalty: st
 
 def warn_unreliable(estimate: NoiseEstimate) -> None:
     """A :class:`NoiseEstimateWarning` that names why ``estimate`` is unreliable."""
-    warnings.warn(f"unreliable noise estimate σ̂ = {estimate.sigma:.3g} ({estimate.method}): "
-                  + "; ".join(estimate.problems) + ". Pass sigma= if it is known.",
-                  NoiseEstimateWarning, stacklevel=3)
+    warn(f"unreliable noise estimate σ̂ = {estimate.sigma:.3g} ({estimate.method}): "
+         + "; ".join(estimate.problems) + ". Pass sigma= if it is known.",
+         NoiseEstimateWarning)
 
 
 def estimate_sigma(A, b, penalty="l1", groups=None, *, direction=None, n_folds: int = 5, seed: int = 0,

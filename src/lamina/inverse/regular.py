@@ -8,9 +8,9 @@ Measured in ``benchmarks/bench_regular_masks.py`` (benchmarks/RESULTS.md, issue 
 """
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
+
+from lamina._warnings import warn
 
 
 def regular_step(mask, axis: int | None = None) -> int | None:
@@ -51,9 +51,9 @@ def warn_nearer_than_held_out() -> None:
     Nyquist frequency (benchmarks/RESULTS.md, issue 18, "Regular masks"). Traces only: on 27
     regular masks of images (2×2 and 3×3 lattices, checkerboards) the default stayed within
     1 dB of the better of linear and cubic interpolation, 22 of 27 at or above it."""
-    warnings.warn("reconstruct: every unobserved sample lies nearer to the observed ones than any held-out "
-                  "sample lies to its fold's (a regular mask): the held-out choice scores gaps wider than the "
-                  "real ones and tends to smooth too much. If the samples are exact (no noise), "
-                  "dictionary='spectral', lam=1e-6 (Wiener interpolation) was within 1.4 dB of the better of "
-                  "linear and cubic interpolation on every seismogram tried, and better on average; "
-                  "with noise, keep the default.", RegularMaskWarning, stacklevel=3)
+    warn("reconstruct: every unobserved sample lies nearer to the observed ones than any held-out "
+         "sample lies to its fold's (a regular mask): the held-out choice scores gaps wider than the "
+         "real ones and tends to smooth too much. If the samples are exact (no noise), "
+         "dictionary='spectral', lam=1e-6 (Wiener interpolation) was within 1.4 dB of the better of "
+         "linear and cubic interpolation on every seismogram tried, and better on average; "
+         "with noise, keep the default.", RegularMaskWarning)

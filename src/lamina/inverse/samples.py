@@ -2,11 +2,10 @@
 shape every candidate model is built on (frames need sides divisible by powers of two)."""
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from lamina._validation import check_bool, check_lam_values, check_positive_int
+from lamina._warnings import warn
 
 
 def check_samples(values, mask):
@@ -104,8 +103,8 @@ def interpolate_few(observed: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray,
            f"fewer than {MIN_CHOICE}: a held-out choice among the default candidates lost to linear "
            "interpolation there (name a dictionary or lam to fit one anyway)")
     name = "linear" if mask.ndim == 1 else "nearest"
-    warnings.warn(f"reconstruct: only {n_observed} observed sample(s), {why}; the samples are interpolated ({name})",
-                  UserWarning, stacklevel=4)
+    warn(f"reconstruct: only {n_observed} observed sample(s), {why}; the samples are interpolated ({name})",
+         UserWarning)
     observed = np.asarray(observed, dtype=np.float64)
     where = np.flatnonzero(np.asarray(mask).ravel())
     if mask.ndim == 1:

@@ -9,11 +9,12 @@ that returns True stops the solver.
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import numpy as np
+
+from lamina._warnings import warn
 
 
 class ConvergenceWarning(UserWarning):
@@ -109,8 +110,8 @@ class Monitor:
         """
         if not self.converged:
             last = self.history.criterion[-1] if self.history.criterion else float("nan")
-            warnings.warn(unconverged_message(self.solver, n_iter, self.tol, self.criterion_name, last),
-                          ConvergenceWarning, stacklevel=3)
+            warn(unconverged_message(self.solver, n_iter, self.tol, self.criterion_name, last),
+                 ConvergenceWarning)
         return SolveResult(
             x=x, objective=float(objective) if objective is not None else (
                 self.history.objective[-1] if self.history.objective else float("nan")),

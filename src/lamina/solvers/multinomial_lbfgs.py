@@ -38,6 +38,7 @@ from dataclasses import replace
 import numpy as np
 from scipy.optimize import minimize
 
+from lamina._warnings import warn
 from lamina.groups import Groups
 from lamina.penalties import Penalty
 from lamina.solvers.base import ConvergenceWarning, Monitor, SolveResult, unconverged_message
@@ -151,6 +152,6 @@ def multinomial_lbfgs(A, codes, n_classes: int, penalty: Penalty, lam, groups: G
         finished = multinomial_newton(A, codes, n_classes, penalty, lam, groups, tol=FINISH * tol, **newton)
     converged = finished.criterion <= tol
     if not converged:   # the user's tolerance missed too: warn as every solver does
-        warnings.warn(unconverged_message(finished.solver, finished.n_iter, tol, finished.criterion_name,
-                                          finished.criterion), ConvergenceWarning, stacklevel=2)
+        warn(unconverged_message(finished.solver, finished.n_iter, tol, finished.criterion_name,
+                                 finished.criterion), ConvergenceWarning)
     return replace(finished, converged=converged)

@@ -50,6 +50,7 @@ import optuna
 from optuna.trial import TrialState
 
 from lamina._context import quiet_optuna
+from lamina._warnings import warn
 from lamina.studies.opening import (CELL_ATTR, CELLS_ATTR, ERROR_ATTR, METRICS_ATTR, PARAMS_ATTR, REPORT_ATTR, Cell,
                                     StudyExistsError, jsonable, open_study, requeue, retry_lost_cell)
 from lamina.studies.storage import StorageSpec, redact
@@ -125,8 +126,7 @@ class _Worker:
                 # ask() takes the first waiting trial: it beats before it runs, so a worker
                 # killed right after ask() leaves a trial that goes stale
                 self.storage.record_heartbeat(self.trial_id(waiting[0]))
-                with warnings.catch_warnings():  # "heartbeat is supposed to be used with optimize"
-                    warnings.simplefilter("ignore", UserWarning)
+                with warnings.catch_warnings(action="ignore", category=UserWarning):   # "heartbeat … optimize"
                     trial = self.study.ask()
             if trial.number != waiting[0].number:
                 self.storage.record_heartbeat(self.trial_id(trial))
@@ -326,8 +326,8 @@ def _run_pool(name, spec, run_cell, workers: int, backend, max_wait_s: float) ->
             if restart == MAX_POOL_RESTARTS:
                 raise StudyWorkerError(f"study {name!r}: a worker process died {restart + 1} times "
                                        f"({error}); rerun with --resume to run the cells left") from error
-            warnings.warn(f"study {name!r}: a worker process died ({type(error).__name__}); starting the "
-                          "workers again (the cells it ran are run again)", RuntimeWarning, stacklevel=1)
+            warn(f"study {name!r}: a worker process died ({type(error).__name__}); starting the "
+                 "workers again (the cells it ran are run again)", RuntimeWarning)
     unfinished = _Worker(name, spec).running_elsewhere()
     if unfinished:   # running in processes outside this pool, for longer than max_wait_s
         raise _wait_error(name, max_wait_s, unfinished)

@@ -24,6 +24,7 @@ from torch import nn
 
 from lamina._context import seeded_global_rng
 from lamina._validation import check_positive_int
+from lamina._warnings import warn
 from lamina.torch.data import Batches, as_tensors, float_features, loader_pairs, model_device, model_dtype  # noqa: F401 (re-exported)
 from lamina.torch.checkpoint import recipe_fingerprint, resume_checkpoint, save_checkpoint, set_rng_state
 from lamina.torch.likelihoods import Classification, make_likelihood
@@ -359,9 +360,9 @@ def warn_if_spiked(epoch_losses, lr: float, factor: float = SPIKE_FACTOR, restor
     epoch = values.index(best) + 1
     kept = (f"the weights of epoch {epoch} are returned (on_spike='restore')" if restored else
             "the returned model is the last one")
-    warnings.warn(f"the training loss ended at {values[-1]:.3g}, {values[-1] / best:.1f}× its lowest value "
-                  f"{best:.3g} (epoch {epoch}): a late loss spike of the optimizer; {kept} — lower lr (now {lr}) "
-                  f"to avoid it", RuntimeWarning, stacklevel=3)
+    warn(f"the training loss ended at {values[-1]:.3g}, {values[-1] / best:.1f}× its lowest value "
+         f"{best:.3g} (epoch {epoch}): a late loss spike of the optimizer; {kept} — lower lr (now {lr}) "
+         f"to avoid it", RuntimeWarning)
     return True
 
 

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import contextlib
 import math
-import warnings
 
 import numpy as np
 import torch
 from torch import nn
 
+from lamina._warnings import warn
 from lamina.torch.fit import as_tensors, fit, model_device, model_dtype
 from lamina.torch.modes import in_mode
 from lamina.torch.penalty import Regularizer
@@ -229,8 +229,8 @@ def tune_hypergradient(model, train, likelihood, recipe, *, val=None, val_fracti
               batch_size=recipe.batch_size, seed=recipe.seed, optimizer=recipe.optimizer, regularizer=reg,
               callbacks=[tuner], progress=progress)
     if tuner.n_updates == 0:
-        warnings.warn(f"the hypergradient tuner made no update: burn_in={tuner.burn_in} exceeds "
-                      f"epochs={recipe.epochs}; δ is the rule's start, not tuned", RuntimeWarning, stacklevel=3)
+        warn(f"the hypergradient tuner made no update: burn_in={tuner.burn_in} exceeds "
+             f"epochs={recipe.epochs}; δ is the rule's start, not tuned", RuntimeWarning)
     return NetTuneResult("hypergradient", reg.lambdas, model, out.history.get("lambdas", []),
                          Compute(fits=1.0, epochs=float(out.epochs), seconds=out.seconds),
                          info={"n_updates": tuner.n_updates, "n_train": n_data,

@@ -31,7 +31,6 @@ parameters' device so that updating it needs no host round-trip.
 """
 from __future__ import annotations
 
-import warnings
 from enum import Enum
 from typing import Mapping
 
@@ -40,6 +39,7 @@ import torch
 from torch import nn
 
 from lamina._validation import parse_choice
+from lamina._warnings import warn
 from lamina.torch.groups import ParamGroup, discover_groups
 from lamina.torch.optimizer_state import adam_metric, reads_free, step_rates
 
@@ -392,8 +392,8 @@ def resolve_prior_mean(groups: list[ParamGroup], prior_mean) -> list[tuple]:
     if replaced and used == 0:
         raise ValueError(f"{replaced[0]}: no entry of prior_mean fits the model")
     if replaced:
-        warnings.warn("; ".join(replaced) + ": treated as replaced layers (e.g. a new head) and pulled toward 0",
-                      UserWarning, stacklevel=3)
+        warn("; ".join(replaced) + ": treated as replaced layers (e.g. a new head) and pulled toward 0",
+             UserWarning)
     if prior_mean and used == 0:
         raise ValueError("prior_mean matches no regularized parameter of the model; its keys must be "
                          f"parameter names such as {[n for g in groups for n in g.param_names][:3]}")

@@ -22,13 +22,13 @@ against the frequencies' 1.6.)
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping
 
 import torch
 from scipy.optimize import minimize_scalar
 from torch import nn
 
+from lamina._warnings import warn
 from lamina.torch.groups import discover_groups
 from lamina.torch.invariance import call_with, example_rows
 from lamina.torch.likelihoods import Classification
@@ -73,11 +73,11 @@ def drop_uninformative_readout(model: nn.Module, prior_mean, train, likelihood, 
     gain = _gain_over_constant(output.double(), y.to(device), classification)
     if gain.mean() > 2.0 * gain.std() / len(gain) ** 0.5:
         return prior_mean
-    warnings.warn(f"prior_mean: the network at its prior mean predicts the training targets no better than a "
-                  f"constant (mean {'log-loss' if classification else 'squared error'} gain over it "
-                  f"{float(gain.mean()):.3g} ± {float(gain.std() / len(gain) ** 0.5):.2g}): the readout's prior "
-                  f"({', '.join(names)}) was trained for other targets, so it is pulled toward 0 instead; the other "
-                  "entries are kept", stacklevel=3)
+    warn(f"prior_mean: the network at its prior mean predicts the training targets no better than a "
+         f"constant (mean {'log-loss' if classification else 'squared error'} gain over it "
+         f"{float(gain.mean()):.3g} ± {float(gain.std() / len(gain) ** 0.5):.2g}): the readout's prior "
+         f"({', '.join(names)}) was trained for other targets, so it is pulled toward 0 instead; the other "
+         "entries are kept")
     kept = {k: v for k, v in prior_mean.items() if k not in names}
     anchored = fits.intersection(n for g in groups for n in g.param_names) - set(names)
     return kept if anchored else None   # nothing else anchored: no prior mean at all (not an error)

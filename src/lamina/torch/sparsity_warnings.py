@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import torch
 
+from lamina._warnings import warn
 from lamina.torch.heldout_select import eval_outputs
 from lamina.torch.penalty import Penalty
 
@@ -57,9 +58,8 @@ def warn_if_collapsed(epoch_losses, penalty: Penalty, target: float, optimizer: 
               "try more epochs, a lower target_sparsity, or another optimizer")
     ending = (f"and its output no longer depends on its input (start {first:.3g}; lowest {best:.3g})"
               if constant_output else f"no better than at the start ({first:.3g}; lowest {best:.3g})")
-    warnings.warn(f"penalty={penalty.value!r} at target_sparsity={target}: the training loss ended at {last:.3g}, "
-                  f"{ending}: the pruned network has lost what it had learned; {advice}", RuntimeWarning,
-                  stacklevel=4)
+    warn(f"penalty={penalty.value!r} at target_sparsity={target}: the training loss ended at {last:.3g}, "
+         f"{ending}: the pruned network has lost what it had learned; {advice}", RuntimeWarning)
     return True
 
 
@@ -75,6 +75,6 @@ def warn_if_overshot(achieved: float, target: float, before: float, tail: int, n
         return 0.0
     why = ("the weights put back into the mask had no gradient (units that died in training)" if tail > 0
            else "there was no fine-tuning to train the weights put back into the mask")
-    warnings.warn(f"sparsity ended at {achieved:.4f} for target_sparsity={target:g} (training reached {before:.4f}): "
-                  f"{why}; train longer, or lower the learning rate", RuntimeWarning, stacklevel=3)
+    warn(f"sparsity ended at {achieved:.4f} for target_sparsity={target:g} (training reached {before:.4f}): "
+         f"{why}; train longer, or lower the learning rate", RuntimeWarning)
     return overshoot

@@ -44,7 +44,6 @@ pretrained on shuffled labels (z −5.7 to −3.5) and even/odd digits 5–9 fro
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,6 +52,7 @@ from torch import nn
 
 from lamina._context import seeded_global_rng
 from lamina._validation import parse_choice
+from lamina._warnings import warn
 from lamina.torch.groups import discover_groups
 from lamina.torch.invariance import inputs_of
 from lamina.torch.likelihoods import Classification
@@ -230,9 +230,9 @@ def fine_tuning_plan(rivals, rule, model, by, prior_mean, train, likelihood) -> 
     try:
         check = check_transfer(model, prior_mean, train, likelihood, by)
     except Exception as error:   # a model the check cannot copy or run: the race decides, as without it
-        warnings.warn(f"prior_mean: could not check whether the pretrained features transfer "
-                      f"({type(error).__name__}: {error}); the held-out samples choose the ratios alone",
-                      RuntimeWarning, stacklevel=3)
+        warn(f"prior_mean: could not check whether the pretrained features transfer "
+             f"({type(error).__name__}: {error}); the held-out samples choose the ratios alone",
+             RuntimeWarning)
         check = None
     return (*fine_tuning_rules(rule, resolved, check), check)
 

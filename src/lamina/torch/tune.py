@@ -39,7 +39,6 @@ names. ``method=`` is the old spelling of ``tuner=`` (deprecated; it warns).
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Mapping
 from enum import Enum
 
@@ -49,6 +48,7 @@ from torch import nn
 
 from lamina._context import seeded_global_rng
 from lamina._validation import check_positive_float, check_positive_int, parse_choice
+from lamina._warnings import warn
 from lamina.torch.data import steps_per_epoch, to_tensor
 from lamina.torch.default_tuner import AUTO, default_tuner
 from lamina.torch.evidence import OnlineEvidence, evidence_info
@@ -244,16 +244,16 @@ def _report_unused_val(result, val, lik) -> None:
     """``val`` given to a tuner that does not choose δ on it: its NLL goes to ``info["val"]``, and a
     warning says so (it had been ignored without a word)."""
     result.info["val"] = evaluate(result.model, val, lik)
-    warnings.warn(f"tuner {result.method!r} does not choose δ on val (it selects on the training data); "
-                  f"val is only scored: result.info['val'] = {result.info['val']} (tuner='heldout' chooses δ on val)",
-                  UserWarning, stacklevel=3)
+    warn(f"tuner {result.method!r} does not choose δ on val (it selects on the training data); "
+         f"val is only scored: result.info['val'] = {result.info['val']} (tuner='heldout' chooses δ on val)",
+         UserWarning)
 
 
 def _resolve_tuner_keyword(tuner, method):
     """``tuner`` (a registered name or a tuner object), honouring the deprecated ``method=``."""
     if method is not None:
-        warnings.warn("lamina.torch.tune(method=...) is deprecated; use tuner=... (same names)",
-                      DeprecationWarning, stacklevel=3)
+        warn("lamina.torch.tune(method=...) is deprecated; use tuner=... (same names)",
+             DeprecationWarning)
         if not (isinstance(tuner, str) and tuner == AUTO):
             raise ValueError(f"give tuner= or the deprecated method=, not both (tuner={tuner!r}, method={method!r})")
         tuner = method
@@ -310,11 +310,11 @@ def _identified_directions(model, train, by, prior_mean, reg):
     if found.n_identified >= len(reg.names) or list(found.groups) != list(reg.names):
         return None
     if found.n_identified == 0:   # a LayerNorm MLP: δ acts through the dynamics only, and stays put
-        warnings.warn("per_direction=True: no direction of log δ is identified on this model (each "
-                      "regularized weight is scale-invariant or its scale absorbed), so δ stays at its "
-                      "start; without per_direction the evidence moves δ, which acts here through the "
-                      "training dynamics (benchmarks/RESULTS.md: 28 % lower RMSE on a LayerNorm MLP)",
-                      RuntimeWarning, stacklevel=4)
+        warn("per_direction=True: no direction of log δ is identified on this model (each "
+             "regularized weight is scale-invariant or its scale absorbed), so δ stays at its "
+             "start; without per_direction the evidence moves δ, which acts here through the "
+             "training dynamics (benchmarks/RESULTS.md: 28 % lower RMSE on a LayerNorm MLP)",
+             RuntimeWarning)
     return found.identified
 
 
