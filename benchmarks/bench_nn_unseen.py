@@ -2,7 +2,7 @@
 
 bench_nn.py holds the six settings the per-layer default was developed and measured on. This
 script runs the same four methods — no regularization, δ = 1 for every layer, lamina's default
-(``heldout``) and one δ by 5-fold CV over 13 values (66 fits) — on four networks and data sets
+(``tune`` without ``tuner=``) and one δ by 5-fold CV over 13 values (66 fits) — on networks and data sets
 that played no part in choosing the default:
 
 * ``wine-mlp``: 13-64-64-3 ReLU MLP, 100 training wines (standardized), the rest as test;
@@ -10,7 +10,12 @@ that played no part in choosing the default:
 * ``digits-gelu-deep``: 64-128-128-128-10 GELU MLP (not positively homogeneous: every δ is
   identified, so the default's split-or-one-scale choice runs), 300 training digits (pixels/16);
 * ``friedman-mlp``: 10-64-64-1 ReLU MLP, Gaussian likelihood, make_friedman1 (noise 1.0), 200
-  training samples, standardized y.
+  training samples, standardized y;
+
+and three added on 6 December 2026: ``digits-relu-narrow`` (64-32-32-10 ReLU, 400 digits),
+``cancer-elu-deep`` (30-32-32-32-2 ELU, 150 tumours), ``wine-silu-wide`` (13-256-3 SiLU, 80 wines).
+"default" is ``tune`` without ``tuner=`` (held-out calibration for classification, the evidence for
+a regression).
 
 Same recipe for every method: Adam, lr 3e-3, batch 128, 300 epochs, seeds 0–2, one torch thread.
 Output: one JSON line per (setting, seed, method) on stdout, then a markdown summary with the
@@ -46,7 +51,7 @@ def _mlp(sizes, activation="relu", layer_norm=False):
     """Linear layers of ``sizes`` with ``activation`` (a name or an nn.Module class) between them,
     and a LayerNorm before each activation if ``layer_norm``; the last layer is linear."""
     from torch import nn
-    act = {"relu": nn.ReLU, "gelu": nn.GELU}[activation] if isinstance(activation, str) else activation
+    act = {"relu": nn.ReLU, "gelu": nn.GELU, "elu": nn.ELU, "silu": nn.SiLU}[activation] if isinstance(activation, str) else activation
     layers = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
         layers += [nn.Linear(fan_in, fan_out)] + ([nn.LayerNorm(fan_out)] if layer_norm else []) + [act()]
@@ -67,10 +72,18 @@ def settings():
                          lambda s: _split(*make_friedman1(n_samples=1200, noise=1.0, random_state=100 + s), 200, s,
                                           regression=True),
                          lambda: _mlp([10, 64, 64, 1])),
+        # added 6 December 2026, after the default had changed many times since the four above
+        "digits-relu-narrow": ("classification",
+                               lambda s: _split(*load_digits(return_X_y=True), 400, s, scale="pixels"),
+                               lambda: _mlp([64, 32, 32, 10])),
+        "cancer-elu-deep": ("classification", lambda s: _split(*load_breast_cancer(return_X_y=True), 150, s),
+                            lambda: _mlp([30, 32, 32, 32, 2], "elu")),
+        "wine-silu-wide": ("classification", lambda s: _split(*load_wine(return_X_y=True), 80, s),
+                           lambda: _mlp([13, 256, 3], "silu")),
     }
 
 
-METHODS = [("none", {}), ("fixed", {"delta": 1.0}), ("heldout", {}),
+METHODS = [("none", {}), ("fixed", {"delta": 1.0}), ("auto", {}),
            ("cv", {"grid": np.logspace(-2, 2, 13), "folds": 5, "n_jobs": 1})]
 
 
@@ -90,7 +103,7 @@ def run(names, seeds=(0, 1, 2)):
                 started = time.perf_counter()
                 result = lt.tune(make(), data[:2], likelihood=likelihood, tuner=method, epochs=300, lr=3e-3,
                                  batch_size=128, seed=seed, **options)
-                beta = result.info.get("noise_precision") if method == "heldout" else None
+                beta = result.info.get("noise_precision") if method == "auto" else None
                 metrics = score(result.model, likelihood, data, beta)
                 record = {"setting": name, "seed": seed, "method": method, **{k: float(v) for k, v in metrics.items()},
                           "fits": float(result.compute.fits), "seconds": round(time.perf_counter() - started, 1),
@@ -107,17 +120,17 @@ def summary(records) -> str:
     for name in dict.fromkeys(r["setting"] for r in records):
         rows = {m: sorted((r for r in records if r["setting"] == name and r["method"] == m), key=lambda r: r["seed"])
                 for m, _ in METHODS}
-        second = "rmse" if "rmse" in rows["heldout"][0] else "accuracy"
+        second = "rmse" if "rmse" in rows["auto"][0] else "accuracy"
 
         def mean(m, key="nll"):
             return np.mean([r[key] for r in rows[m]])
 
         def paired(m, key="nll"):
-            d = np.array([a[key] - b[key] for a, b in zip(rows["heldout"], rows[m])])
+            d = np.array([a[key] - b[key] for a, b in zip(rows["auto"], rows[m])])
             return f"{d.mean():+.3f} ± {d.std(ddof=1) / np.sqrt(d.size):.3f}"
         lines.append(f"| {name} | {mean('none'):.3f} | {mean('fixed'):.3f} | {mean('cv'):.3f} | "
-                     f"**{mean('heldout'):.3f}** | {paired('fixed')} | {paired('cv')} | "
-                     f"{second} {mean('heldout', second):.3f} / {mean('cv', second):.3f} "
+                     f"**{mean('auto'):.3f}** | {paired('fixed')} | {paired('cv')} | "
+                     f"{second} {mean('auto', second):.3f} / {mean('cv', second):.3f} "
                      f"(Δ {paired('cv', second)}) |")
     return "\n".join(lines)
 
