@@ -144,7 +144,9 @@ class WaveletFrame(Dictionary):
         # _gather[k]: flat indices of x shifted by −shift_k; _scatter[k]: shifted by +shift_k (np.roll
         # as one gather: a quarter of the cost of analysis + synthesis on short signals)
         self._gather = np.stack([np.roll(grid, tuple(-s for s in shift), axis=axes).ravel() for shift in self.shifts])
-        self._scatter = np.stack([np.roll(grid, shift, axis=axes).ravel() for shift in self.shifts])
+        # flat indices into the (K, n) stack of rows: row k's +shift_k, so one fancy index gathers them all
+        self._scatter = np.stack([np.roll(grid, shift, axis=axes).ravel() + k * grid.size
+                                  for k, shift in enumerate(self.shifts)])
 
     def _group_of(self, piece: int) -> int:
         return piece if not self._two_d else (0 if piece == 0 else 1 + (piece - 1) // 3)
@@ -181,7 +183,7 @@ class WaveletFrame(Dictionary):
         pieces = [c[:, bounds[j]:bounds[j + 1]].reshape((len(self.shifts),) + self._shapes[j])
                   for j in range(len(self._sizes))]
         rows = self._recompose(pieces).reshape(len(self.shifts), -1)
-        return self._scale * np.take_along_axis(rows, self._scatter, axis=1).sum(axis=0).reshape(self.shape)
+        return self._scale * rows.ravel()[self._scatter].sum(axis=0).reshape(self.shape)
 
 
 class LocalDCT(Dictionary):
@@ -223,7 +225,8 @@ class LocalDCT(Dictionary):
         self.group_names = tuple(["dc"] + [f"band{k}" for k in range(1, int(band.max()) + 1)])
         samples, shifts = np.arange(self.shape[0]), np.array([[0], [self.block // 2]])
         self._gather = (samples + shifts) % self.shape[0]    # row k: x shifted by −shift_k (the second grid)
-        self._scatter = (samples - shifts) % self.shape[0]   # row k: shifted back by +shift_k
+        # flat indices into the (2, n) rows: row k shifted back by +shift_k
+        self._scatter = (samples - shifts) % self.shape[0] + np.array([[0], [self.shape[0]]])
 
     def analysis(self, x) -> np.ndarray:
         from scipy.fft import dct
@@ -235,7 +238,7 @@ class LocalDCT(Dictionary):
         from scipy.fft import idct
 
         grids = idct(self._coefficients(c).reshape(2, -1, self.block), norm="ortho", axis=-1).reshape(2, -1)
-        return np.take_along_axis(grids, self._scatter, axis=1).sum(axis=0) / np.sqrt(2.0)
+        return grids.ravel()[self._scatter].sum(axis=0) / np.sqrt(2.0)
 
 
 def default_dictionaries(shape) -> list:
