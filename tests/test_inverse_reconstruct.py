@@ -1,4 +1,6 @@
 """lamina.inverse.reconstruct: a full trace or image from the samples observed on a mask."""
+import sys
+
 import numpy as np
 import pytest
 
@@ -591,3 +593,33 @@ def test_reconstruct_file_write_that_fails_midway_leaves_the_previous_file_whole
         reconstruct_file(tmp_path / "trace.npy", out=out, one_lambda=False)
     assert (out / name).read_bytes() == before, f"the previous {name} was truncated by the failed write"
     assert not [f for f in os.listdir(out) if f.endswith(".tmp")]      # no temporary file left behind
+
+
+def test_the_frames_share_one_pilot_per_set_of_training_samples(monkeypatch):
+    """Every frame's λ direction comes from the same pilot (the cubic smoothing spline at λ = 10⁻⁷ of
+    the training samples): it is solved once per set of samples, not once per frame, and the answer
+    is the one each frame solving its own gives."""
+    from lamina.inverse import grid_model
+
+    truth = _trace(256)
+    mask = np.random.default_rng(3).random(256) < 0.5
+    solved = []
+    original = SmoothnessPrior.solve
+
+    def counting(self, mask_, values, lams):
+        if list(lams) == [grid_model.PILOT_LAM]:
+            solved.append(np.asarray(mask_, bool).tobytes())
+        return original(self, mask_, values, lams)
+
+    monkeypatch.setattr(SmoothnessPrior, "solve", counting)
+    shared = reconstruct(truth[mask], mask, n_bags=0)
+    assert len(solved) == len(set(solved)) > 2      # the full mask and each fold's, once each
+    def own_pilot():      # no sharing: every frame solves its pilot again
+        return lambda m, v: counting(SmoothnessPrior(np.shape(m), 2), m, v, [grid_model.PILOT_LAM])[0]
+
+    monkeypatch.setattr(sys.modules["lamina.inverse.reconstruct"], "PilotCache", own_pilot)
+    monkeypatch.setattr(grid_model, "PilotCache", own_pilot)
+    solved.clear()
+    own = reconstruct(truth[mask], mask, n_bags=0)
+    assert len(solved) > len(set(solved))           # the frames solved the same pilots again
+    np.testing.assert_array_equal(shared.x, own.x)

@@ -9,6 +9,8 @@ warm-started FISTA path of :func:`l1_path`.
 """
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 from lamina.inverse.frame_l1 import group_direction, l1_path
@@ -16,14 +18,34 @@ from lamina.inverse.smoothing import SmoothnessPrior, smoothing_grid
 from lamina.inverse.spectral import SpectralPrior, spectral_grid
 
 
-class GridModel:
-    """A candidate with its λ grid: ``estimates(train_mask, values, share)`` along the grid."""
+PILOT_LAM = 1e-7   # the pilot of a frame's λ direction: the cubic smoothing spline at this λ
 
-    def __init__(self, model, values, mask, n_lams, per_group, lam, max_iter, warm_refit: bool = False):
+
+class PilotCache:
+    """The pilot estimate of each set of training samples, solved once for all the frames that ask
+    for it (every frame of a call sees the same folds; on a 512² image each pilot is a sparse LU)."""
+
+    def __init__(self):
+        self._pilots = {}
+
+    def __call__(self, mask, values) -> np.ndarray:
+        mask, values = np.asarray(mask, bool), np.asarray(values, float)
+        key = (mask.shape, hashlib.sha1(mask.tobytes() + values.tobytes()).digest())
+        if key not in self._pilots:
+            self._pilots[key] = SmoothnessPrior(mask.shape, 2).solve(mask, values, [PILOT_LAM])[0]
+        return self._pilots[key]
+
+
+class GridModel:
+    """A candidate with its λ grid: ``estimates(train_mask, values, share)`` along the grid.
+    ``pilots``: a :class:`PilotCache` shared by the models of one call (None: a cache of its own)."""
+
+    def __init__(self, model, values, mask, n_lams, per_group, lam, max_iter, warm_refit: bool = False,
+                 pilots: PilotCache | None = None):
         self.model, self.per_group, self.max_iter, self.warm_refit = model, per_group, max_iter, warm_refit
         # the Gaussian (L2) priors, solved along their grid by ``model.solve``; the rest are sparse frames
         self.is_smooth = isinstance(model, (SmoothnessPrior, SpectralPrior))
-        self.pilot_prior = None if self.is_smooth else SmoothnessPrior(model.shape, 2)
+        self.pilots = pilots if pilots is not None else PilotCache()
         self.fixed = None
         if lam is not None:
             lam = np.atleast_1d(np.asarray(lam, dtype=float))
@@ -49,8 +71,7 @@ class GridModel:
             return self.fixed
         if not self.per_group:
             return np.ones(self.model.n_groups)
-        pilot = self.pilot_prior.solve(mask, values, [1e-7])[0]
-        return group_direction(self.model, pilot)
+        return group_direction(self.model, self.pilots(mask, values))
 
     def lams(self, index):
         """λ per group at grid point ``index`` (on all observed samples)."""

@@ -84,7 +84,7 @@ import numpy as np
 from lamina._validation import check_positive_int, parse_choice
 from lamina.inverse.choice import held_out_choice
 from lamina.inverse.folds import line_axis
-from lamina.inverse.grid_model import GridModel, mixture_estimate
+from lamina.inverse.grid_model import GridModel, PilotCache, mixture_estimate
 from lamina.inverse.heldout import end_line_weights, end_weights
 from lamina.inverse.model_set import candidate_models
 from lamina.inverse.regular import warn_nearer_than_held_out
@@ -355,8 +355,9 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
     if scale == 0.0:   # every observed sample equal: every model gives that constant
         return Reconstruction(x=np.full(shape, offset), dictionary="constant", lam=np.zeros(0), groups=(),
                               score=0.0, rule=rule.value)
-    models = [GridModel(m, full_values, full_mask, n_lams, per_group, lam, max_iter, warm_refit=axis is not None)
-              for m in candidates]
+    pilots = PilotCache()   # one pilot per set of training samples, shared by the frames
+    models = [GridModel(m, full_values, full_mask, n_lams, per_group, lam, max_iter, warm_refit=axis is not None,
+                        pilots=pilots) for m in candidates]
     observed_index = np.flatnonzero(full_mask.ravel())
     n_folds = min(n_folds, max(2, observed_index.size // 2))
     if isinstance(n_repeats, str):

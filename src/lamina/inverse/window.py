@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 
 from lamina._validation import check_positive_int
-from lamina.inverse.grid_model import GridModel, weights_by_model
+from lamina.inverse.grid_model import GridModel, PilotCache, weights_by_model
 
 WINDOW = 160   # side of the selection window on large images ("auto")
 
@@ -104,9 +104,9 @@ def fit_chosen(chosen, candidates, full_mask, full_values, amplitude_ratio: floa
     ``chosen``: {(model name, λ-grid value on the window): weight}; ``candidates``: the models
     built for the whole image, by name; ``amplitude_ratio``: the window's observed RMS over the
     whole image's (a frame's t scales by it)."""
-    estimate = np.zeros(full_mask.shape)
+    estimate, pilots = np.zeros(full_mask.shape), PilotCache()
     for name, weights in weights_by_model(chosen).items():
-        model = GridModel(candidates[name], full_values, full_mask, 2, per_group, None, max_iter)
+        model = GridModel(candidates[name], full_values, full_mask, 2, per_group, None, max_iter, pilots=pilots)
         scale = 1.0 if model.is_smooth else amplitude_ratio
         model.grid = np.array(list(weights)) * scale      # the window's chosen λ, as the model's grid
         estimate += model.refit_mixture(dict(enumerate(weights.values())), full_mask, full_values)
