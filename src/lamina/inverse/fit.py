@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-
 import numpy as np
 
 from lamina._validation import check_lam, check_positive_float
