@@ -227,3 +227,11 @@ def test_the_observed_covariance_is_the_product_with_the_dct_of_the_observed_imp
                            norm="ortho").reshape(mask.size, -1)[mask.ravel()]
     expected = (dct_of_impulses * variance.ravel()) @ dct_of_impulses.T
     np.testing.assert_allclose(observed_covariance(mask, variance), expected, atol=1e-13 * max(variance.max(), 1e-300))
+
+
+def test_the_observed_covariance_names_a_variance_of_the_wrong_shape_or_sign():
+    mask = np.array([True, False, True, True])
+    with pytest.raises(ValueError, match="variance must have the mask's shape"):
+        observed_covariance(mask, np.ones(3))
+    with pytest.raises(ValueError, match="finite and >= 0"):
+        observed_covariance(mask, np.array([1.0, -1.0, 1.0, 1.0]))

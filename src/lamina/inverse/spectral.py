@@ -140,6 +140,10 @@ def observed_covariance(mask, variance) -> np.ndarray:
     FFT of length 2n_d per axis instead of a product with C_o (35× faster on 900 of 3000 samples)."""
     mask = np.asarray(mask, bool)
     table = np.asarray(variance, float)
+    if table.shape != mask.shape:
+        raise ValueError(f"variance must have the mask's shape {mask.shape}, got {table.shape}")
+    if not np.all(np.isfinite(table)) or np.any(table < 0):
+        raise ValueError("variance must be finite and >= 0 (a prior variance per DCT coefficient)")
     for axis, n in enumerate(mask.shape):
         half_square = np.full(n, 1.0 / n)      # s_k² / 2: 1/(2n) at k = 0, 1/n above
         half_square[0] = 0.5 / n
