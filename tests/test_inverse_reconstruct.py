@@ -249,6 +249,35 @@ def test_sense_reconstructs_a_users_signal_file(tmp_path, capsys):
         load_mask(tmp_path / "mask.npy", (5,))
 
 
+def test_invert_reconstructs_a_users_signal_file_as_sense_does(tmp_path, capsys):
+    """The issue names both commands; ``lamina invert`` had no --signal (argparse: unrecognized)."""
+    import json
+
+    from lamina.cli import main
+
+    truth = _trace(96)
+    mask = np.random.default_rng(2).random(truth.size) < 0.5
+    np.save(tmp_path / "trace.npy", truth)
+    np.save(tmp_path / "mask.npy", mask)
+    summaries = []
+    for command in ("invert", "sense"):
+        assert main([command, "--signal", str(tmp_path / "trace.npy"), "--mask", str(tmp_path / "mask.npy"),
+                     "--out", str(tmp_path / command), "--json"]) == 0
+        summaries.append(json.loads(capsys.readouterr().out))
+        assert (tmp_path / command / "report.html").is_file()
+    assert summaries[0]["observed"] == int(mask.sum())
+    assert summaries[0]["snr_db"] == summaries[1]["snr_db"]
+    # no --mask: a random half observed (invert's --keep default is 0.6 for its synthetic gather)
+    assert main(["invert", "--signal", str(tmp_path / "trace.npy"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["observed"] == int(
+        (np.random.default_rng(0).random(truth.size) < 0.5).sum())
+    assert main(["invert", "--mask", str(tmp_path / "mask.npy"), "--quiet"]) == 1
+    assert "give --signal too" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["invert", "--signal", str(tmp_path / "trace.npy"), "--problem", "interpolation"])
+    assert exit_info.value.code == 2 and "give one of them" in capsys.readouterr().err
+
+
 def test_signal_and_mask_files_that_cannot_be_read_are_named(tmp_path, capsys):
     """numpy's "contains pickled (object) data … load it unsafely" for a file that is not a .npy
     array, a bare "[Errno 2]" for a missing mask, "does not exist" for a directory."""

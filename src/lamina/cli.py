@@ -2,6 +2,9 @@
 
     lamina invert [--out DIR] [--problem deconvolution|interpolation] [--rule RULE] ...
         L0/L1/L2 study with λ chosen by a rule, against the oracle → HTML report
+    lamina invert --signal FILE [--mask FILE] (also lamina sense --signal)
+        your own trace or image (.npy, miniSEED, image file) recovered from its observed samples
+        by lamina.inverse.reconstruct, against interpolation baselines → HTML report
     lamina sense [--out DIR] [--methods bp irls] [--ensemble gaussian] [--full] ...
         compressed sensing: phase diagram with the Donoho–Tanner curve, a sparse recovery
         and ObsPy's example seismogram from a share of its samples → HTML report
@@ -36,6 +39,11 @@ def _invert(args) -> int:
     from lamina.studies.commands import output_folder
 
     out = output_folder(args.out)  # an unusable --out fails before the work
+    if args.signal:  # a user's file: the same reconstruction as ``lamina sense --signal``
+        from lamina.inverse.signal_file import run_cli
+        return run_cli(args)
+    if args.mask:
+        raise ValueError("--mask marks the observed samples of --signal FILE; give --signal too")
     if args.problem == "interpolation":
         from lamina.inverse import interpolation
 
@@ -192,13 +200,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     invert = sub.add_parser("invert", help="sparse-spike deconvolution study (L0/L1/L2) with an HTML report")
     invert.add_argument("--out", default="out/invert", help="output folder (default: out/invert)")
-    invert.add_argument("--problem", default="deconvolution", choices=["deconvolution", "interpolation"])
+    invert.add_argument("--problem", default=None, choices=["deconvolution", "interpolation"],
+                        help="synthetic problem (default deconvolution); not with --signal")
     invert.add_argument("--rule", default="discrepancy", choices=["discrepancy", "gcv", "sure", "cv", "lcurve"],
                         help="λ-choosing rule (default discrepancy, σ known)")
     invert.add_argument("--samples", type=positive_int, default=None,
                         help="trace length (default 4000; 256 for interpolation)")
     invert.add_argument("--traces", type=positive_int, default=64, help="traces of the interpolation gather")
-    invert.add_argument("--keep", type=float, default=0.6, help="share of traces kept (interpolation)")
+    invert.add_argument("--keep", type=float, default=None,
+                        help="share of traces kept (interpolation, default 0.6); with --signal and no --mask, "
+                             "the share of samples observed at random (default 0.5)")
     invert.add_argument("--transform", default="fk", choices=["fk", "dct", "wavelet"],
                         help="sparsifying transform (interpolation)")
     invert.add_argument("--peak-frequency", type=float, default=20.0, help="Ricker peak frequency, Hz")
@@ -208,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     invert.add_argument("--seed", type=int, default=0)
     invert.add_argument("--lams", type=positive_int, default=25, help="λ values per penalty path")
     invert.add_argument("--penalties", nargs="+", default=["l1", "l0", "l2"], choices=["l0", "l1", "l2"])
+    invert.add_argument("--signal", help="your own signal (.npy, .mseed, image): reconstruct it from --mask, "
+                                         "as lamina sense --signal does")
+    invert.add_argument("--mask", help="boolean .npy of the signal's shape, True = observed (default: random --keep)")
     invert.add_argument("--quiet", action="store_true", help="no progress bar or table")
     invert.add_argument("--json", action="store_true", help="print the results as JSON")
     invert.set_defaults(run=_invert)
@@ -290,8 +304,14 @@ def main(argv=None) -> int:
     bad usage (argparse). Set LAMINA_TRACEBACK=1 to see the traceback of an error."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "invert" and args.samples is None:
-        args.samples = 256 if args.problem == "interpolation" else 4000
+    if args.command == "invert":
+        if args.signal and args.problem is not None:
+            parser.error("--problem sets up a synthetic problem; --signal reconstructs your file: give one of them")
+        args.problem = args.problem or "deconvolution"
+        if args.samples is None:
+            args.samples = 256 if args.problem == "interpolation" else 4000
+        if args.keep is None:
+            args.keep = 0.5 if args.signal else 0.6
     try:
         return args.run(args)
     except KeyboardInterrupt:

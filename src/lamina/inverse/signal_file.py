@@ -1,4 +1,5 @@
-"""A user's own signal file through :func:`lamina.inverse.reconstruct` (``lamina sense --signal``).
+"""A user's own signal file through :func:`lamina.inverse.reconstruct` (``lamina sense --signal``,
+``lamina invert --signal``).
 
 Files: ``.npy`` (1-D trace or 2-D image), miniSEED (``.mseed``, ``.msd``, ``.miniseed``; first trace,
 read with ObsPy when installed), images (``.png``, ``.jpg``, ``.jpeg``, ``.tif``, ``.tiff``;
@@ -173,7 +174,7 @@ def reconstruct_file(signal, mask=None, *, keep: float = 0.5, seed: int = 0, out
 
 
 def run_cli(args) -> int:
-    """``lamina sense --signal FILE [--mask FILE]``: reconstruct, print the SNR table, write files."""
+    """``lamina sense|invert --signal FILE [--mask FILE]``: reconstruct, print the SNR table, write files."""
     summary = reconstruct_file(args.signal, args.mask, keep=args.keep, seed=args.seed, out=args.out)
     if args.json:
         print(json.dumps(_finite_or_none(summary), allow_nan=False))
