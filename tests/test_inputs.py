@@ -249,6 +249,17 @@ def test_tune_refuses_class_labels_out_of_range(label, match, where, method):
     assert all((v == state[k]).all() for k, v in net.state_dict().items())  # untouched
 
 
+def test_a_one_logit_binary_classifier_is_told_to_give_two_outputs():
+    """One output with BCEWithLogitsLoss is common in PyTorch; the error said only "labels must be 0..0"."""
+    torch = pytest.importorskip("torch")
+    import lamina.torch as lt
+
+    net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+    X, y = torch.randn(30, 4), torch.arange(30) % 2
+    with pytest.raises(ValueError, match=r"labels must be 0\.\.0\); .*a binary classifier needs 2 outputs"):
+        lt.tune(net, (X, y), epochs=1)
+
+
 def test_tune_label_check_leaves_batchnorm_models_in_training_mode():
     torch = pytest.importorskip("torch")
     import lamina.torch as lt

@@ -44,8 +44,11 @@ def check_data(model: nn.Module, data, likelihood, argument: str) -> None:
     shape = _output_shape(model, X, argument)
     outputs = shape[-1] if classification else int(np.prod(shape))
     if classification and float(y.max()) >= outputs:
+        hint = ("; likelihood='classification' reads the outputs as the logits of a softmax over the classes, so "
+                "a binary classifier needs 2 outputs (e.g. nn.Linear(hidden, 2)), not one logit for "
+                "BCEWithLogitsLoss" if outputs == 1 else "")
         raise ValueError(f"{argument}: class label {float(y.max()):g} is out of range for a network with {outputs} "
-                         f"outputs (labels must be 0..{outputs - 1})")
+                         f"outputs (labels must be 0..{outputs - 1}){hint}")
     if not classification and y[:1].numel() != outputs:
         raise ValueError(f"{argument}: y has {y[:1].numel()} target value(s) per sample (shape {tuple(y.shape)}) but "
                          f"the network has {outputs} outputs; they must match")
