@@ -278,6 +278,19 @@ def test_invert_reconstructs_a_users_signal_file_as_sense_does(tmp_path, capsys)
     assert exit_info.value.code == 2 and "give one of them" in capsys.readouterr().err
 
 
+def test_a_signal_files_stages_are_reported_as_they_start(tmp_path):
+    """A 512² photograph is minutes of silence through the CLI without them."""
+    from lamina.inverse.signal_file import STAGES, reconstruct_file
+
+    np.save(tmp_path / "trace.npy", _trace(96))
+    stages = []
+    reconstruct_file(tmp_path / "trace.npy", keep=0.5, out=tmp_path / "out", progress=stages.append)
+    assert stages == list(STAGES)
+    stages.clear()
+    reconstruct_file(tmp_path / "trace.npy", keep=0.5, one_lambda=False, progress=stages.append)
+    assert stages == ["lamina", "baselines"]
+
+
 def test_signal_and_mask_files_that_cannot_be_read_are_named(tmp_path, capsys):
     """numpy's "contains pickled (object) data … load it unsafely" for a file that is not a .npy
     array, a bare "[Errno 2]" for a missing mask, "does not exist" for a directory."""
