@@ -129,6 +129,18 @@ def test_runs_are_deterministic_given_a_seed(corpus):
     assert math.isfinite(first.val_ppl) and first.val_ppl < corpus.vocab_size * 1.5
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (the check of a GPU session)")
+def test_every_strategy_trains_on_a_gpu_with_the_text_on_the_host(corpus):
+    """The held-out passes and the shadow heads called .numpy() on device tensors and mixed host
+    and device tensors; the text stays on the host, each batch goes to the network's device."""
+    config, recipe = LMConfig(corpus.vocab_size, **TINY), LMRecipe(steps=12, warmup=2, batch_size=8)
+    for strategy in ("none", "nanogpt", "alphadecay", "awd", "lamina"):
+        options = {"every": 3, "heldout_windows": 8} if strategy == "lamina" else None
+        run = run_strategy(strategy, corpus, config, recipe, 0, device="cuda", tuner_options=options,
+                           **({"every": 3} if strategy in ("alphadecay", "awd") else {}))
+        assert math.isfinite(run.val_ppl) and next(run.model.parameters()).is_cuda
+
+
 def test_lamina_tuner_decays_stay_finite_and_positive(corpus):
     config, recipe = LMConfig(corpus.vocab_size, **TINY), LMRecipe(steps=40, warmup=4, batch_size=8)
     # the gap rule of sections 2–3 (off by default since the shadow heads)

@@ -54,7 +54,7 @@ class ShadowHeads:
         if not isinstance(head, nn.Linear) or head.bias is None:
             raise ValueError(f"head must be an nn.Linear with a bias, got {type(head).__name__}")
         k = len(decays)
-        self.decays = torch.tensor(decays, dtype=head.weight.dtype)
+        self.decays = torch.tensor(decays, dtype=head.weight.dtype, device=head.weight.device)
         self.weight = head.weight.detach().clone().unsqueeze(0).repeat(k, 1, 1)
         self.bias = head.bias.detach().clone().unsqueeze(0).repeat(k, 1)
         self.optimizer = torch.optim.Adam([self.weight, self.bias], lr=lr_at(0), betas=betas, eps=eps)
@@ -72,7 +72,8 @@ class ShadowHeads:
         ``features``; the gradient in closed form, (softmax − one-hot) / N times the features."""
         n, (k, v, d) = features.shape[0], self.weight.shape
         residual = self._log_probs(features).exp_()
-        residual[torch.arange(n)[:, None], torch.arange(k)[None, :], targets[:, None]] -= 1.0
+        rows, copies = torch.arange(n, device=features.device), torch.arange(k, device=features.device)
+        residual[rows[:, None], copies[None, :], targets[:, None]] -= 1.0
         residual /= n
         grad_w = (residual.view(n, k * v).T @ features).view(k, v, d)
         grad_b = residual.sum(0)
@@ -92,7 +93,7 @@ class ShadowHeads:
         log_probs = self._log_probs(features.reshape(w * t, d))
         k = log_probs.shape[1]
         picked = log_probs.gather(2, targets.reshape(-1, 1, 1).expand(-1, k, 1)).squeeze(2)   # (rows, K)
-        return (-picked).T.reshape(k, w, t).mean(2).double().numpy()
+        return (-picked).T.reshape(k, w, t).mean(2).double().cpu().numpy()
 
     def keep(self, k: int) -> None:
         """Keep copy k only (its Adam state with it): the others stop costing."""

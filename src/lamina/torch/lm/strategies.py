@@ -84,10 +84,12 @@ def _decayed(strategy: str, decays: dict[str, float], model) -> dict[str, float]
 
 
 def run_strategy(strategy: str, corpus: Corpus, config: LMConfig, recipe: LMRecipe, seed: int, *,
-                 lam: float = 0.1, fraction: float = 1.0, every: int | None = None, tuner_options=None) -> LMRun:
+                 lam: float = 0.1, fraction: float = 1.0, every: int | None = None, tuner_options=None,
+                 device=None) -> LMRun:
     """Train a fresh :class:`CharTransformer` (initialized by ``seed``, same batches per seed)
     with ``strategy``'s decays; ``run.info`` holds the regularized groups' final decays
-    (``lambdas``) and strategy details."""
+    (``lambdas``) and strategy details. ``device``: where the network trains (default the CPU;
+    the text stays on the host and each batch is moved there)."""
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {list(STRATEGIES)}, got {strategy!r}")
     if config.vocab_size < corpus.vocab_size:
@@ -95,6 +97,8 @@ def run_strategy(strategy: str, corpus: Corpus, config: LMConfig, recipe: LMReci
                          "distinct characters (LMConfig(corpus.vocab_size, ...))")
     torch.manual_seed(seed)
     model = CharTransformer(config, seed=seed)
+    if device is not None:
+        model = model.to(device)
     train, callbacks, info = corpus.train, [], {}
     if every is not None and not (isinstance(every, int) and not isinstance(every, bool) and every >= 1):
         raise ValueError(f"every must be a positive integer (steps between decay updates) or None, got {every!r}")

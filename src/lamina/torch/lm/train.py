@@ -106,7 +106,8 @@ def perplexity(model, codes: torch.Tensor, context: int | None = None, batch_siz
                max_windows: int | None = None) -> float:
     """exp(mean next-character cross-entropy) over non-overlapping windows of ``codes``."""
     context = context or model.config.context
-    x, y = tiled_windows(codes, context, max_windows)
+    device = next(model.parameters()).device
+    x, y = (t.to(device) for t in tiled_windows(codes, context, max_windows))
     total = 0.0
     with in_mode(model, training=False):
         for i in range(0, x.shape[0], batch_size):
@@ -126,7 +127,7 @@ def train_lm(model, train_codes: torch.Tensor, val_codes: torch.Tensor, optimize
             raise ValueError(f"callbacks: expected DecayCallback objects, got {type(callback).__name__}")
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, recipe.lr_factor)
     generator = torch.Generator().manual_seed(int(seed))
-    context = model.config.context
+    context, device = model.config.context, next(model.parameters()).device   # the text may stay on the host
     trajectory, running, started = [], None, time.perf_counter()
     model.train()
     for step in range(recipe.steps):
@@ -134,7 +135,7 @@ def train_lm(model, train_codes: torch.Tensor, val_codes: torch.Tensor, optimize
         for callback in callbacks:
             replaced = callback.data(step)
             codes = codes if replaced is None else replaced
-        x, y = random_windows(codes, recipe.batch_size, context, generator)
+        x, y = (t.to(device) for t in random_windows(codes, recipe.batch_size, context, generator))
         for callback in callbacks:
             callback.on_batch(step, x, y)
         loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())

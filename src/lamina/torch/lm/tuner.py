@@ -182,11 +182,13 @@ class HeldoutDecayTuner(DecayCallback):
         self.merge_step = max(1, int(round(merge_at * recipe.steps)))
         self.kappa, self.max_step, self.epsilon = float(kappa), math.log(max_factor), float(epsilon)
         generator = torch.Generator().manual_seed(int(seed) + 7919)
-        self.x, self.y = random_windows(heldout, heldout_windows, model.config.context, generator)
+        device = next(model.parameters()).device   # the texts may stay on the host; windows go to the model
+        self.x, self.y = (t.to(device) for t in random_windows(heldout, heldout_windows, model.config.context,
+                                                                 generator))
         # as many fixed windows of the text the model trains on: the reference the held-out
         # scale optimum is compared with (what the training data alone already prefer)
-        self.fit_x, self.fit_y = random_windows(all_train if fit is None else fit, heldout_windows,
-                                                model.config.context, generator)
+        self.fit_x, self.fit_y = (t.to(device) for t in random_windows(all_train if fit is None else fit,
+                                                                         heldout_windows, model.config.context, generator))
         if not (isinstance(z, (int, float)) and z >= 0):   # z = inf: the signal off
             raise ValueError(f"z must be a non-negative number, got {z!r}")
         self.z = float(z)
@@ -252,7 +254,7 @@ class HeldoutDecayTuner(DecayCallback):
         self.extra_batches += self.x.shape[0] / self.batch_windows / 3.0
         logits, features = forward_capturing(model, self.head, self.x)
         per = F.cross_entropy(logits.flatten(0, 1), self.y.flatten(), reduction="none")
-        return per.view(self.y.shape).mean(1).double().numpy(), features
+        return per.view(self.y.shape).mean(1).double().cpu().numpy(), features
 
     def _update(self, step: int, model, optimizer) -> None:
         features = None
@@ -346,7 +348,7 @@ class HeldoutDecayTuner(DecayCallback):
         """Per-window held-out losses at the centre and at every type scaled by e^{±ε}."""
         def loss() -> np.ndarray:
             per = F.cross_entropy(model(x).flatten(0, 1), y.flatten(), reduction="none")
-            return per.view(y.shape).mean(1).double().numpy()
+            return per.view(y.shape).mean(1).double().cpu().numpy()
 
         eps, out = self.epsilon, {"centre": loss()}
         for key in self.types:
