@@ -1,0 +1,57 @@
+"""The network tuners on a CUDA device, the data left on the host as numpy arrays (skipped, with
+its reason, where torch sees no GPU: the check of a session with a lent device, beside
+benchmarks/bench_gpu.py; it needs only torch, NumPy and scikit-learn, as the device image has them)."""
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def _mlp(sizes):
+    torch.manual_seed(0)
+    layers = []
+    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+        layers += [torch.nn.Linear(fan_in, fan_out), torch.nn.ReLU()]
+    return torch.nn.Sequential(*layers[:-1]).cuda()
+
+
+def digits_split(seed, n_train):
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_digits(return_X_y=True)
+    Xtr, Xte, ytr, yte = train_test_split(X / 16.0, y, train_size=n_train, random_state=seed, stratify=y)
+    return Xtr.astype(np.float32), ytr, Xte.astype(np.float32), yte
+
+
+@pytest.mark.parametrize("options", [{}, {"tuner": "evidence"}, {"tuner": "hypergradient"},
+                                     {"penalty": "l1", "target_sparsity": 0.9}, {"penalty": "l0", "target_sparsity": 0.9}],
+                         ids=["default", "evidence", "hypergradient", "l1-target", "l0-target"])
+def test_tuners_train_on_the_gpu_from_host_data(options):
+    import lamina.torch as lt
+
+    Xtr, ytr, Xte, yte = digits_split(0, n_train=300)
+    result = lt.tune(_mlp([64, 64, 10]), (Xtr, ytr), epochs=10, seed=0, **options)
+    params = list(result.model.parameters())
+    assert all(p.is_cuda and bool(torch.isfinite(p).all()) for p in params)
+    assert lt.evaluate(result.model, (Xte, yte))["accuracy"] > 0.5
+    if "target_sparsity" in options:
+        weights = [p for n, p in result.model.named_parameters() if n.endswith("weight")]
+        zeros = sum(int((w == 0).sum()) for w in weights) / sum(w.numel() for w in weights)
+        assert abs(zeros - 0.9) <= 0.005
+
+
+def test_prior_mean_and_a_regression_on_the_gpu():
+    from sklearn.datasets import load_diabetes
+
+    import lamina.torch as lt
+
+    Xtr, ytr, _, _ = digits_split(0, n_train=300)
+    pretrained = {k: v.detach().cpu() for k, v in _mlp([64, 64, 10]).state_dict().items()}   # a host state_dict
+    result = lt.tune(_mlp([64, 64, 10]), (Xtr, ytr), epochs=10, seed=0, prior_mean=pretrained)
+    assert all(p.is_cuda for p in result.model.parameters())
+    X, y = load_diabetes(return_X_y=True)
+    X, y = ((X - X.mean(0)) / X.std(0)).astype(np.float32), ((y - y.mean()) / y.std()).astype(np.float32)
+    result = lt.tune(_mlp([10, 32, 1]), (X, y[:, None]), likelihood="regression", epochs=20, seed=0)
+    assert all(p.is_cuda and bool(torch.isfinite(p).all()) for p in result.model.parameters())
