@@ -276,6 +276,9 @@ def test_invert_reconstructs_a_users_signal_file_as_sense_does(tmp_path, capsys)
     with pytest.raises(SystemExit) as exit_info:
         main(["invert", "--signal", str(tmp_path / "trace.npy"), "--problem", "interpolation"])
     assert exit_info.value.code == 2 and "give one of them" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:   # options of the synthetic problem are not silently ignored
+        main(["invert", "--signal", str(tmp_path / "trace.npy"), "--rule", "gcv", "--snr", "10"])
+    assert exit_info.value.code == 2 and "--rule, --snr set up the synthetic problem" in capsys.readouterr().err
 
 
 def test_a_signal_files_stages_are_reported_as_they_start(tmp_path):

@@ -261,6 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: ``lamina invert`` options of the synthetic problem alone (refused beside --signal)
+_SYNTHETIC_OPTIONS = ("rule", "samples", "traces", "transform", "peak_frequency", "dt", "spikes", "snr", "lams",
+                      "penalties")
+
+
 def _torch_missing(args) -> int:
     raise ValueError("lamina nn needs PyTorch: pip install 'lamina[torch]'")
 
@@ -307,6 +312,11 @@ def main(argv=None) -> int:
     if args.command == "invert":
         if args.signal and args.problem is not None:
             parser.error("--problem sets up a synthetic problem; --signal reconstructs your file: give one of them")
+        defaults = vars(parser.parse_args(["invert"]))
+        synthetic = [f"--{name.replace('_', '-')}" for name in _SYNTHETIC_OPTIONS if getattr(args, name) != defaults[name]]
+        if args.signal and synthetic:
+            parser.error(f"{', '.join(synthetic)} set up the synthetic problem, not used with --signal "
+                         "(reconstruct chooses its models and λ from your samples)")
         args.problem = args.problem or "deconvolution"
         if args.samples is None:
             args.samples = 256 if args.problem == "interpolation" else 4000
