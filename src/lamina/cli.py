@@ -266,6 +266,24 @@ _SYNTHETIC_OPTIONS = ("rule", "samples", "traces", "transform", "peak_frequency"
                       "penalties")
 
 
+def _invert_defaults(parser: argparse.ArgumentParser, args) -> None:
+    """``lamina invert``'s defaults that depend on the kind of run (a synthetic problem, or
+    ``--signal``), and the synthetic problem's options refused beside ``--signal``."""
+    if args.signal:
+        if args.problem is not None:
+            parser.error("--problem sets up a synthetic problem; --signal reconstructs your file: give one of them")
+        defaults = vars(parser.parse_args(["invert"]))
+        given = [f"--{name.replace('_', '-')}" for name in _SYNTHETIC_OPTIONS if getattr(args, name) != defaults[name]]
+        if given:
+            parser.error(f"{', '.join(given)} set up the synthetic problem, not used with --signal "
+                         "(reconstruct chooses its models and λ from your samples)")
+    args.problem = args.problem or "deconvolution"
+    if args.samples is None:
+        args.samples = 256 if args.problem == "interpolation" else 4000
+    if args.keep is None:
+        args.keep = 0.5 if args.signal else 0.6
+
+
 def _torch_missing(args) -> int:
     raise ValueError("lamina nn needs PyTorch: pip install 'lamina[torch]'")
 
@@ -310,18 +328,7 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "invert":
-        if args.signal and args.problem is not None:
-            parser.error("--problem sets up a synthetic problem; --signal reconstructs your file: give one of them")
-        defaults = vars(parser.parse_args(["invert"]))
-        synthetic = [f"--{name.replace('_', '-')}" for name in _SYNTHETIC_OPTIONS if getattr(args, name) != defaults[name]]
-        if args.signal and synthetic:
-            parser.error(f"{', '.join(synthetic)} set up the synthetic problem, not used with --signal "
-                         "(reconstruct chooses its models and λ from your samples)")
-        args.problem = args.problem or "deconvolution"
-        if args.samples is None:
-            args.samples = 256 if args.problem == "interpolation" else 4000
-        if args.keep is None:
-            args.keep = 0.5 if args.signal else 0.6
+        _invert_defaults(parser, args)
     try:
         return args.run(args)
     except KeyboardInterrupt:
