@@ -30,31 +30,11 @@ import numpy as np
 OUT = pathlib.Path(__file__).resolve().parent / "out"
 
 
-# bench_nn's setting, written out here: lamina.studies needs Optuna and SQLAlchemy, which the
-# device machines' image lacks (it has torch, NumPy, SciPy, scikit-learn); lamina.torch does not
-def digits_split(seed: int, n_train: int = 500):
-    """(X_train, y_train, X_test, y_test) of the digits, X float32 in [0, 1] (as lamina.studies.shipped)."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    X, y = load_digits(return_X_y=True)
-    Xtr, Xte, ytr, yte = train_test_split(X / 16.0, y, train_size=n_train, random_state=seed, stratify=y)
-    return Xtr.astype(np.float32), ytr, Xte.astype(np.float32), yte
-
-
-def relu_mlp(sizes):
-    from torch import nn
-
-    layers = []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-        layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
-    return nn.Sequential(*layers[:-1])
-
-
 def timed_row(device: str, method: str, seed: int, epochs: int, data) -> dict:
     import torch
 
     import lamina.torch as lt
+    from lamina.studies.shipped import relu_mlp
 
     Xtr, ytr, Xte, yte = data
     torch.manual_seed(seed)
@@ -79,6 +59,7 @@ def smoke(device: str) -> list[tuple[str, str]]:
     from sklearn.datasets import load_diabetes
 
     import lamina.torch as lt
+    from lamina.studies.shipped import digits_split, relu_mlp
     from lamina.torch.lm import LMConfig, LMRecipe, load_corpus, run_strategy
 
     Xtr, ytr, _, _ = digits_split(0)
@@ -126,6 +107,8 @@ def smoke(device: str) -> list[tuple[str, str]]:
 
 def main(device: str, epochs: int, seeds) -> str:
     import torch
+
+    from lamina.studies.shipped import digits_split
 
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit(f"--device {device}: torch sees no CUDA device here (torch.cuda.is_available() is False)")

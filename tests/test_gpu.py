@@ -9,20 +9,10 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 
 
 def _mlp(sizes):
+    from lamina.studies.shipped import relu_mlp
+
     torch.manual_seed(0)
-    layers = []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-        layers += [torch.nn.Linear(fan_in, fan_out), torch.nn.ReLU()]
-    return torch.nn.Sequential(*layers[:-1]).cuda()
-
-
-def digits_split(seed, n_train):
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    X, y = load_digits(return_X_y=True)
-    Xtr, Xte, ytr, yte = train_test_split(X / 16.0, y, train_size=n_train, random_state=seed, stratify=y)
-    return Xtr.astype(np.float32), ytr, Xte.astype(np.float32), yte
+    return relu_mlp(sizes).cuda()
 
 
 @pytest.mark.parametrize("options", [{}, {"tuner": "evidence"}, {"tuner": "hypergradient"},
@@ -30,6 +20,7 @@ def digits_split(seed, n_train):
                          ids=["default", "evidence", "hypergradient", "l1-target", "l0-target"])
 def test_tuners_train_on_the_gpu_from_host_data(options):
     import lamina.torch as lt
+    from lamina.studies.shipped import digits_split
 
     Xtr, ytr, Xte, yte = digits_split(0, n_train=300)
     result = lt.tune(_mlp([64, 64, 10]), (Xtr, ytr), epochs=10, seed=0, **options)
@@ -46,6 +37,7 @@ def test_prior_mean_and_a_regression_on_the_gpu():
     from sklearn.datasets import load_diabetes
 
     import lamina.torch as lt
+    from lamina.studies.shipped import digits_split
 
     Xtr, ytr, _, _ = digits_split(0, n_train=300)
     pretrained = {k: v.detach().cpu() for k, v in _mlp([64, 64, 10]).state_dict().items()}   # a host state_dict
