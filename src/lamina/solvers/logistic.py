@@ -215,7 +215,8 @@ def inner_tolerance(violation: float, unit: float) -> float:
     """The relative tolerance that asks a Newton subproblem for a duality gap of about 10⁻² times the
     squared current violation (in the solver's units), ``unit`` being what the inner solver's
     tolerance is relative to."""
-    wanted = 1e-2 * violation ** 2 / max(unit, np.finfo(float).tiny)
+    with np.errstate(over="ignore"):   # a unit near 0 asks for the loosest tolerance: the clip's 10⁻³
+        wanted = 1e-2 * violation ** 2 / max(unit, np.finfo(float).tiny)
     return float(np.clip(wanted, 1e-15, 1e-3))
 
 

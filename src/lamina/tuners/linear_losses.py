@@ -37,7 +37,10 @@ def mean_loss(loss: Loss, y, z, weight=None) -> float:
         per_sample = logsumexp_rows(z) - z[np.arange(z.shape[0]), y.astype(np.int64)]
     else:
         per_sample = np.logaddexp(0.0, z) - y * z
-    return float(np.mean(per_sample) if weight is None else weight @ per_sample / np.sum(weight))
+    if weight is None:
+        return float(np.mean(per_sample))
+    total = float(np.sum(weight))   # a held-out fold of weight 0 has no mean: NaN, which the criteria skip
+    return float(weight @ per_sample / total) if total > 0 else float("nan")
 
 
 def loss_gradient(loss: Loss, y, z, weight=None) -> np.ndarray:
