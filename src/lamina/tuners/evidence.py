@@ -155,8 +155,10 @@ def evidence_step(alpha, gamma, norm2, *, sizes, pruned, penalized=None, hyperpr
     """
     alpha = np.asarray(alpha, dtype=np.float64)
     pruned = np.asarray(pruned, dtype=bool)
-    with np.errstate(divide="ignore", invalid="ignore"):   # 0/0 of a group pruned before (w = 0, γ = 0): replaced below
-        new_alpha = mackay_precision(gamma, norm2, hyperprior, norm_floor=norm_floor)
+    # the groups pruned before (w = 0, γ = 0: a 0/0) stay at α = ∞; the update runs on the others
+    new_alpha = np.full(alpha.shape, np.inf)
+    new_alpha[~pruned] = mackay_precision(np.asarray(gamma, dtype=np.float64)[~pruned],
+                                          np.asarray(norm2, dtype=np.float64)[~pruned], hyperprior, norm_floor=norm_floor)
     if penalized is None:
         penalized = np.ones(alpha.shape, dtype=bool)
     new_alpha = np.where(penalized, new_alpha, alpha)
