@@ -47,3 +47,27 @@ def test_prior_mean_and_a_regression_on_the_gpu():
     X, y = ((X - X.mean(0)) / X.std(0)).astype(np.float32), ((y - y.mean()) / y.std()).astype(np.float32)
     result = lt.tune(_mlp([10, 32, 1]), (X, y[:, None]), likelihood="regression", epochs=20, seed=0)
     assert all(p.is_cuda and bool(torch.isfinite(p).all()) for p in result.model.parameters())
+
+
+@pytest.mark.parametrize("argv", [
+    ("--methods", "none", "heldout", "evidence", "cv", "--epochs", "3", "--hidden", "16"),
+    ("--task", "digits-transfer", "--methods", "uniform", "heldout", "--epochs", "3"),
+    ("--task", "sparsity-digits-cnn", "--methods", "global", "lamina-l1", "--sparsities", "0.9", "--epochs", "5"),
+    ("--task", "transformer-char", "--methods", "none", "lamina", "--steps", "20", "--chars", "20000",
+     "--d-model", "16", "--layers", "1", "--context", "16", "--lm-batch-size", "8"),
+], ids=["digits", "transfer", "sparsity", "transformer"])
+def test_lamina_nn_on_the_gpu(tmp_path, capsys, argv):
+    """``lamina nn --device cuda``: every kind of study runs its cells on the GPU (the studies need
+    Optuna and SQLAlchemy, which the device image may lack: skipped there, with the reason)."""
+    import argparse
+    import json
+
+    pytest.importorskip("optuna")
+    from lamina.studies.commands import add_nn_parser
+
+    parser = argparse.ArgumentParser()
+    add_nn_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["nn", *argv, "--device", "cuda", "--seeds", "1", "--out", str(tmp_path), "--json"])
+    code = args.run(args)
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["failed"] == [] and out["missing"] == []

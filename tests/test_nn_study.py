@@ -179,3 +179,62 @@ def test_threads_per_worker(tmp_path, capsys, monkeypatch):
         assert os.environ["OMP_NUM_THREADS"] == "1" and torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_device_option(tmp_path, capsys):
+    """--device cpu leaves the cells' settings as they were without it (studies stored before the
+    option resume) and gives the same numbers; a name torch does not know, a device this machine
+    lacks, and meta are refused by argparse, naming the option (exit 2)."""
+    from lamina.studies.nn import study_cells
+    from lamina.studies.nn_sparsity import study_cells as sparsity_cells
+    from lamina.studies.nn_transformer import study_cells as transformer_cells
+
+    def params(cells):
+        return [cell.params for cell in cells]
+
+    nn_args = ("digits", ["none", "uniform"], 2)
+    nn_kwargs = {"epochs": 5, "lr": 1e-3, "batch_size": 8}
+    sparsity_args = ("sparsity-digits-mlp", ["LAMP"], [0.9], 1)
+    lm_kwargs = {"steps": 10, "lr": 1e-3, "batch_size": 4, "chars": 20_000, "d_model": 16, "layers": 1,
+                 "context": 16, "decay": 0.1}
+    assert params(study_cells(*nn_args, **nn_kwargs, device="cpu")) == params(study_cells(*nn_args, **nn_kwargs))
+    assert (params(sparsity_cells(*sparsity_args, **nn_kwargs, device="cpu"))
+            == params(sparsity_cells(*sparsity_args, **nn_kwargs)))
+    assert (params(transformer_cells("transformer-char", ["none"], 1, **lm_kwargs, device="cpu"))
+            == params(transformer_cells("transformer-char", ["none"], 1, **lm_kwargs)))
+    for cells in (study_cells(*nn_args, **nn_kwargs, device="cuda:1"),
+                  sparsity_cells(*sparsity_args, **nn_kwargs, device="cuda:1"),
+                  transformer_cells("transformer-char", ["none"], 1, **lm_kwargs, device="cuda:1")):
+        assert {cell.params["device"] for cell in cells} == {"cuda:1"}   # a resume elsewhere is refused by name
+    for bad, reason in [("gpu0", "is not a torch device"), ("cuda:97", "torch cannot use that device"),
+                        ("meta", "hold no values")]:
+        with pytest.raises(SystemExit) as exit:
+            parse("--device", bad)
+        err = capsys.readouterr().err
+        assert exit.value.code == 2 and "--device" in err and reason in err, err
+    argv = ("--methods", "none", "uniform", "--seeds", "1", "--epochs", "2", "--hidden", "8", "--json")
+    code, on_cpu = run_json(capsys, *argv, "--out", str(tmp_path / "cpu"), "--device", "cpu")
+    code_plain, plain = run_json(capsys, *argv, "--out", str(tmp_path / "plain"))
+    assert code == code_plain == 0
+    assert [row["NLL"] for row in on_cpu["results"]] == [row["NLL"] for row in plain["results"]]
+    # the study stored on the CPU is not resumed on another device unnoticed
+    from lamina.studies.opening import SettingsMismatchError, open_study
+    from lamina.studies.storage import storage_spec
+
+    options = {"cv": {"grid": [float(v) for v in np.logspace(-2, 2, 5)], "folds": 3}, "optuna": {"n_trials": 10}}
+    elsewhere = study_cells("digits", ["none", "uniform"], 1, epochs=2, lr=3e-3, batch_size=128, hidden=(8,),
+                            options=options, device="cuda:1")
+    with pytest.raises(SettingsMismatchError, match='device: stored null, now "cuda:1"'):
+        open_study("nn-digits", elsewhere, storage_spec(None, tmp_path / "cpu" / "study.db"), resume=True)
+
+
+def test_a_cell_moves_its_model_and_prior_mean_to_the_device():
+    """What ``--device`` does in a cell, checked on the 'meta' device, which every torch build has."""
+    from lamina.studies.nn import load_task, on_device
+    from lamina.studies.nn_sparsity import load
+
+    task = on_device(load_task("digits-transfer", 0), "meta")
+    assert {p.device.type for p in task.model.parameters()} == {"meta"}
+    assert task.prior_mean and {v.device.type for v in task.prior_mean.values()} == {"meta"}
+    assert task.train[0].device.type == "cpu"   # the data stay on the host
+    assert {p.device.type for p in load("sparsity-digits-cnn", 0, device="meta")[0].parameters()} == {"meta"}

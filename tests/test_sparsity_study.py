@@ -27,7 +27,7 @@ def test_sparsity_study_runs_resumes_and_reports(tmp_path, capsys, monkeypatch):
     real_fit = lamina.torch.fit
     monkeypatch.setattr(lamina.torch, "fit", lambda *a, **k: fits.append(1) or real_fit(*a, **k))
     nn_sparsity._DENSE_CACHE.clear()
-    monkeypatch.setattr(nn_sparsity, "_warm_up", lambda task, hidden: None)   # its tiny fit is not a dense run
+    monkeypatch.setattr(nn_sparsity, "_warm_up", lambda task, hidden, device="cpu": None)   # its tiny fit is not a dense run
     args = parse(*TINY, "--out", str(tmp_path), "--json")
     assert args.run(args) == 0
     out = json.loads(capsys.readouterr().out)
@@ -118,6 +118,6 @@ def test_a_workers_warm_up_changes_no_result(monkeypatch):
     monkeypatch.setattr(nn_sparsity, "_DENSE_CACHE", type(nn_sparsity._DENSE_CACHE)())
     runs = [nn_sparsity.run_method("sparsity-digits-mlp", method, 0.9, 1, epochs=5, hidden=(16,))
             for method in ("global", "lamina-l1", "global", "lamina-l1")]
-    assert nn_sparsity._WARMED == {("sparsity-digits-mlp", (16,))}
+    assert nn_sparsity._WARMED == {("sparsity-digits-mlp", (16,), "cpu")}
     for first, again in ((runs[0], runs[2]), (runs[1], runs[3])):
         assert first["accuracy"] == again["accuracy"] and first["lambdas"] == again["lambdas"]

@@ -54,6 +54,25 @@ def seed_count(text: str) -> int:
     return value
 
 
+def torch_device(text: str) -> str:
+    """``--device``: a device torch knows and this machine has — checked by making a tensor there,
+    so that a study on a missing GPU fails before any cell runs, naming the option."""
+    import torch
+
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError) as error:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a torch device (cpu, cuda, cuda:1, mps, …): {error}") from None
+    if device.type == "meta":
+        raise argparse.ArgumentTypeError("'meta' tensors hold no values: nothing can be trained there")
+    try:
+        torch.zeros(1, device=device)
+    except Exception as error:   # AssertionError without CUDA support, RuntimeError for a missing index
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise argparse.ArgumentTypeError(f"{text!r}: torch cannot use that device on this machine ({reason})") from None
+    return str(device)
+
+
 def output_folder(text) -> pathlib.Path:
     """The ``--out`` folder, created before the study is opened or anything runs, so that an unusable
     one fails first and by name; an empty value (it would write into the current folder) is refused."""
@@ -255,6 +274,9 @@ def add_nn_parser(sub) -> argparse.ArgumentParser:
     nn.add_argument("--threads", type=positive_int, default=1,
                     help="torch threads per worker (default 1: with --workers W the study uses W cores; more "
                          "threads than free cores, e.g. beside another busy process, slow every cell down)")
+    nn.add_argument("--device", type=torch_device, default=None,
+                    help="where every cell trains: cpu (default), cuda, cuda:1, mps, … (the data stays on the host "
+                         "and moves with the model; one worker per GPU is the usual choice)")
     nn.add_argument("--cv-grid", type=positive_int, default=5, help="δ values of the CV baseline (default 5)")
     nn.add_argument("--cv-folds", type=positive_int, default=3, help="folds of the CV baseline (default 3)")
     nn.add_argument("--optuna-trials", type=positive_int, default=10, help="trials of the Optuna baseline (default 10)")
@@ -283,7 +305,7 @@ def run_nn(args) -> int:
     options = {"cv": {"grid": [float(v) for v in np.logspace(-2, 2, args.cv_grid)], "folds": args.cv_folds},
                "optuna": {"n_trials": args.optuna_trials}}
     cells = study_cells(args.task, args.methods, args.seeds, epochs=args.epochs, lr=args.lr,
-                        batch_size=args.batch_size, hidden=args.hidden, options=options)
+                        batch_size=args.batch_size, hidden=args.hidden, options=options, device=args.device)
     intro = (f"Task {args.task}: the same network trained with each strategy for choosing a prior "
              f"precision δ per layer (loss = mean NLL + 1/(2N) Σ_g δ_g‖W_g‖²), Adam, {args.epochs} epochs, "
              f"lr {args.lr}, batch {args.batch_size}, {args.seeds} seeds. Lower test NLL is better; "

@@ -204,7 +204,8 @@ def run_cell(params: dict, recorder) -> dict:
         raise ValueError(f"strategy must be one of {sorted(STRATEGIES)}, got {strategy!r}")
     method, options = STRATEGIES[strategy]
     options = {**options, **params.get("options", {}).get(strategy, {})}
-    task = load_task(params["task"], params["seed"], tuple(params.get("hidden", (256, 256))))
+    task = on_device(load_task(params["task"], params["seed"], tuple(params.get("hidden", (256, 256)))),
+                     params.get("device", "cpu"))
     finding = _identifiability(task)
     transfer = _transfer(task)
     if task.prior_mean is not None:
@@ -220,6 +221,23 @@ def run_cell(params: dict, recorder) -> dict:
             "lambdas": {k: float(v) for k, v in result.lambdas.items()},
             "curve": storable_curve(result.curve), "identifiability": finding,
             **({"transfer": transfer} if transfer else {})}
+
+
+def on_device(task: Task, device: str) -> Task:
+    """``task`` with its model and prior mean on ``device`` (``lamina nn --device``); the data stay on
+    the host: :func:`lamina.torch.tune` and :func:`lamina.torch.evaluate` move each batch to the model."""
+    if device == "cpu":
+        return task
+    task.model.to(device)
+    if task.prior_mean is not None:
+        task.prior_mean = {name: value.to(device) for name, value in task.prior_mean.items()}
+    return task
+
+
+def device_param(device) -> dict:
+    """The cells' ``device`` setting: absent on the CPU (the studies stored before the option resume
+    unchanged), else stored, so that a study is not resumed on another kind of device unnoticed."""
+    return {} if device in (None, "cpu") else {"device": str(device)}
 
 
 def _identifiability(task: Task) -> str:
@@ -249,8 +267,8 @@ def _transfer(task: Task) -> str | None:
 
 
 def study_cells(task: str, strategies, seeds: int, *, epochs: int, lr: float, batch_size: int,
-                hidden=(256, 256), options: dict | None = None):
-    """The cells of a network study: one per (strategy, seed)."""
+                hidden=(256, 256), options: dict | None = None, device=None):
+    """The cells of a network study: one per (strategy, seed); ``device``: where they train (None: the CPU)."""
     from lamina.studies.runner import Cell
 
     unknown = [s for s in strategies if s not in STRATEGIES]
@@ -259,5 +277,6 @@ def study_cells(task: str, strategies, seeds: int, *, epochs: int, lr: float, ba
     identity = task_identity(task)
     return [Cell(f"{strategy}/seed={seed}",
                  {"task": task, **identity, "strategy": strategy, "method": strategy, "seed": seed, "epochs": epochs,
-                  "lr": lr, "batch_size": batch_size, "hidden": list(hidden), "options": options or {}})
+                  "lr": lr, "batch_size": batch_size, "hidden": list(hidden), "options": options or {},
+                  **device_param(device)})
             for strategy in strategies for seed in range(seeds)]

@@ -56,8 +56,9 @@ def check_sparsity_task(task: str) -> None:
         raise ValueError(f"--task: unknown sparsity task {task!r}; choose from {list(TASKS)}")
 
 
-def load(task: str, seed: int, hidden=(256, 256)):
-    """(model, (X_train, y_train), (X_test, y_test)) of ``task`` for ``seed`` (model from the seed)."""
+def load(task: str, seed: int, hidden=(256, 256), device: str = "cpu"):
+    """(model, (X_train, y_train), (X_test, y_test)) of ``task`` for ``seed`` (model from the seed, on
+    ``device``; the data stay on the host and move with each batch)."""
     import torch
 
     from lamina.studies.shipped import DigitsCNN, cancer_split, digits_split, relu_mlp
@@ -68,15 +69,15 @@ def load(task: str, seed: int, hidden=(256, 256)):
         model = DigitsCNN()
     else:
         model = relu_mlp([Xtr.shape[1], *hidden, int(max(ytr.max(), yte.max())) + 1])
-    return model, (Xtr, ytr), (Xte, yte)
+    return model.to(device), (Xtr, ytr), (Xte, yte)
 
 
-def _dense(task, seed, hidden, epochs, lr, batch_size):
+def _dense(task, seed, hidden, epochs, lr, batch_size, device: str = "cpu"):
     """State dict and seconds of the dense run of a seed, memoized per process (2 entries)."""
     from lamina.torch import fit
-    key = (task, seed, tuple(hidden), epochs, lr, batch_size)
+    key = (task, seed, tuple(hidden), epochs, lr, batch_size, device)
     if key not in _DENSE_CACHE:
-        model, train, _ = load(task, seed, hidden)
+        model, train, _ = load(task, seed, hidden, device)
         started = time.perf_counter()
         fit(model, train, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
         _DENSE_CACHE[key] = (copy.deepcopy(model.state_dict()), time.perf_counter() - started)
@@ -86,29 +87,30 @@ def _dense(task, seed, hidden, epochs, lr, batch_size):
     return _DENSE_CACHE[key]
 
 
-def _warm_up(task: str, hidden) -> None:
+def _warm_up(task: str, hidden, device: str = "cpu") -> None:
     """A fit, a tune and a pruning of ``task``'s network on 32 samples, once per process and
     network: a fresh worker's first cell otherwise pays one-off costs (imports, the allocator, first
     kernels) that its time ratio counts — an allocation cell took 1.05 s as a worker's first and
     0.31 s as its second, and lamina's "time × allocations" read 0.02 on small runs."""
     from lamina.torch import fit, tune
     from lamina.torch.pruning import prune_and_finetune
-    if (task, tuple(hidden)) in _WARMED:
+    if (task, tuple(hidden), device) in _WARMED:
         return
-    model, (X, y), _ = load(task, 0, hidden)
+    model, (X, y), _ = load(task, 0, hidden, device)
     few = (X[:32], y[:32])
     fit(model, few, epochs=2, batch_size=16)
     prune_and_finetune(model, few, "global", 0.5, epochs=1, batch_size=16)
-    tune(load(task, 0, hidden)[0], few, target_sparsity=0.5, penalty="l1", epochs=4, batch_size=16)
-    _WARMED.add((task, tuple(hidden)))
+    tune(load(task, 0, hidden, device)[0], few, target_sparsity=0.5, penalty="l1", epochs=4, batch_size=16)
+    _WARMED.add((task, tuple(hidden), device))
 
 
 def run_method(task: str, method: str, sparsity: float, seed: int, *, epochs: int = 300, lr: float = 3e-3,
-               batch_size: int = 128, hidden=(256, 256), prox_metric: str = "auto") -> dict:
+               batch_size: int = 128, hidden=(256, 256), prox_metric: str = "auto", device: str = "cpu") -> dict:
     """Train ``method`` on ``task`` to ``sparsity`` (module docs) and return its test metrics:
     ``accuracy``, ``objective`` = 1 − accuracy, ``sparsity`` reached, ``per_layer`` sparsity,
     ``lambdas`` (λ per layer; {} for the magnitude allocations), ``seconds``, ``fits`` = 1.
-    ``prox_metric`` is passed to the λ methods (:func:`lamina.torch.tune`)."""
+    ``prox_metric`` is passed to the λ methods (:func:`lamina.torch.tune`); ``device``: where every
+    network trains."""
     from lamina.torch import evaluate, tune
     from lamina.torch.pruning import layer_sparsity, overall_sparsity, prune_and_finetune
     from lamina.torch.sparsity import check_target_sparsity
@@ -117,11 +119,11 @@ def run_method(task: str, method: str, sparsity: float, seed: int, *, epochs: in
     if check_target_sparsity(sparsity) == 0.0:
         raise ValueError("sparsity must lie in (0, 1) for the sparsity study (0 trains every method densely)")
     tail = int(round(FINETUNE * epochs))
-    _warm_up(task, hidden)
-    model, train, test = load(task, seed, hidden)
+    _warm_up(task, hidden, device)
+    model, train, test = load(task, seed, hidden, device)
     lambdas, trajectory = {}, []
     if method in ALLOCATIONS:
-        state, seconds = _dense(task, seed, tuple(hidden), epochs - tail, lr, batch_size)
+        state, seconds = _dense(task, seed, tuple(hidden), epochs - tail, lr, batch_size, device)
         model.load_state_dict(state)
         out = prune_and_finetune(model, train, method, sparsity, epochs=tail, lr=lr, batch_size=batch_size, seed=seed)
         seconds += out.seconds if out is not None else 0.0
@@ -148,11 +150,12 @@ def run_cell(params: dict, recorder) -> dict:
     as L2's does on δ_g δ_h, and the zeros do not move — so where only the product of the λ is
     identified (a ReLU chain), a λ per layer cannot beat one λ at the optimum."""
     from lamina.studies.nn import Task, _identifiability
-    model, train, test = load(params["task"], params["seed"], tuple(params["hidden"]))
+    device = params.get("device", "cpu")
+    model, train, test = load(params["task"], params["seed"], tuple(params["hidden"]), device)
     finding = _identifiability(Task(model, tuple(_as_tensor(a) for a in train), test, "classification"))
     metrics = run_method(params["task"], params["strategy"], params["sparsity"], params["seed"],
                          epochs=params["epochs"], lr=params["lr"], batch_size=params["batch_size"],
-                         hidden=tuple(params["hidden"]))
+                         hidden=tuple(params["hidden"]), device=device)
     metrics["identifiability"] = finding
     trajectory = metrics.pop("trajectory")
     stride = max(1, math.ceil(len(trajectory) / 50))
@@ -167,8 +170,10 @@ def method_label(method: str, sparsity: float) -> str:
 
 
 def study_cells(task: str, methods, sparsities, seeds: int, *, epochs: int, lr: float, batch_size: int,
-                hidden=(256, 256)):
-    """One cell per (method, ρ, seed); seed-major so that a worker reuses each dense run."""
+                hidden=(256, 256), device=None):
+    """One cell per (method, ρ, seed); seed-major so that a worker reuses each dense run; ``device``:
+    where they train (None: the CPU)."""
+    from lamina.studies.nn import device_param
     from lamina.studies.runner import Cell
     check_sparsity_task(task)
     unknown = [m for m in methods if m not in METHODS]
@@ -183,7 +188,7 @@ def study_cells(task: str, methods, sparsities, seeds: int, *, epochs: int, lr: 
     return [Cell(f"{method}/sparsity={rho:g}/seed={seed}",
                  {"task": task, "strategy": method, "method": method_label(method, rho), "sparsity": float(rho),
                   "seed": seed, "epochs": epochs, "lr": lr, "batch_size": batch_size, "hidden": list(hidden),
-                  "finetune_fraction": FINETUNE})
+                  "finetune_fraction": FINETUNE, **device_param(device)})
             for seed in range(seeds) for rho in sparsities for method in methods]
 
 
@@ -238,7 +243,7 @@ def run_sparsity_study(args) -> int:
     methods = args.methods or list(METHODS)
     sparsities = list(args.sparsities or DEFAULT_SPARSITIES)
     cells = study_cells(args.task, methods, sparsities, args.seeds, epochs=args.epochs, lr=args.lr,
-                        batch_size=args.batch_size, hidden=args.hidden)
+                        batch_size=args.batch_size, hidden=args.hidden, device=args.device)
     intro = (f"Task {args.task}: test accuracy at overall sparsities {', '.join(f'{100 * r:g}%' for r in sparsities)} "
              f"(exact zeros among the weight tensors) — magnitude pruning with the uniform, global, ERK and LAMP "
              f"allocations after dense training, against lamina's sparsity tuner with one λ or one λ per layer. "

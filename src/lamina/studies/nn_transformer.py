@@ -63,7 +63,8 @@ def run_cell(params: dict, recorder) -> dict:
         raise ValueError(f"strategy must be one of {sorted(STRATEGIES)}, got {name!r}")
     strategy, lam = STRATEGIES[name]
     corpus, config, recipe = _setting(params)
-    run = run_strategy(strategy, corpus, config, recipe, params["seed"], lam=lam if lam is not None else params["decay"])
+    run = run_strategy(strategy, corpus, config, recipe, params["seed"], lam=lam if lam is not None else params["decay"],
+                       device=params.get("device", "cpu"))
     regularized = set(run.info["lambdas"])
     for point in run.trajectory:
         recorder.log(point["step"], lambdas={k: v for k, v in point["decays"].items() if k in regularized},
@@ -80,8 +81,9 @@ def run_cell(params: dict, recorder) -> dict:
 
 
 def study_cells(task: str, strategies, seeds: int, *, steps: int, lr: float, batch_size: int, chars: int,
-                d_model: int, layers: int, context: int, decay: float):
-    """The cells of a transformer study: one per (strategy, seed)."""
+                d_model: int, layers: int, context: int, decay: float, device=None):
+    """The cells of a transformer study: one per (strategy, seed); ``device``: where they train (None: the CPU)."""
+    from lamina.studies.nn import device_param
     from lamina.studies.runner import Cell
 
     if task not in TASKS:
@@ -100,7 +102,7 @@ def study_cells(task: str, strategies, seeds: int, *, steps: int, lr: float, bat
     return [Cell(f"{strategy}/seed={seed}",
                  {"task": task, "strategy": strategy, "method": strategy, "seed": seed, "steps": steps, "lr": lr,
                   "batch_size": batch_size, "chars": chars, "d_model": d_model, "layers": layers,
-                  "context": context, "decay": decay})
+                  "context": context, "decay": decay, **device_param(device)})
             for strategy in strategies for seed in range(seeds)]
 
 
@@ -127,7 +129,7 @@ def run_transformer(args) -> int:
     methods = list(DEFAULT_STRATEGIES) if args.methods is None else list(args.methods)
     cells = study_cells(args.task, methods, args.seeds, steps=args.steps, lr=args.lr, batch_size=args.lm_batch_size,
                         chars=args.chars, d_model=args.d_model, layers=args.layers, context=args.context,
-                        decay=args.decay)
+                        decay=args.decay, device=args.device)
     intro = (f"Task {args.task}: a pre-LN character transformer (width {args.d_model}, {args.layers} blocks, "
              f"context {args.context}) on the first {_characters(args.chars)} characters of the Python reference topics, "
              f"trained with AdamW ({args.steps} steps of {args.lm_batch_size} windows, lr {args.lr}, warm-up then "
