@@ -13,7 +13,10 @@ that played no part in choosing the default:
   training samples, standardized y;
 
 and three added on 6 December 2026: ``digits-relu-narrow`` (64-32-32-10 ReLU, 400 digits),
-``cancer-elu-deep`` (30-32-32-32-2 ELU, 150 tumours), ``wine-silu-wide`` (13-256-3 SiLU, 80 wines).
+``cancer-elu-deep`` (30-32-32-32-2 ELU, 150 tumours), ``wine-silu-wide`` (13-256-3 SiLU, 80 wines);
+and three on 7 December: ``digits-labelnoise`` (64-128-128-10 ReLU, 500 digits, 30 % of the
+training labels replaced by another class), ``digits-tanh-small`` (64-64-64-10 tanh, 150 digits),
+``cancer-labelnoise`` (30-64-64-2 ReLU, 300 tumours, 20 % of the training labels flipped).
 "default" is ``tune`` without ``tuner=`` (held-out calibration for classification, the evidence for
 a regression).
 
@@ -21,7 +24,8 @@ Same recipe for every method: Adam, lr 3e-3, batch 128, 300 epochs, seeds 0–2,
 Output: one JSON line per (setting, seed, method) on stdout, then a markdown summary with the
 paired differences of the default to δ = 1 and to CV (± s.e. over seeds).
 
-Usage: ``OMP_NUM_THREADS=1 python benchmarks/bench_nn_unseen.py [setting …]``.
+Usage: ``OMP_NUM_THREADS=1 python benchmarks/bench_nn_unseen.py [setting …] [--methods auto]
+[--from-json earlier.log …]`` (the records of an earlier run fill the methods not rerun).
 """
 from __future__ import annotations
 
@@ -80,14 +84,42 @@ def settings():
                             lambda: _mlp([30, 32, 32, 32, 2], "elu")),
         "wine-silu-wide": ("classification", lambda s: _split(*load_wine(return_X_y=True), 80, s),
                            lambda: _mlp([13, 256, 3], "silu")),
+        # added 7 December 2026 (noise levels and data sizes the others lack), before any was run
+        "digits-labelnoise": ("classification",
+                              lambda s: _noisy_labels(_split(*load_digits(return_X_y=True), 500, s, scale="pixels"),
+                                                      0.3, s),
+                              lambda: _mlp([64, 128, 128, 10])),
+        "digits-tanh-small": ("classification",
+                              lambda s: _split(*load_digits(return_X_y=True), 150, s, scale="pixels"),
+                              lambda: _mlp([64, 64, 64, 10], nn_tanh())),
+        "cancer-labelnoise": ("classification",
+                              lambda s: _noisy_labels(_split(*load_breast_cancer(return_X_y=True), 300, s), 0.2, s),
+                              lambda: _mlp([30, 64, 64, 2])),
     }
+
+
+def nn_tanh():
+    from torch import nn
+    return nn.Tanh
+
+
+def _noisy_labels(split, fraction, seed):
+    """The training labels of ``split``, a ``fraction`` of them replaced by labels drawn uniformly
+    from the other classes (the test labels stay clean): a noise level the data sets lack."""
+    Xtr, ytr, Xte, yte = split
+    rng = np.random.default_rng(1000 + seed)
+    classes = np.unique(ytr)
+    flip = rng.random(ytr.size) < fraction
+    shift = rng.integers(1, classes.size, size=ytr.size)
+    noisy = np.where(flip, classes[(np.searchsorted(classes, ytr) + shift) % classes.size], ytr)
+    return Xtr, noisy, Xte, yte
 
 
 METHODS = [("none", {}), ("fixed", {"delta": 1.0}), ("auto", {}),
            ("cv", {"grid": np.logspace(-2, 2, 13), "folds": 5, "n_jobs": 1})]
 
 
-def run(names, seeds=(0, 1, 2)):
+def run(names, seeds=(0, 1, 2), methods=None):
     import torch
 
     import lamina.torch as lt
@@ -99,6 +131,8 @@ def run(names, seeds=(0, 1, 2)):
         for seed in seeds:
             data = load(seed)
             for method, options in METHODS:
+                if methods is not None and method not in methods:
+                    continue
                 torch.manual_seed(seed)
                 started = time.perf_counter()
                 result = lt.tune(make(), data[:2], likelihood=likelihood, tuner=method, epochs=300, lr=3e-3,
@@ -120,6 +154,8 @@ def summary(records) -> str:
     for name in dict.fromkeys(r["setting"] for r in records):
         rows = {m: sorted((r for r in records if r["setting"] == name and r["method"] == m), key=lambda r: r["seed"])
                 for m, _ in METHODS}
+        if not all(rows.values()):   # a method not run on this setting (--methods without --from-json)
+            continue
         second = "rmse" if "rmse" in rows["auto"][0] else "accuracy"
 
         def mean(m, key="nll"):
@@ -135,5 +171,26 @@ def summary(records) -> str:
     return "\n".join(lines)
 
 
+def from_json(paths) -> list:
+    """The JSON lines of earlier runs (one record per setting, seed and method; a later line
+    replaces an earlier one of the same cell)."""
+    cells = {}
+    for path in paths:
+        for line in open(path):
+            if line.startswith("{"):
+                record = json.loads(line)
+                cells[(record["setting"], record["seed"], record["method"])] = record
+    return list(cells.values())
+
+
 if __name__ == "__main__":
-    print(summary(run(sys.argv[1:] or list(settings()))))
+    import argparse
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("settings", nargs="*", help=f"default: all of {list(settings())}")
+    parser.add_argument("--methods", nargs="+", choices=[m for m, _ in METHODS],
+                        help="run only these (e.g. auto after the default changed); --from-json supplies the rest")
+    parser.add_argument("--from-json", nargs="+", default=[], metavar="LOG",
+                        help="earlier runs' JSON lines: the table is built from them and this run's records")
+    args = parser.parse_args()
+    records = run(args.settings or list(settings()), methods=args.methods) if args.settings or not args.from_json else []
+    print(summary(from_json(args.from_json) + records if args.from_json else records))

@@ -1,5 +1,7 @@
 """Prior means per group (L2-SP: δ_g ‖W_g − μ_g‖²) in coupled and decoupled modes, and the
 held-out tuner's search along the identified directions of log δ."""
+import math
+
 import numpy as np
 import pytest
 
@@ -204,6 +206,24 @@ def test_heldout_skips_updates_while_the_held_out_predictions_are_worse_than_cha
     one_wrong = HeldoutScale(net, reg, Classification(), (X, torch.tensor([0, 1, 1])), burn_in=1, update_every=1)
     assert one_wrong._uninformative() is None                     # mean NLL ≈ 0.60 < log 2
     assert one_wrong.on_epoch_end(0, None) is True and one_wrong.n_skipped_chance == 0
+
+
+def test_an_overfit_network_worse_than_chance_at_its_own_scale_still_updates():
+    """Memorized label noise: four held-out samples right and one confidently wrong (margins 5) put
+    the held-out NLL at 1.01 > log 2, but at a smaller scale of the searched line it beats chance —
+    the update runs (and raises δ) instead of being skipped as "chance"; a held-out set that no
+    scale predicts better than chance is still skipped."""
+    net, reg, _ = _identity_classifier()
+    X = torch.tensor([[5.0, 0.0], [0.0, 5.0], [5.0, 0.0], [0.0, 5.0], [5.0, 0.0]])
+    y = torch.tensor([0, 1, 0, 1, 1])
+    with torch.no_grad():
+        assert float(nn.functional.cross_entropy(net(X), y)) > math.log(2)
+    overfit = HeldoutScale(net, reg, Classification(), (X, y), burn_in=1, update_every=1)
+    assert overfit._uninformative() is None
+    assert overfit.on_epoch_end(0, None) is True and overfit.n_skipped_chance == 0
+    assert reg.lambdas["0.weight"] > 1.0
+    hopeless = HeldoutScale(net, Regularizer(net, 10, 1.0), Classification(), (X, 1 - y), burn_in=1, update_every=1)
+    assert hopeless._uninformative() == "chance"
 
 
 def test_heldout_skips_regression_updates_while_a_constant_predicts_the_held_out_targets_better():
