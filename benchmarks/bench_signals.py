@@ -150,12 +150,30 @@ def methods(skip=()):
 
 
 FAMILIES = ("seismogram", "image", "gather")
+EXTRA_FAMILIES = ("test-signal",)   # run when named with --families only (not part of the goals' rows)
+
+
+def test_signals(quick: bool):
+    """Donoho & Johnstone's test signals on N_SAMPLES points, noiseless: blocks, bumps, heavisine and
+    doppler (Donoho & Johnstone 1994, the textbook signals of per-level wavelet shrinkage) — settings
+    invented for the check (benchmarks/RESULTS.md, issue 18, 7 December 2026)."""
+    t = (np.arange(N_SAMPLES) + 0.5) / N_SAMPLES
+    jumps = np.array([.1, .13, .15, .23, .25, .40, .44, .65, .76, .78, .81])
+    heights = np.array([4, -5, 3, -4, 5, -4.2, 2.1, 4.3, -3.1, 2.1, -4.2])
+    widths = np.array([.005, .005, .006, .01, .01, .03, .01, .01, .005, .008, .005])
+    out = [("blocks", (heights * (1 + np.sign(t[:, None] - jumps)) / 2).sum(1)),
+           ("bumps", (np.array([4, 5, 3, 4, 5, 4.2, 2.1, 4.3, 3.1, 5.1, 4.2])
+                      * (1 + np.abs(t[:, None] - jumps) / widths) ** -4).sum(1)),
+           ("heavisine", 4 * np.sin(4 * np.pi * t) - np.sign(t - .3) - np.sign(.72 - t)),
+           ("doppler", np.sqrt(t * (1 - t)) * np.sin(2 * np.pi * 1.05 / (t + .05)))]
+    return out[:2] if quick else out
 
 
 def run(quick: bool, log=lambda line: print(line, flush=True), skip=(), families=FAMILIES):
     n_masks = 1 if quick else 2
     rows = []
-    sources = {"seismogram": (seismograms, False), "image": (images, False), "gather": (gathers, True)}
+    sources = {"seismogram": (seismograms, False), "image": (images, False), "gather": (gathers, True),
+               "test-signal": (test_signals, False)}
     for family in families:
         load, traces = sources[family]
         signals = load(quick)
@@ -268,8 +286,9 @@ if __name__ == "__main__":
                         help="skip the comparisons outside the goals' numbers (lamina one λ, the db4 columns; in "
                              "--validation, lamina plain CV): about half the time, for a check of a change to the "
                              "default; those columns read nan")
-    parser.add_argument("--families", nargs="+", choices=FAMILIES, default=list(FAMILIES),
-                        help="the kinds of signal to run (default: all; --validation has no gathers)")
+    parser.add_argument("--families", nargs="+", choices=FAMILIES + EXTRA_FAMILIES, default=list(FAMILIES),
+                        help="the kinds of signal to run (default: " + ", ".join(FAMILIES) + "; --validation has no "
+                             "gathers; test-signal, Donoho & Johnstone's noiseless test signals, only when named)")
     args = parser.parse_args()
     skip = SKIPPABLE if args.default_only else ()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
