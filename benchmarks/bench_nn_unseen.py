@@ -55,7 +55,7 @@ def _mlp(sizes, activation="relu", layer_norm=False):
     """Linear layers of ``sizes`` with ``activation`` (a name or an nn.Module class) between them,
     and a LayerNorm before each activation if ``layer_norm``; the last layer is linear."""
     from torch import nn
-    act = {"relu": nn.ReLU, "gelu": nn.GELU, "elu": nn.ELU, "silu": nn.SiLU}[activation] if isinstance(activation, str) else activation
+    act = {"relu": nn.ReLU, "gelu": nn.GELU, "elu": nn.ELU, "silu": nn.SiLU, "tanh": nn.Tanh}[activation] if isinstance(activation, str) else activation
     layers = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
         layers += [nn.Linear(fan_in, fan_out)] + ([nn.LayerNorm(fan_out)] if layer_norm else []) + [act()]
@@ -91,16 +91,11 @@ def settings():
                               lambda: _mlp([64, 128, 128, 10])),
         "digits-tanh-small": ("classification",
                               lambda s: _split(*load_digits(return_X_y=True), 150, s, scale="pixels"),
-                              lambda: _mlp([64, 64, 64, 10], nn_tanh())),
+                              lambda: _mlp([64, 64, 64, 10], "tanh")),
         "cancer-labelnoise": ("classification",
                               lambda s: _noisy_labels(_split(*load_breast_cancer(return_X_y=True), 300, s), 0.2, s),
                               lambda: _mlp([30, 64, 64, 2])),
     }
-
-
-def nn_tanh():
-    from torch import nn
-    return nn.Tanh
 
 
 def _noisy_labels(split, fraction, seed):

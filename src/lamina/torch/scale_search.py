@@ -341,15 +341,13 @@ class HeldoutScale:
         held_out = eval_outputs(self.model, X) if held_out is None else held_out
         if isinstance(self.likelihood, Gaussian):
             baseline = float((y - y.mean(0)).pow(2).mean())
-            at_chance = float(self._mse(held_out)) >= baseline
         elif isinstance(self.likelihood, Classification):
             if all_correct(held_out, y):
                 return "separable"
             baseline = math.log(held_out.shape[-1])
-            at_chance = float(self.likelihood.nll(held_out, y)) >= baseline
         else:
             return None
-        return "chance" if at_chance and self._chance_at_every_scale(baseline) else None
+        return "chance" if self._held_out_loss(held_out) >= baseline and self._chance_at_every_scale(baseline) else None
 
     @torch.no_grad()
     def _chance_at_every_scale(self, baseline: float) -> bool:
@@ -358,9 +356,7 @@ class HeldoutScale:
         with _moved_weights(self.model, self.regularizer) as move:
             for log_c in np.linspace(-log_range, 0.0, CHANCE_SCALES + 1)[:-1]:
                 move(np.full(len(self.regularizer.reg_groups), log_c))
-                out = _outputs(self.model, self.val[0], EVAL_BATCH)
-                gaussian = isinstance(self.likelihood, Gaussian)
-                if (float(self._mse(out)) if gaussian else float(self.likelihood.nll(out, self.val[1]))) < baseline:
+                if self._held_out_loss(_outputs(self.model, self.val[0], EVAL_BATCH)) < baseline:
                     return False
         return True
 
@@ -392,6 +388,11 @@ class HeldoutScale:
             mse = self._mse(held_out)
             self.likelihood.log_precision.copy_((-mse.clamp_min(1e-12).log()).to(self.likelihood.log_precision.dtype))
         return True
+
+    def _held_out_loss(self, held_out: torch.Tensor) -> float:
+        """The chance checks' loss of the held-out outputs: the mean squared error (Gaussian), else the NLL."""
+        gaussian = isinstance(self.likelihood, Gaussian)
+        return float(self._mse(held_out) if gaussian else self.likelihood.nll(held_out, self.val[1]))
 
     def _mse(self, held_out: torch.Tensor) -> torch.Tensor:
         """The held-out mean squared error of the held-out outputs ``held_out``."""
