@@ -44,11 +44,15 @@ def mean_loss(loss: Loss, y, z, weight=None) -> float:
 
 
 def loss_gradient(loss: Loss, y, z, weight=None) -> np.ndarray:
-    """d mean_loss / dz, shape (n,) (or (n, K) for the multinomial loss)."""
+    """d mean_loss / dz, shape (n,) (or (n, K) for the multinomial loss); NaN where the weights sum
+    to 0 (no mean, so no gradient: the criteria skip such a fold, as they skip its NaN mean)."""
     scale = (2.0 if loss is Loss.SQUARED else 1.0)
     if weight is None:
         return sample_gradient(loss, y, z) * (scale / y.shape[0])
-    share = scale * weight / np.sum(weight)
+    total = float(np.sum(weight))
+    if total <= 0:
+        return np.full(np.shape(z), np.nan)
+    share = scale * weight / total
     return sample_gradient(loss, y, z) * (share[:, None] if z.ndim == 2 else share)
 
 
