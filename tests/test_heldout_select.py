@@ -133,14 +133,15 @@ def test_adopt_moves_the_chosen_weights_and_noise_into_the_users_objects():
 
 def test_tune_keeps_the_same_numbers_when_one_scale_is_all_the_data_identify():
     """A ReLU chain identifies one direction: one calibration per fold, no selection, 0.85 fits
-    with ``folds=1``, even when the split calibration is asked for; the ratios stay uniform."""
+    with ``folds=1`` and a continued run, even when the split calibration is asked for; the ratios
+    stay uniform."""
     generator = torch.Generator().manual_seed(1)
     X = torch.randn(90, 3, generator=generator)
     y = (X.sum(1) > 0).long()
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(3, 6), nn.ReLU(), nn.Linear(6, 2))
     result = lt.tune(net, (X, y), epochs=20, lr=1e-2, batch_size=30, seed=0, burn_in=2, update_every=2,
-                     per_direction=True, folds=1, merge_at=0.5)   # (an update every 2 epochs shortens "auto")
+                     per_direction=True, folds=1, merge_at=0.5, refit=False)   # (an update every 2 epochs shortens "auto")
     assert "selection" not in result.info and result.compute.fits == pytest.approx(0.85)
     assert result.info["rule"] == "uniform" and len(set(result.lambdas.values())) == 1
 
@@ -244,24 +245,29 @@ def test_a_held_out_set_both_classify_without_error_cannot_choose_a_sharper_riva
     assert not classifies_all(good.model, Gaussian(), val)   # not a classifier: never "separable"
 
 
-@pytest.mark.parametrize(("calibrations", "share", "expected", "shortened"), [
-    (1, 0.7, 150, False),          # one calibration: 0.85 fits
-    (2, 0.7, 150, False),          # two folds or two kinds: 1.2 fits
-    (4, 0.7, 66, True),            # two kinds × two folds: 1.9 fits at half the epochs, 1.4 at 0.22
-    (6, 0.7, 37, True),            # 0.4 / 3.2 of them
-    (2, 1.0, 120, True),           # two folds on full-batch data: 1.5 steps at 0.5, 1.4 at 0.4
+@pytest.mark.parametrize(("calibrations", "share", "refit", "expected", "shortened"), [
+    (1, 0.7, False, 150, False),          # one calibration, then the continued run: 0.85 fits
+    (2, 0.7, False, 150, False),          # two folds or two kinds: 1.2 fits
+    (4, 0.7, False, 66, True),            # two kinds × two folds: 1.9 fits at half the epochs, 1.4 at 0.22
+    (6, 0.7, False, 37, True),            # 0.4 / 3.2 of them
+    (2, 1.0, False, 120, True),           # two folds on full-batch data: 1.5 steps at 0.5, 1.4 at 0.4
+    (1, 0.7, True, 90, False),            # one calibration of 0.3, then a retraining: 1.21 fits
+    (2, 0.7, True, 85, True),             # two folds: 0.4 / 1.4 of the epochs before the retraining
+    (2, 1.0, True, 60, True),             # two folds on full-batch data: 0.2
 ])
-def test_calibration_epochs_keep_the_calibrations_within_the_cost_budget(calibrations, share, expected, shortened):
+def test_calibration_epochs_keep_the_calibrations_within_the_cost_budget(calibrations, share, refit, expected, shortened):
     """Without searches (update_cost 0) the most epochs of k calibrations on the share f of a full
-    epoch: k·f·m + 1 − m ≤ 1.4, m ≤ 0.4 / (k·f − 1) (in whole epochs of 300)."""
+    epoch: k·f·m + 1 − m ≤ 1.4, m ≤ 0.4 / (k·f − 1) before a continued run, k·f·m + 1 ≤ 1.4 before a
+    retraining (in whole epochs of 300, from half of them or 0.3)."""
     from lamina.torch.heldout_budget import COST_BUDGET, OVERHEAD, budget_fits, calibration_epochs, merge_share
-    assert merge_share("auto", False) == 0.5 and merge_share("auto", True) == 1.0   # refit: the whole run
-    assert merge_share(0.3, False) == 0.3                                           # a number is kept
-    first, cut = calibration_epochs(300, 150, calibrations, share, 0.0, 20, 5)
+    assert merge_share("auto", False) == 0.5 and merge_share("auto", True) == 0.3   # refit: a shorter calibration
+    assert merge_share(0.3, False) == 0.3 and merge_share(1.0, True) == 1.0        # a number is kept
+    most = int(merge_share("auto", refit) * 300)
+    first, cut = calibration_epochs(300, most, calibrations, share, 0.0, 20, 5, refit=refit)
     assert (first, cut) == (expected, shortened)
-    assert budget_fits(300, first, calibrations, share, 0.0, 20, 5) <= COST_BUDGET - OVERHEAD + 1e-9
+    assert budget_fits(300, first, calibrations, share, 0.0, 20, 5, refit=refit) <= COST_BUDGET - OVERHEAD + 1e-9
     if cut:   # the most: one epoch more is over
-        assert budget_fits(300, first + 1, calibrations, share, 0.0, 20, 5) > COST_BUDGET - OVERHEAD
+        assert budget_fits(300, first + 1, calibrations, share, 0.0, 20, 5, refit=refit) > COST_BUDGET - OVERHEAD
     # an update's searches count: one costing 2.6 epochs every 6 (a full-batch run on 60 samples)
     first, cut = calibration_epochs(300, 150, 2, 1.0, 2.6, 20, 6)
     assert cut and first == 73   # 73 + 9 · 5.2 ≤ 120 < 74 + 10 · 5.2 (the tenth update at epoch 74)
@@ -362,7 +368,7 @@ def test_the_continued_run_makes_up_the_steps_the_split_did_not_make():
     y = (X[:, 0] > 0).long()
     for epochs in (4, 10, 31):
         net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
-        info = lt.tune(net, (X, y), epochs=epochs, batch_size=128, seed=0).info
+        info = lt.tune(net, (X, y), epochs=epochs, batch_size=128, seed=0, refit=False).info
         first, rest = info["merge_epoch"], info["continued_epochs"]
         steps = first * steps_per_epoch(info["n_train"], 128) + rest * steps_per_epoch(500, 128)
         assert abs(steps - epochs * steps_per_epoch(500, 128)) <= steps_per_epoch(500, 128) / 2

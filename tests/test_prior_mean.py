@@ -170,9 +170,10 @@ def test_heldout_searches_the_identified_directions():
     result = lt.tune(relu, (X, y), epochs=30, lr=1e-2, batch_size=32, seed=0, burn_in=5, update_every=5)
     assert result.info["identifiability"]["n_identified"] == 1
     assert all(np.ndim(step) == 0 for step in result.info["log_scale"])    # one common scale
-    first = result.info["merge_epoch"]   # two folds
-    assert "selection" not in result.info and (first, True) == calibration_epochs(30, 15, 2, 0.75, update_cost, 5, 5, 4 / 3)
-    assert result.compute.fits == pytest.approx((2 * first * 84 / 120 + continued_epochs(30, first, 4 / 3)) / 30)
+    first = result.info["merge_epoch"]   # two folds of at most 0.3 of the epochs, then a retraining of all 30
+    assert "selection" not in result.info and result.info["refit"]
+    assert (first, True) == calibration_epochs(30, 9, 2, 0.75, update_cost, 5, 5, 4 / 3, refit=True)
+    assert result.compute.fits == pytest.approx((2 * first * 84 / 120 + 30) / 30)
     lambdas = list(result.lambdas.values())
     assert lambdas[0] == pytest.approx(lambdas[1])
 

@@ -61,7 +61,7 @@ def test_the_heldout_tuner_continues_on_all_data_with_a_fresh_rewarmed_optimizer
         torch.manual_seed(0)
         net = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 2))
         lt.tune(net, (X, y), likelihood="classification", epochs=30, lr=1e-2, batch_size=25, seed=0, rewarm=rewarm,
-                merge_at=0.5)   # (given: "auto" shortens the calibrations of this small run)
+                merge_at=0.5, refit=False)   # (given: "auto" shortens the calibrations of this small run)
         *calibrations, merged = calls                    # one calibration per fold (two by default)
         assert [c["n"] for c in calibrations] == [70, 70] and merged["n"] == 100
         assert merged["state"] == 0                      # fresh: nothing carried over
@@ -74,3 +74,6 @@ def test_tune_names_a_bad_rewarm():
     for bad in (-0.1, 1.5, "0.1", True, float("nan")):
         with pytest.raises(ValueError, match="rewarm"):
             lt.tune(nn.Linear(3, 2), (X, y), epochs=2, rewarm=bad)
+    with pytest.raises(ValueError, match=r"rewarm=0.1 re-warms the continued run.* refit=False"):
+        lt.tune(nn.Linear(3, 2), (X, y), epochs=2, rewarm=0.1, refit=True)   # a retraining has no continued run
+    assert lt.tune(nn.Linear(3, 2), (X, y), epochs=4, rewarm=0.1).info["refit"] is False   # "auto": continued

@@ -160,18 +160,21 @@ def test_tune_methods_share_one_result_shape(method, options):
         assert result.trajectory[0] != result.trajectory[-1]
     if method == "heldout":
         assert result.info["n_updates"] >= 1 and result.info["n_val"] == 36
-        # 36 held out (< 50): two folds — refit: 20 epochs each on the 84-sample split, then 20 on all
-        # (2·20·0.7 + 20)/20 = 2.4; merge (the default): m each, then the rest of the run's steps on
-        # all (an epoch on the split is 3 batches of 32, on all 120 it is 4), m = 10 shortened so
-        # that the searches fit the budget too
+        # 36 held out (< 50): two folds of m epochs each on the 84-sample split; then a retraining
+        # of all 20 epochs on the 120 (refit: the default without a prior mean) or the rest of the
+        # run's steps on them (an epoch on the split is 3 batches of 32, on all 120 it is 4);
+        # "auto" shortens m so that the searches fit the budget too
+        refit = options.get("refit", True)
         first, rest = result.info["merge_epoch"], result.info["continued_epochs"]
-        assert len(result.trajectory) == (40 if options.get("refit", False) else first + rest)
-        if not options.get("refit", False):
+        assert result.info["refit"] is refit
+        assert len(result.trajectory) == first + rest
+        if refit:
+            assert rest == 20 and first == (20 if options.get("merge_at") == 1.0 else first)
+        else:
             assert rest == continued_epochs(20, first, 4 / 3) and first * 3 + rest * 4 in range(78, 83)
-        assert result.compute.fits == pytest.approx(2.4 if options.get("refit", False) else
-                                                    (2 * first * 0.7 + rest) / 20)
+        assert result.compute.fits == pytest.approx((2 * first * 0.7 + rest) / 20)
         if "merge_at" not in options:   # "auto": shortened (a given merge_at is kept)
-            assert first < 10 and result.info["budget_fits"] <= 1.4
+            assert first < 0.3 * 20 and result.info["budget_fits"] <= 1.4
 
 
 def _small_digits_task(seed):
@@ -186,20 +189,25 @@ def _small_digits_task(seed):
 
 def test_default_tuner_costs_at_most_one_and_a_half_fits():
     """The cost goal of the default, counted (not timed): ≤ 1.5 unregularized trainings' worth of
-    epochs·samples (45 held-out images: two calibrations on 70 % splits, then the rest of the
-    epochs on all data), and within 1.4 where the held-out searches count too (the calibrations
-    are then shortened from half the epochs to 8 of 30: the continued run makes up the steps the
-    split's epochs did not make, and the budget counts them)."""
+    epochs·samples (45 held-out images: two calibrations on 70 % splits, then a retraining of every
+    epoch on all data), and within 1.4 where the held-out searches count too (the calibrations are
+    then shortened from 0.3 of the epochs, 9 of 30, to fewer). The continued run (``refit=False``)
+    makes up the steps the split's epochs did not make, and the budget counts them."""
     net, train, _ = _small_digits_task(0)
     result = lt.tune(net, train, epochs=30, lr=1e-2, batch_size=64, seed=0)
     baseline = lt.tune(_small_digits_task(0)[0], train, tuner="none", epochs=30, lr=1e-2, batch_size=64, seed=0)
-    assert result.method == "heldout" and baseline.compute.fits == 1.0
-    first, rest = result.info["merge_epoch"], result.info["continued_epochs"]   # (105 of 150 samples:
-    assert first == 8 and rest == continued_epochs(30, 8, 3 / 2) == 25        # 2 batches of 64, not 3)
+    assert result.method == "heldout" and baseline.compute.fits == 1.0 and result.info["refit"]
+    first, rest = result.info["merge_epoch"], result.info["continued_epochs"]
+    assert 1 <= first < 9 and rest == 30
     assert result.compute.epochs == first + rest
     assert result.compute.fits <= 1.5 * baseline.compute.fits and result.info["budget_fits"] <= 1.4
     assert result.compute.fits == pytest.approx((2 * first * result.info["n_train"] / 150 + rest) / 30)
-    assert len(result.history["loss"]) == first + rest  # one run: no second training from the initial weights
+    assert len(result.history["loss"]) == first + rest  # the calibration's epochs, then the retraining's
+
+    continued = lt.tune(_small_digits_task(0)[0], train, epochs=30, lr=1e-2, batch_size=64, seed=0, refit=False)
+    first, rest = continued.info["merge_epoch"], continued.info["continued_epochs"]   # (105 of 150 samples:
+    assert first == 8 and rest == continued_epochs(30, 8, 3 / 2) == 25             # 2 batches of 64, not 3)
+    assert continued.compute.fits <= 1.5 and continued.info["budget_fits"] <= 1.4 and not continued.info["refit"]
 
 
 def test_default_tuner_is_heldout_and_beats_no_regularization():

@@ -66,15 +66,16 @@ def test_one_epoch_ends_with_an_epoch_on_all_the_data():
     rest (test NLL 62–89 % above plain Adam's on digits); now it calibrates, then retrains on all."""
     X, y = _classes(n=90)
     result = lt.tune(_mlp(), (X, y), epochs=1, batch_size=16)
-    assert result.info["merge_epoch"] == 0          # the final run starts from the initial weights ...
-    assert result.compute.epochs == 2                # ... after the one calibration epoch
+    assert result.info["refit"] and result.info["merge_epoch"] == 1   # one calibration epoch, then the
+    assert result.compute.epochs == 2 and result.info["continued_epochs"] == 1   # retraining from the initial weights
+    assert lt.tune(_mlp(), (X, y), epochs=1, batch_size=16, refit=False).info["refit"]   # whatever refit says
     assert result.info["n_train"] < 90
 
 
 def test_rounding_leaves_the_continued_run_an_epoch():
     """merge_at 0.95 of 5 epochs rounds to 5: the continued run on all data would get none."""
     X, y = _classes(n=90)
-    result = lt.tune(_mlp(), (X, y), epochs=5, batch_size=16, merge_at=0.95)
+    result = lt.tune(_mlp(), (X, y), epochs=5, batch_size=16, merge_at=0.95, refit=False)
     assert result.info["merge_epoch"] == 4
 
 

@@ -41,22 +41,35 @@ keeps uniform ratios).
 For a Gaussian likelihood the held-out noise precision is profiled out (V(c) is ½ log of the
 held-out MSE) and β ← 1 / held-out MSE at each update.
 
-Budget: 0.85–1 fit, up to 1.4 on small data or short runs
---------------------------------------------------------
-Default (``refit=False, merge_at="auto"``: 0.5 unless the budget below says less): calibrate δ
-during the first half of the recipe's epochs on the (1 − ``val_fraction``) = 70 % split, then
-freeze δ and continue the same weights on all N samples for the rest of the run's optimizer
-steps (the other half of the epochs, plus the steps the split's epochs did not make where it
-needs fewer batches: :func:`lamina.torch.heldout_budget.continued_epochs`) — with a fresh
-optimizer (:mod:`lamina.torch.restart`: the calibration's Adam state describes samples already
-fitted and threw a LayerNorm residual net into a loss spike; ``rewarm`` optionally re-warms its
-learning rate) — with the penalty 1/(2N) Σ_g δ_g ‖W_g − μ_g‖² (δ_g is the prior precision, so only
-N changes). In units of one full-data fit that is 0.5·0.7 + 0.5 = 0.85 fits where a batch holds
-every sample, 0.5·0.7 + 0.5 + 0.5·(1 − 0.75) ≈ 0.98 on 500 images in batches of 128
-(``compute.fits``, counted from the samples each epoch sees). Before the continued run made up
-those steps, a 10-epoch run on 500 images ended 0.02–0.19 nats behind (the network was still
-learning at every step it lost). Where the held-out part is small (fewer than 50
-samples, ``folds="auto"``) a second calibration from the same initial weights holds out a
+Retrain or continue: 1.2–1.4 fits, 0.85–1.1 when fine-tuning
+-------------------------------------------------------------
+Default (``refit="auto"``, ``merge_at="auto"``): calibrate δ during the first 0.3 of the recipe's
+epochs on the (1 − ``val_fraction``) = 70 % split, freeze it, and retrain the network from its
+initial weights on all N samples for every epoch with the penalty 1/(2N) Σ_g δ_g ‖W_g − μ_g‖²
+(δ_g is the prior precision, so only N changes): 0.3·0.7 + 1 ≈ 1.2 fits, with the searches 1.3 on
+500 images. Why not continue the calibrated weights: a network warm-started from weights fitted to
+part of the data, then trained on all of it, generalizes worse than one trained on all of it from
+the start (Ash & Adams 2020, "On warm-starting neural network training"), most where the penalty
+is weak: at a fixed δ = 0.01 the continued schedule cost 0.01–0.06 test NLL on average (up to 0.09
+in one run) against one plain run on four small networks, at δ = 1 nothing consistent. Retraining
+gained 0.004–0.048 NLL (means of 3 seeds) on attention, LayerNorm, BatchNorm and recurrent
+classifiers the default was not built on, and was level on the benchmark's MLPs and CNN and the
+unseen MLP settings (benchmarks/RESULTS.md, Issue 14, "Retrain or continue").
+
+The calibrated weights continue instead (``refit=False``; the default before 7 December 2026) when
+fine-tuning toward a prior mean — there the calibration's trained head is worth keeping (the
+fine-tuning tasks were 0.01–0.12 NLL worse retrained) — and where several calibrations compete
+(``rivals``, ``per_direction``): calibrate for half the epochs (``merge_at`` 0.5), then continue
+the same weights on all N samples for the rest of the run's optimizer steps (the other half of
+the epochs, plus the steps the split's epochs did not make where it needs fewer batches:
+:func:`lamina.torch.heldout_budget.continued_epochs`) — with a fresh optimizer
+(:mod:`lamina.torch.restart`: the calibration's Adam state describes samples already fitted and
+threw a LayerNorm residual net into a loss spike; ``rewarm`` optionally re-warms its learning
+rate): 0.5·0.7 + 0.5 = 0.85 fits where a batch holds every sample, ≈ 0.98 on 500 images in
+batches of 128. Before the continued run made up those steps, a 10-epoch run on 500 images ended
+0.02–0.19 nats behind (the network was still learning at every step it lost).
+
+Where the held-out part is small (fewer than 50 samples, ``folds="auto"``) a second calibration from the same initial weights holds out a
 disjoint part, and δ is the geometric mean of the two: one calibration's root carries the
 sampling noise of its few held-out samples (on the 50-image transfer task δ ranged over
 0.06–1.8 between seeds), and two independent roots halve the variance of log δ. With
@@ -85,9 +98,8 @@ over (30 epochs of the 50-image fine-tuning task, 10–12 epochs on 100 samples)
 1.6–1.9 (benchmarks/RESULTS.md, Issue 14, "The searches in the budget"; the settings of
 bench_nn.py and bench_nn_unseen.py).
 
-Refitting variant (``refit=True, merge_at=1``, the default before): calibrate for a whole run on
-the 70 % split, then retrain from the initial weights on all data at the found δ: ≈ 1.7 fits
-(digits MLP, 3 seeds: test NLL 0.122, accuracy 0.966).
+A calibration for the whole run before the retraining (``refit=True, merge_at=1``, the default
+until 1 December 2026): ≈ 1.7 fits (digits MLP, 3 seeds: test NLL 0.122, accuracy 0.966).
 """
 from __future__ import annotations
 
@@ -97,7 +109,7 @@ import torch
 from lamina.torch.data import steps_per_epoch
 from lamina.torch.fit import as_tensors, fit, make_optimizer, model_device, model_dtype, optimizer_groups
 from lamina.torch.heldout_budget import (budget_fits, calibration_epochs, continued_epochs, epoch_cost_share,
-                                         merge_share, search_steps, steps_stretch, update_interval)
+                                         merge_share, resolve_refit, search_steps, steps_stretch, update_interval)
 from lamina.torch.heldout_select import Calibration, MidpointLosses, adopt, choose, twin
 from lamina.torch.hypergradient import split_train
 from lamina.torch.identifiability import identifiability
@@ -144,7 +156,7 @@ def _relative(relative, likelihood, found) -> bool:
 
 def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: float = 0.3, merge_at="auto",
                  burn_in: int | None = None, update_every: int | None = None, kappa: float = 1.0,
-                 max_factor: float = 2.0, refit: bool = False, by=None, delta: float = 1.0, rule="auto", mode="coupled",
+                 max_factor: float = 2.0, refit="auto", by=None, delta: float = 1.0, rule="auto", mode="coupled",
                  prior_mean=None, rewarm: float = 0.0, per_direction: bool = False, split_gate: float = 1.0, rivals="auto",
                  folds="auto", relative="auto", progress=False):
     """Held-out weight-scale calibration of δ = δ₀·s (s from ``rule``), then training on all data.
@@ -159,23 +171,26 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         Share of ``train`` held out during calibration (default 0.3).
     merge_at : float in (0, 1] or "auto"
         Fraction of the epochs run on the split while δ is calibrated (by every fold and kind);
-        δ is then frozen. ``"auto"`` (default): 0.5, or 1 with ``refit=True`` (calibrate for
-        the whole run) — shortened where the calibrations and their searches would take the cost
+        δ is then frozen. ``"auto"`` (default): 0.3 before a retraining (``refit``), 0.5 before a
+        continued run — shortened where the calibrations, their searches and the rest would take the cost
         over ``COST_BUDGET`` − ``OVERHEAD`` = 1.4 fits
         (:func:`lamina.torch.heldout_budget.calibration_epochs`: an epoch counts as the larger of
         its shares of samples and of steps, an update's searches by their forward passes).
         ``info["merge_at"]`` says which.
-    refit : bool
-        False (default): continue the same weights on all data for the rest of the run's
-        optimizer steps, with a fresh optimizer (:func:`lamina.torch.restart.restart`) — 0.85–1
-        fit (one fold).
-        True: retrain from the initial weights on all data at the found δ for the full
-        epochs — folds·0.7·merge_at + 1 fits. Always so with ``epochs=1`` (no epoch would be left
-        for all the data after the calibration).
+    refit : "auto" or bool
+        True: retrain from the initial weights on all data at the found δ for the full epochs —
+        1 + folds·0.7·merge_at fits and the searches (1.2–1.4). False: continue the calibrated
+        weights on all data for the rest of the run's optimizer steps, with a fresh optimizer
+        (:func:`lamina.torch.restart.restart`) — 0.85–1.1 fits (one fold). ``"auto"`` (default):
+        False when fine-tuning toward ``prior_mean``, where calibrations compete (``rivals``,
+        ``per_direction``) or with ``rewarm`` > 0, else True (module doc, "Retrain or continue");
+        ``info["refit"]`` says which. Always True with ``epochs=1`` (no epoch would be left for
+        all the data after the calibration).
     rewarm : float in [0, 1]
         Fraction of the continued run's steps over which the fresh optimizer's learning rate
         rises linearly from lr/T to lr (:class:`lamina.torch.restart.LinearWarmup`); 0 (default):
         none — a fifteenth was no better on the benchmark (benchmarks/RESULTS.md, Issue 14).
+        Above 0 it asks for the continued run (``refit="auto"`` resolves to False).
     burn_in, update_every : int
         Epochs before the first update and between updates (default epochs/15 and epochs/60,
         i.e. 20 and 5 for 300 epochs; ``update_every`` more where one update's searches would
@@ -242,7 +257,7 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         held-out part has fewer than ``SMALL_HELDOUT`` = 50 samples, else 1 (with 150 held-out
         images a second fold changed nothing measurable). Ignored when ``val`` is given.
     """
-    merge_share(merge_at, refit)   # checked before any work
+    merge_share(merge_at, resolve_refit(refit, continues=False))   # both checked before any work
     if any(value is not None and int(value) < 1 for value in (burn_in, update_every)):
         raise ValueError("burn_in and update_every must be positive integers")
     if not split_gate >= 0:
@@ -260,8 +275,6 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         parts = [((X, y), as_tensors(val, likelihood, device, "val", dtype))]
     fit_data, val_data = parts[0]
     epochs = recipe.epochs
-    if epochs == 1 and val is None:   # no epoch would be left to train on all the data: calibrate, then retrain
-        refit = True
     example = example_rows(fit_data[0])
     found = identifiability(model, by, example=example, prior_mean=prior_mean)
     split = found.n_identified > 1
@@ -273,7 +286,6 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     burn_in = max(1, int(round(epochs / 15))) if burn_in is None else int(burn_in)
     update_every = (update_interval(epochs, steps_per_epoch(n_fit, recipe.batch_size), search)
                     if update_every is None else int(update_every))
-    init_state = {k: v.detach().clone() for k, v in model.state_dict().items()} if refit else None
 
     def calibrate(net, lik, dirs, ratios=rule, part=parts[0]) -> Calibration:
         fit_data, val_data = part
@@ -291,6 +303,13 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
 
     rule, rivals, transfer = fine_tuning_plan(rivals, rule, model, by, prior_mean, merged, likelihood)
     competing = split and bool(per_direction or rivals)
+    # retrain unless fine-tuning toward a prior mean or choosing among calibrations (module doc), always
+    # where no epoch would be left for all the data after the calibration; never on the user's val data
+    continues = prior_mean is not None or competing or rewarm > 0   # (a re-warmed learning rate: a continued run)
+    if refit is True and rewarm > 0:
+        raise ValueError(f"rewarm={rewarm!r} re-warms the continued run's optimizer: it needs refit=False or \"auto\"")
+    refit = val is None and (resolve_refit(refit, continues=continues) or epochs == 1)
+    init_state = {k: v.detach().clone() for k, v in model.state_dict().items()} if refit else None
     kind = (None, rule)   # (directions searched, ratio rule) of a calibration; the rivals follow where they compete
     kinds = [kind] + ([(found.identified, rule)] if per_direction else []) + [(None, r) for r in rivals] \
         if competing else [kind]
@@ -305,8 +324,8 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     first = max(1, min(epochs, int(round(merge_at * epochs))))
     if not refit and merge_at < 1:   # rounding must leave the continued run at least one epoch on all the data
         first = max(1, min(first, epochs - 1))
-    if auto_merge and not refit:   # shortened where the calibrations and their searches would cost over 1.4 fits
-        first, shortened = calibration_epochs(epochs, first, *counted)
+    if auto_merge:   # shortened where the calibrations, their searches and the rest would cost over 1.4 fits
+        first, shortened = calibration_epochs(epochs, first, *counted, refit=refit)
         merge_at = first / epochs if shortened else merge_at
     if val is not None:  # the user's held-out data are never trained on: one run on train
         first, refit = epochs, False
@@ -342,8 +361,7 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     opt, warmup = recipe.optimizer, []
     if refit:
         model.load_state_dict(init_state)
-        first = 0
-    rest_epochs = continued_epochs(epochs, first, stretch)   # every epoch after a refit (first = 0)
+    rest_epochs = epochs if refit else continued_epochs(epochs, first, stretch)
     if not refit and rest_epochs:  # a fresh optimizer (re-warmed if rewarm > 0): the calibration's Adam state is stale
         steps = rest_epochs * steps_per_epoch(int(merged[0].shape[0]), recipe.batch_size)
         opt, warm = restart(recipe.optimizer, optimizer_groups(final, model), recipe.lr, steps, rewarm)
@@ -359,12 +377,13 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     split_epochs = out.epochs + sum(c.out.epochs for c in others)
     fits = (split_epochs * fit_data[0].shape[0] / merged[0].shape[0] + (n_epochs - out.epochs)) / epochs
     seconds += sum(c.out.seconds for c in others)
-    cost = budget_fits(epochs, first, *counted) if not refit else None
+    cost = budget_fits(epochs, first, *counted, refit=refit)
     info = {"n_updates": len(tuner.log_scales), "n_skipped_separable": tuner.n_skipped,
             "n_skipped_chance": tuner.n_skipped_chance,
             "frozen": [] if tuner.frozen is None else [n for n, f in zip(reg.names, tuner.frozen) if f],
             "log_scale": tuner.log_scales, "relative": tuner.train_sample is not None,
             "log_equilibrium": tuner.log_equilibria, "merge_epoch": first, "continued_epochs": rest_epochs, "merge_at": merge_at,
+            "refit": refit,
             "n_train": int(fit_data[0].shape[0]), "n_val": int(val_data[0].shape[0]),
             "folds": folds_info, "burn_in": burn_in, "update_every": update_every,
             "budget_fits": cost}

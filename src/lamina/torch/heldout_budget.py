@@ -20,7 +20,8 @@ from lamina.torch.data import steps_per_epoch
 
 COST_BUDGET = 1.5    # fits: the whole tuner, calibrations and continued run (merge_at="auto")
 OVERHEAD = 0.1       # of those: the probes, copies and restarts neither the epochs nor the searches count
-MERGE_AT = 0.5       # the calibration's share of the epochs where the budget allows it
+MERGE_AT = 0.5       # the calibration's share of the epochs where the budget allows it (continued run)
+REFIT_MERGE_AT = 0.3  # the same before a retraining from the initial weights (refit)
 PASS_COST = 1 / 6    # a forward pass over R rows without gradients, in training steps on as many rows
 SEARCH_SHARE = 0.5   # the searches' most, as a share of the calibration steps between two updates (a
                      # quarter cut the updates of 30-epoch runs on 500 images from 4 to 2 and cost 0.016
@@ -50,11 +51,23 @@ def epoch_cost_share(n_fit: int, n_all: int, batch_size: int) -> float:
     return max(n_fit / n_all, steps_per_epoch(n_fit, batch_size) / steps_per_epoch(n_all, batch_size))
 
 
+def resolve_refit(refit, continues: bool) -> bool:
+    """``refit`` checked, or "auto" resolved: retrain from the initial weights after the calibration,
+    unless the calibrated weights should continue (``continues``: fine-tuning toward a prior mean,
+    or several calibrations competing; the module doc of :mod:`lamina.torch.heldout`, "Retrain or
+    continue")."""
+    if isinstance(refit, str) and refit == "auto":
+        return not continues
+    if not isinstance(refit, bool):
+        raise ValueError(f"refit must be \"auto\", True or False, got {refit!r}")
+    return refit
+
+
 def merge_share(merge_at, refit: bool) -> float:
-    """``merge_at`` checked, or "auto" resolved: 1 with ``refit`` (calibrate for the whole run, then
-    retrain), else ``MERGE_AT`` = 0.5 — which :func:`calibration_epochs` may shorten."""
+    """``merge_at`` checked, or "auto" resolved: ``REFIT_MERGE_AT`` = 0.3 with ``refit`` (calibrate,
+    then retrain), else ``MERGE_AT`` = 0.5 — which :func:`calibration_epochs` may shorten."""
     if isinstance(merge_at, str) and merge_at == "auto":
-        return 1.0 if refit else MERGE_AT
+        return REFIT_MERGE_AT if refit else MERGE_AT
     if isinstance(merge_at, bool) or not isinstance(merge_at, (int, float)) or not 0 < merge_at <= 1:
         raise ValueError(f"merge_at must be \"auto\" or a fraction in (0, 1] of the epochs, got {merge_at!r}")
     return float(merge_at)
@@ -90,17 +103,18 @@ def continued_epochs(epochs: int, first: int, stretch: float = 1.0) -> int:
 
 
 def budget_fits(epochs: int, first: int, n_calibrations: int, fit_share: float, update_cost: float,
-                burn_in: int, every: int, stretch: float = 1.0) -> float:
+                burn_in: int, every: int, stretch: float = 1.0, refit: bool = False) -> float:
     """The tuner's cost in fits as the budget counts it: ``n_calibrations`` of ``first`` epochs, each
     epoch ``fit_share`` of a full-data one (:func:`epoch_cost_share`) and each update's searches
-    ``update_cost`` of one (:func:`search_steps` / steps per full-data epoch), then the continued run
-    on all the data (:func:`continued_epochs`)."""
+    ``update_cost`` of one (:func:`search_steps` / steps per full-data epoch), then the retraining on
+    all the data (``refit``: every epoch) or the continued run (:func:`continued_epochs`)."""
     calibration = fit_share * first + n_updates(first, burn_in, every) * update_cost
-    return (n_calibrations * calibration + continued_epochs(epochs, first, stretch)) / epochs
+    rest = epochs if refit else continued_epochs(epochs, first, stretch)
+    return (n_calibrations * calibration + rest) / epochs
 
 
 def calibration_epochs(epochs: int, most: int, n_calibrations: int, fit_share: float, update_cost: float,
-                       burn_in: int, every: int, stretch: float = 1.0) -> tuple[int, bool]:
+                       burn_in: int, every: int, stretch: float = 1.0, refit: bool = False) -> tuple[int, bool]:
     """(epochs of each calibration, whether the budget shortened them): the most, up to ``most``,
     whose :func:`budget_fits` stays within ``COST_BUDGET`` − ``OVERHEAD`` = 1.4, counting the updates
     exactly (a short calibration still makes one); one epoch where none does.
@@ -110,6 +124,6 @@ def calibration_epochs(epochs: int, most: int, n_calibrations: int, fit_share: f
     two folds on full-batch data (0.4 without them), or searches that cost more than the epochs."""
     room = COST_BUDGET - OVERHEAD + 1e-9   # (0.4 is 0.39… in floating point)
     for first in range(most, 0, -1):
-        if budget_fits(epochs, first, n_calibrations, fit_share, update_cost, burn_in, every, stretch) <= room:
+        if budget_fits(epochs, first, n_calibrations, fit_share, update_cost, burn_in, every, stretch, refit) <= room:
             return first, first < most
     return 1, most > 1

@@ -11,12 +11,13 @@ tuner              what it does
 ``auto``           the default: ``heldout`` for a classifier, ``evidence`` for a regression
                    (``heldout`` where a regularized group is scale-invariant); see
                    :mod:`lamina.torch.default_tuner`
-``heldout``        held-out weight-scale calibration of δ on 70 % of the data for half the
+``heldout``        held-out weight-scale calibration of δ on 70 % of the data for 0.3 of the
                    epochs (where the held-out part is small: twice, on disjoint held-out
-                   parts, δ their geometric mean), then δ frozen and the same run continued
-                   on all data for the rest of the run's steps (0.85–1 fit, 1.2 on small data; fine-tuning with a
-                   prior mean: a second ratio rule competes, 1.2 / 1.5 fits; ``refit=True,
-                   merge_at=1`` retrains instead;
+                   parts, δ their geometric mean), then δ frozen and the network retrained
+                   from its initial weights on all data (1.14–1.32 fits); fine-tuning with a
+                   prior mean: calibrated for half the epochs, a second ratio rule competing,
+                   and the same run continued on all data for the rest of its steps
+                   (1.2 / 1.5 fits; ``refit=False`` asks for that anywhere;
                    see :mod:`lamina.torch.heldout`)
 ``evidence``       online MacKay fixed point per group (one training run, updates after epochs/6;
                    returns the weights of the highest Laplace evidence seen, as laplace-torch's
