@@ -18,7 +18,7 @@ import math
 
 from lamina.torch.data import steps_per_epoch
 
-COST_BUDGET = 1.5    # fits: the whole tuner, calibrations and continued run (merge_at="auto")
+COST_BUDGET = 1.5    # fits: the whole tuner, calibrations and retraining or continued run (merge_at="auto")
 OVERHEAD = 0.1       # of those: the probes, copies and restarts neither the epochs nor the searches count
 MERGE_AT = 0.5       # the calibration's share of the epochs where the budget allows it (continued run)
 REFIT_MERGE_AT = 0.3  # the same before a retraining from the initial weights (refit)
@@ -119,9 +119,10 @@ def calibration_epochs(epochs: int, most: int, n_calibrations: int, fit_share: f
     whose :func:`budget_fits` stays within ``COST_BUDGET`` − ``OVERHEAD`` = 1.4, counting the updates
     exactly (a short calibration still makes one); one epoch where none does.
 
-    Only small data or short runs are shortened: fine-tuning with a rival ratio rule (two kinds × two
-    folds: 0.22 of the epochs without the searches, where a batch holds a fraction of the samples),
-    two folds on full-batch data (0.4 without them), or searches that cost more than the epochs."""
+    Only small data or short runs are shortened: before a retraining, two folds (0.28 of the epochs
+    without the searches where a batch holds a fraction of the samples, 0.2 on full-batch data);
+    before a continued run, fine-tuning with a rival ratio rule (two kinds × two folds: 0.22) or two
+    folds on full-batch data (0.4); or searches that cost more than the epochs."""
     room = COST_BUDGET - OVERHEAD + 1e-9   # (0.4 is 0.39… in floating point)
     for first in range(most, 0, -1):
         if budget_fits(epochs, first, n_calibrations, fit_share, update_cost, burn_in, every, stretch, refit) <= room:
