@@ -1,7 +1,9 @@
 """Continuing a run on a larger training set: a fresh optimizer (its learning rate optionally re-warmed).
 
 The default network tuner (:mod:`lamina.torch.heldout`) trains on 70 % of the data while it
-calibrates δ, then continues the same weights on all of it. The optimizer's state should not
+calibrates δ, then, when fine-tuning toward a prior mean or choosing among competing calibrations
+(``refit=False``; elsewhere it retrains from the initial weights), continues the same weights on
+all of it. The optimizer's state should not
 come along. Adam's step is m̂/√v̂ with v an exponential average of g² over 1/(1−β₂) = 1,000
 steps; at the merge v describes the gradients of samples the network has already fitted, while
 the held-out samples joining the run were never fitted. Measured at the merge (benchmark
