@@ -146,8 +146,6 @@ def table(records) -> str:
 
 if __name__ == "__main__":
     import argparse
-    import sys
-    sys.path.insert(0, __file__.rsplit("/", 1)[0])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("networks", nargs="*", help=f"default: all of {list(networks())}")
     parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))

@@ -69,8 +69,8 @@ rate): 0.5·0.7 + 0.5 = 0.85 fits where a batch holds every sample, ≈ 0.98 on 
 batches of 128. Before the continued run made up those steps, a 10-epoch run on 500 images ended
 0.02–0.19 nats behind (the network was still learning at every step it lost).
 
-Where the held-out part is small (fewer than 50 samples, ``folds="auto"``) a second calibration from the same initial weights holds out a
-disjoint part, and δ is the geometric mean of the two: one calibration's root carries the
+Where the held-out part is small (fewer than 50 samples, ``folds="auto"``) a second calibration
+from the same initial weights holds out a disjoint part, and δ is the geometric mean of the two: one calibration's root carries the
 sampling noise of its few held-out samples (on the 50-image transfer task δ ranged over
 0.06–1.8 between seeds), and two independent roots halve the variance of log δ. With
 ``per_direction=True``, where the data identify more than the common scale, a calibration
@@ -108,7 +108,7 @@ import torch
 
 from lamina.torch.data import steps_per_epoch
 from lamina.torch.fit import as_tensors, fit, make_optimizer, model_device, model_dtype, optimizer_groups
-from lamina.torch.heldout_budget import (budget_fits, calibration_epochs, continued_epochs, epoch_cost_share,
+from lamina.torch.heldout_budget import (budget_fits, calibration_epochs, epoch_cost_share, epochs_on_all_data,
                                          merge_share, resolve_refit, search_steps, steps_stretch, update_interval)
 from lamina.torch.heldout_select import Calibration, MidpointLosses, adopt, choose, twin
 from lamina.torch.hypergradient import split_train
@@ -264,6 +264,8 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         raise ValueError(f"split_gate must be a number ≥ 0 (standard errors), got {split_gate!r}")
     if isinstance(rewarm, bool) or not isinstance(rewarm, (int, float)) or not 0 <= rewarm <= 1:
         raise ValueError(f"rewarm must be a fraction in [0, 1] of the continued run's steps, got {rewarm!r}")
+    if refit is True and rewarm > 0:
+        raise ValueError(f"rewarm={rewarm!r} re-warms the continued run's optimizer: it needs refit=False or \"auto\"")
     device, dtype = model_device(model), model_dtype(model)
     X, y = as_tensors(train, likelihood, device, "train", dtype)
     merged = (X, y)
@@ -306,8 +308,6 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     # retrain unless fine-tuning toward a prior mean or choosing among calibrations (module doc), always
     # where no epoch would be left for all the data after the calibration; never on the user's val data
     continues = prior_mean is not None or competing or rewarm > 0   # (a re-warmed learning rate: a continued run)
-    if refit is True and rewarm > 0:
-        raise ValueError(f"rewarm={rewarm!r} re-warms the continued run's optimizer: it needs refit=False or \"auto\"")
     refit = val is None and (resolve_refit(refit, continues=continues) or epochs == 1)
     init_state = {k: v.detach().clone() for k, v in model.state_dict().items()} if refit else None
     kind = (None, rule)   # (directions searched, ratio rule) of a calibration; the rivals follow where they compete
@@ -361,7 +361,7 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     opt, warmup = recipe.optimizer, []
     if refit:
         model.load_state_dict(init_state)
-    rest_epochs = epochs if refit else continued_epochs(epochs, first, stretch)
+    rest_epochs = epochs_on_all_data(epochs, first, stretch, refit)
     if not refit and rest_epochs:  # a fresh optimizer (re-warmed if rewarm > 0): the calibration's Adam state is stale
         steps = rest_epochs * steps_per_epoch(int(merged[0].shape[0]), recipe.batch_size)
         opt, warm = restart(recipe.optimizer, optimizer_groups(final, model), recipe.lr, steps, rewarm)

@@ -54,8 +54,8 @@ def epoch_cost_share(n_fit: int, n_all: int, batch_size: int) -> float:
 def resolve_refit(refit, continues: bool) -> bool:
     """``refit`` checked, or "auto" resolved: retrain from the initial weights after the calibration,
     unless the calibrated weights should continue (``continues``: fine-tuning toward a prior mean,
-    or several calibrations competing; the module doc of :mod:`lamina.torch.heldout`, "Retrain or
-    continue")."""
+    several calibrations competing, or a re-warmed continued run asked for; the module doc of
+    :mod:`lamina.torch.heldout`, "Retrain or continue")."""
     if isinstance(refit, str) and refit == "auto":
         return not continues
     if not isinstance(refit, bool):
@@ -102,6 +102,12 @@ def continued_epochs(epochs: int, first: int, stretch: float = 1.0) -> int:
     return max(1, epochs - int(round(first / stretch)))
 
 
+def epochs_on_all_data(epochs: int, first: int, stretch: float = 1.0, refit: bool = False) -> int:
+    """Epochs on all the data after calibrations of ``first`` epochs: every epoch of the retraining
+    (``refit``), else the continued run's (:func:`continued_epochs`)."""
+    return epochs if refit else continued_epochs(epochs, first, stretch)
+
+
 def budget_fits(epochs: int, first: int, n_calibrations: int, fit_share: float, update_cost: float,
                 burn_in: int, every: int, stretch: float = 1.0, refit: bool = False) -> float:
     """The tuner's cost in fits as the budget counts it: ``n_calibrations`` of ``first`` epochs, each
@@ -109,8 +115,7 @@ def budget_fits(epochs: int, first: int, n_calibrations: int, fit_share: float, 
     ``update_cost`` of one (:func:`search_steps` / steps per full-data epoch), then the retraining on
     all the data (``refit``: every epoch) or the continued run (:func:`continued_epochs`)."""
     calibration = fit_share * first + n_updates(first, burn_in, every) * update_cost
-    rest = epochs if refit else continued_epochs(epochs, first, stretch)
-    return (n_calibrations * calibration + rest) / epochs
+    return (n_calibrations * calibration + epochs_on_all_data(epochs, first, stretch, refit)) / epochs
 
 
 def calibration_epochs(epochs: int, most: int, n_calibrations: int, fit_share: float, update_cost: float,
