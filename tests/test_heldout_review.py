@@ -116,4 +116,7 @@ def test_bad_tuner_arguments_name_themselves():
         lt.tune(_mlp(), max_factor=1.0, **common)
     with pytest.raises(ValueError, match="merge_at=1 .* refit=True"):
         lt.tune(_mlp(), merge_at=1, refit=False, **common)
+    for bad in ("yes", 1, None):
+        with pytest.raises(ValueError, match="refit must be \"auto\", True or False"):
+            lt.tune(_mlp(), refit=bad, **common)
     assert lt.tune(_mlp(), tuner="fixed", delta=0.0, **common).lambdas
