@@ -9,6 +9,10 @@ reads a sequence), invented to test the default, not to tune it:
 * ``attn2``: two pre-norm encoder layers (d = 48, GELU feed-forward 96), the first row's state,
   a final LayerNorm and a linear head;
 * ``lstm`` (hidden 32) and ``gru`` (hidden 48) over the rows, a linear head on the last state;
+* ``rnn`` (tanh, hidden 64), ``gru-wide`` (hidden 128), ``lstm2-cols`` (two layers, hidden 48, over
+  the 8 columns) and ``bigru-mean`` (bidirectional, hidden 24, mean of the states): four more
+  recurrent networks, invented on 7 December 2026 to test the readout's line of the held-out
+  calibration (benchmarks/RESULTS.md, Issue 14, "Which weights the line moves");
 * ``ln-mlp``: 64-128-128-10 with LayerNorm before each GELU; ``bn-mlp``: the same with BatchNorm
   before each ReLU; ``bn-cnn`` and ``cnn2d``: two 3 × 3 convolutions (16, 32 channels) with
   max-pooling, with and without BatchNorm; ``mlp``: the benchmark's 64-256-256-10 ReLU MLP.
@@ -17,7 +21,7 @@ Methods: no penalty; lamina's default (``tune`` without ``tuner=``); the default
 with the calibrated weights continued instead of retrained (``refit=False``, the default until
 7 December 2026); one δ for every layer over {0.1, 0.3, 1, 3, 10}, the best picked on the *test*
 NLL (an oracle, stronger than CV). Recipe: Adam 3e-3, batch 128, ``--epochs`` (150), ``--n-train``
-training digits (300, pixels/16; the rest is the test set), seeds 0–2, one torch thread.
+training digits (300, pixels/16; the rest is the test set), seeds 0–2 (``--seeds``), one torch thread.
 
 Usage: ``OMP_NUM_THREADS=1 python benchmarks/bench_nn_architectures.py [network …] [--methods …]
 [--epochs E] [--n-train N] [--from-json LOG …]`` — JSON lines, then a markdown table (test NLL,
@@ -53,6 +57,19 @@ def networks():
             pooled = self.pool(states)
             return self.head(self.norm(pooled) if self.norm is not None else pooled)
 
+    class Sequence(nn.Module):
+        """A recurrent network over the rows (or ``columns``) of a digit, a linear head on its last
+        state (or the ``mean`` of its states)."""
+
+        def __init__(self, body, width, columns=False, mean=False):
+            super().__init__()
+            self.body, self.head, self.columns, self.mean = body, nn.Linear(width, 10), columns, mean
+
+        def forward(self, x):
+            x = x.reshape(-1, 8, 8)
+            states = self.body(x.transpose(1, 2) if self.columns else x)[0]
+            return self.head(states.mean(1) if self.mean else states[:, -1])
+
     class Encoder(nn.Module):
         def __init__(self, d, layers, **options):
             super().__init__()
@@ -80,6 +97,10 @@ def networks():
                               lambda h: h[:, 0], norm=nn.LayerNorm(48)),
         "lstm": lambda: Rows(nn.LSTM(8, 32, batch_first=True), 32, lambda h: h[:, -1]),
         "gru": lambda: Rows(nn.GRU(8, 48, batch_first=True), 48, lambda h: h[:, -1]),
+        "rnn": lambda: Sequence(nn.RNN(8, 64, batch_first=True), 64),
+        "gru-wide": lambda: Sequence(nn.GRU(8, 128, batch_first=True), 128),
+        "lstm2-cols": lambda: Sequence(nn.LSTM(8, 48, num_layers=2, batch_first=True), 48, columns=True),
+        "bigru-mean": lambda: Sequence(nn.GRU(8, 24, batch_first=True, bidirectional=True), 48, mean=True),
         "ln-mlp": lambda: mlp(nn.LayerNorm, nn.GELU),
         "bn-mlp": lambda: mlp(nn.BatchNorm1d, nn.ReLU),
         "bn-cnn": lambda: image_cnn(True),
@@ -151,9 +172,10 @@ if __name__ == "__main__":
     parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS))
     parser.add_argument("--epochs", type=int, default=150)
     parser.add_argument("--n-train", type=int, default=300)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--from-json", nargs="+", default=[], metavar="LOG", help="earlier runs' JSON lines, tabled too")
     args = parser.parse_args()
     earlier = [json.loads(line) for path in args.from_json for line in open(path) if line.startswith("{")]
-    fresh = run(args.networks or list(networks()), args.methods, args.epochs, args.n_train) \
+    fresh = run(args.networks or list(networks()), args.methods, args.epochs, args.n_train, tuple(args.seeds)) \
         if args.networks or not earlier else []
     print(table(earlier + fresh))

@@ -12,7 +12,8 @@ from lamina.torch.data import steps_per_epoch
 from lamina.torch.heldout_budget import COST_BUDGET, OVERHEAD, PASS_COST, SEARCH_SHARE, search_steps, update_interval
 from lamina.torch.likelihoods import Classification
 from lamina.torch.penalty import Regularizer
-from lamina.torch.scale_search import HeldoutScale, _moved_weights, joint_scale_search, passes_per_update
+from lamina.torch.scale_lines import moved_weights
+from lamina.torch.scale_search import HeldoutScale, joint_scale_search, passes_per_update
 
 
 def test_search_steps_count_forward_passes_by_their_rows():
@@ -103,7 +104,7 @@ def test_moved_weights_scale_offsets_from_the_prior_mean_and_restore_them():
     mean = {"0.weight": torch.randn(4, 3)}   # the first layer anchored, the head toward zero
     reg = Regularizer(net, 10, prior_mean=mean)
     before = {k: v.clone() for k, v in net.state_dict().items()}
-    with torch.no_grad(), _moved_weights(net, reg) as move:
+    with torch.no_grad(), moved_weights(net, reg) as move:
         move(np.array([math.log(2.0), math.log(0.5)]))
         assert torch.allclose(net[0].weight, mean["0.weight"] + 2.0 * (before["0.weight"] - mean["0.weight"]))
         assert torch.allclose(net[2].weight, 0.5 * before["2.weight"])

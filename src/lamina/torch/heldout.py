@@ -8,9 +8,8 @@ leaves the function unchanged, so the objective mean NLL + 1/(2N) Σ_g δ_g ‖W
 Laplace evidence is invariant too). Only the geometric mean of the per-layer δ is
 identifiable: the per-layer values an online tuner reports drift along this ridge, and the
 evidence's large first-layer δ (digits MLP: ≈ (220, 0.4, 0.7), geometric mean ≈ 4) is
-"one δ ≈ 4" in disguise. What decides test NLL is that one scale, and the Laplace evidence
-puts it about ten times above the held-out optimum (uniform δ ≈ 0.3–1) on that benchmark
-(benchmarks/RESULTS.md, Issue 4).
+"one δ ≈ 4" in disguise. What decides test NLL is that one scale, and the Laplace evidence puts it
+about ten times above the held-out optimum (uniform δ ≈ 0.3–1) there (benchmarks/RESULTS.md, Issue 4).
 
 The criterion
 -------------
@@ -31,7 +30,8 @@ determined Gaussian prior, the weights shrink by c when δ grows by c⁻², so e
 a damped stochastic root-finding of c* = 1 on a 1-D bounded Brent search (a few forward
 passes of the held-out set; no backward pass). For a classifier without scale-invariant weights
 c* is taken relative to c_eq, where the penalized training objective is heading along the same
-line (:mod:`lamina.torch.scale_search`): an under-trained network no longer reads as over-regularized. Per-group ratios come from ``rule``. By default
+line (:mod:`lamina.torch.scale_search`): an under-trained network no longer reads as over-regularized;
+for a recurrent network under the μP ratios that line moves the readout alone (``info["line"]``). Per-group ratios come from ``rule``. By default
 (``"auto"``) they are uniform where only the common scale is identified — by the symmetry above
 a per-layer search would only move along the ridge — and follow the maximal-update (μP) prior
 of :mod:`lamina.torch.readout` where the data identify the split (tanh/GELU layers, a prior
@@ -116,7 +116,7 @@ from lamina.torch.identifiability import identifiability
 from lamina.torch.invariance import example_rows
 from lamina.torch.likelihoods import Classification, Gaussian
 from lamina.torch.penalty import Regularizer
-from lamina.torch.readout import auto_rule
+from lamina.torch.readout import auto_rule, scale_line
 from lamina.torch.restart import restart
 from lamina.torch.result import NetTuneResult
 from lamina.torch.rules import make_rule
@@ -296,8 +296,9 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         reg.set_deltas(delta * np.asarray(weights))
         opt = make_optimizer(recipe.optimizer, optimizer_groups(reg, net), recipe.lr)
         sample = (fit_data[0][:sample_rows], fit_data[1][:sample_rows]) if relative and dirs is None else None
+        line = scale_line(net, ratios) if sample is not None else None   # a recurrent net under μP: the readout
         tuner = HeldoutScale(net, reg, lik, val_data, burn_in=min(burn_in, first), update_every=update_every,
-                             kappa=kappa, max_factor=max_factor, directions=dirs, train_sample=sample)
+                             kappa=kappa, max_factor=max_factor, directions=dirs, train_sample=sample, line=line)
         midpoint = MidpointLosses(net, lik, val_data, first // 2) if competing else None   # a lead must not fade
         run = fit(net, fit_data, likelihood=lik, epochs=first, lr=recipe.lr, batch_size=recipe.batch_size, seed=recipe.seed,
                   optimizer=opt, regularizer=reg, callbacks=[tuner] + ([midpoint] if midpoint else []), progress=progress)
@@ -381,10 +382,9 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     info = {"n_updates": len(tuner.log_scales), "n_skipped_separable": tuner.n_skipped,
             "n_skipped_chance": tuner.n_skipped_chance,
             "frozen": [] if tuner.frozen is None else [n for n, f in zip(reg.names, tuner.frozen) if f],
-            "log_scale": tuner.log_scales, "relative": tuner.train_sample is not None,
+            "log_scale": tuner.log_scales, "relative": tuner.train_sample is not None, "line": tuner.line_names,
             "log_equilibrium": tuner.log_equilibria, "merge_epoch": first, "continued_epochs": rest_epochs, "merge_at": merge_at,
-            "refit": refit,
-            "n_train": int(fit_data[0].shape[0]), "n_val": int(val_data[0].shape[0]),
+            "refit": refit, "n_train": int(fit_data[0].shape[0]), "n_val": int(val_data[0].shape[0]),
             "folds": folds_info, "burn_in": burn_in, "update_every": update_every,
             "budget_fits": cost}
     info["identifiability"] = {"verdict": found.verdict(), "findings": found.findings(),

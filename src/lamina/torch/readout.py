@@ -128,3 +128,22 @@ def auto_rule(rule, model: nn.Module, likelihood, found, example, *, by=None):
     groups = [g for g in discover_groups(model, by) if g.regularized]   # the Regularizer's reg_groups
     readout = readout_groups(model, groups, example)
     return (MaximalUpdateRule(readout) if readout else "uniform"), readout
+
+
+def scale_line(model: nn.Module, rule) -> list[str] | None:
+    """The groups the held-out calibration's relative criterion moves along its line
+    (:class:`lamina.torch.scale_search.HeldoutScale`'s ``line``): the readout alone for a recurrent
+    network (an ``nn.RNNBase`` or ``nn.RNNCellBase`` inside) under the μP ratios, ``None`` (every
+    group) otherwise — :mod:`lamina.torch.scale_search`, "Which weights the line moves".
+
+    Examples
+    --------
+    >>> gru, head = nn.GRU(8, 16, batch_first=True), nn.Linear(16, 10)
+    >>> scale_line(nn.ModuleList([gru, head]), MaximalUpdateRule(["1.weight"]))
+    ['1.weight']
+    >>> scale_line(nn.Sequential(nn.Linear(8, 16), nn.Tanh(), head), MaximalUpdateRule(["2.weight"])) is None
+    True
+    """
+    readout = sorted(getattr(rule, "readout", ()))
+    recurrent = any(isinstance(m, (nn.RNNBase, nn.RNNCellBase)) for m in model.modules())
+    return readout if readout and recurrent else None

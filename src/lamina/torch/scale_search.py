@@ -27,6 +27,23 @@ up to max(256, held-out size) training rows. Used for classifiers whose regulari
 see their scale: a weight before BatchNorm does not (the training loss does not depend on its
 norm, c_eq would only read the penalty), and there the held-out c* alone is kept.
 
+Which weights the line moves
+----------------------------
+Raising the common scale of δ moves the weights, at a penalized optimum, by dW/d log δ =
+−(H + P)⁻¹ P (W − μ), P the penalty's curvature δ_g/N per group and H the data's: along −(W_g − μ_g)
+where the penalty dominates a group's curvature, hardly at all where the data pin it. The line
+moves every group by default. In a recurrent network under the μP ratios (:mod:`lamina.torch.readout`,
+:func:`~lamina.torch.readout.scale_line`) it moves the readout alone: the cell's weights are reused at
+every step, their scale sets the gates' saturation for the held-out and the training rows alike, and
+along a line that scales them too the two minima agreed at almost any δ — the calibration stayed
+near its start (a GRU's δ ended at 0.63× its start on every seed, 0.04 NLL behind no penalty).
+Measured along each group's own scale on the training rows, the data's curvature there is 10²–10³
+times the penalty's (a GRU's cell: P/(P + H) ≈ 0.001–0.01 after the first updates, its readout ≈ 0.2).
+With the readout's line the default gained 0.015–0.12 test NLL on six recurrent networks; on a
+LayerNorm residual MLP, whose branches the penalty does move (P/(P + H) ≈ 0.5–0.66), the readout's
+line cost 0.076 and a line weighted by P/(P + H) per group 0.017, so other networks keep the whole
+line (benchmarks/RESULTS.md, Issue 14, "Which weights the line moves").
+
 Cost: both minima come from one grid of nine scales, each a forward pass of the held-out and the
 training rows together, refined by successive parabolic interpolation (:func:`joint_scale_search`:
 eleven passes with the one at c = 1 that the skip checks make anyway, within 0.013 of two Brent
@@ -41,27 +58,24 @@ epochs δ ended at 43 instead of 6.7 (test NLL +0.29; benchmarks/RESULTS.md).
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 
 import numpy as np
 import torch
 from scipy.optimize import minimize_scalar
 from torch import nn
 
-from lamina.torch.grid_minimum import refined_minimum
+from lamina.torch.grid_minimum import GRID_POINTS, RELATIVE_RANGE, joint_scale_search
 from lamina.torch.heldout_select import all_correct, eval_outputs
 from lamina.torch.likelihoods import Classification, Gaussian
 from lamina.torch.modes import in_mode
 from lamina.torch.penalty import Regularizer
+from lamina.torch.scale_lines import EVAL_BATCH, moved_weights, outputs_in_batches
 
 
 #: the search range of log c and its tolerance (:func:`weight_scale_search`'s defaults)
 SEARCH_RANGE, SEARCH_XATOL = 0.5, 0.01
-RELATIVE_RANGE = 1.0   # log c range of both searches of the relative criterion (module doc)
-GRID_POINTS = 9        # their common grid of log c (:func:`joint_scale_search`)
 BRENT_PASSES = 10      # forward passes of one bounded Brent search (7–13 measured)
 CHANCE_SCALES = 4      # smaller scales at which a held-out loss at chance must be at chance too (HeldoutScale)
-EVAL_BATCH = 4096      # rows per forward pass of the searches (memory, not results)
 
 
 def passes_per_update(relative: bool, n_directions: int = 1) -> int:
@@ -69,41 +83,6 @@ def passes_per_update(relative: bool, n_directions: int = 1) -> int:
     checks and the grid's middle point), then the joint grid's other points and its two refinements
     (``relative``) or a Brent search per direction (:mod:`lamina.torch.heldout_budget` counts them)."""
     return 1 + (GRID_POINTS + 1 if relative else BRENT_PASSES * n_directions)
-
-
-@contextmanager
-def _moved_weights(model: nn.Module, regularizer: Regularizer):
-    """Yields ``move(log_scales)``, which sets every regularized weight of group g to
-    μ_g + c_g (W_g − μ_g), c_g = exp(log_scales[g]) (μ_g its prior mean, 0 by default); the model
-    in ``eval`` mode meanwhile, its weights and modes restored on exit."""
-    weights = [(g_index, p, mu) for g_index, (g, means) in enumerate(zip(regularizer.reg_groups, regularizer.means))
-               for p, mu in zip(g.params, means)]
-    params = [p for _, p, _ in weights]
-    saved = [p.detach().clone() for p in params]
-    # W = μ + c (W₀ − μ): the offsets once, then three fused (foreach) operations per move (on small
-    # networks a search's per-tensor copies had been a fifth of its time)
-    offsets = [w if mu is None else w - mu for (_, _, mu), w in zip(weights, saved)]
-    anchored = [(p, mu) for _, p, mu in weights if mu is not None]
-
-    def move(log_scales) -> None:
-        if not params:
-            return
-        scaled = torch._foreach_mul(offsets, [math.exp(float(log_scales[g_index])) for g_index, _, _ in weights])
-        torch._foreach_copy_(params, scaled)
-        if anchored:
-            torch._foreach_add_([p for p, _ in anchored], [mu for _, mu in anchored])
-
-    with in_mode(model, training=False):
-        try:
-            yield move
-        finally:
-            if params:
-                torch._foreach_copy_(params, saved)
-
-
-def _outputs(model: nn.Module, X: torch.Tensor, batch_size: int) -> torch.Tensor:
-    """``model(X)`` in batches of ``batch_size`` rows."""
-    return torch.cat([model(X[i:i + batch_size]) for i in range(0, X.shape[0], batch_size)])
 
 
 def _at_range_end(log_c, log_range: float) -> bool:
@@ -151,7 +130,7 @@ def weight_scale_search(model: nn.Module, regularizer: Regularizer, likelihood, 
 
     def loss(log_scales: np.ndarray) -> float:
         move(log_scales)
-        out = _outputs(model, X, batch_size)
+        out = outputs_in_batches(model, X, batch_size)
         if gaussian:
             return float((out.reshape(y.shape) - y).pow(2).mean())
         extra = 0.0 if penalties is None else float(np.dot(penalties, np.exp(2.0 * np.asarray(log_scales))))
@@ -160,7 +139,7 @@ def weight_scale_search(model: nn.Module, regularizer: Regularizer, likelihood, 
     n_groups = len(regularizer.reg_groups)
     basis = np.ones((1, n_groups)) if directions is None else np.asarray(directions, dtype=np.float64)
     t = np.zeros(basis.shape[0])
-    with _moved_weights(model, regularizer) as move:
+    with moved_weights(model, regularizer) as move:
         for j in range(basis.shape[0]):
             # the range is in log c per group: a unit step of t_j moves some group by max|D_j|
             reach = log_range / max(float(np.max(np.abs(basis[j]))), 1e-12)
@@ -176,60 +155,26 @@ def weight_scale_search(model: nn.Module, regularizer: Regularizer, likelihood, 
     return float(log_scales[0]) if directions is None else log_scales
 
 
-@torch.no_grad()
-def joint_scale_search(model: nn.Module, regularizer: Regularizer, likelihood, held, train, penalty: float, *,
-                       log_range: float = RELATIVE_RANGE, points: int = GRID_POINTS,
-                       batch_size: int = EVAL_BATCH, at_one: torch.Tensor | None = None) -> tuple[float, float]:
-    """(log c*_held, log c_eq) of the relative criterion (module doc), both in one pass: every
-    regularized weight moved to μ_g + c (W_g − μ_g) for ``points`` values of log c evenly over
-    [−log_range, log_range], each one forward pass of the held-out and training rows together
-    (``held``, ``train``: (X, y)) — the held-out NLL and the training NLL + c²·``penalty`` (the L2
-    term at c = 1, :meth:`~lamina.torch.penalty.Regularizer.l2_term`) at each; then each minimum by one step of successive parabolic interpolation
-    (:func:`~lamina.torch.grid_minimum.parabola_vertex` through the lowest sample and its neighbours, one more evaluation
-    there, and the vertex again through the three best). Eleven forward passes for both where two
-    Brent searches (:func:`weight_scale_search`) took 15–25; agrees with Brent's to about 0.01 in
-    log c. The model is left unchanged; evaluated in ``eval`` mode.
-    ``at_one`` (optional): the outputs of the held-out and training rows, in that order, at the
-    current weights (c = 1, in ``eval`` mode), reused for the grid's middle point."""
-    (X_held, y_held), (X_train, y_train) = held, train
-    n_held, n_groups = int(X_held.shape[0]), len(regularizer.reg_groups)
-
-    def outputs(log_c: float, X: torch.Tensor) -> torch.Tensor:
-        move(np.full(n_groups, log_c))
-        return _outputs(model, X, batch_size)
-
-    def held_loss(log_c: float, out=None) -> float:
-        out = outputs(log_c, X_held) if out is None else out
-        return float(likelihood.nll(out, y_held))
-
-    def train_loss(log_c: float, out=None) -> float:
-        out = outputs(log_c, X_train) if out is None else out
-        return float(likelihood.nll(out, y_train)) + penalty * math.exp(2.0 * log_c)
-
-    grid = np.linspace(-log_range, log_range, points)
-    both = torch.cat([X_held, X_train])
-    with _moved_weights(model, regularizer) as move:
-        samples_held, samples_train = [], []
-        for log_c in grid:
-            out = at_one if log_c == 0 and at_one is not None else outputs(float(log_c), both)
-            samples_held.append(held_loss(float(log_c), out[:n_held]))
-            samples_train.append(train_loss(float(log_c), out[n_held:]))
-        return (refined_minimum(held_loss, grid, np.array(samples_held)),
-                refined_minimum(train_loss, grid, np.array(samples_train)))
-
-
 class HeldoutScale:
     """Callback: every ``update_every`` epochs after ``burn_in``, δ_g ← δ_g·(c*_g)^(−2κ) (clipped),
     c* from :func:`weight_scale_search` on the held-out data — one common scale, or one per
     identified direction (``directions``); β ← 1/held-out MSE (Gaussian). With ``train_sample``
     (training rows; one common scale only), c* relative to the training objective's c_eq (module
-    doc), each kept in ``log_scales`` (the ratio) and ``log_equilibria``."""
+    doc), each kept in ``log_scales`` (the ratio) and ``log_equilibria``; ``line`` (names of
+    regularized groups, with ``train_sample`` only): the line of both searches moves these groups
+    alone — a recurrent network's readout under the μP ratios (module doc, "Which weights the line moves")."""
 
     def __init__(self, model, regularizer: Regularizer, likelihood, val, *, burn_in: int, update_every: int,
-                 kappa: float = 1.0, max_factor: float = 2.0, directions=None, train_sample=None):
+                 kappa: float = 1.0, max_factor: float = 2.0, directions=None, train_sample=None, line=None):
         self.model, self.regularizer, self.likelihood, self.val = model, regularizer, likelihood, val
         if train_sample is not None and directions is not None:
             raise ValueError("train_sample (the relative criterion) searches one common scale: not with directions")
+        names = [g.name for g in regularizer.reg_groups]
+        if line is not None and (train_sample is None or not set(line) <= set(names) or not line):
+            raise ValueError(f"line must name some of the regularized groups {names} and come with train_sample, "
+                             f"got {line!r}")
+        self.line = None if line is None else [name in set(line) for name in names]
+        self.line_names = None if line is None else [name for name in names if name in set(line)]
         self.train_sample, self.log_equilibria = train_sample, []
         self.burn_in, self.update_every = int(burn_in), int(update_every)
         if not (isinstance(kappa, (int, float)) and kappa > 0):
@@ -253,8 +198,11 @@ class HeldoutScale:
             log_c = weight_scale_search(self.model, self.regularizer, self.likelihood, self.val,
                                         directions=self.directions)
             return log_c, _at_range_end(log_c, SEARCH_RANGE)
-        held, heading = joint_scale_search(self.model, self.regularizer, self.likelihood, self.val, self.train_sample,
-                                           float(self.regularizer.l2_term()), at_one=current)
+        reg = self.regularizer
+        penalty = float(reg.l2_term()) if self.line is None else \
+            (0.5 * reg.delta.detach() * reg.sq_distances().detach() / reg.n_data).double().cpu().numpy()
+        held, heading = joint_scale_search(self.model, reg, self.likelihood, self.val, self.train_sample, penalty,
+                                           at_one=current, line=self.line)
         self.log_equilibria.append(heading)
         return held - heading, _at_range_end((held, heading), RELATIVE_RANGE)
 
@@ -266,7 +214,7 @@ class HeldoutScale:
         training step each)."""
         X = self.val[0] if self.train_sample is None else torch.cat([self.val[0], self.train_sample[0]])
         with in_mode(self.model, training=False):
-            return _outputs(self.model, X, EVAL_BATCH)
+            return outputs_in_batches(self.model, X, EVAL_BATCH)
 
     def _freeze_unresponsive(self, log_delta: np.ndarray, log_c: np.ndarray, pinned: bool | None = None) -> None:
         """Stop moving the δ whose held-out optimum does not respond to them.
@@ -353,10 +301,10 @@ class HeldoutScale:
     def _chance_at_every_scale(self, baseline: float) -> bool:
         """Whether the held-out loss is at ``baseline`` or above at ``CHANCE_SCALES`` scales c < 1 too."""
         log_range = RELATIVE_RANGE if self.train_sample is not None else SEARCH_RANGE
-        with _moved_weights(self.model, self.regularizer) as move:
+        with moved_weights(self.model, self.regularizer) as move:
             for log_c in np.linspace(-log_range, 0.0, CHANCE_SCALES + 1)[:-1]:
                 move(np.full(len(self.regularizer.reg_groups), log_c))
-                if self._held_out_loss(_outputs(self.model, self.val[0], EVAL_BATCH)) < baseline:
+                if self._held_out_loss(outputs_in_batches(self.model, self.val[0], EVAL_BATCH)) < baseline:
                     return False
         return True
 
