@@ -13,6 +13,8 @@ reads a sequence), invented to test the default, not to tune it:
   the 8 columns) and ``bigru-mean`` (bidirectional, hidden 24, mean of the states): four more
   recurrent networks, invented on 7 December 2026 to test the readout's line of the held-out
   calibration (benchmarks/RESULTS.md, Issue 14, "Which weights the line moves");
+* ``silu-deep``: 64-96-96-96-96-10 with SiLU (invented the same day; with ``--batch-size 32`` the
+  retraining collapsed to chance: RESULTS.md, "A retraining that learns nothing");
 * ``ln-mlp``: 64-128-128-10 with LayerNorm before each GELU; ``bn-mlp``: the same with BatchNorm
   before each ReLU; ``bn-cnn`` and ``cnn2d``: two 3 × 3 convolutions (16, 32 channels) with
   max-pooling, with and without BatchNorm; ``mlp``: the benchmark's 64-256-256-10 ReLU MLP.
@@ -20,7 +22,7 @@ reads a sequence), invented to test the default, not to tune it:
 Methods: no penalty; lamina's default (``tune`` without ``tuner=``); the default's calibration
 with the calibrated weights continued instead of retrained (``refit=False``, the default until
 7 December 2026); one δ for every layer over {0.1, 0.3, 1, 3, 10}, the best picked on the *test*
-NLL (an oracle, stronger than CV). Recipe: Adam 3e-3, batch 128, ``--epochs`` (150), ``--n-train``
+NLL (an oracle, stronger than CV). Recipe: Adam 3e-3, batch ``--batch-size`` (128), ``--epochs`` (150), ``--n-train``
 training digits (300, pixels/16; the rest is the test set), seeds 0–2 (``--seeds``), one torch thread.
 
 Usage: ``OMP_NUM_THREADS=1 python benchmarks/bench_nn_architectures.py [network …] [--methods …]
@@ -101,6 +103,9 @@ def networks():
         "gru-wide": lambda: Sequence(nn.GRU(8, 128, batch_first=True), 128),
         "lstm2-cols": lambda: Sequence(nn.LSTM(8, 48, num_layers=2, batch_first=True), 48, columns=True),
         "bigru-mean": lambda: Sequence(nn.GRU(8, 24, batch_first=True, bidirectional=True), 48, mean=True),
+        "silu-deep": lambda: nn.Sequential(nn.Linear(64, 96), nn.SiLU(),
+                                           *[m for _ in range(3) for m in (nn.Linear(96, 96), nn.SiLU())],
+                                           nn.Linear(96, 10)),
         "ln-mlp": lambda: mlp(nn.LayerNorm, nn.GELU),
         "bn-mlp": lambda: mlp(nn.BatchNorm1d, nn.ReLU),
         "bn-cnn": lambda: image_cnn(True),
@@ -109,7 +114,7 @@ def networks():
     }
 
 
-def run(names, methods, epochs, n_train, seeds=(0, 1, 2)):
+def run(names, methods, epochs, n_train, seeds=(0, 1, 2), batch_size=128):
     import torch
     from sklearn.datasets import load_digits
 
@@ -126,8 +131,9 @@ def run(names, methods, epochs, n_train, seeds=(0, 1, 2)):
                 torch.manual_seed(seed)
                 started = time.perf_counter()
                 result = lt.tune(make(), data[:2], likelihood="classification", epochs=epochs, lr=3e-3,
-                                 batch_size=128, seed=seed, **METHODS[method])
+                                 batch_size=batch_size, seed=seed, **METHODS[method])
                 record = {"network": name, "seed": seed, "method": method, "epochs": epochs, "n_train": n_train,
+                          "batch_size": batch_size,
                           **{k: float(v) for k, v in score(result.model, "classification", data, None).items()},
                           "fits": float(result.compute.fits), "seconds": round(time.perf_counter() - started, 2)}
                 print(json.dumps(record), flush=True)
@@ -173,9 +179,11 @@ if __name__ == "__main__":
     parser.add_argument("--epochs", type=int, default=150)
     parser.add_argument("--n-train", type=int, default=300)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--from-json", nargs="+", default=[], metavar="LOG", help="earlier runs' JSON lines, tabled too")
     args = parser.parse_args()
     earlier = [json.loads(line) for path in args.from_json for line in open(path) if line.startswith("{")]
-    fresh = run(args.networks or list(networks()), args.methods, args.epochs, args.n_train, tuple(args.seeds)) \
+    fresh = run(args.networks or list(networks()), args.methods, args.epochs, args.n_train, tuple(args.seeds),
+                args.batch_size) \
         if args.networks or not earlier else []
     print(table(earlier + fresh))

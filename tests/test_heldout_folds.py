@@ -7,7 +7,7 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 import lamina.torch as lt  # noqa: E402
-from lamina.torch import heldout  # noqa: E402
+from lamina.torch import final_run, heldout  # noqa: E402
 from lamina.torch.hypergradient import split_train  # noqa: E402
 from lamina.torch.likelihoods import Classification  # noqa: E402
 
@@ -50,6 +50,7 @@ def test_the_default_averages_the_folds_log_delta_and_counts_each_calibration(mo
         return real_fit(model, data, **kwargs)
 
     monkeypatch.setattr(heldout, "fit", spy)
+    monkeypatch.setattr(final_run, "fit", spy)   # the run on all the data
     X, y = _data()
     X[:, 3] = torch.arange(100, dtype=torch.float32)          # a sample's id, to see who trained on what
     torch.manual_seed(0)
@@ -135,6 +136,7 @@ def test_regression_folds_share_the_noise_precision_too(monkeypatch):
         return real_fit(model, data, **kwargs)
 
     monkeypatch.setattr(heldout, "fit", spy)
+    monkeypatch.setattr(final_run, "fit", spy)   # the run on all the data
     generator = torch.Generator().manual_seed(3)
     X = torch.randn(60, 3, generator=generator)
     y = X[:, 0] - 0.5 * X[:, 1] + 0.3 * torch.randn(60, generator=generator)

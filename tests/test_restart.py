@@ -4,6 +4,7 @@ import torch
 from torch import nn
 
 import lamina.torch as lt
+import lamina.torch.final_run as final_run
 import lamina.torch.heldout as heldout
 from lamina.torch.restart import LinearWarmup, restart
 
@@ -52,6 +53,7 @@ def test_the_heldout_tuner_continues_on_all_data_with_a_fresh_rewarmed_optimizer
         return real_fit(model, data, **kwargs)
 
     monkeypatch.setattr(heldout, "fit", spy)
+    monkeypatch.setattr(final_run, "fit", spy)   # the run on all the data
     generator = torch.Generator().manual_seed(0)
     X = torch.randn(100, 4, generator=generator)
     y = (X[:, 0] > 0).long()

@@ -54,7 +54,10 @@ is weak: at a fixed δ = 0.01 the continued schedule cost 0.01–0.06 test NLL o
 in one run) against one plain run on four small networks, at δ = 1 nothing consistent. Retraining
 gained 0.004–0.048 NLL (means of 3 seeds) on attention, LayerNorm, BatchNorm and recurrent
 classifiers the default was not built on, and was level on the benchmark's MLPs and CNN and the
-unseen MLP settings (benchmarks/RESULTS.md, Issue 14, "Retrain or continue").
+unseen MLP settings (benchmarks/RESULTS.md, Issue 14, "Retrain or continue"). A classifier's
+retraining that learns nothing (its training loss at chance, where the calibration's was not: a
+strong δ holding a deep SiLU net at W = 0 from the first step) falls back to continuing the
+calibrated weights (:mod:`lamina.torch.final_run`).
 
 The calibrated weights continue instead (``refit=False``; the default before 7 December 2026) when
 fine-tuning toward a prior mean — there the calibration's trained head is worth keeping (the
@@ -107,8 +110,9 @@ import numpy as np
 import torch
 
 from lamina.torch.data import steps_per_epoch
+from lamina.torch.final_run import train_on_all_data
 from lamina.torch.fit import as_tensors, fit, make_optimizer, model_device, model_dtype, optimizer_groups
-from lamina.torch.heldout_budget import (budget_fits, calibration_epochs, epoch_cost_share, epochs_on_all_data,
+from lamina.torch.heldout_budget import (budget_fits, calibration_epochs, epoch_cost_share,
                                          merge_share, resolve_refit, search_steps, steps_stretch, update_interval)
 from lamina.torch.heldout_select import Calibration, MidpointLosses, adopt, choose, twin
 from lamina.torch.hypergradient import split_train
@@ -117,7 +121,6 @@ from lamina.torch.invariance import example_rows
 from lamina.torch.likelihoods import Classification, Gaussian
 from lamina.torch.penalty import Regularizer
 from lamina.torch.readout import auto_rule, scale_line
-from lamina.torch.restart import restart
 from lamina.torch.result import NetTuneResult
 from lamina.torch.rules import make_rule
 from lamina.torch.scale_search import HeldoutScale, passes_per_update
@@ -184,8 +187,10 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         (:func:`lamina.torch.restart.restart`) — 0.85–1.1 fits (one fold). ``"auto"`` (default):
         False when fine-tuning toward ``prior_mean``, where calibrations compete (``rivals``,
         ``per_direction``) or with ``rewarm`` > 0, else True (module doc, "Retrain or continue");
-        ``info["refit"]`` says which. Always True with ``epochs=1`` (no epoch would be left for
-        all the data after the calibration).
+        ``info["refit"]`` says which — ``"collapsed: continued"`` where a classifier's retraining
+        ended at chance while its calibration had learned, and the calibrated weights continued
+        instead (:mod:`lamina.torch.final_run`). Always True with ``epochs=1`` (no epoch would be
+        left for all the data after the calibration).
     rewarm : float in [0, 1]
         Fraction of the continued run's steps over which the fresh optimizer's learning rate
         rises linearly from lr/T to lr (:class:`lamina.torch.restart.LinearWarmup`); 0 (default):
@@ -359,21 +364,15 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
                                                         for c in calibrations]).mean())
     history = {key: list(value) for key, value in out.history.items()}
     seconds, n_epochs = out.seconds, out.epochs
-    opt, warmup = recipe.optimizer, []
-    if refit:
-        model.load_state_dict(init_state)
-    rest_epochs = epochs_on_all_data(epochs, first, stretch, refit)
-    if not refit and rest_epochs:  # a fresh optimizer (re-warmed if rewarm > 0): the calibration's Adam state is stale
-        steps = rest_epochs * steps_per_epoch(int(merged[0].shape[0]), recipe.batch_size)
-        opt, warm = restart(recipe.optimizer, optimizer_groups(final, model), recipe.lr, steps, rewarm)
-        warmup = [warm]
-    if rest_epochs:
-        rest = fit(model, merged, likelihood=likelihood, epochs=rest_epochs, lr=recipe.lr,
-                   batch_size=recipe.batch_size, seed=recipe.seed + 1, optimizer=opt,
-                   regularizer=final, callbacks=warmup, progress=progress)
+    # retrain from the initial weights (continuing the calibrated ones where that learns nothing), or continue them
+    runs, done = train_on_all_data(model, merged, likelihood, recipe, final, first=first, stretch=stretch, refit=refit,
+                                   init_state=init_state, calibration_losses=out.history["loss"], rewarm=rewarm,
+                                   progress=progress)
+    for rest in runs:
         for key, value in rest.history.items():
             history.setdefault(key, []).extend(value)
         seconds, n_epochs = seconds + rest.seconds, n_epochs + rest.epochs
+    rest_epochs = sum(rest.epochs for rest in runs)
     # compute in units of one full-data fit: the split runs count by their share of the samples
     split_epochs = out.epochs + sum(c.out.epochs for c in others)
     fits = (split_epochs * fit_data[0].shape[0] / merged[0].shape[0] + (n_epochs - out.epochs)) / epochs
@@ -384,7 +383,7 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
             "frozen": [] if tuner.frozen is None else [n for n, f in zip(reg.names, tuner.frozen) if f],
             "log_scale": tuner.log_scales, "relative": tuner.train_sample is not None, "line": tuner.line_names,
             "log_equilibrium": tuner.log_equilibria, "merge_epoch": first, "continued_epochs": rest_epochs, "merge_at": merge_at,
-            "refit": refit, "n_train": int(fit_data[0].shape[0]), "n_val": int(val_data[0].shape[0]),
+            "refit": done if runs else refit, "n_train": int(fit_data[0].shape[0]), "n_val": int(val_data[0].shape[0]),
             "folds": folds_info, "burn_in": burn_in, "update_every": update_every,
             "budget_fits": cost}
     info["identifiability"] = {"verdict": found.verdict(), "findings": found.findings(),
