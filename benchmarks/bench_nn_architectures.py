@@ -14,7 +14,9 @@ reads a sequence), invented to test the default, not to tune it:
   recurrent networks, invented on 7 December 2026 to test the readout's line of the held-out
   calibration (benchmarks/RESULTS.md, Issue 14, "Which weights the line moves");
 * ``silu-deep``: 64-96-96-96-96-10 with SiLU (invented the same day; with ``--batch-size 32`` the
-  retraining collapsed to chance: RESULTS.md, "A retraining that learns nothing");
+  retraining collapsed to chance: RESULTS.md, "A retraining that learns nothing"), and five more deep
+  MLPs of that check: ``relu-deep6``, ``gelu-deep6``, ``tanh-deep6``, ``elu-deep6`` (six hidden
+  layers of 64) and ``silu-narrow`` (four of 32);
 * ``ln-mlp``: 64-128-128-10 with LayerNorm before each GELU; ``bn-mlp``: the same with BatchNorm
   before each ReLU; ``bn-cnn`` and ``cnn2d``: two 3 × 3 convolutions (16, 32 channels) with
   max-pooling, with and without BatchNorm; ``mlp``: the benchmark's 64-256-256-10 ReLU MLP.
@@ -93,6 +95,10 @@ def networks():
         return nn.Sequential(nn.Linear(64, 128), norm(128), act(), nn.Linear(128, 128), norm(128), act(),
                              nn.Linear(128, 10))
 
+    def deep(act, width, depth):
+        layers = [nn.Linear(64, width), act()] + [m for _ in range(depth - 1) for m in (nn.Linear(width, width), act())]
+        return nn.Sequential(*layers, nn.Linear(width, 10))
+
     return {
         "attn": lambda: Rows(Encoder(32, 1, dim_feedforward=64), 32, lambda h: h.mean(1)),
         "attn2": lambda: Rows(Encoder(48, 2, dim_feedforward=96, activation="gelu", norm_first=True), 48,
@@ -106,6 +112,9 @@ def networks():
         "silu-deep": lambda: nn.Sequential(nn.Linear(64, 96), nn.SiLU(),
                                            *[m for _ in range(3) for m in (nn.Linear(96, 96), nn.SiLU())],
                                            nn.Linear(96, 10)),
+        **{f"{name}-deep6": (lambda act=act: deep(act, 64, 6)) for name, act in
+           (("relu", nn.ReLU), ("gelu", nn.GELU), ("tanh", nn.Tanh), ("elu", nn.ELU))},
+        "silu-narrow": lambda: deep(nn.SiLU, 32, 4),
         "ln-mlp": lambda: mlp(nn.LayerNorm, nn.GELU),
         "bn-mlp": lambda: mlp(nn.BatchNorm1d, nn.ReLU),
         "bn-cnn": lambda: image_cnn(True),

@@ -8,9 +8,9 @@ import torch
 from sklearn.datasets import load_digits
 from torch import nn
 
-from lamina.torch.final_run import chance_nll, learned_nothing, train_on_all_data
+from lamina.torch.final_run import learned_nothing, train_on_all_data
 from lamina.torch.heldout_budget import continued_epochs
-from lamina.torch.likelihoods import Classification, Gaussian
+from lamina.torch.likelihoods import Classification, Gaussian, chance_nll
 from lamina.torch.penalty import Regularizer
 from lamina.torch.result import Recipe
 

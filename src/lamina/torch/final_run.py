@@ -24,29 +24,13 @@ retraining that learns nothing").
 """
 from __future__ import annotations
 
-import torch
-
 from lamina.torch.data import steps_per_epoch
 from lamina.torch.fit import fit, optimizer_groups
 from lamina.torch.heldout_budget import continued_epochs
-from lamina.torch.likelihoods import Classification
+from lamina.torch.likelihoods import chance_nll
 from lamina.torch.restart import restart
 
 COLLAPSE = 0.98   # a last-epoch training loss at this share of the chance level or above: nothing learned
-
-
-def chance_nll(likelihood, y: torch.Tensor) -> float | None:
-    """The mean NLL of the best constant prediction of the labels ``y``: the entropy of their
-    frequencies (a classifier), ``None`` for any other likelihood.
-
-    >>> round(chance_nll(Classification(), torch.tensor([0, 1, 2, 3] * 5)), 4)   # log 4
-    1.3863
-    """
-    if not isinstance(likelihood, Classification):
-        return None
-    shares = torch.bincount(y.reshape(-1).long()).double()
-    shares = shares[shares > 0] / shares.sum()
-    return float(-(shares * shares.log()).sum())
 
 
 def learned_nothing(losses, chance: float | None) -> bool:

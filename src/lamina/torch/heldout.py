@@ -379,7 +379,7 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     seconds += sum(c.out.seconds for c in others)
     cost = budget_fits(epochs, first, *counted, refit=refit)
     info = {"n_updates": len(tuner.log_scales), "n_skipped_separable": tuner.n_skipped,
-            "n_skipped_chance": tuner.n_skipped_chance,
+            "n_skipped_chance": tuner.n_skipped_chance, "n_crushed": tuner.n_crushed,
             "frozen": [] if tuner.frozen is None else [n for n, f in zip(reg.names, tuner.frozen) if f],
             "log_scale": tuner.log_scales, "relative": tuner.train_sample is not None, "line": tuner.line_names,
             "log_equilibrium": tuner.log_equilibria, "merge_epoch": first, "continued_epochs": rest_epochs, "merge_at": merge_at,

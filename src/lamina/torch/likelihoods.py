@@ -58,6 +58,20 @@ class Classification:
         return None
 
 
+def chance_nll(likelihood, y: torch.Tensor) -> float | None:
+    """The mean NLL of the best constant prediction of the labels ``y`` — the entropy of their
+    frequencies — for a :class:`Classification`; ``None`` for any other likelihood.
+
+    >>> round(chance_nll(Classification(), torch.tensor([0, 1, 2, 3] * 5)), 4)   # log 4
+    1.3863
+    """
+    if not isinstance(likelihood, Classification):
+        return None
+    shares = torch.bincount(y.reshape(-1).long()).double()
+    shares = shares[shares > 0] / shares.sum()
+    return float(-(shares * shares.log()).sum())
+
+
 class Gaussian:
     """Gaussian likelihood with a scalar noise precision β (a tensor, updated by tuners)."""
 

@@ -66,7 +66,7 @@ from torch import nn
 
 from lamina.torch.grid_minimum import GRID_POINTS, RELATIVE_RANGE, joint_scale_search
 from lamina.torch.heldout_select import all_correct, eval_outputs
-from lamina.torch.likelihoods import Classification, Gaussian
+from lamina.torch.likelihoods import Classification, Gaussian, chance_nll
 from lamina.torch.modes import in_mode
 from lamina.torch.penalty import Regularizer
 from lamina.torch.scale_lines import EVAL_BATCH, moved_weights, outputs_in_batches
@@ -76,6 +76,7 @@ from lamina.torch.scale_lines import EVAL_BATCH, moved_weights, outputs_in_batch
 SEARCH_RANGE, SEARCH_XATOL = 0.5, 0.01
 BRENT_PASSES = 10      # forward passes of one bounded Brent search (7–13 measured)
 CHANCE_SCALES = 4      # smaller scales at which a held-out loss at chance must be at chance too (HeldoutScale)
+CRUSHED = 0.98         # a training NLL at this share of the chance level or above: nothing fitted (HeldoutScale)
 
 
 def passes_per_update(relative: bool, n_directions: int = 1) -> int:
@@ -186,6 +187,7 @@ class HeldoutScale:
         self.log_scales: list = []
         self.n_skipped = 0
         self.n_skipped_chance = 0
+        self.n_crushed = 0
         self.frozen = None
         self._first = None
 
@@ -308,6 +310,22 @@ class HeldoutScale:
                     return False
         return True
 
+    def _crushed(self, current: torch.Tensor) -> bool:
+        """Whether the training rows (``train_sample``; their outputs follow the held-out rows' in
+        ``current``) are at the chance level too: a training NLL within 2 % of the best constant
+        prediction's (:func:`~lamina.torch.likelihoods.chance_nll`). A held-out loss at chance
+        says nothing about δ while the network fits its training samples (the early fine-tuning
+        above; memorized label noise); where it fits nothing, not even them, the penalty holds
+        its weights at μ — a seven-layer ReLU MLP at δ = 1 sat at log 10 for its whole
+        calibration, every update skipped, and was retrained into the same W = 0 — and δ is
+        halved (``max_factor``) instead of kept (benchmarks/RESULTS.md, Issue 14, "A retraining
+        that learns nothing")."""
+        if self.train_sample is None:
+            return False
+        chance = chance_nll(self.likelihood, self.train_sample[1])
+        train_nll = float(self.likelihood.nll(current[self.val[0].shape[0]:], self.train_sample[1]))
+        return chance is not None and train_nll >= CRUSHED * chance
+
     def due(self, epoch: int) -> bool:
         return epoch + 1 >= self.burn_in and (epoch + 1 - self.burn_in) % self.update_every == 0
 
@@ -320,6 +338,10 @@ class HeldoutScale:
         if reason == "separable":
             self.n_skipped += 1
             return False
+        if reason == "chance" and self._crushed(current):   # the penalty holds every prediction at a constant
+            self.n_crushed += 1
+            self.regularizer.set_deltas(self.regularizer.delta * math.exp(-self.max_step), optimizer)
+            return True
         if reason == "chance":
             self.n_skipped_chance += 1
             return False

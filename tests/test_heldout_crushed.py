@@ -1,0 +1,62 @@
+"""A network the penalty holds at a constant prediction: the held-out calibration halves δ instead of
+skipping the update (lamina.torch.scale_search.HeldoutScale._crushed)."""
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from lamina.torch.likelihoods import Classification
+from lamina.torch.penalty import Regularizer
+from lamina.torch.scale_search import HeldoutScale
+
+
+def _rows(n, seed):
+    generator = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, 4, generator=generator)
+    return X, X[:, :3].argmax(1)   # three classes, one per leading coordinate
+
+
+def _tuner(net, held, train):
+    reg = Regularizer(net, 100, 1.0)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    return HeldoutScale(net, reg, Classification(), held, burn_in=1, update_every=1, train_sample=train), reg, opt
+
+
+def test_constant_predictions_on_held_out_and_training_rows_halve_delta():
+    net = nn.Linear(4, 3)
+    with torch.no_grad():
+        net.weight.zero_()
+        net.bias.copy_(torch.tensor([0.3, 0.0, 0.0]))   # one constant output, a little off the uniform
+    tuner, reg, opt = _tuner(net, _rows(30, 0), _rows(60, 1))
+    assert tuner.on_epoch_end(0, opt) is True
+    assert tuner.n_crushed == 1 and tuner.n_skipped_chance == 0 and tuner.log_scales == []
+    assert float(reg.delta[0]) == pytest.approx(0.5)
+
+
+def test_a_held_out_loss_at_chance_while_training_rows_are_fitted_is_skipped():
+    """Held-out labels the network gets confidently wrong (at every smaller scale too) while it fits
+    its training rows: the held-out loss says nothing about δ, and δ is kept."""
+    net = nn.Linear(4, 3)
+    with torch.no_grad():
+        net.weight.zero_()
+        net.weight[:, :3] = 8.0 * torch.eye(3)
+        net.bias.zero_()
+    X, y = _rows(30, 0)
+    held = (X, (y + 1) % 3)   # every held-out label shifted: confidently wrong
+    tuner, reg, opt = _tuner(net, held, _rows(60, 1))
+    train_nll = float(nn.functional.cross_entropy(net(_rows(60, 1)[0]), _rows(60, 1)[1]))
+    assert train_nll < 0.5 * math.log(3)
+    assert tuner.on_epoch_end(0, opt) is False
+    assert tuner.n_skipped_chance == 1 and tuner.n_crushed == 0 and float(reg.delta[0]) == 1.0
+
+
+def test_without_training_rows_the_skip_is_kept():
+    net = nn.Linear(4, 3)
+    with torch.no_grad():
+        net.weight.zero_()
+        net.bias.copy_(torch.tensor([0.3, 0.0, 0.0]))
+    reg = Regularizer(net, 100, 1.0)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    tuner = HeldoutScale(net, reg, Classification(), _rows(30, 0), burn_in=1, update_every=1)
+    assert tuner.on_epoch_end(0, opt) is False and tuner.n_skipped_chance == 1 and float(reg.delta[0]) == 1.0
