@@ -49,30 +49,20 @@ def networks():
     from torch import nn
 
     class Rows(nn.Module):
-        """A sequence model over the 8 rows of an 8 × 8 digit, a linear head on ``pool`` of its states."""
+        """A sequence model over the 8 rows (or ``columns``) of an 8 × 8 digit, a linear head on
+        ``pool`` of its states."""
 
-        def __init__(self, body, width, pool, norm=None):
+        def __init__(self, body, width, pool, norm=None, columns=False):
             super().__init__()
             self.body, self.pool, self.norm, self.head = body, pool, norm, nn.Linear(width, 10)
-
-        def forward(self, x):
-            states = self.body(x.reshape(-1, 8, 8))
-            states = states[0] if isinstance(states, tuple) else states
-            pooled = self.pool(states)
-            return self.head(self.norm(pooled) if self.norm is not None else pooled)
-
-    class Sequence(nn.Module):
-        """A recurrent network over the rows (or ``columns``) of a digit, a linear head on its last
-        state (or the ``mean`` of its states)."""
-
-        def __init__(self, body, width, columns=False, mean=False):
-            super().__init__()
-            self.body, self.head, self.columns, self.mean = body, nn.Linear(width, 10), columns, mean
+            self.columns = columns
 
         def forward(self, x):
             x = x.reshape(-1, 8, 8)
-            states = self.body(x.transpose(1, 2) if self.columns else x)[0]
-            return self.head(states.mean(1) if self.mean else states[:, -1])
+            states = self.body(x.transpose(1, 2) if self.columns else x)
+            states = states[0] if isinstance(states, tuple) else states
+            pooled = self.pool(states)
+            return self.head(self.norm(pooled) if self.norm is not None else pooled)
 
     class Encoder(nn.Module):
         def __init__(self, d, layers, **options):
@@ -95,6 +85,9 @@ def networks():
         return nn.Sequential(nn.Linear(64, 128), norm(128), act(), nn.Linear(128, 128), norm(128), act(),
                              nn.Linear(128, 10))
 
+    def last(states):   # the last step's state
+        return states[:, -1]
+
     def deep(act, width, depth):
         layers = [nn.Linear(64, width), act()] + [m for _ in range(depth - 1) for m in (nn.Linear(width, width), act())]
         return nn.Sequential(*layers, nn.Linear(width, 10))
@@ -103,12 +96,12 @@ def networks():
         "attn": lambda: Rows(Encoder(32, 1, dim_feedforward=64), 32, lambda h: h.mean(1)),
         "attn2": lambda: Rows(Encoder(48, 2, dim_feedforward=96, activation="gelu", norm_first=True), 48,
                               lambda h: h[:, 0], norm=nn.LayerNorm(48)),
-        "lstm": lambda: Rows(nn.LSTM(8, 32, batch_first=True), 32, lambda h: h[:, -1]),
-        "gru": lambda: Rows(nn.GRU(8, 48, batch_first=True), 48, lambda h: h[:, -1]),
-        "rnn": lambda: Sequence(nn.RNN(8, 64, batch_first=True), 64),
-        "gru-wide": lambda: Sequence(nn.GRU(8, 128, batch_first=True), 128),
-        "lstm2-cols": lambda: Sequence(nn.LSTM(8, 48, num_layers=2, batch_first=True), 48, columns=True),
-        "bigru-mean": lambda: Sequence(nn.GRU(8, 24, batch_first=True, bidirectional=True), 48, mean=True),
+        "lstm": lambda: Rows(nn.LSTM(8, 32, batch_first=True), 32, last),
+        "gru": lambda: Rows(nn.GRU(8, 48, batch_first=True), 48, last),
+        "rnn": lambda: Rows(nn.RNN(8, 64, batch_first=True), 64, last),
+        "gru-wide": lambda: Rows(nn.GRU(8, 128, batch_first=True), 128, last),
+        "lstm2-cols": lambda: Rows(nn.LSTM(8, 48, num_layers=2, batch_first=True), 48, last, columns=True),
+        "bigru-mean": lambda: Rows(nn.GRU(8, 24, batch_first=True, bidirectional=True), 48, lambda h: h.mean(1)),
         "silu-deep": lambda: nn.Sequential(nn.Linear(64, 96), nn.SiLU(),
                                            *[m for _ in range(3) for m in (nn.Linear(96, 96), nn.SiLU())],
                                            nn.Linear(96, 10)),

@@ -59,8 +59,8 @@ def train_on_all_data(model, data, likelihood, recipe, regularizer, *, first: in
     second value is ``"collapsed: continued"``. Otherwise continue the calibrated weights. The
     list of results is empty where no epoch is left."""
     epochs = recipe.epochs
+    rest = continued_epochs(epochs, first, stretch)   # the continued run's epochs (0: none left)
     if not refit:
-        rest = continued_epochs(epochs, first, stretch)
         return ([continue_calibrated(model, data, likelihood, recipe, regularizer, rest, rewarm, progress)]
                 if rest else []), False
     calibrated = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -70,7 +70,6 @@ def train_on_all_data(model, data, likelihood, recipe, regularizer, *, first: in
     chance = chance_nll(likelihood, data[1])
     if not learned_nothing(retrained.history["loss"], chance) or learned_nothing(calibration_losses, chance):
         return [retrained], True
-    model.load_state_dict(calibrated)
-    rest = continued_epochs(epochs, first, stretch)   # (none left: the calibrated weights as they are)
+    model.load_state_dict(calibrated)   # (no epoch left to continue: the calibrated weights as they are)
     more = [continue_calibrated(model, data, likelihood, recipe, regularizer, rest, progress=progress)] if rest else []
     return [retrained, *more], "collapsed: continued"

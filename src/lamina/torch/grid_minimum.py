@@ -74,9 +74,10 @@ def joint_scale_search(model: nn.Module, regularizer: Regularizer, likelihood, h
         raise ValueError("line: the penalty must be given per group (which of its terms scale with c²)")
     terms = np.asarray(penalty, dtype=np.float64)
     fixed, scaled = (0.0, float(terms)) if terms.ndim == 0 else (float(terms[~moved].sum()), float(terms[moved].sum()))
+    exponents = moved.astype(np.float64)   # log c_g = log c for the moved groups, 0 for the others
 
     def outputs(log_c: float, X: torch.Tensor) -> torch.Tensor:
-        move(log_c * moved.astype(np.float64))
+        move(log_c * exponents)
         return outputs_in_batches(model, X, batch_size)
 
     def held_loss(log_c: float, out=None) -> float:

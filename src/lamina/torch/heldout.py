@@ -383,7 +383,7 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
             "frozen": [] if tuner.frozen is None else [n for n, f in zip(reg.names, tuner.frozen) if f],
             "log_scale": tuner.log_scales, "relative": tuner.train_sample is not None, "line": tuner.line_names,
             "log_equilibrium": tuner.log_equilibria, "merge_epoch": first, "continued_epochs": rest_epochs, "merge_at": merge_at,
-            "refit": done if runs else refit, "n_train": int(fit_data[0].shape[0]), "n_val": int(val_data[0].shape[0]),
+            "refit": done, "n_train": int(fit_data[0].shape[0]), "n_val": int(val_data[0].shape[0]),
             "folds": folds_info, "burn_in": burn_in, "update_every": update_every,
             "budget_fits": cost}
     info["identifiability"] = {"verdict": found.verdict(), "findings": found.findings(),

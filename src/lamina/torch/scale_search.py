@@ -175,7 +175,6 @@ class HeldoutScale:
             raise ValueError(f"line must name some of the regularized groups {names} and come with train_sample, "
                              f"got {line!r}")
         self.line = None if line is None else [name in set(line) for name in names]
-        self.line_names = None if line is None else [name for name in names if name in set(line)]
         self.train_sample, self.log_equilibria = train_sample, []
         self.burn_in, self.update_every = int(burn_in), int(update_every)
         if not (isinstance(kappa, (int, float)) and kappa > 0):
@@ -202,11 +201,16 @@ class HeldoutScale:
             return log_c, _at_range_end(log_c, SEARCH_RANGE)
         reg = self.regularizer
         penalty = float(reg.l2_term()) if self.line is None else \
-            (0.5 * reg.delta.detach() * reg.sq_distances().detach() / reg.n_data).double().cpu().numpy()
+            (0.5 * reg.delta.detach() * reg.sq_distances().detach() / reg.n_data).double().cpu().numpy()   # per group
         held, heading = joint_scale_search(self.model, reg, self.likelihood, self.val, self.train_sample, penalty,
                                            at_one=current, line=self.line)
         self.log_equilibria.append(heading)
         return held - heading, _at_range_end((held, heading), RELATIVE_RANGE)
+
+    @property
+    def line_names(self) -> list[str] | None:
+        """The names of the groups ``line`` moves (``None``: every group)."""
+        return None if self.line is None else [n for n, moved in zip(self.regularizer.names, self.line) if moved]
 
     @torch.no_grad()
     def _current_outputs(self) -> torch.Tensor:
