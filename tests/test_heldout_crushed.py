@@ -34,6 +34,25 @@ def test_constant_predictions_on_held_out_and_training_rows_halve_delta():
     assert float(reg.delta[0]) == pytest.approx(0.5)
 
 
+def test_training_rows_at_chance_halve_delta_even_where_the_held_out_loss_is_below_chance():
+    """A network still in its initial plateau: the training rows at chance, the held-out NLL a little
+    below log K by the luck of its few samples. The held-out criterion is noise there; δ is halved
+    and no search runs (a global-average-pooling CNN's δ had been raised 1.5× in such a plateau)."""
+    net = nn.Linear(4, 3)
+    with torch.no_grad():
+        net.weight.zero_()
+        net.bias.copy_(torch.tensor([0.3, 0.0, 0.0]))   # a constant output leaning to class 0
+    X, _ = _rows(30, 0)
+    held = (X, torch.tensor([0] * 18 + [1] * 6 + [2] * 6))   # held-out rows leaning to class 0: NLL 1.03 < log 3
+    train = _rows(60, 1)
+    assert float(nn.functional.cross_entropy(net(held[0]), held[1])) < 0.95 * math.log(3)
+    tuner, reg, opt = _tuner(net, held, train)
+    assert tuner._uninformative() is None                # not "chance": the criterion would have run
+    assert tuner.on_epoch_end(0, opt) is True
+    assert tuner.n_crushed == 1 and tuner.n_skipped_chance == 0 and tuner.log_scales == []
+    assert float(reg.delta[0]) == pytest.approx(0.5)
+
+
 def test_a_held_out_loss_at_chance_while_training_rows_are_fitted_is_skipped():
     """Held-out labels the network gets confidently wrong (at every smaller scale too) while it fits
     its training rows: the held-out loss says nothing about δ, and δ is kept."""
