@@ -122,3 +122,22 @@ def test_normalized_networks_get_mup_ratios_and_relu_chains_uniform():
     chain = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
     result = lt.tune(chain, (X, y), epochs=6, batch_size=30, seed=0, burn_in=2, update_every=2)
     assert result.info["rule"] == "uniform" and result.info["readout"] == []
+
+
+def test_a_network_anchored_in_every_group_gets_uniform_ratios():
+    """Fine-tuning a whole pretrained network (its head in ``prior_mean`` too): no layer is fresh, so
+    the μP ratios' premise does not hold and "auto" is L2-SP's one δ toward μ; with the head left out
+    (a new head pulled toward zero) the μP ratios stay."""
+    from lamina.torch.likelihoods import Classification
+    from lamina.torch.readout import auto_rule
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
+    example = torch.randn(16, 4)
+    everything = {k: v.clone() for k, v in net.state_dict().items()}
+    body = {k: v for k, v in everything.items() if not k.startswith("2.")}
+    for prior, expected in ((everything, "uniform"), (body, "mup"), (None, "mup")):
+        found = lt.identifiability(net, example=example, prior_mean=prior)
+        rule, readout = auto_rule("auto", net, Classification(), found, example, prior_mean=prior)
+        assert getattr(rule, "name", rule) == expected and readout == ["2.weight"]
+    rule, _ = auto_rule("mup", net, Classification(), found, example, prior_mean=everything)
+    assert rule == "mup"   # an explicit rule is honoured

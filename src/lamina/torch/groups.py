@@ -213,3 +213,13 @@ def discover_groups(model: nn.Module, by=None, *, regularize_bias: bool = False,
 def regularized(groups: list[ParamGroup]) -> list[ParamGroup]:
     """The groups that carry a penalty, in order."""
     return [g for g in groups if g.regularized]
+
+
+def anchored_names(params: Mapping[str, torch.Tensor], prior_mean) -> set[str]:
+    """The names in ``params`` that ``prior_mean`` anchors: those with an entry of their own shape
+    (a replaced layer's entry, of another shape, anchors nothing, as in
+    :func:`lamina.torch.penalty.resolve_prior_mean`)."""
+    if prior_mean is None:
+        return set()
+    return {n for n, p in params.items()
+            if n in prior_mean and tuple(torch.as_tensor(prior_mean[n]).shape) == tuple(p.shape)}

@@ -217,10 +217,10 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         The per-group ratios s_g. ``"auto"`` (default): uniform where
         :func:`lamina.torch.identifiability` (on the first training batch) finds only the
         product of the δ along homogeneous chains identified (ReLU chains: the ratios cannot
-        matter at the optimum), where the output is not linear in one readout layer, and for
-        regression; otherwise — tanh/GELU layers, a prior mean, a residual stream,
-        normalization layers — the μP rule (:class:`lamina.torch.readout.MaximalUpdateRule`).
-        ``info["rule"]`` and ``info["readout"]`` say which.
+        matter at the optimum), where the output is not linear in one readout layer, for
+        regression, and where ``prior_mean`` anchors every group (no layer is fresh); otherwise —
+        tanh/GELU layers, a prior mean, a residual stream, normalization layers — the μP rule
+        (:class:`lamina.torch.readout.MaximalUpdateRule`). ``info["rule"]``, ``info["readout"]`` say which.
     per_direction : bool
         False (default): one common scale for every group. True: where more than one direction
         of log δ is identified, a second calibration with one scale per identified direction,
@@ -285,7 +285,7 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     example = example_rows(fit_data[0])
     found = identifiability(model, by, example=example, prior_mean=prior_mean)
     split = found.n_identified > 1
-    rule, readout = auto_rule(rule, model, likelihood, found, example, by=by)
+    rule, readout = auto_rule(rule, model, likelihood, found, example, by=by, prior_mean=prior_mean)
     relative = _relative(relative, likelihood, found)
     n_fit, n_all, n_val = int(fit_data[0].shape[0]), int(X.shape[0]), int(val_data[0].shape[0])
     sample_rows = min(n_fit, max(n_val, RELATIVE_ROWS)) if relative else 0

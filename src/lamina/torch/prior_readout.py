@@ -22,30 +22,19 @@ against the frequencies' 1.6.)
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 
 import torch
 from scipy.optimize import minimize_scalar
 from torch import nn
 
 from lamina._warnings import warn
-from lamina.torch.groups import discover_groups
+from lamina.torch.groups import anchored_names, discover_groups
 from lamina.torch.invariance import call_with, example_rows
 from lamina.torch.likelihoods import Classification
 from lamina.torch.modes import in_mode
 from lamina.torch.readout import readout_groups
 
 MAX_SAMPLES = 2048
-
-
-def anchored_names(params: Mapping[str, torch.Tensor], prior_mean) -> set[str]:
-    """The names in ``params`` that ``prior_mean`` anchors: those with an entry of their own shape
-    (a replaced layer's entry, of another shape, anchors nothing, as in
-    :func:`lamina.torch.penalty.resolve_prior_mean`)."""
-    if prior_mean is None:
-        return set()
-    return {n for n, p in params.items()
-            if n in prior_mean and tuple(torch.as_tensor(prior_mean[n]).shape) == tuple(p.shape)}
 
 
 def drop_uninformative_readout(model: nn.Module, prior_mean, train, likelihood, by=None):

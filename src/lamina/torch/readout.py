@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lamina.torch.groups import ParamGroup, discover_groups
+from lamina.torch.groups import ParamGroup, anchored_names, discover_groups
 from lamina.torch.identifiability import _scaled_with_bias
 from lamina.torch.invariance import _flat, call_with, has_tied_tensors
 from lamina.torch.likelihoods import Classification
@@ -110,7 +110,7 @@ class MaximalUpdateRule(AdaptiveRule):
         return f"MaximalUpdateRule(readout={sorted(self.readout)})"
 
 
-def auto_rule(rule, model: nn.Module, likelihood, found, example, *, by=None):
+def auto_rule(rule, model: nn.Module, likelihood, found, example, *, by=None, prior_mean=None):
     """``(rule, readout names)`` for the held-out tuner. ``"auto"`` becomes ``"uniform"`` where
     ``found`` (:func:`lamina.torch.identifiability` of the model) says only the product of the δ
     along homogeneous chains is identified — the ratios cannot matter at the optimum — and
@@ -119,7 +119,13 @@ def auto_rule(rule, model: nn.Module, likelihood, found, example, *, by=None):
     whose δ act only through the training dynamics (normalization layers). Regression keeps
     uniform ratios: there the readout's scale is the size of the predictions, not a confidence,
     and the μP ratios shrank a tanh MLP's fit of friedman1 (RMSE 0.41 against 0.30 for one δ;
-    benchmarks/RESULTS.md, Issue 14)."""
+    benchmarks/RESULTS.md, Issue 14). So does a network whose every regularized group ``prior_mean``
+    anchors (a whole pretrained network fine-tuned, its head included): the μP ratios describe the
+    scale of freshly initialized weights — a new readout's δ ∝ fan_in² — and no layer is fresh there;
+    L2-SP's one δ toward μ. On seven such fine-tuning tasks the μP ratios let the body memorize a
+    fifth of flipped labels (test NLL 1.379 against 1.144 uniform; the pretrained network alone 0.37)
+    and were level elsewhere (−0.032 … +0.007; benchmarks/RESULTS.md, Issue 14, "Fine-tuning a whole
+    pretrained network")."""
     if not (isinstance(rule, str) and rule == "auto"):
         return rule, []
     homogeneous = found.n_identified <= 1 and bool(found.chains)
@@ -127,6 +133,9 @@ def auto_rule(rule, model: nn.Module, likelihood, found, example, *, by=None):
         return "uniform", []
     groups = [g for g in discover_groups(model, by) if g.regularized]   # the Regularizer's reg_groups
     readout = readout_groups(model, groups, example)
+    anchored = anchored_names(dict(model.named_parameters()), prior_mean)
+    if groups and all(anchored.intersection(g.param_names) for g in groups):
+        return "uniform", readout
     return (MaximalUpdateRule(readout) if readout else "uniform"), readout
 
 

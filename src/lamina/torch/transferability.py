@@ -53,10 +53,9 @@ from torch import nn
 from lamina._context import seeded_global_rng
 from lamina._validation import parse_choice
 from lamina._warnings import warn
-from lamina.torch.groups import discover_groups
+from lamina.torch.groups import anchored_names, discover_groups
 from lamina.torch.invariance import inputs_of
 from lamina.torch.likelihoods import Classification
-from lamina.torch.prior_readout import anchored_names
 from lamina.torch.rules import AdaptiveRule, Rule
 
 Z = 2.0             # standard errors of the mean per-sample gain from which the features transfer
