@@ -116,18 +116,15 @@ def run(name: str, seed: int, options: dict, data, prior) -> dict:
 def main(argv=None) -> None:
     import torch
 
-    from bench_nn_finetune import add_options_argument, paired, report
+    from bench_nn_finetune import add_options_argument, known_names, paired, report
     torch.set_num_threads(1)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("tasks", nargs="*", metavar="TASK", help=f"some of {', '.join(TASKS)} (default: all)")
     parser.add_argument("--seeds", type=int, default=8)
     add_options_argument(parser)
     args = parser.parse_args(argv)
-    unknown = sorted(set(args.tasks) - set(TASKS))
-    if unknown:
-        parser.error(f"unknown task(s) {', '.join(unknown)}; choose from {', '.join(TASKS)}")
     everything = []
-    for name in args.tasks or TASKS:
+    for name in known_names(parser, args.tasks, TASKS, "task"):
         data, prior = pretrained(name)
         report(name, [run(name, seed, options, data, prior) for seed in range(args.seeds) for options in args.options],
                args.options, everything)

@@ -87,6 +87,14 @@ def add_options_argument(parser) -> None:
                         help="tune() options, one JSON object per configuration (two: paired comparison)")
 
 
+def known_names(parser, names, known, kind: str) -> list:
+    """``names`` (every one of ``known`` where none is given), or the parser's error naming the unknown."""
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        parser.error(f"unknown {kind}(s) {', '.join(unknown)}; choose from {', '.join(known)}")
+    return list(names) or list(known)
+
+
 def report(name: str, rows: list[dict], options: list[dict], everything: list[dict]) -> None:
     """Print ``rows`` (a JSON line each) and, with two configurations, their paired difference;
     append them to ``everything``, their seeds keyed by ``name`` for the pooled comparison."""
@@ -104,10 +112,7 @@ def main(argv=None) -> None:
     parser.add_argument("variants", nargs="*", metavar="VARIANT", help=f"some of {', '.join(VARIANTS)} (default: all)")
     add_options_argument(parser)
     args = parser.parse_args(argv)
-    unknown = sorted(set(args.variants) - set(VARIANTS))
-    if unknown:
-        parser.error(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
-    args.variants = args.variants or list(VARIANTS)
+    args.variants = known_names(parser, args.variants, VARIANTS, "variant")
     everything = []
     for name in args.variants:
         report(name, [run(name, seed, options) for seed in VARIANTS[name][3] for options in args.options],

@@ -32,7 +32,7 @@ import time
 
 import numpy as np
 
-from bench_nn_finetune import add_options_argument, paired, report
+from bench_nn_finetune import add_options_argument, known_names, paired, report
 
 NEW_HEAD = ("cnn-transfer", "ln-transfer")
 TASKS = NEW_HEAD + ("digits-transpose", "digits-continual", "digits-noisy-tanh", "tanh-noisy", "cancer-gelu",
@@ -173,14 +173,11 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     add_options_argument(parser)
     args = parser.parse_args(argv)
-    unknown = sorted(set(args.tasks) - set(TASKS))
-    if unknown:
-        parser.error(f"unknown task(s) {', '.join(unknown)}; choose from {', '.join(TASKS)}")
-    everything = []
-    for name in args.tasks or TASKS:
+    tasks, everything = known_names(parser, args.tasks, TASKS, "task"), []
+    for name in tasks:
         report(name, [run(name, seed, options) for seed in args.seeds for options in args.options],
                args.options, everything)
-    if len(args.options) == 2 and len(args.tasks or TASKS) > 1:
+    if len(args.options) == 2 and len(tasks) > 1:
         import json
         print("pooled: " + paired(everything, *map(json.dumps, args.options)), flush=True)
 

@@ -26,6 +26,8 @@ import time
 
 import numpy as np
 
+from bench_nn_finetune import known_names
+
 FIXED = (0.01, 0.03, 0.1, 0.3, 0.5, 1, 3, 10)
 METHODS = ("none", "default", "cv") + tuple(f"d={d:g}" for d in FIXED)
 DEFAULT_METHODS = ("none", "default", "d=0.01", "d=0.1", "d=1", "d=10")
@@ -219,12 +221,9 @@ def main(argv=None) -> None:
     parser.add_argument("--options", type=json.loads, default={}, help="tune() options of the default (JSON)")
     parser.add_argument("--from-json", nargs="+", default=[], metavar="LOG", help="earlier runs' JSON lines, tabled too")
     args = parser.parse_args(argv)
-    names = list(settings())
-    unknown = sorted(set(args.settings) - set(names))
-    if unknown:
-        parser.error(f"unknown setting(s) {', '.join(unknown)}; choose from {', '.join(names)}")
+    names = known_names(parser, args.settings, list(settings()), "setting")
     earlier = [json.loads(line) for path in args.from_json for line in open(path) if line.startswith("{")]
-    fresh = run(args.settings or names, args.methods, args.seeds, args.epochs, args.batch_size, args.options) \
+    fresh = run(names, args.methods, args.seeds, args.epochs, args.batch_size, args.options) \
         if args.settings or not earlier else []
     print(table(earlier + fresh))
 
