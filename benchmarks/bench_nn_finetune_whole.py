@@ -28,6 +28,7 @@ or ``'{"prior_mean": null}'`` (toward zero) or ``'{"tuner": "fixed", "delta": 10
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import numpy as np
@@ -178,7 +179,6 @@ def main(argv=None) -> None:
         report(name, [run(name, seed, options) for seed in args.seeds for options in args.options],
                args.options, everything)
     if len(args.options) == 2 and len(tasks) > 1:
-        import json
         print("pooled: " + paired(everything, *map(json.dumps, args.options)), flush=True)
 
 

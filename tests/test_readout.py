@@ -6,7 +6,8 @@ from torch import nn
 
 import lamina.torch as lt
 from lamina.torch.groups import discover_groups
-from lamina.torch.readout import MaximalUpdateRule, readout_groups
+from lamina.torch.likelihoods import Classification
+from lamina.torch.readout import MaximalUpdateRule, auto_rule, readout_groups
 
 
 def _regularized(model):
@@ -128,8 +129,6 @@ def test_a_network_anchored_in_every_group_gets_uniform_ratios():
     """Fine-tuning a whole pretrained network (its head in ``prior_mean`` too): no layer is fresh, so
     the μP ratios' premise does not hold and "auto" is L2-SP's one δ toward μ; with the head left out
     (a new head pulled toward zero) the μP ratios stay."""
-    from lamina.torch.likelihoods import Classification
-    from lamina.torch.readout import auto_rule
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2))
     example = torch.randn(16, 4)

@@ -27,16 +27,13 @@ from __future__ import annotations
 from lamina.torch.data import steps_per_epoch
 from lamina.torch.fit import fit, optimizer_groups
 from lamina.torch.heldout_budget import continued_epochs
-from lamina.torch.likelihoods import chance_nll
+from lamina.torch.likelihoods import at_chance, chance_nll
 from lamina.torch.restart import restart
-
-COLLAPSE = 0.98   # a last-epoch training loss at this share of the chance level or above: nothing learned
-
 
 def learned_nothing(losses, chance: float | None) -> bool:
     """Whether the last epoch's mean training loss (``losses``, one per epoch) is within 2 % of
-    ``chance`` or above it (:data:`COLLAPSE`)."""
-    return chance is not None and chance > 0 and bool(losses) and losses[-1] >= COLLAPSE * chance
+    ``chance`` or above it (:func:`lamina.torch.likelihoods.at_chance`)."""
+    return chance is not None and chance > 0 and bool(losses) and at_chance(losses[-1], chance)
 
 
 def continue_calibrated(model, data, likelihood, recipe, regularizer, epochs: int, rewarm: float = 0.0,

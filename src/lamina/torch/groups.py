@@ -223,3 +223,11 @@ def anchored_names(params: Mapping[str, torch.Tensor], prior_mean) -> set[str]:
         return set()
     return {n for n, p in params.items()
             if n in prior_mean and tuple(torch.as_tensor(prior_mean[n]).shape) == tuple(p.shape)}
+
+
+def anchored_groups(model: nn.Module, groups: list[ParamGroup], prior_mean) -> list[bool]:
+    """Per group of ``groups``: whether ``prior_mean`` anchors one of its parameters
+    (:func:`anchored_names`; a replaced head's entry, of another shape, is left out and the head
+    is pulled toward 0)."""
+    names = anchored_names(dict(model.named_parameters()), prior_mean)
+    return [bool(names.intersection(g.param_names)) for g in groups]

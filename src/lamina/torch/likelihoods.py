@@ -72,6 +72,16 @@ def chance_nll(likelihood, y: torch.Tensor) -> float | None:
     return float(-(shares * shares.log()).sum())
 
 
+AT_CHANCE = 0.98   # a mean NLL at this share of chance_nll or above: nothing fitted
+
+
+def at_chance(nll: float, chance: float | None) -> bool:
+    """Whether a classifier's mean training NLL ``nll`` is within 2 % of ``chance`` (the best
+    constant prediction's, :func:`chance_nll`) or above it (:data:`AT_CHANCE`): it has fitted
+    nothing. False where ``chance`` is None (not a classifier)."""
+    return chance is not None and nll >= AT_CHANCE * chance
+
+
 class Gaussian:
     """Gaussian likelihood with a scalar noise precision β (a tensor, updated by tuners)."""
 

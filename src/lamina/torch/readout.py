@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lamina.torch.groups import ParamGroup, anchored_names, discover_groups
+from lamina.torch.groups import ParamGroup, anchored_groups, discover_groups
 from lamina.torch.identifiability import _scaled_with_bias
 from lamina.torch.invariance import _flat, call_with, has_tied_tensors
 from lamina.torch.likelihoods import Classification
@@ -122,7 +122,7 @@ def auto_rule(rule, model: nn.Module, likelihood, found, example, *, by=None, pr
     benchmarks/RESULTS.md, Issue 14). So does a network whose every regularized group ``prior_mean``
     anchors (a whole pretrained network fine-tuned, its head included): the μP ratios describe the
     scale of freshly initialized weights — a new readout's δ ∝ fan_in² — and no layer is fresh there;
-    L2-SP's one δ toward μ. On seven such fine-tuning tasks the μP ratios let the body memorize a
+    L2-SP's one δ toward μ. On six such fine-tuning tasks the μP ratios let the body memorize a
     fifth of flipped labels (test NLL 1.379 against 1.144 uniform; the pretrained network alone 0.37)
     and were level elsewhere (−0.032 … +0.007; benchmarks/RESULTS.md, Issue 14, "Fine-tuning a whole
     pretrained network")."""
@@ -133,8 +133,7 @@ def auto_rule(rule, model: nn.Module, likelihood, found, example, *, by=None, pr
         return "uniform", []
     groups = [g for g in discover_groups(model, by) if g.regularized]   # the Regularizer's reg_groups
     readout = readout_groups(model, groups, example)
-    anchored = anchored_names(dict(model.named_parameters()), prior_mean)
-    if groups and all(anchored.intersection(g.param_names) for g in groups):
+    if groups and all(anchored_groups(model, groups, prior_mean)):
         return "uniform", readout
     return (MaximalUpdateRule(readout) if readout else "uniform"), readout
 

@@ -66,7 +66,7 @@ from torch import nn
 
 from lamina.torch.grid_minimum import GRID_POINTS, RELATIVE_RANGE, joint_scale_search
 from lamina.torch.heldout_select import all_correct, eval_outputs
-from lamina.torch.likelihoods import Classification, Gaussian, chance_nll
+from lamina.torch.likelihoods import Classification, Gaussian, at_chance, chance_nll
 from lamina.torch.modes import in_mode
 from lamina.torch.penalty import Regularizer
 from lamina.torch.scale_lines import EVAL_BATCH, moved_weights, outputs_in_batches
@@ -76,7 +76,6 @@ from lamina.torch.scale_lines import EVAL_BATCH, moved_weights, outputs_in_batch
 SEARCH_RANGE, SEARCH_XATOL = 0.5, 0.01
 BRENT_PASSES = 10      # forward passes of one bounded Brent search (7–13 measured)
 CHANCE_SCALES = 4      # smaller scales at which a held-out loss at chance must be at chance too (HeldoutScale)
-CRUSHED = 0.98         # a training NLL at this share of the chance level or above: nothing fitted (HeldoutScale)
 
 
 def passes_per_update(relative: bool, n_directions: int = 1) -> int:
@@ -348,13 +347,12 @@ class HeldoutScale:
         a network still in its initial plateau (a global-average-pooling CNN on digits sat
         within 2 % of chance on both for its whole calibration) reads as held-out NLL 1 % below
         log K, the criterion's c* is then noise, and it had raised δ 1.5× on one seed, whose
-        retraining stayed in the plateau (test NLL 1.39, no penalty 0.75; "A network still in
+        retraining stayed in the plateau (test NLL 1.39, no penalty 0.75; "a calibration still in
         its plateau")."""
         if self.train_sample is None:
             return False
-        chance = chance_nll(self.likelihood, self.train_sample[1])
         train_nll = float(self.likelihood.nll(current[self.val[0].shape[0]:], self.train_sample[1]))
-        return chance is not None and train_nll >= CRUSHED * chance
+        return at_chance(train_nll, chance_nll(self.likelihood, self.train_sample[1]))
 
     def due(self, epoch: int) -> bool:
         return epoch + 1 >= self.burn_in and (epoch + 1 - self.burn_in) % self.update_every == 0

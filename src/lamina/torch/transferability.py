@@ -53,7 +53,7 @@ from torch import nn
 from lamina._context import seeded_global_rng
 from lamina._validation import parse_choice
 from lamina._warnings import warn
-from lamina.torch.groups import anchored_names, discover_groups
+from lamina.torch.groups import anchored_groups, anchored_names, discover_groups
 from lamina.torch.invariance import inputs_of
 from lamina.torch.likelihoods import Classification
 from lamina.torch.rules import AdaptiveRule, Rule
@@ -212,10 +212,7 @@ def auto_rivals(rivals, rule, model, by, prior_mean) -> tuple:
         return names
     if prior_mean is None or getattr(rule, "name", rule) == "uniform":
         return ()
-    # a group is anchored by an entry of its own shape (a replaced head's entry is left out, as
-    # resolve_prior_mean leaves it: the head is pulled toward 0)
-    names = anchored_names(dict(model.named_parameters()), prior_mean)
-    anchored = [bool(names.intersection(g.param_names)) for g in discover_groups(model, by) if g.regularized]
+    anchored = anchored_groups(model, [g for g in discover_groups(model, by) if g.regularized], prior_mean)
     return ("uniform",) if any(anchored) and not all(anchored) else ()
 
 
