@@ -349,7 +349,7 @@ def _exploratory(rows, best_one) -> str:
 
 def run(quick: bool = False, only=None, methods=None, seeds=None) -> str:
     try:
-        import torch  # noqa: F401
+        import torch  # noqa: F401 (availability check)
     except ImportError:
         return "## bench_nn\n\n_torch not installed: skipped_\n"
     seeds = list(seeds) if seeds else [0] if quick else [0, 1, 2]

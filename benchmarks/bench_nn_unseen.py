@@ -30,7 +30,6 @@ Usage: ``OMP_NUM_THREADS=1 python benchmarks/bench_nn_unseen.py [setting …] [-
 from __future__ import annotations
 
 import json
-import sys
 import time
 
 import numpy as np

@@ -131,7 +131,7 @@ def postgres_url():
     required = os.environ.get("LAMINA_REQUIRE_POSTGRES") == "1"
     bindir = _postgres_bin()
     try:
-        import psycopg  # noqa: F401
+        import psycopg  # noqa: F401 (availability check)
     except ImportError:
         bindir = None
     if bindir is None:
@@ -160,3 +160,23 @@ def postgres_url():
         subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
                        capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- headless browser
+@pytest.fixture
+def browser_available():
+    """Skips where selenium or Chromium/ChromeDriver is missing, unless LAMINA_REQUIRE_BROWSER=1,
+    which turns a missing browser into a failure (tests/test_report_browser.py, tests/test_security.py)."""
+    from lamina.report.browser import find_browser
+
+    required = os.environ.get("LAMINA_REQUIRE_BROWSER") == "1"
+    try:
+        import selenium  # noqa: F401 (availability check)
+        found = find_browser()
+    except ImportError:
+        found = None
+    if found is None:
+        message = "Chromium/ChromeDriver (apt-get install chromium chromium-driver) or selenium missing"
+        if required:
+            pytest.fail(f"LAMINA_REQUIRE_BROWSER=1 but {message}")
+        pytest.skip(message)

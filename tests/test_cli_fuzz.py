@@ -10,7 +10,6 @@ import io
 import pathlib
 import shutil
 import tempfile
-import zipfile
 
 import numpy as np
 import pytest

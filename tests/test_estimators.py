@@ -6,7 +6,6 @@ from sklearn.linear_model import ElasticNet as SkElasticNet
 from sklearn.linear_model import Lasso as SkLasso
 from sklearn.linear_model import Ridge as SkRidge
 
-import lamina
 from lamina import ElasticNetModel, GroupLasso, Lasso, Ridge
 
 

@@ -315,7 +315,7 @@ def test_string_labels_are_refused_naming_y_and_read_only_arrays_train_without_a
     """Class labels given as strings raised torch's "can't convert np.ndarray of type numpy.str_"
     (no argument named); a read-only array (pandas' ``to_numpy()``) made torch warn "The given NumPy
     array is not writable" on every call."""
-    torch = pytest.importorskip("torch")
+    pytest.importorskip("torch")
     import lamina.torch as lt
 
     net, X, y = _net_and_data()

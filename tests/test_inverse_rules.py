@@ -1,6 +1,4 @@
 """λ rules of lamina.inverse: each checked where the right answer is known."""
-import warnings
-
 import numpy as np
 import pytest
 from scipy.sparse.linalg import aslinearoperator

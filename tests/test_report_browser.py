@@ -1,25 +1,6 @@
 """The HTML report renders in a real headless Chromium from file://: every figure, every table."""
-import os
-
-import pytest
-
 from lamina.cli import main
-from lamina.report.browser import check_rendered, find_browser
-
-
-@pytest.fixture
-def browser_available():
-    required = os.environ.get("LAMINA_REQUIRE_BROWSER") == "1"
-    try:
-        import selenium  # noqa: F401
-        found = find_browser()
-    except ImportError:
-        found = None
-    if found is None:
-        message = "Chromium/ChromeDriver (apt-get install chromium chromium-driver) or selenium missing"
-        if required:
-            pytest.fail(f"LAMINA_REQUIRE_BROWSER=1 but {message}")
-        pytest.skip(message)
+from lamina.report.browser import check_rendered
 
 
 def test_inverse_report_renders_every_figure_and_table(browser_available, tmp_path):

@@ -1,14 +1,12 @@
 """Security (issue 16): the report escapes user strings, .npz never unpickles, passwords stay secret."""
 import json
 import logging
-import os
 import pathlib
 
 import numpy as np
 import pytest
 
 from lamina.cli import main
-from test_report_browser import browser_available  # noqa: F401  (fixture)
 
 pytest.importorskip("torch")
 
@@ -37,7 +35,7 @@ def rendered(page):
             " h1: document.querySelector('h1').textContent, body: document.body.textContent};")
 
 
-def test_report_escapes_study_name_and_error_messages(browser_available, tmp_path, capsys):  # noqa: F811
+def test_report_escapes_study_name_and_error_messages(browser_available, tmp_path, capsys):
     code, _, err = cli(capsys, "nn", "--task", "nn_tasks:evil", *TINY, "--study", EVIL, "--out", str(tmp_path / "nn"))
     assert code == 1 and "RuntimeError" in err
     code, _, _ = cli(capsys, "report", "--storage", str(tmp_path / "nn" / "study.db"), "--out", str(tmp_path / "r1"))

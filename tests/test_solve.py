@@ -8,7 +8,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.sparse.linalg import aslinearoperator
 from sklearn.linear_model import ElasticNet as SkElasticNet
-from sklearn.linear_model import Lasso as SkLasso
 
 import lamina
 from lamina import L1, L2, ConvergenceWarning, ElasticNet, Groups, GroupL1

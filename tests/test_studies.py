@@ -2,12 +2,9 @@
 import json
 import os
 import pathlib
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 

@@ -2,7 +2,6 @@
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 import lamina.torch as lt
 from lamina.torch.likelihoods import Classification, Gaussian

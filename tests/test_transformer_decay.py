@@ -168,7 +168,7 @@ def test_lamina_tuner_decays_stay_finite_and_positive(corpus):
 
 def test_scale_search_finds_the_heldout_optimum_of_a_rescaled_head(corpus):
     """Blow the head up ×4 after training: the held-out loss prefers it smaller, log c* < 0."""
-    config, recipe = LMConfig(corpus.vocab_size, **TINY), LMRecipe(steps=30, warmup=2, batch_size=8)
+    recipe = LMRecipe(steps=30, warmup=2, batch_size=8)
     model = tiny_model(corpus)
     train_lm(model, corpus.train, corpus.val, make_adamw(model, "none", 3e-3), recipe)
     fit, held = heldout_split(corpus.train)
@@ -186,7 +186,7 @@ def test_gap_signal_ignores_a_scale_that_every_text_prefers(corpus):
     """A head blown up ×4 is too large for the training text as much as for the held-out text:
     the held-out optimum alone says 'decay it' (log c* < 0), the held-out-minus-training gap does
     not (no evidence of overfitting), so lamina's tuner leaves λ at its start."""
-    config, recipe = LMConfig(corpus.vocab_size, **TINY), LMRecipe(steps=30, warmup=2, batch_size=8)
+    recipe = LMRecipe(steps=30, warmup=2, batch_size=8)
     model = tiny_model(corpus)
     train_lm(model, corpus.train, corpus.val, make_adamw(model, "none", 3e-3), recipe)
     fit, held = heldout_split(corpus.train)
@@ -384,7 +384,7 @@ def test_random_windows_draw_every_valid_start():
 
 
 def test_persist_applies_a_step_only_after_the_signal_kept_its_sign(corpus):
-    config, recipe = LMConfig(corpus.vocab_size, **TINY), LMRecipe(steps=40, warmup=2, batch_size=8)
+    recipe = LMRecipe(steps=40, warmup=2, batch_size=8)
     fit, held = heldout_split(corpus.train)
 
     def tuner_with(signals, persist, leverage=False):

@@ -147,8 +147,6 @@ def _sense(args) -> int:
                     "nonzeros": int(np.count_nonzero(recovered.x))})
     real = seismogram_recovery(keep=args.keep, basis="dct", n_samples=1024, seed=args.seed)
     real_fit = fit(real.A, real.b, "l1", tuner="gcv", n_lams=25)
-    from lamina.inverse import filled_snr
-
     cs_rows.append({"case": f"ObsPy seismogram, {args.keep:.0%} of samples, DCT, λ by gcv",
                     "relative_error": real.relative_error(real_fit.x), "lam": float(real_fit.lam[0]),
                     "nonzeros": int(np.count_nonzero(real_fit.x))})

@@ -22,7 +22,7 @@ Every estimator passes scikit-learn's ``check_estimator`` with its default param
 fail for Ridge and LogisticRegression: repeated rows change the cross-validation folds, hence the
 λ chosen — as for scikit-learn's own cross-validated estimators.
 """
-from lamina.estimators.linear import ElasticNetModel, GroupLasso, Lasso, Ridge, effective_dof_of
+from lamina.estimators.linear import ElasticNetModel, GroupLasso, Lasso, Ridge
 from lamina.estimators.logistic import LogisticRegression
 
 __all__ = ["Lasso", "ElasticNetModel", "Ridge", "GroupLasso", "LogisticRegression"]

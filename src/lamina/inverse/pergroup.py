@@ -34,7 +34,7 @@ import numpy as np
 from lamina._validation import check_positive_float, check_positive_int
 from lamina.api import solve
 from lamina.groups import Groups
-from lamina.inverse.implicit import hypergradient  # noqa: F401 (re-exported)
+from lamina.inverse.implicit import hypergradient  # noqa: F401 (re-exported: tests/test_inverse_rules.py)
 from lamina.inverse.dof import column_classes, support_dof
 from lamina.inverse.noise import estimate_sigma
 from lamina.inverse.rules import is_l2, sure_scores

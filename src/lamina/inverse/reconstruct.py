@@ -90,8 +90,8 @@ from lamina.inverse.model_set import candidate_models
 from lamina.inverse.regular import warn_nearer_than_held_out
 from lamina.inverse.samples import (check_options, check_samples, interpolate_few, offset_and_scale, pad_samples,
                                     padded_shape, too_few_to_choose)
-from lamina.inverse.repeats import REPEAT_BELOW, cross_validate, repeats  # noqa: F401 (re-exported)
-from lamina.inverse.stacking import STACK_WITHIN, stacking_weights  # noqa: F401 (stacking_weights re-exported)
+from lamina.inverse.repeats import REPEAT_BELOW, cross_validate, repeats  # noqa: F401 (re-exported: tests/test_inverse_repeats.py)
+from lamina.inverse.stacking import STACK_WITHIN
 from lamina.inverse.window import fit_chosen, selection_window, window_size
 
 

@@ -34,9 +34,9 @@ import numpy as np
 
 from lamina._validation import check_positive_float, parse_choice
 from lamina.inverse.tunable import KFoldCV  # noqa: F401  (the rule "cv")
-from lamina.inverse.candidates import (Candidates, check_penalty, compute_candidates,  # noqa: F401
-                                       default_multipliers, is_l2, prepare, result_from_candidates,
-                                       warn_if_flat)
+from lamina.inverse.candidates import (Candidates, compute_candidates, default_multipliers, prepare,
+                                       result_from_candidates, warn_if_flat)
+from lamina.inverse.candidates import is_l2  # noqa: F401 (re-exported: lamina.inverse.fit, lamina.inverse.pergroup)
 from lamina.inverse.noise import estimate_sigma
 from lamina.tuners.base import Tuner, TuneResult
 

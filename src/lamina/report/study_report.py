@@ -154,8 +154,6 @@ def _panels(count: int, per_row: int = 4):
 
 def trajectory_plot(rows: list[dict]):
     """λ per group along each tuner's trajectory (first seed of each method); None if none."""
-    import matplotlib.pyplot as plt
-
     traced = {}
     for method, cells in _by_method(rows).items():
         steps = [s for s in sorted(cells, key=lambda c: c["cell"])[0].get("trajectory", []) if s.get("lambdas")]
@@ -202,8 +200,6 @@ def curve_plot(rows: list[dict]):
     """Each tuner's held-out score along its path — the λ grid of a CV baseline (a
     regularization path of the validation loss), the steps of an online tuner, Optuna's
     trials — first seed of each method; None if no method recorded one."""
-    import matplotlib.pyplot as plt
-
     curves = {}
     for method, cells in _by_method(rows).items():
         curve = sorted(cells, key=lambda c: c["cell"])[0]["metrics"].get("curve")

@@ -19,7 +19,6 @@ subdifferential, relative to ‖∇F(0)‖∞ (``relative_violation``), as in
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
 from lamina.groups import Groups
 from lamina.penalties import Penalty

@@ -99,7 +99,7 @@ def regularization_path(A, b, penalty="l1", *, groups=None, direction=None, mult
         if not np.isfinite(t_max):
             raise ValueError(f"penalty {penalty.name!r} has no finite λ_max (no λ makes x = 0); pass multipliers=")
         if t_max <= 0:
-            raise ValueError(f"λ_max is 0 here (b is zero, orthogonal to every penalized column, or fitted by the "
+            raise ValueError("λ_max is 0 here (b is zero, orthogonal to every penalized column, or fitted by the "
                              "unpenalized ones alone): every λ gives x = 0; pass multipliers= to solve anyway")
         multipliers = lam_grid(t_max, n_lams, eps)
     multipliers = np.asarray(multipliers, dtype=float)

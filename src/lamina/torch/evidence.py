@@ -61,8 +61,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lamina.torch.curvature import (_EMA, GGNCurvature, Structure, gamma_diag, gamma_kfac,  # noqa: F401 (re-exported)
-                                    laplace_log_evidence)
+from lamina.torch.curvature import _EMA, GGNCurvature, laplace_log_evidence
 from lamina.torch.invariance import scale_invariance_ratios
 from lamina.torch.likelihoods import Gaussian
 from lamina.torch.penalty import Mode, Penalty, Regularizer

@@ -2,8 +2,6 @@
 network that lost what it had learned, and a network left sparser than the target."""
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import torch
 

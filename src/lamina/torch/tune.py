@@ -43,7 +43,6 @@ import time
 from collections.abc import Mapping
 from enum import Enum
 
-import numpy as np
 import torch
 from torch import nn
 

@@ -38,7 +38,8 @@ from lamina.solvers.multinomial_gap import relative_gap
 from lamina.solvers.multinomial_newton import multinomial_newton, newton_fits
 from lamina.solvers.ridge import RidgeFactorization
 from lamina.tuners.linear_losses import Loss, mean_loss, sample_gradient
-from lamina.tuners.splits import cv_splits, kfold_indices  # noqa: F401 (the splitter of every family)
+from lamina.tuners.splits import cv_splits
+from lamina.tuners.splits import kfold_indices  # noqa: F401 (re-exported: tests/test_linear_tuning.py, tests/test_properties.py)
 
 
 @dataclass(frozen=True)

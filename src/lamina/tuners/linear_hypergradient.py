@@ -16,7 +16,7 @@ import numpy as np
 
 from lamina.penalties.base import DIFFERENTIABLE
 from lamina.tuners.base import TuneResult
-from lamina.tuners.hypergradient_probes import REENTRY_FRACTION, descend, reentry_point  # noqa: F401 (re-exported)
+from lamina.tuners.hypergradient_probes import REENTRY_FRACTION, descend, reentry_point  # noqa: F401 (re-exported: lamina.tuners.linear)
 from lamina.tuners.linear_common import LinearTuner, _criterion, _names
 from lamina.tuners.linear_data import LinearSpec, Loss
 from lamina.tuners.linear_evidence import GroupKernels

@@ -36,7 +36,6 @@ import math
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from lamina.torch.lm.param_types import matrix_types, param_types
 
