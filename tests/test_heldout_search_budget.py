@@ -9,7 +9,8 @@ from torch import nn
 
 import lamina.torch as lt
 from lamina.torch.data import steps_per_epoch
-from lamina.torch.heldout_budget import COST_BUDGET, OVERHEAD, PASS_COST, SEARCH_SHARE, search_steps, update_interval
+from lamina.torch.heldout_budget import (COST_BUDGET, OVERHEAD, PASS_COST, SEARCH_SHARE, first_update, n_updates,
+                                         search_steps, update_interval)
 from lamina.torch.likelihoods import Classification
 from lamina.torch.penalty import Regularizer
 from lamina.torch.scale_lines import moved_weights
@@ -75,6 +76,39 @@ def test_a_given_update_interval_is_kept():
     for bad in ({"update_every": 0}, {"burn_in": -1}):
         with pytest.raises(ValueError, match="burn_in and update_every"):
             lt.tune(net, (X, y), epochs=30, batch_size=128, seed=0, **bad)
+
+
+@pytest.mark.parametrize(("first", "burn_in", "every", "expected"), [
+    (9, 2, 4, 5),     # 30 epochs: updates after epochs 5 and 9, not 2 and 6
+    (9, 2, 1, 2),     # an update every epoch already ends on the last
+    (90, 20, 5, 20),  # 300 epochs: unchanged
+    (45, 10, 2, 11),
+    (3, 5, 2, 3),     # a calibration shorter than the burn-in: one update, on its last epoch
+])
+def test_the_last_update_falls_on_the_calibrations_last_epoch(first, burn_in, every, expected):
+    start = first_update(first, burn_in, every)
+    assert start == expected
+    last = start + (n_updates(first, burn_in, every) - 1) * every
+    assert last == first   # as many updates as the budget counts, the last on the last epoch
+
+
+def test_the_tuner_reads_the_criterion_on_the_calibrations_last_epoch(monkeypatch):
+    from lamina.torch import heldout
+    due_epochs = []
+
+    class Recording(HeldoutScale):
+        def on_epoch_end(self, epoch, optimizer):
+            if self.due(epoch):
+                due_epochs.append(epoch + 1)
+            return super().on_epoch_end(epoch, optimizer)
+
+    monkeypatch.setattr(heldout, "HeldoutScale", Recording)
+    X, y = _blobs(300)
+    net = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3))
+    result = lt.tune(net, (X, y), epochs=30, lr=1e-2, batch_size=32, seed=0, burn_in=2, update_every=4)
+    merge_epoch = result.info["merge_epoch"]
+    assert merge_epoch == 9 and result.info["burn_in"] == 2
+    assert due_epochs == [5, 9]   # were [2, 6]: the last three epochs' δ was never read
 
 
 def test_the_grid_reuses_the_outputs_at_the_current_weights():

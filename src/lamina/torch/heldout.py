@@ -112,7 +112,7 @@ import torch
 from lamina.torch.data import steps_per_epoch
 from lamina.torch.final_run import train_on_all_data
 from lamina.torch.fit import as_tensors, fit, make_optimizer, model_device, model_dtype, optimizer_groups
-from lamina.torch.heldout_budget import (budget_fits, calibration_epochs, epoch_cost_share,
+from lamina.torch.heldout_budget import (budget_fits, calibration_epochs, epoch_cost_share, first_update,
                                          merge_share, resolve_refit, search_steps, steps_stretch, update_interval)
 from lamina.torch.heldout_select import Calibration, MidpointLosses, adopt, choose, twin
 from lamina.torch.hypergradient import split_train
@@ -198,7 +198,8 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         Above 0 it asks for the continued run (``refit="auto"`` resolves to False).
     burn_in, update_every : int
         Epochs before the first update and between updates (default epochs/15 and epochs/60,
-        i.e. 20 and 5 for 300 epochs; ``update_every`` more where one update's searches would
+        i.e. 20 and 5 for 300 epochs; the first up to ``update_every`` − 1 epochs later, so that the last falls
+        on the calibration's last epoch: :func:`lamina.torch.heldout_budget.first_update`; ``update_every`` more where one update's searches would
         cost over half of the calibration steps between two updates: every 6 epochs of a
         60-sample full-batch run, :func:`lamina.torch.heldout_budget.update_interval`).
         ``info["budget_fits"]``: the whole cost as the budget counts it (epochs by their share of
@@ -302,8 +303,9 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         opt = make_optimizer(recipe.optimizer, optimizer_groups(reg, net), recipe.lr)
         sample = (fit_data[0][:sample_rows], fit_data[1][:sample_rows]) if relative and dirs is None else None
         line = scale_line(net, ratios) if sample is not None else None   # a recurrent net under μP: the readout
-        tuner = HeldoutScale(net, reg, lik, val_data, burn_in=min(burn_in, first), update_every=update_every,
-                             kappa=kappa, max_factor=max_factor, directions=dirs, train_sample=sample, line=line)
+        tuner = HeldoutScale(net, reg, lik, val_data, burn_in=first_update(first, burn_in, update_every),
+                             update_every=update_every, kappa=kappa, max_factor=max_factor, directions=dirs,
+                             train_sample=sample, line=line)
         midpoint = MidpointLosses(net, lik, val_data, first // 2) if competing else None   # a lead must not fade
         run = fit(net, fit_data, likelihood=lik, epochs=first, lr=recipe.lr, batch_size=recipe.batch_size, seed=recipe.seed,
                   optimizer=opt, regularizer=reg, callbacks=[tuner] + ([midpoint] if midpoint else []), progress=progress)
@@ -386,8 +388,7 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
             "refit": done, "n_train": int(fit_data[0].shape[0]), "n_val": int(val_data[0].shape[0]),
             "folds": folds_info, "burn_in": burn_in, "update_every": update_every,
             "budget_fits": cost}
-    info["identifiability"] = {"verdict": found.verdict(), "findings": found.findings(),
-                               "n_identified": found.n_identified}
+    info["identifiability"] = {"verdict": found.verdict(), "findings": found.findings(), "n_identified": found.n_identified}
     info["rule"], info["readout"] = getattr(rule, "name", rule), readout
     if selection is not None:
         info["selection"] = selection
