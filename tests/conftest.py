@@ -128,17 +128,14 @@ def postgres_url():
     Skips where PostgreSQL is not installed, unless LAMINA_REQUIRE_POSTGRES=1 (set by .ci/run),
     which turns a missing server into a failure.
     """
-    required = os.environ.get("LAMINA_REQUIRE_POSTGRES") == "1"
     bindir = _postgres_bin()
     try:
         import psycopg  # noqa: F401 (availability check)
     except ImportError:
         bindir = None
     if bindir is None:
-        message = "PostgreSQL server binaries (apt-get install postgresql) or the psycopg driver missing"
-        if required:
-            pytest.fail(f"LAMINA_REQUIRE_POSTGRES=1 but {message}")
-        pytest.skip(message)
+        _missing("LAMINA_REQUIRE_POSTGRES",
+                 "PostgreSQL server binaries (apt-get install postgresql) or the psycopg driver missing")
     # not under pytest's tmp dir: that is private to root, and the server runs as postgres
     root = pathlib.Path(tempfile.mkdtemp(prefix="lamina-pg-"))
     data = root / "data"
@@ -169,14 +166,17 @@ def browser_available():
     which turns a missing browser into a failure (tests/test_report_browser.py, tests/test_security.py)."""
     from lamina.report.browser import find_browser
 
-    required = os.environ.get("LAMINA_REQUIRE_BROWSER") == "1"
     try:
         import selenium  # noqa: F401 (availability check)
         found = find_browser()
     except ImportError:
         found = None
     if found is None:
-        message = "Chromium/ChromeDriver (apt-get install chromium chromium-driver) or selenium missing"
-        if required:
-            pytest.fail(f"LAMINA_REQUIRE_BROWSER=1 but {message}")
-        pytest.skip(message)
+        _missing("LAMINA_REQUIRE_BROWSER", "Chromium/ChromeDriver (apt-get install chromium chromium-driver) or selenium missing")
+
+
+def _missing(variable: str, message: str):
+    """A missing tool: a failure where the environment variable ``variable`` is "1" (set by .ci/run), else a skip."""
+    if os.environ.get(variable) == "1":
+        pytest.fail(f"{variable}=1 but {message}")
+    pytest.skip(message)

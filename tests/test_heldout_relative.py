@@ -171,8 +171,10 @@ def test_an_under_trained_network_is_not_read_as_over_regularized():
     """A SiLU MLP on 200 breast-cancer samples trained for 30 epochs. While the network is still
     under-confident the held-out c* > 1 and the plain criterion lowered δ at every update (seed 2:
     to a ninth of the relative criterion's δ), although by the end of the run the network overfits:
-    test NLL 0.135, 0.146, 0.250 on seeds 0–2 against 0.121, 0.106, 0.132 with the relative criterion.
-    The training objective is heading for larger weights too (c_eq > 1) and δ stays higher."""
+    test NLL 0.135, 0.146, 0.250 on seeds 0–2 against 0.121, 0.106, 0.132 with the relative criterion
+    (since the last update falls on the calibration's last epoch, the first after epoch 4 instead of 2:
+    0.147, 0.157, 0.187 against 0.100, 0.090, 0.122). The training objective is heading for larger
+    weights too (c_eq > 1: log c_eq 0.075–0.10 at the first update) and δ stays higher."""
     from sklearn.model_selection import train_test_split
     X, y = load_breast_cancer(return_X_y=True)
     gains = []
@@ -187,7 +189,7 @@ def test_an_under_trained_network_is_not_read_as_over_regularized():
             return lt.tune(net, (Xtr, ytr), likelihood="classification", epochs=30, lr=3e-3, batch_size=128,
                            seed=seed, relative=relative)
         plain, relative = run(False), run("auto")
-        assert relative.info["relative"] and relative.info["log_equilibrium"][0] > 0.1   # heading for larger weights
+        assert relative.info["relative"] and relative.info["log_equilibrium"][0] > 0.05   # heading for larger weights
         assert all(r > p for r, p in zip(relative.lambdas.values(), plain.lambdas.values()))
         gains.append(lt.evaluate(plain.model, (Xte, yte))["nll"] - lt.evaluate(relative.model, (Xte, yte))["nll"])
     assert min(gains) > 0 and np.mean(gains) > 0.03
