@@ -83,9 +83,10 @@ def first_update(first: int, burn_in: int, every: int) -> int:
     it asks for a larger δ at every update — and a short run has few updates. At 30 epochs (updates
     after epochs 2 and 6 of a 9-epoch calibration before, 5 and 9 now) the default's test NLL fell
     by 0.014 ± 0.005 pooled over 19 invented settings (0.07–0.12 on three overfitting
-    make_classification networks, up to +0.013 on under-trained ones), level at their own 60–1,000
-    epochs and on the architectures of bench_nn_architectures.py (benchmarks/RESULTS.md, Issue 14,
-    "The last update on the calibration's last epoch")."""
+    make_classification networks; at 50 epochs up to +0.04 on nets still learning slowly, whose
+    earlier first reading, at chance, had halved δ), level at their own 60–1,000 epochs, on the
+    architectures of bench_nn_architectures.py and on the benchmark's settings (benchmarks/RESULTS.md,
+    Issue 14, "The last update on the calibration's last epoch")."""
     start = min(burn_in, first)
     return start + (first - start) % every
 
