@@ -109,7 +109,7 @@ def test_more_folds_than_disjoint_held_out_parts_is_refused_by_name():
 
 
 def test_auto_folds_cross_fit_only_small_held_out_parts():
-    from lamina.torch.heldout import SMALL_HELDOUT, _n_folds
+    from lamina.torch.heldout_options import SMALL_HELDOUT, n_folds as _n_folds
     assert _n_folds("auto", 0.3, 100, given_val=False) == 2                 # 30 held out
     assert _n_folds("auto", 0.3, 500, given_val=False) == 1                 # 150 held out
     assert _n_folds("auto", 0.3, round(SMALL_HELDOUT / 0.3), given_val=False) == 1

@@ -114,11 +114,12 @@ from lamina.torch.final_run import train_on_all_data
 from lamina.torch.fit import as_tensors, fit, make_optimizer, model_device, model_dtype, optimizer_groups
 from lamina.torch.heldout_budget import (budget_fits, calibration_epochs, epoch_cost_share, first_update,
                                          merge_share, resolve_refit, search_steps, steps_stretch, update_interval)
+from lamina.torch.heldout_options import check_options, n_folds, relative_criterion
 from lamina.torch.heldout_select import Calibration, MidpointLosses, adopt, choose, twin
 from lamina.torch.hypergradient import split_train
 from lamina.torch.identifiability import identifiability
 from lamina.torch.invariance import example_rows
-from lamina.torch.likelihoods import Classification, Gaussian
+from lamina.torch.likelihoods import Gaussian
 from lamina.torch.penalty import Regularizer
 from lamina.torch.readout import auto_rule, scale_line
 from lamina.torch.result import NetTuneResult
@@ -128,33 +129,7 @@ from lamina.torch.transferability import fine_tuning_plan
 from lamina.tuners.base import Compute
 
 
-SMALL_HELDOUT = 50   # held-out samples below which one calibration's δ is too noisy (folds="auto")
 RELATIVE_ROWS = 256  # training rows (at least as many as held out) of c_eq, the relative criterion's
-
-
-def _n_folds(folds, val_fraction: float, n: int, *, given_val: bool) -> int:
-    """The number of calibrations: ``folds`` checked, or "auto" resolved (see tune_heldout)."""
-    if isinstance(folds, str) and folds == "auto":
-        small = max(1, int(round(val_fraction * n))) < SMALL_HELDOUT
-        return 2 if small and 2 * val_fraction <= 1 and not given_val else 1
-    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 1:
-        raise ValueError(f"folds must be \"auto\" or a whole number ≥ 1 of calibrations, got {folds!r}")
-    if not given_val and folds * val_fraction > 1:
-        raise ValueError(f"folds × val_fraction must be ≤ 1 (disjoint held-out parts), "
-                         f"got {folds} × {val_fraction}")
-    return 1 if given_val else folds
-
-
-def _relative(relative, likelihood, found) -> bool:
-    """``relative`` checked, or "auto" resolved: a classifier without scale-invariant weights."""
-    if isinstance(relative, str) and relative == "auto":
-        return isinstance(likelihood, Classification) and not found.scale_invariant
-    if not isinstance(relative, bool):
-        raise ValueError(f"relative must be \"auto\", True or False, got {relative!r}")
-    if relative and not isinstance(likelihood, Classification):
-        raise ValueError("relative=True needs a classification likelihood (c_eq compares negative log-likelihoods "
-                         "with the L2 term; a regression's held-out criterion is its mean squared error)")
-    return relative
 
 
 def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: float = 0.3, merge_at="auto",
@@ -260,22 +235,14 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         (on 15 held-out images one δ ranged over 0.006–0.3 between splits of the same 50), and
         averaging k independent roots divides the variance of log δ by k. Cost: each fold adds
         0.7·merge_at fits (0.85 for one fold on full-batch data, 1.2 for two). ``"auto"`` (default): 2 where a
-        held-out part has fewer than ``SMALL_HELDOUT`` = 50 samples, else 1 (with 150 held-out
+        held-out part has fewer than :data:`~lamina.torch.heldout_options.SMALL_HELDOUT` = 50 samples, else 1 (with 150 held-out
         images a second fold changed nothing measurable). Ignored when ``val`` is given.
     """
-    merge_share(merge_at, resolve_refit(refit, continues=False))   # both checked before any work
-    if any(value is not None and int(value) < 1 for value in (burn_in, update_every)):
-        raise ValueError("burn_in and update_every must be positive integers")
-    if not split_gate >= 0:
-        raise ValueError(f"split_gate must be a number ≥ 0 (standard errors), got {split_gate!r}")
-    if isinstance(rewarm, bool) or not isinstance(rewarm, (int, float)) or not 0 <= rewarm <= 1:
-        raise ValueError(f"rewarm must be a fraction in [0, 1] of the continued run's steps, got {rewarm!r}")
-    if refit is True and rewarm > 0:
-        raise ValueError(f"rewarm={rewarm!r} re-warms the continued run's optimizer: it needs refit=False or \"auto\"")
+    check_options(merge_at, refit, burn_in, update_every, split_gate, rewarm)   # before any work
     device, dtype = model_device(model), model_dtype(model)
     X, y = as_tensors(train, likelihood, device, "train", dtype)
     merged = (X, y)
-    folds = _n_folds(folds, val_fraction, int(X.shape[0]), given_val=val is not None)
+    folds = n_folds(folds, val_fraction, int(X.shape[0]), given_val=val is not None)
     if val is None:
         parts = [split_train((X, y), likelihood, device, val_fraction, recipe.seed, dtype, fold=k)
                  for k in range(folds)]
@@ -287,7 +254,7 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     found = identifiability(model, by, example=example, prior_mean=prior_mean)
     split = found.n_identified > 1
     rule, readout = auto_rule(rule, model, likelihood, found, example, by=by, prior_mean=prior_mean)
-    relative = _relative(relative, likelihood, found)
+    relative = relative_criterion(relative, likelihood, found)
     n_fit, n_all, n_val = int(fit_data[0].shape[0]), int(X.shape[0]), int(val_data[0].shape[0])
     sample_rows = min(n_fit, max(n_val, RELATIVE_ROWS)) if relative else 0
     search = search_steps(passes_per_update(relative), n_val + sample_rows, min(recipe.batch_size, n_fit))
