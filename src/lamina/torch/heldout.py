@@ -173,10 +173,11 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         Above 0 it asks for the continued run (``refit="auto"`` resolves to False).
     burn_in, update_every : int
         Epochs before the first update and between updates (default epochs/15 and epochs/60,
-        i.e. 20 and 5 for 300 epochs; the first up to ``update_every`` − 1 epochs later, so that the last falls
-        on the calibration's last epoch: :func:`lamina.torch.heldout_budget.first_update`; ``update_every`` more where one update's searches would
+        i.e. 20 and 5 for 300 epochs; ``update_every`` more where one update's searches would
         cost over half of the calibration steps between two updates: every 6 epochs of a
-        60-sample full-batch run, :func:`lamina.torch.heldout_budget.update_interval`).
+        60-sample full-batch run, :func:`lamina.torch.heldout_budget.update_interval`). The first
+        update comes up to ``update_every`` − 1 epochs after ``burn_in``, so that the last falls on
+        the calibration's last epoch (:func:`lamina.torch.heldout_budget.first_update`).
         ``info["budget_fits"]``: the whole cost as the budget counts it (epochs by their share of
         samples or steps, searches by their forward passes), at most 1.4 with the defaults unless
         the run is too short for one epoch and one update per calibration.
@@ -235,8 +236,9 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         (on 15 held-out images one δ ranged over 0.006–0.3 between splits of the same 50), and
         averaging k independent roots divides the variance of log δ by k. Cost: each fold adds
         0.7·merge_at fits (0.85 for one fold on full-batch data, 1.2 for two). ``"auto"`` (default): 2 where a
-        held-out part has fewer than :data:`~lamina.torch.heldout_options.SMALL_HELDOUT` = 50 samples, else 1 (with 150 held-out
-        images a second fold changed nothing measurable). Ignored when ``val`` is given.
+        held-out part has fewer than :data:`~lamina.torch.heldout_options.SMALL_HELDOUT` = 50
+        samples, else 1 (with 150 held-out images a second fold changed nothing measurable).
+        Ignored when ``val`` is given.
     """
     check_options(merge_at, refit, burn_in, update_every, split_gate, rewarm)   # before any work
     device, dtype = model_device(model), model_dtype(model)
