@@ -92,9 +92,9 @@ def first_update(first: int, burn_in: int, every: int) -> int:
 
 
 def n_updates(first: int, burn_in: int, every: int) -> int:
-    """Updates in a calibration of ``first`` epochs: after epoch min(``burn_in``, ``first``), then
-    every ``every`` epochs (:meth:`lamina.torch.scale_search.HeldoutScale.due`)."""
-    return (first - min(burn_in, first)) // every + 1
+    """Updates in a calibration of ``first`` epochs: after epoch :func:`first_update`, then every
+    ``every`` epochs up to the last (:meth:`lamina.torch.scale_search.HeldoutScale.due`)."""
+    return (first - first_update(first, burn_in, every)) // every + 1
 
 
 def steps_stretch(n_fit: int, n_all: int, batch_size: int) -> float:
