@@ -113,7 +113,7 @@ from lamina.torch.data import steps_per_epoch
 from lamina.torch.final_run import train_on_all_data
 from lamina.torch.fit import as_tensors, fit, make_optimizer, model_device, model_dtype, optimizer_groups
 from lamina.torch.heldout_budget import (budget_fits, calibration_epochs, epoch_cost_share, first_update,
-                                         merge_share, resolve_refit, search_steps, steps_stretch, update_interval)
+                                         merge_share, n_updates, resolve_refit, search_steps, steps_stretch, update_interval)
 from lamina.torch.heldout_options import check_options, n_folds, relative_criterion
 from lamina.torch.heldout_select import Calibration, MidpointLosses, adopt, choose, twin
 from lamina.torch.hypergradient import split_train
@@ -124,7 +124,7 @@ from lamina.torch.penalty import Regularizer
 from lamina.torch.readout import auto_rule, scale_line
 from lamina.torch.result import NetTuneResult
 from lamina.torch.rules import make_rule
-from lamina.torch.scale_search import HeldoutScale, passes_per_update
+from lamina.torch.scale_search import MAX_GAIN, HeldoutScale, passes_per_update
 from lamina.torch.transferability import fine_tuning_plan
 from lamina.tuners.base import Compute
 
@@ -134,7 +134,7 @@ RELATIVE_ROWS = 256  # training rows (at least as many as held out) of c_eq, the
 
 def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: float = 0.3, merge_at="auto",
                  burn_in: int | None = None, update_every: int | None = None, kappa: float = 1.0,
-                 max_factor: float = 2.0, refit="auto", by=None, delta: float = 1.0, rule="auto", mode="coupled",
+                 max_factor: float = 2.0, max_gain: float = MAX_GAIN, refit="auto", by=None, delta: float = 1.0, rule="auto", mode="coupled",
                  prior_mean=None, rewarm: float = 0.0, per_direction: bool = False, split_gate: float = 1.0, rivals="auto",
                  folds="auto", relative="auto", progress=False):
     """Held-out weight-scale calibration of δ = δ₀·s (s from ``rule``), then training on all data.
@@ -183,6 +183,10 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         the run is too short for one epoch and one update per calibration.
     kappa, max_factor
         Damping of the update δ ← δ·(c*)^(−2κ) and the largest factor per update.
+    max_gain : float ≥ 1
+        The largest gain of an update that raises δ where the held-out samples themselves prefer
+        smaller weights (:class:`~lamina.torch.scale_search.HeldoutScale`, module doc "The step's
+        gain"; such a step may go up to ``max_factor``²); 1 turns the gain off. ``info["gains"]``.
     relative : "auto" or bool
         Take c* relative to c_eq, where the penalized training objective is heading along the
         same line (:mod:`lamina.torch.scale_search`). ``"auto"`` (default): for a classifier none
@@ -273,7 +277,8 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
         sample = (fit_data[0][:sample_rows], fit_data[1][:sample_rows]) if relative and dirs is None else None
         line = scale_line(net, ratios) if sample is not None else None   # a recurrent net under μP: the readout
         tuner = HeldoutScale(net, reg, lik, val_data, burn_in=first_update(first, burn_in, update_every),
-                             update_every=update_every, kappa=kappa, max_factor=max_factor, directions=dirs,
+                             update_every=update_every, kappa=kappa, max_factor=max_factor, max_gain=max_gain,
+                             planned_updates=n_updates(first, burn_in, update_every), directions=dirs,
                              train_sample=sample, line=line)
         midpoint = MidpointLosses(net, lik, val_data, first // 2) if competing else None   # a lead must not fade
         run = fit(net, fit_data, likelihood=lik, epochs=first, lr=recipe.lr, batch_size=recipe.batch_size, seed=recipe.seed,
@@ -353,7 +358,7 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
             "n_skipped_chance": tuner.n_skipped_chance, "n_crushed": tuner.n_crushed,
             "frozen": [] if tuner.frozen is None else [n for n, f in zip(reg.names, tuner.frozen) if f],
             "log_scale": tuner.log_scales, "relative": tuner.train_sample is not None, "line": tuner.line_names,
-            "log_equilibrium": tuner.log_equilibria, "merge_epoch": first, "continued_epochs": rest_epochs, "merge_at": merge_at,
+            "log_equilibrium": tuner.log_equilibria, "gains": tuner.gains, "merge_epoch": first, "continued_epochs": rest_epochs, "merge_at": merge_at,
             "refit": done, "n_train": int(fit_data[0].shape[0]), "n_val": int(val_data[0].shape[0]),
             "folds": folds_info, "burn_in": burn_in, "update_every": update_every,
             "budget_fits": cost}

@@ -44,6 +44,30 @@ LayerNorm residual MLP, whose branches the penalty does move (P/(P + H) ≈ 0.5�
 line cost 0.076 and a line weighted by P/(P + H) per group 0.017, so other networks keep the whole
 line (benchmarks/RESULTS.md, Issue 14, "Which weights the line moves").
 
+The step's gain
+---------------
+δ ← δ·(c*/c_eq)^(−2κ) assumes that the weights answer δ as ‖W − μ‖ ∝ δ^(−1/2): the reading
+ρ = log c*/c_eq then moves by ½ per unit of log δ. Read at fixed δ over whole runs it moves by
+0.07–0.33 on overfitting make_classification MLPs, where the data's curvature along the line
+dominates the penalty's, and a short run's two updates raised δ 1.5–2× where tenfold was right
+(benchmarks/RESULTS.md, Issue 14, "Short runs of overfitting networks"). The same grid gives the
+line's answer: at c_eq, raising log δ by v moves log c_eq by −(r/2)·v, r the L2 term's share of the
+training objective's curvature in log c (:func:`~lamina.torch.grid_minimum.penalty_share`), and an
+update that raises δ takes the gain 1/r (at most ``max_gain`` = 10; the step then up to
+``max_factor``²), but only where the held-out samples themselves prefer smaller weights now: c*
+below 1 and below c_eq, and the held-out NLL's slope in log c between c = 1 and the grid's next
+smaller scale, paired over the held-out samples (:func:`~lamina.torch.grid_minimum.paired_slope`),
+above z standard errors, z set so that a
+calibration of n planned updates gains a step by noise alone with probability at most 0.16
+(Bonferroni: z = 1.41 for two updates, 1.61 for three; :attr:`HeldoutScale.evidence`). And only
+calibrations of at most ``GAINED_UPDATES`` = 3 planned updates (short runs) gain: with more, the
+controller integrates its readings itself, and the evidence misleads on deep networks — a line that
+scales every layer of a deep MLP mostly reads its logits' temperature. On a deep SiLU MLP the
+reading settles at ρ ≈ −0.2 at δ = 0.2 and at 0.8 alike (c* ≈ 1, c_eq above) while 0.8 is worse on
+the test set; at 150 epochs (eight updates) gained steps passed the slope test there and cost
+0.24 ± 0.12 test NLL (0.15 on a narrower one, 0.08 on a six-layer ELU MLP). Steps that lower δ keep
+gain 1 (early in a run "larger weights" mostly means under-training, the section above).
+
 Cost: both minima come from one grid of nine scales, each a forward pass of the held-out and the
 training rows together, refined by successive parabolic interpolation (:func:`joint_scale_search`:
 eleven passes with the one at c = 1 that the skip checks make anyway, within 0.013 of two Brent
@@ -62,9 +86,10 @@ import math
 import numpy as np
 import torch
 from scipy.optimize import minimize_scalar
+from scipy.stats import norm
 from torch import nn
 
-from lamina.torch.grid_minimum import GRID_POINTS, RELATIVE_RANGE, joint_scale_search
+from lamina.torch.grid_minimum import GRID_POINTS, RELATIVE_RANGE, JointMinima, joint_scale_search
 from lamina.torch.likelihoods import Gaussian
 from lamina.torch.modes import in_mode
 from lamina.torch.penalty import Regularizer
@@ -75,6 +100,9 @@ from lamina.torch.uninformative import UninformativeReadings
 #: the search range of log c and its tolerance (:func:`weight_scale_search`'s defaults)
 SEARCH_RANGE, SEARCH_XATOL = 0.5, 0.01
 BRENT_PASSES = 10      # forward passes of one bounded Brent search (7–13 measured)
+MAX_GAIN = 10.0        # the largest gain of an update that raises δ (HeldoutScale._raise_gain)
+GAIN_LEVEL = 0.16      # chance that a calibration gains a step by noise alone (one-sided one s.e.'s)
+GAINED_UPDATES = 3     # the most updates a calibration may plan and still gain its steps (short runs)
 
 
 def passes_per_update(relative: bool, n_directions: int = 1) -> int:
@@ -164,7 +192,8 @@ class HeldoutScale(UninformativeReadings):
     alone — a recurrent network's readout under the μP ratios (module doc, "Which weights the line moves")."""
 
     def __init__(self, model, regularizer: Regularizer, likelihood, val, *, burn_in: int, update_every: int,
-                 kappa: float = 1.0, max_factor: float = 2.0, directions=None, train_sample=None, line=None):
+                 kappa: float = 1.0, max_factor: float = 2.0, directions=None, train_sample=None, line=None,
+                 max_gain: float = MAX_GAIN, planned_updates: int = 1):
         self.model, self.regularizer, self.likelihood, self.val = model, regularizer, likelihood, val
         if train_sample is not None and directions is not None:
             raise ValueError("train_sample (the relative criterion) searches one common scale: not with directions")
@@ -179,7 +208,11 @@ class HeldoutScale(UninformativeReadings):
             raise ValueError(f"kappa must be > 0 (the damping of δ ← δ·c*^(−2κ)), got {kappa!r}")
         if not (isinstance(max_factor, (int, float)) and max_factor > 1):
             raise ValueError(f"max_factor must be > 1 (the largest change of δ per update), got {max_factor!r}")
-        self.kappa, self.max_step = float(kappa), math.log(float(max_factor))
+        if not (isinstance(max_gain, (int, float)) and max_gain >= 1):
+            raise ValueError(f"max_gain must be ≥ 1 (the largest gain of a step that raises δ), got {max_gain!r}")
+        self.kappa, self.max_step, self.max_gain = float(kappa), math.log(float(max_factor)), float(max_gain)
+        self.gains: list[float] = []
+        self.planned_updates = int(planned_updates)
         self.directions = directions
         self.log_scales: list = []
         self.n_skipped = 0
@@ -201,10 +234,29 @@ class HeldoutScale(UninformativeReadings):
         reg = self.regularizer
         penalty = float(reg.l2_term()) if self.line is None else \
             (0.5 * reg.delta.detach() * reg.sq_distances().detach() / reg.n_data).double().cpu().numpy()   # per group
-        held, heading = joint_scale_search(self.model, reg, self.likelihood, self.val, self.train_sample, penalty,
-                                           at_one=current, line=self.line)
-        self.log_equilibria.append(heading)
-        return held - heading, _at_range_end((held, heading), RELATIVE_RANGE)
+        minima = joint_scale_search(self.model, reg, self.likelihood, self.val, self.train_sample, penalty,
+                                    at_one=current, line=self.line)
+        self.log_equilibria.append(minima.heading)
+        self.gains.append(self._raise_gain(minima))
+        return minima.held - minima.heading, _at_range_end((minima.held, minima.heading), RELATIVE_RANGE)
+
+    def _raise_gain(self, minima: JointMinima) -> float:
+        """The gain of an update that raises δ (module doc, "The step's gain"): 1/r, r the L2 term's share of
+        the training objective's curvature along the line (at most ``max_gain``), in a calibration of at
+        most ``GAINED_UPDATES`` planned updates, where the held-out samples themselves prefer smaller
+        weights now — c*_held < 1, c*_held < c_eq, and the held-out NLL's paired slope in log c just
+        below c = 1 above :attr:`evidence` standard errors; else 1."""
+        if self.planned_updates > GAINED_UPDATES or minima.held >= min(0.0, minima.heading) \
+                or not minima.held_slope > self.evidence * minima.held_slope_se:
+            return 1.0
+        return min(1.0 / max(minima.penalty_share, 1.0 / self.max_gain), self.max_gain)
+
+    @property
+    def evidence(self) -> float:
+        """Standard errors by which the held-out NLL's slope must exceed 0 for a gained step: z with
+        P(N(0, 1) > z) = ``GAIN_LEVEL`` / ``planned_updates`` (Bonferroni: a calibration of many updates
+        tests many times) — 1.41 for two updates, 1.61 for three."""
+        return float(norm.isf(GAIN_LEVEL / max(1, self.planned_updates)))
 
     @property
     def search_range(self) -> float:
@@ -288,7 +340,9 @@ class HeldoutScale(UninformativeReadings):
         log_delta = np.log(np.maximum(self.regularizer.delta.detach().cpu().double().numpy(), 1e-300))
         self._freeze_unresponsive(log_delta, np.broadcast_to(np.asarray(log_c, dtype=np.float64), log_delta.shape),
                                   pinned)
-        step = np.clip(-2.0 * self.kappa * np.asarray(log_c, dtype=np.float64), -self.max_step, self.max_step)
+        gain = self.gains[-1] if self.train_sample is not None else 1.0
+        reach = self.max_step * (2.0 if gain > 1.0 else 1.0)   # a gained step: up to max_factor²
+        step = np.clip(-2.0 * self.kappa * gain * np.asarray(log_c, dtype=np.float64), -reach, reach)
         step = np.where(self.frozen, 0.0, step)   # _freeze_unresponsive has set frozen
         factor = torch.as_tensor(np.exp(step), dtype=self.regularizer.delta.dtype, device=self.regularizer.delta.device)
         self.regularizer.set_deltas(self.regularizer.delta * factor, optimizer)
