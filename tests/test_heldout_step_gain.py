@@ -116,8 +116,8 @@ def test_the_joint_search_reads_the_gains_evidence_off_its_own_grid():
 def _overfitting_task(seed):
     X, y = make_classification(2000, 40, n_informative=8, n_redundant=8, n_classes=4, flip_y=0.05, random_state=seed)
     X = StandardScaler().fit(X[:500]).transform(X)
-    as_t = lambda a, dt: torch.as_tensor(a, dtype=dt)   # noqa: E731
-    return (as_t(X[:500], torch.float32), as_t(y[:500], torch.long)), (as_t(X[500:], torch.float32), as_t(y[500:], torch.long))
+    X, y = torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(y, dtype=torch.long)
+    return (X[:500], y[:500]), (X[500:], y[500:])
 
 
 def _run(seed, **options):
@@ -133,7 +133,8 @@ def _run(seed, **options):
 def test_a_short_run_of_an_overfitting_network_raises_delta_with_the_gain():
     """30 epochs of an MLP on 500 samples of a 4-class make_classification problem (the sweep's mc4-relu):
     the controller alone raised δ 1.3× in its two updates where δ = 10 was best on the test set; with the
-    gain it goes further, and the test NLL falls (1.065 → 0.917 on seed 0, 1.211 → 0.953 on seed 1 when written)."""
+    gain it goes further, and the test NLL falls (1.065 → 0.917 on seed 0, 1.211 → 0.953 on seed 1 when
+    written)."""
     gained, nll_gained = _run(0)
     plain, nll_plain = _run(0, max_gain=1.0)
     assert max(gained.info["gains"]) > 1 and plain.info["gains"] and max(plain.info["gains"]) == 1.0

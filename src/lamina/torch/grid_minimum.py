@@ -98,7 +98,8 @@ def joint_scale_search(model: nn.Module, regularizer: Regularizer, likelihood, h
                        log_range: float = RELATIVE_RANGE, points: int = GRID_POINTS,
                        batch_size: int = EVAL_BATCH, at_one: torch.Tensor | None = None,
                        line=None) -> JointMinima:
-    """(log c*_held, log c_eq, …: :class:`JointMinima`) of the relative criterion (:mod:`lamina.torch.scale_search`), both in one pass: every
+    """(log c*_held, log c_eq, …: :class:`JointMinima`) of the relative criterion
+    (:mod:`lamina.torch.scale_search`), both in one pass: every
     regularized weight moved to μ_g + c (W_g − μ_g) for ``points`` values of log c evenly over
     [−log_range, log_range], each one forward pass of the held-out and training rows together
     (``held``, ``train``: (X, y)) — the held-out NLL and the training NLL + c²·``penalty`` (the L2
@@ -135,20 +136,21 @@ def joint_scale_search(model: nn.Module, regularizer: Regularizer, likelihood, h
         out = outputs(log_c, X_train) if out is None else out
         return float(likelihood.nll(out, y_train)) + fixed + scaled * math.exp(2.0 * log_c)
 
-    def per_sample(out: torch.Tensor) -> torch.Tensor | None:
-        return F.cross_entropy(out, y_held, reduction="none") if isinstance(likelihood, Classification) else None
-
     grid = np.linspace(-log_range, log_range, points)
+    one = points // 2 if points % 2 else None   # (c = 1 is a grid point where points is odd)
+    slope_at = () if one is None or not isinstance(likelihood, Classification) else (one - 1, one)
     both = torch.cat([X_held, X_train])
     with moved_weights(model, regularizer) as move:
-        samples_held, samples_train, per = [], [], []
-        for log_c in grid:
+        samples_held, samples_train, per_sample = [], [], {}
+        for i, log_c in enumerate(grid):
             out = at_one if log_c == 0 and at_one is not None else outputs(float(log_c), both)
             samples_held.append(held_loss(float(log_c), out[:n_held]))
             samples_train.append(train_loss(float(log_c), out[n_held:]))
-            per.append(per_sample(out[:n_held]))
+            if i in slope_at:   # the held-out slope's two scales: per-sample NLL
+                per_sample[i] = F.cross_entropy(out[:n_held], y_held, reduction="none")
         samples_train = np.array(samples_train)
-        held, heading = refined_minimum(held_loss, grid, np.array(samples_held)), refined_minimum(train_loss, grid, samples_train)
-    one = points // 2 if points % 2 else None   # (c = 1 is a grid point where points is odd)
-    slope = (0.0, 0.0) if one is None else paired_slope(per[one - 1], per[one], float(grid[one] - grid[one - 1]))
+        held = refined_minimum(held_loss, grid, np.array(samples_held))
+        heading = refined_minimum(train_loss, grid, samples_train)
+    slope = paired_slope(per_sample[one - 1], per_sample[one], float(grid[one] - grid[one - 1])) if slope_at \
+        else (0.0, 0.0)
     return JointMinima(held, heading, penalty_share(grid, samples_train, heading, scaled), *slope)

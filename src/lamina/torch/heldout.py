@@ -113,7 +113,8 @@ from lamina.torch.data import steps_per_epoch
 from lamina.torch.final_run import train_on_all_data
 from lamina.torch.fit import as_tensors, fit, make_optimizer, model_device, model_dtype, optimizer_groups
 from lamina.torch.heldout_budget import (budget_fits, calibration_epochs, epoch_cost_share, first_update,
-                                         merge_share, n_updates, resolve_refit, search_steps, steps_stretch, update_interval)
+                                         merge_share, n_updates, resolve_refit, search_steps, steps_stretch,
+                                         update_interval)
 from lamina.torch.heldout_options import check_options, n_folds, relative_criterion
 from lamina.torch.heldout_select import Calibration, MidpointLosses, adopt, choose, twin
 from lamina.torch.hypergradient import split_train
@@ -134,7 +135,8 @@ RELATIVE_ROWS = 256  # training rows (at least as many as held out) of c_eq, the
 
 def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: float = 0.3, merge_at="auto",
                  burn_in: int | None = None, update_every: int | None = None, kappa: float = 1.0,
-                 max_factor: float = 2.0, max_gain: float = MAX_GAIN, refit="auto", by=None, delta: float = 1.0, rule="auto", mode="coupled",
+                 max_factor: float = 2.0, max_gain: float = MAX_GAIN, refit="auto", by=None, delta: float = 1.0,
+                 rule="auto", mode="coupled",
                  prior_mean=None, rewarm: float = 0.0, per_direction: bool = False, split_gate: float = 1.0, rivals="auto",
                  folds="auto", relative="auto", progress=False):
     """Held-out weight-scale calibration of δ = δ₀·s (s from ``rule``), then training on all data.
@@ -358,7 +360,8 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
             "n_skipped_chance": tuner.n_skipped_chance, "n_crushed": tuner.n_crushed,
             "frozen": [] if tuner.frozen is None else [n for n, f in zip(reg.names, tuner.frozen) if f],
             "log_scale": tuner.log_scales, "relative": tuner.train_sample is not None, "line": tuner.line_names,
-            "log_equilibrium": tuner.log_equilibria, "gains": tuner.gains, "merge_epoch": first, "continued_epochs": rest_epochs, "merge_at": merge_at,
+            "log_equilibrium": tuner.log_equilibria, "gains": tuner.gains, "merge_epoch": first,
+            "continued_epochs": rest_epochs, "merge_at": merge_at,
             "refit": done, "n_train": int(fit_data[0].shape[0]), "n_val": int(val_data[0].shape[0]),
             "folds": folds_info, "burn_in": burn_in, "update_every": update_every,
             "budget_fits": cost}

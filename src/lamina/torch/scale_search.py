@@ -57,9 +57,8 @@ update that raises δ takes the gain 1/r (at most ``max_gain`` = 10; the step th
 ``max_factor``²), but only where the held-out samples themselves prefer smaller weights now: c*
 below 1 and below c_eq, and the held-out NLL's slope in log c between c = 1 and the grid's next
 smaller scale, paired over the held-out samples (:func:`~lamina.torch.grid_minimum.paired_slope`),
-above z standard errors, z set so that a
-calibration of n planned updates gains a step by noise alone with probability at most 0.16
-(Bonferroni: z = 1.41 for two updates, 1.61 for three; :attr:`HeldoutScale.evidence`). And only
+above z standard errors, z set so that a calibration of n planned updates gains a step by noise
+alone with probability at most 0.16 (Bonferroni: z = 1.41 for two updates, 1.61 for three; :attr:`HeldoutScale.evidence`). And only
 calibrations of at most ``GAINED_UPDATES`` = 3 planned updates (short runs) gain: with more, the
 controller integrates its readings itself — without that limit the 24 invented settings at their own
 60–1,000 epochs moved by −0.003 ± 0.003 (mchigh −0.106; mc2noise +0.040, whose δ oscillates at its
@@ -251,7 +250,7 @@ class HeldoutScale(UninformativeReadings):
         if self.planned_updates > GAINED_UPDATES or minima.held >= min(0.0, minima.heading) \
                 or not minima.held_slope > self.evidence * minima.held_slope_se:
             return 1.0
-        return min(1.0 / max(minima.penalty_share, 1.0 / self.max_gain), self.max_gain)
+        return 1.0 / max(minima.penalty_share, 1.0 / self.max_gain)   # 1/r, at most max_gain
 
     @property
     def evidence(self) -> float:
