@@ -87,6 +87,12 @@ def test_max_gain_is_checked():
         _callback(max_gain=0.5)
 
 
+@pytest.mark.parametrize("planned", [0, -1, 2.5, True, "2"])
+def test_planned_updates_is_checked(planned):
+    with pytest.raises(ValueError, match="planned_updates"):
+        _callback(planned_updates=planned)
+
+
 def test_the_joint_search_reads_the_gains_evidence_off_its_own_grid():
     torch.manual_seed(0)
     X, y = torch.randn(300, 6), torch.randint(0, 3, (300,))

@@ -104,6 +104,40 @@ def test_block_partition_only_where_random_folds_cannot_reach_the_gaps():
     assert gap_block_size(mask, region, 5, 0) is None
 
 
+@pytest.mark.parametrize("start", [0, 450])
+def test_observed_samples_in_one_stretch_get_the_block_partition_whatever_its_offset(start):
+    """Every observed sample in one short stretch: where the random offset of the block grid put them all in one
+    block, the far-sample check was off (3 of 6 seeds extrapolated a sine with a 3× overshoot); the blocks are
+    halved until two hold observed samples."""
+    t = np.linspace(0, 1, 500)
+    truth = np.sin(20 * np.pi * t + 0.3)
+    mask = np.zeros(500, bool)
+    mask[start:start + 50] = True
+    for seed in range(6):
+        result = reconstruct(truth[mask], mask, seed=seed)
+        assert result.info["gap_block"] is not None and result.info["ends_model"] is not None
+
+
+def test_a_fill_far_beyond_the_observed_amplitude_is_named():
+    """A chirp observed only at its two ends (20 samples each of 400): the gap between them, wider than any
+    held-out sample's, was bridged at 40× the observed amplitude, silently."""
+    from lamina.inverse import UnsupportedFillWarning
+    from lamina.inverse.heldout import FILL_FACTOR, warn_unsupported_fill
+    t = np.linspace(0, 1, 400)
+    truth = np.sin(2 * np.pi * (2 * t + 15 * t ** 2))
+    ends = np.zeros(400, bool)
+    ends[:20] = ends[-20:] = True
+    with pytest.warns(UnsupportedFillWarning, match=r"deviates from the observed samples' mean by [0-9.]+×"):
+        reconstruct(truth[ends], ends, seed=0)
+    scattered = np.random.default_rng(0).random(400) < 0.3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnsupportedFillWarning)
+        reconstruct(truth[scattered], scattered)
+        warn_unsupported_fill(np.array([FILL_FACTOR * 0.99]), np.array([-1.0, 1.0]))   # just within the bound
+    with pytest.warns(UnsupportedFillWarning, match="4.04×"):
+        warn_unsupported_fill(np.array([FILL_FACTOR * 1.01]), np.array([-1.0, 1.0]))
+
+
 def test_far_gap_allowed_rules_out_only_what_fails_by_a_wide_margin():
     from lamina.inverse.heldout import far_gap_allowed
     rows = np.array([False, True, True, False])
@@ -235,22 +269,22 @@ def test_the_block_folds_checked_by_the_choice_are_the_ones_cross_validated(monk
     cross_validate drew them again from the seed it derived itself (``seed + repeat``): the check
     and the CV agreed only while the two seed formulas did. The folds are now drawn once and
     passed down; a choice drawing them otherwise (here another seed) is what the CV holds out."""
-    import lamina.inverse.choice as choice
     import lamina.inverse.folds as folds
     import lamina.inverse.repeats as repeats
 
     drawn, held = {}, []
+    original = folds.block_folds
 
     def other_blocks(full_mask, n_folds, seed, size):
         drawn["mask"] = full_mask
-        drawn["folds"] = folds.block_folds(full_mask, n_folds, seed + 1000, size)
+        drawn["folds"] = original(full_mask, n_folds, seed + 1000, size)
         return drawn["folds"]
 
     def spy(train):
         held.append(frozenset(np.flatnonzero(drawn["mask"] & ~train).tolist()))
         return gap_features(train)
 
-    monkeypatch.setattr(choice, "block_folds", other_blocks)
+    monkeypatch.setattr(folds, "block_folds", other_blocks)
     monkeypatch.setattr(repeats, "gap_features", spy)
     mask = _gapped_mask()
     truth = np.sin(np.linspace(0, 20, mask.size))

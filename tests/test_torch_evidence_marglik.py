@@ -62,6 +62,28 @@ def test_returns_the_weights_of_the_highest_log_evidence():
         assert any(not torch.equal(a, b) for a, b in zip(kept.model.parameters(), last.model.parameters()))
 
 
+def test_the_final_weights_are_ranked_where_no_update_falls_on_the_last_epoch():
+    """A 5-epoch regression returned the weights of its first epoch (its only update), whatever the
+    four epochs after it had learned: the final weights' evidence at their δ is recorded too."""
+    torch.manual_seed(0)
+    X = torch.randn(300, 5)
+    y = torch.sin(X @ torch.randn(5))
+    records = []
+    for epochs in (5, 8):
+        torch.manual_seed(1)
+        net = nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 1))
+        result = lt.tune(net, (X, y), likelihood="regression", epochs=epochs, seed=0)
+        records.append([e for e, _ in result.info["log_evidence"]])
+        assert result.info["n_updates"] == len(records[-1]) - 1   # the final record is no update
+        assert result.info["best_epoch"] == epochs - 1   # the most trained weights: returned
+        torch.manual_seed(1)
+        last = lt.tune(nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 1)), (X, y),
+                       likelihood="regression", epochs=epochs, seed=0, keep_best=False)
+        for a, b in zip(result.model.parameters(), last.model.parameters()):
+            torch.testing.assert_close(a, b)
+    assert records == [[0, 4], [0, 5, 7]]
+
+
 def test_burn_in_defaults_to_a_sixth_of_the_epochs():
     X, y = _task()
     result = lt.tune(_net(), (X, y), tuner="evidence", epochs=36, lr=1e-2, batch_size=50, update_every=5)

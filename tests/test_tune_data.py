@@ -130,6 +130,17 @@ def test_a_regression_readout_prior_is_kept_where_it_predicts():
     assert "2.weight" not in kept and "0.weight" in kept
 
 
+def test_pandas_data_with_a_prior_mean():
+    """A DataFrame and a Series with ``prior_mean``: the readout check read them with ``torch.as_tensor``
+    (``KeyError: 8`` from the Series' index)."""
+    import pandas as pd   # a dev dependency: the suite always has it
+    X, y = _classes()
+    net = _mlp()
+    result = lt.tune(net, (pd.DataFrame(X.numpy()), pd.Series(y.numpy())), epochs=3, batch_size=16,
+                     prior_mean=copy.deepcopy(net.state_dict()))
+    assert set(result.lambdas) == {"0.weight", "2.weight"}
+
+
 @pytest.mark.parametrize("options", [{}, {"penalty": "l1", "target_sparsity": 0.5}])
 def test_dataloaders_lamina_cannot_train_on_are_named(options):
     """Unbatched samples, an iterable dataset (no length: N scales the penalty) where training
@@ -156,6 +167,38 @@ def test_dataloaders_lamina_cannot_train_on_are_named(options):
         net = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
         with pytest.raises(ValueError, match=f"train: .*{message}"):
             lt.tune(net, loader, epochs=2, **options)
+
+
+def test_what_only_training_finds_wrong_is_named():
+    """A DataLoader's labels or targets (not read before training), a forward pass that returns a tuple, and a
+    batch of one for BatchNorm: torch's own errors ("Target 4 is out of bounds", "shape '[32, 2]' is
+    invalid", "'tuple' object has no attribute 'shape'", "Expected more than 1 value per channel") named
+    neither the argument nor the fix."""
+    from torch.utils.data import DataLoader, TensorDataset
+    X, y = torch.randn(40, 8), torch.arange(40) % 2
+
+    def mlp(outputs=2, norm=False):
+        torch.manual_seed(0)
+        return torch.nn.Sequential(torch.nn.Linear(8, 4), *([torch.nn.BatchNorm1d(4)] if norm else []),
+                                   torch.nn.ReLU(), torch.nn.Linear(4, outputs))
+
+    with pytest.raises(ValueError, match=r"y: class label 4 is out of range for a network with 2 outputs"):
+        lt.tune(mlp(), DataLoader(TensorDataset(X, y + 3), batch_size=8), epochs=2)
+    with pytest.raises(ValueError, match=r"y: 1 target value\(s\) per sample .* network has 2 outputs"):
+        lt.tune(mlp(), DataLoader(TensorDataset(X, X[:, 0]), batch_size=8), likelihood="regression", epochs=2)
+
+    class Pair(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = torch.nn.Linear(8, 2)
+
+        def forward(self, x):
+            return self.layer(x), None
+
+    with pytest.raises(TypeError, match="model: the forward pass must return one tensor .* got a tuple"):
+        lt.tune(Pair(), (X, y), epochs=2)
+    with pytest.raises(ValueError, match="batch_size: a batch of 1 sample.* BatchNorm"):
+        lt.tune(mlp(norm=True), (X, y), epochs=2, batch_size=1)
 
 
 def test_dataloader_with_integer_features_trains_with_every_tuner():

@@ -110,6 +110,8 @@ def _sense(args) -> int:
     if args.signal:  # a user's file: lamina.inverse.reconstruct against interpolation baselines
         from lamina.inverse.signal_file import run_cli
         return run_cli(args)
+    if args.mask:
+        raise ValueError("--mask marks the observed samples of --signal FILE; give --signal too")
     import numpy as np
     from tqdm.auto import tqdm
 

@@ -18,6 +18,7 @@ from lamina.inverse.phase import PhaseDiagram, donoho_tanner_weak, phase_diagram
 from lamina.inverse.problems import (InverseProblem, add_noise, deconvolution, deconvolution_2d, filled_snr,
                                      frequency_band_groups, interpolation, reflectivity, ricker, time_window_groups)
 from lamina.inverse.sensing import compressed_sensing, seismogram_recovery, wavelet_scale_groups
+from lamina.inverse.heldout import UnsupportedFillWarning
 from lamina.inverse.reconstruct import Reconstruction, reconstruct
 from lamina.inverse.regular import RegularMaskWarning
 from lamina.inverse.recover import Recovery, basis_pursuit, irls, recover
@@ -25,7 +26,7 @@ from lamina.inverse.rules import GCV, SURE, Discrepancy, KFoldCV, LCurve, Rule
 
 __all__ = [
     "fit", "FitResult", "DEFAULT_RULE", "Rule", "Discrepancy", "GCV", "SURE", "KFoldCV", "LCurve",
-    "reconstruct", "Reconstruction", "RegularMaskWarning", "recover", "Recovery", "basis_pursuit", "irls", "phase_diagram", "PhaseDiagram", "donoho_tanner_weak",
+    "reconstruct", "Reconstruction", "RegularMaskWarning", "UnsupportedFillWarning", "recover", "Recovery", "basis_pursuit", "irls", "phase_diagram", "PhaseDiagram", "donoho_tanner_weak",
     "estimate_sigma", "NoiseEstimate", "NoiseEstimateWarning", "estimate_noise", "InverseProblem", "deconvolution", "deconvolution_2d", "interpolation", "filled_snr",
     "compressed_sensing", "seismogram_recovery", "ricker", "reflectivity", "add_noise",
     "time_window_groups", "frequency_band_groups", "wavelet_scale_groups",

@@ -16,12 +16,19 @@ from __future__ import annotations
 import numpy as np
 
 from lamina.inverse.bagging import bagged_choice
-from lamina.inverse.folds import block_folds, gap_block_size
+from lamina.inverse.folds import gap_block_folds
 from lamina.inverse.heldout import far_best, far_gap_allowed, gap_features, importance_weights, nearer_than_held_out
 from lamina.inverse.repeats import cross_validate, resampling_units
 from lamina.inverse.regular import regular_step
 from lamina.inverse.smoothing import SmoothnessPrior
 from lamina.inverse.stacking import choose
+
+
+#: Held-out relative error (Σ (x̂ − v)² / Σ v²) from which a choice is taken to predict nothing: on a
+#: regular mask of lines with every unobserved line nearer to the data than any held-out one, the
+#: smoothness priors are then taken at their interpolating limit (λ → 0, the grid's least) —
+#: benchmarks/RESULTS.md, issue 18, "Regular masks of whole lines".
+UNPREDICTABLE = 0.5
 
 
 def held_out_choice(models, full_mask, full_values, shape, *, n_folds: int, rule: str, seed: int, axis,
@@ -33,18 +40,16 @@ def held_out_choice(models, full_mask, full_values, shape, *, n_folds: int, rule
     held-out sample, :func:`~lamina.inverse.heldout.nearer_than_held_out`; ``regular_step``: the
     step of the grid the observed samples of a trace (lines of a gather) lie on,
     :func:`~lamina.inverse.regular.regular_step`, where the sparse frames are ruled out when a
-    Gaussian prior is among the models) and the side of the wide-gap blocks (None when that partition did not apply). ``shape``: the
+    Gaussian prior is among the models; ``interpolating_limit``: whether the smoothness priors were
+    taken at their grid's least λ, ``UNPREDICTABLE``) and the side of the wide-gap blocks (None when that partition did not apply). ``shape``: the
     signal's own shape inside the padded ``full_mask``; ``gap_weights``: importance-weight the
     held-out errors (else a plain average)."""
     observed_index = np.flatnonzero(full_mask.ravel())
     region = np.zeros(full_mask.shape, bool)
     region[tuple(slice(0, s) for s in shape)] = True
-    block = (gap_block_size(full_mask, region, n_folds, seed)
-             if wide_gaps and full_mask.ndim == 1 and observed_index.size >= 4 else None)
     # drawn once, here, and cross-validated as drawn (the seed after the random partitions')
-    blocks = None if block is None else block_folds(full_mask, n_folds, seed + n_repeats, block)
-    if blocks is not None and len(blocks) < 2:
-        block, blocks = None, None   # every observed sample in one block: nothing to train on
+    block, blocks = (gap_block_folds(full_mask, region, n_folds, seed, seed + n_repeats)
+                     if wide_gaps and full_mask.ndim == 1 and observed_index.size >= 4 else (None, None))
     n_rows = n_repeats + (blocks is not None)
     predictions, held_out, features = cross_validate(models, full_mask, full_values, n_folds, rule, seed, axis,
                                                       n_rows, blocks)
@@ -70,17 +75,26 @@ def held_out_choice(models, full_mask, full_values, shape, *, n_folds: int, rule
     sample_weights = np.ones(target.size)
     if gap_weights:
         sample_weights = importance_weights(features[held_out], target_features)
-    if combine and n_bags > 0 and len(models) > 1 and target.size > len(models):
-        units = resampling_units(full_mask, n_rows, axis)[held_out]
-        choice = bagged_choice(predictions, held_out, target, sample_weights, units, n_bags, seed, stack_within,
-                               allowed)
-    else:
-        choice = choose(predictions, held_out, target, sample_weights, combine, stack_within, allowed)
-        choice["mixture"] = {(int(i), choice["best_index"][i]): float(w)
-                             for w, i in zip(choice["weights"], choice["used"])}
+
+    def stack(allowed):
+        if combine and n_bags > 0 and len(models) > 1 and target.size > len(models):
+            units = resampling_units(full_mask, n_rows, axis)[held_out]
+            return bagged_choice(predictions, held_out, target, sample_weights, units, n_bags, seed, stack_within,
+                                 allowed)
+        chosen = choose(predictions, held_out, target, sample_weights, combine, stack_within, allowed)
+        chosen["mixture"] = {(int(i), chosen["best_index"][i]): float(w)
+                             for w, i in zip(chosen["weights"], chosen["used"])}
+        return chosen
+
+    choice = stack(allowed)
+    limit = bool(axis is not None and step is not None and nearer and choice["score"] >= UNPREDICTABLE
+                 and any(m.is_smooth for m in models))
+    if limit:   # regular lines whose held-out lines nothing predicts: interpolate across the lines
+        choice = stack([np.arange(len(m.grid)) == np.argmin(m.grid) if m.is_smooth else np.zeros(len(m.grid), bool)
+                        for m in models])
     if axis is not None and far_choice is None:
         far_choice = end_lines_choice(models, full_mask, axis, predictions, held_out, values, shape[1 - axis])
-    return dict(choice, far=far_choice, nearer=nearer, regular_step=step), block
+    return dict(choice, far=far_choice, nearer=nearer, regular_step=step, interpolating_limit=limit), block
 
 
 def end_lines_choice(models, full_mask, axis: int, predictions, held_out, values, n_lines: int) -> dict | None:

@@ -87,10 +87,15 @@ def gap_block_size(mask, region, n_folds: int, seed: int) -> int | None:
     in ``region`` lie farther from the observed ones than every held-out sample of the random
     K-fold partition of ``seed`` from its fold's training samples. The side is the widest gap's
     diameter, 2 max distance + 1, capped at the shortest axis over K so that K blocks fit."""
+    return _gap_block(mask, region, n_folds, seed)[0]
+
+
+def _gap_block(mask, region, n_folds: int, seed: int) -> tuple[int | None, float]:
+    """(:func:`gap_block_size`, the random partition's reach: the farthest held-out sample's distance)."""
     mask, region = np.asarray(mask, bool), np.asarray(region, bool)
     target = distance_to_data(mask)[region & ~mask]
     if target.size == 0:
-        return None
+        return None, 0.0
     reach = 0.0
     for fold in sample_folds(mask, n_folds, seed):
         train = mask.copy().ravel()
@@ -98,10 +103,26 @@ def gap_block_size(mask, region, n_folds: int, seed: int) -> int | None:
         if fold.size and train.any():   # fewer observed samples than folds leaves folds empty
             reach = max(reach, float(distance_to_data(train.reshape(mask.shape)).ravel()[fold].max()))
     if np.mean(target > reach) <= UNSUPPORTED_SHARE:
-        return None
+        return None, reach
     extent = min(int(region.any(axis=tuple(a for a in range(mask.ndim) if a != k)).sum()) for k in range(mask.ndim))
     size = min(2 * int(np.ceil(target.max())) + 1, extent // n_folds)
-    return size if size > 2 * reach else None
+    return (size if size > 2 * reach else None), reach
+
+
+def gap_block_folds(mask, region, n_folds: int, seed: int, block_seed: int) -> tuple[int | None, list | None]:
+    """(side, :func:`block_folds` of ``block_seed``) where :func:`gap_block_size` applies, else (None, None).
+    Where the grid's random offset puts every observed sample in one block (a trace observed in one short
+    stretch: whether its ends were tested had depended on the seed), the blocks are halved while they stay
+    wider than twice the random folds' reach; (None, None) if still fewer than two blocks hold observed
+    samples (one fold would hold out everything)."""
+    size, reach = _gap_block(mask, region, n_folds, seed)
+    if size is None:
+        return None, None
+    folds = block_folds(mask, n_folds, block_seed, size)
+    while len(folds) < 2 and size // 2 > 2 * reach:
+        size //= 2
+        folds = block_folds(mask, n_folds, block_seed, size)
+    return (size, folds) if len(folds) >= 2 else (None, None)
 
 
 def block_folds(mask, n_folds: int, seed: int, size: int) -> list:

@@ -57,23 +57,23 @@ than 4× the least error (:func:`~lamina.inverse.heldout.far_gap_allowed`); the 
 with the random partitions.
 
 Regular masks. A regular sampling — every s-th sample of a trace, every s-th trace of a gather,
-some of them possibly lost (:func:`~lamina.inverse.regular.regular_step`,
-``info["regular_step"]``) — folds every atom of a
-sparse frame onto aliases that explain the observed samples as sparsely, which the irregular
-held-out folds do not see; the sparse frames are then ruled out when a Gaussian prior is among
-the candidates (PyLops' linear-event gather kept every 2nd trace: 9.5 → 31.8 dB, cubic
-interpolation 25.2). And every unobserved sample of such a mask lies nearer to the data than
+some of them possibly lost (:func:`~lamina.inverse.regular.regular_step`, ``info["regular_step"]``)
+— folds every atom of a sparse frame onto aliases that explain the observed samples as sparsely,
+which the irregular held-out folds do not see; the sparse frames are then ruled out when a Gaussian
+prior is among the candidates (PyLops' linear-event gather kept every 2nd trace: 9.5 → 31.8 dB,
+cubic interpolation 25.2). And every unobserved sample of such a mask lies nearer to the data than
 any held-out sample does to its fold's (:func:`~lamina.inverse.heldout.nearer_than_held_out`,
-``info["nearer_than_held_out"]``): the held-out errors score a coarser problem than the real one
-and no importance weight can correct it. On a trace :func:`reconstruct` then warns
-(:class:`RegularMaskWarning`) and keeps its choice, which smooths too much on clean traces
-(the benchmark's seven seismograms kept every 4th sample: 2.0 dB below the better of linear and
-cubic interpolation on average, 7.3 dB on one) where the spectral prior at its interpolating
-limit (``dictionary="spectral", lam=1e-6``) is level with it; with noise of 10–30 % of the
-RMS the default is ahead of that limit in 5 of 6 such cells. The observed samples of a regular
-mask cannot tell noise from the signal's content near their Nyquist frequency, so the warning
-names both answers (benchmarks/RESULTS.md, issue 18, "Regular masks").
-"""
+``info["nearer_than_held_out"]``): the held-out errors score a coarser problem than the real one.
+Lines whose coarser problem nothing predicts (held-out error ≥ ``choice.UNPREDICTABLE``) are interpolated
+(``info["interpolating_limit"]``; every 3rd time sample of a gather: 7.8 → 16.6 dB). On a trace it warns
+(:class:`RegularMaskWarning`) and keeps its choice, which smooths too much on clean traces (the
+benchmark's seven seismograms kept every 4th sample: 2.0 dB below the better of linear and cubic
+interpolation on average, 7.3 dB on one) where the spectral prior at its interpolating limit
+(``dictionary="spectral", lam=1e-6``) is level with it; with noise of 10–30 % of the RMS the
+default is ahead of that limit in 5 of 6 such cells. The observed samples of a regular mask cannot
+tell noise from the signal's content near their Nyquist frequency, so the warning names both
+answers (benchmarks/RESULTS.md, issue 18, "Regular masks"); :class:`UnsupportedFillWarning`: a fill
+far beyond the observed amplitude (:func:`~lamina.inverse.heldout.warn_unsupported_fill`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -85,7 +85,7 @@ from lamina._validation import check_positive_int, parse_choice
 from lamina.inverse.choice import held_out_choice
 from lamina.inverse.folds import line_axis
 from lamina.inverse.grid_model import GridModel, PilotCache, mixture_estimate
-from lamina.inverse.heldout import end_line_weights, end_weights
+from lamina.inverse.heldout import end_line_weights, end_weights, warn_unsupported_fill
 from lamina.inverse.model_set import candidate_models
 from lamina.inverse.regular import warn_nearer_than_held_out
 from lamina.inverse.samples import (check_options, check_samples, interpolate_few, offset_and_scale, pad_samples,
@@ -385,6 +385,7 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
     chosen = models[main]
     lam_chosen = chosen.lams(max((k for i, k in pairs if i == main), key=lambda k: pairs[(main, k)]))
     x = offset + scale * estimate[tuple(slice(0, s) for s in shape)]
+    warn_unsupported_fill(x[~mask], observed)
     curves = {m.model.name: {"lam": m.grid, "error": e} for m, e in zip(models, choice["errors"])}
     scores = {m.model.name: float(e[i]) for m, e, i in zip(models, choice["errors"], best_index)}
     mixture = {models[i].model.name: float(totals[i]) for i in np.flatnonzero(totals)}
@@ -394,7 +395,6 @@ def reconstruct(values, mask, *, dictionary=None, lam=None, rule="cv", n_folds: 
                           info={"curves": curves, "n_folds": n_folds, "n_repeats": n_repeats, "gap_block": block,
                                 "per_group": per_group, "ends_model": ends and models[ends[0]].model.name,
                                 "n_bags": n_bags, "mixture": {(models[i].model.name, k): w for (i, k), w in pairs.items()},
-                                "padded_shape": padded,
-                                "offset": offset, "scale": scale, "weighting": weighting.value,
+                                "padded_shape": padded, "offset": offset, "scale": scale, "weighting": weighting.value,
                                 "line_axis": axis, "nearer_than_held_out": choice["nearer"],
-                                "regular_step": choice["regular_step"]})
+                                "regular_step": choice["regular_step"], "interpolating_limit": choice["interpolating_limit"]})

@@ -9,6 +9,7 @@ estimated spectrum p), the picture of what "a λ per group" does there.
 from __future__ import annotations
 
 import pathlib
+from dataclasses import replace
 
 import numpy as np
 
@@ -147,6 +148,10 @@ def write_signal_report(folder, signal: str, data, mask, result, estimates: dict
                         one_lambda: float | None) -> pathlib.Path:
     """``report.html`` in ``folder`` (module docstring); returns its path."""
     folder = pathlib.Path(folder)
+    if np.ndim(mask) == 2 and min(np.shape(mask)) == 1:   # one row or column: reconstructed (and drawn) as a trace
+        data, mask = np.ravel(data), np.ravel(mask)
+        result = replace(result, x=np.ravel(result.x))
+        estimates = {name: np.ravel(estimate) for name, estimate in estimates.items()}
     rows = [{"method": name, "SNR of the unobserved samples (dB)": value} for name, value in snr.items()]
     if one_lambda is not None:
         rows.append({"method": "lamina one λ", "SNR of the unobserved samples (dB)": one_lambda})

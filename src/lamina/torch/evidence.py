@@ -45,7 +45,7 @@ So these groups are detected numerically once, on the first training batch (see
 :mod:`lamina.torch.invariance`: outputs unchanged, relative to a random perturbation of the
 same size, when the group is scaled by 2), and their δ_g is *held* at its initial (rule)
 value: empirical Bayes has nothing to say about it, and there it only sets the effective
-step size of the direction. The names, ratios and reason appear in :func:`evidence_info`
+step size of the direction. The names, ratios and reason appear in :func:`lamina.torch.tune.evidence_info`
 (``"scale_invariant"``, ``"scale_invariance_ratio"``, ``"scale_invariant_reason"``).
 Their γ_g (computed at the held δ_g) still counts in the noise update.
 
@@ -127,6 +127,9 @@ class OnlineEvidence:
         ``marglik_training`` (Immer et al. 2021, Algorithm 1): late in training the fit of a
         small network wanders (digits MLP, test NLL 0.18–0.26 between epochs 200 and 300 at
         nearly the same δ), and the evidence ranks those weights. ``False``: the last weights.
+    final_epoch : int, optional
+        The last epoch (0-based; ``tune`` passes it): with ``keep_best`` the final weights' evidence at
+        their δ is recorded there too, so that the epochs after the last update are not dropped.
     count_free : bool
         Count every trainable flat-prior parameter (biases, norm scales) as one degree of freedom
         in the noise, β = (N·D − Σγ − P_free)/RSS, and −½ P_free log β in the recorded evidence:
@@ -152,7 +155,7 @@ class OnlineEvidence:
                  inner_iterations: int = 5, max_factor: float = 10.0, decay: float = 0.95,
                  update_noise: bool = True, generator: torch.Generator | None = None,
                  scale_invariant="auto", invariance_tol: float = 1e-2, directions=None,
-                 keep_best: bool = False, count_free: bool = False):
+                 keep_best: bool = False, count_free: bool = False, final_epoch: int | None = None):
         if regularizer.penalty_kind is not Penalty.L2:
             raise ValueError("the evidence tuner needs an L2 regularizer (penalty='l2')")
         for name, value in (("curvature_every", curvature_every), ("update_every", update_every)):
@@ -171,6 +174,7 @@ class OnlineEvidence:
         # flat-prior (unregularized) trainable parameters counted in the noise's degrees of freedom
         self.n_free = sum(p.numel() for p in regularizer.free_params if p.requires_grad) if count_free else 0
         self.keep_best = bool(keep_best)
+        self.final_epoch = None if final_epoch is None else int(final_epoch)
         self.log_evidence: list[tuple[int, float]] = []  # (epoch, log p(D | δ)) after each update
         self.best: dict | None = None
         self._fit_sum = None  # Σ over the epoch's samples of the NLL (classification) or of ‖y − f‖²
@@ -313,6 +317,10 @@ class OnlineEvidence:
         if self.due(epoch) and self.curvature.ready():
             self.update(optimizer)
             done = True
+        elif self.keep_best and epoch == self.final_epoch and self.log_evidence and self.curvature.ready():
+            reg = self.regularizer   # the final weights' evidence at their δ (``final_epoch``)
+            self._record_evidence(self._at_precision(self.curvature.spectra(reg.n_data)), _host(reg.delta),
+                                  _host(reg.sq_distances()), optimizer)
         self._fit_sum, self._fit_count = None, 0
         return done
 
@@ -377,23 +385,3 @@ class OnlineEvidence:
             self._capture_handle = None
         self._input = None
 
-
-def evidence_info(evidence: OnlineEvidence) -> dict:
-    """γ per group and the noise precision, as host floats (for results)."""
-    info = {}
-    if evidence.gamma is not None:
-        info["gamma"] = dict(zip(evidence.regularizer.names, evidence.gamma.cpu().tolist()))
-    if isinstance(evidence.likelihood, Gaussian):
-        info["noise_precision"] = float(evidence.likelihood.precision)
-    info["n_updates"] = evidence.n_updates
-    if evidence.log_evidence:
-        info["log_evidence"] = [(epoch, float(value)) for epoch, value in evidence.log_evidence]
-    if evidence.best is not None:
-        info["best_epoch"] = evidence.best["epoch"]
-        info["best_log_evidence"] = float(evidence.best["log_evidence"])
-    info["scale_invariant"] = list(evidence.scale_invariant or [])
-    if evidence.invariance_ratios:
-        info["scale_invariance_ratio"] = dict(evidence.invariance_ratios)
-    if info["scale_invariant"]:
-        info["scale_invariant_reason"] = OnlineEvidence.REASON
-    return info

@@ -68,6 +68,19 @@ def evaluate(model: nn.Module, data, likelihood="classification", batch_size: in
     return result
 
 
+def forward_batch(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
+    """``model(X)`` in training, checked to be one tensor; a batch too small for BatchNorm's batch statistics
+    (torch: "Expected more than 1 value per channel") gets an error naming ``batch_size``."""
+    try:
+        return tensor_output(model(X))
+    except ValueError as error:
+        if "more than 1 value per channel" not in str(error):
+            raise
+        raise ValueError(f"batch_size: a batch of {X.shape[0]} sample(s) is too small for the model's BatchNorm in "
+                         f"training mode (its batch statistics need two values per channel); use batch_size ≥ 2"
+                         ) from error
+
+
 def tensor_output(output):
     """The model's output, checked to be one tensor (the likelihood's input)."""
     if not isinstance(output, torch.Tensor):
@@ -233,7 +246,7 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
         for epoch in range(start_epoch, epochs if not stopped else start_epoch):
             total = torch.zeros((), device=device)
             for X, y in batches:
-                output = tensor_output(model(X))
+                output = forward_batch(model, X)
                 loss = likelihood.loss(output, y)
                 _call(callbacks, "on_forward", output, y)
                 opt.zero_grad(set_to_none=True)

@@ -57,11 +57,38 @@ def has_tied_tensors(model: nn.Module) -> bool:
 
 def call_with(model: nn.Module, state: dict, args, kwargs=None, *, tied: bool | None = None):
     """``model(*args, **kwargs)`` with the tensors of ``state`` in place of the model's
-    (:func:`torch.func.functional_call`). Its untying of shared tensors (``tie_weights``) is done
-    only where the model has some (``tied``: :func:`has_tied_tensors`, computed when None): it is
-    most of a small network's forward-pass overhead and changes nothing without them."""
+    (:func:`torch.func.functional_call`), a tensor shared by several modules replaced in each of them
+    (``tied``: whether the model shares any, :func:`has_tied_tensors`; computed when None).
+
+    Shared tensors are untied here (:func:`_tied_state`), not by ``functional_call(tie_weights=True)``:
+    where one *module* is registered under two names (``nn.Sequential(l, act, l)``) that swaps its
+    tensor twice and restores the replacement, leaving the probe's tensors in the model (torch 2.13)."""
     tied = has_tied_tensors(model) if tied is None else tied
-    return functional_call(model, state, args, kwargs, tie_weights=tied)
+    return functional_call(model, _tied_state(model, state) if tied else state, args, kwargs, tie_weights=False)
+
+
+def _tied_state(model: nn.Module, state: dict) -> dict:
+    """``state`` keyed by one name per tensor slot (module, attribute), with every other slot that holds the
+    same tensor as a replaced one given the same replacement: a module registered under several names is one
+    slot (its first name, as ``named_parameters`` lists it), a tensor assigned to two modules is two."""
+    slot_of, first_path, paths_of_tensor = {}, {}, {}
+    for prefix, module in model.named_modules(remove_duplicate=False):
+        for attr, tensor in itertools.chain(module._parameters.items(), module._buffers.items()):
+            if tensor is None:
+                continue
+            path, slot = f"{prefix}.{attr}" if prefix else attr, (id(module), attr)
+            slot_of[path] = slot
+            if slot not in first_path:
+                first_path[slot] = path
+                paths_of_tensor.setdefault(id(tensor), []).append(path)
+    tensor_at = {path: key for key, paths in paths_of_tensor.items() for path in paths}
+    untied = {}
+    for name, value in state.items():
+        path = first_path.get(slot_of.get(name), name)
+        for alias in paths_of_tensor.get(tensor_at.get(path), [path]):
+            untied.setdefault(alias, value)
+        untied[path] = value
+    return untied
 
 
 @torch.no_grad()

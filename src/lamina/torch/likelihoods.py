@@ -41,10 +41,14 @@ class Classification:
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Mean negative log-likelihood of the batch."""
-        return F.cross_entropy(output, target)
+        return self.nll(output, target)
 
     def nll(self, output, target) -> torch.Tensor:
-        return F.cross_entropy(output, target)
+        try:
+            return F.cross_entropy(output, target)
+        except IndexError as error:   # torch's "Target 4 is out of bounds" (a DataLoader's labels: not checked before)
+            raise ValueError(f"y: class label {int(target.max())} is out of range for a network with "
+                             f"{output.shape[-1]} outputs (labels must be 0..{output.shape[-1] - 1})") from error
 
     def sample_output_grad(self, output: torch.Tensor, generator=None) -> torch.Tensor:
         """v = softmax(f) − e_ŷ with ŷ sampled from the model, shape of ``output``."""
@@ -97,7 +101,7 @@ class Gaussian:
     @staticmethod
     def _squares(output, target) -> torch.Tensor:
         """‖y − f‖² per sample: every dimension after the first (the batch) is an output."""
-        return (output - target.reshape(output.shape)).pow(2).reshape(output.shape[0], -1).sum(1)
+        return (output - _as_outputs(target, output)).pow(2).reshape(output.shape[0], -1).sum(1)
 
     def loss(self, output, target) -> torch.Tensor:
         """Mean over samples of ½β‖y − f‖² (the −½ log β term is constant in w); a sample's
@@ -116,7 +120,16 @@ class Gaussian:
 
     def residual_sq(self, output, target) -> torch.Tensor:
         """Σ over the batch of ‖y − f‖² (detached, on device)."""
-        return (output.detach() - target.reshape(output.shape)).pow(2).sum()
+        return (output.detach() - _as_outputs(target, output)).pow(2).sum()
+
+
+def _as_outputs(target: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+    """``target`` in the shape of ``output``; a clear error where a sample's targets do not match its outputs
+    (a DataLoader's targets are not checked before training)."""
+    if target.numel() != output.numel():
+        raise ValueError(f"y: {target.numel() // max(1, output.shape[0])} target value(s) per sample (batch shape "
+                         f"{tuple(target.shape)}) but the network has {output[0].numel()} outputs; they must match")
+    return target.reshape(output.shape)
 
 
 def make_likelihood(likelihood, device=None):

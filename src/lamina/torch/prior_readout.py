@@ -28,6 +28,7 @@ from scipy.optimize import minimize_scalar
 from torch import nn
 
 from lamina._warnings import warn
+from lamina.torch.data import to_tensor
 from lamina.torch.groups import anchored_names, discover_groups
 from lamina.torch.invariance import call_with, example_rows
 from lamina.torch.likelihoods import Classification
@@ -43,7 +44,7 @@ def drop_uninformative_readout(model: nn.Module, prior_mean, train, likelihood, 
     DataLoaders and prior means without a readout entry are returned unchanged."""
     if prior_mean is None or not isinstance(train, (tuple, list)) or len(train) != 2:
         return prior_mean
-    X, y = (torch.as_tensor(v) for v in train)
+    X, y = to_tensor(train[0], "train", "X"), to_tensor(train[1], "train", "y")   # arrays, lists, pandas
     X, y = X[:MAX_SAMPLES], y[:MAX_SAMPLES]
     params = dict(model.named_parameters())
     device, dtype = next(iter(params.values())).device, next(iter(params.values())).dtype

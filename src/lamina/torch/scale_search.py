@@ -212,6 +212,10 @@ class HeldoutScale(UninformativeReadings):
         if not (isinstance(max_gain, (int, float)) and max_gain >= 1):
             raise ValueError(f"max_gain must be ≥ 1 (the largest gain of a step that raises δ), got {max_gain!r}")
         self.kappa, self.max_step, self.max_gain = float(kappa), math.log(float(max_factor)), float(max_gain)
+        if isinstance(planned_updates, bool) or not isinstance(planned_updates, (int, np.integer)) \
+                or planned_updates < 1:
+            raise ValueError(f"planned_updates must be an integer ≥ 1 (the updates the calibration plans), "
+                             f"got {planned_updates!r}")
         self.gains: list[float] = []
         self.planned_updates = int(planned_updates)
         self.directions = directions
@@ -257,7 +261,7 @@ class HeldoutScale(UninformativeReadings):
         """Standard errors by which the held-out NLL's slope must exceed 0 for a gained step: z with
         P(N(0, 1) > z) = ``GAIN_LEVEL`` / ``planned_updates`` (Bonferroni: a calibration of many updates
         tests many times) — 1.41 for two updates, 1.61 for three."""
-        return float(norm.isf(GAIN_LEVEL / max(1, self.planned_updates)))
+        return float(norm.isf(GAIN_LEVEL / self.planned_updates))
 
     @property
     def search_range(self) -> float:

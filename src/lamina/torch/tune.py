@@ -51,7 +51,7 @@ from lamina._validation import check_positive_float, check_positive_int, parse_c
 from lamina._warnings import warn
 from lamina.torch.data import steps_per_epoch, to_tensor
 from lamina.torch.default_tuner import AUTO, default_tuner
-from lamina.torch.evidence import OnlineEvidence, evidence_info
+from lamina.torch.evidence import OnlineEvidence
 from lamina.torch.fit import Batches, evaluate, fit, float_features, model_device, model_dtype
 from lamina.torch.identifiability import identifiability
 from lamina.torch.invariance import example_rows
@@ -339,6 +339,7 @@ def tune_online(method, model, train, lik, recipe: Recipe, *, by, delta, rule, m
         # the weights at the highest Laplace evidence seen (see OnlineEvidence, keep_best)
         options.setdefault("burn_in", max(1, recipe.epochs // 6))
         options.setdefault("keep_best", True)
+        options.setdefault("final_epoch", recipe.epochs - 1)
         if "decay" not in options:  # curvature averaged over about the steps since the last update
             loader = isinstance(train, torch.utils.data.DataLoader)
             steps = len(train) if loader else steps_per_epoch(n_data, recipe.batch_size)
@@ -367,3 +368,24 @@ def tune_online(method, model, train, lik, recipe: Recipe, *, by, delta, rule, m
     return NetTuneResult(method.value, reg.lambdas, model, trajectory,
                          Compute(fits=fits, epochs=float(out.epochs), seconds=out.seconds),
                          info=info, history=out.history)
+
+
+def evidence_info(evidence: OnlineEvidence) -> dict:
+    """γ per group and the noise precision, as host floats (for results)."""
+    info = {}
+    if evidence.gamma is not None:
+        info["gamma"] = dict(zip(evidence.regularizer.names, evidence.gamma.cpu().tolist()))
+    if isinstance(evidence.likelihood, Gaussian):
+        info["noise_precision"] = float(evidence.likelihood.precision)
+    info["n_updates"] = evidence.n_updates
+    if evidence.log_evidence:
+        info["log_evidence"] = [(epoch, float(value)) for epoch, value in evidence.log_evidence]
+    if evidence.best is not None:
+        info["best_epoch"] = evidence.best["epoch"]
+        info["best_log_evidence"] = float(evidence.best["log_evidence"])
+    info["scale_invariant"] = list(evidence.scale_invariant or [])
+    if evidence.invariance_ratios:
+        info["scale_invariance_ratio"] = dict(evidence.invariance_ratios)
+    if info["scale_invariant"]:
+        info["scale_invariant_reason"] = evidence.REASON
+    return info

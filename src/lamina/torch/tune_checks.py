@@ -9,7 +9,7 @@ from torch import nn
 
 from lamina._validation import check_positive_int
 from lamina.torch.data import to_tensor
-from lamina.torch.fit import model_device, model_dtype
+from lamina.torch.fit import model_device, model_dtype, tensor_output
 from lamina.torch.likelihoods import Classification
 from lamina.torch.modes import in_mode
 
@@ -61,7 +61,7 @@ def _output_shape(model: nn.Module, X, argument: str) -> tuple:
             first = X[:1].to(device=model_device(model))
             if first.is_floating_point():
                 first = first.to(dtype=model_dtype(model))
-            return tuple(model(first).shape[1:]) or (1,)
+            return tuple(tensor_output(model(first)).shape[1:]) or (1,)
     except (RuntimeError, ValueError, IndexError) as error:
         raise ValueError(f"{argument}: the network's forward pass failed on a sample of shape {tuple(X.shape[1:])} "
                          f"(check the number of features and the model; {type(error).__name__}: {error})") from error
