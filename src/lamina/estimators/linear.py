@@ -112,7 +112,7 @@ _PARAMETERS = f"""
 
 
 class Lasso(_LeastSquaresModel):
-    __doc__ = """Lasso with a λ per feature group: 1/(2n)‖y − Xw‖² + Σ_g λ_g Σ_{j∈g} w_j |w_j|.
+    __doc__ = """Lasso with a λ per feature group: 1/(2n)‖y − Xw‖² + Σ_g λ_g Σ_{j∈g} ω_j |w_j| (ω: ``weights``).
 """ + _PARAMETERS + """
     Examples
     --------
@@ -173,7 +173,7 @@ class Ridge(_LeastSquaresModel):
 
 
 class GroupLasso(_LeastSquaresModel):
-    """Group lasso: 1/(2n)‖y − Xw‖² + Σ_g λ_g w_g ‖w_g‖₂, ``weights`` one factor per group.
+    """Group lasso: 1/(2n)‖y − Xw‖² + Σ_g λ_g ω_g ‖w_g‖₂, ``weights`` ω one factor per group.
 
     With ``weights=None`` every group gets the conventional factor √n_g.
     Same parameters as :class:`Lasso`.
