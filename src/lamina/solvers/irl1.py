@@ -170,8 +170,12 @@ def column_norms(A) -> np.ndarray:
     if not is_explicit(A):
         if A.shape[1] > EXACT_NORMS_UP_TO:
             return np.ones(A.shape[1])
-        from lamina.operators import to_dense
-        norms = np.linalg.norm(to_dense(A), axis=0)
+        unit = np.zeros(A.shape[1])
+        norms = np.empty(A.shape[1])
+        for j in range(A.shape[1]):   # column by column: the dense matrix is never held
+            unit[j] = 1.0
+            norms[j] = np.linalg.norm(matvec(A, unit))
+            unit[j] = 0.0
         return np.where(norms > 0, norms, 1.0)
     from lamina.solvers.cd import column_lipschitz   # ‖a_j‖², dense or sparse (the CD kernels compile on import)
     norms = np.sqrt(column_lipschitz(A))
