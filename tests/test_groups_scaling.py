@@ -75,3 +75,7 @@ def test_labels_mixing_numbers_and_strings_are_refused():
         Groups.from_labels([1, "1", 2])
     assert Groups.from_labels(["1", "1", "2"]).names == ("1", "2")
     assert Groups.from_labels(np.array(["a", "b", "a"])).n_groups == 2
+    from lamina.groups import as_groups   # the estimators' path: it had made an array of the list first
+    with pytest.raises(TypeError, match="one sortable kind"):
+        as_groups([1, 1, 1, "1", "1", "1"], 6)
+    assert as_groups([1, 1, 2], 3).n_groups == 2

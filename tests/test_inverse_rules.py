@@ -505,3 +505,13 @@ def test_run_penalty_labels_each_point_with_its_lambda_whatever_the_grid_order()
     np.testing.assert_allclose(increasing.lams, decreasing.lams)
     np.testing.assert_allclose(increasing.errors, decreasing.errors)
     assert increasing.summary()["lam_auto"] == decreasing.summary()["lam_auto"]
+
+
+@pytest.mark.parametrize("argument", [{"tuner": "gcv"}, {"per_group": "sure"}, {"direction": [5.0]},
+                                      {"multipliers": [1.0, 0.1]}])
+def test_tuning_arguments_at_a_fixed_lambda_are_refused(argument):
+    """At lam=1.0 nothing is tuned: per_group, direction and multipliers were ignored silently (tuner= refused)."""
+    rng = np.random.default_rng(0)
+    A, b = rng.standard_normal((30, 10)), rng.standard_normal(30)
+    with pytest.raises(ValueError, match=f"{next(iter(argument))} applies only with lam='auto'"):
+        fit(A, b, "l1", lam=1.0, **argument)

@@ -237,7 +237,7 @@ def as_groups(groups, n_features: int, n_lam: int | None = None) -> Groups:
                 f"groups must be a Groups, a label per coefficient ({n_features}) or a list of "
                 f"index arrays; got shape {labels.shape}"
             )
-        result = Groups.from_labels(labels)
+        result = Groups.from_labels(groups if isinstance(groups, (list, tuple)) else labels)   # a list: its types
     if result.n_features != n_features:
         raise ValueError(f"groups cover {result.n_features} coefficients but the problem has {n_features}")
     repeated = sorted({name for name in result.names if result.names.count(name) > 1})

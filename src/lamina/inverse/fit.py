@@ -128,8 +128,12 @@ def fit(A, b, penalty="l1", lam="auto", rule=None, sigma=None, *, tuner=None, gr
     if isinstance(lam, str):
         if lam != "auto":
             raise ValueError(f"lam must be 'auto', a non-negative number or one per group (got {lam!r})")
-    elif tuner is not None:
-        raise ValueError("tuner applies only with lam='auto'; drop tuner= or set lam='auto'")
+    else:
+        tuning = {"tuner": tuner, "per_group": per_group, "direction": direction, "multipliers": multipliers}
+        given = [name for name, value in tuning.items() if value is not None]   # each ignored at a fixed λ
+        if given:
+            raise ValueError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} only with lam='auto'; "
+                             f"drop {' and '.join(n + '=' for n in given)} or set lam='auto'")
     A, b, penalty_obj, groups, direction = prepare(A, b, penalty, groups, direction)
     _check_norm_in_range(A)
     if per_group is not None:
