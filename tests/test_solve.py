@@ -499,3 +499,14 @@ def test_callback_x_is_the_recorded_iterate(solver):
     for x, objective in seen:
         residual = A @ x - b
         assert 0.5 * residual @ residual + lam * np.abs(x).sum() == pytest.approx(objective, rel=1e-12)
+
+
+@pytest.mark.parametrize("solver, options", [("cg", {"maxiter": 1}), ("lsqr", {"metod": "cg"}),
+                                             ("cholesky", {"foo": 1})])
+def test_the_ridge_solvers_refuse_unknown_options_as_the_others_do(solver, options):
+    """They had swallowed any option (``**_``): a typo ran silently with the default."""
+    rng = np.random.default_rng(0)
+    A, b = rng.standard_normal((50, 20)), rng.standard_normal(50)
+    with pytest.raises(TypeError, match=f"unexpected keyword argument '{next(iter(options))}'"):
+        lamina.solve(A, b, "l2", 1.0, solver=solver, options=options)
+    assert lamina.solve(A, b, "l2", 1.0, solver=solver, max_iter=500, x0=np.zeros(20)).converged   # accepted

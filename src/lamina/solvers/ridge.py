@@ -95,8 +95,11 @@ def _optimality(A, b, x, c):
 
 
 def ridge_closed_form(X, y, penalty: Penalty, lam, groups: Groups, *, tol: float = 1e-6,
-                      factorization: RidgeFactorization | None = None, callback=None, **_) -> SolveResult:
-    """Exact ridge by Cholesky (Gram or kernel form), reusing ``factorization`` if given."""
+                      factorization: RidgeFactorization | None = None, callback=None, x0=None,
+                      max_iter=None) -> SolveResult:
+    """Exact ridge by Cholesky (Gram or kernel form), reusing ``factorization`` if given; ``x0`` and
+    ``max_iter`` (a warm start, an iteration budget) mean nothing to a closed form and are ignored. Any
+    other option is refused (it had been swallowed: ``options={"maxiter": 1}`` ran silently)."""
     c = _strengths(penalty, lam, groups)
     factorization = factorization or RidgeFactorization(X, y)
     x = factorization.solve(c)
@@ -106,7 +109,7 @@ def ridge_closed_form(X, y, penalty: Penalty, lam, groups: Groups, *, tol: float
 
 
 def ridge_iterative(A, b, penalty: Penalty, lam, groups: Groups, *, x0=None, tol: float = 1e-6,
-                    max_iter: int = 1_000, method: str = "cg", callback=None, **_) -> SolveResult:
+                    max_iter: int = 1_000, method: str = "cg", callback=None) -> SolveResult:
     """Ridge on an operator: CG on the normal equations, or LSQR on [A; C^{1/2}].
 
     ``cg`` stops when ‖Aᵀ(Ax − b) + Cx‖ ≤ tol ‖Aᵀb‖ (criterion ``relative_residual``).
