@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from lamina._warnings import warn
+
 
 def distance_to_data(mask) -> np.ndarray:
     """Euclidean distance (in samples) from every sample to the nearest True sample of ``mask``
@@ -211,7 +213,6 @@ def warn_unsupported_fill(fill, observed) -> None:
     reach = float(np.max(np.abs(observed - centre)))
     factor = float(np.max(np.abs(fill - centre))) / reach if fill.size and reach > 0 else 0.0
     if factor > FILL_FACTOR:
-        from lamina._warnings import warn
         warn(f"reconstruct: the estimate of the unobserved samples deviates from the observed samples' mean by "
              f"{factor:.3g}× their largest deviation: a gap wider than the held-out samples could test was "
              "filled by extrapolating a model; linear interpolation (lamina.inverse.baselines) stays within "

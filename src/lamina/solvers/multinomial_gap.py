@@ -93,15 +93,22 @@ def free_feature_columns(A, penalty, lam, groups, n_classes: int):
     some of its K coefficients free — per-coefficient weights: they are not profiled out, and the
     conjugate, which ignores free coefficients, would take their gradient as 0 — or a penalty that
     cannot say which)."""
+    found = free_features(penalty, lam, groups, n_classes)
+    if found is None or found[1]:
+        return None
+    features = found[0]
+    return None if features.size > MAX_PROFILED else dense_columns(A, features)
+
+
+def free_features(penalty, lam, groups, n_classes: int) -> tuple[np.ndarray, bool] | None:
+    """(the features whose K coefficients the penalty all leaves free, whether some other feature has only
+    some of its K free); None where the penalty cannot say which coefficients are free."""
     free = free_mask(penalty, lam, groups)
     if free is None:
         return None
     per_feature = free.reshape(-1, n_classes)
     whole = per_feature.all(axis=1)
-    if np.any(per_feature.any(axis=1) & ~whole):
-        return None
-    features = np.flatnonzero(whole)
-    return None if features.size > MAX_PROFILED else dense_columns(A, features)
+    return np.flatnonzero(whole), bool(np.any(per_feature.any(axis=1) & ~whole))
 
 
 def relative_gap(A, codes, n_classes: int, penalty, lam, groups, x, sample_weight=None) -> float:

@@ -48,11 +48,10 @@ import numpy as np
 from lamina.groups import Groups
 from lamina.penalties import Penalty
 from lamina.solvers.base import Monitor, SolveResult
-from lamina.solvers.free_coefficients import free_mask
 from lamina.solvers.logistic import MAX_STALLS, armijo_backtrack, count_stall, model_decrease, newton_step
 from lamina.solvers.multinomial import _problem_arrays, multinomial_regression
-from lamina.solvers.multinomial_gap import (accurate_cross_entropy, free_feature_columns, multinomial_duality_gap,
-                                            residual)
+from lamina.solvers.multinomial_gap import (accurate_cross_entropy, free_feature_columns, free_features,
+                                            multinomial_duality_gap, residual)
 
 #: the largest design B (n·K × p·K entries, 8 bytes each: 160 MB) the Newton solver builds
 NEWTON_MAX_ENTRIES = 20_000_000
@@ -161,8 +160,8 @@ def _pinning_rows(design, features, n_classes: int) -> np.ndarray:
 def _shift_free_features(penalty, lam, groups, n_classes: int) -> np.ndarray:
     """Features whose K coefficients the penalty leaves free (the intercept among them): the softmax ignores
     a shift common to a feature's K coefficients, so the objective is flat along it; their mean is kept at 0."""
-    free = free_mask(penalty, lam, groups)
-    return np.zeros(0, int) if free is None else np.flatnonzero(free.reshape(-1, n_classes).all(axis=1))
+    found = free_features(penalty, lam, groups, n_classes)
+    return np.zeros(0, int) if found is None else found[0]
 
 
 def _centred(x, shape, features) -> np.ndarray:
