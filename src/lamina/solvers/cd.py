@@ -13,7 +13,10 @@ Anderson extrapolation on the working set, to a tolerance 0.3 × the outer viola
 skglm does). Stops when gap ≤ tol · min(½‖y‖², P) (P the objective; :func:`gap_threshold`), the gap
 being computed from the exact residual, its dual point with the unpenalized coefficients refitted
 by least squares (:func:`~lamina.solvers.free_coefficients.free_projection`; beyond what it
-refits, they are taken as optimal and add ‖∇_g‖²/(2L_g)).
+refits, they are taken as optimal and add ‖∇_g‖²/(2L_g)). Group L1, once an inner solve stalls: the
+smaller of that gap and one whose dual point comes from a Newton step on the support
+(:mod:`lamina.solvers.polished_dual`; rounding in w on columns of very different norms keeps the
+first far from feasible at the optimum).
 """
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ from lamina.solvers._block_kernels import block_spectra
 from lamina.solvers.base import Monitor, SolveResult, duality_gap, gap_threshold
 from lamina.solvers.face_newton import AT_MINIMUM, face_newton_step
 from lamina.solvers.free_coefficients import free_projection
+from lamina.solvers.polished_dual import polished_residual
 
 #: stop after this many inner solves that stall (their whole epoch budget spent, or face-Newton steps
 #: that no longer lower the objective beyond rounding) without the duality gap
@@ -61,7 +65,7 @@ def column_lipschitz(X) -> np.ndarray:
 
 
 def _certificate(kind, penalty, lam, groups, y, w, residual, corr, l1, l2, lipschitz, free,
-                 violations, projection=None):
+                 violations, projection=None, dual=None):
     """(primal, criterion), filling ``violations`` (distance of −∇ to ∂R per unit).
 
     The criterion is the duality gap. Its dual point comes from the residual with the
@@ -71,8 +75,12 @@ def _certificate(kind, penalty, lam, groups, y, w, residual, corr, l1, l2, lipsc
     units as optimal and adds the decrease one more block step would still give on each,
     ‖∇_g‖²/(2L_g) — which is no bound for correlated free columns (relative excess 6e-3 at tol
     1e-6 with three near-collinear unpenalized features).
+    ``dual``: (residual, correlations) to take the dual point from instead of the iterate's
+    (:func:`~lamina.solvers.polished_dual.polished_residual`).
     """
-    dual_residual, dual_corr = (residual, corr) if projection is None else projection(residual, corr)
+    dual_residual, dual_corr = (residual, corr) if dual is None else dual
+    if projection is not None:
+        dual_residual, dual_corr = projection(dual_residual, dual_corr)
     if kind == kernels.ELASTIC_NET:
         return kernels.enet_certificate(y, w, residual, corr, l1, l2, lipschitz, violations, dual_residual, dual_corr)
     primal = 0.5 * float(np.dot(residual, residual)) + penalty.value(w, lam, groups)
@@ -203,17 +211,27 @@ def coordinate_descent(X, y, penalty: Penalty, lam, groups: Groups, *, x0=None, 
     ws_size = 0
     best_gap, stalls = np.inf, 0   # inner solves that spent all their epochs since the gap last fell
 
-    def certify(iteration):
+    def certify(iteration, polish=False):
         # Recomputed from scratch: the certificate uses y − Xw itself, whatever rounding
         # the incremental updates of the inner solver have accumulated.
         kernels.residual(y, w, *design, residual)
         kernels.correlations(residual, *design, corr)
         primal, gap = _certificate(kind, penalty, lam, groups, y, w, residual, corr, l1, l2,
                                    lipschitz, always_in, violations, projection)
-        return gap, monitor.record(iteration, w, primal, gap, gap_threshold(tol, primal, half_norm_y))
+        threshold = gap_threshold(tol, primal, half_norm_y)
+        if polish and kind == kernels.GROUP_L1 and gap > threshold:
+            # an inner solve stalled: a second dual point, from a Newton step on the support (rounding
+            # in w on columns of very different norms can keep the first one far from feasible at the
+            # optimum; while the solver still makes progress, the first one keeps w's gradient honest)
+            polished = polished_residual(matrix, w, residual, penalty, lam, groups)
+            if polished is not None:
+                gap = min(gap, _certificate(kind, penalty, lam, groups, y, w, residual, corr, l1, l2, lipschitz,
+                                            always_in, violations, projection, dual=polished)[1])
+        return gap, monitor.record(iteration, w, primal, gap, threshold)
 
+    stalled = False
     for iteration in range(1, max_iter + 1):
-        gap, stop = certify(iteration)
+        gap, stop = certify(iteration, polish=stalled)
         if gap < best_gap:
             best_gap, stalls = gap, 0
         if stop or stalls >= MAX_STALLS:
@@ -234,5 +252,5 @@ def coordinate_descent(X, y, penalty: Penalty, lam, groups: Groups, *, x0=None, 
             w[projection.index] += projection.pinv @ residual
     else:   # max_iter ran out after an inner solve: certify the w that is returned, not the one before it
         if max_iter > 0:
-            certify(iteration)
+            certify(iteration, polish=stalled)
     return monitor.result(w, iteration, lam=lam, n_epochs=n_epochs)
