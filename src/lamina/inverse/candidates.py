@@ -148,15 +148,18 @@ def warn_if_flat(score, rule: str, why: str) -> None:
              f"argmin is decided by rounding ({why})", UserWarning)
 
 
-def prepare(A, b, penalty, groups, direction):
-    """Validate the common arguments; returns (A, b, penalty, groups, direction)."""
+def prepare(A, b, penalty, groups, direction, n_lam=None):
+    """Validate the common arguments; returns (A, b, penalty, groups, direction).
+
+    ``n_lam``: how many λ values were given (a fixed λ), which decides what ``groups=None`` means
+    as in :func:`lamina.solve` (one per coefficient: singletons); by default the direction's size."""
     A = as_forward_model(A)
     b = check_finite_array(b, "b", ndim=1)
     if A.shape[0] != b.shape[0]:
         raise ValueError(f"A has {A.shape[0]} rows but b has {b.shape[0]} entries; shapes must match")
     penalty = check_penalty(penalty)
     n_direction = 1 if direction is None else np.size(direction)
-    groups = as_groups(groups, A.shape[1], n_lam=n_direction)
+    groups = as_groups(groups, A.shape[1], n_lam=n_direction if n_lam is None else n_lam)
     if direction is None:
         direction = np.ones(groups.n_groups)
     direction = check_finite_array(direction, "direction", ndim=1)

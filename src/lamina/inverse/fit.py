@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lamina._validation import check_lam, check_positive_float
+from lamina._validation import check_lam, check_lam_values, check_positive_float
 from lamina._warnings import warn
 from lamina.api import solve
 from lamina.inverse.pergroup import make_per_group_tuner
@@ -67,7 +67,8 @@ def fit(A, b, penalty="l1", lam="auto", rule=None, sigma=None, *, tuner=None, gr
     penalty : {"l1", "l0", "l2"} or Penalty
         R: L1 = Σ|x|, L0 = number of nonzeros, L2 = ½‖x‖² (penalty factors allowed).
     lam : "auto", float or array of one value per group
-        "auto" chooses λ = t·direction by ``rule`` along a warm-started path.
+        "auto" chooses λ = t·direction by ``rule`` along a warm-started path. With ``groups=None``,
+        one value per coefficient makes each coefficient its own group, as in :func:`lamina.solve`.
     rule : str, optional
         Deprecated spelling of ``tuner`` (a DeprecationWarning; removed in the next release).
     tuner : str or tuner object, optional
@@ -134,7 +135,8 @@ def fit(A, b, penalty="l1", lam="auto", rule=None, sigma=None, *, tuner=None, gr
         if given:
             raise ValueError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} only with lam='auto'; "
                              f"drop {' and '.join(n + '=' for n in given)} or set lam='auto'")
-    A, b, penalty_obj, groups, direction = prepare(A, b, penalty, groups, direction)
+    n_lam = None if isinstance(lam, str) else check_lam_values(lam).size   # one per coefficient: as solve
+    A, b, penalty_obj, groups, direction = prepare(A, b, penalty, groups, direction, n_lam=n_lam)
     _check_norm_in_range(A)
     if per_group is not None:
         make_per_group_tuner(per_group)     # a bad name refused before the λ choice runs
@@ -245,3 +247,4 @@ def _make_tuner(tuner, sigma, n_folds: int, seed: int):
     if hasattr(tuner, "seed"):                             # the sampler follows fit's seed
         tuner.seed = seed
     return tuner
+

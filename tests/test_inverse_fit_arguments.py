@@ -1,0 +1,23 @@
+"""lamina.inverse.fit's arguments: λ per coefficient, tuner objects, multipliers as given."""
+import numpy as np
+
+import lamina
+from lamina.inverse import fit
+
+
+def _problem():
+    rng = np.random.default_rng(12)
+    A = rng.standard_normal((40, 30))
+    x = np.zeros(30)
+    x[:4] = 3.0
+    return A, A @ x + 0.1 * rng.standard_normal(40)
+
+
+def test_one_lambda_per_coefficient_without_groups_is_what_solve_computes():
+    """A λ per coefficient with groups=None was refused ("one value per group (1)") while
+    lamina.solve took it: each coefficient is its own group, in both."""
+    A, b = _problem()
+    lam = np.linspace(0.5, 3.0, A.shape[1])
+    result = fit(A, b, "l1", lam=lam, tol=1e-10)
+    np.testing.assert_allclose(result.lam, lam)
+    np.testing.assert_allclose(result.x, lamina.solve(A, b, "l1", lam, tol=1e-10).x, rtol=1e-12, atol=1e-12)
