@@ -1,6 +1,7 @@
 """``lamina.inverse.fit``: solve ½‖Ax − b‖² + Σ_g λ_g R(x_g) with λ given or chosen for you."""
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -234,9 +235,8 @@ def _tuner_keyword(tuner, rule):
 def _make_tuner(tuner, sigma, n_folds: int, seed: int):
     """A tuner object from a registered name (rules get σ, folds and seed); objects pass."""
     if not isinstance(tuner, str):
-        if not (is_problem_tuner(tuner) or callable(getattr(tuner, "tune", None))):
-            raise ValueError(f"tuner must be a name of lamina.tuners.available('inverse') or a tuner object; "
-                             f"got {tuner!r}")
+        if not (is_problem_tuner(tuner) or _tunes_inverse_problems(tuner)):
+            raise ValueError(_wrong_tuner_message(tuner))
         return tuner
     name = registry.entry(tuner, "inverse").name
     if name in [r.value for r in Rule]:
@@ -248,3 +248,38 @@ def _make_tuner(tuner, sigma, n_folds: int, seed: int):
         tuner.seed = seed
     return tuner
 
+
+#: how :func:`fit` calls a tuner object that is not a problem tuner (a path rule's ``tune``)
+_RULE_CALL = ("A", "b", "penalty")
+_RULE_KEYWORDS = ("groups", "direction", "multipliers", "n_lams", "tol", "solver", "callback")
+
+
+def _tunes_inverse_problems(tuner) -> bool:
+    """Whether ``tuner.tune`` takes the call :func:`fit` makes: (A, b, penalty, groups=…, direction=…,
+    multipliers=…, n_lams=…, tol=…, solver=…, callback=…), as the rules of :mod:`lamina.inverse` do."""
+    tune = getattr(tuner, "tune", None)
+    if not callable(tune):
+        return False
+    try:
+        inspect.signature(tune).bind(*_RULE_CALL, **dict.fromkeys(_RULE_KEYWORDS))
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _wrong_tuner_message(tuner) -> str:
+    """The error for a ``tuner`` object fit cannot call, saying what it takes instead."""
+    expected = ("tuner must be a name of lamina.tuners.available('inverse') (e.g. 'cv', 'gcv', 'grid'), a rule "
+                "object of lamina.inverse (tune(A, b, penalty, groups=, direction=, multipliers=, n_lams=, tol=, "
+                "solver=, callback=), e.g. lamina.inverse.rules.GCV()) or a problem tuner with tune_problem "
+                "(e.g. lamina.tuners.search.GridSearch())")
+    tune = getattr(tuner, "tune", None)
+    if not callable(tune):
+        return f"{expected}; got {tuner!r}"
+    try:
+        signature = f"tune{inspect.signature(tune)}"
+    except (TypeError, ValueError):
+        signature = "tune(...)"
+    return (f"{expected}; got a {type(tuner).__module__}.{type(tuner).__name__}, whose {signature} is not that call "
+            "(the tuners of the estimators, lamina.GridCVTuner and the like, take (X, y, spec): pass them to "
+            "lamina.Lasso(tuner=...) and co.; here tuner='cv' is K-fold CV over the rows of A)")
