@@ -37,3 +37,13 @@ def test_rule_objects_and_problem_tuners_are_still_taken():
     A, b = _problem()
     assert fit(A, b, "l1", tuner=GCV(), n_lams=5).rule == "gcv"
     assert np.all(np.isfinite(fit(A, b, "l1", tuner=lamina.tuners.search.GridSearch(n_values=3), n_lams=5).x))
+
+
+@pytest.mark.parametrize("tuner", ["cv", "gcv"])
+@pytest.mark.parametrize("multipliers", [[1.0, -0.5], [1.0, np.nan]])
+def test_bad_multipliers_are_quoted_as_given(tuner, multipliers):
+    """The error showed the values each fold passes on (0.8 × the user's under 5-fold CV: [0.8,
+    -0.4]), or sorted ([nan, 1.0]), or blamed lam ("lam contains NaN")."""
+    A, b = _problem()
+    with pytest.raises(ValueError, match=r"multipliers must be .*got \[1\.0, (-0\.5|nan)\]$"):
+        fit(A, b, "l1", tuner=tuner, multipliers=multipliers)

@@ -148,6 +148,23 @@ def check_lam(lam, n_groups: int, name: str = "lam") -> np.ndarray:
     return lam_array
 
 
+def check_multipliers(multipliers, name: str = "multipliers") -> np.ndarray:
+    """The grid of multipliers t (λ = t·direction) as a non-empty 1-D float array of finite values
+    ≥ 0; the error quotes the values as given (before any sorting or rescaling by a fold's share).
+
+    >>> check_multipliers([2, 0.5]).tolist()
+    [2.0, 0.5]
+    """
+    message = f"{name} must be a non-empty 1-D sequence of finite values >= 0, got {multipliers!r:.200}"
+    try:
+        values = np.asarray(multipliers, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(message) from None
+    if values.ndim != 1 or values.size == 0 or not np.all(np.isfinite(values)) or np.any(values < 0):
+        raise ValueError(message)
+    return values
+
+
 def check_weights(weights, size: int, name: str = "weights") -> np.ndarray:
     """Return penalty factors: ``size`` finite values >= 0 (0 means unpenalized)."""
     if weights is None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lamina._validation import check_lam, check_lam_values, check_positive_float
+from lamina._validation import check_lam, check_lam_values, check_multipliers, check_positive_float
 from lamina._warnings import warn
 from lamina.api import solve
 from lamina.inverse.pergroup import make_per_group_tuner
@@ -127,6 +127,8 @@ def fit(A, b, penalty="l1", lam="auto", rule=None, sigma=None, *, tuner=None, gr
     if sigma is not None:
         sigma = check_positive_float(sigma, "sigma")
     tuner = _tuner_keyword(tuner, rule)
+    if multipliers is not None:
+        multipliers = check_multipliers(multipliers)   # refused as given, before folds rescale them
     if isinstance(lam, str):
         if lam != "auto":
             raise ValueError(f"lam must be 'auto', a non-negative number or one per group (got {lam!r})")

@@ -32,7 +32,7 @@ from enum import Enum
 
 import numpy as np
 
-from lamina._validation import check_positive_float, parse_choice
+from lamina._validation import check_multipliers, check_positive_float, parse_choice
 from lamina.inverse.tunable import KFoldCV  # noqa: F401  (the rule "cv")
 from lamina.inverse.candidates import (Candidates, compute_candidates, default_multipliers, prepare,
                                        result_from_candidates, warn_if_flat)
@@ -152,8 +152,8 @@ class PathRule(Tuner):
             noise = estimate_sigma(A, b, penalty, groups, direction=direction, n_folds=self.n_folds, seed=self.seed,
                                    tol=tol, solver=solver)
             sigma, info = noise.sigma, {"sigma_source": noise.source, "noise": noise}
-        if multipliers is None:
-            multipliers = default_multipliers(A, b, penalty, groups, direction, n_lams)
+        multipliers = (default_multipliers(A, b, penalty, groups, direction, n_lams) if multipliers is None
+                       else check_multipliers(multipliers))
         candidates = compute_candidates(A, b, penalty, groups, direction, multipliers, tol=tol,
                                         solver=solver, callback=callback, with_dof=self.needs_dof)
         index, score = self.select(candidates, sigma)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lamina._validation import check_positive_int
+from lamina._validation import check_multipliers, check_positive_int
 from lamina.api import solve
 from lamina.inverse._linops import row_subset
 from lamina.inverse.candidates import (compute_candidates, default_multipliers, prepare, result_from_candidates,
@@ -231,9 +231,8 @@ class KFoldCV(Tuner):
                              "value, or tuner='sure' or 'discrepancy' with sigma=")
         if isinstance(self.n_folds, int) and self.n_folds > m:
             raise ValueError(f"n_folds ({self.n_folds}) must not exceed the number of rows of A ({m})")
-        if multipliers is None:
-            multipliers = problem.default_grid(n_lams)
-        multipliers = np.sort(np.asarray(multipliers, dtype=float).ravel())[::-1]   # the candidates' order
+        multipliers = problem.default_grid(n_lams) if multipliers is None else check_multipliers(multipliers)
+        multipliers = np.sort(multipliers)[::-1]   # the candidates' order
         lams = multipliers[:, None] * problem.direction[None, :]
         splits = problem.splits(self.n_folds)
         held_out_error = np.sum([problem.split_path(lams, split) for split in splits], axis=0)

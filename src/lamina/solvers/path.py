@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lamina._validation import check_lam_values, check_positive_float, check_positive_int
+from lamina._validation import check_lam_values, check_multipliers, check_positive_float, check_positive_int
 from lamina.api import check_rhs, solve
 from lamina.groups import as_groups
 from lamina.operators import as_forward_model, is_explicit, rmatvec
@@ -102,9 +102,7 @@ def regularization_path(A, b, penalty="l1", *, groups=None, direction=None, mult
             raise ValueError("λ_max is 0 here (b is zero, orthogonal to every penalized column, or fitted by the "
                              "unpenalized ones alone): every λ gives x = 0; pass multipliers= to solve anyway")
         multipliers = lam_grid(t_max, n_lams, eps)
-    multipliers = np.asarray(multipliers, dtype=float)
-    if multipliers.ndim != 1 or multipliers.size == 0 or np.any(multipliers < 0) or not np.all(np.isfinite(multipliers)):
-        raise ValueError(f"multipliers must be a non-empty 1-D sequence of finite values >= 0, got {multipliers!r}")
+    multipliers = check_multipliers(multipliers)
     x, results = None, []
     for k, t in enumerate(multipliers):
         result = solve(A, b, penalty, t * direction, groups, tol=tol, solver=solver, x0=x,
