@@ -128,9 +128,9 @@ class GroupedLinearModel(BaseEstimator):
                                  f"estimate the intercept, two for the noise and the prior), got "
                                  f"n_samples={X.shape[0]}; pass lam")
             with blas_threads(X), _folds_explained(self.cv):
-                # the evidence takes neither weights nor folds: with sample_weight or cv=,
+                # the evidence takes neither weights nor folds: with sample_weight, cv= or cv_groups,
                 # tuner="auto" is the hypergradient
-                cross_validated = sample_weight is not None or data.cv is not None
+                cross_validated = sample_weight is not None or data.cv is not None or cv_groups is not None
                 auto = isinstance(self.tuner, str) and self.tuner == "auto"
                 choice = "hypergradient" if auto and cross_validated else self.tuner
                 if isinstance(choice, str):
@@ -144,6 +144,10 @@ class GroupedLinearModel(BaseEstimator):
                                          "cross-validate; use tuner='hypergradient', 'cv' or 'optuna'")
                     tuner = copy.copy(tuner)            # never change the user's tuner object
                     tuner.cv = data.cv
+                if cv_groups is not None and not hasattr(tuner, "cv"):
+                    raise ValueError(f"cv_groups was given but tuner {tuner.name!r} does not cross-validate, so "
+                                     "cv_groups is refused rather than silently ignored; use tuner='hypergradient', "
+                                     "'cv' or 'optuna' with a group splitter as cv= (GroupKFold …), or drop cv_groups")
                 # keywords only when given: a user's LinearTuner written to the older
                 # tune(X, y, spec) contract keeps working
                 extra = {k: v for k, v in (("cv_groups", cv_groups), ("sample_weight", sample_weight))

@@ -11,12 +11,33 @@ as KFold, GroupKFold, TimeSeriesSplit, or an iterable of (train, validation) ind
 * anything else goes through ``check_cv`` (``classifier=True`` makes an int-free check_cv pick
   stratified folds), and ``cv_groups`` reaches the splitter's ``split``.
 
+``cv_groups`` given to folds that ignore them — an int, (train, validation) pairs, or a splitter
+that scikit-learn says ignores them (its "groups parameter is ignored" warning) — is refused
+with a ValueError: grouped labels mean "keep each group on one side", and folds that mix them
+would choose λ on leaked validation data. (scikit-learn only warns; here the tuning result
+would be silently wrong, so it is an error.)
+
 >>> [v.tolist() for _, v in kfold_indices(7, 3, seed=0)]
 [[2, 3, 4], [5, 6], [0, 1]]
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+
+
+#: what scikit-learn's splitters that take no groups (KFold, ShuffleSplit, TimeSeriesSplit …) warn
+#: when given some
+_GROUPS_IGNORED = "groups parameter is ignored"
+
+
+def groups_ignored_message(folds: str) -> str:
+    """The error for ``cv_groups`` given to folds that would not use them (``folds`` names them)."""
+    return (f"cv_groups was given, but {folds} does not use sample groups: its folds would put samples "
+            "of one group on both sides of a split, so cv_groups is refused rather than silently ignored; "
+            "pass a splitter that takes groups as cv= (GroupKFold, LeaveOneGroupOut, GroupShuffleSplit, "
+            "StratifiedGroupKFold …), or drop cv_groups")
 
 
 class TooFewSamples(ValueError):
@@ -59,6 +80,9 @@ def cv_splits(X, y, cv, seed: int = 0, cv_groups=None, classifier: bool = False,
     ``cv_groups`` (one label per sample) reaches ``split`` (GroupKFold and friends need it)."""
     n = X.shape[0]
     if isinstance(cv, (int, np.integer)) and not isinstance(cv, bool):
+        if cv_groups is not None:
+            raise ValueError(groups_ignored_message(f"cv={cv!r} (a shuffled K-fold, also the default when cv "
+                                                    "is not given)"))
         return kfold_indices(n, cv, seed, val_share=val_share, min_rows=min_rows)
     from sklearn.model_selection import check_cv
     try:
@@ -66,11 +90,19 @@ def cv_splits(X, y, cv, seed: int = 0, cv_groups=None, classifier: bool = False,
     except (TypeError, ValueError) as error:
         raise ValueError(f"cv must be an int, a scikit-learn splitter or an iterable of "
                          f"(train, validation) index pairs; got {cv!r} ({error})") from None
+    if cv_groups is not None and type(splitter).__name__ == "_CVIterableWrapper":
+        raise ValueError(groups_ignored_message("cv given as (train, validation) pairs"))
     try:
-        splits = [(np.asarray(train), np.asarray(val)) for train, val in splitter.split(X, y, cv_groups)]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            splits = [(np.asarray(train), np.asarray(val)) for train, val in splitter.split(X, y, cv_groups)]
     except ValueError as error:
         raise ValueError(f"cv={cv!r} could not split the data: {error} (splitters that need sample "
                          "groups, such as GroupKFold, take them from fit(..., cv_groups=labels))") from None
+    for record in caught:
+        if cv_groups is not None and _GROUPS_IGNORED in str(record.message):
+            raise ValueError(groups_ignored_message(f"cv={cv!r}"))
+        warnings.warn(record.message, record.category, stacklevel=2)   # the splitter's other warnings, as they were
     if not splits or any(train.size == 0 or val.size == 0 for train, val in splits):
         raise ValueError(f"cv={cv!r} gave an empty training or validation split")
     return splits
