@@ -1,6 +1,7 @@
 """Logistic regression with a λ per feature group: binary and multinomial."""
 from __future__ import annotations
 
+from dataclasses import replace
 from enum import Enum
 
 import numpy as np
@@ -15,6 +16,8 @@ from lamina.groups import Groups
 from lamina.penalties import L1, L2, ElasticNet, GroupL1
 from lamina.solvers.base import ConvergenceWarning, unconverged_message
 from lamina.solvers.multinomial import class_groups, softmax_rows
+from lamina.solvers.separation import (SeparationWarning, free_columns_separate, separation_message,
+                                       unpenalized_columns)
 from lamina.tuners.linear_data import Loss, TrainingSet, blas_threads
 from lamina.tuners.linear_implicit import effective_dof
 
@@ -149,7 +152,11 @@ class LogisticRegression(ClassifierMixin, GroupedLinearModel):
             x = train.fit(lam)
             dof = effective_dof(train, x, lam)
         result = train.result
-        if not result.converged:   # train.fit counts unconverged fits silently, as tuners need
+        separating = _separating_features(train, lam)
+        if separating:   # no finite optimum: whatever the solver's criterion read, not converged
+            warn(separation_message(separating, train.augmented), SeparationWarning)
+            train.result = replace(result, converged=False, info={**result.info, "separated": True})
+        elif not result.converged:   # train.fit counts unconverged fits silently, as tuners need
             advice = "raise max_iter, loosen tol or standardize the features"
             warn(unconverged_message(result.solver, result.n_iter, self.tol, result.criterion_name,
                                      result.criterion, advice), ConvergenceWarning)
@@ -199,3 +206,13 @@ class LogisticRegression(ClassifierMixin, GroupedLinearModel):
         scores = self.decision_function(X)
         index = (scores > 0).astype(int) if scores.ndim == 1 else np.argmax(scores, axis=1)
         return self.classes_[index]
+
+
+def _separating_features(train: TrainingSet, lam) -> int:
+    """How many unpenalized features (the intercept not counted) separate the classes of the fit
+    (:mod:`lamina.solvers.separation`); 0 where they do not, or none are free."""
+    columns = unpenalized_columns(train.A, train.penalty, train.full_lam(lam), train.groups, train.n_classes,
+                                  train.augmented)
+    if columns is None or not free_columns_separate(columns, train.b, max(2, train.n_classes), train.sample_weight):
+        return 0
+    return columns.shape[1] - int(train.augmented)
