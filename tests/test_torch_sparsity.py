@@ -138,7 +138,7 @@ def test_a_run_killed_before_it_had_learned_much_is_reported():
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             result = lt.tune(net, (X, y), penalty="l1", target_sparsity=0.8, epochs=epochs, batch_size=64,
-                             optimizer="sgd", lr=0.1, val=(Xv, yv))
+                             optimizer="sgd", lr=0.1, val=(Xv, yv), stop_lost=False)   # the warning's own path
         messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
         accuracy = float((net(Xv).argmax(1) == yv).float().mean())
         outcome[epochs] = (accuracy, result.info["collapsed"], messages, output_is_constant(net, X))
@@ -455,3 +455,52 @@ def test_the_mask_holds_between_steps_with_an_adam_that_carries_moments():
     assert len(seen) == 6 and seen == [0] * 6, f"pruned weights nonzero between steps: {seen}"
     assert all(bool((p.detach()[~m] == 0).all()) for p, m in zip(params, masks))
     assert all(not torch.equal(p.detach()[m], b[m]) for p, b, m in zip(params, before, masks))   # the kept trained
+
+
+def test_lost_progress_reads_half_the_way_back_to_chance():
+    """The epoch loss against the lowest so far and the chance level (log 2 for two balanced classes)."""
+    from lamina.torch.likelihoods import Classification, Gaussian
+    from lamina.torch.lost_progress import LostProgress
+    y = torch.tensor([0, 1] * 4)
+    tracker = LostProgress(Classification(), y, n_data=8)
+    readings = []
+    for scale in (0.0, 4.0, 0.5, 0.3):   # chance, fitted, half-way back, most of the way back
+        out = torch.stack([(1 - y) * scale, y * scale], 1).float()
+        tracker.on_forward(out[:4], y[:4])
+        tracker.on_forward(out[4:], y[4:])
+        tracker.close_epoch()
+        readings.append((round(tracker.last, 3), tracker.lost()))
+    assert readings[0] == (round(np.log(2), 3), False)      # nothing learned yet: never "lost"
+    assert readings[1][1] is False and readings[1][0] < 0.05
+    best, chance = readings[1][0], np.log(2)
+    assert readings[2][1] == (readings[2][0] > best + 0.5 * (chance - best))
+    assert readings[3][1] is True
+    assert not LostProgress(Gaussian(), y.float(), 8).active     # no chance level: never stops a ramp
+
+
+def test_a_ramp_the_network_cannot_follow_stops_at_the_target():
+    """30 epochs to 90 % on a 64-64-64-10 MLP (500 digits, batch 64): the L1 ramp took the training loss
+    from 0.52 back to 2.27 (chance 2.30) and the six epochs of masked fine-tuning left it at 0.85. The ramp
+    now stops where half of what was learned is lost: the projection happens there and the remaining
+    epochs train the masked network; the target is still met with exact zeros."""
+    import warnings
+    from sklearn.datasets import load_digits
+    X, y = load_digits(return_X_y=True)
+    order = np.random.default_rng(0).permutation(len(X))[:500]
+    X, y = (X[order] / 16).astype(np.float32), y[order]
+    outcome = {}
+    for stop in (True, False):
+        net = _mlp()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = lt.tune(net, (X, y), penalty="l1", target_sparsity=0.9, epochs=30, lr=3e-3, batch_size=64,
+                             seed=0, stop_lost=stop)
+        assert abs(result.info["sparsity"]["overall"] - 0.9) <= 0.005
+        assert abs(_zeros(net) - result.info["sparsity"]["overall"]) < 1e-9
+        outcome[stop] = (result.info["ramp_stopped"], result.history["loss"], result.lambdas)
+    stopped, losses, lambdas = outcome[True]
+    assert stopped is not None and stopped["loss"] > stopped["lowest_loss"] + 0.5 * (stopped["chance"] - stopped["lowest_loss"])
+    assert all(v > 0 for v in lambdas.values())            # λ as it was when the ramp stopped
+    never, former, _ = outcome[False]
+    assert never is None
+    assert losses[-1] < 0.7 * former[-1]                   # the masked network trained longer, without the shrinkage

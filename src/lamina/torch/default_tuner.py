@@ -72,12 +72,12 @@ def default_tuner(model: nn.Module, train, likelihood: str, by=None, *, val=None
     if likelihood != "regression" or val is not None or HELDOUT_OPTIONS.intersection(options):
         return "heldout", {}
     groups = [g for g in discover_groups(model, by) if g.regularized]
-    if groups and _any_scale_invariant(model, groups, train):
+    if groups and any_scale_invariant(model, groups, train):
         return "heldout", {}
     return "evidence", dict(REGRESSION_OPTIONS)
 
 
-def _any_scale_invariant(model: nn.Module, groups, train) -> bool:
+def any_scale_invariant(model: nn.Module, groups, train) -> bool:
     """Whether scaling some regularized group leaves the training-mode output unchanged, probed on
     up to 64 training inputs (random rows shaped for the first layer where none can be read
     without iterating the data; ``True`` — the choice that works everywhere — where neither, or

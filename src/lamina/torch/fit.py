@@ -176,12 +176,13 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
         ``epochs`` epochs (a run is extended, never shortened), is refused with a ``ValueError``.
     progress : bool
         Show a tqdm progress bar.
-    on_spike : {"restore", "warn"}
+    on_spike : {"restore", "warn", "ignore"}
         A run whose δ did not move and whose last epoch's loss ends more than ``SPIKE_FACTOR`` ×
         its lowest epoch loss ended inside an optimizer spike (Adam on a LayerNorm residual net
         at lr 3e-3: 0.011 → 5.2 in the last three epochs). ``"restore"`` (default) returns the
         weights at the end of the lowest-loss epoch — the iterate with the lowest training
-        objective, not a choice on held-out data — and warns; ``"warn"`` keeps the last weights.
+        objective, not a choice on held-out data — and warns; ``"warn"`` keeps the last weights;
+        ``"ignore"`` does not check (a run whose loss rises by design: a pruning ramp).
         Costs one copy of the weights, refreshed when an epoch's loss is a new low.
 
     Returns
@@ -192,8 +193,8 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
         ``val``) and ``lambdas`` (the δ vector after each epoch).
     """
     likelihood = make_likelihood(likelihood, model_device(model))
-    if on_spike not in ("restore", "warn"):
-        raise ValueError(f"on_spike must be 'restore' or 'warn', got {on_spike!r}")
+    if on_spike not in ("restore", "warn", "ignore"):
+        raise ValueError(f"on_spike must be 'restore', 'warn' or 'ignore', got {on_spike!r}")
     epochs = int(epochs)
     if epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
@@ -294,6 +295,7 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
     history = {"loss": torch.stack(losses).cpu().tolist() if losses else []}
     # a tuner that moved δ changes the loss legitimately: only fixed-δ runs are checked
     fixed_delta = start_delta is None or torch.equal(start_delta, regularizer.delta.detach())
+    fixed_delta = fixed_delta and on_spike != "ignore"
     restore = lowest is not None and not stopped
     if fixed_delta and warn_if_spiked(history["loss"], lr, restored=restore) and restore:
         lowest.restore()

@@ -131,3 +131,16 @@ class MaskCallback:
     def on_epoch_end(self, epoch, optimizer):
         self.on_step_end()
         return False
+
+
+def projection(model, regularizer: Regularizer, likelihood, criterion, target: float) -> MaskCallback:
+    """Project to ``target`` in place (:func:`~lamina.torch.masks.project_to_target`: per layer its largest
+    magnitudes, the allocation kept; zeros grown where the loss gradient on ``criterion`` is largest if too
+    few weights are alive or a layer has none) and return the mask's callback."""
+    grow = None
+    alive = group_nonzeros(regularizer)
+    if int(alive.sum()) < round((1.0 - target) * sum(g.numel for g in regularizer.reg_groups)) \
+            or not bool(alive.all()):
+        grow = loss_gradients(model, regularizer, likelihood, criterion)
+    masks = project_to_target(regularizer, target, grow)
+    return MaskCallback([p for g in regularizer.reg_groups for p in g.params], masks)

@@ -35,7 +35,10 @@ instead of λ. The tuner writes λ_g = s · r_g and runs three phases on the rec
        log r_g ← log r_g + κ · clip(mean_h log c_h − log c_g, ±log 2),
 
    so layers that are cheap to prune get a larger λ_g (κ = ``kappa``; the geometric mean of
-   r is folded back into s).
+   r is folded back into s). With L1, where the density has reached the ramp's end and an epoch's
+   training loss is back more than half of the way from its lowest to chance — L1's zeros
+   cascading down a chain on a run too short for the ramp (:mod:`lamina.torch.lost_progress`) —
+   phase 1 stops: phase 2 happens there, λ → 0, and its remaining epochs train the masked network.
 2. *Exact projection* to ρ: with K = round((1 − ρ) · P) weights to keep out of P, each layer
    keeps its k_g largest magnitudes, k_g ∝ its current number of nonzeros (largest
    remainders, Σ k_g = K): the allocation found in phase 1 is kept. If phase 1 ended sparser
@@ -60,10 +63,12 @@ from torch import nn
 
 from lamina._validation import check_bool, check_positive_float, check_positive_int
 from lamina.torch.data import loader_pairs
-from lamina.torch.fit import Batches, as_tensors, fit, make_optimizer, model_device, model_dtype
+from lamina.torch.default_tuner import any_scale_invariant
+from lamina.torch.fit import Batches, as_tensors, fit, make_optimizer, model_device, model_dtype, optimizer_groups
 from lamina.torch.groups import discover_groups
-from lamina.torch.masks import MaskCallback, group_nonzeros, loss_gradients, project_to_target
-from lamina.torch.modes import in_mode
+from lamina.torch.lost_progress import LostProgress
+from lamina.torch.marginal_costs import marginal_costs
+from lamina.torch.masks import group_nonzeros, projection
 from lamina.torch.optimizer_state import reads_free
 from lamina.torch.penalty import Mode, Penalty, Regularizer
 from lamina.torch.result import NetTuneResult
@@ -154,7 +159,9 @@ class SparsityController:
 
     def __init__(self, model, regularizer: Regularizer, likelihood, criterion, *, schedule, start_epoch: int,
                  gain: float, kappa: float, update_every: int, probe: float, allocate: bool, scale0: float,
-                 ramp_end: int | None = None):
+                 ramp_end: int | None = None, progress_lost: LostProgress | None = None, stop_ramp=None):
+        self.progress_lost, self.stop_ramp = progress_lost, stop_ramp   # (the ramp's stop: module doc)
+        self.masks, self.stopped = None, None
         self.model, self.reg, self.likelihood, self.criterion = model, regularizer, likelihood, criterion
         self.schedule, self.start_epoch = schedule, start_epoch
         self.ramp_end = math.inf if ramp_end is None else ramp_end
@@ -175,9 +182,20 @@ class SparsityController:
         lam = torch.exp(self.log_scale + self.log_ratio) if on else torch.zeros_like(self.log_ratio)
         self.reg.set_deltas(lam.to(self.reg.delta.dtype))
 
+    def on_forward(self, output, y):
+        if self.progress_lost is not None and self.masks is None:
+            self.progress_lost.on_forward(output, y)
+
+    def on_step_end(self):
+        if self.masks is not None:
+            self.masks.on_step_end()
+
     def on_after_backward(self):
         """log s ← log s + k · clip(log d̂ − log d(t), ±log 2): in floats where reading d̂ is free (λ
-        rescaled in place), else in tensor ops on the device."""
+        rescaled in place), else in tensor ops on the device. After the ramp's stop: the mask only."""
+        if self.masks is not None:
+            self.masks.on_after_backward()
+            return
         if self.epoch < self.start_epoch:
             return
         nonzero = group_nonzeros(self.reg).sum()
@@ -196,6 +214,15 @@ class SparsityController:
         self.epoch = epoch + 1
         self.goal = self.schedule(self.epoch)
         self.density_history.append(float(group_nonzeros(self.reg).sum()) / self.total)
+        if self.masks is not None:
+            self.masks.on_epoch_end(epoch, optimizer)
+            return False
+        if self.progress_lost is not None:
+            self.progress_lost.close_epoch()
+            reached = self.density_history[-1] <= self.schedule(self.ramp_end)   # the ramp's work is done
+            if self.epoch > self.start_epoch and reached and self.progress_lost.lost():
+                self._stop(optimizer)
+                return False
         every = self.update_every * (SETTLED_SPACING if self.epoch >= self.ramp_end else 1)
         # (a ramp too short for an update gets one at its end: the ratios are set at least once)
         due = (self.epoch - self.start_epoch) % every == 0 or (self.epoch >= self.ramp_end and not self.ratio_history)
@@ -212,39 +239,23 @@ class SparsityController:
         self._apply()
         return False
 
+    def _stop(self, optimizer):
+        """Stop the ramp (module doc, phase 1): λ as it is now kept for the record, the exact
+        projection to the target now, then λ = 0 and the mask."""
+        lost = self.progress_lost
+        self.stopped = {"epoch": self.epoch, "density": self.density_history[-1], "loss": lost.last,
+                        "lowest_loss": lost.best, "chance": lost.chance, "lambdas": self.reg.lambdas}
+        self.masks = self.stop_ramp()
+        self.reg.set_deltas(torch.zeros_like(self.reg.delta), optimizer)
 
-@torch.no_grad()
-def marginal_costs(model: nn.Module, regularizer: Regularizer, likelihood, data, probe: float) -> np.ndarray | None:
-    """Loss increase per removed weight when the smallest ``probe`` share of each group's nonzero
-    weights is zeroed (one group at a time), read on ``data`` in eval mode; the model is left
-    unchanged. A group without nonzeros gets twice the largest cost (its λ should fall).
-    None when no group can be probed."""
-    X, y = data
-    with in_mode(model, training=False):
-        base = float(likelihood.nll(model(X), y))
-        floor = 1e-6 * max(abs(base), 1e-3)
-        costs = []
-        for g in regularizer.reg_groups:
-            flat = torch.cat([p.detach().abs().flatten() for p in g.params])
-            alive = flat[flat > 0]
-            if alive.numel() == 0:
-                costs.append(np.nan)
-                continue
-            m = max(1, int(probe * alive.numel()))
-            cut = torch.kthvalue(alive, m).values
-            saved = [p.detach().clone() for p in g.params]
-            for p in g.params:
-                p.masked_fill_(p.abs() <= cut, 0.0)
-            removed = sum(int(((s != 0) & (p == 0)).sum()) for s, p in zip(saved, g.params))
-            loss = float(likelihood.nll(model(X), y))
-            for p, s in zip(g.params, saved):
-                p.copy_(s)
-            costs.append(max(loss - base, floor) / max(removed, 1))
-    costs = np.asarray(costs, dtype=np.float64)
-    if np.all(np.isnan(costs)):
-        return None
-    costs[np.isnan(costs)] = 2.0 * np.nanmax(costs)
-    return costs
+
+def check_stop_lost(value, model, regularizer: Regularizer, train) -> bool:
+    """Whether the ramp may stop where the network has lost half of what it learned (module doc):
+    ``"auto"`` — where shrinking each regularized weight changes the function (no weight before
+    BatchNorm/LayerNorm/GroupNorm, :func:`lamina.torch.default_tuner.any_scale_invariant`); a bool as given."""
+    if isinstance(value, str) and value == "auto":
+        return not any_scale_invariant(model, regularizer.reg_groups, train)
+    return check_bool(value, "stop_lost")
 
 
 def sparsity_report(regularizer: Regularizer) -> dict:
@@ -259,7 +270,7 @@ def tune_sparsity(model, train, likelihood, recipe, *, penalty, target: float, v
                   finetune_fraction: float = 0.2, warmup_fraction: float = 0.05, ramp_fraction: float = 0.6,
                   margin: float = 0.08, gain: float = 0.2, kappa: float = 0.5, update_every: int | None = None,
                   probe: float = 0.1, allocate: bool = True, criterion_size: int = 2048, prox_metric: str = "auto",
-                  progress: bool = False):
+                  stop_lost="auto", progress: bool = False):
     """Train ``model`` to an overall sparsity ``target`` with L1/L0, one λ per layer (module docs).
 
     Parameters (besides the recipe)
@@ -288,6 +299,9 @@ def tune_sparsity(model, train, likelihood, recipe, *, penalty, target: float, v
     prox_metric : {"auto", "euclidean"}
         Metric of the thresholding step (:class:`lamina.torch.Regularizer`): Adam's own by
         default, "euclidean" for the plain η λ_g / N of the first version.
+    stop_lost : "auto" or bool
+        End phase 1 where an L1 network at the ramp's end has lost half of what it learned (above).
+        ``"auto"``: where no regularized weight is scale-invariant (lost_progress module doc).
 
     Returns
     -------
@@ -295,7 +309,8 @@ def tune_sparsity(model, train, likelihood, recipe, *, penalty, target: float, v
         ``lambdas``: λ_g at the end of phase 1; ``info["sparsity"]``: ``{"overall": ρ̂,
         "per_group": {name: fraction of zeros}}`` after fine-tuning; ``info["kept"]``: nonzeros
         per group; ``info["sparsity_before_projection"]``, ``info["density_trajectory"]`` (per
-        epoch of phase 1) and ``info["ratios"]`` (r after each update); ``compute.fits`` = 1.
+        epoch of phase 1), ``info["ratios"]`` (r after each update), ``info["ramp_stopped"]`` (None or
+        where the ramp stopped; ``lambdas`` are then λ there); ``compute.fits`` = 1.
     """
     for name, value in (("finetune_fraction", finetune_fraction), ("warmup_fraction", warmup_fraction),
                         ("ramp_fraction", ramp_fraction), ("probe", probe)):
@@ -330,29 +345,30 @@ def tune_sparsity(model, train, likelihood, recipe, *, penalty, target: float, v
         X, y = as_tensors(train, likelihood, device, "train", dtype)
         criterion = (X[:criterion_size], y[:criterion_size])
     # λ/N = 1e-3 at the start: a threshold of 1e-3 of the learning rate per step (L1)
+    stop_lost = check_stop_lost(stop_lost, model, reg, train)
+    progress_lost = LostProgress(likelihood, criterion[1], n_data) \
+        if target > 0 and kind is Penalty.L1 and stop_lost else None
     controller = SparsityController(
         model, reg, likelihood, criterion, schedule=lambda e: cubic_density(e, start, end, goal),
         start_epoch=start if target > 0 else main + 1, gain=gain * (2.0 if kind is Penalty.L0 else 1.0),
         kappa=kappa, update_every=(default_update_every(start, end, len(reg.names), len(criterion[0]), n_data)
                                    if update_every is None else update_every), probe=probe,
-        allocate=allocate, scale0=1e-3 * n_data, ramp_end=end)
+        allocate=allocate, scale0=1e-3 * n_data, ramp_end=end, progress_lost=progress_lost,
+        stop_ramp=lambda: projection(model, reg, likelihood, criterion, target))
+    ramp_optimizer = make_optimizer(recipe.optimizer, optimizer_groups(reg, model), recipe.lr)
     out = fit(model, train, likelihood=likelihood, epochs=main, lr=recipe.lr, batch_size=recipe.batch_size,
-              seed=recipe.seed, optimizer=recipe.optimizer, regularizer=reg, callbacks=[controller],
-              progress=progress)
-    lambdas = reg.lambdas
+              seed=recipe.seed, optimizer=ramp_optimizer, regularizer=reg, callbacks=[controller],
+              progress=progress, on_spike="ignore")   # (its loss rises by design; an earlier epoch is denser)
+    lambdas = reg.lambdas if controller.stopped is None else controller.stopped["lambdas"]
     history = {key: list(value) for key, value in out.history.items()}
     before = sparsity_report(reg)
     seconds, n_epochs = out.seconds, out.epochs
     if target > 0:
-        grow = None
-        alive = group_nonzeros(reg)
-        if int(alive.sum()) < round((1.0 - target) * sum(g.numel for g in reg.reg_groups)) or not bool(alive.all()):
-            grow = loss_gradients(model, reg, likelihood, criterion)
-        masks = project_to_target(reg, target, grow)
-        params = [p for g in reg.reg_groups for p in g.params]
-        mask_cb = MaskCallback(params, masks)
+        mask_cb = controller.masks or projection(model, reg, likelihood, criterion, target)
         if tail > 0:
-            optimizer = make_optimizer(recipe.optimizer, [{"params": list(model.parameters())}], recipe.lr)
+            # (a ramp that stopped has trained the masked network since: its optimizer goes on)
+            optimizer = ramp_optimizer if controller.stopped else \
+                make_optimizer(recipe.optimizer, [{"params": list(model.parameters())}], recipe.lr)
             rest = fit(model, train, likelihood=likelihood, epochs=tail, lr=recipe.lr, batch_size=recipe.batch_size,
                        seed=recipe.seed + 1, optimizer=optimizer, callbacks=[mask_cb], progress=progress)
             history.setdefault("loss", []).extend(rest.history["loss"])
@@ -367,7 +383,9 @@ def tune_sparsity(model, train, likelihood, recipe, *, penalty, target: float, v
             "sparsity_before_projection": before["overall"],
             "kept": {g.name: int(round((1 - report["per_group"][g.name]) * g.numel)) for g in reg.reg_groups},
             "density_trajectory": controller.density_history, "ratios": controller.ratio_history,
-            "finetune_epochs": tail, "allocate": allocate, "missed_target": missed}
+            "finetune_epochs": tail, "allocate": allocate, "missed_target": missed,
+            "ramp_stopped": None if controller.stopped is None else
+            {k: v for k, v in controller.stopped.items() if k != "lambdas"}}
     result = NetTuneResult(f"sparsity-{kind.value}", lambdas, model, history.get("lambdas", []),
                            Compute(fits=float(n_epochs) / epochs, epochs=float(n_epochs), seconds=seconds),
                            info=info, history=history)
