@@ -79,3 +79,28 @@ def test_without_training_rows_the_skip_is_kept():
     opt = torch.optim.Adam(net.parameters(), lr=1e-3)
     tuner = HeldoutScale(net, reg, Classification(), _rows(30, 0), burn_in=1, update_every=1)
     assert tuner.on_epoch_end(0, opt) is False and tuner.n_skipped_chance == 1 and float(reg.delta[0]) == 1.0
+
+
+def test_a_calibration_that_never_read_the_held_out_samples_says_so():
+    """100 digits in 3 epochs of batches of 32: each fold's calibration (one epoch on 35 samples) finds
+    nothing fitted yet at its only update and halves δ — no held-out reading at all, now a warning; with
+    30 epochs the calibrations read δ and nothing is said."""
+    import warnings
+    import numpy as np
+    from sklearn.datasets import load_digits
+    import lamina.torch as lt
+    X, y = load_digits(return_X_y=True)
+    X, y = (X[:100] / 16).astype(np.float32), y[:100]
+    said = {}
+    for epochs in (3, 30):
+        torch.manual_seed(0)
+        net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = lt.tune(net, (X, y), epochs=epochs, lr=3e-3, batch_size=32, seed=0)
+        said[epochs] = ([str(w.message) for w in caught if "held-out calibration made no reading" in str(w.message)],
+                        result.info["n_updates"])
+    messages, updates = said[3]
+    assert updates == 0 and len(messages) == 1 and "nothing fitted yet" in messages[0]
+    messages, updates = said[30]
+    assert updates > 0 and not messages

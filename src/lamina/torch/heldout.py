@@ -127,6 +127,7 @@ from lamina.torch.result import NetTuneResult
 from lamina.torch.rules import make_rule
 from lamina.torch.scale_search import MAX_GAIN, HeldoutScale, passes_per_update
 from lamina.torch.transferability import fine_tuning_plan
+from lamina.torch.uninformative import warn_if_uncalibrated
 from lamina.tuners.base import Compute
 
 
@@ -329,6 +330,7 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
     others += repeats
     reg, tuner, out = chosen.regularizer, chosen.tuner, chosen.out
     calibrations = [chosen, *repeats]
+    warn_if_uncalibrated([c.tuner for c in calibrations], first, epochs)
     folds_info = [{"lambdas": c.regularizer.lambdas, "n_updates": len(c.tuner.log_scales),
                    **({"noise_precision": float(c.likelihood.precision)} if isinstance(c.likelihood, Gaussian) else {})}
                   for c in calibrations]

@@ -144,6 +144,13 @@ def cubic_density(epoch: float, start: float, end: float, final_density: float) 
     return 1.0 - (1.0 - final_density) * (1.0 - (1.0 - u) ** 3)
 
 
+def start_scale(kind: Penalty, finetune_epochs: int) -> float:
+    """λ/N at the ramp's start: 1e-3 (L1: a threshold of 1e-3 of the learning rate per step); 1e-6 for L0 with
+    no fine-tuning epoch, whose first hard thresholds zeroed more than the target (0.78 for ρ = 0.5 in one
+    epoch) with nothing to grow them back — an undershoot, unlike an overshoot, the projection repairs."""
+    return 1e-6 if kind is Penalty.L0 and finetune_epochs == 0 else 1e-3
+
+
 def default_update_every(start: int, end: int, n_groups: int, n_criterion: int, n_data: int) -> int:
     """Epochs between ratio updates: about 30 updates over the density ramp, but never so often
     that the probes cost more than PROBE_SHARE of the training's compute. An update is
@@ -282,8 +289,8 @@ def tune_sparsity(model, train, likelihood, recipe, *, penalty, target: float, v
         Criterion data for the per-layer ratios (held out; never trained on). Default: up to
         ``criterion_size`` training samples.
     finetune_fraction, warmup_fraction, ramp_fraction : float
-        Shares of the epochs for the masked fine-tuning (phase 3), and, within phase 1, for the
-        dense warm-up and for the end of the density ramp.
+        Shares of the epochs for the masked fine-tuning (phase 3; one epoch at least in runs of two or
+        more, where it is > 0), and, within phase 1, for the dense warm-up and the end of the density ramp.
     margin : float
         Phase 1 aims at density (1 − ρ)(1 + margin) so that the projection only removes weights.
     gain, kappa : float
@@ -331,6 +338,8 @@ def tune_sparsity(model, train, likelihood, recipe, *, penalty, target: float, v
     reg = Regularizer(model, n_data, 0.0, penalty=kind.value, by=by, prox_metric=prox_metric)
     epochs = recipe.epochs
     tail = int(round(finetune_fraction * epochs)) if target > 0 else 0
+    if tail == 0 and target > 0 and finetune_fraction > 0 and epochs >= 2:
+        tail = 1   # the weights grown by the projection need an epoch to train (else they stay 0: target missed)
     main = max(1, epochs - tail)
     start = int(round(warmup_fraction * main))
     end = max(start + 1, int(round(ramp_fraction * main)))
@@ -344,7 +353,6 @@ def tune_sparsity(model, train, likelihood, recipe, *, penalty, target: float, v
     else:
         X, y = as_tensors(train, likelihood, device, "train", dtype)
         criterion = (X[:criterion_size], y[:criterion_size])
-    # λ/N = 1e-3 at the start: a threshold of 1e-3 of the learning rate per step (L1)
     stop_lost = check_stop_lost(stop_lost, model, reg, train)
     progress_lost = LostProgress(likelihood, criterion[1], n_data) \
         if target > 0 and kind is Penalty.L1 and stop_lost else None
@@ -353,7 +361,7 @@ def tune_sparsity(model, train, likelihood, recipe, *, penalty, target: float, v
         start_epoch=start if target > 0 else main + 1, gain=gain * (2.0 if kind is Penalty.L0 else 1.0),
         kappa=kappa, update_every=(default_update_every(start, end, len(reg.names), len(criterion[0]), n_data)
                                    if update_every is None else update_every), probe=probe,
-        allocate=allocate, scale0=1e-3 * n_data, ramp_end=end, progress_lost=progress_lost,
+        allocate=allocate, scale0=start_scale(kind, tail) * n_data, ramp_end=end, progress_lost=progress_lost,
         stop_ramp=lambda: projection(model, reg, likelihood, criterion, target))
     ramp_optimizer = make_optimizer(recipe.optimizer, optimizer_groups(reg, model), recipe.lr)
     out = fit(model, train, likelihood=likelihood, epochs=main, lr=recipe.lr, batch_size=recipe.batch_size,

@@ -10,6 +10,7 @@ import math
 import numpy as np
 import torch
 
+from lamina._warnings import warn
 from lamina.torch.heldout_select import all_correct, eval_outputs
 from lamina.torch.likelihoods import Classification, Gaussian, at_chance, chance_nll
 from lamina.torch.scale_lines import EVAL_BATCH, moved_weights, outputs_in_batches
@@ -124,3 +125,22 @@ class UninformativeReadings:
         """The held-out mean squared error of the held-out outputs ``held_out``."""
         y = self.val[1]
         return (held_out.reshape(y.shape) - y).pow(2).mean()
+
+
+def warn_if_uncalibrated(tuners, first: int, epochs: int) -> bool:
+    """Warn (``RuntimeWarning``) where no calibration's :class:`~lamina.torch.scale_search.HeldoutScale`
+    read the held-out samples once — every planned update skipped (nothing fitted yet, every held-out
+    sample classified correctly, or a held-out loss at chance) or none due in the ``first`` epochs of
+    ``epochs``: δ is then the rule's start (halved where nothing was fitted), not calibrated. Returns
+    whether it warned."""
+    if any(t.log_scales for t in tuners):
+        return False
+    crushed, separable = sum(t.n_crushed for t in tuners), sum(t.n_skipped for t in tuners)
+    chance = sum(t.n_skipped_chance for t in tuners)
+    reasons = [f"{count} update(s) {why}" for count, why in (
+        (crushed, "found nothing fitted yet (δ halved)"), (separable, "found every held-out sample classified "
+                                                        "correctly"), (chance, "found the held-out loss at chance"))
+               if count] or ["no update fell in them"]
+    warn(f"the held-out calibration made no reading of δ in its {first} epoch(s) of {epochs}: {', '.join(reasons)}; δ is "
+         "the rule's start, not calibrated — more epochs (or more samples) give it readings", RuntimeWarning)
+    return True
