@@ -242,7 +242,12 @@ def test_sense_reconstructs_a_users_signal_file(tmp_path, capsys):
     assert page.count("<img") == 2 + ("spectral" in summary["weights"])   # recovery, CV curves (+ λ per frequency)
     with pytest.raises(ValueError, match="must be .npy, miniSEED"):
         load_signal(tmp_path / "out" / "summary.json")
-    np.save(tmp_path / "bad.npy", mask.astype(int))
+    np.save(tmp_path / "ones.npy", mask.astype(int))   # 0/1 integers read as boolean, as reconstruct reads them
+    assert np.array_equal(load_mask(tmp_path / "ones.npy", truth.shape), mask)
+    np.save(tmp_path / "bad.npy", mask * 0.5)
+    with pytest.raises(TypeError, match="boolean array .*0/1 integers accepted"):
+        load_mask(tmp_path / "bad.npy", truth.shape)
+    np.save(tmp_path / "bad.npy", mask.astype(int) * 2)
     with pytest.raises(TypeError, match="boolean"):
         load_mask(tmp_path / "bad.npy", truth.shape)
     with pytest.raises(ValueError, match="has shape"):

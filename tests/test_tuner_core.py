@@ -413,3 +413,14 @@ def test_an_inverse_problem_counts_one_fit_per_solve(tuner, monkeypatch):
     monkeypatch.setattr(tunable, "compute_candidates", counting_candidates)
     result = tuner.tune_problem(_inverse())
     assert len(solves) > 5 and result.compute.fits == len(solves), (result.compute.fits, len(solves))
+
+
+def test_an_evidence_step_from_a_zero_precision_reports_an_infinite_change_without_a_warning():
+    """A group whose α started at 0 (λ = 0): the change log(α_new/α) is infinite — not converged —
+    and numpy's divide-by-zero warning (seen in the suite's summary on some hypothesis draws) is not raised."""
+    from lamina.tuners.evidence import evidence_step
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        step = evidence_step(np.array([0.0, 2.0]), np.array([1.0, 2.0]), np.array([0.5, 0.5]),
+                             sizes=np.array([1, 1]), pruned=np.zeros(2, bool), threshold=None)
+    assert step.change == np.inf and np.all(np.isfinite(step.alpha))

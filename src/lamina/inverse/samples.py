@@ -8,11 +8,17 @@ from lamina._validation import check_bool, check_lam_values, check_positive_int
 from lamina._warnings import warn
 
 
-def check_samples(values, mask):
-    """(observed values in mask order, boolean mask), or a clear error naming the argument."""
+def as_boolean_mask(mask) -> np.ndarray:
+    """``mask`` as an array, a 0/1 integer one read as boolean (any other dtype is left for the caller to refuse)."""
     mask = np.asarray(mask)
     if mask.dtype != np.bool_ and np.issubdtype(mask.dtype, np.integer) and np.isin(mask, (0, 1)).all():
-        mask = mask.astype(bool)   # a 0/1 mask reads as boolean
+        mask = mask.astype(bool)
+    return mask
+
+
+def check_samples(values, mask):
+    """(observed values in mask order, boolean mask), or a clear error naming the argument."""
+    mask = as_boolean_mask(mask)
     if mask.dtype != np.bool_:
         raise TypeError(f"mask must be a boolean array (True = observed; 0/1 integers accepted), got dtype {mask.dtype}")
     if mask.ndim not in (1, 2) or mask.size == 0:

@@ -19,6 +19,7 @@ import numpy as np
 
 from lamina._files import write_atomically
 from lamina._validation import check_positive_int
+from lamina.inverse.samples import as_boolean_mask
 
 _MSEED = {".mseed", ".msd", ".miniseed"}
 _IMAGES = {".png", ".jpg", ".jpeg", ".tif", ".tiff"}
@@ -85,7 +86,8 @@ def load_signal(path) -> np.ndarray:
 
 
 def load_mask(path, shape) -> np.ndarray:
-    """A boolean mask from a ``.npy`` file (or a boolean array), checked against the signal's ``shape``."""
+    """A boolean mask from a ``.npy`` file (or an array), checked against the signal's ``shape``; 0/1
+    integers read as boolean, as :func:`lamina.inverse.reconstruct` reads them."""
     if isinstance(path, (str, pathlib.PurePath)):
         path = _existing_file(path, "mask")
         if path.suffix.lower() != ".npy":
@@ -94,8 +96,10 @@ def load_mask(path, shape) -> np.ndarray:
         mask, what = _load_npy(path, "mask"), f"mask file {str(path)!r}"
     else:
         mask, what = np.asarray(path), "mask"
+    mask = as_boolean_mask(mask)
     if mask.dtype != np.bool_:
-        raise TypeError(f"{what} must hold a boolean array, got dtype {mask.dtype}")
+        raise TypeError(f"{what} must hold a boolean array (True = observed; 0/1 integers accepted), "
+                        f"got dtype {mask.dtype}")
     if mask.shape != tuple(shape):
         raise ValueError(f"{what} has shape {mask.shape}; the signal has {tuple(shape)}")
     return mask

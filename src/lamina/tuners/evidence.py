@@ -166,7 +166,8 @@ def evidence_step(alpha, gamma, norm2, *, sizes, pruned, penalized=None, hyperpr
     large = (new_alpha > threshold) if threshold is not None else False
     prune_now = penalized & ~pruned & (weak | large)
     live = ~pruned & ~prune_now & penalized
-    change = float(np.max(np.abs(np.log(new_alpha[live] / alpha[live])), initial=0.0))
+    with np.errstate(divide="ignore", invalid="ignore"):   # α = 0 before (a λ started at 0): an infinite change
+        change = float(np.max(np.abs(np.log(new_alpha[live] / alpha[live])), initial=0.0))
     return Step(alpha=np.where(pruned | prune_now, np.inf, new_alpha), pruned=pruned | prune_now,
                 pruned_now=prune_now, change=change)
 
