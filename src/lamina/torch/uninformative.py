@@ -141,6 +141,7 @@ def warn_if_uncalibrated(tuners, first: int, epochs: int) -> bool:
         (crushed, "found nothing fitted yet (δ halved)"), (separable, "found every held-out sample classified "
                                                         "correctly"), (chance, "found the held-out loss at chance"))
                if count] or ["no update fell in them"]
+    start = "the rule's start, halved where nothing was fitted" if crushed else "the rule's start"
     warn(f"the held-out calibration made no reading of δ in its {first} epoch(s) of {epochs}: {', '.join(reasons)}; δ is "
-         "the rule's start, not calibrated — more epochs (or more samples) give it readings", RuntimeWarning)
+         f"{start}, not calibrated — more epochs (or more samples) give it readings", RuntimeWarning)
     return True
