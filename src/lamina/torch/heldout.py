@@ -362,8 +362,8 @@ def tune_heldout(model, train, likelihood, recipe, *, val=None, val_fraction: fl
             "n_skipped_chance": tuner.n_skipped_chance, "n_crushed": tuner.n_crushed,
             "frozen": [] if tuner.frozen is None else [n for n, f in zip(reg.names, tuner.frozen) if f],
             "log_scale": tuner.log_scales, "relative": tuner.train_sample is not None, "line": tuner.line_names,
-            "log_equilibrium": tuner.log_equilibria, "gains": tuner.gains, "merge_epoch": first,
-            "continued_epochs": rest_epochs, "merge_at": merge_at,
+            "log_equilibrium": tuner.log_equilibria, "gains": tuner.gains, "late_plain": tuner.n_late_plain,
+            "merge_epoch": first, "continued_epochs": rest_epochs, "merge_at": merge_at,
             "refit": done, "n_train": int(fit_data[0].shape[0]), "n_val": int(val_data[0].shape[0]),
             "folds": folds_info, "burn_in": burn_in, "update_every": update_every,
             "budget_fits": cost}
