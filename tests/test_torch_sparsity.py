@@ -262,10 +262,13 @@ def test_sparsity_bad_inputs_name_the_argument():
             lt.tune(_mlp(), (X, y), penalty="l1", target_sparsity=0.9, epochs=1, **options)
     # options the sparsity tuner would ignore or misread are refused by name
     for options, error, match in (({"allocate": "no"}, TypeError, "allocate must be True or False"),
+                                  ({"stop_lost": "yes"}, TypeError, "stop_lost must be 'auto', True or False"),
                                   ({"delta": 2.0}, ValueError, "delta=2.0"),
                                   ({"heldout_windows": 4}, TypeError, r"unexpected option\(s\) \['heldout_windows'\]")):
         with pytest.raises(error, match=match):
             lt.tune(_mlp(), (X, y), penalty="l1", target_sparsity=0.9, epochs=1, **options)
+    with pytest.raises(TypeError, match="stop_lost"):   # checked where it does not apply too (L0)
+        lt.tune(_mlp(), (X, y), penalty="l0", target_sparsity=0.9, epochs=1, stop_lost=1)
 
 
 def test_zero_target_trains_dense_and_dataloader_works():

@@ -68,13 +68,13 @@ def _margin_matrix(columns, codes, n_classes: int):
     """Rows m_ik as linear functions of vec(V) (V of shape (|F|, K), C order), one per sample i and
     class k ≠ y_i: a_i ⊗ (e_{y_i} − e_k)."""
     n, n_free = columns.shape
-    rows = [(i, k) for i in range(n) for k in range(n_classes) if k != codes[i]]
-    sample = np.array([i for i, _ in rows])
-    other = np.array([k for _, k in rows])
-    signs = np.zeros((len(rows), n_classes))
-    signs[np.arange(len(rows)), codes[sample]] = 1.0
-    signs[np.arange(len(rows)), other] = -1.0
-    return sp.csr_matrix((columns[sample][:, :, None] * signs[:, None, :]).reshape(len(rows), n_free * n_classes))
+    sample, other = np.repeat(np.arange(n), n_classes), np.tile(np.arange(n_classes), n)
+    keep = other != codes[sample]   # (i, k), k ≠ y_i, in the order of i then k
+    sample, other = sample[keep], other[keep]
+    signs = np.zeros((sample.size, n_classes))
+    signs[np.arange(sample.size), codes[sample]] = 1.0
+    signs[np.arange(sample.size), other] = -1.0
+    return sp.csr_matrix((columns[sample][:, :, None] * signs[:, None, :]).reshape(sample.size, n_free * n_classes))
 
 
 def separation_message(n_features: int, intercept: bool) -> str:

@@ -293,11 +293,10 @@ def fit(model: nn.Module, train, *, likelihood="classification", epochs: int = 3
     if stopped and best_state is not None:
         model.load_state_dict(best_state)
     history = {"loss": torch.stack(losses).cpu().tolist() if losses else []}
-    # a tuner that moved δ changes the loss legitimately: only fixed-δ runs are checked
-    fixed_delta = start_delta is None or torch.equal(start_delta, regularizer.delta.detach())
-    fixed_delta = fixed_delta and on_spike != "ignore"
+    # a tuner that moved δ changes the loss legitimately: only fixed-δ runs are checked (and not with "ignore")
+    checked = on_spike != "ignore" and (start_delta is None or torch.equal(start_delta, regularizer.delta.detach()))
     restore = lowest is not None and not stopped
-    if fixed_delta and warn_if_spiked(history["loss"], lr, restored=restore) and restore:
+    if checked and warn_if_spiked(history["loss"], lr, restored=restore) and restore:
         lowest.restore()
     if lambdas:
         names = regularizer.names

@@ -256,13 +256,14 @@ class SparsityController:
         self.reg.set_deltas(torch.zeros_like(self.reg.delta), optimizer)
 
 
-def check_stop_lost(value, model, regularizer: Regularizer, train) -> bool:
-    """Whether the ramp may stop where the network has lost half of what it learned (module doc):
-    ``"auto"`` — where shrinking each regularized weight changes the function (no weight before
-    BatchNorm/LayerNorm/GroupNorm, :func:`lamina.torch.default_tuner.any_scale_invariant`); a bool as given."""
+def check_stop_lost(value, model, regularizer: Regularizer, train, *, applies: bool) -> bool:
+    """Whether the ramp may stop where the network has lost half of what it learned (module doc), where that
+    ``applies`` (L1, a target > 0): ``"auto"`` where no regularized weight is scale-invariant (probed then only)."""
     if isinstance(value, str) and value == "auto":
-        return not any_scale_invariant(model, regularizer.reg_groups, train)
-    return check_bool(value, "stop_lost")
+        return applies and not any_scale_invariant(model, regularizer.reg_groups, train)
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"stop_lost must be 'auto', True or False, got {value!r}")
+    return applies and bool(value)
 
 
 def sparsity_report(regularizer: Regularizer) -> dict:
@@ -353,9 +354,8 @@ def tune_sparsity(model, train, likelihood, recipe, *, penalty, target: float, v
     else:
         X, y = as_tensors(train, likelihood, device, "train", dtype)
         criterion = (X[:criterion_size], y[:criterion_size])
-    stop_lost = check_stop_lost(stop_lost, model, reg, train)
-    progress_lost = LostProgress(likelihood, criterion[1], n_data) \
-        if target > 0 and kind is Penalty.L1 and stop_lost else None
+    stop_lost = check_stop_lost(stop_lost, model, reg, train, applies=target > 0 and kind is Penalty.L1)
+    progress_lost = LostProgress(likelihood, criterion[1], n_data) if stop_lost else None
     controller = SparsityController(
         model, reg, likelihood, criterion, schedule=lambda e: cubic_density(e, start, end, goal),
         start_epoch=start if target > 0 else main + 1, gain=gain * (2.0 if kind is Penalty.L0 else 1.0),
@@ -372,7 +372,7 @@ def tune_sparsity(model, train, likelihood, recipe, *, penalty, target: float, v
     before = sparsity_report(reg)
     seconds, n_epochs = out.seconds, out.epochs
     if target > 0:
-        mask_cb = controller.masks or projection(model, reg, likelihood, criterion, target)
+        mask_cb = controller.masks if controller.stopped else projection(model, reg, likelihood, criterion, target)
         if tail > 0:
             # (a ramp that stopped has trained the masked network since: its optimizer goes on)
             optimizer = ramp_optimizer if controller.stopped else \
