@@ -180,3 +180,24 @@ def test_gap_gives_no_certificate_where_only_some_classes_of_a_feature_are_free(
     excess = (fit.fun - optimum) / fit.fun
     assert excess > 1e-3
     assert relative_gap(A, codes, K, penalty, lam, groups, x) >= excess
+
+
+def test_newton_asks_which_features_are_free_once_per_solve(monkeypatch):
+    """Old behaviour: two calls per solve (one for the gap's profiled columns, one for the shifted
+    features), the same answer computed twice."""
+    import lamina.solvers.multinomial_gap as gap_module
+    import lamina.solvers.multinomial_newton as newton_module
+    calls, original = [], gap_module.free_features
+
+    def counted(*args, **kwargs):
+        calls.append(args)
+        return original(*args, **kwargs)
+    monkeypatch.setattr(gap_module, "free_features", counted)
+    monkeypatch.setattr(newton_module, "free_features", counted)
+    X, codes = _wine()
+    A = np.column_stack([X, np.ones(len(codes))])
+    groups = class_groups(Groups.from_labels(list(range(13)) + [13]), 3)
+    lam = np.r_[np.full(13, 1e-2 * len(codes)), 0.0]
+    result = multinomial_newton(A, codes, 3, L1(), lam, groups, tol=1e-8, intercept=True)
+    assert result.converged
+    assert len(calls) == 1

@@ -87,13 +87,18 @@ def _profile_free(columns, Z, codes, weight) -> np.ndarray:
     return delta.reshape(n_free, K)
 
 
-def free_feature_columns(A, penalty, lam, groups, n_classes: int):
+#: ``found`` not given to :func:`free_feature_columns` (None is an answer of :func:`free_features`)
+_NOT_GIVEN = object()
+
+
+def free_feature_columns(A, penalty, lam, groups, n_classes: int, found=_NOT_GIVEN):
     """Columns of A whose K coefficients the penalty leaves free (all λ R = 0 near 0), dense; None
     where the gap cannot be certified (more than :data:`MAX_PROFILED` of them, a feature with only
     some of its K coefficients free — per-coefficient weights: they are not profiled out, and the
     conjugate, which ignores free coefficients, would take their gradient as 0 — or a penalty that
-    cannot say which)."""
-    found = free_features(penalty, lam, groups, n_classes)
+    cannot say which). ``found``: :func:`free_features`' answer for the same arguments, where the
+    caller has it already (it is computed otherwise)."""
+    found = free_features(penalty, lam, groups, n_classes) if found is _NOT_GIVEN else found
     if found is None or found[1]:
         return None
     features = found[0]

@@ -157,10 +157,10 @@ def _pinning_rows(design, features, n_classes: int) -> np.ndarray:
     return rows
 
 
-def _shift_free_features(penalty, lam, groups, n_classes: int) -> np.ndarray:
-    """Features whose K coefficients the penalty leaves free (the intercept among them): the softmax ignores
-    a shift common to a feature's K coefficients, so the objective is flat along it; their mean is kept at 0."""
-    found = free_features(penalty, lam, groups, n_classes)
+def _shift_free_features(found) -> np.ndarray:
+    """Features whose K coefficients the penalty leaves free (the intercept among them), from
+    :func:`~lamina.solvers.multinomial_gap.free_features`' answer ``found``: the softmax ignores a shift
+    common to a feature's K coefficients, so the objective is flat along it; their mean is kept at 0."""
     return np.zeros(0, int) if found is None else found[0]
 
 
@@ -197,8 +197,9 @@ def multinomial_newton(A, codes, n_classes: int, penalty: Penalty, lam, groups: 
     codes, weight, one_hot, scale = _problem_arrays(A, codes, n_classes, sample_weight)
     x = np.zeros(A.shape[1] * n_classes) if x0 is None else np.array(x0, dtype=np.float64)
     monitor = Monitor("multinomial_newton", tol, "relative_violation_and_gap", callback)
-    free = free_feature_columns(A, penalty, lam, groups, n_classes)
-    shifted = _shift_free_features(penalty, lam, groups, n_classes)
+    found = free_features(penalty, lam, groups, n_classes)    # once: the gap's columns and the shifts
+    free = free_feature_columns(A, penalty, lam, groups, n_classes, found=found)
+    shifted = _shift_free_features(found)
     subproblem = _Subproblem(penalty, lam, groups, n_classes, intercept,
                              pinned=shifted[shifted != A.shape[1] - 1] if intercept else shifted)
     x = _centred(x, shape, shifted)
