@@ -47,3 +47,38 @@ def test_bad_multipliers_are_quoted_as_given(tuner, multipliers):
     A, b = _problem()
     with pytest.raises(ValueError, match=r"multipliers must be .*got \[1\.0, (-0\.5|nan)\]$"):
         fit(A, b, "l1", tuner=tuner, multipliers=multipliers)
+
+
+def test_the_grid_tuner_searches_the_multipliers_given():
+    """Old behaviour: tuner="grid" dropped multipliers= and searched its own 40 values of t."""
+    A, b = _problem()
+    multipliers = [0.3, 3.0, 1.0, 10.0, 0.1]
+    result = fit(A, b, "l1", tuner="grid", multipliers=multipliers, tol=1e-10)
+    np.testing.assert_allclose(result.curve["lam"], sorted(multipliers, reverse=True))
+    same_folds = fit(A, b, "l1", tuner="cv", multipliers=multipliers, tol=1e-10)   # the rule on the same grid
+    np.testing.assert_allclose(result.lam, same_folds.lam)
+    np.testing.assert_allclose(result.x, lamina.solve(A, b, "l1", result.lam, tol=1e-10).x, atol=1e-8)
+    given = lamina.tuners.search.GridSearch()
+    assert fit(A, b, "l1", tuner=given, multipliers=multipliers).curve["lam"] == sorted(multipliers, reverse=True)
+    assert given.grid is None                                            # the user's object unchanged
+
+
+def test_the_grid_tuner_takes_n_lams_where_it_has_no_size_of_its_own():
+    """Old behaviour: tuner="grid" searched 40 values of t whatever n_lams said."""
+    A, b = _problem()
+    assert len(fit(A, b, "l1", tuner="grid", n_lams=7).curve["lam"]) == 7
+    assert len(fit(A, b, "l1", tuner=lamina.tuners.search.GridSearch(n_values=4), n_lams=7).curve["lam"]) == 4
+
+
+@pytest.mark.parametrize("tuner", ["descent", "evidence", "grid_with_its_own", "grid_with_its_size"])
+def test_multipliers_a_tuner_cannot_search_are_refused_by_name(tuner):
+    """Old behaviour: the tuner ran on its own λ range and multipliers= went nowhere, unsaid."""
+    A, b = _problem()
+    if tuner == "grid_with_its_own":
+        tuner, match = lamina.tuners.search.GridSearch(grid=[1.0, 0.1]), "multipliers= and the GridSearch's own grid="
+    elif tuner == "grid_with_its_size":
+        tuner, match = lamina.tuners.search.GridSearch(n_values=3), "multipliers= and the GridSearch's own n_values="
+    else:
+        match = f"multipliers= .*tuner '{tuner}' searches λ without a grid of t"
+    with pytest.raises(ValueError, match=match):
+        fit(A, b, "l2" if tuner == "evidence" else "l1", tuner=tuner, multipliers=[1.0, 0.1])

@@ -1,6 +1,7 @@
 """``lamina.inverse.fit``: solve ½‖Ax − b‖² + Σ_g λ_g R(x_g) with λ given or chosen for you."""
 from __future__ import annotations
 
+import copy
 import inspect
 from dataclasses import dataclass, field
 
@@ -17,6 +18,7 @@ from lamina.solvers.path import t_max_at_zero
 from lamina.tuners import registry
 from lamina.tuners.base import Compute, TuneResult
 from lamina.tuners.problem import is_problem_tuner
+from lamina.tuners.search import GridSearch
 
 #: Rule used when ``rule=None``: 5-fold cross-validation over held-out measurements. It needs no
 #: noise level and was within a few per cent of the oracle λ for L0, L1 and L2 on deconvolution
@@ -93,7 +95,11 @@ def fit(A, b, penalty="l1", lam="auto", rule=None, sigma=None, *, tuner=None, gr
         held-out 20 % of the measurements, or by coordinate search on SURE
         (:mod:`lamina.inverse.pergroup`).
     multipliers : array, optional
-        The grid of t (decreasing); by default ``n_lams`` values from λ_max.
+        The grid of t (decreasing); by default ``n_lams`` values from λ_max. The rules and
+        "grid" (a :class:`~lamina.tuners.search.GridSearch` without a grid or size of its own,
+        which otherwise takes ``n_lams``) search exactly these t; the tuners that search λ
+        without a grid of t ("search", "descent", "evidence", other problem tuners) refuse them
+        with a ValueError.
     tol, solver, callback
         As in :func:`lamina.solve` (callback: ``callback(k, result)`` per path point).
     n_folds : int, optional
@@ -163,6 +169,7 @@ def fit(A, b, penalty="l1", lam="auto", rule=None, sigma=None, *, tuner=None, gr
     if not is_l2(penalty_obj) and t_max_at_zero(A, b, penalty_obj, groups, direction) <= 0:
         return _zero_for_every_lambda(A, b, penalty_obj, groups, direction, tol, solver, tuner)
     if is_problem_tuner(tuner):
+        tuner = _on_the_grid(tuner, multipliers, n_lams)
         problem = OperatorProblem(A, b, penalty_obj, groups, direction, tol=tol, solver=solver, seed=seed)
         tuned = tuner.tune_problem(problem)
     else:
@@ -248,6 +255,32 @@ def _make_tuner(tuner, sigma, n_folds: int, seed: int):
         tuner.cv = n_folds
     if hasattr(tuner, "seed"):                             # the sampler follows fit's seed
         tuner.seed = seed
+    return tuner
+
+
+def _on_the_grid(tuner, multipliers, n_lams: int):
+    """The problem tuner that searches fit's grid of t: a :class:`~lamina.tuners.search.GridSearch`
+    without a grid of its own takes ``multipliers`` (decreasing, as the rules take them), or else
+    ``n_lams`` points where it has no size either (a copy: the user's object is never changed).
+    ``multipliers`` given to a tuner that searches without a grid of t, or to a GridSearch that has
+    its own grid or size, are refused naming both (they used to be dropped silently)."""
+    if not isinstance(tuner, GridSearch):
+        if multipliers is not None:
+            raise ValueError(f"multipliers= (the grid of t) applies to the rules ('cv', 'gcv', 'sure', 'discrepancy', "
+                             f"'lcurve') and 'grid'; tuner {tuner.name!r} searches λ without a grid of t, so it cannot "
+                             "honor them: drop multipliers= or use one of those tuners")
+        return tuner
+    own = [f"{name}=" for name in ("grid", "n_values") if getattr(tuner, name) is not None]
+    if multipliers is not None and own:
+        raise ValueError(f"multipliers= and the GridSearch's own {' and '.join(own)} both give its grid of t; "
+                         "give one of them")
+    if own:
+        return tuner
+    tuner = copy.copy(tuner)
+    if multipliers is None:
+        tuner.n_values = n_lams
+    else:
+        tuner.grid = np.sort(multipliers)[::-1]
     return tuner
 
 
