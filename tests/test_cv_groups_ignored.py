@@ -51,3 +51,22 @@ def test_splitter_warnings_other_than_the_groups_one_still_reach_the_user():
     X, y, _ = _data()
     with pytest.warns(UserWarning, match="something else"):
         assert len(cv_splits(X, y, Noisy(3))) == 3
+
+
+@pytest.mark.parametrize("lam", [0.05, None, [0.05, 0.1, 0.1, 0.1, 0.1]], ids=["number", "default", "per-group"])
+def test_cv_groups_with_a_fixed_lambda_warns_that_it_has_no_effect(lam):
+    """Old behaviour: no folds are made at a fixed λ, and the labels went nowhere, unsaid."""
+    X, y, subjects = _data()
+    groups = None if np.isscalar(lam) or lam is None else [0, 1, 2, 3, 4]
+    with pytest.warns(UserWarning, match=r"cv_groups was given with a fixed λ \(lam=.*no effect.*lam='auto'"):
+        model = lamina.Lasso(lam=lam, groups=groups).fit(X, y, cv_groups=subjects)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plain = lamina.Lasso(lam=lam, groups=groups).fit(X, y)
+    np.testing.assert_array_equal(model.coef_, plain.coef_)                 # the same fit, only told
+
+
+def test_a_fixed_lambda_logistic_fit_with_cv_groups_warns_too():
+    X, y, subjects = _data()
+    with pytest.warns(UserWarning, match="cv_groups was given with a fixed λ"):
+        lamina.LogisticRegression(lam=0.1).fit(X, (y > 0).astype(int), cv_groups=subjects)

@@ -13,6 +13,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from lamina._validation import (check_bool, check_finite_array, check_lam, check_positive_float, check_positive_int,
                                 check_sample_weight)
+from lamina._warnings import warn
 from lamina.estimators._frame import explain_frame, groups_from_patterns, uses_column_names
 from lamina.groups import Groups, as_groups
 from lamina.tuners import registry
@@ -157,6 +158,8 @@ class GroupedLinearModel(BaseEstimator):
         if isinstance(self.lam, str):
             raise ValueError(f"lam={self.lam!r} is not supported; pass 'auto', None (the scale-aware "
                              "default), a number or one number per group")
+        if cv_groups is not None:
+            _warn_cv_groups_unused(self.lam)
         if self.lam is None:
             return np.full(spec.groups.n_groups, self._default_lam(X, y, spec, sample_weight)), None
         return check_lam(self.lam, spec.groups.n_groups), None
@@ -259,6 +262,17 @@ def _without_rows(cv, keep, n_samples: int):
         train, val = new[np.asarray(train)], new[np.asarray(val)]
         renumbered.append((train[train >= 0], val[val >= 0]))
     return renumbered
+
+
+def _warn_cv_groups_unused(lam) -> None:
+    """A UserWarning for ``cv_groups`` given with a fixed λ: no folds are made, so the labels have
+    no effect (the fit is right without them; scikit-learn warns alike when a splitter ignores its
+    ``groups``). A warning, not an error, so that a search over ``lam`` with "auto" among its
+    values can route the same ``cv_groups`` to every fit."""
+    shown = "lam=None (the scale-aware default)" if lam is None else f"lam={lam!r:.60}"
+    warn(f"cv_groups was given with a fixed λ ({shown}): only lam='auto' makes folds, so cv_groups has "
+         "no effect here; drop cv_groups, or set lam='auto' to choose λ on folds that keep each group on "
+         "one side", UserWarning)
 
 
 def _is_auto(lam) -> bool:

@@ -32,7 +32,8 @@ class _LeastSquaresModel(RegressorMixin, GroupedLinearModel):
             ``lam="auto"`` the tuner's held-out loss is weighted too (and ``tuner="auto"``
             is the hypergradient: the evidence takes no weights).
         cv_groups : array-like, shape (n_samples,), optional
-            Labels passed to the ``split`` of a splitter given as ``cv`` (GroupKFold …).
+            Labels passed to the ``split`` of a splitter given as ``cv`` (GroupKFold …); with a
+            fixed λ (not ``lam="auto"``) no folds are made and a UserWarning says they have no effect.
         """
         data = self._validate_fit_data(X, y, sample_weight, cv_groups)
         X, y, weight = data.X, data.y, data.weight

@@ -127,7 +127,8 @@ class LogisticRegression(ClassifierMixin, GroupedLinearModel):
             s_i ≥ 0; integer weights fit as if row i were repeated s_i times (with
             ``lam="auto"``, the held-out loss is weighted too).
         cv_groups : array-like, shape (n_samples,), optional
-            Labels for the ``split`` of a splitter given as ``cv`` (GroupKFold …).
+            Labels for the ``split`` of a splitter given as ``cv`` (GroupKFold …); with a
+            fixed λ (not ``lam="auto"``) no folds are made and a UserWarning says they have no effect.
         """
         self._kind()
         data = self._validate_fit_data(X, y, sample_weight, cv_groups, classifier=True)
