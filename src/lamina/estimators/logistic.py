@@ -16,10 +16,10 @@ from lamina.groups import Groups
 from lamina.penalties import L1, L2, ElasticNet, GroupL1
 from lamina.solvers.base import ConvergenceWarning, unconverged_message
 from lamina.solvers.multinomial import class_groups, softmax_rows
-from lamina.solvers.separation import (SeparationWarning, free_columns_separate, separation_message,
-                                       unpenalized_columns)
+from lamina.solvers.separation import SeparationWarning, separation_message
 from lamina.tuners.linear_data import Loss, TrainingSet, blas_threads
 from lamina.tuners.linear_implicit import effective_dof
+from lamina.tuners.linear_separation import separating_features
 
 
 class _Penalties(str, Enum):
@@ -153,7 +153,7 @@ class LogisticRegression(ClassifierMixin, GroupedLinearModel):
             x = train.fit(lam)
             dof = effective_dof(train, x, lam)
         result = train.result
-        separating = _separating_features(train, lam)
+        separating = separating_features(train, lam)
         if separating:   # no finite optimum: whatever the solver's criterion read, not converged
             warn(separation_message(separating, train.augmented), SeparationWarning)
             train.result = replace(result, converged=False, info={**result.info, "separated": True})
@@ -207,13 +207,3 @@ class LogisticRegression(ClassifierMixin, GroupedLinearModel):
         scores = self.decision_function(X)
         index = (scores > 0).astype(int) if scores.ndim == 1 else np.argmax(scores, axis=1)
         return self.classes_[index]
-
-
-def _separating_features(train: TrainingSet, lam) -> int:
-    """How many unpenalized features (the intercept not counted) separate the classes of the fit
-    (:mod:`lamina.solvers.separation`); 0 where they do not, or none are free."""
-    columns = unpenalized_columns(train.A, train.penalty, train.full_lam(lam), train.groups, train.n_classes,
-                                  train.augmented)
-    if columns is None or not free_columns_separate(columns, train.b, max(2, train.n_classes), train.sample_weight):
-        return 0
-    return columns.shape[1] - int(train.augmented)

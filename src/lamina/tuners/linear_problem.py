@@ -23,6 +23,7 @@ from lamina.tuners.evidence import EvidenceStatistics, gaussian_statistics
 from lamina.tuners.linear_data import LinearSpec, Loss, TrainingSet, entry_thresholds, make_folds
 from lamina.tuners.linear_evidence import GaussianPosterior, laplace_statistics
 from lamina.tuners.linear_implicit import fold_value_and_gradient
+from lamina.tuners.linear_separation import warn_if_folds_separate
 from lamina.tuners.problem import Report, weighted_mean
 
 #: how far above λ_max,g (the threshold at x = 0) the descent may take an L1-type λ_g
@@ -56,10 +57,16 @@ class LinearProblem:
             raise ValueError(f"direction must hold {spec.groups.n_groups} values > 0 (one per group)")
         self.compute = Compute()
         self._folds: list = []
+        self.separated_folds = 0                # folds of the last splits() without a finite optimum
         self._posterior = None
 
     def splits(self, cv) -> list:
+        """:func:`~lamina.tuners.linear_data.make_folds`' folds; logistic folds whose training rows
+        the unpenalized features separate (no finite optimum) are counted in ``separated_folds``
+        and told in one :class:`~lamina.solvers.separation.SeparationWarning`
+        (:func:`~lamina.tuners.linear_separation.warn_if_folds_separate`)."""
         self._folds = make_folds(self.X, self.y, self.spec, cv, self.seed, self.cv_groups, self.sample_weight)
+        self.separated_folds = warn_if_folds_separate(self._folds)
         return self._folds
 
     def criterion(self, values) -> float:
