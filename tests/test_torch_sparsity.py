@@ -138,7 +138,8 @@ def test_a_run_killed_before_it_had_learned_much_is_reported():
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             result = lt.tune(net, (X, y), penalty="l1", target_sparsity=0.8, epochs=epochs, batch_size=64,
-                             optimizer="sgd", lr=0.1, val=(Xv, yv), stop_lost=False)   # the warning's own path
+                             optimizer="sgd", lr=0.1, val=(Xv, yv), stop_lost=False,
+                             margin=0.08)   # the warning's own path (L1 all the way to the target, as it went then)
         messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
         accuracy = float((net(Xv).argmax(1) == yv).float().mean())
         outcome[epochs] = (accuracy, result.info["collapsed"], messages, output_is_constant(net, X))
@@ -409,7 +410,8 @@ def test_the_per_step_arithmetic_agrees_on_the_host_and_on_the_device(penalty, m
         for module in ("lamina.torch.penalty", "lamina.torch.sparsity"):
             monkeypatch.setattr(f"{module}.reads_free", lambda tensor, free=free: free)
         net = _mlp()
-        result = lt.tune(net, (X, y), penalty=penalty, target_sparsity=0.9, epochs=6, lr=1e-2, batch_size=64)
+        result = lt.tune(net, (X, y), penalty=penalty, target_sparsity=0.9, epochs=6, lr=1e-2, batch_size=64,
+                         margin=0.08)   # (the trajectory measured above; L1's default goes less far)
         runs.append((result, torch.cat([p.detach().flatten() for p in net.parameters()])))
     (host, w_host), (device, w_device) = runs
     assert host.lambdas == pytest.approx(device.lambdas, rel=1e-4)
@@ -498,7 +500,7 @@ def test_a_ramp_the_network_cannot_follow_stops_at_the_target():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             result = lt.tune(net, (X, y), penalty="l1", target_sparsity=0.9, epochs=30, lr=3e-3, batch_size=64,
-                             seed=0, stop_lost=stop)
+                             seed=0, stop_lost=stop, margin=0.08)   # (L1 all the way to the target, as then)
         assert abs(result.info["sparsity"]["overall"] - 0.9) <= 0.005
         assert abs(_zeros(net) - result.info["sparsity"]["overall"]) < 1e-9
         outcome[stop] = (result.info["ramp_stopped"], result.history["loss"], result.lambdas)
@@ -521,3 +523,35 @@ def test_one_or_two_epochs_of_l0_meet_the_target(epochs):
     result = lt.tune(net, (X, y), penalty="l0", target_sparsity=0.5, epochs=epochs, lr=3e-3, batch_size=32, seed=0)
     assert abs(result.info["sparsity"]["overall"] - 0.5) <= 0.005 and result.info["missed_target"] == 0
     assert result.info["finetune_epochs"] == epochs - 1
+
+
+def test_l1_goes_part_of_the_way_and_the_projection_takes_the_rest():
+    """L1 shrinks every survivor, so the further it drives the density the more it changes the function:
+    it now goes 0.6 of the way to the target in log density ((1 − ρ)^0.6: 0.251 for ρ = 0.9) and the
+    projection, within L1's allocation, takes the rest. On the sweep's 64-64-64-10 MLP (500 digits, 30
+    epochs of 64) every seed ends more accurate than L1 driven to the target itself (margin 0.08: test
+    accuracy 0.77 / 0.80 / 0.50 → 0.89 / 0.88 / 0.87 when written); L0 and the exact target unchanged."""
+    import warnings
+    from sklearn.datasets import load_digits
+    X, y = load_digits(return_X_y=True)
+    order = np.random.default_rng(0).permutation(len(X))
+    X = (X / 16).astype(np.float32)
+    train, test = (X[order[:500]], y[order[:500]]), (X[order[500:]], y[order[500:]])
+    for seed in (0, 1, 2):
+        accuracy = {}
+        for margin in ("auto", 0.08):
+            torch.manual_seed(seed)
+            net = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64),
+                                nn.ReLU(), nn.Linear(64, 10))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                result = lt.tune(net, train, penalty="l1", target_sparsity=0.9, epochs=30, lr=3e-3, batch_size=64,
+                                 seed=seed, margin=margin)
+            assert result.info["phase_one_density"] == pytest.approx(0.1 ** 0.6 if margin == "auto" else 0.108)
+            assert abs(_zeros(net) - 0.9) <= 0.005
+            accuracy[margin] = lt.evaluate(net, test)["accuracy"]
+        assert accuracy["auto"] > accuracy[0.08] + 0.03
+    l0 = lt.tune(_mlp(), train, penalty="l0", target_sparsity=0.9, epochs=3, batch_size=64)
+    assert l0.info["phase_one_density"] == pytest.approx(0.108)
+    with pytest.raises(ValueError, match="margin"):
+        lt.tune(_mlp(), train, penalty="l1", target_sparsity=0.9, epochs=3, margin="far")

@@ -113,7 +113,7 @@ def run_method(task: str, method: str, sparsity: float, seed: int, *, epochs: in
     network trains."""
     from lamina.torch import evaluate, tune
     from lamina.torch.pruning import layer_sparsity, overall_sparsity, prune_and_finetune
-    from lamina.torch.sparsity import check_target_sparsity
+    from lamina.torch.sparsity_checks import check_target_sparsity
     if method not in METHODS:
         raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
     if check_target_sparsity(sparsity) == 0.0:

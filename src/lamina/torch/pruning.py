@@ -36,7 +36,7 @@ from torch.nn.utils import prune
 from lamina.torch.fit import fit
 from lamina.torch.groups import discover_groups
 from lamina.torch.masks import MaskCallback
-from lamina.torch.sparsity import check_target_sparsity
+from lamina.torch.sparsity_checks import check_target_sparsity
 
 ALLOCATIONS = ("uniform", "global", "ERK", "LAMP")
 

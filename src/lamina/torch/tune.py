@@ -60,7 +60,8 @@ from lamina.torch.penalty import Regularizer
 from lamina.torch.prior_readout import drop_uninformative_readout
 from lamina.torch.result import NetTuneResult, Recipe  # noqa: F401  (re-exported)
 from lamina.torch.rules import make_rule
-from lamina.torch.sparsity import check_sparsity_request, tune_sparsity
+from lamina.torch.sparsity import tune_sparsity
+from lamina.torch.sparsity_checks import check_sparsity_request
 from lamina.torch.tunable import NetworkProblem
 from lamina.torch.tune_checks import check_data, check_seed
 from lamina.tuners import registry
