@@ -24,9 +24,11 @@ def check_target_sparsity(value) -> float:
 
 
 def check_sparsity_request(model: nn.Module, penalty, target, *, by=None, mode="coupled", prior_mean=None,
-                           method="heldout", rule="uniform", delta=1.0, options=None) -> tuple[Penalty, float]:
+                           method="heldout", rule="uniform", delta=1.0, options=None,
+                           sparsity_tuner=None) -> tuple[Penalty, float]:
     """Refuse what the sparsity tuner cannot do, each error naming the argument (``options``: the
-    keywords ``tune`` hands on to :func:`~lamina.torch.sparsity.tune_sparsity`)."""
+    keywords ``tune`` hands on to ``sparsity_tuner``, :func:`~lamina.torch.sparsity.tune_sparsity`, whose
+    signature says which it takes; not checked where None)."""
     kind = Penalty.parse(penalty)
     if kind is Penalty.L2:
         if target is not None:
@@ -51,11 +53,10 @@ def check_sparsity_request(model: nn.Module, penalty, target, *, by=None, mode="
     if delta != 1.0:
         raise ValueError(f"delta={delta!r} is L2's starting precision; with target_sparsity the λ per layer are "
                          "chosen to reach it (leave delta at its default)")
-    from lamina.torch.sparsity import tune_sparsity   # (it imports this module)
-    known = set(inspect.signature(tune_sparsity).parameters) - {"model", "train", "likelihood", "recipe", "penalty",
-                                                               "target", "val", "by", "progress"}
+    known = set() if sparsity_tuner is None else set(inspect.signature(sparsity_tuner).parameters) - {
+        "model", "train", "likelihood", "recipe", "penalty", "target", "val", "by", "progress"}
     unknown = sorted(set(options or ()) - known)
-    if unknown:
+    if unknown and sparsity_tuner is not None:
         raise TypeError(f"tune() with target_sparsity got unexpected option(s) {unknown}; the sparsity tuner takes "
                         f"{sorted(known)}")
     check_bool((options or {}).get("allocate", True), "allocate")

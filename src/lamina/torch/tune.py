@@ -200,7 +200,7 @@ def tune(model: nn.Module, train, *, likelihood="classification", tuner="auto", 
     if penalty != "l2" or target_sparsity is not None:
         penalty, target_sparsity = check_sparsity_request(model, penalty, target_sparsity, by=by, mode=mode,
                                                           prior_mean=prior_mean, method=tuner, rule=rule,
-                                                          delta=delta, options=options)
+                                                          delta=delta, options=options, sparsity_tuner=tune_sparsity)
     sparse = target_sparsity is not None
     if sparse:
         tuner = "heldout"
