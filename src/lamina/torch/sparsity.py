@@ -35,10 +35,12 @@ instead of λ. The tuner writes λ_g = s · r_g and runs three phases on the rec
        log r_g ← log r_g + κ · clip(mean_h log c_h − log c_g, ±log 2),
 
    so layers that are cheap to prune get a larger λ_g (κ = ``kappa``; the geometric mean of
-   r is folded back into s). With L1, where the density has reached the ramp's end and an epoch's
-   training loss is back more than half of the way from its lowest to chance — L1's zeros
-   cascading down a chain on a run too short for the ramp (:mod:`lamina.torch.lost_progress`) —
-   phase 1 stops: phase 2 happens there, λ → 0, and its remaining epochs train the masked network.
+   r is folded back into s); a layer whose density falls below 0.3 of the overall density is read
+   as the costliest, whatever its probe says (layer collapse: :mod:`lamina.torch.marginal_costs`).
+   With L1, where the density has reached the ramp's end and an epoch's training loss is back more
+   than half of the way from its lowest to chance — L1's zeros cascading down a chain on a run too
+   short for the ramp (:mod:`lamina.torch.lost_progress`) — phase 1 stops: phase 2 happens there,
+   λ → 0, and its remaining epochs train the masked network.
    *How far L1 goes.* L1 shrinks every survivor by the same threshold, so the further it drives the
    density the more it changes the function beyond the zeros it makes (and the cascade above). For a
    classifier whose shrunk weights change the function (no regularized weight is scale-invariant), L1
@@ -78,7 +80,7 @@ from lamina.torch.default_tuner import any_scale_invariant
 from lamina.torch.fit import Batches, as_tensors, fit, make_optimizer, model_device, model_dtype, optimizer_groups
 from lamina.torch.likelihoods import Classification
 from lamina.torch.lost_progress import LostProgress
-from lamina.torch.marginal_costs import marginal_costs
+from lamina.torch.marginal_costs import guard_collapse, marginal_costs
 from lamina.torch.masks import group_nonzeros, projection
 from lamina.torch.optimizer_state import reads_free
 from lamina.torch.penalty import Penalty, Regularizer
@@ -207,6 +209,7 @@ class SparsityController:
         if self.allocate and self.epoch > self.start_epoch and due:
             costs = marginal_costs(self.model, self.reg, self.likelihood, self.criterion, self.probe)
             if costs is not None:
+                costs = guard_collapse(costs, self.reg)   # (no layer starved to zero: marginal_costs doc)
                 log_c = torch.as_tensor(np.log(costs), dtype=torch.float64, device=self.log_ratio.device)
                 step = (log_c.mean() - log_c).clamp(-_MAX_STEP, _MAX_STEP)
                 self.log_ratio.add_(self.kappa * step)
