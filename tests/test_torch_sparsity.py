@@ -603,3 +603,23 @@ def test_the_batchnorm_cnn_keeps_its_head_at_98_percent(monkeypatch):
     (head, accuracy), (former_head, former) = outcome.values()
     assert head >= 10 and accuracy > 0.7
     assert former < accuracy - 0.1
+
+
+def test_a_target_below_the_share_of_always_zero_inputs_is_named():
+    """Weights on an input that is zero in every training sample get no gradient: Adam's metric zeroes
+    them at once and nothing can move them again, so a target below their share (5 of 20 inputs here:
+    80 of 352 weights) is out of reach. The run ends at exactly that share and the warning names the cause."""
+    import warnings
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 20)).astype(np.float32)
+    X[:, :5] = 0.0
+    y = (X[:, 5:8].sum(1) > 0).astype(int)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(20, 16), nn.ReLU(), nn.Linear(16, 2))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = lt.tune(net, (X, y), penalty="l1", target_sparsity=0.1, epochs=10, batch_size=32)
+    assert result.info["sparsity"]["overall"] == pytest.approx(80 / 352)
+    assert result.info["missed_target"] == pytest.approx(80 / 352 - 0.1)
+    messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert any("zero in every training sample" in m for m in messages)

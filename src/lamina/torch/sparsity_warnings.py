@@ -71,8 +71,10 @@ def warn_if_overshot(achieved: float, target: float, before: float, tail: int, n
     nearest = float(target) if n_weights is None else 1.0 - round((1.0 - float(target)) * n_weights) / n_weights
     if target <= 0 or float(achieved) - max(nearest, float(target)) <= tolerance:
         return 0.0
-    why = ("the weights put back into the mask had no gradient (units that died in training)" if tail > 0
-           else "there was no fine-tuning to train the weights put back into the mask")
+    why = ("the weights put back into the mask had no gradient — inputs that are zero in every training sample "
+           "(their weights can never move: a target below their share is out of reach), or units that died in "
+           "training (train longer, or lower the learning rate)" if tail > 0
+           else "there was no fine-tuning to train the weights put back into the mask; train longer")
     warn(f"sparsity ended at {achieved:.4f} for target_sparsity={target:g} (training reached {before:.4f}): "
-         f"{why}; train longer, or lower the learning rate", RuntimeWarning)
+         f"{why}", RuntimeWarning)
     return overshoot
