@@ -568,20 +568,22 @@ def test_a_layer_falling_toward_zero_density_is_read_as_the_costliest():
     and head cheap until both had no weights left. A group below 0.3 of the overall density now gets four
     times the largest cost — the ratio update's largest fall of its λ — whatever its probe read."""
     from lamina.torch.marginal_costs import COLLAPSE_SHARE, guard_collapse
+    from lamina.torch.masks import group_nonzeros
     from lamina.torch.penalty import Regularizer
     net = nn.Sequential(nn.Linear(20, 50), nn.ReLU(), nn.Linear(50, 10))
     reg = Regularizer(net, 100, 0.0, penalty="l1")
     costs = np.array([2.0, 1e-3])
-    assert np.array_equal(guard_collapse(costs, reg), costs)            # dense: nothing starves
+    sizes = [g.numel for g in reg.reg_groups]
+    assert np.array_equal(guard_collapse(costs, group_nonzeros(reg), sizes), costs)   # dense: nothing starves
     with torch.no_grad():
         net[0].weight[:, 2:] = 0.0                                     # 100 of 1000 left: density 0.1
         net[2].weight[:, :5] = 0.0                                     # 450 of 500: 0.9
     assert 0.1 < COLLAPSE_SHARE * 550 / 1500 < 0.9                     # the first layer starves, the head does not
-    guarded = guard_collapse(np.array([1e-3, 2.0]), reg)
+    guarded = guard_collapse(np.array([1e-3, 2.0]), group_nonzeros(reg), sizes)
     assert guarded[1] == 2.0 and guarded[0] == 8.0                     # 4 × the largest cost
     log_c = np.log(guarded)
     assert log_c.mean() - log_c[0] <= -np.log(2) + 1e-12               # the clipped step: λ falls by the most
-    assert np.array_equal(guard_collapse(np.array([1e-3, 2.0]), reg, share=0.0), [1e-3, 2.0])
+    assert np.array_equal(guard_collapse(np.array([1e-3, 2.0]), group_nonzeros(reg), sizes, share=0.0), [1e-3, 2.0])
 
 
 def test_the_batchnorm_cnn_keeps_its_head_at_98_percent(monkeypatch):

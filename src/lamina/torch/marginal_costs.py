@@ -18,7 +18,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from lamina.torch.masks import group_nonzeros
 from lamina.torch.modes import in_mode
 from lamina.torch.penalty import Regularizer
 
@@ -59,13 +58,12 @@ def marginal_costs(model: nn.Module, regularizer: Regularizer, likelihood, data,
     return costs
 
 
-def guard_collapse(costs: np.ndarray, regularizer: Regularizer, share: float | None = None) -> np.ndarray:
-    """``costs`` with every group whose density is below ``share`` (default ``COLLAPSE_SHARE``) × the
-    overall density set to four times the largest cost, so that the ratio update lowers its λ by the
-    largest step (module doc)."""
+def guard_collapse(costs: np.ndarray, nonzeros, sizes, share: float | None = None) -> np.ndarray:
+    """``costs`` with every group whose density (``nonzeros`` / ``sizes``, per group) is below ``share``
+    (default ``COLLAPSE_SHARE``) × the overall density set to four times the largest cost, so that the
+    ratio update lowers its λ by the largest step (module doc)."""
     share = COLLAPSE_SHARE if share is None else share
-    nonzeros = group_nonzeros(regularizer).double().cpu().numpy()
-    sizes = np.array([g.numel for g in regularizer.reg_groups], dtype=np.float64)
+    nonzeros, sizes = np.asarray(nonzeros, dtype=np.float64), np.asarray(sizes, dtype=np.float64)
     starving = nonzeros / sizes < share * nonzeros.sum() / sizes.sum()
     if not starving.any():
         return costs

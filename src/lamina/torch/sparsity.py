@@ -147,7 +147,8 @@ class SparsityController:
         self.ramp_end = math.inf if ramp_end is None else ramp_end
         self.gain, self.kappa, self.update_every, self.probe, self.allocate = gain, kappa, update_every, probe, allocate
         device = regularizer.delta.device
-        self.total = float(sum(g.numel for g in regularizer.reg_groups))
+        self.sizes = [g.numel for g in regularizer.reg_groups]
+        self.total = float(sum(self.sizes))
         self.on_host = reads_free(regularizer.delta)   # λ_g = exp(log s + log r_g), log s a float on the CPU
         self.log_scale = math.log(scale0) if self.on_host else torch.tensor(math.log(scale0), dtype=torch.float64,
                                                                              device=device)
@@ -193,7 +194,8 @@ class SparsityController:
     def on_epoch_end(self, epoch, optimizer):
         self.epoch = epoch + 1
         self.goal = self.schedule(self.epoch)
-        self.density_history.append(float(group_nonzeros(self.reg).sum()) / self.total)
+        nonzeros = group_nonzeros(self.reg).cpu().numpy()   # (one read of the device per epoch)
+        self.density_history.append(float(nonzeros.sum()) / self.total)
         if self.masks is not None:
             self.masks.on_epoch_end(epoch, optimizer)
             return False
@@ -209,7 +211,7 @@ class SparsityController:
         if self.allocate and self.epoch > self.start_epoch and due:
             costs = marginal_costs(self.model, self.reg, self.likelihood, self.criterion, self.probe)
             if costs is not None:
-                costs = guard_collapse(costs, self.reg)   # (no layer starved to zero: marginal_costs doc)
+                costs = guard_collapse(costs, nonzeros, self.sizes)   # (no layer starved to zero: marginal_costs doc)
                 log_c = torch.as_tensor(np.log(costs), dtype=torch.float64, device=self.log_ratio.device)
                 step = (log_c.mean() - log_c).clamp(-_MAX_STEP, _MAX_STEP)
                 self.log_ratio.add_(self.kappa * step)

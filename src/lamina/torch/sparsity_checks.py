@@ -25,10 +25,10 @@ def check_target_sparsity(value) -> float:
 
 def check_sparsity_request(model: nn.Module, penalty, target, *, by=None, mode="coupled", prior_mean=None,
                            method="heldout", rule="uniform", delta=1.0, options=None,
-                           sparsity_tuner=None) -> tuple[Penalty, float]:
+                           sparsity_tuner) -> tuple[Penalty, float]:
     """Refuse what the sparsity tuner cannot do, each error naming the argument (``options``: the
     keywords ``tune`` hands on to ``sparsity_tuner``, :func:`~lamina.torch.sparsity.tune_sparsity`, whose
-    signature says which it takes; not checked where None)."""
+    signature says which it takes)."""
     kind = Penalty.parse(penalty)
     if kind is Penalty.L2:
         if target is not None:
@@ -53,10 +53,10 @@ def check_sparsity_request(model: nn.Module, penalty, target, *, by=None, mode="
     if delta != 1.0:
         raise ValueError(f"delta={delta!r} is L2's starting precision; with target_sparsity the λ per layer are "
                          "chosen to reach it (leave delta at its default)")
-    known = set() if sparsity_tuner is None else set(inspect.signature(sparsity_tuner).parameters) - {
-        "model", "train", "likelihood", "recipe", "penalty", "target", "val", "by", "progress"}
+    known = set(inspect.signature(sparsity_tuner).parameters) - {"model", "train", "likelihood", "recipe", "penalty",
+                                                                 "target", "val", "by", "progress"}
     unknown = sorted(set(options or ()) - known)
-    if unknown and sparsity_tuner is not None:
+    if unknown:
         raise TypeError(f"tune() with target_sparsity got unexpected option(s) {unknown}; the sparsity tuner takes "
                         f"{sorted(known)}")
     check_bool((options or {}).get("allocate", True), "allocate")
